@@ -1,0 +1,197 @@
+// A small typed client for the Engine API over a unix socket or mutual-TLS
+// TCP. It is the CLI's only way into the daemon.
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+
+export const CLIENT_API_VERSION = '1.51';
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+    this.name = 'ApiError';
+  }
+}
+
+export class ConnectError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.code = code;
+    this.name = 'ConnectError';
+  }
+}
+
+export interface HostSpec {
+  url: string;
+  socketPath?: string;
+  hostname?: string;
+  port?: number;
+  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+}
+
+export interface TlsFlags {
+  tlsverify?: boolean;
+  tlscacert?: string;
+  tlscert?: string;
+  tlskey?: string;
+}
+
+export function parseHost(host: string, tls: TlsFlags = {}): HostSpec {
+  if (host.startsWith('unix://')) return { url: host, socketPath: host.slice('unix://'.length) };
+  if (host.startsWith('/')) return { url: `unix://${host}`, socketPath: host };
+  if (host.startsWith('tcp://') || host.startsWith('https://')) {
+    const u = new URL(host.replace(/^tcp:/, 'https:'));
+    const certDir = process.env.DOCKER_CERT_PATH ?? join(process.env.HOME ?? '/root', '.docker');
+    const verify = tls.tlsverify ?? (process.env.DOCKER_TLS_VERIFY !== undefined && process.env.DOCKER_TLS_VERIFY !== '');
+    if (!verify) throw new ConnectError(`berth only speaks to TCP daemons over mutual TLS: set --tlsverify (or DOCKER_TLS_VERIFY=1)`, 'ENOTLS');
+    return {
+      url: host,
+      hostname: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port || 2376),
+      tls: {
+        ca: readFileSync(tls.tlscacert ?? join(certDir, 'ca.pem')),
+        cert: readFileSync(tls.tlscert ?? join(certDir, 'cert.pem')),
+        key: readFileSync(tls.tlskey ?? join(certDir, 'key.pem')),
+      },
+    };
+  }
+  throw new ConnectError(`unsupported host: ${host}`, 'EINVAL');
+}
+
+export interface CallOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>;
+  body?: unknown;
+  /** Raw request body (tar upload); sent as-is with the given content type. */
+  stream?: Readable;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export class EngineClient {
+  readonly host: HostSpec;
+
+  constructor(host: HostSpec) {
+    this.host = host;
+  }
+
+  private path(p: string, query?: CallOptions['query']): string {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const x of v) qs.append(k, x);
+      else qs.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+    }
+    const s = qs.toString();
+    return `/v${CLIENT_API_VERSION}${p}${s ? '?' + s : ''}`;
+  }
+
+  private options(method: string, path: string, headers: Record<string, string>): RequestOptions {
+    const h = this.host;
+    const base: RequestOptions = { method, path, headers: { Host: 'api.moby.localhost', 'User-Agent': 'berth-cli', ...headers } };
+    if (h.socketPath) return { ...base, socketPath: h.socketPath };
+    return { ...base, host: h.hostname, port: h.port, ...(h.tls ? { ca: h.tls.ca, cert: h.tls.cert, key: h.tls.key } : {}) };
+  }
+
+  private send(method: string, p: string, o: CallOptions, extraHeaders: Record<string, string> = {}): Promise<IncomingMessage> {
+    const headers: Record<string, string> = { ...(o.headers ?? {}), ...extraHeaders };
+    let payload: Buffer | undefined;
+    if (o.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(o.body));
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    } else if (o.stream) {
+      headers['Content-Type'] = o.contentType ?? 'application/x-tar';
+      headers['Transfer-Encoding'] = 'chunked';
+    } else if (method === 'POST') {
+      headers['Content-Length'] = '0';
+    }
+    const opts = this.options(method, this.path(p, o.query), headers);
+    const req = (this.host.tls ? httpsRequest : httpRequest)(opts);
+    return new Promise((resolve, reject) => {
+      req.on('response', resolve);
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
+      if (payload) req.end(payload);
+      else if (o.stream) o.stream.pipe(req);
+      else req.end();
+    });
+  }
+
+  private connectError(err: NodeJS.ErrnoException): Error {
+    if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
+      const where = this.host.socketPath ? `unix://${this.host.socketPath}` : this.host.url;
+      return new ConnectError(`Cannot connect to the berth daemon at ${where}. Is the berth daemon running?`, err.code);
+    }
+    return err;
+  }
+
+  private static async read(res: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private static async check(res: IncomingMessage): Promise<IncomingMessage> {
+    const status = res.statusCode ?? 0;
+    if (status < 400) return res;
+    const body = (await EngineClient.read(res)).toString('utf8');
+    let message = body.trim();
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? message;
+    } catch {
+      // Not JSON: keep the text.
+    }
+    throw new ApiError(status, message);
+  }
+
+  /** A JSON call; resolves with the parsed body (undefined for 204/304). */
+  async call<T>(method: string, p: string, o: CallOptions = {}): Promise<T> {
+    const res = await EngineClient.check(await this.send(method, p, o));
+    const body = await EngineClient.read(res);
+    if (body.length === 0) return undefined as T;
+    const text = body.toString('utf8');
+    return (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T;
+  }
+
+  /** Status code of a call whose body does not matter (304 Not Modified matters for start/stop). */
+  async status(method: string, p: string, o: CallOptions = {}): Promise<number> {
+    const res = await EngineClient.check(await this.send(method, p, o));
+    res.resume();
+    return res.statusCode ?? 0;
+  }
+
+  /** A streaming response (logs, events, export, wait). */
+  async stream(method: string, p: string, o: CallOptions = {}): Promise<IncomingMessage> {
+    return EngineClient.check(await this.send(method, p, o));
+  }
+
+  /** Upgrades the connection (attach, exec start): a raw duplex socket. */
+  hijack(p: string, o: CallOptions = {}): Promise<{ socket: Socket; contentType: string }> {
+    const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'tcp' };
+    let payload: Buffer | undefined;
+    if (o.body !== undefined) {
+      payload = Buffer.from(JSON.stringify(o.body));
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    } else {
+      headers['Content-Length'] = '0';
+    }
+    const req = (this.host.tls ? httpsRequest : httpRequest)(this.options('POST', this.path(p, o.query), headers));
+    return new Promise((resolve, reject) => {
+      req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+        if (head.length) socket.unshift(head);
+        resolve({ socket, contentType: String(res.headers['content-type'] ?? '') });
+      });
+      req.on('response', (res: IncomingMessage) => {
+        EngineClient.check(res).then(() => reject(new ApiError(res.statusCode ?? 500, `unexpected response ${res.statusCode} to an upgrade`)), reject);
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
+      req.end(payload);
+    });
+  }
+}

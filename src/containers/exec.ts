@@ -1,0 +1,203 @@
+// `docker exec`: a new process in a running container, started by its own
+// shim in exec mode (so its exit code survives a daemon restart too).
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BadRequestError, ConflictError, noSuchExec } from '../daemon/api/errors.ts';
+import type { DaemonConfig } from '../daemon/config.ts';
+import type { EventBus } from '../events/bus.ts';
+import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
+import { resolveUser } from '../runtime/user.ts';
+import type { ContainerService } from './service.ts';
+
+export interface ExecConfig {
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  DetachKeys?: string;
+  Tty?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Privileged?: boolean;
+  User?: string;
+  WorkingDir?: string;
+  ConsoleSize?: [number, number] | null;
+}
+
+export interface ExecInstance {
+  ID: string;
+  ContainerID: string;
+  config: ExecConfig;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  started: boolean;
+  output: EventEmitter;
+  conn?: ShimConnection;
+}
+
+interface ProcessSpec {
+  terminal?: boolean;
+  user: { uid: number; gid: number; additionalGids?: number[] };
+  args: string[];
+  env?: string[];
+  cwd: string;
+  capabilities?: Record<string, string[]>;
+  [k: string]: unknown;
+}
+
+export class ExecService {
+  private readonly cfg: DaemonConfig;
+  private readonly containers: ContainerService;
+  private readonly events: EventBus;
+  private readonly execs = new Map<string, ExecInstance>();
+
+  constructor(cfg: DaemonConfig, containers: ContainerService, events: EventBus) {
+    this.cfg = cfg;
+    this.containers = containers;
+    this.events = events;
+  }
+
+  get(id: string): ExecInstance {
+    const e = this.execs.get(id);
+    if (!e) throw noSuchExec(id);
+    return e;
+  }
+
+  create(ref: string, config: ExecConfig): { Id: string } {
+    const rec = this.containers.get(ref);
+    if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
+    if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new BadRequestError('No exec command specified');
+    const id = randomBytes(32).toString('hex');
+    const output = new EventEmitter();
+    output.setMaxListeners(0);
+    this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output });
+    rec.ExecIDs = [...(rec.ExecIDs ?? []), id];
+    this.publish(rec.Id, `exec_create: ${config.Cmd.join(' ')}`, { execID: id });
+    return { Id: id };
+  }
+
+  private publish(containerId: string, action: string, extra: Record<string, string> = {}): void {
+    const rec = this.containers.find(containerId);
+    this.events.publish('container', action, containerId, { image: rec?.Config.Image ?? '', name: rec?.Name.slice(1) ?? '', ...extra });
+  }
+
+  private stateDir(execId: string): string {
+    return join(this.cfg.execRoot, 'x', execId);
+  }
+
+  /**
+   * Starts the process. Output listeners must be attached to `output` before
+   * calling; resolves once it runs, with a promise of its exit code (wrapped,
+   * since a promise resolved with a promise would wait for it).
+   */
+  async start(id: string): Promise<{ exited: Promise<number> }> {
+    const ex = this.get(id);
+    if (ex.started) throw new ConflictError(`Error: Exec command ${id} has already run`);
+    const rec = this.containers.get(ex.ContainerID);
+    if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
+    ex.started = true;
+    const containerState = this.containers.stateDir(rec.Id);
+    const spec = JSON.parse(await readFile(join(containerState, 'config.json'), 'utf8')) as { process: ProcessSpec; root: { path: string } };
+    const c = ex.config;
+    const proc: ProcessSpec = { ...spec.process };
+    proc.args = c.Cmd as string[];
+    proc.terminal = c.Tty === true;
+    proc.cwd = c.WorkingDir || proc.cwd;
+    const env = new Map<string, string>();
+    for (const e of [...(proc.env ?? []), ...(c.Env ?? [])]) env.set(e.split('=')[0], e);
+    proc.env = [...env.values()];
+    if (c.User) {
+      const u = resolveUser(spec.root.path.startsWith('/') ? spec.root.path : join(containerState, spec.root.path), c.User, []);
+      proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+    }
+    if (c.Privileged && proc.capabilities) {
+      const all = [...new Set(Object.values(proc.capabilities).flat())];
+      for (const k of Object.keys(proc.capabilities)) proc.capabilities[k] = all;
+    }
+    if (c.ConsoleSize) proc.consoleSize = { height: c.ConsoleSize[0], width: c.ConsoleSize[1] };
+    const dir = this.stateDir(id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    const rt = this.containers.runtimeFor(rec);
+    try {
+      await launchShim({
+        shimPath: this.cfg.shimPath, id: rec.Id, stateDir: dir, runtime: rt.path, runtimeRoot: rt.root,
+        execProcess: join(dir, 'process.json'), tty: c.Tty === true, stdin: c.AttachStdin === true,
+      });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      ex.ExitCode = 126;
+      throw new BadRequestError(`OCI runtime exec failed: ${(err as Error).message}: unknown`);
+    }
+    const conn = await ShimConnection.connect(join(dir, 'shim.sock'));
+    ex.conn = conn;
+    conn.on('stdout', (b: Buffer) => ex.output.emit('stdout', b));
+    conn.on('stderr', (b: Buffer) => ex.output.emit('stderr', b));
+    const exited = new Promise<number>((resolve) => {
+      const finish = (st: ExitStatus) => {
+        ex.Running = false;
+        ex.ExitCode = st.exitCode;
+        ex.conn = undefined;
+        ex.output.emit('end');
+        void rm(dir, { recursive: true, force: true });
+        this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(st.exitCode) });
+        resolve(st.exitCode);
+      };
+      conn.once('exit', finish);
+      conn.once('close', () => {
+        if (!conn.exited) finish({ exitCode: 126, finishedAt: '' });
+      });
+    });
+    try {
+      ex.Pid = await conn.start();
+    } catch (err) {
+      conn.close();
+      ex.ExitCode = 126;
+      const msg = (err as Error).message;
+      const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
+      throw new BadRequestError(`OCI runtime exec failed: ${m ? m[1].replace(/\\"/g, '"') : msg}: unknown`);
+    }
+    ex.Running = true;
+    this.publish(rec.Id, `exec_start: ${(c.Cmd as string[]).join(' ')}`, { execID: id });
+    return { exited };
+  }
+
+  inspect(id: string): Record<string, unknown> {
+    const e = this.get(id);
+    const [entrypoint, ...args] = e.config.Cmd ?? [];
+    return {
+      CanRemove: false,
+      ContainerID: e.ContainerID,
+      DetachKeys: e.config.DetachKeys ?? '',
+      ExitCode: e.ExitCode,
+      ID: e.ID,
+      OpenStderr: e.config.AttachStderr === true,
+      OpenStdin: e.config.AttachStdin === true,
+      OpenStdout: e.config.AttachStdout === true,
+      ProcessConfig: { arguments: args, entrypoint, privileged: e.config.Privileged === true, tty: e.config.Tty === true, user: e.config.User ?? '' },
+      Running: e.Running,
+      Pid: e.Pid,
+    };
+  }
+
+  resize(id: string, rows: number, cols: number): void {
+    const e = this.get(id);
+    if (!e.conn) throw new ConflictError(`Exec ${id} is not running`);
+    e.conn.resize(rows, cols);
+  }
+
+  writeStdin(id: string, data: Buffer): void {
+    this.execs.get(id)?.conn?.writeStdin(data);
+  }
+
+  closeStdin(id: string): void {
+    this.execs.get(id)?.conn?.closeStdin();
+  }
+
+  /** Forgets exec instances of a removed container. */
+  forgetContainer(containerId: string): void {
+    for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
+  }
+}

@@ -1,0 +1,126 @@
+// A container as dockerd describes it (`GET /containers/{id}/json`), which is
+// also what we persist as config.v2.json: one shape, no translation layer.
+import type { ContainerConfig } from '../images/types.ts';
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Running: boolean;
+  Paused: boolean;
+  Restarting: boolean;
+  OOMKilled: boolean;
+  Dead: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+export interface RestartPolicy {
+  Name: '' | 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  MaximumRetryCount?: number;
+}
+
+export interface HostConfig {
+  Binds?: string[] | null;
+  ContainerIDFile?: string;
+  LogConfig?: { Type: string; Config: Record<string, string> };
+  NetworkMode?: string;
+  PortBindings?: Record<string, { HostIp: string; HostPort: string }[]> | null;
+  RestartPolicy?: RestartPolicy;
+  AutoRemove?: boolean;
+  VolumeDriver?: string;
+  VolumesFrom?: string[] | null;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  CgroupnsMode?: string;
+  Dns?: string[] | null;
+  DnsOptions?: string[] | null;
+  DnsSearch?: string[] | null;
+  ExtraHosts?: string[] | null;
+  GroupAdd?: string[] | null;
+  IpcMode?: string;
+  Cgroup?: string;
+  Links?: string[] | null;
+  OomScoreAdj?: number;
+  PidMode?: string;
+  Privileged?: boolean;
+  PublishAllPorts?: boolean;
+  ReadonlyRootfs?: boolean;
+  SecurityOpt?: string[] | null;
+  StorageOpt?: Record<string, string> | null;
+  Tmpfs?: Record<string, string> | null;
+  UTSMode?: string;
+  UsernsMode?: string;
+  ShmSize?: number;
+  Sysctls?: Record<string, string> | null;
+  Runtime?: string;
+  Isolation?: string;
+  CpuShares?: number;
+  Memory?: number;
+  NanoCpus?: number;
+  CgroupParent?: string;
+  MemorySwap?: number;
+  PidsLimit?: number | null;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  Init?: boolean | null;
+  ConsoleSize?: [number, number] | null;
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
+  [key: string]: unknown;
+}
+
+export interface ContainerRecord {
+  Id: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: ContainerState;
+  Image: string;
+  ResolvConfPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  LogPath: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  Platform: string;
+  MountLabel: string;
+  ProcessLabel: string;
+  AppArmorProfile: string;
+  ExecIDs: string[] | null;
+  HostConfig: HostConfig;
+  GraphDriver: { Name: string; Data: Record<string, string> | null };
+  Mounts: unknown[];
+  Config: ContainerConfig;
+  NetworkSettings: Record<string, unknown>;
+  /** Set by `stop`/`kill` so a restart policy does not bring the container back. */
+  berthManuallyStopped?: boolean;
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function newState(): ContainerState {
+  return {
+    Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false,
+    Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME,
+  };
+}
+
+export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** Go's time.Time JSON form: RFC3339 with nanoseconds, trailing zeros trimmed. */
+export function rfc3339Nano(date: Date = new Date(), extraNs = 0): string {
+  const iso = date.toISOString(); // 2026-11-22T15:41:01.123Z
+  const ms = iso.slice(20, 23);
+  const frac = (ms + String(extraNs).padStart(6, '0')).replace(/0+$/, '');
+  return iso.slice(0, 19) + (frac ? '.' + frac : '') + 'Z';
+}
+
+/** A precise "now" for timestamps: milliseconds from Date plus sub-ms from hrtime. */
+export function nowNano(): string {
+  return rfc3339Nano(new Date(), Number(process.hrtime.bigint() % 1_000_000n));
+}

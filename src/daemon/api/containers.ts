@@ -1,0 +1,345 @@
+// /containers/* routes.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { ApiServer, Context, Hijacked } from '../server.ts';
+import type { Engine } from '../engine.ts';
+import { BadRequestError, ConflictError, InternalError, NotFoundError } from './errors.ts';
+import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
+import { encodeFrame, formatLogLine } from './stream-frames.ts';
+import { readLogs, parseTimestampArg } from '../../containers/logs.ts';
+import type { ContainerRecord } from '../../containers/model.ts';
+import { labelsMatch } from '../../containers/service.ts';
+import type { CreateRequest } from '../../containers/service.ts';
+import { containerStatus } from '../../cli/format/units.ts';
+import { createTar } from '../../storage/archive.ts';
+import { overlayOptions } from '../../storage/snapshotter.ts';
+
+const RAW = 'application/vnd.docker.raw-stream';
+const MUX = 'application/vnd.docker.multiplexed-stream';
+
+export function containerRoutes(api: ApiServer, engine: Engine): void {
+  const { containers } = engine;
+
+  api.route('POST', '/containers/create', async (ctx) => {
+    const body = await ctx.json<CreateRequest>();
+    const res = await containers.create(ctx.query.get('name') ?? undefined, body);
+    return { status: 201, body: res };
+  });
+
+  api.route('GET', '/containers/json', async (ctx) => {
+    const all = boolParam(ctx.query, 'all');
+    const limit = intParam(ctx.query, 'limit') ?? -1;
+    const size = boolParam(ctx.query, 'size');
+    const filters = parseFilters(ctx.query.get('filters'));
+    checkFilterKeys(filters, ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume']);
+    let list = containers.list().sort((a, b) => b.Created.localeCompare(a.Created));
+    const beforeRec = filters.before?.[0] ? containers.get(filters.before[0]) : undefined;
+    const sinceRec = filters.since?.[0] ? containers.get(filters.since[0]) : undefined;
+    const showAll = all || limit > 0 || filters.status !== undefined || filters.exited !== undefined || beforeRec !== undefined || sinceRec !== undefined;
+    for (const s of filters.status ?? []) {
+      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw new BadRequestError(`invalid filter 'status=${s}'`);
+    }
+    list = list.filter((c) => {
+      if (!showAll && !c.State.Running) return false;
+      if (filters.id && !filters.id.some((p) => c.Id.startsWith(p))) return false;
+      if (filters.name && !filters.name.some((n) => new RegExp(n.replace(/^\//, '')).test(c.Name.slice(1)))) return false;
+      if (filters.status && !filters.status.includes(c.State.Status)) return false;
+      if (filters.exited && (c.State.Running || c.State.Status === 'created' || !filters.exited.map(Number).includes(c.State.ExitCode))) return false;
+      if (filters.label && !labelsMatch(c.Config.Labels ?? {}, filters.label)) return false;
+      if (filters.ancestor && !filters.ancestor.some((a) => {
+        const img = engine.images.store.resolve(a);
+        return img !== undefined && img.record.id === c.Image;
+      })) return false;
+      if (beforeRec && c.Created >= beforeRec.Created) return false;
+      if (sinceRec && c.Created <= sinceRec.Created) return false;
+      return true;
+    });
+    if (limit > 0) list = list.slice(0, limit);
+    const out = [];
+    for (const c of list) out.push(await summary(engine, c, size));
+    return { body: out };
+  });
+
+  api.route('GET', '/containers/:id/json', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    return { body: await inspect(engine, c, boolParam(ctx.query, 'size')) };
+  });
+
+  api.route('POST', '/containers/:id/start', async (ctx) => {
+    if (ctx.query.get('checkpoint')) throw new BadRequestError('checkpoints are not supported');
+    await containers.start(ctx.params.id);
+  });
+
+  api.route('POST', '/containers/:id/stop', async (ctx) => {
+    await containers.stop(ctx.params.id, intParam(ctx.query, 't'), ctx.query.get('signal') ?? undefined);
+  });
+
+  api.route('POST', '/containers/:id/restart', async (ctx) => {
+    await containers.restart(ctx.params.id, intParam(ctx.query, 't'), ctx.query.get('signal') ?? undefined);
+  });
+
+  api.route('POST', '/containers/:id/kill', async (ctx) => {
+    await containers.kill(ctx.params.id, ctx.query.get('signal') || 'SIGKILL');
+  });
+
+  api.route('POST', '/containers/:id/wait', async (ctx) => {
+    const condition = ctx.query.get('condition') ?? 'not-running';
+    const c = containers.get(ctx.params.id);
+    // Headers go out at once: clients take them as "the wait is registered".
+    const waiting = containers.wait(c.Id, condition, ctx.signal);
+    const out = ctx.stream(200, 'application/json');
+    try {
+      out.end(JSON.stringify(await waiting) + '\n');
+    } catch (err) {
+      out.end(JSON.stringify({ StatusCode: -1, Error: { Message: (err as Error).message } }) + '\n');
+    }
+  });
+
+  api.route('DELETE', '/containers/:id', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    if (boolParam(ctx.query, 'link')) throw new BadRequestError('links are not supported yet');
+    await containers.remove(c.Id, { force: boolParam(ctx.query, 'force') });
+    engine.execs.forgetContainer(c.Id);
+  });
+
+  api.route('POST', '/containers/:id/rename', async (ctx) => {
+    await containers.rename(ctx.params.id, ctx.query.get('name') ?? '');
+  });
+
+  api.route('POST', '/containers/prune', async (ctx) => {
+    const filters = parseFilters(ctx.query.get('filters'));
+    checkFilterKeys(filters, ['until', 'label', 'label!']);
+    return { body: await containers.prune(filters) };
+  });
+
+  api.route('POST', '/containers/:id/resize', async (ctx) => {
+    const h = intParam(ctx.query, 'h') ?? 0;
+    const w = intParam(ctx.query, 'w') ?? 0;
+    containers.resize(ctx.params.id, h, w);
+  });
+
+  api.route('GET', '/containers/:id/logs', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    const q = ctx.query;
+    const stdout = boolParam(q, 'stdout');
+    const stderr = boolParam(q, 'stderr');
+    if (!stdout && !stderr) throw new BadRequestError('Bad parameters: you must choose at least one stream');
+    if (c.HostConfig.LogConfig?.Type !== 'json-file') {
+      throw new BadRequestError(`configured logging driver does not support reading`);
+    }
+    const now = new Date();
+    const since = q.get('since') ? parseTimestampArg(q.get('since') as string, now) : 0;
+    const until = q.get('until') ? parseTimestampArg(q.get('until') as string, now) : undefined;
+    const tailRaw = q.get('tail');
+    const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? 'all' : Number(tailRaw);
+    if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0)) throw new BadRequestError(`invalid value for "tail": "${tailRaw}"`);
+    const follow = boolParam(q, 'follow') && c.State.Running;
+    const tty = c.Config.Tty === true;
+    const out = ctx.stream(200, tty ? RAW : MUX);
+    const followUntil = follow ? once(containers.output(c.Id), 'end').then(() => {}) : undefined;
+    const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
+    try {
+      for await (const e of readLogs(c.LogPath, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
+        const line = formatLogLine(e, opts);
+        if (!write(out, tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line))) await waitDrain(out, ctx.signal);
+      }
+    } catch (err) {
+      if (!ctx.signal.aborted) throw err;
+    } finally {
+      out.end();
+    }
+  });
+
+  const attach = async (ctx: Context): Promise<void> => {
+    const c = containers.get(ctx.params.id);
+    const q = ctx.query;
+    if (c.State.Paused) throw new ConflictError(`You cannot attach to a paused container, unpause it first`);
+    const tty = c.Config.Tty === true;
+    const wantIn = boolParam(q, 'stdin');
+    const wantOut = boolParam(q, 'stdout');
+    const wantErr = boolParam(q, 'stderr');
+    const stream = boolParam(q, 'stream');
+    const hj = await ctx.hijack(tty ? RAW : MUX);
+    engine.events.publish('container', 'attach', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1), ...(c.Config.Labels ?? {}) });
+    const emit = (fd: 1 | 2, data: Buffer) => {
+      if ((fd === 1 && !wantOut) || (fd === 2 && !wantErr)) return;
+      hj.output.write(tty ? data : encodeFrame(fd, data));
+    };
+    if (boolParam(q, 'logs') && c.LogPath) {
+      for await (const e of readLogs(c.LogPath, { stdout: wantOut, stderr: wantErr, follow: false })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
+    }
+    if (!stream) {
+      hj.end();
+      return;
+    }
+    const output = containers.output(c.Id);
+    const onOut = (b: Buffer) => emit(1, b);
+    const onErr = (b: Buffer) => emit(2, b);
+    const finish = () => {
+      output.off('stdout', onOut);
+      output.off('stderr', onErr);
+      output.off('end', finish);
+      hj.end();
+    };
+    output.on('stdout', onOut);
+    output.on('stderr', onErr);
+    output.on('end', finish);
+    hj.output.on('close', finish);
+    if (wantIn && c.Config.OpenStdin) {
+      pipeStdin(hj, q.get('detachKeys'), c.Config.Tty === true, {
+        write: (b) => containers.writeStdin(c.Id, b),
+        close: () => { if (c.Config.StdinOnce) containers.closeStdin(c.Id); },
+        detach: finish,
+      });
+    }
+  };
+  api.route('POST', '/containers/:id/attach', attach);
+
+  api.route('GET', '/containers/:id/export', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    await withRootfs(engine, c, async (dir) => {
+      const out = ctx.stream(200, 'application/x-tar');
+      const tar = createTar(dir);
+      tar.pipe(out);
+      await once(tar, 'end');
+    });
+    engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
+  });
+
+  api.route('GET', '/containers/:id/top', () => {
+    throw new NotFoundError('top is not implemented yet');
+  });
+}
+
+function write(out: Writable, data: Buffer): boolean {
+  return out.write(data);
+}
+
+function waitDrain(out: Writable, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    out.on('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+const DEFAULT_DETACH = [16, 17]; // ctrl-p, ctrl-q
+
+/** Parses `ctrl-p,ctrl-q`-style detach keys to bytes, as the docker CLI sends them. */
+export function parseDetachKeys(spec: string | null): number[] {
+  if (!spec) return DEFAULT_DETACH;
+  return spec.split(',').map((k) => {
+    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (m) return m[1] === '@' ? 0 : m[1].charCodeAt(0) - (m[1] >= 'a' ? 96 : 64);
+    if (k.length === 1) return k.charCodeAt(0);
+    throw new BadRequestError(`Invalid detach keys (${spec}) provided`);
+  });
+}
+
+/** Client → process stdin, watching for the detach sequence on a tty. */
+export function pipeStdin(hj: Hijacked, detachSpec: string | null, tty: boolean, sink: { write(b: Buffer): void; close(): void; detach(): void }): void {
+  const keys = tty ? parseDetachKeys(detachSpec) : [];
+  let matched = 0;
+  hj.input.on('data', (chunk: Buffer) => {
+    if (keys.length === 0) {
+      sink.write(chunk);
+      return;
+    }
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] === keys[matched]) {
+        matched++;
+        if (matched === keys.length) {
+          sink.detach();
+          return;
+        }
+        continue;
+      }
+      if (matched > 0) sink.write(Buffer.from(keys.slice(0, matched)));
+      matched = 0;
+      sink.write(chunk.subarray(i, i + 1));
+    }
+  });
+  hj.input.on('end', () => sink.close());
+  hj.input.on('error', () => {});
+}
+
+/** Runs `fn` with the container's merged filesystem visible, mounting it if the container is stopped. */
+async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) => Promise<void>): Promise<void> {
+  if (c.State.Running) {
+    await fn(join(engine.containers.stateDir(c.Id), 'rootfs'));
+    return;
+  }
+  const mounts = await engine.containers.mountsOf(c.Id);
+  if (mounts[0].type !== 'overlay') {
+    await fn(mounts[0].source);
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'berth-export-'));
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), dir]);
+  try {
+    await fn(dir);
+  } finally {
+    await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new InternalError(`${cmd} failed: ${err.trim()}`))));
+  });
+}
+
+function commandString(c: ContainerRecord): string {
+  return [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+}
+
+async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {
+    Id: c.Id,
+    Names: [c.Name],
+    Image: c.Config.Image,
+    ImageID: c.Image,
+    Command: commandString(c),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: [],
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: containerStatus({
+      state: c.State.Status, exitCode: c.State.ExitCode,
+      startedAt: Date.parse(c.State.StartedAt), finishedAt: Date.parse(c.State.FinishedAt), now: Date.now(),
+    }),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
+    NetworkSettings: { Networks: {} },
+    Mounts: [],
+  };
+  if (size) {
+    out.SizeRw = await engine.containers.rootfsSize(c.Id);
+    const img = engine.images.store.byId(c.Image);
+    out.SizeRootFs = (out.SizeRw as number) + (img ? await engine.images.size(img) : 0);
+  }
+  return out;
+}
+
+async function inspect(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
+  const { berthManuallyStopped: _m, ...pub } = c;
+  const out: Record<string, unknown> = { ...pub, State: { ...c.State } };
+  if (size) {
+    out.SizeRw = await engine.containers.rootfsSize(c.Id);
+    const img = engine.images.store.byId(c.Image);
+    out.SizeRootFs = (out.SizeRw as number) + (img ? await engine.images.size(img) : 0);
+  }
+  return out;
+}

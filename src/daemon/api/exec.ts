@@ -1,0 +1,59 @@
+// /containers/{id}/exec and /exec/* routes.
+import type { ApiServer } from '../server.ts';
+import type { Engine } from '../engine.ts';
+import { intParam } from './query.ts';
+import { encodeFrame } from './stream-frames.ts';
+import { pipeStdin } from './containers.ts';
+import type { ExecConfig } from '../../containers/exec.ts';
+
+export function execRoutes(api: ApiServer, engine: Engine): void {
+  const { execs } = engine;
+
+  api.route('POST', '/containers/:id/exec', async (ctx) => {
+    const body = await ctx.json<ExecConfig>();
+    return { status: 201, body: execs.create(ctx.params.id, body) };
+  });
+
+  api.route('POST', '/exec/:id/start', async (ctx) => {
+    const body = await ctx.json<{ Detach?: boolean; Tty?: boolean; ConsoleSize?: [number, number] | null }>();
+    const ex = execs.get(ctx.params.id);
+    if (body.ConsoleSize) ex.config.ConsoleSize = body.ConsoleSize;
+    if (body.Detach) {
+      await execs.start(ex.ID);
+      return;
+    }
+    const tty = ex.config.Tty === true;
+    const hj = await ctx.hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    const send = (fd: 1 | 2, b: Buffer) => {
+      if ((fd === 1 && ex.config.AttachStdout === false) || (fd === 2 && ex.config.AttachStderr === false)) return;
+      hj.output.write(tty ? b : encodeFrame(fd, b));
+    };
+    ex.output.on('stdout', (b: Buffer) => send(1, b));
+    ex.output.on('stderr', (b: Buffer) => send(2, b));
+    let exited: Promise<number>;
+    try {
+      ({ exited } = await execs.start(ex.ID));
+    } catch (err) {
+      // The stream is already upgraded: report like dockerd does, in-band.
+      const msg = Buffer.from(`${(err as Error).message}\r\n`);
+      hj.output.write(tty ? msg : encodeFrame(1, msg));
+      hj.end();
+      return;
+    }
+    if (ex.config.AttachStdin) {
+      pipeStdin(hj, ex.config.DetachKeys ?? null, tty, {
+        write: (b) => execs.writeStdin(ex.ID, b),
+        close: () => execs.closeStdin(ex.ID),
+        detach: () => hj.end(),
+      });
+    }
+    await exited;
+    hj.end();
+  });
+
+  api.route('GET', '/exec/:id/json', (ctx) => ({ body: execs.inspect(ctx.params.id) }));
+
+  api.route('POST', '/exec/:id/resize', (ctx) => {
+    execs.resize(ctx.params.id, intParam(ctx.query, 'h') ?? 0, intParam(ctx.query, 'w') ?? 0);
+  });
+}

@@ -1,0 +1,81 @@
+// /images/* routes. Image names contain slashes and colons that clients do not
+// escape (`/images/localhost:5000/app:1/json`), so the name is everything
+// between `/images/` and the last known action segment.
+import { Readable } from 'node:stream';
+import type { ApiServer, Context } from '../server.ts';
+import type { Engine } from '../engine.ts';
+import { BadRequestError, NotFoundError } from './errors.ts';
+import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
+
+function splitName(ctx: Context, actions: string[]): [string, string] {
+  const rest = decodeURIComponent(ctx.params['*'] ?? '');
+  for (const a of actions) {
+    if (rest.endsWith('/' + a)) return [rest.slice(0, -(a.length + 1)), a];
+  }
+  return [rest, ''];
+}
+
+export function imageRoutes(api: ApiServer, engine: Engine): void {
+  const { images } = engine;
+
+  api.route('POST', '/images/create', async (ctx) => {
+    const q = ctx.query;
+    const fromSrc = q.get('fromSrc');
+    if (fromSrc === null) {
+      const from = q.get('fromImage') ?? '';
+      throw new NotFoundError(`pull access denied for ${from}: pulling from registries is not available in this berth version (see berth import)`);
+    }
+    let input: Readable;
+    if (fromSrc === '-') {
+      input = ctx.bodyStream();
+    } else {
+      let url: URL;
+      try {
+        url = new URL(fromSrc);
+      } catch {
+        throw new BadRequestError(`invalid source: ${fromSrc}`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadRequestError(`invalid source: ${fromSrc}`);
+      const res = await fetch(url);
+      if (!res.ok || !res.body) throw new BadRequestError(`Get "${fromSrc}": status ${res.status}`);
+      input = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    }
+    const changes = q.getAll('changes');
+    const id = await images.import(input, {
+      repo: q.get('repo') || undefined, tag: q.get('tag') || undefined, changes,
+      message: q.get('message') || undefined, platform: q.get('platform') || undefined,
+      source: fromSrc === '-' ? '-' : fromSrc,
+    });
+    return { raw: JSON.stringify({ status: id }) + '\r\n', headers: { 'Content-Type': 'application/json' } };
+  });
+
+  api.route('GET', '/images/json', async (ctx) => {
+    const filters = parseFilters(ctx.query.get('filters'));
+    checkFilterKeys(filters, ['before', 'dangling', 'label', 'reference', 'since', 'until']);
+    const ref = ctx.query.get('filter');
+    if (ref) filters.reference = [...(filters.reference ?? []), ref];
+    return { body: await images.list(filters, boolParam(ctx.query, 'all'), engine.containers.imagesInUse()) };
+  });
+
+  api.route('GET', '/images/*', async (ctx) => {
+    const [name, action] = splitName(ctx, ['json', 'history']);
+    if (action === 'json') return { body: await images.inspect(name) };
+    if (action === 'history') return { body: images.history(name) };
+    throw new NotFoundError('page not found');
+  });
+
+  api.route('POST', '/images/*', async (ctx) => {
+    const [name, action] = splitName(ctx, ['tag']);
+    if (action !== 'tag') throw new NotFoundError('page not found');
+    const repo = ctx.query.get('repo') ?? '';
+    const tag = ctx.query.get('tag') ?? '';
+    if (!repo) throw new BadRequestError('repository name cannot be empty');
+    await images.tag(name, tag ? `${repo}:${tag}` : repo);
+    return { status: 201 };
+  });
+
+  api.route('DELETE', '/images/*', async (ctx) => {
+    const [name] = splitName(ctx, []);
+    return { body: await images.remove(name, boolParam(ctx.query, 'force'), engine.containers.imagesInUse()) };
+  });
+}

@@ -1,0 +1,188 @@
+// Daemon configuration: dockerd's flag names and daemon.json keys, merged as
+// dockerd merges them (a key set in both places is an error).
+import { readFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface TlsOptions {
+  verify: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface DaemonConfig {
+  hosts: string[];
+  dataRoot: string;
+  execRoot: string;
+  pidfile: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  defaultRuntime: string;
+  runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
+  tls?: TlsOptions;
+  /** `--tls=false` given explicitly: allows plain TCP, loudly. */
+  tlsExplicitlyDisabled: boolean;
+  logDriver: string;
+  logOpts: Record<string, string>;
+  /** Name of this daemon's cgroup parent, derived so several daemons never share one. */
+  cgroupParent: string;
+  shimPath: string;
+  initPath: string;
+  debug: boolean;
+}
+
+export const DEFAULT_SOCKET = '/run/berth.sock';
+export const DEFAULT_DATA_ROOT = '/var/lib/berth';
+export const DEFAULT_EXEC_ROOT = '/run/berth';
+
+/** Flags as dockerd spells them, mapped to daemon.json keys. */
+const FLAG_KEYS: Record<string, string> = {
+  '-H': 'hosts', '--host': 'hosts', '--data-root': 'data-root', '--exec-root': 'exec-root', '-p': 'pidfile',
+  '--pidfile': 'pidfile', '--log-level': 'log-level', '-l': 'log-level', '--default-runtime': 'default-runtime',
+  '--add-runtime': 'runtimes', '--tlscacert': 'tlscacert', '--tlscert': 'tlscert', '--tlskey': 'tlskey',
+  '--tlsverify': 'tlsverify', '--tls': 'tls', '--log-driver': 'log-driver', '--log-opt': 'log-opts',
+  '--cgroup-parent': 'cgroup-parent', '-D': 'debug', '--debug': 'debug', '--config-file': 'config-file',
+};
+const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug']);
+const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts']);
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+export function parseDaemonFlags(argv: string[]): Raw {
+  const out: Raw = {};
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const key = FLAG_KEYS[arg];
+    if (!key) throw new ConfigError(`unknown flag: ${arg}`);
+    if (BOOL_FLAGS.has(arg)) {
+      out[key] = value === undefined ? true : value !== 'false';
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`flag needs an argument: ${arg}`);
+    }
+    if (MULTI_KEYS.has(key)) {
+      const list = (out[key] as string[] | undefined) ?? [];
+      list.push(value);
+      out[key] = list;
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+function thisDir(): string {
+  return dirname(fileURLToPath(import.meta.url));
+}
+
+/** Finds a helper binary next to the bundle (dist/), or in the source tree's dist/. */
+function helperPath(name: string): string {
+  for (const p of [join(thisDir(), name), join(thisDir(), '../../dist', name)]) if (existsSync(p)) return p;
+  return join(thisDir(), name);
+}
+
+function which(bin: string): string | undefined {
+  for (const d of (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = join(d, bin);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+export function loadDaemonConfig(argv: string[]): DaemonConfig {
+  const flags = parseDaemonFlags(argv);
+  const configFile = (flags['config-file'] as string | undefined) ?? '/etc/berth/daemon.json';
+  let file: Raw = {};
+  if (existsSync(configFile)) {
+    try {
+      file = JSON.parse(readFileSync(configFile, 'utf8')) as Raw;
+    } catch (err) {
+      throw new ConfigError(`unable to configure the daemon with file ${configFile}: ${(err as Error).message}`);
+    }
+  } else if (flags['config-file'] !== undefined) {
+    throw new ConfigError(`unable to configure the daemon with file ${configFile}: open ${configFile}: no such file or directory`);
+  }
+  const conflicts = Object.keys(flags).filter((k) => k !== 'config-file' && k in file);
+  if (conflicts.length > 0) {
+    throw new ConfigError(`the following directives are specified both as a flag and in the configuration file: ${conflicts.map((k) => `${k}: (from flag: ${JSON.stringify(flags[k])}, from file: ${JSON.stringify(file[k])})`).join(', ')}`);
+  }
+  const raw: Raw = { ...file, ...flags };
+
+  const dataRoot = resolve((raw['data-root'] as string | undefined) ?? DEFAULT_DATA_ROOT);
+  const execRoot = resolve((raw['exec-root'] as string | undefined) ?? DEFAULT_EXEC_ROOT);
+  const hosts = (raw.hosts as string[] | undefined) ?? [`unix://${DEFAULT_SOCKET}`];
+
+  const runtimes: DaemonConfig['runtimes'] = {};
+  for (const name of ['runc', 'crun']) {
+    const p = which(name);
+    if (p) runtimes[name] = { path: p };
+  }
+  const fileRuntimes = file.runtimes;
+  if (fileRuntimes && typeof fileRuntimes === 'object' && !Array.isArray(fileRuntimes)) {
+    for (const [name, v] of Object.entries(fileRuntimes as Record<string, { path: string; runtimeArgs?: string[] }>)) runtimes[name] = v;
+  }
+  for (const spec of (flags.runtimes as string[] | undefined) ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`invalid runtime ${spec}: expected NAME=PATH`);
+    runtimes[spec.slice(0, eq)] = { path: spec.slice(eq + 1) };
+  }
+  const defaultRuntime = (raw['default-runtime'] as string | undefined) ?? 'runc';
+  if (!runtimes[defaultRuntime]) throw new ConfigError(`default runtime ${defaultRuntime} not found (install runc, or pass --add-runtime)`);
+
+  const logOpts: Record<string, string> = {};
+  const lo = raw['log-opts'];
+  if (Array.isArray(lo)) {
+    for (const kv of lo as string[]) {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw new ConfigError(`invalid log-opt ${kv}`);
+      logOpts[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
+  } else if (lo && typeof lo === 'object') {
+    Object.assign(logOpts, lo);
+  }
+
+  const tlsverify = raw.tlsverify === true;
+  const tlsFlag = raw.tls;
+  const tls: TlsOptions | undefined = tlsverify || tlsFlag === true
+    ? { verify: tlsverify, ca: raw.tlscacert as string | undefined, cert: raw.tlscert as string | undefined, key: raw.tlskey as string | undefined }
+    : undefined;
+
+  // The default daemon uses the plain name; any other data root gets its own,
+  // so two daemons never manage each other's cgroups.
+  const cgroupParent = (raw['cgroup-parent'] as string | undefined)
+    ?? (dataRoot === DEFAULT_DATA_ROOT ? 'berth' : `berth-${createHash('sha256').update(dataRoot).digest('hex').slice(0, 8)}`);
+
+  return {
+    hosts,
+    dataRoot,
+    execRoot,
+    pidfile: resolve((raw.pidfile as string | undefined) ?? (execRoot === DEFAULT_EXEC_ROOT ? '/run/berth.pid' : join(execRoot, 'berth.pid'))),
+    logLevel: (raw['log-level'] as DaemonConfig['logLevel'] | undefined) ?? (raw.debug === true ? 'debug' : 'info'),
+    defaultRuntime,
+    runtimes,
+    tls,
+    tlsExplicitlyDisabled: tlsFlag === false,
+    logDriver: (raw['log-driver'] as string | undefined) ?? 'json-file',
+    logOpts,
+    cgroupParent,
+    shimPath: helperPath('berth-shim'),
+    initPath: which('tini-static') ?? '/usr/bin/tini-static',
+    debug: raw.debug === true,
+  };
+}

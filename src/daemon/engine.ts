@@ -1,0 +1,56 @@
+// The composition root: every service of one daemon, wired together once.
+import { join } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { writeFileAtomic } from '../storage/atomic.ts';
+import { OverlaySnapshotter } from '../storage/overlay.ts';
+import { ContentStore } from '../images/content.ts';
+import { LayerStore } from '../images/layers.ts';
+import { ImageStore } from '../images/store.ts';
+import { ImageService } from '../images/service.ts';
+import { ContainerService } from '../containers/service.ts';
+import { ExecService } from '../containers/exec.ts';
+import { EventBus } from '../events/bus.ts';
+import type { DaemonConfig } from './config.ts';
+
+export class Engine {
+  readonly config: DaemonConfig;
+  readonly events = new EventBus();
+  readonly snapshots: OverlaySnapshotter;
+  readonly images: ImageService;
+  readonly containers: ContainerService;
+  readonly execs: ExecService;
+  id = '';
+  eventListeners = 0;
+
+  constructor(config: DaemonConfig) {
+    this.config = config;
+    this.snapshots = new OverlaySnapshotter(join(config.dataRoot, 'overlay2'));
+    const content = new ContentStore(join(config.dataRoot, 'image'));
+    const layers = new LayerStore(this.snapshots, content);
+    this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
+    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events);
+    this.execs = new ExecService(config, this.containers, this.events);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.config.dataRoot, { recursive: true, mode: 0o710 });
+    await mkdir(this.config.execRoot, { recursive: true, mode: 0o700 });
+    this.id = await this.engineId();
+    await this.snapshots.init();
+    await this.images.store.content.init();
+    await this.images.store.init();
+    await this.containers.restore();
+  }
+
+  private async engineId(): Promise<string> {
+    const p = join(this.config.dataRoot, 'engine-id');
+    try {
+      return (await readFile(p, 'utf8')).trim();
+    } catch {
+      const id = randomUUID();
+      await writeFileAtomic(p, id + '\n');
+      return id;
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// `berth daemon`: configuration, listeners, pidfile, signals.
+import { chmodSync, chownSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { ApiServer } from './server.ts';
+import { Engine } from './engine.ts';
+import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
+import { systemRoutes } from './api/system.ts';
+import { containerRoutes } from './api/containers.ts';
+import { execRoutes } from './api/exec.ts';
+import { imageRoutes } from './api/images.ts';
+
+const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
+
+function logger(level: string) {
+  const min = LEVELS.indexOf(level);
+  return (lvl: string, msg: string) => {
+    if (LEVELS.indexOf(lvl) < min) return;
+    process.stderr.write(`time="${new Date().toISOString()}" level=${lvl} msg=${JSON.stringify(msg)}\n`);
+  };
+}
+
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function daemonMain(argv: string[]): Promise<number> {
+  let cfg: DaemonConfig;
+  try {
+    cfg = loadDaemonConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`berth daemon: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const log = logger(cfg.logLevel);
+  if (process.getuid?.() !== 0) {
+    log('fatal', 'berth daemon needs to be started as root');
+    return 1;
+  }
+  if (existsSync(cfg.pidfile)) {
+    const pid = Number(readFileSync(cfg.pidfile, 'utf8').trim());
+    if (pid && pid !== process.pid && pidAlive(pid)) {
+      log('fatal', `pid file found, ensure berth is not running or delete ${cfg.pidfile}`);
+      return 1;
+    }
+  }
+  const engine = new Engine(cfg);
+  await engine.init();
+  writeFileSync(cfg.pidfile, String(process.pid));
+
+  const api = new ApiServer();
+  api.log = log;
+  systemRoutes(api, engine);
+  containerRoutes(api, engine);
+  execRoutes(api, engine);
+  imageRoutes(api, engine);
+
+  const sockets: string[] = [];
+  for (const host of cfg.hosts) {
+    const url = new URL(host.includes('://') ? host : `unix://${host}`);
+    if (url.protocol === 'unix:' || url.protocol === 'fd:') {
+      const path = host.replace(/^unix:\/\//, '');
+      if (existsSync(path)) {
+        if (await socketAlive(path)) {
+          log('fatal', `another daemon is listening on ${path}`);
+          return 1;
+        }
+        unlinkSync(path);
+      }
+      const server = api.listenUnix(path);
+      await new Promise<void>((resolve, reject) => {
+        server.once('listening', resolve);
+        server.once('error', reject);
+      });
+      chmodSync(path, 0o660);
+      chownSync(path, 0, 0);
+      sockets.push(path);
+      log('info', `API listen on ${path}`);
+    } else if (url.protocol === 'tcp:') {
+      const port = Number(url.port || (cfg.tls ? 2376 : 2375));
+      if (!cfg.tls?.verify) {
+        if (!cfg.tlsExplicitlyDisabled) {
+          log('fatal', `refusing to listen on ${host} without mutual TLS: pass --tlsverify --tlscacert --tlscert --tlskey, or --tls=false to accept an unauthenticated, unencrypted remote root shell`);
+          return 1;
+        }
+        log('warn', `!!! Binding to ${host} WITHOUT TLS: anyone who can reach this port has root on this machine !!!`);
+      }
+      let tls: Parameters<ApiServer['listenTcp']>[2];
+      if (cfg.tls?.verify) {
+        if (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key) {
+          log('fatal', '--tlsverify needs --tlscacert, --tlscert and --tlskey');
+          return 1;
+        }
+        tls = { ca: readFileSync(cfg.tls.ca), cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), verify: true };
+      }
+      const server = api.listenTcp(url.hostname.replace(/^\[|\]$/g, ''), port, tls);
+      await new Promise<void>((resolve, reject) => {
+        server.once('listening', resolve);
+        server.once('error', reject);
+      });
+      log('info', `API listen on ${url.hostname}:${port}${tls ? ' (mutual TLS)' : ''}`);
+    } else {
+      log('fatal', `invalid host ${host}`);
+      return 1;
+    }
+  }
+  engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
+  log('info', `berth daemon ${process.version} ready, data root ${cfg.dataRoot}`);
+
+  return new Promise<number>((resolve) => {
+    const shutdown = (sig: string) => {
+      log('info', `received ${sig}, shutting down; containers keep running`);
+      void api.close().then(() => {
+        engine.containers.detachAll();
+        for (const s of sockets) rmSync(s, { force: true });
+        rmSync(cfg.pidfile, { force: true });
+        resolve(0);
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}

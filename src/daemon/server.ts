@@ -1,0 +1,286 @@
+// The Engine API's HTTP server: version prefixes, routing, JSON bodies,
+// error → status mapping (the only place it happens), and connection
+// hijacking for attach/exec, both as clients upgrade (`Upgrade: tcp`) and as
+// plain streaming responses for clients that do not.
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import FindMyWay from 'find-my-way';
+import { BadRequestError, EngineError, statusOf } from './api/errors.ts';
+
+export const API_VERSION = '1.51';
+export const MIN_API_VERSION = '1.24';
+export const ENGINE_VERSION = '0.1.0';
+
+/** A hijacked connection: what the client sends, and where to write back. */
+export interface Hijacked {
+  input: Readable;
+  output: Writable;
+  /** True when the client asked to upgrade (docker CLI, SDKs); false for plain HTTP streaming. */
+  upgraded: boolean;
+  end(): void;
+}
+
+export interface Context {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  req: IncomingMessage;
+  apiVersion: string;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  body(): Promise<Buffer>;
+  json<T>(): Promise<T>;
+  /** Starts a streaming response; the handler writes and ends it. */
+  stream(status: number, contentType: string, headers?: Record<string, string>): Writable;
+  /** Takes over the connection (attach, exec start). */
+  hijack(contentType: string): Promise<Hijacked>;
+  /** The request body as a stream (import, load). */
+  bodyStream(): Readable;
+}
+
+export type Reply = { status?: number; body?: unknown; headers?: Record<string, string>; raw?: string } | void;
+export type Handler = (ctx: Context) => Promise<Reply> | Reply;
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD';
+
+export function versionLess(a: string, b: string): boolean {
+  const [am, an] = a.split('.').map(Number);
+  const [bm, bn] = b.split('.').map(Number);
+  return am < bm || (am === bm && an < bn);
+}
+
+export class ApiServer {
+  private readonly router = FindMyWay({ ignoreTrailingSlash: true, caseSensitive: true });
+  private readonly handlers: Handler[] = [];
+  private readonly servers: Server[] = [];
+  private readonly sockets = new Set<Socket>();
+  log: (level: string, msg: string) => void = () => {};
+
+  route(method: Method, path: string, handler: Handler): void {
+    const idx = this.handlers.push(handler) - 1;
+    this.router.on(method, path, () => {}, { idx });
+  }
+
+  private match(method: string, path: string): { handler: Handler; params: Record<string, string> } | undefined {
+    const found = this.router.find(method as Method, path);
+    if (!found) return undefined;
+    const store = found.store as { idx: number };
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(found.params)) if (v !== undefined) params[k] = v;
+    return { handler: this.handlers[store.idx], params };
+  }
+
+  listenUnix(path: string): Server {
+    const server = this.makeServer();
+    server.listen(path);
+    return server;
+  }
+
+  listenTcp(host: string, port: number, tls?: { ca?: Buffer; cert: Buffer; key: Buffer; verify: boolean }): Server {
+    const server = this.makeServer(tls);
+    server.listen(port, host);
+    return server;
+  }
+
+  private makeServer(tls?: { ca?: Buffer; cert: Buffer; key: Buffer; verify: boolean }): Server {
+    const server: Server = tls
+      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' })
+      : createHttpServer();
+    server.keepAliveTimeout = 60_000;
+    server.headersTimeout = 0;
+    server.requestTimeout = 0;
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('secureConnection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res, undefined, undefined));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.dispatch(req, undefined, socket, head));
+    this.servers.push(server);
+    return server;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.servers) s.close();
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upSocket: Socket | undefined, head: Buffer | undefined): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://berth');
+    let path = url.pathname;
+    let apiVersion = API_VERSION;
+    const vm = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
+    const started = Date.now();
+    const abort = new AbortController();
+    const headers: Record<string, string> = {
+      'Api-Version': API_VERSION,
+      'Docker-Experimental': 'false',
+      Ostype: 'linux',
+      Server: `Docker/${ENGINE_VERSION} (linux)`,
+    };
+    let responded = false;
+
+    // Upgraded requests carry their body in `head` and the socket; others in req.
+    let bodyPromise: Promise<Buffer> | undefined;
+    const readBody = (): Promise<Buffer> => {
+      if (bodyPromise) return bodyPromise;
+      if (upSocket) {
+        const len = Number(req.headers['content-length'] ?? 0);
+        bodyPromise = readExactly(upSocket, head ?? Buffer.alloc(0), len).then(([body, rest]) => {
+          head = rest;
+          return body;
+        });
+      } else {
+        bodyPromise = new Promise((resolve, reject) => {
+          const chunks: Buffer[] = [];
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => resolve(Buffer.concat(chunks)));
+          req.on('error', reject);
+        });
+      }
+      return bodyPromise;
+    };
+
+    const sendJson = (status: number, body: unknown, extra: Record<string, string> = {}, raw?: string) => {
+      responded = true;
+      const payload = raw !== undefined ? raw : body === undefined ? '' : JSON.stringify(body) + '\n';
+      const h: Record<string, string> = { ...headers, ...extra };
+      if (payload !== '' && !h['Content-Type']) h['Content-Type'] = raw !== undefined ? 'text/plain; charset=utf-8' : 'application/json';
+      if (res) {
+        res.writeHead(status, { ...h, 'Content-Length': String(Buffer.byteLength(payload)) });
+        res.end(req.method === 'HEAD' ? undefined : payload);
+      } else if (upSocket) {
+        upSocket.end(
+          `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
+            Object.entries({ ...h, 'Content-Length': String(Buffer.byteLength(payload)) }).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+            '\r\n' + payload,
+        );
+      }
+    };
+
+    (res ?? upSocket)?.on('close', () => abort.abort());
+
+    try {
+      if (vm) {
+        apiVersion = vm[1];
+        path = vm[2];
+        if (versionLess(API_VERSION, apiVersion)) {
+          throw new BadRequestError(`client version ${apiVersion} is too new. Maximum supported API version is ${API_VERSION}`);
+        }
+        if (versionLess(apiVersion, MIN_API_VERSION)) {
+          throw new BadRequestError(`client version ${apiVersion} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+        }
+      }
+      const method = req.method === 'HEAD' && path === '/_ping' ? 'HEAD' : req.method ?? 'GET';
+      const m = this.match(method, path);
+      if (!m) {
+        responded = true;
+        sendJson(404, { message: 'page not found' });
+        return;
+      }
+      const ctx: Context = {
+        method,
+        path,
+        params: m.params,
+        query: url.searchParams,
+        req,
+        apiVersion,
+        signal: abort.signal,
+        body: readBody,
+        async json<T>(): Promise<T> {
+          const b = await readBody();
+          if (b.length === 0) return {} as T;
+          try {
+            return JSON.parse(b.toString('utf8')) as T;
+          } catch (err) {
+            throw new BadRequestError(`invalid JSON: ${(err as Error).message}`);
+          }
+        },
+        stream: (status, contentType, extra = {}) => {
+          responded = true;
+          if (res) {
+            res.writeHead(status, { ...headers, 'Content-Type': contentType, ...extra });
+            res.flushHeaders();
+            return res;
+          }
+          const s = upSocket as Socket;
+          s.write(`HTTP/1.1 ${status} ${statusText(status)}\r\n` + Object.entries({ ...headers, 'Content-Type': contentType, ...extra, Connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n');
+          return s;
+        },
+        hijack: async (contentType) => {
+          responded = true;
+          if (upSocket) {
+            await readBody();
+            const s = upSocket;
+            s.setNoDelay(true);
+            s.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+            const input = new PassThrough();
+            if (head && head.length) input.write(head);
+            s.pipe(input);
+            return { input, output: s, upgraded: true, end: () => s.end() };
+          }
+          const r = res as ServerResponse;
+          r.writeHead(200, { ...headers, 'Content-Type': contentType });
+          r.flushHeaders();
+          return { input: req, output: r, upgraded: false, end: () => r.end() };
+        },
+        bodyStream: () => {
+          if (upSocket) {
+            const p = new PassThrough();
+            if (head && head.length) p.write(head);
+            upSocket.pipe(p);
+            return p;
+          }
+          return req;
+        },
+      };
+      const reply = await m.handler(ctx);
+      if (!responded) {
+        const r = reply ?? {};
+        sendJson(r.status ?? (r.body === undefined && r.raw === undefined ? 204 : 200), r.body, r.headers, r.raw);
+      }
+    } catch (err) {
+      const status = statusOf(err);
+      const message = err instanceof Error ? err.message : String(err);
+      if (!(err instanceof EngineError)) this.log('error', `${req.method} ${url.pathname}: ${err instanceof Error ? err.stack : message}`);
+      if (!responded) {
+        sendJson(status, status === 304 ? undefined : { message });
+      } else if (res && !res.writableEnded) {
+        res.end();
+      } else if (upSocket && !upSocket.destroyed) {
+        upSocket.end();
+      }
+    } finally {
+      this.log('debug', `${req.method} ${req.url} ${Date.now() - started}ms`);
+    }
+  }
+}
+
+/** Reads `len` bytes starting with `head` from a socket; returns them and the surplus. */
+function readExactly(socket: Socket, head: Buffer, len: number): Promise<[Buffer, Buffer]> {
+  if (head.length >= len) return Promise.resolve([head.subarray(0, len), head.subarray(len)]);
+  return new Promise((resolve, reject) => {
+    let buf = head;
+    const onData = (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      if (buf.length >= len) {
+        socket.off('data', onData);
+        socket.off('error', reject);
+        socket.pause();
+        resolve([buf.subarray(0, len), buf.subarray(len)]);
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+  });
+}
+
+function statusText(status: number): string {
+  return ({ 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' } as Record<number, string>)[status] ?? 'OK';
+}
+

@@ -1,0 +1,118 @@
+// Image layers on top of the snapshotter: a layer is a committed snapshot
+// whose key is its chain ID, so layers shared by images are unpacked once.
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import { applyLayer } from '../storage/archive.ts';
+import type { Snapshotter } from '../storage/snapshotter.ts';
+import type { ContentStore } from './content.ts';
+
+/** Chain IDs of a stack of layers, bottom first, optionally on top of an existing chain. */
+export function chainIds(diffIds: string[], parentChain?: string): string[] {
+  const out: string[] = [];
+  let prev = parentChain;
+  for (const d of diffIds) {
+    prev = prev === undefined ? d : 'sha256:' + createHash('sha256').update(`${prev} ${d}`).digest('hex');
+    out.push(prev);
+  }
+  return out;
+}
+
+export interface LayerInfo {
+  chainId: string;
+  diffId: string;
+  parent?: string;
+  /** Bytes of file content in the layer. */
+  size: number;
+  /** The layer tar as received (possibly compressed), kept for save and push. */
+  blob?: string;
+}
+
+export class LayerStore {
+  private readonly snapshots: Snapshotter;
+  private readonly content: ContentStore;
+
+  constructor(snapshots: Snapshotter, content: ContentStore) {
+    this.snapshots = snapshots;
+    this.content = content;
+  }
+
+  async has(chainId: string): Promise<boolean> {
+    return this.snapshots.stat(chainId).then(() => true, () => false);
+  }
+
+  async info(chainId: string): Promise<LayerInfo> {
+    const s = await this.snapshots.stat(chainId);
+    return {
+      chainId,
+      diffId: s.labels['berth.diffid'],
+      parent: s.parent,
+      size: Number(s.labels['berth.size'] ?? 0),
+      blob: s.labels['berth.blob'],
+    };
+  }
+
+  /**
+   * Unpacks a layer tar (any compression) on top of `parent`. The bytes are
+   * stored as a blob in the same pass. Returns the existing layer if the same
+   * chain is already present; on any error nothing is left behind.
+   */
+  async register(input: Readable, parent?: string): Promise<LayerInfo> {
+    const key = `extract-${randomBytes(8).toString('hex')}`;
+    await this.snapshots.prepare(key, parent);
+    try {
+      const dir = await this.snapshots.dir(key);
+      const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
+      const toBlob = new PassThrough({ highWaterMark: 1 << 20 });
+      input.on('error', (err) => {
+        toLayer.destroy(err);
+        toBlob.destroy(err);
+      });
+      input.pipe(toLayer);
+      input.pipe(toBlob);
+      const [applied, blob] = await Promise.all([applyLayer(dir, toLayer), this.content.ingest(toBlob)]);
+      const chainId = chainIds([applied.diffId], parent)[0];
+      if (await this.has(chainId)) {
+        await this.snapshots.remove(key);
+        return this.info(chainId);
+      }
+      await this.snapshots.commit(chainId, key);
+      await this.snapshots.update({
+        key: chainId,
+        labels: { 'berth.diffid': applied.diffId, 'berth.size': String(applied.size), 'berth.blob': blob.digest },
+      });
+      return { chainId, diffId: applied.diffId, parent, size: applied.size, blob: blob.digest };
+    } catch (err) {
+      input.unpipe();
+      input.resume();
+      await this.snapshots.remove(key).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Removes the layer, then each parent that nothing else (layer or container) uses. */
+  async release(chainId: string, inUse: Set<string>): Promise<void> {
+    let key: string | undefined = chainId;
+    while (key !== undefined && !inUse.has(key)) {
+      const info: LayerInfo | undefined = await this.info(key).catch(() => undefined);
+      if (!info) return;
+      try {
+        await this.snapshots.remove(key);
+      } catch {
+        return; // still has children: another image's layer or a container
+      }
+      if (info.blob) await this.content.delete(info.blob);
+      key = info.parent;
+    }
+  }
+
+  /** Sum of the content sizes of a chain, as `docker images` reports an image's size. */
+  async chainSize(chainId: string): Promise<number> {
+    let total = 0;
+    for (let key: string | undefined = chainId; key; ) {
+      const info = await this.info(key);
+      total += info.size;
+      key = info.parent;
+    }
+    return total;
+  }
+}

@@ -1,0 +1,202 @@
+// The image store: image records (config blob + top layer) and the tags that
+// name them. Tags live in one repositories.json, replaced atomically.
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeJsonAtomic } from '../storage/atomic.ts';
+import { ConflictError, noSuchImage } from '../daemon/api/errors.ts';
+import { ContentStore, sha256 } from './content.ts';
+import { LayerStore, chainIds } from './layers.ts';
+import {
+  type Reference, familiarString, parseNormalizedNamed, referenceString, withDefaultTag,
+} from './reference.ts';
+import type { ImageConfigFile, ImageRecord } from './types.ts';
+
+interface RepositoriesFile {
+  /** Full reference string (`docker.io/library/busybox:latest`) → image ID. */
+  refs: Record<string, string>;
+}
+
+export interface Image {
+  record: ImageRecord;
+  config: ImageConfigFile;
+}
+
+export class ImageStore {
+  private readonly root: string;
+  readonly content: ContentStore;
+  readonly layers: LayerStore;
+  private refs = new Map<string, string>();
+  private readonly records = new Map<string, ImageRecord>();
+  private readonly configs = new Map<string, ImageConfigFile>();
+  private writeChain: Promise<void> = Promise.resolve();
+
+  constructor(root: string, content: ContentStore, layers: LayerStore) {
+    this.root = root;
+    this.content = content;
+    this.layers = layers;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, 'images'), { recursive: true });
+    for (const f of await readdir(join(this.root, 'images'))) {
+      if (!/^[a-f0-9]{64}\.json$/.test(f)) continue;
+      const rec = JSON.parse(await readFile(join(this.root, 'images', f), 'utf8')) as ImageRecord;
+      // An image whose config blob or layers did not survive is not an image.
+      const config = await this.content.readBlob(rec.id).then((b) => JSON.parse(b.toString()) as ImageConfigFile, () => undefined);
+      if (!config || (rec.topLayer && !(await this.layers.has(rec.topLayer)))) {
+        await rm(join(this.root, 'images', f), { force: true });
+        continue;
+      }
+      this.records.set(rec.id, rec);
+      this.configs.set(rec.id, config);
+    }
+    try {
+      const file = JSON.parse(await readFile(join(this.root, 'repositories.json'), 'utf8')) as RepositoriesFile;
+      for (const [ref, id] of Object.entries(file.refs)) if (this.records.has(id)) this.refs.set(ref, id);
+    } catch {
+      // First start: no tags yet.
+    }
+  }
+
+  /** Serializes metadata writes so concurrent requests cannot interleave them. */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(fn);
+    this.writeChain = run.then(() => {}, () => {});
+    return run;
+  }
+
+  private saveRefs(): Promise<void> {
+    return writeJsonAtomic(join(this.root, 'repositories.json'), { refs: Object.fromEntries(this.refs) } satisfies RepositoriesFile);
+  }
+
+  /** Stores a config blob whose layers are already registered, and records the image. */
+  async create(config: ImageConfigFile, parent?: string): Promise<Image> {
+    const bytes = Buffer.from(JSON.stringify(config));
+    const id = await this.content.writeBlob(bytes);
+    return this.serialize(async () => {
+      const existing = this.records.get(id);
+      if (existing) return { record: existing, config };
+      const chain = chainIds(config.rootfs.diff_ids);
+      const record: ImageRecord = { id, topLayer: chain[chain.length - 1] ?? '', parent };
+      await writeJsonAtomic(join(this.root, 'images', id.slice(7) + '.json'), record);
+      this.records.set(id, record);
+      this.configs.set(id, config);
+      return { record, config };
+    });
+  }
+
+  list(): Image[] {
+    return [...this.records.values()].map((record) => ({ record, config: this.configs.get(record.id) as ImageConfigFile }));
+  }
+
+  byId(id: string): Image | undefined {
+    const record = this.records.get(id);
+    return record ? { record, config: this.configs.get(id) as ImageConfigFile } : undefined;
+  }
+
+  /**
+   * Finds an image as dockerd does: a reference (tag or digest), a full ID, or
+   * an unambiguous ID prefix.
+   */
+  resolve(refOrId: string): Image | undefined {
+    if (refOrId === '') return undefined;
+    const idMatch = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(refOrId);
+    let ref: Reference | undefined;
+    try {
+      ref = withDefaultTag(parseNormalizedNamed(refOrId));
+    } catch {
+      ref = undefined;
+    }
+    if (ref) {
+      const id = this.refs.get(referenceString(ref));
+      if (id) return this.byId(id);
+      if (ref.digest) {
+        for (const rec of this.records.values()) {
+          if (rec.repoDigests?.includes(`${ref.name}@${ref.digest}`)) return this.byId(rec.id);
+        }
+      }
+    }
+    if (idMatch) {
+      const prefix = 'sha256:' + idMatch[1];
+      if (idMatch[1].length === 64) return this.byId(prefix);
+      const hits = [...this.records.keys()].filter((id) => id.startsWith(prefix));
+      if (hits.length === 1) return this.byId(hits[0]);
+    }
+    return undefined;
+  }
+
+  get(refOrId: string): Image {
+    const img = this.resolve(refOrId);
+    if (!img) throw noSuchImage(refOrId);
+    return img;
+  }
+
+  /** `repo:tag` strings naming the image, familiar form, sorted. */
+  repoTags(id: string): string[] {
+    const out: string[] = [];
+    for (const [ref, target] of this.refs) {
+      if (target === id && !ref.includes('@')) out.push(familiarString(parseNormalizedNamed(ref)));
+    }
+    return out.sort();
+  }
+
+  repoDigests(id: string): string[] {
+    const rec = this.records.get(id);
+    return (rec?.repoDigests ?? []).map((r) => familiarString(parseNormalizedNamed(r)));
+  }
+
+  async tag(id: string, refString: string): Promise<void> {
+    const ref = withDefaultTag(parseNormalizedNamed(refString));
+    if (ref.digest && !ref.tag) throw new ConflictError('refusing to create a tag with a digest reference');
+    await this.serialize(async () => {
+      if (!this.records.has(id)) throw noSuchImage(refString);
+      this.refs.set(referenceString({ ...ref, digest: undefined }), id);
+      await this.saveRefs();
+      const rec = this.records.get(id) as ImageRecord;
+      rec.lastTagTime = new Date().toISOString();
+      await writeJsonAtomic(join(this.root, 'images', id.slice(7) + '.json'), rec);
+    });
+  }
+
+  /** Removes a tag; returns the image ID it pointed at, or undefined. */
+  async untag(refString: string): Promise<string | undefined> {
+    const ref = withDefaultTag(parseNormalizedNamed(refString));
+    const key = referenceString(ref);
+    return this.serialize(async () => {
+      const id = this.refs.get(key);
+      if (id === undefined) return undefined;
+      this.refs.delete(key);
+      await this.saveRefs();
+      return id;
+    });
+  }
+
+  /** Deletes an image record and releases its layers that nothing else uses. */
+  async delete(id: string, layersInUse: Set<string>): Promise<void> {
+    await this.serialize(async () => {
+      const rec = this.records.get(id);
+      if (!rec) return;
+      for (const [ref, target] of [...this.refs]) if (target === id) this.refs.delete(ref);
+      await this.saveRefs();
+      await rm(join(this.root, 'images', id.slice(7) + '.json'), { force: true });
+      this.records.delete(id);
+      this.configs.delete(id);
+      const used = new Set(layersInUse);
+      for (const other of this.records.values()) {
+        for (const c of chainIds(this.configs.get(other.id)?.rootfs.diff_ids ?? [])) used.add(c);
+      }
+      if (rec.topLayer) await this.layers.release(rec.topLayer, used);
+      const stillUsed = [...this.records.keys()].some((k) => k === id);
+      if (!stillUsed) await this.content.delete(id);
+    });
+  }
+
+  /** Image IDs whose config names `id` as parent (for the "has dependent child images" conflict). */
+  children(id: string): string[] {
+    return [...this.records.values()].filter((r) => r.parent === id).map((r) => r.id);
+  }
+}
+
+export function configDigest(config: ImageConfigFile): string {
+  return sha256(JSON.stringify(config));
+}

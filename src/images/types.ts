@@ -1,0 +1,65 @@
+// Wire and on-disk shapes shared by the image store and the API.
+
+/** The runtime part of an image config; also Docker's container `Config`. */
+export interface ContainerConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, Record<string, never>> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Healthcheck?: unknown;
+  ArgsEscaped?: boolean;
+  Image?: string;
+  Volumes?: Record<string, Record<string, never>> | null;
+  WorkingDir?: string;
+  Entrypoint?: string[] | null;
+  NetworkDisabled?: boolean;
+  MacAddress?: string;
+  OnBuild?: string[] | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number | null;
+  Shell?: string[] | null;
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/** OCI image config (with Docker's extra fields), stored as a blob; its digest is the image ID. */
+export interface ImageConfigFile {
+  architecture: string;
+  os: string;
+  variant?: string;
+  created?: string;
+  author?: string;
+  comment?: string;
+  config?: ContainerConfig;
+  container?: string;
+  container_config?: ContainerConfig;
+  docker_version?: string;
+  rootfs: { type: 'layers'; diff_ids: string[] };
+  history?: HistoryEntry[];
+}
+
+/** What the image store keeps per image beside the config blob. */
+export interface ImageRecord {
+  id: string;
+  /** Chain ID of the top layer (empty for an image without layers). */
+  topLayer: string;
+  parent?: string;
+  lastTagTime?: string;
+  /** Registry digests this image was pulled/pushed as, `repo@sha256:…`. */
+  repoDigests?: string[];
+}

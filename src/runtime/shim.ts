@@ -1,0 +1,151 @@
+// The daemon's side of berth-shim (docs/decisions/0002-container-monitor.md):
+// launching a shim, and a framed connection to its socket.
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+
+export interface ShimLaunchOptions {
+  shimPath: string;
+  id: string;
+  stateDir: string;
+  runtime: string;
+  runtimeRoot: string;
+  bundle?: string;
+  rootfsMount?: string;
+  execProcess?: string;
+  tty: boolean;
+  stdin: boolean;
+  logPath?: string;
+  logMaxSize?: number;
+  logMaxFiles?: number;
+}
+
+export class ShimError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ShimError';
+  }
+}
+
+/** Spawns a shim and waits for its `ok <pid>` / `error <msg>` line on fd 3. */
+export function launchShim(o: ShimLaunchOptions): Promise<number> {
+  const args = ['--id', o.id, '--state-dir', o.stateDir, '--runtime', o.runtime, '--runtime-root', o.runtimeRoot];
+  if (o.bundle) args.push('--bundle', o.bundle);
+  if (o.rootfsMount) args.push('--rootfs-mount', o.rootfsMount);
+  if (o.execProcess) args.push('--exec-process', o.execProcess);
+  if (o.tty) args.push('--tty');
+  if (o.stdin) args.push('--stdin');
+  if (o.logPath) {
+    args.push('--log-path', o.logPath);
+    if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
+    if (o.logMaxFiles) args.push('--log-max-files', String(o.logMaxFiles));
+  }
+  const child = spawn(o.shimPath, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  child.unref();
+  const sync = child.stdio[3] as Readable;
+  return new Promise((resolve, reject) => {
+    let out = '';
+    sync.setEncoding('utf8');
+    sync.on('data', (d: string) => { out += d; });
+    sync.on('error', () => {});
+    sync.on('close', () => {
+      const line = out.split('\n')[0] ?? '';
+      if (line.startsWith('ok ')) resolve(Number(line.slice(3)));
+      else reject(new ShimError(line.startsWith('error ') ? line.slice(6) : `shim exited without a result${out ? ': ' + out : ''}`));
+    });
+    child.on('error', (err) => reject(new ShimError(`cannot run ${o.shimPath}: ${err.message}`)));
+  });
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  finishedAt: string;
+}
+
+const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7;
+
+/**
+ * One connection to a shim. Emits 'stdout' and 'stderr' (Buffer), then 'exit'
+ * (ExitStatus) once; 'close' when the socket goes away for any reason.
+ */
+export class ShimConnection extends EventEmitter {
+  private readonly socket: Socket;
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly replies: ((payload: string) => void)[] = [];
+  exited: ExitStatus | undefined;
+
+  private constructor(socket: Socket) {
+    super();
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      for (const r of this.replies.splice(0)) r('error shim connection closed');
+      this.emit('close');
+    });
+  }
+
+  static connect(sockPath: string): Promise<ShimConnection> {
+    return new Promise((resolve, reject) => {
+      const s = connect(sockPath);
+      s.once('connect', () => {
+        s.removeListener('error', reject);
+        resolve(new ShimConnection(s));
+      });
+      s.once('error', reject);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    while (this.buf.length >= 5) {
+      const len = this.buf.readUInt32BE(1);
+      if (this.buf.length < 5 + len) break;
+      const type = this.buf[0];
+      const payload = this.buf.subarray(5, 5 + len);
+      this.buf = this.buf.subarray(5 + len);
+      if (type === T_STDOUT) this.emit('stdout', payload);
+      else if (type === T_STDERR) this.emit('stderr', payload);
+      else if (type === T_REPLY) this.replies.shift()?.(payload.toString());
+      else if (type === T_EXIT) {
+        this.exited = JSON.parse(payload.toString()) as ExitStatus;
+        this.emit('exit', this.exited);
+      }
+    }
+  }
+
+  private send(type: number, payload: Buffer = Buffer.alloc(0)): void {
+    const head = Buffer.alloc(5);
+    head[0] = type;
+    head.writeUInt32BE(payload.length, 1);
+    this.socket.write(Buffer.concat([head, payload]));
+  }
+
+  /** Starts the process; resolves with its pid. */
+  start(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.replies.push((reply) => {
+        if (reply.startsWith('ok')) resolve(Number(reply.slice(3)) || 0);
+        else reject(new ShimError(reply.replace(/^error /, '')));
+      });
+      this.send(T_START);
+    });
+  }
+
+  writeStdin(data: Buffer): void {
+    for (let off = 0; off < data.length; off += 65536) this.send(T_STDIN, data.subarray(off, off + 65536));
+  }
+
+  closeStdin(): void {
+    this.send(T_CLOSE_STDIN);
+  }
+
+  resize(rows: number, cols: number): void {
+    this.send(T_RESIZE, Buffer.from(`${rows} ${cols}`));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
