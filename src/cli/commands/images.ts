@@ -1,0 +1,210 @@
+// images, rmi, import, tag, history, and the `berth image` group.
+import { createReadStream, existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import { ApiError } from '../../client/engine-client.ts';
+import { clientFor, CliError } from '../context.ts';
+import { collect, globals } from '../program.ts';
+import { printInspect } from '../output.ts';
+import { formatRows } from '../format/table.ts';
+import { createdSince, humanSize } from '../format/units.ts';
+import { goTimeString } from './containers.ts';
+
+interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[] | null;
+  RepoDigests: string[] | null;
+  Created: number;
+  Size: number;
+  Labels: Record<string, string> | null;
+  Containers: number;
+}
+
+const IMAGE_HEADERS: Record<string, string> = {
+  ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT',
+  Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', VirtualSize: 'VIRTUAL SIZE',
+};
+
+function imageRows(list: ImageSummary[], trunc: boolean): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const img of list) {
+    const id = trunc ? img.Id.replace(/^sha256:/, '').slice(0, 12) : img.Id;
+    const base = {
+      ID: id, Digest: '<none>', CreatedSince: createdSince(new Date(img.Created * 1000), new Date()),
+      CreatedAt: goTimeString(img.Created), Size: humanSize(img.Size), VirtualSize: humanSize(img.Size),
+      Containers: img.Containers < 0 ? 'N/A' : String(img.Containers), SharedSize: 'N/A', UniqueSize: 'N/A',
+    };
+    const tags = img.RepoTags ?? [];
+    if (tags.length === 0) {
+      rows.push({ ...base, Repository: '<none>', Tag: '<none>' });
+      continue;
+    }
+    for (const t of tags) {
+      const i = t.lastIndexOf(':');
+      rows.push({ ...base, Repository: t.slice(0, i), Tag: t.slice(i + 1) });
+    }
+  }
+  return rows;
+}
+
+function defineImages(parent: Command, name: string, aliases: string[] = []): void {
+  parent.command(name).aliases(aliases)
+    .description('List images')
+    .option('-a, --all', 'Show all images (default hides intermediate images)')
+    .option('--digests', 'Show digests')
+    .option('-f, --filter <filter>', 'Filter output based on conditions provided', collect)
+    .option('--format <format>', 'Format output using a custom template')
+    .option('--no-trunc', "Don't truncate output")
+    .option('-q, --quiet', 'Only show image IDs')
+    .argument('[repository]')
+    .action(async (repo: string | undefined, f: { all?: boolean; digests?: boolean; filter?: string[]; format?: string; trunc: boolean; quiet?: boolean }, cmd: Command) => {
+      const client = await clientFor(globals(cmd));
+      const filters: Record<string, string[]> = {};
+      for (const kv of f.filter ?? []) {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new CliError(`invalid argument "${kv}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 125);
+        (filters[kv.slice(0, eq)] ??= []).push(kv.slice(eq + 1));
+      }
+      if (repo) (filters.reference ??= []).push(repo);
+      const list = await client.call<ImageSummary[]>('GET', '/images/json', { query: { all: f.all, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined } });
+      const rows = imageRows(list, f.trunc);
+      if (f.quiet && !f.format) {
+        const seen = new Set<string>();
+        for (const r of rows) if (!seen.has(r.ID as string)) { seen.add(r.ID as string); process.stdout.write(`${r.ID}\n`); }
+        return;
+      }
+      const table = f.digests
+        ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
+        : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+      const format = !f.format || f.format === 'table' ? table : f.format;
+      process.stdout.write(formatRows(format, rows, { headers: IMAGE_HEADERS }));
+    });
+}
+
+function defineRmi(parent: Command, name: string, aliases: string[] = []): void {
+  parent.command(name).aliases(aliases)
+    .description('Remove one or more images')
+    .option('-f, --force', 'Force removal of the image')
+    .option('--no-prune', 'Do not delete untagged parents')
+    .argument('<image...>')
+    .action(async (refs: string[], f: { force?: boolean; prune: boolean }, cmd: Command) => {
+      const client = await clientFor(globals(cmd));
+      let failed = false;
+      for (const r of refs) {
+        try {
+          const res = await client.call<Record<string, string>[]>('DELETE', `/images/${r}`, { query: { force: f.force, noprune: !f.prune } });
+          for (const item of res) {
+            if (item.Untagged) process.stdout.write(`Untagged: ${item.Untagged}\n`);
+            if (item.Deleted) process.stdout.write(`Deleted: ${item.Deleted}\n`);
+          }
+        } catch (err) {
+          failed = true;
+          process.stderr.write(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
+        }
+      }
+      if (failed) throw new CliError('', 1);
+    });
+}
+
+function defineImport(parent: Command): void {
+  parent.command('import')
+    .description('Import the contents from a tarball to create a filesystem image')
+    .option('-c, --change <change>', 'Apply Dockerfile instruction to the created image', collect)
+    .option('-m, --message <message>', 'Set commit message for imported image')
+    .option('--platform <platform>', 'Set platform if server is multi-platform capable')
+    .argument('<file|URL|->')
+    .argument('[repository[:tag]]')
+    .action(async (src: string, repo: string | undefined, f: { change?: string[]; message?: string; platform?: string }, cmd: Command) => {
+      const client = await clientFor(globals(cmd));
+      let stream: Readable | undefined;
+      let fromSrc = src;
+      if (src === '-') {
+        stream = process.stdin;
+      } else if (!/^https?:\/\//.test(src)) {
+        if (!existsSync(src)) throw new CliError(`open ${src}: no such file or directory`, 1);
+        stream = createReadStream(src);
+        fromSrc = '-';
+      }
+      const res = await client.call<string>('POST', '/images/create', {
+        query: { fromSrc, repo, changes: f.change, message: f.message, platform: f.platform },
+        stream,
+      });
+      for (const line of String(res).split(/\r?\n/).filter(Boolean)) {
+        const m = JSON.parse(line) as { status?: string; error?: string };
+        if (m.error) throw new CliError(m.error, 1);
+        if (m.status) process.stdout.write(m.status + '\n');
+      }
+    });
+}
+
+function defineTag(parent: Command): void {
+  parent.command('tag')
+    .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
+    .argument('<source>')
+    .argument('<target>')
+    .action(async (source: string, target: string, _f: unknown, cmd: Command) => {
+      const client = await clientFor(globals(cmd));
+      const at = target.lastIndexOf(':');
+      const slash = target.lastIndexOf('/');
+      const [repo, tag] = at > slash ? [target.slice(0, at), target.slice(at + 1)] : [target, 'latest'];
+      await client.status('POST', `/images/${source}/tag`, { query: { repo, tag } });
+    });
+}
+
+function defineHistory(parent: Command): void {
+  parent.command('history')
+    .description('Show the history of an image')
+    .option('--format <format>', 'Format output using a custom template')
+    .option('-H, --human', 'Print sizes and dates in human readable format', true)
+    .option('--no-trunc', "Don't truncate output")
+    .option('-q, --quiet', 'Only show image IDs')
+    .argument('<image>')
+    .action(async (ref: string, f: { format?: string; human: boolean; trunc: boolean; quiet?: boolean }, cmd: Command) => {
+      const client = await clientFor(globals(cmd));
+      const hist = await client.call<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }[]>('GET', `/images/${ref}/history`);
+      const rows = hist.map((h) => ({
+        ID: h.Id === '<missing>' ? h.Id : f.trunc ? h.Id.replace(/^sha256:/, '').slice(0, 12) : h.Id,
+        CreatedSince: createdSince(new Date(h.Created * 1000), new Date()),
+        CreatedAt: goTimeString(h.Created),
+        CreatedBy: f.trunc && [...h.CreatedBy].length > 45 ? [...h.CreatedBy].slice(0, 44).join('') + '…' : h.CreatedBy,
+        Size: humanSize(h.Size),
+        Comment: h.Comment,
+      }));
+      const format = f.quiet && !f.format ? '{{.ID}}' : f.format ?? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}';
+      process.stdout.write(formatRows(format, rows, { headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' } }));
+    });
+}
+
+export function registerImageCommands(program: Command): void {
+  const group = program.command('image').description('Manage images');
+  defineImages(program, 'images');
+  defineImages(group, 'ls', ['list']);
+  defineRmi(program, 'rmi');
+  defineRmi(group, 'rm', ['remove']);
+  for (const parent of [program, group]) {
+    defineImport(parent);
+    defineTag(parent);
+    defineHistory(parent);
+  }
+  group.command('inspect')
+    .description('Display detailed information on one or more images')
+    .option('-f, --format <format>', 'Format output using a custom template')
+    .argument('<image...>')
+    .action(async (refs: string[], f: { format?: string }, cmd: Command) => {
+      const client = await clientFor(globals(cmd));
+      const found: unknown[] = [];
+      let missing = false;
+      for (const r of refs) {
+        try {
+          found.push(await client.call('GET', `/images/${r}/json`));
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status !== 404) throw err;
+          missing = true;
+          process.stderr.write(`Error response from daemon: ${err.message}\n`);
+        }
+      }
+      printInspect(found, f.format);
+      if (missing) throw new CliError('', 1);
+    });
+}

@@ -1,0 +1,19 @@
+// Entry point of the one `berth` executable: the daemon, the registry, or the
+// CLI. Each is loaded lazily so a CLI call parses only the CLI's code.
+import { enableCompileCache } from 'node:module';
+
+enableCompileCache?.();
+
+const argv = process.argv.slice(2);
+let code: number;
+if (argv[0] === 'daemon') {
+  const { daemonMain } = await import('../daemon/main.ts');
+  code = await daemonMain(argv.slice(1));
+} else if (argv[0] === 'registry') {
+  const { registryMain } = await import('../registry/cli.ts');
+  code = await registryMain(argv.slice(1));
+} else {
+  const { cliMain } = await import('./program.ts');
+  code = await cliMain(argv);
+}
+process.exitCode = code;

@@ -1,0 +1,83 @@
+// The CLI: docker's command tree, flags and exit codes, on commander.
+import { Command, CommanderError, Option } from 'commander';
+import { CliError, describeError, type GlobalOptions } from './context.ts';
+import { registerContainerCommands } from './commands/containers.ts';
+import { registerRunCommands } from './commands/run.ts';
+import { registerImageCommands } from './commands/images.ts';
+import { registerSystemCommands } from './commands/system.ts';
+
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Flag errors end with docker's status 125 and its hint line. */
+function configure(cmd: Command): void {
+  cmd.exitOverride();
+  cmd.configureOutput({
+    writeErr: (s) => process.stderr.write(s),
+    outputError: (s, write) => {
+      const msg = s.replace(/^error: /, '').trim()
+        .replace(/^unknown option '(.*)'$/, 'unknown flag: $1')
+        .replace(/^too many arguments.*$/, `"${cmd.name()}" accepts fewer arguments`);
+      write(`berth: ${msg}\nSee 'berth ${cmd.parent && cmd.parent.name() !== 'berth' ? cmd.parent.name() + ' ' : ''}${cmd.name()} --help'.\n`);
+    },
+  });
+  for (const sub of cmd.commands) configure(sub);
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root.opts<GlobalOptions>();
+}
+
+export function buildProgram(): Command {
+  const program = new Command('berth');
+  program
+    .description('A Docker-compatible container engine')
+    .enablePositionalOptions()
+    .addOption(new Option('-H, --host <host>', 'Daemon socket to connect to').argParser(collect))
+    .option('--tls', 'Use TLS; implied by --tlsverify')
+    .option('--tlsverify', 'Use TLS and verify the remote')
+    .option('--tlscacert <path>', 'Trust certs signed only by this CA')
+    .option('--tlscert <path>', 'Path to TLS certificate file')
+    .option('--tlskey <path>', 'Path to TLS key file')
+    .option('-D, --debug', 'Enable debug mode')
+    .option('-l, --log-level <level>', 'Set the logging level', 'info')
+    .option('--config <dir>', 'Location of client config files')
+    .option('-v, --version', 'Print version information and quit');
+
+  registerRunCommands(program);
+  registerContainerCommands(program);
+  registerImageCommands(program);
+  registerSystemCommands(program);
+
+  program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
+  program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);
+  configure(program);
+  return program;
+}
+
+export async function cliMain(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  if (argv[0] === '-v' || argv[0] === '--version') {
+    process.stdout.write('berth version 0.1.0\n');
+    return 0;
+  }
+  if (argv.length === 0) {
+    program.outputHelp();
+    return 0;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
+      return 125;
+    }
+    const { message, code } = describeError(err);
+    if (message) process.stderr.write(message.endsWith('\n') ? message : message + '\n');
+    return code;
+  }
+}
+
+export { CliError };

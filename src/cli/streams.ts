@@ -1,0 +1,57 @@
+// Client side of attach/exec/logs streams: demultiplexing Docker's framed
+// stdout/stderr, raw terminal mode, and terminal resizes.
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { FrameDecoder } from '../daemon/api/stream-frames.ts';
+
+/** Copies a stream to stdout/stderr, demultiplexing unless it is a raw (tty) stream. */
+export function copyOutput(src: Readable, raw: boolean, stdout: Writable = process.stdout, stderr: Writable = process.stderr): Promise<void> {
+  return new Promise((resolve) => {
+    if (raw) {
+      src.on('data', (c: Buffer) => stdout.write(c));
+    } else {
+      const dec = new FrameDecoder();
+      src.on('data', (c: Buffer) => {
+        for (const f of dec.push(c)) (f.stream === 2 ? stderr : stdout).write(f.payload);
+      });
+    }
+    src.on('end', resolve);
+    src.on('close', resolve);
+    src.on('error', () => resolve());
+  });
+}
+
+/** Puts the local terminal in raw mode while `fn` runs (for -it). */
+export async function withRawTerminal<T>(enabled: boolean, fn: () => Promise<T>): Promise<T> {
+  const tty = enabled && process.stdin.isTTY;
+  if (tty) process.stdin.setRawMode(true);
+  try {
+    return await fn();
+  } finally {
+    if (tty) process.stdin.setRawMode(false);
+  }
+}
+
+/** Sends stdin into a hijacked socket; half-closes it at EOF as the docker CLI does. */
+export function pumpStdin(socket: Socket): void {
+  process.stdin.on('data', (c: Buffer) => socket.write(c));
+  process.stdin.on('end', () => socket.end());
+  process.stdin.resume();
+}
+
+export function terminalSize(): [number, number] | undefined {
+  if (!process.stdout.isTTY) return undefined;
+  return [process.stdout.rows, process.stdout.columns];
+}
+
+/** Calls `resize` now and whenever the local terminal changes size. */
+export function followResize(resize: (rows: number, cols: number) => Promise<unknown>): () => void {
+  if (!process.stdout.isTTY) return () => {};
+  const send = () => {
+    const s = terminalSize();
+    if (s) resize(s[0], s[1]).catch(() => {});
+  };
+  send();
+  process.stdout.on('resize', send);
+  return () => process.stdout.off('resize', send);
+}

@@ -1,0 +1,142 @@
+// Starts a real berth daemon on its own data root, exec root and socket, and
+// runs the real berth and docker CLIs against it.
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BERTH = join(ROOT, 'dist/berth');
+export const DOCKER = ['/usr/local/bin/docker', '/usr/bin/docker'].find((p) => existsSync(p));
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let busyboxTar: string | undefined;
+
+/** The busybox rootfs tar, built once per test process. */
+export function busyboxTarPath(): string {
+  if (busyboxTar && existsSync(busyboxTar)) return busyboxTar;
+  const dir = mkdtempSync('/tmp/berth-bb-');
+  busyboxTar = join(dir, 'busybox.tar');
+  const r = spawnSync('bash', [join(ROOT, 'scripts/busybox-rootfs.sh'), busyboxTar], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`busybox-rootfs.sh failed: ${r.stderr}`);
+  return busyboxTar;
+}
+
+function waitForSocket(path: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolvePromise, reject) => {
+    const attempt = () => {
+      const s = connect(path);
+      s.once('connect', () => { s.destroy(); resolvePromise(); });
+      s.once('error', () => {
+        if (Date.now() > deadline) reject(new Error(`daemon socket ${path} did not come up`));
+        else setTimeout(attempt, 20);
+      });
+    };
+    attempt();
+  });
+}
+
+export class TestDaemon {
+  readonly dir: string;
+  readonly socket: string;
+  readonly dataRoot: string;
+  readonly execRoot: string;
+  readonly host: string;
+  readonly logFile: string;
+  private proc?: ChildProcess;
+  private extraArgs: string[];
+
+  constructor(extraArgs: string[] = []) {
+    this.dir = mkdtempSync('/tmp/bt-');
+    this.socket = join(this.dir, 'berth.sock');
+    this.dataRoot = join(this.dir, 'data');
+    this.execRoot = join(this.dir, 'x');
+    this.host = `unix://${this.socket}`;
+    this.logFile = join(this.dir, 'daemon.log');
+    this.extraArgs = extraArgs;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return { ...process.env, DOCKER_HOST: this.host };
+  }
+
+  async start(): Promise<void> {
+    const { openSync } = await import('node:fs');
+    const log = openSync(this.logFile, 'a');
+    this.proc = spawn(BERTH, ['daemon', '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', join(this.dir, 'berth.pid'), ...this.extraArgs], {
+      stdio: ['ignore', log, log],
+    });
+    await waitForSocket(this.socket, 15_000);
+  }
+
+  /** kill -9, as a crash would. */
+  crash(): void {
+    this.proc?.kill('SIGKILL');
+    this.proc = undefined;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = undefined;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+  }
+
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+
+  berth(args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
+    return run(BERTH, ['-H', this.host, ...args], { ...opts, env: opts.env ?? process.env });
+  }
+
+  docker(args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
+    if (!DOCKER) throw new Error('no docker CLI');
+    return run(DOCKER, args, { ...opts, env: { ...(opts.env ?? process.env), DOCKER_HOST: this.host } });
+  }
+
+  spawnBerth(args: string[], opts: SpawnOptions = {}): ChildProcess {
+    return spawn(BERTH, ['-H', this.host, ...args], opts);
+  }
+
+  /** Imports the busybox rootfs as busybox:latest, as the installer does. */
+  seedBusybox(): void {
+    const r = this.berth(['import', '--change', 'CMD ["sh"]', busyboxTarPath(), 'busybox:latest']);
+    if (r.code !== 0) throw new Error(`seeding busybox failed: ${r.stderr}`);
+  }
+
+  /** Removes every container, stops the daemon, and deletes its directories. */
+  async destroy(): Promise<void> {
+    if (this.proc) {
+      const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
+      if (ids.length) this.berth(['rm', '-f', ...ids], { timeout: 60_000 });
+      await this.stop();
+    }
+    // Anything still mounted below the test directory (a failed test) goes first.
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(this.dir));
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function run(cmd: string, args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
+  const r = spawnSync(cmd, args, { input: opts.input, timeout: opts.timeout ?? 60_000, env: opts.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return { code: r.status ?? (r.signal ? 128 : -1), stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** A daemon with busybox seeded, for a test file's `before` hook. */
+export async function startSeededDaemon(extraArgs: string[] = []): Promise<TestDaemon> {
+  const d = new TestDaemon(extraArgs);
+  await d.start();
+  d.seedBusybox();
+  return d;
+}
