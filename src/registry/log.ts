@@ -1,0 +1,43 @@
+// Structured logging in the two formats the CNCF registry offers (text and
+// json). Request logs carry the method, path, status, size, time and user
+// name, and never a header or a body: credentials cannot end up in a log.
+import type { RegistryConfig } from './config.ts';
+
+type Level = RegistryConfig['log']['level'];
+const ORDER: Record<Level, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+export type Fields = Record<string, string | number | boolean | undefined>;
+
+export class Logger {
+  private readonly level: Level;
+  private readonly json: boolean;
+  private readonly write: (line: string) => void;
+  readonly accessLog: boolean;
+
+  constructor(cfg: RegistryConfig['log'], write: (line: string) => void = (l) => process.stderr.write(l)) {
+    this.level = cfg.level;
+    this.json = cfg.formatter === 'json';
+    this.accessLog = cfg.accessLog;
+    this.write = write;
+  }
+
+  log(level: Level, msg: string, fields: Fields = {}): void {
+    if (ORDER[level] < ORDER[this.level]) return;
+    const time = new Date().toISOString();
+    if (this.json) {
+      this.write(JSON.stringify({ time, level, msg, ...fields }) + '\n');
+      return;
+    }
+    let line = `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined) continue;
+      line += ` ${k}=${typeof v === 'string' && (v === '' || /[\s"=]/.test(v)) ? JSON.stringify(v) : String(v)}`;
+    }
+    this.write(line + '\n');
+  }
+
+  debug(msg: string, fields?: Fields): void { this.log('debug', msg, fields); }
+  info(msg: string, fields?: Fields): void { this.log('info', msg, fields); }
+  warn(msg: string, fields?: Fields): void { this.log('warn', msg, fields); }
+  error(msg: string, fields?: Fields): void { this.log('error', msg, fields); }
+}

@@ -1,0 +1,218 @@
+// Search and repository metadata, read-only mode, disabled deletes, config
+// handling, and the pull-through cache against the CNCF registry.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import {
+  startRegistry, http, errorCode, basic, randomImage, pushImage, skopeo, runCli, hasBinary, tempDir, cleanup, sleep,
+} from './helpers.ts';
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe('search and repository metadata', () => {
+  it('answers /v1/search in Docker Hub shape with admin-set descriptions and stars, filtered by permission', async () => {
+    const dir = tempDir();
+    const ht = join(dir, 'htpasswd');
+    writeFileSync(ht, `alice:${bcrypt.hashSync('pw-alice', 5)}\n`);
+    const reg = await startRegistry({
+      auth: { htpasswd: { realm: 'r', path: ht } },
+      access: { admins: ['alice'], repositories: [{ match: 'library/*', anonymous: ['pull'] }] },
+    }, { dir });
+    try {
+      const alice = basic('alice', 'pw-alice');
+      const img = randomImage(1, 100);
+      for (const repo of ['library/nginx', 'library/redis', 'internal/nginx-proxy']) {
+        assert.equal((await pushImage(reg.url, repo, img, 'latest', alice)).status, 201);
+      }
+      const set = await runCli(['meta', 'set', 'library/nginx', '--description', 'Official build of Nginx.', '--stars', '42', reg.configPath]);
+      assert.equal(set.status, 0, set.stderr);
+      assert.deepEqual(JSON.parse(set.stdout), { name: 'library/nginx', description: 'Official build of Nginx.', stars: 42 });
+      assert.equal((await runCli(['meta', 'set', 'internal/nginx-proxy', '--stars', '3', reg.configPath])).status, 0);
+      const get = await runCli(['meta', 'get', 'library/nginx', reg.configPath]);
+      assert.equal(JSON.parse(get.stdout).stars, 42);
+      const bad = await runCli(['meta', 'set', '../etc', '--stars', '1', reg.configPath]);
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /invalid repository name/);
+
+      const r = await http('GET', `${reg.url}/v1/search?q=nginx&n=25`, { headers: alice });
+      assert.equal(r.status, 200);
+      assert.deepEqual(r.json(), {
+        num_pages: 1,
+        num_results: 2,
+        page_size: 25,
+        query: 'nginx',
+        page: 1,
+        results: [
+          { name: 'library/nginx', description: 'Official build of Nginx.', star_count: 42, is_official: false, is_automated: false },
+          { name: 'internal/nginx-proxy', description: '', star_count: 3, is_official: false, is_automated: false },
+        ],
+      });
+      // Descriptions are searched too; anonymous users only see what they may pull.
+      const anon = await http('GET', `${reg.url}/v1/search?q=official`);
+      assert.deepEqual(anon.json<{ results: Array<{ name: string }> }>().results.map((x) => x.name), ['library/nginx']);
+      const anonAll = await http('GET', `${reg.url}/v1/search?q=nginx`);
+      assert.deepEqual(anonAll.json<{ results: Array<{ name: string }> }>().results.map((x) => x.name), ['library/nginx']);
+      const paged = await http('GET', `${reg.url}/v1/search?q=&n=1&page=2`, { headers: alice });
+      const pj = paged.json<{ num_pages: number; results: unknown[]; page: number }>();
+      assert.equal(pj.num_pages, 3);
+      assert.equal(pj.results.length, 1);
+      assert.equal(pj.page, 2);
+      const ping = await http('GET', `${reg.url}/v1/_ping`);
+      assert.equal(ping.status, 200);
+    } finally {
+      await reg.stop();
+      cleanup(dir);
+    }
+  });
+});
+
+describe('modes and configuration', () => {
+  it('read-only mode serves pulls and refuses writes with 405 UNSUPPORTED', async () => {
+    const dir = tempDir();
+    const rw = await startRegistry({}, { dir });
+    const img = randomImage(1, 100);
+    assert.equal((await pushImage(rw.url, 'ro/app', img, 'v1')).status, 201);
+    await rw.stop();
+    const ro = await startRegistry({ storage: { maintenance: { readonly: { enabled: true } } } }, { dir, root: rw.root });
+    try {
+      assert.equal((await http('GET', `${ro.url}/v2/ro/app/manifests/v1`)).status, 200);
+      for (const [m, p] of [['POST', '/v2/ro/app/blobs/uploads/'], ['PUT', '/v2/ro/app/manifests/v2'], ['DELETE', `/v2/ro/app/manifests/${img.manifestDigest}`]]) {
+        const r = await http(m, `${ro.url}${p}`, { body: m === 'PUT' ? img.manifest : undefined });
+        assert.equal(r.status, 405, `${m} ${p}`);
+        assert.equal(errorCode(r), 'UNSUPPORTED');
+      }
+    } finally {
+      await ro.stop();
+      cleanup(dir);
+    }
+  });
+
+  it('deletes are refused with 405 unless storage.delete.enabled', async () => {
+    const reg = await startRegistry({ storage: { delete: { enabled: false } } });
+    try {
+      const img = randomImage(1, 100);
+      await pushImage(reg.url, 'nodelete/app', img, 'v1');
+      const r = await http('DELETE', `${reg.url}/v2/nodelete/app/manifests/${img.manifestDigest}`);
+      assert.equal(r.status, 405);
+      assert.equal(errorCode(r), 'UNSUPPORTED');
+      assert.equal((await http('DELETE', `${reg.url}/v2/nodelete/app/blobs/${img.config.digest}`)).status, 405);
+      assert.equal((await http('GET', `${reg.url}/v2/nodelete/app/manifests/v1`)).status, 200);
+    } finally {
+      await reg.stop();
+      cleanup(reg.root);
+    }
+  });
+
+  it('reports configuration errors clearly and refuses unsupported storage drivers', async () => {
+    const dir = tempDir();
+    try {
+      const cfg = join(dir, 'bad.yml');
+      writeFileSync(cfg, 'storage:\n  s3:\n    bucket: x\n');
+      const r = await runCli(['serve', cfg]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /only the filesystem storage driver is supported/);
+      writeFileSync(cfg, 'auth:\n  htpasswd:\n    path: /x\n  token:\n    service: a\n');
+      assert.match((await runCli(['serve', cfg])).stderr, /configure only one of htpasswd, token/);
+      const usage = await runCli(['frobnicate']);
+      assert.equal(usage.status, 2);
+      assert.match(usage.stderr, /Usage: berth registry/);
+    } finally {
+      cleanup(dir);
+    }
+  });
+});
+
+describe('pull-through cache', { skip: hasBinary('docker-registry') && hasBinary('skopeo') ? false : 'docker-registry or skopeo missing' }, () => {
+  it('mirrors a CNCF docker-registry upstream and keeps serving from its cache when upstream is down', async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const upstreamCfg = join(dir, 'upstream.yml');
+    writeFileSync(upstreamCfg, [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'upstream-data')}`,
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'));
+    const upstream = spawn('docker-registry', ['serve', upstreamCfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let upstreamErr = '';
+    upstream.stderr.on('data', (c: Buffer) => { upstreamErr += c.toString(); });
+    const upstreamExited = new Promise<void>((r) => upstream.on('exit', () => r()));
+    const upstreamUrl = `http://127.0.0.1:${port}`;
+    let mirror;
+    try {
+      for (let i = 0; ; i++) {
+        const ok = await http('GET', `${upstreamUrl}/v2/`).then((r) => r.status === 200, () => false);
+        if (ok) break;
+        if (i > 100) throw new Error(`docker-registry did not start: ${upstreamErr}`);
+        await sleep(100);
+      }
+      const img = randomImage(2, 40_000);
+      assert.equal((await pushImage(upstreamUrl, 'library/app', img, 'v1')).status, 201);
+
+      mirror = await startRegistry({ proxy: { remoteurl: upstreamUrl } }, { dir });
+      const out = join(dir, 'pulled');
+      const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${mirror.host}/library/app:v1`, `oci:${out}:v1`]);
+      assert.equal(pull.status, 0, pull.stderr);
+      const index = JSON.parse((await import('node:fs')).readFileSync(join(out, 'index.json'), 'utf8'));
+      assert.equal(index.manifests[0].digest, img.manifestDigest);
+      for (const b of [img.config, ...img.layers]) {
+        assert.ok(existsSync(join(out, 'blobs', 'sha256', b.digest.slice(7))));
+        const hex = b.digest.slice(7);
+        assert.ok(existsSync(join(mirror.root, 'blobs', 'sha256', hex.slice(0, 2), hex)), 'cached in the mirror');
+      }
+      const tags = await http('GET', `${mirror.url}/v2/library/app/tags/list`);
+      assert.deepEqual(tags.json(), { name: 'library/app', tags: ['v1'] });
+
+      // A new image under the same tag upstream is picked up.
+      const img2 = randomImage(1, 1000);
+      assert.equal((await pushImage(upstreamUrl, 'library/app', img2, 'v1')).status, 201);
+      const m2 = await http('GET', `${mirror.url}/v2/library/app/manifests/v1`);
+      assert.equal(m2.headers.get('docker-content-digest'), img2.manifestDigest);
+      assert.equal((await http('GET', `${mirror.url}/v2/library/app/blobs/${img2.layers[0].digest}`)).status, 200);
+      const pull2 = await skopeo(['copy', '--src-tls-verify=false', `docker://${mirror.host}/library/app:v1`, `oci:${join(dir, 'pulled2')}:v1`]);
+      assert.equal(pull2.status, 0, pull2.stderr);
+
+      // Pushes go to the upstream, not to a mirror.
+      const push = await http('POST', `${mirror.url}/v2/library/app/blobs/uploads/`);
+      assert.equal(push.status, 405);
+      assert.equal(errorCode(push), 'UNSUPPORTED');
+
+      // Upstream gone: the cache still serves what it has.
+      upstream.kill('SIGTERM');
+      await upstreamExited;
+      const src = join(dir, 'pulled-offline');
+      const offline = await skopeo(['copy', '--src-tls-verify=false', `docker://${mirror.host}/library/app:v1`, `oci:${src}:v1`]);
+      assert.equal(offline.status, 0, offline.stderr);
+      const cachedOld = await http('GET', `${mirror.url}/v2/library/app/manifests/${img.manifestDigest}`);
+      assert.equal(cachedOld.status, 200);
+      assert.ok(cachedOld.body.equals(img.manifest));
+      const missing = await http('GET', `${mirror.url}/v2/library/other/manifests/v1`);
+      assert.equal(missing.status, 404);
+    } finally {
+      if (upstream.exitCode === null && upstream.signalCode === null) upstream.kill('SIGTERM');
+      await upstreamExited;
+      await mirror?.stop();
+      cleanup(dir);
+    }
+  });
+});
+
+
+
