@@ -1,0 +1,601 @@
+// Go's text/template, the subset Docker users write in --format: fields,
+// variables, pipelines, if/else/range/with, and the builtin and docker
+// functions. Values are JSON-shaped (as `docker inspect` sees them: maps), so a
+// missing key prints `<no value>` as Go does for maps.
+
+export class TemplateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TemplateError';
+  }
+}
+
+// ---------------- lexer ----------------
+
+type Tok =
+  | { k: 'text'; v: string }
+  | { k: 'field'; v: string[] }            // .A.B  ("." alone = [])
+  | { k: 'var'; v: string; path: string[] } // $x.A
+  | { k: 'ident'; v: string }
+  | { k: 'string'; v: string }
+  | { k: 'number'; v: number }
+  | { k: 'bool'; v: boolean }
+  | { k: 'nil' }
+  | { k: 'punct'; v: '(' | ')' | '|' | ':=' | '=' | ',' }
+  | { k: 'open' }
+  | { k: 'close' };
+
+function lex(src: string): Tok[] {
+  const toks: Tok[] = [];
+  let i = 0;
+  let trimNextText = false;
+  while (i < src.length) {
+    const open = src.indexOf('{{', i);
+    let text = open < 0 ? src.slice(i) : src.slice(i, open);
+    if (trimNextText) text = text.replace(/^\s+/, '');
+    trimNextText = false;
+    if (open < 0) {
+      if (text) toks.push({ k: 'text', v: text });
+      break;
+    }
+    let j = open + 2;
+    if (src[j] === '-' && /\s/.test(src[j + 1] ?? '')) {
+      text = text.replace(/\s+$/, '');
+      j += 2;
+    }
+    if (text) toks.push({ k: 'text', v: text });
+    if (src.startsWith('/*', j) || src.startsWith(' /*', j)) {
+      const end = src.indexOf('*/', j);
+      const close = end < 0 ? -1 : src.indexOf('}}', end);
+      if (close < 0) throw new TemplateError('template: :1: unclosed comment');
+      if (src[close - 1] === '-' && /\s/.test(src[close - 2] ?? '')) trimNextText = true;
+      i = close + 2;
+      continue;
+    }
+    toks.push({ k: 'open' });
+    for (;;) {
+      while (j < src.length && /[ \t\r\n]/.test(src[j])) j++;
+      if (j >= src.length) throw new TemplateError('template: :1: unclosed action');
+      if (src[j] === '-' && src.startsWith('}}', j + 1) && /\s/.test(src[j - 1] ?? '')) {
+        trimNextText = true;
+        j += 1;
+      }
+      if (src.startsWith('}}', j)) {
+        toks.push({ k: 'close' });
+        i = j + 2;
+        break;
+      }
+      const c = src[j];
+      if (c === '"') {
+        let k = j + 1;
+        let out = '';
+        while (k < src.length && src[k] !== '"') {
+          if (src[k] === '\\') {
+            const e = src[k + 1];
+            const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", a: '\x07', b: '\b', f: '\f', v: '\v' };
+            if (e in map) {
+              out += map[e];
+              k += 2;
+              continue;
+            }
+            if (e === 'x') {
+              out += String.fromCharCode(parseInt(src.slice(k + 2, k + 4), 16));
+              k += 4;
+              continue;
+            }
+            if (e === 'u') {
+              out += String.fromCharCode(parseInt(src.slice(k + 2, k + 6), 16));
+              k += 6;
+              continue;
+            }
+            throw new TemplateError(`template: :1: unknown escape sequence: \\${e}`);
+          }
+          out += src[k++];
+        }
+        if (src[k] !== '"') throw new TemplateError('template: :1: unterminated quoted string');
+        toks.push({ k: 'string', v: out });
+        j = k + 1;
+      } else if (c === '`') {
+        const k = src.indexOf('`', j + 1);
+        if (k < 0) throw new TemplateError('template: :1: unterminated raw quoted string');
+        toks.push({ k: 'string', v: src.slice(j + 1, k) });
+        j = k + 1;
+      } else if (c === '(' || c === ')' || c === '|' || c === ',') {
+        toks.push({ k: 'punct', v: c });
+        j++;
+      } else if (src.startsWith(':=', j)) {
+        toks.push({ k: 'punct', v: ':=' });
+        j += 2;
+      } else if (c === '=') {
+        toks.push({ k: 'punct', v: '=' });
+        j++;
+      } else if (c === '.' && !/[0-9]/.test(src[j + 1] ?? '')) {
+        const m = /^(\.[A-Za-z_][A-Za-z0-9_]*)+|^\./.exec(src.slice(j)) as RegExpExecArray;
+        toks.push({ k: 'field', v: m[0] === '.' ? [] : m[0].slice(1).split('.') });
+        j += m[0].length;
+      } else if (c === '$') {
+        const m = /^\$[A-Za-z0-9_]*((\.[A-Za-z_][A-Za-z0-9_]*)*)/.exec(src.slice(j)) as RegExpExecArray;
+        const name = m[0].slice(0, m[0].length - m[1].length);
+        toks.push({ k: 'var', v: name, path: m[1] ? m[1].slice(1).split('.') : [] });
+        j += m[0].length;
+      } else if (/[0-9+-]/.test(c) || (c === '.' && /[0-9]/.test(src[j + 1] ?? ''))) {
+        const m = /^[+-]?(0x[0-9a-fA-F]+|\d*\.?\d+(e[+-]?\d+)?)/.exec(src.slice(j));
+        if (!m) throw new TemplateError(`template: :1: bad number syntax: "${src.slice(j, j + 5)}"`);
+        toks.push({ k: 'number', v: Number(m[0]) });
+        j += m[0].length;
+      } else if (/[A-Za-z_]/.test(c)) {
+        const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(j)) as RegExpExecArray;
+        const w = m[0];
+        if (w === 'true' || w === 'false') toks.push({ k: 'bool', v: w === 'true' });
+        else if (w === 'nil') toks.push({ k: 'nil' });
+        else toks.push({ k: 'ident', v: w });
+        j += w.length;
+      } else {
+        throw new TemplateError(`template: :1: unexpected "${c}" in operand`);
+      }
+    }
+  }
+  return toks;
+}
+
+// ---------------- parser ----------------
+
+type Operand =
+  | { t: 'field'; path: string[] }
+  | { t: 'var'; name: string; path: string[] }
+  | { t: 'ident'; name: string }
+  | { t: 'lit'; v: unknown }
+  | { t: 'sub'; pipe: Pipeline; path: string[] };
+
+interface Command { operands: Operand[] }
+interface Pipeline { decl: string[]; assign: boolean; cmds: Command[] }
+
+type Node =
+  | { t: 'text'; v: string }
+  | { t: 'action'; pipe: Pipeline }
+  | { t: 'if' | 'with'; pipe: Pipeline; body: Node[]; els: Node[] }
+  | { t: 'range'; pipe: Pipeline; body: Node[]; els: Node[] };
+
+class Parser {
+  private pos = 0;
+  private readonly toks: Tok[];
+  constructor(toks: Tok[]) {
+    this.toks = toks;
+  }
+
+  private peek(): Tok | undefined {
+    return this.toks[this.pos];
+  }
+
+  private next(): Tok {
+    const t = this.toks[this.pos++];
+    if (!t) throw new TemplateError('template: :1: unexpected EOF');
+    return t;
+  }
+
+  private expectClose(): void {
+    const t = this.next();
+    if (t.k !== 'close') throw new TemplateError(`template: :1: unexpected ${describe(t)} in command`);
+  }
+
+  /** Parses nodes until {{end}} / {{else}} (returned as the terminator). */
+  list(inBlock: boolean): { nodes: Node[]; end: 'end' | 'else' | 'eof'; elseIf?: boolean } {
+    const nodes: Node[] = [];
+    while (this.pos < this.toks.length) {
+      const t = this.next();
+      if (t.k === 'text') {
+        nodes.push({ t: 'text', v: t.v });
+        continue;
+      }
+      if (t.k !== 'open') throw new TemplateError(`template: :1: unexpected ${describe(t)}`);
+      const kw = this.peek();
+      if (kw?.k === 'ident' && ['if', 'range', 'with', 'end', 'else'].includes(kw.v)) {
+        this.pos++;
+        if (kw.v === 'end') {
+          if (!inBlock) throw new TemplateError('template: :1: unexpected {{end}}');
+          this.expectClose();
+          return { nodes, end: 'end' };
+        }
+        if (kw.v === 'else') {
+          if (!inBlock) throw new TemplateError('template: :1: unexpected {{else}}');
+          const after = this.peek();
+          if (after?.k === 'ident' && (after.v === 'if' || after.v === 'with')) {
+            return { nodes, end: 'else', elseIf: true };
+          }
+          this.expectClose();
+          return { nodes, end: 'else' };
+        }
+        nodes.push(this.block(kw.v as 'if' | 'range' | 'with'));
+        continue;
+      }
+      const pipe = this.pipeline();
+      this.expectClose();
+      nodes.push({ t: 'action', pipe });
+    }
+    if (inBlock) throw new TemplateError('template: :1: unexpected EOF');
+    return { nodes, end: 'eof' };
+  }
+
+  private block(kind: 'if' | 'range' | 'with'): Node {
+    const pipe = this.pipeline();
+    this.expectClose();
+    const body = this.list(true);
+    let els: Node[] = [];
+    if (body.end === 'else') {
+      if (body.elseIf) {
+        const kw = this.next() as { k: 'ident'; v: string };
+        // `{{else if x}}` is `{{else}}{{if x}}…{{end}}` sharing the outer {{end}}.
+        els = [this.block(kw.v as 'if' | 'with')];
+      } else {
+        const rest = this.list(true);
+        if (rest.end !== 'end') throw new TemplateError('template: :1: expected end; found else');
+        els = rest.nodes;
+      }
+    }
+    return kind === 'range' ? { t: 'range', pipe, body: body.nodes, els } : { t: kind, pipe, body: body.nodes, els };
+  }
+
+  pipeline(): Pipeline {
+    const decl: string[] = [];
+    let assign = false;
+    // `$x :=` / `$i, $e :=` / `$x =`
+    const save = this.pos;
+    const vars: string[] = [];
+    while (this.peek()?.k === 'var') {
+      const v = this.next() as { k: 'var'; v: string; path: string[] };
+      if (v.path.length) break;
+      vars.push(v.v);
+      const p = this.peek();
+      if (p?.k === 'punct' && p.v === ',') {
+        this.pos++;
+        continue;
+      }
+      break;
+    }
+    const p = this.peek();
+    if (vars.length && p?.k === 'punct' && (p.v === ':=' || p.v === '=')) {
+      this.pos++;
+      decl.push(...vars);
+      assign = p.v === '=';
+    } else {
+      this.pos = save;
+    }
+    const cmds: Command[] = [];
+    for (;;) {
+      const operands: Operand[] = [];
+      for (;;) {
+        const t = this.peek();
+        if (!t || t.k === 'close' || (t.k === 'punct' && (t.v === '|' || t.v === ')'))) break;
+        operands.push(this.operand());
+      }
+      if (operands.length === 0) throw new TemplateError('template: :1: missing value for command');
+      cmds.push({ operands });
+      const t = this.peek();
+      if (t?.k === 'punct' && t.v === '|') {
+        this.pos++;
+        continue;
+      }
+      break;
+    }
+    return { decl, assign, cmds };
+  }
+
+  private operand(): Operand {
+    const t = this.next();
+    switch (t.k) {
+      case 'field': return { t: 'field', path: t.v };
+      case 'var': return { t: 'var', name: t.v, path: t.path };
+      case 'ident': return { t: 'ident', name: t.v };
+      case 'string': return { t: 'lit', v: t.v };
+      case 'number': return { t: 'lit', v: t.v };
+      case 'bool': return { t: 'lit', v: t.v };
+      case 'nil': return { t: 'lit', v: null };
+      case 'punct':
+        if (t.v === '(') {
+          const pipe = this.pipeline();
+          const c = this.next();
+          if (c.k !== 'punct' || c.v !== ')') throw new TemplateError('template: :1: unclosed left paren');
+          let path: string[] = [];
+          const f = this.peek();
+          if (f?.k === 'field' && f.v.length) {
+            this.pos++;
+            path = f.v;
+          }
+          return { t: 'sub', pipe, path };
+        }
+    }
+    throw new TemplateError(`template: :1: unexpected ${describe(t)} in operand`);
+  }
+}
+
+function describe(t: Tok): string {
+  switch (t.k) {
+    case 'punct': return `"${t.v}"`;
+    case 'close': return '"}}"';
+    case 'open': return '"{{"';
+    case 'ident': return `<${t.v}>`;
+    default: return t.k;
+  }
+}
+
+// ---------------- values ----------------
+
+const NO_VALUE = Symbol('no value');
+type Fn = (...args: unknown[]) => unknown;
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+export function truth(v: unknown): boolean {
+  if (v === NO_VALUE || v === null || v === undefined || v === false || v === 0 || v === '') return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (isMap(v)) return Object.keys(v).length > 0;
+  return true;
+}
+
+/** Go's %v of a float64, as JSON numbers decode in Go: 12345, 2.14016e+06. */
+export function goNumber(n: number): string {
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? '+Inf' : '-Inf';
+  if (n === 0) return '0';
+  const [mant, e] = n.toExponential().split('e');
+  const exp = Number(e);
+  // strconv's shortest %g switches to an exponent from 1e+06 on: docker
+  // inspect prints an image Size of 2140160 as 2.14016e+06, and so do we.
+  if (exp < -4 || exp >= 6) {
+    return `${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  }
+  return String(n);
+}
+
+/** fmt's %v. */
+export function goPrint(v: unknown): string {
+  if (v === NO_VALUE) return '<no value>';
+  if (v === null || v === undefined) return '<nil>';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return goNumber(v);
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(goPrint).join(' ')}]`;
+  if (isMap(v)) return `map[${Object.keys(v).sort().map((k) => `${k}:${goPrint(v[k])}`).join(' ')}]`;
+  return String(v);
+}
+
+/** Go's json.Marshal of decoded JSON: map keys come out sorted. */
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (isMap(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  return v;
+}
+
+function goJsonValue(v: unknown): string {
+  if (v === NO_VALUE || v === undefined) return 'null';
+  return JSON.stringify(sortKeys(v)).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+}
+
+function sprintf(format: string, args: unknown[]): string {
+  let ai = 0;
+  return format.replace(/%([-+# 0]*)(\d+)?(?:\.(\d+))?([svdqtfxXeEgGc%])/g, (_m, flags: string, width: string | undefined, prec: string | undefined, verb: string) => {
+    if (verb === '%') return '%';
+    if (ai >= args.length) return `%!${verb}(MISSING)`;
+    const a = args[ai++];
+    let s: string;
+    switch (verb) {
+      case 's': case 'v': s = goPrint(a); break;
+      case 'q': s = JSON.stringify(goPrint(a)); break;
+      case 'd': s = typeof a === 'number' ? String(Math.trunc(a)) : `%!d(${typeof a}=${goPrint(a)})`; break;
+      case 't': s = String(a === true); break;
+      case 'f': s = Number(a).toFixed(prec === undefined ? 6 : Number(prec)); break;
+      case 'e': case 'E': s = Number(a).toExponential(prec === undefined ? 6 : Number(prec)); break;
+      case 'g': case 'G': s = goNumber(Number(a)); break;
+      case 'x': case 'X': s = typeof a === 'number' ? a.toString(16) : Buffer.from(String(a)).toString('hex'); if (verb === 'X') s = s.toUpperCase(); break;
+      case 'c': s = String.fromCodePoint(Number(a)); break;
+      default: s = goPrint(a);
+    }
+    if ((verb === 's' || verb === 'v' || verb === 'q') && prec !== undefined) s = [...s].slice(0, Number(prec)).join('');
+    const w = width ? Number(width) : 0;
+    const len = [...s].length;
+    if (len < w) {
+      const padChar = flags.includes('0') && !flags.includes('-') && verb !== 's' ? '0' : ' ';
+      s = flags.includes('-') ? s + ' '.repeat(w - len) : padChar.repeat(w - len) + s;
+    }
+    return s;
+  }) + (ai < args.length ? `%!(EXTRA ${args.slice(ai).map(goPrint).join(', ')})` : '');
+}
+
+function eq(a: unknown, b: unknown): boolean {
+  if (a === NO_VALUE) a = undefined;
+  if (b === NO_VALUE) b = undefined;
+  return a === b || (a == null && b == null);
+}
+
+function compare(a: unknown, b: unknown, name: string): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  throw new TemplateError(`error calling ${name}: incompatible types for comparison`);
+}
+
+const BUILTINS: Record<string, Fn> = {
+  and: (...a) => { for (const x of a) if (!truth(x)) return x; return a[a.length - 1]; },
+  or: (...a) => { for (const x of a) if (truth(x)) return x; return a[a.length - 1]; },
+  not: (a) => !truth(a),
+  len: (a) => {
+    if (typeof a === 'string' || Array.isArray(a)) return a.length;
+    if (isMap(a)) return Object.keys(a).length;
+    throw new TemplateError(`error calling len: len of type ${typeof a}`);
+  },
+  index: (a, ...keys) => {
+    let v = a;
+    for (const k of keys) {
+      if (Array.isArray(v) && typeof k === 'number') {
+        if (k < 0 || k >= v.length) throw new TemplateError(`error calling index: index out of range: ${k}`);
+        v = v[k];
+      } else if (isMap(v)) {
+        v = Object.hasOwn(v, String(k)) ? v[String(k)] : undefined;
+      } else if (v === null || v === undefined || v === NO_VALUE) {
+        throw new TemplateError('error calling index: index of untyped nil');
+      } else {
+        throw new TemplateError(`error calling index: cannot index slice/array with type ${typeof k}`);
+      }
+    }
+    return v === undefined ? NO_VALUE : v;
+  },
+  slice: (a, ...idx) => {
+    const from = (idx[0] as number | undefined) ?? 0;
+    const to = idx[1] as number | undefined;
+    if (typeof a === 'string' || Array.isArray(a)) return a.slice(from, to);
+    throw new TemplateError('error calling slice: cannot slice');
+  },
+  print: (...a) => a.map((x, i) => (i > 0 && typeof x !== 'string' && typeof a[i - 1] !== 'string' ? ' ' : '') + goPrint(x)).join(''),
+  println: (...a) => a.map(goPrint).join(' ') + '\n',
+  printf: (f, ...a) => sprintf(String(f), a),
+  eq: (a, ...bs) => bs.some((b) => eq(a, b)),
+  ne: (a, b) => !eq(a, b),
+  lt: (a, b) => compare(a, b, 'lt') < 0,
+  le: (a, b) => compare(a, b, 'le') <= 0,
+  gt: (a, b) => compare(a, b, 'gt') > 0,
+  ge: (a, b) => compare(a, b, 'ge') >= 0,
+  html: (a) => goPrint(a).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&#34;').replace(/'/g, '&#39;'),
+  urlquery: (...a) => encodeURIComponent(a.map(goPrint).join('')),
+  // docker's additions (cli/templates)
+  json: (a) => goJsonValue(a),
+  join: (a, sep) => (Array.isArray(a) ? a.map(goPrint).join(String(sep)) : goPrint(a)),
+  split: (s, sep) => String(s).split(String(sep)),
+  lower: (s) => goPrint(s).toLowerCase(),
+  upper: (s) => goPrint(s).toUpperCase(),
+  title: (s) => goPrint(s).replace(/(^|\s)(\S)/g, (_m, sp: string, c: string) => sp + c.toUpperCase()),
+  pad: (s, before, after) => ' '.repeat(Number(before)) + goPrint(s) + ' '.repeat(Number(after)),
+  truncate: (s, n) => [...goPrint(s)].slice(0, Number(n)).join(''),
+};
+
+// ---------------- execution ----------------
+
+interface Scope {
+  dot: unknown;
+  vars: Map<string, unknown>[];
+}
+
+function lookupVar(scope: Scope, name: string): unknown {
+  for (let i = scope.vars.length - 1; i >= 0; i--) if (scope.vars[i].has(name)) return scope.vars[i].get(name);
+  throw new TemplateError(`template: :1: undefined variable "${name}"`);
+}
+
+function field(v: unknown, name: string, full: string): unknown {
+  if (v === NO_VALUE) return NO_VALUE;
+  if (isMap(v)) return Object.hasOwn(v, name) ? v[name] : NO_VALUE;
+  if (v === null || v === undefined) throw new TemplateError(`template: :1:2: executing "" at <.${full}>: nil pointer evaluating interface {}.${name}`);
+  throw new TemplateError(`template: :1:2: executing "" at <.${full}>: can't evaluate field ${name} in type ${Array.isArray(v) ? '[]interface {}' : typeof v}`);
+}
+
+function walkPath(v: unknown, path: string[], args: unknown[] | undefined): unknown {
+  let cur = v;
+  for (let i = 0; i < path.length; i++) {
+    cur = field(cur, path[i], path.slice(0, i + 1).join('.'));
+    if (typeof cur === 'function') cur = (cur as Fn)(...(i === path.length - 1 && args ? args : []));
+  }
+  return cur;
+}
+
+function evalOperand(op: Operand, scope: Scope, args?: unknown[]): unknown {
+  switch (op.t) {
+    case 'field': return op.path.length === 0 ? scope.dot : walkPath(scope.dot, op.path, args);
+    case 'var': return walkPath(lookupVar(scope, op.name), op.path, args);
+    case 'lit': return op.v;
+    case 'sub': return walkPath(evalPipeline(op.pipe, scope), op.path, args);
+    case 'ident': {
+      const fn = BUILTINS[op.name];
+      if (!fn) throw new TemplateError(`template: :1: function "${op.name}" not defined`);
+      return fn(...(args ?? []));
+    }
+  }
+}
+
+function evalCommand(cmd: Command, scope: Scope, piped: unknown, hasPiped: boolean): unknown {
+  const [head, ...rest] = cmd.operands;
+  const args = rest.map((o) => evalOperand(o, scope));
+  if (hasPiped) args.push(piped);
+  if (head.t === 'ident' || ((head.t === 'field' || head.t === 'var') && args.length > 0)) return evalOperand(head, scope, args);
+  if (args.length > 0) throw new TemplateError(`template: :1: can't give argument to non-function ${head.t === 'lit' ? goPrint(head.v) : 'value'}`);
+  return evalOperand(head, scope);
+}
+
+function evalPipeline(p: Pipeline, scope: Scope): unknown {
+  let v: unknown;
+  p.cmds.forEach((c, i) => {
+    v = evalCommand(c, scope, v, i > 0);
+  });
+  if (p.decl.length === 1) {
+    if (p.assign) {
+      for (let i = scope.vars.length - 1; i >= 0; i--) {
+        if (scope.vars[i].has(p.decl[0])) {
+          scope.vars[i].set(p.decl[0], v);
+          return v;
+        }
+      }
+    }
+    scope.vars[scope.vars.length - 1].set(p.decl[0], v);
+  }
+  return v;
+}
+
+function exec(nodes: Node[], scope: Scope, out: string[]): void {
+  for (const n of nodes) {
+    switch (n.t) {
+      case 'text': out.push(n.v); break;
+      case 'action': {
+        const v = evalPipeline(n.pipe, scope);
+        if (n.pipe.decl.length === 0) out.push(goPrint(v));
+        break;
+      }
+      case 'if': case 'with': {
+        scope.vars.push(new Map());
+        const v = evalPipeline(n.pipe, scope);
+        if (truth(v)) exec(n.body, n.t === 'with' ? { ...scope, dot: v } : scope, out);
+        else exec(n.els, scope, out);
+        scope.vars.pop();
+        break;
+      }
+      case 'range': {
+        scope.vars.push(new Map());
+        const decl = n.pipe.decl;
+        const v = evalPipeline({ ...n.pipe, decl: [] }, scope);
+        const items: [unknown, unknown][] = Array.isArray(v)
+          ? v.map((x, i) => [i, x])
+          : isMap(v) ? Object.keys(v).sort().map((k) => [k, v[k]])
+          : typeof v === 'number' ? Array.from({ length: v }, (_x, i) => [i, i])
+          : [];
+        if (v !== null && v !== undefined && v !== NO_VALUE && !Array.isArray(v) && !isMap(v) && typeof v !== 'number') {
+          throw new TemplateError(`template: :1: range can't iterate over ${goPrint(v)}`);
+        }
+        if (items.length === 0) exec(n.els, scope, out);
+        for (const [k, x] of items) {
+          const frame = new Map<string, unknown>();
+          if (decl.length === 1) frame.set(decl[0], x);
+          if (decl.length === 2) {
+            frame.set(decl[0], k);
+            frame.set(decl[1], x);
+          }
+          scope.vars.push(frame);
+          exec(n.body, { ...scope, dot: x }, out);
+          scope.vars.pop();
+        }
+        scope.vars.pop();
+        break;
+      }
+    }
+  }
+}
+
+export interface Template {
+  execute(data: unknown): string;
+}
+
+export function parseTemplate(src: string): Template {
+  const nodes = new Parser(lex(src)).list(false).nodes;
+  return {
+    execute(data: unknown): string {
+      const out: string[] = [];
+      exec(nodes, { dot: data, vars: [new Map([['$', data]])] }, out);
+      return out.join('');
+    },
+  };
+}

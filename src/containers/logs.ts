@@ -1,0 +1,935 @@
+// Reading a container's json-file log as dockerd does for GET /containers/{id}/logs.
+//
+// berth-shim writes one JSON object per line ({"log","stream","time"[,"attrs"]})
+// to container.log and, with max-size/max-file, rotates it: container.log.1 is
+// the newest rotated file, container.log.N the oldest (max-file=1 truncates in
+// place instead). The reader:
+//   - takes a consistent snapshot of the files (retrying if a rotation happens
+//     while it opens them) and reads them oldest first;
+//   - applies --tail by scanning backwards from the end of the newest files
+//     (never parsing what it skips), counting entries across files as docker
+//     does: every line counts, whatever its stream or time;
+//   - applies --since/--until as dockerd's forwarder does: since is inclusive
+//     and only skips until the first entry at or after it (timestamps need not
+//     be monotonic); the first entry after until ends the stream;
+//   - bounds a non-following read by the sizes seen at the snapshot, so a busy
+//     writer cannot keep it going forever; a torn last line (a write in
+//     progress) is left out until it is complete;
+//   - follows the newest file with fs.watch on its directory plus a polling
+//     fallback, finishing the old file and continuing with the new ones when
+//     it is rotated (also when several rotations happened in between), and
+//     starting over when it is truncated (noticed by size, or by the last bytes
+//     read changing when it was rewritten past the read position meanwhile).
+// Every file handle and watcher is released when the iteration ends, however
+// it ends (completion, break/return, abort, error).
+import { watch, type BigIntStats } from 'node:fs';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { BadRequestError } from '../daemon/api/errors.ts';
+
+export interface LogReadOptions {
+  stdout: boolean;
+  stderr: boolean;
+  /** Unix seconds with fraction; 0 or absent = from the beginning. Inclusive. */
+  since?: number;
+  /** Unix seconds with fraction; 0 or absent = no end. Inclusive. */
+  until?: number;
+  /**
+   * Exact forms of since/until in nanoseconds (see parseTimestampNs); they win
+   * over the numbers, whose sub-microsecond digits a double cannot hold.
+   */
+  sinceNs?: bigint;
+  untilNs?: bigint;
+  /** The last N entries across all files; 'all', absent or negative = everything; 0 = nothing old. */
+  tail?: number | 'all';
+  follow: boolean;
+  signal?: AbortSignal;
+  /** Resolves when the container has stopped: what is left is drained, then the stream ends. */
+  followUntil?: Promise<void>;
+}
+
+export interface LogEntry {
+  stream: 'stdout' | 'stderr';
+  /** The timestamp exactly as written in the file. */
+  time: string;
+  /** The same, as nanoseconds since the Unix epoch. */
+  timeNs: bigint;
+  line: Buffer;
+  attrs?: Record<string, string>;
+}
+
+const CHUNK = 64 * 1024;
+/** Longest line kept; entries are at most 16 KiB of output (~100 KiB escaped). Longer = garbage. */
+const MAX_LINE = 1024 * 1024;
+/** Poll interval when fs.watch is unavailable, and the safety re-check when it is. */
+const POLL_MS = 200;
+const WATCHED_POLL_MS = 1000;
+const SNAPSHOT_TRIES = 5;
+/** How many of the last bytes read are kept to notice a truncate-and-rewrite. */
+const SEEN = 64;
+const NS = 1_000_000_000n;
+const EMPTY = Buffer.alloc(0);
+
+// ---------- timestamps in the file ----------
+
+const LOG_TIME_RE = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:(Z)|([+-])(\d\d):(\d\d))$/;
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (any year, exact). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** An RFC3339(Nano) timestamp as nanoseconds since the epoch; undefined if it is not one. */
+export function parseLogTime(t: string): bigint | undefined {
+  const m = LOG_TIME_RE.exec(t);
+  if (!m) return undefined;
+  let secs = daysFromCivil(+m[1], +m[2], +m[3]) * 86400 + +m[4] * 3600 + +m[5] * 60 + +m[6];
+  if (!m[8]) secs -= (m[9] === '-' ? -1 : 1) * (+m[10] * 3600 + +m[11] * 60);
+  const frac = m[7] ? BigInt(m[7].slice(0, 9).padEnd(9, '0')) : 0n;
+  return BigInt(secs) * NS + frac;
+}
+
+/**
+ * Unix seconds (a double) as nanoseconds, widened by the double's precision
+ * (~0.24 µs today) in direction `dir`: since/until are inclusive, so a time
+ * that came from a nanosecond timestamp must still include that entry.
+ */
+function secondsToNs(s: number, dir: -1 | 1): bigint {
+  const whole = Math.floor(s);
+  const ns = BigInt(whole) * NS + BigInt(Math.round((s - whole) * 1e9));
+  const ulp = Math.abs(s) > 0 ? Math.pow(2, Math.floor(Math.log2(Math.abs(s))) - 52) : 0;
+  return ns + BigInt(dir) * BigInt(Math.ceil(ulp * 1e9));
+}
+
+// ---------- files ----------
+
+interface LogFile {
+  path: string;
+  fh: FileHandle;
+  dev: bigint;
+  ino: bigint;
+  /** Size when opened: the end of what a snapshot covers. */
+  size: number;
+  /** Next byte to read. */
+  offset: number;
+  /** Bytes of an incomplete last line. */
+  partial: Buffer;
+  /** Dropping an over-long line until its newline. */
+  skipping: boolean;
+  /** The last bytes read (ending at offset): if they change, the file was truncated and rewritten. */
+  seen: Buffer;
+}
+
+const isENOENT = (err: unknown) => (err as NodeJS.ErrnoException)?.code === 'ENOENT';
+
+async function statPath(path: string): Promise<BigIntStats | undefined> {
+  try {
+    return await stat(path, { bigint: true });
+  } catch (err) {
+    if (isENOENT(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Keeps track of every handle opened, so that whatever way the reader ends,
+ * nothing is left open.
+ */
+class Handles {
+  readonly open = new Set<LogFile>();
+
+  async openLog(path: string): Promise<LogFile | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if (isENOENT(err)) return undefined;
+      throw err;
+    }
+    const f: LogFile = { path, fh, dev: 0n, ino: 0n, size: 0, offset: 0, partial: EMPTY, skipping: false, seen: EMPTY };
+    this.open.add(f);
+    const st = await fh.stat({ bigint: true });
+    f.dev = st.dev;
+    f.ino = st.ino;
+    f.size = Number(st.size);
+    return f;
+  }
+
+  async close(f: LogFile): Promise<void> {
+    if (!this.open.delete(f)) return;
+    await f.fh.close().catch(() => {});
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.open].map((f) => this.close(f)));
+  }
+}
+
+/** Rotated files next to the log (name.1, name.2, …), oldest (highest number) first. */
+async function rotatedPaths(logPath: string): Promise<string[]> {
+  const dir = dirname(logPath);
+  const prefix = basename(logPath) + '.';
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isENOENT(err) || (err as NodeJS.ErrnoException)?.code === 'ENOTDIR') return [];
+    throw err;
+  }
+  const nums: number[] = [];
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const rest = n.slice(prefix.length);
+    if (/^[1-9]\d*$/.test(rest)) nums.push(Number(rest));
+  }
+  return nums.sort((a, b) => b - a).map((i) => join(dir, `${prefix}${i}`));
+}
+
+/**
+ * Opens the log's files, oldest first, as one consistent set: after opening,
+ * every path must still name the file opened, otherwise a rotation moved
+ * things meanwhile and it tries again.
+ */
+async function openChain(h: Handles, logPath: string): Promise<LogFile[]> {
+  for (let attempt = 1; ; attempt++) {
+    const paths = [...(await rotatedPaths(logPath)), logPath];
+    const files: LogFile[] = [];
+    let consistent = true;
+    for (const p of paths) {
+      const f = await h.openLog(p);
+      if (f) files.push(f);
+      else if (p !== logPath) consistent = false; // a rotated file vanished: rotation in progress
+    }
+    if (consistent) {
+      for (const f of files) {
+        const st = await statPath(f.path);
+        if (!st || st.ino !== f.ino || st.dev !== f.dev) {
+          consistent = false;
+          break;
+        }
+      }
+    }
+    if (consistent || attempt >= SNAPSHOT_TRIES) return files;
+    for (const f of files) await h.close(f);
+  }
+}
+
+/**
+ * Where the last `need` complete lines of `f` (within its snapshot size) begin:
+ * the byte after the (need+1)-th newline from the end, or 0 with `found` < need
+ * when the file has fewer lines. Bytes after the last newline (a torn line) are
+ * not a line. Reads backwards in chunks, so only the tail of the file is read.
+ */
+async function tailScan(f: LogFile, need: number): Promise<{ offset: number; found: number }> {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let pos = f.size;
+  let seen = 0;
+  while (pos > 0) {
+    const len = Math.min(CHUNK, pos);
+    pos -= len;
+    const { bytesRead } = await f.fh.read(buf, 0, len, pos);
+    const view = buf.subarray(0, bytesRead);
+    let j = bytesRead - 1;
+    while (j >= 0) {
+      const nl = view.lastIndexOf(0x0a, j);
+      if (nl < 0) break;
+      if (++seen === need + 1) return { offset: pos + nl + 1, found: need };
+      j = nl - 1;
+    }
+  }
+  return { offset: 0, found: seen };
+}
+
+/** Reads the next chunk of `f` (not past `limit`); its complete lines, or null at the end. */
+async function readLines(f: LogFile, limit: number): Promise<Buffer[] | null> {
+  const want = Math.min(CHUNK, limit - f.offset);
+  if (want <= 0) return null;
+  const buf = Buffer.allocUnsafe(want);
+  const { bytesRead } = await f.fh.read(buf, 0, want, f.offset);
+  if (bytesRead === 0) return null;
+  f.offset += bytesRead;
+  const data = buf.subarray(0, bytesRead);
+  f.seen = Buffer.from(bytesRead >= SEEN ? data.subarray(bytesRead - SEEN) : Buffer.concat([f.seen, data]).subarray(-SEEN));
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
+    const piece = data.subarray(start, nl);
+    start = nl + 1;
+    if (f.skipping) {
+      f.skipping = false;
+      continue;
+    }
+    lines.push(f.partial.length ? Buffer.concat([f.partial, piece]) : piece);
+    f.partial = EMPTY;
+  }
+  if (start < data.length && !f.skipping) {
+    const rest = data.subarray(start);
+    if (f.partial.length + rest.length > MAX_LINE) {
+      f.partial = EMPTY;
+      f.skipping = true;
+    } else {
+      f.partial = f.partial.length ? Buffer.concat([f.partial, rest]) : Buffer.from(rest);
+    }
+  }
+  return lines;
+}
+
+/** What is left of a torn line is dropped when a file is finished (rotated away, truncated). */
+function dropPartial(f: LogFile): void {
+  f.partial = EMPTY;
+  f.skipping = false;
+}
+
+/**
+ * Whether `f` was truncated since it was read (max-file=1 truncates in place):
+ * it is shorter than what was read, or the bytes before the read position are
+ * not the ones read there (truncated, then rewritten past that point).
+ */
+async function truncated(f: LogFile): Promise<boolean> {
+  const st = await f.fh.stat({ bigint: true });
+  if (Number(st.size) < f.offset) return true;
+  const n = f.seen.length;
+  if (n === 0 || f.offset < n) return false;
+  const buf = Buffer.allocUnsafe(n);
+  const { bytesRead } = await f.fh.read(buf, 0, n, f.offset - n);
+  return bytesRead < n || !buf.equals(f.seen);
+}
+
+// ---------- entries ----------
+
+interface RawEntry {
+  log?: unknown;
+  stream?: unknown;
+  time?: unknown;
+  attrs?: unknown;
+}
+
+/** since/until as dockerd's forwarder applies them, then the stream selection. */
+class EntryFilter {
+  private sinceNs: bigint | undefined;
+  private readonly untilNs: bigint | undefined;
+  private readonly o: LogReadOptions;
+  /** An entry after `until` was seen: nothing more is to be sent. */
+  done = false;
+
+  constructor(o: LogReadOptions) {
+    this.o = o;
+    const since = o.sinceNs ?? (o.since ? secondsToNs(o.since, -1) : undefined);
+    const until = o.untilNs ?? (o.until ? secondsToNs(o.until, 1) : undefined);
+    this.sinceNs = since !== undefined && since !== 0n ? since : undefined;
+    this.untilNs = until !== undefined && until !== 0n ? until : undefined;
+  }
+
+  /** The entries of `lines` to send; sets `done` at the first entry after until. */
+  take(lines: Buffer[]): LogEntry[] {
+    const out: LogEntry[] = [];
+    for (const raw of lines) {
+      if (this.done) break;
+      const e = this.accept(raw);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  private accept(raw: Buffer): LogEntry | undefined {
+    if (raw.length === 0) return undefined;
+    let j: RawEntry;
+    try {
+      j = JSON.parse(raw.toString('utf8')) as RawEntry;
+    } catch {
+      return undefined; // a corrupt line: skipped, as dockerd skips syntax errors
+    }
+    if (j === null || typeof j !== 'object' || typeof j.time !== 'string') return undefined;
+    const timeNs = parseLogTime(j.time);
+    if (timeNs === undefined) return undefined;
+    if (this.sinceNs !== undefined) {
+      if (timeNs < this.sinceNs) return undefined;
+      this.sinceNs = undefined; // timestamps need not be monotonic: only the start is cut
+    }
+    if (this.untilNs !== undefined && timeNs > this.untilNs) {
+      this.done = true;
+      return undefined;
+    }
+    const stream = j.stream;
+    if (stream === 'stdout' ? !this.o.stdout : stream === 'stderr' ? !this.o.stderr : true) return undefined;
+    const entry: LogEntry = {
+      stream: stream as 'stdout' | 'stderr',
+      time: j.time,
+      timeNs,
+      line: Buffer.from(typeof j.log === 'string' ? j.log : '', 'utf8'),
+    };
+    if (j.attrs && typeof j.attrs === 'object') {
+      const attrs: Record<string, string> = {};
+      let any = false;
+      for (const [k, v] of Object.entries(j.attrs as Record<string, unknown>)) {
+        if (typeof v === 'string') {
+          attrs[k] = v;
+          any = true;
+        }
+      }
+      if (any) entry.attrs = attrs;
+    }
+    return entry;
+  }
+}
+
+function normalizeTail(tail: number | 'all' | undefined): number {
+  if (tail === undefined || tail === 'all' || !Number.isFinite(tail) || tail < 0) return -1;
+  return Math.floor(tail);
+}
+
+// ---------- waiting for changes ----------
+
+/** A wake-up flag: notify() before wait() is not lost. */
+class Waker {
+  private pending = false;
+  private wake: (() => void) | undefined;
+
+  notify(): void {
+    this.pending = true;
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  clear(): void {
+    this.pending = false;
+  }
+
+  wait(ms: number): Promise<void> {
+    if (this.pending) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const fire = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(fire, ms);
+      this.wake = fire;
+    });
+  }
+}
+
+/** Watches the log's directory for changes to the log and its rotated files. */
+class DirWatch {
+  private w: ReturnType<typeof watch> | undefined;
+
+  constructor(logPath: string, onChange: () => void) {
+    const base = basename(logPath);
+    try {
+      const w = watch(dirname(logPath), { persistent: false }, (_event, name) => {
+        if (!name || name === base || name.startsWith(base + '.')) onChange();
+      });
+      w.on('error', () => {
+        this.close(); // e.g. the directory went away: polling takes over
+        onChange();
+      });
+      this.w = w;
+    } catch {
+      this.w = undefined; // no inotify (limits, filesystem): poll
+    }
+  }
+
+  get active(): boolean {
+    return this.w !== undefined;
+  }
+
+  close(): void {
+    const w = this.w;
+    this.w = undefined;
+    try {
+      w?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+// ---------- the reader ----------
+
+/**
+ * The entries of a json-file log, oldest first, as dockerd sends them for
+ * GET /containers/{id}/logs (see the file comment for the semantics).
+ * Ending the iteration early (break, return(), the signal) releases everything.
+ */
+export async function* readLogs(logPath: string, o: LogReadOptions): AsyncGenerator<LogEntry, void, undefined> {
+  const signal = o.signal;
+  if (!logPath || signal?.aborted) return;
+  const filter = new EntryFilter(o);
+  const handles = new Handles();
+  const waker = new Waker();
+  let watcher: DirWatch | undefined;
+  let stopping = false;
+  let finished = false;
+  const onAbort = () => waker.notify();
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    // ----- what is there now -----
+    const files = await openChain(handles, logPath);
+    const tail = normalizeTail(o.tail);
+    let start = 0;
+    if (tail >= 0) {
+      let need = tail;
+      start = files.length - 1;
+      for (let i = files.length - 1; i >= 0; i--) {
+        const { offset, found } = await tailScan(files[i], need);
+        start = i;
+        files[i].offset = offset;
+        if (found >= need) break;
+        need -= found;
+        files[i].offset = 0;
+      }
+    }
+    for (let i = 0; i < files.length - 1; i++) if (i < start) await handles.close(files[i]);
+
+    for (let i = Math.max(start, 0); i < files.length; i++) {
+      const f = files[i];
+      for (;;) {
+        const lines = await readLines(f, f.size);
+        if (lines === null) break;
+        if (signal?.aborted) return;
+        for (const e of filter.take(lines)) {
+          yield e;
+          if (signal?.aborted) return;
+        }
+        if (filter.done) return;
+      }
+      // A rotated file is complete: anything after its last newline is garbage. The
+      // newest keeps its torn line, which a follower completes.
+      if (i < files.length - 1) await handles.close(f);
+    }
+    if (!o.follow) return;
+
+    // ----- following -----
+    let cur: LogFile | undefined = files[files.length - 1];
+    watcher = new DirWatch(logPath, () => waker.notify());
+    o.followUntil?.then(
+      () => {
+        if (finished) return;
+        stopping = true;
+        waker.notify();
+      },
+      () => {
+        if (finished) return;
+        stopping = true;
+        waker.notify();
+      },
+    );
+
+    // Reads `f` from where it is to its current end.
+    const drain = async function* (f: LogFile): AsyncGenerator<LogEntry, boolean, undefined> {
+      for (;;) {
+        const lines = await readLines(f, Number.MAX_SAFE_INTEGER);
+        if (lines === null) return true;
+        if (signal?.aborted) return false;
+        for (const e of filter.take(lines)) {
+          yield e;
+          if (signal?.aborted) return false;
+        }
+        if (filter.done) return false;
+      }
+    };
+
+    for (;;) {
+      if (signal?.aborted) return;
+      const last = stopping; // this pass started after the container stopped: it is the final one
+      waker.clear();
+
+      if (cur) {
+        if (await truncated(cur)) {
+          cur.offset = 0; // start over
+          cur.seen = EMPTY;
+          dropPartial(cur);
+        }
+        if (!(yield* drain(cur))) return;
+      }
+
+      const st = await statPath(logPath);
+      if (st && (!cur || st.ino !== cur.ino || st.dev !== cur.dev)) {
+        // Rotated (or created): the old file is complete once the new one exists.
+        if (cur && !(yield* drain(cur))) return;
+        const chain = await openChain(handles, logPath);
+        const old = cur;
+        const at = old ? chain.findIndex((f) => f.ino === old.ino && f.dev === old.dev) : -1;
+        // Files after ours are newer; if ours is gone (deleted by rotation), all are.
+        for (let i = 0; i <= at; i++) await handles.close(chain[i]);
+        const newer = chain.slice(at + 1);
+        if (newer.length > 0) {
+          // (None newer: the log was renamed again meanwhile; keep ours and look again.)
+          if (old) {
+            dropPartial(old);
+            await handles.close(old);
+          }
+          cur = newer[newer.length - 1];
+          for (const f of newer) {
+            if (!(yield* drain(f))) return;
+            if (f !== cur) await handles.close(f);
+          }
+        }
+      }
+
+      if (last) return;
+      await waker.wait(watcher.active ? WATCHED_POLL_MS : POLL_MS);
+    }
+  } finally {
+    finished = true;
+    signal?.removeEventListener('abort', onAbort);
+    watcher?.close();
+    await handles.closeAll();
+  }
+}
+
+// ---------- --since/--until values ----------
+
+/**
+ * A `--since`/`--until` value as docker's timetypes.GetTimestamp reads it,
+ * as nanoseconds since the epoch: a Go duration before `now` ("10m", "1h30m",
+ * "-5s"; whole seconds, as docker rounds them), RFC3339 or RFC3339Nano with or
+ * without zone (no zone = the zone `now` is in), a date, or Unix seconds with
+ * an optional fraction. "0" means none (0). Errors are docker's messages,
+ * thrown as BadRequestError.
+ */
+export function parseTimestampNs(value: string, now: Date): bigint {
+  if (value !== '0') {
+    const d = parseGoDuration(value);
+    if (d !== undefined) {
+      const t = BigInt(now.getTime()) * 1_000_000n - d;
+      return floorDiv(t, NS) * NS;
+    }
+  }
+  const parseInLocation = !/[zZ+]/.test(value) && count(value, '-') !== 3;
+  let layout: string;
+  if (value.includes('.')) {
+    layout = parseInLocation ? '2006-01-02T15:04:05.999999999' : '2006-01-02T15:04:05.999999999Z07:00';
+  } else if (value.includes('T')) {
+    let tcolons = count(value, ':');
+    if (!parseInLocation && !/[zZ]/.test(value) && tcolons > 0) tcolons--;
+    const base = tcolons === 0 ? '2006-01-02T15' : tcolons === 1 ? '2006-01-02T15:04' : '2006-01-02T15:04:05';
+    layout = parseInLocation ? base : base + 'Z07:00';
+  } else {
+    layout = parseInLocation ? '2006-01-02' : '2006-01-02Z07:00';
+  }
+  const r = goParseTime(layout, value, -now.getTimezoneOffset() * 60);
+  if (typeof r === 'bigint') return r;
+  if (value.includes('-')) throw new BadRequestError(r);
+  const unix = parseUnixTimestamp(value);
+  if (unix === undefined) throw new BadRequestError(`failed to parse value as time or duration: ${goQuote(value)}`);
+  return unix;
+}
+
+/** parseTimestampNs as Unix seconds with fraction (a double: sub-microsecond digits may round). */
+export function parseTimestampArg(value: string, now: Date): number {
+  const ns = parseTimestampNs(value, now);
+  return Number(ns / NS) + Number(ns % NS) / 1e9;
+}
+
+function count(s: string, ch: string): number {
+  let n = 0;
+  for (const c of s) if (c === ch) n++;
+  return n;
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+}
+
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_RE = /^[+-]?\d+$/;
+
+/** docker's parseTimestamp: "seconds[.fraction]" with Go's strconv.ParseInt rules. */
+function parseUnixTimestamp(value: string): bigint | undefined {
+  const dot = value.indexOf('.');
+  const s = dot < 0 ? value : value.slice(0, dot);
+  if (!INT64_RE.test(s)) return undefined;
+  const sec = BigInt(s);
+  if (sec > INT64_MAX || sec < -INT64_MAX - 1n) return undefined;
+  if (dot < 0) return sec * NS;
+  const n = value.slice(dot + 1);
+  if (!INT64_RE.test(n)) return undefined;
+  const frac = BigInt(n);
+  if (frac > INT64_MAX || frac < -INT64_MAX - 1n) return undefined;
+  // Go: int64(float64(nsec) * math.Pow(10, 9-len(n)))
+  const nsec = Math.trunc(Number(frac) * Math.pow(10, 9 - n.length));
+  return sec * NS + BigInt(nsec);
+}
+
+const DURATION_UNITS: Record<string, bigint> = {
+  ns: 1n,
+  us: 1_000n,
+  '\u00b5s': 1_000n,
+  '\u03bcs': 1_000n,
+  ms: 1_000_000n,
+  s: NS,
+  m: 60n * NS,
+  h: 3600n * NS,
+};
+
+const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
+
+/** Go's time.ParseDuration, in nanoseconds; undefined where Go returns an error. */
+function parseGoDuration(orig: string): bigint | undefined {
+  let s = orig;
+  let neg = false;
+  if (s[0] === '-' || s[0] === '+') {
+    neg = s[0] === '-';
+    s = s.slice(1);
+  }
+  if (s === '0') return 0n;
+  if (s === '') return undefined;
+  const LIMIT = 1n << 63n;
+  let d = 0n;
+  while (s !== '') {
+    if (!(s[0] === '.' || isDigit(s[0]))) return undefined;
+    let i = 0;
+    while (isDigit(s[i])) i++;
+    const intDigits = s.slice(0, i);
+    s = s.slice(i);
+    let v = intDigits ? BigInt(intDigits) : 0n;
+    if (v > LIMIT) return undefined;
+    let f = 0n;
+    let scale = 1;
+    let post = false;
+    if (s[0] === '.') {
+      s = s.slice(1);
+      let k = 0;
+      let overflow = false;
+      while (isDigit(s[k])) {
+        if (!overflow) {
+          const y = f * 10n + BigInt(s.charCodeAt(k) - 48);
+          if (f > INT64_MAX / 10n || y > LIMIT) overflow = true;
+          else {
+            f = y;
+            scale *= 10;
+          }
+        }
+        k++;
+      }
+      post = k > 0;
+      s = s.slice(k);
+    }
+    if (intDigits === '' && !post) return undefined;
+    let u = 0;
+    while (u < s.length && s[u] !== '.' && !isDigit(s[u])) u++;
+    if (u === 0) return undefined;
+    const unit = DURATION_UNITS[s.slice(0, u)];
+    if (unit === undefined) return undefined;
+    s = s.slice(u);
+    if (v > LIMIT / unit) return undefined;
+    v *= unit;
+    if (f > 0n) {
+      v += BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
+      if (v > LIMIT) return undefined;
+    }
+    d += v;
+    if (d > LIMIT) return undefined;
+  }
+  if (neg) return -d;
+  return d > INT64_MAX ? undefined : d;
+}
+
+type Std = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'second' | 'frac9' | 'tz';
+const STD: ReadonlyArray<readonly [string, Std]> = [
+  ['2006', 'year'],
+  ['01', 'month'],
+  ['02', 'day'],
+  ['15', 'hour'],
+  ['04', 'minute'],
+  ['05', 'second'],
+  ['.999999999', 'frac9'],
+  ['Z07:00', 'tz'],
+];
+
+interface Chunk {
+  prefix: string;
+  std?: Std;
+  stdstr: string;
+}
+
+function layoutChunks(layout: string): Chunk[] {
+  const chunks: Chunk[] = [];
+  let lit = '';
+  for (let i = 0; i < layout.length; ) {
+    const hit = STD.find(([s]) => layout.startsWith(s, i));
+    if (hit) {
+      chunks.push({ prefix: lit, std: hit[1], stdstr: hit[0] });
+      lit = '';
+      i += hit[0].length;
+    } else {
+      lit += layout[i++];
+    }
+  }
+  chunks.push({ prefix: lit, stdstr: '' });
+  return chunks;
+}
+
+function daysIn(month: number, year: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** Go's getnum: one or two digits (exactly two when fixed). */
+function getnum(s: string, fixed: boolean): [number, string] | undefined {
+  if (!isDigit(s[0])) return undefined;
+  if (!isDigit(s[1])) return fixed ? undefined : [s.charCodeAt(0) - 48, s.slice(1)];
+  return [(s.charCodeAt(0) - 48) * 10 + s.charCodeAt(1) - 48, s.slice(2)];
+}
+
+/**
+ * Go's time.Parse / time.ParseInLocation for the layouts GetTimestamp uses,
+ * with Go's error messages. Layouts without a zone use `localOffset` (seconds
+ * east of UTC). Returns nanoseconds since the epoch, or the error message.
+ */
+function goParseTime(layout: string, value: string, localOffset: number): bigint | string {
+  const chunks = layoutChunks(layout);
+  const cannot = (valueElem: string, layoutElem: string) =>
+    `parsing time ${timeQuote(value)} as ${timeQuote(layout)}: cannot parse ${timeQuote(valueElem)} as ${timeQuote(layoutElem)}`;
+  const outOfRange = (what: string) => `parsing time ${timeQuote(value)}: ${what} out of range`;
+  let year = 0;
+  let month = -1;
+  let day = -1;
+  let hour = 0;
+  let min = 0;
+  let sec = 0;
+  let nsec = 0;
+  let offset: number | undefined;
+  let v = value;
+  for (let ci = 0; ci < chunks.length; ci++) {
+    const { prefix, std, stdstr } = chunks[ci];
+    for (let k = 0; k < prefix.length; k++) {
+      if (v[0] !== prefix[k]) return cannot(v, prefix);
+      v = v.slice(1);
+    }
+    if (!std) {
+      if (v !== '') return `parsing time ${timeQuote(value)}: extra text: ${timeQuote(v)}`;
+      break;
+    }
+    const hold = v;
+    let bad = false;
+    let range = '';
+    switch (std) {
+      case 'year': {
+        const p = v.slice(0, 4);
+        if (v.length < 4 || !/^\d{4}$/.test(p)) bad = true;
+        else {
+          year = Number(p);
+          v = v.slice(4);
+        }
+        break;
+      }
+      case 'month':
+      case 'day':
+      case 'minute':
+      case 'second':
+      case 'hour': {
+        const r = getnum(v, std !== 'hour');
+        if (!r) {
+          bad = true;
+          break;
+        }
+        const [n, rest] = r;
+        v = rest;
+        if (std === 'month') {
+          month = n;
+          if (n <= 0 || n > 12) range = 'month';
+        } else if (std === 'day') day = n;
+        else if (std === 'hour') {
+          hour = n;
+          if (n >= 24) range = 'hour';
+        } else if (std === 'minute') {
+          min = n;
+          if (n >= 60) range = 'minute';
+        } else {
+          sec = n;
+          if (n >= 60) {
+            range = 'second';
+            break;
+          }
+          // A fraction in the value but none in the layout is accepted too.
+          if (v.length >= 2 && (v[0] === '.' || v[0] === ',') && isDigit(v[1]) && chunks[ci + 1]?.std !== 'frac9') {
+            let n2 = 2;
+            while (isDigit(v[n2])) n2++;
+            nsec = fracToNs(v.slice(1, n2));
+            v = v.slice(n2);
+          }
+        }
+        break;
+      }
+      case 'frac9': {
+        if (v.length < 2 || !(v[0] === '.' || v[0] === ',') || !isDigit(v[1])) break; // omitted
+        let n2 = 1;
+        while (isDigit(v[n2])) n2++;
+        nsec = fracToNs(v.slice(1, n2));
+        v = v.slice(n2);
+        break;
+      }
+      case 'tz': {
+        if (v[0] === 'Z') {
+          offset = 0;
+          v = v.slice(1);
+          break;
+        }
+        if (v.length < 6 || v[3] !== ':') {
+          bad = true;
+          break;
+        }
+        const hh = getnum(v.slice(1, 3), true);
+        const mm = getnum(v.slice(4, 6), true);
+        if (!hh || !mm || (v[0] !== '+' && v[0] !== '-')) {
+          bad = true;
+          break;
+        }
+        if (hh[0] > 24) range = 'time zone offset hour';
+        if (mm[0] > 60) range = 'time zone offset minute';
+        offset = (v[0] === '-' ? -1 : 1) * (hh[0] * 3600 + mm[0] * 60);
+        v = v.slice(6);
+        break;
+      }
+    }
+    if (range) return outOfRange(range);
+    if (bad) return cannot(hold, stdstr);
+  }
+  if (month < 0) month = 1;
+  if (day < 0) day = 1;
+  if (day < 1 || day > daysIn(month, year)) return outOfRange('day');
+  const secs = daysFromCivil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - (offset ?? localOffset);
+  return BigInt(secs) * NS + BigInt(nsec);
+}
+
+/** Fraction digits as nanoseconds (digits past the ninth are dropped, as Go does). */
+function fracToNs(digits: string): number {
+  return Number(digits.slice(0, 9).padEnd(9, '0'));
+}
+
+/** The time package's quote(): non-ASCII and control bytes as \xNN. */
+function timeQuote(s: string): string {
+  let out = '"';
+  for (const b of Buffer.from(s, 'utf8')) {
+    if (b < 0x20 || b >= 0x80) out += '\\x' + b.toString(16).padStart(2, '0');
+    else {
+      const c = String.fromCharCode(b);
+      out += c === '"' || c === '\\' ? '\\' + c : c;
+    }
+  }
+  return out + '"';
+}
+
+/** Go's %q (strconv.Quote) for the strings met here. */
+function goQuote(s: string): string {
+  const named: Record<string, string> = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '"': '\\"', '\\': '\\\\' };
+  let out = '"';
+  for (const c of s) {
+    const cp = c.codePointAt(0) as number;
+    if (named[c]) out += named[c];
+    else if (cp < 0x20 || cp === 0x7f) out += '\\x' + cp.toString(16).padStart(2, '0');
+    else if (cp >= 0xd800 && cp <= 0xdfff) out += '\\ufffd';
+    else out += c;
+  }
+  return out + '"';
+}

@@ -1,0 +1,351 @@
+// Tars of directory trees: `docker export` of a container's root filesystem
+// (createTar) and the OCI layer diff of an overlay upper directory
+// (createLayerDiff, for commit). Entries are sorted depth-first, named
+// relative to the root (`bin/`, `bin/sh`), symlinks are stored as symlinks
+// and never followed, hard links are found by (dev, ino), and device nodes
+// and fifos are stored as such; sockets are skipped (as Docker does).
+//
+// xattrs are read with one `getfattr -R` over the whole tree before the walk
+// (Node has no xattr API and one process per file would be far too slow) and
+// written as binary-safe PAX `SCHILY.xattr.*` records. overlayfs' own
+// trusted.overlay.* attributes and the host-specific security.selinux label
+// are never exported. Pass { xattrs: false } to createTar to skip the
+// getfattr pass.
+import { constants as C, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import {
+  ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
+} from './tarutil.ts';
+
+export interface CreateTarOptions {
+  /** Export extended attributes (default true; needs getfattr from the attr package). */
+  xattrs?: boolean;
+}
+
+const READ_CHUNK = 256 * 1024;
+const MAX_OCTAL_ID = 0o7777777;
+const MAX_USTAR_MTIME = 0x7fffffff; // tar-stream writes mtime through a 32-bit int
+
+type XattrMap = Map<string, Array<[string, Buffer]>>;
+
+/** All xattrs below `root` (including overlay's), keyed by absolute path. */
+async function readAllXattrs(root: string): Promise<XattrMap> {
+  const r = await runTool('getfattr', ['-h', '-R', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root]);
+  // getfattr exits 1 when some file vanished or could not be read; what it
+  // printed is still right. Without output and with an error, it failed.
+  if (r.code !== 0 && r.stdout.length === 0 && r.stderr.trim() !== '') {
+    throw new ArchiveError(`cannot read extended attributes: ${r.stderr.trim()}`);
+  }
+  const out: XattrMap = new Map();
+  let current: Array<[string, Buffer]> | undefined;
+  for (const line of r.stdout.toString('latin1').split('\n')) {
+    if (line.startsWith('# file: ')) {
+      current = [];
+      out.set(posix.normalize(unquoteAttrText(line.slice(8))), current);
+      continue;
+    }
+    if (line === '' || current === undefined) {
+      if (line === '') current = undefined;
+      continue;
+    }
+    const eq = line.indexOf('=');
+    const name = unquoteAttrText(eq < 0 ? line : line.slice(0, eq));
+    const raw = eq < 0 ? '' : line.slice(eq + 1);
+    let value: Buffer;
+    if (raw.startsWith('0x')) value = Buffer.from(raw.slice(2), 'hex');
+    else if (raw.startsWith('0s')) value = Buffer.from(raw.slice(2), 'base64');
+    else if (raw.startsWith('"') && raw.endsWith('"')) value = Buffer.from(unquoteAttrText(raw.slice(1, -1)), 'utf8');
+    else value = Buffer.alloc(0);
+    current.push([name, value]);
+  }
+  return out;
+}
+
+function exportable(name: string): boolean {
+  return !name.startsWith('trusted.overlay.') && name !== 'security.selinux';
+}
+
+function isAscii(s: string): boolean {
+  return /^[\x00-\x7f]*$/.test(s);
+}
+
+/** A name for the ustar header when the real one travels in a PAX record. */
+function placeholder(name: string): string {
+  const dir = name.endsWith('/');
+  let s = name.replace(/[^\x20-\x7e]/g, '_');
+  if (s.length > 100) s = s.slice(0, dir ? 99 : 100) + (dir ? '/' : '');
+  return s;
+}
+
+interface EntryInfo {
+  name: string;
+  type: tar.Header['type'];
+  /** Full st_mode (type bits included: tar-stream replaces a mode of 0). */
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeSec: number;
+  size?: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+}
+
+const S_IFREG = 0o100000;
+
+class TreePacker {
+  private readonly root: string;
+  private readonly pack: tar.Pack;
+  private readonly diff: boolean;
+  private readonly xattrs: XattrMap | undefined;
+  /** dev:ino -> name of the first entry of a multiply linked inode. */
+  private readonly links = new Map<string, string>();
+
+  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined) {
+    this.root = root;
+    this.pack = pack;
+    this.diff = diff;
+    this.xattrs = xattrs;
+  }
+
+  async run(): Promise<void> {
+    const st = await lstat(this.root);
+    if (!st.isDirectory()) throw new ArchiveError(`${this.root} is not a directory`);
+    await this.walk(this.root, '');
+  }
+
+  private async walk(abs: string, rel: string): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(abs);
+    } catch (err) {
+      // A directory removed while a running container's rootfs is exported.
+      if (rel !== '' && ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')) return;
+      throw err;
+    }
+    names.sort();
+    for (const name of names) {
+      await this.entry(`${abs}/${name}`, rel, name);
+    }
+  }
+
+  private async entry(abs: string, parentRel: string, name: string): Promise<void> {
+    const rel = parentRel ? `${parentRel}/${name}` : name;
+    let st: Stats;
+    try {
+      st = await lstat(abs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const attrs = this.xattrs?.get(abs) ?? [];
+    const mtimeSec = Math.floor(st.mtimeMs / 1000);
+    const base = { mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec };
+
+    if (this.diff) {
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        // An overlay whiteout: the OCI form is an empty `.wh.NAME` file.
+        const wh = parentRel ? `${parentRel}/.wh.${name}` : `.wh.${name}`;
+        await this.emit({ ...base, name: wh, type: 'file', mode: S_IFREG | 0o600, size: 0 }, []);
+        return;
+      }
+      for (const [k] of attrs) {
+        if (k === 'trusted.overlay.redirect' || k === 'trusted.overlay.metacopy') {
+          throw new ArchiveError(`${rel}: overlay ${k.slice(16)} entries cannot be diffed (mount overlays with redirect_dir=off,metacopy=off)`);
+        }
+      }
+    }
+    const xattrs = attrs.filter(([k]) => exportable(k));
+
+    if (st.isDirectory()) {
+      await this.emit({ ...base, name: rel + '/', type: 'directory' }, xattrs);
+      const opaque = this.diff && attrs.some(([k, v]) => k === 'trusted.overlay.opaque' && v.toString('latin1') === 'y');
+      if (opaque) {
+        await this.emit({ ...base, name: `${rel}/.wh..wh..opq`, type: 'file', mode: S_IFREG | (st.mode & 0o777), size: 0 }, []);
+      }
+      await this.walk(abs, rel);
+      return;
+    }
+
+    if (st.nlink > 1) {
+      const big = await lstat(abs, { bigint: true }).catch(() => undefined);
+      if (big) {
+        const key = `${big.dev}:${big.ino}`;
+        const first = this.links.get(key);
+        if (first !== undefined) {
+          await this.emit({ ...base, name: rel, type: 'link', linkname: first, size: 0 }, []);
+          return;
+        }
+        this.links.set(key, rel);
+      }
+    }
+
+    if (st.isFile()) {
+      await this.file(abs, rel, st, xattrs);
+    } else if (st.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = await readlink(abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      await this.emit({ ...base, name: rel, type: 'symlink', linkname: target }, xattrs);
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      await this.emit({
+        ...base, name: rel, type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+        devmajor: devMajor(st.rdev), devminor: devMinor(st.rdev),
+      }, xattrs);
+    } else if (st.isFIFO()) {
+      await this.emit({ ...base, name: rel, type: 'fifo' }, xattrs);
+    }
+    // Sockets are not archived.
+  }
+
+  private async file(abs: string, rel: string, st: Stats, xattrs: Array<[string, Buffer]>): Promise<void> {
+    if (st.size === 0) {
+      await this.emit({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec: Math.floor(st.mtimeMs / 1000), size: 0 }, xattrs);
+      return;
+    }
+    let fh: FileHandle;
+    try {
+      // O_NOFOLLOW and O_NONBLOCK: a symlink or fifo swapped in meanwhile is neither followed nor waited on.
+      fh = await open(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return;
+      throw err;
+    }
+    try {
+      const fst = await fh.stat();
+      if (!fst.isFile()) return;
+      const size = fst.size;
+      await this.emit(
+        { name: rel, type: 'file', mode: fst.mode, uid: fst.uid, gid: fst.gid, mtimeSec: Math.floor(fst.mtimeMs / 1000), size },
+        xattrs,
+        async (sink) => {
+          // Exactly `size` bytes: a file that shrinks meanwhile is padded
+          // with zeros, one that grows is cut, so the tar stays valid.
+          let off = 0;
+          while (off < size) {
+            const n = Math.min(READ_CHUNK, size - off);
+            const buf = Buffer.allocUnsafe(n);
+            const { bytesRead } = await fh.read(buf, 0, n, off);
+            if (bytesRead < n) buf.fill(0, bytesRead);
+            off += n;
+            await sink(buf);
+          }
+        },
+      );
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Adds one entry. Whatever ustar cannot hold (long or non-ASCII names, big
+   * ids, mtimes outside 1970..2038, xattrs) goes into a PAX header written
+   * here byte-exactly; the ustar header then carries placeholders, so
+   * tar-stream never adds a PAX header of its own.
+   */
+  private async emit(
+    e: EntryInfo,
+    xattrs: Array<[string, Buffer]>,
+    body?: (write: (chunk: Buffer) => Promise<void>) => Promise<void>,
+  ): Promise<void> {
+    const records: Array<[string, Buffer | string]> = [];
+    let name = e.name;
+    let linkname = e.linkname;
+    if (!isAscii(name) || name.length > 100) {
+      records.push(['path', name]);
+      name = placeholder(name);
+    }
+    if (linkname !== undefined && (!isAscii(linkname) || linkname.length > 100)) {
+      records.push(['linkpath', linkname]);
+      linkname = placeholder(linkname);
+    }
+    if (e.uid > MAX_OCTAL_ID) records.push(['uid', String(e.uid)]);
+    if (e.gid > MAX_OCTAL_ID) records.push(['gid', String(e.gid)]);
+    let mtimeSec = e.mtimeSec;
+    if (mtimeSec < 0 || mtimeSec > MAX_USTAR_MTIME) {
+      records.push(['mtime', String(mtimeSec)]);
+      mtimeSec = Math.max(0, Math.min(mtimeSec, MAX_USTAR_MTIME));
+    }
+    for (const [k, v] of xattrs) records.push([XATTR_PREFIX + k, v]);
+    if (records.length > 0) {
+      const pax = encodePaxRecords(records);
+      this.pack.push(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
+      this.pack.push(pax);
+      const pad = (512 - (pax.length % 512)) % 512;
+      if (pad) this.pack.push(Buffer.alloc(pad));
+    }
+    const header: Partial<tar.Header> & { name: string } = {
+      name,
+      type: e.type,
+      mode: e.mode,
+      uid: Math.min(e.uid, MAX_OCTAL_ID),
+      gid: Math.min(e.gid, MAX_OCTAL_ID),
+      mtime: new Date(mtimeSec * 1000),
+      size: e.size ?? 0,
+    };
+    if (linkname !== undefined) header.linkname = linkname;
+    if (e.devmajor !== undefined) header.devmajor = e.devmajor;
+    if (e.devminor !== undefined) header.devminor = e.devminor;
+
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (!body || !header.size) {
+        this.pack.entry(header, Buffer.alloc(0), done);
+        return;
+      }
+      const sink = this.pack.entry(header, done);
+      const finished = new Promise<never>((_res, rej) => {
+        sink.once('error', rej);
+        sink.once('close', () => rej(new ArchiveError('tar stream closed')));
+      });
+      finished.catch(() => {});
+      const write = async (chunk: Buffer) => {
+        if (!sink.write(chunk)) await Promise.race([new Promise<void>((r) => sink.once('drain', () => r())), finished]);
+      };
+      body(write).then(() => sink.end(undefined), (err: Error) => {
+        sink.destroy(err);
+        reject(err);
+      });
+    });
+  }
+}
+
+function packToReadable(start: (pack: tar.Pack) => Promise<void>): Readable {
+  const pack = tar.pack();
+  start(pack).then(
+    () => pack.finalize(),
+    (err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))),
+  );
+  return Readable.from(pack, { objectMode: false });
+}
+
+/** A tar of the tree at `dir` (for `docker export`). */
+export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
+  const root = posix.resolve(dir);
+  return packToReadable(async (pack) => {
+    const xattrs = opts.xattrs === false ? undefined : await readAllXattrs(root);
+    await new TreePacker(root, pack, false, xattrs).run();
+  });
+}
+
+/**
+ * The OCI layer diff of an overlay upper directory: its content as in
+ * createTar, whiteouts (0:0 character devices) as `.wh.NAME` files and opaque
+ * directories (trusted.overlay.opaque=y) followed by a `.wh..wh..opq` entry.
+ * The overlay must not be mounted with redirect_dir or metacopy.
+ */
+export function createLayerDiff(upperDir: string): Readable {
+  const root = posix.resolve(upperDir);
+  return packToReadable(async (pack) => {
+    const xattrs = await readAllXattrs(root);
+    await new TreePacker(root, pack, true, xattrs).run();
+  });
+}

@@ -1,0 +1,168 @@
+// Small pieces shared by layer extraction (layer-apply.ts) and tar writing
+// (tar-write.ts): the typed error, binary-safe PAX records, device numbers,
+// and running the few external tools Node has no API for (mknod, setfattr,
+// getfattr, bzip2, xz).
+import { spawn } from 'node:child_process';
+
+export class ArchiveError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ArchiveError';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// PAX extended header records: "<len> <key>=<value>\n", where len counts the
+// whole record in bytes. Values are bytes: xattr values (security.capability)
+// are binary, so they are never decoded as UTF-8 here.
+
+export const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/** Parses a PAX extended header body. Throws ArchiveError on a malformed record. */
+export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let off = 0;
+  while (off < buf.length) {
+    // Some writers pad the body with NULs; nothing after them is a record.
+    if (buf[off] === 0) break;
+    const sp = buf.indexOf(0x20, off);
+    if (sp < 0 || sp - off > 20) throw new ArchiveError('malformed PAX header: record without length');
+    const lenText = buf.toString('latin1', off, sp);
+    if (!/^[0-9]+$/.test(lenText)) throw new ArchiveError('malformed PAX header: bad record length');
+    const len = Number(lenText);
+    const end = off + len;
+    if (len <= sp - off + 1 || end > buf.length || buf[end - 1] !== 0x0a) {
+      throw new ArchiveError('malformed PAX header: record length out of range');
+    }
+    const rec = buf.subarray(sp + 1, end - 1);
+    const eq = rec.indexOf(0x3d);
+    if (eq <= 0) throw new ArchiveError('malformed PAX header: record without key');
+    // Copy the value so the record does not pin the whole input chunk.
+    out.set(rec.toString('utf8', 0, eq), Buffer.from(rec.subarray(eq + 1)));
+    off = end;
+  }
+  return out;
+}
+
+/** Encodes PAX records (keys UTF-8, values raw bytes). */
+export function encodePaxRecords(records: Iterable<[string, Buffer | string]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [key, value] of records) {
+    const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), typeof value === 'string' ? Buffer.from(value, 'utf8') : value, Buffer.from('\n')]);
+    // The length prefix counts its own digits.
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    parts.push(Buffer.from(String(len), 'latin1'), body);
+  }
+  return Buffer.concat(parts);
+}
+
+function octal(buf: Buffer, off: number, width: number, value: number): void {
+  // width includes the terminating NUL.
+  buf.write(value.toString(8).padStart(width - 1, '0'), off, width - 1, 'latin1');
+}
+
+/**
+ * A ustar header block for a PAX extended header (typeflag 'x') whose body is
+ * `size` bytes. tar-stream's packer can only write UTF-8 PAX values, so the
+ * binary-safe ones are written with this.
+ */
+export function paxHeaderBlock(name: string, size: number, mtimeSec: number): Buffer {
+  const b = Buffer.alloc(512);
+  b.write(name.slice(0, 99), 0, 100, 'latin1');
+  octal(b, 100, 8, 0o644);
+  octal(b, 108, 8, 0);
+  octal(b, 116, 8, 0);
+  octal(b, 124, 12, size);
+  octal(b, 136, 12, Math.max(0, Math.min(mtimeSec, 0o77777777777)));
+  b.fill(0x20, 148, 156);
+  b[156] = 0x78; // 'x'
+  b.write('ustar\x0000', 257, 8, 'latin1');
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  b.write(sum.toString(8).padStart(6, '0') + '\x00 ', 148, 8, 'latin1');
+  return b;
+}
+
+// ---------------------------------------------------------------------------
+// Device numbers (glibc's encoding of dev_t).
+
+export function devMajor(rdev: number): number {
+  const lo = rdev >>> 0;
+  const hi = Math.floor(rdev / 0x100000000) >>> 0;
+  return (((lo >>> 8) & 0xfff) | (hi & 0xfffff000)) >>> 0;
+}
+
+export function devMinor(rdev: number): number {
+  const lo = rdev >>> 0;
+  const hi = Math.floor(rdev / 0x100000000) >>> 0;
+  return ((lo & 0xff) | (((lo >>> 12) | (hi << 20)) & 0xffffff00)) >>> 0;
+}
+
+// ---------------------------------------------------------------------------
+// getfattr/setfattr dump format: paths and names with octal escapes.
+
+/** Escapes every byte but a few safe ones as \ooo (attr's unquote() reverses it). */
+export function quoteAttrText(s: string): string {
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    const safe = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+      || byte === 0x2f || byte === 0x2e || byte === 0x5f || byte === 0x2d || byte === 0x2b;
+    out += safe ? String.fromCharCode(byte) : '\\' + byte.toString(8).padStart(3, '0');
+  }
+  return out;
+}
+
+/** Reverses getfattr's quoting; `s` holds the raw output bytes as latin1. */
+export function unquoteAttrText(s: string): string {
+  const bytes = s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8) & 0xff));
+  return Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+/** xattr names we can pass through the dump format unambiguously. */
+export function isPlainXattrName(name: string): boolean {
+  return /^[\x21-\x7e]+$/.test(name) && !name.includes('=') && !name.includes('\\') && name.length <= 255;
+}
+
+// ---------------------------------------------------------------------------
+// External tools.
+
+export interface ToolResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+const PACKAGE_OF: Record<string, string> = {
+  setfattr: 'attr', getfattr: 'attr', mknod: 'coreutils', mkfifo: 'coreutils', sh: 'dash', bzip2: 'bzip2', xz: 'xz-utils',
+};
+
+/** The error for a tool that could not be started at all. */
+export function toolMissing(cmd: string, err: unknown): ArchiveError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code === 'ENOENT' ? ` (install the Debian package ${PACKAGE_OF[cmd] ?? cmd})` : '';
+  return new ArchiveError(`cannot run ${cmd}: ${(err as Error).message}${hint}`, { cause: err });
+}
+
+/**
+ * Runs a tool to completion with optional stdin; never throws for a non-zero
+ * exit (the caller judges), only when the tool cannot be started. stdout is
+ * collected, so only use this where its output is small or wanted whole.
+ */
+export function runTool(cmd: string, args: string[], stdin?: Buffer | string): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 64 * 1024) err += c.toString('utf8');
+    });
+    child.on('error', (e) => reject(toolMissing(cmd, e)));
+    child.stdin.on('error', () => {
+      // EPIPE when the tool exits early; its exit status tells what happened.
+    });
+    child.stdin.end(stdin ?? '');
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: err }));
+  });
+}
