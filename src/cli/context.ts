@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { distDir } from '../dist-dir.ts';
 import { ApiError, ConnectError, EngineClient, parseHost, type TlsFlags } from '../client/engine-client.ts';
 
 export const DEFAULT_HOST = 'unix:///run/berth.sock';
@@ -43,7 +43,7 @@ function socketAnswers(path: string): Promise<boolean> {
 /** Starts `berth daemon` in the background and waits for its socket. */
 async function startDefaultDaemon(socketPath: string): Promise<void> {
   if (process.getuid?.() !== 0) return;
-  const self = join(dirname(fileURLToPath(import.meta.url)), 'berth');
+  const self = join(distDir(), 'berth');
   mkdirSync('/var/log', { recursive: true });
   const logFd = openSync('/var/log/berth.log', 'a');
   const child = spawn(self, ['daemon'], { detached: true, stdio: ['ignore', logFd, logFd] });

@@ -2,8 +2,8 @@
 // dockerd merges them (a key set in both places is an error).
 import { readFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { distDir } from '../dist-dir.ts';
 
 export interface TlsOptions {
   verify: boolean;
@@ -88,7 +88,7 @@ export function parseDaemonFlags(argv: string[]): Raw {
 }
 
 function thisDir(): string {
-  return dirname(fileURLToPath(import.meta.url));
+  return distDir();
 }
 
 /** Finds a helper binary next to the bundle (dist/), or in the source tree's dist/. */
