@@ -2,7 +2,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CliError, describeError, type GlobalOptions } from './context.ts';
 import { registerContainerCommands } from './commands/containers.ts';
-import { registerRunCommands } from './commands/run.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerSystemCommands } from './commands/system.ts';
 
@@ -45,7 +44,6 @@ export function buildProgram(): Command {
     .option('--config <dir>', 'Location of client config files')
     .option('-v, --version', 'Print version information and quit');
 
-  registerRunCommands(program);
   registerContainerCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);

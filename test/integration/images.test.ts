@@ -13,12 +13,12 @@ function makeTar(entries: { name: string; type?: 'file' | 'symlink' | 'link' | '
   return new Promise((resolve, reject) => {
     const pack = tar.pack();
     const chunks: Buffer[] = [];
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
     pack.on('end', () => resolve(Buffer.concat(chunks)));
     pack.on('error', reject);
     for (const e of entries) {
       const type = e.type ?? 'file';
-      pack.entry({ name: e.name, type, linkname: e.linkname, mode: type === 'directory' ? 0o755 : 0o644 }, type === 'file' ? (e.content ?? '') : undefined);
+      pack.entry({ name: e.name, type, linkname: e.linkname, mode: type === 'directory' ? 0o755 : 0o644 }, type === 'file' ? Buffer.from(e.content ?? '') : Buffer.alloc(0));
     }
     pack.finalize();
   });

@@ -3,7 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createInterface } from 'node:readline/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
@@ -140,12 +140,13 @@ export function registerContainerCommands(program: Command): void {
     parent.command('stop')
       .description('Stop one or more running containers')
       .option('-s, --signal <signal>', 'Signal to send to the container')
-      .option('-t, --time, --timeout <seconds>', 'Seconds to wait before killing the container')
+      .option('-t, --time <seconds>', 'Seconds to wait before killing the container')
+      .addOption(new Option('--timeout <seconds>').hideHelp())
       .argument('<container...>')
-      .action(async (ids: string[], f: { signal?: string; time?: string }, cmd: Command) => {
+      .action(async (ids: string[], f: { signal?: string; time?: string; timeout?: string }, cmd: Command) => {
         const client = await clientFor(globals(cmd));
         await forEach(ids, async (id) => {
-          await client.status('POST', `/containers/${id}/stop`, { query: { t: f.time, signal: f.signal } });
+          await client.status('POST', `/containers/${id}/stop`, { query: { t: f.time ?? f.timeout, signal: f.signal } });
           process.stdout.write(id + '\n');
         });
       });
@@ -165,12 +166,13 @@ export function registerContainerCommands(program: Command): void {
     parent.command('restart')
       .description('Restart one or more containers')
       .option('-s, --signal <signal>', 'Signal to send to the container')
-      .option('-t, --time, --timeout <seconds>', 'Seconds to wait before killing the container')
+      .option('-t, --time <seconds>', 'Seconds to wait before killing the container')
+      .addOption(new Option('--timeout <seconds>').hideHelp())
       .argument('<container...>')
-      .action(async (ids: string[], f: { signal?: string; time?: string }, cmd: Command) => {
+      .action(async (ids: string[], f: { signal?: string; time?: string; timeout?: string }, cmd: Command) => {
         const client = await clientFor(globals(cmd));
         await forEach(ids, async (id) => {
-          await client.status('POST', `/containers/${id}/restart`, { query: { t: f.time, signal: f.signal } });
+          await client.status('POST', `/containers/${id}/restart`, { query: { t: f.time ?? f.timeout, signal: f.signal } });
           process.stdout.write(id + '\n');
         });
       });
