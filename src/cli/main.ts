@@ -15,5 +15,9 @@ if (argv[0] === 'daemon') {
 } else {
   const { cliMain } = await import('./program.ts');
   code = await cliMain(argv);
+  // A CLI command is done when its action is: a stream still open (a wait
+  // after a failed start, a detached attach) must not keep it alive. Writes to
+  // pipes, files and terminals are synchronous on Linux, so nothing is lost.
+  process.exit(code);
 }
 process.exitCode = code;

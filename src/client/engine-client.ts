@@ -158,6 +158,13 @@ export class EngineClient {
     return (res.headers['content-type']?.includes('json') ? JSON.parse(text) : text) as T;
   }
 
+  /** A call answered by a stream of JSON messages (import, pull, push, build): every message, in order. */
+  async messages<T>(method: string, p: string, o: CallOptions = {}): Promise<T[]> {
+    const res = await EngineClient.check(await this.send(method, p, o));
+    const text = (await EngineClient.read(res)).toString('utf8');
+    return text.split(/\r?\n/).filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T);
+  }
+
   /** Status code of a call whose body does not matter (304 Not Modified matters for start/stop). */
   async status(method: string, p: string, o: CallOptions = {}): Promise<number> {
     const res = await EngineClient.check(await this.send(method, p, o));
@@ -181,7 +188,9 @@ export class EngineClient {
     } else {
       headers['Content-Length'] = '0';
     }
-    const req = (this.host.tls ? httpsRequest : httpRequest)(this.options('POST', this.path(p, o.query), headers));
+    // A fresh connection, as the docker CLI dials one: an upgrade on a pooled
+    // keep-alive socket is never reported by Node's client.
+    const req = (this.host.tls ? httpsRequest : httpRequest)({ ...this.options('POST', this.path(p, o.query), headers), agent: false });
     return new Promise((resolve, reject) => {
       req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
         if (head.length) socket.unshift(head);

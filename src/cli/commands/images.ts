@@ -126,12 +126,11 @@ function defineImport(parent: Command): void {
         stream = createReadStream(src);
         fromSrc = '-';
       }
-      const res = await client.call<string>('POST', '/images/create', {
+      const messages = await client.messages<{ status?: string; error?: string }>('POST', '/images/create', {
         query: { fromSrc, repo, changes: f.change, message: f.message, platform: f.platform },
         stream,
       });
-      for (const line of String(res).split(/\r?\n/).filter(Boolean)) {
-        const m = JSON.parse(line) as { status?: string; error?: string };
+      for (const m of messages) {
         if (m.error) throw new CliError(m.error, 1);
         if (m.status) process.stdout.write(m.status + '\n');
       }

@@ -27,6 +27,7 @@ interface CreateFlags {
   tty?: boolean;
   init?: boolean;
   network?: string;
+  net?: string;
   restart?: string;
   privileged?: boolean;
   capAdd?: string[];
@@ -77,7 +78,8 @@ function addCreateFlags(cmd: Command): Command {
     .option('-i, --interactive', 'Keep STDIN open even if not attached')
     .option('-t, --tty', 'Allocate a pseudo-TTY')
     .option('--init', 'Run an init inside the container that forwards signals and reaps processes')
-    .option('--network, --net <network>', 'Connect a container to a network')
+    .option('--network <network>', 'Connect a container to a network')
+    .addOption(new Option('--net <network>').hideHelp())
     .option('--restart <policy>', 'Restart policy to apply when a container exits', 'no')
     .option('--privileged', 'Give extended privileges to this container')
     .option('--cap-add <cap>', 'Add Linux capabilities', collect)
@@ -203,7 +205,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
     HostConfig: {
       AutoRemove: f.rm === true,
       ContainerIDFile: f.cidfile ?? '',
-      NetworkMode: f.network ?? 'default',
+      NetworkMode: f.network ?? f.net ?? 'default',
       RestartPolicy: parseRestart(f.restart ?? 'no'),
       Privileged: f.privileged === true,
       CapAdd: f.capAdd ?? null,
@@ -257,15 +259,19 @@ interface AttachPlan {
   detachKeys?: string;
 }
 
-/** Attaches to a container and returns a promise that settles when its output ends. */
-async function attachStreams(client: EngineClient, id: string, p: AttachPlan): Promise<Promise<void>> {
+/**
+ * Attaches to a container. Resolves once the stream is connected; `ended`
+ * settles when its output ends (wrapped: an async function returning a bare
+ * promise would wait for it).
+ */
+async function attachStreams(client: EngineClient, id: string, p: AttachPlan): Promise<{ ended: Promise<void> }> {
   const { socket, contentType } = await client.hijack(`/containers/${id}/attach`, {
     query: { stream: true, stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, detachKeys: p.detachKeys },
   });
   const raw = p.tty || contentType.includes('raw-stream');
-  const done = copyOutput(socket, raw);
+  const ended = copyOutput(socket, raw);
   if (p.stdin) pumpStdin(socket);
-  return done;
+  return { ended };
 }
 
 function exitCodeFromStartError(err: unknown): number {
@@ -315,7 +321,7 @@ function defineRunCommands(program: Command): void {
           throw new CliError(`berth: ${err instanceof ApiError ? 'Error response from daemon: ' : ''}${(err as Error).message}`, exitCodeFromStartError(err));
         }
         const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${id}/resize`, { query: { h, w } })) : () => {};
-        await output;
+        await output.ended;
         stopResize();
         const st = await waited;
         if (st.Error?.Message) process.stderr.write(`berth: ${st.Error.Message}\n`);
@@ -353,7 +359,7 @@ function defineRunCommands(program: Command): void {
           const waited = client.call<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
           await client.status('POST', `/containers/${info.Id}/start`);
           const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${info.Id}/resize`, { query: { h, w } })) : () => {};
-          await output;
+          await output.ended;
           stopResize();
           return (await waited).StatusCode;
         });
@@ -389,7 +395,7 @@ function defineRunCommands(program: Command): void {
       const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
         const output = await attachStreams(client, info.Id, plan);
         const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${info.Id}/resize`, { query: { h, w } })) : () => {};
-        await output;
+        await output.ended;
         stopResize();
         const st = await client.call<{ State: { Running: boolean; ExitCode: number } }>('GET', `/containers/${info.Id}/json`);
         return st.State.Running ? 0 : st.State.ExitCode;
