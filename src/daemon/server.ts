@@ -131,7 +131,11 @@ export class ApiServer {
       if (bodyPromise) return bodyPromise;
       if (upSocket) {
         const len = Number(req.headers['content-length'] ?? 0);
-        bodyPromise = readExactly(upSocket, head ?? Buffer.alloc(0), len).then(([body, rest]) => {
+        const sock = upSocket;
+        // Node 22+ parses an upgrade request's body into req; older releases
+        // leave it in `head` and the socket. Take it from wherever it is.
+        bodyPromise = readAll(req).then(async (parsed) => {
+          const [body, rest] = await readExactly(sock, Buffer.concat([parsed, head ?? Buffer.alloc(0)]), len);
           head = rest;
           return body;
         });
@@ -262,6 +266,16 @@ export class ApiServer {
 }
 
 /** Reads `len` bytes starting with `head` from a socket; returns them and the surplus. */
+function readAll(stream: IncomingMessage): Promise<Buffer> {
+  if (stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
 function readExactly(socket: Socket, head: Buffer, len: number): Promise<[Buffer, Buffer]> {
   if (head.length >= len) return Promise.resolve([head.subarray(0, len), head.subarray(len)]);
   return new Promise((resolve, reject) => {
