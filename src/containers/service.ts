@@ -3,6 +3,7 @@
 // die at any point; `restore()` rebuilds the live state from disk and shims.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,6 +52,8 @@ export class ContainerService {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Fires `exit:<id>` and `removed:<id>`. */
   private readonly changes = new EventEmitter();
+  /** Set on shutdown: closed shim connections then mean nothing about the containers. */
+  private detaching = false;
 
   constructor(cfg: DaemonConfig, images: ImageStore, snapshots: Snapshotter, events: EventBus) {
     this.cfg = cfg;
@@ -260,7 +263,15 @@ export class ContainerService {
 
   async start(ref: string): Promise<void> {
     const rec = this.get(ref);
-    await this.locked(rec.Id, () => this.startLocked(rec));
+    try {
+      await this.locked(rec.Id, () => this.startLocked(rec));
+    } catch (err) {
+      // As dockerd: a --rm container that cannot start is removed, so `run --rm`'s wait for "removed" ends.
+      if (rec.HostConfig.AutoRemove && !(err instanceof NotModifiedError) && this.records.has(rec.Id) && !rec.State.Running) {
+        await this.remove(rec.Id, { force: true }).catch(() => {});
+      }
+      throw err;
+    }
   }
 
   private async startLocked(rec: ContainerRecord): Promise<void> {
@@ -279,6 +290,7 @@ export class ContainerService {
       const spec = buildSpec({
         id: rec.Id,
         rootfsPath,
+        lookupDirs: layerDirs(mounts[0]),
         args: [rec.Path, ...rec.Args],
         env: rec.Config.Env ?? [],
         cwd: rec.Config.WorkingDir || '/',
@@ -360,10 +372,23 @@ export class ContainerService {
     });
   }
 
-  /** A shim connection closed without an exit frame: read exit.json, or the shim died. */
+  /**
+   * A shim connection closed without an exit frame. A live shim is connected
+   * to again; a dead one left exit.json, or died itself (exit 255).
+   */
   private async recoverLostShim(id: string): Promise<void> {
+    if (this.detaching) return;
     const rec = this.records.get(id);
     if (!rec || !rec.State.Running) return;
+    const conn = await connectToShim(this.stateDir(id));
+    if (this.detaching) {
+      conn?.close();
+      return;
+    }
+    if (conn) {
+      this.attachShim(rec, conn);
+      return;
+    }
     const exit = readExitFile(this.stateDir(id));
     await this.handleExit(id, exit ?? { exitCode: 255, finishedAt: nowNano() }, exit ? '' : 'container monitor exited unexpectedly');
   }
@@ -375,7 +400,7 @@ export class ContainerService {
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.save(rec);
-      await rm(this.stateDir(id), { recursive: true, force: true });
+      await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
       live.conn = undefined;
       live.output.emit('end');
@@ -608,8 +633,7 @@ export class ContainerService {
         if (rec.State.Restarting) rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
         continue;
       }
-      const sock = join(this.stateDir(rec.Id), 'shim.sock');
-      const conn = await ShimConnection.connect(sock).catch(() => undefined);
+      const conn = await connectToShim(this.stateDir(rec.Id));
       if (conn) {
         this.attachShim(rec, conn);
         continue;
@@ -621,6 +645,7 @@ export class ContainerService {
 
   /** Closes shim connections without touching the containers (daemon shutdown). */
   detachAll(): void {
+    this.detaching = true;
     for (const l of this.live.values()) l.conn?.close();
   }
 
@@ -646,6 +671,49 @@ export class ContainerService {
 }
 
 // ---------- helpers ----------
+
+/**
+ * Removes a finished container's exec-root directory. A shim that died
+ * without cleaning up may have left the rootfs mounted: detach it first.
+ */
+async function removeStateDir(stateDir: string): Promise<void> {
+  const rootfs = join(stateDir, 'rootfs');
+  if (readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === rootfs)) {
+    await new Promise<void>((resolve) => execFile('umount', ['-l', rootfs], () => resolve()));
+  }
+  await rm(stateDir, { recursive: true, force: true }).catch(() => {});
+}
+
+function shimAlive(stateDir: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(stateDir, 'shim.pid'), 'utf8').trim());
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Connects to a container's shim. While the shim process lives a refused
+ * connection is retried (it may be busy or just finishing); undefined means
+ * the shim is gone.
+ */
+async function connectToShim(stateDir: string): Promise<ShimConnection | undefined> {
+  const sock = join(stateDir, 'shim.sock');
+  for (let attempt = 0; ; attempt++) {
+    const conn = await ShimConnection.connect(sock).catch(() => undefined);
+    if (conn) return conn;
+    if (!shimAlive(stateDir) || attempt >= 50) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 function readExitFile(stateDir: string): ExitStatus | undefined {
   try {
@@ -686,6 +754,13 @@ function emptyNetworkSettings(): Record<string, unknown> {
     GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
     Networks: {},
   };
+}
+
+/** The directories of a snapshot mount, top first, for reading files before it is mounted. */
+function layerDirs(m: Mount): string[] {
+  if (m.type === 'bind') return [m.source];
+  const opt = (k: string) => m.options.find((o) => o.startsWith(k + '='))?.slice(k.length + 1);
+  return [...(opt('upperdir') ? [opt('upperdir') as string] : []), ...(opt('lowerdir') ?? '').split(':').filter(Boolean)];
 }
 
 function graphDriverData(mounts: Mount[], merged: string): Record<string, string> {
