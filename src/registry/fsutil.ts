@@ -42,7 +42,7 @@ export async function moveInto(from: string, to: string): Promise<void> {
       await unlink(from).catch(() => {});
       throw err;
     }
-    await mkdir(dir, { recursive: true });
+    await makeDirDurable(dir);
     try {
       await rename(from, to);
     } catch (err2) {
@@ -51,6 +51,20 @@ export async function moveInto(from: string, to: string): Promise<void> {
     }
   }
   await syncDir(dir);
+}
+
+/**
+ * mkdir -p, then fsyncs the parent of every directory it created, so the
+ * new directories (and what is renamed into them) survive a crash.
+ */
+async function makeDirDurable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  // Parents of created directories, from `dir`'s parent up to first's parent.
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    await syncDir(d);
+    if (d === dirname(first) || d === dirname(d)) break;
+  }
 }
 
 export async function exists(path: string): Promise<boolean> {

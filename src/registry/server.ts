@@ -76,6 +76,12 @@ export function matchRoute(path: string): Route | undefined {
   return undefined;
 }
 
+/** True when a raw request path has a "." or ".." segment (plain or percent-encoded) or a backslash. */
+export function hasDotSegment(rawPath: string): boolean {
+  if (rawPath.includes('\\')) return true;
+  return rawPath.split('/').some((seg) => /^(?:\.|%2e){1,2}$/i.test(seg));
+}
+
 function decodeSegment(s: string): string {
   try {
     return decodeURIComponent(s);
@@ -155,10 +161,11 @@ export class RegistryServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse, setPrincipal: (p: Principal) => void): Promise<void> {
-    // URL parsing would silently resolve "/a/../b"; a client sending dot
-    // segments is refused instead of being served some other path.
+    // URL parsing would silently resolve "/a/../b" (also spelled "%2e%2e",
+    // and with "\\" read as "/"); such a request is refused instead of being
+    // served some other path.
     const rawPath = (req.url ?? '/').split('?')[0];
-    if (/(^|\/)\.\.?(\/|$)/.test(rawPath)) throw new RegistryError(400, 'NAME_INVALID', 'dot segments are not allowed in paths');
+    if (hasDotSegment(rawPath)) throw new RegistryError(400, 'NAME_INVALID', 'dot segments and backslashes are not allowed in paths');
     const url = new URL(req.url ?? '/', 'http://registry.invalid');
     const method = req.method ?? 'GET';
     const route = matchRoute(url.pathname);

@@ -191,11 +191,26 @@ describe('reliability', () => {
       const name = await raw('GET', '/v2/../../etc/manifests/latest');
       assert.equal(name.status, 400);
       assert.equal(JSON.parse(name.body).errors[0].code, 'NAME_INVALID');
+      // The URL parser treats "%2e%2e" as ".." and "\\" as "/": those spellings
+      // must be refused too, not resolved to another repository.
+      await pushImage(reg.url, 'other', img, 'v1');
+      for (const p of [
+        '/v2/safe/%2e%2e/other/manifests/v1',
+        '/v2/safe/%2E%2e/other/manifests/v1',
+        '/v2/safe/.%2E/other/manifests/v1',
+        '/v2/safe/%2e/app/manifests/v1',
+        '/v2/safe\\..\\other/manifests/v1',
+        '/v2/safe\\app/manifests/v1',
+      ]) {
+        const r = await raw('GET', p);
+        assert.equal(r.status, 400, `${p} -> ${r.status}`);
+        assert.equal(JSON.parse(r.body).errors[0].code, 'NAME_INVALID', p);
+      }
       const digest = await http('GET', `${reg.url}/v2/safe/app/blobs/sha256:..%2F..%2Fetc`);
       assert.equal(errorCode(digest), 'DIGEST_INVALID');
       // The store holds nothing outside its own layout.
       assert.deepEqual(readdirSync(reg.root).sort(), ['blobs', 'pending', 'repositories', 'tmp', 'trash', 'uploads']);
-      assert.deepEqual(readdirSync(join(reg.root, 'repositories')), ['safe']);
+      assert.deepEqual(readdirSync(join(reg.root, 'repositories')).sort(), ['other', 'safe']);
     } finally {
       await reg.stop();
       cleanup(reg.root);
