@@ -104,12 +104,16 @@ async function push(url: string, repo: string, img: Img): Promise<number> {
 
 async function pull(url: string, repo: string): Promise<number> {
   const m = await fetch(`${url}/v2/${repo}/manifests/latest`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
-  const manifest = JSON.parse(await m.text()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+  if (m.status !== 200) throw new Error(`manifest GET ${m.status}`);
+  type Desc = { digest: string; size: number };
+  const manifest = JSON.parse(await m.text()) as { config: Desc; layers: Desc[] };
   const sizes = await Promise.all([manifest.config, ...manifest.layers].map(async (d) => {
     const r = await fetch(`${url}/v2/${repo}/blobs/${d.digest}`);
     if (r.status !== 200 || !r.body) throw new Error(`blob GET ${r.status}`);
     let n = 0;
     for await (const chunk of r.body) n += (chunk as Uint8Array).length;
+    // A short or padded body would inflate the numbers: count only complete blobs.
+    if (n !== d.size) throw new Error(`blob ${d.digest}: got ${n} bytes, manifest says ${d.size}`);
     return n;
   }));
   return sizes.reduce((a, b) => a + b, 0);
