@@ -31,7 +31,7 @@ export class Logger {
     let line = `time="${time}" level=${level} msg=${JSON.stringify(msg)}`;
     for (const [k, v] of Object.entries(fields)) {
       if (v === undefined) continue;
-      line += ` ${k}=${typeof v === 'string' && (v === '' || /[\s"=]/.test(v)) ? JSON.stringify(v) : String(v)}`;
+      line += ` ${k}=${typeof v === 'string' && (v === '' || /[\s"=\p{Cc}]/u.test(v)) ? JSON.stringify(v) : String(v)}`;
     }
     this.write(line + '\n');
   }
