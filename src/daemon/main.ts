@@ -3,6 +3,7 @@ import { chmodSync, chownSync, existsSync, readFileSync, rmSync, unlinkSync, wri
 import { connect } from 'node:net';
 import { ApiServer } from './server.ts';
 import { Engine } from './engine.ts';
+import { completeHybridCgroups } from '../runtime/cgroups.ts';
 import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
 import { systemRoutes } from './api/system.ts';
 import { containerRoutes } from './api/containers.ts';
@@ -58,6 +59,12 @@ export async function daemonMain(argv: string[]): Promise<number> {
       log('fatal', `pid file found, ensure berth is not running or delete ${cfg.pidfile}`);
       return 1;
     }
+  }
+  try {
+    const mounted = completeHybridCgroups();
+    if (mounted.length) log('info', `mounted cgroup v1 hierarchies left on cgroup2 of this hybrid host: ${mounted.join(', ')}`);
+  } catch (err) {
+    log('warn', `cannot complete the hybrid cgroup layout (crun will refuse this host): ${(err as Error).message}`);
   }
   const engine = new Engine(cfg);
   await engine.init();
@@ -121,6 +128,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   }
   engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
   log('info', `berth daemon ${process.version} ready, data root ${cfg.dataRoot}`);
+
 
   return new Promise<number>((resolve) => {
     const shutdown = (sig: string) => {

@@ -1,0 +1,39 @@
+// Host cgroup layout. On a hybrid host (cgroup v1 hierarchies beside a
+// cgroup2 mount) a controller that no v1 hierarchy holds stays on cgroup2.
+// runc copes, but crun refuses such a host outright ("cgroups in hybrid mode
+// not supported"). Mounting the missing v1 hierarchies, as Debian's
+// cgroupfs-mount did for dockerd, gives both runtimes the layout they expect.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface MountEntry {
+  point: string;
+  fstype: string;
+  superOptions: string[];
+}
+
+function mounts(): MountEntry[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
+    const [pre, post = ''] = line.split(' - ');
+    const [fstype = '', , superOpts = ''] = post.split(' ');
+    return { point: pre.split(' ')[4] ?? '', fstype, superOptions: superOpts.split(',') };
+  });
+}
+
+/** Mounts v1 hierarchies for controllers left on cgroup2 of a hybrid host; returns their names. */
+export function completeHybridCgroups(root = '/sys/fs/cgroup'): string[] {
+  const all = mounts();
+  const v1 = all.filter((m) => m.fstype === 'cgroup');
+  const v2 = all.find((m) => m.fstype === 'cgroup2' && m.point.startsWith(root + '/'));
+  if (v1.length === 0 || !v2) return [];
+  const taken = new Set(v1.flatMap((m) => m.superOptions));
+  const left = readFileSync(join(v2.point, 'cgroup.controllers'), 'utf8').trim().split(/\s+/).filter((c) => c && !taken.has(c));
+  for (const c of left) {
+    if (!/^[a-z_]+$/.test(c)) continue;
+    const point = join(root, c);
+    mkdirSync(point, { recursive: true });
+    execFileSync('mount', ['-t', 'cgroup', '-o', c, 'cgroup', point], { stdio: 'ignore' });
+  }
+  return left;
+}
