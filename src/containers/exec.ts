@@ -123,7 +123,7 @@ export class ExecService {
     const rt = this.containers.runtimeFor(rec);
     try {
       await launchShim({
-        shimPath: this.cfg.shimPath, id: rec.Id, stateDir: dir, runtime: rt.path, runtimeRoot: rt.root,
+        shimPath: this.cfg.shimPath, id: rec.Id, stateDir: dir, runtime: rt.path, runtimeArgs: rt.args, runtimeRoot: rt.root,
         execProcess: join(dir, 'process.json'), tty: c.Tty === true, stdin: c.AttachStdin === true,
       });
     } catch (err) {

@@ -10,6 +10,8 @@ export interface ShimLaunchOptions {
   id: string;
   stateDir: string;
   runtime: string;
+  /** Global runtime options (daemon.json `runtimeArgs`). */
+  runtimeArgs?: string[];
   runtimeRoot: string;
   bundle?: string;
   rootfsMount?: string;
@@ -31,6 +33,7 @@ export class ShimError extends Error {
 /** Spawns a shim and waits for its `ok <pid>` / `error <msg>` line on fd 3. */
 export function launchShim(o: ShimLaunchOptions): Promise<number> {
   const args = ['--id', o.id, '--state-dir', o.stateDir, '--runtime', o.runtime, '--runtime-root', o.runtimeRoot];
+  for (const a of o.runtimeArgs ?? []) args.push('--runtime-arg', a);
   if (o.bundle) args.push('--bundle', o.bundle);
   if (o.rootfsMount) args.push('--rootfs-mount', o.rootfsMount);
   if (o.execProcess) args.push('--exec-process', o.execProcess);

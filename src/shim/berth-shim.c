@@ -71,6 +71,9 @@ struct buf {
 
 static struct {
 	char *id, *state_dir, *runtime, *runtime_root;
+	/* Global options for the runtime (daemon.json runtimeArgs), before its subcommand. */
+	char *runtime_args[8];
+	size_t n_runtime_args;
 	char *bundle, *rootfs_mount;    /* create mode */
 	char *exec_process;             /* exec mode */
 	char *log_path;
@@ -784,6 +787,8 @@ static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
 	argv[n++] = path.runtime_log;
 	argv[n++] = "--log-format";
 	argv[n++] = "json";
+	for (size_t i = 0; i < opt.n_runtime_args; i++)
+		argv[n++] = opt.runtime_args[i];
 	for (size_t i = 0; sub[i] && n < 31; i++)
 		argv[n++] = sub[i];
 	argv[n] = NULL;
@@ -1448,7 +1453,7 @@ static void event_loop(void)
 /* ------------------------------------------------------------------------ */
 
 static const char usage[] =
-	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR "
+	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR [--runtime-arg ARG]... "
 	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE) [--tty] [--stdin] "
 	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N]]";
 
@@ -1482,6 +1487,8 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 			;
 		if (k < sizeof strings / sizeof strings[0] && v) {
 			*strings[k].field = argv[++i];
+		} else if (!strcmp(a, "--runtime-arg") && v && opt.n_runtime_args < sizeof opt.runtime_args / sizeof opt.runtime_args[0]) {
+			opt.runtime_args[opt.n_runtime_args++] = argv[++i];
 		} else if (!strcmp(a, "--tty")) {
 			opt.tty = 1;
 		} else if (!strcmp(a, "--stdin")) {
