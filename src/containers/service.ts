@@ -217,7 +217,10 @@ export class ContainerService {
     if (!['bridge', 'host', 'none'].includes(host.NetworkMode)) {
       throw new BadRequestError(`network ${host.NetworkMode} not found`);
     }
-    const log = host.LogConfig?.Type ? host.LogConfig : { Type: this.cfg.logDriver, Config: { ...this.cfg.logOpts } };
+    // As dockerd's mergeAndVerifyLogConfig: no type means the daemon's driver,
+    // and the daemon's options fill in those the container did not set.
+    const log = { Type: host.LogConfig?.Type || this.cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
+    if (log.Type === this.cfg.logDriver) for (const [k, v] of Object.entries(this.cfg.logOpts)) log.Config[k] ??= v;
     if (!['json-file', 'none'].includes(log.Type)) throw new BadRequestError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
     for (const k of Object.keys(log.Config ?? {})) {
       if (!['max-size', 'max-file', 'compress', 'labels', 'env', 'tag', 'mode'].includes(k)) throw new BadRequestError(`unknown log opt '${k}' for json-file log driver`);
@@ -285,7 +288,7 @@ export class ContainerService {
     const rootfsMount = mounts[0].type === 'overlay' ? overlayOptions(mounts[0]) : undefined;
     const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
     const host = rec.HostConfig;
-    const runtime = this.cfg.runtimes[host.Runtime ?? this.cfg.defaultRuntime];
+    const runtime = this.runtimeFor(rec);
     try {
       const spec = buildSpec({
         id: rec.Id,
@@ -320,7 +323,8 @@ export class ContainerService {
         id: rec.Id,
         stateDir: state,
         runtime: runtime.path,
-        runtimeRoot: join(this.cfg.execRoot, 'runtime', host.Runtime ?? this.cfg.defaultRuntime),
+        runtimeArgs: runtime.args,
+        runtimeRoot: runtime.root,
         bundle: state,
         rootfsMount,
         tty: rec.Config.Tty === true,
@@ -660,9 +664,10 @@ export class ContainerService {
     return this.live.get(id)?.conn;
   }
 
-  runtimeFor(rec: ContainerRecord): { name: string; path: string; root: string } {
+  runtimeFor(rec: ContainerRecord): { name: string; path: string; args: string[]; root: string } {
     const name = rec.HostConfig.Runtime ?? this.cfg.defaultRuntime;
-    return { name, path: this.cfg.runtimes[name].path, root: join(this.cfg.execRoot, 'runtime', name) };
+    const rt = this.cfg.runtimes[name];
+    return { name, path: rt.path, args: rt.runtimeArgs ?? [], root: join(this.cfg.execRoot, 'runtime', name) };
   }
 
   async mountsOf(id: string): Promise<Mount[]> {
