@@ -302,8 +302,9 @@ function run(cmd: string, args: string[]): Promise<void> {
   });
 }
 
+/** dockerd's list Command: arguments containing a space are wrapped in single quotes. */
 function commandString(c: ContainerRecord): string {
-  return [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  return [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
 async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
