@@ -93,9 +93,15 @@ export class EngineClient {
 
   private options(method: string, path: string, headers: Record<string, string>): RequestOptions {
     const h = this.host;
-    const base: RequestOptions = { method, path, headers: { Host: 'api.moby.localhost', 'User-Agent': 'berth-cli', ...headers } };
-    if (h.socketPath) return { ...base, socketPath: h.socketPath };
-    return { ...base, host: h.hostname, port: h.port, ...(h.tls ? { ca: h.tls.ca, cert: h.tls.cert, key: h.tls.key } : {}) };
+    if (h.socketPath) {
+      return { method, path, socketPath: h.socketPath, headers: { Host: 'api.moby.localhost', 'User-Agent': 'berth-cli', ...headers } };
+    }
+    // Over TCP the server's certificate is checked against the host we dialled.
+    const hostHeader = `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
+    return {
+      method, path, host: h.hostname, port: h.port, headers: { Host: hostHeader, 'User-Agent': 'berth-cli', ...headers },
+      ...(h.tls ? { ca: h.tls.ca, cert: h.tls.cert, key: h.tls.key } : {}),
+    };
   }
 
   private send(method: string, p: string, o: CallOptions, extraHeaders: Record<string, string> = {}): Promise<IncomingMessage> {
