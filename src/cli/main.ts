@@ -13,6 +13,11 @@ if (argv[0] === 'daemon') {
   const { registryMain } = await import('../registry/cli.ts');
   code = await registryMain(argv.slice(1));
 } else {
+  // A closed pipe (`berth logs x | head`) ends the command quietly, as
+  // SIGPIPE ends the docker CLI.
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 141 : 1));
+  }
   const { cliMain } = await import('./program.ts');
   code = await cliMain(argv);
   // A CLI command is done when its action is: a stream still open (a wait
