@@ -133,6 +133,16 @@ export function run(cmd: string, args: string[], opts: { input?: string | Buffer
   return { code: r.status ?? (r.signal ? 128 : -1), stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
+/**
+ * Blocks until the wall clock has entered the next second. `--until 0s` is
+ * sent in whole seconds (by the docker CLI too), so events of the current
+ * second are only inside it once that second is over.
+ */
+export function waitForNextSecond(): void {
+  const ms = 1000 - (Date.now() % 1000) + 20;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** A daemon with busybox seeded, for a test file's `before` hook. */
 export async function startSeededDaemon(extraArgs: string[] = []): Promise<TestDaemon> {
   const d = new TestDaemon(extraArgs);

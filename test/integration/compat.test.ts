@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
-import { DOCKER, busyboxTarPath, run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, busyboxTarPath, run, startSeededDaemon, waitForNextSecond, type TestDaemon } from '../helpers/daemon.ts';
 
 describe('docker CLI against berth', { skip: DOCKER ? false : 'no docker CLI on this machine' }, () => {
   let d: TestDaemon;
@@ -86,6 +86,7 @@ describe('docker CLI against berth', { skip: DOCKER ? false : 'no docker CLI on 
 
   test('events --since/--until replays what happened', () => {
     d.docker(['run', '--rm', '--name', 'evts', 'busybox', 'true']);
+    waitForNextSecond();
     const r = d.docker(['events', '--since', '30s', '--until', '0s', '--filter', 'container=evts', '--format', '{{.Action}}']);
     assert.deepEqual(r.stdout.trim().split('\n'), ['create', 'attach', 'start', 'die', 'destroy']);
   });
@@ -111,7 +112,7 @@ print(ct.wait()['StatusCode'])
 ct.remove()
 print(len(c.containers.list(all=True)))
 `;
-    const r = run('python3', ['-c', script]);
+    const r = run('/usr/bin/python3', ['-c', script]); // Debian's python3-docker
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'from-py\nrunning\n2 exec-py\n137\n0\n');
   });
@@ -123,7 +124,7 @@ print(len(c.containers.list(all=True)))
     out.on('data', (c: Buffer) => { text += c; });
     const [result, container] = await docker.run('busybox', ['echo', 'from-node'], out) as [{ StatusCode: number }, Docker.Container];
     assert.equal(result.StatusCode, 0);
-    assert.equal(text, 'from-node\n');
+    assert.equal(text, 'from-node\r\n', "dockerode's run() allocates a tty, whose line discipline turns \\n into \\r\\n");
     const list = await docker.listContainers({ all: true });
     assert.equal(list.length, 1);
     assert.equal(list[0].Image, 'busybox');

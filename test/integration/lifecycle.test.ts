@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { startSeededDaemon, waitForNextSecond, type TestDaemon } from '../helpers/daemon.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -194,6 +194,7 @@ describe('container lifecycle', () => {
     d.berth(['run', '--rm', '--name', 'evt', 'busybox', 'true']);
     await until(() => out.includes('destroy'));
     ev.kill();
+    waitForNextSecond();
     assert.deepEqual(out.trim().split('\n'), ['container create evt', 'container attach evt', 'container start evt', 'container die evt', 'container destroy evt']);
     const since = d.berth(['events', '--since', '1m', '--until', '0s', '-f', 'event=destroy', '--format', '{{.Actor.Attributes.name}}']);
     assert.match(since.stdout, /^evt$/m);
