@@ -73,21 +73,31 @@ export class TestDaemon {
     this.proc = spawn(BERTH, ['daemon', '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', join(this.dir, 'berth.pid'), ...this.extraArgs], {
       stdio: ['ignore', log, log],
     });
-    await waitForSocket(this.socket, 15_000);
+    const proc = this.proc;
+    const died = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`daemon exited (${code}) during start-up: ${this.log().slice(-2000)}`))));
+    died.catch(() => {});
+    await Promise.race([waitForSocket(this.socket, 15_000), died]);
   }
 
-  /** kill -9, as a crash would. */
-  crash(): void {
-    this.proc?.kill('SIGKILL');
-    this.proc = undefined;
+  /**
+   * kill -9, as a crash would; resolves once the process is gone, so a
+   * restarted daemon never meets the dying one on the socket or pidfile.
+   */
+  async crash(): Promise<void> {
+    await this.signalAndWait('SIGKILL');
   }
 
   async stop(): Promise<void> {
+    await this.signalAndWait('SIGTERM');
+  }
+
+  private async signalAndWait(signal: NodeJS.Signals): Promise<void> {
     const p = this.proc;
     if (!p) return;
     this.proc = undefined;
+    if (p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGTERM');
+    p.kill(signal);
     await exited;
   }
 

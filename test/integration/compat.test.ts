@@ -40,7 +40,7 @@ describe('docker CLI against berth', { skip: DOCKER ? false : 'no docker CLI on 
     assert.match(id, /^[a-f0-9]{64}$/);
     const ps = d.docker(['ps']).stdout.split('\n');
     assert.match(ps[0], /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
-    assert.match(ps[1], new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+"sh -c 'echo start…"\\s+.+\\s+Up .+\\s+web$`));
+    assert.match(ps[1], new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+"sh -c 'echo started…"\\s+.+\\s+Up .+\\s+web$`));
     assert.equal(d.docker(['logs', 'web']).stdout, 'started\n');
     const ex = d.docker(['exec', 'web', 'sh', '-c', 'echo in-exec; exit 6']);
     assert.equal(ex.stdout, 'in-exec\n');

@@ -17,7 +17,7 @@ describe('daemon restart', () => {
     d.berth(['run', '-d', '--name', 'counter', 'busybox', 'sh', '-c', 'i=0; trap "exit 42" TERM; while true; do echo n$i; i=$((i+1)); sleep 0.2; done']);
     await sleep(600);
     const pid = d.berth(['inspect', '-f', '{{.State.Pid}}', 'counter']).stdout.trim();
-    d.crash();
+    await d.crash();
     await sleep(1000); // the container keeps writing while no daemon runs
     assert.doesNotThrow(() => process.kill(Number(pid), 0), 'the container process is alive without the daemon');
     await d.start();
@@ -38,7 +38,7 @@ describe('daemon restart', () => {
 
   test('a container that exits while the daemon is down gets its exit code recorded', async () => {
     d.berth(['run', '-d', '--name', 'brief', 'busybox', 'sh', '-c', 'sleep 1; exit 9']);
-    d.crash();
+    await d.crash();
     await sleep(1800);
     await d.start();
     assert.equal(d.berth(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'brief']).stdout, 'exited 9\n');
@@ -49,7 +49,7 @@ describe('daemon restart', () => {
     d.berth(['create', '--name', 'dormant', 'busybox', 'true']);
     const before = d.berth(['ps', '-a', '--format', '{{.Names}} {{.State}}']).stdout;
     const images = d.berth(['images', '-q']).stdout;
-    d.crash();
+    await d.crash();
     await d.start();
     assert.equal(d.berth(['ps', '-a', '--format', '{{.Names}} {{.State}}']).stdout, before);
     assert.equal(d.berth(['images', '-q']).stdout, images);
