@@ -175,7 +175,10 @@ describe('pull-through cache', { skip: hasBinary('docker-registry') && hasBinary
       for (const b of [img.config, ...img.layers]) {
         assert.ok(existsSync(join(out, 'blobs', 'sha256', b.digest.slice(7))));
         const hex = b.digest.slice(7);
-        assert.ok(existsSync(join(mirror.root, 'blobs', 'sha256', hex.slice(0, 2), hex)), 'cached in the mirror');
+        // The mirror commits a blob to its cache once the download to the client is done.
+        const cached = join(mirror.root, 'blobs', 'sha256', hex.slice(0, 2), hex);
+        for (let i = 0; i < 50 && !existsSync(cached); i++) await sleep(100);
+        assert.ok(existsSync(cached), 'cached in the mirror');
       }
       const tags = await http('GET', `${mirror.url}/v2/library/app/tags/list`);
       assert.deepEqual(tags.json(), { name: 'library/app', tags: ['v1'] });
