@@ -4,8 +4,8 @@
 // plain streaming responses for clients that do not.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { Socket } from 'node:net';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import FindMyWay from 'find-my-way';
 import { BadRequestError, EngineError, statusOf } from './api/errors.ts';
 
@@ -100,7 +100,9 @@ export class ApiServer {
       s.on('close', () => this.sockets.delete(s));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res, undefined, undefined));
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.dispatch(req, undefined, socket, head));
+    // Node hands over a Duplex: the socket itself, or (when it still had to parse
+    // a request body) a stream wrapping it.
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));
     this.servers.push(server);
     return server;
   }
@@ -110,7 +112,7 @@ export class ApiServer {
     for (const s of this.sockets) s.destroy();
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upSocket: Socket | undefined, head: Buffer | undefined): Promise<void> {
+  private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upSocket: Duplex | undefined, head: Buffer | undefined): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://berth');
     let path = url.pathname;
     let apiVersion = API_VERSION;
@@ -212,7 +214,7 @@ export class ApiServer {
             res.flushHeaders();
             return res;
           }
-          const s = upSocket as Socket;
+          const s = upSocket as Duplex;
           s.write(`HTTP/1.1 ${status} ${statusText(status)}\r\n` + Object.entries({ ...headers, 'Content-Type': contentType, ...extra, Connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n');
           return s;
         },
@@ -221,7 +223,7 @@ export class ApiServer {
           if (upSocket) {
             await readBody();
             const s = upSocket;
-            s.setNoDelay(true);
+            if (s instanceof Socket) s.setNoDelay(true);
             s.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
             const input = new PassThrough();
             if (head && head.length) input.write(head);
@@ -276,7 +278,7 @@ function readAll(stream: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function readExactly(socket: Socket, head: Buffer, len: number): Promise<[Buffer, Buffer]> {
+function readExactly(socket: Duplex, head: Buffer, len: number): Promise<[Buffer, Buffer]> {
   if (head.length >= len) return Promise.resolve([head.subarray(0, len), head.subarray(len)]);
   return new Promise((resolve, reject) => {
     let buf = head;
