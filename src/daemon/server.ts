@@ -170,6 +170,10 @@ export class ApiServer {
     };
 
     (res ?? upSocket)?.on('close', () => abort.abort());
+    // A client that goes away mid-stream must not take the daemon with it:
+    // writes then fail with EPIPE, which the close above already handles.
+    upSocket?.on('error', () => abort.abort());
+    res?.on('error', () => abort.abort());
 
     try {
       if (vm) {
