@@ -18,6 +18,7 @@ export function copyOutput(src: Readable, raw: boolean, stdout: Writable = proce
     src.on('end', resolve);
     src.on('close', resolve);
     src.on('error', () => resolve());
+    src.resume(); // a hijacked socket is handed over paused
   });
 }
 

@@ -1,11 +1,10 @@
 // A small typed client for the Engine API over a unix socket or mutual-TLS
 // TCP. It is the CLI's only way into the daemon.
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { exchange, type Response, type Upgraded } from './transport.ts';
 
 export const CLIENT_API_VERSION = '1.51';
 
@@ -91,41 +90,34 @@ export class EngineClient {
     return `/v${CLIENT_API_VERSION}${p}${s ? '?' + s : ''}`;
   }
 
-  private options(method: string, path: string, headers: Record<string, string>): RequestOptions {
+  private headers(extra: Record<string, string>): Record<string, string> {
     const h = this.host;
-    if (h.socketPath) {
-      return { method, path, socketPath: h.socketPath, headers: { Host: 'api.moby.localhost', 'User-Agent': 'berth-cli', ...headers } };
-    }
-    // Over TCP the server's certificate is checked against the host we dialled.
-    const hostHeader = `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
-    return {
-      method, path, host: h.hostname, port: h.port, headers: { Host: hostHeader, 'User-Agent': 'berth-cli', ...headers },
-      ...(h.tls ? { ca: h.tls.ca, cert: h.tls.cert, key: h.tls.key } : {}),
-    };
+    // Over TCP the Host is the address dialled; on a socket, the name dockerd's clients use.
+    const host = h.socketPath ? 'api.moby.localhost' : `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
+    return { Host: host, 'User-Agent': 'berth-cli', ...extra };
   }
 
-  private send(method: string, p: string, o: CallOptions, extraHeaders: Record<string, string> = {}): Promise<IncomingMessage> {
-    const headers: Record<string, string> = { ...(o.headers ?? {}), ...extraHeaders };
-    let payload: Buffer | undefined;
-    if (o.body !== undefined) {
-      payload = Buffer.from(JSON.stringify(o.body));
-      headers['Content-Type'] = 'application/json';
-      headers['Content-Length'] = String(payload.length);
-    } else if (o.stream) {
-      headers['Content-Type'] = o.contentType ?? 'application/x-tar';
-      headers['Transfer-Encoding'] = 'chunked';
-    } else if (method === 'POST') {
-      headers['Content-Length'] = '0';
+  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable): Promise<Response | Upgraded> {
+    try {
+      return await exchange(this.host, { method, path, headers: this.headers(headers), body });
+    } catch (err) {
+      throw this.connectError(err as NodeJS.ErrnoException);
     }
-    const opts = this.options(method, this.path(p, o.query), headers);
-    const req = (this.host.tls ? httpsRequest : httpRequest)(opts);
-    return new Promise((resolve, reject) => {
-      req.on('response', resolve);
-      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
-      if (payload) req.end(payload);
-      else if (o.stream) o.stream.pipe(req);
-      else req.end();
-    });
+  }
+
+  private async send(method: string, p: string, o: CallOptions, extraHeaders: Record<string, string> = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...(o.headers ?? {}), ...extraHeaders };
+    let body: Buffer | Readable | undefined;
+    if (o.body !== undefined) {
+      body = Buffer.from(JSON.stringify(o.body));
+      headers['Content-Type'] = 'application/json';
+    } else if (o.stream) {
+      body = o.stream;
+      headers['Content-Type'] = o.contentType ?? 'application/x-tar';
+    }
+    const res = await this.exchange(method, this.path(p, o.query), headers, body);
+    if ('upgraded' in res) throw new ApiError(500, `unexpected upgrade in reply to ${method} ${p}`);
+    return res;
   }
 
   private connectError(err: NodeJS.ErrnoException): Error {
@@ -136,13 +128,13 @@ export class EngineClient {
     return err;
   }
 
-  private static async read(res: IncomingMessage): Promise<Buffer> {
+  private static async read(res: Response): Promise<Buffer> {
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
   }
 
-  private static async check(res: IncomingMessage): Promise<IncomingMessage> {
+  private static async check(res: Response): Promise<Response> {
     const status = res.statusCode ?? 0;
     if (status < 400) return res;
     const body = (await EngineClient.read(res)).toString('utf8');
@@ -179,34 +171,22 @@ export class EngineClient {
   }
 
   /** A streaming response (logs, events, export, wait). */
-  async stream(method: string, p: string, o: CallOptions = {}): Promise<IncomingMessage> {
+  async stream(method: string, p: string, o: CallOptions = {}): Promise<Response> {
     return EngineClient.check(await this.send(method, p, o));
   }
 
-  /** Upgrades the connection (attach, exec start): a raw duplex socket. */
-  hijack(p: string, o: CallOptions = {}): Promise<{ socket: Socket; contentType: string }> {
+  /** Upgrades the connection (attach, exec start): a raw duplex socket, paused until its reader resumes it. */
+  async hijack(p: string, o: CallOptions = {}): Promise<{ socket: Socket; contentType: string }> {
     const headers: Record<string, string> = { Connection: 'Upgrade', Upgrade: 'tcp' };
-    let payload: Buffer | undefined;
+    let body: Buffer | undefined;
     if (o.body !== undefined) {
-      payload = Buffer.from(JSON.stringify(o.body));
+      body = Buffer.from(JSON.stringify(o.body));
       headers['Content-Type'] = 'application/json';
-      headers['Content-Length'] = String(payload.length);
-    } else {
-      headers['Content-Length'] = '0';
     }
-    // A fresh connection, as the docker CLI dials one: an upgrade on a pooled
-    // keep-alive socket is never reported by Node's client.
-    const req = (this.host.tls ? httpsRequest : httpRequest)({ ...this.options('POST', this.path(p, o.query), headers), agent: false });
-    return new Promise((resolve, reject) => {
-      req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
-        if (head.length) socket.unshift(head);
-        resolve({ socket, contentType: String(res.headers['content-type'] ?? '') });
-      });
-      req.on('response', (res: IncomingMessage) => {
-        EngineClient.check(res).then(() => reject(new ApiError(res.statusCode ?? 500, `unexpected response ${res.statusCode} to an upgrade`)), reject);
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
-      req.end(payload);
-    });
+    const res = await this.exchange('POST', this.path(p, o.query), headers, body ?? Buffer.alloc(0));
+    if ('upgraded' in res) return { socket: res.socket, contentType: res.headers['content-type'] ?? '' };
+    await EngineClient.check(res);
+    res.resume();
+    throw new ApiError(res.statusCode, `unexpected response ${res.statusCode} to an upgrade`);
   }
 }
