@@ -2,12 +2,14 @@
 // the project's Node LTS, and the C container monitor.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
+// Chunk names carry content hashes: clear old ones so dist/ holds one build.
+rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 
 await build({
