@@ -1,9 +1,9 @@
 // `berth daemon`: configuration, listeners, pidfile, signals.
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { ApiServer } from './server.ts';
+import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
-import { completeHybridCgroups } from '../runtime/cgroups.ts';
+import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups.ts';
 import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
 import { systemRoutes } from './api/system.ts';
 import { containerRoutes } from './api/containers.ts';
@@ -127,14 +127,14 @@ export async function daemonMain(argv: string[]): Promise<number> {
     }
   }
   engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
-  log('info', `berth daemon ${process.version} ready, data root ${cfg.dataRoot}`);
-
+  log('info', `berth daemon ${ENGINE_VERSION} (node ${process.version}) ready, data root ${cfg.dataRoot}`);
 
   return new Promise<number>((resolve) => {
     const shutdown = (sig: string) => {
       log('info', `received ${sig}, shutting down; containers keep running`);
       void api.close().then(() => {
         engine.containers.detachAll();
+        removeEmptyParent(cfg.cgroupParent);
         for (const s of sockets) rmSync(s, { force: true });
         rmSync(cfg.pidfile, { force: true });
         resolve(0);

@@ -4,7 +4,7 @@
 // not supported"). Mounting the missing v1 hierarchies, as Debian's
 // cgroupfs-mount did for dockerd, gives both runtimes the layout they expect.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface MountEntry {
@@ -36,4 +36,20 @@ export function completeHybridCgroups(root = '/sys/fs/cgroup'): string[] {
     execFileSync('mount', ['-t', 'cgroup', '-o', c, 'cgroup', point], { stdio: 'ignore' });
   }
   return left;
+}
+
+/**
+ * Removes this daemon's cgroup parent from every hierarchy where it is empty
+ * (rmdir fails on one that still holds a running container, which is left).
+ */
+export function removeEmptyParent(name: string): void {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) return;
+  for (const m of mounts()) {
+    if (m.fstype !== 'cgroup' && m.fstype !== 'cgroup2') continue;
+    try {
+      rmdirSync(join(m.point, name));
+    } catch {
+      // busy or absent: nothing to do
+    }
+  }
 }
