@@ -9,6 +9,7 @@ import {
 } from './helpers.ts';
 
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 
 describe('distribution spec conformance', () => {
   let reg: Registry;
@@ -300,6 +301,71 @@ describe('distribution spec conformance', () => {
     const r = await http('PUT', `${u}/v2/conf/index/manifests/broken`, { body: bad, headers: { 'Content-Type': OCI_INDEX } });
     assert.equal(r.status, 400);
     assert.equal(errorCode(r), 'MANIFEST_BLOB_UNKNOWN');
+  });
+
+  it('Docker manifest lists are stored and served with their media type and must reference present manifests', async () => {
+    const a = randomImage(1, 10);
+    const b = randomImage(1, 10);
+    await pushImage(u, 'conf/dlist', a, 'amd64');
+    await pushImage(u, 'conf/dlist', b, 'arm64');
+    const entry = (img: typeof a, arch: string): Record<string, unknown> => ({ mediaType: OCI_MANIFEST, digest: img.manifestDigest, size: img.manifest.length, platform: { architecture: arch, os: 'linux' } });
+    const list = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [entry(a, 'amd64'), entry(b, 'arm64')] }));
+    const put = await http('PUT', `${u}/v2/conf/dlist/manifests/latest`, { body: list, headers: { 'Content-Type': DOCKER_LIST } });
+    assert.equal(put.status, 201, put.text);
+    assert.equal(put.headers.get('docker-content-digest'), sha256(list));
+    const g = await http('GET', `${u}/v2/conf/dlist/manifests/latest`, { headers: { Accept: DOCKER_LIST } });
+    assert.equal(g.status, 200);
+    assert.equal(g.headers.get('content-type'), DOCKER_LIST);
+    assert.ok(g.body.equals(list));
+    // Every child is reachable by the digest the list names.
+    for (const img of [a, b]) assert.ok((await http('GET', `${u}/v2/conf/dlist/manifests/${img.manifestDigest}`)).body.equals(img.manifest));
+    const dangling = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [entry(a, 'amd64'), { ...entry(b, 'arm64'), digest: sha256('absent') }] }));
+    const bad = await http('PUT', `${u}/v2/conf/dlist/manifests/broken`, { body: dangling, headers: { 'Content-Type': DOCKER_LIST } });
+    assert.equal(bad.status, 400);
+    assert.equal(errorCode(bad), 'MANIFEST_BLOB_UNKNOWN');
+    assert.deepEqual(bad.json<{ errors: Array<{ detail: { digests: string[] } }> }>().errors[0].detail.digests, [sha256('absent')]);
+  });
+
+  it('more negative cases: bad Content-Range, length mismatch, bad pagination, bad tags, bad mount digest, HEAD without a body', async () => {
+    const post = await http('POST', `${u}/v2/conf/neg/blobs/uploads/`);
+    const loc = post.headers.get('location') as string;
+    const badRange = await http('PATCH', `${u}${loc}`, { body: 'abc', headers: { 'Content-Range': 'bytes=zz' } });
+    assert.equal(badRange.status, 416);
+    assert.equal(errorCode(badRange), 'BLOB_UPLOAD_INVALID');
+    const backwards = await http('PATCH', `${u}${loc}`, { body: 'abc', headers: { 'Content-Range': '5-2' } });
+    assert.equal(backwards.status, 416);
+    const mismatch = await http('PATCH', `${u}${loc}`, { body: 'abcd', headers: { 'Content-Range': '0-9' } });
+    assert.equal(mismatch.status, 400);
+    assert.equal(errorCode(mismatch), 'SIZE_INVALID');
+    // None of the refused chunks left bytes behind.
+    assert.equal((await http('GET', `${u}${loc}`)).headers.get('range'), '0-0');
+    const ok = await http('PATCH', `${u}${loc}`, { body: 'abc', headers: { 'Content-Range': '0-2' } });
+    assert.equal(ok.headers.get('range'), '0-2');
+
+    const img = randomImage(1, 10);
+    await pushImage(u, 'conf/neg', img, 'v1');
+    for (const n of ['abc', '-1', '1.5']) {
+      const r = await http('GET', `${u}/v2/conf/neg/tags/list?n=${n}`);
+      assert.equal(r.status, 400, n);
+      assert.equal(errorCode(r), 'PAGINATION_NUMBER_INVALID', n);
+    }
+    assert.equal((await http('GET', `${u}/v2/_catalog?n=x`)).status, 400);
+    for (const tag of ['-lead', '.dot', 'a'.repeat(129), 'sp%20ace']) {
+      const r = await http('PUT', `${u}/v2/conf/neg/manifests/${tag}`, { body: img.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+      assert.equal(r.status, 400, tag);
+      assert.equal(errorCode(r), 'MANIFEST_INVALID', tag);
+    }
+    const badTagQuery = await http('PUT', `${u}/v2/conf/neg/manifests/${img.manifestDigest}?tag=-x`, { body: img.manifest, headers: { 'Content-Type': OCI_MANIFEST } });
+    assert.equal(badTagQuery.status, 400);
+    const mount = await http('POST', `${u}/v2/conf/neg2/blobs/uploads/?mount=sha256:nothex&from=conf/neg`);
+    assert.equal(mount.status, 400);
+    assert.equal(errorCode(mount), 'DIGEST_INVALID');
+    const headMissing = await http('HEAD', `${u}/v2/conf/neg/manifests/nope`);
+    assert.equal(headMissing.status, 404);
+    assert.equal(headMissing.body.length, 0);
+    const badRef = await http('GET', `${u}/v2/conf/neg/manifests/sha256:short`);
+    assert.equal(badRef.status, 400);
+    assert.equal(errorCode(badRef), 'DIGEST_INVALID');
   });
 
   it('tags list paginates with n and last and a Link header; n=0 is empty; unknown repos are NAME_UNKNOWN', async () => {
