@@ -2,12 +2,13 @@
 // token flow, refusal of bad tokens, and credentials kept out of the logs.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, createPrivateKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync, createPrivateKey, createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { SignJWT, decodeProtectedHeader } from 'jose';
-import { startRegistry, http, errorCode, basic, randomImage, pushImage, tempDir, cleanup, type Registry } from './helpers.ts';
+import { startRegistry, http, errorCode, basic, randomImage, pushImage, tempDir, cleanup, sha256, hasBinary, OCI_MANIFEST as OCI_MANIFEST_TYPE, type Registry } from './helpers.ts';
 
 const PASSWORDS = { alice: 'alice-S3cret!pw', bob: 'bob-pa55word', carol: 'carol-hunter2', root: 'root-topsecret' };
 
@@ -84,6 +85,67 @@ describe('htpasswd auth with per-repository permissions', () => {
     assert.equal((await http('GET', `${reg.url}/v2/public/tools/base/blobs/${img.layers[0].digest}`)).status, 200);
     const push = await http('POST', `${reg.url}/v2/public/tools/base/blobs/uploads/`);
     assert.equal(push.status, 401);
+  });
+
+  it('refuses every endpoint without the right permission and leaves the repository untouched', async () => {
+    const alice = basic('alice', PASSWORDS.alice);
+    const u = reg.url;
+    // An upload session of alice's, which nobody else may read, write, finish or cancel.
+    const post = await http('POST', `${u}/v2/team/app/blobs/uploads/`, { headers: alice });
+    assert.equal(post.status, 202);
+    const session = post.headers.get('location') as string;
+    assert.equal((await http('PATCH', `${u}${session}`, { headers: alice, body: 'abc' })).status, 202);
+    const layerDigest = img.layers[0].digest;
+    const reads: Array<[string, string]> = [
+      ['GET', `/v2/team/app/manifests/v1`],
+      ['HEAD', `/v2/team/app/manifests/v1`],
+      ['GET', `/v2/team/app/manifests/${img.manifestDigest}`],
+      ['GET', `/v2/team/app/blobs/${layerDigest}`],
+      ['HEAD', `/v2/team/app/blobs/${layerDigest}`],
+      ['GET', `/v2/team/app/tags/list`],
+      ['GET', `/v2/team/app/referrers/${img.manifestDigest}`],
+    ];
+    const writes: Array<[string, string, string?]> = [
+      ['POST', `/v2/team/app/blobs/uploads/`],
+      ['POST', `/v2/team/app/blobs/uploads/?digest=${sha256('x')}`, 'x'],
+      ['POST', `/v2/team/app/blobs/uploads/?mount=${layerDigest}&from=public/tools/base`],
+      ['GET', session],
+      ['PATCH', session, 'def'],
+      ['PUT', `${session}?digest=${sha256('abc')}`],
+      ['DELETE', session],
+      ['PUT', `/v2/team/app/manifests/v2`, img.manifest.toString()],
+      ['DELETE', `/v2/team/app/manifests/v1`],
+      ['DELETE', `/v2/team/app/manifests/${img.manifestDigest}`],
+      ['DELETE', `/v2/team/app/blobs/${layerDigest}`],
+    ];
+    const who: Array<[string, Record<string, string>, Array<[string, string, string?]>]> = [
+      ['anonymous', {}, [...reads, ...writes]],
+      ['carol (no rights on team/*)', basic('carol', PASSWORDS.carol), [...reads, ...writes]],
+      ['bob (pull only)', basic('bob', PASSWORDS.bob), writes],
+    ];
+    for (const [name, headers, calls] of who) {
+      for (const [method, path, body] of calls) {
+        const r = await http(method, `${u}${path}`, { headers: { ...headers, 'Content-Type': OCI_MANIFEST_TYPE }, body });
+        const what = `${name}: ${method} ${path} -> ${r.status}`;
+        if (name === 'anonymous') {
+          assert.equal(r.status, 401, what);
+          assert.match(r.headers.get('www-authenticate') ?? '', /^Basic realm="test-realm"/, what);
+        } else {
+          assert.equal(r.status, 403, what);
+          if (method !== 'HEAD') assert.equal(errorCode(r), 'DENIED', what);
+        }
+        assert.ok(!r.body.includes(img.manifest) && !r.body.includes(img.layers[0].bytes), `${what} leaked content`);
+      }
+    }
+    // Nothing changed: alice's session still holds its 3 bytes, the tag and blobs are there.
+    const status = await http('GET', `${u}${session}`, { headers: alice });
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), '0-2');
+    assert.ok((await http('GET', `${u}/v2/team/app/manifests/v1`, { headers: alice })).body.equals(img.manifest));
+    assert.equal((await http('HEAD', `${u}/v2/team/app/blobs/${layerDigest}`, { headers: alice })).status, 200);
+    const tags = await http('GET', `${u}/v2/team/app/tags/list`, { headers: alice });
+    assert.deepEqual(tags.json(), { name: 'team/app', tags: ['v1'] });
+    assert.equal((await http('DELETE', `${u}${session}`, { headers: alice })).status, 204);
   });
 
   it('needs the delete permission to delete; admins can do anything', async () => {
@@ -218,6 +280,27 @@ describe('bearer token auth', () => {
     assert.equal(team.status, 401);
   });
 
+  it('grants delete through tokens only to users with the delete permission', async () => {
+    const root = await getToken('repository:team/del:pull,push', ['root', PASSWORDS.root]);
+    const victim = randomImage(1, 100);
+    assert.equal((await pushImage(reg.url, 'team/del', victim, 'v1', bearer(root.token as string))).status, 201);
+    const bob = await getToken('repository:team/del:pull,delete', ['bob', PASSWORDS.bob]);
+    const bobClaims = JSON.parse(Buffer.from((bob.token as string).split('.')[1], 'base64url').toString());
+    assert.deepEqual(bobClaims.access, [{ type: 'repository', name: 'team/del', actions: ['pull'] }], 'bob is in devs: pull only');
+    const bobDel = await http('DELETE', `${reg.url}/v2/team/del/manifests/${victim.manifestDigest}`, { headers: bearer(bob.token as string) });
+    assert.equal(bobDel.status, 403);
+    assert.equal(errorCode(bobDel), 'DENIED');
+    // A pull-only token of alice's is not enough, although alice may delete: she is asked to fetch a better token.
+    const alicePull = await getToken('repository:team/del:pull', ['alice', PASSWORDS.alice]);
+    const short = await http('DELETE', `${reg.url}/v2/team/del/manifests/${victim.manifestDigest}`, { headers: bearer(alicePull.token as string) });
+    assert.equal(short.status, 401);
+    assert.match(short.headers.get('www-authenticate') ?? '', /scope="repository:team\/del:delete",error="insufficient_scope"/);
+    const alice = await getToken('repository:team/del:delete', ['alice', PASSWORDS.alice]);
+    const del = await http('DELETE', `${reg.url}/v2/team/del/manifests/${victim.manifestDigest}`, { headers: bearer(alice.token as string) });
+    assert.equal(del.status, 202);
+    assert.equal((await http('GET', `${reg.url}/v2/team/del/manifests/v1`, { headers: bearer(bob.token as string) })).status, 404);
+  });
+
   it('refuses expired, wrong-audience, wrong-issuer, wrongly signed, unsigned and tampered tokens', async () => {
     const key = createPrivateKey(keyPem);
     const good = await getToken('repository:team/app:pull', ['bob', PASSWORDS.bob]);
@@ -292,6 +375,71 @@ describe('token expiry and RS256 keys', () => {
       await new Promise((r) => setTimeout(r, 2100));
       const expired = await http('GET', `${reg.url}/v2/any/thing/tags/list`, { headers: bearer(token) });
       assert.equal(expired.status, 401);
+    } finally {
+      await reg.stop();
+      cleanup(dir);
+    }
+  });
+});
+
+/** The libtrust key id a CNCF token server puts in "kid": base32 of the first 240 bits of SHA-256(SPKI DER), in groups of 4. */
+function libtrustKid(pub: KeyObject): string {
+  const bytes = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest().subarray(0, 30);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
+  let out = '';
+  for (let i = 0; i < bits.length; i += 5) out += alphabet[parseInt(bits.slice(i, i + 5), 2)];
+  return (out.match(/.{4}/g) as string[]).join(':');
+}
+
+describe('tokens from an external token service (auth.token.rootcertbundle)', { skip: hasBinary('openssl') ? false : 'openssl is not installed' }, () => {
+  it('accepts tokens signed by a certificate in the bundle (by kid or x5c) and refuses the rest', async () => {
+    const dir = tempDir();
+    const keyPath = join(dir, 'issuer.key');
+    const certPath = join(dir, 'issuer.crt');
+    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', keyPath, '-out', certPath, '-days', '1', '-subj', '/CN=token-issuer']);
+    assert.equal(gen.status, 0, String(gen.stderr));
+    // A config as written for the CNCF registry in front of an external token server.
+    const reg = await startRegistry({
+      auth: { token: { realm: 'https://auth.example.test/token', service: 'ext-registry', issuer: 'ext-issuer', rootcertbundle: certPath } },
+    }, { dir });
+    try {
+      const key = createPrivateKey(readFileSync(keyPath));
+      const cert = new X509Certificate(readFileSync(certPath));
+      const now = Math.floor(Date.now() / 1000);
+      const sign = (header: Record<string, unknown>, k = key, access = [{ type: 'repository', name: 'ext/app', actions: ['pull', 'push'] }]): Promise<string> =>
+        new SignJWT({ access }).setProtectedHeader({ alg: 'ES256', ...header }).setIssuer('ext-issuer').setAudience('ext-registry')
+          .setSubject('someone').setIssuedAt(now).setExpirationTime(now + 60).sign(k);
+      const challenge = await http('GET', `${reg.url}/v2/ext/app/tags/list`);
+      assert.equal(challenge.status, 401);
+      assert.equal(challenge.headers.get('www-authenticate'), 'Bearer realm="https://auth.example.test/token",service="ext-registry",scope="repository:ext/app:pull"');
+      assert.equal((await http('GET', `${reg.url}/auth/token?service=ext-registry`)).status, 404, 'no built-in token service without a signing key');
+
+      const byKid = await sign({ kid: libtrustKid(cert.publicKey) });
+      const img = randomImage(1, 100);
+      assert.equal((await pushImage(reg.url, 'ext/app', img, 'v1', bearer(byKid))).status, 201);
+      const byX5c = await sign({ x5c: [cert.raw.toString('base64')] });
+      const pulled = await http('GET', `${reg.url}/v2/ext/app/manifests/v1`, { headers: bearer(byX5c) });
+      assert.equal(pulled.status, 200);
+      assert.ok(pulled.body.equals(img.manifest));
+      // Scope is enforced for foreign tokens too.
+      const other = await http('GET', `${reg.url}/v2/ext/other/tags/list`, { headers: bearer(byKid) });
+      assert.equal(other.status, 401);
+      assert.match(other.headers.get('www-authenticate') ?? '', /error="insufficient_scope"/);
+
+      const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const bad: Record<string, string> = {
+        'unknown key': await sign({ kid: libtrustKid(stranger.publicKey) }, stranger.privateKey),
+        'known kid, other key': await sign({ kid: libtrustKid(cert.publicKey) }, stranger.privateKey),
+        'x5c of a certificate not in the bundle': await sign({ x5c: [Buffer.from('not a cert').toString('base64')] }),
+      };
+      for (const [what, token] of Object.entries(bad)) {
+        const r = await http('GET', `${reg.url}/v2/ext/app/manifests/v1`, { headers: bearer(token) });
+        assert.equal(r.status, 401, what);
+        assert.match(r.headers.get('www-authenticate') ?? '', /error="invalid_token"/, what);
+      }
     } finally {
       await reg.stop();
       cleanup(dir);
