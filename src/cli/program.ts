@@ -54,8 +54,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function cliMain(argv: string[]): Promise<number> {
-  const program = buildProgram();
+/** Runs one command line; `program` may be built ahead (the startup snapshot does). */
+export async function cliMain(argv: string[], program: Command = buildProgram()): Promise<number> {
   if (argv[0] === '-v' || argv[0] === '--version') {
     process.stdout.write('berth version 0.1.0\n');
     return 0;

@@ -2,7 +2,7 @@
 // is not used: in Node 26 importing it loads undici, about 55 ms of a CLI
 // whose whole `run --rm` budget is 100 ms. Requests are written here (they
 // are a few lines); responses are parsed by http-parser-js.
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
 
@@ -49,8 +49,8 @@ async function open(ep: Endpoint): Promise<Socket> {
     await onceConnected(s, 'connect');
     return s;
   }
-  const { connect: tlsConnect } = await import('node:tls');
-  const { isIP } = await import('node:net');
+  // Loaded only for TCP hosts, synchronously: the CLI's startup snapshot has no dynamic import().
+  const { connect: tlsConnect } = process.getBuiltinModule('node:tls');
   const host = ep.hostname ?? 'localhost';
   const s = tlsConnect({ host, port: ep.port, ca: ep.tls?.ca, cert: ep.tls?.cert, key: ep.tls?.key, ...(isIP(host) ? {} : { servername: host }) });
   await onceConnected(s, 'secureConnect');
