@@ -2,14 +2,16 @@
 // handling, and the pull-through cache against the CNCF registry.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:net';
-import { writeFileSync, existsSync } from 'node:fs';
+import { writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import {
-  startRegistry, http, errorCode, basic, randomImage, pushImage, skopeo, runCli, hasBinary, tempDir, cleanup, sleep,
+  startRegistry, launch, http, errorCode, basic, randomImage, pushImage, skopeo, runCli, hasBinary, tempDir, cleanup, sleep,
 } from './helpers.ts';
+import { loadConfig, insecureListenProblem } from '../../src/registry/config.ts';
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -86,11 +88,24 @@ describe('modes and configuration', () => {
     const ro = await startRegistry({ storage: { maintenance: { readonly: { enabled: true } } } }, { dir, root: rw.root });
     try {
       assert.equal((await http('GET', `${ro.url}/v2/ro/app/manifests/v1`)).status, 200);
-      for (const [m, p] of [['POST', '/v2/ro/app/blobs/uploads/'], ['PUT', '/v2/ro/app/manifests/v2'], ['DELETE', `/v2/ro/app/manifests/${img.manifestDigest}`]]) {
+      for (const [m, p] of [
+        ['POST', '/v2/ro/app/blobs/uploads/'],
+        ['POST', `/v2/ro/app/blobs/uploads/?digest=${img.config.digest}`],
+        ['POST', `/v2/ro/copy/blobs/uploads/?mount=${img.config.digest}&from=ro/app`],
+        ['PUT', '/v2/ro/app/manifests/v2'],
+        ['DELETE', `/v2/ro/app/manifests/${img.manifestDigest}`],
+        ['DELETE', '/v2/ro/app/manifests/v1'],
+        ['DELETE', `/v2/ro/app/blobs/${img.config.digest}`],
+      ]) {
         const r = await http(m, `${ro.url}${p}`, { body: m === 'PUT' ? img.manifest : undefined });
         assert.equal(r.status, 405, `${m} ${p}`);
         assert.equal(errorCode(r), 'UNSUPPORTED');
       }
+      // Nothing changed, and reads still work.
+      assert.deepEqual((await http('GET', `${ro.url}/v2/ro/app/tags/list`)).json(), { name: 'ro/app', tags: ['v1'] });
+      assert.equal((await http('GET', `${ro.url}/v2/ro/app/blobs/${img.config.digest}`)).status, 200);
+      assert.equal((await http('GET', `${ro.url}/v2/ro/copy/blobs/${img.config.digest}`)).status, 404);
+      assert.equal((await http('GET', `${ro.url}/v2/`)).status, 200);
     } finally {
       await ro.stop();
       cleanup(dir);
@@ -127,6 +142,154 @@ describe('modes and configuration', () => {
       assert.equal(usage.status, 2);
       assert.match(usage.stderr, /Usage: berth registry/);
     } finally {
+      cleanup(dir);
+    }
+  });
+});
+
+describe('CNCF configuration files and logging', () => {
+  it('serves with the Debian docker-registry config.yml (paths and address changed only) and an htpasswd -B file', { skip: hasBinary('htpasswd') ? false : 'htpasswd (apache2-utils) is not installed' }, async () => {
+    const dir = tempDir();
+    const ht = join(dir, 'htpasswd');
+    const made = spawnSync('htpasswd', ['-Bbc', ht, 'dave', 'dave-Pa55!word']);
+    assert.equal(made.status, 0, String(made.stderr));
+    assert.match(readFileSync(ht, 'utf8'), /^dave:\$2y\$/);
+    // /etc/docker/registry/config.yml as Debian ships it, with the three paths and the address filled in.
+    const cfg = join(dir, 'config.yml');
+    writeFileSync(cfg, [
+      'version: 0.1',
+      'log:',
+      '  fields:',
+      '    service: registry',
+      'storage:',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      '  addr: 127.0.0.1:0',
+      '  headers:',
+      '    X-Content-Type-Options: [nosniff]',
+      'auth:',
+      '  htpasswd:',
+      '    realm: basic-realm',
+      `    path: ${ht}`,
+      'health:',
+      '  storagedriver:',
+      '    enabled: true',
+      '    interval: 10s',
+      '    threshold: 3',
+      '',
+    ].join('\n'));
+    const reg = await launch(['serve', cfg], join(dir, 'data'), cfg);
+    try {
+      const anon = await http('GET', `${reg.url}/v2/`);
+      assert.equal(anon.status, 401);
+      assert.equal(anon.headers.get('www-authenticate'), 'Basic realm="basic-realm"');
+      assert.equal(anon.headers.get('x-content-type-options'), 'nosniff');
+      const dave = basic('dave', 'dave-Pa55!word');
+      assert.equal((await http('GET', `${reg.url}/v2/`, { headers: dave })).status, 200);
+      assert.equal((await http('GET', `${reg.url}/v2/`, { headers: basic('dave', 'wrong') })).status, 401);
+      const img = randomImage(1, 500);
+      assert.equal((await pushImage(reg.url, 'deb/app', img, 'v1', dave)).status, 201);
+      assert.ok((await http('GET', `${reg.url}/v2/deb/app/manifests/v1`, { headers: dave })).body.equals(img.manifest));
+      assert.equal((await http('DELETE', `${reg.url}/v2/deb/app/manifests/${img.manifestDigest}`, { headers: dave })).status, 202, 'storage.delete.enabled');
+      assert.ok(existsSync(join(dir, 'data', 'repositories', 'deb', 'app')), 'data kept under storage.filesystem.rootdirectory');
+      assert.ok(!reg.output().includes('Pa55'), 'password not logged');
+    } finally {
+      await reg.stop();
+      cleanup(dir);
+    }
+  });
+
+  it('without a config file the defaults are 127.0.0.1:5000 and /var/lib/berth-registry, and plain HTTP there is allowed', async () => {
+    const cfg = await loadConfig(undefined);
+    assert.equal(cfg.http.addr, '127.0.0.1:5000');
+    assert.equal(cfg.storage.rootDirectory, '/var/lib/berth-registry');
+    assert.equal(insecureListenProblem(cfg), undefined);
+    assert.equal(cfg.storage.deleteEnabled, false, 'deletes off by default, as in CNCF');
+    const help = await runCli(['--help']);
+    assert.match(help.stdout, /127\.0\.0\.1:5000/);
+  });
+
+  it('writes request logs in JSON (method, uri, status, user) and can turn them off', async () => {
+    const dir = tempDir();
+    const ht = join(dir, 'htpasswd');
+    writeFileSync(ht, `erin:${bcrypt.hashSync('erin-secret-pw', 5)}\n`);
+    const json = await startRegistry({ log: { formatter: 'json' }, auth: { htpasswd: { realm: 'r', path: ht } } }, { dir });
+    try {
+      const img = randomImage(1, 100);
+      assert.equal((await pushImage(json.url, 'logs/app', img, 'v1', basic('erin', 'erin-secret-pw'))).status, 201);
+      await http('GET', `${json.url}/v2/logs/app/manifests/missing`, { headers: basic('erin', 'erin-secret-pw') });
+      await sleep(100);
+      const lines = json.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const requests = lines.filter((l) => l.msg === 'request');
+      const put = requests.find((l) => l.method === 'PUT' && l.uri === '/v2/logs/app/manifests/v1');
+      assert.ok(put, 'manifest PUT logged');
+      assert.equal(put.status, 201);
+      assert.equal(put.user, 'erin');
+      assert.equal(typeof put.ms, 'number');
+      const miss = requests.find((l) => l.uri === '/v2/logs/app/manifests/missing');
+      assert.equal(miss?.status, 404);
+      assert.ok(!json.output().includes('erin-secret-pw'));
+    } finally {
+      await json.stop();
+    }
+    const quiet = await startRegistry({ log: { accesslog: { disabled: true } } }, { dir, root: join(dir, 'data') });
+    try {
+      assert.equal((await http('GET', `${quiet.url}/v2/`)).status, 200);
+      await sleep(100);
+      assert.match(quiet.output(), /msg="listening"/);
+      assert.doesNotMatch(quiet.output(), /msg="request"/);
+    } finally {
+      await quiet.stop();
+      cleanup(dir);
+    }
+  });
+});
+
+describe('pull-through cache with an authenticated upstream', () => {
+  it('answers the upstream token challenge with proxy.username/password and never logs the password', async () => {
+    const dir = tempDir();
+    const ht = join(dir, 'htpasswd');
+    writeFileSync(ht, `mirror:${bcrypt.hashSync('mirror-upstream-pw', 5)}\n`);
+    writeFileSync(join(dir, 'up.key'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const upstream = await startRegistry({
+      auth: { token: { service: 'up', issuer: 'up', signingkey: join(dir, 'up.key'), htpasswd: ht, autoredirect: true } },
+      access: { repositories: [{ match: 'private/**', users: { mirror: ['*'] } }] },
+    }, { dir, root: join(dir, 'up-data') });
+    let mirror: Awaited<ReturnType<typeof startRegistry>> | undefined;
+    let anonMirror: Awaited<ReturnType<typeof startRegistry>> | undefined;
+    try {
+      const tok = await http('GET', `${upstream.url}/auth/token?service=up&scope=repository:private/app:pull,push`, { headers: basic('mirror', 'mirror-upstream-pw') });
+      const img = randomImage(2, 5000);
+      assert.equal((await pushImage(upstream.url, 'private/app', img, 'v1', { Authorization: `Bearer ${tok.json<{ token: string }>().token}` })).status, 201);
+
+      mirror = await startRegistry({ proxy: { remoteurl: upstream.url, username: 'mirror', password: 'mirror-upstream-pw' } }, { dir, root: join(dir, 'mirror-data') });
+      const m = await http('GET', `${mirror.url}/v2/private/app/manifests/v1`);
+      assert.equal(m.status, 200, m.text);
+      assert.ok(m.body.equals(img.manifest));
+      for (const b of [img.config, ...img.layers]) {
+        const r = await http('GET', `${mirror.url}/v2/private/app/blobs/${b.digest}`);
+        assert.equal(r.status, 200);
+        assert.ok(r.body.equals(b.bytes));
+      }
+      await sleep(100);
+      assert.match(upstream.output(), /uri="?\/v2\/private\/app\/manifests\/v1"? status=200 .*user=mirror/);
+      assert.ok(!mirror.output().includes('mirror-upstream-pw'), 'upstream password not in the mirror log');
+      assert.ok(!upstream.output().includes('mirror-upstream-pw'), 'upstream password not in the upstream log');
+
+      // Without credentials the upstream refuses, and the mirror has nothing to show.
+      anonMirror = await startRegistry({ proxy: { remoteurl: upstream.url } }, { dir, root: join(dir, 'anon-data') });
+      const denied = await http('GET', `${anonMirror.url}/v2/private/app/manifests/v1`);
+      assert.equal(denied.status, 404);
+      assert.equal((await http('GET', `${anonMirror.url}/v2/private/app/blobs/${img.config.digest}`)).status, 404);
+    } finally {
+      await anonMirror?.stop();
+      await mirror?.stop();
+      await upstream.stop();
       cleanup(dir);
     }
   });
