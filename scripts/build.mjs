@@ -2,7 +2,7 @@
 // the project's Node LTS, and the C container monitor.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,9 +44,11 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+// Made beside and renamed over, so a command started meanwhile never finds it missing.
 const blob = join(dist, 'cli.blob');
-rmSync(blob, { force: true });
-execFileSync(node, ['--snapshot-blob', blob, '--build-snapshot', join(dist, 'cli-snapshot.cjs')], { stdio: ['ignore', 'inherit', 'pipe'] });
+rmSync(blob + '.new', { force: true });
+execFileSync(node, ['--snapshot-blob', blob + '.new', '--build-snapshot', join(dist, 'cli-snapshot.cjs')], { stdio: ['ignore', 'inherit', 'pipe'] });
+renameSync(blob + '.new', blob);
 
 // `berth daemon` and `berth registry` run the ESM bundle; every other command the snapshot.
 writeFileSync(join(dist, 'berth'), `#!/bin/sh
