@@ -209,7 +209,7 @@ export function image(layers: Array<{ blob: Blob; diffId: string }>, note = ''):
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
     config: { mediaType: OCI_CONFIG, digest: configBlob.digest, size: config.length },
-    layers: layers.map((l) => ({ mediaType: OCI_LAYER, digest: l.blob.digest, size: l.blob.bytes.length })),
+    layers: layers.map((l) => ({ mediaType: l.blob.mediaType, digest: l.blob.digest, size: l.blob.bytes.length })),
   }));
   return { config: configBlob, layers: layers.map((l) => l.blob), manifest, manifestDigest: sha256(manifest) };
 }

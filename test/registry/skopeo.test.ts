@@ -3,13 +3,15 @@
 // the bearer token flow.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync, readdirSync, existsSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import {
   startRegistry, launch, http, randomImage, writeOciLayout, skopeo, hasBinary, tempDir, cleanup, type Image, type Registry, sleep,
+  layer, image, tar, sha256, OCI_LAYER,
 } from './helpers.ts';
 
 const HAVE_SKOPEO = hasBinary('skopeo');
@@ -126,6 +128,78 @@ describe('skopeo interoperability', { skip }, () => {
     }
   });
 
+  it('pushes several images sharing a layer concurrently', async () => {
+    const reg = await startRegistry({}, { dir: work });
+    try {
+      const base = layer({ 'base.bin': randomBytes(1_000_000) });
+      const images = Array.from({ length: 4 }, (_, i) => image([base, layer({ [`app${i}.bin`]: randomBytes(100_000) })], `c${i}`));
+      const results = await Promise.all(images.map((img, i) => {
+        const src = join(work, `src-conc${i}`);
+        writeOciLayout(src, img, 'v1');
+        return skopeo(['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${reg.host}/${i % 2 ? 'conc/shared' : `conc/own${i}`}:v${i}`]);
+      }));
+      for (const r of results) assert.equal(r.status, 0, r.stderr);
+      for (let i = 0; i < images.length; i++) {
+        const out = join(work, `out-conc${i}`);
+        const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/${i % 2 ? 'conc/shared' : `conc/own${i}`}:v${i}`, `oci:${out}:v${i}`]);
+        assert.equal(pull.status, 0, pull.stderr);
+        assertSameImage(out, images[i]);
+      }
+      assert.deepEqual(readdirSync(join(reg.root, 'uploads')), [], 'no upload session left over');
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  it('a skopeo push killed mid-upload leaves nothing visible, and the next push succeeds', async () => {
+    const reg = await startRegistry({}, { dir: work });
+    try {
+      // A large gzip'd layer (fast level-1 compression of random bytes) so the kill lands mid-upload.
+      const raw = tar({ 'big.bin': randomBytes(64 * 1024 * 1024) });
+      const gz = gzipSync(raw, { level: 1 });
+      const big = { blob: { digest: sha256(gz), bytes: gz, mediaType: OCI_LAYER }, diffId: sha256(raw) };
+      const img = image([layer({ 'small.txt': 'hello' }), big], 'killed');
+      const src = join(work, 'src-kill');
+      writeOciLayout(src, img, 'v1');
+      const p = spawn('skopeo', ['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${reg.host}/kill/app:v1`], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+      const uploads = join(reg.root, 'uploads');
+      const receiving = (): boolean => {
+        for (const id of existsSync(uploads) ? readdirSync(uploads) : []) {
+          try {
+            if (statSync(join(uploads, id, 'data')).size > 1_000_000) return true;
+          } catch {
+            // finished or not created yet
+          }
+        }
+        return false;
+      };
+      let caught = false;
+      for (let i = 0; i < 20_000 && p.exitCode === null; i++) {
+        if (receiving()) {
+          p.kill('SIGKILL');
+          caught = true;
+          break;
+        }
+        await sleep(2);
+      }
+      await exited;
+      assert.ok(caught, 'skopeo was killed while the big layer was uploading');
+      await sleep(200);
+      assert.equal((await http('HEAD', `${reg.url}/v2/kill/app/blobs/${big.blob.digest}`)).status, 404, 'half-uploaded layer not visible');
+      assert.equal((await http('GET', `${reg.url}/v2/kill/app/manifests/v1`)).status, 404, 'no manifest');
+      assert.equal((await http('GET', `${reg.url}/v2/`)).status, 200, 'registry still up');
+      const again = await skopeo(['copy', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${reg.host}/kill/app:v1`], 120_000);
+      assert.equal(again.status, 0, again.stderr);
+      const out = join(work, 'out-kill');
+      const pull = await skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/kill/app:v1`, `oci:${out}:v1`], 120_000);
+      assert.equal(pull.status, 0, pull.stderr);
+      assertSameImage(out, img);
+    } finally {
+      await reg.stop();
+    }
+  });
+
   it('serves HTTPS with the configured certificate', { skip: hasBinary('openssl') ? false : 'openssl is not installed' }, async () => {
     const key = join(work, 'tls.key');
     const cert = join(work, 'tls.crt');
@@ -148,6 +222,15 @@ describe('skopeo interoperability', { skip }, () => {
     } finally {
       await reg.stop();
     }
+    // With TLS, a non-loopback address needs no opt-in.
+    const wide = await startRegistry({ http: { addr: '0.0.0.0:0', tls: { certificate: cert, key } } }, { dir: work });
+    try {
+      const port = new URL(wide.url).port;
+      const inspect = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://127.0.0.1:${port}/tls/app:v1`]);
+      assert.equal(inspect.status, 0, inspect.stderr);
+    } finally {
+      await wide.stop();
+    }
   });
 });
 
@@ -166,6 +249,31 @@ describe('listen address safety', () => {
         assert.equal((await http('GET', `http://127.0.0.1:${port}/v2/`)).status, 200);
       } finally {
         await reg.stop();
+      }
+      // ":port" (all interfaces, as the CNCF sample config has it) is refused the same way.
+      const all = join(dir, 'all.yml');
+      writeFileSync(all, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: :0\n`);
+      const refused = spawnSync(join(import.meta.dirname, '../../node_modules/.bin/node'), [join(import.meta.dirname, 'run-registry.ts'), 'serve', all], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /refusing to serve plain HTTP on all interfaces/);
+      // The opt-in also works from the config file.
+      writeFileSync(all, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: :0\n  allowinsecure: true\n`);
+      const optIn = await launch(['serve', all], join(dir, 'data'), all);
+      try {
+        assert.equal((await http('GET', `http://127.0.0.1:${new URL(optIn.url).port}/v2/`)).status, 200);
+      } finally {
+        await optIn.stop();
+      }
+      // Loopback names need no opt-in.
+      for (const addr of ['localhost:0', '[::1]:0', '127.0.0.2:0']) {
+        writeFileSync(all, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: "${addr}"\n`);
+        const lo = await launch(['serve', all], join(dir, 'data'), all).catch((e: Error) => e);
+        if (lo instanceof Error) {
+          // No IPv6 loopback on this machine: the listen fails, but not because of the HTTP policy.
+          assert.doesNotMatch(lo.message, /refusing to serve plain HTTP/, addr);
+          continue;
+        }
+        await lo.stop();
       }
     } finally {
       cleanup(dir);
