@@ -51,12 +51,13 @@ execFileSync(node, ['--snapshot-blob', blob + '.new', '--build-snapshot', join(d
 renameSync(blob + '.new', blob);
 
 // `berth daemon` and `berth registry` run the ESM bundle; every other command the snapshot.
-writeFileSync(join(dist, 'berth'), `#!/bin/sh
+writeFileSync(join(dist, 'berth.new'), `#!/bin/sh
 case "$1" in
   daemon|registry) exec ${node} --enable-source-maps ${join(dist, 'berth.mjs')} "$@" ;;
   *) exec ${node} --snapshot-blob ${blob} -- "$@" ;;
 esac
 `);
-chmodSync(join(dist, 'berth'), 0o755);
+chmodSync(join(dist, 'berth.new'), 0o755);
+renameSync(join(dist, 'berth.new'), join(dist, 'berth'));
 
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });
