@@ -3,9 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { utimesSync, readdirSync, existsSync } from 'node:fs';
+import { utimesSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRegistry, http, layer, image, pushImage, runCli, errorCode, type Image, type Registry } from './helpers.ts';
+import { startRegistry, http, layer, image, pushImage, runCli, errorCode, sha256, OCI_INDEX, OCI_MANIFEST, type Image, type Registry } from './helpers.ts';
 
 function blobFile(root: string, digest: string): string {
   const hex = digest.slice(7);
@@ -65,6 +65,54 @@ describe('garbage collection', () => {
 
       const again = await runCli(['gc', reg.configPath]);
       assert.match(again.stdout, /deleted 0 blobs/);
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  it('keeps untagged child manifests of an index and their blobs; collects them once the index is gone', async () => {
+    const reg = await startRegistry();
+    try {
+      const amd = image([layer({ 'amd.bin': randomBytes(3000) })], 'amd64');
+      const arm = image([layer({ 'arm.bin': randomBytes(3000) })], 'arm64');
+      // Children pushed by digest only, as multi-platform pushes do.
+      for (const img of [amd, arm]) assert.equal((await pushImage(reg.url, 'gc/multi', img, img.manifestDigest)).status, 201);
+      const index = Buffer.from(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [amd, arm].map((img) => ({ mediaType: OCI_MANIFEST, digest: img.manifestDigest, size: img.manifest.length })),
+      }));
+      assert.equal((await http('PUT', `${reg.url}/v2/gc/multi/manifests/latest`, { body: index, headers: { 'Content-Type': OCI_INDEX } })).status, 201);
+      ageAllBlobs(reg.root, 2);
+      const r = await runCli(['gc', reg.configPath]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /deleted 0 blobs/);
+      for (const img of [amd, arm]) assert.ok(await pullable(reg, 'gc/multi', img.manifestDigest, img));
+
+      for (const d of [sha256(index), amd.manifestDigest, arm.manifestDigest]) {
+        assert.equal((await http('DELETE', `${reg.url}/v2/gc/multi/manifests/${d}`)).status, 202);
+      }
+      const after = await runCli(['gc', reg.configPath]);
+      assert.match(after.stdout, /deleted 7 blobs/, after.stdout);
+      for (const img of [amd, arm]) for (const b of [img.config, ...img.layers]) assert.ok(!existsSync(blobFile(reg.root, b.digest)));
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  it('runs one collection at a time and takes over the lock of a dead one', async () => {
+    const reg = await startRegistry();
+    try {
+      const lockPath = join(reg.root, 'gc.lock');
+      writeFileSync(lockPath, String(reg.proc.pid));
+      const busy = await runCli(['gc', reg.configPath]);
+      assert.equal(busy.status, 1);
+      assert.match(busy.stderr, /another garbage collection is running/);
+      assert.equal((await runCli(['gc', '--dry-run', reg.configPath])).status, 0, 'a dry run needs no lock');
+      writeFileSync(lockPath, '999999999');
+      const stale = await runCli(['gc', reg.configPath]);
+      assert.equal(stale.status, 0, stale.stderr);
+      assert.ok(!existsSync(lockPath), 'lock released');
     } finally {
       await reg.stop();
     }
