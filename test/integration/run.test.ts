@@ -113,4 +113,22 @@ describe('berth run', () => {
     assert.equal(r.stdout, '1\n lo\n');
     assert.ok(existsSync('/proc/1'), 'host untouched');
   });
+
+  test('--ulimit is clamped to the host hard limit', () => {
+    const hostHard = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))?.split(/\s{2,}/)[2];
+    assert.ok(hostHard);
+    const limit = hostHard === 'unlimited' ? '1048576' : hostHard;
+    const over = d.berth(['run', '--rm', '--ulimit', 'nofile=100000000:100000000', 'busybox', 'sh', '-c', 'ulimit -Hn; ulimit -Sn']);
+    assert.equal(over.code, 0, over.stderr);
+    assert.equal(over.stdout, `${limit}\n${limit}\n`);
+    assert.equal(d.berth(['run', '--rm', '--ulimit', 'nofile=512:1024', 'busybox', 'sh', '-c', 'ulimit -Hn; ulimit -Sn']).stdout, '1024\n512\n');
+  });
+
+  test("each container gets a cgroup under this daemon's own parent", () => {
+    const id = d.berth(['run', '-d', 'busybox', 'sleep', '30']).stdout.trim();
+    const cg = d.berth(['exec', id, 'cat', '/proc/self/cgroup']).stdout;
+    // The test daemon's data root is not the default one, so its parent is berth-<hash>.
+    assert.match(cg, new RegExp(`:/berth-[a-f0-9]{8}/${id}$`, 'm'));
+    d.berth(['rm', '-f', id]);
+  });
 });
