@@ -302,10 +302,20 @@ export function buildConfig(doc: unknown, source?: string): RegistryConfig {
       throw new ConfigError(`proxy.remoteurl: not a URL: ${JSON.stringify(remoteUrl)}`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError('proxy.remoteurl must be http or https');
+    // Credentials in the URL ("https://user:pw@host") become proxy.username/password,
+    // so the URL itself (which is logged) never carries them.
+    let username = str(proxyRaw, 'username', 'proxy.');
+    let password = str(proxyRaw, 'password', 'proxy.');
+    if (u.username || u.password) {
+      username ??= decodeURIComponent(u.username);
+      password ??= decodeURIComponent(u.password);
+      u.username = '';
+      u.password = '';
+    }
     proxy = {
-      remoteUrl: remoteUrl.replace(/\/+$/, ''),
-      username: str(proxyRaw, 'username', 'proxy.'),
-      password: str(proxyRaw, 'password', 'proxy.'),
+      remoteUrl: u.toString().replace(/\/+$/, ''),
+      username,
+      password,
       ttlMs: proxyRaw.ttl === undefined ? 168 * 3_600_000 : parseDuration(proxyRaw.ttl, 'proxy.ttl'),
     };
   }

@@ -41,3 +41,26 @@ export class Logger {
   warn(msg: string, fields?: Fields): void { this.log('warn', msg, fields); }
   error(msg: string, fields?: Fields): void { this.log('error', msg, fields); }
 }
+
+/** Query parameters whose values are never logged. */
+const SECRET_PARAM = /pass|secret|token|key|sig|cred|auth/i;
+
+/**
+ * A request URI for the access log, with the values of secret-looking query
+ * parameters (password=, access_token=, ...) replaced, in case a client puts
+ * credentials into the URL. Everything else is logged as sent.
+ */
+export function redactUri(uri: string): string {
+  const q = uri.indexOf('?');
+  if (q < 0) return uri;
+  const query = uri.slice(q + 1).replace(/(^|&)([^=&]*)=([^&]*)/g, (m, sep: string, key: string) => {
+    let name = key;
+    try {
+      name = decodeURIComponent(key.replace(/\+/g, ' '));
+    } catch {
+      // keep the raw key
+    }
+    return SECRET_PARAM.test(name) ? `${sep}${key}=REDACTED` : m;
+  });
+  return uri.slice(0, q + 1) + query;
+}

@@ -14,7 +14,7 @@ import { ALGORITHMS, checkName, isTag, isValidName, looksLikeDigest, parseDigest
 import { Storage, asciiCompare } from './storage.ts';
 import { parseManifest, OCI_INDEX } from './manifest.ts';
 import { Authorizer, principalName, type Principal } from './auth/index.ts';
-import { Logger } from './log.ts';
+import { Logger, redactUri } from './log.ts';
 import { search } from './search.ts';
 import { PullThroughProxy } from './proxy.ts';
 
@@ -115,7 +115,7 @@ export class RegistryServer {
       this.log.info('request', {
         remote: req.socket.remoteAddress,
         method: req.method,
-        uri: (req.url ?? '').slice(0, 2048),
+        uri: redactUri((req.url ?? '').slice(0, 2048)),
         status: res.statusCode,
         bytes: Number(res.getHeader('content-length') ?? 0) || undefined,
         ms: Math.round(ms * 10) / 10,
@@ -182,7 +182,7 @@ export class RegistryServer {
     // Validate names before anything else: they become paths.
     if ('name' in route) checkName(route.name);
 
-    const principal = await this.auth.authenticate(req.headers, origin);
+    const principal = await this.auth.authenticate(req.headers, origin, route.kind === 'search');
     setPrincipal(principal);
     const ctx: Ctx = { req, res, url, origin, principal };
     const is = (...ms: string[]): boolean => ms.includes(method);

@@ -352,6 +352,14 @@ describe('bearer token auth', () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(!reg.output().includes((t.token as string).split('.')[2]));
     assert.match(reg.output(), /user=bob/);
+    // Credentials a client puts into the URL are not logged either.
+    await http('GET', `${reg.url}/v2/?access_token=${t.token as string}`);
+    await http('GET', `${reg.url}/auth/token?service=${service}&account=bob&password=${encodeURIComponent(PASSWORDS.bob)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const after = reg.output();
+    assert.ok(!after.includes((t.token as string).split('.')[2]), 'token in a query string leaked');
+    assert.ok(!after.includes(encodeURIComponent(PASSWORDS.bob)) && !after.includes(PASSWORDS.bob), 'password in a query string leaked');
+    assert.match(after, /uri="?\/auth\/token\?service=berth-test-registry&account=bob&password=REDACTED"?/);
   });
 });
 

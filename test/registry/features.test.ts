@@ -78,6 +78,38 @@ describe('search and repository metadata', () => {
   });
 });
 
+describe('search with token auth (what the Docker daemon sends)', () => {
+  it('accepts Basic credentials and catalog:search tokens on /v1/search and filters by the user\'s rights', async () => {
+    const dir = tempDir();
+    const ht = join(dir, 'htpasswd');
+    writeFileSync(ht, `fred:${bcrypt.hashSync('fred-pw', 5)}\n`);
+    writeFileSync(join(dir, 't.key'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const reg = await startRegistry({
+      auth: { token: { service: 's', issuer: 'i', signingkey: join(dir, 't.key'), htpasswd: ht, autoredirect: true } },
+      access: { admins: ['fred'], repositories: [{ match: 'pub/*', anonymous: ['pull'] }] },
+    }, { dir });
+    try {
+      const tok = (await http('GET', `${reg.url}/auth/token?service=s&scope=repository:pub/web:pull,push&scope=repository:priv/web:pull,push`, { headers: basic('fred', 'fred-pw') })).json<{ token: string }>().token;
+      const img = randomImage(1, 100);
+      for (const repo of ['pub/web', 'priv/web']) assert.equal((await pushImage(reg.url, repo, img, 'v1', { Authorization: `Bearer ${tok}` })).status, 201);
+      const names = (r: Awaited<ReturnType<typeof http>>): string[] => r.json<{ results: Array<{ name: string }> }>().results.map((x) => x.name);
+      assert.deepEqual(names(await http('GET', `${reg.url}/v1/search?q=web&n=25`)), ['pub/web'], 'anonymous');
+      const withBasic = await http('GET', `${reg.url}/v1/search?q=web&n=25`, { headers: basic('fred', 'fred-pw') });
+      assert.equal(withBasic.status, 200);
+      assert.deepEqual(names(withBasic), ['priv/web', 'pub/web']);
+      assert.equal((await http('GET', `${reg.url}/v1/search?q=web`, { headers: basic('fred', 'wrong') })).status, 401);
+      // Logged-in daemons with an identity token ask for registry:catalog:search.
+      const search = (await http('GET', `${reg.url}/auth/token?service=s&scope=registry:catalog:search`, { headers: basic('fred', 'fred-pw') })).json<{ token: string }>().token;
+      assert.deepEqual(names(await http('GET', `${reg.url}/v1/search?q=web`, { headers: { Authorization: `Bearer ${search}` } })), ['priv/web', 'pub/web']);
+      // Basic stays refused on the /v2/ API in token mode, as in the CNCF registry.
+      assert.equal((await http('GET', `${reg.url}/v2/priv/web/manifests/v1`, { headers: basic('fred', 'fred-pw') })).status, 401);
+    } finally {
+      await reg.stop();
+      cleanup(dir);
+    }
+  });
+});
+
 describe('modes and configuration', () => {
   it('read-only mode serves pulls and refuses writes with 405 UNSUPPORTED', async () => {
     const dir = tempDir();
@@ -280,6 +312,20 @@ describe('pull-through cache with an authenticated upstream', () => {
       assert.match(upstream.output(), /uri="?\/v2\/private\/app\/manifests\/v1"? status=200 .*user=mirror/);
       assert.ok(!mirror.output().includes('mirror-upstream-pw'), 'upstream password not in the mirror log');
       assert.ok(!upstream.output().includes('mirror-upstream-pw'), 'upstream password not in the upstream log');
+
+      // Credentials may also come in the URL, as some configs have them; they are not logged.
+      const inUrl = new URL(upstream.url);
+      inUrl.username = 'mirror';
+      inUrl.password = 'mirror-upstream-pw';
+      const urlMirror = await startRegistry({ proxy: { remoteurl: inUrl.toString() } }, { dir, root: join(dir, 'url-data') });
+      try {
+        const viaUrl = await http('GET', `${urlMirror.url}/v2/private/app/manifests/v1`);
+        assert.equal(viaUrl.status, 200, viaUrl.text);
+        assert.ok(!urlMirror.output().includes('mirror-upstream-pw'), 'password from the URL not logged');
+        assert.match(urlMirror.output(), new RegExp(`proxy=${upstream.url.replace(/[/.]/g, '\\$&')}`));
+      } finally {
+        await urlMirror.stop();
+      }
 
       // Without credentials the upstream refuses, and the mirror has nothing to show.
       anonMirror = await startRegistry({ proxy: { remoteurl: upstream.url } }, { dir, root: join(dir, 'anon-data') });

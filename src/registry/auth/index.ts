@@ -73,12 +73,21 @@ export class Authorizer {
     return [...(this.htpasswd?.skipped ?? []), ...(this.tokenUsers?.skipped ?? [])];
   }
 
-  /** Identifies the caller; invalid credentials are refused outright rather than treated as anonymous. */
-  async authenticate(headers: IncomingHttpHeaders, origin: string): Promise<Principal> {
+  /**
+   * Identifies the caller; invalid credentials are refused outright rather than treated as anonymous.
+   * `basicInTokenMode`: also accept Basic credentials of the built-in token service's users
+   * (for /v1/search, where the Docker daemon sends Basic credentials whatever the registry's scheme).
+   */
+  async authenticate(headers: IncomingHttpHeaders, origin: string, basicInTokenMode = false): Promise<Principal> {
     const mode = this.mode;
     if (mode === 'none') return { kind: 'open' };
     const header = headers.authorization;
     if (!header) return { kind: 'anonymous' };
+    if (mode === 'token' && basicInTokenMode && /^Basic\s/i.test(header)) {
+      const creds = parseBasic(header);
+      if (creds && this.tokenUsers && (await this.tokenUsers.verify(creds.user, creds.password))) return { kind: 'user', user: creds.user };
+      throw this.challenge(origin, undefined, undefined, 'invalid username or password');
+    }
     if (mode === 'htpasswd') {
       const creds = parseBasic(header);
       if (creds && this.htpasswd && (await this.htpasswd.verify(creds.user, creds.password))) return { kind: 'user', user: creds.user };
