@@ -341,6 +341,13 @@ describe('distribution spec conformance', () => {
     assert.equal((await http('GET', `${u}${loc}`)).headers.get('range'), '0-0');
     const ok = await http('PATCH', `${u}${loc}`, { body: 'abc', headers: { 'Content-Range': '0-2' } });
     assert.equal(ok.headers.get('range'), '0-2');
+    // A closing PUT whose chunk does not continue at the offset is 416 too, and the session stays usable.
+    const gap = await http('PUT', `${u}${loc}?digest=${sha256('abcdef')}`, { body: 'ef', headers: { 'Content-Range': '4-5' } });
+    assert.equal(gap.status, 416);
+    assert.equal(gap.headers.get('range'), '0-2');
+    const close = await http('PUT', `${u}${loc}?digest=${sha256('abcdef')}`, { body: 'def', headers: { 'Content-Range': '3-5' } });
+    assert.equal(close.status, 201);
+    assert.equal((await http('GET', `${u}/v2/conf/neg/blobs/${sha256('abcdef')}`)).text, 'abcdef');
 
     const img = randomImage(1, 10);
     await pushImage(u, 'conf/neg', img, 'v1');
