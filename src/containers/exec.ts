@@ -9,6 +9,7 @@ import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
 import { resolveUser } from '../runtime/user.ts';
+import { allAvailableCaps } from '../runtime/spec.ts';
 import type { ContainerService } from './service.ts';
 
 export interface ExecConfig {
@@ -109,12 +110,18 @@ export class ExecService {
     for (const e of [...(proc.env ?? []), ...(c.Env ?? [])]) env.set(e.split('=')[0], e);
     proc.env = [...env.values()];
     if (c.User) {
-      const u = resolveUser(spec.root.path.startsWith('/') ? spec.root.path : join(containerState, spec.root.path), c.User, []);
-      proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+      try {
+        const u = resolveUser(spec.root.path.startsWith('/') ? spec.root.path : join(containerState, spec.root.path), c.User, []);
+        proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+      } catch (err) {
+        ex.ExitCode = 126; // never ran, as dockerd reports a failed exec start
+        throw err;
+      }
     }
-    if (c.Privileged && proc.capabilities) {
-      const all = [...new Set(Object.values(proc.capabilities).flat())];
-      for (const k of Object.keys(proc.capabilities)) proc.capabilities[k] = all;
+    // Docker gives a privileged exec every capability, whatever the container has.
+    if (c.Privileged) {
+      const all = allAvailableCaps();
+      proc.capabilities = { bounding: [...all], effective: [...all], permitted: [...all] };
     }
     if (c.ConsoleSize) proc.consoleSize = { height: c.ConsoleSize[0], width: c.ConsoleSize[1] };
     const dir = this.stateDir(id);
@@ -141,7 +148,8 @@ export class ExecService {
         ex.ExitCode = st.exitCode;
         ex.conn = undefined;
         ex.output.emit('end');
-        void rm(dir, { recursive: true, force: true });
+        // The shim may still be writing exit.json: retry, and never let a leftover crash the daemon.
+        rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
         this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(st.exitCode) });
         resolve(st.exitCode);
       };

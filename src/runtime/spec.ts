@@ -75,6 +75,21 @@ export const ALL_CAPS = [
   'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
 
+let available: string[] | undefined;
+
+/**
+ * Every capability this environment can grant (as moby's GetAllCapabilities):
+ * those in the daemon's own bounding set, so `--privileged` works where the
+ * host itself runs with some capabilities dropped.
+ */
+export function allAvailableCaps(): string[] {
+  if (available) return available;
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const bnd = m ? BigInt('0x' + m[1]) : -1n;
+  available = ALL_CAPS.filter((_, i) => bnd === -1n || ((bnd >> BigInt(i)) & 1n) === 1n);
+  return available;
+}
+
 const MASKED = [
   '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
@@ -107,11 +122,11 @@ function normalizeCap(c: string): string {
 
 /** Docker's TweakCapabilities: defaults, then --cap-drop, then --cap-add (ALL allowed in both). */
 export function capabilities(add: string[] = [], drop: string[] = [], privileged = false): string[] {
-  if (privileged) return [...ALL_CAPS];
+  if (privileged) return [...allAvailableCaps()];
   const a = add.map(normalizeCap);
   const d = drop.map(normalizeCap);
   let caps = d.includes('ALL') ? [] : DEFAULT_CAPS.filter((c) => !d.includes(c));
-  if (a.includes('ALL')) caps = ALL_CAPS.filter((c) => !d.includes(c) || a.includes(c));
+  if (a.includes('ALL')) caps = allAvailableCaps().filter((c) => !d.includes(c) || a.includes(c));
   for (const c of a) if (c !== 'ALL' && !caps.includes(c)) caps.push(c);
   return caps;
 }
