@@ -33,11 +33,38 @@ export async function withRawTerminal<T>(enabled: boolean, fn: () => Promise<T>)
   }
 }
 
-/** Sends stdin into a hijacked socket; half-closes it at EOF as the docker CLI does. */
-export function pumpStdin(socket: Socket): void {
-  process.stdin.on('data', (c: Buffer) => socket.write(c));
+/** `ctrl-p,ctrl-q`-style detach keys as bytes (the default when unset or invalid, as the docker CLI does). */
+export function detachKeyBytes(spec: string | undefined): number[] {
+  const keys: number[] = [];
+  for (const k of (spec || 'ctrl-p,ctrl-q').split(',')) {
+    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (m) keys.push(m[1] === '@' ? 0 : m[1].charCodeAt(0) - (m[1] >= 'a' ? 96 : 64));
+    else if (k.length === 1) keys.push(k.charCodeAt(0));
+    else return [16, 17];
+  }
+  return keys;
+}
+
+/**
+ * Sends stdin into a hijacked socket; half-closes it at EOF as the docker CLI
+ * does. With `detachKeys` (a tty) it watches for the sequence — the daemon
+ * acts on it — so the caller can tell a detach from an exit.
+ */
+export function pumpStdin(socket: Socket, detachKeys?: number[]): { detached: () => boolean } {
+  let matched = 0;
+  let detached = false;
+  process.stdin.on('data', (c: Buffer) => {
+    if (detachKeys?.length && !detached) {
+      for (const b of c) {
+        matched = b === detachKeys[matched] ? matched + 1 : b === detachKeys[0] ? 1 : 0;
+        if (matched === detachKeys.length) detached = true;
+      }
+    }
+    socket.write(c);
+  });
   process.stdin.on('end', () => socket.end());
   process.stdin.resume();
+  return { detached: () => detached };
 }
 
 export function terminalSize(): [number, number] | undefined {

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
 import { collect, globals } from '../program.ts';
-import { copyOutput, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
+import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../format/units.ts';
 
 interface CreateFlags {
@@ -264,14 +264,15 @@ interface AttachPlan {
  * settles when its output ends (wrapped: an async function returning a bare
  * promise would wait for it).
  */
-async function attachStreams(client: EngineClient, id: string, p: AttachPlan): Promise<{ ended: Promise<void> }> {
+async function attachStreams(client: EngineClient, id: string, p: AttachPlan): Promise<{ ended: Promise<void>; detached: () => boolean }> {
   const { socket, contentType } = await client.hijack(`/containers/${id}/attach`, {
     query: { stream: true, stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, detachKeys: p.detachKeys },
   });
   const raw = p.tty || contentType.includes('raw-stream');
   const ended = copyOutput(socket, raw);
-  if (p.stdin) pumpStdin(socket);
-  return { ended };
+  // On a tty the detach keys end the stream while the container runs on.
+  const input = p.stdin ? pumpStdin(socket, p.tty ? detachKeyBytes(p.detachKeys) : undefined) : undefined;
+  return { ended, detached: () => input?.detached() === true };
 }
 
 function exitCodeFromStartError(err: unknown): number {
@@ -297,7 +298,10 @@ function defineRunCommands(program: Command): void {
     .passThroughOptions()
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const { id, body } = await createContainer(client, f, image, command);
+      // docker run fails with 125 when the daemon refuses to create the container.
+      const { id, body } = await createContainer(client, f, image, command).catch((err: unknown) => {
+        throw err instanceof ApiError ? new CliError(`berth: Error response from daemon: ${err.message}`, 125) : err;
+      });
       if (f.detach) {
         await client.status('POST', `/containers/${id}/start`).catch((err: unknown) => {
           throw new CliError(`berth: ${err instanceof ApiError ? 'Error response from daemon: ' : ''}${(err as Error).message}`, exitCodeFromStartError(err));
@@ -323,6 +327,7 @@ function defineRunCommands(program: Command): void {
         const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${id}/resize`, { query: { h, w } })) : () => {};
         await output.ended;
         stopResize();
+        if (output.detached()) return 0;
         const st = await waited;
         if (st.Error?.Message) process.stderr.write(`berth: ${st.Error.Message}\n`);
         return st.StatusCode;
@@ -361,6 +366,7 @@ function defineRunCommands(program: Command): void {
           const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${info.Id}/resize`, { query: { h, w } })) : () => {};
           await output.ended;
           stopResize();
+          if (output.detached()) return 0;
           return (await waited).StatusCode;
         });
         process.stdin.pause();
@@ -397,6 +403,7 @@ function defineRunCommands(program: Command): void {
         const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${info.Id}/resize`, { query: { h, w } })) : () => {};
         await output.ended;
         stopResize();
+        if (output.detached()) throw new CliError('read escape sequence', 1);
         const st = await client.call<{ State: { Running: boolean; ExitCode: number } }>('GET', `/containers/${info.Id}/json`);
         return st.State.Running ? 0 : st.State.ExitCode;
       });
