@@ -16,7 +16,8 @@ export function printInspect(objects: unknown[], format?: string): void {
     return;
   }
   if (format === 'json') {
-    for (const o of objects) process.stdout.write(goJson(o, '') + '\n');
+    // As the docker CLI: the whole array on one line, not HTML-escaped.
+    process.stdout.write(JSON.stringify(objects) + '\n');
     return;
   }
   let tpl;

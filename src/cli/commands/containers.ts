@@ -13,6 +13,19 @@ import { printInspect } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../format/units.ts';
 import { registerRunCommands } from './run.ts';
+import { parseTimestampArg } from '../../containers/logs.ts';
+
+/** Checks --since/--until on the client, as the docker CLI does, with its wording. */
+export function checkTimeFlags(flags: Record<string, string | undefined>, wrap: boolean): void {
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    try {
+      parseTimestampArg(value, new Date());
+    } catch (err) {
+      throw new CliError(wrap ? `invalid value for "${name}": ${(err as Error).message}` : (err as Error).message, 1);
+    }
+  }
+}
 
 interface ContainerSummary {
   Id: string;
@@ -66,6 +79,7 @@ function psRow(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
     Mounts: '',
     Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).join(','),
     LocalVolumes: '0',
+    Platform: null, // docker 28's field: the image manifest's platform, which berth does not record
   };
 }
 
@@ -119,7 +133,8 @@ function definePs(parent: Command, name: string, aliases: string[] = []): void {
         (filters[kv.slice(0, eq)] ??= []).push(kv.slice(eq + 1));
       }
       const limit = f.latest ? 1 : Number(f.last);
-      const wantSize = f.size === true || /\.Size\b/.test(f.format ?? '');
+      // As the docker CLI: the size is asked for when the template uses it (`{{json .}}` uses every field).
+      const wantSize = f.size === true || /\.Size\b|\{\{-?\s*json\s+\.\s*-?\}\}/.test(f.format ?? '') || f.format === 'json';
       const list = await client.call<ContainerSummary[]>('GET', '/containers/json', {
         query: { all: f.all === true, limit: limit > 0 ? limit : undefined, size: wantSize, filters: Object.keys(filters).length ? JSON.stringify(filters) : undefined },
       });
@@ -207,8 +222,18 @@ export function registerContainerCommands(program: Command): void {
       .argument('<container>')
       .argument('<new-name>')
       .action(async (ref: string, name: string, _f: unknown, cmd: Command) => {
+        const oldName = ref.trim();
+        const newName = name.trim();
+        if (!oldName || !newName) throw new CliError('Error: Neither old nor new names may be empty', 1);
         const client = await clientFor(globals(cmd));
-        await client.status('POST', `/containers/${ref}/rename`, { query: { name } });
+        try {
+          await client.status('POST', `/containers/${oldName}/rename`, { query: { name: newName } });
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          // docker's wording: the daemon's error, then its own line.
+          process.stderr.write(`Error response from daemon: ${err.message}\n`);
+          throw new CliError(`Error: failed to rename container named ${oldName}`, 1);
+        }
       });
 
     parent.command('logs')
@@ -221,6 +246,7 @@ export function registerContainerCommands(program: Command): void {
       .option('--until <time>', 'Show logs before a timestamp or relative')
       .argument('<container>')
       .action(async (ref: string, f: { details?: boolean; follow?: boolean; since?: string; tail: string; timestamps?: boolean; until?: string }, cmd: Command) => {
+        checkTimeFlags({ since: f.since, until: f.until }, true);
         const client = await clientFor(globals(cmd));
         const info = await client.call<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${ref}/json`);
         const res = await client.stream('GET', `/containers/${info.Id}/logs`, {

@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { CLIENT_API_VERSION } from '../../client/engine-client.ts';
 import { clientFor } from '../context.ts';
 import { collect, globals } from '../program.ts';
-import { printInspect, goJson } from '../output.ts';
+import { printInspect } from '../output.ts';
 import { parseTemplate } from '../format/template.ts';
 import { bytesSize } from '../format/units.ts';
+import { checkTimeFlags } from './containers.ts';
 
 interface EventMessage {
   Type: string;
@@ -88,6 +89,7 @@ export function registerSystemCommands(program: Command): void {
     .option('--since <time>', 'Show all events created since timestamp')
     .option('--until <time>', 'Stream events until this timestamp')
     .action(async (f: { filter?: string[]; format?: string; since?: string; until?: string }, cmd: Command) => {
+      checkTimeFlags({ since: f.since, until: f.until }, false);
       const client = await clientFor(globals(cmd));
       const filters: Record<string, string[]> = {};
       for (const kv of f.filter ?? []) {
@@ -105,7 +107,7 @@ export function registerSystemCommands(program: Command): void {
           buf = buf.slice(nl + 1);
           if (!line.trim()) continue;
           const e = JSON.parse(line) as EventMessage;
-          process.stdout.write((f.format === 'json' ? goJson(e, '') : tpl ? tpl.execute(e) : eventLine(e)) + '\n');
+          process.stdout.write((f.format === 'json' ? JSON.stringify(e) : tpl ? tpl.execute(e) : eventLine(e)) + '\n');
         }
       }
     });

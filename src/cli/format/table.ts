@@ -77,7 +77,8 @@ function run(tpl: ReturnType<typeof parseTemplate>, data: unknown): string {
 /** Renders rows the way the docker CLI renders `ps`, `images`, … output. */
 export function formatRows(format: string, rows: Record<string, unknown>[], o: FormatOptions): string {
   if (format === 'json') {
-    return rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v !== 'function'))) + '\n').join('');
+    // `{{json .}}`: Go marshals the row's map, keys sorted.
+    return rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v !== 'function').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))) + '\n').join('');
   }
   if (format.startsWith('table')) {
     const body = unescape(format.slice('table'.length).replace(/^\s/, ''));

@@ -369,7 +369,8 @@ function sortKeys(v: unknown): unknown {
 
 function goJsonValue(v: unknown): string {
   if (v === NO_VALUE || v === undefined) return 'null';
-  return JSON.stringify(sortKeys(v)).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+  // docker's `json` template function encodes with SetEscapeHTML(false).
+  return JSON.stringify(sortKeys(v));
 }
 
 function sprintf(format: string, args: unknown[]): string {
