@@ -149,6 +149,9 @@ export class ContainerService {
       if (!NAME_RE.test(name)) throw new BadRequestError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
       name = name.replace(/^\//, '');
     }
+    if (configIn.WorkingDir && !configIn.WorkingDir.startsWith('/')) {
+      throw new BadRequestError(`the working directory '${configIn.WorkingDir}' is invalid, it needs to be an absolute path`);
+    }
     const image = this.images.get(configIn.Image);
     const host = this.normalizeHostConfig(hostIn ?? {});
     const config = mergeImageConfig(configIn, image);

@@ -127,7 +127,9 @@ export class ImageStore {
 
   get(refOrId: string): Image {
     const img = this.resolve(refOrId);
-    if (!img) throw noSuchImage(refOrId);
+    // dockerd names a missing reference with its implied tag: "No such image: nosuch:latest".
+    const implied = /^sha256:|@/.test(refOrId) || /:[^/]*$/.test(refOrId) ? refOrId : `${refOrId}:latest`;
+    if (!img) throw noSuchImage(implied);
     return img;
   }
 

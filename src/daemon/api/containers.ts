@@ -18,6 +18,16 @@ import { containerStatus } from '../../cli/format/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
 
+/** dockerd's filters.Match: equal, or the value as a regular expression (an invalid one matches nothing). */
+function filterMatch(pattern: string, source: string): boolean {
+  if (pattern === source) return true;
+  try {
+    return new RegExp(pattern).test(source);
+  } catch {
+    return false;
+  }
+}
+
 const RAW = 'application/vnd.docker.raw-stream';
 const MUX = 'application/vnd.docker.multiplexed-stream';
 
@@ -46,7 +56,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     list = list.filter((c) => {
       if (!showAll && !c.State.Running) return false;
       if (filters.id && !filters.id.some((p) => c.Id.startsWith(p))) return false;
-      if (filters.name && !filters.name.some((n) => new RegExp(n.replace(/^\//, '')).test(c.Name.slice(1)))) return false;
+      if (filters.name && !filters.name.some((n) => filterMatch(n, c.Name) || filterMatch(n, c.Name.slice(1)))) return false;
       if (filters.status && !filters.status.includes(c.State.Status)) return false;
       if (filters.exited && (c.State.Running || c.State.Status === 'created' || !filters.exited.map(Number).includes(c.State.ExitCode))) return false;
       if (filters.label && !labelsMatch(c.Config.Labels ?? {}, filters.label)) return false;
