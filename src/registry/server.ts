@@ -4,9 +4,8 @@
 // authenticated, authorized, and only then touches the store.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFile } from 'node:fs/promises';
+import { readFile, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import type { AddressInfo } from 'node:net';
 import type { Action, RegistryConfig } from './config.ts';
 import { RegistryError, notFoundBlob, unsupported } from './errors.ts';
@@ -17,6 +16,7 @@ import { Authorizer, principalName, type Principal } from './auth/index.ts';
 import { Logger, redactUri } from './log.ts';
 import { search } from './search.ts';
 import { PullThroughProxy } from './proxy.ts';
+import { sendRange } from './sendfile.ts';
 
 /** Largest list a single tags/catalog page returns. */
 const MAX_PAGE = 1000;
@@ -331,11 +331,22 @@ export class RegistryServer {
     const d = requireDigest(digestText);
     this.need(ctx, repo, 'pull');
     const { req, res } = ctx;
-    const size = await this.storage.repoBlobSize(repo, d);
-    if (size === undefined) {
-      if (this.proxy && (await this.proxy.blob(repo, d, req, res))) return;
-      throw notFoundBlob(d.text);
+    const head = req.method === 'HEAD';
+    // A GET opens the blob up front and serves from that handle; a HEAD only needs the size.
+    const blob = head ? undefined : await this.storage.openRepoBlob(repo, d);
+    try {
+      const size = head ? await this.storage.repoBlobSize(repo, d) : blob?.size;
+      if (size === undefined) {
+        if (this.proxy && (await this.proxy.blob(repo, d, req, res))) return;
+        throw notFoundBlob(d.text);
+      }
+      await this.serveBlob(req, res, d, size, blob?.fh);
+    } finally {
+      await blob?.fh.close();
     }
+  }
+
+  private async serveBlob(req: IncomingMessage, res: ServerResponse, d: Digest, size: number, fh: FileHandle | undefined): Promise<void> {
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Docker-Content-Digest', d.text);
     res.setHeader('ETag', `"${d.text}"`);
@@ -355,14 +366,14 @@ export class RegistryServer {
       res.statusCode = 200;
     }
     res.setHeader('Content-Length', size === 0 ? 0 : end - start + 1);
-    if (req.method === 'HEAD' || size === 0) {
+    if (!fh || size === 0) {
       // A HEAD is how clients decide to skip uploading a layer they will
       // reference next; mark it used so a concurrent GC keeps it.
       if (req.method === 'HEAD') await this.storage.touchBlob(d);
       res.end();
       return;
     }
-    await pipeline(this.storage.openBlob(d, start, end), res);
+    await sendRange(fh, start, end, res);
   }
 
   private async deleteBlob(ctx: Ctx, repo: string, digestText: string): Promise<void> {

@@ -17,8 +17,8 @@
 // verified against the digest and fsynced; every link/tag file is written
 // atomically; a push's links are only written after what they point at exists.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, unlink, rename } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError, notFoundManifest, unknownUpload } from './errors.ts';
@@ -141,8 +141,26 @@ export class Storage {
     return this.blobSize(d);
   }
 
-  openBlob(d: Digest, start?: number, end?: number): ReadStream {
-    return createReadStream(this.blobPath(d), { start, end, highWaterMark: 256 * 1024 });
+  /**
+   * Opens a blob `repo` holds, for serving; undefined if it is not linked or
+   * not present. The size comes from the open file, so a GC removing the blob
+   * right after this still leaves a complete file to read from.
+   */
+  async openRepoBlob(repo: string, d: Digest): Promise<{ fh: FileHandle; size: number } | undefined> {
+    if (!(await exists(this.layerLink(repo, d))) && !(await exists(this.revisionLink(repo, d)))) return undefined;
+    let fh: FileHandle;
+    try {
+      fh = await open(this.blobPath(d), 'r');
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    try {
+      return { fh, size: (await fh.stat()).size };
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
   }
 
   /**

@@ -100,6 +100,48 @@ describe('reliability', () => {
     }
   });
 
+  it('large blob downloads are exact across read-chunk boundaries, and clients dropping mid-download do not disturb others', async () => {
+    const reg = await startRegistry();
+    try {
+      // Blobs are served in 256 KiB reads from pooled buffers: sizes and
+      // ranges around those boundaries, many downloads at once, and clients
+      // that go away halfway must all leave every other response intact.
+      const K = 256 * 1024;
+      const blobs = [K - 1, K, K + 1, 3 * K + 17, 5 * 1024 * 1024].map((n) => randomBytes(n));
+      for (const b of blobs) assert.equal((await http('POST', `${reg.url}/v2/dl/app/blobs/uploads/?digest=${sha256(b)}`, { body: b })).status, 201);
+      const url = (b: Buffer): string => `${reg.url}/v2/dl/app/blobs/${sha256(b)}`;
+      const big = blobs[4];
+      const { port } = new URL(reg.url);
+      const dropped = Array.from({ length: 6 }, async () => {
+        // Ask for the 5 MiB blob, read a little of the response, hang up.
+        const sock = connect(Number(port), '127.0.0.1');
+        await new Promise<void>((r) => sock.once('connect', () => r()));
+        sock.write(`GET /v2/dl/app/blobs/${sha256(big)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+        await new Promise<void>((r) => sock.once('data', () => r()));
+        sock.destroy();
+      });
+      const full = Array.from({ length: 3 }, () => blobs.map(async (b) => {
+        const r = await http('GET', url(b));
+        assert.equal(r.status, 200);
+        assert.ok(r.body.equals(b), `blob of ${b.length} bytes comes back whole`);
+      })).flat();
+      const ranges: Array<[number, number]> = [[0, K - 1], [K - 1, K], [K - 5, 2 * K + 5], [3 * K, 3 * K + 16], [1, 3 * K + 16]];
+      const ranged = ranges.map(async ([start, end]) => {
+        const r = await http('GET', url(blobs[3]), { headers: { Range: `bytes=${start}-${end}` } });
+        assert.equal(r.status, 206);
+        assert.equal(r.headers.get('content-range'), `bytes ${start}-${end}/${blobs[3].length}`);
+        assert.ok(r.body.equals(blobs[3].subarray(start, end + 1)), `range ${start}-${end}`);
+      });
+      await Promise.all([...dropped, ...full, ...ranged]);
+      // And after the hang-ups, the big blob still downloads whole.
+      assert.ok((await http('GET', url(big))).body.equals(big));
+      assert.doesNotMatch(reg.output(), /internal error/);
+    } finally {
+      await reg.stop();
+      cleanup(reg.root);
+    }
+  });
+
   it('after kill -9 during uploads the restarted registry has a consistent store and uploads resume', async () => {
     const dir = tempDir();
     const reg = await startRegistry({}, { dir });
