@@ -226,7 +226,7 @@ export class ContainerService {
     if (log.Type === this.cfg.logDriver) for (const [k, v] of Object.entries(this.cfg.logOpts)) log.Config[k] ??= v;
     if (!['json-file', 'none'].includes(log.Type)) throw new BadRequestError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
     for (const k of Object.keys(log.Config ?? {})) {
-      if (!['max-size', 'max-file', 'compress', 'labels', 'env', 'tag', 'mode'].includes(k)) throw new BadRequestError(`unknown log opt '${k}' for json-file log driver`);
+      if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new BadRequestError(`unknown log opt '${k}' for json-file log driver`);
     }
     if (log.Config?.['max-size']) ramInBytes(log.Config['max-size']);
     host.LogConfig = { Type: log.Type, Config: log.Config ?? {} };
@@ -335,6 +335,7 @@ export class ContainerService {
         logPath: log.Type === 'json-file' ? rec.LogPath : undefined,
         logMaxSize: log.Config['max-size'] ? ramInBytes(log.Config['max-size']) : undefined,
         logMaxFiles: log.Config['max-file'] ? Number(log.Config['max-file']) : undefined,
+        logAttrs: logAttributes(rec),
       });
     } catch (err) {
       await rm(state, { recursive: true, force: true });
@@ -679,6 +680,36 @@ export class ContainerService {
 }
 
 // ---------- helpers ----------
+
+/**
+ * The extra attributes dockerd's json-file driver writes with each entry:
+ * the container labels named by log-opt `labels`/`labels-regex` and the
+ * environment variables named by `env`/`env-regex`.
+ */
+function logAttributes(rec: ContainerRecord): Record<string, string> {
+  const opts = rec.HostConfig.LogConfig?.Config ?? {};
+  const names = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const regex = (v: string | undefined) => {
+    try {
+      return v ? new RegExp(v) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const attrs: Record<string, string> = {};
+  const labels = rec.Config.Labels ?? {};
+  const labelRe = regex(opts['labels-regex']);
+  for (const [k, v] of Object.entries(labels)) if (names(opts.labels).includes(k) || labelRe?.test(k)) attrs[k] = v;
+  const envNames = names(opts.env);
+  const envRe = regex(opts['env-regex']);
+  for (const e of rec.Config.Env ?? []) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) continue;
+    const k = e.slice(0, eq);
+    if (envNames.includes(k) || envRe?.test(k)) attrs[k] = e.slice(eq + 1);
+  }
+  return attrs;
+}
 
 /**
  * Removes a finished container's exec-root directory. A shim that died

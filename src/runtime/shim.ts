@@ -21,6 +21,8 @@ export interface ShimLaunchOptions {
   logPath?: string;
   logMaxSize?: number;
   logMaxFiles?: number;
+  /** Extra attributes of every log entry (log-opt labels/env), as dockerd's json-file writes them. */
+  logAttrs?: Record<string, string>;
 }
 
 export class ShimError extends Error {
@@ -43,6 +45,7 @@ export function launchShim(o: ShimLaunchOptions): Promise<number> {
     args.push('--log-path', o.logPath);
     if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
     if (o.logMaxFiles) args.push('--log-max-files', String(o.logMaxFiles));
+    if (o.logAttrs && Object.keys(o.logAttrs).length) args.push('--log-attrs', JSON.stringify(o.logAttrs));
   }
   const child = spawn(o.shimPath, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
   child.unref();

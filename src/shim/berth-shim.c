@@ -77,6 +77,7 @@ static struct {
 	char *bundle, *rootfs_mount;    /* create mode */
 	char *exec_process;             /* exec mode */
 	char *log_path;
+	char *log_attrs;                /* a JSON object for each entry's "attrs" (log-opt labels/env) */
 	long long log_max_size;
 	long log_max_files;
 	int tty, stdin_open;
@@ -537,7 +538,13 @@ static void log_entry(int stream, const char *p, size_t n)
 	e->head = e->len = 0;
 	buf_str(e, "{\"log\":");
 	json_append_string(e, (const unsigned char *)p, n);
-	buf_str(e, stream == F_STDERR ? ",\"stream\":\"stderr\",\"time\":\"" : ",\"stream\":\"stdout\",\"time\":\"");
+	buf_str(e, stream == F_STDERR ? ",\"stream\":\"stderr\"" : ",\"stream\":\"stdout\"");
+	if (opt.log_attrs) {
+		/* dockerd's order: log, stream, attrs, time. The daemon renders the object. */
+		buf_str(e, ",\"attrs\":");
+		buf_str(e, opt.log_attrs);
+	}
+	buf_str(e, ",\"time\":\"");
 	buf_str(e, t);
 	buf_str(e, "\"}\n");
 	if (jlog.fd >= 0 && opt.log_max_size > 0 && jlog.size > 0 && jlog.size + (long long)e->len > opt.log_max_size)
@@ -1455,7 +1462,7 @@ static void event_loop(void)
 static const char usage[] =
 	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR [--runtime-arg ARG]... "
 	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE) [--tty] [--stdin] "
-	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N]]";
+	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N] [--log-attrs JSON]]";
 
 static int parse_number(const char *s, long long min, long long *out)
 {
@@ -1477,7 +1484,7 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 	} strings[] = {
 		{ "--id", &opt.id }, { "--state-dir", &opt.state_dir }, { "--runtime", &opt.runtime },
 		{ "--runtime-root", &opt.runtime_root }, { "--bundle", &opt.bundle }, { "--rootfs-mount", &opt.rootfs_mount },
-		{ "--exec-process", &opt.exec_process }, { "--log-path", &opt.log_path },
+		{ "--exec-process", &opt.exec_process }, { "--log-path", &opt.log_path }, { "--log-attrs", &opt.log_attrs },
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -134,6 +134,17 @@ describe('lifecycle coverage (berth CLI and docker CLI)', () => {
     d.berth(['rm', 'lg']);
   });
 
+  test('log-opt labels/env become attributes that logs --details shows', () => {
+    const r = d.berth(['run', '--name', 'la', '--label', 'team=core', '--label', 'other=x', '-e', 'REGION=eu', '-e', 'SECRET=no',
+      '--log-opt', 'labels=team', '--log-opt', 'env-regex=^REG', 'busybox', 'echo', 'hi']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const [who, l] of both(['logs', '--details', 'la'])) assert.equal(l.stdout, 'REGION=eu,team=core hi\n', who);
+    const logPath = d.berth(['inspect', '-f', '{{.LogPath}}', 'la']).stdout.trim();
+    const entry = JSON.parse(readFileSync(logPath, 'utf8').trim()) as { attrs: Record<string, string> };
+    assert.deepEqual(entry.attrs, { team: 'core', REGION: 'eu' }, 'json-file keeps them as dockerd does');
+    d.berth(['rm', 'la']);
+  });
+
   test('kill -s delivers the signal to a trap; names and numbers; bad signals', async () => {
     d.berth(['run', '-d', '--name', 'trapper', 'busybox', 'sh', '-c', 'trap "echo got-usr1" USR1; while true; do sleep 0.1; done']);
     await sleep(300);
