@@ -1,5 +1,6 @@
 // Client side of attach/exec/logs streams: demultiplexing Docker's framed
 // stdout/stderr, raw terminal mode, and terminal resizes.
+import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { FrameDecoder } from '../daemon/api/stream-frames.ts';
@@ -25,7 +26,13 @@ export function copyOutput(src: Readable, raw: boolean, stdout: Writable = proce
 /** Puts the local terminal in raw mode while `fn` runs (for -it). */
 export async function withRawTerminal<T>(enabled: boolean, fn: () => Promise<T>): Promise<T> {
   const tty = enabled && process.stdin.isTTY;
-  if (tty) process.stdin.setRawMode(true);
+  if (tty) {
+    process.stdin.setRawMode(true);
+    // libuv's raw mode keeps output processing (ONLCR), so the \r\n a
+    // container's pty sends would reach the screen as \r\r\n; the docker
+    // CLI's raw mode clears OPOST. setRawMode(false) restores the original.
+    spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+  }
   try {
     return await fn();
   } finally {
