@@ -546,7 +546,7 @@ export class ContainerService {
       this.names.delete(rec.Name.slice(1));
       await this.snapshots.remove(rec.Id).catch(() => {});
       await rm(this.dir(rec.Id), { recursive: true, force: true });
-      await rm(this.stateDir(rec.Id), { recursive: true, force: true });
+      await removeStateDir(this.stateDir(rec.Id));
       this.live.delete(rec.Id);
       this.publish(rec, 'destroy');
       this.changes.emit(`removed:${rec.Id}`, rec.State.ExitCode);
