@@ -629,8 +629,11 @@ export class ContainerService {
       this.records.set(rec.Id, rec);
       this.names.set(rec.Name.slice(1), rec.Id);
     }
+    // Nothing but containers owns an active snapshot between runs: one without
+    // a container is a half-created container, or the `extract-*` snapshot of
+    // a layer unpack (import, load, pull) the crash cut short.
     await this.snapshots.walk(async (s) => {
-      if (s.kind === 'active' && /^[a-f0-9]{64}$/.test(s.key) && !this.records.has(s.key)) await this.snapshots.remove(s.key).catch(() => {});
+      if (s.kind !== 'committed' && !this.records.has(s.key)) await this.snapshots.remove(s.key).catch(() => {});
     });
     for (const rec of this.records.values()) {
       if (rec.State.Status === 'removing') {
