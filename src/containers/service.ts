@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../storage/atomic.ts';
+import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
 import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapshotter.ts';
 import {
   BadRequestError, ConflictError, EngineError, InternalError, NotModifiedError, noSuchContainer,
@@ -626,6 +626,7 @@ export class ContainerService {
         await rm(this.dir(id), { recursive: true, force: true });
         continue;
       }
+      await removeTempFiles(this.dir(id));
       this.records.set(rec.Id, rec);
       this.names.set(rec.Name.slice(1), rec.Id);
     }

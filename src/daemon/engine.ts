@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { mkdir, readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { writeFileAtomic } from '../storage/atomic.ts';
+import { removeTempFiles, writeFileAtomic } from '../storage/atomic.ts';
 import { OverlaySnapshotter } from '../storage/overlay.ts';
 import { ContentStore } from '../images/content.ts';
 import { LayerStore } from '../images/layers.ts';
@@ -36,6 +36,10 @@ export class Engine {
   async init(): Promise<void> {
     await mkdir(this.config.dataRoot, { recursive: true, mode: 0o710 });
     await mkdir(this.config.execRoot, { recursive: true, mode: 0o700 });
+    // Temp files of atomic writes a crash cut short: the engine-id's, and the
+    // image store's (repositories.json, images/*.json). The snapshotter and
+    // the containers sweep their own directories.
+    for (const dir of [this.config.dataRoot, join(this.config.dataRoot, 'image'), join(this.config.dataRoot, 'image', 'images')]) await removeTempFiles(dir);
     this.id = await this.engineId();
     await this.snapshots.init();
     await this.images.store.content.init();

@@ -2,7 +2,7 @@
 // directory, fsync it, rename it over the old one, fsync the directory. A crash
 // at any point leaves either the old or the new version, never a torn file.
 import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -46,6 +46,23 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, mod
   closeSync(fd);
   renameSync(tmp, path);
   syncDirSync(dirname(path));
+}
+
+const TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Deletes the temp files of atomic writes in `dir` (not below it). A kill -9
+ * between open and rename leaves one behind; nothing ever reads it, so each
+ * owner of a metadata directory sweeps it on start, before any new write.
+ */
+export async function removeTempFiles(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (TEMP_RE.test(n)) await unlink(join(dir, n)).catch(() => {});
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {

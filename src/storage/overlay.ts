@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm, rename, stat, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeJsonAtomic } from './atomic.ts';
+import { removeTempFiles, writeJsonAtomic } from './atomic.ts';
 import {
   type Mount, type SnapshotInfo, type Snapshotter, type Usage,
   SnapshotExistsError, SnapshotNotFoundError,
@@ -39,6 +39,7 @@ export class OverlaySnapshotter implements Snapshotter {
     if (this.loaded) return;
     await mkdir(join(this.root, 'metadata'), { recursive: true });
     await mkdir(join(this.root, 'snapshots'), { recursive: true });
+    await removeTempFiles(join(this.root, 'metadata'));
     for (const f of await readdir(join(this.root, 'metadata'))) {
       if (!f.endsWith('.json') || f.startsWith('.')) continue;
       try {
