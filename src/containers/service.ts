@@ -641,6 +641,14 @@ export class ContainerService {
         await this.remove(rec.Id, { force: true }).catch(() => {});
         continue;
       }
+      if (!rec.State.Running) await killOrphanShim(this.stateDir(rec.Id));
+      // As dockerd: a --rm container that is not running is removed. A crash
+      // between its exit (or a failed start) and its removal, or before its
+      // start, would otherwise leave it behind with nothing to remove it.
+      if (!rec.State.Running && rec.HostConfig.AutoRemove) {
+        await this.remove(rec.Id, { force: true }).catch(() => {});
+        continue;
+      }
       if (!rec.State.Running) {
         if (rec.State.Restarting) rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
         continue;
@@ -741,6 +749,49 @@ function shimAlive(stateDir: string): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * A kill -9 during start, after the shim was launched but before the record
+ * said running, leaves a shim (and its container, created or already started)
+ * for a container whose record says it is not running. The record is the
+ * truth — the start never returned — so the process is killed and the shim
+ * left to clean up as on any exit; otherwise it would run unaccounted for, and
+ * outlive the container's removal.
+ */
+async function killOrphanShim(stateDir: string): Promise<void> {
+  // A state dir left by a crash after an exit has exit.json, and its shim.pid
+  // may name a reused pid by now: only a shim whose command line names this
+  // state dir is ours. While it lives, it reaps the container, so `pid` is not reused.
+  if (readExitFile(stateDir)) return;
+  const ours = () => {
+    try {
+      const shimPid = readFileSync(join(stateDir, 'shim.pid'), 'utf8').trim();
+      return shimAlive(stateDir) && readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').includes(stateDir);
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 30_000;
+  const sleep = () => new Promise((r) => setTimeout(r, 50));
+  // The shim writes `pid` once `runc create` is done; wait for it or for the shim's end.
+  let pid = 0;
+  while (ours() && Date.now() < deadline) {
+    try {
+      pid = Number(readFileSync(join(stateDir, 'pid'), 'utf8').trim()) || 0;
+    } catch {
+      pid = 0;
+    }
+    if (pid > 1) break;
+    await sleep();
+  }
+  if (pid <= 1) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+  while (ours() && Date.now() < deadline) await sleep();
 }
 
 /**
