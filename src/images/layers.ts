@@ -54,22 +54,31 @@ export class LayerStore {
   /**
    * Unpacks a layer tar (any compression) on top of `parent`. The bytes are
    * stored as a blob in the same pass. Returns the existing layer if the same
-   * chain is already present; on any error nothing is left behind.
+   * chain is already present; on any error nothing is left behind. With
+   * `opts.blob` the input is that (already verified) content-store blob and is
+   * not stored again.
    */
-  async register(input: Readable, parent?: string): Promise<LayerInfo> {
+  async register(input: Readable, parent?: string, opts: { blob?: string } = {}): Promise<LayerInfo> {
     const key = `extract-${randomBytes(8).toString('hex')}`;
     await this.snapshots.prepare(key, parent);
     try {
       const dir = await this.snapshots.dir(key);
-      const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
-      const toBlob = new PassThrough({ highWaterMark: 1 << 20 });
-      input.on('error', (err) => {
-        toLayer.destroy(err);
-        toBlob.destroy(err);
-      });
-      input.pipe(toLayer);
-      input.pipe(toBlob);
-      const [applied, blob] = await Promise.all([applyLayer(dir, toLayer), this.content.ingest(toBlob)]);
+      let applied: Awaited<ReturnType<typeof applyLayer>>;
+      let blob: { digest: string };
+      if (opts.blob !== undefined) {
+        applied = await applyLayer(dir, input);
+        blob = { digest: opts.blob };
+      } else {
+        const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
+        const toBlob = new PassThrough({ highWaterMark: 1 << 20 });
+        input.on('error', (err) => {
+          toLayer.destroy(err);
+          toBlob.destroy(err);
+        });
+        input.pipe(toLayer);
+        input.pipe(toBlob);
+        [applied, blob] = await Promise.all([applyLayer(dir, toLayer), this.content.ingest(toBlob)]);
+      }
       const chainId = chainIds([applied.diffId], parent)[0];
       if (await this.has(chainId)) {
         await this.snapshots.remove(key);

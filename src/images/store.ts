@@ -71,8 +71,16 @@ export class ImageStore {
 
   /** Stores a config blob whose layers are already registered, and records the image. */
   async create(config: ImageConfigFile, parent?: string): Promise<Image> {
-    const bytes = Buffer.from(JSON.stringify(config));
-    const id = await this.content.writeBlob(bytes);
+    return this.createFromBlob(Buffer.from(JSON.stringify(config)), config, parent);
+  }
+
+  /**
+   * Records an image from its config blob exactly as received (a pull), so the
+   * image ID is the registry's config digest. `bytes` is verified against
+   * `expected` when given.
+   */
+  async createFromBlob(bytes: Buffer, config: ImageConfigFile, parent?: string, expected?: string): Promise<Image> {
+    const id = await this.content.writeBlob(bytes, expected);
     return this.serialize(async () => {
       const existing = this.records.get(id);
       if (existing) return { record: existing, config };
@@ -145,6 +153,27 @@ export class ImageStore {
   repoDigests(id: string): string[] {
     const rec = this.records.get(id);
     return (rec?.repoDigests ?? []).map((r) => familiarString(parseNormalizedNamed(r)));
+  }
+
+  /** Image ID a reference (`repo:tag`) points at now, if any. */
+  tagged(refString: string): string | undefined {
+    return this.refs.get(referenceString(withDefaultTag(parseNormalizedNamed(refString))));
+  }
+
+  /**
+   * Records `name@digest` (full name) as a registry digest of the image, as
+   * dockerd's digest references: a digest names one image only.
+   */
+  async addRepoDigest(id: string, canonical: string): Promise<void> {
+    await this.serialize(async () => {
+      for (const rec of this.records.values()) {
+        const before = rec.repoDigests ?? [];
+        const has = before.includes(canonical);
+        if (rec.id === id ? has : !has) continue;
+        rec.repoDigests = rec.id === id ? [...before, canonical] : before.filter((d) => d !== canonical);
+        await writeJsonAtomic(join(this.root, 'images', rec.id.slice(7) + '.json'), rec);
+      }
+    });
   }
 
   async tag(id: string, refString: string): Promise<void> {
