@@ -10,6 +10,8 @@ import { chainIds } from './layers.ts';
 import type { Image, ImageStore } from './store.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from './reference.ts';
 import type { ContainerConfig, ImageConfigFile } from './types.ts';
+import { type PullOptions, type PullResult, preparePull } from './distribution/pull.ts';
+import type { Emit } from './distribution/progress.ts';
 
 export interface ImportOptions {
   repo?: string;
@@ -55,6 +57,20 @@ export class ImageService {
     this.events.publish('image', 'import', img.record.id, {});
     if (target) await this.tag(img.record.id, target);
     return img.record.id;
+  }
+
+  /**
+   * `docker pull`: resolves the reference against its registry (errors here
+   * come before any output), then returns the download to run with a sink for
+   * the progress messages.
+   */
+  async preparePull(refString: string, o: PullOptions): Promise<(emit: Emit) => Promise<PullResult>> {
+    const prepared = await preparePull(this.store, refString, o);
+    return async (emit) => {
+      const r = await prepared.run(emit);
+      this.events.publish('image', 'pull', r.reference, { name: r.reference });
+      return r;
+    };
   }
 
   async tag(source: string, target: string): Promise<void> {

@@ -1,5 +1,7 @@
 // images, rmi, import, tag, history, and the `berth image` group.
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { ApiError } from '../../client/engine-client.ts';
@@ -9,6 +11,7 @@ import { printInspect } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../format/units.ts';
 import { goTimeString } from './containers.ts';
+import { parseNormalizedNamed, referenceString, withDefaultTag, DEFAULT_DOMAIN } from '../../images/reference.ts';
 
 interface ImageSummary {
   Id: string;
@@ -137,6 +140,109 @@ function defineImport(parent: Command): void {
     });
 }
 
+interface PullMessage {
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+}
+
+/**
+ * Credentials for a registry from the docker CLI's config file
+ * (`auths[host].auth` = base64 user:password), as the X-Registry-Auth header.
+ */
+function registryAuthHeader(domain: string): string | undefined {
+  const dir = process.env.DOCKER_CONFIG ?? join(process.env.HOME ?? '/root', '.docker');
+  let auths: Record<string, { auth?: string; identitytoken?: string }>;
+  try {
+    auths = (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { auths?: typeof auths }).auths ?? {};
+  } catch {
+    return undefined;
+  }
+  const keys = domain === DEFAULT_DOMAIN ? ['https://index.docker.io/v1/', 'docker.io', 'index.docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
+  const entry = keys.map((k) => auths[k]).find((e) => e !== undefined);
+  if (!entry?.auth) return undefined;
+  const plain = Buffer.from(entry.auth, 'base64').toString('utf8');
+  const i = plain.indexOf(':');
+  if (i < 0) return undefined;
+  const json = { username: plain.slice(0, i), password: plain.slice(i + 1), serveraddress: domain, identitytoken: entry.identitytoken };
+  return Buffer.from(JSON.stringify(json)).toString('base64url');
+}
+
+/**
+ * Prints pull progress as the docker CLI's jsonmessage does: on a terminal one
+ * line per layer, rewritten in place; otherwise plain `id: status` lines with
+ * the progress bars left out.
+ */
+function progressPrinter(tty: boolean): (m: PullMessage) => void {
+  const lines: string[] = [];
+  return (m) => {
+    const text = (m.id ? `${m.id}: ` : '') + (m.status ?? '') + (tty && m.progress ? ` ${m.progress}` : '');
+    if (!tty) {
+      if (m.progress) return;
+      process.stdout.write(text + '\n');
+      return;
+    }
+    if (!m.id) {
+      process.stdout.write(text + '\n');
+      lines.length = 0;
+      return;
+    }
+    const idx = lines.indexOf(m.id);
+    if (idx === -1) {
+      lines.push(m.id);
+      process.stdout.write(text + '\n');
+      return;
+    }
+    const up = lines.length - idx;
+    process.stdout.write(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
+  };
+}
+
+function definePull(parent: Command): void {
+  parent.command('pull')
+    .description('Download an image from a registry')
+    .option('--platform <platform>', 'Set platform if server is multi-platform capable')
+    .option('-q, --quiet', 'Suppress verbose output')
+    .option('--disable-content-trust', 'Skip image verification', true)
+    .argument('<name[:tag|@digest]>')
+    .action(async (name: string, f: { platform?: string; quiet?: boolean }, cmd: Command) => {
+      let ref;
+      try {
+        ref = withDefaultTag(parseNormalizedNamed(name));
+      } catch (err) {
+        throw new CliError(`${(err as Error).message}`, 1);
+      }
+      const client = await clientFor(globals(cmd));
+      const fromImage = ref.name;
+      const tag = ref.digest ?? ref.tag;
+      const auth = registryAuthHeader(ref.domain);
+      const res = await client.stream('POST', '/images/create', {
+        query: { fromImage, tag, platform: f.platform },
+        headers: auth ? { 'X-Registry-Auth': auth } : {},
+      });
+      const print = f.quiet ? () => {} : progressPrinter(process.stdout.isTTY === true);
+      let failure: string | undefined;
+      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+        if (line.trim() === '') continue;
+        let m: PullMessage;
+        try {
+          m = JSON.parse(line) as PullMessage;
+        } catch {
+          continue;
+        }
+        if (m.error !== undefined || m.errorDetail) {
+          failure = m.errorDetail?.message ?? m.error ?? 'unknown error';
+          break;
+        }
+        print(m);
+      }
+      if (failure !== undefined) throw new CliError(failure, 1);
+      process.stdout.write(referenceString(ref) + '\n');
+    });
+}
+
 function defineTag(parent: Command): void {
   parent.command('tag')
     .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
@@ -182,6 +288,7 @@ export function registerImageCommands(program: Command): void {
   defineRmi(program, 'rmi');
   defineRmi(group, 'rm', ['remove']);
   for (const parent of [program, group]) {
+    definePull(parent);
     defineImport(parent);
     defineTag(parent);
     defineHistory(parent);

@@ -6,6 +6,18 @@ import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { BadRequestError, NotFoundError } from './errors.ts';
 import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
+import { parseNormalizedNamed } from '../../images/reference.ts';
+import { decodeRegistryAuth } from '../../images/distribution/auth.ts';
+import { errorMessage } from '../../images/distribution/progress.ts';
+
+/** `fromImage` and `tag` as the docker CLI sends them (`tag` may be a digest). */
+function pullReference(from: string, tag: string): string {
+  if (!from) throw new BadRequestError('image name cannot be empty: fromImage is required');
+  if (!tag) return from;
+  const ref = parseNormalizedNamed(from);
+  if (ref.tag || ref.digest) return from;
+  return /^[a-z0-9]+:[a-f0-9]{32,}$/.test(tag) ? `${from}@${tag}` : `${from}:${tag}`;
+}
 
 function splitName(ctx: Context, actions: string[]): [string, string] {
   const rest = decodeURIComponent(ctx.params['*'] ?? '');
@@ -22,8 +34,23 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     const q = ctx.query;
     const fromSrc = q.get('fromSrc');
     if (fromSrc === null) {
-      const from = q.get('fromImage') ?? '';
-      throw new NotFoundError(`pull access denied for ${from}: pulling from registries is not available in this berth version (see berth import)`);
+      const refString = pullReference(q.get('fromImage') ?? '', q.get('tag') ?? '');
+      const authHeader = ctx.req.headers['x-registry-auth'];
+      const run = await images.preparePull(refString, {
+        creds: decodeRegistryAuth(Array.isArray(authHeader) ? authHeader[0] : authHeader),
+        platform: q.get('platform') || undefined,
+        signal: ctx.signal,
+      });
+      // From here on the status is 200: failures are messages in the stream.
+      const out = ctx.stream(200, 'application/json');
+      const emit = (m: object) => { if (!out.writableEnded) out.write(JSON.stringify(m) + '\r\n'); };
+      try {
+        await run(emit);
+      } catch (err) {
+        emit(errorMessage(err instanceof Error ? err.message : String(err)));
+      }
+      out.end();
+      return;
     }
     let input: Readable;
     if (fromSrc === '-') {

@@ -1,0 +1,116 @@
+// Registry authentication as the distribution spec and dockerd do it: the
+// `/v2/` ping (or any 401) carries a WWW-Authenticate challenge; Bearer means
+// "fetch a token from the realm for this scope" (anonymously, or with Basic
+// credentials when the user has them), Basic means "send the credentials".
+import { BadRequestError } from '../../daemon/api/errors.ts';
+
+export interface Challenge {
+  scheme: 'basic' | 'bearer';
+  params: Record<string, string>;
+}
+
+/** What `X-Registry-Auth` (base64url JSON) carries; all optional. */
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** An OAuth refresh token from `docker login` with an identity provider. */
+  identitytoken?: string;
+  /** A bearer token to send as is. */
+  registrytoken?: string;
+}
+
+/** Parses `Bearer realm="…",service="…",scope="…"` (one challenge; the first usable one wins). */
+export function parseChallenges(header: string | null): Challenge[] {
+  if (!header) return [];
+  const out: Challenge[] = [];
+  const re = /([A-Za-z]+)\s+((?:[A-Za-z0-9_-]+=(?:"(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?\s*)*)/g;
+  for (let m = re.exec(header); m; m = re.exec(header)) {
+    const scheme = m[1].toLowerCase();
+    if (scheme !== 'basic' && scheme !== 'bearer') continue;
+    const params: Record<string, string> = {};
+    const pre = /([A-Za-z0-9_-]+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+    for (let p = pre.exec(m[2]); p; p = pre.exec(m[2])) {
+      params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+    }
+    out.push({ scheme, params });
+  }
+  return out;
+}
+
+/** Decodes the `X-Registry-Auth` header the docker CLI sends (often just `{}`). */
+export function decodeRegistryAuth(header: string | undefined | null): Credentials {
+  if (!header) return {};
+  try {
+    const json = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
+    if (!json || typeof json !== 'object') return {};
+    const o = json as Record<string, unknown>;
+    const str = (k: string) => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
+    return { username: str('username'), password: str('password'), identitytoken: str('identitytoken'), registrytoken: str('registrytoken') };
+  } catch {
+    throw new BadRequestError('invalid X-Registry-Auth header: not base64url-encoded JSON');
+  }
+}
+
+export function basicHeader(c: Credentials): string | undefined {
+  if (c.username === undefined) return undefined;
+  return 'Basic ' + Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64');
+}
+
+export class AuthError extends Error {}
+
+/** GETs a token from the challenge's realm for `scopes` (the token server answers `token` or `access_token`). */
+export async function fetchToken(ch: Challenge, scopes: string[], creds: Credentials, signal?: AbortSignal): Promise<string> {
+  const realm = ch.params.realm;
+  if (!realm) throw new AuthError('bearer challenge without a realm');
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch {
+    throw new AuthError(`invalid token realm: ${realm}`);
+  }
+  if (ch.params.service) url.searchParams.set('service', ch.params.service);
+  for (const s of scopes) url.searchParams.append('scope', s);
+  const headers: Record<string, string> = {};
+  if (creds.username !== undefined) {
+    url.searchParams.set('account', creds.username);
+    headers.Authorization = basicHeader(creds) as string;
+  }
+  let res: Response;
+  try {
+    res = await fetch(url, { headers, signal });
+  } catch (err) {
+    throw new AuthError(`Get "${url.origin}${url.pathname}": ${causeOf(err)}`);
+  }
+  const text = await res.text();
+  if (res.status === 401 || res.status === 403) throw new AuthError(`unauthorized: ${registryMessage(text) ?? 'authentication required'}`);
+  if (!res.ok) throw new AuthError(`token server answered ${res.status}: ${registryMessage(text) ?? text.slice(0, 200)}`);
+  let body: { token?: unknown; access_token?: unknown };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new AuthError('token server sent invalid JSON');
+  }
+  const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+  if (!token) throw new AuthError('token server sent no token');
+  return token;
+}
+
+/** The first message of a distribution error body `{"errors":[{code,message}]}`. */
+export function registryMessage(text: string): string | undefined {
+  try {
+    const e = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string; detail?: unknown }> }).errors?.[0];
+    if (!e) return undefined;
+    return [e.code?.toLowerCase().replace(/_/g, ' '), e.message].filter(Boolean).join(': ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A network error as Go's net/http would word it. */
+export function causeOf(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string; hostname?: string } }).cause;
+  if (cause?.code === 'ENOTFOUND') return `dial tcp: lookup ${cause.hostname ?? ''}: no such host`;
+  if (cause?.code === 'ECONNREFUSED') return 'dial tcp: connect: connection refused';
+  if (cause?.message) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}

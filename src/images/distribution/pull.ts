@@ -1,0 +1,218 @@
+// Pulling an image: resolve the reference to one image manifest (picking the
+// host platform from a list) and its config before any response is sent, so
+// that a missing tag or an unreachable registry is an HTTP error; then fetch
+// the missing layers in parallel into the content store, each verified against
+// its digest, and only when all arrived apply them through the layer store,
+// record the config blob as received (image ID = config digest) and the tag.
+import { InternalError, NotFoundError, BadRequestError, EngineError } from '../../daemon/api/errors.ts';
+import { chainIds } from '../layers.ts';
+import type { ImageStore } from '../store.ts';
+import {
+  type Reference, familiarName, familiarString, parseNormalizedNamed, withDefaultTag,
+} from '../reference.ts';
+import type { ImageConfigFile } from '../types.ts';
+import type { Credentials } from './auth.ts';
+import { RegistryClient, RegistryResponseError, RegistryUnreachableError } from './client.ts';
+import {
+  type Descriptor, type ImageManifest, fetchManifest, isIndex, parseImageManifest, parseIndex, parsePlatform, selectPlatform,
+} from './manifests.ts';
+import { type Emit, progressBar, shortDigest } from './progress.ts';
+import { sha256 } from '../content.ts';
+
+export interface PullOptions {
+  creds?: Credentials;
+  /** os/arch[/variant]; linux/amd64 when not given. */
+  platform?: string;
+  signal?: AbortSignal;
+  maxConcurrentDownloads?: number;
+}
+
+export interface PullResult {
+  id: string;
+  /** Full reference string pulled (`localhost:5000/app:1`, familiar). */
+  reference: string;
+  /** Digest of the manifest (or list) the reference resolved to. */
+  digest: string;
+  /** True when the reference now names an image it did not name before. */
+  updated: boolean;
+}
+
+export interface PreparedPull {
+  ref: Reference;
+  run(emit: Emit): Promise<PullResult>;
+}
+
+const HOST_PLATFORM = 'linux/amd64';
+const PROGRESS_INTERVAL_MS = 100;
+
+/** Registry errors in dockerd's words. */
+function translate(err: unknown, ref: Reference): Error {
+  if (err instanceof EngineError) return err;
+  if (err instanceof RegistryResponseError) {
+    const name = familiarName(ref);
+    if (err.status === 401 || err.status === 403) {
+      return new NotFoundError(`pull access denied for ${name}, repository does not exist or may require 'docker login': ${err.message}`);
+    }
+    if (err.code === 'NAME_UNKNOWN') return new NotFoundError(`repository ${name} not found: ${err.message}`);
+    if (err.status === 404) return new NotFoundError(`manifest for ${familiarString(ref)} not found: ${err.message}`);
+    return new InternalError(`received unexpected HTTP status from ${name}: ${err.message}`);
+  }
+  if (err instanceof RegistryUnreachableError) return new InternalError(err.message);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+async function readVerified(client: RegistryClient, d: Descriptor, limit: number): Promise<Buffer> {
+  if (d.size > limit) throw new BadRequestError(`blob ${d.digest} too big: ${d.size} bytes`);
+  const res = await client.get(`blobs/${d.digest}`);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (sha256(bytes) !== d.digest) throw new BadRequestError(`image config verification failed for digest ${d.digest}`);
+  return bytes;
+}
+
+/** Resolves `refString` (a `fromImage[:tag]` or `name@digest`) far enough to know what to download. */
+export async function preparePull(store: ImageStore, refString: string, o: PullOptions = {}): Promise<PreparedPull> {
+  const ref = withDefaultTag(parseNormalizedNamed(refString));
+  const want = parsePlatform(o.platform || HOST_PLATFORM);
+  const client = new RegistryClient(ref.domain, ref.path, o.creds ?? {}, o.signal);
+  let top;
+  let manifest: ImageManifest;
+  let configBytes: Buffer;
+  try {
+    await client.ping();
+    top = await fetchManifest(client, ref.digest ?? (ref.tag as string));
+    let image = top;
+    if (isIndex(top)) {
+      const entry = selectPlatform(parseIndex(top), want);
+      image = await fetchManifest(client, entry.digest);
+    }
+    manifest = parseImageManifest(image);
+    configBytes = await readVerified(client, manifest.config, 8 << 20);
+  } catch (err) {
+    throw translate(err, ref);
+  }
+  let config: ImageConfigFile;
+  try {
+    config = JSON.parse(configBytes.toString('utf8')) as ImageConfigFile;
+  } catch {
+    throw new BadRequestError(`invalid image config ${manifest.config.digest}: not JSON`);
+  }
+  const diffIds = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
+    throw new BadRequestError("invalid image: the layers in the manifest don't match the image configuration");
+  }
+  const topDigest = top.digest;
+  const ptag = ref.digest ?? (ref.tag as string);
+  return {
+    ref,
+    run: (emit) => download(store, client, ref, ptag, topDigest, manifest, configBytes, config, o, emit),
+  };
+}
+
+async function download(
+  store: ImageStore, client: RegistryClient, ref: Reference, progressId: string, topDigest: string,
+  manifest: ImageManifest, configBytes: Buffer, config: ImageConfigFile, o: PullOptions, emit: Emit,
+): Promise<PullResult> {
+  emit({ status: `Pulling from ${ref.path}`, id: progressId });
+  const diffIds = config.rootfs.diff_ids;
+  const chain = chainIds(diffIds);
+  // Chain IDs nest: if layer i is present, so is everything below it.
+  let present = -1;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    if (await store.layers.has(chain[i])) {
+      present = i;
+      break;
+    }
+  }
+  const todo = manifest.layers.map((d, i) => ({ d, i })).filter(({ i }) => i > present);
+  for (let i = 0; i <= present; i++) emit({ status: 'Already exists', progressDetail: {}, id: shortDigest(manifest.layers[i].digest) });
+  for (const { d } of todo) emit({ status: 'Pulling fs layer', progressDetail: {}, id: shortDigest(d.digest) });
+
+  // Downloads: blobs land in the content store only once their digest checked out.
+  const fetched: string[] = [];
+  const limit = Math.max(1, o.maxConcurrentDownloads ?? 3);
+  const queue = [...new Map(todo.map(({ d }) => [d.digest, d])).values()];
+  for (const d of queue.slice(limit)) emit({ status: 'Waiting', progressDetail: {}, id: shortDigest(d.digest) });
+  const one = async (d: Descriptor): Promise<void> => {
+    const id = shortDigest(d.digest);
+    if (await store.content.has(d.digest)) {
+      emit({ status: 'Download complete', progressDetail: {}, id });
+      return;
+    }
+    const { stream, size } = await client.blob(d.digest);
+    const total = size ?? d.size;
+    let current = 0;
+    let last = 0;
+    stream.on('data', (c: Buffer) => {
+      current += c.length;
+      const now = Date.now();
+      if (now - last >= PROGRESS_INTERVAL_MS || current === total) {
+        last = now;
+        emit({ status: 'Downloading', progressDetail: { current, total }, progress: progressBar(current, total), id });
+      }
+    });
+    try {
+      await store.content.ingest(stream, d.digest);
+    } catch (err) {
+      if (err instanceof BadRequestError && /digest mismatch/.test(err.message)) {
+        throw new BadRequestError(`filesystem layer verification failed for digest ${d.digest}`);
+      }
+      throw err;
+    }
+    fetched.push(d.digest);
+    emit({ status: 'Verifying Checksum', progressDetail: {}, id });
+    emit({ status: 'Download complete', progressDetail: {}, id });
+  };
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < queue.length && errors.length === 0) {
+      const d = queue[next++];
+      await one(d).catch((err: unknown) => { errors.push(err); });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+  const dropFetched = async (keep: Set<string>) => {
+    for (const dg of fetched) if (!keep.has(dg)) await store.content.delete(dg);
+  };
+  if (errors.length > 0) {
+    await dropFetched(new Set());
+    throw translate(errors[0], ref);
+  }
+
+  // Apply in order, each on the previous chain; on failure remove what this pull added.
+  const before = new Set(chain.slice(0, present + 1));
+  let parent = present >= 0 ? chain[present] : undefined;
+  const used = new Set<string>();
+  try {
+    for (const { d, i } of todo) {
+      const info = await store.layers.register(store.content.openBlob(d.digest), parent, { blob: d.digest });
+      used.add(d.digest);
+      parent = info.chainId;
+      if (info.diffId !== diffIds[i]) {
+        throw new BadRequestError(`layer ${d.digest}: its content (diff ID ${info.diffId}) does not match the image configuration (${diffIds[i]})`);
+      }
+      emit({ status: 'Pull complete', progressDetail: {}, id: shortDigest(d.digest) });
+    }
+  } catch (err) {
+    if (parent !== undefined && !before.has(parent)) await store.layers.release(parent, before).catch(() => {});
+    await dropFetched(new Set());
+    throw translate(err, ref);
+  }
+  await dropFetched(used);
+
+  const reference = familiarString(ref);
+  const existed = store.byId(manifest.config.digest) !== undefined;
+  const img = await store.createFromBlob(configBytes, config, undefined, manifest.config.digest);
+  const id = img.record.id;
+  let updated: boolean;
+  if (ref.digest === undefined) {
+    updated = store.tagged(reference) !== id;
+    if (updated) await store.tag(id, reference);
+  } else {
+    updated = !existed;
+  }
+  await store.addRepoDigest(id, `${ref.name}@${topDigest}`);
+  emit({ status: `Digest: ${topDigest}` });
+  emit({ status: updated ? `Status: Downloaded newer image for ${reference}` : `Status: Image is up to date for ${reference}` });
+  return { id, reference, digest: topDigest, updated };
+}
