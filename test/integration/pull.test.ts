@@ -4,15 +4,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
+import bcrypt from 'bcryptjs';
 import { BERTH, DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import {
   OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, type Blob, type Image, type Registry,
-  hasBinary, http, layer, pushImage, sha256, skopeo, startRegistry, tar, writeOciLayout,
+  basic, hasBinary, http, layer, pushImage, sha256, skopeo, startRegistry, tar, writeOciLayout,
 } from '../registry/helpers.ts';
 
 interface Result { code: number; stdout: string; stderr: string }
@@ -280,5 +281,149 @@ describe('pull from a registry', () => {
     const r = await berth(['pull', 'busybox:nosuch-tag']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Error response from daemon: .*registry-1\.docker\.io/);
+  });
+});
+
+describe('pull with registry authentication', () => {
+  const PASS = { alice: 'alice-pw-1', root: 'root-pw-2' };
+  let d: TestDaemon;
+  let work: string;
+  const bb = busyboxLayer();
+  const berth = (args: string[], env: NodeJS.ProcessEnv = process.env) => runAsync(BERTH, ['-H', d.host, ...args], env);
+  /** A DOCKER_CONFIG directory with `docker login` credentials for `host`. */
+  const loginDir = (name: string, host: string, user: string, password: string): string => {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } }));
+    return dir;
+  };
+  const htpasswd = (): string => {
+    const path = join(work, `htpasswd-${randomBytes(3).toString('hex')}`);
+    writeFileSync(path, Object.entries(PASS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 5).replace(/^\$2b\$/, '$2y$')}`).join('\n') + '\n');
+    return path;
+  };
+
+  before(async () => {
+    d = await startSeededDaemon();
+    work = mkdtempSync('/tmp/berth-pull-auth-');
+  });
+  after(async () => {
+    await d.destroy();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('Bearer tokens from the WWW-Authenticate realm: anonymous where allowed, with the user\'s credentials otherwise', async () => {
+    writeFileSync(join(work, 'token.key'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    const reg = await startRegistry({
+      log: { level: 'warn' },
+      auth: { token: { service: 'pull-test', issuer: 'pull-test-issuer', signingkey: join(work, 'token.key'), htpasswd: htpasswd(), expiration: 60, autoredirect: true } },
+      access: {
+        admins: ['root'],
+        repositories: [
+          { match: 'public/**', anonymous: ['pull'] },
+          { match: 'team/*', users: { alice: ['pull'] } },
+        ],
+      },
+    });
+    try {
+      const host = `localhost:${new URL(reg.url).port}`;
+      const tok = await http('GET', `${reg.url}/auth/token?service=pull-test&scope=repository:public/app:pull,push&scope=repository:team/app:pull,push`, { headers: basic('root', PASS.root) });
+      const auth = { Authorization: `Bearer ${tok.json<{ token: string }>().token}` };
+      const pub = imageFor('amd64', [bb, layer({ 'p.txt': 'public\n' })], 'public');
+      const team = imageFor('amd64', [bb, layer({ 't.txt': 'team\n' })], 'team');
+      assert.equal((await pushImage(reg.url, 'public/app', pub, '1', auth)).status, 201);
+      assert.equal((await pushImage(reg.url, 'team/app', team, '1', auth)).status, 201);
+
+      const anon = await berth(['pull', `${host}/public/app:1`]);
+      assert.equal(anon.code, 0, anon.stderr);
+      assert.match(anon.stdout, new RegExp(`Status: Downloaded newer image for ${host}/public/app:1`));
+
+      const denied = await berth(['pull', `${host}/team/app:1`]);
+      assert.equal(denied.code, 1);
+      assert.match(denied.stderr, new RegExp(`pull access denied for ${host}/team/app, repository does not exist or may require 'docker login'`));
+
+      const env = { ...process.env, DOCKER_CONFIG: loginDir('tok', host, 'alice', PASS.alice) };
+      const ok = await berth(['pull', `${host}/team/app:1`], env);
+      assert.equal(ok.code, 0, ok.stderr);
+      const run = await berth(['run', '--rm', `${host}/team/app:1`, 'cat', '/t.txt']);
+      assert.equal(run.stdout, 'team\n', run.stderr);
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  test('Basic auth against the CNCF registry, with credentials from the docker CLI config (berth and docker)', { skip: hasBinary('docker-registry') ? false : 'no docker-registry' }, async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const cfg = join(work, 'cncf.yml');
+    writeFileSync(cfg, [
+      'version: 0.1',
+      'log: { level: error }',
+      `storage: { filesystem: { rootdirectory: ${join(work, 'cncf-data')} } }`,
+      `http: { addr: "127.0.0.1:${port}" }`,
+      `auth: { htpasswd: { realm: basic-realm, path: ${htpasswd()} } }`,
+    ].join('\n') + '\n');
+    const proc = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    proc.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      for (let i = 0; ; i++) {
+        const up = await fetch(`${url}/v2/`).then((r) => r.status, () => 0);
+        if (up === 401) break;
+        if (i > 100) throw new Error(`docker-registry did not start: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const host = `localhost:${port}`;
+      const img = imageFor('amd64', [bb, layer({ 'c.txt': 'cncf\n' })], 'cncf');
+      assert.equal((await pushImage(url, 'cncf/app', img, 'v1', basic('alice', PASS.alice))).status, 201);
+
+      const anon = await berth(['pull', `${host}/cncf/app:v1`]);
+      assert.equal(anon.code, 1);
+      assert.match(anon.stderr, /pull access denied/);
+
+      const env = { ...process.env, DOCKER_CONFIG: loginDir('basic', host, 'alice', PASS.alice) };
+      const ok = await berth(['pull', `${host}/cncf/app:v1`], env);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(pulledLines(ok.stdout).at(-2), `Status: Downloaded newer image for ${host}/cncf/app:v1`);
+      const info = JSON.parse((await berth(['image', 'inspect', `${host}/cncf/app:v1`])).stdout) as Array<{ Id: string }>;
+      assert.equal(info[0].Id, img.config.digest);
+
+      if (DOCKER) {
+        const tagged = imageFor('amd64', [bb, layer({ 'c2.txt': 'cncf2\n' })], 'cncf2');
+        assert.equal((await pushImage(url, 'cncf/app', tagged, 'v2', basic('alice', PASS.alice))).status, 201);
+        const dk = await runAsync(DOCKER, ['pull', `${host}/cncf/app:v2`], { ...env, DOCKER_HOST: d.host });
+        assert.equal(dk.code, 0, dk.stderr);
+        assert.match(dk.stdout, new RegExp(`Status: Downloaded newer image for ${host}/cncf/app:v2`));
+      }
+    } finally {
+      proc.kill('SIGTERM');
+    }
+  });
+});
+
+describe('run pulls an image it does not have', () => {
+  let d: TestDaemon;
+  let reg: Registry;
+  before(async () => {
+    d = await startSeededDaemon();
+    reg = await startRegistry({ log: { level: 'warn' } });
+  });
+  after(async () => {
+    await d.destroy();
+    await reg.stop();
+  });
+
+  test('berth run of a missing image pulls it (progress on stderr) and runs it', async () => {
+    const host = `localhost:${new URL(reg.url).port}`;
+    const img = imageFor('amd64', [busyboxLayer(), layer({ 'r.txt': 'ran\n' })], 'run');
+    assert.equal((await pushImage(reg.url, 'runme', img, 'latest')).status, 201);
+    const r = await runAsync(BERTH, ['-H', d.host, 'run', '--rm', `${host}/runme`, 'cat', '/r.txt']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'ran\n');
+    assert.match(r.stderr, new RegExp(`Unable to find image '${host}/runme:latest' locally`));
+    assert.match(r.stderr, new RegExp(`Status: Downloaded newer image for ${host}/runme:latest`));
+    const missing = await runAsync(BERTH, ['-H', d.host, 'run', '--rm', `${host}/runme:nosuch`, 'true']);
+    assert.equal(missing.code, 125, missing.stderr);
+    assert.match(missing.stderr, /manifest for .*runme:nosuch not found/);
   });
 });

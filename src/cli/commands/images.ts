@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { ApiError } from '../../client/engine-client.ts';
+import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { printInspect } from '../output.ts';
@@ -175,29 +175,62 @@ function registryAuthHeader(domain: string): string | undefined {
  * line per layer, rewritten in place; otherwise plain `id: status` lines with
  * the progress bars left out.
  */
-function progressPrinter(tty: boolean): (m: PullMessage) => void {
+function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => void {
+  const tty = out.isTTY === true;
   const lines: string[] = [];
   return (m) => {
     const text = (m.id ? `${m.id}: ` : '') + (m.status ?? '') + (tty && m.progress ? ` ${m.progress}` : '');
     if (!tty) {
       if (m.progress) return;
-      process.stdout.write(text + '\n');
+      out.write(text + '\n');
       return;
     }
     if (!m.id) {
-      process.stdout.write(text + '\n');
+      out.write(text + '\n');
       lines.length = 0;
       return;
     }
     const idx = lines.indexOf(m.id);
     if (idx === -1) {
       lines.push(m.id);
-      process.stdout.write(text + '\n');
+      out.write(text + '\n');
       return;
     }
     const up = lines.length - idx;
-    process.stdout.write(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
+    out.write(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
   };
+}
+
+/**
+ * Pulls `name` through the daemon, printing Docker's progress lines to `out`
+ * (nothing when `quiet`); a stream error becomes a CliError. Returns the full
+ * reference pulled. Also what `run`/`create` use for an image they lack.
+ */
+export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; out: NodeJS.WriteStream }): Promise<string> {
+  let ref;
+  try {
+    ref = withDefaultTag(parseNormalizedNamed(name));
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}`, 1);
+  }
+  const auth = registryAuthHeader(ref.domain);
+  const res = await client.stream('POST', '/images/create', {
+    query: { fromImage: ref.name, tag: ref.digest ?? ref.tag, platform: o.platform },
+    headers: auth ? { 'X-Registry-Auth': auth } : {},
+  });
+  const print = o.quiet ? () => {} : progressPrinter(o.out);
+  for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
+    if (line.trim() === '') continue;
+    let m: PullMessage;
+    try {
+      m = JSON.parse(line) as PullMessage;
+    } catch {
+      continue;
+    }
+    if (m.error !== undefined || m.errorDetail) throw new CliError(m.errorDetail?.message ?? m.error ?? 'unknown error', 1);
+    print(m);
+  }
+  return referenceString(ref);
 }
 
 function definePull(parent: Command): void {
@@ -208,38 +241,9 @@ function definePull(parent: Command): void {
     .option('--disable-content-trust', 'Skip image verification', true)
     .argument('<name[:tag|@digest]>')
     .action(async (name: string, f: { platform?: string; quiet?: boolean }, cmd: Command) => {
-      let ref;
-      try {
-        ref = withDefaultTag(parseNormalizedNamed(name));
-      } catch (err) {
-        throw new CliError(`${(err as Error).message}`, 1);
-      }
       const client = await clientFor(globals(cmd));
-      const fromImage = ref.name;
-      const tag = ref.digest ?? ref.tag;
-      const auth = registryAuthHeader(ref.domain);
-      const res = await client.stream('POST', '/images/create', {
-        query: { fromImage, tag, platform: f.platform },
-        headers: auth ? { 'X-Registry-Auth': auth } : {},
-      });
-      const print = f.quiet ? () => {} : progressPrinter(process.stdout.isTTY === true);
-      let failure: string | undefined;
-      for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
-        if (line.trim() === '') continue;
-        let m: PullMessage;
-        try {
-          m = JSON.parse(line) as PullMessage;
-        } catch {
-          continue;
-        }
-        if (m.error !== undefined || m.errorDetail) {
-          failure = m.errorDetail?.message ?? m.error ?? 'unknown error';
-          break;
-        }
-        print(m);
-      }
-      if (failure !== undefined) throw new CliError(failure, 1);
-      process.stdout.write(referenceString(ref) + '\n');
+      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, out: process.stdout });
+      process.stdout.write(ref + '\n');
     });
 }
 

@@ -7,6 +7,8 @@ import { clientFor, CliError, StatusError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../format/units.ts';
+import { pullImage } from './images.ts';
+import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../images/reference.ts';
 
 interface CreateFlags {
   attach?: string[];
@@ -232,6 +234,15 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
   };
 }
 
+/** `localhost:5000/app` → `localhost:5000/app:latest`, as docker names what it will pull. */
+function impliedTag(image: string): string {
+  try {
+    return familiarString(withDefaultTag(parseNormalizedNamed(image)));
+  } catch {
+    return image;
+  }
+}
+
 /** create, pulling the image first when the daemon does not have it (docker's behaviour). */
 async function createContainer(client: EngineClient, f: CreateFlags, image: string, command: string[]): Promise<{ id: string; body: Record<string, unknown> }> {
   if (f.cidfile && existsSync(f.cidfile)) throw new CliError(`Container ID file found, make sure the other container isn't running or delete ${f.cidfile}`, 125);
@@ -242,8 +253,10 @@ async function createContainer(client: EngineClient, f: CreateFlags, image: stri
     res = await client.call('POST', '/containers/create', { query, body });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/No such image/.test(err.message) || f.pull === 'never') throw err;
-    process.stderr.write(`Unable to find image '${image.includes(':') || image.includes('@') ? image : image + ':latest'}' locally\n`);
-    await client.call('POST', '/images/create', { query: { fromImage: image } });
+    process.stderr.write(`Unable to find image '${impliedTag(image)}' locally\n`);
+    await pullImage(client, image, { platform: f.platform, out: process.stderr }).catch((e: unknown) => {
+      throw e instanceof CliError ? new CliError(e.message, 125) : e;
+    });
     res = await client.call('POST', '/containers/create', { query, body });
   }
   for (const w of res.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
