@@ -129,6 +129,8 @@ describe('pull from a registry', () => {
     assert.deepEqual(info.RepoTags, [`${host}/app:1`]);
     assert.deepEqual(info.RepoDigests, [`${host}/app@${manifestDigest}`]);
     assert.equal((await inspect(`${host}/app@${manifestDigest}`)).Id, configDigest, 'found by its digest reference');
+    const ls = await berth(['images', '--digests', '--format', '{{.Repository}} {{.Tag}} {{.Digest}}', `${host}/app`]);
+    assert.equal(ls.stdout, `${host}/app 1 ${manifestDigest}\n`);
 
     const run = await berth(['run', '--rm', `${host}/app:1`, 'sh', '-c', 'echo hi; cat /hello.txt']);
     assert.equal(run.code, 0, run.stderr);
@@ -193,6 +195,23 @@ describe('pull from a registry', () => {
     assert.ok(!ls.stdout.includes('/bad'), ls.stdout);
     const gone = await berth(['image', 'inspect', img.config.digest]);
     assert.equal(gone.code, 1);
+  });
+
+  test('a layer whose content does not match the config\'s diff ID is undone after applying', async () => {
+    const l = layer({ 'lie.txt': 'not what the config says\n' });
+    const img = imageFor('amd64', [bb, { blob: l.blob, diffId: sha256('something else') }], 'lie');
+    assert.equal((await pushImage(reg.url, 'lie', img, '1')).status, 201);
+    const snapshots = () => readdirSync(join(d.dataRoot, 'overlay2', 'snapshots')).sort();
+    const before = snapshots();
+    const r = await berth(['pull', `${host}/lie:1`]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /does not match the image configuration/);
+    assert.deepEqual(snapshots(), before, 'the applied layer was removed');
+    const blobs = readdirSync(join(d.dataRoot, 'image', 'blobs', 'sha256'));
+    assert.ok(!blobs.includes(l.blob.digest.slice(7)), 'the layer blob went with the layer');
+    assert.equal((await berth(['image', 'inspect', img.config.digest])).code, 1);
+    const run = await berth(['run', '--rm', 'busybox', 'true']);
+    assert.equal(run.code, 0, 'the shared base layer is intact');
   });
 
   test('a missing tag is an HTTP 404 before any stream, and exit 1 from the CLI', async () => {

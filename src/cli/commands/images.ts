@@ -43,9 +43,12 @@ function imageRows(list: ImageSummary[], trunc: boolean): Record<string, unknown
       rows.push({ ...base, Repository: '<none>', Tag: '<none>' });
       continue;
     }
+    const digests = img.RepoDigests ?? [];
+    const digestOf = (repo: string) => digests.find((d) => d.slice(0, d.indexOf('@')) === repo)?.slice(repo.length + 1) ?? '<none>';
     for (const t of tags) {
       const i = t.lastIndexOf(':');
-      rows.push({ ...base, Repository: t.slice(0, i), Tag: t.slice(i + 1) });
+      const repo = t.slice(0, i);
+      rows.push({ ...base, Repository: repo, Tag: t.slice(i + 1), Digest: digestOf(repo) });
     }
   }
   return rows;

@@ -194,7 +194,10 @@ async function download(
       emit({ status: 'Pull complete', progressDetail: {}, id: shortDigest(d.digest) });
     }
   } catch (err) {
-    if (parent !== undefined && !before.has(parent)) await store.layers.release(parent, before).catch(() => {});
+    // Never release a chain another image stands on (register returns an existing chain as is).
+    const keep = new Set(before);
+    for (const other of store.list()) for (const c of chainIds(other.config.rootfs.diff_ids)) keep.add(c);
+    if (parent !== undefined && !keep.has(parent)) await store.layers.release(parent, keep).catch(() => {});
     await dropFetched(new Set());
     throw translate(err, ref);
   }
