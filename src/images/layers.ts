@@ -114,6 +114,33 @@ export class LayerStore {
     }
   }
 
+  /**
+   * Removes committed layers outside `used` that nothing builds on: left by a
+   * crash between a layer's commit and its image's record. Leaves go first; a
+   * layer with a child (a container, another layer) stays. Their blobs stay
+   * too, since another chain may hold the same blob.
+   */
+  async pruneUnused(used: Set<string>): Promise<number> {
+    const candidates: string[] = [];
+    await this.snapshots.walk((s) => {
+      if (s.kind === 'committed' && !used.has(s.key)) candidates.push(s.key);
+    });
+    let removed = 0;
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (const key of candidates.splice(0)) {
+        try {
+          await this.snapshots.remove(key);
+          removed++;
+          progress = true;
+        } catch {
+          candidates.push(key); // still has children: try again once they are gone
+        }
+      }
+    }
+    return removed;
+  }
+
   /** Sum of the content sizes of a chain, as `docker images` reports an image's size. */
   async chainSize(chainId: string): Promise<number> {
     let total = 0;

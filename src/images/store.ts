@@ -50,6 +50,12 @@ export class ImageStore {
       this.records.set(rec.id, rec);
       this.configs.set(rec.id, config);
     }
+    // Every layer of every image, so the layers of none can go.
+    const used = new Set<string>();
+    for (const rec of this.records.values()) {
+      for (let key: string | undefined = rec.topLayer; key && !used.has(key); key = (await this.layers.info(key).catch(() => undefined))?.parent) used.add(key);
+    }
+    await this.layers.pruneUnused(used);
     try {
       const file = JSON.parse(await readFile(join(this.root, 'repositories.json'), 'utf8')) as RepositoriesFile;
       for (const [ref, id] of Object.entries(file.refs)) if (this.records.has(id)) this.refs.set(ref, id);

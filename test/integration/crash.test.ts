@@ -7,9 +7,9 @@
 // file is left behind.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
@@ -240,7 +240,7 @@ describe('kill -9 during activity', () => {
       for (const img of imgs) for (const c of chainIds(img.RootFS.Layers ?? [])) layers.add(c);
     }
     const unused = metas.filter((m) => !layers.has(m.key)).map((m) => m.key);
-    if (unused.length) orphanLayers.push(...unused.map((k) => `round ${round}: ${k}`));
+    assert.deepEqual(unused, [], `round ${round}: every committed layer left is a layer of an image`);
 
     // No temp file of an atomic write is left anywhere.
     const tmps = [...walk(d.dataRoot), ...walk(d.execRoot)].filter((p) => p.endsWith('.tmp'));
@@ -250,8 +250,6 @@ describe('kill -9 during activity', () => {
     assert.equal(ok.stdout, 'ok\n', `round ${round}: run --rm after the checks: ${ok.stderr}`);
     return `${all.length} containers after restart, ${running.length} running`;
   }
-
-  const orphanLayers: string[] = [];
 
   test('the store stays consistent across kill -9 at random moments of concurrent requests', async (t) => {
     const t0 = Date.now();
@@ -274,12 +272,26 @@ describe('kill -9 during activity', () => {
     assert.ok(rounds >= 1);
   });
 
-  // A crash between a layer's commit and the image record that refers to it
-  // (during an import of a new layer) leaves a committed layer, and its blob,
-  // that no image uses and nothing ever removes. The image store's start-up
-  // (src/images) is where it belongs to collect them; until then this is
-  // recorded here rather than failing the file.
-  test('every committed layer left is a layer of an image', { todo: 'orphan layers of interrupted imports are not collected yet (src/images)' }, () => {
-    assert.deepEqual(orphanLayers, []);
+  // The window between a layer's commit and its image's record is too short
+  // to hit reliably at random: make that state by hand and restart.
+  test('a layer whose image record never got written is collected at start', async () => {
+    const src = join(d.dir, 'lonely');
+    mkdirSync(src);
+    writeFileSync(join(src, 'f'), 'lonely layer\n');
+    const tar = join(d.dir, 'lonely.tar');
+    assert.equal(spawnSync('tar', ['-cf', tar, '-C', src, 'f']).status, 0);
+    const id = d.berth(['import', tar, 'lonely:1']).stdout.trim();
+    assert.match(id, /^sha256:[a-f0-9]{64}$/);
+    const [img] = JSON.parse(d.berth(['image', 'inspect', id]).stdout) as { RootFS: { Layers: string[] } }[];
+    const layer = chainIds(img.RootFS.Layers).at(-1) as string;
+    const snapshotKeys = () => readdirSync(join(d.dataRoot, 'overlay2', 'metadata')).filter((f) => f.endsWith('.json'))
+      .map((f) => (JSON.parse(readFileSync(join(d.dataRoot, 'overlay2', 'metadata', f), 'utf8')) as { key: string }).key);
+    assert.ok(snapshotKeys().includes(layer));
+    await d.crash();
+    rmSync(join(d.dataRoot, 'image', 'images', `${id.slice(7)}.json`));
+    await d.start();
+    assert.equal(d.berth(['image', 'inspect', 'lonely:1']).code, 1, 'no image without its record');
+    assert.ok(!snapshotKeys().includes(layer), 'its layer is gone');
+    assert.equal(d.berth(['run', '--rm', 'busybox', 'echo', 'ok']).stdout, 'ok\n', 'the layers images use stay');
   });
 });
