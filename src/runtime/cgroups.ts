@@ -6,24 +6,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-
-interface MountEntry {
-  point: string;
-  fstype: string;
-  superOptions: string[];
-}
-
-function mounts(): MountEntry[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
-    const [pre, post = ''] = line.split(' - ');
-    const [fstype = '', , superOpts = ''] = post.split(' ');
-    return { point: pre.split(' ')[4] ?? '', fstype, superOptions: superOpts.split(',') };
-  });
-}
+import { mountTable } from './mountinfo.ts';
 
 /** Mounts v1 hierarchies for controllers left on cgroup2 of a hybrid host; returns their names. */
 export function completeHybridCgroups(root = '/sys/fs/cgroup'): string[] {
-  const all = mounts();
+  const all = mountTable();
   const v1 = all.filter((m) => m.fstype === 'cgroup');
   const v2 = all.find((m) => m.fstype === 'cgroup2' && m.point.startsWith(root + '/'));
   if (v1.length === 0 || !v2) return [];
@@ -44,7 +31,7 @@ export function completeHybridCgroups(root = '/sys/fs/cgroup'): string[] {
  */
 export function removeEmptyParent(name: string): void {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) return;
-  for (const m of mounts()) {
+  for (const m of mountTable()) {
     if (m.fstype !== 'cgroup' && m.fstype !== 'cgroup2') continue;
     try {
       rmdirSync(join(m.point, name));
