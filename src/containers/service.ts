@@ -16,6 +16,7 @@ import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ImageStore, Image } from '../images/store.ts';
 import type { ContainerConfig } from '../images/types.ts';
+import { isMountPoint } from '../runtime/mountinfo.ts';
 import { buildSpec } from '../runtime/spec.ts';
 import { launchShim, ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
@@ -285,7 +286,7 @@ export class ContainerService {
     if (rec.State.Running) throw new NotModifiedError();
     if (rec.State.Status === 'removing' || rec.State.Dead) throw new ConflictError(`container is marked for removal and cannot be started`);
     const state = this.stateDir(rec.Id);
-    await rm(state, { recursive: true, force: true });
+    await removeStateDir(state);
     await mkdir(join(state, 'rootfs'), { recursive: true, mode: 0o700 });
     const mounts = await this.snapshots.mounts(rec.Id);
     const rootfsMount = mounts[0].type === 'overlay' ? overlayOptions(mounts[0]) : undefined;
@@ -316,7 +317,7 @@ export class ContainerService {
       });
       await writeFile(join(state, 'config.json'), JSON.stringify(spec));
     } catch (err) {
-      await rm(state, { recursive: true, force: true });
+      await removeStateDir(state);
       throw startError(rec, err);
     }
     const log = host.LogConfig ?? { Type: 'json-file', Config: {} };
@@ -338,7 +339,7 @@ export class ContainerService {
         logAttrs: logAttributes(rec),
       });
     } catch (err) {
-      await rm(state, { recursive: true, force: true });
+      await removeStateDir(state);
       const e = startError(rec, err);
       rec.State.Error = e.message;
       await this.save(rec);
@@ -641,16 +642,13 @@ export class ContainerService {
         await this.remove(rec.Id, { force: true }).catch(() => {});
         continue;
       }
-      if (!rec.State.Running) await killOrphanShim(this.stateDir(rec.Id));
-      // As dockerd: a --rm container that is not running is removed. A crash
-      // between its exit (or a failed start) and its removal, or before its
-      // start, would otherwise leave it behind with nothing to remove it.
-      if (!rec.State.Running && rec.HostConfig.AutoRemove) {
-        await this.remove(rec.Id, { force: true }).catch(() => {});
-        continue;
-      }
       if (!rec.State.Running) {
-        if (rec.State.Restarting) rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
+        await killOrphanShim(this.stateDir(rec.Id));
+        // As dockerd: a --rm container that is not running is removed. A crash
+        // between its exit (or a failed start) and its removal, or before its
+        // start, would otherwise leave it behind with nothing to remove it.
+        if (rec.HostConfig.AutoRemove) await this.remove(rec.Id, { force: true }).catch(() => {});
+        else if (rec.State.Restarting) rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
         continue;
       }
       const conn = await connectToShim(this.stateDir(rec.Id));
@@ -724,30 +722,33 @@ function logAttributes(rec: ContainerRecord): Record<string, string> {
 }
 
 /**
- * Removes a finished container's exec-root directory. A shim that died
- * without cleaning up may have left the rootfs mounted: detach it first.
+ * Removes a container's exec-root directory, the only way it is removed. A
+ * shim that died without cleaning up may have left the rootfs mounted, and a
+ * recursive rm would then delete the container's files through the mount:
+ * detach it first.
  */
 async function removeStateDir(stateDir: string): Promise<void> {
   const rootfs = join(stateDir, 'rootfs');
-  if (readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === rootfs)) {
+  if (isMountPoint(rootfs)) {
     await new Promise<void>((resolve) => execFile('umount', ['-l', rootfs], () => resolve()));
   }
   await rm(stateDir, { recursive: true, force: true }).catch(() => {});
 }
 
-function shimAlive(stateDir: string): boolean {
+/** The pid of the container's shim while it lives. */
+function liveShimPid(stateDir: string): number | undefined {
   let pid: number;
   try {
     pid = Number(readFileSync(join(stateDir, 'shim.pid'), 'utf8').trim());
   } catch {
-    return false;
+    return undefined;
   }
-  if (!Number.isInteger(pid) || pid <= 1) return false;
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
   try {
     process.kill(pid, 0);
-    return true;
+    return pid;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
   }
 }
 
@@ -765,9 +766,9 @@ async function killOrphanShim(stateDir: string): Promise<void> {
   // state dir is ours. While it lives, it reaps the container, so `pid` is not reused.
   if (readExitFile(stateDir)) return;
   const ours = () => {
+    const shimPid = liveShimPid(stateDir);
     try {
-      const shimPid = readFileSync(join(stateDir, 'shim.pid'), 'utf8').trim();
-      return shimAlive(stateDir) && readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').includes(stateDir);
+      return shimPid !== undefined && readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').includes(stateDir);
     } catch {
       return false;
     }
@@ -804,7 +805,7 @@ async function connectToShim(stateDir: string): Promise<ShimConnection | undefin
   for (let attempt = 0; ; attempt++) {
     const conn = await ShimConnection.connect(sock).catch(() => undefined);
     if (conn) return conn;
-    if (!shimAlive(stateDir) || attempt >= 50) return undefined;
+    if (liveShimPid(stateDir) === undefined || attempt >= 50) return undefined;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
