@@ -36,10 +36,9 @@ export class Engine {
   async init(): Promise<void> {
     await mkdir(this.config.dataRoot, { recursive: true, mode: 0o710 });
     await mkdir(this.config.execRoot, { recursive: true, mode: 0o700 });
-    // Temp files of atomic writes a crash cut short: the engine-id's, and the
-    // image store's (repositories.json, images/*.json). The snapshotter and
-    // the containers sweep their own directories.
-    for (const dir of [this.config.dataRoot, join(this.config.dataRoot, 'image'), join(this.config.dataRoot, 'image', 'images')]) await removeTempFiles(dir);
+    // A temp file of the engine-id's atomic write a crash cut short; the
+    // snapshotter, the image store and the containers sweep their own.
+    await removeTempFiles(this.config.dataRoot);
     this.id = await this.engineId();
     await this.snapshots.init();
     await this.images.store.content.init();

@@ -2,7 +2,7 @@
 // name them. Tags live in one repositories.json, replaced atomically.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../storage/atomic.ts';
+import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
 import { ConflictError, noSuchImage } from '../daemon/api/errors.ts';
 import { ContentStore, sha256 } from './content.ts';
 import { LayerStore, chainIds } from './layers.ts';
@@ -38,6 +38,8 @@ export class ImageStore {
 
   async init(): Promise<void> {
     await mkdir(join(this.root, 'images'), { recursive: true });
+    // Temp files of atomic writes a crash cut short (repositories.json, images/*.json).
+    for (const dir of [this.root, join(this.root, 'images')]) await removeTempFiles(dir);
     for (const f of await readdir(join(this.root, 'images'))) {
       if (!/^[a-f0-9]{64}\.json$/.test(f)) continue;
       const rec = JSON.parse(await readFile(join(this.root, 'images', f), 'utf8')) as ImageRecord;
@@ -50,11 +52,8 @@ export class ImageStore {
       this.records.set(rec.id, rec);
       this.configs.set(rec.id, config);
     }
-    // Every layer of every image, so the layers of none can go.
-    const used = new Set<string>();
-    for (const rec of this.records.values()) {
-      for (let key: string | undefined = rec.topLayer; key && !used.has(key); key = (await this.layers.info(key).catch(() => undefined))?.parent) used.add(key);
-    }
+    // Every layer of every image (its chain, from the config's diff IDs), so the layers of none can go.
+    const used = new Set([...this.configs.values()].flatMap((c) => chainIds(c.rootfs.diff_ids)));
     await this.layers.pruneUnused(used);
     try {
       const file = JSON.parse(await readFile(join(this.root, 'repositories.json'), 'utf8')) as RepositoriesFile;
@@ -141,10 +140,9 @@ export class ImageStore {
 
   get(refOrId: string): Image {
     const img = this.resolve(refOrId);
+    if (img) return img;
     // dockerd names a missing reference with its implied tag: "No such image: nosuch:latest".
-    const implied = /^sha256:|@/.test(refOrId) || /:[^/]*$/.test(refOrId) ? refOrId : `${refOrId}:latest`;
-    if (!img) throw noSuchImage(implied);
-    return img;
+    throw noSuchImage(/^sha256:|@/.test(refOrId) || /:[^/]*$/.test(refOrId) ? refOrId : `${refOrId}:latest`);
   }
 
   /** `repo:tag` strings naming the image, familiar form, sorted. */
