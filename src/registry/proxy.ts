@@ -14,22 +14,12 @@ import { isTag, parseDigest, type Digest } from './names.ts';
 import { MANIFEST_TYPES, bareType } from './manifest.ts';
 import type { Storage, StoredManifest } from './storage.ts';
 import { tempPath } from './fsutil.ts';
+import { basicHeader, parseChallenges } from '../images/distribution/challenge.ts';
 
 type ProxyConfig = NonNullable<RegistryConfig['proxy']>;
 
 const ACCEPT = MANIFEST_TYPES.join(', ');
 const MAX_MANIFEST = 4 * 1024 * 1024;
-
-/** Parses `Bearer realm="...",service="..."` into its parameters. */
-export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
-  const sp = header.indexOf(' ');
-  const scheme = (sp < 0 ? header : header.slice(0, sp)).toLowerCase();
-  const params: Record<string, string> = {};
-  const re = /([a-zA-Z_]+)="([^"]*)"/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(header))) params[m[1].toLowerCase()] = m[2];
-  return { scheme, params };
-}
 
 /** A small registry client for the upstream, handling Basic and Bearer challenges. */
 export class UpstreamClient {
@@ -46,8 +36,7 @@ export class UpstreamClient {
   }
 
   private basicHeader(): string | undefined {
-    if (this.username === undefined) return undefined;
-    return 'Basic ' + Buffer.from(`${this.username}:${this.password ?? ''}`).toString('base64');
+    return basicHeader({ username: this.username, password: this.password });
   }
 
   async request(method: string, path: string, scope: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -55,16 +44,16 @@ export class UpstreamClient {
     const auth = cached && cached.until > Date.now() ? cached.header : this.basic ? this.basicHeader() : undefined;
     let res = await fetch(this.base + path, { method, headers: auth ? { ...headers, Authorization: auth } : headers, redirect: 'follow' });
     if (res.status !== 401) return res;
-    const challenge = res.headers.get('www-authenticate');
-    if (!challenge) return res;
+    const challengeHeader = res.headers.get('www-authenticate');
+    if (!challengeHeader) return res;
     await res.body?.cancel();
-    const { scheme, params } = parseChallenge(challenge);
+    const challenge = parseChallenges(challengeHeader)[0];
     let header: string | undefined;
-    if (scheme === 'basic') {
+    if (challenge?.scheme === 'basic') {
       this.basic = true;
       header = this.basicHeader();
-    } else if (scheme === 'bearer' && params.realm) {
-      header = await this.fetchToken(params.realm, params.service, scope);
+    } else if (challenge?.scheme === 'bearer' && challenge.params.realm) {
+      header = await this.fetchToken(challenge.params.realm, challenge.params.service, scope);
     }
     if (!header) return fetch(this.base + path, { method, headers });
     res = await fetch(this.base + path, { method, headers: { ...headers, Authorization: header }, redirect: 'follow' });

@@ -3,11 +3,7 @@
 // "fetch a token from the realm for this scope" (anonymously, or with Basic
 // credentials when the user has them), Basic means "send the credentials".
 import { BadRequestError } from '../../daemon/api/errors.ts';
-
-export interface Challenge {
-  scheme: 'basic' | 'bearer';
-  params: Record<string, string>;
-}
+import { basicHeader, type Challenge } from './challenge.ts';
 
 /** What `X-Registry-Auth` (base64url JSON) carries; all optional. */
 export interface Credentials {
@@ -17,24 +13,6 @@ export interface Credentials {
   identitytoken?: string;
   /** A bearer token to send as is. */
   registrytoken?: string;
-}
-
-/** Parses `Bearer realm="…",service="…",scope="…"` (one challenge; the first usable one wins). */
-export function parseChallenges(header: string | null): Challenge[] {
-  if (!header) return [];
-  const out: Challenge[] = [];
-  const re = /([A-Za-z]+)\s+((?:[A-Za-z0-9_-]+=(?:"(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?\s*)*)/g;
-  for (let m = re.exec(header); m; m = re.exec(header)) {
-    const scheme = m[1].toLowerCase();
-    if (scheme !== 'basic' && scheme !== 'bearer') continue;
-    const params: Record<string, string> = {};
-    const pre = /([A-Za-z0-9_-]+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-    for (let p = pre.exec(m[2]); p; p = pre.exec(m[2])) {
-      params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
-    }
-    out.push({ scheme, params });
-  }
-  return out;
 }
 
 /** Decodes the `X-Registry-Auth` header the docker CLI sends (often just `{}`). */
@@ -49,11 +27,6 @@ export function decodeRegistryAuth(header: string | undefined | null): Credentia
   } catch {
     throw new BadRequestError('invalid X-Registry-Auth header: not base64url-encoded JSON');
   }
-}
-
-export function basicHeader(c: Credentials): string | undefined {
-  if (c.username === undefined) return undefined;
-  return 'Basic ' + Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64');
 }
 
 export class AuthError extends Error {}

@@ -5,9 +5,8 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DEFAULT_DOMAIN } from '../reference.ts';
-import {
-  AuthError, type Challenge, type Credentials, basicHeader, causeOf, fetchToken, parseChallenges, registryMessage,
-} from './auth.ts';
+import { AuthError, type Credentials, causeOf, fetchToken, registryMessage } from './auth.ts';
+import { basicHeader, parseChallenges, type Challenge } from './challenge.ts';
 
 /** Where `docker.io` names are pulled from. */
 const DOCKER_HUB_ENDPOINT = 'registry-1.docker.io';
