@@ -135,9 +135,14 @@ export class Storage {
     }
   }
 
+  /** Whether `repo` links the blob (as a layer or as a manifest revision). */
+  private async repoLinks(repo: string, d: Digest): Promise<boolean> {
+    return (await exists(this.layerLink(repo, d))) || exists(this.revisionLink(repo, d));
+  }
+
   /** Size of a blob if `repo` holds it (linked and present), else undefined. */
   async repoBlobSize(repo: string, d: Digest): Promise<number | undefined> {
-    if (!(await exists(this.layerLink(repo, d))) && !(await exists(this.revisionLink(repo, d)))) return undefined;
+    if (!(await this.repoLinks(repo, d))) return undefined;
     return this.blobSize(d);
   }
 
@@ -147,7 +152,7 @@ export class Storage {
    * right after this still leaves a complete file to read from.
    */
   async openRepoBlob(repo: string, d: Digest): Promise<{ fh: FileHandle; size: number } | undefined> {
-    if (!(await exists(this.layerLink(repo, d))) && !(await exists(this.revisionLink(repo, d)))) return undefined;
+    if (!(await this.repoLinks(repo, d))) return undefined;
     let fh: FileHandle;
     try {
       fh = await open(this.blobPath(d), 'r');
