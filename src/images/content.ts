@@ -56,6 +56,11 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
     await mkdir(this.ingestDir, { recursive: true });
   }
 
+  /** A fresh path in the staging dir (same filesystem, swept on start) for scratch files. */
+  tempPath(): string {
+    return join(this.ingestDir, 'tmp-' + randomBytes(8).toString('hex'));
+  }
+
   path(digest: string): string {
     return join(this.blobs, parseDigest(digest));
   }

@@ -11,6 +11,8 @@ import type { Image, ImageStore } from './store.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from './reference.ts';
 import type { ContainerConfig, ImageConfigFile } from './types.ts';
 import { type PullOptions, type PullResult, preparePull } from './distribution/pull.ts';
+import { saveImages } from './archive/save.ts';
+import { type LoadedImage, loadImages } from './archive/load.ts';
 import type { Emit } from './distribution/progress.ts';
 
 export interface ImportOptions {
@@ -71,6 +73,23 @@ export class ImageService {
       this.events.publish('image', 'pull', r.reference, { name: r.reference });
       return r;
     };
+  }
+
+  /** `docker save`: the archive of the named images (errors come before the stream). */
+  async save(names: string[]): Promise<Readable> {
+    const out = await saveImages(this.store, names);
+    for (const n of names) this.events.publish('image', 'save', n, { name: n });
+    return out;
+  }
+
+  /** `docker load`: every image of a docker-archive or OCI layout tar, or none. */
+  async load(input: Readable): Promise<LoadedImage[]> {
+    const loaded = await loadImages(this.store, input);
+    for (const l of loaded) {
+      this.events.publish('image', 'load', l.id, {});
+      for (const t of l.tags) this.events.publish('image', 'tag', l.id, { name: t });
+    }
+    return loaded;
   }
 
   async tag(source: string, target: string): Promise<void> {

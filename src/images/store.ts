@@ -154,6 +154,21 @@ export class ImageStore {
     return out.sort();
   }
 
+  /** Every tag of a repository (full name, `docker.io/library/busybox`), sorted. */
+  tagsOfRepository(name: string): { ref: Reference; id: string }[] {
+    const out: { ref: Reference; id: string }[] = [];
+    for (const [key, id] of this.refs) {
+      const ref = parseNormalizedNamed(key);
+      if (ref.name === name && ref.tag && !ref.digest) out.push({ ref, id });
+    }
+    return out.sort((a, b) => (a.ref.tag as string).localeCompare(b.ref.tag as string));
+  }
+
+  /** Every tag (full reference string) and the image it names. */
+  allTags(): [string, string][] {
+    return [...this.refs];
+  }
+
   repoDigests(id: string): string[] {
     const rec = this.records.get(id);
     return (rec?.repoDigests ?? []).map((r) => familiarString(parseNormalizedNamed(r)));

@@ -11,6 +11,7 @@ import { printInspect } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../format/units.ts';
 import { goTimeString } from './containers.ts';
+import { registerArchiveCommands } from './image-archive.ts';
 import { parseNormalizedNamed, referenceString, withDefaultTag, DEFAULT_DOMAIN } from '../../images/reference.ts';
 
 interface ImageSummary {
@@ -299,6 +300,7 @@ export function registerImageCommands(program: Command): void {
     defineImport(parent);
     defineTag(parent);
     defineHistory(parent);
+    registerArchiveCommands(parent);
   }
   group.command('inspect')
     .description('Display detailed information on one or more images')

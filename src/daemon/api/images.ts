@@ -4,7 +4,9 @@
 import { Readable } from 'node:stream';
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
+import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError } from './errors.ts';
+import type { LoadedImage } from '../../images/archive/load.ts';
 import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
 import { parseNormalizedNamed } from '../../images/reference.ts';
 import { decodeRegistryAuth } from '../../images/distribution/auth.ts';
@@ -25,6 +27,22 @@ function splitName(ctx: Context, actions: string[]): [string, string] {
     if (rest.endsWith('/' + a)) return [rest.slice(0, -(a.length + 1)), a];
   }
   return [rest, ''];
+}
+
+async function sendArchive(ctx: Context, archive: Readable): Promise<void> {
+  const out = ctx.stream(200, 'application/x-tar');
+  await pipeline(archive, out).catch(() => out.destroy());
+}
+
+/** What `docker load` prints, as dockerd's JSON messages. */
+function loadMessages(loaded: LoadedImage[]): { stream: string }[] {
+  const out: { stream: string }[] = [];
+  for (const l of loaded) {
+    for (const [tag, old] of l.renamed) out.push({ stream: `The image ${tag} already exists, renaming the old one with ID ${old} to empty string\n` });
+    if (l.tags.length === 0) out.push({ stream: `Loaded image ID: ${l.id}\n` });
+    for (const t of l.tags) out.push({ stream: `Loaded image: ${t}\n` });
+  }
+  return out;
 }
 
 export function imageRoutes(api: ApiServer, engine: Engine): void {
@@ -84,8 +102,26 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     return { body: await images.list(filters, boolParam(ctx.query, 'all'), engine.containers.imagesInUse()) };
   });
 
+  api.route('GET', '/images/get', async (ctx) => {
+    const names = ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean);
+    if (names.length === 0) throw new BadRequestError('no images specified');
+    await sendArchive(ctx, await images.save(names));
+  });
+
+  api.route('POST', '/images/load', async (ctx) => {
+    const reply = (m: object) => ({ raw: JSON.stringify(m) + '\n', headers: { 'Content-Type': 'application/json' } });
+    try {
+      const loaded = await images.load(ctx.bodyStream());
+      return { raw: loadMessages(loaded).map((m) => JSON.stringify(m) + '\n').join(''), headers: { 'Content-Type': 'application/json' } };
+    } catch (err) {
+      // dockerd reports a failed load inside its 200 stream, as the clients expect.
+      return reply(errorMessage(err instanceof Error ? err.message : String(err)));
+    }
+  });
+
   api.route('GET', '/images/*', async (ctx) => {
-    const [name, action] = splitName(ctx, ['json', 'history']);
+    const [name, action] = splitName(ctx, ['json', 'history', 'get']);
+    if (action === 'get') return sendArchive(ctx, await images.save([name]));
     if (action === 'json') return { body: await images.inspect(name) };
     if (action === 'history') return { body: images.history(name) };
     throw new NotFoundError('page not found');
