@@ -8,6 +8,7 @@ import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
 import { systemRoutes } from './api/system.ts';
 import { containerRoutes } from './api/containers.ts';
 import { execRoutes } from './api/exec.ts';
+import { systemDfRoutes } from './api/system-df.ts';
 import { imageRoutes } from './api/images.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
@@ -76,6 +77,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   containerRoutes(api, engine);
   execRoutes(api, engine);
   imageRoutes(api, engine);
+  systemDfRoutes(api, engine);
 
   const sockets: string[] = [];
   for (const host of cfg.hosts) {

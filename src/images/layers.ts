@@ -40,6 +40,11 @@ export class LayerStore {
     return this.snapshots.stat(chainId).then(() => true, () => false);
   }
 
+  /** The directory holding the layer's own files (Docker's overlay2 `diff` dir). */
+  dir(chainId: string): Promise<string> {
+    return this.snapshots.dir(chainId);
+  }
+
   async info(chainId: string): Promise<LayerInfo> {
     const s = await this.snapshots.stat(chainId);
     return {
@@ -98,20 +103,26 @@ export class LayerStore {
     }
   }
 
-  /** Removes the layer, then each parent that nothing else (layer or container) uses. */
-  async release(chainId: string, inUse: Set<string>): Promise<void> {
+  /**
+   * Removes the layer, then each parent that nothing else (layer or container)
+   * uses; returns the chain IDs removed, top first.
+   */
+  async release(chainId: string, inUse: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
     let key: string | undefined = chainId;
     while (key !== undefined && !inUse.has(key)) {
       const info: LayerInfo | undefined = await this.info(key).catch(() => undefined);
-      if (!info) return;
+      if (!info) break;
       try {
         await this.snapshots.remove(key);
       } catch {
-        return; // still has children: another image's layer or a container
+        break; // still has children: another image's layer or a container
       }
+      removed.push(key);
       if (info.blob) await this.content.delete(info.blob);
       key = info.parent;
     }
+    return removed;
   }
 
   /**

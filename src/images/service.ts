@@ -1,6 +1,7 @@
 // Image operations behind the API: import, list, inspect, tag, remove.
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BadRequestError, ConflictError, noSuchImage } from '../daemon/api/errors.ts';
+import { BadRequestError } from '../daemon/api/errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../containers/model.ts';
 import { labelsMatch, parseUntil } from '../containers/service.ts';
@@ -12,6 +13,8 @@ import { familiarString, parseNormalizedNamed, withDefaultTag } from './referenc
 import type { ContainerConfig, ImageConfigFile } from './types.ts';
 import { type PullOptions, type PullResult, preparePull } from './distribution/pull.ts';
 import { saveImages } from './archive/save.ts';
+import { type DeleteItem, ImageRemover } from './remove.ts';
+import { type PruneReport, pruneImages } from './prune.ts';
 import { type LoadedImage, loadImages } from './archive/load.ts';
 import type { Emit } from './distribution/progress.ts';
 
@@ -24,7 +27,6 @@ export interface ImportOptions {
   source: string;
 }
 
-const SHORT = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
 export class ImageService {
   readonly store: ImageStore;
@@ -104,10 +106,11 @@ export class ImageService {
     return img.record.topLayer ? this.store.layers.chainSize(img.record.topLayer) : 0;
   }
 
-  async summary(img: Image, containers: Map<string, ContainerRecord[]>): Promise<Record<string, unknown>> {
+  /** Docker's ImageSummary; `names` narrows RepoTags/RepoDigests (the reference filter). */
+  async summary(img: Image, containers: Map<string, ContainerRecord[]>, names?: (n: string) => boolean): Promise<Record<string, unknown>> {
     const id = img.record.id;
-    const tags = this.store.repoTags(id);
-    const digests = this.store.repoDigests(id);
+    const tags = this.store.repoTags(id).filter((t) => !names || names(t));
+    const digests = this.store.repoDigests(id).filter((t) => !names || names(t));
     return {
       Containers: containers.get(id)?.length ?? 0,
       Created: img.config.created ? Math.floor(Date.parse(img.config.created) / 1000) : 0,
@@ -128,6 +131,8 @@ export class ImageService {
     for (const img of this.store.list()) {
       const tags = this.store.repoTags(img.record.id);
       const dangling = tags.length === 0;
+      const dv = filters.dangling?.[0];
+      if (dv !== undefined && !['true', 'false', '1', '0'].includes(dv)) throw new BadRequestError(`invalid filter 'dangling=${dv}'`);
       if (filters.dangling?.[0] !== undefined) {
         if ((filters.dangling[0] === 'true' || filters.dangling[0] === '1') !== dangling) continue;
       } else if (!all && dangling && this.store.children(img.record.id).length > 0) {
@@ -138,11 +143,11 @@ export class ImageService {
       if (before && created >= (Date.parse(before.config.created ?? '') || 0)) continue;
       if (since && created <= (Date.parse(since.config.created ?? '') || 0)) continue;
       if (filters.until?.[0] && created >= parseUntil(filters.until[0])) continue;
-      if (filters.reference?.length) {
-        const ok = filters.reference.some((pat) => tags.some((t) => refMatches(pat, t)));
-        if (!ok) continue;
-      }
-      out.push(await this.summary(img, containers));
+      // Only the names that match are shown, and an image with none is left out.
+      const patterns = filters.reference;
+      const names = patterns?.length ? (n: string) => patterns.some((p) => refMatches(p, n)) : undefined;
+      if (names && ![...tags, ...this.store.repoDigests(img.record.id)].some(names)) continue;
+      out.push(await this.summary(img, containers, names));
     }
     return out.sort((a, b) => (b.Created as number) - (a.Created as number));
   }
@@ -150,9 +155,6 @@ export class ImageService {
   async inspect(refOrId: string): Promise<Record<string, unknown>> {
     const img = this.store.get(refOrId);
     const c = img.config;
-    const layers = chainIds(c.rootfs.diff_ids);
-    const dirs: string[] = [];
-    for (const l of layers.reverse()) dirs.push(await this.store.layers.info(l).then(() => l, () => l));
     return {
       Id: img.record.id,
       RepoTags: this.store.repoTags(img.record.id),
@@ -167,79 +169,69 @@ export class ImageService {
       Variant: c.variant,
       Os: c.os,
       Size: await this.size(img),
-      GraphDriver: { Name: 'overlay2', Data: null },
+      GraphDriver: { Name: 'overlay2', Data: await this.graphDriverData(c.rootfs.diff_ids) },
       RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
       Metadata: { LastTagTime: img.record.lastTagTime ?? '0001-01-01T00:00:00Z' },
     };
   }
 
-  history(refOrId: string): Record<string, unknown>[] {
-    const img = this.store.get(refOrId);
-    const hist = img.config.history ?? [];
-    const out = hist.map((h, i) => ({
-      Id: i === hist.length - 1 ? img.record.id : '<missing>',
-      Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
-      CreatedBy: h.created_by ?? '',
-      Tags: i === hist.length - 1 ? this.store.repoTags(img.record.id) : null,
-      Size: 0,
-      Comment: h.comment ?? '',
-    }));
-    return out.reverse();
+  /** overlay2's paths as dockerd shows them: the top layer's dirs, the others as LowerDir (top first). */
+  private async graphDriverData(diffIds: string[]): Promise<Record<string, string> | null> {
+    const chain = chainIds(diffIds);
+    if (chain.length === 0) return null;
+    const dirs = await Promise.all(chain.map((l) => this.store.layers.dir(l).catch(() => '')));
+    const top = dirs[dirs.length - 1];
+    const data: Record<string, string> = {};
+    if (dirs.length > 1) data.LowerDir = dirs.slice(0, -1).reverse().join(':');
+    data.MergedDir = join(dirname(top), 'merged');
+    data.UpperDir = top;
+    data.WorkDir = join(dirname(top), 'work');
+    return data;
   }
 
-  /** `docker rmi`: untag, then delete when nothing names or uses the image. */
-  async remove(ref: string, force: boolean, containers: Map<string, ContainerRecord[]>): Promise<Record<string, string>[]> {
-    const img = this.store.resolve(ref);
-    if (!img) throw noSuchImage(ref);
-    const id = img.record.id;
-    const result: Record<string, string>[] = [];
-    const users = containers.get(id) ?? [];
-    const running = users.find((c) => c.State.Running);
-    const byId = /^(sha256:)?[a-f0-9]+$/.test(ref) && id.replace('sha256:', '').startsWith(ref.replace('sha256:', ''));
-    const tags = this.store.repoTags(id);
+  /**
+   * `GET /images/{name}/history` as dockerd builds it: one entry per history
+   * record, newest first, sized by its layer; IDs and tags come from the
+   * image and its parent chain, `<missing>` below what is local.
+   */
+  async history(refOrId: string): Promise<Record<string, unknown>[]> {
+    const img = this.store.get(refOrId);
+    const chain = chainIds(img.config.rootfs.diff_ids);
+    let layer = 0;
+    const out: { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }[] = [];
+    for (const h of img.config.history ?? []) {
+      let size = 0;
+      if (!h.empty_layer && layer < chain.length) {
+        size = await this.store.layers.info(chain[layer]).then((i) => i.size, () => 0);
+        layer++;
+      }
+      out.unshift({ Id: '<missing>', Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0, CreatedBy: h.created_by ?? '', Tags: null, Size: size, Comment: h.comment ?? '' });
+    }
+    let cur: Image | undefined = img;
+    for (const entry of out) {
+      if (!cur) break;
+      entry.Id = cur.record.id;
+      const tags = this.store.repoTags(cur.record.id);
+      entry.Tags = tags.length ? tags : null;
+      cur = cur.record.parent ? this.store.byId(cur.record.parent) : undefined;
+    }
+    return out;
+  }
 
-    if (!byId) {
-      // Removing by name untags; the image itself goes only with its last name.
-      if (tags.length === 1 && users.length > 0 && !force) {
-        throw new ConflictError(`conflict: unable to remove repository reference "${ref}" (must force) - container ${SHORT(users[0].Id)} is using its referenced image ${SHORT(id)}`);
-      }
-      const full = familiarString(withDefaultTag(parseNormalizedNamed(ref)));
-      await this.store.untag(ref);
-      result.push({ Untagged: full });
-      this.events.publish('image', 'untag', id, { name: full });
-      if (this.store.repoTags(id).length > 0 || users.length > 0) return result;
-    } else {
-      if (running) {
-        throw new ConflictError(`conflict: unable to delete ${SHORT(id)} (cannot be forced) - image is being used by running container ${SHORT(running.Id)}`);
-      }
-      if (users.length > 0 && !force) {
-        throw new ConflictError(`conflict: unable to delete ${SHORT(id)} (must be forced) - image is being used by stopped container ${SHORT(users[0].Id)}`);
-      }
-      if (tags.length > 1 && !force) {
-        throw new ConflictError(`conflict: unable to delete ${SHORT(id)} (must be forced) - image is referenced in multiple repositories`);
-      }
-      for (const t of tags) {
-        await this.store.untag(t);
-        result.push({ Untagged: t });
-        this.events.publish('image', 'untag', id, { name: t });
-      }
-      if (users.length > 0) return result;
-    }
-    if (this.store.children(id).length > 0) {
-      if (byId) throw new ConflictError(`conflict: unable to delete ${SHORT(id)} (cannot be forced) - image has dependent child images`);
-      return result;
-    }
-    const inUse = new Set<string>();
-    await this.store.delete(id, inUse);
-    result.push({ Deleted: id });
-    this.events.publish('image', 'delete', id, {});
-    return result;
+  /** `docker image prune` (prune.ts). */
+  prune(filters: Record<string, string[]>, containers: Map<string, ContainerRecord[]>): Promise<PruneReport> {
+    return pruneImages(this.store, this.events, filters, containers);
+  }
+
+  /** `docker rmi` with dockerd's untag/delete/conflict rules (remove.ts). */
+  async remove(ref: string, force: boolean, containers: Map<string, ContainerRecord[]>, prune = true): Promise<DeleteItem[]> {
+    return new ImageRemover(this.store, this.events, containers).remove(ref, force, prune);
   }
 }
 
 /** `reference=` filter: shell-style match on the familiar name, with or without tag. */
 function refMatches(pattern: string, tag: string): boolean {
   const toRe = (p: string) => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + '$');
-  const name = tag.slice(0, tag.lastIndexOf(':'));
+  const name = tag.includes('@') ? tag.slice(0, tag.indexOf('@')) : tag.slice(0, tag.lastIndexOf(':'));
   return toRe(pattern).test(tag) || toRe(pattern).test(name);
 }

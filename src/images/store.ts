@@ -221,11 +221,11 @@ export class ImageStore {
     });
   }
 
-  /** Deletes an image record and releases its layers that nothing else uses. */
-  async delete(id: string, layersInUse: Set<string>): Promise<void> {
-    await this.serialize(async () => {
+  /** Deletes an image record and releases its layers that nothing else uses; returns the layers removed. */
+  async delete(id: string, layersInUse: Set<string>): Promise<string[]> {
+    return this.serialize(async () => {
       const rec = this.records.get(id);
-      if (!rec) return;
+      if (!rec) return [];
       for (const [ref, target] of [...this.refs]) if (target === id) this.refs.delete(ref);
       await this.saveRefs();
       await rm(join(this.root, 'images', id.slice(7) + '.json'), { force: true });
@@ -235,10 +235,29 @@ export class ImageStore {
       for (const other of this.records.values()) {
         for (const c of chainIds(this.configs.get(other.id)?.rootfs.diff_ids ?? [])) used.add(c);
       }
-      if (rec.topLayer) await this.layers.release(rec.topLayer, used);
-      const stillUsed = [...this.records.keys()].some((k) => k === id);
-      if (!stillUsed) await this.content.delete(id);
+      const removed = rec.topLayer ? await this.layers.release(rec.topLayer, used) : [];
+      await this.content.delete(id);
+      return removed;
     });
+  }
+
+  /** Drops a registry digest (`name@sha256:…`, full name) from the image. */
+  async removeRepoDigest(id: string, canonical: string): Promise<boolean> {
+    return this.serialize(async () => {
+      const rec = this.records.get(id);
+      if (!rec?.repoDigests?.includes(canonical)) return false;
+      rec.repoDigests = rec.repoDigests.filter((d) => d !== canonical);
+      await writeJsonAtomic(join(this.root, 'images', rec.id.slice(7) + '.json'), rec);
+      return true;
+    });
+  }
+
+  /** Every name of the image: its tags and its registry digests, as references. */
+  references(id: string): Reference[] {
+    const out: Reference[] = [];
+    for (const [ref, target] of this.refs) if (target === id) out.push(parseNormalizedNamed(ref));
+    for (const d of this.records.get(id)?.repoDigests ?? []) out.push(parseNormalizedNamed(d));
+    return out;
   }
 
   /** Image IDs whose config names `id` as parent (for the "has dependent child images" conflict). */

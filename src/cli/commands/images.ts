@@ -3,7 +3,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
@@ -12,6 +12,7 @@ import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../format/units.ts';
 import { goTimeString } from './containers.ts';
 import { registerArchiveCommands } from './image-archive.ts';
+import { registerImageUsageCommands } from './image-usage.ts';
 import { parseNormalizedNamed, referenceString, withDefaultTag, DEFAULT_DOMAIN } from '../../images/reference.ts';
 
 interface ImageSummary {
@@ -265,26 +266,39 @@ function defineTag(parent: Command): void {
     });
 }
 
+/** Go's time.Format(time.RFC3339) in the local zone. */
+function rfc3339(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  const off = -d.getTimezoneOffset();
+  const local = new Date(d.getTime() + off * 60_000).toISOString().replace(/\.\d+Z$/, '');
+  if (off === 0) return local + 'Z';
+  const abs = Math.abs(off);
+  return `${local}${off > 0 ? '+' : '-'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
 function defineHistory(parent: Command): void {
   parent.command('history')
     .description('Show the history of an image')
     .option('--format <format>', 'Format output using a custom template')
-    .option('-H, --human', 'Print sizes and dates in human readable format', true)
+    .addOption(new Option('-H, --human [bool]', 'Print sizes and dates in human readable format').default(true).argParser((v: string) => v !== 'false' && v !== '0'))
     .option('--no-trunc', "Don't truncate output")
     .option('-q, --quiet', 'Only show image IDs')
     .argument('<image>')
     .action(async (ref: string, f: { format?: string; human: boolean; trunc: boolean; quiet?: boolean }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
       const hist = await client.call<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }[]>('GET', `/images/${ref}/history`);
-      const rows = hist.map((h) => ({
-        ID: h.Id === '<missing>' ? h.Id : f.trunc ? h.Id.replace(/^sha256:/, '').slice(0, 12) : h.Id,
-        CreatedSince: createdSince(new Date(h.Created * 1000), new Date()),
-        CreatedAt: goTimeString(h.Created),
-        CreatedBy: f.trunc && [...h.CreatedBy].length > 45 ? [...h.CreatedBy].slice(0, 44).join('') + '…' : h.CreatedBy,
-        Size: humanSize(h.Size),
-        Comment: h.Comment,
-      }));
-      const format = f.quiet && !f.format ? '{{.ID}}' : f.format ?? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}';
+      const rows = hist.map((h) => {
+        const createdBy = h.CreatedBy.replaceAll('\t', ' ');
+        return {
+          ID: f.trunc ? h.Id.replace(/^sha256:/, '').slice(0, 12) : h.Id,
+          CreatedSince: f.human ? createdSince(new Date(h.Created * 1000), new Date()) : rfc3339(h.Created),
+          CreatedAt: rfc3339(h.Created),
+          CreatedBy: f.trunc && [...createdBy].length > 45 ? [...createdBy].slice(0, 44).join('') + '…' : createdBy,
+          Size: f.human ? humanSize(h.Size) : String(h.Size),
+          Comment: h.Comment,
+        };
+      });
+      const format = f.quiet ? '{{.ID}}' : !f.format || f.format === 'table' ? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}' : f.format;
       process.stdout.write(formatRows(format, rows, { headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' } }));
     });
 }
@@ -302,6 +316,7 @@ export function registerImageCommands(program: Command): void {
     defineHistory(parent);
     registerArchiveCommands(parent);
   }
+  registerImageUsageCommands(group, program);
   group.command('inspect')
     .description('Display detailed information on one or more images')
     .option('-f, --format <format>', 'Format output using a custom template')

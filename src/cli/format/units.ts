@@ -35,6 +35,11 @@ export function humanSize(bytes: number): string {
   return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'], 3);
 }
 
+/** go-units HumanSize (precision 4): what prune and `system df` print, "4.263MB". */
+export function humanSize4(bytes: number): string {
+  return scaled(bytes, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'], 4);
+}
+
 /** go-units BytesSize: binary units, "1.5MiB". */
 export function bytesSize(bytes: number): string {
   return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'], 4);

@@ -317,7 +317,7 @@ function commandString(c: ContainerRecord): string {
   return [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
-async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
+export async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {
     Id: c.Id,
     Names: [c.Name],

@@ -102,6 +102,10 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     return { body: await images.list(filters, boolParam(ctx.query, 'all'), engine.containers.imagesInUse()) };
   });
 
+  api.route('POST', '/images/prune', async (ctx) => {
+    return { body: await images.prune(parseFilters(ctx.query.get('filters')), engine.containers.imagesInUse()) };
+  });
+
   api.route('GET', '/images/get', async (ctx) => {
     const names = ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean);
     if (names.length === 0) throw new BadRequestError('no images specified');
@@ -123,7 +127,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     const [name, action] = splitName(ctx, ['json', 'history', 'get']);
     if (action === 'get') return sendArchive(ctx, await images.save([name]));
     if (action === 'json') return { body: await images.inspect(name) };
-    if (action === 'history') return { body: images.history(name) };
+    if (action === 'history') return { body: await images.history(name) };
     throw new NotFoundError('page not found');
   });
 
@@ -133,12 +137,15 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     const repo = ctx.query.get('repo') ?? '';
     const tag = ctx.query.get('tag') ?? '';
     if (!repo) throw new BadRequestError('repository name cannot be empty');
+    // dockerd parses the repository alone first: a 64-hex name is refused there.
+    const named = parseNormalizedNamed(repo);
+    if (tag && (named.tag || named.digest)) throw new BadRequestError('invalid reference format');
     await images.tag(name, tag ? `${repo}:${tag}` : repo);
     return { status: 201 };
   });
 
   api.route('DELETE', '/images/*', async (ctx) => {
     const [name] = splitName(ctx, []);
-    return { body: await images.remove(name, boolParam(ctx.query, 'force'), engine.containers.imagesInUse()) };
+    return { body: await images.remove(name, boolParam(ctx.query, 'force'), engine.containers.imagesInUse(), !boolParam(ctx.query, 'noprune')) };
   });
 }
