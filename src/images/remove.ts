@@ -28,7 +28,7 @@ function isIdPrefix(id: string, ref: string): boolean {
 }
 
 /** At most one tagged repository and one digested repository, the same: dockerd's isSingleReference. */
-function isSingleReference(refs: Reference[]): boolean {
+export function isSingleReference(refs: Reference[]): boolean {
   if (refs.length <= 1) return refs.length === 1;
   const tagged = new Set(refs.filter((r) => !r.digest).map((r) => r.name));
   const digested = new Set(refs.filter((r) => r.digest).map((r) => r.name));

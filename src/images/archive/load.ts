@@ -31,6 +31,14 @@ export class InvalidArchiveError extends BadRequestError {
   }
 }
 
+/** `./a//b/` → `a/b`; anything absolute or climbing out of the archive is refused. */
+export function cleanArchiveName(name: string, what: string): string {
+  if (name.startsWith('/')) throw new InvalidArchiveError(`${what} "${name}" is an absolute path`);
+  const n = posix.normalize(name).replace(/\/+$/, '');
+  if (n === '..' || n.startsWith('../')) throw new InvalidArchiveError(`${what} "${name}" points outside the archive`);
+  return n === '' ? '.' : n;
+}
+
 type Entry = { kind: 'file'; path: string; size: number } | { kind: 'symlink'; target: string };
 
 /** The archive's files, staged on disk, addressed by their in-archive names. */
@@ -43,12 +51,8 @@ class StagedArchive {
     this.dir = dir;
   }
 
-  /** `./a//b/` → `a/b`; anything absolute or climbing out of the archive is refused. */
   static clean(name: string, what: string): string {
-    if (name.startsWith('/')) throw new InvalidArchiveError(`${what} "${name}" is an absolute path`);
-    const n = posix.normalize(name).replace(/\/+$/, '');
-    if (n === '..' || n.startsWith('../')) throw new InvalidArchiveError(`${what} "${name}" points outside the archive`);
-    return n === '' ? '.' : n;
+    return cleanArchiveName(name, what);
   }
 
   async extract(input: Readable): Promise<void> {
