@@ -128,6 +128,25 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
     }
   }
 
+  /**
+   * Moves a scratch file (from tempPath(), same filesystem) whose sha256 the
+   * caller computed while writing it into the store under that digest.
+   */
+  async adopt(tmp: string, digest: string): Promise<void> {
+    const dest = this.path(digest);
+    if (await this.has(digest)) {
+      await rm(tmp, { force: true });
+      return;
+    }
+    const fh = await open(tmp, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+  }
+
   async list(): Promise<string[]> {
     return (await readdir(this.blobs)).filter((f) => /^[a-f0-9]{64}$/.test(f)).map((f) => 'sha256:' + f);
   }

@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
@@ -255,6 +256,43 @@ print(len([i for i in c.images.list() if 'busybox:latest' in i.tags]))
           assert.match(viaDocker.stderr, message);
         }
       });
+    }
+  });
+});
+
+describe('a daemon killed during a load', () => {
+  test('restarts with a consistent store: no image, no layer, no staging left; the load then succeeds', async () => {
+    const d = await startSeededDaemon();
+    const work = mkdtempSync('/tmp/berth-load-crash-');
+    try {
+      // Three 40 MiB layers of random bytes: long enough to kill the daemon mid-way.
+      const layers = [0, 1, 2].map((i) => tar({ [`big${i}.bin`]: randomBytes(40 << 20) }));
+      const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(l)) } }));
+      const archive = join(work, 'big.tar');
+      writeFileSync(archive, await makeTar([
+        { name: 'c.json', content: cfg },
+        ...layers.map((l, i) => ({ name: `l${i}.tar`, content: l })),
+        { name: 'manifest.json', content: JSON.stringify([{ Config: 'c.json', RepoTags: ['big:1'], Layers: ['l0.tar', 'l1.tar', 'l2.tar'] }]) },
+      ]));
+      const snaps = () => readdirSync(join(d.dataRoot, 'overlay2/snapshots')).length;
+      const before = snaps();
+      const loader = d.spawnBerth(['load', '-i', archive], { stdio: 'ignore' });
+      // Kill once the first layer is being unpacked (a new snapshot appears).
+      for (let i = 0; i < 600 && snaps() === before; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 150));
+      await d.crash();
+      loader.kill('SIGKILL');
+      await d.start();
+      assert.equal(d.berth(['image', 'inspect', 'big:1']).code, 1);
+      assert.equal(snaps(), before, 'partial layers were collected');
+      assert.deepEqual(readdirSync(join(d.dataRoot, 'image/ingest')), [], 'staging swept');
+      const r = d.berth(['load', '-i', archive]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'Loaded image: big:1\n');
+      assert.equal(d.berth(['run', '--rm', 'busybox', 'true']).code, 0);
+    } finally {
+      await d.destroy();
+      rmSync(work, { recursive: true, force: true });
     }
   });
 });

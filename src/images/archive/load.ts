@@ -39,7 +39,15 @@ export function cleanArchiveName(name: string, what: string): string {
   return n === '' ? '.' : n;
 }
 
-type Entry = { kind: 'file'; path: string; size: number } | { kind: 'symlink'; target: string };
+/** A staged file; `path` moves into the content store when the file becomes a layer blob. */
+interface StagedFile {
+  kind: 'file';
+  path: string;
+  size: number;
+  digest: string;
+}
+
+type Entry = StagedFile | { kind: 'symlink'; target: string };
 
 /** The archive's files, staged on disk, addressed by their in-archive names. */
 class StagedArchive {
@@ -64,8 +72,11 @@ class StagedArchive {
       const name = StagedArchive.clean(h.name, 'entry');
       if (h.type === 'file' || h.type === 'contiguous-file') {
         const path = join(this.dir, String(this.count++));
+        // Hashed while staged: a layer file then becomes its blob without another pass.
+        const hash = createHash('sha256');
+        entry.on('data', (c: unknown) => { hash.update(c as Buffer); });
         await pipeline(entry, createWriteStream(path, { mode: 0o600 }));
-        this.entries.set(name, { kind: 'file', path, size: h.size ?? 0 });
+        this.entries.set(name, { kind: 'file', path, size: h.size ?? 0, digest: 'sha256:' + hash.digest('hex') });
         continue;
       }
       if (h.type === 'symlink') {
@@ -86,7 +97,7 @@ class StagedArchive {
   }
 
   /** The staged file an in-archive name refers to, following in-archive symlinks. */
-  file(name: string): { path: string; size: number } | undefined {
+  file(name: string): StagedFile | undefined {
     let n = StagedArchive.clean(name, 'path');
     for (let hops = 0; hops < MAX_LINK_HOPS; hops++) {
       const e = this.entries.get(n);
@@ -97,7 +108,7 @@ class StagedArchive {
     throw new InvalidArchiveError(`too many levels of symbolic links at "${name}"`);
   }
 
-  need(name: string, why: string): { path: string; size: number } {
+  need(name: string, why: string): StagedFile {
     const f = this.file(name);
     if (!f) throw new InvalidArchiveError(`${why} names "${name}", which is not in the archive`);
     return f;
@@ -249,14 +260,27 @@ async function applyLayers(store: ImageStore, a: StagedArchive, plans: PlannedIm
       for (let i = 0; i < chains.length; i++) {
         if (await store.layers.has(chains[i])) continue;
         const { file, digest } = plan.layers[i];
-        const layer = await store.layers.register(createReadStream(a.need(file, 'manifest').path), chains[i - 1]);
+        const staged = a.need(file, 'manifest');
+        if (digest && staged.digest !== digest) throw new InvalidArchiveError(`layer ${file}: digest mismatch: the manifest names ${digest}, the blob is ${staged.digest}`);
+        // The staged file becomes the layer's blob (what save and push read) without a copy.
+        const had = await store.content.has(staged.digest);
+        if (!staged.path.startsWith(store.content.path(staged.digest))) {
+          await store.content.adopt(staged.path, staged.digest);
+          staged.path = store.content.path(staged.digest);
+        }
+        let layer;
+        try {
+          layer = await store.layers.register(createReadStream(staged.path), chains[i - 1], { blob: staged.digest });
+        } catch (err) {
+          if (!had) await store.content.delete(staged.digest);
+          throw err;
+        }
         if (layer.chainId !== chains[i]) {
           // Not the layer the config names; drop it unless an image already had it.
           if (!isUsed(store, layer.chainId)) added.push(layer.chainId);
           throw new InvalidArchiveError(`layer ${file}: digest mismatch: the image config names ${diffIds[i]}, the layer is ${layer.diffId}`);
         }
         added.push(layer.chainId);
-        if (digest && layer.blob !== digest) throw new InvalidArchiveError(`layer ${file}: digest mismatch: the manifest names ${digest}, the blob is ${layer.blob}`);
       }
     }
   } catch (err) {
