@@ -75,7 +75,7 @@ class StagedArchive {
         // Hashed while staged: a layer file then becomes its blob without another pass.
         const hash = createHash('sha256');
         entry.on('data', (c: unknown) => { hash.update(c as Buffer); });
-        await pipeline(entry, createWriteStream(path, { mode: 0o600 }));
+        await pipeline(entry, createWriteStream(path, { mode: 0o600, highWaterMark: 1 << 20 }));
         this.entries.set(name, { kind: 'file', path, size: h.size ?? 0, digest: 'sha256:' + hash.digest('hex') });
         continue;
       }
