@@ -133,6 +133,17 @@ describe('local images', () => {
     bb = id('busybox');
   });
 
+  test('rmi -f by ID removes every name, then the image', () => {
+    d.berth(['tag', 'busybox', 'm1:1']);
+    d.berth(['tag', 'busybox', 'example.com/m2:1']);
+    const r = DOCKER ? d.docker(['rmi', '-f', bb.slice(7, 19)]) : d.berth(['rmi', '-f', bb.slice(7, 19)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Untagged: busybox:latest\nUntagged: m1:1\nUntagged: example.com/m2:1\nDeleted: ${bb}\nDeleted: sha256:[a-f0-9]{64}\n$`));
+    assert.equal(d.berth(['images', '-aq']).stdout, '');
+    d.seedBusybox();
+    bb = id('busybox');
+  });
+
   test('history: one row per entry, <missing> below the image, sizes, -H=false, --no-trunc, -q, --format', async () => {
     const r = d.berth(['load'], { input: await historyArchive('hist:1') });
     assert.equal(r.stdout, 'Loaded image: hist:1\n', r.stderr);
