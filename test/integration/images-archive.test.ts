@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import tarStream from 'tar-stream';
-import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { hasBinary, image, layer, sha256, skopeo, tar, writeOciLayout } from '../registry/helpers.ts';
 
 interface TarEntry { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: Buffer | string }
@@ -131,6 +131,24 @@ describe('image save and load', () => {
     }
     assert.equal(d.berth(['run', '--rm', 'busybox', 'echo', 'loaded']).stdout, 'loaded\n');
     d.berth(['rmi', 'keep:1']);
+  });
+
+  test('an image whose layer is stored compressed saves its uncompressed tar, which loads back', async () => {
+    const gz = gzipSync(readFileSync(busyboxTarPath()));
+    const imp = d.berth(['import', '-c', 'CMD ["sh"]', '-m', 'gzipped', '-', 'gz:1'], { input: gz });
+    assert.equal(imp.code, 0, imp.stderr);
+    const file = join(work, 'gz.tar');
+    assert.equal(d.berth(['save', '-o', file, 'gz:1']).code, 0);
+    const files = await readTar(readFileSync(file));
+    const manifest = JSON.parse(files.get('manifest.json')!.toString()) as { Layers: string[] }[];
+    const [diffId] = JSON.parse(d.berth(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'gz:1']).stdout) as string[];
+    assert.equal(sha256(files.get(manifest[0].Layers[0])!), diffId);
+    const gzId = d.berth(['image', 'inspect', '-f', '{{.Id}}', 'gz:1']).stdout.trim();
+    assert.equal(d.berth(['rmi', 'gz:1']).code, 0);
+    assert.equal(d.berth(['load', '-i', file]).stdout, 'Loaded image: gz:1\n');
+    assert.equal(d.berth(['image', 'inspect', '-f', '{{.Id}}', 'gz:1']).stdout.trim(), gzId);
+    assert.equal(d.berth(['run', '--rm', 'gz:1', 'echo', 'ok']).stdout, 'ok\n');
+    d.berth(['rmi', 'gz:1']);
   });
 
   test('a tag moved by load is reported as Docker does; an image saved by ID loads untagged', () => {
@@ -293,6 +311,55 @@ describe('a daemon killed during a load', () => {
     } finally {
       await d.destroy();
       rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('archives in the older docker save layout, and hostile layers inside a valid archive', () => {
+  let d: TestDaemon;
+  before(async () => { d = await startSeededDaemon(); });
+  after(async () => { await d.destroy(); });
+
+  test('pre-25 layout: <id>/layer.tar with a relative symlink for a layer two images share', async () => {
+    const base = tar({ 'shared.txt': 'shared\n' });
+    const top = tar({ 'own.txt': 'own\n' });
+    const cfg = (diffIds: string[], note: string) => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { note } }, rootfs: { type: 'layers', diff_ids: diffIds } }));
+    const c1 = cfg([sha256(base)], 'one');
+    const c2 = cfg([sha256(base), sha256(top)], 'two');
+    const archive = await makeTar([
+      { name: 'aaaa/', type: 'directory' },
+      { name: 'aaaa/layer.tar', content: base },
+      { name: 'aaaa/VERSION', content: '1.0' },
+      { name: 'bbbb/', type: 'directory' },
+      { name: 'bbbb/layer.tar', type: 'symlink', linkname: '../aaaa/layer.tar' },
+      { name: 'cccc/layer.tar', content: top },
+      { name: `${sha256(c1).slice(7)}.json`, content: c1 },
+      { name: `${sha256(c2).slice(7)}.json`, content: c2 },
+      { name: 'manifest.json', content: JSON.stringify([
+        { Config: `${sha256(c1).slice(7)}.json`, RepoTags: ['old/one:1'], Layers: ['aaaa/layer.tar'] },
+        { Config: `${sha256(c2).slice(7)}.json`, RepoTags: ['old/two:1', 'old/two:latest'], Layers: ['bbbb/layer.tar', 'cccc/layer.tar'] },
+      ]) },
+      { name: 'repositories', content: '{}' },
+    ]);
+    const r = d.berth(['load'], { input: archive });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'Loaded image: old/one:1\nLoaded image: old/two:1\nLoaded image: old/two:latest\n');
+    assert.equal(d.berth(['image', 'inspect', '-f', '{{.Id}} {{len .RootFS.Layers}}', 'old/two']).stdout, `${sha256(c2)} 2\n`);
+  });
+
+  test('a layer with ../ names and an absolute symlink writes nothing outside its layer', async () => {
+    const evil = await makeTar([
+      { name: '../../../../../../tmp/berth-layer-escape', content: 'x' },
+      { name: 'link', type: 'symlink', linkname: '/tmp' },
+      { name: 'link/berth-layer-escape-link', content: 'x' },
+    ]);
+    const c = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(evil)] } }));
+    const archive = await makeTar([{ name: 'c.json', content: c }, { name: 'l.tar', content: evil }, { name: 'manifest.json', content: JSON.stringify([{ Config: 'c.json', RepoTags: ['evil:layer'], Layers: ['l.tar'] }]) }]);
+    const r = d.berth(['load'], { input: archive });
+    assert.equal(readdirSync('/tmp').some((f) => f.startsWith('berth-layer-escape')), false, 'nothing written outside');
+    if (r.code !== 0) {
+      assert.match(r.stderr, /\S/);
+      assert.equal(d.berth(['image', 'inspect', 'evil:layer']).code, 1, 'a refused layer leaves no image');
     }
   });
 });
