@@ -250,10 +250,33 @@ async function planOciLayout(a: StagedArchive): Promise<PlannedImage[]> {
   return [...byManifest.values()];
 }
 
-/** Applies what `plans` need and is missing; on failure removes what it added and rethrows. */
+/**
+ * Applies what `plans` need and is missing; on failure removes what it added
+ * and rethrows. Each staged layer file becomes its blob (what save and push
+ * read) by a rename; those moves, with their fsync, start at once and run
+ * while earlier layers unpack, and each is awaited before its layer commits.
+ */
 async function applyLayers(store: ImageStore, a: StagedArchive, plans: PlannedImage[]): Promise<void> {
   const added: string[] = [];
+  /** Staged file → whether its blob was in the store before this load. */
+  const adopted = new Map<StagedFile, Promise<boolean>>();
+  const adopt = (f: StagedFile): Promise<boolean> => {
+    let job = adopted.get(f);
+    if (!job) {
+      const tmp = f.path;
+      job = (async () => {
+        const had = await store.content.has(f.digest);
+        await store.content.adopt(tmp, f.digest);
+        return had;
+      })();
+      job.catch(() => {});
+      adopted.set(f, job);
+      f.path = store.content.path(f.digest);
+    }
+    return job;
+  };
   try {
+    const work: { chains: string[]; diffIds: string[]; i: number; file: string; staged: StagedFile }[] = [];
     for (const plan of plans) {
       const diffIds = plan.config.rootfs.diff_ids;
       const chains = chainIds(diffIds);
@@ -262,30 +285,29 @@ async function applyLayers(store: ImageStore, a: StagedArchive, plans: PlannedIm
         const { file, digest } = plan.layers[i];
         const staged = a.need(file, 'manifest');
         if (digest && staged.digest !== digest) throw new InvalidArchiveError(`layer ${file}: digest mismatch: the manifest names ${digest}, the blob is ${staged.digest}`);
-        // The staged file becomes the layer's blob (what save and push read) without a copy.
-        const had = await store.content.has(staged.digest);
-        if (!staged.path.startsWith(store.content.path(staged.digest))) {
-          await store.content.adopt(staged.path, staged.digest);
-          staged.path = store.content.path(staged.digest);
-        }
-        let layer;
-        try {
-          layer = await store.layers.register(createReadStream(staged.path), chains[i - 1], { blob: staged.digest });
-        } catch (err) {
-          if (!had) await store.content.delete(staged.digest);
-          throw err;
-        }
-        if (layer.chainId !== chains[i]) {
-          // Not the layer the config names; drop it unless an image already had it.
-          if (!isUsed(store, layer.chainId)) added.push(layer.chainId);
-          throw new InvalidArchiveError(`layer ${file}: digest mismatch: the image config names ${diffIds[i]}, the layer is ${layer.diffId}`);
-        }
-        added.push(layer.chainId);
+        work.push({ chains, diffIds, i, file, staged });
       }
+    }
+    for (const w of work) void adopt(w.staged);
+    for (const { chains, diffIds, i, file, staged } of work) {
+      if (await store.layers.has(chains[i])) continue; // an earlier image of this archive brought it
+      await adopt(staged);
+      const layer = await store.layers.register(createReadStream(staged.path), chains[i - 1], { blob: staged.digest });
+      if (layer.chainId !== chains[i]) {
+        // Not the layer the config names; drop it unless an image already had it.
+        if (!isUsed(store, layer.chainId)) added.push(layer.chainId);
+        throw new InvalidArchiveError(`layer ${file}: digest mismatch: the image config names ${diffIds[i]}, the layer is ${layer.diffId}`);
+      }
+      added.push(layer.chainId);
     }
   } catch (err) {
     const inUse = new Set(store.list().flatMap((img) => chainIds(img.config.rootfs.diff_ids)));
     for (const c of added.reverse()) await store.layers.release(c, inUse).catch(() => {});
+    // Blobs this load brought in and no layer kept.
+    for (const [f, job] of adopted) {
+      const had = await job.catch(() => true);
+      if (!had) await store.content.delete(f.digest);
+    }
     throw err;
   }
 }
