@@ -73,6 +73,11 @@ describe('image references and import sources', () => {
       assert.equal(d.berth(['rmi', `${host}/team/bb:1`]).stdout, `Untagged: ${host}/team/bb:1\nUntagged: ${digestRef}\n`);
     }
     assert.equal(inspect('busybox', '{{.Id}}').stdout.trim(), bb, 'busybox still names it');
+    // Pulled by digest only: a row with no tag, as the docker CLI shows it.
+    assert.equal(d.berth(['pull', '-q', digestRef]).code, 0);
+    assert.match(d.berth(['images', '--digests', `${host}/team/bb`]).stdout, new RegExp(`\\n${host}/team/bb\\s+<none>\\s+${digest}\\s+${bb.slice(7, 19)}\\s`));
+    if (DOCKER) assert.match(d.docker(['images', '--digests', `${host}/team/bb`]).stdout, new RegExp(`\\n${host}/team/bb\\s+<none>\\s+${digest}\\s+${bb.slice(7, 19)}\\s`));
+    assert.equal(d.berth(['rmi', digestRef]).stdout, `Untagged: ${digestRef}\n`);
     d.berth(['rmi', 'fromdigest:1']);
   });
 

@@ -41,16 +41,22 @@ function imageRows(list: ImageSummary[], trunc: boolean): Record<string, unknown
       Containers: img.Containers < 0 ? 'N/A' : String(img.Containers), SharedSize: 'N/A', UniqueSize: 'N/A',
     };
     const tags = img.RepoTags ?? [];
-    if (tags.length === 0) {
+    const digests = img.RepoDigests ?? [];
+    const repoOf = (d: string) => d.slice(0, d.indexOf('@'));
+    if (tags.length === 0 && digests.length === 0) {
       rows.push({ ...base, Repository: '<none>', Tag: '<none>' });
       continue;
     }
-    const digests = img.RepoDigests ?? [];
-    const digestOf = (repo: string) => digests.find((d) => d.slice(0, d.indexOf('@')) === repo)?.slice(repo.length + 1) ?? '<none>';
+    const digestOf = (repo: string) => digests.find((d) => repoOf(d) === repo)?.slice(repo.length + 1) ?? '<none>';
     for (const t of tags) {
       const i = t.lastIndexOf(':');
       const repo = t.slice(0, i);
       rows.push({ ...base, Repository: repo, Tag: t.slice(i + 1), Digest: digestOf(repo) });
+    }
+    // A repository the image has only by digest gets a row of its own, as the docker CLI shows it.
+    const tagged = new Set(tags.map((t) => t.slice(0, t.lastIndexOf(':'))));
+    for (const d of digests) {
+      if (!tagged.has(repoOf(d))) rows.push({ ...base, Repository: repoOf(d), Tag: '<none>', Digest: d.slice(d.indexOf('@') + 1) });
     }
   }
   return rows;
