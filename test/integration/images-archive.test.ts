@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import Docker from 'dockerode';
 import tarStream from 'tar-stream';
 import { DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { hasBinary, image, layer, sha256, skopeo, tar, writeOciLayout } from '../registry/helpers.ts';
@@ -194,6 +196,22 @@ print(len([i for i in c.images.list() if 'busybox:latest' in i.tags]))
     const r = spawnSync('python3', ['-c', py, d.host], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'busybox:latest\n1\n');
+  });
+
+  test('dockerode: getImage().get() and loadImage(), listImages() and history()', async () => {
+    const docker = new Docker({ socketPath: d.socket });
+    const chunks: Buffer[] = [];
+    for await (const c of await docker.getImage('busybox').get()) chunks.push(c as Buffer);
+    const files = await readTar(Buffer.concat(chunks));
+    assert.ok(files.has('manifest.json') && files.has('index.json'));
+    const res = await docker.loadImage(Readable.from([Buffer.concat(chunks)]));
+    let body = '';
+    for await (const c of res) body += String(c);
+    assert.equal(body, '{"stream":"Loaded image: busybox:latest\\n"}\n');
+    const list = await docker.listImages({ filters: { reference: ['busybox'] } });
+    assert.deepEqual(list.map((i) => i.RepoTags), [['busybox:latest']]);
+    const hist = await docker.getImage('busybox').history() as { Id: string; Comment: string }[];
+    assert.equal(hist[0].Id, busyboxId);
   });
 
   test('archives made by skopeo load: docker-archive and oci-archive', { skip: !hasBinary('skopeo') }, async () => {
