@@ -279,12 +279,16 @@ print(len([i for i in c.images.list() if 'busybox:latest' in i.tags]))
       test(what, async () => {
         const beforeSnaps = snapshots();
         const beforeIds = imageIds();
+        const blobs = () => readdirSync(join(d.dataRoot, 'image/blobs/sha256')).sort();
+        const beforeBlobs = blobs();
         const r = d.berth(['load'], { input: await build() });
         assert.equal(r.code, 1, r.stdout);
         assert.match(r.stderr, message);
         assert.equal(d.berth(['image', 'inspect', 'evil:1']).code, 1);
         assert.deepEqual(imageIds(), beforeIds, 'no image added');
         assert.equal(snapshots(), beforeSnaps, 'no layer left behind');
+        assert.deepEqual(blobs(), beforeBlobs, 'no blob left behind');
+        assert.deepEqual(readdirSync(join(d.dataRoot, 'image/ingest')), [], 'no staging left behind');
         assert.equal(readdirSync('/tmp').some((f) => f.startsWith('berth-load-escape')), false);
         if (DOCKER) {
           const viaDocker = d.docker(['load'], { input: await build() });
