@@ -119,10 +119,19 @@ export class LayerStore {
         break; // still has children: another image's layer or a container
       }
       removed.push(key);
-      if (info.blob) await this.content.delete(info.blob);
+      // The same tar may be a layer of another chain (on another parent): its blob stays for that one.
+      if (info.blob && !(await this.blobInUse(info.blob))) await this.content.delete(info.blob);
       key = info.parent;
     }
     return removed;
+  }
+
+  private async blobInUse(blob: string): Promise<boolean> {
+    let used = false;
+    await this.snapshots.walk((s) => {
+      if (s.labels['berth.blob'] === blob) used = true;
+    });
+    return used;
   }
 
   /**

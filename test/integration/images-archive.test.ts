@@ -369,6 +369,23 @@ describe('archives in the older docker save layout, and hostile layers inside a 
     assert.equal(d.berth(['image', 'inspect', '-f', '{{.Id}} {{len .RootFS.Layers}}', 'old/two']).stdout, `${sha256(c2)} 2\n`);
   });
 
+  test('the same layer tar on two parents: removing one image keeps the blob the other saves from', async () => {
+    const shared = tar({ 'same.txt': 'same\n' });
+    const other = tar({ 'other.txt': 'other\n' });
+    const cfg = (diffIds: string[]) => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds } }));
+    const a = cfg([sha256(shared)]);
+    const b = cfg([sha256(other), sha256(shared)]);
+    const archive = await makeTar([
+      { name: 'a.json', content: a }, { name: 'b.json', content: b }, { name: 'shared.tar', content: shared }, { name: 'other.tar', content: other },
+      { name: 'manifest.json', content: JSON.stringify([{ Config: 'a.json', RepoTags: ['twice:a'], Layers: ['shared.tar'] }, { Config: 'b.json', RepoTags: ['twice:b'], Layers: ['other.tar', 'shared.tar'] }]) },
+    ]);
+    assert.equal(d.berth(['load'], { input: archive }).code, 0);
+    assert.equal(d.berth(['rmi', 'twice:a']).code, 0);
+    const r = d.berth(['save', '-o', '/dev/null', 'twice:b']);
+    assert.equal(r.code, 0, r.stderr);
+    d.berth(['rmi', 'twice:b']);
+  });
+
   test('a layer with ../ names and an absolute symlink writes nothing outside its layer', async () => {
     const evil = await makeTar([
       { name: '../../../../../../tmp/berth-layer-escape', content: 'x' },
