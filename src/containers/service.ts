@@ -407,7 +407,7 @@ export class ContainerService {
     if (!rec) return;
     await this.locked(id, async () => {
       if (!rec.State.Running) return;
-      rec.State = { ...rec.State, Status: 'exited', Running: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
+      rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.save(rec);
       await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
@@ -471,6 +471,8 @@ export class ContainerService {
 
   private signal(rec: ContainerRecord, sig: number): void {
     this.publish(rec, 'kill', { signal: String(sig) });
+    // A frozen process handles no signal until thawed (dockerd unpauses on stop and kill too).
+    if (rec.State.Paused && (sig === 9 || sig === 15)) void this.unpause(rec.Id).catch(() => {});
     if (rec.State.Pid > 0) {
       try {
         process.kill(rec.State.Pid, sig);
@@ -520,6 +522,42 @@ export class ContainerService {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     return { StatusCode: code, Error: null };
+  }
+
+  // ---------- pause / unpause ----------
+
+  /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
+  async pause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
+      if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
+      await this.runtimeCommand(rec, 'pause');
+      rec.State = { ...rec.State, Paused: true, Status: 'paused' };
+      await this.save(rec);
+      this.publish(rec, 'pause');
+    });
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
+      await this.runtimeCommand(rec, 'resume');
+      rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
+      await this.save(rec);
+      this.publish(rec, 'unpause');
+    });
+  }
+
+  private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
+    const rt = this.runtimeFor(rec);
+    return new Promise((resolve, reject) => {
+      execFile(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id], (err, _stdout, stderr) => {
+        if (err) reject(new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
+        else resolve();
+      });
+    });
   }
 
   // ---------- remove / rename / prune ----------

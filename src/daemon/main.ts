@@ -9,6 +9,7 @@ import { systemRoutes } from './api/system.ts';
 import { containerRoutes } from './api/containers.ts';
 import { execRoutes } from './api/exec.ts';
 import { imageRoutes } from './api/images.ts';
+import { commitRoutes } from './api/commit.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -76,6 +77,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   containerRoutes(api, engine);
   execRoutes(api, engine);
   imageRoutes(api, engine);
+  commitRoutes(api, engine);
 
   const sockets: string[] = [];
   for (const host of cfg.hosts) {
