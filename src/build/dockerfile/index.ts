@@ -1,7 +1,7 @@
 // The Dockerfile language: parser, AST dump, instruction check, and the shell
 // word expander the build uses for instruction arguments.
 
-export { parseDockerfile, chompHeredocContent } from './parser.ts';
+export { parseDockerfile, chompHeredocContent, heredocFromWord, heredocFileContent } from './parser.ts';
 export type { Dockerfile, Instruction, Heredoc } from './parser.ts';
 export { dumpDockerfile, dumpInstruction } from './dump.ts';
 export { checkInstruction, isKnownInstruction, knownInstructions } from './instructions.ts';

@@ -153,6 +153,29 @@ export function chompHeredocContent(content: string): string {
   return content.replace(/^\t+/gm, '');
 }
 
+/**
+ * The heredoc one argument names (`<<EOF`, `<<-"EOF"`), or undefined for an
+ * ordinary argument: how COPY and ADD tell inline sources from paths.
+ */
+export function heredocFromWord(word: string): Omit<Heredoc, 'content'> | undefined {
+  try {
+    return parseHeredocWord(word);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A COPY/ADD heredoc body as the file it becomes (BuildKit's rules): leading
+ * tabs chomped for `<<-`, then `$` expanded unless the delimiter was quoted;
+ * quotes in the body are ordinary characters.
+ */
+export function heredocFileContent(heredoc: Heredoc, env: ReadonlyMap<string, string>): string {
+  const content = heredoc.chomp ? chompHeredocContent(heredoc.content) : heredoc.content;
+  if (!heredoc.expand) return content;
+  return new ShellLexer('\\', { skipProcessQuotes: true }).process(content, env).result;
+}
+
 function instructionFromLine(line: string, escape: EscapeToken): Instruction {
   const { command, flags, rest } = splitCommand(line, escape);
   const keyword = command.toLowerCase();
