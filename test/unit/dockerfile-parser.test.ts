@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  DockerfileParseError, checkInstruction, chompHeredocContent, dumpDockerfile, expandWord, heredocFileContent, heredocFromWord, parseDockerfile,
+  DockerfileParseError, checkInstruction, chompHeredocContent, dumpDockerfile, expandWord, formatSourceExcerpt, heredocFileContent, heredocFromWord, parseDockerfile,
   type Heredoc, type Instruction,
 } from '../../src/build/dockerfile/index.ts';
 
@@ -374,4 +374,21 @@ test('reference: heredoc examples', () => {
   assert.equal(shebang.instructions[1].heredocs[0].content, '#!/usr/bin/env python\nprint("hello world")\n');
   const copy = parseDockerfile('FROM alpine\nCOPY <<EOF greeting.txt\nhello world\nEOF\n').instructions[1];
   assert.deepEqual([copy.args, copy.heredocs[0].content], [['<<EOF', 'greeting.txt'], 'hello world\n']);
+});
+
+test('formatSourceExcerpt prints BuildKit\'s Dockerfile:N excerpt', () => {
+  const text = 'FROM busybox\n\nFOO bar\n';
+  const i = parseDockerfile(text).instructions[1];
+  assert.throws(() => checkInstruction(i), (err: unknown) => {
+    assert.ok(err instanceof DockerfileParseError);
+    assert.equal(formatSourceExcerpt(text, err.file, err.line, err.endLine), [
+      'Dockerfile:3', '--------------------', '   1 |     FROM busybox', '   2 |     ', '   3 | >>> FOO bar', '   4 |     ', '--------------------', '',
+    ].join('\n'));
+    return true;
+  });
+  const long = 'FROM a\nRUN a \\\n  b\nRUN c\nRUN d\nRUN e\nRUN f\n';
+  assert.equal(formatSourceExcerpt(long, 'Dockerfile', 2, 3), [
+    'Dockerfile:2', '--------------------', '   1 |     FROM a', '   2 | >>> RUN a \\', '   3 | >>>   b', '   4 |     RUN c', '--------------------', '',
+  ].join('\n'));
+  assert.equal(formatSourceExcerpt(long, 'Dockerfile', 99), '');
 });

@@ -8,3 +8,4 @@ export { checkInstruction, isKnownInstruction, knownInstructions } from './instr
 export { DockerfileParseError, ShellExpansionError } from './errors.ts';
 export { ShellLexer, expandWord, expandWords, expandWithMatches, envFromList } from './shell.ts';
 export type { EscapeToken, ShellLexOptions, Expansion } from './shell.ts';
+export { formatSourceExcerpt } from './source-excerpt.ts';
