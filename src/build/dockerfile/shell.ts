@@ -201,7 +201,8 @@ class ShellWord {
   private processSingleQuote(): string {
     // Everything up to the next ' is literal; a ' cannot be escaped inside.
     const raw = this.lexer.options.rawQuotes;
-    let result = raw ? this.next()! : (this.next(), '');
+    const open = this.next()!;
+    let result = raw ? open : '';
     for (;;) {
       const ch = this.next();
       if (ch === undefined) throw new LexFailure('unexpected end of statement while looking for matching single-quote');
@@ -214,7 +215,8 @@ class ShellWord {
     // Literal except $ expansions; the escape character escapes only " $ and itself.
     const raw = this.lexer.options.rawQuotes;
     const escape = this.lexer.escapeToken;
-    let result = raw ? this.next()! : (this.next(), '');
+    const open = this.next()!;
+    let result = raw ? open : '';
     for (;;) {
       const peeked = this.peek();
       if (peeked === undefined) throw new LexFailure('unexpected end of statement while looking for matching double-quote');
