@@ -17,7 +17,7 @@ import type { EventBus } from '../events/bus.ts';
 import type { ImageStore, Image } from '../images/store.ts';
 import type { ContainerConfig } from '../images/types.ts';
 import { isMountPoint } from '../runtime/mountinfo.ts';
-import { buildSpec } from '../runtime/spec.ts';
+import { buildSpec, type OciMount } from '../runtime/spec.ts';
 import { launchShim, ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
 import { ramInBytes } from '../cli/format/units.ts';
@@ -53,6 +53,8 @@ export class ContainerService {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Fires `exit:<id>` and `removed:<id>`. */
   private readonly changes = new EventEmitter();
+  /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
+  private readonly extraMounts = new Map<string, OciMount[]>();
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   private detaching = false;
 
@@ -314,6 +316,7 @@ export class ContainerService {
         netns: host.NetworkMode === 'host' ? { kind: 'host' } : { kind: 'new' },
         initPath: host.Init ? this.cfg.initPath : undefined,
         stopSignal: rec.Config.StopSignal,
+        extraMounts: this.extraMounts.get(rec.Id),
       });
       await writeFile(join(state, 'config.json'), JSON.stringify(spec));
     } catch (err) {
@@ -524,6 +527,11 @@ export class ContainerService {
     return { StatusCode: code, Error: null };
   }
 
+  /** Mounts added to the container's spec at its next start (the builder's RUN --mount). */
+  setExtraMounts(id: string, mounts: OciMount[]): void {
+    this.extraMounts.set(id, mounts);
+  }
+
   // ---------- pause / unpause ----------
 
   /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
@@ -587,6 +595,7 @@ export class ContainerService {
       await rm(this.dir(rec.Id), { recursive: true, force: true });
       await removeStateDir(this.stateDir(rec.Id));
       this.live.delete(rec.Id);
+      this.extraMounts.delete(rec.Id);
       this.publish(rec, 'destroy');
       this.changes.emit(`removed:${rec.Id}`, rec.State.ExitCode);
     });

@@ -10,6 +10,7 @@ import { containerRoutes } from './api/containers.ts';
 import { execRoutes } from './api/exec.ts';
 import { imageRoutes } from './api/images.ts';
 import { commitRoutes } from './api/commit.ts';
+import { buildRoutes } from './api/build.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -78,6 +79,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   execRoutes(api, engine);
   imageRoutes(api, engine);
   commitRoutes(api, engine);
+  buildRoutes(api, engine);
 
   const sockets: string[] = [];
   for (const host of cfg.hosts) {

@@ -1,0 +1,268 @@
+// COPY and ADD: which files a step copies (globs, .dockerignore, the
+// forbidden paths outside the context), the checksum of their contents and
+// metadata that keys the build cache, and writing them into a mounted image
+// root. Sources are read in their root with in-root path resolution, so a
+// context symlink to /etc reads the context's own `etc`, never the host's.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import {
+  chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes, writeFile,
+} from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { posix } from 'node:path';
+import { BadRequestError } from '../daemon/api/errors.ts';
+import { applyLayer } from '../storage/layer-apply.ts';
+import { cleanInRoot, isWithin, resolveInRoot } from '../storage/rootpath.ts';
+import { detectCompression } from '../storage/compression.ts';
+import type { IgnoreMatcher } from './ignore.ts';
+
+/** Where sources are read from: the context (with its ignore rules) or another stage's or image's root. */
+export interface SourceRoot {
+  dir: string;
+  ignore?: IgnoreMatcher;
+  isContext: boolean;
+}
+
+/** One thing to create in the image, before ownership is resolved. */
+export interface CopyEntry {
+  /** Absolute path in the image. */
+  dest: string;
+  kind: 'file' | 'dir' | 'symlink' | 'archive';
+  mode: number;
+  mtimeMs: number;
+  /** Host path of the content (file, archive), or the bytes (heredoc). */
+  source?: string;
+  data?: Buffer;
+  link?: string;
+  size: number;
+}
+
+export class BuildStepError extends BadRequestError {}
+
+const GLOB_CHARS = /[*?[\\]/;
+
+/** Go's filepath.Match for one path segment, as a RegExp. */
+function segmentRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '\\' && i + 1 < pattern.length) re += escapeRe(pattern[++i]);
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 1);
+      if (end < 0) throw new BuildStepError(`syntax error in pattern: ${pattern}`);
+      let cls = pattern.slice(i + 1, end);
+      if (cls.startsWith('^') || cls.startsWith('!')) cls = '^' + cls.slice(1);
+      re += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += escapeRe(c);
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function escapeRe(c: string): string {
+  return c.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+}
+
+/** A source as the user named it, made relative to its root; `..` out of the context is refused with Docker's wording. */
+function cleanSource(root: SourceRoot, src: string): string {
+  const norm = posix.normalize(src);
+  // An absolute source names a path in the context too (`COPY /a` is `COPY a`).
+  if (root.isContext && !posix.isAbsolute(src) && (norm === '..' || norm.startsWith('../'))) {
+    throw new BuildStepError(`forbidden path outside the build context: ${src} ()`);
+  }
+  return cleanInRoot(norm).slice(1);
+}
+
+/** Expands one source (possibly a glob) to root-relative paths that exist and are not ignored. */
+async function expandSource(root: SourceRoot, src: string): Promise<string[]> {
+  const rel = cleanSource(root, src);
+  const visible = (p: string) => !(root.ignore?.excludes(p));
+  if (!GLOB_CHARS.test(rel)) {
+    const host = resolveInRoot(root.dir, rel);
+    const st = await lstat(host).catch(() => undefined);
+    if (!st || !visible(rel)) return [];
+    return [rel];
+  }
+  let current = [''];
+  for (const seg of rel.split('/').filter(Boolean)) {
+    const next: string[] = [];
+    if (!GLOB_CHARS.test(seg)) {
+      for (const base of current) {
+        const p = base ? `${base}/${seg}` : seg;
+        if (await lstat(resolveInRoot(root.dir, p)).catch(() => undefined)) next.push(p);
+      }
+    } else {
+      const re = segmentRegExp(seg);
+      for (const base of current) {
+        const names = await readdir(resolveInRoot(root.dir, base || '/')).catch(() => [] as string[]);
+        for (const n of names.sort()) if (re.test(n)) next.push(base ? `${base}/${n}` : n);
+      }
+    }
+    current = next;
+  }
+  return current.filter(visible);
+}
+
+export interface PlanInput {
+  root: SourceRoot;
+  sources: string[];
+  /** The destination as written, already expanded and made absolute against WORKDIR. */
+  dest: string;
+  /** The destination ends with `/` (or is `.`): always a directory. */
+  destIsDir: boolean;
+  /** Whether `path` is an existing directory in the image (for `COPY a /existing-dir`). */
+  isDirInImage(path: string): Promise<boolean>;
+  /** ADD: local archives are unpacked into the destination. */
+  extractArchives: boolean;
+  instruction: 'COPY' | 'ADD';
+}
+
+/** What to copy: each entry with its absolute destination, in order (parents first). */
+export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
+  const found: string[] = [];
+  for (const s of p.sources) {
+    const hits = await expandSource(p.root, s);
+    if (hits.length === 0) {
+      if (GLOB_CHARS.test(s)) continue;
+      throw new BuildStepError(`${p.instruction} failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
+    }
+    found.push(...hits);
+  }
+  if (found.length === 0) throw new BuildStepError(`${p.instruction} failed: no source files were specified`);
+  if (found.length > 1 && !p.destIsDir) {
+    throw new BuildStepError(`When using ${p.instruction} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  const out: CopyEntry[] = [];
+  for (const rel of found) {
+    const host = resolveInRoot(p.root.dir, rel);
+    const st = await lstat(host);
+    if (st.isDirectory()) {
+      await walkDir(p.root, host, rel, p.dest, out);
+      continue;
+    }
+    const intoDir = p.destIsDir || (await p.isDirInImage(p.dest));
+    const isArchive = p.extractArchives && st.isFile() && (await looksLikeArchive(host));
+    if (isArchive) {
+      out.push({ dest: p.dest, kind: 'archive', mode: 0o755, mtimeMs: st.mtimeMs, source: host, size: st.size });
+      continue;
+    }
+    const dest = intoDir ? posix.join(p.dest, posix.basename(rel)) : p.dest;
+    out.push(await entryOf(host, st, dest));
+  }
+  return out;
+}
+
+async function looksLikeArchive(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    const head = buf.subarray(0, bytesRead);
+    if (detectCompression(head) !== 'none') return true;
+    return bytesRead === 512 && head.subarray(257, 262).toString('latin1') === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
+
+async function entryOf(host: string, st: Stats, dest: string): Promise<CopyEntry> {
+  if (st.isSymbolicLink()) return { dest, kind: 'symlink', mode: 0o777, mtimeMs: st.mtimeMs, link: await readlink(host), size: 0 };
+  if (st.isDirectory()) return { dest, kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0 };
+  if (!st.isFile()) throw new BuildStepError(`${dest}: only regular files, directories and symlinks can be copied`);
+  return { dest, kind: 'file', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, source: host, size: st.size };
+}
+
+/** A source directory: its contents (not itself) under `dest`; ignored paths are skipped, symlinks copied as symlinks. */
+async function walkDir(root: SourceRoot, host: string, rel: string, dest: string, out: CopyEntry[]): Promise<void> {
+  const st = await lstat(host);
+  out.push({ dest, kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0 });
+  const names = (await readdir(host)).sort();
+  for (const name of names) {
+    const childRel = rel ? `${rel}/${name}` : name;
+    const childHost = `${host}/${name}`;
+    const cst = await lstat(childHost);
+    const excluded = root.ignore?.excludes(childRel) ?? false;
+    if (cst.isDirectory()) {
+      // An excluded directory may still hold re-included paths (`!dir/keep`).
+      if (excluded && !root.ignore?.hasExceptions) continue;
+      const sub: CopyEntry[] = [];
+      await walkDir(root, childHost, childRel, posix.join(dest, name), sub);
+      if (excluded && sub.length === 1) continue;
+      out.push(...sub);
+      continue;
+    }
+    if (excluded) continue;
+    out.push(await entryOf(childHost, cst, posix.join(dest, name)));
+  }
+}
+
+/** sha256 over every entry's path, type, mode, size, link and content: the cache key of a COPY/ADD. */
+export async function checksumEntries(entries: CopyEntry[], extra: string): Promise<string> {
+  const h = createHash('sha256');
+  h.update(extra + '\0');
+  for (const e of entries) {
+    h.update(`${e.kind}\0${e.dest}\0${e.mode.toString(8)}\0${e.size}\0${e.link ?? ''}\0`);
+    if (e.data) h.update(e.data);
+    else if (e.source && (e.kind === 'file' || e.kind === 'archive')) {
+      for await (const chunk of createReadStream(e.source)) h.update(chunk as Buffer);
+    }
+  }
+  return h.digest('hex');
+}
+
+export interface WriteOptions {
+  uid: number;
+  gid: number;
+  /** --chmod: replaces the mode of every file and directory copied. */
+  chmod?: number;
+}
+
+/** Creates the entries below `rootDir` (a mounted image root); parents are created as root-owned directories. */
+export async function writeEntries(rootDir: string, entries: CopyEntry[], o: WriteOptions): Promise<void> {
+  const madeDirs = new Set<string>();
+  const ensureParent = async (dest: string) => {
+    const parent = posix.dirname(dest);
+    if (madeDirs.has(parent)) return;
+    const hostParent = resolveInRoot(rootDir, parent);
+    if (!isWithin(rootDir, hostParent)) throw new BuildStepError(`${dest}: path escapes the image root`);
+    await mkdir(hostParent, { recursive: true, mode: 0o755 });
+    madeDirs.add(parent);
+  };
+  for (const e of entries) {
+    const mode = o.chmod ?? e.mode;
+    if (e.kind === 'archive') {
+      const dir = resolveInRoot(rootDir, e.dest);
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await applyLayer(dir, createReadStream(e.source as string), { overlayWhiteouts: false });
+      continue;
+    }
+    await ensureParent(e.dest);
+    const target = resolveInRoot(rootDir, e.dest, false);
+    if (!isWithin(rootDir, target)) throw new BuildStepError(`${e.dest}: path escapes the image root`);
+    const existing = await lstat(target).catch(() => undefined);
+    if (e.kind === 'dir') {
+      if (existing && !existing.isDirectory()) await rm(target, { recursive: true, force: true });
+      if (!existing?.isDirectory()) await mkdir(target, { mode: 0o755 });
+      else if (target === rootDir) continue;
+      await lchown(target, o.uid, o.gid);
+      await chmod(target, mode);
+      await utimes(target, new Date(e.mtimeMs), new Date(e.mtimeMs));
+      madeDirs.add(e.dest);
+      continue;
+    }
+    if (existing) await rm(target, { recursive: true, force: true });
+    if (e.kind === 'symlink') {
+      await symlink(e.link as string, target);
+      await lchown(target, o.uid, o.gid);
+      await lutimes(target, new Date(e.mtimeMs), new Date(e.mtimeMs));
+      continue;
+    }
+    if (e.data) await writeFile(target, e.data, { flag: 'wx', mode: 0o600 });
+    else await copyFile(e.source as string, target);
+    await lchown(target, o.uid, o.gid);
+    await chmod(target, mode);
+    await utimes(target, new Date(e.mtimeMs), new Date(e.mtimeMs));
+  }
+}
