@@ -66,18 +66,18 @@ function escapeRe(c: string): string {
 }
 
 /** A source as the user named it, made relative to its root; `..` out of the context is refused with Docker's wording. */
-function cleanSource(root: SourceRoot, src: string): string {
+function cleanSource(root: SourceRoot, src: string, instruction: string): string {
   const norm = posix.normalize(src);
   // An absolute source names a path in the context too (`COPY /a` is `COPY a`).
   if (root.isContext && !posix.isAbsolute(src) && (norm === '..' || norm.startsWith('../'))) {
-    throw new BuildStepError(`forbidden path outside the build context: ${src} ()`);
+    throw new BuildStepError(`${instruction} failed: forbidden path outside the build context: ${src} ()`);
   }
   return cleanInRoot(norm).slice(1);
 }
 
 /** Expands one source (possibly a glob) to root-relative paths that exist and are not ignored. */
-async function expandSource(root: SourceRoot, src: string): Promise<string[]> {
-  const rel = cleanSource(root, src);
+async function expandSource(root: SourceRoot, src: string, instruction: string): Promise<string[]> {
+  const rel = cleanSource(root, src, instruction);
   const visible = (p: string) => !(root.ignore?.excludes(p));
   if (!GLOB_CHARS.test(rel)) {
     const host = resolveInRoot(root.dir, rel);
@@ -123,7 +123,7 @@ export interface PlanInput {
 export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
   const found: string[] = [];
   for (const s of p.sources) {
-    const hits = await expandSource(p.root, s);
+    const hits = await expandSource(p.root, s, p.instruction);
     if (hits.length === 0) {
       if (GLOB_CHARS.test(s)) continue;
       throw new BuildStepError(`${p.instruction} failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
