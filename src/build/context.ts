@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { BadRequestError } from '../daemon/api/errors.ts';
 import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../storage/compression.ts';
@@ -50,7 +50,7 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
       stream.resume();
     } else if (isTarHeader(head) || (head.length >= 512 && head.every((b) => b === 0))) {
       try {
-        await applyLayer(dir, stream, { overlayWhiteouts: false });
+        await applyLayer(dir, stream.pipe(completeTarEnd()), { overlayWhiteouts: false });
       } catch (err) {
         d.abort(err as Error);
         throw new BadRequestError(`failed to unpack the build context: ${(err as Error).message}`);
@@ -72,6 +72,24 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * The docker CLI sends `build -f -` contexts without the last entry's padding
+ * and the end-of-archive blocks (dockerd's reader takes that): complete them.
+ * Zeros after a proper end are ignored.
+ */
+function completeTarEnd(): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      cb(null, Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
+    },
+  });
 }
 
 async function writeDockerfile(dir: string, name: string, text: Buffer): Promise<void> {

@@ -5,9 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { serveDir } from '../helpers/serve-dir.ts';
 
 /** A fresh directory with the given files (path → content). */
 function context(files: Record<string, string>): string {
@@ -28,27 +28,6 @@ function steps(out: string): { step: string; cached: boolean }[] {
     else if (line === ' ---> Using cache' && res.length) res[res.length - 1].cached = true;
   }
   return res;
-}
-
-/**
- * Serves `dir` over HTTP from another process (the CLIs run synchronously, so
- * a server in this process could not answer the daemon). Files get the mtime
- * 2030-01-01, which python's http.server sends as Last-Modified.
- */
-export async function serveDir(dir: string): Promise<{ port: number; stop: () => void }> {
-  const { utimesSync } = await import('node:fs');
-  for (const n of readdirSync(dir)) utimesSync(join(dir, n), 1893456000, 1893456000);
-  const proc: ChildProcess = spawn('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    proc.stdout?.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const m = /port (\d+)/.exec(buf);
-      if (m) resolve(Number(m[1]));
-    });
-    proc.once('exit', () => reject(new Error('http.server exited')));
-  });
-  return { port, stop: () => proc.kill('SIGKILL') };
 }
 
 function inspect<T>(d: TestDaemon, ref: string): T {
