@@ -28,7 +28,7 @@ import { resolveInRoot } from '../storage/rootpath.ts';
 import {
   checkInstruction, parseDockerfile, expandWord, expandWords, type Dockerfile, type Instruction,
 } from './dockerfile/index.ts';
-import { BuildStepError, checksumEntries, planCopy, writeEntries, type CopyEntry, type SourceRoot } from './copy.ts';
+import { BuildStepError, checksumEntries, entriesLayer, planCopy, type CopyEntry, type SourceRoot } from './copy.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from './ignore.ts';
 import { parseRunMount, type RunMount } from './run-mount.ts';
 
@@ -1044,14 +1044,20 @@ class BuildRun {
       const cc: ContainerConfig = { ...st.config, Cmd: [...DEFAULT_SHELL, nop] };
       const hit = this.cached(st.image, cc);
       if (hit) return this.useCache(st, hit);
-      const img = await this.writeLayer(st, cc, `/bin/sh -c ${nop}`, async (rootDir) => {
-        let owner = { uid: 0, gid: 0 };
-        if (chown) {
-          const u = resolveUser(rootDir, chown.includes(':') ? chown : `${chown}:${chown.match(/^\d+$/) ? chown : ''}`.replace(/:$/, ''));
-          owner = { uid: u.uid, gid: u.gid };
-        }
-        await writeEntries(rootDir, entries, { ...owner, chmod });
-      });
+      let owner = { uid: 0, gid: 0 };
+      if (chown) {
+        // A user without a group gets the user's ID as group ID, as Docker's.
+        const u = resolveUser(lowers, chown);
+        owner = { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
+      }
+      const layer = await this.d.images.store.layers.register(
+        entriesLayer(entries, { ...owner, chmod, lowers }), st.image?.record.topLayer || undefined,
+      );
+      const config: ContainerConfig = { ...st.config };
+      if (st.image) config.Image = st.image.record.id;
+      const img = await recordImage(this.d.images.store, {
+        base: st.image, config, containerConfig: cc, author: st.author, history: { created_by: `/bin/sh -c ${nop}` },
+      }, [...(st.image?.config.rootfs.diff_ids ?? []), layer.diffId], false);
       this.stepDone(st, img, img.config.config ?? {});
     } finally {
       if (release) await release();
@@ -1088,26 +1094,6 @@ class BuildRun {
     return { dest: intoDir ? posix.join(dest, name) : dest, kind: 'file', mode: 0o600, mtimeMs: Number.isNaN(lastModified) ? Date.now() : lastModified, source: file, size };
   }
 
-  /** A step that changes files without running anything: a snapshot of the parent, mounted, changed, diffed. */
-  private async writeLayer(st: StageState, cc: ContainerConfig, createdBy: string, change: (rootDir: string) => Promise<void>): Promise<Image> {
-    const key = `build-${randomBytes(12).toString('hex')}`;
-    const mounts = await this.d.snapshots.prepare(key, st.image?.record.topLayer || undefined);
-    try {
-      const { dir, unmount } = await this.mountAt(mounts[0], 'root-');
-      try {
-        await change(dir);
-      } finally {
-        await unmount();
-      }
-      const config: ContainerConfig = { ...st.config };
-      if (st.image) config.Image = st.image.record.id;
-      return await createImage(this.d.images.store, this.d.snapshots, {
-        base: st.image, config, containerConfig: cc, author: st.author, history: { created_by: createdBy },
-      }, key);
-    } finally {
-      await this.d.snapshots.remove(key).catch(() => {});
-    }
-  }
 }
 
 /** Errors in the Dockerfile or the request, raised before any step runs. */

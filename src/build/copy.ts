@@ -4,16 +4,14 @@
 // root. Sources are read in their root with in-root path resolution, so a
 // context symlink to /etc reads the context's own `etc`, never the host's.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import {
-  chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes, writeFile,
-} from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
 import { posix } from 'node:path';
 import { BadRequestError } from '../daemon/api/errors.ts';
-import { applyLayer } from '../storage/layer-apply.ts';
-import { cleanInRoot, isWithin, resolveInRoot } from '../storage/rootpath.ts';
-import { detectCompression } from '../storage/compression.ts';
+import { cleanInRoot, resolveInRoot } from '../storage/rootpath.ts';
+import { decompress, detectCompression } from '../storage/compression.ts';
 import type { IgnoreMatcher } from './ignore.ts';
 
 /** Where sources are read from: the context (with its ignore rules) or another stage's or image's root. */
@@ -206,63 +204,174 @@ export async function checksumEntries(entries: CopyEntry[], extra: string): Prom
     h.update(`${e.kind}\0${e.dest}\0${e.mode.toString(8)}\0${e.size}\0${e.link ?? ''}\0`);
     if (e.data) h.update(e.data);
     else if (e.source && (e.kind === 'file' || e.kind === 'archive')) {
-      for await (const chunk of createReadStream(e.source)) h.update(chunk as Buffer);
+      if (e.size <= SMALL_FILE) h.update(readFileSync(e.source));
+      else for await (const chunk of createReadStream(e.source)) h.update(chunk as Buffer);
     }
   }
   return h.digest('hex');
 }
 
-export interface WriteOptions {
+export interface LayerOptions {
   uid: number;
   gid: number;
   /** --chmod: replaces the mode of every file and directory copied. */
   chmod?: number;
+  /** The parent image's layer directories, top first: where destinations are resolved. */
+  lowers: string[];
 }
 
-/** Creates the entries below `rootDir` (a mounted image root); parents are created as root-owned directories. */
-export async function writeEntries(rootDir: string, entries: CopyEntry[], o: WriteOptions): Promise<void> {
-  const madeDirs = new Set<string>();
-  const ensureParent = async (dest: string) => {
-    const parent = posix.dirname(dest);
-    if (madeDirs.has(parent)) return;
-    const hostParent = resolveInRoot(rootDir, parent);
-    if (!isWithin(rootDir, hostParent)) throw new BuildStepError(`${dest}: path escapes the image root`);
-    await mkdir(hostParent, { recursive: true, mode: 0o755 });
-    madeDirs.add(parent);
+/** What a path is in the image made of `lowers` (top first): the top-most entry, or a whiteout's absence. */
+function lookupInLayers(lowers: string[], path: string): Stats | undefined {
+  for (const dir of lowers) {
+    const st = lstatSync(dir + path, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isCharacterDevice() && st.rdev === 0) return undefined; // whiteout
+    return st;
+  }
+  return undefined;
+}
+
+/**
+ * Resolves `path` in the image made of `lowers` as the kernel would in the
+ * merged root: symlinks of every parent component are followed (clamped at
+ * the root), so `COPY x /var/run/` lands where /var/run points.
+ */
+export function resolveInLayers(lowers: string[], path: string): string {
+  let pending = cleanInRoot(path).split('/').filter(Boolean);
+  let resolved: string[] = [];
+  for (let links = 0; pending.length > 0; ) {
+    const part = pending.shift() as string;
+    if (part === '.') continue;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const candidate = '/' + [...resolved, part].join('/');
+    const st = pending.length > 0 ? lookupInLayers(lowers, candidate) : undefined;
+    if (st?.isSymbolicLink()) {
+      if (++links > 255) throw new BuildStepError(`too many levels of symbolic links: ${path}`);
+      let target = '';
+      for (const dir of lowers) {
+        if (lstatSync(dir + candidate, { throwIfNoEntry: false })) {
+          target = readlinkSync(dir + candidate);
+          break;
+        }
+      }
+      if (target.startsWith('/')) resolved = [];
+      pending = [...target.split('/').filter(Boolean), ...pending];
+      continue;
+    }
+    resolved.push(part);
+  }
+  return '/' + resolved.join('/');
+}
+
+type Header = Partial<tar.Header> & { name: string };
+
+/**
+ * The layer of a COPY/ADD as a tar stream: every entry below its resolved
+ * destination, preceded by its parent directories (with the attributes they
+ * have in the image, so the layer does not change them). Small files are read
+ * whole, big ones streamed; archives (ADD) are unpacked into the destination
+ * with their names cleaned into it.
+ */
+export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
+  const pack = tar.pack();
+  const emitted = new Set<string>();
+  const put = (h: Header, body?: Buffer | Readable): Promise<void> => new Promise((resolve, reject) => {
+    if (!body || Buffer.isBuffer(body)) {
+      pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+      return;
+    }
+    const sink = pack.entry(h, (err) => (err ? reject(err) : resolve()));
+    body.on('error', (err) => {
+      sink.destroy(err);
+      reject(err);
+    });
+    body.pipe(sink);
+  });
+  const parents = async (path: string) => {
+    const chain: string[] = [];
+    for (let p = posix.dirname(path); p !== '/' && !emitted.has(p); p = posix.dirname(p)) chain.unshift(p);
+    for (const p of chain) {
+      emitted.add(p);
+      const found = lookupInLayers(o.lowers, p);
+      const st = found?.isDirectory() ? found : undefined;
+      await put({
+        name: p.slice(1) + '/', type: 'directory',
+        mode: st ? st.mode & 0o7777 : 0o755, uid: st?.uid ?? 0, gid: st?.gid ?? 0, mtime: st?.mtime ?? new Date(),
+      });
+    }
   };
-  for (const e of entries) {
-    const mode = o.chmod ?? e.mode;
-    if (e.kind === 'archive') {
-      const dir = resolveInRoot(rootDir, e.dest);
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-      await applyLayer(dir, createReadStream(e.source as string), { overlayWhiteouts: false });
-      continue;
+  (async () => {
+    for (const e of entries) {
+      const dest = resolveInLayers(o.lowers, e.dest);
+      const mode = o.chmod ?? e.mode;
+      const common = { uid: o.uid, gid: o.gid, mtime: new Date(Math.floor(e.mtimeMs / 1000) * 1000) };
+      if (e.kind === 'archive') {
+        await parents(posix.join(dest, 'x'));
+        if (dest !== '/' && !emitted.has(dest)) {
+          emitted.add(dest);
+          const st = lookupInLayers(o.lowers, dest);
+          await put({ name: dest.slice(1) + '/', type: 'directory', mode: st?.isDirectory() ? st.mode & 0o7777 : 0o755, uid: 0, gid: 0, mtime: new Date() });
+        }
+        await repackArchive(e.source as string, dest, put);
+        continue;
+      }
+      if (dest === '/') continue;
+      await parents(dest);
+      if (e.kind === 'dir') {
+        emitted.add(dest);
+        await put({ ...common, name: dest.slice(1) + '/', type: 'directory', mode });
+      } else if (e.kind === 'symlink') {
+        await put({ ...common, name: dest.slice(1), type: 'symlink', linkname: e.link, mode: 0o777 });
+      } else {
+        let body: Buffer | Readable | undefined = e.data;
+        if (!body && e.size > 0) body = e.size <= SMALL_FILE ? readFileSync(e.source as string) : createReadStream(e.source as string);
+        if (Buffer.isBuffer(body) && body.length !== e.size) throw new BuildStepError(`${e.dest}: the file changed while it was copied`);
+        await put({ ...common, name: dest.slice(1), type: 'file', mode, size: e.size }, body);
+      }
     }
-    await ensureParent(e.dest);
-    const target = resolveInRoot(rootDir, e.dest, false);
-    if (!isWithin(rootDir, target)) throw new BuildStepError(`${e.dest}: path escapes the image root`);
-    const existing = await lstat(target).catch(() => undefined);
-    if (e.kind === 'dir') {
-      if (existing && !existing.isDirectory()) await rm(target, { recursive: true, force: true });
-      if (!existing?.isDirectory()) await mkdir(target, { mode: 0o755 });
-      else if (target === rootDir) continue;
-      await lchown(target, o.uid, o.gid);
-      await chmod(target, mode);
-      await utimes(target, new Date(e.mtimeMs), new Date(e.mtimeMs));
-      madeDirs.add(e.dest);
-      continue;
-    }
-    if (existing) await rm(target, { recursive: true, force: true });
-    if (e.kind === 'symlink') {
-      await symlink(e.link as string, target);
-      await lchown(target, o.uid, o.gid);
-      await lutimes(target, new Date(e.mtimeMs), new Date(e.mtimeMs));
-      continue;
-    }
-    if (e.data) await writeFile(target, e.data, { flag: 'wx', mode: 0o600 });
-    else await copyFile(e.source as string, target);
-    await lchown(target, o.uid, o.gid);
-    await chmod(target, mode);
-    await utimes(target, new Date(e.mtimeMs), new Date(e.mtimeMs));
+    pack.finalize();
+  })().catch((err: Error) => pack.destroy(err));
+  return Readable.from(pack, { objectMode: false });
+}
+
+const SMALL_FILE = 256 * 1024;
+
+/** An archive's entries, renamed below `dest` (a `../` cannot leave it), into the layer. */
+async function repackArchive(path: string, dest: string, put: (h: Header, body?: Buffer | Readable) => Promise<void>): Promise<void> {
+  const d = await decompress(createReadStream(path));
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on('entry', (h, stream, next) => {
+      const inside = (n: string) => posix.join(dest, cleanInRoot(n)).slice(1);
+      const name = inside(h.name);
+      if (name === '' || name === dest.slice(1)) {
+        stream.resume();
+        next();
+        return;
+      }
+      const header: Header = {
+        name: h.type === 'directory' ? name + '/' : name, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime,
+        size: h.size, linkname: h.type === 'link' ? inside(h.linkname ?? '') : h.linkname, devmajor: h.devmajor, devminor: h.devminor,
+      };
+      if (h.type !== 'file' && h.type !== 'contiguous-file') {
+        stream.resume();
+        put({ ...header, size: 0 }).then(() => next(), reject);
+        return;
+      }
+      put(header, stream as unknown as Readable).then(() => next(), reject);
+    });
+    extract.on('finish', () => resolve());
+    extract.on('error', reject);
+  });
+  d.stream.pipe(extract);
+  try {
+    await done;
+    await d.finished();
+  } catch (err) {
+    d.abort(err as Error);
+    throw new BuildStepError(`failed to unpack ${posix.basename(path)}: ${(err as Error).message}`);
   }
 }
