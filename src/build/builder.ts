@@ -386,7 +386,10 @@ class BuildRun {
     if (!p) {
       p = (async () => {
         const deps = this.dependencies(s).filter((d) => needed.has(d.index));
-        await Promise.all(deps.map((dep) => this.runStage(dep, needed)));
+        // Every dependency runs to its end before a failure is reported, so nothing is still running after the build.
+        const settled = await Promise.allSettled(deps.map((dep) => this.runStage(dep, needed)));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
         return this.buildStage(s);
       })();
       p.catch(() => {});

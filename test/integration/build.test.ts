@@ -442,4 +442,36 @@ describe('build', () => {
     assert.match(badTag.stderr, /invalid reference format/);
     assert.ok(existsSync(outside));
   });
+
+  test('flags: --add-host, --network, --platform, -q, --iidfile, --label; independent stages both built', () => {
+    const dir = ctx({
+      'Dockerfile': [
+        'FROM busybox AS one',
+        'RUN echo one > /one',
+        'FROM busybox AS two',
+        'RUN echo two > /two',
+        'FROM busybox',
+        'COPY --from=one /one /one',
+        'COPY --from=two /two /two',
+        'RUN grep -w buildhost.example /etc/hosts && cat /one /two',
+        '',
+      ].join('\n'),
+    });
+    const iid = join(dir, 'iid.txt');
+    const r = d.berth(['build', '--add-host', 'buildhost.example:10.1.2.3', '--network', 'none', '--platform', 'linux/amd64', '--iidfile', iid, '--label', 'a=b', '--progress=plain', dir], { timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /10\.1\.2\.3\s+buildhost\.example\none\ntwo\n/);
+    const id = readFileSync(iid, 'utf8');
+    assert.match(id, /^sha256:[a-f0-9]{64}$/);
+    assert.equal(inspect<{ Id: string; Config: { Labels: Record<string, string> } }>(d, id).Config.Labels.a, 'b');
+    // The same build again, quiet: all cached, only the ID is printed.
+    const q = d.berth(['build', '-q', '--add-host', 'buildhost.example:10.1.2.3', '--label', 'a=b', dir], { timeout: 120_000 });
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stdout, id + '\n');
+    const arm = d.berth(['build', '--platform', 'linux/arm64', dir], { timeout: 60_000 });
+    assert.notEqual(arm.code, 0);
+    assert.match(arm.stderr, /not a supported platform/);
+    const net = d.berth(['build', '--network', 'nosuchnet', dir], { timeout: 60_000 });
+    assert.notEqual(net.code, 0);
+  });
 });
