@@ -154,15 +154,23 @@ export class ImageService {
     };
   }
 
-  history(refOrId: string): Record<string, unknown>[] {
+  async history(refOrId: string): Promise<Record<string, unknown>[]> {
     const img = this.store.get(refOrId);
     const hist = img.config.history ?? [];
+    // Each entry that is not an empty layer owns the next layer of the stack: its size is that layer's.
+    const chain = chainIds(img.config.rootfs.diff_ids);
+    let layer = 0;
+    const sizes: number[] = [];
+    for (const h of hist) {
+      const key = h.empty_layer ? undefined : chain[layer++];
+      sizes.push(key ? await this.store.layers.info(key).then((l) => l.size, () => 0) : 0);
+    }
     const out = hist.map((h, i) => ({
       Id: i === hist.length - 1 ? img.record.id : '<missing>',
       Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
       CreatedBy: h.created_by ?? '',
       Tags: i === hist.length - 1 ? this.store.repoTags(img.record.id) : null,
-      Size: 0,
+      Size: sizes[i],
       Comment: h.comment ?? '',
     }));
     return out.reverse();

@@ -87,7 +87,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/images/*', async (ctx) => {
     const [name, action] = splitName(ctx, ['json', 'history']);
     if (action === 'json') return { body: await images.inspect(name) };
-    if (action === 'history') return { body: images.history(name) };
+    if (action === 'history') return { body: await images.history(name) };
     throw new NotFoundError('page not found');
   });
 
