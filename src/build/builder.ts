@@ -185,14 +185,15 @@ export class Builder {
    * final image ID. Errors thrown before the first message are request
    * errors; later ones are reported by the caller in the stream.
    */
-  async build(contextDir: string, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal): Promise<string> {
-    return new BuildRun(this.d, contextDir, req, emit, signal).run();
+  async build(context: { dir: string; markDirty(): void }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal): Promise<string> {
+    return new BuildRun(this.d, context, req, emit, signal).run();
   }
 }
 
 class BuildRun {
   private readonly d: BuilderDeps;
   private readonly ctxDir: string;
+  private readonly markContextDirty: () => void;
   private readonly req: BuildRequest;
   private readonly emit: (m: BuildMessage) => void;
   private readonly signal?: AbortSignal;
@@ -207,9 +208,10 @@ class BuildRun {
   private lastImage?: Image;
   private readonly cleanups: Array<() => Promise<void>> = [];
 
-  constructor(d: BuilderDeps, ctxDir: string, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
+  constructor(d: BuilderDeps, context: { dir: string; markDirty(): void }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
     this.d = d;
-    this.ctxDir = ctxDir;
+    this.ctxDir = context.dir;
+    this.markContextDirty = () => context.markDirty();
     this.req = req;
     this.emit = emit;
     this.signal = signal;
@@ -851,14 +853,16 @@ class BuildRun {
           oci.push({ destination: m.target, type: 'bind', source: src, options: ['rbind', 'ro'] });
         } else if (m.type === 'bind') {
           let root = this.ctxDir;
+          if (m.from === undefined && m.rw) this.markContextDirty();
           if (m.from !== undefined) {
             const { dir, release } = await this.imageRoot(m.from);
             undo.push(release);
             root = dir;
           }
           const src = resolveInRoot(root, m.source ?? '/');
-          // A bind is read-only unless rw: writes to a rw bind of the context stay in this build's copy.
-          oci.push({ destination: m.target, type: 'bind', source: src, options: ['rbind', m.rw ? 'rw' : 'ro'] });
+          // A bind is read-only unless rw. Writes to a rw bind of the context stay in this build's copy of it
+          // (marked dirty above); a stage's root is a committed layer and is never writable.
+          oci.push({ destination: m.target, type: 'bind', source: src, options: ['rbind', m.rw && m.from === undefined ? 'rw' : 'ro'] });
         }
       }
     } catch (err) {
@@ -1064,7 +1068,7 @@ class BuildRun {
       this.stepDone(st, img, img.config.config ?? {});
     } finally {
       if (release) await release();
-      for (const e of entries) if (e.kind === 'file' && e.source?.startsWith(this.d.tmpRoot)) await rm(e.source, { force: true });
+      for (const e of entries) if (e.downloaded && e.source) await rm(e.source, { force: true });
     }
   }
 
@@ -1094,7 +1098,7 @@ class BuildRun {
     }
     const lastModified = Date.parse(res.headers.get('last-modified') ?? '');
     const name = posix.basename(new URL(url).pathname) || 'index.html';
-    return { dest: intoDir ? posix.join(dest, name) : dest, kind: 'file', mode: 0o600, mtimeMs: Number.isNaN(lastModified) ? Date.now() : lastModified, source: file, size };
+    return { dest: intoDir ? posix.join(dest, name) : dest, kind: 'file', mode: 0o600, mtimeMs: Number.isNaN(lastModified) ? Date.now() : lastModified, source: file, size, downloaded: true };
   }
 
 }

@@ -4,6 +4,7 @@
 // context is unpacked to a directory of its own, streamed (never held in
 // memory), with the hostile-tar rules of layer-apply: no entry lands outside.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -12,12 +13,15 @@ import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../storage/compression.ts';
 import { resolveInRoot, isWithin } from '../storage/rootpath.ts';
 import { isGitUrl } from './context-tar.ts';
+import type { ContextCache } from './context-cache.ts';
 
 export interface BuildContext {
   /** The unpacked context. */
   dir: string;
-  /** Removes the unpacked context (and a git clone). */
+  /** Removes the unpacked context (and a git clone), or releases a cached one. */
   cleanup(): Promise<void>;
+  /** The build may write to the directory (it must not be reused). */
+  markDirty(): void;
 }
 
 /** A Dockerfile sent without a tar around it is at most this big. */
@@ -39,8 +43,12 @@ async function newContextDir(tmpRoot: string): Promise<string> {
   return mkdtemp(join(tmpRoot, 'ctx-'));
 }
 
-/** Unpacks a request body: a tar in any compression, or a bare Dockerfile (saved as `dockerfileName`). */
-export async function contextFromStream(input: Readable, dockerfileName: string, tmpRoot: string): Promise<BuildContext> {
+/**
+ * Unpacks a request body: a tar in any compression, or a bare Dockerfile
+ * (saved as `dockerfileName`). With a cache, a small tar seen before reuses
+ * its unpacked directory.
+ */
+export async function contextFromStream(input: Readable, dockerfileName: string, tmpRoot: string, cache?: ContextCache): Promise<BuildContext> {
   const dir = await newContextDir(tmpRoot);
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
@@ -49,13 +57,46 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
     if (head.length === 0) {
       stream.resume();
     } else if (isTarHeader(head) || (head.length >= 512 && head.every((b) => b === 0))) {
+      // Buffer a small tar whole to look it up; a big one is unpacked as it arrives.
+      const limit = cache?.maxContextBytes ?? 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const it = stream[Symbol.asyncIterator]();
+      let ended = false;
+      while (size <= limit) {
+        const r = await it.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        chunks.push(r.value as Buffer);
+        size += (r.value as Buffer).length;
+      }
+      let digest: string | undefined;
+      if (cache && ended) {
+        const whole = Buffer.concat(chunks);
+        digest = createHash('sha256').update(whole).digest('hex');
+        const hit = cache.acquire(digest);
+        if (hit) {
+          await cleanup();
+          return { dir: hit.dir, markDirty: hit.markDirty, cleanup: hit.release };
+        }
+      }
+      async function* all() {
+        yield* chunks;
+        if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
+      }
       try {
-        await applyLayer(dir, stream.pipe(completeTarEnd()), { overlayWhiteouts: false });
+        await applyLayer(dir, Readable.from(all(), { objectMode: false }).pipe(completeTarEnd()), { overlayWhiteouts: false });
       } catch (err) {
         d.abort(err as Error);
         throw new BadRequestError(`failed to unpack the build context: ${(err as Error).message}`);
       }
       await d.finished();
+      if (cache && digest) {
+        const held = cache.adopt(digest, dir, size);
+        return { dir, markDirty: held.markDirty, cleanup: held.release };
+      }
     } else {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -66,7 +107,7 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
       }
       await writeDockerfile(dir, dockerfileName, Buffer.concat(chunks));
     }
-    return { dir, cleanup };
+    return { dir, cleanup, markDirty: () => {} };
   } catch (err) {
     input.resume();
     await cleanup();
@@ -102,6 +143,7 @@ async function writeDockerfile(dir: string, name: string, text: Buffer): Promise
 
 /** A `remote=` context: a git repository, or a URL to a tarball or a Dockerfile. */
 export async function contextFromRemote(remote: string, dockerfileName: string, tmpRoot: string, signal?: AbortSignal): Promise<BuildContext> {
+  // Never cached: the same URL may serve other bytes next time, and they are hashed anyway.
   if (isGitUrl(remote)) return contextFromGit(remote, tmpRoot);
   if (!/^https?:\/\//.test(remote)) throw new BadRequestError(`unable to prepare context: unsupported remote context: ${remote}`);
   let res: Response;
@@ -152,11 +194,11 @@ async function contextFromGit(remote: string, tmpRoot: string): Promise<BuildCon
     await runGit(['checkout', '-q', ref && /^[0-9a-f]{7,40}$/.test(ref) ? ref : 'FETCH_HEAD'], dir).catch(() => runGit(['checkout', '-q', 'FETCH_HEAD'], dir));
     await runGit(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], dir).catch(() => {});
     await rm(join(dir, '.git'), { recursive: true, force: true });
-    if (!subdir) return { dir, cleanup };
+    if (!subdir) return { dir, cleanup, markDirty: () => {} };
     const sub = resolveInRoot(dir, subdir);
     const st = await lstat(sub).catch(() => undefined);
     if (!st?.isDirectory()) throw new BadRequestError(`unable to prepare context: subdirectory ${subdir} of ${url} does not exist`);
-    return { dir: sub, cleanup };
+    return { dir: sub, cleanup, markDirty: () => {} };
   } catch (err) {
     await cleanup();
     throw err;

@@ -33,6 +33,8 @@ export interface CopyEntry {
   data?: Buffer;
   link?: string;
   size: number;
+  /** A file ADD downloaded for this step (removed after it). */
+  downloaded?: boolean;
 }
 
 export class BuildStepError extends BadRequestError {}

@@ -477,4 +477,13 @@ describe('build', () => {
     const net = d.berth(['build', '--network', 'nosuchnet', dir], { timeout: 60_000 });
     assert.notEqual(net.code, 0);
   });
+
+  test('the same context file copied by two steps, and an unchanged context rebuilt, give the same files', () => {
+    const dir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY data /one/\nCOPY data /two/\nRUN cat /one/a /two/a\n', 'data/a': 'same\n' });
+    for (let i = 0; i < 3; i++) {
+      const r = d.berth(['build', '--progress=plain', ...(i === 2 ? ['--no-cache'] : []), dir], { timeout: 120_000 });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      if (i !== 1) assert.match(r.stdout, /same\nsame\n/);
+    }
+  });
 });

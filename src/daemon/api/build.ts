@@ -14,6 +14,7 @@ import { BadRequestError } from './errors.ts';
 import { boolParam } from './query.ts';
 import { Builder, StepFailedError, writeSecretFile, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
 import { contextFromRemote, contextFromStream, type BuildContext } from '../../build/context.ts';
+import { ContextCache } from '../../build/context-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../build/context-tar.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
 
@@ -43,11 +44,12 @@ function sweepBuildTemp(dir: string): void {
 }
 
 /** Secrets the berth CLI sent inside the context tar: moved out of the context before anything can copy them. */
-async function takeSecrets(ctxDir: string, ids: string[], secretsDir: string): Promise<Map<string, string>> {
+async function takeSecrets(context: BuildContext, ids: string[], secretsDir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const dir = join(ctxDir, SECRETS_DIR_IN_CONTEXT);
+  const dir = join(context.dir, SECRETS_DIR_IN_CONTEXT);
   const st = await lstat(dir).catch(() => undefined);
   if (!st) return out;
+  context.markDirty();
   if (st.isDirectory()) {
     for (const f of await readdir(dir)) {
       const id = Buffer.from(f, 'hex').toString('utf8');
@@ -64,6 +66,7 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
   const root = join(engine.config.dataRoot, 'build');
   const tmpRoot = join(root, 'tmp');
   sweepBuildTemp(tmpRoot);
+  const contexts = new ContextCache();
   const builder = new Builder({
     images: engine.images,
     containers: engine.containers,
@@ -115,7 +118,7 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       ctx.bodyStream().resume();
       context = await contextFromRemote(remote, dockerfile, tmpRoot, ctx.signal);
     } else {
-      context = await contextFromStream(ctx.bodyStream(), dockerfile, tmpRoot);
+      context = await contextFromStream(ctx.bodyStream(), dockerfile, tmpRoot, contexts);
     }
     const secretsDir = join(tmpRoot, `secrets-${Date.now()}-${Math.random().toString(16).slice(2)}`);
     let out: Writable | undefined;
@@ -124,8 +127,8 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       if (!out.writableEnded) out.write(JSON.stringify(m) + '\r\n');
     };
     try {
-      req.secrets = await takeSecrets(context.dir, secretIds, secretsDir);
-      await builder.build(context.dir, req, emit, ctx.signal);
+      req.secrets = await takeSecrets(context, secretIds, secretsDir);
+      await builder.build(context, req, emit, ctx.signal);
     } catch (err) {
       if (!out) throw err;
       const message = err instanceof Error ? err.message : String(err);
