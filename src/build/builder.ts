@@ -981,7 +981,8 @@ class BuildRun {
 
   private async copyStep(s: Stage, st: StageState, i: Instruction, env: Map<string, string>): Promise<void> {
     const kw = i.keyword === 'add' ? 'ADD' : 'COPY';
-    checkFlags(i, kw === 'ADD' ? ['chown', 'chmod', 'checksum', 'link', 'keep-git-dir', 'exclude'] : ['from', 'chown', 'chmod', 'link', 'parents', 'exclude']);
+    // --link only changes how BuildKit stores the layer, not what it holds: accepted as is.
+    checkFlags(i, kw === 'ADD' ? ['chown', 'chmod', 'checksum', 'link'] : ['from', 'chown', 'chmod', 'link']);
     if (i.args.length < 2) throw new BuildStepError(`${kw} requires at least two arguments, but only one was provided. Destination could not be determined`);
     const ex = (w: string) => expandWord(w, env);
     const chown = flagValue(i, 'chown') !== undefined ? ex(flagValue(i, 'chown') as string) : undefined;
