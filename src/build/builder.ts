@@ -480,7 +480,11 @@ class BuildRun {
       const ref = withDefaultTag(parseNormalizedNamed(name));
       const creds = this.req.registryAuth[ref.domain] ?? (ref.domain === 'docker.io' ? this.req.registryAuth['https://index.docker.io/v1/'] : undefined);
       const pull = await this.d.images.preparePull(name, { creds, signal: this.signal });
-      await pull((m) => this.out(`${(m as { status?: string }).status ?? ''}${(m as { id?: string }).id ? '' : ''}\n`));
+      // The pull's progress, as plain `id: status` lines in the build stream.
+      await pull((m) => {
+        const p = m as { id?: string; status?: string };
+        if (p.status && !/^(Downloading|Extracting)$/.test(p.status)) this.out(`${p.id ? `${p.id}: ` : ''}${p.status}\n`);
+      });
     } catch (err) {
       if (local) return local; // --pull of an image the registry does not have: keep the local one
       throw err;
