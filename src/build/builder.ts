@@ -2,12 +2,12 @@
 // image store. Every instruction yields an image (metadata-only ones add no
 // layer and a `#(nop)` history entry); RUN runs in a real container through
 // the ContainerService and its overlay diff becomes the step's layer; COPY and
-// ADD write into a mounted snapshot of the parent. A step is a cache hit when
+// ADD build their layer tar straight from the sources. A step is a cache hit when
 // an image with the same parent and the same `container_config` (which names
 // the step, and for COPY/ADD the checksum of the copied files) exists.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -237,7 +237,8 @@ class BuildRun {
     this.splitStages(df);
     const target = this.targetStage();
     const needed = this.neededStages(target);
-    this.totalSteps = [...this.metaArgs.keys()].length === 0 ? 0 : df.instructions.filter((i) => i.keyword === 'arg' && i.startLine < this.stages[0].from.startLine).length;
+    // Docker counts the ARGs before the first FROM as steps too.
+    this.totalSteps = df.instructions.filter((i) => i.startLine < this.stages[0].from.startLine).length;
     for (const s of this.stages) if (needed.has(s.index)) this.totalSteps += 1 + s.instructions.length;
     if (Object.keys(this.req.labels).length) this.totalSteps++;
     for (const w of df.warnings) this.out(`[WARNING]: ${w}\n`);
@@ -952,6 +953,7 @@ class BuildRun {
     }
     const image = img;
     if (!image.record.topLayer) {
+      await mkdir(this.d.tmpRoot, { recursive: true, mode: 0o700 });
       const dir = await mkdtemp(join(this.d.tmpRoot, 'empty-'));
       return { dir, image, release: () => rm(dir, { recursive: true, force: true }) };
     }
@@ -1117,11 +1119,4 @@ function expandHeredoc(content: string, env: Map<string, string>): string {
     if (m === '\\$') return '$';
     return env.get((a ?? b) as string) ?? '';
   });
-}
-
-export async function writeSecretFile(dir: string, id: string, data: Buffer): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const p = join(dir, createHash('sha256').update(id).digest('hex').slice(0, 24));
-  await writeFile(p, data, { mode: 0o400 });
-  return p;
 }

@@ -4,7 +4,8 @@
 // `{"errorDetail": …, "error": …}`). Errors found before the first message
 // (no Dockerfile, a syntax error, a bad tag) are HTTP errors, as dockerd's.
 import { readdirSync, rmSync } from 'node:fs';
-import { lstat, readFile, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Writable } from 'node:stream';
@@ -12,7 +13,7 @@ import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { BadRequestError } from './errors.ts';
 import { boolParam } from './query.ts';
-import { Builder, StepFailedError, writeSecretFile, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
+import { Builder, StepFailedError, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
 import { contextFromRemote, contextFromStream, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../build/context-tar.ts';
@@ -41,6 +42,14 @@ function sweepBuildTemp(dir: string): void {
     if (isMountPoint(p)) spawnSync('umount', ['-l', p]);
     if (!isMountPoint(p)) rmSync(p, { recursive: true, force: true });
   }
+}
+
+/** A secret's bytes in a file of its own (0400), for the bind mount into RUN. */
+async function writeSecretFile(dir: string, id: string, data: Buffer): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const p = join(dir, createHash('sha256').update(id).digest('hex').slice(0, 24));
+  await writeFile(p, data, { mode: 0o400 });
+  return p;
 }
 
 /** Secrets the berth CLI sent inside the context tar: moved out of the context before anything can copy them. */
