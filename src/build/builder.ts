@@ -28,7 +28,9 @@ import { resolveInRoot } from '../storage/rootpath.ts';
 import {
   checkInstruction, parseDockerfile, expandWord, expandWords, type Dockerfile, type Instruction,
 } from './dockerfile/index.ts';
-import { BuildStepError, checksumEntries, entriesLayer, planCopy, type CopyEntry, type SourceRoot } from './copy.ts';
+import {
+  BuildStepError, checksumEntries, entriesLayer, lookupInLayers, planCopy, resolveInLayers, type CopyEntry, type SourceRoot,
+} from './copy.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from './ignore.ts';
 import { parseRunMount, type RunMount } from './run-mount.ts';
 
@@ -582,7 +584,7 @@ class BuildRun {
       case 'workdir': {
         const dir = ex(i.args[0] ?? '');
         c.WorkingDir = posix.resolve(st.config.WorkingDir || '/', dir);
-        return this.metaStep(st, c, `WORKDIR ${c.WorkingDir}`, true);
+        return this.workdirStep(st, c);
       }
       case 'stopsignal':
         c.StopSignal = ex(i.args[0] ?? '');
@@ -716,6 +718,27 @@ class BuildRun {
     const img = await recordImage(this.d.images.store, {
       base: st.image, config, containerConfig: cc, author: st.author, history: { created_by: createdBy },
     }, [...(st.image?.config.rootfs.diff_ids ?? [])], true);
+    this.stepDone(st, img, config);
+  }
+
+  /** WORKDIR: a metadata step that, as Docker's, also creates the directory (a layer) when the image lacks it. */
+  private async workdirStep(st: StageState, config: ContainerConfig): Promise<void> {
+    const wd = config.WorkingDir as string;
+    const lowers = st.image ? await this.layerDirs(st.image) : [];
+    const resolved = resolveInLayers(lowers, wd + '/.');
+    if (resolved === '/' || lookupInLayers(lowers, resolved)?.isDirectory()) return this.metaStep(st, config, `WORKDIR ${wd}`, true);
+    const nop = `#(nop) WORKDIR ${wd}`;
+    const cc: ContainerConfig = { ...config, Cmd: [...DEFAULT_SHELL, nop] };
+    const hit = this.cached(st.image, cc);
+    if (hit) return this.useCache(st, hit);
+    const layer = await this.d.images.store.layers.register(
+      entriesLayer([{ dest: wd, kind: 'dir', mode: 0o755, mtimeMs: Date.now(), size: 0 }], { uid: 0, gid: 0, lowers }),
+      st.image?.record.topLayer || undefined,
+    );
+    if (st.image) config.Image = st.image.record.id;
+    const img = await recordImage(this.d.images.store, {
+      base: st.image, config, containerConfig: cc, author: st.author, history: { created_by: `/bin/sh -c ${nop}` },
+    }, [...(st.image?.config.rootfs.diff_ids ?? []), layer.diffId], false);
     this.stepDone(st, img, config);
   }
 

@@ -223,7 +223,7 @@ export interface LayerOptions {
 }
 
 /** What a path is in the image made of `lowers` (top first): the top-most entry, or a whiteout's absence. */
-function lookupInLayers(lowers: string[], path: string): Stats | undefined {
+export function lookupInLayers(lowers: string[], path: string): Stats | undefined {
   for (const dir of lowers) {
     const st = lstatSync(dir + path, { throwIfNoEntry: false });
     if (!st) continue;

@@ -147,13 +147,13 @@ describe('build', () => {
     assert.equal(hist[6], '/bin/sh -c #(nop)  USER nobody');
     assert.equal(hist[7], '/bin/sh -c #(nop)  ENTRYPOINT ["cat"]');
     assert.equal(hist[8], '/bin/sh -c #(nop)  CMD ["hello.txt"]');
-    // Layer sizes: the RUN wrote 6 bytes, the COPY 23; metadata steps none.
+    // Layer sizes: the RUN wrote 6 bytes, the COPY 23; metadata steps and WORKDIR's directory none.
     const sizes = d.berth(['history', '--format', '{{.Size}}', 'hist']).stdout.trim().split('\n').slice(0, 9).reverse();
     assert.deepEqual(sizes, ['0B', '0B', '0B', '23B', '6B', '0B', '0B', '0B', '0B']);
     const img = inspect<{ Config: { Labels: Record<string, string>; ExposedPorts: Record<string, unknown>; User: string; WorkingDir: string; Env: string[] }; RootFS: { Layers: string[] } }>(d, 'hist');
     const base = inspect<{ RootFS: { Layers: string[] } }>(d, 'busybox');
-    // Only COPY and RUN added layers.
-    assert.equal(img.RootFS.Layers.length, base.RootFS.Layers.length + 2);
+    // WORKDIR (creating /srv/app), COPY and RUN added layers.
+    assert.equal(img.RootFS.Layers.length, base.RootFS.Layers.length + 3);
     assert.equal(img.Config.Labels['org.example.team'], 'build');
     assert.deepEqual(Object.keys(img.Config.ExposedPorts).sort(), ['53/udp', '8080/tcp']);
     assert.equal(img.Config.User, 'nobody');
