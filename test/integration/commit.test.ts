@@ -52,7 +52,7 @@ describe('commit', () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     const c = d.berth(['commit', 'c3', 'committed:v3']);
     assert.equal(c.code, 0, c.stderr);
-    const np = d.berth(['commit', '--no-pause', 'c3', 'committed:v4']);
+    const np = d.berth(['commit', '--pause=false', 'c3', 'committed:v4']);
     assert.equal(np.code, 0, np.stderr);
     const until = Math.floor(Date.now() / 1000) + 1;
     const ev = d.berth(['events', '--since', String(since), '--until', String(until), '--filter', 'container=c3', '--format', '{{.Action}}']);

@@ -1,5 +1,5 @@
 // commit, pause, unpause — at the top level and under `berth container`.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
@@ -26,11 +26,20 @@ export function registerCommitCommands(program: Command): void {
       .option('-a, --author <author>', 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
       .option('-c, --change <instruction>', 'Apply Dockerfile instruction to the created image', collect)
       .option('-m, --message <message>', 'Commit message')
-      .option('-p, --pause', 'Pause container during commit', true)
-      .option('--no-pause', 'Do not pause the container during commit')
-      .argument('<container>')
+      .addOption(new Option('-p, --pause [bool]', 'Pause container during commit').default(true))
+      .addOption(new Option('--no-pause').hideHelp())
+      .argument('[container]')
       .argument('[repository]')
-      .action(async (container: string, repository: string | undefined, f: { author?: string; change?: string[]; message?: string; pause: boolean }, cmd: Command) => {
+      .action(async (containerArg: string | undefined, repositoryArg: string | undefined, f: { author?: string; change?: string[]; message?: string; pause: boolean | string }, cmd: Command) => {
+        let container = containerArg;
+        let repository = repositoryArg;
+        // `-p CONTAINER`: commander takes the container as the flag's optional value.
+        if (typeof f.pause === 'string' && !['true', 'false', '1', '0'].includes(f.pause)) {
+          [container, repository] = [f.pause, container];
+          f.pause = true;
+        }
+        const pause = f.pause === true || f.pause === 'true' || f.pause === '1';
+        if (!container) throw new CliError('"commit" requires at least 1 and at most 2 arguments.', 1);
         const client = await clientFor(globals(cmd));
         let repo: string | undefined;
         let tag: string | undefined;
@@ -46,7 +55,7 @@ export function registerCommitCommands(program: Command): void {
           }
         }
         const res = await client.call<{ Id: string }>('POST', '/commit', {
-          query: { container, repo, tag, author: f.author, comment: f.message, changes: f.change, pause: f.pause },
+          query: { container, repo, tag, author: f.author, comment: f.message, changes: f.change, pause },
           body: {},
         });
         process.stdout.write(res.Id + '\n');
