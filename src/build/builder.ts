@@ -209,6 +209,8 @@ class BuildRun {
   /** Image of the last step that succeeded, named when a later one fails. */
   private lastImage?: Image;
   private readonly cleanups: Array<() => Promise<void>> = [];
+  /** Removals of intermediate containers still under way. */
+  private readonly removals: Promise<void>[] = [];
 
   constructor(d: BuilderDeps, context: { dir: string; markDirty(): void }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
     this.d = d;
@@ -267,6 +269,7 @@ class BuildRun {
       }
       throw err;
     } finally {
+      await Promise.all(this.removals);
       for (const c of this.cleanups.reverse()) await c().catch(() => {});
     }
   }
@@ -847,7 +850,8 @@ class BuildRun {
       }, cid);
       ok = true;
       if (this.req.rm) {
-        await removeContainer();
+        // Removed while the next step runs; the build waits for every removal before it ends.
+        this.removals.push(removeContainer());
         this.out(` ---> Removed intermediate container ${short(cid)}\n`);
       }
       this.stepDone(st, img, config);
