@@ -29,7 +29,7 @@ import {
   checkInstruction, parseDockerfile, expandWord, expandWords, type Dockerfile, type Instruction,
 } from './dockerfile/index.ts';
 import {
-  BuildStepError, checksumEntries, entriesLayer, lookupInLayers, planCopy, resolveInLayers, type CopyEntry, type SourceRoot,
+  BuildStepError, checksumEntries, entriesLayer, isArchiveFile, lookupInLayers, planCopy, resolveInLayers, type CopyEntry, type PlanInput, type SourceRoot,
 } from './copy.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from './ignore.ts';
 import { parseRunMount, type RunMount } from './run-mount.ts';
@@ -946,7 +946,7 @@ class BuildRun {
 
   // ---------- COPY / ADD ----------
 
-  private copyPlanFor(root: SourceRoot, sources: string[], dest: string, destIsDir: boolean, instruction: 'COPY' | 'ADD', lowers: string[] = []) {
+  private copyPlanFor(root: SourceRoot, sources: string[], dest: string, destIsDir: boolean, instruction: 'COPY' | 'ADD', lowers: string[] = []): PlanInput {
     return {
       root,
       sources,
@@ -1015,7 +1015,11 @@ class BuildRun {
   private async copyStep(s: Stage, st: StageState, i: Instruction, env: Map<string, string>): Promise<void> {
     const kw = i.keyword === 'add' ? 'ADD' : 'COPY';
     // --link only changes how BuildKit stores the layer, not what it holds: accepted as is.
-    checkFlags(i, kw === 'ADD' ? ['chown', 'chmod', 'checksum', 'link'] : ['from', 'chown', 'chmod', 'link']);
+    checkFlags(i, kw === 'ADD' ? ['chown', 'chmod', 'checksum', 'link', 'exclude', 'unpack'] : ['from', 'chown', 'chmod', 'link', 'exclude']);
+    const excludes = flagValues(i, 'exclude').map((x) => expandWord(x, env));
+    const unpackRaw = flagValue(i, 'unpack');
+    if (unpackRaw !== undefined && !['true', 'false', '1', '0'].includes(unpackRaw)) throw new BuildStepError(`invalid value for --unpack: ${unpackRaw}`);
+    const unpack = unpackRaw === undefined ? undefined : unpackRaw === 'true' || unpackRaw === '1';
     if (i.args.length < 2) throw new BuildStepError(`${kw} requires at least two arguments, but only one was provided. Destination could not be determined`);
     const ex = (w: string) => expandWord(w, env);
     const chown = flagValue(i, 'chown') !== undefined ? ex(flagValue(i, 'chown') as string) : undefined;
@@ -1066,7 +1070,11 @@ class BuildRun {
     if (urls.length + local.length + entries.length > 1 && !destIsDir) {
       throw new BuildStepError(`When using ${kw} with more than one source file, the destination must be a directory and end with a /`);
     }
-    for (const url of urls) entries.push(await this.download(url, dest, destIsDir || (await this.copyPlanFor({ dir: '/', isContext: false }, [], dest, false, kw, lowers).isDirInImage(dest)), checksum));
+    for (const url of urls) {
+      const e = await this.download(url, dest, destIsDir || (await this.copyPlanFor({ dir: '/', isContext: false }, [], dest, false, kw, lowers).isDirInImage(dest)), checksum);
+      // --unpack=true: a downloaded archive is unpacked into the destination (never by default).
+      entries.push(unpack === true && (await isArchiveFile(e.source as string)) ? { ...e, kind: 'archive', dest } : e);
+    }
 
     let release: (() => Promise<void>) | undefined;
     try {
@@ -1077,7 +1085,10 @@ class BuildRun {
           release = r.release;
           root = { dir: r.dir, isContext: false };
         }
-        entries.push(...(await planCopy(this.copyPlanFor(root, local, dest, destIsDir || rawSources.length > 1, kw, lowers))));
+        const planInput = this.copyPlanFor(root, local, dest, destIsDir || rawSources.length > 1, kw, lowers);
+        if (unpack !== undefined) planInput.extractArchives = kw === 'ADD' && unpack;
+        if (excludes.length) planInput.exclude = ignoreMatcher(excludes.map((x) => posix.normalize(x).replace(/^\/+/, '')));
+        entries.push(...(await planCopy(planInput)));
       }
       const sum = await checksumEntries(entries, `${chown ?? ''}:${chmodRaw ?? ''}`);
       const kind = entries.length === 1 ? (entries[0].kind === 'dir' ? 'dir' : 'file') : (local.length === 1 && entries[0]?.kind === 'dir' ? 'dir' : 'multi');

@@ -117,6 +117,8 @@ export interface PlanInput {
   /** ADD: local archives are unpacked into the destination. */
   extractArchives: boolean;
   instruction: 'COPY' | 'ADD';
+  /** --exclude patterns: matched against a source as named and against paths below a source directory. */
+  exclude?: IgnoreMatcher;
 }
 
 /** What to copy: each entry with its absolute destination, in order (parents first). */
@@ -128,7 +130,7 @@ export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
       if (GLOB_CHARS.test(s)) continue;
       throw new BuildStepError(`${p.instruction} failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
     }
-    found.push(...hits);
+    found.push(...hits.filter((h) => !(p.exclude?.excludes(h) || p.exclude?.excludes(posix.basename(h)))));
   }
   if (found.length === 0) throw new BuildStepError(`${p.instruction} failed: no source files were specified`);
   if (found.length > 1 && !p.destIsDir) {
@@ -139,11 +141,11 @@ export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
     const host = resolveInRoot(p.root.dir, rel);
     const st = await lstat(host);
     if (st.isDirectory()) {
-      await walkDir(p.root, host, rel, p.dest, out);
+      await walkDir(p.root, host, rel, p.dest, out, p.exclude, '');
       continue;
     }
     const intoDir = p.destIsDir || (await p.isDirInImage(p.dest));
-    const isArchive = p.extractArchives && st.isFile() && (await looksLikeArchive(host));
+    const isArchive = p.extractArchives && st.isFile() && (await isArchiveFile(host));
     if (isArchive) {
       out.push({ dest: p.dest, kind: 'archive', mode: 0o755, mtimeMs: st.mtimeMs, source: host, size: st.size });
       continue;
@@ -154,7 +156,8 @@ export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
   return out;
 }
 
-async function looksLikeArchive(path: string): Promise<boolean> {
+/** A tar, plain or compressed (by its first bytes). */
+export async function isArchiveFile(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(512);
@@ -175,20 +178,24 @@ async function entryOf(host: string, st: Stats, dest: string): Promise<CopyEntry
 }
 
 /** A source directory: its contents (not itself) under `dest`; ignored paths are skipped, symlinks copied as symlinks. */
-async function walkDir(root: SourceRoot, host: string, rel: string, dest: string, out: CopyEntry[]): Promise<void> {
+async function walkDir(
+  root: SourceRoot, host: string, rel: string, dest: string, out: CopyEntry[], exclude: IgnoreMatcher | undefined, below: string,
+): Promise<void> {
   const st = await lstat(host);
   out.push({ dest, kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0 });
   const names = (await readdir(host)).sort();
   for (const name of names) {
     const childRel = rel ? `${rel}/${name}` : name;
+    const childBelow = below ? `${below}/${name}` : name;
     const childHost = `${host}/${name}`;
     const cst = await lstat(childHost);
+    if (exclude?.excludes(childBelow)) continue;
     const excluded = root.ignore?.excludes(childRel) ?? false;
     if (cst.isDirectory()) {
       // An excluded directory may still hold re-included paths (`!dir/keep`).
       if (excluded && !root.ignore?.hasExceptions) continue;
       const sub: CopyEntry[] = [];
-      await walkDir(root, childHost, childRel, posix.join(dest, name), sub);
+      await walkDir(root, childHost, childRel, posix.join(dest, name), sub, exclude, childBelow);
       if (excluded && sub.length === 1) continue;
       out.push(...sub);
       continue;

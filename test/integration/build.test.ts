@@ -318,6 +318,21 @@ describe('build', () => {
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.match(r.stdout, /a1\.txt\na2\.txt\nnobody:nogroup 640\nyydownloaded body\n600 1893456000\n/);
 
+      // --exclude drops matches of a glob and paths below a copied directory; --unpack decides about archives.
+      writeFileSync(join(served, 'remote.tgz'), readFileSync(join(dir, 'tree.tgz')));
+      writeFileSync(join(dir, 'Dockerfile'), [
+        'FROM busybox',
+        'COPY --exclude=a2.txt a*.txt /ex/',
+        'COPY --exclude=x/*.txt tree /extree',
+        'ADD --unpack=false tree.tgz /packed/',
+        `ADD --unpack=true http://127.0.0.1:${port}/remote.tgz /remote/`,
+        'RUN ls /ex; ls -R /extree | tr "\\n" " "; echo; ls /packed; cat /remote/x/y.txt',
+        '',
+      ].join('\n'));
+      const ex = d.berth(['build', '--progress=plain', dir], { timeout: 120_000 });
+      assert.equal(ex.code, 0, ex.stderr + ex.stdout);
+      assert.match(ex.stdout, /\na1\.txt\n\/extree: x\s+\/extree\/x: \ntree\.tgz\ny ---> /);
+
       writeFileSync(join(dir, 'Dockerfile'), `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/file.txt /dl/\n`);
       const bad = d.berth(['build', dir], { timeout: 60_000 });
       assert.equal(bad.code, 1);
