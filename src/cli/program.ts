@@ -4,6 +4,8 @@ import { CliError, describeError, type GlobalOptions } from './context.ts';
 import { registerContainerCommands } from './commands/containers.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerSystemCommands } from './commands/system.ts';
+import { registerCommitCommands } from './commands/commit.ts';
+import { registerBuildCommands } from './commands/build.ts';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -47,6 +49,8 @@ export function buildProgram(): Command {
   registerContainerCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
+  registerCommitCommands(program);
+  registerBuildCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

@@ -17,7 +17,7 @@ import type { EventBus } from '../events/bus.ts';
 import type { ImageStore, Image } from '../images/store.ts';
 import type { ContainerConfig } from '../images/types.ts';
 import { isMountPoint } from '../runtime/mountinfo.ts';
-import { buildSpec } from '../runtime/spec.ts';
+import { buildSpec, type OciMount } from '../runtime/spec.ts';
 import { launchShim, ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
 import { ramInBytes } from '../cli/format/units.ts';
@@ -53,6 +53,8 @@ export class ContainerService {
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Fires `exit:<id>` and `removed:<id>`. */
   private readonly changes = new EventEmitter();
+  /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
+  private readonly extraMounts = new Map<string, OciMount[]>();
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   private detaching = false;
 
@@ -314,6 +316,7 @@ export class ContainerService {
         netns: host.NetworkMode === 'host' ? { kind: 'host' } : { kind: 'new' },
         initPath: host.Init ? this.cfg.initPath : undefined,
         stopSignal: rec.Config.StopSignal,
+        extraMounts: this.extraMounts.get(rec.Id),
       });
       await writeFile(join(state, 'config.json'), JSON.stringify(spec));
     } catch (err) {
@@ -407,7 +410,7 @@ export class ContainerService {
     if (!rec) return;
     await this.locked(id, async () => {
       if (!rec.State.Running) return;
-      rec.State = { ...rec.State, Status: 'exited', Running: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
+      rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.save(rec);
       await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
@@ -471,6 +474,8 @@ export class ContainerService {
 
   private signal(rec: ContainerRecord, sig: number): void {
     this.publish(rec, 'kill', { signal: String(sig) });
+    // A frozen process handles no signal until thawed (dockerd unpauses on stop and kill too).
+    if (rec.State.Paused && (sig === 9 || sig === 15)) void this.unpause(rec.Id).catch(() => {});
     if (rec.State.Pid > 0) {
       try {
         process.kill(rec.State.Pid, sig);
@@ -522,6 +527,47 @@ export class ContainerService {
     return { StatusCode: code, Error: null };
   }
 
+  /** Mounts added to the container's spec at its next start (the builder's RUN --mount). */
+  setExtraMounts(id: string, mounts: OciMount[]): void {
+    this.extraMounts.set(id, mounts);
+  }
+
+  // ---------- pause / unpause ----------
+
+  /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
+  async pause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
+      if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
+      await this.runtimeCommand(rec, 'pause');
+      rec.State = { ...rec.State, Paused: true, Status: 'paused' };
+      await this.save(rec);
+      this.publish(rec, 'pause');
+    });
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
+      await this.runtimeCommand(rec, 'resume');
+      rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
+      await this.save(rec);
+      this.publish(rec, 'unpause');
+    });
+  }
+
+  private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
+    const rt = this.runtimeFor(rec);
+    return new Promise((resolve, reject) => {
+      execFile(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id], (err, _stdout, stderr) => {
+        if (err) reject(new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
+        else resolve();
+      });
+    });
+  }
+
   // ---------- remove / rename / prune ----------
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -549,6 +595,7 @@ export class ContainerService {
       await rm(this.dir(rec.Id), { recursive: true, force: true });
       await removeStateDir(this.stateDir(rec.Id));
       this.live.delete(rec.Id);
+      this.extraMounts.delete(rec.Id);
       this.publish(rec, 'destroy');
       this.changes.emit(`removed:${rec.Id}`, rec.State.ExitCode);
     });

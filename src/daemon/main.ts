@@ -10,6 +10,8 @@ import { containerRoutes } from './api/containers.ts';
 import { execRoutes } from './api/exec.ts';
 import { systemDfRoutes } from './api/system-df.ts';
 import { imageRoutes } from './api/images.ts';
+import { commitRoutes } from './api/commit.ts';
+import { buildRoutes } from './api/build.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -78,6 +80,8 @@ export async function daemonMain(argv: string[]): Promise<number> {
   execRoutes(api, engine);
   imageRoutes(api, engine);
   systemDfRoutes(api, engine);
+  commitRoutes(api, engine);
+  buildRoutes(api, engine);
 
   const sockets: string[] = [];
   for (const host of cfg.hosts) {

@@ -28,6 +28,8 @@ export interface SpecInput {
   netns: { kind: 'new' } | { kind: 'host' } | { kind: 'path'; path: string };
   initPath?: string;
   stopSignal?: string;
+  /** Mounts beyond the container's own (a build step's RUN --mount), after all others. */
+  extraMounts?: OciMount[];
 }
 
 export interface OciMount { destination: string; type: string; source: string; options: string[] }
@@ -196,6 +198,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     { destination: '/etc/hostname', type: 'bind', source: input.hostnamePath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: input.hostsPath, options: ['rbind', 'rprivate'] },
     ...tmpfsMounts(h.Tmpfs),
+    ...(input.extraMounts ?? []),
   ];
   let args = input.args;
   if (input.initPath) {

@@ -84,6 +84,14 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     await containers.start(ctx.params.id);
   });
 
+  api.route('POST', '/containers/:id/pause', async (ctx) => {
+    await containers.pause(ctx.params.id);
+  });
+
+  api.route('POST', '/containers/:id/unpause', async (ctx) => {
+    await containers.unpause(ctx.params.id);
+  });
+
   api.route('POST', '/containers/:id/stop', async (ctx) => {
     await containers.stop(ctx.params.id, intParam(ctx.query, 't'), ctx.query.get('signal') ?? undefined);
   });

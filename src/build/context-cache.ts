@@ -1,0 +1,88 @@
+// Unpacked build contexts kept between builds, keyed by the sha256 of the
+// context tar. Rebuilding an unchanged context (the common edit-build loop
+// of a Dockerfile, or a fully cached build) then costs the upload and one
+// hash instead of creating every file again. Only small contexts are kept
+// (the daemon holds a tar this size in memory while it hashes it), and a
+// context a build may have written to (a RUN --mount=type=bind,rw of it) is
+// dropped, never reused.
+import { rm } from 'node:fs/promises';
+
+interface Entry {
+  dir: string;
+  bytes: number;
+  users: number;
+  lastUsed: number;
+  dirty: boolean;
+}
+
+export interface CachedContext {
+  dir: string;
+  /** The build may have changed the directory: it must not be used again. */
+  markDirty(): void;
+  release(): Promise<void>;
+}
+
+export class ContextCache {
+  /** Contexts up to this many bytes of tar are cached (and buffered while hashed). */
+  readonly maxContextBytes: number;
+  private readonly maxTotalBytes: number;
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(maxContextBytes = 32 << 20, maxTotalBytes = 256 << 20) {
+    this.maxContextBytes = maxContextBytes;
+    this.maxTotalBytes = maxTotalBytes;
+  }
+
+  /** The unpacked context of a tar with this digest, held until released. */
+  acquire(digest: string): CachedContext | undefined {
+    const e = this.entries.get(digest);
+    if (!e || e.dirty) return undefined;
+    return this.hold(digest, e);
+  }
+
+  /** Keeps a freshly unpacked context for later builds; the caller holds it. */
+  adopt(digest: string, dir: string, bytes: number): CachedContext {
+    const old = this.entries.get(digest);
+    if (old && old.users === 0) {
+      this.entries.delete(digest);
+      void rm(old.dir, { recursive: true, force: true });
+    }
+    const e: Entry = { dir, bytes, users: 0, lastUsed: Date.now(), dirty: false };
+    if (!this.entries.has(digest)) this.entries.set(digest, e);
+    else e.dirty = true; // an older copy is in use under this digest: this one goes after the build
+    const held = this.hold(digest, e);
+    void this.evict();
+    return held;
+  }
+
+  private hold(digest: string, e: Entry): CachedContext {
+    e.users++;
+    e.lastUsed = Date.now();
+    let released = false;
+    return {
+      dir: e.dir,
+      markDirty: () => {
+        e.dirty = true;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        e.users--;
+        if (e.dirty && e.users === 0) {
+          if (this.entries.get(digest) === e) this.entries.delete(digest);
+          await rm(e.dir, { recursive: true, force: true });
+        }
+      },
+    };
+  }
+
+  private async evict(): Promise<void> {
+    const total = () => [...this.entries.values()].reduce((n, e) => n + e.bytes, 0);
+    const idle = [...this.entries].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    while (total() > this.maxTotalBytes && idle.length > 0) {
+      const [digest, e] = idle.shift() as [string, Entry];
+      this.entries.delete(digest);
+      await rm(e.dir, { recursive: true, force: true });
+    }
+  }
+}

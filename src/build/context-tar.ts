@@ -1,0 +1,96 @@
+// The CLI's side of a build context: the context directory as a tar stream,
+// without what .dockerignore excludes (the Dockerfile and .dockerignore are
+// always sent, as the docker CLI does), plus extra entries — a Dockerfile
+// from outside the context or from stdin, and build secrets (the API has no
+// other channel for them; the daemon moves them out before the build).
+// Files are streamed one at a time: memory stays bounded for any size.
+// Runs in the CLI's startup snapshot: no process state read at load time.
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import type { IgnoreMatcher } from './ignore.ts';
+
+/** Where secrets travel in the context tar (hex-encoded ids as file names). */
+export const SECRETS_DIR_IN_CONTEXT = '.berth-build-secrets';
+
+export interface ExtraEntry {
+  name: string;
+  data: Buffer;
+  mode?: number;
+}
+
+export interface PackOptions {
+  /** The context directory; none for a context of only the extra entries. */
+  dir?: string;
+  ignore?: IgnoreMatcher;
+  /** Context-relative paths that are sent even when excluded. */
+  keep: string[];
+  extra: ExtraEntry[];
+}
+
+const SMALL_FILE = 256 * 1024;
+
+function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Buffer | Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!body || Buffer.isBuffer(body)) {
+      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+      return;
+    }
+    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    body.on('error', (err) => {
+      sink.destroy(err);
+      reject(err);
+    });
+    body.pipe(sink);
+  });
+}
+
+async function walk(pack: tar.Pack, o: PackOptions, abs: string, rel: string): Promise<void> {
+  // Sync calls: a context is thousands of small files, and one syscall each is
+  // far cheaper than a promise round trip each.
+  const names = readdirSync(abs).sort();
+  for (const name of names) {
+    const childRel = rel ? `${rel}/${name}` : name;
+    const childAbs = `${abs}/${name}`;
+    const st = lstatSync(childAbs);
+    const excluded = (o.ignore?.excludes(childRel) ?? false) && !o.keep.includes(childRel);
+    const common = { mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
+    if (st.isDirectory()) {
+      const keepsInside = o.keep.some((k) => k.startsWith(childRel + '/'));
+      if (excluded && !o.ignore?.hasExceptions && !keepsInside) continue;
+      if (!excluded) await addEntry(pack, { ...common, name: childRel + '/', type: 'directory' });
+      await walk(pack, o, childAbs, childRel);
+      continue;
+    }
+    if (excluded) continue;
+    if (st.isSymbolicLink()) {
+      await addEntry(pack, { ...common, name: childRel, type: 'symlink', linkname: readlinkSync(childAbs) });
+    } else if (st.isFile()) {
+      // Small files in one read; big ones streamed, so memory stays bounded.
+      const body = st.size === 0 ? undefined : st.size <= SMALL_FILE ? readFileSync(childAbs) : createReadStream(childAbs);
+      if (Buffer.isBuffer(body) && body.length !== st.size) throw new Error(`${childRel} changed while it was read`);
+      await addEntry(pack, { ...common, name: childRel, type: 'file', size: st.size }, body);
+    }
+    // Devices, fifos and sockets are not part of a build context.
+  }
+}
+
+/** The context as a tar stream; errors (an unreadable file) end the stream with that error. */
+export function packContext(o: PackOptions): Readable {
+  const pack = tar.pack();
+  (async () => {
+    if (o.dir) await walk(pack, o, o.dir, '');
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    for (const e of o.extra) {
+      await addEntry(pack, { name: e.name, type: 'file', mode: e.mode ?? 0o644, uid: 0, gid: 0, mtime: now, size: e.data.length }, e.data);
+    }
+    pack.finalize();
+  })().catch((err: Error) => pack.destroy(err));
+  return Readable.from(pack, { objectMode: false });
+}
+
+/** dockerd's urlutil.IsGitURL: where a context is a git repository. */
+export function isGitUrl(remote: string): boolean {
+  if (/^(git:\/\/|git@|github\.com\/)/.test(remote)) return true;
+  return /^https?:\/\/[^#]*\.git(#.*)?$/.test(remote);
+}

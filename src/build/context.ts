@@ -1,0 +1,206 @@
+// Build contexts as the daemon receives them: a tar (plain, gzip, bzip2, xz,
+// zstd) or a bare Dockerfile as the request body, or a `remote` URL — an
+// http(s) Dockerfile or tarball, or a git repository (`#ref:subdir`). Every
+// context is unpacked to a directory of its own, streamed (never held in
+// memory), with the hostile-tar rules of layer-apply: no entry lands outside.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { BadRequestError } from '../daemon/api/errors.ts';
+import { applyLayer } from '../storage/layer-apply.ts';
+import { decompress, peek } from '../storage/compression.ts';
+import { resolveInRoot, isWithin } from '../storage/rootpath.ts';
+import { isGitUrl } from './context-tar.ts';
+import type { ContextCache } from './context-cache.ts';
+
+export interface BuildContext {
+  /** The unpacked context. */
+  dir: string;
+  /** Removes the unpacked context (and a git clone), or releases a cached one. */
+  cleanup(): Promise<void>;
+  /** The build may write to the directory (it must not be reused). */
+  markDirty(): void;
+}
+
+/** A Dockerfile sent without a tar around it is at most this big. */
+const MAX_BARE_DOCKERFILE = 16 << 20;
+
+function isTarHeader(block: Buffer): boolean {
+  if (block.length < 512) return false;
+  if (block.subarray(257, 262).toString('latin1') === 'ustar') return true;
+  // A v7 tar has no magic: its header checksum still adds up.
+  const stored = parseInt(block.subarray(148, 156).toString('latin1').replace(/\0.*$/, '').trim(), 8);
+  if (!Number.isFinite(stored)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : block[i];
+  return sum === stored;
+}
+
+async function newContextDir(tmpRoot: string): Promise<string> {
+  await mkdir(tmpRoot, { recursive: true, mode: 0o700 });
+  return mkdtemp(join(tmpRoot, 'ctx-'));
+}
+
+/**
+ * Unpacks a request body: a tar in any compression, or a bare Dockerfile
+ * (saved as `dockerfileName`). With a cache, a small tar seen before reuses
+ * its unpacked directory.
+ */
+export async function contextFromStream(input: Readable, dockerfileName: string, tmpRoot: string, cache?: ContextCache): Promise<BuildContext> {
+  const dir = await newContextDir(tmpRoot);
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    const d = await decompress(input);
+    const { head, stream } = await peek(d.stream, 512);
+    if (head.length === 0) {
+      stream.resume();
+    } else if (isTarHeader(head) || (head.length >= 512 && head.every((b) => b === 0))) {
+      // Buffer a small tar whole to look it up; a big one is unpacked as it arrives.
+      const limit = cache?.maxContextBytes ?? 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const it = stream[Symbol.asyncIterator]();
+      let ended = false;
+      while (size <= limit) {
+        const r = await it.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        chunks.push(r.value as Buffer);
+        size += (r.value as Buffer).length;
+      }
+      let digest: string | undefined;
+      if (cache && ended) {
+        const whole = Buffer.concat(chunks);
+        digest = createHash('sha256').update(whole).digest('hex');
+        const hit = cache.acquire(digest);
+        if (hit) {
+          await cleanup();
+          return { dir: hit.dir, markDirty: hit.markDirty, cleanup: hit.release };
+        }
+      }
+      async function* all() {
+        yield* chunks;
+        if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
+      }
+      try {
+        await applyLayer(dir, Readable.from(all(), { objectMode: false }).pipe(completeTarEnd()), { overlayWhiteouts: false });
+      } catch (err) {
+        d.abort(err as Error);
+        throw new BadRequestError(`failed to unpack the build context: ${(err as Error).message}`);
+      }
+      await d.finished();
+      if (cache && digest) {
+        const held = cache.adopt(digest, dir, size);
+        return { dir, markDirty: held.markDirty, cleanup: held.release };
+      }
+    } else {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of stream) {
+        size += (c as Buffer).length;
+        if (size > MAX_BARE_DOCKERFILE) throw new BadRequestError('the build context is neither a tar archive nor a Dockerfile');
+        chunks.push(c as Buffer);
+      }
+      await writeDockerfile(dir, dockerfileName, Buffer.concat(chunks));
+    }
+    return { dir, cleanup, markDirty: () => {} };
+  } catch (err) {
+    input.resume();
+    await cleanup();
+    throw err;
+  }
+}
+
+/**
+ * The docker CLI sends `build -f -` contexts without the last entry's padding
+ * and the end-of-archive blocks (dockerd's reader takes that): complete them.
+ * Zeros after a proper end are ignored.
+ */
+function completeTarEnd(): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      cb(null, Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
+    },
+  });
+}
+
+async function writeDockerfile(dir: string, name: string, text: Buffer): Promise<void> {
+  const p = resolveInRoot(dir, name);
+  if (!isWithin(dir, p) || p === dir) throw new BadRequestError(`invalid Dockerfile path: ${name}`);
+  await mkdir(posix.dirname(p), { recursive: true });
+  await writeFile(p, text);
+}
+
+
+/** A `remote=` context: a git repository, or a URL to a tarball or a Dockerfile. */
+export async function contextFromRemote(remote: string, dockerfileName: string, tmpRoot: string, signal?: AbortSignal): Promise<BuildContext> {
+  // Never cached: the same URL may serve other bytes next time, and they are hashed anyway.
+  if (isGitUrl(remote)) return contextFromGit(remote, tmpRoot);
+  if (!/^https?:\/\//.test(remote)) throw new BadRequestError(`unable to prepare context: unsupported remote context: ${remote}`);
+  let res: Response;
+  try {
+    res = await fetch(remote, { signal, redirect: 'follow' });
+  } catch (err) {
+    throw new BadRequestError(`unable to prepare context: unable to download remote context ${remote}: ${(err as Error).message}`);
+  }
+  if (!res.ok || !res.body) {
+    throw new BadRequestError(`unable to prepare context: unable to download remote context ${remote}: error fetching: ${res.status} ${res.statusText}`);
+  }
+  return contextFromStream(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), dockerfileName, tmpRoot);
+}
+
+function runGit(args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { if (stderr.length < 8192) stderr += c.toString('utf8'); });
+    child.on('error', (err) => reject(new BadRequestError(`unable to prepare context: git: ${err.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new BadRequestError(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${stderr.trim()}: exit status ${code}`));
+    });
+  });
+}
+
+/** `git clone` of `url#ref:subdir` (ref a branch, tag or commit); the context is the subdirectory. */
+async function contextFromGit(remote: string, tmpRoot: string): Promise<BuildContext> {
+  const hash = remote.indexOf('#');
+  let url = hash < 0 ? remote : remote.slice(0, hash);
+  const fragment = hash < 0 ? '' : remote.slice(hash + 1);
+  const colon = fragment.indexOf(':');
+  const ref = colon < 0 ? fragment : fragment.slice(0, colon);
+  const subdir = colon < 0 ? '' : fragment.slice(colon + 1);
+  if (url.startsWith('github.com/')) url = 'https://' + url;
+  if (url.startsWith('-') || ref.startsWith('-')) throw new BadRequestError(`unable to prepare context: invalid git URL: ${remote}`);
+  const dir = await newContextDir(tmpRoot);
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  try {
+    await runGit(['init', '-q', dir]);
+    await runGit(['remote', 'add', 'origin', url], dir);
+    const fetchRef = ref || 'HEAD';
+    await runGit(['fetch', '-q', '--depth', '1', 'origin', '--', fetchRef], dir).catch(async () => {
+      // A commit that is not a ref tip needs the whole history.
+      await runGit(['fetch', '-q', 'origin'], dir);
+    });
+    await runGit(['checkout', '-q', ref && /^[0-9a-f]{7,40}$/.test(ref) ? ref : 'FETCH_HEAD'], dir).catch(() => runGit(['checkout', '-q', 'FETCH_HEAD'], dir));
+    await runGit(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], dir).catch(() => {});
+    await rm(join(dir, '.git'), { recursive: true, force: true });
+    if (!subdir) return { dir, cleanup, markDirty: () => {} };
+    const sub = resolveInRoot(dir, subdir);
+    const st = await lstat(sub).catch(() => undefined);
+    if (!st?.isDirectory()) throw new BadRequestError(`unable to prepare context: subdirectory ${subdir} of ${url} does not exist`);
+    return { dir: sub, cleanup, markDirty: () => {} };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

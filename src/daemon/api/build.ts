@@ -1,0 +1,151 @@
+// POST /build: the classic builder's API (what `DOCKER_BUILDKIT=0 docker
+// build` and berth's CLI call). The body is the context tar; the answer is a
+// stream of JSON messages (`{"stream": "Step 1/3 : …"}`, `{"aux": {"ID": …}}`,
+// `{"errorDetail": …, "error": …}`). Errors found before the first message
+// (no Dockerfile, a syntax error, a bad tag) are HTTP errors, as dockerd's.
+import { readdirSync, rmSync } from 'node:fs';
+import { lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import type { ApiServer } from '../server.ts';
+import type { Engine } from '../engine.ts';
+import { BadRequestError } from './errors.ts';
+import { boolParam } from './query.ts';
+import { Builder, StepFailedError, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
+import { contextFromRemote, contextFromStream, type BuildContext } from '../../build/context.ts';
+import { ContextCache } from '../../build/context-cache.ts';
+import { SECRETS_DIR_IN_CONTEXT } from '../../build/context-tar.ts';
+import { isMountPoint } from '../../runtime/mountinfo.ts';
+
+function jsonParam<T>(q: URLSearchParams, name: string, fallback: T): T {
+  const raw = q.get(name);
+  if (raw === null || raw === '') return fallback;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    throw new BadRequestError(`invalid ${name} parameter: ${raw}`);
+  }
+}
+
+/** Leftovers of builds a crash cut short: unmount what is still mounted there, then remove it. */
+function sweepBuildTemp(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    if (isMountPoint(p)) spawnSync('umount', ['-l', p]);
+    if (!isMountPoint(p)) rmSync(p, { recursive: true, force: true });
+  }
+}
+
+/** A secret's bytes in a file of its own (0400), for the bind mount into RUN. */
+async function writeSecretFile(dir: string, id: string, data: Buffer): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const p = join(dir, createHash('sha256').update(id).digest('hex').slice(0, 24));
+  await writeFile(p, data, { mode: 0o400 });
+  return p;
+}
+
+/** Secrets the berth CLI sent inside the context tar: moved out of the context before anything can copy them. */
+async function takeSecrets(context: BuildContext, ids: string[], secretsDir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const dir = join(context.dir, SECRETS_DIR_IN_CONTEXT);
+  const st = await lstat(dir).catch(() => undefined);
+  if (!st) return out;
+  context.markDirty();
+  if (st.isDirectory()) {
+    for (const f of await readdir(dir)) {
+      const id = Buffer.from(f, 'hex').toString('utf8');
+      const p = join(dir, f);
+      const fst = await lstat(p);
+      if (fst.isFile() && ids.includes(id)) out.set(id, await writeSecretFile(secretsDir, id, await readFile(p)));
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
+  return out;
+}
+
+export function buildRoutes(api: ApiServer, engine: Engine): void {
+  const root = join(engine.config.dataRoot, 'build');
+  const tmpRoot = join(root, 'tmp');
+  sweepBuildTemp(tmpRoot);
+  const contexts = new ContextCache();
+  const builder = new Builder({
+    images: engine.images,
+    containers: engine.containers,
+    snapshots: engine.snapshots,
+    tmpRoot,
+    cacheRoot: join(root, 'cache'),
+  });
+
+  api.route('POST', '/build', async (ctx) => {
+    const q = ctx.query;
+    const dockerfile = q.get('dockerfile') || 'Dockerfile';
+    const buildArgs = new Map<string, string | undefined>();
+    for (const [k, v] of Object.entries(jsonParam<Record<string, string | null>>(q, 'buildargs', {}))) buildArgs.set(k, v ?? undefined);
+    const regHeader = ctx.req.headers['x-registry-config'];
+    let registryAuth: BuildRequest['registryAuth'] = {};
+    if (typeof regHeader === 'string' && regHeader !== '') {
+      try {
+        registryAuth = JSON.parse(Buffer.from(regHeader, 'base64').toString('utf8')) as BuildRequest['registryAuth'];
+      } catch {
+        registryAuth = {};
+      }
+    }
+    const secretIds = jsonParam<string[]>(q, 'secrets', []);
+    const req: BuildRequest = {
+      dockerfile,
+      tags: q.getAll('t').filter(Boolean),
+      buildArgs,
+      labels: jsonParam<Record<string, string>>(q, 'labels', {}),
+      target: q.get('target') || undefined,
+      noCache: boolParam(q, 'nocache'),
+      pull: boolParam(q, 'pull'),
+      rm: boolParam(q, 'rm', true),
+      forceRm: boolParam(q, 'forcerm'),
+      quiet: boolParam(q, 'q'),
+      networkMode: q.get('networkmode') || 'bridge',
+      extraHosts: q.getAll('extrahosts').flatMap((h) => h.split(/[,\s]+/)).filter(Boolean),
+      platform: q.get('platform') || undefined,
+      cacheFrom: jsonParam<string[]>(q, 'cachefrom', []),
+      secrets: new Map(),
+      registryAuth,
+    };
+    if (req.networkMode === 'default') req.networkMode = 'bridge';
+    if (!['bridge', 'host', 'none'].includes(req.networkMode)) throw new BadRequestError(`network mode "${req.networkMode}" not supported by buildkit`);
+    for (const h of req.extraHosts) if (!/^[^:]+:.+$/.test(h)) throw new BadRequestError(`invalid IP address in add-host: "${h}"`);
+
+    const remote = q.get('remote');
+    let context: BuildContext;
+    if (remote) {
+      ctx.bodyStream().resume();
+      context = await contextFromRemote(remote, dockerfile, tmpRoot, ctx.signal);
+    } else {
+      context = await contextFromStream(ctx.bodyStream(), dockerfile, tmpRoot, contexts);
+    }
+    const secretsDir = join(tmpRoot, `secrets-${Date.now()}-${Math.random().toString(16).slice(2)}`);
+    let out: Writable | undefined;
+    const emit = (m: BuildMessage) => {
+      out ??= ctx.stream(200, 'application/json');
+      if (!out.writableEnded) out.write(JSON.stringify(m) + '\r\n');
+    };
+    try {
+      req.secrets = await takeSecrets(context, secretIds, secretsDir);
+      await builder.build(context, req, emit, ctx.signal);
+    } catch (err) {
+      if (!out) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      emit({ errorDetail: err instanceof StepFailedError ? { code: err.code, message } : { message }, error: message });
+    } finally {
+      await context.cleanup();
+      await rm(secretsDir, { recursive: true, force: true });
+      out?.end();
+    }
+  });
+}

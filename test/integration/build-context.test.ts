@@ -1,0 +1,208 @@
+// Build contexts through the real docker CLI (DOCKER_BUILDKIT=0, the classic
+// builder's API) and berth's: directories, -f, stdin Dockerfiles and tars in
+// every compression, URLs, git repositories, hostile tars, and a 2 GB context
+// streamed within bounded daemon memory.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import tar from 'tar-stream';
+import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { serveDir } from '../helpers/serve-dir.ts';
+
+const LEGACY = { ...process.env, DOCKER_BUILDKIT: '0' };
+
+function context(files: Record<string, string>): string {
+  const dir = mkdtempSync('/tmp/berth-bctx-');
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), content);
+  }
+  return dir;
+}
+
+function tarOf(dir: string, compress: '' | 'z' | 'J' | 'j'): Buffer {
+  return execFileSync('tar', [`-c${compress}f`, '-', '-C', dir, '.'], { maxBuffer: 64 << 20 });
+}
+
+describe('build contexts', () => {
+  let d: TestDaemon;
+  const dirs: string[] = [];
+  const ctx = (files: Record<string, string>) => {
+    const dir = context(files);
+    dirs.push(dir);
+    return dir;
+  };
+  before(async () => {
+    d = await startSeededDaemon();
+  });
+  after(async () => {
+    await d.destroy();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('docker build -t x ., -f, --build-arg, --target, -q and --iidfile through the docker CLI', { skip: !DOCKER }, () => {
+    const dir = ctx({
+      'Dockerfile': 'FROM busybox AS base\nARG MSG=default\nRUN echo "$MSG" > /msg\nFROM base AS final\nCMD ["cat", "/msg"]\n',
+      'alt/Other.Dockerfile': 'FROM busybox\nCOPY hello.txt /\nCMD ["cat", "/hello.txt"]\n',
+      'hello.txt': 'hello via -f\n',
+    });
+    const r = d.docker(['build', '-t', 'dk1', dir], { env: LEGACY, timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /Step 1\/5 : FROM busybox AS base\n ---> [a-f0-9]{12}\n/);
+    assert.match(r.stdout, /Step 3\/5 : RUN echo "\$MSG" > \/msg\n ---> Running in [a-f0-9]{12}\n/);
+    assert.match(r.stdout, /Successfully built [a-f0-9]{12}\nSuccessfully tagged dk1:latest\n/);
+    assert.equal(d.docker(['run', '--rm', 'dk1']).stdout, 'default\n');
+
+    const f = d.docker(['build', '-f', join(dir, 'alt/Other.Dockerfile'), '-t', 'dk2', dir], { env: LEGACY, timeout: 120_000 });
+    assert.equal(f.code, 0, f.stderr + f.stdout);
+    assert.equal(d.docker(['run', '--rm', 'dk2']).stdout, 'hello via -f\n');
+
+    const a = d.docker(['build', '--build-arg', 'MSG=from-arg', '-t', 'dk3', dir], { env: LEGACY, timeout: 120_000 });
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(d.docker(['run', '--rm', 'dk3']).stdout, 'from-arg\n');
+
+    const t = d.docker(['build', '--target', 'base', '-t', 'dk4', dir], { env: LEGACY, timeout: 120_000 });
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /Step 3\/3 : RUN/);
+    const iid = join(dir, 'iid');
+    const q = d.docker(['build', '-q', '--iidfile', iid, dir], { env: LEGACY, timeout: 120_000 });
+    assert.equal(q.code, 0, q.stderr);
+    assert.match(q.stdout.trim(), /^sha256:[a-f0-9]{64}$/);
+    // The docker CLI writes what the quiet stream said (dockerd's `sha256:…\n`).
+    assert.equal(readFileSync(iid, 'utf8').trim(), q.stdout.trim());
+
+    const fail = d.docker(['build', dir, '-f', '-'], { env: LEGACY, input: 'FROM busybox\nRUN exit 4\n', timeout: 120_000 });
+    assert.equal(fail.code, 4, fail.stderr);
+    assert.match(fail.stderr, /The command '\/bin\/sh -c exit 4' returned a non-zero code: 4/);
+    const missing = d.docker(['build', '-f', 'nope', dir], { env: LEGACY, timeout: 60_000 });
+    assert.notEqual(missing.code, 0);
+  });
+
+  test('docker build - < Dockerfile and - < ctx.tar.gz', { skip: !DOCKER }, () => {
+    const r = d.docker(['build', '-t', 'dstdin', '-'], { env: LEGACY, input: 'FROM busybox\nRUN echo from-stdin > /s\nCMD ["cat", "/s"]\n', timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(d.docker(['run', '--rm', 'dstdin']).stdout, 'from-stdin\n');
+    const dir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY data.txt /\nCMD ["cat", "/data.txt"]\n', 'data.txt': 'from a gzipped tar\n' });
+    const g = d.docker(['build', '-t', 'dtgz', '-'], { env: LEGACY, input: tarOf(dir, 'z'), timeout: 120_000 });
+    assert.equal(g.code, 0, g.stderr + g.stdout);
+    assert.equal(d.docker(['run', '--rm', 'dtgz']).stdout, 'from a gzipped tar\n');
+  });
+
+  test('berth build - with a Dockerfile, and with tar, tar.gz, tar.xz, tar.bz2; -f - with a directory', () => {
+    const r = d.berth(['build', '-t', 'bstdin', '-'], { input: 'FROM busybox\nCMD ["echo", "stdin dockerfile"]\n', timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(d.berth(['run', '--rm', 'bstdin']).stdout, 'stdin dockerfile\n');
+    // An empty context: COPY finds nothing.
+    const empty = d.berth(['build', '-'], { input: 'FROM busybox\nCOPY x /\n', timeout: 60_000 });
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /file not found in build context/);
+    for (const c of ['', 'z', 'J', 'j'] as const) {
+      const dir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY data.txt /\nCMD ["cat", "/data.txt"]\n', 'data.txt': `compression ${c || 'none'}\n` });
+      const b = d.berth(['build', '-t', `btar${c || 'plain'}`.toLowerCase(), '-'], { input: tarOf(dir, c), timeout: 120_000 });
+      assert.equal(b.code, 0, `${c}: ${b.stderr}${b.stdout}`);
+      assert.equal(d.berth(['run', '--rm', `btar${c || 'plain'}`.toLowerCase()]).stdout, `compression ${c || 'none'}\n`);
+    }
+    const dir = ctx({ 'data.txt': 'context file\n' });
+    const fstdin = d.berth(['build', '-f', '-', '-t', 'bfstdin', dir], { input: 'FROM busybox\nCOPY data.txt /\nCMD ["cat", "/data.txt"]\n', timeout: 120_000 });
+    assert.equal(fstdin.code, 0, fstdin.stderr);
+    assert.equal(d.berth(['run', '--rm', 'bfstdin']).stdout, 'context file\n');
+  });
+
+  test('a context tar with ../ entries and absolute links writes nothing outside its directory', async () => {
+    const marker = `/tmp/berth-escape-${process.pid}-${Date.now()}`;
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+    const done = new Promise<void>((r) => pack.on('end', () => r()));
+    pack.entry({ name: 'Dockerfile' }, 'FROM busybox\nCOPY . /ctx/\nRUN find /ctx | sort\n');
+    pack.entry({ name: `../../../../../..${marker}` }, 'escaped');
+    pack.entry({ name: 'evil', type: 'symlink', linkname: '/tmp' });
+    pack.entry({ name: `evil/${marker.slice(5)}-via-link` }, 'escaped');
+    pack.finalize();
+    await done;
+    const r = d.berth(['build', '--progress=plain', '-'], { input: Buffer.concat(chunks), timeout: 120_000 });
+    assert.equal(existsSync(marker), false, 'no file outside the context');
+    assert.equal(existsSync(`${marker}-via-link`), false, 'no file through a symlink');
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    // The entries were cleaned into the context.
+    assert.match(r.stdout, new RegExp(`/ctx${marker.replace(/\//g, '\\/')}\\n`));
+  });
+
+  test('http(s) URL contexts: a Dockerfile, and a tarball', async () => {
+    const tarDir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY data.txt /\nCMD ["cat", "/data.txt"]\n', 'data.txt': 'from a remote tarball\n' });
+    const served = ctx({ 'Dockerfile': 'FROM busybox\nCMD ["echo", "remote dockerfile"]\n' });
+    writeFileSync(join(served, 'ctx.tar.gz'), tarOf(tarDir, 'z'));
+    const { port, stop } = await serveDir(served);
+    try {
+      const a = d.berth(['build', '-t', 'urldf', `http://127.0.0.1:${port}/Dockerfile`], { timeout: 120_000 });
+      assert.equal(a.code, 0, a.stderr + a.stdout);
+      assert.equal(d.berth(['run', '--rm', 'urldf']).stdout, 'remote dockerfile\n');
+      const b = d.berth(['build', '-t', 'urltar', `http://127.0.0.1:${port}/ctx.tar.gz`], { timeout: 120_000 });
+      assert.equal(b.code, 0, b.stderr + b.stdout);
+      assert.equal(d.berth(['run', '--rm', 'urltar']).stdout, 'from a remote tarball\n');
+      const missing = d.berth(['build', `http://127.0.0.1:${port}/nothing-here`], { timeout: 60_000 });
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /unable to download remote context/);
+    } finally {
+      stop();
+    }
+  });
+
+  test('git contexts: git:// with #ref:subdir', { skip: spawnSync('git', ['--version']).status !== 0 }, async () => {
+    const base = mkdtempSync('/tmp/berth-git-');
+    dirs.push(base);
+    const work = join(base, 'work');
+    mkdirSync(join(work, 'sub'), { recursive: true });
+    const git = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args]);
+    execFileSync('git', ['init', '-q', '-b', 'main', work]);
+    writeFileSync(join(work, 'sub/Dockerfile'), 'FROM busybox\nCOPY v.txt /\nCMD ["cat", "/v.txt"]\n');
+    writeFileSync(join(work, 'sub/v.txt'), 'on main\n');
+    git('add', '.');
+    git('commit', '-qm', 'one');
+    git('checkout', '-qb', 'feature');
+    writeFileSync(join(work, 'sub/v.txt'), 'on feature\n');
+    git('commit', '-qam', 'two');
+    execFileSync('git', ['clone', '-q', '--bare', work, join(base, 'repo.git')]);
+    const port = 19000 + (process.pid % 900);
+    const daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, base], { stdio: 'ignore' });
+    // Ready once it answers a ls-remote.
+    for (let i = 0; i < 100 && spawnSync('git', ['ls-remote', `git://127.0.0.1:${port}/repo.git`], { stdio: 'ignore' }).status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    try {
+      const r = d.berth(['build', '-t', 'gitctx', `git://127.0.0.1:${port}/repo.git#feature:sub`], { timeout: 120_000 });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.equal(d.berth(['run', '--rm', 'gitctx']).stdout, 'on feature\n');
+      const m = d.berth(['build', '-t', 'gitmain', `git://127.0.0.1:${port}/repo.git#main:sub`], { timeout: 120_000 });
+      assert.equal(m.code, 0, m.stderr);
+      assert.equal(d.berth(['run', '--rm', 'gitmain']).stdout, 'on main\n');
+      const bad = d.berth(['build', `git://127.0.0.1:${port}/nosuch.git`], { timeout: 60_000 });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /unable to prepare context/);
+    } finally {
+      daemon.kill('SIGKILL');
+    }
+  });
+
+  test('a 2 GB context is streamed: the daemon stays within bounded memory', () => {
+    const dir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY small.txt /\nRUN cat /small.txt\n', 'small.txt': 'small\n' });
+    // A sparse 2 GiB file: every byte of it travels through the tar stream.
+    const fd = openSync(join(dir, 'big.bin'), 'w');
+    ftruncateSync(fd, 2 * 1024 ** 3);
+    closeSync(fd);
+    const pid = Number(readFileSync(join(d.dir, 'berth.pid'), 'utf8'));
+    const rssBefore = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+    // Sample the daemon's RSS while the build runs (VmHWM would include start-up peaks).
+    const samples = join(dir, 'rss.log');
+    const sampler = spawn('sh', ['-c', `while kill -0 ${pid} 2>/dev/null; do grep VmRSS /proc/${pid}/status >> ${samples}; sleep 0.2; done`], { stdio: 'ignore' });
+    const r = d.berth(['build', '--progress=plain', dir], { timeout: 280_000 });
+    sampler.kill('SIGKILL');
+    let peak = rssBefore;
+    for (const m of readFileSync(samples, 'utf8').matchAll(/VmRSS:\s+(\d+)/g)) peak = Math.max(peak, Number(m[1]) * 1024);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /\nsmall\n/);
+    assert.ok(peak - rssBefore < 256 * 1024 * 1024, `daemon RSS grew by ${Math.round((peak - rssBefore) / 1048576)} MiB while receiving 2 GiB`);
+  });
+});
