@@ -4,6 +4,7 @@ import { CliError, describeError, type GlobalOptions } from './context.ts';
 import { registerContainerCommands } from './commands/containers.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerSystemCommands } from './commands/system.ts';
+import { registerNetworkCommands } from './commands/network.ts';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerContainerCommands(program);
   registerImageCommands(program);
   registerSystemCommands(program);
+  registerNetworkCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

@@ -9,6 +9,7 @@ import { systemRoutes } from './api/system.ts';
 import { containerRoutes } from './api/containers.ts';
 import { execRoutes } from './api/exec.ts';
 import { imageRoutes } from './api/images.ts';
+import { networkRoutes } from './api/networks.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -76,6 +77,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   containerRoutes(api, engine);
   execRoutes(api, engine);
   imageRoutes(api, engine);
+  networkRoutes(api, engine);
 
   const sockets: string[] = [];
   for (const host of cfg.hosts) {
@@ -132,8 +134,9 @@ export async function daemonMain(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = (sig: string) => {
       log('info', `received ${sig}, shutting down; containers keep running`);
-      void api.close().then(() => {
+      void api.close().then(async () => {
         engine.containers.detachAll();
+        await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
         removeEmptyParent(cfg.cgroupParent);
         for (const s of sockets) rmSync(s, { force: true });
         rmSync(cfg.pidfile, { force: true });

@@ -97,7 +97,7 @@ async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promis
   if (failed) throw new CliError('', 1);
 }
 
-async function confirm(question: string): Promise<boolean> {
+export async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
     process.stdout.write(question + ' [y/N] ');
   }

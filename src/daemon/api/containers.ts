@@ -17,6 +17,8 @@ import type { CreateRequest } from '../../containers/service.ts';
 import { containerStatus } from '../../cli/format/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
+import { portSummary } from '../../network/ports.ts';
+import type { NetworkSettings } from '../../network/model.ts';
 
 /** dockerd's filters.Match: equal, or the value as a regular expression (an invalid one matches nothing). */
 function filterMatch(pattern: string, source: string): boolean {
@@ -325,7 +327,7 @@ async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promi
     ImageID: c.Image,
     Command: commandString(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: portSummary((c.NetworkSettings as unknown as NetworkSettings).Ports),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: containerStatus({
@@ -333,7 +335,7 @@ async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promi
       startedAt: Date.parse(c.State.StartedAt), finishedAt: Date.parse(c.State.FinishedAt), now: Date.now(),
     }),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: (c.NetworkSettings as unknown as NetworkSettings).Networks ?? {} },
     Mounts: [],
   };
   if (size) {

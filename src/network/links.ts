@@ -1,0 +1,123 @@
+// The kernel side of a bridge network, through iproute2: bridges, veth pairs,
+// and the named network namespaces containers run in. A namespace is
+// bind-mounted on a file under the exec root before the runtime starts, so
+// the daemon can plumb it first and it outlives a daemon crash.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { runCommand, runInNetns } from './command.ts';
+import { parseCidr, type Subnet } from './address.ts';
+
+interface IpAddr { ifname: string; addr_info: { family: string; local: string; prefixlen: number }[] }
+interface IpRoute { dst: string }
+
+export async function linkExists(name: string): Promise<boolean> {
+  return runCommand('ip', ['-j', 'link', 'show', 'dev', name]).then(() => true, () => false);
+}
+
+/** Every IPv4 prefix routed on the host: a new network must not overlap one. */
+export async function routedSubnets(): Promise<Subnet[]> {
+  const routes = JSON.parse(await runCommand('ip', ['-4', '-j', 'route', 'show'])) as IpRoute[];
+  const out: Subnet[] = [];
+  for (const r of routes) {
+    if (r.dst === 'default') continue;
+    try {
+      out.push(parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`, 'route', true));
+    } catch {
+      // Not an address we understand: it cannot clash with ours.
+    }
+  }
+  return out;
+}
+
+/** Creates the bridge if needed, with exactly `gatewayCidr` (e.g. 172.17.0.1/16) as its IPv4 address. */
+export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gateway?: string): Promise<void> {
+  if (!(await linkExists(name))) {
+    await runCommand('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+  }
+  const addrs = (JSON.parse(await runCommand('ip', ['-j', 'addr', 'show', 'dev', name])) as IpAddr[])[0]?.addr_info ?? [];
+  const v4 = addrs.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+  const lines: string[] = [];
+  for (const a of v4) if (a !== gatewayCidr) lines.push(`addr del ${a} dev ${name}`);
+  if (!v4.includes(gatewayCidr)) lines.push(`addr add ${gatewayCidr} dev ${name}`);
+  if (ipv6Gateway && !addrs.some((a) => a.family === 'inet6' && `${a.local}/${a.prefixlen}` === ipv6Gateway)) lines.push(`-6 addr add ${ipv6Gateway} dev ${name}`);
+  lines.push(`link set ${name} up`);
+  await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
+  // Published ports reached through 127.0.0.1 are routed out of the bridge.
+  writeFileSync(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1');
+}
+
+export async function removeLink(name: string): Promise<void> {
+  await runCommand('ip', ['link', 'del', 'dev', name]).catch(() => {});
+}
+
+export async function createNetns(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, '');
+  await runCommand('unshare', [`--net=${path}`, 'true']);
+  await runInNetns(path, 'ip', ['link', 'set', 'lo', 'up']);
+}
+
+export async function removeNetns(path: string): Promise<void> {
+  await runCommand('umount', ['-l', path]).catch(() => {});
+  await rm(path, { force: true });
+}
+
+/** A fresh host-side veth name (15 bytes at most). */
+export function vethName(): string {
+  return `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
+}
+
+export interface EndpointPlan {
+  netns: string;
+  bridge: string;
+  hostIf: string;
+  /** The name inside the container: eth0, eth1… */
+  ifname: string;
+  address: string;
+  gateway?: string;
+  mac: string;
+  ipv6Address?: string;
+  defaultRoute: boolean;
+}
+
+/** A veth pair from the bridge into the namespace, addressed and routed. */
+export async function createEndpoint(p: EndpointPlan): Promise<void> {
+  await runCommand('ip', ['-batch', '-'], [
+    `link add ${p.hostIf} type veth peer name ${p.ifname} netns ${p.netns}`,
+    `link set ${p.hostIf} master ${p.bridge} up`,
+  ].join('\n') + '\n');
+  const inside = [
+    `link set ${p.ifname} address ${p.mac}`,
+    `addr add ${p.address} dev ${p.ifname}`,
+    ...(p.ipv6Address ? [`-6 addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),
+    `link set ${p.ifname} up`,
+    ...(p.defaultRoute && p.gateway ? [`route replace default via ${p.gateway} dev ${p.ifname}`] : []),
+  ];
+  try {
+    await runInNetns(p.netns, 'ip', ['-batch', '-'], inside.join('\n') + '\n');
+  } catch (err) {
+    await removeLink(p.hostIf);
+    throw err;
+  }
+}
+
+/**
+ * Sends 127.0.0.11:53 inside the namespace to the daemon's resolver for the
+ * network at `target` (gateway:port), as Docker's embedded DNS appears.
+ */
+export async function redirectDns(netns: string, target: string): Promise<void> {
+  // A namespace of our own making, so its nat table is ours to write whole.
+  const rules = [
+    '*nat',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    `-A OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination ${target}`,
+    `-A OUTPUT -d 127.0.0.11/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination ${target}`,
+    '-A POSTROUTING -s 127.0.0.0/8 ! -o lo -j MASQUERADE',
+    'COMMIT',
+    '',
+  ].join('\n');
+  await runInNetns(netns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec iptables-restore -w'], rules);
+}
