@@ -268,7 +268,8 @@ export class NetworkService {
   }
 
   private firewallState(): FirewallState {
-    const bridges = [...this.records.values()].filter((n) => n.Driver === 'bridge').map((n) => ({
+    // In a stable order, so the same state always renders the same rules.
+    const bridges = this.list().filter((n) => n.Driver === 'bridge').map((n) => ({
       bridge: n.berth!.bridge, subnet: n.IPAM.Config[0].Subnet!, internal: n.Internal, icc: n.Options[ICC_OPT] !== 'false',
     }));
     const ports: PortRule[] = [];
@@ -276,6 +277,7 @@ export class NetworkService {
       if (!sb.target) continue;
       for (const p of sb.ports) ports.push({ bridge: sb.target.bridge, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: sb.target.ip, containerPort: p.containerPort });
     }
+    ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.hostIp.localeCompare(b.hostIp));
     return { bridges, ports };
   }
 
@@ -698,7 +700,8 @@ export class NetworkService {
 
   /** The embedded DNS answer for a name asked by the container at `clientIp` on network `netId`. */
   private lookupName(netId: string, clientIp: string, name: string): string[] | undefined {
-    const all = this.containers.list().filter((c) => c.State.Running);
+    // Endpoints carry an address only while plumbed: a container just starting already counts.
+    const all = this.containers.list().filter((c) => this.sandboxes.has(c.Id));
     const asker = all.find((c) => Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === netId && e.IPAddress === clientIp));
     if (!asker) return undefined;
     const askerEps = Object.values(settingsOf(asker).Networks).filter((e) => e.IPAddress && this.records.get(e.NetworkID)?.Name !== 'bridge');
