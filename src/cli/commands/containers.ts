@@ -271,6 +271,7 @@ export function registerContainerCommands(program: Command): void {
           const tries: [string, string][] = [];
           if (!type || type === 'container') tries.push(['container', `/containers/${r}/json`]);
           if (!type || type === 'image') tries.push(['image', `/images/${r}/json`]);
+          if (parent === program && (!type || type === 'network')) tries.push(['network', `/networks/${encodeURIComponent(r)}`]);
           let hit: unknown;
           for (const [, path] of tries) {
             try {

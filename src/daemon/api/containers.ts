@@ -66,6 +66,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
         const img = engine.images.store.resolve(a);
         return img !== undefined && img.record.id === c.Image;
       })) return false;
+      if (filters.network && !filters.network.some((n) => Object.entries((c.NetworkSettings as unknown as NetworkSettings).Networks ?? {}).some(([name, ep]) => name === n || ep.NetworkID === n || (n.length >= 12 && ep.NetworkID.startsWith(n))))) return false;
       if (beforeRec && c.Created >= beforeRec.Created) return false;
       if (sinceRec && c.Created <= sinceRec.Created) return false;
       return true;
