@@ -61,3 +61,42 @@ export function macFor(ip: number): string {
 export function isIPv6(s: string): boolean {
   return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s);
 }
+
+/** An IPv6 address as a 128-bit number (`fd00::1`, `::ffff:1.2.3.4` not needed here). */
+export function parseIPv6(s: string): bigint | undefined {
+  if (!/^[0-9a-fA-F:]+$/.test(s) || s.split('::').length > 2) return undefined;
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+  if (fill < 0 || (tail === undefined && h.length !== 8)) return undefined;
+  const groups = [...h, ...Array<string>(fill).fill('0'), ...t];
+  if (groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+export function formatIPv6(n: bigint): string {
+  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
+  // The longest run of zero groups becomes '::'.
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export function parseCidr6(s: string): { base: bigint; prefix: number } {
+  const [a, len] = s.split('/');
+  const v = parseIPv6(a ?? '');
+  const prefix = Number(len);
+  if (v === undefined || !/^\d+$/.test(len ?? '') || prefix > 128) throw new BadRequestError(`invalid CIDR address: ${s}`);
+  const mask6 = prefix === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - prefix)) - 1n);
+  return { base: v & mask6, prefix };
+}

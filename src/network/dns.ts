@@ -25,9 +25,10 @@ export function hostResolvers(): string[] {
 export class DnsServer {
   private socket?: Socket;
   private readonly lookup: NameLookup;
-  private readonly upstreams: string[];
+  private readonly upstreams: (clientIp: string) => string[];
 
-  constructor(lookup: NameLookup, upstreams: string[]) {
+  /** `upstreams` gives the resolvers for names we do not know: the asker's --dns, or the host's. */
+  constructor(lookup: NameLookup, upstreams: (clientIp: string) => string[]) {
     this.lookup = lookup;
     this.upstreams = upstreams;
   }
@@ -85,7 +86,7 @@ export class DnsServer {
 
   /** Relays the query to the host's resolvers in turn, the first answer going back as it came. */
   private forward(msg: Buffer, from: RemoteInfo, query: dnsPacket.DecodedPacket): void {
-    const servers = [...this.upstreams];
+    const servers = [...this.upstreams(from.address)];
     if (servers.length === 0) {
       this.fail(query, from, NXDOMAIN);
       return;

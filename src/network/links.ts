@@ -41,7 +41,7 @@ export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gatewa
   const lines: string[] = [];
   for (const a of v4) if (a !== gatewayCidr) lines.push(`addr del ${a} dev ${name}`);
   if (!v4.includes(gatewayCidr)) lines.push(`addr add ${gatewayCidr} dev ${name}`);
-  if (ipv6Gateway && !addrs.some((a) => a.family === 'inet6' && `${a.local}/${a.prefixlen}` === ipv6Gateway)) lines.push(`-6 addr add ${ipv6Gateway} dev ${name}`);
+  if (ipv6Gateway && !addrs.some((a) => a.family === 'inet6' && `${a.local}/${a.prefixlen}` === ipv6Gateway)) lines.push(`-6 addr add ${ipv6Gateway} dev ${name} nodad`);
   lines.push(`link set ${name} up`);
   await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
   // Published ports reached through 127.0.0.1 are routed out of the bridge.
@@ -56,7 +56,10 @@ export async function createNetns(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await writeFile(path, '');
   await runCommand('unshare', [`--net=${path}`, 'true']);
-  await runInNetns(path, 'ip', ['link', 'set', 'lo', 'up']);
+}
+
+export async function loopbackUp(netns: string): Promise<void> {
+  await runInNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
 }
 
 export async function removeNetns(path: string): Promise<void> {
@@ -79,7 +82,10 @@ export interface EndpointPlan {
   gateway?: string;
   mac: string;
   ipv6Address?: string;
+  ipv6Gateway?: string;
   defaultRoute: boolean;
+  /** Bring up lo in the same call (the namespace's first endpoint). */
+  loopback?: boolean;
 }
 
 /** A veth pair from the bridge into the namespace, addressed and routed. */
@@ -89,11 +95,13 @@ export async function createEndpoint(p: EndpointPlan): Promise<void> {
     `link set ${p.hostIf} master ${p.bridge} up`,
   ].join('\n') + '\n');
   const inside = [
+    ...(p.loopback ? ['link set lo up'] : []),
     `link set ${p.ifname} address ${p.mac}`,
     `addr add ${p.address} dev ${p.ifname}`,
     ...(p.ipv6Address ? [`-6 addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),
     `link set ${p.ifname} up`,
     ...(p.defaultRoute && p.gateway ? [`route replace default via ${p.gateway} dev ${p.ifname}`] : []),
+    ...(p.defaultRoute && p.ipv6Gateway ? [`-6 route replace default via ${p.ipv6Gateway} dev ${p.ifname}`] : []),
   ];
   try {
     await runInNetns(p.netns, 'ip', ['-batch', '-'], inside.join('\n') + '\n');

@@ -14,9 +14,9 @@ import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../containers/model.ts';
 import { nowNano } from '../containers/model.ts';
 import { AddressPool } from './ipam.ts';
-import { contains, formatCidr, formatIPv4, macFor, overlaps, parseCidr, parseIPv4, type Subnet } from './address.ts';
+import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from './address.ts';
 import { Firewall, type FirewallState, type PortRule } from './iptables.ts';
-import { createEndpoint, createNetns, ensureBridge, redirectDns, removeLink, removeNetns, routedSubnets, vethName } from './links.ts';
+import { createEndpoint, createNetns, ensureBridge, loopbackUp, redirectDns, removeLink, removeNetns, routedSubnets, vethName } from './links.ts';
 import { runInNetns } from './command.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
 import { holdPort, portMapOf, portRequests, reholdPort, type HeldPort } from './ports.ts';
@@ -159,7 +159,7 @@ export class NetworkService {
     await this.initDefaultBridge();
     for (const n of this.records.values()) {
       if (n.Driver !== 'bridge' || n.Name === 'bridge') continue;
-      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n));
+      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
       await this.openPool(n);
     }
   }
@@ -222,6 +222,12 @@ export class NetworkService {
     return out;
   }
 
+  /** The bridge's IPv6 address (gateway/prefix) on a network with an IPv6 subnet. */
+  private gateway6Cidr(n: NetworkRecord): string | undefined {
+    const c = n.IPAM.Config.find((x) => x.Subnet?.includes(':'));
+    return c?.Gateway && c.Subnet ? `${c.Gateway}/${c.Subnet.split('/')[1]}` : undefined;
+  }
+
   private gatewayCidr(n: NetworkRecord): string {
     const c = n.IPAM.Config[0];
     return `${c.Gateway}/${c.Subnet!.split('/')[1]}`;
@@ -236,7 +242,10 @@ export class NetworkService {
   }
 
   private async startDns(n: NetworkRecord): Promise<void> {
-    const server = new DnsServer((ip, name) => this.lookupName(n.Id, ip, name), this.upstreams);
+    const server = new DnsServer((ip, name) => this.lookupName(n.Id, ip, name), (ip) => {
+      const asker = this.containers.list().find((c) => this.sandboxes.has(c.Id) && Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === n.Id && e.IPAddress === ip));
+      return asker?.HostConfig.Dns?.length ? asker.HostConfig.Dns : this.upstreams;
+    });
     const gw = n.IPAM.Config[0].Gateway!;
     let port: number;
     try {
@@ -390,13 +399,16 @@ export class NetworkService {
         EnableIPv6: req.EnableIPv6 === true,
         IPAM: {
           Driver: req.IPAM?.Driver || 'default', Options: req.IPAM?.Options ?? {},
-          Config: [{ Subnet: formatCidr(subnet), ...(c.IPRange ? { IPRange: c.IPRange } : {}), Gateway: formatIPv4(gw) }, ...v6.map((x) => ({ ...x }))],
+          Config: [{ Subnet: formatCidr(subnet), ...(c.IPRange ? { IPRange: c.IPRange } : {}), Gateway: formatIPv4(gw) }, ...v6.map((x) => {
+            const s6 = parseCidr6(x.Subnet!);
+            return { Subnet: `${formatIPv6(s6.base)}/${s6.prefix}`, Gateway: x.Gateway || formatIPv6(s6.base + 1n) };
+          })],
         },
         Internal: req.Internal === true, Attachable: req.Attachable === true,
         Options: req.Options ?? {}, Labels: req.Labels ?? {},
       });
       if (bridgeName) n.berth!.bridge = bridgeName;
-      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n));
+      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
       try {
         await this.addRecord(n);
         await this.openPool(n);
@@ -522,6 +534,7 @@ export class NetworkService {
         if (n.Driver !== 'bridge') continue;
         await this.attachEndpoint(rec, n, ep, `eth${i++}`, netns);
       }
+      if (i === 0) await loopbackUp(netns);
       const primary = this.primaryEndpoint(rec);
       if (primary) {
         const n = this.records.get(primary.NetworkID)!;
@@ -536,7 +549,8 @@ export class NetworkService {
       }
       const links = this.resolveLinks(rec);
       this.writeHosts(rec, links.hosts);
-      await this.syncFirewall();
+      // Only published ports add rules of a container's own.
+      if (sb.ports.length) await this.syncFirewall();
       return { netns: { kind: 'path', path: netns }, env: links.env };
     } catch (err) {
       await this.teardown(rec);
@@ -567,6 +581,10 @@ export class NetworkService {
     const gw = n.IPAM.Config[0].Gateway!;
     const hasRoute = Object.values(settingsOf(rec).Networks).some((e) => e !== ep && e.IPAddress && e.Gateway);
     const mac = ep.MacAddress || (ifname === 'eth0' ? (rec.Config as { MacAddress?: string }).MacAddress : '') || macFor(ip);
+    // IPv6: the same host part as the IPv4 address, in the network's IPv6 subnet.
+    const v6cfg = n.EnableIPv6 ? n.IPAM.Config.find((x) => x.Subnet?.includes(':')) : undefined;
+    const v6 = v6cfg ? { ...parseCidr6(v6cfg.Subnet!), gateway: v6cfg.Gateway! } : undefined;
+    const ip6 = v6 ? formatIPv6(v6.base + BigInt(ip - pool.subnet.base)) : undefined;
     try {
       if (cursorMoved) {
         n.berth!.cursor = pool.cursor;
@@ -574,7 +592,8 @@ export class NetworkService {
       }
       await createEndpoint({
         netns, bridge: n.berth!.bridge, hostIf: vethName(), ifname, address: `${formatIPv4(ip)}/${pool.subnet.prefix}`,
-        gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute,
+        gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute, loopback: ifname === 'eth0',
+        ...(v6 && ip6 ? { ipv6Address: `${ip6}/${v6.prefix}`, ipv6Gateway: n.Internal ? undefined : v6.gateway } : {}),
       });
     } catch (err) {
       pool.release(ip, rec.Id);
@@ -586,6 +605,7 @@ export class NetworkService {
     ep.IPPrefixLen = pool.subnet.prefix;
     ep.MacAddress = mac;
     ep.NetworkID = n.Id;
+    if (v6 && ip6) Object.assign(ep, { GlobalIPv6Address: ip6, GlobalIPv6PrefixLen: v6.prefix, IPv6Gateway: n.Internal ? '' : v6.gateway });
     ep.DNSNames = n.Name === 'bridge' ? null : [rec.Name.slice(1), ...(ep.Aliases ?? []), rec.Id.slice(0, 12)];
     st.lastAddresses[n.Id] = ep.IPAddress;
     st.interfaces[n.Id] = ifname;
@@ -612,7 +632,7 @@ export class NetworkService {
     const reset = emptyNetworkSettings();
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
     await removeNetns(this.netnsPath(rec.Id));
-    if (sb) await this.syncFirewall();
+    if (sb?.ports.length) await this.syncFirewall();
   }
 
   /** Daemon start: a running container's addresses and ports are its own again. */

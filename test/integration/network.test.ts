@@ -230,6 +230,22 @@ describe('bridge networking', () => {
     d.berth(['rm', '-f', 'db']);
   });
 
+  test('--ipv6 with an IPv6 subnet gives containers an IPv6 address that reaches the gateway', () => {
+    const created = d.berth(['network', 'create', '--ipv6', '--subnet', '10.213.13.0/24', '--subnet', 'fd42:be27:13::/64', 'six']);
+    assert.equal(created.code, 0, created.stderr);
+    const cfg = JSON.parse(d.berth(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'six']).stdout);
+    assert.deepEqual(cfg[1], { Subnet: 'fd42:be27:13::/64', Gateway: 'fd42:be27:13::1' });
+    d.berth(['run', '-d', '--name', 'v6box', '--network', 'six', 'busybox', 'sleep', '300']);
+    const ep = JSON.parse(inspect('v6box', '{{json .NetworkSettings.Networks.six}}'));
+    assert.equal(ep.GlobalIPv6Address, 'fd42:be27:13::2');
+    assert.equal(ep.GlobalIPv6PrefixLen, 64);
+    assert.equal(ep.IPv6Gateway, 'fd42:be27:13::1');
+    const ping = d.berth(['exec', 'v6box', 'ping', '-6', '-c', '1', '-W', '3', 'fd42:be27:13::1']);
+    assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+    d.berth(['rm', '-f', 'v6box']);
+    assert.equal(d.berth(['network', 'rm', 'six']).code, 0);
+  });
+
   test('network ls, filters, --format, -q, --no-trunc, prune', () => {
     assert.equal(d.berth(['network', 'create', '--label', 'team=a', '--internal', 'labelled']).code, 0);
     const ls = d.berth(['network', 'ls']).stdout.split('\n');
