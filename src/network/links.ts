@@ -41,7 +41,7 @@ export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gatewa
   const lines: string[] = [];
   for (const a of v4) if (a !== gatewayCidr) lines.push(`addr del ${a} dev ${name}`);
   if (!v4.includes(gatewayCidr)) lines.push(`addr add ${gatewayCidr} dev ${name}`);
-  if (ipv6Gateway && !addrs.some((a) => a.family === 'inet6' && `${a.local}/${a.prefixlen}` === ipv6Gateway)) lines.push(`-6 addr add ${ipv6Gateway} dev ${name} nodad`);
+  if (ipv6Gateway && !addrs.some((a) => a.family === 'inet6' && `${a.local}/${a.prefixlen}` === ipv6Gateway)) lines.push(`addr add ${ipv6Gateway} dev ${name} nodad`);
   lines.push(`link set ${name} up`);
   await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
   // Published ports reached through 127.0.0.1 are routed out of the bridge.
@@ -98,10 +98,10 @@ export async function createEndpoint(p: EndpointPlan): Promise<void> {
     ...(p.loopback ? ['link set lo up'] : []),
     `link set ${p.ifname} address ${p.mac}`,
     `addr add ${p.address} dev ${p.ifname}`,
-    ...(p.ipv6Address ? [`-6 addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),
+    ...(p.ipv6Address ? [`addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),
     `link set ${p.ifname} up`,
     ...(p.defaultRoute && p.gateway ? [`route replace default via ${p.gateway} dev ${p.ifname}`] : []),
-    ...(p.defaultRoute && p.ipv6Gateway ? [`-6 route replace default via ${p.ipv6Gateway} dev ${p.ifname}`] : []),
+    ...(p.defaultRoute && p.ipv6Gateway ? [`route replace ::/0 via ${p.ipv6Gateway} dev ${p.ifname}`] : []),
   ];
   try {
     await runInNetns(p.netns, 'ip', ['-batch', '-'], inside.join('\n') + '\n');

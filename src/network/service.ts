@@ -408,8 +408,8 @@ export class NetworkService {
         Options: req.Options ?? {}, Labels: req.Labels ?? {},
       });
       if (bridgeName) n.berth!.bridge = bridgeName;
-      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
       try {
+        await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
         await this.addRecord(n);
         await this.openPool(n);
         await this.syncFirewall();
