@@ -3,7 +3,7 @@
 // bind-mounted on a file under the exec root before the runtime starts, so
 // the daemon can plumb it first and it outlives a daemon crash.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runCommand, runInNetns } from './command.ts';
@@ -52,17 +52,8 @@ export async function removeLink(name: string): Promise<void> {
   await runCommand('ip', ['link', 'del', 'dev', name]).catch(() => {});
 }
 
-export async function createNetns(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await writeFile(path, '');
-  await runCommand('unshare', [`--net=${path}`, 'true']);
-}
-
-export async function loopbackUp(netns: string): Promise<void> {
-  await runInNetns(netns, 'ip', ['link', 'set', 'lo', 'up']);
-}
-
 export async function removeNetns(path: string): Promise<void> {
+  if (!existsSync(path)) return;
   await runCommand('umount', ['-l', path]).catch(() => {});
   await rm(path, { force: true });
 }
@@ -73,7 +64,6 @@ export function vethName(): string {
 }
 
 export interface EndpointPlan {
-  netns: string;
   bridge: string;
   hostIf: string;
   /** The name inside the container: eth0, eth1… */
@@ -84,18 +74,12 @@ export interface EndpointPlan {
   ipv6Address?: string;
   ipv6Gateway?: string;
   defaultRoute: boolean;
-  /** Bring up lo in the same call (the namespace's first endpoint). */
-  loopback?: boolean;
 }
 
-/** A veth pair from the bridge into the namespace, addressed and routed. */
-export async function createEndpoint(p: EndpointPlan): Promise<void> {
-  await runCommand('ip', ['-batch', '-'], [
-    `link add ${p.hostIf} type veth peer name ${p.ifname} netns ${p.netns}`,
-    `link set ${p.hostIf} master ${p.bridge} up`,
-  ].join('\n') + '\n');
-  const inside = [
-    ...(p.loopback ? ['link set lo up'] : []),
+/** The commands, run inside the namespace, that make one endpoint: the veth pair (its outer end put in the daemon's namespace), MAC, addresses, routes. */
+function endpointLines(p: EndpointPlan): string[] {
+  return [
+    `link add ${p.ifname} type veth peer name ${p.hostIf} netns /proc/${process.pid}/ns/net`,
     `link set ${p.ifname} address ${p.mac}`,
     `addr add ${p.address} dev ${p.ifname}`,
     ...(p.ipv6Address ? [`addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),
@@ -103,10 +87,29 @@ export async function createEndpoint(p: EndpointPlan): Promise<void> {
     ...(p.defaultRoute && p.gateway ? [`route replace default via ${p.gateway} dev ${p.ifname}`] : []),
     ...(p.defaultRoute && p.ipv6Gateway ? [`route replace ::/0 via ${p.ipv6Gateway} dev ${p.ifname}`] : []),
   ];
+}
+
+/**
+ * Plumbs endpoints into the namespace at `netns`, creating it first when
+ * `create` (bind-mounted on that file, so it outlives the process that made
+ * it and a daemon crash). Two processes however many endpoints: one inside
+ * the namespace (lo, the veth pairs, addresses, routes), one outside (the
+ * outer ends onto their bridges).
+ */
+export async function plumbNetns(netns: string, plans: EndpointPlan[], create: boolean): Promise<void> {
+  const inside = [...(create ? ['link set lo up'] : []), ...plans.flatMap(endpointLines)].join('\n') + '\n';
+  if (create) {
+    await mkdir(dirname(netns), { recursive: true, mode: 0o700 });
+    await writeFile(netns, '');
+    await runCommand('unshare', [`--net=${netns}`, 'ip', '-batch', '-'], inside);
+  } else if (plans.length) {
+    await runInNetns(netns, 'ip', ['-batch', '-'], inside);
+  }
+  if (!plans.length) return;
   try {
-    await runInNetns(p.netns, 'ip', ['-batch', '-'], inside.join('\n') + '\n');
+    await runCommand('ip', ['-batch', '-'], plans.map((p) => `link set ${p.hostIf} master ${p.bridge} up`).join('\n') + '\n');
   } catch (err) {
-    await removeLink(p.hostIf);
+    for (const p of plans) await removeLink(p.hostIf);
     throw err;
   }
 }

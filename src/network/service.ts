@@ -16,7 +16,7 @@ import { nowNano } from '../containers/model.ts';
 import { AddressPool } from './ipam.ts';
 import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from './address.ts';
 import { Firewall, type FirewallState, type PortRule } from './iptables.ts';
-import { createEndpoint, createNetns, ensureBridge, loopbackUp, redirectDns, removeLink, removeNetns, routedSubnets, vethName } from './links.ts';
+import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, routedSubnets, vethName, type EndpointPlan } from './links.ts';
 import { runInNetns } from './command.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
 import { holdPort, portMapOf, portRequests, reholdPort, type HeldPort } from './ports.ts';
@@ -521,20 +521,19 @@ export class NetworkService {
     }
     const netns = this.netnsPath(rec.Id);
     await removeNetns(netns);
-    await createNetns(netns);
     const sb: Sandbox = { netns, ports: [] };
     this.sandboxes.set(rec.Id, sb);
     try {
       s.SandboxID = randomBytes(32).toString('hex');
       s.SandboxKey = netns;
-      let i = 0;
+      const plans: EndpointPlan[] = [];
       for (const [name, ep] of Object.entries(s.Networks)) {
         const n = this.records.get(ep.NetworkID) ?? this.find(name);
         if (!n) throw new NotFoundError(`network ${name} not found`);
         if (n.Driver !== 'bridge') continue;
-        await this.attachEndpoint(rec, n, ep, `eth${i++}`, netns);
+        plans.push(await this.planEndpoint(rec, n, ep, `eth${plans.length}`));
       }
-      if (i === 0) await loopbackUp(netns);
+      await plumbNetns(netns, plans, true);
       const primary = this.primaryEndpoint(rec);
       if (primary) {
         const n = this.records.get(primary.NetworkID)!;
@@ -571,7 +570,8 @@ export class NetworkService {
     return Object.values(settingsOf(rec).Networks).find((ep) => ep.IPAddress && this.records.get(ep.NetworkID)?.Driver === 'bridge');
   }
 
-  private async attachEndpoint(rec: ContainerRecord, n: NetworkRecord, ep: EndpointSettings, ifname: string, netns: string): Promise<void> {
+  /** Allocates the endpoint's address and fills in its settings; the plan says how to plumb it. */
+  private async planEndpoint(rec: ContainerRecord, n: NetworkRecord, ep: EndpointSettings, ifname: string): Promise<EndpointPlan> {
     const pool = this.pools.get(n.Id)!;
     const st = netState(rec);
     const requested = ep.IPAMConfig?.IPv4Address ? parseIPv4(ep.IPAMConfig.IPv4Address) : undefined;
@@ -585,19 +585,19 @@ export class NetworkService {
     const v6cfg = n.EnableIPv6 ? n.IPAM.Config.find((x) => x.Subnet?.includes(':')) : undefined;
     const v6 = v6cfg ? { ...parseCidr6(v6cfg.Subnet!), gateway: v6cfg.Gateway! } : undefined;
     const ip6 = v6 ? formatIPv6(v6.base + BigInt(ip - pool.subnet.base)) : undefined;
-    try {
-      if (cursorMoved) {
-        n.berth!.cursor = pool.cursor;
+    const plan: EndpointPlan = {
+      bridge: n.berth!.bridge, hostIf: vethName(), ifname, address: `${formatIPv4(ip)}/${pool.subnet.prefix}`,
+      gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute,
+      ...(v6 && ip6 ? { ipv6Address: `${ip6}/${v6.prefix}`, ipv6Gateway: n.Internal ? undefined : v6.gateway } : {}),
+    };
+    if (cursorMoved) {
+      n.berth!.cursor = pool.cursor;
+      try {
         await this.save(n);
+      } catch (err) {
+        pool.release(ip, rec.Id);
+        throw err;
       }
-      await createEndpoint({
-        netns, bridge: n.berth!.bridge, hostIf: vethName(), ifname, address: `${formatIPv4(ip)}/${pool.subnet.prefix}`,
-        gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute, loopback: ifname === 'eth0',
-        ...(v6 && ip6 ? { ipv6Address: `${ip6}/${v6.prefix}`, ipv6Gateway: n.Internal ? undefined : v6.gateway } : {}),
-      });
-    } catch (err) {
-      pool.release(ip, rec.Id);
-      throw err;
     }
     ep.EndpointID = randomBytes(32).toString('hex');
     ep.Gateway = n.Internal ? '' : gw;
@@ -613,6 +613,7 @@ export class NetworkService {
       const s = settingsOf(rec);
       Object.assign(s, { Bridge: '', EndpointID: ep.EndpointID, Gateway: ep.Gateway, IPAddress: ep.IPAddress, IPPrefixLen: ep.IPPrefixLen, MacAddress: mac });
     }
+    return plan;
   }
 
   private clearEndpoint(rec: ContainerRecord, ep: EndpointSettings): void {
@@ -682,7 +683,13 @@ export class NetworkService {
         const used = new Set(Object.values(netState(rec).interfaces));
         let i = 0;
         while (used.has(`eth${i}`)) i++;
-        await this.attachEndpoint(rec, n, ep, `eth${i}`, sb.netns);
+        const plan = await this.planEndpoint(rec, n, ep, `eth${i}`);
+        try {
+          await plumbNetns(sb.netns, [plan], false);
+        } catch (err) {
+          this.clearEndpoint(rec, ep);
+          throw err;
+        }
         this.writeHosts(rec, this.resolveLinks(rec).hosts);
       }
       s.Networks[n.Name] = ep;
