@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { busyboxTarPath, startSeededDaemon, type TestDaemon, DOCKER } from '../helpers/daemon.ts';
@@ -279,5 +279,36 @@ describe('bridge networking', () => {
     assert.match(busy.stderr, /has active endpoints/);
     d.docker(['rm', '-f', 'dkweb']);
     assert.equal(d.docker(['network', 'rm', 'dk']).stdout, 'dk\n');
+  });
+
+  test('docker-compose: a project network, service names through DNS, a published port, down removes the network', { skip: !existsSync('/usr/bin/docker-compose') }, async () => {
+    const dir = mkdtempSync('/tmp/bt-compose-');
+    try {
+      writeFileSync(join(dir, 'docker-compose.yml'), [
+        'version: "3"',
+        'services:',
+        '  web:',
+        '    image: busybox',
+        "    command: sh -c 'mkdir -p /w && echo from-compose > /w/index.html && exec httpd -f -p 80 -h /w'",
+        '    ports: ["18796:80"]',
+        '  client:',
+        '    image: busybox',
+        "    command: sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://web/ && exit 0; sleep 0.3; done; exit 1'",
+        '    depends_on: [web]',
+        '',
+      ].join('\n'));
+      const compose = (args: string[]) => spawnSync('docker-compose', ['-p', 'btc', ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, DOCKER_HOST: d.host } });
+      const up = compose(['up', '-d']);
+      assert.equal(up.status, 0, up.stderr);
+      assert.match(d.berth(['network', 'ls', '--format', '{{.Name}}']).stdout, /^btc_default$/m);
+      await until(() => d.berth(['inspect', '-f', '{{.State.Status}}', 'btc_client_1']).stdout.trim() === 'exited');
+      assert.equal(d.berth(['logs', 'btc_client_1']).stdout, 'from-compose\n');
+      assert.equal(await httpGet('127.0.0.1', 18796), 'from-compose\n');
+      const down = compose(['down']);
+      assert.equal(down.status, 0, down.stderr);
+      assert.doesNotMatch(d.berth(['network', 'ls', '--format', '{{.Name}}']).stdout, /btc_default/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
