@@ -115,11 +115,12 @@ export class Firewall {
       F('-o', x, '-j', 'DROP');
       // Published ports reached from the host through 127.0.0.1: the reply must come back to a real address.
       N(this.postroutingChain, '-s', '127.0.0.0/8', '-o', x, '-j', 'MASQUERADE');
+      // A container reaching a published port of its own bridge (hairpin): the reply must come back through the host.
+      N(this.postroutingChain, '-s', b.subnet, '-o', x, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'MASQUERADE');
     }
     for (const p of s.ports) {
       const dst = p.hostIp && p.hostIp !== '0.0.0.0' ? ['-d', `${p.hostIp}/32`] : [];
       N(this.dnatChain, ...dst, '-p', p.proto, '-m', p.proto, '--dport', String(p.hostPort), '-j', 'DNAT', '--to-destination', `${p.containerIp}:${p.containerPort}`);
-      N(this.postroutingChain, '-s', `${p.containerIp}/32`, '-d', `${p.containerIp}/32`, '-p', p.proto, '-m', p.proto, '--dport', String(p.containerPort), '-j', 'MASQUERADE');
     }
     return [...f, 'COMMIT', ...n, 'COMMIT', ''].join('\n');
   }

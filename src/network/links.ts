@@ -107,7 +107,7 @@ export async function plumbNetns(netns: string, plans: EndpointPlan[], create: b
   }
   if (!plans.length) return;
   try {
-    await runCommand('ip', ['-batch', '-'], plans.map((p) => `link set ${p.hostIf} master ${p.bridge} up`).join('\n') + '\n');
+    await runCommand('ip', ['-batch', '-'], plans.flatMap((p) => [`link set ${p.hostIf} master ${p.bridge} up`, `link set ${p.hostIf} type bridge_slave hairpin on`]).join('\n') + '\n');
   } catch (err) {
     for (const p of plans) await removeLink(p.hostIf);
     throw err;

@@ -98,6 +98,11 @@ describe('bridge networking', () => {
     assert.equal(await httpGet('127.0.0.1', 18781), 'published\n');
     assert.equal(await httpGet(hostAddress(), 18781), 'published\n');
     assert.equal(await httpGet('127.0.0.1', 18782), 'published\n');
+    // From containers through the host's address: another one, and the server itself (hairpin).
+    for (const from of [['run', '--rm', 'busybox'], ['exec', 'pub']]) {
+      const r = d.berth([...from, 'wget', '-qO-', `http://${hostAddress()}:18781/`]);
+      assert.equal(r.stdout, 'published\n', `${from.join(' ')}: ${r.stderr}`);
+    }
     assert.equal(d.berth(['port', 'pub']).stdout, '80/tcp -> 0.0.0.0:18781\n80/tcp -> 127.0.0.1:18782\n');
     assert.equal(d.berth(['port', 'pub', '80']).stdout, '0.0.0.0:18781\n127.0.0.1:18782\n');
     assert.match(d.berth(['ps', '--format', '{{.Ports}}', '-f', 'name=pub']).stdout, /0\.0\.0\.0:18781->80\/tcp/);
