@@ -623,7 +623,11 @@ export class NetworkService {
     delete netState(rec).interfaces[ep.NetworkID];
   }
 
-  /** After the container exits (or a failed start): addresses, ports, rules and namespace released. Idempotent. */
+  /**
+   * After the container exits (or a failed start): addresses, ports, rules and
+   * namespace released. Idempotent, and never fails: an exit must be recorded
+   * whatever the kernel says (a rule left behind goes with the next rewrite).
+   */
   async teardown(rec: ContainerRecord): Promise<void> {
     const sb = this.sandboxes.get(rec.Id);
     this.sandboxes.delete(rec.Id);
@@ -632,8 +636,8 @@ export class NetworkService {
     for (const ep of Object.values(s.Networks)) this.clearEndpoint(rec, ep);
     const reset = emptyNetworkSettings();
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
-    await removeNetns(this.netnsPath(rec.Id));
-    if (sb?.ports.length) await this.syncFirewall();
+    await removeNetns(this.netnsPath(rec.Id)).catch(() => {});
+    if (sb?.ports.length) await this.syncFirewall().catch(() => {});
   }
 
   /** Daemon start: a running container's addresses and ports are its own again. */
