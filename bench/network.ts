@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { startSeededDaemon } from '../test/helpers/daemon.ts';
 import { httpd } from '../test/helpers/network.ts';
 
-const ROUNDS = Number(process.argv[2] ?? 5);
+const ROUNDS = Number(process.argv[2] ?? 15);
 const RUNS = Number(process.argv[3] ?? 20);
 const PORT = 18899;
 
@@ -20,7 +20,7 @@ const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 
 
 /** wrk's Requests/sec and Transfer/sec (bytes) for one URL. */
 function wrk(url: string): { rps: number; bps: number } {
-  const r = spawnSync('wrk', ['-t2', '-c16', '-d4s', url], { encoding: 'utf8' });
+  const r = spawnSync('wrk', ['-t2', '-c16', '-d2s', url], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`wrk ${url}: ${r.stderr}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
   const t = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(r.stdout);
@@ -62,7 +62,7 @@ try {
   const q = results.direct;
   const mib = (b: number) => (b / 1024 ** 2).toFixed(1);
   process.stdout.write([
-    `wrk -t2 -c16 -d4s, medians of ${ROUNDS} alternating rounds; run --rm medians of ${RUNS}, interleaved`,
+    `wrk -t2 -c16 -d2s, medians of ${ROUNDS} alternating rounds; run --rm medians of ${RUNS}, interleaved`,
     '| measure | published port (127.0.0.1) | container address | published / direct |',
     '|---|---:|---:|---:|',
     `| requests/s (index.html) | ${median(p.rps).toFixed(0)} | ${median(q.rps).toFixed(0)} | ${(median(p.rps) / median(q.rps)).toFixed(3)} |`,
