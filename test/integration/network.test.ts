@@ -316,4 +316,24 @@ describe('bridge networking', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('python3-docker: networks.create with IPAM, run with ports and a network, name resolution, remove', () => {
+    const script = [
+      'import docker',
+      'c = docker.from_env()',
+      "n = c.networks.create('pynet', driver='bridge', ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet='10.217.0.0/24')]))",
+      "w = c.containers.run('busybox', ['sh', '-c', 'echo py > /index.html; exec httpd -f -p 80'], detach=True, name='pyweb', network='pynet', ports={'80/tcp': 18797})",
+      'w.reload()',
+      "print(w.attrs['NetworkSettings']['Ports']['80/tcp'][0]['HostPort'], w.attrs['NetworkSettings']['Networks']['pynet']['IPAddress'])",
+      "print(c.containers.run('busybox', ['sh', '-c', 'for i in 1 2 3 4 5; do wget -qO- http://pyweb/ && exit 0; sleep 0.3; done; exit 1'], network='pynet', remove=True).decode().strip())",
+      'n.reload()',
+      "print([v['Name'] for v in n.attrs['Containers'].values()])",
+      'w.remove(force=True)',
+      'n.remove()',
+      "print(sorted(x.name for x in c.networks.list()) == sorted(['bridge', 'host', 'none'] + [x for x in [y.name for y in c.networks.list()] if x not in ('bridge', 'host', 'none', 'pynet')]))",
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', script], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, DOCKER_HOST: d.host } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, "18797 10.217.0.2\npy\n['pyweb']\nTrue\n");
+  });
 });
