@@ -442,8 +442,8 @@ export class NetworkService {
     this.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
   }
 
-  async prune(filters: Record<string, string[]>, matches: (n: NetworkRecord) => boolean): Promise<{ NetworksDeleted: string[] }> {
-    void filters;
+  /** Removes every user-defined network no container refers to (running or not) that `matches`. */
+  async prune(matches: (n: NetworkRecord) => boolean): Promise<{ NetworksDeleted: string[] }> {
     const used = new Set<string>();
     for (const c of this.containers.list()) for (const ep of Object.values(settingsOf(c).Networks)) used.add(ep.NetworkID);
     const deleted: string[] = [];

@@ -55,6 +55,6 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
   api.route('POST', '/networks/prune', async (ctx) => {
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterKeys(filters, ['until', 'label', 'label!']);
-    return { body: await networks.prune(filters, matcher(filters)) };
+    return { body: await networks.prune(matcher(filters)) };
   });
 }
