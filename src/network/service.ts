@@ -687,10 +687,18 @@ export class NetworkService {
         const used = new Set(Object.values(netState(rec).interfaces));
         let i = 0;
         while (used.has(`eth${i}`)) i++;
+        const hadDns = this.dnsTargetNetwork(rec) !== undefined;
         const plan = await this.planEndpoint(rec, n, ep, `eth${i}`);
         try {
           await plumbNetns(sb.netns, [plan], false);
+          // The first user-defined network of a container from the default bridge brings the embedded DNS.
+          if (!hadDns && n.berth?.dnsPort) {
+            s.Networks[n.Name] = ep;
+            await redirectDns(sb.netns, `${n.IPAM.Config[0].Gateway}:${n.berth.dnsPort}`);
+            writeFileSync(rec.ResolvConfPath, this.embeddedResolvConf(rec));
+          }
         } catch (err) {
+          delete s.Networks[n.Name];
           this.clearEndpoint(rec, ep);
           throw err;
         }

@@ -90,6 +90,11 @@ describe('bridge networking', () => {
     assert.match(fetch(), /rc=(1|143)/);
     assert.doesNotMatch(d.berth(['exec', 'roamer', 'ip', '-o', 'link']).stdout, /eth1/);
     d.berth(['rm', '-f', 'roamer']);
+    // A container of the default bridge gets the embedded DNS with its first user-defined network.
+    d.berth(['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '300']);
+    assert.equal(d.berth(['network', 'connect', 'front', 'joiner']).code, 0);
+    assert.equal(d.berth(['exec', 'joiner', 'wget', '-qO-', 'http://named/']).stdout, 'by-name\n');
+    d.berth(['rm', '-f', 'joiner']);
   });
 
   test('a published port answers on 127.0.0.1 and on the host\'s address, and its rules leave with the container', async () => {
