@@ -4,7 +4,7 @@
 # python3-docker), builds, typechecks, then runs unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl" bash scripts/install.sh
+EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl wrk" bash scripts/install.sh
 node_modules/.bin/tsc -p tsconfig.json
 exec node_modules/.bin/node --test --test-concurrency=2 --test-timeout=300000 \
   'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/registry/**/*.test.ts'

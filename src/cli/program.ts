@@ -6,6 +6,7 @@ import { registerImageCommands } from './commands/images.ts';
 import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
+import { registerNetworkCommands } from './commands/network.ts';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerSystemCommands(program);
   registerCommitCommands(program);
   registerBuildCommands(program);
+  registerNetworkCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

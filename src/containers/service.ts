@@ -25,10 +25,12 @@ import {
   type ContainerRecord, type HostConfig, NAME_RE, ZERO_TIME, newState, nowNano,
 } from './model.ts';
 import { randomName } from './names.ts';
+import type { EndpointRequest, NetworkService } from '../network/service.ts';
+import { emptyNetworkSettings } from '../network/model.ts';
 
 export interface CreateRequest extends ContainerConfig {
   HostConfig?: HostConfig;
-  NetworkingConfig?: unknown;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointRequest> } | null;
 }
 
 /** The live side of a container: its shim connection and who listens to it. */
@@ -47,6 +49,7 @@ export class ContainerService {
   private readonly images: ImageStore;
   private readonly snapshots: Snapshotter;
   private readonly events: EventBus;
+  private readonly network: NetworkService;
   private readonly records = new Map<string, ContainerRecord>();
   private readonly names = new Map<string, string>();
   private readonly live = new Map<string, Live>();
@@ -58,8 +61,9 @@ export class ContainerService {
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   private detaching = false;
 
-  constructor(cfg: DaemonConfig, images: ImageStore, snapshots: Snapshotter, events: EventBus) {
+  constructor(cfg: DaemonConfig, images: ImageStore, snapshots: Snapshotter, events: EventBus, network: NetworkService) {
     this.cfg = cfg;
+    this.network = network;
     this.images = images;
     this.snapshots = snapshots;
     this.events = events;
@@ -145,7 +149,7 @@ export class ContainerService {
 
   async create(nameArg: string | undefined, body: CreateRequest): Promise<{ Id: string; Warnings: string[] }> {
     if (!body || typeof body !== 'object') throw new BadRequestError('config cannot be empty in order to create a container');
-    const { HostConfig: hostIn, NetworkingConfig: _net, ...configIn } = body;
+    const { HostConfig: hostIn, NetworkingConfig: networking, ...configIn } = body;
     if (!configIn.Image) throw new BadRequestError('No image specified');
     let name = nameArg ?? '';
     if (name !== '') {
@@ -157,6 +161,7 @@ export class ContainerService {
     }
     const image = this.images.get(configIn.Image);
     const host = this.normalizeHostConfig(hostIn ?? {});
+    const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
     if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new BadRequestError('No command specified');
     const id = randomBytes(32).toString('hex');
@@ -198,7 +203,7 @@ export class ContainerService {
           GraphDriver: { Name: 'overlay2', Data: graphDriverData(mounts, join(this.stateDir(id), 'rootfs')) },
           Mounts: [],
           Config: config,
-          NetworkSettings: emptyNetworkSettings(),
+          NetworkSettings: { ...emptyNetworkSettings(), Networks: endpoints } as unknown as Record<string, unknown>,
         };
         const argv = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
         rec.Path = argv[0];
@@ -220,9 +225,6 @@ export class ContainerService {
   private normalizeHostConfig(h: HostConfig): HostConfig {
     const host: HostConfig = { ...h };
     if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';
-    if (!['bridge', 'host', 'none'].includes(host.NetworkMode)) {
-      throw new BadRequestError(`network ${host.NetworkMode} not found`);
-    }
     // As dockerd's mergeAndVerifyLogConfig: no type means the daemon's driver,
     // and the daemon's options fill in those the container did not set.
     const log = { Type: host.LogConfig?.Type || this.cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
@@ -295,13 +297,20 @@ export class ContainerService {
     const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
     const host = rec.HostConfig;
     const runtime = this.runtimeFor(rec);
+    let net: Awaited<ReturnType<NetworkService['setup']>>;
+    try {
+      net = await this.network.setup(rec);
+    } catch (err) {
+      await removeStateDir(state);
+      throw startError(rec, err);
+    }
     try {
       const spec = buildSpec({
         id: rec.Id,
         rootfsPath,
         lookupDirs: layerDirs(mounts[0]),
         args: [rec.Path, ...rec.Args],
-        env: rec.Config.Env ?? [],
+        env: [...(rec.Config.Env ?? []), ...net.env],
         cwd: rec.Config.WorkingDir || '/',
         tty: rec.Config.Tty === true,
         openStdin: rec.Config.OpenStdin === true,
@@ -313,13 +322,14 @@ export class ContainerService {
         hostnamePath: rec.HostnamePath,
         resolvConfPath: rec.ResolvConfPath,
         cgroupsPath: `/${host.CgroupParent || this.cfg.cgroupParent}/${rec.Id}`,
-        netns: host.NetworkMode === 'host' ? { kind: 'host' } : { kind: 'new' },
+        netns: net.netns,
         initPath: host.Init ? this.cfg.initPath : undefined,
         stopSignal: rec.Config.StopSignal,
         extraMounts: this.extraMounts.get(rec.Id),
       });
       await writeFile(join(state, 'config.json'), JSON.stringify(spec));
     } catch (err) {
+      await this.network.teardown(rec);
       await removeStateDir(state);
       throw startError(rec, err);
     }
@@ -342,6 +352,7 @@ export class ContainerService {
         logAttrs: logAttributes(rec),
       });
     } catch (err) {
+      await this.network.teardown(rec);
       await removeStateDir(state);
       const e = startError(rec, err);
       rec.State.Error = e.message;
@@ -361,6 +372,7 @@ export class ContainerService {
       pid = await conn.start();
     } catch (err) {
       conn.close();
+      await this.network.teardown(rec);
       throw startError(rec, err);
     }
     rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
@@ -411,6 +423,7 @@ export class ContainerService {
     await this.locked(id, async () => {
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
+      await this.network.teardown(rec);
       await this.save(rec);
       await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
@@ -591,6 +604,7 @@ export class ContainerService {
       await rm(join(this.dir(rec.Id), 'config.v2.json'), { force: true });
       this.records.delete(rec.Id);
       this.names.delete(rec.Name.slice(1));
+      await this.network.teardown(rec).catch(() => {});
       await this.snapshots.remove(rec.Id).catch(() => {});
       await rm(this.dir(rec.Id), { recursive: true, force: true });
       await removeStateDir(this.stateDir(rec.Id));
@@ -691,6 +705,7 @@ export class ContainerService {
       }
       if (!rec.State.Running) {
         await killOrphanShim(this.stateDir(rec.Id));
+        await this.network.cleanupStopped(rec);
         // As dockerd: a --rm container that is not running is removed. A crash
         // between its exit (or a failed start) and its removal, or before its
         // start, would otherwise leave it behind with nothing to remove it.
@@ -700,6 +715,7 @@ export class ContainerService {
       }
       const conn = await connectToShim(this.stateDir(rec.Id));
       if (conn) {
+        await this.network.restoreRunning(rec);
         this.attachShim(rec, conn);
         continue;
       }
@@ -719,6 +735,15 @@ export class ContainerService {
     const m = new Map<string, ContainerRecord[]>();
     for (const r of this.records.values()) m.set(r.Image, [...(m.get(r.Image) ?? []), r]);
     return m;
+  }
+
+  /** Changes a container's record under its lock and saves it (network connect/disconnect). */
+  async update(ref: string, fn: (rec: ContainerRecord) => Promise<void>): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      await fn(rec);
+      await this.save(rec);
+    });
   }
 
   shimConnection(id: string): ShimConnection | undefined {
@@ -887,15 +912,6 @@ function resolvConf(h: HostConfig): string {
   if (search.length) lines.push(`search ${search.join(' ')}`);
   if (opts.length) lines.push(`options ${opts.join(' ')}`);
   return lines.join('\n') + '\n';
-}
-
-function emptyNetworkSettings(): Record<string, unknown> {
-  return {
-    Bridge: '', SandboxID: '', SandboxKey: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
-    Ports: {}, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '', Gateway: '',
-    GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
-    Networks: {},
-  };
 }
 
 /** The directories of a snapshot mount, top first, for reading files before it is mounted. */

@@ -30,6 +30,20 @@ export interface DaemonConfig {
   shimPath: string;
   initPath: string;
   debug: boolean;
+  network: NetworkOptions;
+}
+
+/** Bridge networking: dockerd's --bip, --fixed-cidr, --bridge, --iptables, --icc, default-address-pools. */
+export interface NetworkOptions {
+  /** The default bridge's device: berth0 for the default daemon, one of its own for any other. */
+  bridgeName: string;
+  /** Prefix of this daemon's iptables chains, so daemons never touch each other's rules. */
+  chainTag: string;
+  bip?: string;
+  fixedCidr?: string;
+  defaultPools: { base: string; size: number }[];
+  iptables: boolean;
+  icc: boolean;
 }
 
 export const DEFAULT_SOCKET = '/run/berth.sock';
@@ -43,9 +57,11 @@ const FLAG_KEYS: Record<string, string> = {
   '--add-runtime': 'runtimes', '--tlscacert': 'tlscacert', '--tlscert': 'tlscert', '--tlskey': 'tlskey',
   '--tlsverify': 'tlsverify', '--tls': 'tls', '--log-driver': 'log-driver', '--log-opt': 'log-opts',
   '--cgroup-parent': 'cgroup-parent', '-D': 'debug', '--debug': 'debug', '--config-file': 'config-file',
+  '--bip': 'bip', '--fixed-cidr': 'fixed-cidr', '-b': 'bridge', '--bridge': 'bridge', '--iptables': 'iptables', '--icc': 'icc',
+  '--default-address-pool': 'default-address-pools',
 };
-const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug']);
-const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts']);
+const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug', '--iptables', '--icc']);
+const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts', 'default-address-pools']);
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -168,7 +184,20 @@ export function loadDaemonConfig(argv: string[]): DaemonConfig {
   const cgroupParent = (raw['cgroup-parent'] as string | undefined)
     ?? (dataRoot === DEFAULT_DATA_ROOT ? 'berth' : `berth-${createHash('sha256').update(dataRoot).digest('hex').slice(0, 8)}`);
 
+  const tag = dataRoot === DEFAULT_DATA_ROOT ? '' : createHash('sha256').update(dataRoot).digest('hex').slice(0, 8);
+  const network: NetworkOptions = {
+    bridgeName: (raw.bridge as string | undefined) ?? (tag ? `berth-${tag}` : 'berth0'),
+    chainTag: tag ? `BERTH-${tag}` : 'BERTH',
+    bip: raw.bip as string | undefined,
+    fixedCidr: raw['fixed-cidr'] as string | undefined,
+    defaultPools: addressPools(raw['default-address-pools']),
+    iptables: raw.iptables !== false,
+    icc: raw.icc !== false,
+  };
+  if (network.bridgeName.length > 15) throw new ConfigError(`invalid bridge name ${network.bridgeName}: longer than 15 characters`);
+
   return {
+    network,
     hosts,
     dataRoot,
     execRoot,
@@ -185,4 +214,24 @@ export function loadDaemonConfig(argv: string[]): DaemonConfig {
     initPath: which('tini-static') ?? '/usr/bin/tini-static',
     debug: raw.debug === true,
   };
+}
+
+/** default-address-pools from daemon.json ([{base, size}]) or flags (`base=…,size=…`); Docker's defaults otherwise. */
+function addressPools(v: unknown): { base: string; size: number }[] {
+  if (v === undefined) {
+    // Docker's defaults: 172.17–172.31 as /16s, then 192.168.0.0/16 as /20s.
+    return [...Array.from({ length: 15 }, (_, i) => ({ base: `172.${17 + i}.0.0/16`, size: 16 })), { base: '192.168.0.0/16', size: 20 }];
+  }
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((p) => {
+    if (typeof p === 'string') {
+      const kv = Object.fromEntries(p.split(',').map((x) => x.split('=') as [string, string]));
+      p = { base: kv.base, size: Number(kv.size) };
+    }
+    const o = p as { base?: unknown; size?: unknown };
+    if (typeof o.base !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(o.base) || typeof o.size !== 'number' || !Number.isInteger(o.size) || o.size < 1 || o.size > 30) {
+      throw new ConfigError(`invalid default-address-pools entry ${JSON.stringify(p)}: want {"base": "a.b.c.d/n", "size": m}`);
+    }
+    return { base: o.base, size: o.size };
+  });
 }

@@ -11,6 +11,7 @@ import { ImageService } from '../images/service.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { EventBus } from '../events/bus.ts';
+import { NetworkService } from '../network/service.ts';
 import type { DaemonConfig } from './config.ts';
 
 export class Engine {
@@ -20,6 +21,7 @@ export class Engine {
   readonly images: ImageService;
   readonly containers: ContainerService;
   readonly execs: ExecService;
+  readonly networks: NetworkService;
   id = '';
   eventListeners = 0;
 
@@ -29,7 +31,9 @@ export class Engine {
     const content = new ContentStore(join(config.dataRoot, 'image'));
     const layers = new LayerStore(this.snapshots, content);
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
-    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events);
+    this.networks = new NetworkService(config, this.events);
+    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
+    this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
   }
 
@@ -43,7 +47,9 @@ export class Engine {
     await this.snapshots.init();
     await this.images.store.content.init();
     await this.images.store.init();
+    await this.networks.init();
     await this.containers.restore();
+    await this.networks.finishRestore();
   }
 
   private async engineId(): Promise<string> {

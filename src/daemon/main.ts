@@ -12,6 +12,7 @@ import { systemDfRoutes } from './api/system-df.ts';
 import { imageRoutes } from './api/images.ts';
 import { commitRoutes } from './api/commit.ts';
 import { buildRoutes } from './api/build.ts';
+import { networkRoutes } from './api/networks.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -82,6 +83,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   systemDfRoutes(api, engine);
   commitRoutes(api, engine);
   buildRoutes(api, engine);
+  networkRoutes(api, engine);
 
   const sockets: string[] = [];
   for (const host of cfg.hosts) {
@@ -138,8 +140,9 @@ export async function daemonMain(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = (sig: string) => {
       log('info', `received ${sig}, shutting down; containers keep running`);
-      void api.close().then(() => {
+      void api.close().then(async () => {
         engine.containers.detachAll();
+        await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
         removeEmptyParent(cfg.cgroupParent);
         for (const s of sockets) rmSync(s, { force: true });
         rmSync(cfg.pidfile, { force: true });

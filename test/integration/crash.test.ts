@@ -217,7 +217,8 @@ describe('kill -9 during activity', () => {
     }
     assert.deepEqual(inspectAll(), [], `round ${round}: no containers after rm -f of everything`);
     assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), [], `round ${round}: the containers dir is empty`);
-    assert.deepEqual(readdirSync(d.execRoot).filter((e) => e !== 'runtime' && e !== 'x'), [], `round ${round}: no state dirs in the exec root`);
+    assert.deepEqual(readdirSync(d.execRoot).filter((e) => e !== 'runtime' && e !== 'x' && e !== 'netns'), [], `round ${round}: no state dirs in the exec root`);
+    assert.deepEqual(existsSync(join(d.execRoot, 'netns')) ? readdirSync(join(d.execRoot, 'netns')) : [], [], `round ${round}: no network namespaces left`);
     assert.deepEqual(existsSync(join(d.execRoot, 'x')) ? readdirSync(join(d.execRoot, 'x')) : [], [], `round ${round}: no exec state dirs`);
     for (const rt of existsSync(join(d.execRoot, 'runtime')) ? readdirSync(join(d.execRoot, 'runtime')) : []) {
       assert.deepEqual(readdirSync(join(d.execRoot, 'runtime', rt)).filter((e) => /^[a-f0-9]{64}$/.test(e)), [], `round ${round}: no runtime state of containers (${rt})`);

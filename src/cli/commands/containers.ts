@@ -69,7 +69,8 @@ function psRow(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
     Command: JSON.stringify(trunc ? ellipsis(c.Command, 20) : c.Command),
     CreatedAt: goTimeString(c.Created),
     RunningFor: createdSince(new Date(c.Created * 1000), new Date()),
-    Ports: '',
+    Ports: (c.Ports as { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[])
+      .map((p) => (p.PublicPort ? `${p.IP}:${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`)).join(', '),
     State: c.State,
     Status: c.Status,
     Size: c.SizeRw !== undefined ? `${humanSize(c.SizeRw)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : '',
@@ -270,6 +271,7 @@ export function registerContainerCommands(program: Command): void {
           const tries: [string, string][] = [];
           if (!type || type === 'container') tries.push(['container', `/containers/${r}/json`]);
           if (!type || type === 'image') tries.push(['image', `/images/${r}/json`]);
+          if (parent === program && (!type || type === 'network')) tries.push(['network', `/networks/${encodeURIComponent(r)}`]);
           let hit: unknown;
           for (const [, path] of tries) {
             try {

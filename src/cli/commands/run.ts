@@ -9,6 +9,7 @@ import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, with
 import { ramInBytes } from '../format/units.ts';
 import { pullImage } from './images.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../images/reference.ts';
+import { parseExpose, parsePortSpecs, PortSpecError } from '../../network/port-spec.ts';
 
 interface CreateFlags {
   attach?: string[];
@@ -58,6 +59,10 @@ interface CreateFlags {
   publish?: string[];
   publishAll?: boolean;
   expose?: string[];
+  networkAlias?: string[];
+  link?: string[];
+  ip?: string;
+  macAddress?: string;
   platform?: string;
   pull?: string;
   quiet?: boolean;
@@ -109,6 +114,10 @@ function addCreateFlags(cmd: Command): Command {
     .option('-p, --publish <spec>', "Publish a container's port(s) to the host", collect)
     .option('-P, --publish-all', 'Publish all exposed ports to random ports')
     .option('--expose <port>', 'Expose a port or a range of ports', collect)
+    .option('--network-alias <alias>', 'Add network-scoped alias for the container', collect)
+    .option('--link <name:alias>', 'Add link to another container', collect)
+    .option('--ip <address>', 'IPv4 address (e.g., 172.30.100.104)')
+    .option('--mac-address <mac>', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)')
     .option('--platform <platform>', 'Set platform if server is multi-platform capable')
     .option('--pull <policy>', 'Pull image before running ("always", "missing", "never")', 'missing')
     .option('-q, --quiet', 'Suppress the pull output');
@@ -164,7 +173,22 @@ function parseUlimit(u: string): { Name: string; Soft: number; Hard: number } {
 /** Turns docker-style flags and the positional image/command into a create request. */
 export function createBody(f: CreateFlags, image: string, command: string[]): Record<string, unknown> {
   if (f.volume?.length) throw new CliError('volumes (-v) are not supported yet in berth', 125);
-  if (f.publish?.length || f.publishAll) throw new CliError('published ports (-p/-P) are not supported yet in berth: the default network is loopback-only', 125);
+  let ports;
+  try {
+    ports = parsePortSpecs(f.publish ?? []);
+    Object.assign(ports.exposed, parseExpose(f.expose ?? []));
+  } catch (err) {
+    if (err instanceof PortSpecError) throw new CliError(`invalid argument "${(f.publish ?? []).join(',')}" for "-p, --publish" flag: ${err.message}`, 125);
+    throw err;
+  }
+  const networkMode = f.network ?? f.net ?? 'default';
+  const endpoint = {
+    ...(f.ip ? { IPAMConfig: { IPv4Address: f.ip } } : {}),
+    ...(f.networkAlias?.length ? { Aliases: f.networkAlias } : {}),
+    ...(f.macAddress ? { MacAddress: f.macAddress } : {}),
+  };
+  const userNetwork = !['default', 'bridge', 'host', 'none'].includes(networkMode) && !networkMode.startsWith('container:');
+  if (userNetwork && f.link?.length) Object.assign(endpoint, { Links: f.link });
   const attach = new Set((f.attach ?? []).map((s) => s.toLowerCase()));
   for (const a of attach) if (!['stdin', 'stdout', 'stderr'].includes(a)) throw new CliError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, 125);
   const detached = f.detach === true;
@@ -178,8 +202,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
   let entrypoint: string[] | undefined;
   if (f.entrypoint !== undefined) entrypoint = f.entrypoint === '' ? [''] : [f.entrypoint];
   const logConfig = f.logDriver || f.logOpt?.length ? { Type: f.logDriver ?? '', Config: kvMap(f.logOpt) } : undefined;
-  const exposed: Record<string, Record<string, never>> = {};
-  for (const e of f.expose ?? []) exposed[e.includes('/') ? e : `${e}/tcp`] = {};
+  const exposed = ports.exposed;
   const tmpfs: Record<string, string> = {};
   for (const t of f.tmpfs ?? []) {
     const i = t.indexOf(':');
@@ -207,7 +230,10 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
     HostConfig: {
       AutoRemove: f.rm === true,
       ContainerIDFile: f.cidfile ?? '',
-      NetworkMode: f.network ?? f.net ?? 'default',
+      NetworkMode: networkMode,
+      PortBindings: ports.bindings,
+      PublishAllPorts: f.publishAll === true,
+      Links: !userNetwork && f.link?.length ? f.link : null,
       RestartPolicy: parseRestart(f.restart ?? 'no'),
       Privileged: f.privileged === true,
       CapAdd: f.capAdd ?? null,
@@ -231,6 +257,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
       DnsOptions: f.dnsOption ?? null,
       ConsoleSize: f.tty ? terminalSize() ?? [0, 0] : [0, 0],
     },
+    NetworkingConfig: { EndpointsConfig: Object.keys(endpoint).length ? { [networkMode === 'default' ? 'bridge' : networkMode]: endpoint } : {} },
   };
 }
 

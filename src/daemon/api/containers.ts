@@ -17,6 +17,8 @@ import type { CreateRequest } from '../../containers/service.ts';
 import { containerStatus } from '../../cli/format/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
+import { portSummary } from '../../network/ports.ts';
+import type { NetworkSettings } from '../../network/model.ts';
 
 /** dockerd's filters.Match: equal, or the value as a regular expression (an invalid one matches nothing). */
 function filterMatch(pattern: string, source: string): boolean {
@@ -64,6 +66,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
         const img = engine.images.store.resolve(a);
         return img !== undefined && img.record.id === c.Image;
       })) return false;
+      if (filters.network && !filters.network.some((n) => Object.entries((c.NetworkSettings as unknown as NetworkSettings).Networks ?? {}).some(([name, ep]) => name === n || ep.NetworkID === n || (n.length >= 12 && ep.NetworkID.startsWith(n))))) return false;
       if (beforeRec && c.Created >= beforeRec.Created) return false;
       if (sinceRec && c.Created <= sinceRec.Created) return false;
       return true;
@@ -333,7 +336,7 @@ export async function summary(engine: Engine, c: ContainerRecord, size: boolean)
     ImageID: c.Image,
     Command: commandString(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: portSummary((c.NetworkSettings as unknown as NetworkSettings).Ports),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: containerStatus({
@@ -341,7 +344,7 @@ export async function summary(engine: Engine, c: ContainerRecord, size: boolean)
       startedAt: Date.parse(c.State.StartedAt), finishedAt: Date.parse(c.State.FinishedAt), now: Date.now(),
     }),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: (c.NetworkSettings as unknown as NetworkSettings).Networks ?? {} },
     Mounts: [],
   };
   if (size) {

@@ -1,0 +1,60 @@
+// /networks/* routes.
+import type { ApiServer } from '../server.ts';
+import type { Engine } from '../engine.ts';
+import { checkFilterKeys, parseFilters } from './query.ts';
+import { BadRequestError } from './errors.ts';
+import { labelsMatch, parseUntil } from '../../containers/service.ts';
+import type { CreateNetworkRequest, EndpointRequest } from '../../network/service.ts';
+import { PREDEFINED, type NetworkRecord } from '../../network/model.ts';
+
+/** dockerd's network list filters. */
+function matcher(filters: Record<string, string[]>): (n: NetworkRecord) => boolean {
+  for (const t of filters.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new BadRequestError(`invalid filter: 'type'='${t}'`);
+  return (n) => {
+    if (filters.driver && !filters.driver.includes(n.Driver)) return false;
+    if (filters.id && !filters.id.some((p) => n.Id.startsWith(p))) return false;
+    if (filters.name && !filters.name.some((p) => n.Name.includes(p))) return false;
+    if (filters.scope && !filters.scope.includes(n.Scope)) return false;
+    if (filters.type && !filters.type.includes(PREDEFINED.includes(n.Name) ? 'builtin' : 'custom')) return false;
+    if ((filters.label || filters['label!']) && !labelsMatch(n.Labels, filters.label ?? [], filters['label!'] ?? [])) return false;
+    if (filters.until?.[0] && Date.parse(n.Created) >= parseUntil(filters.until[0])) return false;
+    return true;
+  };
+}
+
+export function networkRoutes(api: ApiServer, engine: Engine): void {
+  const { networks } = engine;
+
+  api.route('GET', '/networks', (ctx) => {
+    const filters = parseFilters(ctx.query.get('filters'));
+    checkFilterKeys(filters, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
+    const match = matcher(filters);
+    return { body: networks.list().filter(match).map((n) => networks.inspect(n)) };
+  });
+
+  api.route('GET', '/networks/:id', (ctx) => ({ body: networks.inspect(networks.get(ctx.params.id)) }));
+
+  api.route('POST', '/networks/create', async (ctx) => {
+    const body = await ctx.json<CreateNetworkRequest>();
+    return { status: 201, body: await networks.create(body ?? {}) };
+  });
+
+  api.route('DELETE', '/networks/:id', async (ctx) => {
+    await networks.remove(ctx.params.id);
+    return { status: 204 };
+  });
+
+  api.route('POST', '/networks/:id/connect', async (ctx) => {
+    await networks.connect(ctx.params.id, await ctx.json<{ Container?: string; EndpointConfig?: EndpointRequest }>());
+  });
+
+  api.route('POST', '/networks/:id/disconnect', async (ctx) => {
+    await networks.disconnect(ctx.params.id, await ctx.json<{ Container?: string; Force?: boolean }>());
+  });
+
+  api.route('POST', '/networks/prune', async (ctx) => {
+    const filters = parseFilters(ctx.query.get('filters'));
+    checkFilterKeys(filters, ['until', 'label', 'label!']);
+    return { body: await networks.prune(matcher(filters)) };
+  });
+}

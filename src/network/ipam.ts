@@ -1,0 +1,82 @@
+// Address allocation for one network. Docker hands out the lowest free
+// address, so a restarting container can find its old one taken by a peer;
+// here a cursor walks the range and a released address is handed out again
+// only once the cursor has come round, so the previous holder gets it back.
+import { BadRequestError, ConflictError, EngineError } from '../daemon/api/errors.ts';
+import { broadcast, contains, formatIPv4, type Subnet } from './address.ts';
+
+export class PoolExhaustedError extends EngineError {
+  constructor(message: string) { super(503, message); }
+}
+
+export class AddressPool {
+  readonly subnet: Subnet;
+  /** Where dynamic addresses come from: `--ip-range`, or the whole subnet. */
+  readonly range: Subnet;
+  readonly gateway: number;
+  /** The last address handed out dynamically. */
+  cursor: number;
+  private readonly owners = new Map<number, string>();
+
+  constructor(subnet: Subnet, range: Subnet, gateway: number, cursor = 0) {
+    this.subnet = subnet;
+    this.range = range;
+    this.gateway = gateway;
+    this.cursor = cursor;
+  }
+
+  private reserved(ip: number): boolean {
+    return ip === this.gateway || (this.subnet.prefix < 31 && (ip === this.subnet.base || ip === broadcast(this.subnet)));
+  }
+
+  ownerOf(ip: number): string | undefined {
+    return this.owners.get(ip);
+  }
+
+  /** Records an address a container already holds (daemon restart). */
+  claim(ip: number, owner: string): void {
+    const holder = this.owners.get(ip);
+    if (holder && holder !== owner) throw new ConflictError(`Address already in use: ${formatIPv4(ip)}`);
+    this.owners.set(ip, owner);
+  }
+
+  /**
+   * An address for `owner`: `requested` (`--ip`) or nothing; else `previous`
+   * when still free; else the next free one after the cursor.
+   */
+  allocate(owner: string, opts: { requested?: number; previous?: number; networkName: string; networkId: string }): number {
+    if (opts.requested !== undefined) {
+      const ip = opts.requested;
+      if (!contains(this.subnet, ip)) throw new BadRequestError(`no configured subnet or ip-range contain the IP address ${formatIPv4(ip)}`);
+      if (this.reserved(ip)) throw new BadRequestError(`Address already in use: ${formatIPv4(ip)}`);
+      const holder = this.owners.get(ip);
+      if (holder && holder !== owner) throw new ConflictError(`Address already in use: ${formatIPv4(ip)}`);
+      this.owners.set(ip, owner);
+      return ip;
+    }
+    const prev = opts.previous;
+    if (prev !== undefined && contains(this.range, prev) && !this.reserved(prev) && (this.owners.get(prev) ?? owner) === owner) {
+      this.owners.set(prev, owner);
+      return prev;
+    }
+    const first = this.range.base;
+    const size = 2 ** (32 - this.range.prefix);
+    const start = contains(this.range, this.cursor) ? this.cursor - first : size - 1;
+    for (let i = 1; i <= size; i++) {
+      const ip = first + ((start + i) % size);
+      if (this.reserved(ip) || this.owners.has(ip)) continue;
+      this.owners.set(ip, owner);
+      this.cursor = ip;
+      return ip;
+    }
+    throw new PoolExhaustedError(`no available IPv4 addresses on this network's address pools: ${opts.networkName} (${opts.networkId})`);
+  }
+
+  release(ip: number, owner: string): void {
+    if (this.owners.get(ip) === owner) this.owners.delete(ip);
+  }
+
+  inUse(): number {
+    return this.owners.size;
+  }
+}

@@ -1,0 +1,134 @@
+// The kernel side of a bridge network, through iproute2: bridges, veth pairs,
+// and the named network namespaces containers run in. A namespace is
+// bind-mounted on a file under the exec root before the runtime starts, so
+// the daemon can plumb it first and it outlives a daemon crash.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { runCommand, runInNetns } from './command.ts';
+import { parseCidr, type Subnet } from './address.ts';
+
+interface IpAddr { ifname: string; addr_info: { family: string; local: string; prefixlen: number }[] }
+interface IpRoute { dst: string }
+
+export async function linkExists(name: string): Promise<boolean> {
+  return runCommand('ip', ['-j', 'link', 'show', 'dev', name]).then(() => true, () => false);
+}
+
+/** Every IPv4 prefix routed on the host: a new network must not overlap one. */
+export async function routedSubnets(): Promise<Subnet[]> {
+  const routes = JSON.parse(await runCommand('ip', ['-4', '-j', 'route', 'show'])) as IpRoute[];
+  const out: Subnet[] = [];
+  for (const r of routes) {
+    if (r.dst === 'default') continue;
+    try {
+      out.push(parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`, 'route', true));
+    } catch {
+      // Not an address we understand: it cannot clash with ours.
+    }
+  }
+  return out;
+}
+
+/** Creates the bridge if needed, with exactly `gatewayCidr` (e.g. 172.17.0.1/16) as its IPv4 address. */
+export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gateway?: string): Promise<void> {
+  if (!(await linkExists(name))) {
+    await runCommand('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+  }
+  const addrs = (JSON.parse(await runCommand('ip', ['-j', 'addr', 'show', 'dev', name])) as IpAddr[])[0]?.addr_info ?? [];
+  const v4 = addrs.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+  const lines: string[] = [];
+  for (const a of v4) if (a !== gatewayCidr) lines.push(`addr del ${a} dev ${name}`);
+  if (!v4.includes(gatewayCidr)) lines.push(`addr add ${gatewayCidr} dev ${name}`);
+  if (ipv6Gateway && !addrs.some((a) => a.family === 'inet6' && `${a.local}/${a.prefixlen}` === ipv6Gateway)) lines.push(`addr add ${ipv6Gateway} dev ${name} nodad`);
+  lines.push(`link set ${name} up`);
+  await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
+  // Published ports reached through 127.0.0.1 are routed out of the bridge.
+  writeFileSync(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1');
+}
+
+export async function removeLink(name: string): Promise<void> {
+  await runCommand('ip', ['link', 'del', 'dev', name]).catch(() => {});
+}
+
+export async function removeNetns(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  await runCommand('umount', ['-l', path]).catch(() => {});
+  await rm(path, { force: true });
+}
+
+/** A fresh host-side veth name (15 bytes at most). */
+export function vethName(): string {
+  return `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
+}
+
+export interface EndpointPlan {
+  bridge: string;
+  hostIf: string;
+  /** The name inside the container: eth0, eth1… */
+  ifname: string;
+  address: string;
+  gateway?: string;
+  mac: string;
+  ipv6Address?: string;
+  ipv6Gateway?: string;
+  defaultRoute: boolean;
+}
+
+/** The commands, run inside the namespace, that make one endpoint: the veth pair (its outer end put in the daemon's namespace), MAC, addresses, routes. */
+function endpointLines(p: EndpointPlan): string[] {
+  return [
+    `link add ${p.ifname} type veth peer name ${p.hostIf} netns /proc/${process.pid}/ns/net`,
+    `link set ${p.ifname} address ${p.mac}`,
+    `addr add ${p.address} dev ${p.ifname}`,
+    ...(p.ipv6Address ? [`addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),
+    `link set ${p.ifname} up`,
+    ...(p.defaultRoute && p.gateway ? [`route replace default via ${p.gateway} dev ${p.ifname}`] : []),
+    ...(p.defaultRoute && p.ipv6Gateway ? [`route replace ::/0 via ${p.ipv6Gateway} dev ${p.ifname}`] : []),
+  ];
+}
+
+/**
+ * Plumbs endpoints into the namespace at `netns`, creating it first when
+ * `create` (bind-mounted on that file, so it outlives the process that made
+ * it and a daemon crash). Two processes however many endpoints: one inside
+ * the namespace (lo, the veth pairs, addresses, routes), one outside (the
+ * outer ends onto their bridges).
+ */
+export async function plumbNetns(netns: string, plans: EndpointPlan[], create: boolean): Promise<void> {
+  const inside = [...(create ? ['link set lo up'] : []), ...plans.flatMap(endpointLines)].join('\n') + '\n';
+  if (create) {
+    await mkdir(dirname(netns), { recursive: true, mode: 0o700 });
+    await writeFile(netns, '');
+    await runCommand('unshare', [`--net=${netns}`, 'ip', '-batch', '-'], inside);
+  } else if (plans.length) {
+    await runInNetns(netns, 'ip', ['-batch', '-'], inside);
+  }
+  if (!plans.length) return;
+  try {
+    await runCommand('ip', ['-batch', '-'], plans.flatMap((p) => [`link set ${p.hostIf} master ${p.bridge} up`, `link set ${p.hostIf} type bridge_slave hairpin on`]).join('\n') + '\n');
+  } catch (err) {
+    for (const p of plans) await removeLink(p.hostIf);
+    throw err;
+  }
+}
+
+/**
+ * Sends 127.0.0.11:53 inside the namespace to the daemon's resolver for the
+ * network at `target` (gateway:port), as Docker's embedded DNS appears.
+ */
+export async function redirectDns(netns: string, target: string): Promise<void> {
+  // A namespace of our own making, so its nat table is ours to write whole.
+  const rules = [
+    '*nat',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    `-A OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination ${target}`,
+    `-A OUTPUT -d 127.0.0.11/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination ${target}`,
+    '-A POSTROUTING -s 127.0.0.0/8 ! -o lo -j MASQUERADE',
+    'COMMIT',
+    '',
+  ].join('\n');
+  await runInNetns(netns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec iptables-restore -w'], rules);
+}

@@ -1,0 +1,109 @@
+// Networks and endpoints in the shapes dockerd uses (`GET /networks/{id}`,
+// a container's NetworkSettings.Networks), plus what berth keeps beside them.
+
+export interface IpamPoolConfig {
+  Subnet?: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: 'bridge' | 'host' | 'null';
+  EnableIPv4: boolean;
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamPoolConfig[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  /** berth's own: the bridge device, the IPAM cursor, the embedded DNS port. */
+  berth?: { bridge: string; cursor: number; dnsPort?: number };
+}
+
+export interface EndpointSettings {
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null;
+  Links: string[] | null;
+  MacAddress: string;
+  Aliases: string[] | null;
+  DriverOpts: Record<string, string> | null;
+  GwPriority: number;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+export type PortMap = Record<string, { HostIp: string; HostPort: string }[] | null>;
+
+export interface NetworkSettings {
+  Bridge: string;
+  SandboxID: string;
+  SandboxKey: string;
+  HairpinMode: boolean;
+  LinkLocalIPv6Address: string;
+  LinkLocalIPv6PrefixLen: number;
+  Ports: PortMap;
+  SecondaryIPAddresses: null;
+  SecondaryIPv6Addresses: null;
+  EndpointID: string;
+  Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  MacAddress: string;
+  Networks: Record<string, EndpointSettings>;
+}
+
+/** What berth remembers of a container's networking between runs (a private key of its record). */
+export interface ContainerNetState {
+  /** Address last held on each network (by ID), handed back when still free. */
+  lastAddresses: Record<string, string>;
+  /** Interface name inside the container for each attached network (by ID). */
+  interfaces: Record<string, string>;
+}
+
+export const PREDEFINED = ['bridge', 'host', 'none'];
+
+export function emptyEndpoint(networkId: string, cfg: Partial<EndpointSettings> = {}): EndpointSettings {
+  return {
+    IPAMConfig: cfg.IPAMConfig ?? null,
+    Links: cfg.Links ?? null,
+    MacAddress: cfg.MacAddress ?? '',
+    Aliases: cfg.Aliases ?? null,
+    DriverOpts: cfg.DriverOpts ?? null,
+    GwPriority: cfg.GwPriority ?? 0,
+    NetworkID: networkId,
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: cfg.DNSNames ?? null,
+  };
+}
+
+export function emptyNetworkSettings(): NetworkSettings {
+  return {
+    Bridge: '', SandboxID: '', SandboxKey: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+    Ports: {}, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null, EndpointID: '', Gateway: '',
+    GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
+    Networks: {},
+  };
+}
