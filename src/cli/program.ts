@@ -4,6 +4,7 @@ import { CliError, describeError, type GlobalOptions } from './context.ts';
 import { registerContainerCommands } from './commands/containers.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerSystemCommands } from './commands/system.ts';
+import { registerRegistryCommands } from './commands/registry.ts';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
 
   registerContainerCommands(program);
   registerImageCommands(program);
+  registerRegistryCommands(program);
   registerSystemCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);

@@ -8,6 +8,7 @@ import { ContentStore } from '../images/content.ts';
 import { LayerStore } from '../images/layers.ts';
 import { ImageStore } from '../images/store.ts';
 import { ImageService } from '../images/service.ts';
+import { Distribution } from '../images/distribution/service.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { EventBus } from '../events/bus.ts';
@@ -18,6 +19,7 @@ export class Engine {
   readonly events = new EventBus();
   readonly snapshots: OverlaySnapshotter;
   readonly images: ImageService;
+  readonly distribution: Distribution;
   readonly containers: ContainerService;
   readonly execs: ExecService;
   id = '';
@@ -29,6 +31,7 @@ export class Engine {
     const content = new ContentStore(join(config.dataRoot, 'image'));
     const layers = new LayerStore(this.snapshots, content);
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
+    this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events);
     this.execs = new ExecService(config, this.containers, this.events);
   }
@@ -43,6 +46,7 @@ export class Engine {
     await this.snapshots.init();
     await this.images.store.content.init();
     await this.images.store.init();
+    await this.distribution.init();
     await this.containers.restore();
   }
 

@@ -9,6 +9,7 @@ import { systemRoutes } from './api/system.ts';
 import { containerRoutes } from './api/containers.ts';
 import { execRoutes } from './api/exec.ts';
 import { imageRoutes } from './api/images.ts';
+import { distributionRoutes } from './api/distribution.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -75,6 +76,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   systemRoutes(api, engine);
   containerRoutes(api, engine);
   execRoutes(api, engine);
+  distributionRoutes(api, engine);
   imageRoutes(api, engine);
 
   const sockets: string[] = [];

@@ -18,6 +18,9 @@ import {
 } from './manifests.ts';
 import { type Emit, progressBar, shortDigest } from './progress.ts';
 import { sha256 } from '../content.ts';
+import type { RegistryHosts } from './hosts.ts';
+import type { LayerMetadata } from './metadata.ts';
+import { resumableBlob } from './resume.ts';
 
 export interface PullOptions {
   creds?: Credentials;
@@ -25,6 +28,14 @@ export interface PullOptions {
   platform?: string;
   signal?: AbortSignal;
   maxConcurrentDownloads?: number;
+  /** Endpoints, mirrors and TLS per registry host. */
+  hosts?: RegistryHosts;
+  /** Where to remember which blobs each layer came as (for push). */
+  metadata?: LayerMetadata;
+  /** A name without a tag pulls every tag of the repository (the API without `tag`, `pull -a`). */
+  allTags?: boolean;
+  /** Leave out the closing "Status: …" line (each tag of an all-tags pull). */
+  noStatusLine?: boolean;
 }
 
 export interface PullResult {
@@ -43,6 +54,9 @@ export interface PreparedPull {
 }
 
 const HOST_PLATFORM = 'linux/amd64';
+
+/** Blob downloads under way in this daemon, so concurrent pulls of shared layers fetch each once. */
+const inflight = new Map<string, Promise<void>>();
 const PROGRESS_INTERVAL_MS = 100;
 
 /** Registry errors in dockerd's words. */
@@ -71,9 +85,11 @@ async function readVerified(client: RegistryClient, d: Descriptor, limit: number
 
 /** Resolves `refString` (a `fromImage[:tag]` or `name@digest`) far enough to know what to download. */
 export async function preparePull(store: ImageStore, refString: string, o: PullOptions = {}): Promise<PreparedPull> {
-  const ref = withDefaultTag(parseNormalizedNamed(refString));
+  const named = parseNormalizedNamed(refString);
+  if (o.allTags && !named.tag && !named.digest) return prepareAllTags(store, named, o);
+  const ref = withDefaultTag(named);
   const want = parsePlatform(o.platform || HOST_PLATFORM);
-  const client = new RegistryClient(ref.domain, ref.path, o.creds ?? {}, o.signal);
+  const client = new RegistryClient(ref.domain, ref.path, { creds: o.creds, signal: o.signal, hosts: o.hosts });
   let top;
   let manifest: ImageManifest;
   let configBytes: Buffer;
@@ -134,29 +150,40 @@ async function download(
   for (const d of queue.slice(limit)) emit({ status: 'Waiting', progressDetail: {}, id: shortDigest(d.digest) });
   const one = async (d: Descriptor): Promise<void> => {
     const id = shortDigest(d.digest);
+    // Another pull downloading the same blob right now: wait for it instead.
+    const running = inflight.get(d.digest);
+    if (running) await running.catch(() => {});
     if (await store.content.has(d.digest)) {
       emit({ status: 'Download complete', progressDetail: {}, id });
       return;
     }
-    const { stream, size } = await client.blob(d.digest);
-    const total = size ?? d.size;
-    let current = 0;
-    let last = 0;
-    stream.on('data', (c: Buffer) => {
-      current += c.length;
-      const now = Date.now();
-      if (now - last >= PROGRESS_INTERVAL_MS || current === total) {
-        last = now;
-        emit({ status: 'Downloading', progressDetail: { current, total }, progress: progressBar(current, total), id });
+    const download = (async () => {
+      const stream = await resumableBlob(client, d.digest);
+      const total = d.size;
+      let current = 0;
+      let last = 0;
+      stream.on('data', (c: Buffer) => {
+        current += c.length;
+        const now = Date.now();
+        if (now - last >= PROGRESS_INTERVAL_MS || current === total) {
+          last = now;
+          emit({ status: 'Downloading', progressDetail: { current, total }, progress: progressBar(current, total), id });
+        }
+      });
+      try {
+        await store.content.ingest(stream, d.digest);
+      } catch (err) {
+        if (err instanceof BadRequestError && /digest mismatch/.test(err.message)) {
+          throw new BadRequestError(`filesystem layer verification failed for digest ${d.digest}`);
+        }
+        throw err;
       }
-    });
+    })();
+    inflight.set(d.digest, download);
     try {
-      await store.content.ingest(stream, d.digest);
-    } catch (err) {
-      if (err instanceof BadRequestError && /digest mismatch/.test(err.message)) {
-        throw new BadRequestError(`filesystem layer verification failed for digest ${d.digest}`);
-      }
-      throw err;
+      await download;
+    } finally {
+      inflight.delete(d.digest);
     }
     fetched.push(d.digest);
     emit({ status: 'Verifying Checksum', progressDetail: {}, id });
@@ -202,6 +229,11 @@ async function download(
     throw translate(err, ref);
   }
   await dropFetched(used);
+  if (o.metadata) {
+    for (const [i, d] of manifest.layers.entries()) {
+      await o.metadata.add(diffIds[i], { digest: d.digest, mediaType: d.mediaType, size: d.size, repository: ref.name });
+    }
+  }
 
   const reference = familiarString(ref);
   const existed = store.byId(manifest.config.digest) !== undefined;
@@ -216,6 +248,37 @@ async function download(
   }
   await store.addRepoDigest(id, `${ref.name}@${topDigest}`);
   emit({ status: `Digest: ${topDigest}` });
-  emit({ status: updated ? `Status: Downloaded newer image for ${reference}` : `Status: Image is up to date for ${reference}` });
+  if (!o.noStatusLine) emit({ status: updated ? `Status: Downloaded newer image for ${reference}` : `Status: Image is up to date for ${reference}` });
   return { id, reference, digest: topDigest, updated };
+}
+
+/** `pull -a`: every tag the registry lists (tags/list), one after the other, then one status line for the repository. */
+async function prepareAllTags(store: ImageStore, repo: Reference, o: PullOptions): Promise<PreparedPull> {
+  const client = new RegistryClient(repo.domain, repo.path, { creds: o.creds, signal: o.signal, hosts: o.hosts });
+  let tags: string[];
+  try {
+    await client.ping();
+    const res = await client.get('tags/list');
+    const body = (await res.json()) as { tags?: unknown };
+    tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
+  } catch (err) {
+    throw translate(err, repo);
+  }
+  if (tags.length === 0) throw new NotFoundError(`repository ${familiarName(repo)} not found: no tags`);
+  const pulls: PreparedPull[] = [];
+  for (const t of tags.sort()) pulls.push(await preparePull(store, `${repo.name}:${t}`, { ...o, allTags: false, noStatusLine: true }));
+  return {
+    ref: repo,
+    run: async (emit) => {
+      let updated = false;
+      let last: PullResult | undefined;
+      for (const p of pulls) {
+        last = await p.run(emit);
+        updated ||= last.updated;
+      }
+      const name = familiarName(repo);
+      emit({ status: updated ? `Status: Downloaded newer image for ${name}` : `Status: Image is up to date for ${name}` });
+      return { ...(last as PullResult), reference: name, updated };
+    },
+  };
 }
