@@ -4,6 +4,7 @@
 // the missing layers in parallel into the content store, each verified against
 // its digest, and only when all arrived apply them through the layer store,
 // record the config blob as received (image ID = config digest) and the tag.
+import { STATUS_CODES } from 'node:http';
 import { InternalError, NotFoundError, BadRequestError, EngineError } from '../../daemon/api/errors.ts';
 import { chainIds } from '../layers.ts';
 import type { ImageStore } from '../store.ts';
@@ -69,6 +70,7 @@ function translate(err: unknown, ref: Reference): Error {
     }
     if (err.code === 'NAME_UNKNOWN') return new NotFoundError(`repository ${name} not found: ${err.message}`);
     if (err.status === 404) return new NotFoundError(`manifest for ${familiarString(ref)} not found: ${err.message}`);
+    if (err.status >= 500) return new InternalError(`received unexpected HTTP status: ${err.status} ${STATUS_CODES[err.status] ?? ''}`.trimEnd());
     return new InternalError(`received unexpected HTTP status from ${name}: ${err.message}`);
   }
   if (err instanceof RegistryUnreachableError) return new InternalError(err.message);

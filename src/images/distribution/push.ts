@@ -12,6 +12,7 @@ import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
+import { STATUS_CODES } from 'node:http';
 import { EngineError, InternalError, NotFoundError } from '../../daemon/api/errors.ts';
 import { chainIds } from '../layers.ts';
 import type { ImageStore } from '../store.ts';
@@ -64,6 +65,7 @@ function translate(err: unknown, ref: Reference): Error {
     if (err.status === 401 || err.status === 403) {
       return new InternalError(err.code === 'DENIED' || err.status === 403 ? 'denied: requested access to the resource is denied' : err.message);
     }
+    if (err.status >= 500) return new InternalError(`received unexpected HTTP status: ${err.status} ${STATUS_CODES[err.status] ?? ''}`.trimEnd());
     return new InternalError(`received unexpected HTTP status from ${familiarName(ref)}: ${err.status} ${err.message}`);
   }
   if (err instanceof RegistryUnreachableError) return new InternalError(err.message);
