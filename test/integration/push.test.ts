@@ -112,7 +112,7 @@ describe('push to the CNCF registry', { skip: SKIP }, () => {
     assert.deepEqual(a.RepoDigests, b.RepoDigests);
   });
 
-  test('a pulled image is pushed with its original compressed blobs, unchanged', async () => {
+  test('a pulled image is pushed with its original compressed blobs, mounted or uploaded, unchanged', async () => {
     const src = await berth2(['pull', `${reg.host}/rt:v1`]);
     assert.equal(src.code, 0, src.stderr);
     assert.equal((await berth2(['tag', `${reg.host}/rt:v1`, `${reg.host}/copy:v1`])).code, 0);
@@ -122,6 +122,22 @@ describe('push to the CNCF registry', { skip: SKIP }, () => {
     assert.match(p.stdout, /Mounted from rt/);
     const copied = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/copy:v1`])).stdout) as { layers: Array<{ digest: string }> };
     assert.deepEqual(copied.layers.map((l) => l.digest), before.layers.map((l) => l.digest));
+
+    // To another registry: the kept blobs are uploaded (one PUT each), byte for byte.
+    const other = await startCncfRegistry();
+    try {
+      assert.equal((await berth2(['tag', `${reg.host}/rt:v1`, `${other.host}/rt:v1`])).code, 0);
+      const up = await berth2(['push', `${other.host}/rt:v1`]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.match(up.stdout, /: Pushed\n/);
+      const there = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${other.host}/rt:v1`])).stdout) as { layers: Array<{ digest: string }> };
+      assert.deepEqual(there.layers.map((l) => l.digest), before.layers.map((l) => l.digest));
+      const pulled = await berth(['pull', `${other.host}/rt:v1`]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal((await inspect(berth, `${other.host}/rt:v1`)).Id, (await inspect(berth, `${reg.host}/rt:v1`)).Id);
+    } finally {
+      await other.stop();
+    }
   });
 
   test('push without a tag uses latest; -a pushes every tag; -q prints only the reference; a missing image is an error', async () => {

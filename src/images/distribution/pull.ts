@@ -191,22 +191,29 @@ async function download(
     emit({ status: 'Verifying Checksum', progressDetail: {}, id });
     emit({ status: 'Download complete', progressDetail: {}, id });
   };
+  // Each layer is applied as soon as it and the ones below it are in, while
+  // the later ones still download.
   const errors: unknown[] = [];
+  const arrived = new Map(queue.map((d) => [d.digest, Promise.withResolvers<void>()]));
+  for (const p of arrived.values()) p.promise.catch(() => {});
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < queue.length && errors.length === 0) {
       const d = queue[next++];
-      await one(d).catch((err: unknown) => { errors.push(err); });
+      try {
+        await one(d);
+        arrived.get(d.digest)?.resolve();
+      } catch (err) {
+        errors.push(err);
+        // Nothing more will be fetched: whatever waits for a layer gives up.
+        for (const p of arrived.values()) p.reject(err);
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+  const downloads = Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
   const dropFetched = async (keep: Set<string>) => {
     for (const dg of fetched) if (!keep.has(dg)) await store.content.delete(dg);
   };
-  if (errors.length > 0) {
-    await dropFetched(new Set());
-    throw translate(errors[0], ref);
-  }
 
   // Apply in order, each on the previous chain; on failure remove what this pull added.
   const before = new Set(chain.slice(0, present + 1));
@@ -214,6 +221,7 @@ async function download(
   const used = new Set<string>();
   try {
     for (const { d, i } of todo) {
+      await arrived.get(d.digest)?.promise;
       const info = await store.layers.register(store.content.openBlob(d.digest), parent, { blob: d.digest });
       used.add(d.digest);
       parent = info.chainId;
@@ -222,13 +230,17 @@ async function download(
       }
       emit({ status: 'Pull complete', progressDetail: {}, id: shortDigest(d.digest) });
     }
+    await downloads;
   } catch (err) {
+    errors.push(err);
+    for (const p of arrived.values()) p.reject(err);
+    await downloads;
     // Never release a chain another image stands on (register returns an existing chain as is).
     const keep = new Set(before);
     for (const other of store.list()) for (const c of chainIds(other.config.rootfs.diff_ids)) keep.add(c);
     if (parent !== undefined && !keep.has(parent)) await store.layers.release(parent, keep).catch(() => {});
     await dropFetched(new Set());
-    throw translate(err, ref);
+    throw translate(errors[0], ref);
   }
   await dropFetched(used);
   if (o.metadata) {
