@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { BERTH, TestDaemon, startSeededDaemon } from '../helpers/daemon.ts';
+import { BERTH, DOCKER, TestDaemon, startSeededDaemon } from '../helpers/daemon.ts';
 import { runAsync, startCncfRegistry } from '../helpers/registries.ts';
 import { hasBinary, image, layer, pushImage } from '../registry/helpers.ts';
 
@@ -131,6 +131,10 @@ describe('registry hosts: certs.d, insecure-registries, registry-mirrors', { ski
       const byCidr = await daemon(['--registry-certs-dir', join(work, 'empty'), '--insecure-registry', `${IP}/24`], false);
       const ok = await berth(byCidr, ['pull', `${plain.host}/app:1`]);
       assert.equal(ok.code, 0, ok.stderr);
+      if (DOCKER) {
+        const di = await runAsync(DOCKER, ['info'], { env: { ...process.env, DOCKER_HOST: byCidr.host } });
+        assert.match(di.stdout, new RegExp(`Insecure Registries:\\n(\\s+\\S+\\n)*\\s+${IP?.replace(/\.\d+$/, '')}\\.0/24`), di.stdout);
+      }
 
       const cfg = join(work, 'daemon.json');
       writeFileSync(cfg, JSON.stringify({ 'insecure-registries': [tls.host], 'registry-certs-dir': join(work, 'empty') }));
@@ -159,6 +163,10 @@ describe('registry hosts: certs.d, insecure-registries, registry-mirrors', { ski
       assert.match(r.stdout, /Status: Downloaded newer image for mirrored:v1/);
       const info = JSON.parse((await berth(d, ['image', 'inspect', 'mirrored:v1'])).stdout) as Array<{ Id: string }>;
       assert.equal(info[0].Id, img.config.digest);
+      if (DOCKER) {
+        const di = await runAsync(DOCKER, ['info'], { env: { ...process.env, DOCKER_HOST: d.host } });
+        assert.match(di.stdout, new RegExp(`Registry Mirrors:\\n\\s+${mirror.url}/`), di.stdout);
+      }
     } finally {
       await mirror.stop();
     }

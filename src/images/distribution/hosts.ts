@@ -50,6 +50,16 @@ function inCidr(ip: string, cidr: string): boolean {
   return (toInt(ip) & mask) === (toInt(net) & mask);
 }
 
+/** `192.0.2.7/24` → `192.0.2.0/24`, as dockerd lists insecure CIDRs. */
+function networkOf(cidr: string): string {
+  const [ip, bitsText] = cidr.split('/');
+  const bits = Number(bitsText);
+  if (isIP(ip) !== 4 || !Number.isInteger(bits) || bits < 0 || bits > 32) return cidr;
+  const n = ip.split('.').reduce((a, o) => (a << 8) + Number(o), 0) >>> 0;
+  const net = (n & (bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0)) >>> 0;
+  return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${bits}`;
+}
+
 export class RegistryHosts {
   private readonly insecure: string[];
   private readonly mirrors: string[];
@@ -60,6 +70,19 @@ export class RegistryHosts {
     this.insecure = c.insecureRegistries ?? [];
     this.mirrors = (c.registryMirrors ?? []).map((m) => m.replace(/\/+$/, ''));
     this.certsDirs = c.certsDirs ?? DEFAULT_CERTS_DIRS;
+  }
+
+  /** `/info`'s RegistryConfig, as dockerd reports it. */
+  registryConfig(): Record<string, unknown> {
+    const cidrs = ['127.0.0.0/8', ...this.insecure.filter((e) => e.includes('/')).map(networkOf)];
+    const indexConfigs: Record<string, unknown> = {
+      'docker.io': { Name: 'docker.io', Mirrors: this.mirrors.map((m) => m + '/'), Secure: true, Official: true },
+    };
+    for (const h of this.insecure.filter((e) => !e.includes('/'))) indexConfigs[h] = { Name: h, Mirrors: [], Secure: false, Official: false };
+    return {
+      AllowNondistributableArtifactsCIDRs: null, AllowNondistributableArtifactsHostnames: null,
+      InsecureRegistryCIDRs: cidrs, IndexConfigs: indexConfigs, Mirrors: this.mirrors.map((m) => m + '/'),
+    };
   }
 
   isInsecure(domain: string): boolean {
