@@ -3,15 +3,64 @@
 // authenticated requests that answer a 401 challenge once (a token for the
 // scopes they need) before giving up. Idempotent requests are retried with
 // backoff when the connection drops or the registry answers 5xx.
+import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { fetch, type Response, type RequestInit } from 'undici';
+import { type Dispatcher, interceptors, request as undiciRequest } from 'undici';
 import { AuthError, type Credentials, causeOf, fetchToken, registryMessage } from './auth.ts';
 import { basicHeader, parseChallenges, type Challenge } from './challenge.ts';
 import { type Endpoint, RegistryHosts } from './hosts.ts';
 
 export { isLoopbackRegistry } from './hosts.ts';
-export type { Response } from 'undici';
+
+/**
+ * A registry's answer, with a Node stream body (undici's request API: less
+ * overhead per chunk than fetch's web streams, which matters for layers).
+ * The body must be read or dumped so the connection can be reused.
+ */
+export class RegistryResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Headers;
+  readonly body: Dispatcher.ResponseData['body'];
+
+  constructor(r: Dispatcher.ResponseData) {
+    this.status = r.statusCode;
+    this.statusText = STATUS_CODES[r.statusCode] ?? '';
+    this.headers = new Headers();
+    for (const [k, v] of Object.entries(r.headers)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) this.headers.append(k, one);
+    }
+    this.body = r.body;
+  }
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  text(): Promise<string> {
+    return this.body.text();
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    return this.body.arrayBuffer();
+  }
+
+  json(): Promise<unknown> {
+    return this.body.json();
+  }
+}
+
+/** Each endpoint's agent, following redirects (blob downloads are often sent elsewhere). */
+const redirecting = new WeakMap<Dispatcher, Dispatcher>();
+function withRedirects(d: Dispatcher): Dispatcher {
+  let r = redirecting.get(d);
+  if (!r) {
+    r = d.compose(interceptors.redirect({ maxRedirections: 5 }));
+    redirecting.set(d, r);
+  }
+  return r;
+}
 
 /** A registry answered with an error status; `code` is the distribution error code, if any. */
 export class RegistryResponseError extends Error {
@@ -79,8 +128,14 @@ export class RegistryClient {
     return this.endpoint.base;
   }
 
-  private async send(url: string, init: RequestInit, endpoint = this.endpoint): Promise<Response> {
-    return fetch(url, { ...init, dispatcher: endpoint.dispatcher, signal: this.signal, redirect: 'follow' });
+  private async send(
+    url: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array | Readable } = {}, endpoint = this.endpoint,
+  ): Promise<RegistryResponse> {
+    const r = await undiciRequest(url, {
+      method: (init.method ?? 'GET') as Dispatcher.HttpMethod, headers: init.headers, body: init.body,
+      dispatcher: withRedirects(endpoint.dispatcher), signal: this.signal,
+    });
+    return new RegistryResponse(r);
   }
 
   /**
@@ -91,7 +146,7 @@ export class RegistryClient {
     let lastError: Error | undefined;
     for (const ep of this.candidates) {
       const url = `${ep.base}/v2/`;
-      let res: Response;
+      let res: RegistryResponse;
       try {
         res = await this.send(url, {}, ep);
       } catch (err) {
@@ -155,7 +210,7 @@ export class RegistryClient {
    * HEAD are retried on dropped connections and 5xx; a stream body is never
    * resent.
    */
-  async request(method: string, pathOrLocation: string, o: RequestOptions = {}): Promise<Response> {
+  async request(method: string, pathOrLocation: string, o: RequestOptions = {}): Promise<RegistryResponse> {
     const url = this.url(pathOrLocation);
     await this.authorizationHeader();
     const idempotent = method === 'GET' || method === 'HEAD';
@@ -163,10 +218,9 @@ export class RegistryClient {
     for (let attempt = 0; ; attempt++) {
       const h: Record<string, string> = { ...o.headers };
       if (this.authorization) h.Authorization = this.authorization;
-      let res: Response;
-      const body = o.body instanceof Readable ? (Readable.toWeb(o.body) as unknown as ReadableStream) : o.body;
+      let res: RegistryResponse;
       try {
-        res = await this.send(url, { method, headers: h, body, duplex: o.body instanceof Readable ? 'half' : undefined } as RequestInit);
+        res = await this.send(url, { method, headers: h, body: o.body });
       } catch (err) {
         if (this.signal?.aborted) throw err;
         if (idempotent && attempt < RETRIES) {
@@ -195,7 +249,7 @@ export class RegistryClient {
     }
   }
 
-  get(path: string, headers: Record<string, string> = {}): Promise<Response> {
+  get(path: string, headers: Record<string, string> = {}): Promise<RegistryResponse> {
     return this.request('GET', path, { headers });
   }
 
@@ -206,10 +260,9 @@ export class RegistryClient {
    */
   async blob(digest: string, offset = 0): Promise<{ stream: Readable; size?: number; resumed: boolean }> {
     const res = await this.request('GET', `blobs/${digest}`, { headers: offset > 0 ? { Range: `bytes=${offset}-` } : {} });
-    if (!res.body) throw new RegistryResponseError(res.status, `empty response for blob ${digest}`);
     const len = Number(res.headers.get('content-length'));
     return {
-      stream: Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>),
+      stream: res.body,
       size: Number.isFinite(len) && res.headers.has('content-length') ? len : undefined,
       resumed: offset > 0 && res.status === 206,
     };

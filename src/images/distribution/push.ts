@@ -188,6 +188,7 @@ async function pushOne(store: ImageStore, client: RegistryClient, repo: Referenc
 
 async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
   const res = await client.request('HEAD', `blobs/${digest}`, { accept: [404] });
+  await res.arrayBuffer().catch(() => undefined);
   return res.status !== 404;
 }
 
