@@ -143,7 +143,6 @@ function definePush(parent: Command): void {
     .description('Upload an image to a registry')
     .option('-a, --all-tags', 'Push all tags of an image to the repository')
     .option('-q, --quiet', 'Suppress verbose output')
-    .option('--platform <platform>', 'Push a platform-specific manifest as a single-platform image')
     .option('--disable-content-trust', 'Skip image signing', true)
     .argument('<name[:tag]>')
     .action(async (name: string, f: { allTags?: boolean; quiet?: boolean }, cmd: Command) => {

@@ -153,7 +153,7 @@ async function pushOne(store: ImageStore, client: RegistryClient, repo: Referenc
     while (next < order.length && errors.length === 0) {
       const i = order[next++];
       try {
-        descriptors[i] = await pushLayer(store, client, repo, diffIds[i], chain[i], ids[i], o, emit);
+        descriptors[i] = await withRetries(() => pushLayer(store, client, repo, diffIds[i], chain[i], ids[i], o, emit), ids[i], emit, o.signal);
       } catch (err) {
         errors.push(err);
       }
@@ -184,6 +184,24 @@ async function pushOne(store: ImageStore, client: RegistryClient, repo: Referenc
   await store.addRepoDigest(t.id, `${repo.name}@${digest}`);
   emit({ status: `${t.tag}: digest: ${digest} size: ${bytes.length}` });
   emit({ progressDetail: {}, aux: { Tag: t.tag, Digest: digest, Size: bytes.length } });
+}
+
+const UPLOAD_RETRIES = 3;
+const RETRY_DELAY_MS = 1000;
+
+/** A dropped connection or a 5xx during a layer's upload: start that layer over, as dockerd does ("Retrying in N seconds"). */
+async function withRetries<T>(fn: () => Promise<T>, id: string, emit: Emit, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const transient = err instanceof RegistryUnreachableError || (err instanceof RegistryResponseError && err.status >= 500);
+      if (!transient || attempt > UPLOAD_RETRIES || signal?.aborted) throw err;
+      const seconds = attempt;
+      emit({ status: `Retrying in ${seconds} second${seconds > 1 ? 's' : ''}`, progressDetail: {}, id });
+      await new Promise((r) => setTimeout(r, seconds * RETRY_DELAY_MS));
+    }
+  }
 }
 
 async function blobExists(client: RegistryClient, digest: string): Promise<boolean> {
@@ -296,10 +314,14 @@ async function uploadMonolithic(client: RegistryClient, digest: string, input: R
   const loc = await startUpload(client);
   const body = input.pipe(counting(size, id, emit));
   input.on('error', (err) => body.destroy(err));
-  const res = await client.request('PUT', withDigest(loc, digest), {
-    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, body,
-  });
-  await res.arrayBuffer().catch(() => undefined);
+  try {
+    const res = await client.request('PUT', withDigest(loc, digest), {
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, body,
+    });
+    await res.arrayBuffer().catch(() => undefined);
+  } finally {
+    input.destroy();
+  }
 }
 
 /**
@@ -333,13 +355,17 @@ async function uploadCompressed(
     offset += chunk.length;
     loc = res.headers.get('location') ?? loc;
   };
-  for await (const c of gz as AsyncIterable<Buffer>) {
-    hash.update(c);
-    pending.push(c);
-    pendingBytes += c.length;
-    if (pendingBytes >= chunkSize) await flush();
+  try {
+    for await (const c of gz as AsyncIterable<Buffer>) {
+      hash.update(c);
+      pending.push(c);
+      pendingBytes += c.length;
+      if (pendingBytes >= chunkSize) await flush();
+    }
+    await flush();
+  } finally {
+    input.destroy();
   }
-  await flush();
   const digest = 'sha256:' + hash.digest('hex');
   const res = await client.request('PUT', withDigest(loc, digest), { headers: { 'Content-Length': '0' } });
   await res.arrayBuffer().catch(() => undefined);
