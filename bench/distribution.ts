@@ -6,7 +6,9 @@
 //
 // The image is written once as an OCI layout. Pull: a seeded registry →
 // berth pull (download, verify, unpack into overlay snapshots) vs skopeo copy
-// docker:// → oci: (download and verify only). Push: berth push of the pulled
+// docker:// → oci: (download and verify only) and docker:// →
+// containers-storage:[overlay@…] (download and unpack into overlay layers, as
+// podman's store does: the like-for-like peer). Push: berth push of the pulled
 // image (its original blobs) vs skopeo copy oci: → docker://, each to a fresh
 // registry so that every blob is uploaded.
 import { spawn } from 'node:child_process';
@@ -77,7 +79,7 @@ const bytes = writeLayout(layout);
 const seed = await startCncfRegistry();
 const d = await startSeededDaemon();
 const berth = ['-H', d.host];
-const results = { berthPull: [] as number[], skopeoPull: [] as number[], berthPush: [] as number[], skopeoPush: [] as number[] };
+const results = { berthPull: [] as number[], skopeoPull: [] as number[], skopeoPullUnpacked: [] as number[], berthPush: [] as number[], skopeoPush: [] as number[] };
 try {
   const seeded = await runAsync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${seed.host}/bench:1`], { timeoutMs: 600_000 });
   if (seeded.code !== 0) throw new Error(seeded.stderr);
@@ -91,6 +93,12 @@ try {
     await sync();
     results.skopeoPull.push(await timed('skopeo', ['copy', '--src-tls-verify=false', `docker://${seed.host}/bench:1`, `oci:${out}:bench`]));
     rmSync(out, { recursive: true, force: true });
+    const cs = join(work, `containers-storage-${run}`);
+    await sync();
+    results.skopeoPullUnpacked.push(await timed('skopeo', ['copy', '--src-tls-verify=false', `docker://${seed.host}/bench:1`, `containers-storage:[overlay@${cs}/graph+${cs}/run]localhost/bench:1`]));
+    // containers-storage leaves its overlay directory bind-mounted on itself.
+    await runAsync('umount', [join(cs, 'graph', 'overlay')]);
+    rmSync(cs, { recursive: true, force: true });
 
     // Push, each to a fresh registry.
     const a = await startCncfRegistry();
@@ -118,6 +126,7 @@ const row = (label: string, b: number[], s: number[]) => {
 };
 process.stdout.write(`${LAYERS} layers, ${mib.toFixed(0)} MiB of gzip'd blobs; medians of ${RUNS} runs\n`);
 process.stdout.write('| operation | berth | skopeo copy | berth throughput / skopeo |\n|---|---:|---:|---:|\n');
-process.stdout.write(row('pull', results.berthPull, results.skopeoPull) + '\n');
+process.stdout.write(row('pull (skopeo: to oci:, not unpacked)', results.berthPull, results.skopeoPull) + '\n');
+process.stdout.write(row('pull (skopeo: to containers-storage overlay, unpacked)', results.berthPull, results.skopeoPullUnpacked) + '\n');
 process.stdout.write(row('push', results.berthPush, results.skopeoPush) + '\n');
 process.stdout.write(`raw seconds: ${JSON.stringify(results)}\n`);

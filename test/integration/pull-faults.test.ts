@@ -112,6 +112,14 @@ describe('pull through a faulty connection', { skip: SKIP }, () => {
     assert.match(missing.stderr, new RegExp(`Error response from daemon: (manifest for ${proxy.host}/nosuch:1 not found|repository ${proxy.host}/nosuch not found)`));
   });
 
+  test('a registry that never answers is given up on with a clear error', async () => {
+    proxy.rule = (s) => (s.url === '/v2/' ? { stall: true } : undefined);
+    const r = await berth(['pull', `${proxy.host}/silent:1`]);
+    proxy.rule = () => undefined;
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`Error response from daemon: Get "http://${proxy.host}/v2/": net/http: timeout awaiting response headers`));
+  });
+
   test('two concurrent pulls of images sharing a layer download it once', async () => {
     const shared = layer({ 'shared.bin': randomBytes(3_000_000) });
     await place('share-a', 1000, [shared]);

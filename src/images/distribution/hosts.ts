@@ -12,6 +12,9 @@ import { DEFAULT_DOMAIN } from '../reference.ts';
 
 export const DEFAULT_CERTS_DIRS = ['/etc/berth/certs.d', '/etc/docker/certs.d'];
 
+/** A registry silent this long (no headers, or no body bytes) is given up on; a body download then resumes. */
+const SILENCE_TIMEOUT_MS = 30_000;
+
 /** Where `docker.io` names are pulled from. */
 const DOCKER_HUB_ENDPOINT = 'registry-1.docker.io';
 
@@ -146,7 +149,7 @@ export class RegistryHosts {
       connect.cert = cert;
       connect.key = key_;
     }
-    const agent = new Agent({ connect, headersTimeout: 60_000, bodyTimeout: 60_000 });
+    const agent = new Agent({ connect, headersTimeout: SILENCE_TIMEOUT_MS, bodyTimeout: SILENCE_TIMEOUT_MS });
     this.dispatchers.set(key, agent);
     return agent;
   }
