@@ -19,6 +19,8 @@ export function runAsync(cmd: string, args: string[], o: { env?: NodeJS.ProcessE
     let stderr = '';
     p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
     p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    // A process that exits without reading its stdin must not fail the test with EPIPE.
+    p.stdin.on('error', () => {});
     p.stdin.end(o.input ?? '');
     const timer = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 180_000);
     p.on('close', (code, signal) => {
