@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, zstdCompressSync } from 'node:zlib';
 import { BERTH, DOCKER, TestDaemon, startSeededDaemon } from '../helpers/daemon.ts';
 import { type CncfRegistry, runAsync, startCncfRegistry, startFaultProxy, writeHtpasswd } from '../helpers/registries.ts';
-import { hasBinary, sha256, skopeo, startRegistry, http, basic } from '../registry/helpers.ts';
+import { basic, hasBinary, http, image, pushImage, sha256, skopeo, startRegistry, tar } from '../registry/helpers.ts';
 
 const SKIP = hasBinary('docker-registry') ? false : 'no docker-registry';
 
@@ -135,6 +135,31 @@ describe('push to the CNCF registry', { skip: SKIP }, () => {
       const pulled = await berth(['pull', `${other.host}/rt:v1`]);
       assert.equal(pulled.code, 0, pulled.stderr);
       assert.equal((await inspect(berth, `${other.host}/rt:v1`)).Id, (await inspect(berth, `${reg.host}/rt:v1`)).Id);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('an image with a zstd layer is pushed as an OCI manifest that keeps the zstd blob; it pulls back', async () => {
+    const raw = tar({ 'z.txt': 'zstd pushed\n' });
+    const z = zstdCompressSync(raw);
+    const img = image([{ blob: { digest: sha256(z), bytes: z, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }, diffId: sha256(raw) }], 'zstd');
+    assert.equal((await pushImage(reg.url, 'zsrc', img, '1')).status, 201);
+    assert.equal((await berth2(['pull', `${reg.host}/zsrc:1`])).code, 0);
+    const other = await startCncfRegistry();
+    try {
+      assert.equal((await berth2(['tag', `${reg.host}/zsrc:1`, `${other.host}/z:1`])).code, 0);
+      const p = await berth2(['push', `${other.host}/z:1`]);
+      assert.equal(p.code, 0, p.stderr);
+      const raw2 = await skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${other.host}/z:1`]);
+      assert.equal(raw2.status, 0, raw2.stderr);
+      const m = JSON.parse(raw2.stdout) as { mediaType: string; config: { mediaType: string }; layers: Array<{ mediaType: string; digest: string }> };
+      assert.equal(m.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+      assert.equal(m.config.mediaType, 'application/vnd.oci.image.config.v1+json');
+      assert.deepEqual(m.layers.map((l) => [l.mediaType, l.digest]), [['application/vnd.oci.image.layer.v1.tar+zstd', sha256(z)]]);
+      const back = await berth(['pull', `${other.host}/z:1`]);
+      assert.equal(back.code, 0, back.stderr);
+      assert.equal((await inspect(berth, `${other.host}/z:1`)).Id, img.config.digest);
     } finally {
       await other.stop();
     }
