@@ -148,7 +148,7 @@ describe('registry hosts: certs.d, insecure-registries, registry-mirrors', { ski
     }
   });
 
-  test('registry-mirrors: a docker.io name is pulled from the mirror', async () => {
+  test('registry-mirrors: a docker.io name is pulled from the mirror, or from Docker Hub when the mirror lacks it', async () => {
     const mirror = await startCncfRegistry();
     try {
       const img = image([layer({ 'm.txt': 'from the mirror\n' })], 'mirror');
@@ -163,6 +163,10 @@ describe('registry hosts: certs.d, insecure-registries, registry-mirrors', { ski
       assert.match(r.stdout, /Status: Downloaded newer image for mirrored:v1/);
       const info = JSON.parse((await berth(d, ['image', 'inspect', 'mirrored:v1'])).stdout) as Array<{ Id: string }>;
       assert.equal(info[0].Id, img.config.digest);
+      // A name the mirror lacks falls through to Docker Hub itself (unreachable from here).
+      const miss = await berth(d, ['pull', 'notonmirror:v1']);
+      assert.equal(miss.code, 1);
+      assert.match(miss.stderr, /registry-1\.docker\.io/);
       if (DOCKER) {
         const di = await runAsync(DOCKER, ['info'], { env: { ...process.env, DOCKER_HOST: d.host } });
         assert.match(di.stdout, new RegExp(`Registry Mirrors:\\n\\s+${mirror.url}/`), di.stdout);

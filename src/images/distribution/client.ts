@@ -108,7 +108,7 @@ export class RegistryClient {
   private readonly creds: Credentials;
   private readonly signal?: AbortSignal;
   private readonly scopes: string[];
-  private readonly candidates: Endpoint[];
+  private candidates: Endpoint[];
   private endpoint: Endpoint;
   private challenge?: Challenge;
   private authorization?: string;
@@ -167,6 +167,27 @@ export class RegistryClient {
       lastError = new RegistryUnreachableError(`Get "${url}": registry answered ${res.status} ${res.statusText}`);
     }
     throw lastError ?? new RegistryUnreachableError(`no endpoint for ${this.domain}`);
+  }
+
+  /** Talking to a registry mirror (docker.io names) rather than the registry itself. */
+  get onMirror(): boolean {
+    return this.endpoint.mirror;
+  }
+
+  /**
+   * Moves on to the endpoint after the current one (a mirror that failed)
+   * and pings it; false when there is none left.
+   */
+  async nextEndpoint(): Promise<boolean> {
+    const i = this.candidates.indexOf(this.endpoint);
+    const rest = this.candidates.slice(i + 1);
+    if (rest.length === 0) return false;
+    this.candidates.splice(0, i + 1);
+    this.endpoint = rest[rest.length - 1];
+    this.challenge = undefined;
+    this.authorization = this.creds.registrytoken ? `Bearer ${this.creds.registrytoken}` : undefined;
+    await this.ping();
+    return true;
   }
 
   /** The Authorization header to send, after answering the ping's challenge. */

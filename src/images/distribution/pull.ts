@@ -95,18 +95,29 @@ export async function preparePull(store: ImageStore, refString: string, o: PullO
   let top;
   let manifest: ImageManifest;
   let configBytes: Buffer;
-  try {
-    await client.ping();
-    top = await fetchManifest(client, ref.digest ?? (ref.tag as string));
-    let image = top;
-    if (isIndex(top)) {
-      const entry = selectPlatform(parseIndex(top), want);
-      image = await fetchManifest(client, entry.digest);
+  await client.ping().catch((err: unknown) => { throw translate(err, ref); });
+  for (;;) {
+    try {
+      top = await fetchManifest(client, ref.digest ?? (ref.tag as string));
+      let image = top;
+      if (isIndex(top)) {
+        const entry = selectPlatform(parseIndex(top), want);
+        image = await fetchManifest(client, entry.digest);
+      }
+      manifest = parseImageManifest(image);
+      configBytes = await readVerified(client, manifest.config, 8 << 20);
+      break;
+    } catch (err) {
+      // A mirror that lacks the image (or fails) hands over to the next endpoint, as dockerd's does.
+      if (!client.onMirror || err instanceof EngineError) throw translate(err, ref);
+      let moved: boolean;
+      try {
+        moved = await client.nextEndpoint();
+      } catch (next) {
+        throw translate(next, ref);
+      }
+      if (!moved) throw translate(err, ref);
     }
-    manifest = parseImageManifest(image);
-    configBytes = await readVerified(client, manifest.config, 8 << 20);
-  } catch (err) {
-    throw translate(err, ref);
   }
   let config: ImageConfigFile;
   try {
