@@ -6,7 +6,8 @@
 // record the config blob as received (image ID = config digest) and the tag.
 import { STATUS_CODES } from 'node:http';
 import { InternalError, NotFoundError, BadRequestError, EngineError } from '../../daemon/api/errors.ts';
-import { chainIds } from '../layers.ts';
+import { PassThrough, type Readable } from 'node:stream';
+import { chainIds, type LayerInfo } from '../layers.ts';
 import type { ImageStore } from '../store.ts';
 import {
   type Reference, familiarName, familiarString, parseNormalizedNamed, withDefaultTag,
@@ -159,8 +160,41 @@ async function download(
   // Downloads: blobs land in the content store only once their digest checked out.
   const fetched: string[] = [];
   const limit = Math.max(1, o.maxConcurrentDownloads ?? 3);
-  const queue = [...new Map(todo.map(({ d }) => [d.digest, d])).values()];
-  for (const d of queue.slice(limit)) emit({ status: 'Waiting', progressDetail: {}, id: shortDigest(d.digest) });
+  // The lowest missing layer sits on layers that are there already: it is
+  // unpacked straight from the network while the others download.
+  // It counts as in flight from this moment, so a concurrent pull waits for it.
+  const first = todo[0]?.d;
+  let streamed: string | undefined;
+  let streamDone: PromiseWithResolvers<void> | undefined;
+  if (first && !inflight.has(first.digest)) {
+    streamDone = Promise.withResolvers<void>();
+    inflight.set(first.digest, streamDone.promise);
+    if (await store.content.has(first.digest)) {
+      inflight.delete(first.digest);
+      streamDone.resolve();
+    } else {
+      streamed = first.digest;
+    }
+  }
+  const endStream = () => {
+    if (streamed !== undefined && inflight.get(streamed) === streamDone?.promise) inflight.delete(streamed);
+    streamDone?.resolve();
+  };
+  const queue = [...new Map(todo.map(({ d }) => [d.digest, d])).values()].filter((d) => d.digest !== streamed);
+  for (const d of queue.slice(Math.max(1, limit - (streamed !== undefined ? 1 : 0)))) emit({ status: 'Waiting', progressDetail: {}, id: shortDigest(d.digest) });
+  const progressOf = (stream: Readable, d: Descriptor) => {
+    const id = shortDigest(d.digest);
+    let current = 0;
+    let last = 0;
+    stream.on('data', (c: Buffer) => {
+      current += c.length;
+      const now = Date.now();
+      if (now - last >= PROGRESS_INTERVAL_MS || current === d.size) {
+        last = now;
+        emit({ status: 'Downloading', progressDetail: { current, total: d.size }, progress: progressBar(current, d.size), id });
+      }
+    });
+  };
   const one = async (d: Descriptor): Promise<void> => {
     const id = shortDigest(d.digest);
     // Another pull downloading the same blob right now: wait for it instead.
@@ -172,17 +206,7 @@ async function download(
     }
     const download = (async () => {
       const stream = await resumableBlob(client, d.digest);
-      const total = d.size;
-      let current = 0;
-      let last = 0;
-      stream.on('data', (c: Buffer) => {
-        current += c.length;
-        const now = Date.now();
-        if (now - last >= PROGRESS_INTERVAL_MS || current === total) {
-          last = now;
-          emit({ status: 'Downloading', progressDetail: { current, total }, progress: progressBar(current, total), id });
-        }
-      });
+      progressOf(stream, d);
       try {
         await store.content.ingest(stream, d.digest);
       } catch (err) {
@@ -221,9 +245,54 @@ async function download(
       }
     }
   };
-  const downloads = Promise.all(Array.from({ length: Math.min(limit, queue.length) }, worker));
+  const workers = Math.max(1, limit - (streamed !== undefined ? 1 : 0));
+  const downloads = Promise.all(Array.from({ length: Math.min(workers, queue.length) }, worker));
   const dropFetched = async (keep: Set<string>) => {
     for (const dg of fetched) if (!keep.has(dg)) await store.content.delete(dg);
+  };
+
+  /**
+   * The streamed layer: one copy of the bytes is unpacked, the other goes to
+   * the content store against the digest. Resolves to undefined when the
+   * unpacking failed, so the layer is fetched and applied the ordinary way
+   * (which names a corrupt blob as such).
+   */
+  const applyStreamed = async (d: Descriptor, below: string | undefined): Promise<LayerInfo | undefined> => {
+    try {
+      return await unpackWhileStoring(d, below);
+    } finally {
+      endStream();
+    }
+  };
+  const unpackWhileStoring = async (d: Descriptor, below: string | undefined): Promise<LayerInfo | undefined> => {
+    const src = await resumableBlob(client, d.digest);
+    progressOf(src, d);
+    const toApply = new PassThrough({ highWaterMark: 1 << 20 });
+    const toStore = new PassThrough({ highWaterMark: 1 << 20 });
+    // Failures surface through the two promises; a branch destroyed after its reader is done must not throw.
+    toApply.on('error', () => {});
+    toStore.on('error', () => {});
+    src.on('error', (err) => { toApply.destroy(err); toStore.destroy(err); });
+    src.pipe(toApply);
+    src.pipe(toStore);
+    const stored = store.content.ingest(toStore, d.digest);
+    const applied = store.layers.register(toApply, below, { blob: d.digest });
+    // Whichever side fails stops the other, or the pipe would stall on it.
+    applied.catch((err: Error) => { src.destroy(); toStore.destroy(err); });
+    stored.catch((err: Error) => { src.destroy(); toApply.destroy(err); });
+    const [s, a] = await Promise.allSettled([stored, applied]);
+    if (s.status === 'fulfilled') fetched.push(d.digest);
+    if (a.status === 'rejected') return undefined;
+    if (s.status === 'rejected') {
+      // Unpacked, but the bytes were not the blob: undo it with the rest.
+      parent = a.value.chainId;
+      const err = s.reason as Error;
+      throw err instanceof BadRequestError && /digest mismatch/.test(err.message)
+        ? new BadRequestError(`filesystem layer verification failed for digest ${d.digest}`) : err;
+    }
+    emit({ status: 'Verifying Checksum', progressDetail: {}, id: shortDigest(d.digest) });
+    emit({ status: 'Download complete', progressDetail: {}, id: shortDigest(d.digest) });
+    return a.value;
   };
 
   // Apply in order, each on the previous chain; on failure remove what this pull added.
@@ -231,9 +300,13 @@ async function download(
   let parent = present >= 0 ? chain[present] : undefined;
   const used = new Set<string>();
   try {
-    for (const { d, i } of todo) {
-      await arrived.get(d.digest)?.promise;
-      const info = await store.layers.register(store.content.openBlob(d.digest), parent, { blob: d.digest });
+    for (const [n, { d, i }] of todo.entries()) {
+      let info = n === 0 && streamed !== undefined ? await applyStreamed(d, parent) : undefined;
+      if (!info) {
+        if (n === 0 && streamed !== undefined) await one(d);
+        else await arrived.get(d.digest)?.promise;
+        info = await store.layers.register(store.content.openBlob(d.digest), parent, { blob: d.digest });
+      }
       used.add(d.digest);
       parent = info.chainId;
       if (info.diffId !== diffIds[i]) {
