@@ -7,6 +7,7 @@ import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
+import { registerRegistryCommands } from './commands/registry.ts';
 
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
 
   registerContainerCommands(program);
   registerImageCommands(program);
+  registerRegistryCommands(program);
   registerSystemCommands(program);
   registerCommitCommands(program);
   registerBuildCommands(program);

@@ -30,6 +30,8 @@ export interface DaemonConfig {
   shimPath: string;
   initPath: string;
   debug: boolean;
+  /** insecure-registries, registry-mirrors, and the certs.d roots (registry TLS). */
+  registries: { insecure: string[]; mirrors: string[]; certsDirs: string[] };
   network: NetworkOptions;
 }
 
@@ -59,9 +61,10 @@ const FLAG_KEYS: Record<string, string> = {
   '--cgroup-parent': 'cgroup-parent', '-D': 'debug', '--debug': 'debug', '--config-file': 'config-file',
   '--bip': 'bip', '--fixed-cidr': 'fixed-cidr', '-b': 'bridge', '--bridge': 'bridge', '--iptables': 'iptables', '--icc': 'icc',
   '--default-address-pool': 'default-address-pools',
+  '--insecure-registry': 'insecure-registries', '--registry-mirror': 'registry-mirrors', '--registry-certs-dir': 'registry-certs-dir',
 };
 const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug', '--iptables', '--icc']);
-const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts', 'default-address-pools']);
+const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts', 'default-address-pools', 'insecure-registries', 'registry-mirrors']);
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -213,6 +216,35 @@ export function loadDaemonConfig(argv: string[]): DaemonConfig {
     shimPath: helperPath('berth-shim'),
     initPath: which('tini-static') ?? '/usr/bin/tini-static',
     debug: raw.debug === true,
+    registries: registrySettings(raw),
+  };
+}
+
+function stringList(raw: Raw, key: string): string[] {
+  const v = raw[key];
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError(`${key} must be a list of strings`);
+  return v as string[];
+}
+
+/** Registry access: mirrors must be URLs; the certs.d root defaults to berth's, then Docker's. */
+function registrySettings(raw: Raw): DaemonConfig['registries'] {
+  const mirrors = stringList(raw, 'registry-mirrors');
+  for (const m of mirrors) {
+    let u: URL | undefined;
+    try {
+      u = new URL(m);
+    } catch {
+      u = undefined;
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new ConfigError(`invalid mirror: "${m}" is not a valid URI`);
+  }
+  const certsDir = raw['registry-certs-dir'];
+  if (certsDir !== undefined && typeof certsDir !== 'string') throw new ConfigError('registry-certs-dir must be a path');
+  return {
+    insecure: stringList(raw, 'insecure-registries'),
+    mirrors,
+    certsDirs: certsDir ? [resolve(certsDir)] : ['/etc/berth/certs.d', '/etc/docker/certs.d'],
   };
 }
 

@@ -8,6 +8,7 @@ import { ContentStore } from '../images/content.ts';
 import { LayerStore } from '../images/layers.ts';
 import { ImageStore } from '../images/store.ts';
 import { ImageService } from '../images/service.ts';
+import { Distribution } from '../images/distribution/service.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { EventBus } from '../events/bus.ts';
@@ -19,6 +20,7 @@ export class Engine {
   readonly events = new EventBus();
   readonly snapshots: OverlaySnapshotter;
   readonly images: ImageService;
+  readonly distribution: Distribution;
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly networks: NetworkService;
@@ -31,6 +33,7 @@ export class Engine {
     const content = new ContentStore(join(config.dataRoot, 'image'));
     const layers = new LayerStore(this.snapshots, content);
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
+    this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
     this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
     this.networks.bindContainers(this.containers);
@@ -48,6 +51,7 @@ export class Engine {
     await this.images.store.content.init();
     await this.images.store.init();
     await this.networks.init();
+    await this.distribution.init();
     await this.containers.restore();
     await this.networks.finishRestore();
   }

@@ -13,6 +13,7 @@ import { imageRoutes } from './api/images.ts';
 import { commitRoutes } from './api/commit.ts';
 import { buildRoutes } from './api/build.ts';
 import { networkRoutes } from './api/networks.ts';
+import { distributionRoutes } from './api/distribution.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -79,6 +80,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   systemRoutes(api, engine);
   containerRoutes(api, engine);
   execRoutes(api, engine);
+  distributionRoutes(api, engine);
   imageRoutes(api, engine);
   systemDfRoutes(api, engine);
   commitRoutes(api, engine);

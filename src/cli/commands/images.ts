@@ -1,6 +1,5 @@
 // images, rmi, import, tag, history, and the `berth image` group.
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { type Command, Option } from 'commander';
@@ -14,6 +13,7 @@ import { goTimeString } from './containers.ts';
 import { registerArchiveCommands } from './image-archive.ts';
 import { registerImageUsageCommands } from './image-usage.ts';
 import { parseNormalizedNamed, referenceString, withDefaultTag, DEFAULT_DOMAIN } from '../../images/reference.ts';
+import { registryAuthHeader } from '../credentials.ts';
 
 interface ImageSummary {
   Id: string;
@@ -160,33 +160,11 @@ interface PullMessage {
 }
 
 /**
- * Credentials for a registry from the docker CLI's config file
- * (`auths[host].auth` = base64 user:password), as the X-Registry-Auth header.
- */
-function registryAuthHeader(domain: string): string | undefined {
-  const dir = process.env.DOCKER_CONFIG ?? join(process.env.HOME ?? '/root', '.docker');
-  let auths: Record<string, { auth?: string; identitytoken?: string }>;
-  try {
-    auths = (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { auths?: typeof auths }).auths ?? {};
-  } catch {
-    return undefined;
-  }
-  const keys = domain === DEFAULT_DOMAIN ? ['https://index.docker.io/v1/', 'docker.io', 'index.docker.io'] : [domain, `https://${domain}`, `http://${domain}`];
-  const entry = keys.map((k) => auths[k]).find((e) => e !== undefined);
-  if (!entry?.auth) return undefined;
-  const plain = Buffer.from(entry.auth, 'base64').toString('utf8');
-  const i = plain.indexOf(':');
-  if (i < 0) return undefined;
-  const json = { username: plain.slice(0, i), password: plain.slice(i + 1), serveraddress: domain, identitytoken: entry.identitytoken };
-  return Buffer.from(JSON.stringify(json)).toString('base64url');
-}
-
-/**
  * Prints pull progress as the docker CLI's jsonmessage does: on a terminal one
  * line per layer, rewritten in place; otherwise plain `id: status` lines with
  * the progress bars left out.
  */
-function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => void {
+export function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => void {
   const tty = out.isTTY === true;
   const lines: string[] = [];
   return (m) => {
@@ -217,16 +195,18 @@ function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => void {
  * (nothing when `quiet`); a stream error becomes a CliError. Returns the full
  * reference pulled. Also what `run`/`create` use for an image they lack.
  */
-export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; out: NodeJS.WriteStream }): Promise<string> {
+export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream }): Promise<string> {
   let ref;
   try {
-    ref = withDefaultTag(parseNormalizedNamed(name));
+    ref = parseNormalizedNamed(name);
+    if (o.allTags && (ref.tag || ref.digest)) throw new CliError('tag can\'t be used with --all-tags/-a', 1);
+    if (!o.allTags) ref = withDefaultTag(ref);
   } catch (err) {
     throw new CliError(`${(err as Error).message}`, 1);
   }
   const auth = registryAuthHeader(ref.domain);
   const res = await client.stream('POST', '/images/create', {
-    query: { fromImage: ref.name, tag: ref.digest ?? ref.tag, platform: o.platform },
+    query: { fromImage: ref.name, tag: o.allTags ? undefined : ref.digest ?? ref.tag, platform: o.platform },
     headers: auth ? { 'X-Registry-Auth': auth } : {},
   });
   const print = o.quiet ? () => {} : progressPrinter(o.out);
@@ -241,19 +221,20 @@ export async function pullImage(client: EngineClient, name: string, o: { platfor
     if (m.error !== undefined || m.errorDetail) throw new CliError(m.errorDetail?.message ?? m.error ?? 'unknown error', 1);
     print(m);
   }
-  return referenceString(ref);
+  return o.allTags ? ref.name : referenceString(ref);
 }
 
 function definePull(parent: Command): void {
   parent.command('pull')
     .description('Download an image from a registry')
+    .option('-a, --all-tags', 'Download all tagged images in the repository')
     .option('--platform <platform>', 'Set platform if server is multi-platform capable')
     .option('-q, --quiet', 'Suppress verbose output')
     .option('--disable-content-trust', 'Skip image verification', true)
     .argument('<name[:tag|@digest]>')
-    .action(async (name: string, f: { platform?: string; quiet?: boolean }, cmd: Command) => {
+    .action(async (name: string, f: { platform?: string; quiet?: boolean; allTags?: boolean }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, out: process.stdout });
+      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, allTags: f.allTags, out: process.stdout });
       process.stdout.write(ref + '\n');
     });
 }

@@ -11,6 +11,7 @@ import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
 import { parseNormalizedNamed } from '../../images/reference.ts';
 import { decodeRegistryAuth } from '../../images/distribution/auth.ts';
 import { errorMessage } from '../../images/distribution/progress.ts';
+import { pushRoute } from './distribution.ts';
 
 /** `fromImage` and `tag` as the docker CLI sends them (`tag` may be a digest). */
 function pullReference(from: string, tag: string): string {
@@ -58,6 +59,9 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
         creds: decodeRegistryAuth(Array.isArray(authHeader) ? authHeader[0] : authHeader),
         platform: q.get('platform') || undefined,
         signal: ctx.signal,
+        hosts: engine.distribution.hosts,
+        metadata: engine.distribution.metadata,
+        allTags: q.get('tag') === null,
       });
       // From here on the status is 200: failures are messages in the stream.
       const out = ctx.stream(200, 'application/json');
@@ -132,7 +136,8 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('POST', '/images/*', async (ctx) => {
-    const [name, action] = splitName(ctx, ['tag']);
+    const [name, action] = splitName(ctx, ['tag', 'push']);
+    if (action === 'push') return pushRoute(ctx, engine, name);
     if (action !== 'tag') throw new NotFoundError('page not found');
     const repo = ctx.query.get('repo') ?? '';
     const tag = ctx.query.get('tag') ?? '';

@@ -75,7 +75,7 @@ export function systemRoutes(api: ApiServer, engine: Engine): void {
         CgroupDriver: 'cgroupfs', CgroupVersion: cgroupVersion(), NEventsListener: engine.eventListeners,
         KernelVersion: release(), OperatingSystem: osName(), OSVersion: '', OSType: 'linux', Architecture: 'x86_64',
         IndexServerAddress: 'https://index.docker.io/v1/',
-        RegistryConfig: { AllowNondistributableArtifactsCIDRs: null, AllowNondistributableArtifactsHostnames: null, InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: [] },
+        RegistryConfig: engine.distribution.hosts.registryConfig(),
         NCPU: cpus().length, MemTotal: totalmem(), GenericResources: null, DockerRootDir: cfg.dataRoot,
         HttpProxy: process.env.HTTP_PROXY ?? '', HttpsProxy: process.env.HTTPS_PROXY ?? '', NoProxy: process.env.NO_PROXY ?? '',
         Name: hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: ENGINE_VERSION,

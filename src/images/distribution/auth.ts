@@ -81,9 +81,14 @@ export function registryMessage(text: string): string | undefined {
 
 /** A network error as Go's net/http would word it. */
 export function causeOf(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string; hostname?: string } }).cause;
-  if (cause?.code === 'ENOTFOUND') return `dial tcp: lookup ${cause.hostname ?? ''}: no such host`;
-  if (cause?.code === 'ECONNREFUSED') return 'dial tcp: connect: connection refused';
-  if (cause?.message) return cause.message;
+  // fetch wraps the network error in `cause`; undici's request API throws it as is.
+  type NetError = { code?: string; message?: string; hostname?: string; cause?: NetError };
+  const e = err as NetError;
+  const cause = e.cause ?? e;
+  if (cause.code === 'ENOTFOUND') return `dial tcp: lookup ${cause.hostname ?? ''}: no such host`;
+  if (cause.code === 'ECONNREFUSED') return 'dial tcp: connect: connection refused';
+  if (cause.code === 'UND_ERR_HEADERS_TIMEOUT') return 'net/http: timeout awaiting response headers';
+  if (cause.code === 'UND_ERR_BODY_TIMEOUT') return 'net/http: request canceled (body read timed out)';
+  if (cause.message) return cause.message;
   return err instanceof Error ? err.message : String(err);
 }

@@ -12,6 +12,8 @@ export interface JsonMessage {
   progress?: string;
   error?: string;
   errorDetail?: { message: string };
+  /** Extra data for the client: a push's `{Tag, Digest, Size}`. */
+  aux?: Record<string, unknown>;
 }
 
 export type Emit = (m: JsonMessage) => void;

@@ -1,0 +1,60 @@
+// `docker login` on the daemon side (POST /auth): checks credentials against
+// the registry as dockerd does — ping /v2/, then answer its challenge (Basic:
+// GET /v2/ with the credentials; Bearer: a token from the realm) — and says
+// "Login Succeeded". Nothing is stored here; the CLI keeps the credentials.
+import { fetch } from 'undici';
+import { EngineError } from '../../daemon/api/errors.ts';
+import { DEFAULT_DOMAIN } from '../reference.ts';
+import { AuthError, type Credentials, causeOf, fetchToken } from './auth.ts';
+import { basicHeader, parseChallenges } from './challenge.ts';
+import type { RegistryHosts } from './hosts.ts';
+
+/** A refused login: the API answers 401 with dockerd's message. */
+export class UnauthorizedError extends EngineError {
+  constructor(message: string) { super(401, message); }
+}
+
+const HUB_ADDRESSES = new Set(['', 'docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1/', 'https://index.docker.io/v1', 'https://registry-1.docker.io']);
+
+/** The registry domain a login server address names (`https://host:5000/` → `host:5000`). */
+export function loginDomain(serverAddress: string): string {
+  if (HUB_ADDRESSES.has(serverAddress)) return DEFAULT_DOMAIN;
+  return serverAddress.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+}
+
+export async function verifyLogin(hosts: RegistryHosts, serverAddress: string, creds: Credentials): Promise<{ Status: string; IdentityToken: string }> {
+  const domain = loginDomain(serverAddress);
+  let lastError: Error | undefined;
+  for (const ep of hosts.endpoints(domain).filter((e) => !e.mirror)) {
+    const url = `${ep.base}/v2/`;
+    let res;
+    try {
+      res = await fetch(url, { dispatcher: ep.dispatcher });
+    } catch (err) {
+      lastError = new EngineError(500, `Get "${url}": ${causeOf(err)}`);
+      continue;
+    }
+    await res.arrayBuffer().catch(() => undefined);
+    if (res.ok) return { Status: 'Login Succeeded', IdentityToken: '' };
+    if (res.status !== 401) {
+      lastError = new EngineError(500, `login attempt to ${url} failed with status: ${res.status} ${res.statusText}`);
+      continue;
+    }
+    const challenge = parseChallenges(res.headers.get('www-authenticate'))[0];
+    if (challenge?.scheme === 'bearer') {
+      try {
+        await fetchToken(challenge, [], creds);
+      } catch (err) {
+        if (err instanceof AuthError) throw new UnauthorizedError(`Get "${challenge.params.realm ?? url}": ${err.message}`);
+        throw err;
+      }
+      return { Status: 'Login Succeeded', IdentityToken: '' };
+    }
+    const header = basicHeader(creds);
+    const again = await fetch(url, { dispatcher: ep.dispatcher, headers: header ? { Authorization: header } : {} });
+    await again.arrayBuffer().catch(() => undefined);
+    if (again.ok) return { Status: 'Login Succeeded', IdentityToken: '' };
+    throw new UnauthorizedError(`login attempt to ${url} failed with status: ${again.status} ${again.statusText}`);
+  }
+  throw lastError ?? new EngineError(500, `no endpoint for ${domain}`);
+}

@@ -1,0 +1,87 @@
+// `docker search`: GET /v1/search?q=&n= on the registry named in the term
+// (`localhost:5000/busy` searches localhost:5000 for "busy"; a bare term goes
+// to Docker Hub), filtered by stars and is-official as dockerd filters.
+import { fetch } from 'undici';
+import { BadRequestError, InternalError } from '../../daemon/api/errors.ts';
+import { DEFAULT_DOMAIN } from '../reference.ts';
+import { type Credentials, causeOf } from './auth.ts';
+import { basicHeader } from './challenge.ts';
+import type { RegistryHosts } from './hosts.ts';
+
+export interface SearchResult {
+  name: string;
+  description: string;
+  star_count: number;
+  is_official: boolean;
+  is_automated: boolean;
+}
+
+export interface SearchFilters {
+  stars?: number;
+  isOfficial?: boolean;
+  isAutomated?: boolean;
+}
+
+const HUB_INDEX = 'index.docker.io';
+
+function splitTerm(term: string): { domain: string; query: string } {
+  const slash = term.indexOf('/');
+  if (slash > 0) {
+    const first = term.slice(0, slash);
+    if (first.includes('.') || first.includes(':') || first === 'localhost') return { domain: first, query: term.slice(slash + 1) };
+  }
+  return { domain: DEFAULT_DOMAIN, query: term };
+}
+
+export function parseSearchFilters(filters: Record<string, string[]>): SearchFilters {
+  const out: SearchFilters = {};
+  for (const [k, values] of Object.entries(filters)) {
+    const v = values[values.length - 1];
+    if (k === 'stars') {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new BadRequestError(`invalid filter 'stars=${v}'`);
+      out.stars = n;
+    } else if (k === 'is-official' || k === 'is-automated') {
+      if (v !== 'true' && v !== 'false') throw new BadRequestError(`invalid filter '${k}=${v}'`);
+      if (k === 'is-official') out.isOfficial = v === 'true';
+      else out.isAutomated = v === 'true';
+    } else {
+      throw new BadRequestError(`invalid filter '${k}'`);
+    }
+  }
+  return out;
+}
+
+export async function searchRegistry(
+  hosts: RegistryHosts, term: string, limit: number, filters: SearchFilters, creds: Credentials,
+): Promise<SearchResult[]> {
+  if (!term) throw new BadRequestError('search term cannot be empty');
+  if (limit < 1 || limit > 100) throw new BadRequestError(`limit ${limit} is outside the range of [1, 100]`);
+  const { domain, query } = splitTerm(term);
+  const eps = domain === DEFAULT_DOMAIN ? hosts.endpoints(HUB_INDEX) : hosts.endpoints(domain);
+  let lastError: Error | undefined;
+  for (const ep of eps.filter((e) => !e.mirror)) {
+    const url = `${ep.base}/v1/search?q=${encodeURIComponent(query)}&n=${limit}`;
+    const header = basicHeader(creds);
+    let res;
+    try {
+      res = await fetch(url, { dispatcher: ep.dispatcher, headers: header ? { Authorization: header } : {} });
+    } catch (err) {
+      lastError = new InternalError(`Get "${url}": ${causeOf(err)}`);
+      continue;
+    }
+    const text = await res.text();
+    if (!res.ok) throw new InternalError(`Unexpected status code ${res.status}`);
+    let body: { results?: unknown };
+    try {
+      body = JSON.parse(text) as { results?: unknown };
+    } catch {
+      throw new InternalError(`invalid search response from ${domain}`);
+    }
+    const results = (Array.isArray(body.results) ? body.results : []) as SearchResult[];
+    return results.filter((r) => (filters.stars === undefined || r.star_count >= filters.stars)
+      && (filters.isOfficial === undefined || r.is_official === filters.isOfficial)
+      && (filters.isAutomated === undefined || r.is_automated === filters.isAutomated)).slice(0, limit);
+  }
+  throw lastError ?? new InternalError(`no endpoint for ${domain}`);
+}
