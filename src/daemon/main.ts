@@ -33,13 +33,19 @@ function socketAlive(path: string): Promise<boolean> {
   });
 }
 
-function pidAlive(pid: number): boolean {
+/**
+ * Whether the pidfile's process is a berth daemon still running. After a
+ * kill -9 the pid is free for reuse, and a busy host soon hands it to some
+ * other process; refusing to start then would strand the containers.
+ */
+function daemonAlive(pid: number): boolean {
+  let argv: string[];
   try {
-    process.kill(pid, 0);
-    return true;
+    argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch {
     return false;
   }
+  return argv.includes('daemon') && argv.some((a) => /(^|\/)berth(\.mjs)?$/.test(a));
 }
 
 export async function daemonMain(argv: string[]): Promise<number> {
@@ -60,7 +66,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   }
   if (existsSync(cfg.pidfile)) {
     const pid = Number(readFileSync(cfg.pidfile, 'utf8').trim());
-    if (pid && pid !== process.pid && pidAlive(pid)) {
+    if (pid && pid !== process.pid && daemonAlive(pid)) {
       log('fatal', `pid file found, ensure berth is not running or delete ${cfg.pidfile}`);
       return 1;
     }

@@ -3,8 +3,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,6 +45,23 @@ describe('daemon restart', () => {
     await d.start();
     assert.equal(d.berth(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'brief']).stdout, 'exited 9\n');
     assert.equal(d.berth(['wait', 'brief']).stdout, '9\n');
+  });
+
+  test('the pidfile refuses a second daemon, but not a pid that kill -9 freed and another process took', async () => {
+    const pidfile = join(d.dir, 'berth.pid');
+    const second = spawnSync(BERTH, ['daemon', '-H', `unix://${join(d.dir, 'second.sock')}`, '--data-root', d.dataRoot, '--exec-root', d.execRoot, '--pidfile', pidfile], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(second.status, 1);
+    assert.match(second.stderr + second.stdout, /pid file found, ensure berth is not running or delete/);
+
+    await d.crash();
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      writeFileSync(pidfile, String(stranger.pid)); // the dead daemon's pid, now some other program's
+      await d.start();
+      assert.equal(d.berth(['version', '--format', '{{.Server.Os}}']).stdout, 'linux\n');
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 
   test('restart restores exactly the state it left: names, stopped containers, images', async () => {
