@@ -5,31 +5,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import tarStream from 'tar-stream';
 import { DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { makeTar } from '../helpers/tar.ts';
 import { hasBinary, image, layer, sha256, skopeo, tar, writeOciLayout } from '../registry/helpers.ts';
 
-interface TarEntry { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: Buffer | string }
-
-function makeTar(entries: TarEntry[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const pack = tarStream.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-    for (const e of entries) {
-      const type = e.type ?? 'file';
-      pack.entry({ name: e.name, type, linkname: e.linkname, mode: type === 'directory' ? 0o755 : 0o644 }, type === 'file' ? Buffer.from(e.content ?? '') : Buffer.alloc(0));
-    }
-    pack.finalize();
-  });
-}
 
 /** Entry names and contents of a tar. */
 async function readTar(buf: Buffer): Promise<Map<string, Buffer>> {
@@ -383,6 +368,7 @@ describe('archives in the older docker save layout, and hostile layers inside a 
     assert.equal(d.berth(['rmi', 'twice:a']).code, 0);
     const r = d.berth(['save', '-o', '/dev/null', 'twice:b']);
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(statSync('/dev/null').isCharacterDevice(), 'save -o into a device writes into it, it does not replace it');
     d.berth(['rmi', 'twice:b']);
   });
 

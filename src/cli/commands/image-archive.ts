@@ -1,5 +1,5 @@
 // save and load: image archives between the daemon and a file or the terminal's pipes.
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +21,14 @@ function defineSave(parent: Command): void {
       const res = await client.stream('GET', '/images/get', { query: { names } });
       if (!f.output) {
         await pipeline(res, process.stdout);
+        return;
+      }
+      // A device or pipe (-o /dev/null, a fifo) is written into: renaming over it would replace it.
+      const st = statSync(f.output, { throwIfNoEntry: false });
+      if (st && !st.isFile() && !st.isDirectory()) {
+        await pipeline(res, createWriteStream(f.output, { flags: 'a' })).catch((err: Error) => {
+          throw new CliError(`failed to save image: ${err.message}`, 1);
+        });
         return;
       }
       // Written beside the target and renamed, so a failed save leaves no half file.
