@@ -1,6 +1,7 @@
 // Output conventions shared by commands: Go-style indented JSON, --format.
 import { parseTemplate } from './format/template.ts';
 import { CliError } from './context.ts';
+import { ApiError } from '../client/engine-client.ts';
 
 /** JSON as Go's json.MarshalIndent(v, "", "    ") writes it, HTML-escaping included. */
 export function goJson(value: unknown, indent = '    '): string {
@@ -33,4 +34,24 @@ export function printInspect(objects: unknown[], format?: string): void {
       throw new CliError(`template: ${(err as Error).message.replace(/^template: /, '')}`, 1);
     }
   }
+}
+
+/**
+ * `image inspect`, `network inspect`: every object that exists is printed; a
+ * missing one is reported with the daemon's message and fails the command.
+ */
+export async function inspectEach(refs: string[], fetch: (ref: string) => Promise<unknown>, format?: string): Promise<void> {
+  const found: unknown[] = [];
+  let missing = false;
+  for (const r of refs) {
+    try {
+      found.push(await fetch(r));
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) throw err;
+      missing = true;
+      process.stderr.write(`Error response from daemon: ${err.message}\n`);
+    }
+  }
+  printInspect(found, format);
+  if (missing) throw new CliError('', 1);
 }

@@ -250,23 +250,7 @@ export class ContainerService {
   private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
     const hostname = rec.Config.Hostname ?? rec.Id.slice(0, 12);
     await writeFile(rec.HostnamePath, hostname + '\n');
-    const hosts = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'ff00::0\tip6-mcastprefix',
-      'ff02::1\tip6-allnodes',
-      'ff02::2\tip6-allrouters',
-      ...(rec.HostConfig.ExtraHosts ?? []).map((e) => {
-        const i = e.lastIndexOf(':');
-        return `${e.slice(i + 1)}\t${e.slice(0, i)}`;
-      }),
-    ];
-    if (rec.HostConfig.NetworkMode === 'host') {
-      await writeFile(rec.HostsPath, readHostFile('/etc/hosts') ?? hosts.join('\n') + '\n');
-    } else {
-      await writeFile(rec.HostsPath, hosts.join('\n') + '\n');
-    }
+    this.network.writeHosts(rec, []);
     await writeFile(rec.ResolvConfPath, resolvConf(rec.HostConfig));
   }
 

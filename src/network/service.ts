@@ -802,7 +802,7 @@ export class NetworkService {
   }
 
   /** /etc/hosts as Docker writes it: localhost, --add-host (host-gateway resolved), links, the container's own address. */
-  private writeHosts(rec: ContainerRecord, linkLines: string[]): void {
+  writeHosts(rec: ContainerRecord, linkLines: string[]): void {
     const h = rec.HostConfig;
     const gateway = this.byName('bridge')?.IPAM.Config[0]?.Gateway ?? '';
     const extra = (h.ExtraHosts ?? []).map((e) => {

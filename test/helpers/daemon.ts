@@ -126,6 +126,9 @@ export class TestDaemon {
 
   /** Removes every container, stops the daemon, and deletes its directories. */
   async destroy(): Promise<void> {
+    // A daemon a test left crashed is started again, as a user would, so that it
+    // removes what only it knows about: containers, netns, bridges, iptables chains.
+    if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => { this.proc = undefined; });
     if (this.proc) {
       const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
       if (ids.length) this.berth(['rm', '-f', ...ids], { timeout: 60_000 });

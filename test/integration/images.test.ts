@@ -6,23 +6,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { makeTar } from '../helpers/tar.ts';
 
-function makeTar(entries: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string }[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const pack = tar.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-    for (const e of entries) {
-      const type = e.type ?? 'file';
-      pack.entry({ name: e.name, type, linkname: e.linkname, mode: type === 'directory' ? 0o755 : 0o644 }, type === 'file' ? Buffer.from(e.content ?? '') : Buffer.alloc(0));
-    }
-    pack.finalize();
-  });
-}
 
 describe('images', () => {
   let d: TestDaemon;

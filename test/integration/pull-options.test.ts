@@ -7,22 +7,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BERTH, DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { type CncfRegistry, runAsync, startCncfRegistry } from '../helpers/registries.ts';
-import { OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, type Blob, type Image, hasBinary, layer, pushImage, sha256, skopeo } from '../registry/helpers.ts';
+import { OCI_INDEX, OCI_LAYER, OCI_MANIFEST, type Blob, type Image, hasBinary, image, layer, pushImage, sha256, skopeo } from '../registry/helpers.ts';
 
 const SKIP = !hasBinary('docker-registry') ? 'no docker-registry' : !hasBinary('skopeo') ? 'no skopeo' : false;
 
 function imageFor(arch: string, layers: Array<{ blob: Blob; diffId: string }>, note: string): Image {
-  const config = Buffer.from(JSON.stringify({
-    architecture: arch, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: { note } },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-  }));
-  const cfg: Blob = { digest: sha256(config), bytes: config, mediaType: OCI_CONFIG };
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, digest: cfg.digest, size: config.length },
-    layers: layers.map((l) => ({ mediaType: l.blob.mediaType, digest: l.blob.digest, size: l.blob.bytes.length })),
-  }));
-  return { config: cfg, layers: layers.map((l) => l.blob), manifest, manifestDigest: sha256(manifest) };
+  return image(layers, note, { arch, cmd: ['sh'] });
 }
 
 /** An OCI layout whose `tag` is an index over the given images (platform linux/<arch>). */

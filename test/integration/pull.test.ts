@@ -12,8 +12,8 @@ import { gzipSync, zstdCompressSync } from 'node:zlib';
 import bcrypt from 'bcryptjs';
 import { BERTH, DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import {
-  OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, type Blob, type Image, type Registry,
-  basic, hasBinary, http, layer, pushImage, sha256, skopeo, startRegistry, tar, writeOciLayout,
+  OCI_INDEX, OCI_LAYER, OCI_MANIFEST, type Blob, type Image, type Registry,
+  basic, hasBinary, http, image, layer, pushImage, sha256, skopeo, startRegistry, tar, writeOciLayout,
 } from '../registry/helpers.ts';
 
 interface Result { code: number; stdout: string; stderr: string }
@@ -46,17 +46,7 @@ function busyboxLayer(): { blob: Blob; diffId: string } {
 
 /** An image with a config for another platform (arch), same shape as helpers' image(). */
 function imageFor(arch: string, layers: Array<{ blob: Blob; diffId: string }>, note: string): Image {
-  const config = Buffer.from(JSON.stringify({
-    architecture: arch, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'], Labels: { note } },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-  }));
-  const cfg: Blob = { digest: sha256(config), bytes: config, mediaType: OCI_CONFIG };
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, digest: cfg.digest, size: config.length },
-    layers: layers.map((l) => ({ mediaType: l.blob.mediaType, digest: l.blob.digest, size: l.blob.bytes.length })),
-  }));
-  return { config: cfg, layers: layers.map((l) => l.blob), manifest, manifestDigest: sha256(manifest) };
+  return image(layers, note, { arch, cmd: ['sh'] });
 }
 
 function pulledLines(out: string): string[] {

@@ -196,12 +196,12 @@ export function layer(files: Record<string, Uint8Array | string>): { blob: Blob;
   return { blob: { digest: sha256(gz), bytes: gz, mediaType: OCI_LAYER }, diffId: sha256(raw) };
 }
 
-/** An OCI image of the given layers (each a small file set). */
-export function image(layers: Array<{ blob: Blob; diffId: string }>, note = ''): Image {
+/** An OCI image of the given layers (each a small file set); `cmd` makes it runnable. */
+export function image(layers: Array<{ blob: Blob; diffId: string }>, note = '', opts: { arch?: string; cmd?: string[] } = {}): Image {
   const config = Buffer.from(JSON.stringify({
-    architecture: 'amd64',
+    architecture: opts.arch ?? 'amd64',
     os: 'linux',
-    config: { Env: ['PATH=/bin'], Labels: { note } },
+    config: { Env: ['PATH=/bin'], ...(opts.cmd ? { Cmd: opts.cmd } : {}), Labels: { note } },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
   }));
   const configBlob: Blob = { digest: sha256(config), bytes: config, mediaType: OCI_CONFIG };

@@ -1,23 +1,10 @@
 // commit, pause, unpause — at the top level and under `berth container`.
 import { Option, type Command } from 'commander';
-import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
+import { forEach } from './containers.ts';
 
 /** Runs `fn` for each container as the docker CLI does: errors printed, exit 1 at the end. */
-async function eachContainer(ids: string[], fn: (id: string) => Promise<void>): Promise<void> {
-  let failed = false;
-  for (const id of ids) {
-    try {
-      await fn(id);
-    } catch (err) {
-      failed = true;
-      process.stderr.write(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
-    }
-  }
-  if (failed) throw new CliError('', 1);
-}
-
 export function registerCommitCommands(program: Command): void {
   const group = program.commands.find((c) => c.name() === 'container');
   for (const parent of group ? [program, group] : [program]) {
@@ -67,7 +54,7 @@ export function registerCommitCommands(program: Command): void {
         .argument('<container...>')
         .action(async (ids: string[], _f: unknown, cmd: Command) => {
           const client = await clientFor(globals(cmd));
-          await eachContainer(ids, async (id) => {
+          await forEach(ids, async (id) => {
             await client.status('POST', `/containers/${encodeURIComponent(id)}/${action}`);
             process.stdout.write(id + '\n');
           });

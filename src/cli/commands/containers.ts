@@ -85,7 +85,8 @@ function psRow(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
 }
 
 /** Runs `fn` for every argument, reports each failure like docker and fails at the end. */
-async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promise<void> {
+/** Runs fn for each container, reporting each failure as the docker CLI does, then fails once at the end. */
+export async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promise<void> {
   let failed = false;
   for (const id of ids) {
     try {

@@ -6,7 +6,7 @@ import { type Command, Option } from 'commander';
 import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
-import { printInspect } from '../output.ts';
+import { inspectEach } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../format/units.ts';
 import { goTimeString } from './containers.ts';
@@ -310,18 +310,6 @@ export function registerImageCommands(program: Command): void {
     .argument('<image...>')
     .action(async (refs: string[], f: { format?: string }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const found: unknown[] = [];
-      let missing = false;
-      for (const r of refs) {
-        try {
-          found.push(await client.call('GET', `/images/${r}/json`));
-        } catch (err) {
-          if (!(err instanceof ApiError) || err.status !== 404) throw err;
-          missing = true;
-          process.stderr.write(`Error response from daemon: ${err.message}\n`);
-        }
-      }
-      printInspect(found, f.format);
-      if (missing) throw new CliError('', 1);
+      await inspectEach(refs, (r) => client.call('GET', `/images/${r}/json`), f.format);
     });
 }

@@ -4,7 +4,7 @@ import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { formatRows } from '../format/table.ts';
-import { printInspect } from '../output.ts';
+import { inspectEach } from '../output.ts';
 import { confirm } from './containers.ts';
 
 interface NetworkJson {
@@ -103,19 +103,7 @@ export function registerNetworkCommands(program: Command): void {
     .argument('<network...>')
     .action(async (refs: string[], f: { format?: string }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const found: unknown[] = [];
-      let missing = false;
-      for (const r of refs) {
-        try {
-          found.push(await client.call('GET', `/networks/${encodeURIComponent(r)}`));
-        } catch (err) {
-          if (!(err instanceof ApiError) || err.status !== 404) throw err;
-          process.stderr.write(`Error response from daemon: ${err.message}\n`);
-          missing = true;
-        }
-      }
-      printInspect(found, f.format);
-      if (missing) throw new CliError('', 1);
+      await inspectEach(refs, (r) => client.call('GET', `/networks/${encodeURIComponent(r)}`), f.format);
     });
 
   net.command('rm').alias('remove')

@@ -11,6 +11,7 @@ import {
   DEFAULT_SERVER, configDir, eraseCredential, getCredential, registryAuthHeader, serverKey, storeCredential,
 } from '../credentials.ts';
 import { progressPrinter } from './images.ts';
+import type { SearchResult } from '../../registry/search.ts';
 
 interface StreamMessage {
   status?: string;
@@ -166,14 +167,6 @@ function definePush(parent: Command): void {
       await followStream(res, f.quiet === true);
       if (f.quiet) process.stdout.write(`${f.allTags ? ref.name : referenceString(ref)}\n`);
     });
-}
-
-interface SearchResult {
-  name: string;
-  description: string;
-  star_count: number;
-  is_official: boolean;
-  is_automated: boolean;
 }
 
 function defineSearch(program: Command): void {

@@ -7,14 +7,9 @@ import { DEFAULT_DOMAIN } from '../reference.ts';
 import { type Credentials, causeOf } from './auth.ts';
 import { basicHeader } from './challenge.ts';
 import type { RegistryHosts } from './hosts.ts';
+// Docker Hub's v1 search entry: the shape berth's registry serves and GET /images/search passes on.
+import type { SearchResult } from '../../registry/search.ts';
 
-export interface SearchResult {
-  name: string;
-  description: string;
-  star_count: number;
-  is_official: boolean;
-  is_automated: boolean;
-}
 
 export interface SearchFilters {
   stars?: number;
