@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { type CncfRegistry, startCncfRegistry } from '../helpers/registries.ts';
 import { hasBinary } from '../registry/helpers.ts';
 
@@ -37,6 +37,7 @@ describe('build with registry images', { skip: SKIP }, () => {
   let a: TestDaemon;
   let b: TestDaemon;
   let c: TestDaemon;
+  let e: TestDaemon;
   let reg: CncfRegistry;
   const dirs: string[] = [];
   const context = (files: Record<string, string>): string => {
@@ -50,11 +51,13 @@ describe('build with registry images', { skip: SKIP }, () => {
     a = await startSeededDaemon();
     b = await startSeededDaemon();
     c = await startSeededDaemon();
+    e = await startSeededDaemon();
   });
   after(async () => {
     await a?.destroy();
     await b?.destroy();
     await c?.destroy();
+    await e?.destroy();
     await reg?.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
@@ -82,7 +85,7 @@ describe('build with registry images', { skip: SKIP }, () => {
     ok(a.berth(['push', ref], { timeout: 120_000 }));
 
     // B and C have only the pulled image (the builds pull its base): no parent links to the steps that made it.
-    for (const d of [b, c]) {
+    for (const d of [b, c, e]) {
       ok(d.berth(['pull', ref], { timeout: 120_000 }));
       assert.equal(imageId(d, ref), built);
     }
@@ -100,6 +103,14 @@ describe('build with registry images', { skip: SKIP }, () => {
     assert.deepEqual(steps(without).map((s) => s.cached), [false, false, false, false, false, false], without);
     assert.match(without, /Running in/);
     assert.notEqual(imageId(c, 'rebuilt'), built);
+
+    // The real docker CLI's legacy builder sends --cache-from as the API's cachefrom list.
+    if (DOCKER) {
+      const env = { ...process.env, DOCKER_BUILDKIT: '0' };
+      const docker = ok(e.docker(['build', '--cache-from', ref, '-t', 'rebuilt', dir], { env, timeout: 120_000 }));
+      assert.deepEqual(steps(docker).map((s) => s.cached), [false, true, true, true, true, true], docker);
+      assert.equal(imageId(e, 'rebuilt'), built);
+    }
 
     // A cache source whose history differs from some step on matches only the steps before it.
     writeFileSync(join(dir, 'app.txt'), 'the app, edited\n');
