@@ -1103,7 +1103,7 @@ class BuildRun {
         owner = { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
       }
       const layer = await this.d.images.store.layers.register(
-        entriesLayer(entries, { ...owner, chmod, lowers }), st.image?.record.topLayer || undefined,
+        entriesLayer(entries, { ...owner, chmod, chown: chown !== undefined, lowers }), st.image?.record.topLayer || undefined,
       );
       const config: ContainerConfig = { ...st.config };
       if (st.image) config.Image = st.image.record.id;
