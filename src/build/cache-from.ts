@@ -7,6 +7,7 @@
 // command is compared (container_config names intermediate IDs of the daemon
 // that built the source, which differ here).
 import { isDeepStrictEqual } from 'node:util';
+import { chainIds } from '../images/layers.ts';
 import type { Image, ImageStore } from '../images/store.ts';
 import type { ContainerConfig, ImageConfigFile } from '../images/types.ts';
 
@@ -50,6 +51,9 @@ export async function cacheFromSource(
   const diffIds = [...(parent?.config.rootfs.diff_ids ?? [])];
   const layer = layerOfHistory(source, index);
   if (layer) diffIds.push(layer);
+  // The source's layers as this prefix stacks them must be on disk (a pulled image registers every prefix).
+  const top = chainIds(diffIds).at(-1);
+  if (top && !(await store.layers.has(top))) return undefined;
   const file: ImageConfigFile = {
     architecture: source.config.architecture,
     os: source.config.os,
