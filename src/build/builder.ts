@@ -669,13 +669,16 @@ class BuildRun {
    */
   private async cached(parent: Image | undefined, containerConfig: ContainerConfig, config: ContainerConfig): Promise<Image | undefined> {
     if (this.req.noCache) return undefined;
-    const want = JSON.stringify(containerConfig);
+    // `Image` (the grandparent's ID) adds nothing once the parent matches, and differs on an
+    // image another daemon built, pulled and linked here by --cache-from: it is left out, as Docker's compare does.
+    const key = (cc: ContainerConfig | undefined) => JSON.stringify(cc ? { ...cc, Image: undefined } : null);
+    const want = key(containerConfig);
     const parentId = parent?.record.id;
     let best: Image | undefined;
     for (const img of this.d.images.store.list()) {
       if (img.record.parent !== parentId) continue;
       if (parentId === undefined && img.config.rootfs.diff_ids.length > 1) continue;
-      if (JSON.stringify(img.config.container_config ?? null) !== want) continue;
+      if (key(img.config.container_config) !== want) continue;
       if (!best || (img.config.created ?? '') > (best.config.created ?? '')) best = img;
     }
     if (best) return best;

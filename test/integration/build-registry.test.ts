@@ -104,6 +104,11 @@ describe('build with registry images', { skip: SKIP }, () => {
     assert.match(without, /Running in/);
     assert.notEqual(imageId(c, 'rebuilt'), built);
 
+    // Linked in, it is local cache from now on: a plain rebuild on B lands on it too.
+    const plain = ok(b.berth(['build', '-t', 'rebuilt-again', dir], { timeout: 120_000 }));
+    assert.deepEqual(steps(plain).map((s) => s.cached), [false, true, true, true, true, true], plain);
+    assert.equal(imageId(b, 'rebuilt-again'), built);
+
     // The real docker CLI's legacy builder sends --cache-from as the API's cachefrom list.
     if (DOCKER) {
       const env = { ...process.env, DOCKER_BUILDKIT: '0' };
