@@ -19,6 +19,7 @@ import type { ImageService } from '../images/service.ts';
 import type { Image } from '../images/store.ts';
 import type { ContainerConfig } from '../images/types.ts';
 import { createImage, recordImage } from '../images/commit.ts';
+import { cacheFromSource } from './cache-from.ts';
 import { parseNormalizedNamed, familiarString, withDefaultTag } from '../images/reference.ts';
 import type { OciMount } from '../runtime/spec.ts';
 import { resolveUser } from '../runtime/user.ts';
@@ -661,35 +662,37 @@ class BuildRun {
 
   // ---------- images of steps, and the cache ----------
 
-  /** An image with this parent whose step was the same; undefined on a miss or with --no-cache. */
-  private cached(parent: Image | undefined, containerConfig: ContainerConfig): Image | undefined {
+  /**
+   * An image with this parent whose step was the same, else one from a --cache-from
+   * source; undefined on a miss or with --no-cache. `config` is the stage's config
+   * after the step (what an image restored from a cache source carries).
+   */
+  private async cached(parent: Image | undefined, containerConfig: ContainerConfig, config: ContainerConfig): Promise<Image | undefined> {
     if (this.req.noCache) return undefined;
-    const want = JSON.stringify(containerConfig);
+    // `Image` (the grandparent's ID) adds nothing once the parent matches, and differs on an
+    // image another daemon built, pulled and linked here by --cache-from: it is left out, as Docker's compare does.
+    const key = (cc: ContainerConfig | undefined) => JSON.stringify(cc ? { ...cc, Image: undefined } : null);
+    const want = key(containerConfig);
     const parentId = parent?.record.id;
     let best: Image | undefined;
     for (const img of this.d.images.store.list()) {
       if (img.record.parent !== parentId) continue;
       if (parentId === undefined && img.config.rootfs.diff_ids.length > 1) continue;
-      if (JSON.stringify(img.config.container_config ?? null) !== want) continue;
+      if (key(img.config.container_config) !== want) continue;
       if (!best || (img.config.created ?? '') > (best.config.created ?? '')) best = img;
     }
     if (best) return best;
-    // --cache-from: images whose history continues the parent's with this step.
     for (const ref of this.req.cacheFrom) {
-      const img = this.d.images.store.resolve(ref);
-      const hit = img && this.fromCacheImage(img, parent, containerConfig);
+      const source = this.d.images.store.resolve(ref);
+      const hit = source && await cacheFromSource(this.d.images.store, source, parent, containerConfig, config);
       if (hit) return hit;
     }
     return undefined;
   }
 
-  /** The ancestor of `img` (by parent links) that is the child of `parent` with the same step. */
-  private fromCacheImage(img: Image, parent: Image | undefined, cc: ContainerConfig): Image | undefined {
-    const want = JSON.stringify(cc);
-    for (let cur: Image | undefined = img; cur; cur = cur.record.parent ? this.d.images.store.byId(cur.record.parent) : undefined) {
-      if (cur.record.parent === parent?.record.id && JSON.stringify(cur.config.container_config ?? null) === want) return cur;
-    }
-    return undefined;
+  /** A step's resulting config: `config` naming the stage's current image as its parent, as recorded images do. */
+  private withParent(st: StageState, config: ContainerConfig): ContainerConfig {
+    return st.image ? { ...config, Image: st.image.record.id } : { ...config };
   }
 
   private useCache(st: StageState, hit: Image): void {
@@ -715,7 +718,7 @@ class BuildRun {
     const nop = `#(nop) ${oneSpace ? '' : ' '}${text}`;
     const createdBy = `/bin/sh -c ${nop}`;
     const cc: ContainerConfig = { ...config, Cmd: [...DEFAULT_SHELL, nop] };
-    const hit = this.cached(st.image, cc);
+    const hit = await this.cached(st.image, cc, this.withParent(st, config));
     if (hit) return this.useCache(st, hit);
     if (st.image) config.Image = st.image.record.id;
     const img = await recordImage(this.d.images.store, {
@@ -732,7 +735,7 @@ class BuildRun {
     if (resolved === '/' || lookupInLayers(lowers, resolved)?.isDirectory()) return this.metaStep(st, config, `WORKDIR ${wd}`, true);
     const nop = `#(nop) WORKDIR ${wd}`;
     const cc: ContainerConfig = { ...config, Cmd: [...DEFAULT_SHELL, nop] };
-    const hit = this.cached(st.image, cc);
+    const hit = await this.cached(st.image, cc, this.withParent(st, config));
     if (hit) return this.useCache(st, hit);
     const layer = await this.d.images.store.layers.register(
       entriesLayer([{ dest: wd, kind: 'dir', mode: 0o755, mtimeMs: Date.now(), size: 0 }], { uid: 0, gid: 0, lowers }),
@@ -796,7 +799,7 @@ class BuildRun {
         cc.Labels = { ...(cc.Labels ?? {}), [`berth.build.bind.${m.target}`]: await checksumEntries(entries, '') };
       }
     }
-    const hit = this.cached(st.image, cc);
+    const hit = await this.cached(st.image, cc, this.withParent(st, st.config));
     if (hit) return this.useCache(st, hit);
 
     const base = st.image;
@@ -1094,7 +1097,7 @@ class BuildRun {
       const kind = entries.length === 1 ? (entries[0].kind === 'dir' ? 'dir' : 'file') : (local.length === 1 && entries[0]?.kind === 'dir' ? 'dir' : 'multi');
       const nop = `#(nop) ${kw} ${kind}:${sum} in ${rawDest.startsWith('/') ? rawDest : dest + (destIsDir ? '/' : '')} `;
       const cc: ContainerConfig = { ...st.config, Cmd: [...DEFAULT_SHELL, nop] };
-      const hit = this.cached(st.image, cc);
+      const hit = await this.cached(st.image, cc, this.withParent(st, st.config));
       if (hit) return this.useCache(st, hit);
       let owner = { uid: 0, gid: 0 };
       if (chown) {
@@ -1103,7 +1106,7 @@ class BuildRun {
         owner = { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
       }
       const layer = await this.d.images.store.layers.register(
-        entriesLayer(entries, { ...owner, chmod, lowers }), st.image?.record.topLayer || undefined,
+        entriesLayer(entries, { ...owner, chmod, chown: chown !== undefined, lowers }), st.image?.record.topLayer || undefined,
       );
       const config: ContainerConfig = { ...st.config };
       if (st.image) config.Image = st.image.record.id;

@@ -225,6 +225,8 @@ export interface LayerOptions {
   gid: number;
   /** --chmod: replaces the mode of every file and directory copied. */
   chmod?: number;
+  /** --chown was given: unpacked archive entries take uid/gid too (as BuildKit's), instead of the tar's owners. */
+  chown?: boolean;
   /** The parent image's layer directories, top first: where destinations are resolved. */
   lowers: string[];
 }
@@ -318,13 +320,15 @@ export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
       const mode = o.chmod ?? e.mode;
       const common = { uid: o.uid, gid: o.gid, mtime: new Date(Math.floor(e.mtimeMs / 1000) * 1000) };
       if (e.kind === 'archive') {
-        await parents(posix.join(dest, 'x'));
+        await parents(dest);
         if (dest !== '/' && !emitted.has(dest)) {
           emitted.add(dest);
           const st = lookupInLayers(o.lowers, dest);
-          await put({ name: dest.slice(1) + '/', type: 'directory', mode: st?.isDirectory() ? st.mode & 0o7777 : 0o755, uid: 0, gid: 0, mtime: new Date() });
+          const existing = st?.isDirectory() ? st : undefined;
+          const owner = existing ? { uid: existing.uid, gid: existing.gid } : o.chown ? { uid: o.uid, gid: o.gid } : { uid: 0, gid: 0 };
+          await put({ name: dest.slice(1) + '/', type: 'directory', mode: existing ? existing.mode & 0o7777 : 0o755, ...owner, mtime: new Date() });
         }
-        await repackArchive(e.source as string, dest, put);
+        await repackArchive(e.source as string, dest, put, o.chown ? { uid: o.uid, gid: o.gid } : undefined);
         continue;
       }
       if (dest === '/') continue;
@@ -348,8 +352,10 @@ export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
 
 const SMALL_FILE = 256 * 1024;
 
-/** An archive's entries, renamed below `dest` (a `../` cannot leave it), into the layer. */
-async function repackArchive(path: string, dest: string, put: (h: Header, body?: Buffer | Readable) => Promise<void>): Promise<void> {
+/** An archive's entries, renamed below `dest` (a `../` cannot leave it), into the layer; `owner` replaces the tar's. */
+async function repackArchive(
+  path: string, dest: string, put: (h: Header, body?: Buffer | Readable) => Promise<void>, owner?: { uid: number; gid: number },
+): Promise<void> {
   const d = await decompress(createReadStream(path));
   const extract = tar.extract();
   const done = new Promise<void>((resolve, reject) => {
@@ -362,7 +368,7 @@ async function repackArchive(path: string, dest: string, put: (h: Header, body?:
         return;
       }
       const header: Header = {
-        name: h.type === 'directory' ? name + '/' : name, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime,
+        name: h.type === 'directory' ? name + '/' : name, type: h.type, mode: h.mode, uid: owner?.uid ?? h.uid, gid: owner?.gid ?? h.gid, mtime: h.mtime,
         size: h.size, linkname: h.type === 'link' ? inside(h.linkname ?? '') : h.linkname, devmajor: h.devmajor, devminor: h.devminor,
       };
       if (h.type !== 'file' && h.type !== 'contiguous-file') {

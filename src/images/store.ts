@@ -98,6 +98,17 @@ export class ImageStore {
     });
   }
 
+  /** Links an image to a parent it was found to continue (a --cache-from hit on a pulled image), so local cache hits follow. */
+  async setParent(id: string, parent: string): Promise<void> {
+    return this.serialize(async () => {
+      const rec = this.records.get(id);
+      if (!rec || !this.records.has(parent)) return;
+      const next: ImageRecord = { ...rec, parent };
+      await writeJsonAtomic(join(this.root, 'images', id.slice(7) + '.json'), next);
+      this.records.set(id, next);
+    });
+  }
+
   list(): Image[] {
     return [...this.records.values()].map((record) => ({ record, config: this.configs.get(record.id) as ImageConfigFile }));
   }

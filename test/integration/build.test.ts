@@ -347,6 +347,33 @@ describe('build', () => {
     }
   });
 
+  test('ADD of a local tar keeps the tar\'s owners; with --chown every unpacked entry takes the owner, as BuildKit\'s', async () => {
+    const dir = ctx({ 'tree/x/y.txt': 'y' });
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('tar', ['-C', join(dir, 'tree'), '--owner=1234', '--group=4321', '--numeric-owner', '-czf', join(dir, 'owned.tgz'), '.']);
+    // Without a `./` entry the destination directory is berth's to create: root's, or the --chown owner's.
+    execFileSync('tar', ['-C', join(dir, 'tree'), '--owner=1234', '--group=4321', '--numeric-owner', '-cf', join(dir, 'flat.tar'), 'x']);
+    writeFileSync(join(dir, 'Dockerfile'), [
+      'FROM busybox',
+      'ADD owned.tgz /plain/',
+      'ADD --chown=nobody:nogroup owned.tgz /chowned/',
+      'ADD --chown=7 owned.tgz /byid',
+      'ADD flat.tar /flat/',
+      'ADD --chown=8:9 flat.tar /flatown/',
+      'RUN stat -c "%n %u:%g" /flat /flat/x/y.txt /flatown /flatown/x /flatown/x/y.txt',
+      'RUN stat -c "%n %u:%g" /plain /plain/x /plain/x/y.txt /byid /byid/x/y.txt && stat -c "%n %U:%G" /chowned /chowned/x /chowned/x/y.txt',
+      '',
+    ].join('\n'));
+    const r = d.berth(['build', '--progress=plain', dir], { timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /\/flat 0:0\n\/flat\/x\/y.txt 1234:4321\n\/flatown 8:9\n\/flatown\/x 8:9\n\/flatown\/x\/y.txt 8:9\n/);
+    assert.match(r.stdout, new RegExp([
+      // The tar's `./` entry applies to the destination, as with `tar -x`.
+      '/plain 1234:4321', '/plain/x 1234:4321', '/plain/x/y.txt 1234:4321', '/byid 7:7', '/byid/x/y.txt 7:7',
+      '/chowned nobody:nogroup', '/chowned/x nobody:nogroup', '/chowned/x/y.txt nobody:nogroup',
+    ].join('\n')));
+  });
+
   test('RUN --mount: cache persists across builds, tmpfs and binds leave nothing; --network=none', () => {
     const dir = ctx({
       'Dockerfile': [
