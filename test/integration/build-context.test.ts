@@ -9,18 +9,10 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync,
 import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { context } from '../helpers/build.ts';
 import { serveDir } from '../helpers/serve-dir.ts';
 
 const LEGACY = { ...process.env, DOCKER_BUILDKIT: '0' };
-
-function context(files: Record<string, string>): string {
-  const dir = mkdtempSync('/tmp/berth-bctx-');
-  for (const [p, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, p)), { recursive: true });
-    writeFileSync(join(dir, p), content);
-  }
-  return dir;
-}
 
 function tarOf(dir: string, compress: '' | 'z' | 'J' | 'j'): Buffer {
   return execFileSync('tar', [`-c${compress}f`, '-', '-C', dir, '.'], { maxBuffer: 64 << 20 });

@@ -6,21 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { steps } from '../helpers/build.ts';
 import { type CncfRegistry, startCncfRegistry } from '../helpers/registries.ts';
 import { hasBinary } from '../registry/helpers.ts';
 
 const SKIP = hasBinary('docker-registry') ? false : 'no docker-registry';
-
-/** The step lines of a classic build output, each with whether it was a cache hit. */
-function steps(out: string): { step: string; cached: boolean }[] {
-  const res: { step: string; cached: boolean }[] = [];
-  for (const line of out.split('\n')) {
-    const m = /^Step \d+\/\d+ : (.*)$/.exec(line);
-    if (m) res.push({ step: m[1], cached: false });
-    else if (line === ' ---> Using cache' && res.length) res[res.length - 1].cached = true;
-  }
-  return res;
-}
 
 function imageId(d: TestDaemon, ref: string): string {
   const r = d.berth(['image', 'inspect', '--format', '{{.Id}}', ref]);

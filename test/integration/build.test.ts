@@ -7,28 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { context, steps } from '../helpers/build.ts';
 import { serveDir } from '../helpers/serve-dir.ts';
-
-/** A fresh directory with the given files (path → content). */
-function context(files: Record<string, string>): string {
-  const dir = mkdtempSync('/tmp/berth-bctx-');
-  for (const [p, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, p)), { recursive: true });
-    writeFileSync(join(dir, p), content);
-  }
-  return dir;
-}
-
-/** The step lines of a classic build output, each with whether it was a cache hit. */
-function steps(out: string): { step: string; cached: boolean }[] {
-  const res: { step: string; cached: boolean }[] = [];
-  for (const line of out.split('\n')) {
-    const m = /^Step \d+\/\d+ : (.*)$/.exec(line);
-    if (m) res.push({ step: m[1], cached: false });
-    else if (line === ' ---> Using cache' && res.length) res[res.length - 1].cached = true;
-  }
-  return res;
-}
 
 function inspect<T>(d: TestDaemon, ref: string): T {
   const r = d.berth(['image', 'inspect', ref]);

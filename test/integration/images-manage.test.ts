@@ -6,21 +6,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import tarStream from 'tar-stream';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { sha256, tar } from '../registry/helpers.ts';
-
-function makeTar(entries: { name: string; content: Buffer | string }[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const pack = tarStream.pack();
-    const chunks: Buffer[] = [];
-    pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
-    pack.on('end', () => resolve(Buffer.concat(chunks)));
-    pack.on('error', reject);
-    for (const e of entries) pack.entry({ name: e.name, mode: 0o644 }, Buffer.from(e.content));
-    pack.finalize();
-  });
-}
+import { makeTar } from '../helpers/tar.ts';
 
 /** A docker-archive of one image with two layers and a history with an empty layer between them. */
 async function historyArchive(tag: string, labels: Record<string, string> = {}, created = '2024-01-02T03:04:05Z'): Promise<Buffer> {
