@@ -94,53 +94,63 @@ export async function daemonMain(argv: string[]): Promise<number> {
   networkRoutes(api, engine);
 
   const sockets: string[] = [];
-  for (const host of cfg.hosts) {
-    const url = new URL(host.includes('://') ? host : `unix://${host}`);
-    if (url.protocol === 'unix:' || url.protocol === 'fd:') {
-      const path = host.replace(/^unix:\/\//, '');
-      if (existsSync(path)) {
-        if (await socketAlive(path)) {
-          log('fatal', `another daemon is listening on ${path}`);
-          return 1;
+  // Until the API listens, a failure undoes what the engine's start set up:
+  // bridges, chains and the pidfile would otherwise outlive a daemon that never ran.
+  const abort = async (message: string): Promise<number> => {
+    log('fatal', message);
+    engine.containers.detachAll();
+    await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
+    for (const s of sockets) rmSync(s, { force: true });
+    rmSync(cfg.pidfile, { force: true });
+    return 1;
+  };
+  try {
+    for (const host of cfg.hosts) {
+      const url = new URL(host.includes('://') ? host : `unix://${host}`);
+      if (url.protocol === 'unix:' || url.protocol === 'fd:') {
+        const path = host.replace(/^unix:\/\//, '');
+        if (existsSync(path)) {
+          if (await socketAlive(path)) {
+            return abort(`another daemon is listening on ${path}`);
+          }
+          unlinkSync(path);
         }
-        unlinkSync(path);
-      }
-      const server = api.listenUnix(path);
-      await new Promise<void>((resolve, reject) => {
-        server.once('listening', resolve);
-        server.once('error', reject);
-      });
-      chmodSync(path, 0o660);
-      chownSync(path, 0, 0);
-      sockets.push(path);
-      log('info', `API listen on ${path}`);
-    } else if (url.protocol === 'tcp:') {
-      const port = Number(url.port || (cfg.tls ? 2376 : 2375));
-      if (!cfg.tls?.verify) {
-        if (!cfg.tlsExplicitlyDisabled) {
-          log('fatal', `refusing to listen on ${host} without mutual TLS: pass --tlsverify --tlscacert --tlscert --tlskey, or --tls=false to accept an unauthenticated, unencrypted remote root shell`);
-          return 1;
+        const server = api.listenUnix(path);
+        await new Promise<void>((resolve, reject) => {
+          server.once('listening', resolve);
+          server.once('error', reject);
+        });
+        chmodSync(path, 0o660);
+        chownSync(path, 0, 0);
+        sockets.push(path);
+        log('info', `API listen on ${path}`);
+      } else if (url.protocol === 'tcp:') {
+        const port = Number(url.port || (cfg.tls ? 2376 : 2375));
+        if (!cfg.tls?.verify) {
+          if (!cfg.tlsExplicitlyDisabled) {
+            return abort(`refusing to listen on ${host} without mutual TLS: pass --tlsverify --tlscacert --tlscert --tlskey, or --tls=false to accept an unauthenticated, unencrypted remote root shell`);
+          }
+          log('warn', `!!! Binding to ${host} WITHOUT TLS: anyone who can reach this port has root on this machine !!!`);
         }
-        log('warn', `!!! Binding to ${host} WITHOUT TLS: anyone who can reach this port has root on this machine !!!`);
-      }
-      let tls: Parameters<ApiServer['listenTcp']>[2];
-      if (cfg.tls?.verify) {
-        if (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key) {
-          log('fatal', '--tlsverify needs --tlscacert, --tlscert and --tlskey');
-          return 1;
+        let tls: Parameters<ApiServer['listenTcp']>[2];
+        if (cfg.tls?.verify) {
+          if (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key) {
+            return abort('--tlsverify needs --tlscacert, --tlscert and --tlskey');
+          }
+          tls = { ca: readFileSync(cfg.tls.ca), cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), verify: true };
         }
-        tls = { ca: readFileSync(cfg.tls.ca), cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), verify: true };
+        const server = api.listenTcp(url.hostname.replace(/^\[|\]$/g, ''), port, tls);
+        await new Promise<void>((resolve, reject) => {
+          server.once('listening', resolve);
+          server.once('error', reject);
+        });
+        log('info', `API listen on ${url.hostname}:${port}${tls ? ' (mutual TLS)' : ''}`);
+      } else {
+        return abort(`invalid host ${host}`);
       }
-      const server = api.listenTcp(url.hostname.replace(/^\[|\]$/g, ''), port, tls);
-      await new Promise<void>((resolve, reject) => {
-        server.once('listening', resolve);
-        server.once('error', reject);
-      });
-      log('info', `API listen on ${url.hostname}:${port}${tls ? ' (mutual TLS)' : ''}`);
-    } else {
-      log('fatal', `invalid host ${host}`);
-      return 1;
     }
+  } catch (err) {
+    return abort(`cannot listen: ${(err as Error).message}`);
   }
   engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
   log('info', `berth daemon ${ENGINE_VERSION} (node ${process.version}) ready, data root ${cfg.dataRoot}`);

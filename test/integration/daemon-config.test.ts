@@ -1,7 +1,8 @@
 // Daemon flags and daemon.json, and TCP only with mutual TLS.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, DOCKER, TestDaemon, run } from '../helpers/daemon.ts';
 
@@ -39,6 +40,11 @@ describe('daemon configuration', () => {
       const r = run(BERTH, ['daemon', '-H', `tcp://127.0.0.1:${freePort()}`, '--data-root', join(dir, 'd'), '--exec-root', join(dir, 'x'), '--pidfile', join(dir, 'pid')], { timeout: 15_000 });
       assert.equal(r.code, 1);
       assert.match(r.stderr, /refusing to listen on tcp:\/\/127\.0\.0\.1:\d+ without mutual TLS/);
+      // The refused daemon takes down the bridge and chains its start had set up.
+      const tag = createHash('sha256').update(join(dir, 'd')).digest('hex').slice(0, 8);
+      assert.notEqual(run('ip', ['link', 'show', `berth-${tag}`]).code, 0, 'no bridge left behind');
+      assert.doesNotMatch(run('iptables-save', []).stdout, new RegExp(`BERTH-${tag}`));
+      assert.equal(existsSync(join(dir, 'pid')), false, 'no pidfile left behind');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
