@@ -1,5 +1,5 @@
 // Build contexts on disk and the classic builder's step lines, for build tests.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** A fresh directory with the given files (path → content). */
@@ -21,4 +21,18 @@ export function steps(out: string): { step: string; cached: boolean }[] {
     else if (line === ' ---> Using cache' && res.length) res[res.length - 1].cached = true;
   }
   return res;
+}
+
+/** The directories a test file makes (contexts and the like), removed together at its end. */
+export class TestDirs {
+  private readonly dirs: string[] = [];
+  /** A fresh context directory with these files. */
+  readonly context = (files: Record<string, string>): string => this.track(context(files));
+  track(dir: string): string {
+    this.dirs.push(dir);
+    return dir;
+  }
+  removeAll(): void {
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -9,7 +9,7 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync,
 import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-import { context } from '../helpers/build.ts';
+import { TestDirs } from '../helpers/build.ts';
 import { serveDir } from '../helpers/serve-dir.ts';
 
 const LEGACY = { ...process.env, DOCKER_BUILDKIT: '0' };
@@ -20,18 +20,14 @@ function tarOf(dir: string, compress: '' | 'z' | 'J' | 'j'): Buffer {
 
 describe('build contexts', () => {
   let d: TestDaemon;
-  const dirs: string[] = [];
-  const ctx = (files: Record<string, string>) => {
-    const dir = context(files);
-    dirs.push(dir);
-    return dir;
-  };
+  const dirs = new TestDirs();
+  const ctx = dirs.context;
   before(async () => {
     d = await startSeededDaemon();
   });
   after(async () => {
     await d.destroy();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   test('docker build -t x ., -f, --build-arg, --target, -q and --iidfile through the docker CLI', { skip: !DOCKER }, () => {
@@ -144,7 +140,7 @@ describe('build contexts', () => {
 
   test('git contexts: git:// with #ref:subdir', { skip: spawnSync('git', ['--version']).status !== 0 }, async () => {
     const base = mkdtempSync('/tmp/berth-git-');
-    dirs.push(base);
+    dirs.track(base);
     const work = join(base, 'work');
     mkdirSync(join(work, 'sub'), { recursive: true });
     const git = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args]);
@@ -187,7 +183,8 @@ describe('build contexts', () => {
     const pid = Number(readFileSync(join(d.dir, 'berth.pid'), 'utf8'));
     const rssBefore = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
     // Sample the daemon's RSS while the build runs (VmHWM would include start-up peaks).
-    const samples = join(dir, 'rss.log');
+    // Outside the context: a file growing inside it would be sent while it changes.
+    const samples = join(dirs.track(mkdtempSync('/tmp/berth-rss-')), 'rss.log');
     const sampler = spawn('sh', ['-c', `while kill -0 ${pid} 2>/dev/null; do grep VmRSS /proc/${pid}/status >> ${samples}; sleep 0.2; done`], { stdio: 'ignore' });
     const r = d.berth(['build', '--progress=plain', dir], { timeout: 280_000 });
     sampler.kill('SIGKILL');

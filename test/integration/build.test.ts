@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-import { context, steps } from '../helpers/build.ts';
+import { TestDirs, steps } from '../helpers/build.ts';
 import { serveDir } from '../helpers/serve-dir.ts';
 
 function inspect<T>(d: TestDaemon, ref: string): T {
@@ -39,18 +39,14 @@ function filesContaining(dir: string, needle: Buffer): string[] {
 
 describe('build', () => {
   let d: TestDaemon;
-  const dirs: string[] = [];
-  const ctx = (files: Record<string, string>) => {
-    const dir = context(files);
-    dirs.push(dir);
-    return dir;
-  };
+  const dirs = new TestDirs();
+  const ctx = dirs.context;
   before(async () => {
     d = await startSeededDaemon();
   });
   after(async () => {
     await d.destroy();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    dirs.removeAll();
   });
 
   test('requirements installed before the source: editing the source reuses the install step', () => {
@@ -391,7 +387,7 @@ describe('build', () => {
   test('a secret is usable by RUN and never stored in a layer, the history or the store', () => {
     const secret = `s3cr3t-${Date.now()}-value`;
     const secretFile = join(mkdtempSync('/tmp/berth-secret-'), 'token');
-    dirs.push(dirname(secretFile));
+    dirs.track(dirname(secretFile));
     writeFileSync(secretFile, secret);
     const dir = ctx({
       'Dockerfile': [
@@ -420,7 +416,7 @@ describe('build', () => {
 
   test('bad input: paths outside the context, symlinks out of it, unknown --from, stage cycles, syntax errors', () => {
     const outside = join(mkdtempSync('/tmp/berth-outside-'), 'host-only.txt');
-    dirs.push(dirname(outside));
+    dirs.track(dirname(outside));
     writeFileSync(outside, 'HOST-FILE-CONTENT');
     const dir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY ../host-only.txt /x\n' });
     const r1 = d.berth(['build', dir], { timeout: 60_000 });
