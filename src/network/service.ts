@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { writeJsonAtomic } from '../storage/atomic.ts';
+import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
 import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../daemon/api/errors.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -143,6 +143,7 @@ export class NetworkService {
   /** Loads the networks and brings up their bridges; rules follow in finishRestore(). */
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    await removeTempFiles(this.dir);
     for (const f of await readdir(this.dir)) {
       if (!f.endsWith('.json')) continue;
       try {
