@@ -7,7 +7,7 @@
 // the step, and for COPY/ADD the checksum of the copied files) exists.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -75,6 +75,23 @@ export interface BuilderDeps {
   tmpRoot: string;
   /** Persistent RUN --mount=type=cache directories. */
   cacheRoot: string;
+}
+
+/** A mount of `src` at `target` whose writes land in `scratch`: an overlay for a directory, a copy for a file. */
+async function writableCopyMount(src: string, target: string, scratch: string): Promise<OciMount> {
+  const st = await stat(src).catch(() => undefined);
+  if (!st) throw new BuildStepError(`failed to mount ${target}: source does not exist`);
+  if (!st.isDirectory()) {
+    const copy = join(scratch, 'file');
+    await copyFile(src, copy);
+    await chmod(copy, st.mode & 0o7777);
+    return { destination: target, type: 'bind', source: copy, options: ['rbind', 'rw'] };
+  }
+  // overlay's option string cannot carry these characters in a lowerdir.
+  if (/[,:\\]/.test(src)) throw new BuildStepError(`failed to mount ${target} rw: the source path ${JSON.stringify(src)} has a character overlayfs cannot take`);
+  await mkdir(join(scratch, 'upper'));
+  await mkdir(join(scratch, 'work'));
+  return { destination: target, type: 'overlay', source: 'overlay', options: [`lowerdir=${src}`, `upperdir=${scratch}/upper`, `workdir=${scratch}/work`] };
 }
 
 /** A step that failed after some succeeded: the last good image is named so it can be run to debug. */
@@ -196,7 +213,6 @@ export class Builder {
 class BuildRun {
   private readonly d: BuilderDeps;
   private readonly ctxDir: string;
-  private readonly markContextDirty: () => void;
   private readonly req: BuildRequest;
   private readonly emit: (m: BuildMessage) => void;
   private readonly signal?: AbortSignal;
@@ -216,7 +232,6 @@ class BuildRun {
   constructor(d: BuilderDeps, context: { dir: string; markDirty(): void }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
     this.d = d;
     this.ctxDir = context.dir;
-    this.markContextDirty = () => context.markDirty();
     this.req = req;
     this.emit = emit;
     this.signal = signal;
@@ -888,16 +903,21 @@ class BuildRun {
           oci.push({ destination: m.target, type: 'bind', source: src, options: ['rbind', 'ro'] });
         } else if (m.type === 'bind') {
           let root = this.ctxDir;
-          if (m.from === undefined && m.rw) this.markContextDirty();
           if (m.from !== undefined) {
             const { dir, release } = await this.imageRoot(m.from);
             undo.push(release);
             root = dir;
           }
           const src = resolveInRoot(root, m.source ?? '/');
-          // A bind is read-only unless rw. Writes to a rw bind of the context stay in this build's copy of it
-          // (marked dirty above); a stage's root is a committed layer and is never writable.
-          oci.push({ destination: m.target, type: 'bind', source: src, options: ['rbind', m.rw && m.from === undefined ? 'rw' : 'ro'] });
+          if (!m.rw) {
+            oci.push({ destination: m.target, type: 'bind', source: src, options: ['rbind', 'ro'] });
+          } else {
+            // As BuildKit, what a step writes to a rw bind is discarded: the source (the context, whose
+            // files COPY may have linked into layers, or a committed layer) is never written to.
+            const scratch = await mkdtemp(join(this.d.tmpRoot, 'rw-bind-'));
+            undo.push(() => rm(scratch, { recursive: true, force: true }));
+            oci.push(await writableCopyMount(src, m.target, scratch));
+          }
         }
       }
     } catch (err) {

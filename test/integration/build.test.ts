@@ -360,6 +360,13 @@ describe('build', () => {
         'RUN --mount=type=tmpfs,target=/scratch sh -c \'echo t > /scratch/f && cat /scratch/f\'',
         'RUN --mount=type=bind,from=tools,source=/tool,target=/mnt/tool cat /mnt/tool',
         'RUN --mount=type=bind,source=input.txt,target=/input.txt cat /input.txt',
+        // Writes to a rw bind are discarded (as BuildKit): the context and the stage stay as they were.
+        'RUN --mount=type=bind,rw,target=/ctx sh -c \'echo scribbled > /ctx/input.txt && touch /ctx/new && cat /ctx/input.txt\'',
+        'RUN --mount=type=bind,rw,source=input.txt,target=/one.txt sh -c \'echo scribbled-file > /one.txt && cat /one.txt\'',
+        'RUN --mount=type=bind,rw,from=tools,target=/t sh -c \'echo x > /t/tool && rm -f /t/bin/sh\'',
+        'RUN --mount=type=bind,target=/ctx --mount=type=bind,from=tools,target=/t sh -c \'cat /ctx/input.txt /t/tool; ls /ctx/new 2>&1; ls /t/bin/sh\'',
+        'COPY input.txt /copied.txt',
+        'RUN cat /copied.txt',
         'RUN --network=none sh -c \'ls /sys/class/net\'',
         'RUN ls -d /var/cache/pkgs /scratch /mnt/tool /input.txt 2>&1 || true',
         '',
@@ -372,6 +379,11 @@ describe('build', () => {
     assert.match(first.stdout, /\nt\n/);
     assert.match(first.stdout, /tool-bytes\n/);
     assert.match(first.stdout, /bound input\n/);
+    assert.match(first.stdout, /scribbled\n/);
+    assert.match(first.stdout, /scribbled-file\n/);
+    assert.match(first.stdout, /bound input\ntool-bytes\nls: \/ctx\/new: No such file or directory\n\/t\/bin\/sh\n/);
+    assert.match(first.stdout, /Step \d+\/\d+ : RUN cat \/copied.txt\n ---> Running in \w+\nbound input\n/);
+    assert.equal(readFileSync(join(dir, 'input.txt'), 'utf8'), 'bound input\n');
     assert.match(first.stdout, /\nlo\n/);
     assert.match(first.stdout, /ls: \/var\/cache\/pkgs: No such file or directory/);
     assert.match(first.stdout, /ls: \/input\.txt: No such file or directory/);
