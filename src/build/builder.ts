@@ -1125,8 +1125,14 @@ class BuildRun {
         const u = resolveUser(lowers, chown);
         owner = { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
       }
+      // Context files are never changed in place (a rw bind writes to an overlay), so the layer may link them.
+      const contextFiles = from === undefined ? new Map<string, string>() : undefined;
       const layer = await this.d.images.store.layers.register(
-        entriesLayer(entries, { ...owner, chmod, chown: chown !== undefined, lowers }), st.image?.record.topLayer || undefined,
+        entriesLayer(entries, { ...owner, chmod, chown: chown !== undefined, lowers, contextFiles }), st.image?.record.topLayer || undefined,
+        { linkFrom: contextFiles && ((p) => {
+          const path = contextFiles.get(p);
+          return path === undefined ? undefined : { path, sameContent: true };
+        }) },
       );
       const config: ContainerConfig = { ...st.config };
       if (st.image) config.Image = st.image.record.id;

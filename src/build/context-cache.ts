@@ -1,7 +1,8 @@
 // Unpacked build contexts kept between builds, keyed by the sha256 of the
 // context tar. Rebuilding an unchanged context (the common edit-build loop
 // of a Dockerfile, or a fully cached build) then costs the upload and one
-// hash instead of creating every file again. Only small contexts are kept
+// hash instead of creating every file again; a changed one links the files
+// the last context had unchanged. Only small contexts are kept
 // (the daemon holds a tar this size in memory while it hashes it), and a
 // context a build may have written to (a RUN --mount=type=bind,rw of it) is
 // dropped, never reused.
@@ -38,6 +39,17 @@ export class ContextCache {
     const e = this.entries.get(digest);
     if (!e || e.dirty) return undefined;
     return this.hold(digest, e);
+  }
+
+  /**
+   * The most recently used context, held until released: a new context is
+   * unpacked beside it, linking the files it has unchanged (an edit-build
+   * loop changes a few files of thousands).
+   */
+  recent(): CachedContext | undefined {
+    let best: [string, Entry] | undefined;
+    for (const [digest, e] of this.entries) if (!e.dirty && (!best || e.lastUsed > best[1].lastUsed)) best = [digest, e];
+    return best && this.hold(best[0], best[1]);
   }
 
   /** Keeps a freshly unpacked context for later builds; the caller holds it. */

@@ -5,6 +5,7 @@
 // memory), with the hostile-tar rules of layer-apply: no entry lands outside.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -86,11 +87,16 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
         yield* chunks;
         if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
       }
+      const previous = cache?.recent();
       try {
-        await applyLayer(dir, Readable.from(all(), { objectMode: false }).pipe(completeTarEnd()), { overlayWhiteouts: false });
+        await applyLayer(dir, Readable.from(all(), { objectMode: false }).pipe(completeTarEnd()), {
+          overlayWhiteouts: false, xattrs: false, linkFrom: previous && unchangedIn(previous.dir),
+        });
       } catch (err) {
         d.abort(err as Error);
         throw new BadRequestError(`failed to unpack the build context: ${(err as Error).message}`);
+      } finally {
+        await previous?.release();
       }
       await d.finished();
       if (cache && digest) {
@@ -113,6 +119,30 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * Where an earlier context (ours, never changed in place) may hold a file of
+ * the new one. Only a path whose directories are real directories there:
+ * a symlink in the old context must not lead a link out of it.
+ */
+function unchangedIn(oldDir: string): (clean: string) => { path: string; sameContent: boolean } | undefined {
+  const realpath = (p: string) => {
+    try { return realpathSync(p); } catch { return undefined; }
+  };
+  const base = realpath(oldDir);
+  const realDirs = new Map<string, boolean>();
+  return (clean) => {
+    if (base === undefined) return undefined;
+    const parent = posix.dirname(clean);
+    let real = realDirs.get(parent);
+    if (real === undefined) {
+      const want = parent === '/' ? base : base + parent;
+      real = realpath(want) === want;
+      realDirs.set(parent, real);
+    }
+    return real ? { path: base + clean, sameContent: false } : undefined;
+  };
 }
 
 /**

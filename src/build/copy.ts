@@ -229,6 +229,11 @@ export interface LayerOptions {
   chown?: boolean;
   /** The parent image's layer directories, top first: where destinations are resolved. */
   lowers: string[];
+  /**
+   * Filled as the tar is made: the layer path of each file entry read from a
+   * file of the build context, and that file, which the unpack may link.
+   */
+  contextFiles?: Map<string, string>;
 }
 
 /** What a path is in the image made of `lowers` (top first): the top-most entry, or a whiteout's absence. */
@@ -342,6 +347,7 @@ export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
         let body: Buffer | Readable | undefined = e.data;
         if (!body && e.size > 0) body = e.size <= SMALL_FILE ? readFileSync(e.source as string) : createReadStream(e.source as string);
         if (Buffer.isBuffer(body) && body.length !== e.size) throw new BuildStepError(`${e.dest}: the file changed while it was copied`);
+        if (o.contextFiles && e.source !== undefined && !e.data && !e.downloaded) o.contextFiles.set(dest, e.source);
         await put({ ...common, name: dest.slice(1), type: 'file', mode, size: e.size }, body);
       }
     }

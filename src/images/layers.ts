@@ -2,7 +2,7 @@
 // whose key is its chain ID, so layers shared by images are unpacked once.
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { applyLayer } from '../storage/archive.ts';
+import { applyLayer, type ApplyOptions } from '../storage/archive.ts';
 import type { Snapshotter } from '../storage/snapshotter.ts';
 import type { ContentStore } from './content.ts';
 
@@ -63,7 +63,7 @@ export class LayerStore {
    * `opts.blob` the input is that (already verified) content-store blob and is
    * not stored again.
    */
-  async register(input: Readable, parent?: string, opts: { blob?: string } = {}): Promise<LayerInfo> {
+  async register(input: Readable, parent?: string, opts: { blob?: string; linkFrom?: ApplyOptions['linkFrom'] } = {}): Promise<LayerInfo> {
     const key = `extract-${randomBytes(8).toString('hex')}`;
     await this.snapshots.prepare(key, parent);
     try {
@@ -71,7 +71,7 @@ export class LayerStore {
       let applied: Awaited<ReturnType<typeof applyLayer>>;
       let blob: { digest: string };
       if (opts.blob !== undefined) {
-        applied = await applyLayer(dir, input);
+        applied = await applyLayer(dir, input, { linkFrom: opts.linkFrom });
         blob = { digest: opts.blob };
       } else {
         const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
@@ -82,7 +82,7 @@ export class LayerStore {
         });
         input.pipe(toLayer);
         input.pipe(toBlob);
-        [applied, blob] = await Promise.all([applyLayer(dir, toLayer), this.content.ingest(toBlob)]);
+        [applied, blob] = await Promise.all([applyLayer(dir, toLayer, { linkFrom: opts.linkFrom }), this.content.ingest(toBlob)]);
       }
       const chainId = chainIds([applied.diffId], parent)[0];
       if (await this.has(chainId)) {

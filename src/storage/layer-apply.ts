@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync, constants as C, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writev,
+  mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writev,
   type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
@@ -45,7 +45,21 @@ export interface ApplyOptions {
    * flattening layers into one tree.
    */
   overlayWhiteouts?: boolean;
+  /** false: extended attributes in the tar are ignored (a build context's are never used). */
+  xattrs?: boolean;
+  /**
+   * A file that may already hold a regular-file entry (by its cleaned path):
+   * when its metadata is what the header says, and its bytes too unless
+   * `sameContent` (the caller read the entry from it), it is hard-linked
+   * instead of written — creating inodes is what an unpack spends its time
+   * on. The caller promises the file is never changed in place and has no
+   * extended attributes.
+   */
+  linkFrom?: (clean: string) => { path: string; sameContent: boolean } | undefined;
 }
+
+/** Entries up to this size are compared with a linkFrom candidate before it is linked. */
+const MAX_COMPARED = 1 << 20;
 
 export interface ApplyResult {
   /** sha256 of the uncompressed tar stream, `sha256:<hex>`. */
@@ -162,6 +176,23 @@ function normalizeHeader(h: tar.Header, pax: Map<string, Buffer>): Header {
   };
 }
 
+/** `path` is a regular file with exactly the entry's size, mode, owner and mtime. */
+function holdsEntry(path: string, h: Header): boolean {
+  const st = lstatOrUndefined(path);
+  if (!st?.isFile() || st.size !== h.size || (st.mode & 0o7777) !== h.meta.mode) return false;
+  if (isRoot && (st.uid !== h.meta.uid || st.gid !== h.meta.gid)) return false;
+  return st.mtimeMs === h.meta.mtime * 1000;
+}
+
+function sameBytes(path: string, data: Buffer): boolean {
+  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    return readFileSync(fd).equals(data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function drain(stream: Readable): Promise<void> {
   // tar-stream skips the rest of an entry once its stream is resumed.
   stream.resume();
@@ -187,9 +218,12 @@ class Extractor {
   /** Flattening mode: paths placed by this layer and their ancestors. */
   private readonly keep = new Set<string>();
 
-  constructor(root: string, overlay: boolean) {
+  private readonly opts: ApplyOptions;
+
+  constructor(root: string, opts: ApplyOptions) {
     this.root = root;
-    this.overlay = overlay;
+    this.overlay = opts.overlayWhiteouts !== false;
+    this.opts = opts;
   }
 
   private host(parent: string, base: string): string {
@@ -295,6 +329,21 @@ class Extractor {
       case 'file':
       case 'contiguous-file': {
         if (existing) await this.remove(p, existing);
+        const candidate = h.xattrs.size === 0 ? this.opts.linkFrom?.(clean) : undefined;
+        if (candidate && (candidate.sameContent || h.size <= MAX_COMPARED) && holdsEntry(candidate.path, h)) {
+          let data: Buffer[] | undefined;
+          if (!candidate.sameContent) {
+            data = [];
+            for await (const chunk of stream) data.push(chunk as Buffer);
+          } else await drain(stream);
+          if (!data || sameBytes(candidate.path, Buffer.concat(data))) {
+            linkSync(candidate.path, p);
+            this.size += h.size;
+            return;
+          }
+          await this.writeFile(p, h, data);
+          break;
+        }
         await this.writeFile(p, h, stream);
         break;
       }
@@ -324,11 +373,11 @@ class Extractor {
       default:
         throw new ArchiveError(`${h.name}: unsupported tar entry type ${h.type}`);
     }
-    if (h.xattrs.size > 0) this.queueXattrs(p, h.xattrs);
+    if (h.xattrs.size > 0 && this.opts.xattrs !== false) this.queueXattrs(p, h.xattrs);
     if (this.xattrBytes > XATTR_BATCH_BYTES) await this.flushXattrs();
   }
 
-  private async writeFile(p: string, h: Header, stream: Readable): Promise<void> {
+  private async writeFile(p: string, h: Header, stream: AsyncIterable<unknown> | Iterable<Buffer>): Promise<void> {
     const fd = openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       let batch: Buffer[] = [];
@@ -535,7 +584,7 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
     input.destroy();
     throw new ArchiveError(`${dir} is not a directory`);
   }
-  const ex = new Extractor(root, opts.overlayWhiteouts !== false);
+  const ex = new Extractor(root, opts);
   const dec = await decompress(input);
   const hash = createHash('sha256');
   const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import tar from 'tar-stream';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
@@ -96,6 +96,45 @@ describe('build contexts', () => {
     const fstdin = d.berth(['build', '-f', '-', '-t', 'bfstdin', dir], { input: 'FROM busybox\nCOPY data.txt /\nCMD ["cat", "/data.txt"]\n', timeout: 120_000 });
     assert.equal(fstdin.code, 0, fstdin.stderr);
     assert.equal(d.berth(['run', '--rm', 'bfstdin']).stdout, 'context file\n');
+  });
+
+  // A context is unpacked beside the last one, linking the files that did not change: these builds
+  // check that a file counts as unchanged only by its bytes, never through the last context's symlinks.
+  test('rebuilding with an edited context: new bytes with the same size and mtime are seen; old symlinks lead nowhere', async () => {
+    const mtime = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const outsideDir = mkdtempSync('/tmp/berth-outside-');
+    dirs.track(outsideDir);
+    const outside = join(outsideDir, 'secret');
+    writeFileSync(outside, 'S');
+    utimesSync(outside, mtime, mtime);
+    const tarWith = async (entries: Array<[string, string] | [string, 'dir'] | [string, '->', string]>) => {
+      const pack = tar.pack();
+      const chunks: Buffer[] = [];
+      pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+      const done = new Promise<void>((r) => pack.on('end', () => r()));
+      for (const e of entries) {
+        if (e[1] === 'dir') pack.entry({ name: e[0] + '/', type: 'directory', mode: 0o755, mtime });
+        else if (e[1] === '->') pack.entry({ name: e[0], type: 'symlink', linkname: e[2], mtime });
+        else pack.entry({ name: e[0], mode: 0o644, uid: 0, gid: 0, mtime }, e[1]);
+      }
+      pack.finalize();
+      await done;
+      return Buffer.concat(chunks);
+    };
+    const dockerfile = 'FROM busybox\nCOPY . /ctx/\nRUN cat /ctx/d/f /ctx/same\n';
+    const build = (input: Buffer) => d.berth(['build', '--progress=plain', '-'], { input, timeout: 120_000 });
+    const first = build(await tarWith([['Dockerfile', dockerfile], ['d', 'dir'], ['d/f', 'aaaa\n'], ['same', 'kept\n']]));
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(first.stdout, /aaaa\nkept\n/);
+    const second = build(await tarWith([['Dockerfile', dockerfile], ['d', 'dir'], ['d/f', 'bbbb\n'], ['same', 'kept\n']]));
+    assert.equal(second.code, 0, second.stderr + second.stdout);
+    assert.match(second.stdout, /bbbb\nkept\n/);
+    // The last context's d is a symlink to a host directory; the next one's d/secret has the host file's bytes and metadata.
+    const lure = build(await tarWith([['Dockerfile', 'FROM busybox\nRUN true\n'], ['d', '->', outsideDir]]));
+    assert.equal(lure.code, 0, lure.stderr + lure.stdout);
+    const third = build(await tarWith([['Dockerfile', 'FROM busybox\nCOPY d /d\nRUN cat /d/secret\n'], ['d', 'dir'], ['d/secret', 'S']]));
+    assert.equal(third.code, 0, third.stderr + third.stdout);
+    assert.equal(statSync(outside).nlink, 1, 'the host file was not linked into a context or a layer');
   });
 
   test('a context tar with ../ entries and absolute links writes nothing outside its directory', async () => {
