@@ -205,7 +205,7 @@ export class Builder {
    * final image ID. Errors thrown before the first message are request
    * errors; later ones are reported by the caller in the stream.
    */
-  async build(context: { dir: string; markDirty(): void }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal): Promise<string> {
+  async build(context: { dir: string; markDirty(): void; fileDigests?: ReadonlyMap<string, string> }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal): Promise<string> {
     return new BuildRun(this.d, context, req, emit, signal).run();
   }
 }
@@ -213,6 +213,7 @@ export class Builder {
 class BuildRun {
   private readonly d: BuilderDeps;
   private readonly ctxDir: string;
+  private readonly ctxDigests?: ReadonlyMap<string, string>;
   private readonly req: BuildRequest;
   private readonly emit: (m: BuildMessage) => void;
   private readonly signal?: AbortSignal;
@@ -229,9 +230,10 @@ class BuildRun {
   /** Removals of intermediate containers still under way. */
   private readonly removals: Promise<void>[] = [];
 
-  constructor(d: BuilderDeps, context: { dir: string; markDirty(): void }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
+  constructor(d: BuilderDeps, context: { dir: string; markDirty(): void; fileDigests?: ReadonlyMap<string, string> }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
     this.d = d;
     this.ctxDir = context.dir;
+    this.ctxDigests = context.fileDigests;
     this.req = req;
     this.emit = emit;
     this.signal = signal;
@@ -766,6 +768,9 @@ class BuildRun {
   // ---------- RUN ----------
 
   /** Build args visible to RUN: declared ones with a value, not shadowed by ENV. */
+  /** A context file's sha256 as the unpack saw it (the context is never changed in place). */
+  private readonly knownDigest = (source: string): string | undefined => this.ctxDigests?.get(source);
+
   private runArgs(st: StageState): string[] {
     const env = envMap(st.config.Env);
     const out: string[] = [];
@@ -811,7 +816,7 @@ class BuildRun {
     for (const m of mounts) {
       if (m.type === 'bind' && m.from === undefined) {
         const entries = await planCopy(this.copyPlanFor({ dir: this.ctxDir, ignore: this.ignore, isContext: true }, [m.source ?? '.'], '/', true, 'COPY'));
-        cc.Labels = { ...(cc.Labels ?? {}), [`berth.build.bind.${m.target}`]: await checksumEntries(entries, '') };
+        cc.Labels = { ...(cc.Labels ?? {}), [`berth.build.bind.${m.target}`]: await checksumEntries(entries, '', this.knownDigest) };
       }
     }
     const hit = await this.cached(st.image, cc, this.withParent(st, st.config));
@@ -1113,7 +1118,7 @@ class BuildRun {
         if (excludes.length) planInput.exclude = ignoreMatcher(excludes.map((x) => posix.normalize(x).replace(/^\/+/, '')));
         entries.push(...(await planCopy(planInput)));
       }
-      const sum = await checksumEntries(entries, `${chown ?? ''}:${chmodRaw ?? ''}`);
+      const sum = await checksumEntries(entries, `${chown ?? ''}:${chmodRaw ?? ''}`, this.knownDigest);
       const kind = entries.length === 1 ? (entries[0].kind === 'dir' ? 'dir' : 'file') : (local.length === 1 && entries[0]?.kind === 'dir' ? 'dir' : 'multi');
       const nop = `#(nop) ${kw} ${kind}:${sum} in ${rawDest.startsWith('/') ? rawDest : dest + (destIsDir ? '/' : '')} `;
       const cc: ContainerConfig = { ...st.config, Cmd: [...DEFAULT_SHELL, nop] };

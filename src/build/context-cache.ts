@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 
 interface Entry {
   dir: string;
+  fileDigests?: ReadonlyMap<string, string>;
   bytes: number;
   users: number;
   lastUsed: number;
@@ -18,6 +19,8 @@ interface Entry {
 
 export interface CachedContext {
   dir: string;
+  /** sha256 of the context's files by host path, from when it was unpacked. */
+  fileDigests?: ReadonlyMap<string, string>;
   /** The build may have changed the directory: it must not be used again. */
   markDirty(): void;
   release(): Promise<void>;
@@ -53,13 +56,13 @@ export class ContextCache {
   }
 
   /** Keeps a freshly unpacked context for later builds; the caller holds it. */
-  adopt(digest: string, dir: string, bytes: number): CachedContext {
+  adopt(digest: string, dir: string, bytes: number, fileDigests?: ReadonlyMap<string, string>): CachedContext {
     const old = this.entries.get(digest);
     if (old && old.users === 0) {
       this.entries.delete(digest);
       void rm(old.dir, { recursive: true, force: true });
     }
-    const e: Entry = { dir, bytes, users: 0, lastUsed: Date.now(), dirty: false };
+    const e: Entry = { dir, fileDigests, bytes, users: 0, lastUsed: Date.now(), dirty: false };
     if (!this.entries.has(digest)) this.entries.set(digest, e);
     else e.dirty = true; // an older copy is in use under this digest: this one goes after the build
     const held = this.hold(digest, e);
@@ -73,6 +76,7 @@ export class ContextCache {
     let released = false;
     return {
       dir: e.dir,
+      fileDigests: e.fileDigests,
       markDirty: () => {
         e.dirty = true;
       },

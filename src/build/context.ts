@@ -23,6 +23,8 @@ export interface BuildContext {
   cleanup(): Promise<void>;
   /** The build may write to the directory (it must not be reused). */
   markDirty(): void;
+  /** sha256 (hex) of files by host path, where the unpack knows them. */
+  fileDigests?: ReadonlyMap<string, string>;
 }
 
 /** A Dockerfile sent without a tar around it is at most this big. */
@@ -80,7 +82,7 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
         const hit = cache.acquire(digest);
         if (hit) {
           await cleanup();
-          return { dir: hit.dir, markDirty: hit.markDirty, cleanup: hit.release };
+          return { dir: hit.dir, fileDigests: hit.fileDigests, markDirty: hit.markDirty, cleanup: hit.release };
         }
       }
       async function* all() {
@@ -88,9 +90,10 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
         if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
       }
       const previous = cache?.recent();
+      const fileDigests = new Map<string, string>();
       try {
         await applyLayer(dir, Readable.from(all(), { objectMode: false }).pipe(completeTarEnd()), {
-          overlayWhiteouts: false, xattrs: false, linkFrom: previous && unchangedIn(previous.dir),
+          overlayWhiteouts: false, xattrs: false, linkFrom: previous && unchangedIn(previous.dir), fileDigests,
         });
       } catch (err) {
         d.abort(err as Error);
@@ -100,9 +103,10 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
       }
       await d.finished();
       if (cache && digest) {
-        const held = cache.adopt(digest, dir, size);
-        return { dir, markDirty: held.markDirty, cleanup: held.release };
+        const held = cache.adopt(digest, dir, size, fileDigests);
+        return { dir, fileDigests, markDirty: held.markDirty, cleanup: held.release };
       }
+      return { dir, fileDigests, cleanup, markDirty: () => {} };
     } else {
       const chunks: Buffer[] = [];
       let size = 0;

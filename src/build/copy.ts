@@ -4,7 +4,7 @@
 // root. Sources are read in their root with in-root path resolution, so a
 // context symlink to /etc reads the context's own `etc`, never the host's.
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -151,7 +151,7 @@ export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
       continue;
     }
     const dest = intoDir ? posix.join(p.dest, posix.basename(rel)) : p.dest;
-    out.push(await entryOf(host, st, dest));
+    out.push(entryOf(host, st, dest));
   }
   return out;
 }
@@ -170,8 +170,8 @@ export async function isArchiveFile(path: string): Promise<boolean> {
   }
 }
 
-async function entryOf(host: string, st: Stats, dest: string): Promise<CopyEntry> {
-  if (st.isSymbolicLink()) return { dest, kind: 'symlink', mode: 0o777, mtimeMs: st.mtimeMs, link: await readlink(host), size: 0 };
+function entryOf(host: string, st: Stats, dest: string): CopyEntry {
+  if (st.isSymbolicLink()) return { dest, kind: 'symlink', mode: 0o777, mtimeMs: st.mtimeMs, link: readlinkSync(host), size: 0 };
   if (st.isDirectory()) return { dest, kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0 };
   if (!st.isFile()) throw new BuildStepError(`${dest}: only regular files, directories and symlinks can be copied`);
   return { dest, kind: 'file', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, source: host, size: st.size };
@@ -181,14 +181,15 @@ async function entryOf(host: string, st: Stats, dest: string): Promise<CopyEntry
 async function walkDir(
   root: SourceRoot, host: string, rel: string, dest: string, out: CopyEntry[], exclude: IgnoreMatcher | undefined, below: string,
 ): Promise<void> {
-  const st = await lstat(host);
+  // Sync calls: a source tree is often thousands of small files, and a promise round trip per lstat costs more than the lstat.
+  const st = lstatSync(host);
   out.push({ dest, kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0 });
-  const names = (await readdir(host)).sort();
+  const names = readdirSync(host).sort();
   for (const name of names) {
     const childRel = rel ? `${rel}/${name}` : name;
     const childBelow = below ? `${below}/${name}` : name;
     const childHost = `${host}/${name}`;
-    const cst = await lstat(childHost);
+    const cst = lstatSync(childHost);
     if (exclude?.excludes(childBelow)) continue;
     const excluded = root.ignore?.excludes(childRel) ?? false;
     if (cst.isDirectory()) {
@@ -201,22 +202,27 @@ async function walkDir(
       continue;
     }
     if (excluded) continue;
-    out.push(await entryOf(childHost, cst, posix.join(dest, name)));
+    out.push(entryOf(childHost, cst, posix.join(dest, name)));
   }
 }
 
 /** sha256 over every entry's path, type, mode, size, link and content: the cache key of a COPY/ADD. */
-export async function checksumEntries(entries: CopyEntry[], extra: string): Promise<string> {
+export async function checksumEntries(entries: CopyEntry[], extra: string, knownDigest?: (source: string) => string | undefined): Promise<string> {
   const h = createHash('sha256');
   h.update(extra + '\0');
   for (const e of entries) {
     h.update(`${e.kind}\0${e.dest}\0${e.mode.toString(8)}\0${e.size}\0${e.link ?? ''}\0`);
-    if (e.data) h.update(e.data);
-    else if (e.source && (e.kind === 'file' || e.kind === 'archive')) {
-      if (e.size <= SMALL_FILE) h.update(readFileSync(e.source));
-      else for await (const chunk of createReadStream(e.source)) h.update(chunk as Buffer);
-    }
+    // Each file's content enters as its own sha256, which the context unpack may already know.
+    if (e.data) h.update(createHash('sha256').update(e.data).digest('hex'));
+    else if (e.source && (e.kind === 'file' || e.kind === 'archive')) h.update(knownDigest?.(e.source) ?? (await fileDigest(e.source, e.size)));
   }
+  return h.digest('hex');
+}
+
+async function fileDigest(path: string, size: number): Promise<string> {
+  const h = createHash('sha256');
+  if (size <= SMALL_FILE) h.update(readFileSync(path));
+  else for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
@@ -252,7 +258,7 @@ export function lookupInLayers(lowers: string[], path: string): Stats | undefine
  * merged root: symlinks of every parent component are followed (clamped at
  * the root), so `COPY x /var/run/` lands where /var/run points.
  */
-export function resolveInLayers(lowers: string[], path: string): string {
+export function resolveInLayers(lowers: string[], path: string, followFinal = false): string {
   let pending = cleanInRoot(path).split('/').filter(Boolean);
   let resolved: string[] = [];
   for (let links = 0; pending.length > 0; ) {
@@ -263,7 +269,7 @@ export function resolveInLayers(lowers: string[], path: string): string {
       continue;
     }
     const candidate = '/' + [...resolved, part].join('/');
-    const st = pending.length > 0 ? lookupInLayers(lowers, candidate) : undefined;
+    const st = pending.length > 0 || followFinal ? lookupInLayers(lowers, candidate) : undefined;
     if (st?.isSymbolicLink()) {
       if (++links > 255) throw new BuildStepError(`too many levels of symbolic links: ${path}`);
       let target = '';
@@ -319,9 +325,22 @@ export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
       });
     }
   };
+  // Entries share few parent directories: each is resolved once, not once per entry and layer.
+  const resolvedDirs = new Map<string, string>();
+  const resolveDest = (path: string): string => {
+    const clean = cleanInRoot(path);
+    if (clean === '/') return clean;
+    const parent = posix.dirname(clean);
+    let dir = resolvedDirs.get(parent);
+    if (dir === undefined) {
+      dir = parent === '/' ? '/' : resolveInLayers(o.lowers, parent, true);
+      resolvedDirs.set(parent, dir);
+    }
+    return posix.join(dir, posix.basename(clean));
+  };
   (async () => {
     for (const e of entries) {
-      const dest = resolveInLayers(o.lowers, e.dest);
+      const dest = resolveDest(e.dest);
       const mode = o.chmod ?? e.mode;
       const common = { uid: o.uid, gid: o.gid, mtime: new Date(Math.floor(e.mtimeMs / 1000) * 1000) };
       if (e.kind === 'archive') {

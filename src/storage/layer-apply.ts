@@ -56,6 +56,12 @@ export interface ApplyOptions {
    * extended attributes.
    */
   linkFrom?: (clean: string) => { path: string; sameContent: boolean } | undefined;
+  /**
+   * Filled with the sha256 (hex) of each regular file the tar wrote or
+   * linked, by its path on the host; a path something else replaced is
+   * dropped. A build's COPY checksums come from here instead of rereading.
+   */
+  fileDigests?: Map<string, string>;
 }
 
 /** Entries up to this size are compared with a linkFrom candidate before it is linked. */
@@ -316,6 +322,7 @@ class Extractor {
     if (this.nodePaths.has(p)) await this.flushNodes();
     const existing = lstatOrUndefined(p);
     this.markKept(p);
+    this.opts.fileDigests?.delete(p);
 
     switch (h.type) {
       case 'directory': {
@@ -336,12 +343,14 @@ class Extractor {
             data = [];
             for await (const chunk of stream) data.push(chunk as Buffer);
           } else await drain(stream);
-          if (!data || sameBytes(candidate.path, Buffer.concat(data))) {
+          const bytes = data && Buffer.concat(data);
+          if (!bytes || sameBytes(candidate.path, bytes)) {
             linkSync(candidate.path, p);
+            if (bytes) this.opts.fileDigests?.set(p, createHash('sha256').update(bytes).digest('hex'));
             this.size += h.size;
             return;
           }
-          await this.writeFile(p, h, data);
+          await this.writeFile(p, h, data as Buffer[]);
           break;
         }
         await this.writeFile(p, h, stream);
@@ -399,13 +408,16 @@ class Extractor {
           bufs = [bufs[0].subarray(skip), ...bufs.slice(1)];
         }
       };
+      const digest = this.opts.fileDigests && createHash('sha256');
       for await (const chunk of stream) {
+        digest?.update(chunk as Buffer);
         batch.push(chunk as Buffer);
         batchLen += (chunk as Buffer).length;
         if (batchLen >= WRITE_BATCH) await flush();
       }
       if (batchLen > 0) await flush();
       if (written !== h.size) throw new ArchiveError(`${h.name}: truncated file content`);
+      if (digest) this.opts.fileDigests?.set(p, digest.digest('hex'));
       this.size += written;
       // chown before chmod: chown clears setuid/setgid bits.
       if (isRoot) fchownSync(fd, h.meta.uid, h.meta.gid);
