@@ -86,7 +86,28 @@ export function packContext(o: PackOptions): Readable {
     }
     pack.finalize();
   })().catch((err: Error) => pack.destroy(err));
-  return Readable.from(pack, { objectMode: false });
+  return Readable.from(batched(pack), { objectMode: false });
+}
+
+/**
+ * tar-stream yields every header and small file body as a chunk of its own;
+ * sent as they come, a context of 1,000 files costs thousands of socket
+ * writes (and HTTP chunk headers) on each side.
+ */
+async function* batched(source: AsyncIterable<unknown>, size = 256 << 10): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  for await (const c of source) {
+    const chunk = c as Buffer;
+    parts.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= size) {
+      yield Buffer.concat(parts, bytes);
+      parts = [];
+      bytes = 0;
+    }
+  }
+  if (bytes > 0) yield Buffer.concat(parts, bytes);
 }
 
 /** dockerd's urlutil.IsGitURL: where a context is a git repository. */
