@@ -5,7 +5,8 @@
 // other channel for them; the daemon moves them out before the build).
 // Files are streamed one at a time: memory stays bounded for any size.
 // Runs in the CLI's startup snapshot: no process state read at load time.
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { IgnoreMatcher } from './ignore.ts';
@@ -45,7 +46,14 @@ function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }
   });
 }
 
-async function walk(pack: tar.Pack, o: PackOptions, abs: string, rel: string): Promise<void> {
+interface ContextEntry {
+  rel: string;
+  abs: string;
+  st: Stats;
+}
+
+/** The entries of the context tar, in tar order (the Dockerfile and ignore files always; others unless excluded). */
+function* contextEntries(o: PackOptions, abs: string, rel: string): Generator<ContextEntry> {
   // Sync calls: a context is thousands of small files, and one syscall each is
   // far cheaper than a promise round trip each.
   const names = readdirSync(abs).sort();
@@ -54,32 +62,66 @@ async function walk(pack: tar.Pack, o: PackOptions, abs: string, rel: string): P
     const childAbs = `${abs}/${name}`;
     const st = lstatSync(childAbs);
     const excluded = (o.ignore?.excludes(childRel) ?? false) && !o.keep.includes(childRel);
-    const common = { mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
     if (st.isDirectory()) {
       const keepsInside = o.keep.some((k) => k.startsWith(childRel + '/'));
       if (excluded && !o.ignore?.hasExceptions && !keepsInside) continue;
-      if (!excluded) await addEntry(pack, { ...common, name: childRel + '/', type: 'directory' });
-      await walk(pack, o, childAbs, childRel);
+      if (!excluded) yield { rel: childRel, abs: childAbs, st };
+      yield* contextEntries(o, childAbs, childRel);
       continue;
     }
-    if (excluded) continue;
-    if (st.isSymbolicLink()) {
-      await addEntry(pack, { ...common, name: childRel, type: 'symlink', linkname: readlinkSync(childAbs) });
-    } else if (st.isFile()) {
-      // Small files in one read; big ones streamed, so memory stays bounded.
-      const body = st.size === 0 ? undefined : st.size <= SMALL_FILE ? readFileSync(childAbs) : createReadStream(childAbs);
-      if (Buffer.isBuffer(body) && body.length !== st.size) throw new Error(`${childRel} changed while it was read`);
-      await addEntry(pack, { ...common, name: childRel, type: 'file', size: st.size }, body);
-    }
     // Devices, fifos and sockets are not part of a build context.
+    if (!excluded && (st.isSymbolicLink() || st.isFile())) yield { rel: childRel, abs: childAbs, st };
   }
+}
+
+async function walk(pack: tar.Pack, o: PackOptions, dir: string): Promise<void> {
+  for (const { rel, abs, st } of contextEntries(o, dir, '')) {
+    const common = { mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000) };
+    if (st.isDirectory()) {
+      await addEntry(pack, { ...common, name: rel + '/', type: 'directory' });
+    } else if (st.isSymbolicLink()) {
+      await addEntry(pack, { ...common, name: rel, type: 'symlink', linkname: readlinkSync(abs) });
+    } else {
+      // Small files in one read; big ones streamed, so memory stays bounded.
+      const body = st.size === 0 ? undefined : st.size <= SMALL_FILE ? readFileSync(abs) : createReadStream(abs);
+      if (Buffer.isBuffer(body) && body.length !== st.size) throw new Error(`${rel} changed while it was read`);
+      await addEntry(pack, { ...common, name: rel, type: 'file', size: st.size }, body);
+    }
+  }
+}
+
+/**
+ * What the context tar of `o` would hold, from lstat alone: a file's inode,
+ * size, mode and times (ctime changes with any write, and cannot be set back)
+ * stand for its bytes. `settled` is false when something changed too recently
+ * for that to be trusted (timestamps come from a coarse clock), so a context
+ * that was just edited is never taken as unchanged. The ignore rules are the
+ * caller's to add to the key.
+ */
+/** Longer than the coarse clock's tick that stamps file times. */
+const SETTLE_MS = 250;
+
+export function fingerprintContext(o: PackOptions): { fingerprint: string; settled: boolean } {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(o.keep) + '\n');
+  const started = Date.now();
+  let newest = 0;
+  if (o.dir) {
+    for (const { rel, abs, st } of contextEntries(o, o.dir, '')) {
+      const link = st.isSymbolicLink() ? readlinkSync(abs) : '';
+      h.update(`${rel}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${st.dev}\0${link}\n`);
+      newest = Math.max(newest, st.ctimeMs, st.mtimeMs);
+    }
+  }
+  // Extra entries are stamped with the time they are sent: such a tar is never the same twice.
+  return { fingerprint: h.digest('hex'), settled: o.extra.length === 0 && newest < started - SETTLE_MS };
 }
 
 /** The context as a tar stream; errors (an unreadable file) end the stream with that error. */
 export function packContext(o: PackOptions): Readable {
   const pack = tar.pack();
   (async () => {
-    if (o.dir) await walk(pack, o, o.dir, '');
+    if (o.dir) await walk(pack, o, o.dir);
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     for (const e of o.extra) {
       await addEntry(pack, { name: e.name, type: 'file', mode: e.mode ?? 0o644, uid: 0, gid: 0, mtime: now, size: e.data.length }, e.data);

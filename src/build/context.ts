@@ -25,6 +25,14 @@ export interface BuildContext {
   markDirty(): void;
   /** sha256 (hex) of files by host path, where the unpack knows them. */
   fileDigests?: ReadonlyMap<string, string>;
+  /** `sha256:…` of the context tar, when the daemon keeps it for later builds. */
+  digest?: string;
+}
+
+/** A context kept from an earlier build, named by its tar's digest (`sha256:…`). */
+export function contextFromCache(digest: string, cache: ContextCache): BuildContext | undefined {
+  const hit = /^sha256:[0-9a-f]{64}$/.test(digest) ? cache.acquire(digest.slice(7)) : undefined;
+  return hit && { dir: hit.dir, fileDigests: hit.fileDigests, markDirty: hit.markDirty, cleanup: hit.release, digest };
 }
 
 /** A Dockerfile sent without a tar around it is at most this big. */
@@ -82,7 +90,7 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
         const hit = cache.acquire(digest);
         if (hit) {
           await cleanup();
-          return { dir: hit.dir, fileDigests: hit.fileDigests, markDirty: hit.markDirty, cleanup: hit.release };
+          return { dir: hit.dir, fileDigests: hit.fileDigests, markDirty: hit.markDirty, cleanup: hit.release, digest: `sha256:${digest}` };
         }
       }
       async function* all() {
@@ -104,7 +112,7 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
       await d.finished();
       if (cache && digest) {
         const held = cache.adopt(digest, dir, size, fileDigests);
-        return { dir, fileDigests, markDirty: held.markDirty, cleanup: held.release };
+        return { dir, fileDigests, markDirty: held.markDirty, cleanup: held.release, digest: `sha256:${digest}` };
       }
       return { dir, fileDigests, cleanup, markDirty: () => {} };
     } else {

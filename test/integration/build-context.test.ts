@@ -98,6 +98,49 @@ describe('build contexts', () => {
     assert.equal(d.berth(['run', '--rm', 'bfstdin']).stdout, 'context file\n');
   });
 
+  // berth's CLI names a context it sent before by its digest when nothing in it changed (by lstat).
+  test('an unchanged context is named, not sent; an edit, however quick, is sent; a daemon that lost it gets it whole', async () => {
+    const dd = await startSeededDaemon(['--log-level', 'debug']);
+    const cache = dirs.track(mkdtempSync('/tmp/berth-xdg-'));
+    const env = { ...process.env, XDG_CACHE_HOME: cache };
+    try {
+      const dir = ctx({ 'Dockerfile': 'FROM busybox\nCOPY f /f\nRUN cat /f\n', 'f': 'one\n' });
+      const build = () => dd.berth(['build', '--progress=plain', dir], { env, timeout: 120_000 });
+      const named = () => dd.log().split('\n').filter((l) => /POST \/v[\d.]+\/build\?.*contextdigest=sha256%3A[0-9a-f]{64}/.test(l)).length;
+      await new Promise((r) => setTimeout(r, 400)); // older than the coarse clock's tick: the context is settled
+      const first = build();
+      assert.equal(first.code, 0, first.stderr + first.stdout);
+      assert.match(first.stdout, /\none\n/);
+      assert.equal(named(), 0);
+      const second = build();
+      assert.equal(second.code, 0, second.stderr + second.stdout);
+      assert.match(second.stdout, /Step 3\/3 : RUN cat \/f\n ---> Using cache/);
+      assert.equal(named(), 1, 'the second build named the context');
+      // Same size, at once: the new bytes are built.
+      writeFileSync(join(dir, 'f'), 'two\n');
+      const edited = build();
+      assert.equal(edited.code, 0, edited.stderr + edited.stdout);
+      assert.match(edited.stdout, /\ntwo\n/);
+      assert.equal(named(), 1);
+      await new Promise((r) => setTimeout(r, 400));
+      writeFileSync(join(dir, 'f'), 'six\n');
+      await new Promise((r) => setTimeout(r, 400));
+      const later = build();
+      assert.match(later.stdout, /\nsix\n/);
+      // A restarted daemon keeps no contexts: it answers 412 and the CLI sends the tar.
+      build();
+      const before = named();
+      await dd.stop();
+      await dd.start();
+      const again = build();
+      assert.equal(again.code, 0, again.stderr + again.stdout);
+      assert.match(again.stdout, /Step 3\/3 : RUN cat \/f\n ---> Using cache/);
+      assert.equal(named(), before + 1);
+    } finally {
+      await dd.destroy();
+    }
+  });
+
   // A context is unpacked beside the last one, linking the files that did not change: these builds
   // check that a file counts as unchanged only by its bytes, never through the last context's symlinks.
   test('rebuilding with an edited context: new bytes with the same size and mtime are seen; old symlinks lead nowhere', async () => {

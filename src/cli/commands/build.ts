@@ -10,9 +10,11 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
+import { ApiError } from '../../client/engine-client.ts';
 import { collect, globals } from '../program.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../../build/ignore.ts';
-import { isGitUrl, packContext, SECRETS_DIR_IN_CONTEXT, type ExtraEntry } from '../../build/context-tar.ts';
+import { fingerprintContext, isGitUrl, packContext, SECRETS_DIR_IN_CONTEXT, type ExtraEntry } from '../../build/context-tar.ts';
+import { recallContext, rememberContext } from '../sent-contexts.ts';
 import { detectCompression } from '../../storage/compression.ts';
 
 interface BuildFlags {
@@ -203,25 +205,27 @@ function defineBuild(parent: Command, name: string): void {
       const client = await clientFor(globals(cmd));
       const secrets = secretEntries(f.secret ?? []);
       const extra: ExtraEntry[] = [...secrets.entries];
-      let body: Readable;
+      // Made when sent: a context named by its digest is never read.
+      let body: () => Readable;
       let dockerfile = f.file;
       let remote: string | undefined;
+      let sent: { key: string[]; fingerprint: string; digest?: string } | undefined;
 
       if (context === '-') {
         if (f.file === '-') throw new CliError('invalid argument: can\'t use stdin for both build context and dockerfile', 1);
         const { head, stream } = await peekStdin(512);
         if (isArchive(head)) {
           if (extra.length) throw new CliError('--secret cannot be used with a tar context from stdin', 1);
-          body = stream;
+          body = () => stream;
         } else {
           const chunks: Buffer[] = [];
           for await (const c of stream) chunks.push(c as Buffer);
-          body = packContext({ keep: [], extra: [...extra, { name: 'Dockerfile', data: Buffer.concat(chunks) }] });
+          body = () => packContext({ keep: [], extra: [...extra, { name: 'Dockerfile', data: Buffer.concat(chunks) }] });
           dockerfile = 'Dockerfile';
         }
       } else if (/^https?:\/\//.test(context) || isGitUrl(context)) {
         remote = context;
-        body = packContext({ keep: [], extra });
+        body = () => packContext({ keep: [], extra });
       } else {
         const dir = resolve(context);
         let st;
@@ -264,7 +268,14 @@ function defineBuild(parent: Command, name: string): void {
         }
         dockerfile = dfRel;
         const ignore = ignoreText !== undefined ? ignoreMatcher(parseIgnoreFile(ignoreText)) : undefined;
-        body = packContext({ dir, ignore, keep: [dfRel, '.dockerignore', `${dfRel}.dockerignore`], extra });
+        const pack = { dir, ignore, keep: [dfRel, '.dockerignore', `${dfRel}.dockerignore`], extra };
+        // Taken before any file is read: a file written after this is never taken for what was sent.
+        const { fingerprint, settled } = fingerprintContext(pack);
+        if (settled) {
+          const key = [client.host.url, dir, dfRel, ignoreText ?? ''];
+          sent = { key, fingerprint, digest: recallContext(key, fingerprint) };
+        }
+        body = () => packContext(pack);
       }
 
       const buildArgs: Record<string, string | null> = {};
@@ -283,8 +294,7 @@ function defineBuild(parent: Command, name: string): void {
         const eq = l.indexOf('=');
         labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
       }
-      const res = await client.stream('POST', '/build', {
-        query: {
+      const query = {
           t: f.tag,
           dockerfile: remote ? f.file : dockerfile,
           buildargs: JSON.stringify(buildArgs),
@@ -301,10 +311,18 @@ function defineBuild(parent: Command, name: string): void {
           remote,
           cachefrom: f.cacheFrom?.length ? JSON.stringify(f.cacheFrom) : undefined,
           secrets: secrets.ids.length ? JSON.stringify(secrets.ids) : undefined,
-        },
-        stream: body,
-        contentType: 'application/x-tar',
-      });
+      };
+      let res: Awaited<ReturnType<typeof client.stream>> | undefined;
+      if (sent?.digest) {
+        try {
+          res = await client.stream('POST', '/build', { query: { ...query, contextdigest: sent.digest } });
+        } catch (err) {
+          if (!(err instanceof ApiError && err.status === 412)) throw err;
+        }
+      }
+      res ??= await client.stream('POST', '/build', { query, stream: body(), contentType: 'application/x-tar' });
+      const kept = res.headers['x-berth-context-digest'];
+      if (sent && kept && kept !== sent.digest) rememberContext(sent.key, sent.fingerprint, kept);
       const quiet = f.quiet === true || f.progress === 'quiet';
       const live = !quiet && (f.progress === 'tty' || (f.progress === 'auto' && process.stdout.isTTY === true)) ? liveView(process.stdout) : undefined;
       let imageId = '';

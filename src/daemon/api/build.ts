@@ -11,10 +11,10 @@ import { spawnSync } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { BadRequestError } from './errors.ts';
+import { BadRequestError, PreconditionFailedError } from './errors.ts';
 import { boolParam } from './query.ts';
 import { Builder, StepFailedError, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
-import { contextFromRemote, contextFromStream, type BuildContext } from '../../build/context.ts';
+import { contextFromCache, contextFromRemote, contextFromStream, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../build/context-tar.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
@@ -122,17 +122,24 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
     for (const h of req.extraHosts) if (!/^[^:]+:.+$/.test(h)) throw new BadRequestError(`invalid IP address in add-host: "${h}"`);
 
     const remote = q.get('remote');
+    // berth's CLI names a context it sent before by its digest (and sends no body); an unknown one is asked for whole.
+    const known = q.get('contextdigest');
     let context: BuildContext;
     if (remote) {
       ctx.bodyStream().resume();
       context = await contextFromRemote(remote, dockerfile, tmpRoot, ctx.signal);
+    } else if (known) {
+      ctx.bodyStream().resume();
+      const hit = contextFromCache(known, contexts);
+      if (!hit) throw new PreconditionFailedError(`build context ${known} is not kept here: send it whole`);
+      context = hit;
     } else {
       context = await contextFromStream(ctx.bodyStream(), dockerfile, tmpRoot, contexts);
     }
     const secretsDir = join(tmpRoot, `secrets-${Date.now()}-${Math.random().toString(16).slice(2)}`);
     let out: Writable | undefined;
     const emit = (m: BuildMessage) => {
-      out ??= ctx.stream(200, 'application/json');
+      out ??= ctx.stream(200, 'application/json', context.digest ? { 'X-Berth-Context-Digest': context.digest } : undefined);
       if (!out.writableEnded) out.write(JSON.stringify(m) + '\r\n');
     };
     try {

@@ -26,6 +26,9 @@ export class NotModifiedError extends EngineError {
 export class ForbiddenError extends EngineError {
   constructor(message: string) { super(403, message); }
 }
+export class PreconditionFailedError extends EngineError {
+  constructor(message: string) { super(412, message); }
+}
 export class InternalError extends EngineError {
   constructor(message: string) { super(500, message); }
 }
