@@ -5,6 +5,7 @@
 // ADD build their layer tar straight from the sources. A step is a cache hit when
 // an image with the same parent and the same `container_config` (which names
 // the step, and for COPY/ADD the checksum of the copied files) exists.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -34,6 +35,9 @@ import {
 } from './copy.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from './ignore.ts';
 import { parseRunMount, type RunMount } from './run-mount.ts';
+import { checkoutGit, GitError, GitSubdirError, isGitSource, parseGitRef, resolveCommit, type GitCheckout, type GitRef } from './git-remote.ts';
+import type { LayerInfo } from '../images/layers.ts';
+import { StageOutput, type Lane } from './stage-output.ts';
 
 const run = promisify(execFile);
 
@@ -173,6 +177,22 @@ function flagValues(i: Instruction, name: string): string[] {
   return i.flags.filter((f) => f.startsWith(`--${name}=`)).map((f) => f.slice(name.length + 3));
 }
 
+/** A boolean flag (`--link`, `--link=false`), parsed as Go's strconv.ParseBool, as BuildKit does. */
+function boolFlag(i: Instruction, name: string): boolean {
+  const v = flagValue(i, name);
+  if (v === undefined) return false;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  throw new BuildStepError(`invalid value for --${name}: ${v}`);
+}
+
+/** A git failure of ADD, worded for the build output. */
+function gitStepError(g: GitRef, err: unknown): Error {
+  if (err instanceof GitSubdirError) return new BuildStepError(`ADD failed: subdirectory ${g.subdir} of ${g.url} does not exist`);
+  if (err instanceof GitError) return new BuildStepError(`ADD failed: unable to fetch git repository ${g.url}: ${err.message}`);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 function checkFlags(i: Instruction, allowed: string[]): void {
   for (const f of i.flags) {
     const name = f.replace(/^--/, '').split('=')[0];
@@ -221,11 +241,16 @@ class BuildRun {
   private stages: Stage[] = [];
   private metaArgs = new Map<string, string | undefined>();
   private readonly usedArgs = new Set<string>();
-  private step = 0;
   private totalSteps = 0;
+  /** Each counted instruction's step number, in Dockerfile order (stages may run in any order). */
+  private readonly stepNumbers = new Map<Instruction, number>();
   private readonly results = new Map<number, Promise<Image | undefined>>();
-  /** Image of the last step that succeeded, named when a later one fails. */
-  private lastImage?: Image;
+  /** Stages running at the same time write their lines as one block each. */
+  private readonly output: StageOutput;
+  /** The lane of the stage whose code is running (async context). */
+  private readonly currentLane = new AsyncLocalStorage<Lane>();
+  /** Errors already carrying the image of their stage's last good step. */
+  private readonly annotated = new WeakSet<Error>();
   private readonly cleanups: Array<() => Promise<void>> = [];
   /** Removals of intermediate containers still under way. */
   private readonly removals: Promise<void>[] = [];
@@ -237,10 +262,21 @@ class BuildRun {
     this.req = req;
     this.emit = emit;
     this.signal = signal;
+    this.output = new StageOutput((text) => this.emit({ stream: text }));
   }
 
   private out(text: string): void {
-    if (!this.req.quiet) this.emit({ stream: text });
+    this.writer()(text);
+  }
+
+  /** Where the running stage's output goes, captured now for callbacks that run outside its async context. */
+  private writer(): (text: string) => void {
+    const lane = this.currentLane.getStore();
+    return (text) => {
+      if (this.req.quiet) return;
+      if (lane) this.output.text(lane, text);
+      else this.emit({ stream: text });
+    };
   }
 
   async run(): Promise<string> {
@@ -260,9 +296,10 @@ class BuildRun {
     const target = this.targetStage();
     const needed = this.neededStages(target);
     // Docker counts the ARGs before the first FROM as steps too.
-    this.totalSteps = df.instructions.filter((i) => i.startLine < this.stages[0].from.startLine).length;
-    for (const s of this.stages) if (needed.has(s.index)) this.totalSteps += 1 + s.instructions.length;
-    if (Object.keys(this.req.labels).length) this.totalSteps++;
+    const counted = df.instructions.filter((i) => i.startLine < this.stages[0].from.startLine);
+    for (const s of this.stages) if (needed.has(s.index)) counted.push(s.from, ...s.instructions);
+    counted.forEach((i, n) => this.stepNumbers.set(i, n + 1));
+    this.totalSteps = counted.length + (Object.keys(this.req.labels).length ? 1 : 0);
     for (const w of df.warnings) this.out(`[WARNING]: ${w}\n`);
     try {
       for (const i of df.instructions) {
@@ -281,12 +318,8 @@ class BuildRun {
       }
       if (this.req.quiet) this.emit({ stream: img.record.id + '\n' });
       return img.record.id;
-    } catch (err) {
-      if (this.lastImage && err instanceof Error && !(err instanceof DockerfileRequestError)) {
-        this.out(`The last successful step's image is ${short(this.lastImage.record.id)}: run it to debug, e.g. berth run --rm -it ${short(this.lastImage.record.id)} sh\n`);
-      }
-      throw err;
     } finally {
+      this.output.flushAll();
       await Promise.all(this.removals);
       for (const c of this.cleanups.reverse()) await c().catch(() => {});
     }
@@ -416,7 +449,12 @@ class BuildRun {
         const settled = await Promise.allSettled(deps.map((dep) => this.runStage(dep, needed)));
         const failed = settled.find((r) => r.status === 'rejected');
         if (failed) throw (failed as PromiseRejectedResult).reason;
-        return this.buildStage(s);
+        const lane = this.output.open(s.index);
+        try {
+          return await this.currentLane.run(lane, () => this.buildStage(s));
+        } finally {
+          this.output.close(lane);
+        }
       })();
       p.catch(() => {});
       this.results.set(s.index, p);
@@ -425,8 +463,7 @@ class BuildRun {
   }
 
   private stepLine(i: Instruction): void {
-    this.step++;
-    this.out(`Step ${this.step}/${this.totalSteps} : ${i.original.trim()}\n`);
+    this.out(`Step ${this.stepNumbers.get(i)}/${this.totalSteps} : ${i.original.trim()}\n`);
   }
 
   // ---------- one stage ----------
@@ -434,21 +471,36 @@ class BuildRun {
   private async buildStage(s: Stage): Promise<Image | undefined> {
     this.checkAborted();
     const st = await this.fromStep(s);
-    for (const i of s.instructions) await this.dispatch(s, st, i);
-    if (s === this.stages[this.stages.length - 1] || s.name === this.req.target?.toLowerCase()) {
-      if (Object.keys(this.req.labels).length && s === this.targetStage()) {
-        const line = 'LABEL ' + Object.entries(this.req.labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
-        this.step++;
-        this.out(`Step ${this.step}/${this.totalSteps} : ${line}\n`);
-        const labels = { ...(st.config.Labels ?? {}), ...this.req.labels };
-        await this.metaStep(st, { ...st.config, Labels: labels }, line);
+    try {
+      for (const i of s.instructions) await this.dispatch(s, st, i);
+      if (s === this.stages[this.stages.length - 1] || s.name === this.req.target?.toLowerCase()) {
+        if (Object.keys(this.req.labels).length && s === this.targetStage()) {
+          const line = 'LABEL ' + Object.entries(this.req.labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
+          this.out(`Step ${this.totalSteps}/${this.totalSteps} : ${line}\n`);
+          const labels = { ...(st.config.Labels ?? {}), ...this.req.labels };
+          await this.metaStep(st, { ...st.config, Labels: labels }, line);
+        }
       }
+    } catch (err) {
+      throw this.namingLastImage(err, st.image);
     }
     if (!st.image) {
       // FROM scratch with nothing after it: an image without layers.
       st.image = await recordImage(this.d.images.store, { config: st.config, history: { created_by: '' } }, [], true);
     }
     return st.image;
+  }
+
+  /**
+   * A failed step's error, naming the image of the stage's last good step (so
+   * the user can run it to debug) after Docker's own wording.
+   */
+  private namingLastImage(err: unknown, last: Image | undefined): unknown {
+    if (!last || !(err instanceof Error) || this.annotated.has(err)) return err;
+    this.annotated.add(err);
+    const id = short(last.record.id);
+    err.message += ` (the last successful step's image is ${id}: run it to debug, e.g. berth run --rm -it ${id} sh)`;
+    return err;
   }
 
   private async fromStep(s: Stage): Promise<StageState> {
@@ -715,14 +767,12 @@ class BuildRun {
   private useCache(st: StageState, hit: Image): void {
     st.image = hit;
     st.config = structuredClone(hit.config.config ?? {});
-    this.lastImage = hit;
     this.out(` ---> Using cache\n ---> ${short(hit.record.id)}\n`);
   }
 
   private stepDone(st: StageState, img: Image, config: ContainerConfig): void {
     st.image = img;
     st.config = structuredClone(config);
-    this.lastImage = img;
     this.out(` ---> ${short(img.record.id)}\n`);
   }
 
@@ -748,7 +798,7 @@ class BuildRun {
   private async workdirStep(st: StageState, config: ContainerConfig): Promise<void> {
     const wd = config.WorkingDir as string;
     const lowers = st.image ? await this.layerDirs(st.image) : [];
-    const resolved = resolveInLayers(lowers, wd + '/.');
+    const resolved = resolveInLayers(lowers, wd, true);
     if (resolved === '/' || lookupInLayers(lowers, resolved)?.isDirectory()) return this.metaStep(st, config, `WORKDIR ${wd}`, true);
     const nop = `#(nop) WORKDIR ${wd}`;
     const cc: ContainerConfig = { ...config, Cmd: [...DEFAULT_SHELL, nop] };
@@ -851,7 +901,8 @@ class BuildRun {
     const mountCleanup = await this.prepareMounts(cid, base, mounts);
     try {
       const live = this.d.containers.output(cid);
-      const onOut = (b: Buffer) => this.out(b.toString('utf8'));
+      const write = this.writer();
+      const onOut = (b: Buffer) => write(b.toString('utf8'));
       live.on('stdout', onOut);
       live.on('stderr', onOut);
       const exited = this.d.containers.wait(cid, 'next-exit', this.signal);
@@ -1042,8 +1093,10 @@ class BuildRun {
 
   private async copyStep(s: Stage, st: StageState, i: Instruction, env: Map<string, string>): Promise<void> {
     const kw = i.keyword === 'add' ? 'ADD' : 'COPY';
-    // --link only changes how BuildKit stores the layer, not what it holds: accepted as is.
-    checkFlags(i, kw === 'ADD' ? ['chown', 'chmod', 'checksum', 'link', 'exclude', 'unpack'] : ['from', 'chown', 'chmod', 'link', 'exclude']);
+    checkFlags(i, kw === 'ADD' ? ['chown', 'chmod', 'checksum', 'link', 'exclude', 'unpack', 'keep-git-dir'] : ['from', 'chown', 'chmod', 'link', 'exclude', 'parents']);
+    const link = boolFlag(i, 'link');
+    const parents = boolFlag(i, 'parents');
+    const keepGitDir = boolFlag(i, 'keep-git-dir');
     const excludes = flagValues(i, 'exclude').map((x) => expandWord(x, env));
     const unpackRaw = flagValue(i, 'unpack');
     if (unpackRaw !== undefined && !['true', 'false', '1', '0'].includes(unpackRaw)) throw new BuildStepError(`invalid value for --unpack: ${unpackRaw}`);
@@ -1064,16 +1117,19 @@ class BuildRun {
       if (ref && ref.index >= s.index) throw new BuildStepError(`invalid from flag value ${from}: refers to current or later build stage`);
     }
     const rawDest = ex(i.args[i.args.length - 1]);
-    const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.');
+    const destIsDir = rawDest.endsWith('/') || rawDest === '.' || rawDest.endsWith('/.') || parents;
     const dest = posix.resolve(st.config.WorkingDir || '/', rawDest);
     const lowers = st.image ? await this.layerDirs(st.image) : [];
+    // --link makes the layer as if onto an empty filesystem: the destination is not
+    // resolved through the image's symlinks, nor do its directories' attributes carry over.
+    const destLowers = link ? [] : lowers;
 
     const rawSources = i.args.slice(0, -1);
     const heredocNames = new Set(i.heredocs.map((h) => h.name));
     const entries: CopyEntry[] = [];
-    const sourcesKind: string[] = [];
     const local: string[] = [];
     const urls: string[] = [];
+    const gits: GitRef[] = [];
     for (const raw of rawSources) {
       const hd = /^<<-?(["']?)([A-Za-z0-9_]+)\1$/.exec(raw);
       if (hd && heredocNames.has(hd[2])) {
@@ -1081,30 +1137,34 @@ class BuildRun {
         const content = h?.expand ? expandHeredoc(h.content, env) : (h?.content ?? '');
         const target = destIsDir || rawSources.length > 1 ? posix.join(dest, hd[2]) : dest;
         entries.push({ dest: target, kind: 'file', mode: 0o644, mtimeMs: Date.now(), data: Buffer.from(content), size: content.length });
-        sourcesKind.push('file');
         continue;
       }
       const src = ex(raw);
-      if (/^https?:\/\//.test(src)) {
+      if (isGitSource(src)) {
+        if (kw === 'COPY') throw new BuildStepError('source can\'t be a git ref for COPY');
+        const g = parseGitRef(src);
+        if (!g) throw new BuildStepError(`invalid git URL: ${src}`);
+        gits.push(g);
+      } else if (/^https?:\/\//.test(src)) {
         if (kw === 'COPY') throw new BuildStepError('source can\'t be a URL for COPY');
         urls.push(src);
-      } else if (/^git@|\.git(#|$)/.test(src) && kw === 'ADD') {
-        throw new BuildStepError(`ADD of a git repository is not supported: ${src}`);
       } else {
         local.push(src);
       }
     }
-    if (checksum !== undefined && (urls.length !== 1 || local.length)) throw new BuildStepError('checksum can\'t be specified for non-HTTP(S) sources');
-    if (urls.length + local.length + entries.length > 1 && !destIsDir) {
+    if (checksum !== undefined && (urls.length + gits.length !== 1 || local.length)) throw new BuildStepError('checksum can\'t be specified for non-HTTP(S) sources');
+    if (urls.length + local.length + gits.length + entries.length > 1 && !destIsDir) {
       throw new BuildStepError(`When using ${kw} with more than one source file, the destination must be a directory and end with a /`);
     }
+    const gitOnly = gits.length > 0 && urls.length + local.length + entries.length === 0;
     for (const url of urls) {
-      const e = await this.download(url, dest, destIsDir || (await this.copyPlanFor({ dir: '/', isContext: false }, [], dest, false, kw, lowers).isDirInImage(dest)), checksum);
+      const e = await this.download(url, dest, destIsDir || (await this.copyPlanFor({ dir: '/', isContext: false }, [], dest, false, kw, destLowers).isDirInImage(dest)), checksum);
       // --unpack=true: a downloaded archive is unpacked into the destination (never by default).
       entries.push(unpack === true && (await isArchiveFile(e.source as string)) ? { ...e, kind: 'archive', dest } : e);
     }
 
     let release: (() => Promise<void>) | undefined;
+    const checkouts: GitCheckout[] = [];
     try {
       if (local.length) {
         let root: SourceRoot = { dir: this.ctxDir, ignore: this.ignore, isContext: true };
@@ -1113,41 +1173,109 @@ class BuildRun {
           release = r.release;
           root = { dir: r.dir, isContext: false };
         }
-        const planInput = this.copyPlanFor(root, local, dest, destIsDir || rawSources.length > 1, kw, lowers);
+        const planInput = this.copyPlanFor(root, local, dest, destIsDir || rawSources.length > 1, kw, destLowers);
         if (unpack !== undefined) planInput.extractArchives = kw === 'ADD' && unpack;
         if (excludes.length) planInput.exclude = ignoreMatcher(excludes.map((x) => posix.normalize(x).replace(/^\/+/, '')));
+        planInput.parents = parents;
         entries.push(...(await planCopy(planInput)));
       }
-      const sum = await checksumEntries(entries, `${chown ?? ''}:${chmodRaw ?? ''}`, this.knownDigest);
-      const kind = entries.length === 1 ? (entries[0].kind === 'dir' ? 'dir' : 'file') : (local.length === 1 && entries[0]?.kind === 'dir' ? 'dir' : 'multi');
-      const nop = `#(nop) ${kw} ${kind}:${sum} in ${rawDest.startsWith('/') ? rawDest : dest + (destIsDir ? '/' : '')} `;
-      const cc: ContainerConfig = { ...st.config, Cmd: [...DEFAULT_SHELL, nop] };
-      const hit = await this.cached(st.image, cc, this.withParent(st, st.config));
-      if (hit) return this.useCache(st, hit);
+      // A git source is keyed by the commit its ref names now: a cache hit needs no clone.
+      const resolved: Array<{ g: GitRef; commit: string; checkout?: GitCheckout }> = [];
+      for (const g of gits) {
+        let commit = await resolveCommit(g).catch((err: unknown) => {
+          throw gitStepError(g, err);
+        });
+        let checkout: GitCheckout | undefined;
+        if (!commit) {
+          // Not a ref the remote advertises (an abbreviated commit?): only a fetch tells.
+          checkout = await this.checkoutSource(g, keepGitDir);
+          checkouts.push(checkout);
+          commit = checkout.commit;
+        }
+        if (checksum !== undefined && !commit.startsWith(checksum)) throw new BuildStepError(`expected checksum to match ${checksum}, got ${commit}`);
+        resolved.push({ g, commit, checkout });
+      }
       let owner = { uid: 0, gid: 0 };
       if (chown) {
         // A user without a group gets the user's ID as group ID, as Docker's.
         const u = resolveUser(lowers, chown);
         owner = { uid: u.uid, gid: chown.includes(':') ? u.gid : u.uid };
       }
-      // Context files are never changed in place (a rw bind writes to an overlay), so the layer may link them.
+      // A --link step is looked up whatever its parent, so its key holds the owner's IDs, not a name.
+      const extra = link ? `${owner.uid}:${owner.gid}:${chown !== undefined}:${chmodRaw ?? ''}` : `${chown ?? ''}:${chmodRaw ?? ''}`;
+      const gitKeys = resolved.map((r) => `${r.g.url}#${r.commit}:${r.g.subdir}:${keepGitDir}`);
+      const sum = await checksumEntries(entries, [extra, ...gitKeys].join('\0'), this.knownDigest);
+      const kind = gitOnly ? 'git' : entries.length === 1 ? (entries[0].kind === 'dir' ? 'dir' : 'file') : (local.length === 1 && entries[0]?.kind === 'dir' ? 'dir' : 'multi');
+      const nop = `#(nop) ${kw} ${link ? '--link ' : ''}${kind}:${sum} in ${rawDest.startsWith('/') ? rawDest : dest + (destIsDir ? '/' : '')} `;
+      const cc: ContainerConfig = { ...st.config, Cmd: [...DEFAULT_SHELL, nop] };
+      const hit = await this.cached(st.image, cc, this.withParent(st, st.config));
+      if (hit) return this.useCache(st, hit);
+      const config: ContainerConfig = { ...st.config };
+      if (st.image) config.Image = st.image.record.id;
+      const record = (diffId: string) => recordImage(this.d.images.store, {
+        base: st.image, config, containerConfig: cc, author: st.author, history: { created_by: `/bin/sh -c ${nop}` },
+      }, [...(st.image?.config.rootfs.diff_ids ?? []), diffId], false);
+      const linked = link ? await this.linkedLayer(st.image, cc) : undefined;
+      if (linked) {
+        this.out(' ---> Using cache\n');
+        return this.stepDone(st, await record(linked.diffId), config);
+      }
+      for (const r of resolved) {
+        let c = r.checkout;
+        if (!c) {
+          c = await this.checkoutSource(r.g, keepGitDir);
+          checkouts.push(c);
+        }
+        if (c.commit !== r.commit) throw new BuildStepError(`${r.g.url}: ${r.g.ref || 'HEAD'} moved from ${r.commit} to ${c.commit} while it was fetched`);
+        const files = await planCopy(this.copyPlanFor({ dir: c.dir, isContext: false }, ['/'], dest, true, kw, destLowers));
+        // As BuildKit's: files 0644, or 0755 when executable; directories 0755.
+        for (const e of files) if (e.kind === 'dir' || e.kind === 'file') e.mode = e.kind === 'dir' || e.mode & 0o111 ? 0o755 : 0o644;
+        entries.push(...files);
+      }
+      // Context files (and git checkouts) are never changed in place (a rw bind writes to an overlay): the layer may link them.
       const contextFiles = from === undefined ? new Map<string, string>() : undefined;
       const layer = await this.d.images.store.layers.register(
-        entriesLayer(entries, { ...owner, chmod, chown: chown !== undefined, lowers, contextFiles }), st.image?.record.topLayer || undefined,
+        entriesLayer(entries, { ...owner, chmod, chown: chown !== undefined, lowers: destLowers, contextFiles }), st.image?.record.topLayer || undefined,
         { linkFrom: contextFiles && ((p) => {
           const path = contextFiles.get(p);
           return path === undefined ? undefined : { path, sameContent: true };
         }) },
       );
-      const config: ContainerConfig = { ...st.config };
-      if (st.image) config.Image = st.image.record.id;
-      const img = await recordImage(this.d.images.store, {
-        base: st.image, config, containerConfig: cc, author: st.author, history: { created_by: `/bin/sh -c ${nop}` },
-      }, [...(st.image?.config.rootfs.diff_ids ?? []), layer.diffId], false);
-      this.stepDone(st, img, img.config.config ?? {});
+      this.stepDone(st, await record(layer.diffId), config);
     } finally {
       if (release) await release();
+      for (const c of checkouts) await c.cleanup().catch(() => {});
       for (const e of entries) if (e.downloaded && e.source) await rm(e.source, { force: true });
+    }
+  }
+
+  /**
+   * COPY --link: the layer an earlier build made for the same step, on
+   * whatever parent it had (its key does not depend on the layers below). Its
+   * tar, kept in the content store, is applied as is on `parent`: the same
+   * diff ID, no source read again.
+   */
+  private async linkedLayer(parent: Image | undefined, cc: ContainerConfig): Promise<LayerInfo | undefined> {
+    if (this.req.noCache) return undefined;
+    const want = JSON.stringify(cc.Cmd);
+    const candidates = this.d.images.store.list()
+      .filter((img) => img.record.topLayer && JSON.stringify(img.config.container_config?.Cmd) === want)
+      .sort((a, b) => ((b.config.created ?? '') > (a.config.created ?? '') ? 1 : -1));
+    const { layers, content } = this.d.images.store;
+    for (const img of candidates) {
+      const info = await layers.info(img.record.topLayer).catch(() => undefined);
+      if (!info?.blob || !(await content.has(info.blob))) continue;
+      return layers.register(content.openBlob(info.blob), parent?.record.topLayer || undefined, { blob: info.blob });
+    }
+    return undefined;
+  }
+
+  /** A git source checked out for ADD, with BuildKit's errors. */
+  private async checkoutSource(g: GitRef, keepGitDir: boolean): Promise<GitCheckout> {
+    try {
+      return await checkoutGit(g, this.d.tmpRoot, { keepGitDir });
+    } catch (err) {
+      throw gitStepError(g, err);
     }
   }
 

@@ -3,10 +3,9 @@
 // http(s) Dockerfile or tarball, or a git repository (`#ref:subdir`). Every
 // context is unpacked to a directory of its own, streamed (never held in
 // memory), with the hostile-tar rules of layer-apply: no entry lands outside.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { BadRequestError } from '../daemon/api/errors.ts';
@@ -14,6 +13,7 @@ import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../storage/compression.ts';
 import { resolveInRoot, isWithin } from '../storage/rootpath.ts';
 import { isGitUrl } from './context-tar.ts';
+import { checkoutGit, GitError, GitSubdirError, parseGitRef } from './git-remote.ts';
 import type { ContextCache } from './context-cache.ts';
 
 export interface BuildContext {
@@ -200,49 +200,18 @@ export async function contextFromRemote(remote: string, dockerfileName: string, 
   return contextFromStream(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), dockerfileName, tmpRoot);
 }
 
-function runGit(args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => { if (stderr.length < 8192) stderr += c.toString('utf8'); });
-    child.on('error', (err) => reject(new BadRequestError(`unable to prepare context: git: ${err.message}`)));
-    child.on('close', (code) => {
-      if (code === 0) resolve();
-      else reject(new BadRequestError(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${stderr.trim()}: exit status ${code}`));
-    });
-  });
-}
-
 /** `git clone` of `url#ref:subdir` (ref a branch, tag or commit); the context is the subdirectory. */
 async function contextFromGit(remote: string, tmpRoot: string): Promise<BuildContext> {
-  const hash = remote.indexOf('#');
-  let url = hash < 0 ? remote : remote.slice(0, hash);
-  const fragment = hash < 0 ? '' : remote.slice(hash + 1);
-  const colon = fragment.indexOf(':');
-  const ref = colon < 0 ? fragment : fragment.slice(0, colon);
-  const subdir = colon < 0 ? '' : fragment.slice(colon + 1);
-  if (url.startsWith('github.com/')) url = 'https://' + url;
-  if (url.startsWith('-') || ref.startsWith('-')) throw new BadRequestError(`unable to prepare context: invalid git URL: ${remote}`);
-  const dir = await newContextDir(tmpRoot);
-  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const g = parseGitRef(remote);
+  if (!g) throw new BadRequestError(`unable to prepare context: invalid git URL: ${remote}`);
   try {
-    await runGit(['init', '-q', dir]);
-    await runGit(['remote', 'add', 'origin', url], dir);
-    const fetchRef = ref || 'HEAD';
-    await runGit(['fetch', '-q', '--depth', '1', 'origin', '--', fetchRef], dir).catch(async () => {
-      // A commit that is not a ref tip needs the whole history.
-      await runGit(['fetch', '-q', 'origin'], dir);
-    });
-    await runGit(['checkout', '-q', ref && /^[0-9a-f]{7,40}$/.test(ref) ? ref : 'FETCH_HEAD'], dir).catch(() => runGit(['checkout', '-q', 'FETCH_HEAD'], dir));
-    await runGit(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], dir).catch(() => {});
-    await rm(join(dir, '.git'), { recursive: true, force: true });
-    if (!subdir) return { dir, cleanup, markDirty: () => {} };
-    const sub = resolveInRoot(dir, subdir);
-    const st = await lstat(sub).catch(() => undefined);
-    if (!st?.isDirectory()) throw new BadRequestError(`unable to prepare context: subdirectory ${subdir} of ${url} does not exist`);
-    return { dir: sub, cleanup, markDirty: () => {} };
+    const c = await checkoutGit(g, tmpRoot);
+    return { dir: c.dir, cleanup: c.cleanup, markDirty: () => {} };
   } catch (err) {
-    await cleanup();
+    if (err instanceof GitSubdirError) throw new BadRequestError(`unable to prepare context: subdirectory ${g.subdir} of ${g.url} does not exist`);
+    if (err instanceof GitError) {
+      throw new BadRequestError(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${err.message}`);
+    }
     throw err;
   }
 }

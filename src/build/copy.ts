@@ -5,7 +5,7 @@
 // context symlink to /etc reads the context's own `etc`, never the host's.
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { posix } from 'node:path';
@@ -75,8 +75,12 @@ function cleanSource(root: SourceRoot, src: string, instruction: string): string
   return cleanInRoot(norm).slice(1);
 }
 
-/** Expands one source (possibly a glob) to root-relative paths that exist and are not ignored. */
-async function expandSource(root: SourceRoot, src: string, instruction: string): Promise<string[]> {
+/**
+ * Expands one source (possibly a glob) to root-relative paths that exist and
+ * are not ignored. With `doubleStar` (COPY --parents, as BuildKit's include
+ * patterns) a `**` segment matches any number of path components, none too.
+ */
+async function expandSource(root: SourceRoot, src: string, instruction: string, doubleStar = false): Promise<string[]> {
   const rel = cleanSource(root, src, instruction);
   const visible = (p: string) => !(root.ignore?.excludes(p));
   if (!GLOB_CHARS.test(rel)) {
@@ -88,7 +92,9 @@ async function expandSource(root: SourceRoot, src: string, instruction: string):
   let current = [''];
   for (const seg of rel.split('/').filter(Boolean)) {
     const next: string[] = [];
-    if (!GLOB_CHARS.test(seg)) {
+    if (doubleStar && seg === '**') {
+      for (const base of current) next.push(base, ...(await descendants(root.dir, base)));
+    } else if (!GLOB_CHARS.test(seg)) {
       for (const base of current) {
         const p = base ? `${base}/${seg}` : seg;
         if (await lstat(resolveInRoot(root.dir, p)).catch(() => undefined)) next.push(p);
@@ -100,9 +106,22 @@ async function expandSource(root: SourceRoot, src: string, instruction: string):
         for (const n of names.sort()) if (re.test(n)) next.push(base ? `${base}/${n}` : n);
       }
     }
-    current = next;
+    current = [...new Set(next)];
   }
-  return current.filter(visible);
+  return current.filter((p) => p !== '' && visible(p));
+}
+
+/** Every path below `rel` in the root, parents first; only real directories are entered. */
+async function descendants(rootDir: string, rel: string): Promise<string[]> {
+  const out: string[] = [];
+  const names = await readdir(resolveInRoot(rootDir, rel || '/')).catch(() => [] as string[]);
+  for (const n of names.sort()) {
+    const child = rel ? `${rel}/${n}` : n;
+    out.push(child);
+    const st = await lstat(resolveInRoot(rootDir, child, false)).catch(() => undefined);
+    if (st?.isDirectory()) out.push(...(await descendants(rootDir, child)));
+  }
+  return out;
 }
 
 export interface PlanInput {
@@ -119,10 +138,13 @@ export interface PlanInput {
   instruction: 'COPY' | 'ADD';
   /** --exclude patterns: matched against a source as named and against paths below a source directory. */
   exclude?: IgnoreMatcher;
+  /** COPY --parents: each source keeps its path (from the root, or from a `/./` in it) under the destination. */
+  parents?: boolean;
 }
 
 /** What to copy: each entry with its absolute destination, in order (parents first). */
 export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
+  if (p.parents) return planParents(p);
   const found: string[] = [];
   for (const s of p.sources) {
     const hits = await expandSource(p.root, s, p.instruction);
@@ -153,6 +175,44 @@ export async function planCopy(p: PlanInput): Promise<CopyEntry[]> {
     const dest = intoDir ? posix.join(p.dest, posix.basename(rel)) : p.dest;
     out.push(entryOf(host, st, dest));
   }
+  return out;
+}
+
+/**
+ * COPY --parents: every match lands at `dest/<its path>`, where its path
+ * starts at the root or after the source's `/./` pivot (`x/./y/*.txt` keeps
+ * `y/…`). The parent directories kept come with their modes from the source.
+ */
+async function planParents(p: PlanInput): Promise<CopyEntry[]> {
+  const out: CopyEntry[] = [];
+  const madeDirs = new Set<string>();
+  let matched = 0;
+  for (const s of p.sources) {
+    const pivot = s.indexOf('/./');
+    const base = pivot < 0 ? '' : cleanSource(p.root, s.slice(0, pivot) || '/', p.instruction);
+    const hits = await expandSource(p.root, pivot < 0 ? s : s.slice(0, pivot) + '/' + s.slice(pivot + 3), p.instruction, true);
+    if (hits.length === 0 && !GLOB_CHARS.test(s)) {
+      throw new BuildStepError(`${p.instruction} failed: file not found in build context or excluded by .dockerignore: stat ${s}: file does not exist`);
+    }
+    for (const hit of hits) {
+      if (p.exclude?.excludes(hit) || p.exclude?.excludes(posix.basename(hit))) continue;
+      matched++;
+      const kept = base && hit.startsWith(base + '/') ? hit.slice(base.length + 1) : hit;
+      const parts = kept.split('/');
+      for (let n = 1; n < parts.length; n++) {
+        const dirRel = parts.slice(0, n).join('/');
+        if (madeDirs.has(dirRel)) continue;
+        madeDirs.add(dirRel);
+        const st = await lstat(resolveInRoot(p.root.dir, base ? `${base}/${dirRel}` : dirRel));
+        out.push({ dest: posix.join(p.dest, dirRel), kind: 'dir', mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, size: 0 });
+      }
+      const host = resolveInRoot(p.root.dir, hit);
+      const st = await lstat(host);
+      if (st.isDirectory()) await walkDir(p.root, host, hit, posix.join(p.dest, kept), out, p.exclude, '');
+      else out.push(await entryOf(host, st, posix.join(p.dest, kept)));
+    }
+  }
+  if (matched === 0) throw new BuildStepError(`${p.instruction} failed: no source files were specified`);
   return out;
 }
 
@@ -256,7 +316,8 @@ export function lookupInLayers(lowers: string[], path: string): Stats | undefine
 /**
  * Resolves `path` in the image made of `lowers` as the kernel would in the
  * merged root: symlinks of every parent component are followed (clamped at
- * the root), so `COPY x /var/run/` lands where /var/run points.
+ * the root), so `COPY x /var/run/` lands where /var/run points; with
+ * `followFinal` the last component too (a directory copied onto a symlink).
  */
 export function resolveInLayers(lowers: string[], path: string, followFinal = false): string {
   let pending = cleanInRoot(path).split('/').filter(Boolean);
@@ -340,7 +401,8 @@ export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
   };
   (async () => {
     for (const e of entries) {
-      const dest = resolveDest(e.dest);
+      // A directory copied onto a symlink to a directory goes where it points, as its files do.
+      const dest = e.kind === 'dir' ? resolveInLayers(o.lowers, e.dest, true) : resolveDest(e.dest);
       const mode = o.chmod ?? e.mode;
       const common = { uid: o.uid, gid: o.gid, mtime: new Date(Math.floor(e.mtimeMs / 1000) * 1000) };
       if (e.kind === 'archive') {

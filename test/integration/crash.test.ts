@@ -21,7 +21,6 @@ const BUDGET_MS = 130_000;
 
 // A container that runs until stopped, and stops at once on SIGTERM (a bare
 // `sleep` as pid 1 would ignore it and cost the whole stop timeout).
-const LONG = ['sh', '-c', 'trap "exit 3" TERM; sleep 300 & wait'];
 
 interface Inspect {
   Id: string;

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import {
-  startRegistry, launch, http, randomImage, writeOciLayout, skopeo, hasBinary, tempDir, cleanup, type Image, type Registry, sleep,
+  startRegistry, launch, http, randomImage, writeOciLayout, skopeo, hasBinary, tempDir, cleanup, type Image, sleep,
   layer, image, tar, sha256, OCI_LAYER,
 } from './helpers.ts';
 

@@ -12,7 +12,7 @@ import { createdSince, humanSize } from '../format/units.ts';
 import { goTimeString } from './containers.ts';
 import { registerArchiveCommands } from './image-archive.ts';
 import { registerImageUsageCommands } from './image-usage.ts';
-import { parseNormalizedNamed, referenceString, withDefaultTag, DEFAULT_DOMAIN } from '../../images/reference.ts';
+import { parseNormalizedNamed, referenceString, withDefaultTag } from '../../images/reference.ts';
 import { registryAuthHeader } from '../credentials.ts';
 
 interface ImageSummary {
