@@ -14,6 +14,9 @@ import type { IgnoreMatcher } from './ignore.ts';
 /** Where secrets travel in the context tar (hex-encoded ids as file names). */
 export const SECRETS_DIR_IN_CONTEXT = '.berth-build-secrets';
 
+/** In a context sent on top of an earlier one: the files to take from it (JSON `{ "files": [...] }`). */
+export const BASE_FILES_IN_CONTEXT = '.berth-context-base.json';
+
 export interface ExtraEntry {
   name: string;
   data: Buffer;
@@ -27,6 +30,8 @@ export interface PackOptions {
   /** Context-relative paths that are sent even when excluded. */
   keep: string[];
   extra: ExtraEntry[];
+  /** Regular files left out of the tar: the daemon has them from an earlier context. */
+  skip?: ReadonlySet<string>;
 }
 
 const SMALL_FILE = 256 * 1024;
@@ -81,7 +86,7 @@ async function walk(pack: tar.Pack, o: PackOptions, dir: string): Promise<void> 
       await addEntry(pack, { ...common, name: rel + '/', type: 'directory' });
     } else if (st.isSymbolicLink()) {
       await addEntry(pack, { ...common, name: rel, type: 'symlink', linkname: readlinkSync(abs) });
-    } else {
+    } else if (!o.skip?.has(rel)) {
       // Small files in one read; big ones streamed, so memory stays bounded.
       const body = st.size === 0 ? undefined : st.size <= SMALL_FILE ? readFileSync(abs) : createReadStream(abs);
       if (Buffer.isBuffer(body) && body.length !== st.size) throw new Error(`${rel} changed while it was read`);
@@ -93,28 +98,39 @@ async function walk(pack: tar.Pack, o: PackOptions, dir: string): Promise<void> 
 /**
  * What the context tar of `o` would hold, from lstat alone: a file's inode,
  * size, mode and times (ctime changes with any write, and cannot be set back)
- * stand for its bytes. `settled` is false when something changed too recently
- * for that to be trusted (timestamps come from a coarse clock), so a context
- * that was just edited is never taken as unchanged. The ignore rules are the
- * caller's to add to the key.
+ * stand for its bytes. A file changed too recently for its times to be
+ * trusted (they come from a coarse clock) is `fresh`: it is never taken as
+ * unchanged, and a context with one is not `settled`. The ignore rules are
+ * the caller's to add to the key.
  */
+export interface ContextSurvey {
+  fingerprint: string;
+  settled: boolean;
+  /** Each regular file's stat key, by context path (fresh ones left out). */
+  files: Record<string, string>;
+}
+
 /** Longer than the coarse clock's tick that stamps file times. */
 const SETTLE_MS = 250;
 
-export function fingerprintContext(o: PackOptions): { fingerprint: string; settled: boolean } {
+export function surveyContext(o: PackOptions): ContextSurvey {
   const h = createHash('sha256');
   h.update(JSON.stringify(o.keep) + '\n');
-  const started = Date.now();
-  let newest = 0;
+  const settledBefore = Date.now() - SETTLE_MS;
+  let settled = true;
+  const files: Record<string, string> = {};
   if (o.dir) {
     for (const { rel, abs, st } of contextEntries(o, o.dir, '')) {
       const link = st.isSymbolicLink() ? readlinkSync(abs) : '';
-      h.update(`${rel}\0${st.mode}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}\0${st.ino}\0${st.dev}\0${link}\n`);
-      newest = Math.max(newest, st.ctimeMs, st.mtimeMs);
+      const key = `${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.dev}`;
+      h.update(`${rel}\0${key}\0${link}\n`);
+      const fresh = Math.max(st.ctimeMs, st.mtimeMs) >= settledBefore;
+      if (fresh) settled = false;
+      else if (st.isFile()) files[rel] = key;
     }
   }
   // Extra entries are stamped with the time they are sent: such a tar is never the same twice.
-  return { fingerprint: h.digest('hex'), settled: o.extra.length === 0 && newest < started - SETTLE_MS };
+  return { fingerprint: h.digest('hex'), settled: settled && o.extra.length === 0, files };
 }
 
 /** The context as a tar stream; errors (an unreadable file) end the stream with that error. */

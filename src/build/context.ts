@@ -4,17 +4,17 @@
 // context is unpacked to a directory of its own, streamed (never held in
 // memory), with the hostile-tar rules of layer-apply: no entry lands outside.
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
+import { linkSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { BadRequestError } from '../daemon/api/errors.ts';
 import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../storage/compression.ts';
-import { resolveInRoot, isWithin } from '../storage/rootpath.ts';
-import { isGitUrl } from './context-tar.ts';
+import { cleanInRoot, resolveInRoot, isWithin } from '../storage/rootpath.ts';
+import { BASE_FILES_IN_CONTEXT, isGitUrl } from './context-tar.ts';
 import { checkoutGit, GitError, GitSubdirError, parseGitRef } from './git-remote.ts';
-import type { ContextCache } from './context-cache.ts';
+import type { CachedContext, ContextCache } from './context-cache.ts';
 
 export interface BuildContext {
   /** The unpacked context. */
@@ -59,7 +59,9 @@ async function newContextDir(tmpRoot: string): Promise<string> {
  * (saved as `dockerfileName`). With a cache, a small tar seen before reuses
  * its unpacked directory.
  */
-export async function contextFromStream(input: Readable, dockerfileName: string, tmpRoot: string, cache?: ContextCache): Promise<BuildContext> {
+export async function contextFromStream(
+  input: Readable, dockerfileName: string, tmpRoot: string, cache?: ContextCache, base?: CachedContext,
+): Promise<BuildContext> {
   const dir = await newContextDir(tmpRoot);
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
@@ -97,11 +99,12 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
         yield* chunks;
         if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value as Buffer;
       }
-      const previous = cache?.recent();
+      const previous = base ? undefined : cache?.recent();
+      const earlier = base ?? previous;
       const fileDigests = new Map<string, string>();
       try {
         await applyLayer(dir, Readable.from(all(), { objectMode: false }).pipe(completeTarEnd()), {
-          overlayWhiteouts: false, xattrs: false, linkFrom: previous && unchangedIn(previous.dir), fileDigests,
+          overlayWhiteouts: false, xattrs: false, linkFrom: earlier && unchangedIn(earlier.dir), fileDigests,
         });
       } catch (err) {
         d.abort(err as Error);
@@ -110,6 +113,7 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
         await previous?.release();
       }
       await d.finished();
+      if (base) takeBaseFiles(dir, base, fileDigests);
       if (cache && digest) {
         const held = cache.adopt(digest, dir, size, fileDigests);
         return { dir, fileDigests, markDirty: held.markDirty, cleanup: held.release, digest: `sha256:${digest}` };
@@ -130,6 +134,44 @@ export async function contextFromStream(input: Readable, dockerfileName: string,
     input.resume();
     await cleanup();
     throw err;
+  }
+}
+
+/**
+ * A context sent on top of an earlier one lists the files it left out (its
+ * client saw them unchanged): they are linked from the earlier context, each
+ * a regular file there and landing in a real directory of the new one.
+ */
+function takeBaseFiles(dir: string, base: CachedContext, fileDigests: Map<string, string>): void {
+  const manifest = join(dir, BASE_FILES_IN_CONTEXT);
+  const bad = (why: string) => new BadRequestError(`invalid build context on top of an earlier one: ${why}`);
+  if (!lstatSync(manifest, { throwIfNoEntry: false })?.isFile()) throw bad(`no ${BASE_FILES_IN_CONTEXT}`);
+  let files: unknown;
+  try {
+    files = (JSON.parse(readFileSync(manifest, 'utf8')) as { files?: unknown }).files;
+  } catch {
+    throw bad(`${BASE_FILES_IN_CONTEXT} is not JSON`);
+  }
+  rmSync(manifest);
+  if (!Array.isArray(files)) throw bad('no file list');
+  const fromBase = unchangedIn(base.dir);
+  const intoNew = unchangedIn(dir);
+  const baseRoot = posix.resolve(base.dir);
+  const newRoot = posix.resolve(dir);
+  for (const f of files) {
+    if (typeof f !== 'string' || f.includes('\0')) throw bad('a file name is not a string');
+    const clean = cleanInRoot(f);
+    const src = clean === '/' ? undefined : fromBase(clean);
+    if (!src || !lstatSync(src.path, { throwIfNoEntry: false })?.isFile()) throw bad(`${f} is not a file of the earlier context`);
+    const dst = intoNew(clean);
+    if (!dst) throw bad(`the directory of ${f} is not in the context`);
+    try {
+      linkSync(src.path, dst.path);
+    } catch (err) {
+      throw bad(`${f}: ${(err as NodeJS.ErrnoException).code === 'EEXIST' ? 'sent as well' : (err as Error).message}`);
+    }
+    const digest = base.fileDigests?.get(baseRoot + clean);
+    if (digest) fileDigests.set(newRoot + clean, digest);
   }
 }
 

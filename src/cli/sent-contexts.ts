@@ -2,6 +2,7 @@
 // (src/build/context-tar.ts) and the digest the daemon gave the tar. When a
 // context's fingerprint is the same the next time, the CLI names the tar by
 // its digest instead of sending it: a fully cached build then reads no file.
+// When some files changed, only those are sent, on top of the last context.
 // A daemon that no longer keeps it answers 412, and the context is sent whole.
 // Runs in the CLI's startup snapshot: no process state read at load time.
 import { createHash } from 'node:crypto';
@@ -9,9 +10,14 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../storage/atomic.ts';
 
-interface Record_ {
+/** What the CLI keeps of the last context it sent for a key. */
+export interface SentContext {
+  /** The context's fingerprint, when it was settled (else ''). */
   fingerprint: string;
+  /** What the daemon keeps the context under. */
   digest: string;
+  /** Stat keys of its files (context path → key): those that still match need not be sent again. */
+  files: Record<string, string>;
 }
 
 function recordPath(key: string[]): string {
@@ -19,21 +25,22 @@ function recordPath(key: string[]): string {
   return join(base, 'berth', 'build-contexts', createHash('sha256').update(key.join('\0')).digest('hex') + '.json');
 }
 
-/** The digest of the tar last sent for `key` (daemon, directory, Dockerfile, ignore rules), if its fingerprint is this one. */
-export function recallContext(key: string[], fingerprint: string): string | undefined {
+/** The context last sent for `key` (daemon, directory, Dockerfile, ignore rules). */
+export function recallContext(key: string[]): SentContext | undefined {
   try {
-    const r = JSON.parse(readFileSync(recordPath(key), 'utf8')) as Record_;
-    return r.fingerprint === fingerprint && /^sha256:[0-9a-f]{64}$/.test(r.digest) ? r.digest : undefined;
+    const r = JSON.parse(readFileSync(recordPath(key), 'utf8')) as SentContext;
+    if (typeof r.fingerprint !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(r.digest) || typeof r.files !== 'object' || r.files === null) return undefined;
+    return r;
   } catch {
     return undefined;
   }
 }
 
-export function rememberContext(key: string[], fingerprint: string, digest: string): void {
+export function rememberContext(key: string[], sent: SentContext): void {
   const p = recordPath(key);
   try {
     mkdirSync(join(p, '..'), { recursive: true, mode: 0o700 });
-    writeFileAtomicSync(p, JSON.stringify({ fingerprint, digest } satisfies Record_), 0o600);
+    writeFileAtomicSync(p, JSON.stringify(sent), 0o600);
   } catch {
     // A cache that cannot be written only costs the next build an upload.
   }

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
@@ -127,6 +127,36 @@ describe('build contexts', () => {
       await new Promise((r) => setTimeout(r, 400));
       const later = build();
       assert.match(later.stdout, /\nsix\n/);
+      // Some files changed: only they are sent, the rest is taken from the last context; a removed one is gone.
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM busybox\nCOPY . /c/\nRUN cat /c/f /c/g; ls /c\n');
+      writeFileSync(join(dir, 'g'), 'gee\n');
+      writeFileSync(join(dir, 'h'), 'aitch\n');
+      await new Promise((r) => setTimeout(r, 400));
+      build();
+      const onTop = () => dd.log().split('\n').filter((l) => /POST \/v[\d.]+\/build\?.*contextbase=sha256%3A[0-9a-f]{64}/.test(l)).length;
+      const deltas = onTop();
+      writeFileSync(join(dir, 'g'), 'GEE\n');
+      rmSync(join(dir, 'h'));
+      await new Promise((r) => setTimeout(r, 400));
+      const delta = build();
+      assert.equal(delta.code, 0, delta.stderr + delta.stdout);
+      assert.equal(onTop(), deltas + 1, 'sent on top of the last context');
+      assert.match(delta.stdout, /\nsix\nGEE\nDockerfile\nf\ng\n/);
+      // A context on top of another may only take regular files from inside it.
+      const base = /contextbase=(sha256%3A[0-9a-f]{64})/.exec(dd.log().split('\n').filter((l) => /contextbase=/.test(l)).at(-1) ?? '')?.[1] as string;
+      for (const files of [['../../../../etc/passwd'], ['nonexistent'], ['.']]) {
+        const pack = tar.pack();
+        const chunks: Buffer[] = [];
+        pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+        const done = new Promise<void>((r) => pack.on('end', () => r()));
+        pack.entry({ name: 'Dockerfile' }, 'FROM busybox\nCOPY . /c/\n');
+        pack.entry({ name: '.berth-context-base.json' }, JSON.stringify({ files }));
+        pack.finalize();
+        await done;
+        const r = spawnSync('curl', ['-s', '-w', '\n%{http_code}', '--unix-socket', dd.socket, '-X', 'POST', '-H', 'Content-Type: application/x-tar',
+          '--data-binary', '@-', `http://x/build?contextbase=${base}`], { input: Buffer.concat(chunks), encoding: 'utf8' });
+        assert.match(r.stdout, /invalid build context on top of an earlier one: .*\n400$/s, `${files[0]}: ${r.stdout}${r.stderr}`);
+      }
       // A restarted daemon keeps no contexts: it answers 412 and the CLI sends the tar.
       build();
       const before = named();
@@ -134,7 +164,7 @@ describe('build contexts', () => {
       await dd.start();
       const again = build();
       assert.equal(again.code, 0, again.stderr + again.stdout);
-      assert.match(again.stdout, /Step 3\/3 : RUN cat \/f\n ---> Using cache/);
+      assert.match(again.stdout, /Step 3\/3 : RUN cat \/c\/f \/c\/g; ls \/c\n ---> Using cache/);
       assert.equal(named(), before + 1);
     } finally {
       await dd.destroy();

@@ -13,7 +13,9 @@ import { clientFor, CliError } from '../context.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { collect, globals } from '../program.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../../build/ignore.ts';
-import { fingerprintContext, isGitUrl, packContext, SECRETS_DIR_IN_CONTEXT, type ExtraEntry } from '../../build/context-tar.ts';
+import {
+  BASE_FILES_IN_CONTEXT, isGitUrl, packContext, SECRETS_DIR_IN_CONTEXT, surveyContext, type ContextSurvey, type ExtraEntry,
+} from '../../build/context-tar.ts';
 import { recallContext, rememberContext } from '../sent-contexts.ts';
 import { detectCompression } from '../../storage/compression.ts';
 
@@ -209,7 +211,8 @@ function defineBuild(parent: Command, name: string): void {
       let body: () => Readable;
       let dockerfile = f.file;
       let remote: string | undefined;
-      let sent: { key: string[]; fingerprint: string; digest?: string } | undefined;
+      // How an unchanged context, or one with some files changed, is sent to a daemon that has the last one.
+      let plan: { key: string[]; survey: ContextSurvey; named?: string; onTop?: { base: string; body: () => Readable } } | undefined;
 
       if (context === '-') {
         if (f.file === '-') throw new CliError('invalid argument: can\'t use stdin for both build context and dockerfile', 1);
@@ -269,13 +272,21 @@ function defineBuild(parent: Command, name: string): void {
         dockerfile = dfRel;
         const ignore = ignoreText !== undefined ? ignoreMatcher(parseIgnoreFile(ignoreText)) : undefined;
         const pack = { dir, ignore, keep: [dfRel, '.dockerignore', `${dfRel}.dockerignore`], extra };
-        // Taken before any file is read: a file written after this is never taken for what was sent.
-        const { fingerprint, settled } = fingerprintContext(pack);
-        if (settled) {
-          const key = [client.host.url, dir, dfRel, ignoreText ?? ''];
-          sent = { key, fingerprint, digest: recallContext(key, fingerprint) };
-        }
         body = () => packContext(pack);
+        if (extra.length === 0) {
+          // Taken before any file is read: a file written after this is never taken for what was sent.
+          const survey = surveyContext(pack);
+          const key = [client.host.url, dir, dfRel, ignoreText ?? ''];
+          const last = recallContext(key);
+          plan = { key, survey };
+          if (last && survey.settled && last.fingerprint === survey.fingerprint) {
+            plan.named = last.digest;
+          } else if (last && !(BASE_FILES_IN_CONTEXT in survey.files)) {
+            const same = Object.keys(survey.files).filter((rel) => last.files[rel] === survey.files[rel]);
+            const manifest = { name: BASE_FILES_IN_CONTEXT, data: Buffer.from(JSON.stringify({ files: same })) };
+            if (same.length > 0) plan.onTop = { base: last.digest, body: () => packContext({ ...pack, skip: new Set(same), extra: [manifest] }) };
+          }
+        }
       }
 
       const buildArgs: Record<string, string | null> = {};
@@ -312,17 +323,28 @@ function defineBuild(parent: Command, name: string): void {
           cachefrom: f.cacheFrom?.length ? JSON.stringify(f.cacheFrom) : undefined,
           secrets: secrets.ids.length ? JSON.stringify(secrets.ids) : undefined,
       };
-      let res: Awaited<ReturnType<typeof client.stream>> | undefined;
-      if (sent?.digest) {
+      // A daemon that no longer has the earlier context answers 412: then it gets the whole of it.
+      const unlessGone = async (send: () => ReturnType<typeof client.stream>) => {
         try {
-          res = await client.stream('POST', '/build', { query: { ...query, contextdigest: sent.digest } });
+          return await send();
         } catch (err) {
-          if (!(err instanceof ApiError && err.status === 412)) throw err;
+          if (err instanceof ApiError && err.status === 412) return undefined;
+          throw err;
         }
+      };
+      let res: Awaited<ReturnType<typeof client.stream>> | undefined;
+      if (plan?.named) {
+        const digest = plan.named;
+        res = await unlessGone(() => client.stream('POST', '/build', { query: { ...query, contextdigest: digest } }));
+      } else if (plan?.onTop) {
+        const { base, body: delta } = plan.onTop;
+        res = await unlessGone(() => client.stream('POST', '/build', { query: { ...query, contextbase: base }, stream: delta(), contentType: 'application/x-tar' }));
       }
       res ??= await client.stream('POST', '/build', { query, stream: body(), contentType: 'application/x-tar' });
       const kept = res.headers['x-berth-context-digest'];
-      if (sent && kept && kept !== sent.digest) rememberContext(sent.key, sent.fingerprint, kept);
+      if (plan && kept && kept !== plan.named) {
+        rememberContext(plan.key, { fingerprint: plan.survey.settled ? plan.survey.fingerprint : '', digest: kept, files: plan.survey.files });
+      }
       const quiet = f.quiet === true || f.progress === 'quiet';
       const live = !quiet && (f.progress === 'tty' || (f.progress === 'auto' && process.stdout.isTTY === true)) ? liveView(process.stdout) : undefined;
       let imageId = '';

@@ -133,6 +133,18 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       const hit = contextFromCache(known, contexts);
       if (!hit) throw new PreconditionFailedError(`build context ${known} is not kept here: send it whole`);
       context = hit;
+    } else if (q.get('contextbase')) {
+      // Only what changed since a context the daemon keeps: the rest is linked from that one.
+      const base = contexts.acquire((q.get('contextbase') as string).replace(/^sha256:/, ''));
+      if (!base) {
+        ctx.bodyStream().resume();
+        throw new PreconditionFailedError(`build context ${q.get('contextbase')} is not kept here: send it whole`);
+      }
+      try {
+        context = await contextFromStream(ctx.bodyStream(), dockerfile, tmpRoot, contexts, base);
+      } finally {
+        await base.release();
+      }
     } else {
       context = await contextFromStream(ctx.bodyStream(), dockerfile, tmpRoot, contexts);
     }
