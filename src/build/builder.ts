@@ -35,6 +35,7 @@ import {
 } from './copy.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from './ignore.ts';
 import { parseRunMount, type RunMount } from './run-mount.ts';
+import type { BuildContext } from './context.ts';
 import { checkoutGit, GitError, GitSubdirError, isGitSource, parseGitRef, resolveCommit, type GitCheckout, type GitRef } from './git-remote.ts';
 import type { LayerInfo } from '../images/layers.ts';
 import { StageOutput, type Lane } from './stage-output.ts';
@@ -225,7 +226,7 @@ export class Builder {
    * final image ID. Errors thrown before the first message are request
    * errors; later ones are reported by the caller in the stream.
    */
-  async build(context: { dir: string; markDirty(): void; fileDigests?: ReadonlyMap<string, string> }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal): Promise<string> {
+  async build(context: BuildContext, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal): Promise<string> {
     return new BuildRun(this.d, context, req, emit, signal).run();
   }
 }
@@ -234,6 +235,7 @@ class BuildRun {
   private readonly d: BuilderDeps;
   private readonly ctxDir: string;
   private readonly ctxDigests?: ReadonlyMap<string, string>;
+  private readonly ctxMemo?: Map<string, string>;
   private readonly req: BuildRequest;
   private readonly emit: (m: BuildMessage) => void;
   private readonly signal?: AbortSignal;
@@ -255,10 +257,11 @@ class BuildRun {
   /** Removals of intermediate containers still under way. */
   private readonly removals: Promise<void>[] = [];
 
-  constructor(d: BuilderDeps, context: { dir: string; markDirty(): void; fileDigests?: ReadonlyMap<string, string> }, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
+  constructor(d: BuilderDeps, context: BuildContext, req: BuildRequest, emit: (m: BuildMessage) => void, signal?: AbortSignal) {
     this.d = d;
     this.ctxDir = context.dir;
     this.ctxDigests = context.fileDigests;
+    this.ctxMemo = context.memo;
     this.req = req;
     this.emit = emit;
     this.signal = signal;
@@ -1166,6 +1169,15 @@ class BuildRun {
     let release: (() => Promise<void>) | undefined;
     const checkouts: GitCheckout[] = [];
     try {
+      // The same context (kept by digest, never changed) gives the same plan: its checksum is remembered with it.
+      const memoKey = this.ctxMemo && from === undefined && urls.length + gits.length + entries.length === 0
+        ? JSON.stringify([this.req.dockerfile, st.image?.record.id ?? '', kw, local, dest, destIsDir || rawSources.length > 1, unpack ?? null, excludes, parents, link, chown ?? null, chmodRaw ?? null])
+        : undefined;
+      const remembered = memoKey === undefined ? undefined : this.ctxMemo?.get(memoKey);
+      if (remembered !== undefined) {
+        const hit = await this.cached(st.image, { ...st.config, Cmd: [...DEFAULT_SHELL, remembered] }, this.withParent(st, st.config));
+        if (hit) return this.useCache(st, hit);
+      }
       if (local.length) {
         let root: SourceRoot = { dir: this.ctxDir, ignore: this.ignore, isContext: true };
         if (from !== undefined) {
@@ -1207,6 +1219,7 @@ class BuildRun {
       const sum = await checksumEntries(entries, [extra, ...gitKeys].join('\0'), this.knownDigest);
       const kind = gitOnly ? 'git' : entries.length === 1 ? (entries[0].kind === 'dir' ? 'dir' : 'file') : (local.length === 1 && entries[0]?.kind === 'dir' ? 'dir' : 'multi');
       const nop = `#(nop) ${kw} ${link ? '--link ' : ''}${kind}:${sum} in ${rawDest.startsWith('/') ? rawDest : dest + (destIsDir ? '/' : '')} `;
+      if (memoKey !== undefined) this.ctxMemo?.set(memoKey, nop);
       const cc: ContainerConfig = { ...st.config, Cmd: [...DEFAULT_SHELL, nop] };
       const hit = await this.cached(st.image, cc, this.withParent(st, st.config));
       if (hit) return this.useCache(st, hit);

@@ -11,6 +11,7 @@ import { rm } from 'node:fs/promises';
 interface Entry {
   dir: string;
   fileDigests?: ReadonlyMap<string, string>;
+  memo: Map<string, string>;
   bytes: number;
   users: number;
   lastUsed: number;
@@ -21,6 +22,8 @@ export interface CachedContext {
   dir: string;
   /** sha256 of the context's files by host path, from when it was unpacked. */
   fileDigests?: ReadonlyMap<string, string>;
+  /** What builds worked out from this (unchanging) context, for the next build of it. */
+  memo: Map<string, string>;
   /** The build may have changed the directory: it must not be used again. */
   markDirty(): void;
   release(): Promise<void>;
@@ -62,7 +65,7 @@ export class ContextCache {
       this.entries.delete(digest);
       void rm(old.dir, { recursive: true, force: true });
     }
-    const e: Entry = { dir, fileDigests, bytes, users: 0, lastUsed: Date.now(), dirty: false };
+    const e: Entry = { dir, fileDigests, memo: new Map(), bytes, users: 0, lastUsed: Date.now(), dirty: false };
     if (!this.entries.has(digest)) this.entries.set(digest, e);
     else e.dirty = true; // an older copy is in use under this digest: this one goes after the build
     const held = this.hold(digest, e);
@@ -77,6 +80,7 @@ export class ContextCache {
     return {
       dir: e.dir,
       fileDigests: e.fileDigests,
+      memo: e.memo,
       markDirty: () => {
         e.dirty = true;
       },

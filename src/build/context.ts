@@ -27,12 +27,14 @@ export interface BuildContext {
   fileDigests?: ReadonlyMap<string, string>;
   /** `sha256:…` of the context tar, when the daemon keeps it for later builds. */
   digest?: string;
+  /** Kept with a kept context: what its builds worked out (COPY checksums), for later builds of it. */
+  memo?: Map<string, string>;
 }
 
 /** A context kept from an earlier build, named by its tar's digest (`sha256:…`). */
 export function contextFromCache(digest: string, cache: ContextCache): BuildContext | undefined {
   const hit = /^sha256:[0-9a-f]{64}$/.test(digest) ? cache.acquire(digest.slice(7)) : undefined;
-  return hit && { dir: hit.dir, fileDigests: hit.fileDigests, markDirty: hit.markDirty, cleanup: hit.release, digest };
+  return hit && { dir: hit.dir, fileDigests: hit.fileDigests, memo: hit.memo, markDirty: hit.markDirty, cleanup: hit.release, digest };
 }
 
 /** A Dockerfile sent without a tar around it is at most this big. */
@@ -92,7 +94,7 @@ export async function contextFromStream(
         const hit = cache.acquire(digest);
         if (hit) {
           await cleanup();
-          return { dir: hit.dir, fileDigests: hit.fileDigests, markDirty: hit.markDirty, cleanup: hit.release, digest: `sha256:${digest}` };
+          return { dir: hit.dir, fileDigests: hit.fileDigests, memo: hit.memo, markDirty: hit.markDirty, cleanup: hit.release, digest: `sha256:${digest}` };
         }
       }
       async function* all() {
@@ -116,7 +118,7 @@ export async function contextFromStream(
       if (base) takeBaseFiles(dir, base, fileDigests);
       if (cache && digest) {
         const held = cache.adopt(digest, dir, size, fileDigests);
-        return { dir, fileDigests, markDirty: held.markDirty, cleanup: held.release, digest: `sha256:${digest}` };
+        return { dir, fileDigests, memo: held.memo, markDirty: held.markDirty, cleanup: held.release, digest: `sha256:${digest}` };
       }
       return { dir, fileDigests, cleanup, markDirty: () => {} };
     } else {
