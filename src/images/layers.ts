@@ -89,11 +89,7 @@ export class LayerStore {
         await this.snapshots.remove(key);
         return this.info(chainId);
       }
-      await this.snapshots.commit(chainId, key);
-      await this.snapshots.update({
-        key: chainId,
-        labels: { 'berth.diffid': applied.diffId, 'berth.size': String(applied.size), 'berth.blob': blob.digest },
-      });
+      await this.snapshots.commit(chainId, key, { 'berth.diffid': applied.diffId, 'berth.size': String(applied.size), 'berth.blob': blob.digest });
       return { chainId, diffId: applied.diffId, parent, size: applied.size, blob: blob.digest };
     } catch (err) {
       input.unpipe();

@@ -87,13 +87,13 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.create('view', key, parent, {});
   }
 
-  async commit(name: string, key: string): Promise<void> {
+  async commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
     if (!KEY_RE.test(name)) throw new Error(`invalid snapshot key ${JSON.stringify(name)}`);
     const rec = this.get(key);
     if (rec.kind !== 'active') throw new Error(`snapshot ${key} is not active`);
     if (this.records.has(name)) throw new SnapshotExistsError(name);
     await rm(join(this.snapDir(rec.id), 'work'), { recursive: true, force: true });
-    const committed: Record_ = { ...rec, key: name, kind: 'committed' };
+    const committed: Record_ = { ...rec, key: name, kind: 'committed', labels: { ...rec.labels, ...labels } };
     // New record first, then drop the old one: a crash in between leaves two
     // records naming one directory, which remove() of the old key handles.
     await writeJsonAtomic(this.metaPath(name), committed);

@@ -30,8 +30,8 @@ export interface Snapshotter {
   prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
   /** A read-only snapshot of `parent`. */
   view(key: string, parent?: string): Promise<Mount[]>;
-  /** Turns active `key` into committed `name`; the active key is gone. */
-  commit(name: string, key: string): Promise<void>;
+  /** Turns active `key` into committed `name` (with `labels` added, in the same write); the active key is gone. */
+  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
   remove(key: string): Promise<void>;
   mounts(key: string): Promise<Mount[]>;
   stat(key: string): Promise<SnapshotInfo>;

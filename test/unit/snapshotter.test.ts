@@ -66,9 +66,10 @@ export function snapshotterSuite(name: string, make: (root: string) => Promise<S
 
     test('views are read-only looks at a committed chain; labels update; walk and usage', async () => {
       const { s } = await fresh();
-      await s.prepare('x');
+      await s.prepare('x', undefined, { kept: 'yes' });
       writeFileSync(join(await s.dir('x'), 'f'), '12345');
-      await s.commit('X', 'x');
+      await s.commit('X', 'x', { added: 'at commit' });
+      assert.deepEqual((await s.stat('X')).labels, { kept: 'yes', added: 'at commit' });
       const v = await s.view('v', 'X');
       assert.ok(v[0].options.includes('ro'));
       await s.update({ key: 'X', labels: { a: 'b' } });
