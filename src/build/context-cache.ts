@@ -35,9 +35,13 @@ export class ContextCache {
   private readonly maxTotalBytes: number;
   private readonly entries = new Map<string, Entry>();
 
-  constructor(maxContextBytes = 32 << 20, maxTotalBytes = 256 << 20) {
+  /** A context sent as changes to another is small as a tar but whole on disk: the count is bounded too. */
+  private readonly maxEntries: number;
+
+  constructor(maxContextBytes = 32 << 20, maxTotalBytes = 256 << 20, maxEntries = 16) {
     this.maxContextBytes = maxContextBytes;
     this.maxTotalBytes = maxTotalBytes;
+    this.maxEntries = maxEntries;
   }
 
   /** The unpacked context of a tar with this digest, held until released. */
@@ -99,7 +103,7 @@ export class ContextCache {
   private async evict(): Promise<void> {
     const total = () => [...this.entries.values()].reduce((n, e) => n + e.bytes, 0);
     const idle = [...this.entries].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    while (total() > this.maxTotalBytes && idle.length > 0) {
+    while ((total() > this.maxTotalBytes || this.entries.size > this.maxEntries) && idle.length > 0) {
       const [digest, e] = idle.shift() as [string, Entry];
       this.entries.delete(digest);
       await rm(e.dir, { recursive: true, force: true });

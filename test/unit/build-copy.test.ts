@@ -3,7 +3,7 @@
 // image's symlinks, RUN --mount parsing, and the context cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ignoreMatcher, parseIgnoreFile } from '../../src/build/ignore.ts';
 import { checksumEntries, planCopy, resolveInLayers, type PlanInput } from '../../src/build/copy.ts';
@@ -137,4 +137,18 @@ test('the context cache: hits while clean, a dirty context is never handed out a
   assert.equal(k2?.dir, dirs[2]);
   await k2?.release();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  // Small contexts are bounded by their number; recent() hands out the last one used.
+  const few = new ContextCache(1 << 20, 2 << 20, 2);
+  const small = [0, 1, 2].map(() => mkdtempSync('/tmp/berth-unit-ctx-'));
+  for (const [i, d] of small.entries()) {
+    await few.adopt(`s${i}`, d, 10).release();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(few.acquire('s0'), undefined);
+  assert.equal(existsSync(small[0]), false, 'an evicted context is removed');
+  const last = few.recent();
+  assert.equal(last?.dir, small[2]);
+  await last?.release();
+  for (const d of small) rmSync(d, { recursive: true, force: true });
 });
