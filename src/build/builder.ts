@@ -23,6 +23,7 @@ import { createImage, recordImage } from '../images/commit.ts';
 import { cacheFromSource } from './cache-from.ts';
 import { parseNormalizedNamed, familiarString, withDefaultTag } from '../images/reference.ts';
 import type { OciMount } from '../runtime/spec.ts';
+import type { ExitStatus } from '../runtime/shim.ts';
 import { resolveUser } from '../runtime/user.ts';
 import type { Mount, Snapshotter } from '../storage/snapshotter.ts';
 import { overlayOptions } from '../storage/snapshotter.ts';
@@ -893,9 +894,12 @@ class BuildRun {
     this.out(` ---> Running in ${short(cid)}\n`);
     let ok = false;
     let removed = false;
+    // Set once started: the exit after the runtime's cleanup, which a removal waits for.
+    let cleanedUp: Promise<unknown> | undefined;
     const removeContainer = async () => {
       if (removed) return;
       removed = true;
+      await cleanedUp?.catch(() => {});
       await this.d.containers.remove(cid, { force: true }).catch(() => {});
     };
     this.cleanups.push(async () => {
@@ -909,13 +913,22 @@ class BuildRun {
       live.on('stdout', onOut);
       live.on('stderr', onOut);
       const exited = this.d.containers.wait(cid, 'next-exit', this.signal);
+      exited.catch(() => {});
+      cleanedUp = exited;
+      // The step goes on once the process is gone and its output is in; the runtime's cleanup runs beside the commit.
+      let onExited: ((st: ExitStatus) => void) | undefined;
+      const gone = new Promise<number>((resolve) => {
+        onExited = (st) => resolve(st.exitCode);
+        live.once('exited', onExited);
+      });
       let code: number;
       try {
         await this.d.containers.start(cid);
-        code = (await exited).StatusCode;
+        code = await Promise.race([gone, exited.then((r) => r.StatusCode)]);
       } finally {
         live.off('stdout', onOut);
         live.off('stderr', onOut);
+        if (onExited) live.off('exited', onExited);
       }
       if (code !== 0) {
         throw new StepFailedError(`The command '${createdBy}' returned a non-zero code: ${code}`, code);
@@ -927,7 +940,7 @@ class BuildRun {
       }, cid);
       ok = true;
       if (this.req.rm) {
-        // Removed while the next step runs; the build waits for every removal before it ends.
+        // Removed, once cleaned up, while the next step runs; the build waits for every removal before it ends.
         this.removals.push(removeContainer());
         this.out(` ---> Removed intermediate container ${short(cid)}\n`);
       }

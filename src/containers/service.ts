@@ -109,6 +109,7 @@ export class ContainerService {
     return [...this.records.values()];
   }
 
+  /** A container's live output: 'stdout' and 'stderr' (Buffer), and 'exited' (ExitStatus) before its cleanup ends. */
   output(id: string): EventEmitter {
     return this.liveOf(id).output;
   }
@@ -371,6 +372,8 @@ export class ContainerService {
     live.conn = conn;
     conn.on('stdout', (b: Buffer) => live.output.emit('stdout', b));
     conn.on('stderr', (b: Buffer) => live.output.emit('stderr', b));
+    // Before the runtime's cleanup: for a build step, which needs only the status and output.
+    conn.once('exited', (st: ExitStatus) => live.output.emit('exited', st));
     conn.once('exit', (st: ExitStatus) => {
       void this.handleExit(rec.Id, st);
     });

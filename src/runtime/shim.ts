@@ -69,11 +69,13 @@ export interface ExitStatus {
   finishedAt: string;
 }
 
-const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7;
+const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_EXITED = 8;
 
 /**
- * One connection to a shim. Emits 'stdout' and 'stderr' (Buffer), then 'exit'
- * (ExitStatus) once; 'close' when the socket goes away for any reason.
+ * One connection to a shim. Emits 'stdout' and 'stderr' (Buffer), 'exited'
+ * (ExitStatus: the process is gone and its output sent, cleanup pending) for
+ * a container, then 'exit' (ExitStatus, all cleaned up) once; 'close' when
+ * the socket goes away for any reason.
  */
 export class ShimConnection extends EventEmitter {
   private readonly socket: Socket;
@@ -114,6 +116,7 @@ export class ShimConnection extends EventEmitter {
       if (type === T_STDOUT) this.emit('stdout', payload);
       else if (type === T_STDERR) this.emit('stderr', payload);
       else if (type === T_REPLY) this.replies.shift()?.(payload.toString());
+      else if (type === T_EXITED) this.emit('exited', JSON.parse(payload.toString()) as ExitStatus);
       else if (type === T_EXIT) {
         this.exited = JSON.parse(payload.toString()) as ExitStatus;
         this.emit('exit', this.exited);

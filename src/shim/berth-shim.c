@@ -45,6 +45,7 @@ enum {
 	F_CLOSE_STDIN = 5,
 	F_RESIZE = 6,
 	F_START = 7,
+	F_EXITED = 8,
 };
 
 #define FRAME_HEADER 5
@@ -56,6 +57,7 @@ enum {
 #define BUF_KEEP (256u << 10)           /* an emptied buffer larger than this is freed */
 #define DRAIN_MS 2000
 #define FINAL_FLUSH_MS 2000
+#define EXITED_FLUSH_MS 100
 #define ERR_MAX 2048
 #define TIME_LEN 64
 
@@ -1261,13 +1263,21 @@ static void finish(void)
 	close_fd(&io.err);
 	close_fd(&io.in);
 	stdio_release_child_ends();
+	format_time(proc.finished_at, t);
+	snprintf(json, sizeof json, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}", proc.exit_code, t);
 	if (!opt.exec_process) {
+		/*
+		 * The process is gone and its output sent: say so before the
+		 * runtime's delete, which takes a while. A client that only needs
+		 * the status and output (a build step) goes on; the exit frame
+		 * still means "cleaned up".
+		 */
+		broadcast(F_EXITED, json, (uint32_t)strlen(json));
+		clients_flush_all(mono_ms() + EXITED_FLUSH_MS);
 		if (runtime_simple("delete", "--force") < 0)
 			say("the runtime could not delete the container");
 		rootfs_unmount();
 	}
-	format_time(proc.finished_at, t);
-	snprintf(json, sizeof json, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}", proc.exit_code, t);
 	if (write_file_atomic("exit.json", json) < 0)
 		say("write exit.json: %s", strerror(errno));
 	unlink("shim.sock");

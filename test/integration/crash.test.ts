@@ -160,7 +160,7 @@ describe('kill -9 during activity', () => {
 
   async function checkAfterRestart(round: number): Promise<string> {
     const v = d.berth(['version']);
-    assert.equal(v.code, 0, `the daemon answers: ${v.stderr}`);
+    assert.equal(v.code, 0, `the daemon answers: ${v.stderr}\n${d.log().slice(-3000)}`);
 
     // Containers of --rm runs that were under way finish and go away on their
     // own; wait for that, so what remains no longer changes.
