@@ -114,6 +114,8 @@ export class NetworkService {
   private readonly firewall: Firewall;
   private containers!: ContainerDirectory;
   private restoring = true;
+  /** Bridges this start made (none was there): nothing of an earlier run can be attached to them. */
+  private readonly bridgesMadeAtStart = new Set<string>();
   private readonly upstreams = hostResolvers();
 
   constructor(cfg: DaemonConfig, events: EventBus) {
@@ -160,7 +162,7 @@ export class NetworkService {
     await this.initDefaultBridge();
     for (const n of this.records.values()) {
       if (n.Driver !== 'bridge' || n.Name === 'bridge') continue;
-      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
+      if (await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n))) this.bridgesMadeAtStart.add(n.berth!.bridge);
       await this.openPool(n);
     }
   }
@@ -193,7 +195,7 @@ export class NetworkService {
         }, nc.bridgeName);
       }
       n.Options[ICC_OPT] = String(nc.icc);
-      await ensureBridge(nc.bridgeName, this.gatewayCidr(n));
+      if (await ensureBridge(nc.bridgeName, this.gatewayCidr(n))) this.bridgesMadeAtStart.add(nc.bridgeName);
     });
     await this.addRecord(n!);
     await this.openPool(n!);
@@ -291,10 +293,18 @@ export class NetworkService {
     return { bridges, ports };
   }
 
-  /** Daemon shutdown: with nothing running, take down our bridges and rules; else leave them to the containers. */
+  /**
+   * Daemon shutdown: with nothing running, take down our bridges and rules; else leave them to the containers.
+   * A start that ends before the containers were restored (its init failed) cannot know what runs: it takes
+   * down only the bridges it made itself, and leaves the rest to the next start, as after a kill -9.
+   */
   async shutdown(): Promise<void> {
     for (const d of this.dnsServers.values()) d.close();
     for (const sb of this.sandboxes.values()) for (const p of sb.ports) p.close();
+    if (this.restoring) {
+      for (const b of this.bridgesMadeAtStart) await removeLink(b);
+      return;
+    }
     if (this.containers.list().some((c) => c.State.Running)) return;
     if (this.cfg.network.iptables) await this.firewall.teardown();
     for (const n of this.records.values()) if (n.Driver === 'bridge') await removeLink(n.berth!.bridge);

@@ -1,7 +1,7 @@
 // Starts a real berth daemon on its own data root, exec root and socket, and
 // runs the real berth and docker CLIs against it.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,16 +67,28 @@ export class TestDaemon {
     return { ...process.env, DOCKER_HOST: this.host };
   }
 
-  async start(): Promise<void> {
-    const { openSync } = await import('node:fs');
+  /** Spawns the daemon process and returns at once (start() also waits for its socket). */
+  launch(): ChildProcess {
     const log = openSync(this.logFile, 'a');
     this.proc = spawn(BERTH, ['daemon', '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', join(this.dir, 'berth.pid'), ...this.extraArgs], {
       stdio: ['ignore', log, log],
     });
-    const proc = this.proc;
+    closeSync(log);
+    return this.proc;
+  }
+
+  async start(): Promise<void> {
+    const proc = this.launch();
     const died = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`daemon exited (${code}) during start-up: ${this.log().slice(-2000)}`))));
     died.catch(() => {});
-    await Promise.race([waitForSocket(this.socket, 15_000), died]);
+    try {
+      await Promise.race([waitForSocket(this.socket, 15_000), died]);
+    } catch (err) {
+      // A daemon too slow to come up is stopped, not left starting on its own:
+      // it would finish its start (bridge, chains) with nobody to stop it.
+      await this.stop();
+      throw err;
+    }
   }
 
   /**
@@ -98,7 +110,10 @@ export class TestDaemon {
     if (p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill(signal);
+    // A daemon that does not stop within a minute is hung: kill it rather than hang the test.
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
     await exited;
+    clearTimeout(timer);
   }
 
   log(): string {
@@ -128,7 +143,7 @@ export class TestDaemon {
   async destroy(): Promise<void> {
     // A daemon a test left crashed is started again, as a user would, so that it
     // removes what only it knows about: containers, netns, bridges, iptables chains.
-    if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => { this.proc = undefined; });
+    if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => {});
     if (this.proc) {
       const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
       if (ids.length) this.berth(['rm', '-f', ...ids], { timeout: 60_000 });
@@ -159,7 +174,13 @@ export function waitForNextSecond(): void {
 /** A daemon with busybox seeded, for a test file's `before` hook. */
 export async function startSeededDaemon(extraArgs: string[] = []): Promise<TestDaemon> {
   const d = new TestDaemon(extraArgs);
-  await d.start();
-  d.seedBusybox();
+  try {
+    await d.start();
+    d.seedBusybox();
+  } catch (err) {
+    // The caller never gets the daemon, so it could not destroy it.
+    await d.destroy();
+    throw err;
+  }
   return d;
 }
