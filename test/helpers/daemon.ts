@@ -1,6 +1,7 @@
 // Starts a real berth daemon on its own data root, exec root and socket, and
 // runs the real berth and docker CLIs against it.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -139,21 +140,64 @@ export class TestDaemon {
     if (r.code !== 0) throw new Error(`seeding busybox failed: ${r.stderr}`);
   }
 
-  /** Removes every container, stops the daemon, and deletes its directories. */
+  /**
+   * Removes every container, stops the daemon, and deletes its directories.
+   * A daemon stopped cleanly with nothing running removes its bridge and
+   * chains; if they are still there after, that is a leak: they are removed
+   * and the leak is reported as an error, so it shows where it happens.
+   */
   async destroy(): Promise<void> {
     // A daemon a test left crashed is started again, as a user would, so that it
     // removes what only it knows about: containers, netns, bridges, iptables chains.
     if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => {});
+    let leak = '';
     if (this.proc) {
-      const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
-      if (ids.length) this.berth(['rm', '-f', ...ids], { timeout: 60_000 });
+      // Containers still running at the stop keep the bridge and chains (by design), so all go first,
+      // even when removing many outlasts one CLI timeout.
+      for (let i = 0; i < 3; i++) {
+        const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
+        if (!ids.length) break;
+        this.berth(['rm', '-f', ...ids], { timeout: 120_000 });
+      }
       await this.stop();
+      leak = removeNetworkLeftovers(this.dataRoot);
+      if (leak) leak += `\n--- daemon log tail ---\n${this.log().slice(-3000)}`;
     }
     // Anything still mounted below the test directory (a failed test) goes first.
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(this.dir));
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
     rmSync(this.dir, { recursive: true, force: true });
+    if (leak) throw new Error(`the daemon on ${this.dataRoot} left after a clean stop with nothing running: ${leak}`);
   }
+}
+
+/**
+ * The bridge and iptables chains of the daemon on `dataRoot` (named as
+ * config.ts names them), removed if present; says what was found.
+ */
+function removeNetworkLeftovers(dataRoot: string): string {
+  const tag = createHash('sha256').update(dataRoot).digest('hex').slice(0, 8);
+  const found: string[] = [];
+  if (existsSync(`/sys/class/net/berth-${tag}`)) {
+    found.push(`bridge berth-${tag}`);
+    spawnSync('ip', ['link', 'del', `berth-${tag}`]);
+  }
+  const chain = `BERTH-${tag}-`;
+  let table = '';
+  const jumps: string[][] = [];
+  const chains: [string, string][] = [];
+  for (const line of spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    else if (line.startsWith(`:${chain}`)) chains.push([table, line.slice(1).split(' ')[0]]);
+    else if (line.startsWith('-A ') && !line.startsWith(`-A ${chain}`) && line.includes(`-j ${chain}`)) jumps.push([table, line]);
+  }
+  for (const [t, line] of jumps) spawnSync('iptables', ['-w', '-t', t, '-D', ...line.slice(3).split(' ')]);
+  for (const [t, c] of chains) {
+    spawnSync('iptables', ['-w', '-t', t, '-F', c]);
+    spawnSync('iptables', ['-w', '-t', t, '-X', c]);
+  }
+  if (chains.length) found.push(`chains ${chains.map(([, c]) => c).join(', ')}`);
+  return found.join(' and ');
 }
 
 export function run(cmd: string, args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
