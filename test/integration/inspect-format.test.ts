@@ -34,6 +34,12 @@ const TEMPLATES = [
   '{{.Options.nope}} {{.IPAM.Nope}}',
   '{{.Options.nope}}|{{.Labels.x}}',
   '{{.Config.Labels.team}} {{.Config.Nope}}',
+  // Fields of the typed structs that the JSON omits print their zero value; a
+  // name that is not the Go field's (CpuCount for CPUCount) fails there too.
+  '{{.HostConfig.CgroupParent}}|{{.HostConfig.BlkioWeight}}|{{.HostConfig.Devices}}|{{.HostConfig.StorageOpt.x}}',
+  '{{.HostConfig.CpuCount}}',
+  '{{.Config.StopTimeout}} {{.Config.MacAddress}}',
+  '{{.SizeRw}}',
   '{{.Id}}',
   'json',
 ];

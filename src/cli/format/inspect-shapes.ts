@@ -15,26 +15,48 @@ const OPEN_MAPS = new Set([
 const OPEN_CONFIG_PARENTS = new Set(['LogConfig']);
 
 const OPEN_ZERO = Symbol('an empty Go map');
+type Zeroes = Record<string, unknown>;
 
-/** omitempty fields of the structs (container and image config), by the key of the struct, with their zero value. */
-const CONFIG_ZERO: Record<string, unknown> = {
-  Healthcheck: null, StopSignal: '', StopTimeout: null, Shell: [], OnBuild: [], ArgsEscaped: false, NetworkDisabled: false,
-  MacAddress: '', User: '', Env: [], Entrypoint: [], Cmd: [], WorkingDir: '', ExposedPorts: OPEN_ZERO, Volumes: OPEN_ZERO, Labels: OPEN_ZERO,
+/**
+ * Zero values of the fields the JSON may omit (omitempty) or berth does not
+ * fill, per struct. Only fields whose Go name is their JSON key: a template
+ * naming one of the others (CpuShares for CPUShares) fails the typed pass too.
+ */
+const IMAGE_CONFIG: Zeroes = {
+  User: '', ExposedPorts: OPEN_ZERO, Env: [], Entrypoint: [], Cmd: [], Volumes: OPEN_ZERO, WorkingDir: '', Labels: OPEN_ZERO,
+  StopSignal: '', ArgsEscaped: false, Healthcheck: null, OnBuild: [], Shell: [],
 };
-const ZERO_VALUES: Record<string, Record<string, unknown>> = { State: { Health: null }, Config: CONFIG_ZERO, ContainerConfig: CONFIG_ZERO };
+const CONTAINER_CONFIG: Zeroes = {
+  ...IMAGE_CONFIG, Hostname: '', Domainname: '', AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false,
+  OpenStdin: false, StdinOnce: false, Image: '', NetworkDisabled: false, StopTimeout: null, MacAddress: '',
+};
+const HOST_CONFIG: Zeroes = {
+  Annotations: OPEN_ZERO, Binds: [], BlkioDeviceReadBps: [], BlkioDeviceReadIOps: [], BlkioDeviceWriteBps: [], BlkioDeviceWriteIOps: [],
+  BlkioWeight: 0, BlkioWeightDevice: [], CapAdd: [], CapDrop: [], Cgroup: '', CgroupParent: '', CgroupnsMode: '', ContainerIDFile: '',
+  CpusetCpus: '',
+  CpusetMems: '', DeviceCgroupRules: [], DeviceRequests: [], Devices: [], ExtraHosts: [], GroupAdd: [], IOMaximumBandwidth: 0,
+  IOMaximumIOps: 0, Init: null, IpcMode: '', Isolation: '', Links: [], MaskedPaths: [], Memory: 0, MemoryReservation: 0, MemorySwap: 0,
+  MemorySwappiness: null, Mounts: [], NetworkMode: '', OomKillDisable: null, OomScoreAdj: 0, PidMode: '', PidsLimit: null,
+  PortBindings: OPEN_ZERO, Privileged: false, PublishAllPorts: false, ReadonlyPaths: [], ReadonlyRootfs: false, AutoRemove: false,
+  Runtime: '', SecurityOpt: [], ShmSize: 0, StorageOpt: OPEN_ZERO, Sysctls: OPEN_ZERO, Tmpfs: OPEN_ZERO, UTSMode: '', Ulimits: [],
+  UsernsMode: '', VolumeDriver: '', VolumesFrom: [],
+};
 
-/** The same for the top level, told apart by a field each shape has. */
-function rootZero(obj: Record<string, unknown>): Record<string, unknown> | undefined {
-  if ('RootFS' in obj) {
-    return {
-      Container: '', ContainerConfig: null, DockerVersion: '', Parent: '', Comment: '', Author: '', VirtualSize: 0,
-      Variant: '', OsVersion: '', Descriptor: null, Manifests: [],
-    };
-  }
-  if ('State' in obj) return { ImageManifestDescriptor: null };
-  if ('IPAM' in obj) return { Peers: [], Services: OPEN_ZERO };
-  return undefined;
-}
+/** Per shape (told apart by a field each has): the zeroes of the top level ('') and of the structs by their key. */
+const SHAPES: { has: string; zeroes: Record<string, Zeroes> }[] = [
+  {
+    has: 'RootFS', // an image
+    zeroes: {
+      '': {
+        Container: '', ContainerConfig: null, DockerVersion: '', Parent: '', Comment: '', Author: '', VirtualSize: 0,
+        Variant: '', OsVersion: '', Descriptor: null, Manifests: [],
+      },
+      Config: IMAGE_CONFIG,
+    },
+  },
+  { has: 'State', zeroes: { '': { ImageManifestDescriptor: null, SizeRw: null, SizeRootFs: null }, Config: CONTAINER_CONFIG, HostConfig: HOST_CONFIG, State: { Health: null } } },
+  { has: 'IPAM', zeroes: { '': { Peers: [], Services: OPEN_ZERO } } },
+];
 
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -54,6 +76,8 @@ function zeroesFor(spec: Record<string, unknown>, openMaps: WeakSet<object>): Re
 export function inspectTemplateOptions(obj: unknown): TemplateOptions {
   const openMaps = new WeakSet<object>();
   const zeroValues = new WeakMap<object, Record<string, unknown>>();
+  if (!isMap(obj)) return { missingKey: 'error', openMaps, zeroValues };
+  const shape = SHAPES.find((s) => s.has in obj)?.zeroes ?? {};
   const walk = (v: unknown, key: string, parent: string) => {
     if (Array.isArray(v)) {
       for (const x of v) walk(x, '', key);
@@ -62,11 +86,10 @@ export function inspectTemplateOptions(obj: unknown): TemplateOptions {
     if (!isMap(v)) return;
     const open = OPEN_MAPS.has(key) || (key === 'Config' && OPEN_CONFIG_PARENTS.has(parent));
     if (open) openMaps.add(v);
-    else if (ZERO_VALUES[key]) zeroValues.set(v, zeroesFor(ZERO_VALUES[key], openMaps));
+    else if (key && shape[key]) zeroValues.set(v, zeroesFor(shape[key], openMaps));
     for (const [k, x] of Object.entries(v)) walk(x, open ? '' : k, key);
   };
   walk(obj, '', '');
-  const root = isMap(obj) ? rootZero(obj) : undefined;
-  if (root) zeroValues.set(obj as object, zeroesFor(root, openMaps));
+  if (shape['']) zeroValues.set(obj, zeroesFor(shape[''], openMaps));
   return { missingKey: 'error', openMaps, zeroValues };
 }
