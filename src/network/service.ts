@@ -323,7 +323,7 @@ export class NetworkService {
       const from = ipOn(c);
       if (!from) continue;
       for (const link of c.HostConfig.Links ?? []) {
-        const target = this.containers.find(link.split(':')[0].replace(/^\//, ''));
+        const target = this.linkTarget(link);
         const to = target && ipOn(target);
         if (!to) continue;
         for (const k of Object.keys(target.Config.ExposedPorts ?? {}).sort()) {
@@ -338,7 +338,12 @@ export class NetworkService {
   /** Whether the container takes part in a legacy link (either end): its start and exit change the rules. */
   private linked(rec: ContainerRecord): boolean {
     if (rec.HostConfig.Links?.length) return true;
-    return this.containers.list().some((c) => (c.HostConfig.Links ?? []).some((l) => this.containers.find(l.split(':')[0].replace(/^\//, ''))?.Id === rec.Id));
+    return this.containers.list().some((c) => (c.HostConfig.Links ?? []).some((l) => this.linkTarget(l)?.Id === rec.Id));
+  }
+
+  /** The container a `HostConfig.Links` entry (`target:alias`, either maybe with a leading /) names. */
+  private linkTarget(link: string): ContainerRecord | undefined {
+    return this.containers.find(link.split(':')[0].replace(/^\//, ''));
   }
 
   /**
@@ -840,7 +845,7 @@ export class NetworkService {
     const env: string[] = [];
     for (const link of rec.HostConfig.Links ?? []) {
       const [targetRef, aliasIn] = link.split(':');
-      const target = this.containers.find(targetRef.replace(/^\//, ''));
+      const target = this.linkTarget(link);
       if (!target || !target.State.Running) throw new BadRequestError(`Cannot link to a non running container: ${targetRef} AS ${rec.Name}/${aliasIn ?? targetRef}`);
       const alias = (aliasIn ?? target.Name.slice(1)).replace(/^.*\//, '');
       const ep = Object.values(settingsOf(target).Networks).find((e) => e.IPAddress && this.records.get(e.NetworkID)?.Name === 'bridge');
