@@ -12,6 +12,8 @@ export const DEFAULT_HOST = 'unix:///run/berth.sock';
 export interface GlobalOptions extends TlsFlags {
   host?: string[];
   debug?: boolean;
+  /** --config: the client config directory (credentials in its config.json). */
+  config?: string;
 }
 
 /** A failure that ends the command with this exit status; the message is already user-facing. */

@@ -1,5 +1,6 @@
 // Output conventions shared by commands: Go-style indented JSON, --format.
-import { parseTemplate } from './format/template.ts';
+import { parseTemplate, TemplateError } from './format/template.ts';
+import { inspectTemplateOptions } from './format/inspect-shapes.ts';
 import { CliError } from './context.ts';
 import { ApiError } from '../client/engine-client.ts';
 
@@ -10,30 +11,64 @@ export function goJson(value: unknown, indent = '    '): string {
     .replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
-/** `inspect`-style output: an indented JSON array, or a template per object. */
-export function printInspect(objects: unknown[], format?: string): void {
-  if (!format) {
-    process.stdout.write((objects.length ? goJson(objects) : '[]') + '\n');
-    return;
+/** A reference `inspect` did not find: its message is reported after the output, in order. */
+export class InspectMiss {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
   }
-  if (format === 'json') {
-    // As the docker CLI: the whole array on one line, not HTML-escaped.
-    process.stdout.write(JSON.stringify(objects) + '\n');
-    return;
-  }
-  let tpl;
-  try {
-    tpl = parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n'));
-  } catch (err) {
-    throw new CliError(`template parsing error: ${(err as Error).message}`, 1);
-  }
-  for (const o of objects) {
+}
+
+/**
+ * `inspect`-style output: an indented JSON array, or a template per object.
+ * `rawJson`: the objects are docker inspect's raw JSON (containers, images,
+ * networks), so a key that names no field fails as the docker CLI's
+ * missingkey=error pass does; the others print Go's `<no value>`. As the
+ * docker CLI, every object that renders is printed, then the errors (misses
+ * and template failures, in the order of the references), and a run that
+ * printed nothing with a template prints an empty line.
+ */
+export function printInspect(items: unknown[], format?: string, rawJson = false): void {
+  const objects = items.filter((o) => !(o instanceof InspectMiss));
+  const errors: string[] = [];
+  if (!format || format === 'json') {
+    // `json`, as the docker CLI: the whole array on one line, not HTML-escaped.
+    process.stdout.write(format ? JSON.stringify(objects) + '\n' : (objects.length ? goJson(objects) : '[]') + '\n');
+    for (const o of items) if (o instanceof InspectMiss) errors.push(o.message);
+  } else {
+    let tpl;
     try {
-      process.stdout.write(tpl.execute(o) + '\n');
+      tpl = parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n'));
     } catch (err) {
-      throw new CliError(`template: ${(err as Error).message.replace(/^template: /, '')}`, 1);
+      throw new CliError(`template parsing error: ${(err as Error).message}`, 1);
     }
+    let out = '';
+    for (const o of items) {
+      if (o instanceof InspectMiss) {
+        errors.push(o.message);
+        continue;
+      }
+      try {
+        out += tpl.execute(o, rawJson ? inspectTemplateOptions(o) : {}) + '\n';
+      } catch (err) {
+        if (!(err instanceof TemplateError)) throw err;
+        if (!rawJson) {
+          errors.push(err.message);
+          continue;
+        }
+        // The docker CLI's second pass, over the raw JSON with missingkey=error:
+        // there every missing key fails, a label's too. It words failures as parsing errors.
+        try {
+          out += tpl.execute(o, { missingKey: 'error' }) + '\n';
+        } catch (raw) {
+          if (!(raw instanceof TemplateError)) throw raw;
+          errors.push(`template parsing error: ${raw.message}`);
+        }
+      }
+    }
+    process.stdout.write(out || (rawJson ? '\n' : ''));
   }
+  if (errors.length) throw new CliError(errors.join('\n'), 1);
 }
 
 /**
@@ -42,16 +77,13 @@ export function printInspect(objects: unknown[], format?: string): void {
  */
 export async function inspectEach(refs: string[], fetch: (ref: string) => Promise<unknown>, format?: string): Promise<void> {
   const found: unknown[] = [];
-  let missing = false;
   for (const r of refs) {
     try {
       found.push(await fetch(r));
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 404) throw err;
-      missing = true;
-      process.stderr.write(`Error response from daemon: ${err.message}\n`);
+      found.push(new InspectMiss(`Error response from daemon: ${err.message}`));
     }
   }
-  printInspect(found, format);
-  if (missing) throw new CliError('', 1);
+  printInspect(found, format, true);
 }

@@ -77,8 +77,28 @@ export async function daemonMain(argv: string[]): Promise<number> {
   } catch (err) {
     log('warn', `cannot complete the hybrid cgroup layout (crun will refuse this host): ${(err as Error).message}`);
   }
+  // SIGTERM/SIGINT are ours from here on: one that arrives during start-up
+  // (a bridge and chains made, no API yet) lets the start finish and then
+  // undoes it, instead of ending the process with them left behind.
+  let stopSignal: string | undefined;
+  let onStop = (): void => {};
+  const requestStop = (sig: string) => {
+    if (stopSignal) return;
+    stopSignal = sig;
+    onStop();
+  };
+  process.on('SIGTERM', () => requestStop('SIGTERM'));
+  process.on('SIGINT', () => requestStop('SIGINT'));
+
   const engine = new Engine(cfg);
-  await engine.init();
+  try {
+    await engine.init();
+  } catch (err) {
+    log('fatal', `start-up failed: ${(err as Error).message}`);
+    engine.containers.detachAll();
+    await engine.networks.shutdown().catch((e: unknown) => log('warn', `network shutdown: ${(e as Error).message}`));
+    return 1;
+  }
   writeFileSync(cfg.pidfile, String(process.pid));
 
   const api = new ApiServer();
@@ -152,12 +172,14 @@ export async function daemonMain(argv: string[]): Promise<number> {
   } catch (err) {
     return abort(`cannot listen: ${(err as Error).message}`);
   }
-  engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
-  log('info', `berth daemon ${ENGINE_VERSION} (node ${process.version}) ready, data root ${cfg.dataRoot}`);
+  if (!stopSignal) {
+    engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
+    log('info', `berth daemon ${ENGINE_VERSION} (node ${process.version}) ready, data root ${cfg.dataRoot}`);
+  }
 
   return new Promise<number>((resolve) => {
-    const shutdown = (sig: string) => {
-      log('info', `received ${sig}, shutting down; containers keep running`);
+    const shutdown = () => {
+      log('info', `received ${stopSignal}, shutting down; containers keep running`);
       void api.close().then(async () => {
         engine.containers.detachAll();
         await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
@@ -167,7 +189,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
         resolve(0);
       });
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    if (stopSignal) shutdown();
+    else onStop = shutdown;
   });
 }

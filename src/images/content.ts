@@ -105,7 +105,8 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
     return digest;
   }
 
-  async ingest(stream: Readable, expected?: string): Promise<{ digest: string; size: number }> {
+  /** Stores the stream as a blob; `created` says it was not in the store before. */
+  async ingest(stream: Readable, expected?: string): Promise<{ digest: string; size: number; created: boolean }> {
     const tmp = join(this.ingestDir, randomBytes(8).toString('hex'));
     const hash = createHash('sha256');
     let size = 0;
@@ -120,8 +121,9 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
       const fh = await open(tmp, 'r');
       await fh.sync();
       await fh.close();
+      const created = !(await this.has(digest));
       await rename(tmp, this.path(digest));
-      return { digest, size };
+      return { digest, size, created };
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;

@@ -76,13 +76,28 @@ export class LayerStore {
       } else {
         const toLayer = new PassThrough({ highWaterMark: 1 << 20 });
         const toBlob = new PassThrough({ highWaterMark: 1 << 20 });
-        input.on('error', (err) => {
-          toLayer.destroy(err);
-          toBlob.destroy(err);
-        });
+        // One side failing ends the other (else it would wait for the rest of
+        // the tar for ever, its scratch file open), and both have settled,
+        // their scratch removed, before register() answers.
+        const fail = (err: unknown) => {
+          toLayer.destroy(err as Error);
+          toBlob.destroy(err as Error);
+        };
+        input.on('error', fail);
         input.pipe(toLayer);
         input.pipe(toBlob);
-        [applied, blob] = await Promise.all([applyLayer(dir, toLayer, { linkFrom: opts.linkFrom }), this.content.ingest(toBlob)]);
+        const layer = applyLayer(dir, toLayer, { linkFrom: opts.linkFrom });
+        const stored = this.content.ingest(toBlob);
+        layer.catch(fail);
+        stored.catch(fail);
+        const [a, b] = await Promise.allSettled([layer, stored]);
+        if (a.status === 'rejected') {
+          // The blob side may have finished first: a blob no layer was made of is not kept.
+          if (b.status === 'fulfilled' && b.value.created) await this.content.delete(b.value.digest);
+          throw a.reason;
+        }
+        if (b.status === 'rejected') throw b.reason;
+        [applied, blob] = [a.value, b.value];
       }
       const chainId = chainIds([applied.diffId], parent)[0];
       if (await this.has(chainId)) {

@@ -17,16 +17,19 @@ export class AddressPool {
   /** The last address handed out dynamically. */
   cursor: number;
   private readonly owners = new Map<number, string>();
+  /** `--aux-address`es inside the range: never handed to a container. */
+  private readonly auxiliary: Set<number>;
 
-  constructor(subnet: Subnet, range: Subnet, gateway: number, cursor = 0) {
+  constructor(subnet: Subnet, range: Subnet, gateway: number, cursor = 0, auxiliary: number[] = []) {
     this.subnet = subnet;
     this.range = range;
     this.gateway = gateway;
     this.cursor = cursor;
+    this.auxiliary = new Set(auxiliary.filter((ip) => contains(range, ip)));
   }
 
   private reserved(ip: number): boolean {
-    return ip === this.gateway || (this.subnet.prefix < 31 && (ip === this.subnet.base || ip === broadcast(this.subnet)));
+    return ip === this.gateway || this.auxiliary.has(ip) || (this.subnet.prefix < 31 && (ip === this.subnet.base || ip === broadcast(this.subnet)));
   }
 
   ownerOf(ip: number): string | undefined {

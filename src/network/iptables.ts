@@ -25,9 +25,21 @@ export interface PortRule {
   containerPort: number;
 }
 
+/** A legacy `--link` under `--icc=false`: the linking container may reach the target's exposed port. */
+export interface LinkRule {
+  bridge: string;
+  /** The container that has the link. */
+  from: string;
+  /** The linked container. */
+  to: string;
+  proto: 'tcp' | 'udp';
+  port: number;
+}
+
 export interface FirewallState {
   bridges: BridgeRuleSet[];
   ports: PortRule[];
+  links?: LinkRule[];
 }
 
 /** Interface names of every berth bridge (of any daemon): traffic between two is dropped. */
@@ -103,6 +115,11 @@ export class Firewall {
       F('-o', x, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT');
       for (const p of s.ports.filter((q) => q.bridge === x)) {
         F('-d', `${p.containerIp}/32`, '!', '-i', x, '-o', x, '-p', p.proto, '-m', p.proto, '--dport', String(p.containerPort), '-j', 'ACCEPT');
+      }
+      // As dockerd's links: both directions of the exposed port, the exceptions to icc's DROP.
+      for (const l of b.icc ? [] : (s.links ?? []).filter((q) => q.bridge === x)) {
+        F('-s', `${l.from}/32`, '-d', `${l.to}/32`, '-i', x, '-o', x, '-p', l.proto, '-m', l.proto, '--dport', String(l.port), '-j', 'ACCEPT');
+        F('-s', `${l.to}/32`, '-d', `${l.from}/32`, '-i', x, '-o', x, '-p', l.proto, '-m', l.proto, '--sport', String(l.port), '-j', 'ACCEPT');
       }
       F('-i', x, '-o', x, '-j', b.icc ? 'ACCEPT' : 'DROP');
       for (const other of BRIDGE_PATTERNS) F('-i', x, '-o', other, '-j', 'DROP');

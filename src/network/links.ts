@@ -31,9 +31,13 @@ export async function routedSubnets(): Promise<Subnet[]> {
   return out;
 }
 
-/** Creates the bridge if needed, with exactly `gatewayCidr` (e.g. 172.17.0.1/16) as its IPv4 address. */
-export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gateway?: string): Promise<void> {
-  if (!(await linkExists(name))) {
+/**
+ * Creates the bridge if needed, with exactly `gatewayCidr` (e.g. 172.17.0.1/16)
+ * as its IPv4 address. Resolves true when it made the bridge (none was there).
+ */
+export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gateway?: string): Promise<boolean> {
+  const created = !(await linkExists(name));
+  if (created) {
     await runCommand('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
   }
   const addrs = (JSON.parse(await runCommand('ip', ['-j', 'addr', 'show', 'dev', name])) as IpAddr[])[0]?.addr_info ?? [];
@@ -46,6 +50,7 @@ export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gatewa
   await runCommand('ip', ['-batch', '-'], lines.join('\n') + '\n');
   // Published ports reached through 127.0.0.1 are routed out of the bridge.
   writeFileSync(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1');
+  return created;
 }
 
 export async function removeLink(name: string): Promise<void> {

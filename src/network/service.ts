@@ -8,14 +8,14 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../daemon/api/errors.ts';
+import { BadRequestError, ConflictError, ForbiddenError, InternalError, NotFoundError } from '../daemon/api/errors.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../containers/model.ts';
 import { nowNano } from '../containers/model.ts';
 import { AddressPool } from './ipam.ts';
 import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from './address.ts';
-import { Firewall, type FirewallState, type PortRule } from './iptables.ts';
+import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
 import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, routedSubnets, vethName, type EndpointPlan } from './links.ts';
 import { runInNetns } from './command.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
@@ -88,6 +88,25 @@ async function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * `--aux-address`es of a new network, checked as libnetwork does: each must
+ * be an address of the subnet, and one inside the range is reserved, so it
+ * cannot be the gateway's or another's.
+ */
+function checkAuxiliary(network: string, aux: Record<string, string> | undefined, subnet: Subnet, range: Subnet, gateway: number): Record<string, string> | undefined {
+  if (!aux || Object.keys(aux).length === 0) return undefined;
+  const taken = new Set([gateway]);
+  for (const [k, v] of Object.entries(aux)) {
+    const ip = parseIPv4(v);
+    if (ip === undefined) throw new BadRequestError(`non parsable secondary ip address (${k}:${v}) passed for network ${network}`);
+    if (!contains(subnet, ip)) throw new ForbiddenError(`auxiliary address: (${k}:${v}) must belong to the master pool: ${formatCidr(subnet)}`);
+    if (!contains(range, ip)) continue;
+    if (taken.has(ip)) throw new InternalError(`failed to allocate secondary ip address (${k}:${v}): Address already in use`);
+    taken.add(ip);
+  }
+  return { ...aux };
+}
+
 function netState(rec: ContainerRecord): ContainerNetState {
   const r = rec as ContainerRecord & { berthNetwork?: ContainerNetState };
   r.berthNetwork ??= { lastAddresses: {}, interfaces: {} };
@@ -114,6 +133,8 @@ export class NetworkService {
   private readonly firewall: Firewall;
   private containers!: ContainerDirectory;
   private restoring = true;
+  /** Bridges this start made (none was there): nothing of an earlier run can be attached to them. */
+  private readonly bridgesMadeAtStart = new Set<string>();
   private readonly upstreams = hostResolvers();
 
   constructor(cfg: DaemonConfig, events: EventBus) {
@@ -160,7 +181,7 @@ export class NetworkService {
     await this.initDefaultBridge();
     for (const n of this.records.values()) {
       if (n.Driver !== 'bridge' || n.Name === 'bridge') continue;
-      await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
+      if (await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n))) this.bridgesMadeAtStart.add(n.berth!.bridge);
       await this.openPool(n);
     }
   }
@@ -193,7 +214,7 @@ export class NetworkService {
         }, nc.bridgeName);
       }
       n.Options[ICC_OPT] = String(nc.icc);
-      await ensureBridge(nc.bridgeName, this.gatewayCidr(n));
+      if (await ensureBridge(nc.bridgeName, this.gatewayCidr(n))) this.bridgesMadeAtStart.add(nc.bridgeName);
     });
     await this.addRecord(n!);
     await this.openPool(n!);
@@ -238,7 +259,8 @@ export class NetworkService {
     const c = n.IPAM.Config[0];
     const subnet = parseCidr(c.Subnet!, 'subnet', true);
     const range = c.IPRange ? parseCidr(c.IPRange, 'ip-range', true) : subnet;
-    this.pools.set(n.Id, new AddressPool(subnet, range, parseIPv4(c.Gateway!)!, n.berth!.cursor));
+    const aux = Object.values(c.AuxiliaryAddresses ?? {}).map((a) => parseIPv4(a)).filter((a) => a !== undefined);
+    this.pools.set(n.Id, new AddressPool(subnet, range, parseIPv4(c.Gateway!)!, n.berth!.cursor, aux));
     if (n.Name !== 'bridge') await this.startDns(n);
   }
 
@@ -288,13 +310,54 @@ export class NetworkService {
       for (const p of sb.ports) ports.push({ bridge: sb.target.bridge, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: sb.target.ip, containerPort: p.containerPort });
     }
     ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.hostIp.localeCompare(b.hostIp));
-    return { bridges, ports };
+    return { bridges, ports, links: this.linkRules() };
   }
 
-  /** Daemon shutdown: with nothing running, take down our bridges and rules; else leave them to the containers. */
+  /** The running pairs of legacy links on the default bridge, when its icc is off: rules from the records, so a restart rebuilds them. */
+  private linkRules(): LinkRule[] {
+    const n = this.byName('bridge');
+    if (!n || n.Options[ICC_OPT] !== 'false') return [];
+    const ipOn = (c: ContainerRecord) => this.sandboxes.has(c.Id) ? Object.values(settingsOf(c).Networks).find((e) => e.NetworkID === n.Id)?.IPAddress : undefined;
+    const out: LinkRule[] = [];
+    for (const c of this.containers.list()) {
+      const from = ipOn(c);
+      if (!from) continue;
+      for (const link of c.HostConfig.Links ?? []) {
+        const target = this.linkTarget(link);
+        const to = target && ipOn(target);
+        if (!to) continue;
+        for (const k of Object.keys(target.Config.ExposedPorts ?? {}).sort()) {
+          const [port, proto] = k.split('/');
+          out.push({ bridge: n.berth!.bridge, from, to, proto: proto === 'udp' ? 'udp' : 'tcp', port: Number(port) });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Whether the container takes part in a legacy link (either end): its start and exit change the rules. */
+  private linked(rec: ContainerRecord): boolean {
+    if (rec.HostConfig.Links?.length) return true;
+    return this.containers.list().some((c) => (c.HostConfig.Links ?? []).some((l) => this.linkTarget(l)?.Id === rec.Id));
+  }
+
+  /** The container a `HostConfig.Links` entry (`target:alias`, either maybe with a leading /) names. */
+  private linkTarget(link: string): ContainerRecord | undefined {
+    return this.containers.find(link.split(':')[0].replace(/^\//, ''));
+  }
+
+  /**
+   * Daemon shutdown: with nothing running, take down our bridges and rules; else leave them to the containers.
+   * A start that ends before the containers were restored (its init failed) cannot know what runs: it takes
+   * down only the bridges it made itself, and leaves the rest to the next start, as after a kill -9.
+   */
   async shutdown(): Promise<void> {
     for (const d of this.dnsServers.values()) d.close();
     for (const sb of this.sandboxes.values()) for (const p of sb.ports) p.close();
+    if (this.restoring) {
+      for (const b of this.bridgesMadeAtStart) await removeLink(b);
+      return;
+    }
     if (this.containers.list().some((c) => c.State.Running)) return;
     if (this.cfg.network.iptables) await this.firewall.teardown();
     for (const n of this.records.values()) if (n.Driver === 'bridge') await removeLink(n.berth!.bridge);
@@ -392,15 +455,17 @@ export class NetworkService {
       }
       const gw = c.Gateway ? parseIPv4(c.Gateway) : subnet.base + 1;
       if (gw === undefined || !contains(subnet, gw)) throw new BadRequestError(`invalid gateway address ${c.Gateway} for subnet ${formatCidr(subnet)}`);
+      let range = subnet;
       if (c.IPRange) {
-        const r = parseCidr(c.IPRange, 'ip-range');
-        if (!contains(subnet, r.base) || r.prefix < subnet.prefix) throw new BadRequestError(`invalid ip-range ${c.IPRange}: it must be within the subnet ${formatCidr(subnet)}`);
+        range = parseCidr(c.IPRange, 'ip-range');
+        if (!contains(subnet, range.base) || range.prefix < subnet.prefix) throw new BadRequestError(`invalid ip-range ${c.IPRange}: it must be within the subnet ${formatCidr(subnet)}`);
       }
+      const aux = checkAuxiliary(name, c.AuxiliaryAddresses, subnet, range, gw);
       const n = this.newRecord(name, 'bridge', {
         EnableIPv6: req.EnableIPv6 === true,
         IPAM: {
           Driver: req.IPAM?.Driver || 'default', Options: req.IPAM?.Options ?? {},
-          Config: [{ Subnet: formatCidr(subnet), ...(c.IPRange ? { IPRange: c.IPRange } : {}), Gateway: formatIPv4(gw) }, ...v6.map((x) => {
+          Config: [{ Subnet: formatCidr(subnet), ...(c.IPRange ? { IPRange: c.IPRange } : {}), Gateway: formatIPv4(gw), ...(aux ? { AuxiliaryAddresses: aux } : {}) }, ...v6.map((x) => {
             const s6 = parseCidr6(x.Subnet!);
             return { Subnet: `${formatIPv6(s6.base)}/${s6.prefix}`, Gateway: x.Gateway || formatIPv6(s6.base + 1n) };
           })],
@@ -549,8 +614,8 @@ export class NetworkService {
       }
       const links = this.resolveLinks(rec);
       this.writeHosts(rec, links.hosts);
-      // Only published ports add rules of a container's own.
-      if (sb.ports.length) await this.syncFirewall();
+      // Only published ports and links add rules of a container's own.
+      if (sb.ports.length || this.linked(rec)) await this.syncFirewall();
       return { netns: { kind: 'path', path: netns }, env: links.env };
     } catch (err) {
       await this.teardown(rec);
@@ -638,7 +703,7 @@ export class NetworkService {
     const reset = emptyNetworkSettings();
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
     await removeNetns(this.netnsPath(rec.Id)).catch(() => {});
-    if (sb?.ports.length) await this.syncFirewall().catch(() => {});
+    if (sb?.ports.length || (sb && this.linked(rec))) await this.syncFirewall().catch(() => {});
   }
 
   /** Daemon start: a running container's addresses and ports are its own again. */
@@ -780,7 +845,7 @@ export class NetworkService {
     const env: string[] = [];
     for (const link of rec.HostConfig.Links ?? []) {
       const [targetRef, aliasIn] = link.split(':');
-      const target = this.containers.find(targetRef.replace(/^\//, ''));
+      const target = this.linkTarget(link);
       if (!target || !target.State.Running) throw new BadRequestError(`Cannot link to a non running container: ${targetRef} AS ${rec.Name}/${aliasIn ?? targetRef}`);
       const alias = (aliasIn ?? target.Name.slice(1)).replace(/^.*\//, '');
       const ep = Object.values(settingsOf(target).Networks).find((e) => e.IPAddress && this.records.get(e.NetworkID)?.Name === 'bridge');

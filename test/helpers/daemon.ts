@@ -1,7 +1,8 @@
 // Starts a real berth daemon on its own data root, exec root and socket, and
 // runs the real berth and docker CLIs against it.
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,16 +68,28 @@ export class TestDaemon {
     return { ...process.env, DOCKER_HOST: this.host };
   }
 
-  async start(): Promise<void> {
-    const { openSync } = await import('node:fs');
+  /** Spawns the daemon process and returns at once (start() also waits for its socket). */
+  launch(): ChildProcess {
     const log = openSync(this.logFile, 'a');
     this.proc = spawn(BERTH, ['daemon', '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', join(this.dir, 'berth.pid'), ...this.extraArgs], {
       stdio: ['ignore', log, log],
     });
-    const proc = this.proc;
+    closeSync(log);
+    return this.proc;
+  }
+
+  async start(): Promise<void> {
+    const proc = this.launch();
     const died = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`daemon exited (${code}) during start-up: ${this.log().slice(-2000)}`))));
     died.catch(() => {});
-    await Promise.race([waitForSocket(this.socket, 15_000), died]);
+    try {
+      await Promise.race([waitForSocket(this.socket, 15_000), died]);
+    } catch (err) {
+      // A daemon too slow to come up is stopped, not left starting on its own:
+      // it would finish its start (bridge, chains) with nobody to stop it.
+      await this.stop();
+      throw err;
+    }
   }
 
   /**
@@ -98,7 +111,10 @@ export class TestDaemon {
     if (p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill(signal);
+    // A daemon that does not stop within a minute is hung: kill it rather than hang the test.
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
     await exited;
+    clearTimeout(timer);
   }
 
   log(): string {
@@ -124,21 +140,64 @@ export class TestDaemon {
     if (r.code !== 0) throw new Error(`seeding busybox failed: ${r.stderr}`);
   }
 
-  /** Removes every container, stops the daemon, and deletes its directories. */
+  /**
+   * Removes every container, stops the daemon, and deletes its directories.
+   * A daemon stopped cleanly with nothing running removes its bridge and
+   * chains; if they are still there after, that is a leak: they are removed
+   * and the leak is reported as an error, so it shows where it happens.
+   */
   async destroy(): Promise<void> {
     // A daemon a test left crashed is started again, as a user would, so that it
     // removes what only it knows about: containers, netns, bridges, iptables chains.
-    if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => { this.proc = undefined; });
+    if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => {});
+    let leak = '';
     if (this.proc) {
-      const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
-      if (ids.length) this.berth(['rm', '-f', ...ids], { timeout: 60_000 });
+      // Containers still running at the stop keep the bridge and chains (by design), so all go first,
+      // even when removing many outlasts one CLI timeout.
+      for (let i = 0; i < 3; i++) {
+        const ids = this.berth(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
+        if (!ids.length) break;
+        this.berth(['rm', '-f', ...ids], { timeout: 120_000 });
+      }
       await this.stop();
+      leak = removeNetworkLeftovers(this.dataRoot);
+      if (leak) leak += `\n--- daemon log tail ---\n${this.log().slice(-3000)}`;
     }
     // Anything still mounted below the test directory (a failed test) goes first.
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(this.dir));
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
     rmSync(this.dir, { recursive: true, force: true });
+    if (leak) throw new Error(`the daemon on ${this.dataRoot} left after a clean stop with nothing running: ${leak}`);
   }
+}
+
+/**
+ * The bridge and iptables chains of the daemon on `dataRoot` (named as
+ * config.ts names them), removed if present; says what was found.
+ */
+function removeNetworkLeftovers(dataRoot: string): string {
+  const tag = createHash('sha256').update(dataRoot).digest('hex').slice(0, 8);
+  const found: string[] = [];
+  if (existsSync(`/sys/class/net/berth-${tag}`)) {
+    found.push(`bridge berth-${tag}`);
+    spawnSync('ip', ['link', 'del', `berth-${tag}`]);
+  }
+  const chain = `BERTH-${tag}-`;
+  let table = '';
+  const jumps: string[][] = [];
+  const chains: [string, string][] = [];
+  for (const line of spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    else if (line.startsWith(`:${chain}`)) chains.push([table, line.slice(1).split(' ')[0]]);
+    else if (line.startsWith('-A ') && !line.startsWith(`-A ${chain}`) && line.includes(`-j ${chain}`)) jumps.push([table, line]);
+  }
+  for (const [t, line] of jumps) spawnSync('iptables', ['-w', '-t', t, '-D', ...line.slice(3).split(' ')]);
+  for (const [t, c] of chains) {
+    spawnSync('iptables', ['-w', '-t', t, '-F', c]);
+    spawnSync('iptables', ['-w', '-t', t, '-X', c]);
+  }
+  if (chains.length) found.push(`chains ${chains.map(([, c]) => c).join(', ')}`);
+  return found.join(' and ');
 }
 
 export function run(cmd: string, args: string[], opts: { input?: string | Buffer; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
@@ -159,7 +218,13 @@ export function waitForNextSecond(): void {
 /** A daemon with busybox seeded, for a test file's `before` hook. */
 export async function startSeededDaemon(extraArgs: string[] = []): Promise<TestDaemon> {
   const d = new TestDaemon(extraArgs);
-  await d.start();
-  d.seedBusybox();
+  try {
+    await d.start();
+    d.seedBusybox();
+  } catch (err) {
+    // The caller never gets the daemon, so it could not destroy it.
+    await d.destroy();
+    throw err;
+  }
   return d;
 }

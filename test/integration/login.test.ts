@@ -162,6 +162,38 @@ describe('login and logout against the CNCF registry with htpasswd', { skip: SKI
     }
   });
 
+  test('the global --config DIR: login stores in DIR/config.json, and push, pull and run\'s pull use it', async () => {
+    const cfg = cfgDir('flag');
+    const elsewhere = cfgDir('flag-env'); // $DOCKER_CONFIG, which --config overrides
+    const withFlag = (daemon: TestDaemon, args: string[], input?: string) => berthIn(daemon, elsewhere, ['--config', cfg, ...args], input);
+    const login = await withFlag(d, ['login', '-u', 'alice', '--password-stdin', reg.host], PASS.alice);
+    assert.equal(login.code, 0, login.stderr);
+    assert.ok(existsSync(join(cfg, 'config.json')), 'stored under --config');
+    assert.equal(existsSync(join(elsewhere, 'config.json')), false, 'not under $DOCKER_CONFIG');
+    assert.equal((await withFlag(d, ['tag', 'busybox', `${reg.host}/alice/cf:1`])).code, 0);
+    assert.equal((await withFlag(d, ['tag', 'busybox', `${reg.host}/alice/cf:2`])).code, 0);
+    for (const tag of ['1', '2']) {
+      const push = await withFlag(d, ['push', `${reg.host}/alice/cf:${tag}`]);
+      assert.equal(push.code, 0, push.stderr);
+    }
+    // The registry wants credentials for a pull too: without --config there are none.
+    const anonymous = await berthIn(d2, elsewhere, ['pull', `${reg.host}/alice/cf:1`]);
+    assert.equal(anonymous.code, 1);
+    assert.match(anonymous.stderr, /no basic auth credentials|unauthorized/);
+    const pull = await withFlag(d2, ['pull', `${reg.host}/alice/cf:1`]);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.match(pull.stdout, new RegExp(`Status: Downloaded newer image for ${reg.host}/alice/cf:1`));
+    const run = await withFlag(d2, ['run', '--rm', `${reg.host}/alice/cf:2`, 'echo', 'pulled by run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'pulled by run\n');
+    if (DOCKER) {
+      // The docker CLI's own --config, against berth, for the same behaviour.
+      assert.equal((await runAsync(BERTH, ['-H', d2.host, 'rmi', `${reg.host}/alice/cf:1`])).code, 0);
+      const dk = await runAsync(DOCKER, ['--config', cfg, 'pull', `${reg.host}/alice/cf:1`], { env: { ...process.env, DOCKER_HOST: d2.host, DOCKER_CONFIG: elsewhere } });
+      assert.equal(dk.code, 0, dk.stderr);
+    }
+  });
+
   test('the real docker CLI logs in, pushes and pulls through berth', { skip: DOCKER ? false : 'no docker CLI' }, async () => {
     const env = { ...process.env, DOCKER_HOST: d.host, DOCKER_CONFIG: cfgDir('docker') };
     const login = await runAsync(DOCKER as string, ['login', '-u', 'alice', '--password-stdin', reg.host], { env, input: PASS.alice });

@@ -1,11 +1,12 @@
 // The daemon's network settings: --bip, default-address-pools and --icc=false
-// from daemon.json, and --iptables=false leaving the firewall alone.
+// from daemon.json (with the exception --link makes for the linked pair's
+// exposed ports), and --iptables=false leaving the firewall alone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-import { chainTag, httpd, ruleLines } from '../helpers/network.ts';
+import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { chainTag, httpd, ruleLines, until } from '../helpers/network.ts';
 
 describe('daemon network configuration', () => {
   let d: TestDaemon;
@@ -38,6 +39,38 @@ describe('daemon network configuration', () => {
     httpd(d, 'iccweb2', 'icc-user', ['--network', 'pooled']);
     assert.equal(d.berth(['run', '--rm', '--network', 'pooled', 'busybox', 'wget', '-qO-', 'http://iccweb2/']).stdout, 'icc-user\n');
     d.berth(['rm', '-f', 'iccweb', 'iccweb2']);
+  });
+
+  test('--icc=false with --link: the linking container reaches the target\'s exposed port, nothing else passes; a restart keeps it', async () => {
+    // Port 80 is exposed, 8080 is served but not exposed.
+    const serve = 'mkdir -p /www && echo linked > /www/index.html && httpd -p 8080 -h /www && exec httpd -f -p 80 -h /www';
+    assert.equal(d.berth(['run', '-d', '--name', 'lt', '--expose', '80', 'busybox', 'sh', '-c', serve]).code, 0);
+    await until(() => d.berth(['exec', 'lt', 'wget', '-qO-', 'http://127.0.0.1/']).code === 0);
+    const target = d.berth(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'lt']).stdout.trim();
+    const linkRules = () => ruleLines(chainTag(d)).filter((l) => l.includes(`${target}/32`) && / --[ds]port 80 -j ACCEPT/.test(l));
+
+    const child = d.berth(['run', '--rm', '--link', 'lt:web', 'busybox', 'sh', '-c', 'wget -qO- http://web/; timeout 3 wget -qO- http://web:8080/; echo rc=$?']);
+    assert.match(child.stdout, /^linked\nrc=(1|143)\n$/, child.stderr);
+    assert.deepEqual(linkRules(), [], 'the exception goes with the linking container');
+    const stranger = d.berth(['run', '--rm', 'busybox', 'sh', '-c', `timeout 3 wget -qO- http://${target}/; echo rc=$?`]);
+    assert.match(stranger.stdout, /rc=(1|143)/, 'a container without the link is still dropped');
+    if (DOCKER) {
+      const dk = d.docker(['run', '--rm', '--link', 'lt:web', 'busybox', 'wget', '-qO-', 'http://web/']);
+      assert.equal(dk.stdout, 'linked\n', dk.stderr);
+    }
+
+    // The target cannot open connections to the linking container, and the rules survive a kill -9.
+    assert.equal(d.berth(['run', '-d', '--name', 'lc', '--link', 'lt:web', 'busybox', 'sh', '-c', 'mkdir -p /w && echo child > /w/index.html && exec httpd -f -p 80 -h /w']).code, 0);
+    assert.equal(linkRules().length, 2);
+    const childIp = d.berth(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'lc']).stdout.trim();
+    assert.match(d.berth(['exec', 'lt', 'sh', '-c', `timeout 3 wget -qO- http://${childIp}/; echo rc=$?`]).stdout, /rc=(1|143)/);
+    const before = linkRules();
+    await d.crash();
+    await d.start();
+    assert.deepEqual(linkRules(), before, 'rebuilt exactly once after a restart');
+    assert.equal(d.berth(['exec', 'lc', 'wget', '-qO-', 'http://web/']).stdout, 'linked\n');
+    d.berth(['rm', '-f', 'lc', 'lt']);
+    assert.deepEqual(linkRules(), []);
   });
 
   test('--iptables=false writes no rules, and containers still get addresses', async () => {

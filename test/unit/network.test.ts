@@ -105,4 +105,16 @@ describe('firewall rules', () => {
     assert.ok(!lines.some((l) => l.includes('-s 10.9.0.0/24 ! -o')), 'and no NAT out');
     assert.ok(lines.includes('-A BERTH-t-FORWARD -i berth0 -o br-+ -j DROP'), 'bridges isolated from each other');
   });
+
+  test('a link under icc=false is accepted both ways for its port, before the bridge\'s DROP; with icc on it adds nothing', () => {
+    const link = { bridge: 'berth0', from: '172.17.0.3', to: '172.17.0.2', proto: 'tcp' as const, port: 80 };
+    const state = { bridges: [{ bridge: 'berth0', subnet: '172.17.0.0/16', internal: false, icc: false }], ports: [], links: [link] };
+    const lines = new Firewall('BERTH-t', () => state).render(state).split('\n');
+    const there = lines.indexOf('-A BERTH-t-FORWARD -s 172.17.0.3/32 -d 172.17.0.2/32 -i berth0 -o berth0 -p tcp -m tcp --dport 80 -j ACCEPT');
+    const back = lines.indexOf('-A BERTH-t-FORWARD -s 172.17.0.2/32 -d 172.17.0.3/32 -i berth0 -o berth0 -p tcp -m tcp --sport 80 -j ACCEPT');
+    const drop = lines.indexOf('-A BERTH-t-FORWARD -i berth0 -o berth0 -j DROP');
+    assert.ok(there >= 0 && back >= 0 && drop > there && drop > back, lines.join('\n'));
+    const open = { ...state, bridges: [{ ...state.bridges[0], icc: true }] };
+    assert.ok(!new Firewall('BERTH-t', () => open).render(open).includes('172.17.0.3/32'));
+  });
 });

@@ -9,7 +9,7 @@ import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { copyOutput } from '../streams.ts';
-import { printInspect } from '../output.ts';
+import { InspectMiss, printInspect } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../format/units.ts';
 import { registerRunCommands } from './run.ts';
@@ -267,7 +267,6 @@ export function registerContainerCommands(program: Command): void {
         const client = await clientFor(globals(cmd));
         const type = parent === program ? f.type : 'container';
         const found: unknown[] = [];
-        let missing = false;
         for (const r of refs) {
           const tries: [string, string][] = [];
           if (!type || type === 'container') tries.push(['container', `/containers/${r}/json`]);
@@ -283,16 +282,14 @@ export function registerContainerCommands(program: Command): void {
             }
           }
           if (hit === undefined) {
-            missing = true;
-            if (type === 'container') process.stderr.write(`Error response from daemon: No such container: ${r}\n`);
-            else if (type === 'image') process.stderr.write(`Error response from daemon: No such image: ${r}\n`);
-            else process.stderr.write(`Error: No such object: ${r}\n`);
+            if (type === 'container') found.push(new InspectMiss(`Error response from daemon: No such container: ${r}`));
+            else if (type === 'image') found.push(new InspectMiss(`Error response from daemon: No such image: ${r}`));
+            else found.push(new InspectMiss(`Error: No such object: ${r}`));
           } else {
             found.push(hit);
           }
         }
-        printInspect(found, f.format);
-        if (missing) throw new CliError('', 1);
+        printInspect(found, f.format, true);
       });
 
     parent.command('export')

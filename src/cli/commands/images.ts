@@ -13,7 +13,7 @@ import { goTimeString } from './containers.ts';
 import { registerArchiveCommands } from './image-archive.ts';
 import { registerImageUsageCommands } from './image-usage.ts';
 import { parseNormalizedNamed, referenceString, withDefaultTag } from '../../images/reference.ts';
-import { registryAuthHeader } from '../credentials.ts';
+import { configDir, registryAuthHeader } from '../credentials.ts';
 
 interface ImageSummary {
   Id: string;
@@ -195,7 +195,7 @@ export function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => vo
  * (nothing when `quiet`); a stream error becomes a CliError. Returns the full
  * reference pulled. Also what `run`/`create` use for an image they lack.
  */
-export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream }): Promise<string> {
+export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream; config?: string }): Promise<string> {
   let ref;
   try {
     ref = parseNormalizedNamed(name);
@@ -204,7 +204,8 @@ export async function pullImage(client: EngineClient, name: string, o: { platfor
   } catch (err) {
     throw new CliError(`${(err as Error).message}`, 1);
   }
-  const auth = registryAuthHeader(ref.domain);
+  // --config's credentials, as login stored them there.
+  const auth = registryAuthHeader(ref.domain, configDir(o.config));
   const res = await client.stream('POST', '/images/create', {
     query: { fromImage: ref.name, tag: o.allTags ? undefined : ref.digest ?? ref.tag, platform: o.platform },
     headers: auth ? { 'X-Registry-Auth': auth } : {},
@@ -233,8 +234,9 @@ function definePull(parent: Command): void {
     .option('--disable-content-trust', 'Skip image verification', true)
     .argument('<name[:tag|@digest]>')
     .action(async (name: string, f: { platform?: string; quiet?: boolean; allTags?: boolean }, cmd: Command) => {
-      const client = await clientFor(globals(cmd));
-      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, allTags: f.allTags, out: process.stdout });
+      const g = globals(cmd);
+      const client = await clientFor(g);
+      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, allTags: f.allTags, out: process.stdout, config: g.config });
       process.stdout.write(ref + '\n');
     });
 }

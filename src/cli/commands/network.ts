@@ -4,6 +4,7 @@ import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { formatRows } from '../format/table.ts';
+import { contains, isIPv6, parseCidr, parseCidr6, parseIPv4, parseIPv6 } from '../../network/address.ts';
 import { inspectEach } from '../output.ts';
 import { confirm } from './containers.ts';
 
@@ -37,6 +38,22 @@ function kv(list: string[] = []): Record<string, string> {
   return out;
 }
 
+/** Whether `ip` (v4 or v6) is inside `cidr`. */
+function subnetHolds(cidr: string, ip: string): boolean {
+  try {
+    if (isIPv6(ip) !== cidr.includes(':')) return false;
+    if (cidr.includes(':')) {
+      const s = parseCidr6(cidr);
+      const a = parseIPv6(ip);
+      return a !== undefined && a >> BigInt(128 - s.prefix) === s.base >> BigInt(128 - s.prefix);
+    }
+    const a = parseIPv4(ip);
+    return a !== undefined && contains(parseCidr(cidr, 'subnet', true), a);
+  } catch {
+    throw new CliError(`invalid subnet ${cidr}`, 1);
+  }
+}
+
 export function registerNetworkCommands(program: Command): void {
   const net = program.command('network').description('Manage networks');
 
@@ -53,16 +70,23 @@ export function registerNetworkCommands(program: Command): void {
     .option('-o, --opt <opt>', 'Set driver specific options', collect)
     .option('--ipam-driver <driver>', 'IP Address Management Driver', 'default')
     .option('--ipam-opt <opt>', 'Set IPAM driver specific options', collect)
+    .option('--aux-address <name=ip>', 'Auxiliary IPv4 or IPv6 addresses used by Network driver', collect)
     .argument('<name>')
-    .action(async (name: string, f: { driver: string; subnet?: string[]; ipRange?: string[]; gateway?: string[]; internal?: boolean; attachable?: boolean; ipv6?: boolean; label?: string[]; opt?: string[]; ipamDriver: string; ipamOpt?: string[] }, cmd: Command) => {
+    .action(async (name: string, f: { driver: string; subnet?: string[]; ipRange?: string[]; gateway?: string[]; internal?: boolean; attachable?: boolean; ipv6?: boolean; label?: string[]; opt?: string[]; ipamDriver: string; ipamOpt?: string[]; auxAddress?: string[] }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
       const subnets = f.subnet ?? [];
       if ((f.gateway?.length ?? 0) > subnets.length || (f.ipRange?.length ?? 0) > subnets.length) throw new CliError('every ip-range or gateway must have a corresponding subnet', 1);
-      const config = subnets.map((s, i) => ({
+      const config: { Subnet: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }[] = subnets.map((s, i) => ({
         Subnet: s,
         ...(f.ipRange?.[i] ? { IPRange: f.ipRange[i] } : {}),
         ...(f.gateway?.[i] ? { Gateway: f.gateway[i] } : {}),
       }));
+      // As the docker CLI: each auxiliary address goes with the subnet that holds it.
+      for (const [key, ip] of Object.entries(kv(f.auxAddress))) {
+        const home = config.filter((c) => subnetHolds(c.Subnet, ip));
+        if (home.length === 0) throw new CliError(`no matching subnet for aux-address ${ip}`, 1);
+        for (const c of home) c.AuxiliaryAddresses = { ...c.AuxiliaryAddresses, [key]: ip };
+      }
       const res = await client.call<{ Id: string }>('POST', '/networks/create', {
         body: {
           Name: name, Driver: f.driver, Internal: f.internal === true, Attachable: f.attachable === true, EnableIPv6: f.ipv6 === true,

@@ -23,7 +23,7 @@ interface StreamMessage {
 }
 
 function configFlag(cmd: Command): string {
-  return configDir((globals(cmd) as { config?: string }).config);
+  return configDir(globals(cmd).config);
 }
 
 async function readAllStdin(): Promise<string> {

@@ -271,7 +271,7 @@ function impliedTag(image: string): string {
 }
 
 /** create, pulling the image first when the daemon does not have it (docker's behaviour). */
-async function createContainer(client: EngineClient, f: CreateFlags, image: string, command: string[]): Promise<{ id: string; body: Record<string, unknown> }> {
+async function createContainer(client: EngineClient, f: CreateFlags, image: string, command: string[], config?: string): Promise<{ id: string; body: Record<string, unknown> }> {
   if (f.cidfile && existsSync(f.cidfile)) throw new CliError(`Container ID file found, make sure the other container isn't running or delete ${f.cidfile}`, 125);
   const body = createBody(f, image, command);
   const query = { name: f.name, platform: f.platform };
@@ -281,7 +281,7 @@ async function createContainer(client: EngineClient, f: CreateFlags, image: stri
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/No such image/.test(err.message) || f.pull === 'never') throw err;
     process.stderr.write(`Unable to find image '${impliedTag(image)}' locally\n`);
-    await pullImage(client, image, { platform: f.platform, out: process.stderr }).catch((e: unknown) => {
+    await pullImage(client, image, { platform: f.platform, out: process.stderr, config }).catch((e: unknown) => {
       throw e instanceof CliError ? new CliError(e.message, 125) : e;
     });
     res = await client.call('POST', '/containers/create', { query, body });
@@ -339,7 +339,7 @@ function defineRunCommands(program: Command): void {
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
       const client = await clientFor(globals(cmd));
       // docker run fails with 125 when the daemon refuses to create the container.
-      const { id, body } = await createContainer(client, f, image, command).catch((err: unknown) => {
+      const { id, body } = await createContainer(client, f, image, command, globals(cmd).config).catch((err: unknown) => {
         throw err instanceof ApiError ? new CliError(`berth: Error response from daemon: ${err.message}`, 125) : err;
       });
       if (f.detach) {
@@ -383,7 +383,7 @@ function defineRunCommands(program: Command): void {
     .passThroughOptions()
     .action(async (image: string, command: string[], f: CreateFlags, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const { id } = await createContainer(client, { ...f, detach: true }, image, command);
+      const { id } = await createContainer(client, { ...f, detach: true }, image, command, globals(cmd).config);
       process.stdout.write(id + '\n');
     });
 

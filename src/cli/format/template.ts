@@ -1,7 +1,8 @@
 // Go's text/template, the subset Docker users write in --format: fields,
 // variables, pipelines, if/else/range/with, and the builtin and docker
 // functions. Values are JSON-shaped (as `docker inspect` sees them: maps), so a
-// missing key prints `<no value>` as Go does for maps.
+// missing key prints `<no value>` as Go does for maps, or, with
+// `missingkey: 'error'` (docker inspect's raw-JSON pass), fails as Go does.
 
 export class TemplateError extends Error {
   constructor(message: string) {
@@ -14,8 +15,9 @@ export class TemplateError extends Error {
 
 type Tok =
   | { k: 'text'; v: string }
-  | { k: 'field'; v: string[] }            // .A.B  ("." alone = [])
-  | { k: 'var'; v: string; path: string[] } // $x.A
+  // pos: where Go's errors place the operand: its second segment (where a chain starts), else its first.
+  | { k: 'field'; v: string[]; pos: number }            // .A.B  ("." alone = [])
+  | { k: 'var'; v: string; path: string[]; pos: number } // $x.A
   | { k: 'ident'; v: string }
   | { k: 'string'; v: string }
   | { k: 'number'; v: number }
@@ -111,12 +113,12 @@ function lex(src: string): Tok[] {
         j++;
       } else if (c === '.' && !/[0-9]/.test(src[j + 1] ?? '')) {
         const m = /^(\.[A-Za-z_][A-Za-z0-9_]*)+|^\./.exec(src.slice(j)) as RegExpExecArray;
-        toks.push({ k: 'field', v: m[0] === '.' ? [] : m[0].slice(1).split('.') });
+        toks.push({ k: 'field', v: m[0] === '.' ? [] : m[0].slice(1).split('.'), pos: m[0].indexOf('.', 1) > 0 ? j + m[0].indexOf('.', 1) : j });
         j += m[0].length;
       } else if (c === '$') {
         const m = /^\$[A-Za-z0-9_]*((\.[A-Za-z_][A-Za-z0-9_]*)*)/.exec(src.slice(j)) as RegExpExecArray;
         const name = m[0].slice(0, m[0].length - m[1].length);
-        toks.push({ k: 'var', v: name, path: m[1] ? m[1].slice(1).split('.') : [] });
+        toks.push({ k: 'var', v: name, path: m[1] ? m[1].slice(1).split('.') : [], pos: m[1] ? j + name.length : j });
         j += m[0].length;
       } else if (/[0-9+-]/.test(c) || (c === '.' && /[0-9]/.test(src[j + 1] ?? ''))) {
         const m = /^[+-]?(0x[0-9a-fA-F]+|\d*\.?\d+(e[+-]?\d+)?)/.exec(src.slice(j));
@@ -141,11 +143,11 @@ function lex(src: string): Tok[] {
 // ---------------- parser ----------------
 
 type Operand =
-  | { t: 'field'; path: string[] }
-  | { t: 'var'; name: string; path: string[] }
+  | { t: 'field'; path: string[]; pos: number }
+  | { t: 'var'; name: string; path: string[]; pos: number }
   | { t: 'ident'; name: string }
   | { t: 'lit'; v: unknown }
-  | { t: 'sub'; pipe: Pipeline; path: string[] };
+  | { t: 'sub'; pipe: Pipeline; path: string[]; pos: number };
 
 interface Command { operands: Operand[] }
 interface Pipeline { decl: string[]; assign: boolean; cmds: Command[] }
@@ -242,7 +244,7 @@ class Parser {
     const save = this.pos;
     const vars: string[] = [];
     while (this.peek()?.k === 'var') {
-      const v = this.next() as { k: 'var'; v: string; path: string[] };
+      const v = this.next() as { k: 'var'; v: string; path: string[]; pos: number };
       if (v.path.length) break;
       vars.push(v.v);
       const p = this.peek();
@@ -283,8 +285,8 @@ class Parser {
   private operand(): Operand {
     const t = this.next();
     switch (t.k) {
-      case 'field': return { t: 'field', path: t.v };
-      case 'var': return { t: 'var', name: t.v, path: t.path };
+      case 'field': return { t: 'field', path: t.v, pos: t.pos };
+      case 'var': return { t: 'var', name: t.v, path: t.path, pos: t.pos };
       case 'ident': return { t: 'ident', name: t.v };
       case 'string': return { t: 'lit', v: t.v };
       case 'number': return { t: 'lit', v: t.v };
@@ -296,12 +298,14 @@ class Parser {
           const c = this.next();
           if (c.k !== 'punct' || c.v !== ')') throw new TemplateError('template: :1: unclosed left paren');
           let path: string[] = [];
+          let pos = 0;
           const f = this.peek();
           if (f?.k === 'field' && f.v.length) {
             this.pos++;
             path = f.v;
+            pos = f.pos;
           }
-          return { t: 'sub', pipe, path };
+          return { t: 'sub', pipe, path, pos };
         }
     }
     throw new TemplateError(`template: :1: unexpected ${describe(t)} in operand`);
@@ -470,9 +474,38 @@ const BUILTINS: Record<string, Fn> = {
 
 // ---------------- execution ----------------
 
+export interface TemplateOptions {
+  /** Go's missingkey option: 'default' prints `<no value>`, 'error' fails the execution. */
+  missingKey?: 'default' | 'error';
+  /**
+   * Maps that stand for Go maps (labels, options…) rather than structs: a key
+   * missing from them prints `<no value>` even with missingkey=error, as
+   * docker inspect's first pass over its typed structs does.
+   */
+  openMaps?: WeakSet<object>;
+  /** Struct fields the JSON omits when empty (omitempty): their Go zero value, per map. */
+  zeroValues?: WeakMap<object, Record<string, unknown>>;
+}
+
 interface Scope {
   dot: unknown;
   vars: Map<string, unknown>[];
+  src: string;
+  opts: TemplateOptions;
+}
+
+/** Where an operand is, for errors: Go's `template: :line:col: executing "" at <.A.B>`. */
+interface At {
+  scope: Scope;
+  pos: number;
+  text: string;
+}
+
+function execError(at: At, message: string): TemplateError {
+  const before = at.scope.src.slice(0, at.pos);
+  const line = before.split('\n').length;
+  const col = at.pos - (before.lastIndexOf('\n') + 1);
+  return new TemplateError(`template: :${line}:${col}: executing "" at <${at.text}>: ${message}`);
 }
 
 function lookupVar(scope: Scope, name: string): unknown {
@@ -480,17 +513,26 @@ function lookupVar(scope: Scope, name: string): unknown {
   throw new TemplateError(`template: :1: undefined variable "${name}"`);
 }
 
-function field(v: unknown, name: string, full: string): unknown {
-  if (v === NO_VALUE) return NO_VALUE;
-  if (isMap(v)) return Object.hasOwn(v, name) ? v[name] : NO_VALUE;
-  if (v === null || v === undefined) throw new TemplateError(`template: :1:2: executing "" at <.${full}>: nil pointer evaluating interface {}.${name}`);
-  throw new TemplateError(`template: :1:2: executing "" at <.${full}>: can't evaluate field ${name} in type ${Array.isArray(v) ? '[]interface {}' : typeof v}`);
+function field(v: unknown, name: string, at: At): unknown {
+  if (v === NO_VALUE) {
+    if (at.scope.opts.missingKey === 'error') throw execError(at, `nil pointer evaluating interface {}.${name}`);
+    return NO_VALUE;
+  }
+  if (isMap(v)) {
+    if (Object.hasOwn(v, name)) return v[name];
+    const zero = at.scope.opts.zeroValues?.get(v);
+    if (zero && Object.hasOwn(zero, name)) return zero[name];
+    if (at.scope.opts.missingKey === 'error' && !at.scope.opts.openMaps?.has(v)) throw execError(at, `map has no entry for key "${name}"`);
+    return NO_VALUE;
+  }
+  if (v === null || v === undefined) throw execError(at, `nil pointer evaluating interface {}.${name}`);
+  throw execError(at, `can't evaluate field ${name} in type ${Array.isArray(v) ? '[]interface {}' : 'interface {}'}`);
 }
 
-function walkPath(v: unknown, path: string[], args: unknown[] | undefined): unknown {
+function walkPath(v: unknown, path: string[], args: unknown[] | undefined, at: At): unknown {
   let cur = v;
   for (let i = 0; i < path.length; i++) {
-    cur = field(cur, path[i], path.slice(0, i + 1).join('.'));
+    cur = field(cur, path[i], at);
     if (typeof cur === 'function') cur = (cur as Fn)(...(i === path.length - 1 && args ? args : []));
   }
   return cur;
@@ -498,10 +540,10 @@ function walkPath(v: unknown, path: string[], args: unknown[] | undefined): unkn
 
 function evalOperand(op: Operand, scope: Scope, args?: unknown[]): unknown {
   switch (op.t) {
-    case 'field': return op.path.length === 0 ? scope.dot : walkPath(scope.dot, op.path, args);
-    case 'var': return walkPath(lookupVar(scope, op.name), op.path, args);
+    case 'field': return op.path.length === 0 ? scope.dot : walkPath(scope.dot, op.path, args, { scope, pos: op.pos, text: `.${op.path.join('.')}` });
+    case 'var': return walkPath(lookupVar(scope, op.name), op.path, args, { scope, pos: op.pos, text: [op.name, ...op.path].join('.') });
     case 'lit': return op.v;
-    case 'sub': return walkPath(evalPipeline(op.pipe, scope), op.path, args);
+    case 'sub': return walkPath(evalPipeline(op.pipe, scope), op.path, args, { scope, pos: op.pos, text: `.${op.path.join('.')}` });
     case 'ident': {
       const fn = BUILTINS[op.name];
       if (!fn) throw new TemplateError(`template: :1: function "${op.name}" not defined`);
@@ -587,15 +629,15 @@ function exec(nodes: Node[], scope: Scope, out: string[]): void {
 }
 
 export interface Template {
-  execute(data: unknown): string;
+  execute(data: unknown, opts?: TemplateOptions): string;
 }
 
 export function parseTemplate(src: string): Template {
   const nodes = new Parser(lex(src)).list(false).nodes;
   return {
-    execute(data: unknown): string {
+    execute(data: unknown, opts: TemplateOptions = {}): string {
       const out: string[] = [];
-      exec(nodes, { dot: data, vars: [new Map([['$', data]])] }, out);
+      exec(nodes, { dot: data, vars: [new Map([['$', data]])], src, opts }, out);
       return out.join('');
     },
   };

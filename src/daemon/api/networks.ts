@@ -22,6 +22,23 @@ function matcher(filters: Record<string, string[]>): (n: NetworkRecord) => boole
   };
 }
 
+/**
+ * dockerd's `dangling` filter: true keeps the networks no container is
+ * attached to, false those some container is; bridge, host and none count
+ * as in use whatever runs.
+ */
+function danglingFilter(filters: Record<string, string[]>): (n: Record<string, unknown>) => boolean {
+  const values = filters.dangling ?? [];
+  if (values.length === 0) return () => true;
+  if (values.length > 1) throw new BadRequestError('got more than one value for filter key "dangling"');
+  if (!['0', 'false', '1', 'true'].includes(values[0])) throw new BadRequestError('invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")');
+  const danglingOnly = values[0] === '1' || values[0] === 'true';
+  return (n) => {
+    const inUse = PREDEFINED.includes(n.Name as string) || Object.keys((n.Containers as Record<string, unknown> | undefined) ?? {}).length > 0;
+    return danglingOnly ? !inUse : inUse;
+  };
+}
+
 export function networkRoutes(api: ApiServer, engine: Engine): void {
   const { networks } = engine;
 
@@ -29,7 +46,8 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterKeys(filters, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
     const match = matcher(filters);
-    return { body: networks.list().filter(match).map((n) => networks.inspect(n)) };
+    const inUse = danglingFilter(filters);
+    return { body: networks.list().filter(match).map((n) => networks.inspect(n)).filter(inUse) };
   });
 
   api.route('GET', '/networks/:id', (ctx) => ({ body: networks.inspect(networks.get(ctx.params.id)) }));
