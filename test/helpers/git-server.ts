@@ -69,7 +69,8 @@ async function freePort(): Promise<number> {
 /** Serves every bare repository below `base`. */
 export async function serveGit(base: string): Promise<GitServer> {
   const gitPort = await freePort();
-  const daemon: ChildProcess = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${gitPort}`, base], { stdio: 'ignore' });
+  // `git daemon` runs git-daemon as a child: a group of its own, so stop() ends both.
+  const daemon: ChildProcess = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${gitPort}`, base], { stdio: 'ignore', detached: true });
   // The CLIs run synchronously: the HTTP server has to be another process to answer the daemon.
   const http = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'git-http-backend.ts'), base], { stdio: ['ignore', 'pipe', 'inherit'] });
   const httpPort = await new Promise<number>((resolve, reject) => {
@@ -85,7 +86,11 @@ export async function serveGit(base: string): Promise<GitServer> {
     gitUrl: (name) => `git://127.0.0.1:${gitPort}/${name}.git`,
     httpUrl: (name) => `http://127.0.0.1:${httpPort}/${name}.git`,
     async stop() {
-      daemon.kill('SIGKILL');
+      try {
+        process.kill(-(daemon.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
       http.kill('SIGKILL');
     },
   };

@@ -11,6 +11,7 @@ import tar from 'tar-stream';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { TestDirs } from '../helpers/build.ts';
 import { serveDir } from '../helpers/serve-dir.ts';
+import { serveGit } from '../helpers/git-server.ts';
 
 const LEGACY = { ...process.env, DOCKER_BUILDKIT: '0' };
 
@@ -265,24 +266,20 @@ describe('build contexts', () => {
     writeFileSync(join(work, 'sub/v.txt'), 'on feature\n');
     git('commit', '-qam', 'two');
     execFileSync('git', ['clone', '-q', '--bare', work, join(base, 'repo.git')]);
-    const port = 19000 + (process.pid % 900);
-    const daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, base], { stdio: 'ignore' });
-    // Ready once it answers a ls-remote.
-    for (let i = 0; i < 100 && spawnSync('git', ['ls-remote', `git://127.0.0.1:${port}/repo.git`], { stdio: 'ignore' }).status !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const server = await serveGit(base);
+    const repo = server.gitUrl('repo');
     try {
-      const r = d.berth(['build', '-t', 'gitctx', `git://127.0.0.1:${port}/repo.git#feature:sub`], { timeout: 120_000 });
+      const r = d.berth(['build', '-t', 'gitctx', `${repo}#feature:sub`], { timeout: 120_000 });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.equal(d.berth(['run', '--rm', 'gitctx']).stdout, 'on feature\n');
-      const m = d.berth(['build', '-t', 'gitmain', `git://127.0.0.1:${port}/repo.git#main:sub`], { timeout: 120_000 });
+      const m = d.berth(['build', '-t', 'gitmain', `${repo}#main:sub`], { timeout: 120_000 });
       assert.equal(m.code, 0, m.stderr);
       assert.equal(d.berth(['run', '--rm', 'gitmain']).stdout, 'on main\n');
-      const bad = d.berth(['build', `git://127.0.0.1:${port}/nosuch.git`], { timeout: 60_000 });
+      const bad = d.berth(['build', server.gitUrl('nosuch')], { timeout: 60_000 });
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /unable to prepare context/);
     } finally {
-      daemon.kill('SIGKILL');
+      await server.stop();
     }
   });
 
