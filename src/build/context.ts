@@ -31,10 +31,20 @@ export interface BuildContext {
   memo?: Map<string, string>;
 }
 
+/** The context kept under its tar's digest (`sha256:…`, as a client names it), held until released. */
+export function keptContext(digest: string, cache: ContextCache): CachedContext | undefined {
+  return /^sha256:[0-9a-f]{64}$/.test(digest) ? cache.acquire(digest.slice(7)) : undefined;
+}
+
+/** A kept context as a build uses it; cleanup releases it. */
+function buildContextOf(kept: CachedContext, digest: string): BuildContext {
+  return { dir: kept.dir, fileDigests: kept.fileDigests, memo: kept.memo, markDirty: kept.markDirty, cleanup: kept.release, digest };
+}
+
 /** A context kept from an earlier build, named by its tar's digest (`sha256:…`). */
 export function contextFromCache(digest: string, cache: ContextCache): BuildContext | undefined {
-  const hit = /^sha256:[0-9a-f]{64}$/.test(digest) ? cache.acquire(digest.slice(7)) : undefined;
-  return hit && { dir: hit.dir, fileDigests: hit.fileDigests, memo: hit.memo, markDirty: hit.markDirty, cleanup: hit.release, digest };
+  const hit = keptContext(digest, cache);
+  return hit && buildContextOf(hit, digest);
 }
 
 /** A Dockerfile sent without a tar around it is at most this big. */
@@ -94,7 +104,7 @@ export async function contextFromStream(
         const hit = cache.acquire(digest);
         if (hit) {
           await cleanup();
-          return { dir: hit.dir, fileDigests: hit.fileDigests, memo: hit.memo, markDirty: hit.markDirty, cleanup: hit.release, digest: `sha256:${digest}` };
+          return buildContextOf(hit, `sha256:${digest}`);
         }
       }
       async function* all() {
@@ -117,8 +127,7 @@ export async function contextFromStream(
       await d.finished();
       if (base) takeBaseFiles(dir, base, fileDigests);
       if (cache && digest) {
-        const held = cache.adopt(digest, dir, size, fileDigests);
-        return { dir, fileDigests, memo: held.memo, markDirty: held.markDirty, cleanup: held.release, digest: `sha256:${digest}` };
+        return buildContextOf(cache.adopt(digest, dir, size, fileDigests), `sha256:${digest}`);
       }
       return { dir, fileDigests, cleanup, markDirty: () => {} };
     } else {

@@ -14,7 +14,7 @@ import type { Engine } from '../engine.ts';
 import { BadRequestError, PreconditionFailedError } from './errors.ts';
 import { boolParam } from './query.ts';
 import { Builder, StepFailedError, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
-import { contextFromCache, contextFromRemote, contextFromStream, type BuildContext } from '../../build/context.ts';
+import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../build/context-tar.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
@@ -135,7 +135,7 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       context = hit;
     } else if (q.get('contextbase')) {
       // Only what changed since a context the daemon keeps: the rest is linked from that one.
-      const base = contexts.acquire((q.get('contextbase') as string).replace(/^sha256:/, ''));
+      const base = keptContext(q.get('contextbase') as string, contexts);
       if (!base) {
         ctx.bodyStream().resume();
         throw new PreconditionFailedError(`build context ${q.get('contextbase')} is not kept here: send it whole`);
