@@ -13,7 +13,7 @@ rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 
 await build({
-  entryPoints: { berth: join(root, 'src/cli/main.ts') },
+  entryPoints: { berth: join(root, 'src/main.ts') },
   outdir: dist,
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',

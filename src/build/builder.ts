@@ -14,14 +14,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { promisify } from 'node:util';
-import { BadRequestError, EngineError, NotFoundError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError, NotFoundError, SystemError } from '../errors.ts';
 import type { ContainerService } from '../containers/service.ts';
 import type { ImageService } from '../images/service.ts';
 import type { Image } from '../images/store.ts';
-import type { ContainerConfig } from '../images/types.ts';
+import type { ContainerConfig } from '../api/container.ts';
 import { createImage, recordImage } from '../images/commit.ts';
 import { cacheFromSource } from './cache-from.ts';
-import { parseNormalizedNamed, familiarString, withDefaultTag } from '../images/reference.ts';
+import { parseNormalizedNamed, familiarString, withDefaultTag } from '../api/reference.ts';
 import type { OciMount } from '../runtime/spec.ts';
 import type { ExitStatus } from '../runtime/shim.ts';
 import { resolveUser } from '../runtime/user.ts';
@@ -34,7 +34,7 @@ import {
 import {
   BuildStepError, checksumEntries, entriesLayer, isArchiveFile, lookupInLayers, planCopy, resolveInLayers, type CopyEntry, type PlanInput, type SourceRoot,
 } from './copy.ts';
-import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from './ignore.ts';
+import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile, type IgnoreMatcher } from '../api/dockerignore.ts';
 import { parseRunMount, type RunMount } from './run-mount.ts';
 import type { BuildContext } from './context.ts';
 import { checkoutGit, GitError, GitSubdirError, isGitSource, parseGitRef, resolveCommit, type GitCheckout, type GitRef } from './git-remote.ts';
@@ -101,10 +101,10 @@ async function writableCopyMount(src: string, target: string, scratch: string): 
 }
 
 /** A step that failed after some succeeded: the last good image is named so it can be run to debug. */
-export class StepFailedError extends EngineError {
+export class StepFailedError extends SystemError {
   readonly code: number;
   constructor(message: string, code: number) {
-    super(500, message);
+    super(message);
     this.code = code;
   }
 }
@@ -289,11 +289,11 @@ class BuildRun {
         const ref = parseNormalizedNamed(t);
         if (ref.digest) throw new Error('digest');
       } catch {
-        throw new BadRequestError(`invalid reference format: ${t}`);
+        throw new InvalidArgumentError(`invalid reference format: ${t}`);
       }
     }
     if (this.req.platform && !/^linux(\/amd64)?$/.test(this.req.platform)) {
-      throw new BadRequestError(`"${this.req.platform}" is not a supported platform: only the host platform linux/amd64 can be built`);
+      throw new InvalidArgumentError(`"${this.req.platform}" is not a supported platform: only the host platform linux/amd64 can be built`);
     }
     const df = await this.readDockerfile();
     this.splitStages(df);
@@ -1337,7 +1337,7 @@ class BuildRun {
 }
 
 /** Errors in the Dockerfile or the request, raised before any step runs. */
-export class DockerfileRequestError extends BadRequestError {}
+export class DockerfileRequestError extends InvalidArgumentError {}
 
 /** `$VAR` and `${VAR}` in a heredoc that is not quoted; the rest is kept byte for byte. */
 function expandHeredoc(content: string, env: Map<string, string>): string {

@@ -9,7 +9,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { chainIds } from '../images/layers.ts';
 import type { Image, ImageStore } from '../images/store.ts';
-import type { ContainerConfig, ImageConfigFile } from '../images/types.ts';
+import type { ContainerConfig } from '../api/container.ts';
+import type { ImageConfigFile } from '../images/types.ts';
 
 /** Whether `source` is `parent` plus more steps: parent's history and diff IDs are a prefix of the source's. */
 export function continuesParent(source: Image, parent: Image | undefined): boolean {

@@ -8,11 +8,11 @@ import { linkSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { applyLayer } from '../storage/layer-apply.ts';
-import { decompress, peek } from '../storage/compression.ts';
+import { decompress, peek } from '../files/compression.ts';
 import { cleanInRoot, resolveInRoot, isWithin } from '../storage/rootpath.ts';
-import { BASE_FILES_IN_CONTEXT, isGitUrl } from './context-tar.ts';
+import { BASE_FILES_IN_CONTEXT, isGitUrl } from '../client/context-tar.ts';
 import { checkoutGit, GitError, GitSubdirError, parseGitRef } from './git-remote.ts';
 import type { CachedContext, ContextCache } from './context-cache.ts';
 
@@ -120,7 +120,7 @@ export async function contextFromStream(
         });
       } catch (err) {
         d.abort(err as Error);
-        throw new BadRequestError(`failed to unpack the build context: ${(err as Error).message}`);
+        throw new InvalidArgumentError(`failed to unpack the build context: ${(err as Error).message}`);
       } finally {
         await previous?.release();
       }
@@ -135,7 +135,7 @@ export async function contextFromStream(
       let size = 0;
       for await (const c of stream) {
         size += (c as Buffer).length;
-        if (size > MAX_BARE_DOCKERFILE) throw new BadRequestError('the build context is neither a tar archive nor a Dockerfile');
+        if (size > MAX_BARE_DOCKERFILE) throw new InvalidArgumentError('the build context is neither a tar archive nor a Dockerfile');
         chunks.push(c as Buffer);
       }
       await writeDockerfile(dir, dockerfileName, Buffer.concat(chunks));
@@ -155,7 +155,7 @@ export async function contextFromStream(
  */
 function takeBaseFiles(dir: string, base: CachedContext, fileDigests: Map<string, string>): void {
   const manifest = join(dir, BASE_FILES_IN_CONTEXT);
-  const bad = (why: string) => new BadRequestError(`invalid build context on top of an earlier one: ${why}`);
+  const bad = (why: string) => new InvalidArgumentError(`invalid build context on top of an earlier one: ${why}`);
   if (!lstatSync(manifest, { throwIfNoEntry: false })?.isFile()) throw bad(`no ${BASE_FILES_IN_CONTEXT}`);
   let files: unknown;
   try {
@@ -230,7 +230,7 @@ function completeTarEnd(): Transform {
 
 async function writeDockerfile(dir: string, name: string, text: Buffer): Promise<void> {
   const p = resolveInRoot(dir, name);
-  if (!isWithin(dir, p) || p === dir) throw new BadRequestError(`invalid Dockerfile path: ${name}`);
+  if (!isWithin(dir, p) || p === dir) throw new InvalidArgumentError(`invalid Dockerfile path: ${name}`);
   await mkdir(posix.dirname(p), { recursive: true });
   await writeFile(p, text);
 }
@@ -240,15 +240,15 @@ async function writeDockerfile(dir: string, name: string, text: Buffer): Promise
 export async function contextFromRemote(remote: string, dockerfileName: string, tmpRoot: string, signal?: AbortSignal): Promise<BuildContext> {
   // Never cached: the same URL may serve other bytes next time, and they are hashed anyway.
   if (isGitUrl(remote)) return contextFromGit(remote, tmpRoot);
-  if (!/^https?:\/\//.test(remote)) throw new BadRequestError(`unable to prepare context: unsupported remote context: ${remote}`);
+  if (!/^https?:\/\//.test(remote)) throw new InvalidArgumentError(`unable to prepare context: unsupported remote context: ${remote}`);
   let res: Response;
   try {
     res = await fetch(remote, { signal, redirect: 'follow' });
   } catch (err) {
-    throw new BadRequestError(`unable to prepare context: unable to download remote context ${remote}: ${(err as Error).message}`);
+    throw new InvalidArgumentError(`unable to prepare context: unable to download remote context ${remote}: ${(err as Error).message}`);
   }
   if (!res.ok || !res.body) {
-    throw new BadRequestError(`unable to prepare context: unable to download remote context ${remote}: error fetching: ${res.status} ${res.statusText}`);
+    throw new InvalidArgumentError(`unable to prepare context: unable to download remote context ${remote}: error fetching: ${res.status} ${res.statusText}`);
   }
   return contextFromStream(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), dockerfileName, tmpRoot);
 }
@@ -256,14 +256,14 @@ export async function contextFromRemote(remote: string, dockerfileName: string, 
 /** `git clone` of `url#ref:subdir` (ref a branch, tag or commit); the context is the subdirectory. */
 async function contextFromGit(remote: string, tmpRoot: string): Promise<BuildContext> {
   const g = parseGitRef(remote);
-  if (!g) throw new BadRequestError(`unable to prepare context: invalid git URL: ${remote}`);
+  if (!g) throw new InvalidArgumentError(`unable to prepare context: invalid git URL: ${remote}`);
   try {
     const c = await checkoutGit(g, tmpRoot);
     return { dir: c.dir, cleanup: c.cleanup, markDirty: () => {} };
   } catch (err) {
-    if (err instanceof GitSubdirError) throw new BadRequestError(`unable to prepare context: subdirectory ${g.subdir} of ${g.url} does not exist`);
+    if (err instanceof GitSubdirError) throw new InvalidArgumentError(`unable to prepare context: subdirectory ${g.subdir} of ${g.url} does not exist`);
     if (err instanceof GitError) {
-      throw new BadRequestError(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${err.message}`);
+      throw new InvalidArgumentError(`unable to prepare context: unable to 'git clone' to temporary context directory: error fetching: ${err.message}`);
     }
     throw err;
   }

@@ -9,10 +9,10 @@ import { lstat, open, readdir } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { posix } from 'node:path';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { cleanInRoot, resolveInRoot } from '../storage/rootpath.ts';
-import { decompress, detectCompression } from '../storage/compression.ts';
-import type { IgnoreMatcher } from './ignore.ts';
+import { decompress, detectCompression } from '../files/compression.ts';
+import type { IgnoreMatcher } from '../api/dockerignore.ts';
 
 /** Where sources are read from: the context (with its ignore rules) or another stage's or image's root. */
 export interface SourceRoot {
@@ -37,7 +37,7 @@ export interface CopyEntry {
   downloaded?: boolean;
 }
 
-export class BuildStepError extends BadRequestError {}
+export class BuildStepError extends InvalidArgumentError {}
 
 const GLOB_CHARS = /[*?[\\]/;
 

@@ -6,7 +6,7 @@
 // https://index.docker.io/v1/; other registries are keyed by host[:port].
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../storage/atomic.ts';
+import { writeFileAtomicSync } from '../files/atomic.ts';
 import { CliError } from './context.ts';
 
 export const DEFAULT_SERVER = 'https://index.docker.io/v1/';

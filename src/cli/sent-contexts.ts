@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomicSync } from '../storage/atomic.ts';
+import { writeFileAtomicSync } from '../files/atomic.ts';
 
 /** What the CLI keeps of the last context it sent for a key. */
 export interface SentContext {

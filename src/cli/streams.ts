@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { FrameDecoder } from '../daemon/api/stream-frames.ts';
+import { FrameDecoder } from '../api/stream-frames.ts';
 
 /** Copies a stream to stdout/stderr, demultiplexing unless it is a raw (tty) stream. */
 export function copyOutput(src: Readable, raw: boolean, stdout: Writable = process.stdout, stderr: Writable = process.stderr): Promise<void> {

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BadRequestError, ConflictError, noSuchExec } from '../daemon/api/errors.ts';
+import { InvalidArgumentError, ConflictError, noSuchExec } from '../errors.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
@@ -69,7 +69,7 @@ export class ExecService {
   create(ref: string, config: ExecConfig): { Id: string } {
     const rec = this.containers.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
-    if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new BadRequestError('No exec command specified');
+    if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new InvalidArgumentError('No exec command specified');
     const id = randomBytes(32).toString('hex');
     const output = new EventEmitter();
     output.setMaxListeners(0);
@@ -136,7 +136,7 @@ export class ExecService {
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       ex.ExitCode = 126;
-      throw new BadRequestError(`OCI runtime exec failed: ${(err as Error).message}: unknown`);
+      throw new InvalidArgumentError(`OCI runtime exec failed: ${(err as Error).message}: unknown`);
     }
     const conn = await ShimConnection.connect(join(dir, 'shim.sock'));
     ex.conn = conn;
@@ -165,7 +165,7 @@ export class ExecService {
       ex.ExitCode = 126;
       const msg = (err as Error).message;
       const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
-      throw new BadRequestError(`OCI runtime exec failed: ${m ? m[1].replace(/\\"/g, '"') : msg}: unknown`);
+      throw new InvalidArgumentError(`OCI runtime exec failed: ${m ? m[1].replace(/\\"/g, '"') : msg}: unknown`);
     }
     ex.Running = true;
     this.publish(rec.Id, `exec_start: ${(c.Cmd as string[]).join(' ')}`, { execID: id });

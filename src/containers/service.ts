@@ -7,23 +7,23 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
+import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
 import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapshotter.ts';
 import {
-  BadRequestError, ConflictError, EngineError, InternalError, NotModifiedError, noSuchContainer,
-} from '../daemon/api/errors.ts';
+  InvalidArgumentError, ConflictError, EngineError, SystemError, NotModifiedError, noSuchContainer,
+} from '../errors.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ImageStore, Image } from '../images/store.ts';
-import type { ContainerConfig } from '../images/types.ts';
+import type { ContainerConfig } from '../api/container.ts';
 import { isMountPoint } from '../runtime/mountinfo.ts';
 import { buildSpec, type OciMount } from '../runtime/spec.ts';
 import { launchShim, ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
-import { ramInBytes } from '../cli/format/units.ts';
+import { ramInBytes } from '../api/units.ts';
 import {
   type ContainerRecord, type HostConfig, NAME_RE, ZERO_TIME, newState, nowNano,
-} from './model.ts';
+} from '../api/container.ts';
 import { randomName } from './names.ts';
 import type { EndpointRequest, NetworkService } from '../network/service.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
@@ -100,7 +100,7 @@ export class ContainerService {
     if (/^[a-f0-9]+$/.test(ref)) {
       const hits = [...this.records.keys()].filter((id) => id.startsWith(ref));
       if (hits.length === 1) return this.records.get(hits[0]);
-      if (hits.length > 1) throw new BadRequestError(`multiple IDs found with provided prefix: ${ref}`);
+      if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
     }
     return undefined;
   }
@@ -149,22 +149,22 @@ export class ContainerService {
   // ---------- create ----------
 
   async create(nameArg: string | undefined, body: CreateRequest): Promise<{ Id: string; Warnings: string[] }> {
-    if (!body || typeof body !== 'object') throw new BadRequestError('config cannot be empty in order to create a container');
+    if (!body || typeof body !== 'object') throw new InvalidArgumentError('config cannot be empty in order to create a container');
     const { HostConfig: hostIn, NetworkingConfig: networking, ...configIn } = body;
-    if (!configIn.Image) throw new BadRequestError('No image specified');
+    if (!configIn.Image) throw new InvalidArgumentError('No image specified');
     let name = nameArg ?? '';
     if (name !== '') {
-      if (!NAME_RE.test(name)) throw new BadRequestError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      if (!NAME_RE.test(name)) throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
       name = name.replace(/^\//, '');
     }
     if (configIn.WorkingDir && !configIn.WorkingDir.startsWith('/')) {
-      throw new BadRequestError(`the working directory '${configIn.WorkingDir}' is invalid, it needs to be an absolute path`);
+      throw new InvalidArgumentError(`the working directory '${configIn.WorkingDir}' is invalid, it needs to be an absolute path`);
     }
     const image = this.images.get(configIn.Image);
     const host = this.normalizeHostConfig(hostIn ?? {});
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
-    if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new BadRequestError('No command specified');
+    if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new InvalidArgumentError('No command specified');
     const id = randomBytes(32).toString('hex');
     if (!config.Hostname) config.Hostname = id.slice(0, 12);
     const warnings: string[] = [];
@@ -230,15 +230,15 @@ export class ContainerService {
     // and the daemon's options fill in those the container did not set.
     const log = { Type: host.LogConfig?.Type || this.cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
     if (log.Type === this.cfg.logDriver) for (const [k, v] of Object.entries(this.cfg.logOpts)) log.Config[k] ??= v;
-    if (!['json-file', 'none'].includes(log.Type)) throw new BadRequestError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
+    if (!['json-file', 'none'].includes(log.Type)) throw new InvalidArgumentError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
     for (const k of Object.keys(log.Config ?? {})) {
-      if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new BadRequestError(`unknown log opt '${k}' for json-file log driver`);
+      if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);
     }
     if (log.Config?.['max-size']) ramInBytes(log.Config['max-size']);
     host.LogConfig = { Type: log.Type, Config: log.Config ?? {} };
     host.RestartPolicy = host.RestartPolicy?.Name ? host.RestartPolicy : { Name: 'no', MaximumRetryCount: 0 };
-    if (host.AutoRemove && host.RestartPolicy.Name !== 'no') throw new BadRequestError("can't create 'AutoRemove' container with restart policy");
-    if (host.Runtime && !this.cfg.runtimes[host.Runtime]) throw new BadRequestError(`unknown or invalid runtime name: ${host.Runtime}`);
+    if (host.AutoRemove && host.RestartPolicy.Name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
+    if (host.Runtime && !this.cfg.runtimes[host.Runtime]) throw new InvalidArgumentError(`unknown or invalid runtime name: ${host.Runtime}`);
     host.Runtime = host.Runtime || this.cfg.defaultRuntime;
     host.ShmSize = host.ShmSize || 64 * 1024 * 1024;
     host.IpcMode = host.IpcMode || 'private';
@@ -509,7 +509,7 @@ export class ContainerService {
   /** POST /containers/{id}/wait: resolves with the exit code per `condition`. */
   async wait(ref: string, condition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
     const rec = this.get(ref);
-    if (!['not-running', 'next-exit', 'removed', ''].includes(condition)) throw new BadRequestError(`invalid condition: "${condition}"`);
+    if (!['not-running', 'next-exit', 'removed', ''].includes(condition)) throw new InvalidArgumentError(`invalid condition: "${condition}"`);
     if ((condition === 'not-running' || condition === '') && !rec.State.Running) return { StatusCode: rec.State.ExitCode, Error: null };
     const event = condition === 'removed' ? `removed:${rec.Id}` : `exit:${rec.Id}`;
     const code = await new Promise<number>((resolve, reject) => {
@@ -562,7 +562,7 @@ export class ContainerService {
     const rt = this.runtimeFor(rec);
     return new Promise((resolve, reject) => {
       execFile(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id], (err, _stdout, stderr) => {
-        if (err) reject(new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
+        if (err) reject(new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
         else resolve();
       });
     });
@@ -604,11 +604,11 @@ export class ContainerService {
 
   async rename(ref: string, newName: string): Promise<void> {
     const rec = this.get(ref);
-    if (!newName) throw new BadRequestError('Neither old nor new names may be empty');
-    if (!NAME_RE.test(newName)) throw new BadRequestError(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (!newName) throw new InvalidArgumentError('Neither old nor new names may be empty');
+    if (!NAME_RE.test(newName)) throw new InvalidArgumentError(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     const name = newName.replace(/^\//, '');
     const old = rec.Name.slice(1);
-    if (name === old) throw new BadRequestError('Renaming a container with the same name as its current name');
+    if (name === old) throw new InvalidArgumentError('Renaming a container with the same name as its current name');
     const holder = this.names.get(name);
     if (holder) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
     this.names.set(name, rec.Id);
@@ -964,15 +964,15 @@ function startError(rec: ContainerRecord, err: unknown): EngineError {
   const text = err instanceof ShimError ? `failed to create task for container: OCI runtime create failed: ${msg}: unknown` : msg;
   if (/executable file not found|no such file or directory/.test(msg)) {
     rec.State.ExitCode = 127;
-    return new BadRequestError(text);
+    return new InvalidArgumentError(text);
   }
   if (/permission denied/.test(msg)) {
     rec.State.ExitCode = 126;
-    return new BadRequestError(text);
+    return new InvalidArgumentError(text);
   }
   if (err instanceof EngineError) return err;
   rec.State.ExitCode = 128;
-  return new InternalError(text);
+  return new SystemError(text);
 }
 
 /** Pulls runc's own message out of its logrus line (`time=… level=error msg="…"`). */
@@ -1009,7 +1009,7 @@ export function parseUntil(v: string): number {
   const d = /^(\d+)(s|m|h)$/.exec(v);
   if (d) return Date.now() - Number(d[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[d[2] as 's' | 'm' | 'h'];
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new BadRequestError(`failed to parse value as time or duration: "${v}"`);
+  if (Number.isNaN(t)) throw new InvalidArgumentError(`failed to parse value as time or duration: "${v}"`);
   return t;
 }
 

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { mkdir, readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { removeTempFiles, writeFileAtomic } from '../storage/atomic.ts';
+import { removeTempFiles, writeFileAtomic } from '../files/atomic.ts';
 import { OverlaySnapshotter } from '../storage/overlay.ts';
 import { ContentStore } from '../images/content.ts';
 import { LayerStore } from '../images/layers.ts';

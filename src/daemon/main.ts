@@ -5,15 +5,15 @@ import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
 import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups.ts';
 import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
-import { systemRoutes } from './api/system.ts';
-import { containerRoutes } from './api/containers.ts';
-import { execRoutes } from './api/exec.ts';
-import { systemDfRoutes } from './api/system-df.ts';
-import { imageRoutes } from './api/images.ts';
-import { commitRoutes } from './api/commit.ts';
-import { buildRoutes } from './api/build.ts';
-import { networkRoutes } from './api/networks.ts';
-import { distributionRoutes } from './api/distribution.ts';
+import { systemRoutes } from './routes/system.ts';
+import { containerRoutes } from './routes/containers.ts';
+import { execRoutes } from './routes/exec.ts';
+import { systemDfRoutes } from './routes/system-df.ts';
+import { imageRoutes } from './routes/images.ts';
+import { commitRoutes } from './routes/commit.ts';
+import { buildRoutes } from './routes/build.ts';
+import { networkRoutes } from './routes/networks.ts';
+import { distributionRoutes } from './routes/distribution.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 

@@ -7,7 +7,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { Socket } from 'node:net';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import FindMyWay from 'find-my-way';
-import { BadRequestError, EngineError, statusOf } from './api/errors.ts';
+import { InvalidArgumentError, EngineError } from '../errors.ts';
+import { httpStatus } from './routes/errors.ts';
 
 export const API_VERSION = '1.51';
 export const MIN_API_VERSION = '1.24';
@@ -180,10 +181,10 @@ export class ApiServer {
         apiVersion = vm[1];
         path = vm[2];
         if (versionLess(API_VERSION, apiVersion)) {
-          throw new BadRequestError(`client version ${apiVersion} is too new. Maximum supported API version is ${API_VERSION}`);
+          throw new InvalidArgumentError(`client version ${apiVersion} is too new. Maximum supported API version is ${API_VERSION}`);
         }
         if (versionLess(apiVersion, MIN_API_VERSION)) {
-          throw new BadRequestError(`client version ${apiVersion} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+          throw new InvalidArgumentError(`client version ${apiVersion} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
         }
       }
       const method = req.method === 'HEAD' && path === '/_ping' ? 'HEAD' : req.method ?? 'GET';
@@ -208,7 +209,7 @@ export class ApiServer {
           try {
             return JSON.parse(b.toString('utf8')) as T;
           } catch (err) {
-            throw new BadRequestError(`invalid JSON: ${(err as Error).message}`);
+            throw new InvalidArgumentError(`invalid JSON: ${(err as Error).message}`);
           }
         },
         stream: (status, contentType, extra = {}) => {
@@ -255,7 +256,7 @@ export class ApiServer {
         sendJson(r.status ?? (r.body === undefined && r.raw === undefined ? 204 : 200), r.body, r.headers, r.raw);
       }
     } catch (err) {
-      const status = statusOf(err);
+      const status = httpStatus(err);
       const message = err instanceof Error ? err.message : String(err);
       if (!(err instanceof EngineError)) this.log('error', `${req.method} ${url.pathname}: ${err instanceof Error ? err.stack : message}`);
       if (!responded) {

@@ -1,8 +1,8 @@
 // `--change` for import and commit: the Dockerfile instructions that only
 // touch image metadata. (The build issue brings the full Dockerfile parser;
 // these one-liners need only the JSON-or-shell form and key=value pairs.)
-import { BadRequestError } from '../daemon/api/errors.ts';
-import type { ContainerConfig } from './types.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { ContainerConfig } from '../api/container.ts';
 
 const ALLOWED = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
 
@@ -49,16 +49,16 @@ function keyValues(rest: string, instr: string): [string, string][] {
     }
   }
   if (cur) words.push(cur);
-  if (words.length === 0) throw new BadRequestError(`${instr} requires at least one argument`);
+  if (words.length === 0) throw new InvalidArgumentError(`${instr} requires at least one argument`);
   if (!words[0].includes('=')) {
     // Legacy form: `ENV key value with spaces`.
     const m = /^\s*(\S+)\s+([\s\S]*)$/.exec(rest);
-    if (!m) throw new BadRequestError(`${instr} must have two arguments`);
+    if (!m) throw new InvalidArgumentError(`${instr} must have two arguments`);
     return [[m[1], m[2].trim()]];
   }
   return words.map((w) => {
     const eq = w.indexOf('=');
-    if (eq <= 0) throw new BadRequestError(`Syntax error - can't find = in "${w}". Must be of the form: name=value`);
+    if (eq <= 0) throw new InvalidArgumentError(`Syntax error - can't find = in "${w}". Must be of the form: name=value`);
     return [unquote(w.slice(0, eq)), unquote(w.slice(eq + 1))];
   });
 }
@@ -70,7 +70,7 @@ export function applyChanges(config: ContainerConfig, changes: string[]): Contai
     if (!m) continue;
     const instr = m[1].toUpperCase();
     const rest = m[2];
-    if (!ALLOWED.includes(instr)) throw new BadRequestError(`${m[1].toLowerCase()} is not a valid change command`);
+    if (!ALLOWED.includes(instr)) throw new InvalidArgumentError(`${m[1].toLowerCase()} is not a valid change command`);
     switch (instr) {
       case 'CMD': config.Cmd = jsonOrShell(rest); break;
       case 'ENTRYPOINT': config.Entrypoint = jsonOrShell(rest); break;

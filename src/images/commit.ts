@@ -2,15 +2,16 @@
 // container's overlay upper dir) on top of a base image, with the config and
 // history entry that describe it. `docker commit` and every step of a build
 // end here.
-import { rfc3339Nano } from '../containers/model.ts';
+import { rfc3339Nano } from '../api/container.ts';
 import { createLayerDiff } from '../storage/tar-write.ts';
 import type { Snapshotter } from '../storage/snapshotter.ts';
 import type { ContainerService } from '../containers/service.ts';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { applyChanges } from './changes.ts';
-import { familiarString, parseNormalizedNamed, withDefaultTag } from './reference.ts';
+import { familiarString, parseNormalizedNamed, withDefaultTag } from '../api/reference.ts';
 import type { Image, ImageStore } from './store.ts';
-import type { ContainerConfig, HistoryEntry, ImageConfigFile } from './types.ts';
+import type { ContainerConfig } from '../api/container.ts';
+import type { HistoryEntry, ImageConfigFile } from './types.ts';
 
 export interface NewImage {
   /** The image the new one builds on; none for `FROM scratch`. */
@@ -83,7 +84,7 @@ export async function commitContainer(
   let target: string | undefined;
   if (o.repo) {
     const named = parseNormalizedNamed(o.tag ? `${o.repo}:${o.tag}` : o.repo);
-    if (named.digest) throw new BadRequestError('refusing to create a tag with a digest reference');
+    if (named.digest) throw new InvalidArgumentError('refusing to create a tag with a digest reference');
     target = familiarString(withDefaultTag(named));
   }
   const base = store.byId(rec.Image);

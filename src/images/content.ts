@@ -8,13 +8,13 @@ import { mkdir, readFile, readdir, rename, rm, stat, open } from 'node:fs/promis
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { BadRequestError, NotFoundError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError, NotFoundError } from '../errors.ts';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
 
 export function parseDigest(digest: string): string {
   const m = DIGEST_RE.exec(digest);
-  if (!m) throw new BadRequestError(`invalid digest: ${JSON.stringify(digest)}`);
+  if (!m) throw new InvalidArgumentError(`invalid digest: ${JSON.stringify(digest)}`);
   return m[1];
 }
 
@@ -91,7 +91,7 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
 
   async writeBlob(data: Uint8Array, expected?: string): Promise<string> {
     const digest = sha256(data);
-    if (expected !== undefined && expected !== digest) throw new BadRequestError(`digest mismatch: expected ${expected}, got ${digest}`);
+    if (expected !== undefined && expected !== digest) throw new InvalidArgumentError(`digest mismatch: expected ${expected}, got ${digest}`);
     if (await this.has(digest)) return digest;
     const tmp = join(this.ingestDir, randomBytes(8).toString('hex'));
     const fh = await open(tmp, 'w', 0o644);
@@ -117,7 +117,7 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
     try {
       await pipeline(stream, createWriteStream(tmp, { mode: 0o644 }));
       const digest = 'sha256:' + hash.digest('hex');
-      if (expected !== undefined && expected !== digest) throw new BadRequestError(`digest mismatch: expected ${expected}, got ${digest}`);
+      if (expected !== undefined && expected !== digest) throw new InvalidArgumentError(`digest mismatch: expected ${expected}, got ${digest}`);
       const fh = await open(tmp, 'r');
       await fh.sync();
       await fh.close();

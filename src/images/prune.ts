@@ -2,12 +2,12 @@
 // default, every image no container uses with dangling=false (`-a`); each is
 // removed with rmi's rules and parent pruning, and the space reclaimed is the
 // size of the layers that went.
-import { BadRequestError } from '../daemon/api/errors.ts';
-import type { ContainerRecord } from '../containers/model.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { ContainerRecord } from '../api/container.ts';
 import { labelsMatch, parseUntil } from '../containers/service.ts';
 import type { EventBus } from '../events/bus.ts';
 import { chainIds } from './layers.ts';
-import { referenceString } from './reference.ts';
+import { referenceString } from '../api/reference.ts';
 import { type DeleteItem, ImageRemover } from './remove.ts';
 import type { ImageStore } from './store.ts';
 
@@ -18,10 +18,10 @@ export interface PruneReport {
 
 export async function pruneImages(store: ImageStore, events: EventBus, filters: Record<string, string[]>, containers: Map<string, ContainerRecord[]>): Promise<PruneReport> {
   for (const key of Object.keys(filters)) {
-    if (!['dangling', 'until', 'label', 'label!'].includes(key)) throw new BadRequestError(`invalid filter '${key}'`);
+    if (!['dangling', 'until', 'label', 'label!'].includes(key)) throw new InvalidArgumentError(`invalid filter '${key}'`);
   }
   const dangling = filters.dangling?.[0] ?? 'true';
-  if (!['true', 'false', '1', '0'].includes(dangling)) throw new BadRequestError(`invalid filter 'dangling=${dangling}'`);
+  if (!['true', 'false', '1', '0'].includes(dangling)) throw new InvalidArgumentError(`invalid filter 'dangling=${dangling}'`);
   const danglingOnly = dangling === 'true' || dangling === '1';
   const until = filters.until?.[0] !== undefined ? parseUntil(filters.until[0]) : undefined;
 

@@ -4,10 +4,10 @@
 // are "hard" (a running container, dependent child images: -f does not help)
 // or "soft" (a stopped container, other names: -f overrides). Untagged parents
 // left behind are pruned unless --no-prune.
-import { ConflictError, noSuchImage } from '../daemon/api/errors.ts';
-import type { ContainerRecord } from '../containers/model.ts';
+import { ConflictError, noSuchImage } from '../errors.ts';
+import type { ContainerRecord } from '../api/container.ts';
 import type { EventBus } from '../events/bus.ts';
-import { type Reference, familiarString, parseNormalizedNamed, referenceString, withDefaultTag } from './reference.ts';
+import { type Reference, familiarString, parseNormalizedNamed, referenceString, withDefaultTag } from '../api/reference.ts';
 import type { ImageStore } from './store.ts';
 
 export type DeleteItem = { Untagged: string } | { Deleted: string };

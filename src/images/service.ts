@@ -1,16 +1,17 @@
 // Image operations behind the API: import, list, inspect, tag, remove.
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
-import type { ContainerRecord } from '../containers/model.ts';
+import type { ContainerRecord } from '../api/container.ts';
 import { labelsMatch, parseUntil } from '../containers/service.ts';
-import { rfc3339Nano } from '../containers/model.ts';
+import { rfc3339Nano } from '../api/container.ts';
 import { applyChanges } from './changes.ts';
 import { chainIds } from './layers.ts';
 import type { Image, ImageStore } from './store.ts';
-import { familiarString, parseNormalizedNamed, withDefaultTag } from './reference.ts';
-import type { ContainerConfig, ImageConfigFile } from './types.ts';
+import { familiarString, parseNormalizedNamed, withDefaultTag } from '../api/reference.ts';
+import type { ContainerConfig } from '../api/container.ts';
+import type { ImageConfigFile } from './types.ts';
 import { type PullOptions, type PullResult, preparePull } from './distribution/pull.ts';
 import { saveImages } from './archive/save.ts';
 import { type DeleteItem, ImageRemover } from './remove.ts';
@@ -44,7 +45,7 @@ export class ImageService {
       const ref = withDefaultTag(parseNormalizedNamed(o.tag ? `${o.repo}:${o.tag}` : o.repo));
       target = familiarString(ref);
     }
-    if (o.platform && !/^linux(\/amd64)?$/.test(o.platform)) throw new BadRequestError(`unsupported platform: ${o.platform}`);
+    if (o.platform && !/^linux(\/amd64)?$/.test(o.platform)) throw new InvalidArgumentError(`unsupported platform: ${o.platform}`);
     const config: ContainerConfig = applyChanges({}, o.changes);
     const layer = await this.store.layers.register(input);
     const created = rfc3339Nano();
@@ -97,7 +98,7 @@ export class ImageService {
   async tag(source: string, target: string): Promise<void> {
     const img = this.store.get(source);
     const ref = parseNormalizedNamed(target);
-    if (ref.digest) throw new BadRequestError('refusing to create a tag with a digest reference');
+    if (ref.digest) throw new InvalidArgumentError('refusing to create a tag with a digest reference');
     await this.store.tag(img.record.id, target);
     this.events.publish('image', 'tag', img.record.id, { name: familiarString(withDefaultTag(ref)) });
   }
@@ -132,7 +133,7 @@ export class ImageService {
       const tags = this.store.repoTags(img.record.id);
       const dangling = tags.length === 0;
       const dv = filters.dangling?.[0];
-      if (dv !== undefined && !['true', 'false', '1', '0'].includes(dv)) throw new BadRequestError(`invalid filter 'dangling=${dv}'`);
+      if (dv !== undefined && !['true', 'false', '1', '0'].includes(dv)) throw new InvalidArgumentError(`invalid filter 'dangling=${dv}'`);
       if (filters.dangling?.[0] !== undefined) {
         if ((filters.dangling[0] === 'true' || filters.dangling[0] === '1') !== dangling) continue;
       } else if (!all && dangling && this.store.children(img.record.id).length > 0) {

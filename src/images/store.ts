@@ -2,13 +2,13 @@
 // name them. Tags live in one repositories.json, replaced atomically.
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
-import { ConflictError, noSuchImage } from '../daemon/api/errors.ts';
+import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
+import { ConflictError, noSuchImage } from '../errors.ts';
 import { ContentStore, sha256 } from './content.ts';
 import { LayerStore, chainIds } from './layers.ts';
 import {
   type Reference, familiarString, parseNormalizedNamed, referenceString, withDefaultTag,
-} from './reference.ts';
+} from '../api/reference.ts';
 import type { ImageConfigFile, ImageRecord } from './types.ts';
 
 interface RepositoriesFile {

@@ -1,33 +1,6 @@
 // Wire and on-disk shapes shared by the image store and the API.
+import type { ContainerConfig } from '../api/container.ts';
 
-/** The runtime part of an image config; also Docker's container `Config`. */
-export interface ContainerConfig {
-  Hostname?: string;
-  Domainname?: string;
-  User?: string;
-  AttachStdin?: boolean;
-  AttachStdout?: boolean;
-  AttachStderr?: boolean;
-  ExposedPorts?: Record<string, Record<string, never>> | null;
-  Tty?: boolean;
-  OpenStdin?: boolean;
-  StdinOnce?: boolean;
-  Env?: string[] | null;
-  Cmd?: string[] | null;
-  Healthcheck?: unknown;
-  ArgsEscaped?: boolean;
-  Image?: string;
-  Volumes?: Record<string, Record<string, never>> | null;
-  WorkingDir?: string;
-  Entrypoint?: string[] | null;
-  NetworkDisabled?: boolean;
-  MacAddress?: string;
-  OnBuild?: string[] | null;
-  Labels?: Record<string, string> | null;
-  StopSignal?: string;
-  StopTimeout?: number | null;
-  Shell?: string[] | null;
-}
 
 export interface HistoryEntry {
   created?: string;

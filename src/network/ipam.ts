@@ -2,12 +2,10 @@
 // address, so a restarting container can find its old one taken by a peer;
 // here a cursor walks the range and a released address is handed out again
 // only once the cursor has come round, so the previous holder gets it back.
-import { BadRequestError, ConflictError, EngineError } from '../daemon/api/errors.ts';
-import { broadcast, contains, formatIPv4, type Subnet } from './address.ts';
+import { InvalidArgumentError, ConflictError, UnavailableError } from '../errors.ts';
+import { broadcast, contains, formatIPv4, type Subnet } from '../api/address.ts';
 
-export class PoolExhaustedError extends EngineError {
-  constructor(message: string) { super(503, message); }
-}
+export class PoolExhaustedError extends UnavailableError {}
 
 export class AddressPool {
   readonly subnet: Subnet;
@@ -50,8 +48,8 @@ export class AddressPool {
   allocate(owner: string, opts: { requested?: number; previous?: number; networkName: string; networkId: string }): number {
     if (opts.requested !== undefined) {
       const ip = opts.requested;
-      if (!contains(this.subnet, ip)) throw new BadRequestError(`no configured subnet or ip-range contain the IP address ${formatIPv4(ip)}`);
-      if (this.reserved(ip)) throw new BadRequestError(`Address already in use: ${formatIPv4(ip)}`);
+      if (!contains(this.subnet, ip)) throw new InvalidArgumentError(`no configured subnet or ip-range contain the IP address ${formatIPv4(ip)}`);
+      if (this.reserved(ip)) throw new InvalidArgumentError(`Address already in use: ${formatIPv4(ip)}`);
       const holder = this.owners.get(ip);
       if (holder && holder !== owner) throw new ConflictError(`Address already in use: ${formatIPv4(ip)}`);
       this.owners.set(ip, owner);

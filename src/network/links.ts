@@ -7,7 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runCommand, runInNetns } from './command.ts';
-import { parseCidr, type Subnet } from './address.ts';
+import { parseCidr, type Subnet } from '../api/address.ts';
 
 interface IpAddr { ifname: string; addr_info: { family: string; local: string; prefixlen: number }[] }
 interface IpRoute { dst: string }

@@ -4,8 +4,8 @@
 // other program or daemon can take it while the container has it.
 import { createServer, type Server } from 'node:net';
 import { createSocket, type Socket } from 'node:dgram';
-import { ConflictError, BadRequestError } from '../daemon/api/errors.ts';
-import type { HostConfig } from '../containers/model.ts';
+import { ConflictError, InvalidArgumentError } from '../errors.ts';
+import type { HostConfig } from '../api/container.ts';
 import type { PortMap } from './model.ts';
 
 export interface PortRequest {
@@ -27,7 +27,7 @@ export interface HeldPort {
 function portKey(k: string): { port: number; proto: 'tcp' | 'udp' } {
   const [p, proto = 'tcp'] = k.split('/');
   const port = Number(p);
-  if (!Number.isInteger(port) || port < 1 || port > 65535 || (proto !== 'tcp' && proto !== 'udp')) throw new BadRequestError(`invalid port specification: "${k}"`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || (proto !== 'tcp' && proto !== 'udp')) throw new InvalidArgumentError(`invalid port specification: "${k}"`);
   return { port, proto };
 }
 
@@ -46,7 +46,7 @@ export function portRequests(h: HostConfig, exposed: Record<string, unknown> | u
         const m = /^(\d+)(?:-(\d+))?$/.exec(hp);
         const lo = Number(m?.[1]);
         const hi = Number(m?.[2] ?? m?.[1]);
-        if (!m || lo < 1 || hi > 65535 || hi < lo) throw new BadRequestError(`invalid port specification: "${hp}"`);
+        if (!m || lo < 1 || hi > 65535 || hi < lo) throw new InvalidArgumentError(`invalid port specification: "${hp}"`);
         range = [lo, hi];
       }
       out.push({ proto, containerPort: port, hostIp: b.HostIp ?? '', hostPorts: range });
@@ -90,7 +90,7 @@ export async function holdPort(r: PortRequest): Promise<HeldPort> {
     }
   }
   const code = (lastErr as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EADDRNOTAVAIL') throw new BadRequestError(`failed to bind host port ${host}:${lo}/${r.proto}: cannot assign requested address`);
+  if (code === 'EADDRNOTAVAIL') throw new InvalidArgumentError(`failed to bind host port ${host}:${lo}/${r.proto}: cannot assign requested address`);
   const shown = lo === hi ? String(lo) : `${lo}-${hi}`;
   throw new ConflictError(`Bind for ${host}:${shown} failed: port is already allocated`);
 }

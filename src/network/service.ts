@@ -7,14 +7,14 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { removeTempFiles, writeJsonAtomic } from '../storage/atomic.ts';
-import { BadRequestError, ConflictError, ForbiddenError, InternalError, NotFoundError } from '../daemon/api/errors.ts';
+import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
+import { InvalidArgumentError, ConflictError, ForbiddenError, SystemError, NotFoundError } from '../errors.ts';
 import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
-import type { ContainerRecord } from '../containers/model.ts';
-import { nowNano } from '../containers/model.ts';
+import type { ContainerRecord } from '../api/container.ts';
+import { nowNano } from '../api/container.ts';
 import { AddressPool } from './ipam.ts';
-import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from './address.ts';
+import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
 import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
 import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, routedSubnets, vethName, type EndpointPlan } from './links.ts';
 import { runInNetns } from './command.ts';
@@ -98,10 +98,10 @@ function checkAuxiliary(network: string, aux: Record<string, string> | undefined
   const taken = new Set([gateway]);
   for (const [k, v] of Object.entries(aux)) {
     const ip = parseIPv4(v);
-    if (ip === undefined) throw new BadRequestError(`non parsable secondary ip address (${k}:${v}) passed for network ${network}`);
+    if (ip === undefined) throw new InvalidArgumentError(`non parsable secondary ip address (${k}:${v}) passed for network ${network}`);
     if (!contains(subnet, ip)) throw new ForbiddenError(`auxiliary address: (${k}:${v}) must belong to the master pool: ${formatCidr(subnet)}`);
     if (!contains(range, ip)) continue;
-    if (taken.has(ip)) throw new InternalError(`failed to allocate secondary ip address (${k}:${v}): Address already in use`);
+    if (taken.has(ip)) throw new SystemError(`failed to allocate secondary ip address (${k}:${v}): Address already in use`);
     taken.add(ip);
   }
   return { ...aux };
@@ -390,7 +390,7 @@ export class NetworkService {
     const exact = this.records.get(ref) ?? this.byName(ref);
     if (exact) return exact;
     const hits = [...this.records.values()].filter((n) => n.Id.startsWith(ref));
-    if (hits.length > 1) throw new BadRequestError(`network ${ref} is ambiguous (${hits.length} matches found based on ID prefix)`);
+    if (hits.length > 1) throw new InvalidArgumentError(`network ${ref} is ambiguous (${hits.length} matches found based on ID prefix)`);
     return hits[0];
   }
 
@@ -430,8 +430,8 @@ export class NetworkService {
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
     const name = req.Name ?? '';
-    if (!name) throw new BadRequestError('network name must not be empty');
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new BadRequestError(`invalid network name "${name}"`);
+    if (!name) throw new InvalidArgumentError('network name must not be empty');
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new InvalidArgumentError(`invalid network name "${name}"`);
     if (PREDEFINED.includes(name)) throw new ForbiddenError(`operation is not permitted on predefined ${name} network `);
     if (this.byName(name)) throw new ConflictError(`network with name ${name} already exists`);
     const driver = req.Driver || 'bridge';
@@ -439,12 +439,12 @@ export class NetworkService {
     const configs = req.IPAM?.Config ?? [];
     const v4 = configs.filter((c) => !c.Subnet?.includes(':'));
     const v6 = configs.filter((c) => c.Subnet?.includes(':'));
-    if (v6.length && !req.EnableIPv6) throw new BadRequestError('IPv6 subnet configured but IPv6 is not enabled for this network');
-    if (v4.length > 1) throw new BadRequestError('berth supports one IPv4 subnet per network');
+    if (v6.length && !req.EnableIPv6) throw new InvalidArgumentError('IPv6 subnet configured but IPv6 is not enabled for this network');
+    if (v4.length > 1) throw new InvalidArgumentError('berth supports one IPv4 subnet per network');
     const c: IpamPoolConfig = { ...(v4[0] ?? {}) };
-    if (!c.Subnet && (c.IPRange || c.Gateway)) throw new BadRequestError('ip-range or gateway given without a subnet');
+    if (!c.Subnet && (c.IPRange || c.Gateway)) throw new InvalidArgumentError('ip-range or gateway given without a subnet');
     const bridgeName = req.Options?.[BRIDGE_NAME_OPT];
-    if (bridgeName && !/^[a-zA-Z0-9_.-]{1,15}$/.test(bridgeName)) throw new BadRequestError(`invalid bridge name ${bridgeName}`);
+    if (bridgeName && !/^[a-zA-Z0-9_.-]{1,15}$/.test(bridgeName)) throw new InvalidArgumentError(`invalid bridge name ${bridgeName}`);
     return withHostLock(async () => {
       let subnet: Subnet;
       if (c.Subnet) {
@@ -454,11 +454,11 @@ export class NetworkService {
         subnet = await this.freePool(this.cfg.network.defaultPools);
       }
       const gw = c.Gateway ? parseIPv4(c.Gateway) : subnet.base + 1;
-      if (gw === undefined || !contains(subnet, gw)) throw new BadRequestError(`invalid gateway address ${c.Gateway} for subnet ${formatCidr(subnet)}`);
+      if (gw === undefined || !contains(subnet, gw)) throw new InvalidArgumentError(`invalid gateway address ${c.Gateway} for subnet ${formatCidr(subnet)}`);
       let range = subnet;
       if (c.IPRange) {
         range = parseCidr(c.IPRange, 'ip-range');
-        if (!contains(subnet, range.base) || range.prefix < subnet.prefix) throw new BadRequestError(`invalid ip-range ${c.IPRange}: it must be within the subnet ${formatCidr(subnet)}`);
+        if (!contains(subnet, range.base) || range.prefix < subnet.prefix) throw new InvalidArgumentError(`invalid ip-range ${c.IPRange}: it must be within the subnet ${formatCidr(subnet)}`);
       }
       const aux = checkAuxiliary(name, c.AuxiliaryAddresses, subnet, range, gw);
       const n = this.newRecord(name, 'bridge', {
@@ -537,7 +537,7 @@ export class NetworkService {
     if (mode.startsWith('container:')) {
       const target = mode.slice('container:'.length);
       if (!this.containers.find(target)) throw new NotFoundError(`No such container: ${target}`);
-      if (hostname) throw new BadRequestError('conflicting options: hostname and the network mode');
+      if (hostname) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
       return {};
     }
     const primary = this.find(mode);
@@ -545,19 +545,19 @@ export class NetworkService {
     const out: Record<string, EndpointSettings> = {};
     const add = (n: NetworkRecord, r: EndpointRequest | undefined) => {
       if (r?.IPAMConfig?.IPv4Address) {
-        if (n.Driver !== 'bridge' || n.Name === 'bridge') throw new BadRequestError('user specified IP address is supported on user defined networks only');
+        if (n.Driver !== 'bridge' || n.Name === 'bridge') throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
         const ip = parseIPv4(r.IPAMConfig.IPv4Address);
-        if (ip === undefined) throw new BadRequestError(`invalid IPv4 address: ${r.IPAMConfig.IPv4Address}`);
+        if (ip === undefined) throw new InvalidArgumentError(`invalid IPv4 address: ${r.IPAMConfig.IPv4Address}`);
       }
-      if (r?.Aliases?.length && n.Name === 'bridge') throw new BadRequestError('network-scoped alias is supported only for containers in user defined networks');
-      if (r?.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(r.MacAddress)) throw new BadRequestError(`invalid MAC address: ${r.MacAddress}`);
+      if (r?.Aliases?.length && n.Name === 'bridge') throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+      if (r?.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(r.MacAddress)) throw new InvalidArgumentError(`invalid MAC address: ${r.MacAddress}`);
       out[n.Name] = emptyEndpoint(n.Id, { IPAMConfig: r?.IPAMConfig ?? null, Aliases: r?.Aliases ?? null, Links: r?.Links ?? null, MacAddress: r?.MacAddress ?? '' });
     };
     add(primary, reqs[primary.Name] ?? reqs[mode]);
     for (const [name, r] of Object.entries(reqs)) {
       if (name === primary.Name || name === mode) continue;
       const n = this.get(name);
-      if (primary.Driver !== 'bridge' || n.Driver !== 'bridge') throw new BadRequestError('Container cannot be connected to network endpoints: host, none and container modes take no other networks');
+      if (primary.Driver !== 'bridge' || n.Driver !== 'bridge') throw new InvalidArgumentError('Container cannot be connected to network endpoints: host, none and container modes take no other networks');
       add(n, r);
     }
     return out;
@@ -846,10 +846,10 @@ export class NetworkService {
     for (const link of rec.HostConfig.Links ?? []) {
       const [targetRef, aliasIn] = link.split(':');
       const target = this.linkTarget(link);
-      if (!target || !target.State.Running) throw new BadRequestError(`Cannot link to a non running container: ${targetRef} AS ${rec.Name}/${aliasIn ?? targetRef}`);
+      if (!target || !target.State.Running) throw new InvalidArgumentError(`Cannot link to a non running container: ${targetRef} AS ${rec.Name}/${aliasIn ?? targetRef}`);
       const alias = (aliasIn ?? target.Name.slice(1)).replace(/^.*\//, '');
       const ep = Object.values(settingsOf(target).Networks).find((e) => e.IPAddress && this.records.get(e.NetworkID)?.Name === 'bridge');
-      if (!ep) throw new BadRequestError(`Cannot link to ${target.Name}, as it does not belong to the default network`);
+      if (!ep) throw new InvalidArgumentError(`Cannot link to ${target.Name}, as it does not belong to the default network`);
       hosts.push(`${ep.IPAddress}\t${alias} ${target.Id.slice(0, 12)} ${target.Name.slice(1)}`);
       const A = upperAlias(alias);
       env.push(`${A}_NAME=${rec.Name}/${alias}`);

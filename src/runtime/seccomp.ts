@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import defaultProfile from './seccomp-default.json' with { type: 'json' };
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 interface Filter { caps?: string[]; arches?: string[]; minKernel?: string }
 interface DockerRule { names?: string[]; name?: string; action: string; errnoRet?: number; args?: unknown[] | null; includes?: Filter; excludes?: Filter }
@@ -67,7 +67,7 @@ export function seccompFor(securityOpt: string[], caps: string[], privileged: bo
   try {
     custom = JSON.parse(choice.trimStart().startsWith('{') ? choice : readFileSync(choice, 'utf8')) as DockerProfile;
   } catch (err) {
-    throw new BadRequestError(`opening seccomp profile (${choice}) failed: ${(err as Error).message}`);
+    throw new InvalidArgumentError(`opening seccomp profile (${choice}) failed: ${(err as Error).message}`);
   }
   return convertProfile(custom, caps);
 }

@@ -1,6 +1,6 @@
 // Signal names and numbers as `docker kill -s` and STOPSIGNAL accept them.
 import { constants } from 'node:os';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 const SIGNALS = constants.signals as Record<string, number>;
 
@@ -10,7 +10,7 @@ export function parseSignal(s: string): number {
   if (/^\d+$/.test(raw)) {
     const n = Number(raw);
     if (n >= 1 && n <= 64) return n;
-    throw new BadRequestError(`Invalid signal: ${s}`);
+    throw new InvalidArgumentError(`Invalid signal: ${s}`);
   }
   const name = raw.toUpperCase().startsWith('SIG') ? raw.toUpperCase() : 'SIG' + raw.toUpperCase();
   const rt = /^SIGRTM(IN|AX)([+-]\d+)?$/.exec(name);
@@ -19,6 +19,6 @@ export function parseSignal(s: string): number {
     if (n >= 34 && n <= 64) return n;
   }
   const n = SIGNALS[name];
-  if (n === undefined) throw new BadRequestError(`Invalid signal: ${s}`);
+  if (n === undefined) throw new InvalidArgumentError(`Invalid signal: ${s}`);
   return n;
 }

@@ -2,8 +2,8 @@
 // (moby's oci/defaults.go and daemon/oci_linux.go): namespaces, capabilities,
 // masked and read-only paths, mounts, devices, seccomp, rlimits, resources.
 import { readFileSync } from 'node:fs';
-import { BadRequestError } from '../daemon/api/errors.ts';
-import type { HostConfig } from '../containers/model.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { HostConfig } from '../api/container.ts';
 import { seccompFor, type OciSeccomp } from './seccomp.ts';
 import { resolveUser } from './user.ts';
 
@@ -118,7 +118,7 @@ function normalizeCap(c: string): string {
   const up = c.toUpperCase();
   if (up === 'ALL') return 'ALL';
   const name = up.startsWith('CAP_') ? up : `CAP_${up}`;
-  if (!ALL_CAPS.includes(name)) throw new BadRequestError(`invalid CapAdd: unknown capability: "${name}"`);
+  if (!ALL_CAPS.includes(name)) throw new InvalidArgumentError(`invalid CapAdd: unknown capability: "${name}"`);
   return name;
 }
 

@@ -3,7 +3,7 @@
 // point at the host's files), and before the rootfs is mounted they are read
 // through the overlay layers, top first.
 import { lstatSync, readFileSync } from 'node:fs';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { resolveInRoot } from '../storage/rootpath.ts';
 
 export interface ResolvedUser {
@@ -52,20 +52,20 @@ export function resolveUser(dirs: string | string[], spec: string, groupAdd: str
   const groups = parseGroup(readMerged(layers, '/etc/group'));
   let entry = passwd.find((p) => (isNum(userPart) ? p.uid === Number(userPart) : p.name === userPart));
   if (!entry) {
-    if (!isNum(userPart)) throw new BadRequestError(`unable to find user ${userPart}: no matching entries in passwd file`);
+    if (!isNum(userPart)) throw new InvalidArgumentError(`unable to find user ${userPart}: no matching entries in passwd file`);
     entry = { name: '', uid: Number(userPart), gid: 0, home: '/' };
   }
   let gid = entry.gid;
   if (groupPart !== undefined && groupPart !== '') {
     const g = groups.find((x) => (isNum(groupPart) ? x.gid === Number(groupPart) : x.name === groupPart));
-    if (!g && !isNum(groupPart)) throw new BadRequestError(`unable to find group ${groupPart}: no matching entries in group file`);
+    if (!g && !isNum(groupPart)) throw new InvalidArgumentError(`unable to find group ${groupPart}: no matching entries in group file`);
     gid = g ? g.gid : Number(groupPart);
   }
   const extra = new Set<number>();
   if (groupPart === undefined && entry.name) for (const g of groups) if (g.members.includes(entry.name) && g.gid !== gid) extra.add(g.gid);
   for (const ga of groupAdd) {
     const g = groups.find((x) => (isNum(ga) ? x.gid === Number(ga) : x.name === ga));
-    if (!g && !isNum(ga)) throw new BadRequestError(`Unable to find group ${ga}: no matching entries in group file`);
+    if (!g && !isNum(ga)) throw new InvalidArgumentError(`Unable to find group ${ga}: no matching entries in group file`);
     extra.add(g ? g.gid : Number(ga));
   }
   return { uid: entry.uid, gid, additionalGids: [...extra], home: entry.home };

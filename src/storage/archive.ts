@@ -8,12 +8,12 @@
 //   tarutil.ts      ArchiveError, PAX records, device numbers, external tools
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { decompress } from './compression.ts';
+import { decompress } from '../files/compression.ts';
 
 export { ArchiveError } from './tarutil.ts';
 export { applyLayer, type ApplyOptions, type ApplyResult } from './layer-apply.ts';
 export { createTar, createLayerDiff, type CreateTarOptions } from './tar-write.ts';
-export { decompress, detectCompression, type Compression, type Decompressed } from './compression.ts';
+export { decompress, detectCompression, type Compression, type Decompressed } from '../files/compression.ts';
 
 /** `sha256:<hex>` of a whole stream, as is. */
 export async function computeDigest(input: Readable): Promise<string> {

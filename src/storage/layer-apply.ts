@@ -31,7 +31,7 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
-import { decompress } from './compression.ts';
+import { decompress } from '../files/compression.ts';
 import { cleanInRoot, isWithin, resolveInRoot } from './rootpath.ts';
 import { ArchiveError, isPlainXattrName, parsePaxRecords, quoteAttrText, runTool, XATTR_PREFIX } from './tarutil.ts';
 

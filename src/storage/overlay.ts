@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm, rename, stat, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { removeTempFiles, writeJsonAtomic } from './atomic.ts';
+import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
 import {
   type Mount, type SnapshotInfo, type Snapshotter, type Usage,
   SnapshotExistsError, SnapshotNotFoundError,

@@ -1,15 +1,11 @@
 // Small pieces shared by layer extraction (layer-apply.ts) and tar writing
-// (tar-write.ts): the typed error, binary-safe PAX records, device numbers,
-// and running the few external tools Node has no API for (mknod, setfattr,
-// getfattr, bzip2, xz).
+// (tar-write.ts): binary-safe PAX records, device numbers, and running the
+// few external tools Node has no API for (mknod, setfattr, getfattr).
 import { spawn } from 'node:child_process';
+import { ArchiveError } from '../errors.ts';
+import { toolMissing } from '../files/compression.ts';
 
-export class ArchiveError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ArchiveError';
-  }
-}
+export { ArchiveError };
 
 // ---------------------------------------------------------------------------
 // PAX extended header records: "<len> <key>=<value>\n", where len counts the
@@ -133,16 +129,6 @@ export interface ToolResult {
   stderr: string;
 }
 
-const PACKAGE_OF: Record<string, string> = {
-  setfattr: 'attr', getfattr: 'attr', mknod: 'coreutils', mkfifo: 'coreutils', sh: 'dash', bzip2: 'bzip2', xz: 'xz-utils',
-};
-
-/** The error for a tool that could not be started at all. */
-export function toolMissing(cmd: string, err: unknown): ArchiveError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const hint = code === 'ENOENT' ? ` (install the Debian package ${PACKAGE_OF[cmd] ?? cmd})` : '';
-  return new ArchiveError(`cannot run ${cmd}: ${(err as Error).message}${hint}`, { cause: err });
-}
 
 /**
  * Runs a tool to completion with optional stdin; never throws for a non-zero

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ignoreMatcher, parseIgnoreFile } from '../../src/build/ignore.ts';
+import { ignoreMatcher, parseIgnoreFile } from '../../src/api/dockerignore.ts';
 import { checksumEntries, planCopy, resolveInLayers, type PlanInput } from '../../src/build/copy.ts';
 import { parseRunMount } from '../../src/build/run-mount.ts';
 import { ContextCache } from '../../src/build/context-cache.ts';

@@ -1,6 +1,7 @@
 // The Dockerfile parser beyond BuildKit's dump corpus: directives, comments,
 // continuations, which form (JSON/shell) was used, heredocs, errors with file
 // and line, and the examples of the Dockerfile reference.
+import { httpStatus } from '../../src/daemon/routes/errors.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -278,7 +279,7 @@ test('unknown instructions parse, and checkInstruction rejects them with the lin
   assert.throws(() => checkInstruction(df.instructions[2]), { message: 'dockerfile parse error on line 4: unknown instruction: copyy (did you mean copy?)' });
   assert.throws(() => checkInstruction(df.instructions[3]), { message: 'dockerfile parse error on line 5: unknown instruction: RUNN (did you mean RUN?)' });
   assert.throws(() => checkInstruction(df.instructions[4]), { message: 'dockerfile parse error on line 6: unknown instruction: FOO (did you mean FROM?)' });
-  assert.throws(() => checkInstruction(df.instructions[1]), (err: unknown) => err instanceof DockerfileParseError && err.status === 400);
+  assert.throws(() => checkInstruction(df.instructions[1]), (err: unknown) => err instanceof DockerfileParseError && httpStatus(err) === 400);
 });
 
 test('checkInstruction rejects the ONBUILD triggers BuildKit forbids', () => {

@@ -3,7 +3,7 @@
 // in one repository" test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { familiarString, parseNormalizedNamed, referenceString, withDefaultTag } from '../../src/images/reference.ts';
+import { familiarString, parseNormalizedNamed, referenceString, withDefaultTag } from '../../src/api/reference.ts';
 import { cleanArchiveName } from '../../src/images/archive/load.ts';
 import { isSingleReference } from '../../src/images/remove.ts';
 

@@ -1,3 +1,4 @@
+import { httpStatus } from '../../src/daemon/routes/errors.ts';
 import { test, describe, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
@@ -5,9 +6,10 @@ import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readLogs, parseTimestampArg, parseTimestampNs, parseLogTime, type LogEntry, type LogReadOptions } from '../../src/containers/logs.ts';
-import { encodeFrame, FrameDecoder, formatLogLine, formatTimestamp, type Frame } from '../../src/daemon/api/stream-frames.ts';
-import { BadRequestError } from '../../src/daemon/api/errors.ts';
+import { readLogs, type LogEntry, type LogReadOptions } from '../../src/containers/logs.ts';
+import { parseTimestampArg, parseTimestampNs, parseLogTime } from '../../src/api/timestamps.ts';
+import { encodeFrame, FrameDecoder, formatLogLine, formatTimestamp, type Frame } from '../../src/api/stream-frames.ts';
+import { InvalidArgumentError } from '../../src/errors.ts';
 
 // ---------- helpers ----------
 
@@ -622,8 +624,8 @@ describe('parseTimestampArg', () => {
       assert.throws(
         () => parseTimestampArg(v, now),
         (err: unknown) => {
-          assert.ok(err instanceof BadRequestError, v);
-          assert.equal(err.status, 400);
+          assert.ok(err instanceof InvalidArgumentError, v);
+          assert.equal(httpStatus(err), 400);
           assert.equal(err.message, msg, v);
           return true;
         },

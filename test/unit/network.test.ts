@@ -3,8 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AddressPool, PoolExhaustedError } from '../../src/network/ipam.ts';
-import { formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseIPv4, parseIPv6 } from '../../src/network/address.ts';
-import { parseExpose, parsePortSpecs, PortSpecError } from '../../src/network/port-spec.ts';
+import { formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseIPv4, parseIPv6 } from '../../src/api/address.ts';
+import { parseExpose, parsePortSpecs, PortSpecError } from '../../src/api/port-spec.ts';
 import { portRequests } from '../../src/network/ports.ts';
 import { Firewall } from '../../src/network/iptables.ts';
 

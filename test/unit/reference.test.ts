@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { familiarString, parseNormalizedNamed, referenceString, withDefaultTag } from '../../src/images/reference.ts';
+import { familiarString, parseNormalizedNamed, referenceString, withDefaultTag } from '../../src/api/reference.ts';
 
 test('references normalize as Docker does', () => {
   const same = ['busybox', 'busybox:latest', 'library/busybox', 'library/busybox:latest', 'docker.io/library/busybox:latest', 'index.docker.io/library/busybox', 'docker.io/busybox'];

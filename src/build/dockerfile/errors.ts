@@ -1,4 +1,4 @@
-import { BadRequestError } from '../../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 
 /**
  * A Dockerfile that cannot be parsed. The message reads like BuildKit's
@@ -6,7 +6,7 @@ import { BadRequestError } from '../../daemon/api/errors.ts';
  * `line` (1-based) let the engine print the `Dockerfile:3` source excerpt, and
  * `reason` is the bare cause without the location prefix.
  */
-export class DockerfileParseError extends BadRequestError {
+export class DockerfileParseError extends InvalidArgumentError {
   readonly file: string;
   readonly line: number;
   readonly endLine: number;
@@ -21,4 +21,4 @@ export class DockerfileParseError extends BadRequestError {
 }
 
 /** A word that the shell lexer cannot expand: bad substitution, `${x:?msg}`, unterminated quote. */
-export class ShellExpansionError extends BadRequestError {}
+export class ShellExpansionError extends InvalidArgumentError {}

@@ -12,12 +12,12 @@ import { Option, type Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { collect, globals } from '../program.ts';
-import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../../build/ignore.ts';
+import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../../api/dockerignore.ts';
 import {
   BASE_FILES_IN_CONTEXT, isGitUrl, packContext, SECRETS_DIR_IN_CONTEXT, surveyContext, type ContextSurvey, type ExtraEntry,
-} from '../../build/context-tar.ts';
+} from '../../client/context-tar.ts';
 import { recallContext, rememberContext } from '../sent-contexts.ts';
-import { detectCompression } from '../../storage/compression.ts';
+import { detectCompression } from '../../files/compression.ts';
 
 interface BuildFlags {
   tag?: string[];

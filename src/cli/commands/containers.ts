@@ -11,9 +11,9 @@ import { collect, globals } from '../program.ts';
 import { copyOutput } from '../streams.ts';
 import { InspectMiss, printInspect } from '../output.ts';
 import { formatRows } from '../format/table.ts';
-import { createdSince, humanSize } from '../format/units.ts';
+import { createdSince, humanSize } from '../../api/units.ts';
 import { registerRunCommands } from './run.ts';
-import { parseTimestampArg } from '../../containers/logs.ts';
+import { parseTimestampArg } from '../../api/timestamps.ts';
 
 /** Checks --since/--until on the client, as the docker CLI does, with its wording. */
 export function checkTimeFlags(flags: Record<string, string | undefined>, wrap: boolean): void {

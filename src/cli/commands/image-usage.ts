@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { formatRows } from '../format/table.ts';
-import { createdSince, humanSize, humanSize4 } from '../format/units.ts';
+import { createdSince, humanSize, humanSize4 } from '../../api/units.ts';
 import { confirm } from './containers.ts';
 
 /** `--filter k=v` flags as the API's filters map. */

@@ -8,11 +8,11 @@ import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { inspectEach } from '../output.ts';
 import { formatRows } from '../format/table.ts';
-import { createdSince, humanSize } from '../format/units.ts';
+import { createdSince, humanSize } from '../../api/units.ts';
 import { goTimeString } from './containers.ts';
 import { registerArchiveCommands } from './image-archive.ts';
 import { registerImageUsageCommands } from './image-usage.ts';
-import { parseNormalizedNamed, referenceString, withDefaultTag } from '../../images/reference.ts';
+import { parseNormalizedNamed, referenceString, withDefaultTag } from '../../api/reference.ts';
 import { configDir, registryAuthHeader } from '../credentials.ts';
 
 interface ImageSummary {

@@ -4,7 +4,7 @@ import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { formatRows } from '../format/table.ts';
-import { contains, isIPv6, parseCidr, parseCidr6, parseIPv4, parseIPv6 } from '../../network/address.ts';
+import { contains, isIPv6, parseCidr, parseCidr6, parseIPv4, parseIPv6 } from '../../api/address.ts';
 import { inspectEach } from '../output.ts';
 import { confirm } from './containers.ts';
 

@@ -6,7 +6,7 @@ import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { formatRows } from '../format/table.ts';
-import { parseNormalizedNamed, familiarString, referenceString, withDefaultTag } from '../../images/reference.ts';
+import { parseNormalizedNamed, familiarString, referenceString, withDefaultTag } from '../../api/reference.ts';
 import {
   DEFAULT_SERVER, configDir, eraseCredential, getCredential, registryAuthHeader, serverKey, storeCredential,
 } from '../credentials.ts';

@@ -6,10 +6,10 @@ import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
-import { ramInBytes } from '../format/units.ts';
+import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from './images.ts';
-import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../images/reference.ts';
-import { parseExpose, parsePortSpecs, PortSpecError } from '../../network/port-spec.ts';
+import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
+import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
 
 interface CreateFlags {
   attach?: string[];

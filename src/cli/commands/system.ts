@@ -5,7 +5,7 @@ import { clientFor } from '../context.ts';
 import { collect, globals } from '../program.ts';
 import { printInspect } from '../output.ts';
 import { parseTemplate } from '../format/template.ts';
-import { bytesSize } from '../format/units.ts';
+import { bytesSize } from '../../api/units.ts';
 import { checkTimeFlags } from './containers.ts';
 
 interface EventMessage {

@@ -12,10 +12,10 @@ import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { BadRequestError } from '../../daemon/api/errors.ts';
-import { decompress } from '../../storage/compression.ts';
+import { InvalidArgumentError } from '../../errors.ts';
+import { decompress } from '../../files/compression.ts';
 import { chainIds } from '../layers.ts';
-import { type Reference, familiarString, parseNormalizedNamed, withDefaultTag } from '../reference.ts';
+import { type Reference, familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import type { ImageStore } from '../store.ts';
 import type { ImageConfigFile } from '../types.ts';
 import { OCI_INDEX, OCI_MANIFEST } from './save.ts';
@@ -25,7 +25,7 @@ const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.
 const MAX_JSON = 64 << 20;
 const MAX_LINK_HOPS = 32;
 
-export class InvalidArchiveError extends BadRequestError {
+export class InvalidArchiveError extends InvalidArgumentError {
   constructor(message: string) {
     super(`invalid archive: ${message}`);
   }
@@ -335,7 +335,7 @@ export async function loadImages(store: ImageStore, input: Readable): Promise<Lo
       await dec.finished();
     } catch (err) {
       dec.abort(err as Error);
-      if (err instanceof BadRequestError) throw err;
+      if (err instanceof InvalidArgumentError) throw err;
       throw new InvalidArchiveError((err as Error).message);
     }
     let plans: PlannedImage[];

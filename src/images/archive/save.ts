@@ -8,12 +8,12 @@ import { rm } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { InternalError, noSuchImage } from '../../daemon/api/errors.ts';
-import { decompress } from '../../storage/compression.ts';
+import { SystemError, noSuchImage } from '../../errors.ts';
+import { decompress } from '../../files/compression.ts';
 import { chainIds } from '../layers.ts';
 import {
   type Reference, familiarName, familiarString, looksLikeImageId, parseNormalizedNamed, referenceString,
-} from '../reference.ts';
+} from '../../api/reference.ts';
 import type { Image, ImageStore } from '../store.ts';
 
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -80,7 +80,7 @@ export function resolveSaveNames(store: ImageStore, names: string[]): SaveItem[]
  */
 async function layerSource(store: ImageStore, chainId: string, diffId: string, scratch: string[]): Promise<Source> {
   const info = await store.layers.info(chainId);
-  if (!info.blob || !(await store.content.has(info.blob))) throw new InternalError(`layer ${diffId} has no stored content to save`);
+  if (!info.blob || !(await store.content.has(info.blob))) throw new SystemError(`layer ${diffId} has no stored content to save`);
   if (info.blob === diffId) return { path: store.content.path(info.blob), size: await store.content.size(info.blob) };
   const tmp = store.content.tempPath();
   scratch.push(tmp);
@@ -94,7 +94,7 @@ async function layerSource(store: ImageStore, chainId: string, diffId: string, s
   await pipeline(dec.stream, createWriteStream(tmp));
   await dec.finished();
   const got = 'sha256:' + hash.digest('hex');
-  if (got !== diffId) throw new InternalError(`layer ${diffId} is corrupt in the store (its content is ${got})`);
+  if (got !== diffId) throw new SystemError(`layer ${diffId} is corrupt in the store (its content is ${got})`);
   return { path: tmp, size };
 }
 

@@ -2,7 +2,7 @@
 // `/v2/` ping (or any 401) carries a WWW-Authenticate challenge; Bearer means
 // "fetch a token from the realm for this scope" (anonymously, or with Basic
 // credentials when the user has them), Basic means "send the credentials".
-import { BadRequestError } from '../../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 import { basicHeader, type Challenge } from './challenge.ts';
 
 /** What `X-Registry-Auth` (base64url JSON) carries; all optional. */
@@ -25,7 +25,7 @@ export function decodeRegistryAuth(header: string | undefined | null): Credentia
     const str = (k: string) => (typeof o[k] === 'string' && o[k] !== '' ? (o[k] as string) : undefined);
     return { username: str('username'), password: str('password'), identitytoken: str('identitytoken'), registrytoken: str('registrytoken') };
   } catch {
-    throw new BadRequestError('invalid X-Registry-Auth header: not base64url-encoded JSON');
+    throw new InvalidArgumentError('invalid X-Registry-Auth header: not base64url-encoded JSON');
   }
 }
 

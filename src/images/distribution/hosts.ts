@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
-import { DEFAULT_DOMAIN } from '../reference.ts';
+import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 
 export const DEFAULT_CERTS_DIRS = ['/etc/berth/certs.d', '/etc/docker/certs.d'];
 

@@ -3,16 +3,11 @@
 // GET /v2/ with the credentials; Bearer: a token from the realm) — and says
 // "Login Succeeded". Nothing is stored here; the CLI keeps the credentials.
 import { fetch } from 'undici';
-import { EngineError } from '../../daemon/api/errors.ts';
-import { DEFAULT_DOMAIN } from '../reference.ts';
+import { SystemError, UnauthorizedError } from '../../errors.ts';
+import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 import { AuthError, type Credentials, causeOf, fetchToken } from './auth.ts';
 import { basicHeader, parseChallenges } from './challenge.ts';
 import type { RegistryHosts } from './hosts.ts';
-
-/** A refused login: the API answers 401 with dockerd's message. */
-export class UnauthorizedError extends EngineError {
-  constructor(message: string) { super(401, message); }
-}
 
 const HUB_ADDRESSES = new Set(['', 'docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1/', 'https://index.docker.io/v1', 'https://registry-1.docker.io']);
 
@@ -31,13 +26,13 @@ export async function verifyLogin(hosts: RegistryHosts, serverAddress: string, c
     try {
       res = await fetch(url, { dispatcher: ep.dispatcher });
     } catch (err) {
-      lastError = new EngineError(500, `Get "${url}": ${causeOf(err)}`);
+      lastError = new SystemError(`Get "${url}": ${causeOf(err)}`);
       continue;
     }
     await res.arrayBuffer().catch(() => undefined);
     if (res.ok) return { Status: 'Login Succeeded', IdentityToken: '' };
     if (res.status !== 401) {
-      lastError = new EngineError(500, `login attempt to ${url} failed with status: ${res.status} ${res.statusText}`);
+      lastError = new SystemError(`login attempt to ${url} failed with status: ${res.status} ${res.statusText}`);
       continue;
     }
     const challenge = parseChallenges(res.headers.get('www-authenticate'))[0];
@@ -56,5 +51,5 @@ export async function verifyLogin(hosts: RegistryHosts, serverAddress: string, c
     if (again.ok) return { Status: 'Login Succeeded', IdentityToken: '' };
     throw new UnauthorizedError(`login attempt to ${url} failed with status: ${again.status} ${again.statusText}`);
   }
-  throw lastError ?? new EngineError(500, `no endpoint for ${domain}`);
+  throw lastError ?? new SystemError(`no endpoint for ${domain}`);
 }

@@ -1,7 +1,7 @@
 // Image manifests as registries serve them: Docker schema2 and OCI image
 // manifests, and the lists/indexes over them, from which the host's platform
 // is picked. Every manifest is verified against the digest it was asked by.
-import { BadRequestError, NotFoundError } from '../../daemon/api/errors.ts';
+import { InvalidArgumentError, NotFoundError } from '../../errors.ts';
 import { sha256 } from '../content.ts';
 import type { RegistryClient } from './client.ts';
 
@@ -68,12 +68,12 @@ function isDescriptor(d: unknown): d is Descriptor {
 export async function fetchManifest(client: RegistryClient, reference: string): Promise<FetchedManifest> {
   const res = await client.get(`manifests/${reference}`, { Accept: ACCEPT });
   const len = Number(res.headers.get('content-length') ?? 0);
-  if (len > MAX_MANIFEST) throw new BadRequestError(`manifest too big: ${len} bytes`);
+  if (len > MAX_MANIFEST) throw new InvalidArgumentError(`manifest too big: ${len} bytes`);
   const bytes = Buffer.from(await res.arrayBuffer());
-  if (bytes.length > MAX_MANIFEST) throw new BadRequestError(`manifest too big: ${bytes.length} bytes`);
+  if (bytes.length > MAX_MANIFEST) throw new InvalidArgumentError(`manifest too big: ${bytes.length} bytes`);
   const digest = sha256(bytes);
   if (reference.includes(':') && reference !== digest) {
-    throw new BadRequestError(`manifest verification failed for digest ${reference}: got ${digest}`);
+    throw new InvalidArgumentError(`manifest verification failed for digest ${reference}: got ${digest}`);
   }
   let mediaType = (res.headers.get('content-type') ?? '').split(';')[0].trim();
   try {
@@ -81,7 +81,7 @@ export async function fetchManifest(client: RegistryClient, reference: string): 
     if (typeof inner === 'string' && inner) mediaType = inner;
     else if (!mediaType || mediaType === 'application/json') mediaType = sniff(bytes);
   } catch {
-    throw new BadRequestError(`invalid manifest for ${reference}: not JSON`);
+    throw new InvalidArgumentError(`invalid manifest for ${reference}: not JSON`);
   }
   return { digest, mediaType, bytes };
 }
@@ -101,27 +101,27 @@ export function isIndex(m: FetchedManifest): boolean {
 
 export function parseIndex(m: FetchedManifest): Descriptor[] {
   const o = JSON.parse(m.bytes.toString('utf8')) as { manifests?: unknown };
-  if (!Array.isArray(o.manifests)) throw new BadRequestError('invalid manifest list: no manifests');
+  if (!Array.isArray(o.manifests)) throw new InvalidArgumentError('invalid manifest list: no manifests');
   return o.manifests.filter(isDescriptor);
 }
 
 export function parseImageManifest(m: FetchedManifest): ImageManifest {
   if (m.mediaType === MEDIA.dockerSchema1 || m.mediaType === MEDIA.dockerSchema1Signed) {
-    throw new BadRequestError('Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported: the image must be pushed again in a newer format');
+    throw new InvalidArgumentError('Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported: the image must be pushed again in a newer format');
   }
   if (m.mediaType !== MEDIA.ociManifest && m.mediaType !== MEDIA.dockerManifest) {
-    throw new BadRequestError(`unsupported manifest media type: ${m.mediaType || '(none)'}`);
+    throw new InvalidArgumentError(`unsupported manifest media type: ${m.mediaType || '(none)'}`);
   }
   const o = JSON.parse(m.bytes.toString('utf8')) as { config?: unknown; layers?: unknown };
-  if (!isDescriptor(o.config)) throw new BadRequestError('invalid manifest: no config descriptor');
-  if (!Array.isArray(o.layers) || !o.layers.every(isDescriptor)) throw new BadRequestError('invalid manifest: bad layer descriptors');
+  if (!isDescriptor(o.config)) throw new InvalidArgumentError('invalid manifest: no config descriptor');
+  if (!Array.isArray(o.layers) || !o.layers.every(isDescriptor)) throw new InvalidArgumentError('invalid manifest: bad layer descriptors');
   const config = o.config;
   if (config.mediaType && config.mediaType !== MEDIA.dockerConfig && config.mediaType !== MEDIA.ociConfig) {
-    throw new BadRequestError(`encountered unknown media type ${config.mediaType}: this is not a container image`);
+    throw new InvalidArgumentError(`encountered unknown media type ${config.mediaType}: this is not a container image`);
   }
   const layers = o.layers as Descriptor[];
   for (const l of layers) {
-    if (l.mediaType && !LAYER_TYPES.has(l.mediaType)) throw new BadRequestError(`unsupported layer media type: ${l.mediaType}`);
+    if (l.mediaType && !LAYER_TYPES.has(l.mediaType)) throw new InvalidArgumentError(`unsupported layer media type: ${l.mediaType}`);
   }
   return { mediaType: m.mediaType, config, layers };
 }
@@ -132,7 +132,7 @@ export function platformString(p: Platform): string {
 
 export function parsePlatform(s: string): Platform {
   const [os, architecture, variant] = s.toLowerCase().split('/');
-  if (!os || !architecture) throw new BadRequestError(`invalid platform: ${s}: expected os/arch[/variant]`);
+  if (!os || !architecture) throw new InvalidArgumentError(`invalid platform: ${s}: expected os/arch[/variant]`);
   return { os, architecture: architecture === 'x86_64' ? 'amd64' : architecture, variant };
 }
 

@@ -6,7 +6,7 @@
 // every time. One small JSON file per diff ID, written atomically.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeJsonAtomic, removeTempFiles } from '../../storage/atomic.ts';
+import { writeJsonAtomic, removeTempFiles } from '../../files/atomic.ts';
 import { parseDigest } from '../content.ts';
 
 export interface BlobSighting {

@@ -5,13 +5,13 @@
 // its digest, and only when all arrived apply them through the layer store,
 // record the config blob as received (image ID = config digest) and the tag.
 import { STATUS_CODES } from 'node:http';
-import { InternalError, NotFoundError, BadRequestError, EngineError } from '../../daemon/api/errors.ts';
+import { SystemError, NotFoundError, InvalidArgumentError, EngineError } from '../../errors.ts';
 import { PassThrough, type Readable } from 'node:stream';
 import { chainIds, type LayerInfo } from '../layers.ts';
 import type { ImageStore } from '../store.ts';
 import {
   type Reference, familiarName, familiarString, parseNormalizedNamed, withDefaultTag,
-} from '../reference.ts';
+} from '../../api/reference.ts';
 import type { ImageConfigFile } from '../types.ts';
 import type { Credentials } from './auth.ts';
 import { RegistryClient, RegistryResponseError, RegistryUnreachableError } from './client.ts';
@@ -71,18 +71,18 @@ function translate(err: unknown, ref: Reference): Error {
     }
     if (err.code === 'NAME_UNKNOWN') return new NotFoundError(`repository ${name} not found: ${err.message}`);
     if (err.status === 404) return new NotFoundError(`manifest for ${familiarString(ref)} not found: ${err.message}`);
-    if (err.status >= 500) return new InternalError(`received unexpected HTTP status: ${err.status} ${STATUS_CODES[err.status] ?? ''}`.trimEnd());
-    return new InternalError(`received unexpected HTTP status from ${name}: ${err.message}`);
+    if (err.status >= 500) return new SystemError(`received unexpected HTTP status: ${err.status} ${STATUS_CODES[err.status] ?? ''}`.trimEnd());
+    return new SystemError(`received unexpected HTTP status from ${name}: ${err.message}`);
   }
-  if (err instanceof RegistryUnreachableError) return new InternalError(err.message);
+  if (err instanceof RegistryUnreachableError) return new SystemError(err.message);
   return err instanceof Error ? err : new Error(String(err));
 }
 
 async function readVerified(client: RegistryClient, d: Descriptor, limit: number): Promise<Buffer> {
-  if (d.size > limit) throw new BadRequestError(`blob ${d.digest} too big: ${d.size} bytes`);
+  if (d.size > limit) throw new InvalidArgumentError(`blob ${d.digest} too big: ${d.size} bytes`);
   const res = await client.get(`blobs/${d.digest}`);
   const bytes = Buffer.from(await res.arrayBuffer());
-  if (sha256(bytes) !== d.digest) throw new BadRequestError(`image config verification failed for digest ${d.digest}`);
+  if (sha256(bytes) !== d.digest) throw new InvalidArgumentError(`image config verification failed for digest ${d.digest}`);
   return bytes;
 }
 
@@ -124,11 +124,11 @@ export async function preparePull(store: ImageStore, refString: string, o: PullO
   try {
     config = JSON.parse(configBytes.toString('utf8')) as ImageConfigFile;
   } catch {
-    throw new BadRequestError(`invalid image config ${manifest.config.digest}: not JSON`);
+    throw new InvalidArgumentError(`invalid image config ${manifest.config.digest}: not JSON`);
   }
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
-    throw new BadRequestError("invalid image: the layers in the manifest don't match the image configuration");
+    throw new InvalidArgumentError("invalid image: the layers in the manifest don't match the image configuration");
   }
   const topDigest = top.digest;
   const ptag = ref.digest ?? (ref.tag as string);
@@ -210,8 +210,8 @@ async function download(
       try {
         await store.content.ingest(stream, d.digest);
       } catch (err) {
-        if (err instanceof BadRequestError && /digest mismatch/.test(err.message)) {
-          throw new BadRequestError(`filesystem layer verification failed for digest ${d.digest}`);
+        if (err instanceof InvalidArgumentError && /digest mismatch/.test(err.message)) {
+          throw new InvalidArgumentError(`filesystem layer verification failed for digest ${d.digest}`);
         }
         throw err;
       }
@@ -287,8 +287,8 @@ async function download(
       // Unpacked, but the bytes were not the blob: undo it with the rest.
       parent = a.value.chainId;
       const err = s.reason as Error;
-      throw err instanceof BadRequestError && /digest mismatch/.test(err.message)
-        ? new BadRequestError(`filesystem layer verification failed for digest ${d.digest}`) : err;
+      throw err instanceof InvalidArgumentError && /digest mismatch/.test(err.message)
+        ? new InvalidArgumentError(`filesystem layer verification failed for digest ${d.digest}`) : err;
     }
     emit({ status: 'Verifying Checksum', progressDetail: {}, id: shortDigest(d.digest) });
     emit({ status: 'Download complete', progressDetail: {}, id: shortDigest(d.digest) });
@@ -310,7 +310,7 @@ async function download(
       used.add(d.digest);
       parent = info.chainId;
       if (info.diffId !== diffIds[i]) {
-        throw new BadRequestError(`layer ${d.digest}: its content (diff ID ${info.diffId}) does not match the image configuration (${diffIds[i]})`);
+        throw new InvalidArgumentError(`layer ${d.digest}: its content (diff ID ${info.diffId}) does not match the image configuration (${diffIds[i]})`);
       }
       emit({ status: 'Pull complete', progressDetail: {}, id: shortDigest(d.digest) });
     }

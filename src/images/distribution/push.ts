@@ -13,10 +13,10 @@ import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { STATUS_CODES } from 'node:http';
-import { EngineError, InternalError, NotFoundError } from '../../daemon/api/errors.ts';
+import { EngineError, SystemError, NotFoundError } from '../../errors.ts';
 import { chainIds } from '../layers.ts';
 import type { ImageStore } from '../store.ts';
-import { type Reference, familiarName, parseNormalizedNamed, referenceString, withDefaultTag } from '../reference.ts';
+import { type Reference, familiarName, parseNormalizedNamed, referenceString, withDefaultTag } from '../../api/reference.ts';
 import type { Credentials } from './auth.ts';
 import { RegistryClient, RegistryResponseError, RegistryUnreachableError } from './client.ts';
 import type { RegistryHosts } from './hosts.ts';
@@ -63,12 +63,12 @@ function translate(err: unknown, ref: Reference): Error {
   if (err instanceof EngineError) return err;
   if (err instanceof RegistryResponseError) {
     if (err.status === 401 || err.status === 403) {
-      return new InternalError(err.code === 'DENIED' || err.status === 403 ? 'denied: requested access to the resource is denied' : err.message);
+      return new SystemError(err.code === 'DENIED' || err.status === 403 ? 'denied: requested access to the resource is denied' : err.message);
     }
-    if (err.status >= 500) return new InternalError(`received unexpected HTTP status: ${err.status} ${STATUS_CODES[err.status] ?? ''}`.trimEnd());
-    return new InternalError(`received unexpected HTTP status from ${familiarName(ref)}: ${err.status} ${err.message}`);
+    if (err.status >= 500) return new SystemError(`received unexpected HTTP status: ${err.status} ${STATUS_CODES[err.status] ?? ''}`.trimEnd());
+    return new SystemError(`received unexpected HTTP status from ${familiarName(ref)}: ${err.status} ${err.message}`);
   }
-  if (err instanceof RegistryUnreachableError) return new InternalError(err.message);
+  if (err instanceof RegistryUnreachableError) return new SystemError(err.message);
   return err instanceof Error ? err : new Error(String(err));
 }
 
@@ -180,7 +180,7 @@ async function pushOne(store: ImageStore, client: RegistryClient, repo: Referenc
   const res = await client.request('PUT', `manifests/${t.tag}`, { headers: { 'Content-Type': manifest.mediaType }, body: bytes });
   await res.arrayBuffer().catch(() => undefined);
   const answered = res.headers.get('docker-content-digest');
-  if (answered && answered !== digest) throw new InternalError(`registry stored the manifest as ${answered}, expected ${digest}`);
+  if (answered && answered !== digest) throw new SystemError(`registry stored the manifest as ${answered}, expected ${digest}`);
   await store.addRepoDigest(t.id, `${repo.name}@${digest}`);
   emit({ status: `${t.tag}: digest: ${digest} size: ${bytes.length}` });
   emit({ progressDetail: {}, aux: { Tag: t.tag, Digest: digest, Size: bytes.length } });
@@ -261,7 +261,7 @@ async function pushLayer(
     return d;
   }
   const source = local ? createReadStream(store.content.path(local)) : undefined;
-  if (!source) throw new InternalError(`layer ${diffId} has no stored content to push`);
+  if (!source) throw new SystemError(`layer ${diffId} has no stored content to push`);
   const { digest, size } = await uploadCompressed(client, source, await store.content.size(local as string), o.chunkSize ?? DEFAULT_CHUNK, id, emit);
   emit({ status: 'Pushed', progressDetail: {}, id });
   const d = { mediaType: LAYER_MEDIA.dockerGzip, digest, size };
@@ -278,7 +278,7 @@ async function startUpload(client: RegistryClient): Promise<string> {
   const res = await client.request('POST', 'blobs/uploads/', { headers: { 'Content-Length': '0' } });
   await res.arrayBuffer().catch(() => undefined);
   const loc = res.headers.get('location');
-  if (!loc) throw new InternalError('registry opened an upload without a Location');
+  if (!loc) throw new SystemError('registry opened an upload without a Location');
   return loc;
 }
 

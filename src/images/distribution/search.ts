@@ -2,8 +2,8 @@
 // (`localhost:5000/busy` searches localhost:5000 for "busy"; a bare term goes
 // to Docker Hub), filtered by stars and is-official as dockerd filters.
 import { fetch } from 'undici';
-import { BadRequestError, InternalError } from '../../daemon/api/errors.ts';
-import { DEFAULT_DOMAIN } from '../reference.ts';
+import { InvalidArgumentError, SystemError } from '../../errors.ts';
+import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 import { type Credentials, causeOf } from './auth.ts';
 import { basicHeader } from './challenge.ts';
 import type { RegistryHosts } from './hosts.ts';
@@ -34,14 +34,14 @@ export function parseSearchFilters(filters: Record<string, string[]>): SearchFil
     const v = values[values.length - 1];
     if (k === 'stars') {
       const n = Number(v);
-      if (!Number.isInteger(n)) throw new BadRequestError(`invalid filter 'stars=${v}'`);
+      if (!Number.isInteger(n)) throw new InvalidArgumentError(`invalid filter 'stars=${v}'`);
       out.stars = n;
     } else if (k === 'is-official' || k === 'is-automated') {
-      if (v !== 'true' && v !== 'false') throw new BadRequestError(`invalid filter '${k}=${v}'`);
+      if (v !== 'true' && v !== 'false') throw new InvalidArgumentError(`invalid filter '${k}=${v}'`);
       if (k === 'is-official') out.isOfficial = v === 'true';
       else out.isAutomated = v === 'true';
     } else {
-      throw new BadRequestError(`invalid filter '${k}'`);
+      throw new InvalidArgumentError(`invalid filter '${k}'`);
     }
   }
   return out;
@@ -50,8 +50,8 @@ export function parseSearchFilters(filters: Record<string, string[]>): SearchFil
 export async function searchRegistry(
   hosts: RegistryHosts, term: string, limit: number, filters: SearchFilters, creds: Credentials,
 ): Promise<SearchResult[]> {
-  if (!term) throw new BadRequestError('search term cannot be empty');
-  if (limit < 1 || limit > 100) throw new BadRequestError(`limit ${limit} is outside the range of [1, 100]`);
+  if (!term) throw new InvalidArgumentError('search term cannot be empty');
+  if (limit < 1 || limit > 100) throw new InvalidArgumentError(`limit ${limit} is outside the range of [1, 100]`);
   const { domain, query } = splitTerm(term);
   const eps = domain === DEFAULT_DOMAIN ? hosts.endpoints(HUB_INDEX) : hosts.endpoints(domain);
   let lastError: Error | undefined;
@@ -62,21 +62,21 @@ export async function searchRegistry(
     try {
       res = await fetch(url, { dispatcher: ep.dispatcher, headers: header ? { Authorization: header } : {} });
     } catch (err) {
-      lastError = new InternalError(`Get "${url}": ${causeOf(err)}`);
+      lastError = new SystemError(`Get "${url}": ${causeOf(err)}`);
       continue;
     }
     const text = await res.text();
-    if (!res.ok) throw new InternalError(`Unexpected status code ${res.status}`);
+    if (!res.ok) throw new SystemError(`Unexpected status code ${res.status}`);
     let body: { results?: unknown };
     try {
       body = JSON.parse(text) as { results?: unknown };
     } catch {
-      throw new InternalError(`invalid search response from ${domain}`);
+      throw new SystemError(`invalid search response from ${domain}`);
     }
     const results = (Array.isArray(body.results) ? body.results : []) as SearchResult[];
     return results.filter((r) => (filters.stars === undefined || r.star_count >= filters.stars)
       && (filters.isOfficial === undefined || r.is_official === filters.isOfficial)
       && (filters.isAutomated === undefined || r.is_automated === filters.isAutomated)).slice(0, limit);
   }
-  throw lastError ?? new InternalError(`no endpoint for ${domain}`);
+  throw lastError ?? new SystemError(`no endpoint for ${domain}`);
 }

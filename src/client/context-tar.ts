@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import type { IgnoreMatcher } from './ignore.ts';
+import type { IgnoreMatcher } from '../api/dockerignore.ts';
 
 /** Where secrets travel in the context tar (hex-encoded ids as file names). */
 export const SECRETS_DIR_IN_CONTEXT = '.berth-build-secrets';

@@ -6,7 +6,7 @@ import { API_VERSION, ENGINE_VERSION, MIN_API_VERSION } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { checkFilterKeys, parseFilters } from './query.ts';
 import { matchesEventFilters } from '../../events/bus.ts';
-import { parseTimestampArg } from '../../containers/logs.ts';
+import { parseTimestampArg } from '../../api/timestamps.ts';
 
 function osName(): string {
   try {

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
-import { ArchiveError, toolMissing } from './tarutil.ts';
+import { ArchiveError } from '../errors.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
 
@@ -131,4 +131,15 @@ export async function decompress(input: Readable): Promise<Decompressed> {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+const PACKAGE_OF: Record<string, string> = {
+  setfattr: 'attr', getfattr: 'attr', mknod: 'coreutils', mkfifo: 'coreutils', sh: 'dash', bzip2: 'bzip2', xz: 'xz-utils',
+};
+
+/** The error for a tool that could not be started at all. */
+export function toolMissing(cmd: string, err: unknown): ArchiveError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint = code === 'ENOENT' ? ` (install the Debian package ${PACKAGE_OF[cmd] ?? cmd})` : '';
+  return new ArchiveError(`cannot run ${cmd}: ${(err as Error).message}${hint}`, { cause: err });
 }

@@ -11,12 +11,12 @@ import { spawnSync } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { BadRequestError, PreconditionFailedError } from './errors.ts';
+import { InvalidArgumentError, PreconditionFailedError } from '../../errors.ts';
 import { boolParam } from './query.ts';
 import { Builder, StepFailedError, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
 import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
-import { SECRETS_DIR_IN_CONTEXT } from '../../build/context-tar.ts';
+import { SECRETS_DIR_IN_CONTEXT } from '../../client/context-tar.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
 
 function jsonParam<T>(q: URLSearchParams, name: string, fallback: T): T {
@@ -25,7 +25,7 @@ function jsonParam<T>(q: URLSearchParams, name: string, fallback: T): T {
   try {
     return JSON.parse(raw) as T;
   } catch {
-    throw new BadRequestError(`invalid ${name} parameter: ${raw}`);
+    throw new InvalidArgumentError(`invalid ${name} parameter: ${raw}`);
   }
 }
 
@@ -118,8 +118,8 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       registryAuth,
     };
     if (req.networkMode === 'default') req.networkMode = 'bridge';
-    if (!['bridge', 'host', 'none'].includes(req.networkMode)) throw new BadRequestError(`network mode "${req.networkMode}" not supported by buildkit`);
-    for (const h of req.extraHosts) if (!/^[^:]+:.+$/.test(h)) throw new BadRequestError(`invalid IP address in add-host: "${h}"`);
+    if (!['bridge', 'host', 'none'].includes(req.networkMode)) throw new InvalidArgumentError(`network mode "${req.networkMode}" not supported by buildkit`);
+    for (const h of req.extraHosts) if (!/^[^:]+:.+$/.test(h)) throw new InvalidArgumentError(`invalid IP address in add-host: "${h}"`);
 
     const remote = q.get('remote');
     // berth's CLI names a context it sent before by its digest (and sends no body); an unknown one is asked for whole.

@@ -1,16 +1,16 @@
 // POST /commit: an image from a container's changes.
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { BadRequestError } from './errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 import { boolParam } from './query.ts';
 import { commitContainer } from '../../images/commit.ts';
-import type { ContainerConfig } from '../../images/types.ts';
+import type { ContainerConfig } from '../../api/container.ts';
 
 export function commitRoutes(api: ApiServer, engine: Engine): void {
   api.route('POST', '/commit', async (ctx) => {
     const q = ctx.query;
     const ref = q.get('container') ?? '';
-    if (!ref) throw new BadRequestError('No container specified');
+    if (!ref) throw new InvalidArgumentError('No container specified');
     const body = await ctx.json<ContainerConfig | null>();
     const id = await commitContainer(engine.containers, engine.images.store, engine.snapshots, ref, {
       repo: q.get('repo') || undefined,

@@ -2,7 +2,7 @@
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { intParam } from './query.ts';
-import { encodeFrame } from './stream-frames.ts';
+import { encodeFrame } from '../../api/stream-frames.ts';
 import { pipeStdin } from './containers.ts';
 import type { ExecConfig } from '../../containers/exec.ts';
 

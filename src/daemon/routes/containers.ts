@@ -7,14 +7,15 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { BadRequestError, ConflictError, InternalError, NotFoundError } from './errors.ts';
+import { InvalidArgumentError, ConflictError, SystemError, NotFoundError } from '../../errors.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
-import { encodeFrame, formatLogLine } from './stream-frames.ts';
-import { readLogs, parseTimestampArg } from '../../containers/logs.ts';
-import type { ContainerRecord } from '../../containers/model.ts';
+import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
+import { readLogs } from '../../containers/logs.ts';
+import { parseTimestampArg } from '../../api/timestamps.ts';
+import type { ContainerRecord } from '../../api/container.ts';
 import { labelsMatch } from '../../containers/service.ts';
 import type { CreateRequest } from '../../containers/service.ts';
-import { containerStatus } from '../../cli/format/units.ts';
+import { containerStatus } from '../../api/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
 import { portSummary } from '../../network/ports.ts';
@@ -53,7 +54,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const sinceRec = filters.since?.[0] ? containers.get(filters.since[0]) : undefined;
     const showAll = all || limit > 0 || filters.status !== undefined || filters.exited !== undefined || beforeRec !== undefined || sinceRec !== undefined;
     for (const s of filters.status ?? []) {
-      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw new BadRequestError(`invalid filter 'status=${s}'`);
+      if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw new InvalidArgumentError(`invalid filter 'status=${s}'`);
     }
     list = list.filter((c) => {
       if (!showAll && !c.State.Running) return false;
@@ -83,7 +84,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('POST', '/containers/:id/start', async (ctx) => {
-    if (ctx.query.get('checkpoint')) throw new BadRequestError('checkpoints are not supported');
+    if (ctx.query.get('checkpoint')) throw new InvalidArgumentError('checkpoints are not supported');
     await containers.start(ctx.params.id);
   });
 
@@ -122,7 +123,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('DELETE', '/containers/:id', async (ctx) => {
     const c = containers.get(ctx.params.id);
-    if (boolParam(ctx.query, 'link')) throw new BadRequestError('links are not supported yet');
+    if (boolParam(ctx.query, 'link')) throw new InvalidArgumentError('links are not supported yet');
     await containers.remove(c.Id, { force: boolParam(ctx.query, 'force') });
     engine.execs.forgetContainer(c.Id);
   });
@@ -148,16 +149,16 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const q = ctx.query;
     const stdout = boolParam(q, 'stdout');
     const stderr = boolParam(q, 'stderr');
-    if (!stdout && !stderr) throw new BadRequestError('Bad parameters: you must choose at least one stream');
+    if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
     if (c.HostConfig.LogConfig?.Type !== 'json-file') {
-      throw new BadRequestError(`configured logging driver does not support reading`);
+      throw new InvalidArgumentError(`configured logging driver does not support reading`);
     }
     const now = new Date();
     const since = q.get('since') ? parseTimestampArg(q.get('since') as string, now) : 0;
     const until = q.get('until') ? parseTimestampArg(q.get('until') as string, now) : undefined;
     const tailRaw = q.get('tail');
     const tail = tailRaw === null || tailRaw === '' || tailRaw === 'all' ? 'all' : Number(tailRaw);
-    if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0)) throw new BadRequestError(`invalid value for "tail": "${tailRaw}"`);
+    if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0)) throw new InvalidArgumentError(`invalid value for "tail": "${tailRaw}"`);
     const follow = boolParam(q, 'follow') && c.State.Running;
     const tty = c.Config.Tty === true;
     const out = ctx.stream(200, tty ? RAW : MUX);
@@ -261,7 +262,7 @@ export function parseDetachKeys(spec: string | null): number[] {
     const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
     if (m) return m[1] === '@' ? 0 : m[1].charCodeAt(0) - (m[1] >= 'a' ? 96 : 64);
     if (k.length === 1) return k.charCodeAt(0);
-    throw new BadRequestError(`Invalid detach keys (${spec}) provided`);
+    throw new InvalidArgumentError(`Invalid detach keys (${spec}) provided`);
   });
 }
 
@@ -319,7 +320,7 @@ function run(cmd: string, args: string[]): Promise<void> {
     let err = '';
     p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new InternalError(`${cmd} failed: ${err.trim()}`))));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new SystemError(`${cmd} failed: ${err.trim()}`))));
   });
 }
 

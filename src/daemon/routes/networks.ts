@@ -2,14 +2,14 @@
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { checkFilterKeys, parseFilters } from './query.ts';
-import { BadRequestError } from './errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 import { labelsMatch, parseUntil } from '../../containers/service.ts';
 import type { CreateNetworkRequest, EndpointRequest } from '../../network/service.ts';
 import { PREDEFINED, type NetworkRecord } from '../../network/model.ts';
 
 /** dockerd's network list filters. */
 function matcher(filters: Record<string, string[]>): (n: NetworkRecord) => boolean {
-  for (const t of filters.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new BadRequestError(`invalid filter: 'type'='${t}'`);
+  for (const t of filters.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new InvalidArgumentError(`invalid filter: 'type'='${t}'`);
   return (n) => {
     if (filters.driver && !filters.driver.includes(n.Driver)) return false;
     if (filters.id && !filters.id.some((p) => n.Id.startsWith(p))) return false;
@@ -30,8 +30,8 @@ function matcher(filters: Record<string, string[]>): (n: NetworkRecord) => boole
 function danglingFilter(filters: Record<string, string[]>): (n: Record<string, unknown>) => boolean {
   const values = filters.dangling ?? [];
   if (values.length === 0) return () => true;
-  if (values.length > 1) throw new BadRequestError('got more than one value for filter key "dangling"');
-  if (!['0', 'false', '1', 'true'].includes(values[0])) throw new BadRequestError('invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")');
+  if (values.length > 1) throw new InvalidArgumentError('got more than one value for filter key "dangling"');
+  if (!['0', 'false', '1', 'true'].includes(values[0])) throw new InvalidArgumentError('invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")');
   const danglingOnly = values[0] === '1' || values[0] === 'true';
   return (n) => {
     const inUse = PREDEFINED.includes(n.Name as string) || Object.keys((n.Containers as Record<string, unknown> | undefined) ?? {}).length > 0;

@@ -3,7 +3,17 @@
 // the stream (0 stdin, 1 stdout, 2 stderr, 3 "system error"), three zero
 // bytes, the payload length as a big-endian uint32 — then the payload.
 // Also the per-entry formatting dockerd applies to log lines.
-import type { LogEntry } from '../../containers/logs.ts';
+
+/** One line of a container's log, as the log reader yields it. */
+export interface LogEntry {
+  stream: 'stdout' | 'stderr';
+  /** The timestamp exactly as written in the file. */
+  time: string;
+  /** The same, as nanoseconds since the Unix epoch. */
+  timeNs: bigint;
+  line: Buffer;
+  attrs?: Record<string, string>;
+}
 
 /** 0 stdin, 1 stdout, 2 stderr, 3 dockerd's systemerr (e.g. "Error grabbing logs: …"). */
 export type StreamType = 0 | 1 | 2 | 3;

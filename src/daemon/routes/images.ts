@@ -5,17 +5,17 @@ import { Readable } from 'node:stream';
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { pipeline } from 'node:stream/promises';
-import { BadRequestError, NotFoundError } from './errors.ts';
+import { InvalidArgumentError, NotFoundError } from '../../errors.ts';
 import type { LoadedImage } from '../../images/archive/load.ts';
 import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
-import { parseNormalizedNamed } from '../../images/reference.ts';
+import { parseNormalizedNamed } from '../../api/reference.ts';
 import { decodeRegistryAuth } from '../../images/distribution/auth.ts';
 import { errorMessage } from '../../images/distribution/progress.ts';
 import { pushRoute } from './distribution.ts';
 
 /** `fromImage` and `tag` as the docker CLI sends them (`tag` may be a digest). */
 function pullReference(from: string, tag: string): string {
-  if (!from) throw new BadRequestError('image name cannot be empty: fromImage is required');
+  if (!from) throw new InvalidArgumentError('image name cannot be empty: fromImage is required');
   if (!tag) return from;
   const ref = parseNormalizedNamed(from);
   if (ref.tag || ref.digest) return from;
@@ -82,11 +82,11 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
       try {
         url = new URL(fromSrc);
       } catch {
-        throw new BadRequestError(`invalid source: ${fromSrc}`);
+        throw new InvalidArgumentError(`invalid source: ${fromSrc}`);
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadRequestError(`invalid source: ${fromSrc}`);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`invalid source: ${fromSrc}`);
       const res = await fetch(url);
-      if (!res.ok || !res.body) throw new BadRequestError(`Get "${fromSrc}": status ${res.status}`);
+      if (!res.ok || !res.body) throw new InvalidArgumentError(`Get "${fromSrc}": status ${res.status}`);
       input = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     }
     const changes = q.getAll('changes');
@@ -112,7 +112,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/images/get', async (ctx) => {
     const names = ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean);
-    if (names.length === 0) throw new BadRequestError('no images specified');
+    if (names.length === 0) throw new InvalidArgumentError('no images specified');
     await sendArchive(ctx, await images.save(names));
   });
 
@@ -141,10 +141,10 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
     if (action !== 'tag') throw new NotFoundError('page not found');
     const repo = ctx.query.get('repo') ?? '';
     const tag = ctx.query.get('tag') ?? '';
-    if (!repo) throw new BadRequestError('repository name cannot be empty');
+    if (!repo) throw new InvalidArgumentError('repository name cannot be empty');
     // dockerd parses the repository alone first: a 64-hex name is refused there.
     const named = parseNormalizedNamed(repo);
-    if (tag && (named.tag || named.digest)) throw new BadRequestError('invalid reference format');
+    if (tag && (named.tag || named.digest)) throw new InvalidArgumentError('invalid reference format');
     await images.tag(name, tag ? `${repo}:${tag}` : repo);
     return { status: 201 };
   });

@@ -2,7 +2,7 @@
 // from images.ts), POST /auth, GET /images/search.
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { BadRequestError } from './errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 import { parseFilters } from './query.ts';
 import { type Credentials, decodeRegistryAuth } from '../../images/distribution/auth.ts';
 import { verifyLogin } from '../../images/distribution/login.ts';
@@ -38,7 +38,7 @@ export function distributionRoutes(api: ApiServer, engine: Engine): void {
       const raw = (await ctx.body()).toString('utf8');
       body = raw ? (JSON.parse(raw) as typeof body) : {};
     } catch {
-      throw new BadRequestError('invalid JSON in the request body');
+      throw new InvalidArgumentError('invalid JSON in the request body');
     }
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
     return {
@@ -51,7 +51,7 @@ export function distributionRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/images/search', async (ctx) => {
     const limitText = ctx.query.get('limit');
     const limit = limitText ? Number(limitText) : 25;
-    if (!Number.isInteger(limit)) throw new BadRequestError(`invalid limit: ${limitText}`);
+    if (!Number.isInteger(limit)) throw new InvalidArgumentError(`invalid limit: ${limitText}`);
     const filters = parseSearchFilters(parseFilters(ctx.query.get('filters')));
     return { body: await searchRegistry(engine.distribution.hosts, ctx.query.get('term') ?? '', limit, filters, registryAuth(ctx)) };
   });

@@ -6,12 +6,12 @@ enableCompileCache?.();
 
 const argv = process.argv.slice(2);
 if (argv[0] === 'daemon') {
-  const { daemonMain } = await import('../daemon/main.ts');
+  const { daemonMain } = await import('./daemon/main.ts');
   process.exitCode = await daemonMain(argv.slice(1));
 } else if (argv[0] === 'registry') {
-  const { registryMain } = await import('../registry/cli.ts');
+  const { registryMain } = await import('./registry/cli.ts');
   process.exitCode = await registryMain(argv.slice(1));
 } else {
-  const { runCli } = await import('./run-cli.ts');
+  const { runCli } = await import('./cli/run-cli.ts');
   await runCli(argv);
 }

@@ -1,6 +1,34 @@
 // A container as dockerd describes it (`GET /containers/{id}/json`), which is
 // also what we persist as config.v2.json: one shape, no translation layer.
-import type { ContainerConfig } from '../images/types.ts';
+
+/** The runtime part of an image config; also Docker's container `Config`. */
+export interface ContainerConfig {
+  Hostname?: string;
+  Domainname?: string;
+  User?: string;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  ExposedPorts?: Record<string, Record<string, never>> | null;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  StdinOnce?: boolean;
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Healthcheck?: unknown;
+  ArgsEscaped?: boolean;
+  Image?: string;
+  Volumes?: Record<string, Record<string, never>> | null;
+  WorkingDir?: string;
+  Entrypoint?: string[] | null;
+  NetworkDisabled?: boolean;
+  MacAddress?: string;
+  OnBuild?: string[] | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  StopTimeout?: number | null;
+  Shell?: string[] | null;
+}
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 

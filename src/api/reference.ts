@@ -1,6 +1,6 @@
 // Image references as the docker CLI and dockerd normalize them:
 // `busybox` = `busybox:latest` = `library/busybox` = `docker.io/library/busybox:latest`.
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 export const DEFAULT_DOMAIN = 'docker.io';
 const LEGACY_DOMAIN = 'index.docker.io';
@@ -27,7 +27,7 @@ export interface Reference {
   digest?: string;
 }
 
-export class InvalidReferenceError extends BadRequestError {}
+export class InvalidReferenceError extends InvalidArgumentError {}
 
 function splitDomain(name: string): [string, string] {
   const i = name.indexOf('/');

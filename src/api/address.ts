@@ -1,5 +1,5 @@
 // IPv4 addresses and prefixes as numbers, for IPAM and overlap checks.
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 export interface Subnet {
   /** The network address as an unsigned 32-bit number. */
@@ -29,10 +29,10 @@ export function parseCidr(s: string, what = 'subnet', loose = false): Subnet & {
   const a = parseIPv4(addr ?? '');
   const prefix = Number(len);
   if (a === undefined || extra !== undefined || len === undefined || !/^\d+$/.test(len) || prefix > 32) {
-    throw new BadRequestError(`invalid CIDR address: ${s}`);
+    throw new InvalidArgumentError(`invalid CIDR address: ${s}`);
   }
   const base = (a & mask(prefix)) >>> 0;
-  if (!loose && base !== a) throw new BadRequestError(`invalid ${what} ${s}: it should be ${formatIPv4(base)}/${prefix}`);
+  if (!loose && base !== a) throw new InvalidArgumentError(`invalid ${what} ${s}: it should be ${formatIPv4(base)}/${prefix}`);
   return { base, prefix, address: a };
 }
 
@@ -96,7 +96,7 @@ export function parseCidr6(s: string): { base: bigint; prefix: number } {
   const [a, len] = s.split('/');
   const v = parseIPv6(a ?? '');
   const prefix = Number(len);
-  if (v === undefined || !/^\d+$/.test(len ?? '') || prefix > 128) throw new BadRequestError(`invalid CIDR address: ${s}`);
+  if (v === undefined || !/^\d+$/.test(len ?? '') || prefix > 128) throw new InvalidArgumentError(`invalid CIDR address: ${s}`);
   const mask6 = prefix === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - prefix)) - 1n);
   return { base: v & mask6, prefix };
 }

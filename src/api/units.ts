@@ -1,6 +1,6 @@
 // Human-readable sizes, durations and container status, as go-units and the
 // docker CLI print them.
-import { BadRequestError } from '../../daemon/api/errors.ts';
+import { InvalidArgumentError } from '../errors.ts';
 
 /** go-units HumanDuration. */
 export function humanDuration(ms: number): string {
@@ -49,7 +49,7 @@ const SIZE_RE = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/;
 
 function parseSize(s: string, base: number): number {
   const m = SIZE_RE.exec(s.trim());
-  if (!m) throw new BadRequestError(`invalid size: '${s}'`);
+  if (!m) throw new InvalidArgumentError(`invalid size: '${s}'`);
   const exp = m[2] ? 'kmgtp'.indexOf(m[2].toLowerCase()) + 1 : 0;
   return Math.floor(Number(m[1]) * base ** exp);
 }

@@ -1,0 +1,42 @@
+// The ground's typed errors: what went wrong, in the domain's words, with
+// dockerd's wording in the message (clients show it verbatim). No layer below
+// the API knows about HTTP: daemon/routes/errors.ts maps each kind to a
+// status, in that one place.
+
+export abstract class EngineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The caller asked for something malformed or impossible (dockerd's errdefs.InvalidParameter). */
+export class InvalidArgumentError extends EngineError {}
+export class NotFoundError extends EngineError {}
+/** The object exists in a state that forbids the request (in use, name taken, already running). */
+export class ConflictError extends EngineError {}
+/** Nothing to do: the object is already as asked (start of a running container). */
+export class NotModifiedError extends EngineError {
+  constructor(message = '') { super(message); }
+}
+/** Credentials were refused (a registry login). */
+export class UnauthorizedError extends EngineError {}
+export class ForbiddenError extends EngineError {}
+/** What the request builds on is gone (a build context the daemon no longer keeps). */
+export class PreconditionFailedError extends EngineError {}
+/** Too much at once: a limit on streams, bodies or resources was reached. */
+export class UnavailableError extends EngineError {}
+/** The engine itself failed (a runtime, a registry, the disk), not the request. */
+export class SystemError extends EngineError {}
+
+/** A malformed or hostile archive. Not an EngineError: the caller decides what it means for its request. */
+export class ArchiveError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ArchiveError';
+  }
+}
+
+export const noSuchContainer = (ref: string) => new NotFoundError(`No such container: ${ref}`);
+export const noSuchImage = (ref: string) => new NotFoundError(`No such image: ${ref}`);
+export const noSuchExec = (ref: string) => new NotFoundError(`No such exec instance: ${ref}`);
