@@ -12,7 +12,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../files/compression.ts';
 import { cleanInRoot, resolveInRoot, isWithin } from '../storage/rootpath.ts';
-import { BASE_FILES_IN_CONTEXT, isGitUrl } from '../client/context-tar.ts';
+import { BASE_FILES_IN_CONTEXT, isGitUrl } from '../api/build-context.ts';
 import { checkoutGit, GitError, GitSubdirError, parseGitRef } from './git-remote.ts';
 import type { CachedContext, ContextCache } from './context-cache.ts';
 

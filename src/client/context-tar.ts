@@ -11,12 +11,6 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { IgnoreMatcher } from '../api/dockerignore.ts';
 
-/** Where secrets travel in the context tar (hex-encoded ids as file names). */
-export const SECRETS_DIR_IN_CONTEXT = '.berth-build-secrets';
-
-/** In a context sent on top of an earlier one: the files to take from it (JSON `{ "files": [...] }`). */
-export const BASE_FILES_IN_CONTEXT = '.berth-context-base.json';
-
 export interface ExtraEntry {
   name: string;
   data: Buffer;
@@ -166,10 +160,4 @@ async function* batched(source: AsyncIterable<unknown>, size = 256 << 10): Async
     }
   }
   if (bytes > 0) yield Buffer.concat(parts, bytes);
-}
-
-/** dockerd's urlutil.IsGitURL: where a context is a git repository. */
-export function isGitUrl(remote: string): boolean {
-  if (/^(git:\/\/|git@|github\.com\/)/.test(remote)) return true;
-  return /^https?:\/\/[^#]*\.git(#.*)?$/.test(remote);
 }

@@ -5,12 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, ConflictError, noSuchExec } from '../errors.ts';
-import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { allAvailableCaps } from '../runtime/spec.ts';
-import type { ContainerService } from './service.ts';
+import type { ContainerService, ContainerServiceOptions } from './service.ts';
 
 export interface ExecConfig {
   AttachStdin?: boolean;
@@ -49,12 +48,12 @@ interface ProcessSpec {
 }
 
 export class ExecService {
-  private readonly cfg: DaemonConfig;
+  private readonly cfg: Pick<ContainerServiceOptions, 'execRoot' | 'shimPath'>;
   private readonly containers: ContainerService;
   private readonly events: EventBus;
   private readonly execs = new Map<string, ExecInstance>();
 
-  constructor(cfg: DaemonConfig, containers: ContainerService, events: EventBus) {
+  constructor(cfg: Pick<ContainerServiceOptions, 'execRoot' | 'shimPath'>, containers: ContainerService, events: EventBus) {
     this.cfg = cfg;
     this.containers = containers;
     this.events = events;

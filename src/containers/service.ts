@@ -1,6 +1,7 @@
 // Container lifecycle: create, start, stop, kill, wait, remove, rename, and
 // the supervision of running containers through their shims. The daemon can
 // die at any point; `restore()` rebuilds the live state from disk and shims.
+import { labelsMatch, parseUntil } from '../api/filters.ts';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -12,7 +13,6 @@ import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapsho
 import {
   InvalidArgumentError, ConflictError, EngineError, SystemError, NotModifiedError, noSuchContainer,
 } from '../errors.ts';
-import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ImageStore, Image } from '../images/store.ts';
 import type { ContainerConfig } from '../api/container.ts';
@@ -44,8 +44,23 @@ interface Live {
 
 const DEFAULT_STOP_TIMEOUT = 10;
 
+/** What the container service takes from the daemon's configuration. */
+export interface ContainerServiceOptions {
+  dataRoot: string;
+  /** Where shims keep their sockets and bundles. */
+  execRoot: string;
+  shimPath: string;
+  /** The init binary `--init` runs (tini). */
+  initPath: string;
+  cgroupParent: string;
+  defaultRuntime: string;
+  runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
+  logDriver: string;
+  logOpts: Record<string, string>;
+}
+
 export class ContainerService {
-  private readonly cfg: DaemonConfig;
+  private readonly cfg: ContainerServiceOptions;
   private readonly images: ImageStore;
   private readonly snapshots: Snapshotter;
   private readonly events: EventBus;
@@ -61,7 +76,7 @@ export class ContainerService {
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   private detaching = false;
 
-  constructor(cfg: DaemonConfig, images: ImageStore, snapshots: Snapshotter, events: EventBus, network: NetworkService) {
+  constructor(cfg: ContainerServiceOptions, images: ImageStore, snapshots: Snapshotter, events: EventBus, network: NetworkService) {
     this.cfg = cfg;
     this.network = network;
     this.images = images;
@@ -993,23 +1008,5 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
       resolve(false);
     });
   });
-}
-
-export function labelsMatch(labels: Record<string, string>, want: string[], notWant: string[] = []): boolean {
-  const has = (f: string) => {
-    const eq = f.indexOf('=');
-    return eq < 0 ? f in labels : labels[f.slice(0, eq)] === f.slice(eq + 1);
-  };
-  return want.every(has) && !notWant.some(has);
-}
-
-/** `until`/`since` filter values: a timestamp or a duration before now. */
-export function parseUntil(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const d = /^(\d+)(s|m|h)$/.exec(v);
-  if (d) return Date.now() - Number(d[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[d[2] as 's' | 'm' | 'h'];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new InvalidArgumentError(`failed to parse value as time or duration: "${v}"`);
-  return t;
 }
 

@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { distDir } from '../dist-dir.ts';
+import type { NetworkOptions } from '../network/service.ts';
 
 export interface TlsOptions {
   verify: boolean;
@@ -33,19 +34,6 @@ export interface DaemonConfig {
   /** insecure-registries, registry-mirrors, and the certs.d roots (registry TLS). */
   registries: { insecure: string[]; mirrors: string[]; certsDirs: string[] };
   network: NetworkOptions;
-}
-
-/** Bridge networking: dockerd's --bip, --fixed-cidr, --bridge, --iptables, --icc, default-address-pools. */
-export interface NetworkOptions {
-  /** The default bridge's device: berth0 for the default daemon, one of its own for any other. */
-  bridgeName: string;
-  /** Prefix of this daemon's iptables chains, so daemons never touch each other's rules. */
-  chainTag: string;
-  bip?: string;
-  fixedCidr?: string;
-  defaultPools: { base: string; size: number }[];
-  iptables: boolean;
-  icc: boolean;
 }
 
 export const DEFAULT_SOCKET = '/run/berth.sock';

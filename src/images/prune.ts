@@ -4,7 +4,7 @@
 // size of the layers that went.
 import { InvalidArgumentError } from '../errors.ts';
 import type { ContainerRecord } from '../api/container.ts';
-import { labelsMatch, parseUntil } from '../containers/service.ts';
+import { labelsMatch, parseUntil } from '../api/filters.ts';
 import type { EventBus } from '../events/bus.ts';
 import { chainIds } from './layers.ts';
 import { referenceString } from '../api/reference.ts';

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { InvalidArgumentError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
-import { labelsMatch, parseUntil } from '../containers/service.ts';
+import { labelsMatch, parseUntil } from '../api/filters.ts';
 import { rfc3339Nano } from '../api/container.ts';
 import { applyChanges } from './changes.ts';
 import { chainIds } from './layers.ts';

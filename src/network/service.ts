@@ -9,7 +9,6 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
 import { InvalidArgumentError, ConflictError, ForbiddenError, SystemError, NotFoundError } from '../errors.ts';
-import type { DaemonConfig } from '../daemon/config.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { nowNano } from '../api/container.ts';
@@ -123,8 +122,28 @@ function upperAlias(s: string): string {
   return s.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
 }
 
+/** Bridge networking: dockerd's --bip, --fixed-cidr, --bridge, --iptables, --icc, default-address-pools. */
+export interface NetworkOptions {
+  /** The default bridge's device: berth0 for the default daemon, one of its own for any other. */
+  bridgeName: string;
+  /** Prefix of this daemon's iptables chains, so daemons never touch each other's rules. */
+  chainTag: string;
+  bip?: string;
+  fixedCidr?: string;
+  defaultPools: { base: string; size: number }[];
+  iptables: boolean;
+  icc: boolean;
+}
+
+/** What the network service takes from the daemon's configuration. */
+export interface NetworkServiceOptions {
+  dataRoot: string;
+  execRoot: string;
+  network: NetworkOptions;
+}
+
 export class NetworkService {
-  private readonly cfg: DaemonConfig;
+  private readonly cfg: NetworkServiceOptions;
   private readonly events: EventBus;
   private readonly records = new Map<string, NetworkRecord>();
   private readonly pools = new Map<string, AddressPool>();
@@ -137,7 +156,7 @@ export class NetworkService {
   private readonly bridgesMadeAtStart = new Set<string>();
   private readonly upstreams = hostResolvers();
 
-  constructor(cfg: DaemonConfig, events: EventBus) {
+  constructor(cfg: NetworkServiceOptions, events: EventBus) {
     this.cfg = cfg;
     this.events = events;
     this.firewall = new Firewall(cfg.network.chainTag, () => this.firewallState());

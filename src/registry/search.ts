@@ -1,24 +1,8 @@
 // GET /v1/search?q=...&n=...&page=... in Docker Hub's response shape, so
 // `docker search registry:5000/word` works. Matches the query against
 // repository names and the descriptions admins set (`berth registry meta`).
+import type { SearchResponse, SearchResult } from '../api/search.ts';
 import type { Storage } from './storage.ts';
-
-export interface SearchResult {
-  name: string;
-  description: string;
-  star_count: number;
-  is_official: boolean;
-  is_automated: boolean;
-}
-
-export interface SearchResponse {
-  num_pages: number;
-  num_results: number;
-  results: SearchResult[];
-  page_size: number;
-  query: string;
-  page: number;
-}
 
 const DEFAULT_PAGE_SIZE = 25;
 const MAX_PAGE_SIZE = 100;

@@ -13,9 +13,8 @@ import { clientFor, CliError } from '../context.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { collect, globals } from '../program.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../../api/dockerignore.ts';
-import {
-  BASE_FILES_IN_CONTEXT, isGitUrl, packContext, SECRETS_DIR_IN_CONTEXT, surveyContext, type ContextSurvey, type ExtraEntry,
-} from '../../client/context-tar.ts';
+import { packContext, surveyContext, type ContextSurvey, type ExtraEntry } from '../../client/context-tar.ts';
+import { BASE_FILES_IN_CONTEXT, isGitUrl, SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { recallContext, rememberContext } from '../sent-contexts.ts';
 import { detectCompression } from '../../files/compression.ts';
 

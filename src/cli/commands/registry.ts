@@ -11,7 +11,7 @@ import {
   DEFAULT_SERVER, configDir, eraseCredential, getCredential, registryAuthHeader, serverKey, storeCredential,
 } from '../credentials.ts';
 import { progressPrinter } from './images.ts';
-import type { SearchResult } from '../../registry/search.ts';
+import type { SearchResult } from '../../api/search.ts';
 
 interface StreamMessage {
   status?: string;

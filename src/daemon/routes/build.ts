@@ -16,7 +16,7 @@ import { boolParam } from './query.ts';
 import { Builder, StepFailedError, type BuildMessage, type BuildRequest } from '../../build/builder.ts';
 import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
-import { SECRETS_DIR_IN_CONTEXT } from '../../client/context-tar.ts';
+import { SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
 
 function jsonParam<T>(q: URLSearchParams, name: string, fallback: T): T {

@@ -3,7 +3,7 @@ import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError } from '../../errors.ts';
 import { boolParam } from './query.ts';
-import { commitContainer } from '../../images/commit.ts';
+import { commitContainer } from '../../containers/commit.ts';
 import type { ContainerConfig } from '../../api/container.ts';
 
 export function commitRoutes(api: ApiServer, engine: Engine): void {

@@ -13,7 +13,7 @@ import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
 import { readLogs } from '../../containers/logs.ts';
 import { parseTimestampArg } from '../../api/timestamps.ts';
 import type { ContainerRecord } from '../../api/container.ts';
-import { labelsMatch } from '../../containers/service.ts';
+import { labelsMatch } from '../../api/filters.ts';
 import type { CreateRequest } from '../../containers/service.ts';
 import { containerStatus } from '../../api/units.ts';
 import { createTar } from '../../storage/archive.ts';

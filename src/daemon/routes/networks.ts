@@ -3,7 +3,7 @@ import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { checkFilterKeys, parseFilters } from './query.ts';
 import { InvalidArgumentError } from '../../errors.ts';
-import { labelsMatch, parseUntil } from '../../containers/service.ts';
+import { labelsMatch, parseUntil } from '../../api/filters.ts';
 import type { CreateNetworkRequest, EndpointRequest } from '../../network/service.ts';
 import { PREDEFINED, type NetworkRecord } from '../../network/model.ts';
 

@@ -8,7 +8,7 @@ import { type Credentials, causeOf } from './auth.ts';
 import { basicHeader } from './challenge.ts';
 import type { RegistryHosts } from './hosts.ts';
 // Docker Hub's v1 search entry: the shape berth's registry serves and GET /images/search passes on.
-import type { SearchResult } from '../../registry/search.ts';
+import type { SearchResult } from '../../api/search.ts';
 
 
 export interface SearchFilters {
