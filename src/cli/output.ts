@@ -87,3 +87,18 @@ export async function inspectEach(refs: string[], fetch: (ref: string) => Promis
   }
   printInspect(found, format, true);
 }
+
+/** Runs `fn` for every argument, reports each failure like docker and fails at the end. */
+/** Runs fn for each container, reporting each failure as the docker CLI does, then fails once at the end. */
+export async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promise<void> {
+  let failed = false;
+  for (const id of ids) {
+    try {
+      await fn(id);
+    } catch (err) {
+      failed = true;
+      process.stderr.write(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
+    }
+  }
+  if (failed) throw new CliError('', 1);
+}

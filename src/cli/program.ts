@@ -1,15 +1,17 @@
 // The CLI: docker's command tree, flags and exit codes, on commander.
 import { Command, CommanderError, Option } from 'commander';
-import { CliError, describeError, type GlobalOptions } from './context.ts';
+import { CliError, describeError } from './context.ts';
 import { registerContainerCommands } from './commands/containers.ts';
 import { registerImageCommands } from './commands/images.ts';
+import { registerArchiveCommands } from './commands/image-archive.ts';
+import { registerImageUsageCommands } from './commands/image-usage.ts';
+import { registerRunCommands } from './commands/run.ts';
+import { collect } from './options.ts';
 import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
-
-export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -17,6 +19,13 @@ function configure(cmd: Command): void {
   cmd.configureOutput({
     writeErr: (s) => process.stderr.write(s),
     outputError: (s, write) => {
+      const unknown = /^error: unknown command '(.*)'/.exec(s);
+      if (unknown) {
+        // The docker CLI's wording; the group is named for a subcommand (`berth image frob`).
+        const path = cmd.parent ? `berth ${cmd.name()}` : 'berth';
+        write(`berth: '${unknown[1]}' is not a ${path} command.\nSee '${path} --help'\n`);
+        return;
+      }
       const msg = s.replace(/^error: /, '').trim()
         .replace(/^unknown option '(.*)'$/, 'unknown flag: $1')
         .replace(/^too many arguments.*$/, `"${cmd.name()}" accepts fewer arguments`);
@@ -24,12 +33,6 @@ function configure(cmd: Command): void {
     },
   });
   for (const sub of cmd.commands) configure(sub);
-}
-
-export function globals(cmd: Command): GlobalOptions {
-  let root = cmd;
-  while (root.parent) root = root.parent;
-  return root.opts<GlobalOptions>();
 }
 
 export function buildProgram(): Command {
@@ -48,8 +51,15 @@ export function buildProgram(): Command {
     .option('--config <dir>', 'Location of client config files')
     .option('-v, --version', 'Print version information and quit');
 
-  registerContainerCommands(program);
-  registerImageCommands(program);
+  // Groups are made here so that each command module stands alone.
+  const containerGroup = program.command('container').description('Manage containers');
+  registerRunCommands(program, containerGroup);
+  registerContainerCommands(program, containerGroup);
+  const imageGroup = program.command('image').description('Manage images');
+  registerImageCommands(program, imageGroup);
+  registerArchiveCommands(program);
+  registerArchiveCommands(imageGroup);
+  registerImageUsageCommands(imageGroup, program);
   registerRegistryCommands(program);
   registerSystemCommands(program);
   registerCommitCommands(program);
@@ -78,7 +88,7 @@ export async function cliMain(argv: string[], program: Command = buildProgram())
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
-      return 125;
+      return err.code === 'commander.unknownCommand' ? 1 : 125;
     }
     const { message, code } = describeError(err);
     if (message) process.stderr.write(message.endsWith('\n') ? message : message + '\n');

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
 import { ApiError } from '../../client/engine-client.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../../api/dockerignore.ts';
 import { packContext, surveyContext, type ContextSurvey, type ExtraEntry } from '../../client/context-tar.ts';
 import { BASE_FILES_IN_CONTEXT, isGitUrl, SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';

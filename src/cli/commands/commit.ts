@@ -1,8 +1,8 @@
 // commit, pause, unpause — at the top level and under `berth container`.
 import { Option, type Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../program.ts';
-import { forEach } from './containers.ts';
+import { collect, globals } from '../options.ts';
+import { forEach } from '../output.ts';
 
 /** Runs `fn` for each container as the docker CLI does: errors printed, exit 1 at the end. */
 export function registerCommitCommands(program: Command): void {

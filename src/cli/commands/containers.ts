@@ -2,30 +2,18 @@
 // at the top level and under `berth container`.
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { createInterface } from 'node:readline/promises';
 import { Option, type Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { copyOutput } from '../streams.ts';
-import { InspectMiss, printInspect } from '../output.ts';
+import { forEach, InspectMiss, printInspect } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../../api/units.ts';
-import { registerRunCommands } from './run.ts';
-import { parseTimestampArg } from '../../api/timestamps.ts';
-
-/** Checks --since/--until on the client, as the docker CLI does, with its wording. */
-export function checkTimeFlags(flags: Record<string, string | undefined>, wrap: boolean): void {
-  for (const [name, value] of Object.entries(flags)) {
-    if (value === undefined) continue;
-    try {
-      parseTimestampArg(value, new Date());
-    } catch (err) {
-      throw new CliError(wrap ? `invalid value for "${name}": ${(err as Error).message}` : (err as Error).message, 1);
-    }
-  }
-}
+import { checkTimeFlags } from '../options.ts';
+import { confirm } from '../prompt.ts';
+import { goTimeString } from '../format/go-time.ts';
 
 interface ContainerSummary {
   Id: string;
@@ -55,11 +43,6 @@ function ellipsis(s: string, max: number): string {
   return chars.length > max ? chars.slice(0, max - 1).join('') + '…' : s;
 }
 
-/** Go's time.Time String(): `2026-11-22 15:41:01 +0000 UTC`. */
-export function goTimeString(unixSeconds: number): string {
-  return new Date(unixSeconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC');
-}
-
 /** The fields `docker ps --format` offers, computed as the docker CLI computes them. */
 function psRow(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
   const image = c.Image.startsWith('sha256:') && trunc ? c.Image.slice(7, 19) : c.Image;
@@ -82,31 +65,6 @@ function psRow(c: ContainerSummary, trunc: boolean): Record<string, unknown> {
     LocalVolumes: '0',
     Platform: null, // docker 28's field: the image manifest's platform, which berth does not record
   };
-}
-
-/** Runs `fn` for every argument, reports each failure like docker and fails at the end. */
-/** Runs fn for each container, reporting each failure as the docker CLI does, then fails once at the end. */
-export async function forEach(ids: string[], fn: (id: string) => Promise<void>): Promise<void> {
-  let failed = false;
-  for (const id of ids) {
-    try {
-      await fn(id);
-    } catch (err) {
-      failed = true;
-      process.stderr.write(err instanceof ApiError ? `Error response from daemon: ${err.message}\n` : `${(err as Error).message}\n`);
-    }
-  }
-  if (failed) throw new CliError('', 1);
-}
-
-export async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) {
-    process.stdout.write(question + ' [y/N] ');
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const answer = await rl.question(process.stdin.isTTY ? question + ' [y/N] ' : '');
-  rl.close();
-  return /^y(es)?$/i.test(answer.trim());
 }
 
 export async function inspectContainers(client: EngineClient, refs: string[], size: boolean): Promise<unknown[]> {
@@ -147,9 +105,8 @@ function definePs(parent: Command, name: string, aliases: string[] = []): void {
     });
 }
 
-export function registerContainerCommands(program: Command): void {
-  const group = program.command('container').description('Manage containers');
-  registerRunCommands(program, group);
+/** Container commands, at the top level and under `berth container` (`group`). */
+export function registerContainerCommands(program: Command, group: Command): void {
   definePs(program, 'ps');
   definePs(group, 'ls', ['ps', 'list']);
 

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
-import { globals } from '../program.ts';
+import { globals } from '../options.ts';
 
 function defineSave(parent: Command): void {
   parent.command('save')

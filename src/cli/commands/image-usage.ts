@@ -1,10 +1,10 @@
 // image prune and system df: what images cost on disk and getting it back.
 import type { Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize, humanSize4 } from '../../api/units.ts';
-import { confirm } from './containers.ts';
+import { confirm } from '../prompt.ts';
 
 /** `--filter k=v` flags as the API's filters map. */
 export function filterFlags(flags: string[] = []): Record<string, string[]> {

@@ -1,19 +1,15 @@
 // images, rmi, import, tag, history, and the `berth image` group.
 import { createReadStream, existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { type Command, Option } from 'commander';
-import { ApiError, type EngineClient } from '../../client/engine-client.ts';
+import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { inspectEach } from '../output.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../../api/units.ts';
-import { goTimeString } from './containers.ts';
-import { registerArchiveCommands } from './image-archive.ts';
-import { registerImageUsageCommands } from './image-usage.ts';
-import { parseNormalizedNamed, referenceString, withDefaultTag } from '../../api/reference.ts';
-import { configDir, registryAuthHeader } from '../credentials.ts';
+import { goTimeString } from '../format/go-time.ts';
+import { pullImage } from '../pull.ts';
 
 interface ImageSummary {
   Id: string;
@@ -151,79 +147,6 @@ function defineImport(parent: Command): void {
     });
 }
 
-interface PullMessage {
-  status?: string;
-  id?: string;
-  progress?: string;
-  error?: string;
-  errorDetail?: { message?: string };
-}
-
-/**
- * Prints pull progress as the docker CLI's jsonmessage does: on a terminal one
- * line per layer, rewritten in place; otherwise plain `id: status` lines with
- * the progress bars left out.
- */
-export function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => void {
-  const tty = out.isTTY === true;
-  const lines: string[] = [];
-  return (m) => {
-    const text = (m.id ? `${m.id}: ` : '') + (m.status ?? '') + (tty && m.progress ? ` ${m.progress}` : '');
-    if (!tty) {
-      if (m.progress) return;
-      out.write(text + '\n');
-      return;
-    }
-    if (!m.id) {
-      out.write(text + '\n');
-      lines.length = 0;
-      return;
-    }
-    const idx = lines.indexOf(m.id);
-    if (idx === -1) {
-      lines.push(m.id);
-      out.write(text + '\n');
-      return;
-    }
-    const up = lines.length - idx;
-    out.write(`\x1b[${up}A\r\x1b[2K${text}\x1b[${up}B\r`);
-  };
-}
-
-/**
- * Pulls `name` through the daemon, printing Docker's progress lines to `out`
- * (nothing when `quiet`); a stream error becomes a CliError. Returns the full
- * reference pulled. Also what `run`/`create` use for an image they lack.
- */
-export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream; config?: string }): Promise<string> {
-  let ref;
-  try {
-    ref = parseNormalizedNamed(name);
-    if (o.allTags && (ref.tag || ref.digest)) throw new CliError('tag can\'t be used with --all-tags/-a', 1);
-    if (!o.allTags) ref = withDefaultTag(ref);
-  } catch (err) {
-    throw new CliError(`${(err as Error).message}`, 1);
-  }
-  // --config's credentials, as login stored them there.
-  const auth = registryAuthHeader(ref.domain, configDir(o.config));
-  const res = await client.stream('POST', '/images/create', {
-    query: { fromImage: ref.name, tag: o.allTags ? undefined : ref.digest ?? ref.tag, platform: o.platform },
-    headers: auth ? { 'X-Registry-Auth': auth } : {},
-  });
-  const print = o.quiet ? () => {} : progressPrinter(o.out);
-  for await (const line of createInterface({ input: res, crlfDelay: Infinity })) {
-    if (line.trim() === '') continue;
-    let m: PullMessage;
-    try {
-      m = JSON.parse(line) as PullMessage;
-    } catch {
-      continue;
-    }
-    if (m.error !== undefined || m.errorDetail) throw new CliError(m.errorDetail?.message ?? m.error ?? 'unknown error', 1);
-    print(m);
-  }
-  return o.allTags ? ref.name : referenceString(ref);
-}
 
 function definePull(parent: Command): void {
   parent.command('pull')
@@ -292,8 +215,8 @@ function defineHistory(parent: Command): void {
     });
 }
 
-export function registerImageCommands(program: Command): void {
-  const group = program.command('image').description('Manage images');
+/** Image commands, at the top level and under `berth image` (`group`). */
+export function registerImageCommands(program: Command, group: Command): void {
   defineImages(program, 'images');
   defineImages(group, 'ls', ['list']);
   defineRmi(program, 'rmi');
@@ -303,9 +226,7 @@ export function registerImageCommands(program: Command): void {
     defineImport(parent);
     defineTag(parent);
     defineHistory(parent);
-    registerArchiveCommands(parent);
   }
-  registerImageUsageCommands(group, program);
   group.command('inspect')
     .description('Display detailed information on one or more images')
     .option('-f, --format <format>', 'Format output using a custom template')

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { contains, isIPv6, parseCidr, parseCidr6, parseIPv4, parseIPv6 } from '../../api/address.ts';
 import { inspectEach } from '../output.ts';
-import { confirm } from './containers.ts';
+import { confirm } from '../prompt.ts';
 
 interface NetworkJson {
   Name: string;

@@ -4,13 +4,13 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { parseNormalizedNamed, familiarString, referenceString, withDefaultTag } from '../../api/reference.ts';
 import {
   DEFAULT_SERVER, configDir, eraseCredential, getCredential, registryAuthHeader, serverKey, storeCredential,
 } from '../credentials.ts';
-import { progressPrinter } from './images.ts';
+import { progressPrinter } from '../pull.ts';
 import type { SearchResult } from '../../api/search.ts';
 
 interface StreamMessage {

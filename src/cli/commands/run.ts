@@ -4,10 +4,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../../api/units.ts';
-import { pullImage } from './images.ts';
+import { pullImage } from '../pull.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
 

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { CLIENT_API_VERSION } from '../../client/engine-client.ts';
 import { clientFor } from '../context.ts';
-import { collect, globals } from '../program.ts';
+import { collect, globals } from '../options.ts';
 import { printInspect } from '../output.ts';
 import { parseTemplate } from '../format/template.ts';
 import { bytesSize } from '../../api/units.ts';
-import { checkTimeFlags } from './containers.ts';
+import { checkTimeFlags } from '../options.ts';
 
 interface EventMessage {
   Type: string;

@@ -1,0 +1,69 @@
+// berth's layers (docs/architecture.md). Imports flow one way:
+//   main → cli → client → ground
+//   main → daemon → build → containers → images | network → runtime → storage → ground
+//   main → registry → images/distribution (the pull-through proxy is a registry client)
+// The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
+// grammars), files/ (atomic writes, compression) and dist-dir.ts.
+// `npx depcruise src` (scripts/test.sh) fails on any import these rules forbid.
+const GROUND = '^src/(errors\\.ts|dist-dir\\.ts|events/|api/|files/)';
+
+/** A layer may import itself, the layers listed, and the ground. */
+function layer(name, path, allowed) {
+  return {
+    name: `layer-${name}`,
+    comment: `${path} may import only ${allowed.join(', ') || 'nothing above the ground'} and the ground`,
+    severity: 'error',
+    from: { path: `^src/${path}` },
+    to: { path: '^src/', pathNot: [GROUND, `^src/${path}`, ...allowed.map((a) => `^src/${a}`)] },
+  };
+}
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'No file may import itself through others.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'ground-imports-only-ground',
+      comment: 'The ground (errors, events, api, files) imports nothing of the layers above it.',
+      severity: 'error',
+      from: { path: GROUND },
+      to: { path: '^src/', pathNot: GROUND },
+    },
+    {
+      name: 'no-domain-imports-cli-or-daemon',
+      comment: 'No service, runtime or storage module reaches up into the CLI, the daemon or the dashboard.',
+      severity: 'error',
+      from: { path: '^src/(build|containers|images|network|registry|runtime|storage|volumes|compose)/' },
+      to: { path: '^src/(cli|daemon|dashboard|client)/' },
+    },
+    {
+      name: 'cli-commands-independent',
+      comment: 'CLI command modules never import each other; shared helpers live in modules of their own.',
+      severity: 'error',
+      from: { path: '^src/cli/commands/[^/]+\\.ts$' },
+      to: { path: '^src/cli/commands/[^/]+\\.ts$' },
+    },
+    layer('cli', 'cli/', ['client/']),
+    layer('client', 'client/', []),
+    layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'runtime/', 'storage/']),
+    layer('build', 'build/', ['containers/', 'images/', 'runtime/', 'storage/']),
+    layer('containers', 'containers/', ['images/', 'network/', 'runtime/', 'storage/']),
+    layer('images', 'images/', ['storage/']),
+    layer('network', 'network/', ['storage/']),
+    layer('registry', 'registry/', ['images/distribution/']),
+    layer('runtime', 'runtime/', ['storage/']),
+    layer('storage', 'storage/', []),
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    // Imports of a type are imports too: a back edge in a type is still a back edge.
+    exclude: { path: '^(dist|node_modules)/' },
+  },
+};

@@ -1,0 +1,26 @@
+// Option plumbing every command group shares: repeated flags, the global
+// flags, and the client-side checks the docker CLI makes before it calls.
+import type { Command } from 'commander';
+import { parseTimestampArg } from '../api/timestamps.ts';
+import { CliError, type GlobalOptions } from './context.ts';
+
+/** A repeatable flag's values, in order. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+export function globals(cmd: Command): GlobalOptions {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root.opts<GlobalOptions>();
+}
+
+/** Checks --since/--until on the client, as the docker CLI does, with its wording. */
+export function checkTimeFlags(flags: Record<string, string | undefined>, wrap: boolean): void {
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    try {
+      parseTimestampArg(value, new Date());
+    } catch (err) {
+      throw new CliError(wrap ? `invalid value for "${name}": ${(err as Error).message}` : (err as Error).message, 1);
+    }
+  }
+}
