@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl wrk" bash scripts/install.sh
 node_modules/.bin/tsc -p tsconfig.json
+# The layering rules (.dependency-cruiser.cjs): a back edge fails the run.
+node_modules/.bin/node node_modules/dependency-cruiser/bin/dependency-cruise.mjs src --config .dependency-cruiser.cjs --output-type err
 exec node_modules/.bin/node --test --test-concurrency=2 --test-timeout=300000 \
   'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/registry/**/*.test.ts'

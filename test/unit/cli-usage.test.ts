@@ -1,0 +1,30 @@
+// The CLI's answers to command lines it cannot run, worded as the docker CLI's.
+// No daemon is needed: these fail before any request.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { BERTH } from '../helpers/daemon.ts';
+
+function berth(...args: string[]) {
+  const r = spawnSync(BERTH, args, { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/berth.sock' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('an unknown command is named, with where to look, and exits 1', () => {
+  const r = berth('ui');
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, "berth: 'ui' is not a berth command.\nSee 'berth --help'\n");
+});
+
+test('an unknown subcommand names its group', () => {
+  const r = berth('image', 'frob');
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, "berth: 'frob' is not a berth image command.\nSee 'berth image --help'\n");
+});
+
+test('an unknown flag still exits 125 with the command\'s help hint', () => {
+  const r = berth('run', '--frob', 'busybox');
+  assert.equal(r.code, 125);
+  assert.equal(r.stderr, "berth: unknown flag: --frob\nSee 'berth run --help'.\n");
+});
