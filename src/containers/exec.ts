@@ -9,7 +9,8 @@ import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { allAvailableCaps } from '../runtime/spec.ts';
-import type { ContainerService, ContainerServiceOptions } from './service.ts';
+import type { ContainerServiceOptions } from './options.ts';
+import type { ContainerService } from './service.ts';
 
 export interface ExecConfig {
   AttachStdin?: boolean;

@@ -1,37 +1,31 @@
-// Container lifecycle: create, start, stop, kill, wait, remove, rename, and
-// the supervision of running containers through their shims. The daemon can
-// die at any point; `restore()` rebuilds the live state from disk and shims.
-import { labelsMatch, parseUntil } from '../api/filters.ts';
+// Container lifecycle: create, start, stop, kill, wait, pause, remove, rename
+// and prune, and the supervision of running containers through their shims
+// (exits, restart policies, lost shim connections). Create-time checks live in
+// create.ts, the launch in start.ts, the records in table.ts, and what happens
+// at the daemon's start in restore.ts.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
-import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapshotter.ts';
-import {
-  InvalidArgumentError, ConflictError, EngineError, SystemError, NotModifiedError, noSuchContainer,
-} from '../errors.ts';
+import { type ContainerRecord, NAME_RE, ZERO_TIME, newState, nowNano } from '../api/container.ts';
+import { labelsMatch, parseUntil } from '../api/filters.ts';
+import { InvalidArgumentError, ConflictError, SystemError, NotModifiedError, noSuchContainer } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
-import type { ImageStore, Image } from '../images/store.ts';
-import type { ContainerConfig } from '../api/container.ts';
-import { isMountPoint } from '../runtime/mountinfo.ts';
-import { buildSpec, type OciMount } from '../runtime/spec.ts';
-import { launchShim, ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
-import { parseSignal } from '../runtime/signals.ts';
-import { ramInBytes } from '../api/units.ts';
-import {
-  type ContainerRecord, type HostConfig, NAME_RE, ZERO_TIME, newState, nowNano,
-} from '../api/container.ts';
-import { randomName } from './names.ts';
-import type { EndpointRequest, NetworkService } from '../network/service.ts';
+import type { ImageStore } from '../images/store.ts';
+import type { NetworkService } from '../network/service.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
-
-export interface CreateRequest extends ContainerConfig {
-  HostConfig?: HostConfig;
-  NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointRequest> } | null;
-}
+import type { OciMount } from '../runtime/spec.ts';
+import type { ShimConnection, ExitStatus } from '../runtime/shim.ts';
+import { parseSignal } from '../runtime/signals.ts';
+import type { Mount, Snapshotter } from '../storage/snapshotter.ts';
+import { type CreateRequest, graphDriverData, mergeImageConfig, normalizeHostConfig, resolvConf } from './create.ts';
+import { randomName } from './names.ts';
+import type { ContainerServiceOptions } from './options.ts';
+import { connectToShim, readExitFile, removeStateDir, runtimeMessage, startError } from './shim-state.ts';
+import { launchContainer } from './start.ts';
+import { ContainerTable } from './table.ts';
+import { restoreContainers } from './restore.ts';
 
 /** The live side of a container: its shim connection and who listens to it. */
 interface Live {
@@ -44,31 +38,14 @@ interface Live {
 
 const DEFAULT_STOP_TIMEOUT = 10;
 
-/** What the container service takes from the daemon's configuration. */
-export interface ContainerServiceOptions {
-  dataRoot: string;
-  /** Where shims keep their sockets and bundles. */
-  execRoot: string;
-  shimPath: string;
-  /** The init binary `--init` runs (tini). */
-  initPath: string;
-  cgroupParent: string;
-  defaultRuntime: string;
-  runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
-  logDriver: string;
-  logOpts: Record<string, string>;
-}
-
 export class ContainerService {
   private readonly cfg: ContainerServiceOptions;
   private readonly images: ImageStore;
   private readonly snapshots: Snapshotter;
   private readonly events: EventBus;
   private readonly network: NetworkService;
-  private readonly records = new Map<string, ContainerRecord>();
-  private readonly names = new Map<string, string>();
+  private readonly table: ContainerTable;
   private readonly live = new Map<string, Live>();
-  private readonly locks = new Map<string, Promise<unknown>>();
   /** Fires `exit:<id>` and `removed:<id>`. */
   private readonly changes = new EventEmitter();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
@@ -78,6 +55,7 @@ export class ContainerService {
 
   constructor(cfg: ContainerServiceOptions, images: ImageStore, snapshots: Snapshotter, events: EventBus, network: NetworkService) {
     this.cfg = cfg;
+    this.table = new ContainerTable(cfg.dataRoot);
     this.network = network;
     this.images = images;
     this.snapshots = snapshots;
@@ -85,43 +63,21 @@ export class ContainerService {
     this.changes.setMaxListeners(0);
   }
 
-  private get containersDir(): string {
-    return join(this.cfg.dataRoot, 'containers');
-  }
-
-  private dir(id: string): string {
-    return join(this.containersDir, id);
-  }
-
   /** Where the shim keeps its socket and the bundle; short, for the 108-byte socket path limit. */
   stateDir(id: string): string {
     return join(this.cfg.execRoot, id);
   }
 
-  // ---------- lookup ----------
-
   get(ref: string): ContainerRecord {
-    const r = this.find(ref);
-    if (!r) throw noSuchContainer(ref);
-    return r;
+    return this.table.get(ref);
   }
 
   find(ref: string): ContainerRecord | undefined {
-    if (!ref) return undefined;
-    const byId = this.records.get(ref);
-    if (byId) return byId;
-    const byName = this.names.get(ref.replace(/^\//, ''));
-    if (byName) return this.records.get(byName);
-    if (/^[a-f0-9]+$/.test(ref)) {
-      const hits = [...this.records.keys()].filter((id) => id.startsWith(ref));
-      if (hits.length === 1) return this.records.get(hits[0]);
-      if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
-    }
-    return undefined;
+    return this.table.find(ref);
   }
 
   list(): ContainerRecord[] {
-    return [...this.records.values()];
+    return this.table.list();
   }
 
   /** A container's live output: 'stdout' and 'stderr' (Buffer), and 'exited' (ExitStatus) before its cleanup ends. */
@@ -137,23 +93,6 @@ export class ContainerService {
       this.live.set(id, l);
     }
     return l;
-  }
-
-  /** Runs `fn` with the container's lock held, so operations on one container never interleave. */
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.then(() => {}, () => {});
-    this.locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-
-  private async save(rec: ContainerRecord): Promise<void> {
-    await writeJsonAtomic(join(this.dir(rec.Id), 'config.v2.json'), rec);
   }
 
   private publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
@@ -176,7 +115,7 @@ export class ContainerService {
       throw new InvalidArgumentError(`the working directory '${configIn.WorkingDir}' is invalid, it needs to be an absolute path`);
     }
     const image = this.images.get(configIn.Image);
-    const host = this.normalizeHostConfig(hostIn ?? {});
+    const host = normalizeHostConfig(hostIn ?? {}, this.cfg);
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
     if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new InvalidArgumentError('No command specified');
@@ -184,14 +123,14 @@ export class ContainerService {
     if (!config.Hostname) config.Hostname = id.slice(0, 12);
     const warnings: string[] = [];
 
-    return this.locked(`name:${name}`, async () => {
-      if (name === '') name = randomName((n) => this.names.has(n));
-      const holder = this.names.get(name);
+    return this.table.locked(`name:${name}`, async () => {
+      if (name === '') name = randomName((n) => this.table.names.has(n));
+      const holder = this.table.names.get(name);
       if (holder) {
         throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
       }
-      this.names.set(name, id);
-      const dir = this.dir(id);
+      this.table.names.set(name, id);
+      const dir = this.table.dir(id);
       try {
         await mkdir(dir, { recursive: true, mode: 0o710 });
         await this.snapshots.prepare(id, image.record.topLayer || undefined);
@@ -225,12 +164,12 @@ export class ContainerService {
         rec.Path = argv[0];
         rec.Args = argv.slice(1);
         await this.writeEtcFiles(rec);
-        await this.save(rec);
-        this.records.set(id, rec);
+        await this.table.save(rec);
+        this.table.records.set(id, rec);
         this.publish(rec, 'create');
         return { Id: id, Warnings: warnings };
       } catch (err) {
-        this.names.delete(name);
+        this.table.names.delete(name);
         await this.snapshots.remove(id).catch(() => {});
         await rm(dir, { recursive: true, force: true });
         throw err;
@@ -238,30 +177,6 @@ export class ContainerService {
     });
   }
 
-  private normalizeHostConfig(h: HostConfig): HostConfig {
-    const host: HostConfig = { ...h };
-    if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';
-    // As dockerd's mergeAndVerifyLogConfig: no type means the daemon's driver,
-    // and the daemon's options fill in those the container did not set.
-    const log = { Type: host.LogConfig?.Type || this.cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
-    if (log.Type === this.cfg.logDriver) for (const [k, v] of Object.entries(this.cfg.logOpts)) log.Config[k] ??= v;
-    if (!['json-file', 'none'].includes(log.Type)) throw new InvalidArgumentError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
-    for (const k of Object.keys(log.Config ?? {})) {
-      if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);
-    }
-    if (log.Config?.['max-size']) ramInBytes(log.Config['max-size']);
-    host.LogConfig = { Type: log.Type, Config: log.Config ?? {} };
-    host.RestartPolicy = host.RestartPolicy?.Name ? host.RestartPolicy : { Name: 'no', MaximumRetryCount: 0 };
-    if (host.AutoRemove && host.RestartPolicy.Name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
-    if (host.Runtime && !this.cfg.runtimes[host.Runtime]) throw new InvalidArgumentError(`unknown or invalid runtime name: ${host.Runtime}`);
-    host.Runtime = host.Runtime || this.cfg.defaultRuntime;
-    host.ShmSize = host.ShmSize || 64 * 1024 * 1024;
-    host.IpcMode = host.IpcMode || 'private';
-    host.CgroupnsMode = host.CgroupnsMode || 'host';
-    host.Binds ??= null;
-    host.PortBindings ??= {};
-    return host;
-  }
 
   private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
     const hostname = rec.Config.Hostname ?? rec.Id.slice(0, 12);
@@ -275,10 +190,10 @@ export class ContainerService {
   async start(ref: string): Promise<void> {
     const rec = this.get(ref);
     try {
-      await this.locked(rec.Id, () => this.startLocked(rec));
+      await this.table.locked(rec.Id, () => this.startLocked(rec));
     } catch (err) {
       // As dockerd: a --rm container that cannot start is removed, so `run --rm`'s wait for "removed" ends.
-      if (rec.HostConfig.AutoRemove && !(err instanceof NotModifiedError) && this.records.has(rec.Id) && !rec.State.Running) {
+      if (rec.HostConfig.AutoRemove && !(err instanceof NotModifiedError) && this.table.records.has(rec.Id) && !rec.State.Running) {
         await this.remove(rec.Id, { force: true }).catch(() => {});
       }
       throw err;
@@ -286,80 +201,18 @@ export class ContainerService {
   }
 
   private async startLocked(rec: ContainerRecord): Promise<void> {
-    if (!this.records.has(rec.Id)) throw noSuchContainer(rec.Id);
+    if (!this.table.records.has(rec.Id)) throw noSuchContainer(rec.Id);
     if (rec.State.Running) throw new NotModifiedError();
     if (rec.State.Status === 'removing' || rec.State.Dead) throw new ConflictError(`container is marked for removal and cannot be started`);
-    const state = this.stateDir(rec.Id);
-    await removeStateDir(state);
-    await mkdir(join(state, 'rootfs'), { recursive: true, mode: 0o700 });
-    const mounts = await this.snapshots.mounts(rec.Id);
-    const rootfsMount = mounts[0].type === 'overlay' ? overlayOptions(mounts[0]) : undefined;
-    const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
-    const host = rec.HostConfig;
-    const runtime = this.runtimeFor(rec);
-    let net: Awaited<ReturnType<NetworkService['setup']>>;
-    try {
-      net = await this.network.setup(rec);
-    } catch (err) {
-      await removeStateDir(state);
-      throw startError(rec, err);
-    }
-    try {
-      const spec = buildSpec({
-        id: rec.Id,
-        rootfsPath,
-        lookupDirs: layerDirs(mounts[0]),
-        args: [rec.Path, ...rec.Args],
-        env: [...(rec.Config.Env ?? []), ...net.env],
-        cwd: rec.Config.WorkingDir || '/',
-        tty: rec.Config.Tty === true,
-        openStdin: rec.Config.OpenStdin === true,
-        user: rec.Config.User ?? '',
-        hostname: rec.Config.Hostname ?? rec.Id.slice(0, 12),
-        domainname: rec.Config.Domainname,
-        hostConfig: host,
-        hostsPath: rec.HostsPath,
-        hostnamePath: rec.HostnamePath,
-        resolvConfPath: rec.ResolvConfPath,
-        cgroupsPath: `/${host.CgroupParent || this.cfg.cgroupParent}/${rec.Id}`,
-        netns: net.netns,
-        initPath: host.Init ? this.cfg.initPath : undefined,
-        stopSignal: rec.Config.StopSignal,
-        extraMounts: this.extraMounts.get(rec.Id),
-      });
-      await writeFile(join(state, 'config.json'), JSON.stringify(spec));
-    } catch (err) {
-      await this.network.teardown(rec);
-      await removeStateDir(state);
-      throw startError(rec, err);
-    }
-    const log = host.LogConfig ?? { Type: 'json-file', Config: {} };
-    try {
-      await launchShim({
-        shimPath: this.cfg.shimPath,
-        id: rec.Id,
-        stateDir: state,
-        runtime: runtime.path,
-        runtimeArgs: runtime.args,
-        runtimeRoot: runtime.root,
-        bundle: state,
-        rootfsMount,
-        tty: rec.Config.Tty === true,
-        stdin: rec.Config.OpenStdin === true,
-        logPath: log.Type === 'json-file' ? rec.LogPath : undefined,
-        logMaxSize: log.Config['max-size'] ? ramInBytes(log.Config['max-size']) : undefined,
-        logMaxFiles: log.Config['max-file'] ? Number(log.Config['max-file']) : undefined,
-        logAttrs: logAttributes(rec),
-      });
-    } catch (err) {
-      await this.network.teardown(rec);
-      await removeStateDir(state);
-      const e = startError(rec, err);
-      rec.State.Error = e.message;
-      await this.save(rec);
-      throw e;
-    }
-    const conn = await ShimConnection.connect(join(state, 'shim.sock'));
+    const conn = await launchContainer(rec, {
+      cfg: this.cfg,
+      snapshots: this.snapshots,
+      network: this.network,
+      stateDir: this.stateDir(rec.Id),
+      runtime: this.runtimeFor(rec),
+      extraMounts: this.extraMounts.get(rec.Id),
+      save: (r) => this.table.save(r),
+    });
     this.attachShim(rec, conn);
     const live = this.liveOf(rec.Id);
     for (const chunk of live.pendingStdin.splice(0)) conn.writeStdin(chunk);
@@ -377,7 +230,7 @@ export class ContainerService {
     }
     rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
     rec.berthManuallyStopped = false;
-    await this.save(rec);
+    await this.table.save(rec);
     this.publish(rec, 'start');
   }
 
@@ -404,7 +257,7 @@ export class ContainerService {
    */
   private async recoverLostShim(id: string): Promise<void> {
     if (this.detaching) return;
-    const rec = this.records.get(id);
+    const rec = this.table.records.get(id);
     if (!rec || !rec.State.Running) return;
     const conn = await connectToShim(this.stateDir(id));
     if (this.detaching) {
@@ -420,13 +273,13 @@ export class ContainerService {
   }
 
   private async handleExit(id: string, st: ExitStatus, error = ''): Promise<void> {
-    const rec = this.records.get(id);
+    const rec = this.table.records.get(id);
     if (!rec) return;
-    await this.locked(id, async () => {
+    await this.table.locked(id, async () => {
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.network.teardown(rec);
-      await this.save(rec);
+      await this.table.save(rec);
       await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
       live.conn = undefined;
@@ -450,8 +303,8 @@ export class ContainerService {
     const delay = Math.min(100 * 2 ** Math.min(rec.RestartCount, 10), 60_000);
     rec.State = { ...rec.State, Restarting: true, Status: 'restarting' };
     setTimeout(() => {
-      void this.locked(rec.Id, async () => {
-        if (!this.records.has(rec.Id) || rec.berthManuallyStopped || rec.State.Running) return;
+      void this.table.locked(rec.Id, async () => {
+        if (!this.table.records.has(rec.Id) || rec.berthManuallyStopped || rec.State.Running) return;
         rec.RestartCount++;
         await this.startLocked(rec);
       }).catch(() => {
@@ -468,7 +321,7 @@ export class ContainerService {
       if (rec.State.Restarting) {
         rec.berthManuallyStopped = true;
         rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
-        await this.save(rec);
+        await this.table.save(rec);
         return;
       }
       throw new NotModifiedError();
@@ -552,23 +405,23 @@ export class ContainerService {
   /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
   async pause(ref: string): Promise<void> {
     const rec = this.get(ref);
-    await this.locked(rec.Id, async () => {
+    await this.table.locked(rec.Id, async () => {
       if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
       if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
       await this.runtimeCommand(rec, 'pause');
       rec.State = { ...rec.State, Paused: true, Status: 'paused' };
-      await this.save(rec);
+      await this.table.save(rec);
       this.publish(rec, 'pause');
     });
   }
 
   async unpause(ref: string): Promise<void> {
     const rec = this.get(ref);
-    await this.locked(rec.Id, async () => {
+    await this.table.locked(rec.Id, async () => {
       if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
       await this.runtimeCommand(rec, 'resume');
       rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
-      await this.save(rec);
+      await this.table.save(rec);
       this.publish(rec, 'unpause');
     });
   }
@@ -596,19 +449,19 @@ export class ContainerService {
       this.signal(rec, 9);
       await withTimeout(exited, 10_000);
     }
-    await this.locked(rec.Id, async () => {
-      if (!this.records.has(rec.Id)) return;
+    await this.table.locked(rec.Id, async () => {
+      if (!this.table.records.has(rec.Id)) return;
       if (rec.State.Running) throw new ConflictError(`You cannot remove a running container ${rec.Id}. Stop the container before attempting removal or force remove`);
       rec.berthManuallyStopped = true;
       rec.State = { ...rec.State, Status: 'removing', Restarting: false };
       // Metadata goes first: a crash mid-way leaves an orphan snapshot that
       // the next start collects, never a container without its filesystem.
-      await rm(join(this.dir(rec.Id), 'config.v2.json'), { force: true });
-      this.records.delete(rec.Id);
-      this.names.delete(rec.Name.slice(1));
+      await rm(join(this.table.dir(rec.Id), 'config.v2.json'), { force: true });
+      this.table.records.delete(rec.Id);
+      this.table.names.delete(rec.Name.slice(1));
       await this.network.teardown(rec).catch(() => {});
       await this.snapshots.remove(rec.Id).catch(() => {});
-      await rm(this.dir(rec.Id), { recursive: true, force: true });
+      await rm(this.table.dir(rec.Id), { recursive: true, force: true });
       await removeStateDir(this.stateDir(rec.Id));
       this.live.delete(rec.Id);
       this.extraMounts.delete(rec.Id);
@@ -624,12 +477,12 @@ export class ContainerService {
     const name = newName.replace(/^\//, '');
     const old = rec.Name.slice(1);
     if (name === old) throw new InvalidArgumentError('Renaming a container with the same name as its current name');
-    const holder = this.names.get(name);
+    const holder = this.table.names.get(name);
     if (holder) throw new ConflictError(`Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
-    this.names.set(name, rec.Id);
-    this.names.delete(old);
+    this.table.names.set(name, rec.Id);
+    this.table.names.delete(old);
     rec.Name = '/' + name;
-    await this.save(rec);
+    await this.table.save(rec);
     this.publish(rec, 'rename', { oldName: '/' + old });
   }
 
@@ -676,54 +529,18 @@ export class ContainerService {
 
   // ---------- daemon start ----------
 
-  /** Loads every container and reconnects to the shims of running ones. */
+  /** Loads every container and reconnects to the shims of running ones (restore.ts). */
   async restore(): Promise<void> {
-    await mkdir(this.containersDir, { recursive: true });
-    await mkdir(this.cfg.execRoot, { recursive: true });
-    for (const id of await readdir(this.containersDir)) {
-      let rec: ContainerRecord;
-      try {
-        rec = JSON.parse(await readFile(join(this.dir(id), 'config.v2.json'), 'utf8')) as ContainerRecord;
-      } catch {
-        // No metadata: a create or remove that crashed half-way.
-        await this.snapshots.remove(id).catch(() => {});
-        await rm(this.dir(id), { recursive: true, force: true });
-        continue;
-      }
-      await removeTempFiles(this.dir(id));
-      this.records.set(rec.Id, rec);
-      this.names.set(rec.Name.slice(1), rec.Id);
-    }
-    // Nothing but containers owns an active snapshot between runs: one without
-    // a container is a half-created container, or the `extract-*` snapshot of
-    // a layer unpack (import, load, pull) the crash cut short.
-    await this.snapshots.walk(async (s) => {
-      if (s.kind !== 'committed' && !this.records.has(s.key)) await this.snapshots.remove(s.key).catch(() => {});
+    await restoreContainers({
+      table: this.table,
+      snapshots: this.snapshots,
+      network: this.network,
+      execRoot: this.cfg.execRoot,
+      stateDir: (id) => this.stateDir(id),
+      remove: (id) => this.remove(id, { force: true }),
+      reattach: (rec, conn) => this.attachShim(rec, conn),
+      exited: (id, st, error) => this.handleExit(id, st, error),
     });
-    for (const rec of this.records.values()) {
-      if (rec.State.Status === 'removing') {
-        await this.remove(rec.Id, { force: true }).catch(() => {});
-        continue;
-      }
-      if (!rec.State.Running) {
-        await killOrphanShim(this.stateDir(rec.Id));
-        await this.network.cleanupStopped(rec);
-        // As dockerd: a --rm container that is not running is removed. A crash
-        // between its exit (or a failed start) and its removal, or before its
-        // start, would otherwise leave it behind with nothing to remove it.
-        if (rec.HostConfig.AutoRemove) await this.remove(rec.Id, { force: true }).catch(() => {});
-        else if (rec.State.Restarting) rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
-        continue;
-      }
-      const conn = await connectToShim(this.stateDir(rec.Id));
-      if (conn) {
-        await this.network.restoreRunning(rec);
-        this.attachShim(rec, conn);
-        continue;
-      }
-      const exit = readExitFile(this.stateDir(rec.Id));
-      await this.handleExit(rec.Id, exit ?? { exitCode: 255, finishedAt: nowNano() }, exit ? '' : 'container monitor exited unexpectedly');
-    }
   }
 
   /** Closes shim connections without touching the containers (daemon shutdown). */
@@ -735,16 +552,16 @@ export class ContainerService {
   /** Used by image removal: which layers and images containers still need. */
   imagesInUse(): Map<string, ContainerRecord[]> {
     const m = new Map<string, ContainerRecord[]>();
-    for (const r of this.records.values()) m.set(r.Image, [...(m.get(r.Image) ?? []), r]);
+    for (const r of this.table.records.values()) m.set(r.Image, [...(m.get(r.Image) ?? []), r]);
     return m;
   }
 
   /** Changes a container's record under its lock and saves it (network connect/disconnect). */
   async update(ref: string, fn: (rec: ContainerRecord) => Promise<void>): Promise<void> {
     const rec = this.get(ref);
-    await this.locked(rec.Id, async () => {
+    await this.table.locked(rec.Id, async () => {
       await fn(rec);
-      await this.save(rec);
+      await this.table.save(rec);
     });
   }
 
@@ -763,239 +580,18 @@ export class ContainerService {
   }
 }
 
-// ---------- helpers ----------
 
-/**
- * The extra attributes dockerd's json-file driver writes with each entry:
- * the container labels named by log-opt `labels`/`labels-regex` and the
- * environment variables named by `env`/`env-regex`.
- */
-function logAttributes(rec: ContainerRecord): Record<string, string> {
-  const opts = rec.HostConfig.LogConfig?.Config ?? {};
-  const names = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-  const regex = (v: string | undefined) => {
-    try {
-      return v ? new RegExp(v) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const attrs: Record<string, string> = {};
-  const labels = rec.Config.Labels ?? {};
-  const labelRe = regex(opts['labels-regex']);
-  for (const [k, v] of Object.entries(labels)) if (names(opts.labels).includes(k) || labelRe?.test(k)) attrs[k] = v;
-  const envNames = names(opts.env);
-  const envRe = regex(opts['env-regex']);
-  for (const e of rec.Config.Env ?? []) {
-    const eq = e.indexOf('=');
-    if (eq <= 0) continue;
-    const k = e.slice(0, eq);
-    if (envNames.includes(k) || envRe?.test(k)) attrs[k] = e.slice(eq + 1);
-  }
-  return attrs;
-}
 
-/**
- * Removes a container's exec-root directory, the only way it is removed. A
- * shim that died without cleaning up may have left the rootfs mounted, and a
- * recursive rm would then delete the container's files through the mount:
- * detach it first.
- */
-async function removeStateDir(stateDir: string): Promise<void> {
-  const rootfs = join(stateDir, 'rootfs');
-  if (isMountPoint(rootfs)) {
-    await new Promise<void>((resolve) => execFile('umount', ['-l', rootfs], () => resolve()));
-  }
-  await rm(stateDir, { recursive: true, force: true }).catch(() => {});
-}
 
-/** The pid of the container's shim while it lives. */
-function liveShimPid(stateDir: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(join(stateDir, 'shim.pid'), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(pid) || pid <= 1) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
-}
 
-/**
- * A kill -9 during start, after the shim was launched but before the record
- * said running, leaves a shim (and its container, created or already started)
- * for a container whose record says it is not running. The record is the
- * truth — the start never returned — so the process is killed and the shim
- * left to clean up as on any exit; otherwise it would run unaccounted for, and
- * outlive the container's removal.
- */
-async function killOrphanShim(stateDir: string): Promise<void> {
-  // A state dir left by a crash after an exit has exit.json, and its shim.pid
-  // may name a reused pid by now: only a shim whose command line names this
-  // state dir is ours. While it lives, it reaps the container, so `pid` is not reused.
-  if (readExitFile(stateDir)) return;
-  const ours = () => {
-    const shimPid = liveShimPid(stateDir);
-    try {
-      return shimPid !== undefined && readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').includes(stateDir);
-    } catch {
-      return false;
-    }
-  };
-  const deadline = Date.now() + 30_000;
-  const sleep = () => new Promise((r) => setTimeout(r, 50));
-  // The shim writes `pid` once `runc create` is done; wait for it or for the shim's end.
-  let pid = 0;
-  while (ours() && Date.now() < deadline) {
-    try {
-      pid = Number(readFileSync(join(stateDir, 'pid'), 'utf8').trim()) || 0;
-    } catch {
-      pid = 0;
-    }
-    if (pid > 1) break;
-    await sleep();
-  }
-  if (pid <= 1) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-  while (ours() && Date.now() < deadline) await sleep();
-}
 
-/**
- * Connects to a container's shim. While the shim process lives a refused
- * connection is retried (it may be busy or just finishing); undefined means
- * the shim is gone.
- */
-async function connectToShim(stateDir: string): Promise<ShimConnection | undefined> {
-  const sock = join(stateDir, 'shim.sock');
-  for (let attempt = 0; ; attempt++) {
-    const conn = await ShimConnection.connect(sock).catch(() => undefined);
-    if (conn) return conn;
-    if (liveShimPid(stateDir) === undefined || attempt >= 50) return undefined;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
-function readExitFile(stateDir: string): ExitStatus | undefined {
-  try {
-    return JSON.parse(readFileSync(join(stateDir, 'exit.json'), 'utf8')) as ExitStatus;
-  } catch {
-    return undefined;
-  }
-}
 
-function readHostFile(p: string): string | undefined {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
-/** /etc/resolv.conf for a container: the host's, without loopback resolvers it could not reach. */
-function resolvConf(h: HostConfig): string {
-  const lines: string[] = [];
-  if (h.NetworkMode === 'host' && !h.Dns?.length && !h.DnsSearch?.length && !h.DnsOptions?.length) {
-    return readHostFile('/etc/resolv.conf') ?? '';
-  }
-  const host = readHostFile('/etc/resolv.conf') ?? '';
-  const ns = h.Dns?.length ? h.Dns : host.split('\n').filter((l) => /^\s*nameserver\s/.test(l)).map((l) => l.trim().split(/\s+/)[1]).filter((a) => !/^127\.|^::1$/.test(a));
-  const search = h.DnsSearch?.length ? h.DnsSearch : host.split('\n').filter((l) => /^\s*search\s/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
-  const opts = h.DnsOptions?.length ? h.DnsOptions : host.split('\n').filter((l) => /^\s*options\s/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
-  for (const n of ns.length ? ns : ['8.8.8.8', '8.8.4.4']) lines.push(`nameserver ${n}`);
-  if (search.length) lines.push(`search ${search.join(' ')}`);
-  if (opts.length) lines.push(`options ${opts.join(' ')}`);
-  return lines.join('\n') + '\n';
-}
 
-/** The directories of a snapshot mount, top first, for reading files before it is mounted. */
-function layerDirs(m: Mount): string[] {
-  if (m.type === 'bind') return [m.source];
-  const opt = (k: string) => m.options.find((o) => o.startsWith(k + '='))?.slice(k.length + 1);
-  return [...(opt('upperdir') ? [opt('upperdir') as string] : []), ...(opt('lowerdir') ?? '').split(':').filter(Boolean)];
-}
 
-function graphDriverData(mounts: Mount[], merged: string): Record<string, string> {
-  const data: Record<string, string> = { MergedDir: merged };
-  for (const opt of mounts[0]?.options ?? []) {
-    const [k, v] = opt.split('=', 2);
-    if (k === 'lowerdir') data.LowerDir = v;
-    if (k === 'upperdir') data.UpperDir = v;
-    if (k === 'workdir') data.WorkDir = v;
-  }
-  return data;
-}
 
-/** The image's config is the default for everything the request leaves unset (dockerd's merge). */
-export function mergeImageConfig(c: ContainerConfig, image: Image): ContainerConfig {
-  const img = image.config.config ?? {};
-  const out: ContainerConfig = { ...c };
-  out.User = c.User || img.User || '';
-  out.WorkingDir = c.WorkingDir || img.WorkingDir || '';
-  const env = new Map<string, string>();
-  for (const e of [...(img.Env ?? []), ...(c.Env ?? [])]) {
-    const eq = e.indexOf('=');
-    env.set(eq < 0 ? e : e.slice(0, eq), e);
-  }
-  if (![...env.keys()].includes('PATH')) env.set('PATH', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  out.Env = [...env.values()];
-  const ep = c.Entrypoint;
-  if (!ep || ep.length === 0 || (ep.length === 1 && ep[0] === '')) {
-    if (!c.Cmd || c.Cmd.length === 0) out.Cmd = img.Cmd ?? null;
-    // Absent: inherit the image's. Given but empty (`--entrypoint ""`): cleared.
-    out.Entrypoint = ep == null ? (img.Entrypoint ?? null) : null;
-  } else if (!c.Cmd || c.Cmd.length === 0) {
-    out.Cmd = null;
-  }
-  out.Labels = { ...(img.Labels ?? {}), ...(c.Labels ?? {}) };
-  out.ExposedPorts = c.ExposedPorts || img.ExposedPorts ? { ...(img.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) } : undefined;
-  out.Volumes = c.Volumes || img.Volumes ? { ...(img.Volumes ?? {}), ...(c.Volumes ?? {}) } : null;
-  out.StopSignal = c.StopSignal || img.StopSignal;
-  out.OnBuild = null;
-  out.Tty = c.Tty === true;
-  out.OpenStdin = c.OpenStdin === true;
-  out.StdinOnce = c.StdinOnce === true;
-  out.AttachStdin = c.AttachStdin === true;
-  out.AttachStdout = c.AttachStdout === true;
-  out.AttachStderr = c.AttachStderr === true;
-  out.Domainname = c.Domainname ?? '';
-  if (!out.ExposedPorts) delete out.ExposedPorts;
-  if (!out.StopSignal) delete out.StopSignal;
-  return out;
-}
 
-/** dockerd's translation of runtime start errors: 127/126 exit codes, 400 for bad commands. */
-function startError(rec: ContainerRecord, err: unknown): EngineError {
-  const raw = err instanceof Error ? err.message : String(err);
-  const msg = runtimeMessage(raw);
-  const text = err instanceof ShimError ? `failed to create task for container: OCI runtime create failed: ${msg}: unknown` : msg;
-  if (/executable file not found|no such file or directory/.test(msg)) {
-    rec.State.ExitCode = 127;
-    return new InvalidArgumentError(text);
-  }
-  if (/permission denied/.test(msg)) {
-    rec.State.ExitCode = 126;
-    return new InvalidArgumentError(text);
-  }
-  if (err instanceof EngineError) return err;
-  rec.State.ExitCode = 128;
-  return new SystemError(text);
-}
-
-/** Pulls runc's own message out of its logrus line (`time=… level=error msg="…"`). */
-function runtimeMessage(raw: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(raw);
-  if (m) return m[1].replace(/\\"/g, '"').replace(/\\\\/g, '\\');
-  return raw.trim();
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {

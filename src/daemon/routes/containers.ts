@@ -14,7 +14,7 @@ import { readLogs } from '../../containers/logs.ts';
 import { parseTimestampArg } from '../../api/timestamps.ts';
 import type { ContainerRecord } from '../../api/container.ts';
 import { labelsMatch } from '../../api/filters.ts';
-import type { CreateRequest } from '../../containers/service.ts';
+import type { CreateRequest } from '../../containers/create.ts';
 import { containerStatus } from '../../api/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';

@@ -1,0 +1,145 @@
+// Create-time work that needs no container yet: the request checked and
+// completed as dockerd completes it (HostConfig defaults, the image's config
+// as defaults, /etc/resolv.conf, the log attributes json-file records).
+import { readFileSync } from 'node:fs';
+import type { ContainerConfig, ContainerRecord, HostConfig } from '../api/container.ts';
+import { ramInBytes } from '../api/units.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { Image } from '../images/store.ts';
+import type { EndpointRequest } from '../network/service.ts';
+import type { Mount } from '../storage/snapshotter.ts';
+import type { ContainerServiceOptions } from './options.ts';
+
+export interface CreateRequest extends ContainerConfig {
+  HostConfig?: HostConfig;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointRequest> } | null;
+}
+
+/** The request's HostConfig with dockerd's defaults filled in and its log and runtime options checked. */
+export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions): HostConfig {
+  const host: HostConfig = { ...h };
+  if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';
+  // As dockerd's mergeAndVerifyLogConfig: no type means the daemon's driver,
+  // and the daemon's options fill in those the container did not set.
+  const log = { Type: host.LogConfig?.Type || cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
+  if (log.Type === cfg.logDriver) for (const [k, v] of Object.entries(cfg.logOpts)) log.Config[k] ??= v;
+  if (!['json-file', 'none'].includes(log.Type)) throw new InvalidArgumentError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
+  for (const k of Object.keys(log.Config ?? {})) {
+    if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);
+  }
+  if (log.Config?.['max-size']) ramInBytes(log.Config['max-size']);
+  host.LogConfig = { Type: log.Type, Config: log.Config ?? {} };
+  host.RestartPolicy = host.RestartPolicy?.Name ? host.RestartPolicy : { Name: 'no', MaximumRetryCount: 0 };
+  if (host.AutoRemove && host.RestartPolicy.Name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
+  if (host.Runtime && !cfg.runtimes[host.Runtime]) throw new InvalidArgumentError(`unknown or invalid runtime name: ${host.Runtime}`);
+  host.Runtime = host.Runtime || cfg.defaultRuntime;
+  host.ShmSize = host.ShmSize || 64 * 1024 * 1024;
+  host.IpcMode = host.IpcMode || 'private';
+  host.CgroupnsMode = host.CgroupnsMode || 'host';
+  host.Binds ??= null;
+  host.PortBindings ??= {};
+  return host;
+}
+
+/** The image's config is the default for everything the request leaves unset (dockerd's merge). */
+export function mergeImageConfig(c: ContainerConfig, image: Image): ContainerConfig {
+  const img = image.config.config ?? {};
+  const out: ContainerConfig = { ...c };
+  out.User = c.User || img.User || '';
+  out.WorkingDir = c.WorkingDir || img.WorkingDir || '';
+  const env = new Map<string, string>();
+  for (const e of [...(img.Env ?? []), ...(c.Env ?? [])]) {
+    const eq = e.indexOf('=');
+    env.set(eq < 0 ? e : e.slice(0, eq), e);
+  }
+  if (![...env.keys()].includes('PATH')) env.set('PATH', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  out.Env = [...env.values()];
+  const ep = c.Entrypoint;
+  if (!ep || ep.length === 0 || (ep.length === 1 && ep[0] === '')) {
+    if (!c.Cmd || c.Cmd.length === 0) out.Cmd = img.Cmd ?? null;
+    // Absent: inherit the image's. Given but empty (`--entrypoint ""`): cleared.
+    out.Entrypoint = ep == null ? (img.Entrypoint ?? null) : null;
+  } else if (!c.Cmd || c.Cmd.length === 0) {
+    out.Cmd = null;
+  }
+  out.Labels = { ...(img.Labels ?? {}), ...(c.Labels ?? {}) };
+  out.ExposedPorts = c.ExposedPorts || img.ExposedPorts ? { ...(img.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) } : undefined;
+  out.Volumes = c.Volumes || img.Volumes ? { ...(img.Volumes ?? {}), ...(c.Volumes ?? {}) } : null;
+  out.StopSignal = c.StopSignal || img.StopSignal;
+  out.OnBuild = null;
+  out.Tty = c.Tty === true;
+  out.OpenStdin = c.OpenStdin === true;
+  out.StdinOnce = c.StdinOnce === true;
+  out.AttachStdin = c.AttachStdin === true;
+  out.AttachStdout = c.AttachStdout === true;
+  out.AttachStderr = c.AttachStderr === true;
+  out.Domainname = c.Domainname ?? '';
+  if (!out.ExposedPorts) delete out.ExposedPorts;
+  if (!out.StopSignal) delete out.StopSignal;
+  return out;
+}
+
+/** /etc/resolv.conf for a container: the host's, without loopback resolvers it could not reach. */
+export function resolvConf(h: HostConfig): string {
+  const lines: string[] = [];
+  if (h.NetworkMode === 'host' && !h.Dns?.length && !h.DnsSearch?.length && !h.DnsOptions?.length) {
+    return readHostFile('/etc/resolv.conf') ?? '';
+  }
+  const host = readHostFile('/etc/resolv.conf') ?? '';
+  const ns = h.Dns?.length ? h.Dns : host.split('\n').filter((l) => /^\s*nameserver\s/.test(l)).map((l) => l.trim().split(/\s+/)[1]).filter((a) => !/^127\.|^::1$/.test(a));
+  const search = h.DnsSearch?.length ? h.DnsSearch : host.split('\n').filter((l) => /^\s*search\s/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+  const opts = h.DnsOptions?.length ? h.DnsOptions : host.split('\n').filter((l) => /^\s*options\s/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+  for (const n of ns.length ? ns : ['8.8.8.8', '8.8.4.4']) lines.push(`nameserver ${n}`);
+  if (search.length) lines.push(`search ${search.join(' ')}`);
+  if (opts.length) lines.push(`options ${opts.join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+function readHostFile(p: string): string | undefined {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export function graphDriverData(mounts: Mount[], merged: string): Record<string, string> {
+  const data: Record<string, string> = { MergedDir: merged };
+  for (const opt of mounts[0]?.options ?? []) {
+    const [k, v] = opt.split('=', 2);
+    if (k === 'lowerdir') data.LowerDir = v;
+    if (k === 'upperdir') data.UpperDir = v;
+    if (k === 'workdir') data.WorkDir = v;
+  }
+  return data;
+}
+
+/**
+ * The extra attributes dockerd's json-file driver writes with each entry:
+ * the container labels named by log-opt `labels`/`labels-regex` and the
+ * environment variables named by `env`/`env-regex`.
+ */
+export function logAttributes(rec: ContainerRecord): Record<string, string> {
+  const opts = rec.HostConfig.LogConfig?.Config ?? {};
+  const names = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const regex = (v: string | undefined) => {
+    try {
+      return v ? new RegExp(v) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const attrs: Record<string, string> = {};
+  const labels = rec.Config.Labels ?? {};
+  const labelRe = regex(opts['labels-regex']);
+  for (const [k, v] of Object.entries(labels)) if (names(opts.labels).includes(k) || labelRe?.test(k)) attrs[k] = v;
+  const envNames = names(opts.env);
+  const envRe = regex(opts['env-regex']);
+  for (const e of rec.Config.Env ?? []) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) continue;
+    const k = e.slice(0, eq);
+    if (envNames.includes(k) || envRe?.test(k)) attrs[k] = e.slice(eq + 1);
+  }
+  return attrs;
+}

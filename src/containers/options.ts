@@ -1,0 +1,16 @@
+// The daemon configuration the container services need, handed down from start-up.
+
+/** What the container service takes from the daemon's configuration. */
+export interface ContainerServiceOptions {
+  dataRoot: string;
+  /** Where shims keep their sockets and bundles. */
+  execRoot: string;
+  shimPath: string;
+  /** The init binary `--init` runs (tini). */
+  initPath: string;
+  cgroupParent: string;
+  defaultRuntime: string;
+  runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
+  logDriver: string;
+  logOpts: Record<string, string>;
+}
