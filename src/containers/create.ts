@@ -2,10 +2,12 @@
 // completed as dockerd completes it (HostConfig defaults, the image's config
 // as defaults, /etc/resolv.conf, the log attributes json-file records).
 import { readFileSync } from 'node:fs';
-import type { ContainerConfig, ContainerRecord, HostConfig } from '../api/container.ts';
+import { join } from 'node:path';
+import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, newState, nowNano } from '../api/container.ts';
 import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Image } from '../images/store.ts';
+import { emptyNetworkSettings } from '../network/model.ts';
 import type { EndpointRequest } from '../network/service.ts';
 import type { Mount } from '../storage/snapshotter.ts';
 import type { ContainerServiceOptions } from './options.ts';
@@ -142,4 +144,52 @@ export function logAttributes(rec: ContainerRecord): Record<string, string> {
     if (envNames.includes(k) || envRe?.test(k)) attrs[k] = e.slice(eq + 1);
   }
   return attrs;
+}
+
+/** The request's own checks, before any lookup, in dockerd's order and wording; returns the name without its slash ('' = pick one). */
+export function checkCreateRequest(body: CreateRequest, nameArg: string | undefined): string {
+  if (!body || typeof body !== 'object') throw new InvalidArgumentError('config cannot be empty in order to create a container');
+  if (!body.Image) throw new InvalidArgumentError('No image specified');
+  let name = nameArg ?? '';
+  if (name !== '') {
+    if (!NAME_RE.test(name)) throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    name = name.replace(/^\//, '');
+  }
+  if (body.WorkingDir && !body.WorkingDir.startsWith('/')) {
+    throw new InvalidArgumentError(`the working directory '${body.WorkingDir}' is invalid, it needs to be an absolute path`);
+  }
+  return name;
+}
+
+/** A new container's record: what `inspect` shows from its create on. */
+export function newRecord(n: {
+  id: string; name: string; dir: string; image: string; host: HostConfig; config: ContainerConfig;
+  endpoints: Record<string, unknown>; graphDriver: Record<string, string>;
+}): ContainerRecord {
+  const argv = [...(n.config.Entrypoint ?? []), ...(n.config.Cmd ?? [])];
+  return {
+    Id: n.id,
+    Created: nowNano(),
+    Path: argv[0],
+    Args: argv.slice(1),
+    State: newState(),
+    Image: n.image,
+    ResolvConfPath: join(n.dir, 'resolv.conf'),
+    HostnamePath: join(n.dir, 'hostname'),
+    HostsPath: join(n.dir, 'hosts'),
+    LogPath: n.host.LogConfig?.Type === 'json-file' ? join(n.dir, `${n.id}-json.log`) : '',
+    Name: '/' + n.name,
+    RestartCount: 0,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: n.host,
+    GraphDriver: { Name: 'overlay2', Data: n.graphDriver },
+    Mounts: [],
+    Config: n.config,
+    NetworkSettings: { ...emptyNetworkSettings(), Networks: n.endpoints } as unknown as Record<string, unknown>,
+  };
 }

@@ -5,24 +5,22 @@
 // at the daemon's start in restore.ts.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ContainerRecord, NAME_RE, ZERO_TIME, newState, nowNano } from '../api/container.ts';
+import { type ContainerRecord, NAME_RE, ZERO_TIME, nowNano } from '../api/container.ts';
 import { labelsMatch, parseUntil } from '../api/filters.ts';
 import { InvalidArgumentError, ConflictError, SystemError, NotModifiedError, noSuchContainer } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { NetworkService } from '../network/service.ts';
-import { emptyNetworkSettings } from '../network/model.ts';
 import type { OciMount } from '../runtime/spec.ts';
 import type { ShimConnection, ExitStatus } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
 import type { Mount, Snapshotter } from '../storage/snapshotter.ts';
-import { type CreateRequest, graphDriverData, mergeImageConfig, normalizeHostConfig, resolvConf } from './create.ts';
+import { checkCreateRequest, type CreateRequest, graphDriverData, newRecord, mergeImageConfig, normalizeHostConfig, resolvConf } from './create.ts';
 import { randomName } from './names.ts';
 import type { ContainerServiceOptions } from './options.ts';
-import { connectToShim, readExitFile, removeStateDir, runtimeMessage, startError } from './shim-state.ts';
+import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError } from './shim-state.ts';
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { restoreContainers } from './restore.ts';
@@ -103,18 +101,9 @@ export class ContainerService {
   // ---------- create ----------
 
   async create(nameArg: string | undefined, body: CreateRequest): Promise<{ Id: string; Warnings: string[] }> {
-    if (!body || typeof body !== 'object') throw new InvalidArgumentError('config cannot be empty in order to create a container');
+    let name = checkCreateRequest(body, nameArg);
     const { HostConfig: hostIn, NetworkingConfig: networking, ...configIn } = body;
-    if (!configIn.Image) throw new InvalidArgumentError('No image specified');
-    let name = nameArg ?? '';
-    if (name !== '') {
-      if (!NAME_RE.test(name)) throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-      name = name.replace(/^\//, '');
-    }
-    if (configIn.WorkingDir && !configIn.WorkingDir.startsWith('/')) {
-      throw new InvalidArgumentError(`the working directory '${configIn.WorkingDir}' is invalid, it needs to be an absolute path`);
-    }
-    const image = this.images.get(configIn.Image);
+    const image = this.images.get(configIn.Image ?? '');
     const host = normalizeHostConfig(hostIn ?? {}, this.cfg);
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
@@ -135,34 +124,7 @@ export class ContainerService {
         await mkdir(dir, { recursive: true, mode: 0o710 });
         await this.snapshots.prepare(id, image.record.topLayer || undefined);
         const mounts = await this.snapshots.mounts(id);
-        const rec: ContainerRecord = {
-          Id: id,
-          Created: nowNano(),
-          Path: '',
-          Args: [],
-          State: newState(),
-          Image: image.record.id,
-          ResolvConfPath: join(dir, 'resolv.conf'),
-          HostnamePath: join(dir, 'hostname'),
-          HostsPath: join(dir, 'hosts'),
-          LogPath: host.LogConfig?.Type === 'json-file' ? join(dir, `${id}-json.log`) : '',
-          Name: '/' + name,
-          RestartCount: 0,
-          Driver: 'overlay2',
-          Platform: 'linux',
-          MountLabel: '',
-          ProcessLabel: '',
-          AppArmorProfile: '',
-          ExecIDs: null,
-          HostConfig: host,
-          GraphDriver: { Name: 'overlay2', Data: graphDriverData(mounts, join(this.stateDir(id), 'rootfs')) },
-          Mounts: [],
-          Config: config,
-          NetworkSettings: { ...emptyNetworkSettings(), Networks: endpoints } as unknown as Record<string, unknown>,
-        };
-        const argv = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
-        rec.Path = argv[0];
-        rec.Args = argv.slice(1);
+        const rec = newRecord({ id, name, dir, image: image.record.id, host, config, endpoints, graphDriver: graphDriverData(mounts, join(this.stateDir(id), 'rootfs')) });
         await this.writeEtcFiles(rec);
         await this.table.save(rec);
         this.table.records.set(id, rec);
@@ -427,12 +389,8 @@ export class ContainerService {
   }
 
   private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
-    const rt = this.runtimeFor(rec);
-    return new Promise((resolve, reject) => {
-      execFile(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id], (err, _stdout, stderr) => {
-        if (err) reject(new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
-        else resolve();
-      });
+    return runtimeCommand(this.runtimeFor(rec), command, rec.Id).catch((err: Error) => {
+      throw new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${err.message}`);
     });
   }
 

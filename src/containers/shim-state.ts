@@ -131,3 +131,13 @@ export function runtimeMessage(raw: string): string {
   if (m) return m[1].replace(/\\"/g, '"').replace(/\\\\/g, '\\');
   return raw.trim();
 }
+
+/** Runs `runc pause|resume` (or the container's other runtime); rejects with the runtime's own message. */
+export function runtimeCommand(rt: { path: string; args: string[]; root: string }, command: 'pause' | 'resume', id: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(rt.path, ['--root', rt.root, ...rt.args, command, id], (err, _stdout, stderr) => {
+      if (err) reject(new Error(runtimeMessage(String(stderr || err.message))));
+      else resolve();
+    });
+  });
+}
