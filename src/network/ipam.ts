@@ -2,8 +2,9 @@
 // address, so a restarting container can find its old one taken by a peer;
 // here a cursor walks the range and a released address is handed out again
 // only once the cursor has come round, so the previous holder gets it back.
-import { InvalidArgumentError, ConflictError, UnavailableError } from '../errors.ts';
-import { broadcast, contains, formatIPv4, type Subnet } from '../api/address.ts';
+import { createServer } from 'node:net';
+import { InvalidArgumentError, ConflictError, ForbiddenError, SystemError, UnavailableError } from '../errors.ts';
+import { broadcast, contains, formatCidr, formatIPv4, parseIPv4, type Subnet } from '../api/address.ts';
 
 export class PoolExhaustedError extends UnavailableError {}
 
@@ -80,4 +81,43 @@ export class AddressPool {
   inUse(): number {
     return this.owners.size;
   }
+}
+
+const HOST_LOCK = '\0berth-network-subnets';
+
+/** Serializes subnet choice across every daemon on the host: the route a bridge adds is the claim. */
+export async function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
+  const server = createServer();
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(HOST_LOCK, () => resolve(true));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  try {
+    return await fn();
+  } finally {
+    server.close();
+  }
+}
+
+/**
+ * `--aux-address`es of a new network, checked as libnetwork does: each must
+ * be an address of the subnet, and one inside the range is reserved, so it
+ * cannot be the gateway's or another's.
+ */
+export function checkAuxiliary(network: string, aux: Record<string, string> | undefined, subnet: Subnet, range: Subnet, gateway: number): Record<string, string> | undefined {
+  if (!aux || Object.keys(aux).length === 0) return undefined;
+  const taken = new Set([gateway]);
+  for (const [k, v] of Object.entries(aux)) {
+    const ip = parseIPv4(v);
+    if (ip === undefined) throw new InvalidArgumentError(`non parsable secondary ip address (${k}:${v}) passed for network ${network}`);
+    if (!contains(subnet, ip)) throw new ForbiddenError(`auxiliary address: (${k}:${v}) must belong to the master pool: ${formatCidr(subnet)}`);
+    if (!contains(range, ip)) continue;
+    if (taken.has(ip)) throw new SystemError(`failed to allocate secondary ip address (${k}:${v}): Address already in use`);
+    taken.add(ip);
+  }
+  return { ...aux };
 }

@@ -1,5 +1,6 @@
 // Networks and endpoints in the shapes dockerd uses (`GET /networks/{id}`,
 // a container's NetworkSettings.Networks), plus what berth keeps beside them.
+import type { ContainerRecord } from '../api/container.ts';
 
 export interface IpamPoolConfig {
   Subnet?: string;
@@ -106,4 +107,18 @@ export function emptyNetworkSettings(): NetworkSettings {
     GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
     Networks: {},
   };
+}
+
+/** berth's own network state kept in the container record (interface names, last addresses). */
+export function netState(rec: ContainerRecord): ContainerNetState {
+  const r = rec as ContainerRecord & { berthNetwork?: ContainerNetState };
+  r.berthNetwork ??= { lastAddresses: {}, interfaces: {} };
+  return r.berthNetwork;
+}
+
+/** The record's NetworkSettings, typed, with Networks always present. */
+export function settingsOf(rec: ContainerRecord): NetworkSettings {
+  const s = rec.NetworkSettings as unknown as NetworkSettings;
+  s.Networks ??= {};
+  return s;
 }

@@ -5,14 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
-import { InvalidArgumentError, ConflictError, ForbiddenError, SystemError, NotFoundError } from '../errors.ts';
+import { InvalidArgumentError, ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { nowNano } from '../api/container.ts';
-import { AddressPool } from './ipam.ts';
+import { AddressPool, checkAuxiliary, withHostLock } from './ipam.ts';
+import { embeddedResolvConf, writeHostsFile } from './etc-files.ts';
+import { lookupName, resolveLinks } from './names.ts';
 import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
 import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
 import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, routedSubnets, vethName, type EndpointPlan } from './links.ts';
@@ -20,8 +21,8 @@ import { runInNetns } from './command.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
 import { holdPort, portMapOf, portRequests, reholdPort, type HeldPort } from './ports.ts';
 import {
-  type ContainerNetState, type EndpointSettings, type IpamPoolConfig, type NetworkRecord, type NetworkSettings,
-  PREDEFINED, emptyEndpoint, emptyNetworkSettings,
+  type EndpointSettings, type IpamPoolConfig, type NetworkRecord,
+  PREDEFINED, emptyEndpoint, emptyNetworkSettings, netState, settingsOf,
 } from './model.ts';
 
 /** How the network service reaches containers (implemented by ContainerService). */
@@ -67,60 +68,6 @@ interface Sandbox {
 
 const ICC_OPT = 'com.docker.network.bridge.enable_icc';
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
-const HOST_LOCK = '\0berth-network-subnets';
-
-/** Serializes subnet choice across every daemon on the host: the route a bridge adds is the claim. */
-async function withHostLock<T>(fn: () => Promise<T>): Promise<T> {
-  const server = createServer();
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(HOST_LOCK, () => resolve(true));
-    });
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  try {
-    return await fn();
-  } finally {
-    server.close();
-  }
-}
-
-/**
- * `--aux-address`es of a new network, checked as libnetwork does: each must
- * be an address of the subnet, and one inside the range is reserved, so it
- * cannot be the gateway's or another's.
- */
-function checkAuxiliary(network: string, aux: Record<string, string> | undefined, subnet: Subnet, range: Subnet, gateway: number): Record<string, string> | undefined {
-  if (!aux || Object.keys(aux).length === 0) return undefined;
-  const taken = new Set([gateway]);
-  for (const [k, v] of Object.entries(aux)) {
-    const ip = parseIPv4(v);
-    if (ip === undefined) throw new InvalidArgumentError(`non parsable secondary ip address (${k}:${v}) passed for network ${network}`);
-    if (!contains(subnet, ip)) throw new ForbiddenError(`auxiliary address: (${k}:${v}) must belong to the master pool: ${formatCidr(subnet)}`);
-    if (!contains(range, ip)) continue;
-    if (taken.has(ip)) throw new SystemError(`failed to allocate secondary ip address (${k}:${v}): Address already in use`);
-    taken.add(ip);
-  }
-  return { ...aux };
-}
-
-function netState(rec: ContainerRecord): ContainerNetState {
-  const r = rec as ContainerRecord & { berthNetwork?: ContainerNetState };
-  r.berthNetwork ??= { lastAddresses: {}, interfaces: {} };
-  return r.berthNetwork;
-}
-
-function settingsOf(rec: ContainerRecord): NetworkSettings {
-  const s = rec.NetworkSettings as unknown as NetworkSettings;
-  s.Networks ??= {};
-  return s;
-}
-
-function upperAlias(s: string): string {
-  return s.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
-}
 
 /** Bridge networking: dockerd's --bip, --fixed-cidr, --bridge, --iptables, --icc, default-address-pools. */
 export interface NetworkOptions {
@@ -629,7 +576,7 @@ export class NetworkService {
       const dnsNet = this.dnsTargetNetwork(rec);
       if (dnsNet) {
         await redirectDns(netns, `${dnsNet.IPAM.Config[0].Gateway}:${dnsNet.berth!.dnsPort}`);
-        writeFileSync(rec.ResolvConfPath, this.embeddedResolvConf(rec));
+        writeFileSync(rec.ResolvConfPath, embeddedResolvConf(rec, this.upstreams));
       }
       const links = this.resolveLinks(rec);
       this.writeHosts(rec, links.hosts);
@@ -780,7 +727,7 @@ export class NetworkService {
           if (!hadDns && n.berth?.dnsPort) {
             s.Networks[n.Name] = ep;
             await redirectDns(sb.netns, `${n.IPAM.Config[0].Gateway}:${n.berth.dnsPort}`);
-            writeFileSync(rec.ResolvConfPath, this.embeddedResolvConf(rec));
+            writeFileSync(rec.ResolvConfPath, embeddedResolvConf(rec, this.upstreams));
           }
         } catch (err) {
           delete s.Networks[n.Name];
@@ -822,104 +769,18 @@ export class NetworkService {
 
   // ---------- names ----------
 
-  /** The embedded DNS answer for a name asked by the container at `clientIp` on network `netId`. */
+  /** /etc/hosts for the container (containers write it at create, before any network is plumbed). */
+  writeHosts(rec: ContainerRecord, linkLines: string[]): void {
+    writeHostsFile(rec, linkLines, this.byName('bridge')?.IPAM.Config[0]?.Gateway ?? '');
+  }
+
+  private resolveLinks(rec: ContainerRecord): { hosts: string[]; env: string[] } {
+    return resolveLinks(rec, (link) => this.linkTarget(link), (id) => this.records.get(id)?.Name);
+  }
+
   private lookupName(netId: string, clientIp: string, name: string): string[] | undefined {
     // Endpoints carry an address only while plumbed: a container just starting already counts.
-    const all = this.containers.list().filter((c) => this.sandboxes.has(c.Id));
-    const asker = all.find((c) => Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === netId && e.IPAddress === clientIp));
-    if (!asker) return undefined;
-    const askerEps = Object.values(settingsOf(asker).Networks).filter((e) => e.IPAddress && this.records.get(e.NetworkID)?.Name !== 'bridge');
-    const found: string[] = [];
-    for (const aep of askerEps) {
-      for (const link of aep.Links ?? []) {
-        const [target, alias] = link.split(':');
-        if ((alias ?? target).toLowerCase() === name) {
-          const t = this.containers.find(target);
-          const tep = t && Object.values(settingsOf(t).Networks).find((e) => e.NetworkID === aep.NetworkID);
-          if (tep?.IPAddress) found.push(tep.IPAddress);
-        }
-      }
-      for (const c of all) {
-        const ep = Object.values(settingsOf(c).Networks).find((e) => e.NetworkID === aep.NetworkID && e.IPAddress);
-        if (!ep) continue;
-        const names = [c.Name.slice(1), c.Id.slice(0, 12), ...(ep.Aliases ?? [])].map((x) => x.toLowerCase());
-        if (names.includes(name) && !found.includes(ep.IPAddress)) found.push(ep.IPAddress);
-      }
-    }
-    return found.length ? found : undefined;
-  }
-
-  private embeddedResolvConf(rec: ContainerRecord): string {
-    const h = rec.HostConfig;
-    const lines = ['nameserver 127.0.0.11'];
-    if (h.DnsSearch?.length) lines.push(`search ${h.DnsSearch.join(' ')}`);
-    lines.push(`options ${[...(h.DnsOptions ?? []), ...(h.DnsOptions?.some((o) => o.startsWith('ndots')) ? [] : ['ndots:0'])].join(' ')}`);
-    lines.push('', `# ExtServers: [${(h.Dns?.length ? h.Dns : this.upstreams).map((a) => `host(${a})`).join(' ')}]`);
-    return lines.join('\n') + '\n';
-  }
-
-  /** Legacy links on the default bridge: /etc/hosts lines and the environment Docker sets. */
-  private resolveLinks(rec: ContainerRecord): { hosts: string[]; env: string[] } {
-    const hosts: string[] = [];
-    const env: string[] = [];
-    for (const link of rec.HostConfig.Links ?? []) {
-      const [targetRef, aliasIn] = link.split(':');
-      const target = this.linkTarget(link);
-      if (!target || !target.State.Running) throw new InvalidArgumentError(`Cannot link to a non running container: ${targetRef} AS ${rec.Name}/${aliasIn ?? targetRef}`);
-      const alias = (aliasIn ?? target.Name.slice(1)).replace(/^.*\//, '');
-      const ep = Object.values(settingsOf(target).Networks).find((e) => e.IPAddress && this.records.get(e.NetworkID)?.Name === 'bridge');
-      if (!ep) throw new InvalidArgumentError(`Cannot link to ${target.Name}, as it does not belong to the default network`);
-      hosts.push(`${ep.IPAddress}\t${alias} ${target.Id.slice(0, 12)} ${target.Name.slice(1)}`);
-      const A = upperAlias(alias);
-      env.push(`${A}_NAME=${rec.Name}/${alias}`);
-      const ports = Object.keys(target.Config.ExposedPorts ?? {}).map((k) => k.split('/') as [string, string]).sort((a, b) => Number(a[0]) - Number(b[0]));
-      if (ports.length) env.push(`${A}_PORT=${ports[0][1]}://${ep.IPAddress}:${ports[0][0]}`);
-      for (const [port, proto] of ports) {
-        const P = `${A}_PORT_${port}_${proto.toUpperCase()}`;
-        env.push(`${P}=${proto}://${ep.IPAddress}:${port}`, `${P}_ADDR=${ep.IPAddress}`, `${P}_PORT=${port}`, `${P}_PROTO=${proto}`);
-      }
-      for (const e of target.Config.Env ?? []) {
-        const eq = e.indexOf('=');
-        if (eq > 0 && !['HOME', 'HOSTNAME', 'PATH'].includes(e.slice(0, eq))) env.push(`${A}_ENV_${e}`);
-      }
-    }
-    return { hosts, env };
-  }
-
-  /** /etc/hosts as Docker writes it: localhost, --add-host (host-gateway resolved), links, the container's own address. */
-  writeHosts(rec: ContainerRecord, linkLines: string[]): void {
-    const h = rec.HostConfig;
-    const gateway = this.byName('bridge')?.IPAM.Config[0]?.Gateway ?? '';
-    const extra = (h.ExtraHosts ?? []).map((e) => {
-      const i = e.search(/[:=](?=[^:=]*$)/);
-      const host = e.slice(0, i);
-      let ip = e.slice(i + 1);
-      if (ip === 'host-gateway') ip = gateway;
-      return `${ip}\t${host}`;
-    });
-    if (h.NetworkMode === 'host') {
-      let base = '';
-      try {
-        base = readFileSync('/etc/hosts', 'utf8');
-      } catch {
-        base = '127.0.0.1\tlocalhost\n';
-      }
-      writeFileSync(rec.HostsPath, base + (extra.length ? extra.join('\n') + '\n' : ''));
-      return;
-    }
-    const lines = [
-      '127.0.0.1\tlocalhost',
-      '::1\tlocalhost ip6-localhost ip6-loopback',
-      'fe00::0\tip6-localnet',
-      'ff00::0\tip6-mcastprefix',
-      'ff02::1\tip6-allnodes',
-      'ff02::2\tip6-allrouters',
-      ...extra,
-      ...linkLines,
-    ];
-    const hostname = rec.Config.Hostname ?? rec.Id.slice(0, 12);
-    const fqdn = rec.Config.Domainname ? `${hostname}.${rec.Config.Domainname} ${hostname}` : hostname;
-    for (const ep of Object.values(settingsOf(rec).Networks)) if (ep.IPAddress) lines.push(`${ep.IPAddress}\t${fqdn}`);
-    writeFileSync(rec.HostsPath, lines.join('\n') + '\n');
+    const plumbed = this.containers.list().filter((c) => this.sandboxes.has(c.Id));
+    return lookupName(plumbed, (ref) => this.containers.find(ref), (id) => this.records.get(id)?.Name, netId, clientIp, name);
   }
 }
