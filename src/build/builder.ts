@@ -947,7 +947,8 @@ class BuildRun {
       this.stepDone(st, img, config);
     } finally {
       await mountCleanup();
-      if (!ok && this.req.forceRm) await removeContainer();
+      // A cancelled build (the client went away) kills and removes its step's container, as dockerd does.
+      if (!ok && (this.req.forceRm || this.signal?.aborted)) await removeContainer();
     }
   }
 

@@ -161,7 +161,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const follow = boolParam(q, 'follow') && c.State.Running;
     const tty = c.Config.Tty === true;
     const out = ctx.stream(200, tty ? RAW : MUX);
-    const followUntil = follow ? once(containers.output(c.Id), 'end').then(() => {}) : undefined;
+    // With the signal, an abandoned follow leaves no listener on the container's output.
+    const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
     const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
     try {
       for await (const e of readLogs(c.LogPath, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
@@ -191,7 +192,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       hj.output.write(tty ? data : encodeFrame(fd, data));
     };
     if (boolParam(q, 'logs') && c.LogPath) {
-      for await (const e of readLogs(c.LogPath, { stdout: wantOut, stderr: wantErr, follow: false })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
+      for await (const e of readLogs(c.LogPath, { stdout: wantOut, stderr: wantErr, follow: false, signal: ctx.signal })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
     }
     if (!stream) {
       hj.end();
@@ -222,12 +223,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/containers/:id/export', async (ctx) => {
     const c = containers.get(ctx.params.id);
-    await withRootfs(engine, c, async (dir) => {
-      const out = ctx.stream(200, 'application/x-tar');
-      const tar = createTar(dir);
-      tar.pipe(out);
-      await once(tar, 'end');
-    });
+    // ctx.pipe, not .pipe(): a client that goes away must stop the walk (and unmount), not leave it waiting.
+    await withRootfs(engine, c, (dir) => ctx.pipe(200, 'application/x-tar', createTar(dir, { signal: ctx.signal })));
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
 
@@ -292,6 +289,19 @@ export function pipeStdin(hj: Hijacked, detachSpec: string | null, tty: boolean,
   hj.input.on('error', () => {});
 }
 
+interface SharedMount {
+  dir: Promise<string>;
+  users: number;
+  /** Set once the last user left: the unmount in progress. */
+  gone?: Promise<void>;
+}
+
+/**
+ * Temporary mounts of stopped containers' filesystems, shared by concurrent
+ * exports: overlayfs refuses a second mount of an upper and work dir in use.
+ */
+const sharedMounts = new Map<string, SharedMount>();
+
 /** Runs `fn` with the container's merged filesystem visible, mounting it if the container is stopped. */
 async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) => Promise<void>): Promise<void> {
   if (c.State.Running) {
@@ -303,13 +313,41 @@ async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) 
     await fn(mounts[0].source);
     return;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'berth-export-'));
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), dir]);
+  let m = sharedMounts.get(c.Id);
+  while (m?.gone) {
+    await m.gone;
+    m = sharedMounts.get(c.Id);
+  }
+  if (!m) {
+    const dir = mkdtemp(join(tmpdir(), 'berth-export-')).then(async (d) => {
+      try {
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), d]);
+      } catch (err) {
+        await rm(d, { recursive: true, force: true });
+        throw err;
+      }
+      return d;
+    });
+    dir.catch(() => {});
+    m = { dir, users: 0 };
+    sharedMounts.set(c.Id, m);
+  }
+  const shared = m;
+  shared.users++;
   try {
-    await fn(dir);
+    await fn(await shared.dir);
   } finally {
-    await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-    await rm(dir, { recursive: true, force: true });
+    if (--shared.users === 0) {
+      shared.gone = (async () => {
+        const dir = await shared.dir.catch(() => undefined);
+        if (dir) {
+          await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+          await rm(dir, { recursive: true, force: true });
+        }
+        sharedMounts.delete(c.Id);
+      })();
+      await shared.gone;
+    }
   }
 }
 

@@ -29,6 +29,12 @@ export class ForbiddenError extends EngineError {
 export class PreconditionFailedError extends EngineError {
   constructor(message: string) { super(412, message); }
 }
+export class PayloadTooLargeError extends EngineError {
+  constructor(message: string) { super(413, message); }
+}
+export class TooManyRequestsError extends EngineError {
+  constructor(message: string) { super(429, message); }
+}
 export class InternalError extends EngineError {
   constructor(message: string) { super(500, message); }
 }

@@ -4,7 +4,6 @@
 import { Readable } from 'node:stream';
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { pipeline } from 'node:stream/promises';
 import { BadRequestError, NotFoundError } from './errors.ts';
 import type { LoadedImage } from '../../images/archive/load.ts';
 import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
@@ -30,9 +29,8 @@ function splitName(ctx: Context, actions: string[]): [string, string] {
   return [rest, ''];
 }
 
-async function sendArchive(ctx: Context, archive: Readable): Promise<void> {
-  const out = ctx.stream(200, 'application/x-tar');
-  await pipeline(archive, out).catch(() => out.destroy());
+function sendArchive(ctx: Context, archive: Readable): Promise<void> {
+  return ctx.pipe(200, 'application/x-tar', archive);
 }
 
 /** What `docker load` prints, as dockerd's JSON messages. */
