@@ -358,8 +358,8 @@ export class ApiServer {
     } catch (err) {
       const status = statusOf(err);
       let message = err instanceof Error ? err.message : String(err);
-      if (responded && abort.signal.aborted) {
-        // What failed was writing to, or working for, a client that is gone.
+      if (abort.signal.aborted) {
+        // What failed was reading from, writing to, or working for a client that is gone.
         this.log('debug', `request ${id} ${req.method} ${url.pathname}: ended after the client went away: ${message}`);
       } else if (!(err instanceof EngineError)) {
         // One line with the stack, found by the id the client was given.

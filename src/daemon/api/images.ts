@@ -83,7 +83,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
         throw new BadRequestError(`invalid source: ${fromSrc}`);
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadRequestError(`invalid source: ${fromSrc}`);
-      const res = await fetch(url);
+      const res = await fetch(url, { signal: ctx.signal });
       if (!res.ok || !res.body) throw new BadRequestError(`Get "${fromSrc}": status ${res.status}`);
       input = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     }
@@ -111,7 +111,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/images/get', async (ctx) => {
     const names = ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean);
     if (names.length === 0) throw new BadRequestError('no images specified');
-    await sendArchive(ctx, await images.save(names));
+    await sendArchive(ctx, await images.save(names, ctx.signal));
   });
 
   api.route('POST', '/images/load', async (ctx) => {
@@ -127,7 +127,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/images/*', async (ctx) => {
     const [name, action] = splitName(ctx, ['json', 'history', 'get']);
-    if (action === 'get') return sendArchive(ctx, await images.save([name]));
+    if (action === 'get') return sendArchive(ctx, await images.save([name], ctx.signal));
     if (action === 'json') return { body: await images.inspect(name) };
     if (action === 'history') return { body: await images.history(name) };
     throw new NotFoundError('page not found');
