@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { BadRequestError, ConflictError, InternalError, NotFoundError } from './errors.ts';
@@ -160,20 +160,17 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0)) throw new BadRequestError(`invalid value for "tail": "${tailRaw}"`);
     const follow = boolParam(q, 'follow') && c.State.Running;
     const tty = c.Config.Tty === true;
-    const out = ctx.stream(200, tty ? RAW : MUX);
     // With the signal, an abandoned follow leaves no listener on the container's output.
     const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
     const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
-    try {
+    const frames = async function* (): AsyncGenerator<Buffer> {
       for await (const e of readLogs(c.LogPath, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
         const line = formatLogLine(e, opts);
-        if (!write(out, tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line))) await waitDrain(out, ctx.signal);
+        yield tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line);
       }
-    } catch (err) {
-      if (!ctx.signal.aborted) throw err;
-    } finally {
-      out.end();
-    }
+    };
+    // A client gone ends the generator, which releases the log files and watcher.
+    await ctx.pipe(200, tty ? RAW : MUX, Readable.from(frames(), { objectMode: false }));
   });
 
   const attach = async (ctx: Context): Promise<void> => {
@@ -230,22 +227,6 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/containers/:id/top', () => {
     throw new NotFoundError('top is not implemented yet');
-  });
-}
-
-function write(out: Writable, data: Buffer): boolean {
-  return out.write(data);
-}
-
-function waitDrain(out: Writable, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    out.on('drain', done);
-    signal.addEventListener('abort', done, { once: true });
   });
 }
 
