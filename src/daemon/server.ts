@@ -212,6 +212,9 @@ export class ApiServer {
           req.on('data', onData);
           req.on('end', onEnd);
           req.on('error', reject);
+          req.on('close', () => {
+            if (!req.readableEnded) reject(new BadRequestError('the connection closed before the request body was complete'));
+          });
         });
       }
       return bodyPromise;
@@ -386,6 +389,9 @@ function readAll(stream: IncomingMessage): Promise<Buffer> {
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
+    stream.on('close', () => {
+      if (!stream.readableEnded) reject(new BadRequestError('the connection closed before the request body was complete'));
+    });
   });
 }
 
@@ -393,17 +399,21 @@ function readExactly(socket: Duplex, head: Buffer, len: number): Promise<[Buffer
   if (head.length >= len) return Promise.resolve([head.subarray(0, len), head.subarray(len)]);
   return new Promise((resolve, reject) => {
     let buf = head;
+    // A client that leaves before its whole body came must not leave the handler waiting.
+    const onClose = () => reject(new BadRequestError('the connection closed before the request body was complete'));
     const onData = (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       if (buf.length >= len) {
         socket.off('data', onData);
         socket.off('error', reject);
+        socket.off('close', onClose);
         socket.pause();
         resolve([buf.subarray(0, len), buf.subarray(len)]);
       }
     };
     socket.on('data', onData);
     socket.on('error', reject);
+    socket.once('close', onClose);
   });
 }
 

@@ -188,6 +188,8 @@ describe('abandoned streams', () => {
     assert.ok(fds, `${what}: daemon fds back within 10 of ${baseFds} (now ${fdCount(pid)}: ${fdTargets(pid)})`);
     assert.ok(await until(() => exportMounts(d).length === 0), `${what}: no export mounts left: ${exportMounts(d).join(', ')}`);
     assert.ok(await until(() => children(pid).length === 0), `${what}: no child processes left: ${children(pid).join(', ')}`);
+    // A client that leaves is not the daemon's error.
+    assert.deepEqual(d.log().split('\n').filter((l) => /level=(error|fatal)/.test(l)), [], `${what}: no error logged`);
   }
 
   before(async () => {
@@ -344,6 +346,13 @@ describe('abandoned streams', () => {
     const broken = await raw('POST /images/create?fromSrc=-&repo=broken HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n');
     assert.doesNotMatch(broken, /^HTTP\/1\.1 5/);
     await raw('GET /containers/logger/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: b\r\nX-Half: ');
+    // Half a JSON body, plain and on a connection asking to upgrade (exec start), then gone.
+    const containersBefore = d.berth(['ps', '-aq']).stdout;
+    const create = Buffer.from(JSON.stringify({ Image: 'busybox', Cmd: ['true'], Labels: { half: 'yes' } }));
+    await abandon(d.socket, { method: 'POST', path: '/containers/create?name=half', body: create, sendBody: 20, headers: { 'Content-Type': 'application/json' }, after: Infinity, maxMs: 300 });
+    const ex = await api(d.socket, 'POST', '/containers/logger/exec', { Cmd: ['true'], AttachStdout: true });
+    await abandon(d.socket, { method: 'POST', path: `/exec/${(ex.json() as { Id: string }).Id}/start`, body: Buffer.from('{"Detach": false, "Tty": false}'), sendBody: 10, headers: { 'Content-Type': 'application/json' }, upgrade: true, after: Infinity, maxMs: 300 });
+    assert.equal(d.berth(['ps', '-aq']).stdout, containersBefore, 'no container from half a create');
     await assertRecovered('garbage');
     assert.equal(d.berth(['images', '-q', 'broken']).stdout.trim(), '');
   });
