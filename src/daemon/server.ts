@@ -60,6 +60,8 @@ export const LIMITS = {
   /** A request body read whole into memory (JSON, /auth); streamed bodies (import, load, build) have none. */
   bufferedBody: 10 << 20,
   headers: 1 << 20,
+  /** Time to send the request line and headers (no slow-loris holding a socket forever). */
+  headersTimeoutMs: 60_000,
   /** Concurrent streaming responses (logs -f, events, attach, export, ...) per peer. */
   streamsPerPeer: 256,
 };
@@ -111,13 +113,14 @@ export class ApiServer {
   }
 
   private makeServer(tls?: { ca?: Buffer; cert: Buffer; key: Buffer; verify: boolean }): Server {
+    // Node checks the headers timeout every connectionsCheckingInterval.
+    const http = { maxHeaderSize: LIMITS.headers, connectionsCheckingInterval: Math.min(30_000, LIMITS.headersTimeoutMs / 4) };
     const server: Server = tls
-      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', maxHeaderSize: LIMITS.headers })
-      : createHttpServer({ maxHeaderSize: LIMITS.headers });
+      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', ...http })
+      : createHttpServer(http);
     server.keepAliveTimeout = 60_000;
-    // A client gets a minute to send its headers (no slow-loris holding a
-    // socket forever); bodies and responses stream as long as they need.
-    server.headersTimeout = 60_000;
+    // Bodies and responses stream as long as they need; headers may not.
+    server.headersTimeout = LIMITS.headersTimeoutMs;
     server.requestTimeout = 0;
     // Garbage, oversized headers or a timeout before a request is complete:
     // a clear 4xx where the socket can still take one, never a crash.
