@@ -144,10 +144,16 @@ export class ApiServer {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res, undefined, undefined));
+    // Even answering an error can fail (a header Node refuses): that request's
+    // connection goes, the daemon stays.
+    const failed = (req: IncomingMessage, conn: Duplex) => (err: unknown) => {
+      this.log('error', `${req.method} ${req.url}: cannot answer: ${err instanceof Error ? err.stack : String(err)}`);
+      conn.destroy();
+    };
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res, undefined, undefined).catch(failed(req, req.socket)));
     // Node hands over a Duplex: the socket itself, or (when it still had to parse
     // a request body) a stream wrapping it.
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head).catch(failed(req, socket)));
     this.servers.push(server);
     return server;
   }
@@ -224,14 +230,16 @@ export class ApiServer {
     };
 
     const sendJson = (status: number, body: unknown, extra: Record<string, string> = {}, raw?: string) => {
-      responded = true;
       const payload = raw !== undefined ? raw : body === undefined ? '' : JSON.stringify(body) + '\n';
       const h: Record<string, string> = { ...headers, ...extra };
       if (payload !== '' && !h['Content-Type']) h['Content-Type'] = raw !== undefined ? 'text/plain; charset=utf-8' : 'application/json';
       if (res) {
+        // Throws for headers Node refuses, before anything is sent: the error's 500 can still go out.
         res.writeHead(status, { ...h, 'Content-Length': String(Buffer.byteLength(payload)) });
+        responded = true;
         res.end(req.method === 'HEAD' ? undefined : payload);
       } else if (upSocket) {
+        responded = true;
         upSocket.end(
           `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
             Object.entries({ ...h, 'Content-Length': String(Buffer.byteLength(payload)) }).map(([k, v]) => `${k}: ${v}\r\n`).join('') +

@@ -52,6 +52,8 @@ describe('ApiServer', () => {
       const o = JSON.parse('null') as { x: number };
       return { body: o.x };
     });
+    // A reply Node refuses to send (a header value with a newline).
+    api.route('GET', '/badheader', () => ({ body: {}, headers: { 'X-Bad': 'a\nb' } }));
     api.route('GET', '/missing', () => {
       throw new NotFoundError('No such thing: x');
     });
@@ -93,6 +95,13 @@ describe('ApiServer', () => {
     assert.equal(nf.status, 404);
     assert.deepEqual(JSON.parse(nf.body), { message: 'No such thing: x' });
     assert.equal(logs.filter((l) => l.startsWith('error')).length, before);
+  });
+
+  test('a reply Node cannot send is a 500 with a request id too', async () => {
+    const r = await get(socket, '/badheader');
+    assert.equal(r.status, 500);
+    assert.match((JSON.parse(r.body) as { message: string }).message, /Invalid character in header content \["X-Bad"\] \(request id [0-9a-f]{12}\)$/);
+    assert.equal((await get(socket, '/missing')).status, 404, 'the server goes on');
   });
 
   test('ctx.pipe: a client that leaves destroys the source and ends the handler', async () => {
