@@ -397,7 +397,12 @@ function readAll(stream: IncomingMessage): Promise<Buffer> {
   if (stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= LIMITS.bufferedBody) chunks.push(c);
+      else reject(new PayloadTooLargeError(`request body is larger than the limit of ${LIMITS.bufferedBody} bytes`));
+    });
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
     stream.on('close', () => {
