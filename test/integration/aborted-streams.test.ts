@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { BERTH, DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { makeTar } from '../helpers/tar.ts';
 import { type Registry, startRegistry } from '../registry/helpers.ts';
 
@@ -287,6 +288,42 @@ describe('abandoned streams', () => {
     assert.ok(await until(() => d.berth(['ps', '-aq']).stdout.split('\n').filter(Boolean).length === before), 'no build containers left');
     await until(() => buildTmp() === 0);
     assert.equal(buildTmp(), 0, `build temp dirs left: ${readdirSync(join(d.dataRoot, 'build/tmp')).join(', ')}`);
+  });
+
+  test('real clients killed mid-stream: the berth and docker CLIs', async (t) => {
+    const commands = [
+      ['export', 'stopped'], ['export', 'logger'], ['save', 'busybox'], ['logs', '-f', 'logger'],
+      ['exec', 'logger', 'seq', '1', '200000'], ['attach', 'logger'], ['events', '--since', '0'],
+    ];
+    const clients: Array<[string, string, string[]]> = [['berth', BERTH, ['-H', d.host]]];
+    if (DOCKER) clients.push(['docker', DOCKER, []]);
+    for (const [name, bin, pre] of clients) {
+      for (const args of commands) {
+        const after = 1 + Math.floor(rand() * 64 * 1024);
+        const p: ChildProcess = spawn(bin, [...pre, ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, DOCKER_HOST: d.host } });
+        let got = 0;
+        await new Promise<void>((resolve) => {
+          const kill = () => {
+            p.kill('SIGKILL');
+            resolve();
+          };
+          const timer = setTimeout(kill, 3000);
+          p.stdout!.on('data', (c: Buffer) => {
+            got += c.length;
+            if (got >= after) {
+              clearTimeout(timer);
+              kill();
+            }
+          });
+          p.on('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        t.diagnostic(`${name} ${args.join(' ')}: killed after ${got} bytes (aimed at ${after})`);
+      }
+      await assertRecovered(`${name} CLI`);
+    }
   });
 
   test('half an upload to import, load and build, then gone: no partial image, layer or file', async () => {
