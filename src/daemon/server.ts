@@ -62,8 +62,12 @@ export const LIMITS = {
   headers: 1 << 20,
   /** Time to send the request line and headers (no slow-loris holding a socket forever). */
   headersTimeoutMs: 60_000,
-  /** Concurrent streaming responses (logs -f, events, attach, export, ...) per peer. */
-  streamsPerPeer: 256,
+  /**
+   * Concurrent streaming responses (logs -f, events, attach, wait, export, ...)
+   * per peer: room for `compose up` of a few hundred services (an attach and a
+   * wait each), far below the daemon's fd limit.
+   */
+  streamsPerPeer: 1024,
 };
 
 export type Reply = { status?: number; body?: unknown; headers?: Record<string, string>; raw?: string } | void;

@@ -432,10 +432,10 @@ describe('limits and unexpected errors', () => {
     assert.equal(ok.status, 200, 'a 200 KB header (a big X-Registry-Config) is fine');
   });
 
-  test('more than 256 concurrent streams from one peer: 429 for the next one, and room again once they close', async () => {
+  test('more than 1024 concurrent streams from one peer: 429 for the next one, and room again once they close', async () => {
     const held: import('node:net').Socket[] = [];
     try {
-      for (let i = 0; i < 256; i++) {
+      for (let i = 0; i < 1024; i++) {
         held.push(await new Promise((resolve, reject) => {
           const s = connect(d.socket);
           s.on('error', reject);
@@ -445,7 +445,7 @@ describe('limits and unexpected errors', () => {
       }
       const r = await api(d.socket, 'GET', '/events');
       assert.equal(r.status, 429);
-      assert.match((r.json() as { message: string }).message, /too many concurrent streams \(256\) from this client/);
+      assert.match((r.json() as { message: string }).message, /too many concurrent streams \(1024\) from this client/);
       assert.equal((await api(d.socket, 'GET', '/_ping')).status, 200, 'plain requests still answered');
     } finally {
       for (const s of held) s.destroy();
