@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -66,6 +66,7 @@ describe('ApiServer', () => {
       await ctx.pipe(200, 'application/octet-stream', source);
       pipeReturned = true;
     });
+    api.route('GET', '/finite', (ctx) => ctx.pipe(200, 'text/plain', Readable.from(['one ', 'two'])));
     api.route('GET', '/hold', async (ctx) => {
       const out = ctx.stream(200, 'application/json');
       await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
@@ -132,6 +133,29 @@ describe('ApiServer', () => {
     }
     assert.match(again, /^HTTP\/1\.1 200 /);
     for (const h of held) h.sock.destroy();
+    // The server sees those closes on its next turns.
+    await new Promise((r) => setTimeout(r, 100));
+  });
+
+  test('a finished stream frees its place, also on a kept-alive connection', async () => {
+    api.maxStreamsPerPeer = 2;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = request({ socketPath: socket, path: '/finite', agent }, (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => { body += c.toString(); });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        assert.deepEqual(r, { status: 200, body: 'one two' }, `stream ${i}`);
+      }
+    } finally {
+      agent.destroy();
+    }
   });
 
   test('headers not complete in time: 408, and the socket is closed', async () => {
