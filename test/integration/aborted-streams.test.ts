@@ -162,9 +162,11 @@ function fdTargets(pid: number): string {
   return [...kinds].map(([k, n]) => `${n}× ${k}`).join(', ');
 }
 
-/** Mounts of a daemon's snapshots outside its own directory: export's temporary ones. */
+/** Export's temporary mounts of a daemon's snapshots (or any outside its directories). */
 function exportMounts(d: TestDaemon): string[] {
-  return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(d.dataRoot) && !l.split(' ')[1]?.startsWith(d.dir)).map((l) => l.split(' ')[1]);
+  return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '))
+    .filter(([, at, , opts]) => at && (at.startsWith(join(d.execRoot, 'exports') + '/') || (opts?.includes(d.dataRoot) && !at.startsWith(d.dir))))
+    .map(([, at]) => at);
 }
 
 describe('abandoned streams', () => {
@@ -174,7 +176,7 @@ describe('abandoned streams', () => {
   let reg: Registry;
   let regHost: string;
   const rand = prng(SEED);
-  const work = mkdtempSync('/tmp/berth-abandon-');
+  let work: string;
   const snapshots = () => readdirSync(join(d.dataRoot, 'overlay2/snapshots')).length;
   const ingest = () => readdirSync(join(d.dataRoot, 'image/ingest')).length;
   const buildTmp = () => (existsSync(join(d.dataRoot, 'build/tmp')) ? readdirSync(join(d.dataRoot, 'build/tmp')).filter((f) => !f.startsWith('ctx-')).length : 0);
@@ -194,6 +196,7 @@ describe('abandoned streams', () => {
   }
 
   before(async () => {
+    work = mkdtempSync('/tmp/berth-abandon-');
     d = await startSeededDaemon();
     pid = d.pid as number;
     // 20000 lines of log at once, then quiet: logs and attach replays have bytes to drop in the middle of.
@@ -214,8 +217,8 @@ describe('abandoned streams', () => {
   });
   after(async () => {
     await reg?.stop();
-    await d.destroy();
-    rmSync(work, { recursive: true, force: true });
+    await d?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   test('160 streams closed after a few KiB: the daemon lives and gets its fds and mounts back', async () => {
@@ -467,6 +470,26 @@ describe('limits and unexpected errors', () => {
     // 18 contexts sent, the 16 most recent kept (eviction runs beside the build).
     const kept = () => readdirSync(join(d.dataRoot, 'build/tmp')).filter((f) => f.startsWith('ctx-')).length;
     assert.ok(await until(() => kept() === 16), `16 kept contexts, not ${kept()}`);
+  });
+
+  test('a daemon killed during an export: its next start unmounts what the export left', async () => {
+    assert.equal(d.berth(['create', '--name', 'exp', 'busybox', 'true']).code, 0);
+    // A client that reads nothing: the export stays open with the filesystem mounted.
+    const s = connect(d.socket);
+    s.on('error', () => {});
+    s.write('GET /containers/exp/export HTTP/1.1\r\nHost: b\r\n\r\n');
+    s.pause();
+    assert.ok(await until(() => exportMounts(d).length === 1), 'the export mounted the filesystem');
+    await d.crash();
+    s.destroy();
+    assert.equal(exportMounts(d).length, 1, 'the mount outlived the daemon');
+    await d.start();
+    assert.deepEqual(exportMounts(d), [], 'swept at start');
+    assert.deepEqual(readdirSync(join(d.execRoot, 'exports')), []);
+    const r = await api(d.socket, 'GET', '/containers/exp/export');
+    assert.equal(r.status, 200);
+    assert.ok(r.body.length > 500_000, 'and export works');
+    assert.equal(d.berth(['rm', 'exp']).code, 0);
   });
 
   test('an unexpected error is a 500 naming a request id, logged once with its stack; the daemon lives on', async () => {

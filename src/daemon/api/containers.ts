@@ -1,7 +1,7 @@
 // /containers/* routes.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
@@ -35,6 +35,7 @@ const MUX = 'application/vnd.docker.multiplexed-stream';
 
 export function containerRoutes(api: ApiServer, engine: Engine): void {
   const { containers } = engine;
+  sweepExportMounts(join(engine.config.execRoot, 'exports'));
 
   api.route('POST', '/containers/create', async (ctx) => {
     const body = await ctx.json<CreateRequest>();
@@ -280,8 +281,24 @@ interface SharedMount {
 /**
  * Temporary mounts of stopped containers' filesystems, shared by concurrent
  * exports: overlayfs refuses a second mount of an upper and work dir in use.
+ * They live under <exec-root>/exports, where a daemon killed meanwhile finds
+ * them at its next start.
  */
 const sharedMounts = new Map<string, SharedMount>();
+
+/** Unmounts what a killed daemon's exports left. Only empty dirs are removed: never a tree through a mount. */
+function sweepExportMounts(root: string): void {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(root)) {
+    const dir = join(root, name);
+    spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
+    try {
+      rmdirSync(dir);
+    } catch {
+      // still mounted or not empty: left for a look, never deleted through
+    }
+  }
+}
 
 /** Runs `fn` with the container's merged filesystem visible, mounting it if the container is stopped. */
 async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) => Promise<void>): Promise<void> {
@@ -300,11 +317,11 @@ async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) 
     m = sharedMounts.get(c.Id);
   }
   if (!m) {
-    const dir = mkdtemp(join(tmpdir(), 'berth-export-')).then(async (d) => {
+    const dir = mkdtemp(join(engine.config.execRoot, 'exports', 'export-')).then(async (d) => {
       try {
         await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), d]);
       } catch (err) {
-        await rm(d, { recursive: true, force: true });
+        await rmdir(d).catch(() => {});
         throw err;
       }
       return d;
@@ -323,7 +340,7 @@ async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) 
         const dir = await shared.dir.catch(() => undefined);
         if (dir) {
           await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-          await rm(dir, { recursive: true, force: true });
+          await rmdir(dir).catch(() => {});
         }
         sharedMounts.delete(c.Id);
       })();
