@@ -24,8 +24,12 @@ export class UnauthorizedError extends EngineError {}
 export class ForbiddenError extends EngineError {}
 /** What the request builds on is gone (a build context the daemon no longer keeps). */
 export class PreconditionFailedError extends EngineError {}
-/** Too much at once: a limit on streams, bodies or resources was reached. */
+/** The engine cannot serve this now (no address left in a pool). */
 export class UnavailableError extends EngineError {}
+/** A request past a size limit (a body too large to hold). */
+export class TooLargeError extends EngineError {}
+/** Too much at once from one client (its concurrent streams). */
+export class TooManyRequestsError extends EngineError {}
 /** The engine itself failed (a runtime, a registry, the disk), not the request. */
 export class SystemError extends EngineError {}
 

@@ -169,7 +169,8 @@ export async function runStep(c: StepContext, st: StageState, i: Instruction): P
     c.stepDone(st, img, config);
   } finally {
     await mountCleanup();
-    if (!ok && c.req.forceRm) await removeContainer();
+    // A cancelled build (the client went away) kills and removes its step's container, as dockerd does.
+    if (!ok && (c.req.forceRm || c.signal?.aborted)) await removeContainer();
   }
 }
 

@@ -48,6 +48,29 @@ function daemonAlive(pid: number): boolean {
   return argv.includes('daemon') && argv.some((a) => /(^|\/)berth(\.mjs)?$/.test(a));
 }
 
+/**
+ * The last guard: an error no handler caught is a bug, logged with a line
+ * tests look for (`fatal: uncaught`). The daemon keeps serving — its
+ * containers live on without it, but their clients do not — unless such
+ * errors keep coming, which means its state is broken: then it exits, and
+ * a restart restores it from disk.
+ */
+function guardProcess(log: (level: string, msg: string) => void): void {
+  const recent: number[] = [];
+  const report = (kind: string, err: unknown) => {
+    log('error', `fatal: uncaught ${kind}: ${err instanceof Error ? err.stack : String(err)}`);
+    const now = Date.now();
+    recent.push(now);
+    while (recent.length && recent[0] < now - 60_000) recent.shift();
+    if (recent.length >= 10) {
+      log('fatal', `fatal: uncaught errors keep coming (${recent.length} in a minute): exiting`);
+      process.exit(70);
+    }
+  };
+  process.on('uncaughtException', (err) => report('exception', err));
+  process.on('unhandledRejection', (reason) => report('rejection', reason));
+}
+
 export async function daemonMain(argv: string[]): Promise<number> {
   let cfg: DaemonConfig;
   try {
@@ -60,6 +83,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
     throw err;
   }
   const log = logger(cfg.logLevel);
+  guardProcess(log);
   if (process.getuid?.() !== 0) {
     log('fatal', 'berth daemon needs to be started as root');
     return 1;

@@ -5,9 +5,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import FindMyWay from 'find-my-way';
-import { InvalidArgumentError, EngineError } from '../errors.ts';
+import { InvalidArgumentError, EngineError, TooLargeError, TooManyRequestsError } from '../errors.ts';
 import { httpStatus } from './routes/errors.ts';
 
 export const API_VERSION = '1.51';
@@ -40,7 +42,34 @@ export interface Context {
   hijack(contentType: string): Promise<Hijacked>;
   /** The request body as a stream (import, load). */
   bodyStream(): Readable;
+  /**
+   * Streams `source` as the response body. When the client goes away the
+   * source is destroyed (which must release its files and processes) and
+   * this resolves; a failure of the source ends the response as truncated.
+   */
+  pipe(status: number, contentType: string, source: Readable, headers?: Record<string, string>): Promise<void>;
+  /** Short id of this request, in its log lines and in a 500's message. */
+  id: string;
 }
+
+/**
+ * What one client may hold. dockerd documents no limits; these are far above
+ * what any client sends (Go's http server also takes 1 MiB of headers) and
+ * low enough that a misbehaving one cannot exhaust the daemon's memory or fds.
+ */
+export const LIMITS = {
+  /** A request body read whole into memory (JSON, /auth); streamed bodies (import, load, build) have none. */
+  bufferedBody: 10 << 20,
+  headers: 1 << 20,
+  /** Time to send the request line and headers (no slow-loris holding a socket forever). */
+  headersTimeoutMs: 60_000,
+  /**
+   * Concurrent streaming responses (logs -f, events, attach, wait, export, ...)
+   * per peer: room for `compose up` of a few hundred services (an attach and a
+   * wait each), far below the daemon's fd limit.
+   */
+  streamsPerPeer: 1024,
+};
 
 export type Reply = { status?: number; body?: unknown; headers?: Record<string, string>; raw?: string } | void;
 export type Handler = (ctx: Context) => Promise<Reply> | Reply;
@@ -57,6 +86,9 @@ export class ApiServer {
   private readonly handlers: Handler[] = [];
   private readonly servers: Server[] = [];
   private readonly sockets = new Set<Socket>();
+  /** Streaming responses in progress per peer (a TCP address; all local clients of a unix socket are one peer). */
+  private readonly streams = new Map<string, number>();
+  maxStreamsPerPeer = LIMITS.streamsPerPeer;
   log: (level: string, msg: string) => void = () => {};
 
   route(method: Method, path: string, handler: Handler): void {
@@ -86,12 +118,29 @@ export class ApiServer {
   }
 
   private makeServer(tls?: { ca?: Buffer; cert: Buffer; key: Buffer; verify: boolean }): Server {
+    // Node checks the headers timeout every connectionsCheckingInterval.
+    const http = { maxHeaderSize: LIMITS.headers, connectionsCheckingInterval: Math.min(30_000, LIMITS.headersTimeoutMs / 4) };
     const server: Server = tls
-      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2' })
-      : createHttpServer();
+      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', ...http })
+      : createHttpServer(http);
     server.keepAliveTimeout = 60_000;
-    server.headersTimeout = 0;
+    // Bodies and responses stream as long as they need; headers may not.
+    server.headersTimeout = LIMITS.headersTimeoutMs;
     server.requestTimeout = 0;
+    // Garbage, oversized headers or a timeout before a request is complete:
+    // a clear 4xx where the socket can still take one, never a crash.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable || (socket as Socket).bytesWritten > 0) {
+        socket.destroy();
+        return;
+      }
+      const [status, message] =
+        err.code === 'HPE_HEADER_OVERFLOW' ? [431, `request headers are larger than ${LIMITS.headers} bytes`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request headers not received in time']
+        : [400, `malformed HTTP request: ${err.code ?? err.message}`];
+      const body = JSON.stringify({ message }) + '\n';
+      socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    });
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -100,10 +149,16 @@ export class ApiServer {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res, undefined, undefined));
+    // Even answering an error can fail (a header Node refuses): that request's
+    // connection goes, the daemon stays.
+    const failed = (req: IncomingMessage, conn: Duplex) => (err: unknown) => {
+      this.log('error', `${req.method} ${req.url}: cannot answer: ${err instanceof Error ? err.stack : String(err)}`);
+      conn.destroy();
+    };
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res, undefined, undefined).catch(failed(req, req.socket)));
     // Node hands over a Duplex: the socket itself, or (when it still had to parse
     // a request body) a stream wrapping it.
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head).catch(failed(req, socket)));
     this.servers.push(server);
     return server;
   }
@@ -120,6 +175,7 @@ export class ApiServer {
     const vm = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
     const started = Date.now();
     const abort = new AbortController();
+    const id = randomBytes(6).toString('hex');
     const headers: Record<string, string> = {
       'Api-Version': API_VERSION,
       'Docker-Experimental': 'false',
@@ -130,8 +186,15 @@ export class ApiServer {
 
     // Upgraded requests carry their body in `head` and the socket; others in req.
     let bodyPromise: Promise<Buffer> | undefined;
+    const tooLarge = () => new TooLargeError(`request body is larger than the limit of ${LIMITS.bufferedBody} bytes`);
     const readBody = (): Promise<Buffer> => {
       if (bodyPromise) return bodyPromise;
+      if (Number(req.headers['content-length'] ?? 0) > LIMITS.bufferedBody) {
+        // Whatever else the client sends is not read: the connection closes after the answer.
+        headers.Connection = 'close';
+        bodyPromise = Promise.reject(tooLarge());
+        return bodyPromise;
+      }
       if (upSocket) {
         const len = Number(req.headers['content-length'] ?? 0);
         const sock = upSocket;
@@ -145,23 +208,43 @@ export class ApiServer {
       } else {
         bodyPromise = new Promise((resolve, reject) => {
           const chunks: Buffer[] = [];
-          req.on('data', (c: Buffer) => chunks.push(c));
-          req.on('end', () => resolve(Buffer.concat(chunks)));
+          let size = 0;
+          const onData = (c: Buffer) => {
+            size += c.length;
+            if (size <= LIMITS.bufferedBody) {
+              chunks.push(c);
+              return;
+            }
+            req.off('data', onData);
+            req.off('end', onEnd);
+            req.pause();
+            headers.Connection = 'close';
+            chunks.length = 0;
+            reject(tooLarge());
+          };
+          const onEnd = () => resolve(Buffer.concat(chunks));
+          req.on('data', onData);
+          req.on('end', onEnd);
           req.on('error', reject);
+          req.on('close', () => {
+            if (!req.readableEnded) reject(new InvalidArgumentError('the connection closed before the request body was complete'));
+          });
         });
       }
       return bodyPromise;
     };
 
     const sendJson = (status: number, body: unknown, extra: Record<string, string> = {}, raw?: string) => {
-      responded = true;
       const payload = raw !== undefined ? raw : body === undefined ? '' : JSON.stringify(body) + '\n';
       const h: Record<string, string> = { ...headers, ...extra };
       if (payload !== '' && !h['Content-Type']) h['Content-Type'] = raw !== undefined ? 'text/plain; charset=utf-8' : 'application/json';
       if (res) {
+        // Throws for headers Node refuses, before anything is sent: the error's 500 can still go out.
         res.writeHead(status, { ...h, 'Content-Length': String(Buffer.byteLength(payload)) });
+        responded = true;
         res.end(req.method === 'HEAD' ? undefined : payload);
       } else if (upSocket) {
+        responded = true;
         upSocket.end(
           `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
             Object.entries({ ...h, 'Content-Length': String(Buffer.byteLength(payload)) }).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
@@ -171,6 +254,23 @@ export class ApiServer {
     };
 
     (res ?? upSocket)?.on('close', () => abort.abort());
+    // Counts this request against its peer's streams from its first streamed byte to its close.
+    const peer = req.socket.remoteAddress ?? 'unix';
+    const takeStream = () => {
+      const n = this.streams.get(peer) ?? 0;
+      if (n >= this.maxStreamsPerPeer) {
+        throw new TooManyRequestsError(`too many concurrent streams (${n}) from this client: at most ${this.maxStreamsPerPeer} logs, events, attach, exec, export, build, pull or push streams at once`);
+      }
+      this.streams.set(peer, n + 1);
+      const release = () => {
+        const left = (this.streams.get(peer) ?? 1) - 1;
+        if (left > 0) this.streams.set(peer, left);
+        else this.streams.delete(peer);
+      };
+      const conn = (res ?? upSocket) as NodeJS.EventEmitter & { closed?: boolean; destroyed?: boolean };
+      if (conn.closed || conn.destroyed) release();
+      else conn.once('close', release);
+    };
     // A client that goes away mid-stream must not take the daemon with it:
     // writes then fail with EPIPE, which the close above already handles.
     upSocket?.on('error', () => abort.abort());
@@ -212,7 +312,9 @@ export class ApiServer {
             throw new InvalidArgumentError(`invalid JSON: ${(err as Error).message}`);
           }
         },
+        id,
         stream: (status, contentType, extra = {}) => {
+          takeStream();
           responded = true;
           if (res) {
             res.writeHead(status, { ...headers, 'Content-Type': contentType, ...extra });
@@ -224,6 +326,7 @@ export class ApiServer {
           return s;
         },
         hijack: async (contentType) => {
+          takeStream();
           responded = true;
           if (upSocket) {
             await readBody();
@@ -249,6 +352,22 @@ export class ApiServer {
           }
           return req;
         },
+        pipe: async (status, contentType, source, extra) => {
+          let out: Writable;
+          try {
+            out = ctx.stream(status, contentType, extra);
+          } catch (err) {
+            source.destroy();
+            throw err;
+          }
+          try {
+            await pipeline(source, out, { signal: abort.signal });
+          } catch (err) {
+            // The client went away: the source is destroyed, which is all there is to do.
+            if (abort.signal.aborted || (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+            throw err;
+          }
+        },
       };
       const reply = await m.handler(ctx);
       if (!responded) {
@@ -257,14 +376,20 @@ export class ApiServer {
       }
     } catch (err) {
       const status = httpStatus(err);
-      const message = err instanceof Error ? err.message : String(err);
-      if (!(err instanceof EngineError)) this.log('error', `${req.method} ${url.pathname}: ${err instanceof Error ? err.stack : message}`);
+      let message = err instanceof Error ? err.message : String(err);
+      if (abort.signal.aborted) {
+        // What failed was reading from, writing to, or working for a client that is gone.
+        this.log('debug', `request ${id} ${req.method} ${url.pathname}: ended after the client went away: ${message}`);
+      } else if (!(err instanceof EngineError)) {
+        // One line with the stack, found by the id the client was given.
+        this.log('error', `request ${id} ${req.method} ${url.pathname} failed: ${err instanceof Error ? err.stack : message}`);
+        message = `${message} (request id ${id})`;
+      }
       if (!responded) {
         sendJson(status, status === 304 ? undefined : { message });
-      } else if (res && !res.writableEnded) {
-        res.end();
-      } else if (upSocket && !upSocket.destroyed) {
-        upSocket.end();
+      } else {
+        // Cut the stream rather than end it: a truncated tar or log must not look complete.
+        (res ?? upSocket)?.destroy();
       }
     } finally {
       this.log('debug', `${req.method} ${req.url} ${Date.now() - started}ms`);
@@ -277,9 +402,17 @@ function readAll(stream: IncomingMessage): Promise<Buffer> {
   if (stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= LIMITS.bufferedBody) chunks.push(c);
+      else reject(new TooLargeError(`request body is larger than the limit of ${LIMITS.bufferedBody} bytes`));
+    });
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
+    stream.on('close', () => {
+      if (!stream.readableEnded) reject(new InvalidArgumentError('the connection closed before the request body was complete'));
+    });
   });
 }
 
@@ -287,21 +420,28 @@ function readExactly(socket: Duplex, head: Buffer, len: number): Promise<[Buffer
   if (head.length >= len) return Promise.resolve([head.subarray(0, len), head.subarray(len)]);
   return new Promise((resolve, reject) => {
     let buf = head;
+    // A client that leaves before its whole body came must not leave the handler waiting.
+    const onClose = () => reject(new InvalidArgumentError('the connection closed before the request body was complete'));
     const onData = (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
       if (buf.length >= len) {
         socket.off('data', onData);
         socket.off('error', reject);
+        socket.off('close', onClose);
         socket.pause();
         resolve([buf.subarray(0, len), buf.subarray(len)]);
       }
     };
     socket.on('data', onData);
     socket.on('error', reject);
+    socket.once('close', onClose);
   });
 }
 
 function statusText(status: number): string {
-  return ({ 200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 500: 'Internal Server Error' } as Record<number, string>)[status] ?? 'OK';
+  return ({
+    200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
+    408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  } as Record<number, string>)[status] ?? 'OK';
 }
 

@@ -119,8 +119,11 @@ export class ContentStore implements ContentProvider, ContentIngester, ContentMa
       const digest = 'sha256:' + hash.digest('hex');
       if (expected !== undefined && expected !== digest) throw new InvalidArgumentError(`digest mismatch: expected ${expected}, got ${digest}`);
       const fh = await open(tmp, 'r');
-      await fh.sync();
-      await fh.close();
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       const created = !(await this.has(digest));
       await rename(tmp, this.path(digest));
       return { digest, size, created };

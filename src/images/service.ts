@@ -79,8 +79,8 @@ export class ImageService {
   }
 
   /** `docker save`: the archive of the named images (errors come before the stream). */
-  async save(names: string[]): Promise<Readable> {
-    const out = await saveImages(this.store, names);
+  async save(names: string[], signal?: AbortSignal): Promise<Readable> {
+    const out = await saveImages(this.store, names, signal);
     for (const n of names) this.events.publish('image', 'save', n, { name: n });
     return out;
   }

@@ -23,6 +23,8 @@ import {
 export interface CreateTarOptions {
   /** Export extended attributes (default true; needs getfattr from the attr package). */
   xattrs?: boolean;
+  /** Stops the walk, its reads and getfattr; the stream is destroyed with the reason. */
+  signal?: AbortSignal;
 }
 
 const READ_CHUNK = 256 * 1024;
@@ -32,8 +34,8 @@ const MAX_USTAR_MTIME = 0x7fffffff; // tar-stream writes mtime through a 32-bit 
 type XattrMap = Map<string, Array<[string, Buffer]>>;
 
 /** All xattrs below `root` (including overlay's), keyed by absolute path. */
-async function readAllXattrs(root: string): Promise<XattrMap> {
-  const r = await runTool('getfattr', ['-h', '-R', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root]);
+async function readAllXattrs(root: string, signal: AbortSignal): Promise<XattrMap> {
+  const r = await runTool('getfattr', ['-h', '-R', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], undefined, signal);
   // getfattr exits 1 when some file vanished or could not be read; what it
   // printed is still right. Without output and with an error, it failed.
   if (r.code !== 0 && r.stdout.length === 0 && r.stderr.trim() !== '') {
@@ -103,12 +105,14 @@ class TreePacker {
   private readonly xattrs: XattrMap | undefined;
   /** dev:ino -> name of the first entry of a multiply linked inode. */
   private readonly links = new Map<string, string>();
+  private readonly signal: AbortSignal;
 
-  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined) {
+  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal) {
     this.root = root;
     this.pack = pack;
     this.diff = diff;
     this.xattrs = xattrs;
+    this.signal = signal;
   }
 
   async run(): Promise<void> {
@@ -128,6 +132,7 @@ class TreePacker {
     }
     names.sort();
     for (const name of names) {
+      this.signal.throwIfAborted();
       await this.entry(`${abs}/${name}`, rel, name);
     }
   }
@@ -231,6 +236,7 @@ class TreePacker {
           // with zeros, one that grows is cut, so the tar stays valid.
           let off = 0;
           while (off < size) {
+            this.signal.throwIfAborted();
             const n = Math.min(READ_CHUNK, size - off);
             const buf = Buffer.allocUnsafe(n);
             const { bytesRead } = await fh.read(buf, 0, n, off);
@@ -295,6 +301,8 @@ class TreePacker {
     if (e.devmajor !== undefined) header.devmajor = e.devmajor;
     if (e.devminor !== undefined) header.devminor = e.devminor;
 
+    this.signal.throwIfAborted();
+    let onAbort = (): void => {};
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null) => (err ? reject(err) : resolve());
       if (!body || !header.size) {
@@ -302,9 +310,13 @@ class TreePacker {
         return;
       }
       const sink = this.pack.entry(header, done);
+      // Settles a body waiting for 'drain' that will never come: the tar
+      // was destroyed (its consumer went away) or the walk was aborted.
       const finished = new Promise<never>((_res, rej) => {
         sink.once('error', rej);
         sink.once('close', () => rej(new ArchiveError('tar stream closed')));
+        onAbort = () => rej(this.signal.reason);
+        this.signal.addEventListener('abort', onAbort, { once: true });
       });
       finished.catch(() => {});
       const write = async (chunk: Buffer) => {
@@ -314,26 +326,38 @@ class TreePacker {
         sink.destroy(err);
         reject(err);
       });
-    });
+    }).finally(() => this.signal.removeEventListener('abort', onAbort));
   }
 }
 
-function packToReadable(start: (pack: tar.Pack) => Promise<void>): Readable {
+/**
+ * The tar that `start` writes, as a stream. Destroying the stream before its
+ * end (its consumer went away) aborts `start`: the walk stops, getfattr is
+ * killed and the open file is closed, instead of all of them waiting forever
+ * for a reader that never comes (and the file handle being closed by the GC,
+ * which Node treats as a fatal error).
+ */
+function packToReadable(start: (pack: tar.Pack, signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Readable {
   const pack = tar.pack();
-  start(pack).then(
+  const ac = new AbortController();
+  const signal = outer ? AbortSignal.any([ac.signal, outer]) : ac.signal;
+  const out = Readable.from(pack, { objectMode: false });
+  out.once('close', () => ac.abort(new ArchiveError('tar stream closed')));
+  signal.addEventListener('abort', () => out.destroy(signal.reason instanceof Error ? signal.reason : undefined), { once: true });
+  start(pack, signal).then(
     () => pack.finalize(),
     (err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))),
   );
-  return Readable.from(pack, { objectMode: false });
+  return out;
 }
 
 /** A tar of the tree at `dir` (for `docker export`). */
 export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
   const root = posix.resolve(dir);
-  return packToReadable(async (pack) => {
-    const xattrs = opts.xattrs === false ? undefined : await readAllXattrs(root);
-    await new TreePacker(root, pack, false, xattrs).run();
-  });
+  return packToReadable(async (pack, signal) => {
+    const xattrs = opts.xattrs === false ? undefined : await readAllXattrs(root, signal);
+    await new TreePacker(root, pack, false, xattrs, signal).run();
+  }, opts.signal);
 }
 
 /**
@@ -344,8 +368,8 @@ export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
  */
 export function createLayerDiff(upperDir: string): Readable {
   const root = posix.resolve(upperDir);
-  return packToReadable(async (pack) => {
-    const xattrs = await readAllXattrs(root);
-    await new TreePacker(root, pack, true, xattrs).run();
+  return packToReadable(async (pack, signal) => {
+    const xattrs = await readAllXattrs(root, signal);
+    await new TreePacker(root, pack, true, xattrs, signal).run();
   });
 }

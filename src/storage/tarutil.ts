@@ -135,20 +135,28 @@ export interface ToolResult {
  * exit (the caller judges), only when the tool cannot be started. stdout is
  * collected, so only use this where its output is small or wanted whole.
  */
-export function runTool(cmd: string, args: string[], stdin?: Buffer | string): Promise<ToolResult> {
+/** Runs a tool to its end; `signal` kills it (and rejects) when its result is no longer wanted. */
+export function runTool(cmd: string, args: string[], stdin?: Buffer | string, signal?: AbortSignal): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' }, signal, killSignal: 'SIGKILL' });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => {
       if (err.length < 64 * 1024) err += c.toString('utf8');
     });
-    child.on('error', (e) => reject(toolMissing(cmd, e)));
+    child.on('error', (e) => reject(signal?.aborted ? signal.reason : toolMissing(cmd, e)));
     child.stdin.on('error', () => {
       // EPIPE when the tool exits early; its exit status tells what happened.
     });
     child.stdin.end(stdin ?? '');
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: err }));
+    child.on('close', (code, sig) => {
+      if (signal?.aborted) reject(signal.reason);
+      else resolve({ code: code ?? (sig ? 128 : 1), stdout: Buffer.concat(out), stderr: err });
+    });
   });
 }

@@ -64,6 +64,11 @@ export class TestDaemon {
     this.extraArgs = extraArgs;
   }
 
+  /** The daemon's pid while it runs. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   get env(): NodeJS.ProcessEnv {
     return { ...process.env, DOCKER_HOST: this.host };
   }
@@ -100,8 +105,15 @@ export class TestDaemon {
     await this.signalAndWait('SIGKILL');
   }
 
+  /** Stops the daemon; fails if it logged an error nothing caught (main.ts's last guard). */
   async stop(): Promise<void> {
     await this.signalAndWait('SIGTERM');
+    this.checkUncaught();
+  }
+
+  private checkUncaught(): void {
+    const lines = this.log().split('\n').filter((l) => l.includes('fatal: uncaught'));
+    if (lines.length) throw new Error(`the daemon on ${this.dataRoot} hit an error nothing caught:\n${lines.join('\n').slice(0, 4000)}`);
   }
 
   private async signalAndWait(signal: NodeJS.Signals): Promise<void> {
@@ -159,14 +171,16 @@ export class TestDaemon {
         if (!ids.length) break;
         this.berth(['rm', '-f', ...ids], { timeout: 120_000 });
       }
-      await this.stop();
+      await this.signalAndWait('SIGTERM');
       leak = removeNetworkLeftovers(this.dataRoot);
       if (leak) leak += `\n--- daemon log tail ---\n${this.log().slice(-3000)}`;
     }
     // Anything still mounted below the test directory (a failed test) goes first.
     const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(this.dir));
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    const uncaught = this.log().split('\n').filter((l) => l.includes('fatal: uncaught'));
     rmSync(this.dir, { recursive: true, force: true });
+    if (uncaught.length) throw new Error(`the daemon on ${this.dataRoot} hit an error nothing caught:\n${uncaught.join('\n').slice(0, 4000)}`);
     if (leak) throw new Error(`the daemon on ${this.dataRoot} left after a clean stop with nothing running: ${leak}`);
   }
 }

@@ -1,10 +1,10 @@
 // /containers/* routes.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdtemp, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, ConflictError, SystemError, NotFoundError } from '../../errors.ts';
@@ -36,6 +36,7 @@ const MUX = 'application/vnd.docker.multiplexed-stream';
 
 export function containerRoutes(api: ApiServer, engine: Engine): void {
   const { containers } = engine;
+  sweepExportMounts(join(engine.config.execRoot, 'exports'));
 
   api.route('POST', '/containers/create', async (ctx) => {
     const body = await ctx.json<CreateRequest>();
@@ -161,19 +162,17 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     if (tail !== 'all' && (!Number.isInteger(tail) || tail < 0)) throw new InvalidArgumentError(`invalid value for "tail": "${tailRaw}"`);
     const follow = boolParam(q, 'follow') && c.State.Running;
     const tty = c.Config.Tty === true;
-    const out = ctx.stream(200, tty ? RAW : MUX);
-    const followUntil = follow ? once(containers.output(c.Id), 'end').then(() => {}) : undefined;
+    // With the signal, an abandoned follow leaves no listener on the container's output.
+    const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
     const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
-    try {
+    const frames = async function* (): AsyncGenerator<Buffer> {
       for await (const e of readLogs(c.LogPath, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
         const line = formatLogLine(e, opts);
-        if (!write(out, tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line))) await waitDrain(out, ctx.signal);
+        yield tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line);
       }
-    } catch (err) {
-      if (!ctx.signal.aborted) throw err;
-    } finally {
-      out.end();
-    }
+    };
+    // A client gone ends the generator, which releases the log files and watcher.
+    await ctx.pipe(200, tty ? RAW : MUX, Readable.from(frames(), { objectMode: false }));
   });
 
   const attach = async (ctx: Context): Promise<void> => {
@@ -192,7 +191,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       hj.output.write(tty ? data : encodeFrame(fd, data));
     };
     if (boolParam(q, 'logs') && c.LogPath) {
-      for await (const e of readLogs(c.LogPath, { stdout: wantOut, stderr: wantErr, follow: false })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
+      for await (const e of readLogs(c.LogPath, { stdout: wantOut, stderr: wantErr, follow: false, signal: ctx.signal })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
     }
     if (!stream) {
       hj.end();
@@ -223,33 +222,13 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/containers/:id/export', async (ctx) => {
     const c = containers.get(ctx.params.id);
-    await withRootfs(engine, c, async (dir) => {
-      const out = ctx.stream(200, 'application/x-tar');
-      const tar = createTar(dir);
-      tar.pipe(out);
-      await once(tar, 'end');
-    });
+    // ctx.pipe, not .pipe(): a client that goes away must stop the walk (and unmount), not leave it waiting.
+    await withRootfs(engine, c, (dir) => ctx.pipe(200, 'application/x-tar', createTar(dir, { signal: ctx.signal })));
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
 
   api.route('GET', '/containers/:id/top', () => {
     throw new NotFoundError('top is not implemented yet');
-  });
-}
-
-function write(out: Writable, data: Buffer): boolean {
-  return out.write(data);
-}
-
-function waitDrain(out: Writable, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    out.on('drain', done);
-    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -293,6 +272,35 @@ export function pipeStdin(hj: Hijacked, detachSpec: string | null, tty: boolean,
   hj.input.on('error', () => {});
 }
 
+interface SharedMount {
+  dir: Promise<string>;
+  users: number;
+  /** Set once the last user left: the unmount in progress. */
+  gone?: Promise<void>;
+}
+
+/**
+ * Temporary mounts of stopped containers' filesystems, shared by concurrent
+ * exports: overlayfs refuses a second mount of an upper and work dir in use.
+ * They live under <exec-root>/exports, where a daemon killed meanwhile finds
+ * them at its next start.
+ */
+const sharedMounts = new Map<string, SharedMount>();
+
+/** Unmounts what a killed daemon's exports left. Only empty dirs are removed: never a tree through a mount. */
+function sweepExportMounts(root: string): void {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  for (const name of readdirSync(root)) {
+    const dir = join(root, name);
+    spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
+    try {
+      rmdirSync(dir);
+    } catch {
+      // still mounted or not empty: left for a look, never deleted through
+    }
+  }
+}
+
 /** Runs `fn` with the container's merged filesystem visible, mounting it if the container is stopped. */
 async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) => Promise<void>): Promise<void> {
   if (c.State.Running) {
@@ -304,13 +312,41 @@ async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) 
     await fn(mounts[0].source);
     return;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'berth-export-'));
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), dir]);
+  let m = sharedMounts.get(c.Id);
+  while (m?.gone) {
+    await m.gone;
+    m = sharedMounts.get(c.Id);
+  }
+  if (!m) {
+    const dir = mkdtemp(join(engine.config.execRoot, 'exports', 'export-')).then(async (d) => {
+      try {
+        await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), d]);
+      } catch (err) {
+        await rmdir(d).catch(() => {});
+        throw err;
+      }
+      return d;
+    });
+    dir.catch(() => {});
+    m = { dir, users: 0 };
+    sharedMounts.set(c.Id, m);
+  }
+  const shared = m;
+  shared.users++;
   try {
-    await fn(dir);
+    await fn(await shared.dir);
   } finally {
-    await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-    await rm(dir, { recursive: true, force: true });
+    if (--shared.users === 0) {
+      shared.gone = (async () => {
+        const dir = await shared.dir.catch(() => undefined);
+        if (dir) {
+          await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
+          await rmdir(dir).catch(() => {});
+        }
+        sharedMounts.delete(c.Id);
+      })();
+      await shared.gone;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 // The one place where the domain's error kinds become HTTP statuses.
-import { ConflictError, EngineError, ForbiddenError, InvalidArgumentError, NotFoundError, NotModifiedError, PreconditionFailedError, UnauthorizedError, UnavailableError } from '../../errors.ts';
+import { ConflictError, EngineError, ForbiddenError, InvalidArgumentError, NotFoundError, NotModifiedError, PreconditionFailedError, TooLargeError, TooManyRequestsError, UnauthorizedError, UnavailableError } from '../../errors.ts';
 
 const STATUS: [new (...args: never[]) => EngineError, number][] = [
   [InvalidArgumentError, 400],
@@ -10,6 +10,8 @@ const STATUS: [new (...args: never[]) => EngineError, number][] = [
   [ForbiddenError, 403],
   [PreconditionFailedError, 412],
   [UnavailableError, 503],
+  [TooLargeError, 413],
+  [TooManyRequestsError, 429],
 ];
 
 /** The HTTP status for an error a handler threw; anything unexpected is a 500. */

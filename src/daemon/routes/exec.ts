@@ -28,8 +28,10 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
       if ((fd === 1 && ex.config.AttachStdout === false) || (fd === 2 && ex.config.AttachStderr === false)) return;
       hj.output.write(tty ? b : encodeFrame(fd, b));
     };
-    ex.output.on('stdout', (b: Buffer) => send(1, b));
-    ex.output.on('stderr', (b: Buffer) => send(2, b));
+    const onOut = (b: Buffer) => send(1, b);
+    const onErr = (b: Buffer) => send(2, b);
+    ex.output.on('stdout', onOut);
+    ex.output.on('stderr', onErr);
     let exited: Promise<number>;
     try {
       ({ exited } = await execs.start(ex.ID));
@@ -47,8 +49,17 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
         detach: () => hj.end(),
       });
     }
-    await exited;
-    hj.end();
+    // A client that goes away stops waiting (the process runs on, as with
+    // dockerd, with its stdin closed); its listeners go with it.
+    const gone = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+    try {
+      await Promise.race([exited, gone]);
+    } finally {
+      ex.output.off('stdout', onOut);
+      ex.output.off('stderr', onErr);
+      if (ctx.signal.aborted && ex.config.AttachStdin) execs.closeStdin(ex.ID);
+      hj.end();
+    }
   });
 
   api.route('GET', '/exec/:id/json', (ctx) => ({ body: execs.inspect(ctx.params.id) }));

@@ -4,7 +4,6 @@
 import { Readable } from 'node:stream';
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { pipeline } from 'node:stream/promises';
 import { InvalidArgumentError, NotFoundError } from '../../errors.ts';
 import type { LoadedImage } from '../../images/archive/load.ts';
 import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
@@ -30,9 +29,8 @@ function splitName(ctx: Context, actions: string[]): [string, string] {
   return [rest, ''];
 }
 
-async function sendArchive(ctx: Context, archive: Readable): Promise<void> {
-  const out = ctx.stream(200, 'application/x-tar');
-  await pipeline(archive, out).catch(() => out.destroy());
+function sendArchive(ctx: Context, archive: Readable): Promise<void> {
+  return ctx.pipe(200, 'application/x-tar', archive);
 }
 
 /** What `docker load` prints, as dockerd's JSON messages. */
@@ -85,7 +83,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
         throw new InvalidArgumentError(`invalid source: ${fromSrc}`);
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`invalid source: ${fromSrc}`);
-      const res = await fetch(url);
+      const res = await fetch(url, { signal: ctx.signal });
       if (!res.ok || !res.body) throw new InvalidArgumentError(`Get "${fromSrc}": status ${res.status}`);
       input = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     }
@@ -113,7 +111,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/images/get', async (ctx) => {
     const names = ctx.query.getAll('names').flatMap((n) => n.split(',')).filter(Boolean);
     if (names.length === 0) throw new InvalidArgumentError('no images specified');
-    await sendArchive(ctx, await images.save(names));
+    await sendArchive(ctx, await images.save(names, ctx.signal));
   });
 
   api.route('POST', '/images/load', async (ctx) => {
@@ -129,7 +127,7 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/images/*', async (ctx) => {
     const [name, action] = splitName(ctx, ['json', 'history', 'get']);
-    if (action === 'get') return sendArchive(ctx, await images.save([name]));
+    if (action === 'get') return sendArchive(ctx, await images.save([name], ctx.signal));
     if (action === 'json') return { body: await images.inspect(name) };
     if (action === 'history') return { body: await images.history(name) };
     throw new NotFoundError('page not found');

@@ -78,7 +78,7 @@ export function resolveSaveNames(store: ImageStore, names: string[]): SaveItem[]
  * blob itself when it is a plain tar, else the blob decompressed to a scratch
  * file (verified against the diff ID).
  */
-async function layerSource(store: ImageStore, chainId: string, diffId: string, scratch: string[]): Promise<Source> {
+async function layerSource(store: ImageStore, chainId: string, diffId: string, scratch: string[], signal?: AbortSignal): Promise<Source> {
   const info = await store.layers.info(chainId);
   if (!info.blob || !(await store.content.has(info.blob))) throw new SystemError(`layer ${diffId} has no stored content to save`);
   if (info.blob === diffId) return { path: store.content.path(info.blob), size: await store.content.size(info.blob) };
@@ -91,8 +91,14 @@ async function layerSource(store: ImageStore, chainId: string, diffId: string, s
     hash.update(c);
     size += c.length;
   });
-  await pipeline(dec.stream, createWriteStream(tmp));
-  await dec.finished();
+  try {
+    await pipeline(dec.stream, createWriteStream(tmp), { signal });
+    await dec.finished();
+  } catch (err) {
+    // Also stops the decompressor's process and the blob's read (a client gone, or a failure).
+    dec.abort(err as Error);
+    throw err;
+  }
   const got = 'sha256:' + hash.digest('hex');
   if (got !== diffId) throw new SystemError(`layer ${diffId} is corrupt in the store (its content is ${got})`);
   return { path: tmp, size };
@@ -104,7 +110,7 @@ const json = (v: unknown) => Buffer.from(JSON.stringify(v));
  * Prepares everything that can fail (names, layer content) and returns the
  * archive as a stream; scratch files go once the stream is done.
  */
-export async function saveImages(store: ImageStore, names: string[]): Promise<Readable> {
+export async function saveImages(store: ImageStore, names: string[], signal?: AbortSignal): Promise<Readable> {
   const items = resolveSaveNames(store, names);
   const files = new Map<string, Source>();
   const scratch: string[] = [];
@@ -122,7 +128,7 @@ export async function saveImages(store: ImageStore, names: string[]): Promise<Re
         const name = `blobs/sha256/${hex(diffIds[i])}`;
         let src = files.get(name);
         if (!src) {
-          src = await layerSource(store, chains[i], diffIds[i], scratch);
+          src = await layerSource(store, chains[i], diffIds[i], scratch, signal);
           files.set(name, src);
         }
         layers.push({ mediaType: OCI_LAYER_TAR, digest: diffIds[i], size: 'data' in src ? src.data.length : src.size });
