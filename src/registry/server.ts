@@ -283,7 +283,7 @@ export class RegistryServer {
   private async getManifest(ctx: Ctx, repo: string, ref: string): Promise<void> {
     checkReference(ref, false);
     this.need(ctx, repo, 'pull');
-    const m = (this.proxy ? await this.proxy.manifest(repo, ref) : undefined) ?? (await this.storage.getManifest(repo, ref));
+    const m = (this.proxy ? await this.proxy.manifest(repo, ref, ctx.signal) : undefined) ?? (await this.storage.getManifest(repo, ref));
     const { res } = ctx;
     res.setHeader('Content-Type', m.mediaType);
     res.setHeader('Docker-Content-Digest', m.digest);
@@ -350,7 +350,7 @@ export class RegistryServer {
     try {
       const size = head ? await this.storage.repoBlobSize(repo, d) : blob?.size;
       if (size === undefined) {
-        if (this.proxy && (await this.proxy.blob(repo, d, req, res))) return;
+        if (this.proxy && (await this.proxy.blob(repo, d, req, res, ctx.signal))) return;
         throw notFoundBlob(d.text);
       }
       await this.serveBlob(req, res, d, size, blob?.fh);
@@ -501,7 +501,7 @@ export class RegistryServer {
 
   private async listTags(ctx: Ctx, repo: string): Promise<void> {
     this.need(ctx, repo, 'pull');
-    let tags = this.proxy ? await this.proxy.tags(repo) : undefined;
+    let tags = this.proxy ? await this.proxy.tags(repo, ctx.signal) : undefined;
     if (!tags) {
       if (!(await this.storage.repoExists(repo))) throw new RegistryError(404, 'NAME_UNKNOWN', undefined, { name: repo });
       tags = await this.storage.listTags(repo);
