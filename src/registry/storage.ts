@@ -18,7 +18,7 @@
 // atomically; a push's links are only written after what they point at exists.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, unlink, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError, notFoundManifest, unknownUpload } from './errors.ts';
@@ -273,7 +273,14 @@ export class Storage {
     if (start !== undefined && start !== up.size) throw rangeError(up, `chunk starts at ${start} but ${up.size} bytes were received`);
     l.busy = true;
     try {
-      const fh = await open(join(this.uploadsDir, id, 'data'), 'a');
+      let fh: FileHandle;
+      try {
+        fh = await open(join(this.uploadsDir, id, 'data'), 'a');
+      } catch (err) {
+        // Cancelled (DELETE) or purged since getUpload above.
+        if (isNotFound(err)) throw unknownUpload();
+        throw err;
+      }
       const hashing = l.hash !== undefined && l.hashed === up.size;
       if (!hashing) l.hashed = -1;
       let written = 0;
@@ -310,6 +317,11 @@ export class Storage {
         await fh.close();
       }
       if (length !== undefined && written !== length) {
+        // A whole chunk of the wrong size is refused whole: the session goes
+        // back to the offset the client knows, and the hash is redone from disk.
+        await truncate(join(this.uploadsDir, id, 'data'), up.size);
+        l.hash = undefined;
+        l.hashed = -1;
         throw new RegistryError(400, 'SIZE_INVALID', `received ${written} bytes, Content-Length/Content-Range said ${length}`);
       }
       return up.size + written;
