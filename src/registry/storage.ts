@@ -316,6 +316,8 @@ export class Storage {
       } finally {
         await fh.close();
       }
+      // A DELETE while the body streamed in cancelled the session; its bytes went to an unlinked file.
+      if (this.live.get(id) !== l) throw unknownUpload();
       if (length !== undefined && written !== length) {
         // A whole chunk of the wrong size is refused whole: the session goes
         // back to the offset the client knows, and the hash is redone from disk.
