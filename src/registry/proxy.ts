@@ -231,6 +231,7 @@ export class PullThroughProxy {
     }
     const tmp = tempPath(this.storage.tmpDir);
     let verified = false;
+    let held: Buffer | undefined;
     try {
       const fh = await open(tmp, 'wx');
       try {
@@ -240,8 +241,11 @@ export class PullThroughProxy {
           const b = Buffer.from(chunk as Uint8Array);
           hash.update(b);
           await fh.write(b);
-          if (!res.write(b)) await drained(res, signal);
+          // Each chunk goes out when the next arrives: the last one only
+          // once the digest is known to match, so wrong bytes never arrive complete.
+          if (held && !res.write(held)) await drained(res, signal);
           signal.throwIfAborted();
+          held = b;
         }
         await fh.sync();
         verified = hash.digest('hex') === d.hex;
@@ -260,7 +264,7 @@ export class PullThroughProxy {
       res.destroy();
       return true;
     }
-    res.end();
+    res.end(held);
     return true;
   }
 }
