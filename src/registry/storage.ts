@@ -371,6 +371,10 @@ export class Storage {
       await rm(join(this.uploadsDir, id), { recursive: true, force: true });
       this.live.delete(id);
       return up.size;
+    } catch (err) {
+      // The client cancelled (DELETE) the session it was completing: its data file vanished under us.
+      if (isNotFound(err) && !(await exists(join(this.uploadsDir, id)))) throw unknownUpload();
+      throw err;
     } finally {
       l.busy = false;
     }

@@ -8,7 +8,7 @@
 // Set BERTH_TEST_SEED to replay a run.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readlinkSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -326,6 +326,28 @@ describe('registry: abandoned streams', () => {
     assert.deepEqual(ls(join(reg.root, 'uploads')), []);
     assert.equal((await http('GET', `${reg.url}/v2/cancel/app/blobs/${sha256(data)}`)).status, 404);
     await w.recovered('an upload cancelled mid-chunk');
+  });
+
+  test('a DELETE racing the PUT that completes the same upload: 201 or 404, never a 500', async () => {
+    // A sha512 digest for a sha256 session makes the PUT hash the file from disk: a window for the DELETE.
+    const data = randomBytes(64 * 1024 * 1024);
+    const d512 = 'sha512:' + createHash('sha512').update(data).digest('hex');
+    for (const delay of [0, 10, 40]) {
+      const post = await http('POST', `${reg.url}/v2/race/app/blobs/uploads/`);
+      const loc = post.headers.get('location') as string;
+      assert.equal((await http('PATCH', `${reg.url}${loc}`, { body: data })).status, 202);
+      const put = http('PUT', `${reg.url}${loc}?digest=${d512}`);
+      await sleep(delay);
+      const del = await http('DELETE', `${reg.url}${loc}`);
+      const p = await put;
+      assert.ok(p.status === 201 || p.status === 404, `PUT after ${delay} ms: ${p.status} ${p.text}`);
+      assert.ok(del.status === 204 || del.status === 404, `DELETE: ${del.status}`);
+      const got = await http('GET', `${reg.url}/v2/race/app/blobs/${d512}`);
+      if (p.status === 201) assert.ok(got.body.equals(data));
+      else assert.equal(got.status, 404);
+      assert.deepEqual(ls(join(reg.root, 'uploads')), []);
+    }
+    await w.recovered('DELETE racing PUT');
   });
 
   test('manifest PUTs cut mid-body store nothing; listings and search dropped early', async () => {
