@@ -50,6 +50,8 @@ interface AbandonOptions {
   after: number;
   /** ...or after this long, whichever comes first. */
   maxMs?: number;
+  /** At `after`, stop reading (the registry's writes back up) for this long before going away. */
+  stallMs?: number;
 }
 
 /** One raw HTTP request to the registry, dropped part way. */
@@ -61,6 +63,7 @@ function abandon(url: string, o: AbandonOptions): Promise<Abandoned> {
     let head = '';
     let status = 0;
     let done = false;
+    let stalled = false;
     const finish = (): void => {
       if (done) return;
       done = true;
@@ -96,7 +99,12 @@ function abandon(url: string, o: AbandonOptions): Promise<Abandoned> {
         const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
         if (m) status = Number(m[1]);
       }
-      if (o.after > 0 && got >= o.after) finish();
+      if (o.after > 0 && got >= o.after && !stalled) {
+        if (!o.stallMs) return finish();
+        stalled = true;
+        s.pause();
+        setTimeout(finish, o.stallMs);
+      }
     });
   });
 }
@@ -229,6 +237,10 @@ describe('registry: abandoned streams', () => {
       // Leave within the body (a HEAD has none: right after its status line).
       const bodyLen = method === 'HEAD' ? 1 : kind === 1 ? big.length - start : big.length;
       runs.push(abandon(reg.url, { method, path: `/v2/abandon/app/blobs/${bigDigest}`, headers, after: 1 + Math.floor(rand() * Math.min(bodyLen, 1024 * 1024)), maxMs: 10_000 }));
+    }
+    // Readers that stop reading with the registry's writes backed up, then leave.
+    for (let i = 0; i < 8; i++) {
+      runs.push(abandon(reg.url, { path: `/v2/abandon/app/blobs/${bigDigest}`, after: 1 + Math.floor(rand() * 256 * 1024), stallMs: 500 + Math.floor(rand() * 1000), maxMs: 10_000 }));
     }
     const results = await Promise.all(runs);
     assert.deepEqual(results.filter((r) => r.status !== 0 && r.status !== 200 && r.status !== 206).map((r) => r.head.split('\r\n')[0]), []);
@@ -363,6 +375,9 @@ describe('registry: abandoned streams', () => {
         headers: { 'Content-Type': OCI_MANIFEST }, after: 0,
       }));
     }
+    // The token endpoint's form body, cut (this registry issues no tokens: it still reads the body first).
+    const form = Buffer.from('grant_type=password&username=u&password=p&service=s&scope=' + 'x'.repeat(20_000));
+    for (let i = 0; i < 3; i++) runs.push(abandon(reg.url, { method: 'POST', path: '/auth/token', body: form, sendBody: Math.floor(rand() * form.length), after: 0 }));
     for (const path of ['/v2/_catalog', '/v2/_catalog?n=1', '/v2/abandon/app/tags/list', '/v1/search?q=app', `/v2/abandon/app/manifests/v1`, `/v2/abandon/app/referrers/${img.manifestDigest}`]) {
       for (let i = 0; i < 4; i++) runs.push(abandon(reg.url, { path, after: i === 0 ? 0 : 1 + Math.floor(rand() * 200) }));
     }
@@ -480,10 +495,16 @@ const LIE = sha256('what the digest names');
 
 async function slowUpstream(blob: Buffer, digest: string): Promise<SlowUpstream> {
   const state = { cut: 0, whole: 0, hungUp: 0 };
+  // Most of the blob as fast as the proxy takes it (so a client that stops
+  // reading backs the proxy up), then a slow tail of about a second, so no
+  // response can end before a client that left has had time to be noticed.
+  const slowFrom = blob.length - 2 * 1024 * 1024;
   const streamBlob = async (res: ServerResponse): Promise<void> => {
     for (let off = 0; off < blob.length && !res.destroyed; off += 64 * 1024) {
-      res.write(blob.subarray(off, off + 64 * 1024));
-      await sleep(15);
+      if (!res.write(blob.subarray(off, off + 64 * 1024))) {
+        await new Promise<void>((r) => { res.once('drain', r); res.once('close', r); });
+      }
+      if (off >= slowFrom) await sleep(30);
     }
     res.end();
   };
@@ -518,7 +539,7 @@ async function slowUpstream(blob: Buffer, digest: string): Promise<SlowUpstream>
 
 describe('registry: abandoned pull-through streams', () => {
   const rand = prng(SEED ^ 0x5bd1e995);
-  const blob = randomBytes(6 * 1024 * 1024);
+  const blob = randomBytes(18 * 1024 * 1024);
   const digest = sha256(blob);
   let up: SlowUpstream;
   let mirror: Registry;
@@ -542,10 +563,12 @@ describe('registry: abandoned pull-through streams', () => {
   });
 
   test('a client leaving mid-blob cancels the upstream fetch and keeps no partial cache file', async () => {
-    const n = 6;
+    const n = 8;
     const runs: Promise<Abandoned>[] = [];
     for (let i = 0; i < n; i++) {
-      runs.push(abandon(mirror.url, { path: `/v2/up/app/blobs/${digest}`, after: 1 + Math.floor(rand() * blob.length * 0.6), maxMs: 20_000 }));
+      // Half leave at once, half first stop reading so the registry waits for a drain that never comes.
+      const stallMs = i % 2 ? 300 + Math.floor(rand() * 1000) : undefined;
+      runs.push(abandon(mirror.url, { path: `/v2/up/app/blobs/${digest}`, after: 1 + Math.floor(rand() * blob.length * (stallMs ? 0.2 : 0.8)), stallMs, maxMs: 20_000 }));
     }
     const results = await Promise.all(runs);
     assert.ok(results.every((r) => r.status === 200 && r.got < blob.length), results.map((r) => `${r.status}/${r.got}`).join(' '));
