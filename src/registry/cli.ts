@@ -59,6 +59,28 @@ function checkFlags(p: Parsed, allowed: string[]): void {
   for (const f of p.flags.keys()) if (f !== 'help' && !allowed.includes(f)) throw new UsageError(`unknown option --${f}`);
 }
 
+/**
+ * The last guard, as the daemon has: an error no handler caught is a bug,
+ * logged with the line tests look for (`fatal: uncaught`), and the registry
+ * keeps serving its other clients; only when such errors keep coming does it
+ * exit, as its state is then suspect (the store itself is consistent on disk).
+ */
+function guardProcess(log: Logger): void {
+  const recent: number[] = [];
+  const report = (kind: string, err: unknown): void => {
+    log.error(`fatal: uncaught ${kind}`, { error: err instanceof Error ? String(err.stack) : String(err) });
+    const now = Date.now();
+    recent.push(now);
+    while (recent.length > 0 && recent[0] < now - 60_000) recent.shift();
+    if (recent.length >= 10) {
+      log.error('fatal: uncaught errors keep coming, exiting', { count: recent.length });
+      process.exit(70);
+    }
+  };
+  process.on('uncaughtException', (err) => report('exception', err));
+  process.on('unhandledRejection', (reason) => report('rejection', reason));
+}
+
 async function serve(argv: string[]): Promise<number> {
   const p = parseArgs(argv, []);
   checkFlags(p, ['allow-insecure-http']);
@@ -71,6 +93,7 @@ async function serve(argv: string[]): Promise<number> {
     return 1;
   }
   const log = new Logger(cfg.log);
+  guardProcess(log);
   const running = await startRegistry(cfg, log);
   // Tests and scripts read this line to learn the port when addr ends in :0.
   process.stdout.write(`berth registry listening on ${running.url}\n`);

@@ -44,6 +44,8 @@ interface Ctx {
   url: URL;
   origin: string;
   principal: Principal;
+  /** Aborted when the client goes away before its response is complete. */
+  signal: AbortSignal;
 }
 
 type Route =
@@ -115,7 +117,10 @@ export class RegistryServer {
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     let principal: Principal | undefined;
+    // Whatever works for this request (an upstream fetch, a drain wait) stops when its client leaves.
+    const gone = new AbortController();
     res.on('close', () => {
+      if (!res.writableFinished) gone.abort(Object.assign(new Error('client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
       if (!this.log.accessLog) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       this.log.info('request', {
@@ -132,14 +137,16 @@ export class RegistryServer {
     });
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     for (const [k, v] of Object.entries(this.cfg.http.headers)) res.setHeader(k, v);
-    this.route(req, res, (p) => { principal = p; }).catch((err: unknown) => this.fail(req, res, err));
+    this.route(req, res, gone.signal, (p) => { principal = p; }).catch((err: unknown) => this.fail(req, res, err, gone.signal));
   };
 
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown, signal: AbortSignal): void {
     if (!(err instanceof RegistryError)) {
       const e = err as NodeJS.ErrnoException;
-      // A client that went away mid-request is not a server error worth shouting about.
-      if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted') {
+      // A client that went away mid-request is not a server error worth
+      // shouting about, whatever it broke (a body read, a write, an upstream fetch).
+      if (signal.aborted || e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted') {
+        this.log.debug('request ended after the client went away', { method: req.method, error: String(e?.message ?? e) });
         res.destroy();
         return;
       }
@@ -166,7 +173,7 @@ export class RegistryServer {
     return `${scheme}://${this.cfg.http.addr.startsWith(':') ? 'localhost' + this.cfg.http.addr : this.cfg.http.addr}`;
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, setPrincipal: (p: Principal) => void): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, setPrincipal: (p: Principal) => void): Promise<void> {
     // URL parsing would silently resolve "/a/../b" (also spelled "%2e%2e",
     // and with "\\" read as "/"); such a request is refused instead of being
     // served some other path.
@@ -190,7 +197,7 @@ export class RegistryServer {
 
     const principal = await this.auth.authenticate(req.headers, origin, route.kind === 'search');
     setPrincipal(principal);
-    const ctx: Ctx = { req, res, url, origin, principal };
+    const ctx: Ctx = { req, res, url, origin, principal, signal };
     const is = (...ms: string[]): boolean => ms.includes(method);
 
     switch (route.kind) {
@@ -276,7 +283,7 @@ export class RegistryServer {
   private async getManifest(ctx: Ctx, repo: string, ref: string): Promise<void> {
     checkReference(ref, false);
     this.need(ctx, repo, 'pull');
-    const m = (this.proxy ? await this.proxy.manifest(repo, ref) : undefined) ?? (await this.storage.getManifest(repo, ref));
+    const m = (this.proxy ? await this.proxy.manifest(repo, ref, ctx.signal) : undefined) ?? (await this.storage.getManifest(repo, ref));
     const { res } = ctx;
     res.setHeader('Content-Type', m.mediaType);
     res.setHeader('Docker-Content-Digest', m.digest);
@@ -343,7 +350,7 @@ export class RegistryServer {
     try {
       const size = head ? await this.storage.repoBlobSize(repo, d) : blob?.size;
       if (size === undefined) {
-        if (this.proxy && (await this.proxy.blob(repo, d, req, res))) return;
+        if (this.proxy && (await this.proxy.blob(repo, d, req, res, ctx.signal))) return;
         throw notFoundBlob(d.text);
       }
       await this.serveBlob(req, res, d, size, blob?.fh);
@@ -494,7 +501,7 @@ export class RegistryServer {
 
   private async listTags(ctx: Ctx, repo: string): Promise<void> {
     this.need(ctx, repo, 'pull');
-    let tags = this.proxy ? await this.proxy.tags(repo) : undefined;
+    let tags = this.proxy ? await this.proxy.tags(repo, ctx.signal) : undefined;
     if (!tags) {
       if (!(await this.storage.repoExists(repo))) throw new RegistryError(404, 'NAME_UNKNOWN', undefined, { name: repo });
       tags = await this.storage.listTags(repo);

@@ -18,7 +18,7 @@
 // atomically; a push's links are only written after what they point at exists.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, unlink, rename, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, truncate, unlink, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RegistryError, notFoundManifest, unknownUpload } from './errors.ts';
@@ -273,7 +273,14 @@ export class Storage {
     if (start !== undefined && start !== up.size) throw rangeError(up, `chunk starts at ${start} but ${up.size} bytes were received`);
     l.busy = true;
     try {
-      const fh = await open(join(this.uploadsDir, id, 'data'), 'a');
+      let fh: FileHandle;
+      try {
+        fh = await open(join(this.uploadsDir, id, 'data'), 'a');
+      } catch (err) {
+        // Cancelled (DELETE) or purged since getUpload above.
+        if (isNotFound(err)) throw unknownUpload();
+        throw err;
+      }
       const hashing = l.hash !== undefined && l.hashed === up.size;
       if (!hashing) l.hashed = -1;
       let written = 0;
@@ -309,7 +316,14 @@ export class Storage {
       } finally {
         await fh.close();
       }
+      // A DELETE while the body streamed in cancelled the session; its bytes went to an unlinked file.
+      if (this.live.get(id) !== l) throw unknownUpload();
       if (length !== undefined && written !== length) {
+        // A whole chunk of the wrong size is refused whole: the session goes
+        // back to the offset the client knows, and the hash is redone from disk.
+        await truncate(join(this.uploadsDir, id, 'data'), up.size);
+        l.hash = undefined;
+        l.hashed = -1;
         throw new RegistryError(400, 'SIZE_INVALID', `received ${written} bytes, Content-Length/Content-Range said ${length}`);
       }
       return up.size + written;
@@ -357,6 +371,10 @@ export class Storage {
       await rm(join(this.uploadsDir, id), { recursive: true, force: true });
       this.live.delete(id);
       return up.size;
+    } catch (err) {
+      // The client cancelled (DELETE) the session it was completing: its data file vanished under us.
+      if (isNotFound(err) && !(await exists(join(this.uploadsDir, id)))) throw unknownUpload();
+      throw err;
     } finally {
       l.busy = false;
     }
