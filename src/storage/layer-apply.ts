@@ -633,7 +633,9 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
   const extracted = new Promise<void>((resolve, reject) => {
     extract.on('finish', resolve);
     extract.on('error', reject);
-    extract.on('close', () => reject(new ArchiveError('tar extraction stopped')));
+    // An entry's failure (ENOSPC writing it) closes the extract before its
+    // handler has run: wait a turn so that failure, not this, is reported.
+    extract.on('close', () => setImmediate(() => reject(failure ?? new ArchiveError('tar extraction stopped'))));
   });
   extracted.catch(() => {});
 
