@@ -411,8 +411,10 @@ export class ContainerService {
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.network.teardown(rec);
-      await this.save(rec);
-      await removeStateDir(this.stateDir(id));
+      // A record that cannot be saved (a full disk) must not lose the exit or
+      // take the daemon down: the state dir keeps the shim's exit.json for the
+      // next start, and waiters (a build's RUN) still hear of the exit.
+      if (await this.save(rec).then(() => true, () => false)) await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
       live.conn = undefined;
       live.output.emit('end');
