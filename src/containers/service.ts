@@ -25,6 +25,7 @@ import {
   type ContainerRecord, type HostConfig, NAME_RE, ZERO_TIME, newState, nowNano,
 } from './model.ts';
 import { randomName } from './names.ts';
+import { reconcilePause } from './pause-state.ts';
 import type { EndpointRequest, NetworkService } from '../network/service.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
 
@@ -537,13 +538,14 @@ export class ContainerService {
   // ---------- pause / unpause ----------
 
   /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
-  async pause(ref: string): Promise<void> {
+  async pause(ref: string, o: { forCommit?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
     await this.locked(rec.Id, async () => {
       if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
       if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
       await this.runtimeCommand(rec, 'pause');
       rec.State = { ...rec.State, Paused: true, Status: 'paused' };
+      if (o.forCommit) rec.berthPausedForCommit = true;
       await this.save(rec);
       this.publish(rec, 'pause');
     });
@@ -555,6 +557,7 @@ export class ContainerService {
       if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
       await this.runtimeCommand(rec, 'resume');
       rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
+      delete rec.berthPausedForCommit;
       await this.save(rec);
       this.publish(rec, 'unpause');
     });
@@ -706,6 +709,7 @@ export class ContainerService {
       if (conn) {
         await this.network.restoreRunning(rec);
         this.attachShim(rec, conn);
+        if (await reconcilePause(rec, this.runtimeFor(rec))) await this.save(rec);
         continue;
       }
       const exit = readExitFile(this.stateDir(rec.Id));

@@ -1,0 +1,31 @@
+// A pause or resume cut short by a crash: the runtime's state and the
+// container's record can disagree (runc paused it, the record was never
+// saved; or the reverse), and a commit's temporary pause would outlive the
+// commit. At restore the runtime's state is the truth, and a commit's pause
+// is undone, since no commit is left to undo it.
+import { execFile } from 'node:child_process';
+import type { ContainerRecord } from './model.ts';
+
+interface Runtime { path: string; args: string[]; root: string }
+
+function runtime(rt: Runtime, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(rt.path, ['--root', rt.root, ...rt.args, ...args], { timeout: 30_000 }, (err, stdout) => resolve(err ? undefined : stdout));
+  });
+}
+
+/** Brings a running container's Paused to the runtime's state; true when the record changed. */
+export async function reconcilePause(rec: ContainerRecord, rt: Runtime): Promise<boolean> {
+  const out = await runtime(rt, ['state', rec.Id]);
+  let status: string | undefined;
+  try {
+    status = out ? (JSON.parse(out) as { status?: string }).status : undefined;
+  } catch { /* an unreadable state: leave the record as it is */ }
+  if (status !== 'paused' && status !== 'running') return false;
+  let paused = status === 'paused';
+  if (paused && (rec.berthPausedForCommit || !rec.State.Paused)) paused = (await runtime(rt, ['resume', rec.Id])) === undefined;
+  const changed = paused !== rec.State.Paused || rec.berthPausedForCommit !== undefined;
+  rec.State = { ...rec.State, Paused: paused, Status: paused ? 'paused' : 'running' };
+  delete rec.berthPausedForCommit;
+  return changed;
+}
