@@ -43,9 +43,13 @@ describe('a full disk under the data root', () => {
     baseline = used();
   });
   after(async () => {
-    await d?.destroy();
-    await reg?.stop();
-    if (work) rmSync(work, { recursive: true, force: true });
+    // The registry goes even when destroy reports a leak, or it would keep the test process alive.
+    try {
+      await d?.destroy();
+    } finally {
+      await reg?.stop();
+      if (work) rmSync(work, { recursive: true, force: true });
+    }
   });
 
   /** The daemon answers, the space comes back to near the start, and a container runs. */
@@ -121,6 +125,18 @@ describe('a full disk under the data root', () => {
       assert.match(dr.stderr, /no space left on device/i, 'the docker CLI gets the message too');
     }
     await assertRecovered('build COPY');
+  });
+
+  test('build: COPY of a context that fits, into a layer that does not, fails with "no space left on device"', async () => {
+    const ctx = join(work, 'copy-layer');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY big /big\n');
+    writeFileSync(join(ctx, 'big'), randomBytes(Math.floor(free() * 0.6)));
+    const r = await berth(['build', '-t', 'full:copylayer', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr + r.stdout, NOSPACE);
+    assert.equal((await berth(['image', 'inspect', 'full:copylayer'])).code, 1, 'no image');
+    await assertRecovered('build COPY layer');
   });
 
   test('a container writing output until the disk is full: the daemon stays up, logs still read, rm gives the space back', async () => {
