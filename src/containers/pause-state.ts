@@ -3,15 +3,14 @@
 // saved; or the reverse), and a commit's temporary pause would outlive the
 // commit. At restore the runtime's state is the truth, and a commit's pause
 // is undone, since no commit is left to undo it.
-import { execFile } from 'node:child_process';
+import { runtimeCall } from '../runtime/runtime-call.ts';
 import type { ContainerRecord } from './model.ts';
 
 interface Runtime { path: string; args: string[]; root: string }
 
-function runtime(rt: Runtime, args: string[]): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile(rt.path, ['--root', rt.root, ...rt.args, ...args], { timeout: 30_000 }, (err, stdout) => resolve(err ? undefined : stdout));
-  });
+async function runtime(rt: Runtime, args: string[]): Promise<string | undefined> {
+  const r = await runtimeCall(rt.path, ['--root', rt.root, ...rt.args, ...args]);
+  return r.code === 0 ? r.stdout : undefined;
 }
 
 /** Brings a running container's Paused to the runtime's state; true when the record changed. */

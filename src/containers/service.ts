@@ -26,6 +26,7 @@ import {
 } from './model.ts';
 import { randomName } from './names.ts';
 import { reconcilePause } from './pause-state.ts';
+import { runtimeCall, runtimeTimeoutSeconds } from '../runtime/runtime-call.ts';
 import type { EndpointRequest, NetworkService } from '../network/service.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
 
@@ -563,14 +564,11 @@ export class ContainerService {
     });
   }
 
-  private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
+  private async runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
     const rt = this.runtimeFor(rec);
-    return new Promise((resolve, reject) => {
-      execFile(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id], (err, _stdout, stderr) => {
-        if (err) reject(new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
-        else resolve();
-      });
-    });
+    const r = await runtimeCall(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id]);
+    const why = r.timedOut ? `${rt.path} ${command} timed out after ${runtimeTimeoutSeconds()}s` : r.code !== 0 ? runtimeMessage(r.stderr || `exit status ${r.code}`) : '';
+    if (why) throw new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${why}`);
   }
 
   // ---------- remove / rename / prune ----------

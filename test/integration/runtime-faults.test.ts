@@ -34,7 +34,7 @@ describe('a failing or hanging OCI runtime', () => {
     const fake = (name: string, body: string) => {
       const p = join(dir, name);
       writeFileSync(p, `#!/bin/sh
-for a in "$@"; do case "$a" in create|start|delete|exec|kill|state) sub="$a"; break;; esac; done
+for a in "$@"; do case "$a" in create|start|delete|exec|kill|state|pause|resume) sub="$a"; break;; esac; done
 ${body}
 exec runc "$@"
 `);
@@ -49,9 +49,10 @@ exec runc "$@"
 fi`);
     const hangCreate = fake('hang-create', `[ "$sub" = create ] && { sleep 3001; exit 0; }`);
     const hangStart = fake('hang-start', `[ "$sub" = start ] && { sleep 3001; exit 0; }`);
+    const hangPause = fake('hang-pause', `[ "$sub" = pause ] && { sleep 3001; exit 0; }`);
     process.env.BERTH_RUNTIME_TIMEOUT = String(TIMEOUT_S);
     d = await startSeededDaemon(['--add-runtime', `failcreate=${failCreate}`, '--add-runtime', `faillog=${failLog}`,
-      '--add-runtime', `hangcreate=${hangCreate}`, '--add-runtime', `hangstart=${hangStart}`]);
+      '--add-runtime', `hangcreate=${hangCreate}`, '--add-runtime', `hangstart=${hangStart}`, '--add-runtime', `hangpause=${hangPause}`]);
     delete process.env.BERTH_RUNTIME_TIMEOUT;
   });
   after(async () => {
@@ -120,4 +121,20 @@ fi`);
       assertUsableAfter(id);
     });
   }
+  test('a runtime that hangs on pause: the pause fails after the runtime timeout, the container stays usable', async () => {
+    const id = d.berth(['run', '-d', '--runtime', 'hangpause', 'busybox', 'sleep', '300']).stdout.trim();
+    assert.match(id, /^[a-f0-9]{64}$/);
+    const pause = runAsync(BERTH, ['-H', d.host, 'pause', id], { timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await runAsync(BERTH, ['-H', d.host, 'ps'], { timeoutMs: 10_000 })).code, 0, 'the daemon answers meanwhile');
+    const r = await pause;
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`Cannot pause container ${id}: .*pause timed out after ${TIMEOUT_S}s`));
+    assert.deepEqual(procsWith('sleep 3001', `/bin/sh ${dir}/`), [], 'the hung runtime is gone');
+    assert.equal(d.berth(['inspect', '-f', '{{.State.Status}}', id]).stdout, 'running\n');
+    assert.equal(d.berth(['exec', id, 'echo', 'ok']).stdout, 'ok\n', 'exec still works');
+    const rm = d.berth(['rm', '-f', id]);
+    assert.equal(rm.code, 0, `rm -f: ${rm.stderr}`);
+    assertNothingLeft(id);
+  });
 });
