@@ -127,6 +127,8 @@ export interface ContainerRecord {
   NetworkSettings: Record<string, unknown>;
   /** Set by `stop`/`kill` so a restart policy does not bring the container back. */
   berthManuallyStopped?: boolean;
+  /** Set while a commit holds the container paused: a daemon killed meanwhile resumes it at restart. */
+  berthPausedForCommit?: boolean;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -8,7 +8,7 @@ import { linkSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, SystemError } from '../errors.ts';
 import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../files/compression.ts';
 import { cleanInRoot, resolveInRoot, isWithin } from '../storage/rootpath.ts';
@@ -119,8 +119,14 @@ export async function contextFromStream(
           overlayWhiteouts: false, xattrs: false, linkFrom: earlier && unchangedIn(earlier.dir), fileDigests,
         });
       } catch (err) {
-        d.abort(err as Error);
-        throw new InvalidArgumentError(`failed to unpack the build context: ${(err as Error).message}`);
+        // An uncompressed context is the request itself: destroying it would
+        // reset the connection before the client reads why (ENOSPC). The
+        // outer catch drains it instead.
+        if (d.compression === 'none') input.removeAllListeners('readable');
+        else d.abort(err as Error);
+        // A full disk is the daemon's trouble, not a bad context: a 500.
+        const full = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC';
+        throw new (full ? SystemError : InvalidArgumentError)(`failed to unpack the build context: ${(err as Error).message}`);
       } finally {
         await previous?.release();
       }

@@ -37,7 +37,7 @@ export async function commitContainer(
   const userConf = applyChanges({ ...(o.config ?? {}) }, o.changes);
   const config = mergeCommitConfig(userConf, rec.Config);
   const pause = o.pause && rec.State.Running && !rec.State.Paused;
-  if (pause) await containers.pause(rec.Id);
+  if (pause) await containers.pause(rec.Id, { forCommit: true });
   let img: Image;
   try {
     img = await createImage(store, snapshots, {

@@ -9,6 +9,7 @@ import { removeTempFiles } from '../files/atomic.ts';
 import type { NetworkService } from '../network/service.ts';
 import type { ExitStatus, ShimConnection } from '../runtime/shim.ts';
 import type { Snapshotter } from '../storage/snapshotter.ts';
+import { reconcilePause } from './pause-state.ts';
 import { connectToShim, killOrphanShim, readExitFile } from './shim-state.ts';
 import type { ContainerTable } from './table.ts';
 
@@ -23,6 +24,7 @@ export interface RestoreTarget {
   remove(id: string): Promise<void>;
   /** Wires a live shim's connection to the container again. */
   reattach(rec: ContainerRecord, conn: ShimConnection): void;
+  runtimeFor(rec: ContainerRecord): { path: string; args: string[]; root: string };
   /** Records an exit that happened while the daemon was away. */
   exited(id: string, st: ExitStatus, error?: string): Promise<void>;
 }
@@ -69,6 +71,7 @@ export async function restoreContainers(t: RestoreTarget): Promise<void> {
     if (conn) {
       await t.network.restoreRunning(rec);
       t.reattach(rec, conn);
+      if (await reconcilePause(rec, t.runtimeFor(rec))) await t.table.save(rec);
       continue;
     }
     const exit = readExitFile(t.stateDir(rec.Id));

@@ -241,8 +241,10 @@ export class ContainerService {
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.network.teardown(rec);
-      await this.table.save(rec);
-      await removeStateDir(this.stateDir(id));
+      // A record that cannot be saved (a full disk) must not lose the exit or
+      // take the daemon down: the state dir keeps the shim's exit.json for the
+      // next start, and waiters (a build's RUN) still hear of the exit.
+      if (await this.table.save(rec).then(() => true, () => false)) await removeStateDir(this.stateDir(id));
       const live = this.liveOf(id);
       live.conn = undefined;
       live.output.emit('end');
@@ -365,13 +367,14 @@ export class ContainerService {
   // ---------- pause / unpause ----------
 
   /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
-  async pause(ref: string): Promise<void> {
+  async pause(ref: string, o: { forCommit?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
     await this.table.locked(rec.Id, async () => {
       if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
       if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
       await this.runtimeCommand(rec, 'pause');
       rec.State = { ...rec.State, Paused: true, Status: 'paused' };
+      if (o.forCommit) rec.berthPausedForCommit = true;
       await this.table.save(rec);
       this.publish(rec, 'pause');
     });
@@ -383,6 +386,7 @@ export class ContainerService {
       if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
       await this.runtimeCommand(rec, 'resume');
       rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
+      delete rec.berthPausedForCommit;
       await this.table.save(rec);
       this.publish(rec, 'unpause');
     });
@@ -497,6 +501,7 @@ export class ContainerService {
       stateDir: (id) => this.stateDir(id),
       remove: (id) => this.remove(id, { force: true }),
       reattach: (rec, conn) => this.attachShim(rec, conn),
+      runtimeFor: (rec) => this.runtimeFor(rec),
       exited: (id, st, error) => this.handleExit(id, st, error),
     });
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
 import { EngineError, InvalidArgumentError, SystemError } from '../errors.ts';
 import { isMountPoint } from '../runtime/mountinfo.ts';
+import { runtimeCall, runtimeTimeoutSeconds } from '../runtime/runtime-call.ts';
 import { ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
 
 /**
@@ -132,12 +133,9 @@ export function runtimeMessage(raw: string): string {
   return raw.trim();
 }
 
-/** Runs `runc pause|resume` (or the container's other runtime); rejects with the runtime's own message. */
-export function runtimeCommand(rt: { path: string; args: string[]; root: string }, command: 'pause' | 'resume', id: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(rt.path, ['--root', rt.root, ...rt.args, command, id], (err, _stdout, stderr) => {
-      if (err) reject(new Error(runtimeMessage(String(stderr || err.message))));
-      else resolve();
-    });
-  });
+/** Runs `runc pause|resume` (or the container's other runtime) within the runtime timeout; rejects with the runtime's own message. */
+export async function runtimeCommand(rt: { path: string; args: string[]; root: string }, command: 'pause' | 'resume', id: string): Promise<void> {
+  const r = await runtimeCall(rt.path, ['--root', rt.root, ...rt.args, command, id]);
+  const why = r.timedOut ? `${rt.path} ${command} timed out after ${runtimeTimeoutSeconds()}s` : r.code !== 0 ? runtimeMessage(r.stderr || `exit status ${r.code}`) : '';
+  if (why) throw new Error(why);
 }

@@ -137,3 +137,16 @@ export async function redirectDns(netns: string, target: string): Promise<void> 
   ].join('\n');
   await runInNetns(netns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec iptables-restore -w'], rules);
 }
+
+/**
+ * Deletes every link in the namespace but lo and `keep` (with its veth peer):
+ * a connect cut short by a crash after plumbing, before its record was saved,
+ * left an interface no record names, and the next connect's name for it.
+ */
+export async function removeStrayLinks(netns: string, keep: Set<string>): Promise<void> {
+  const out = await runInNetns(netns, 'ip', ['-o', 'link', 'show']).catch(() => '');
+  for (const line of out.split('\n')) {
+    const name = /^\d+: ([^:@]+)/.exec(line)?.[1];
+    if (name && name !== 'lo' && !keep.has(name)) await runInNetns(netns, 'ip', ['link', 'del', 'dev', name]).catch(() => {});
+  }
+}

@@ -16,7 +16,7 @@ import { embeddedResolvConf, writeHostsFile } from './etc-files.ts';
 import { lookupName, resolveLinks } from './names.ts';
 import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
 import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
-import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, routedSubnets, vethName, type EndpointPlan } from './links.ts';
+import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, removeStrayLinks, routedSubnets, vethName, type EndpointPlan } from './links.ts';
 import { runInNetns } from './command.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
 import { holdPort, portMapOf, portRequests, reholdPort, type HeldPort } from './ports.ts';
@@ -693,6 +693,7 @@ export class NetworkService {
       }
     }
     this.sandboxes.set(rec.Id, sb);
+    await removeStrayLinks(sb.netns, new Set(Object.values(netState(rec).interfaces)));
   }
 
   /** Daemon start: a container that is not running owns no namespace (a crash during its start). */

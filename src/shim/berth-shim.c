@@ -59,6 +59,8 @@ enum {
 #define FINAL_FLUSH_MS 2000
 #define EXITED_FLUSH_MS 100
 #define ERR_MAX 2048
+/* A runtime invocation taking longer than this is hung (runc's own take well under a second). */
+#define RUNTIME_TIMEOUT_DEFAULT_S 60
 #define TIME_LEN 64
 
 /* A byte queue: appended at the end, consumed from the front. */
@@ -809,7 +811,9 @@ static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	/* Child. Dispositions and the mask survive exec: undo what the shim set for itself. */
+	/* Child. A process group of its own, so a hung runtime is killed with every helper it forked. */
+	setpgid(0, 0);
+	/* Dispositions and the mask survive exec: undo what the shim set for itself. */
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -854,16 +858,38 @@ static void console_receive(int console_listen)
 	close(c);
 }
 
+/* BERTH_RUNTIME_TIMEOUT (seconds, inherited from the daemon; 0: none), or the default. */
+static long long runtime_timeout_s(void)
+{
+	const char *v = getenv("BERTH_RUNTIME_TIMEOUT");
+	char *end;
+	long long s = v && *v ? strtoll(v, &end, 10) : -1;
+	return s >= 0 && v && !*end ? s : RUNTIME_TIMEOUT_DEFAULT_S;
+}
+
+#define RUNTIME_TIMED_OUT (-2)
+
 /*
  * Waits for a runtime invocation, receiving the pty master meanwhile. SIGCHLD
  * wakes the poll; other children (the container itself) are left as zombies
  * for reap_children(), which runs at the top of every loop iteration.
- * Returns the exit status, 128+signal, or -1.
+ * Returns the exit status, 128+signal, -1, or RUNTIME_TIMED_OUT once the
+ * runtime's process group is killed for outliving the timeout: a hung runtime
+ * must not hang the container's start (and the client's request) forever.
  */
 static int runtime_wait(pid_t pid, int console_listen)
 {
+	long long timeout = runtime_timeout_s();
+	long long deadline = timeout ? mono_ms() + timeout * 1000 : 0;
 	for (;;) {
 		int status;
+		if (deadline && mono_ms() > deadline) {
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return RUNTIME_TIMED_OUT;
+		}
 		pid_t r = waitpid(pid, &status, WNOHANG);
 		if (r == pid) {
 			/* The master may have been sent after the last poll. */
@@ -886,11 +912,15 @@ static int runtime_wait(pid_t pid, int console_listen)
 	}
 }
 
+/* Whether the last failed runtime invocation logged an error of its own. */
+static int runtime_logged_error;
+
 /* The last error the runtime logged, or a generic message. */
 static void runtime_error(const char *what, int status, char *err, size_t n)
 {
 	char line[8192], level[32], msg[ERR_MAX];
 	snprintf(err, n, "%s %s failed (exit status %d)", opt.runtime, what, status);
+	runtime_logged_error = 0;
 	FILE *f = fopen(path.runtime_log, "re");
 	if (!f)
 		return;
@@ -899,8 +929,10 @@ static void runtime_error(const char *what, int status, char *err, size_t n)
 			continue;
 		if (strcmp(level, "error") && strcmp(level, "fatal"))
 			continue;
-		if (json_field(line, "msg", msg, sizeof msg) == 0 && msg[0])
+		if (json_field(line, "msg", msg, sizeof msg) == 0 && msg[0]) {
 			snprintf(err, n, "%s", msg);
+			runtime_logged_error = 1;
+		}
 	}
 	fclose(f);
 }
@@ -913,10 +945,14 @@ static int runtime_run(const char *const *sub, int in, int out, int err_fd, int 
 		snprintf(err, n, "fork: %s", strerror(errno));
 		return -1;
 	}
+	runtime_logged_error = 0;
 	int status = runtime_wait(pid, console_listen);
 	if (status == 0)
 		return 0;
-	runtime_error(sub[0], status, err, n);
+	if (status == RUNTIME_TIMED_OUT)
+		snprintf(err, n, "%s %s timed out after %llds", opt.runtime, sub[0], runtime_timeout_s());
+	else
+		runtime_error(sub[0], status, err, n);
 	say("%s %s: %s", opt.runtime, sub[0], err);
 	return -1;
 }
@@ -1163,6 +1199,35 @@ static int record_pid(pid_t pid, char *err, size_t n)
 }
 
 /*
+ * A runtime that failed without logging (a wrapper script, a runtime that
+ * only prints) said why on stderr, which is the process's stderr pipe: no
+ * process ran, so its last line there is the runtime's, and the message.
+ */
+static void append_runtime_stderr(char *err, size_t n)
+{
+	char tail[ERR_MAX / 2];
+	size_t len = 0;
+	ssize_t r;
+	if (io.err < 0)
+		return;
+	while ((r = read(io.err, tail + len, sizeof tail - 1 - len)) > 0) {
+		len += (size_t)r;
+		if (len == sizeof tail - 1) { /* keep the end: shift out the oldest half */
+			memmove(tail, tail + len / 2, len - len / 2);
+			len -= len / 2;
+		}
+	}
+	while (len && (tail[len - 1] == '\n' || tail[len - 1] == '\r'))
+		len--;
+	tail[len] = 0;
+	char *last = strrchr(tail, '\n');
+	last = last ? last + 1 : tail;
+	size_t used = strlen(err);
+	if (*last && used < n)
+		snprintf(err + used, n - used, ": %s", last);
+}
+
+/*
  * Runs `runtime create` (create mode) or `runtime exec --detach` (exec mode)
  * on the prepared stdio and records the new process's pid.
  */
@@ -1195,8 +1260,11 @@ static int process_launch(char *err, size_t n)
 	rc = runtime_run(sub, io.child_in, io.child_out, io.child_err, console, err, n);
 	stdio_release_child_ends();
 	console_listen_close(&console);
-	if (rc < 0)
+	if (rc < 0) {
+		if (!runtime_logged_error)
+			append_runtime_stderr(err, n);
 		return -1;
+	}
 	pid_t pid = read_runtime_pid();
 	if (pid <= 0) {
 		snprintf(err, n, "%s %s wrote no pid file", opt.runtime, sub[0]);

@@ -618,6 +618,10 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
 
   let failure: unknown;
   extract.on('entry', (header, stream, next) => {
+    // Destroying the extract on a failure errors the entry stream too; the
+    // failure is reported once, from here or the extract, never as an
+    // unhandled 'error' that would take the daemon down.
+    stream.on('error', () => {});
     const pax = nextPax ?? globalPax;
     nextPax = null;
     ex.place(header, stream as unknown as Readable, pax).then(
@@ -633,7 +637,9 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
   const extracted = new Promise<void>((resolve, reject) => {
     extract.on('finish', resolve);
     extract.on('error', reject);
-    extract.on('close', () => reject(new ArchiveError('tar extraction stopped')));
+    // An entry's failure (ENOSPC writing it) closes the extract before its
+    // handler has run: wait a turn so that failure, not this, is reported.
+    extract.on('close', () => setImmediate(() => reject(failure ?? new ArchiveError('tar extraction stopped'))));
   });
   extracted.catch(() => {});
 

@@ -47,7 +47,7 @@ describe('commit', () => {
   });
 
   test('commit pauses a running container by default, --pause=false does not; pause/unpause', async () => {
-    assert.equal(d.berth(['run', '-d', '--name', 'c3', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tick; sleep 0.05; done']).code, 0);
+    assert.equal(d.berth(['run', '-d', '--name', 'c3', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tick.new && mv /tick.new /tick; sleep 0.05; done']).code, 0);
     // The daemon's events show the pause and unpause around the commit.
     const since = Math.floor(Date.now() / 1000) - 1;
     const c = d.berth(['commit', 'c3', 'committed:v3']);
