@@ -441,8 +441,11 @@ export class NetworkService {
       });
       if (bridgeName) n.berth!.bridge = bridgeName;
       try {
-        await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
+        // The record first: a kill -9 after it leaves a network whose bridge the
+        // next start makes; one before it, nothing. (Bridge first leaked a bridge
+        // no record names, which no start can tell from another daemon's.)
         await this.addRecord(n);
+        await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n));
         await this.openPool(n);
         await this.syncFirewall();
       } catch (err) {
@@ -464,13 +467,15 @@ export class NetworkService {
     if (active.length) {
       throw new ForbiddenError(`error while removing network: network ${n.Name} has active endpoints (${active.map((c) => `name:"${c.Name.slice(1)}" id:"${c.Id.slice(0, 12)}"`).join(', ')})`);
     }
-    await rm(join(this.dir, `${n.Id}.json`), { force: true });
     this.records.delete(n.Id);
     this.pools.delete(n.Id);
     this.dnsServers.get(n.Id)?.close();
     this.dnsServers.delete(n.Id);
     await this.syncFirewall();
+    // The bridge before the record, for the reason create makes the record first:
+    // a kill -9 in between leaves the network, whose bridge the next start remakes.
     await removeLink(n.berth!.bridge);
+    await rm(join(this.dir, `${n.Id}.json`), { force: true });
     this.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
   }
 
