@@ -78,6 +78,13 @@ export class ApiServer {
     return server;
   }
 
+  /** A listening socket handed over by systemd (socket activation). */
+  listenFd(fd: number): Server {
+    const server = this.makeServer();
+    server.listen({ fd });
+    return server;
+  }
+
   listenTcp(host: string, port: number, tls?: { ca?: Buffer; cert: Buffer; key: Buffer; verify: boolean }): Server {
     const server = this.makeServer(tls);
     server.listen(port, host);
