@@ -142,8 +142,10 @@ export class ExecService {
     ex.conn = conn;
     conn.on('stdout', (b: Buffer) => ex.output.emit('stdout', b));
     conn.on('stderr', (b: Buffer) => ex.output.emit('stderr', b));
+    let done = false;
     const exited = new Promise<number>((resolve) => {
       const finish = (st: ExitStatus) => {
+        done = true;
         ex.Running = false;
         ex.ExitCode = st.exitCode;
         ex.conn = undefined;
@@ -167,7 +169,9 @@ export class ExecService {
       const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
       throw new BadRequestError(`OCI runtime exec failed: ${m ? m[1].replace(/\\"/g, '"') : msg}: unknown`);
     }
-    ex.Running = true;
+    // A short process may have exited (and been recorded) before start's reply
+    // was handled: it must not be marked running again.
+    if (!done) ex.Running = true;
     this.publish(rec.Id, `exec_start: ${(c.Cmd as string[]).join(' ')}`, { execID: id });
     return { exited };
   }
