@@ -141,6 +141,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const h = intParam(ctx.query, 'h') ?? 0;
     const w = intParam(ctx.query, 'w') ?? 0;
     containers.resize(ctx.params.id, h, w);
+    return { status: 200 }; // dockerd answers 200 with no body (dockerode accepts only that)
   });
 
   api.route('GET', '/containers/:id/logs', async (ctx) => {

@@ -55,5 +55,6 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('POST', '/exec/:id/resize', (ctx) => {
     execs.resize(ctx.params.id, intParam(ctx.query, 'h') ?? 0, intParam(ctx.query, 'w') ?? 0);
+    return { status: 200 };
   });
 }
