@@ -20,7 +20,7 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
     if (body.ConsoleSize) ex.config.ConsoleSize = body.ConsoleSize;
     if (body.Detach) {
       await execs.start(ex.ID);
-      return;
+      return { status: 200 }; // dockerd writes nothing: 200, no body
     }
     const tty = ex.config.Tty === true;
     const hj = await ctx.hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
