@@ -16,6 +16,7 @@ import { labelsMatch } from '../../containers/service.ts';
 import type { CreateRequest } from '../../containers/service.ts';
 import { containerStatus } from '../../cli/format/units.ts';
 import { createTar } from '../../storage/archive.ts';
+import { pipeline } from 'node:stream/promises';
 import { overlayOptions } from '../../storage/snapshotter.ts';
 import { portSummary } from '../../network/ports.ts';
 import type { NetworkSettings } from '../../network/model.ts';
@@ -225,9 +226,9 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const c = containers.get(ctx.params.id);
     await withRootfs(engine, c, async (dir) => {
       const out = ctx.stream(200, 'application/x-tar');
-      const tar = createTar(dir);
-      tar.pipe(out);
-      await once(tar, 'end');
+      // pipeline, not pipe: a client that goes away must end the tar too (it
+      // holds the files it reads, and the rootfs mount is held until it ends).
+      await pipeline(createTar(dir), out).catch(() => out.destroy());
     });
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
