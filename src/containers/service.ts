@@ -230,7 +230,7 @@ export class ContainerService {
     // and the daemon's options fill in those the container did not set.
     const log = { Type: host.LogConfig?.Type || this.cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
     if (log.Type === this.cfg.logDriver) for (const [k, v] of Object.entries(this.cfg.logOpts)) log.Config[k] ??= v;
-    if (!['json-file', 'none'].includes(log.Type)) throw new BadRequestError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
+    if (!['json-file', 'none'].includes(log.Type)) throw new BadRequestError(`logger: no log driver named '${log.Type}' is registered`);
     for (const k of Object.keys(log.Config ?? {})) {
       if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new BadRequestError(`unknown log opt '${k}' for json-file log driver`);
     }
@@ -562,7 +562,10 @@ export class ContainerService {
     const rt = this.runtimeFor(rec);
     return new Promise((resolve, reject) => {
       execFile(rt.path, ['--root', rt.root, ...rt.args, command, rec.Id], (err, _stdout, stderr) => {
-        if (err) reject(new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${runtimeMessage(String(stderr || err.message))}`));
+        const msg = runtimeMessage(String(stderr || err?.message));
+        // Exited an instant ago: runc has it stopped or deleted before its exit reached us.
+        if (err && /container does not exist|container not running/.test(msg)) reject(new ConflictError(`Container ${rec.Id} is not running`));
+        else if (err) reject(new InternalError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${msg}`));
         else resolve();
       });
     });
@@ -572,6 +575,10 @@ export class ContainerService {
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
+    // Between its exit and the restart its policy scheduled, a container is restarting: dockerd counts that as running.
+    if (rec.State.Restarting && !rec.State.Running && !opts.force) {
+      throw new ConflictError(`You cannot remove a restarting container ${rec.Id}. Stop the container before attempting removal or force remove`);
+    }
     if (rec.State.Running && !opts.force) {
       throw new ConflictError(`You cannot remove a running container ${rec.Id}. Stop the container before attempting removal or force remove`);
     }

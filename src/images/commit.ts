@@ -6,7 +6,7 @@ import { rfc3339Nano } from '../containers/model.ts';
 import { createLayerDiff } from '../storage/tar-write.ts';
 import type { Snapshotter } from '../storage/snapshotter.ts';
 import type { ContainerService } from '../containers/service.ts';
-import { BadRequestError } from '../daemon/api/errors.ts';
+import { BadRequestError, ConflictError } from '../daemon/api/errors.ts';
 import { applyChanges } from './changes.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from './reference.ts';
 import type { Image, ImageStore } from './store.ts';
@@ -89,8 +89,16 @@ export async function commitContainer(
   const base = store.byId(rec.Image);
   const userConf = applyChanges({ ...(o.config ?? {}) }, o.changes);
   const config = mergeCommitConfig(userConf, rec.Config);
-  const pause = o.pause && rec.State.Running && !rec.State.Paused;
-  if (pause) await containers.pause(rec.Id);
+  let pause = o.pause && rec.State.Running && !rec.State.Paused;
+  if (pause) {
+    try {
+      await containers.pause(rec.Id);
+    } catch (err) {
+      // It exited meanwhile: nothing runs that could change the filesystem under us.
+      if (!(err instanceof ConflictError)) throw err;
+      pause = false;
+    }
+  }
   let img: Image;
   try {
     img = await createImage(store, snapshots, {

@@ -54,4 +54,15 @@ describe('exec records', () => {
     const ins = JSON.parse((await api(d.socket, 'GET', `/exec/${id}/json`)).body) as { Running: boolean; ExitCode: number };
     assert.deepEqual([ins.Running, ins.ExitCode], [false, 0], 'the exited exec can still be inspected');
   });
+
+  test('a TTY exec started with Tty false is multiplexed, as dockerd frames by the start request (docker-py relies on it)', async () => {
+    const c = await api(d.socket, 'POST', '/containers/box/exec', { Cmd: ['printf', 'yay'], Tty: true, AttachStdout: true });
+    const id = (JSON.parse(c.body) as { Id: string }).Id;
+    const out = Buffer.from((await api(d.socket, 'POST', `/exec/${id}/start`, { Detach: false, Tty: false })).body, 'latin1');
+    assert.deepEqual([out[0], out.readUInt32BE(4), out.subarray(8).toString()], [1, 3, 'yay']);
+
+    const raw = await api(d.socket, 'POST', '/containers/box/exec', { Cmd: ['printf', 'yay'], Tty: true, AttachStdout: true });
+    const rawId = (JSON.parse(raw.body) as { Id: string }).Id;
+    assert.equal((await api(d.socket, 'POST', `/exec/${rawId}/start`, { Detach: false, Tty: true })).body, 'yay');
+  });
 });
