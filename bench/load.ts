@@ -5,7 +5,7 @@
 // so every error is a failure), containers left behind, and the daemon's RSS
 // and open fds at start, every minute and at the end.
 //
-//   node_modules/.bin/node bench/load.ts [--clients 200] [--duration 600] [--sample 60] [--settle 60]
+//   node_modules/.bin/node bench/load.ts [--clients 200] [--duration 600] [--sample 60] [--settle 60] [--rounds 1]
 //
 // Clients talk HTTP over the unix socket (node:http), not through the CLI:
 // 200 CLI processes would not fit on a small machine and would measure the CLI.
@@ -25,6 +25,7 @@ const CLIENTS = arg('clients', 200);
 const DURATION_S = arg('duration', 600);
 const SAMPLE_S = arg('sample', 60);
 const SETTLE_S = arg('settle', 60);
+const ROUNDS = arg('rounds', 1);
 const TIMEOUT_MS = 120_000;
 const SLEEPERS = 4;
 
@@ -229,59 +230,66 @@ try {
   expect(await call('POST', `/images/busybox/tag?repo=${registryHost}/load/bb&tag=t0`), 201, 'tag');
   expectNoStreamError(expect(await call('POST', `/images/${registryHost}/load/bb/push?tag=t0`, { headers: AUTH }), 200, 'push'), 'push');
 
-  const t0 = Date.now();
   const start = sampleDaemon(pid);
-  const line = (label: string, s: { rssMb: number; fds: number }) => `${label.padEnd(10)} RSS ${s.rssMb} MB, fds ${s.fds}`;
+  const line = (label: string, s: { rssMb: number; fds: number }) => `${label.padEnd(16)} RSS ${s.rssMb} MB, fds ${s.fds}`;
   samples.push(line('start', start));
-  console.log(`berth load: ${CLIENTS} clients for ${DURATION_S} s on ${cpus().length} cpus; ${samples[0]}`);
-  const sampler = setInterval(() => {
-    const s = line(`${Math.round((Date.now() - t0) / 1000)} s`, sampleDaemon(pid));
-    samples.push(s);
-    console.log(s);
-  }, SAMPLE_S * 1000);
-
-  const end = t0 + DURATION_S * 1000;
-  await Promise.all(Array.from({ length: CLIENTS }, async () => {
-    await sleep(Math.random() * 2000); // not all at the same instant
-    while (Date.now() < end) {
-      const [name, fn] = chooseOp();
-      try {
-        await fn();
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-      } catch (err) {
-        const kind = `${name}: ${err instanceof OpError ? err.kind : (err as Error).message}`;
-        const e = errors.get(kind) ?? { n: 0, example: err instanceof Error ? err.message.slice(0, 300) : String(err) };
-        e.n++;
-        errors.set(kind, e);
+  console.log(`berth load: ${CLIENTS} clients for ${DURATION_S} s x ${ROUNDS} on ${cpus().length} cpus; ${samples[0]}`);
+  // Each round is load then idle: memory V8 keeps as a high-water mark comes
+  // back the same after every round, a leak grows from one to the next.
+  const idleAfter: { rssMb: number; fds: number }[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const r = ROUNDS > 1 ? `r${round} ` : '';
+    const t0 = Date.now();
+    const sampler = setInterval(() => {
+      const s = line(`${r}${Math.round((Date.now() - t0) / 1000)} s`, sampleDaemon(pid));
+      samples.push(s);
+      console.log(s);
+    }, SAMPLE_S * 1000);
+    const end = t0 + DURATION_S * 1000;
+    await Promise.all(Array.from({ length: CLIENTS }, async () => {
+      await sleep(Math.random() * 2000); // not all at the same instant
+      while (Date.now() < end) {
+        const [name, fn] = chooseOp();
+        try {
+          await fn();
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+        } catch (err) {
+          const kind = `${name}: ${err instanceof OpError ? err.kind : (err as Error).message}`;
+          const e = errors.get(kind) ?? { n: 0, example: err instanceof Error ? err.message.slice(0, 300) : String(err) };
+          e.n++;
+          errors.set(kind, e);
+        }
+        await sleep(Math.random() * 200);
       }
-      await sleep(Math.random() * 200);
+    }));
+    clearInterval(sampler);
+    samples.push(line(`${r}load end`, sampleDaemon(pid)));
+    // Keep-alive connections go, as clients that are done would close them.
+    agent.destroy();
+    agent = new Agent({ keepAlive: true, maxSockets: CLIENTS * 2 });
+
+    // Connections and timers wind down, and an idle V8 gives memory back: up to
+    // SETTLE_S seconds for both to come back within 10% of the start.
+    let settled = sampleDaemon(pid);
+    const settleStart = Date.now();
+    for (let i = 1; i <= SETTLE_S; i++) {
+      await sleep(1000);
+      settled = sampleDaemon(pid);
+      if (settled.fds <= start.fds * 1.1 && settled.rssMb <= start.rssMb * 1.1) break;
+      if (i % 15 === 0) console.log(line(`${r}idle ${i} s`, settled));
     }
-  }));
-  clearInterval(sampler);
-  const loadEnd = sampleDaemon(pid);
-  samples.push(line('load end', loadEnd));
+    samples.push(line(`${r}idle ${Math.round((Date.now() - settleStart) / 1000)} s`, settled));
+    idleAfter.push(settled);
+  }
+  const settled = idleAfter[idleAfter.length - 1];
 
   for (const id of sleepers) expect(await call('DELETE', `/containers/${id}?force=1`), 204, 'rm sleeper');
   sleepers = [];
-  agent.destroy();
-  agent = new Agent({ keepAlive: false });
   const left = JSON.parse(expect(await call('GET', '/containers/json?all=1'), 200, 'ps').body.toString()) as { Id: string; Names: string[]; State: string }[];
-
-  // Connections and timers wind down, and an idle V8 gives memory back: up to
-  // SETTLE_S seconds for both to come back within 10% of the start.
-  let settled = sampleDaemon(pid);
-  const settleStart = Date.now();
-  for (let i = 1; i <= SETTLE_S; i++) {
-    await sleep(1000);
-    settled = sampleDaemon(pid);
-    if (settled.fds <= start.fds * 1.1 && settled.rssMb <= start.rssMb * 1.1) break;
-    if (i % 15 === 0) console.log(line(`idle ${i} s`, settled));
-  }
-  samples.push(line(`idle ${Math.round((Date.now() - settleStart) / 1000)} s`, settled));
 
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   const nerr = [...errors.values()].reduce((a, b) => a + b.n, 0);
-  console.log(`\n## ${CLIENTS} clients, ${DURATION_S} s: ${total} operations ok, ${nerr} errors`);
+  console.log(`\n## ${CLIENTS} clients, ${DURATION_S} s x ${ROUNDS}: ${total} operations ok, ${nerr} errors`);
   for (const [name] of OPS) console.log(`  ${name.padEnd(9)} ${counts.get(name) ?? 0}`);
   if (errors.size) {
     console.log('errors by kind:');
@@ -293,6 +301,7 @@ try {
   const fdsOk = settled.fds <= Math.ceil(start.fds * 1.1);
   const rssOk = settled.rssMb <= start.rssMb * 1.1;
   console.log(`fds back within 10% of start: ${fdsOk ? 'pass' : 'FAIL'}; RSS back within 10% of start: ${rssOk ? 'pass' : 'FAIL'}`);
+  if (ROUNDS > 1) console.log(`idle RSS after each round: ${idleAfter.map((x) => `${x.rssMb} MB`).join(', ')}`);
   if (nerr || left.length || !fdsOk || !rssOk) exitCode = 1;
 } finally {
   registry.kill('SIGTERM');
