@@ -163,7 +163,9 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const follow = boolParam(q, 'follow') && c.State.Running;
     const tty = c.Config.Tty === true;
     const out = ctx.stream(200, tty ? RAW : MUX);
-    const followUntil = follow ? once(containers.output(c.Id), 'end').then(() => {}) : undefined;
+    // Bound to the request: a listener left on a long-running container's
+    // output would keep every finished `logs -f` (and its response) alive.
+    const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
     const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
     try {
       for await (const e of readLogs(c.LogPath, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
