@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { BadRequestError, ConflictError, InternalError, NotFoundError } from './errors.ts';
+import { BadRequestError, ConflictError, InternalError } from './errors.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from './stream-frames.ts';
 import { readLogs, parseTimestampArg } from '../../containers/logs.ts';
@@ -17,6 +17,7 @@ import type { CreateRequest } from '../../containers/service.ts';
 import { containerStatus } from '../../cli/format/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { pipeline } from 'node:stream/promises';
+import { containerTop } from '../../containers/top.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
 import { portSummary } from '../../network/ports.ts';
 import type { NetworkSettings } from '../../network/model.ts';
@@ -235,8 +236,10 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
 
-  api.route('GET', '/containers/:id/top', () => {
-    throw new NotFoundError('top is not implemented yet');
+  api.route('GET', '/containers/:id/top', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
+    return { body: await containerTop(containers.runtimeFor(c), c.Id, ctx.query.get('ps_args') ?? '') };
   });
 }
 
