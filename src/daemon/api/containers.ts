@@ -18,6 +18,7 @@ import { containerStatus } from '../../cli/format/units.ts';
 import { createTar } from '../../storage/archive.ts';
 import { pipeline } from 'node:stream/promises';
 import { containerTop } from '../../containers/top.ts';
+import { containerChanges } from '../../containers/changes.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
 import { portSummary } from '../../network/ports.ts';
 import type { NetworkSettings } from '../../network/model.ts';
@@ -234,6 +235,12 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       await pipeline(createTar(dir), out).catch(() => out.destroy());
     });
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
+  });
+
+  api.route('GET', '/containers/:id/changes', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    const mounts = await containers.mountsOf(c.Id);
+    return { body: await containerChanges(mounts[0]) };
   });
 
   api.route('GET', '/containers/:id/top', async (ctx) => {
