@@ -15,6 +15,7 @@ import { commitRoutes } from './api/commit.ts';
 import { buildRoutes } from './api/build.ts';
 import { networkRoutes } from './api/networks.ts';
 import { distributionRoutes } from './api/distribution.ts';
+import { swarmRoutes } from './api/swarm.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -162,6 +163,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   commitRoutes(api, engine);
   buildRoutes(api, engine);
   networkRoutes(api, engine);
+  swarmRoutes(api);
 
   const sockets: string[] = [];
   // Until the API listens, a failure undoes what the engine's start set up:

@@ -29,6 +29,10 @@ export class ForbiddenError extends EngineError {
 export class PreconditionFailedError extends EngineError {
   constructor(message: string) { super(412, message); }
 }
+/** dockerd's notAvailableError: what this node cannot do in its state (no swarm). */
+export class UnavailableError extends EngineError {
+  constructor(message: string) { super(503, message); }
+}
 export class InternalError extends EngineError {
   constructor(message: string) { super(500, message); }
 }
