@@ -3,11 +3,27 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { distDir } from '../dist-dir.ts';
 import { ApiError, ConnectError, EngineClient, parseHost, type TlsFlags } from '../client/engine-client.ts';
 
 export const DEFAULT_HOST = 'unix:///run/berth.sock';
+
+/**
+ * The default daemon the CLI starts on demand. BERTH_DEFAULT_SOCKET moves its
+ * socket, BERTH_DAEMON_CONFIG gives it a daemon.json (data root, exec root,
+ * pidfile…) and BERTH_DAEMON_LOG its log: a second default daemon, for tests
+ * of auto-start that must not touch the machine's own.
+ */
+function defaultDaemon(): { host: string; args: string[]; log: string } {
+  const socket = process.env.BERTH_DEFAULT_SOCKET;
+  const config = process.env.BERTH_DAEMON_CONFIG;
+  return {
+    host: socket ? `unix://${socket}` : DEFAULT_HOST,
+    args: [...(socket ? ['-H', `unix://${socket}`] : []), ...(config ? ['--config-file', config] : [])],
+    log: process.env.BERTH_DAEMON_LOG || '/var/log/berth.log',
+  };
+}
 
 export interface GlobalOptions extends TlsFlags {
   host?: string[];
@@ -42,16 +58,26 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-/** Starts `berth daemon` in the background and waits for its socket. */
-async function startDefaultDaemon(socketPath: string): Promise<void> {
+/**
+ * Starts `berth daemon` in the background and waits for its socket. A daemon
+ * that died (kill -9, OOM) leaves its socket file and pidfile behind: the
+ * socket refuses connections, so we get here, and the new daemon replaces
+ * both and reconnects to the containers still running.
+ */
+async function startDefaultDaemon(socketPath: string, d: { args: string[]; log: string }): Promise<void> {
   if (process.getuid?.() !== 0) return;
   const self = join(distDir(), 'berth');
-  mkdirSync('/var/log', { recursive: true });
-  const logFd = openSync('/var/log/berth.log', 'a');
-  const child = spawn(self, ['daemon'], { detached: true, stdio: ['ignore', logFd, logFd] });
+  mkdirSync(dirname(d.log), { recursive: true });
+  const logFd = openSync(d.log, 'a');
+  const child = spawn(self, ['daemon', ...d.args], { detached: true, stdio: ['ignore', logFd, logFd] });
+  let deadline = Date.now() + 60_000;
+  child.once('exit', () => { deadline = Math.min(deadline, Date.now() + 5_000); });
   child.unref();
   closeSync(logFd);
-  for (let i = 0; i < 200; i++) {
+  // Restoring many containers can take a while. A daemon that gave up (a rival
+  // CLI's daemon won the start, or a bad config) gets a short grace for that
+  // rival to come up; the command then reports what it cannot reach.
+  while (Date.now() < deadline) {
     if (await socketAnswers(socketPath)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -62,9 +88,10 @@ let cached: EngineClient | undefined;
 export async function clientFor(g: GlobalOptions): Promise<EngineClient> {
   if (cached) return cached;
   const explicit = g.host?.[g.host.length - 1] ?? process.env.DOCKER_HOST;
-  const host = parseHost(explicit || DEFAULT_HOST, g);
+  const d = defaultDaemon();
+  const host = parseHost(explicit || d.host, g);
   if (!explicit && host.socketPath && !(await socketAnswers(host.socketPath))) {
-    await startDefaultDaemon(host.socketPath);
+    await startDefaultDaemon(host.socketPath, d);
   }
   cached = new EngineClient(host);
   return cached;

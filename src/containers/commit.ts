@@ -2,7 +2,7 @@
 // merged with the request's as dockerd merges them.
 import type { ContainerConfig } from '../api/container.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../api/reference.ts';
-import { InvalidArgumentError } from '../errors.ts';
+import { ConflictError, InvalidArgumentError } from '../errors.ts';
 import { applyChanges } from '../images/changes.ts';
 import { createImage } from '../images/commit.ts';
 import type { Image, ImageStore } from '../images/store.ts';
@@ -36,8 +36,16 @@ export async function commitContainer(
   const base = store.byId(rec.Image);
   const userConf = applyChanges({ ...(o.config ?? {}) }, o.changes);
   const config = mergeCommitConfig(userConf, rec.Config);
-  const pause = o.pause && rec.State.Running && !rec.State.Paused;
-  if (pause) await containers.pause(rec.Id, { forCommit: true });
+  let pause = o.pause && rec.State.Running && !rec.State.Paused;
+  if (pause) {
+    try {
+      await containers.pause(rec.Id, { forCommit: true });
+    } catch (err) {
+      // It exited meanwhile: nothing runs that could change the filesystem under us.
+      if (!(err instanceof ConflictError)) throw err;
+      pause = false;
+    }
+  }
   let img: Image;
   try {
     img = await createImage(store, snapshots, {

@@ -25,7 +25,7 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions)
   // and the daemon's options fill in those the container did not set.
   const log = { Type: host.LogConfig?.Type || cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
   if (log.Type === cfg.logDriver) for (const [k, v] of Object.entries(cfg.logOpts)) log.Config[k] ??= v;
-  if (!['json-file', 'none'].includes(log.Type)) throw new InvalidArgumentError(`failed to create task for container: logger: no log driver named '${log.Type}' is registered`);
+  if (!['json-file', 'none'].includes(log.Type)) throw new InvalidArgumentError(`logger: no log driver named '${log.Type}' is registered`);
   for (const k of Object.keys(log.Config ?? {})) {
     if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);
   }

@@ -48,6 +48,9 @@ interface ProcessSpec {
   [k: string]: unknown;
 }
 
+/** How long an exited exec stays inspectable. */
+const EXITED_EXEC_KEPT_MS = 5 * 60_000;
+
 export class ExecService {
   private readonly cfg: Pick<ContainerServiceOptions, 'execRoot' | 'shimPath'>;
   private readonly containers: ContainerService;
@@ -142,12 +145,17 @@ export class ExecService {
     ex.conn = conn;
     conn.on('stdout', (b: Buffer) => ex.output.emit('stdout', b));
     conn.on('stderr', (b: Buffer) => ex.output.emit('stderr', b));
+    let done = false;
     const exited = new Promise<number>((resolve) => {
       const finish = (st: ExitStatus) => {
+        done = true;
         ex.Running = false;
         ex.ExitCode = st.exitCode;
         ex.conn = undefined;
         ex.output.emit('end');
+        // The streams that listened are done; they must not stay reachable from the record.
+        ex.output.removeAllListeners();
+        this.retire(ex);
         // The shim may still be writing exit.json: retry, and never let a leftover crash the daemon.
         rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
         this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(st.exitCode) });
@@ -167,7 +175,9 @@ export class ExecService {
       const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
       throw new InvalidArgumentError(`OCI runtime exec failed: ${m ? m[1].replace(/\\"/g, '"') : msg}: unknown`);
     }
-    ex.Running = true;
+    // A short process may have exited (and been recorded) before start's reply
+    // was handled: it must not be marked running again.
+    if (!done) ex.Running = true;
     this.publish(rec.Id, `exec_start: ${(c.Cmd as string[]).join(' ')}`, { execID: id });
     return { exited };
   }
@@ -202,6 +212,21 @@ export class ExecService {
 
   closeStdin(id: string): void {
     this.execs.get(id)?.conn?.closeStdin();
+  }
+
+  /**
+   * An exited exec leaves its container's ExecIDs, as in dockerd, and is kept
+   * a while for `exec inspect` (the docker CLI reads the exit code from it),
+   * then forgotten: a long-running container exec'd into all day must not
+   * accumulate every exec it ever ran.
+   */
+  private retire(ex: ExecInstance): void {
+    const rec = this.containers.find(ex.ContainerID);
+    if (rec?.ExecIDs) {
+      const left = rec.ExecIDs.filter((x) => x !== ex.ID);
+      rec.ExecIDs = left.length ? left : null;
+    }
+    setTimeout(() => this.execs.delete(ex.ID), EXITED_EXEC_KEPT_MS).unref();
   }
 
   /** Forgets exec instances of a removed container. */

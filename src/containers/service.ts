@@ -394,6 +394,8 @@ export class ContainerService {
 
   private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
     return runtimeCommand(this.runtimeFor(rec), command, rec.Id).catch((err: Error) => {
+      // Exited an instant ago: runc has it stopped or deleted before its exit reached us.
+      if (/container does not exist|container not running/.test(err.message)) throw new ConflictError(`Container ${rec.Id} is not running`);
       throw new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${err.message}`);
     });
   }
@@ -402,6 +404,10 @@ export class ContainerService {
 
   async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
+    // Between its exit and the restart its policy scheduled, a container is restarting: dockerd counts that as running.
+    if (rec.State.Restarting && !rec.State.Running && !opts.force) {
+      throw new ConflictError(`You cannot remove a restarting container ${rec.Id}. Stop the container before attempting removal or force remove`);
+    }
     if (rec.State.Running && !opts.force) {
       throw new ConflictError(`You cannot remove a running container ${rec.Id}. Stop the container before attempting removal or force remove`);
     }

@@ -1,6 +1,7 @@
 // `berth daemon`: configuration, listeners, pidfile, signals.
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
+import { createHash } from 'node:crypto';
 import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
 import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups.ts';
@@ -14,6 +15,7 @@ import { commitRoutes } from './routes/commit.ts';
 import { buildRoutes } from './routes/build.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { distributionRoutes } from './routes/distribution.ts';
+import { swarmRoutes } from './routes/swarm.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -71,7 +73,52 @@ function guardProcess(log: (level: string, msg: string) => void): void {
   process.on('unhandledRejection', (reason) => report('rejection', reason));
 }
 
+/**
+ * The listening sockets systemd passed us (sd_listen_fds(3)): fds 3.. when
+ * LISTEN_PID names this process. The variables are cleared so that no child
+ * takes them for its own.
+ */
+function activationFds(): number[] {
+  const pid = Number(process.env.LISTEN_PID);
+  const n = Number(process.env.LISTEN_FDS);
+  delete process.env.LISTEN_PID;
+  delete process.env.LISTEN_FDS;
+  delete process.env.LISTEN_FDNAMES;
+  if (pid !== process.pid || !Number.isInteger(n) || n <= 0) return [];
+  return Array.from({ length: n }, (_, i) => 3 + i);
+}
+
+/**
+ * One daemon per data root: a lock the kernel drops when the process dies
+ * (an abstract unix socket), so two CLIs auto-starting the daemon at once,
+ * or a daemon started beside a running one, never restore the same
+ * containers twice — and a kill -9 never leaves it stale, as a pidfile is.
+ */
+function lockDataRoot(dataRoot: string): Promise<Server | undefined> {
+  const name = `\0berth-daemon-${createHash('sha256').update(dataRoot).digest('hex').slice(0, 16)}`;
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(undefined) : reject(err)));
+    server.listen(name, () => {
+      server.unref();
+      resolve(server);
+    });
+  });
+}
+
 export async function daemonMain(argv: string[]): Promise<number> {
+  if (argv[0] === 'install' || argv[0] === 'uninstall') {
+    const { installMain, uninstallMain } = await import('./supervise.ts');
+    const out = (s: string) => { process.stdout.write(s); };
+    try {
+      return argv[0] === 'install' ? installMain(argv.slice(1), out) : uninstallMain(argv.slice(1), out);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`berth daemon ${argv[0]}: ${err.message}\n`);
+      return 1;
+    }
+  }
+  const listenFds = activationFds();
   let cfg: DaemonConfig;
   try {
     cfg = loadDaemonConfig(argv);
@@ -94,6 +141,10 @@ export async function daemonMain(argv: string[]): Promise<number> {
       log('fatal', `pid file found, ensure berth is not running or delete ${cfg.pidfile}`);
       return 1;
     }
+  }
+  if (!(await lockDataRoot(cfg.dataRoot))) {
+    log('fatal', `another berth daemon is running on data root ${cfg.dataRoot}`);
+    return 1;
   }
   try {
     const mounted = completeHybridCgroups();
@@ -136,6 +187,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   commitRoutes(api, engine);
   buildRoutes(api, engine);
   networkRoutes(api, engine);
+  swarmRoutes(api);
 
   const sockets: string[] = [];
   // Until the API listens, a failure undoes what the engine's start set up:
@@ -151,7 +203,20 @@ export async function daemonMain(argv: string[]): Promise<number> {
   try {
     for (const host of cfg.hosts) {
       const url = new URL(host.includes('://') ? host : `unix://${host}`);
-      if (url.protocol === 'unix:' || url.protocol === 'fd:') {
+      if (url.protocol === 'fd:') {
+        // dockerd's -H fd:// (every socket systemd passed) or fd://N (that one).
+        if (!listenFds.length) return abort('no sockets found via socket activation: make sure the service was started by systemd');
+        const want = url.host ? [Number(url.host)] : listenFds;
+        for (const fd of want) {
+          if (!listenFds.includes(fd)) return abort(`too few socket activated files passed in by systemd: no fd ${url.host}`);
+          const server = api.listenFd(fd);
+          await new Promise<void>((resolve, reject) => {
+            server.once('listening', resolve);
+            server.once('error', reject);
+          });
+          log('info', `API listen on fd ${fd} (socket activation)`);
+        }
+      } else if (url.protocol === 'unix:') {
         const path = host.replace(/^unix:\/\//, '');
         if (existsSync(path)) {
           if (await socketAlive(path)) {

@@ -111,6 +111,13 @@ export class ApiServer {
     return server;
   }
 
+  /** A listening socket handed over by systemd (socket activation). */
+  listenFd(fd: number): Server {
+    const server = this.makeServer();
+    server.listen({ fd });
+    return server;
+  }
+
   listenTcp(host: string, port: number, tls?: { ca?: Buffer; cert: Buffer; key: Buffer; verify: boolean }): Server {
     const server = this.makeServer(tls);
     server.listen(port, host);
@@ -441,7 +448,7 @@ function readExactly(socket: Duplex, head: Buffer, len: number): Promise<[Buffer
 function statusText(status: number): string {
   return ({
     200: 'OK', 201: 'Created', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found',
-    408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+    408: 'Request Timeout', 409: 'Conflict', 413: 'Payload Too Large', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
   } as Record<number, string>)[status] ?? 'OK';
 }
 

@@ -522,7 +522,7 @@ export class NetworkService {
       }
       if (r?.Aliases?.length && n.Name === 'bridge') throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
       if (r?.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(r.MacAddress)) throw new InvalidArgumentError(`invalid MAC address: ${r.MacAddress}`);
-      out[n.Name] = emptyEndpoint(n.Id, { IPAMConfig: r?.IPAMConfig ?? null, Aliases: r?.Aliases ?? null, Links: r?.Links ?? null, MacAddress: r?.MacAddress ?? '' });
+      out[n.Name] = emptyEndpoint(n.Id, { IPAMConfig: r?.IPAMConfig ?? null, Aliases: r?.Aliases ?? null, Links: r?.Links ?? null, MacAddress: r?.MacAddress ?? '', DriverOpts: r?.DriverOpts ?? null });
     };
     add(primary, reqs[primary.Name] ?? reqs[mode]);
     for (const [name, r] of Object.entries(reqs)) {

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { InvalidArgumentError, ConflictError, SystemError, NotFoundError } from '../../errors.ts';
+import { InvalidArgumentError, ConflictError, SystemError } from '../../errors.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
 import { readLogs } from '../../containers/logs.ts';
@@ -17,6 +17,8 @@ import { labelsMatch } from '../../api/filters.ts';
 import type { CreateRequest } from '../../containers/create.ts';
 import { containerStatus } from '../../api/units.ts';
 import { createTar } from '../../storage/archive.ts';
+import { containerTop } from '../../containers/top.ts';
+import { containerChanges } from '../../containers/changes.ts';
 import { overlayOptions } from '../../storage/snapshotter.ts';
 import { portSummary } from '../../network/ports.ts';
 import type { NetworkSettings } from '../../network/model.ts';
@@ -143,6 +145,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const h = intParam(ctx.query, 'h') ?? 0;
     const w = intParam(ctx.query, 'w') ?? 0;
     containers.resize(ctx.params.id, h, w);
+    return { status: 200 }; // dockerd answers 200 with no body (dockerode accepts only that)
   });
 
   api.route('GET', '/containers/:id/logs', async (ctx) => {
@@ -227,8 +230,16 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
 
-  api.route('GET', '/containers/:id/top', () => {
-    throw new NotFoundError('top is not implemented yet');
+  api.route('GET', '/containers/:id/changes', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    const mounts = await containers.mountsOf(c.Id);
+    return { body: await containerChanges(mounts[0]) };
+  });
+
+  api.route('GET', '/containers/:id/top', async (ctx) => {
+    const c = containers.get(ctx.params.id);
+    if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
+    return { body: await containerTop(containers.runtimeFor(c), c.Id, ctx.query.get('ps_args') ?? '') };
   });
 }
 

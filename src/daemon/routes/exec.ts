@@ -20,9 +20,11 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
     if (body.ConsoleSize) ex.config.ConsoleSize = body.ConsoleSize;
     if (body.Detach) {
       await execs.start(ex.ID);
-      return;
+      return { status: 200 }; // dockerd writes nothing: 200, no body
     }
-    const tty = ex.config.Tty === true;
+    // As dockerd, the start request's Tty picks the framing (a TTY exec started
+    // with Tty false is multiplexed: docker-py relies on it); without one, the exec's.
+    const tty = body.Tty !== undefined ? body.Tty === true : ex.config.Tty === true;
     const hj = await ctx.hijack(tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     const send = (fd: 1 | 2, b: Buffer) => {
       if ((fd === 1 && ex.config.AttachStdout === false) || (fd === 2 && ex.config.AttachStderr === false)) return;
@@ -66,5 +68,6 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('POST', '/exec/:id/resize', (ctx) => {
     execs.resize(ctx.params.id, intParam(ctx.query, 'h') ?? 0, intParam(ctx.query, 'w') ?? 0);
+    return { status: 200 };
   });
 }

@@ -64,10 +64,12 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('POST', '/networks/:id/connect', async (ctx) => {
     await networks.connect(ctx.params.id, await ctx.json<{ Container?: string; EndpointConfig?: EndpointRequest }>());
+    return { status: 200 }; // as dockerd: 200, no body
   });
 
   api.route('POST', '/networks/:id/disconnect', async (ctx) => {
     await networks.disconnect(ctx.params.id, await ctx.json<{ Container?: string; Force?: boolean }>());
+    return { status: 200 };
   });
 
   api.route('POST', '/networks/prune', async (ctx) => {

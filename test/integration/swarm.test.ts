@@ -1,0 +1,42 @@
+// No swarm mode: its routes answer as dockerd on a node in no swarm, which
+// the clients handle (docker-py's leave_swarm(force=True) ignores the 503).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { request } from 'node:http';
+import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+
+function call(socketPath: string, method: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request({ socketPath, method, path }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    }).on('error', reject).end();
+  });
+}
+
+describe('swarm routes on a node in no swarm', () => {
+  let d: TestDaemon;
+  before(async () => { d = await startSeededDaemon(); });
+  after(async () => { await d.destroy(); });
+
+  test('inspecting the swarm or listing its objects is a 503 saying this node is no manager; leave says it is in no swarm', async () => {
+    for (const path of ['/swarm', '/services', '/nodes', '/tasks', '/secrets', '/configs', '/v1.47/secrets/abc']) {
+      const r = await call(d.socket, 'GET', path);
+      assert.equal(r.status, 503, path);
+      assert.match(r.body, /This node is not a swarm manager/);
+    }
+    const leave = await call(d.socket, 'POST', '/swarm/leave?force=1');
+    assert.deepEqual([leave.status, JSON.parse(leave.body)], [503, { message: 'This node is not part of a swarm' }]);
+  });
+
+  test('python docker\'s leave_swarm(force=True) succeeds; the docker CLI prints dockerd\'s message', () => {
+    const py = spawnSync('python3', ['-c', 'import docker; print(docker.APIClient(base_url="unix://' + d.socket + '").leave_swarm(force=True))'], { encoding: 'utf8' });
+    assert.equal(py.stdout, 'True\n', py.stderr);
+    if (!DOCKER) return;
+    const r = d.docker(['service', 'ls']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Error response from daemon: This node is not a swarm manager/);
+  });
+});
