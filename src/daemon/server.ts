@@ -113,8 +113,9 @@ export class ApiServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upSocket: Duplex | undefined, head: Buffer | undefined): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://berth');
-    let path = url.pathname;
+    // An absolute-form target can fail to parse (`GET http://[ HTTP/1.1`): a 400, not a throw outside the try.
+    const url = URL.parse(req.url ?? '/', 'http://berth');
+    let path = url?.pathname ?? '/';
     let apiVersion = API_VERSION;
     const vm = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
     const started = Date.now();
@@ -176,6 +177,7 @@ export class ApiServer {
     res?.on('error', () => abort.abort());
 
     try {
+      if (!url) throw new BadRequestError(`invalid request target: ${req.url}`);
       if (vm) {
         apiVersion = vm[1];
         path = vm[2];
@@ -257,7 +259,7 @@ export class ApiServer {
     } catch (err) {
       const status = statusOf(err);
       const message = err instanceof Error ? err.message : String(err);
-      if (!(err instanceof EngineError)) this.log('error', `${req.method} ${url.pathname}: ${err instanceof Error ? err.stack : message}`);
+      if (!(err instanceof EngineError)) this.log('error', `${req.method} ${path}: ${err instanceof Error ? err.stack : message}`);
       if (!responded) {
         sendJson(status, status === 304 ? undefined : { message });
       } else if (res && !res.writableEnded) {
