@@ -103,6 +103,9 @@ export class ApiServer {
     // Node hands over a Duplex: the socket itself, or (when it still had to parse
     // a request body) a stream wrapping it.
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));
+    // Node closes a CONNECT without a word unless someone listens: it is a
+    // method like any other here, answered (404) through the raw socket.
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));
     this.servers.push(server);
     return server;
   }
