@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { BadRequestError, ConflictError, InternalError, NotFoundError } from './errors.ts';
+import { CONTAINER_CREATE, decodeBody } from './body-shape.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from './stream-frames.ts';
 import { readLogs, parseTimestampArg } from '../../containers/logs.ts';
@@ -37,7 +38,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   const { containers } = engine;
 
   api.route('POST', '/containers/create', async (ctx) => {
-    const body = await ctx.json<CreateRequest>();
+    const body = decodeBody<CreateRequest>(await ctx.json(), CONTAINER_CREATE, 'container.CreateRequest');
     const res = await containers.create(ctx.query.get('name') ?? undefined, body);
     return { status: 201, body: res };
   });

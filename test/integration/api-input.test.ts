@@ -1,0 +1,73 @@
+// Inputs the route fuzz (fuzz.test.ts) found the daemon mishandling, each
+// kept as a plain case: the answer a client sees, and a daemon still there.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+
+interface Res { status: number; body: string }
+
+function call(socketPath: string, method: string, path: string, body?: string): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let data = '';
+      res.on('data', (c: Buffer) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Sends bytes as they are and returns the status line's code and the body (the daemon closes after). */
+function raw(socketPath: string, data: string): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socketPath);
+    let text = '';
+    s.on('data', (c: Buffer) => { text += c.toString('latin1'); });
+    s.on('error', reject);
+    s.on('close', () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: text.slice(text.indexOf('\r\n\r\n') + 4) }));
+    s.end(data);
+  });
+}
+
+describe('input the fuzz found', () => {
+  let d: TestDaemon;
+  before(async () => { d = await startSeededDaemon(); });
+  after(async () => { await d.destroy(); });
+
+  test('a request target that is no URL is a 400, and the daemon lives', async () => {
+    const r = await raw(d.socket, 'GET http://[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(r.status, 400);
+    assert.match(JSON.parse(r.body).message, /invalid request target: http:\/\/\[/);
+    assert.equal((await call(d.socket, 'GET', '/_ping')).status, 200);
+  });
+
+  test('CONNECT is answered like any unknown route', async () => {
+    const r = await raw(d.socket, 'CONNECT /containers/json HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(r.status, 404);
+    assert.deepEqual(JSON.parse(r.body), { message: 'page not found' });
+  });
+
+  test('a body field of the wrong JSON type is a 400 in encoding/json words, and nothing is created', async () => {
+    const net = await call(d.socket, 'POST', '/networks/create', JSON.stringify({ Name: 'typed', IPAM: { Config: [{ Subnet: 0 }] } }));
+    assert.equal(net.status, 400);
+    assert.equal(JSON.parse(net.body).message, 'json: cannot unmarshal number into Go struct field network.CreateRequest.IPAM.Config.Subnet of type string');
+    const ctr = await call(d.socket, 'POST', '/containers/create?name=typed', JSON.stringify({ Image: 'busybox', HostConfig: { Memory: '1g' } }));
+    assert.equal(ctr.status, 400);
+    assert.equal(JSON.parse(ctr.body).message, 'json: cannot unmarshal string into Go struct field container.CreateRequest.HostConfig.Memory of type int64');
+    const exec = await call(d.socket, 'POST', '/containers/nosuch/exec', '[]');
+    assert.equal(exec.status, 400);
+    assert.equal(JSON.parse(exec.body).message, 'json: cannot unmarshal array into Go value of type container.ExecOptions');
+    assert.equal(d.berth(['ps', '-aq']).stdout, '');
+    assert.doesNotMatch(d.berth(['network', 'ls']).stdout, /typed/);
+  });
+
+  test('null is the zero value, as Go decodes it', async () => {
+    const r = await call(d.socket, 'POST', '/containers/create?name=nulls', JSON.stringify({ Image: 'busybox', Cmd: null, Labels: null, HostConfig: null, Hostname: null }));
+    assert.equal(r.status, 201, r.body);
+    assert.equal(d.berth(['inspect', '-f', '{{.Config.Cmd}}', 'nulls']).stdout.trim(), '[sh]');
+    d.berth(['rm', 'nulls']);
+  });
+});
