@@ -70,4 +70,12 @@ describe('input the fuzz found', () => {
     assert.equal(d.berth(['inspect', '-f', '{{.Config.Cmd}}', 'nulls']).stdout.trim(), '[sh]');
     d.berth(['rm', 'nulls']);
   });
+
+  test('a Dockerfile name no filesystem can hold is a 400', async () => {
+    for (const name of ['9'.repeat(1000), 'a\0b']) {
+      const r = await call(d.socket, 'POST', `/build?dockerfile=${encodeURIComponent(name)}`, 'FROM busybox\n');
+      assert.equal(r.status, 400, r.body);
+      assert.equal(JSON.parse(r.body).message, `Cannot locate specified Dockerfile: ${name}`);
+    }
+  });
 });

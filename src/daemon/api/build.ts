@@ -87,6 +87,10 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
   api.route('POST', '/build', async (ctx) => {
     const q = ctx.query;
     const dockerfile = q.get('dockerfile') || 'Dockerfile';
+    // A name no filesystem can hold (ENAMETOOLONG, a NUL) is the client's mistake, not a failed open.
+    if (dockerfile.includes('\0') || Buffer.byteLength(dockerfile) > 4095 || dockerfile.split('/').some((c) => Buffer.byteLength(c) > 255)) {
+      throw new BadRequestError(`Cannot locate specified Dockerfile: ${dockerfile}`);
+    }
     const buildArgs = new Map<string, string | undefined>();
     for (const [k, v] of Object.entries(jsonParam<Record<string, string | null>>(q, 'buildargs', {}))) buildArgs.set(k, v ?? undefined);
     const regHeader = ctx.req.headers['x-registry-config'];
