@@ -479,7 +479,7 @@ export async function send(socketPath: string, c: Case, streaming: boolean): Pro
       if (c.disconnect === 'afterHead' && (res.statusCode ?? 0) < 300) return done({ status: res.statusCode, headers: res.headers });
       const chunks: Buffer[] = [];
       let size = 0;
-      res.on('data', (d: Buffer) => { size += d.length; if (size < 1 << 16) chunks.push(d); });
+      res.on('data', (d: Buffer) => { size += d.length; if (size < 1 << 20) chunks.push(d); });
       const finish = () => done({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
       res.on('end', finish);
       res.on('error', finish);
@@ -585,7 +585,10 @@ export async function undo(socketPath: string, before: Snapshot, after: Snapshot
   const beforeIds = new Set(before.images.filter((x) => !x.includes(' ')));
   for (const line of after.images.filter((x) => x.includes(' ') && !before.images.includes(x))) {
     const [id, tag] = line.split(' ');
-    if (beforeIds.has(id)) await call(socketPath, 'DELETE', `/images/${tag}?noprune=1`);
+    // Fully qualified, so a tag such as sha256:<hex> is not taken for an image ID.
+    const first = tag.split('/')[0];
+    const named = !tag.includes('/') ? `docker.io/library/${tag}` : /[.:]|^localhost$/.test(first) ? tag : `docker.io/${tag}`;
+    if (beforeIds.has(id)) await call(socketPath, 'DELETE', `/images/${named}?noprune=1`);
   }
   for (const id of after.images.filter((x) => !x.includes(' ') && !beforeIds.has(x))) await call(socketPath, 'DELETE', `/images/${id}?force=1`);
 }
