@@ -34,7 +34,8 @@ function raw(socketPath: string, data: string): Promise<Res> {
 
 describe('input the fuzz found', () => {
   let d: TestDaemon;
-  before(async () => { d = await startSeededDaemon(); });
+  // Its own network namespace: a login to the default registry must not leave the machine.
+  before(async () => { d = await startSeededDaemon([], { ownNetns: true }); });
   after(async () => { await d.destroy(); });
 
   test('a request target that is no URL is a 400, and the daemon lives', async () => {
@@ -69,6 +70,17 @@ describe('input the fuzz found', () => {
     assert.equal(r.status, 201, r.body);
     assert.equal(d.berth(['inspect', '-f', '{{.Config.Cmd}}', 'nulls']).stdout.trim(), '[sh]');
     d.berth(['rm', 'nulls']);
+  });
+
+  test('a login body that is null or of the wrong type is not a 500', async () => {
+    const arr = await call(d.socket, 'POST', '/auth', '[]');
+    assert.equal(arr.status, 400);
+    assert.equal(JSON.parse(arr.body).message, 'json: cannot unmarshal array into Go value of type registry.AuthConfig');
+    const num = await call(d.socket, 'POST', '/auth', '{"serveraddress":5}');
+    assert.equal(num.status, 400);
+    // null is an empty login: to the default registry, which is not reachable from a test (or answers); never a TypeError.
+    const nul = await call(d.socket, 'POST', '/auth', JSON.stringify(null));
+    assert.doesNotMatch(nul.body, /Cannot read properties/);
   });
 
   test('a Dockerfile name no filesystem can hold is a 400', async () => {

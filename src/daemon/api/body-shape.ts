@@ -131,4 +131,8 @@ export const EXEC_CREATE: Shape = {
   },
 };
 
+export const AUTH_CONFIG: Shape = {
+  fields: { username: 'string', password: 'string', auth: 'string', email: 'string', serveraddress: 'string', identitytoken: 'string', registrytoken: 'string' },
+};
+
 export const EXEC_START: Shape = { fields: { Detach: 'bool', Tty: 'bool', ConsoleSize: { list: 'uint' } } };
