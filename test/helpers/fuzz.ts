@@ -30,7 +30,7 @@
 // - The daemon runs in a network namespace of its own with only loopback: a
 //   pull, push, login, search or URL context fails fast and stays local.
 import fc from 'fast-check';
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, METHODS, request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -376,7 +376,8 @@ function neutralisePrune(pairs: [string, string][]): [string, string][] {
   const never = 'berth.fuzz.never=1';
   let filters: Record<string, unknown> = {};
   const given = pairs.find(([k]) => k === 'filters')?.[1];
-  if (given !== undefined) {
+  // An empty filters= is no filter at all: it gets the never-matching one like an absent one.
+  if (given !== undefined && given !== '') {
     try {
       const v: unknown = JSON.parse(given);
       // Anything but an object is refused as a whole; keep it so that is tested.
@@ -439,7 +440,8 @@ export async function send(socketPath: string, c: Case, streaming: boolean): Pro
   if (c.raw) return sendRaw(socketPath, c.raw.replace('{METHOD}', c.method).replace('{URL}', c.url), c.disconnect);
   // A head over node's 16 KiB limit is answered (431) and the connection closed before any body is read:
   // sent without one, so the answer is not lost to the client's EPIPE.
-  if (c.url.length > 15_000) return sendRaw(socketPath, `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n\r\n`, c.disconnect);
+  // So is a method node's parser does not know (400, no body read).
+  if (c.url.length > 15_000 || !METHODS.includes(c.method)) return sendRaw(socketPath, `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n\r\n`, c.disconnect);
   let req: ReturnType<typeof request>;
   // Keep-alive, as the docker CLI: a daemon answering before it read the body
   // then discards the rest instead of closing on a client still writing.
@@ -450,9 +452,10 @@ export async function send(socketPath: string, c: Case, streaming: boolean): Pro
     req = request({ socketPath, method: c.method, path: c.url, headers, agent });
   } catch (err) {
     // The client library refuses the path or a header (unescaped characters): the raw socket does not.
-    const head = `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n` + Object.entries(c.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + `Content-Length: ${body?.length ?? 0}\r\nConnection: close\r\n\r\n`;
+    // The parser refuses such a request before any body, so none is sent (its EPIPE would hide the answer).
+    const head = `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n` + Object.entries(c.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + 'Connection: close\r\n\r\n';
     agent.destroy();
-    const out = await sendRaw(socketPath, Buffer.concat([Buffer.from(head, 'latin1'), body ?? Buffer.alloc(0)]), c.disconnect);
+    const out = await sendRaw(socketPath, Buffer.from(head, 'latin1'), c.disconnect);
     return { ...out, error: (err as Error).message };
   }
   return new Promise<Outcome>((resolvePromise) => {
