@@ -262,7 +262,8 @@ export class ApiServer {
     } catch (err) {
       const status = statusOf(err);
       const message = err instanceof Error ? err.message : String(err);
-      if (!(err instanceof EngineError)) this.log('error', `${req.method} ${path}: ${err instanceof Error ? err.stack : message}`);
+      // A client that went away mid-body ends its request with node's 'aborted': not the daemon's error.
+      if (!(err instanceof EngineError)) this.log(abort.signal.aborted ? 'debug' : 'error', `${req.method} ${path}: ${err instanceof Error ? err.stack : message}`);
       if (!responded) {
         sendJson(status, status === 304 ? undefined : { message });
       } else if (res && !res.writableEnded) {
