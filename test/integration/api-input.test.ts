@@ -83,6 +83,28 @@ describe('input the fuzz found', () => {
     assert.doesNotMatch(nul.body, /Cannot read properties/);
   });
 
+  test('a login to an address no URL can be made of is a 400', async () => {
+    const r = await call(d.socket, 'POST', '/auth', JSON.stringify({ serveraddress: ' ' }));
+    assert.equal(r.status, 400, r.body);
+    assert.equal(JSON.parse(r.body).message, 'Get "https:// /v2/": invalid URL');
+  });
+
+  test('build: JSON query parameters of the wrong type are 400s, null ones empty', async () => {
+    const bad: [string, string][] = [
+      ['buildargs', '[1]'], ['buildargs', '{"A":1}'], ['labels', '{"a":{}}'], ['cachefrom', '"x"'], ['secrets', '[null, 2]'],
+    ];
+    for (const [k, v] of bad) {
+      const r = await call(d.socket, 'POST', `/build?${k}=${encodeURIComponent(v)}`, 'FROM scratch\n');
+      assert.equal(r.status, 400, `${k}=${v}: ${r.body}`);
+      assert.match(JSON.parse(r.body).message, new RegExp(`^error reading ${k}: json: cannot unmarshal`));
+    }
+    const ok = await call(d.socket, 'POST', '/build?t=nullargs&buildargs=null&labels=null&cachefrom=null', 'FROM scratch\nLABEL a=b\n');
+    assert.equal(ok.status, 200, ok.body);
+    assert.doesNotMatch(ok.body, /error/);
+    assert.equal(d.berth(['image', 'inspect', '-f', '{{.Config.Labels.a}}', 'nullargs']).stdout.trim(), 'b');
+    d.berth(['rmi', 'nullargs']);
+  });
+
   test('a Dockerfile name no filesystem can hold is a 400', async () => {
     for (const name of ['9'.repeat(1000), 'a\0b']) {
       const r = await call(d.socket, 'POST', `/build?dockerfile=${encodeURIComponent(name)}`, 'FROM busybox\n');
