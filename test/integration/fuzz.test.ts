@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { cliState, fuzzParams, fuzzRoute, loadRoutes, makeFixtures, type Fixtures } from '../helpers/fuzz.ts';
 
-// About 30 cases per route keeps the whole file near a minute on an idle machine.
-const params = fuzzParams(30);
+// 45 cases per route (about 5000 in all) keeps the file near a minute on an idle machine.
+const params = fuzzParams(45);
 const { routes, definitions } = loadRoutes();
 const chosen = routes.filter((r) => !params.route || r.key === params.route || r.key.includes(params.route));
 
