@@ -65,10 +65,10 @@ describe('input the fuzz found', () => {
     assert.doesNotMatch(d.berth(['network', 'ls']).stdout, /typed/);
   });
 
-  test('null is the zero value, as Go decodes it', async () => {
-    const r = await call(d.socket, 'POST', '/containers/create?name=nulls', JSON.stringify({ Image: 'busybox', Cmd: null, Labels: null, HostConfig: null, Hostname: null }));
+  test('null fields are not set, null elements empty, as Go decodes them', async () => {
+    const r = await call(d.socket, 'POST', '/containers/create?name=nulls', JSON.stringify({ Image: 'busybox', Cmd: null, Labels: { a: null }, HostConfig: null, Hostname: null, Env: ['A=1', null] }));
     assert.equal(r.status, 201, r.body);
-    assert.equal(d.berth(['inspect', '-f', '{{.Config.Cmd}}', 'nulls']).stdout.trim(), '[sh]');
+    assert.equal(d.berth(['inspect', '-f', '{{.Config.Cmd}} {{json .Config.Labels}}', 'nulls']).stdout.trim(), '[sh] {"a":""}');
     d.berth(['rm', 'nulls']);
   });
 

@@ -1,7 +1,9 @@
 // Request bodies decoded as dockerd's Go structs would be: a value of the
-// wrong JSON type is a 400 with encoding/json's wording, `null` is the zero
-// value (so a field sent as null is as if absent), unknown fields are
-// ignored. The services behind can then trust the types they declare.
+// wrong JSON type is a 400 with encoding/json's wording, unknown fields are
+// ignored. A field sent as null stays null (Go's nil pointer, or its zero
+// value: the services read both as "not set"); a null list or map element
+// is its element's zero value, as Go makes it. The services behind can then
+// trust the types they declare.
 import { BadRequestError } from './errors.ts';
 
 export type Shape =
@@ -25,9 +27,9 @@ function goType(s: Shape): string {
   return 'struct';
 }
 
-/** The zero value Go would leave for a `null`, or undefined (absent) for structs and pointers. */
+/** The zero value Go leaves for a `null` list or map element (null for structs, lists and maps). */
 function zero(s: Shape): unknown {
-  return s === 'string' ? '' : s === 'int' || s === 'uint' || s === 'number' ? 0 : s === 'bool' ? false : undefined;
+  return s === 'string' ? '' : s === 'int' || s === 'uint' || s === 'number' ? 0 : s === 'bool' ? false : null;
 }
 
 function decode(v: unknown, s: Shape, root: string, path: string): unknown {
@@ -47,17 +49,15 @@ function decode(v: unknown, s: Shape, root: string, path: string): unknown {
   }
   if ('list' in s) {
     if (!Array.isArray(v)) return fail();
-    return v.map((e) => (e === null ? zero(s.list) ?? null : decode(e, s.list, root, path)));
+    return v.map((e) => (e === null ? zero(s.list) : decode(e, s.list, root, path)));
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) return fail();
   const out: Record<string, unknown> = {};
   for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
     const inner = 'map' in s ? s.map : s.fields[k];
     if (inner === undefined) out[k] = e;
-    else if (e === null) {
-      const z = zero(inner);
-      if (z !== undefined) out[k] = z;
-    } else out[k] = decode(e, inner, root, 'map' in s ? path : path ? `${path}.${k}` : k);
+    else if (e === null) out[k] = 'map' in s ? zero(inner) : null;
+    else out[k] = decode(e, inner, root, 'map' in s ? path : path ? `${path}.${k}` : k);
   }
   return out;
 }
