@@ -103,6 +103,22 @@ export class ApiServer {
     // Node hands over a Duplex: the socket itself, or (when it still had to parse
     // a request body) a stream wrapping it.
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));
+    // A request node's parser refuses (head too big, bad framing) is answered
+    // with a message, and the connection closed gracefully: node's own
+    // handler destroys it, and a client still sending then loses the answer
+    // to a reset.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+      const body = JSON.stringify({ message: `${text}: ${err.code ?? err.message}` }) + '\n';
+      socket.on('error', () => {});
+      socket.resume();
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), 5_000).unref();
+    });
     // Node closes a CONNECT without a word unless someone listens: it is a
     // method like any other here, answered (404) through the raw socket.
     server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head));

@@ -45,6 +45,15 @@ describe('input the fuzz found', () => {
     assert.equal((await call(d.socket, 'GET', '/_ping')).status, 200);
   });
 
+  test('a request the HTTP parser refuses is answered with a message, even to a client still sending', async () => {
+    const big = await raw(d.socket, `GET /system/df?x=${'9'.repeat(10_000)} HTTP/1.1\r\nHost: x\r\nX-A: ${'x'.repeat(7000)}\r\n\r\n${'y'.repeat(100_000)}`);
+    assert.equal(big.status, 431);
+    assert.equal(JSON.parse(big.body).message, 'Request Header Fields Too Large: HPE_HEADER_OVERFLOW');
+    const framing = await raw(d.socket, 'POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n');
+    assert.equal(framing.status, 400);
+    assert.match(JSON.parse(framing.body).message, /^Bad Request: HPE_/);
+  });
+
   test('CONNECT is answered like any unknown route', async () => {
     const r = await raw(d.socket, 'CONNECT /containers/json HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(r.status, 404);
