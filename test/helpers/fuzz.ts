@@ -22,6 +22,8 @@
 //   bogus signal, rename to an invalid name, stop/restart with a non-numeric
 //   timeout, container delete with link=1); otherwise only missing or
 //   garbage ids. A daemon that acts before it validates shows as a change.
+// - A case sent with another method than its route's (but GET/HEAD) never
+//   names a real object: GET /networks/{id} as DELETE would remove it.
 // - Prune routes always carry a label filter nothing has.
 // - Routes that create (container/network create, commit, tag, import, load,
 //   build) may succeed: what a 2xx answer added is removed again, after it is
@@ -353,9 +355,12 @@ export function caseArb(route: Route, defs: Definitions, fx: Fixtures, opts: { s
   );
   const raw = fc.oneof({ weight: 14, arbitrary: fc.constant(undefined) }, { weight: calm ? 0 : 1, arbitrary: fc.constantFrom(...RAW_TEMPLATES) });
   return fc.record({ segs, query, version, method, body: bodyArb(route, defs, fx), headers: headersArb(route), disconnect, raw, forced: fc.nat() }).map((c) => {
+    // Another method is another route (GET /networks/{id} as DELETE removes it): never with a real object.
+    const otherMethod = c.method !== route.method && c.method !== 'GET' && c.method !== 'HEAD';
+    const segs = c.segs.map((s) => (s.real && otherMethod ? { seg: 'berth-fuzz-missing', real: false } : s));
     let path = route.path;
-    pathParams.forEach((n, i) => { path = path.replace(`{${n}}`, c.segs[i].seg); });
-    const real = c.segs.some((s) => s.real);
+    pathParams.forEach((n, i) => { path = path.replace(`{${n}}`, segs[i].seg); });
+    const real = segs.some((s) => s.real);
     const [declaredPairs, unknown, dup] = c.query;
     let pairs: [string, string][] = [...declaredPairs, ...unknown];
     if (dup && pairs.length) pairs.push(pairs[0]);
