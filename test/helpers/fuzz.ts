@@ -443,12 +443,13 @@ const BODY_TIMEOUT = 30_000;
 /** Sends one case with node's http client (raw socket for what it refuses to send). */
 export async function send(socketPath: string, c: Case, streaming: boolean): Promise<Outcome> {
   const body = await materialise(c.body);
-  if (c.raw) return sendRaw(socketPath, c.raw.replace('{METHOD}', c.method).replace('{URL}', c.url), c.disconnect);
+  if (c.raw) return sendRaw(socketPath, c.raw.replace('{METHOD}', c.method).replace('{URL}', c.url), c.disconnect, true);
   // A head over node's 16 KiB limit is answered (431) and the connection closed before any body is read:
   // sent without one, so the answer is not lost to the client's EPIPE.
   // So is a method node's parser does not know (400, no body read).
   const headSize = c.url.length + Object.entries(c.headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
-  if (headSize > 15_000 || !METHODS.includes(c.method)) return sendRaw(socketPath, `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n\r\n`, c.disconnect);
+  const rawHead = () => `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n` + Object.entries(c.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + 'Connection: close\r\n\r\n';
+  if (headSize > 15_000 || !METHODS.includes(c.method)) return sendRaw(socketPath, rawHead(), c.disconnect, false);
   let req: ReturnType<typeof request>;
   // Keep-alive, as the docker CLI: a daemon answering before it read the body
   // then discards the rest instead of closing on a client still writing.
@@ -460,9 +461,8 @@ export async function send(socketPath: string, c: Case, streaming: boolean): Pro
   } catch (err) {
     // The client library refuses the path or a header (unescaped characters): the raw socket does not.
     // The parser refuses such a request before any body, so none is sent (its EPIPE would hide the answer).
-    const head = `${c.method} ${c.url} HTTP/1.1\r\nHost: x\r\n` + Object.entries(c.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + 'Connection: close\r\n\r\n';
     agent.destroy();
-    const out = await sendRaw(socketPath, Buffer.from(head, 'latin1'), c.disconnect);
+    const out = await sendRaw(socketPath, rawHead(), c.disconnect, false);
     return { ...out, error: (err as Error).message };
   }
   return new Promise<Outcome>((resolvePromise) => {
@@ -508,7 +508,12 @@ export async function send(socketPath: string, c: Case, streaming: boolean): Pro
   });
 }
 
-function sendRaw(socketPath: string, data: string | Buffer, disconnect: Disconnect): Promise<Outcome> {
+/**
+ * `halfClose`: the client shuts its side after sending (the malformed
+ * templates); node then aborts a request in flight, so well-formed ones
+ * keep the socket open and ask for Connection: close instead.
+ */
+function sendRaw(socketPath: string, data: string | Buffer, disconnect: Disconnect, halfClose: boolean): Promise<Outcome> {
   return new Promise((resolvePromise) => {
     const s = connect(socketPath);
     const chunks: Buffer[] = [];
@@ -530,7 +535,7 @@ function sendRaw(socketPath: string, data: string | Buffer, disconnect: Disconne
     s.on('close', done);
     s.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
     if (disconnect === 'midBody' || disconnect === 'afterSend') setTimeout(done, 10);
-    else s.end();
+    else if (halfClose) s.end();
   });
 }
 
