@@ -96,6 +96,9 @@ describe('input the fuzz found', () => {
     const r = await call(d.socket, 'POST', '/auth', JSON.stringify({ serveraddress: ' ' }));
     assert.equal(r.status, 400, r.body);
     assert.equal(JSON.parse(r.body).message, 'Get "https:// /v2/": invalid URL');
+    const empty = await call(d.socket, 'POST', '/auth', JSON.stringify({ serveraddress: 'https://' }));
+    assert.equal(empty.status, 400, empty.body);
+    assert.equal(JSON.parse(empty.body).message, 'Get "https:///v2/": invalid URL');
   });
 
   test('build: JSON query parameters of the wrong type are 400s, null ones empty', async () => {

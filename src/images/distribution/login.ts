@@ -24,8 +24,9 @@ export function loginDomain(serverAddress: string): string {
 
 export async function verifyLogin(hosts: RegistryHosts, serverAddress: string, creds: Credentials): Promise<{ Status: string; IdentityToken: string }> {
   const domain = loginDomain(serverAddress);
-  // An address no URL can be made of (a space, a bare `[`) is the client's mistake, not a failed request.
-  if (!URL.canParse(`https://${domain}/v2/`)) throw new BadRequestError(`Get "https://${domain}/v2/": invalid URL`);
+  // An address no URL can be made of (a space, a bare `[`) is the client's mistake, not a failed request;
+  // so is one with no host (`https://`), which would otherwise ask a host named "v2".
+  if (!domain || !URL.canParse(`https://${domain}/v2/`)) throw new BadRequestError(`Get "https://${domain}/v2/": invalid URL`);
   let lastError: Error | undefined;
   for (const ep of hosts.endpoints(domain).filter((e) => !e.mirror)) {
     const url = `${ep.base}/v2/`;
