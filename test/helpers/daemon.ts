@@ -167,6 +167,8 @@ export class TestDaemon {
   async destroy(): Promise<void> {
     // A daemon a test left crashed is started again, as a user would, so that it
     // removes what only it knows about: containers, netns, bridges, iptables chains.
+    // So is one that died by itself (a crash a test provoked): its containers' monitors outlive it.
+    if (this.proc && this.pid === undefined) this.proc = undefined;
     if (!this.proc && existsSync(this.dataRoot)) await this.start().catch(() => {});
     let leak = '';
     if (this.proc) {
