@@ -137,7 +137,7 @@ export class ApiServer {
     // Garbage, oversized headers or a timeout before a request is complete:
     // a clear 4xx where the socket can still take one, never a crash.
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (!socket.writable || (socket as Socket).bytesWritten > 0) {
+      if (err.code === 'ECONNRESET' || !socket.writable || (socket as Socket).bytesWritten > 0) {
         socket.destroy();
         return;
       }
@@ -146,7 +146,13 @@ export class ApiServer {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request headers not received in time']
         : [400, `malformed HTTP request: ${err.code ?? err.message}`];
       const body = JSON.stringify({ message }) + '\n';
+      // Closed gracefully, reading what the client still sends: node's own
+      // handler destroys the socket, and a client still sending then loses
+      // the answer to a reset.
+      socket.on('error', () => {});
+      socket.resume();
       socket.end(`HTTP/1.1 ${status} ${statusText(status)}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), 5_000).unref();
     });
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -166,6 +172,9 @@ export class ApiServer {
     // Node hands over a Duplex: the socket itself, or (when it still had to parse
     // a request body) a stream wrapping it.
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head).catch(failed(req, socket)));
+    // Node closes a CONNECT without a word unless someone listens: it is a
+    // method like any other here, answered (404) through the raw socket.
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.dispatch(req, undefined, socket, head).catch(failed(req, socket)));
     this.servers.push(server);
     return server;
   }
@@ -176,8 +185,9 @@ export class ApiServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upSocket: Duplex | undefined, head: Buffer | undefined): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://berth');
-    let path = url.pathname;
+    // An absolute-form target can fail to parse (`GET http://[ HTTP/1.1`): a 400, not a throw outside the try.
+    const url = URL.parse(req.url ?? '/', 'http://berth');
+    let path = url?.pathname ?? '/';
     let apiVersion = API_VERSION;
     const vm = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
     const started = Date.now();
@@ -284,6 +294,7 @@ export class ApiServer {
     res?.on('error', () => abort.abort());
 
     try {
+      if (!url) throw new InvalidArgumentError(`invalid request target: ${req.url}`);
       if (vm) {
         apiVersion = vm[1];
         path = vm[2];
@@ -386,10 +397,10 @@ export class ApiServer {
       let message = err instanceof Error ? err.message : String(err);
       if (abort.signal.aborted) {
         // What failed was reading from, writing to, or working for a client that is gone.
-        this.log('debug', `request ${id} ${req.method} ${url.pathname}: ended after the client went away: ${message}`);
+        this.log('debug', `request ${id} ${req.method} ${path}: ended after the client went away: ${message}`);
       } else if (!(err instanceof EngineError)) {
         // One line with the stack, found by the id the client was given.
-        this.log('error', `request ${id} ${req.method} ${url.pathname} failed: ${err instanceof Error ? err.stack : message}`);
+        this.log('error', `request ${id} ${req.method} ${path} failed: ${err instanceof Error ? err.stack : message}`);
         message = `${message} (request id ${id})`;
       }
       if (!responded) {

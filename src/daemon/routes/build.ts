@@ -16,19 +16,42 @@ import { boolParam } from './query.ts';
 import { Builder } from '../../build/builder.ts';
 import { StepFailedError } from '../../build/run-step.ts';
 import type { BuildMessage, BuildRequest } from '../../build/step-context.ts';
+import { AUTH_CONFIG, decodeBody, type Shape } from './body-shape.ts';
 import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
 
-function jsonParam<T>(q: URLSearchParams, name: string, fallback: T): T {
+/**
+ * A JSON query parameter, checked as dockerd's json.Unmarshal into its Go
+ * type would: `null` is the empty value, anything of another type a 400.
+ */
+function jsonParam<T>(q: URLSearchParams, name: string, fallback: T, shape: Shape, goType: string): T {
   const raw = q.get(name);
   if (raw === null || raw === '') return fallback;
+  let v: unknown;
   try {
-    return JSON.parse(raw) as T;
+    v = JSON.parse(raw);
   } catch {
     throw new InvalidArgumentError(`invalid ${name} parameter: ${raw}`);
   }
+  if (v === null) return fallback;
+  try {
+    return decodeBody<T>(v, shape, goType);
+  } catch (err) {
+    throw new InvalidArgumentError(`error reading ${name}: ${(err as Error).message}`);
+  }
+}
+
+/** Build args map to *string: a null value (take it from the environment) stays undefined. */
+function buildArgsParam(q: URLSearchParams): Map<string, string | undefined> {
+  const args = jsonParam<Record<string, unknown>>(q, 'buildargs', {}, { map: 'any' }, 'map[string]*string');
+  const out = new Map<string, string | undefined>();
+  for (const [k, v] of Object.entries(args)) {
+    if (v !== null && typeof v !== 'string') throw new InvalidArgumentError(`error reading buildargs: json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v} into Go value of type string`);
+    out.set(k, v ?? undefined);
+  }
+  return out;
 }
 
 /** Leftovers of builds a crash cut short: unmount what is still mounted there, then remove it. */
@@ -89,23 +112,27 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
   api.route('POST', '/build', async (ctx) => {
     const q = ctx.query;
     const dockerfile = q.get('dockerfile') || 'Dockerfile';
-    const buildArgs = new Map<string, string | undefined>();
-    for (const [k, v] of Object.entries(jsonParam<Record<string, string | null>>(q, 'buildargs', {}))) buildArgs.set(k, v ?? undefined);
+    // A name no filesystem can hold (ENAMETOOLONG, a NUL) is the client's mistake, not a failed open.
+    if (dockerfile.includes('\0') || Buffer.byteLength(dockerfile) > 4095 || dockerfile.split('/').some((c) => Buffer.byteLength(c) > 255)) {
+      throw new InvalidArgumentError(`Cannot locate specified Dockerfile: ${dockerfile}`);
+    }
+    const buildArgs = buildArgsParam(q);
     const regHeader = ctx.req.headers['x-registry-config'];
     let registryAuth: BuildRequest['registryAuth'] = {};
     if (typeof regHeader === 'string' && regHeader !== '') {
       try {
-        registryAuth = JSON.parse(Buffer.from(regHeader, 'base64').toString('utf8')) as BuildRequest['registryAuth'];
+        // Per registry an AuthConfig; a header of any other shape is ignored like one that does not parse.
+        registryAuth = decodeBody<BuildRequest['registryAuth']>(JSON.parse(Buffer.from(regHeader, 'base64').toString('utf8')), { map: AUTH_CONFIG }, 'map[string]registry.AuthConfig');
       } catch {
         registryAuth = {};
       }
     }
-    const secretIds = jsonParam<string[]>(q, 'secrets', []);
+    const secretIds = jsonParam<string[]>(q, 'secrets', [], { list: 'string' }, '[]string');
     const req: BuildRequest = {
       dockerfile,
       tags: q.getAll('t').filter(Boolean),
       buildArgs,
-      labels: jsonParam<Record<string, string>>(q, 'labels', {}),
+      labels: jsonParam<Record<string, string>>(q, 'labels', {}, { map: 'string' }, 'map[string]string'),
       target: q.get('target') || undefined,
       noCache: boolParam(q, 'nocache'),
       pull: boolParam(q, 'pull'),
@@ -115,7 +142,7 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
       networkMode: q.get('networkmode') || 'bridge',
       extraHosts: q.getAll('extrahosts').flatMap((h) => h.split(/[,\s]+/)).filter(Boolean),
       platform: q.get('platform') || undefined,
-      cacheFrom: jsonParam<string[]>(q, 'cachefrom', []),
+      cacheFrom: jsonParam<string[]>(q, 'cachefrom', [], { list: 'string' }, '[]string'),
       secrets: new Map(),
       registryAuth,
     };

@@ -2,6 +2,7 @@
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError } from '../../errors.ts';
+import { CONTAINER_CONFIG, decodeBody } from './body-shape.ts';
 import { boolParam } from './query.ts';
 import { commitContainer } from '../../containers/commit.ts';
 import type { ContainerConfig } from '../../api/container.ts';
@@ -11,7 +12,8 @@ export function commitRoutes(api: ApiServer, engine: Engine): void {
     const q = ctx.query;
     const ref = q.get('container') ?? '';
     if (!ref) throw new InvalidArgumentError('No container specified');
-    const body = await ctx.json<ContainerConfig | null>();
+    const raw = await ctx.json<unknown>();
+    const body = raw === null ? null : decodeBody<ContainerConfig>(raw, CONTAINER_CONFIG, 'container.Config');
     const id = await commitContainer(engine.containers, engine.images.store, engine.snapshots, ref, {
       repo: q.get('repo') || undefined,
       tag: q.get('tag') || undefined,

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, ConflictError, SystemError } from '../../errors.ts';
+import { CONTAINER_CREATE, decodeBody } from './body-shape.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
 import { readLogs } from '../../containers/logs.ts';
@@ -41,7 +42,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   sweepExportMounts(join(engine.config.execRoot, 'exports'));
 
   api.route('POST', '/containers/create', async (ctx) => {
-    const body = await ctx.json<CreateRequest>();
+    const body = decodeBody<CreateRequest>(await ctx.json(), CONTAINER_CREATE, 'container.CreateRequest');
     const res = await containers.create(ctx.query.get('name') ?? undefined, body);
     return { status: 201, body: res };
   });

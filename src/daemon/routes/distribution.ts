@@ -3,6 +3,7 @@
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError } from '../../errors.ts';
+import { AUTH_CONFIG, decodeBody } from './body-shape.ts';
 import { parseFilters } from './query.ts';
 import { type Credentials, decodeRegistryAuth } from '../../images/distribution/auth.ts';
 import { verifyLogin } from '../../images/distribution/login.ts';
@@ -33,17 +34,17 @@ export async function pushRoute(ctx: Context, engine: Engine, name: string): Pro
 
 export function distributionRoutes(api: ApiServer, engine: Engine): void {
   api.route('POST', '/auth', async (ctx) => {
-    let body: { username?: unknown; password?: unknown; serveraddress?: unknown; identitytoken?: unknown };
+    let parsed: unknown;
     try {
       const raw = (await ctx.body()).toString('utf8');
-      body = raw ? (JSON.parse(raw) as typeof body) : {};
+      parsed = raw ? JSON.parse(raw) : {};
     } catch {
       throw new InvalidArgumentError('invalid JSON in the request body');
     }
-    const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    const body = decodeBody<{ username?: string; password?: string; serveraddress?: string; identitytoken?: string }>(parsed, AUTH_CONFIG, 'registry.AuthConfig');
     return {
-      body: await verifyLogin(engine.distribution.hosts, str(body.serveraddress) ?? '', {
-        username: str(body.username), password: str(body.password), identitytoken: str(body.identitytoken),
+      body: await verifyLogin(engine.distribution.hosts, body.serveraddress ?? '', {
+        username: body.username, password: body.password, identitytoken: body.identitytoken,
       }),
     };
   });

@@ -3,6 +3,7 @@ import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { intParam } from './query.ts';
 import { encodeFrame } from '../../api/stream-frames.ts';
+import { decodeBody, EXEC_CREATE, EXEC_START } from './body-shape.ts';
 import { pipeStdin } from './containers.ts';
 import type { ExecConfig } from '../../containers/exec.ts';
 
@@ -10,12 +11,12 @@ export function execRoutes(api: ApiServer, engine: Engine): void {
   const { execs } = engine;
 
   api.route('POST', '/containers/:id/exec', async (ctx) => {
-    const body = await ctx.json<ExecConfig>();
+    const body = decodeBody<ExecConfig>(await ctx.json(), EXEC_CREATE, 'container.ExecOptions');
     return { status: 201, body: execs.create(ctx.params.id, body) };
   });
 
   api.route('POST', '/exec/:id/start', async (ctx) => {
-    const body = await ctx.json<{ Detach?: boolean; Tty?: boolean; ConsoleSize?: [number, number] | null }>();
+    const body = decodeBody<{ Detach?: boolean; Tty?: boolean; ConsoleSize?: [number, number] | null }>(await ctx.json(), EXEC_START, 'container.ExecStartOptions');
     const ex = execs.get(ctx.params.id);
     if (body.ConsoleSize) ex.config.ConsoleSize = body.ConsoleSize;
     if (body.Detach) {

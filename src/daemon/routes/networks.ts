@@ -4,6 +4,7 @@ import type { Engine } from '../engine.ts';
 import { checkFilterKeys, parseFilters } from './query.ts';
 import { InvalidArgumentError } from '../../errors.ts';
 import { labelsMatch, parseUntil } from '../../api/filters.ts';
+import { decodeBody, NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT } from './body-shape.ts';
 import type { CreateNetworkRequest, EndpointRequest } from '../../network/service.ts';
 import { PREDEFINED, type NetworkRecord } from '../../network/model.ts';
 
@@ -53,8 +54,8 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/networks/:id', (ctx) => ({ body: networks.inspect(networks.get(ctx.params.id)) }));
 
   api.route('POST', '/networks/create', async (ctx) => {
-    const body = await ctx.json<CreateNetworkRequest>();
-    return { status: 201, body: await networks.create(body ?? {}) };
+    const body = decodeBody<CreateNetworkRequest>(await ctx.json(), NETWORK_CREATE, 'network.CreateRequest');
+    return { status: 201, body: await networks.create(body) };
   });
 
   api.route('DELETE', '/networks/:id', async (ctx) => {
@@ -63,12 +64,12 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('POST', '/networks/:id/connect', async (ctx) => {
-    await networks.connect(ctx.params.id, await ctx.json<{ Container?: string; EndpointConfig?: EndpointRequest }>());
+    await networks.connect(ctx.params.id, decodeBody<{ Container?: string; EndpointConfig?: EndpointRequest }>(await ctx.json(), NETWORK_CONNECT, 'network.ConnectOptions'));
     return { status: 200 }; // as dockerd: 200, no body
   });
 
   api.route('POST', '/networks/:id/disconnect', async (ctx) => {
-    await networks.disconnect(ctx.params.id, await ctx.json<{ Container?: string; Force?: boolean }>());
+    await networks.disconnect(ctx.params.id, decodeBody<{ Container?: string; Force?: boolean }>(await ctx.json(), NETWORK_DISCONNECT, 'network.DisconnectOptions'));
     return { status: 200 };
   });
 

@@ -3,7 +3,7 @@
 // GET /v2/ with the credentials; Bearer: a token from the realm) — and says
 // "Login Succeeded". Nothing is stored here; the CLI keeps the credentials.
 import { fetch } from 'undici';
-import { SystemError, UnauthorizedError } from '../../errors.ts';
+import { InvalidArgumentError, SystemError, UnauthorizedError } from '../../errors.ts';
 import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 import { AuthError, type Credentials, causeOf, fetchToken } from './auth.ts';
 import { basicHeader, parseChallenges } from './challenge.ts';
@@ -19,6 +19,9 @@ export function loginDomain(serverAddress: string): string {
 
 export async function verifyLogin(hosts: RegistryHosts, serverAddress: string, creds: Credentials): Promise<{ Status: string; IdentityToken: string }> {
   const domain = loginDomain(serverAddress);
+  // An address no URL can be made of (a space, a bare `[`) is the client's mistake, not a failed request;
+  // so is one with no host (`https://`), which would otherwise ask a host named "v2".
+  if (!domain || !URL.canParse(`https://${domain}/v2/`)) throw new InvalidArgumentError(`Get "https://${domain}/v2/": invalid URL`);
   let lastError: Error | undefined;
   for (const ep of hosts.endpoints(domain).filter((e) => !e.mirror)) {
     const url = `${ep.base}/v2/`;
