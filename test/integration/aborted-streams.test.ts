@@ -15,21 +15,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { BERTH, DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { makeTar } from '../helpers/tar.ts';
 import { type Registry, startRegistry } from '../registry/helpers.ts';
+import { prng } from '../helpers/seeded.ts';
 
 const SEED = Number(process.env.BERTH_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`aborted-streams: seed ${SEED} (BERTH_TEST_SEED=${SEED} replays it)`);
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Abandoned { status: number; got: number; head: string }
 

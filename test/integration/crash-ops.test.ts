@@ -14,23 +14,12 @@ import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts'
 import { chainIds, checkAfterRestart, checkImages } from '../helpers/store-checks.ts';
 import { startRegistry, type Registry } from '../registry/helpers.ts';
 import { runAsync } from '../helpers/registries.ts';
+import { prng } from '../helpers/seeded.ts';
 
 const ROUNDS = 20;
 /** Rounds stop starting after this much time, so the file stays within a few minutes. */
 const BUDGET_MS = 240_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** mulberry32: a small seeded PRNG, so a failing round's kill moment can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('kill -9 during pull, build, commit, network operations, run and rm', () => {
   let d: TestDaemon;

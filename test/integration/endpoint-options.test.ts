@@ -1,21 +1,8 @@
 // An endpoint's driver options, given at create, are kept and shown by inspect (docker-py checks them).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-
-function api(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+import { callApi as api } from '../helpers/api-call.ts';
 
 describe('endpoint driver options', () => {
   let d: TestDaemon;

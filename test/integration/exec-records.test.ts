@@ -2,21 +2,8 @@
 // sees it: not running, its exit code, and no longer in the container's ExecIDs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-
-function api(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c.toString('latin1'); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+import { callApi as api } from '../helpers/api-call.ts';
 
 describe('exec records', () => {
   let d: TestDaemon;

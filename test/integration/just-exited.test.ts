@@ -3,21 +3,8 @@
 // That is the container's doing, not a server fault.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-
-function api(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+import { callApi as api } from '../helpers/api-call.ts';
 
 describe('requests racing a container\'s exit', () => {
   let d: TestDaemon;
