@@ -8,7 +8,7 @@ import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Image } from '../images/store.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
-import type { EndpointRequest } from '../network/service.ts';
+import type { EndpointRequest } from '../network/model.ts';
 import type { Mount } from '../storage/snapshotter.ts';
 import type { ContainerServiceOptions } from './options.ts';
 

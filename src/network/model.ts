@@ -122,3 +122,37 @@ export function settingsOf(rec: ContainerRecord): NetworkSettings {
   s.Networks ??= {};
   return s;
 }
+
+/** How the network service reaches containers (implemented by ContainerService). */
+export interface ContainerDirectory {
+  list(): ContainerRecord[];
+  get(ref: string): ContainerRecord;
+  find(ref: string): ContainerRecord | undefined;
+  /** Runs `fn` under the container's lock and saves the record after. */
+  update(ref: string, fn: (rec: ContainerRecord) => Promise<void>): Promise<void>;
+}
+
+export type NetnsSpec = { kind: 'new' } | { kind: 'host' } | { kind: 'path'; path: string };
+
+export interface CreateNetworkRequest {
+  Name?: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Ingress?: boolean;
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: IpamPoolConfig[]; Options?: Record<string, string> };
+  Options?: Record<string, string>;
+  Labels?: Record<string, string>;
+  ConfigOnly?: boolean;
+  ConfigFrom?: { Network: string };
+}
+
+export interface EndpointRequest {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
+  Links?: string[] | null;
+  Aliases?: string[] | null;
+  MacAddress?: string;
+  DriverOpts?: Record<string, string> | null;
+}
+

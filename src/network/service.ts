@@ -1,9 +1,9 @@
 // Networks of one daemon: the predefined bridge/host/none, user-defined
-// bridge networks (create/ls/inspect/rm/prune/connect/disconnect), and the
-// plumbing of each running container into them: its namespace, veth pairs,
-// addresses, published ports, firewall rules and embedded DNS.
+// bridge networks (create/ls/inspect/rm/prune), their bridges, address pools,
+// embedded DNS servers and firewall rules. How each container is plumbed into
+// them (namespace, veth pairs, addresses, published ports) is endpoints.ts's.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeTempFiles, writeJsonAtomic } from '../files/atomic.ts';
@@ -12,59 +12,17 @@ import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { nowNano } from '../api/container.ts';
 import { AddressPool, checkAuxiliary, withHostLock } from './ipam.ts';
-import { embeddedResolvConf, writeHostsFile } from './etc-files.ts';
+import { writeHostsFile } from './etc-files.ts';
 import { lookupName, resolveLinks } from './names.ts';
-import { contains, formatCidr, formatIPv4, formatIPv6, macFor, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
+import { contains, formatCidr, formatIPv4, formatIPv6, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
 import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
-import { ensureBridge, plumbNetns, redirectDns, removeLink, removeNetns, removeStrayLinks, routedSubnets, vethName, type EndpointPlan } from './links.ts';
-import { runInNetns } from './command.ts';
+import { ensureBridge, redirectDns, removeLink, routedSubnets } from './links.ts';
+import { Endpoints, type Sandbox } from './endpoints.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
-import { holdPort, portMapOf, portRequests, reholdPort, type HeldPort } from './ports.ts';
 import {
-  type EndpointSettings, type IpamPoolConfig, type NetworkRecord,
-  PREDEFINED, emptyEndpoint, emptyNetworkSettings, netState, settingsOf,
+  type ContainerDirectory, type CreateNetworkRequest, type EndpointRequest, type EndpointSettings, type IpamPoolConfig, type NetnsSpec, type NetworkRecord,
+  PREDEFINED, settingsOf,
 } from './model.ts';
-
-/** How the network service reaches containers (implemented by ContainerService). */
-export interface ContainerDirectory {
-  list(): ContainerRecord[];
-  get(ref: string): ContainerRecord;
-  find(ref: string): ContainerRecord | undefined;
-  /** Runs `fn` under the container's lock and saves the record after. */
-  update(ref: string, fn: (rec: ContainerRecord) => Promise<void>): Promise<void>;
-}
-
-export type NetnsSpec = { kind: 'new' } | { kind: 'host' } | { kind: 'path'; path: string };
-
-export interface CreateNetworkRequest {
-  Name?: string;
-  Driver?: string;
-  Internal?: boolean;
-  Attachable?: boolean;
-  Ingress?: boolean;
-  EnableIPv6?: boolean;
-  IPAM?: { Driver?: string; Config?: IpamPoolConfig[]; Options?: Record<string, string> };
-  Options?: Record<string, string>;
-  Labels?: Record<string, string>;
-  ConfigOnly?: boolean;
-  ConfigFrom?: { Network: string };
-}
-
-export interface EndpointRequest {
-  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null;
-  Links?: string[] | null;
-  Aliases?: string[] | null;
-  MacAddress?: string;
-  DriverOpts?: Record<string, string> | null;
-}
-
-/** What a running container's networking holds beside its record. */
-interface Sandbox {
-  netns: string;
-  ports: HeldPort[];
-  /** The bridge and address the published ports forward to. */
-  target?: { bridge: string; ip: string };
-}
 
 const ICC_OPT = 'com.docker.network.bridge.enable_icc';
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
@@ -97,6 +55,7 @@ export class NetworkService {
   private readonly dnsServers = new Map<string, DnsServer>();
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly firewall: Firewall;
+  private readonly endpoints: Endpoints;
   private containers!: ContainerDirectory;
   private restoring = true;
   /** Bridges this start made (none was there): nothing of an earlier run can be attached to them. */
@@ -107,6 +66,18 @@ export class NetworkService {
     this.cfg = cfg;
     this.events = events;
     this.firewall = new Firewall(cfg.network.chainTag, () => this.firewallState());
+    this.endpoints = new Endpoints({
+      events, records: this.records, pools: this.pools, sandboxes: this.sandboxes, upstreams: this.upstreams,
+      containers: () => this.containers,
+      get: (ref) => this.get(ref),
+      find: (ref) => this.find(ref),
+      save: (n) => this.save(n),
+      syncFirewall: () => this.syncFirewall(),
+      netnsPath: (id) => this.netnsPath(id),
+      writeHosts: (rec, lines) => this.writeHosts(rec, lines),
+      resolveLinks: (rec) => this.resolveLinks(rec),
+      linked: (rec) => this.linked(rec),
+    });
   }
 
   bindContainers(c: ContainerDirectory): void {
@@ -249,7 +220,7 @@ export class NetworkService {
       // Containers already pointed at an old port are pointed at the new one.
       for (const rec of this.attached(n.Id)) {
         const sb = this.sandboxes.get(rec.Id);
-        if (sb && this.dnsTargetNetwork(rec)?.Id === n.Id) await redirectDns(sb.netns, `${gw}:${port}`).catch(() => {});
+        if (sb && this.endpoints.dnsTargetNetwork(rec)?.Id === n.Id) await redirectDns(sb.netns, `${gw}:${port}`).catch(() => {});
       }
     }
   }
@@ -493,284 +464,39 @@ export class NetworkService {
     return { NetworksDeleted: deleted };
   }
 
-  // ---------- containers: create ----------
+  // ---------- containers (endpoints.ts) ----------
 
-  /**
-   * Checks a new container's network mode and endpoint requests, and returns
-   * the endpoints its record starts with (as dockerd fills NetworkSettings.Networks).
-   */
+  /** Checks a new container's network mode and endpoint requests; the endpoints its record starts with. */
   endpointsForCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string): Record<string, EndpointSettings> {
-    const reqs = { ...(endpointsConfig ?? {}) };
-    if (reqs.default && mode === 'bridge') {
-      reqs.bridge = reqs.default;
-      delete reqs.default;
-    }
-    if (mode.startsWith('container:')) {
-      const target = mode.slice('container:'.length);
-      if (!this.containers.find(target)) throw new NotFoundError(`No such container: ${target}`);
-      if (hostname) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
-      return {};
-    }
-    const primary = this.find(mode);
-    if (!primary) throw new NotFoundError(`network ${mode} not found`);
-    const out: Record<string, EndpointSettings> = {};
-    const add = (n: NetworkRecord, r: EndpointRequest | undefined) => {
-      if (r?.IPAMConfig?.IPv4Address) {
-        if (n.Driver !== 'bridge' || n.Name === 'bridge') throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
-        const ip = parseIPv4(r.IPAMConfig.IPv4Address);
-        if (ip === undefined) throw new InvalidArgumentError(`invalid IPv4 address: ${r.IPAMConfig.IPv4Address}`);
-      }
-      if (r?.Aliases?.length && n.Name === 'bridge') throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
-      if (r?.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(r.MacAddress)) throw new InvalidArgumentError(`invalid MAC address: ${r.MacAddress}`);
-      out[n.Name] = emptyEndpoint(n.Id, { IPAMConfig: r?.IPAMConfig ?? null, Aliases: r?.Aliases ?? null, Links: r?.Links ?? null, MacAddress: r?.MacAddress ?? '', DriverOpts: r?.DriverOpts ?? null });
-    };
-    add(primary, reqs[primary.Name] ?? reqs[mode]);
-    for (const [name, r] of Object.entries(reqs)) {
-      if (name === primary.Name || name === mode) continue;
-      const n = this.get(name);
-      if (primary.Driver !== 'bridge' || n.Driver !== 'bridge') throw new InvalidArgumentError('Container cannot be connected to network endpoints: host, none and container modes take no other networks');
-      add(n, r);
-    }
-    return out;
+    return this.endpoints.forCreate(mode, endpointsConfig, hostname);
   }
-
-  // ---------- containers: start / stop ----------
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
-  async setup(rec: ContainerRecord): Promise<{ netns: NetnsSpec; env: string[] }> {
-    const mode = rec.HostConfig.NetworkMode ?? 'bridge';
-    const s = settingsOf(rec);
-    if (mode === 'host') {
-      this.writeHosts(rec, []);
-      return { netns: { kind: 'host' }, env: [] };
-    }
-    if (mode.startsWith('container:')) {
-      const target = this.containers.get(mode.slice('container:'.length));
-      if (!target.State.Running) throw new ConflictError(`cannot join network namespace of a non running container: ${target.Id}`);
-      for (const [from, to] of [[target.HostsPath, rec.HostsPath], [target.ResolvConfPath, rec.ResolvConfPath]]) {
-        try {
-          writeFileSync(to, readFileSync(from));
-        } catch {
-          // The target's files are best effort; its namespace is what matters.
-        }
-      }
-      return { netns: { kind: 'path', path: `/proc/${target.State.Pid}/ns/net` }, env: [] };
-    }
-    const netns = this.netnsPath(rec.Id);
-    await removeNetns(netns);
-    const sb: Sandbox = { netns, ports: [] };
-    this.sandboxes.set(rec.Id, sb);
-    try {
-      s.SandboxID = randomBytes(32).toString('hex');
-      s.SandboxKey = netns;
-      const plans: EndpointPlan[] = [];
-      for (const [name, ep] of Object.entries(s.Networks)) {
-        const n = this.records.get(ep.NetworkID) ?? this.find(name);
-        if (!n) throw new NotFoundError(`network ${name} not found`);
-        if (n.Driver !== 'bridge') continue;
-        plans.push(await this.planEndpoint(rec, n, ep, `eth${plans.length}`));
-      }
-      await plumbNetns(netns, plans, true);
-      const primary = this.primaryEndpoint(rec);
-      if (primary) {
-        const n = this.records.get(primary.NetworkID)!;
-        for (const r of portRequests(rec.HostConfig, rec.Config.ExposedPorts ?? undefined)) sb.ports.push(await holdPort(r));
-        sb.target = { bridge: n.berth!.bridge, ip: primary.IPAddress };
-      }
-      s.Ports = portMapOf(sb.ports, rec.Config.ExposedPorts ?? undefined);
-      const dnsNet = this.dnsTargetNetwork(rec);
-      if (dnsNet) {
-        await redirectDns(netns, `${dnsNet.IPAM.Config[0].Gateway}:${dnsNet.berth!.dnsPort}`);
-        writeFileSync(rec.ResolvConfPath, embeddedResolvConf(rec, this.upstreams));
-      }
-      const links = this.resolveLinks(rec);
-      this.writeHosts(rec, links.hosts);
-      // Only published ports and links add rules of a container's own.
-      if (sb.ports.length || this.linked(rec)) await this.syncFirewall();
-      return { netns: { kind: 'path', path: netns }, env: links.env };
-    } catch (err) {
-      await this.teardown(rec);
-      throw err;
-    }
+  setup(rec: ContainerRecord): Promise<{ netns: NetnsSpec; env: string[] }> {
+    return this.endpoints.setup(rec);
   }
 
-  /** The network whose resolver answers the container's 127.0.0.11: its first user-defined one. */
-  private dnsTargetNetwork(rec: ContainerRecord): NetworkRecord | undefined {
-    for (const ep of Object.values(settingsOf(rec).Networks)) {
-      const n = this.records.get(ep.NetworkID);
-      if (n && n.Driver === 'bridge' && n.Name !== 'bridge' && ep.IPAddress && n.berth?.dnsPort) return n;
-    }
-    return undefined;
-  }
-
-  private primaryEndpoint(rec: ContainerRecord): EndpointSettings | undefined {
-    return Object.values(settingsOf(rec).Networks).find((ep) => ep.IPAddress && this.records.get(ep.NetworkID)?.Driver === 'bridge');
-  }
-
-  /** Allocates the endpoint's address and fills in its settings; the plan says how to plumb it. */
-  private async planEndpoint(rec: ContainerRecord, n: NetworkRecord, ep: EndpointSettings, ifname: string): Promise<EndpointPlan> {
-    const pool = this.pools.get(n.Id)!;
-    const st = netState(rec);
-    const requested = ep.IPAMConfig?.IPv4Address ? parseIPv4(ep.IPAMConfig.IPv4Address) : undefined;
-    const previous = st.lastAddresses[n.Id] ? parseIPv4(st.lastAddresses[n.Id]) : undefined;
-    const ip = pool.allocate(rec.Id, { requested, previous, networkName: n.Name, networkId: n.Id });
-    const cursorMoved = pool.cursor !== n.berth!.cursor;
-    const gw = n.IPAM.Config[0].Gateway!;
-    const hasRoute = Object.values(settingsOf(rec).Networks).some((e) => e !== ep && e.IPAddress && e.Gateway);
-    const mac = ep.MacAddress || (ifname === 'eth0' ? (rec.Config as { MacAddress?: string }).MacAddress : '') || macFor(ip);
-    // IPv6: the same host part as the IPv4 address, in the network's IPv6 subnet.
-    const v6cfg = n.EnableIPv6 ? n.IPAM.Config.find((x) => x.Subnet?.includes(':')) : undefined;
-    const v6 = v6cfg ? { ...parseCidr6(v6cfg.Subnet!), gateway: v6cfg.Gateway! } : undefined;
-    const ip6 = v6 ? formatIPv6(v6.base + BigInt(ip - pool.subnet.base)) : undefined;
-    const plan: EndpointPlan = {
-      bridge: n.berth!.bridge, hostIf: vethName(), ifname, address: `${formatIPv4(ip)}/${pool.subnet.prefix}`,
-      gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute,
-      ...(v6 && ip6 ? { ipv6Address: `${ip6}/${v6.prefix}`, ipv6Gateway: n.Internal ? undefined : v6.gateway } : {}),
-    };
-    if (cursorMoved) {
-      n.berth!.cursor = pool.cursor;
-      try {
-        await this.save(n);
-      } catch (err) {
-        pool.release(ip, rec.Id);
-        throw err;
-      }
-    }
-    ep.EndpointID = randomBytes(32).toString('hex');
-    ep.Gateway = n.Internal ? '' : gw;
-    ep.IPAddress = formatIPv4(ip);
-    ep.IPPrefixLen = pool.subnet.prefix;
-    ep.MacAddress = mac;
-    ep.NetworkID = n.Id;
-    if (v6 && ip6) Object.assign(ep, { GlobalIPv6Address: ip6, GlobalIPv6PrefixLen: v6.prefix, IPv6Gateway: n.Internal ? '' : v6.gateway });
-    ep.DNSNames = n.Name === 'bridge' ? null : [rec.Name.slice(1), ...(ep.Aliases ?? []), rec.Id.slice(0, 12)];
-    st.lastAddresses[n.Id] = ep.IPAddress;
-    st.interfaces[n.Id] = ifname;
-    if (n.Name === 'bridge') {
-      const s = settingsOf(rec);
-      Object.assign(s, { Bridge: '', EndpointID: ep.EndpointID, Gateway: ep.Gateway, IPAddress: ep.IPAddress, IPPrefixLen: ep.IPPrefixLen, MacAddress: mac });
-    }
-    return plan;
-  }
-
-  private clearEndpoint(rec: ContainerRecord, ep: EndpointSettings): void {
-    const ip = ep.IPAddress ? parseIPv4(ep.IPAddress) : undefined;
-    if (ip !== undefined) this.pools.get(ep.NetworkID)?.release(ip, rec.Id);
-    Object.assign(ep, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null });
-    delete netState(rec).interfaces[ep.NetworkID];
-  }
-
-  /**
-   * After the container exits (or a failed start): addresses, ports, rules and
-   * namespace released. Idempotent, and never fails: an exit must be recorded
-   * whatever the kernel says (a rule left behind goes with the next rewrite).
-   */
-  async teardown(rec: ContainerRecord): Promise<void> {
-    const sb = this.sandboxes.get(rec.Id);
-    this.sandboxes.delete(rec.Id);
-    for (const p of sb?.ports ?? []) p.close();
-    const s = settingsOf(rec);
-    for (const ep of Object.values(s.Networks)) this.clearEndpoint(rec, ep);
-    const reset = emptyNetworkSettings();
-    Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
-    await removeNetns(this.netnsPath(rec.Id)).catch(() => {});
-    if (sb?.ports.length || (sb && this.linked(rec))) await this.syncFirewall().catch(() => {});
+  /** After the container exits (or a failed start): everything setup made, released; never fails. */
+  teardown(rec: ContainerRecord): Promise<void> {
+    return this.endpoints.teardown(rec);
   }
 
   /** Daemon start: a running container's addresses and ports are its own again. */
-  async restoreRunning(rec: ContainerRecord): Promise<void> {
-    const s = settingsOf(rec);
-    if (!s.SandboxKey) return;
-    const sb: Sandbox = { netns: s.SandboxKey, ports: [] };
-    for (const ep of Object.values(s.Networks)) {
-      const ip = ep.IPAddress ? parseIPv4(ep.IPAddress) : undefined;
-      if (ip !== undefined) this.pools.get(ep.NetworkID)?.claim(ip, rec.Id);
-    }
-    const primary = this.primaryEndpoint(rec);
-    if (primary) {
-      sb.target = { bridge: this.records.get(primary.NetworkID)!.berth!.bridge, ip: primary.IPAddress };
-      for (const [k, list] of Object.entries(s.Ports ?? {})) {
-        const [port, proto] = k.split('/') as [string, 'tcp' | 'udp'];
-        for (const b of list ?? []) {
-          const held = await reholdPort(proto, Number(port), b.HostIp, Number(b.HostPort));
-          sb.ports.push(held ?? { proto, containerPort: Number(port), hostIp: b.HostIp, hostPort: Number(b.HostPort), close: () => {} });
-        }
-      }
-    }
-    this.sandboxes.set(rec.Id, sb);
-    await removeStrayLinks(sb.netns, new Set(Object.values(netState(rec).interfaces)));
+  restoreRunning(rec: ContainerRecord): Promise<void> {
+    return this.endpoints.restoreRunning(rec);
   }
 
-  /** Daemon start: a container that is not running owns no namespace (a crash during its start). */
-  async cleanupStopped(rec: ContainerRecord): Promise<void> {
-    if (existsSync(this.netnsPath(rec.Id))) await removeNetns(this.netnsPath(rec.Id));
+  /** Daemon start: a container that is not running owns no namespace. */
+  cleanupStopped(rec: ContainerRecord): Promise<void> {
+    return this.endpoints.cleanupStopped(rec);
   }
 
-  // ---------- connect / disconnect ----------
-
-  async connect(netRef: string, body: { Container?: string; EndpointConfig?: EndpointRequest }): Promise<void> {
-    const n = this.get(netRef);
-    const ref = body.Container ?? '';
-    if (n.Driver !== 'bridge') throw new ForbiddenError(`container cannot be disconnected from host network or connected to host network`);
-    await this.containers.update(ref, async (rec) => {
-      const s = settingsOf(rec);
-      const mode = rec.HostConfig.NetworkMode ?? '';
-      if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) throw new ForbiddenError(`container sharing network namespace with another container or host cannot be connected to any other network`);
-      if (Object.values(s.Networks).some((e) => e.NetworkID === n.Id)) throw new ForbiddenError(`endpoint with name ${rec.Name.slice(1)} already exists in network ${n.Name}`);
-      const cfg = body.EndpointConfig ?? {};
-      const reqs = this.endpointsForCreate(n.Name, { [n.Name]: cfg }, '');
-      const ep = reqs[n.Name];
-      const sb = this.sandboxes.get(rec.Id);
-      if (rec.State.Running && sb) {
-        const used = new Set(Object.values(netState(rec).interfaces));
-        let i = 0;
-        while (used.has(`eth${i}`)) i++;
-        const hadDns = this.dnsTargetNetwork(rec) !== undefined;
-        const plan = await this.planEndpoint(rec, n, ep, `eth${i}`);
-        try {
-          await plumbNetns(sb.netns, [plan], false);
-          // The first user-defined network of a container from the default bridge brings the embedded DNS.
-          if (!hadDns && n.berth?.dnsPort) {
-            s.Networks[n.Name] = ep;
-            await redirectDns(sb.netns, `${n.IPAM.Config[0].Gateway}:${n.berth.dnsPort}`);
-            writeFileSync(rec.ResolvConfPath, embeddedResolvConf(rec, this.upstreams));
-          }
-        } catch (err) {
-          delete s.Networks[n.Name];
-          this.clearEndpoint(rec, ep);
-          throw err;
-        }
-        this.writeHosts(rec, this.resolveLinks(rec).hosts);
-      }
-      s.Networks[n.Name] = ep;
-      this.events.publish('network', 'connect', n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
-    });
-    await this.syncFirewall();
+  connect(netRef: string, body: { Container?: string; EndpointConfig?: EndpointRequest }): Promise<void> {
+    return this.endpoints.connect(netRef, body);
   }
 
-  async disconnect(netRef: string, body: { Container?: string; Force?: boolean }): Promise<void> {
-    const n = this.get(netRef);
-    await this.containers.update(body.Container ?? '', async (rec) => {
-      const s = settingsOf(rec);
-      const entry = Object.entries(s.Networks).find(([, e]) => e.NetworkID === n.Id);
-      if (!entry) throw new ForbiddenError(`container ${rec.Id} is not connected to network ${n.Name}`);
-      if (n.Driver !== 'bridge') throw new ForbiddenError('container cannot be disconnected from host network or connected to host network');
-      const [name, ep] = entry;
-      const ifname = netState(rec).interfaces[n.Id];
-      const sb = this.sandboxes.get(rec.Id);
-      if (rec.State.Running && sb && ifname) await runInNetns(sb.netns, 'ip', ['link', 'del', 'dev', ifname]).catch(() => {});
-      if (sb?.target && sb.target.ip === ep.IPAddress) {
-        for (const p of sb.ports) p.close();
-        sb.ports = [];
-        sb.target = undefined;
-        s.Ports = {};
-      }
-      this.clearEndpoint(rec, ep);
-      delete s.Networks[name];
-      if (n.Name === 'bridge') Object.assign(s, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '' });
-      this.events.publish('network', 'disconnect', n.Id, { container: rec.Id, name: n.Name, type: n.Driver });
-    });
-    await this.syncFirewall();
+  disconnect(netRef: string, body: { Container?: string; Force?: boolean }): Promise<void> {
+    return this.endpoints.disconnect(netRef, body);
   }
 
   // ---------- names ----------

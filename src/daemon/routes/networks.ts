@@ -5,7 +5,7 @@ import { checkFilterKeys, parseFilters } from './query.ts';
 import { InvalidArgumentError } from '../../errors.ts';
 import { labelsMatch, parseUntil } from '../../api/filters.ts';
 import { decodeBody, NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT } from './body-shape.ts';
-import type { CreateNetworkRequest, EndpointRequest } from '../../network/service.ts';
+import type { CreateNetworkRequest, EndpointRequest } from '../../network/model.ts';
 import { PREDEFINED, type NetworkRecord } from '../../network/model.ts';
 
 /** dockerd's network list filters. */
