@@ -51,9 +51,11 @@ execFileSync(node, ['--snapshot-blob', blob + '.new', '--build-snapshot', join(d
 renameSync(blob + '.new', blob);
 
 // `berth daemon` and `berth registry` run the ESM bundle; every other command the snapshot.
+// The daemon's gc is exposed for its idle collection (server.ts), and malloc keeps
+// fewer arenas and trims freed memory, so memory grown under load goes back.
 writeFileSync(join(dist, 'berth.new'), `#!/bin/sh
 case "$1" in
-  daemon|registry) exec ${node} --enable-source-maps ${join(dist, 'berth.mjs')} "$@" ;;
+  daemon|registry) MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 exec ${node} --enable-source-maps --expose-gc ${join(dist, 'berth.mjs')} "$@" ;;
   *) exec ${node} --snapshot-blob ${blob} -- "$@" ;;
 esac
 `);

@@ -177,6 +177,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   writeFileSync(cfg.pidfile, String(process.pid));
 
   const api = new ApiServer();
+  api.collectWhenIdle();
   api.log = log;
   systemRoutes(api, engine);
   containerRoutes(api, engine);

@@ -90,6 +90,26 @@ export class ApiServer {
   private readonly streams = new Map<string, number>();
   maxStreamsPerPeer = LIMITS.streamsPerPeer;
   log: (level: string, msg: string) => void = () => {};
+  /** Requests since the last idle collection (idleCollector). */
+  private requestsSinceCollect = 0;
+  private lastRequestAt = 0;
+  private idleTimer?: NodeJS.Timeout;
+
+  /**
+   * After a burst of requests V8 keeps the heap it grew to: with the daemon
+   * idle for `idleMs`, one full collection (the launcher exposes gc) gives
+   * those pages back, so a daemon's memory returns to where it was.
+   */
+  collectWhenIdle(idleMs = 30_000): void {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) return;
+    this.idleTimer = setInterval(() => {
+      if (this.requestsSinceCollect === 0 || Date.now() - this.lastRequestAt < idleMs) return;
+      this.requestsSinceCollect = 0;
+      gc();
+    }, idleMs / 2);
+    this.idleTimer.unref();
+  }
 
   route(method: Method, path: string, handler: Handler): void {
     const idx = this.handlers.push(handler) - 1;
@@ -180,11 +200,14 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.idleTimer);
     for (const s of this.servers) s.close();
     for (const s of this.sockets) s.destroy();
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse | undefined, upSocket: Duplex | undefined, head: Buffer | undefined): Promise<void> {
+    this.requestsSinceCollect++;
+    this.lastRequestAt = Date.now();
     // An absolute-form target can fail to parse (`GET http://[ HTTP/1.1`): a 400, not a throw outside the try.
     const url = URL.parse(req.url ?? '/', 'http://berth');
     let path = url?.pathname ?? '/';
