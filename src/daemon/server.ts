@@ -230,8 +230,12 @@ export class ApiServer {
     const readBody = (): Promise<Buffer> => {
       if (bodyPromise) return bodyPromise;
       if (Number(req.headers['content-length'] ?? 0) > LIMITS.bufferedBody) {
-        // Whatever else the client sends is not read: the connection closes after the answer.
+        // The body is not kept: it is discarded as it comes, so a client still
+        // sending it reads the answer instead of a reset, and the connection
+        // closes after it (or after 5 s, whatever is still coming).
         headers.Connection = 'close';
+        req.resume();
+        setTimeout(() => req.socket.destroy(), 5_000).unref();
         bodyPromise = Promise.reject(tooLarge());
         return bodyPromise;
       }
