@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { BERTH, DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/da
 import { makeTar } from '../helpers/tar.ts';
 import { type Registry, startRegistry } from '../registry/helpers.ts';
 import { prng } from '../helpers/seeded.ts';
+import { fdCount, fdTargets } from '../helpers/proc-fds.ts';
 
 const SEED = Number(process.env.BERTH_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`aborted-streams: seed ${SEED} (BERTH_TEST_SEED=${SEED} replays it)`);
@@ -115,10 +116,6 @@ async function until<T>(check: () => T | Promise<T>, ms = 20_000): Promise<T> {
   return v;
 }
 
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
 /** Direct children of `pid` by command name (getfattr, mount, git...), but for the shims of running containers. */
 function children(pid: number): string[] {
   const out: string[] = [];
@@ -134,21 +131,6 @@ function children(pid: number): string[] {
     }
   }
   return out;
-}
-
-/** What the daemon's fds point at, counted by kind, for a failure message. */
-function fdTargets(pid: number): string {
-  const kinds = new Map<string, number>();
-  for (const f of readdirSync(`/proc/${pid}/fd`)) {
-    let t: string;
-    try {
-      t = readlinkSync(`/proc/${pid}/fd/${f}`).replace(/\[\d+\]$/, '').replace(/\/[^/]*$/, '/…');
-    } catch {
-      continue;
-    }
-    kinds.set(t, (kinds.get(t) ?? 0) + 1);
-  }
-  return [...kinds].map(([k, n]) => `${n}× ${k}`).join(', ');
 }
 
 /** Export's temporary mounts of a daemon's snapshots (or any outside its directories). */

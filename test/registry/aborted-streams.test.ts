@@ -10,13 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { cleanup, http, image, layer, pushImage, sha256, sleep, startRegistry, tempDir, type Registry, OCI_MANIFEST } from './helpers.ts';
 import { prng } from '../helpers/seeded.ts';
+import { fdCount, fdTargets } from '../helpers/proc-fds.ts';
 
 const SEED = Number(process.env.BERTH_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`registry aborted-streams: seed ${SEED} (BERTH_TEST_SEED=${SEED} replays it)`);
@@ -120,23 +121,6 @@ async function until<T>(check: () => T | Promise<T>, ms = 15_000): Promise<T> {
     v = await check();
   }
   return v;
-}
-
-const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
-
-/** What a process's fds point at, counted by kind, for a failure message. */
-function fdTargets(pid: number): string {
-  const kinds = new Map<string, number>();
-  for (const f of readdirSync(`/proc/${pid}/fd`)) {
-    let t: string;
-    try {
-      t = readlinkSync(`/proc/${pid}/fd/${f}`).replace(/\[\d+\]$/, '').replace(/\/[^/]*$/, '/…');
-    } catch {
-      continue;
-    }
-    kinds.set(t, (kinds.get(t) ?? 0) + 1);
-  }
-  return [...kinds].map(([k, n]) => `${n}× ${k}`).join(', ');
 }
 
 const ls = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
