@@ -1,6 +1,6 @@
 // berth's layers (docs/architecture.md). Imports flow one way:
 //   main → cli → client → ground
-//   main → daemon → build → containers → images | network → runtime → storage → ground
+//   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
 // The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
 // grammars), files/ (atomic writes, compression) and dist-dir.ts.
@@ -50,11 +50,12 @@ module.exports = {
     },
     layer('cli', 'cli/', ['client/']),
     layer('client', 'client/', []),
-    layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'runtime/', 'storage/']),
-    layer('build', 'build/', ['containers/', 'images/', 'runtime/', 'storage/']),
-    layer('containers', 'containers/', ['images/', 'network/', 'runtime/', 'storage/']),
+    layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
+    layer('build', 'build/', ['containers/', 'images/', 'volumes/', 'runtime/', 'storage/']),
+    layer('containers', 'containers/', ['images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
     layer('images', 'images/', ['storage/']),
     layer('network', 'network/', ['storage/']),
+    layer('volumes', 'volumes/', ['runtime/', 'storage/']),
     layer('registry', 'registry/', ['images/distribution/']),
     layer('runtime', 'runtime/', ['storage/']),
     layer('storage', 'storage/', []),
