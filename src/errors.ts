@@ -30,6 +30,8 @@ export class UnavailableError extends EngineError {}
 export class TooLargeError extends EngineError {}
 /** Too much at once from one client (its concurrent streams). */
 export class TooManyRequestsError extends EngineError {}
+/** A feature berth does not have (dockerd's errdefs.NotImplemented: 501). */
+export class NotImplementedError extends EngineError {}
 /** The engine itself failed (a runtime, a registry, the disk), not the request. */
 export class SystemError extends EngineError {}
 

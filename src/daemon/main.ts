@@ -16,6 +16,7 @@ import { buildRoutes } from './routes/build.ts';
 import { networkRoutes } from './routes/networks.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
+import { pluginRoutes } from './routes/plugins.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -189,6 +190,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   buildRoutes(api, engine);
   networkRoutes(api, engine);
   swarmRoutes(api);
+  pluginRoutes(api);
 
   const sockets: string[] = [];
   // Until the API listens, a failure undoes what the engine's start set up:

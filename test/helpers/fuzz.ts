@@ -666,15 +666,19 @@ const REGISTRY_ROUTES = new Set(['POST /auth', 'GET /images/search', 'POST /imag
  * 5xx answers that are right for valid input: a registry the daemon cannot
  * reach (here: none can be) is the daemon's failure, not the client's, and
  * dockerd answers 500 too; swarm routes answer 503 as dockerd's on a node in
- * no swarm. Counted and reported per route, never hidden.
+ * no swarm; installing a plugin is a 501. Counted and reported per route, never hidden.
  */
 function acceptable5xx(route: Route, o: Outcome): boolean {
+  if (o.status === 501 && PLUGIN_INSTALL_ROUTES.test(route.key)) return /berth does not support managed plugins/.test(o.body ?? '');
   if (o.status === 503 && SWARM_ROUTES.test(route.key)) return /This node is not (part of a swarm|a swarm manager)|berth does not support swarm mode/.test(o.body ?? '');
   return o.status === 500 && REGISTRY_ROUTES.has(route.key)
     && (/getaddrinfo|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ENETUNREACH|fetch failed|no such host|connection refused|network is unreachable/.test(o.body ?? '')
       // A registry request that failed on the way: `Get "<url>": <cause>`, with a URL as long as the fuzzed term.
       || /^\{"message":"Get \\"https?:\/\//.test(o.body ?? ''));
 }
+
+/** Installing a managed plugin, which berth does not have: 501, as dockerd's errdefs.NotImplemented. */
+const PLUGIN_INSTALL_ROUTES = /^(GET \/plugins\/privileges|POST \/plugins\/(pull|create))$/;
 
 /** Swarm mode, which berth does not have: dockerd's answer on a node in no swarm is a 503. */
 const SWARM_ROUTES = /^(GET|POST|DELETE) \/(swarm|nodes|services|tasks|secrets|configs)\b/;

@@ -1,5 +1,5 @@
 // The one place where the domain's error kinds become HTTP statuses.
-import { ConflictError, EngineError, ForbiddenError, InvalidArgumentError, NotFoundError, NotModifiedError, PreconditionFailedError, TooLargeError, TooManyRequestsError, UnauthorizedError, UnavailableError } from '../../errors.ts';
+import { ConflictError, EngineError, ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, NotModifiedError, PreconditionFailedError, TooLargeError, TooManyRequestsError, UnauthorizedError, UnavailableError } from '../../errors.ts';
 
 const STATUS: [new (...args: never[]) => EngineError, number][] = [
   [InvalidArgumentError, 400],
@@ -12,6 +12,7 @@ const STATUS: [new (...args: never[]) => EngineError, number][] = [
   [UnavailableError, 503],
   [TooLargeError, 413],
   [TooManyRequestsError, 429],
+  [NotImplementedError, 501],
 ];
 
 /** The HTTP status for an error a handler threw; anything unexpected is a 500. */
