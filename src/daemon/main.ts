@@ -4,7 +4,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
 import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
-import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups.ts';
+import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups/hybrid.ts';
 import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
 import { systemRoutes } from './routes/system.ts';
 import { containerRoutes } from './routes/containers.ts';
@@ -17,6 +17,7 @@ import { networkRoutes } from './routes/networks.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
 import { pluginRoutes } from './routes/plugins.ts';
+import { statsRoutes } from './routes/stats.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -191,6 +192,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   networkRoutes(api, engine);
   swarmRoutes(api);
   pluginRoutes(api);
+  statsRoutes(api, engine);
 
   const sockets: string[] = [];
   // Until the API listens, a failure undoes what the engine's start set up:

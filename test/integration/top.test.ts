@@ -53,3 +53,24 @@ describe('top', () => {
     assert.match(r.stdout, /sleep 301/);
   });
 });
+
+describe('top through the berth CLI', () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await startSeededDaemon();
+    d.berth(['run', '-d', '--name', 'busy', 'busybox', 'sh', '-c', 'sleep 301 & wait']);
+  });
+  after(async () => { await d.destroy(); });
+
+  test('prints the docker CLI\'s table, passes ps options through, and says when the container is unknown', { skip: !DOCKER && 'no docker CLI' }, () => {
+    const mask = (s: string) => s.replace(/\d\d:\d\d(:\d\d)?/g, 'T').replace(/^(\S+\s+\S+\s+\S+\s+)\d+/gm, '$1C');
+    const berth = d.berth(['top', 'busy']);
+    assert.equal(berth.code, 0, berth.stderr);
+    assert.equal(mask(berth.stdout), mask(d.docker(['top', 'busy']).stdout));
+    const o = d.berth(['container', 'top', 'busy', '-o', 'pid,args']);
+    assert.match(o.stdout, /^PID {17}COMMAND\n\d+ +sh -c sleep 301 & wait\n\d+ +sleep 301\n$/);
+    const missing = d.berth(['top', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /No such container: nope/);
+  });
+});

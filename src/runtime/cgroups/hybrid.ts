@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { mountTable } from './mountinfo.ts';
+import { mountTable } from '../mountinfo.ts';
 
 /** Mounts v1 hierarchies for controllers left on cgroup2 of a hybrid host; returns their names. */
 export function completeHybridCgroups(root = '/sys/fs/cgroup'): string[] {

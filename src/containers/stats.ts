@@ -1,0 +1,167 @@
+// `docker stats`: one sample of a container's cgroup and network counters in
+// the Engine API's StatsJSON shape, and the once-a-second stream of them.
+// CPU % is computed by clients from cpu_stats against precpu_stats, so every
+// answer carries the sample before it.
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContainerRecord } from '../api/container.ts';
+import { NotFoundError } from '../errors.ts';
+import { readUsage } from '../runtime/cgroups/reader.ts';
+import type { BlkioEntry, CgroupUsage } from '../runtime/cgroups/usage.ts';
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+/** /proc/stat counts in USER_HZ (100 on Linux). */
+const NS_PER_TICK = 1e9 / 100;
+/** The window of a one-off answer: long enough for a meaningful CPU %, short enough for `stats --no-stream` of many containers. */
+const ONE_OFF_WINDOW_MS = 100;
+
+/** One reading of a running container's counters. */
+export interface StatsSample {
+  read: string;
+  usage: CgroupUsage;
+  systemCpu: number;
+  onlineCpus: number;
+  networks?: Record<string, NetworkCounters>;
+}
+
+interface NetworkCounters {
+  rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number;
+  tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number;
+}
+
+export function takeSample(rec: ContainerRecord): StatsSample | undefined {
+  const pid = rec.State.Running ? rec.State.Pid : 0;
+  if (!pid) return undefined;
+  try {
+    const usage = readUsage(pid);
+    return {
+      read: new Date().toISOString().replace('Z', '000000Z'),
+      usage,
+      systemCpu: systemCpuUsage(),
+      onlineCpus: usage.cpu.percpu?.filter((n) => n > 0).length || cpus().length,
+      networks: rec.HostConfig.NetworkMode === 'host' ? undefined : networkCounters(pid),
+    };
+  } catch {
+    return undefined; // exited between the check and the read
+  }
+}
+
+/** The StatsJSON for `cur` after `pre`; no `cur` is dockerd's answer for a container that is not running. */
+export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pre: StatsSample | undefined): Record<string, unknown> {
+  const base = { name: rec.Name, id: rec.Id };
+  if (!cur) {
+    return {
+      ...base, read: ZERO_TIME, preread: ZERO_TIME, pids_stats: {}, blkio_stats: blkio(undefined), num_procs: 0, storage_stats: {},
+      cpu_stats: cpuStats(undefined), precpu_stats: cpuStats(undefined), memory_stats: {},
+    };
+  }
+  const m = cur.usage.memory;
+  const hostMemory = totalmem();
+  const limit = m.limit === undefined || m.limit > hostMemory ? hostMemory : m.limit;
+  return {
+    ...base,
+    read: cur.read,
+    preread: pre?.read ?? ZERO_TIME,
+    pids_stats: { current: cur.usage.pids.current, ...(cur.usage.pids.limit !== undefined ? { limit: cur.usage.pids.limit } : {}) },
+    blkio_stats: blkio(cur.usage.blkio),
+    num_procs: 0,
+    storage_stats: {},
+    cpu_stats: cpuStats(cur),
+    precpu_stats: cpuStats(pre),
+    memory_stats: {
+      usage: m.usage,
+      ...(m.maxUsage !== undefined ? { max_usage: m.maxUsage } : {}),
+      stats: m.stats,
+      ...(m.failcnt !== undefined ? { failcnt: m.failcnt } : {}),
+      limit,
+    },
+    ...(cur.networks ? { networks: cur.networks } : {}),
+  };
+}
+
+/** A one-off answer (`stream=false`): two samples a short window apart, so CPU % means something. */
+export async function oneOffStats(rec: () => ContainerRecord, oneShot: boolean, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const first = takeSample(rec());
+  if (oneShot || !first) return statsJSON(rec(), first, undefined);
+  await sleep(ONE_OFF_WINDOW_MS, undefined, { signal });
+  const second = takeSample(rec());
+  return statsJSON(rec(), second, second ? first : undefined);
+}
+
+/** StatsJSON once a second until `signal` aborts, or, as dockerd's, ends when the container is removed. */
+export async function* statsStream(rec: () => ContainerRecord, signal: AbortSignal): AsyncGenerator<Record<string, unknown>> {
+  let pre: StatsSample | undefined;
+  for (;;) {
+    let r: ContainerRecord;
+    try {
+      r = rec();
+    } catch (err) {
+      if (err instanceof NotFoundError) return;
+      throw err;
+    }
+    const cur = takeSample(r);
+    yield statsJSON(r, cur, pre);
+    pre = cur;
+    await sleep(1000, undefined, { signal });
+  }
+}
+
+function cpuStats(s: StatsSample | undefined): Record<string, unknown> {
+  const c = s?.usage.cpu;
+  return {
+    cpu_usage: {
+      total_usage: c?.total ?? 0,
+      ...(c?.percpu ? { percpu_usage: c.percpu } : {}),
+      usage_in_kernelmode: c?.kernel ?? 0,
+      usage_in_usermode: c?.user ?? 0,
+    },
+    ...(s ? { system_cpu_usage: s.systemCpu, online_cpus: s.onlineCpus } : {}),
+    throttling_data: {
+      periods: c?.throttling.periods ?? 0,
+      throttled_periods: c?.throttling.throttledPeriods ?? 0,
+      throttled_time: c?.throttling.throttledTime ?? 0,
+    },
+  };
+}
+
+function blkio(b: CgroupUsage['blkio'] | undefined): Record<string, BlkioEntry[] | null> {
+  const list = (e: BlkioEntry[] | undefined) => (e?.length ? e : null);
+  return {
+    io_service_bytes_recursive: list(b?.serviceBytes),
+    io_serviced_recursive: list(b?.serviced),
+    io_queue_recursive: null,
+    io_service_time_recursive: null,
+    io_wait_time_recursive: null,
+    io_merged_recursive: null,
+    io_time_recursive: null,
+    sectors_recursive: null,
+  };
+}
+
+/** The host's CPU time in nanoseconds (the first line of /proc/stat, as dockerd sums it). */
+function systemCpuUsage(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  return line.trim().split(/\s+/).slice(1, 8).reduce((sum, v) => sum + Number(v), 0) * NS_PER_TICK;
+}
+
+/** The container's interfaces but loopback, from its network namespace's /proc/net/dev. */
+function networkCounters(pid: number): Record<string, NetworkCounters> | undefined {
+  const out: Record<string, NetworkCounters> = {};
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/net/dev`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n').slice(2)) {
+    const m = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === 'lo') continue;
+    const f = m[2].trim().split(/\s+/).map(Number);
+    out[m[1]] = {
+      rx_bytes: f[0], rx_packets: f[1], rx_errors: f[2], rx_dropped: f[3],
+      tx_bytes: f[8], tx_packets: f[9], tx_errors: f[10], tx_dropped: f[11],
+    };
+  }
+  return Object.keys(out).length ? out : undefined;
+}

@@ -1,0 +1,46 @@
+// Reads a container's cgroup usage on cgroup v1 or v2. The cgroup is found
+// from the container's init pid, so a custom --cgroup-parent or a hybrid host
+// (v1 hierarchies beside cgroup2) needs no special case.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { mountTable, type MountEntry } from '../mountinfo.ts';
+import type { CgroupUsage } from './usage.ts';
+import { readV1 } from './v1.ts';
+import { readV2 } from './v2.ts';
+
+/** Where each controller's cgroup of `pid` is on this host, v1 and v2 alike. */
+export interface CgroupPaths {
+  /** v1: controller name → directory. */
+  v1: Map<string, string>;
+  /** The cgroup2 directory, when the process has one on a mounted cgroup2. */
+  v2?: string;
+}
+
+export function cgroupPaths(pid: number, mounts: MountEntry[] = mountTable()): CgroupPaths {
+  const v1 = new Map<string, string>();
+  let v2: string | undefined;
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const [, , controllers, path] = m;
+    if (controllers === '') {
+      const mount = mounts.find((e) => e.fstype === 'cgroup2');
+      if (mount) v2 = join(mount.point, path);
+      continue;
+    }
+    for (const c of controllers.split(',')) {
+      const mount = mounts.find((e) => e.fstype === 'cgroup' && e.superOptions.includes(c));
+      if (mount) v1.set(c, join(mount.point, path));
+    }
+  }
+  return { v1, v2 };
+}
+
+/** The usage of the cgroup `pid` is in: v1 when the host keeps the memory controller there, else v2. */
+export function readUsage(pid: number): CgroupUsage {
+  const paths = cgroupPaths(pid);
+  if (paths.v1.has('memory')) return readV1(paths.v1);
+  if (paths.v2) return readV2(paths.v2);
+  throw new Error(`no cgroup found for process ${pid}`);
+}
+

@@ -1,0 +1,45 @@
+// cgroup v2: one unified hierarchy; CPU times in microseconds, I/O per device in io.stat.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readKeyed, readNumber, type BlkioEntry, type CgroupUsage } from './usage.ts';
+
+export function readV2(dir: string): CgroupUsage {
+  const cpu = readKeyed(join(dir, 'cpu.stat'));
+  const io = readIo(join(dir, 'io.stat'));
+  return {
+    cpu: {
+      total: (cpu.usage_usec ?? 0) * 1000,
+      kernel: (cpu.system_usec ?? 0) * 1000,
+      user: (cpu.user_usec ?? 0) * 1000,
+      throttling: { periods: cpu.nr_periods ?? 0, throttledPeriods: cpu.nr_throttled ?? 0, throttledTime: (cpu.throttled_usec ?? 0) * 1000 },
+    },
+    memory: {
+      usage: readNumber(join(dir, 'memory.current')) ?? 0,
+      maxUsage: readNumber(join(dir, 'memory.peak')),
+      limit: readNumber(join(dir, 'memory.max')),
+      stats: readKeyed(join(dir, 'memory.stat')),
+    },
+    pids: { current: readNumber(join(dir, 'pids.current')) ?? 0, limit: readNumber(join(dir, 'pids.max')) },
+    blkio: io,
+  };
+}
+
+/** io.stat ("8:0 rbytes=1 wbytes=2 rios=3 wios=4 …") as v1's Read/Write entries, as dockerd reports v2. */
+function readIo(path: string): CgroupUsage['blkio'] {
+  const serviceBytes: BlkioEntry[] = [];
+  const serviced: BlkioEntry[] = [];
+  try {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      const [dev, ...pairs] = line.trim().split(/\s+/);
+      const m = /^(\d+):(\d+)$/.exec(dev ?? '');
+      if (!m) continue;
+      const kv = Object.fromEntries(pairs.map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
+      const [major, minor] = [Number(m[1]), Number(m[2])];
+      serviceBytes.push({ major, minor, op: 'read', value: kv.rbytes ?? 0 }, { major, minor, op: 'write', value: kv.wbytes ?? 0 });
+      serviced.push({ major, minor, op: 'read', value: kv.rios ?? 0 }, { major, minor, op: 'write', value: kv.wios ?? 0 });
+    }
+  } catch {
+    // no io controller enabled
+  }
+  return { serviceBytes, serviced };
+}
