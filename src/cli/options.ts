@@ -24,3 +24,12 @@ export function checkTimeFlags(flags: Record<string, string | undefined>, wrap: 
     }
   }
 }
+
+/** `--restart no|always|unless-stopped|on-failure[:N]`, parsed as the docker CLI does (the daemon checks the name). */
+export function parseRestartPolicy(policy: string): { Name: string; MaximumRetryCount: number } {
+  const colon = policy.indexOf(':');
+  const [name, count] = colon < 0 ? [policy, ''] : [policy.slice(0, colon), policy.slice(colon + 1)];
+  if (colon >= 0 && name === '') throw new CliError('invalid restart policy format: no policy provided before colon', 125);
+  if (count !== '' && !/^[+-]?\d+$/.test(count)) throw new CliError('invalid restart policy format: maximum retry count must be an integer', 125);
+  return { Name: name, MaximumRetryCount: count ? Number(count) : 0 };
+}

@@ -13,6 +13,7 @@ import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerObserveCommands } from './commands/observe.ts';
+import { registerUpdateCommands } from './commands/update.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerRunCommands(program, containerGroup);
   registerContainerCommands(program, containerGroup);
   registerObserveCommands(program, containerGroup);
+  registerUpdateCommands(program, containerGroup);
   const imageGroup = program.command('image').description('Manage images');
   registerImageCommands(program, imageGroup);
   registerArchiveCommands(program);

@@ -3,9 +3,10 @@
 // as defaults, /etc/resolv.conf, the log attributes json-file records).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, newState, nowNano } from '../api/container.ts';
+import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, newState, nowNano, type RestartPolicy } from '../api/container.ts';
 import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
+import { checkResources } from '../runtime/resources.ts';
 import type { Image } from '../images/store.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
 import type { EndpointRequest } from '../network/model.ts';
@@ -17,9 +18,12 @@ export interface CreateRequest extends ContainerConfig {
   NetworkingConfig?: { EndpointsConfig?: Record<string, EndpointRequest> } | null;
 }
 
-/** The request's HostConfig with dockerd's defaults filled in and its log and runtime options checked. */
-export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions): HostConfig {
+/** The request's HostConfig with dockerd's defaults filled in and its log, runtime and resource options checked. */
+export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions, warnings: string[] = []): HostConfig {
   const host: HostConfig = { ...h };
+  warnings.push(...checkResources(host));
+  // dockerd's default: swap as large again as the memory limit.
+  if ((host.Memory ?? 0) > 0 && !host.MemorySwap) host.MemorySwap = (host.Memory ?? 0) * 2;
   if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';
   // As dockerd's mergeAndVerifyLogConfig: no type means the daemon's driver,
   // and the daemon's options fill in those the container did not set.
@@ -31,6 +35,7 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions)
   }
   if (log.Config?.['max-size']) ramInBytes(log.Config['max-size']);
   host.LogConfig = { Type: log.Type, Config: log.Config ?? {} };
+  if (host.RestartPolicy) checkRestartPolicy(host.RestartPolicy);
   host.RestartPolicy = host.RestartPolicy?.Name ? host.RestartPolicy : { Name: 'no', MaximumRetryCount: 0 };
   if (host.AutoRemove && host.RestartPolicy.Name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
   if (host.Runtime && !cfg.runtimes[host.Runtime]) throw new InvalidArgumentError(`unknown or invalid runtime name: ${host.Runtime}`);
@@ -41,6 +46,25 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions)
   host.Binds ??= null;
   host.PortBindings ??= {};
   return host;
+}
+
+/** dockerd's ValidateRestartPolicy, same wording. */
+export function checkRestartPolicy(p: RestartPolicy): void {
+  const n = p.MaximumRetryCount ?? 0;
+  switch (p.Name) {
+    case 'always': case 'unless-stopped': case 'no':
+      if (n !== 0) {
+        throw new InvalidArgumentError(`invalid restart policy: maximum retry count can only be used with 'on-failure'${n < 0 ? ' and cannot be negative' : ''}`);
+      }
+      break;
+    case 'on-failure':
+      if (n < 0) throw new InvalidArgumentError('invalid restart policy: maximum retry count cannot be negative');
+      break;
+    case '':
+      break; // before API 1.44 an empty name was the default, with any count
+    default:
+      throw new InvalidArgumentError(`invalid restart policy: unknown policy '${p.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
 }
 
 /** The image's config is the default for everything the request leaves unset (dockerd's merge). */

@@ -104,13 +104,13 @@ export class ContainerService {
     let name = checkCreateRequest(body, nameArg);
     const { HostConfig: hostIn, NetworkingConfig: networking, ...configIn } = body;
     const image = this.images.get(configIn.Image ?? '');
-    const host = normalizeHostConfig(hostIn ?? {}, this.cfg);
+    const warnings: string[] = [];
+    const host = normalizeHostConfig(hostIn ?? {}, this.cfg, warnings);
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
     if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new InvalidArgumentError('No command specified');
     const id = randomBytes(32).toString('hex');
     if (!config.Hostname) config.Hostname = id.slice(0, 12);
-    const warnings: string[] = [];
 
     return this.table.locked(`name:${name}`, async () => {
       if (name === '') name = randomName((n) => this.table.names.has(n));

@@ -18,6 +18,7 @@ import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
 import { pluginRoutes } from './routes/plugins.ts';
 import { statsRoutes } from './routes/stats.ts';
+import { updateRoutes } from './routes/update.ts';
 
 const LEVELS = ['debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -193,6 +194,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   swarmRoutes(api);
   pluginRoutes(api);
   statsRoutes(api, engine);
+  updateRoutes(api, engine);
 
   const sockets: string[] = [];
   // Until the API listens, a failure undoes what the engine's start set up:

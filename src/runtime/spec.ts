@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import type { HostConfig } from '../api/container.ts';
 import { seccompFor, type OciSeccomp } from './seccomp.ts';
 import { resolveUser } from './user.ts';
+import { linuxResources } from './resources.ts';
 
 export interface SpecInput {
   id: string;
@@ -213,15 +214,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   if (input.netns.kind === 'new') namespaces.push({ type: 'network' });
   if (input.netns.kind === 'path') namespaces.push({ type: 'network', path: input.netns.path });
 
-  const resources: RuntimeSpec['linux']['resources'] = { devices: privileged ? [{ allow: true, access: 'rwm' }] : DEVICE_RULES };
-  if (h.Memory) resources.memory = { limit: h.Memory, ...(h.MemorySwap ? { swap: h.MemorySwap } : {}) };
-  if (h.CpuShares || h.NanoCpus) {
-    resources.cpu = {
-      ...(h.CpuShares ? { shares: h.CpuShares } : {}),
-      ...(h.NanoCpus ? { quota: Math.round((h.NanoCpus / 1e9) * 100000), period: 100000 } : {}),
-    };
-  }
-  if (h.PidsLimit && h.PidsLimit > 0) resources.pids = { limit: h.PidsLimit };
+  const resources: RuntimeSpec['linux']['resources'] = { ...linuxResources(h), devices: privileged ? [{ allow: true, access: 'rwm' }] : DEVICE_RULES };
 
   return {
     ociVersion: '1.0.2-dev',

@@ -90,6 +90,7 @@ export const CONTAINER_CONFIG: { fields: Record<string, Shape> } = {
   },
 };
 
+const throttle: Shape = { list: { fields: { Path: 'string', Rate: 'uint' } } };
 const HOST_CONFIG: Shape = {
   fields: {
     Binds: strings, ContainerIDFile: 'string', LogConfig: { fields: { Type: 'string', Config: stringMap } }, NetworkMode: 'string',
@@ -102,6 +103,8 @@ const HOST_CONFIG: Shape = {
     NanoCpus: 'int', CgroupParent: 'string', MemorySwap: 'int', MemoryReservation: 'int', MemorySwappiness: 'int', PidsLimit: 'int',
     CpuPeriod: 'int', CpuQuota: 'int', CpuRealtimePeriod: 'int', CpuRealtimeRuntime: 'int', CpusetCpus: 'string', CpusetMems: 'string',
     BlkioWeight: 'uint', OomKillDisable: 'bool', KernelMemory: 'int',
+    BlkioWeightDevice: { list: { fields: { Path: 'string', Weight: 'uint' } } },
+    BlkioDeviceReadBps: throttle, BlkioDeviceWriteBps: throttle, BlkioDeviceReadIOps: throttle, BlkioDeviceWriteIOps: throttle,
     Ulimits: { list: { fields: { Name: 'string', Soft: 'int', Hard: 'int' } } },
     Devices: { list: { fields: { PathOnHost: 'string', PathInContainer: 'string', CgroupPermissions: 'string' } } },
     DeviceCgroupRules: strings, Init: 'bool', ConsoleSize: { list: 'uint' }, MaskedPaths: strings, ReadonlyPaths: strings,
@@ -111,6 +114,15 @@ const HOST_CONFIG: Shape = {
 
 export const CONTAINER_CREATE: Shape = {
   fields: { ...CONTAINER_CONFIG.fields, HostConfig: HOST_CONFIG, NetworkingConfig: { fields: { EndpointsConfig: { map: endpoint } } } },
+};
+
+/** POST /containers/{id}/update: container.UpdateConfig, the resource fields of a HostConfig and its restart policy. */
+export const CONTAINER_UPDATE: Shape = {
+  fields: Object.fromEntries(Object.entries((HOST_CONFIG as { fields: Record<string, Shape> }).fields).filter(([k]) => [
+    'Memory', 'MemorySwap', 'MemoryReservation', 'MemorySwappiness', 'KernelMemory', 'OomKillDisable', 'CpuShares', 'CpuPeriod', 'CpuQuota',
+    'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'NanoCpus', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'BlkioWeightDevice',
+    'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'RestartPolicy',
+  ].includes(k))),
 };
 
 export const NETWORK_CREATE: Shape = {
