@@ -70,6 +70,8 @@ export interface StatusInput {
   startedAt: number;
   finishedAt: number;
   now: number;
+  /** State.Health.Status of a container with a healthcheck. */
+  health?: string;
 }
 
 const ZERO = Date.parse('0001-01-01T00:00:00Z');
@@ -79,7 +81,10 @@ export function containerStatus(s: StatusInput): string {
   const started = Number.isNaN(s.startedAt) || s.startedAt <= ZERO ? undefined : s.startedAt;
   const finished = Number.isNaN(s.finishedAt) || s.finishedAt <= ZERO ? undefined : s.finishedAt;
   switch (s.state) {
-    case 'running': return `Up ${humanDuration(s.now - (started ?? s.now))}`;
+    case 'running': {
+      const up = `Up ${humanDuration(s.now - (started ?? s.now))}`;
+      return s.health ? `${up} (${s.health === 'starting' ? 'health: starting' : s.health})` : up;
+    }
     case 'paused': return `Up ${humanDuration(s.now - (started ?? s.now))} (Paused)`;
     case 'restarting': return `Restarting (${s.exitCode}) ${humanDuration(s.now - (finished ?? s.now))} ago`;
     case 'removing': return 'Removal In Progress';
@@ -92,4 +97,16 @@ export function containerStatus(s: StatusInput): string {
 
 export function createdSince(created: Date, now: Date): string {
   return `${humanDuration(now.getTime() - created.getTime())} ago`;
+}
+
+const GO_DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, 'μs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration ("1m30s", "500ms", "-2h"), in nanoseconds. */
+export function parseGoDuration(s: string): number {
+  const m = /^([-+]?)((?:\d*\.?\d+(?:ns|us|µs|μs|ms|s|m|h))+|0)$/.exec(s);
+  if (!m) throw new InvalidArgumentError(`time: invalid duration "${s}"`);
+  if (m[2] === '0') return 0;
+  let total = 0;
+  for (const part of m[2].matchAll(/(\d*\.?\d+)(ns|us|µs|μs|ms|s|m|h)/g)) total += Number(part[1]) * GO_DURATION_UNITS[part[2]];
+  return Math.round(m[1] === '-' ? -total : total);
 }

@@ -7,6 +7,7 @@ import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, n
 import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkResources } from '../runtime/resources.ts';
+import { checkHealthcheck, mergeHealthcheck, type Healthcheck } from './healthcheck.ts';
 import type { Image } from '../images/store.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
 import type { EndpointRequest } from '../network/model.ts';
@@ -92,6 +93,10 @@ export function mergeImageConfig(c: ContainerConfig, image: Image): ContainerCon
   out.ExposedPorts = c.ExposedPorts || img.ExposedPorts ? { ...(img.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) } : undefined;
   out.Volumes = c.Volumes || img.Volumes ? { ...(img.Volumes ?? {}), ...(c.Volumes ?? {}) } : null;
   out.StopSignal = c.StopSignal || img.StopSignal;
+  checkHealthcheck(c.Healthcheck as Healthcheck | null | undefined);
+  const health = mergeHealthcheck(c.Healthcheck as Healthcheck | null | undefined, img.Healthcheck as Healthcheck | null | undefined);
+  if (health) out.Healthcheck = health;
+  else delete out.Healthcheck;
   out.OnBuild = null;
   out.Tty = c.Tty === true;
   out.OpenStdin = c.OpenStdin === true;

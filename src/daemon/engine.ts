@@ -11,6 +11,7 @@ import { ImageService } from '../images/service.ts';
 import { Distribution } from '../images/distribution/service.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
+import { HealthMonitor } from '../containers/health.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
 import type { DaemonConfig } from './config.ts';
@@ -23,6 +24,7 @@ export class Engine {
   readonly distribution: Distribution;
   readonly containers: ContainerService;
   readonly execs: ExecService;
+  readonly health: HealthMonitor;
   readonly networks: NetworkService;
   id = '';
   eventListeners = 0;
@@ -38,6 +40,7 @@ export class Engine {
     this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
+    this.health = new HealthMonitor(this.containers, this.execs, this.events);
   }
 
   async init(): Promise<void> {
@@ -54,6 +57,7 @@ export class Engine {
     await this.distribution.init();
     await this.containers.restore();
     await this.networks.finishRestore();
+    this.health.resume();
   }
 
   private async engineId(): Promise<string> {

@@ -8,10 +8,11 @@ import { collect, globals } from '../options.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from '../pull.ts';
+import { addResourceOptions, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
 
-interface CreateFlags {
+interface CreateFlags extends ResourceFlags, HealthFlags {
   attach?: string[];
   detach?: boolean;
   rm?: boolean;
@@ -69,7 +70,7 @@ interface CreateFlags {
 }
 
 function addCreateFlags(cmd: Command): Command {
-  return cmd
+  return addResourceOptions(cmd)
     .option('-a, --attach <stream>', 'Attach to STDIN, STDOUT or STDERR', collect)
     .option('--name <name>', 'Assign a name to the container')
     .option('-e, --env <env>', 'Set environment variables', collect)
@@ -227,7 +228,9 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
     ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
     ...(f.stopSignal ? { StopSignal: f.stopSignal } : {}),
     ...(f.stopTimeout ? { StopTimeout: Number(f.stopTimeout) } : {}),
+    ...(healthcheckField(f) ? { Healthcheck: healthcheckField(f) } : {}),
     HostConfig: {
+      ...resourceFields(f),
       AutoRemove: f.rm === true,
       ContainerIDFile: f.cidfile ?? '',
       NetworkMode: networkMode,

@@ -57,6 +57,9 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const beforeRec = filters.before?.[0] ? containers.get(filters.before[0]) : undefined;
     const sinceRec = filters.since?.[0] ? containers.get(filters.since[0]) : undefined;
     const showAll = all || limit > 0 || filters.status !== undefined || filters.exited !== undefined || beforeRec !== undefined || sinceRec !== undefined;
+    for (const h of filters.health ?? []) {
+      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(h)) throw new InvalidArgumentError(`Unrecognised filter value for health: ${h}`);
+    }
     for (const s of filters.status ?? []) {
       if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw new InvalidArgumentError(`invalid filter 'status=${s}'`);
     }
@@ -67,6 +70,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       if (filters.status && !filters.status.includes(c.State.Status)) return false;
       if (filters.exited && (c.State.Running || c.State.Status === 'created' || !filters.exited.map(Number).includes(c.State.ExitCode))) return false;
       if (filters.label && !labelsMatch(c.Config.Labels ?? {}, filters.label)) return false;
+      if (filters.health && !filters.health.includes(c.State.Health?.Status ?? 'none')) return false;
       if (filters.ancestor && !filters.ancestor.some((a) => {
         const img = engine.images.store.resolve(a);
         return img !== undefined && img.record.id === c.Image;
@@ -390,7 +394,7 @@ export async function summary(engine: Engine, c: ContainerRecord, size: boolean)
     State: c.State.Status,
     Status: containerStatus({
       state: c.State.Status, exitCode: c.State.ExitCode,
-      startedAt: Date.parse(c.State.StartedAt), finishedAt: Date.parse(c.State.FinishedAt), now: Date.now(),
+      startedAt: Date.parse(c.State.StartedAt), finishedAt: Date.parse(c.State.FinishedAt), now: Date.now(), health: c.State.Health?.Status,
     }),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
     NetworkSettings: { Networks: (c.NetworkSettings as unknown as NetworkSettings).Networks ?? {} },
