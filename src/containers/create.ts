@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, newState, nowNano, type RestartPolicy } from '../api/container.ts';
 import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
-import { checkResources } from '../runtime/resources.ts';
+import { checkResources, discardUnsupported } from '../runtime/resources.ts';
 import { checkHealthcheck, mergeHealthcheck, type Healthcheck } from './healthcheck.ts';
 import type { Image } from '../images/store.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
@@ -23,6 +23,7 @@ export interface CreateRequest extends ContainerConfig {
 export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions, warnings: string[] = []): HostConfig {
   const host: HostConfig = { ...h };
   warnings.push(...checkResources(host));
+  discardUnsupported(host, warnings);
   // dockerd's default: swap as large again as the memory limit.
   if ((host.Memory ?? 0) > 0 && !host.MemorySwap) host.MemorySwap = (host.Memory ?? 0) * 2;
   if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';

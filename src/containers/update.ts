@@ -4,7 +4,7 @@
 // (daemon/update.go, container/container_unix.go UpdateContainer).
 import type { RestartPolicy } from '../api/container.ts';
 import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
-import { checkResources, updateFlags, type Resources } from '../runtime/resources.ts';
+import { checkResources, discardUnsupported, updateFlags, type Resources } from '../runtime/resources.ts';
 import { runtimeCall, runtimeTimeoutSeconds } from '../runtime/runtime-call.ts';
 import type { ContainerService } from './service.ts';
 import { runtimeMessage } from './shim-state.ts';
@@ -49,6 +49,7 @@ export async function updateContainer(containers: ContainerService, ref: string,
     }
     for (const k of RESOURCE_KEYS) if (given(k)) (next as Record<string, unknown>)[k] = body[k];
     warnings.push(...checkResources(next));
+    discardUnsupported(next, warnings);
     if (rec.State.Running) {
       const flags = updateFlags(Object.fromEntries(RESOURCE_KEYS.filter(given).map((k) => [k, next[k]])) as Resources);
       // Switching between --cpus and a quota/period sets the other side back to the default.

@@ -2,7 +2,7 @@
 // fields (daemon_unix.go's verifyPlatformContainerResources, same wording),
 // and their translation to the OCI spec's linux.resources and to the flags of
 // `runc update`/`crun update` for a running container.
-import { statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import type { HostConfig } from '../api/container.ts';
@@ -171,4 +171,47 @@ export function updateFlags(r: Resources): string[] {
   if (r.PidsLimit !== undefined && r.PidsLimit !== null && r.PidsLimit !== 0) flags.push(`--pids-limit=${r.PidsLimit > 0 ? r.PidsLimit : -1}`);
   add('blkio-weight', r.BlkioWeight);
   return flags;
+}
+
+/** The files that tell whether this host's cgroups can enforce each limit (v1 hierarchy files, or v2 controllers). */
+function hostCan(v1: string[], v2: string[]): boolean {
+  for (const f of v1) if (existsSync(`/sys/fs/cgroup/${f}`)) return true;
+  // cgroup v2: a controller's file appears in child groups only; the root lists the controllers.
+  try {
+    const controllers = readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/);
+    return v2.some((c) => controllers.includes(c));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Drops the limits this host's cgroups cannot enforce, with dockerd's warning
+ * for each (verifyPlatformContainerResources), instead of failing the start.
+ */
+export function discardUnsupported(r: Resources, warnings: string[]): void {
+  const drop = (has: boolean, set: boolean, clear: () => void, message: string) => {
+    if (set && !has) {
+      warnings.push(message);
+      clear();
+    }
+  };
+  const blkioWeight = hostCan(['blkio/blkio.weight', 'blkio/blkio.bfq.weight'], []);
+  drop(blkioWeight, (r.BlkioWeight ?? 0) > 0, () => { r.BlkioWeight = 0; }, 'Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
+  drop(hostCan(['blkio/blkio.weight_device', 'blkio/blkio.bfq.weight_device'], []), (r.BlkioWeightDevice?.length ?? 0) > 0, () => { r.BlkioWeightDevice = []; },
+    'Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.');
+  const throttle = hostCan(['blkio/blkio.throttle.read_bps_device'], ['io']);
+  for (const [key, what] of [['BlkioDeviceReadBps', 'BPS Block I/O read limit'], ['BlkioDeviceWriteBps', 'BPS Block I/O write limit'],
+    ['BlkioDeviceReadIOps', 'IOPS Block read limit'], ['BlkioDeviceWriteIOps', 'IOPS Block write limit']] as const) {
+    drop(throttle, (r[key]?.length ?? 0) > 0, () => { r[key] = []; }, `Your kernel does not support ${what} or the cgroup is not mounted. Block I/O ${what.replace(/^(BPS|IOPS) Block( I\/O)? /, '$1 ')} discarded.`);
+  }
+  drop(hostCan(['memory/memory.swappiness'], []), r.MemorySwappiness != null && r.MemorySwappiness >= 0, () => { r.MemorySwappiness = null; },
+    'Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.');
+  drop(hostCan(['memory/memory.oom_control'], []), r.OomKillDisable === true, () => { r.OomKillDisable = false; },
+    'Your kernel does not support OomKillDisable. OomKillDisable discarded.');
+  drop(hostCan(['memory/memory.soft_limit_in_bytes'], ['memory']), (r.MemoryReservation ?? 0) > 0, () => { r.MemoryReservation = 0; },
+    'Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.');
+  if (((r.CpuRealtimePeriod ?? 0) > 0 || (r.CpuRealtimeRuntime ?? 0) > 0) && !hostCan(['cpu/cpu.rt_period_us'], [])) {
+    throw new InvalidArgumentError('Your kernel does not support cgroup cpu real-time period');
+  }
 }

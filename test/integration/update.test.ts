@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { callApi } from '../helpers/api-call.ts';
@@ -90,6 +90,26 @@ describe('update', () => {
     assert.equal(d.berth(['inspect', '-f', '{{json .HostConfig}}', 'live']).stdout, before);
     const none = d.berth(['update', 'live']);
     assert.deepEqual([none.code, none.stderr.trim()], [1, 'you must provide one or more flags when using this command']);
+  });
+
+  test('run\'s resource flags reach the cgroup; a limit the host cannot enforce is dropped with dockerd\'s warning', () => {
+    const disk = readFileSync('/proc/partitions', 'utf8').split('\n').slice(2).map((l) => l.trim().split(/\s+/)[3]).find((n) => n && existsSync(`/dev/${n}`));
+    const r = d.berth(['run', '-d', '--name', 'limited', '-m', '64m', '--memory-reservation', '32m', '--memory-swappiness', '10', '--oom-kill-disable',
+      '--cpuset-cpus', '0', '--cpu-period', '50000', '--cpu-quota', '10000', '--blkio-weight', '300',
+      ...(disk ? ['--device-read-bps', `/dev/${disk}:1mb`] : []), 'busybox', 'sleep', '600']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(cgroupFile(d, 'limited', 'memory', 'memory.soft_limit_in_bytes'), String(32 * 1024 * 1024));
+    assert.equal(cgroupFile(d, 'limited', 'memory', 'memory.swappiness'), '10');
+    assert.match(cgroupFile(d, 'limited', 'memory', 'memory.oom_control'), /oom_kill_disable 1/);
+    assert.equal(cgroupFile(d, 'limited', 'cpuset', 'cpuset.cpus'), '0');
+    assert.equal(cgroupFile(d, 'limited', 'cpu', 'cpu.cfs_quota_us'), '10000');
+    if (disk) assert.match(cgroupFile(d, 'limited', 'blkio', 'blkio.throttle.read_bps_device'), /^\d+:\d+ 1048576$/m);
+    if (existsSync('/sys/fs/cgroup/blkio/blkio.weight') || existsSync('/sys/fs/cgroup/blkio/blkio.bfq.weight')) {
+      assert.equal(r.stderr, '');
+    } else {
+      assert.equal(r.stderr, 'WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.\n');
+      assert.equal(d.berth(['inspect', '-f', '{{.HostConfig.BlkioWeight}}', 'limited']).stdout.trim(), '0');
+    }
   });
 
   test('create refuses the same limits and leaves no container', async () => {
