@@ -190,7 +190,7 @@ export class ContainerService {
       await this.network.teardown(rec);
       throw startError(rec, err);
     }
-    rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
+    rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
     rec.berthManuallyStopped = false;
     await this.table.save(rec);
     this.publish(rec, 'start');
@@ -239,7 +239,7 @@ export class ContainerService {
     if (!rec) return;
     await this.table.locked(id, async () => {
       if (!rec.State.Running) return;
-      rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
+      rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error, OOMKilled: st.oomKilled === true };
       await this.network.teardown(rec);
       // A record that cannot be saved (a full disk) must not lose the exit or
       // take the daemon down: the state dir keeps the shim's exit.json for the
@@ -248,6 +248,7 @@ export class ContainerService {
       const live = this.liveOf(id);
       live.conn = undefined;
       live.output.emit('end');
+      if (st.oomKilled) this.publish(rec, 'oom');
       this.publish(rec, 'die', { exitCode: String(st.exitCode) });
       this.changes.emit(`exit:${id}`, st.exitCode);
     });

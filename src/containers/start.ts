@@ -7,6 +7,7 @@ import type { ContainerRecord } from '../api/container.ts';
 import { ramInBytes } from '../api/units.ts';
 import type { NetworkService } from '../network/service.ts';
 import { launchShim, ShimConnection } from '../runtime/shim.ts';
+import { oomEventsFile } from '../runtime/cgroups/reader.ts';
 import { buildSpec, type OciMount } from '../runtime/spec.ts';
 import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapshotter.ts';
 import { logAttributes } from './create.ts';
@@ -35,6 +36,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
   const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
   const host = rec.HostConfig;
   const runtime = d.runtime;
+  const cgroupsPath = `/${host.CgroupParent || d.cfg.cgroupParent}/${rec.Id}`;
   let net: Awaited<ReturnType<NetworkService['setup']>>;
   try {
     net = await d.network.setup(rec);
@@ -59,7 +61,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       hostsPath: rec.HostsPath,
       hostnamePath: rec.HostnamePath,
       resolvConfPath: rec.ResolvConfPath,
-      cgroupsPath: `/${host.CgroupParent || d.cfg.cgroupParent}/${rec.Id}`,
+      cgroupsPath,
       netns: net.netns,
       initPath: host.Init ? d.cfg.initPath : undefined,
       stopSignal: rec.Config.StopSignal,
@@ -88,6 +90,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       logMaxSize: log.Config['max-size'] ? ramInBytes(log.Config['max-size']) : undefined,
       logMaxFiles: log.Config['max-file'] ? Number(log.Config['max-file']) : undefined,
       logAttrs: logAttributes(rec),
+      oomEvents: oomEventsFile(cgroupsPath),
     });
   } catch (err) {
     await d.network.teardown(rec);

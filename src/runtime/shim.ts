@@ -23,6 +23,8 @@ export interface ShimLaunchOptions {
   logMaxFiles?: number;
   /** Extra attributes of every log entry (log-opt labels/env), as dockerd's json-file writes them. */
   logAttrs?: Record<string, string>;
+  /** The container cgroup's file with its oom_kill counter, read at exit for ExitStatus.oomKilled. */
+  oomEvents?: string;
 }
 
 export class ShimError extends Error {
@@ -41,6 +43,7 @@ export function launchShim(o: ShimLaunchOptions): Promise<number> {
   if (o.execProcess) args.push('--exec-process', o.execProcess);
   if (o.tty) args.push('--tty');
   if (o.stdin) args.push('--stdin');
+  if (o.oomEvents) args.push('--oom-events', o.oomEvents);
   if (o.logPath) {
     args.push('--log-path', o.logPath);
     if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));
@@ -67,6 +70,8 @@ export function launchShim(o: ShimLaunchOptions): Promise<number> {
 export interface ExitStatus {
   exitCode: number;
   finishedAt: string;
+  /** The kernel's OOM killer killed a process of the container. */
+  oomKilled?: boolean;
 }
 
 const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_EXITED = 8;

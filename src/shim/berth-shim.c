@@ -82,6 +82,7 @@ static struct {
 	char *exec_process;             /* exec mode */
 	char *log_path;
 	char *log_attrs;                /* a JSON object for each entry's "attrs" (log-opt labels/env) */
+	char *oom_events;               /* the cgroup's memory.oom_control (v1) or memory.events (v2) */
 	long long log_max_size;
 	long log_max_files;
 	int tty, stdin_open;
@@ -1319,6 +1320,25 @@ static void reap_children(void)
 static void finish(void) __attribute__((noreturn));
 
 /*
+ * Whether the kernel's OOM killer killed a process of the container: the
+ * cgroup's oom_kill counter, read before the runtime's delete removes the
+ * cgroup (dockerd reports it as State.OOMKilled).
+ */
+static int oom_killed(void)
+{
+	char line[256];
+	long long n = 0;
+	FILE *f;
+	if (!opt.oom_events || !(f = fopen(opt.oom_events, "re")))
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "oom_kill %lld", &n) == 1)
+			break;
+	fclose(f);
+	return n > 0;
+}
+
+/*
  * The end: delete and unmount, record the exit for a daemon that may come
  * later, tell every client, go. exit.json is written before shim.sock is
  * removed, so a client that misses the exit frame always finds the file.
@@ -1332,7 +1352,8 @@ static void finish(void)
 	close_fd(&io.in);
 	stdio_release_child_ends();
 	format_time(proc.finished_at, t);
-	snprintf(json, sizeof json, "{\"exitCode\":%d,\"finishedAt\":\"%s\"}", proc.exit_code, t);
+	snprintf(json, sizeof json, "{\"exitCode\":%d,\"finishedAt\":\"%s\"%s}", proc.exit_code, t,
+		 oom_killed() ? ",\"oomKilled\":true" : "");
 	if (!opt.exec_process) {
 		/*
 		 * The process is gone and its output sent: say so before the
@@ -1540,7 +1561,7 @@ static void event_loop(void)
 static const char usage[] =
 	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR [--runtime-arg ARG]... "
 	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE) [--tty] [--stdin] "
-	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N] [--log-attrs JSON]]";
+	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N] [--log-attrs JSON]] [--oom-events FILE]";
 
 static int parse_number(const char *s, long long min, long long *out)
 {
@@ -1563,6 +1584,7 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 		{ "--id", &opt.id }, { "--state-dir", &opt.state_dir }, { "--runtime", &opt.runtime },
 		{ "--runtime-root", &opt.runtime_root }, { "--bundle", &opt.bundle }, { "--rootfs-mount", &opt.rootfs_mount },
 		{ "--exec-process", &opt.exec_process }, { "--log-path", &opt.log_path }, { "--log-attrs", &opt.log_attrs },
+		{ "--oom-events", &opt.oom_events },
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

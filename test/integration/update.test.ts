@@ -112,6 +112,18 @@ describe('update', () => {
     }
   });
 
+  test('a process over its memory limit is OOM-killed: inspect says OOMKilled, an oom event precedes the die', () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    const r = d.berth(['run', '--name', 'hog', '-m', '8m', '--memory-swap', '8m', 'busybox', 'tail', '/dev/zero'], { timeout: 60_000 });
+    assert.equal(r.code, 137, r.stderr);
+    assert.equal(d.berth(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'hog']).stdout.trim(), 'true 137');
+    const events = d.berth(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=hog', '--format', '{{.Action}}']).stdout;
+    assert.match(events, /^oom\ndie\n/m);
+    const plain = d.berth(['run', '--name', 'lean', '-m', '8m', 'busybox', 'true']);
+    assert.equal(plain.code, 0);
+    assert.equal(d.berth(['inspect', '-f', '{{.State.OOMKilled}}', 'lean']).stdout.trim(), 'false');
+  });
+
   test('create refuses the same limits and leaves no container', async () => {
     const count = () => d.berth(['ps', '-aq']).stdout.trim().split('\n').length;
     const n = count();
