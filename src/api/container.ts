@@ -102,6 +102,7 @@ export interface HostConfig {
   PidsLimit?: number | null;
   Ulimits?: { Name: string; Soft: number; Hard: number }[] | null;
   Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  DeviceCgroupRules?: string[] | null;
   Init?: boolean | null;
   ConsoleSize?: [number, number] | null;
   MaskedPaths?: string[] | null;

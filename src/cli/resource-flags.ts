@@ -9,7 +9,7 @@ import { collect } from './options.ts';
 export interface ResourceFlags {
   blkioWeight?: string; blkioWeightDevice?: string[]; cpuPeriod?: string; cpuQuota?: string; cpuRtPeriod?: string; cpuRtRuntime?: string;
   cpusetCpus?: string; cpusetMems?: string; kernelMemory?: string; memoryReservation?: string; memorySwap?: string; memorySwappiness?: string;
-  oomKillDisable?: boolean; deviceReadBps?: string[]; deviceWriteBps?: string[]; deviceReadIops?: string[]; deviceWriteIops?: string[];
+  oomKillDisable?: boolean; device?: string[]; deviceCgroupRule?: string[]; deviceReadBps?: string[]; deviceWriteBps?: string[]; deviceReadIops?: string[]; deviceWriteIops?: string[];
 }
 
 export interface HealthFlags {
@@ -33,6 +33,8 @@ export function addResourceOptions(cmd: Command, forUpdate = false): Command {
   if (forUpdate) return cmd;
   return cmd
     .option('--blkio-weight-device <device:weight>', 'Block IO weight (relative device weight)', collect)
+    .option('--device <device>', 'Add a host device to the container', collect)
+    .option('--device-cgroup-rule <rule>', 'Add a rule to the cgroup allowed devices list', collect)
     .option('--device-read-bps <device:rate>', 'Limit read rate (bytes per second) from a device', collect)
     .option('--device-write-bps <device:rate>', 'Limit write rate (bytes per second) to a device', collect)
     .option('--device-read-iops <device:rate>', 'Limit read rate (IO per second) from a device', collect)
@@ -92,6 +94,23 @@ function throttleList(flag: string, list: string[] | undefined, iops: boolean): 
   });
 }
 
+const DEVICE_MODE = /^(?!.*(.).*\1)[rwm]{1,3}$/;
+
+/** `--device /dev/x[:/dev/y][:rwm]`, as the docker CLI's parseLinuxDevice and validateDevice. */
+function parseDevice(spec: string): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string } {
+  const parts = spec.split(':');
+  if (parts.length > 3) throw new CliError(`invalid argument "${spec}" for "--device" flag: invalid device specification: ${spec}`, 125);
+  let [src, dst, perms] = [parts[0], '', 'rwm'];
+  if (parts.length === 3) perms = parts[2];
+  if (parts.length >= 2) {
+    if (parts.length === 2 && DEVICE_MODE.test(parts[1])) perms = parts[1];
+    else dst = parts[1];
+  }
+  if (!DEVICE_MODE.test(perms)) throw new CliError(`invalid argument "${spec}" for "--device" flag: bad mode specified: ${perms}`, 125);
+  if (dst && !dst.startsWith('/')) throw new CliError(`invalid argument "${spec}" for "--device" flag: bad format for path: ${dst}`, 125);
+  return { PathOnHost: src, PathInContainer: dst || src, CgroupPermissions: perms };
+}
+
 /** The resource fields the flags set (only those given). */
 export function resourceFields(f: ResourceFlags): Record<string, unknown> {
   const fields: Record<string, unknown> = {
@@ -112,6 +131,11 @@ export function resourceFields(f: ResourceFlags): Record<string, unknown> {
       const w = Number(spec.slice(i + 1));
       if (i <= 0 || !Number.isInteger(w)) throw new CliError(`invalid argument "${spec}" for "--blkio-weight-device" flag: invalid weight for device: ${spec}`, 125);
       return { Path: spec.slice(0, i), Weight: w };
+    }),
+    Devices: f.device?.map(parseDevice),
+    DeviceCgroupRules: f.deviceCgroupRule?.map((r) => {
+      if (!/^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/.test(r)) throw new CliError(`invalid argument "${r}" for "--device-cgroup-rule" flag: invalid device cgroup format '${r}'`, 125);
+      return r;
     }),
     BlkioDeviceReadBps: throttleList('device-read-bps', f.deviceReadBps, false),
     BlkioDeviceWriteBps: throttleList('device-write-bps', f.deviceWriteBps, false),

@@ -7,6 +7,7 @@ import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, n
 import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkResources, discardUnsupported } from '../runtime/resources.ts';
+import { checkDevices } from '../runtime/devices.ts';
 import { checkHealthcheck, mergeHealthcheck, type Healthcheck } from './healthcheck.ts';
 import type { Image } from '../images/store.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
@@ -24,6 +25,7 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions,
   const host: HostConfig = { ...h };
   warnings.push(...checkResources(host));
   discardUnsupported(host, warnings);
+  checkDevices(host.Devices, host.DeviceCgroupRules);
   // dockerd's default: swap as large again as the memory limit.
   if ((host.Memory ?? 0) > 0 && !host.MemorySwap) host.MemorySwap = (host.Memory ?? 0) * 2;
   if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';

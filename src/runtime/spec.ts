@@ -7,6 +7,7 @@ import type { HostConfig } from '../api/container.ts';
 import { seccompFor, type OciSeccomp } from './seccomp.ts';
 import { resolveUser } from './user.ts';
 import { linuxResources } from './resources.ts';
+import { deviceRules, hostDevices, mappedDevices, type DeviceRule, type OciDevice } from './devices.ts';
 
 export interface SpecInput {
   id: string;
@@ -34,7 +35,6 @@ export interface SpecInput {
 }
 
 export interface OciMount { destination: string; type: string; source: string; options: string[] }
-interface DeviceRule { allow: boolean; type?: string; major?: number; minor?: number; access: string }
 
 export interface RuntimeSpec {
   ociVersion: string;
@@ -58,6 +58,7 @@ export interface RuntimeSpec {
     maskedPaths: string[];
     readonlyPaths: string[];
     resources: Record<string, unknown> & { devices: DeviceRule[] };
+    devices?: OciDevice[];
     cgroupsPath: string;
     sysctl?: Record<string, string>;
     seccomp?: OciSeccomp;
@@ -214,7 +215,13 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   if (input.netns.kind === 'new') namespaces.push({ type: 'network' });
   if (input.netns.kind === 'path') namespaces.push({ type: 'network', path: input.netns.path });
 
-  const resources: RuntimeSpec['linux']['resources'] = { ...linuxResources(h), devices: privileged ? [{ allow: true, access: 'rwm' }] : DEVICE_RULES };
+  // --privileged: every host device, every access; otherwise Docker's list plus --device and --device-cgroup-rule.
+  const mapped = (h.Devices ?? []).flatMap((m) => mappedDevices(m).map((dev) => ({ dev, access: m.CgroupPermissions || 'rwm' })));
+  const devices = privileged ? hostDevices() : mapped.map((m) => m.dev);
+  const resources: RuntimeSpec['linux']['resources'] = {
+    ...linuxResources(h),
+    devices: privileged ? [{ allow: true, access: 'rwm' }] : deviceRules(DEVICE_RULES, mapped, h.DeviceCgroupRules),
+  };
 
   return {
     ociVersion: '1.0.2-dev',
@@ -235,6 +242,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     mounts,
     linux: {
       namespaces,
+      ...(devices.length ? { devices } : {}),
       maskedPaths: privileged ? [] : h.MaskedPaths ?? MASKED,
       readonlyPaths: privileged ? [] : h.ReadonlyPaths ?? READONLY,
       resources,
