@@ -23,6 +23,7 @@ import type { ContainerServiceOptions } from './options.ts';
 import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError } from './shim-state.ts';
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
+import { RestartBackoff, shouldRestart } from './restart.ts';
 import { restoreContainers } from './restore.ts';
 
 /** The live side of a container: its shim connection and who listens to it. */
@@ -48,6 +49,7 @@ export class ContainerService {
   private readonly changes = new EventEmitter();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
   private readonly extraMounts = new Map<string, OciMount[]>();
+  private readonly backoff = new RestartBackoff();
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   private detaching = false;
 
@@ -260,12 +262,8 @@ export class ContainerService {
   }
 
   private scheduleRestart(rec: ContainerRecord): void {
-    const p = rec.HostConfig.RestartPolicy;
-    if (!p || rec.berthManuallyStopped) return;
-    const retry = p.Name === 'always' || p.Name === 'unless-stopped'
-      || (p.Name === 'on-failure' && rec.State.ExitCode !== 0 && (!p.MaximumRetryCount || rec.RestartCount < p.MaximumRetryCount));
-    if (!retry) return;
-    const delay = Math.min(100 * 2 ** Math.min(rec.RestartCount, 10), 60_000);
+    if (!shouldRestart(rec, 'exit')) return;
+    const delay = this.backoff.next(rec);
     rec.State = { ...rec.State, Restarting: true, Status: 'restarting' };
     setTimeout(() => {
       void this.table.locked(rec.Id, async () => {
@@ -428,6 +426,7 @@ export class ContainerService {
       await rm(join(this.table.dir(rec.Id), 'config.v2.json'), { force: true });
       this.table.records.delete(rec.Id);
       this.table.names.delete(rec.Name.slice(1));
+      this.backoff.forget(rec.Id);
       await this.network.teardown(rec).catch(() => {});
       await this.snapshots.remove(rec.Id).catch(() => {});
       await rm(this.table.dir(rec.Id), { recursive: true, force: true });
@@ -511,6 +510,16 @@ export class ContainerService {
       runtimeFor: (rec) => this.runtimeFor(rec),
       exited: (id, st, error) => this.handleExit(id, st, error),
     });
+  }
+
+  /** Starts the stopped containers whose restart policy says so, once networks are restored (dockerd's restore). */
+  async startOnBoot(): Promise<string[]> {
+    const failed: string[] = [];
+    for (const rec of this.table.list()) {
+      if (rec.State.Running || rec.HostConfig.AutoRemove || !shouldRestart(rec, 'daemon-start')) continue;
+      await this.start(rec.Id).catch((err: Error) => failed.push(`${rec.Name.slice(1)}: ${err.message}`));
+    }
+    return failed;
   }
 
   /** Closes shim connections without touching the containers (daemon shutdown). */

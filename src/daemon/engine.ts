@@ -27,6 +27,8 @@ export class Engine {
   readonly health: HealthMonitor;
   readonly networks: NetworkService;
   id = '';
+  /** Containers the restart policies could not start at init, for the daemon's log. */
+  readonly bootFailures: string[] = [];
   eventListeners = 0;
 
   constructor(config: DaemonConfig) {
@@ -58,6 +60,8 @@ export class Engine {
     await this.containers.restore();
     await this.networks.finishRestore();
     this.health.resume();
+    // As dockerd: containers whose restart policy says so come back with the daemon.
+    for (const failure of await this.containers.startOnBoot()) this.bootFailures.push(failure);
   }
 
   private async engineId(): Promise<string> {

@@ -177,6 +177,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
     await engine.networks.shutdown().catch((e: unknown) => log('warn', `network shutdown: ${(e as Error).message}`));
     return 1;
   }
+  for (const failure of engine.bootFailures) log('warn', `restart policy: cannot start ${failure}`);
   writeFileSync(cfg.pidfile, String(process.pid));
 
   const api = new ApiServer();

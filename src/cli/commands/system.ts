@@ -24,6 +24,12 @@ function eventLine(e: EventMessage): string {
   return `${t} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs ? ` (${attrs})` : ''}`;
 }
 
+/** A template sees Go's events.Message fields (TimeNano, Scope, …), not the JSON keys (timeNano, scope, …). */
+function templateFields(e: EventMessage): Record<string, unknown> {
+  const raw = e as unknown as Record<string, unknown>;
+  return { ...raw, Status: raw.status, ID: raw.id, From: raw.from, Scope: raw.scope, Time: e.time, TimeNano: e.timeNano };
+}
+
 export function registerSystemCommands(program: Command): void {
   program.command('version')
     .description('Show the berth version information')
@@ -107,7 +113,7 @@ export function registerSystemCommands(program: Command): void {
           buf = buf.slice(nl + 1);
           if (!line.trim()) continue;
           const e = JSON.parse(line) as EventMessage;
-          process.stdout.write((f.format === 'json' ? JSON.stringify(e) : tpl ? tpl.execute(e) : eventLine(e)) + '\n');
+          process.stdout.write((f.format === 'json' ? JSON.stringify(e) : tpl ? tpl.execute(templateFields(e)) : eventLine(e)) + '\n');
         }
       }
     });
