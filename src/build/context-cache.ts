@@ -100,6 +100,23 @@ export class ContextCache {
     };
   }
 
+  /** The cached contexts, for disk usage. */
+  usage(): { id: string; bytes: number; inUse: boolean; lastUsed: number }[] {
+    return [...this.entries].map(([digest, e]) => ({ id: digest, bytes: e.bytes, inUse: e.users > 0, lastUsed: e.lastUsed }));
+  }
+
+  /** Drops every context no build holds (build cache prune); returns their ids and sizes. */
+  async prune(keep: (id: string, lastUsed: number) => boolean = () => false): Promise<{ id: string; bytes: number }[]> {
+    const gone: { id: string; bytes: number }[] = [];
+    for (const [digest, e] of [...this.entries]) {
+      if (e.users > 0 || keep(digest, e.lastUsed)) continue;
+      this.entries.delete(digest);
+      await rm(e.dir, { recursive: true, force: true });
+      gone.push({ id: digest, bytes: e.bytes });
+    }
+    return gone;
+  }
+
   private async evict(): Promise<void> {
     const total = () => [...this.entries.values()].reduce((n, e) => n + e.bytes, 0);
     const idle = [...this.entries].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);

@@ -2,6 +2,7 @@
 // host side (cache dirs, context or stage binds, secrets, tmpfs), the
 // container's overlay upper dir becomes the layer, and what runc created for
 // mount points is taken out of it first.
+import { holdCacheMount } from './cache-mounts.ts';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lstat, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -187,6 +188,7 @@ async function prepareMounts(c: StepContext, cid: string, mounts: RunMount[]): P
         const id = m.id ?? m.target;
         const dir = join(c.d.cacheRoot, createHash('sha256').update(id).digest('hex').slice(0, 32));
         await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
+        undo.push(holdCacheMount(dir));
         oci.push({ destination: m.target, type: 'bind', source: dir, options: ['rbind', ...ro] });
       } else if (m.type === 'secret') {
         const id = m.id ?? posix.basename(m.target);

@@ -14,6 +14,7 @@ import { registerNetworkCommands } from './commands/network.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
+import { registerPruneCommands } from './commands/prune.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -67,7 +68,9 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerSystemCommands(program);
   registerCommitCommands(program);
-  registerBuildCommands(program);
+  const builderGroup = program.command('builder').description('Manage builds');
+  registerBuildCommands(program, builderGroup);
+  registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);

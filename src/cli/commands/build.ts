@@ -376,9 +376,9 @@ function defineBuild(parent: Command, name: string): void {
     });
 }
 
-export function registerBuildCommands(program: Command): void {
+export function registerBuildCommands(program: Command, builderGroup: Command): void {
   defineBuild(program, 'build');
   const image = program.commands.find((c) => c.name() === 'image');
   if (image) defineBuild(image, 'build');
-  defineBuild(program.command('builder').description('Manage builds'), 'build');
+  defineBuild(builderGroup, 'build');
 }

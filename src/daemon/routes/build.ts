@@ -19,6 +19,7 @@ import type { BuildMessage, BuildRequest } from '../../build/step-context.ts';
 import { AUTH_CONFIG, decodeBody, type Shape } from './body-shape.ts';
 import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
 import { ContextCache } from '../../build/context-cache.ts';
+import { buildCacheRoutes } from './build-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
 
@@ -108,6 +109,7 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
     tmpRoot,
     cacheRoot: join(root, 'cache'),
   });
+  buildCacheRoutes(api, join(root, 'cache'), contexts);
 
   api.route('POST', '/build', async (ctx) => {
     const q = ctx.query;
