@@ -13,6 +13,7 @@ import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
+import { VolumeService } from '../volumes/service.ts';
 import type { DaemonConfig } from './config.ts';
 
 export class Engine {
@@ -24,6 +25,7 @@ export class Engine {
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly networks: NetworkService;
+  readonly volumes: VolumeService;
   id = '';
   eventListeners = 0;
 
@@ -35,6 +37,7 @@ export class Engine {
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
+    this.volumes = new VolumeService(config.dataRoot, this.events);
     this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
@@ -52,6 +55,8 @@ export class Engine {
     await this.images.store.init();
     await this.networks.init();
     await this.distribution.init();
+    // Before the containers: their restore re-takes volume references.
+    await this.volumes.init();
     await this.containers.restore();
     await this.networks.finishRestore();
   }

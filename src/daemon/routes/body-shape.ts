@@ -147,3 +147,6 @@ export const AUTH_CONFIG: Shape = {
 };
 
 export const EXEC_START: Shape = { fields: { Detach: 'bool', Tty: 'bool', ConsoleSize: { list: 'uint' } } };
+
+/** volume.CreateOptions (ClusterVolumeSpec: swarm only, accepted and ignored as by a dockerd in no swarm). */
+export const VOLUME_CREATE: Shape = { fields: { Name: 'string', Driver: 'string', DriverOpts: stringMap, Labels: stringMap, ClusterVolumeSpec: 'any' } };
