@@ -216,7 +216,7 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
       }
       let source = mp.Source;
       if (mp.Type === 'volume') {
-        const base = await volumesOf(ctx).mount(mp.Name, rec.Id);
+        const base = await volumesOf(ctx).mount(mp.Name, rec.Id, { destination: mp.Destination, rw: mp.RW, propagation: mp.Propagation });
         mounted.push(mp.Name);
         source = await volumePath(base, mp);
       } else if (mp.SkipMountpointCreation) {
@@ -264,10 +264,16 @@ export async function unmountVolumes(rec: WithMountPoints, ctx: MountContext): P
   }
 }
 
-/** At the daemon's start: the references the container's record holds, taken again. */
-export function restoreReferences(rec: WithMountPoints, ctx: MountContext): void {
+/**
+ * At the daemon's start: the references the container's record holds, taken
+ * again; a container still running counts its volumes' mounts again too
+ * (the store reuses a mount that outlived the daemon).
+ */
+export async function restoreReferences(rec: WithMountPoints, ctx: MountContext): Promise<void> {
   for (const mp of rec.berthMountPoints ?? []) {
-    if (mp.Type === 'volume' && mp.Name) ctx.volumes?.restoreReference(mp.Name, rec.Id);
+    if (mp.Type !== 'volume' || !mp.Name || !ctx.volumes) continue;
+    ctx.volumes.restoreReference(mp.Name, rec.Id);
+    if (rec.State.Running && !Object.hasOwn(rec.HostConfig.Tmpfs ?? {}, mp.Destination)) await ctx.volumes.mount(mp.Name, rec.Id).catch(() => {});
   }
 }
 

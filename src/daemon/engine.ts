@@ -38,7 +38,7 @@ export class Engine {
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
     this.volumes = new VolumeService(config.dataRoot, this.events);
-    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
+    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
   }
