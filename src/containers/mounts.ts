@@ -180,6 +180,25 @@ export async function releaseVolumes(points: MountPointRecord[], id: string, ctx
   return errors;
 }
 
+/**
+ * Create-time, all of it: the plan checked, volumes referenced, new ones
+ * filled from the image. On failure nothing stays referenced or created.
+ */
+export async function createMountPoints(o: {
+  id: string; host: HostConfig; config: ContainerConfig; anonymousVolumes: boolean; snapshot: Mount; mergedDir: string; scratchDir: string;
+}, ctx: MountContext): Promise<MountPointRecord[]> {
+  const layers = imageLayerDirs(o.snapshot);
+  const points = planMounts({ ...o, dataRoot: ctx.dataRoot, findContainer: ctx.findContainer, layers });
+  await acquireVolumes(points, o.id, ctx);
+  try {
+    await populateVolumes(points, o.id, ctx, layers, o.scratchDir);
+  } catch (err) {
+    await releaseVolumes(points, o.id, ctx, { removeAnonymous: true });
+    throw err;
+  }
+  return points;
+}
+
 /** The directory to bind for a volume mount point: its mountpoint, or the subpath inside it (which must exist). */
 async function volumePath(base: string, mp: MountPointRecord): Promise<string> {
   const sub = mp.Spec.VolumeOptions?.Subpath;

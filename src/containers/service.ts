@@ -25,8 +25,8 @@ import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { restoreContainers } from './restore.ts';
 import {
-  acquireVolumes, imageLayerDirs, inspectMounts, planMounts, populateVolumes, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
-  type MountContext, type WithMountPoints,
+  createMountPoints, inspectMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
+  type MountContext, type MountPointRecord, type WithMountPoints,
 } from './mounts.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
 
@@ -136,39 +136,24 @@ export class ContainerService {
       }
       this.table.names.set(name, id);
       const dir = this.table.dir(id);
+      let points: MountPointRecord[] = [];
       try {
         await mkdir(dir, { recursive: true, mode: 0o710 });
         await this.snapshots.prepare(id, image.record.topLayer || undefined);
         const mounts = await this.snapshots.mounts(id);
         const merged = join(this.stateDir(id), 'rootfs');
-        const layers = imageLayerDirs(mounts[0]);
-        const points = planMounts({
-          host, config, dataRoot: this.cfg.dataRoot, anonymousVolumes: o.anonymousVolumes !== false,
-          findContainer: (ref) => this.table.find(ref), layers, mergedDir: merged,
-        });
-        await acquireVolumes(points, id, this.mountContext);
-        try {
-          await populateVolumes(points, id, this.mountContext, layers, this.cfg.execRoot);
-        } catch (err) {
-          await releaseVolumes(points, id, this.mountContext, { removeAnonymous: true });
-          throw err;
-        }
+        points = await createMountPoints({ id, host, config, anonymousVolumes: o.anonymousVolumes !== false, snapshot: mounts[0], mergedDir: merged, scratchDir: this.cfg.execRoot }, this.mountContext);
         const rec: WithMountPoints = newRecord({ id, name, dir, image: image.record.id, host, config, endpoints, graphDriver: graphDriverData(mounts, merged) });
         rec.berthMountPoints = points;
         rec.Mounts = inspectMounts(points);
-        try {
-          await this.writeEtcFiles(rec);
-          await this.table.save(rec);
-        } catch (err) {
-          await releaseVolumes(points, id, this.mountContext, { removeAnonymous: true });
-          throw err;
-        }
+        await this.writeEtcFiles(rec);
         await this.table.save(rec);
         this.table.records.set(id, rec);
         this.publish(rec, 'create');
         return { Id: id, Warnings: warnings };
       } catch (err) {
         this.table.names.delete(name);
+        await releaseVolumes(points, id, this.mountContext, { removeAnonymous: true });
         await this.snapshots.remove(id).catch(() => {});
         await rm(dir, { recursive: true, force: true });
         throw err;
@@ -601,19 +586,6 @@ export class ContainerService {
   }
 }
 
-
-
-
-
-
-
-
-
-
-
-
-
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
@@ -626,4 +598,3 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
     });
   });
 }
-
