@@ -5,9 +5,10 @@
 // they become the spec's mounts (volumes mounted); at exit volumes are
 // unmounted; at removal references are dropped and, with `rm -v`, anonymous
 // volumes removed. The grammar is in mount-spec.ts.
-import { statSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { closeSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { ContainerConfig, ContainerRecord, HostConfig } from '../api/container.ts';
 import type { MountPoint } from '../api/mount.ts';
 import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
@@ -30,6 +31,8 @@ export type WithMountPoints = ContainerRecord & { berthMountPoints?: MountPointR
 export interface MountContext {
   volumes?: VolumeMounts;
   dataRoot: string;
+  /** Where pinned subpaths are staged (under the exec root). */
+  scratchDir: string;
   /** Another container, for --volumes-from. */
   findContainer(ref: string): WithMountPoints | undefined;
 }
@@ -156,10 +159,12 @@ export async function populateVolumes(points: MountPointRecord[], id: string, ct
     if (mp.Type !== 'volume' || !mp.CopyData || !imageMayHave(layers, mp.Destination)) continue;
     const vols = volumesOf(ctx);
     const base = await vols.mount(mp.Name, id);
+    const fds: number[] = [];
     try {
-      const target = await volumePath(base, mp);
+      const target = await volumePath(base, mp, fds);
       await copyImageContent({ layers, scratchDir, dest: mp.Destination, target });
     } finally {
+      closeFds(fds);
       await vols.unmount(mp.Name, id);
     }
   }
@@ -199,17 +204,92 @@ export async function createMountPoints(o: {
   return points;
 }
 
-/** The directory to bind for a volume mount point: its mountpoint, or the subpath inside it (which must exist). */
-async function volumePath(base: string, mp: MountPointRecord): Promise<string> {
+/** Linux's O_PATH: an fd that pins an inode without opening its content (a FIFO cannot block it). */
+const O_PATH = 0o10000000;
+
+/**
+ * The directory to bind for a volume mount point: its mountpoint, or the
+ * subpath inside it (which must exist). A subpath is pinned: opened, checked
+ * to be inside the volume, and handed on as /proc/<pid>/fd/<n> (`fds` keeps
+ * the fd open until the caller is done), so a container that swaps a
+ * directory of a shared volume for a symlink meanwhile cannot point the
+ * bind at the host (what moby's safepath guards against).
+ */
+async function volumePath(base: string, mp: MountPointRecord, fds: number[]): Promise<string> {
   const sub = mp.Spec.VolumeOptions?.Subpath;
   if (!sub) return base;
+  const fail = (why: string) => new InvalidArgumentError(`error while mounting volume '${base}': ${why}`);
   // Symlinks in the volume resolve inside it: a subpath never leaves the volume.
-  const p = resolveInRoot(base, sub);
-  if (!isWithin(base, p)) throw new InvalidArgumentError('subpath must be a relative path within the volume');
-  await stat(p).catch((err: NodeJS.ErrnoException) => {
-    throw new InvalidArgumentError(`error while mounting volume '${base}': ${err.code === 'ENOENT' ? `subpath ${sub} does not exist in the volume` : err.message}`);
+  let fd: number;
+  try {
+    fd = openSync(resolveInRoot(base, sub), O_PATH);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw fail(e.code === 'ENOENT' ? `subpath ${sub} does not exist in the volume` : e.message);
+  }
+  fds.push(fd);
+  const real = readlinkSync(`/proc/self/fd/${fd}`);
+  if (!isWithin(realpathSync(base), real)) throw fail('subpath must be a relative path within the volume');
+  return `/proc/${process.pid}/fd/${fd}`;
+}
+
+/** Closes the fds volumePath pinned subpaths with. */
+export function closeFds(fds: number[]): void {
+  for (const fd of fds.splice(0)) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * What a start holds until the runtime has made its mounts: the pinned
+ * subpaths' fds and their staging binds. runc cannot bind an fd of the
+ * daemon's mount namespace from the container's, so each pinned subpath is
+ * bound (as the fd, never by name again) on a staging dir first; the
+ * container's copy of that bind outlives the staging one.
+ */
+export interface Pins { fds: number[]; staged: string[] }
+
+export async function releasePins(p: Pins): Promise<void> {
+  for (const dir of p.staged.splice(0)) {
+    await run('umount', [dir]).catch(() => run('umount', ['-l', dir])).catch(() => {});
+    await rmdir(dir).catch(() => {});
+  }
+  closeFds(p.fds);
+}
+
+/** Staging binds a killed daemon left (at start, before any container starts). */
+export async function sweepStagedSubpaths(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    await run('umount', ['-l', p]).catch(() => {});
+    // Only an empty dir is removed: never a tree through a mount.
+    await rmdir(p).catch(() => {});
+  }
+}
+
+async function stage(fdPath: string, scratchDir: string, pins: Pins): Promise<string> {
+  await mkdir(scratchDir, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(scratchDir, 's-'));
+  try {
+    // --no-canonicalize: mount(8) must bind the fd's inode, not re-walk a path.
+    await run('mount', ['--no-canonicalize', '--bind', fdPath, dir]);
+  } catch (err) {
+    await rmdir(dir).catch(() => {});
+    throw err;
+  }
+  pins.staged.push(dir);
+  return dir;
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new SystemError(`${cmd}: ${stderr.trim() || err.message}`)) : resolve()));
   });
-  return p;
 }
 
 const DEPTH = (p: string) => p.split('/').length;
@@ -217,9 +297,11 @@ const DEPTH = (p: string) => p.split('/').length;
 /**
  * At start: volumes mounted, missing -v bind sources created, and every
  * mount point as an OCI mount, shallowest first. On failure the volumes
- * mounted so far are unmounted again.
+ * mounted so far are unmounted again. The caller releases `pins` once the
+ * runtime has made the mounts.
  */
-export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Promise<{ mounts: OciMount[]; rootfsPropagation?: string }> {
+export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Promise<{ mounts: OciMount[]; rootfsPropagation?: string; pins: Pins }> {
+  const pins: Pins = { fds: [], staged: [] };
   const points = rec.berthMountPoints ?? [];
   const tmpfs = rec.HostConfig.Tmpfs ?? {};
   const mounted: string[] = [];
@@ -237,7 +319,8 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
       if (mp.Type === 'volume') {
         const base = await volumesOf(ctx).mount(mp.Name, rec.Id, { destination: mp.Destination, rw: mp.RW, propagation: mp.Propagation });
         mounted.push(mp.Name);
-        source = await volumePath(base, mp);
+        source = await volumePath(base, mp, pins.fds);
+        if (mp.Spec.VolumeOptions?.Subpath) source = await stage(source, ctx.scratchDir, pins);
       } else if (mp.SkipMountpointCreation) {
         if (!(await stat(source).then(() => true, () => false))) {
           throw new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${source}`);
@@ -268,11 +351,12 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
       out.push({ destination: mp.Destination, type: 'bind', source, options: opts });
     }
   } catch (err) {
+    await releasePins(pins);
     for (const name of mounted) await ctx.volumes?.unmount(name, rec.Id).catch(() => {});
     throw err;
   }
   out.sort((a, b) => DEPTH(a.destination) - DEPTH(b.destination));
-  return { mounts: out, ...(rootfsPropagation ? { rootfsPropagation } : {}) };
+  return { mounts: out, pins, ...(rootfsPropagation ? { rootfsPropagation } : {}) };
 }
 
 /** The container stopped: its volumes are unmounted (each once per start). */

@@ -25,7 +25,7 @@ import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { restoreContainers } from './restore.ts';
 import {
-  createMountPoints, inspectMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
+  createMountPoints, inspectMounts, releasePins, sweepStagedSubpaths, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
   type MountContext, type MountPointRecord, type WithMountPoints,
 } from './mounts.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
@@ -109,7 +109,7 @@ export class ContainerService {
   // ---------- create ----------
 
   private get mountContext(): MountContext {
-    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, findContainer: (ref) => this.table.find(ref) };
+    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, scratchDir: join(this.cfg.execRoot, 'subpaths'), findContainer: (ref) => this.table.find(ref) };
   }
 
   /**
@@ -205,6 +205,8 @@ export class ContainerService {
     } catch (err) {
       await unmountVolumes(rec, this.mountContext);
       throw err;
+    } finally {
+      await releasePins(userMounts.pins);
     }
     this.attachShim(rec, conn);
     const live = this.liveOf(rec.Id);
@@ -534,6 +536,7 @@ export class ContainerService {
 
   /** Loads every container and reconnects to the shims of running ones (restore.ts). */
   async restore(): Promise<void> {
+    await sweepStagedSubpaths(this.mountContext.scratchDir);
     await restoreContainers({
       table: this.table,
       snapshots: this.snapshots,

@@ -97,6 +97,14 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     const r = d.berth(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=missing', 'busybox', 'true']);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /subpath missing does not exist in the volume/);
+    // Symlinks in the volume resolve inside it: never to the host's /etc or /.
+    ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'sh', '-c', 'ln -s /etc /v/abs && ln -s ../../.. /v/up']);
+    const abs = d.berth(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=abs', 'busybox', 'ls', '/s']);
+    assert.equal(abs.code, 125);
+    assert.match(abs.stderr, /subpath abs does not exist in the volume/);
+    assert.deepEqual(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=up', 'busybox', 'ls', '/s']).split('\n').filter(Boolean), ['abs', 'inner', 'up']);
+    const mounts = readFileSync('/proc/self/mounts', 'utf8');
+    assert.ok(!mounts.includes(join(d.execRoot, 'subpaths')), 'no staging bind is left after the start');
     ok(['volume', 'rm', 'subs']);
   });
 
