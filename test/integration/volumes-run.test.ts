@@ -102,7 +102,11 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     const abs = d.berth(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=abs', 'busybox', 'ls', '/s']);
     assert.equal(abs.code, 125);
     assert.match(abs.stderr, /subpath abs does not exist in the volume/);
-    assert.deepEqual(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=up', 'busybox', 'ls', '/s']).split('\n').filter(Boolean), ['abs', 'inner', 'up']);
+    assert.deepEqual(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=up', 'busybox', 'ls', '/s']).split('\n').filter(Boolean), ['abs', 'inner', 'up'], 'up/../.. stops at the volume root');
+    // A new empty subpath is filled from the image as a volume would be.
+    ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'mkdir', '/v/empty']);
+    assert.equal(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/seed,volume-subpath=empty', 'seeded', 'cat', '/seed/a']), 'seeded\n');
+    assert.equal(ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'cat', '/v/empty/a']), 'seeded\n');
     const mounts = readFileSync('/proc/self/mounts', 'utf8');
     assert.ok(!mounts.includes(join(d.execRoot, 'subpaths')), 'no staging bind is left after the start');
     ok(['volume', 'rm', 'subs']);
