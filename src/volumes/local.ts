@@ -76,7 +76,7 @@ export class LocalDriver implements VolumeDriver {
     }
   }
 
-  create(name: string, opts: CreateVolumeOptions = {}): Promise<DriverVolume> {
+  async create(name: string, opts: CreateVolumeOptions = {}): Promise<DriverVolume> {
     validateVolumeName(name);
     const options = { ...(opts.options ?? {}) };
     validateLocalOptions(options);
