@@ -31,7 +31,7 @@ export type WithMountPoints = ContainerRecord & { berthMountPoints?: MountPointR
 export interface MountContext {
   volumes?: VolumeMounts;
   dataRoot: string;
-  /** Where pinned subpaths are staged (under the exec root). */
+  /** Where pinned subpaths are staged and copy-up mounts the image (under the exec root). */
   scratchDir: string;
   /** Another container, for --volumes-from. */
   findContainer(ref: string): WithMountPoints | undefined;
@@ -154,7 +154,7 @@ export async function acquireVolumes(points: MountPointRecord[], id: string, ctx
 }
 
 /** Fills new empty volumes with the image's content at their destination (unless nocopy). */
-export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[], scratchDir: string): Promise<void> {
+export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[]): Promise<void> {
   for (const mp of points) {
     if (mp.Type !== 'volume' || !mp.CopyData || !imageMayHave(layers, mp.Destination)) continue;
     const vols = volumesOf(ctx);
@@ -162,7 +162,8 @@ export async function populateVolumes(points: MountPointRecord[], id: string, ct
     const fds: number[] = [];
     try {
       const target = await volumePath(base, mp, fds);
-      await copyImageContent({ layers, scratchDir, dest: mp.Destination, target });
+      await mkdir(ctx.scratchDir, { recursive: true, mode: 0o700 });
+      await copyImageContent({ layers, scratchDir: ctx.scratchDir, dest: mp.Destination, target });
     } finally {
       closeFds(fds);
       await vols.unmount(mp.Name, id);
@@ -190,13 +191,13 @@ export async function releaseVolumes(points: MountPointRecord[], id: string, ctx
  * filled from the image. On failure nothing stays referenced or created.
  */
 export async function createMountPoints(o: {
-  id: string; host: HostConfig; config: ContainerConfig; anonymousVolumes: boolean; snapshot: Mount; mergedDir: string; scratchDir: string;
+  id: string; host: HostConfig; config: ContainerConfig; anonymousVolumes: boolean; snapshot: Mount; mergedDir: string;
 }, ctx: MountContext): Promise<MountPointRecord[]> {
   const layers = imageLayerDirs(o.snapshot);
   const points = planMounts({ ...o, dataRoot: ctx.dataRoot, findContainer: ctx.findContainer, layers });
   await acquireVolumes(points, o.id, ctx);
   try {
-    await populateVolumes(points, o.id, ctx, layers, o.scratchDir);
+    await populateVolumes(points, o.id, ctx, layers);
   } catch (err) {
     await releaseVolumes(points, o.id, ctx, { removeAnonymous: true });
     throw err;
@@ -261,8 +262,8 @@ export async function releasePins(p: Pins): Promise<void> {
   closeFds(p.fds);
 }
 
-/** Staging binds a killed daemon left (at start, before any container starts). */
-export async function sweepStagedSubpaths(dir: string): Promise<void> {
+/** Staging binds and copy-up overlays a killed daemon left (at start, before any container starts). */
+export async function sweepScratchMounts(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const name of await readdir(dir)) {
     const p = join(dir, name);

@@ -25,7 +25,7 @@ import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { restoreContainers } from './restore.ts';
 import {
-  createMountPoints, inspectMounts, releasePins, sweepStagedSubpaths, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
+  createMountPoints, inspectMounts, releasePins, sweepScratchMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
   type MountContext, type MountPointRecord, type WithMountPoints,
 } from './mounts.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
@@ -109,7 +109,7 @@ export class ContainerService {
   // ---------- create ----------
 
   private get mountContext(): MountContext {
-    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, scratchDir: join(this.cfg.execRoot, 'subpaths'), findContainer: (ref) => this.table.find(ref) };
+    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, scratchDir: join(this.cfg.execRoot, 'mounts'), findContainer: (ref) => this.table.find(ref) };
   }
 
   /**
@@ -142,7 +142,7 @@ export class ContainerService {
         await this.snapshots.prepare(id, image.record.topLayer || undefined);
         const mounts = await this.snapshots.mounts(id);
         const merged = join(this.stateDir(id), 'rootfs');
-        points = await createMountPoints({ id, host, config, anonymousVolumes: o.anonymousVolumes !== false, snapshot: mounts[0], mergedDir: merged, scratchDir: this.cfg.execRoot }, this.mountContext);
+        points = await createMountPoints({ id, host, config, anonymousVolumes: o.anonymousVolumes !== false, snapshot: mounts[0], mergedDir: merged }, this.mountContext);
         const rec: WithMountPoints = newRecord({ id, name, dir, image: image.record.id, host, config, endpoints, graphDriver: graphDriverData(mounts, merged) });
         rec.berthMountPoints = points;
         rec.Mounts = inspectMounts(points);
@@ -536,7 +536,7 @@ export class ContainerService {
 
   /** Loads every container and reconnects to the shims of running ones (restore.ts). */
   async restore(): Promise<void> {
-    await sweepStagedSubpaths(this.mountContext.scratchDir);
+    await sweepScratchMounts(this.mountContext.scratchDir);
     await restoreContainers({
       table: this.table,
       snapshots: this.snapshots,
