@@ -125,10 +125,12 @@ function isFileInImage(layers: string[], dest: string): boolean {
 /**
  * Takes a reference on every volume of the plan (creating named volumes on
  * first use and anonymous ones always); on any failure, drops what it took
- * and removes the anonymous volumes it made.
+ * and removes the anonymous volumes it made. Returns the names of those with
+ * driver options (a filesystem to mount before their data can be reached).
  */
-export async function acquireVolumes(points: MountPointRecord[], id: string, ctx: MountContext): Promise<void> {
+export async function acquireVolumes(points: MountPointRecord[], id: string, ctx: MountContext): Promise<Set<string>> {
   const taken: MountPointRecord[] = [];
+  const mounted = new Set<string>();
   try {
     for (const mp of points) {
       if (mp.Type !== 'volume') continue;
@@ -144,6 +146,7 @@ export async function acquireVolumes(points: MountPointRecord[], id: string, ctx
       mp.Name = v.Name;
       mp.Driver = v.Driver;
       mp.Source = v.Mountpoint;
+      if (Object.keys(v.Options ?? {}).length > 0) mounted.add(v.Name);
       // setBindModeIfNull: local volumes are relabelled shared.
       if (mp.Driver === 'local' && mp.Mode === '' && mp.Spec.Type) mp.Mode = 'z';
     }
@@ -151,14 +154,21 @@ export async function acquireVolumes(points: MountPointRecord[], id: string, ctx
     await releaseVolumes(taken, id, ctx, { removeAnonymous: true });
     throw err;
   }
+  return mounted;
 }
 
-/** Fills new empty volumes with the image's content at their destination (unless nocopy). */
-export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[]): Promise<void> {
+/**
+ * Fills new empty volumes with the image's content at their destination
+ * (unless nocopy). Only volumes in `needMount` are mounted for it (and
+ * unmounted after); a plain local volume's data is its mountpoint, and
+ * dockerd shows no mount event before the start.
+ */
+export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[], needMount: Set<string>): Promise<void> {
   for (const mp of points) {
     if (mp.Type !== 'volume' || !mp.CopyData || !imageMayHave(layers, mp.Destination)) continue;
     const vols = volumesOf(ctx);
-    const base = await vols.mount(mp.Name, id);
+    const mount = needMount.has(mp.Name);
+    const base = mount ? await vols.mount(mp.Name, id) : mp.Source;
     const fds: number[] = [];
     try {
       const target = await volumePath(base, mp, fds);
@@ -166,7 +176,7 @@ export async function populateVolumes(points: MountPointRecord[], id: string, ct
       await copyImageContent({ layers, scratchDir: ctx.scratchDir, dest: mp.Destination, target });
     } finally {
       closeFds(fds);
-      await vols.unmount(mp.Name, id);
+      if (mount) await vols.unmount(mp.Name, id);
     }
   }
 }
@@ -195,9 +205,9 @@ export async function createMountPoints(o: {
 }, ctx: MountContext): Promise<MountPointRecord[]> {
   const layers = imageLayerDirs(o.snapshot);
   const points = planMounts({ ...o, dataRoot: ctx.dataRoot, findContainer: ctx.findContainer, layers });
-  await acquireVolumes(points, o.id, ctx);
+  const needMount = await acquireVolumes(points, o.id, ctx);
   try {
-    await populateVolumes(points, o.id, ctx, layers);
+    await populateVolumes(points, o.id, ctx, layers, needMount);
   } catch (err) {
     await releaseVolumes(points, o.id, ctx, { removeAnonymous: true });
     throw err;

@@ -91,6 +91,27 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     ok(['volume', 'rm', 'filled', 'nocopy', 'nocopy2']);
   });
 
+  test("a volume's events are dockerd's: create, then mount at start and unmount at stop (none for the copy-up)", () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    ok(['run', '--rm', '-v', 'evvol:/seed', 'seeded', 'true']);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const ev = ok(['events', '--since', String(since), '--until', String(until), '--filter', 'type=volume', '--format', '{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.destination}}']);
+    assert.deepEqual(ev.split('\n').filter((l) => l.includes(' evvol')), ['create evvol <no value>', 'mount evvol /seed', 'unmount evvol <no value>']);
+    ok(['volume', 'rm', 'evvol']);
+  });
+
+  test('a local volume with tmpfs options is mounted for the container and unmounted when it stops', () => {
+    ok(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=2m', 'tvol']);
+    const data = JSON.parse(ok(['volume', 'inspect', 'tvol']))[0].Mountpoint;
+    const hostMounted = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === data);
+    ok(['run', '-d', '--name', 'tuser', '-v', 'tvol:/data', 'busybox', 'sleep', '60']);
+    assert.match(ok(['exec', 'tuser', 'grep', ' /data ', '/proc/mounts']), /^tmpfs \/data tmpfs rw,.*size=2048k/);
+    assert.ok(hostMounted(), 'mounted on the host while the container runs');
+    ok(['rm', '-f', 'tuser']);
+    assert.ok(!hostMounted(), 'unmounted once no container uses it');
+    ok(['volume', 'rm', 'tvol']);
+  });
+
   test('volume-subpath mounts a directory of the volume', () => {
     ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'sh', '-c', 'mkdir /v/inner && echo in > /v/inner/f']);
     assert.equal(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=inner', 'busybox', 'cat', '/s/f']), 'in\n');
