@@ -12,6 +12,7 @@ import { join, posix } from 'node:path';
 import type { ContainerConfig, ContainerRecord, HostConfig } from '../api/container.ts';
 import type { MountPoint } from '../api/mount.ts';
 import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
+import { rroUnsupported } from '../runtime/features.ts';
 import { sourceMount } from '../runtime/mountinfo.ts';
 import type { OciMount } from '../runtime/spec.ts';
 import { isWithin, resolveInRoot } from '../storage/rootpath.ts';
@@ -311,7 +312,7 @@ const DEPTH = (p: string) => p.split('/').length;
  * mounted so far are unmounted again. The caller releases `pins` once the
  * runtime has made the mounts.
  */
-export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Promise<{ mounts: OciMount[]; rootfsPropagation?: string; pins: Pins }> {
+export async function setupMounts(rec: WithMountPoints, ctx: MountContext, runtime: { name: string; path: string }): Promise<{ mounts: OciMount[]; rootfsPropagation?: string; pins: Pins }> {
   const pins: Pins = { fds: [], staged: [] };
   const points = rec.berthMountPoints ?? [];
   const tmpfs = rec.HostConfig.Tmpfs ?? {};
@@ -341,9 +342,18 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
           if (err.code !== 'EEXIST' && err.code !== 'ENOTDIR') throw new SystemError(`error while creating mount source path '${source}': ${err.message}`);
         });
       }
-      const bo = mp.Spec.BindOptions;
-      const opts = [mp.Spec.Type === 'bind' && bo?.NonRecursive ? 'bind' : 'rbind'];
-      if (!mp.RW) opts.push(bo?.ReadOnlyForceRecursive ? 'rro' : 'ro');
+      const bo = mp.Spec.Type === 'bind' ? mp.Spec.BindOptions : undefined;
+      const opts = [bo?.NonRecursive ? 'bind' : 'rbind'];
+      if (!mp.RW) {
+        // As Docker 25+: read-only is recursive (submounts too) where the kernel and runtime can, unless asked not to.
+        let ro = 'ro';
+        if (!bo?.ReadOnlyNonRecursive) {
+          const why = rroUnsupported(runtime.name, runtime.path);
+          if (!why) ro = 'rro';
+          else if (bo?.ReadOnlyForceRecursive) throw new InvalidArgumentError(why);
+        }
+        opts.push(ro);
+      }
       const prop = mp.Propagation;
       if (prop === 'shared' || prop === 'rshared') {
         const sm = sourceMount(source);

@@ -188,7 +188,7 @@ export class ContainerService {
     if (!this.table.records.has(rec.Id)) throw noSuchContainer(rec.Id);
     if (rec.State.Running) throw new NotModifiedError();
     if (rec.State.Status === 'removing' || rec.State.Dead) throw new ConflictError(`container is marked for removal and cannot be started`);
-    const userMounts = await setupMounts(rec, this.mountContext);
+    const userMounts = await setupMounts(rec, this.mountContext, this.runtimeFor(rec));
     let conn: ShimConnection;
     try {
       conn = await launchContainer(rec, {

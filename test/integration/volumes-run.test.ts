@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { TestDirs } from '../helpers/build.ts';
@@ -184,6 +184,24 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     writeFileSync(join(host, 'rel'), 'relative\n');
     const inDir = spawnSync(BERTH, ['-H', d.host, 'run', '--rm', '-v', './:/r', '--mount', 'type=bind,src=.,dst=/m', 'busybox', 'cat', '/r/rel', '/m/rel'], { cwd: host, encoding: 'utf8' });
     assert.equal(inDir.stdout, 'relative\nrelative\n', inDir.stderr);
+  });
+
+  test("a read-only bind is read-only in its submounts too (Docker 25+'s rro), unless bind-recursive=writable", () => {
+    const host = dirs.track(mkdtempSync('/tmp/berth-rro-'));
+    const sub = join(host, 'sub');
+    mkdirSync(sub);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', sub]).status, 0);
+    try {
+      const rro = d.berth(['run', '--rm', '-v', `${host}:/h:ro`, 'busybox', 'touch', '/h/sub/f']);
+      assert.equal(rro.code, 1);
+      assert.match(rro.stderr, /Read-only file system/);
+      ok(['run', '--rm', '--mount', `type=bind,src=${host},dst=/h,readonly,bind-recursive=writable`, 'busybox', 'touch', '/h/sub/f']);
+      assert.ok(existsSync(join(sub, 'f')));
+      const top = d.berth(['run', '--rm', '--mount', `type=bind,src=${host},dst=/h,readonly,bind-recursive=writable`, 'busybox', 'touch', '/h/top']);
+      assert.match(top.stderr, /Read-only file system/, 'the bind itself stays read-only');
+    } finally {
+      spawnSync('umount', ['-l', sub]);
+    }
   });
 
   test('tmpfs mounts are tmpfs of the asked size and mode', () => {
