@@ -22,6 +22,8 @@ const NAME_RE = new RegExp(`^${NAME_CHARS}+$`);
 /** dockerd's rule for a local volume's name; it is a directory name, so nothing that leaves the root passes. */
 export function validateVolumeName(name: string): void {
   if (name.length === 1) throw new InvalidArgumentError('volume name is too short, names should be at least two alphanumeric characters');
+  // A directory name: dockerd's mkdir fails (a 500) past the kernel's limit; it is the caller's mistake.
+  if (Buffer.byteLength(name) > 255) throw new InvalidArgumentError('volume name is too long, names should be at most 255 characters');
   if (!NAME_RE.test(name)) {
     throw new InvalidArgumentError(`${JSON.stringify(name)} includes invalid characters for a local volume name, only ${JSON.stringify(NAME_CHARS)} are allowed. If you intended to pass a host directory, use absolute path`);
   }
