@@ -689,9 +689,9 @@ const REGISTRY_ROUTES = new Set(['POST /auth', 'GET /images/search', 'POST /imag
  * no swarm. Counted and reported per route, never hidden.
  */
 function acceptable5xx(route: Route, o: Outcome): boolean {
-  // PUT /volumes/{name} (also as another method of the GET and DELETE routes) is for
-  // cluster volumes only: a dockerd in no swarm answers this 503 before reading anything.
-  if (o.status === 503 && route.key.endsWith(' /volumes/{name}')) return (o.body ?? '').trim() === '{"message":"volume update only valid for cluster volumes, but swarm is unavailable"}';
+  // PUT /volumes/{name} (also a PUT sent to another /volumes/x route) is for cluster
+  // volumes only: a dockerd in no swarm answers this 503 before reading anything.
+  if (o.status === 503 && route.key.includes(' /volumes/')) return (o.body ?? '').trim() === '{"message":"volume update only valid for cluster volumes, but swarm is unavailable"}';
   if (o.status === 503 && SWARM_ROUTES.test(route.key)) return /This node is not (part of a swarm|a swarm manager)|berth does not support swarm mode/.test(o.body ?? '');
   return o.status === 500 && REGISTRY_ROUTES.has(route.key)
     && (/getaddrinfo|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ENETUNREACH|fetch failed|no such host|connection refused|network is unreachable/.test(o.body ?? '')
