@@ -48,6 +48,8 @@ export class LocalDriver implements VolumeDriver {
   readonly scope = 'local' as const;
   /** `<data-root>/volumes`. */
   readonly root: string;
+  /** `root` with its symlinks resolved (a data root may sit below one), for the remove check. */
+  private realRoot = '';
   private readonly volumes = new Map<string, Entry>();
   /** One create/remove/mount/unmount at a time per name. */
   private readonly lock = new KeyedLock();
@@ -58,6 +60,7 @@ export class LocalDriver implements VolumeDriver {
 
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o701 });
+    this.realRoot = await realpath(this.root);
     this.volumes.clear();
     for (const d of await readdir(this.root, { withFileTypes: true })) {
       if (!d.isDirectory() || !NAME_RE.test(d.name) || d.name.length < 2) continue;
@@ -119,8 +122,8 @@ export class LocalDriver implements VolumeDriver {
       if (e.refs.size > 0) throw new ConflictError('volume has active mounts');
       if (e.mounted) await this.umount(e);
       const dir = join(this.root, name);
-      const real = await realpath(dir).catch(() => dir);
-      if (real === this.root || !real.startsWith(this.root + '/')) throw new SystemError(`unable to remove a directory outside of the local volume root ${this.root}: ${real}`);
+      const real = await realpath(dir).catch(() => join(this.realRoot, name));
+      if (real === this.realRoot || !real.startsWith(this.realRoot + '/')) throw new SystemError(`unable to remove a directory outside of the local volume root ${this.root}: ${real}`);
       // Metadata first: from here on a crash leaves a directory init collects.
       await unlink(join(dir, META)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
       await syncDir(dir);
