@@ -180,7 +180,8 @@ export class LocalDriver implements VolumeDriver {
     return {
       name,
       mountpoint: join(this.root, name, DATA),
-      createdAt: new Date(meta.CreatedAt),
+      // Written by create; a hand-edited file without it still lists (as the epoch), never throws.
+      createdAt: Number.isNaN(Date.parse(meta.CreatedAt)) ? new Date(0) : new Date(meta.CreatedAt),
       options: meta.Options ?? {},
       labels: meta.Labels ?? {},
     };
