@@ -56,6 +56,7 @@ describe('volume API', () => {
       [{ Name: 'x' }, 400, 'create x: volume name is too short, names should be at least two alphanumeric characters'],
       [{ Name: '../up' }, 400, 'create ../up: "../up" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'],
       [{ Name: 'a/b' }, 400, 'create a/b: "a/b" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'],
+      [{ Name: 'n'.repeat(300) }, 400, `create ${'n'.repeat(300)}: volume name is too long, names should be at most 255 characters`],
       [{ Name: 'okname', DriverOpts: { foo: 'bar' } }, 400, 'create okname: invalid option: "foo"'],
       [{ Name: 'okname', DriverOpts: { type: 'tmpfs' } }, 400, 'create okname: missing required option: "device"'],
       [{ Name: 'okname', DriverOpts: { size: '10m' } }, 400, 'create okname: quota size requested but no quota support'],

@@ -55,20 +55,23 @@ export const volumeDriverCases: DriverCase[] = [
     async run(make, root) {
       const d = await make();
       const before = readdirSync(root, { recursive: true }).sort();
-      for (const bad of ['a', '..', '.', '../x', 'a/b', '/abs', '-lead', '_lead', 'sp ace', 'nul\0x', 'ü-name', '']) {
+      for (const bad of ['a', '..', '.', '../x', 'a/b', '/abs', '-lead', '_lead', 'sp ace', 'nul\0x', 'ü-name', '', 'a'.repeat(256)]) {
         await assert.rejects(d.create(bad), InvalidArgumentError, `name ${JSON.stringify(bad)}`);
       }
       assert.deepEqual(readdirSync(root, { recursive: true }).sort(), before);
       assert.equal(d.list().length, 0);
       await d.create('ok.name_-2');
       assert.ok(d.get('ok.name_-2'));
+      await d.create('b'.repeat(255));
+      assert.ok(d.get('b'.repeat(255)), 'the longest name a directory can have');
     },
   },
   {
     name: 'bad options are refused before anything is made',
     async run(make) {
       const d = await make();
-      for (const opts of [{ foo: 'x' }, { type: 'tmpfs' }, { device: 'tmpfs' }, { o: 'size=1m' }, { size: 'huge' }]) {
+      const bad: Record<string, string>[] = [{ foo: 'x' }, { type: 'tmpfs' }, { device: 'tmpfs' }, { o: 'size=1m' }, { size: 'huge' }];
+      for (const opts of bad) {
         await assert.rejects(d.create('badopts', { options: opts }), InvalidArgumentError, JSON.stringify(opts));
       }
       assert.equal(d.get('badopts'), undefined);

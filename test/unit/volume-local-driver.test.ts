@@ -3,7 +3,7 @@
 // option rules (dockerd's messages, network addresses resolved).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalDriver } from '../../src/volumes/local.ts';
 import { resolveMount, validateLocalOptions } from '../../src/volumes/local-options.ts';
@@ -92,4 +92,18 @@ test('an nfs volume\'s addr= host name is resolved before mount, as dockerd does
   assert.match(cifs.device, /^\/\/(127\.0\.0\.1|\[::1\])\/share$/);
   assert.equal(cifs.options, 'username=u,password=p');
   await assert.rejects(resolveMount({ type: 'nfs', device: ':/x', o: 'addr=no-such-host.invalid' }), /^Error: error resolving passed in network volume address: lookup no-such-host\.invalid: no such host$/);
+});
+
+test('a data root below a symlink: volumes are removed all the same (the root check compares real paths)', async () => {
+  const real = mkdtempSync('/tmp/berth-vollocal-real-');
+  const link = `${real}-link`;
+  symlinkSync(real, link);
+  const d = new LocalDriver(join(link, 'volumes'));
+  await d.init();
+  const v = await d.create('linked');
+  writeFileSync(join(v.mountpoint, 'f'), 'x');
+  await d.remove('linked');
+  assert.equal(existsSync(join(real, 'volumes', 'linked')), false);
+  rmSync(link);
+  rmSync(real, { recursive: true, force: true });
 });
