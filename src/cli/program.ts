@@ -11,6 +11,7 @@ import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
+import { registerVolumeCommands } from './commands/volume.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
@@ -72,6 +73,7 @@ export function buildProgram(): Command {
   registerBuildCommands(program, builderGroup);
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
+  registerVolumeCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

@@ -14,6 +14,7 @@ import { ExecService } from '../containers/exec.ts';
 import { HealthMonitor } from '../containers/health.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
+import { VolumeService } from '../volumes/service.ts';
 import type { DaemonConfig } from './config.ts';
 
 export class Engine {
@@ -26,6 +27,7 @@ export class Engine {
   readonly execs: ExecService;
   readonly health: HealthMonitor;
   readonly networks: NetworkService;
+  readonly volumes: VolumeService;
   id = '';
   /** Containers the restart policies could not start at init, for the daemon's log. */
   readonly bootFailures: string[] = [];
@@ -39,7 +41,8 @@ export class Engine {
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
-    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
+    this.volumes = new VolumeService(config.dataRoot, this.events);
+    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
     this.health = new HealthMonitor(this.containers, this.execs, this.events);
@@ -57,6 +60,8 @@ export class Engine {
     await this.images.store.init();
     await this.networks.init();
     await this.distribution.init();
+    // Before the containers: their restore re-takes volume references.
+    await this.volumes.init();
     await this.containers.restore();
     await this.networks.finishRestore();
     this.health.resume();

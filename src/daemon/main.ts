@@ -14,6 +14,7 @@ import { imageRoutes } from './routes/images.ts';
 import { commitRoutes } from './routes/commit.ts';
 import { buildRoutes } from './routes/build.ts';
 import { networkRoutes } from './routes/networks.ts';
+import { volumeRoutes } from './routes/volumes.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
 import { pluginRoutes } from './routes/plugins.ts';
@@ -192,6 +193,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   commitRoutes(api, engine);
   buildRoutes(api, engine);
   networkRoutes(api, engine);
+  volumeRoutes(api, engine);
   swarmRoutes(api);
   pluginRoutes(api);
   statsRoutes(api, engine);
