@@ -223,6 +223,15 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     assert.deepEqual(volumes(), before);
   });
 
+  test('ps --filter volume= matches a volume\'s name or a mount\'s destination', () => {
+    d.berth(['create', '--name', 'vf-named', '-v', 'vf-data:/srv', 'busybox', 'true']);
+    d.berth(['create', '--name', 'vf-anon', '-v', '/cache', 'busybox', 'true']);
+    const names = (v: string) => d.berth(['ps', '-a', '--filter', `volume=${v}`, '--format', '{{.Names}}']).stdout.trim().split('\n').sort().join(',');
+    assert.equal(names('vf-data'), 'vf-named');
+    assert.equal(names('/cache'), 'vf-anon');
+    d.berth(['rm', '-v', 'vf-named', 'vf-anon']);
+  });
+
   test('volume rm of a volume in use is a 409 with dockerd\'s message', () => {
     const id = ok(['create', '-v', 'busy:/b', 'busybox']).trim();
     const r = d.berth(['volume', 'rm', 'busy']);

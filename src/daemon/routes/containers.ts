@@ -76,6 +76,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
         return img !== undefined && img.record.id === c.Image;
       })) return false;
       if (filters.network && !filters.network.some((n) => Object.entries((c.NetworkSettings as unknown as NetworkSettings).Networks ?? {}).some(([name, ep]) => name === n || ep.NetworkID === n || (n.length >= 12 && ep.NetworkID.startsWith(n))))) return false;
+      // volume=: a volume's name or a mount's destination, as dockerd matches it.
+      if (filters.volume && !filters.volume.some((v) => (c.Mounts as { Name?: string; Destination?: string }[] ?? []).some((m) => m.Name === v || m.Destination === v))) return false;
       if (beforeRec && c.Created >= beforeRec.Created) return false;
       if (sinceRec && c.Created <= sinceRec.Created) return false;
       return true;
