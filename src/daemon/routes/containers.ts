@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { InvalidArgumentError, ConflictError, SystemError } from '../../errors.ts';
+import { InvalidArgumentError, ConflictError, NotFoundError, SystemError } from '../../errors.ts';
 import { CONTAINER_CREATE, decodeBody } from './body-shape.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
@@ -17,6 +17,7 @@ import type { ContainerRecord } from '../../api/container.ts';
 import { labelsMatch } from '../../api/filters.ts';
 import type { CreateRequest } from '../../containers/create.ts';
 import { containerStatus } from '../../api/units.ts';
+import { linkNames, removeLink } from '../../containers/legacy-links.ts';
 import { createTar } from '../../storage/archive.ts';
 import { containerTop } from '../../containers/top.ts';
 import { containerChanges } from '../../containers/changes.ts';
@@ -133,9 +134,24 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('DELETE', '/containers/:id', async (ctx) => {
     const c = containers.get(ctx.params.id);
-    if (boolParam(ctx.query, 'link')) throw new InvalidArgumentError('links are not supported yet');
+    if (boolParam(ctx.query, 'link')) {
+      // A link name of one segment (`/db`) is a container's own name: dockerd's conflict.
+      removeLink(undefined, '', ctx.params.id);
+    }
     await containers.remove(c.Id, { force: boolParam(ctx.query, 'force'), removeVolumes: boolParam(ctx.query, 'v') });
     engine.execs.forgetContainer(c.Id);
+  });
+
+  // docker rm --link /parent/alias: the link's name is two segments.
+  api.route('DELETE', '/containers/:parent/:alias', async (ctx) => {
+    if (!boolParam(ctx.query, 'link')) throw new NotFoundError('page not found');
+    const parent = containers.find(ctx.params.parent);
+    await containers.update(parent?.Id ?? ctx.params.parent, async (rec) => removeLink(rec, ctx.params.parent, ctx.params.alias))
+      .catch((err: unknown) => {
+        if (!parent) removeLink(undefined, ctx.params.parent, ctx.params.alias);
+        throw err;
+      });
+    return { status: 204 };
   });
 
   api.route('POST', '/containers/:id/rename', async (ctx) => {
@@ -386,7 +402,7 @@ function commandString(c: ContainerRecord): string {
 export async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {
     Id: c.Id,
-    Names: [c.Name],
+    Names: [c.Name, ...(linkNames(engine.containers.list(), (r) => engine.containers.find(r)).get(c.Id) ?? [])],
     Image: c.Config.Image,
     ImageID: c.Image,
     Command: commandString(c),
