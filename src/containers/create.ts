@@ -8,6 +8,7 @@ import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkResources, discardUnsupported } from '../runtime/resources.ts';
 import { checkDevices } from '../runtime/devices.ts';
+import { defaultCgroupnsMode } from './namespaces.ts';
 import { checkHealthcheck, mergeHealthcheck, type Healthcheck } from './healthcheck.ts';
 import type { Image } from '../images/store.ts';
 import { emptyNetworkSettings } from '../network/model.ts';
@@ -46,7 +47,7 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions,
   host.Runtime = host.Runtime || cfg.defaultRuntime;
   host.ShmSize = host.ShmSize || 64 * 1024 * 1024;
   host.IpcMode = host.IpcMode || 'private';
-  host.CgroupnsMode = host.CgroupnsMode || 'host';
+  host.CgroupnsMode = host.CgroupnsMode || defaultCgroupnsMode();
   host.Binds ??= null;
   host.PortBindings ??= {};
   return host;

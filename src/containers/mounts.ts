@@ -5,8 +5,8 @@
 // they become the spec's mounts (volumes mounted); at exit volumes are
 // unmounted; at removal references are dropped and, with `rm -v`, anonymous
 // volumes removed. The grammar is in mount-spec.ts.
+import { runHostCommand } from '../runtime/host-command.ts';
 import { closeSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { ContainerConfig, ContainerRecord, HostConfig } from '../api/container.ts';
@@ -299,9 +299,7 @@ async function stage(fdPath: string, scratchDir: string, pins: Pins): Promise<st
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new SystemError(`${cmd}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
+  return runHostCommand(cmd, args).catch((err: Error) => { throw new SystemError(err.message); });
 }
 
 const DEPTH = (p: string) => p.split('/').length;

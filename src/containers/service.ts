@@ -24,6 +24,7 @@ import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { RestartBackoff, shouldRestart } from './restart.ts';
+import { checkNamespaceModes, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
   createMountPoints, inspectMounts, releasePins, sweepScratchMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
@@ -69,6 +70,11 @@ export class ContainerService {
     this.snapshots = snapshots;
     this.events = events;
     this.changes.setMaxListeners(0);
+  }
+
+  /** A shareable-IPC container's /dev/shm tmpfs, in the host's mount namespace. */
+  private shmPath(rec: ContainerRecord): string {
+    return join(this.table.dir(rec.Id), 'mounts', 'shm');
   }
 
   /** Where the shim keeps its socket and the bundle; short, for the 108-byte socket path limit. */
@@ -124,6 +130,7 @@ export class ContainerService {
     const image = this.images.get(configIn.Image ?? '');
     const warnings: string[] = [];
     const host = normalizeHostConfig(hostIn ?? {}, this.cfg, warnings);
+    checkNamespaceModes(host, (r) => this.find(r));
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
     if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new InvalidArgumentError('No command specified');
@@ -190,6 +197,11 @@ export class ContainerService {
     if (!this.table.records.has(rec.Id)) throw noSuchContainer(rec.Id);
     if (rec.State.Running) throw new NotModifiedError();
     if (rec.State.Status === 'removing' || rec.State.Dead) throw new ConflictError(`container is marked for removal and cannot be started`);
+    const joined = joinedNamespaces(rec.HostConfig, (r) => this.find(r), (c) => this.shmPath(c));
+    if (rec.HostConfig.IpcMode === 'shareable') {
+      joined.shm = this.shmPath(rec);
+      await mountShareableShm(joined.shm, rec.HostConfig.ShmSize || 64 * 1024 * 1024);
+    }
     const userMounts = await setupMounts(rec, this.mountContext, this.runtimeFor(rec));
     let conn: ShimConnection;
     try {
@@ -202,10 +214,12 @@ export class ContainerService {
         mounts: userMounts.mounts,
         rootfsPropagation: userMounts.rootfsPropagation,
         extraMounts: this.extraMounts.get(rec.Id),
+        joined,
         save: (r) => this.table.save(r),
       });
     } catch (err) {
       await unmountVolumes(rec, this.mountContext);
+      await unmountShareableShm(this.shmPath(rec));
       throw err;
     } finally {
       await releasePins(userMounts.pins);
@@ -278,6 +292,7 @@ export class ContainerService {
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error, OOMKilled: st.oomKilled === true };
       await this.network.teardown(rec);
       await unmountVolumes(rec, this.mountContext);
+      await unmountShareableShm(this.shmPath(rec));
       // A record that cannot be saved (a full disk) must not lose the exit or
       // take the daemon down: the state dir keeps the shim's exit.json for the
       // next start, and waiters (a build's RUN) still hear of the exit.
@@ -465,6 +480,7 @@ export class ContainerService {
       this.backoff.forget(rec.Id);
       await this.network.teardown(rec).catch(() => {});
       await this.snapshots.remove(rec.Id).catch(() => {});
+      await unmountShareableShm(this.shmPath(rec));
       await rm(this.table.dir(rec.Id), { recursive: true, force: true });
       await removeStateDir(this.stateDir(rec.Id));
       await releaseVolumes((rec as WithMountPoints).berthMountPoints ?? [], rec.Id, this.mountContext, { removeAnonymous: opts.removeVolumes === true });

@@ -25,6 +25,8 @@ export interface LaunchContext {
   rootfsPropagation?: string;
   /** The builder's RUN --mount mounts. */
   extraMounts?: OciMount[];
+  /** --ipc/--pid container:X's namespaces (namespaces.ts joinedNamespaces). */
+  joined?: { ipc?: string; pid?: string; shm?: string };
   /** Records a failed launch's error on the container. */
   save(rec: ContainerRecord): Promise<void>;
 }
@@ -66,6 +68,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       resolvConfPath: rec.ResolvConfPath,
       cgroupsPath,
       netns: net.netns,
+      joined: d.joined,
       initPath: host.Init ? d.cfg.initPath : undefined,
       stopSignal: rec.Config.StopSignal,
       mounts: d.mounts,

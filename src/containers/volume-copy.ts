@@ -4,7 +4,7 @@
 // overlay of them, and only when the destination is there at all, so a
 // volume on a path the image lacks (`-v name:/data` on busybox) costs a few
 // lstat calls.
-import { spawn } from 'node:child_process';
+import { runHostCommand } from '../runtime/host-command.ts';
 import { lstatSync } from 'node:fs';
 import { mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,11 +60,5 @@ async function copyFrom(root: string, dest: string, target: string): Promise<voi
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new SystemError(`failed to populate volume: ${cmd}: ${err.trim()}`))));
-  });
+  return runHostCommand(cmd, args).catch((err: Error) => { throw new SystemError(`failed to populate volume: ${err.message}`); });
 }

@@ -28,6 +28,8 @@ export interface SpecInput {
   resolvConfPath: string;
   cgroupsPath: string;
   netns: { kind: 'new' } | { kind: 'host' } | { kind: 'path'; path: string };
+  /** Namespaces joined rather than made (--ipc/--pid container:X), and the /dev/shm shared with them. */
+  joined?: { ipc?: string; pid?: string; shm?: string };
   initPath?: string;
   stopSignal?: string;
   /** The container's resolved binds, volumes and --mount tmpfs (containers/mounts.ts); they replace defaults at their destination. */
@@ -172,6 +174,14 @@ function rlimits(ulimits: HostConfig['Ulimits']): RuntimeSpec['process']['rlimit
   });
 }
 
+/** /dev/shm by IPC mode: its own tmpfs, the host's or the donor's (host, container:X), none for `none`. */
+function shmMount(ipcMode: string | undefined, size: number, shared: string | undefined): OciMount[] {
+  if (ipcMode === 'none') return [];
+  if (ipcMode === 'host') return [{ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] }];
+  if (shared) return [{ destination: '/dev/shm', type: 'bind', source: shared, options: ['rbind', 'rprivate'] }];
+  return [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${size}`] }];
+}
+
 function tmpfsMounts(tmpfs: HostConfig['Tmpfs']): OciMount[] {
   return Object.entries(tmpfs ?? {}).map(([dest, opts]) => ({
     destination: dest, type: 'tmpfs', source: 'tmpfs',
@@ -215,7 +225,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', privileged ? 'rw' : 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`] },
+    ...shmMount(h.IpcMode, shm, input.joined?.shm),
   ], [
     { destination: '/etc/resolv.conf', type: 'bind', source: input.resolvConfPath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hostname', type: 'bind', source: input.hostnamePath, options: ['rbind', 'rprivate'] },
@@ -229,9 +239,11 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   }
 
   const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }];
-  if (h.PidMode !== 'host') namespaces.push({ type: 'pid' });
-  if (h.IpcMode !== 'host') namespaces.push({ type: 'ipc' });
+  const joined = input.joined ?? {};
+  if (h.PidMode !== 'host') namespaces.push(joined.pid ? { type: 'pid', path: joined.pid } : { type: 'pid' });
+  if (h.IpcMode !== 'host' && !(h.IpcMode?.startsWith('container:') && !joined.ipc)) namespaces.push(joined.ipc ? { type: 'ipc', path: joined.ipc } : { type: 'ipc' });
   if (h.UTSMode !== 'host') namespaces.push({ type: 'uts' });
+  if (h.CgroupnsMode === 'private') namespaces.push({ type: 'cgroup' });
   if (input.netns.kind === 'new') namespaces.push({ type: 'network' });
   if (input.netns.kind === 'path') namespaces.push({ type: 'network', path: input.netns.path });
 

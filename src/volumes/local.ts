@@ -3,7 +3,7 @@
 // time. The metadata file is written (atomically) last on create and deleted
 // first on remove, so a directory without it is a create or remove a crash cut
 // short, and init collects it.
-import { execFile } from 'node:child_process';
+import { runHostCommand, type HostCommandError } from '../runtime/host-command.ts';
 import { mkdir, readdir, readFile, realpath, rm, unlink, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
@@ -219,12 +219,7 @@ export class LocalDriver implements VolumeDriver {
 }
 
 function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { env: { ...process.env, LC_ALL: 'C' } }, (err, _out, stderr) => {
-      if (!err) return resolve();
-      reject(new Error(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
-    });
-  });
+  return runHostCommand(cmd, args).catch((err: HostCommandError) => { throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr}`); });
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -8,12 +8,13 @@ import { collect, globals } from '../options.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from '../pull.ts';
+import { addIsolationOptions, isolationFields, type IsolationFlags } from '../isolation-flags.ts';
 import { addResourceOptions, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
 import { parseMountFlag, tmpfsFlags, volumeFlags } from '../mount-flags.ts';
 
-interface CreateFlags extends ResourceFlags, HealthFlags {
+interface CreateFlags extends ResourceFlags, HealthFlags, IsolationFlags {
   attach?: string[];
   detach?: boolean;
   rm?: boolean;
@@ -74,7 +75,7 @@ interface CreateFlags extends ResourceFlags, HealthFlags {
 }
 
 function addCreateFlags(cmd: Command): Command {
-  return addResourceOptions(cmd)
+  return addIsolationOptions(addResourceOptions(cmd))
     .option('-a, --attach <stream>', 'Attach to STDIN, STDOUT or STDERR', collect)
     .option('--name <name>', 'Assign a name to the container')
     .option('-e, --env <env>', 'Set environment variables', collect)
@@ -236,6 +237,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
     ...(healthcheckField(f) ? { Healthcheck: healthcheckField(f) } : {}),
     HostConfig: {
       ...resourceFields(f),
+      ...isolationFields(f),
       Binds: binds.length ? binds : null,
       ...(mounts.length ? { Mounts: mounts } : {}),
       VolumesFrom: f.volumesFrom ?? null,
