@@ -1,6 +1,7 @@
 // The flags of `run`/`create` that choose a container's namespaces and
 // identity: --ipc, --pid, --uts, --cgroupns, --userns, --group-add,
 // --oom-score-adj (the daemon checks the modes).
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from './context.ts';
 import { collect } from './options.ts';
@@ -36,4 +37,28 @@ export function isolationFields(f: IsolationFlags): Record<string, unknown> {
     GroupAdd: f.groupAdd, OomScoreAdj: oom,
   };
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}
+
+/** --security-opt as the docker CLI sends it: a seccomp profile file is read here and sent as its compacted JSON. */
+export function securityOptsField(opts: string[] | undefined): string[] | null {
+  if (!opts?.length) return null;
+  return opts.map((opt) => {
+    let sep = opt.indexOf('=');
+    if (sep < 0 && opt !== 'no-new-privileges') sep = opt.indexOf(':');
+    const [k, v] = sep < 0 ? [opt, ''] : [opt.slice(0, sep), opt.slice(sep + 1)];
+    if ((sep < 0 || v === '') && k !== 'no-new-privileges') throw new CliError(`Invalid --security-opt: "${opt}"`, 125);
+    if (k !== 'seccomp' || v === 'builtin' || v === 'unconfined') return opt;
+    let text: string;
+    try {
+      text = readFileSync(v, 'utf8');
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new CliError(`opening seccomp profile (${v}) failed: open ${v}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`, 125);
+    }
+    try {
+      return `seccomp=${JSON.stringify(JSON.parse(text))}`;
+    } catch (err) {
+      throw new CliError(`compacting json for seccomp profile (${v}) failed: ${(err as Error).message}`, 125);
+    }
+  });
 }

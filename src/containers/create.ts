@@ -8,6 +8,7 @@ import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkResources, discardUnsupported } from '../runtime/resources.ts';
 import { checkDevices } from '../runtime/devices.ts';
+import { parseSecurityOpts } from '../runtime/security-opts.ts';
 import { defaultCgroupnsMode } from './namespaces.ts';
 import { checkHealthcheck, mergeHealthcheck, type Healthcheck } from './healthcheck.ts';
 import type { Image } from '../images/store.ts';
@@ -27,6 +28,7 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions,
   warnings.push(...checkResources(host));
   discardUnsupported(host, warnings);
   checkDevices(host.Devices, host.DeviceCgroupRules);
+  parseSecurityOpts(host.SecurityOpt);
   // dockerd's default: swap as large again as the memory limit.
   if ((host.Memory ?? 0) > 0 && !host.MemorySwap) host.MemorySwap = (host.Memory ?? 0) * 2;
   if (!host.NetworkMode || host.NetworkMode === 'default') host.NetworkMode = 'bridge';
@@ -217,7 +219,7 @@ export function newRecord(n: {
     Platform: 'linux',
     MountLabel: '',
     ProcessLabel: '',
-    AppArmorProfile: '',
+    AppArmorProfile: parseSecurityOpts(n.host.SecurityOpt).apparmor ?? '',
     ExecIDs: null,
     HostConfig: n.host,
     GraphDriver: { Name: 'overlay2', Data: n.graphDriver },

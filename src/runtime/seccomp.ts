@@ -2,10 +2,9 @@
 // from moby/profiles v0.2.3 as shipped in ../shared/reference) converted to the
 // OCI form for this machine: rules kept or dropped by architecture, kernel
 // version and the container's capabilities, as dockerd does.
-import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import defaultProfile from './seccomp-default.json' with { type: 'json' };
-import { InvalidArgumentError } from '../errors.ts';
+import type { SecurityOptions } from './security-opts.ts';
 
 interface Filter { caps?: string[]; arches?: string[]; minKernel?: string }
 interface DockerRule { names?: string[]; name?: string; action: string; errnoRet?: number; args?: unknown[] | null; includes?: Filter; excludes?: Filter }
@@ -54,20 +53,9 @@ export function convertProfile(p: DockerProfile, caps: string[]): OciSeccomp {
   return { defaultAction: p.defaultAction, ...(p.defaultErrnoRet !== undefined ? { defaultErrnoRet: p.defaultErrnoRet } : {}), architectures, syscalls };
 }
 
-/** The seccomp section for `--security-opt seccomp=…` (default, `unconfined`, or a profile file). */
-export function seccompFor(securityOpt: string[], caps: string[], privileged: boolean): OciSeccomp | undefined {
-  let choice: string | undefined;
-  for (const o of securityOpt) {
-    const m = /^seccomp[=:](.*)$/.exec(o);
-    if (m) choice = m[1];
-  }
+/** The seccomp section: Docker's default profile, none (`unconfined`, or privileged with no choice), or the profile sent. */
+export function seccompFor(choice: SecurityOptions['seccomp'], caps: string[], privileged: boolean): OciSeccomp | undefined {
   if (choice === 'unconfined' || (privileged && choice === undefined)) return undefined;
-  if (choice === undefined || choice === 'builtin' || choice === '') return convertProfile(defaultProfile as DockerProfile, caps);
-  let custom: DockerProfile;
-  try {
-    custom = JSON.parse(choice.trimStart().startsWith('{') ? choice : readFileSync(choice, 'utf8')) as DockerProfile;
-  } catch (err) {
-    throw new InvalidArgumentError(`opening seccomp profile (${choice}) failed: ${(err as Error).message}`);
-  }
-  return convertProfile(custom, caps);
+  if (choice === undefined) return convertProfile(defaultProfile as DockerProfile, caps);
+  return convertProfile(JSON.parse(choice.profile) as DockerProfile, caps);
 }

@@ -7,6 +7,7 @@ import type { HostConfig } from '../api/container.ts';
 import { seccompFor, type OciSeccomp } from './seccomp.ts';
 import { resolveUser } from './user.ts';
 import { linuxResources } from './resources.ts';
+import { hostHasAppArmor, parseSecurityOpts } from './security-opts.ts';
 import { deviceRules, hostDevices, mappedDevices, type DeviceRule, type OciDevice } from './devices.ts';
 
 export interface SpecInput {
@@ -54,6 +55,7 @@ export interface RuntimeSpec {
     rlimits?: { type: string; hard: number; soft: number }[];
     noNewPrivileges: boolean;
     oomScoreAdj?: number;
+    apparmorProfile?: string;
   };
   root: { path: string; readonly: boolean };
   hostname?: string;
@@ -214,8 +216,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
   if (input.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.unshift(`HOSTNAME=${input.hostname}`);
-  const securityOpt = h.SecurityOpt ?? [];
-  const noNewPrivileges = securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o));
+  const security = parseSecurityOpts(h.SecurityOpt);
+  const noNewPrivileges = security.noNewPrivileges;
   const shm = h.ShmSize && h.ShmSize > 0 ? h.ShmSize : 64 * 1024 * 1024;
 
   const mounts: OciMount[] = mergeMounts([
@@ -266,6 +268,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: rlimits(h.Ulimits),
       noNewPrivileges,
+      ...(security.apparmor && hostHasAppArmor() ? { apparmorProfile: security.apparmor } : {}),
       ...(h.OomScoreAdj ? { oomScoreAdj: h.OomScoreAdj } : {}),
     },
     root: { path: input.rootfsPath, readonly: h.ReadonlyRootfs === true },
@@ -282,7 +285,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       ...(h.Sysctls && Object.keys(h.Sysctls).length ? { sysctl: h.Sysctls } : {}),
       ...(input.rootfsPropagation ? { rootfsPropagation: input.rootfsPropagation } : {}),
       ...((() => {
-        const s = seccompFor(securityOpt, caps, privileged);
+        const s = seccompFor(security.seccomp, caps, privileged);
         return s ? { seccomp: s } : {};
       })()),
     },

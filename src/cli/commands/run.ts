@@ -8,7 +8,7 @@ import { collect, globals } from '../options.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from '../pull.ts';
-import { addIsolationOptions, isolationFields, type IsolationFlags } from '../isolation-flags.ts';
+import { addIsolationOptions, isolationFields, securityOptsField, type IsolationFlags } from '../isolation-flags.ts';
 import { addResourceOptions, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
@@ -253,7 +253,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
       CapAdd: f.capAdd ?? null,
       CapDrop: f.capDrop ?? null,
       ReadonlyRootfs: f.readOnly === true,
-      SecurityOpt: f.securityOpt ?? null,
+      SecurityOpt: securityOptsField(f.securityOpt),
       ...(logConfig ? { LogConfig: logConfig } : {}),
       Init: f.init === true ? true : null,
       Runtime: f.runtime ?? '',
