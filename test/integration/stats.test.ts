@@ -100,6 +100,21 @@ describe('stats', () => {
     assert.ok(used > 0.05 && used < 0.6, `${used.toFixed(2)} CPUs used`);
   });
 
+  test('--cpu-shares 512 and 1024 on one CPU split it about one to two, as stats shows', async () => {
+    for (const [name, shares] of [['light', '512'], ['heavy', '1024']]) {
+      d.berth(['run', '-d', '--name', name, '--cpuset-cpus', '1', '--cpu-shares', shares, 'busybox', 'sh', '-c', 'while :; do :; done']);
+    }
+    const used = async (name: string) => {
+      const [, b, c] = await frames(d.socket, `/containers/${name}/stats`, 3);
+      return c.cpu_stats.cpu_usage.total_usage - b.cpu_stats.cpu_usage.total_usage;
+    };
+    await new Promise((r) => setTimeout(r, 500));
+    const [light, heavy] = await Promise.all([used('light'), used('heavy')]);
+    const ratio = heavy / light;
+    d.berth(['rm', '-f', 'light', 'heavy']);
+    assert.ok(ratio > 1.4 && ratio < 2.8, `heavy/light = ${ratio.toFixed(2)}`);
+  });
+
   test('a stream ends when its container is removed', async () => {
     d.berth(['run', '-d', '--name', 'gone', 'busybox', 'sleep', '300']);
     const done = frames(d.socket, '/containers/gone/stats', 1000);
