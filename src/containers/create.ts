@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ContainerConfig, type ContainerRecord, type HostConfig, NAME_RE, newState, nowNano, type RestartPolicy } from '../api/container.ts';
-import { ramInBytes } from '../api/units.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkResources, discardUnsupported } from '../runtime/resources.ts';
 import { checkDevices } from '../runtime/devices.ts';
+import { checkLogConfig, logPathFor } from './log-drivers.ts';
 import { parseSecurityOpts } from '../runtime/security-opts.ts';
 import { defaultCgroupnsMode } from './namespaces.ts';
 import { checkHealthcheck, mergeHealthcheck, type Healthcheck } from './healthcheck.ts';
@@ -36,11 +36,7 @@ export function normalizeHostConfig(h: HostConfig, cfg: ContainerServiceOptions,
   // and the daemon's options fill in those the container did not set.
   const log = { Type: host.LogConfig?.Type || cfg.logDriver, Config: { ...(host.LogConfig?.Config ?? {}) } };
   if (log.Type === cfg.logDriver) for (const [k, v] of Object.entries(cfg.logOpts)) log.Config[k] ??= v;
-  if (!['json-file', 'none'].includes(log.Type)) throw new InvalidArgumentError(`logger: no log driver named '${log.Type}' is registered`);
-  for (const k of Object.keys(log.Config ?? {})) {
-    if (!['max-size', 'max-file', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag', 'mode'].includes(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);
-  }
-  if (log.Config?.['max-size']) ramInBytes(log.Config['max-size']);
+  checkLogConfig(log.Type, log.Config);
   host.LogConfig = { Type: log.Type, Config: log.Config ?? {} };
   if (host.RestartPolicy) checkRestartPolicy(host.RestartPolicy);
   host.RestartPolicy = host.RestartPolicy?.Name ? host.RestartPolicy : { Name: 'no', MaximumRetryCount: 0 };
@@ -212,7 +208,7 @@ export function newRecord(n: {
     ResolvConfPath: join(n.dir, 'resolv.conf'),
     HostnamePath: join(n.dir, 'hostname'),
     HostsPath: join(n.dir, 'hosts'),
-    LogPath: n.host.LogConfig?.Type === 'json-file' ? join(n.dir, `${n.id}-json.log`) : '',
+    LogPath: logPathFor(n.host.LogConfig?.Type ?? 'json-file', n.dir, n.id),
     Name: '/' + n.name,
     RestartCount: 0,
     Driver: 'overlay2',

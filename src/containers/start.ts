@@ -2,15 +2,16 @@
 // namespace and OCI spec, then its shim, which mounts the rootfs and runs
 // `runc create`. Every failure undoes what was done before it.
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
-import { ramInBytes } from '../api/units.ts';
 import type { NetworkService } from '../network/service.ts';
 import { launchShim, ShimConnection } from '../runtime/shim.ts';
 import { oomEventsFile } from '../runtime/cgroups/reader.ts';
 import { buildSpec, type OciMount } from '../runtime/spec.ts';
 import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapshotter.ts';
 import { logAttributes } from './create.ts';
+import { logDriverUnavailable, logFile } from './log-drivers.ts';
+import { SystemError } from '../errors.ts';
 import type { ContainerServiceOptions } from './options.ts';
 import { removeStateDir, startError } from './shim-state.ts';
 
@@ -81,8 +82,11 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
     await removeStateDir(state);
     throw startError(rec, err);
   }
-  const log = host.LogConfig ?? { Type: 'json-file', Config: {} };
+  const logs = logFile(rec);
+  const unavailable = logDriverUnavailable(rec);
   try {
+    if (unavailable) throw new SystemError(`failed to initialize logging driver: ${unavailable}`);
+    if (logs) await mkdir(dirname(logs.path), { recursive: true, mode: 0o710 });
     await launchShim({
       shimPath: d.cfg.shimPath,
       id: rec.Id,
@@ -94,9 +98,9 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       rootfsMount,
       tty: rec.Config.Tty === true,
       stdin: rec.Config.OpenStdin === true,
-      logPath: log.Type === 'json-file' ? rec.LogPath : undefined,
-      logMaxSize: log.Config['max-size'] ? ramInBytes(log.Config['max-size']) : undefined,
-      logMaxFiles: log.Config['max-file'] ? Number(log.Config['max-file']) : undefined,
+      logPath: logs?.path,
+      logMaxSize: logs?.maxSize,
+      logMaxFiles: logs?.maxFiles,
       logAttrs: logAttributes(rec),
       oomEvents: oomEventsFile(cgroupsPath),
     });

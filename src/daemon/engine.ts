@@ -12,6 +12,7 @@ import { Distribution } from '../images/distribution/service.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { HealthMonitor } from '../containers/health.ts';
+import { LogForwarder } from '../containers/log-forward.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
 import { VolumeService } from '../volumes/service.ts';
@@ -26,6 +27,7 @@ export class Engine {
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly health: HealthMonitor;
+  readonly logForwarder: LogForwarder;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   id = '';
@@ -46,6 +48,7 @@ export class Engine {
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
     this.health = new HealthMonitor(this.containers, this.execs, this.events);
+    this.logForwarder = new LogForwarder(this.containers, this.events);
   }
 
   async init(): Promise<void> {
@@ -65,6 +68,7 @@ export class Engine {
     await this.containers.restore();
     await this.networks.finishRestore();
     this.health.resume();
+    this.logForwarder.resume();
     // As dockerd: containers whose restart policy says so come back with the daemon.
     for (const failure of await this.containers.startOnBoot()) this.bootFailures.push(failure);
   }

@@ -18,6 +18,7 @@ import { labelsMatch } from '../../api/filters.ts';
 import type { CreateRequest } from '../../containers/create.ts';
 import { containerStatus } from '../../api/units.ts';
 import { linkNames, removeLink } from '../../containers/legacy-links.ts';
+import { logFile } from '../../containers/log-drivers.ts';
 import { createTar } from '../../storage/archive.ts';
 import { containerTop } from '../../containers/top.ts';
 import { containerChanges } from '../../containers/changes.ts';
@@ -177,9 +178,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const stdout = boolParam(q, 'stdout');
     const stderr = boolParam(q, 'stderr');
     if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
-    if (c.HostConfig.LogConfig?.Type !== 'json-file') {
-      throw new InvalidArgumentError(`configured logging driver does not support reading`);
-    }
+    const file = logFile(c);
+    if (!file) throw new InvalidArgumentError('configured logging driver does not support reading');
     const now = new Date();
     const since = q.get('since') ? parseTimestampArg(q.get('since') as string, now) : 0;
     const until = q.get('until') ? parseTimestampArg(q.get('until') as string, now) : undefined;
@@ -192,7 +192,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
     const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
     const frames = async function* (): AsyncGenerator<Buffer> {
-      for await (const e of readLogs(c.LogPath, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
+      for await (const e of readLogs(file.path, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
         const line = formatLogLine(e, opts);
         yield tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line);
       }
@@ -216,8 +216,9 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
       if ((fd === 1 && !wantOut) || (fd === 2 && !wantErr)) return;
       hj.output.write(tty ? data : encodeFrame(fd, data));
     };
-    if (boolParam(q, 'logs') && c.LogPath) {
-      for await (const e of readLogs(c.LogPath, { stdout: wantOut, stderr: wantErr, follow: false, signal: ctx.signal })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
+    const logs = logFile(c);
+    if (boolParam(q, 'logs') && logs) {
+      for await (const e of readLogs(logs.path, { stdout: wantOut, stderr: wantErr, follow: false, signal: ctx.signal })) emit(e.stream === 'stderr' ? 2 : 1, e.line);
     }
     if (!stream) {
       hj.end();
