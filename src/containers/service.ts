@@ -109,7 +109,8 @@ export class ContainerService {
     return l;
   }
 
-  private publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+  /** A container event, with dockerd's attributes (image, name, labels). */
+  publish(rec: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
     const attrs: Record<string, string> = { image: rec.Config.Image ?? '', name: rec.Name.slice(1), ...(rec.Config.Labels ?? {}), ...extra };
     this.events.publish('container', action, rec.Id, attrs);
   }
@@ -542,6 +543,7 @@ export class ContainerService {
     const rec = this.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     this.liveOf(rec.Id).conn?.resize(rows, cols);
+    this.publish(rec, 'resize', { height: String(rows), width: String(cols) });
   }
 
   async rootfsSize(id: string): Promise<number> {

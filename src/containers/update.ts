@@ -63,6 +63,7 @@ export async function updateContainer(containers: ContainerService, ref: string,
     }
     Object.assign(host, next);
     if (body.RestartPolicy?.Name !== undefined) host.RestartPolicy = { Name: body.RestartPolicy.Name || 'no', MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
+    containers.publish(rec, 'update');
   });
   return { Warnings: warnings };
 }

@@ -263,7 +263,9 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/containers/:id/top', async (ctx) => {
     const c = containers.get(ctx.params.id);
     if (!c.State.Running) throw new ConflictError(`Container ${c.Id} is not running`);
-    return { body: await containerTop(containers.runtimeFor(c), c.Id, ctx.query.get('ps_args') ?? '') };
+    const top = await containerTop(containers.runtimeFor(c), c.Id, ctx.query.get('ps_args') ?? '');
+    containers.publish(c, 'top');
+    return { body: top };
   });
 }
 
