@@ -74,3 +74,19 @@ export function joinedNamespaces(h: HostConfig, find: (ref: string) => Container
   if (pidRef !== undefined) out.pid = `/proc/${donor(pidRef, 'PID').State.Pid}/ns/pid`;
   return out;
 }
+
+const NAMESPACED_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+/**
+ * Sysctls a container may set: those of the namespaces it has of its own
+ * (IPC's kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*; net.* unless it
+ * shares the host's network), the docker CLI's allowlist, checked at create.
+ */
+export function checkSysctls(h: HostConfig): void {
+  for (const k of Object.keys(h.Sysctls ?? {})) {
+    const ipc = NAMESPACED_SYSCTLS.has(k) || k.startsWith('fs.mqueue.');
+    if (!ipc && !k.startsWith('net.')) throw new InvalidArgumentError(`sysctl '${k}' is not allowed`);
+    if (ipc && h.IpcMode === 'host') throw new InvalidArgumentError(`sysctl '${k}' is not allowed in host IPC namespace`);
+    if (k.startsWith('net.') && h.NetworkMode === 'host') throw new InvalidArgumentError(`sysctl '${k}' is not allowed in host network namespace`);
+  }
+}

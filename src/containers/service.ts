@@ -24,7 +24,7 @@ import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { RestartBackoff, shouldRestart } from './restart.ts';
-import { checkNamespaceModes, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
+import { checkNamespaceModes, checkSysctls, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
   createMountPoints, inspectMounts, releasePins, sweepScratchMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
@@ -132,6 +132,7 @@ export class ContainerService {
     const warnings: string[] = [];
     const host = normalizeHostConfig(hostIn ?? {}, this.cfg, warnings);
     checkNamespaceModes(host, (r) => this.find(r));
+    checkSysctls(host);
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
     if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new InvalidArgumentError('No command specified');

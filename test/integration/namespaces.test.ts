@@ -40,6 +40,12 @@ describe('namespace modes', () => {
     assert.equal(d.berth(['inspect', '-f', '{{.HostConfig.CgroupnsMode}}', 'private']).stdout.trim() !== '', true);
   });
 
+  test('namespaced sysctls are set in the container', () => {
+    const r = d.berth(['run', '--rm', '--sysctl', 'kernel.shmmni=1024', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=80', 'busybox', 'sh', '-c',
+      'cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_unprivileged_port_start']);
+    assert.equal(r.stdout, '1024\n80\n', r.stderr);
+  });
+
   test('--group-add and --oom-score-adj reach the process', () => {
     const r = d.berth(['run', '--rm', '--group-add', '1234', '--oom-score-adj', '321', 'busybox', 'sh', '-c', 'id -G; cat /proc/self/oom_score_adj']);
     assert.match(r.stdout, /^0 10 1234\n321\n$/);
@@ -54,6 +60,8 @@ describe('namespace modes', () => {
       [{ CgroupnsMode: 'shared' }, 400, 'invalid cgroup namespace mode: shared'],
       [{ UsernsMode: 'remap' }, 400, 'invalid USER mode: remap'],
       [{ IpcMode: 'container:ghost' }, 404, 'No such container: ghost'],
+      [{ Sysctls: { 'kernel.hostname': 'x' } }, 400, "sysctl 'kernel.hostname' is not allowed"],
+      [{ Sysctls: { 'net.ipv4.ip_forward': '1' }, NetworkMode: 'host' }, 400, "sysctl 'net.ipv4.ip_forward' is not allowed in host network namespace"],
     ] as [unknown, number, string][]) {
       const r = await callApi(d.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: host });
       assert.deepEqual([r.status, JSON.parse(r.body)], [status, { message }]);
