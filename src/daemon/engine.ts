@@ -13,6 +13,7 @@ import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { HealthMonitor } from '../containers/health.ts';
 import { LogForwarder } from '../containers/log-forward.ts';
+import { ContextCache } from '../build/context-cache.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
 import { VolumeService } from '../volumes/service.ts';
@@ -28,6 +29,9 @@ export class Engine {
   readonly execs: ExecService;
   readonly health: HealthMonitor;
   readonly logForwarder: LogForwarder;
+  /** The build cache: unpacked contexts kept between builds, and RUN --mount=type=cache directories. */
+  readonly buildContexts = new ContextCache();
+  readonly buildCacheRoot: string;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
   id = '';
@@ -37,6 +41,7 @@ export class Engine {
 
   constructor(config: DaemonConfig) {
     this.config = config;
+    this.buildCacheRoot = join(config.dataRoot, 'build', 'cache');
     this.snapshots = new OverlaySnapshotter(join(config.dataRoot, 'overlay2'));
     const content = new ContentStore(join(config.dataRoot, 'image'));
     const layers = new LayerStore(this.snapshots, content);

@@ -37,6 +37,14 @@ describe('prune', () => {
 
   test('builder prune removes the cache a build left; --filter until spares what is newer', async () => {
     assert.equal(d.berth(['build', '-q', '--no-cache', '-t', 'withcache', dir], { timeout: 120_000 }).code, 0);
+    // system df lists the cache mount and the kept context, as BuildKit's records.
+    const df = JSON.parse((await callApi(d.socket, 'GET', '/system/df')).body) as { BuildCache: { Type: string; Size: number; InUse: boolean }[] };
+    assert.deepEqual(df.BuildCache.map((c) => c.Type).sort(), ['exec.cachemount', 'source.local']);
+    assert.ok(df.BuildCache.every((c) => !c.InUse && c.Size > 0));
+    assert.match(d.berth(['system', 'df']).stdout, /^Build Cache\s+2\s+0\s+20\d(\.\d+)?kB\s+20\d(\.\d+)?kB$/m);
+    // The two runs are a moment apart: ages and the column widths they set may differ.
+    const cells = (out: string) => out.replace(/(Less than a second|\d+ seconds?|About a minute) ago/g, 'T ago').split('\n').map((l) => l.trim().split(/\s{2,}/).join('|'));
+    if (DOCKER) assert.deepEqual(cells(d.berth(['system', 'df', '-v']).stdout), cells(d.docker(['system', 'df', '-v']).stdout));
     const kept = await callApi(d.socket, 'POST', '/build/prune?filters=' + encodeURIComponent('{"until":["1h"]}'));
     assert.deepEqual(JSON.parse(kept.body), { CachesDeleted: [], SpaceReclaimed: 0 });
     const r = d.berth(['builder', 'prune', '-f']);

@@ -47,7 +47,7 @@ interface DiskUsage {
   Images: { Id: string; RepoTags: string[] | null; Created: number; Size: number; SharedSize: number; Containers: number }[];
   Containers: { Id: string; Image: string; Command: string; Created: number; Status: string; State: string; Names: string[]; SizeRw?: number; SizeRootFs?: number; Mounts?: { Driver?: string }[] | null }[];
   Volumes: VolumeJson[] | null;
-  BuildCache: unknown[];
+  BuildCache: { ID: string; Type: string; Size: number; InUse: boolean; Shared: boolean; CreatedAt: string; LastUsedAt: string | null; UsageCount: number }[] | null;
 }
 
 const percent = (part: number, total: number) => (total > 0 ? `${humanSize4(part)} (${Math.floor((part * 100) / total)}%)` : humanSize4(part));
@@ -83,11 +83,13 @@ function defineDf(group: Command): void {
       const rw = df.Containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
       const rwIdle = df.Containers.filter((c) => !active(c.State)).reduce((n, c) => n + (c.SizeRw ?? 0), 0);
       const vols = volumeUsage(df.Volumes ?? []);
+      const cache = df.BuildCache ?? [];
+      const cacheSize = cache.reduce((n, c) => n + c.Size, 0);
       const rows = [
         { Type: 'Images', TotalCount: String(df.Images.length), Active: String(df.Images.filter((i) => i.Containers > 0).length), Size: humanSize4(df.LayersSize), Reclaimable: percent(df.LayersSize - used, df.LayersSize) },
         { Type: 'Containers', TotalCount: String(df.Containers.length), Active: String(df.Containers.filter((c) => active(c.State)).length), Size: humanSize4(rw), Reclaimable: percent(rwIdle, rw) },
         { Type: 'Local Volumes', TotalCount: String(vols.total), Active: String(vols.active), Size: humanSize4(vols.size), Reclaimable: percent(vols.size - vols.used, vols.size) },
-        { Type: 'Build Cache', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+        { Type: 'Build Cache', TotalCount: String(cache.length), Active: String(cache.filter((c) => c.InUse).length), Size: humanSize4(cacheSize), Reclaimable: humanSize4(cache.filter((c) => !c.InUse && !c.Shared).reduce((n, c) => n + c.Size, 0)) },
       ];
       const format = !f.format || f.format === 'table' ? 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}' : f.format;
       process.stdout.write(formatRows(format, rows, { headers: { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' } }));
@@ -99,7 +101,7 @@ function printVerbose(df: DiskUsage, active: (s: string) => boolean): void {
   const images = df.Images.flatMap((i) => {
     const base = {
       ID: i.Id.slice(7, 19), CreatedSince: createdSince(new Date(i.Created * 1000), now), Size: humanSize(i.Size),
-      SharedSize: humanSize(i.SharedSize), UniqueSize: humanSize(i.Size - i.SharedSize), Containers: String(i.Containers),
+      SharedSize: humanSize4(i.SharedSize), UniqueSize: humanSize4(i.Size - i.SharedSize), Containers: String(i.Containers),
     };
     const tags = i.RepoTags?.length ? i.RepoTags : ['<none>:<none>'];
     return tags.map((t) => ({ ...base, Repository: t.slice(0, t.lastIndexOf(':')), Tag: t.slice(t.lastIndexOf(':') + 1) }));
@@ -110,7 +112,7 @@ function printVerbose(df: DiskUsage, active: (s: string) => boolean): void {
   }));
   const containers = df.Containers.map((c) => ({
     ID: c.Id.slice(0, 12), Image: c.Image, Command: JSON.stringify(c.Command.length > 20 ? c.Command.slice(0, 19) + '…' : c.Command), LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Driver === 'local').length),
-    Size: (c.SizeRootFs ?? 0) > 0 ? `${humanSize(c.SizeRw ?? 0)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : humanSize(c.SizeRw ?? 0),
+    Size: humanSize(c.SizeRw ?? 0),
     RunningFor: createdSince(new Date(c.Created * 1000), now), Status: c.Status, Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
     active: active(c.State),
   }));
@@ -120,7 +122,13 @@ function printVerbose(df: DiskUsage, active: (s: string) => boolean): void {
   }));
   process.stdout.write('\nLocal Volumes space usage:\n\n');
   process.stdout.write(formatRows('table {{.Name}}\t{{.Links}}\t{{.Size}}', (df.Volumes ?? []).map(volumeRow), { headers: VOLUME_HEADERS }));
-  process.stdout.write('\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n');
+  // As the docker CLI: least recently used first.
+  const cache = [...(df.BuildCache ?? [])].sort((a, b) => Date.parse(a.LastUsedAt ?? '') - Date.parse(b.LastUsedAt ?? ''));
+  process.stdout.write(`\nBuild cache usage: ${humanSize4(cache.reduce((n, c) => n + c.Size, 0))}\n\n`);
+  process.stdout.write(formatRows('table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}', cache.map((c) => ({
+    ID: c.ID.slice(0, 12), CacheType: c.Type, Size: humanSize(c.Size), CreatedSince: createdSince(new Date(c.CreatedAt), now),
+    LastUsedSince: c.LastUsedAt ? createdSince(new Date(c.LastUsedAt), now) : '', UsageCount: String(c.UsageCount), Shared: String(c.Shared),
+  })), { headers: { ID: 'CACHE ID', CacheType: 'CACHE TYPE', Size: 'SIZE', CreatedSince: 'CREATED', LastUsedSince: 'LAST USED', UsageCount: 'USAGE', Shared: 'SHARED' } }));
 }
 
 export function registerImageUsageCommands(imageGroup: Command, program: Command): void {

@@ -2,7 +2,7 @@
 // directories and unpacked contexts) removed as BuildKit's prune answers it.
 import type { ApiServer } from '../server.ts';
 import type { ContextCache } from '../../build/context-cache.ts';
-import { pruneCacheMounts } from '../../build/cache-mounts.ts';
+import { listCacheMounts, pruneCacheMounts } from '../../build/cache-mounts.ts';
 import { parseUntil } from '../../api/filters.ts';
 import { checkFilterKeys, intParam, parseFilters } from './query.ts';
 
@@ -36,4 +36,18 @@ export function buildCacheRoutes(api: ApiServer, cacheRoot: string, contexts: Co
     }
     return { body: { CachesDeleted: deleted, SpaceReclaimed: reclaimed } };
   });
+}
+
+/** The build cache in GET /system/df's BuildCache shape (BuildKit's usage records). */
+export async function buildCacheUsage(cacheRoot: string, contexts: ContextCache): Promise<Record<string, unknown>[]> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const mounts = (await listCacheMounts(cacheRoot)).map((m) => ({
+    ID: m.id, Parents: null, Type: 'exec.cachemount', Description: 'cached mount from exec', InUse: m.inUse, Shared: false,
+    Size: m.bytes, CreatedAt: iso(m.created), LastUsedAt: iso(m.lastUsed), UsageCount: 1,
+  }));
+  const local = contexts.usage().map((c) => ({
+    ID: c.id, Parents: null, Type: 'source.local', Description: 'local source for context', InUse: c.inUse, Shared: false,
+    Size: c.bytes, CreatedAt: iso(c.lastUsed), LastUsedAt: iso(c.lastUsed), UsageCount: 1,
+  }));
+  return [...mounts, ...local];
 }

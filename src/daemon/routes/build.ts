@@ -18,7 +18,6 @@ import { StepFailedError } from '../../build/run-step.ts';
 import type { BuildMessage, BuildRequest } from '../../build/step-context.ts';
 import { AUTH_CONFIG, decodeBody, type Shape } from './body-shape.ts';
 import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
-import { ContextCache } from '../../build/context-cache.ts';
 import { buildCacheRoutes } from './build-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
@@ -101,15 +100,15 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
   const root = join(engine.config.dataRoot, 'build');
   const tmpRoot = join(root, 'tmp');
   sweepBuildTemp(tmpRoot);
-  const contexts = new ContextCache();
+  const contexts = engine.buildContexts;
   const builder = new Builder({
     images: engine.images,
     containers: engine.containers,
     snapshots: engine.snapshots,
     tmpRoot,
-    cacheRoot: join(root, 'cache'),
+    cacheRoot: engine.buildCacheRoot,
   });
-  buildCacheRoutes(api, join(root, 'cache'), contexts);
+  buildCacheRoutes(api, engine.buildCacheRoot, contexts);
 
   api.route('POST', '/build', async (ctx) => {
     const q = ctx.query;

@@ -1,11 +1,13 @@
 // GET /system/df: disk usage in dockerd's shape. Images carry their shared
 // size (bytes in layers another image also has) so clients can tell what
 // removing one would free; volumes carry their size and how many containers
-// reference them (dockerd's UsageData); build cache is not berth's.
+// reference them (dockerd's UsageData); build cache records are cache
+// mounts and kept contexts, in BuildKit's shape.
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { summary as containerSummary } from './containers.ts';
 import { chainIds } from '../../images/layers.ts';
+import { buildCacheUsage } from './build-cache.ts';
 
 export function systemDfRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/system/df', async () => {
@@ -35,7 +37,7 @@ export function systemDfRoutes(api: ApiServer, engine: Engine): void {
         Images: imageRows,
         Containers: containers,
         Volumes: await engine.volumes.usage(),
-        BuildCache: [],
+        BuildCache: await buildCacheUsage(engine.buildCacheRoot, engine.buildContexts),
       },
     };
   });
