@@ -11,6 +11,8 @@ import { ImageService } from '../images/service.ts';
 import { Distribution } from '../images/distribution/service.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
+import { RootfsAccess } from '../containers/rootfs-access.ts';
+import { ContainerArchive } from '../containers/archive.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
 import type { DaemonConfig } from './config.ts';
@@ -24,6 +26,9 @@ export class Engine {
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly networks: NetworkService;
+  /** Stopped containers' filesystems mounted for export and cp. */
+  readonly rootfs: RootfsAccess;
+  readonly archive: ContainerArchive;
   id = '';
   eventListeners = 0;
 
@@ -38,6 +43,8 @@ export class Engine {
     this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
+    this.rootfs = new RootfsAccess(this.containers, config.execRoot);
+    this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
   }
 
   async init(): Promise<void> {
@@ -52,6 +59,7 @@ export class Engine {
     await this.images.store.init();
     await this.networks.init();
     await this.distribution.init();
+    this.rootfs.sweep();
     await this.containers.restore();
     await this.networks.finishRestore();
   }

@@ -16,6 +16,7 @@ import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promise
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import type { ScopedRoot } from './rootpath.ts';
 import {
   ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
 } from './tarutil.ts';
@@ -25,6 +26,15 @@ export interface CreateTarOptions {
   xattrs?: boolean;
   /** Stops the walk, its reads and getfattr; the stream is destroyed with the reason. */
   signal?: AbortSignal;
+  /**
+   * `cp` out of a container (GET /containers/{id}/archive): the resource
+   * itself is in the tar under this name — a directory as `name/` followed by
+   * `name/…`, anything else (a symlink too, never followed) as one entry.
+   * Without it the tree's content is named relative to it, with no root entry.
+   */
+  name?: string;
+  /** The mounts of the tree's root: a directory a mount is shown over is archived from the mount's source. */
+  scope?: ScopedRoot;
 }
 
 const READ_CHUNK = 256 * 1024;
@@ -106,16 +116,23 @@ class TreePacker {
   /** dev:ino -> name of the first entry of a multiply linked inode. */
   private readonly links = new Map<string, string>();
   private readonly signal: AbortSignal;
+  private readonly scope: ScopedRoot | undefined;
 
-  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal) {
+  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot) {
     this.root = root;
     this.pack = pack;
     this.diff = diff;
     this.xattrs = xattrs;
     this.signal = signal;
+    this.scope = scope;
   }
 
-  async run(): Promise<void> {
+  async run(name?: string): Promise<void> {
+    if (name !== undefined) {
+      // The resource itself, under its name; `/` names its content `/bin`, `/etc`, ….
+      await this.entry(this.root, '', name, name === '/');
+      return;
+    }
     const st = await lstat(this.root);
     if (!st.isDirectory()) throw new ArchiveError(`${this.root} is not a directory`);
     await this.walk(this.root, '');
@@ -137,8 +154,10 @@ class TreePacker {
     }
   }
 
-  private async entry(abs: string, parentRel: string, name: string): Promise<void> {
-    const rel = parentRel ? `${parentRel}/${name}` : name;
+  private async entry(abs: string, parentRel: string, name: string, isSlash = false): Promise<void> {
+    const rel = isSlash ? '' : parentRel === '/' ? `/${name}` : parentRel ? `${parentRel}/${name}` : name;
+    // A mount point shows the mount's content (its source may be a file: a bind of one).
+    abs = this.scope?.mountOver(abs)?.source ?? abs;
     let st: Stats;
     try {
       st = await lstat(abs);
@@ -171,7 +190,7 @@ class TreePacker {
       if (opaque) {
         await this.emit({ ...base, name: `${rel}/.wh..wh..opq`, type: 'file', mode: S_IFREG | (st.mode & 0o777), size: 0 }, []);
       }
-      await this.walk(abs, rel);
+      await this.walk(abs, isSlash ? '/' : rel);
       return;
     }
 
@@ -355,8 +374,15 @@ function packToReadable(start: (pack: tar.Pack, signal: AbortSignal) => Promise<
 export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
   const root = posix.resolve(dir);
   return packToReadable(async (pack, signal) => {
-    const xattrs = opts.xattrs === false ? undefined : await readAllXattrs(root, signal);
-    await new TreePacker(root, pack, false, xattrs, signal).run();
+    let xattrs: XattrMap | undefined;
+    if (opts.xattrs !== false) {
+      xattrs = await readAllXattrs(root, signal);
+      // getfattr -R stays on the tree: the mounts below it are read on their own.
+      for (const m of opts.scope?.mountsBelow(root) ?? []) {
+        for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
+      }
+    }
+    await new TreePacker(root, pack, false, xattrs, signal, opts.scope).run(opts.name);
   }, opts.signal);
 }
 
