@@ -12,6 +12,7 @@ import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
+import { registerCpCommands } from './commands/cp.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   const containerGroup = program.command('container').description('Manage containers');
   registerRunCommands(program, containerGroup);
   registerContainerCommands(program, containerGroup);
+  registerCpCommands(program, containerGroup);
   const imageGroup = program.command('image').description('Manage images');
   registerImageCommands(program, imageGroup);
   registerArchiveCommands(program);
