@@ -332,6 +332,11 @@ class Extractor {
       h.meta.uid = this.copy.owner.uid;
       h.meta.gid = this.copy.owner.gid;
     }
+    if (this.copy) {
+      // dockerd's Untar refuses a name that climbs out of the extraction point (a layer's is clamped).
+      const rel = posix.normalize(h.name.replace(/^\/+/, '') || '.');
+      if (rel === '..' || rel.startsWith('../')) throw new ArchiveError(`${JSON.stringify(h.name)} is outside of ${JSON.stringify(this.copy.into)}`);
+    }
     const clean = cleanInRoot(h.name);
     if (clean === '/') {
       // The root itself: the layer directory keeps its own metadata (as Docker).
