@@ -1,5 +1,6 @@
 // A container as dockerd describes it (`GET /containers/{id}/json`), which is
 // also what we persist as config.v2.json: one shape, no translation layer.
+import type { MountPoint, MountSpec } from './mount.ts';
 
 /** The runtime part of an image config; also Docker's container `Config`. */
 export interface ContainerConfig {
@@ -80,6 +81,7 @@ export interface HostConfig {
   SecurityOpt?: string[] | null;
   StorageOpt?: Record<string, string> | null;
   Tmpfs?: Record<string, string> | null;
+  Mounts?: MountSpec[] | null;
   UTSMode?: string;
   UsernsMode?: string;
   ShmSize?: number;
@@ -122,7 +124,7 @@ export interface ContainerRecord {
   ExecIDs: string[] | null;
   HostConfig: HostConfig;
   GraphDriver: { Name: string; Data: Record<string, string> | null };
-  Mounts: unknown[];
+  Mounts: MountPoint[];
   Config: ContainerConfig;
   NetworkSettings: Record<string, unknown>;
   /** Set by `stop`/`kill` so a restart policy does not bring the container back. */

@@ -112,7 +112,7 @@ export async function runStep(c: StepContext, st: StageState, i: Instruction): P
     User: st.config.User || '',
     Labels: {},
     HostConfig: { NetworkMode: netMode, ExtraHosts: c.req.extraHosts, LogConfig: { Type: 'none', Config: {} } },
-  });
+  }, { anonymousVolumes: false });
   c.out(` ---> Running in ${short(cid)}\n`);
   let ok = false;
   let removed = false;

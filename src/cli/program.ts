@@ -11,6 +11,7 @@ import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
+import { registerVolumeCommands } from './commands/volume.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerCpCommands } from './commands/cp.ts';
 
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
   registerCommitCommands(program);
   registerBuildCommands(program);
   registerNetworkCommands(program);
+  registerVolumeCommands(program);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

@@ -25,6 +25,8 @@ export interface RestoreTarget {
   /** Wires a live shim's connection to the container again. */
   reattach(rec: ContainerRecord, conn: ShimConnection): void;
   runtimeFor(rec: ContainerRecord): { path: string; args: string[]; root: string };
+  /** Takes again the volume references the container's record holds. */
+  restoreMounts(rec: ContainerRecord): Promise<void>;
   /** Records an exit that happened while the daemon was away. */
   exited(id: string, st: ExitStatus, error?: string): Promise<void>;
 }
@@ -45,6 +47,7 @@ export async function restoreContainers(t: RestoreTarget): Promise<void> {
     await removeTempFiles(t.table.dir(id));
     t.table.records.set(rec.Id, rec);
     t.table.names.set(rec.Name.slice(1), rec.Id);
+    await t.restoreMounts(rec);
   }
   // Nothing but containers owns an active snapshot between runs: one without
   // a container is a half-created container, or the `extract-*` snapshot of

@@ -24,6 +24,11 @@ import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { restoreContainers } from './restore.ts';
+import {
+  createMountPoints, inspectMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
+  type MountContext, type MountPointRecord, type WithMountPoints,
+} from './mounts.ts';
+import type { VolumeMounts } from '../volumes/types.ts';
 
 /** The live side of a container: its shim connection and who listens to it. */
 interface Live {
@@ -51,8 +56,11 @@ export class ContainerService {
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   private detaching = false;
 
-  constructor(cfg: ContainerServiceOptions, images: ImageStore, snapshots: Snapshotter, events: EventBus, network: NetworkService) {
+  private readonly volumes?: VolumeMounts;
+
+  constructor(cfg: ContainerServiceOptions, images: ImageStore, snapshots: Snapshotter, events: EventBus, network: NetworkService, volumes?: VolumeMounts) {
     this.cfg = cfg;
+    this.volumes = volumes;
     this.table = new ContainerTable(cfg.dataRoot);
     this.network = network;
     this.images = images;
@@ -100,7 +108,15 @@ export class ContainerService {
 
   // ---------- create ----------
 
-  async create(nameArg: string | undefined, body: CreateRequest): Promise<{ Id: string; Warnings: string[] }> {
+  private get mountContext(): MountContext {
+    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, findContainer: (ref) => this.table.find(ref) };
+  }
+
+  /**
+   * POST /containers/create. A build's RUN container passes `anonymousVolumes: false`:
+   * there, as in BuildKit, an image's VOLUME is metadata only.
+   */
+  async create(nameArg: string | undefined, body: CreateRequest, o: { anonymousVolumes?: boolean } = {}): Promise<{ Id: string; Warnings: string[] }> {
     let name = checkCreateRequest(body, nameArg);
     const { HostConfig: hostIn, NetworkingConfig: networking, ...configIn } = body;
     const image = this.images.get(configIn.Image ?? '');
@@ -120,11 +136,16 @@ export class ContainerService {
       }
       this.table.names.set(name, id);
       const dir = this.table.dir(id);
+      let points: MountPointRecord[] = [];
       try {
         await mkdir(dir, { recursive: true, mode: 0o710 });
         await this.snapshots.prepare(id, image.record.topLayer || undefined);
         const mounts = await this.snapshots.mounts(id);
-        const rec = newRecord({ id, name, dir, image: image.record.id, host, config, endpoints, graphDriver: graphDriverData(mounts, join(this.stateDir(id), 'rootfs')) });
+        const merged = join(this.stateDir(id), 'rootfs');
+        points = await createMountPoints({ id, host, config, anonymousVolumes: o.anonymousVolumes !== false, snapshot: mounts[0], mergedDir: merged, scratchDir: this.cfg.execRoot }, this.mountContext);
+        const rec: WithMountPoints = newRecord({ id, name, dir, image: image.record.id, host, config, endpoints, graphDriver: graphDriverData(mounts, merged) });
+        rec.berthMountPoints = points;
+        rec.Mounts = inspectMounts(points);
         await this.writeEtcFiles(rec);
         await this.table.save(rec);
         this.table.records.set(id, rec);
@@ -132,6 +153,7 @@ export class ContainerService {
         return { Id: id, Warnings: warnings };
       } catch (err) {
         this.table.names.delete(name);
+        await releaseVolumes(points, id, this.mountContext, { removeAnonymous: true });
         await this.snapshots.remove(id).catch(() => {});
         await rm(dir, { recursive: true, force: true });
         throw err;
@@ -156,7 +178,7 @@ export class ContainerService {
     } catch (err) {
       // As dockerd: a --rm container that cannot start is removed, so `run --rm`'s wait for "removed" ends.
       if (rec.HostConfig.AutoRemove && !(err instanceof NotModifiedError) && this.table.records.has(rec.Id) && !rec.State.Running) {
-        await this.remove(rec.Id, { force: true }).catch(() => {});
+        await this.remove(rec.Id, { force: true, removeVolumes: true }).catch(() => {});
       }
       throw err;
     }
@@ -166,15 +188,24 @@ export class ContainerService {
     if (!this.table.records.has(rec.Id)) throw noSuchContainer(rec.Id);
     if (rec.State.Running) throw new NotModifiedError();
     if (rec.State.Status === 'removing' || rec.State.Dead) throw new ConflictError(`container is marked for removal and cannot be started`);
-    const conn = await launchContainer(rec, {
-      cfg: this.cfg,
-      snapshots: this.snapshots,
-      network: this.network,
-      stateDir: this.stateDir(rec.Id),
-      runtime: this.runtimeFor(rec),
-      extraMounts: this.extraMounts.get(rec.Id),
-      save: (r) => this.table.save(r),
-    });
+    const userMounts = await setupMounts(rec, this.mountContext);
+    let conn: ShimConnection;
+    try {
+      conn = await launchContainer(rec, {
+        cfg: this.cfg,
+        snapshots: this.snapshots,
+        network: this.network,
+        stateDir: this.stateDir(rec.Id),
+        runtime: this.runtimeFor(rec),
+        mounts: userMounts.mounts,
+        rootfsPropagation: userMounts.rootfsPropagation,
+        extraMounts: this.extraMounts.get(rec.Id),
+        save: (r) => this.table.save(r),
+      });
+    } catch (err) {
+      await unmountVolumes(rec, this.mountContext);
+      throw err;
+    }
     this.attachShim(rec, conn);
     const live = this.liveOf(rec.Id);
     for (const chunk of live.pendingStdin.splice(0)) conn.writeStdin(chunk);
@@ -188,6 +219,7 @@ export class ContainerService {
     } catch (err) {
       conn.close();
       await this.network.teardown(rec);
+      await unmountVolumes(rec, this.mountContext);
       throw startError(rec, err);
     }
     rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
@@ -241,6 +273,7 @@ export class ContainerService {
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error };
       await this.network.teardown(rec);
+      await unmountVolumes(rec, this.mountContext);
       // A record that cannot be saved (a full disk) must not lose the exit or
       // take the daemon down: the state dir keeps the shim's exit.json for the
       // next start, and waiters (a build's RUN) still hear of the exit.
@@ -252,7 +285,7 @@ export class ContainerService {
       this.changes.emit(`exit:${id}`, st.exitCode);
     });
     if (rec.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch(() => {});
+      await this.remove(id, { force: true, removeVolumes: true }).catch(() => {});
     } else {
       this.scheduleRestart(rec);
     }
@@ -402,7 +435,8 @@ export class ContainerService {
 
   // ---------- remove / rename / prune ----------
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** `removeVolumes` (`rm -v`) also removes the container's anonymous volumes; --rm always does. */
+  async remove(ref: string, opts: { force?: boolean; removeVolumes?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
     // Between its exit and the restart its policy scheduled, a container is restarting: dockerd counts that as running.
     if (rec.State.Restarting && !rec.State.Running && !opts.force) {
@@ -431,6 +465,7 @@ export class ContainerService {
       await this.snapshots.remove(rec.Id).catch(() => {});
       await rm(this.table.dir(rec.Id), { recursive: true, force: true });
       await removeStateDir(this.stateDir(rec.Id));
+      await releaseVolumes((rec as WithMountPoints).berthMountPoints ?? [], rec.Id, this.mountContext, { removeAnonymous: opts.removeVolumes === true });
       this.live.delete(rec.Id);
       this.extraMounts.delete(rec.Id);
       this.publish(rec, 'destroy');
@@ -505,7 +540,9 @@ export class ContainerService {
       network: this.network,
       execRoot: this.cfg.execRoot,
       stateDir: (id) => this.stateDir(id),
-      remove: (id) => this.remove(id, { force: true }),
+      // A --rm container's anonymous volumes go with it, as they would have at its exit.
+      remove: (id) => this.remove(id, { force: true, removeVolumes: this.table.records.get(id)?.HostConfig.AutoRemove === true }),
+      restoreMounts: (rec) => restoreReferences(rec, this.mountContext),
       reattach: (rec, conn) => this.attachShim(rec, conn),
       runtimeFor: (rec) => this.runtimeFor(rec),
       exited: (id, st, error) => this.handleExit(id, st, error),
@@ -549,19 +586,6 @@ export class ContainerService {
   }
 }
 
-
-
-
-
-
-
-
-
-
-
-
-
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), ms);
@@ -574,4 +598,3 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {
     });
   });
 }
-

@@ -19,6 +19,9 @@ export interface LaunchContext {
   network: NetworkService;
   stateDir: string;
   runtime: { path: string; args: string[]; root: string };
+  /** The container's binds, volumes and --mount tmpfs, resolved (mounts.ts setupMounts). */
+  mounts?: OciMount[];
+  rootfsPropagation?: string;
   /** The builder's RUN --mount mounts. */
   extraMounts?: OciMount[];
   /** Records a failed launch's error on the container. */
@@ -63,6 +66,8 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       netns: net.netns,
       initPath: host.Init ? d.cfg.initPath : undefined,
       stopSignal: rec.Config.StopSignal,
+      mounts: d.mounts,
+      rootfsPropagation: d.rootfsPropagation,
       extraMounts: d.extraMounts,
     });
     await writeFile(join(state, 'config.json'), JSON.stringify(spec));

@@ -15,6 +15,7 @@ import { RootfsAccess } from '../containers/rootfs-access.ts';
 import { ContainerArchive } from '../containers/archive.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
+import { VolumeService } from '../volumes/service.ts';
 import type { DaemonConfig } from './config.ts';
 
 export class Engine {
@@ -26,6 +27,7 @@ export class Engine {
   readonly containers: ContainerService;
   readonly execs: ExecService;
   readonly networks: NetworkService;
+  readonly volumes: VolumeService;
   /** Stopped containers' filesystems mounted for export and cp. */
   readonly rootfs: RootfsAccess;
   readonly archive: ContainerArchive;
@@ -40,7 +42,8 @@ export class Engine {
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
-    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks);
+    this.volumes = new VolumeService(config.dataRoot, this.events);
+    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
     this.rootfs = new RootfsAccess(this.containers, config.execRoot);
@@ -60,6 +63,8 @@ export class Engine {
     await this.networks.init();
     await this.distribution.init();
     this.rootfs.sweep();
+    // Before the containers: their restore re-takes volume references.
+    await this.volumes.init();
     await this.containers.restore();
     await this.networks.finishRestore();
   }

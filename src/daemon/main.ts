@@ -15,6 +15,7 @@ import { archiveRoutes } from './routes/archive.ts';
 import { commitRoutes } from './routes/commit.ts';
 import { buildRoutes } from './routes/build.ts';
 import { networkRoutes } from './routes/networks.ts';
+import { volumeRoutes } from './routes/volumes.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
 
@@ -190,6 +191,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   archiveRoutes(api, engine);
   buildRoutes(api, engine);
   networkRoutes(api, engine);
+  volumeRoutes(api, engine);
   swarmRoutes(api);
 
   const sockets: string[] = [];

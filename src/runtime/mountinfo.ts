@@ -8,6 +8,8 @@ export interface MountEntry {
   point: string;
   fstype: string;
   superOptions: string[];
+  /** The optional fields: `shared:N`, `master:N`, `propagate_from:N`, `unbindable`. */
+  optional: string[];
 }
 
 const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -16,8 +18,22 @@ export function mountTable(): MountEntry[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => {
     const [pre, post = ''] = line.split(' - ');
     const [fstype = '', , superOpts = ''] = post.split(' ');
-    return { point: unescape(pre.split(' ')[4] ?? ''), fstype, superOptions: superOpts.split(',') };
+    const fields = pre.split(' ');
+    return { point: unescape(fields[4] ?? ''), fstype, superOptions: superOpts.split(','), optional: fields.slice(6).filter(Boolean) };
   });
+}
+
+/**
+ * The propagation of the mount `path` is on (the longest mount point above
+ * it, the last one mounted there), as moby's getSourceMount.
+ */
+export function sourceMount(path: string): { point: string; optional: string[] } | undefined {
+  let best: MountEntry | undefined;
+  for (const m of mountTable()) {
+    const within = m.point === '/' || path === m.point || path.startsWith(m.point + '/');
+    if (within && (!best || m.point.length >= best.point.length)) best = m;
+  }
+  return best && { point: best.point, optional: best.optional };
 }
 
 export function isMountPoint(path: string): boolean {

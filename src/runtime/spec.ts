@@ -28,6 +28,10 @@ export interface SpecInput {
   netns: { kind: 'new' } | { kind: 'host' } | { kind: 'path'; path: string };
   initPath?: string;
   stopSignal?: string;
+  /** The container's resolved binds, volumes and --mount tmpfs (containers/mounts.ts); they replace defaults at their destination. */
+  mounts?: OciMount[];
+  /** `shared` or `rslave` when a bind asks for that propagation. */
+  rootfsPropagation?: string;
   /** Mounts beyond the container's own (a build step's RUN --mount), after all others. */
   extraMounts?: OciMount[];
 }
@@ -60,6 +64,7 @@ export interface RuntimeSpec {
     cgroupsPath: string;
     sysctl?: Record<string, string>;
     seccomp?: OciSeccomp;
+    rootfsPropagation?: string;
   };
 }
 
@@ -168,8 +173,23 @@ function rlimits(ulimits: HostConfig['Ulimits']): RuntimeSpec['process']['rlimit
 function tmpfsMounts(tmpfs: HostConfig['Tmpfs']): OciMount[] {
   return Object.entries(tmpfs ?? {}).map(([dest, opts]) => ({
     destination: dest, type: 'tmpfs', source: 'tmpfs',
-    options: ['noexec', 'nosuid', 'nodev', ...(opts ? opts.split(',') : [])],
+    options: ['noexec', 'nosuid', 'nodev', 'rprivate', ...(opts ? opts.split(',') : [])],
   }));
+}
+
+const depth = (m: OciMount) => m.destination.split('/').length;
+
+/**
+ * dockerd's withMounts: the defaults, less those a user mount replaces (and
+ * all of /dev's when /dev itself is user-mounted), then the user's mounts
+ * with the network files (unless replaced too), shallowest first.
+ */
+function mergeMounts(defaults: OciMount[], network: OciMount[], user: OciMount[]): OciMount[] {
+  const dests = new Set(user.map((m) => m.destination));
+  const dev = dests.has('/dev');
+  const kept = defaults.filter((m) => !dests.has(m.destination) && !(dev && m.destination.startsWith('/dev/')));
+  const all = [...user, ...network.filter((m) => !dests.has(m.destination))];
+  return [...kept, ...all.sort((a, b) => depth(a) - depth(b))];
 }
 
 export function buildSpec(input: SpecInput): RuntimeSpec {
@@ -186,7 +206,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   const noNewPrivileges = securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o));
   const shm = h.ShmSize && h.ShmSize > 0 ? h.ShmSize : 64 * 1024 * 1024;
 
-  const mounts: OciMount[] = [
+  const mounts: OciMount[] = mergeMounts([
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
@@ -194,12 +214,12 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', privileged ? 'rw' : 'ro'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`] },
+  ], [
     { destination: '/etc/resolv.conf', type: 'bind', source: input.resolvConfPath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hostname', type: 'bind', source: input.hostnamePath, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: input.hostsPath, options: ['rbind', 'rprivate'] },
-    ...tmpfsMounts(h.Tmpfs),
-    ...(input.extraMounts ?? []),
-  ];
+  ], [...(input.mounts ?? []), ...tmpfsMounts(h.Tmpfs)]);
+  mounts.push(...(input.extraMounts ?? []));
   let args = input.args;
   if (input.initPath) {
     mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: input.initPath, options: ['bind', 'ro'] });
@@ -247,6 +267,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       resources,
       cgroupsPath: input.cgroupsPath,
       ...(h.Sysctls && Object.keys(h.Sysctls).length ? { sysctl: h.Sysctls } : {}),
+      ...(input.rootfsPropagation ? { rootfsPropagation: input.rootfsPropagation } : {}),
       ...((() => {
         const s = seccompFor(securityOpt, caps, privileged);
         return s ? { seccomp: s } : {};

@@ -41,10 +41,18 @@ export interface VolumeMounts {
   ensure(req: VolumeCreateRequest, containerId: string): Promise<Volume>;
   /** Drops the container's reference (container removed). Idempotent. */
   release(name: string, containerId: string): Promise<void>;
-  /** Re-takes a reference after a daemon restart, from the container's record. */
+  /**
+   * Re-takes a reference after a daemon restart, from the container's record.
+   * For a container still running, call `mount` as well: a mount that
+   * outlived the daemon is reused (not made twice) and counted again.
+   */
   restoreReference(name: string, containerId: string): void;
-  /** Mounts the volume for a starting container; returns the host path to bind. */
-  mount(name: string, containerId: string): Promise<string>;
+  /**
+   * Mounts the volume for a starting container; returns the host path to bind.
+   * Counted once per container however often it is called. `point` fills the
+   * `mount` event's attributes as dockerd's (destination, read/write, propagation).
+   */
+  mount(name: string, containerId: string, point?: { destination: string; rw: boolean; propagation: string }): Promise<string>;
   /** The container stopped. Idempotent. */
   unmount(name: string, containerId: string): Promise<void>;
   /** Removes a volume no container references (`rm -v` of its anonymous volumes). */

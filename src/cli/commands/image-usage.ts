@@ -5,6 +5,7 @@ import { collect, globals } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize, humanSize4 } from '../../api/units.ts';
 import { confirm } from '../prompt.ts';
+import { VOLUME_HEADERS, volumeRow, type VolumeJson } from '../format/volume-context.ts';
 
 /** `--filter k=v` flags as the API's filters map. */
 export function filterFlags(flags: string[] = []): Record<string, string[]> {
@@ -44,12 +45,26 @@ function definePrune(group: Command): void {
 interface DiskUsage {
   LayersSize: number;
   Images: { Id: string; RepoTags: string[] | null; Created: number; Size: number; SharedSize: number; Containers: number }[];
-  Containers: { Id: string; Image: string; Command: string; Created: number; Status: string; State: string; Names: string[]; SizeRw?: number; SizeRootFs?: number }[];
-  Volumes: unknown[];
+  Containers: { Id: string; Image: string; Command: string; Created: number; Status: string; State: string; Names: string[]; SizeRw?: number; SizeRootFs?: number; Mounts?: { Driver?: string }[] | null }[];
+  Volumes: VolumeJson[] | null;
   BuildCache: unknown[];
 }
 
 const percent = (part: number, total: number) => (total > 0 ? `${humanSize4(part)} (${Math.floor((part * 100) / total)}%)` : humanSize4(part));
+
+/** The docker client's totals of a pre-1.52 df answer: active volumes are referenced ones; sizes of -1 (unknown) count as nothing. */
+function volumeUsage(list: VolumeJson[]): { total: number; active: number; size: number; used: number } {
+  const r = { total: list.length, active: 0, size: 0, used: 0 };
+  for (const v of list) {
+    if (!v.UsageData) continue;
+    if (v.UsageData.RefCount > 0) {
+      r.active++;
+      r.used += v.UsageData.Size;
+    }
+    if (v.UsageData.Size > 0) r.size += v.UsageData.Size;
+  }
+  return r;
+}
 
 function defineDf(group: Command): void {
   group.command('df')
@@ -67,10 +82,11 @@ function defineDf(group: Command): void {
       const used = df.Images.filter((i) => i.Containers > 0).reduce((n, i) => n + i.Size - i.SharedSize, 0);
       const rw = df.Containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
       const rwIdle = df.Containers.filter((c) => !active(c.State)).reduce((n, c) => n + (c.SizeRw ?? 0), 0);
+      const vols = volumeUsage(df.Volumes ?? []);
       const rows = [
         { Type: 'Images', TotalCount: String(df.Images.length), Active: String(df.Images.filter((i) => i.Containers > 0).length), Size: humanSize4(df.LayersSize), Reclaimable: percent(df.LayersSize - used, df.LayersSize) },
         { Type: 'Containers', TotalCount: String(df.Containers.length), Active: String(df.Containers.filter((c) => active(c.State)).length), Size: humanSize4(rw), Reclaimable: percent(rwIdle, rw) },
-        { Type: 'Local Volumes', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
+        { Type: 'Local Volumes', TotalCount: String(vols.total), Active: String(vols.active), Size: humanSize4(vols.size), Reclaimable: percent(vols.size - vols.used, vols.size) },
         { Type: 'Build Cache', TotalCount: '0', Active: '0', Size: '0B', Reclaimable: '0B' },
       ];
       const format = !f.format || f.format === 'table' ? 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}' : f.format;
@@ -93,7 +109,7 @@ function printVerbose(df: DiskUsage, active: (s: string) => boolean): void {
     headers: { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', Size: 'SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' },
   }));
   const containers = df.Containers.map((c) => ({
-    ID: c.Id.slice(0, 12), Image: c.Image, Command: JSON.stringify(c.Command.length > 20 ? c.Command.slice(0, 19) + '…' : c.Command), LocalVolumes: '0',
+    ID: c.Id.slice(0, 12), Image: c.Image, Command: JSON.stringify(c.Command.length > 20 ? c.Command.slice(0, 19) + '…' : c.Command), LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Driver === 'local').length),
     Size: (c.SizeRootFs ?? 0) > 0 ? `${humanSize(c.SizeRw ?? 0)} (virtual ${humanSize(c.SizeRootFs ?? 0)})` : humanSize(c.SizeRw ?? 0),
     RunningFor: createdSince(new Date(c.Created * 1000), now), Status: c.Status, Names: c.Names.map((n) => n.replace(/^\//, '')).join(','),
     active: active(c.State),
@@ -102,7 +118,9 @@ function printVerbose(df: DiskUsage, active: (s: string) => boolean): void {
   process.stdout.write(formatRows('table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}', containers, {
     headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', LocalVolumes: 'LOCAL VOLUMES', Size: 'SIZE', RunningFor: 'CREATED', Status: 'STATUS', Names: 'NAMES' },
   }));
-  process.stdout.write('\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n');
+  process.stdout.write('\nLocal Volumes space usage:\n\n');
+  process.stdout.write(formatRows('table {{.Name}}\t{{.Links}}\t{{.Size}}', (df.Volumes ?? []).map(volumeRow), { headers: VOLUME_HEADERS }));
+  process.stdout.write('\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n');
 }
 
 export function registerImageUsageCommands(imageGroup: Command, program: Command): void {

@@ -10,6 +10,7 @@ import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from '../pull.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
+import { parseMountFlag, tmpfsFlags, volumeFlags } from '../mount-flags.ts';
 
 interface CreateFlags {
   attach?: string[];
@@ -56,6 +57,9 @@ interface CreateFlags {
   dnsOption?: string[];
   detachKeys?: string;
   volume?: string[];
+  mount?: string[];
+  volumesFrom?: string[];
+  volumeDriver?: string;
   publish?: string[];
   publishAll?: boolean;
   expose?: string[];
@@ -111,6 +115,9 @@ function addCreateFlags(cmd: Command): Command {
     .option('--dns-search <domain>', 'Set custom DNS search domains', collect)
     .option('--dns-option <opt>', 'Set DNS options', collect)
     .option('-v, --volume <spec>', 'Bind mount a volume', collect)
+    .option('--mount <mount>', 'Attach a filesystem mount to the container', collect)
+    .option('--volumes-from <container>', 'Mount volumes from the specified container(s)', collect)
+    .option('--volume-driver <driver>', 'Optional volume driver for the container')
     .option('-p, --publish <spec>', "Publish a container's port(s) to the host", collect)
     .option('-P, --publish-all', 'Publish all exposed ports to random ports')
     .option('--expose <port>', 'Expose a port or a range of ports', collect)
@@ -172,7 +179,8 @@ function parseUlimit(u: string): { Name: string; Soft: number; Hard: number } {
 
 /** Turns docker-style flags and the positional image/command into a create request. */
 export function createBody(f: CreateFlags, image: string, command: string[]): Record<string, unknown> {
-  if (f.volume?.length) throw new CliError('volumes (-v) are not supported yet in berth', 125);
+  const { volumes, binds } = volumeFlags(f.volume ?? []);
+  const mounts = (f.mount ?? []).map(parseMountFlag);
   let ports;
   try {
     ports = parsePortSpecs(f.publish ?? []);
@@ -203,11 +211,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
   if (f.entrypoint !== undefined) entrypoint = f.entrypoint === '' ? [''] : [f.entrypoint];
   const logConfig = f.logDriver || f.logOpt?.length ? { Type: f.logDriver ?? '', Config: kvMap(f.logOpt) } : undefined;
   const exposed = ports.exposed;
-  const tmpfs: Record<string, string> = {};
-  for (const t of f.tmpfs ?? []) {
-    const i = t.indexOf(':');
-    tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
-  }
+  const tmpfs = tmpfsFlags(f.tmpfs ?? []);
   return {
     Hostname: f.hostname ?? '',
     Domainname: f.domainname ?? '',
@@ -225,9 +229,14 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
     Entrypoint: entrypoint ?? null,
     Labels: labels,
     ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
+    ...(Object.keys(volumes).length ? { Volumes: volumes } : {}),
     ...(f.stopSignal ? { StopSignal: f.stopSignal } : {}),
     ...(f.stopTimeout ? { StopTimeout: Number(f.stopTimeout) } : {}),
     HostConfig: {
+      Binds: binds.length ? binds : null,
+      ...(mounts.length ? { Mounts: mounts } : {}),
+      VolumesFrom: f.volumesFrom ?? null,
+      VolumeDriver: f.volumeDriver ?? '',
       AutoRemove: f.rm === true,
       ContainerIDFile: f.cidfile ?? '',
       NetworkMode: networkMode,

@@ -105,7 +105,18 @@ const HOST_CONFIG: Shape = {
     Ulimits: { list: { fields: { Name: 'string', Soft: 'int', Hard: 'int' } } },
     Devices: { list: { fields: { PathOnHost: 'string', PathInContainer: 'string', CgroupPermissions: 'string' } } },
     DeviceCgroupRules: strings, Init: 'bool', ConsoleSize: { list: 'uint' }, MaskedPaths: strings, ReadonlyPaths: strings,
-    Mounts: { list: { fields: { Type: 'string', Source: 'string', Target: 'string', ReadOnly: 'bool', Consistency: 'string' } } },
+    Mounts: {
+      list: {
+        fields: {
+          Type: 'string', Source: 'string', Target: 'string', ReadOnly: 'bool', Consistency: 'string',
+          BindOptions: { fields: { Propagation: 'string', NonRecursive: 'bool', CreateMountpoint: 'bool', ReadOnlyNonRecursive: 'bool', ReadOnlyForceRecursive: 'bool' } },
+          VolumeOptions: { fields: { NoCopy: 'bool', Labels: stringMap, Subpath: 'string', DriverConfig: { fields: { Name: 'string', Options: stringMap } } } },
+          TmpfsOptions: { fields: { SizeBytes: 'int', Mode: 'uint', Options: { list: strings } } },
+          ImageOptions: { fields: { Subpath: 'string' } },
+          ClusterOptions: 'any',
+        },
+      },
+    },
   },
 };
 
@@ -136,3 +147,6 @@ export const AUTH_CONFIG: Shape = {
 };
 
 export const EXEC_START: Shape = { fields: { Detach: 'bool', Tty: 'bool', ConsoleSize: { list: 'uint' } } };
+
+/** volume.CreateOptions (ClusterVolumeSpec: swarm only, accepted and ignored as by a dockerd in no swarm). */
+export const VOLUME_CREATE: Shape = { fields: { Name: 'string', Driver: 'string', DriverOpts: stringMap, Labels: stringMap, ClusterVolumeSpec: 'any' } };

@@ -122,7 +122,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   api.route('DELETE', '/containers/:id', async (ctx) => {
     const c = containers.get(ctx.params.id);
     if (boolParam(ctx.query, 'link')) throw new InvalidArgumentError('links are not supported yet');
-    await containers.remove(c.Id, { force: boolParam(ctx.query, 'force') });
+    await containers.remove(c.Id, { force: boolParam(ctx.query, 'force'), removeVolumes: boolParam(ctx.query, 'v') });
     engine.execs.forgetContainer(c.Id);
   });
 
@@ -300,7 +300,7 @@ export async function summary(engine: Engine, c: ContainerRecord, size: boolean)
     }),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
     NetworkSettings: { Networks: (c.NetworkSettings as unknown as NetworkSettings).Networks ?? {} },
-    Mounts: [],
+    Mounts: c.Mounts ?? [],
   };
   if (size) {
     out.SizeRw = await engine.containers.rootfsSize(c.Id);
@@ -311,7 +311,7 @@ export async function summary(engine: Engine, c: ContainerRecord, size: boolean)
 }
 
 async function inspect(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
-  const { berthManuallyStopped: _m, ...pub } = c;
+  const { berthManuallyStopped: _m, berthMountPoints: _p, ...pub } = c as ContainerRecord & { berthMountPoints?: unknown };
   const out: Record<string, unknown> = { ...pub, State: { ...c.State } };
   if (size) {
     out.SizeRw = await engine.containers.rootfsSize(c.Id);

@@ -1,6 +1,7 @@
 // GET /system/df: disk usage in dockerd's shape. Images carry their shared
 // size (bytes in layers another image also has) so clients can tell what
-// removing one would free; volumes and build cache are not berth's.
+// removing one would free; volumes carry their size and how many containers
+// reference them (dockerd's UsageData); build cache is not berth's.
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { summary as containerSummary } from './containers.ts';
@@ -33,7 +34,7 @@ export function systemDfRoutes(api: ApiServer, engine: Engine): void {
         LayersSize: [...sizes.values()].reduce((a, b) => a + b, 0),
         Images: imageRows,
         Containers: containers,
-        Volumes: [],
+        Volumes: await engine.volumes.usage(),
         BuildCache: [],
       },
     };

@@ -1,0 +1,47 @@
+// The cost of a named volume on a container's run: `run --rm -v name:/data
+// busybox true` beside the same run without it, interleaved so both see the
+// same machine, through berth's CLI and the docker CLI against one berth
+// daemon. Prints medians and the difference (target: within 10 ms).
+//   node_modules/.bin/node bench/volumes.ts [iterations]
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
+
+const N = Number(process.argv[2] ?? 30);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function time(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+const d = await startSeededDaemon();
+try {
+  const clients: [string, string, string[], NodeJS.ProcessEnv][] = [['berth', BERTH, ['-H', d.host], process.env]];
+  if (DOCKER && existsSync(DOCKER)) clients.push(['docker CLI → berthd', DOCKER, [], { ...process.env, DOCKER_HOST: d.host }]);
+  const rows: string[] = [];
+  for (const [label, cli, prefix, env] of clients) {
+    const plain = [...prefix, 'run', '--rm', 'busybox', 'true'];
+    const withVol = [...prefix, 'run', '--rm', '-v', 'benchvol:/data', 'busybox', 'true'];
+    time(cli, plain, env); // warm caches; the volume exists from here on, as on a second run
+    time(cli, withVol, env);
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < N; i++) {
+      a.push(time(cli, plain, env));
+      b.push(time(cli, withVol, env));
+    }
+    const ma = median(a);
+    const mb = median(b);
+    rows.push(`| ${label} | ${ma.toFixed(1)} ms | ${mb.toFixed(1)} ms | ${(mb - ma >= 0 ? '+' : '') + (mb - ma).toFixed(1)} ms | ${(mb / ma).toFixed(3)} |`);
+  }
+  process.stdout.write(`medians of ${N} interleaved runs\n| client | run --rm busybox true | run --rm -v benchvol:/data busybox true | difference | ratio |\n|---|---|---|---|---|\n${rows.join('\n')}\n`);
+} finally {
+  await d.destroy();
+}
