@@ -11,11 +11,13 @@ import { lstat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContainerRecord } from '../api/container.ts';
+import type { MountPoint } from '../api/mount.ts';
 import { ArchiveError, InvalidArgumentError, NotFoundError, SystemError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { applyLayer, createTar } from '../storage/archive.ts';
-import { PathEscapeError, ScopedRoot, type ScopeMount } from '../storage/rootpath.ts';
+import { PathEscapeError, resolveInRoot, ScopedRoot, type ScopeMount } from '../storage/rootpath.ts';
+import type { WithMountPoints } from './mounts.ts';
 import type { RootfsAccess } from './rootfs-access.ts';
 import type { ContainerService } from './service.ts';
 
@@ -32,13 +34,6 @@ export interface PathStat {
 export interface ExtractOptions {
   noOverwriteDirNonDir: boolean;
   copyUIDGID: boolean;
-}
-
-interface MountPoint {
-  Type?: string;
-  Source?: string;
-  Destination?: string;
-  RW?: boolean;
 }
 
 /** A resolved path: where it is in the container and on the host, and what is mounted there. */
@@ -162,7 +157,7 @@ function extractError(err: ArchiveError): Error {
 }
 
 function mountPoints(c: ContainerRecord): MountPoint[] {
-  return (c.Mounts ?? []) as MountPoint[];
+  return c.Mounts ?? [];
 }
 
 /**
@@ -175,10 +170,13 @@ function scopeOf(c: ContainerRecord, dir: string): ScopedRoot {
   for (const [destination, source] of [['/etc/hostname', c.HostnamePath], ['/etc/hosts', c.HostsPath], ['/etc/resolv.conf', c.ResolvConfPath]]) {
     if (source && existsSync(source)) mounts.push({ destination, source });
   }
+  const points = (c as WithMountPoints).berthMountPoints ?? [];
   for (const m of mountPoints(c)) {
     // A tmpfs (no source) is the container's own: from outside, its mount point is all there is.
     if (!m.Source || !m.Destination || (m.Type !== 'volume' && m.Type !== 'bind')) continue;
-    mounts.push({ destination: m.Destination, source: m.Source });
+    // A volume-subpath mount shows only that directory of the volume (inspect's Source is the volume's).
+    const sub = points.find((p) => p.Destination === m.Destination)?.Spec.VolumeOptions?.Subpath;
+    mounts.push({ destination: m.Destination, source: sub ? resolveInRoot(m.Source, sub) : m.Source });
   }
   return new ScopedRoot(dir, mounts);
 }
