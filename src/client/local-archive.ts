@@ -8,7 +8,7 @@
 // Runs in the CLI's startup snapshot: no process state read at load time.
 import {
   closeSync, constants as C, createReadStream, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
-  openSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, chmodSync, writeSync, type Stats,
+  openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, chmodSync, writeSync, type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -32,10 +32,12 @@ export function splitPathDirEntry(p: string): [string, string] {
   return [dir, base];
 }
 
-function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Readable): Promise<void> {
+const SMALL_FILE = 1 << 20;
+
+function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Readable | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (!body) {
-      pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    if (!body || Buffer.isBuffer(body)) {
+      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
       return;
     }
     const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
@@ -72,7 +74,11 @@ export function packResource(path: string, rename: (name: string) => string): Re
       links.set(key, header.name);
     }
     if (st.isSymbolicLink()) return addEntry(pack, { ...header, type: 'symlink', linkname: readlinkSync(abs) });
-    if (st.isFile()) return addEntry(pack, { ...header, type: 'file', size: st.size }, st.size > 0 ? createReadStream(abs) : undefined);
+    if (st.isFile()) {
+      // Small files in one read: a stream per file costs more than the bytes.
+      if (st.size <= SMALL_FILE) return addEntry(pack, { ...header, type: 'file', size: st.size }, readFileSync(abs));
+      return addEntry(pack, { ...header, type: 'file', size: st.size }, createReadStream(abs));
+    }
     // Devices, fifos and sockets are left out.
   };
   const top = base === '.' ? dir : posix.join(dir, base);

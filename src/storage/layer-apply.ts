@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync, constants as C, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writev,
+  mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writev, writevSync,
   type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
@@ -454,13 +454,15 @@ class Extractor {
       let batch: Buffer[] = [];
       let batchLen = 0;
       let written = 0;
+      const small = h.size <= WRITE_BATCH;
       const flush = async () => {
         let bufs = batch;
         let left = batchLen;
         batch = [];
         batchLen = 0;
         while (left > 0) {
-          const { bytesWritten: n } = await writevAsync(fd, bufs);
+          // A small file in one synchronous writev: the thread-pool round trip costs more than the copy.
+          const n = small ? writevSync(fd, bufs) : (await writevAsync(fd, bufs)).bytesWritten;
           written += n;
           left -= n;
           if (left === 0) break;

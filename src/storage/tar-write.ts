@@ -11,7 +11,7 @@
 // trusted.overlay.* attributes and the host-specific security.selinux label
 // are never exported. Pass { xattrs: false } to createTar to skip the
 // getfattr pass.
-import { constants as C, type Stats } from 'node:fs';
+import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -38,6 +38,8 @@ export interface CreateTarOptions {
 }
 
 const READ_CHUNK = 256 * 1024;
+/** Files up to this size are read in one synchronous read. */
+const SMALL_FILE = 1 << 20;
 const MAX_OCTAL_ID = 0o7777777;
 const MAX_USTAR_MTIME = 0x7fffffff; // tar-stream writes mtime through a 32-bit int
 
@@ -158,13 +160,9 @@ class TreePacker {
     const rel = isSlash ? '' : parentRel === '/' ? `/${name}` : parentRel ? `${parentRel}/${name}` : name;
     // A mount point shows the mount's content (its source may be a file: a bind of one).
     abs = this.scope?.mountOver(abs)?.source ?? abs;
-    let st: Stats;
-    try {
-      st = await lstat(abs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+    // Synchronous: one lstat is far cheaper than a thread-pool round trip for it.
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) return;
     const attrs = this.xattrs?.get(abs) ?? [];
     const mtimeSec = Math.floor(st.mtimeMs / 1000);
     const base = { mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec };
@@ -234,6 +232,7 @@ class TreePacker {
       await this.emit({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec: Math.floor(st.mtimeMs / 1000), size: 0 }, xattrs);
       return;
     }
+    if (st.size <= SMALL_FILE && (await this.smallFile(abs, rel, xattrs))) return;
     let fh: FileHandle;
     try {
       // O_NOFOLLOW and O_NONBLOCK: a symlink or fifo swapped in meanwhile is neither followed nor waited on.
@@ -271,6 +270,43 @@ class TreePacker {
   }
 
   /**
+   * A small file read whole in synchronous calls (open, fstat, read, close
+   * would be four thread-pool round trips, which cost more than the reads on
+   * a busy machine). False: it grew past SMALL_FILE meanwhile, read it as a
+   * big one.
+   */
+  private async smallFile(abs: string, rel: string, xattrs: Array<[string, Buffer]>): Promise<boolean> {
+    let fd: number;
+    try {
+      fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return true;
+      throw err;
+    }
+    let data: Buffer;
+    let fst: Stats;
+    try {
+      fst = fstatSync(fd);
+      if (!fst.isFile()) return true;
+      if (fst.size > SMALL_FILE) return false;
+      data = Buffer.allocUnsafe(fst.size);
+      let off = 0;
+      while (off < fst.size) {
+        const n = readSync(fd, data, off, fst.size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      // A file that shrank meanwhile is padded, so the tar stays valid.
+      if (off < fst.size) data.fill(0, off);
+    } finally {
+      closeSync(fd);
+    }
+    await this.emit({ name: rel, type: 'file', mode: fst.mode, uid: fst.uid, gid: fst.gid, mtimeSec: Math.floor(fst.mtimeMs / 1000), size: fst.size }, xattrs, data);
+    return true;
+  }
+
+  /**
    * Adds one entry. Whatever ustar cannot hold (long or non-ASCII names, big
    * ids, mtimes outside 1970..2038, xattrs) goes into a PAX header written
    * here byte-exactly; the ustar header then carries placeholders, so
@@ -279,7 +315,7 @@ class TreePacker {
   private async emit(
     e: EntryInfo,
     xattrs: Array<[string, Buffer]>,
-    body?: (write: (chunk: Buffer) => Promise<void>) => Promise<void>,
+    body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>),
   ): Promise<void> {
     const records: Array<[string, Buffer | string]> = [];
     let name = e.name;
@@ -326,6 +362,10 @@ class TreePacker {
       const done = (err?: Error | null) => (err ? reject(err) : resolve());
       if (!body || !header.size) {
         this.pack.entry(header, Buffer.alloc(0), done);
+        return;
+      }
+      if (Buffer.isBuffer(body)) {
+        this.pack.entry(header, body, done);
         return;
       }
       const sink = this.pack.entry(header, done);

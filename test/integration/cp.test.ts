@@ -63,7 +63,9 @@ describe('cp', () => {
     const berth = d.berth(['cp', ...args('berth')], { input: opts.input });
     if (!DOCKER) return { berth };
     const docker = d.docker(['cp', ...args('docker')], { input: opts.input });
-    assert.equal(berth.stderr, docker.stderr, `stderr of cp ${args('docker').join(' ')}`);
+    // The docker CLI sometimes logs its own tar goroutine's race ("read/write on closed pipe") after an early error: not output of cp's.
+    const dockerErr = docker.stderr.split('\n').filter((l) => !/^time=".*" level=/.test(l)).join('\n');
+    assert.equal(berth.stderr, dockerErr, `stderr of cp ${args('docker').join(' ')}`);
     assert.equal(berth.code, docker.code, `exit code of cp ${args('docker').join(' ')}`);
     return { berth, docker };
   }
