@@ -13,6 +13,7 @@ import {
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { coalesce } from '../files/coalesce.ts';
 import { cleanInRoot, isWithin, resolveInRoot } from '../files/rootpath.ts';
 
 /** go-archive's strings.Replace(name, old, new, 1) rebase; an old base of `/` replaces nothing but adds the new one. */
@@ -87,7 +88,7 @@ export function packResource(path: string, rename: (name: string) => string): Re
     await put(top, topName === '/' ? '/' : topName, lstatSync(top));
     pack.finalize();
   })().catch((err: Error) => pack.destroy(err));
-  return Readable.from(pack, { objectMode: false });
+  return Readable.from(coalesce(pack), { objectMode: false });
 }
 
 /** go-archive's Untar breakout and overwrite errors, in its words. */
