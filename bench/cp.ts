@@ -3,7 +3,8 @@
 // same daemon), beside the host doing the same bytes with
 // `tar -C src -c . | tar -C dst -x` in the same run, interleaved; and the
 // diff (GET /containers/{id}/changes) of the container holding those 10,000
-// added files. Each copy goes to a fresh destination, removed untimed.
+// added files. Each copy goes to a fresh destination, removed untimed, and
+// starts after a `sync`.
 //   node_modules/.bin/node bench/cp.ts [runs] [MiB] [files]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -22,6 +23,8 @@ function median(xs: number[]): number {
 }
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+  // Each copy starts with no dirty pages of the one before it to write back.
+  spawnSync('sync');
   const t = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);

@@ -10,6 +10,7 @@ import {
   closeSync, constants as C, createReadStream, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
   openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, chmodSync, writeSync, type Stats,
 } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
@@ -34,6 +35,8 @@ export function splitPathDirEntry(p: string): [string, string] {
 }
 
 const SMALL_FILE = 1 << 20;
+/** Small files read ahead of the one being sent. */
+const READ_AHEAD = 16;
 
 function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Readable | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -58,16 +61,31 @@ function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }
 export function packResource(path: string, rename: (name: string) => string): Readable {
   const pack = tar.pack();
   const [dir, base] = splitPathDirEntry(path);
-  const links = new Map<string, string>();
-  const put = async (abs: string, name: string, st: Stats): Promise<void> => {
-    const header: Partial<tar.Header> & { name: string } = { name: rename(name), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-    if (st.isDirectory()) {
-      await addEntry(pack, { ...header, name: header.name.endsWith('/') ? header.name : header.name + '/', type: 'directory' });
-      for (const child of readdirSync(abs).sort()) {
-        await put(`${abs}/${child}`, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(`${abs}/${child}`));
-      }
-      return;
+  const top = base === '.' ? dir : posix.join(dir, base);
+  // The tree is listed first, in tar order, so the small files ahead can be
+  // read in parallel (READ_AHEAD at a time, off the event loop) while the
+  // ones before them go out on the socket.
+  const items: Array<{ abs: string; name: string; st: Stats }> = [];
+  const list = (abs: string, name: string, st: Stats): void => {
+    items.push({ abs, name, st });
+    if (!st.isDirectory()) return;
+    for (const child of readdirSync(abs).sort()) {
+      list(`${abs}/${child}`, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(`${abs}/${child}`));
     }
+  };
+  const links = new Map<string, string>();
+  const reads = new Map<number, Promise<Buffer>>();
+  const readAhead = (i: number): void => {
+    const it = items[i];
+    if (!it || reads.has(i) || !it.st.isFile() || it.st.size === 0 || it.st.size > SMALL_FILE || it.st.nlink > 1) return;
+    const p = readFile(it.abs);
+    p.catch(() => {});
+    reads.set(i, p);
+  };
+  const put = async (i: number): Promise<void> => {
+    const { abs, name, st } = items[i];
+    const header: Partial<tar.Header> & { name: string } = { name: rename(name), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    if (st.isDirectory()) return addEntry(pack, { ...header, name: header.name.endsWith('/') ? header.name : header.name + '/', type: 'directory' });
     if (st.nlink > 1 && !st.isSymbolicLink()) {
       const key = `${st.dev}:${st.ino}`;
       const first = links.get(key);
@@ -76,16 +94,19 @@ export function packResource(path: string, rename: (name: string) => string): Re
     }
     if (st.isSymbolicLink()) return addEntry(pack, { ...header, type: 'symlink', linkname: readlinkSync(abs) });
     if (st.isFile()) {
-      // Small files in one read: a stream per file costs more than the bytes.
-      if (st.size <= SMALL_FILE) return addEntry(pack, { ...header, type: 'file', size: st.size }, readFileSync(abs));
+      const ahead = reads.get(i);
+      reads.delete(i);
+      if (ahead || st.size <= SMALL_FILE) return addEntry(pack, { ...header, type: 'file', size: st.size }, ahead ? await ahead : readFileSync(abs));
       return addEntry(pack, { ...header, type: 'file', size: st.size }, createReadStream(abs));
     }
     // Devices, fifos and sockets are left out.
   };
-  const top = base === '.' ? dir : posix.join(dir, base);
-  const topName = base;
   (async () => {
-    await put(top, topName === '/' ? '/' : topName, lstatSync(top));
+    list(top, base === '/' ? '/' : base, lstatSync(top));
+    for (let i = 0; i < items.length; i++) {
+      for (let j = i; j < i + READ_AHEAD; j++) readAhead(j);
+      await put(i);
+    }
     pack.finalize();
   })().catch((err: Error) => pack.destroy(err));
   return Readable.from(coalesce(pack), { objectMode: false });

@@ -255,7 +255,7 @@ async function copyToContainer(client: EngineClient, container: string, srcArg: 
   const base = splitPathDirEntry(srcInfo.path)[1];
   const tar = packResource(srcInfo.path, (n) => rename(srcInfo.rebaseName ? rebaseName(n, base, srcInfo.rebaseName) : n));
   await client.call('PUT', `/containers/${container}/archive`, { query: { ...query, path: dstDir }, stream: tar, contentType: 'application/x-tar' });
-  summary(quiet, localSize(srcInfo.path), `${container}:${dstInfo.path}`);
+  if (!quiet) summary(quiet, localSize(srcInfo.path), `${container}:${dstInfo.path}`);
 }
 
 export function registerCpCommands(program: Command, group: Command): void {
