@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { connect } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { makeTar } from '../helpers/tar.ts';
 import { fdCount, fdTargets } from '../helpers/proc-fds.ts';
 
@@ -147,6 +147,11 @@ describe('cp stays inside the container', () => {
       for (const n of ['/data/tree/f', '/bind/g', '/bind/live']) assert.ok(names.includes(n), `${n} in the tar of /`);
       r = d.berth(['cp', 'vols:/bind/live', '-']);
       assert.equal(spawnSync('tar', ['-xO'], { input: Buffer.from(r.stdout, 'latin1'), encoding: 'utf8' }).stdout, 'from the host\n');
+      // export is the container's own filesystem: mount points, not what is mounted on them (as dockerd).
+      const exported = spawnSync(BERTH, ['-H', d.host, 'export', 'vols'], { maxBuffer: 64 << 20 }).stdout;
+      const exportedNames = spawnSync('tar', ['-t'], { input: exported, encoding: 'utf8' }).stdout.split('\n');
+      assert.ok(exportedNames.includes('data/') && exportedNames.includes('etc/passwd'), 'export has the mount points and the rootfs');
+      assert.ok(!exportedNames.some((n) => n.startsWith('data/tree') || n.startsWith('bind/g')), 'export leaves volume and bind content out');
       // A tar with a file where a mount point is: refused, the volume untouched.
       const bad = await api(d, 'PUT', '/containers/vols/archive?path=/', await makeTar([{ name: 'data', content: 'x' }]));
       assert.equal(bad.status, 400);
