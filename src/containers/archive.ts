@@ -84,8 +84,7 @@ export class ContainerArchive {
         // The last component is followed too: extracting to a symlink to a directory is allowed.
         const at = locate(scope, absPath(path), true);
         const st = await lstat(at.host).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw fileNotFound(path, ref);
-          throw err;
+          throw statFailure(err, absPath(path), path, ref);
         });
         if (!st.isDirectory()) throw new InvalidArgumentError('extraction point is not a directory');
         const mount = scope.mountHolding(at.clean);
@@ -121,10 +120,7 @@ export class ContainerArchive {
     try {
       st = await lstat(at.host, { bigint: true });
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw fileNotFound(path, ref);
-      if (code === 'ENOTDIR') throw new InvalidArgumentError(`lstat ${abs}: not a directory`);
-      throw err;
+      throw statFailure(err as NodeJS.ErrnoException, abs, path, ref);
     }
     if (assertsDirectory(abs) && !st.isDirectory()) throw new InvalidArgumentError(`lstat ${abs}: not a directory`);
     let linkTarget = '';
@@ -147,6 +143,17 @@ export function encodePathStat(stat: PathStat): string {
 
 function fileNotFound(path: string, ref: string): NotFoundError {
   return new NotFoundError(`Could not find the file ${path} in container ${ref}`);
+}
+
+/** A path that cannot be looked up is the client's mistake (404 or 400, in Go's words); anything else is the daemon's. */
+function statFailure(err: NodeJS.ErrnoException, abs: string, path: string, ref: string): Error {
+  switch (err.code) {
+    case 'ENOENT': return fileNotFound(path, ref);
+    case 'ENOTDIR': return new InvalidArgumentError(`lstat ${abs}: not a directory`);
+    case 'ENAMETOOLONG': return new InvalidArgumentError(`lstat ${abs}: file name too long`);
+    case 'ELOOP': return new InvalidArgumentError(`lstat ${abs}: too many levels of symbolic links`);
+    default: return err;
+  }
 }
 
 /** A hostile or impossible tar is the client's mistake; a failing disk is not. */

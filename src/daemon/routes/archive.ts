@@ -12,6 +12,8 @@ const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 function pathParam(ctx: Context): string {
   const path = ctx.query.get('path') ?? '';
   if (path === '') throw new InvalidArgumentError('bad parameter: pathcannot be empty');
+  // No file name holds a NUL: the system call would refuse it (Go's "invalid argument").
+  if (path.includes('\0')) throw new InvalidArgumentError(`lstat ${JSON.stringify(path)}: invalid argument`);
   return path;
 }
 
