@@ -5,12 +5,14 @@
 // they become the spec's mounts (volumes mounted); at exit volumes are
 // unmounted; at removal references are dropped and, with `rm -v`, anonymous
 // volumes removed. The grammar is in mount-spec.ts.
-import { statSync } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { closeSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { ContainerConfig, ContainerRecord, HostConfig } from '../api/container.ts';
 import type { MountPoint } from '../api/mount.ts';
 import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
+import { rroUnsupported } from '../runtime/features.ts';
 import { sourceMount } from '../runtime/mountinfo.ts';
 import type { OciMount } from '../runtime/spec.ts';
 import { isWithin, resolveInRoot } from '../storage/rootpath.ts';
@@ -30,6 +32,8 @@ export type WithMountPoints = ContainerRecord & { berthMountPoints?: MountPointR
 export interface MountContext {
   volumes?: VolumeMounts;
   dataRoot: string;
+  /** Where pinned subpaths are staged and copy-up mounts the image (under the exec root). */
+  scratchDir: string;
   /** Another container, for --volumes-from. */
   findContainer(ref: string): WithMountPoints | undefined;
 }
@@ -122,10 +126,12 @@ function isFileInImage(layers: string[], dest: string): boolean {
 /**
  * Takes a reference on every volume of the plan (creating named volumes on
  * first use and anonymous ones always); on any failure, drops what it took
- * and removes the anonymous volumes it made.
+ * and removes the anonymous volumes it made. Returns the names of those with
+ * driver options (a filesystem to mount before their data can be reached).
  */
-export async function acquireVolumes(points: MountPointRecord[], id: string, ctx: MountContext): Promise<void> {
+export async function acquireVolumes(points: MountPointRecord[], id: string, ctx: MountContext): Promise<Set<string>> {
   const taken: MountPointRecord[] = [];
+  const mounted = new Set<string>();
   try {
     for (const mp of points) {
       if (mp.Type !== 'volume') continue;
@@ -141,6 +147,7 @@ export async function acquireVolumes(points: MountPointRecord[], id: string, ctx
       mp.Name = v.Name;
       mp.Driver = v.Driver;
       mp.Source = v.Mountpoint;
+      if (Object.keys(v.Options ?? {}).length > 0) mounted.add(v.Name);
       // setBindModeIfNull: local volumes are relabelled shared.
       if (mp.Driver === 'local' && mp.Mode === '' && mp.Spec.Type) mp.Mode = 'z';
     }
@@ -148,19 +155,29 @@ export async function acquireVolumes(points: MountPointRecord[], id: string, ctx
     await releaseVolumes(taken, id, ctx, { removeAnonymous: true });
     throw err;
   }
+  return mounted;
 }
 
-/** Fills new empty volumes with the image's content at their destination (unless nocopy). */
-export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[], scratchDir: string): Promise<void> {
+/**
+ * Fills new empty volumes with the image's content at their destination
+ * (unless nocopy). Only volumes in `needMount` are mounted for it (and
+ * unmounted after); a plain local volume's data is its mountpoint, and
+ * dockerd shows no mount event before the start.
+ */
+export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[], needMount: Set<string>): Promise<void> {
   for (const mp of points) {
     if (mp.Type !== 'volume' || !mp.CopyData || !imageMayHave(layers, mp.Destination)) continue;
     const vols = volumesOf(ctx);
-    const base = await vols.mount(mp.Name, id);
+    const mount = needMount.has(mp.Name);
+    const base = mount ? await vols.mount(mp.Name, id) : mp.Source;
+    const fds: number[] = [];
     try {
-      const target = await volumePath(base, mp);
-      await copyImageContent({ layers, scratchDir, dest: mp.Destination, target });
+      const target = await volumePath(base, mp, fds);
+      await mkdir(ctx.scratchDir, { recursive: true, mode: 0o700 });
+      await copyImageContent({ layers, scratchDir: ctx.scratchDir, dest: mp.Destination, target });
     } finally {
-      await vols.unmount(mp.Name, id);
+      closeFds(fds);
+      if (mount) await vols.unmount(mp.Name, id);
     }
   }
 }
@@ -185,13 +202,13 @@ export async function releaseVolumes(points: MountPointRecord[], id: string, ctx
  * filled from the image. On failure nothing stays referenced or created.
  */
 export async function createMountPoints(o: {
-  id: string; host: HostConfig; config: ContainerConfig; anonymousVolumes: boolean; snapshot: Mount; mergedDir: string; scratchDir: string;
+  id: string; host: HostConfig; config: ContainerConfig; anonymousVolumes: boolean; snapshot: Mount; mergedDir: string;
 }, ctx: MountContext): Promise<MountPointRecord[]> {
   const layers = imageLayerDirs(o.snapshot);
   const points = planMounts({ ...o, dataRoot: ctx.dataRoot, findContainer: ctx.findContainer, layers });
-  await acquireVolumes(points, o.id, ctx);
+  const needMount = await acquireVolumes(points, o.id, ctx);
   try {
-    await populateVolumes(points, o.id, ctx, layers, o.scratchDir);
+    await populateVolumes(points, o.id, ctx, layers, needMount);
   } catch (err) {
     await releaseVolumes(points, o.id, ctx, { removeAnonymous: true });
     throw err;
@@ -199,17 +216,92 @@ export async function createMountPoints(o: {
   return points;
 }
 
-/** The directory to bind for a volume mount point: its mountpoint, or the subpath inside it (which must exist). */
-async function volumePath(base: string, mp: MountPointRecord): Promise<string> {
+/** Linux's O_PATH: an fd that pins an inode without opening its content (a FIFO cannot block it). */
+const O_PATH = 0o10000000;
+
+/**
+ * The directory to bind for a volume mount point: its mountpoint, or the
+ * subpath inside it (which must exist). A subpath is pinned: opened, checked
+ * to be inside the volume, and handed on as /proc/<pid>/fd/<n> (`fds` keeps
+ * the fd open until the caller is done), so a container that swaps a
+ * directory of a shared volume for a symlink meanwhile cannot point the
+ * bind at the host (what moby's safepath guards against).
+ */
+async function volumePath(base: string, mp: MountPointRecord, fds: number[]): Promise<string> {
   const sub = mp.Spec.VolumeOptions?.Subpath;
   if (!sub) return base;
+  const fail = (why: string) => new InvalidArgumentError(`error while mounting volume '${base}': ${why}`);
   // Symlinks in the volume resolve inside it: a subpath never leaves the volume.
-  const p = resolveInRoot(base, sub);
-  if (!isWithin(base, p)) throw new InvalidArgumentError('subpath must be a relative path within the volume');
-  await stat(p).catch((err: NodeJS.ErrnoException) => {
-    throw new InvalidArgumentError(`error while mounting volume '${base}': ${err.code === 'ENOENT' ? `subpath ${sub} does not exist in the volume` : err.message}`);
+  let fd: number;
+  try {
+    fd = openSync(resolveInRoot(base, sub), O_PATH);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw fail(e.code === 'ENOENT' ? `subpath ${sub} does not exist in the volume` : e.message);
+  }
+  fds.push(fd);
+  const real = readlinkSync(`/proc/self/fd/${fd}`);
+  if (!isWithin(realpathSync(base), real)) throw fail('subpath must be a relative path within the volume');
+  return `/proc/${process.pid}/fd/${fd}`;
+}
+
+/** Closes the fds volumePath pinned subpaths with. */
+export function closeFds(fds: number[]): void {
+  for (const fd of fds.splice(0)) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * What a start holds until the runtime has made its mounts: the pinned
+ * subpaths' fds and their staging binds. runc cannot bind an fd of the
+ * daemon's mount namespace from the container's, so each pinned subpath is
+ * bound (as the fd, never by name again) on a staging dir first; the
+ * container's copy of that bind outlives the staging one.
+ */
+export interface Pins { fds: number[]; staged: string[] }
+
+export async function releasePins(p: Pins): Promise<void> {
+  for (const dir of p.staged.splice(0)) {
+    await run('umount', [dir]).catch(() => run('umount', ['-l', dir])).catch(() => {});
+    await rmdir(dir).catch(() => {});
+  }
+  closeFds(p.fds);
+}
+
+/** Staging binds and copy-up overlays a killed daemon left (at start, before any container starts). */
+export async function sweepScratchMounts(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    await run('umount', ['-l', p]).catch(() => {});
+    // Only an empty dir is removed: never a tree through a mount.
+    await rmdir(p).catch(() => {});
+  }
+}
+
+async function stage(fdPath: string, scratchDir: string, pins: Pins): Promise<string> {
+  await mkdir(scratchDir, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(scratchDir, 's-'));
+  try {
+    // --no-canonicalize: mount(8) must bind the fd's inode, not re-walk a path.
+    await run('mount', ['--no-canonicalize', '--bind', fdPath, dir]);
+  } catch (err) {
+    await rmdir(dir).catch(() => {});
+    throw err;
+  }
+  pins.staged.push(dir);
+  return dir;
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _out, stderr) => (err ? reject(new SystemError(`${cmd}: ${stderr.trim() || err.message}`)) : resolve()));
   });
-  return p;
 }
 
 const DEPTH = (p: string) => p.split('/').length;
@@ -217,9 +309,11 @@ const DEPTH = (p: string) => p.split('/').length;
 /**
  * At start: volumes mounted, missing -v bind sources created, and every
  * mount point as an OCI mount, shallowest first. On failure the volumes
- * mounted so far are unmounted again.
+ * mounted so far are unmounted again. The caller releases `pins` once the
+ * runtime has made the mounts.
  */
-export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Promise<{ mounts: OciMount[]; rootfsPropagation?: string }> {
+export async function setupMounts(rec: WithMountPoints, ctx: MountContext, runtime: { name: string; path: string }): Promise<{ mounts: OciMount[]; rootfsPropagation?: string; pins: Pins }> {
+  const pins: Pins = { fds: [], staged: [] };
   const points = rec.berthMountPoints ?? [];
   const tmpfs = rec.HostConfig.Tmpfs ?? {};
   const mounted: string[] = [];
@@ -237,7 +331,8 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
       if (mp.Type === 'volume') {
         const base = await volumesOf(ctx).mount(mp.Name, rec.Id, { destination: mp.Destination, rw: mp.RW, propagation: mp.Propagation });
         mounted.push(mp.Name);
-        source = await volumePath(base, mp);
+        source = await volumePath(base, mp, pins.fds);
+        if (mp.Spec.VolumeOptions?.Subpath) source = await stage(source, ctx.scratchDir, pins);
       } else if (mp.SkipMountpointCreation) {
         if (!(await stat(source).then(() => true, () => false))) {
           throw new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${source}`);
@@ -247,9 +342,18 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
           if (err.code !== 'EEXIST' && err.code !== 'ENOTDIR') throw new SystemError(`error while creating mount source path '${source}': ${err.message}`);
         });
       }
-      const bo = mp.Spec.BindOptions;
-      const opts = [mp.Spec.Type === 'bind' && bo?.NonRecursive ? 'bind' : 'rbind'];
-      if (!mp.RW) opts.push(bo?.ReadOnlyForceRecursive ? 'rro' : 'ro');
+      const bo = mp.Spec.Type === 'bind' ? mp.Spec.BindOptions : undefined;
+      const opts = [bo?.NonRecursive ? 'bind' : 'rbind'];
+      if (!mp.RW) {
+        // As Docker 25+: read-only is recursive (submounts too) where the kernel and runtime can, unless asked not to.
+        let ro = 'ro';
+        if (!bo?.ReadOnlyNonRecursive) {
+          const why = rroUnsupported(runtime.name, runtime.path);
+          if (!why) ro = 'rro';
+          else if (bo?.ReadOnlyForceRecursive) throw new InvalidArgumentError(why);
+        }
+        opts.push(ro);
+      }
       const prop = mp.Propagation;
       if (prop === 'shared' || prop === 'rshared') {
         const sm = sourceMount(source);
@@ -268,11 +372,12 @@ export async function setupMounts(rec: WithMountPoints, ctx: MountContext): Prom
       out.push({ destination: mp.Destination, type: 'bind', source, options: opts });
     }
   } catch (err) {
+    await releasePins(pins);
     for (const name of mounted) await ctx.volumes?.unmount(name, rec.Id).catch(() => {});
     throw err;
   }
   out.sort((a, b) => DEPTH(a.destination) - DEPTH(b.destination));
-  return { mounts: out, ...(rootfsPropagation ? { rootfsPropagation } : {}) };
+  return { mounts: out, pins, ...(rootfsPropagation ? { rootfsPropagation } : {}) };
 }
 
 /** The container stopped: its volumes are unmounted (each once per start). */

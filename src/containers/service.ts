@@ -25,7 +25,7 @@ import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { restoreContainers } from './restore.ts';
 import {
-  createMountPoints, inspectMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
+  createMountPoints, inspectMounts, releasePins, sweepScratchMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
   type MountContext, type MountPointRecord, type WithMountPoints,
 } from './mounts.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
@@ -109,7 +109,7 @@ export class ContainerService {
   // ---------- create ----------
 
   private get mountContext(): MountContext {
-    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, findContainer: (ref) => this.table.find(ref) };
+    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, scratchDir: join(this.cfg.execRoot, 'mounts'), findContainer: (ref) => this.table.find(ref) };
   }
 
   /**
@@ -142,7 +142,7 @@ export class ContainerService {
         await this.snapshots.prepare(id, image.record.topLayer || undefined);
         const mounts = await this.snapshots.mounts(id);
         const merged = join(this.stateDir(id), 'rootfs');
-        points = await createMountPoints({ id, host, config, anonymousVolumes: o.anonymousVolumes !== false, snapshot: mounts[0], mergedDir: merged, scratchDir: this.cfg.execRoot }, this.mountContext);
+        points = await createMountPoints({ id, host, config, anonymousVolumes: o.anonymousVolumes !== false, snapshot: mounts[0], mergedDir: merged }, this.mountContext);
         const rec: WithMountPoints = newRecord({ id, name, dir, image: image.record.id, host, config, endpoints, graphDriver: graphDriverData(mounts, merged) });
         rec.berthMountPoints = points;
         rec.Mounts = inspectMounts(points);
@@ -188,7 +188,7 @@ export class ContainerService {
     if (!this.table.records.has(rec.Id)) throw noSuchContainer(rec.Id);
     if (rec.State.Running) throw new NotModifiedError();
     if (rec.State.Status === 'removing' || rec.State.Dead) throw new ConflictError(`container is marked for removal and cannot be started`);
-    const userMounts = await setupMounts(rec, this.mountContext);
+    const userMounts = await setupMounts(rec, this.mountContext, this.runtimeFor(rec));
     let conn: ShimConnection;
     try {
       conn = await launchContainer(rec, {
@@ -205,6 +205,8 @@ export class ContainerService {
     } catch (err) {
       await unmountVolumes(rec, this.mountContext);
       throw err;
+    } finally {
+      await releasePins(userMounts.pins);
     }
     this.attachShim(rec, conn);
     const live = this.liveOf(rec.Id);
@@ -534,6 +536,7 @@ export class ContainerService {
 
   /** Loads every container and reconnects to the shims of running ones (restore.ts). */
   async restore(): Promise<void> {
+    await sweepScratchMounts(this.mountContext.scratchDir);
     await restoreContainers({
       table: this.table,
       snapshots: this.snapshots,

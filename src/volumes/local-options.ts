@@ -16,8 +16,7 @@ export function validateLocalOptions(opts: Record<string, string>): void {
   if (keys.length === 0) return;
   for (const k of keys) if (!VALID.includes(k)) throw new InvalidArgumentError(`invalid option: ${JSON.stringify(k)}`);
   if (opts.type === 'cifs' && opts.device) {
-    let url: URL | undefined;
-    try { url = new URL(opts.device); } catch { /* not a URL: mount(8) will say */ }
+    const url = parseDeviceUrl(opts.device);
     if (url?.port) throw new InvalidArgumentError("port not allowed in CIFS device URL, include 'port' in 'o='");
   }
   if ('size' in opts) {
@@ -61,16 +60,26 @@ export async function resolveMount(opts: Record<string, string>): Promise<MountC
     if (addr && !isIPv4(addr)) {
       options = options.replace(`addr=${addr}`, `addr=${await resolveHost(addr)}`);
     } else if (type === 'cifs') {
-      let url: URL | undefined;
-      try { url = new URL(device); } catch { /* left to mount(8) */ }
+      const url = parseDeviceUrl(device);
       const host = url?.hostname.replace(/^\[|\]$/g, '');
       if (url && host && !isIPv4(host) && !host.includes(':')) {
-        url.hostname = await resolveHost(host);
-        device = decodeURIComponent(url.toString());
+        const ip = await resolveHost(host);
+        url.hostname = ip.includes(':') ? `[${ip}]` : ip;
+        const s = url.toString();
+        device = decodeURIComponent(url.protocol === 'device:' ? s.slice('device:'.length) : s);
       }
     }
   }
   return { type, device, options };
+}
+
+/** A cifs device as Go's url.Parse reads it: `//host[:port]/share` has a host without a scheme. */
+function parseDeviceUrl(device: string): URL | undefined {
+  try {
+    return new URL(device, 'device:///');
+  } catch {
+    return undefined; // not a URL: mount(8) will say
+  }
 }
 
 async function resolveHost(host: string): Promise<string> {

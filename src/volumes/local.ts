@@ -22,6 +22,8 @@ const NAME_RE = new RegExp(`^${NAME_CHARS}+$`);
 /** dockerd's rule for a local volume's name; it is a directory name, so nothing that leaves the root passes. */
 export function validateVolumeName(name: string): void {
   if (name.length === 1) throw new InvalidArgumentError('volume name is too short, names should be at least two alphanumeric characters');
+  // A directory name: dockerd's mkdir fails (a 500) past the kernel's limit; it is the caller's mistake.
+  if (Buffer.byteLength(name) > 255) throw new InvalidArgumentError('volume name is too long, names should be at most 255 characters');
   if (!NAME_RE.test(name)) {
     throw new InvalidArgumentError(`${JSON.stringify(name)} includes invalid characters for a local volume name, only ${JSON.stringify(NAME_CHARS)} are allowed. If you intended to pass a host directory, use absolute path`);
   }
@@ -46,6 +48,8 @@ export class LocalDriver implements VolumeDriver {
   readonly scope = 'local' as const;
   /** `<data-root>/volumes`. */
   readonly root: string;
+  /** `root` with its symlinks resolved (a data root may sit below one), for the remove check. */
+  private realRoot = '';
   private readonly volumes = new Map<string, Entry>();
   /** One create/remove/mount/unmount at a time per name. */
   private readonly lock = new KeyedLock();
@@ -56,6 +60,7 @@ export class LocalDriver implements VolumeDriver {
 
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o701 });
+    this.realRoot = await realpath(this.root);
     this.volumes.clear();
     for (const d of await readdir(this.root, { withFileTypes: true })) {
       if (!d.isDirectory() || !NAME_RE.test(d.name) || d.name.length < 2) continue;
@@ -76,7 +81,7 @@ export class LocalDriver implements VolumeDriver {
     }
   }
 
-  create(name: string, opts: CreateVolumeOptions = {}): Promise<DriverVolume> {
+  async create(name: string, opts: CreateVolumeOptions = {}): Promise<DriverVolume> {
     validateVolumeName(name);
     const options = { ...(opts.options ?? {}) };
     validateLocalOptions(options);
@@ -117,8 +122,8 @@ export class LocalDriver implements VolumeDriver {
       if (e.refs.size > 0) throw new ConflictError('volume has active mounts');
       if (e.mounted) await this.umount(e);
       const dir = join(this.root, name);
-      const real = await realpath(dir).catch(() => dir);
-      if (real === this.root || !real.startsWith(this.root + '/')) throw new SystemError(`unable to remove a directory outside of the local volume root ${this.root}: ${real}`);
+      const real = await realpath(dir).catch(() => join(this.realRoot, name));
+      if (real === this.realRoot || !real.startsWith(this.realRoot + '/')) throw new SystemError(`unable to remove a directory outside of the local volume root ${this.root}: ${real}`);
       // Metadata first: from here on a crash leaves a directory init collects.
       await unlink(join(dir, META)).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
       await syncDir(dir);
@@ -175,7 +180,8 @@ export class LocalDriver implements VolumeDriver {
     return {
       name,
       mountpoint: join(this.root, name, DATA),
-      createdAt: new Date(meta.CreatedAt),
+      // Written by create; a hand-edited file without it still lists (as the epoch), never throws.
+      createdAt: Number.isNaN(Date.parse(meta.CreatedAt)) ? new Date(0) : new Date(meta.CreatedAt),
       options: meta.Options ?? {},
       labels: meta.Labels ?? {},
     };

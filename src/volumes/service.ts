@@ -68,7 +68,7 @@ export class VolumeService implements VolumeMounts {
   list(filters: VolumeFilters = {}): Volume[] {
     checkKeys(filters, LIST_FILTERS);
     const match = this.matcher(filters);
-    return this.driver.list().filter(match).sort((a, b) => a.name.localeCompare(b.name)).map((v) => this.toApi(v));
+    return this.driver.list().filter(match).sort(byName).map((v) => this.toApi(v));
   }
 
   /** The ids of the containers referencing the volume. */
@@ -142,7 +142,7 @@ export class VolumeService implements VolumeMounts {
    */
   async usage(): Promise<Volume[]> {
     const out: Volume[] = [];
-    for (const v of this.driver.list().sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const v of this.driver.list().sort(byName)) {
       if (Object.keys(v.options).length > 0) continue;
       out.push({ ...this.toApi(v), UsageData: { Size: await this.driver.usage(v.name), RefCount: this.references(v.name).length } });
     }
@@ -266,6 +266,9 @@ function nameOf(req: VolumeCreateRequest): { name: string; labels: Record<string
   labels[ANONYMOUS_LABEL] = '';
   return { name: randomBytes(32).toString('hex'), labels };
 }
+
+/** Byte order of names, the same whatever the daemon's locale. */
+const byName = (a: DriverVolume, b: DriverVolume) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 const noSuchVolume = (name: string) => new NotFoundError(`get ${name}: no such volume`);
 

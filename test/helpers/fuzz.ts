@@ -13,7 +13,7 @@
 //
 // Properties: every complete request is answered (streaming routes: the head
 // arrives); no 5xx, and a 4xx carries a message; the daemon's pid lives on;
-// the containers, images and networks it lists are the same after each case
+// the containers, images, networks and volumes it lists are the same after each case
 // (after each case that is not a plain GET/HEAD, and after each route's last).
 //
 // What keeps the last property honest while the fuzz may not change state:
@@ -108,6 +108,7 @@ export interface Fixtures {
   containers: string[];
   images: string[];
   networks: string[];
+  volumes: string[];
   execs: string[];
   /** Names and ids any string field may take, so bodies name real objects too. */
   anyReal: string[];
@@ -206,6 +207,7 @@ function realFor(route: Route, name: string, fx: Fixtures): string[] {
   if (route.path.startsWith('/containers/')) return fx.containers;
   if (route.path.startsWith('/images/')) return fx.images;
   if (route.path.startsWith('/networks/')) return fx.networks;
+  if (route.path.startsWith('/volumes/')) return fx.volumes;
   if (route.path.startsWith('/exec/')) return fx.execs;
   return name === 'id' || name === 'name' ? fx.anyReal.slice(0, 2) : [];
 }
@@ -441,9 +443,9 @@ const HEAD_TIMEOUT = 20_000;
 const BODY_TIMEOUT = 30_000;
 
 /** Sends one case with node's http client (raw socket for what it refuses to send). */
-export async function send(socketPath: string, c: Case, streaming: boolean): Promise<Outcome> {
+export async function send(socketPath: string, c: Case, streaming: boolean, halfCloseRaw = true): Promise<Outcome> {
   const body = await materialise(c.body);
-  if (c.raw) return sendRaw(socketPath, c.raw.replace('{METHOD}', c.method).replace('{URL}', c.url), c.disconnect, true);
+  if (c.raw) return sendRaw(socketPath, c.raw.replace('{METHOD}', c.method).replace('{URL}', c.url), c.disconnect, halfCloseRaw);
   // A head over node's 16 KiB limit is answered (431) and the connection closed before any body is read:
   // sent without one, so the answer is not lost to the client's EPIPE.
   // So is a method node's parser does not know (400, no body read).
@@ -509,6 +511,15 @@ export async function send(socketPath: string, c: Case, streaming: boolean): Pro
 }
 
 /**
+ * The answer after any interim `100 Continue` heads: the request is only
+ * answered (and, for a create, done) with its final status.
+ */
+function finalResponse(text: string): string {
+  while (/^HTTP\/1\.[01] 1\d\d /.test(text) && text.includes('\r\n\r\n')) text = text.slice(text.indexOf('\r\n\r\n') + 4);
+  return text;
+}
+
+/**
  * `halfClose`: the client shuts its side after sending (the malformed
  * templates); node then aborts a request in flight, so well-formed ones
  * keep the socket open and ask for Connection: close instead.
@@ -523,17 +534,20 @@ function sendRaw(socketPath: string, data: string | Buffer, disconnect: Disconne
       settled = true;
       clearTimeout(timer);
       s.destroy();
-      const text = Buffer.concat(chunks).toString('latin1');
+      const text = finalResponse(Buffer.concat(chunks).toString('latin1'));
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       const headerEnd = text.indexOf('\r\n\r\n');
       resolvePromise(m ? { status: Number(m[1]), body: headerEnd >= 0 ? text.slice(headerEnd + 4, headerEnd + 4 + 4096) : '' } : {});
     };
     // Malformed requests may get no answer at all (the client never finished): a few seconds is plenty.
     const timer = setTimeout(done, 3000);
-    s.on('data', (d: Buffer) => { chunks.push(d); if (Buffer.concat(chunks).includes('\r\n\r\n')) setTimeout(done, 200); });
+    s.on('data', (d: Buffer) => { chunks.push(d); if (finalResponse(Buffer.concat(chunks).toString('latin1')).includes('\r\n\r\n')) setTimeout(done, 200); });
     s.on('error', done);
     s.on('close', done);
-    s.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    // Mid-body means the request never arrives whole: a create route's client must
+    // not leave a request behind that the daemon could finish after the check.
+    s.write(disconnect === 'midBody' ? bytes.subarray(0, bytes.length >> 1) : bytes);
     if (disconnect === 'midBody' || disconnect === 'afterSend') setTimeout(done, 10);
     else if (halfClose) s.end();
   });
@@ -541,7 +555,7 @@ function sendRaw(socketPath: string, data: string | Buffer, disconnect: Disconne
 
 // ---------- checking ----------
 
-export interface Snapshot { containers: string[]; images: string[]; networks: string[] }
+export interface Snapshot { containers: string[]; images: string[]; networks: string[]; volumes: string[] }
 
 async function getJson<T>(socketPath: string, path: string): Promise<T> {
   return new Promise((resolvePromise, reject) => {
@@ -570,21 +584,23 @@ export async function call(socketPath: string, method: string, path: string, bod
   });
 }
 
-/** What `ps -a`, `images -a` and `network ls` show, as sorted id/name lines. */
+/** What `ps -a`, `images -a`, `network ls` and `volume ls` show, as sorted id/name lines. */
 export async function snapshot(socketPath: string): Promise<Snapshot> {
   const cs = await getJson<{ Id: string; Names: string[] }[]>(socketPath, '/containers/json?all=1');
   const is = await getJson<{ Id: string; RepoTags: string[] | null }[]>(socketPath, '/images/json?all=1');
   const ns = await getJson<{ Id: string; Name: string }[]>(socketPath, '/networks');
+  const vs = await getJson<{ Volumes: { Name: string; Driver: string }[] }>(socketPath, '/volumes');
   return {
     containers: cs.map((c) => `${c.Id} ${c.Names.join(',')}`).sort(),
     images: is.flatMap((i) => [i.Id, ...(i.RepoTags ?? []).map((t) => `${i.Id} ${t}`)]).sort(),
     networks: ns.map((n) => `${n.Id} ${n.Name}`).sort(),
+    volumes: vs.Volumes.map((v) => `${v.Name} ${v.Driver}`).sort(),
   };
 }
 
 export function diff(a: Snapshot, b: Snapshot): string {
   const out: string[] = [];
-  for (const k of ['containers', 'images', 'networks'] as const) {
+  for (const k of ['containers', 'images', 'networks', 'volumes'] as const) {
     const added = b[k].filter((x) => !a[k].includes(x));
     const removed = a[k].filter((x) => !b[k].includes(x));
     if (added.length) out.push(`${k} added: ${added.join('; ')}`);
@@ -593,10 +609,11 @@ export function diff(a: Snapshot, b: Snapshot): string {
   return out.join('\n');
 }
 
-/** Removes what a successful create-type request added (containers, networks, tags, images). */
+/** Removes what a successful create-type request added (containers, networks, volumes, tags, images). */
 export async function undo(socketPath: string, before: Snapshot, after: Snapshot): Promise<void> {
   for (const line of after.containers.filter((x) => !before.containers.includes(x))) await call(socketPath, 'DELETE', `/containers/${line.split(' ')[0]}?force=1`);
   for (const line of after.networks.filter((x) => !before.networks.includes(x))) await call(socketPath, 'DELETE', `/networks/${line.split(' ')[0]}`);
+  for (const line of after.volumes.filter((x) => !before.volumes.includes(x))) await call(socketPath, 'DELETE', `/volumes/${encodeURIComponent(line.split(' ')[0])}`);
   const beforeIds = new Set(before.images.filter((x) => !x.includes(' ')));
   for (const line of after.images.filter((x) => x.includes(' ') && !before.images.includes(x))) {
     const [id, tag] = line.split(' ');
@@ -636,6 +653,7 @@ export async function makeFixtures(d: TestDaemon): Promise<Fixtures> {
   const created = must(['create', '--name', 'fz-created', 'busybox', 'sleep', '1d']);
   const running = must(['run', '-d', '--name', 'fz-running', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exec sleep 1d']);
   const net = must(['network', 'create', 'fz-net']);
+  must(['volume', 'create', '--label', 'fz=1', 'fz-vol']);
   const image = must(['image', 'inspect', '-f', '{{.Id}}', 'busybox']);
   const execId = await new Promise<string>((resolvePromise, reject) => {
     const req = request({ socketPath: d.socket, method: 'POST', path: '/containers/fz-running/exec', headers: { 'Content-Type': 'application/json' }, agent: false }, (res) => {
@@ -649,7 +667,8 @@ export async function makeFixtures(d: TestDaemon): Promise<Fixtures> {
   const containers = [created, created.slice(0, 12), 'fz-created', running, 'fz-running', '/fz-running'];
   const images = ['busybox', 'busybox:latest', image, image.replace('sha256:', '').slice(0, 12), 'docker.io/library/busybox:latest'];
   const networks = [net, net.slice(0, 12), 'fz-net', 'bridge', 'host', 'none'];
-  return { containers, images, networks, execs: [execId], anyReal: [...containers.slice(2), ...images.slice(0, 3), ...networks.slice(2), execId] };
+  const volumes = ['fz-vol'];
+  return { containers, images, networks, volumes, execs: [execId], anyReal: [...containers.slice(2), ...images.slice(0, 3), ...networks.slice(2), ...volumes, execId] };
 }
 
 /** What the CLI lists, to compare before and after a whole run. */
@@ -657,7 +676,8 @@ export function cliState(d: TestDaemon): string {
   const ps = d.berth(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}} {{.Image}}']).stdout;
   const images = d.berth(['images', '-a', '--no-trunc', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}']).stdout;
   const nets = d.berth(['network', 'ls', '--no-trunc', '--format', '{{.ID}} {{.Name}} {{.Driver}}']).stdout;
-  return `ps -a:\n${ps.split('\n').sort().join('\n')}\nimages:\n${images.split('\n').sort().join('\n')}\nnetwork ls:\n${nets.split('\n').sort().join('\n')}`;
+  const vols = d.berth(['volume', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Labels}}']).stdout;
+  return `ps -a:\n${ps.split('\n').sort().join('\n')}\nimages:\n${images.split('\n').sort().join('\n')}\nnetwork ls:\n${nets.split('\n').sort().join('\n')}\nvolume ls:\n${vols.split('\n').sort().join('\n')}`;
 }
 
 const REGISTRY_ROUTES = new Set(['POST /auth', 'GET /images/search', 'POST /images/create', 'POST /images/{name}/push', 'POST /build', 'POST /plugins/pull', 'GET /distribution/{name}/json']);
@@ -669,6 +689,9 @@ const REGISTRY_ROUTES = new Set(['POST /auth', 'GET /images/search', 'POST /imag
  * no swarm. Counted and reported per route, never hidden.
  */
 function acceptable5xx(route: Route, o: Outcome): boolean {
+  // PUT /volumes/{name} (also a PUT sent to another /volumes/x route) is for cluster
+  // volumes only: a dockerd in no swarm answers this 503 before reading anything.
+  if (o.status === 503 && route.key.includes(' /volumes/')) return (o.body ?? '').trim() === '{"message":"volume update only valid for cluster volumes, but swarm is unavailable"}';
   if (o.status === 503 && SWARM_ROUTES.test(route.key)) return /This node is not (part of a swarm|a swarm manager)|berth does not support swarm mode/.test(o.body ?? '');
   return o.status === 500 && REGISTRY_ROUTES.has(route.key)
     && (/getaddrinfo|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ENETUNREACH|fetch failed|no such host|connection refused|network is unreachable/.test(o.body ?? '')
@@ -693,7 +716,9 @@ export async function fuzzRoute(d: TestDaemon, route: Route, defs: Definitions, 
   const details = await fc.check(
     fc.asyncProperty(caseArb(route, defs, fx, { streamAborts: p.streamAborts }), async (c) => {
       cases++;
-      const out = await send(d.socket, c, pol.streaming);
+      // A create route's raw request keeps its socket open for the answer: a client that
+      // half-closes goes away unanswered, and the daemon may still make the object after the check.
+      const out = await send(d.socket, c, pol.streaming, pol.anyDisconnect);
       const problems: string[] = [];
       if (!c.raw && (c.disconnect === 'none' || c.disconnect === 'afterHead')) {
         if (out.timedOut) problems.push(out.status ? `answered ${out.status} but the body never ended` : 'no answer in time');

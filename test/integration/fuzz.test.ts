@@ -42,7 +42,7 @@ describe(`Engine API fuzz (seed ${params.seed}, ${params.runs} cases per route)`
     });
   }
 
-  test('the daemon is the one that started, and ps -a, images and network ls list what they did before', () => {
+  test('the daemon is the one that started, and ps -a, images, network ls and volume ls list what they did before', () => {
     assert.equal(d.pid, pid);
     assert.equal(readFileSync(d.pidFile, 'utf8').trim(), String(pid));
     assert.equal(cliState(d), listed);

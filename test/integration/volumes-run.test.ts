@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { TestDirs } from '../helpers/build.ts';
@@ -91,12 +91,45 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     ok(['volume', 'rm', 'filled', 'nocopy', 'nocopy2']);
   });
 
+  test("a volume's events are dockerd's: create, then mount at start and unmount at stop (none for the copy-up)", () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    ok(['run', '--rm', '-v', 'evvol:/seed', 'seeded', 'true']);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const ev = ok(['events', '--since', String(since), '--until', String(until), '--filter', 'type=volume', '--format', '{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.destination}}']);
+    assert.deepEqual(ev.split('\n').filter((l) => l.includes(' evvol')), ['create evvol <no value>', 'mount evvol /seed', 'unmount evvol <no value>']);
+    ok(['volume', 'rm', 'evvol']);
+  });
+
+  test('a local volume with tmpfs options is mounted for the container and unmounted when it stops', () => {
+    ok(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs', '--opt', 'o=size=2m', 'tvol']);
+    const data = JSON.parse(ok(['volume', 'inspect', 'tvol']))[0].Mountpoint;
+    const hostMounted = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === data);
+    ok(['run', '-d', '--name', 'tuser', '-v', 'tvol:/data', 'busybox', 'sleep', '60']);
+    assert.match(ok(['exec', 'tuser', 'grep', ' /data ', '/proc/mounts']), /^tmpfs \/data tmpfs rw,.*size=2048k/);
+    assert.ok(hostMounted(), 'mounted on the host while the container runs');
+    ok(['rm', '-f', 'tuser']);
+    assert.ok(!hostMounted(), 'unmounted once no container uses it');
+    ok(['volume', 'rm', 'tvol']);
+  });
+
   test('volume-subpath mounts a directory of the volume', () => {
     ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'sh', '-c', 'mkdir /v/inner && echo in > /v/inner/f']);
     assert.equal(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=inner', 'busybox', 'cat', '/s/f']), 'in\n');
     const r = d.berth(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=missing', 'busybox', 'true']);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /subpath missing does not exist in the volume/);
+    // Symlinks in the volume resolve inside it: never to the host's /etc or /.
+    ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'sh', '-c', 'ln -s /etc /v/abs && ln -s ../../.. /v/up']);
+    const abs = d.berth(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=abs', 'busybox', 'ls', '/s']);
+    assert.equal(abs.code, 125);
+    assert.match(abs.stderr, /subpath abs does not exist in the volume/);
+    assert.deepEqual(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/s,volume-subpath=up', 'busybox', 'ls', '/s']).split('\n').filter(Boolean), ['abs', 'inner', 'up'], 'up/../.. stops at the volume root');
+    // A new empty subpath is filled from the image as a volume would be.
+    ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'mkdir', '/v/empty']);
+    assert.equal(ok(['run', '--rm', '--mount', 'type=volume,src=subs,dst=/seed,volume-subpath=empty', 'seeded', 'cat', '/seed/a']), 'seeded\n');
+    assert.equal(ok(['run', '--rm', '-v', 'subs:/v', 'busybox', 'cat', '/v/empty/a']), 'seeded\n');
+    const mounts = readFileSync('/proc/self/mounts', 'utf8');
+    assert.ok(!mounts.includes(join(d.execRoot, 'subpaths')), 'no staging bind is left after the start');
     ok(['volume', 'rm', 'subs']);
   });
 
@@ -151,6 +184,24 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     writeFileSync(join(host, 'rel'), 'relative\n');
     const inDir = spawnSync(BERTH, ['-H', d.host, 'run', '--rm', '-v', './:/r', '--mount', 'type=bind,src=.,dst=/m', 'busybox', 'cat', '/r/rel', '/m/rel'], { cwd: host, encoding: 'utf8' });
     assert.equal(inDir.stdout, 'relative\nrelative\n', inDir.stderr);
+  });
+
+  test("a read-only bind is read-only in its submounts too (Docker 25+'s rro), unless bind-recursive=writable", () => {
+    const host = dirs.track(mkdtempSync('/tmp/berth-rro-'));
+    const sub = join(host, 'sub');
+    mkdirSync(sub);
+    assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', sub]).status, 0);
+    try {
+      const rro = d.berth(['run', '--rm', '-v', `${host}:/h:ro`, 'busybox', 'touch', '/h/sub/f']);
+      assert.equal(rro.code, 1);
+      assert.match(rro.stderr, /Read-only file system/);
+      ok(['run', '--rm', '--mount', `type=bind,src=${host},dst=/h,readonly,bind-recursive=writable`, 'busybox', 'touch', '/h/sub/f']);
+      assert.ok(existsSync(join(sub, 'f')));
+      const top = d.berth(['run', '--rm', '--mount', `type=bind,src=${host},dst=/h,readonly,bind-recursive=writable`, 'busybox', 'touch', '/h/top']);
+      assert.match(top.stderr, /Read-only file system/, 'the bind itself stays read-only');
+    } finally {
+      spawnSync('umount', ['-l', sub]);
+    }
   });
 
   test('tmpfs mounts are tmpfs of the asked size and mode', () => {
