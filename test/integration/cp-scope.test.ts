@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { connect } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { BERTH, DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { makeTar } from '../helpers/tar.ts';
 import { fdCount, fdTargets } from '../helpers/proc-fds.ts';
 
@@ -137,6 +137,18 @@ describe('cp stays inside the container', () => {
       // The volume has it: another container sees it; the container's own layer does not.
       assert.equal(d.berth(['run', '--rm', '-v', 'cpvol:/x', 'busybox', 'cat', '/x/tree/f']).stdout, 'in a volume\n');
       assert.deepEqual(d.berth(['diff', 'vols']).stdout.split('\n').filter(Boolean), ['A /bind', 'A /data', 'A /ro']);
+      if (DOCKER) {
+        // The docker CLI, the same way in and out of the mounts.
+        r = d.docker(['cp', join(local, 'tree', 'f'), 'vols:/bind/from-docker']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(readFileSync(join(bind, 'from-docker'), 'utf8'), 'in a volume\n');
+        r = d.docker(['cp', 'vols:/data/tree', join(local, 'back')]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(readFileSync(join(local, 'back', 'f'), 'utf8'), 'in a volume\n');
+        r = d.docker(['cp', join(local, 'tree', 'f'), 'vols:/ro/']);
+        assert.equal(r.code, 1);
+        assert.equal(r.stderr, 'Error response from daemon: mounted volume is marked read-only\n');
+      }
       r = d.berth(['cp', join(local, 'tree', 'f'), 'vols:/ro/']);
       assert.equal(r.code, 1);
       assert.equal(r.stderr, 'Error response from daemon: mounted volume is marked read-only\n');

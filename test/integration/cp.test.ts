@@ -212,6 +212,18 @@ describe('cp', () => {
     assert.match(await catIn('run-berth', '/etc/passwd'), /^root:/);
   });
 
+  test('a gzip\'d tar goes in as a plain one; the copies are events (extract-to-dir, archive-path), as dockerd publishes them', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const gz = spawnSync('sh', ['-c', `tar -C ${src} -c other | gzip`], { maxBuffer: 1 << 20 }).stdout;
+    const r = await api(d, 'PUT', '/containers/run-berth/archive?path=/tmp', gz);
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(await catIn('run-berth', '/tmp/other'), 'other\n');
+    const ev = d.berth(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=run-berth', '--format', '{{.Action}}']);
+    assert.equal(ev.code, 0, ev.stderr);
+    const actions = ev.stdout.split('\n').filter(Boolean);
+    assert.ok(actions.includes('extract-to-dir') && actions.includes('archive-path'), actions.join(','));
+  });
+
   test('python3-docker: put_archive and get_archive', { skip: !HAVE_PY_DOCKER && 'no python3-docker' }, () => {
     const script = `
 import docker, io, tarfile, sys
