@@ -16,6 +16,7 @@ import { registerRegistryCommands } from './commands/registry.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
 import { registerPruneCommands } from './commands/prune.ts';
+import { registerCpCommands } from './commands/cp.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerContainerCommands(program, containerGroup);
   registerObserveCommands(program, containerGroup);
   registerUpdateCommands(program, containerGroup);
+  registerCpCommands(program, containerGroup);
   const imageGroup = program.command('image').description('Manage images');
   registerImageCommands(program, imageGroup);
   registerArchiveCommands(program);

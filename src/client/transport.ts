@@ -87,9 +87,13 @@ function writeRequest(s: Socket, r: RequestSpec): void {
   body.on('data', (c: Buffer | string) => {
     const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
     if (b.length === 0) return;
+    // One writev for the chunk's size line, bytes and CRLF.
+    s.cork();
     s.write(`${b.length.toString(16)}\r\n`);
     s.write(b);
-    if (!s.write('\r\n')) {
+    const more = s.write('\r\n');
+    s.uncork();
+    if (!more) {
       body.pause();
       s.once('drain', () => body.resume());
     }

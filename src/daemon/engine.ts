@@ -14,6 +14,8 @@ import { ExecService } from '../containers/exec.ts';
 import { HealthMonitor } from '../containers/health.ts';
 import { LogForwarder } from '../containers/log-forward.ts';
 import { ContextCache } from '../build/context-cache.ts';
+import { RootfsAccess } from '../containers/rootfs-access.ts';
+import { ContainerArchive } from '../containers/archive.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
 import { VolumeService } from '../volumes/service.ts';
@@ -34,6 +36,9 @@ export class Engine {
   readonly buildCacheRoot: string;
   readonly networks: NetworkService;
   readonly volumes: VolumeService;
+  /** Stopped containers' filesystems mounted for export and cp. */
+  readonly rootfs: RootfsAccess;
+  readonly archive: ContainerArchive;
   id = '';
   /** Containers the restart policies could not start at init, for the daemon's log. */
   readonly bootFailures: string[] = [];
@@ -54,6 +59,8 @@ export class Engine {
     this.execs = new ExecService(config, this.containers, this.events);
     this.health = new HealthMonitor(this.containers, this.execs, this.events);
     this.logForwarder = new LogForwarder(this.containers, this.events);
+    this.rootfs = new RootfsAccess(this.containers, config.execRoot);
+    this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
   }
 
   async init(): Promise<void> {
@@ -68,6 +75,7 @@ export class Engine {
     await this.images.store.init();
     await this.networks.init();
     await this.distribution.init();
+    this.rootfs.sweep();
     // Before the containers: their restore re-takes volume references.
     await this.volumes.init();
     await this.containers.restore();

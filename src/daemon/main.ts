@@ -11,6 +11,7 @@ import { containerRoutes } from './routes/containers.ts';
 import { execRoutes } from './routes/exec.ts';
 import { systemDfRoutes } from './routes/system-df.ts';
 import { imageRoutes } from './routes/images.ts';
+import { archiveRoutes } from './routes/archive.ts';
 import { commitRoutes } from './routes/commit.ts';
 import { buildRoutes } from './routes/build.ts';
 import { networkRoutes } from './routes/networks.ts';
@@ -191,6 +192,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   imageRoutes(api, engine);
   systemDfRoutes(api, engine);
   commitRoutes(api, engine);
+  archiveRoutes(api, engine);
   buildRoutes(api, engine);
   networkRoutes(api, engine);
   volumeRoutes(api, engine);

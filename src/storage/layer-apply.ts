@@ -24,7 +24,7 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync, constants as C, fchmodSync, fchownSync, futimesSync, linkSync, lchownSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writev,
+  mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, chmodSync, writev, writevSync,
   type Stats,
 } from 'node:fs';
 import { posix } from 'node:path';
@@ -32,7 +32,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { decompress } from '../files/compression.ts';
-import { cleanInRoot, isWithin, resolveInRoot } from './rootpath.ts';
+import { cleanInRoot, isWithin, resolveInRoot, type ScopedRoot } from './rootpath.ts';
 import { ArchiveError, isPlainXattrName, parsePaxRecords, quoteAttrText, runTool, XATTR_PREFIX } from './tarutil.ts';
 
 const writevAsync = promisify(writev);
@@ -62,6 +62,22 @@ export interface ApplyOptions {
    * dropped. A build's COPY checksums come from here instead of rereading.
    */
   fileDigests?: Map<string, string>;
+  /**
+   * `cp` into a container (PUT /containers/{id}/archive): entries are placed
+   * below the in-scope directory `into` of `scope` (a root with mounts), and
+   * their parents, symlinks and hard link targets resolve in the whole scope
+   * as in a chroot; `.wh.` names are plain files, not whiteouts.
+   */
+  copy?: {
+    scope: ScopedRoot;
+    into: string;
+    /** An entry may not replace a directory with a non-directory or the reverse (dockerd's NoOverwriteDirNonDir). */
+    noOverwriteDirNonDir?: boolean;
+    /** Every entry is owned by this user instead of the tar's ids (`cp -a` into a container with a User). */
+    owner?: { uid: number; gid: number };
+  };
+  /** false: the diff ID is not computed (a copy has no use for it). */
+  digest?: boolean;
 }
 
 /** Entries up to this size are compared with a linkFrom candidate before it is linked. */
@@ -225,11 +241,28 @@ class Extractor {
   private readonly keep = new Set<string>();
 
   private readonly opts: ApplyOptions;
+  private readonly copy: ApplyOptions['copy'];
 
   constructor(root: string, opts: ApplyOptions) {
     this.root = root;
-    this.overlay = opts.overlayWhiteouts !== false;
+    this.overlay = opts.overlayWhiteouts !== false && !opts.copy;
     this.opts = opts;
+    this.copy = opts.copy;
+  }
+
+  /** Host path of an entry's cleaned name, every component resolved in the root (or the copy's scope). */
+  private resolve(clean: string, followFinal: boolean): string {
+    if (!this.copy) return resolveInRoot(this.root, clean, followFinal);
+    return this.copy.scope.host(posix.join(this.copy.into, clean), followFinal);
+  }
+
+  private inside(host: string): boolean {
+    return this.copy ? this.copy.scope.contains(host) : isWithin(this.root, host);
+  }
+
+  /** The path from the tar's point of view, for messages: in-container for a copy. */
+  private shown(clean: string): string {
+    return this.copy ? posix.join(this.copy.into, clean) : clean;
   }
 
   private host(parent: string, base: string): string {
@@ -248,11 +281,11 @@ class Extractor {
     if (cached !== undefined) return cached;
     let host: string;
     try {
-      host = resolveInRoot(this.root, clean, true);
+      host = this.resolve(clean, true);
     } catch (err) {
       throw new ArchiveError(`${clean}: ${(err as Error).message}`, { cause: err });
     }
-    if (!isWithin(this.root, host)) throw new ArchiveError(`${clean}: path escapes the layer`);
+    if (!this.inside(host)) throw new ArchiveError(`${clean}: path escapes the layer`);
     // A device node still waiting for mknod must not be taken for a missing directory.
     if (this.nodeQueue.length > 0) await this.flushNodes();
     const st = lstatOrUndefined(host);
@@ -272,7 +305,7 @@ class Extractor {
   }
 
   private markKept(p: string): void {
-    if (this.overlay) return;
+    if (this.overlay || this.copy) return;
     for (let q = p; isWithin(this.root, q) && q !== this.root && !this.keep.has(q); q = posix.dirname(q)) this.keep.add(q);
   }
 
@@ -295,6 +328,15 @@ class Extractor {
 
   async place(raw: tar.Header, stream: Readable, pax: Map<string, Buffer>): Promise<void> {
     const h = normalizeHeader(raw, pax);
+    if (this.copy?.owner) {
+      h.meta.uid = this.copy.owner.uid;
+      h.meta.gid = this.copy.owner.gid;
+    }
+    if (this.copy) {
+      // dockerd's Untar refuses a name that climbs out of the extraction point (a layer's is clamped).
+      const rel = posix.normalize(h.name.replace(/^\/+/, '') || '.');
+      if (rel === '..' || rel.startsWith('../')) throw new ArchiveError(`${JSON.stringify(h.name)} is outside of ${JSON.stringify(this.copy.into)}`);
+    }
     const clean = cleanInRoot(h.name);
     if (clean === '/') {
       // The root itself: the layer directory keeps its own metadata (as Docker).
@@ -306,9 +348,9 @@ class Extractor {
 
     // AUFS metadata (.wh..wh.plnk and friends) is not content; only the opaque marker means something.
     const top = clean.split('/')[1];
-    if ((top.startsWith(WH_META_PREFIX) || base.startsWith(WH_META_PREFIX)) && base !== WH_OPAQUE) return drain(stream);
+    if (!this.copy && (top.startsWith(WH_META_PREFIX) || base.startsWith(WH_META_PREFIX)) && base !== WH_OPAQUE) return drain(stream);
 
-    if (base.startsWith(WH_PREFIX)) {
+    if (!this.copy && base.startsWith(WH_PREFIX)) {
       await drain(stream);
       if (base === WH_OPAQUE) return this.opaque(parentClean);
       const name = base.slice(WH_PREFIX.length);
@@ -318,9 +360,29 @@ class Extractor {
 
     const parent = (await this.resolveDir(parentClean, true)) as string;
     const p = this.host(parent, base);
-    if (!isWithin(this.root, p) || p === this.root) throw new ArchiveError(`${h.name}: path escapes the layer`);
+    if (!this.inside(p) || p === this.root) throw new ArchiveError(`${h.name}: path escapes the layer`);
+    if (this.copy) {
+      // A mount point is the mount's root: its content is the mount's, and
+      // it is never replaced (the kernel would refuse: it is busy).
+      const m = this.copy.scope.mountOver(p);
+      if (m) {
+        if (h.type !== 'directory' || !lstatOrUndefined(m.source)?.isDirectory()) {
+          throw new ArchiveError(`cannot overwrite mount point ${JSON.stringify(m.destination)}`);
+        }
+        return drain(stream);
+      }
+    }
     if (this.nodePaths.has(p)) await this.flushNodes();
     const existing = lstatOrUndefined(p);
+    if (existing && this.copy?.noOverwriteDirNonDir) {
+      const dest = JSON.stringify(this.copy.into);
+      if (existing.isDirectory() && h.type !== 'directory') {
+        throw new ArchiveError(`cannot overwrite directory ${JSON.stringify(this.shown(clean))} with non-directory in ${dest}`);
+      }
+      if (!existing.isDirectory() && h.type === 'directory') {
+        throw new ArchiveError(`cannot overwrite non-directory ${JSON.stringify(this.shown(clean))} with directory in ${dest}`);
+      }
+    }
     this.markKept(p);
     this.opts.fileDigests?.delete(p);
 
@@ -392,13 +454,15 @@ class Extractor {
       let batch: Buffer[] = [];
       let batchLen = 0;
       let written = 0;
+      const small = h.size <= WRITE_BATCH;
       const flush = async () => {
         let bufs = batch;
         let left = batchLen;
         batch = [];
         batchLen = 0;
         while (left > 0) {
-          const { bytesWritten: n } = await writevAsync(fd, bufs);
+          // A small file in one synchronous writev: the thread-pool round trip costs more than the copy.
+          const n = small ? writevSync(fd, bufs) : (await writevAsync(fd, bufs)).bytesWritten;
           written += n;
           left -= n;
           if (left === 0) break;
@@ -432,11 +496,11 @@ class Extractor {
     if (h.linkname === '') throw new ArchiveError(`${h.name}: hard link without a target`);
     let target: string;
     try {
-      target = resolveInRoot(this.root, cleanInRoot(h.linkname), false);
+      target = this.resolve(cleanInRoot(h.linkname), false);
     } catch (err) {
       throw new ArchiveError(`${h.name}: hard link target ${h.linkname}: ${(err as Error).message}`, { cause: err });
     }
-    if (!isWithin(this.root, target) || target === this.root) {
+    if (!this.inside(target) || target === this.root) {
       throw new ArchiveError(`${h.name}: hard link target ${h.linkname} is outside the layer`);
     }
     if (this.nodePaths.has(target)) await this.flushNodes();
@@ -653,7 +717,7 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
   try {
     for await (const chunk of dec.stream) {
       if (failure !== undefined) throw failure;
-      hash.update(chunk as Buffer);
+      if (opts.digest !== false) hash.update(chunk as Buffer);
       if (!extract.write(chunk as Buffer)) {
         await Promise.race([new Promise<void>((resolve) => extract.once('drain', () => resolve())), extracted]);
       }

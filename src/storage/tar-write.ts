@@ -11,11 +11,12 @@
 // trusted.overlay.* attributes and the host-specific security.selinux label
 // are never exported. Pass { xattrs: false } to createTar to skip the
 // getfattr pass.
-import { constants as C, type Stats } from 'node:fs';
+import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import type { ScopedRoot } from './rootpath.ts';
 import {
   ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
 } from './tarutil.ts';
@@ -25,9 +26,20 @@ export interface CreateTarOptions {
   xattrs?: boolean;
   /** Stops the walk, its reads and getfattr; the stream is destroyed with the reason. */
   signal?: AbortSignal;
+  /**
+   * `cp` out of a container (GET /containers/{id}/archive): the resource
+   * itself is in the tar under this name — a directory as `name/` followed by
+   * `name/…`, anything else (a symlink too, never followed) as one entry.
+   * Without it the tree's content is named relative to it, with no root entry.
+   */
+  name?: string;
+  /** The mounts of the tree's root: a directory a mount is shown over is archived from the mount's source. */
+  scope?: ScopedRoot;
 }
 
 const READ_CHUNK = 256 * 1024;
+/** Files up to this size are read in one synchronous read. */
+const SMALL_FILE = 1 << 20;
 const MAX_OCTAL_ID = 0o7777777;
 const MAX_USTAR_MTIME = 0x7fffffff; // tar-stream writes mtime through a 32-bit int
 
@@ -106,16 +118,23 @@ class TreePacker {
   /** dev:ino -> name of the first entry of a multiply linked inode. */
   private readonly links = new Map<string, string>();
   private readonly signal: AbortSignal;
+  private readonly scope: ScopedRoot | undefined;
 
-  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal) {
+  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot) {
     this.root = root;
     this.pack = pack;
     this.diff = diff;
     this.xattrs = xattrs;
     this.signal = signal;
+    this.scope = scope;
   }
 
-  async run(): Promise<void> {
+  async run(name?: string): Promise<void> {
+    if (name !== undefined) {
+      // The resource itself, under its name; `/` names its content `/bin`, `/etc`, ….
+      await this.entry(this.root, '', name, name === '/');
+      return;
+    }
     const st = await lstat(this.root);
     if (!st.isDirectory()) throw new ArchiveError(`${this.root} is not a directory`);
     await this.walk(this.root, '');
@@ -137,15 +156,13 @@ class TreePacker {
     }
   }
 
-  private async entry(abs: string, parentRel: string, name: string): Promise<void> {
-    const rel = parentRel ? `${parentRel}/${name}` : name;
-    let st: Stats;
-    try {
-      st = await lstat(abs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+  private async entry(abs: string, parentRel: string, name: string, isSlash = false): Promise<void> {
+    const rel = isSlash ? '' : parentRel === '/' ? `/${name}` : parentRel ? `${parentRel}/${name}` : name;
+    // A mount point shows the mount's content (its source may be a file: a bind of one).
+    abs = this.scope?.mountOver(abs)?.source ?? abs;
+    // Synchronous: one lstat is far cheaper than a thread-pool round trip for it.
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) return;
     const attrs = this.xattrs?.get(abs) ?? [];
     const mtimeSec = Math.floor(st.mtimeMs / 1000);
     const base = { mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec };
@@ -171,7 +188,7 @@ class TreePacker {
       if (opaque) {
         await this.emit({ ...base, name: `${rel}/.wh..wh..opq`, type: 'file', mode: S_IFREG | (st.mode & 0o777), size: 0 }, []);
       }
-      await this.walk(abs, rel);
+      await this.walk(abs, isSlash ? '/' : rel);
       return;
     }
 
@@ -215,6 +232,7 @@ class TreePacker {
       await this.emit({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec: Math.floor(st.mtimeMs / 1000), size: 0 }, xattrs);
       return;
     }
+    if (st.size <= SMALL_FILE && (await this.smallFile(abs, rel, xattrs))) return;
     let fh: FileHandle;
     try {
       // O_NOFOLLOW and O_NONBLOCK: a symlink or fifo swapped in meanwhile is neither followed nor waited on.
@@ -252,6 +270,43 @@ class TreePacker {
   }
 
   /**
+   * A small file read whole in synchronous calls (open, fstat, read, close
+   * would be four thread-pool round trips, which cost more than the reads on
+   * a busy machine). False: it grew past SMALL_FILE meanwhile, read it as a
+   * big one.
+   */
+  private async smallFile(abs: string, rel: string, xattrs: Array<[string, Buffer]>): Promise<boolean> {
+    let fd: number;
+    try {
+      fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return true;
+      throw err;
+    }
+    let data: Buffer;
+    let fst: Stats;
+    try {
+      fst = fstatSync(fd);
+      if (!fst.isFile()) return true;
+      if (fst.size > SMALL_FILE) return false;
+      data = Buffer.allocUnsafe(fst.size);
+      let off = 0;
+      while (off < fst.size) {
+        const n = readSync(fd, data, off, fst.size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      // A file that shrank meanwhile is padded, so the tar stays valid.
+      if (off < fst.size) data.fill(0, off);
+    } finally {
+      closeSync(fd);
+    }
+    await this.emit({ name: rel, type: 'file', mode: fst.mode, uid: fst.uid, gid: fst.gid, mtimeSec: Math.floor(fst.mtimeMs / 1000), size: fst.size }, xattrs, data);
+    return true;
+  }
+
+  /**
    * Adds one entry. Whatever ustar cannot hold (long or non-ASCII names, big
    * ids, mtimes outside 1970..2038, xattrs) goes into a PAX header written
    * here byte-exactly; the ustar header then carries placeholders, so
@@ -260,7 +315,7 @@ class TreePacker {
   private async emit(
     e: EntryInfo,
     xattrs: Array<[string, Buffer]>,
-    body?: (write: (chunk: Buffer) => Promise<void>) => Promise<void>,
+    body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>),
   ): Promise<void> {
     const records: Array<[string, Buffer | string]> = [];
     let name = e.name;
@@ -309,6 +364,10 @@ class TreePacker {
         this.pack.entry(header, Buffer.alloc(0), done);
         return;
       }
+      if (Buffer.isBuffer(body)) {
+        this.pack.entry(header, body, done);
+        return;
+      }
       const sink = this.pack.entry(header, done);
       // Settles a body waiting for 'drain' that will never come: the tar
       // was destroyed (its consumer went away) or the walk was aborted.
@@ -355,8 +414,15 @@ function packToReadable(start: (pack: tar.Pack, signal: AbortSignal) => Promise<
 export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
   const root = posix.resolve(dir);
   return packToReadable(async (pack, signal) => {
-    const xattrs = opts.xattrs === false ? undefined : await readAllXattrs(root, signal);
-    await new TreePacker(root, pack, false, xattrs, signal).run();
+    let xattrs: XattrMap | undefined;
+    if (opts.xattrs !== false) {
+      xattrs = await readAllXattrs(root, signal);
+      // getfattr -R stays on the tree: the mounts below it are read on their own.
+      for (const m of opts.scope?.mountsBelow(root) ?? []) {
+        for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
+      }
+    }
+    await new TreePacker(root, pack, false, xattrs, signal, opts.scope).run(opts.name);
   }, opts.signal);
 }
 

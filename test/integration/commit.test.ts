@@ -2,7 +2,7 @@
 // appear in the committed image, -c changes the config, -p freezes the container.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
 describe('commit', () => {
   let d: TestDaemon;
@@ -34,6 +34,18 @@ describe('commit', () => {
     assert.deepEqual(img.Config.Cmd, ['sh', '-c', 'echo made-here > /hello.txt && rm /bin/vi']);
     const hist = d.berth(['history', '--no-trunc', '--format', '{{.CreatedBy}}|{{.Comment}}', 'committed:v1']).stdout.split('\n');
     assert.equal(hist[0], 'sh -c echo made-here > /hello.txt && rm /bin/vi|my message');
+  });
+
+  test('a stopped container commits with pause=true (the docker CLI\'s default): dockerd ignores pause for it', { skip: !DOCKER && 'no docker CLI' }, () => {
+    assert.equal(d.berth(['create', '--name', 'made', 'busybox', 'true']).code, 0);
+    assert.equal(d.berth(['run', '--name', 'ran', 'busybox', 'sh', '-c', 'echo kept > /kept']).code, 0);
+    for (const name of ['made', 'ran']) {
+      const r = d.docker(['commit', name, `stopped-${name}:1`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    }
+    assert.equal(d.berth(['run', '--rm', 'stopped-ran:1', 'cat', '/kept']).stdout, 'kept\n');
+    assert.equal(JSON.parse(d.berth(['inspect', 'ran']).stdout)[0].State.Status, 'exited');
   });
 
   test("-c 'CMD …' and ENV change the config of the new image", () => {

@@ -1,4 +1,4 @@
-// ps, stop, kill, restart, wait, rm, rename, logs, inspect, export, prune —
+// ps, stop, kill, restart, wait, rm, rename, logs, inspect, diff, export, prune —
 // at the top level and under `berth container`.
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -247,6 +247,15 @@ export function registerContainerCommands(program: Command, group: Command): voi
           }
         }
         printInspect(found, f.format, true);
+      });
+
+    parent.command('diff')
+      .description("Inspect changes to files or directories on a container's filesystem")
+      .argument('<container>')
+      .action(async (ref: string, _f: unknown, cmd: Command) => {
+        const client = await clientFor(globals(cmd));
+        const changes = await client.call<Array<{ Path: string; Kind: number }> | null>('GET', `/containers/${ref}/changes`);
+        process.stdout.write((changes ?? []).map((c) => `${'CAD'[c.Kind] ?? '?'} ${c.Path}\n`).join(''));
       });
 
     parent.command('export')

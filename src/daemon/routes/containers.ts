@@ -1,13 +1,9 @@
 // /containers/* routes.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
-import { mkdtemp, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { InvalidArgumentError, ConflictError, NotFoundError, SystemError } from '../../errors.ts';
+import { InvalidArgumentError, ConflictError, NotFoundError } from '../../errors.ts';
 import { CONTAINER_CREATE, decodeBody } from './body-shape.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
@@ -22,7 +18,6 @@ import { logFile } from '../../containers/log-drivers.ts';
 import { createTar } from '../../storage/archive.ts';
 import { containerTop } from '../../containers/top.ts';
 import { containerChanges } from '../../containers/changes.ts';
-import { overlayOptions } from '../../storage/snapshotter.ts';
 import { portSummary } from '../../network/ports.ts';
 import type { NetworkSettings } from '../../network/model.ts';
 
@@ -41,7 +36,6 @@ const MUX = 'application/vnd.docker.multiplexed-stream';
 
 export function containerRoutes(api: ApiServer, engine: Engine): void {
   const { containers } = engine;
-  sweepExportMounts(join(engine.config.execRoot, 'exports'));
 
   api.route('POST', '/containers/create', async (ctx) => {
     const body = decodeBody<CreateRequest>(await ctx.json(), CONTAINER_CREATE, 'container.CreateRequest');
@@ -250,7 +244,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/containers/:id/export', async (ctx) => {
     const c = containers.get(ctx.params.id);
     // ctx.pipe, not .pipe(): a client that goes away must stop the walk (and unmount), not leave it waiting.
-    await withRootfs(engine, c, (dir) => ctx.pipe(200, 'application/x-tar', createTar(dir, { signal: ctx.signal })));
+    await engine.rootfs.with(c, (dir) => ctx.pipe(200, 'application/x-tar', createTar(dir, { signal: ctx.signal })));
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
 
@@ -307,94 +301,6 @@ export function pipeStdin(hj: Hijacked, detachSpec: string | null, tty: boolean,
   });
   hj.input.on('end', () => sink.close());
   hj.input.on('error', () => {});
-}
-
-interface SharedMount {
-  dir: Promise<string>;
-  users: number;
-  /** Set once the last user left: the unmount in progress. */
-  gone?: Promise<void>;
-}
-
-/**
- * Temporary mounts of stopped containers' filesystems, shared by concurrent
- * exports: overlayfs refuses a second mount of an upper and work dir in use.
- * They live under <exec-root>/exports, where a daemon killed meanwhile finds
- * them at its next start.
- */
-const sharedMounts = new Map<string, SharedMount>();
-
-/** Unmounts what a killed daemon's exports left. Only empty dirs are removed: never a tree through a mount. */
-function sweepExportMounts(root: string): void {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
-  for (const name of readdirSync(root)) {
-    const dir = join(root, name);
-    spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
-    try {
-      rmdirSync(dir);
-    } catch {
-      // still mounted or not empty: left for a look, never deleted through
-    }
-  }
-}
-
-/** Runs `fn` with the container's merged filesystem visible, mounting it if the container is stopped. */
-async function withRootfs(engine: Engine, c: ContainerRecord, fn: (dir: string) => Promise<void>): Promise<void> {
-  if (c.State.Running) {
-    await fn(join(engine.containers.stateDir(c.Id), 'rootfs'));
-    return;
-  }
-  const mounts = await engine.containers.mountsOf(c.Id);
-  if (mounts[0].type !== 'overlay') {
-    await fn(mounts[0].source);
-    return;
-  }
-  let m = sharedMounts.get(c.Id);
-  while (m?.gone) {
-    await m.gone;
-    m = sharedMounts.get(c.Id);
-  }
-  if (!m) {
-    const dir = mkdtemp(join(engine.config.execRoot, 'exports', 'export-')).then(async (d) => {
-      try {
-        await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), d]);
-      } catch (err) {
-        await rmdir(d).catch(() => {});
-        throw err;
-      }
-      return d;
-    });
-    dir.catch(() => {});
-    m = { dir, users: 0 };
-    sharedMounts.set(c.Id, m);
-  }
-  const shared = m;
-  shared.users++;
-  try {
-    await fn(await shared.dir);
-  } finally {
-    if (--shared.users === 0) {
-      shared.gone = (async () => {
-        const dir = await shared.dir.catch(() => undefined);
-        if (dir) {
-          await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-          await rmdir(dir).catch(() => {});
-        }
-        sharedMounts.delete(c.Id);
-      })();
-      await shared.gone;
-    }
-  }
-}
-
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new SystemError(`${cmd} failed: ${err.trim()}`))));
-  });
 }
 
 /** dockerd's list Command: arguments containing a space are wrapped in single quotes. */

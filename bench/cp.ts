@@ -1,0 +1,105 @@
+// cp benchmark (issue #14): a 1 GiB tree of 10,000 files copied into and out
+// of a running container with `berth cp` (and the docker CLI's cp against the
+// same daemon), beside the host doing the same bytes with
+// `tar -C src -c . | tar -C dst -x` in the same run, interleaved; and the
+// diff (GET /containers/{id}/changes) of the container holding those 10,000
+// added files. Each copy goes to a fresh destination, removed untimed, and
+// starts after a `sync`.
+//   node_modules/.bin/node bench/cp.ts [runs] [MiB] [files]
+import { spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
+
+const RUNS = Number(process.argv[2] ?? 5);
+const MIB = Number(process.argv[3] ?? 1024);
+const FILES = Number(process.argv[4] ?? 10_000);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+  // Each copy starts with no dirty pages of the one before it to write back.
+  spawnSync('sync');
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+function timedChanges(socket: string, container: string): Promise<{ s: number; n: number }> {
+  const t = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    request({ socketPath: socket, path: `/containers/${container}/changes` }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c; });
+      res.on('end', () => resolve({ s: Number(process.hrtime.bigint() - t) / 1e9, n: (JSON.parse(text) as unknown[]).length }));
+    }).on('error', reject).end();
+  });
+}
+
+/** FILES files of random bytes, MIB MiB in all, 100 to a directory. */
+function writeTree(dir: string): void {
+  const size = Math.floor((MIB << 20) / FILES);
+  const buf = Buffer.alloc(size);
+  for (let i = 0; i < FILES; i++) {
+    const sub = join(dir, `d${Math.floor(i / 100)}`);
+    if (i % 100 === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}`), randomFillSync(buf));
+  }
+}
+
+const d = await startSeededDaemon();
+const work = mkdtempSync('/tmp/berth-bench-cp-');
+try {
+  const src = join(work, 'src');
+  writeTree(src);
+  spawnSync('sync');
+  const berth = (args: string[]): [string, string[]] => [BERTH, ['-H', d.host, ...args]];
+  const dockerEnv = { ...process.env, DOCKER_HOST: d.host };
+  const started = spawnSync(BERTH, ['-H', d.host, 'run', '-d', '--name', 'cpbench', 'busybox', 'sleep', '100000'], { encoding: 'utf8' });
+  if (started.status !== 0) throw new Error(`run failed: ${started.stderr}`);
+  const t: Record<string, number[]> = { host: [], berthIn: [], berthOut: [], dockerIn: [], dockerOut: [] };
+  const clean = (p: string) => rmSync(p, { recursive: true, force: true });
+  const cleanIn = (p: string) => spawnSync(BERTH, ['-H', d.host, 'exec', 'cpbench', 'rm', '-rf', p]);
+  for (let i = 0; i < RUNS; i++) {
+    const dst = join(work, 'dst');
+    mkdirSync(dst);
+    t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`]));
+    clean(dst);
+    t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
+    t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+    clean(join(work, 'out'));
+    cleanIn('/in');
+    if (DOCKER) {
+      t.dockerIn.push(timed(DOCKER, ['cp', src, 'cpbench:/in'], dockerEnv));
+      t.dockerOut.push(timed(DOCKER, ['cp', 'cpbench:/in', join(work, 'out')], dockerEnv));
+      clean(join(work, 'out'));
+      cleanIn('/in');
+    }
+  }
+  // The diff of the container with FILES added files (and their directories).
+  spawnSync(BERTH, ['-H', d.host, 'cp', src, 'cpbench:/in']);
+  const diffs: number[] = [];
+  let entries = 0;
+  for (let i = 0; i < Math.max(RUNS, 5); i++) {
+    const r = await timedChanges(d.socket, 'cpbench');
+    diffs.push(r.s);
+    entries = r.n;
+  }
+  const h = median(t.host);
+  const row = (name: string, xs: number[]) => (xs.length ? `| ${name} | ${median(xs).toFixed(2)} s | ${(median(xs) / h).toFixed(2)}× |` : '');
+  console.log(`cp of ${FILES} files, ${MIB} MiB, medians of ${RUNS}:`);
+  console.log('| copy | median | vs host tar pipe |');
+  console.log('|---|---:|---:|');
+  console.log(`| host \`tar -C src -c . \\| tar -C dst -x\` | ${h.toFixed(2)} s | 1.00× |`);
+  for (const line of [row('`berth cp SRC cpbench:/in`', t.berthIn), row('`berth cp cpbench:/in DST`', t.berthOut), row('`docker cp SRC cpbench:/in` → berthd', t.dockerIn), row('`docker cp cpbench:/in DST` → berthd', t.dockerOut)]) if (line) console.log(line);
+  console.log(`diff of the container (${entries} changes), median of ${diffs.length}: ${(median(diffs) * 1000).toFixed(0)} ms`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+  await d.destroy();
+}
