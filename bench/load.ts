@@ -3,7 +3,7 @@
 // (cut), events (cut), ps, inspect, and push/pull to a local `berth registry`.
 // It reports operations and errors by kind (nothing here is a client mistake,
 // so every error is a failure), containers left behind, and the daemon's RSS
-// and open fds at start, every minute and at the end.
+// and open fds at start (once idle after the set-up), every minute and at the end.
 //
 //   node_modules/.bin/node bench/load.ts [--clients 200] [--duration 600] [--sample 60] [--settle 60] [--rounds 1]
 //
@@ -28,6 +28,8 @@ const SETTLE_S = arg('settle', 60);
 const ROUNDS = arg('rounds', 1);
 const TIMEOUT_MS = 120_000;
 const SLEEPERS = 4;
+/** The daemon's idle collection runs within this long of its last request (ApiServer.collectWhenIdle). */
+const IDLE_COLLECT_S = 50;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -230,6 +232,10 @@ try {
   expect(await call('POST', `/images/busybox/tag?repo=${registryHost}/load/bb&tag=t0`), 201, 'tag');
   expectNoStreamError(expect(await call('POST', `/images/${registryHost}/load/bb/push?tag=t0`, { headers: AUTH }), 200, 'push'), 'push');
 
+  // The start is measured as the end is: after the daemon's idle collection
+  // (a gc and a malloc trim 30-45 s after the last request, server.ts), so
+  // both ends compare memory in use, not what was freed and not yet returned.
+  await sleep(IDLE_COLLECT_S * 1000);
   const start = sampleDaemon(pid);
   const line = (label: string, s: { rssMb: number; fds: number }) => `${label.padEnd(16)} RSS ${s.rssMb} MB, fds ${s.fds}`;
   samples.push(line('start', start));
