@@ -53,9 +53,11 @@ renameSync(blob + '.new', blob);
 // `berth daemon` and `berth registry` run the ESM bundle; every other command the snapshot.
 // The daemon's gc is exposed for its idle collection (server.ts), and malloc keeps
 // fewer arenas and trims freed memory, so memory grown under load goes back.
+// The idle collection's malloc_trim is called through node:ffi, experimental:
+// its warning would be the one line a user could not act on in the daemon's log.
 writeFileSync(join(dist, 'berth.new'), `#!/bin/sh
 case "$1" in
-  daemon|registry) MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 exec ${node} --enable-source-maps --expose-gc ${join(dist, 'berth.mjs')} "$@" ;;
+  daemon|registry) MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 exec ${node} --enable-source-maps --expose-gc --disable-warning=ExperimentalWarning ${join(dist, 'berth.mjs')} "$@" ;;
   *) exec ${node} --snapshot-blob ${blob} -- "$@" ;;
 esac
 `);

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import FindMyWay from 'find-my-way';
 import { InvalidArgumentError, EngineError, TooLargeError, TooManyRequestsError } from '../errors.ts';
 import { httpStatus } from './routes/errors.ts';
+import { trimNativeHeap } from './native-heap.ts';
 
 export const API_VERSION = '1.51';
 export const MIN_API_VERSION = '1.24';
@@ -96,17 +97,21 @@ export class ApiServer {
   private idleTimer?: NodeJS.Timeout;
 
   /**
-   * After a burst of requests V8 keeps the heap it grew to: with the daemon
-   * idle for `idleMs`, one full collection (the launcher exposes gc) gives
-   * those pages back, so a daemon's memory returns to where it was.
+   * After a burst of requests V8 keeps the heap it grew to and malloc the
+   * native memory freed meanwhile: with the daemon idle for `idleMs`, one full
+   * collection (the launcher exposes gc) and a malloc trim give those pages
+   * back, so a daemon's memory returns to where it was.
    */
   collectWhenIdle(idleMs = 30_000): void {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    if (!gc) return;
+    const gc = (globalThis as { gc?: (o: { type: 'major'; flavor: 'last-resort' }) => void }).gc;
     this.idleTimer = setInterval(() => {
       if (this.requestsSinceCollect === 0 || Date.now() - this.lastRequestAt < idleMs) return;
       this.requestsSinceCollect = 0;
-      gc();
+      // V8's low-memory collection: unlike a plain gc() it also shrinks the
+      // young generation and unmaps the pages it pooled.
+      gc?.({ type: 'major', flavor: 'last-resort' });
+      // Backing stores it freed are released by a background sweeper: trim after.
+      setTimeout(trimNativeHeap, 1_000).unref();
     }, idleMs / 2);
     this.idleTimer.unref();
   }
