@@ -2,11 +2,12 @@
 // from images.ts), POST /auth, GET /images/search.
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { InvalidArgumentError } from '../../errors.ts';
+import { InvalidArgumentError, NotFoundError } from '../../errors.ts';
 import { AUTH_CONFIG, decodeBody } from './body-shape.ts';
 import { parseFilters } from './query.ts';
 import { type Credentials, decodeRegistryAuth } from '../../images/distribution/auth.ts';
 import { verifyLogin } from '../../images/distribution/login.ts';
+import { inspectDistribution } from '../../images/distribution/inspect.ts';
 import { errorMessage } from '../../images/distribution/progress.ts';
 import { preparePush } from '../../images/distribution/push.ts';
 import { parseSearchFilters, searchRegistry } from '../../images/distribution/search.ts';
@@ -47,6 +48,12 @@ export function distributionRoutes(api: ApiServer, engine: Engine): void {
         username: body.username, password: body.password, identitytoken: body.identitytoken,
       }),
     };
+  });
+
+  api.route('GET', '/distribution/*', async (ctx) => {
+    const rest = decodeURIComponent(ctx.params['*'] ?? '');
+    if (!rest.endsWith('/json')) throw new NotFoundError('page not found');
+    return { body: await inspectDistribution(rest.slice(0, -'/json'.length), { creds: registryAuth(ctx), hosts: engine.distribution.hosts, signal: ctx.signal }) };
   });
 
   api.route('GET', '/images/search', async (ctx) => {
