@@ -23,6 +23,7 @@ import type { ContainerServiceOptions } from './options.ts';
 import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError } from './shim-state.ts';
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
+import { LiveTable } from './live.ts';
 import { RestartBackoff, shouldRestart } from './restart.ts';
 import { checkNamespaceModes, checkSysctls, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
@@ -33,14 +34,6 @@ import {
 import type { VolumeMounts } from '../volumes/types.ts';
 
 /** The live side of a container: its shim connection and who listens to it. */
-interface Live {
-  conn?: ShimConnection;
-  /** 'stdout' | 'stderr' (Buffer), 'end' (no more output for this run). */
-  output: EventEmitter;
-  pendingStdin: Buffer[];
-  pendingStdinClose: boolean;
-}
-
 const DEFAULT_STOP_TIMEOUT = 10;
 
 export class ContainerService {
@@ -50,7 +43,7 @@ export class ContainerService {
   private readonly events: EventBus;
   private readonly network: NetworkService;
   private readonly table: ContainerTable;
-  private readonly live = new Map<string, Live>();
+  private readonly live = new LiveTable();
   /** Fires `exit:<id>` and `removed:<id>`. */
   private readonly changes = new EventEmitter();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
@@ -96,17 +89,7 @@ export class ContainerService {
 
   /** A container's live output: 'stdout' and 'stderr' (Buffer), and 'exited' (ExitStatus) before its cleanup ends. */
   output(id: string): EventEmitter {
-    return this.liveOf(id).output;
-  }
-
-  private liveOf(id: string): Live {
-    let l = this.live.get(id);
-    if (!l) {
-      l = { output: new EventEmitter(), pendingStdin: [], pendingStdinClose: false };
-      l.output.setMaxListeners(0);
-      this.live.set(id, l);
-    }
-    return l;
+    return this.live.of(id).output;
   }
 
   /** A container event, with dockerd's attributes (image, name, labels). */
@@ -227,12 +210,7 @@ export class ContainerService {
       await releasePins(userMounts.pins);
     }
     this.attachShim(rec, conn);
-    const live = this.liveOf(rec.Id);
-    for (const chunk of live.pendingStdin.splice(0)) conn.writeStdin(chunk);
-    if (live.pendingStdinClose) {
-      conn.closeStdin();
-      live.pendingStdinClose = false;
-    }
+    this.live.flushPending(rec.Id, conn);
     let pid: number;
     try {
       pid = await conn.start();
@@ -250,7 +228,7 @@ export class ContainerService {
 
   /** Wires a shim connection to the container's listeners and exit handling. */
   private attachShim(rec: ContainerRecord, conn: ShimConnection): void {
-    const live = this.liveOf(rec.Id);
+    const live = this.live.of(rec.Id);
     live.conn = conn;
     conn.on('stdout', (b: Buffer) => live.output.emit('stdout', b));
     conn.on('stderr', (b: Buffer) => live.output.emit('stderr', b));
@@ -299,7 +277,7 @@ export class ContainerService {
       // take the daemon down: the state dir keeps the shim's exit.json for the
       // next start, and waiters (a build's RUN) still hear of the exit.
       if (await this.table.save(rec).then(() => true, () => false)) await removeStateDir(this.stateDir(id));
-      const live = this.liveOf(id);
+      const live = this.live.of(id);
       live.conn = undefined;
       live.output.emit('end');
       if (st.oomKilled) this.publish(rec, 'oom');
@@ -529,21 +507,17 @@ export class ContainerService {
 
   /** Sends stdin to the container; buffered until it starts when attached early. */
   writeStdin(id: string, data: Buffer): void {
-    const live = this.liveOf(id);
-    if (live.conn) live.conn.writeStdin(data);
-    else live.pendingStdin.push(data);
+    this.live.writeStdin(id, data);
   }
 
   closeStdin(id: string): void {
-    const live = this.liveOf(id);
-    if (live.conn) live.conn.closeStdin();
-    else live.pendingStdinClose = true;
+    this.live.closeStdin(id);
   }
 
   resize(ref: string, rows: number, cols: number): void {
     const rec = this.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
-    this.liveOf(rec.Id).conn?.resize(rows, cols);
+    this.live.of(rec.Id).conn?.resize(rows, cols);
     this.publish(rec, 'resize', { height: String(rows), width: String(cols) });
   }
 
@@ -584,7 +558,7 @@ export class ContainerService {
   /** Closes shim connections without touching the containers (daemon shutdown). */
   detachAll(): void {
     this.detaching = true;
-    for (const l of this.live.values()) l.conn?.close();
+    this.live.closeAll();
   }
 
   /** Used by image removal: which layers and images containers still need. */
@@ -604,7 +578,7 @@ export class ContainerService {
   }
 
   shimConnection(id: string): ShimConnection | undefined {
-    return this.live.get(id)?.conn;
+    return this.live.conn(id);
   }
 
   runtimeFor(rec: ContainerRecord): { name: string; path: string; args: string[]; root: string } {
