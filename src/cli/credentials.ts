@@ -59,6 +59,12 @@ function readConfig(dir: string): ConfigFile {
   }
 }
 
+/** config.json's `detachKeys`: the sequence attach, run and exec use when no --detach-keys is given. */
+export function configuredDetachKeys(dir: string): string | undefined {
+  const v = readConfig(dir).detachKeys;
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
 function writeConfig(dir: string, cfg: ConfigFile): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileAtomicSync(join(dir, 'config.json'), JSON.stringify(cfg, null, '\t') + '\n', 0o600);

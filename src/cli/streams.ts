@@ -61,13 +61,19 @@ export function pumpStdin(socket: Socket, detachKeys?: number[]): { detached: ()
   let matched = 0;
   let detached = false;
   process.stdin.on('data', (c: Buffer) => {
-    if (detachKeys?.length && !detached) {
+    if (detached) return;
+    if (detachKeys?.length) {
       for (const b of c) {
         matched = b === detachKeys[matched] ? matched + 1 : b === detachKeys[0] ? 1 : 0;
         if (matched === detachKeys.length) detached = true;
       }
     }
     socket.write(c);
+    if (detached) {
+      // The daemon ends its side on the sequence; ending ours lets the stream close.
+      process.stdin.pause();
+      socket.end();
+    }
   });
   process.stdin.on('end', () => socket.end());
   process.stdin.resume();

@@ -8,6 +8,7 @@ import { collect, globals } from '../options.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from '../pull.ts';
+import { configDir, configuredDetachKeys } from '../credentials.ts';
 import { addIsolationOptions, isolationFields, securityOptsField, type IsolationFlags } from '../isolation-flags.ts';
 import { addResourceOptions, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
@@ -154,6 +155,11 @@ function envList(f: CreateFlags): string[] {
     else if (process.env[e] !== undefined) out.push(`${e}=${process.env[e]}`);
   }
   return out;
+}
+
+/** --detach-keys, else config.json's detachKeys, as the docker CLI. */
+function detachKeysFor(flag: string | undefined, cmd: Command): string | undefined {
+  return flag ?? configuredDetachKeys(configDir(globals(cmd).config));
 }
 
 function kvMap(list: string[] = []): Record<string, string> {
@@ -363,7 +369,7 @@ function defineRunCommands(program: Command): void {
         process.stdout.write(id + '\n');
         return;
       }
-      const plan: AttachPlan = { stdin: body.AttachStdin === true, stdout: body.AttachStdout === true, stderr: body.AttachStderr === true, tty: f.tty === true, detachKeys: f.detachKeys };
+      const plan: AttachPlan = { stdin: body.AttachStdin === true, stdout: body.AttachStdout === true, stderr: body.AttachStderr === true, tty: f.tty === true, detachKeys: detachKeysFor(f.detachKeys, cmd) };
       const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
         const output = await attachStreams(client, id, plan);
         const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
@@ -412,7 +418,7 @@ function defineRunCommands(program: Command): void {
       if (f.attach || f.interactive) {
         if (ids.length > 1) throw new CliError('you cannot start and attach multiple containers at once', 1);
         const info = await client.call<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${ids[0]}/json`);
-        const plan: AttachPlan = { stdin: f.interactive === true && info.Config.OpenStdin, stdout: true, stderr: true, tty: info.Config.Tty, detachKeys: f.detachKeys };
+        const plan: AttachPlan = { stdin: f.interactive === true && info.Config.OpenStdin, stdout: true, stderr: true, tty: info.Config.Tty, detachKeys: detachKeysFor(f.detachKeys, cmd) };
         const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
           const output = await attachStreams(client, info.Id, plan);
           const waited = client.call<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
@@ -451,7 +457,7 @@ function defineRunCommands(program: Command): void {
       const info = await client.call<{ Id: string; State: { Running: boolean; Paused: boolean }; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${ref}/json`);
       if (!info.State.Running) throw new CliError('You cannot attach to a stopped container, start it first', 1);
       if (info.State.Paused) throw new CliError('You cannot attach to a paused container, unpause it first', 1);
-      const plan: AttachPlan = { stdin: f.stdin && info.Config.OpenStdin, stdout: true, stderr: true, tty: info.Config.Tty, detachKeys: f.detachKeys };
+      const plan: AttachPlan = { stdin: f.stdin && info.Config.OpenStdin, stdout: true, stderr: true, tty: info.Config.Tty, detachKeys: detachKeysFor(f.detachKeys, cmd) };
       const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
         const output = await attachStreams(client, info.Id, plan);
         const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${info.Id}/resize`, { query: { h, w } })) : () => {};
@@ -485,7 +491,7 @@ function defineRunCommands(program: Command): void {
       const body = {
         User: f.user ?? '', Privileged: f.privileged === true, Tty: tty,
         AttachStdin: f.interactive === true && !f.detach, AttachStdout: !f.detach, AttachStderr: !f.detach,
-        DetachKeys: f.detachKeys ?? '', Env: envList({ env: f.env, envFile: f.envFile }), WorkingDir: f.workdir ?? '', Cmd: command,
+        DetachKeys: detachKeysFor(f.detachKeys, cmd) ?? '', Env: envList({ env: f.env, envFile: f.envFile }), WorkingDir: f.workdir ?? '', Cmd: command,
         ConsoleSize: tty ? terminalSize() ?? null : null,
       };
       const { Id } = await client.call<{ Id: string }>('POST', `/containers/${ref}/exec`, { body });
