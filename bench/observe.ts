@@ -191,6 +191,10 @@ async function measureRound(e: Engine, plain: string[], plainIds: string[], roun
   for (let i = 0; i < NO_STREAM_REPS; i++) {
     const ms = timeNoStream(e.cli, e.cliPrefix, e.cliEnv, plain, tag);
     push(res.noStream, `${e.label === 'berthd' ? 'berth CLI' : 'docker CLI'} → ${e.label}`, ms);
+    // The floor: the same CLI's start and one request.
+    const t = process.hrtime.bigint();
+    if (cliRun(e, ['version']).code !== 0) throw new Error(`${tag}: version failed`);
+    push(res.noStream, `(floor) ${e.label === 'berthd' ? 'berth' : 'docker'} version → ${e.label}`, Number(process.hrtime.bigint() - t) / 1e6);
     if (alsoDockerCliOnBerth) push(res.noStream, 'docker CLI → berthd', timeNoStream(DOCKER ?? '', [], { ...process.env, DOCKER_HOST: `unix://${e.socket}` }, plain, `${tag} docker CLI`));
   }
   console.log(`${tag} stats --no-stream: ${res.noStream.get(`${e.label === 'berthd' ? 'berth CLI' : 'docker CLI'} → ${e.label}`)?.slice(-NO_STREAM_REPS).map((x) => x.toFixed(0)).join(', ')} ms`);
@@ -300,14 +304,16 @@ try {
   row(`idle, ${N} running`, res.idle.get('berthd'), res.idle.get('dockerd'));
   row(`${N} stats streams`, res.stream.get('berthd'), res.stream.get('dockerd'));
   row(`${N} healthchecks every 1 s`, res.health.get('berthd'), res.health.get('dockerd'));
-  // The work done differs when a daemon falls behind (fewer answers, later probes): CPU per unit of work too.
-  const per = (pct: number, perSec: number) => ((pct / 100) * 1000 / perSec).toFixed(2);
+  // The work done differs when a daemon falls behind (fewer answers, later probes): CPU per unit of work
+  // too, per window, then the median. Work per second: answers of all streams; probes of all containers.
+  const perUnit = (us: CpuUse[] | undefined, perSec: number[] | undefined, pick: (u: CpuUse) => number) =>
+    m((us ?? []).map((u, i) => ((pick(u) / 100) * 1000) / (perSec?.[i] ?? NaN))).toFixed(2);
+  const daemonPct = (u: CpuUse) => u.byKind.get('daemon')?.pct ?? 0;
   for (const e of ['berthd', 'dockerd']) {
-    const rate = m(res.streamRate.get(e));
-    const period = m(res.healthPeriod.get(e));
-    const daemonOnly = (us: CpuUse[] | undefined) => kind(us, 'daemon');
-    out.push(`${e}: ${rate.toFixed(2)} stats answers per stream per second (${per(daemonOnly(res.stream.get(e)), rate * N)} ms of daemon CPU, ${per(tot(res.stream.get(e)), rate * N)} ms in its cgroup, per answer); ` +
-      `a probe every ${period} ms per container (${per(daemonOnly(res.health.get(e)), (N * 1000) / period)} ms of daemon CPU, ${per(tot(res.health.get(e)), (N * 1000) / period)} ms in its cgroup, per probe)`);
+    const answers = res.streamRate.get(e)?.map((r) => r * N);
+    const probes = res.healthPeriod.get(e)?.map((p) => (N * 1000) / p);
+    out.push(`${e}: ${m(res.streamRate.get(e)).toFixed(2)} stats answers per stream per second; per answer ${perUnit(res.stream.get(e), answers, daemonPct)} ms of daemon CPU, ${perUnit(res.stream.get(e), answers, (u) => u.total)} ms in its cgroup. ` +
+      `A probe every ${m(res.healthPeriod.get(e))} ms per container; per probe ${perUnit(res.health.get(e), probes, daemonPct)} ms of daemon CPU, ${perUnit(res.health.get(e), probes, (u) => u.total)} ms in its cgroup.`);
   }
   console.log(out.join('\n'));
 } catch (err) {
