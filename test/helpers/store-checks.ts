@@ -164,7 +164,10 @@ export async function checkAfterRestart(d: TestDaemon, round: number | string): 
   }
   assert.deepEqual(inspectAll(d), [], `round ${round}: no containers after rm -f of everything`);
   assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), [], `round ${round}: the containers dir is empty`);
-  assert.deepEqual(readdirSync(d.execRoot).filter((e) => e !== 'runtime' && e !== 'x' && e !== 'netns' && e !== 'exports'), [], `round ${round}: no state dirs in the exec root`);
+  // Besides the containers' state dirs, the exec root holds the daemon's own: runc's root, exec
+  // state, network namespaces, and the scratch mount points of export and of volume subpaths.
+  assert.deepEqual(readdirSync(d.execRoot).filter((e) => !['runtime', 'x', 'netns', 'exports', 'mounts'].includes(e)), [], `round ${round}: no state dirs in the exec root`);
+  assert.deepEqual(existsSync(join(d.execRoot, 'mounts')) ? readdirSync(join(d.execRoot, 'mounts')) : [], [], `round ${round}: no volume subpath staged`);
   assert.deepEqual(existsSync(join(d.execRoot, 'netns')) ? readdirSync(join(d.execRoot, 'netns')) : [], [], `round ${round}: no network namespaces left`);
   assert.deepEqual(existsSync(join(d.execRoot, 'x')) ? readdirSync(join(d.execRoot, 'x')) : [], [], `round ${round}: no exec state dirs`);
   assert.deepEqual(existsSync(join(d.execRoot, 'exports')) ? readdirSync(join(d.execRoot, 'exports')) : [], [], `round ${round}: no export mounts left`);
