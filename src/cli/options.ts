@@ -33,3 +33,24 @@ export function parseRestartPolicy(policy: string): { Name: string; MaximumRetry
   if (count !== '' && !/^[+-]?\d+$/.test(count)) throw new CliError('invalid restart policy format: maximum retry count must be an integer', 125);
   return { Name: name, MaximumRetryCount: count ? Number(count) : 0 };
 }
+
+/** `--filter k=v` flags as the API's filters map, with the docker CLI's error for one without `=`. */
+export function filterFlags(flags: string[] = []): Record<string, string[]> {
+  const filters: Record<string, string[]> = {};
+  for (const kv of flags) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new CliError(`invalid argument "${kv}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 125);
+    (filters[kv.slice(0, eq)] ??= []).push(kv.slice(eq + 1));
+  }
+  return filters;
+}
+
+/** `k=v` flags (--label, --opt) as a map; a bare `k` is an empty value. */
+export function keyValues(list: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const x of list) {
+    const eq = x.indexOf('=');
+    out[eq < 0 ? x : x.slice(0, eq)] = eq < 0 ? '' : x.slice(eq + 1);
+  }
+  return out;
+}

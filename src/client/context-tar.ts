@@ -30,7 +30,8 @@ export interface PackOptions {
 
 const SMALL_FILE = 256 * 1024;
 
-function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Buffer | Readable): Promise<void> {
+/** One tar entry from a buffer or a stream; rejects if the stream fails. */
+export function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Buffer | Readable): Promise<void> {
   return new Promise((resolve, reject) => {
     if (!body || Buffer.isBuffer(body)) {
       pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));

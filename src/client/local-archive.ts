@@ -6,6 +6,7 @@
 // inside the destination directory, symlinks in it clamped there
 // (files/rootpath.ts), and nothing is ever written through a symlink.
 // Runs in the CLI's startup snapshot: no process state read at load time.
+import { addEntry } from './context-tar.ts';
 import {
   closeSync, constants as C, createReadStream, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
   openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, chmodSync, writeSync, type Stats,
@@ -37,21 +38,6 @@ export function splitPathDirEntry(p: string): [string, string] {
 const SMALL_FILE = 1 << 20;
 /** Small files read ahead of the one being sent. */
 const READ_AHEAD = 16;
-
-function addEntry(pack: tar.Pack, header: Partial<tar.Header> & { name: string }, body?: Readable | Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (!body || Buffer.isBuffer(body)) {
-      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-      return;
-    }
-    const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    body.on('error', (err) => {
-      sink.destroy(err);
-      reject(err);
-    });
-    body.pipe(sink);
-  });
-}
 
 /**
  * A tar of the local resource `path` (not followed if it is a symlink),

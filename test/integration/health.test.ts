@@ -10,21 +10,12 @@ import Docker from 'dockerode';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { callApi } from '../helpers/api-call.ts';
 import { context } from '../helpers/build.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 interface Health { Status: string; FailingStreak: number; Log: { ExitCode: number; Output: string }[] }
 
 function health(d: TestDaemon, name: string): Health | null {
   return JSON.parse(d.berth(['inspect', '-f', '{{json .State.Health}}', name]).stdout) as Health | null;
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('healthchecks', () => {

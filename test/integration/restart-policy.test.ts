@@ -4,14 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-
-async function until(what: string, fn: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { waitFor } from '../helpers/wait.ts';
 
 describe('restart policies', () => {
   let d: TestDaemon;
@@ -22,7 +15,7 @@ describe('restart policies', () => {
   test('on-failure:3 restarts a failing container three times, each wait twice the one before', async () => {
     const since = String(Date.now() / 1000);
     d.berth(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:3', 'busybox', 'sh', '-c', 'exit 1']);
-    await until('three restarts', () => state('flaky') === 'exited 3');
+    await waitFor('three restarts', () => (state('flaky') === 'exited 3') || undefined, 60_000);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(state('flaky'), 'exited 3', 'no fourth restart');
     const events = d.berth(['events', '--since', since, '--until', String(Date.now() / 1000), '--filter', 'container=flaky', '--filter', 'event=start', '--format', '{{.TimeNano}}']).stdout.trim().split('\n').map(Number);
@@ -34,7 +27,7 @@ describe('restart policies', () => {
   test('a clean exit is not restarted by on-failure, and is by always', async () => {
     d.berth(['run', '-d', '--name', 'clean', '--restart', 'on-failure', 'busybox', 'true']);
     d.berth(['run', '-d', '--name', 'looping', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.3']);
-    await until('looping restarted twice', () => Number(state('looping').split(' ')[1]) >= 2);
+    await waitFor('looping restarted twice', () => (Number(state('looping').split(' ')[1]) >= 2) || undefined, 60_000);
     assert.equal(state('clean'), 'exited 0');
     d.berth(['stop', 'looping']);
   });
@@ -49,7 +42,7 @@ describe('restart policies', () => {
     await d.crash();
     await new Promise((r) => setTimeout(r, 3000));
     await d.start();
-    await until('dies-meanwhile restarted', () => /^(running|restarting) [1-9]/.test(state('dies-meanwhile')) || state('dies-meanwhile').startsWith('exited 1'));
+    await waitFor('dies-meanwhile restarted', () => (/^(running|restarting) [1-9]/.test(state('dies-meanwhile')) || state('dies-meanwhile').startsWith('exited 1')) || undefined, 60_000);
     assert.match(state('always-stopped'), /^running /);
     assert.match(state('unless-stopped'), /^exited /);
     assert.match(state('unless-running'), /^running /);

@@ -1,22 +1,11 @@
 // image prune and system df: what images cost on disk and getting it back.
 import type { Command } from 'commander';
-import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../options.ts';
+import { clientFor } from '../context.ts';
+import { collect, filterFlags, globals } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize, humanSize4 } from '../../api/units.ts';
 import { confirm } from '../prompt.ts';
 import { VOLUME_HEADERS, volumeRow, type VolumeJson } from '../format/volume-context.ts';
-
-/** `--filter k=v` flags as the API's filters map. */
-export function filterFlags(flags: string[] = []): Record<string, string[]> {
-  const filters: Record<string, string[]> = {};
-  for (const kv of flags) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) throw new CliError(`invalid argument "${kv}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 125);
-    (filters[kv.slice(0, eq)] ??= []).push(kv.slice(eq + 1));
-  }
-  return filters;
-}
 
 function definePrune(group: Command): void {
   group.command('prune')

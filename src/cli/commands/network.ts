@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../options.ts';
+import { collect, filterFlags, globals, keyValues } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { contains, isIPv6, parseCidr, parseCidr6, parseIPv4, parseIPv6 } from '../../api/address.ts';
 import { inspectEach } from '../output.ts';
@@ -17,25 +17,6 @@ interface NetworkJson {
   EnableIPv6: boolean;
   Internal: boolean;
   Labels: Record<string, string>;
-}
-
-function filtersOf(list: string[] = []): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const kv of list) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) throw new CliError(`invalid argument "${kv}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 125);
-    (out[kv.slice(0, eq)] ??= []).push(kv.slice(eq + 1));
-  }
-  return out;
-}
-
-function kv(list: string[] = []): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const x of list) {
-    const eq = x.indexOf('=');
-    out[eq < 0 ? x : x.slice(0, eq)] = eq < 0 ? '' : x.slice(eq + 1);
-  }
-  return out;
 }
 
 /** Whether `ip` (v4 or v6) is inside `cidr`. */
@@ -82,7 +63,7 @@ export function registerNetworkCommands(program: Command): void {
         ...(f.gateway?.[i] ? { Gateway: f.gateway[i] } : {}),
       }));
       // As the docker CLI: each auxiliary address goes with the subnet that holds it.
-      for (const [key, ip] of Object.entries(kv(f.auxAddress))) {
+      for (const [key, ip] of Object.entries(keyValues(f.auxAddress))) {
         const home = config.filter((c) => subnetHolds(c.Subnet, ip));
         if (home.length === 0) throw new CliError(`no matching subnet for aux-address ${ip}`, 1);
         for (const c of home) c.AuxiliaryAddresses = { ...c.AuxiliaryAddresses, [key]: ip };
@@ -90,7 +71,7 @@ export function registerNetworkCommands(program: Command): void {
       const res = await client.call<{ Id: string }>('POST', '/networks/create', {
         body: {
           Name: name, Driver: f.driver, Internal: f.internal === true, Attachable: f.attachable === true, EnableIPv6: f.ipv6 === true,
-          IPAM: { Driver: f.ipamDriver, Config: config, Options: kv(f.ipamOpt) }, Options: kv(f.opt), Labels: kv(f.label),
+          IPAM: { Driver: f.ipamDriver, Config: config, Options: keyValues(f.ipamOpt) }, Options: keyValues(f.opt), Labels: keyValues(f.label),
         },
       });
       process.stdout.write(res.Id + '\n');
@@ -104,7 +85,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('-q, --quiet', 'Only display network IDs')
     .action(async (f: { filter?: string[]; format?: string; trunc: boolean; quiet?: boolean }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const list = await client.call<NetworkJson[]>('GET', '/networks', { query: { filters: JSON.stringify(filtersOf(f.filter)) } });
+      const list = await client.call<NetworkJson[]>('GET', '/networks', { query: { filters: JSON.stringify(filterFlags(f.filter)) } });
       list.sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
       const id = (n: NetworkJson) => (f.trunc ? n.Id.slice(0, 12) : n.Id);
       if (f.quiet) {
@@ -157,7 +138,7 @@ export function registerNetworkCommands(program: Command): void {
     .action(async (f: { filter?: string[]; force?: boolean }, cmd: Command) => {
       if (!f.force && !(await confirm('WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?'))) return;
       const client = await clientFor(globals(cmd));
-      const r = await client.call<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters: JSON.stringify(filtersOf(f.filter)) } });
+      const r = await client.call<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune', { query: { filters: JSON.stringify(filterFlags(f.filter)) } });
       if (r.NetworksDeleted?.length) process.stdout.write(`Deleted Networks:\n${r.NetworksDeleted.join('\n')}\n`);
     });
 
@@ -176,7 +157,7 @@ export function registerNetworkCommands(program: Command): void {
           Container: container,
           EndpointConfig: {
             ...(f.ip ? { IPAMConfig: { IPv4Address: f.ip } } : {}),
-            Aliases: f.alias ?? null, Links: f.link ?? null, DriverOpts: f.driverOpt ? kv(f.driverOpt) : null,
+            Aliases: f.alias ?? null, Links: f.link ?? null, DriverOpts: f.driverOpt ? keyValues(f.driverOpt) : null,
           },
         },
       });

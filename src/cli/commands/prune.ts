@@ -4,19 +4,10 @@ import type { Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { humanSize4, ramInBytes } from '../../api/units.ts';
 import { clientFor } from '../context.ts';
-import { collect, globals } from '../options.ts';
+import { collect, filterFlags, globals } from '../options.ts';
 import { confirm } from '../prompt.ts';
 
 type Filters = Record<string, string[]>;
-
-function filtersOf(list: string[] | undefined): Filters {
-  const out: Filters = {};
-  for (const kv of list ?? []) {
-    const eq = kv.indexOf('=');
-    (out[eq < 0 ? kv : kv.slice(0, eq)] ??= []).push(eq < 0 ? '' : kv.slice(eq + 1));
-  }
-  return out;
-}
 
 /** A section of the report: the space freed and the lines the docker CLI prints for it ('' when nothing went). */
 interface Pruned { space: number; output: string }
@@ -78,7 +69,7 @@ export function registerPruneCommands(program: Command, builder: Command): void 
       ].join('\n');
       if (!f.force && !(await confirm(`${warning}\nAre you sure you want to continue?`))) return;
       const client = await clientFor(globals(cmd));
-      const filters = filtersOf(f.filter);
+      const filters = filterFlags(f.filter);
       const parts = [await pruneContainers(client, filters), await pruneNetworks(client, filters)];
       if (f.volumes) parts.push(await pruneVolumes(client, filters, false));
       parts.push(await pruneImages(client, filters, f.all === true), await pruneBuildCache(client, filters, f.all === true));
@@ -95,6 +86,6 @@ export function registerPruneCommands(program: Command, builder: Command): void 
       const warning = f.all ? 'WARNING! This will remove all build cache.' : 'WARNING! This will remove all dangling build cache.';
       if (!f.force && !(await confirm(`${warning} Are you sure you want to continue?`))) return;
       const client = await clientFor(globals(cmd));
-      report([await pruneBuildCache(client, filtersOf(f.filter), f.all === true, f.keepStorage ? ramInBytes(f.keepStorage) : undefined)]);
+      report([await pruneBuildCache(client, filterFlags(f.filter), f.all === true, f.keepStorage ? ramInBytes(f.keepStorage) : undefined)]);
     });
 }

@@ -1,32 +1,12 @@
 // `volume create|ls|inspect|rm|prune`, as the docker CLI has them.
 import type { Command } from 'commander';
 import { clientFor, CliError } from '../context.ts';
-import { collect, globals } from '../options.ts';
+import { collect, filterFlags, globals, keyValues } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { humanSize4 } from '../../api/units.ts';
 import { naturalLess, VOLUME_HEADERS, volumeRow, type VolumeJson } from '../format/volume-context.ts';
 import { inspectEach } from '../output.ts';
 import { confirm } from '../prompt.ts';
-
-/** `--filter k=v` flags as the API's filters map. */
-function filtersOf(list: string[] = []): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const kv of list) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) throw new CliError(`invalid argument "${kv}" for "-f, --filter" flag: bad format of filter (expected name=value)`, 125);
-    (out[kv.slice(0, eq)] ??= []).push(kv.slice(eq + 1));
-  }
-  return out;
-}
-
-function kv(list: string[] = []): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const x of list) {
-    const eq = x.indexOf('=');
-    out[eq < 0 ? x : x.slice(0, eq)] = eq < 0 ? '' : x.slice(eq + 1);
-  }
-  return out;
-}
 
 export function registerVolumeCommands(program: Command): void {
   const vol = program.command('volume').description('Manage volumes');
@@ -43,7 +23,7 @@ export function registerVolumeCommands(program: Command): void {
       for (const l of f.label ?? []) if (l.startsWith('=')) throw new CliError(`invalid argument "${l}" for "--label" flag: invalid label '${l}': empty name`, 125);
       const client = await clientFor(globals(cmd));
       const v = await client.call<VolumeJson>('POST', '/volumes/create', {
-        body: { Name: name ?? f.name ?? '', Driver: f.driver, DriverOpts: kv(f.opt), Labels: kv(f.label) },
+        body: { Name: name ?? f.name ?? '', Driver: f.driver, DriverOpts: keyValues(f.opt), Labels: keyValues(f.label) },
       });
       process.stdout.write(v.Name + '\n');
     });
@@ -56,7 +36,7 @@ export function registerVolumeCommands(program: Command): void {
     .option('--cluster', 'Display only cluster volumes, and use cluster volume list formatting')
     .action(async (f: { quiet?: boolean; format?: string; filter?: string[]; cluster?: boolean }, cmd: Command) => {
       const client = await clientFor(globals(cmd));
-      const res = await client.call<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', { query: { filters: JSON.stringify(filtersOf(f.filter)) } });
+      const res = await client.call<{ Volumes: VolumeJson[] | null }>('GET', '/volumes', { query: { filters: JSON.stringify(filterFlags(f.filter)) } });
       // No volume here is a cluster volume (berth has no swarm).
       const list = f.cluster ? [] : [...(res.Volumes ?? [])];
       list.sort((a, b) => (naturalLess(a.Name, b.Name) ? -1 : naturalLess(b.Name, a.Name) ? 1 : 0));
@@ -100,7 +80,7 @@ export function registerVolumeCommands(program: Command): void {
     .option('--filter <filter>', 'Provide filter values (e.g. "label=<label>")', collect)
     .option('-f, --force', 'Do not prompt for confirmation')
     .action(async (f: { all?: boolean; filter?: string[]; force?: boolean }, cmd: Command) => {
-      const filters = filtersOf(f.filter);
+      const filters = filterFlags(f.filter);
       if (f.all) {
         if ('all' in filters) throw new CliError('conflicting options: cannot specify both --all and --filter all=1', 1);
         filters.all = ['true'];
