@@ -18,7 +18,7 @@ import { InvalidArgumentError, NotFoundError } from '../errors.ts';
 import { recordImage } from '../images/commit.ts';
 import type { Image } from '../images/store.ts';
 import { overlayOptions, type Mount } from '../storage/snapshotter.ts';
-import { resolveInRoot } from '../storage/rootpath.ts';
+import { resolveInRoot } from '../files/rootpath.ts';
 import { cacheFromSource } from './cache-from.ts';
 import type { BuildContext } from './context.ts';
 import { BuildStepError } from './copy.ts';

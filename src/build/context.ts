@@ -11,7 +11,7 @@ import { Readable, Transform } from 'node:stream';
 import { InvalidArgumentError, SystemError } from '../errors.ts';
 import { applyLayer } from '../storage/layer-apply.ts';
 import { decompress, peek } from '../files/compression.ts';
-import { cleanInRoot, resolveInRoot, isWithin } from '../storage/rootpath.ts';
+import { cleanInRoot, resolveInRoot, isWithin } from '../files/rootpath.ts';
 import { BASE_FILES_IN_CONTEXT, isGitUrl } from '../api/build-context.ts';
 import { checkoutGit, GitError, GitSubdirError, parseGitRef } from './git-remote.ts';
 import type { CachedContext, ContextCache } from './context-cache.ts';

@@ -14,7 +14,7 @@ import { recordImage } from '../images/commit.ts';
 import type { LayerInfo } from '../images/layers.ts';
 import type { Image } from '../images/store.ts';
 import { resolveUser } from '../runtime/user.ts';
-import { resolveInRoot } from '../storage/rootpath.ts';
+import { resolveInRoot } from '../files/rootpath.ts';
 import {
   BuildStepError, checksumEntries, entriesLayer, isArchiveFile, planCopy, type CopyEntry, type PlanInput, type SourceRoot,
 } from './copy.ts';

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { posix } from 'node:path';
 import { InvalidArgumentError } from '../errors.ts';
-import { cleanInRoot, resolveInRoot } from '../storage/rootpath.ts';
+import { cleanInRoot, PathEscapeError, resolveInRoot, walkInRoot } from '../files/rootpath.ts';
 import { decompress, detectCompression } from '../files/compression.ts';
 import type { IgnoreMatcher } from '../api/dockerignore.ts';
 
@@ -320,33 +320,17 @@ export function lookupInLayers(lowers: string[], path: string): Stats | undefine
  * `followFinal` the last component too (a directory copied onto a symlink).
  */
 export function resolveInLayers(lowers: string[], path: string, followFinal = false): string {
-  let pending = cleanInRoot(path).split('/').filter(Boolean);
-  let resolved: string[] = [];
-  for (let links = 0; pending.length > 0; ) {
-    const part = pending.shift() as string;
-    if (part === '.') continue;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const candidate = '/' + [...resolved, part].join('/');
-    const st = pending.length > 0 || followFinal ? lookupInLayers(lowers, candidate) : undefined;
-    if (st?.isSymbolicLink()) {
-      if (++links > 255) throw new BuildStepError(`too many levels of symbolic links: ${path}`);
-      let target = '';
-      for (const dir of lowers) {
-        if (lstatSync(dir + candidate, { throwIfNoEntry: false })) {
-          target = readlinkSync(dir + candidate);
-          break;
-        }
-      }
-      if (target.startsWith('/')) resolved = [];
-      pending = [...target.split('/').filter(Boolean), ...pending];
-      continue;
-    }
-    resolved.push(part);
+  try {
+    return walkInRoot(path, followFinal, (candidate) => {
+      if (!lookupInLayers(lowers, candidate)?.isSymbolicLink()) return undefined;
+      // The topmost layer holding it is the one lookupInLayers saw.
+      for (const dir of lowers) if (lstatSync(dir + candidate, { throwIfNoEntry: false })) return readlinkSync(dir + candidate);
+      return undefined;
+    });
+  } catch (err) {
+    if (err instanceof PathEscapeError) throw new BuildStepError(err.message);
+    throw err;
   }
-  return '/' + resolved.join('/');
 }
 
 type Header = Partial<tar.Header> & { name: string };

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveInRoot } from '../storage/rootpath.ts';
+import { resolveInRoot } from '../files/rootpath.ts';
 
 /** A repository reference: where it is, which ref, and which subdirectory of it. */
 export interface GitRef {

@@ -12,7 +12,7 @@ import { createImage } from '../images/commit.ts';
 import type { Image } from '../images/store.ts';
 import type { ExitStatus } from '../runtime/shim.ts';
 import type { OciMount } from '../runtime/spec.ts';
-import { resolveInRoot } from '../storage/rootpath.ts';
+import { resolveInRoot } from '../files/rootpath.ts';
 import { BuildStepError, checksumEntries, planCopy } from './copy.ts';
 import { copyPlanFor } from './copy-step.ts';
 import { expandWord, type Instruction } from './dockerfile/index.ts';

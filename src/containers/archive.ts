@@ -4,7 +4,7 @@
 // at their destinations, symlinks followed as if the root were "/" — so a
 // symlink to `/` or to a host path names the container's file, never the
 // host's. Tars go in and out through the storage layer's tar code with that
-// scope (storage/rootpath.ts ScopedRoot): no name, symlink or hard link in
+// scope (files/rootpath.ts ScopedRoot): no name, symlink or hard link in
 // an uploaded tar reaches outside the container's root or its mounts.
 import { existsSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
@@ -16,7 +16,7 @@ import { ArchiveError, InvalidArgumentError, NotFoundError, SystemError } from '
 import type { EventBus } from '../events/bus.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { applyLayer, createTar } from '../storage/archive.ts';
-import { PathEscapeError, resolveInRoot, ScopedRoot, type ScopeMount } from '../storage/rootpath.ts';
+import { PathEscapeError, resolveInRoot, ScopedRoot, type ScopeMount } from '../files/rootpath.ts';
 import type { WithMountPoints } from './mounts.ts';
 import type { RootfsAccess } from './rootfs-access.ts';
 import type { ContainerService } from './service.ts';

@@ -15,7 +15,7 @@ import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
 import { rroUnsupported } from '../runtime/features.ts';
 import { sourceMount } from '../runtime/mountinfo.ts';
 import type { OciMount } from '../runtime/spec.ts';
-import { isWithin, resolveInRoot } from '../storage/rootpath.ts';
+import { isWithin, resolveInRoot } from '../files/rootpath.ts';
 import type { Mount } from '../storage/snapshotter.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
 import {

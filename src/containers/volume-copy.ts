@@ -9,7 +9,7 @@ import { lstatSync } from 'node:fs';
 import { mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SystemError } from '../errors.ts';
-import { resolveInRoot } from '../storage/rootpath.ts';
+import { resolveInRoot } from '../files/rootpath.ts';
 
 /** Whether `dest` (clean, absolute) may name something in the image: found in a layer, or behind a symlink of one. */
 export function imageMayHave(layers: string[], dest: string): boolean {

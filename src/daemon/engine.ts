@@ -79,6 +79,8 @@ export class Engine {
     // Before the containers: their restore re-takes volume references.
     await this.volumes.init();
     await this.containers.restore();
+    // The restore removed the unpacks a crash cut short; the layers under them can go now.
+    await this.images.store.pruneUnusedLayers();
     await this.networks.finishRestore();
     this.health.resume();
     this.logForwarder.resume();

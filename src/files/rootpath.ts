@@ -21,12 +21,13 @@ export function cleanInRoot(p: string): string {
 }
 
 /**
- * Returns the host path for `unsafePath` inside `root`, following symlinks of
- * every component within the root. With `followFinal` false the last component
- * is not followed (for lstat, unlink, or replacing an entry).
+ * Walks `unsafePath` from "/" one component at a time, following the symlink
+ * `readLink` finds at each in-root path (every component, the last one only
+ * with `followFinal`); `..` and absolute targets stop at "/". Returns the
+ * cleaned in-root path. The one walk every root-scoped lookup shares: a plain
+ * root, a container's view through its mounts, an image's layers.
  */
-export function resolveInRoot(root: string, unsafePath: string, followFinal = true): string {
-  const rootClean = posix.normalize(root).replace(/\/+$/, '') || '/';
+export function walkInRoot(unsafePath: string, followFinal: boolean, readLink: (inRoot: string) => string | undefined): string {
   let pending = cleanInRoot(unsafePath).split('/').filter(Boolean);
   let resolved: string[] = [];
   let links = 0;
@@ -37,16 +38,8 @@ export function resolveInRoot(root: string, unsafePath: string, followFinal = tr
       resolved.pop();
       continue;
     }
-    const candidate = rootClean + '/' + [...resolved, part].join('/');
-    const isFinal = pending.length === 0;
-    let target: string | undefined;
-    if (!isFinal || followFinal) {
-      try {
-        if (lstatSync(candidate).isSymbolicLink()) target = readlinkSync(candidate);
-      } catch {
-        // A missing component resolves lexically; the caller creates or fails.
-      }
-    }
+    const candidate = '/' + [...resolved, part].join('/');
+    const target = pending.length > 0 || followFinal ? readLink(candidate) : undefined;
     if (target === undefined) {
       resolved.push(part);
       continue;
@@ -55,7 +48,27 @@ export function resolveInRoot(root: string, unsafePath: string, followFinal = tr
     if (target.startsWith('/')) resolved = [];
     pending = [...target.split('/').filter(Boolean), ...pending];
   }
-  return resolved.length === 0 ? rootClean : rootClean + '/' + resolved.join('/');
+  return '/' + resolved.join('/');
+}
+
+/** The target of the symlink at host path `p`; undefined if it is none or missing (a missing component resolves lexically). */
+export function symlinkAt(p: string): string | undefined {
+  try {
+    return lstatSync(p).isSymbolicLink() ? readlinkSync(p) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Returns the host path for `unsafePath` inside `root`, following symlinks of
+ * every component within the root. With `followFinal` false the last component
+ * is not followed (for lstat, unlink, or replacing an entry).
+ */
+export function resolveInRoot(root: string, unsafePath: string, followFinal = true): string {
+  const rootClean = posix.normalize(root).replace(/\/+$/, '') || '/';
+  const inRoot = walkInRoot(unsafePath, followFinal, (p) => symlinkAt(rootClean === '/' ? p : rootClean + p));
+  return inRoot === '/' ? rootClean : (rootClean === '/' ? '' : rootClean) + inRoot;
 }
 
 /** True when `p` (already absolute and normalized) is `root` or below it. */
@@ -137,36 +150,9 @@ export class ScopedRoot {
    * every component within the scope (the last one too with `followFinal`).
    */
   resolve(unsafePath: string, followFinal = true): string {
-    let pending = cleanInRoot(unsafePath).split('/').filter(Boolean);
-    let resolved: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.shift() as string;
-      if (part === '.') continue;
-      if (part === '..') {
-        resolved.pop();
-        continue;
-      }
-      const candidate = '/' + [...resolved, part].join('/');
-      let target: string | undefined;
-      if (pending.length > 0 || followFinal) {
-        try {
-          const host = this.hostOf(candidate);
-          if (lstatSync(host).isSymbolicLink()) target = readlinkSync(host);
-        } catch {
-          // A missing component resolves lexically; the caller creates or fails.
-        }
-      }
-      if (target === undefined) {
-        resolved.push(part);
-        continue;
-      }
-      if (++links > MAX_SYMLINKS) throw new PathEscapeError(`too many levels of symbolic links: ${unsafePath}`);
-      if (target.startsWith('/')) resolved = [];
-      pending = [...target.split('/').filter(Boolean), ...pending];
-    }
-    return '/' + resolved.join('/');
+    return walkInRoot(unsafePath, followFinal, (p) => symlinkAt(this.hostOf(p)));
   }
+
 
   /** The host path of `unsafePath`, resolved in the scope. */
   host(unsafePath: string, followFinal = true): string {

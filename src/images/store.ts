@@ -52,9 +52,7 @@ export class ImageStore {
       this.records.set(rec.id, rec);
       this.configs.set(rec.id, config);
     }
-    // Every layer of every image (its chain, from the config's diff IDs), so the layers of none can go.
-    const used = new Set([...this.configs.values()].flatMap((c) => chainIds(c.rootfs.diff_ids)));
-    await this.layers.pruneUnused(used);
+    await this.pruneUnusedLayers();
     try {
       const file = JSON.parse(await readFile(join(this.root, 'repositories.json'), 'utf8')) as RepositoriesFile;
       for (const [ref, id] of Object.entries(file.refs)) if (this.records.has(id)) this.refs.set(ref, id);
@@ -72,6 +70,17 @@ export class ImageStore {
 
   private saveRefs(): Promise<void> {
     return writeJsonAtomic(join(this.root, 'repositories.json'), { refs: Object.fromEntries(this.refs) } satisfies RepositoriesFile);
+  }
+
+  /**
+   * Removes the layers no image uses: what a crash left of an import, load or
+   * pull. The daemon's start runs it again once orphan active snapshots are
+   * gone (a layer being unpacked on top of another keeps that one until then).
+   */
+  async pruneUnusedLayers(): Promise<number> {
+    // Every layer of every image (its chain, from the config's diff IDs), so the layers of none can go.
+    const used = new Set([...this.configs.values()].flatMap((c) => chainIds(c.rootfs.diff_ids)));
+    return this.layers.pruneUnused(used);
   }
 
   /** Stores a config blob whose layers are already registered, and records the image. */

@@ -4,7 +4,7 @@
 // through the overlay layers, top first.
 import { lstatSync, readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.ts';
-import { resolveInRoot } from '../storage/rootpath.ts';
+import { resolveInRoot } from '../files/rootpath.ts';
 
 export interface ResolvedUser {
   uid: number;

@@ -32,7 +32,7 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { decompress } from '../files/compression.ts';
-import { cleanInRoot, isWithin, resolveInRoot, type ScopedRoot } from './rootpath.ts';
+import { cleanInRoot, isWithin, resolveInRoot, type ScopedRoot } from '../files/rootpath.ts';
 import { ArchiveError, isPlainXattrName, parsePaxRecords, quoteAttrText, runTool, XATTR_PREFIX } from './tarutil.ts';
 
 const writevAsync = promisify(writev);

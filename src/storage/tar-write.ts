@@ -16,7 +16,7 @@ import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promise
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import type { ScopedRoot } from './rootpath.ts';
+import type { ScopedRoot } from '../files/rootpath.ts';
 import {
   ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
 } from './tarutil.ts';

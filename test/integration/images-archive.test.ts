@@ -309,7 +309,7 @@ describe('a daemon killed during a load', () => {
       loader.kill('SIGKILL');
       await d.start();
       assert.equal(d.berth(['image', 'inspect', 'big:1']).code, 1);
-      assert.equal(snaps(), before, 'partial layers were collected');
+      assert.equal(snaps(), before, `partial layers were collected: ${readdirSync(join(d.dataRoot, 'overlay2/metadata')).map((n) => readFileSync(join(d.dataRoot, 'overlay2/metadata', n), 'utf8')).join(' ')}`);
       assert.deepEqual(readdirSync(join(d.dataRoot, 'image/ingest')), [], 'staging swept');
       const r = d.berth(['load', '-i', archive]);
       assert.equal(r.code, 0, r.stderr);
