@@ -1501,8 +1501,22 @@ static void handle_clients(size_t first, size_t count)
 	}
 }
 
+/*
+ * How long an exec's shim waits for its start (the daemon sends it at once):
+ * BERTH_SHIM_EXEC_START_WAIT seconds, or two minutes.
+ */
+#define EXEC_START_WAIT_DEFAULT_S 120
+static long long exec_start_wait_s;
+static long long exec_start_deadline;
+
 static void event_loop(void)
 {
+	const char *wait = getenv("BERTH_SHIM_EXEC_START_WAIT");
+	char *end = (char *)"";
+	exec_start_wait_s = wait && *wait ? strtoll(wait, &end, 10) : -1;
+	if (exec_start_wait_s <= 0 || *end)
+		exec_start_wait_s = EXEC_START_WAIT_DEFAULT_S;
+	exec_start_deadline = mono_ms() + exec_start_wait_s * 1000;
 	for (;;) {
 		reap_children();
 		if (proc.exited && drained())
@@ -1531,6 +1545,19 @@ static void event_loop(void)
 		if (proc.exited) {
 			long long left = proc.drain_deadline - mono_ms();
 			timeout = left > 0 ? (int)left : 0;
+		} else if (opt.exec_process && !proc.started) {
+			/*
+			 * An exec whose start never comes (its daemon died or lost the
+			 * connection between launching this shim and starting it) would
+			 * wait here for ever: it ends as one that never ran.
+			 */
+			long long left = exec_start_deadline - mono_ms();
+			if (left <= 0) {
+				say("no start within %lld s: giving up", exec_start_wait_s);
+				record_exit(126);
+				continue;
+			}
+			timeout = (int)left;
 		}
 		if (poll(pfds, n, timeout) < 0) {
 			if (errno != EINTR)

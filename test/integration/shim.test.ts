@@ -454,6 +454,30 @@ describe('berth-shim', { concurrency: false }, () => {
     assertCleanedUp(box, await main.client.exit());
   });
 
+  test('exec mode: a shim whose start never comes gives up as an exec that never ran', async () => {
+    const box = newBox('orphan', { args: ['sleep', '100'] });
+    const main = await create(box);
+    assert.equal(await main.client.start(), `ok ${main.pid}`);
+    const dir = join(box.dir, 'never-started');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'process.json'), JSON.stringify(processSpec({ args: ['true'] })));
+    process.env.BERTH_SHIM_EXEC_START_WAIT = '1';
+    let l;
+    try {
+      l = await launch(box, ['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json')]);
+    } finally {
+      delete process.env.BERTH_SHIM_EXEC_START_WAIT;
+    }
+    assert.equal(l.line, 'ok 0\n');
+    // Nobody connects or starts it (a daemon that died right after the launch).
+    assert.equal(await l.exited, 0);
+    assert.equal((JSON.parse(readFileSync(join(dir, 'exit.json'), 'utf8')) as { exitCode: number }).exitCode, 126);
+    assert.ok(!existsSync(join(dir, 'shim.sock')));
+    assert.match(readFileSync(join(dir, 'shim.log'), 'utf8'), /no start within 1 s/);
+    process.kill(main.pid, 'SIGKILL');
+    assertCleanedUp(box, await main.client.exit());
+  });
+
   test('start-up errors: an error line on fd 3 and nothing left behind', async () => {
     const missing = newBox('badexe', { args: ['/no/such/binary'] });
     const a = await launch(missing, shimArgs(missing, ['--log-path', missing.logPath]));
