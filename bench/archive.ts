@@ -10,15 +10,11 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
+import { median } from './measure.ts';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const LAYER_MIB = Number(process.argv[3] ?? 100);
 const LAYERS = 5;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
   const t = process.hrtime.bigint();

@@ -8,13 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
+import { median } from './measure.ts';
 
 const N = Number(process.argv[2] ?? 5);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function time(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
   const t = process.hrtime.bigint();

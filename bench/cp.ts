@@ -12,15 +12,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
+import { median } from './measure.ts';
 
 const RUNS = Number(process.argv[2] ?? 5);
 const MIB = Number(process.argv[3] ?? 1024);
 const FILES = Number(process.argv[4] ?? 10_000);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
   // Each copy starts with no dirty pages of the one before it to write back.

@@ -19,6 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { BERTH, startSeededDaemon } from '../test/helpers/daemon.ts';
 import { startCncfRegistry, runAsync } from '../test/helpers/registries.ts';
 import { tar } from '../test/registry/helpers.ts';
+import { median } from './measure.ts';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,11 +30,6 @@ const LAYER_MB = arg('layer-mb', 100);
 const LAYERS = 5;
 
 const sha = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** Writes the OCI layout; returns the total size of the layer blobs. */
 function writeLayout(dir: string): number {

@@ -6,15 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import { startSeededDaemon } from '../test/helpers/daemon.ts';
 import { httpd } from '../test/helpers/network.ts';
+import { median } from './measure.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 15);
 const RUNS = Number(process.argv[3] ?? 20);
 const PORT = 18899;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
 

@@ -22,6 +22,7 @@ import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { BERTH, DOCKER, run, startSeededDaemon, type RunResult, type TestDaemon } from '../test/helpers/daemon.ts';
 import { cgroupProcesses, startPeerDockerd, type PeerDockerd } from './peer-dockerd.ts';
+import { median } from './measure.ts';
 
 const ROUNDS = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 3);
 const wi = process.argv.indexOf('--window');
@@ -32,12 +33,6 @@ const NO_STREAM_REPS = 3;
 const TICK_HZ = 100;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 interface Engine {
   label: string;

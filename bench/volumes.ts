@@ -3,23 +3,11 @@
 // same machine, through berth's CLI and the docker CLI against one berth
 // daemon. Prints medians and the difference (target: within 10 ms).
 //   node_modules/.bin/node bench/volumes.ts [iterations]
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
+import { median, time } from './measure.ts';
 
 const N = Number(process.argv[2] ?? 30);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function time(cmd: string, args: string[], env: NodeJS.ProcessEnv): number {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
 
 const d = await startSeededDaemon();
 try {
