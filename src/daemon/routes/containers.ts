@@ -80,7 +80,8 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     });
     if (limit > 0) list = list.slice(0, limit);
     const out = [];
-    for (const c of list) out.push(await summary(engine, c, size));
+    const links = allLinkNames(engine);
+    for (const c of list) out.push(await summary(engine, c, size, links));
     return { body: out };
   });
 
@@ -308,10 +309,15 @@ function commandString(c: ContainerRecord): string {
   return [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
-export async function summary(engine: Engine, c: ContainerRecord, size: boolean): Promise<Record<string, unknown>> {
+/** The link names of every container, by target id: computed once for a list, not once per container. */
+export function allLinkNames(engine: Engine): Map<string, string[]> {
+  return linkNames(engine.containers.list(), (r) => engine.containers.find(r));
+}
+
+export async function summary(engine: Engine, c: ContainerRecord, size: boolean, links: Map<string, string[]> = allLinkNames(engine)): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {
     Id: c.Id,
-    Names: [c.Name, ...(linkNames(engine.containers.list(), (r) => engine.containers.find(r)).get(c.Id) ?? [])],
+    Names: [c.Name, ...(links.get(c.Id) ?? [])],
     Image: c.Config.Image,
     ImageID: c.Image,
     Command: commandString(c),

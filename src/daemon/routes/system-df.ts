@@ -5,7 +5,7 @@
 // mounts and kept contexts, in BuildKit's shape.
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { summary as containerSummary } from './containers.ts';
+import { allLinkNames, summary as containerSummary } from './containers.ts';
 import { chainIds } from '../../images/layers.ts';
 import { buildCacheUsage } from './build-cache.ts';
 
@@ -30,7 +30,8 @@ export function systemDfRoutes(api: ApiServer, engine: Engine): void {
       imageRows.push(row);
     }
     const containers = [];
-    for (const list of inUse.values()) for (const c of list) containers.push(await containerSummary(engine, c, true));
+    const links = allLinkNames(engine);
+    for (const list of inUse.values()) for (const c of list) containers.push(await containerSummary(engine, c, true, links));
     return {
       body: {
         LayersSize: [...sizes.values()].reduce((a, b) => a + b, 0),
