@@ -436,24 +436,24 @@ export class RegistryServer {
     if (digestParam !== null) {
       // Monolithic upload in a single POST.
       const d = requireDigest(digestParam);
-      const up = await this.storage.createUpload(repo, d.algorithm);
+      const up = await this.storage.uploads.create(repo, d.algorithm);
       try {
-        await this.storage.appendUpload(repo, up.id, req, undefined, contentLength(req));
-        await this.storage.finishUpload(repo, up.id, d);
+        await this.storage.uploads.append(repo, up.id, req, undefined, contentLength(req));
+        await this.storage.uploads.finish(repo, up.id, d);
       } catch (err) {
-        await this.storage.deleteUpload(repo, up.id).catch(() => {});
+        await this.storage.uploads.delete(repo, up.id).catch(() => {});
         throw err;
       }
       return this.blobCreated(res, repo, d);
     }
-    const up = await this.storage.createUpload(repo, algorithm ?? 'sha256');
+    const up = await this.storage.uploads.create(repo, algorithm ?? 'sha256');
     this.uploadHeaders(res, repo, up.id, 0);
     sendEmpty(res, 202);
   }
 
   private async uploadStatus(ctx: Ctx, repo: string, id: string): Promise<void> {
     this.need(ctx, repo, 'pull', 'push');
-    const up = await this.storage.getUpload(repo, id);
+    const up = await this.storage.uploads.get(repo, id);
     this.uploadHeaders(ctx.res, repo, id, up.size);
     sendEmpty(ctx.res, 204);
   }
@@ -467,7 +467,7 @@ export class RegistryServer {
     if (cr && length !== undefined && cr.end - cr.start + 1 !== length) {
       throw new RegistryError(400, 'SIZE_INVALID', 'Content-Range and Content-Length disagree');
     }
-    const size = await this.storage.appendUpload(repo, id, req, cr?.start, cr ? cr.end - cr.start + 1 : length);
+    const size = await this.storage.uploads.append(repo, id, req, cr?.start, cr ? cr.end - cr.start + 1 : length);
     this.uploadHeaders(res, repo, id, size);
     sendEmpty(res, 202);
   }
@@ -477,7 +477,7 @@ export class RegistryServer {
     this.writable();
     const { req, res, url } = ctx;
     const d = requireDigest(url.searchParams.get('digest'));
-    await this.storage.getUpload(repo, id);
+    await this.storage.uploads.get(repo, id);
     const length = contentLength(req);
     const cr = parseContentRange(req.headers['content-range']);
     if (length !== 0 || cr) {
@@ -485,15 +485,15 @@ export class RegistryServer {
       if (cr && length !== undefined && cr.end - cr.start + 1 !== length) {
         throw new RegistryError(400, 'SIZE_INVALID', 'Content-Range and Content-Length disagree');
       }
-      await this.storage.appendUpload(repo, id, req, cr?.start, cr ? cr.end - cr.start + 1 : length);
+      await this.storage.uploads.append(repo, id, req, cr?.start, cr ? cr.end - cr.start + 1 : length);
     }
-    await this.storage.finishUpload(repo, id, d);
+    await this.storage.uploads.finish(repo, id, d);
     this.blobCreated(res, repo, d);
   }
 
   private async cancelUpload(ctx: Ctx, repo: string, id: string): Promise<void> {
     this.need(ctx, repo, 'pull', 'push');
-    await this.storage.deleteUpload(repo, id);
+    await this.storage.uploads.delete(repo, id);
     sendEmpty(ctx.res, 204);
   }
 
@@ -663,7 +663,7 @@ export async function startRegistry(cfg: RegistryConfig, log: Logger): Promise<R
   let purgeTimer: NodeJS.Timeout | undefined;
   if (cfg.storage.uploadPurging.enabled && !cfg.storage.readOnly) {
     const purge = (): void => {
-      storage.purgeUploads(cfg.storage.uploadPurging.ageMs).then(
+      storage.uploads.purge(cfg.storage.uploadPurging.ageMs).then(
         (n) => { if (n > 0) log.info('purged stale uploads', { count: n }); },
         (err: unknown) => log.warn('upload purge failed', { error: String(err) }),
       );
