@@ -87,7 +87,8 @@ export function planMounts(o: {
     const mp = parseMountSpec(cfg);
     const prop = bindDaemonRootPropagation(mp.Spec, o.dataRoot);
     if (prop) mp.Propagation = prop;
-    if (binds.has(mp.Destination) || Object.hasOwn(h.Tmpfs ?? {}, mp.Destination)) throw duplicate(cfg.Target ?? '');
+    // Unlike a -v bind, a --mount may share its target with a --tmpfs: dockerd lets the tmpfs win at start.
+    if (binds.has(mp.Destination)) throw duplicate(cfg.Target ?? '');
     if (mp.Type === 'bind' && !cfg.BindOptions?.CreateMountpoint) mp.SkipMountpointCreation = true;
     binds.add(mp.Destination);
     points.set(mp.Destination, mp);

@@ -212,6 +212,11 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     const shm = ok(['run', '--rm', '--tmpfs', '/dev/shm:size=1m', 'busybox', 'grep', ' /dev/shm ', '/proc/mounts']);
     assert.equal(shm.split('\n').filter(Boolean).length, 1, 'replaces the default /dev/shm');
     assert.match(shm, /size=1024k/);
+    // A --tmpfs beats a --mount of the same target, as in dockerd (a -v bind there is a duplicate).
+    const both = ok(['run', '--rm', '--tmpfs', '/both:size=1m', '--mount', 'type=volume,src=tmpfs-wins,dst=/both', 'busybox', 'grep', ' /both ', '/proc/mounts']);
+    assert.match(both, /^tmpfs \/both tmpfs .*size=1024k/);
+    assert.equal(both.split('\n').filter(Boolean).length, 1);
+    d.berth(['volume', 'rm', 'tmpfs-wins']);
   });
 
   test('a build RUN gets no anonymous volume from the image: VOLUME is metadata there', () => {
