@@ -17,6 +17,8 @@ import { Logger, redactUri } from './log.ts';
 import { search } from './search.ts';
 import { PullThroughProxy } from './proxy.ts';
 import { sendRange } from './sendfile.ts';
+import { decodeSegment, hasDotSegment, matchRoute } from './routes.ts';
+import { contentLength, paginate, parseContentRange, parseRange, readBody, sendEmpty, sendJson } from './wire.ts';
 
 // node:http is loaded with require, not with an ESM import: building the ESM
 // namespace of node:http reads every export, and its lazy WebSocket/
@@ -24,8 +26,6 @@ import { sendRange } from './sendfile.ts';
 // worker_threads and more, about 16 MiB of resident memory the registry never uses.
 const { createServer: createHttpServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
-/** Largest list a single tags/catalog page returns. */
-const MAX_PAGE = 1000;
 /** Tags accepted in one manifest PUT (?tag=...); the spec asks for at least 10. */
 const MAX_TAGS_PER_PUT = 100;
 
@@ -46,56 +46,6 @@ interface Ctx {
   principal: Principal;
   /** Aborted when the client goes away before its response is complete. */
   signal: AbortSignal;
-}
-
-type Route =
-  | { kind: 'base' }
-  | { kind: 'catalog' }
-  | { kind: 'token' }
-  | { kind: 'search' }
-  | { kind: 'ping' }
-  | { kind: 'manifest'; name: string; ref: string }
-  | { kind: 'blob'; name: string; digest: string }
-  | { kind: 'uploads'; name: string }
-  | { kind: 'upload'; name: string; id: string }
-  | { kind: 'tags'; name: string }
-  | { kind: 'referrers'; name: string; digest: string };
-
-/**
- * Matches a path to a route. Repository names contain slashes, so each
- * pattern anchors on its fixed suffix; the greedy name group takes the last
- * occurrence, which is right because the suffix segments are never valid
- * digests/tags containing "/".
- */
-export function matchRoute(path: string): Route | undefined {
-  if (path === '/v2/' || path === '/v2') return { kind: 'base' };
-  if (path === '/v2/_catalog') return { kind: 'catalog' };
-  if (path === '/auth/token') return { kind: 'token' };
-  if (path === '/v1/search') return { kind: 'search' };
-  if (path === '/v1/_ping') return { kind: 'ping' };
-  if (!path.startsWith('/v2/')) return undefined;
-  let m: RegExpExecArray | null;
-  if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) return { kind: 'manifest', name: m[1], ref: m[2] };
-  if ((m = /^\/v2\/(.+)\/blobs\/uploads\/?$/.exec(path))) return { kind: 'uploads', name: m[1] };
-  if ((m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(path))) return { kind: 'upload', name: m[1], id: m[2] };
-  if ((m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(path))) return { kind: 'blob', name: m[1], digest: m[2] };
-  if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(path))) return { kind: 'tags', name: m[1] };
-  if ((m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path))) return { kind: 'referrers', name: m[1], digest: m[2] };
-  return undefined;
-}
-
-/** True when a raw request path has a "." or ".." segment (plain or percent-encoded) or a backslash. */
-export function hasDotSegment(rawPath: string): boolean {
-  if (rawPath.includes('\\')) return true;
-  return rawPath.split('/').some((seg) => /^(?:\.|%2e){1,2}$/i.test(seg));
-}
-
-function decodeSegment(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }
 
 export class RegistryServer {
@@ -544,91 +494,6 @@ function checkReference(ref: string, forPut: boolean): void {
   if (looksLikeDigest(ref)) throw new RegistryError(400, 'DIGEST_INVALID', 'invalid digest', { digest: ref.slice(0, 200) });
   if (forPut) throw new RegistryError(400, 'MANIFEST_INVALID', 'invalid tag', { tag: ref.slice(0, 200) });
   throw new RegistryError(404, 'MANIFEST_UNKNOWN', 'invalid tag', { tag: ref.slice(0, 200) });
-}
-
-function contentLength(req: IncomingMessage): number | undefined {
-  const v = req.headers['content-length'];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-}
-
-/** Content-Range of an upload chunk: "start-end", inclusive (a "bytes " prefix is tolerated). */
-function parseContentRange(v: string | undefined): { start: number; end: number } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/\d+|\/\*)?$/.exec(v.trim());
-  if (!m || Number(m[2]) < Number(m[1])) {
-    throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `invalid Content-Range ${JSON.stringify(v.slice(0, 100))}`);
-  }
-  return { start: Number(m[1]), end: Number(m[2]) };
-}
-
-/** A single byte range of a blob (RFC 9110); several ranges are answered with the whole blob. */
-function parseRange(v: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  if (!v) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(v.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return undefined;
-  }
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
-}
-
-/** Reads a whole body up to `limit` bytes; larger bodies get 413 without being read further. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = contentLength(req);
-  const tooLarge = (): RegistryError => {
-    req.resume();
-    return new RegistryError(413, 'SIZE_INVALID', `body larger than the limit of ${limit} bytes`, { limit }, { Connection: 'close' });
-  };
-  if (declared !== undefined && declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function paginate(all: string[], q: URLSearchParams): { items: string[]; next?: string; n: number } {
-  const nRaw = q.get('n');
-  const last = q.get('last');
-  let n = MAX_PAGE;
-  if (nRaw !== null) {
-    if (!/^\d+$/.test(nRaw)) throw new RegistryError(400, 'PAGINATION_NUMBER_INVALID', 'n must be a non-negative integer');
-    n = Math.min(Number(nRaw), MAX_PAGE);
-  }
-  const from = last === null ? all : all.filter((x) => x > last);
-  if (n === 0) return { items: [], n };
-  const items = from.slice(0, n);
-  const next = from.length > n ? items[items.length - 1] : undefined;
-  return { items, next, n };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, method?: string): void {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(method === 'HEAD' ? undefined : text);
-}
-
-function sendEmpty(res: ServerResponse, status: number): void {
-  res.statusCode = status;
-  res.setHeader('Content-Length', 0);
-  res.end();
 }
 
 /** Starts serving `cfg`. Call close() to stop. */
