@@ -1,6 +1,7 @@
 // The composition root: every service of one daemon, wired together once.
 import { join } from 'node:path';
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { mountIdmappedView, rootPair } from '../runtime/userns.ts';
 import { randomUUID } from 'node:crypto';
 import { removeTempFiles, writeFileAtomic } from '../files/atomic.ts';
 import { OverlaySnapshotter } from '../storage/overlay.ts';
@@ -39,6 +40,7 @@ export class Engine {
   /** Stopped containers' filesystems mounted for export and cp. */
   readonly rootfs: RootfsAccess;
   readonly archive: ContainerArchive;
+  readonly layerView?: { from: string; to: string };
   id = '';
   /** Containers the restart policies could not start at init, for the daemon's log. */
   readonly bootFailures: string[] = [];
@@ -53,8 +55,11 @@ export class Engine {
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
-    this.volumes = new VolumeService(config.dataRoot, this.events);
-    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
+    this.volumes = new VolumeService(config.dataRoot, this.events, config.usernsRemap && rootPair(config.usernsRemap.mapping));
+    // userns-remap: remapped containers' overlays read the layers through an idmapped view (ADR 0005).
+    const layerView = config.usernsRemap ? { from: join(config.dataRoot, 'overlay2', 'snapshots'), to: join(config.execRoot, 'userns-layers') } : undefined;
+    this.layerView = layerView;
+    this.containers = new ContainerService({ ...config, layerView }, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
     this.health = new HealthMonitor(this.containers, this.execs, this.events);
@@ -71,6 +76,11 @@ export class Engine {
     await removeTempFiles(this.config.dataRoot);
     this.id = await this.engineId();
     await this.snapshots.init();
+    if (this.config.usernsRemap && this.layerView) {
+      // The remapped root must traverse the exec root to its rootfs (dockerd keeps its roots 0711 for the same reason).
+      await chmod(this.config.execRoot, 0o711);
+      await mountIdmappedView(this.config.idmapPath, this.layerView.from, this.layerView.to, this.config.usernsRemap.mapping);
+    }
     await this.images.store.content.init();
     await this.images.store.init();
     await this.networks.init();
