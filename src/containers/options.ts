@@ -18,4 +18,6 @@ export interface ContainerServiceOptions {
   usernsRemap?: { mapping: IdMapping };
   /** With it: the snapshots directory, and where its idmapped view is mounted. */
   layerView?: { from: string; to: string };
+  /** The helper that makes a remapped container's user and network namespaces. */
+  idmapPath?: string;
 }

@@ -15,7 +15,8 @@ import { SystemError } from '../errors.ts';
 import type { ContainerServiceOptions } from './options.ts';
 import { removeStateDir, startError } from './shim-state.ts';
 import { remapOf } from './namespaces.ts';
-import { rootPair, throughView } from '../runtime/userns.ts';
+import { makeUsernsNetns, rootPair, throughView } from '../runtime/userns.ts';
+import { usernsFileOf } from '../network/links.ts';
 
 export interface LaunchContext {
   cfg: ContainerServiceOptions;
@@ -56,8 +57,14 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
   const runtime = d.runtime;
   const cgroupsPath = `/${host.CgroupParent || d.cfg.cgroupParent}/${rec.Id}`;
   let net: Awaited<ReturnType<NetworkService['setup']>>;
+  // A remapped container's network namespace is owned by its user namespace, made together.
+  let usernsPath: string | undefined;
+  const makeNetns = remap && d.cfg.idmapPath ? async (netns: string) => {
+    usernsPath = usernsFileOf(netns);
+    await makeUsernsNetns(d.cfg.idmapPath as string, usernsPath, netns, remap);
+  } : undefined;
   try {
-    net = await d.network.setup(rec);
+    net = await d.network.setup(rec, makeNetns);
   } catch (err) {
     await removeStateDir(state);
     throw startError(rec, err);
@@ -88,6 +95,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       rootfsPropagation: d.rootfsPropagation,
       extraMounts: d.extraMounts,
       userns: remap,
+      usernsPath,
     });
     await writeFile(join(state, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
   } catch (err) {

@@ -1,7 +1,8 @@
 // The composition root: every service of one daemon, wired together once.
 import { join } from 'node:path';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
-import { mountIdmappedView, rootPair } from '../runtime/userns.ts';
+import { blockingAncestor, mountIdmappedView, rootPair } from '../runtime/userns.ts';
+import { SystemError } from '../errors.ts';
 import { randomUUID } from 'node:crypto';
 import { removeTempFiles, writeFileAtomic } from '../files/atomic.ts';
 import { OverlaySnapshotter } from '../storage/overlay.ts';
@@ -79,6 +80,8 @@ export class Engine {
     if (this.config.usernsRemap && this.layerView) {
       // The remapped root must traverse the exec root to its rootfs (dockerd keeps its roots 0711 for the same reason).
       await chmod(this.config.execRoot, 0o711);
+      const blocking = blockingAncestor(this.config.execRoot, rootPair(this.config.usernsRemap.mapping));
+      if (blocking) throw new SystemError(`a subdirectory in your exec root path (${this.config.execRoot}) restricts access to the remapped root uid/gid: ${blocking}; please fix by allowing 'o+x' permissions on existing directories`);
       await mountIdmappedView(this.config.idmapPath, this.layerView.from, this.layerView.to, this.config.usernsRemap.mapping);
     }
     await this.images.store.content.init();

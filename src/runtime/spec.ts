@@ -42,6 +42,8 @@ export interface SpecInput {
   extraMounts?: OciMount[];
   /** userns-remap: the container's own user namespace with these maps (absent for --userns=host). */
   userns?: IdMapping;
+  /** The user namespace to join (made with the container's network namespace, which it owns); a new one otherwise. */
+  usernsPath?: string;
 }
 
 export interface OciMount { destination: string; type: string; source: string; options: string[] }
@@ -243,10 +245,10 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     for (const m of mounts) {
       // As dockerd: a user namespace cannot remount the cgroup filesystem read-only.
       if (m.type === 'cgroup') m.options = m.options.map((o) => (o === 'ro' ? 'rw' : o));
-      // sysfs can be mounted only by the owner of the network namespace, and a
-      // container's is the daemon's (plumbed before the start): the host's /sys
-      // is bound instead, read-only, as later runc versions fall back to.
-      if (m.type === 'sysfs' && input.netns.kind !== 'new') Object.assign(m, { type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+      // sysfs can be mounted only by the owner of the network namespace; in
+      // another's (--net container:X) the host's /sys is bound instead,
+      // read-only, as later runc versions fall back to.
+      if (m.type === 'sysfs' && input.netns.kind !== 'new' && !input.usernsPath) Object.assign(m, { type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
     }
   }
   let args = input.args;
@@ -256,7 +258,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   }
 
   const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }];
-  if (input.userns) namespaces.push({ type: 'user' });
+  if (input.userns) namespaces.push(input.usernsPath ? { type: 'user', path: input.usernsPath } : { type: 'user' });
   const joined = input.joined ?? {};
   if (h.PidMode !== 'host') namespaces.push(joined.pid ? { type: 'pid', path: joined.pid } : { type: 'pid' });
   if (h.IpcMode !== 'host' && !(h.IpcMode?.startsWith('container:') && !joined.ipc)) namespaces.push(joined.ipc ? { type: 'ipc', path: joined.ipc } : { type: 'ipc' });

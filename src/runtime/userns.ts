@@ -2,9 +2,9 @@
 // a remapped container's root lives in, what its OCI spec gets, and the
 // idmapped view of the layers through which its overlay shows image files
 // as owned by that range while they stay unshifted on disk.
-import { readFileSync } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { SystemError } from '../errors.ts';
 import { runHostCommand } from './host-command.ts';
 import { isMountPoint } from './mountinfo.ts';
@@ -84,26 +84,56 @@ function viewMap(ranges: IdRange[]): string {
 }
 
 /**
- * Mounts the idmapped view of `source` at `target` (once; a view left by a
- * daemon that was killed is reused when it has the same maps, remade when not).
+ * Mounts the idmapped view of `source` at `target`. One left by a daemon that
+ * was killed is replaced, never trusted: its source may be gone or its maps
+ * other. Running containers' overlays hold their own references to the layers
+ * and do not need it.
  */
 export async function mountIdmappedView(helper: string, source: string, target: string, m: IdMapping): Promise<void> {
-  const uidmap = viewMap(m.uids);
-  const gidmap = viewMap(m.gids);
-  const stamp = `${target}.maps`;
-  if (isMountPoint(target)) {
-    if ((await readFile(stamp, 'utf8').catch(() => '')) === `${uidmap}\n${gidmap}\n`) return;
-    await runHostCommand('umount', ['-l', target]).catch(() => {});
-  }
+  if (isMountPoint(target)) await runHostCommand('umount', ['-l', target]).catch(() => {});
   await mkdir(target, { recursive: true, mode: 0o711 });
-  await runHostCommand(helper, [source, target, uidmap, gidmap])
+  await runHostCommand(helper, [source, target, viewMap(m.uids), viewMap(m.gids)])
     .catch((err: Error) => { throw new SystemError(`cannot mount the idmapped view of the layers for userns-remap: ${err.message}`); });
-  await writeFile(stamp, `${uidmap}\n${gidmap}\n`);
+}
+
+/**
+ * A remapped container's user namespace and a network namespace it owns,
+ * bound on `usernsFile` and `netnsFile` (runc joins both; an exec can enter
+ * the network namespace only from the user namespace that owns it).
+ */
+export async function makeUsernsNetns(helper: string, usernsFile: string, netnsFile: string, m: IdMapping): Promise<void> {
+  const lines = (ranges: IdRange[]) => ranges.map((r) => `${r.containerID} ${r.hostID} ${r.size}`).join(',');
+  await writeFile(usernsFile, '');
+  await writeFile(netnsFile, '');
+  await runHostCommand(helper, ['--netns', usernsFile, netnsFile, lines(m.uids), lines(m.gids)])
+    .catch(async (err: Error) => {
+      await rm(usernsFile, { force: true });
+      throw new SystemError(`cannot make the container's user namespace: ${err.message}`);
+    });
 }
 
 export async function unmountIdmappedView(target: string): Promise<void> {
   if (isMountPoint(target)) await runHostCommand('umount', ['-l', target]).catch(() => {});
   await rmdir(target).catch(() => {});
+}
+
+/**
+ * dockerd's canAccess check of the directories above a root: the remapped
+ * root must be able to search each one to reach a container's rootfs.
+ * Returns the first that stops it.
+ */
+export function blockingAncestor(path: string, root: { uid: number; gid: number }): string | undefined {
+  for (let dir = dirname(path); dir !== '/' && dir !== '.'; dir = dirname(dir)) {
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      return dir;
+    }
+    const ok = (st.mode & 0o001) !== 0 || (st.uid === root.uid && (st.mode & 0o100) !== 0) || (st.gid === root.gid && (st.mode & 0o010) !== 0);
+    if (!ok) return dir;
+  }
+  return undefined;
 }
 
 /** A snapshot's overlay options with its directories under `from` read through the view at `to`. */

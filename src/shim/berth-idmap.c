@@ -1,13 +1,19 @@
 /*
- * berth-idmap: mounts an idmapped view of a directory (ADR 0005).
+ * berth-idmap: the user namespaces of userns-remap (ADR 0005).
  *
  *   berth-idmap SOURCE TARGET UIDMAP GIDMAP
+ *     mounts an idmapped view of SOURCE at TARGET;
+ *   berth-idmap --netns USERNS NETNS UIDMAP GIDMAP
+ *     makes a user namespace with the maps and a network namespace owned by
+ *     it, bound on the files USERNS and NETNS (which must exist).
  *
  * UIDMAP and GIDMAP are lines of a user namespace's uid_map/gid_map with
  * commas for newlines ("0 100000 65536,4294967294 0 1"). The mapping is
- * given to a throwaway child's user namespace, and a clone of SOURCE's
- * mount is idmapped with it (mount_setattr MOUNT_ATTR_IDMAP) and attached
- * at TARGET. The kernel keeps the namespace alive through the mount.
+ * given to a child's new user namespace; for a view, a clone of SOURCE's
+ * mount is idmapped with it (mount_setattr MOUNT_ATTR_IDMAP) and attached at
+ * TARGET, and the kernel keeps the namespace alive through the mount. A
+ * container's network namespace must be owned by its user namespace, or
+ * runc cannot join it for an exec, nor mount sysfs in it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,8 +62,13 @@ static int fail(const char *what)
 
 int main(int argc, char **argv)
 {
+	int netns_mode = argc == 6 && strcmp(argv[1], "--netns") == 0;
+	if (netns_mode) {
+		argv++;
+		argc--;
+	}
 	if (argc != 5) {
-		fprintf(stderr, "usage: berth-idmap SOURCE TARGET UIDMAP GIDMAP\n");
+		fprintf(stderr, "usage: berth-idmap [--netns USERNS NETNS | SOURCE TARGET] UIDMAP GIDMAP\n");
 		return 2;
 	}
 	char *uidmap = map_lines(argv[3]), *gidmap = map_lines(argv[4]);
@@ -74,6 +86,14 @@ int main(int argc, char **argv)
 		close(ready[0]);
 		close(release[1]);
 		char c = unshare(CLONE_NEWUSER) == 0 ? 1 : 0;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		if (!netns_mode || read(release[0], &c, 1) != 1) {
+			(void)!read(release[0], &c, 1);
+			_exit(0);
+		}
+		/* Mapped now: root of its own namespace, it can make a network namespace there. */
+		c = unshare(CLONE_NEWNET) == 0 ? 1 : 0;
 		if (write(ready[1], &c, 1) != 1)
 			_exit(1);
 		(void)!read(release[0], &c, 1);
@@ -96,6 +116,27 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
 	if (write_file(path, gidmap) < 0) {
 		fail("write gid_map");
+		goto out;
+	}
+	if (netns_mode) {
+		char c = 1;
+		if (write(release[1], &c, 1) != 1 || read(ready[0], &ok, 1) != 1 || !ok) {
+			errno = EPERM;
+			fail("unshare network namespace");
+			goto out;
+		}
+		snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+		if (mount(path, argv[1], NULL, MS_BIND, NULL) < 0) {
+			fail("bind user namespace");
+			goto out;
+		}
+		snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+		if (mount(path, argv[2], NULL, MS_BIND, NULL) < 0) {
+			fail("bind network namespace");
+			umount2(argv[1], MNT_DETACH);
+			goto out;
+		}
+		rc = 0;
 		goto out;
 	}
 	snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
