@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
 import { SystemError } from '../errors.ts';
 import { overlayOptions } from '../storage/snapshotter.ts';
+import { idShifts } from '../runtime/userns.ts';
 import type { ContainerService } from './service.ts';
 
 interface SharedMount {
@@ -44,11 +45,18 @@ export class RootfsAccess {
     }
   }
 
-  /** Runs `fn` with the container's merged filesystem visible at the directory it is given. */
-  async with<T>(c: ContainerRecord, fn: (dir: string) => Promise<T>): Promise<T> {
-    if (c.State.Running) return fn(join(this.containers.stateDir(c.Id), 'rootfs'));
-    const mounts = await this.containers.mountsOf(c.Id);
-    if (mounts[0].type !== 'overlay') return fn(mounts[0].source);
+  /**
+   * Runs `fn` with the container's merged filesystem visible at the directory
+   * it is given. A remapped container's is seen as its user namespace makes
+   * it (owners in the host range, its volumes too), running or not; `ids`
+   * then shifts owners between that and what the container sees.
+   */
+  async with<T>(c: ContainerRecord, fn: (dir: string, ids?: ReturnType<typeof idShifts>) => Promise<T>): Promise<T> {
+    const remap = this.containers.remapOf(c);
+    const ids = remap ? idShifts(remap) : undefined;
+    if (c.State.Running) return fn(join(this.containers.stateDir(c.Id), 'rootfs'), ids);
+    const mount = await this.containers.rootfsMountOf(c);
+    if (mount.type !== 'overlay') return fn(mount.source, ids);
     let m = this.shared.get(c.Id);
     while (m?.gone) {
       await m.gone;
@@ -57,7 +65,7 @@ export class RootfsAccess {
     if (!m) {
       const dir = mkdtemp(join(this.dir, 'export-')).then(async (d) => {
         try {
-          await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), d]);
+          await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mount), d]);
         } catch (err) {
           await rmdir(d).catch(() => {});
           throw err;
@@ -71,7 +79,7 @@ export class RootfsAccess {
     const shared = m;
     shared.users++;
     try {
-      return await fn(await shared.dir);
+      return await fn(await shared.dir, ids);
     } finally {
       if (--shared.users === 0) {
         shared.gone = (async () => {

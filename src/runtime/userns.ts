@@ -5,7 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { SystemError } from '../errors.ts';
+import { InvalidArgumentError, SystemError } from '../errors.ts';
 import { runHostCommand } from './host-command.ts';
 import { isMountPoint } from './mountinfo.ts';
 
@@ -18,6 +18,34 @@ export interface IdMapping { uids: IdRange[]; gids: IdRange[] }
 export function toHost(ranges: IdRange[], id: number): number | undefined {
   for (const r of ranges) if (id >= r.containerID && id < r.containerID + r.size) return r.hostID + (id - r.containerID);
   return undefined;
+}
+
+/** The container ID a host ID shows as inside, or undefined (the kernel's overflow ID). */
+export function toContainer(ranges: IdRange[], id: number): number | undefined {
+  for (const r of ranges) if (id >= r.hostID && id < r.hostID + r.size) return r.containerID + (id - r.hostID);
+  return undefined;
+}
+
+const OVERFLOW_ID = 65534;
+
+/**
+ * Owner shifts for what crosses into or out of a remapped container (cp,
+ * export): host IDs outside the range show as the overflow ID, as inside;
+ * a container ID outside it cannot be written (dockerd's error).
+ */
+export function idShifts(m: IdMapping): {
+  toContainer: (uid: number, gid: number) => { uid: number; gid: number };
+  toHost: (uid: number, gid: number) => { uid: number; gid: number };
+} {
+  const host = (ranges: IdRange[], id: number) => {
+    const h = toHost(ranges, id);
+    if (h === undefined) throw new InvalidArgumentError(`Container ID ${id} cannot be mapped to a host ID`);
+    return h;
+  };
+  return {
+    toContainer: (uid, gid) => ({ uid: toContainer(m.uids, uid) ?? OVERFLOW_ID, gid: toContainer(m.gids, gid) ?? OVERFLOW_ID }),
+    toHost: (uid, gid) => ({ uid: host(m.uids, uid), gid: host(m.gids, gid) }),
+  };
 }
 
 /** The host IDs of the container's root (dockerd's RootPair). */

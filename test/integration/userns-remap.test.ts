@@ -89,6 +89,31 @@ describe('userns-remap', () => {
     assert.equal(host.stdout, '0:0 /made/root-file\n1234:4321 /made/user-file\nls-gone\n', host.stderr);
   });
 
+  test('cp and export show and take owners as the container sees them, running or stopped', () => {
+    const src = join(d.dir, 'cp-src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'in'), 'x');
+    d.berth(['run', '-d', '--name', 'cpbox', '-v', 'cpvol:/vol', 'busybox', 'sh', '-c', 'touch /own /vol/own && chown 1234:4321 /own /vol/own && exec sleep 600']);
+    for (let i = 0; i < 50 && d.berth(['exec', 'cpbox', 'test', '-e', '/vol/own']).code !== 0; i++) run('sleep', ['0.1']);
+    for (const state of ['running', 'stopped']) {
+      if (state === 'stopped') d.berth(['stop', '-t', '0', 'cpbox']);
+      const listing = (path: string) => run('tar', ['-tvf', '-', '--numeric-owner'], { input: d.berth(['cp', `cpbox:${path}`, '-']).stdout });
+      assert.match(listing('/own').stdout, /^-\S+ 1234\/4321 /m, state);
+      assert.match(listing('/vol/own').stdout, /^-\S+ 1234\/4321 /m, state);
+      assert.match(listing('/etc/passwd').stdout, /^-\S+ 0\/0 /m, state);
+      // In: a tar's owners (cp -a keeps them; plain cp makes them root's) are the container's IDs.
+      assert.equal(d.berth(['cp', '-a', join(src, 'in'), `cpbox:/in-${state}`]).code, 0);
+    }
+    assert.equal(d.berth(['export', '-o', join(d.dir, 'export.tar'), 'cpbox']).code, 0);
+    const exported = run('tar', ['-tvf', join(d.dir, 'export.tar'), '--numeric-owner']).stdout;
+    assert.match(exported, /^-\S+ 1234\/4321 .* own$/m);
+    assert.match(exported, /^-\S+ 0\/0 .* etc\/passwd$/m);
+    d.berth(['start', 'cpbox']);
+    const inside = d.berth(['exec', 'cpbox', 'stat', '-c', '%u:%g %n', '/in-running', '/in-stopped']);
+    assert.equal(inside.stdout, '0:0 /in-running\n0:0 /in-stopped\n', inside.stderr);
+    d.berth(['rm', '-f', 'cpbox']);
+  });
+
   test('--userns=host opts out: no mapping, and what it writes is host root\'s', () => {
     const r = d.berth(['run', '--rm', '--userns=host', '-v', `${bind}:/b`, 'busybox', 'sh', '-c', 'cat /proc/self/uid_map; echo h > /b/host-file']);
     assert.equal(r.stdout.trim().split(/\s+/).join(' '), '0 0 4294967295', r.stderr);
