@@ -20,6 +20,7 @@ import { volumeRoutes } from './routes/volumes.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
 import { pluginRoutes } from './routes/plugins.ts';
+import { sessionRoutes } from './routes/session.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { updateRoutes } from './routes/update.ts';
 
@@ -199,6 +200,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   volumeRoutes(api, engine);
   swarmRoutes(api);
   pluginRoutes(api);
+  sessionRoutes(api);
   statsRoutes(api, engine);
   updateRoutes(api, engine);
 
