@@ -69,6 +69,13 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
     await removeStateDir(state);
     throw startError(rec, err);
   }
+  // As dockerd: to share another container's network, IPC or PID namespace a
+  // remapped container joins its user namespace too (the one that owns them).
+  if (remap && !usernsPath) {
+    const donor = [net.netns.kind === 'path' ? net.netns.path : undefined, d.joined?.ipc, d.joined?.pid]
+      .map((p) => (p ? /^\/proc\/(\d+)\/ns\//.exec(p)?.[1] : undefined)).find(Boolean);
+    if (donor) usernsPath = `/proc/${donor}/ns/user`;
+  }
   try {
     const spec = buildSpec({
       id: rec.Id,

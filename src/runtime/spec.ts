@@ -42,7 +42,12 @@ export interface SpecInput {
   extraMounts?: OciMount[];
   /** userns-remap: the container's own user namespace with these maps (absent for --userns=host). */
   userns?: IdMapping;
-  /** The user namespace to join (made with the container's network namespace, which it owns); a new one otherwise. */
+  /**
+   * The user namespace to join: made with the container's network namespace,
+   * which it owns, or a donor's (--net/--ipc/--pid container:X); a new one
+   * otherwise. Only the owner of a network namespace can mount sysfs for it
+   * and runc exec into it.
+   */
   usernsPath?: string;
 }
 
@@ -241,16 +246,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     { destination: '/etc/hosts', type: 'bind', source: input.hostsPath, options: ['rbind', 'rprivate'] },
   ], [...(input.mounts ?? []), ...tmpfsMounts(h.Tmpfs)]);
   mounts.push(...(input.extraMounts ?? []));
-  if (input.userns) {
-    for (const m of mounts) {
-      // As dockerd: a user namespace cannot remount the cgroup filesystem read-only.
-      if (m.type === 'cgroup') m.options = m.options.map((o) => (o === 'ro' ? 'rw' : o));
-      // sysfs can be mounted only by the owner of the network namespace; in
-      // another's (--net container:X) the host's /sys is bound instead,
-      // read-only, as later runc versions fall back to.
-      if (m.type === 'sysfs' && input.netns.kind !== 'new' && !input.usernsPath) Object.assign(m, { type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
-    }
-  }
+  // As dockerd: a user namespace cannot remount the cgroup filesystem read-only.
+  if (input.userns) for (const m of mounts) if (m.type === 'cgroup') m.options = m.options.map((o) => (o === 'ro' ? 'rw' : o));
   let args = input.args;
   if (input.initPath) {
     mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: input.initPath, options: ['bind', 'ro'] });

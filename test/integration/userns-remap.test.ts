@@ -114,6 +114,31 @@ describe('userns-remap', () => {
     d.berth(['rm', '-f', 'cpbox']);
   });
 
+  test('--net container:X shares the donor\'s network and user namespaces, as dockerd', () => {
+    d.berth(['run', '-d', '--name', 'netdonor', 'busybox', 'sleep', '600']);
+    const ns = (args: string[]) => d.berth(args).stdout.trim();
+    const joiner = d.berth(['run', '--rm', '--net', 'container:netdonor', 'busybox', 'sh', '-c', 'readlink /proc/self/ns/net; readlink /proc/self/ns/user; cat /proc/self/uid_map']);
+    assert.equal(joiner.code, 0, joiner.stderr);
+    const [net, user, map] = joiner.stdout.trim().split('\n');
+    assert.equal(net, ns(['exec', 'netdonor', 'readlink', '/proc/self/ns/net']));
+    assert.equal(user, ns(['exec', 'netdonor', 'readlink', '/proc/self/ns/user']));
+    assert.equal(map.trim().split(/\s+/).join(' '), `0 ${uid0} 65536`);
+    d.berth(['rm', '-f', 'netdonor']);
+  });
+
+  test('a build under remap: RUN runs remapped, and the image\'s files are owned as the steps made them', () => {
+    const ctx = join(d.dir, 'build-ctx');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'f.txt'), 'copied\n');
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nCOPY --chown=42:43 f.txt /f.txt\nRUN cat /proc/self/uid_map > /map && touch /made && chown 7:8 /made\n');
+    const b = d.berth(['build', '-q', '-t', 'remapped-build', ctx]);
+    assert.equal(b.code, 0, b.stderr);
+    const r = d.berth(['run', '--rm', '--userns=host', 'remapped-build', 'sh', '-c', 'stat -c "%u:%g %n" /f.txt /made; cat /map']);
+    const lines = r.stdout.trim().split('\n');
+    assert.deepEqual(lines.slice(0, 2), ['42:43 /f.txt', '7:8 /made'], r.stderr);
+    assert.equal(lines[2].trim().split(/\s+/).join(' '), `0 ${uid0} 65536`);
+  });
+
   test('--userns=host opts out: no mapping, and what it writes is host root\'s', () => {
     const r = d.berth(['run', '--rm', '--userns=host', '-v', `${bind}:/b`, 'busybox', 'sh', '-c', 'cat /proc/self/uid_map; echo h > /b/host-file']);
     assert.equal(r.stdout.trim().split(/\s+/).join(' '), '0 0 4294967295', r.stderr);
