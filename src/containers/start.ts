@@ -15,7 +15,7 @@ import { SystemError } from '../errors.ts';
 import type { ContainerServiceOptions } from './options.ts';
 import { removeStateDir, startError } from './shim-state.ts';
 import { remapOf } from './namespaces.ts';
-import { makeUsernsNetns, rootPair, throughView } from '../runtime/userns.ts';
+import { makeNetnsIn, makeUsernsNetns, rootPair, throughView } from '../runtime/userns.ts';
 import { usernsFileOf } from '../network/links.ts';
 
 export interface LaunchContext {
@@ -57,11 +57,17 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
   const runtime = d.runtime;
   const cgroupsPath = `/${host.CgroupParent || d.cfg.cgroupParent}/${rec.Id}`;
   let net: Awaited<ReturnType<NetworkService['setup']>>;
-  // A remapped container's network namespace is owned by its user namespace, made together.
-  let usernsPath: string | undefined;
-  const makeNetns = remap && d.cfg.idmapPath ? async (netns: string) => {
+  // A remapped container's network namespace is owned by its user namespace:
+  // its own, made together, or (as dockerd) the one of the container whose
+  // IPC, PID or network namespace it shares, which owns those.
+  const donorOf = (paths: (string | undefined)[]) => paths.map((p) => (p ? /^\/proc\/(\d+)\/ns\//.exec(p)?.[1] : undefined)).find(Boolean);
+  const donor = remap ? donorOf([d.joined?.ipc, d.joined?.pid]) : undefined;
+  let usernsPath = donor ? `/proc/${donor}/ns/user` : undefined;
+  const helper = d.cfg.idmapPath;
+  const makeNetns = remap && helper ? async (netns: string) => {
+    if (usernsPath) return makeNetnsIn(helper, usernsPath, netns);
     usernsPath = usernsFileOf(netns);
-    await makeUsernsNetns(d.cfg.idmapPath as string, usernsPath, netns, remap);
+    await makeUsernsNetns(helper, usernsPath, netns, remap);
   } : undefined;
   try {
     net = await d.network.setup(rec, makeNetns);
@@ -69,12 +75,9 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
     await removeStateDir(state);
     throw startError(rec, err);
   }
-  // As dockerd: to share another container's network, IPC or PID namespace a
-  // remapped container joins its user namespace too (the one that owns them).
-  if (remap && !usernsPath) {
-    const donor = [net.netns.kind === 'path' ? net.netns.path : undefined, d.joined?.ipc, d.joined?.pid]
-      .map((p) => (p ? /^\/proc\/(\d+)\/ns\//.exec(p)?.[1] : undefined)).find(Boolean);
-    if (donor) usernsPath = `/proc/${donor}/ns/user`;
+  if (remap && !usernsPath && net.netns.kind === 'path') {
+    const netDonor = donorOf([net.netns.path]);
+    if (netDonor) usernsPath = `/proc/${netDonor}/ns/user`;
   }
   try {
     const spec = buildSpec({

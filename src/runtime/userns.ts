@@ -140,6 +140,13 @@ export async function makeUsernsNetns(helper: string, usernsFile: string, netnsF
     });
 }
 
+/** A network namespace owned by another container's user namespace (`/proc/<pid>/ns/user`), bound on `netnsFile`. */
+export async function makeNetnsIn(helper: string, userns: string, netnsFile: string): Promise<void> {
+  await writeFile(netnsFile, '');
+  await runHostCommand(helper, ['--netns-in', userns, netnsFile])
+    .catch((err: Error) => { throw new SystemError(`cannot make the container's network namespace: ${err.message}`); });
+}
+
 export async function unmountIdmappedView(target: string): Promise<void> {
   if (isMountPoint(target)) await runHostCommand('umount', ['-l', target]).catch(() => {});
   await rmdir(target).catch(() => {});

@@ -5,7 +5,10 @@
  *     mounts an idmapped view of SOURCE at TARGET;
  *   berth-idmap --netns USERNS NETNS UIDMAP GIDMAP
  *     makes a user namespace with the maps and a network namespace owned by
- *     it, bound on the files USERNS and NETNS (which must exist).
+ *     it, bound on the files USERNS and NETNS (which must exist);
+ *   berth-idmap --netns-in USERNS NETNS
+ *     makes a network namespace owned by the existing user namespace USERNS
+ *     (another container's), bound on NETNS.
  *
  * UIDMAP and GIDMAP are lines of a user namespace's uid_map/gid_map with
  * commas for newlines ("0 100000 65536,4294967294 0 1"). The mapping is
@@ -60,8 +63,49 @@ static int fail(const char *what)
 	return 1;
 }
 
+/* A network namespace made inside the user namespace at `userns`, bound on `netns`. */
+static int netns_in(const char *userns, const char *netns)
+{
+	int ready[2], release[2];
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0)
+		return fail("pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	if (pid == 0) {
+		close(ready[0]);
+		close(release[1]);
+		int fd = open(userns, O_RDONLY | O_CLOEXEC);
+		char c = fd >= 0 && setns(fd, CLONE_NEWUSER) == 0 && unshare(CLONE_NEWNET) == 0 ? 1 : 0;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		(void)!read(release[0], &c, 1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(release[0]);
+	char ok = 0;
+	int rc = 1;
+	if (read(ready[0], &ok, 1) != 1 || !ok) {
+		errno = EPERM;
+		fail("join user namespace and unshare network namespace");
+	} else {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+		if (mount(path, netns, NULL, MS_BIND, NULL) < 0)
+			fail("bind network namespace");
+		else
+			rc = 0;
+	}
+	close(release[1]);
+	waitpid(pid, NULL, 0);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "--netns-in") == 0)
+		return netns_in(argv[2], argv[3]);
 	int netns_mode = argc == 6 && strcmp(argv[1], "--netns") == 0;
 	if (netns_mode) {
 		argv++;

@@ -114,7 +114,7 @@ describe('userns-remap', () => {
     d.berth(['rm', '-f', 'cpbox']);
   });
 
-  test('--net container:X shares the donor\'s network and user namespaces, as dockerd', () => {
+  test('container:X (network, IPC, PID) shares the donor\'s user namespace too, as dockerd', () => {
     d.berth(['run', '-d', '--name', 'netdonor', 'busybox', 'sleep', '600']);
     const ns = (args: string[]) => d.berth(args).stdout.trim();
     const joiner = d.berth(['run', '--rm', '--net', 'container:netdonor', 'busybox', 'sh', '-c', 'readlink /proc/self/ns/net; readlink /proc/self/ns/user; cat /proc/self/uid_map']);
@@ -123,7 +123,16 @@ describe('userns-remap', () => {
     assert.equal(net, ns(['exec', 'netdonor', 'readlink', '/proc/self/ns/net']));
     assert.equal(user, ns(['exec', 'netdonor', 'readlink', '/proc/self/ns/user']));
     assert.equal(map.trim().split(/\s+/).join(' '), `0 ${uid0} 65536`);
+    // --ipc container:X with a network of its own: its namespace is made in the donor's user namespace, and exec enters it.
     d.berth(['rm', '-f', 'netdonor']);
+    d.berth(['run', '-d', '--name', 'ipcdonor', '--ipc', 'shareable', 'busybox', 'sleep', '600']);
+    const j = d.berth(['run', '-d', '--name', 'ipcjoiner', '--ipc', 'container:ipcdonor', 'busybox', 'sleep', '600']);
+    assert.equal(j.code, 0, j.stderr);
+    const seen = d.berth(['exec', 'ipcjoiner', 'sh', '-c', 'readlink /proc/self/ns/ipc; readlink /proc/self/ns/user; ip -o -4 addr show eth0 | wc -l']);
+    assert.equal(seen.stdout, `${ns(['exec', 'ipcdonor', 'readlink', '/proc/self/ns/ipc'])}\n${ns(['exec', 'ipcdonor', 'readlink', '/proc/self/ns/user'])}\n1\n`, seen.stderr);
+    const ps = d.berth(['run', '--rm', '--pid', 'container:ipcdonor', 'busybox', 'ps', '-o', 'pid,args']);
+    assert.match(ps.stdout, /^\s*1 sleep 600$/m, ps.stderr);
+    d.berth(['rm', '-f', 'ipcjoiner', 'ipcdonor']);
   });
 
   test('a build under remap: RUN runs remapped, and the image\'s files are owned as the steps made them', () => {
