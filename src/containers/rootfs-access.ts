@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
 import { SystemError } from '../errors.ts';
 import { overlayOptions } from '../storage/snapshotter.ts';
-import { idShifts } from '../runtime/userns.ts';
+import { idShifts, throughView } from '../runtime/userns.ts';
+import { remapOf } from './namespaces.ts';
+import type { ContainerServiceOptions } from './options.ts';
 import type { ContainerService } from './service.ts';
 
 interface SharedMount {
@@ -26,9 +28,13 @@ export class RootfsAccess {
   private readonly dir: string;
   private readonly shared = new Map<string, SharedMount>();
 
-  constructor(containers: ContainerService, execRoot: string) {
+  private readonly remap: Pick<ContainerServiceOptions, 'usernsRemap' | 'layerView'>;
+
+  /** `remap`: userns-remap's maps and the layers' idmapped view, when the daemon remaps. */
+  constructor(containers: ContainerService, execRoot: string, remap: Pick<ContainerServiceOptions, 'usernsRemap' | 'layerView'> = {}) {
     this.containers = containers;
     this.dir = join(execRoot, 'exports');
+    this.remap = remap;
   }
 
   /** Unmounts what a killed daemon left. Only empty dirs are removed: never a tree through a mount. */
@@ -52,10 +58,13 @@ export class RootfsAccess {
    * then shifts owners between that and what the container sees.
    */
   async with<T>(c: ContainerRecord, fn: (dir: string, ids?: ReturnType<typeof idShifts>) => Promise<T>): Promise<T> {
-    const remap = this.containers.remapOf(c);
+    const remap = remapOf(c.HostConfig, this.remap.usernsRemap);
     const ids = remap ? idShifts(remap) : undefined;
     if (c.State.Running) return fn(join(this.containers.stateDir(c.Id), 'rootfs'), ids);
-    const mount = await this.containers.rootfsMountOf(c);
+    // As the shim mounts it: a remapped container's overlay reads the layers through their idmapped view.
+    const raw = (await this.containers.mountsOf(c.Id))[0];
+    const view = this.remap.layerView;
+    const mount = raw.type === 'overlay' && remap && view ? { ...raw, options: throughView(raw.options, view.from, view.to) } : raw;
     if (mount.type !== 'overlay') return fn(mount.source, ids);
     let m = this.shared.get(c.Id);
     while (m?.gone) {

@@ -20,13 +20,12 @@ import type { Mount, Snapshotter } from '../storage/snapshotter.ts';
 import { checkCreateRequest, type CreateRequest, graphDriverData, newRecord, mergeImageConfig, normalizeHostConfig, resolvConf } from './create.ts';
 import { randomName } from './names.ts';
 import type { ContainerServiceOptions } from './options.ts';
-import { throughView, type IdMapping } from '../runtime/userns.ts';
 import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError } from './shim-state.ts';
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { LiveTable } from './live.ts';
 import { RestartBackoff, shouldRestart } from './restart.ts';
-import { checkNamespaceModes, checkSysctls, checkUsernsRemap, remapOf, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
+import { checkNamespaceModes, checkSysctls, checkUsernsRemap, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
   createMountPoints, inspectMounts, releasePins, sweepScratchMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
@@ -596,17 +595,6 @@ export class ContainerService {
     return this.snapshots.mounts(id);
   }
 
-  /** The maps a container runs with under userns-remap; none for --userns=host or without remapping. */
-  remapOf(rec: ContainerRecord): IdMapping | undefined {
-    return remapOf(rec.HostConfig, this.cfg.usernsRemap);
-  }
-
-  /** Its rootfs mount as its shim makes it: a remapped container's overlay reads the layers through their idmapped view. */
-  async rootfsMountOf(rec: ContainerRecord): Promise<Mount> {
-    const m = (await this.snapshots.mounts(rec.Id))[0];
-    const view = this.cfg.layerView;
-    return m.type === 'overlay' && view && this.remapOf(rec) ? { ...m, options: throughView(m.options, view.from, view.to) } : m;
-  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {

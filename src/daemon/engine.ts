@@ -65,7 +65,7 @@ export class Engine {
     this.execs = new ExecService(config, this.containers, this.events);
     this.health = new HealthMonitor(this.containers, this.execs, this.events);
     this.logForwarder = new LogForwarder(this.containers, this.events);
-    this.rootfs = new RootfsAccess(this.containers, config.execRoot);
+    this.rootfs = new RootfsAccess(this.containers, config.execRoot, { usernsRemap: config.usernsRemap, layerView });
     this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
   }
 
