@@ -49,9 +49,10 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
   const rootfsMount = overlay.type === 'overlay' ? overlayOptions(overlay) : undefined;
   const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
   if (remap) {
-    // The remapped root must reach its rootfs; its network files are its own, as dockerd chowns them.
-    await chmod(state, 0o711);
+    // The remapped root must reach its rootfs (and no one else: as the exec root, root's and its group's, 0710); its network files are its own, as dockerd chowns them.
     const root = rootPair(remap);
+    await chown(state, 0, root.gid);
+    await chmod(state, 0o710);
     for (const f of [rec.HostsPath, rec.HostnamePath, rec.ResolvConfPath]) if (f) await chown(f, root.uid, root.gid).catch(() => {});
   }
   const runtime = d.runtime;

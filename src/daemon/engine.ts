@@ -1,6 +1,6 @@
 // The composition root: every service of one daemon, wired together once.
 import { join } from 'node:path';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
 import { blockingAncestor, mountIdmappedView, rootPair } from '../runtime/userns.ts';
 import { SystemError } from '../errors.ts';
 import { randomUUID } from 'node:crypto';
@@ -78,9 +78,12 @@ export class Engine {
     this.id = await this.engineId();
     await this.snapshots.init();
     if (this.config.usernsRemap && this.layerView) {
-      // The remapped root must traverse the exec root to its rootfs (dockerd keeps its roots 0711 for the same reason).
-      await chmod(this.config.execRoot, 0o711);
-      const blocking = blockingAncestor(this.config.execRoot, rootPair(this.config.usernsRemap.mapping));
+      // The remapped root must traverse the exec root to its rootfs, and no one
+      // else: root's, group the remapped root's, 0710, as dockerd's remapped root dir.
+      const root = rootPair(this.config.usernsRemap.mapping);
+      await chown(this.config.execRoot, 0, root.gid);
+      await chmod(this.config.execRoot, 0o710);
+      const blocking = blockingAncestor(this.config.execRoot, root);
       if (blocking) throw new SystemError(`a subdirectory in your exec root path (${this.config.execRoot}) restricts access to the remapped root uid/gid: ${blocking}; please fix by allowing 'o+x' permissions on existing directories`);
       await mountIdmappedView(this.config.idmapPath, this.layerView.from, this.layerView.to, this.config.usernsRemap.mapping);
     }

@@ -49,6 +49,9 @@ describe('userns-remap', () => {
     const pid = d.berth(['inspect', '-f', '{{.State.Pid}}', 'sleeper']).stdout.trim();
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     assert.match(status, new RegExp(`^Uid:\\s+${uid0}\\s+${uid0}\\s+${uid0}\\s+${uid0}$`, 'm'));
+    // Its state is reachable by the remapped root's group, by no one else.
+    const x = statSync(d.execRoot);
+    assert.deepEqual([x.mode & 0o777, x.uid, x.gid], [0o710, 0, gid0]);
     // exec joins the same namespace.
     assert.equal(d.berth(['exec', 'sleeper', 'cat', '/proc/self/uid_map']).stdout.trim().split(/\s+/).join(' '), `0 ${uid0} 65536`);
     d.berth(['rm', '-f', 'sleeper']);
