@@ -65,3 +65,4 @@ chmodSync(join(dist, 'berth.new'), 0o755);
 renameSync(join(dist, 'berth.new'), join(dist, 'berth'));
 
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });
+execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-idmap'), join(root, 'src/shim/berth-idmap.c')], { stdio: 'inherit' });

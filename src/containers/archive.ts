@@ -67,9 +67,9 @@ export class ContainerArchive {
    */
   async archive(ref: string, path: string, signal: AbortSignal, send: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
     const c = this.containers.get(ref);
-    await this.rootfs.with(c, async (dir) => {
+    await this.rootfs.with(c, async (dir, ids) => {
       const { stat, at } = await this.locateStat(c, ref, dir, path);
-      const tar = createTar(at.host, { name: baseName(absPath(path)), scope: at.scope, signal });
+      const tar = createTar(at.host, { name: baseName(absPath(path)), scope: at.scope, signal, idMap: ids?.toContainer });
       this.events.publish('container', 'archive-path', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
       await send(stat, tar);
     });
@@ -79,7 +79,7 @@ export class ContainerArchive {
   async extract(ref: string, path: string, input: Readable, o: ExtractOptions): Promise<void> {
     const c = this.containers.get(ref);
     try {
-      await this.rootfs.with(c, async (dir) => {
+      await this.rootfs.with(c, async (dir, ids) => {
         const scope = scopeOf(c, dir);
         // The last component is followed too: extracting to a symlink to a directory is allowed.
         const at = locate(scope, absPath(path), true);
@@ -101,7 +101,7 @@ export class ContainerArchive {
         }
         await applyLayer(at.host, input, {
           digest: false,
-          copy: { scope, into: at.clean, noOverwriteDirNonDir: o.noOverwriteDirNonDir, owner },
+          copy: { scope, into: at.clean, noOverwriteDirNonDir: o.noOverwriteDirNonDir, owner, idMap: ids?.toHost },
         });
       });
     } catch (err) {

@@ -23,6 +23,8 @@ import {
   validateMountConfig, validateTmpfsDestination, type MountPointRecord,
 } from './mount-spec.ts';
 import { copyImageContent, imageMayHave } from './volume-copy.ts';
+import { remapOf } from './namespaces.ts';
+import type { IdMapping } from '../runtime/userns.ts';
 
 export type { MountPointRecord } from './mount-spec.ts';
 
@@ -36,6 +38,8 @@ export interface MountContext {
   scratchDir: string;
   /** Another container, for --volumes-from. */
   findContainer(ref: string): WithMountPoints | undefined;
+  /** userns-remap: copy-up into volumes is owned by the remapped range (for containers not --userns=host). */
+  usernsRemap?: { mapping: IdMapping };
 }
 
 /** The image's layer directories under a new container's snapshot, top first (none for a scratch image). */
@@ -165,7 +169,7 @@ export async function acquireVolumes(points: MountPointRecord[], id: string, ctx
  * unmounted after); a plain local volume's data is its mountpoint, and
  * dockerd shows no mount event before the start.
  */
-export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[], needMount: Set<string>): Promise<void> {
+export async function populateVolumes(points: MountPointRecord[], id: string, ctx: MountContext, layers: string[], needMount: Set<string>, remap?: IdMapping): Promise<void> {
   for (const mp of points) {
     if (mp.Type !== 'volume' || !mp.CopyData || !imageMayHave(layers, mp.Destination)) continue;
     const vols = volumesOf(ctx);
@@ -175,7 +179,7 @@ export async function populateVolumes(points: MountPointRecord[], id: string, ct
     try {
       const target = await volumePath(base, mp, fds);
       await mkdir(ctx.scratchDir, { recursive: true, mode: 0o700 });
-      await copyImageContent({ layers, scratchDir: ctx.scratchDir, dest: mp.Destination, target });
+      await copyImageContent({ layers, scratchDir: ctx.scratchDir, dest: mp.Destination, target, remap });
     } finally {
       closeFds(fds);
       if (mount) await vols.unmount(mp.Name, id);
@@ -209,7 +213,7 @@ export async function createMountPoints(o: {
   const points = planMounts({ ...o, dataRoot: ctx.dataRoot, findContainer: ctx.findContainer, layers });
   const needMount = await acquireVolumes(points, o.id, ctx);
   try {
-    await populateVolumes(points, o.id, ctx, layers, needMount);
+    await populateVolumes(points, o.id, ctx, layers, needMount, remapOf(o.host, ctx.usernsRemap));
   } catch (err) {
     await releaseVolumes(points, o.id, ctx, { removeAnonymous: true });
     throw err;

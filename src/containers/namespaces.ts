@@ -9,6 +9,7 @@ import type { ContainerRecord, HostConfig } from '../api/container.ts';
 import { ConflictError, InvalidArgumentError, NotFoundError, SystemError } from '../errors.ts';
 import { runHostCommand } from '../runtime/host-command.ts';
 import { isMountPoint } from '../runtime/mountinfo.ts';
+import type { IdMapping } from '../runtime/userns.ts';
 
 /** What the spec builder joins instead of making new: namespace paths, and the donor's /dev/shm. */
 export interface JoinedNamespaces { ipc?: string; pid?: string; shm?: string }
@@ -28,12 +29,25 @@ export function checkNamespaceModes(h: HostConfig, find: (ref: string) => Contai
   if (!['', 'host'].includes(pid) && !containerRef(pid)) throw new InvalidArgumentError(`invalid PID mode: ${pid}`);
   if (!['', 'host'].includes(h.UTSMode ?? '')) throw new InvalidArgumentError(`invalid UTS mode: ${h.UTSMode}`);
   if (!['', 'host', 'private'].includes(h.CgroupnsMode ?? '')) throw new InvalidArgumentError(`invalid cgroup namespace mode: ${h.CgroupnsMode}`);
-  // berth has no user-namespace remapping: "host" (the default) is the only mode there is.
-  if (!['', 'host'].includes(h.UsernsMode ?? '')) throw new InvalidArgumentError(`invalid USER mode: ${h.UsernsMode}`);
+  // As dockerd: "" (the daemon's remapping, if any) or host (none).
+  if (!['', 'host'].includes((h.UsernsMode ?? '').split(':')[0])) throw new InvalidArgumentError(`invalid USER mode: ${h.UsernsMode}`);
   if (h.UTSMode === 'host' && h.NetworkMode?.startsWith('container:')) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
   for (const ref of [containerRef(ipc), containerRef(pid)]) {
     if (ref !== undefined && !find(ref)) throw new NotFoundError(`No such container: ${ref}`);
   }
+}
+
+/** The maps a container runs with under userns-remap; none for --userns=host or without remapping. */
+export function remapOf(h: HostConfig, remap: { mapping: IdMapping } | undefined): IdMapping | undefined {
+  return remap && h.UsernsMode !== 'host' ? remap.mapping : undefined;
+}
+
+/** dockerd's refusals under userns-remap (verifyPlatformContainerSettings), unless the container opts out with --userns=host. */
+export function checkUsernsRemap(h: HostConfig, remap: { mapping: IdMapping } | undefined): void {
+  if (!remapOf(h, remap)) return;
+  if (h.Privileged) throw new InvalidArgumentError('privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode');
+  if (h.NetworkMode === 'host') throw new InvalidArgumentError("cannot share the host's network namespace when user namespaces are enabled");
+  if (h.PidMode === 'host') throw new InvalidArgumentError('cannot share the host PID namespace when user namespaces are enabled');
 }
 
 /**

@@ -1,4 +1,5 @@
 // The daemon configuration the container services need, handed down from start-up.
+import type { IdMapping } from '../runtime/userns.ts';
 
 /** What the container service takes from the daemon's configuration. */
 export interface ContainerServiceOptions {
@@ -13,4 +14,10 @@ export interface ContainerServiceOptions {
   runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
   logDriver: string;
   logOpts: Record<string, string>;
+  /** userns-remap: the maps of remapped containers (ADR 0005). */
+  usernsRemap?: { mapping: IdMapping };
+  /** With it: the snapshots directory, and where its idmapped view is mounted. */
+  layerView?: { from: string; to: string };
+  /** The helper that makes a remapped container's user and network namespaces. */
+  idmapPath?: string;
 }

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
 import { SystemError } from '../errors.ts';
 import { overlayOptions } from '../storage/snapshotter.ts';
+import { idShifts, throughView } from '../runtime/userns.ts';
+import { remapOf } from './namespaces.ts';
+import type { ContainerServiceOptions } from './options.ts';
 import type { ContainerService } from './service.ts';
 
 interface SharedMount {
@@ -25,9 +28,13 @@ export class RootfsAccess {
   private readonly dir: string;
   private readonly shared = new Map<string, SharedMount>();
 
-  constructor(containers: ContainerService, execRoot: string) {
+  private readonly remap: Pick<ContainerServiceOptions, 'usernsRemap' | 'layerView'>;
+
+  /** `remap`: userns-remap's maps and the layers' idmapped view, when the daemon remaps. */
+  constructor(containers: ContainerService, execRoot: string, remap: Pick<ContainerServiceOptions, 'usernsRemap' | 'layerView'> = {}) {
     this.containers = containers;
     this.dir = join(execRoot, 'exports');
+    this.remap = remap;
   }
 
   /** Unmounts what a killed daemon left. Only empty dirs are removed: never a tree through a mount. */
@@ -44,11 +51,21 @@ export class RootfsAccess {
     }
   }
 
-  /** Runs `fn` with the container's merged filesystem visible at the directory it is given. */
-  async with<T>(c: ContainerRecord, fn: (dir: string) => Promise<T>): Promise<T> {
-    if (c.State.Running) return fn(join(this.containers.stateDir(c.Id), 'rootfs'));
-    const mounts = await this.containers.mountsOf(c.Id);
-    if (mounts[0].type !== 'overlay') return fn(mounts[0].source);
+  /**
+   * Runs `fn` with the container's merged filesystem visible at the directory
+   * it is given. A remapped container's is seen as its user namespace makes
+   * it (owners in the host range, its volumes too), running or not; `ids`
+   * then shifts owners between that and what the container sees.
+   */
+  async with<T>(c: ContainerRecord, fn: (dir: string, ids?: ReturnType<typeof idShifts>) => Promise<T>): Promise<T> {
+    const remap = remapOf(c.HostConfig, this.remap.usernsRemap);
+    const ids = remap ? idShifts(remap) : undefined;
+    if (c.State.Running) return fn(join(this.containers.stateDir(c.Id), 'rootfs'), ids);
+    // As the shim mounts it: a remapped container's overlay reads the layers through their idmapped view.
+    const raw = (await this.containers.mountsOf(c.Id))[0];
+    const view = this.remap.layerView;
+    const mount = raw.type === 'overlay' && remap && view ? { ...raw, options: throughView(raw.options, view.from, view.to) } : raw;
+    if (mount.type !== 'overlay') return fn(mount.source, ids);
     let m = this.shared.get(c.Id);
     while (m?.gone) {
       await m.gone;
@@ -57,7 +74,7 @@ export class RootfsAccess {
     if (!m) {
       const dir = mkdtemp(join(this.dir, 'export-')).then(async (d) => {
         try {
-          await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mounts[0]), d]);
+          await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(mount), d]);
         } catch (err) {
           await rmdir(d).catch(() => {});
           throw err;
@@ -71,7 +88,7 @@ export class RootfsAccess {
     const shared = m;
     shared.users++;
     try {
-      return await fn(await shared.dir);
+      return await fn(await shared.dir, ids);
     } finally {
       if (--shared.users === 0) {
         shared.gone = (async () => {

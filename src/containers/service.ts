@@ -25,7 +25,7 @@ import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { LiveTable } from './live.ts';
 import { RestartBackoff, shouldRestart } from './restart.ts';
-import { checkNamespaceModes, checkSysctls, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
+import { checkNamespaceModes, checkSysctls, checkUsernsRemap, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
   createMountPoints, inspectMounts, releasePins, sweepScratchMounts, releaseVolumes, restoreReferences, setupMounts, unmountVolumes,
@@ -101,7 +101,10 @@ export class ContainerService {
   // ---------- create ----------
 
   private get mountContext(): MountContext {
-    return { volumes: this.volumes, dataRoot: this.cfg.dataRoot, scratchDir: join(this.cfg.execRoot, 'mounts'), findContainer: (ref) => this.table.find(ref) };
+    return {
+      volumes: this.volumes, dataRoot: this.cfg.dataRoot, scratchDir: join(this.cfg.execRoot, 'mounts'),
+      findContainer: (ref) => this.table.find(ref), usernsRemap: this.cfg.usernsRemap,
+    };
   }
 
   /**
@@ -115,6 +118,7 @@ export class ContainerService {
     const warnings: string[] = [];
     const host = normalizeHostConfig(hostIn ?? {}, this.cfg, warnings);
     checkNamespaceModes(host, (r) => this.find(r));
+    checkUsernsRemap(host, this.cfg.usernsRemap);
     checkSysctls(host);
     const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
     const config = mergeImageConfig(configIn, image);
@@ -590,6 +594,7 @@ export class ContainerService {
   async mountsOf(id: string): Promise<Mount[]> {
     return this.snapshots.mounts(id);
   }
+
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<boolean> {

@@ -1,7 +1,7 @@
 // How a created container becomes a process: its state directory, network
 // namespace and OCI spec, then its shim, which mounts the rootfs and runs
 // `runc create`. Every failure undoes what was done before it.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
 import type { NetworkService } from '../network/service.ts';
@@ -14,6 +14,9 @@ import { logDriverUnavailable, logFile } from './log-drivers.ts';
 import { SystemError } from '../errors.ts';
 import type { ContainerServiceOptions } from './options.ts';
 import { removeStateDir, startError } from './shim-state.ts';
+import { remapOf } from './namespaces.ts';
+import { makeNetnsIn, makeUsernsNetns, rootPair, throughView } from '../runtime/userns.ts';
+import { usernsFileOf } from '../network/links.ts';
 
 export interface LaunchContext {
   cfg: ContainerServiceOptions;
@@ -37,18 +40,45 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
   const state = d.stateDir;
   await removeStateDir(state);
   await mkdir(join(state, 'rootfs'), { recursive: true, mode: 0o700 });
-  const mounts = await d.snapshots.mounts(rec.Id);
-  const rootfsMount = mounts[0].type === 'overlay' ? overlayOptions(mounts[0]) : undefined;
-  const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
   const host = rec.HostConfig;
+  const remap = remapOf(host, d.cfg.usernsRemap);
+  const mounts = await d.snapshots.mounts(rec.Id);
+  const view = d.cfg.layerView;
+  // A remapped container's overlay is made of the layers' idmapped view (ADR 0005).
+  const overlay = mounts[0].type === 'overlay' && remap && view ? { ...mounts[0], options: throughView(mounts[0].options, view.from, view.to) } : mounts[0];
+  const rootfsMount = overlay.type === 'overlay' ? overlayOptions(overlay) : undefined;
+  const rootfsPath = rootfsMount ? join(state, 'rootfs') : mounts[0].source;
+  if (remap) {
+    // The remapped root must reach its rootfs (and no one else: as the exec root, root's and its group's, 0710); its network files are its own, as dockerd chowns them.
+    const root = rootPair(remap);
+    await chown(state, 0, root.gid);
+    await chmod(state, 0o710);
+    for (const f of [rec.HostsPath, rec.HostnamePath, rec.ResolvConfPath]) if (f) await chown(f, root.uid, root.gid).catch(() => {});
+  }
   const runtime = d.runtime;
   const cgroupsPath = `/${host.CgroupParent || d.cfg.cgroupParent}/${rec.Id}`;
   let net: Awaited<ReturnType<NetworkService['setup']>>;
+  // A remapped container's network namespace is owned by its user namespace:
+  // its own, made together, or (as dockerd) the one of the container whose
+  // IPC, PID or network namespace it shares, which owns those.
+  const donorOf = (paths: (string | undefined)[]) => paths.map((p) => (p ? /^\/proc\/(\d+)\/ns\//.exec(p)?.[1] : undefined)).find(Boolean);
+  const donor = remap ? donorOf([d.joined?.ipc, d.joined?.pid]) : undefined;
+  let usernsPath = donor ? `/proc/${donor}/ns/user` : undefined;
+  const helper = d.cfg.idmapPath;
+  const makeNetns = remap && helper ? async (netns: string) => {
+    if (usernsPath) return makeNetnsIn(helper, usernsPath, netns);
+    usernsPath = usernsFileOf(netns);
+    await makeUsernsNetns(helper, usernsPath, netns, remap);
+  } : undefined;
   try {
-    net = await d.network.setup(rec);
+    net = await d.network.setup(rec, makeNetns);
   } catch (err) {
     await removeStateDir(state);
     throw startError(rec, err);
+  }
+  if (remap && !usernsPath && net.netns.kind === 'path') {
+    const netDonor = donorOf([net.netns.path]);
+    if (netDonor) usernsPath = `/proc/${netDonor}/ns/user`;
   }
   try {
     const spec = buildSpec({
@@ -75,8 +105,10 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       mounts: d.mounts,
       rootfsPropagation: d.rootfsPropagation,
       extraMounts: d.extraMounts,
+      userns: remap,
+      usernsPath,
     });
-    await writeFile(join(state, 'config.json'), JSON.stringify(spec));
+    await writeFile(join(state, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
   } catch (err) {
     await d.network.teardown(rec);
     await removeStateDir(state);

@@ -5,6 +5,7 @@
 // volume on a path the image lacks (`-v name:/data` on busybox) costs a few
 // lstat calls.
 import { runHostCommand } from '../runtime/host-command.ts';
+import { shiftOwnership, type IdMapping } from '../runtime/userns.ts';
 import { lstatSync } from 'node:fs';
 import { mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,12 +30,17 @@ export function imageMayHave(layers: string[], dest: string): boolean {
   return false;
 }
 
-/** Copies the image's directory at `dest` into `target` when `target` is empty (copyExistingContents). */
-export async function copyImageContent(o: { layers: string[]; scratchDir: string; dest: string; target: string }): Promise<void> {
+/**
+ * Copies the image's directory at `dest` into `target` when `target` is empty
+ * (copyExistingContents); with `remap`, the copy is owned by the remapped
+ * range, as the container sees the image's files.
+ */
+export async function copyImageContent(o: { layers: string[]; scratchDir: string; dest: string; target: string; remap?: IdMapping }): Promise<void> {
   if (o.layers.length === 0 || !imageMayHave(o.layers, o.dest)) return;
   if ((await readdir(o.target)).length > 0) return;
   if (o.layers.length === 1) {
     await copyFrom(o.layers[0], o.dest, o.target);
+    if (o.remap) await shiftOwnership(o.target, o.remap);
     return;
   }
   // More than one layer: their union, whiteouts applied, through overlayfs.
@@ -43,6 +49,7 @@ export async function copyImageContent(o: { layers: string[]; scratchDir: string
     await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${o.layers.join(':')}`, dir]);
     try {
       await copyFrom(dir, o.dest, o.target);
+      if (o.remap) await shiftOwnership(o.target, o.remap);
     } finally {
       await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
     }

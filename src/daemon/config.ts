@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { distDir } from '../dist-dir.ts';
 import type { NetworkOptions } from '../network/service.ts';
+import { RemapError, setupRemappedRoot, type UsernsRemap } from './userns-remap.ts';
 
 export interface TlsOptions {
   verify: boolean;
@@ -34,6 +35,10 @@ export interface DaemonConfig {
   /** insecure-registries, registry-mirrors, and the certs.d roots (registry TLS). */
   registries: { insecure: string[]; mirrors: string[]; certsDirs: string[] };
   network: NetworkOptions;
+  /** userns-remap: containers' root mapped to an unprivileged range (ADR 0005). */
+  usernsRemap?: UsernsRemap;
+  /** The helper that mounts the idmapped view of the layers for it. */
+  idmapPath: string;
 }
 
 export const DEFAULT_SOCKET = '/run/berth.sock';
@@ -49,6 +54,7 @@ const FLAG_KEYS: Record<string, string> = {
   '--cgroup-parent': 'cgroup-parent', '-D': 'debug', '--debug': 'debug', '--config-file': 'config-file',
   '--bip': 'bip', '--fixed-cidr': 'fixed-cidr', '-b': 'bridge', '--bridge': 'bridge', '--iptables': 'iptables', '--icc': 'icc',
   '--default-address-pool': 'default-address-pools',
+  '--userns-remap': 'userns-remap',
   '--insecure-registry': 'insecure-registries', '--registry-mirror': 'registry-mirrors', '--registry-certs-dir': 'registry-certs-dir',
 };
 const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug', '--iptables', '--icc']);
@@ -187,8 +193,20 @@ export function loadDaemonConfig(argv: string[]): DaemonConfig {
   };
   if (network.bridgeName.length > 15) throw new ConfigError(`invalid bridge name ${network.bridgeName}: longer than 15 characters`);
 
+  const remapSpec = raw['userns-remap'];
+  if (remapSpec !== undefined && typeof remapSpec !== 'string') throw new ConfigError('userns-remap must be a string');
+  let usernsRemap: UsernsRemap | undefined;
+  try {
+    usernsRemap = setupRemappedRoot(remapSpec);
+  } catch (err) {
+    if (err instanceof RemapError) throw new ConfigError(err.message);
+    throw err;
+  }
+
   return {
     network,
+    usernsRemap,
+    idmapPath: helperPath('berth-idmap'),
     hosts,
     dataRoot,
     execRoot,

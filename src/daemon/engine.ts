@@ -1,6 +1,8 @@
 // The composition root: every service of one daemon, wired together once.
 import { join } from 'node:path';
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { blockingAncestor, mountIdmappedView, rootPair } from '../runtime/userns.ts';
+import { SystemError } from '../errors.ts';
 import { randomUUID } from 'node:crypto';
 import { removeTempFiles, writeFileAtomic } from '../files/atomic.ts';
 import { OverlaySnapshotter } from '../storage/overlay.ts';
@@ -39,6 +41,7 @@ export class Engine {
   /** Stopped containers' filesystems mounted for export and cp. */
   readonly rootfs: RootfsAccess;
   readonly archive: ContainerArchive;
+  readonly layerView?: { from: string; to: string };
   id = '';
   /** Containers the restart policies could not start at init, for the daemon's log. */
   readonly bootFailures: string[] = [];
@@ -53,13 +56,16 @@ export class Engine {
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
     this.networks = new NetworkService(config, this.events);
-    this.volumes = new VolumeService(config.dataRoot, this.events);
-    this.containers = new ContainerService(config, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
+    this.volumes = new VolumeService(config.dataRoot, this.events, config.usernsRemap && rootPair(config.usernsRemap.mapping));
+    // userns-remap: remapped containers' overlays read the layers through an idmapped view (ADR 0005).
+    const layerView = config.usernsRemap ? { from: join(config.dataRoot, 'overlay2', 'snapshots'), to: join(config.execRoot, 'userns-layers') } : undefined;
+    this.layerView = layerView;
+    this.containers = new ContainerService({ ...config, layerView }, this.images.store, this.snapshots, this.events, this.networks, this.volumes);
     this.networks.bindContainers(this.containers);
     this.execs = new ExecService(config, this.containers, this.events);
     this.health = new HealthMonitor(this.containers, this.execs, this.events);
     this.logForwarder = new LogForwarder(this.containers, this.events);
-    this.rootfs = new RootfsAccess(this.containers, config.execRoot);
+    this.rootfs = new RootfsAccess(this.containers, config.execRoot, { usernsRemap: config.usernsRemap, layerView });
     this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
   }
 
@@ -71,6 +77,16 @@ export class Engine {
     await removeTempFiles(this.config.dataRoot);
     this.id = await this.engineId();
     await this.snapshots.init();
+    if (this.config.usernsRemap && this.layerView) {
+      // The remapped root must traverse the exec root to its rootfs, and no one
+      // else: root's, group the remapped root's, 0710, as dockerd's remapped root dir.
+      const root = rootPair(this.config.usernsRemap.mapping);
+      await chown(this.config.execRoot, 0, root.gid);
+      await chmod(this.config.execRoot, 0o710);
+      const blocking = blockingAncestor(this.config.execRoot, root);
+      if (blocking) throw new SystemError(`a subdirectory in your exec root path (${this.config.execRoot}) restricts access to the remapped root uid/gid: ${blocking}; please fix by allowing 'o+x' permissions on existing directories`);
+      await mountIdmappedView(this.config.idmapPath, this.layerView.from, this.layerView.to, this.config.usernsRemap.mapping);
+    }
     await this.images.store.content.init();
     await this.images.store.init();
     await this.networks.init();

@@ -6,6 +6,7 @@ import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
 import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups/hybrid.ts';
 import { ConfigError, loadDaemonConfig, type DaemonConfig } from './config.ts';
+import { unmountIdmappedView } from '../runtime/userns.ts';
 import { systemRoutes } from './routes/system.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { execRoutes } from './routes/exec.ts';
@@ -19,6 +20,7 @@ import { volumeRoutes } from './routes/volumes.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
 import { pluginRoutes } from './routes/plugins.ts';
+import { sessionRoutes } from './routes/session.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { updateRoutes } from './routes/update.ts';
 
@@ -198,6 +200,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   volumeRoutes(api, engine);
   swarmRoutes(api);
   pluginRoutes(api);
+  sessionRoutes(api);
   statsRoutes(api, engine);
   updateRoutes(api, engine);
 
@@ -284,6 +287,8 @@ export async function daemonMain(argv: string[]): Promise<number> {
       void api.close().then(async () => {
         engine.containers.detachAll();
         await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
+        // Running containers' overlays keep their own hold on the layers; the next start mounts a fresh view.
+        if (engine.layerView) await unmountIdmappedView(engine.layerView.to);
         removeEmptyParent(cfg.cgroupParent);
         for (const s of sockets) rmSync(s, { force: true });
         rmSync(cfg.pidfile, { force: true });

@@ -40,7 +40,7 @@ export interface Context {
   /** Starts a streaming response; the handler writes and ends it. */
   stream(status: number, contentType: string, headers?: Record<string, string>): Writable;
   /** Takes over the connection (attach, exec start). */
-  hijack(contentType: string): Promise<Hijacked>;
+  hijack(contentType: string, upgrade?: string): Promise<Hijacked>;
   /** The request body as a stream (import, load). */
   bodyStream(): Readable;
   /**
@@ -375,14 +375,14 @@ export class ApiServer {
           s.write(`HTTP/1.1 ${status} ${statusText(status)}\r\n` + Object.entries({ ...headers, 'Content-Type': contentType, ...extra, Connection: 'close' }).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n');
           return s;
         },
-        hijack: async (contentType) => {
+        hijack: async (contentType, upgrade = 'tcp') => {
           takeStream();
           responded = true;
           if (upSocket) {
             await readBody();
             const s = upSocket;
             if (s instanceof Socket) s.setNoDelay(true);
-            s.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+            s.write(`HTTP/1.1 101 UPGRADED\r\n${contentType ? `Content-Type: ${contentType}\r\n` : ''}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
             const input = new PassThrough();
             if (head && head.length) input.write(head);
             s.pipe(input);

@@ -11,7 +11,7 @@ import type { EventBus } from '../events/bus.ts';
 import { runInNetns } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
-import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan } from './links.ts';
+import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
 import {
   type ContainerDirectory, type EndpointRequest, type EndpointSettings, type NetnsSpec, type NetworkRecord,
   emptyEndpoint, emptyNetworkSettings, netState, settingsOf,
@@ -93,7 +93,7 @@ export class Endpoints {
   }
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
-  async setup(rec: ContainerRecord): Promise<{ netns: NetnsSpec; env: string[] }> {
+  async setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[] }> {
     const mode = rec.HostConfig.NetworkMode ?? 'bridge';
     const s = settingsOf(rec);
     if (mode === 'host') {
@@ -126,7 +126,7 @@ export class Endpoints {
         if (n.Driver !== 'bridge') continue;
         plans.push(await this.planEndpoint(rec, n, ep, `eth${plans.length}`));
       }
-      await plumbNetns(netns, plans, true);
+      await plumbNetns(netns, plans, true, make);
       const primary = this.primaryEndpoint(rec);
       if (primary) {
         const n = this.h.records.get(primary.NetworkID)!;

@@ -58,10 +58,21 @@ export async function removeLink(name: string): Promise<void> {
 }
 
 export async function removeNetns(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  await runCommand('umount', ['-l', path]).catch(() => {});
-  await rm(path, { force: true });
+  // A remapped container's namespace comes with the user namespace that owns it, bound beside it (usernsFileOf).
+  for (const p of [path, usernsFileOf(path)]) {
+    if (!existsSync(p)) continue;
+    await runCommand('umount', ['-l', p]).catch(() => {});
+    await rm(p, { force: true });
+  }
 }
+
+/** Where the user namespace owning the network namespace at `netns` is bound, when one does. */
+export function usernsFileOf(netns: string): string {
+  return `${netns}.userns`;
+}
+
+/** Makes the namespace bound on `netns` (and any user namespace owning it, bound on usernsFileOf(netns)). */
+export type NetnsMaker = (netns: string) => Promise<void>;
 
 /** A fresh host-side veth name (15 bytes at most). */
 export function vethName(): string {
@@ -101,9 +112,13 @@ function endpointLines(p: EndpointPlan): string[] {
  * the namespace (lo, the veth pairs, addresses, routes), one outside (the
  * outer ends onto their bridges).
  */
-export async function plumbNetns(netns: string, plans: EndpointPlan[], create: boolean): Promise<void> {
+export async function plumbNetns(netns: string, plans: EndpointPlan[], create: boolean, make?: NetnsMaker): Promise<void> {
   const inside = [...(create ? ['link set lo up'] : []), ...plans.flatMap(endpointLines)].join('\n') + '\n';
-  if (create) {
+  if (create && make) {
+    await mkdir(dirname(netns), { recursive: true, mode: 0o700 });
+    await make(netns);
+    await runInNetns(netns, 'ip', ['-batch', '-'], inside);
+  } else if (create) {
     await mkdir(dirname(netns), { recursive: true, mode: 0o700 });
     await writeFile(netns, '');
     await runCommand('unshare', [`--net=${netns}`, 'ip', '-batch', '-'], inside);

@@ -2,6 +2,7 @@
 // bridge networks (create/ls/inspect/rm/prune), their bridges, address pools,
 // embedded DNS servers and firewall rules. How each container is plumbed into
 // them (namespace, veth pairs, addresses, published ports) is endpoints.ts's.
+import type { NetnsMaker } from './links.ts';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -472,8 +473,9 @@ export class NetworkService {
   }
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
-  setup(rec: ContainerRecord): Promise<{ netns: NetnsSpec; env: string[] }> {
-    return this.endpoints.setup(rec);
+  /** `make`: how to make the container's own namespace (a remapped container's is owned by its user namespace). */
+  setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[] }> {
+    return this.endpoints.setup(rec, make);
   }
 
   /** After the container exits (or a failed start): everything setup made, released; never fails. */

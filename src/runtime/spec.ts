@@ -8,6 +8,7 @@ import { seccompFor, type OciSeccomp } from './seccomp.ts';
 import { resolveUser } from './user.ts';
 import { linuxResources } from './resources.ts';
 import { hostHasAppArmor, parseSecurityOpts } from './security-opts.ts';
+import { specMappings, type IdMapping, type IdRange } from './userns.ts';
 import { deviceRules, hostDevices, mappedDevices, type DeviceRule, type OciDevice } from './devices.ts';
 
 export interface SpecInput {
@@ -39,6 +40,15 @@ export interface SpecInput {
   rootfsPropagation?: string;
   /** Mounts beyond the container's own (a build step's RUN --mount), after all others. */
   extraMounts?: OciMount[];
+  /** userns-remap: the container's own user namespace with these maps (absent for --userns=host). */
+  userns?: IdMapping;
+  /**
+   * The user namespace to join: made with the container's network namespace,
+   * which it owns, or a donor's (--net/--ipc/--pid container:X); a new one
+   * otherwise. Only the owner of a network namespace can mount sysfs for it
+   * and runc exec into it.
+   */
+  usernsPath?: string;
 }
 
 export interface OciMount { destination: string; type: string; source: string; options: string[] }
@@ -71,6 +81,8 @@ export interface RuntimeSpec {
     sysctl?: Record<string, string>;
     seccomp?: OciSeccomp;
     rootfsPropagation?: string;
+    uidMappings?: IdRange[];
+    gidMappings?: IdRange[];
   };
 }
 
@@ -234,6 +246,8 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
     { destination: '/etc/hosts', type: 'bind', source: input.hostsPath, options: ['rbind', 'rprivate'] },
   ], [...(input.mounts ?? []), ...tmpfsMounts(h.Tmpfs)]);
   mounts.push(...(input.extraMounts ?? []));
+  // As dockerd: a user namespace cannot remount the cgroup filesystem read-only.
+  if (input.userns) for (const m of mounts) if (m.type === 'cgroup') m.options = m.options.map((o) => (o === 'ro' ? 'rw' : o));
   let args = input.args;
   if (input.initPath) {
     mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: input.initPath, options: ['bind', 'ro'] });
@@ -241,6 +255,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   }
 
   const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }];
+  if (input.userns) namespaces.push(input.usernsPath ? { type: 'user', path: input.usernsPath } : { type: 'user' });
   const joined = input.joined ?? {};
   if (h.PidMode !== 'host') namespaces.push(joined.pid ? { type: 'pid', path: joined.pid } : { type: 'pid' });
   if (h.IpcMode !== 'host' && !(h.IpcMode?.startsWith('container:') && !joined.ipc)) namespaces.push(joined.ipc ? { type: 'ipc', path: joined.ipc } : { type: 'ipc' });
@@ -284,6 +299,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       cgroupsPath: input.cgroupsPath,
       ...(h.Sysctls && Object.keys(h.Sysctls).length ? { sysctl: h.Sysctls } : {}),
       ...(input.rootfsPropagation ? { rootfsPropagation: input.rootfsPropagation } : {}),
+      ...(input.userns ? specMappings(input.userns) : {}),
       ...((() => {
         const s = seccompFor(security.seccomp, caps, privileged);
         return s ? { seccomp: s } : {};

@@ -75,6 +75,8 @@ export interface ApplyOptions {
     noOverwriteDirNonDir?: boolean;
     /** Every entry is owned by this user instead of the tar's ids (`cp -a` into a container with a User). */
     owner?: { uid: number; gid: number };
+    /** The owners on disk for the tar's (or `owner`'s): a remapped container's IDs, as its host range. */
+    idMap?: (uid: number, gid: number) => { uid: number; gid: number };
   };
   /** false: the diff ID is not computed (a copy has no use for it). */
   digest?: boolean;
@@ -332,6 +334,7 @@ class Extractor {
       h.meta.uid = this.copy.owner.uid;
       h.meta.gid = this.copy.owner.gid;
     }
+    if (this.copy?.idMap) Object.assign(h.meta, this.copy.idMap(h.meta.uid, h.meta.gid));
     if (this.copy) {
       // dockerd's Untar refuses a name that climbs out of the extraction point (a layer's is clamped).
       const rel = posix.normalize(h.name.replace(/^\/+/, '') || '.');

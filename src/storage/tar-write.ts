@@ -35,7 +35,12 @@ export interface CreateTarOptions {
   name?: string;
   /** The mounts of the tree's root: a directory a mount is shown over is archived from the mount's source. */
   scope?: ScopedRoot;
+  /** The owners written for the owners on disk (a remapped container's files, shown as inside it). */
+  idMap?: IdShift;
 }
+
+/** Owner IDs from one side of a user namespace's maps to the other. */
+export type IdShift = (uid: number, gid: number) => { uid: number; gid: number };
 
 const READ_CHUNK = 256 * 1024;
 /** Files up to this size are read in one synchronous read. */
@@ -120,7 +125,10 @@ class TreePacker {
   private readonly signal: AbortSignal;
   private readonly scope: ScopedRoot | undefined;
 
-  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot) {
+  private readonly idMap?: IdShift;
+
+  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot, idMap?: IdShift) {
+    this.idMap = idMap;
     this.root = root;
     this.pack = pack;
     this.diff = diff;
@@ -317,6 +325,7 @@ class TreePacker {
     xattrs: Array<[string, Buffer]>,
     body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>),
   ): Promise<void> {
+    if (this.idMap) e = { ...e, ...this.idMap(e.uid, e.gid) };
     const records: Array<[string, Buffer | string]> = [];
     let name = e.name;
     let linkname = e.linkname;
@@ -422,7 +431,7 @@ export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
         for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
       }
     }
-    await new TreePacker(root, pack, false, xattrs, signal, opts.scope).run(opts.name);
+    await new TreePacker(root, pack, false, xattrs, signal, opts.scope, opts.idMap).run(opts.name);
   }, opts.signal);
 }
 

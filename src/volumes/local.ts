@@ -4,7 +4,7 @@
 // first on remove, so a directory without it is a create or remove a crash cut
 // short, and init collects it.
 import { runHostCommand, type HostCommandError } from '../runtime/host-command.ts';
-import { mkdir, readdir, readFile, realpath, rm, unlink, open } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, realpath, rm, unlink, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConflictError, InvalidArgumentError, SystemError } from '../errors.ts';
 import { removeTempFiles, writeFileAtomic } from '../files/atomic.ts';
@@ -54,8 +54,12 @@ export class LocalDriver implements VolumeDriver {
   /** One create/remove/mount/unmount at a time per name. */
   private readonly lock = new KeyedLock();
 
-  constructor(root: string) {
+  /** userns-remap: new volumes' data is owned by the remapped root, as dockerd's local driver does. */
+  private readonly owner?: { uid: number; gid: number };
+
+  constructor(root: string, owner?: { uid: number; gid: number }) {
     this.root = root;
+    this.owner = owner;
   }
 
   async init(): Promise<void> {
@@ -96,6 +100,7 @@ export class LocalDriver implements VolumeDriver {
         await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { mode: 0o701 });
         await mkdir(join(dir, DATA), { mode: 0o755 });
+        if (this.owner) await chown(join(dir, DATA), this.owner.uid, this.owner.gid);
         await writeFileAtomic(join(dir, META), JSON.stringify(meta), 0o600);
       } catch (err) {
         await rm(dir, { recursive: true, force: true }).catch(() => {});

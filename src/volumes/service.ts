@@ -42,9 +42,9 @@ export class VolumeService implements VolumeMounts {
   /** Create-and-reference and remove of one name never interleave. */
   private readonly lock = new KeyedLock();
 
-  /** `dataRoot`: the daemon's; volumes live in `<dataRoot>/volumes`. */
-  constructor(dataRoot: string, events: EventBus) {
-    this.driver = new LocalDriver(join(dataRoot, 'volumes'));
+  /** `dataRoot`: the daemon's; volumes live in `<dataRoot>/volumes`. `owner`: of new volumes' data (userns-remap's root). */
+  constructor(dataRoot: string, events: EventBus, owner?: { uid: number; gid: number }) {
+    this.driver = new LocalDriver(join(dataRoot, 'volumes'), owner);
     this.events = events;
   }
 

@@ -686,10 +686,12 @@ const REGISTRY_ROUTES = new Set(['POST /auth', 'GET /images/search', 'POST /imag
  * 5xx answers that are right for valid input: a registry the daemon cannot
  * reach (here: none can be) is the daemon's failure, not the client's, and
  * dockerd answers 500 too; swarm routes answer 503 as dockerd's on a node in
- * no swarm; installing a plugin is a 501. Counted and reported per route, never hidden.
+ * no swarm; installing a plugin and reading attestations are 501s. Counted and reported per route, never hidden.
  */
 function acceptable5xx(route: Route, o: Outcome): boolean {
   if (o.status === 501 && PLUGIN_INSTALL_ROUTES.test(route.key)) return /berth does not support managed plugins/.test(o.body ?? '');
+  // berth's store keeps no OCI indexes: dockerd's legacy store answers this 501 for any well-formed request.
+  if (o.status === 501 && route.key === 'GET /images/{name}/attestations') return (o.body ?? '').trim() === '{"message":"the legacy image store does not support attestations"}';
   // PUT /volumes/{name} (also a PUT sent to another /volumes/x route) is for cluster
   // volumes only: a dockerd in no swarm answers this 503 before reading anything.
   if (o.status === 503 && route.key.includes(' /volumes/')) return (o.body ?? '').trim() === '{"message":"volume update only valid for cluster volumes, but swarm is unavailable"}';

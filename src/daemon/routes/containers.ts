@@ -245,7 +245,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/containers/:id/export', async (ctx) => {
     const c = containers.get(ctx.params.id);
     // ctx.pipe, not .pipe(): a client that goes away must stop the walk (and unmount), not leave it waiting.
-    await engine.rootfs.with(c, (dir) => ctx.pipe(200, 'application/x-tar', createTar(dir, { signal: ctx.signal })));
+    await engine.rootfs.with(c, (dir, ids) => ctx.pipe(200, 'application/x-tar', createTar(dir, { signal: ctx.signal, idMap: ids?.toContainer })));
     engine.events.publish('container', 'export', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
   });
 

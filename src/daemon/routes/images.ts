@@ -2,9 +2,9 @@
 // escape (`/images/localhost:5000/app:1/json`), so the name is everything
 // between `/images/` and the last known action segment.
 import { Readable } from 'node:stream';
-import type { ApiServer, Context } from '../server.ts';
+import { versionLess, type ApiServer, type Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { InvalidArgumentError, NotFoundError } from '../../errors.ts';
+import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors.ts';
 import type { LoadedImage } from '../../images/archive/load.ts';
 import { boolParam, checkFilterKeys, parseFilters } from './query.ts';
 import { parseNormalizedNamed } from '../../api/reference.ts';
@@ -31,6 +31,38 @@ function splitName(ctx: Context, actions: string[]): [string, string] {
 
 function sendArchive(ctx: Context, archive: Readable): Promise<void> {
   return ctx.pipe(200, 'application/x-tar', archive);
+}
+
+/**
+ * GET /images/{name}/attestations (API 1.55). berth's image store keeps an
+ * image's config and layers, not the OCI index it was pulled from, so it has
+ * no attestation manifests to read: it answers as dockerd's legacy
+ * (graphdriver) store does, after dockerd's version gate and parameter checks.
+ */
+function attestations(ctx: Context): never {
+  // An unversioned request speaks the daemon's own version; an explicit one below 1.55 predates the route.
+  const explicit = /^\/v\d+\.\d+\//.test(ctx.req.url ?? '');
+  if (explicit && versionLess(ctx.apiVersion, '1.55')) {
+    throw new InvalidArgumentError('GET /images/{name:.*}/attestations requires minimum API version 1.55');
+  }
+  const platforms = ctx.query.getAll('platform');
+  if (platforms.length > 1) throw new InvalidArgumentError('only one platform value is currently supported');
+  if (platforms[0]) decodePlatform(platforms[0]);
+  throw new NotImplementedError('the legacy image store does not support attestations');
+}
+
+/** dockerd's DecodePlatform: a JSON OCI platform with both os and architecture. */
+function decodePlatform(text: string): void {
+  let p: { os?: unknown; architecture?: unknown; variant?: unknown; 'os.version'?: unknown; 'os.features'?: unknown };
+  try {
+    p = JSON.parse(text) as typeof p;
+  } catch (err) {
+    throw new InvalidArgumentError(`failed to parse platform: ${(err as Error).message}`);
+  }
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new InvalidArgumentError('failed to parse platform: not a JSON object');
+  const optional = Boolean(p.variant) || Boolean(p['os.version']) || (Array.isArray(p['os.features']) && p['os.features'].length > 0);
+  if (!p.os && !p.architecture && optional) throw new InvalidArgumentError('optional platform fields provided, but OS and Architecture are missing');
+  if (!p.os || !p.architecture) throw new InvalidArgumentError('both OS and Architecture must be provided');
 }
 
 /** What `docker load` prints, as dockerd's JSON messages. */
@@ -126,7 +158,8 @@ export function imageRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('GET', '/images/*', async (ctx) => {
-    const [name, action] = splitName(ctx, ['json', 'history', 'get']);
+    const [name, action] = splitName(ctx, ['json', 'history', 'get', 'attestations']);
+    if (action === 'attestations') return attestations(ctx);
     if (action === 'get') return sendArchive(ctx, await images.save([name], ctx.signal));
     if (action === 'json') return { body: await images.inspect(name) };
     if (action === 'history') return { body: await images.history(name) };

@@ -84,7 +84,7 @@ export function systemRoutes(api: ApiServer, engine: Engine): void {
         Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
         LiveRestoreEnabled: true, Isolation: '', InitBinary: 'docker-init',
         ContainerdCommit: { ID: '' }, RuncCommit: { ID: '' }, InitCommit: { ID: '' },
-        SecurityOptions: ['name=seccomp,profile=builtin'],
+        SecurityOptions: ['name=seccomp,profile=builtin', ...(cfg.usernsRemap ? ['name=userns'] : [])],
         Warnings: [],
       },
     };
