@@ -179,6 +179,27 @@ function readRaw(path: string): Record<string, string> {
   return out;
 }
 
+/**
+ * Links, `service:` namespaces and volumes_from make a service depend on
+ * another as depends_on does (compose-go's normalisation): it must exist and
+ * start first.
+ */
+function implicitDependencies(raw: Mapping, s: Mapping): void {
+  const deps = (s.depends_on as Record<string, DependsOn> | undefined) ?? {};
+  const add = (name: string, restart: boolean): void => {
+    if (!deps[name]) deps[name] = { condition: 'service_started', restart, required: true };
+  };
+  for (const l of Array.isArray(raw.links) ? raw.links : []) add(str(l).split(':')[0], true);
+  for (const ns of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) {
+    const v = raw[ns];
+    if (typeof v === 'string' && v.startsWith('service:')) add(v.slice('service:'.length), true);
+  }
+  for (const v of Array.isArray(raw.volumes_from) ? raw.volumes_from : []) {
+    if (!str(v).startsWith('container:')) add(str(v).split(':')[0], false);
+  }
+  if (Object.keys(deps).length > 0) s.depends_on = deps;
+}
+
 export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext): Service {
   const where = `services.${name}`;
   const s: Mapping = {};
@@ -225,6 +246,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       default: s[k] = v;
     }
   }
+  implicitDependencies(raw, s);
   const deploy = isMapping(raw.deploy) ? raw.deploy : undefined;
   if (raw.scale !== undefined && deploy?.replicas !== undefined && Number(raw.scale) !== Number(deploy.replicas)) {
     throw new ComposeError(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project`);
