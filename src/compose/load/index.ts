@@ -162,6 +162,8 @@ export async function loadProject(opts: LoadOptions): Promise<Project> {
     configs: norm.configs,
     environment: env,
   };
+  const extensions = Object.fromEntries(Object.entries(merged).filter(([k]) => k.startsWith('x-')));
+  if (Object.keys(extensions).length > 0) project.extensions = extensions;
   if (opts.services && opts.services.length > 0) {
     for (const s of opts.services) {
       if (!project.services[s] && !project.disabledServices[s]) throw new ComposeError(`no such service: ${s}`);
