@@ -78,9 +78,8 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
-  // Compose's subcommands register on this group; its project flags are read with optsWithGlobals.
-  // Not positional: like docker compose's persistent flags, `-f` may also follow the subcommand.
-  const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose')).enablePositionalOptions(false);
+  // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
+  const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   registerComposeConfigCommands(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);

@@ -127,6 +127,8 @@ networks:
 volumes:
   data:
     name: shop_data
+x-base:
+  restart: unless-stopped
 `;
 
 describe('compose config on a valid project', () => {
