@@ -150,11 +150,11 @@ function dependsOn(v: unknown): Record<string, DependsOn> {
   return out;
 }
 
-function healthcheck(v: Mapping): Healthcheck {
+function healthcheck(v: Mapping, where: string): Healthcheck {
   const h: Healthcheck = {};
   if (v.test !== undefined) h.test = typeof v.test === 'string' ? ['CMD-SHELL', v.test] : strList(v.test);
   for (const k of ['interval', 'timeout', 'start_period', 'start_interval'] as const) {
-    const d = normaliseDuration(v[k]);
+    const d = normaliseDuration(v[k], `${where}.healthcheck.${k}`);
     if (d !== undefined) h[k] = d;
   }
   if (v.retries !== undefined) h.retries = Number(v.retries);
@@ -251,7 +251,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'ports': s.ports = ports(v, where); break;
       case 'volumes': s.volumes = volumes(v, ctx, where); break;
       case 'depends_on': s.depends_on = dependsOn(v); break;
-      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping); break;
+      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping, where); break;
       case 'labels': s.labels = { ...labelFiles(raw.label_file, ctx), ...stringMap(v) }; break;
       case 'annotations': case 'sysctls': s[k] = stringMap(v); break;
       case 'pull_policy': s[k] = v === 'if_not_present' ? 'missing' : v; break;
@@ -268,7 +268,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = nonEmptyList(v); break;
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
       case 'secrets': case 'configs': s[k] = fileObjects(v); break;
-      case 'stop_grace_period': s[k] = normaliseDuration(v); break;
+      case 'stop_grace_period': s[k] = normaliseDuration(v, `${where}.stop_grace_period`); break;
       case 'ulimits': {
         const u: Record<string, { soft: number; hard: number }> = {};
         for (const [uk, uv] of Object.entries(v as Mapping)) {
