@@ -360,6 +360,8 @@ describe('bad input: one clear error naming the file and key', () => {
     ['duplicate key', 'services:\n  a:\n    image: x\n    image: y\n', /^failed to parse .*compose\.yaml: yaml: line 4: Map keys must be unique/],
     ['a service that is not a mapping', 'services:\n  a:\n', /^validating .*compose\.yaml: services\.a must be a mapping$/],
     ['a bad duration', 'services:\n  a:\n    image: x\n    healthcheck: {interval: 10x}\n', /compose\.yaml: services\.a\.healthcheck\.interval: time: invalid duration "10x"$/],
+    ['a secret with neither file nor environment', 'services:\n  a:\n    image: x\nsecrets:\n  s: {labels: {a: b}}\n', /secret "s" must declare either `file` or `environment`: invalid compose project$/],
+    ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];
