@@ -210,6 +210,13 @@ describe('compose config on a valid project', () => {
     assert.match(raw.stderr, /service filtering is not applied when --no-interpolate is set/);
   });
 
+  test('--no-consistency lists what a model that fails its checks declares', () => {
+    const d = projectDir({ 'compose.yaml': 'services:\n  incomplete:\n    depends_on: [nowhere]\nvolumes:\n  data: {}\n' });
+    assert.equal(berth(d, ['compose', 'config', '--services']).code, 1);
+    assert.deepEqual(berth(d, ['compose', 'config', '--no-consistency', '--services']), { code: 0, stdout: 'incomplete\n', stderr: '' });
+    assert.equal(berth(d, ['compose', 'config', '--no-consistency', '--volumes']).stdout, 'data\n');
+  });
+
   test('unsupported options are refused clearly', () => {
     const r = berth(dir, ['compose', 'config', '--resolve-image-digests']);
     assert.equal(r.code, 1);

@@ -21,6 +21,7 @@ interface ConfigFlags {
   images?: boolean;
   environment?: boolean;
   variables?: boolean;
+  consistency?: boolean;
   noInterpolate?: boolean;
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
@@ -71,6 +72,7 @@ export function registerComposeConfigCommands(compose: Command): void {
     .option('--environment', 'Print environment used for interpolation.')
     .option('--variables', 'Print model variables and default values.')
     .option('--no-interpolate', "Don't interpolate environment variables")
+    .option('--no-consistency', "Don't check model consistency - warning: may produce invalid Compose output")
     .option('--resolve-image-digests', 'Pin image tags to digests')
     .option('--lock-image-digests', 'Produces an override file with image digests')
     .option('-o, --output <file>', 'Save to file (default to stdout)')
@@ -110,7 +112,7 @@ export function registerComposeConfigCommands(compose: Command): void {
         else out(text);
         return;
       }
-      const project = selectServices(await loadProject(opts), services);
+      const project = selectServices(await loadProject(opts, { check: f.consistency !== false }), services);
       const lines = (xs: string[]): void => out(xs.map((x) => x + '\n').join(''));
       if (f.services) return lines(dependencyOrder(project));
       if (f.volumes) return lines(Object.keys(project.volumes).sort());
