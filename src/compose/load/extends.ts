@@ -20,9 +20,11 @@ function serviceOf(model: Mapping, name: string, file: string, ref: string): Map
 function resolveOne(name: string, model: Mapping, file: string, read: FileReader, chain: string[]): Mapping {
   const svc = serviceOf(model, name, file, name);
   const ext = svc.extends;
-  if (ext === undefined) return svc;
-  const spec = typeof ext === 'string' ? { service: ext } : (ext as Mapping);
-  const ref = String(spec.service);
+  // Not a string or a mapping: left for the schema to report.
+  if (typeof ext !== 'string' && !isMapping(ext)) return svc;
+  const spec = typeof ext === 'string' ? { service: ext } : ext;
+  if (typeof spec.service !== 'string') throw new ComposeError(`extends.${name}.service is required`);
+  const ref = spec.service;
   let baseModel = model;
   let baseFile = file;
   if (typeof spec.file === 'string' && spec.file !== '') {
