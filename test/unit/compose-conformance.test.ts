@@ -13,6 +13,7 @@ import type { Project } from '../../src/compose/model.ts';
 interface Case {
   source: string;
   files: Record<string, string>;
+  env?: Record<string, string>;
   /** -f files in order; default: the lookup of compose.yaml. */
   load?: string[];
   /** Checks on the loaded project; `dir` is the project directory. */
@@ -191,6 +192,50 @@ const CASES: Case[] = [
     error: /line 5: Map keys must be unique/,
   },
   {
+    source: 'loader/loader_test.go TestProjectNameInterpolation (simple)',
+    files: { 'compose.yaml': 'name: interpolated\nservices:\n  web:\n    image: web\n    container_name: ${COMPOSE_PROJECT_NAME}-web\n' },
+    expect: (p) => assert.equal(p.services.web.container_name, 'interpolated-web'),
+  },
+  {
+    source: 'loader/loader_test.go TestProjectNameInterpolation (with override)',
+    files: {
+      'one.yaml': 'name: interpolated\nservices:\n  web:\n    image: web\n    container_name: ${COMPOSE_PROJECT_NAME}-web\n',
+      'two.yaml': 'name: overrided\nservices:\n  db:\n    image: db\n    container_name: ${COMPOSE_PROJECT_NAME}-db\n',
+      'three.yaml': 'services:\n  proxy:\n    image: proxy\n    container_name: ${COMPOSE_PROJECT_NAME}-proxy\n',
+    },
+    load: ['one.yaml', 'two.yaml', 'three.yaml'],
+    expect: (p) => assert.deepEqual(['web', 'db', 'proxy'].map((s) => p.services[s].container_name), ['overrided-web', 'overrided-db', 'overrided-proxy']),
+  },
+  {
+    source: 'loader/loader_test.go TestInterpolateInt',
+    files: { 'compose.yaml': 'name: interpolate-int\nservices:\n  foo:\n    image: foo\n    scale: ${FOO_SCALE}\n' },
+    env: { FOO_SCALE: '2' },
+    expect: (p) => assert.equal(p.services.foo.scale, 2),
+  },
+  { source: 'loader/loader_test.go TestInvalidProjectNameType', files: { 'compose.yaml': 'name: 123\n' }, error: /validating .*compose\.yaml: name must be a string$/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (services list)', files: { 'compose.yaml': 'name: non-mapping-object\nservices:\n  - foo:\n      image: busybox\n' }, error: /services must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (service string)', files: { 'compose.yaml': 'name: non-mapping-object\nservices:\n  foo: busybox\n' }, error: /services\.foo must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (networks list)', files: { 'compose.yaml': 'name: non-mapping-object\nnetworks:\n  - default:\n      driver: bridge\n' }, error: /networks must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (network string)', files: { 'compose.yaml': 'name: non-mapping-object\nnetworks:\n  default: bridge\n' }, error: /networks\.default must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (volumes list)', files: { 'compose.yaml': 'name: non-mapping-object\nvolumes:\n  - data:\n      driver: local\n' }, error: /volumes must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (volume string)', files: { 'compose.yaml': 'name: non-mapping-object\nvolumes:\n  data: local\n' }, error: /volumes\.data must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonStringImage', files: { 'compose.yaml': 'name: non-mapping-object\nservices:\n  foo:\n    image: ["busybox", "latest"]\n' }, error: /services\.foo\.image must be a string/ },
+  { source: 'loader/loader_test.go TestInvalidExternalAndDirverOptsCombination', files: { 'compose.yaml': 'volumes:\n  external_volume:\n    external: true\n    driver_opts:\n      beep: boop\n' }, error: /volumes\.external_volume: conflicting parameters "external" and "driver_opts" specified/ },
+  { source: 'loader/loader_test.go TestInvalidExternalAndLabelsCombination', files: { 'compose.yaml': 'volumes:\n  external_volume:\n    external: true\n    labels:\n      - beep=boop\n' }, error: /volumes\.external_volume: conflicting parameters "external" and "labels" specified/ },
+  { source: 'loader/loader_test.go TestLoadTmpfsVolumeAdditionalPropertyNotAllowed', files: { 'compose.yaml': 'services:\n  tmpfs:\n    image: nginx:latest\n    volumes:\n      - type: tmpfs\n        target: /app\n        foo:\n          bar: zot\n' }, error: /services\.tmpfs\.volumes\.0 additional properties 'foo' not allowed/ },
+  { source: 'loader/loader_test.go TestLoadBindMountSourceMustNotBeEmpty', files: { 'compose.yaml': 'services:\n  tmpfs:\n    image: nginx:latest\n    volumes:\n      - type: bind\n        target: /app\n' }, error: /invalid mount config for type "bind": field Source must not be empty$/ },
+  { source: 'loader/loader_test.go TestLoadTmpfsVolumeSizeMustBeGTEQZero', files: { 'compose.yaml': 'services:\n  tmpfs:\n    image: nginx:latest\n    volumes:\n      - type: tmpfs\n        target: /app\n        tmpfs:\n          size: -1\n' }, error: /services\.tmpfs\.volumes\.0\.tmpfs\.size must be greater than or equal to 0/ },
+  { source: 'loader/loader_test.go TestEmptyFile (testdata/empty.yaml)', files: { 'compose.yaml': '' }, error: /^empty compose file$/ },
+  { source: 'loader/loader_test.go TestEmptyList', files: { 'compose.yaml': 'name: empty-list\nservices:\n  test:\n    image: nginx:latest\n    ports: []\n' }, expect: (p) => assert.deepEqual(p.services.test.ports, []) },
+  {
+    source: 'loader/loader_test.go TestXService',
+    files: { 'compose.yaml': "name: 'test-x-service'\nservices:\n  x-foo:\n    image: busybox\n    volumes:\n      - x-volume:/dev/null\n    configs:\n      - x-config\n    secrets:\n      - x-secret\n    networks:\n      - x-network\nvolumes:\n  x-volume:\nsecrets:\n  x-secret:\n    external: true\nnetworks:\n  x-network:\nconfigs:\n  x-config:\n    external: true\n" },
+    expect: (p) => {
+      assert.deepEqual(Object.keys(p.services), ['x-foo']);
+      assert.deepEqual([Object.keys(p.secrets), Object.keys(p.volumes), Object.keys(p.configs), Object.keys(p.networks)], [['x-secret'], ['x-volume'], ['x-config'], ['x-network']]);
+    },
+  },
+  {
     source: 'loader/reset_test.go TestResetRemove',
     files: { 'a.yaml': 'name: test-reset\nnetworks:\n  test:\n    name: test\n    external: true\n', 'b.yaml': 'networks:\n  test: !reset {}\n' },
     load: ['a.yaml', 'b.yaml'],
@@ -220,7 +265,7 @@ describe('compose-go loader cases', () => {
         mkdirSync(dirname(join(dir, p)), { recursive: true });
         writeFileSync(join(dir, p), text);
       }
-      const opts = { files: c.load ?? [], profiles: [], envFiles: [], env: {}, cwd: dir, warn: () => {} };
+      const opts = { files: c.load ?? [], profiles: [], envFiles: [], env: c.env ?? {}, cwd: dir, warn: () => {} };
       if (c.error) {
         await assert.rejects(loadProject(opts), (err: Error) => {
           assert.match(err.message, c.error as RegExp);

@@ -28,6 +28,14 @@ interface ConfigFlags {
   output?: string;
 }
 
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
+  return out;
+}
+
 /** Services in dependency order, dependencies first (compose's --services order). */
 function dependencyOrder(p: Project): string[] {
   const out: string[] = [];
@@ -106,7 +114,8 @@ export function registerComposeConfigCommands(compose: Command): void {
       if (format !== 'yaml' && format !== 'json') throw new CliError(`unsupported format "${format}"`, 1);
       if (noInterpolate && services.length > 0) warn('service filtering is not applied when --no-interpolate is set, the full model will be rendered');
       if (noInterpolate && !f.services && !f.volumes && !f.networks && !f.profiles && !f.images && !f.environment) {
-        const model = await loadModel({ ...opts, services: [] });
+        // Printed as compose prints its raw model: a Go map, keys sorted at every level.
+        const model = sortKeys(await loadModel({ ...opts, services: [] }));
         const text = format === 'json' ? renderJson(model) + '\n' : renderYaml(model);
         if (f.output && !f.quiet) writeFileSync(f.output, text);
         else out(text);

@@ -18,6 +18,7 @@ import { normaliseProject } from './normalise.ts';
 import { applyProfiles, withServicesEnabled } from './profiles.ts';
 import { checkProject } from './checks.ts';
 import { chooseProjectName } from './project-name.ts';
+import { validateModel } from './validate.ts';
 
 export { ComposeError } from './errors.ts';
 export { withServicesEnabled, profileNames, isEnabled } from './profiles.ts';
@@ -79,6 +80,7 @@ function loadFile(path: string, env: Record<string, string>, ctx: FileContext, c
 }
 
 interface Merged {
+  name: string;
   merged: Mapping;
   files: string[];
   workingDir: string;
@@ -114,6 +116,18 @@ function loadMerged(opts: LoadOptions): Merged {
   for (const f of envFileFlags) if (!isFile(f)) throw new ComposeError(`couldn't find env file: ${f}`);
   const env: Record<string, string> = { ...readEnvFiles(dotEnv, processEnv), ...processEnv };
 
+  // The name first: files may use ${COMPOSE_PROJECT_NAME} (the last file's `name:` wins).
+  let topName: string | undefined;
+  for (const f of files) {
+    for (const doc of parseComposeYaml(readSource(f).text, f)) {
+      if (typeof doc.name !== 'string' || doc.name === '') continue;
+      const raw = doc.name;
+      topName = opts.noInterpolate ? raw : inFile(f, () => interpolateTree({ name: raw }, { lookup: (n) => env[n], warn: () => {} }).name as string);
+    }
+  }
+  const name = chooseProjectName(opts.projectName, env, topName, workingDir);
+  env.COMPOSE_PROJECT_NAME = name;
+
   const ctx: FileContext = { processEnv, workingDir, interpolate: !opts.noInterpolate, warn };
   let merged: Mapping = {};
   for (const f of files) {
@@ -129,7 +143,8 @@ function loadMerged(opts: LoadOptions): Merged {
   if (!isMapping(merged.services) && merged.include === undefined && Object.keys(merged).length === 0) {
     throw new ComposeError('empty compose file');
   }
-  return { merged, files, workingDir, env, warn };
+  inFile(files.join(', '), () => validateModel(merged));
+  return { merged, files, workingDir, env, warn, name };
 }
 
 /**
@@ -137,15 +152,13 @@ function loadMerged(opts: LoadOptions): Merged {
  * `config --no-interpolate` prints (with `noInterpolate` set).
  */
 export async function loadModel(opts: LoadOptions): Promise<Mapping> {
-  const { merged, workingDir, env } = loadMerged(opts);
-  return { name: chooseProjectName(opts.projectName, env, merged.name, workingDir), ...merged };
+  const { merged, name } = loadMerged(opts);
+  return { name, ...merged };
 }
 
 /** `check: false` is `config --no-consistency`: the project as loaded, references unchecked. */
 export async function loadProject(opts: LoadOptions, { check = true }: { check?: boolean } = {}): Promise<Project> {
-  const { merged, files, workingDir, env, warn } = loadMerged(opts);
-  const name = chooseProjectName(opts.projectName, env, merged.name, workingDir);
-  env.COMPOSE_PROJECT_NAME ??= name;
+  const { merged, files, workingDir, env, warn, name } = loadMerged(opts);
   // Errors past this point concern the merged project: they name its files.
   const where = files.join(', ');
   const norm = inFile(where, () => normaliseProject(name, merged, { workingDir, env }));
