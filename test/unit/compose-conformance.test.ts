@@ -236,6 +236,94 @@ const CASES: Case[] = [
     },
   },
   {
+    source: 'loader/include_test.go TestLoadIncludeExtendsCombined (testdata/combined)',
+    files: {
+      'compose.yaml': 'include:\n  - path:\n      - dir/included.yaml\n',
+      'dir/extended.yaml': 'services:\n  service:\n    build: .\n',
+      'dir/included.yaml': 'services:\n  service:\n    extends:\n      file: extended.yaml\n      service: service\n',
+    },
+    expect: (p, dir) => assert.equal(p.services.service.build?.context, join(dir, 'dir')),
+  },
+  {
+    source: 'loader/include_test.go TestLoadWithMultipleInclude (testdata/subdir, testdata/compose-include.yaml)',
+    files: {
+      'compose.yaml': "name: 'test-multi-include'\n\ninclude:\n  - path: ./testdata/subdir/compose-test-extends-imported.yaml\n    env_file: ./testdata/subdir/extra.env\n  - path: ./testdata/compose-include.yaml\n\nservices:\n  foo:\n    image: busybox\n    depends_on:\n      - imported\n",
+      'testdata/subdir/compose-test-extends-imported.yaml': 'services:\n  imported:\n    image: nginx\n    container_name: ${SOURCE:-imported}\n    env_file:\n      - ./extra.env # expected to be loaded relative to this file, not the extending one\n    volumes:\n      - /opt/data:/var/lib/mysql\n',
+      'testdata/subdir/extra.env': 'SOURCE=extends\n',
+      'testdata/compose-include.yaml': 'include:\n    - path: ./subdir/compose-test-extends-imported.yaml\n\nservices:\n  bar:\n    image: bar\n    environment:\n      - FOO=BAR\n',
+    },
+    env: { SOURCE: 'override' },
+    expect: (p, dir) => {
+      assert.equal(p.services.imported.container_name, 'override');
+      assert.equal(p.services.imported.environment.SOURCE, 'extends');
+      assert.deepEqual(p.services.foo.depends_on, { imported: { condition: 'service_started', required: true } });
+      assert.ok(dir);
+    },
+  },
+  {
+    source: 'loader/include_test.go TestLoadWithMultipleIncludeConflict',
+    files: {
+      'compose.yaml': "name: 'test-multi-include'\n\ninclude:\n  - path: ./testdata/subdir/compose-test-extends-imported.yaml\n    env_file: ./testdata/subdir/extra.env\n  - path: ./testdata/compose-include.yaml\n    env_file: ./testdata/subdir/extra.env\n\n\nservices:\n  bar:\n    image: busybox\n    environment: !override\n      - ZOT=QIX\n",
+      'testdata/subdir/compose-test-extends-imported.yaml': 'services:\n  imported:\n    image: nginx\n    container_name: ${SOURCE:-imported}\n    env_file:\n      - ./extra.env\n    volumes:\n      - /opt/data:/var/lib/mysql\n',
+      'testdata/subdir/extra.env': 'SOURCE=extends\n',
+      'testdata/compose-include.yaml': 'include:\n    - path: ./subdir/compose-test-extends-imported.yaml\n\nservices:\n  bar:\n    image: bar\n    environment:\n      - FOO=BAR\n',
+    },
+    env: { SOURCE: 'override' },
+    expect: (p) => {
+      assert.equal(p.services.bar.image, 'busybox');
+      assert.deepEqual(p.services.bar.environment, { ZOT: 'QIX' });
+    },
+  },
+  {
+    source: 'loader/include_test.go TestIncludeRelative (testdata/include; paths resolved, as compose config prints them)',
+    files: {
+      'compose.yaml': 'include:\n  - path: included.yaml\n',
+      'included.yaml': 'services:\n  included:\n    build: .\n    volumes:\n      - ./:/mnt\n',
+    },
+    expect: (p, dir) => {
+      assert.equal(p.services.included.build?.context, dir);
+      const v = p.services.included.volumes[0];
+      assert.equal(v.type === 'bind' && v.source, dir);
+    },
+  },
+  {
+    source: 'loader/include_test.go TestLoadWithIncludeEnv',
+    files: {
+      'compose.yml': 'include:\n  - path:\n    - ./module/compose.yml\n    env_file:\n      - ./custom.env\nservices:\n  a:\n    image: alpine\n    environment:\n      - VAR_NAME',
+      'custom.env': 'VAR_NAME=value',
+      'module/compose.yml': 'services:\n  b:\n    image: alpine\n    environment:\n      - VAR_NAME\n  c:\n    image: alpine\n    environment:\n      - VAR_NAME',
+    },
+    expect: (p) => {
+      assert.equal(p.services.a.environment.VAR_NAME, null);
+      assert.equal(p.services.b.environment.VAR_NAME, 'value');
+      assert.equal(p.services.c.environment.VAR_NAME, 'value');
+    },
+  },
+  {
+    source: 'loader/include_test.go TestIncludeWithProjectDirectory (testdata/include/project-directory.yaml)',
+    files: {
+      'include/project-directory.yaml': 'include:\n  - project_directory: ../subdir\n    path: ./dir/compose.yaml',
+      'include/dir/compose.yaml': 'services:\n  service:\n    build:\n      dockerfile_inline: |\n        FROM busybox\n        COPY compose-test-extends-imported.yaml compose.yaml\n    volumes:\n      - type: bind\n        source: compose-test-extends-imported.yaml\n        target: /mnt/bind/compose.yaml\n    env_file:\n      - extra.env\n',
+      'subdir/extra.env': 'FROM_EXTRA=1\n',
+    },
+    load: ['include/project-directory.yaml'],
+    expect: (p, dir) => {
+      assert.equal(p.services.service.build?.context, join(dir, 'subdir'));
+      const v = p.services.service.volumes[0];
+      assert.equal(v.type === 'bind' && v.source, join(dir, 'subdir/compose-test-extends-imported.yaml'));
+      assert.equal(p.services.service.environment.FROM_EXTRA, '1');
+    },
+  },
+  {
+    source: 'loader/include_test.go TestNestedIncludeAndExtends',
+    files: {
+      'compose.yml': 'include:\n  - project_directory: .\n    path: dir/included.yaml\n',
+      'dir/included.yaml': 'services:\n  included:\n    extends:\n      file: dir/extended.yaml\n      service: extended\n',
+      'dir/extended.yaml': 'services:\n  extended:\n    image: alpine\n',
+    },
+    expect: (p) => assert.equal(p.services.included.image, 'alpine'),
+  },
+  {
     source: 'loader/reset_test.go TestResetRemove',
     files: { 'a.yaml': 'name: test-reset\nnetworks:\n  test:\n    name: test\n    external: true\n', 'b.yaml': 'networks:\n  test: !reset {}\n' },
     load: ['a.yaml', 'b.yaml'],

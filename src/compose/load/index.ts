@@ -61,7 +61,7 @@ function inFile<T>(file: string, f: () => T): T {
  * files are validated as merged so far, as compose does, so an override may
  * say only part of what the schema requires.
  */
-function loadFile(path: string, env: Record<string, string>, ctx: FileContext, chain: string[], validate: boolean): Mapping {
+function loadFile(path: string, env: Record<string, string>, ctx: FileContext, chain: string[], validate: boolean, dir: string): Mapping {
   const src = readSource(path);
   let model: Mapping = {};
   for (let doc of parseComposeYaml(src.text, path)) {
@@ -72,10 +72,10 @@ function loadFile(path: string, env: Record<string, string>, ctx: FileContext, c
     model = mergeModels(model, doc);
   }
   if (validate) validateSchema(stripMarkers(model) as Mapping, path);
-  model = applyIncludes(model, path, ctx.workingDir, env, ctx.processEnv, (p, e, c) => loadFile(p, e, ctx, c, true), chain);
-  return applyExtends(model, path, (p) => {
+  model = applyIncludes(model, path, dir, env, (p, e, c, d) => loadFile(p, e, ctx, c, true, d), chain);
+  return applyExtends(model, path, dir, (p) => {
     if (!isFile(p)) throw new ComposeError(`open ${p}: no such file or directory`);
-    return loadFile(p, env, ctx, [...chain, p], true);
+    return loadFile(p, env, ctx, [...chain, p], true, dirname(p));
   });
 }
 
@@ -132,7 +132,7 @@ function loadMerged(opts: LoadOptions): Merged {
   let merged: Mapping = {};
   for (const f of files) {
     const abs = f === '-' || isAbsolute(f) ? f : resolve(cwd, f);
-    merged = enforceUnicity(mergeModels(merged, loadFile(abs, env, ctx, [abs], false))) as Mapping;
+    merged = enforceUnicity(mergeModels(merged, loadFile(abs, env, ctx, [abs], false, workingDir))) as Mapping;
     validateSchema(stripMarkers(merged) as Mapping, abs);
     if ('version' in merged) {
       warn(`${abs}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
