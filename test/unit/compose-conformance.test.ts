@@ -324,6 +324,52 @@ const CASES: Case[] = [
     expect: (p) => assert.equal(p.services.included.image, 'alpine'),
   },
   {
+    source: 'loader/loader_test.go TestLoadWithInterpolationCastFull',
+    files: { 'compose.yaml': 'name: load-with-interpolation-cast-full\nservices:\n  web:\n    image: x\n    configs:\n      - source: appconfig\n        mode: "$theint"\n    secrets:\n      - source: super\n        mode: "$theint"\n    healthcheck:\n      retries: ${theint}\n      disable: $thebool\n    deploy:\n      replicas: $theint\n      update_config:\n        parallelism: $theint\n        max_failure_ratio: $thefloat\n      rollback_config:\n        parallelism: $theint\n        max_failure_ratio: $thefloat\n      restart_policy:\n        max_attempts: $theint\n      placement:\n        max_replicas_per_node: $theint\n    ports:\n      - $theint\n      - "34567"\n      - target: $theint\n        published: "$theint"\n        x-foo-bar: true\n    ulimits:\n      nproc: $theint\n      nofile:\n        hard: $theint\n        soft: $theint\n    privileged: $thebool\n    read_only: $thebool\n    shm_size: ${thesize}\n    stop_grace_period: ${theduration}\n    stdin_open: ${thebool}\n    tty: $thebool\n    volumes:\n      - source: data\n        type: volume\n        target: /data\n        read_only: $thebool\n        volume:\n          nocopy: $thebool\n\nconfigs:\n  appconfig:\n    external: $thebool\nsecrets:\n  super:\n    external: $thebool\nvolumes:\n  data:\n    external: $thebool\nnetworks:\n  front:\n    external: $thebool\n    internal: $thebool\n    attachable: $thebool\n  back:\n' },
+    env: { theint: '555', thefloat: '3.14', thebool: 'true', theduration: '60s', thesize: '2gb' },
+    expect: (p) => {
+      const w = p.services.web;
+      assert.deepEqual(w.configs, [{ source: 'appconfig', mode: 0o555 }]);
+      assert.deepEqual(w.secrets, [{ source: 'super', mode: 0o555 }]);
+      assert.deepEqual(w.healthcheck, { retries: 555, disable: true });
+      assert.deepEqual(w.deploy, {
+        replicas: 555, update_config: { parallelism: 555, max_failure_ratio: 3.14 }, rollback_config: { parallelism: 555, max_failure_ratio: 3.14 },
+        restart_policy: { max_attempts: 555 }, placement: { max_replicas_per_node: 555 },
+      });
+      assert.deepEqual(w.ports, [
+        { mode: 'ingress', target: 555, protocol: 'tcp' },
+        { mode: 'ingress', target: 34567, protocol: 'tcp' },
+        { mode: 'ingress', target: 555, published: '555', protocol: 'tcp', 'x-foo-bar': true },
+      ]);
+      assert.deepEqual(w.ulimits, { nproc: { soft: 555, hard: 555 }, nofile: { soft: 555, hard: 555 } });
+      assert.deepEqual([w.privileged, w.read_only, w.stdin_open, w.tty, w.shm_size, w.stop_grace_period], [true, true, true, true, '2gb', '1m0s']);
+      assert.deepEqual(w.volumes, [{ type: 'volume', source: 'data', target: '/data', read_only: true, volume: { nocopy: true } }]);
+      assert.deepEqual([p.configs.appconfig.external, p.secrets.super.external, p.volumes.data.external], [true, true, true]);
+      assert.deepEqual([p.networks.front.external, p.networks.front.internal, p.networks.front.attachable], [true, true, true]);
+    },
+  },
+  {
+    source: 'loader/loader_test.go TestLoadLegacyBoolean',
+    files: { 'compose.yaml': 'name: load-legacy-boolean\nservices:\n  test:\n    image: x\n    init: yes # used to be a valid YAML bool, removed in YAML 1.2\n' },
+    expect: (p) => assert.equal(p.services.test.init, true),
+  },
+  {
+    source: 'loader/loader_test.go TestLoadExpandedPortFormat (samplePortsConfig)',
+    files: { 'compose.yaml': 'name: load-expanded-port-format\nservices:\n  web:\n    image: busybox\n    ports:\n      - "80-82:8080-8082"\n      - "90-92:8090-8092/udp"\n      - "85:8500"\n      - 8600\n      - protocol: udp\n        target: 53\n        published: 10053\n      - mode: host\n        target: 22\n        published: 10022\n' },
+    expect: (p) => assert.deepEqual(p.services.web.ports, [
+      { mode: 'ingress', target: 8080, published: '80', protocol: 'tcp' },
+      { mode: 'ingress', target: 8081, published: '81', protocol: 'tcp' },
+      { mode: 'ingress', target: 8082, published: '82', protocol: 'tcp' },
+      { mode: 'ingress', target: 8090, published: '90', protocol: 'udp' },
+      { mode: 'ingress', target: 8091, published: '91', protocol: 'udp' },
+      { mode: 'ingress', target: 8092, published: '92', protocol: 'udp' },
+      { mode: 'ingress', target: 8500, published: '85', protocol: 'tcp' },
+      { mode: 'ingress', target: 8600, protocol: 'tcp' },
+      { mode: 'ingress', target: 53, published: '10053', protocol: 'udp' },
+      { mode: 'host', target: 22, published: '10022', protocol: 'tcp' },
+    ]),
+  },
+  {
     source: 'loader/reset_test.go TestResetRemove',
     files: { 'a.yaml': 'name: test-reset\nnetworks:\n  test:\n    name: test\n    external: true\n', 'b.yaml': 'networks:\n  test: !reset {}\n' },
     load: ['a.yaml', 'b.yaml'],
