@@ -330,7 +330,7 @@ const CASES: Case[] = [
     expect: (p) => {
       const w = p.services.web;
       assert.deepEqual(w.configs, [{ source: 'appconfig', mode: 0o555 }]);
-      assert.deepEqual(w.secrets, [{ source: 'super', mode: 0o555 }]);
+      assert.deepEqual(w.secrets, [{ source: 'super', target: '/run/secrets/super', mode: 0o555 }]);
       assert.deepEqual(w.healthcheck, { retries: 555, disable: true });
       assert.deepEqual(w.deploy, {
         replicas: 555, update_config: { parallelism: 555, max_failure_ratio: 3.14 }, rollback_config: { parallelism: 555, max_failure_ratio: 3.14 },
