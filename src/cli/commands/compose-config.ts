@@ -9,6 +9,7 @@ import { loadModel, loadProject, profileNames } from '../../compose/load/index.t
 import { projectDocument, renderJson, renderYaml } from '../../compose/config-document.ts';
 import type { Project } from '../../compose/model.ts';
 import { extractVariables } from '../../compose/load/variables.ts';
+import { composeWarn } from '../../compose/warn.ts';
 import { tabwrite } from '../format/table.ts';
 
 interface ConfigFlags {
@@ -93,9 +94,7 @@ export function registerComposeConfigCommands(compose: Command): void {
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };
-      const warn = (m: string): void => {
-        process.stderr.write(`WARN[0000] ${m}\n`);
-      };
+      const warn = composeWarn;
       if (f.variables) {
         if (services.length > 0) warn('service filtering is not applied when --variables is set, variables from the full model will be rendered');
         const vars = [...extractVariables(await loadModel({ ...opts, noInterpolate: true, services: [] })).values()].sort((a, b) => (a.Name < b.Name ? -1 : 1));

@@ -19,6 +19,7 @@ import { applyProfiles, withServicesEnabled } from './profiles.ts';
 import { checkProject } from './checks.ts';
 import { chooseProjectName } from './project-name.ts';
 import { validateModel } from './validate.ts';
+import { composeWarn } from '../warn.ts';
 
 export { ComposeError } from './errors.ts';
 export { withServicesEnabled, profileNames, isEnabled } from './profiles.ts';
@@ -89,7 +90,7 @@ interface Merged {
 }
 
 function loadMerged(opts: LoadOptions): Merged {
-  const warn = opts.warn ?? ((m: string) => process.stderr.write(`WARN[0000] ${m}\n`));
+  const warn = opts.warn ?? composeWarn;
   const processEnv = definedEnv(opts.env);
   const cwd = resolve(opts.cwd);
   const projectDirFlag = opts.projectDirectory ? resolve(cwd, opts.projectDirectory) : undefined;
