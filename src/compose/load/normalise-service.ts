@@ -171,7 +171,7 @@ function envFiles(v: unknown, ctx: ServiceContext): Record<string, string | null
     const path = resolveHostPath(str(entry.path), ctx.workingDir, ctx.env.HOME);
     const required = entry.required === undefined ? true : Boolean(entry.required);
     try {
-      const lookup = (n: string): string | undefined => (Object.hasOwn(out, n) ? (out[n] ?? undefined) : ctx.env[n]);
+      const lookup = (n: string): string | undefined => ctx.env[n] ?? (Object.hasOwn(out, n) ? (out[n] ?? undefined) : undefined);
       Object.assign(out, entry.format === 'raw' ? readRaw(path) : readEnvFile(path, lookup));
     } catch (err) {
       if (!required && err instanceof ComposeError && / not found/.test(err.message)) continue;
