@@ -218,6 +218,23 @@ describe('compose config on a valid project', () => {
     assert.equal(berth(d, ['compose', 'config', '--no-consistency', '--volumes']).stdout, 'data\n');
   });
 
+  test('.env gives COMPOSE_FILE, COMPOSE_PROFILES and variables; --env-file and --project-directory replace them', () => {
+    const d = projectDir({
+      '.env': 'COMPOSE_FILE=base.yaml:extra.yaml\nCOMPOSE_PROFILES=tools\nTAG=dotenv\n',
+      'alt.env': 'TAG=alt\n',
+      'base.yaml': 'name: envs\nservices:\n  app:\n    image: "app:${TAG}"\n',
+      'extra.yaml': 'services:\n  tool:\n    image: tool\n    profiles: [tools]\n',
+      'elsewhere/.keep': '',
+    });
+    assert.equal(berth(d, ['compose', 'config', '--services']).stdout, 'app\ntool\n');
+    assert.equal(berth(d, ['compose', 'config', '--images']).stdout, 'app:dotenv\ntool\n');
+    assert.match(berth(d, ['compose', '--env-file', 'alt.env', '-f', 'base.yaml', 'config']).stdout, /image: app:alt/);
+    const fromElsewhere = berth(join(d, 'elsewhere'), ['compose', '--project-directory', '..', 'config', '--services']);
+    assert.deepEqual([fromElsewhere.code, fromElsewhere.stdout], [0, 'app\ntool\n']);
+    const missing = berth(d, ['compose', '--env-file', 'nope.env', 'config']);
+    assert.deepEqual([missing.code, missing.stderr], [1, `couldn't find env file: ${join(d, 'nope.env')}\n`]);
+  });
+
   test('unsupported options are refused clearly', () => {
     const r = berth(dir, ['compose', 'config', '--resolve-image-digests']);
     assert.equal(r.code, 1);
