@@ -366,6 +366,7 @@ describe('bad input: one clear error naming the file and key', () => {
     ['name and external.name (compose-go TestLoadVolumeInvalidExternalNameAndNameCombination)', 'volumes:\n  external_volume:\n    name: user_specified_name\n    external:\n      name: external_name\n', /volumes\.external_volume: name and external\.name conflict; only use name$/],
     ['a host_ip that is no address', 'services:\n  a:\n    image: x\n    ports: [{target: 80, host_ip: nowhere}]\n', /services\.a\.ports\.\[\]: invalid ip address: nowhere$/],
     ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
+    ['a remote include', 'include: [oci://registry.example/project:latest]\nservices:\n  a:\n    image: x\n', /compose\.yaml: include of a remote resource is not supported: oci:\/\/registry\.example\/project:latest$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];
