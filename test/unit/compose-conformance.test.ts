@@ -342,7 +342,7 @@ const CASES: Case[] = [
         { mode: 'ingress', target: 555, published: '555', protocol: 'tcp', 'x-foo-bar': true },
       ]);
       assert.deepEqual(w.ulimits, { nproc: { soft: 555, hard: 555 }, nofile: { soft: 555, hard: 555 } });
-      assert.deepEqual([w.privileged, w.read_only, w.stdin_open, w.tty, w.shm_size, w.stop_grace_period], [true, true, true, true, '2gb', '1m0s']);
+      assert.deepEqual([w.privileged, w.read_only, w.stdin_open, w.tty, w.shm_size, w.stop_grace_period], [true, true, true, true, 2 * 1024 ** 3, '1m0s']);
       assert.deepEqual(w.volumes, [{ type: 'volume', source: 'data', target: '/data', read_only: true, volume: { nocopy: true } }]);
       assert.deepEqual([p.configs.appconfig.external, p.secrets.super.external, p.volumes.data.external], [true, true, true]);
       assert.deepEqual([p.networks.front.external, p.networks.front.internal, p.networks.front.attachable], [true, true, true]);

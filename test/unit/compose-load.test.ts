@@ -218,6 +218,13 @@ describe('normalisation', () => {
 });
 
 describe('normalisation: the rest', () => {
+  test('sizes in bytes (binary units, as go-units RAMInBytes)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    mem_limit: 512m\n    memswap_limit: -1\n    shm_size: 64M\n    deploy: {resources: {limits: {memory: 1g}, reservations: {memory: "1024"}}}\n    volumes: [{type: tmpfs, target: /t, tmpfs: {size: 1k}}]\n    build: {context: ., shm_size: 2g}\n' });
+    const a = (await loadProject(opts(dir))).services.a;
+    assert.deepEqual([a.mem_limit, (a as unknown as Record<string, unknown>).memswap_limit, a.shm_size, a.build?.shm_size], [512 * 2 ** 20, -1, 64 * 2 ** 20, 2 * 2 ** 30]);
+    assert.deepEqual(a.deploy?.resources, { limits: { memory: 2 ** 30 }, reservations: { memory: 1024 } });
+    assert.deepEqual(a.volumes[0], { type: 'tmpfs', target: '/t', tmpfs: { size: 1024 } });
+  });
   test('label_file under labels, pull_policy, develop.watch paths, implicit dependencies, top-level x- keys', async () => {
     const dir = project({
       'app.labels': 'a=from-file\nb=from-file\n',
@@ -367,6 +374,7 @@ describe('bad input: one clear error naming the file and key', () => {
     ['a host_ip that is no address', 'services:\n  a:\n    image: x\n    ports: [{target: 80, host_ip: nowhere}]\n', /services\.a\.ports\.\[\]: invalid ip address: nowhere$/],
     ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
     ['a remote include', 'include: [oci://registry.example/project:latest]\nservices:\n  a:\n    image: x\n', /compose\.yaml: include of a remote resource is not supported: oci:\/\/registry\.example\/project:latest$/],
+    ['a bad size', 'services:\n  a:\n    image: x\n    mem_limit: lots\n', /compose\.yaml: services\.a\.mem_limit: invalid size: 'lots'$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { BuildConfig, DependsOn, Healthcheck, PortConfig, Service, ServiceFileObject, ServiceNetwork, ServiceVolume } from '../model.ts';
 import { ComposeError, isMapping, type Mapping } from './errors.ts';
 import { normaliseDuration } from './duration.ts';
+import { ramInBytes } from '../../api/units.ts';
 import { toKeyValueMap } from './merge.ts';
 import { parsePortSpec, parseVolumeSpec, resolveHostPath, sortPort } from './short-syntax.ts';
 import { splitShellWords } from './shell-words.ts';
@@ -34,7 +35,7 @@ function isRemoteContext(c: string): boolean {
   return /^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(c) || /\.git(#.*)?$/.test(c);
 }
 
-function build(v: unknown, ctx: ServiceContext): BuildConfig {
+function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
   const context = str(b.context ?? '.');
   const out: BuildConfig = { context: isRemoteContext(context) ? context : resolveHostPath(context, ctx.workingDir, ctx.env.HOME) };
@@ -50,9 +51,25 @@ function build(v: unknown, ctx: ServiceContext): BuildConfig {
     else if (k === 'extra_hosts') out.extra_hosts = extraHosts(x);
     else if (k === 'secrets') out.secrets = fileObjects(x);
     else if (k === 'cache_from' || k === 'cache_to' || k === 'tags' || k === 'platforms') (out as unknown as Mapping)[k] = strList(x);
+    else if (k === 'shm_size') out.shm_size = bytes(x, `${where}.build.shm_size`);
     else (out as unknown as Mapping)[k] = x;
   }
   return out;
+}
+
+/**
+ * A byte size ("512m", "1g", 1048576, "-1") as a number of bytes, as compose
+ * reads it (go-units RAMInBytes: binary units); `where` names a bad one's key.
+ */
+function bytes(v: unknown, where: string): number {
+  if (typeof v === 'number') return v;
+  const s = str(v).trim();
+  if (/^-?\d+$/.test(s)) return Number(s);
+  try {
+    return ramInBytes(s);
+  } catch {
+    throw new ComposeError(`${where}: invalid size: '${s}'`);
+  }
 }
 
 /** `host=ip` entries: from a mapping, `host:ip` or `host=ip` strings, and comma-separated addresses. */
@@ -124,6 +141,7 @@ function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[
         if (isMapping(m.bind)) m.bind = { create_host_path: true, ...m.bind };
       }
       if (m.type === 'volume' && m.volume === undefined) m.volume = {};
+      if (m.type === 'tmpfs' && isMapping(m.tmpfs) && m.tmpfs.size !== undefined) m.tmpfs = { ...m.tmpfs, size: bytes(m.tmpfs.size, `${where}.volumes`) };
       const ordered: Mapping = { type: m.type, ...(m.source !== undefined ? { source: m.source } : {}), target: m.target };
       for (const [k, x] of Object.entries(m)) if (!(k in ordered)) ordered[k] = x;
       return ordered as unknown as ServiceVolume;
@@ -247,7 +265,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   for (const [k, v] of Object.entries(raw)) {
     switch (k) {
       case 'extends': case 'env_file': case 'environment': case 'label_file': break;
-      case 'build': s.build = build(v, ctx); break;
+      case 'build': s.build = build(v, ctx, where); break;
       case 'command': case 'entrypoint': s[k] = command(v); break;
       case 'ports': s.ports = ports(v, where); break;
       case 'volumes': s.volumes = volumes(v, ctx, where); break;
@@ -273,6 +291,21 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
         s.secrets = fileObjects(v).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
         break;
       case 'configs': s.configs = fileObjects(v); break;
+      case 'mem_limit': case 'mem_reservation': case 'memswap_limit': case 'shm_size': s[k] = bytes(v, `${where}.${k}`); break;
+      case 'deploy': {
+        const d = { ...(v as Mapping) };
+        if (isMapping(d.resources)) {
+          const r: Mapping = { ...d.resources };
+          for (const part of ['limits', 'reservations']) {
+            if (isMapping(r[part]) && (r[part] as Mapping).memory !== undefined) {
+              r[part] = { ...(r[part] as Mapping), memory: bytes((r[part] as Mapping).memory, `${where}.deploy.resources.${part}.memory`) };
+            }
+          }
+          d.resources = r;
+        }
+        s.deploy = d;
+        break;
+      }
       case 'stop_grace_period': s[k] = normaliseDuration(v, `${where}.stop_grace_period`); break;
       case 'ulimits': {
         const u: Record<string, { soft: number; hard: number }> = {};
