@@ -205,6 +205,8 @@ describe('normalisation', () => {
     assert.deepEqual(web.extra_hosts, ['h=1.2.3.4', 'g=5.6.7.8']);
     assert.deepEqual(web.ulimits, { nofile: { soft: 1024, hard: 1024 }, nproc: { soft: 1, hard: 2 } });
     assert.deepEqual(db.build, { context: join(dir, 'db'), dockerfile: 'Dockerfile', args: { A: '1', B: 'fromshell' } });
+    const noShell = await loadProject(opts(dir));
+    assert.deepEqual(noShell.services.db.build?.args, { A: '1' });
     assert.deepEqual(db.networks, { back: null });
     assert.deepEqual(db.depends_on, { cache: { condition: 'service_healthy', required: true } });
     assert.deepEqual(cache.networks, {});
@@ -218,6 +220,12 @@ describe('normalisation', () => {
 });
 
 describe('normalisation: the rest', () => {
+  test('an empty networks list means the default network (compose-go normalizeNetworks\' corner case)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    networks: []\n' });
+    const p = await loadProject(opts(dir));
+    assert.deepEqual(p.services.a.networks, { default: null });
+    assert.deepEqual(p.networks, { default: { name: 'proj_default' } });
+  });
   test('sizes in bytes (binary units, as go-units RAMInBytes)', async () => {
     const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    mem_limit: 512m\n    memswap_limit: -1\n    shm_size: 64M\n    deploy: {resources: {limits: {memory: 1g}, reservations: {memory: "1024"}}}\n    volumes: [{type: tmpfs, target: /t, tmpfs: {size: 1k}}]\n    build: {context: ., shm_size: 2g}\n' });
     const a = (await loadProject(opts(dir))).services.a;

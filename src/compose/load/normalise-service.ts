@@ -45,7 +45,11 @@ function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   for (const [k, x] of Object.entries(rest)) {
     if (k === 'args') {
       const args: Record<string, string | null> = {};
-      for (const [ak, av] of Object.entries(toKeyValueMap(x))) args[ak] = av === null ? (ctx.env[ak] ?? null) : str(av);
+      // A bare arg takes the environment's value, and is dropped when there is none (as compose).
+      for (const [ak, av] of Object.entries(toKeyValueMap(x))) {
+        if (av !== null && av !== undefined) args[ak] = str(av);
+        else if (ctx.env[ak] !== undefined) args[ak] = ctx.env[ak];
+      }
       out.args = args;
     } else if (k === 'labels') out.labels = stringMap(x);
     else if (k === 'extra_hosts') out.extra_hosts = extraHosts(x);
@@ -338,7 +342,8 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   }
   const scale = raw.scale ?? deploy?.replicas;
   if (scale !== undefined) s.scale = Number(scale);
-  if (!raw.network_mode && s.networks === undefined) s.networks = { default: null };
+  // No networks (or an empty list) and no network_mode: the project's default network.
+  if (!raw.network_mode && (s.networks === undefined || Object.keys(s.networks as Mapping).length === 0)) s.networks = { default: null };
   return {
     ...s,
     name,
