@@ -1,6 +1,7 @@
 // One service's raw definition (merged, extended, interpolated) in the
 // model's long forms: the shape `docker compose config` prints.
 import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { BuildConfig, DependsOn, Healthcheck, PortConfig, Service, ServiceFileObject, ServiceNetwork, ServiceVolume } from '../model.ts';
 import { ComposeError, isMapping, type Mapping } from './errors.ts';
 import { normaliseDuration } from './duration.ts';
@@ -146,6 +147,7 @@ function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[
       }
       if (m.type === 'volume' && m.volume === undefined) m.volume = {};
       if (m.type === 'tmpfs' && isMapping(m.tmpfs) && m.tmpfs.size !== undefined) m.tmpfs = { ...m.tmpfs, size: bytes(m.tmpfs.size, `${where}.volumes`) };
+      if (typeof m.target === 'string') m.target = posix.normalize(m.target);
       const ordered: Mapping = { type: m.type, ...(m.source !== undefined ? { source: m.source } : {}), target: m.target };
       for (const [k, x] of Object.entries(m)) if (!(k in ordered)) ordered[k] = x;
       return ordered as unknown as ServiceVolume;
