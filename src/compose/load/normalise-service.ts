@@ -166,13 +166,19 @@ function dependsOn(v: unknown): Record<string, DependsOn> {
   }
   for (const [name, d] of Object.entries(v as Mapping)) {
     const m = isMapping(d) ? d : {};
-    out[name] = {
+    out[name] = withExtensions({
       condition: (m.condition as DependsOn['condition']) ?? 'service_started',
       ...(m.restart !== undefined ? { restart: Boolean(m.restart) } : {}),
       required: m.required === undefined ? true : Boolean(m.required),
-    };
+    }, m);
   }
   return out;
+}
+
+/** `x-…` keys of `from` kept on the normalised `to` (compose keeps extensions everywhere). */
+function withExtensions<T extends object>(to: T, from: Mapping): T {
+  for (const [k, x] of Object.entries(from)) if (k.startsWith('x-')) (to as Record<string, unknown>)[k] = x;
+  return to;
 }
 
 function healthcheck(v: Mapping, where: string): Healthcheck {
@@ -184,7 +190,7 @@ function healthcheck(v: Mapping, where: string): Healthcheck {
   }
   if (v.retries !== undefined) h.retries = Number(v.retries);
   if (v.disable !== undefined) h.disable = Boolean(v.disable);
-  return h;
+  return withExtensions(h, v);
 }
 
 /** env_file entries (string, list, long form) read in order; `required: false` files may be missing. */
