@@ -136,8 +136,8 @@ describe('normalisation', () => {
       '      - {target: 80, published: "8080", host_ip: 0.0.0.0, protocol: tcp, mode: host, name: web}',
     ].join('\n') });
     const ports = (await loadProject(opts(dir))).services.a.ports;
+    // "3000" and the first port of "3000-3001" are one port: kept once.
     assert.deepEqual(ports, [
-      { mode: 'ingress', target: 3000, protocol: 'tcp' },
       { mode: 'ingress', target: 3000, protocol: 'tcp' },
       { mode: 'ingress', target: 3001, protocol: 'tcp' },
       { mode: 'ingress', target: 8000, published: '8000', protocol: 'tcp' },
@@ -255,6 +255,14 @@ describe('normalisation: the rest', () => {
 });
 
 describe('several files: the spec\'s merge rules', () => {
+  test('a port given short in one file and long in another is one port', async () => {
+    const dir = project({
+      'a.yaml': 'services:\n  s:\n    image: x\n    ports: ["8080:80"]\n',
+      'b.yaml': 'services:\n  s:\n    ports: [{target: 80, published: "8080", app_protocol: http}]\n',
+    });
+    const p = await loadProject(opts(dir, { files: ['a.yaml', 'b.yaml'] }));
+    assert.deepEqual(p.services.s.ports, [{ mode: 'ingress', target: 80, published: '8080', protocol: 'tcp', app_protocol: 'http' }]);
+  });
   test('mappings merge, sequences append, command replaces, unique keys keep one entry, !reset and !override', async () => {
     const dir = project({
       'compose.yaml': [

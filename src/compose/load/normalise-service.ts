@@ -131,7 +131,20 @@ function ports(v: unknown, where: string): PortConfig[] {
       throw err;
     }
   }
-  return out;
+  // Short and long forms of one port meet only now: the later one wins, in the earlier's place (compose-go's second unicity pass).
+  const at = new Map<string, number>();
+  const unique: PortConfig[] = [];
+  for (const p of out) {
+    const key = `${p.host_ip ?? ''}:${p.published ?? ''}:${p.target}/${p.protocol}`;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, unique.length);
+      unique.push(p);
+    } else {
+      unique[i] = p;
+    }
+  }
+  return unique;
 }
 
 function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[] {
