@@ -237,6 +237,12 @@ describe('compose config on a valid project', () => {
     assert.deepEqual([missing.code, missing.stderr], [1, `couldn't find env file: ${join(d, 'nope.env')}\n`]);
   });
 
+  test('--no-path-resolution prints host paths as written', () => {
+    const r = berth(dir, ['compose', 'config', '--no-path-resolution']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\n {8}source: \.\/site\n/);
+  });
+
   test('unsupported options are refused clearly', () => {
     const r = berth(dir, ['compose', 'config', '--resolve-image-digests']);
     assert.equal(r.code, 1);

@@ -226,6 +226,13 @@ describe('normalisation: the rest', () => {
     assert.deepEqual(p.services.a.networks, { default: null });
     assert.deepEqual(p.networks, { default: { name: 'proj_default' } });
   });
+  test('resolvePaths: false keeps host paths as written', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    build: ./app\n    volumes: ["./data:/d", {type: bind, source: ../up, target: /u}]\n    secrets: [s]\nsecrets:\n  s: {file: ./s.txt}\n' });
+    const p = await loadProject(opts(dir, { resolvePaths: false }));
+    assert.equal(p.services.a.build?.context, './app');
+    assert.deepEqual(p.services.a.volumes.map((v) => ('source' in v ? v.source : undefined)), ['./data', '../up']);
+    assert.equal(p.secrets.s.file, './s.txt');
+  });
   test('sizes in bytes (binary units, as go-units RAMInBytes)', async () => {
     const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    mem_limit: 512m\n    memswap_limit: -1\n    shm_size: 64M\n    deploy: {resources: {limits: {memory: 1g}, reservations: {memory: "1024"}}}\n    volumes: [{type: tmpfs, target: /t, tmpfs: {size: 1k}}]\n    build: {context: ., shm_size: 2g}\n' });
     const a = (await loadProject(opts(dir))).services.a;

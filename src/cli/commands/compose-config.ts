@@ -23,6 +23,7 @@ interface ConfigFlags {
   environment?: boolean;
   variables?: boolean;
   consistency?: boolean;
+  pathResolution?: boolean;
   noInterpolate?: boolean;
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
@@ -82,6 +83,7 @@ export function registerComposeConfigCommands(compose: Command): void {
     .option('--variables', 'Print model variables and default values.')
     .option('--no-interpolate', "Don't interpolate environment variables")
     .option('--no-consistency', "Don't check model consistency - warning: may produce invalid Compose output")
+    .option('--no-path-resolution', "Don't resolve file paths")
     .option('--resolve-image-digests', 'Pin image tags to digests')
     .option('--lock-image-digests', 'Produces an override file with image digests')
     .option('-o, --output <file>', 'Save to file (default to stdout)')
@@ -90,7 +92,7 @@ export function registerComposeConfigCommands(compose: Command): void {
         throw new CliError('--resolve-image-digests and --lock-image-digests are not supported by berth compose yet', 1);
       }
       const noInterpolate = f.interpolate === false;
-      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services };
+      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services, resolvePaths: f.pathResolution !== false };
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };

@@ -15,6 +15,13 @@ export interface ServiceContext {
   workingDir: string;
   /** The interpolation environment: env_file values may use it, `KEY` entries take from it. */
   env: Record<string, string>;
+  /** false: host paths are printed as written (`config --no-path-resolution`); files are still read where they are. */
+  resolvePaths: boolean;
+}
+
+/** A host path of the model: absolute against the project, unless paths are left as written. */
+export function hostPath(p: string, ctx: ServiceContext): string {
+  return ctx.resolvePaths ? resolveHostPath(p, ctx.workingDir, ctx.env.HOME) : p;
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
@@ -39,7 +46,7 @@ function isRemoteContext(c: string): boolean {
 function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
   const context = str(b.context ?? '.');
-  const out: BuildConfig = { context: isRemoteContext(context) ? context : resolveHostPath(context, ctx.workingDir, ctx.env.HOME) };
+  const out: BuildConfig = { context: isRemoteContext(context) ? context : hostPath(context, ctx) };
   if (b.dockerfile === undefined && b.dockerfile_inline === undefined) out.dockerfile = 'Dockerfile';
   const rest: Mapping = { ...b };
   delete rest.context;
@@ -153,11 +160,11 @@ function ports(v: unknown, where: string): PortConfig[] {
 function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[] {
   return (v as unknown[]).map((e) => {
     try {
-      if (typeof e === 'string') return parseVolumeSpec(e, ctx.workingDir, ctx.env.HOME);
+      if (typeof e === 'string') return parseVolumeSpec(e, ctx.workingDir, ctx.env.HOME, ctx.resolvePaths);
       const m = { ...(e as Mapping) } as Mapping;
       if (m.type === 'bind') {
         if (!m.source) throw new ComposeError('invalid mount config for type "bind": field Source must not be empty');
-        m.source = resolveHostPath(str(m.source), ctx.workingDir, ctx.env.HOME);
+        m.source = hostPath(str(m.source), ctx);
         // As compose-go: a `bind:` section defaults create_host_path to true; without one there is none.
         if (isMapping(m.bind)) m.bind = { create_host_path: true, ...m.bind };
       }
@@ -306,7 +313,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
         // Watched paths are relative to the project directory.
         const d = { ...(v as Mapping) };
         if (Array.isArray(d.watch)) {
-          d.watch = d.watch.map((w) => (isMapping(w) && typeof w.path === 'string' ? { ...w, path: resolveHostPath(w.path, ctx.workingDir, ctx.env.HOME) } : w));
+          d.watch = d.watch.map((w) => (isMapping(w) && typeof w.path === 'string' ? { ...w, path: hostPath(w.path, ctx) } : w));
         }
         s.develop = d;
         break;
