@@ -26,6 +26,8 @@ export interface Project {
   configs: Record<string, FileObjectConfig>;
   /** The variables interpolation used (.env, --env-file, the process environment). */
   environment: Record<string, string>;
+  /** Top-level `x-*` keys, kept for `config`. */
+  extensions?: Record<string, unknown>;
 }
 
 export interface Service {
@@ -242,6 +244,12 @@ export interface LoadOptions {
   /** The process environment (tests pass their own). */
   env: Record<string, string | undefined>;
   cwd: string;
-  /** Keep services disabled by profiles out of validation errors; true for most commands. */
+  /** false: host paths (binds, build contexts, secret files…) are kept as written (`config --no-path-resolution`). */
   resolvePaths?: boolean;
+  /** Services named on the command line: enabled with their dependencies whatever their profiles. */
+  services?: string[];
+  /** `config --no-interpolate`: values kept as written. */
+  noInterpolate?: boolean;
+  /** Where loading warnings go (unset variables…); stderr as `WARN[0000] …` when absent. */
+  warn?: (message: string) => void;
 }
