@@ -38,7 +38,7 @@ function portsColumn(ports: ContainerSummary['Ports']): string {
 }
 
 /** The fields of docker compose's ContainerContext. */
-function psRow(c: PsContainer, info: Inspected | undefined, trunc: boolean): Record<string, unknown> {
+function psRow(c: PsContainer, info: Inspected | undefined, trunc: boolean, json: boolean): Record<string, unknown> {
   const state = info?.State;
   const exitCode = state && (state.Status === 'exited' || state.Status === 'dead') ? state.ExitCode : 0;
   const mounts = (c.Mounts ?? []).map((m) => m.Name || m.Source || '');
@@ -49,7 +49,8 @@ function psRow(c: PsContainer, info: Inspected | undefined, trunc: boolean): Rec
     Project: c.Labels[LABEL.project] ?? '',
     Service: c.Labels[LABEL.service] ?? '',
     Image: c.Image,
-    Command: JSON.stringify(trunc ? ellipsis(c.Command, 20) : c.Command),
+    // JSON Lines carry the command as it is (compose's documented output); a table quotes it.
+    Command: json ? c.Command : JSON.stringify(trunc ? ellipsis(c.Command, 20) : c.Command),
     CreatedAt: goTimeString(c.Created),
     RunningFor: createdSince(new Date(c.Created * 1000), new Date()),
     ExitCode: exitCode,
@@ -92,7 +93,7 @@ async function runPs(client: EngineClient, project: string, services: string[], 
   }
   const infos = await Promise.all(list.map((c) => client.call<Inspected>('GET', `/containers/${c.Id}/json`).catch(() => undefined)));
   const format = !f.format || f.format === 'table' ? PS_TABLE : f.format;
-  const rows = list.map((c, i) => psRow(c, infos[i], f.trunc && format !== 'json'));
+  const rows = list.map((c, i) => psRow(c, infos[i], f.trunc && format !== 'json', format === 'json'));
   process.stdout.write(formatRows(format, rows, { headers: PS_HEADERS }));
 }
 
