@@ -1,30 +1,36 @@
 // Which project a compose command acts on. Commands that only look at what
-// runs (ps, logs, exec, …) need just its name: from the loaded compose file
-// when there is one, or from -p alone, as docker compose allows.
-import { basename } from 'node:path';
+// runs (ps, logs, exec, …) need just its name, so as docker compose does:
+// `-p` alone names it without reading a file; otherwise the compose file is
+// loaded (its `name:` or its directory), and when there is none
+// COMPOSE_PROJECT_NAME still names the project.
 import type { Command } from 'commander';
-import { CliError } from './context.ts';
+import { loadProject } from '../compose/load/index.ts';
+import type { Project } from '../compose/model.ts';
+import { projectFlags, projectLoadOptions } from './compose-project.ts';
 
 export interface ComposeScope {
   name: string;
+  /** The loaded project, when a compose file was read. */
+  project?: Project;
   /** Service names the compose file defines, when one was loaded. */
   services?: string[];
 }
 
-function composeGroup(cmd: Command): Command {
-  let c: Command | null = cmd;
-  while (c && c.name() !== 'compose') c = c.parent;
-  return c ?? cmd;
-}
-
-/** Lower-cased and stripped of what compose does not allow, as compose normalises a directory's name. */
-export function normaliseProjectName(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[_-]+/, '');
-}
-
 export async function composeScope(cmd: Command): Promise<ComposeScope> {
-  const g = composeGroup(cmd).opts<{ projectName?: string; projectDirectory?: string }>();
-  const name = g.projectName ?? process.env.COMPOSE_PROJECT_NAME ?? normaliseProjectName(basename(g.projectDirectory ?? process.cwd()));
-  if (!name) throw new CliError('project name must not be empty', 1);
-  return { name };
+  const flags = projectFlags(cmd);
+  if (flags.projectName && !flags.file?.length) return { name: flags.projectName };
+  try {
+    const project = await loadProject(projectLoadOptions(flags));
+    return { name: project.name, project, services: Object.keys(project.services) };
+  } catch (err) {
+    const fromEnv = process.env.COMPOSE_PROJECT_NAME;
+    if (fromEnv) return { name: fromEnv };
+    throw err;
+  }
+}
+
+/** `--ansi` and the terminal: whether output may carry colours. */
+export function ansiEnabled(cmd: Command, stream: NodeJS.WriteStream = process.stdout): boolean {
+  const ansi = projectFlags(cmd).ansi ?? 'auto';
+  return ansi === 'always' || (ansi === 'auto' && stream.isTTY === true);
 }

@@ -21,6 +21,8 @@ import { registerCpCommands } from './commands/cp.ts';
 import { registerComposeInspectCommands } from './commands/compose-inspect.ts';
 import { registerComposeFollowCommands } from './commands/compose-follow.ts';
 import { registerComposeExecCommands } from './commands/compose-exec.ts';
+import { addProjectFlags } from './compose-project.ts';
+import { registerComposeConfigCommands } from './commands/compose-config.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -81,9 +83,12 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
-  const composeGroup = program.command('compose').description('Docker Compose')
-    .option('-p, --project-name <name>', 'Project name')
-    .option('--project-directory <dir>', 'Specify an alternate working directory');
+  // Compose's subcommands register on this group; its project flags are read with optsWithGlobals.
+  // Positional: project flags come before the subcommand (`compose -f x.yml ps`), so that a
+  // subcommand's own -f (`logs -f`, `version -f json`) and the command of `exec`/`run`
+  // (`exec web sh -c 'ls -f'`) stay the subcommand's.
+  const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose')).enablePositionalOptions();
+  registerComposeConfigCommands(composeGroup);
   registerComposeInspectCommands(composeGroup);
   registerComposeFollowCommands(composeGroup);
   registerComposeExecCommands(composeGroup);

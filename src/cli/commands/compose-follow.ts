@@ -6,7 +6,7 @@ import { LogPrinter } from '../../compose/log-printer.ts';
 import { printProjectLogs } from '../../compose/project-logs.ts';
 import { projectContainers } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { ansiEnabled, composeScope } from '../compose-scope.ts';
 import { checkTimeFlags, globals } from '../options.ts';
 
 interface LogsFlags { follow?: boolean; index?: string; since?: string; until?: string; color: boolean; logPrefix: boolean; timestamps?: boolean; tail: string }
@@ -90,7 +90,7 @@ export function registerComposeFollowCommands(compose: Command): void {
       checkTimeFlags({ since: f.since, until: f.until }, false);
       const scope = await composeScope(cmd);
       const client = await clientFor(globals(cmd));
-      const printer = new LogPrinter(process.stdout, { color: f.color && process.stdout.isTTY === true, prefix: f.logPrefix });
+      const printer = new LogPrinter(process.stdout, { color: f.color && ansiEnabled(cmd), prefix: f.logPrefix });
       const chosen = services.length ? services : scope.services ?? [];
       await printProjectLogs(client, scope.name, printer, {
         services: chosen, follow: f.follow, tail: f.tail, since: f.since, until: f.until, timestamps: f.timestamps,
