@@ -161,6 +161,7 @@ async function attachAndWait(ctx: ExecContext, running: Running, services: strin
   const skip = new Set<string>();
   const attached = [...running].filter(([svc]) => chosen.includes(svc) && !skip.has(svc)).flatMap(([svc, cs]) => cs.map((c) => ({ ...c, svc, label: c.name.startsWith(`${project.name}-`) ? c.name.slice(project.name.length + 1) : c.name })));
   const printer = new LogPrinter(f.logPrefix === false ? [] : attached.map((c) => c.label));
+  if (attached.length) printer.line(`Attaching to ${attached.map((c) => c.label).join(', ')}`);
   const stopAll = async () => {
     const cs = await projectContainers(ctx, { services: [...running.keys()] });
     const p = new Progress(ctx.progress.mode);
