@@ -73,7 +73,8 @@ describe('docker-compose 1.29 and berth compose', { skip: !existsSync(DC) && 'no
       return [l['com.docker.compose.project'].replace(p, 'P'), l['com.docker.compose.service'], l['com.docker.compose.container-number'], l['com.docker.compose.oneoff'], c.State.Status,
         c.Config.Env.filter((e) => e.startsWith('MODE=')).join(), c.Mounts.map((m) => `${(m.Name ?? '').replace(p, 'P')}:${m.Destination}`).join(), nets.join(' ')].join(' ');
     }).sort();
-    const networks = json<Array<{ Name: string; Labels: Record<string, string> }>>(['network', 'inspect', ...d.berth(['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${p}`]).stdout.split('\n').filter(Boolean)])
+    const netIds = d.berth(['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${p}`]).stdout.split('\n').filter(Boolean);
+    const networks = (netIds.length ? json<Array<{ Name: string; Labels: Record<string, string> }>>(['network', 'inspect', ...netIds]) : [])
       .map((n) => `${n.Name.replace(p, 'P')} ${n.Labels['com.docker.compose.project'].replace(p, 'P')} ${n.Labels['com.docker.compose.network']}`).sort();
     const volumes = d.berth(['volume', 'ls', '--filter', `label=com.docker.compose.project=${p}`, '--format', '{{.Name}} {{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.volume"}}']).stdout
       .split('\n').filter(Boolean).map((v) => v.replaceAll(p, 'P')).sort();

@@ -178,7 +178,7 @@ services:
     assert.match(r.stderr, / Container ed-b-1 {2}Running\n/);
     assert.notDeepEqual(ids('name=ed-a-1'), before.a);
     assert.deepEqual(ids('name=ed-b-1'), before.b);
-    assert.equal(d.berth(['exec', 'ed-a-1', 'printenv', 'GREETING']).stdout, 'hello\n');
+    assert.equal(d.berth(['exec', 'ed-a-1', 'sh', '-c', 'echo $GREETING']).stdout, 'hello\n');
     const mid = ids('label=com.docker.compose.project=ed');
     writeFileSync(join(dir, 'compose.yaml'), file('bye'));
     assert.equal(compose(dir, 'ed', ['up', '-d', '--no-recreate']).code, 0);
