@@ -17,6 +17,8 @@ import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
 import { registerPruneCommands } from './commands/prune.ts';
 import { registerCpCommands } from './commands/cp.ts';
+import { addProjectFlags } from './compose-project.ts';
+import { registerComposeConfigCommands } from './commands/compose-config.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -76,6 +78,10 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
+  // Compose's subcommands register on this group; its project flags are read with optsWithGlobals.
+  // Not positional: like docker compose's persistent flags, `-f` may also follow the subcommand.
+  const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose')).enablePositionalOptions(false);
+  registerComposeConfigCommands(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

@@ -244,4 +244,10 @@ export interface LoadOptions {
   cwd: string;
   /** Keep services disabled by profiles out of validation errors; true for most commands. */
   resolvePaths?: boolean;
+  /** Services named on the command line: enabled with their dependencies whatever their profiles. */
+  services?: string[];
+  /** `config --no-interpolate`: values kept as written. */
+  noInterpolate?: boolean;
+  /** Where loading warnings go (unset variables…); stderr as `WARN[0000] …` when absent. */
+  warn?: (message: string) => void;
 }

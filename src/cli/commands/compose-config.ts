@@ -1,0 +1,108 @@
+// `berth compose config`: the project as loaded (merged, interpolated,
+// normalised), or one of its lists, as docker compose v2 prints them.
+import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { CliError } from '../context.ts';
+import { projectFlags, projectLoadOptions } from '../compose-project.ts';
+import { loadModel, loadProject, profileNames } from '../../compose/load/index.ts';
+import { projectDocument, renderJson, renderYaml } from '../../compose/config-document.ts';
+import type { Project } from '../../compose/model.ts';
+
+interface ConfigFlags {
+  format?: string;
+  quiet?: boolean;
+  services?: boolean;
+  volumes?: boolean;
+  networks?: boolean;
+  profiles?: boolean;
+  images?: boolean;
+  environment?: boolean;
+  noInterpolate?: boolean;
+  resolveImageDigests?: boolean;
+  lockImageDigests?: boolean;
+  output?: string;
+}
+
+/** Services in dependency order, dependencies first (compose's --services order). */
+function dependencyOrder(p: Project): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (n: string): void => {
+    if (seen.has(n) || !p.services[n]) return;
+    seen.add(n);
+    for (const d of Object.keys(p.services[n].depends_on).sort()) visit(d);
+    out.push(n);
+  };
+  for (const n of Object.keys(p.services).sort()) visit(n);
+  return out;
+}
+
+/** The project reduced to the named services and what they depend on. */
+function selectServices(p: Project, names: string[]): Project {
+  if (names.length === 0) return p;
+  const keep = new Set<string>();
+  const add = (n: string): void => {
+    if (keep.has(n)) return;
+    if (!p.services[n]) throw new CliError(`no such service: ${n}`, 1);
+    keep.add(n);
+    for (const d of Object.keys(p.services[n].depends_on)) add(d);
+  };
+  names.forEach(add);
+  const services: Project['services'] = {};
+  for (const n of Object.keys(p.services)) if (keep.has(n)) services[n] = p.services[n];
+  return { ...p, services };
+}
+
+export function registerComposeConfigCommands(compose: Command): void {
+  compose.command('config')
+    .description('Parse, resolve and render compose file in canonical format')
+    .argument('[service...]')
+    .option('--format <format>', 'Format the output. Values: [yaml | json]')
+    .option('-q, --quiet', "Only validate the configuration, don't print anything")
+    .option('--services', 'Print the service names, one per line.')
+    .option('--volumes', 'Print the volume names, one per line.')
+    .option('--networks', 'Print the network names, one per line.')
+    .option('--profiles', 'Print the profile names, one per line.')
+    .option('--images', 'Print the image names, one per line.')
+    .option('--environment', 'Print environment used for interpolation.')
+    .option('--no-interpolate', "Don't interpolate environment variables")
+    .option('--resolve-image-digests', 'Pin image tags to digests')
+    .option('--lock-image-digests', 'Produces an override file with image digests')
+    .option('-o, --output <file>', 'Save to file (default to stdout)')
+    .action(async (services: string[], f: ConfigFlags & { interpolate?: boolean }, cmd: Command) => {
+      if (f.resolveImageDigests || f.lockImageDigests) {
+        throw new CliError('--resolve-image-digests and --lock-image-digests are not supported by berth compose yet', 1);
+      }
+      const format = f.format ?? 'yaml';
+      if (format !== 'yaml' && format !== 'json') throw new CliError(`unsupported format "${format}"`, 1);
+      const noInterpolate = f.interpolate === false;
+      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services };
+      const out = (s: string): void => {
+        if (!f.quiet) process.stdout.write(s);
+      };
+      if (noInterpolate && !f.services && !f.volumes && !f.networks && !f.profiles && !f.images && !f.environment) {
+        const model = await loadModel({ ...opts, services: [] });
+        const text = format === 'json' ? renderJson(model) + '\n' : renderYaml(model);
+        if (f.output && !f.quiet) writeFileSync(f.output, text);
+        else out(text);
+        return;
+      }
+      const project = selectServices(await loadProject(opts), services);
+      const lines = (xs: string[]): void => out(xs.map((x) => x + '\n').join(''));
+      if (f.services) return lines(dependencyOrder(project));
+      if (f.volumes) return lines(Object.keys(project.volumes).sort());
+      if (f.networks) return lines(Object.keys(project.networks).sort());
+      if (f.profiles) return lines(profileNames(project));
+      if (f.images) {
+        return lines(Object.values(project.services).sort((a, b) => (a.name < b.name ? -1 : 1)).map((s) => s.image ?? `${project.name}-${s.name}`));
+      }
+      if (f.environment) {
+        return lines(Object.entries(project.environment).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`));
+      }
+      const doc = projectDocument(project);
+      // Compose escapes `$` in its output so that the output is itself a valid compose file.
+      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', '$$');
+      if (f.output && !f.quiet) writeFileSync(f.output, text);
+      else out(text);
+    });
+}

@@ -1,0 +1,245 @@
+// One service's raw definition (merged, extended, interpolated) in the
+// model's long forms: the shape `docker compose config` prints.
+import { readFileSync } from 'node:fs';
+import type { BuildConfig, DependsOn, Healthcheck, PortConfig, Service, ServiceFileObject, ServiceNetwork, ServiceVolume } from '../model.ts';
+import { ComposeError, isMapping, type Mapping } from './errors.ts';
+import { normaliseDuration } from './duration.ts';
+import { toKeyValueMap } from './merge.ts';
+import { parsePortSpec, parseVolumeSpec, resolveHostPath, sortPort } from './short-syntax.ts';
+import { splitShellWords } from './shell-words.ts';
+import { readEnvFile } from './env-file.ts';
+
+export interface ServiceContext {
+  workingDir: string;
+  /** The interpolation environment: env_file values may use it, `KEY` entries take from it. */
+  env: Record<string, string>;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
+const strList = (v: unknown): string[] => (Array.isArray(v) ? v.map(str) : [str(v)]);
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(toKeyValueMap(v))) out[k] = x === null || x === undefined ? '' : str(x);
+  return out;
+}
+
+function command(v: unknown): string[] | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === null) return null;
+  return Array.isArray(v) ? v.map(str) : splitShellWords(str(v));
+}
+
+function isRemoteContext(c: string): boolean {
+  return /^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(c) || /\.git(#.*)?$/.test(c);
+}
+
+function build(v: unknown, ctx: ServiceContext): BuildConfig {
+  const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
+  const context = str(b.context ?? '.');
+  const out: BuildConfig = { context: isRemoteContext(context) ? context : resolveHostPath(context, ctx.workingDir, ctx.env.HOME) };
+  if (b.dockerfile === undefined && b.dockerfile_inline === undefined) out.dockerfile = 'Dockerfile';
+  const rest: Mapping = { ...b };
+  delete rest.context;
+  for (const [k, x] of Object.entries(rest)) {
+    if (k === 'args') {
+      const args: Record<string, string | null> = {};
+      for (const [ak, av] of Object.entries(toKeyValueMap(x))) args[ak] = av === null ? (ctx.env[ak] ?? null) : str(av);
+      out.args = args;
+    } else if (k === 'labels') out.labels = stringMap(x);
+    else if (k === 'extra_hosts') out.extra_hosts = extraHosts(x);
+    else if (k === 'secrets') out.secrets = fileObjects(x);
+    else if (k === 'cache_from' || k === 'cache_to' || k === 'tags' || k === 'platforms') (out as unknown as Mapping)[k] = strList(x);
+    else (out as unknown as Mapping)[k] = x;
+  }
+  return out;
+}
+
+function extraHosts(v: unknown): string[] {
+  if (isMapping(v)) {
+    return Object.entries(v).flatMap(([h, ip]) => (Array.isArray(ip) ? ip : [ip]).map((i) => `${h}=${str(i)}`));
+  }
+  return strList(v).map((e) => (e.includes('=') ? e : e.replace(':', '=')));
+}
+
+function fileObjects(v: unknown): ServiceFileObject[] {
+  return (v as unknown[]).map((e) => (typeof e === 'string' ? { source: e } : ({ ...(e as Mapping) } as unknown as ServiceFileObject)));
+}
+
+function ports(v: unknown, where: string): PortConfig[] {
+  const out: PortConfig[] = [];
+  for (const p of v as unknown[]) {
+    try {
+      if (isMapping(p)) {
+        const target = Number(p.target);
+        if (!Number.isInteger(target) || target < 1 || target > 65535) throw new ComposeError(`invalid containerPort: ${str(p.target)}`);
+        const published = p.published === undefined || p.published === null ? undefined : str(p.published);
+        if (published !== undefined && published !== '') {
+          const m = /^(\d+)(?:-(\d+))?$/.exec(published);
+          if (!m || Number(m[1]) > 65535 || (m[2] !== undefined && Number(m[2]) > 65535)) throw new ComposeError(`invalid hostPort: ${published}`);
+        }
+        out.push(sortPort({
+          ...(p as unknown as PortConfig), target,
+          ...(published ? { published } : { published: undefined }),
+          protocol: str(p.protocol ?? 'tcp').toLowerCase() as PortConfig['protocol'],
+        }));
+      } else {
+        out.push(...parsePortSpec(p as string | number));
+      }
+    } catch (err) {
+      if (err instanceof ComposeError) throw new ComposeError(`${where}.ports: ${err.message}`);
+      throw err;
+    }
+  }
+  return out;
+}
+
+function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[] {
+  return (v as unknown[]).map((e) => {
+    try {
+      if (typeof e === 'string') return parseVolumeSpec(e, ctx.workingDir, ctx.env.HOME);
+      const m = { ...(e as Mapping) } as Mapping;
+      if (m.type === 'bind') {
+        if (!m.source) throw new ComposeError('invalid mount config for type "bind": field Source must not be empty');
+        m.source = resolveHostPath(str(m.source), ctx.workingDir, ctx.env.HOME);
+        m.bind = { create_host_path: true, ...(isMapping(m.bind) ? m.bind : {}) };
+      }
+      if (m.type === 'volume' && m.volume === undefined) m.volume = {};
+      const ordered: Mapping = { type: m.type, ...(m.source !== undefined ? { source: m.source } : {}), target: m.target };
+      for (const [k, x] of Object.entries(m)) if (!(k in ordered)) ordered[k] = x;
+      return ordered as unknown as ServiceVolume;
+    } catch (err) {
+      if (err instanceof ComposeError) throw new ComposeError(`${where}.volumes: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
+function dependsOn(v: unknown): Record<string, DependsOn> {
+  const out: Record<string, DependsOn> = {};
+  if (Array.isArray(v)) {
+    for (const name of v) out[str(name)] = { condition: 'service_started', required: true };
+    return out;
+  }
+  for (const [name, d] of Object.entries(v as Mapping)) {
+    const m = isMapping(d) ? d : {};
+    out[name] = {
+      condition: (m.condition as DependsOn['condition']) ?? 'service_started',
+      ...(m.restart !== undefined ? { restart: Boolean(m.restart) } : {}),
+      required: m.required === undefined ? true : Boolean(m.required),
+    };
+  }
+  return out;
+}
+
+function healthcheck(v: Mapping): Healthcheck {
+  const h: Healthcheck = {};
+  if (v.test !== undefined) h.test = typeof v.test === 'string' ? ['CMD-SHELL', v.test] : strList(v.test);
+  for (const k of ['interval', 'timeout', 'start_period', 'start_interval'] as const) {
+    const d = normaliseDuration(v[k]);
+    if (d !== undefined) h[k] = d;
+  }
+  if (v.retries !== undefined) h.retries = Number(v.retries);
+  if (v.disable !== undefined) h.disable = Boolean(v.disable);
+  return h;
+}
+
+/** env_file entries (string, list, long form) read in order; `required: false` files may be missing. */
+function envFiles(v: unknown, ctx: ServiceContext): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const e of Array.isArray(v) ? v : [v]) {
+    const entry: Mapping = isMapping(e) ? e : { path: e };
+    const path = resolveHostPath(str(entry.path), ctx.workingDir, ctx.env.HOME);
+    const required = entry.required === undefined ? true : Boolean(entry.required);
+    try {
+      const lookup = (n: string): string | undefined => (Object.hasOwn(out, n) ? (out[n] ?? undefined) : ctx.env[n]);
+      Object.assign(out, entry.format === 'raw' ? readRaw(path) : readEnvFile(path, lookup));
+    } catch (err) {
+      if (!required && err instanceof ComposeError && / not found/.test(err.message)) continue;
+      throw err;
+    }
+  }
+  return out;
+}
+
+function readRaw(path: string): Record<string, string> {
+  // `format: raw`: each KEY=VALUE line as written, no quotes or substitution.
+  const out: Record<string, string> = {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ComposeError(`env file ${path} not found: stat ${path}: no such file or directory`);
+  }
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf('=');
+    if (line.trim() === '' || line.trimStart().startsWith('#') || i < 0) continue;
+    out[line.slice(0, i).trim()] = line.slice(i + 1);
+  }
+  return out;
+}
+
+export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext): Service {
+  const where = `services.${name}`;
+  const s: Mapping = {};
+  const environment: Record<string, string | null> = raw.env_file !== undefined ? envFiles(raw.env_file, ctx) : {};
+  for (const [k, v] of Object.entries(toKeyValueMap(raw.environment ?? {}))) {
+    // A key without a value takes the shell's, or stays unset.
+    environment[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : str(v);
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    switch (k) {
+      case 'extends': case 'env_file': case 'environment': break;
+      case 'build': s.build = build(v, ctx); break;
+      case 'command': case 'entrypoint': s[k] = command(v); break;
+      case 'ports': s.ports = ports(v, where); break;
+      case 'volumes': s.volumes = volumes(v, ctx, where); break;
+      case 'depends_on': s.depends_on = dependsOn(v); break;
+      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping); break;
+      case 'labels': case 'annotations': case 'sysctls': s[k] = stringMap(v); break;
+      case 'expose': s.expose = strList(v); break;
+      case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = strList(v); break;
+      case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
+      case 'secrets': case 'configs': s[k] = fileObjects(v); break;
+      case 'stop_grace_period': s[k] = normaliseDuration(v); break;
+      case 'ulimits': {
+        const u: Record<string, { soft: number; hard: number }> = {};
+        for (const [uk, uv] of Object.entries(v as Mapping)) {
+          u[uk] = isMapping(uv) ? { soft: Number(uv.soft), hard: Number(uv.hard) } : { soft: Number(uv), hard: Number(uv) };
+        }
+        s.ulimits = u;
+        break;
+      }
+      case 'networks': {
+        const n: Record<string, ServiceNetwork | null> = {};
+        for (const [nk, nv] of Object.entries(toKeyValueMap(v))) n[nk] = (nv ?? null) as ServiceNetwork | null;
+        s.networks = n;
+        break;
+      }
+      case 'logging': {
+        const l = { ...(v as Mapping) };
+        if (l.options !== undefined) l.options = stringMap(l.options);
+        s.logging = l;
+        break;
+      }
+      default: s[k] = v;
+    }
+  }
+  const deploy = isMapping(raw.deploy) ? raw.deploy : undefined;
+  if (raw.scale !== undefined && deploy?.replicas !== undefined && Number(raw.scale) !== Number(deploy.replicas)) {
+    throw new ComposeError(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project`);
+  }
+  const scale = raw.scale ?? deploy?.replicas;
+  if (scale !== undefined) s.scale = Number(scale);
+  if (!raw.network_mode && s.networks === undefined) s.networks = { default: null };
+  return {
+    ...s,
+    name,
+    environment,
+    ports: (s.ports as PortConfig[] | undefined) ?? [],
+    volumes: (s.volumes as ServiceVolume[] | undefined) ?? [],
+    networks: (s.networks as Record<string, ServiceNetwork | null> | undefined) ?? {},
+    depends_on: (s.depends_on as Record<string, DependsOn> | undefined) ?? {},
+    labels: (s.labels as Record<string, string> | undefined) ?? {},
+  } as Service;
+}

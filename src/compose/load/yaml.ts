@@ -1,0 +1,46 @@
+// Compose files as YAML 1.2 documents: anchors, aliases and `<<` merge keys
+// resolved by the `yaml` package, and compose's two merge tags kept as markers
+// (`!reset` drops what earlier files said, `!override` replaces it whole).
+import { parseDocument, Scalar, visit, isNode, type Node } from 'yaml';
+import { ComposeError, isMapping, type Mapping } from './errors.ts';
+
+/** `!reset`: the key takes its type's default (absent) in the merged model. */
+export const RESET: unique symbol = Symbol('compose !reset');
+
+/** `!override`: this value replaces the earlier file's instead of merging with it. */
+export class Override {
+  readonly value: unknown;
+  constructor(value: unknown) {
+    this.value = value;
+  }
+}
+
+export function parseComposeYaml(text: string, filename: string): Mapping {
+  // maxAliasCount keeps an alias bomb from blowing up memory.
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const at = e.linePos ? `line ${e.linePos[0].line}: ` : '';
+    throw new ComposeError(`failed to parse ${filename}: yaml: ${at}${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
+  }
+  visit(doc, {
+    Node(_key, node) {
+      if (node.tag === '!reset') return new Scalar(RESET);
+      if (node.tag === '!override') {
+        // The override's content may use anchors defined elsewhere in the document.
+        const value = (node as Node).toJS(doc, { maxAliasCount: 1000 });
+        const s = new Scalar(new Override(value));
+        return s;
+      }
+      return undefined;
+    },
+  });
+  if (!isNode(doc.contents) && doc.contents === null) return {};
+  const value: unknown = doc.toJS({ maxAliasCount: 1000 });
+  if (value === null || value === undefined) return {};
+  if (!isMapping(value)) throw new ComposeError(`${filename}: top-level object must be a mapping`);
+  for (const k of Object.keys(value)) {
+    if (typeof k !== 'string') throw new ComposeError(`${filename}: non-string key at top level: ${String(k)}`);
+  }
+  return value;
+}

@@ -1,0 +1,250 @@
+// Compose interpolation: substitute() on single strings, interpolateTree() on
+// whole files (key paths in errors, type casts), and the dotenv dialect.
+// The cases marked "compose-go" re-express, as data, the test tables of
+// compose-spec/compose-go at e70e961c3a3acebf0800b882f1afb3dbf1fb74a2
+// (template/template_test.go and interpolation/interpolation_test.go).
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { substitute, interpolateTree, MissingRequiredError, InvalidTemplateError } from '../../src/compose/load/interpolate.ts';
+import { parseEnvText } from '../../src/compose/load/env-file.ts';
+import { ComposeError } from '../../src/compose/load/errors.ts';
+
+// template/template_test.go: `defaults`.
+const TEMPLATE_ENV: Record<string, string> = { FOO: 'first', BAR: '', JSON: '{"json":2}' };
+const lookup = (env: Record<string, string>) => (n: string): string | undefined => (Object.hasOwn(env, n) ? env[n] : undefined);
+
+// [template, expected] from template_test.go: TestEscaped, TestSubstituteNoMatch, TestUnescaped,
+// TestNonBraced, TestNoValueNoDefault, TestValueNoDefault, TestNoValueWithDefault,
+// TestEmptyValueWithSoftDefault … TestNonAlphanumericDefault, TestInterpolationExternalInterference,
+// TestDefaultsWithNestedExpansion, TestDefaultsForMandatoryVariables, TestPrecedence,
+// TestNoValueWithCurlyBracesDefault, TestValueWithCurlyBracesDefault, TestLazyDefault*.
+const TEMPLATE_CASES: Array<[string, string]> = [
+  ['$${foo}', '${foo}'],
+  ['foo', 'foo'],
+  ['a $ string', 'a $ string'],
+  ['^REGEX$', '^REGEX$'],
+  ['$}', '$}'],
+  ['$', '$'],
+  ['$FOO-bar', 'first-bar'],
+  ['This ${missing} var', 'This  var'],
+  ['This ${BAR} var', 'This  var'],
+  ['This $FOO var', 'This first var'],
+  ['This ${FOO} var', 'This first var'],
+  ['ok ${missing:-def}', 'ok def'],
+  ['ok ${missing-def}', 'ok def'],
+  ['${A:+${A},}B', 'B'],
+  ['${A:-${B}}', ''],
+  ['ok ${BAR:-def}', 'ok def'],
+  ['ok ${FOO:-def}', 'ok first'],
+  ['ok ${BAR-def}', 'ok '],
+  ['ok ${UNSET_VAR:+presence_value}', 'ok '],
+  ['ok ${UNSET_VAR+presence_value}', 'ok '],
+  ['ok ${FOO:+presence_value}', 'ok presence_value'],
+  ['ok ${FOO+presence_value}', 'ok presence_value'],
+  ['ok ${BAR+presence_value}', 'ok presence_value'],
+  ['ok ${BAR:+presence_value}', 'ok '],
+  ['ok ${BAR:-/non:-alphanumeric}', 'ok /non:-alphanumeric'],
+  ['-ok ${BAR:-defaultValue}', '-ok defaultValue'],
+  ['+ok ${UNSET:-${BAR-defaultValue}}', '+ok '],
+  ['-ok ${FOO:-defaultValue}', '-ok first'],
+  [':-ok ${UNSET-defaultValue}', ':-ok defaultValue'],
+  [':-ok ${BAR-defaultValue}', ':-ok '],
+  [':?ok ${BAR-defaultValue}', ':?ok '],
+  [':?ok ${BAR:-defaultValue}', ':?ok defaultValue'],
+  [':+ok ${BAR:-defaultValue}', ':+ok defaultValue'],
+  ['+ok ${BAR-defaultValue}', '+ok '],
+  ['?ok ${BAR:-defaultValue}', '?ok defaultValue'],
+  ['ok ${UNSET_VAR-$FOO}', 'ok first'],
+  ['ok ${UNSET_VAR-${FOO}}', 'ok first'],
+  ['ok ${UNSET_VAR-${FOO} ${FOO}}', 'ok first first'],
+  ['ok ${BAR:-$FOO}', 'ok first'],
+  ['ok ${BAR:-${FOO}}', 'ok first'],
+  ['ok ${BAR:-${FOO} ${FOO}}', 'ok first first'],
+  ['ok ${BAR+$FOO}', 'ok first'],
+  ['ok ${BAR+$FOO ${FOO:+second}}', 'ok first second'],
+  ['ok ${FOO:?err}', 'ok first'],
+  ['ok ${FOO?err}', 'ok first'],
+  ['ok ${BAR?err}', 'ok '],
+  ['${UNSET_VAR-myerror?msg}', 'myerror?msg'],
+  ['${FOO?bar-baz}', 'first'],
+  ['${BAR:-default_value_for_empty_var}', 'default_value_for_empty_var'],
+  ['${UNSET_VAR-default_value_for_unset_var}', 'default_value_for_unset_var'],
+  ['ok ${missing:-{"json":1}}', 'ok {"json":1}'],
+  ['ok ${missing-{"json":1}}', 'ok {"json":1}'],
+  ['ok ${JSON:-{"json":1}}', 'ok {"json":2}'],
+  ['ok ${JSON-{"json":1}}', 'ok {"json":2}'],
+];
+
+// TestMandatoryVariableErrors, TestMandatoryVariableErrorsWithNestedExpansion, TestPrecedence.
+const REQUIRED_CASES: Array<[string, string]> = [
+  ['not ok ${UNSET_VAR:?Mandatory Variable Unset}', 'required variable UNSET_VAR is missing a value: Mandatory Variable Unset'],
+  ['not ok ${BAR:?Mandatory Variable Empty}', 'required variable BAR is missing a value: Mandatory Variable Empty'],
+  ['not ok ${UNSET_VAR:?}', 'required variable UNSET_VAR is missing a value'],
+  ['not ok ${UNSET_VAR?Mandatory Variable Unset}', 'required variable UNSET_VAR is missing a value: Mandatory Variable Unset'],
+  ['not ok ${UNSET_VAR?}', 'required variable UNSET_VAR is missing a value'],
+  ['not ok ${UNSET_VAR:?Mandatory Variable ${FOO}}', 'required variable UNSET_VAR is missing a value: Mandatory Variable first'],
+  ['not ok ${UNSET_VAR?Mandatory Variable ${FOO}}', 'required variable UNSET_VAR is missing a value: Mandatory Variable first'],
+  ['${UNSET_VAR?bar-baz}', 'required variable UNSET_VAR is missing a value: bar-baz'],
+];
+
+// TestInvalid.
+const INVALID_CASES = ['${', '${}', '${ }', '${ foo}', '${foo }', '${foo!}'];
+
+// TestSubstitutionFunctionChoice: the operator is the first one after the name.
+const OPERATOR_CASES: Array<[string, string]> = [
+  ['VARNAME:?val?ue', ':?'], ['VARNAME?val:?ue', '?'], ['VARNAME?va-lu+e:?e', '?'], ['VARNAME?va+lu-e:?e', '?'],
+  ['VARNAME:-value', ':-'], ['VARNAME-va:-lu:?e', '-'], ['VARNAME-va+lu?e', '-'], ['VARNAME-va?lu+e', '-'],
+  ['VARNAME:+va:?lu:-e', ':+'], ['VARNAME+va:+lue', '+'], ['VARNAME+va?lu-e', '+'], ['VARNAME+va-lu?e', '+'],
+];
+
+describe('substitute (compose-go template_test.go cases)', () => {
+  for (const [tpl, want] of TEMPLATE_CASES) {
+    test(`${tpl} → ${JSON.stringify(want)}`, () => {
+      assert.equal(substitute(tpl, lookup(TEMPLATE_ENV)), want);
+    });
+  }
+  for (const [tpl, message] of REQUIRED_CASES) {
+    test(`${tpl} fails: ${message}`, () => {
+      assert.throws(() => substitute(tpl, lookup(TEMPLATE_ENV)), (e: unknown) => e instanceof MissingRequiredError && e.message === message);
+    });
+  }
+  for (const tpl of INVALID_CASES) {
+    test(`${tpl} is an invalid template`, () => {
+      assert.throws(() => substitute(tpl, lookup(TEMPLATE_ENV)), InvalidTemplateError);
+    });
+  }
+  for (const [inner, op] of OPERATOR_CASES) {
+    test(`\${${inner}} uses ${op}`, () => {
+      // VARNAME unset, then set to "x": each operator's behaviour tells which one was chosen.
+      const unset = (): string | Error => { try { return substitute(`\${${inner}}`, () => undefined); } catch (e) { return e as Error; } };
+      const set = substitute(`\${${inner}}`, (n) => (n === 'VARNAME' ? 'x' : undefined));
+      const rest = inner.slice('VARNAME'.length + op.length);
+      if (op.endsWith('?')) {
+        assert.ok(unset() instanceof MissingRequiredError);
+        assert.equal((unset() as Error).message, `required variable VARNAME is missing a value: ${rest}`);
+        assert.equal(set, 'x');
+      } else if (op.endsWith('-')) {
+        assert.equal(unset(), rest);
+        assert.equal(set, 'x');
+      } else {
+        assert.equal(unset(), '');
+        assert.equal(set, rest);
+      }
+    });
+  }
+  test('a default is only substituted (and warned about) when it is used', () => {
+    const warned: string[] = [];
+    assert.equal(substitute('${A:+${A},}B', () => undefined, (n) => warned.push(n)), 'B');
+    assert.deepEqual(warned, []);
+    assert.equal(substitute('${A:-${B}}', () => undefined, (n) => warned.push(n)), '');
+    assert.deepEqual(warned, ['B']);
+    assert.equal(substitute('${A?${B}}', (n) => (n === 'A' ? 'value' : undefined), (n) => warned.push(n)), 'value');
+    assert.deepEqual(warned, ['B']);
+  });
+});
+
+// interpolation/interpolation_test.go: `defaults` and TestValidUnexistentInterpolation /
+// TestValidExistentInterpolation (the value of services.myservice.environment.TESTVAR).
+describe('interpolateTree (compose-go interpolation_test.go cases)', () => {
+  const unexistent: Array<[string, string, string?]> = [
+    ['{{{ ${FOO:-foo_} }}}', '{{{ foo_ }}}'],
+    ['{{{ ${FOO:-foo-bar-value} }}}', '{{{ foo-bar-value }}}'],
+    ['{{{ ${FOO:-foo?bar?value} }}}', '{{{ foo?bar?value }}}'],
+    ['{{{ ${FOO:-foo:?bar:?value} }}}', '{{{ foo:?bar:?value }}}'],
+    ['{{{ ${FOO:-foo} ${BAR:-DEFAULT_VALUE} }}}', '{{{ foo DEFAULT_VALUE }}}'],
+    ['{{{ ${BAR} }}}', '{{{  }}}'],
+    ['${FOO:-baz} }}}', 'baz }}}'],
+    ['${FOO-baz} }}}', 'baz }}}'],
+    ['{{{ ${FOO:?foo_} }}}', '', 'foo_'],
+    ['{{{ ${FOO:?foo-bar-value} }}}', '', 'foo-bar-value'],
+    ['{{{ ${FOO:?foo} ${BAR:-DEFAULT_VALUE} }}}', '', 'foo'],
+    ['${FOO:?foo} ${BAR:?bar}', '', 'foo'],
+    ['${FOO:?baz} }}}', '', 'baz'],
+    ['${FOO?baz} }}}', '', 'baz'],
+    ['${FOO:-${BAR:-${ZOT:-qix}}}', 'qix'],
+    ['${FOO:-${BAR:-x}_test_${BAR:-y}}', 'x_test_y'],
+    ['${FOO:-${BAR:-x}_test}', 'x_test'],
+    ['${FOO:-${BAR:-${ZOT:-x}}_test}', 'x_test'],
+  ];
+  const tree = (v: string) => ({ myservice: { environment: { TESTVAR: v } } });
+  const run = (v: string, env: Record<string, string>) => interpolateTree(tree(v), { lookup: lookup(env), warn: () => {} });
+  for (const [tpl, want, err] of unexistent) {
+    test(`unset: ${tpl}`, () => {
+      if (err) {
+        assert.throws(() => run(tpl, {}), { message: `error while interpolating myservice.environment.TESTVAR: required variable FOO is missing a value: ${err}` });
+      } else {
+        assert.deepEqual(run(tpl, {}), tree(want));
+      }
+    });
+  }
+  const existent: Array<[string, string]> = [
+    ['{{{ ${FOO:-foo_} }}}', '{{{ bar }}}'],
+    ['{{{ ${FOO:-foo-bar-value} }}}', '{{{ bar }}}'],
+    ['{{{ ${FOO:-foo} ${BAR:-DEFAULT_VALUE} }}}', '{{{ bar DEFAULT_VALUE }}}'],
+    ['{{{ ${BAR} }}}', '{{{  }}}'],
+    ['${FOO:-baz} }}}', 'bar }}}'],
+    ['${FOO-baz} }}}', 'bar }}}'],
+    ['{{{ ${FOO:-foo} ${USER:-bar} }}}', '{{{ bar jenny }}}'],
+    ['{{{ ${USER} }}}', '{{{ jenny }}}'],
+  ];
+  for (const [tpl, want] of existent) {
+    test(`set: ${tpl}`, () => {
+      assert.deepEqual(run(tpl, { FOO: 'bar', USER: 'jenny' }), tree(want));
+    });
+  }
+  test('TestInterpolate: images, volumes, nested mappings', () => {
+    const env = { USER: 'jenny', FOO: 'bar', count: '5', REQUIRED: 'true' };
+    const got = interpolateTree({ servicea: { image: 'example:${USER}', volumes: ['$FOO:/target'], logging: { driver: '${FOO}', options: { user: '$USER' } } } }, { lookup: lookup(env), warn: () => {} });
+    assert.deepEqual(got, { servicea: { image: 'example:jenny', volumes: ['bar:/target'], logging: { driver: 'bar', options: { user: 'jenny' } } } });
+  });
+  test('TestInvalidInterpolation: the key and the template are named', () => {
+    assert.throws(() => interpolateTree({ servicea: { image: '${' } }, { lookup: () => undefined, warn: () => {} }),
+      { message: 'invalid interpolation format for servicea.image.\nYou may need to escape any $ with another $.\n${' });
+  });
+});
+
+describe('interpolateTree: keys, casts, warnings', () => {
+  test('keys are never interpolated; values at typed paths become numbers and booleans', () => {
+    const got = interpolateTree({
+      services: { web: { labels: { '$KEY': '$V' }, read_only: '${RO}', ports: [{ target: '${P}' }], deploy: { replicas: '${N}' }, healthcheck: { retries: '3' } } },
+      networks: { n: { external: 'yes' } },
+    }, { lookup: lookup({ V: 'v', RO: 'true', P: '80', N: '2' }), warn: () => {} });
+    assert.deepEqual(got, {
+      services: { web: { labels: { '$KEY': 'v' }, read_only: true, ports: [{ target: 80 }], deploy: { replicas: 2 }, healthcheck: { retries: 3 } } },
+      networks: { n: { external: true } },
+    });
+  });
+  test('a value that cannot be cast names its key', () => {
+    assert.throws(() => interpolateTree({ services: { web: { privileged: '${X}' } } }, { lookup: () => 'maybe', warn: () => {} }),
+      (e: unknown) => e instanceof ComposeError && /services\.web\.privileged.*invalid boolean: maybe/.test(e.message));
+  });
+  test('an unset variable is warned about once, in compose words', () => {
+    const warnings: string[] = [];
+    interpolateTree({ a: '${X}', b: '$X', c: '${Y:-d}' }, { lookup: () => undefined, warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, ['The "X" variable is not set. Defaulting to a blank string.']);
+  });
+});
+
+describe('dotenv files', () => {
+  test('comments, export, quotes, escapes, inline comments, substitution', () => {
+    const text = [
+      '# comment',
+      'export A=1',
+      'B = two words ',
+      "C='single $A \\n'",
+      'D="double $A\\nnext"',
+      'E=${A}-${MISSING:-dflt} # trailing comment',
+      'F=a#b',
+      'G="multi',
+      'line"',
+      'H',
+      'I=',
+      'J="${SHELLVAR}"',
+    ].join('\n');
+    const vars = parseEnvText(text, '.env', (n) => ({ H: 'from-shell', SHELLVAR: 'sv' } as Record<string, string>)[n]);
+    assert.deepEqual(vars, { A: '1', B: 'two words', C: 'single $A \\n', D: 'double 1\nnext', E: '1-dflt', F: 'a#b', G: 'multi\nline', H: 'from-shell', I: '', J: 'sv' });
+  });
+  test('a bad variable name is reported with its file and line', () => {
+    assert.throws(() => parseEnvText('OK=1\nBAD KEY=2\n', '/p/.env'), { message: /\/p\/\.env: line 2/ });
+  });
+});
