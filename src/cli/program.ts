@@ -21,6 +21,7 @@ import { registerCpCommands } from './commands/cp.ts';
 import { registerComposeInspectCommands } from './commands/compose-inspect.ts';
 import { registerComposeFollowCommands } from './commands/compose-follow.ts';
 import { registerComposeExecCommands } from './commands/compose-exec.ts';
+import { registerComposeRunCommands } from './commands/compose-run.ts';
 import { addProjectFlags } from './compose-project.ts';
 import { registerComposeConfigCommands } from './commands/compose-config.ts';
 
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
   registerComposeInspectCommands(composeGroup);
   registerComposeFollowCommands(composeGroup);
   registerComposeExecCommands(composeGroup);
+  registerComposeRunCommands(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);
