@@ -16,13 +16,15 @@ export interface ComposeScope {
   services?: string[];
 }
 
-export async function composeScope(cmd: Command): Promise<ComposeScope> {
+/** `needModel`: the command works from the compose file (run), so the file is always read. */
+export async function composeScope(cmd: Command, o: { needModel?: boolean } = {}): Promise<ComposeScope> {
   const flags = projectFlags(cmd);
-  if (flags.projectName && !flags.file?.length) return { name: flags.projectName };
+  if (flags.projectName && !flags.file?.length && !o.needModel) return { name: flags.projectName };
   try {
     const project = await loadProject(projectLoadOptions(flags));
     return { name: project.name, project, services: Object.keys(project.services) };
   } catch (err) {
+    if (o.needModel) throw err;
     const fromEnv = process.env.COMPOSE_PROJECT_NAME;
     if (fromEnv) return { name: fromEnv };
     throw err;

@@ -110,9 +110,7 @@ async function attachAndRun(client: EngineClient, id: string, o: { stdin: boolea
 
 async function runOneOff(cmd: Command, service: string, command: string[], f: RunFlags): Promise<number> {
   if (f.publish?.length && f.servicePorts) throw new CliError('--service-ports and --publish are incompatible', 1);
-  const scope = await composeScope(cmd);
-  const project = scope.project;
-  if (!project) throw new CliError('no configuration file provided: not found', 1);
+  const project = (await composeScope(cmd, { needModel: true })).project as Project;
   const base = project.services[service];
   if (!base) throw new CliError(`no such service: ${service}`, 1);
   const client = await clientFor(globals(cmd));
