@@ -119,6 +119,22 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(bc(['logs', '--index', '2']).stderr, '--index requires one service to be selected\n');
   });
 
+  test('logs in colour (--ansi always, or a terminal): one colour per container in compose\'s order; --no-color turns it off', () => {
+    const r = d.berth(['compose', '--ansi', 'always', '-p', 'demo', 'logs', 'web', 'worker']);
+    const prefixes = new Map<string, string>();
+    for (const line of r.stdout.split('\n').filter(Boolean)) {
+      const m = /^\x1b\[([0-9;]+)m(demo_\w+_\d) +\| \x1b\[0m/.exec(line);
+      assert.ok(m, `a coloured prefix: ${JSON.stringify(line)}`);
+      prefixes.set(m[2], m[1]);
+    }
+    // compose's rainbow starts cyan, yellow, green; containers in name order.
+    assert.deepEqual([...prefixes], [['demo_web_1', '36'], ['demo_web_2', '33'], ['demo_worker_1', '32']]);
+    assert.doesNotMatch(d.berth(['compose', '--ansi', 'always', '-p', 'demo', 'logs', '--no-color', 'worker']).stdout, /\x1b\[/);
+    // On a terminal (script gives one), colour is the default.
+    const tty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo logs worker`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    assert.match(tty.stdout, /^\x1b\[36mdemo_worker_1  \| \x1b\[0mtick 1\r\n/);
+  });
+
   test('logs -f follows the running containers, reports an exit, and ends when none runs', async () => {
     const env = { ...process.env };
     const follower = spawnCollect(BERTH, ['-H', d.host, 'compose', '-p', 'demo', 'logs', '-f', '--tail', '1', 'worker'], env, 60_000);
@@ -141,6 +157,13 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(none.code, 1);
     assert.equal(none.stderr, 'service "once" is not running\n');
     assert.equal(bc(['exec', '-T', '--index', '3', 'web', 'true']).stderr, 'service "web" is not running container #3\n');
+  });
+
+  test('exec allocates a tty when this side has one, and -T turns it off', () => {
+    const tty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo exec web tty`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    assert.match(tty.stdout, /^\/dev\/pts\/\d+\r\n/);
+    const notty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo exec -T web tty`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    assert.match(notty.stdout, /^not a tty/);
   });
 
   test('top: one table, SERVICE and # first and CMD last', () => {
@@ -193,6 +216,7 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
 
   test('events --json: the project\'s container events with compose\'s labels left out of the attributes', async () => {
     const events = spawnCollect(BERTH, ['-H', d.host, 'compose', '-p', 'demo', 'events', '--json', 'worker'], process.env, 5000);
+    const plain = spawnCollect(BERTH, ['-H', d.host, 'compose', '-p', 'demo', 'events', 'worker'], { ...process.env, TZ: 'UTC' }, 5000);
     await new Promise((r) => setTimeout(r, 1000));
     d.berth(['pause', 'demo_worker_1']);
     d.berth(['pause', 'demo_web_1']);
@@ -204,6 +228,12 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(got[0].attributes.name, 'demo_worker_1');
     assert.ok(!Object.keys(got[0].attributes).some((k) => k.startsWith('com.docker.compose.')));
     assert.match(got[0].time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+    // Without --json: compose's Event.String(), a blank line after each.
+    const lines = (await plain).stdout.split('\n');
+    assert.match(lines[0], new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\.\\d{6} container pause ${ids.demo_worker_1} \\((.+=.+)(, .+=.+)*\\)$`));
+    assert.match(lines[0], /[(, ]name=demo_worker_1[,)]/);
+    assert.equal(lines[1], '');
+    assert.match(lines[2], / container unpause /);
   });
 
   test('cp: into every container of a service, out of the first; between services refused', () => {
