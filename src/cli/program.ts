@@ -84,11 +84,8 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
-  // Compose's subcommands register on this group; its project flags are read with optsWithGlobals.
-  // Positional: project flags come before the subcommand (`compose -f x.yml ps`), so that a
-  // subcommand's own -f (`logs -f`, `version -f json`) and the command of `exec`/`run`
-  // (`exec web sh -c 'ls -f'`) stay the subcommand's.
-  const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose')).enablePositionalOptions();
+  // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
+  const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   registerComposeConfigCommands(composeGroup);
   registerComposeInspectCommands(composeGroup);
   registerComposeFollowCommands(composeGroup);

@@ -36,6 +36,7 @@ export function projectDocument(p: Project): Record<string, unknown> {
   for (const key of ['networks', 'volumes', 'secrets', 'configs'] as const) {
     if (!isEmpty(p[key])) doc[key] = sorted(p[key] as Record<string, unknown>);
   }
+  Object.assign(doc, p.extensions ?? {});
   return doc;
 }
 

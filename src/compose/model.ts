@@ -26,6 +26,8 @@ export interface Project {
   configs: Record<string, FileObjectConfig>;
   /** The variables interpolation used (.env, --env-file, the process environment). */
   environment: Record<string, string>;
+  /** Top-level `x-*` keys, kept for `config`. */
+  extensions?: Record<string, unknown>;
 }
 
 export interface Service {

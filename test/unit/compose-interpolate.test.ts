@@ -135,7 +135,7 @@ describe('substitute (compose-go template_test.go cases)', () => {
   test('a default is only substituted (and warned about) when it is used', () => {
     const warned: string[] = [];
     assert.equal(substitute('${A:+${A},}B', () => undefined, (n) => warned.push(n)), 'B');
-    assert.deepEqual(warned, []);
+    assert.equal(warned.length, 0);
     assert.equal(substitute('${A:-${B}}', () => undefined, (n) => warned.push(n)), '');
     assert.deepEqual(warned, ['B']);
     assert.equal(substitute('${A?${B}}', (n) => (n === 'A' ? 'value' : undefined), (n) => warned.push(n)), 'value');

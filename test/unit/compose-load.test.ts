@@ -217,6 +217,28 @@ describe('normalisation', () => {
   });
 });
 
+describe('normalisation: the rest', () => {
+  test('label_file under labels, pull_policy, develop.watch paths, implicit dependencies, top-level x- keys', async () => {
+    const dir = project({
+      'app.labels': 'a=from-file\nb=from-file\n',
+      'compose.yaml': [
+        'x-shared: {k: v}',
+        'services:',
+        '  web:', '    image: x', '    label_file: ./app.labels', '    labels: {b: mine}', '    pull_policy: if_not_present',
+        '    develop: {watch: [{path: ./src, action: sync, target: /app}]}', '    x-note: kept',
+        '  side:', '    image: x', '    network_mode: "service:web"', '    volumes_from: [web]', '    links: ["web:w"]',
+      ].join('\n'),
+    });
+    const p = await loadProject(opts(dir));
+    assert.deepEqual(p.services.web.labels, { a: 'from-file', b: 'mine' });
+    assert.equal(p.services.web.pull_policy, 'missing');
+    assert.deepEqual(p.services.web.develop?.watch, [{ path: join(dir, 'src'), action: 'sync', target: '/app' }]);
+    assert.equal(p.services.web['x-note'], 'kept');
+    assert.deepEqual(p.services.side.depends_on, { web: { condition: 'service_started', restart: true, required: true } });
+    assert.deepEqual(p.extensions, { 'x-shared': { k: 'v' } });
+  });
+});
+
 describe('several files: the spec\'s merge rules', () => {
   test('mappings merge, sequences append, command replaces, unique keys keep one entry, !reset and !override', async () => {
     const dir = project({

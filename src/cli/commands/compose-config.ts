@@ -101,7 +101,7 @@ export function registerComposeConfigCommands(compose: Command): void {
       }
       const doc = projectDocument(project);
       // Compose escapes `$` in its output so that the output is itself a valid compose file.
-      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', '$$');
+      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', () => '$$');
       if (f.output && !f.quiet) writeFileSync(f.output, text);
       else out(text);
     });
