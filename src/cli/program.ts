@@ -19,6 +19,8 @@ import { registerPruneCommands } from './commands/prune.ts';
 import { registerCpCommands } from './commands/cp.ts';
 import { addProjectFlags } from './compose-project.ts';
 import { registerComposeConfigCommands } from './commands/compose-config.ts';
+import { registerComposeLifecycleCommands } from './commands/compose-lifecycle.ts';
+import { inheritProjectFlags } from './compose-context.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -82,6 +84,9 @@ export function buildProgram(): Command {
   // Not positional: like docker compose's persistent flags, `-f` may also follow the subcommand.
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose')).enablePositionalOptions(false);
   registerComposeConfigCommands(composeGroup);
+  registerComposeLifecycleCommands(composeGroup);
+  // Last: every compose subcommand also takes the group's flags it does not shadow.
+  inheritProjectFlags(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);
