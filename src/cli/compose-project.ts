@@ -49,7 +49,8 @@ function projectOptions(): Option[] {
 export function addProjectFlags(cmd: Command): Command {
   for (const o of projectOptions()) cmd.addOption(o);
   return cmd.hook('preSubcommand', (_group, sub) => {
-    for (const o of projectOptions()) if (!sub.options.some((x) => x.long === o.long)) sub.addOption(o);
+    // A subcommand's own flag wins, by long name or by letter (`logs -f`, `version -f`, `run -p`).
+    for (const o of projectOptions()) if (!sub.options.some((x) => x.long === o.long || (o.short && x.short === o.short))) sub.addOption(o);
   });
 }
 

@@ -24,6 +24,8 @@ import { registerComposeExecCommands } from './commands/compose-exec.ts';
 import { registerComposeRunCommands } from './commands/compose-run.ts';
 import { addProjectFlags } from './compose-project.ts';
 import { registerComposeConfigCommands } from './commands/compose-config.ts';
+import { registerComposeLifecycleCommands } from './commands/compose-lifecycle.ts';
+import { inheritProjectFlags } from './compose-context.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -91,6 +93,9 @@ export function buildProgram(): Command {
   registerComposeFollowCommands(composeGroup);
   registerComposeExecCommands(composeGroup);
   registerComposeRunCommands(composeGroup);
+  registerComposeLifecycleCommands(composeGroup);
+  // Last: every compose subcommand also takes the group's flags it does not shadow.
+  inheritProjectFlags(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

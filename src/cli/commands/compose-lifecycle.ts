@@ -23,7 +23,7 @@ interface Common {
 }
 
 function progressMode(cmd: Command, f: Common): ProgressMode {
-  const p = f.progress ?? (cmd.parent?.opts() as Common).progress ?? process.env.BUILDKIT_PROGRESS;
+  const p = f.progress ?? cmd.optsWithGlobals<Common>().progress ?? process.env.BUILDKIT_PROGRESS;
   if (p === undefined || p === 'auto') return 'auto';
   if (!['tty', 'plain', 'quiet', 'json'].includes(p)) throw new CliError(`unsupported --progress value "${p}"`, 1);
   return p as ProgressMode;
@@ -110,8 +110,7 @@ function addUpFlags(c: Command, up: boolean): Command {
     .option('--no-recreate', "If containers already exist, don't recreate them. Incompatible with --force-recreate.")
     .option('--remove-orphans', 'Remove containers for services not defined in the Compose file')
     .option('--scale <SERVICE=NUM>', 'Scale SERVICE to NUM instances. Overrides the scale setting in the Compose file if present.', collect)
-    .option('--quiet-pull', 'Pull without printing progress information')
-    .option('--progress <type>', 'Set type of progress output (auto, tty, plain, json, quiet)');
+    .option('--quiet-pull', 'Pull without printing progress information');
   if (!up) return c;
   return c.option('-d, --detach', 'Detached mode: Run containers in the background')
     .option('--no-deps', "Don't start linked services")
@@ -217,7 +216,6 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     .option('--rmi <type>', 'Remove images used by services. "local" remove only images that don\'t have a custom tag ("local"|"all")')
     .option('--remove-orphans', 'Remove containers for services not defined in the Compose file')
     .option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds')
-    .option('--progress <type>', 'Set type of progress output (auto, tty, plain, json, quiet)')
     .argument('[services...]')
     .action(async (_services: string[], f: Common & { volumes?: boolean; rmi?: string; removeOrphans?: boolean; timeout?: string }, cmd: Command) => {
       if (f.rmi !== undefined && f.rmi !== 'local' && f.rmi !== 'all') throw new CliError(`invalid value for --rmi: ${f.rmi}`, 1);
@@ -228,7 +226,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     });
 
   compose.command('start').description('Start services')
-    .option('--progress <type>', 'Set type of progress output').argument('[services...]')
+    .argument('[services...]')
     .action(async (services: string[], f: Common, cmd: Command) => {
       const ctx = await context(cmd, f);
       await run(ctx, async () => {
@@ -239,7 +237,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     });
 
   const simple = (name: string, description: string, verb: (ctx: ExecContext, f: Record<string, string | boolean | undefined>) => ReturnType<typeof verbs.stop>, filter: (state: string) => boolean, reverse: boolean, extra: (c: Command) => Command = (c) => c) => {
-    extra(compose.command(name).description(description).option('--progress <type>', 'Set type of progress output').argument('[services...]'))
+    extra(compose.command(name).description(description).argument('[services...]'))
       .action(async (services: string[], f: Common & Record<string, string | boolean | undefined>, cmd: Command) => {
         const ctx = await context(cmd, f);
         await run(ctx, async () => {
@@ -261,7 +259,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     .option('-f, --force', "Don't ask to confirm removal")
     .option('-s, --stop', 'Stop the containers, if required, before removing')
     .option('-v, --volumes', 'Remove any anonymous volumes attached to containers')
-    .option('--progress <type>', 'Set type of progress output')
+    
     .argument('[services...]')
     .action(async (services: string[], f: Common & { force?: boolean; stop?: boolean; volumes?: boolean }, cmd: Command) => {
       const ctx = await context(cmd, f);
@@ -286,7 +284,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     .option('--pull', 'Always attempt to pull a newer version of the image')
     .option('-q, --quiet', "Don't print anything to STDOUT")
     .option('--build-arg <key=value>', 'Set build-time variables for services', collect)
-    .option('--progress <type>', 'Set type of progress output')
+    
     .argument('[services...]')
     .action(async (services: string[], f: Common & { cache: boolean; pull?: boolean; quiet?: boolean; buildArg?: string[] }, cmd: Command) => {
       const ctx = await context(cmd, f);
@@ -308,7 +306,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     .option('--ignore-pull-failures', 'Pull what it can and ignores images with pull failures')
     .option('--include-deps', 'Also pull services declared as dependencies')
     .option('--ignore-buildable', 'Ignore images that can be built')
-    .option('--progress <type>', 'Set type of progress output')
+    
     .argument('[services...]')
     .action(async (services: string[], f: Common & { quiet?: boolean; ignorePullFailures?: boolean; includeDeps?: boolean; ignoreBuildable?: boolean }, cmd: Command) => {
       const ctx = await context(cmd, f);
@@ -332,7 +330,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
   compose.command('push').description('Push service images')
     .option('--ignore-push-failures', 'Push what it can and ignores images with push failures')
     .option('-q, --quiet', 'Push without printing progress information')
-    .option('--progress <type>', 'Set type of progress output')
+    
     .argument('[services...]')
     .action(async (services: string[], f: Common & { ignorePushFailures?: boolean; quiet?: boolean }, cmd: Command) => {
       const ctx = await context(cmd, f);
