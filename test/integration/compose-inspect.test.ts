@@ -270,3 +270,44 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.deepEqual(JSON.parse(d.berth(['compose', 'version', '--format', 'json']).stdout), { version: n });
   });
 });
+
+describe('compose: looking at a project berth compose made', () => {
+  let d: TestDaemon;
+  let dir: string;
+  const bc = (args: string[]) => d.berth(['compose', '--project-directory', dir, '-p', 'v2', ...args], { timeout: 120_000 });
+
+  before(async () => {
+    d = await startSeededDaemon();
+    dir = mkdtempSync('/tmp/bt-cinspect2-');
+    writeFileSync(join(dir, 'compose.yaml'), [
+      'services:',
+      '  web:',
+      '    image: busybox',
+      "    command: sh -c 'echo web says hi; exec sleep 600'",
+      '    deploy: { replicas: 2 }',
+      '  longer-name:',
+      '    image: busybox',
+      "    command: sh -c 'echo long says hi; exec sleep 600'",
+      '',
+    ].join('\n'));
+    const up = bc(['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+  });
+  after(async () => {
+    await d.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('ps shows <project>-<service>-<n> names; logs prefixes drop the project, padded to the longest', () => {
+    assert.equal(bc(['ps', '--format', '{{.Name}} {{.Service}}']).stdout, 'v2-longer-name-1 longer-name\nv2-web-1 web\nv2-web-2 web\n');
+    const lines = bc(['logs']).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(lines, ['longer-name-1  | long says hi', 'web-1          | web says hi', 'web-2          | web says hi']);
+    // Services named on the command line only; the compose file's services otherwise.
+    assert.equal(bc(['logs', 'web', '--index', '2']).stdout, 'web-2  | web says hi\n');
+    // With a compose file read, a service it does not define is an error; -p alone reads none (as compose).
+    const viaFile = d.berth(['compose', '-f', join(dir, 'compose.yaml'), '-p', 'v2', 'ps', 'nosuch']);
+    assert.equal(viaFile.code, 1);
+    assert.equal(viaFile.stderr, 'no such service: nosuch\n');
+    assert.equal(bc(['ps', '-q', 'nosuch']).stdout, '');
+  });
+});
