@@ -22,6 +22,7 @@ import { registerComposeInspectCommands } from './commands/compose-inspect.ts';
 import { registerComposeFollowCommands } from './commands/compose-follow.ts';
 import { registerComposeExecCommands } from './commands/compose-exec.ts';
 import { registerComposeRunCommands } from './commands/compose-run.ts';
+import { registerComposeWatchCommands } from './commands/compose-watch.ts';
 import { addProjectFlags } from './compose-project.ts';
 import { registerComposeConfigCommands } from './commands/compose-config.ts';
 import { registerComposeLifecycleCommands } from './commands/compose-lifecycle.ts';
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
   registerComposeFollowCommands(composeGroup);
   registerComposeExecCommands(composeGroup);
   registerComposeRunCommands(composeGroup);
+  registerComposeWatchCommands(composeGroup);
   registerComposeLifecycleCommands(composeGroup);
   // Last: every compose subcommand also takes the group's flags it does not shadow.
   inheritProjectFlags(composeGroup);
