@@ -69,7 +69,7 @@ function psRow(c: PsContainer, info: Inspected | undefined, trunc: boolean, json
   };
 }
 
-interface PsFlags { all?: boolean; quiet?: boolean; services?: boolean; status?: string[]; filter?: string; format?: string; trunc: boolean }
+interface PsFlags { all?: boolean; quiet?: boolean; services?: boolean; status?: string[]; filter?: string; format?: string; trunc: boolean; orphans?: string | boolean }
 
 async function runPs(client: EngineClient, project: string, services: string[], f: PsFlags): Promise<void> {
   const status = [...(f.status ?? [])];
@@ -230,7 +230,10 @@ export function registerComposeInspectCommands(compose: Command): void {
     .action(async (services: string[], f: PsFlags, cmd: Command) => {
       const scope = await composeScope(cmd);
       for (const s of services) if (scope.services && !scope.services.includes(s)) throw new CliError(`no such service: ${s}`, 1);
-      await runPs(await clientFor(globals(cmd)), scope.name, services, f);
+      // --orphans=false: only the services the compose file declares.
+      const noOrphans = f.orphans === 'false' || f.orphans === false;
+      const chosen = services.length === 0 && noOrphans && scope.services ? scope.services : services;
+      await runPs(await clientFor(globals(cmd)), scope.name, chosen, f);
     });
 
   compose.command('ls')
