@@ -5,6 +5,7 @@
 import type { Writable } from 'node:stream';
 import type { EngineClient } from '../client/engine-client.ts';
 import { FrameDecoder } from '../api/stream-frames.ts';
+import { parseTimestampNs } from '../api/timestamps.ts';
 
 const ESC = '\x1b[';
 
@@ -103,6 +104,19 @@ export interface LogStreamOptions {
  * A container with a tty sends raw bytes, one without sends frames; stdout
  * and stderr both print to the printer's stream, as compose prints them.
  */
+/**
+ * A --since/--until value as the API's `seconds.nanoseconds`: relative ("42m")
+ * and RFC 3339 times are resolved here, as the docker client does, since an
+ * engine only takes the numeric form.
+ */
+function apiTime(v: string | undefined, now: Date): string | undefined {
+  if (!v) return undefined;
+  const ns = parseTimestampNs(v, now);
+  const sec = ns / 1_000_000_000n;
+  const frac = ns % 1_000_000_000n;
+  return frac === 0n ? String(sec) : `${sec}.${String(frac < 0n ? -frac : frac).padStart(9, '0')}`;
+}
+
 export async function printContainerLogs(client: EngineClient, id: string, name: string, tty: boolean, printer: LogPrinter, o: LogStreamOptions): Promise<void> {
   const res = await client.stream('GET', `/containers/${id}/logs`, {
     query: {
@@ -110,8 +124,8 @@ export async function printContainerLogs(client: EngineClient, id: string, name:
       stderr: true,
       follow: o.follow === true,
       tail: o.tail && o.tail !== 'all' ? o.tail : undefined,
-      since: o.since || undefined,
-      until: o.until || undefined,
+      since: apiTime(o.since, new Date()),
+      until: apiTime(o.until, new Date()),
       timestamps: o.timestamps === true,
     },
   });

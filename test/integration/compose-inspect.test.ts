@@ -117,6 +117,10 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(bc(['logs', '--index', '2', 'web', '--no-log-prefix']).stdout.split('\n').filter(Boolean).sort().join(','), 'hello from web,oops');
     assert.match(bc(['logs', '-t', 'worker']).stdout, /^demo_worker_1  \| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z tick 1$/m);
     assert.equal(bc(['logs', '--index', '2']).stderr, '--index requires one service to be selected\n');
+    // --since/--until: relative and RFC 3339 times, resolved on this side as the docker client does.
+    assert.equal(bc(['logs', '--since', '1h', '--no-log-prefix', 'worker']).stdout, 'tick 1\ntick 2\ntick 3\n');
+    assert.equal(bc(['logs', '--until', '2000-01-01T00:00:00Z', 'worker']).stdout, '');
+    assert.equal(bc(['logs', '--since', 'soon', 'worker']).stderr, 'failed to parse value as time or duration: "soon"\n');
   });
 
   test('logs in colour (--ansi always, or a terminal): one colour per container in compose\'s order; --no-color turns it off', () => {
