@@ -196,6 +196,27 @@ describe('compose config on a valid project', () => {
     assert.deepEqual(s.ports.map((p) => p.target), [1000, 2000]);
   });
 
+  test('--variables, as docker compose e2e (pkg/e2e/config_test.go) expects it', () => {
+    const d = projectDir({ 'compose.yaml': 'services:\n  test:\n    image: x\n    ports:\n      - ${PORT:-8080}:80\n' });
+    const json = berth(d, ['compose', 'config', '--variables', '--format', 'json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal(json.stdout, '{\n    "PORT": {\n        "Name": "PORT",\n        "DefaultValue": "8080",\n        "PresenceValue": "",\n        "Required": false\n    }\n}\n\n');
+    const yaml = berth(d, ['compose', 'config', '--variables', '--format', 'yaml']);
+    assert.equal(yaml.stdout, 'PORT:\n    name: PORT\n    defaultvalue: "8080"\n    presencevalue: ""\n    required: false\n');
+    const table = berth(d, ['compose', 'config', '--variables']);
+    assert.equal(table.stdout, `NAME${' '.repeat(16)}REQUIRED${' '.repeat(12)}DEFAULT VALUE${' '.repeat(7)}ALTERNATE VALUE\nPORT${' '.repeat(16)}false${' '.repeat(15)}8080${' '.repeat(16)}\n`);
+    const raw = berth(d, ['compose', 'config', '--no-interpolate', 'test']);
+    assert.match(raw.stdout, /- \$\{PORT:-8080\}:80/);
+    assert.match(raw.stderr, /service filtering is not applied when --no-interpolate is set/);
+  });
+
+  test('--no-consistency lists what a model that fails its checks declares', () => {
+    const d = projectDir({ 'compose.yaml': 'services:\n  incomplete:\n    depends_on: [nowhere]\nvolumes:\n  data: {}\n' });
+    assert.equal(berth(d, ['compose', 'config', '--services']).code, 1);
+    assert.deepEqual(berth(d, ['compose', 'config', '--no-consistency', '--services']), { code: 0, stdout: 'incomplete\n', stderr: '' });
+    assert.equal(berth(d, ['compose', 'config', '--no-consistency', '--volumes']).stdout, 'data\n');
+  });
+
   test('unsupported options are refused clearly', () => {
     const r = berth(dir, ['compose', 'config', '--resolve-image-digests']);
     assert.equal(r.code, 1);

@@ -248,3 +248,17 @@ describe('dotenv files', () => {
     assert.throws(() => parseEnvText('OK=1\nBAD KEY=2\n', '/p/.env'), { message: /\/p\/\.env: line 2/ });
   });
 });
+
+describe('extractVariables (config --variables)', () => {
+  test('names, defaults, alternatives, required; nested ones; $$ is no variable', async () => {
+    const { extractVariables } = await import('../../src/compose/load/variables.ts');
+    const vars = extractVariables({ a: ['${A:-x${B}}', '$C and ${D?err}', '$$E', { f: '${F:+alt}' }] });
+    assert.deepEqual([...vars.values()].sort((x, y) => (x.Name < y.Name ? -1 : 1)), [
+      { Name: 'A', DefaultValue: 'x${B}', PresenceValue: '', Required: false },
+      { Name: 'B', DefaultValue: '', PresenceValue: '', Required: false },
+      { Name: 'C', DefaultValue: '', PresenceValue: '', Required: false },
+      { Name: 'D', DefaultValue: '', PresenceValue: '', Required: true },
+      { Name: 'F', DefaultValue: '', PresenceValue: 'alt', Required: false },
+    ]);
+  });
+});

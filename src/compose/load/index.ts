@@ -141,7 +141,8 @@ export async function loadModel(opts: LoadOptions): Promise<Mapping> {
   return { name: chooseProjectName(opts.projectName, env, merged.name, workingDir), ...merged };
 }
 
-export async function loadProject(opts: LoadOptions): Promise<Project> {
+/** `check: false` is `config --no-consistency`: the project as loaded, references unchecked. */
+export async function loadProject(opts: LoadOptions, { check = true }: { check?: boolean } = {}): Promise<Project> {
   const { merged, files, workingDir, env, warn } = loadMerged(opts);
   const name = chooseProjectName(opts.projectName, env, merged.name, workingDir);
   env.COMPOSE_PROJECT_NAME ??= name;
@@ -171,6 +172,6 @@ export async function loadProject(opts: LoadOptions): Promise<Project> {
     project = withServicesEnabled(project, opts.services);
   }
   const checked = project;
-  inFile(where, () => checkProject(checked, warn));
+  if (check) inFile(where, () => checkProject(checked, warn));
   return project;
 }

@@ -55,15 +55,33 @@ function build(v: unknown, ctx: ServiceContext): BuildConfig {
   return out;
 }
 
+/** `host=ip` entries: from a mapping, `host:ip` or `host=ip` strings, and comma-separated addresses. */
 function extraHosts(v: unknown): string[] {
   if (isMapping(v)) {
     return Object.entries(v).flatMap(([h, ip]) => (Array.isArray(ip) ? ip : [ip]).map((i) => `${h}=${str(i)}`));
   }
-  return strList(v).map((e) => (e.includes('=') ? e : e.replace(':', '=')));
+  return strList(v).flatMap((e) => {
+    const eq = e.indexOf('=');
+    const i = eq >= 0 ? eq : e.indexOf(':');
+    if (i < 0) return [e];
+    const host = e.slice(0, i);
+    return e.slice(i + 1).split(',').map((ip) => `${host}=${ip}`);
+  });
 }
 
+/** A string or a list of strings, without the empty ones (`dns: ${UNSET}` means none). */
+const nonEmptyList = (v: unknown): string[] => strList(v).filter((x) => x !== '');
+
 function fileObjects(v: unknown): ServiceFileObject[] {
-  return (v as unknown[]).map((e) => (typeof e === 'string' ? { source: e } : ({ ...(e as Mapping) } as unknown as ServiceFileObject)));
+  return (v as unknown[]).map((e) => {
+    if (typeof e === 'string') return { source: e };
+    const o = { ...(e as Mapping) };
+    // A mode written as a string is octal ("0440"), as compose reads it.
+    if (typeof o.mode === 'string') o.mode = parseInt(o.mode, 8);
+    if (o.uid !== undefined) o.uid = str(o.uid);
+    if (o.gid !== undefined) o.gid = str(o.gid);
+    return o as unknown as ServiceFileObject;
+  });
 }
 
 function ports(v: unknown, where: string): PortConfig[] {
@@ -132,11 +150,11 @@ function dependsOn(v: unknown): Record<string, DependsOn> {
   return out;
 }
 
-function healthcheck(v: Mapping): Healthcheck {
+function healthcheck(v: Mapping, where: string): Healthcheck {
   const h: Healthcheck = {};
   if (v.test !== undefined) h.test = typeof v.test === 'string' ? ['CMD-SHELL', v.test] : strList(v.test);
   for (const k of ['interval', 'timeout', 'start_period', 'start_interval'] as const) {
-    const d = normaliseDuration(v[k]);
+    const d = normaliseDuration(v[k], `${where}.healthcheck.${k}`);
     if (d !== undefined) h[k] = d;
   }
   if (v.retries !== undefined) h.retries = Number(v.retries);
@@ -221,6 +239,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   const s: Mapping = {};
   const environment: Record<string, string | null> = raw.env_file !== undefined ? envFiles(raw.env_file, ctx) : {};
   for (const [k, v] of Object.entries(toKeyValueMap(raw.environment ?? {}))) {
+    if (/\s$/.test(k)) throw new ComposeError(`environment variable ${k} is declared with a trailing space`);
     // A key without a value takes the shell's, or stays unset.
     environment[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : str(v);
   }
@@ -232,7 +251,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'ports': s.ports = ports(v, where); break;
       case 'volumes': s.volumes = volumes(v, ctx, where); break;
       case 'depends_on': s.depends_on = dependsOn(v); break;
-      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping); break;
+      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping, where); break;
       case 'labels': s.labels = { ...labelFiles(raw.label_file, ctx), ...stringMap(v) }; break;
       case 'annotations': case 'sysctls': s[k] = stringMap(v); break;
       case 'pull_policy': s[k] = v === 'if_not_present' ? 'missing' : v; break;
@@ -246,10 +265,10 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
         break;
       }
       case 'expose': s.expose = strList(v); break;
-      case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = strList(v); break;
+      case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = nonEmptyList(v); break;
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
       case 'secrets': case 'configs': s[k] = fileObjects(v); break;
-      case 'stop_grace_period': s[k] = normaliseDuration(v); break;
+      case 'stop_grace_period': s[k] = normaliseDuration(v, `${where}.stop_grace_period`); break;
       case 'ulimits': {
         const u: Record<string, { soft: number; hard: number }> = {};
         for (const [uk, uv] of Object.entries(v as Mapping)) {

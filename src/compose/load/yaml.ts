@@ -1,7 +1,7 @@
 // Compose files as YAML 1.2 documents: anchors, aliases and `<<` merge keys
 // resolved by the `yaml` package, and compose's two merge tags kept as markers
 // (`!reset` drops what earlier files said, `!override` replaces it whole).
-import { parseAllDocuments, Scalar, visit, isNode, type Document, type Node } from 'yaml';
+import { parseAllDocuments, Scalar, visit, isNode, type Document, type Node, type ScalarTag, type Tags } from 'yaml';
 import { ComposeError, isMapping, type Mapping } from './errors.ts';
 
 /** `!reset`: the key takes its type's default (absent) in the merged model. */
@@ -15,10 +15,24 @@ export class Override {
   }
 }
 
+/**
+ * `0440` is octal, as Go's yaml.v3 (and so compose) reads it: a file mode
+ * written the usual way means what its author meant. YAML 1.2 alone would
+ * read it as decimal 440.
+ */
+const LEADING_ZERO_OCTAL: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  test: /^0[0-7]+$/,
+  resolve: (s: string) => parseInt(s, 8),
+};
+const withOctal = (tags: Tags): Tags => [LEADING_ZERO_OCTAL, ...tags];
+
 /** Every YAML document of a compose file (compose merges them in order), each a mapping. */
 export function parseComposeYaml(text: string, filename: string): Mapping[] {
   // The `yaml` package's alias limit keeps an alias bomb from blowing up memory.
-  const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, customTags: withOctal });
   const list = Array.isArray(docs) ? docs : [];
   if (!Array.isArray(docs)) return [];
   return list.map((doc) => toMapping(doc, filename));
