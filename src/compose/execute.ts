@@ -1,10 +1,10 @@
 // The executor: carries out a plan through one EngineClient. Networks and
-// volumes are made together; then services go in dependency waves, every
-// service of a wave (and every replica of a service) at the same time; a
-// service starts once each dependency meets its depends_on condition.
+// volumes are made together; then every service (and every replica) at the
+// same time, each created once its dependencies are created and started once
+// they are started and meet their depends_on conditions.
 import { ApiError, type EngineClient } from '../client/engine-client.ts';
 import { LABEL, type Project, type Service } from './model.ts';
-import { containerConfig, containerName, projectLabels, serviceImage } from './container-config.ts';
+import { containerConfig, projectLabels } from './container-config.ts';
 import { dependencyOrder, displayName, type ContainerSummary, type Plan, type ServicePlan } from './plan.ts';
 import { ids, type Progress } from './progress.ts';
 import { writeFileObjects } from './file-objects.ts';
@@ -15,13 +15,8 @@ export interface ExecContext {
   progress: Progress;
 }
 
-/** A failure already shown against its resource; the command reports its message and ends with status 1. */
-export class ComposeError extends Error {}
-
-function describe(err: unknown): string {
-  if (err instanceof ApiError) return `Error response from daemon: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
-}
+/** A dependency that did not meet its condition (unhealthy, failed, timed out). */
+export class DependencyError extends Error {}
 
 /** Runs fn over every item at once; waits for all, then throws the first failure. */
 export async function all<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -100,78 +95,112 @@ async function createContainer(ctx: ExecContext, service: Service, n: number, o:
   return res.Id;
 }
 
-async function stopContainer(ctx: ExecContext, id: string, service: Service | undefined, timeout: number | undefined): Promise<void> {
-  const t = timeout ?? (service?.stop_grace_period ? undefined : undefined);
-  await ctx.client.status('POST', `/containers/${id}/stop`, { query: { t } });
+/** Without -t the container's own StopTimeout (stop_grace_period) applies, as the engine keeps it. */
+async function stopContainer(ctx: ExecContext, id: string, timeout: number | undefined): Promise<void> {
+  await ctx.client.status('POST', `/containers/${id}/stop`, { query: { t: timeout } });
 }
 
 /** The containers each service runs after convergence: IDs and names, for starting, waiting and attaching. */
 export type Running = Map<string, Array<{ id: string; name: string }>>;
 
 /**
- * Creates, recreates and removes what the plan says, service by service in
- * dependency order; then, if asked, starts them in the same order, each
- * service once its dependencies meet their conditions.
+ * Creates, recreates and removes what the plan says and, if asked, starts
+ * the containers: every service at once, each held back only by its own
+ * dependencies.
  */
 export async function converge(ctx: ExecContext, plan: Plan, o: ConvergeOptions, observed: ContainerSummary[]): Promise<Running> {
   const { client } = ctx;
   const names = new Names(observed);
   const fileObjects = writeFileObjects(ctx.project);
   const result: Running = new Map();
-  const waves = dependencyOrder(new Map([...plan.services].map(([k, v]) => [k, v.dependsOn])));
+  // A cycle (the loader rejects them) fails here instead of leaving tasks waiting on each other.
+  dependencyOrder(new Map([...plan.services].map(([k, v]) => [k, v.dependsOn])));
   if (o.removeOrphans) {
     await all(plan.orphans, (c) => step(ctx, ids.container(displayName(c)), 'Removing', 'Removed', async () => {
       if (c.State === 'running') await client.status('POST', `/containers/${c.Id}/stop`, { query: { t: o.timeout } });
       await client.status('DELETE', `/containers/${c.Id}`, { query: { force: true, v: true } });
     }));
   }
-  const toStart = new Map<string, Array<{ id: string; name: string; running: boolean; restart: boolean }>>();
-  for (const wave of waves) {
-    await all(wave, async (svc) => {
-      const sp = plan.services.get(svc)!;
-      const containers: Array<{ id: string; name: string; running: boolean; restart: boolean }> = [];
-      await all(sp.actions, async (a) => {
-        if (a.kind === 'create') {
-          const id = await step(ctx, ids.container(a.name), 'Creating', 'Created', () => createContainer(ctx, sp.service, a.number, o, names, fileObjects));
-          containers.push({ id, name: a.name, running: false, restart: false });
-        } else if (a.kind === 'recreate') {
-          const id = await step(ctx, ids.container(a.name), 'Recreate', 'Recreated', async () => {
-            // The old one goes first: it holds the name, and perhaps host ports and a fixed address.
-            if (a.container.State === 'running' || a.container.State === 'paused') await stopContainer(ctx, a.container.Id, sp.service, o.timeout);
-            await client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true } });
-            return createContainer(ctx, sp.service, a.number, o, names, fileObjects);
-          });
-          containers.push({ id, name: a.name, running: false, restart: false });
-        } else if (a.kind === 'keep' || a.kind === 'restart') {
-          containers.push({ id: a.container.Id, name: displayName(a.container), running: a.container.State === 'running', restart: a.kind === 'restart' });
-        } else {
-          const name = displayName(a.container);
-          if (a.container.State === 'running') await step(ctx, ids.container(name), 'Stopping', 'Stopped', () => stopContainer(ctx, a.container.Id, sp.service, o.timeout));
-          await step(ctx, ids.container(name), 'Removing', 'Removed', () => client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true } }));
-        }
-      });
-      containers.sort((x, y) => x.name.localeCompare(y.name, undefined, { numeric: true }));
-      toStart.set(svc, containers);
+  // Each service is a task: created once its dependencies are created (it may
+  // refer to their containers), started once they are started and meet their
+  // conditions. A service's creation so overlaps its dependencies' starts.
+  type Entry = { id: string; name: string; running: boolean; restart: boolean };
+  const created = new Map<string, Deferred>();
+  const started = new Map<string, Deferred>();
+  for (const svc of plan.services.keys()) {
+    created.set(svc, deferred());
+    started.set(svc, deferred());
+  }
+  const createService = async (svc: string): Promise<Entry[]> => {
+    const sp = plan.services.get(svc)!;
+    const containers: Entry[] = [];
+    await all(sp.actions, async (a) => {
+      if (a.kind === 'create') {
+        const id = await step(ctx, ids.container(a.name), 'Creating', 'Created', () => createContainer(ctx, sp.service, a.number, o, names, fileObjects));
+        containers.push({ id, name: a.name, running: false, restart: false });
+      } else if (a.kind === 'recreate') {
+        const id = await step(ctx, ids.container(a.name), 'Recreate', 'Recreated', async () => {
+          // The old one goes first: it holds the name, and perhaps host ports and a fixed address.
+          if (a.container.State === 'running' || a.container.State === 'paused') await stopContainer(ctx, a.container.Id, o.timeout);
+          await client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true } });
+          return createContainer(ctx, sp.service, a.number, o, names, fileObjects);
+        });
+        containers.push({ id, name: a.name, running: false, restart: false });
+      } else if (a.kind === 'keep' || a.kind === 'restart') {
+        containers.push({ id: a.container.Id, name: displayName(a.container), running: a.container.State === 'running', restart: a.kind === 'restart' });
+      } else {
+        const name = displayName(a.container);
+        if (a.container.State === 'running') await step(ctx, ids.container(name), 'Stopping', 'Stopped', () => stopContainer(ctx, a.container.Id, o.timeout));
+        await step(ctx, ids.container(name), 'Removing', 'Removed', () => client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true } }));
+      }
+    });
+    return containers.sort((x, y) => x.name.localeCompare(y.name, undefined, { numeric: true }));
+  };
+  const startService = async (svc: string, containers: Entry[]): Promise<void> => {
+    await all(containers, async (c) => {
+      if (c.restart) {
+        await step(ctx, ids.container(c.name), 'Restarting', 'Restarted', () => client.status('POST', `/containers/${c.id}/restart`, { query: { t: o.timeout } }));
+      } else if (c.running) {
+        ctx.progress.event(ids.container(c.name), 'done', 'Running');
+      } else {
+        await step(ctx, ids.container(c.name), 'Starting', 'Started', () => client.status('POST', `/containers/${c.id}/start`));
+      }
+    });
+  };
+  await all([...plan.services.keys()], async (svc) => {
+    const sp = plan.services.get(svc)!;
+    try {
+      await Promise.all(sp.dependsOn.map((d) => created.get(d)!.promise));
+      const containers = await createService(svc);
       result.set(svc, containers.map(({ id, name }) => ({ id, name })));
-    });
-  }
-  if (!o.start) return result;
-  for (const wave of waves) {
-    await all(wave, async (svc) => {
-      const sp = plan.services.get(svc)!;
+      created.get(svc)!.resolve();
+      if (!o.start) return;
+      await Promise.all(sp.dependsOn.map((d) => started.get(d)!.promise));
       await waitForDependencies(ctx, sp, result);
-      await all(toStart.get(svc) ?? [], async (c) => {
-        if (c.restart) {
-          await step(ctx, ids.container(c.name), 'Restarting', 'Restarted', () => client.status('POST', `/containers/${c.id}/restart`, { query: { t: o.timeout } }));
-        } else if (c.running) {
-          ctx.progress.event(ids.container(c.name), 'done', 'Running');
-        } else {
-          await step(ctx, ids.container(c.name), 'Starting', 'Started', () => client.status('POST', `/containers/${c.id}/start`));
-        }
-      });
-    });
-  }
+      await startService(svc, containers);
+      started.get(svc)!.resolve();
+    } catch (err) {
+      // Dependents waiting on this service give up with it (their own error is this one's).
+      created.get(svc)!.reject(err);
+      started.get(svc)!.reject(err);
+      throw err;
+    }
+  });
   return result;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => {}); // a rejection nobody awaits (no dependents) is not unhandled
+  return { promise, resolve, reject };
 }
 
 interface InspectState {
@@ -200,7 +229,7 @@ export async function waitForCondition(ctx: ExecContext, service: string, c: { i
       if (!s.State.Running && s.State.Status !== 'created') {
         if (s.State.ExitCode !== 0) {
           ctx.progress.event(id, 'error', 'Error');
-          throw new ComposeError(`service "${service}" didn't complete successfully: exit ${s.State.ExitCode}`);
+          throw new DependencyError(`service "${service}" didn't complete successfully: exit ${s.State.ExitCode}`);
         }
         ctx.progress.event(id, 'done', 'Exited');
         return;
@@ -209,7 +238,7 @@ export async function waitForCondition(ctx: ExecContext, service: string, c: { i
       const hasCheck = s.Config?.Healthcheck?.Test && s.Config.Healthcheck.Test[0] !== 'NONE';
       if (cond === 'service_healthy' && !hasCheck) {
         ctx.progress.event(id, 'error', 'Error');
-        throw new ComposeError(`container ${c.name} has no healthcheck configured`);
+        throw new DependencyError(`container ${c.name} has no healthcheck configured`);
       }
       if (health === 'healthy' || (cond === 'running_or_healthy' && !hasCheck && s.State.Running)) {
         ctx.progress.event(id, 'done', 'Healthy');
@@ -217,19 +246,17 @@ export async function waitForCondition(ctx: ExecContext, service: string, c: { i
       }
       if (health === 'unhealthy') {
         ctx.progress.event(id, 'error', 'Error');
-        throw new ComposeError(`dependency failed to start: container ${c.name} is unhealthy`);
+        throw new DependencyError(`dependency failed to start: container ${c.name} is unhealthy`);
       }
       if (!s.State.Running && s.State.Status === 'exited') {
         ctx.progress.event(id, 'error', 'Error');
-        throw new ComposeError(`dependency failed to start: container ${c.name} exited (${s.State.ExitCode})`);
+        throw new DependencyError(`dependency failed to start: container ${c.name} exited (${s.State.ExitCode})`);
       }
     }
     if (Date.now() > deadline) {
       ctx.progress.event(id, 'error', 'Error');
-      throw new ComposeError(`timeout waiting for container ${c.name}`);
+      throw new DependencyError(`timeout waiting for container ${c.name}`);
     }
     await sleep(delay);
   }
 }
-
-export { describe as describeFailure, containerName, serviceImage };

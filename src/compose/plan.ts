@@ -96,6 +96,8 @@ export interface PlanOptions {
   noRecreate?: boolean;
   /** --scale svc=N. */
   scale?: Record<string, number>;
+  /** Each service's current image ID: a container of another image (rebuilt, pulled anew) is outdated too. */
+  images?: Map<string, string>;
 }
 
 /** The named services and, unless noDeps, everything they depend on; unknown names are an error as in compose. */
@@ -161,7 +163,8 @@ export function planUp(project: Project, observed: Observed, o: PlanOptions = {}
         continue;
       }
       numbers.add(n);
-      const outdated = c.Labels[LABEL.configHash] !== hash;
+      const image = o.images?.get(name);
+      const outdated = c.Labels[LABEL.configHash] !== hash || (image !== undefined && c.ImageID !== undefined && c.ImageID !== image);
       if (!o.noRecreate && (o.forceRecreate || outdated)) {
         actions.push({ kind: 'recreate', number: n, name: containerName(project, service, n), container: c });
         recreated.add(name);

@@ -48,15 +48,19 @@ describe('compose executor', () => {
       service('db', { healthcheck: { test: ['CMD-SHELL', 'true'], interval: '200ms' } }),
       service('web', { depends_on: { db: { condition: 'service_healthy', required: true } } }),
     ]);
-    const out = await up(d, p);
-    assert.equal(out, [
-      ' Network ex_default  Creating', ' Network ex_default  Created',
-      ' Container ex-db-1  Creating', ' Container ex-db-1  Created',
-      ' Container ex-web-1  Creating', ' Container ex-web-1  Created',
-      ' Container ex-db-1  Starting', ' Container ex-db-1  Started',
-      ' Container ex-db-1  Waiting', ' Container ex-db-1  Healthy',
-      ' Container ex-web-1  Starting', ' Container ex-web-1  Started', '',
-    ].join('\n'));
+    const out = (await up(d, p)).split('\n').filter(Boolean);
+    const at = (line: string) => {
+      const i = out.indexOf(line);
+      assert.ok(i >= 0, `${line} in\n${out.join('\n')}`);
+      return i;
+    };
+    assert.deepEqual(out.slice(0, 2), [' Network ex_default  Creating', ' Network ex_default  Created']);
+    assert.equal(out.length, 12);
+    assert.ok(at(' Container ex-db-1  Created') < at(' Container ex-web-1  Creating'), 'web is created after db');
+    assert.ok(at(' Container ex-db-1  Started') < at(' Container ex-db-1  Waiting'));
+    assert.ok(at(' Container ex-db-1  Healthy') < at(' Container ex-web-1  Starting'), 'web starts once db is healthy');
+    assert.ok(at(' Container ex-web-1  Created') < at(' Container ex-web-1  Starting'));
+    assert.ok(at(' Container ex-web-1  Started') === out.length - 1);
     const ps = d.berth(['ps', '--format', '{{.Names}} {{.Label "com.docker.compose.service"}} {{.Label "com.docker.compose.container-number"}}']).stdout.split('\n').filter(Boolean).sort();
     assert.deepEqual(ps, ['ex-db-1 db 1', 'ex-web-1 web 1']);
     const again = await up(d, p);

@@ -136,13 +136,16 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
   if (f.exitCodeFrom && !project.services[f.exitCodeFrom]) throw new CliError(`no such service: ${f.exitCodeFrom}`, 1);
   let running: Running = new Map();
   await run(ctx, async () => {
-    const observed = await observe(client, project.name);
-    const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, scale });
+    const selected = selectServices(project, services, f.deps === false).map((s) => project.services[s]);
+    // Images first: a service whose image changed (rebuilt, pulled anew) is recreated like an edited one.
+    const [observed, images] = await Promise.all([
+      observe(client, project.name),
+      ensureImages(imageContext(ctx, cmd, f.quietPull === true), selected, { pull: f.pull, build: f.build === true, noBuild: f.build === false }),
+    ]);
+    const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, scale, images });
     if (plan.orphans.length && !f.removeOrphans) {
       progress.message(`WARN[0000] Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
     }
-    const needImages = [...plan.services.values()].filter((sp) => f.build || f.pull || sp.actions.some((a) => a.kind === 'create' || a.kind === 'recreate')).map((sp) => sp.service);
-    const images = await ensureImages(imageContext(ctx, cmd, f.quietPull === true), needImages, { pull: f.pull, build: f.build === true, noBuild: f.build === false });
     await createResources(ctx, plan);
     running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans }, observed.containers);
     if (f.wait && f.start !== false) {
