@@ -9,7 +9,8 @@ import { basename, dirname, join, posix, relative, sep } from 'node:path';
 import type { EngineClient } from '../client/engine-client.ts';
 import { packResource } from '../client/local-archive.ts';
 import { ignoreMatcher, type IgnoreMatcher } from '../api/dockerignore.ts';
-import type { Project } from './model.ts';
+import type { Project, WatchExec } from './model.ts';
+import { splitShellWords } from './load/shell-words.ts';
 import { projectContainers } from './project-containers.ts';
 
 export type WatchAction = 'sync' | 'rebuild' | 'sync+restart' | 'restart' | 'sync+exec';
@@ -22,6 +23,8 @@ export interface WatchRule {
   target?: string;
   ignore: IgnoreMatcher;
   include?: IgnoreMatcher;
+  exec?: WatchExec;
+  initialSync: boolean;
 }
 
 /** One changed path mapped into the container by a sync rule. */
@@ -40,12 +43,15 @@ export function watchRules(project: Project, services: string[]): WatchRule[] {
     for (const w of s.develop?.watch ?? []) {
       if (!w.path) throw new Error('watch rules MUST define a path');
       if (w.action === 'rebuild' && !s.build) throw new Error(`service ${name} doesn't have a build section, can't apply rebuild on watch`);
-      if (w.action === 'sync+exec') throw new Error(`watch action sync+exec (service ${name}) is not supported by berth compose yet`);
-      if ((w.action === 'sync' || w.action === 'sync+restart') && !w.target) throw new Error(`service ${name}: watch action ${w.action} of ${w.path} needs a target`);
+      if (w.action === 'sync+exec' && !w.exec?.command) throw new Error(`can't watch with action "sync+exec" on service ${name} without a command`);
+      if (w.action.startsWith('sync') && !w.target) throw new Error(`service ${name}: watch action ${w.action} of ${w.path} needs a target`);
+      // string_or_list in the spec.
+      const list = (v: string[] | string | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
       rules.push({
         service: name, path: w.path, action: w.action, target: w.target,
-        ignore: ignoreMatcher(w.ignore ?? []),
-        include: w.include?.length ? ignoreMatcher(w.include) : undefined,
+        ignore: ignoreMatcher(list(w.ignore)),
+        include: list(w.include).length ? ignoreMatcher(list(w.include)) : undefined,
+        exec: w.exec, initialSync: w.initial_sync === true,
       });
     }
   }
@@ -80,13 +86,36 @@ async function sync(client: EngineClient, project: Project, service: string, map
     for (const m of present) {
       // Named from the root, so missing parent directories are made by the extraction.
       const at = m.container.replace(/^\/+/, '');
-      const tar = packResource(m.host, (n) => posix.join(posix.dirname(at), n));
+      // The tar names start with the host path's base name; they go under the target's.
+      const hostBase = basename(m.host);
+      const tar = packResource(m.host, (n) => posix.join(posix.dirname(at), posix.basename(at) + n.slice(hostBase.length)));
       await client.status('PUT', `/containers/${c.Id}/archive`, { query: { path: '/' }, stream: tar });
     }
     if (gone.length) {
       const { Id } = await client.call<{ Id: string }>('POST', `/containers/${c.Id}/exec`, { body: { Cmd: ['rm', '-rf', '--', ...gone.map((m) => m.container)], AttachStdout: false, AttachStderr: false } });
       await client.status('POST', `/exec/${Id}/start`, { body: { Detach: false, Tty: false } });
     }
+  }));
+}
+
+/** sync+exec's hook in each running container of the service; a failure (non-zero exit) is reported as compose words it. */
+async function runHook(client: EngineClient, project: Project, service: string, x: WatchExec): Promise<void> {
+  const containers = await projectContainers(client, project.name, { services: [service] });
+  const env = Array.isArray(x.environment)
+    ? x.environment
+    : Object.entries(x.environment ?? {}).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${String(v)}`);
+  await Promise.all(containers.map(async (c) => {
+    const { Id } = await client.call<{ Id: string }>('POST', `/containers/${c.Id}/exec`, {
+      body: {
+        Cmd: Array.isArray(x.command) ? x.command : splitShellWords(x.command), User: x.user ?? '', WorkingDir: x.working_dir ?? '',
+        Privileged: x.privileged === true || x.privileged === 'true', Env: env, AttachStdout: true, AttachStderr: true,
+      },
+    });
+    // Attached, so the start returns when the command is done; its output is not shown.
+    const res = await client.stream('POST', `/exec/${Id}/start`, { body: { Detach: false, Tty: false } });
+    for await (const _ of res) { /* drained */ }
+    const r = await client.call<{ ExitCode: number | null }>('GET', `/exec/${Id}/json`);
+    if (r.ExitCode) throw new Error(`exit code ${r.ExitCode}`);
   }));
 }
 
@@ -100,13 +129,15 @@ export async function applyChanges(client: EngineClient, project: Project, rules
   const rebuild = new Set<string>();
   const restarts = new Set<string>();
   const syncs = new Map<string, PathMapping[]>();
+  const execs = new Map<string, Set<WatchRule>>();
   for (const path of changed) {
     for (const rule of rules) {
       const m = matchRule(rule, path);
       if (!m) continue;
       if (rule.action === 'rebuild') rebuild.add(rule.service);
       if (rule.action === 'restart' || rule.action === 'sync+restart') restarts.add(rule.service);
-      if ((rule.action === 'sync' || rule.action === 'sync+restart') && m !== 'matched') {
+      if (rule.action === 'sync+exec') execs.set(rule.service, (execs.get(rule.service) ?? new Set()).add(rule));
+      if (rule.action.startsWith('sync') && m !== 'matched') {
         const list = syncs.get(rule.service) ?? [];
         if (!list.some((x) => x.container === m.container)) list.push(m);
         syncs.set(rule.service, list);
@@ -121,6 +152,16 @@ export async function applyChanges(client: EngineClient, project: Project, rules
   if (restarts.size) {
     await restart(client, project, [...restarts]);
     hooks.log(`service(s) ${JSON.stringify([...restarts])} restarted`);
+  }
+  // Each matching rule's command once per batch, after the syncs.
+  await Promise.all([...execs].flatMap(([service, rs]) => [...rs].map((r) => runHook(client, project, service, r.exec as WatchExec))));
+}
+
+/** initial_sync: each such rule's whole path copied to its target once, before changes are watched. */
+export async function initialSync(client: EngineClient, project: Project, rules: WatchRule[]): Promise<void> {
+  for (const r of rules) {
+    if (!r.initialSync || !r.target || !existsSync(r.path)) continue;
+    await sync(client, project, r.service, [{ host: r.path, container: r.target }]);
   }
 }
 

@@ -28,7 +28,8 @@ describe('compose watch', () => {
   before(async () => {
     d = await startSeededDaemon();
     dir = mkdtempSync('/tmp/bt-cwatch-');
-    for (const sub of ['src', 'conf', 'ctx']) mkdirSync(join(dir, sub));
+    for (const sub of ['src', 'conf', 'ctx', 'hooks', 'seed']) mkdirSync(join(dir, sub));
+    writeFileSync(join(dir, 'seed', 'start.txt'), 'there from the start\n');
     writeFileSync(join(dir, 'ctx', 'msg'), 'v1\n');
     writeFileSync(join(dir, 'ctx', 'Dockerfile'), `FROM busybox\nCOPY msg /msg\nCMD ["sh", "-c", ${JSON.stringify(LOOP)}]\n`);
     writeFileSync(join(dir, 'compose.yaml'), [
@@ -40,6 +41,11 @@ describe('compose watch', () => {
       '      watch:',
       '        - { path: ./src, action: sync, target: /app, ignore: ["*.tmp"] }',
       '        - { path: ./conf, action: sync+restart, target: /etc/app }',
+      '        - path: ./hooks',
+      '          action: sync+exec',
+      '          target: /hooks',
+      '          exec: { command: "sh -c \'cat /hooks/* > /tmp/ran; echo $$MARK >> /tmp/ran\'", environment: { MARK: hooked } }',
+      '        - { path: ./seed, action: sync, target: /seed, initial_sync: true }',
       '  built:',
       '    build: ./ctx',
       '    develop:',
@@ -84,6 +90,12 @@ describe('compose watch', () => {
     assert.equal(exec('web', 'cat /etc/app/app.conf'), 'level=debug\n');
     // Files synced before the restart are still there: it is the same container.
     assert.equal(exec('web', 'cat /app/sub/deep.txt'), 'deep\n');
+  });
+
+  test('initial_sync copies the path once at the start; sync+exec runs the hook after the sync', async () => {
+    assert.equal(exec('web', 'cat /seed/start.txt'), 'there from the start\n');
+    writeFileSync(join(dir, 'hooks', 'a'), 'hook input\n');
+    await until('the hook\'s output', () => exec('web', 'cat /tmp/ran 2>/dev/null') === 'hook input\nhooked\n');
   });
 
   test('rebuild: the image is built again and the service\'s container replaced by one of it', async () => {

@@ -7,7 +7,7 @@ import { converge, createResources, type ExecContext } from '../../compose/execu
 import { buildService, ensureImages, type ImageContext } from '../../compose/images.ts';
 import { observe, planUp } from '../../compose/plan.ts';
 import { Progress } from '../../compose/progress.ts';
-import { applyChanges, PathWatcher, watchRules } from '../../compose/watch.ts';
+import { applyChanges, initialSync, PathWatcher, watchRules } from '../../compose/watch.ts';
 import { clientFor, CliError } from '../context.ts';
 import { composeScope } from '../compose-scope.ts';
 import { globals } from '../options.ts';
@@ -80,6 +80,7 @@ export function registerComposeWatchCommands(compose: Command): void {
         }
       }
       progress.stop();
+      await initialSync(client, project, rules);
       const watcher = new PathWatcher(rules.map((r) => r.path), async (changed) => {
         try {
           await applyChanges(client, project, rules, changed, { log, rebuild: (s) => rebuild({ ...ctx, progress: new Progress('quiet') }, imageCtx, s, log) });
