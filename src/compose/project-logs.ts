@@ -14,7 +14,7 @@ export interface ProjectLogOptions extends LogStreamOptions {
   index?: number;
 }
 
-interface Inspected { Id: string; Config: { Tty: boolean }; State: { Running: boolean; StartedAt: string; ExitCode: number; Restarting: boolean } }
+interface Inspected { Id: string; Config: { Tty: boolean }; State: { Running: boolean; StartedAt: string; FinishedAt: string; ExitCode: number; Restarting: boolean } }
 
 interface EngineEvent { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } }
 
@@ -71,7 +71,10 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
     if (e.Action === 'die') {
       printer.status(name, `exited with code ${e.Actor.Attributes.exitCode ?? info?.State.ExitCode ?? 0}${info?.State.Restarting ? ' (restarting)' : ''}`);
     } else if (info) {
-      follow(info.Id, name, info.Config.Tty, info.State.StartedAt);
+      // From the end of its previous run (a restart), or from its first line (a new container):
+      // not from StartedAt, which the engine records after the process may have written.
+      const previous = info.State.FinishedAt && !info.State.FinishedAt.startsWith('0001-') ? info.State.FinishedAt : undefined;
+      follow(info.Id, name, info.Config.Tty, previous);
     }
   };
   const running = containers.filter((c: ContainerSummary) => c.State === 'running' || c.State === 'paused' || c.State === 'restarting');

@@ -314,4 +314,17 @@ describe('compose: looking at a project berth compose made', () => {
     assert.equal(viaFile.stderr, 'no such service: nosuch\n');
     assert.equal(bc(['ps', '-q', 'nosuch']).stdout, '');
   });
+
+  test('logs -f: a container started meanwhile (a scale-up) joins with its first lines; each exit is reported; it ends with the last', async () => {
+    const follower = spawnCollect(BERTH, ['-H', d.host, 'compose', '--project-directory', dir, '-p', 'v2', 'logs', '-f', 'web'], process.env, 90_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(bc(['up', '-d', '--scale', 'web=3', 'web']).code, 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(d.berth(['kill', 'v2-web-1', 'v2-web-2', 'v2-web-3']).code, 0);
+    const r = await follower;
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    assert.deepEqual(lines.filter((l) => l.includes(' | ')).sort(), ['web-1  | web says hi', 'web-2  | web says hi', 'web-3  | web says hi']);
+    assert.deepEqual(lines.filter((l) => !l.includes(' | ')).sort(), ['web-1 exited with code 137', 'web-2 exited with code 137', 'web-3 exited with code 137']);
+  });
 });
