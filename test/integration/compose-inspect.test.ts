@@ -315,6 +315,20 @@ describe('compose: looking at a project berth compose made', () => {
     assert.equal(bc(['ps', '-q', 'nosuch']).stdout, '');
   });
 
+  test('logs: a container whose logging driver cannot be read back is a warning, the others still print', () => {
+    const labels = (svc: string) => ['-l', 'com.docker.compose.project=quiet', '-l', `com.docker.compose.service=${svc}`, '-l', 'com.docker.compose.container-number=1', '-l', 'com.docker.compose.oneoff=False', '-l', 'com.docker.compose.config-hash=h'];
+    assert.equal(d.berth(['run', '-d', '--name', 'quiet-mute-1', '--log-driver', 'none', ...labels('mute'), 'busybox', 'sh', '-c', 'echo unseen; exec sleep 600']).code, 0);
+    assert.equal(d.berth(['run', '-d', '--name', 'quiet-loud-1', ...labels('loud'), 'busybox', 'sh', '-c', 'echo seen; exec sleep 600']).code, 0);
+    try {
+      const r = d.berth(['compose', '-p', 'quiet', 'logs']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'loud-1  | seen\n');
+      assert.equal(r.stderr, 'WARN[0000] Can\'t retrieve logs for "quiet-mute-1": configured logging driver does not support reading\n');
+    } finally {
+      d.berth(['rm', '-f', 'quiet-mute-1', 'quiet-loud-1']);
+    }
+  });
+
   test('logs -f: a container started meanwhile (a scale-up) joins with its first lines; each exit is reported; it ends with the last', async () => {
     const follower = spawnCollect(BERTH, ['-H', d.host, 'compose', '--project-directory', dir, '-p', 'v2', 'logs', '-f', 'web'], process.env, 90_000);
     await new Promise((r) => setTimeout(r, 1500));
