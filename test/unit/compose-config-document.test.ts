@@ -56,3 +56,10 @@ networks:
     name: p_default
 `);
 });
+
+test('warnings in logrus text format: WARN[0000] on a terminal, key=value otherwise', async () => {
+  const { warningLine } = await import('../../src/compose/warn.ts');
+  assert.equal(warningLine('The "X" variable is not set.', true), 'WARN[0000] The "X" variable is not set.\n');
+  const line = warningLine('The "X" variable is not set.', false, new Date(2026, 0, 2, 3, 4, 5));
+  assert.match(line, /^time="2026-01-02T03:04:05(Z|[+-]\d\d:\d\d)" level=warning msg="The \\"X\\" variable is not set\."\n$/);
+});

@@ -120,7 +120,8 @@ function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[
       if (m.type === 'bind') {
         if (!m.source) throw new ComposeError('invalid mount config for type "bind": field Source must not be empty');
         m.source = resolveHostPath(str(m.source), ctx.workingDir, ctx.env.HOME);
-        m.bind = { create_host_path: true, ...(isMapping(m.bind) ? m.bind : {}) };
+        // As compose-go: a `bind:` section defaults create_host_path to true; without one there is none.
+        if (isMapping(m.bind)) m.bind = { create_host_path: true, ...m.bind };
       }
       if (m.type === 'volume' && m.volume === undefined) m.volume = {};
       const ordered: Mapping = { type: m.type, ...(m.source !== undefined ? { source: m.source } : {}), target: m.target };
@@ -267,7 +268,11 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'expose': s.expose = strList(v); break;
       case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = nonEmptyList(v); break;
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
-      case 'secrets': case 'configs': s[k] = fileObjects(v); break;
+      case 'secrets':
+        // A service's secret lands in /run/secrets/<source> unless it says where.
+        s.secrets = fileObjects(v).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
+        break;
+      case 'configs': s.configs = fileObjects(v); break;
       case 'stop_grace_period': s[k] = normaliseDuration(v, `${where}.stop_grace_period`); break;
       case 'ulimits': {
         const u: Record<string, { soft: number; hard: number }> = {};
