@@ -4,6 +4,7 @@
 // when no selected container is running any more.
 import { ApiError, type EngineClient } from '../client/engine-client.ts';
 import { LABEL } from './model.ts';
+import { composeWarn } from './warn.ts';
 import { type LogPrinter, type LogStreamOptions, printContainerLogs } from './log-printer.ts';
 import { type ContainerSummary, containerName, containerNumber, projectContainers, ServiceNotRunningError, shortName } from './project-containers.ts';
 
@@ -28,7 +29,7 @@ async function containerLogs(client: EngineClient, c: { id: string; name: string
   } catch (err) {
     // dockerd answers 501 Not Implemented; the wording is the same everywhere.
     if (!(err instanceof ApiError) || !/does not support reading/.test(err.message)) throw err;
-    process.stderr.write(`WARN[0000] Can't retrieve logs for ${JSON.stringify(c.canonical)}: ${err.message}\n`);
+    composeWarn(`Can't retrieve logs for ${JSON.stringify(c.canonical)}: ${err.message}`);
   }
 }
 

@@ -8,6 +8,7 @@ import { COMPOSE_VERSION } from '../../compose/version.ts';
 import { createdSince, humanSize } from '../../api/units.ts';
 import { goTimeString } from '../format/go-time.ts';
 import { formatRows, tabwrite } from '../format/table.ts';
+import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
 import { composeScope } from '../compose-scope.ts';
 import { collect, filterFlags, globals } from '../options.ts';
@@ -131,7 +132,7 @@ async function runLs(client: EngineClient, f: { all?: boolean; quiet?: boolean; 
       if (label === undefined) missing = true;
       for (const file of (label ?? '').split(',')) if (!files.includes(file)) files.push(file);
     }
-    if (missing) process.stderr.write(`WARN[0000] no label "${LABEL.configFiles}" set on container of compose project ${name}\n`);
+    if (missing) composeWarn(`no label "${LABEL.configFiles}" set on container of compose project ${name}`);
     return { Name: name, Status: status, ConfigFiles: missing ? 'N/A' : files.join(',') };
   });
   if (f.quiet) {
