@@ -132,7 +132,8 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
       prefixes.set(m[2], m[1]);
     }
     // compose's rainbow starts cyan, yellow, green; containers in name order.
-    assert.deepEqual([...prefixes], [['demo_web_1', '36'], ['demo_web_2', '33'], ['demo_worker_1', '32']]);
+    // (Lines of different containers arrive in any order.)
+    assert.deepEqual([...prefixes].sort(), [['demo_web_1', '36'], ['demo_web_2', '33'], ['demo_worker_1', '32']]);
     assert.doesNotMatch(d.berth(['compose', '--ansi', 'always', '-p', 'demo', 'logs', '--no-color', 'worker']).stdout, /\x1b\[/);
     // On a terminal (script gives one), colour is the default.
     const tty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo logs worker`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
