@@ -67,7 +67,7 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.match(lines[0], /^NAME +IMAGE +COMMAND +SERVICE +CREATED +STATUS +PORTS$/);
     assert.deepEqual(lines.slice(1).map((l) => l.split(/ +/)[0]), ['demo_web_1', 'demo_web_2', 'demo_worker_1']);
     const web1 = lines[1];
-    assert.match(web1, /^demo_web_1 +busybox +"sh -c 'echo hello f…" +web +\d+ seconds? ago +Up (\d+ seconds?|Less than a second) +127\.0\.0\.1:\d+->53\/udp, 127\.0\.0\.1:\d+->80\/tcp$/);
+    assert.match(web1, /^demo_web_1 +busybox +"sh -c 'echo hello f…" +web +(\d+ seconds?|Less than a second) ago +Up (\d+ seconds?|Less than a second) +127\.0\.0\.1:\d+->53\/udp, 127\.0\.0\.1:\d+->80\/tcp$/);
     // Columns line up under their headers.
     assert.equal(web1.indexOf('web '), lines[0].indexOf('SERVICE'));
 
