@@ -162,6 +162,9 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(none.code, 1);
     assert.equal(none.stderr, 'service "once" is not running\n');
     assert.equal(bc(['exec', '-T', '--index', '3', 'web', 'true']).stderr, 'service "web" is not running container #3\n');
+    const bad = bc(['exec', '-T', '--index', 'two', 'web', 'true']);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, 'invalid argument "two" for "--index" flag: strconv.ParseInt: parsing "two": invalid syntax\n');
   });
 
   test('exec allocates a tty when this side has one, and -T turns it off', () => {

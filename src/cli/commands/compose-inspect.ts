@@ -10,7 +10,7 @@ import { goTimeString } from '../format/go-time.ts';
 import { formatRows, tabwrite } from '../format/table.ts';
 import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { composeScope, indexFlag } from '../compose-scope.ts';
 import { collect, filterFlags, globals } from '../options.ts';
 
 const PS_TABLE = 'table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}';
@@ -207,7 +207,7 @@ async function runTop(client: EngineClient, project: string, services: string[])
 async function runPort(client: EngineClient, project: string, service: string, port: string, f: { protocol: string; index?: string }): Promise<void> {
   if (!/^\d+$/.test(port) || Number(port) > 65535) throw new CliError(`strconv.ParseUint: parsing ${JSON.stringify(port)}: ${/^\d+$/.test(port) ? 'value out of range' : 'invalid syntax'}`, 1);
   const protocol = f.protocol.toLowerCase();
-  const c = await serviceContainer(client, project, service, f.index ? Number(f.index) : undefined);
+  const c = await serviceContainer(client, project, service, indexFlag(f.index) || undefined);
   const p = c.Ports.find((x) => x.PrivatePort === Number(port) && x.Type === protocol && x.PublicPort);
   if (!p) {
     const have = c.Ports.map((x) => `${x.PrivatePort}/${x.Type}`).join(', ');
