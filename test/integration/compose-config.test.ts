@@ -151,7 +151,9 @@ describe('compose config on a valid project', () => {
     assert.equal(doc.name, 'shop');
     assert.deepEqual(Object.keys(doc.services), ['db', 'web']);
     assert.deepEqual(doc.services.web.ports, [{ mode: 'ingress', target: 80, published: '8080', protocol: 'tcp' }]);
-    assert.match(r.stdout, /^\{\n {2}"name": "shop",\n/);
+    // compose-go marshals a map at the top: keys sorted, and no newline after the document.
+    assert.deepEqual(Object.keys(JSON.parse(r.stdout) as object), ['name', 'networks', 'services', 'volumes', 'x-base']);
+    assert.match(r.stdout, /^\{\n {2}"name": "shop",\n[\s\S]*\n\}$/);
   });
 
   test('--services (dependencies first), --volumes, --networks, --profiles, --images, -q', () => {
@@ -216,6 +218,23 @@ describe('compose config on a valid project', () => {
     assert.equal(berth(d, ['compose', 'config', '--services']).code, 1);
     assert.deepEqual(berth(d, ['compose', 'config', '--no-consistency', '--services']), { code: 0, stdout: 'incomplete\n', stderr: '' });
     assert.equal(berth(d, ['compose', 'config', '--no-consistency', '--volumes']).stdout, 'data\n');
+  });
+
+  test('.env gives COMPOSE_FILE, COMPOSE_PROFILES and variables; --env-file and --project-directory replace them', () => {
+    const d = projectDir({
+      '.env': 'COMPOSE_FILE=base.yaml:extra.yaml\nCOMPOSE_PROFILES=tools\nTAG=dotenv\n',
+      'alt.env': 'TAG=alt\n',
+      'base.yaml': 'name: envs\nservices:\n  app:\n    image: "app:${TAG}"\n',
+      'extra.yaml': 'services:\n  tool:\n    image: tool\n    profiles: [tools]\n',
+      'elsewhere/.keep': '',
+    });
+    assert.equal(berth(d, ['compose', 'config', '--services']).stdout, 'app\ntool\n');
+    assert.equal(berth(d, ['compose', 'config', '--images']).stdout, 'app:dotenv\ntool\n');
+    assert.match(berth(d, ['compose', '--env-file', 'alt.env', '-f', 'base.yaml', 'config']).stdout, /image: app:alt/);
+    const fromElsewhere = berth(join(d, 'elsewhere'), ['compose', '--project-directory', '..', 'config', '--services']);
+    assert.deepEqual([fromElsewhere.code, fromElsewhere.stdout], [0, 'app\ntool\n']);
+    const missing = berth(d, ['compose', '--env-file', 'nope.env', 'config']);
+    assert.deepEqual([missing.code, missing.stderr], [1, `couldn't find env file: ${join(d, 'nope.env')}\n`]);
   });
 
   test('unsupported options are refused clearly', () => {

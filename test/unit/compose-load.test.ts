@@ -136,8 +136,8 @@ describe('normalisation', () => {
       '      - {target: 80, published: "8080", host_ip: 0.0.0.0, protocol: tcp, mode: host, name: web}',
     ].join('\n') });
     const ports = (await loadProject(opts(dir))).services.a.ports;
+    // "3000" and the first port of "3000-3001" are one port: kept once.
     assert.deepEqual(ports, [
-      { mode: 'ingress', target: 3000, protocol: 'tcp' },
       { mode: 'ingress', target: 3000, protocol: 'tcp' },
       { mode: 'ingress', target: 3001, protocol: 'tcp' },
       { mode: 'ingress', target: 8000, published: '8000', protocol: 'tcp' },
@@ -205,6 +205,8 @@ describe('normalisation', () => {
     assert.deepEqual(web.extra_hosts, ['h=1.2.3.4', 'g=5.6.7.8']);
     assert.deepEqual(web.ulimits, { nofile: { soft: 1024, hard: 1024 }, nproc: { soft: 1, hard: 2 } });
     assert.deepEqual(db.build, { context: join(dir, 'db'), dockerfile: 'Dockerfile', args: { A: '1', B: 'fromshell' } });
+    const noShell = await loadProject(opts(dir));
+    assert.deepEqual(noShell.services.db.build?.args, { A: '1' });
     assert.deepEqual(db.networks, { back: null });
     assert.deepEqual(db.depends_on, { cache: { condition: 'service_healthy', required: true } });
     assert.deepEqual(cache.networks, {});
@@ -218,6 +220,19 @@ describe('normalisation', () => {
 });
 
 describe('normalisation: the rest', () => {
+  test('an empty networks list means the default network (compose-go normalizeNetworks\' corner case)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    networks: []\n' });
+    const p = await loadProject(opts(dir));
+    assert.deepEqual(p.services.a.networks, { default: null });
+    assert.deepEqual(p.networks, { default: { name: 'proj_default' } });
+  });
+  test('sizes in bytes (binary units, as go-units RAMInBytes)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    mem_limit: 512m\n    memswap_limit: -1\n    shm_size: 64M\n    deploy: {resources: {limits: {memory: 1g}, reservations: {memory: "1024"}}}\n    volumes: [{type: tmpfs, target: /t, tmpfs: {size: 1k}}]\n    build: {context: ., shm_size: 2g}\n' });
+    const a = (await loadProject(opts(dir))).services.a;
+    assert.deepEqual([a.mem_limit, (a as unknown as Record<string, unknown>).memswap_limit, a.shm_size, a.build?.shm_size], [512 * 2 ** 20, -1, 64 * 2 ** 20, 2 * 2 ** 30]);
+    assert.deepEqual(a.deploy?.resources, { limits: { memory: 2 ** 30 }, reservations: { memory: 1024 } });
+    assert.deepEqual(a.volumes[0], { type: 'tmpfs', target: '/t', tmpfs: { size: 1024 } });
+  });
   test('label_file under labels, pull_policy, develop.watch paths, implicit dependencies, top-level x- keys', async () => {
     const dir = project({
       'app.labels': 'a=from-file\nb=from-file\n',
@@ -240,6 +255,14 @@ describe('normalisation: the rest', () => {
 });
 
 describe('several files: the spec\'s merge rules', () => {
+  test('a port given short in one file and long in another is one port', async () => {
+    const dir = project({
+      'a.yaml': 'services:\n  s:\n    image: x\n    ports: ["8080:80"]\n',
+      'b.yaml': 'services:\n  s:\n    ports: [{target: 80, published: "8080", app_protocol: http}]\n',
+    });
+    const p = await loadProject(opts(dir, { files: ['a.yaml', 'b.yaml'] }));
+    assert.deepEqual(p.services.s.ports, [{ mode: 'ingress', target: 80, published: '8080', protocol: 'tcp', app_protocol: 'http' }]);
+  });
   test('mappings merge, sequences append, command replaces, unique keys keep one entry, !reset and !override', async () => {
     const dir = project({
       'compose.yaml': [
@@ -366,6 +389,8 @@ describe('bad input: one clear error naming the file and key', () => {
     ['name and external.name (compose-go TestLoadVolumeInvalidExternalNameAndNameCombination)', 'volumes:\n  external_volume:\n    name: user_specified_name\n    external:\n      name: external_name\n', /volumes\.external_volume: name and external\.name conflict; only use name$/],
     ['a host_ip that is no address', 'services:\n  a:\n    image: x\n    ports: [{target: 80, host_ip: nowhere}]\n', /services\.a\.ports\.\[\]: invalid ip address: nowhere$/],
     ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
+    ['a remote include', 'include: [oci://registry.example/project:latest]\nservices:\n  a:\n    image: x\n', /compose\.yaml: include of a remote resource is not supported: oci:\/\/registry\.example\/project:latest$/],
+    ['a bad size', 'services:\n  a:\n    image: x\n    mem_limit: lots\n', /compose\.yaml: services\.a\.mem_limit: invalid size: 'lots'$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];

@@ -115,7 +115,7 @@ export function registerComposeConfigCommands(compose: Command): void {
       if (noInterpolate && !f.services && !f.volumes && !f.networks && !f.profiles && !f.images && !f.environment) {
         // Printed as compose prints its raw model: a Go map, keys sorted at every level.
         const model = sortKeys(await loadModel({ ...opts, services: [] }));
-        const text = format === 'json' ? renderJson(model) + '\n' : renderYaml(model);
+        const text = format === 'json' ? renderJson(model) : renderYaml(model);
         if (f.output && !f.quiet) writeFileSync(f.output, text);
         else out(text);
         return;
@@ -134,7 +134,8 @@ export function registerComposeConfigCommands(compose: Command): void {
       }
       const doc = projectDocument(project);
       // Compose escapes `$` in its output so that the output is itself a valid compose file.
-      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', () => '$$');
+      // JSON as compose-go marshals the project: a map at the top (keys sorted), no newline after it.
+      const text = (format === 'json' ? renderJson(Object.fromEntries(Object.entries(doc).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))) : renderYaml(doc)).replaceAll('$', () => '$$');
       if (f.output && !f.quiet) writeFileSync(f.output, text);
       else out(text);
     });

@@ -55,6 +55,10 @@ export function applyIncludes(model: Mapping, file: string, dir: string, baseEnv
   let out: Mapping = { ...model };
   delete out.include;
   for (const inc of entries(model.include, file)) {
+    for (const p of inc.path) {
+      // compose's remote resources (git, OCI artifacts) need a fetch berth's loader does not make.
+      if (/^(oci:\/\/|git@|https?:\/\/|ssh:\/\/|git:\/\/)/.test(p)) throw new ComposeError(`${file}: include of a remote resource is not supported: ${p}`);
+    }
     const paths = inc.path.map((p) => (isAbsolute(p) ? p : resolve(fileDir, p)));
     if (paths.length === 0) throw new ComposeError(`${file}: include entry without a path`);
     for (const p of paths) {

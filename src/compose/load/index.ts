@@ -95,6 +95,7 @@ function loadMerged(opts: LoadOptions): Merged {
   const cwd = resolve(opts.cwd);
   const projectDirFlag = opts.projectDirectory ? resolve(cwd, opts.projectDirectory) : undefined;
   const envFileFlags = opts.envFiles.map((f) => resolve(cwd, f));
+  for (const f of envFileFlags) if (!isFile(f)) throw new ComposeError(`couldn't find env file: ${f}`);
 
   // COMPOSE_FILE may come from the .env of the directory compose starts in.
   let files = opts.files.map((f) => (f === '-' ? '-' : resolve(cwd, f)));
@@ -114,7 +115,6 @@ function loadMerged(opts: LoadOptions): Merged {
 
   // The interpolation environment: .env (or --env-file) under the shell's variables.
   const dotEnv = envFileFlags.length > 0 ? envFileFlags : [resolve(workingDir, '.env')].filter(isFile);
-  for (const f of envFileFlags) if (!isFile(f)) throw new ComposeError(`couldn't find env file: ${f}`);
   const env: Record<string, string> = { ...readEnvFiles(dotEnv, processEnv), ...processEnv };
 
   // The name first: files may use ${COMPOSE_PROJECT_NAME} (the last file's `name:` wins).

@@ -55,7 +55,15 @@ export function normaliseProject(project: string, model: Mapping, ctx: ServiceCo
     networks.default = { name: `${project}_default` };
   }
   const volumes: Record<string, VolumeConfig> = {};
-  for (const [k, v] of Object.entries((model.volumes as Mapping | undefined) ?? {})) volumes[k] = resource(project, k, v);
+  for (const [k, v] of Object.entries((model.volumes as Mapping | undefined) ?? {})) {
+    const vol = resource<VolumeConfig>(project, k, v);
+    // A local volume that is a bind mount in disguise (o=bind): its device is a host path.
+    const dev = vol.driver_opts?.device;
+    if (vol.driver === 'local' && vol.driver_opts?.o === 'bind' && dev !== undefined) {
+      vol.driver_opts = { ...vol.driver_opts, device: resolveHostPath(dev, ctx.workingDir, ctx.env.HOME) };
+    }
+    volumes[k] = vol;
+  }
   const fileObjects = (key: 'secrets' | 'configs'): Record<string, FileObjectConfig> => {
     const out: Record<string, FileObjectConfig> = {};
     for (const [k, v] of Object.entries((model[key] as Mapping | undefined) ?? {})) {

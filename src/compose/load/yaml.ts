@@ -43,9 +43,8 @@ export function parseComposeYaml(text: string, filename: string): Mapping[] {
 function parseDocs(text: string, filename: string): Mapping[] {
   // The `yaml` package's alias limit keeps an alias bomb from blowing up memory.
   const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, customTags: withOctal });
-  const list = Array.isArray(docs) ? docs : [];
-  if (!Array.isArray(docs)) return [];
-  return list.map((doc) => toMapping(doc, filename));
+  // An empty stream is no document at all.
+  return Array.isArray(docs) ? docs.map((doc) => toMapping(doc, filename)) : [];
 }
 
 function toMapping(doc: Document, filename: string): Mapping {
@@ -62,7 +61,7 @@ function toMapping(doc: Document, filename: string): Mapping {
       return undefined;
     },
   });
-  if (!isNode(doc.contents) && doc.contents === null) return {};
+  if (!isNode(doc.contents)) return {};
   const value: unknown = doc.toJS();
   if (value === null || value === undefined) return {};
   if (!isMapping(value)) throw new ComposeError(`${filename}: top-level object must be a mapping`);
