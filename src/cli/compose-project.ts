@@ -1,8 +1,10 @@
 // The project flags of `berth compose` (docker compose v2's: -f, -p,
 // --project-directory, --profile, --env-file…) and the LoadOptions they make.
-// Every compose subcommand loads its project through projectLoadOptions.
+// Every compose subcommand loads its project through loadComposeProject (or
+// projectLoadOptions(projectFlags(cmd))).
 import { Option, type Command } from 'commander';
-import type { LoadOptions } from '../compose/model.ts';
+import type { LoadOptions, Project } from '../compose/model.ts';
+import { loadProject } from '../compose/load/index.ts';
 import { collect } from './options.ts';
 
 export interface ProjectFlags {
@@ -19,24 +21,52 @@ export interface ProjectFlags {
   allResources?: boolean;
 }
 
-export function addProjectFlags(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('-f, --file <file>', 'Compose configuration files').argParser(collect))
-    .option('-p, --project-name <name>', 'Project name')
-    .option('--project-directory <dir>', 'Specify an alternate working directory (default: the path of the, first specified, Compose file)')
-    .addOption(new Option('--profile <profile>', 'Specify a profile to enable').argParser(collect))
-    .addOption(new Option('--env-file <file>', 'Specify an alternate environment file').argParser(collect))
-    .addOption(new Option('--progress <type>', 'Set type of progress output').choices(['auto', 'tty', 'plain', 'json', 'quiet']))
-    .addOption(new Option('--ansi <when>', 'Control when to print ANSI control characters').choices(['never', 'always', 'auto']).default('auto'))
-    .option('--parallel <n>', 'Control max parallelism, -1 for unlimited', '-1')
-    .option('--dry-run', 'Execute command in dry run mode')
-    .option('--compatibility', 'Run compose in backward compatibility mode')
-    .option('--all-resources', 'Include all resources, even those not used by services');
+const LISTS = ['file', 'profile', 'envFile'] as const;
+
+function projectOptions(): Option[] {
+  return [
+    new Option('-f, --file <file>', 'Compose configuration files').argParser(collect),
+    new Option('-p, --project-name <name>', 'Project name'),
+    new Option('--project-directory <dir>', 'Specify an alternate working directory (default: the path of the, first specified, Compose file)'),
+    new Option('--profile <profile>', 'Specify a profile to enable').argParser(collect),
+    new Option('--env-file <file>', 'Specify an alternate environment file').argParser(collect),
+    new Option('--progress <type>', 'Set type of progress output').choices(['auto', 'tty', 'plain', 'json', 'quiet']),
+    new Option('--ansi <when>', 'Control when to print ANSI control characters ("never"|"always"|"auto")').choices(['never', 'always', 'auto']),
+    new Option('--parallel <n>', 'Control max parallelism, -1 for unlimited'),
+    new Option('--dry-run', 'Execute command in dry run mode'),
+    new Option('--compatibility', 'Run compose in backward compatibility mode'),
+    new Option('--all-resources', 'Include all resources, even those not used by services'),
+  ];
 }
 
-/** The project flags given to the `compose` group (before the subcommand) or to the subcommand itself. */
+/**
+ * Adds the project flags to the `compose` group. Like docker compose's
+ * persistent flags they may also follow the subcommand (`compose config -f x`):
+ * each subcommand gets them when it is dispatched. The group stays
+ * positional, so a subcommand that passes its operands through (`exec svc
+ * tail -f`) keeps the flags after its service name as operands.
+ */
+export function addProjectFlags(cmd: Command): Command {
+  for (const o of projectOptions()) cmd.addOption(o);
+  return cmd.hook('preSubcommand', (_group, sub) => {
+    // A subcommand's own flag wins, by long name or by letter (`logs -f`, `version -f`, `run -p`).
+    for (const o of projectOptions()) if (!sub.options.some((x) => x.long === o.long || (o.short && x.short === o.short))) sub.addOption(o);
+  });
+}
+
+/** The project flags given before the subcommand and after it: lists joined, a later single value winning. */
 export function projectFlags(cmd: Command): ProjectFlags {
-  return cmd.optsWithGlobals<ProjectFlags>();
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
+  const out: Record<string, unknown> = {};
+  for (const c of chain) {
+    for (const [k, v] of Object.entries(c.opts())) {
+      if (v === undefined) continue;
+      if ((LISTS as readonly string[]).includes(k)) out[k] = [...((out[k] as string[] | undefined) ?? []), ...(v as string[])];
+      else out[k] = v;
+    }
+  }
+  return out as ProjectFlags;
 }
 
 /** LoadOptions for the flags, in this process's environment and working directory. */
@@ -50,4 +80,9 @@ export function projectLoadOptions(flags: ProjectFlags, env: Record<string, stri
     env,
     cwd,
   };
+}
+
+/** The project of a compose subcommand; `services` named on its command line are enabled whatever their profiles. */
+export function loadComposeProject(cmd: Command, services: string[] = []): Promise<Project> {
+  return loadProject({ ...projectLoadOptions(projectFlags(cmd)), services });
 }

@@ -135,7 +135,7 @@ describe('substitute (compose-go template_test.go cases)', () => {
   test('a default is only substituted (and warned about) when it is used', () => {
     const warned: string[] = [];
     assert.equal(substitute('${A:+${A},}B', () => undefined, (n) => warned.push(n)), 'B');
-    assert.deepEqual(warned, []);
+    assert.equal(warned.length, 0);
     assert.equal(substitute('${A:-${B}}', () => undefined, (n) => warned.push(n)), '');
     assert.deepEqual(warned, ['B']);
     assert.equal(substitute('${A?${B}}', (n) => (n === 'A' ? 'value' : undefined), (n) => warned.push(n)), 'value');
@@ -246,5 +246,19 @@ describe('dotenv files', () => {
   });
   test('a bad variable name is reported with its file and line', () => {
     assert.throws(() => parseEnvText('OK=1\nBAD KEY=2\n', '/p/.env'), { message: /\/p\/\.env: line 2/ });
+  });
+});
+
+describe('extractVariables (config --variables)', () => {
+  test('names, defaults, alternatives, required; nested ones; $$ is no variable', async () => {
+    const { extractVariables } = await import('../../src/compose/load/variables.ts');
+    const vars = extractVariables({ a: ['${A:-x${B}}', '$C and ${D?err}', '$$E', { f: '${F:+alt}' }] });
+    assert.deepEqual([...vars.values()].sort((x, y) => (x.Name < y.Name ? -1 : 1)), [
+      { Name: 'A', DefaultValue: 'x${B}', PresenceValue: '', Required: false },
+      { Name: 'B', DefaultValue: '', PresenceValue: '', Required: false },
+      { Name: 'C', DefaultValue: '', PresenceValue: '', Required: false },
+      { Name: 'D', DefaultValue: '', PresenceValue: '', Required: true },
+      { Name: 'F', DefaultValue: '', PresenceValue: 'alt', Required: false },
+    ]);
   });
 });

@@ -217,6 +217,28 @@ describe('normalisation', () => {
   });
 });
 
+describe('normalisation: the rest', () => {
+  test('label_file under labels, pull_policy, develop.watch paths, implicit dependencies, top-level x- keys', async () => {
+    const dir = project({
+      'app.labels': 'a=from-file\nb=from-file\n',
+      'compose.yaml': [
+        'x-shared: {k: v}',
+        'services:',
+        '  web:', '    image: x', '    label_file: ./app.labels', '    labels: {b: mine}', '    pull_policy: if_not_present',
+        '    develop: {watch: [{path: ./src, action: sync, target: /app}]}', '    x-note: kept',
+        '  side:', '    image: x', '    network_mode: "service:web"', '    volumes_from: [web]', '    links: ["web:w"]',
+      ].join('\n'),
+    });
+    const p = await loadProject(opts(dir));
+    assert.deepEqual(p.services.web.labels, { a: 'from-file', b: 'mine' });
+    assert.equal(p.services.web.pull_policy, 'missing');
+    assert.deepEqual(p.services.web.develop?.watch, [{ path: join(dir, 'src'), action: 'sync', target: '/app' }]);
+    assert.equal(p.services.web['x-note'], 'kept');
+    assert.deepEqual(p.services.side.depends_on, { web: { condition: 'service_started', restart: true, required: true } });
+    assert.deepEqual(p.extensions, { 'x-shared': { k: 'v' } });
+  });
+});
+
 describe('several files: the spec\'s merge rules', () => {
   test('mappings merge, sequences append, command replaces, unique keys keep one entry, !reset and !override', async () => {
     const dir = project({
@@ -336,6 +358,11 @@ describe('bad input: one clear error naming the file and key', () => {
     ['neither image nor build', 'services:\n  a:\n    command: x\n', /service "a" has neither an image nor a build context specified: invalid compose project$/],
     ['YAML syntax', 'services:\n  a: [\n', /^failed to parse .*compose\.yaml: yaml: line \d+: /],
     ['duplicate key', 'services:\n  a:\n    image: x\n    image: y\n', /^failed to parse .*compose\.yaml: yaml: line 4: Map keys must be unique/],
+    ['a service that is not a mapping', 'services:\n  a:\n', /^validating .*compose\.yaml: services\.a must be a mapping$/],
+    ['a bad duration', 'services:\n  a:\n    image: x\n    healthcheck: {interval: 10x}\n', /compose\.yaml: services\.a\.healthcheck\.interval: time: invalid duration "10x"$/],
+    ['a secret with neither file nor environment', 'services:\n  a:\n    image: x\nsecrets:\n  s: {labels: {a: b}}\n', /secret "s" must declare either `file` or `environment`: invalid compose project$/],
+    ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
+    ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];
   for (const [what, text, want] of cases) {
@@ -344,6 +371,12 @@ describe('bad input: one clear error naming the file and key', () => {
       assert.match(await loadError(dir), want);
     });
   }
+  test('the obsolete version attribute is warned about and dropped', async () => {
+    const dir = project({ 'compose.yaml': 'version: "3.8"\nservices:\n  a:\n    image: x\n' });
+    const warnings: string[] = [];
+    await loadProject(opts(dir, { warn: (m) => warnings.push(m) }));
+    assert.deepEqual(warnings, [`${join(dir, 'compose.yaml')}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`]);
+  });
   test('an optional dependency that is missing is dropped with a warning', async () => {
     const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    depends_on: {ghost: {condition: service_started, required: false}}\n' });
     const warnings: string[] = [];

@@ -2,11 +2,14 @@
 // normalised), or one of its lists, as docker compose v2 prints them.
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { CliError } from '../context.ts';
 import { projectFlags, projectLoadOptions } from '../compose-project.ts';
 import { loadModel, loadProject, profileNames } from '../../compose/load/index.ts';
 import { projectDocument, renderJson, renderYaml } from '../../compose/config-document.ts';
 import type { Project } from '../../compose/model.ts';
+import { extractVariables } from '../../compose/load/variables.ts';
+import { tabwrite } from '../format/table.ts';
 
 interface ConfigFlags {
   format?: string;
@@ -17,6 +20,8 @@ interface ConfigFlags {
   profiles?: boolean;
   images?: boolean;
   environment?: boolean;
+  variables?: boolean;
+  consistency?: boolean;
   noInterpolate?: boolean;
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
@@ -65,7 +70,9 @@ export function registerComposeConfigCommands(compose: Command): void {
     .option('--profiles', 'Print the profile names, one per line.')
     .option('--images', 'Print the image names, one per line.')
     .option('--environment', 'Print environment used for interpolation.')
+    .option('--variables', 'Print model variables and default values.')
     .option('--no-interpolate', "Don't interpolate environment variables")
+    .option('--no-consistency', "Don't check model consistency - warning: may produce invalid Compose output")
     .option('--resolve-image-digests', 'Pin image tags to digests')
     .option('--lock-image-digests', 'Produces an override file with image digests')
     .option('-o, --output <file>', 'Save to file (default to stdout)')
@@ -73,13 +80,31 @@ export function registerComposeConfigCommands(compose: Command): void {
       if (f.resolveImageDigests || f.lockImageDigests) {
         throw new CliError('--resolve-image-digests and --lock-image-digests are not supported by berth compose yet', 1);
       }
-      const format = f.format ?? 'yaml';
-      if (format !== 'yaml' && format !== 'json') throw new CliError(`unsupported format "${format}"`, 1);
       const noInterpolate = f.interpolate === false;
       const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services };
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };
+      const warn = (m: string): void => {
+        process.stderr.write(`WARN[0000] ${m}\n`);
+      };
+      if (f.variables) {
+        if (services.length > 0) warn('service filtering is not applied when --variables is set, variables from the full model will be rendered');
+        const vars = [...extractVariables(await loadModel({ ...opts, noInterpolate: true, services: [] })).values()].sort((a, b) => (a.Name < b.Name ? -1 : 1));
+        const byName = Object.fromEntries(vars.map((v) => [v.Name, v]));
+        if (f.format === 'json') return out(JSON.stringify(byName, null, 4) + '\n\n');
+        if (f.format === 'yaml') {
+          const lower = Object.fromEntries(vars.map((v) => [v.Name, { name: v.Name, defaultvalue: v.DefaultValue, presencevalue: v.PresenceValue, required: v.Required }]));
+          // Go's yaml.Marshal, as compose prints these, indents by four.
+          return out(stringify(lower, { indent: 4 }));
+        }
+        if (f.format && f.format !== 'table') throw new CliError(`format value "${f.format}" could not be parsed: parsing failed`, 1);
+        const rows = ['NAME\tREQUIRED\tDEFAULT VALUE\tALTERNATE VALUE', ...vars.map((v) => `${v.Name}\t${v.Required}\t${v.DefaultValue}\t${v.PresenceValue}`)];
+        return out(tabwrite(rows.join('\n') + '\n', 20, 3));
+      }
+      const format = f.format ?? 'yaml';
+      if (format !== 'yaml' && format !== 'json') throw new CliError(`unsupported format "${format}"`, 1);
+      if (noInterpolate && services.length > 0) warn('service filtering is not applied when --no-interpolate is set, the full model will be rendered');
       if (noInterpolate && !f.services && !f.volumes && !f.networks && !f.profiles && !f.images && !f.environment) {
         const model = await loadModel({ ...opts, services: [] });
         const text = format === 'json' ? renderJson(model) + '\n' : renderYaml(model);
@@ -87,7 +112,7 @@ export function registerComposeConfigCommands(compose: Command): void {
         else out(text);
         return;
       }
-      const project = selectServices(await loadProject(opts), services);
+      const project = selectServices(await loadProject(opts, { check: f.consistency !== false }), services);
       const lines = (xs: string[]): void => out(xs.map((x) => x + '\n').join(''));
       if (f.services) return lines(dependencyOrder(project));
       if (f.volumes) return lines(Object.keys(project.volumes).sort());
@@ -101,7 +126,7 @@ export function registerComposeConfigCommands(compose: Command): void {
       }
       const doc = projectDocument(project);
       // Compose escapes `$` in its output so that the output is itself a valid compose file.
-      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', '$$');
+      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', () => '$$');
       if (f.output && !f.quiet) writeFileSync(f.output, text);
       else out(text);
     });

@@ -36,12 +36,21 @@ function checkService(s: Service, p: Project): void {
   if (s.healthcheck?.test && s.healthcheck.test.length > 0 && !['CMD', 'CMD-SHELL', 'NONE'].includes(s.healthcheck.test[0])) {
     throw new ComposeError(`healthcheck.test must start either by "CMD", "CMD-SHELL" or "NONE"`);
   }
-  const targets = new Map<string, string>();
-  for (const v of s.volumes) {
-    const prev = targets.get(v.target);
-    if (prev !== undefined) throw new ComposeError(`services.${s.name}.volumes: target ${v.target} already mounted as ${prev}`);
-    targets.set(v.target, `services.${s.name}.volumes`);
-  }
+  // One mount per container path, tmpfs entries included.
+  const mounts = new Map<string, string>();
+  (s.tmpfs ?? []).forEach((t, i) => {
+    const path = t.split(':')[0];
+    const loc = `services.${s.name}.tmpfs[${i}]`;
+    const prev = mounts.get(path);
+    if (prev !== undefined) throw new ComposeError(`${loc}: target ${path} already mounted as ${prev}`);
+    mounts.set(path, loc);
+  });
+  s.volumes.forEach((v, i) => {
+    const loc = `services.${s.name}.volumes[${i}]`;
+    const prev = mounts.get(v.target);
+    if (prev !== undefined) throw new ComposeError(`${loc}: target ${v.target} already mounted as ${prev}`);
+    mounts.set(v.target, loc);
+  });
 }
 
 /**
@@ -81,6 +90,11 @@ function checkDependencies(p: Project, warn: (m: string) => void): void {
 
 export function checkProject(p: Project, warn: (m: string) => void): void {
   checkDependencies(p, warn);
+  for (const [name, secret] of Object.entries(p.secrets)) {
+    if (!secret.external && !secret.file && !secret.environment) {
+      throw new ComposeError(`secret ${JSON.stringify(name)} must declare either \`file\` or \`environment\`: ${INVALID}`);
+    }
+  }
   const names = new Map<string, string>();
   for (const s of Object.values(p.services)) {
     checkService(s, p);

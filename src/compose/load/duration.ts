@@ -1,17 +1,15 @@
 // Compose durations ("1m30s", "500ms", "2h") as Go's time.ParseDuration reads
-// them; printed back in Go's canonical form, as `docker compose config` does.
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+// them (api/units.ts); printed back in Go's canonical form, as `docker compose config` does.
+import { parseGoDuration } from '../../api/units.ts';
+import { ComposeError } from './errors.ts';
 
 /** Milliseconds, or undefined for a string that is not a duration. */
 export function parseDuration(s: string): number | undefined {
-  const m = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
-  if (s === '0') return 0;
-  if (!m) return undefined;
-  let total = 0;
-  for (const part of s.replace(/^[-+]/, '').matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * UNITS[part[2]];
+  try {
+    return parseGoDuration(s) / 1e6;
+  } catch {
+    return undefined;
   }
-  return m[1] === '-' ? -total : total;
 }
 
 /** Go's Duration.String() of a millisecond count ("1m30s", "500ms", "0s"). */
@@ -36,9 +34,10 @@ function trim(n: number): string {
   return String(Number(n.toFixed(9)));
 }
 
-/** A duration as compose prints it; anything unparseable is kept as written (the schema has let it through). */
-export function normaliseDuration(v: unknown): string | undefined {
+/** A duration as compose prints it; `where` names the key of one that is not a duration. */
+export function normaliseDuration(v: unknown, where: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   const ms = typeof v === 'number' ? v / 1e6 : parseDuration(String(v));
-  return ms === undefined ? String(v) : formatDuration(ms);
+  if (ms === undefined) throw new ComposeError(`${where}: time: invalid duration ${JSON.stringify(String(v))}`);
+  return formatDuration(ms);
 }

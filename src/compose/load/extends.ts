@@ -48,6 +48,9 @@ function resolveOne(name: string, model: Mapping, file: string, read: FileReader
 export function applyExtends(model: Mapping, file: string, read: FileReader): Mapping {
   if (!isMapping(model.services)) return model;
   const services: Mapping = {};
-  for (const name of Object.keys(model.services)) services[name] = resolveOne(name, model, file, read, [`${file}#${name}`]);
+  for (const [name, svc] of Object.entries(model.services)) {
+    // A service that is not a mapping is left for the schema to report.
+    services[name] = isMapping(svc) ? resolveOne(name, model, file, read, [`${file}#${name}`]) : svc;
+  }
   return { ...model, services };
 }

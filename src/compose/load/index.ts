@@ -54,17 +54,27 @@ function inFile<T>(file: string, f: () => T): T {
   }
 }
 
-/** One file through YAML, interpolation, validation, include and extends. */
-function loadFile(path: string, text: string | undefined, env: Record<string, string>, ctx: FileContext, chain: string[]): Mapping {
-  const src = text === undefined ? readSource(path) : { path, text };
-  let model = parseComposeYaml(src.text, path);
-  if (ctx.interpolate) model = inFile(path, () => interpolateTree(model, { lookup: (n) => env[n], warn: ctx.warn }));
-  validateSchema(stripMarkers(model) as Mapping, path);
-  const reread = (p: string): Mapping => loadFile(p, undefined, env, ctx, [...chain, p]);
-  model = applyIncludes(model, path, ctx.workingDir, env, ctx.processEnv, (p, e, c) => loadFile(p, undefined, e, ctx, c), chain);
+/**
+ * One file through YAML, interpolation, include and extends. A file read on
+ * its own (included, or extended from) is validated here; the project's own
+ * files are validated as merged so far, as compose does, so an override may
+ * say only part of what the schema requires.
+ */
+function loadFile(path: string, env: Record<string, string>, ctx: FileContext, chain: string[], validate: boolean): Mapping {
+  const src = readSource(path);
+  let model: Mapping = {};
+  for (let doc of parseComposeYaml(src.text, path)) {
+    if (ctx.interpolate) {
+      const raw = doc;
+      doc = inFile(path, () => interpolateTree(raw, { lookup: (n) => env[n], warn: ctx.warn }));
+    }
+    model = mergeModels(model, doc);
+  }
+  if (validate) validateSchema(stripMarkers(model) as Mapping, path);
+  model = applyIncludes(model, path, ctx.workingDir, env, ctx.processEnv, (p, e, c) => loadFile(p, e, ctx, c, true), chain);
   return applyExtends(model, path, (p) => {
     if (!isFile(p)) throw new ComposeError(`open ${p}: no such file or directory`);
-    return reread(p);
+    return loadFile(p, env, ctx, [...chain, p], true);
   });
 }
 
@@ -108,9 +118,14 @@ function loadMerged(opts: LoadOptions): Merged {
   let merged: Mapping = {};
   for (const f of files) {
     const abs = f === '-' || isAbsolute(f) ? f : resolve(cwd, f);
-    merged = mergeModels(merged, loadFile(abs, undefined, env, ctx, [abs]));
+    merged = enforceUnicity(mergeModels(merged, loadFile(abs, env, ctx, [abs], false))) as Mapping;
+    validateSchema(stripMarkers(merged) as Mapping, abs);
+    if ('version' in merged) {
+      warn(`${abs}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
+      delete merged.version;
+    }
   }
-  merged = stripMarkers(enforceUnicity(merged)) as Mapping;
+  merged = stripMarkers(merged) as Mapping;
   if (!isMapping(merged.services) && merged.include === undefined && Object.keys(merged).length === 0) {
     throw new ComposeError('empty compose file');
   }
@@ -126,7 +141,8 @@ export async function loadModel(opts: LoadOptions): Promise<Mapping> {
   return { name: chooseProjectName(opts.projectName, env, merged.name, workingDir), ...merged };
 }
 
-export async function loadProject(opts: LoadOptions): Promise<Project> {
+/** `check: false` is `config --no-consistency`: the project as loaded, references unchecked. */
+export async function loadProject(opts: LoadOptions, { check = true }: { check?: boolean } = {}): Promise<Project> {
   const { merged, files, workingDir, env, warn } = loadMerged(opts);
   const name = chooseProjectName(opts.projectName, env, merged.name, workingDir);
   env.COMPOSE_PROJECT_NAME ??= name;
@@ -147,6 +163,8 @@ export async function loadProject(opts: LoadOptions): Promise<Project> {
     configs: norm.configs,
     environment: env,
   };
+  const extensions = Object.fromEntries(Object.entries(merged).filter(([k]) => k.startsWith('x-')));
+  if (Object.keys(extensions).length > 0) project.extensions = extensions;
   if (opts.services && opts.services.length > 0) {
     for (const s of opts.services) {
       if (!project.services[s] && !project.disabledServices[s]) throw new ComposeError(`no such service: ${s}`);
@@ -154,6 +172,6 @@ export async function loadProject(opts: LoadOptions): Promise<Project> {
     project = withServicesEnabled(project, opts.services);
   }
   const checked = project;
-  inFile(where, () => checkProject(checked, warn));
+  if (check) inFile(where, () => checkProject(checked, warn));
   return project;
 }

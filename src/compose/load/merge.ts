@@ -30,10 +30,10 @@ export function toKeyValueMap(v: unknown, sep = '='): Mapping {
 }
 
 /** Service `networks` / `depends_on` as a mapping (the list form means defaults). */
-function toNameMap(v: unknown): Mapping {
+function toNameMap(v: unknown, dflt: () => unknown): Mapping {
   if (isMapping(v)) return { ...v };
   const out: Mapping = {};
-  if (Array.isArray(v)) for (const n of v) out[String(n)] = null;
+  if (Array.isArray(v)) for (const n of v) out[String(n)] = dflt();
   return out;
 }
 
@@ -49,13 +49,16 @@ function mergeAt(base: unknown, over: unknown, path: Path): unknown {
   if (over === RESET) return RESET;
   if (over instanceof Override) return over.value;
   if (over === undefined) return base;
+  if (base instanceof Override) base = base.value;
   if (base === undefined || base === RESET) return over;
   if (REPLACED.some((p) => matches(path, p))) return over;
   if (KEY_VALUE.some((p) => matches(path, p))) {
     return mergeMappings(toKeyValueMap(base), toKeyValueMap(over), path);
   }
-  if (matches(path, 'services.*.networks') || matches(path, 'services.*.depends_on')) {
-    return mergeMappings(toNameMap(base), toNameMap(over), path);
+  if (matches(path, 'services.*.networks')) return mergeMappings(toNameMap(base, () => null), toNameMap(over, () => null), path);
+  if (matches(path, 'services.*.depends_on')) {
+    const dflt = (): Mapping => ({ condition: 'service_started', required: true });
+    return mergeMappings(toNameMap(base, dflt), toNameMap(over, dflt), path);
   }
   if (matches(path, 'services.*.build')) {
     const b = typeof base === 'string' ? { context: base } : base;

@@ -55,15 +55,33 @@ function build(v: unknown, ctx: ServiceContext): BuildConfig {
   return out;
 }
 
+/** `host=ip` entries: from a mapping, `host:ip` or `host=ip` strings, and comma-separated addresses. */
 function extraHosts(v: unknown): string[] {
   if (isMapping(v)) {
     return Object.entries(v).flatMap(([h, ip]) => (Array.isArray(ip) ? ip : [ip]).map((i) => `${h}=${str(i)}`));
   }
-  return strList(v).map((e) => (e.includes('=') ? e : e.replace(':', '=')));
+  return strList(v).flatMap((e) => {
+    const eq = e.indexOf('=');
+    const i = eq >= 0 ? eq : e.indexOf(':');
+    if (i < 0) return [e];
+    const host = e.slice(0, i);
+    return e.slice(i + 1).split(',').map((ip) => `${host}=${ip}`);
+  });
 }
 
+/** A string or a list of strings, without the empty ones (`dns: ${UNSET}` means none). */
+const nonEmptyList = (v: unknown): string[] => strList(v).filter((x) => x !== '');
+
 function fileObjects(v: unknown): ServiceFileObject[] {
-  return (v as unknown[]).map((e) => (typeof e === 'string' ? { source: e } : ({ ...(e as Mapping) } as unknown as ServiceFileObject)));
+  return (v as unknown[]).map((e) => {
+    if (typeof e === 'string') return { source: e };
+    const o = { ...(e as Mapping) };
+    // A mode written as a string is octal ("0440"), as compose reads it.
+    if (typeof o.mode === 'string') o.mode = parseInt(o.mode, 8);
+    if (o.uid !== undefined) o.uid = str(o.uid);
+    if (o.gid !== undefined) o.gid = str(o.gid);
+    return o as unknown as ServiceFileObject;
+  });
 }
 
 function ports(v: unknown, where: string): PortConfig[] {
@@ -132,11 +150,11 @@ function dependsOn(v: unknown): Record<string, DependsOn> {
   return out;
 }
 
-function healthcheck(v: Mapping): Healthcheck {
+function healthcheck(v: Mapping, where: string): Healthcheck {
   const h: Healthcheck = {};
   if (v.test !== undefined) h.test = typeof v.test === 'string' ? ['CMD-SHELL', v.test] : strList(v.test);
   for (const k of ['interval', 'timeout', 'start_period', 'start_interval'] as const) {
-    const d = normaliseDuration(v[k]);
+    const d = normaliseDuration(v[k], `${where}.healthcheck.${k}`);
     if (d !== undefined) h[k] = d;
   }
   if (v.retries !== undefined) h.retries = Number(v.retries);
@@ -162,6 +180,22 @@ function envFiles(v: unknown, ctx: ServiceContext): Record<string, string | null
   return out;
 }
 
+/** label_file(s), read as env files are, in order (`labels` wins over them). */
+function labelFiles(v: unknown, ctx: ServiceContext): Record<string, string> {
+  if (v === undefined) return {};
+  const out: Record<string, string> = {};
+  for (const f of Array.isArray(v) ? v : [v]) {
+    const path = resolveHostPath(str(f), ctx.workingDir, ctx.env.HOME);
+    try {
+      Object.assign(out, readEnvFile(path, (n) => ctx.env[n]));
+    } catch (err) {
+      if (err instanceof ComposeError) throw new ComposeError(err.message.replace(/^env file/, 'label file'));
+      throw err;
+    }
+  }
+  return out;
+}
+
 function readRaw(path: string): Record<string, string> {
   // `format: raw`: each KEY=VALUE line as written, no quotes or substitution.
   const out: Record<string, string> = {};
@@ -179,29 +213,62 @@ function readRaw(path: string): Record<string, string> {
   return out;
 }
 
+/**
+ * Links, `service:` namespaces and volumes_from make a service depend on
+ * another as depends_on does (compose-go's normalisation): it must exist and
+ * start first.
+ */
+function implicitDependencies(raw: Mapping, s: Mapping): void {
+  const deps = (s.depends_on as Record<string, DependsOn> | undefined) ?? {};
+  const add = (name: string, restart: boolean): void => {
+    if (!deps[name]) deps[name] = { condition: 'service_started', restart, required: true };
+  };
+  for (const l of Array.isArray(raw.links) ? raw.links : []) add(str(l).split(':')[0], true);
+  for (const ns of ['network_mode', 'ipc', 'pid', 'uts', 'cgroup']) {
+    const v = raw[ns];
+    if (typeof v === 'string' && v.startsWith('service:')) add(v.slice('service:'.length), true);
+  }
+  for (const v of Array.isArray(raw.volumes_from) ? raw.volumes_from : []) {
+    if (!str(v).startsWith('container:')) add(str(v).split(':')[0], false);
+  }
+  if (Object.keys(deps).length > 0) s.depends_on = deps;
+}
+
 export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext): Service {
   const where = `services.${name}`;
   const s: Mapping = {};
   const environment: Record<string, string | null> = raw.env_file !== undefined ? envFiles(raw.env_file, ctx) : {};
   for (const [k, v] of Object.entries(toKeyValueMap(raw.environment ?? {}))) {
+    if (/\s$/.test(k)) throw new ComposeError(`environment variable ${k} is declared with a trailing space`);
     // A key without a value takes the shell's, or stays unset.
     environment[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : str(v);
   }
   for (const [k, v] of Object.entries(raw)) {
     switch (k) {
-      case 'extends': case 'env_file': case 'environment': break;
+      case 'extends': case 'env_file': case 'environment': case 'label_file': break;
       case 'build': s.build = build(v, ctx); break;
       case 'command': case 'entrypoint': s[k] = command(v); break;
       case 'ports': s.ports = ports(v, where); break;
       case 'volumes': s.volumes = volumes(v, ctx, where); break;
       case 'depends_on': s.depends_on = dependsOn(v); break;
-      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping); break;
-      case 'labels': case 'annotations': case 'sysctls': s[k] = stringMap(v); break;
+      case 'healthcheck': s.healthcheck = healthcheck(v as Mapping, where); break;
+      case 'labels': s.labels = { ...labelFiles(raw.label_file, ctx), ...stringMap(v) }; break;
+      case 'annotations': case 'sysctls': s[k] = stringMap(v); break;
+      case 'pull_policy': s[k] = v === 'if_not_present' ? 'missing' : v; break;
+      case 'develop': {
+        // Watched paths are relative to the project directory.
+        const d = { ...(v as Mapping) };
+        if (Array.isArray(d.watch)) {
+          d.watch = d.watch.map((w) => (isMapping(w) && typeof w.path === 'string' ? { ...w, path: resolveHostPath(w.path, ctx.workingDir, ctx.env.HOME) } : w));
+        }
+        s.develop = d;
+        break;
+      }
       case 'expose': s.expose = strList(v); break;
-      case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = strList(v); break;
+      case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = nonEmptyList(v); break;
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
       case 'secrets': case 'configs': s[k] = fileObjects(v); break;
-      case 'stop_grace_period': s[k] = normaliseDuration(v); break;
+      case 'stop_grace_period': s[k] = normaliseDuration(v, `${where}.stop_grace_period`); break;
       case 'ulimits': {
         const u: Record<string, { soft: number; hard: number }> = {};
         for (const [uk, uv] of Object.entries(v as Mapping)) {
@@ -225,6 +292,8 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       default: s[k] = v;
     }
   }
+  if (raw.labels === undefined && raw.label_file !== undefined) s.labels = labelFiles(raw.label_file, ctx);
+  implicitDependencies(raw, s);
   const deploy = isMapping(raw.deploy) ? raw.deploy : undefined;
   if (raw.scale !== undefined && deploy?.replicas !== undefined && Number(raw.scale) !== Number(deploy.replicas)) {
     throw new ComposeError(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project`);

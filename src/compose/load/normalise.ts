@@ -61,6 +61,8 @@ export function normaliseProject(project: string, model: Mapping, ctx: ServiceCo
     for (const [k, v] of Object.entries((model[key] as Mapping | undefined) ?? {})) {
       const r = resource<FileObjectConfig>(project, k, v);
       if (r.file !== undefined) r.file = resolveHostPath(String(r.file), ctx.workingDir, ctx.env.HOME);
+      // Environment-backed: the content is the variable's value, as compose resolves it.
+      if (r.environment !== undefined && r.content === undefined && ctx.env[r.environment] !== undefined) r.content = ctx.env[r.environment];
       out[k] = r;
     }
     return out;

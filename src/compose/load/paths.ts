@@ -10,8 +10,9 @@ const isRemote = (c: string): boolean => /^(https?:\/\/|git@|git:\/\/|github\.co
 export function rebaseService(raw: Mapping, dir: string): Mapping {
   const s: Mapping = { ...raw };
   if (typeof s.build === 'string') s.build = isRemote(s.build) ? s.build : rel(s.build, dir);
-  else if (isMapping(s.build)) {
-    const ctx = s.build.context ?? '.';
+  else if (isMapping(s.build) && s.build.context !== undefined) {
+    // A build without a context builds in the project's directory, wherever it was declared (as compose-go).
+    const ctx = s.build.context;
     s.build = { ...s.build, context: typeof ctx === 'string' && isRemote(ctx) ? ctx : rel(ctx, dir) };
   }
   if (s.env_file !== undefined) {

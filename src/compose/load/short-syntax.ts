@@ -1,5 +1,5 @@
 // The short forms of ports and volumes, parsed into the model's long forms.
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, posix, resolve } from 'node:path';
 import type { PortConfig, ServiceVolume } from '../model.ts';
 import { ComposeError } from './errors.ts';
 
@@ -96,8 +96,9 @@ export function isHostPath(source: string): boolean {
 export function parseVolumeSpec(raw: string, workingDir: string, home: string | undefined): ServiceVolume {
   const parts = raw.split(':');
   if (parts.length > 3 || parts.some((p) => p === '')) throw new ComposeError(`invalid spec: ${raw}: too many colons`);
-  if (parts.length === 1) return { type: 'volume', target: parts[0], volume: {} };
-  const [source, target, mode = ''] = parts;
+  if (parts.length === 1) return { type: 'volume', target: posix.normalize(parts[0]), volume: {} };
+  const [source, rawTarget, mode = ''] = parts;
+  const target = posix.normalize(rawTarget);
   const opts = mode ? mode.split(',') : [];
   for (const o of opts) {
     if (!['ro', 'rw', 'z', 'Z', 'nocopy', ...PROPAGATION].includes(o)) throw new ComposeError(`invalid spec: ${raw}: unknown option ${o}`);

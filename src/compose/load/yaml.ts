@@ -1,7 +1,7 @@
 // Compose files as YAML 1.2 documents: anchors, aliases and `<<` merge keys
 // resolved by the `yaml` package, and compose's two merge tags kept as markers
 // (`!reset` drops what earlier files said, `!override` replaces it whole).
-import { parseDocument, Scalar, visit, isNode, type Node } from 'yaml';
+import { parseAllDocuments, Scalar, visit, isNode, type Document, type Node, type ScalarTag, type Tags } from 'yaml';
 import { ComposeError, isMapping, type Mapping } from './errors.ts';
 
 /** `!reset`: the key takes its type's default (absent) in the merged model. */
@@ -15,9 +15,30 @@ export class Override {
   }
 }
 
-export function parseComposeYaml(text: string, filename: string): Mapping {
-  // maxAliasCount keeps an alias bomb from blowing up memory.
-  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+/**
+ * `0440` is octal, as Go's yaml.v3 (and so compose) reads it: a file mode
+ * written the usual way means what its author meant. YAML 1.2 alone would
+ * read it as decimal 440.
+ */
+const LEADING_ZERO_OCTAL: ScalarTag = {
+  identify: (v) => typeof v === 'number',
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  test: /^0[0-7]+$/,
+  resolve: (s: string) => parseInt(s, 8),
+};
+const withOctal = (tags: Tags): Tags => [LEADING_ZERO_OCTAL, ...tags];
+
+/** Every YAML document of a compose file (compose merges them in order), each a mapping. */
+export function parseComposeYaml(text: string, filename: string): Mapping[] {
+  // The `yaml` package's alias limit keeps an alias bomb from blowing up memory.
+  const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, customTags: withOctal });
+  const list = Array.isArray(docs) ? docs : [];
+  if (!Array.isArray(docs)) return [];
+  return list.map((doc) => toMapping(doc, filename));
+}
+
+function toMapping(doc: Document, filename: string): Mapping {
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const at = e.linePos ? `line ${e.linePos[0].line}: ` : '';
@@ -26,21 +47,14 @@ export function parseComposeYaml(text: string, filename: string): Mapping {
   visit(doc, {
     Node(_key, node) {
       if (node.tag === '!reset') return new Scalar(RESET);
-      if (node.tag === '!override') {
-        // The override's content may use anchors defined elsewhere in the document.
-        const value = (node as Node).toJS(doc, { maxAliasCount: 1000 });
-        const s = new Scalar(new Override(value));
-        return s;
-      }
+      // The override's content may use anchors defined elsewhere in the document.
+      if (node.tag === '!override') return new Scalar(new Override((node as Node).toJS(doc)));
       return undefined;
     },
   });
   if (!isNode(doc.contents) && doc.contents === null) return {};
-  const value: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const value: unknown = doc.toJS();
   if (value === null || value === undefined) return {};
   if (!isMapping(value)) throw new ComposeError(`${filename}: top-level object must be a mapping`);
-  for (const k of Object.keys(value)) {
-    if (typeof k !== 'string') throw new ComposeError(`${filename}: non-string key at top level: ${String(k)}`);
-  }
   return value;
 }
