@@ -46,6 +46,8 @@ export interface ReplicaOptions {
   fileObjects?: Record<string, string>;
   /** Container name of a service's first replica, for network_mode/volumes_from `service:x` and links. */
   containerOf?: (service: string) => string | undefined;
+  /** Anonymous volumes of the container this one replaces, by target: kept, as docker compose keeps them (unless -V). */
+  anonymousVolumes?: Record<string, string>;
 }
 
 export function containerName(project: Project, service: Service, n: number): string {
@@ -140,10 +142,11 @@ function mounts(project: Project, service: Service, o: ReplicaOptions): { mounts
       const opts: Mount['VolumeOptions'] = {};
       if (v.volume?.nocopy) opts.NoCopy = true;
       if (v.volume?.subpath) opts.Subpath = v.volume.subpath;
+      const kept = v.source ? undefined : o.anonymousVolumes?.[v.target];
       out.push({
         Type: 'volume',
         // A source that is not a top-level key is taken as an engine volume name, as compose does for external ones.
-        ...(v.source ? { Source: named?.name ?? v.source } : {}),
+        ...(v.source ? { Source: named?.name ?? v.source } : kept ? { Source: kept } : {}),
         Target: v.target,
         ...(v.read_only ? { ReadOnly: true } : {}),
         ...(Object.keys(opts).length ? { VolumeOptions: opts } : {}),
@@ -164,6 +167,11 @@ function mounts(project: Project, service: Service, o: ReplicaOptions): { mounts
     } else {
       throw new Error(`service "${service.name}": volume type ${v.type} is not supported`);
     }
+  }
+  // The replaced container's other anonymous volumes (its image's VOLUMEs) come along too.
+  const targets = new Set([...out.map((m) => m.Target), ...binds.map((b) => b.split(':')[1])]);
+  for (const [target, name] of Object.entries(o.anonymousVolumes ?? {})) {
+    if (!targets.has(target)) out.push({ Type: 'volume', Source: name, Target: target });
   }
   // Secrets under /run/secrets/<target>, configs at their target (default /<name>): read-only binds of a file.
   const fileObject = (kind: 'secret' | 'config', ref: ServiceFileObject): void => {

@@ -14,6 +14,7 @@ export interface ContainerSummary {
   Status?: string;
   Labels: Record<string, string>;
   Created?: number;
+  Mounts?: Array<{ Type: string; Name?: string; Destination: string }>;
 }
 
 export interface Observed {

@@ -188,6 +188,32 @@ services:
     assert.equal(compose(dir, 'ed', ['down', '-t', '0']).code, 0);
   });
 
+  test('a recreated container keeps its anonymous volume; -V gives it a new one', () => {
+    const file = (word: string) => `services:\n  s:\n    image: busybox\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n    volumes: ["/data"]\n    environment:\n      WORD: ${word}\n`;
+    const dir = project({ 'compose.yaml': file('one') });
+    assert.equal(compose(dir, 'anon', ['up', '-d']).code, 0);
+    assert.equal(d.berth(['exec', 'anon-s-1', 'sh', '-c', 'echo kept > /data/f']).code, 0);
+    const volume = () => d.berth(['inspect', '-f', '{{range .Mounts}}{{.Name}}{{end}}', 'anon-s-1']).stdout.trim();
+    const first = volume();
+    assert.match(first, /^[0-9a-f]{64}$/);
+    writeFileSync(join(dir, 'compose.yaml'), file('two'));
+    const r = compose(dir, 'anon', ['up', '-d']);
+    assert.match(r.stderr, / Container anon-s-1 {2}Recreated\n/);
+    assert.equal(volume(), first);
+    assert.equal(d.berth(['exec', 'anon-s-1', 'cat', '/data/f']).stdout, 'kept\n');
+    assert.equal(compose(dir, 'anon', ['down', '-v', '-t', '0']).code, 0);
+    assert.notEqual(d.berth(['volume', 'inspect', first]).code, 0, 'down -v removes an anonymous volume carried over by a recreate');
+    assert.equal(compose(dir, 'anon', ['up', '-d']).code, 0);
+    const second = volume();
+    writeFileSync(join(dir, 'compose.yaml'), file('three'));
+    assert.equal(compose(dir, 'anon', ['up', '-d', '-V']).code, 0);
+    assert.notEqual(volume(), second);
+    assert.equal(d.berth(['exec', 'anon-s-1', 'ls', '/data']).stdout, '');
+    const last = volume();
+    assert.equal(compose(dir, 'anon', ['down', '-v', '-t', '0']).code, 0);
+    assert.notEqual(d.berth(['volume', 'inspect', last]).code, 0, 'down -v removes anonymous volumes');
+  });
+
   test('stop, start, restart, pause, unpause, kill and rm act on the project\'s containers', () => {
     const dir = project({ 'compose.yaml': 'services:\n  s:\n    image: busybox\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n' });
     assert.equal(compose(dir, 'lc', ['create']).code, 0);

@@ -99,6 +99,7 @@ interface UpFlags extends Common {
   attach?: string[];
   start: boolean;
   quietPull?: boolean;
+  renewAnonVolumes?: boolean;
   timeout?: string;
   logPrefix: boolean;
 }
@@ -111,7 +112,8 @@ function addUpFlags(c: Command, up: boolean): Command {
     .option('--no-recreate', "If containers already exist, don't recreate them. Incompatible with --force-recreate.")
     .option('--remove-orphans', 'Remove containers for services not defined in the Compose file')
     .option('--scale <SERVICE=NUM>', 'Scale SERVICE to NUM instances. Overrides the scale setting in the Compose file if present.', collect)
-    .option('--quiet-pull', 'Pull without printing progress information');
+    .option('--quiet-pull', 'Pull without printing progress information')
+    .option('-V, --renew-anon-volumes', 'Recreate anonymous volumes instead of retrieving data from the previous containers');
   if (!up) return c;
   return c.option('-d, --detach', 'Detached mode: Run containers in the background')
     .option('--no-deps', "Don't start linked services")
@@ -148,7 +150,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
       progress.message(`WARN[0000] Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
     }
     await createResources(ctx, plan);
-    running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans }, observed.containers);
+    running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans, renewAnonVolumes: f.renewAnonVolumes }, observed.containers);
     if (f.wait && f.start !== false) {
       const deadline = f.waitTimeout ? Date.now() + Number(f.waitTimeout) * 1000 : Infinity;
       await all([...running], ([svc, cs]) => all(cs, (c) => waitForCondition(ctx, svc, c, 'running_or_healthy', deadline)));
