@@ -285,6 +285,10 @@ services:
     assert.match(r.stdout, /talker-1 exited with code 3\n/);
     assert.match(r.stdout, /Aborting on container exit\.\.\.\n/);
     assert.equal(d.berth(['inspect', '-f', '{{.State.Status}}', 'at-sleeper-1']).stdout, 'exited\n');
+    const bare = compose(dir, 'at', ['up', '--no-log-prefix', '--timestamps', 'talker']);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z one\n\d{4}-\d\d-\d\dT[\d:.]+Z two\n/m, 'no prefix; each line stamped');
+    assert.doesNotMatch(bare.stdout, /sleeper/, 'only the service named is attached');
     assert.equal(compose(dir, 'at', ['down']).code, 0);
   });
 });

@@ -102,6 +102,9 @@ interface UpFlags extends Common {
   renewAnonVolumes?: boolean;
   timeout?: string;
   logPrefix: boolean;
+  color: boolean;
+  timestamps?: boolean;
+  attachDependencies?: boolean;
 }
 
 function addUpFlags(c: Command, up: boolean): Command {
@@ -124,6 +127,9 @@ function addUpFlags(c: Command, up: boolean): Command {
     .option('--attach <service>', 'Restrict attaching to the specified services. Incompatible with --attach-dependencies.', collect)
     .option('--no-start', "Don't start the services after creating them")
     .option('--no-log-prefix', "Don't print prefix in logs")
+    .option('--no-color', 'Produce monochrome output')
+    .option('--timestamps', 'Show timestamps')
+    .option('--attach-dependencies', 'Automatically attach to log output of dependent services')
     .option('-t, --timeout <seconds>', 'Use this timeout in seconds for container shutdown when attached or when containers are already running');
 }
 
@@ -157,12 +163,12 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
     }
   });
   if (detach) return;
-  await attachAndWait(ctx, running, services, f, abort, timeout, ansiEnabled(cmd));
+  await attachAndWait(ctx, running, services, f, abort, timeout, f.color !== false && ansiEnabled(cmd));
 }
 
 async function attachAndWait(ctx: ExecContext, running: Running, services: string[], f: UpFlags, abort: boolean, timeout: number | undefined, color: boolean): Promise<void> {
   const { client, project } = ctx;
-  const chosen = f.attach?.length ? f.attach : services.length ? services : [...running.keys()];
+  const chosen = f.attach?.length ? f.attach : services.length && !f.attachDependencies ? services : [...running.keys()];
   const skip = new Set<string>();
   const attached = [...running].filter(([svc]) => chosen.includes(svc) && !skip.has(svc)).flatMap(([svc, cs]) => cs.map((c) => ({ ...c, svc, label: c.name.startsWith(`${project.name}-`) ? c.name.slice(project.name.length + 1) : c.name })));
   const printer = new LogPrinter(process.stdout, { color, prefix: f.logPrefix !== false });
@@ -190,7 +196,7 @@ async function attachAndWait(ctx: ExecContext, running: Running, services: strin
     if (left === 0) resolve();
     for (const c of attached) {
       const tty = project.services[c.svc]?.tty === true;
-      const follow = printContainerLogs(client, c.id, c.label, tty, printer, { follow: true }).catch(() => {});
+      const follow = printContainerLogs(client, c.id, c.label, tty, printer, { follow: true, timestamps: f.timestamps }).catch(() => {});
       void (async () => {
         const r = await client.call<{ StatusCode: number }>('POST', `/containers/${c.id}/wait`, { query: { condition: 'not-running' } });
         await follow;
