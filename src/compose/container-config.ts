@@ -74,16 +74,22 @@ function sorted(v: unknown): unknown {
 
 /**
  * The config hash: sha256 of the service's normalised model as canonical JSON
- * (keys sorted), leaving out what does not change a container — the replica
- * count (scale, deploy.replicas), how the image is obtained (build,
- * pull_policy) and develop.watch — as docker compose leaves them out. An
- * edit of anything else (image, env, ports, networks, ...) changes the hash
- * and recreates the service.
+ * (keys sorted), its environment as the container gets it (a bare variable
+ * resolved from the project's environment), leaving out what does not change
+ * a container — the replica count (scale, deploy.replicas), how the image is
+ * obtained (build, pull_policy) and develop.watch — as docker compose leaves
+ * them out. An edit of anything else (image, env, ports, networks, ...)
+ * changes the hash and recreates the service.
  */
-export function configHash(service: Service): string {
+export function configHash(service: Service, env: Record<string, string> = {}): string {
   const { scale: _s, build: _b, pull_policy: _p, develop: _d, ...rest } = service;
   const deploy = rest.deploy ? { ...rest.deploy, replicas: undefined } : undefined;
-  return createHash('sha256').update(JSON.stringify(sorted({ ...rest, deploy }))).digest('hex');
+  const environment: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rest.environment)) {
+    const value = v ?? env[k];
+    if (value !== undefined && value !== null) environment[k] = value;
+  }
+  return createHash('sha256').update(JSON.stringify(sorted({ ...rest, environment, deploy }))).digest('hex');
 }
 
 /** com.docker.compose.depends_on: `service:condition:restart` joined by commas, as compose v2 writes it. */
@@ -307,7 +313,7 @@ export function containerConfig(project: Project, service: Service, o: ReplicaOp
     [LABEL.service]: service.name,
     [LABEL.containerNumber]: String(o.number),
     [LABEL.oneoff]: o.oneoff ? 'True' : 'False',
-    [LABEL.configHash]: configHash(service),
+    [LABEL.configHash]: configHash(service, project.environment),
     [LABEL.workingDir]: project.workingDir,
     [LABEL.configFiles]: project.configFiles.join(','),
     [LABEL.dependsOn]: dependsOnLabel(service),

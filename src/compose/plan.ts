@@ -153,7 +153,7 @@ export function planUp(project: Project, observed: Observed, o: PlanOptions = {}
     const service = project.services[name];
     const want = desiredScale(service, o.scale);
     const have = byService.get(name) ?? [];
-    const hash = configHash(service);
+    const hash = configHash(service, project.environment);
     const actions: ContainerAction[] = [];
     const numbers = new Set<number>();
     for (const c of have) {
