@@ -289,6 +289,10 @@ services:
     assert.equal(bare.code, 0, bare.stderr);
     assert.match(bare.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z one\n\d{4}-\d\d-\d\dT[\d:.]+Z two\n/m, 'no prefix; each line stamped');
     assert.doesNotMatch(bare.stdout, /sleeper/, 'only the service named is attached');
+    const some = compose(dir, 'at', ['up', '--no-attach', 'sleeper', '--abort-on-container-exit']);
+    assert.equal(some.code, 3, some.stderr);
+    assert.match(some.stdout, /^Attaching to talker-1\n/);
+    assert.doesNotMatch(some.stdout, /sleeper-1 +\|/);
     assert.equal(compose(dir, 'at', ['down']).code, 0);
   });
 });

@@ -118,6 +118,10 @@ test('the planner creates what is missing, keeps what is current, recreates what
   assert.deepEqual([...planUp(p, observed, { services: ['web'] }).services.keys()].sort(), ['db', 'web']);
   assert.deepEqual([...planUp(p, observed, { services: ['web'], noDeps: true }).services.keys()], ['web']);
   assert.throws(() => planUp(p, observed, { services: ['nope'] }), /no such service: nope/);
+  const current: Observed = { containers: [container(db, 1), container(web, 1)], networks: new Map(), volumes: new Set() };
+  const deps = planUp(p, current, { services: ['web'], alwaysRecreateDeps: true });
+  assert.deepEqual([deps.services.get('db')!.actions[0].kind, deps.services.get('web')!.actions[0].kind], ['recreate', 'restart'], '--always-recreate-deps');
+  assert.deepEqual(planUp(p, current, { services: ['web'] }).services.get('db')!.actions.map((a) => a.kind), ['keep']);
 });
 
 test('external resources must exist; dependency waves never deadlock', () => {

@@ -105,6 +105,20 @@ interface UpFlags extends Common {
   color: boolean;
   timestamps?: boolean;
   attachDependencies?: boolean;
+  noAttach?: string[];
+  alwaysRecreateDeps?: boolean;
+}
+
+/** `--no-attach <service>`: commander would read it as the negation of --attach; this one stands alone. */
+class NoAttachOption extends Option {
+  constructor() {
+    super('--no-attach <service>', 'Do not attach (stream logs) to the specified services');
+    this.negate = false;
+    this.argParser(collect);
+  }
+  override attributeName(): string {
+    return 'noAttach';
+  }
 }
 
 function addUpFlags(c: Command, up: boolean): Command {
@@ -130,11 +144,14 @@ function addUpFlags(c: Command, up: boolean): Command {
     .option('--no-color', 'Produce monochrome output')
     .option('--timestamps', 'Show timestamps')
     .option('--attach-dependencies', 'Automatically attach to log output of dependent services')
+    .addOption(new NoAttachOption())
+    .option('--always-recreate-deps', 'Recreate dependent containers. Incompatible with --no-recreate.')
     .option('-t, --timeout <seconds>', 'Use this timeout in seconds for container shutdown when attached or when containers are already running');
 }
 
 async function up(services: string[], f: UpFlags, cmd: Command, create: boolean): Promise<void> {
   if (f.forceRecreate && f.recreate === false) throw new CliError('--force-recreate and --no-recreate are incompatible', 1);
+  if (f.alwaysRecreateDeps && f.recreate === false) throw new CliError('--always-recreate-deps and --no-recreate are incompatible', 1);
   if (f.detach && f.abortOnContainerExit) throw new CliError('--abort-on-container-exit and --detach are incompatible', 1);
   const detach = create || f.detach === true || f.wait === true || f.start === false;
   const abort = f.abortOnContainerExit === true || f.exitCodeFrom !== undefined;
@@ -151,7 +168,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
       observe(client, project.name),
       ensureImages(imageContext(ctx, cmd, f.quietPull === true), selected, { pull: f.pull, build: f.build === true, noBuild: f.build === false }),
     ]);
-    const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, scale, images });
+    const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, alwaysRecreateDeps: f.alwaysRecreateDeps, scale, images });
     if (plan.orphans.length && !f.removeOrphans) {
       progress.message(`WARN[0000] Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
     }
@@ -169,7 +186,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
 async function attachAndWait(ctx: ExecContext, running: Running, services: string[], f: UpFlags, abort: boolean, timeout: number | undefined, color: boolean): Promise<void> {
   const { client, project } = ctx;
   const chosen = f.attach?.length ? f.attach : services.length && !f.attachDependencies ? services : [...running.keys()];
-  const skip = new Set<string>();
+  const skip = new Set(f.noAttach ?? []);
   const attached = [...running].filter(([svc]) => chosen.includes(svc) && !skip.has(svc)).flatMap(([svc, cs]) => cs.map((c) => ({ ...c, svc, label: c.name.startsWith(`${project.name}-`) ? c.name.slice(project.name.length + 1) : c.name })));
   const printer = new LogPrinter(process.stdout, { color, prefix: f.logPrefix !== false });
   for (const c of attached) printer.register(c.label);
