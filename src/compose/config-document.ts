@@ -1,7 +1,7 @@
 // The project as `docker compose config` prints it: the normalised model with
 // empty values left out, keys in compose-go's order (its structs' field order;
 // maps sorted), in YAML or JSON.
-import { stringify } from 'yaml';
+import { Scalar, stringify } from 'yaml';
 import type { Project } from './model.ts';
 
 const w = (s: string): string[] => s.split(' ');
@@ -32,6 +32,14 @@ const ORDERS: Array<[string, string[]]> = [
   ['configs.*', w('name file environment content external labels driver driver_opts template_driver')],
   ['', w('name services networks volumes secrets configs models')],
 ];
+
+// Sizes compose-go prints as strings of bytes (its UnitBytes).
+const BYTE_KEYS = ['services.*.mem_limit', 'services.*.mem_reservation', 'services.*.memswap_limit', 'services.*.shm_size', 'services.*.build.shm_size', 'services.*.deploy.resources.*.memory', 'services.*.volumes.*.tmpfs.size'];
+
+function matches(path: string[], pattern: string): boolean {
+  const p = pattern.split('.');
+  return p.length === path.length && p.every((x, i) => x === '*' || x === path[i]);
+}
 
 function orderFor(path: string[]): string[] | undefined {
   for (const [pattern, order] of ORDERS) {
@@ -74,6 +82,11 @@ function shape(v: unknown, path: string[]): unknown {
     if (x === null ? !keepsNull(path) && order !== undefined : isEmpty(x) && order !== undefined && !keepEmpty) continue;
     // A service's false flags (privileged, read_only, tty…) are omitempty in compose-go.
     if (x === false && path.length === 2 && path[0] === 'services') continue;
+    if (BYTE_KEYS.some((b) => matches([...path, k], b)) && typeof x === 'number') {
+      // omitempty: a size of 0 is not printed.
+      if (x !== 0) out[k] = String(x);
+      continue;
+    }
     out[k] = shape(x, [...path, k]);
   }
   return out;
@@ -88,8 +101,22 @@ export function projectDocument(p: Project): Record<string, unknown> {
   return shape({ name: p.name, services, networks: p.networks, volumes: p.volumes, secrets: p.secrets, configs: p.configs, ...p.extensions }, []) as Record<string, unknown>;
 }
 
+// Go's yaml.v3 quotes what YAML 1.1 read as booleans, so older parsers read them back as strings.
+const OLD_BOOLS = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON', 'n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF']);
+
+function quoteOldBools(v: unknown): unknown {
+  if (typeof v === 'string' && OLD_BOOLS.has(v)) {
+    const q = new Scalar(v);
+    q.type = 'QUOTE_DOUBLE';
+    return q;
+  }
+  if (Array.isArray(v)) return v.map(quoteOldBools);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, quoteOldBools(x)]));
+  return v;
+}
+
 export function renderYaml(doc: unknown): string {
-  return stringify(doc, { indent: 2, lineWidth: 0, aliasDuplicateObjects: false });
+  return stringify(quoteOldBools(doc), { indent: 2, lineWidth: 0, aliasDuplicateObjects: false });
 }
 
 /** Go's json.MarshalIndent(v, "", "  "), HTML characters escaped as Go does. */

@@ -13,10 +13,10 @@ test('field order, omitted empties, kept nulls', () => {
         name: 'zeta', image: 'z', environment: { B: '2', A: null }, ports: [], volumes: [], networks: { default: null },
         depends_on: {}, labels: {}, privileged: false, read_only: true,
         healthcheck: { interval: '5s', test: ['CMD', 'true'], timeout: '1s' },
-        'x-ext': 1,
+        'x-ext': 1, mem_limit: 536870912, shm_size: 0,
       },
       alpha: {
-        name: 'alpha', image: 'a', environment: {}, ports: [{ protocol: 'udp', target: 53, mode: 'ingress', published: '53' }],
+        name: 'alpha', image: 'a', environment: {}, command: ['redis-server', '--appendonly', 'yes'], ports: [{ protocol: 'udp', target: 53, mode: 'ingress', published: '53' }],
         volumes: [{ type: 'volume', target: '/v', volume: {} }], networks: {}, network_mode: 'host', depends_on: {}, labels: {},
       },
     },
@@ -25,6 +25,10 @@ test('field order, omitted empties, kept nulls', () => {
   assert.equal(renderYaml(projectDocument(p)), `name: p
 services:
   alpha:
+    command:
+      - redis-server
+      - --appendonly
+      - "yes"
     image: a
     network_mode: host
     ports:
@@ -47,6 +51,7 @@ services:
       timeout: 1s
       interval: 5s
     image: z
+    mem_limit: "536870912"
     networks:
       default: null
     read_only: true
@@ -55,4 +60,11 @@ networks:
   default:
     name: p_default
 `);
+});
+
+test('warnings in logrus text format: WARN[0000] on a terminal, key=value otherwise', async () => {
+  const { warningLine } = await import('../../src/compose/warn.ts');
+  assert.equal(warningLine('The "X" variable is not set.', true), 'WARN[0000] The "X" variable is not set.\n');
+  const line = warningLine('The "X" variable is not set.', false, new Date(2026, 0, 2, 3, 4, 5));
+  assert.match(line, /^time="2026-01-02T03:04:05(Z|[+-]\d\d:\d\d)" level=warning msg="The \\"X\\" variable is not set\."\n$/);
 });

@@ -13,6 +13,7 @@ import type { Project } from '../../src/compose/model.ts';
 interface Case {
   source: string;
   files: Record<string, string>;
+  env?: Record<string, string>;
   /** -f files in order; default: the lookup of compose.yaml. */
   load?: string[];
   /** Checks on the loaded project; `dir` is the project directory. */
@@ -191,6 +192,184 @@ const CASES: Case[] = [
     error: /line 5: Map keys must be unique/,
   },
   {
+    source: 'loader/loader_test.go TestProjectNameInterpolation (simple)',
+    files: { 'compose.yaml': 'name: interpolated\nservices:\n  web:\n    image: web\n    container_name: ${COMPOSE_PROJECT_NAME}-web\n' },
+    expect: (p) => assert.equal(p.services.web.container_name, 'interpolated-web'),
+  },
+  {
+    source: 'loader/loader_test.go TestProjectNameInterpolation (with override)',
+    files: {
+      'one.yaml': 'name: interpolated\nservices:\n  web:\n    image: web\n    container_name: ${COMPOSE_PROJECT_NAME}-web\n',
+      'two.yaml': 'name: overrided\nservices:\n  db:\n    image: db\n    container_name: ${COMPOSE_PROJECT_NAME}-db\n',
+      'three.yaml': 'services:\n  proxy:\n    image: proxy\n    container_name: ${COMPOSE_PROJECT_NAME}-proxy\n',
+    },
+    load: ['one.yaml', 'two.yaml', 'three.yaml'],
+    expect: (p) => assert.deepEqual(['web', 'db', 'proxy'].map((s) => p.services[s].container_name), ['overrided-web', 'overrided-db', 'overrided-proxy']),
+  },
+  {
+    source: 'loader/loader_test.go TestInterpolateInt',
+    files: { 'compose.yaml': 'name: interpolate-int\nservices:\n  foo:\n    image: foo\n    scale: ${FOO_SCALE}\n' },
+    env: { FOO_SCALE: '2' },
+    expect: (p) => assert.equal(p.services.foo.scale, 2),
+  },
+  { source: 'loader/loader_test.go TestInvalidProjectNameType', files: { 'compose.yaml': 'name: 123\n' }, error: /validating .*compose\.yaml: name must be a string$/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (services list)', files: { 'compose.yaml': 'name: non-mapping-object\nservices:\n  - foo:\n      image: busybox\n' }, error: /services must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (service string)', files: { 'compose.yaml': 'name: non-mapping-object\nservices:\n  foo: busybox\n' }, error: /services\.foo must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (networks list)', files: { 'compose.yaml': 'name: non-mapping-object\nnetworks:\n  - default:\n      driver: bridge\n' }, error: /networks must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (network string)', files: { 'compose.yaml': 'name: non-mapping-object\nnetworks:\n  default: bridge\n' }, error: /networks\.default must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (volumes list)', files: { 'compose.yaml': 'name: non-mapping-object\nvolumes:\n  - data:\n      driver: local\n' }, error: /volumes must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonMappingObject (volume string)', files: { 'compose.yaml': 'name: non-mapping-object\nvolumes:\n  data: local\n' }, error: /volumes\.data must be a mapping/ },
+  { source: 'loader/loader_test.go TestNonStringImage', files: { 'compose.yaml': 'name: non-mapping-object\nservices:\n  foo:\n    image: ["busybox", "latest"]\n' }, error: /services\.foo\.image must be a string/ },
+  { source: 'loader/loader_test.go TestInvalidExternalAndDirverOptsCombination', files: { 'compose.yaml': 'volumes:\n  external_volume:\n    external: true\n    driver_opts:\n      beep: boop\n' }, error: /volumes\.external_volume: conflicting parameters "external" and "driver_opts" specified/ },
+  { source: 'loader/loader_test.go TestInvalidExternalAndLabelsCombination', files: { 'compose.yaml': 'volumes:\n  external_volume:\n    external: true\n    labels:\n      - beep=boop\n' }, error: /volumes\.external_volume: conflicting parameters "external" and "labels" specified/ },
+  { source: 'loader/loader_test.go TestLoadTmpfsVolumeAdditionalPropertyNotAllowed', files: { 'compose.yaml': 'services:\n  tmpfs:\n    image: nginx:latest\n    volumes:\n      - type: tmpfs\n        target: /app\n        foo:\n          bar: zot\n' }, error: /services\.tmpfs\.volumes\.0 additional properties 'foo' not allowed/ },
+  { source: 'loader/loader_test.go TestLoadBindMountSourceMustNotBeEmpty', files: { 'compose.yaml': 'services:\n  tmpfs:\n    image: nginx:latest\n    volumes:\n      - type: bind\n        target: /app\n' }, error: /invalid mount config for type "bind": field Source must not be empty$/ },
+  { source: 'loader/loader_test.go TestLoadTmpfsVolumeSizeMustBeGTEQZero', files: { 'compose.yaml': 'services:\n  tmpfs:\n    image: nginx:latest\n    volumes:\n      - type: tmpfs\n        target: /app\n        tmpfs:\n          size: -1\n' }, error: /services\.tmpfs\.volumes\.0\.tmpfs\.size must be greater than or equal to 0/ },
+  { source: 'loader/loader_test.go TestEmptyFile (testdata/empty.yaml)', files: { 'compose.yaml': '' }, error: /^empty compose file$/ },
+  { source: 'loader/loader_test.go TestEmptyList', files: { 'compose.yaml': 'name: empty-list\nservices:\n  test:\n    image: nginx:latest\n    ports: []\n' }, expect: (p) => assert.deepEqual(p.services.test.ports, []) },
+  {
+    source: 'loader/loader_test.go TestXService',
+    files: { 'compose.yaml': "name: 'test-x-service'\nservices:\n  x-foo:\n    image: busybox\n    volumes:\n      - x-volume:/dev/null\n    configs:\n      - x-config\n    secrets:\n      - x-secret\n    networks:\n      - x-network\nvolumes:\n  x-volume:\nsecrets:\n  x-secret:\n    external: true\nnetworks:\n  x-network:\nconfigs:\n  x-config:\n    external: true\n" },
+    expect: (p) => {
+      assert.deepEqual(Object.keys(p.services), ['x-foo']);
+      assert.deepEqual([Object.keys(p.secrets), Object.keys(p.volumes), Object.keys(p.configs), Object.keys(p.networks)], [['x-secret'], ['x-volume'], ['x-config'], ['x-network']]);
+    },
+  },
+  {
+    source: 'loader/include_test.go TestLoadIncludeExtendsCombined (testdata/combined)',
+    files: {
+      'compose.yaml': 'include:\n  - path:\n      - dir/included.yaml\n',
+      'dir/extended.yaml': 'services:\n  service:\n    build: .\n',
+      'dir/included.yaml': 'services:\n  service:\n    extends:\n      file: extended.yaml\n      service: service\n',
+    },
+    expect: (p, dir) => assert.equal(p.services.service.build?.context, join(dir, 'dir')),
+  },
+  {
+    source: 'loader/include_test.go TestLoadWithMultipleInclude (testdata/subdir, testdata/compose-include.yaml)',
+    files: {
+      'compose.yaml': "name: 'test-multi-include'\n\ninclude:\n  - path: ./testdata/subdir/compose-test-extends-imported.yaml\n    env_file: ./testdata/subdir/extra.env\n  - path: ./testdata/compose-include.yaml\n\nservices:\n  foo:\n    image: busybox\n    depends_on:\n      - imported\n",
+      'testdata/subdir/compose-test-extends-imported.yaml': 'services:\n  imported:\n    image: nginx\n    container_name: ${SOURCE:-imported}\n    env_file:\n      - ./extra.env # expected to be loaded relative to this file, not the extending one\n    volumes:\n      - /opt/data:/var/lib/mysql\n',
+      'testdata/subdir/extra.env': 'SOURCE=extends\n',
+      'testdata/compose-include.yaml': 'include:\n    - path: ./subdir/compose-test-extends-imported.yaml\n\nservices:\n  bar:\n    image: bar\n    environment:\n      - FOO=BAR\n',
+    },
+    env: { SOURCE: 'override' },
+    expect: (p, dir) => {
+      assert.equal(p.services.imported.container_name, 'override');
+      assert.equal(p.services.imported.environment.SOURCE, 'extends');
+      assert.deepEqual(p.services.foo.depends_on, { imported: { condition: 'service_started', required: true } });
+      assert.ok(dir);
+    },
+  },
+  {
+    source: 'loader/include_test.go TestLoadWithMultipleIncludeConflict',
+    files: {
+      'compose.yaml': "name: 'test-multi-include'\n\ninclude:\n  - path: ./testdata/subdir/compose-test-extends-imported.yaml\n    env_file: ./testdata/subdir/extra.env\n  - path: ./testdata/compose-include.yaml\n    env_file: ./testdata/subdir/extra.env\n\n\nservices:\n  bar:\n    image: busybox\n    environment: !override\n      - ZOT=QIX\n",
+      'testdata/subdir/compose-test-extends-imported.yaml': 'services:\n  imported:\n    image: nginx\n    container_name: ${SOURCE:-imported}\n    env_file:\n      - ./extra.env\n    volumes:\n      - /opt/data:/var/lib/mysql\n',
+      'testdata/subdir/extra.env': 'SOURCE=extends\n',
+      'testdata/compose-include.yaml': 'include:\n    - path: ./subdir/compose-test-extends-imported.yaml\n\nservices:\n  bar:\n    image: bar\n    environment:\n      - FOO=BAR\n',
+    },
+    env: { SOURCE: 'override' },
+    expect: (p) => {
+      assert.equal(p.services.bar.image, 'busybox');
+      assert.deepEqual(p.services.bar.environment, { ZOT: 'QIX' });
+    },
+  },
+  {
+    source: 'loader/include_test.go TestIncludeRelative (testdata/include; paths resolved, as compose config prints them)',
+    files: {
+      'compose.yaml': 'include:\n  - path: included.yaml\n',
+      'included.yaml': 'services:\n  included:\n    build: .\n    volumes:\n      - ./:/mnt\n',
+    },
+    expect: (p, dir) => {
+      assert.equal(p.services.included.build?.context, dir);
+      const v = p.services.included.volumes[0];
+      assert.equal(v.type === 'bind' && v.source, dir);
+    },
+  },
+  {
+    source: 'loader/include_test.go TestLoadWithIncludeEnv',
+    files: {
+      'compose.yml': 'include:\n  - path:\n    - ./module/compose.yml\n    env_file:\n      - ./custom.env\nservices:\n  a:\n    image: alpine\n    environment:\n      - VAR_NAME',
+      'custom.env': 'VAR_NAME=value',
+      'module/compose.yml': 'services:\n  b:\n    image: alpine\n    environment:\n      - VAR_NAME\n  c:\n    image: alpine\n    environment:\n      - VAR_NAME',
+    },
+    expect: (p) => {
+      assert.equal(p.services.a.environment.VAR_NAME, null);
+      assert.equal(p.services.b.environment.VAR_NAME, 'value');
+      assert.equal(p.services.c.environment.VAR_NAME, 'value');
+    },
+  },
+  {
+    source: 'loader/include_test.go TestIncludeWithProjectDirectory (testdata/include/project-directory.yaml)',
+    files: {
+      'include/project-directory.yaml': 'include:\n  - project_directory: ../subdir\n    path: ./dir/compose.yaml',
+      'include/dir/compose.yaml': 'services:\n  service:\n    build:\n      dockerfile_inline: |\n        FROM busybox\n        COPY compose-test-extends-imported.yaml compose.yaml\n    volumes:\n      - type: bind\n        source: compose-test-extends-imported.yaml\n        target: /mnt/bind/compose.yaml\n    env_file:\n      - extra.env\n',
+      'subdir/extra.env': 'FROM_EXTRA=1\n',
+    },
+    load: ['include/project-directory.yaml'],
+    expect: (p, dir) => {
+      assert.equal(p.services.service.build?.context, join(dir, 'subdir'));
+      const v = p.services.service.volumes[0];
+      assert.equal(v.type === 'bind' && v.source, join(dir, 'subdir/compose-test-extends-imported.yaml'));
+      assert.equal(p.services.service.environment.FROM_EXTRA, '1');
+    },
+  },
+  {
+    source: 'loader/include_test.go TestNestedIncludeAndExtends',
+    files: {
+      'compose.yml': 'include:\n  - project_directory: .\n    path: dir/included.yaml\n',
+      'dir/included.yaml': 'services:\n  included:\n    extends:\n      file: dir/extended.yaml\n      service: extended\n',
+      'dir/extended.yaml': 'services:\n  extended:\n    image: alpine\n',
+    },
+    expect: (p) => assert.equal(p.services.included.image, 'alpine'),
+  },
+  {
+    source: 'loader/loader_test.go TestLoadWithInterpolationCastFull',
+    files: { 'compose.yaml': 'name: load-with-interpolation-cast-full\nservices:\n  web:\n    image: x\n    configs:\n      - source: appconfig\n        mode: "$theint"\n    secrets:\n      - source: super\n        mode: "$theint"\n    healthcheck:\n      retries: ${theint}\n      disable: $thebool\n    deploy:\n      replicas: $theint\n      update_config:\n        parallelism: $theint\n        max_failure_ratio: $thefloat\n      rollback_config:\n        parallelism: $theint\n        max_failure_ratio: $thefloat\n      restart_policy:\n        max_attempts: $theint\n      placement:\n        max_replicas_per_node: $theint\n    ports:\n      - $theint\n      - "34567"\n      - target: $theint\n        published: "$theint"\n        x-foo-bar: true\n    ulimits:\n      nproc: $theint\n      nofile:\n        hard: $theint\n        soft: $theint\n    privileged: $thebool\n    read_only: $thebool\n    shm_size: ${thesize}\n    stop_grace_period: ${theduration}\n    stdin_open: ${thebool}\n    tty: $thebool\n    volumes:\n      - source: data\n        type: volume\n        target: /data\n        read_only: $thebool\n        volume:\n          nocopy: $thebool\n\nconfigs:\n  appconfig:\n    external: $thebool\nsecrets:\n  super:\n    external: $thebool\nvolumes:\n  data:\n    external: $thebool\nnetworks:\n  front:\n    external: $thebool\n    internal: $thebool\n    attachable: $thebool\n  back:\n' },
+    env: { theint: '555', thefloat: '3.14', thebool: 'true', theduration: '60s', thesize: '2gb' },
+    expect: (p) => {
+      const w = p.services.web;
+      assert.deepEqual(w.configs, [{ source: 'appconfig', mode: 0o555 }]);
+      assert.deepEqual(w.secrets, [{ source: 'super', target: '/run/secrets/super', mode: 0o555 }]);
+      assert.deepEqual(w.healthcheck, { retries: 555, disable: true });
+      assert.deepEqual(w.deploy, {
+        replicas: 555, update_config: { parallelism: 555, max_failure_ratio: 3.14 }, rollback_config: { parallelism: 555, max_failure_ratio: 3.14 },
+        restart_policy: { max_attempts: 555 }, placement: { max_replicas_per_node: 555 },
+      });
+      assert.deepEqual(w.ports, [
+        { mode: 'ingress', target: 555, protocol: 'tcp' },
+        { mode: 'ingress', target: 34567, protocol: 'tcp' },
+        { mode: 'ingress', target: 555, published: '555', protocol: 'tcp', 'x-foo-bar': true },
+      ]);
+      assert.deepEqual(w.ulimits, { nproc: { soft: 555, hard: 555 }, nofile: { soft: 555, hard: 555 } });
+      assert.deepEqual([w.privileged, w.read_only, w.stdin_open, w.tty, w.shm_size, w.stop_grace_period], [true, true, true, true, 2 * 1024 ** 3, '1m0s']);
+      assert.deepEqual(w.volumes, [{ type: 'volume', source: 'data', target: '/data', read_only: true, volume: { nocopy: true } }]);
+      assert.deepEqual([p.configs.appconfig.external, p.secrets.super.external, p.volumes.data.external], [true, true, true]);
+      assert.deepEqual([p.networks.front.external, p.networks.front.internal, p.networks.front.attachable], [true, true, true]);
+    },
+  },
+  {
+    source: 'loader/loader_test.go TestLoadLegacyBoolean',
+    files: { 'compose.yaml': 'name: load-legacy-boolean\nservices:\n  test:\n    image: x\n    init: yes # used to be a valid YAML bool, removed in YAML 1.2\n' },
+    expect: (p) => assert.equal(p.services.test.init, true),
+  },
+  {
+    source: 'loader/loader_test.go TestLoadExpandedPortFormat (samplePortsConfig)',
+    files: { 'compose.yaml': 'name: load-expanded-port-format\nservices:\n  web:\n    image: busybox\n    ports:\n      - "80-82:8080-8082"\n      - "90-92:8090-8092/udp"\n      - "85:8500"\n      - 8600\n      - protocol: udp\n        target: 53\n        published: 10053\n      - mode: host\n        target: 22\n        published: 10022\n' },
+    expect: (p) => assert.deepEqual(p.services.web.ports, [
+      { mode: 'ingress', target: 8080, published: '80', protocol: 'tcp' },
+      { mode: 'ingress', target: 8081, published: '81', protocol: 'tcp' },
+      { mode: 'ingress', target: 8082, published: '82', protocol: 'tcp' },
+      { mode: 'ingress', target: 8090, published: '90', protocol: 'udp' },
+      { mode: 'ingress', target: 8091, published: '91', protocol: 'udp' },
+      { mode: 'ingress', target: 8092, published: '92', protocol: 'udp' },
+      { mode: 'ingress', target: 8500, published: '85', protocol: 'tcp' },
+      { mode: 'ingress', target: 8600, protocol: 'tcp' },
+      { mode: 'ingress', target: 53, published: '10053', protocol: 'udp' },
+      { mode: 'host', target: 22, published: '10022', protocol: 'tcp' },
+    ]),
+  },
+  {
     source: 'loader/reset_test.go TestResetRemove',
     files: { 'a.yaml': 'name: test-reset\nnetworks:\n  test:\n    name: test\n    external: true\n', 'b.yaml': 'networks:\n  test: !reset {}\n' },
     load: ['a.yaml', 'b.yaml'],
@@ -220,7 +399,7 @@ describe('compose-go loader cases', () => {
         mkdirSync(dirname(join(dir, p)), { recursive: true });
         writeFileSync(join(dir, p), text);
       }
-      const opts = { files: c.load ?? [], profiles: [], envFiles: [], env: {}, cwd: dir, warn: () => {} };
+      const opts = { files: c.load ?? [], profiles: [], envFiles: [], env: c.env ?? {}, cwd: dir, warn: () => {} };
       if (c.error) {
         await assert.rejects(loadProject(opts), (err: Error) => {
           assert.match(err.message, c.error as RegExp);

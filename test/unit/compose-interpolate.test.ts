@@ -262,3 +262,95 @@ describe('extractVariables (config --variables)', () => {
     ]);
   });
 });
+
+// compose-go's dotenv tests (dotenv/godotenv_test.go and dotenv/fixtures/*.env
+// at e70e961c3a3acebf0800b882f1afb3dbf1fb74a2), as data.
+describe('dotenv (compose-go dotenv cases)', () => {
+  // TestParsing: [input, key, value]
+  const parsing: Array<[string, string, string]> = [
+    ['FOO=bar', 'FOO', 'bar'], ['FOO =bar', 'FOO', 'bar'], ['FOO= bar', 'FOO', 'bar'],
+    ['FOO="bar"', 'FOO', 'bar'], ["FOO='bar'", 'FOO', 'bar'],
+    ['FOO="escaped\\"bar"', 'FOO', 'escaped"bar'], ['FOO="\\"quoted\\""', 'FOO', '"quoted"'], ['FOO="\'d\'"', 'FOO', "'d'"],
+    ['OPTION_A: 1', 'OPTION_A', '1'], ['OPTION_A: Foo=bar', 'OPTION_A', 'Foo=bar'], ['OPTION_A=1:B', 'OPTION_A', '1:B'],
+    ['export OPTION_A=2', 'OPTION_A', '2'], ["export OPTION_B='\\n'", 'OPTION_B', '\\n'], ['export exportFoo=2', 'exportFoo', '2'],
+    ['exportFOO=2', 'exportFOO', '2'], ['export_FOO =2', 'export_FOO', '2'], ['export.FOO= 2', 'export.FOO', '2'],
+    ['export\tOPTION_A=2', 'OPTION_A', '2'], ['  export OPTION_A=2', 'OPTION_A', '2'], ['\texport OPTION_A=2', 'OPTION_A', '2'],
+    ['export OPTION_A="export A"', 'OPTION_A', 'export A'],
+    ['FOO="bar\\nbaz"', 'FOO', 'bar\nbaz'], ['FOO=a\\tb', 'FOO', 'a\\tb'], ['FOO="a\\tb"', 'FOO', 'a\tb'],
+    ['KEY="Z\\aZ\\bZ\\fZ\\nZ\\rZ\\tZ\\vZ\\\\Z\\0123Z"', 'KEY', 'Z\x07Z\bZ\fZ\nZ\rZ\tZ\vZ\\ZSZ'],
+    ['FOO.BAR=foobar', 'FOO.BAR', 'foobar'], ['FOO=foobar=', 'FOO', 'foobar='], ['FOO=bar ', 'FOO', 'bar'],
+    ['FOO=bar # this is foo', 'FOO', 'bar'], ['FOO=bar #this is foo', 'FOO', 'bar'], ['FOO=bar #', 'FOO', 'bar'],
+    ['FOO=123#not-an-inline-comment', 'FOO', '123#not-an-inline-comment'],
+    ['FOO="bar#baz"', 'FOO', 'bar#baz'], ['FOO="bar#baz"#', 'FOO', 'bar#baz'], ['FOO="bar#baz" # comment', 'FOO', 'bar#baz'],
+    ["FOO='bar#baz' # comment", 'FOO', 'bar#baz'], ['FOO="bar#baz#bang" # comment', 'FOO', 'bar#baz#bang'],
+    ['FOO="ba#r"', 'FOO', 'ba#r'], ["FOO='ba#r'", 'FOO', 'ba#r'],
+    ['FOO="bar\\n\\ b\\az"', 'FOO', 'bar\n\\ b\x07z'], ['FOO="bar\\\\\\n\\ b\\az"', 'FOO', 'bar\\\n\\ b\x07z'],
+    ['FOO="bar\\\\r\\ b\\az"', 'FOO', 'bar\\r\\ b\x07z'], ['FOO="bar\\nbaz\\\\"', 'FOO', 'bar\nbaz\\'],
+    ['="value"', '', 'value'],
+    [' KEY =value', 'KEY', 'value'], ['   KEY=value', 'KEY', 'value'], ['\tKEY=value', 'KEY', 'value'],
+    ['KEY="\\0123"', 'KEY', 'S'], ['KEY="\\x07"', 'KEY', '\\x07'], ['KEY="\\u12e4"', 'KEY', '\\u12e4'], ['KEY="\\U00101234"', 'KEY', '\\U00101234'],
+  ];
+  for (const [input, key, value] of parsing) {
+    test(`TestParsing ${JSON.stringify(input)}`, () => assert.equal(parseEnvText(input, '.env')[key], value));
+  }
+  test('TestParsing: a badly formatted line is an error', () => {
+    assert.throws(() => parseEnvText('lol$wut', '.env'), ComposeError);
+  });
+  for (const input of ['KEY="', 'KEY="value', 'KEY="value\\"', "KEY=\"value'", "KEY='", "KEY='value", "KEY='value\\'", 'KEY=\'value"']) {
+    test(`TestUnterminatedQuotes ${input}`, () => assert.throws(() => parseEnvText(input, '.env'), /unterminated quoted value/));
+  }
+  // TestExpanding: [input, expected]
+  const expanding: Array<[string, Record<string, string>]> = [
+    ['FOO=test\nBAR=$FOO', { FOO: 'test', BAR: 'test' }],
+    ['FOO=test\nBAR=${FOO}bar', { FOO: 'test', BAR: 'testbar' }],
+    ['BAR=$FOO', { BAR: '' }],
+    ['FOO=test\nBAR="quote $FOO"', { FOO: 'test', BAR: 'quote test' }],
+    ["BAR='quote $FOO'", { BAR: 'quote $FOO' }],
+    ['FOO="foo\\$BAR"', { FOO: 'foo$BAR' }],
+    ['FOO="foo\\${BAR}"', { FOO: 'foo${BAR}' }],
+    ['FOO=test\nBAR="foo\\${FOO} ${FOO}"', { FOO: 'test', BAR: 'foo${FOO} test' }],
+    ['TEST_URLS="stratum+tcp://stratum.antpool.com:3333\nstratum+tcp://stratum.antpool.com:443"', { TEST_URLS: 'stratum+tcp://stratum.antpool.com:3333\nstratum+tcp://stratum.antpool.com:443' }],
+  ];
+  for (const [input, want] of expanding) {
+    test(`TestExpanding ${JSON.stringify(input)}`, () => assert.deepEqual(parseEnvText(input, '.env'), want));
+  }
+  // The fixtures and what the tests expect of them.
+  const fixtures: Array<[string, string, Record<string, string>]> = [
+    ['plain.env', 'OPTION_A=1\nOPTION_B=2\nOPTION_C= 3\nOPTION_D =4\nOPTION_E = 5\n456 = ABC\nOPTION_F = \nOPTION_G=\nOPTION_H = my string # Inline comment\n',
+      { OPTION_A: '1', OPTION_B: '2', OPTION_C: '3', OPTION_D: '4', OPTION_E: '5', '456': 'ABC', OPTION_F: '', OPTION_G: '', OPTION_H: 'my string' }],
+    ['exported.env', "export OPTION_A=2\nexport OPTION_B='\\n'\n", { OPTION_A: '2', OPTION_B: '\\n' }],
+    ['equals.env', "export OPTION_A='postgres://localhost:5432/database?sslmode=disable'\n\n", { OPTION_A: 'postgres://localhost:5432/database?sslmode=disable' }],
+    ['quoted.env', "OPTION_A='1'\nOPTION_B='2'\nOPTION_C=''\nOPTION_D='\\n'\nOPTION_E=\"1\"\nOPTION_F=\"2\"\nOPTION_G=\"\"\nOPTION_H=\"\\n\"\nOPTION_I = \"echo 'asd'\" # Inline comment\nOPTION_J = 'first line\nsecond line\nthird line\nand so on'\nOPTION_K='Let\\'s go!'\nOPTION_Z = \"last value\"\n",
+      { OPTION_A: '1', OPTION_B: '2', OPTION_C: '', OPTION_D: '\\n', OPTION_E: '1', OPTION_F: '2', OPTION_G: '', OPTION_H: '\n', OPTION_I: "echo 'asd'", OPTION_J: 'first line\nsecond line\nthird line\nand so on', OPTION_K: "Let's go!", OPTION_Z: 'last value' }],
+    ['unquoted.env', 'OPTION_A = "some quoted phrase"\nOPTION_B=first one with an unquoted phrase\nOPTION_C = then another one with an unquoted phrase\nOPTION_D = then another one with an unquoted phrase special è char\nOPTION_E = "then another one quoted phrase"\n',
+      { OPTION_A: 'some quoted phrase', OPTION_B: 'first one with an unquoted phrase', OPTION_C: 'then another one with an unquoted phrase', OPTION_D: 'then another one with an unquoted phrase special è char', OPTION_E: 'then another one quoted phrase' }],
+    ['substitutions.env', 'OPTION_A=1\nOPTION_B=${OPTION_A}\nOPTION_C=$OPTION_B\nOPTION_D=${OPTION_A}_${OPTION_B}\nOPTION_E=${OPTION_NOT_DEFINED}\n',
+      { OPTION_A: '1', OPTION_B: '1', OPTION_C: '1', OPTION_D: '1_1', OPTION_E: '' }],
+    ['special.env', 'VAR.WITH.DOTS=dots\nVAR_WITH_UNDERSCORES=underscores\nVAR-WITH-DASHES=dashes\n', { 'VAR.WITH.DOTS': 'dots', VAR_WITH_UNDERSCORES: 'underscores', 'VAR-WITH-DASHES': 'dashes' }],
+    ['utf8-bom.env (TestUTF8BOM)', '\ufeffOPTION_A=1\nOPTION_B=2\n', { OPTION_A: '1', OPTION_B: '2' }],
+  ];
+  for (const [name, text, want] of fixtures) {
+    test(`fixtures/${name}`, () => assert.deepEqual(parseEnvText(text, name), want));
+  }
+  test('fixtures/invalid1.env (TestErrorParsing): line 7: key cannot contain a space', () => {
+    assert.throws(() => parseEnvText('# some comments\nfoo="\n  a\n  multine\n  value\n"\nINVALID LINE\nzot=qix', 'invalid1.env'), /line 7: key cannot contain a space/);
+  });
+  // TestSubstitutionsWithEnvFilePrecedence / …DefaultValuePrecedence / …UnsetVar…: the environment comes first.
+  const substitutions = 'OPTION_A=1\nOPTION_B=${OPTION_A}\nOPTION_C=$OPTION_B\nOPTION_D=${OPTION_A}_${OPTION_B}\nOPTION_E=${OPTION_NOT_DEFINED}\n';
+  const substitutionsDefault = 'OPTION_A=${OPTION_A:-1}\nOPTION_B=${OPTION_A}\nOPTION_C=$OPTION_B\nOPTION_D=${OPTION_A}_${OPTION_B}\nOPTION_E=${OPTION_NOT_DEFINED}\n';
+  const env5 = (n: string): string | undefined => (n === 'OPTION_A' ? '5' : undefined);
+  test('TestSubstitutionsWithEnvFilePrecedence', () => {
+    assert.deepEqual(parseEnvText(substitutions, 'e', env5), { OPTION_A: '1', OPTION_B: '5', OPTION_C: '5', OPTION_D: '5_5', OPTION_E: '' });
+  });
+  test('TestSubstitutionsWithEnvFileDefaultValuePrecedence', () => {
+    assert.deepEqual(parseEnvText(substitutionsDefault, 'e', env5), { OPTION_A: '5', OPTION_B: '5', OPTION_C: '5', OPTION_D: '5_5', OPTION_E: '' });
+  });
+  test('TestSubstitutionsWithUnsetVarEnvFileDefaultValuePrecedence', () => {
+    assert.deepEqual(parseEnvText(substitutionsDefault, 'e'), { OPTION_A: '1', OPTION_B: '1', OPTION_C: '1', OPTION_D: '1_1', OPTION_E: '' });
+  });
+  test('fixtures/inherited-multi-var.env (TestInheritedEnvVariable*): a bare key takes the environment\'s value', () => {
+    const text = 'foo=bar\nVAR_TO_BE_LOADED_FROM_OS_ENV\nbar=baz';
+    assert.deepEqual(parseEnvText(text, 'e', (n) => (n === 'VAR_TO_BE_LOADED_FROM_OS_ENV' ? 'SOME_RANDOM_VALUE' : undefined)), { foo: 'bar', VAR_TO_BE_LOADED_FROM_OS_ENV: 'SOME_RANDOM_VALUE', bar: 'baz' });
+    assert.deepEqual(parseEnvText(text, 'e'), { foo: 'bar', bar: 'baz' });
+  });
+});

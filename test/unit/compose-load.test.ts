@@ -205,6 +205,8 @@ describe('normalisation', () => {
     assert.deepEqual(web.extra_hosts, ['h=1.2.3.4', 'g=5.6.7.8']);
     assert.deepEqual(web.ulimits, { nofile: { soft: 1024, hard: 1024 }, nproc: { soft: 1, hard: 2 } });
     assert.deepEqual(db.build, { context: join(dir, 'db'), dockerfile: 'Dockerfile', args: { A: '1', B: 'fromshell' } });
+    const noShell = await loadProject(opts(dir));
+    assert.deepEqual(noShell.services.db.build?.args, { A: '1' });
     assert.deepEqual(db.networks, { back: null });
     assert.deepEqual(db.depends_on, { cache: { condition: 'service_healthy', required: true } });
     assert.deepEqual(cache.networks, {});
@@ -218,6 +220,19 @@ describe('normalisation', () => {
 });
 
 describe('normalisation: the rest', () => {
+  test('an empty networks list means the default network (compose-go normalizeNetworks\' corner case)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    networks: []\n' });
+    const p = await loadProject(opts(dir));
+    assert.deepEqual(p.services.a.networks, { default: null });
+    assert.deepEqual(p.networks, { default: { name: 'proj_default' } });
+  });
+  test('sizes in bytes (binary units, as go-units RAMInBytes)', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    mem_limit: 512m\n    memswap_limit: -1\n    shm_size: 64M\n    deploy: {resources: {limits: {memory: 1g}, reservations: {memory: "1024"}}}\n    volumes: [{type: tmpfs, target: /t, tmpfs: {size: 1k}}]\n    build: {context: ., shm_size: 2g}\n' });
+    const a = (await loadProject(opts(dir))).services.a;
+    assert.deepEqual([a.mem_limit, (a as unknown as Record<string, unknown>).memswap_limit, a.shm_size, a.build?.shm_size], [512 * 2 ** 20, -1, 64 * 2 ** 20, 2 * 2 ** 30]);
+    assert.deepEqual(a.deploy?.resources, { limits: { memory: 2 ** 30 }, reservations: { memory: 1024 } });
+    assert.deepEqual(a.volumes[0], { type: 'tmpfs', target: '/t', tmpfs: { size: 1024 } });
+  });
   test('label_file under labels, pull_policy, develop.watch paths, implicit dependencies, top-level x- keys', async () => {
     const dir = project({
       'app.labels': 'a=from-file\nb=from-file\n',
@@ -360,8 +375,14 @@ describe('bad input: one clear error naming the file and key', () => {
     ['duplicate key', 'services:\n  a:\n    image: x\n    image: y\n', /^failed to parse .*compose\.yaml: yaml: line 4: Map keys must be unique/],
     ['a service that is not a mapping', 'services:\n  a:\n', /^validating .*compose\.yaml: services\.a must be a mapping$/],
     ['a bad duration', 'services:\n  a:\n    image: x\n    healthcheck: {interval: 10x}\n', /compose\.yaml: services\.a\.healthcheck\.interval: time: invalid duration "10x"$/],
-    ['a secret with neither file nor environment', 'services:\n  a:\n    image: x\nsecrets:\n  s: {labels: {a: b}}\n', /secret "s" must declare either `file` or `environment`: invalid compose project$/],
+    ['a secret with neither file nor environment', 'services:\n  a:\n    image: x\nsecrets:\n  s: {labels: {a: b}}\n', /compose\.yaml: secrets\.s: one of file\|environment must be set$/],
+    ['a secret with two sources', 'services:\n  a:\n    image: x\nsecrets:\n  s: {file: ./f, environment: E}\n', /secrets\.s: file\|environment attributes are mutually exclusive$/],
+    ['an external volume with a driver (compose-go TestInvalidExternalAndDriverCombination)', 'volumes:\n  external_volume:\n    external: true\n    driver: foobar\n', /volumes\.external_volume: conflicting parameters "external" and "driver" specified$/],
+    ['name and external.name (compose-go TestLoadVolumeInvalidExternalNameAndNameCombination)', 'volumes:\n  external_volume:\n    name: user_specified_name\n    external:\n      name: external_name\n', /volumes\.external_volume: name and external\.name conflict; only use name$/],
+    ['a host_ip that is no address', 'services:\n  a:\n    image: x\n    ports: [{target: 80, host_ip: nowhere}]\n', /services\.a\.ports\.\[\]: invalid ip address: nowhere$/],
     ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
+    ['a remote include', 'include: [oci://registry.example/project:latest]\nservices:\n  a:\n    image: x\n', /compose\.yaml: include of a remote resource is not supported: oci:\/\/registry\.example\/project:latest$/],
+    ['a bad size', 'services:\n  a:\n    image: x\n    mem_limit: lots\n', /compose\.yaml: services\.a\.mem_limit: invalid size: 'lots'$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];

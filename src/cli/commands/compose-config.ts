@@ -9,6 +9,7 @@ import { loadModel, loadProject, profileNames } from '../../compose/load/index.t
 import { projectDocument, renderJson, renderYaml } from '../../compose/config-document.ts';
 import type { Project } from '../../compose/model.ts';
 import { extractVariables } from '../../compose/load/variables.ts';
+import { composeWarn } from '../../compose/warn.ts';
 import { tabwrite } from '../format/table.ts';
 
 interface ConfigFlags {
@@ -26,6 +27,14 @@ interface ConfigFlags {
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
   output?: string;
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (typeof v !== 'object' || v === null) return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
+  return out;
 }
 
 /** Services in dependency order, dependencies first (compose's --services order). */
@@ -85,9 +94,7 @@ export function registerComposeConfigCommands(compose: Command): void {
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };
-      const warn = (m: string): void => {
-        process.stderr.write(`WARN[0000] ${m}\n`);
-      };
+      const warn = composeWarn;
       if (f.variables) {
         if (services.length > 0) warn('service filtering is not applied when --variables is set, variables from the full model will be rendered');
         const vars = [...extractVariables(await loadModel({ ...opts, noInterpolate: true, services: [] })).values()].sort((a, b) => (a.Name < b.Name ? -1 : 1));
@@ -106,7 +113,8 @@ export function registerComposeConfigCommands(compose: Command): void {
       if (format !== 'yaml' && format !== 'json') throw new CliError(`unsupported format "${format}"`, 1);
       if (noInterpolate && services.length > 0) warn('service filtering is not applied when --no-interpolate is set, the full model will be rendered');
       if (noInterpolate && !f.services && !f.volumes && !f.networks && !f.profiles && !f.images && !f.environment) {
-        const model = await loadModel({ ...opts, services: [] });
+        // Printed as compose prints its raw model: a Go map, keys sorted at every level.
+        const model = sortKeys(await loadModel({ ...opts, services: [] }));
         const text = format === 'json' ? renderJson(model) + '\n' : renderYaml(model);
         if (f.output && !f.quiet) writeFileSync(f.output, text);
         else out(text);

@@ -90,11 +90,6 @@ function checkDependencies(p: Project, warn: (m: string) => void): void {
 
 export function checkProject(p: Project, warn: (m: string) => void): void {
   checkDependencies(p, warn);
-  for (const [name, secret] of Object.entries(p.secrets)) {
-    if (!secret.external && !secret.file && !secret.environment) {
-      throw new ComposeError(`secret ${JSON.stringify(name)} must declare either \`file\` or \`environment\`: ${INVALID}`);
-    }
-  }
   const names = new Map<string, string>();
   for (const s of Object.values(p.services)) {
     checkService(s, p);

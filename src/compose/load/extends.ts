@@ -17,16 +17,19 @@ function serviceOf(model: Mapping, name: string, file: string, ref: string): Map
   return s;
 }
 
-function resolveOne(name: string, model: Mapping, file: string, read: FileReader, chain: string[]): Mapping {
+/** `dir`: what a relative `extends.file` is relative to (the project's directory for its own files, as compose-go). */
+function resolveOne(name: string, model: Mapping, file: string, dir: string, read: FileReader, chain: string[]): Mapping {
   const svc = serviceOf(model, name, file, name);
   const ext = svc.extends;
-  if (ext === undefined) return svc;
-  const spec = typeof ext === 'string' ? { service: ext } : (ext as Mapping);
-  const ref = String(spec.service);
+  // Not a string or a mapping: left for the schema to report.
+  if (typeof ext !== 'string' && !isMapping(ext)) return svc;
+  const spec = typeof ext === 'string' ? { service: ext } : ext;
+  if (typeof spec.service !== 'string') throw new ComposeError(`extends.${name}.service is required`);
+  const ref = spec.service;
   let baseModel = model;
   let baseFile = file;
   if (typeof spec.file === 'string' && spec.file !== '') {
-    baseFile = resolve(file === '-' ? process.cwd() : dirname(file), spec.file);
+    baseFile = resolve(dir, spec.file);
     baseModel = read(baseFile);
   }
   const key = `${baseFile}#${ref}`;
@@ -34,7 +37,7 @@ function resolveOne(name: string, model: Mapping, file: string, read: FileReader
     throw new ComposeError(`circular reference with extends: ${[...chain, key].map((k) => k.replace(/^.*#/, '')).join(' -> ')}`);
   }
   serviceOf(baseModel, name, baseFile, ref);
-  let base = resolveOne(ref, baseModel, baseFile, read, [...chain, key]);
+  let base = resolveOne(ref, baseModel, baseFile, baseFile === file ? dir : dirname(baseFile), read, [...chain, key]);
   if (baseFile !== file) base = rebaseService(base, dirname(baseFile));
   const own: Mapping = { ...svc };
   delete own.extends;
@@ -45,12 +48,12 @@ function resolveOne(name: string, model: Mapping, file: string, read: FileReader
 }
 
 /** Every service of a file with its `extends` chain resolved. */
-export function applyExtends(model: Mapping, file: string, read: FileReader): Mapping {
+export function applyExtends(model: Mapping, file: string, dir: string, read: FileReader): Mapping {
   if (!isMapping(model.services)) return model;
   const services: Mapping = {};
   for (const [name, svc] of Object.entries(model.services)) {
     // A service that is not a mapping is left for the schema to report.
-    services[name] = isMapping(svc) ? resolveOne(name, model, file, read, [`${file}#${name}`]) : svc;
+    services[name] = isMapping(svc) ? resolveOne(name, model, file, dir, read, [`${file}#${name}`]) : svc;
   }
   return { ...model, services };
 }

@@ -18,6 +18,8 @@ import { normaliseProject } from './normalise.ts';
 import { applyProfiles, withServicesEnabled } from './profiles.ts';
 import { checkProject } from './checks.ts';
 import { chooseProjectName } from './project-name.ts';
+import { validateModel } from './validate.ts';
+import { composeWarn } from '../warn.ts';
 
 export { ComposeError } from './errors.ts';
 export { withServicesEnabled, profileNames, isEnabled } from './profiles.ts';
@@ -60,7 +62,7 @@ function inFile<T>(file: string, f: () => T): T {
  * files are validated as merged so far, as compose does, so an override may
  * say only part of what the schema requires.
  */
-function loadFile(path: string, env: Record<string, string>, ctx: FileContext, chain: string[], validate: boolean): Mapping {
+function loadFile(path: string, env: Record<string, string>, ctx: FileContext, chain: string[], validate: boolean, dir: string): Mapping {
   const src = readSource(path);
   let model: Mapping = {};
   for (let doc of parseComposeYaml(src.text, path)) {
@@ -71,14 +73,15 @@ function loadFile(path: string, env: Record<string, string>, ctx: FileContext, c
     model = mergeModels(model, doc);
   }
   if (validate) validateSchema(stripMarkers(model) as Mapping, path);
-  model = applyIncludes(model, path, ctx.workingDir, env, ctx.processEnv, (p, e, c) => loadFile(p, e, ctx, c, true), chain);
-  return applyExtends(model, path, (p) => {
+  model = applyIncludes(model, path, dir, env, (p, e, c, d) => loadFile(p, e, ctx, c, true, d), chain);
+  return applyExtends(model, path, dir, (p) => {
     if (!isFile(p)) throw new ComposeError(`open ${p}: no such file or directory`);
-    return loadFile(p, env, ctx, [...chain, p], true);
+    return loadFile(p, env, ctx, [...chain, p], true, dirname(p));
   });
 }
 
 interface Merged {
+  name: string;
   merged: Mapping;
   files: string[];
   workingDir: string;
@@ -87,11 +90,12 @@ interface Merged {
 }
 
 function loadMerged(opts: LoadOptions): Merged {
-  const warn = opts.warn ?? ((m: string) => process.stderr.write(`WARN[0000] ${m}\n`));
+  const warn = opts.warn ?? composeWarn;
   const processEnv = definedEnv(opts.env);
   const cwd = resolve(opts.cwd);
   const projectDirFlag = opts.projectDirectory ? resolve(cwd, opts.projectDirectory) : undefined;
   const envFileFlags = opts.envFiles.map((f) => resolve(cwd, f));
+  for (const f of envFileFlags) if (!isFile(f)) throw new ComposeError(`couldn't find env file: ${f}`);
 
   // COMPOSE_FILE may come from the .env of the directory compose starts in.
   let files = opts.files.map((f) => (f === '-' ? '-' : resolve(cwd, f)));
@@ -111,14 +115,25 @@ function loadMerged(opts: LoadOptions): Merged {
 
   // The interpolation environment: .env (or --env-file) under the shell's variables.
   const dotEnv = envFileFlags.length > 0 ? envFileFlags : [resolve(workingDir, '.env')].filter(isFile);
-  for (const f of envFileFlags) if (!isFile(f)) throw new ComposeError(`couldn't find env file: ${f}`);
   const env: Record<string, string> = { ...readEnvFiles(dotEnv, processEnv), ...processEnv };
+
+  // The name first: files may use ${COMPOSE_PROJECT_NAME} (the last file's `name:` wins).
+  let topName: string | undefined;
+  for (const f of files) {
+    for (const doc of parseComposeYaml(readSource(f).text, f)) {
+      if (typeof doc.name !== 'string' || doc.name === '') continue;
+      const raw = doc.name;
+      topName = opts.noInterpolate ? raw : inFile(f, () => interpolateTree({ name: raw }, { lookup: (n) => env[n], warn: () => {} }).name as string);
+    }
+  }
+  const name = chooseProjectName(opts.projectName, env, topName, workingDir);
+  env.COMPOSE_PROJECT_NAME = name;
 
   const ctx: FileContext = { processEnv, workingDir, interpolate: !opts.noInterpolate, warn };
   let merged: Mapping = {};
   for (const f of files) {
     const abs = f === '-' || isAbsolute(f) ? f : resolve(cwd, f);
-    merged = enforceUnicity(mergeModels(merged, loadFile(abs, env, ctx, [abs], false))) as Mapping;
+    merged = enforceUnicity(mergeModels(merged, loadFile(abs, env, ctx, [abs], false, workingDir))) as Mapping;
     validateSchema(stripMarkers(merged) as Mapping, abs);
     if ('version' in merged) {
       warn(`${abs}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
@@ -129,7 +144,8 @@ function loadMerged(opts: LoadOptions): Merged {
   if (!isMapping(merged.services) && merged.include === undefined && Object.keys(merged).length === 0) {
     throw new ComposeError('empty compose file');
   }
-  return { merged, files, workingDir, env, warn };
+  inFile(files.join(', '), () => validateModel(merged));
+  return { merged, files, workingDir, env, warn, name };
 }
 
 /**
@@ -137,15 +153,13 @@ function loadMerged(opts: LoadOptions): Merged {
  * `config --no-interpolate` prints (with `noInterpolate` set).
  */
 export async function loadModel(opts: LoadOptions): Promise<Mapping> {
-  const { merged, workingDir, env } = loadMerged(opts);
-  return { name: chooseProjectName(opts.projectName, env, merged.name, workingDir), ...merged };
+  const { merged, name } = loadMerged(opts);
+  return { name, ...merged };
 }
 
 /** `check: false` is `config --no-consistency`: the project as loaded, references unchecked. */
 export async function loadProject(opts: LoadOptions, { check = true }: { check?: boolean } = {}): Promise<Project> {
-  const { merged, files, workingDir, env, warn } = loadMerged(opts);
-  const name = chooseProjectName(opts.projectName, env, merged.name, workingDir);
-  env.COMPOSE_PROJECT_NAME ??= name;
+  const { merged, files, workingDir, env, warn, name } = loadMerged(opts);
   // Errors past this point concern the merged project: they name its files.
   const where = files.join(', ');
   const norm = inFile(where, () => normaliseProject(name, merged, { workingDir, env }));

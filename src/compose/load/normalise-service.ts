@@ -1,9 +1,11 @@
 // One service's raw definition (merged, extended, interpolated) in the
 // model's long forms: the shape `docker compose config` prints.
 import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import type { BuildConfig, DependsOn, Healthcheck, PortConfig, Service, ServiceFileObject, ServiceNetwork, ServiceVolume } from '../model.ts';
 import { ComposeError, isMapping, type Mapping } from './errors.ts';
 import { normaliseDuration } from './duration.ts';
+import { ramInBytes } from '../../api/units.ts';
 import { toKeyValueMap } from './merge.ts';
 import { parsePortSpec, parseVolumeSpec, resolveHostPath, sortPort } from './short-syntax.ts';
 import { splitShellWords } from './shell-words.ts';
@@ -34,7 +36,7 @@ function isRemoteContext(c: string): boolean {
   return /^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(c) || /\.git(#.*)?$/.test(c);
 }
 
-function build(v: unknown, ctx: ServiceContext): BuildConfig {
+function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
   const context = str(b.context ?? '.');
   const out: BuildConfig = { context: isRemoteContext(context) ? context : resolveHostPath(context, ctx.workingDir, ctx.env.HOME) };
@@ -44,15 +46,35 @@ function build(v: unknown, ctx: ServiceContext): BuildConfig {
   for (const [k, x] of Object.entries(rest)) {
     if (k === 'args') {
       const args: Record<string, string | null> = {};
-      for (const [ak, av] of Object.entries(toKeyValueMap(x))) args[ak] = av === null ? (ctx.env[ak] ?? null) : str(av);
+      // A bare arg takes the environment's value, and is dropped when there is none (as compose).
+      for (const [ak, av] of Object.entries(toKeyValueMap(x))) {
+        if (av !== null && av !== undefined) args[ak] = str(av);
+        else if (ctx.env[ak] !== undefined) args[ak] = ctx.env[ak];
+      }
       out.args = args;
     } else if (k === 'labels') out.labels = stringMap(x);
     else if (k === 'extra_hosts') out.extra_hosts = extraHosts(x);
     else if (k === 'secrets') out.secrets = fileObjects(x);
     else if (k === 'cache_from' || k === 'cache_to' || k === 'tags' || k === 'platforms') (out as unknown as Mapping)[k] = strList(x);
+    else if (k === 'shm_size') out.shm_size = bytes(x, `${where}.build.shm_size`);
     else (out as unknown as Mapping)[k] = x;
   }
   return out;
+}
+
+/**
+ * A byte size ("512m", "1g", 1048576, "-1") as a number of bytes, as compose
+ * reads it (go-units RAMInBytes: binary units); `where` names a bad one's key.
+ */
+function bytes(v: unknown, where: string): number {
+  if (typeof v === 'number') return v;
+  const s = str(v).trim();
+  if (/^-?\d+$/.test(s)) return Number(s);
+  try {
+    return ramInBytes(s);
+  } catch {
+    throw new ComposeError(`${where}: invalid size: '${s}'`);
+  }
 }
 
 /** `host=ip` entries: from a mapping, `host:ip` or `host=ip` strings, and comma-separated addresses. */
@@ -120,9 +142,12 @@ function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[
       if (m.type === 'bind') {
         if (!m.source) throw new ComposeError('invalid mount config for type "bind": field Source must not be empty');
         m.source = resolveHostPath(str(m.source), ctx.workingDir, ctx.env.HOME);
-        m.bind = { create_host_path: true, ...(isMapping(m.bind) ? m.bind : {}) };
+        // As compose-go: a `bind:` section defaults create_host_path to true; without one there is none.
+        if (isMapping(m.bind)) m.bind = { create_host_path: true, ...m.bind };
       }
       if (m.type === 'volume' && m.volume === undefined) m.volume = {};
+      if (m.type === 'tmpfs' && isMapping(m.tmpfs) && m.tmpfs.size !== undefined) m.tmpfs = { ...m.tmpfs, size: bytes(m.tmpfs.size, `${where}.volumes`) };
+      if (typeof m.target === 'string') m.target = posix.normalize(m.target);
       const ordered: Mapping = { type: m.type, ...(m.source !== undefined ? { source: m.source } : {}), target: m.target };
       for (const [k, x] of Object.entries(m)) if (!(k in ordered)) ordered[k] = x;
       return ordered as unknown as ServiceVolume;
@@ -170,7 +195,7 @@ function envFiles(v: unknown, ctx: ServiceContext): Record<string, string | null
     const path = resolveHostPath(str(entry.path), ctx.workingDir, ctx.env.HOME);
     const required = entry.required === undefined ? true : Boolean(entry.required);
     try {
-      const lookup = (n: string): string | undefined => (Object.hasOwn(out, n) ? (out[n] ?? undefined) : ctx.env[n]);
+      const lookup = (n: string): string | undefined => ctx.env[n] ?? (Object.hasOwn(out, n) ? (out[n] ?? undefined) : undefined);
       Object.assign(out, entry.format === 'raw' ? readRaw(path) : readEnvFile(path, lookup));
     } catch (err) {
       if (!required && err instanceof ComposeError && / not found/.test(err.message)) continue;
@@ -246,7 +271,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   for (const [k, v] of Object.entries(raw)) {
     switch (k) {
       case 'extends': case 'env_file': case 'environment': case 'label_file': break;
-      case 'build': s.build = build(v, ctx); break;
+      case 'build': s.build = build(v, ctx, where); break;
       case 'command': case 'entrypoint': s[k] = command(v); break;
       case 'ports': s.ports = ports(v, where); break;
       case 'volumes': s.volumes = volumes(v, ctx, where); break;
@@ -267,7 +292,26 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'expose': s.expose = strList(v); break;
       case 'dns': case 'dns_search': case 'dns_opt': case 'tmpfs': s[k] = nonEmptyList(v); break;
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
-      case 'secrets': case 'configs': s[k] = fileObjects(v); break;
+      case 'secrets':
+        // A service's secret lands in /run/secrets/<source> unless it says where.
+        s.secrets = fileObjects(v).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
+        break;
+      case 'configs': s.configs = fileObjects(v); break;
+      case 'mem_limit': case 'mem_reservation': case 'memswap_limit': case 'shm_size': s[k] = bytes(v, `${where}.${k}`); break;
+      case 'deploy': {
+        const d = { ...(v as Mapping) };
+        if (isMapping(d.resources)) {
+          const r: Mapping = { ...d.resources };
+          for (const part of ['limits', 'reservations']) {
+            if (isMapping(r[part]) && (r[part] as Mapping).memory !== undefined) {
+              r[part] = { ...(r[part] as Mapping), memory: bytes((r[part] as Mapping).memory, `${where}.deploy.resources.${part}.memory`) };
+            }
+          }
+          d.resources = r;
+        }
+        s.deploy = d;
+        break;
+      }
       case 'stop_grace_period': s[k] = normaliseDuration(v, `${where}.stop_grace_period`); break;
       case 'ulimits': {
         const u: Record<string, { soft: number; hard: number }> = {};
@@ -300,7 +344,8 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   }
   const scale = raw.scale ?? deploy?.replicas;
   if (scale !== undefined) s.scale = Number(scale);
-  if (!raw.network_mode && s.networks === undefined) s.networks = { default: null };
+  // No networks (or an empty list) and no network_mode: the project's default network.
+  if (!raw.network_mode && (s.networks === undefined || Object.keys(s.networks as Mapping).length === 0)) s.networks = { default: null };
   return {
     ...s,
     name,

@@ -7,12 +7,16 @@ import { isMapping, type Mapping } from './errors.ts';
 const rel = (p: unknown, dir: string): unknown => (typeof p === 'string' && p !== '' && !isAbsolute(p) && !p.startsWith('~') ? resolve(dir, p) : p);
 const isRemote = (c: string): boolean => /^(https?:\/\/|git@|git:\/\/|github\.com\/)/.test(c);
 
-export function rebaseService(raw: Mapping, dir: string): Mapping {
+/**
+ * `project`: the service belongs to a project of its own (an included one),
+ * whose default build context is its directory. An extended service's build
+ * without a context builds in the extending project's directory (as compose-go).
+ */
+export function rebaseService(raw: Mapping, dir: string, project = false): Mapping {
   const s: Mapping = { ...raw };
   if (typeof s.build === 'string') s.build = isRemote(s.build) ? s.build : rel(s.build, dir);
-  else if (isMapping(s.build) && s.build.context !== undefined) {
-    // A build without a context builds in the project's directory, wherever it was declared (as compose-go).
-    const ctx = s.build.context;
+  else if (isMapping(s.build) && (s.build.context !== undefined || project)) {
+    const ctx = s.build.context ?? '.';
     s.build = { ...s.build, context: typeof ctx === 'string' && isRemote(ctx) ? ctx : rel(ctx, dir) };
   }
   if (s.env_file !== undefined) {
@@ -33,11 +37,11 @@ export function rebaseService(raw: Mapping, dir: string): Mapping {
 }
 
 /** A whole model's relative paths against `dir` (an included project). */
-export function rebaseModel(model: Mapping, dir: string): Mapping {
+export function rebaseModel(model: Mapping, dir: string, project = false): Mapping {
   const out: Mapping = { ...model };
   if (isMapping(model.services)) {
     const services: Mapping = {};
-    for (const [k, v] of Object.entries(model.services)) services[k] = isMapping(v) ? rebaseService(v, dir) : v;
+    for (const [k, v] of Object.entries(model.services)) services[k] = isMapping(v) ? rebaseService(v, dir, project) : v;
     out.services = services;
   }
   for (const key of ['secrets', 'configs'] as const) {

@@ -77,6 +77,8 @@ export function sortPort(p: PortConfig): PortConfig {
   if (p.published !== undefined) o.published = p.published;
   o.protocol = p.protocol ?? 'tcp';
   if (p.app_protocol !== undefined) o.app_protocol = p.app_protocol;
+  // Extensions (`x-…`) stay with the port.
+  for (const [k, v] of Object.entries(p)) if (k.startsWith('x-')) (o as unknown as Record<string, unknown>)[k] = v;
   return o;
 }
 

@@ -31,11 +31,20 @@ const withOctal = (tags: Tags): Tags => [LEADING_ZERO_OCTAL, ...tags];
 
 /** Every YAML document of a compose file (compose merges them in order), each a mapping. */
 export function parseComposeYaml(text: string, filename: string): Mapping[] {
+  try {
+    return parseDocs(text, filename);
+  } catch (err) {
+    if (err instanceof ComposeError) throw err;
+    // The yaml package reports some faults (an unknown alias, too many aliases) only while building values.
+    throw new ComposeError(`failed to parse ${filename}: yaml: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+function parseDocs(text: string, filename: string): Mapping[] {
   // The `yaml` package's alias limit keeps an alias bomb from blowing up memory.
   const docs = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, customTags: withOctal });
-  const list = Array.isArray(docs) ? docs : [];
-  if (!Array.isArray(docs)) return [];
-  return list.map((doc) => toMapping(doc, filename));
+  // An empty stream is no document at all.
+  return Array.isArray(docs) ? docs.map((doc) => toMapping(doc, filename)) : [];
 }
 
 function toMapping(doc: Document, filename: string): Mapping {
@@ -52,7 +61,7 @@ function toMapping(doc: Document, filename: string): Mapping {
       return undefined;
     },
   });
-  if (!isNode(doc.contents) && doc.contents === null) return {};
+  if (!isNode(doc.contents)) return {};
   const value: unknown = doc.toJS();
   if (value === null || value === undefined) return {};
   if (!isMapping(value)) throw new ComposeError(`${filename}: top-level object must be a mapping`);
