@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { loadProject } from '../compose/load/index.ts';
 import type { Project } from '../compose/model.ts';
 import { projectFlags, projectLoadOptions } from './compose-project.ts';
+import { CliError } from './context.ts';
 
 export interface ComposeScope {
   name: string;
@@ -35,4 +36,11 @@ export async function composeScope(cmd: Command, o: { needModel?: boolean } = {}
 export function ansiEnabled(cmd: Command, stream: NodeJS.WriteStream = process.stdout): boolean {
   const ansi = projectFlags(cmd).ansi ?? 'auto';
   return ansi === 'always' || (ansi === 'auto' && stream.isTTY === true);
+}
+
+/** `--index N` as cobra parses an int flag, with its wording for anything else. */
+export function indexFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(v)) throw new CliError(`invalid argument ${JSON.stringify(v)} for "--index" flag: strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`, 1);
+  return Number(v);
 }

@@ -109,6 +109,8 @@ export async function cliMain(argv: string[], program: Command = buildProgram())
     process.stdout.write(JSON.stringify({ SchemaVersion: '0.1.0', Vendor: 'berth', Version: COMPOSE_VERSION, ShortDescription: 'Docker Compose' }) + '\n');
     return 0;
   }
+  // Run by the docker CLI as its plugin: usage lines say `docker compose …`, as the user typed.
+  if (process.env.DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND) program.name('docker');
   if (argv[0] === '-v' || argv[0] === '--version') {
     process.stdout.write('berth version 0.1.0\n');
     return 0;

@@ -2,10 +2,11 @@
 // `follow`, containers that start meanwhile (a restart, a scale-up) join,
 // and each exit is reported as docker compose reports it. Following ends
 // when no selected container is running any more.
-import type { EngineClient } from '../client/engine-client.ts';
+import { ApiError, type EngineClient } from '../client/engine-client.ts';
 import { LABEL } from './model.ts';
+import { composeWarn } from './warn.ts';
 import { type LogPrinter, type LogStreamOptions, printContainerLogs } from './log-printer.ts';
-import { type ContainerSummary, containerNumber, projectContainers, ServiceNotRunningError, shortName } from './project-containers.ts';
+import { type ContainerSummary, containerName, containerNumber, projectContainers, ServiceNotRunningError, shortName } from './project-containers.ts';
 
 export interface ProjectLogOptions extends LogStreamOptions {
   /** Only these services (empty: all of them). */
@@ -18,6 +19,20 @@ interface Inspected { Id: string; Config: { Tty: boolean }; State: { Running: bo
 
 interface EngineEvent { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } }
 
+/**
+ * One container's logs; a logging driver that cannot be read back (none,
+ * syslog…) is a warning, as compose gives it, not the end of the command.
+ */
+async function containerLogs(client: EngineClient, c: { id: string; name: string; canonical: string; tty: boolean }, printer: LogPrinter, o: LogStreamOptions): Promise<void> {
+  try {
+    await printContainerLogs(client, c.id, c.name, c.tty, printer, o);
+  } catch (err) {
+    // dockerd answers 501 Not Implemented; the wording is the same everywhere.
+    if (!(err instanceof ApiError) || !/does not support reading/.test(err.message)) throw err;
+    composeWarn(`Can't retrieve logs for ${JSON.stringify(c.canonical)}: ${err.message}`);
+  }
+}
+
 export async function printProjectLogs(client: EngineClient, project: string, printer: LogPrinter, o: ProjectLogOptions): Promise<void> {
   const containers = (await projectContainers(client, project, { all: true, services: o.services }))
     .filter((c) => o.index === undefined || containerNumber(c) === o.index);
@@ -27,7 +42,7 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
   if (!o.follow) {
     // Each container's logs whole, one after another in name order, as they come back.
     const all = await Promise.all(containers.map(async (c) => ({ c, info: await inspect(c.Id) })));
-    await Promise.all(all.map(({ c, info }) => printContainerLogs(client, c.Id, shortName(c), info.Config.Tty, printer, o)));
+    await Promise.all(all.map(({ c, info }) => containerLogs(client, { id: c.Id, name: shortName(c), canonical: containerName(c), tty: info.Config.Tty }, printer, o)));
     return;
   }
   const following = new Set<string>();
@@ -41,10 +56,10 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
     const running = await projectContainers(client, project, { services: o.services }).catch(() => []);
     if (running.length === 0) finish();
   };
-  const follow = (id: string, name: string, tty: boolean, since?: string) => {
+  const follow = (id: string, name: string, canonical: string, tty: boolean, since?: string) => {
     if (following.has(id)) return;
     following.add(id);
-    void printContainerLogs(client, id, name, tty, printer, { ...o, since: since ?? o.since })
+    void containerLogs(client, { id, name, canonical, tty }, printer, { ...o, since: since ?? o.since })
       .catch(() => {})
       .finally(() => {
         following.delete(id);
@@ -74,15 +89,15 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
       // From the end of its previous run (a restart), or from its first line (a new container):
       // not from StartedAt, which the engine records after the process may have written.
       const previous = info.State.FinishedAt && !info.State.FinishedAt.startsWith('0001-') ? info.State.FinishedAt : undefined;
-      follow(info.Id, name, info.Config.Tty, previous);
+      follow(info.Id, name, e.Actor.Attributes.name ?? name, info.Config.Tty, previous);
     }
   };
   const running = containers.filter((c: ContainerSummary) => c.State === 'running' || c.State === 'paused' || c.State === 'restarting');
   for (const c of containers) {
     const info = await inspect(c.Id).catch(() => undefined);
     if (!info) continue;
-    if (running.includes(c)) follow(c.Id, shortName(c), info.Config.Tty);
-    else await printContainerLogs(client, c.Id, shortName(c), info.Config.Tty, printer, { ...o, follow: false });
+    if (running.includes(c)) follow(c.Id, shortName(c), containerName(c), info.Config.Tty);
+    else await containerLogs(client, { id: c.Id, name: shortName(c), canonical: containerName(c), tty: info.Config.Tty }, printer, { ...o, follow: false });
   }
   await settle();
   await finished;

@@ -55,7 +55,9 @@ describe('compose as a docker CLI plugin', { skip: !DOCKER }, () => {
   test('the docker CLI lists berth as its compose plugin', () => {
     const r = docker(['compose', '--help']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /Usage: berth compose/);
+    // Usage as the user typed it.
+    assert.match(r.stdout, /^Usage: docker compose \[options\] \[command\]$/m);
+    assert.match(run(BERTH, ['compose', '--help']).stdout, /^Usage: berth compose /m);
     const info = docker(['info', '--format', '{{json .ClientInfo.Plugins}}'], { DOCKER_HOST: d.host });
     const plugins = JSON.parse(info.stdout) as Array<{ Name: string; Vendor: string; Path: string }>;
     const compose = plugins.find((p) => p.Name === 'compose');

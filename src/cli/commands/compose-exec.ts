@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { projectContainers, serviceContainer } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { composeScope, indexFlag } from '../compose-scope.ts';
 import { collect, globals } from '../options.ts';
 import { copyOutput, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 
@@ -20,7 +20,7 @@ export function execEnv(list: string[] = []): string[] {
 interface ExecFlags { detach?: boolean; privileged?: boolean; user?: string; tty: boolean; interactive: boolean; index?: string; env?: string[]; workdir?: string }
 
 async function runExec(client: EngineClient, project: string, service: string, command: string[], f: ExecFlags): Promise<number> {
-  const c = await serviceContainer(client, project, service, f.index ? Number(f.index) : undefined);
+  const c = await serviceContainer(client, project, service, indexFlag(f.index) || undefined);
   // A tty unless -T, and only when this side has one, as docker compose decides.
   const tty = f.tty && process.stdin.isTTY === true;
   const stdin = f.interactive && !f.detach;
@@ -70,8 +70,9 @@ async function runCp(cmd: Command, client: EngineClient, project: string, src: s
   if (!srcService && !dstService) throw new CliError('unknown copy direction', 1);
   const service = srcService || dstService;
   let targets;
-  if (f.index) {
-    targets = [await serviceContainer(client, project, service, Number(f.index), { all: true })];
+  const index = indexFlag(f.index);
+  if (index) {
+    targets = [await serviceContainer(client, project, service, index, { all: true })];
   } else {
     targets = await projectContainers(client, project, { services: [service], all: true, oneoff: f.all ? 'include' : 'exclude' });
     if (targets.length === 0) throw new CliError(`no container found for service ${JSON.stringify(service)}`, 1);

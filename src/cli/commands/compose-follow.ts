@@ -6,7 +6,7 @@ import { LogPrinter } from '../../compose/log-printer.ts';
 import { printProjectLogs } from '../../compose/project-logs.ts';
 import { projectContainers } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { ansiEnabled, composeScope } from '../compose-scope.ts';
+import { ansiEnabled, composeScope, indexFlag } from '../compose-scope.ts';
 import { checkTimeFlags, globals } from '../options.ts';
 
 interface LogsFlags { follow?: boolean; index?: string; since?: string; until?: string; color: boolean; logPrefix: boolean; timestamps?: boolean; tail: string }
@@ -86,7 +86,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .option('-t, --timestamps', 'Show timestamps')
     .option('-n, --tail <n>', 'Number of lines to show from the end of the logs for each container', 'all')
     .action(async (services: string[], f: LogsFlags, cmd: Command) => {
-      if (f.index !== undefined && services.length !== 1) throw new CliError('--index requires one service to be selected', 1);
+      if (indexFlag(f.index) && services.length !== 1) throw new CliError('--index requires one service to be selected', 1);
       checkTimeFlags({ since: f.since, until: f.until }, false);
       const scope = await composeScope(cmd);
       const client = await clientFor(globals(cmd));
@@ -94,7 +94,7 @@ export function registerComposeFollowCommands(compose: Command): void {
       const chosen = services.length ? services : scope.services ?? [];
       await printProjectLogs(client, scope.name, printer, {
         services: chosen, follow: f.follow, tail: f.tail, since: f.since, until: f.until, timestamps: f.timestamps,
-        index: f.index !== undefined ? Number(f.index) : undefined,
+        index: indexFlag(f.index) || undefined,
       });
     });
 

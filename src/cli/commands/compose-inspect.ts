@@ -8,8 +8,9 @@ import { COMPOSE_VERSION } from '../../compose/version.ts';
 import { createdSince, humanSize } from '../../api/units.ts';
 import { goTimeString } from '../format/go-time.ts';
 import { formatRows, tabwrite } from '../format/table.ts';
+import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { composeScope, indexFlag } from '../compose-scope.ts';
 import { collect, filterFlags, globals } from '../options.ts';
 
 const PS_TABLE = 'table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}';
@@ -131,7 +132,7 @@ async function runLs(client: EngineClient, f: { all?: boolean; quiet?: boolean; 
       if (label === undefined) missing = true;
       for (const file of (label ?? '').split(',')) if (!files.includes(file)) files.push(file);
     }
-    if (missing) process.stderr.write(`WARN[0000] no label "${LABEL.configFiles}" set on container of compose project ${name}\n`);
+    if (missing) composeWarn(`no label "${LABEL.configFiles}" set on container of compose project ${name}`);
     return { Name: name, Status: status, ConfigFiles: missing ? 'N/A' : files.join(',') };
   });
   if (f.quiet) {
@@ -206,7 +207,7 @@ async function runTop(client: EngineClient, project: string, services: string[])
 async function runPort(client: EngineClient, project: string, service: string, port: string, f: { protocol: string; index?: string }): Promise<void> {
   if (!/^\d+$/.test(port) || Number(port) > 65535) throw new CliError(`strconv.ParseUint: parsing ${JSON.stringify(port)}: ${/^\d+$/.test(port) ? 'value out of range' : 'invalid syntax'}`, 1);
   const protocol = f.protocol.toLowerCase();
-  const c = await serviceContainer(client, project, service, f.index ? Number(f.index) : undefined);
+  const c = await serviceContainer(client, project, service, indexFlag(f.index) || undefined);
   const p = c.Ports.find((x) => x.PrivatePort === Number(port) && x.Type === protocol && x.PublicPort);
   if (!p) {
     const have = c.Ports.map((x) => `${x.PrivatePort}/${x.Type}`).join(', ');

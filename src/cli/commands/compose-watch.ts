@@ -8,6 +8,7 @@ import { buildService, ensureImages, type ImageContext } from '../../compose/ima
 import { observe, planUp } from '../../compose/plan.ts';
 import { Progress } from '../../compose/progress.ts';
 import { applyChanges, initialSync, PathWatcher, watchRules } from '../../compose/watch.ts';
+import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
 import { composeScope } from '../compose-scope.ts';
 import { globals } from '../options.ts';
@@ -85,7 +86,7 @@ export function registerComposeWatchCommands(compose: Command): void {
         try {
           await applyChanges(client, project, rules, changed, { log, rebuild: (s) => rebuild({ ...ctx, progress: new Progress('quiet') }, imageCtx, s, log) });
         } catch (err) {
-          process.stderr.write(`WARN[0000] Error handling changed files: ${(err as Error).message}\n`);
+          composeWarn(`Error handling changed files: ${(err as Error).message}`);
         }
       });
       log('Watch enabled');
