@@ -8,6 +8,7 @@ import { all, waitForCondition, type ExecContext } from './execute.ts';
 import { dependencyOrder, displayName, isOneoff, labelFilter, type ContainerSummary } from './plan.ts';
 import { ids } from './progress.ts';
 import { removeProjectState } from './file-objects.ts';
+import { warningLine } from './warn.ts';
 
 export interface Selection {
   services?: string[];
@@ -121,7 +122,7 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<{ removed:
     ? (await projectContainers(ctx, { oneoff: 'exclude' })).filter((c) => !project.services[c.Labels[LABEL.service]] && !project.disabledServices[c.Labels[LABEL.service]])
     : [];
   if (orphans.length) {
-    ctx.progress.message(`WARN[0000] Found orphan containers ([${orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
+    ctx.progress.message(warningLine(`Found orphan containers ([${orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
   }
   let removed = 0;
   // Anonymous volumes, removed with -v: a recreated container mounts its predecessor's by name, so the

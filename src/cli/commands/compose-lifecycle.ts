@@ -17,6 +17,7 @@ import { down, inOrder, projectContainers, startContainers, verbs } from '../../
 import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
 import { ansiEnabled } from '../compose-scope.ts';
 import { serviceImage } from '../../compose/container-config.ts';
+import { warningLine } from '../../compose/warn.ts';
 import { loadLifecycleProject } from '../compose-context.ts';
 
 interface Common {
@@ -170,7 +171,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
     ]);
     const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, alwaysRecreateDeps: f.alwaysRecreateDeps, scale, images });
     if (plan.orphans.length && !f.removeOrphans) {
-      progress.message(`WARN[0000] Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
+      progress.message(warningLine(`Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
     }
     await createResources(ctx, plan);
     running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans, renewAnonVolumes: f.renewAnonVolumes }, observed.containers);
