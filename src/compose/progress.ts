@@ -92,5 +92,4 @@ export const ids = {
   network: (name: string) => `Network ${name}`,
   volume: (name: string) => `Volume "${name}"`,
   image: (name: string) => `Image ${name}`,
-  service: (name: string) => `Service ${name}`,
 };

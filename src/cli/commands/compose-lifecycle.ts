@@ -157,6 +157,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
   const detach = create || f.detach === true || f.wait === true || f.start === false;
   const abort = f.abortOnContainerExit === true || f.exitCodeFrom !== undefined;
   const scale = parseScale(f.scale);
+  if (f.waitTimeout !== undefined && !/^\d+$/.test(f.waitTimeout)) throw new CliError(`invalid argument "${f.waitTimeout}" for "--wait-timeout" flag: strconv.ParseInt: parsing "${f.waitTimeout}": invalid syntax`, 1);
   const timeout = timeoutFlag(f.timeout);
   const ctx = await context(cmd, f, { services });
   const { project, client, progress } = ctx;
