@@ -27,7 +27,6 @@ import { registerComposeWatchCommands } from './commands/compose-watch.ts';
 import { addProjectFlags } from './compose-project.ts';
 import { registerComposeConfigCommands } from './commands/compose-config.ts';
 import { registerComposeLifecycleCommands } from './commands/compose-lifecycle.ts';
-import { inheritProjectFlags } from './compose-context.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -97,8 +96,6 @@ export function buildProgram(): Command {
   registerComposeRunCommands(composeGroup);
   registerComposeWatchCommands(composeGroup);
   registerComposeLifecycleCommands(composeGroup);
-  // Last: every compose subcommand also takes the group's flags it does not shadow.
-  inheritProjectFlags(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);

@@ -46,6 +46,8 @@ export interface ReplicaOptions {
   fileObjects?: Record<string, string>;
   /** Container name of a service's first replica, for network_mode/volumes_from `service:x` and links. */
   containerOf?: (service: string) => string | undefined;
+  /** Anonymous volumes of the container this one replaces, by target: kept, as docker compose keeps them (unless -V). */
+  anonymousVolumes?: Record<string, string>;
 }
 
 export function containerName(project: Project, service: Service, n: number): string {
@@ -72,16 +74,22 @@ function sorted(v: unknown): unknown {
 
 /**
  * The config hash: sha256 of the service's normalised model as canonical JSON
- * (keys sorted), leaving out what does not change a container — the replica
- * count (scale, deploy.replicas), how the image is obtained (build,
- * pull_policy) and develop.watch — as docker compose leaves them out. An
- * edit of anything else (image, env, ports, networks, ...) changes the hash
- * and recreates the service.
+ * (keys sorted), its environment as the container gets it (a bare variable
+ * resolved from the project's environment), leaving out what does not change
+ * a container — the replica count (scale, deploy.replicas), how the image is
+ * obtained (build, pull_policy) and develop.watch — as docker compose leaves
+ * them out. An edit of anything else (image, env, ports, networks, ...)
+ * changes the hash and recreates the service.
  */
-export function configHash(service: Service): string {
+export function configHash(service: Service, env: Record<string, string> = {}): string {
   const { scale: _s, build: _b, pull_policy: _p, develop: _d, ...rest } = service;
   const deploy = rest.deploy ? { ...rest.deploy, replicas: undefined } : undefined;
-  return createHash('sha256').update(JSON.stringify(sorted({ ...rest, deploy }))).digest('hex');
+  const environment: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rest.environment)) {
+    const value = v ?? env[k];
+    if (value !== undefined && value !== null) environment[k] = value;
+  }
+  return createHash('sha256').update(JSON.stringify(sorted({ ...rest, environment, deploy }))).digest('hex');
 }
 
 /** com.docker.compose.depends_on: `service:condition:restart` joined by commas, as compose v2 writes it. */
@@ -140,10 +148,11 @@ function mounts(project: Project, service: Service, o: ReplicaOptions): { mounts
       const opts: Mount['VolumeOptions'] = {};
       if (v.volume?.nocopy) opts.NoCopy = true;
       if (v.volume?.subpath) opts.Subpath = v.volume.subpath;
+      const kept = v.source ? undefined : o.anonymousVolumes?.[v.target];
       out.push({
         Type: 'volume',
         // A source that is not a top-level key is taken as an engine volume name, as compose does for external ones.
-        ...(v.source ? { Source: named?.name ?? v.source } : {}),
+        ...(v.source ? { Source: named?.name ?? v.source } : kept ? { Source: kept } : {}),
         Target: v.target,
         ...(v.read_only ? { ReadOnly: true } : {}),
         ...(Object.keys(opts).length ? { VolumeOptions: opts } : {}),
@@ -164,6 +173,11 @@ function mounts(project: Project, service: Service, o: ReplicaOptions): { mounts
     } else {
       throw new Error(`service "${service.name}": volume type ${v.type} is not supported`);
     }
+  }
+  // The replaced container's other anonymous volumes (its image's VOLUMEs) come along too.
+  const targets = new Set([...out.map((m) => m.Target), ...binds.map((b) => b.split(':')[1])]);
+  for (const [target, name] of Object.entries(o.anonymousVolumes ?? {})) {
+    if (!targets.has(target)) out.push({ Type: 'volume', Source: name, Target: target });
   }
   // Secrets under /run/secrets/<target>, configs at their target (default /<name>): read-only binds of a file.
   const fileObject = (kind: 'secret' | 'config', ref: ServiceFileObject): void => {
@@ -299,7 +313,7 @@ export function containerConfig(project: Project, service: Service, o: ReplicaOp
     [LABEL.service]: service.name,
     [LABEL.containerNumber]: String(o.number),
     [LABEL.oneoff]: o.oneoff ? 'True' : 'False',
-    [LABEL.configHash]: configHash(service),
+    [LABEL.configHash]: configHash(service, project.environment),
     [LABEL.workingDir]: project.workingDir,
     [LABEL.configFiles]: project.configFiles.join(','),
     [LABEL.dependsOn]: dependsOnLabel(service),

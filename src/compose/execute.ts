@@ -74,6 +74,16 @@ export interface ConvergeOptions {
   timeout?: number;
   /** Recreate/remove orphans. */
   removeOrphans?: boolean;
+  /** -V: a recreated container gets new anonymous volumes (the old ones go with the old container). */
+  renewAnonVolumes?: boolean;
+}
+
+/** A container's anonymous volumes (named by the engine: 64 hex digits), by where they are mounted. */
+async function anonymousVolumes(ctx: ExecContext, id: string): Promise<Record<string, string>> {
+  const c = await ctx.client.call<{ Mounts?: Array<{ Type: string; Name?: string; Destination: string }> }>('GET', `/containers/${id}/json`);
+  const out: Record<string, string> = {};
+  for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)) out[m.Destination] = m.Name;
+  return out;
 }
 
 /** Container names of each service's replicas, as known after creation (for service: references). */
@@ -88,8 +98,8 @@ class Names {
   get = (service: string): string | undefined => this.byService.get(service);
 }
 
-async function createContainer(ctx: ExecContext, service: Service, n: number, o: ConvergeOptions, names: Names, fileObjects: Record<string, string>): Promise<string> {
-  const { name, body } = containerConfig(ctx.project, service, { number: n, imageId: o.images?.get(service.name), fileObjects, containerOf: names.get });
+async function createContainer(ctx: ExecContext, service: Service, n: number, o: ConvergeOptions, names: Names, fileObjects: Record<string, string>, anonymousVolumes?: Record<string, string>): Promise<string> {
+  const { name, body } = containerConfig(ctx.project, service, { number: n, imageId: o.images?.get(service.name), fileObjects, containerOf: names.get, anonymousVolumes });
   const res = await ctx.client.call<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
   names.set(service.name, name);
   return res.Id;
@@ -141,9 +151,10 @@ export async function converge(ctx: ExecContext, plan: Plan, o: ConvergeOptions,
       } else if (a.kind === 'recreate') {
         const id = await step(ctx, ids.container(a.name), 'Recreate', 'Recreated', async () => {
           // The old one goes first: it holds the name, and perhaps host ports and a fixed address.
+          const kept = o.renewAnonVolumes ? undefined : await anonymousVolumes(ctx, a.container.Id);
           if (a.container.State === 'running' || a.container.State === 'paused') await stopContainer(ctx, a.container.Id, o.timeout);
-          await client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true } });
-          return createContainer(ctx, sp.service, a.number, o, names, fileObjects);
+          await client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true, v: o.renewAnonVolumes } });
+          return createContainer(ctx, sp.service, a.number, o, names, fileObjects, kept);
         });
         containers.push({ id, name: a.name, running: false, restart: false });
       } else if (a.kind === 'keep' || a.kind === 'restart') {

@@ -8,6 +8,7 @@ import { all, waitForCondition, type ExecContext } from './execute.ts';
 import { dependencyOrder, displayName, isOneoff, labelFilter, type ContainerSummary } from './plan.ts';
 import { ids } from './progress.ts';
 import { removeProjectState } from './file-objects.ts';
+import { warningLine } from './warn.ts';
 
 export interface Selection {
   services?: string[];
@@ -121,9 +122,12 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<{ removed:
     ? (await projectContainers(ctx, { oneoff: 'exclude' })).filter((c) => !project.services[c.Labels[LABEL.service]] && !project.disabledServices[c.Labels[LABEL.service]])
     : [];
   if (orphans.length) {
-    ctx.progress.message(`WARN[0000] Found orphan containers ([${orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
+    ctx.progress.message(warningLine(`Found orphan containers ([${orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
   }
   let removed = 0;
+  // Anonymous volumes, removed with -v: a recreated container mounts its predecessor's by name, so the
+  // engine's v=1 would not count them as the container's own.
+  const anonymous = new Set(containers.flatMap((c) => (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)).map((m) => m.Name!)));
   const ws = waves(project, containers).reverse();
   for (const w of ws) {
     await all(w, async (c) => {
@@ -161,6 +165,14 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<{ removed:
   });
 
   if (o.volumes) {
+    await all([...anonymous], async (n) => {
+      try {
+        await client.status('DELETE', `/volumes/${n}`);
+      } catch (err) {
+        // Gone with its container already, or still used by a container of another project.
+        if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) throw err;
+      }
+    });
     const vols = await client.call<{ Volumes: Array<{ Name: string; Labels?: Record<string, string> | null }> | null }>('GET', '/volumes', { query: { filters: labelFilter(`${LABEL.project}=${project.name}`) } });
     const labelled = (vols.Volumes ?? []).map((v) => v.Name);
     const declared = o.haveModel ? Object.values(project.volumes).filter((v) => !v.external).map((v) => v.name) : [];

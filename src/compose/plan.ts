@@ -14,6 +14,7 @@ export interface ContainerSummary {
   Status?: string;
   Labels: Record<string, string>;
   Created?: number;
+  Mounts?: Array<{ Type: string; Name?: string; Destination: string }>;
 }
 
 export interface Observed {
@@ -96,6 +97,8 @@ export interface PlanOptions {
   noRecreate?: boolean;
   /** --scale svc=N. */
   scale?: Record<string, number>;
+  /** --always-recreate-deps: the dependencies of the services named are recreated too. */
+  alwaysRecreateDeps?: boolean;
   /** Each service's current image ID: a container of another image (rebuilt, pulled anew) is outdated too. */
   images?: Map<string, string>;
 }
@@ -148,11 +151,13 @@ export function planUp(project: Project, observed: Observed, o: PlanOptions = {}
 
   const services = new Map<string, ServicePlan>();
   const recreated = new Set<string>();
+  // Dependencies of the named services (or of all of them): what --always-recreate-deps recreates.
+  const recreateDeps = new Set(o.alwaysRecreateDeps ? selected.flatMap((s) => Object.keys(project.services[s].depends_on)).filter((d) => inPlan.has(d)) : []);
   for (const name of selected) {
     const service = project.services[name];
     const want = desiredScale(service, o.scale);
     const have = byService.get(name) ?? [];
-    const hash = configHash(service);
+    const hash = configHash(service, project.environment);
     const actions: ContainerAction[] = [];
     const numbers = new Set<number>();
     for (const c of have) {
@@ -165,7 +170,7 @@ export function planUp(project: Project, observed: Observed, o: PlanOptions = {}
       numbers.add(n);
       const image = o.images?.get(name);
       const outdated = c.Labels[LABEL.configHash] !== hash || (image !== undefined && c.ImageID !== undefined && c.ImageID !== image);
-      if (!o.noRecreate && (o.forceRecreate || outdated)) {
+      if (!o.noRecreate && (o.forceRecreate || outdated || recreateDeps.has(name))) {
         actions.push({ kind: 'recreate', number: n, name: containerName(project, service, n), container: c });
         recreated.add(name);
       } else {

@@ -39,7 +39,8 @@ export class Progress {
     this.lines.set(id, line);
     if (this.mode === 'plain') this.out.write(` ${id}  ${text}\n`);
     else if (this.mode === 'json') {
-      this.out.write(JSON.stringify({ id, text, status: status === 'working' ? '' : status === 'done' ? '' : status, ...(status === 'error' ? { error: true } : {}) }) + '\n');
+      // compose's events carry their word as the status text (its `text` field stays empty and is left out).
+      this.out.write(JSON.stringify({ id, status: text }) + '\n');
     } else if (this.mode === 'tty') {
       this.timer ??= setInterval(() => this.draw(), 100);
       this.draw();
@@ -92,5 +93,4 @@ export const ids = {
   network: (name: string) => `Network ${name}`,
   volume: (name: string) => `Volume "${name}"`,
   image: (name: string) => `Image ${name}`,
-  service: (name: string) => `Service ${name}`,
 };

@@ -188,6 +188,32 @@ services:
     assert.equal(compose(dir, 'ed', ['down', '-t', '0']).code, 0);
   });
 
+  test('a recreated container keeps its anonymous volume; -V gives it a new one', () => {
+    const file = (word: string) => `services:\n  s:\n    image: busybox\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n    volumes: ["/data"]\n    environment:\n      WORD: ${word}\n`;
+    const dir = project({ 'compose.yaml': file('one') });
+    assert.equal(compose(dir, 'anon', ['up', '-d']).code, 0);
+    assert.equal(d.berth(['exec', 'anon-s-1', 'sh', '-c', 'echo kept > /data/f']).code, 0);
+    const volume = () => d.berth(['inspect', '-f', '{{range .Mounts}}{{.Name}}{{end}}', 'anon-s-1']).stdout.trim();
+    const first = volume();
+    assert.match(first, /^[0-9a-f]{64}$/);
+    writeFileSync(join(dir, 'compose.yaml'), file('two'));
+    const r = compose(dir, 'anon', ['up', '-d']);
+    assert.match(r.stderr, / Container anon-s-1 {2}Recreated\n/);
+    assert.equal(volume(), first);
+    assert.equal(d.berth(['exec', 'anon-s-1', 'cat', '/data/f']).stdout, 'kept\n');
+    assert.equal(compose(dir, 'anon', ['down', '-v', '-t', '0']).code, 0);
+    assert.notEqual(d.berth(['volume', 'inspect', first]).code, 0, 'down -v removes an anonymous volume carried over by a recreate');
+    assert.equal(compose(dir, 'anon', ['up', '-d']).code, 0);
+    const second = volume();
+    writeFileSync(join(dir, 'compose.yaml'), file('three'));
+    assert.equal(compose(dir, 'anon', ['up', '-d', '-V']).code, 0);
+    assert.notEqual(volume(), second);
+    assert.equal(d.berth(['exec', 'anon-s-1', 'ls', '/data']).stdout, '');
+    const last = volume();
+    assert.equal(compose(dir, 'anon', ['down', '-v', '-t', '0']).code, 0);
+    assert.notEqual(d.berth(['volume', 'inspect', last]).code, 0, 'down -v removes anonymous volumes');
+  });
+
   test('stop, start, restart, pause, unpause, kill and rm act on the project\'s containers', () => {
     const dir = project({ 'compose.yaml': 'services:\n  s:\n    image: busybox\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n' });
     assert.equal(compose(dir, 'lc', ['create']).code, 0);
@@ -259,6 +285,14 @@ services:
     assert.match(r.stdout, /talker-1 exited with code 3\n/);
     assert.match(r.stdout, /Aborting on container exit\.\.\.\n/);
     assert.equal(d.berth(['inspect', '-f', '{{.State.Status}}', 'at-sleeper-1']).stdout, 'exited\n');
+    const bare = compose(dir, 'at', ['up', '--no-log-prefix', '--timestamps', 'talker']);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z one\n\d{4}-\d\d-\d\dT[\d:.]+Z two\n/m, 'no prefix; each line stamped');
+    assert.doesNotMatch(bare.stdout, /sleeper/, 'only the service named is attached');
+    const some = compose(dir, 'at', ['up', '--no-attach', 'sleeper', '--abort-on-container-exit']);
+    assert.equal(some.code, 3, some.stderr);
+    assert.match(some.stdout, /^Attaching to talker-1\n/);
+    assert.doesNotMatch(some.stdout, /sleeper-1 +\|/);
     assert.equal(compose(dir, 'at', ['down']).code, 0);
   });
 });

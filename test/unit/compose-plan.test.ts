@@ -20,7 +20,7 @@ function project(services: Service[], extra: Partial<Project> = {}): Project {
   };
 }
 
-function container(svc: Service, n: number, state = 'running', hash = configHash(svc)): ContainerSummary {
+function container(svc: Service, n: number, state = 'running', hash = configHash(svc, { FROM_SHELL: 'yes' })): ContainerSummary {
   return {
     Id: `${svc.name}${n}`.padEnd(64, '0'), Names: [`/p-${svc.name}-${n}`], Image: 'busybox', State: state,
     Labels: { 'com.docker.compose.project': 'p', 'com.docker.compose.service': svc.name, 'com.docker.compose.container-number': String(n), 'com.docker.compose.oneoff': 'False', 'com.docker.compose.config-hash': hash },
@@ -67,7 +67,7 @@ test('a service becomes the create body docker compose sends, with its labels', 
     mine: 'x',
     'com.docker.compose.project': 'p', 'com.docker.compose.version': body.Labels['com.docker.compose.version'],
     'com.docker.compose.service': 'web', 'com.docker.compose.container-number': '2', 'com.docker.compose.oneoff': 'False',
-    'com.docker.compose.config-hash': configHash(web), 'com.docker.compose.project.working_dir': '/src/p',
+    'com.docker.compose.config-hash': configHash(web, { FROM_SHELL: 'yes' }), 'com.docker.compose.project.working_dir': '/src/p',
     'com.docker.compose.project.config_files': '/src/p/compose.yaml,/src/p/compose.override.yaml',
     'com.docker.compose.depends_on': 'db:service_healthy:true', 'com.docker.compose.image': 'sha256:abc',
   });
@@ -79,6 +79,9 @@ test('the hash ignores the replica count and how the image is got, and follows e
   assert.equal(configHash(a), configHash({ ...a, scale: 3, pull_policy: 'always', build: { context: '/x' } }));
   assert.notEqual(configHash(a), configHash({ ...a, command: ['y'] }));
   assert.notEqual(configHash(a), configHash({ ...a, environment: { A: '1' } }));
+  const bare = { ...a, environment: { A: null } };
+  assert.equal(configHash(bare, { A: '1' }), configHash({ ...a, environment: { A: '1' } }), 'a bare variable hashes as its value');
+  assert.notEqual(configHash(bare, { A: '1' }), configHash(bare, { A: '2' }));
 });
 
 test('durations and sizes read as compose reads them', () => {
@@ -115,6 +118,10 @@ test('the planner creates what is missing, keeps what is current, recreates what
   assert.deepEqual([...planUp(p, observed, { services: ['web'] }).services.keys()].sort(), ['db', 'web']);
   assert.deepEqual([...planUp(p, observed, { services: ['web'], noDeps: true }).services.keys()], ['web']);
   assert.throws(() => planUp(p, observed, { services: ['nope'] }), /no such service: nope/);
+  const current: Observed = { containers: [container(db, 1), container(web, 1)], networks: new Map(), volumes: new Set() };
+  const deps = planUp(p, current, { services: ['web'], alwaysRecreateDeps: true });
+  assert.deepEqual([deps.services.get('db')!.actions[0].kind, deps.services.get('web')!.actions[0].kind], ['recreate', 'restart'], '--always-recreate-deps');
+  assert.deepEqual(planUp(p, current, { services: ['web'] }).services.get('db')!.actions.map((a) => a.kind), ['keep']);
 });
 
 test('external resources must exist; dependency waves never deadlock', () => {

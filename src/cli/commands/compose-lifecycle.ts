@@ -14,9 +14,11 @@ import { all, converge, createResources, waitForCondition, type ExecContext, typ
 import { observe, planUp, selectServices, displayName } from '../../compose/plan.ts';
 import { ensureImages, buildAndShow } from '../../compose/images.ts';
 import { down, inOrder, projectContainers, startContainers, verbs } from '../../compose/lifecycle.ts';
-import { LogPrinter } from '../../compose/attach.ts';
+import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
+import { ansiEnabled } from '../compose-scope.ts';
 import { serviceImage } from '../../compose/container-config.ts';
-import { loadComposeProject } from '../compose-context.ts';
+import { warningLine } from '../../compose/warn.ts';
+import { loadLifecycleProject } from '../compose-context.ts';
 
 interface Common {
   progress?: string;
@@ -29,8 +31,8 @@ function progressMode(cmd: Command, f: Common): ProgressMode {
   return p as ProgressMode;
 }
 
-async function context(cmd: Command, f: Common, o: { needModel?: boolean } = {}): Promise<ExecContext & { haveModel: boolean }> {
-  const { project, haveModel } = await loadComposeProject(cmd, { needModel: o.needModel ?? true });
+async function context(cmd: Command, f: Common, o: { needModel?: boolean; services?: string[] } = {}): Promise<ExecContext & { haveModel: boolean }> {
+  const { project, haveModel } = await loadLifecycleProject(cmd, { needModel: o.needModel ?? true, services: o.services });
   const client = await clientFor(globals(cmd));
   return { client, project, progress: new Progress(progressMode(cmd, f)), haveModel };
 }
@@ -98,8 +100,26 @@ interface UpFlags extends Common {
   attach?: string[];
   start: boolean;
   quietPull?: boolean;
+  renewAnonVolumes?: boolean;
   timeout?: string;
   logPrefix: boolean;
+  color: boolean;
+  timestamps?: boolean;
+  attachDependencies?: boolean;
+  noAttach?: string[];
+  alwaysRecreateDeps?: boolean;
+}
+
+/** `--no-attach <service>`: commander would read it as the negation of --attach; this one stands alone. */
+class NoAttachOption extends Option {
+  constructor() {
+    super('--no-attach <service>', 'Do not attach (stream logs) to the specified services');
+    this.negate = false;
+    this.argParser(collect);
+  }
+  override attributeName(): string {
+    return 'noAttach';
+  }
 }
 
 function addUpFlags(c: Command, up: boolean): Command {
@@ -110,7 +130,8 @@ function addUpFlags(c: Command, up: boolean): Command {
     .option('--no-recreate', "If containers already exist, don't recreate them. Incompatible with --force-recreate.")
     .option('--remove-orphans', 'Remove containers for services not defined in the Compose file')
     .option('--scale <SERVICE=NUM>', 'Scale SERVICE to NUM instances. Overrides the scale setting in the Compose file if present.', collect)
-    .option('--quiet-pull', 'Pull without printing progress information');
+    .option('--quiet-pull', 'Pull without printing progress information')
+    .option('-V, --renew-anon-volumes', 'Recreate anonymous volumes instead of retrieving data from the previous containers');
   if (!up) return c;
   return c.option('-d, --detach', 'Detached mode: Run containers in the background')
     .option('--no-deps', "Don't start linked services")
@@ -121,17 +142,24 @@ function addUpFlags(c: Command, up: boolean): Command {
     .option('--attach <service>', 'Restrict attaching to the specified services. Incompatible with --attach-dependencies.', collect)
     .option('--no-start', "Don't start the services after creating them")
     .option('--no-log-prefix', "Don't print prefix in logs")
+    .option('--no-color', 'Produce monochrome output')
+    .option('--timestamps', 'Show timestamps')
+    .option('--attach-dependencies', 'Automatically attach to log output of dependent services')
+    .addOption(new NoAttachOption())
+    .option('--always-recreate-deps', 'Recreate dependent containers. Incompatible with --no-recreate.')
     .option('-t, --timeout <seconds>', 'Use this timeout in seconds for container shutdown when attached or when containers are already running');
 }
 
 async function up(services: string[], f: UpFlags, cmd: Command, create: boolean): Promise<void> {
   if (f.forceRecreate && f.recreate === false) throw new CliError('--force-recreate and --no-recreate are incompatible', 1);
+  if (f.alwaysRecreateDeps && f.recreate === false) throw new CliError('--always-recreate-deps and --no-recreate are incompatible', 1);
   if (f.detach && f.abortOnContainerExit) throw new CliError('--abort-on-container-exit and --detach are incompatible', 1);
   const detach = create || f.detach === true || f.wait === true || f.start === false;
   const abort = f.abortOnContainerExit === true || f.exitCodeFrom !== undefined;
   const scale = parseScale(f.scale);
+  if (f.waitTimeout !== undefined && !/^\d+$/.test(f.waitTimeout)) throw new CliError(`invalid argument "${f.waitTimeout}" for "--wait-timeout" flag: strconv.ParseInt: parsing "${f.waitTimeout}": invalid syntax`, 1);
   const timeout = timeoutFlag(f.timeout);
-  const ctx = await context(cmd, f);
+  const ctx = await context(cmd, f, { services });
   const { project, client, progress } = ctx;
   if (f.exitCodeFrom && !project.services[f.exitCodeFrom]) throw new CliError(`no such service: ${f.exitCodeFrom}`, 1);
   let running: Running = new Map();
@@ -142,28 +170,29 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
       observe(client, project.name),
       ensureImages(imageContext(ctx, cmd, f.quietPull === true), selected, { pull: f.pull, build: f.build === true, noBuild: f.build === false }),
     ]);
-    const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, scale, images });
+    const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, alwaysRecreateDeps: f.alwaysRecreateDeps, scale, images });
     if (plan.orphans.length && !f.removeOrphans) {
-      progress.message(`WARN[0000] Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`);
+      progress.message(warningLine(`Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
     }
     await createResources(ctx, plan);
-    running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans }, observed.containers);
+    running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans, renewAnonVolumes: f.renewAnonVolumes }, observed.containers);
     if (f.wait && f.start !== false) {
       const deadline = f.waitTimeout ? Date.now() + Number(f.waitTimeout) * 1000 : Infinity;
       await all([...running], ([svc, cs]) => all(cs, (c) => waitForCondition(ctx, svc, c, 'running_or_healthy', deadline)));
     }
   });
   if (detach) return;
-  await attachAndWait(ctx, running, services, f, abort, timeout);
+  await attachAndWait(ctx, running, services, f, abort, timeout, f.color !== false && ansiEnabled(cmd));
 }
 
-async function attachAndWait(ctx: ExecContext, running: Running, services: string[], f: UpFlags, abort: boolean, timeout?: number): Promise<void> {
+async function attachAndWait(ctx: ExecContext, running: Running, services: string[], f: UpFlags, abort: boolean, timeout: number | undefined, color: boolean): Promise<void> {
   const { client, project } = ctx;
-  const chosen = f.attach?.length ? f.attach : services.length ? services : [...running.keys()];
-  const skip = new Set<string>();
+  const chosen = f.attach?.length ? f.attach : services.length && !f.attachDependencies ? services : [...running.keys()];
+  const skip = new Set(f.noAttach ?? []);
   const attached = [...running].filter(([svc]) => chosen.includes(svc) && !skip.has(svc)).flatMap(([svc, cs]) => cs.map((c) => ({ ...c, svc, label: c.name.startsWith(`${project.name}-`) ? c.name.slice(project.name.length + 1) : c.name })));
-  const printer = new LogPrinter(f.logPrefix === false ? [] : attached.map((c) => c.label));
-  if (attached.length) printer.line(`Attaching to ${attached.map((c) => c.label).join(', ')}`);
+  const printer = new LogPrinter(process.stdout, { color, prefix: f.logPrefix !== false });
+  for (const c of attached) printer.register(c.label);
+  if (attached.length) process.stdout.write(`Attaching to ${attached.map((c) => c.label).join(', ')}\n`);
   const stopAll = async () => {
     const cs = await projectContainers(ctx, { services: [...running.keys()] });
     const p = new Progress(ctx.progress.mode);
@@ -186,16 +215,17 @@ async function attachAndWait(ctx: ExecContext, running: Running, services: strin
     if (left === 0) resolve();
     for (const c of attached) {
       const tty = project.services[c.svc]?.tty === true;
-      const follow = printer.follow(client, { id: c.id, label: f.logPrefix === false ? '' : c.label, tty }).catch(() => {});
+      const follow = printContainerLogs(client, c.id, c.label, tty, printer, { follow: true, timestamps: f.timestamps }).catch(() => {});
       void (async () => {
         const r = await client.call<{ StatusCode: number }>('POST', `/containers/${c.id}/wait`, { query: { condition: 'not-running' } });
         await follow;
-        if (!stopping) printer.line(`${c.label} exited with code ${r.StatusCode}`);
-        if (f.exitCodeFrom ? c.svc === f.exitCodeFrom : abort) exitCode = r.StatusCode;
+        if (!stopping) printer.status(c.label, `exited with code ${r.StatusCode}`);
+        // --exit-code-from's container, or with --abort-on-container-exit the first to exit (not those stopped after it).
+        if (f.exitCodeFrom ? c.svc === f.exitCodeFrom : abort && !aborted) exitCode = r.StatusCode;
         if (abort && !aborted) {
           aborted = true;
           stopping = true;
-          printer.line('Aborting on container exit...');
+          process.stdout.write('Aborting on container exit...\n');
           await stopAll();
           resolve();
         }
@@ -231,7 +261,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
   compose.command('start').description('Start services')
     .argument('[services...]')
     .action(async (services: string[], f: Common, cmd: Command) => {
-      const ctx = await context(cmd, f);
+      const ctx = await context(cmd, f, { services });
       await run(ctx, async () => {
         const cs = await projectContainers(ctx, { services: selectServices(ctx.project, services, true) });
         if (cs.length === 0) throw new CliError(`service ${JSON.stringify(services[0] ?? Object.keys(ctx.project.services)[0] ?? '')} has no container to start`, 1);
@@ -242,7 +272,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
   const simple = (name: string, description: string, verb: (ctx: ExecContext, f: Record<string, string | boolean | undefined>) => ReturnType<typeof verbs.stop>, filter: (state: string) => boolean, reverse: boolean, extra: (c: Command) => Command = (c) => c) => {
     extra(compose.command(name).description(description).argument('[services...]'))
       .action(async (services: string[], f: Common & Record<string, string | boolean | undefined>, cmd: Command) => {
-        const ctx = await context(cmd, f);
+        const ctx = await context(cmd, f, { services });
         await run(ctx, async () => {
           const cs = (await projectContainers(ctx, { services })).filter((c) => filter(c.State));
           await inOrder(ctx, cs, verb(ctx, f), reverse);
@@ -265,7 +295,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     
     .argument('[services...]')
     .action(async (services: string[], f: Common & { force?: boolean; stop?: boolean; volumes?: boolean }, cmd: Command) => {
-      const ctx = await context(cmd, f);
+      const ctx = await context(cmd, f, { services });
       await run(ctx, async () => {
         let cs = await projectContainers(ctx, { services });
         if (f.stop) await inOrder(ctx, cs.filter((c) => c.State === 'running' || c.State === 'paused'), verbs.stop(ctx), true);
@@ -290,7 +320,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     
     .argument('[services...]')
     .action(async (services: string[], f: Common & { cache: boolean; pull?: boolean; quiet?: boolean; buildArg?: string[] }, cmd: Command) => {
-      const ctx = await context(cmd, f);
+      const ctx = await context(cmd, f, { services });
       const buildArgs: Record<string, string> = {};
       for (const a of f.buildArg ?? []) {
         const i = a.indexOf('=');
@@ -312,7 +342,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     
     .argument('[services...]')
     .action(async (services: string[], f: Common & { quiet?: boolean; ignorePullFailures?: boolean; includeDeps?: boolean; ignoreBuildable?: boolean }, cmd: Command) => {
-      const ctx = await context(cmd, f);
+      const ctx = await context(cmd, f, { services });
       if (f.quiet) ctx.progress = new Progress('quiet');
       const ic = imageContext(ctx, cmd, true);
       await run(ctx, async () => {
@@ -336,7 +366,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     
     .argument('[services...]')
     .action(async (services: string[], f: Common & { ignorePushFailures?: boolean; quiet?: boolean }, cmd: Command) => {
-      const ctx = await context(cmd, f);
+      const ctx = await context(cmd, f, { services });
       const dir = configDir(globals(cmd).config);
       await run(ctx, async () => {
         const names = selectServices(ctx.project, services, true).filter((s) => ctx.project.services[s].image);
