@@ -391,6 +391,7 @@ describe('bad input: one clear error naming the file and key', () => {
     ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
     ['a remote include', 'include: [oci://registry.example/project:latest]\nservices:\n  a:\n    image: x\n', /compose\.yaml: include of a remote resource is not supported: oci:\/\/registry\.example\/project:latest$/],
     ['a bad size', 'services:\n  a:\n    image: x\n    mem_limit: lots\n', /compose\.yaml: services\.a\.mem_limit: invalid size: 'lots'$/],
+    ['a file mode that is not octal', 'services:\n  a:\n    image: x\n    secrets: [{source: s, mode: "rwx"}]\nsecrets:\n  s: {file: ./s}\n', /compose\.yaml: services\.a\.secrets: invalid file mode "rwx"$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];

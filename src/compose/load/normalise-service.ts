@@ -54,7 +54,7 @@ function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
       out.args = args;
     } else if (k === 'labels') out.labels = stringMap(x);
     else if (k === 'extra_hosts') out.extra_hosts = extraHosts(x);
-    else if (k === 'secrets') out.secrets = fileObjects(x);
+    else if (k === 'secrets') out.secrets = fileObjects(x, `${where}.build.secrets`);
     else if (k === 'cache_from' || k === 'cache_to' || k === 'tags' || k === 'platforms') (out as unknown as Mapping)[k] = strList(x);
     else if (k === 'shm_size') out.shm_size = bytes(x, `${where}.build.shm_size`);
     else (out as unknown as Mapping)[k] = x;
@@ -94,12 +94,15 @@ function extraHosts(v: unknown): string[] {
 /** A string or a list of strings, without the empty ones (`dns: ${UNSET}` means none). */
 const nonEmptyList = (v: unknown): string[] => strList(v).filter((x) => x !== '');
 
-function fileObjects(v: unknown): ServiceFileObject[] {
+function fileObjects(v: unknown, where: string): ServiceFileObject[] {
   return (v as unknown[]).map((e) => {
     if (typeof e === 'string') return { source: e };
     const o = { ...(e as Mapping) };
     // A mode written as a string is octal ("0440"), as compose reads it.
-    if (typeof o.mode === 'string') o.mode = parseInt(o.mode, 8);
+    if (typeof o.mode === 'string') {
+      if (!/^(0o)?[0-7]+$/.test(o.mode.trim())) throw new ComposeError(`${where}: invalid file mode ${JSON.stringify(o.mode)}`);
+      o.mode = parseInt(o.mode.trim().replace(/^0o/, ''), 8);
+    }
     if (o.uid !== undefined) o.uid = str(o.uid);
     if (o.gid !== undefined) o.gid = str(o.gid);
     return o as unknown as ServiceFileObject;
@@ -313,9 +316,9 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
       case 'secrets':
         // A service's secret lands in /run/secrets/<source> unless it says where.
-        s.secrets = fileObjects(v).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
+        s.secrets = fileObjects(v, `${where}.secrets`).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
         break;
-      case 'configs': s.configs = fileObjects(v); break;
+      case 'configs': s.configs = fileObjects(v, `${where}.configs`); break;
       case 'mem_limit': case 'mem_reservation': case 'memswap_limit': case 'shm_size': s[k] = bytes(v, `${where}.${k}`); break;
       case 'deploy': {
         const d = { ...(v as Mapping) };
