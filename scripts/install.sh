@@ -21,6 +21,17 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 node_modules/.bin/node scripts/build.mjs
 ln -sf "$PWD/dist/berth" /usr/local/bin/berth
+# berth is also the docker CLI's `compose` plugin: `docker compose …` runs
+# `berth compose …`. The plugin directory is not on the PATH, so Debian's
+# /usr/bin/docker-compose (1.29) stays what `docker-compose` runs.
+# A compose plugin that is not berth (docker's own) is left in place.
+plugin=/usr/local/lib/docker/cli-plugins/docker-compose
+mkdir -p "$(dirname "$plugin")"
+if [ -e "$plugin" ] && ! [ "$(readlink -f "$plugin")" = "$(readlink -f dist/berth)" ]; then
+  echo "leaving $plugin in place: it is not berth"
+else
+  ln -sfn "$PWD/dist/berth" "$plugin"
+fi
 
 # Seed busybox:latest from the host's static busybox (no Docker Hub here).
 if ! berth image inspect busybox:latest >/dev/null 2>&1; then

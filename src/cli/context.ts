@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { distDir } from '../dist-dir.ts';
+import { contextEndpoint, selectedContext } from './docker-contexts.ts';
 import { ApiError, ConnectError, EngineClient, parseHost, type TlsFlags } from '../client/engine-client.ts';
 
 export const DEFAULT_HOST = 'unix:///run/berth.sock';
@@ -30,6 +31,8 @@ export interface GlobalOptions extends TlsFlags {
   debug?: boolean;
   /** --config: the client config directory (credentials in its config.json). */
   config?: string;
+  /** --context: a docker CLI context's endpoint. */
+  context?: string;
 }
 
 /** A failure that ends the command with this exit status; the message is already user-facing. */
@@ -87,9 +90,12 @@ let cached: EngineClient | undefined;
 
 export async function clientFor(g: GlobalOptions): Promise<EngineClient> {
   if (cached) return cached;
-  const explicit = g.host?.[g.host.length - 1] ?? process.env.DOCKER_HOST;
+  if (g.host?.length && g.context) throw new CliError('conflicting options: cannot specify both --host and --context', 1);
+  const ctx = g.host?.length ? undefined : selectedContext(g.context, g.config);
+  const endpoint = ctx ? contextEndpoint(ctx, g.config) : undefined;
+  const explicit = g.host?.[g.host.length - 1] ?? endpoint?.host ?? process.env.DOCKER_HOST;
   const d = defaultDaemon();
-  const host = parseHost(explicit || d.host, g);
+  const host = parseHost(explicit || d.host, endpoint?.tls ? { ...endpoint.tls, ...g } : g);
   if (!explicit && host.socketPath && !(await socketAnswers(host.socketPath))) {
     await startDefaultDaemon(host.socketPath, d);
   }

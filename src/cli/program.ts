@@ -7,6 +7,8 @@ import { registerArchiveCommands } from './commands/image-archive.ts';
 import { registerImageUsageCommands } from './commands/image-usage.ts';
 import { registerRunCommands } from './commands/run.ts';
 import { collect } from './options.ts';
+import { COMPOSE_VERSION } from '../compose/version.ts';
+import { followPluginSocket } from './plugin-socket.ts';
 import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
@@ -17,8 +19,14 @@ import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
 import { registerPruneCommands } from './commands/prune.ts';
 import { registerCpCommands } from './commands/cp.ts';
+import { registerComposeInspectCommands } from './commands/compose-inspect.ts';
+import { registerComposeFollowCommands } from './commands/compose-follow.ts';
+import { registerComposeExecCommands } from './commands/compose-exec.ts';
+import { registerComposeRunCommands } from './commands/compose-run.ts';
+import { registerComposeWatchCommands } from './commands/compose-watch.ts';
 import { addProjectFlags } from './compose-project.ts';
 import { registerComposeConfigCommands } from './commands/compose-config.ts';
+import { registerComposeLifecycleCommands } from './commands/compose-lifecycle.ts';
 
 /** Flag errors end with docker's status 125 and its hint line. */
 function configure(cmd: Command): void {
@@ -56,6 +64,7 @@ export function buildProgram(): Command {
     .option('-D, --debug', 'Enable debug mode')
     .option('-l, --log-level <level>', 'Set the logging level', 'info')
     .option('--config <dir>', 'Location of client config files')
+    .option('-c, --context <name>', 'Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")')
     .option('-v, --version', 'Print version information and quit');
 
   // Groups are made here so that each command module stands alone.
@@ -81,6 +90,12 @@ export function buildProgram(): Command {
   // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   registerComposeConfigCommands(composeGroup);
+  registerComposeInspectCommands(composeGroup);
+  registerComposeFollowCommands(composeGroup);
+  registerComposeExecCommands(composeGroup);
+  registerComposeRunCommands(composeGroup);
+  registerComposeWatchCommands(composeGroup);
+  registerComposeLifecycleCommands(composeGroup);
 
   program.command('daemon').description('Run the berth daemon (see berth daemon --help)').allowUnknownOption().helpOption(false);
   program.command('registry').description('Run an OCI distribution registry (see berth registry --help)').allowUnknownOption().helpOption(false);
@@ -90,6 +105,14 @@ export function buildProgram(): Command {
 
 /** Runs one command line; `program` may be built ahead (the startup snapshot does). */
 export async function cliMain(argv: string[], program: Command = buildProgram()): Promise<number> {
+  // The docker CLI asks each plugin for this before running it (berth is its `compose` plugin).
+  if (argv[0] === 'docker-cli-plugin-metadata') {
+    process.stdout.write(JSON.stringify({ SchemaVersion: '0.1.0', Vendor: 'berth', Version: COMPOSE_VERSION, ShortDescription: 'Docker Compose' }) + '\n');
+    return 0;
+  }
+  // Run by the docker CLI as its plugin: usage lines say `docker compose …`, as the user typed.
+  if (process.env.DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND) program.name('docker');
+  followPluginSocket(process.env.DOCKER_CLI_PLUGIN_SOCKET);
   if (argv[0] === '-v' || argv[0] === '--version') {
     process.stdout.write('berth version 0.1.0\n');
     return 0;

@@ -170,7 +170,22 @@ export interface Deploy {
 }
 
 export interface Develop {
-  watch?: Array<{ path: string; action: 'sync' | 'rebuild' | 'sync+restart' | 'restart' | 'sync+exec'; target?: string; ignore?: string[]; include?: string[] }>;
+  watch?: Array<{
+    path: string; action: 'sync' | 'rebuild' | 'sync+restart' | 'restart' | 'sync+exec'; target?: string; ignore?: string[]; include?: string[];
+    /** sync+exec's command, run in each of the service's containers after a sync. */
+    exec?: WatchExec;
+    /** Sync the whole path once when the watch starts. */
+    initial_sync?: boolean;
+  }>;
+}
+
+/** A develop.watch exec hook (the spec's service_hook). */
+export interface WatchExec {
+  command: string[] | string;
+  user?: string;
+  privileged?: boolean | string;
+  working_dir?: string;
+  environment?: Record<string, string | number | boolean | null> | string[];
 }
 
 export interface ServiceFileObject {
