@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { InvalidArgumentError, ConflictError, noSuchExec } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
@@ -131,11 +131,17 @@ export class ExecService {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
     const rt = this.containers.runtimeFor(rec);
+    // Paths absolute: a shim the container's shim starts resolves them from that shim's directory.
+    const shim = {
+      id: rec.Id, stateDir: resolve(dir), runtime: rt.path, runtimeArgs: rt.args, runtimeRoot: resolve(rt.root),
+      execProcess: resolve(dir, 'process.json'), tty: c.Tty === true, stdin: c.AttachStdin === true,
+    };
+    // The container's shim starts the exec's when it can, so the daemon does not fork per exec (a
+    // healthcheck is an exec every interval), as containerd's shim runs dockerd's execs.
+    const containerShim = this.containers.shimConnection(rec.Id);
     try {
-      await launchShim({
-        shimPath: this.cfg.shimPath, id: rec.Id, stateDir: dir, runtime: rt.path, runtimeArgs: rt.args, runtimeRoot: rt.root,
-        execProcess: join(dir, 'process.json'), tty: c.Tty === true, stdin: c.AttachStdin === true,
-      });
+      if (containerShim?.spawnsExecShims) await containerShim.spawnExecShim(shim);
+      else await launchShim({ shimPath: this.cfg.shimPath, ...shim });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       ex.ExitCode = 126;

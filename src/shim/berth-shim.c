@@ -46,7 +46,15 @@ enum {
 	F_RESIZE = 6,
 	F_START = 7,
 	F_EXITED = 8,
+	F_SPAWN_EXEC = 9,
+	F_FEATURES = 10,
 };
+
+/* Sent to every client as it connects: what this shim can do beyond the first protocol. */
+#define FEATURES "spawn-exec"
+/* How long a spawned exec shim may take to report its start-up. */
+#define SPAWN_REPORT_MS 10000
+#define SPAWN_ARGS_MAX 64
 
 #define FRAME_HEADER 5
 #define READ_CHUNK (64u << 10)
@@ -611,6 +619,7 @@ static struct client **clients;
 static size_t nclients, clients_cap;
 
 static void handle_frame(struct client *c, int type, const char *p, uint32_t n);
+static void client_send(struct client *c, int type, const void *p, uint32_t n);
 
 static void client_drop(struct client *c, const char *why)
 {
@@ -656,6 +665,7 @@ static void clients_accept(void)
 		memset(c, 0, sizeof *c);
 		c->fd = fd;
 		clients[nclients++] = c;
+		client_send(c, F_FEATURES, FEATURES, (uint32_t)strlen(FEATURES));
 	}
 }
 
@@ -1437,6 +1447,88 @@ static void handle_resize(const char *p, uint32_t n)
 	tty_apply_size();
 }
 
+/*
+ * Frame 9: start another berth-shim (an exec's, whose arguments are the
+ * payload, NUL-separated) and reply with its start-up line. The daemon asks
+ * the container's own shim rather than forking itself for every exec (a
+ * healthcheck is one a second): a fork of this small process is cheap, one
+ * of the daemon's is not. The new shim is our child until it exits (reaped
+ * with the rest) and monitors its process exactly as if the daemon had
+ * started it; waiting for its report is short, as a runtime call is.
+ */
+static void handle_spawn_exec(struct client *c, const char *p, uint32_t n)
+{
+	char *args = xrealloc(NULL, (size_t)n + 1);
+	char *argv[SPAWN_ARGS_MAX + 2];
+	size_t argc = 0;
+	int fds[2];
+	memcpy(args, p, n);
+	args[n] = '\0';
+	argv[argc++] = (char *)"berth-shim";
+	for (char *a = args; a < args + n && argc <= SPAWN_ARGS_MAX; a += strlen(a) + 1)
+		argv[argc++] = a;
+	argv[argc] = NULL;
+	if (argc > SPAWN_ARGS_MAX || pipe2(fds, O_CLOEXEC) < 0) {
+		client_reply(c, "error %s", argc > SPAWN_ARGS_MAX ? "too many arguments" : strerror(errno));
+		free(args);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Child: a fresh process as the daemon would start it (fd 3 the report, 0-2 /dev/null). */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		if (fds[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(fds[1], 3) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	free(args);
+	if (pid < 0) {
+		client_reply(c, "error fork: %s", strerror(errno));
+		close(fds[0]);
+		return;
+	}
+	char line[ERR_MAX + 64];
+	size_t len = 0;
+	long long deadline = mono_ms() + SPAWN_REPORT_MS;
+	for (;;) {
+		long long left = deadline - mono_ms();
+		struct pollfd pf = { .fd = fds[0], .events = POLLIN };
+		if (left <= 0 || len == sizeof line - 1)
+			break;
+		int r = poll(&pf, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		ssize_t got = read(fds[0], line + len, sizeof line - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	close(fds[0]);
+	line[len] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (!strncmp(line, "ok", 2) || !strncmp(line, "error ", 6)) {
+		client_reply(c, "%s", line);
+	} else {
+		/* Hung or gone without a word: it must not live on unmonitored by anyone. */
+		kill(pid, SIGKILL);
+		client_reply(c, "error shim exited without a result%s%s", len ? ": " : "", line);
+	}
+}
+
 static void handle_frame(struct client *c, int type, const char *p, uint32_t n)
 {
 	switch (type) {
@@ -1452,6 +1544,9 @@ static void handle_frame(struct client *c, int type, const char *p, uint32_t n)
 		break;
 	case F_START:
 		handle_start(c);
+		break;
+	case F_SPAWN_EXEC:
+		handle_spawn_exec(c, p, n);
 		break;
 	default:
 		break; /* frames the shim only sends, or from a newer daemon: ignored */
