@@ -16,6 +16,8 @@ export interface ShimLaunchOptions {
   bundle?: string;
   rootfsMount?: string;
   execProcess?: string;
+  /** Exec mode: the shim removes its state dir once a client has read the exit frame. */
+  removeStateDir?: boolean;
   tty: boolean;
   stdin: boolean;
   logPath?: string;
@@ -41,6 +43,7 @@ export function shimArgs(o: Omit<ShimLaunchOptions, 'shimPath'>): string[] {
   if (o.bundle) args.push('--bundle', o.bundle);
   if (o.rootfsMount) args.push('--rootfs-mount', o.rootfsMount);
   if (o.execProcess) args.push('--exec-process', o.execProcess);
+  if (o.removeStateDir) args.push('--remove-state-dir');
   if (o.tty) args.push('--tty');
   if (o.stdin) args.push('--stdin');
   if (o.oomEvents) args.push('--oom-events', o.oomEvents);

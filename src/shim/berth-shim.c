@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -94,6 +95,7 @@ static struct {
 	long long log_max_size;
 	long log_max_files;
 	int tty, stdin_open;
+	int remove_state_dir;           /* exec mode: the state dir goes once a client has the exit frame */
 } opt = { .log_max_files = 1 };
 
 /* Absolute paths inside the state dir that are handed to the runtime. */
@@ -1327,6 +1329,29 @@ static void reap_children(void)
 	}
 }
 
+/*
+ * --remove-state-dir: an exec whose exit frame a client (the daemon) has
+ * read leaves nothing behind; the daemon then need not remove the directory
+ * file by file itself. We are inside it: every entry (files the shim, the
+ * runtime and the daemon put there), then the directory.
+ */
+static void remove_state_dir(void)
+{
+	DIR *d = opendir(".");
+	struct dirent *e;
+	if (diag) {
+		fclose(diag);
+		diag = NULL;
+	}
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlink(e->d_name);
+	closedir(d);
+	rmdir(opt.state_dir);
+}
+
 static void finish(void) __attribute__((noreturn));
 
 /*
@@ -1383,9 +1408,14 @@ static void finish(void)
 	clients_accept(); /* connections already queued still get the exit frame */
 	broadcast(F_EXIT, json, (uint32_t)strlen(json));
 	clients_flush_all(mono_ms() + FINAL_FLUSH_MS);
-	for (size_t i = 0; i < nclients; i++)
+	int delivered = 0;
+	for (size_t i = 0; i < nclients; i++) {
+		delivered |= !clients[i]->dead && !buf_used(&clients[i]->out);
 		client_drop(clients[i], NULL);
+	}
 	say("done: %s", json);
+	if (opt.remove_state_dir && delivered)
+		remove_state_dir();
 	exit(0);
 }
 
@@ -1682,7 +1712,7 @@ static void event_loop(void)
 
 static const char usage[] =
 	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR [--runtime-arg ARG]... "
-	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE) [--tty] [--stdin] "
+	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE [--remove-state-dir]) [--tty] [--stdin] "
 	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N] [--log-attrs JSON]] [--oom-events FILE]";
 
 static int parse_number(const char *s, long long min, long long *out)
@@ -1722,6 +1752,8 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 			opt.tty = 1;
 		} else if (!strcmp(a, "--stdin")) {
 			opt.stdin_open = 1;
+		} else if (!strcmp(a, "--remove-state-dir")) {
+			opt.remove_state_dir = 1;
 		} else if (!strcmp(a, "--log-max-size") && v && parse_number(v, 0, &num) == 0) {
 			opt.log_max_size = num, i++;
 		} else if (!strcmp(a, "--log-max-files") && v && parse_number(v, 1, &num) == 0 && num < 1000000) {
@@ -1732,7 +1764,7 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 		}
 	}
 	if (!opt.id || !opt.state_dir || !opt.runtime || !opt.runtime_root || !opt.bundle == !opt.exec_process ||
-	    (opt.rootfs_mount && !opt.bundle)) {
+	    (opt.rootfs_mount && !opt.bundle) || (opt.remove_state_dir && !opt.exec_process)) {
 		snprintf(err, n, "%s", usage);
 		return -1;
 	}

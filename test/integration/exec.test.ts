@@ -76,6 +76,14 @@ describe('exec and attach', () => {
     d.berth(['exec', 'box', 'pkill', '-f', 'sleep 31']);
   });
 
+  test('a finished exec leaves no state behind', () => {
+    const execDirs = () => { try { return readdirSync(join(d.execRoot, 'x')).length; } catch { return 0; } };
+    const before = execDirs();
+    for (let i = 0; i < 5; i++) assert.equal(d.berth(['exec', 'box', 'sh', '-c', `exit ${i}`]).code, i);
+    assert.notEqual(d.berth(['exec', 'box', 'no-such-binary']).code, 0);
+    assert.equal(execDirs(), before);
+  });
+
   test('exec of a missing binary fails with 126/127-style output', () => {
     const r = d.berth(['exec', 'box', 'no-such-binary']);
     assert.notEqual(r.code, 0);

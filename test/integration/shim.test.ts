@@ -470,7 +470,7 @@ describe('berth-shim', { concurrency: false }, () => {
     const dir = join(box.dir, 'spawned');
     mkdirSync(dir);
     writeFileSync(join(dir, 'process.json'), JSON.stringify(processSpec({ args: ['sh', '-c', 'echo from-exec; exit 3'] })));
-    const reply = await spawnExec(['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json')]);
+    const reply = await spawnExec(['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json'), '--remove-state-dir']);
     assert.equal(reply, 'ok 0', `shim.log: ${readShimLog(box)}`);
     // The exec's shim is the container shim's child, in a session of its own, and runs the exec as one the daemon started.
     const execShim = Number(readFileSync(join(dir, 'shim.pid'), 'utf8'));
@@ -485,7 +485,9 @@ describe('berth-shim', { concurrency: false }, () => {
     assert.equal(exit.exitCode, 3);
     assert.equal(client.output(T_STDOUT).toString(), 'from-exec\n');
     await waitGone(execShim);
-    assert.ok(!existsSync(`/proc/${execShim}`), 'the exited exec shim is reaped by the container shim');
+    for (let i = 0; i < 100 && existsSync(`/proc/${execShim}`); i++) await sleep(20);
+    assert.ok(!existsSync(`/proc/${execShim}`), 'the exited exec shim is reaped by the container shim (no zombie)');
+    assert.ok(!existsSync(dir), '--remove-state-dir: its directory went once the exit frame was read');
 
     // A bad command line is the spawned shim's own start-up error, and a second request still works.
     assert.match(await spawnExec(['--id', box.id, '--no-such-flag']), /^error bad argument --no-such-flag/);
@@ -505,7 +507,8 @@ describe('berth-shim', { concurrency: false }, () => {
     process.env.BERTH_SHIM_EXEC_START_WAIT = '1';
     let l;
     try {
-      l = await launch(box, ['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json')]);
+      // --remove-state-dir too: with nobody to read the exit frame, exit.json stays.
+      l = await launch(box, ['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json'), '--remove-state-dir']);
     } finally {
       delete process.env.BERTH_SHIM_EXEC_START_WAIT;
     }
