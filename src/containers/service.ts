@@ -1,30 +1,32 @@
-// Container lifecycle: create, start, stop, kill, wait, pause, remove, rename
-// and prune, and the supervision of running containers through their shims
-// (exits, restart policies, lost shim connections). Create-time checks live in
-// create.ts, the launch in start.ts, the records in table.ts, and what happens
-// at the daemon's start in restore.ts.
+// Container lifecycle: create, start, stop, kill, wait, remove, rename and
+// prune. Create-time checks live in create.ts, the launch in start.ts, the
+// supervision of running containers through their shims (exits, restart
+// policies, lost shim connections) in supervise.ts, pause in pause.ts, the
+// records in table.ts, and what happens at the daemon's start in restore.ts.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ContainerRecord, NAME_RE, ZERO_TIME, nowNano } from '../api/container.ts';
 import { labelsMatch, parseUntil } from '../api/filters.ts';
-import { InvalidArgumentError, ConflictError, SystemError, NotModifiedError, noSuchContainer } from '../errors.ts';
+import { InvalidArgumentError, ConflictError, NotModifiedError, noSuchContainer } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { NetworkService } from '../network/service.ts';
 import type { OciMount } from '../runtime/spec.ts';
-import type { ShimConnection, ExitStatus } from '../runtime/shim.ts';
+import type { ShimConnection } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
 import type { Mount, Snapshotter } from '../storage/snapshotter.ts';
 import { checkCreateRequest, type CreateRequest, graphDriverData, newRecord, mergeImageConfig, normalizeHostConfig, resolvConf } from './create.ts';
 import { randomName } from './names.ts';
 import type { ContainerServiceOptions } from './options.ts';
-import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError } from './shim-state.ts';
+import { removeStateDir, startError } from './shim-state.ts';
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { LiveTable } from './live.ts';
-import { RestartBackoff, shouldRestart } from './restart.ts';
+import { shouldRestart } from './restart.ts';
+import { ShimSupervisor } from './supervise.ts';
+import { pauseContainer, unpauseContainer, type PauseContext } from './pause.ts';
 import { checkNamespaceModes, checkSysctls, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
@@ -33,7 +35,6 @@ import {
 } from './mounts.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
 
-/** The live side of a container: its shim connection and who listens to it. */
 const DEFAULT_STOP_TIMEOUT = 10;
 
 export class ContainerService {
@@ -48,9 +49,7 @@ export class ContainerService {
   private readonly changes = new EventEmitter();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
   private readonly extraMounts = new Map<string, OciMount[]>();
-  private readonly backoff = new RestartBackoff();
-  /** Set on shutdown: closed shim connections then mean nothing about the containers. */
-  private detaching = false;
+  private readonly supervisor: ShimSupervisor;
 
   private readonly volumes?: VolumeMounts;
 
@@ -63,6 +62,18 @@ export class ContainerService {
     this.snapshots = snapshots;
     this.events = events;
     this.changes.setMaxListeners(0);
+    this.supervisor = new ShimSupervisor({
+      table: this.table,
+      live: this.live,
+      network,
+      mountContext: () => this.mountContext,
+      stateDir: (id) => this.stateDir(id),
+      shmPath: (rec) => this.shmPath(rec),
+      publish: (rec, action, extra) => this.publish(rec, action, extra),
+      exited: (id, code) => this.changes.emit(`exit:${id}`, code),
+      remove: (id) => this.remove(id, { force: true, removeVolumes: true }),
+      startLocked: (rec) => this.startLocked(rec),
+    });
   }
 
   /** A shareable-IPC container's /dev/shm tmpfs, in the host's mount namespace. */
@@ -209,7 +220,7 @@ export class ContainerService {
     } finally {
       await releasePins(userMounts.pins);
     }
-    this.attachShim(rec, conn);
+    this.supervisor.attach(rec, conn);
     this.live.flushPending(rec.Id, conn);
     let pid: number;
     try {
@@ -224,86 +235,6 @@ export class ContainerService {
     rec.berthManuallyStopped = false;
     await this.table.save(rec);
     this.publish(rec, 'start');
-  }
-
-  /** Wires a shim connection to the container's listeners and exit handling. */
-  private attachShim(rec: ContainerRecord, conn: ShimConnection): void {
-    const live = this.live.of(rec.Id);
-    live.conn = conn;
-    conn.on('stdout', (b: Buffer) => live.output.emit('stdout', b));
-    conn.on('stderr', (b: Buffer) => live.output.emit('stderr', b));
-    // Before the runtime's cleanup: for a build step, which needs only the status and output.
-    conn.once('exited', (st: ExitStatus) => live.output.emit('exited', st));
-    conn.once('exit', (st: ExitStatus) => {
-      void this.handleExit(rec.Id, st);
-    });
-    conn.once('close', () => {
-      if (live.conn === conn) live.conn = undefined;
-      if (!conn.exited) void this.recoverLostShim(rec.Id);
-    });
-  }
-
-  /**
-   * A shim connection closed without an exit frame. A live shim is connected
-   * to again; a dead one left exit.json, or died itself (exit 255).
-   */
-  private async recoverLostShim(id: string): Promise<void> {
-    if (this.detaching) return;
-    const rec = this.table.records.get(id);
-    if (!rec || !rec.State.Running) return;
-    const conn = await connectToShim(this.stateDir(id));
-    if (this.detaching) {
-      conn?.close();
-      return;
-    }
-    if (conn) {
-      this.attachShim(rec, conn);
-      return;
-    }
-    const exit = readExitFile(this.stateDir(id));
-    await this.handleExit(id, exit ?? { exitCode: 255, finishedAt: nowNano() }, exit ? '' : 'container monitor exited unexpectedly');
-  }
-
-  private async handleExit(id: string, st: ExitStatus, error = ''): Promise<void> {
-    const rec = this.table.records.get(id);
-    if (!rec) return;
-    await this.table.locked(id, async () => {
-      if (!rec.State.Running) return;
-      rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error, OOMKilled: st.oomKilled === true };
-      await this.network.teardown(rec);
-      await unmountVolumes(rec, this.mountContext);
-      await unmountShareableShm(this.shmPath(rec));
-      // A record that cannot be saved (a full disk) must not lose the exit or
-      // take the daemon down: the state dir keeps the shim's exit.json for the
-      // next start, and waiters (a build's RUN) still hear of the exit.
-      if (await this.table.save(rec).then(() => true, () => false)) await removeStateDir(this.stateDir(id));
-      const live = this.live.of(id);
-      live.conn = undefined;
-      live.output.emit('end');
-      if (st.oomKilled) this.publish(rec, 'oom');
-      this.publish(rec, 'die', { exitCode: String(st.exitCode) });
-      this.changes.emit(`exit:${id}`, st.exitCode);
-    });
-    if (rec.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true, removeVolumes: true }).catch(() => {});
-    } else {
-      this.scheduleRestart(rec);
-    }
-  }
-
-  private scheduleRestart(rec: ContainerRecord): void {
-    if (!shouldRestart(rec, 'exit')) return;
-    const delay = this.backoff.next(rec);
-    rec.State = { ...rec.State, Restarting: true, Status: 'restarting' };
-    setTimeout(() => {
-      void this.table.locked(rec.Id, async () => {
-        if (!this.table.records.has(rec.Id) || rec.berthManuallyStopped || rec.State.Running) return;
-        rec.RestartCount++;
-        await this.startLocked(rec);
-      }).catch(() => {
-        rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
-      });
-    }, delay).unref();
   }
 
   // ---------- stop / kill / restart / wait ----------
@@ -397,36 +328,15 @@ export class ContainerService {
 
   /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
   async pause(ref: string, o: { forCommit?: boolean } = {}): Promise<void> {
-    const rec = this.get(ref);
-    await this.table.locked(rec.Id, async () => {
-      if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
-      if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
-      await this.runtimeCommand(rec, 'pause');
-      rec.State = { ...rec.State, Paused: true, Status: 'paused' };
-      if (o.forCommit) rec.berthPausedForCommit = true;
-      await this.table.save(rec);
-      this.publish(rec, 'pause');
-    });
+    await pauseContainer(this.pauseContext, this.get(ref), o);
   }
 
   async unpause(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    await this.table.locked(rec.Id, async () => {
-      if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
-      await this.runtimeCommand(rec, 'resume');
-      rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
-      delete rec.berthPausedForCommit;
-      await this.table.save(rec);
-      this.publish(rec, 'unpause');
-    });
+    await unpauseContainer(this.pauseContext, this.get(ref));
   }
 
-  private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
-    return runtimeCommand(this.runtimeFor(rec), command, rec.Id).catch((err: Error) => {
-      // Exited an instant ago: runc has it stopped or deleted before its exit reached us.
-      if (/container does not exist|container not running/.test(err.message)) throw new ConflictError(`Container ${rec.Id} is not running`);
-      throw new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${err.message}`);
-    });
+  private get pauseContext(): PauseContext {
+    return { table: this.table, runtimeFor: (rec) => this.runtimeFor(rec), publish: (rec, action) => this.publish(rec, action) };
   }
 
   // ---------- remove / rename / prune ----------
@@ -457,7 +367,7 @@ export class ContainerService {
       await rm(join(this.table.dir(rec.Id), 'config.v2.json'), { force: true });
       this.table.records.delete(rec.Id);
       this.table.names.delete(rec.Name.slice(1));
-      this.backoff.forget(rec.Id);
+      this.supervisor.forget(rec.Id);
       await this.network.teardown(rec).catch(() => {});
       await this.snapshots.remove(rec.Id).catch(() => {});
       await unmountShareableShm(this.shmPath(rec));
@@ -539,9 +449,9 @@ export class ContainerService {
       // A --rm container's anonymous volumes go with it, as they would have at its exit.
       remove: (id) => this.remove(id, { force: true, removeVolumes: this.table.records.get(id)?.HostConfig.AutoRemove === true }),
       restoreMounts: (rec) => restoreReferences(rec, this.mountContext),
-      reattach: (rec, conn) => this.attachShim(rec, conn),
+      reattach: (rec, conn) => this.supervisor.attach(rec, conn),
       runtimeFor: (rec) => this.runtimeFor(rec),
-      exited: (id, st, error) => this.handleExit(id, st, error),
+      exited: (id, st, error) => this.supervisor.handleExit(id, st, error),
     });
   }
 
@@ -557,7 +467,7 @@ export class ContainerService {
 
   /** Closes shim connections without touching the containers (daemon shutdown). */
   detachAll(): void {
-    this.detaching = true;
+    this.supervisor.detaching = true;
     this.live.closeAll();
   }
 
