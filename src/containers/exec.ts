@@ -35,6 +35,8 @@ export interface ExecInstance {
   ExitCode: number | null;
   Pid: number;
   started: boolean;
+  /** A healthcheck's probe: forgotten as soon as it exits, as dockerd unregisters its probes' execs. */
+  transient?: boolean;
   output: EventEmitter;
   conn?: ShimConnection;
 }
@@ -73,14 +75,14 @@ export class ExecService {
     return e;
   }
 
-  create(ref: string, config: ExecConfig): { Id: string } {
+  create(ref: string, config: ExecConfig, o: { transient?: boolean } = {}): { Id: string } {
     const rec = this.containers.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new InvalidArgumentError('No exec command specified');
     const id = randomBytes(32).toString('hex');
     const output = new EventEmitter();
     output.setMaxListeners(0);
-    this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output });
+    this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output, transient: o.transient });
     rec.ExecIDs = [...(rec.ExecIDs ?? []), id];
     this.publish(rec.Id, `exec_create: ${config.Cmd.join(' ')}`, { execID: id });
     return { Id: id };
@@ -251,7 +253,8 @@ export class ExecService {
       const left = rec.ExecIDs.filter((x) => x !== ex.ID);
       rec.ExecIDs = left.length ? left : null;
     }
-    setTimeout(() => this.execs.delete(ex.ID), EXITED_EXEC_KEPT_MS).unref();
+    if (ex.transient) this.execs.delete(ex.ID);
+    else setTimeout(() => this.execs.delete(ex.ID), EXITED_EXEC_KEPT_MS).unref();
   }
 
   /** Forgets exec instances of a removed container. */
