@@ -1,8 +1,9 @@
 // Container lifecycle: create, start, stop, kill, wait, remove, rename and
 // prune. Create-time checks live in create.ts, the launch in start.ts, the
 // supervision of running containers through their shims (exits, restart
-// policies, lost shim connections) in supervise.ts, pause in pause.ts, the
-// records in table.ts, and what happens at the daemon's start in restore.ts.
+// policies, lost shim connections) in supervise.ts, pause in pause.ts, waits
+// for an exit or removal in waits.ts, the records in table.ts, and what
+// happens at the daemon's start in restore.ts.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -27,6 +28,7 @@ import { LiveTable } from './live.ts';
 import { shouldRestart } from './restart.ts';
 import { ShimSupervisor } from './supervise.ts';
 import { pauseContainer, unpauseContainer, type PauseContext } from './pause.ts';
+import { ContainerWaits } from './waits.ts';
 import { checkNamespaceModes, checkSysctls, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
@@ -45,8 +47,7 @@ export class ContainerService {
   private readonly network: NetworkService;
   private readonly table: ContainerTable;
   private readonly live = new LiveTable();
-  /** Fires `exit:<id>` and `removed:<id>`. */
-  private readonly changes = new EventEmitter();
+  private readonly waits = new ContainerWaits();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
   private readonly extraMounts = new Map<string, OciMount[]>();
   private readonly supervisor: ShimSupervisor;
@@ -61,7 +62,6 @@ export class ContainerService {
     this.images = images;
     this.snapshots = snapshots;
     this.events = events;
-    this.changes.setMaxListeners(0);
     this.supervisor = new ShimSupervisor({
       table: this.table,
       live: this.live,
@@ -70,7 +70,7 @@ export class ContainerService {
       stateDir: (id) => this.stateDir(id),
       shmPath: (rec) => this.shmPath(rec),
       publish: (rec, action, extra) => this.publish(rec, action, extra),
-      exited: (id, code) => this.changes.emit(`exit:${id}`, code),
+      exited: (id, code) => this.waits.exited(id, code),
       remove: (id) => this.remove(id, { force: true, removeVolumes: true }),
       startLocked: (rec) => this.startLocked(rec),
     });
@@ -253,7 +253,7 @@ export class ContainerService {
     rec.berthManuallyStopped = true;
     const sig = parseSignal(signal ?? rec.Config.StopSignal ?? 'SIGTERM');
     const t = timeoutSec ?? rec.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
-    const exited = this.waitExit(rec.Id);
+    const exited = this.waits.nextExit(rec.Id);
     this.signal(rec, sig);
     if (t >= 0 && !(await withTimeout(exited, t * 1000))) {
       this.signal(rec, 9);
@@ -282,7 +282,7 @@ export class ContainerService {
     const sig = parseSignal(signal);
     if (!rec.State.Running) throw new ConflictError(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.berthManuallyStopped = true;
-    const exited = sig === 9 ? this.waitExit(rec.Id) : undefined;
+    const exited = sig === 9 ? this.waits.nextExit(rec.Id) : undefined;
     this.signal(rec, sig);
     if (exited) await withTimeout(exited, 10_000);
   }
@@ -294,29 +294,9 @@ export class ContainerService {
     this.publish(rec, 'restart');
   }
 
-  private waitExit(id: string): Promise<number> {
-    return new Promise((resolve) => this.changes.once(`exit:${id}`, resolve));
-  }
-
   /** POST /containers/{id}/wait: resolves with the exit code per `condition`. */
   async wait(ref: string, condition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
-    const rec = this.get(ref);
-    if (!['not-running', 'next-exit', 'removed', ''].includes(condition)) throw new InvalidArgumentError(`invalid condition: "${condition}"`);
-    if ((condition === 'not-running' || condition === '') && !rec.State.Running) return { StatusCode: rec.State.ExitCode, Error: null };
-    const event = condition === 'removed' ? `removed:${rec.Id}` : `exit:${rec.Id}`;
-    const code = await new Promise<number>((resolve, reject) => {
-      const onEvent = (c: number) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(condition === 'removed' ? rec.State.ExitCode : c);
-      };
-      const onAbort = () => {
-        this.changes.off(event, onEvent);
-        reject(new Error('client went away'));
-      };
-      this.changes.once(event, onEvent);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    return { StatusCode: code, Error: null };
+    return this.waits.wait(this.get(ref), condition, signal);
   }
 
   /** Mounts added to the container's spec at its next start (the builder's RUN --mount). */
@@ -353,7 +333,7 @@ export class ContainerService {
     }
     if (rec.State.Running) {
       rec.berthManuallyStopped = true;
-      const exited = this.waitExit(rec.Id);
+      const exited = this.waits.nextExit(rec.Id);
       this.signal(rec, 9);
       await withTimeout(exited, 10_000);
     }
@@ -377,7 +357,7 @@ export class ContainerService {
       this.live.delete(rec.Id);
       this.extraMounts.delete(rec.Id);
       this.publish(rec, 'destroy');
-      this.changes.emit(`removed:${rec.Id}`, rec.State.ExitCode);
+      this.waits.removed(rec.Id, rec.State.ExitCode);
     });
   }
 
