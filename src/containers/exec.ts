@@ -2,8 +2,9 @@
 // shim in exec mode (so its exit code survives a daemon restart too).
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { InvalidArgumentError, ConflictError, noSuchExec } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
@@ -34,6 +35,8 @@ export interface ExecInstance {
   ExitCode: number | null;
   Pid: number;
   started: boolean;
+  /** A healthcheck's probe: forgotten as soon as it exits, as dockerd unregisters its probes' execs. */
+  transient?: boolean;
   output: EventEmitter;
   conn?: ShimConnection;
 }
@@ -48,6 +51,8 @@ interface ProcessSpec {
   [k: string]: unknown;
 }
 
+interface OciSpec { process: ProcessSpec; root: { path: string } }
+
 /** How long an exited exec stays inspectable. */
 const EXITED_EXEC_KEPT_MS = 5 * 60_000;
 
@@ -56,6 +61,7 @@ export class ExecService {
   private readonly containers: ContainerService;
   private readonly events: EventBus;
   private readonly execs = new Map<string, ExecInstance>();
+  private readonly specs = new Map<string, { startedAt: string; spec: OciSpec }>();
 
   constructor(cfg: Pick<ContainerServiceOptions, 'execRoot' | 'shimPath'>, containers: ContainerService, events: EventBus) {
     this.cfg = cfg;
@@ -69,14 +75,14 @@ export class ExecService {
     return e;
   }
 
-  create(ref: string, config: ExecConfig): { Id: string } {
+  create(ref: string, config: ExecConfig, o: { transient?: boolean } = {}): { Id: string } {
     const rec = this.containers.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new InvalidArgumentError('No exec command specified');
     const id = randomBytes(32).toString('hex');
     const output = new EventEmitter();
     output.setMaxListeners(0);
-    this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output });
+    this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output, transient: o.transient });
     rec.ExecIDs = [...(rec.ExecIDs ?? []), id];
     this.publish(rec.Id, `exec_create: ${config.Cmd.join(' ')}`, { execID: id });
     return { Id: id };
@@ -103,7 +109,7 @@ export class ExecService {
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     ex.started = true;
     const containerState = this.containers.stateDir(rec.Id);
-    const spec = JSON.parse(await readFile(join(containerState, 'config.json'), 'utf8')) as { process: ProcessSpec; root: { path: string } };
+    const spec = await this.specOf(rec.Id, rec.State.StartedAt, containerState);
     const c = ex.config;
     const proc: ProcessSpec = { ...spec.process };
     proc.args = c.Cmd as string[];
@@ -128,14 +134,22 @@ export class ExecService {
     }
     if (c.ConsoleSize) proc.consoleSize = { height: c.ConsoleSize[0], width: c.ConsoleSize[1] };
     const dir = this.stateDir(id);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    // Synchronous: a directory and a small file cost less than the thread-pool round trips
+    // of their asynchronous calls, and a healthcheck makes them every interval.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'process.json'), JSON.stringify(proc));
     const rt = this.containers.runtimeFor(rec);
+    // Paths absolute: a shim the container's shim starts resolves them from that shim's directory.
+    const shim = {
+      id: rec.Id, stateDir: resolve(dir), runtime: rt.path, runtimeArgs: rt.args, runtimeRoot: resolve(rt.root),
+      execProcess: resolve(dir, 'process.json'), tty: c.Tty === true, stdin: c.AttachStdin === true, removeStateDir: true,
+    };
+    // The container's shim starts the exec's when it can, so the daemon does not fork per exec (a
+    // healthcheck is an exec every interval), as containerd's shim runs dockerd's execs.
+    const containerShim = this.containers.shimConnection(rec.Id);
     try {
-      await launchShim({
-        shimPath: this.cfg.shimPath, id: rec.Id, stateDir: dir, runtime: rt.path, runtimeArgs: rt.args, runtimeRoot: rt.root,
-        execProcess: join(dir, 'process.json'), tty: c.Tty === true, stdin: c.AttachStdin === true,
-      });
+      if (containerShim?.spawnsExecShims) await containerShim.spawnExecShim(shim);
+      else await launchShim({ shimPath: this.cfg.shimPath, ...shim });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       ex.ExitCode = 126;
@@ -156,8 +170,9 @@ export class ExecService {
         // The streams that listened are done; they must not stay reachable from the record.
         ex.output.removeAllListeners();
         this.retire(ex);
-        // The shim may still be writing exit.json: retry, and never let a leftover crash the daemon.
-        rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
+        // A shim that sent its exit frame removes its directory itself (--remove-state-dir); one
+        // lost without it may still be writing exit.json: retry, and never let a leftover crash the daemon.
+        if (!conn.exited) rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
         this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(st.exitCode) });
         resolve(st.exitCode);
       };
@@ -180,6 +195,18 @@ export class ExecService {
     if (!done) ex.Running = true;
     this.publish(rec.Id, `exec_start: ${(c.Cmd as string[]).join(' ')}`, { execID: id });
     return { exited };
+  }
+
+  /**
+   * The container's OCI spec, which every exec's process starts from: read
+   * once per start of the container (it is written only by a start).
+   */
+  private async specOf(id: string, startedAt: string, containerState: string): Promise<OciSpec> {
+    const kept = this.specs.get(id);
+    if (kept?.startedAt === startedAt) return kept.spec;
+    const spec = JSON.parse(await readFile(join(containerState, 'config.json'), 'utf8')) as OciSpec;
+    this.specs.set(id, { startedAt, spec });
+    return spec;
   }
 
   inspect(id: string): Record<string, unknown> {
@@ -226,11 +253,13 @@ export class ExecService {
       const left = rec.ExecIDs.filter((x) => x !== ex.ID);
       rec.ExecIDs = left.length ? left : null;
     }
-    setTimeout(() => this.execs.delete(ex.ID), EXITED_EXEC_KEPT_MS).unref();
+    if (ex.transient) this.execs.delete(ex.ID);
+    else setTimeout(() => this.execs.delete(ex.ID), EXITED_EXEC_KEPT_MS).unref();
   }
 
   /** Forgets exec instances of a removed container. */
   forgetContainer(containerId: string): void {
+    this.specs.delete(containerId);
     for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
   }
 }

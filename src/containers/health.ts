@@ -106,7 +106,8 @@ export class HealthMonitor {
     let output = '';
     const collect = (b: Buffer) => { if (output.length < MAX_OUTPUT) output += b.toString('utf8'); };
     try {
-      const { Id } = this.execs.create(rec.Id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      // Transient: 50 containers probed every second would otherwise keep 15,000 exited execs for their five minutes.
+      const { Id } = this.execs.create(rec.Id, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, { transient: true });
       const ex = this.execs.get(Id);
       ex.output.on('stdout', collect);
       ex.output.on('stderr', collect);

@@ -1,30 +1,34 @@
-// Container lifecycle: create, start, stop, kill, wait, pause, remove, rename
-// and prune, and the supervision of running containers through their shims
-// (exits, restart policies, lost shim connections). Create-time checks live in
-// create.ts, the launch in start.ts, the records in table.ts, and what happens
-// at the daemon's start in restore.ts.
+// Container lifecycle: create, start, stop, kill, wait, remove, rename and
+// prune. Create-time checks live in create.ts, the launch in start.ts, the
+// supervision of running containers through their shims (exits, restart
+// policies, lost shim connections) in supervise.ts, pause in pause.ts, waits
+// for an exit or removal in waits.ts, the records in table.ts, and what
+// happens at the daemon's start in restore.ts.
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ContainerRecord, NAME_RE, ZERO_TIME, nowNano } from '../api/container.ts';
 import { labelsMatch, parseUntil } from '../api/filters.ts';
-import { InvalidArgumentError, ConflictError, SystemError, NotModifiedError, noSuchContainer } from '../errors.ts';
+import { InvalidArgumentError, ConflictError, NotModifiedError, noSuchContainer } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { NetworkService } from '../network/service.ts';
 import type { OciMount } from '../runtime/spec.ts';
-import type { ShimConnection, ExitStatus } from '../runtime/shim.ts';
+import type { ShimConnection } from '../runtime/shim.ts';
 import { parseSignal } from '../runtime/signals.ts';
 import type { Mount, Snapshotter } from '../storage/snapshotter.ts';
 import { checkCreateRequest, type CreateRequest, graphDriverData, newRecord, mergeImageConfig, normalizeHostConfig, resolvConf } from './create.ts';
 import { randomName } from './names.ts';
 import type { ContainerServiceOptions } from './options.ts';
-import { connectToShim, readExitFile, removeStateDir, runtimeCommand, startError } from './shim-state.ts';
+import { removeStateDir, startError } from './shim-state.ts';
 import { launchContainer } from './start.ts';
 import { ContainerTable } from './table.ts';
 import { LiveTable } from './live.ts';
-import { RestartBackoff, shouldRestart } from './restart.ts';
+import { shouldRestart } from './restart.ts';
+import { ShimSupervisor } from './supervise.ts';
+import { pauseContainer, unpauseContainer, type PauseContext } from './pause.ts';
+import { ContainerWaits } from './waits.ts';
 import { checkNamespaceModes, checkSysctls, checkUsernsRemap, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
 import {
@@ -33,7 +37,6 @@ import {
 } from './mounts.ts';
 import type { VolumeMounts } from '../volumes/types.ts';
 
-/** The live side of a container: its shim connection and who listens to it. */
 const DEFAULT_STOP_TIMEOUT = 10;
 
 export class ContainerService {
@@ -44,13 +47,10 @@ export class ContainerService {
   private readonly network: NetworkService;
   private readonly table: ContainerTable;
   private readonly live = new LiveTable();
-  /** Fires `exit:<id>` and `removed:<id>`. */
-  private readonly changes = new EventEmitter();
+  private readonly waits = new ContainerWaits();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
   private readonly extraMounts = new Map<string, OciMount[]>();
-  private readonly backoff = new RestartBackoff();
-  /** Set on shutdown: closed shim connections then mean nothing about the containers. */
-  private detaching = false;
+  private readonly supervisor: ShimSupervisor;
 
   private readonly volumes?: VolumeMounts;
 
@@ -62,7 +62,18 @@ export class ContainerService {
     this.images = images;
     this.snapshots = snapshots;
     this.events = events;
-    this.changes.setMaxListeners(0);
+    this.supervisor = new ShimSupervisor({
+      table: this.table,
+      live: this.live,
+      network,
+      mountContext: () => this.mountContext,
+      stateDir: (id) => this.stateDir(id),
+      shmPath: (rec) => this.shmPath(rec),
+      publish: (rec, action, extra) => this.publish(rec, action, extra),
+      exited: (id, code) => this.waits.exited(id, code),
+      remove: (id) => this.remove(id, { force: true, removeVolumes: true }),
+      startLocked: (rec) => this.startLocked(rec),
+    });
   }
 
   /** A shareable-IPC container's /dev/shm tmpfs, in the host's mount namespace. */
@@ -213,7 +224,7 @@ export class ContainerService {
     } finally {
       await releasePins(userMounts.pins);
     }
-    this.attachShim(rec, conn);
+    this.supervisor.attach(rec, conn);
     this.live.flushPending(rec.Id, conn);
     let pid: number;
     try {
@@ -228,86 +239,6 @@ export class ContainerService {
     rec.berthManuallyStopped = false;
     await this.table.save(rec);
     this.publish(rec, 'start');
-  }
-
-  /** Wires a shim connection to the container's listeners and exit handling. */
-  private attachShim(rec: ContainerRecord, conn: ShimConnection): void {
-    const live = this.live.of(rec.Id);
-    live.conn = conn;
-    conn.on('stdout', (b: Buffer) => live.output.emit('stdout', b));
-    conn.on('stderr', (b: Buffer) => live.output.emit('stderr', b));
-    // Before the runtime's cleanup: for a build step, which needs only the status and output.
-    conn.once('exited', (st: ExitStatus) => live.output.emit('exited', st));
-    conn.once('exit', (st: ExitStatus) => {
-      void this.handleExit(rec.Id, st);
-    });
-    conn.once('close', () => {
-      if (live.conn === conn) live.conn = undefined;
-      if (!conn.exited) void this.recoverLostShim(rec.Id);
-    });
-  }
-
-  /**
-   * A shim connection closed without an exit frame. A live shim is connected
-   * to again; a dead one left exit.json, or died itself (exit 255).
-   */
-  private async recoverLostShim(id: string): Promise<void> {
-    if (this.detaching) return;
-    const rec = this.table.records.get(id);
-    if (!rec || !rec.State.Running) return;
-    const conn = await connectToShim(this.stateDir(id));
-    if (this.detaching) {
-      conn?.close();
-      return;
-    }
-    if (conn) {
-      this.attachShim(rec, conn);
-      return;
-    }
-    const exit = readExitFile(this.stateDir(id));
-    await this.handleExit(id, exit ?? { exitCode: 255, finishedAt: nowNano() }, exit ? '' : 'container monitor exited unexpectedly');
-  }
-
-  private async handleExit(id: string, st: ExitStatus, error = ''): Promise<void> {
-    const rec = this.table.records.get(id);
-    if (!rec) return;
-    await this.table.locked(id, async () => {
-      if (!rec.State.Running) return;
-      rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error, OOMKilled: st.oomKilled === true };
-      await this.network.teardown(rec);
-      await unmountVolumes(rec, this.mountContext);
-      await unmountShareableShm(this.shmPath(rec));
-      // A record that cannot be saved (a full disk) must not lose the exit or
-      // take the daemon down: the state dir keeps the shim's exit.json for the
-      // next start, and waiters (a build's RUN) still hear of the exit.
-      if (await this.table.save(rec).then(() => true, () => false)) await removeStateDir(this.stateDir(id));
-      const live = this.live.of(id);
-      live.conn = undefined;
-      live.output.emit('end');
-      if (st.oomKilled) this.publish(rec, 'oom');
-      this.publish(rec, 'die', { exitCode: String(st.exitCode) });
-      this.changes.emit(`exit:${id}`, st.exitCode);
-    });
-    if (rec.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true, removeVolumes: true }).catch(() => {});
-    } else {
-      this.scheduleRestart(rec);
-    }
-  }
-
-  private scheduleRestart(rec: ContainerRecord): void {
-    if (!shouldRestart(rec, 'exit')) return;
-    const delay = this.backoff.next(rec);
-    rec.State = { ...rec.State, Restarting: true, Status: 'restarting' };
-    setTimeout(() => {
-      void this.table.locked(rec.Id, async () => {
-        if (!this.table.records.has(rec.Id) || rec.berthManuallyStopped || rec.State.Running) return;
-        rec.RestartCount++;
-        await this.startLocked(rec);
-      }).catch(() => {
-        rec.State = { ...rec.State, Restarting: false, Status: 'exited' };
-      });
-    }, delay).unref();
   }
 
   // ---------- stop / kill / restart / wait ----------
@@ -326,7 +257,7 @@ export class ContainerService {
     rec.berthManuallyStopped = true;
     const sig = parseSignal(signal ?? rec.Config.StopSignal ?? 'SIGTERM');
     const t = timeoutSec ?? rec.Config.StopTimeout ?? DEFAULT_STOP_TIMEOUT;
-    const exited = this.waitExit(rec.Id);
+    const exited = this.waits.nextExit(rec.Id);
     this.signal(rec, sig);
     if (t >= 0 && !(await withTimeout(exited, t * 1000))) {
       this.signal(rec, 9);
@@ -355,7 +286,7 @@ export class ContainerService {
     const sig = parseSignal(signal);
     if (!rec.State.Running) throw new ConflictError(`Cannot kill container: ${ref}: Container ${rec.Id} is not running`);
     if (sig === 9 || sig === 15) rec.berthManuallyStopped = true;
-    const exited = sig === 9 ? this.waitExit(rec.Id) : undefined;
+    const exited = sig === 9 ? this.waits.nextExit(rec.Id) : undefined;
     this.signal(rec, sig);
     if (exited) await withTimeout(exited, 10_000);
   }
@@ -367,29 +298,9 @@ export class ContainerService {
     this.publish(rec, 'restart');
   }
 
-  private waitExit(id: string): Promise<number> {
-    return new Promise((resolve) => this.changes.once(`exit:${id}`, resolve));
-  }
-
   /** POST /containers/{id}/wait: resolves with the exit code per `condition`. */
   async wait(ref: string, condition = 'not-running', signal?: AbortSignal): Promise<{ StatusCode: number; Error: null | { Message: string } }> {
-    const rec = this.get(ref);
-    if (!['not-running', 'next-exit', 'removed', ''].includes(condition)) throw new InvalidArgumentError(`invalid condition: "${condition}"`);
-    if ((condition === 'not-running' || condition === '') && !rec.State.Running) return { StatusCode: rec.State.ExitCode, Error: null };
-    const event = condition === 'removed' ? `removed:${rec.Id}` : `exit:${rec.Id}`;
-    const code = await new Promise<number>((resolve, reject) => {
-      const onEvent = (c: number) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(condition === 'removed' ? rec.State.ExitCode : c);
-      };
-      const onAbort = () => {
-        this.changes.off(event, onEvent);
-        reject(new Error('client went away'));
-      };
-      this.changes.once(event, onEvent);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    return { StatusCode: code, Error: null };
+    return this.waits.wait(this.get(ref), condition, signal);
   }
 
   /** Mounts added to the container's spec at its next start (the builder's RUN --mount). */
@@ -401,36 +312,15 @@ export class ContainerService {
 
   /** `docker pause`: freezes the container's processes (runc pause, the cgroup freezer). */
   async pause(ref: string, o: { forCommit?: boolean } = {}): Promise<void> {
-    const rec = this.get(ref);
-    await this.table.locked(rec.Id, async () => {
-      if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
-      if (rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is already paused`);
-      await this.runtimeCommand(rec, 'pause');
-      rec.State = { ...rec.State, Paused: true, Status: 'paused' };
-      if (o.forCommit) rec.berthPausedForCommit = true;
-      await this.table.save(rec);
-      this.publish(rec, 'pause');
-    });
+    await pauseContainer(this.pauseContext, this.get(ref), o);
   }
 
   async unpause(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    await this.table.locked(rec.Id, async () => {
-      if (!rec.State.Paused) throw new ConflictError(`Container ${rec.Id} is not paused`);
-      await this.runtimeCommand(rec, 'resume');
-      rec.State = { ...rec.State, Paused: false, Status: rec.State.Running ? 'running' : rec.State.Status };
-      delete rec.berthPausedForCommit;
-      await this.table.save(rec);
-      this.publish(rec, 'unpause');
-    });
+    await unpauseContainer(this.pauseContext, this.get(ref));
   }
 
-  private runtimeCommand(rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
-    return runtimeCommand(this.runtimeFor(rec), command, rec.Id).catch((err: Error) => {
-      // Exited an instant ago: runc has it stopped or deleted before its exit reached us.
-      if (/container does not exist|container not running/.test(err.message)) throw new ConflictError(`Container ${rec.Id} is not running`);
-      throw new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${err.message}`);
-    });
+  private get pauseContext(): PauseContext {
+    return { table: this.table, runtimeFor: (rec) => this.runtimeFor(rec), publish: (rec, action) => this.publish(rec, action) };
   }
 
   // ---------- remove / rename / prune ----------
@@ -447,7 +337,7 @@ export class ContainerService {
     }
     if (rec.State.Running) {
       rec.berthManuallyStopped = true;
-      const exited = this.waitExit(rec.Id);
+      const exited = this.waits.nextExit(rec.Id);
       this.signal(rec, 9);
       await withTimeout(exited, 10_000);
     }
@@ -461,7 +351,7 @@ export class ContainerService {
       await rm(join(this.table.dir(rec.Id), 'config.v2.json'), { force: true });
       this.table.records.delete(rec.Id);
       this.table.names.delete(rec.Name.slice(1));
-      this.backoff.forget(rec.Id);
+      this.supervisor.forget(rec.Id);
       await this.network.teardown(rec).catch(() => {});
       await this.snapshots.remove(rec.Id).catch(() => {});
       await unmountShareableShm(this.shmPath(rec));
@@ -471,7 +361,7 @@ export class ContainerService {
       this.live.delete(rec.Id);
       this.extraMounts.delete(rec.Id);
       this.publish(rec, 'destroy');
-      this.changes.emit(`removed:${rec.Id}`, rec.State.ExitCode);
+      this.waits.removed(rec.Id, rec.State.ExitCode);
     });
   }
 
@@ -543,9 +433,9 @@ export class ContainerService {
       // A --rm container's anonymous volumes go with it, as they would have at its exit.
       remove: (id) => this.remove(id, { force: true, removeVolumes: this.table.records.get(id)?.HostConfig.AutoRemove === true }),
       restoreMounts: (rec) => restoreReferences(rec, this.mountContext),
-      reattach: (rec, conn) => this.attachShim(rec, conn),
+      reattach: (rec, conn) => this.supervisor.attach(rec, conn),
       runtimeFor: (rec) => this.runtimeFor(rec),
-      exited: (id, st, error) => this.handleExit(id, st, error),
+      exited: (id, st, error) => this.supervisor.handleExit(id, st, error),
     });
   }
 
@@ -561,7 +451,7 @@ export class ContainerService {
 
   /** Closes shim connections without touching the containers (daemon shutdown). */
   detachAll(): void {
-    this.detaching = true;
+    this.supervisor.detaching = true;
     this.live.closeAll();
   }
 

@@ -7,7 +7,8 @@ import { cpus, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerRecord } from '../api/container.ts';
 import { NotFoundError } from '../errors.ts';
-import { readUsage } from '../runtime/cgroups/reader.ts';
+import { readUsageAt, usagePaths, type CgroupPaths } from '../runtime/cgroups/reader.ts';
+import { KeptCgroupFiles } from '../runtime/cgroups/kept-files.ts';
 import type { BlkioEntry, CgroupUsage } from '../runtime/cgroups/usage.ts';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -30,11 +31,52 @@ interface NetworkCounters {
   tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number;
 }
 
+/**
+ * Each running container's cgroup directories, found once per start (from
+ * /proc/<pid>/cgroup), and its cgroup files, kept open (KeptCgroupFiles): a
+ * sample is taken every second per stats stream and twice per one-off answer.
+ * A container not sampled for a while has its files closed, so a stopped or
+ * removed one holds none for long.
+ */
+interface Sampled { run: string; paths: CgroupPaths; files: KeptCgroupFiles; used: number }
+const sampled = new Map<string, Sampled>();
+const UNUSED_MS = 30_000;
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  const now = Date.now();
+  for (const [id, s] of sampled) if (now - s.used > UNUSED_MS) forget(id);
+  sweeper = sampled.size ? setTimeout(sweep, UNUSED_MS).unref() : undefined;
+}
+
+function sampledOf(rec: ContainerRecord, pid: number): Sampled {
+  const now = Date.now();
+  sweeper ??= setTimeout(sweep, UNUSED_MS).unref();
+  const run = `${pid} ${rec.State.StartedAt}`;
+  let s = sampled.get(rec.Id);
+  if (s?.run !== run) {
+    forget(rec.Id);
+    s = { run, paths: usagePaths(pid), files: new KeptCgroupFiles(), used: now };
+    sampled.set(rec.Id, s);
+  }
+  s.used = now;
+  return s;
+}
+
+function forget(id: string): void {
+  sampled.get(id)?.files.close();
+  sampled.delete(id);
+}
+
 export function takeSample(rec: ContainerRecord): StatsSample | undefined {
   const pid = rec.State.Running ? rec.State.Pid : 0;
-  if (!pid) return undefined;
+  if (!pid) {
+    forget(rec.Id);
+    return undefined;
+  }
   try {
-    const usage = readUsage(pid);
+    const s = sampledOf(rec, pid);
+    const usage = readUsageAt(s.paths, s.files.read);
     return {
       read: new Date().toISOString().replace('Z', '000000Z'),
       usage,
@@ -43,6 +85,7 @@ export function takeSample(rec: ContainerRecord): StatsSample | undefined {
       networks: rec.HostConfig.NetworkMode === 'host' ? undefined : networkCounters(pid),
     };
   } catch {
+    forget(rec.Id);
     return undefined; // exited between the check and the read
   }
 }
@@ -139,10 +182,20 @@ function blkio(b: CgroupUsage['blkio'] | undefined): Record<string, BlkioEntry[]
   };
 }
 
-/** The host's CPU time in nanoseconds (the first line of /proc/stat, as dockerd sums it). */
+/** The last reading of the host's CPU time, shared by the samples taken within one tick of it. */
+let systemCpu = { at: 0, ns: 0 };
+
+/**
+ * The host's CPU time in nanoseconds (the first line of /proc/stat, as dockerd
+ * sums it). /proc/stat counts in ticks of 10 ms, so a reading younger than
+ * that is as good as a new one: 50 containers sampled at once read it once.
+ */
 function systemCpuUsage(): number {
+  const now = performance.now();
+  if (now - systemCpu.at < 1000 / 100) return systemCpu.ns;
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
-  return line.trim().split(/\s+/).slice(1, 8).reduce((sum, v) => sum + Number(v), 0) * NS_PER_TICK;
+  systemCpu = { at: now, ns: line.trim().split(/\s+/).slice(1, 8).reduce((sum, v) => sum + Number(v), 0) * NS_PER_TICK };
+  return systemCpu.ns;
 }
 
 /** The container's interfaces but loopback, from its network namespace's /proc/net/dev. */

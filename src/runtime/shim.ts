@@ -16,6 +16,8 @@ export interface ShimLaunchOptions {
   bundle?: string;
   rootfsMount?: string;
   execProcess?: string;
+  /** Exec mode: the shim removes its state dir once a client has read the exit frame. */
+  removeStateDir?: boolean;
   tty: boolean;
   stdin: boolean;
   logPath?: string;
@@ -34,13 +36,14 @@ export class ShimError extends Error {
   }
 }
 
-/** Spawns a shim and waits for its `ok <pid>` / `error <msg>` line on fd 3. */
-export function launchShim(o: ShimLaunchOptions): Promise<number> {
+/** The shim's command line for these options (docs/decisions/0002-container-monitor.md). */
+export function shimArgs(o: Omit<ShimLaunchOptions, 'shimPath'>): string[] {
   const args = ['--id', o.id, '--state-dir', o.stateDir, '--runtime', o.runtime, '--runtime-root', o.runtimeRoot];
   for (const a of o.runtimeArgs ?? []) args.push('--runtime-arg', a);
   if (o.bundle) args.push('--bundle', o.bundle);
   if (o.rootfsMount) args.push('--rootfs-mount', o.rootfsMount);
   if (o.execProcess) args.push('--exec-process', o.execProcess);
+  if (o.removeStateDir) args.push('--remove-state-dir');
   if (o.tty) args.push('--tty');
   if (o.stdin) args.push('--stdin');
   if (o.oomEvents) args.push('--oom-events', o.oomEvents);
@@ -50,6 +53,12 @@ export function launchShim(o: ShimLaunchOptions): Promise<number> {
     if (o.logMaxFiles) args.push('--log-max-files', String(o.logMaxFiles));
     if (o.logAttrs && Object.keys(o.logAttrs).length) args.push('--log-attrs', JSON.stringify(o.logAttrs));
   }
+  return args;
+}
+
+/** Spawns a shim and waits for its `ok <pid>` / `error <msg>` line on fd 3. */
+export function launchShim(o: ShimLaunchOptions): Promise<number> {
+  const args = shimArgs(o);
   const child = spawn(o.shimPath, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
   child.unref();
   const sync = child.stdio[3] as Readable;
@@ -74,7 +83,8 @@ export interface ExitStatus {
   oomKilled?: boolean;
 }
 
-const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_EXITED = 8;
+const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_EXITED = 8,
+  T_SPAWN_EXEC = 9, T_FEATURES = 10;
 
 /**
  * One connection to a shim. Emits 'stdout' and 'stderr' (Buffer), 'exited'
@@ -87,6 +97,8 @@ export class ShimConnection extends EventEmitter {
   private buf: Buffer = Buffer.alloc(0);
   private readonly replies: ((payload: string) => void)[] = [];
   exited: ExitStatus | undefined;
+  /** What the shim said it can do beyond the first protocol (frame 10, sent as it accepts us; none from an older shim). */
+  private features = new Set<string>();
 
   private constructor(socket: Socket) {
     super();
@@ -121,6 +133,7 @@ export class ShimConnection extends EventEmitter {
       if (type === T_STDOUT) this.emit('stdout', payload);
       else if (type === T_STDERR) this.emit('stderr', payload);
       else if (type === T_REPLY) this.replies.shift()?.(payload.toString());
+      else if (type === T_FEATURES) this.features = new Set(payload.toString().split(' '));
       else if (type === T_EXITED) this.emit('exited', JSON.parse(payload.toString()) as ExitStatus);
       else if (type === T_EXIT) {
         this.exited = JSON.parse(payload.toString()) as ExitStatus;
@@ -144,6 +157,25 @@ export class ShimConnection extends EventEmitter {
         else reject(new ShimError(reply.replace(/^error /, '')));
       });
       this.send(T_START);
+    });
+  }
+
+  /** Whether `spawnExecShim` can be used: a shim that has not said so (older, or not heard yet) ignores it. */
+  get spawnsExecShims(): boolean {
+    return this.features.has('spawn-exec');
+  }
+
+  /**
+   * Has this (container) shim start an exec's shim with these options, so
+   * the daemon does not fork for it; resolves as `launchShim` does.
+   */
+  spawnExecShim(o: Omit<ShimLaunchOptions, 'shimPath'>): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.replies.push((reply) => {
+        if (reply.startsWith('ok')) resolve(Number(reply.slice(3)) || 0);
+        else reject(new ShimError(reply.replace(/^error /, '')));
+      });
+      this.send(T_SPAWN_EXEC, Buffer.from(shimArgs(o).join('\0')));
     });
   }
 

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -46,7 +47,15 @@ enum {
 	F_RESIZE = 6,
 	F_START = 7,
 	F_EXITED = 8,
+	F_SPAWN_EXEC = 9,
+	F_FEATURES = 10,
 };
+
+/* Sent to every client as it connects: what this shim can do beyond the first protocol. */
+#define FEATURES "spawn-exec"
+/* How long a spawned exec shim may take to report its start-up. */
+#define SPAWN_REPORT_MS 10000
+#define SPAWN_ARGS_MAX 64
 
 #define FRAME_HEADER 5
 #define READ_CHUNK (64u << 10)
@@ -86,6 +95,7 @@ static struct {
 	long long log_max_size;
 	long log_max_files;
 	int tty, stdin_open;
+	int remove_state_dir;           /* exec mode: the state dir goes once a client has the exit frame */
 } opt = { .log_max_files = 1 };
 
 /* Absolute paths inside the state dir that are handed to the runtime. */
@@ -611,6 +621,7 @@ static struct client **clients;
 static size_t nclients, clients_cap;
 
 static void handle_frame(struct client *c, int type, const char *p, uint32_t n);
+static void client_send(struct client *c, int type, const void *p, uint32_t n);
 
 static void client_drop(struct client *c, const char *why)
 {
@@ -656,6 +667,7 @@ static void clients_accept(void)
 		memset(c, 0, sizeof *c);
 		c->fd = fd;
 		clients[nclients++] = c;
+		client_send(c, F_FEATURES, FEATURES, (uint32_t)strlen(FEATURES));
 	}
 }
 
@@ -1317,6 +1329,29 @@ static void reap_children(void)
 	}
 }
 
+/*
+ * --remove-state-dir: an exec whose exit frame a client (the daemon) has
+ * read leaves nothing behind; the daemon then need not remove the directory
+ * file by file itself. We are inside it: every entry (files the shim, the
+ * runtime and the daemon put there), then the directory.
+ */
+static void remove_state_dir(void)
+{
+	DIR *d = opendir(".");
+	struct dirent *e;
+	if (diag) {
+		fclose(diag);
+		diag = NULL;
+	}
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlink(e->d_name);
+	closedir(d);
+	rmdir(opt.state_dir);
+}
+
 static void finish(void) __attribute__((noreturn));
 
 /*
@@ -1373,9 +1408,14 @@ static void finish(void)
 	clients_accept(); /* connections already queued still get the exit frame */
 	broadcast(F_EXIT, json, (uint32_t)strlen(json));
 	clients_flush_all(mono_ms() + FINAL_FLUSH_MS);
-	for (size_t i = 0; i < nclients; i++)
+	int delivered = 0;
+	for (size_t i = 0; i < nclients; i++) {
+		delivered |= !clients[i]->dead && !buf_used(&clients[i]->out);
 		client_drop(clients[i], NULL);
+	}
 	say("done: %s", json);
+	if (opt.remove_state_dir && delivered)
+		remove_state_dir();
 	exit(0);
 }
 
@@ -1437,6 +1477,88 @@ static void handle_resize(const char *p, uint32_t n)
 	tty_apply_size();
 }
 
+/*
+ * Frame 9: start another berth-shim (an exec's, whose arguments are the
+ * payload, NUL-separated) and reply with its start-up line. The daemon asks
+ * the container's own shim rather than forking itself for every exec (a
+ * healthcheck is one a second): a fork of this small process is cheap, one
+ * of the daemon's is not. The new shim is our child until it exits (reaped
+ * with the rest) and monitors its process exactly as if the daemon had
+ * started it; waiting for its report is short, as a runtime call is.
+ */
+static void handle_spawn_exec(struct client *c, const char *p, uint32_t n)
+{
+	char *args = xrealloc(NULL, (size_t)n + 1);
+	char *argv[SPAWN_ARGS_MAX + 2];
+	size_t argc = 0;
+	int fds[2];
+	memcpy(args, p, n);
+	args[n] = '\0';
+	argv[argc++] = (char *)"berth-shim";
+	for (char *a = args; a < args + n && argc <= SPAWN_ARGS_MAX; a += strlen(a) + 1)
+		argv[argc++] = a;
+	argv[argc] = NULL;
+	if (argc > SPAWN_ARGS_MAX || pipe2(fds, O_CLOEXEC) < 0) {
+		client_reply(c, "error %s", argc > SPAWN_ARGS_MAX ? "too many arguments" : strerror(errno));
+		free(args);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Child: a fresh process as the daemon would start it (fd 3 the report, 0-2 /dev/null). */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			_exit(127);
+		if (fds[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(fds[1], 3) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	free(args);
+	if (pid < 0) {
+		client_reply(c, "error fork: %s", strerror(errno));
+		close(fds[0]);
+		return;
+	}
+	char line[ERR_MAX + 64];
+	size_t len = 0;
+	long long deadline = mono_ms() + SPAWN_REPORT_MS;
+	for (;;) {
+		long long left = deadline - mono_ms();
+		struct pollfd pf = { .fd = fds[0], .events = POLLIN };
+		if (left <= 0 || len == sizeof line - 1)
+			break;
+		int r = poll(&pf, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		ssize_t got = read(fds[0], line + len, sizeof line - 1 - len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+	}
+	close(fds[0]);
+	line[len] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (!strncmp(line, "ok", 2) || !strncmp(line, "error ", 6)) {
+		client_reply(c, "%s", line);
+	} else {
+		/* Hung or gone without a word: it must not live on unmonitored by anyone. */
+		kill(pid, SIGKILL);
+		client_reply(c, "error shim exited without a result%s%s", len ? ": " : "", line);
+	}
+}
+
 static void handle_frame(struct client *c, int type, const char *p, uint32_t n)
 {
 	switch (type) {
@@ -1452,6 +1574,9 @@ static void handle_frame(struct client *c, int type, const char *p, uint32_t n)
 		break;
 	case F_START:
 		handle_start(c);
+		break;
+	case F_SPAWN_EXEC:
+		handle_spawn_exec(c, p, n);
 		break;
 	default:
 		break; /* frames the shim only sends, or from a newer daemon: ignored */
@@ -1587,7 +1712,7 @@ static void event_loop(void)
 
 static const char usage[] =
 	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR [--runtime-arg ARG]... "
-	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE) [--tty] [--stdin] "
+	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE [--remove-state-dir]) [--tty] [--stdin] "
 	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N] [--log-attrs JSON]] [--oom-events FILE]";
 
 static int parse_number(const char *s, long long min, long long *out)
@@ -1627,6 +1752,8 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 			opt.tty = 1;
 		} else if (!strcmp(a, "--stdin")) {
 			opt.stdin_open = 1;
+		} else if (!strcmp(a, "--remove-state-dir")) {
+			opt.remove_state_dir = 1;
 		} else if (!strcmp(a, "--log-max-size") && v && parse_number(v, 0, &num) == 0) {
 			opt.log_max_size = num, i++;
 		} else if (!strcmp(a, "--log-max-files") && v && parse_number(v, 1, &num) == 0 && num < 1000000) {
@@ -1637,7 +1764,7 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 		}
 	}
 	if (!opt.id || !opt.state_dir || !opt.runtime || !opt.runtime_root || !opt.bundle == !opt.exec_process ||
-	    (opt.rootfs_mount && !opt.bundle)) {
+	    (opt.rootfs_mount && !opt.bundle) || (opt.remove_state_dir && !opt.exec_process)) {
 		snprintf(err, n, "%s", usage);
 		return -1;
 	}

@@ -2,6 +2,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { BERTH, run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,6 +51,37 @@ describe('exec and attach', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Error response from daemon: Container [a-f0-9]{64} is not running/);
     d.berth(['rm', 'idle']);
+  });
+
+  test("an exec's monitor is started by the container's own, not forked by the daemon", async () => {
+    const id = d.berth(['inspect', '--format', '{{.Id}}', 'box']).stdout.trim();
+    const containerShim = Number(readFileSync(join(d.execRoot, id, 'shim.pid'), 'utf8'));
+    const r = d.berth(['exec', '-d', 'box', 'sleep', '31']);
+    assert.equal(r.code, 0, r.stderr);
+    // The exec's shim: a berth-shim in exec mode for this container.
+    let execShim: number | undefined;
+    for (let i = 0; i < 50 && !execShim; i++, await sleep(100)) {
+      execShim = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).find((pid) => {
+        try {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          return argv.includes('--exec-process') && argv[argv.indexOf('--id') + 1] === id;
+        } catch { return false; }
+      });
+    }
+    assert.ok(execShim, 'the exec has a shim');
+    const ppid = Number(readFileSync(`/proc/${execShim}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+    assert.equal(ppid, containerShim);
+    assert.notEqual(ppid, d.pid);
+    assert.match(d.berth(['top', 'box']).stdout, /sleep 31/);
+    d.berth(['exec', 'box', 'pkill', '-f', 'sleep 31']);
+  });
+
+  test('a finished exec leaves no state behind', () => {
+    const execDirs = () => { try { return readdirSync(join(d.execRoot, 'x')); } catch { return []; } };
+    const before = new Set(execDirs());
+    for (let i = 0; i < 5; i++) assert.equal(d.berth(['exec', 'box', 'sh', '-c', `exit ${i}`]).code, i);
+    assert.notEqual(d.berth(['exec', 'box', 'no-such-binary']).code, 0);
+    assert.deepEqual(execDirs().filter((x) => !before.has(x)), [], 'no directory of these execs is left');
   });
 
   test('exec of a missing binary fails with 126/127-style output', () => {

@@ -54,6 +54,29 @@ describe('healthchecks', () => {
     assert.deepEqual(events, ['health_status: unhealthy', 'health_status: healthy']);
   });
 
+  test('a probe is an exec with its events, forgotten once it exits as dockerd forgets its probes', async () => {
+    const since = Math.floor(Date.now() / 1000);
+    assert.equal(d.berth(['run', '-d', '--name', 'transient', '--health-cmd', 'true', '--health-interval', '200ms', 'busybox', 'sleep', '600']).code, 0);
+    await waitFor('three results', () => ((health(d, 'transient')?.Log.length ?? 0) >= 3 ? true : undefined));
+    const until = Math.floor(Date.now() / 1000) + 1;
+    await new Promise((r) => setTimeout(r, 1100));
+    const lines = d.berth(['events', '--since', String(since), '--until', String(until), '--filter', 'container=transient', '--format', '{{.Action}} {{.Actor.Attributes.execID}}']).stdout.trim().split('\n');
+    const created = lines.filter((l) => l.startsWith('exec_create: /bin/sh -c true ')).map((l) => l.split(' ').at(-1) ?? '');
+    const died = new Set(lines.filter((l) => l.startsWith('exec_die ')).map((l) => l.split(' ').at(-1)));
+    assert.ok(created.length >= 3, lines.join('\n'));
+    for (const id of created.filter((x) => died.has(x))) {
+      const r = await callApi(d.socket, 'GET', `/exec/${id}/json`);
+      assert.equal(r.status, 404, `probe exec ${id}: ${r.body}`);
+    }
+    // A user's exec is still kept for `exec inspect` after it exits.
+    const mine = await callApi(d.socket, 'POST', '/containers/transient/exec', { Cmd: ['true'] });
+    const { Id } = JSON.parse(mine.body) as { Id: string };
+    await callApi(d.socket, 'POST', `/exec/${Id}/start`, { Detach: false });
+    const kept = await callApi(d.socket, 'GET', `/exec/${Id}/json`);
+    assert.equal(kept.status, 200);
+    d.berth(['rm', '-f', 'transient']);
+  });
+
   test('a check over its timeout fails with dockerd\'s message; failures in the start period do not count', async () => {
     d.berth(['run', '-d', '--name', 'slow', '--health-cmd', 'sleep 10', '--health-timeout', '200ms', '--health-interval', '300ms', '--health-start-period', '1h', 'busybox', 'sleep', '600']);
     const h = await waitFor('two results', () => { const v = health(d, 'slow'); return (v?.Log.length ?? 0) >= 2 ? v : undefined; });

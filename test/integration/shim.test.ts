@@ -15,7 +15,7 @@ import { RUNC, isMounted, makeBusyboxRootfs, overlayOptions, processSpec, writeB
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SOURCE = join(ROOT, 'src/shim/berth-shim.c');
 
-const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7;
+const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_SPAWN_EXEC = 9, T_FEATURES = 10;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -454,6 +454,49 @@ describe('berth-shim', { concurrency: false }, () => {
     assertCleanedUp(box, await main.client.exit());
   });
 
+  test('a container shim starts an exec\'s shim on request (frame 9) and says it can (frame 10)', async () => {
+    const box = newBox('spawn', { args: ['sleep', '100'] });
+    const main = await create(box);
+    assert.equal(await main.client.start(), `ok ${main.pid}`);
+    await main.client.until(() => main.client.frames.some((f) => f.type === T_FEATURES), 'the features frame');
+    assert.deepEqual(main.client.output(T_FEATURES).toString().split(' '), ['spawn-exec']);
+
+    async function spawnExec(args: string[]): Promise<string> {
+      const before = main.client.replies().length;
+      main.client.send(T_SPAWN_EXEC, args.join('\0'));
+      await main.client.until(() => main.client.replies().length > before, 'the spawn reply');
+      return main.client.replies()[before];
+    }
+    const dir = join(box.dir, 'spawned');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'process.json'), JSON.stringify(processSpec({ args: ['sh', '-c', 'echo from-exec; exit 3'] })));
+    const reply = await spawnExec(['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json'), '--remove-state-dir']);
+    assert.equal(reply, 'ok 0', `shim.log: ${readShimLog(box)}`);
+    // The exec's shim is the container shim's child, in a session of its own, and runs the exec as one the daemon started.
+    const execShim = Number(readFileSync(join(dir, 'shim.pid'), 'utf8'));
+    box.shimPids.push(execShim);
+    const stat = readFileSync(`/proc/${execShim}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    // Fields after the comm: state [0], ppid [1], pgrp [2], session [3].
+    assert.equal(Number(stat[1]), Number(readFileSync(join(box.state, 'shim.pid'), 'utf8')), 'parent is the container shim');
+    assert.equal(Number(stat[3]), execShim, 'session leader');
+    const client = await ShimClient.connect(join(dir, 'shim.sock'));
+    assert.match(await client.start(), /^ok [1-9]\d*$/);
+    const exit = await client.exit();
+    assert.equal(exit.exitCode, 3);
+    assert.equal(client.output(T_STDOUT).toString(), 'from-exec\n');
+    await waitGone(execShim);
+    for (let i = 0; i < 100 && existsSync(`/proc/${execShim}`); i++) await sleep(20);
+    assert.ok(!existsSync(`/proc/${execShim}`), 'the exited exec shim is reaped by the container shim (no zombie)');
+    assert.ok(!existsSync(dir), '--remove-state-dir: its directory went once the exit frame was read');
+
+    // A bad command line is the spawned shim's own start-up error, and a second request still works.
+    assert.match(await spawnExec(['--id', box.id, '--no-such-flag']), /^error bad argument --no-such-flag/);
+    assert.match(await spawnExec([]), /^error usage: berth-shim/);
+    assert.match(runtimeState(box).stdout, /"status": "running"/, 'the container is untouched');
+    process.kill(main.pid, 'SIGKILL');
+    assertCleanedUp(box, await main.client.exit());
+  });
+
   test('exec mode: a shim whose start never comes gives up as an exec that never ran', async () => {
     const box = newBox('orphan', { args: ['sleep', '100'] });
     const main = await create(box);
@@ -464,7 +507,8 @@ describe('berth-shim', { concurrency: false }, () => {
     process.env.BERTH_SHIM_EXEC_START_WAIT = '1';
     let l;
     try {
-      l = await launch(box, ['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json')]);
+      // --remove-state-dir too: with nobody to read the exit frame, exit.json stays.
+      l = await launch(box, ['--id', box.id, '--state-dir', dir, '--runtime', RUNC, '--runtime-root', box.runtimeRoot, '--exec-process', join(dir, 'process.json'), '--remove-state-dir']);
     } finally {
       delete process.env.BERTH_SHIM_EXEC_START_WAIT;
     }

@@ -70,6 +70,27 @@ describe('stats', () => {
     assert.equal(missing.status, 404);
   });
 
+  test('figures stay current across an update, a stop and a restart (the cgroup files kept open between samples)', async () => {
+    const one = async () => JSON.parse((await callApi(d.socket, 'GET', '/containers/kept/stats?stream=false')).body) as Stats;
+    d.berth(['run', '-d', '--name', 'kept', '-m', '64m', 'busybox', 'sleep', '303']);
+    assert.equal((await one()).memory_stats.limit, 64 * 1024 * 1024);
+    assert.equal(d.berth(['update', '-m', '96m', '--memory-swap', '-1', 'kept']).code, 0);
+    assert.equal((await one()).memory_stats.limit, 96 * 1024 * 1024);
+    // Three more processes: the kept pids.current is read afresh.
+    assert.equal(d.berth(['exec', '-d', 'kept', 'sh', '-c', 'sleep 304 & sleep 305 & wait']).code, 0);
+    let pids = 0;
+    for (let i = 0; i < 50 && pids !== 4; i++, await new Promise((r) => setTimeout(r, 100))) pids = (await one()).pids_stats.current ?? 0;
+    assert.equal(pids, 4);
+    assert.equal(d.berth(['stop', '-t', '0', 'kept']).code, 0);
+    assert.equal((await one()).read, '0001-01-01T00:00:00Z');
+    // A new start is a new cgroup (and pid): its figures, not the old one's.
+    assert.equal(d.berth(['start', 'kept']).code, 0);
+    const after = await one();
+    assert.deepEqual([after.memory_stats.limit, after.pids_stats.current], [96 * 1024 * 1024, 1]);
+    assert.ok(Date.parse(after.preread) < Date.parse(after.read));
+    d.berth(['rm', '-f', 'kept']);
+  });
+
   test('a stopped container answers empty figures with a zero read time', async () => {
     const s = JSON.parse((await callApi(d.socket, 'GET', '/containers/idle/stats?stream=false')).body) as Stats;
     assert.equal(s.read, '0001-01-01T00:00:00Z');

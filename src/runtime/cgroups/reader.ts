@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountTable, type MountEntry } from '../mountinfo.ts';
-import type { CgroupUsage } from './usage.ts';
+import type { CgroupUsage, ReadText } from './usage.ts';
 import { readV1 } from './v1.ts';
 import { readV2 } from './v2.ts';
 
@@ -48,14 +48,23 @@ function mountsOfCgroups(fresh: boolean): MountEntry[] {
   return cgroupMounts;
 }
 
-/** The usage of the cgroup `pid` is in: v1 when the host keeps the memory controller there, else v2. */
-export function readUsage(pid: number): CgroupUsage {
+/** Where the usage of the cgroup `pid` is read: v1 when the host keeps the memory controller there, else v2. */
+export function usagePaths(pid: number): CgroupPaths {
   let paths = cgroupPaths(pid, mountsOfCgroups(false));
   // A hierarchy mounted since the table was kept: read it again.
   if (!paths.v1.has('memory') && !paths.v2) paths = cgroupPaths(pid, mountsOfCgroups(true));
-  if (paths.v1.has('memory')) return readV1(paths.v1);
-  if (paths.v2) return readV2(paths.v2);
-  throw new Error(`no cgroup found for process ${pid}`);
+  if (!paths.v1.has('memory') && !paths.v2) throw new Error(`no cgroup found for process ${pid}`);
+  return paths;
+}
+
+/** The usage of a cgroup found by `usagePaths` (a container's does not move while it runs, so it may be kept). */
+export function readUsageAt(paths: CgroupPaths, read?: ReadText): CgroupUsage {
+  return paths.v1.has('memory') ? readV1(paths.v1, read) : readV2(paths.v2 ?? '/nonexistent', read);
+}
+
+/** The usage of the cgroup `pid` is in. */
+export function readUsage(pid: number): CgroupUsage {
+  return readUsageAt(usagePaths(pid));
 }
 
 

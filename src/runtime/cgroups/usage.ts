@@ -25,10 +25,16 @@ export interface CgroupUsage {
   blkio: { serviceBytes: BlkioEntry[]; serviced: BlkioEntry[] };
 }
 
+/** Reads a cgroup file's text; throws when it cannot (no such controller, the cgroup gone). */
+export type ReadText = (path: string) => string;
+
+/** A fresh open and read of the file, for readings without kept files. */
+export const readText: ReadText = (path) => readFileSync(path, 'utf8');
+
 /** A file of one number; undefined when absent, 'max' or unreadable. */
-export function readNumber(path: string): number | undefined {
+export function readNumber(path: string, read: ReadText = readText): number | undefined {
   try {
-    const text = readFileSync(path, 'utf8').trim();
+    const text = read(path).trim();
     if (text === 'max' || text === '') return undefined;
     const n = Number(text);
     return Number.isFinite(n) ? n : undefined;
@@ -38,15 +44,32 @@ export function readNumber(path: string): number | undefined {
 }
 
 /** A "key value" per line file (memory.stat, cpu.stat) as numbers. */
-export function readKeyed(path: string): Record<string, number> {
+export function readKeyed(path: string, read: ReadText = readText): Record<string, number> {
   const out: Record<string, number> = {};
+  let text: string;
   try {
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      const [k, v] = line.trim().split(/\s+/);
-      if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
-    }
+    text = read(path);
   } catch {
-    // a controller the host does not have: no figures
+    return out; // a controller the host does not have: no figures
+  }
+  // Parsed without a regular expression per line: memory.stat has dozens, read for every sample.
+  for (let at = 0; at < text.length;) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const sp = text.indexOf(' ', at);
+    if (sp > at && sp < end) {
+      const v = text.slice(sp + 1, end).trim();
+      if (v !== '' && isDigits(v)) out[text.slice(at, sp)] = Number(v);
+    }
+    at = end + 1;
   }
   return out;
+}
+
+function isDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }

@@ -1,11 +1,10 @@
 // cgroup v2: one unified hierarchy; CPU times in microseconds, I/O per device in io.stat.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readKeyed, readNumber, type BlkioEntry, type CgroupUsage } from './usage.ts';
+import { readKeyed, readNumber, readText, type BlkioEntry, type CgroupUsage, type ReadText } from './usage.ts';
 
-export function readV2(dir: string): CgroupUsage {
-  const cpu = readKeyed(join(dir, 'cpu.stat'));
-  const io = readIo(join(dir, 'io.stat'));
+export function readV2(dir: string, read: ReadText = readText): CgroupUsage {
+  const cpu = readKeyed(join(dir, 'cpu.stat'), read);
+  const io = readIo(join(dir, 'io.stat'), read);
   return {
     cpu: {
       total: (cpu.usage_usec ?? 0) * 1000,
@@ -14,22 +13,22 @@ export function readV2(dir: string): CgroupUsage {
       throttling: { periods: cpu.nr_periods ?? 0, throttledPeriods: cpu.nr_throttled ?? 0, throttledTime: (cpu.throttled_usec ?? 0) * 1000 },
     },
     memory: {
-      usage: readNumber(join(dir, 'memory.current')) ?? 0,
-      maxUsage: readNumber(join(dir, 'memory.peak')),
-      limit: readNumber(join(dir, 'memory.max')),
-      stats: readKeyed(join(dir, 'memory.stat')),
+      usage: readNumber(join(dir, 'memory.current'), read) ?? 0,
+      maxUsage: readNumber(join(dir, 'memory.peak'), read),
+      limit: readNumber(join(dir, 'memory.max'), read),
+      stats: readKeyed(join(dir, 'memory.stat'), read),
     },
-    pids: { current: readNumber(join(dir, 'pids.current')) ?? 0, limit: readNumber(join(dir, 'pids.max')) },
+    pids: { current: readNumber(join(dir, 'pids.current'), read) ?? 0, limit: readNumber(join(dir, 'pids.max'), read) },
     blkio: io,
   };
 }
 
 /** io.stat ("8:0 rbytes=1 wbytes=2 rios=3 wios=4 …") as v1's Read/Write entries, as dockerd reports v2. */
-function readIo(path: string): CgroupUsage['blkio'] {
+function readIo(path: string, read: ReadText): CgroupUsage['blkio'] {
   const serviceBytes: BlkioEntry[] = [];
   const serviced: BlkioEntry[] = [];
   try {
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
+    for (const line of read(path).split('\n')) {
       const [dev, ...pairs] = line.trim().split(/\s+/);
       const m = /^(\d+):(\d+)$/.exec(dev ?? '');
       if (!m) continue;
