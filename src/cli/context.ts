@@ -87,6 +87,13 @@ async function startDefaultDaemon(socketPath: string, d: { args: string[]; log: 
 }
 
 let cached: EngineClient | undefined;
+let keepAlive = false;
+
+/** The command about to run makes many calls (compose): its client keeps its connections open. */
+export function keepConnections(): void {
+  keepAlive = true;
+  cached?.keepAlive();
+}
 
 export async function clientFor(g: GlobalOptions): Promise<EngineClient> {
   if (cached) return cached;
@@ -100,6 +107,7 @@ export async function clientFor(g: GlobalOptions): Promise<EngineClient> {
     await startDefaultDaemon(host.socketPath, d);
   }
   cached = new EngineClient(host);
+  if (keepAlive) cached.keepAlive();
   return cached;
 }
 

@@ -1,6 +1,6 @@
 // The CLI: docker's command tree, flags and exit codes, on commander.
 import { Command, CommanderError, Option } from 'commander';
-import { CliError, describeError } from './context.ts';
+import { CliError, describeError, keepConnections } from './context.ts';
 import { registerContainerCommands } from './commands/containers.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerArchiveCommands } from './commands/image-archive.ts';
@@ -89,6 +89,7 @@ export function buildProgram(): Command {
   registerVolumeCommands(program);
   // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
+  composeGroup.hook('preSubcommand', () => keepConnections());
   registerComposeConfigCommands(composeGroup);
   registerComposeInspectCommands(composeGroup);
   registerComposeFollowCommands(composeGroup);

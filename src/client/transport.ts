@@ -1,5 +1,5 @@
-// One HTTP/1.1 exchange with the daemon over a fresh connection. node:http
-// is not used: in Node 26 importing it loads undici, about 55 ms of a CLI
+// One HTTP/1.1 exchange with the daemon, over a fresh connection or, given a
+// ConnectionPool, over one a previous exchange left open. node:http is not used: in Node 26 importing it loads undici, about 55 ms of a CLI
 // whose whole `run --rm` budget is 100 ms. Requests are written here (they
 // are a few lines); responses are parsed by http-parser-js.
 import { connect as netConnect, isIP, type Socket } from 'node:net';
@@ -57,6 +57,56 @@ async function open(ep: Endpoint): Promise<Socket> {
   return s;
 }
 
+/**
+ * Idle connections to one daemon, kept open between exchanges (HTTP/1.1
+ * keep-alive). A client that makes many calls in a row (compose) pays the
+ * connect once. Idle sockets are unref'd, so they never keep a process alive.
+ */
+export class ConnectionPool {
+  private readonly idle: Socket[] = [];
+  private readonly max: number;
+
+  constructor(max = 8) {
+    this.max = max;
+  }
+
+  take(): Socket | undefined {
+    for (let s = this.idle.pop(); s; s = this.idle.pop()) {
+      s.removeAllListeners('error');
+      s.removeAllListeners('end');
+      if (s.destroyed || !s.readable || !s.writable) continue;
+      s.ref();
+      return s;
+    }
+    return undefined;
+  }
+
+  put(s: Socket): void {
+    if (this.idle.length >= this.max || s.destroyed) {
+      s.destroy();
+      return;
+    }
+    s.unref();
+    // The daemon may close an idle connection (its keep-alive timeout): forget it then.
+    const drop = (): void => {
+      s.destroy();
+      const i = this.idle.indexOf(s);
+      if (i >= 0) this.idle.splice(i, 1);
+    };
+    s.once('error', drop);
+    s.once('end', drop);
+    s.resume();
+    this.idle.push(s);
+  }
+
+  close(): void {
+    for (const s of this.idle.splice(0)) s.destroy();
+  }
+}
+
+/** A reused connection that failed before any response: the daemon closed it while idle. */
+class StaleConnection extends Error {}
+
 function onceConnected(s: Socket, event: string): Promise<void> {
   return new Promise((resolve, reject) => {
     s.once(event, () => {
@@ -106,8 +156,20 @@ function writeRequest(s: Socket, r: RequestSpec): void {
  * Sends a request and resolves once the response headers are in: a Response
  * whose body streams, or, for an accepted upgrade (101), the raw socket.
  */
-export async function exchange(ep: Endpoint, r: RequestSpec): Promise<Response | Upgraded> {
-  const s = await open(ep);
+export async function exchange(ep: Endpoint, r: RequestSpec, pool?: ConnectionPool): Promise<Response | Upgraded> {
+  // Only a request whose body can be sent again may go over a reused connection.
+  const reused = pool && !(r.body instanceof Readable) ? pool.take() : undefined;
+  if (reused) {
+    try {
+      return await exchangeOn(reused, r, pool, true);
+    } catch (err) {
+      if (!(err instanceof StaleConnection)) throw err;
+    }
+  }
+  return exchangeOn(await open(ep), r, pool, false);
+}
+
+function exchangeOn(s: Socket, r: RequestSpec, pool: ConnectionPool | undefined, reused: boolean): Promise<Response | Upgraded> {
   writeRequest(s, r);
   return new Promise((resolve, reject) => {
     const parser = new HTTPParser(HTTPParser.RESPONSE);
@@ -138,7 +200,12 @@ export async function exchange(ep: Endpoint, r: RequestSpec): Promise<Response |
       if (upgraded) return; // the parser "completes" the 101 itself; the stream goes on
       finished = true;
       res?.push(null);
-      s.destroy();
+      s.off('data', onData);
+      s.off('end', onEnd);
+      s.off('error', onError);
+      const reusable = pool && !(r.body instanceof Readable) && res?.headers.connection?.toLowerCase() !== 'close';
+      if (reusable) queueMicrotask(() => pool.put(s));
+      else s.destroy();
     };
     const onData = (chunk: Buffer) => {
       const n = parser.execute(chunk);
@@ -163,15 +230,16 @@ export async function exchange(ep: Endpoint, r: RequestSpec): Promise<Response |
         if (err instanceof Error) res.destroy(new Error('the daemon closed the connection mid-response'));
         else res.push(null);
       } else {
-        reject(new Error('the daemon closed the connection without a response'));
+        reject(reused ? new StaleConnection() : new Error('the daemon closed the connection without a response'));
       }
+    };
+    const onError = (err: Error): void => {
+      if (upgraded) return;
+      if (res) res.destroy(err);
+      else reject(reused ? new StaleConnection() : err);
     };
     s.on('data', onData);
     s.on('end', onEnd);
-    s.on('error', (err) => {
-      if (upgraded) return;
-      if (res) res.destroy(err);
-      else reject(err);
-    });
+    s.on('error', onError);
   });
 }
