@@ -254,8 +254,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
       if (f.rmi !== undefined && f.rmi !== 'local' && f.rmi !== 'all') throw new CliError(`invalid value for --rmi: ${f.rmi}`, 1);
       const timeout = timeoutFlag(f.timeout);
       const ctx = await context(cmd, f, { needModel: false });
-      const r = await run(ctx, () => down(ctx, { volumes: f.volumes, rmi: f.rmi as 'local' | 'all' | undefined, removeOrphans: f.removeOrphans, timeout, haveModel: ctx.haveModel }));
-      if (r.removed === 0) process.stderr.write(`Warning: No resource found to remove for project "${ctx.project.name}".\n`);
+      await run(ctx, () => down(ctx, { volumes: f.volumes, rmi: f.rmi as 'local' | 'all' | undefined, removeOrphans: f.removeOrphans, timeout, haveModel: ctx.haveModel }));
     });
 
   compose.command('start').description('Start services')
