@@ -68,6 +68,31 @@ services:
     assert.equal(compose(two, 'orph', ['down', '-t', '0']).code, 0);
   });
 
+  test('network_mode and volumes_from name another service: its container\'s network and volumes', () => {
+    const dir = project(`
+services:
+  main:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo from-main > /www/index.html && echo shared > /data/x && exec httpd -f -p 8080 -h /www"]
+    stop_signal: SIGKILL
+    volumes: ["/data"]
+  side:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    network_mode: service:main
+    volumes_from: [main:ro]
+    depends_on: [main]
+`);
+    const r = compose(dir, 'nm', ['up', '-d']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(d.berth(['inspect', '-f', '{{.HostConfig.NetworkMode}}', 'nm-side-1']).stdout, 'container:nm-main-1\n');
+    const page = d.berth(['exec', 'nm-side-1', 'sh', '-c', 'for i in $(seq 50); do wget -qO- http://127.0.0.1:8080/ && break; sleep 0.1; done']);
+    assert.equal(page.stdout, 'from-main\n', 'side shares main\'s network namespace');
+    assert.equal(d.berth(['exec', 'nm-side-1', 'cat', '/data/x']).stdout, 'shared\n');
+    assert.equal(compose(dir, 'nm', ['down', '-v', '-t', '0']).code, 0);
+  });
+
   test('down -p without a compose file takes down what the engine has under the project\'s label', () => {
     const dir = project('services:\n  s:\n    image: busybox\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n    volumes: [data:/data]\nvolumes:\n  data: {}\n');
     assert.equal(compose(dir, 'nofile', ['up', '-d']).code, 0);
