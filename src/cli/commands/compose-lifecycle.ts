@@ -25,7 +25,7 @@ interface Common {
 }
 
 function progressMode(cmd: Command, f: Common): ProgressMode {
-  const p = f.progress ?? cmd.optsWithGlobals<Common>().progress ?? process.env.BUILDKIT_PROGRESS;
+  const p = f.progress ?? cmd.optsWithGlobals<Common>().progress ?? (process.env.COMPOSE_PROGRESS || process.env.BUILDKIT_PROGRESS || undefined);
   if (p === undefined || p === 'auto') return 'auto';
   if (!['tty', 'plain', 'quiet', 'json'].includes(p)) throw new CliError(`unsupported --progress value "${p}"`, 1);
   return p as ProgressMode;
@@ -48,7 +48,6 @@ async function run<T>(ctx: ExecContext, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    ctx.progress.stop();
     fail(err);
   } finally {
     ctx.progress.stop();
