@@ -259,7 +259,7 @@ export interface LoadOptions {
   /** The process environment (tests pass their own). */
   env: Record<string, string | undefined>;
   cwd: string;
-  /** Keep services disabled by profiles out of validation errors; true for most commands. */
+  /** false: host paths (binds, build contexts, secret files…) are kept as written (`config --no-path-resolution`). */
   resolvePaths?: boolean;
   /** Services named on the command line: enabled with their dependencies whatever their profiles. */
   services?: string[];

@@ -370,6 +370,47 @@ const CASES: Case[] = [
     ]),
   },
   {
+    source: 'loader/loader_test.go TestLoadWithBindMountVolume',
+    files: { 'compose.yaml': "name: load-with-bind-mount-volume\nservices:\n  web:\n    image: web\n    volumes:\n     - data:/data\nvolumes:\n  data:\n    driver: local\n    driver_opts:\n      type: 'none'\n      o: 'bind'\n      device: './data'\n" },
+    expect: (p, dir) => assert.equal(p.volumes.data.driver_opts?.device, join(dir, 'data')),
+  },
+  {
+    source: 'loader/loader_test.go TestNumericIDs',
+    files: { 'compose.yaml': "name: 'test-numeric-ids'\nservices:\n  foo:\n    image: busybox\n    volumes:\n      - 0:/foo\n\nvolumes:\n  '0': {}\n" },
+    expect: (p) => assert.deepEqual(p.services.foo.volumes, [{ type: 'volume', source: '0', target: '/foo', volume: {} }]),
+  },
+  {
+    source: 'loader/loader_test.go TestLoadWithEnvironmentInterpolation',
+    files: { 'compose.yaml': '# This is a comment, so using variable syntax here ${SHOULD_NOT_BREAK} parsing\nname: load-with-environment-interpolation\nservices:\n  test:\n    image: busybox\n    labels:\n      - home1=$HOME\n      - home2=${HOME}\n      - nonexistent=$NONEXISTENT\n      - default=${NONEXISTENT-default}\nnetworks:\n  test:\n    driver: $HOME\nvolumes:\n  test:\n    driver: $HOME\n' },
+    env: { HOME: '/home/foo', FOO: 'foo' },
+    expect: (p) => {
+      assert.deepEqual(p.services.test.labels, { home1: '/home/foo', home2: '/home/foo', nonexistent: '', default: 'default' });
+      assert.equal(p.networks.test.driver, '/home/foo');
+      assert.equal(p.volumes.test.driver, '/home/foo');
+    },
+  },
+  {
+    source: 'loader/loader_test.go TestLoadNetworkWithName',
+    files: { 'compose.yaml': 'name: load-network-with-name\nservices:\n  hello-world:\n    image: redis:alpine\n    networks:\n      - network1\n      - network3\n\nnetworks:\n  network1:\n    name: network2\n  network3:\n' },
+    expect: (p) => {
+      assert.deepEqual(p.services['hello-world'].networks, { network1: null, network3: null });
+      assert.deepEqual(p.networks, { network1: { name: 'network2' }, network3: { name: 'load-network-with-name_network3' } });
+    },
+  },
+  {
+    source: 'loader/loader_test.go TestLoadServiceExtension / TestLoadExtensions',
+    files: { 'compose.yaml': 'name: load-extensions\nx-project: project\n\nconfigs:\n  x-config-name:\n    external: true\n    x-config-ext: config\nservices:\n  another:\n    image: busybox\n    depends_on:\n      foo:\n        condition: service_started\n        x-depends-on: depends\n  foo:\n    image: busybox\n    x-foo: bar\n    healthcheck:\n      x-healthcheck: health\n    develop:\n      x-dev: dev\n  extension:\n    image: web\n    x-foo: bar\n' },
+    expect: (p) => {
+      assert.deepEqual(p.extensions, { 'x-project': 'project' });
+      assert.equal(p.services.foo['x-foo'], 'bar');
+      assert.equal(p.services.extension['x-foo'], 'bar');
+      assert.equal((p.configs['x-config-name'] as unknown as Record<string, unknown>)['x-config-ext'], 'config');
+      assert.equal((p.services.foo.develop as unknown as Record<string, unknown>)['x-dev'], 'dev');
+      assert.equal((p.services.foo.healthcheck as unknown as Record<string, unknown>)['x-healthcheck'], 'health');
+      assert.equal((p.services.another.depends_on.foo as unknown as Record<string, unknown>)['x-depends-on'], 'depends');
+    },
+  },
+  {
     source: 'loader/reset_test.go TestResetRemove',
     files: { 'a.yaml': 'name: test-reset\nnetworks:\n  test:\n    name: test\n    external: true\n', 'b.yaml': 'networks:\n  test: !reset {}\n' },
     load: ['a.yaml', 'b.yaml'],

@@ -136,8 +136,8 @@ describe('normalisation', () => {
       '      - {target: 80, published: "8080", host_ip: 0.0.0.0, protocol: tcp, mode: host, name: web}',
     ].join('\n') });
     const ports = (await loadProject(opts(dir))).services.a.ports;
+    // "3000" and the first port of "3000-3001" are one port: kept once.
     assert.deepEqual(ports, [
-      { mode: 'ingress', target: 3000, protocol: 'tcp' },
       { mode: 'ingress', target: 3000, protocol: 'tcp' },
       { mode: 'ingress', target: 3001, protocol: 'tcp' },
       { mode: 'ingress', target: 8000, published: '8000', protocol: 'tcp' },
@@ -226,6 +226,13 @@ describe('normalisation: the rest', () => {
     assert.deepEqual(p.services.a.networks, { default: null });
     assert.deepEqual(p.networks, { default: { name: 'proj_default' } });
   });
+  test('resolvePaths: false keeps host paths as written', async () => {
+    const dir = project({ 'compose.yaml': 'services:\n  a:\n    build: ./app\n    volumes: ["./data:/d", {type: bind, source: ../up, target: /u}]\n    secrets: [s]\nsecrets:\n  s: {file: ./s.txt}\n' });
+    const p = await loadProject(opts(dir, { resolvePaths: false }));
+    assert.equal(p.services.a.build?.context, './app');
+    assert.deepEqual(p.services.a.volumes.map((v) => ('source' in v ? v.source : undefined)), ['./data', '../up']);
+    assert.equal(p.secrets.s.file, './s.txt');
+  });
   test('sizes in bytes (binary units, as go-units RAMInBytes)', async () => {
     const dir = project({ 'compose.yaml': 'services:\n  a:\n    image: x\n    mem_limit: 512m\n    memswap_limit: -1\n    shm_size: 64M\n    deploy: {resources: {limits: {memory: 1g}, reservations: {memory: "1024"}}}\n    volumes: [{type: tmpfs, target: /t, tmpfs: {size: 1k}}]\n    build: {context: ., shm_size: 2g}\n' });
     const a = (await loadProject(opts(dir))).services.a;
@@ -255,6 +262,14 @@ describe('normalisation: the rest', () => {
 });
 
 describe('several files: the spec\'s merge rules', () => {
+  test('a port given short in one file and long in another is one port', async () => {
+    const dir = project({
+      'a.yaml': 'services:\n  s:\n    image: x\n    ports: ["8080:80"]\n',
+      'b.yaml': 'services:\n  s:\n    ports: [{target: 80, published: "8080", app_protocol: http}]\n',
+    });
+    const p = await loadProject(opts(dir, { files: ['a.yaml', 'b.yaml'] }));
+    assert.deepEqual(p.services.s.ports, [{ mode: 'ingress', target: 80, published: '8080', protocol: 'tcp', app_protocol: 'http' }]);
+  });
   test('mappings merge, sequences append, command replaces, unique keys keep one entry, !reset and !override', async () => {
     const dir = project({
       'compose.yaml': [
@@ -383,6 +398,8 @@ describe('bad input: one clear error naming the file and key', () => {
     ['two mounts on one path', 'services:\n  a:\n    image: x\n    tmpfs: [/data]\n    volumes: ["/h:/data"]\n', /services\.a\.volumes\[0\]: target \/data already mounted as services\.a\.tmpfs\[0\]$/],
     ['a remote include', 'include: [oci://registry.example/project:latest]\nservices:\n  a:\n    image: x\n', /compose\.yaml: include of a remote resource is not supported: oci:\/\/registry\.example\/project:latest$/],
     ['a bad size', 'services:\n  a:\n    image: x\n    mem_limit: lots\n', /compose\.yaml: services\.a\.mem_limit: invalid size: 'lots'$/],
+    ['a file mode that is not octal', 'services:\n  a:\n    image: x\n    secrets: [{source: s, mode: "rwx"}]\nsecrets:\n  s: {file: ./s}\n', /compose\.yaml: services\.a\.secrets: invalid file mode "rwx"$/],
+    ['a remote extends', 'services:\n  a:\n    extends: {file: "https://example.com/c.yaml", service: b}\n', /cannot extend service "a" in .*compose\.yaml: extending from a remote resource is not supported: https:\/\/example\.com\/c\.yaml$/],
     ['an empty file', '', /^empty compose file$/],
     ['scale and replicas differ', 'services:\n  a:\n    image: x\n    scale: 2\n    deploy: {replicas: 3}\n', /services\.a: can't set distinct values on 'scale' and 'deploy\.replicas'/],
   ];

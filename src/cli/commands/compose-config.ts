@@ -23,6 +23,7 @@ interface ConfigFlags {
   environment?: boolean;
   variables?: boolean;
   consistency?: boolean;
+  pathResolution?: boolean;
   noInterpolate?: boolean;
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
@@ -82,6 +83,7 @@ export function registerComposeConfigCommands(compose: Command): void {
     .option('--variables', 'Print model variables and default values.')
     .option('--no-interpolate', "Don't interpolate environment variables")
     .option('--no-consistency', "Don't check model consistency - warning: may produce invalid Compose output")
+    .option('--no-path-resolution', "Don't resolve file paths")
     .option('--resolve-image-digests', 'Pin image tags to digests')
     .option('--lock-image-digests', 'Produces an override file with image digests')
     .option('-o, --output <file>', 'Save to file (default to stdout)')
@@ -90,7 +92,7 @@ export function registerComposeConfigCommands(compose: Command): void {
         throw new CliError('--resolve-image-digests and --lock-image-digests are not supported by berth compose yet', 1);
       }
       const noInterpolate = f.interpolate === false;
-      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services };
+      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services, resolvePaths: f.pathResolution !== false };
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };
@@ -115,7 +117,7 @@ export function registerComposeConfigCommands(compose: Command): void {
       if (noInterpolate && !f.services && !f.volumes && !f.networks && !f.profiles && !f.images && !f.environment) {
         // Printed as compose prints its raw model: a Go map, keys sorted at every level.
         const model = sortKeys(await loadModel({ ...opts, services: [] }));
-        const text = format === 'json' ? renderJson(model) + '\n' : renderYaml(model);
+        const text = format === 'json' ? renderJson(model) : renderYaml(model);
         if (f.output && !f.quiet) writeFileSync(f.output, text);
         else out(text);
         return;
@@ -134,7 +136,8 @@ export function registerComposeConfigCommands(compose: Command): void {
       }
       const doc = projectDocument(project);
       // Compose escapes `$` in its output so that the output is itself a valid compose file.
-      const text = (format === 'json' ? renderJson(doc) + '\n' : renderYaml(doc)).replaceAll('$', () => '$$');
+      // JSON as compose-go marshals the project: a map at the top (keys sorted), no newline after it.
+      const text = (format === 'json' ? renderJson(Object.fromEntries(Object.entries(doc).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))) : renderYaml(doc)).replaceAll('$', () => '$$');
       if (f.output && !f.quiet) writeFileSync(f.output, text);
       else out(text);
     });

@@ -29,6 +29,9 @@ function resolveOne(name: string, model: Mapping, file: string, dir: string, rea
   let baseModel = model;
   let baseFile = file;
   if (typeof spec.file === 'string' && spec.file !== '') {
+    if (/^(oci:\/\/|git@|https?:\/\/|ssh:\/\/|git:\/\/)/.test(spec.file)) {
+      throw new ComposeError(`cannot extend service ${JSON.stringify(name)} in ${file}: extending from a remote resource is not supported: ${spec.file}`);
+    }
     baseFile = resolve(dir, spec.file);
     baseModel = read(baseFile);
   }

@@ -15,6 +15,13 @@ export interface ServiceContext {
   workingDir: string;
   /** The interpolation environment: env_file values may use it, `KEY` entries take from it. */
   env: Record<string, string>;
+  /** false: host paths are printed as written (`config --no-path-resolution`); files are still read where they are. */
+  resolvePaths: boolean;
+}
+
+/** A host path of the model: absolute against the project, unless paths are left as written. */
+export function hostPath(p: string, ctx: ServiceContext): string {
+  return ctx.resolvePaths ? resolveHostPath(p, ctx.workingDir, ctx.env.HOME) : p;
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
@@ -39,7 +46,7 @@ function isRemoteContext(c: string): boolean {
 function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
   const context = str(b.context ?? '.');
-  const out: BuildConfig = { context: isRemoteContext(context) ? context : resolveHostPath(context, ctx.workingDir, ctx.env.HOME) };
+  const out: BuildConfig = { context: isRemoteContext(context) ? context : hostPath(context, ctx) };
   if (b.dockerfile === undefined && b.dockerfile_inline === undefined) out.dockerfile = 'Dockerfile';
   const rest: Mapping = { ...b };
   delete rest.context;
@@ -54,7 +61,7 @@ function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
       out.args = args;
     } else if (k === 'labels') out.labels = stringMap(x);
     else if (k === 'extra_hosts') out.extra_hosts = extraHosts(x);
-    else if (k === 'secrets') out.secrets = fileObjects(x);
+    else if (k === 'secrets') out.secrets = fileObjects(x, `${where}.build.secrets`);
     else if (k === 'cache_from' || k === 'cache_to' || k === 'tags' || k === 'platforms') (out as unknown as Mapping)[k] = strList(x);
     else if (k === 'shm_size') out.shm_size = bytes(x, `${where}.build.shm_size`);
     else (out as unknown as Mapping)[k] = x;
@@ -94,12 +101,15 @@ function extraHosts(v: unknown): string[] {
 /** A string or a list of strings, without the empty ones (`dns: ${UNSET}` means none). */
 const nonEmptyList = (v: unknown): string[] => strList(v).filter((x) => x !== '');
 
-function fileObjects(v: unknown): ServiceFileObject[] {
+function fileObjects(v: unknown, where: string): ServiceFileObject[] {
   return (v as unknown[]).map((e) => {
     if (typeof e === 'string') return { source: e };
     const o = { ...(e as Mapping) };
     // A mode written as a string is octal ("0440"), as compose reads it.
-    if (typeof o.mode === 'string') o.mode = parseInt(o.mode, 8);
+    if (typeof o.mode === 'string') {
+      if (!/^(0o)?[0-7]+$/.test(o.mode.trim())) throw new ComposeError(`${where}: invalid file mode ${JSON.stringify(o.mode)}`);
+      o.mode = parseInt(o.mode.trim().replace(/^0o/, ''), 8);
+    }
     if (o.uid !== undefined) o.uid = str(o.uid);
     if (o.gid !== undefined) o.gid = str(o.gid);
     return o as unknown as ServiceFileObject;
@@ -131,17 +141,30 @@ function ports(v: unknown, where: string): PortConfig[] {
       throw err;
     }
   }
-  return out;
+  // Short and long forms of one port meet only now: the later one wins, in the earlier's place (compose-go's second unicity pass).
+  const at = new Map<string, number>();
+  const unique: PortConfig[] = [];
+  for (const p of out) {
+    const key = `${p.host_ip ?? ''}:${p.published ?? ''}:${p.target}/${p.protocol}`;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, unique.length);
+      unique.push(p);
+    } else {
+      unique[i] = p;
+    }
+  }
+  return unique;
 }
 
 function volumes(v: unknown, ctx: ServiceContext, where: string): ServiceVolume[] {
   return (v as unknown[]).map((e) => {
     try {
-      if (typeof e === 'string') return parseVolumeSpec(e, ctx.workingDir, ctx.env.HOME);
+      if (typeof e === 'string') return parseVolumeSpec(e, ctx.workingDir, ctx.env.HOME, ctx.resolvePaths);
       const m = { ...(e as Mapping) } as Mapping;
       if (m.type === 'bind') {
         if (!m.source) throw new ComposeError('invalid mount config for type "bind": field Source must not be empty');
-        m.source = resolveHostPath(str(m.source), ctx.workingDir, ctx.env.HOME);
+        m.source = hostPath(str(m.source), ctx);
         // As compose-go: a `bind:` section defaults create_host_path to true; without one there is none.
         if (isMapping(m.bind)) m.bind = { create_host_path: true, ...m.bind };
       }
@@ -166,13 +189,19 @@ function dependsOn(v: unknown): Record<string, DependsOn> {
   }
   for (const [name, d] of Object.entries(v as Mapping)) {
     const m = isMapping(d) ? d : {};
-    out[name] = {
+    out[name] = withExtensions({
       condition: (m.condition as DependsOn['condition']) ?? 'service_started',
       ...(m.restart !== undefined ? { restart: Boolean(m.restart) } : {}),
       required: m.required === undefined ? true : Boolean(m.required),
-    };
+    }, m);
   }
   return out;
+}
+
+/** `x-…` keys of `from` kept on the normalised `to` (compose keeps extensions everywhere). */
+function withExtensions<T extends object>(to: T, from: Mapping): T {
+  for (const [k, x] of Object.entries(from)) if (k.startsWith('x-')) (to as Record<string, unknown>)[k] = x;
+  return to;
 }
 
 function healthcheck(v: Mapping, where: string): Healthcheck {
@@ -184,7 +213,7 @@ function healthcheck(v: Mapping, where: string): Healthcheck {
   }
   if (v.retries !== undefined) h.retries = Number(v.retries);
   if (v.disable !== undefined) h.disable = Boolean(v.disable);
-  return h;
+  return withExtensions(h, v);
 }
 
 /** env_file entries (string, list, long form) read in order; `required: false` files may be missing. */
@@ -284,7 +313,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
         // Watched paths are relative to the project directory.
         const d = { ...(v as Mapping) };
         if (Array.isArray(d.watch)) {
-          d.watch = d.watch.map((w) => (isMapping(w) && typeof w.path === 'string' ? { ...w, path: resolveHostPath(w.path, ctx.workingDir, ctx.env.HOME) } : w));
+          d.watch = d.watch.map((w) => (isMapping(w) && typeof w.path === 'string' ? { ...w, path: hostPath(w.path, ctx) } : w));
         }
         s.develop = d;
         break;
@@ -294,9 +323,9 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
       case 'extra_hosts': s.extra_hosts = extraHosts(v); break;
       case 'secrets':
         // A service's secret lands in /run/secrets/<source> unless it says where.
-        s.secrets = fileObjects(v).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
+        s.secrets = fileObjects(v, `${where}.secrets`).map((o) => (o.target === undefined ? { ...o, target: `/run/secrets/${o.source}` } : o));
         break;
-      case 'configs': s.configs = fileObjects(v); break;
+      case 'configs': s.configs = fileObjects(v, `${where}.configs`); break;
       case 'mem_limit': case 'mem_reservation': case 'memswap_limit': case 'shm_size': s[k] = bytes(v, `${where}.${k}`); break;
       case 'deploy': {
         const d = { ...(v as Mapping) };

@@ -4,8 +4,7 @@
 import type { FileObjectConfig, NetworkConfig, Service, VolumeConfig } from '../model.ts';
 import { isMapping, type Mapping } from './errors.ts';
 import { toKeyValueMap } from './merge.ts';
-import { normaliseService, type ServiceContext } from './normalise-service.ts';
-import { resolveHostPath } from './short-syntax.ts';
+import { hostPath, normaliseService, type ServiceContext } from './normalise-service.ts';
 
 export interface Normalised {
   services: Record<string, Service>;
@@ -55,12 +54,20 @@ export function normaliseProject(project: string, model: Mapping, ctx: ServiceCo
     networks.default = { name: `${project}_default` };
   }
   const volumes: Record<string, VolumeConfig> = {};
-  for (const [k, v] of Object.entries((model.volumes as Mapping | undefined) ?? {})) volumes[k] = resource(project, k, v);
+  for (const [k, v] of Object.entries((model.volumes as Mapping | undefined) ?? {})) {
+    const vol = resource<VolumeConfig>(project, k, v);
+    // A local volume that is a bind mount in disguise (o=bind): its device is a host path.
+    const dev = vol.driver_opts?.device;
+    if (vol.driver === 'local' && vol.driver_opts?.o === 'bind' && dev !== undefined) {
+      vol.driver_opts = { ...vol.driver_opts, device: hostPath(dev, ctx) };
+    }
+    volumes[k] = vol;
+  }
   const fileObjects = (key: 'secrets' | 'configs'): Record<string, FileObjectConfig> => {
     const out: Record<string, FileObjectConfig> = {};
     for (const [k, v] of Object.entries((model[key] as Mapping | undefined) ?? {})) {
       const r = resource<FileObjectConfig>(project, k, v);
-      if (r.file !== undefined) r.file = resolveHostPath(String(r.file), ctx.workingDir, ctx.env.HOME);
+      if (r.file !== undefined) r.file = hostPath(String(r.file), ctx);
       // Environment-backed: the content is the variable's value, as compose resolves it.
       if (r.environment !== undefined && r.content === undefined && ctx.env[r.environment] !== undefined) r.content = ctx.env[r.environment];
       out[k] = r;

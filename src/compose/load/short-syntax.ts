@@ -95,7 +95,7 @@ export function isHostPath(source: string): boolean {
 }
 
 /** `[source:]target[:mode]` as a long-form volume. */
-export function parseVolumeSpec(raw: string, workingDir: string, home: string | undefined): ServiceVolume {
+export function parseVolumeSpec(raw: string, workingDir: string, home: string | undefined, resolvePaths = true): ServiceVolume {
   const parts = raw.split(':');
   if (parts.length > 3 || parts.some((p) => p === '')) throw new ComposeError(`invalid spec: ${raw}: too many colons`);
   if (parts.length === 1) return { type: 'volume', target: posix.normalize(parts[0]), volume: {} };
@@ -112,7 +112,7 @@ export function parseVolumeSpec(raw: string, workingDir: string, home: string | 
     if (prop) bind.propagation = prop;
     if (opts.includes('z')) bind.selinux = 'z';
     if (opts.includes('Z')) bind.selinux = 'Z';
-    return { type: 'bind', source: resolveHostPath(source, workingDir, home), target, ...(readOnly ? { read_only: true } : {}), bind };
+    return { type: 'bind', source: resolvePaths ? resolveHostPath(source, workingDir, home) : source, target, ...(readOnly ? { read_only: true } : {}), bind };
   }
   return {
     type: 'volume', source, target, ...(readOnly ? { read_only: true } : {}),
