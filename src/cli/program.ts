@@ -8,6 +8,7 @@ import { registerImageUsageCommands } from './commands/image-usage.ts';
 import { registerRunCommands } from './commands/run.ts';
 import { collect } from './options.ts';
 import { COMPOSE_VERSION } from '../compose/version.ts';
+import { followPluginSocket } from './plugin-socket.ts';
 import { registerSystemCommands } from './commands/system.ts';
 import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
@@ -111,6 +112,7 @@ export async function cliMain(argv: string[], program: Command = buildProgram())
   }
   // Run by the docker CLI as its plugin: usage lines say `docker compose …`, as the user typed.
   if (process.env.DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND) program.name('docker');
+  followPluginSocket(process.env.DOCKER_CLI_PLUGIN_SOCKET);
   if (argv[0] === '-v' || argv[0] === '--version') {
     process.stdout.write('berth version 0.1.0\n');
     return 0;

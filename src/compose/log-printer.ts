@@ -109,7 +109,7 @@ export interface LogStreamOptions {
  * and RFC 3339 times are resolved here, as the docker client does, since an
  * engine only takes the numeric form.
  */
-function apiTime(v: string | undefined, now: Date): string | undefined {
+export function apiTime(v: string | undefined, now: Date): string | undefined {
   if (!v) return undefined;
   const ns = parseTimestampNs(v, now);
   const sec = ns / 1_000_000_000n;

@@ -242,6 +242,12 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.match(lines[0], /[(, ]name=demo_worker_1[,)]/);
     assert.equal(lines[1], '');
     assert.match(lines[2], / container unpause /);
+    // --since/--until (relative times resolved here): the past replayed, then the command ends.
+    const replay = bc(['events', '--json', '--since', '1h', '--until', '0s', 'worker']);
+    assert.equal(replay.code, 0, replay.stderr);
+    const actions = replay.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { action: string }).action);
+    assert.ok(actions.includes('create') && actions.indexOf('pause') < actions.indexOf('unpause'), actions.join(','));
+    assert.equal(bc(['events', '--since', 'yesterday']).stderr, 'failed to parse value as time or duration: "yesterday"\n');
   });
 
   test('cp: into every container of a service, out of the first; between services refused', () => {

@@ -5,7 +5,7 @@
 // pointed at (DOCKER_HOST, -H, --context, `docker context use`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, DOCKER, run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
@@ -73,6 +73,22 @@ describe('compose as a docker CLI plugin', { skip: !DOCKER }, () => {
     assert.equal(ps.code, 0, ps.stderr);
     assert.equal(ps.stdout, 'plug-db-1 db running\nplug-web-1 web running\n');
     assert.equal(docker(['compose', '-p', 'plug', 'logs', 'web'], { DOCKER_HOST: d.host }).stdout, 'web-1  | web is up\n');
+  });
+
+  test('an interrupt of the docker CLI reaches berth through the plugin socket: logs -f ends', async () => {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'DOCKER_CONTEXT')) as Record<string, string>;
+    const p = spawn(DOCKER as string, ['compose', '-p', 'plug', 'logs', '-f', 'web'], { env: { ...base, DOCKER_CONFIG: config, DOCKER_HOST: d.host }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => { out += c; });
+    const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 100 && !out.includes('web is up'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(out, 'web-1  | web is up\n');
+    // Only the docker CLI is signalled, as a process manager would; it does not pass signals on.
+    p.kill('SIGINT');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 130);
   });
 
   test('docker -H, --context and `docker context use` choose the daemon as they do for docker itself', () => {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { LABEL } from '../../compose/model.ts';
-import { LogPrinter } from '../../compose/log-printer.ts';
+import { apiTime, LogPrinter } from '../../compose/log-printer.ts';
 import { printProjectLogs } from '../../compose/project-logs.ts';
 import { projectContainers } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
@@ -34,7 +34,7 @@ function eventTimeJson(ns: bigint): string {
 
 async function runEvents(client: EngineClient, project: string, services: string[], f: { json?: boolean; since?: string; until?: string }): Promise<void> {
   const res = await client.stream('GET', '/events', {
-    query: { since: f.since, until: f.until, filters: JSON.stringify({ label: [`${LABEL.project}=${project}`] }) },
+    query: { since: apiTime(f.since, new Date()), until: apiTime(f.until, new Date()), filters: JSON.stringify({ label: [`${LABEL.project}=${project}`] }) },
   });
   let buf = '';
   for await (const chunk of res) {
@@ -105,6 +105,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .option('--since <since>', 'Show all events created since timestamp')
     .option('--until <until>', 'Stream events until this timestamp')
     .action(async (services: string[], f: { json?: boolean; since?: string; until?: string }, cmd: Command) => {
+      checkTimeFlags({ since: f.since, until: f.until }, false);
       await runEvents(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services, f);
     });
 
