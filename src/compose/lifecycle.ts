@@ -148,7 +148,9 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<void> {
   const orphans = o.removeOrphans ? all_.filter((c) => !known(c) || isOneoff(c)) : [];
   // A recreated container mounts its predecessor's anonymous volume by name, which the engine's v=1 leaves.
   const anonymous = new Set([...containers, ...orphans].flatMap((c) => (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)).map((m) => m.Name!)));
-  const stopAndRemove = async (c: ContainerSummary, volumes: boolean) => {
+  // Dependents must be stopped before what they depend on; their removal need not hold the next wave back.
+  const removals: Array<Promise<void>> = [];
+  const stopThenRemove = async (c: ContainerSummary, volumes: boolean): Promise<void> => {
     const id = ids.container(displayName(c));
     ctx.progress.event(id, 'working', 'Stopping');
     try {
@@ -158,19 +160,24 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<void> {
       throw err;
     }
     ctx.progress.event(id, 'done', 'Stopped');
-    ctx.progress.event(id, 'working', 'Removing');
-    try {
-      await client.status('DELETE', `/containers/${c.Id}`, { query: { force: true, v: volumes } });
-    } catch (err) {
-      if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) {
-        ctx.progress.event(id, 'error', 'Error while Removing');
-        throw err;
+    const removal = (async () => {
+      ctx.progress.event(id, 'working', 'Removing');
+      try {
+        await client.status('DELETE', `/containers/${c.Id}`, { query: { force: true, v: volumes } });
+      } catch (err) {
+        if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) {
+          ctx.progress.event(id, 'error', 'Error while Removing');
+          throw err;
+        }
       }
-    }
-    ctx.progress.event(id, 'done', 'Removed');
+      ctx.progress.event(id, 'done', 'Removed');
+    })();
+    removal.catch(() => {}); // awaited below, with the others
+    removals.push(removal);
   };
-  for (const w of waves(project, containers).reverse()) await all(w, (c) => stopAndRemove(c, o.volumes === true));
-  await all(orphans, (c) => stopAndRemove(c, false));
+  for (const w of waves(project, containers).reverse()) await all(w, (c) => stopThenRemove(c, o.volumes === true));
+  await all(orphans, (c) => stopThenRemove(c, false));
+  await all(removals, (r) => r);
 
   const ops: Array<() => Promise<void>> = [];
   // Networks: the model's own (not external), or without a model those labelled with the project.
