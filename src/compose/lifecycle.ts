@@ -8,7 +8,6 @@ import { all, waitForCondition, type ExecContext } from './execute.ts';
 import { dependencyOrder, displayName, isOneoff, labelFilter, type ContainerSummary } from './plan.ts';
 import { ids } from './progress.ts';
 import { removeProjectState } from './file-objects.ts';
-import { warningLine } from './warn.ts';
 
 export interface Selection {
   services?: string[];
@@ -113,115 +112,110 @@ export interface DownOptions {
   haveModel: boolean;
 }
 
-/** `down`: containers, networks, and (with -v/--rmi) volumes and images of the project; a project that does not exist is a no-op. */
-export async function down(ctx: ExecContext, o: DownOptions): Promise<{ removed: number }> {
-  const { client, project } = ctx;
-  const containers = (await projectContainers(ctx, { oneoff: 'include' }))
-    .filter((c) => !o.haveModel || o.removeOrphans || project.services[c.Labels[LABEL.service]] || project.disabledServices[c.Labels[LABEL.service]]);
-  const orphans = o.haveModel && !o.removeOrphans
-    ? (await projectContainers(ctx, { oneoff: 'exclude' })).filter((c) => !project.services[c.Labels[LABEL.service]] && !project.disabledServices[c.Labels[LABEL.service]])
-    : [];
-  if (orphans.length) {
-    ctx.progress.message(warningLine(`Found orphan containers ([${orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
-  }
-  let removed = 0;
-  // Anonymous volumes, removed with -v: a recreated container mounts its predecessor's by name, so the
-  // engine's v=1 would not count them as the container's own.
-  const anonymous = new Set(containers.flatMap((c) => (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)).map((m) => m.Name!)));
-  const ws = waves(project, containers).reverse();
-  for (const w of ws) {
-    await all(w, async (c) => {
-      const id = ids.container(displayName(c));
-      if (c.State === 'running' || c.State === 'paused' || c.State === 'restarting') {
-        ctx.progress.event(id, 'working', 'Stopping');
-        await client.status('POST', `/containers/${c.Id}/stop`, { query: { t: o.timeout } });
-        ctx.progress.event(id, 'done', 'Stopped');
-      }
-      ctx.progress.event(id, 'working', 'Removing');
-      await client.status('DELETE', `/containers/${c.Id}`, { query: { force: true, v: o.volumes } });
-      ctx.progress.event(id, 'done', 'Removed');
-      removed++;
-    });
-  }
-
-  // Networks: the model's own (not external); without a model, those labelled with the project.
-  const nets = await client.call<Array<{ Name: string; Id: string; Labels?: Record<string, string> | null }>>('GET', '/networks', { query: { filters: labelFilter(`${LABEL.project}=${project.name}`) } });
-  const netNames = o.haveModel
-    ? Object.values(project.networks).filter((n) => !n.external).map((n) => n.name)
-    : nets.map((n) => n.Name);
-  const present = new Set((await client.call<Array<{ Name: string }>>('GET', '/networks')).map((n) => n.Name));
-  await all(netNames.filter((n) => present.has(n)), async (n) => {
-    const id = ids.network(n);
-    ctx.progress.event(id, 'working', 'Removing');
-    try {
-      await client.status('DELETE', `/networks/${encodeURIComponent(n)}`);
-      ctx.progress.event(id, 'done', 'Removed');
-      removed++;
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return;
-      // Still used by containers outside the project: left, as compose leaves it, with a warning.
-      ctx.progress.event(id, 'warning', 'Resource is still in use');
+/** An event for a resource whose step may fail; failures are reported against it, then thrown. */
+async function removal(ctx: ExecContext, id: string, fn: () => Promise<unknown>): Promise<void> {
+  ctx.progress.event(id, 'working', 'Removing');
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      ctx.progress.event(id, 'done', 'Warning: No resource found to remove');
+      return;
     }
-  });
+    if (err instanceof ApiError && err.status === 409) {
+      ctx.progress.event(id, 'warning', 'Resource is still in use');
+      return;
+    }
+    ctx.progress.event(id, 'error', 'Error');
+    throw err;
+  }
+  ctx.progress.event(id, 'done', 'Removed');
+}
 
-  if (o.volumes) {
-    await all([...anonymous], async (n) => {
-      try {
-        await client.status('DELETE', `/volumes/${n}`);
-      } catch (err) {
-        // Gone with its container already, or still used by a container of another project.
-        if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) throw err;
-      }
-    });
-    const vols = await client.call<{ Volumes: Array<{ Name: string; Labels?: Record<string, string> | null }> | null }>('GET', '/volumes', { query: { filters: labelFilter(`${LABEL.project}=${project.name}`) } });
-    const labelled = (vols.Volumes ?? []).map((v) => v.Name);
-    const declared = o.haveModel ? Object.values(project.volumes).filter((v) => !v.external).map((v) => v.name) : [];
-    const names = [...new Set([...declared, ...labelled])];
-    await all(names, async (n) => {
-      const id = ids.volume(n);
-      if (!labelled.includes(n) && !(await volumeExists(ctx, n))) return;
+/**
+ * `down`, as docker compose does it: the services' containers stopped and
+ * removed in reverse dependency order (one-off and orphaned ones too with
+ * --remove-orphans), then at once the project's networks, with --rmi its
+ * images, with -v its volumes (and every anonymous volume its containers
+ * mounted). Without a compose file the project is what the engine has under
+ * its label. Nothing found at all is a warning, not an error.
+ */
+export async function down(ctx: ExecContext, o: DownOptions): Promise<void> {
+  const { client, project } = ctx;
+  const all_ = await projectContainers(ctx, { oneoff: o.removeOrphans ? 'include' : 'exclude' });
+  const known = (c: ContainerSummary) => !o.haveModel || !!project.services[c.Labels[LABEL.service]] || !!project.disabledServices[c.Labels[LABEL.service]];
+  const containers = all_.filter((c) => known(c) && !isOneoff(c));
+  const orphans = o.removeOrphans ? all_.filter((c) => !known(c) || isOneoff(c)) : [];
+  // A recreated container mounts its predecessor's anonymous volume by name, which the engine's v=1 leaves.
+  const anonymous = new Set([...containers, ...orphans].flatMap((c) => (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)).map((m) => m.Name!)));
+  // Dependents must be stopped before what they depend on; their removal need not hold the next wave back.
+  const removals: Array<Promise<void>> = [];
+  const stopThenRemove = async (c: ContainerSummary, volumes: boolean): Promise<void> => {
+    const id = ids.container(displayName(c));
+    ctx.progress.event(id, 'working', 'Stopping');
+    try {
+      await client.status('POST', `/containers/${c.Id}/stop`, { query: { t: o.timeout } });
+    } catch (err) {
+      ctx.progress.event(id, 'error', 'Error while Stopping');
+      throw err;
+    }
+    ctx.progress.event(id, 'done', 'Stopped');
+    const removal = (async () => {
       ctx.progress.event(id, 'working', 'Removing');
       try {
-        await client.status('DELETE', `/volumes/${encodeURIComponent(n)}`);
+        await client.status('DELETE', `/containers/${c.Id}`, { query: { force: true, v: volumes } });
       } catch (err) {
-        if (err instanceof ApiError && err.status === 404) return;
-        ctx.progress.event(id, 'warning', 'Resource is still in use');
-        return;
+        if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) {
+          ctx.progress.event(id, 'error', 'Error while Removing');
+          throw err;
+        }
       }
       ctx.progress.event(id, 'done', 'Removed');
-      removed++;
-    });
-  }
+    })();
+    removal.catch(() => {}); // awaited below, with the others
+    removals.push(removal);
+  };
+  for (const w of waves(project, containers).reverse()) await all(w, (c) => stopThenRemove(c, o.volumes === true));
+  await all(orphans, (c) => stopThenRemove(c, false));
+  await all(removals, (r) => r);
 
-  if (o.rmi && o.haveModel) {
+  const ops: Array<() => Promise<void>> = [];
+  // Networks: the model's own (not external), or without a model those labelled with the project.
+  const labelled = await client.call<Array<{ Name: string; Labels?: Record<string, string> | null }>>('GET', '/networks', { query: { filters: labelFilter(`${LABEL.project}=${project.name}`) } });
+  const networks = o.haveModel ? Object.values(project.networks).filter((n) => !n.external).map((n) => n.name) : labelled.map((n) => n.Name);
+  for (const n of networks) {
+    // Only a network the project made (its labels say so) is removed, as compose checks.
+    if (!labelled.some((x) => x.Name === n)) continue;
+    ops.push(() => removal(ctx, ids.network(n), () => client.status('DELETE', `/networks/${encodeURIComponent(n)}`)));
+  }
+  if (o.rmi) {
     const images = new Set<string>();
     for (const s of Object.values(project.services)) {
       // local: only images without a name of their own (built as <project>-<service>).
       if (o.rmi === 'all' || !s.image) images.add(s.image ?? `${project.name}-${s.name}`);
     }
-    await all([...images], async (ref) => {
-      const id = ids.image(ref);
-      try {
-        await client.call('DELETE', `/images/${encodeURIComponent(ref)}`);
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 404) return;
-        ctx.progress.event(id, 'error', 'Error');
-        throw err;
-      }
-      ctx.progress.event(id, 'done', 'Removed');
-      removed++;
-    });
+    if (!o.haveModel) for (const c of containers) if (o.rmi === 'all') images.add(c.Image);
+    for (const ref of images) ops.push(() => removal(ctx, ids.image(ref), () => client.call('DELETE', `/images/${encodeURIComponent(ref)}`)));
   }
+  if (o.volumes) {
+    const vols = await client.call<{ Volumes: Array<{ Name: string }> | null }>('GET', '/volumes', { query: { filters: labelFilter(`${LABEL.project}=${project.name}`) } });
+    const names = o.haveModel ? Object.values(project.volumes).filter((v) => !v.external).map((v) => v.name) : (vols.Volumes ?? []).map((v) => v.Name);
+    for (const n of names) ops.push(() => removal(ctx, `Volume ${n}`, () => client.status('DELETE', `/volumes/${encodeURIComponent(n)}`, { query: { force: true } })));
+    for (const n of anonymous) {
+      ops.push(async () => {
+        try {
+          await client.status('DELETE', `/volumes/${n}`);
+        } catch (err) {
+          // Gone with its container already, or still used by a container of another project.
+          if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) throw err;
+        }
+      });
+    }
+  }
+  // compose counts the model's networks as work even when absent: with a file, only an empty model warns.
+  if (containers.length === 0 && orphans.length === 0 && ops.length === 0 && !(o.haveModel && networks.length > 0)) {
+    process.stderr.write(`Warning: No resource found to remove for project ${JSON.stringify(project.name)}.\n`);
+  }
+  await all(ops, (op) => op());
   removeProjectState(project.name);
-  return { removed };
-}
-
-async function volumeExists(ctx: ExecContext, name: string): Promise<boolean> {
-  try {
-    await ctx.client.call('GET', `/volumes/${encodeURIComponent(name)}`);
-    return true;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return false;
-    throw err;
-  }
 }

@@ -2,7 +2,7 @@
 // Ctrl-C: what a user sees and what the engine has afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, startSeededDaemon, type RunResult, type TestDaemon } from '../helpers/daemon.ts';
@@ -66,6 +66,46 @@ services:
     assert.match(rm.stderr, / Container orph-old-1 {2}Removed\n/);
     assert.notEqual(d.berth(['inspect', 'orph-old-1']).code, 0);
     assert.equal(compose(two, 'orph', ['down', '-t', '0']).code, 0);
+  });
+
+  test('network_mode and volumes_from name another service: its container\'s network and volumes', () => {
+    const dir = project(`
+services:
+  main:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo from-main > /www/index.html && echo shared > /data/x && exec httpd -f -p 8080 -h /www"]
+    stop_signal: SIGKILL
+    volumes: ["/data"]
+  side:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    network_mode: service:main
+    volumes_from: [main:ro]
+    depends_on: [main]
+`);
+    const r = compose(dir, 'nm', ['up', '-d']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(d.berth(['inspect', '-f', '{{.HostConfig.NetworkMode}}', 'nm-side-1']).stdout, 'container:nm-main-1\n');
+    const page = d.berth(['exec', 'nm-side-1', 'sh', '-c', 'for i in $(seq 50); do wget -qO- http://127.0.0.1:8080/ && break; sleep 0.1; done']);
+    assert.equal(page.stdout, 'from-main\n', 'side shares main\'s network namespace');
+    assert.equal(d.berth(['exec', 'nm-side-1', 'cat', '/data/x']).stdout, 'shared\n');
+    assert.equal(compose(dir, 'nm', ['down', '-v', '-t', '0']).code, 0);
+  });
+
+  test('down -p without a compose file takes down what the engine has under the project\'s label', () => {
+    const dir = project('services:\n  s:\n    image: busybox\n    command: ["sleep", "600"]\n    stop_signal: SIGKILL\n    volumes: [data:/data]\nvolumes:\n  data: {}\n');
+    assert.equal(compose(dir, 'nofile', ['up', '-d']).code, 0);
+    const empty = mkdtempSync('/tmp/bcd-empty-');
+    const r = spawnSync(BERTH, ['-H', d.host, 'compose', '-p', 'nofile', 'down', '-v', '-t', '0'], { cwd: empty, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, / Container nofile-s-1 {2}Removed\n/);
+    assert.match(r.stderr, / Network nofile_default {2}Removed\n/);
+    assert.match(r.stderr, / Volume nofile_data {2}Removed\n/);
+    assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=nofile']).stdout, '');
+    const again = spawnSync(BERTH, ['-H', d.host, 'compose', '-p', 'nofile', 'down'], { cwd: empty, encoding: 'utf8' });
+    assert.equal(again.status, 0);
+    assert.equal(again.stderr, 'Warning: No resource found to remove for project "nofile".\n');
   });
 
   test('Ctrl-C on an attached up stops the project\'s containers gracefully and exits 130', async () => {

@@ -25,7 +25,7 @@ interface Common {
 }
 
 function progressMode(cmd: Command, f: Common): ProgressMode {
-  const p = f.progress ?? cmd.optsWithGlobals<Common>().progress ?? process.env.BUILDKIT_PROGRESS;
+  const p = f.progress ?? cmd.optsWithGlobals<Common>().progress ?? (process.env.COMPOSE_PROGRESS || process.env.BUILDKIT_PROGRESS || undefined);
   if (p === undefined || p === 'auto') return 'auto';
   if (!['tty', 'plain', 'quiet', 'json'].includes(p)) throw new CliError(`unsupported --progress value "${p}"`, 1);
   return p as ProgressMode;
@@ -48,7 +48,6 @@ async function run<T>(ctx: ExecContext, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    ctx.progress.stop();
     fail(err);
   } finally {
     ctx.progress.stop();
@@ -254,8 +253,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
       if (f.rmi !== undefined && f.rmi !== 'local' && f.rmi !== 'all') throw new CliError(`invalid value for --rmi: ${f.rmi}`, 1);
       const timeout = timeoutFlag(f.timeout);
       const ctx = await context(cmd, f, { needModel: false });
-      const r = await run(ctx, () => down(ctx, { volumes: f.volumes, rmi: f.rmi as 'local' | 'all' | undefined, removeOrphans: f.removeOrphans, timeout, haveModel: ctx.haveModel }));
-      if (r.removed === 0) process.stderr.write(`Warning: No resource found to remove for project "${ctx.project.name}".\n`);
+      await run(ctx, () => down(ctx, { volumes: f.volumes, rmi: f.rmi as 'local' | 'all' | undefined, removeOrphans: f.removeOrphans, timeout, haveModel: ctx.haveModel }));
     });
 
   compose.command('start').description('Start services')
