@@ -70,6 +70,8 @@ export interface CallOptions {
   stream?: Readable;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Bytes of a streamed response read ahead of its reader (transport.ts RequestSpec.readAhead). */
+  readAhead?: number;
 }
 
 export class EngineClient {
@@ -97,9 +99,9 @@ export class EngineClient {
     return { Host: host, 'User-Agent': 'berth-cli', ...extra };
   }
 
-  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable): Promise<Response | Upgraded> {
+  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable, readAhead?: number): Promise<Response | Upgraded> {
     try {
-      return await exchange(this.host, { method, path, headers: this.headers(headers), body });
+      return await exchange(this.host, { method, path, headers: this.headers(headers), body, readAhead });
     } catch (err) {
       throw this.connectError(err as NodeJS.ErrnoException);
     }
@@ -115,7 +117,7 @@ export class EngineClient {
       body = o.stream;
       headers['Content-Type'] = o.contentType ?? 'application/x-tar';
     }
-    const res = await this.exchange(method, this.path(p, o.query), headers, body);
+    const res = await this.exchange(method, this.path(p, o.query), headers, body, o.readAhead);
     if ('upgraded' in res) throw new ApiError(500, `unexpected upgrade in reply to ${method} ${p}`);
     return res;
   }

@@ -19,6 +19,12 @@ export interface RequestSpec {
   headers: Record<string, string>;
   /** A whole body (sent with Content-Length) or a stream (sent chunked). */
   body?: Buffer | Readable;
+  /**
+   * Bytes of the response body read ahead of its consumer (default 16 KiB).
+   * A consumer that blocks now and then (cp's extraction, in creat(2)) keeps
+   * the daemon writing meanwhile instead of stalling it at the socket's buffer.
+   */
+  readAhead?: number;
 }
 
 /** A response: its status and headers (names lower-cased), and its body as a stream. */
@@ -26,8 +32,8 @@ export class Response extends Readable {
   statusCode = 0;
   headers: Record<string, string> = {};
   private readonly onRead: () => void;
-  constructor(onRead: () => void) {
-    super();
+  constructor(onRead: () => void, highWaterMark?: number) {
+    super({ highWaterMark });
     this.onRead = onRead;
   }
   override _read(): void {
@@ -125,7 +131,7 @@ export async function exchange(ep: Endpoint, r: RequestSpec): Promise<Response |
         resolve({ upgraded: true, statusCode: 101, headers, socket: s });
         return 2; // stop: what follows is the upgraded stream
       }
-      res = new Response(() => s.resume());
+      res = new Response(() => s.resume(), r.readAhead);
       res.statusCode = info.statusCode;
       res.headers = headers;
       resolve(res);
