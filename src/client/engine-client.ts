@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { exchange, type Response, type Upgraded } from './transport.ts';
+import { exchange, type BodyWriter, type Response, type Upgraded } from './transport.ts';
 
 export const CLIENT_API_VERSION = '1.51';
 
@@ -67,7 +67,7 @@ export interface CallOptions {
   query?: Record<string, string | number | boolean | string[] | undefined>;
   body?: unknown;
   /** Raw request body (tar upload); sent as-is with the given content type. */
-  stream?: Readable;
+  stream?: Readable | BodyWriter;
   contentType?: string;
   headers?: Record<string, string>;
   /** Bytes of a streamed response read ahead of its reader (transport.ts RequestSpec.readAhead). */
@@ -99,7 +99,7 @@ export class EngineClient {
     return { Host: host, 'User-Agent': 'berth-cli', ...extra };
   }
 
-  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable, readAhead?: number): Promise<Response | Upgraded> {
+  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable | BodyWriter, readAhead?: number): Promise<Response | Upgraded> {
     try {
       return await exchange(this.host, { method, path, headers: this.headers(headers), body, readAhead });
     } catch (err) {
@@ -109,7 +109,7 @@ export class EngineClient {
 
   private async send(method: string, p: string, o: CallOptions, extraHeaders: Record<string, string> = {}): Promise<Response> {
     const headers: Record<string, string> = { ...(o.headers ?? {}), ...extraHeaders };
-    let body: Buffer | Readable | undefined;
+    let body: Buffer | Readable | BodyWriter | undefined;
     if (o.body !== undefined) {
       body = Buffer.from(JSON.stringify(o.body));
       headers['Content-Type'] = 'application/json';

@@ -6,17 +6,18 @@
 // inside the destination directory, symlinks in it clamped there
 // (files/rootpath.ts), and nothing is ever written through a symlink.
 // Runs in the CLI's startup snapshot: no process state read at load time.
-import { addEntry } from './context-tar.ts';
 import {
-  closeSync, constants as C, createReadStream, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
-  openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, chmodSync, writevSync, type Stats,
+  closeSync, constants as C, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
+  openSync, read, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, chmodSync, writevSync, type Stats,
 } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import tar from 'tar-stream';
-import { coalesce } from '../files/coalesce.ts';
 import { cleanInRoot, isWithin, resolveInRoot } from '../files/rootpath.ts';
+import { fitsUstar, paxEntry, TAR_END, ustarHeader, ustarPlaceholder, type UstarFields } from '../files/tar-format.ts';
+import { SlabWriter } from '../files/tar-slabs.ts';
+import type { BodyWriter } from './transport.ts';
 
 /** go-archive's strings.Replace(name, old, new, 1) rebase; an old base of `/` replaces nothing but adds the new one. */
 export function rebaseName(name: string, oldBase: string, newBase: string): string {
@@ -36,66 +37,86 @@ export function splitPathDirEntry(p: string): [string, string] {
 }
 
 const SMALL_FILE = 1 << 20;
-/** Small files read ahead of the one being sent. */
-const READ_AHEAD = 16;
+const MAX_OCTAL = 0o7777777;
+const readAsync = promisify(read);
 
 /**
  * A tar of the local resource `path` (not followed if it is a symlink),
  * named as go-archive's TarResourceRebase names it, each name passed through
- * `rename` (the copy's rebase).
+ * `rename` (the copy's rebase): a body writer for the upload. Files are read
+ * straight into a few reused slabs (files/tar-slabs.ts) — a small one in
+ * synchronous calls, cheaper than a thread-pool round trip each — and each
+ * slab goes out as one HTTP chunk.
  */
-export function packResource(path: string, rename: (name: string) => string): Readable {
-  const pack = tar.pack();
-  const [dir, base] = splitPathDirEntry(path);
-  const top = base === '.' ? dir : posix.join(dir, base);
-  // The tree is listed first, in tar order, so the small files ahead can be
-  // read in parallel (READ_AHEAD at a time, off the event loop) while the
-  // ones before them go out on the socket.
-  const items: Array<{ abs: string; name: string; st: Stats }> = [];
-  const list = (abs: string, name: string, st: Stats): void => {
-    items.push({ abs, name, st });
-    if (!st.isDirectory()) return;
-    for (const child of readdirSync(abs).sort()) {
-      list(`${abs}/${child}`, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(`${abs}/${child}`));
-    }
+export function packResource(path: string, rename: (name: string) => string): BodyWriter {
+  return async (write) => {
+    const out = new SlabWriter(write);
+    const [dir, base] = splitPathDirEntry(path);
+    const top = base === '.' ? dir : posix.join(dir, base);
+    const links = new Map<string, string>();
+    const block = Buffer.alloc(512);
+
+    const header = async (f: UstarFields): Promise<void> => {
+      const records: Array<[string, string]> = [];
+      const h = { ...f };
+      if (!fitsUstar(h.name)) {
+        records.push(['path', h.name]);
+        h.name = ustarPlaceholder(h.name);
+      }
+      if (h.linkname !== undefined && !fitsUstar(h.linkname)) {
+        records.push(['linkpath', h.linkname]);
+        h.linkname = ustarPlaceholder(h.linkname);
+      }
+      if (h.uid > MAX_OCTAL) records.push(['uid', String(h.uid)]);
+      if (h.gid > MAX_OCTAL) records.push(['gid', String(h.gid)]);
+      if (h.mtime < 0 || h.mtime > 0o77777777777) records.push(['mtime', String(h.mtime)]);
+      if (records.length > 0) await out.put(paxEntry(records, f.name, Math.max(0, h.mtime)));
+      h.uid = Math.min(h.uid, MAX_OCTAL);
+      h.gid = Math.min(h.gid, MAX_OCTAL);
+      h.mtime = Math.max(0, Math.min(h.mtime, 0o77777777777));
+      await out.put(ustarHeader(h, block));
+    };
+
+    const file = async (abs: string, f: UstarFields): Promise<void> => {
+      const fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+      try {
+        const st = fstatSync(fd);
+        if (!st.isFile()) return;
+        await header({ ...f, size: st.size });
+        // Exactly the size in the header: a file that shrank meanwhile is padded, one that grew is cut.
+        await out.fill(st.size, st.size <= SMALL_FILE
+          ? (buf, off, len, pos) => readSync(fd, buf, off, len, pos)
+          : async (buf, off, len, pos) => (await readAsync(fd, buf, off, len, pos)).bytesRead);
+      } finally {
+        closeSync(fd);
+      }
+    };
+
+    const visit = async (abs: string, name: string, st: Stats): Promise<void> => {
+      const f: UstarFields = { name: rename(name), type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+      if (st.isDirectory()) {
+        await header({ ...f, name: f.name.endsWith('/') ? f.name : f.name + '/', type: 'directory' });
+        for (const child of readdirSync(abs).sort()) {
+          const childAbs = `${abs}/${child}`;
+          await visit(childAbs, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(childAbs));
+        }
+        return;
+      }
+      if (st.nlink > 1 && !st.isSymbolicLink()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = links.get(key);
+        if (first !== undefined) return header({ ...f, type: 'link', linkname: first });
+        links.set(key, f.name);
+      }
+      if (st.isSymbolicLink()) return header({ ...f, type: 'symlink', linkname: readlinkSync(abs) });
+      if (st.isFile()) return file(abs, f);
+      // Devices, fifos and sockets are left out.
+    };
+
+    await visit(top, base === '/' ? '/' : base, lstatSync(top));
+    await out.put(TAR_END);
+    await out.flush();
   };
-  const links = new Map<string, string>();
-  const reads = new Map<number, Promise<Buffer>>();
-  const readAhead = (i: number): void => {
-    const it = items[i];
-    if (!it || reads.has(i) || !it.st.isFile() || it.st.size === 0 || it.st.size > SMALL_FILE || it.st.nlink > 1) return;
-    const p = readFile(it.abs);
-    p.catch(() => {});
-    reads.set(i, p);
-  };
-  const put = async (i: number): Promise<void> => {
-    const { abs, name, st } = items[i];
-    const header: Partial<tar.Header> & { name: string } = { name: rename(name), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-    if (st.isDirectory()) return addEntry(pack, { ...header, name: header.name.endsWith('/') ? header.name : header.name + '/', type: 'directory' });
-    if (st.nlink > 1 && !st.isSymbolicLink()) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = links.get(key);
-      if (first !== undefined) return addEntry(pack, { ...header, type: 'link', linkname: first, size: 0 });
-      links.set(key, header.name);
-    }
-    if (st.isSymbolicLink()) return addEntry(pack, { ...header, type: 'symlink', linkname: readlinkSync(abs) });
-    if (st.isFile()) {
-      const ahead = reads.get(i);
-      reads.delete(i);
-      if (ahead || st.size <= SMALL_FILE) return addEntry(pack, { ...header, type: 'file', size: st.size }, ahead ? await ahead : readFileSync(abs));
-      return addEntry(pack, { ...header, type: 'file', size: st.size }, createReadStream(abs));
-    }
-    // Devices, fifos and sockets are left out.
-  };
-  (async () => {
-    list(top, base === '/' ? '/' : base, lstatSync(top));
-    for (let i = 0; i < items.length; i++) {
-      for (let j = i; j < i + READ_AHEAD; j++) readAhead(j);
-      await put(i);
-    }
-    pack.finalize();
-  })().catch((err: Error) => pack.destroy(err));
-  return Readable.from(coalesce(pack), { objectMode: false });
 }
 
 /** go-archive's Untar breakout and overwrite errors, in its words. */

@@ -17,8 +17,8 @@ export interface RequestSpec {
   method: string;
   path: string;
   headers: Record<string, string>;
-  /** A whole body (sent with Content-Length) or a stream (sent chunked). */
-  body?: Buffer | Readable;
+  /** A whole body (sent with Content-Length), or a stream or a writer (sent chunked). */
+  body?: Buffer | Readable | BodyWriter;
   /**
    * Bytes of the response body read ahead of its consumer (default 16 KiB).
    * A consumer that blocks now and then (cp's extraction, in creat(2)) keeps
@@ -26,6 +26,13 @@ export interface RequestSpec {
    */
   readAhead?: number;
 }
+
+/**
+ * A body that writes itself: each piece goes out as one HTTP chunk, and its
+ * `done` is called once the socket has taken it (the writer reuses its buffer
+ * then); the promise settles at the body's end.
+ */
+export type BodyWriter = (write: (bytes: Buffer, done: (err?: Error | null) => void) => void) => Promise<void>;
 
 /** A response: its status and headers (names lower-cased), and its body as a stream. */
 export class Response extends Readable {
@@ -90,6 +97,21 @@ function writeRequest(s: Socket, r: RequestSpec): void {
   }
   const body = r.body;
   if (!body) return;
+  if (typeof body === 'function') {
+    body((bytes, done) => {
+      if (bytes.length === 0) {
+        done();
+        return;
+      }
+      // One writev for the chunk's size line, bytes and CRLF; writes complete in order.
+      s.cork();
+      s.write(`${bytes.length.toString(16)}\r\n`);
+      s.write(bytes);
+      s.write('\r\n', done);
+      s.uncork();
+    }).then(() => s.write('0\r\n\r\n'), (err: Error) => s.destroy(err));
+    return;
+  }
   body.on('data', (c: Buffer | string) => {
     const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
     if (b.length === 0) return;

@@ -11,12 +11,15 @@
 // trusted.overlay.* attributes and the host-specific security.selinux label
 // are never exported. Pass { xattrs: false } to createTar to skip the
 // getfattr pass.
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants as C, fstat, fstatSync, lstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import type { ScopedRoot } from '../files/rootpath.ts';
+import { SlabWriter, type ReadInto, type SlabSink } from '../files/tar-slabs.ts';
+import { TAR_END, ustarHeader } from '../files/tar-format.ts';
 import {
   ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
 } from './tarutil.ts';
@@ -38,6 +41,8 @@ export interface CreateTarOptions {
 }
 
 const READ_CHUNK = 256 * 1024;
+const fstatAsync = promisify(fstat);
+const readAsync = promisify(read);
 /** Files up to this size are read in one synchronous read. */
 const SMALL_FILE = 1 << 20;
 const MAX_OCTAL_ID = 0o7777777;
@@ -112,15 +117,18 @@ const S_IFREG = 0o100000;
 
 class TreePacker {
   private readonly root: string;
-  private readonly pack: tar.Pack;
+  /** tar-stream's packer (export, diff), or reused slabs written straight to a socket (cp). */
+  private readonly pack: tar.Pack | SlabWriter;
   private readonly diff: boolean;
   private readonly xattrs: XattrMap | undefined;
   /** dev:ino -> name of the first entry of a multiply linked inode. */
   private readonly links = new Map<string, string>();
   private readonly signal: AbortSignal;
   private readonly scope: ScopedRoot | undefined;
+  /** The slab writer's header block, reused. */
+  private readonly header = Buffer.alloc(512);
 
-  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot) {
+  constructor(root: string, pack: tar.Pack | SlabWriter, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot) {
     this.root = root;
     this.pack = pack;
     this.diff = diff;
@@ -232,6 +240,7 @@ class TreePacker {
       await this.emit({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec: Math.floor(st.mtimeMs / 1000), size: 0 }, xattrs);
       return;
     }
+    if (this.pack instanceof SlabWriter) return this.fileToSlabs(this.pack, abs, rel, st, xattrs);
     if (st.size <= SMALL_FILE && (await this.smallFile(abs, rel, xattrs))) return;
     let fh: FileHandle;
     try {
@@ -266,6 +275,35 @@ class TreePacker {
       );
     } finally {
       await fh.close();
+    }
+  }
+
+  /**
+   * A file read straight into the slabs: a small one in synchronous calls
+   * (a thread-pool round trip per open, fstat, read and close costs more
+   * than the calls on a busy machine), a big one in asynchronous reads that
+   * leave the event loop free for other requests.
+   */
+  private async fileToSlabs(out: SlabWriter, abs: string, rel: string, st: Stats, xattrs: Array<[string, Buffer]>): Promise<void> {
+    let fd: number;
+    try {
+      // O_NOFOLLOW and O_NONBLOCK: a symlink or fifo swapped in meanwhile is neither followed nor waited on.
+      fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return;
+      throw err;
+    }
+    try {
+      const fst = st.size <= SMALL_FILE ? fstatSync(fd) : await fstatAsync(fd);
+      if (!fst.isFile()) return;
+      const read: ReadInto = fst.size <= SMALL_FILE
+        ? (buf, off, len, pos) => readSync(fd, buf, off, len, pos)
+        : async (buf, off, len, pos) => (await readAsync(fd, buf, off, len, pos)).bytesRead;
+      // Exactly `size` bytes: a file that shrinks meanwhile is padded with zeros, one that grows is cut.
+      await this.emit({ name: rel, type: 'file', mode: fst.mode, uid: fst.uid, gid: fst.gid, mtimeSec: Math.floor(fst.mtimeMs / 1000), size: fst.size }, xattrs, { read });
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -315,7 +353,7 @@ class TreePacker {
   private async emit(
     e: EntryInfo,
     xattrs: Array<[string, Buffer]>,
-    body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>),
+    body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>) | { read: ReadInto },
   ): Promise<void> {
     const records: Array<[string, Buffer | string]> = [];
     let name = e.name;
@@ -336,12 +374,37 @@ class TreePacker {
       mtimeSec = Math.max(0, Math.min(mtimeSec, MAX_USTAR_MTIME));
     }
     for (const [k, v] of xattrs) records.push([XATTR_PREFIX + k, v]);
+    const out = this.pack;
+    if (out instanceof SlabWriter) {
+      this.signal.throwIfAborted();
+      if (records.length > 0) {
+        const pax = encodePaxRecords(records);
+        await out.put(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
+        await out.put(pax);
+        await out.pad(pax.length);
+      }
+      const size = e.size ?? 0;
+      await out.put(ustarHeader({
+        name, type: e.type as 'file', mode: e.mode, uid: Math.min(e.uid, MAX_OCTAL_ID), gid: Math.min(e.gid, MAX_OCTAL_ID),
+        mtime: mtimeSec, size, linkname, devmajor: e.devmajor, devminor: e.devminor,
+      }, this.header));
+      if (!size || !body) return;
+      if (Buffer.isBuffer(body)) {
+        await out.put(body);
+        await out.pad(size);
+      } else if (typeof body === 'object') {
+        await out.fill(size, body.read);
+      } else {
+        throw new Error('tar-write: a streamed body for a slab writer');
+      }
+      return;
+    }
     if (records.length > 0) {
       const pax = encodePaxRecords(records);
-      this.pack.push(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
-      this.pack.push(pax);
+      out.push(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
+      out.push(pax);
       const pad = (512 - (pax.length % 512)) % 512;
-      if (pad) this.pack.push(Buffer.alloc(pad));
+      if (pad) out.push(Buffer.alloc(pad));
     }
     const header: Partial<tar.Header> & { name: string } = {
       name,
@@ -361,14 +424,14 @@ class TreePacker {
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null) => (err ? reject(err) : resolve());
       if (!body || !header.size) {
-        this.pack.entry(header, Buffer.alloc(0), done);
+        out.entry(header, Buffer.alloc(0), done);
         return;
       }
       if (Buffer.isBuffer(body)) {
-        this.pack.entry(header, body, done);
+        out.entry(header, body, done);
         return;
       }
-      const sink = this.pack.entry(header, done);
+      const sink = out.entry(header, done);
       // Settles a body waiting for 'drain' that will never come: the tar
       // was destroyed (its consumer went away) or the walk was aborted.
       const finished = new Promise<never>((_res, rej) => {
@@ -381,7 +444,7 @@ class TreePacker {
       const write = async (chunk: Buffer) => {
         if (!sink.write(chunk)) await Promise.race([new Promise<void>((r) => sink.once('drain', () => r())), finished]);
       };
-      body(write).then(() => sink.end(undefined), (err: Error) => {
+      (body as (w: typeof write) => Promise<void>)(write).then(() => sink.end(undefined), (err: Error) => {
         sink.destroy(err);
         reject(err);
       });
@@ -424,6 +487,28 @@ export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
     }
     await new TreePacker(root, pack, false, xattrs, signal, opts.scope).run(opts.name);
   }, opts.signal);
+}
+
+/**
+ * `cp` out of a container: the tar of createTar (same entries, same
+ * options), written to `sink` through a few reused slabs instead of a stream
+ * of fresh buffers. Resolves once the sink has taken the whole tar; rejects
+ * (and stops the walk) when the signal aborts or a write fails.
+ */
+export async function writeTar(dir: string, sink: SlabSink, opts: CreateTarOptions = {}): Promise<void> {
+  const root = posix.resolve(dir);
+  const signal = opts.signal ?? new AbortController().signal;
+  const out = new SlabWriter(sink, { signal });
+  let xattrs: XattrMap | undefined;
+  if (opts.xattrs !== false) {
+    xattrs = await readAllXattrs(root, signal);
+    for (const m of opts.scope?.mountsBelow(root) ?? []) {
+      for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
+    }
+  }
+  await new TreePacker(root, out, false, xattrs, signal, opts.scope).run(opts.name);
+  await out.put(TAR_END);
+  await out.flush();
 }
 
 /**
