@@ -1,13 +1,13 @@
 // Tars of directory trees: `docker export` of a container's root filesystem
-// (createTar) and the OCI layer diff of an overlay upper directory
+// (createTar), `cp` out of a container (writeTar: the same tar, written
+// through reused slabs) and the OCI layer diff of an overlay upper directory
 // (createLayerDiff, for commit). Entries are sorted depth-first, named
 // relative to the root (`bin/`, `bin/sh`), symlinks are stored as symlinks
 // and never followed, hard links are found by (dev, ino), and device nodes
 // and fifos are stored as such; sockets are skipped (as Docker does).
 //
 // xattrs are read with one `getfattr -R` over the whole tree before the walk
-// (Node has no xattr API and one process per file would be far too slow) and
-// written as binary-safe PAX `SCHILY.xattr.*` records. overlayfs' own
+// (tree-xattrs.ts) and written as binary-safe PAX `SCHILY.xattr.*` records. overlayfs' own
 // trusted.overlay.* attributes and the host-specific security.selinux label
 // are never exported. Pass { xattrs: false } to createTar to skip the
 // getfattr pass.
@@ -19,10 +19,11 @@ import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import type { ScopedRoot } from '../files/rootpath.ts';
 import { SlabWriter, type ReadInto, type SlabSink } from '../files/tar-slabs.ts';
-import { TAR_END, ustarHeader } from '../files/tar-format.ts';
+import { TAR_END, ustarHeader, type UstarFields } from '../files/tar-format.ts';
 import {
-  ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
+  ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, XATTR_PREFIX,
 } from './tarutil.ts';
+import { readAllXattrs, treeXattrs, type XattrMap } from './tree-xattrs.ts';
 
 export interface CreateTarOptions {
   /** Export extended attributes (default true; needs getfattr from the attr package). */
@@ -47,41 +48,6 @@ const readAsync = promisify(read);
 const SMALL_FILE = 1 << 20;
 const MAX_OCTAL_ID = 0o7777777;
 const MAX_USTAR_MTIME = 0x7fffffff; // tar-stream writes mtime through a 32-bit int
-
-type XattrMap = Map<string, Array<[string, Buffer]>>;
-
-/** All xattrs below `root` (including overlay's), keyed by absolute path. */
-async function readAllXattrs(root: string, signal: AbortSignal): Promise<XattrMap> {
-  const r = await runTool('getfattr', ['-h', '-R', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], undefined, signal);
-  // getfattr exits 1 when some file vanished or could not be read; what it
-  // printed is still right. Without output and with an error, it failed.
-  if (r.code !== 0 && r.stdout.length === 0 && r.stderr.trim() !== '') {
-    throw new ArchiveError(`cannot read extended attributes: ${r.stderr.trim()}`);
-  }
-  const out: XattrMap = new Map();
-  let current: Array<[string, Buffer]> | undefined;
-  for (const line of r.stdout.toString('latin1').split('\n')) {
-    if (line.startsWith('# file: ')) {
-      current = [];
-      out.set(posix.normalize(unquoteAttrText(line.slice(8))), current);
-      continue;
-    }
-    if (line === '' || current === undefined) {
-      if (line === '') current = undefined;
-      continue;
-    }
-    const eq = line.indexOf('=');
-    const name = unquoteAttrText(eq < 0 ? line : line.slice(0, eq));
-    const raw = eq < 0 ? '' : line.slice(eq + 1);
-    let value: Buffer;
-    if (raw.startsWith('0x')) value = Buffer.from(raw.slice(2), 'hex');
-    else if (raw.startsWith('0s')) value = Buffer.from(raw.slice(2), 'base64');
-    else if (raw.startsWith('"') && raw.endsWith('"')) value = Buffer.from(unquoteAttrText(raw.slice(1, -1)), 'utf8');
-    else value = Buffer.alloc(0);
-    current.push([name, value]);
-  }
-  return out;
-}
 
 function exportable(name: string): boolean {
   return !name.startsWith('trusted.overlay.') && name !== 'security.selinux';
@@ -385,7 +351,7 @@ class TreePacker {
       }
       const size = e.size ?? 0;
       await out.put(ustarHeader({
-        name, type: e.type as 'file', mode: e.mode, uid: Math.min(e.uid, MAX_OCTAL_ID), gid: Math.min(e.gid, MAX_OCTAL_ID),
+        name, type: e.type as UstarFields['type'], mode: e.mode, uid: Math.min(e.uid, MAX_OCTAL_ID), gid: Math.min(e.gid, MAX_OCTAL_ID),
         mtime: mtimeSec, size, linkname, devmajor: e.devmajor, devminor: e.devminor,
       }, this.header));
       if (!size || !body) return;
@@ -477,14 +443,7 @@ function packToReadable(start: (pack: tar.Pack, signal: AbortSignal) => Promise<
 export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
   const root = posix.resolve(dir);
   return packToReadable(async (pack, signal) => {
-    let xattrs: XattrMap | undefined;
-    if (opts.xattrs !== false) {
-      xattrs = await readAllXattrs(root, signal);
-      // getfattr -R stays on the tree: the mounts below it are read on their own.
-      for (const m of opts.scope?.mountsBelow(root) ?? []) {
-        for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
-      }
-    }
+    const xattrs = await treeXattrs(root, opts, signal);
     await new TreePacker(root, pack, false, xattrs, signal, opts.scope).run(opts.name);
   }, opts.signal);
 }
@@ -499,13 +458,7 @@ export async function writeTar(dir: string, sink: SlabSink, opts: CreateTarOptio
   const root = posix.resolve(dir);
   const signal = opts.signal ?? new AbortController().signal;
   const out = new SlabWriter(sink, { signal });
-  let xattrs: XattrMap | undefined;
-  if (opts.xattrs !== false) {
-    xattrs = await readAllXattrs(root, signal);
-    for (const m of opts.scope?.mountsBelow(root) ?? []) {
-      for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
-    }
-  }
+  const xattrs = await treeXattrs(root, opts, signal);
   await new TreePacker(root, out, false, xattrs, signal, opts.scope).run(opts.name);
   await out.put(TAR_END);
   await out.flush();
