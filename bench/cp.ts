@@ -3,8 +3,11 @@
 // same daemon), beside the host doing the same bytes with
 // `tar -C src -c . | tar -C dst -x` in the same run, interleaved; and the
 // diff (GET /containers/{id}/changes) of the container holding those 10,000
-// added files. Each copy goes to a fresh destination, removed untimed, and
-// starts after a `sync`.
+// added files. Each copy goes to a fresh destination and starts after a
+// `sync`; the destinations are removed together at the end of a round, then a
+// `sync` and a pause, so that no copy runs while the disk is still busy with
+// the removal before it (on a disk mounted with `discard`, that cost the copy
+// after a removal several seconds, and only some copies came after one).
 //   node_modules/.bin/node bench/cp.ts [runs] [MiB] [files]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -62,21 +65,24 @@ try {
   const t: Record<string, number[]> = { host: [], berthIn: [], berthOut: [], dockerIn: [], dockerOut: [] };
   const clean = (p: string) => rmSync(p, { recursive: true, force: true });
   const cleanIn = (p: string) => spawnSync(BERTH, ['-H', d.host, 'exec', 'cpbench', 'rm', '-rf', p]);
+  const settle = () => {
+    spawnSync('sync');
+    spawnSync('sleep', ['3']);
+  };
   for (let i = 0; i < RUNS; i++) {
     const dst = join(work, 'dst');
     mkdirSync(dst);
     t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`]));
-    clean(dst);
     t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
     t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
-    clean(join(work, 'out'));
-    cleanIn('/in');
     if (DOCKER) {
-      t.dockerIn.push(timed(DOCKER, ['cp', src, 'cpbench:/in'], dockerEnv));
-      t.dockerOut.push(timed(DOCKER, ['cp', 'cpbench:/in', join(work, 'out')], dockerEnv));
-      clean(join(work, 'out'));
-      cleanIn('/in');
+      t.dockerIn.push(timed(DOCKER, ['cp', src, 'cpbench:/in2'], dockerEnv));
+      t.dockerOut.push(timed(DOCKER, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
     }
+    for (const p of [dst, join(work, 'out'), join(work, 'out2')]) clean(p);
+    cleanIn('/in');
+    cleanIn('/in2');
+    settle();
   }
   // The diff of the container with FILES added files (and their directories).
   spawnSync(BERTH, ['-H', d.host, 'cp', src, 'cpbench:/in']);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { ConnectionPool, exchange, type Response, type Upgraded } from './transport.ts';
+import { ConnectionPool, exchange, type BodyWriter, type Response, type Upgraded } from './transport.ts';
 
 export const CLIENT_API_VERSION = '1.51';
 
@@ -67,9 +67,11 @@ export interface CallOptions {
   query?: Record<string, string | number | boolean | string[] | undefined>;
   body?: unknown;
   /** Raw request body (tar upload); sent as-is with the given content type. */
-  stream?: Readable;
+  stream?: Readable | BodyWriter;
   contentType?: string;
   headers?: Record<string, string>;
+  /** Bytes of a streamed response read ahead of its reader (transport.ts RequestSpec.readAhead). */
+  readAhead?: number;
 }
 
 export class EngineClient {
@@ -107,9 +109,9 @@ export class EngineClient {
     return { Host: host, 'User-Agent': 'berth-cli', ...extra };
   }
 
-  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable): Promise<Response | Upgraded> {
+  private async exchange(method: string, path: string, headers: Record<string, string>, body?: Buffer | Readable | BodyWriter, readAhead?: number): Promise<Response | Upgraded> {
     try {
-      return await exchange(this.host, { method, path, headers: this.headers(headers), body }, this.pool);
+      return await exchange(this.host, { method, path, headers: this.headers(headers), body, readAhead }, this.pool);
     } catch (err) {
       throw this.connectError(err as NodeJS.ErrnoException);
     }
@@ -117,7 +119,7 @@ export class EngineClient {
 
   private async send(method: string, p: string, o: CallOptions, extraHeaders: Record<string, string> = {}): Promise<Response> {
     const headers: Record<string, string> = { ...(o.headers ?? {}), ...extraHeaders };
-    let body: Buffer | Readable | undefined;
+    let body: Buffer | Readable | BodyWriter | undefined;
     if (o.body !== undefined) {
       body = Buffer.from(JSON.stringify(o.body));
       headers['Content-Type'] = 'application/json';
@@ -125,7 +127,7 @@ export class EngineClient {
       body = o.stream;
       headers['Content-Type'] = o.contentType ?? 'application/x-tar';
     }
-    const res = await this.exchange(method, this.path(p, o.query), headers, body);
+    const res = await this.exchange(method, this.path(p, o.query), headers, body, o.readAhead);
     if ('upgraded' in res) throw new ApiError(500, `unexpected upgrade in reply to ${method} ${p}`);
     return res;
   }

@@ -6,17 +6,18 @@
 // inside the destination directory, symlinks in it clamped there
 // (files/rootpath.ts), and nothing is ever written through a symlink.
 // Runs in the CLI's startup snapshot: no process state read at load time.
-import { addEntry } from './context-tar.ts';
 import {
-  closeSync, constants as C, createReadStream, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
-  openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, chmodSync, writeSync, type Stats,
+  closeSync, constants as C, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
+  openSync, read, readdirSync, readlinkSync, readSync, rmSync, symlinkSync, utimesSync, chmodSync, writevSync, type Stats,
 } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import tar from 'tar-stream';
-import { coalesce } from '../files/coalesce.ts';
 import { cleanInRoot, isWithin, resolveInRoot } from '../files/rootpath.ts';
+import { fitsUstar, paxEntry, TAR_END, ustarHeader, ustarPlaceholder, type UstarFields } from '../files/tar-format.ts';
+import { SlabWriter } from '../files/tar-slabs.ts';
+import type { BodyWriter } from './transport.ts';
 
 /** go-archive's strings.Replace(name, old, new, 1) rebase; an old base of `/` replaces nothing but adds the new one. */
 export function rebaseName(name: string, oldBase: string, newBase: string): string {
@@ -36,66 +37,86 @@ export function splitPathDirEntry(p: string): [string, string] {
 }
 
 const SMALL_FILE = 1 << 20;
-/** Small files read ahead of the one being sent. */
-const READ_AHEAD = 16;
+const MAX_OCTAL = 0o7777777;
+const readAsync = promisify(read);
 
 /**
  * A tar of the local resource `path` (not followed if it is a symlink),
  * named as go-archive's TarResourceRebase names it, each name passed through
- * `rename` (the copy's rebase).
+ * `rename` (the copy's rebase): a body writer for the upload. Files are read
+ * straight into a few reused slabs (files/tar-slabs.ts) — a small one in
+ * synchronous calls, cheaper than a thread-pool round trip each — and each
+ * slab goes out as one HTTP chunk.
  */
-export function packResource(path: string, rename: (name: string) => string): Readable {
-  const pack = tar.pack();
-  const [dir, base] = splitPathDirEntry(path);
-  const top = base === '.' ? dir : posix.join(dir, base);
-  // The tree is listed first, in tar order, so the small files ahead can be
-  // read in parallel (READ_AHEAD at a time, off the event loop) while the
-  // ones before them go out on the socket.
-  const items: Array<{ abs: string; name: string; st: Stats }> = [];
-  const list = (abs: string, name: string, st: Stats): void => {
-    items.push({ abs, name, st });
-    if (!st.isDirectory()) return;
-    for (const child of readdirSync(abs).sort()) {
-      list(`${abs}/${child}`, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(`${abs}/${child}`));
-    }
+export function packResource(path: string, rename: (name: string) => string): BodyWriter {
+  return async (write) => {
+    const out = new SlabWriter(write);
+    const [dir, base] = splitPathDirEntry(path);
+    const top = base === '.' ? dir : posix.join(dir, base);
+    const links = new Map<string, string>();
+    const block = Buffer.alloc(512);
+
+    const header = async (f: UstarFields): Promise<void> => {
+      const records: Array<[string, string]> = [];
+      const h = { ...f };
+      if (!fitsUstar(h.name)) {
+        records.push(['path', h.name]);
+        h.name = ustarPlaceholder(h.name);
+      }
+      if (h.linkname !== undefined && !fitsUstar(h.linkname)) {
+        records.push(['linkpath', h.linkname]);
+        h.linkname = ustarPlaceholder(h.linkname);
+      }
+      if (h.uid > MAX_OCTAL) records.push(['uid', String(h.uid)]);
+      if (h.gid > MAX_OCTAL) records.push(['gid', String(h.gid)]);
+      if (h.mtime < 0 || h.mtime > 0o77777777777) records.push(['mtime', String(h.mtime)]);
+      if (records.length > 0) await out.put(paxEntry(records, f.name, Math.max(0, h.mtime)));
+      h.uid = Math.min(h.uid, MAX_OCTAL);
+      h.gid = Math.min(h.gid, MAX_OCTAL);
+      h.mtime = Math.max(0, Math.min(h.mtime, 0o77777777777));
+      await out.put(ustarHeader(h, block));
+    };
+
+    const file = async (abs: string, f: UstarFields): Promise<void> => {
+      const fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+      try {
+        const st = fstatSync(fd);
+        if (!st.isFile()) return;
+        await header({ ...f, size: st.size });
+        // Exactly the size in the header: a file that shrank meanwhile is padded, one that grew is cut.
+        await out.fill(st.size, st.size <= SMALL_FILE
+          ? (buf, off, len, pos) => readSync(fd, buf, off, len, pos)
+          : async (buf, off, len, pos) => (await readAsync(fd, buf, off, len, pos)).bytesRead);
+      } finally {
+        closeSync(fd);
+      }
+    };
+
+    const visit = async (abs: string, name: string, st: Stats): Promise<void> => {
+      const f: UstarFields = { name: rename(name), type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+      if (st.isDirectory()) {
+        await header({ ...f, name: f.name.endsWith('/') ? f.name : f.name + '/', type: 'directory' });
+        for (const child of readdirSync(abs).sort()) {
+          const childAbs = `${abs}/${child}`;
+          await visit(childAbs, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(childAbs));
+        }
+        return;
+      }
+      if (st.nlink > 1 && !st.isSymbolicLink()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = links.get(key);
+        if (first !== undefined) return header({ ...f, type: 'link', linkname: first });
+        links.set(key, f.name);
+      }
+      if (st.isSymbolicLink()) return header({ ...f, type: 'symlink', linkname: readlinkSync(abs) });
+      if (st.isFile()) return file(abs, f);
+      // Devices, fifos and sockets are left out.
+    };
+
+    await visit(top, base === '/' ? '/' : base, lstatSync(top));
+    await out.put(TAR_END);
+    await out.flush();
   };
-  const links = new Map<string, string>();
-  const reads = new Map<number, Promise<Buffer>>();
-  const readAhead = (i: number): void => {
-    const it = items[i];
-    if (!it || reads.has(i) || !it.st.isFile() || it.st.size === 0 || it.st.size > SMALL_FILE || it.st.nlink > 1) return;
-    const p = readFile(it.abs);
-    p.catch(() => {});
-    reads.set(i, p);
-  };
-  const put = async (i: number): Promise<void> => {
-    const { abs, name, st } = items[i];
-    const header: Partial<tar.Header> & { name: string } = { name: rename(name), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
-    if (st.isDirectory()) return addEntry(pack, { ...header, name: header.name.endsWith('/') ? header.name : header.name + '/', type: 'directory' });
-    if (st.nlink > 1 && !st.isSymbolicLink()) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = links.get(key);
-      if (first !== undefined) return addEntry(pack, { ...header, type: 'link', linkname: first, size: 0 });
-      links.set(key, header.name);
-    }
-    if (st.isSymbolicLink()) return addEntry(pack, { ...header, type: 'symlink', linkname: readlinkSync(abs) });
-    if (st.isFile()) {
-      const ahead = reads.get(i);
-      reads.delete(i);
-      if (ahead || st.size <= SMALL_FILE) return addEntry(pack, { ...header, type: 'file', size: st.size }, ahead ? await ahead : readFileSync(abs));
-      return addEntry(pack, { ...header, type: 'file', size: st.size }, createReadStream(abs));
-    }
-    // Devices, fifos and sockets are left out.
-  };
-  (async () => {
-    list(top, base === '/' ? '/' : base, lstatSync(top));
-    for (let i = 0; i < items.length; i++) {
-      for (let j = i; j < i + READ_AHEAD; j++) readAhead(j);
-      await put(i);
-    }
-    pack.finalize();
-  })().catch((err: Error) => pack.destroy(err));
-  return Readable.from(coalesce(pack), { objectMode: false });
 }
 
 /** go-archive's Untar breakout and overwrite errors, in its words. */
@@ -107,12 +128,13 @@ export class UntarError extends Error {}
  * the reverse). `rename` rebases each entry's name first.
  */
 export async function extractTar(input: Readable, dest: string, rename: (name: string) => string = (n) => n): Promise<void> {
-  const root = posix.resolve(dest);
+  const ex = new Untar(posix.resolve(dest), rename);
   const extract = tar.extract();
-  const dirTimes: Array<[string, Date]> = [];
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (h, stream, next) => {
-      place(root, h, stream as unknown as Readable, rename, dirTimes).then(() => next(), (err: Error) => {
+      // A failed entry destroys the extract and so its stream: reported once, through `done`.
+      stream.on('error', () => {});
+      ex.place(h, stream as unknown as Readable).then(() => next(), (err: Error) => {
         stream.resume();
         next(err);
       });
@@ -123,66 +145,162 @@ export async function extractTar(input: Readable, dest: string, rename: (name: s
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract);
   await done;
-  for (const [p, mtime] of dirTimes.reverse()) {
-    if (lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) utimesSync(p, mtime, mtime);
+  ex.finish();
+}
+
+/** File content is written in one writev per this many bytes. */
+const WRITE_BATCH = 1 << 20;
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+/**
+ * One extraction. Per entry it costs the system calls tar(1) spends and no
+ * more: the entry is created first (O_EXCL, mkdir) and only an EEXIST makes
+ * it look at what is there; a parent directory, once resolved in the root
+ * (symlinks clamped there), is remembered until a symlink that may have led
+ * to it is replaced.
+ */
+class Untar {
+  /** Cleaned in-tar directory path -> host path that was a real directory inside the root. */
+  private readonly dirs = new Map<string, string>();
+  private readonly dirTimes: Array<[string, Date]> = [];
+  private readonly root: string;
+  private readonly rename: (n: string) => string;
+
+  constructor(root: string, rename: (n: string) => string) {
+    this.root = root;
+    this.rename = rename;
+  }
+
+  private parentOf(clean: string): string {
+    const parentClean = posix.dirname(clean);
+    let parent = this.dirs.get(parentClean);
+    if (parent !== undefined) return parent;
+    parent = resolveInRoot(this.root, parentClean);
+    if (!isWithin(this.root, parent)) throw new UntarError(`${JSON.stringify(parentClean)} is outside of ${JSON.stringify(this.root)}`);
+    const st = lstatSync(parent, { throwIfNoEntry: false });
+    // A non-directory parent fails at the entry's creation (ENOTDIR), as before.
+    if (!st) mkdirSync(parent, { recursive: true, mode: 0o777 });
+    if (!st || st.isDirectory()) this.dirs.set(parentClean, parent);
+    return parent;
+  }
+
+  /** What is at `path` (an EEXIST): refused if a directory and non-directory would swap, else removed unless a directory. */
+  private clear(path: string, isDirEntry: boolean): Stats | undefined {
+    const existing = lstatSync(path, { throwIfNoEntry: false });
+    if (!existing) return undefined;
+    if (existing.isDirectory() && !isDirEntry) {
+      throw new UntarError(`cannot overwrite directory ${JSON.stringify(path)} with non-directory in ${JSON.stringify(this.root)}`);
+    }
+    if (!existing.isDirectory() && isDirEntry) {
+      throw new UntarError(`cannot overwrite non-directory ${JSON.stringify(path)} with directory in ${JSON.stringify(this.root)}`);
+    }
+    if (!existing.isDirectory()) {
+      rmSync(path, { force: true });
+      // A directory resolved through the symlink removed is no longer where that name leads.
+      if (existing.isSymbolicLink()) this.dirs.clear();
+    }
+    return existing;
+  }
+
+  /** Runs `make`; on EEXIST clears the way (or refuses) and runs it again. */
+  private create<T>(path: string, make: () => T): T {
+    try {
+      return make();
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    this.clear(path, false);
+    return make();
+  }
+
+  async place(h: tar.Header, stream: Readable): Promise<void> {
+    const root = this.root;
+    const raw = this.rename(h.name);
+    const rel = posix.normalize(raw).replace(/^\/+/, '');
+    if (rel === '..' || rel.startsWith('../')) throw new UntarError(`${JSON.stringify(raw)} is outside of ${JSON.stringify(root)}`);
+    const clean = cleanInRoot(rel);
+    const path = clean === '/' ? root : `${this.parentOf(clean)}/${posix.basename(clean)}`;
+    if (!isWithin(root, path)) throw new UntarError(`${JSON.stringify(raw)} is outside of ${JSON.stringify(root)}`);
+    if (path === root && h.type !== 'directory') throw new UntarError('refusing to act on a non-directory entry as the archive root');
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    const mtime = h.mtime ?? new Date();
+    switch (h.type) {
+      case 'directory': {
+        stream.resume();
+        try {
+          mkdirSync(path, { mode });
+        } catch (err) {
+          if (errnoOf(err) !== 'EEXIST') throw err;
+          // An existing directory stays (its content too); a non-directory is refused.
+          if (this.clear(path, true) === undefined) mkdirSync(path, { mode });
+        }
+        // mkdir's mode went through the umask; tar's is exact.
+        chmodSync(path, mode);
+        this.dirs.set(clean, path);
+        this.dirTimes.push([path, mtime]);
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        const fd = this.create(path, () => openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode));
+        try {
+          let batch: Buffer[] = [];
+          let size = 0;
+          for await (const chunk of stream) {
+            batch.push(chunk as Buffer);
+            size += (chunk as Buffer).length;
+            if (size >= WRITE_BATCH) {
+              writeAll(fd, batch);
+              batch = [];
+              size = 0;
+            }
+          }
+          if (size > 0) writeAll(fd, batch);
+          fchmodSync(fd, mode);
+          futimesSync(fd, mtime, mtime);
+        } finally {
+          closeSync(fd);
+        }
+        return;
+      }
+      case 'symlink':
+        stream.resume();
+        this.create(path, () => symlinkSync(h.linkname ?? '', path));
+        lutimesSync(path, mtime, mtime);
+        return;
+      case 'link': {
+        stream.resume();
+        const target = resolveInRoot(root, cleanInRoot(h.linkname ?? ''), false);
+        if (!isWithin(root, target) || target === root) throw new UntarError(`invalid hardlink ${JSON.stringify(h.linkname)} -> ${JSON.stringify(raw)}`);
+        this.create(path, () => linkSync(target, path));
+        return;
+      }
+      default:
+        // Devices and fifos need privileges a CLI user may not have; docker's Untar would try. Left out.
+        stream.resume();
+    }
+  }
+
+  /** Directory mtimes last (their content changed them), deepest first. */
+  finish(): void {
+    for (const [p, mtime] of this.dirTimes.reverse()) {
+      if (lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) utimesSync(p, mtime, mtime);
+    }
   }
 }
 
-async function place(root: string, h: tar.Header, stream: Readable, rename: (n: string) => string, dirTimes: Array<[string, Date]>): Promise<void> {
-  const raw = rename(h.name);
-  const rel = posix.normalize(raw).replace(/^\/+/, '');
-  if (rel === '..' || rel.startsWith('../')) throw new UntarError(`${JSON.stringify(raw)} is outside of ${JSON.stringify(root)}`);
-  const clean = cleanInRoot(rel);
-  const parent = resolveInRoot(root, posix.dirname(clean));
-  const path = clean === '/' ? root : `${parent}/${posix.basename(clean)}`;
-  if (!isWithin(root, path)) throw new UntarError(`${JSON.stringify(raw)} is outside of ${JSON.stringify(root)}`);
-  if (path === root && h.type !== 'directory') throw new UntarError('refusing to act on a non-directory entry as the archive root');
-  if (!lstatSync(parent, { throwIfNoEntry: false })) mkdirSync(parent, { recursive: true, mode: 0o777 });
-  const existing = lstatSync(path, { throwIfNoEntry: false });
-  if (existing) {
-    if (existing.isDirectory() && h.type !== 'directory') {
-      throw new UntarError(`cannot overwrite directory ${JSON.stringify(path)} with non-directory in ${JSON.stringify(root)}`);
-    }
-    if (!existing.isDirectory() && h.type === 'directory') {
-      throw new UntarError(`cannot overwrite non-directory ${JSON.stringify(path)} with directory in ${JSON.stringify(root)}`);
-    }
-    if (!existing.isDirectory()) rmSync(path, { force: true });
-  }
-  const mode = (h.mode ?? 0o644) & 0o7777;
-  const mtime = h.mtime ?? new Date();
-  switch (h.type) {
-    case 'directory':
-      stream.resume();
-      if (!existing) mkdirSync(path, { mode });
-      chmodSync(path, mode);
-      dirTimes.push([path, mtime]);
-      return;
-    case 'file':
-    case 'contiguous-file': {
-      const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
-      try {
-        for await (const chunk of stream) writeSync(fd, chunk as Buffer);
-        fchmodSync(fd, mode);
-        futimesSync(fd, mtime, mtime);
-      } finally {
-        closeSync(fd);
-      }
-      return;
-    }
-    case 'symlink':
-      stream.resume();
-      symlinkSync(h.linkname ?? '', path);
-      lutimesSync(path, mtime, mtime);
-      return;
-    case 'link': {
-      stream.resume();
-      const target = resolveInRoot(root, cleanInRoot(h.linkname ?? ''), false);
-      if (!isWithin(root, target) || target === root) throw new UntarError(`invalid hardlink ${JSON.stringify(h.linkname)} -> ${JSON.stringify(raw)}`);
-      linkSync(target, path);
-      return;
-    }
-    default:
-      // Devices and fifos need privileges a CLI user may not have; docker's Untar would try. Left out.
-      stream.resume();
+/** Writes all of `bufs` at the file's offset, in as few writev calls as the kernel takes. */
+function writeAll(fd: number, bufs: Buffer[]): void {
+  let left = bufs.reduce((n, b) => n + b.length, 0);
+  while (left > 0) {
+    const n = writevSync(fd, bufs);
+    left -= n;
+    if (left === 0) return;
+    let skip = n;
+    while (skip >= bufs[0].length) skip -= (bufs.shift() as Buffer).length;
+    bufs = [bufs[0].subarray(skip), ...bufs.slice(1)];
   }
 }

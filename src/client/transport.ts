@@ -17,17 +17,30 @@ export interface RequestSpec {
   method: string;
   path: string;
   headers: Record<string, string>;
-  /** A whole body (sent with Content-Length) or a stream (sent chunked). */
-  body?: Buffer | Readable;
+  /** A whole body (sent with Content-Length), or a stream or a writer (sent chunked). */
+  body?: Buffer | Readable | BodyWriter;
+  /**
+   * Bytes of the response body read ahead of its consumer (default 16 KiB).
+   * A consumer that blocks now and then (cp's extraction, in creat(2)) keeps
+   * the daemon writing meanwhile instead of stalling it at the socket's buffer.
+   */
+  readAhead?: number;
 }
+
+/**
+ * A body that writes itself: each piece goes out as one HTTP chunk, and its
+ * `done` is called once the socket has taken it (the writer reuses its buffer
+ * then); the promise settles at the body's end.
+ */
+export type BodyWriter = (write: (bytes: Buffer, done: (err?: Error | null) => void) => void) => Promise<void>;
 
 /** A response: its status and headers (names lower-cased), and its body as a stream. */
 export class Response extends Readable {
   statusCode = 0;
   headers: Record<string, string> = {};
   private readonly onRead: () => void;
-  constructor(onRead: () => void) {
-    super();
+  constructor(onRead: () => void, highWaterMark?: number) {
+    super({ highWaterMark });
     this.onRead = onRead;
   }
   override _read(): void {
@@ -104,6 +117,11 @@ export class ConnectionPool {
   }
 }
 
+/** A request with no body or a whole one: it can be sent again, so it may share connections. */
+function replayable(r: RequestSpec): boolean {
+  return r.body === undefined || Buffer.isBuffer(r.body);
+}
+
 /** A reused connection that failed before any response: the daemon closed it while idle. */
 class StaleConnection extends Error {}
 
@@ -134,6 +152,21 @@ function writeRequest(s: Socket, r: RequestSpec): void {
   }
   const body = r.body;
   if (!body) return;
+  if (typeof body === 'function') {
+    body((bytes, done) => {
+      if (bytes.length === 0) {
+        done();
+        return;
+      }
+      // One writev for the chunk's size line, bytes and CRLF; writes complete in order.
+      s.cork();
+      s.write(`${bytes.length.toString(16)}\r\n`);
+      s.write(bytes);
+      s.write('\r\n', done);
+      s.uncork();
+    }).then(() => s.write('0\r\n\r\n'), (err: Error) => s.destroy(err));
+    return;
+  }
   body.on('data', (c: Buffer | string) => {
     const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
     if (b.length === 0) return;
@@ -158,7 +191,7 @@ function writeRequest(s: Socket, r: RequestSpec): void {
  */
 export async function exchange(ep: Endpoint, r: RequestSpec, pool?: ConnectionPool): Promise<Response | Upgraded> {
   // Only a request whose body can be sent again may go over a reused connection.
-  const reused = pool && !(r.body instanceof Readable) ? pool.take() : undefined;
+  const reused = pool && replayable(r) ? pool.take() : undefined;
   if (reused) {
     try {
       return await exchangeOn(reused, r, pool, true);
@@ -187,7 +220,7 @@ function exchangeOn(s: Socket, r: RequestSpec, pool: ConnectionPool | undefined,
         resolve({ upgraded: true, statusCode: 101, headers, socket: s });
         return 2; // stop: what follows is the upgraded stream
       }
-      res = new Response(() => s.resume());
+      res = new Response(() => s.resume(), r.readAhead);
       res.statusCode = info.statusCode;
       res.headers = headers;
       resolve(res);
@@ -203,7 +236,7 @@ function exchangeOn(s: Socket, r: RequestSpec, pool: ConnectionPool | undefined,
       s.off('data', onData);
       s.off('end', onEnd);
       s.off('error', onError);
-      const reusable = pool && !(r.body instanceof Readable) && res?.headers.connection?.toLowerCase() !== 'close';
+      const reusable = pool && replayable(r) && res?.headers.connection?.toLowerCase() !== 'close';
       if (reusable) queueMicrotask(() => pool.put(s));
       else s.destroy();
     };

@@ -15,7 +15,8 @@ import type { MountPoint } from '../api/mount.ts';
 import { ArchiveError, InvalidArgumentError, NotFoundError, SystemError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { resolveUser } from '../runtime/user.ts';
-import { applyLayer, createTar } from '../storage/archive.ts';
+import { applyLayer, writeTar } from '../storage/archive.ts';
+import type { SlabSink } from '../files/tar-slabs.ts';
 import { PathEscapeError, resolveInRoot, ScopedRoot, type ScopeMount } from '../files/rootpath.ts';
 import type { WithMountPoints } from './mounts.ts';
 import type { RootfsAccess } from './rootfs-access.ts';
@@ -62,14 +63,15 @@ export class ContainerArchive {
   }
 
   /**
-   * GET: a tar of `path`, handed to `send` with its stat; the container's
-   * filesystem stays available until `send` is done (or its client left).
+   * GET: the stat of `path`, and the function that writes its tar to a
+   * sink, handed to `send`; the container's filesystem stays available until
+   * `send` is done (or its client left: `signal` stops the walk).
    */
-  async archive(ref: string, path: string, signal: AbortSignal, send: (stat: PathStat, tar: Readable) => Promise<void>): Promise<void> {
+  async archive(ref: string, path: string, signal: AbortSignal, send: (stat: PathStat, tar: (sink: SlabSink) => Promise<void>) => Promise<void>): Promise<void> {
     const c = this.containers.get(ref);
     await this.rootfs.with(c, async (dir, ids) => {
       const { stat, at } = await this.locateStat(c, ref, dir, path);
-      const tar = createTar(at.host, { name: baseName(absPath(path)), scope: at.scope, signal, idMap: ids?.toContainer });
+      const tar = (sink: SlabSink) => writeTar(at.host, sink, { name: baseName(absPath(path)), scope: at.scope, signal, idMap: ids?.toContainer });
       this.events.publish('container', 'archive-path', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
       await send(stat, tar);
     });

@@ -12,7 +12,7 @@ import { decompress } from '../files/compression.ts';
 
 export { ArchiveError } from './tarutil.ts';
 export { applyLayer, type ApplyOptions, type ApplyResult } from './layer-apply.ts';
-export { createTar, createLayerDiff, type CreateTarOptions } from './tar-write.ts';
+export { createTar, createLayerDiff, writeTar, type CreateTarOptions } from './tar-write.ts';
 export { decompress, detectCompression, type Compression, type Decompressed } from '../files/compression.ts';
 
 /** `sha256:<hex>` of a whole stream, as is. */

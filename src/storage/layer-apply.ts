@@ -217,6 +217,19 @@ function sameBytes(path: string, data: Buffer): boolean {
   }
 }
 
+/** Never follows or reuses what is at the path: a new inode or EEXIST. */
+const CREATE_FLAGS = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
+
+/** A new file's descriptor, or undefined when something is at `p` already. */
+function createExclusive(p: string): number | undefined {
+  try {
+    return openSync(p, CREATE_FLAGS, 0o600);
+  } catch (err) {
+    if (errno(err) === 'EEXIST') return undefined;
+    throw err;
+  }
+}
+
 async function drain(stream: Readable): Promise<void> {
   // tar-stream skips the rest of an entry once its stream is resumed.
   stream.resume();
@@ -376,7 +389,11 @@ class Extractor {
       }
     }
     if (this.nodePaths.has(p)) await this.flushNodes();
-    const existing = lstatOrUndefined(p);
+    // A regular file is created first (O_EXCL, as before): only when something
+    // is there already is it looked at, which saves an lstat per file of a fresh tree.
+    const isFile = h.type === 'file' || h.type === 'contiguous-file';
+    const fd = isFile && !this.opts.linkFrom ? createExclusive(p) : undefined;
+    const existing = fd === undefined ? lstatOrUndefined(p) : undefined;
     if (existing && this.copy?.noOverwriteDirNonDir) {
       const dest = JSON.stringify(this.copy.into);
       if (existing.isDirectory() && h.type !== 'directory') {
@@ -418,7 +435,7 @@ class Extractor {
           await this.writeFile(p, h, data as Buffer[]);
           break;
         }
-        await this.writeFile(p, h, stream);
+        await this.writeFile(p, h, stream, fd);
         break;
       }
       case 'symlink': {
@@ -451,8 +468,9 @@ class Extractor {
     if (this.xattrBytes > XATTR_BATCH_BYTES) await this.flushXattrs();
   }
 
-  private async writeFile(p: string, h: Header, stream: AsyncIterable<unknown> | Iterable<Buffer>): Promise<void> {
-    const fd = openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+  /** `created`: the file's descriptor when it was just made by createExclusive. */
+  private async writeFile(p: string, h: Header, stream: AsyncIterable<unknown> | Iterable<Buffer>, created?: number): Promise<void> {
+    const fd = created ?? openSync(p, CREATE_FLAGS, 0o600);
     try {
       let batch: Buffer[] = [];
       let batchLen = 0;

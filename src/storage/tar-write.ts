@@ -1,25 +1,29 @@
 // Tars of directory trees: `docker export` of a container's root filesystem
-// (createTar) and the OCI layer diff of an overlay upper directory
+// (createTar), `cp` out of a container (writeTar: the same tar, written
+// through reused slabs) and the OCI layer diff of an overlay upper directory
 // (createLayerDiff, for commit). Entries are sorted depth-first, named
 // relative to the root (`bin/`, `bin/sh`), symlinks are stored as symlinks
 // and never followed, hard links are found by (dev, ino), and device nodes
 // and fifos are stored as such; sockets are skipped (as Docker does).
 //
 // xattrs are read with one `getfattr -R` over the whole tree before the walk
-// (Node has no xattr API and one process per file would be far too slow) and
-// written as binary-safe PAX `SCHILY.xattr.*` records. overlayfs' own
+// (tree-xattrs.ts) and written as binary-safe PAX `SCHILY.xattr.*` records. overlayfs' own
 // trusted.overlay.* attributes and the host-specific security.selinux label
 // are never exported. Pass { xattrs: false } to createTar to skip the
 // getfattr pass.
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants as C, fstat, fstatSync, lstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import type { ScopedRoot } from '../files/rootpath.ts';
+import { SlabWriter, type ReadInto, type SlabSink } from '../files/tar-slabs.ts';
+import { TAR_END, ustarHeader, type UstarFields } from '../files/tar-format.ts';
 import {
-  ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, runTool, unquoteAttrText, XATTR_PREFIX,
+  ArchiveError, devMajor, devMinor, encodePaxRecords, paxHeaderBlock, XATTR_PREFIX,
 } from './tarutil.ts';
+import { readAllXattrs, treeXattrs, type XattrMap } from './tree-xattrs.ts';
 
 export interface CreateTarOptions {
   /** Export extended attributes (default true; needs getfattr from the attr package). */
@@ -43,45 +47,12 @@ export interface CreateTarOptions {
 export type IdShift = (uid: number, gid: number) => { uid: number; gid: number };
 
 const READ_CHUNK = 256 * 1024;
+const fstatAsync = promisify(fstat);
+const readAsync = promisify(read);
 /** Files up to this size are read in one synchronous read. */
 const SMALL_FILE = 1 << 20;
 const MAX_OCTAL_ID = 0o7777777;
 const MAX_USTAR_MTIME = 0x7fffffff; // tar-stream writes mtime through a 32-bit int
-
-type XattrMap = Map<string, Array<[string, Buffer]>>;
-
-/** All xattrs below `root` (including overlay's), keyed by absolute path. */
-async function readAllXattrs(root: string, signal: AbortSignal): Promise<XattrMap> {
-  const r = await runTool('getfattr', ['-h', '-R', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root], undefined, signal);
-  // getfattr exits 1 when some file vanished or could not be read; what it
-  // printed is still right. Without output and with an error, it failed.
-  if (r.code !== 0 && r.stdout.length === 0 && r.stderr.trim() !== '') {
-    throw new ArchiveError(`cannot read extended attributes: ${r.stderr.trim()}`);
-  }
-  const out: XattrMap = new Map();
-  let current: Array<[string, Buffer]> | undefined;
-  for (const line of r.stdout.toString('latin1').split('\n')) {
-    if (line.startsWith('# file: ')) {
-      current = [];
-      out.set(posix.normalize(unquoteAttrText(line.slice(8))), current);
-      continue;
-    }
-    if (line === '' || current === undefined) {
-      if (line === '') current = undefined;
-      continue;
-    }
-    const eq = line.indexOf('=');
-    const name = unquoteAttrText(eq < 0 ? line : line.slice(0, eq));
-    const raw = eq < 0 ? '' : line.slice(eq + 1);
-    let value: Buffer;
-    if (raw.startsWith('0x')) value = Buffer.from(raw.slice(2), 'hex');
-    else if (raw.startsWith('0s')) value = Buffer.from(raw.slice(2), 'base64');
-    else if (raw.startsWith('"') && raw.endsWith('"')) value = Buffer.from(unquoteAttrText(raw.slice(1, -1)), 'utf8');
-    else value = Buffer.alloc(0);
-    current.push([name, value]);
-  }
-  return out;
-}
 
 function exportable(name: string): boolean {
   return !name.startsWith('trusted.overlay.') && name !== 'security.selinux';
@@ -117,17 +88,20 @@ const S_IFREG = 0o100000;
 
 class TreePacker {
   private readonly root: string;
-  private readonly pack: tar.Pack;
+  /** tar-stream's packer (export, diff), or reused slabs written straight to a socket (cp). */
+  private readonly pack: tar.Pack | SlabWriter;
   private readonly diff: boolean;
   private readonly xattrs: XattrMap | undefined;
   /** dev:ino -> name of the first entry of a multiply linked inode. */
   private readonly links = new Map<string, string>();
   private readonly signal: AbortSignal;
   private readonly scope: ScopedRoot | undefined;
+  /** The slab writer's header block, reused. */
+  private readonly header = Buffer.alloc(512);
 
   private readonly idMap?: IdShift;
 
-  constructor(root: string, pack: tar.Pack, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot, idMap?: IdShift) {
+  constructor(root: string, pack: tar.Pack | SlabWriter, diff: boolean, xattrs: XattrMap | undefined, signal: AbortSignal, scope?: ScopedRoot, idMap?: IdShift) {
     this.idMap = idMap;
     this.root = root;
     this.pack = pack;
@@ -240,6 +214,7 @@ class TreePacker {
       await this.emit({ name: rel, type: 'file', mode: st.mode, uid: st.uid, gid: st.gid, mtimeSec: Math.floor(st.mtimeMs / 1000), size: 0 }, xattrs);
       return;
     }
+    if (this.pack instanceof SlabWriter) return this.fileToSlabs(this.pack, abs, rel, st, xattrs);
     if (st.size <= SMALL_FILE && (await this.smallFile(abs, rel, xattrs))) return;
     let fh: FileHandle;
     try {
@@ -274,6 +249,35 @@ class TreePacker {
       );
     } finally {
       await fh.close();
+    }
+  }
+
+  /**
+   * A file read straight into the slabs: a small one in synchronous calls
+   * (a thread-pool round trip per open, fstat, read and close costs more
+   * than the calls on a busy machine), a big one in asynchronous reads that
+   * leave the event loop free for other requests.
+   */
+  private async fileToSlabs(out: SlabWriter, abs: string, rel: string, st: Stats, xattrs: Array<[string, Buffer]>): Promise<void> {
+    let fd: number;
+    try {
+      // O_NOFOLLOW and O_NONBLOCK: a symlink or fifo swapped in meanwhile is neither followed nor waited on.
+      fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return;
+      throw err;
+    }
+    try {
+      const fst = st.size <= SMALL_FILE ? fstatSync(fd) : await fstatAsync(fd);
+      if (!fst.isFile()) return;
+      const read: ReadInto = fst.size <= SMALL_FILE
+        ? (buf, off, len, pos) => readSync(fd, buf, off, len, pos)
+        : async (buf, off, len, pos) => (await readAsync(fd, buf, off, len, pos)).bytesRead;
+      // Exactly `size` bytes: a file that shrinks meanwhile is padded with zeros, one that grows is cut.
+      await this.emit({ name: rel, type: 'file', mode: fst.mode, uid: fst.uid, gid: fst.gid, mtimeSec: Math.floor(fst.mtimeMs / 1000), size: fst.size }, xattrs, { read });
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -323,7 +327,7 @@ class TreePacker {
   private async emit(
     e: EntryInfo,
     xattrs: Array<[string, Buffer]>,
-    body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>),
+    body?: Buffer | ((write: (chunk: Buffer) => Promise<void>) => Promise<void>) | { read: ReadInto },
   ): Promise<void> {
     if (this.idMap) e = { ...e, ...this.idMap(e.uid, e.gid) };
     const records: Array<[string, Buffer | string]> = [];
@@ -345,12 +349,37 @@ class TreePacker {
       mtimeSec = Math.max(0, Math.min(mtimeSec, MAX_USTAR_MTIME));
     }
     for (const [k, v] of xattrs) records.push([XATTR_PREFIX + k, v]);
+    const out = this.pack;
+    if (out instanceof SlabWriter) {
+      this.signal.throwIfAborted();
+      if (records.length > 0) {
+        const pax = encodePaxRecords(records);
+        await out.put(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
+        await out.put(pax);
+        await out.pad(pax.length);
+      }
+      const size = e.size ?? 0;
+      await out.put(ustarHeader({
+        name, type: e.type as UstarFields['type'], mode: e.mode, uid: Math.min(e.uid, MAX_OCTAL_ID), gid: Math.min(e.gid, MAX_OCTAL_ID),
+        mtime: mtimeSec, size, linkname, devmajor: e.devmajor, devminor: e.devminor,
+      }, this.header));
+      if (!size || !body) return;
+      if (Buffer.isBuffer(body)) {
+        await out.put(body);
+        await out.pad(size);
+      } else if (typeof body === 'object') {
+        await out.fill(size, body.read);
+      } else {
+        throw new Error('tar-write: a streamed body for a slab writer');
+      }
+      return;
+    }
     if (records.length > 0) {
       const pax = encodePaxRecords(records);
-      this.pack.push(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
-      this.pack.push(pax);
+      out.push(paxHeaderBlock(`PaxHeaders/${placeholder(posix.basename(e.name)).slice(0, 80)}`, pax.length, mtimeSec));
+      out.push(pax);
       const pad = (512 - (pax.length % 512)) % 512;
-      if (pad) this.pack.push(Buffer.alloc(pad));
+      if (pad) out.push(Buffer.alloc(pad));
     }
     const header: Partial<tar.Header> & { name: string } = {
       name,
@@ -370,14 +399,14 @@ class TreePacker {
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null) => (err ? reject(err) : resolve());
       if (!body || !header.size) {
-        this.pack.entry(header, Buffer.alloc(0), done);
+        out.entry(header, Buffer.alloc(0), done);
         return;
       }
       if (Buffer.isBuffer(body)) {
-        this.pack.entry(header, body, done);
+        out.entry(header, body, done);
         return;
       }
-      const sink = this.pack.entry(header, done);
+      const sink = out.entry(header, done);
       // Settles a body waiting for 'drain' that will never come: the tar
       // was destroyed (its consumer went away) or the walk was aborted.
       const finished = new Promise<never>((_res, rej) => {
@@ -390,7 +419,7 @@ class TreePacker {
       const write = async (chunk: Buffer) => {
         if (!sink.write(chunk)) await Promise.race([new Promise<void>((r) => sink.once('drain', () => r())), finished]);
       };
-      body(write).then(() => sink.end(undefined), (err: Error) => {
+      (body as (w: typeof write) => Promise<void>)(write).then(() => sink.end(undefined), (err: Error) => {
         sink.destroy(err);
         reject(err);
       });
@@ -423,16 +452,25 @@ function packToReadable(start: (pack: tar.Pack, signal: AbortSignal) => Promise<
 export function createTar(dir: string, opts: CreateTarOptions = {}): Readable {
   const root = posix.resolve(dir);
   return packToReadable(async (pack, signal) => {
-    let xattrs: XattrMap | undefined;
-    if (opts.xattrs !== false) {
-      xattrs = await readAllXattrs(root, signal);
-      // getfattr -R stays on the tree: the mounts below it are read on their own.
-      for (const m of opts.scope?.mountsBelow(root) ?? []) {
-        for (const [k, v] of await readAllXattrs(m.source, signal)) xattrs.set(k, v);
-      }
-    }
+    const xattrs = await treeXattrs(root, opts, signal);
     await new TreePacker(root, pack, false, xattrs, signal, opts.scope, opts.idMap).run(opts.name);
   }, opts.signal);
+}
+
+/**
+ * `cp` out of a container: the tar of createTar (same entries, same
+ * options), written to `sink` through a few reused slabs instead of a stream
+ * of fresh buffers. Resolves once the sink has taken the whole tar; rejects
+ * (and stops the walk) when the signal aborts or a write fails.
+ */
+export async function writeTar(dir: string, sink: SlabSink, opts: CreateTarOptions = {}): Promise<void> {
+  const root = posix.resolve(dir);
+  const signal = opts.signal ?? new AbortController().signal;
+  const out = new SlabWriter(sink, { signal });
+  const xattrs = await treeXattrs(root, opts, signal);
+  await new TreePacker(root, out, false, xattrs, signal, opts.scope, opts.idMap).run(opts.name);
+  await out.put(TAR_END);
+  await out.flush();
 }
 
 /**

@@ -6,6 +6,7 @@ import { ArchiveError } from '../errors.ts';
 import { toolMissing } from '../files/compression.ts';
 
 export { ArchiveError };
+export { encodePaxRecords, paxHeaderBlock } from '../files/tar-format.ts';
 
 // ---------------------------------------------------------------------------
 // PAX extended header records: "<len> <key>=<value>\n", where len counts the
@@ -38,46 +39,6 @@ export function parsePaxRecords(buf: Buffer): Map<string, Buffer> {
     off = end;
   }
   return out;
-}
-
-/** Encodes PAX records (keys UTF-8, values raw bytes). */
-export function encodePaxRecords(records: Iterable<[string, Buffer | string]>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [key, value] of records) {
-    const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), typeof value === 'string' ? Buffer.from(value, 'utf8') : value, Buffer.from('\n')]);
-    // The length prefix counts its own digits.
-    let len = body.length + 1;
-    while (String(len).length + body.length !== len) len = String(len).length + body.length;
-    parts.push(Buffer.from(String(len), 'latin1'), body);
-  }
-  return Buffer.concat(parts);
-}
-
-function octal(buf: Buffer, off: number, width: number, value: number): void {
-  // width includes the terminating NUL.
-  buf.write(value.toString(8).padStart(width - 1, '0'), off, width - 1, 'latin1');
-}
-
-/**
- * A ustar header block for a PAX extended header (typeflag 'x') whose body is
- * `size` bytes. tar-stream's packer can only write UTF-8 PAX values, so the
- * binary-safe ones are written with this.
- */
-export function paxHeaderBlock(name: string, size: number, mtimeSec: number): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(name.slice(0, 99), 0, 100, 'latin1');
-  octal(b, 100, 8, 0o644);
-  octal(b, 108, 8, 0);
-  octal(b, 116, 8, 0);
-  octal(b, 124, 12, size);
-  octal(b, 136, 12, Math.max(0, Math.min(mtimeSec, 0o77777777777)));
-  b.fill(0x20, 148, 156);
-  b[156] = 0x78; // 'x'
-  b.write('ustar\x0000', 257, 8, 'latin1');
-  let sum = 0;
-  for (const byte of b) sum += byte;
-  b.write(sum.toString(8).padStart(6, '0') + '\x00 ', 148, 8, 'latin1');
-  return b;
 }
 
 // ---------------------------------------------------------------------------

@@ -224,6 +224,37 @@ describe('cp', () => {
     assert.ok(actions.includes('extract-to-dir') && actions.includes('archive-path'), actions.join(','));
   });
 
+  test('what ustar cannot hold (long and non-ASCII names, a long link target, ids past 0o7777777, a file of several MiB) goes both ways intact', async () => {
+    const odd = join(work, 'odd');
+    const longDir = join(odd, 'd'.repeat(120));
+    mkdirSync(longDir, { recursive: true });
+    const longName = join(longDir, 'f'.repeat(110));
+    writeFileSync(longName, 'long\n');
+    writeFileSync(join(odd, 'ünï'), 'utf8\n');
+    chownSync(join(odd, 'ünï'), 300000, 3000000);
+    symlinkSync('t'.repeat(150), join(odd, 'longlink'));
+    // Bigger than a slab and than the size read in one synchronous call; not a multiple of 512.
+    const big = Buffer.alloc((3 << 20) + 77);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    writeFileSync(join(odd, 'big'), big);
+    writeFileSync(join(odd, 'empty'), '');
+    assert.equal(d.berth(['cp', odd, 'run-berth:/tmp/odd']).code, 0);
+    const listing = spawnSync('tar', ['-tv', '--numeric-owner'], { input: (await api(d, 'GET', '/containers/run-berth/archive?path=/tmp/odd')).body, encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
+    assert.match(listing, /300000\/3000000 .* odd\/ünï/);
+    assert.match(listing, new RegExp(`odd/longlink -> ${'t'.repeat(150)}`));
+    assert.match(listing, new RegExp(`odd/${'d'.repeat(120)}/${'f'.repeat(110)}`));
+    for (const cli of clis()) {
+      const out = join(work, `odd-out-${cli}`);
+      const r = cli === 'berth' ? d.berth(['cp', 'run-berth:/tmp/odd', out]) : d.docker(['cp', 'run-berth:/tmp/odd', out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(readFileSync(join(out, 'd'.repeat(120), 'f'.repeat(110)), 'utf8'), 'long\n', cli);
+      assert.equal(readFileSync(join(out, 'ünï'), 'utf8'), 'utf8\n', cli);
+      assert.equal(readlinkSync(join(out, 'longlink')), 't'.repeat(150), cli);
+      assert.ok(readFileSync(join(out, 'big')).equals(big), `${cli}: the big file's bytes`);
+      assert.equal(readFileSync(join(out, 'empty')).length, 0, cli);
+    }
+  });
+
   test('python3-docker: put_archive and get_archive', { skip: !HAVE_PY_DOCKER && 'no python3-docker' }, () => {
     const script = `
 import docker, io, tarfile, sys

@@ -34,6 +34,9 @@ interface CpFlags {
   quiet?: boolean;
 }
 
+/** Bytes of a container's tar the CLI reads ahead of its extraction. */
+const READ_AHEAD = 16 << 20;
+
 const MODE_DIR = 2 ** 31;
 const MODE_SYMLINK = 2 ** 27;
 const MODE_DEVICE = 2 ** 26;
@@ -116,7 +119,8 @@ async function copyFromContainer(client: EngineClient, container: string, srcArg
       [srcPath, rebase] = getRebaseName(srcPath, target);
     }
   }
-  const res = await client.stream('GET', `/containers/${container}/archive`, { query: { path: srcPath } });
+  // Read well ahead: the daemon keeps walking while this side waits in creat(2).
+  const res = await client.stream('GET', `/containers/${container}/archive`, { query: { path: srcPath }, readAhead: READ_AHEAD });
   if (dstPath === '-') {
     await pipeline(res, process.stdout);
     return;

@@ -24,9 +24,18 @@ export function archiveRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('GET', '/containers/:id/archive', async (ctx) => {
-    // ctx.pipe: a client that goes away stops the walk, and the rootfs is released.
-    await engine.archive.archive(ctx.params.id, pathParam(ctx), ctx.signal, (stat, tar) =>
-      ctx.pipe(200, 'application/x-tar', tar, { [STAT_HEADER]: encodePathStat(stat) }));
+    // A client that goes away aborts ctx.signal: the walk stops and the rootfs is released.
+    await engine.archive.archive(ctx.params.id, pathParam(ctx), ctx.signal, async (stat, tar) => {
+      const out = ctx.stream(200, 'application/x-tar', { [STAT_HEADER]: encodePathStat(stat) });
+      try {
+        // Each slab comes back to the tar writer once the socket has taken it.
+        await tar((bytes, done) => { out.write(bytes, done); });
+      } catch (err) {
+        if (ctx.signal.aborted) return;
+        throw err; // the server cuts the response: a truncated tar must not look complete
+      }
+      out.end();
+    });
   });
 
   api.route('PUT', '/containers/:id/archive', async (ctx) => {

@@ -1,0 +1,98 @@
+// The CLI's extraction of a container's tar (client/local-archive.ts
+// extractTar): crafted tars, as a hostile daemon could send them, into real
+// directories. What lands where, and what is refused.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { extractTar } from '../../src/client/local-archive.ts';
+
+type Entry = Partial<tar.Header> & { name: string; body?: string };
+
+function tarOf(entries: Entry[]): Readable {
+  const pack = tar.pack();
+  for (const { body, ...h } of entries) pack.entry({ mode: h.type === 'directory' ? 0o755 : 0o644, mtime: new Date(1_600_000_000_000), ...h }, body ?? '');
+  pack.finalize();
+  return Readable.from(pack);
+}
+
+describe('extractTar', () => {
+  let base: string;
+  let n = 0;
+  const fresh = (): string => {
+    const d = join(base, `d${n++}`);
+    mkdirSync(d);
+    return d;
+  };
+  before(() => { base = mkdtempSync('/tmp/berth-untar-'); });
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  test('files, directories, symlinks and hard links land with their modes and mtimes', async () => {
+    const d = fresh();
+    await extractTar(tarOf([
+      { name: 'top/', type: 'directory', mode: 0o750 },
+      { name: 'top/f', body: 'hello', mode: 0o640 },
+      { name: 'top/l', type: 'symlink', linkname: 'f' },
+      { name: 'top/h', type: 'link', linkname: 'top/f' },
+      { name: 'top/deep/er/g', body: 'made parents' },
+    ]), d);
+    assert.equal(readFileSync(join(d, 'top/f'), 'utf8'), 'hello');
+    assert.equal(statSync(join(d, 'top/f')).mode & 0o7777, 0o640);
+    assert.equal(statSync(join(d, 'top')).mode & 0o7777, 0o750);
+    assert.equal(statSync(join(d, 'top')).mtimeMs, 1_600_000_000_000);
+    assert.equal(statSync(join(d, 'top/f')).mtimeMs, 1_600_000_000_000);
+    assert.equal(readlinkSync(join(d, 'top/l')), 'f');
+    assert.equal(statSync(join(d, 'top/h')).ino, statSync(join(d, 'top/f')).ino);
+    assert.equal(readFileSync(join(d, 'top/deep/er/g'), 'utf8'), 'made parents');
+  });
+
+  test('an existing file is replaced; a directory and a non-directory never replace each other', async () => {
+    const d = fresh();
+    mkdirSync(join(d, 'dir'));
+    writeFileSync(join(d, 'dir/keep'), 'kept');
+    writeFileSync(join(d, 'file'), 'old');
+    await extractTar(tarOf([{ name: 'file', body: 'new' }, { name: 'dir/', type: 'directory' }, { name: 'dir/x', body: 'x' }]), d);
+    assert.equal(readFileSync(join(d, 'file'), 'utf8'), 'new');
+    assert.equal(readFileSync(join(d, 'dir/keep'), 'utf8'), 'kept');
+    assert.equal(readFileSync(join(d, 'dir/x'), 'utf8'), 'x');
+    await assert.rejects(extractTar(tarOf([{ name: 'dir', body: 'not a dir' }]), d), /cannot overwrite directory ".*\/dir" with non-directory/);
+    await assert.rejects(extractTar(tarOf([{ name: 'file/', type: 'directory' }]), d), /cannot overwrite non-directory ".*\/file" with directory/);
+    assert.ok(lstatSync(join(d, 'dir')).isDirectory());
+    assert.equal(readFileSync(join(d, 'file'), 'utf8'), 'new');
+  });
+
+  test('a symlink replaced mid-tar moves where later entries under its name go', async () => {
+    const d = fresh();
+    await extractTar(tarOf([
+      { name: 'x/', type: 'directory' },
+      { name: 'y/', type: 'directory' },
+      { name: 'a', type: 'symlink', linkname: 'x' },
+      { name: 'a/one', body: '1' },
+      { name: 'a', type: 'symlink', linkname: 'y' },
+      { name: 'a/two', body: '2' },
+    ]), d);
+    assert.equal(readFileSync(join(d, 'x/one'), 'utf8'), '1');
+    assert.equal(readFileSync(join(d, 'y/two'), 'utf8'), '2');
+    assert.ok(!existsSync(join(d, 'x/two')));
+  });
+
+  test('names and links that climb out, and symlinks to / or a host path, stay in the destination', async () => {
+    const d = fresh();
+    const outside = join(base, 'outside');
+    await assert.rejects(extractTar(tarOf([{ name: '../outside', body: 'no' }]), d), /is outside of/);
+    assert.ok(!existsSync(outside));
+    await extractTar(tarOf([
+      { name: 'root', type: 'symlink', linkname: '/' },
+      { name: 'root/at-root', body: 'in d' },
+      { name: 'host', type: 'symlink', linkname: base },
+      { name: 'host/outside', body: 'in d too' },
+    ]), d);
+    assert.equal(readFileSync(join(d, 'at-root'), 'utf8'), 'in d');
+    assert.ok(!existsSync(outside));
+    // The host path, clamped in the destination, was made there.
+    assert.equal(readFileSync(join(d, base, 'outside'), 'utf8'), 'in d too');
+    await assert.rejects(extractTar(tarOf([{ name: 'h', type: 'link', linkname: '/' }]), d), /invalid hardlink/);
+  });
+});
