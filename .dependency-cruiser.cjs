@@ -1,5 +1,6 @@
 // berth's layers (docs/architecture.md). Imports flow one way:
 //   main → cli → compose → client → ground (compose speaks to any engine through the client only)
+//   main → cli → trust → client → ground (content trust is the client's, as the docker CLI's)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
 // The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
@@ -48,7 +49,8 @@ module.exports = {
       from: { path: '^src/cli/commands/[^/]+\\.ts$' },
       to: { path: '^src/cli/commands/[^/]+\\.ts$' },
     },
-    layer('cli', 'cli/', ['compose/', 'client/']),
+    layer('cli', 'cli/', ['compose/', 'trust/', 'client/']),
+    layer('trust', 'trust/', ['client/']),
     layer('compose', 'compose/', ['client/']),
     layer('client', 'client/', []),
     layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),

@@ -5,6 +5,7 @@ import type { EngineClient } from '../client/engine-client.ts';
 import { parseNormalizedNamed, referenceString, withDefaultTag } from '../api/reference.ts';
 import { CliError } from './context.ts';
 import { configDir, registryAuthHeader } from './credentials.ts';
+import { trustContext, trustedDigest } from './trust.ts';
 
 interface PullMessage {
   status?: string;
@@ -50,7 +51,7 @@ export function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => vo
  * (nothing when `quiet`); a stream error becomes a CliError. Returns the full
  * reference pulled. Also what `run`/`create` use for an image they lack.
  */
-export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream; config?: string }): Promise<string> {
+export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream; config?: string; trust?: boolean }): Promise<string> {
   let ref;
   try {
     ref = parseNormalizedNamed(name);
@@ -58,6 +59,17 @@ export async function pullImage(client: EngineClient, name: string, o: { platfor
     if (!o.allTags) ref = withDefaultTag(ref);
   } catch (err) {
     throw new CliError(`${(err as Error).message}`, 1);
+  }
+  if (o.trust && !ref.digest) {
+    if (o.allTags) throw new CliError('pulling all tags is not supported with content trust: name a tag', 1);
+    // As the docker CLI: the signed digest is pulled, then tagged.
+    const { digest } = await trustedDigest(trustContext(o.config), name);
+    const tagged = referenceString(ref);
+    if (!o.quiet) o.out.write(`Pull (1 of 1): ${tagged}@${digest}\n`);
+    await pullImage(client, `${ref.name}@${digest}`, { ...o, trust: false, quiet: o.quiet });
+    if (!o.quiet) o.out.write(`Tagging ${ref.name}@${digest} as ${tagged}\n`);
+    await client.status('POST', `/images/${ref.name}@${digest}/tag`, { query: { repo: ref.name, tag: ref.tag } });
+    return tagged;
   }
   // --config's credentials, as login stored them there.
   const auth = registryAuthHeader(ref.domain, configDir(o.config));
