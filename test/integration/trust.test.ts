@@ -1,0 +1,254 @@
+// Content trust (issue #19, ADR 0007) against a real `berth registry`: keys
+// kept encrypted, push with DOCKER_CONTENT_TRUST=1 signing, a second daemon
+// pulling and running only what a trusted signer signed, `trust inspect`,
+// `trust revoke`, the attacks of the issue each set up in the registry and
+// refused with nothing stored, and berth's signatures checked by an
+// independent verifier (sigstore's @sigstore/verify from npm).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPublicKey } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { BERTH, TestDaemon, startSeededDaemon } from '../helpers/daemon.ts';
+import { runAsync, type Result } from '../helpers/registries.ts';
+import { http, layer, image, pushImage, sha256, startRegistry, type Registry, OCI_MANIFEST } from '../registry/helpers.ts';
+
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const PASS = 'correct horse battery';
+
+interface Referrers { manifests: { digest: string; artifactType?: string }[] }
+
+describe('content trust', () => {
+  let d: TestDaemon;
+  let d2: TestDaemon;
+  let reg: Registry;
+  let work: string;
+  let cfg: string;
+  let R: string;
+  const env = (o: { daemon?: TestDaemon; trust?: boolean; config?: string; pass?: string } = {}): NodeJS.ProcessEnv => {
+    const e: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: (o.daemon ?? d).host, DOCKER_CONFIG: o.config ?? cfg, DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: o.pass ?? PASS };
+    delete e.DOCKER_CONTENT_TRUST;
+    if (o.trust) e.DOCKER_CONTENT_TRUST = '1';
+    return e;
+  };
+  const berth = (args: string[], o: Parameters<typeof env>[0] & { cwd?: string } = {}): Promise<Result> => runAsync('sh', ['-c', `cd "$0" && exec "$@"`, o.cwd ?? work, BERTH, ...args], { env: env(o) });
+  const ok = (r: Result): Result => {
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    return r;
+  };
+  const images2 = async (): Promise<string> => ok(await berth(['images', '-a', '--digests', '--format', '{{.Repository}}:{{.Tag}}@{{.Digest}} {{.ID}}'], { daemon: d2 })).stdout.split('\n').sort().join('\n');
+  const digestOf = async (repo: string, tag: string): Promise<string> => {
+    const r = await http('HEAD', `${reg.url}/v2/${repo}/manifests/${tag}`, { headers: { accept: OCI_MANIFEST + ', application/vnd.docker.distribution.manifest.v2+json' } });
+    assert.equal(r.status, 200, `${repo}:${tag}`);
+    return r.headers.get('docker-content-digest') as string;
+  };
+  const signaturesOf = async (repo: string, digest: string): Promise<string[]> => {
+    const r = await http('GET', `${reg.url}/v2/${repo}/referrers/${digest}`);
+    assert.equal(r.status, 200);
+    return r.json<Referrers>().manifests.filter((m) => m.artifactType === BUNDLE).map((m) => m.digest);
+  };
+  /** A pull on the second daemon with trust on that must fail, leaving its images as they were. */
+  const refused = async (ref: string, why: RegExp): Promise<void> => {
+    const before = await images2();
+    const r = await berth(['pull', ref], { daemon: d2, trust: true });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, why);
+    assert.equal(await images2(), before, 'nothing stored');
+  };
+  /** Pushes `bytes` as a signature-shaped artifact attached to repo@subject. */
+  const attach = async (repo: string, subject: string, bundle: Buffer, size = bundle.length): Promise<void> => {
+    const empty = Buffer.from('{}');
+    for (const b of [bundle, empty]) assert.equal((await http('POST', `${reg.url}/v2/${repo}/blobs/uploads/?digest=${sha256(b)}`, { headers: { 'content-type': 'application/octet-stream' }, body: b })).status, 201);
+    const subj = await http('GET', `${reg.url}/v2/${repo}/manifests/${subject}`, { headers: { accept: OCI_MANIFEST + ', application/vnd.docker.distribution.manifest.v2+json' } });
+    const m = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: BUNDLE,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
+      layers: [{ mediaType: BUNDLE, digest: sha256(bundle), size }],
+      subject: { mediaType: subj.headers.get('content-type'), digest: subject, size: subj.body.length },
+    }));
+    assert.equal((await http('PUT', `${reg.url}/v2/${repo}/manifests/${sha256(m)}`, { headers: { 'content-type': OCI_MANIFEST }, body: m })).status, 201);
+  };
+  const bundleOf = async (repo: string, sig: string): Promise<Buffer> => {
+    const m = (await http('GET', `${reg.url}/v2/${repo}/manifests/${sig}`, { headers: { accept: OCI_MANIFEST } })).json<{ layers: { digest: string }[] }>();
+    return (await http('GET', `${reg.url}/v2/${repo}/blobs/${m.layers[0].digest}`)).body;
+  };
+  /** A small runnable-looking image of its own pushed by plain HTTP, unsigned. */
+  const pushRandom = async (repo: string, tag: string, note: string): Promise<string> => {
+    const img = image([layer({ [`${note}.txt`]: note })], note);
+    assert.equal((await pushImage(reg.url, repo, img, tag)).status, 201);
+    return img.manifestDigest;
+  };
+
+  before(async () => {
+    d = await startSeededDaemon();
+    d2 = new TestDaemon();
+    await d2.start();
+    reg = await startRegistry();
+    R = reg.host;
+    work = mkdtempSync('/tmp/berth-trust-');
+    cfg = join(work, 'config');
+  });
+  after(async () => {
+    await d.destroy();
+    await d2.destroy();
+    await reg.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('trust key generate writes NAME.pub in the working directory and keeps the private key encrypted; a wrong passphrase signs nothing', async () => {
+    const r = ok(await berth(['trust', 'key', 'generate', 'alice']));
+    assert.match(r.stdout, new RegExp(`Corresponding public key available: ${work}/alice.pub`));
+    assert.match(readFileSync(join(work, 'alice.pub'), 'utf8'), /^-----BEGIN PUBLIC KEY-----\nrole: alice\n/);
+    const priv = readdirSync(join(cfg, 'trust/private'));
+    assert.equal(priv.length, 1);
+    const pem = readFileSync(join(cfg, 'trust/private', priv[0]), 'utf8');
+    assert.match(pem, /BEGIN ENCRYPTED PRIVATE KEY/);
+    assert.ok(!r.stdout.includes(PASS) && !r.stderr.includes(PASS), 'the passphrase is never printed');
+    assert.equal((await berth(['trust', 'key', 'generate', 'alice'])).code, 1, 'an existing NAME.pub is not overwritten');
+    // Without a passphrase and without a terminal there is nothing to sign with.
+    const noPass = await runAsync(BERTH, ['trust', 'key', 'generate', 'nopass'], { env: { ...env(), DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: '' } });
+    assert.equal(noPass.code, 1);
+    assert.match(noPass.stderr, /DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE/);
+
+    ok(await berth(['trust', 'signer', 'add', '--key', 'alice.pub', 'alice', `${R}/app`, `${R}/other`]));
+    ok(await berth(['tag', 'busybox', `${R}/app:wrongpass`]));
+    const bad = await berth(['push', `${R}/app:wrongpass`], { trust: true, pass: 'not the passphrase' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /wrong passphrase/);
+    assert.ok(!bad.stderr.includes('not the passphrase'));
+    assert.deepEqual(await signaturesOf('app', await digestOf('app', 'wrongpass')), []);
+  });
+
+  test('push with DOCKER_CONTENT_TRUST=1 signs; a second daemon pulls and runs the signed digest; inspect names the signer', async () => {
+    ok(await berth(['tag', 'busybox', `${R}/app:v1`]));
+    const p = ok(await berth(['push', `${R}/app:v1`], { trust: true }));
+    assert.match(p.stdout, /Signing and pushing trust metadata\n/);
+    assert.match(p.stdout, new RegExp(`Successfully signed ${R}/app:v1`));
+    const digest = await digestOf('app', 'v1');
+    assert.equal((await signaturesOf('app', digest)).length, 1);
+
+    const pull = ok(await berth(['pull', `${R}/app:v1`], { daemon: d2, trust: true }));
+    assert.match(pull.stdout, new RegExp(`^Pull \\(1 of 1\\): ${R}/app:v1@${digest}$`, 'm'));
+    assert.match(pull.stdout, new RegExp(`^Tagging ${R}/app@${digest} as ${R}/app:v1$`, 'm'));
+    const insp = JSON.parse(ok(await berth(['image', 'inspect', `${R}/app:v1`], { daemon: d2 })).stdout) as { RepoDigests: string[] }[];
+    assert.deepEqual(insp[0].RepoDigests, [`${R}/app@${digest}`]);
+    const run = ok(await berth(['run', '--rm', `${R}/app:v1`, 'echo', 'trusted'], { daemon: d2, trust: true }));
+    assert.equal(run.stdout, 'trusted\n');
+
+    const pretty = ok(await berth(['trust', 'inspect', '--pretty', `${R}/app`])).stdout;
+    assert.match(pretty, new RegExp(`Signatures for ${R}/app\\n\\nSIGNED TAG +DIGEST +SIGNERS\\nv1 +${digest.slice(7)} +alice\\n`));
+    assert.match(pretty, /List of signers and their keys for .*\n\nSIGNER +KEYS\nalice +[a-f0-9]{12}\n/);
+    const json = JSON.parse(ok(await berth(['trust', 'inspect', `${R}/app:v1`])).stdout) as { Name: string; SignedTags: { SignedTag: string; Digest: string; Signers: string[] }[] }[];
+    assert.deepEqual(json[0].SignedTags, [{ SignedTag: 'v1', Digest: digest.slice(7), Signers: ['alice'] }]);
+  });
+
+  test('berth\'s signature verifies with @sigstore/verify, and a tampered one does not', async () => {
+    const digest = await digestOf('app', 'v1');
+    const [sig] = await signaturesOf('app', digest);
+    const doc = JSON.parse((await bundleOf('app', sig)).toString('utf8')) as { dsseEnvelope: { payload: string } };
+    const key = createPublicKey(readFileSync(join(work, 'alice.pub'), 'utf8').replace(/^role: .*\n\n?/m, ''));
+    const verify = (json: unknown): void => {
+      const bundle = bundleFromJSON(json);
+      const hint = bundle.verificationMaterial.content.$case === 'publicKey' ? bundle.verificationMaterial.content.publicKey.hint : '';
+      const trust = toTrustMaterial({ mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1', tlogs: [], ctlogs: [], certificateAuthorities: [], timestampAuthorities: [] }, (h: string) => {
+        if (h !== hint) throw new Error(`unknown key ${h}`);
+        return { publicKey: key, validFor: () => true };
+      });
+      new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle));
+    };
+    verify(doc);
+    const statement = JSON.parse(Buffer.from(doc.dsseEnvelope.payload, 'base64').toString('utf8')) as { subject: { name: string; digest: { sha256: string } }[]; predicateType: string };
+    assert.deepEqual(statement.subject, [{ name: `${R}/app`, digest: { sha256: digest.slice(7) } }]);
+    assert.equal(statement.predicateType, 'https://sigstore.dev/cosign/sign/v1');
+    const tampered = structuredClone(doc);
+    tampered.dsseEnvelope.payload = Buffer.from(JSON.stringify({ ...statement, subject: [{ name: `${R}/app`, digest: { sha256: 'f'.repeat(64) } }] })).toString('base64');
+    assert.throws(() => verify(tampered), /signature verification failed/);
+  });
+
+  test('an unsigned tag and a tag moved to another digest after signing are refused; --disable-content-trust pulls them', async () => {
+    await pushRandom('app', 'unsigned', 'unsigned');
+    await refused(`${R}/app:unsigned`, /^Error: No valid trust data for unsigned\n/);
+    ok(await berth(['pull', '--disable-content-trust', `${R}/app:unsigned`], { daemon: d2, trust: true }));
+
+    await pushRandom('app', 'moved', 'first');
+    ok(await berth(['trust', 'sign', `${R}/app:moved`]));
+    await pushRandom('app', 'moved', 'second');
+    await refused(`${R}/app:moved`, /No valid trust data for moved/);
+    // run and create refuse the same way, before the daemon sees anything.
+    const run = await berth(['create', `${R}/app:moved`], { daemon: d2, trust: true });
+    assert.equal(run.code, 125);
+    assert.match(run.stderr, /No valid trust data for moved/);
+  });
+
+  test('a layer blob swapped in the registry\'s storage is refused and nothing is stored', async () => {
+    const img = image([layer({ 'payload.txt': 'the real layer' })], 'swap');
+    assert.equal((await pushImage(reg.url, 'app', img, 'swap')).status, 201);
+    ok(await berth(['trust', 'sign', `${R}/app:swap`]));
+    const hex = img.layers[0].digest.slice(7);
+    writeFileSync(join(reg.root, 'blobs', 'sha256', hex.slice(0, 2), hex), layer({ 'payload.txt': 'an evil layer!' }).blob.bytes);
+    await refused(`${R}/app:swap`, new RegExp(`filesystem layer verification failed for digest ${img.layers[0].digest}`));
+  });
+
+  test('signatures by an unknown signer, over another repository, truncated or oversized are refused', async () => {
+    // bob signs in a configuration of his own where he is a signer; alice's configuration does not know him.
+    const bobCfg = join(work, 'bob');
+    ok(await berth(['trust', 'key', 'generate', 'bob'], { config: bobCfg }));
+    ok(await berth(['trust', 'signer', 'add', '--key', 'bob.pub', 'bob', `${R}/app`], { config: bobCfg }));
+    await pushRandom('app', 'bob', 'bob');
+    ok(await berth(['trust', 'sign', `${R}/app:bob`], { config: bobCfg }));
+    await refused(`${R}/app:bob`, /not a signer of/);
+
+    // alice's genuine signature of other:x, copied beside the same image in app.
+    const digest = await pushRandom('other', 'x', 'shared');
+    await pushRandom('app', 'x', 'shared');
+    ok(await berth(['trust', 'sign', `${R}/other:x`]));
+    const [sig] = await signaturesOf('other', digest);
+    await attach('app', digest, await bundleOf('other', sig));
+    await refused(`${R}/app:x`, /signature is for repository .*\/other, not .*\/app/);
+    ok(await berth(['pull', `${R}/other:x`], { daemon: d2, trust: true }));
+
+    const good = await bundleOf('other', sig);
+    const tDigest = await pushRandom('app', 'truncated', 'truncated');
+    await attach('app', tDigest, good.subarray(0, good.length >> 1));
+    await refused(`${R}/app:truncated`, /not valid JSON/);
+
+    const oDigest = await pushRandom('app', 'oversized', 'oversized');
+    const padded = JSON.stringify({ ...JSON.parse(good.toString('utf8')) as object, padding: 'x'.repeat(100_000) });
+    await attach('app', oDigest, Buffer.from(padded));
+    await refused(`${R}/app:oversized`, /over the 65536 byte limit/);
+    // A manifest that understates the size is caught by the download limit.
+    const lDigest = await pushRandom('app', 'lying', 'lying');
+    await attach('app', lDigest, Buffer.from(padded), 1000);
+    await refused(`${R}/app:lying`, /over the 65536 byte limit/);
+  });
+
+  test('trust revoke deletes a tag\'s signature and trust signer remove stops trusting a signer', async () => {
+    ok(await berth(['tag', 'busybox', `${R}/app:v2`]));
+    ok(await berth(['push', `${R}/app:v2`], { trust: true }));
+    const r = ok(await berth(['trust', 'revoke', `${R}/app:v2`]));
+    assert.match(r.stdout, new RegExp(`Successfully deleted signature for ${R}/app:v2`));
+    // v2 is the same image as v1: only v2's signature went, v1's is still there.
+    assert.equal((await signaturesOf('app', await digestOf('app', 'v2'))).length, 1);
+    await refused(`${R}/app:v2`, /No valid trust data for v2 \(signature is for tag v1\)/);
+    const inspect = JSON.parse(ok(await berth(['trust', 'inspect', `${R}/app`])).stdout) as { SignedTags: { SignedTag: string }[] }[];
+    assert.ok(inspect[0].SignedTags.some((t) => t.SignedTag === 'v1'));
+    assert.ok(!inspect[0].SignedTags.some((t) => t.SignedTag === 'v2'));
+
+    // v1 is still signed by alice; once she is removed as a signer it is not trusted.
+    ok(await berth(['rmi', `${R}/app:v1`], { daemon: d2 }));
+    ok(await berth(['trust', 'signer', 'remove', '--force', 'alice', `${R}/app`]));
+    await refused(`${R}/app:v1`, /remote trust data does not exist|No valid trust data/);
+  });
+
+  test('a first trusted push to a repository without signers creates its repository key', async () => {
+    ok(await berth(['tag', 'busybox', `${R}/fresh:1`]));
+    const r = ok(await berth(['push', `${R}/fresh:1`], { trust: true }));
+    assert.match(r.stdout, /Initializing signed repository for .*\/fresh/);
+    const info = JSON.parse(ok(await berth(['trust', 'inspect', `${R}/fresh`])).stdout) as { SignedTags: { Signers: string[] }[]; AdministrativeKeys: { Name: string }[] }[];
+    assert.deepEqual(info[0].SignedTags.map((t) => t.Signers), [['repository']]);
+    assert.equal(info[0].AdministrativeKeys[0].Name, 'Repository');
+    ok(await berth(['pull', `${R}/fresh:1`], { daemon: d2, trust: true }));
+  });
+});
