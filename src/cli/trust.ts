@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Option } from 'commander';
 import { parseNormalizedNamed, withDefaultTag, type Reference } from '../api/reference.ts';
 import { KeyStore, type StoredKey } from '../trust/keys.ts';
-import { SignerStore } from '../trust/signers.ts';
+import { expired, SignerStore } from '../trust/signers.ts';
 import { RegistryClient } from '../trust/registry.ts';
 import { pushSignature, resolveTrusted } from '../trust/signatures.ts';
 import { CliError } from './context.ts';
@@ -109,10 +109,13 @@ export async function trustedDigest(ctx: TrustContext, image: string): Promise<{
  */
 export async function signingKey(ctx: TrustContext, ref: Reference, out: NodeJS.WritableStream): Promise<{ key: StoredKey; signer: string }> {
   const signers = ctx.signers.signers(ref.name);
+  let lapsed: string | undefined;
   for (const k of ctx.keys.list()) {
     const s = ctx.signers.signerOf(ref.name, k.id);
-    if (s) return { key: k, signer: s.name };
+    if (s && expired(s.key)) lapsed = `key ${k.id.slice(0, 12)} of signer ${s.name} expired on ${s.key.expires}`;
+    else if (s) return { key: k, signer: s.name };
   }
+  if (lapsed) throw new CliError(`Error: ${lapsed}: generate a new key and add it with berth trust signer add`, 1);
   if (Object.keys(signers).length > 0) {
     throw new CliError(`Error: no private key of a signer of ${ref.name} (${Object.keys(signers).join(', ')}) is loaded: berth trust key load`, 1);
   }

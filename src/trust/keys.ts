@@ -21,10 +21,22 @@ export function keyId(pub: KeyObject): string {
   return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
-/** PEM with Docker's `role:` header line; parsers that know no headers get it stripped by `stripHeaders`. */
-function withRole(pem: string, role: string): string {
+/** Signing keys are good for 10 years, as Notary's delegation certificates were. */
+const KEY_LIFETIME_MS = 10 * 365 * 24 * 3600 * 1000;
+
+/** PEM with Docker's `role:` header line (and berth's `expires:`); parsers that know no headers get them stripped by `stripHeaders`. */
+function withHeaders(pem: string, headers: Record<string, string>): string {
   const lines = pem.trimEnd().split('\n');
-  return [lines[0], `role: ${role}`, '', ...lines.slice(1)].join('\n') + '\n';
+  return [lines[0], ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ...lines.slice(1)].join('\n') + '\n';
+}
+
+/** When a public key file says its key stops being valid, if it says so. */
+export function expiresOf(pem: string): Date | undefined {
+  const v = /^expires: (.+)$/m.exec(pem)?.[1]?.trim();
+  if (v === undefined) return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new InvalidArgumentError(`invalid expires header "${v}" in public key`);
+  return new Date(t);
 }
 
 export function stripHeaders(pem: string): string {
@@ -77,10 +89,11 @@ export class KeyStore {
   private store(role: string, priv: KeyObject, pub: KeyObject, passphrase: string): { key: StoredKey; publicPem: string } {
     const id = keyId(pub);
     const enc = priv.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
-    const pem = withRole(enc, role);
+    const pem = withHeaders(enc, { role });
     mkdirSync(this.privateDir, { recursive: true, mode: 0o700 });
     writeFileAtomicSync(join(this.privateDir, `${id}.key`), pem, 0o600);
-    return { key: { id, role, pem }, publicPem: withRole(pub.export({ type: 'spki', format: 'pem' }) as string, role) };
+    const expires = new Date(Date.now() + KEY_LIFETIME_MS).toISOString().replace(/\.\d+Z$/, 'Z');
+    return { key: { id, role, pem }, publicPem: withHeaders(pub.export({ type: 'spki', format: 'pem' }) as string, { role, expires }) };
   }
 
   list(): StoredKey[] {

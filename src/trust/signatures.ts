@@ -8,7 +8,7 @@ import { NotFoundError, UnauthorizedError } from '../errors.ts';
 import { BadSignatureError, BUNDLE_MEDIA_TYPE, bundleHint, makeBundle, MAX_BUNDLE, verifyBundle } from './bundle.ts';
 import { parsePublicKey } from './keys.ts';
 import { OCI_MANIFEST, sha256, type RegistryClient } from './registry.ts';
-import type { SignerStore } from './signers.ts';
+import { expired, type SignerStore } from './signers.ts';
 
 const EMPTY_CONFIG = 'application/vnd.oci.empty.v1+json';
 const MAX_SIGNATURE_MANIFEST = 16 * 1024;
@@ -82,6 +82,7 @@ async function checkOne(reg: RegistryClient, signers: SignerStore, ref: Referenc
   const hint = bundleHint(blob);
   const signer = signers.signerOf(ref.name, hint);
   if (!signer) throw new BadSignatureError(`signed by key ${hint.slice(0, 12)}, which is not a signer of ${ref.name}`);
+  if (expired(signer.key)) throw new BadSignatureError(`key ${hint.slice(0, 12)} of signer ${signer.name} expired on ${signer.key.expires}`);
   const claim = verifyBundle(blob, parsePublicKey(signer.key.publicKey));
   if (claim.name !== ref.name) throw new BadSignatureError(`signature is for repository ${claim.name}, not ${ref.name}`);
   if (claim.digest !== digest) throw new BadSignatureError(`signature is for ${claim.digest}, not ${digest}`);

@@ -5,16 +5,23 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../files/atomic.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { keyId, parsePublicKey } from './keys.ts';
+import { expiresOf, keyId, parsePublicKey } from './keys.ts';
 
 export interface SignerKey {
   id: string;
   /** SPKI PEM without headers. */
   publicKey: string;
+  /** RFC 3339; signatures by the key are not trusted after it. */
+  expires?: string;
 }
 
 /** repository → signer name → keys */
 type SignerFile = Record<string, Record<string, SignerKey[]>>;
+
+/** Whether a signer's key has passed its expiry. */
+export function expired(key: SignerKey, now = new Date()): boolean {
+  return key.expires !== undefined && Date.parse(key.expires) <= now.getTime();
+}
 
 export class SignerStore {
   readonly dir: string;
@@ -44,7 +51,8 @@ export class SignerStore {
   /** Adds `publicPem` as a key of signer `name` for `repo`; the same key twice is a conflict. */
   add(repo: string, name: string, publicPem: string): SignerKey {
     const pub = parsePublicKey(publicPem);
-    const key = { id: keyId(pub), publicKey: pub.export({ type: 'spki', format: 'pem' }) as string };
+    const expires = expiresOf(publicPem)?.toISOString().replace(/\.\d+Z$/, 'Z');
+    const key: SignerKey = { id: keyId(pub), publicKey: pub.export({ type: 'spki', format: 'pem' }) as string, ...(expires ? { expires } : {}) };
     const f = this.read();
     const repoSigners = (f[repo] ??= {});
     const keys = (repoSigners[name] ??= []);

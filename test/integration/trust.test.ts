@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { BERTH, TestDaemon, startSeededDaemon } from '../helpers/daemon.ts';
-import { runAsync, type Result } from '../helpers/registries.ts';
-import { http, layer, image, pushImage, sha256, startRegistry, type Registry, OCI_MANIFEST } from '../registry/helpers.ts';
+import { runAsync, startCncfRegistry, type Result } from '../helpers/registries.ts';
+import { basic, hasBinary, http, layer, image, pushImage, sha256, startRegistry, type Registry, OCI_MANIFEST } from '../registry/helpers.ts';
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const PASS = 'correct horse battery';
@@ -148,7 +148,7 @@ describe('content trust', () => {
     const digest = await digestOf('app', 'v1');
     const [sig] = await signaturesOf('app', digest);
     const doc = JSON.parse((await bundleOf('app', sig)).toString('utf8')) as { dsseEnvelope: { payload: string } };
-    const key = createPublicKey(readFileSync(join(work, 'alice.pub'), 'utf8').replace(/^role: .*\n\n?/m, ''));
+    const key = createPublicKey(readFileSync(join(work, 'alice.pub'), 'utf8').split('\n').filter((l) => l !== '' && !/^[a-z]+: /.test(l)).join('\n'));
     const verify = (json: unknown): void => {
       const bundle = bundleFromJSON(json);
       const hint = bundle.verificationMaterial.content.$case === 'publicKey' ? bundle.verificationMaterial.content.publicKey.hint : '';
@@ -224,6 +224,25 @@ describe('content trust', () => {
     await refused(`${R}/app:lying`, /over the 65536 byte limit/);
   });
 
+  test('a signer key past its expiry: its signatures are refused and it signs nothing', async () => {
+    const carolCfg = join(work, 'carol');
+    ok(await berth(['trust', 'key', 'generate', 'carol'], { config: carolCfg }));
+    const pub = readFileSync(join(work, 'carol.pub'), 'utf8');
+    assert.match(pub, /^expires: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m);
+    ok(await berth(['trust', 'signer', 'add', '--key', 'carol.pub', 'carol', `${R}/app`], { config: carolCfg }));
+    await pushRandom('app', 'carol', 'carol');
+    ok(await berth(['trust', 'sign', `${R}/app:carol`], { config: carolCfg }));
+    // alice's configuration trusts carol's key only until a date already past.
+    writeFileSync(join(work, 'carol-expired.pub'), pub.replace(/^expires: .*$/m, 'expires: 2020-01-01T00:00:00Z'));
+    ok(await berth(['trust', 'signer', 'add', '--key', 'carol-expired.pub', 'carol', `${R}/app`]));
+    await refused(`${R}/app:carol`, /key [a-f0-9]{12} of signer carol expired on 2020-01-01T00:00:00Z/);
+    ok(await berth(['trust', 'signer', 'remove', '--force', 'carol', `${R}/app`], { config: carolCfg }));
+    ok(await berth(['trust', 'signer', 'add', '--key', 'carol-expired.pub', 'carol', `${R}/app`], { config: carolCfg }));
+    const sign = await berth(['trust', 'sign', `${R}/app:carol`], { config: carolCfg });
+    assert.equal(sign.code, 1);
+    assert.match(sign.stderr, /expired on 2020-01-01T00:00:00Z/);
+  });
+
   test('trust revoke deletes a tag\'s signature and trust signer remove stops trusting a signer', async () => {
     ok(await berth(['tag', 'busybox', `${R}/app:v2`]));
     ok(await berth(['push', `${R}/app:v2`], { trust: true }));
@@ -250,5 +269,28 @@ describe('content trust', () => {
     assert.deepEqual(info[0].SignedTags.map((t) => t.Signers), [['repository']]);
     assert.equal(info[0].AdministrativeKeys[0].Name, 'Repository');
     ok(await berth(['pull', `${R}/fresh:1`], { daemon: d2, trust: true }));
+  });
+
+  test('a registry without the referrers API (the CNCF registry, with Basic auth) carries signatures under the fallback tag', { skip: hasBinary('docker-registry') ? false : 'no docker-registry' }, async () => {
+    const cncf = await startCncfRegistry({ users: { u: 'pw' } });
+    try {
+      const C = cncf.host;
+      ok(await berth(['login', '-u', 'u', '-p', 'pw', C]));
+      ok(await berth(['trust', 'signer', 'add', '--key', 'alice.pub', 'alice', `${C}/cn`]));
+      ok(await berth(['tag', 'busybox', `${C}/cn:1`]));
+      ok(await berth(['push', `${C}/cn:1`], { trust: true }));
+      const auth = basic('u', 'pw');
+      assert.equal((await http('GET', `${cncf.url}/v2/cn/referrers/${'sha256:' + '0'.repeat(64)}`, { headers: auth })).status, 404, 'no referrers API');
+      const tags = (await http('GET', `${cncf.url}/v2/cn/tags/list`, { headers: auth })).json<{ tags: string[] }>().tags;
+      const digest = (await http('HEAD', `${cncf.url}/v2/cn/manifests/1`, { headers: { ...auth, accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).headers.get('docker-content-digest') as string;
+      assert.deepEqual(tags.sort(), ['1', digest.replace(':', '-')]);
+      const index = (await http('GET', `${cncf.url}/v2/cn/manifests/${digest.replace(':', '-')}`, { headers: { ...auth, accept: 'application/vnd.oci.image.index.v1+json' } })).json<Referrers>();
+      assert.deepEqual(index.manifests.map((m) => m.artifactType), [BUNDLE]);
+      const pull = ok(await berth(['pull', `${C}/cn:1`], { daemon: d2, trust: true }));
+      assert.match(pull.stdout, new RegExp(`Tagging ${C}/cn@${digest} as ${C}/cn:1`));
+      assert.match(ok(await berth(['trust', 'inspect', '--pretty', `${C}/cn`])).stdout, new RegExp(`\n1 +${digest.slice(7)} +alice\n`));
+    } finally {
+      await cncf.stop();
+    }
   });
 });
