@@ -145,3 +145,32 @@ export async function signTag(ctx: TrustContext, ref: Reference, tag: string, di
   }
   out.write(`Successfully signed ${ref.name}:${tag}\n`);
 }
+
+// The docker CLI's FROM line pattern, with the flags before the image (--platform) kept aside.
+const FROM_LINE = /^(\s*FROM[ \f\r\t\v]+)((?:--[^ \f\r\t\v\n]+[ \f\r\t\v]+)*)([^ \f\r\t\v\n#]+)(.*)$/i;
+
+/**
+ * A Dockerfile whose FROM images are pinned to the digests their trusted
+ * signatures name, as the docker CLI's build does with content trust: the
+ * daemon then builds (and pulls, if it must) only those digests. Stage
+ * names, `scratch`, digests and build-arg references are left as written.
+ */
+export async function trustedDockerfile(ctx: TrustContext, text: string): Promise<{ text: string; pinned: { tagged: Reference & { tag: string }; digestRef: string }[] }> {
+  const stages = new Set<string>();
+  const pinned: { tagged: Reference & { tag: string }; digestRef: string }[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = FROM_LINE.exec(lines[i]);
+    if (!m) continue;
+    const [, head, flags, image, rest] = m;
+    const as = /^\s+AS\s+([^\s#]+)/i.exec(rest)?.[1];
+    const skip = image.toLowerCase() === 'scratch' || image.includes('$') || stages.has(image.toLowerCase()) || image.includes('@');
+    if (as) stages.add(as.toLowerCase());
+    if (skip) continue;
+    const { ref, digest } = await trustedDigest(ctx, image);
+    const digestRef = `${ref.name}@${digest}`;
+    pinned.push({ tagged: ref, digestRef });
+    lines[i] = `${head}${flags}${digestRef}${rest}`;
+  }
+  return { text: lines.join('\n'), pinned };
+}

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
@@ -180,6 +180,27 @@ describe('content trust', () => {
     const run = await berth(['create', `${R}/app:moved`], { daemon: d2, trust: true });
     assert.equal(run.code, 125);
     assert.match(run.stderr, /No valid trust data for moved/);
+  });
+
+  test('build with DOCKER_CONTENT_TRUST=1 builds FROM the signed digest and tags it; an unsigned FROM is refused before the daemon sees it', async () => {
+    const digest = await digestOf('app', 'v1');
+    ok(await berth(['rmi', `${R}/app:v1`], { daemon: d2 }));
+    const ctxDir = join(work, 'build');
+    mkdirSync(ctxDir);
+    writeFileSync(join(ctxDir, 'Dockerfile'), `FROM ${R}/app:v1 AS base\nRUN echo built > /built\nFROM base\nRUN cat /built\n`);
+    const b = ok(await berth(['build', '-t', 'trusted-build', ctxDir], { daemon: d2, trust: true }));
+    assert.match(b.stdout, new RegExp(`FROM ${R}/app@${digest} AS base`));
+    assert.match(b.stderr, new RegExp(`Tagging ${R}/app@${digest} as ${R}/app:v1`));
+    assert.equal(ok(await berth(['run', '--rm', 'trusted-build', 'cat', '/built'], { daemon: d2 })).stdout, 'built\n');
+    const insp = JSON.parse(ok(await berth(['image', 'inspect', `${R}/app:v1`], { daemon: d2 })).stdout) as { RepoDigests: string[] }[];
+    assert.deepEqual(insp[0].RepoDigests, [`${R}/app@${digest}`]);
+
+    writeFileSync(join(ctxDir, 'Dockerfile'), `FROM ${R}/app:unsigned\nRUN true\n`);
+    const before = await images2();
+    const u = await berth(['build', '-t', 'untrusted-build', ctxDir], { daemon: d2, trust: true });
+    assert.equal(u.code, 1);
+    assert.match(u.stderr, /No valid trust data for unsigned/);
+    assert.equal(await images2(), before);
   });
 
   test('a layer blob swapped in the registry\'s storage is refused and nothing is stored', async () => {
