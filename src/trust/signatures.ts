@@ -7,8 +7,21 @@ import type { Reference } from '../api/reference.ts';
 import { NotFoundError, UnauthorizedError } from '../errors.ts';
 import { BadSignatureError, BUNDLE_MEDIA_TYPE, bundleHint, makeBundle, MAX_BUNDLE, verifyBundle } from './bundle.ts';
 import { parsePublicKey } from './keys.ts';
-import { OCI_MANIFEST, sha256, type RegistryClient } from './registry.ts';
-import { expired, type SignerStore } from './signers.ts';
+import { OCI_MANIFEST, sha256, type Descriptor, type Manifest, type RegistryClient } from './registry.ts';
+import { expired, type SignerKey } from './signers.ts';
+
+/** Where signatures are read from: berth's client (src/trust/registry.ts) or the daemon's registry client. */
+export interface SignatureSource {
+  referrers(repo: string, digest: string, artifactType: string): Promise<Descriptor[]>;
+  manifest(repo: string, ref: string, limit?: number): Promise<Manifest | undefined>;
+  blob(repo: string, digest: string, limit: number): Promise<Buffer>;
+}
+
+/** Who may sign a repository: the client's SignerStore, or the daemon's policy. */
+export interface SignerLookup {
+  signers(repo: string): Record<string, SignerKey[]>;
+  signerOf(repo: string, id: string): { name: string; key: SignerKey } | undefined;
+}
 
 const EMPTY_CONFIG = 'application/vnd.oci.empty.v1+json';
 const MAX_SIGNATURE_MANIFEST = 16 * 1024;
@@ -56,7 +69,7 @@ export async function pushSignature(reg: RegistryClient, ref: Reference, tag: st
  * Every signature attached to `digest`, sorted into those a signer of the
  * repository made for this repository and digest, and the rest with why.
  */
-export async function signaturesOf(reg: RegistryClient, signers: SignerStore, ref: Reference, digest: string): Promise<{ valid: Signature[]; rejected: Rejected[] }> {
+export async function signaturesOf(reg: SignatureSource, signers: SignerLookup, ref: Reference, digest: string): Promise<{ valid: Signature[]; rejected: Rejected[] }> {
   const valid: Signature[] = [];
   const rejected: Rejected[] = [];
   for (const d of await reg.referrers(ref.path, digest, BUNDLE_MEDIA_TYPE)) {
@@ -70,7 +83,7 @@ export async function signaturesOf(reg: RegistryClient, signers: SignerStore, re
   return { valid, rejected };
 }
 
-async function checkOne(reg: RegistryClient, signers: SignerStore, ref: Reference, digest: string, id: string): Promise<Signature> {
+async function checkOne(reg: SignatureSource, signers: SignerLookup, ref: Reference, digest: string, id: string): Promise<Signature> {
   const m = await reg.manifest(ref.path, id, MAX_SIGNATURE_MANIFEST);
   if (!m) throw new BadSignatureError('signature manifest is gone');
   const doc = JSON.parse(m.bytes.toString('utf8')) as { subject?: { digest?: string }; layers?: { mediaType?: string; digest?: string; size?: number }[] };
@@ -93,7 +106,7 @@ async function checkOne(reg: RegistryClient, signers: SignerStore, ref: Referenc
  * The digest `ref.tag` names, if a signer of the repository signed that tag
  * to that digest; otherwise Docker's "No valid trust data" with the reasons.
  */
-export async function resolveTrusted(reg: RegistryClient, signers: SignerStore, ref: Reference & { tag: string }): Promise<{ digest: string; signatures: Signature[] }> {
+export async function resolveTrusted(reg: SignatureSource, signers: SignerLookup, ref: Reference & { tag: string }): Promise<{ digest: string; signatures: Signature[] }> {
   if (Object.keys(signers.signers(ref.name)).length === 0) {
     throw new NotFoundError(`remote trust data does not exist for ${ref.name}: no signers are trusted for it (berth trust signer add)`);
   }

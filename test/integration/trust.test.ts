@@ -314,4 +314,40 @@ describe('content trust', () => {
       await cncf.stop();
     }
   });
+
+  test('a daemon with a trust policy pulls only what the policy\'s signers signed, for any client, build FROM included', async () => {
+    const policy = join(work, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ repositories: { [`${R}/app`]: { signers: { alice: join(work, 'alice.pub') } } } }));
+    const d3 = new TestDaemon(['--trust-policy', policy]);
+    await d3.start();
+    try {
+      const images3 = async (): Promise<string> => ok(await berth(['images', '-a', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], { daemon: d3 })).stdout;
+      const signed = ok(await berth(['pull', `${R}/app:v1`], { daemon: d3 }));
+      assert.match(signed.stdout, /Status: Downloaded newer image/);
+      const before = await images3();
+      const unsigned = await berth(['pull', `${R}/app:unsigned`], { daemon: d3 });
+      assert.equal(unsigned.code, 1);
+      assert.match(unsigned.stderr, /Source image rejected: the daemon's trust policy requires a trusted signature for .*\/app:unsigned: No valid trust data for unsigned/);
+      const byDigest = await berth(['pull', `${R}/app@${await digestOf('app', 'unsigned')}`], { daemon: d3 });
+      assert.equal(byDigest.code, 1);
+      assert.match(byDigest.stderr, /Source image rejected/);
+      // bob's signature is valid, but bob is not in the policy.
+      assert.match((await berth(['pull', `${R}/app:bob`], { daemon: d3 })).stderr, /not a signer of/);
+      // The docker CLI meets the same refusal: the policy is the daemon's.
+      const docker = await runAsync('/usr/local/bin/docker', ['pull', `${R}/app:unsigned`], { env: { ...process.env, DOCKER_HOST: d3.host } });
+      assert.notEqual(docker.code, 0);
+      assert.match(docker.stderr, /Source image rejected/);
+      const ctxDir = join(work, 'build-policy');
+      mkdirSync(ctxDir);
+      writeFileSync(join(ctxDir, 'Dockerfile'), `FROM ${R}/app:moved\nRUN true\n`);
+      const b = await berth(['build', ctxDir], { daemon: d3 });
+      assert.notEqual(b.code, 0);
+      assert.match(b.stdout + b.stderr, /Source image rejected/);
+      assert.equal(await images3(), before, 'nothing stored');
+      // Repositories the policy does not name are pulled as before.
+      ok(await berth(['pull', `${R}/other:x`], { daemon: d3 }));
+    } finally {
+      await d3.destroy();
+    }
+  });
 });
