@@ -59,27 +59,32 @@ export async function passphrase(env: string, prompt: string, confirm = false): 
   return first;
 }
 
-async function readHidden(prompt: string): Promise<string> {
+/** One line from the terminal with echo off. A listener, not `for await`: leaving that loop would destroy stdin for the next prompt. */
+function readHidden(prompt: string): Promise<string> {
   process.stderr.write(prompt);
   const stdin = process.stdin;
   stdin.setRawMode(true);
-  stdin.resume();
-  let s = '';
-  try {
-    for await (const chunk of stdin) {
-      for (const ch of String(chunk)) {
-        if (ch === '\r' || ch === '\n') return s;
-        if (ch === '\u0003') throw new CliError('', 130);
+  return new Promise<string>((resolve, reject) => {
+    let s = '';
+    const done = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(s);
+    };
+    const onData = (chunk: Buffer): void => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new CliError('', 130));
         if (ch === '\u007f') s = s.slice(0, -1);
         else s += ch;
       }
-    }
-    return s;
-  } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-    process.stderr.write('\n');
-  }
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
 }
 
 export function parseImage(image: string): Reference {

@@ -121,6 +121,21 @@ describe('content trust', () => {
     assert.deepEqual(await signaturesOf('app', await digestOf('app', 'wrongpass')), []);
   });
 
+  test('on a terminal the passphrase is asked for twice, without echo', { skip: hasBinary('script') ? false : 'no script(1)' }, async () => {
+    const ttyCfg = join(work, 'tty');
+    const typed = (first: string, second: string) => runAsync('sh', ['-c', `(sleep 1.5; printf '${first}\\r'; sleep 1; printf '${second}\\r'; sleep 1) | script -qfc "cd ${work} && ${BERTH} trust key generate $0" /dev/null`, 'ttykey'], { env: { ...env({ config: ttyCfg }), DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: '' } });
+    const mismatch = await typed('typed-passphrase-1', 'typed-passphrase-2');
+    assert.match(mismatch.stdout, /passphrases do not match/);
+    assert.throws(() => readdirSync(join(ttyCfg, 'trust/private')));
+    const r = await typed('typed-passphrase-1', 'typed-passphrase-1');
+    assert.match(r.stdout, /Enter passphrase for new ttykey key: \r?\nRepeat passphrase: \r?\nSuccessfully generated/);
+    assert.ok(!r.stdout.includes('typed-passphrase'), r.stdout);
+    const [file] = readdirSync(join(ttyCfg, 'trust/private'));
+    const { KeyStore } = await import('../../src/trust/keys.ts');
+    const store = new KeyStore(join(ttyCfg, 'trust'));
+    assert.equal(store.unlock(store.get(file.slice(0, 64)), 'typed-passphrase-1').asymmetricKeyType, 'ec');
+  });
+
   test('push with DOCKER_CONTENT_TRUST=1 signs; a second daemon pulls and runs the signed digest; inspect names the signer', async () => {
     ok(await berth(['tag', 'busybox', `${R}/app:v1`]));
     const p = ok(await berth(['push', `${R}/app:v1`], { trust: true }));
