@@ -6,7 +6,7 @@
 // independent verifier (sigstore's @sigstore/verify from npm).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleFromJSON } from '@sigstore/bundle';
@@ -258,6 +258,25 @@ describe('content trust', () => {
     const lDigest = await pushRandom('app', 'lying', 'lying');
     await attach('app', lDigest, Buffer.from(padded), 1000);
     await refused(`${R}/app:lying`, /over the 65536 byte limit/);
+  });
+
+  test('trust key load imports an existing P-256 key, which then signs; other keys are refused', async () => {
+    const daveCfg = join(work, 'dave');
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(join(work, 'dave.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    writeFileSync(join(work, 'dave.pub'), publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    const r = ok(await berth(['trust', 'key', 'load', 'dave.pem', '--name', 'dave'], { config: daveCfg }));
+    assert.equal(r.stdout, 'Loading key from "dave.pem"...\nSuccessfully imported key from dave.pem\n');
+    assert.match(readFileSync(join(daveCfg, 'trust/private', readdirSync(join(daveCfg, 'trust/private'))[0]), 'utf8'), /ENCRYPTED PRIVATE KEY-----\nrole: dave\n/);
+    ok(await berth(['trust', 'signer', 'add', '--key', 'dave.pub', 'dave', `${R}/app`], { config: daveCfg }));
+    await pushRandom('app', 'dave', 'dave');
+    ok(await berth(['trust', 'sign', `${R}/app:dave`], { config: daveCfg }));
+    const info = JSON.parse(ok(await berth(['trust', 'inspect', `${R}/app:dave`], { config: daveCfg })).stdout) as { SignedTags: { Signers: string[] }[] }[];
+    assert.deepEqual(info[0].SignedTags.map((t) => t.Signers), [['dave']]);
+    writeFileSync(join(work, 'rsa.pem'), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    const rsa = await berth(['trust', 'key', 'load', 'rsa.pem', '--name', 'rsa'], { config: daveCfg });
+    assert.equal(rsa.code, 1);
+    assert.match(rsa.stderr, /only ECDSA P-256 keys are supported/);
   });
 
   test('a signer key past its expiry: its signatures are refused and it signs nothing', async () => {
