@@ -6,6 +6,7 @@ import { parseNormalizedNamed, referenceString, withDefaultTag } from '../api/re
 import { CliError } from './context.ts';
 import { configDir, registryAuthHeader } from './credentials.ts';
 import { trustContext, trustedDigest } from './trust.ts';
+import { signedTags } from '../trust/signatures.ts';
 
 interface PullMessage {
   status?: string;
@@ -60,8 +61,26 @@ export async function pullImage(client: EngineClient, name: string, o: { platfor
   } catch (err) {
     throw new CliError(`${(err as Error).message}`, 1);
   }
+  if (o.trust && o.allTags) {
+    // Every tag a trusted signer signed, each by its digest, as the docker CLI's trusted `pull -a`.
+    const ctx = trustContext(o.config);
+    let sigs;
+    try {
+      sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref);
+    } catch (err) {
+      throw new CliError(`Error: ${(err as Error).message}`, 1);
+    }
+    const tags = [...new Map(sigs.map((s) => [s.tag, s.digest])).entries()].sort(([a], [b]) => a.localeCompare(b));
+    if (tags.length === 0) throw new CliError(`No trusted tags for ${ref.name}`, 1);
+    for (const [i, [tag, digest]] of tags.entries()) {
+      if (!o.quiet) o.out.write(`Pull (${i + 1} of ${tags.length}): ${ref.name}:${tag}@${digest}\n`);
+      await pullImage(client, `${ref.name}@${digest}`, { ...o, trust: false, allTags: false });
+      if (!o.quiet) o.out.write(`Tagging ${ref.name}@${digest} as ${ref.name}:${tag}\n`);
+      await client.status('POST', `/images/${ref.name}@${digest}/tag`, { query: { repo: ref.name, tag } });
+    }
+    return ref.name;
+  }
   if (o.trust && !ref.digest) {
-    if (o.allTags) throw new CliError('pulling all tags is not supported with content trust: name a tag', 1);
     // As the docker CLI: the signed digest is pulled, then tagged.
     const { digest } = await trustedDigest(trustContext(o.config), name);
     const tagged = referenceString(ref);

@@ -120,3 +120,16 @@ export async function resolveTrusted(reg: SignatureSource, signers: SignerLookup
   }
   return { digest: m.digest, signatures: forTag };
 }
+
+/** The tags of a repository (or the one tag asked for) that a trusted signer signed, with their signatures. */
+export async function signedTags(reg: SignatureSource & { tags(repo: string): Promise<string[]> }, signers: SignerLookup, ref: Reference): Promise<Signature[]> {
+  const tags = ref.tag ? [ref.tag] : (await reg.tags(ref.path)).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t));
+  const out: Signature[] = [];
+  for (const tag of tags) {
+    const m = await reg.manifest(ref.path, tag);
+    if (!m) continue;
+    const { valid } = await signaturesOf(reg, signers, ref, m.digest);
+    out.push(...valid.filter((s) => s.tag === tag));
+  }
+  return out;
+}

@@ -218,6 +218,23 @@ describe('content trust', () => {
     assert.equal(await images2(), before);
   });
 
+  test('pull -a with trust pulls every signed tag by its digest and no unsigned one', async () => {
+    ok(await berth(['trust', 'signer', 'add', '--key', 'alice.pub', 'alice', `${R}/many`]));
+    const a = await pushRandom('many', 'a', 'many-a');
+    const b = await pushRandom('many', 'b', 'many-b');
+    await pushRandom('many', 'c', 'many-c');
+    ok(await berth(['trust', 'sign', `${R}/many:a`]));
+    ok(await berth(['trust', 'sign', `${R}/many:b`]));
+    const r = ok(await berth(['pull', '-a', `${R}/many`], { daemon: d2, trust: true }));
+    assert.match(r.stdout, new RegExp(`^Pull \\(1 of 2\\): ${R}/many:a@${a}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^Pull \\(2 of 2\\): ${R}/many:b@${b}$`, 'm'));
+    const tags = ok(await berth(['images', '--format', '{{.Tag}}', `${R}/many`], { daemon: d2 })).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(tags, ['a', 'b']);
+    const none = await berth(['pull', '-a', `${R}/app-none`], { daemon: d2, trust: true });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /No trusted tags for .*\/app-none/);
+  });
+
   test('a layer blob swapped in the registry\'s storage is refused and nothing is stored', async () => {
     const img = image([layer({ 'payload.txt': 'the real layer' })], 'swap');
     assert.equal((await pushImage(reg.url, 'app', img, 'swap')).status, 201);

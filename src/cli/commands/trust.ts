@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Reference } from '../../api/reference.ts';
 import { parsePublicKey } from '../../trust/keys.ts';
-import { signaturesOf, type Signature } from '../../trust/signatures.ts';
+import { signedTags } from '../../trust/signatures.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
 import { globals } from '../options.ts';
@@ -135,20 +135,6 @@ function defineSigner(trust: Command): void {
     });
 }
 
-/** The signed tags of a repository (or the one tag asked for). */
-async function signedTags(ctx: TrustContext, ref: Reference): Promise<Signature[]> {
-  const reg = ctx.registry(ref.domain);
-  const tags = ref.tag ? [ref.tag] : (await reg.tags(ref.path)).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t));
-  const out: Signature[] = [];
-  for (const tag of tags) {
-    const m = await reg.manifest(ref.path, tag);
-    if (!m) continue;
-    const { valid } = await signaturesOf(reg, ctx.signers, ref, m.digest);
-    out.push(...valid.filter((s) => s.tag === tag));
-  }
-  return out;
-}
-
 interface TrustInfo {
   Name: string;
   SignedTags: { SignedTag: string; Digest: string; Signers: string[] }[];
@@ -158,7 +144,7 @@ interface TrustInfo {
 
 async function inspectOne(ctx: TrustContext, name: string): Promise<TrustInfo> {
   const ref = parseImage(name);
-  const sigs = await signedTags(ctx, ref);
+  const sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref);
   const byTag = new Map<string, { SignedTag: string; Digest: string; Signers: string[] }>();
   for (const s of sigs) {
     const k = `${s.tag}@${s.digest}`;
@@ -256,7 +242,7 @@ function defineRevoke(trust: Command): void {
       }
       const ctx = trustContext(globals(cmd).config);
       const reg = ctx.registry(ref.domain);
-      const sigs = await signedTags(ctx, ref).catch(fail);
+      const sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref).catch(fail);
       if (sigs.length === 0) throw new CliError(`Error: could not remove signature for ${image}: No signature found`, 1);
       for (const s of sigs) {
         await reg.deleteManifest(ref.path, s.id).catch((err: unknown) => {
