@@ -12,7 +12,6 @@ import { pushSignature, resolveTrusted } from '../trust/signatures.ts';
 import { CliError } from './context.ts';
 import { configDir, DEFAULT_SERVER, getCredential } from './credentials.ts';
 
-export const ROOT_PASSPHRASE_ENV = 'DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE';
 export const REPOSITORY_PASSPHRASE_ENV = 'DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE';
 
 /**
