@@ -1,5 +1,6 @@
 // berth's layers (docs/architecture.md). Imports flow one way:
 //   main → cli → compose → client → ground (compose speaks to any engine through the client only)
+//   main → cli → trust → ground; images → trust (content trust: the CLI signs and verifies, the daemon applies its policy)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
 // The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
@@ -48,13 +49,14 @@ module.exports = {
       from: { path: '^src/cli/commands/[^/]+\\.ts$' },
       to: { path: '^src/cli/commands/[^/]+\\.ts$' },
     },
-    layer('cli', 'cli/', ['compose/', 'client/']),
+    layer('cli', 'cli/', ['compose/', 'trust/', 'client/']),
+    layer('trust', 'trust/', []),
     layer('compose', 'compose/', ['client/']),
     layer('client', 'client/', []),
     layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
     layer('build', 'build/', ['containers/', 'images/', 'volumes/', 'runtime/', 'storage/']),
     layer('containers', 'containers/', ['images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
-    layer('images', 'images/', ['storage/']),
+    layer('images', 'images/', ['storage/', 'trust/']),
     layer('network', 'network/', ['storage/']),
     layer('volumes', 'volumes/', ['runtime/', 'storage/']),
     layer('registry', 'registry/', ['images/distribution/']),

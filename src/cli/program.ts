@@ -15,6 +15,7 @@ import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerVolumeCommands } from './commands/volume.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
+import { registerTrustCommands } from './commands/trust.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
 import { registerPruneCommands } from './commands/prune.ts';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   registerArchiveCommands(imageGroup);
   registerImageUsageCommands(imageGroup, program);
   registerRegistryCommands(program);
+  registerTrustCommands(program);
   registerSystemCommands(program);
   registerCommitCommands(program);
   const builderGroup = program.command('builder').description('Manage builds');

@@ -5,6 +5,8 @@ import type { EngineClient } from '../client/engine-client.ts';
 import { parseNormalizedNamed, referenceString, withDefaultTag } from '../api/reference.ts';
 import { CliError } from './context.ts';
 import { configDir, registryAuthHeader } from './credentials.ts';
+import { trustContext, trustedDigest } from './trust.ts';
+import { signedTags } from '../trust/signatures.ts';
 
 interface PullMessage {
   status?: string;
@@ -50,7 +52,7 @@ export function progressPrinter(out: NodeJS.WriteStream): (m: PullMessage) => vo
  * (nothing when `quiet`); a stream error becomes a CliError. Returns the full
  * reference pulled. Also what `run`/`create` use for an image they lack.
  */
-export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream; config?: string }): Promise<string> {
+export async function pullImage(client: EngineClient, name: string, o: { platform?: string; quiet?: boolean; allTags?: boolean; out: NodeJS.WriteStream; config?: string; trust?: boolean }): Promise<string> {
   let ref;
   try {
     ref = parseNormalizedNamed(name);
@@ -58,6 +60,35 @@ export async function pullImage(client: EngineClient, name: string, o: { platfor
     if (!o.allTags) ref = withDefaultTag(ref);
   } catch (err) {
     throw new CliError(`${(err as Error).message}`, 1);
+  }
+  if (o.trust && o.allTags) {
+    // Every tag a trusted signer signed, each by its digest, as the docker CLI's trusted `pull -a`.
+    const ctx = trustContext(o.config);
+    let sigs;
+    try {
+      sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref);
+    } catch (err) {
+      throw new CliError(`Error: ${(err as Error).message}`, 1);
+    }
+    const tags = [...new Map(sigs.map((s) => [s.tag, s.digest])).entries()].sort(([a], [b]) => a.localeCompare(b));
+    if (tags.length === 0) throw new CliError(`No trusted tags for ${ref.name}`, 1);
+    for (const [i, [tag, digest]] of tags.entries()) {
+      if (!o.quiet) o.out.write(`Pull (${i + 1} of ${tags.length}): ${ref.name}:${tag}@${digest}\n`);
+      await pullImage(client, `${ref.name}@${digest}`, { ...o, trust: false, allTags: false });
+      if (!o.quiet) o.out.write(`Tagging ${ref.name}@${digest} as ${ref.name}:${tag}\n`);
+      await client.status('POST', `/images/${ref.name}@${digest}/tag`, { query: { repo: ref.name, tag } });
+    }
+    return ref.name;
+  }
+  if (o.trust && !ref.digest) {
+    // As the docker CLI: the signed digest is pulled, then tagged.
+    const { digest } = await trustedDigest(trustContext(o.config), name);
+    const tagged = referenceString(ref);
+    if (!o.quiet) o.out.write(`Pull (1 of 1): ${tagged}@${digest}\n`);
+    await pullImage(client, `${ref.name}@${digest}`, { ...o, trust: false, quiet: o.quiet });
+    if (!o.quiet) o.out.write(`Tagging ${ref.name}@${digest} as ${tagged}\n`);
+    await client.status('POST', `/images/${ref.name}@${digest}/tag`, { query: { repo: ref.name, tag: ref.tag } });
+    return tagged;
   }
   // --config's credentials, as login stored them there.
   const auth = registryAuthHeader(ref.domain, configDir(o.config));

@@ -33,7 +33,7 @@ export interface DaemonConfig {
   initPath: string;
   debug: boolean;
   /** insecure-registries, registry-mirrors, and the certs.d roots (registry TLS). */
-  registries: { insecure: string[]; mirrors: string[]; certsDirs: string[] };
+  registries: { insecure: string[]; mirrors: string[]; certsDirs: string[]; trustPolicy?: string };
   network: NetworkOptions;
   /** userns-remap: containers' root mapped to an unprivileged range (ADR 0005). */
   usernsRemap?: UsernsRemap;
@@ -56,6 +56,7 @@ const FLAG_KEYS: Record<string, string> = {
   '--default-address-pool': 'default-address-pools',
   '--userns-remap': 'userns-remap',
   '--insecure-registry': 'insecure-registries', '--registry-mirror': 'registry-mirrors', '--registry-certs-dir': 'registry-certs-dir',
+  '--trust-policy': 'trust-policy',
 };
 const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug', '--iptables', '--icc']);
 const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts', 'default-address-pools', 'insecure-registries', 'registry-mirrors']);
@@ -251,6 +252,7 @@ function registrySettings(raw: Raw): DaemonConfig['registries'] {
     insecure: stringList(raw, 'insecure-registries'),
     mirrors,
     certsDirs: certsDir ? [resolve(certsDir)] : ['/etc/berth/certs.d', '/etc/docker/certs.d'],
+    ...(typeof raw['trust-policy'] === 'string' ? { trustPolicy: resolve(raw['trust-policy']) } : {}),
   };
 }
 

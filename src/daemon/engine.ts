@@ -55,6 +55,7 @@ export class Engine {
     const layers = new LayerStore(this.snapshots, content);
     this.images = new ImageService(new ImageStore(join(config.dataRoot, 'image'), content, layers), this.events);
     this.distribution = new Distribution(join(config.dataRoot, 'image', 'distribution'), config.registries);
+    this.images.policy = this.distribution.policy;
     this.networks = new NetworkService(config, this.events);
     this.volumes = new VolumeService(config.dataRoot, this.events, config.usernsRemap && rootPair(config.usernsRemap.mapping));
     // userns-remap: remapped containers' overlays read the layers through an idmapped view (ADR 0005).

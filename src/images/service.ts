@@ -13,6 +13,7 @@ import { familiarString, parseNormalizedNamed, withDefaultTag } from '../api/ref
 import type { ContainerConfig } from '../api/container.ts';
 import type { ImageConfigFile } from './types.ts';
 import { type PullOptions, type PullResult, preparePull } from './distribution/pull.ts';
+import type { TrustPolicy } from './distribution/trust-policy.ts';
 import { saveImages } from './archive/save.ts';
 import { type DeleteItem, ImageRemover } from './remove.ts';
 import { type PruneReport, pruneImages } from './prune.ts';
@@ -32,6 +33,9 @@ export interface ImportOptions {
 export class ImageService {
   readonly store: ImageStore;
   private readonly events: EventBus;
+
+  /** The daemon's trust policy, applied to every pull (the API's, a build's FROM). */
+  policy?: TrustPolicy;
 
   constructor(store: ImageStore, events: EventBus) {
     this.store = store;
@@ -70,7 +74,7 @@ export class ImageService {
    * the progress messages.
    */
   async preparePull(refString: string, o: PullOptions): Promise<(emit: Emit) => Promise<PullResult>> {
-    const prepared = await preparePull(this.store, refString, o);
+    const prepared = await preparePull(this.store, refString, { ...o, policy: o.policy ?? this.policy });
     return async (emit) => {
       const r = await prepared.run(emit);
       this.events.publish('image', 'pull', r.reference, { name: r.reference });

@@ -17,8 +17,10 @@ import { packContext, surveyContext, type ContextSurvey, type ExtraEntry } from 
 import { BASE_FILES_IN_CONTEXT, isGitUrl, SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { recallContext, rememberContext } from '../sent-contexts.ts';
 import { detectCompression } from '../../files/compression.ts';
+import { contentTrustOption, trustContext, trustedDockerfile, trustEnabled } from '../trust.ts';
 
 interface BuildFlags {
+  disableContentTrust?: boolean;
   tag?: string[];
   file?: string;
   buildArg?: string[];
@@ -195,6 +197,7 @@ function defineBuild(parent: Command, name: string): void {
     .addOption(new Option('--progress <type>', 'Set type of progress output').choices(['auto', 'plain', 'tty', 'quiet']).default('auto'))
     .option('--secret <spec>', 'Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")', collect)
     .option('--cache-from <image>', 'Images to consider as cache sources', collect)
+    .addOption(contentTrustOption('Skip image verification (default true)'))
     .action(async (contextArg: string | undefined, f: BuildFlags, cmd: Command) => {
       let context = contextArg;
       // `--rm .`: commander takes the path as the flag's optional value.
@@ -203,7 +206,10 @@ function defineBuild(parent: Command, name: string): void {
         f.rm = true;
       }
       if (context === undefined) throw new CliError(`"${name}" requires exactly 1 argument.\nSee 'berth ${name} --help'.\n\nUsage:  berth ${name} [OPTIONS] PATH | URL | -\n\nBuild an image from a Dockerfile`, 1);
-      const client = await clientFor(globals(cmd));
+      const g = globals(cmd);
+      const client = await clientFor(g);
+      const trust = trustEnabled(f.disableContentTrust);
+      let pinned: Awaited<ReturnType<typeof trustedDockerfile>>['pinned'] = [];
       const secrets = secretEntries(f.secret ?? []);
       const extra: ExtraEntry[] = [...secrets.entries];
       // Made when sent: a context named by its digest is never read.
@@ -218,14 +224,22 @@ function defineBuild(parent: Command, name: string): void {
         const { head, stream } = await peekStdin(512);
         if (isArchive(head)) {
           if (extra.length) throw new CliError('--secret cannot be used with a tar context from stdin', 1);
+          if (trust) throw new CliError('content trust cannot pin the FROM images of a tar context from stdin: use --disable-content-trust', 1);
           body = () => stream;
         } else {
           const chunks: Buffer[] = [];
           for await (const c of stream) chunks.push(c as Buffer);
-          body = () => packContext({ keep: [], extra: [...extra, { name: 'Dockerfile', data: Buffer.concat(chunks) }] });
+          let data = Buffer.concat(chunks);
+          if (trust) {
+            const rewritten = await trustedDockerfile(trustContext(g.config), data.toString('utf8'));
+            pinned = rewritten.pinned;
+            data = Buffer.from(rewritten.text);
+          }
+          body = () => packContext({ keep: [], extra: [...extra, { name: 'Dockerfile', data }] });
           dockerfile = 'Dockerfile';
         }
       } else if (/^https?:\/\//.test(context) || isGitUrl(context)) {
+        if (trust) throw new CliError('content trust cannot pin the FROM images of a remote build context: use --disable-content-trust', 1);
         remote = context;
         body = () => packContext({ keep: [], extra });
       } else {
@@ -269,6 +283,16 @@ function defineBuild(parent: Command, name: string): void {
           }
         }
         dockerfile = dfRel;
+        if (trust) {
+          // FROM pinned to signed digests: the rewritten Dockerfile goes under a name of its own.
+          const own = extra.find((e) => e.name === dfRel);
+          const text = own ? own.data.toString('utf8') : readFileSync(join(dir, dfRel), 'utf8');
+          const rewritten = await trustedDockerfile(trustContext(g.config), text);
+          pinned = rewritten.pinned;
+          dockerfile = `.dockerfile.${randomBytes(10).toString('hex')}`;
+          extra.push({ name: dockerfile, data: Buffer.from(rewritten.text) });
+          if (ignoreText !== undefined) extra.push({ name: `${dockerfile}.dockerignore`, data: Buffer.from(ignoreText) });
+        }
         const ignore = ignoreText !== undefined ? ignoreMatcher(parseIgnoreFile(ignoreText)) : undefined;
         const pack = { dir, ignore, keep: [dfRel, '.dockerignore', `${dfRel}.dockerignore`], extra };
         body = () => packContext(pack);
@@ -371,6 +395,11 @@ function defineBuild(parent: Command, name: string): void {
       }
       live?.done();
       if (!imageId) throw new CliError('the build ended without an image', 1);
+      // As the docker CLI: the trusted base images get their tags, pointing at the digests built from.
+      for (const p of pinned) {
+        process.stderr.write(`Tagging ${p.digestRef} as ${p.tagged.name}:${p.tagged.tag}\n`);
+        await client.status('POST', `/images/${p.digestRef}/tag`, { query: { repo: p.tagged.name, tag: p.tagged.tag } });
+      }
       if (quiet) process.stdout.write(imageId + '\n');
       if (f.iidfile) writeFileSync(f.iidfile, imageId);
     });

@@ -10,6 +10,7 @@ import { formatRows } from '../format/table.ts';
 import { createdSince, humanSize } from '../../api/units.ts';
 import { goTimeString } from '../format/go-time.ts';
 import { pullImage } from '../pull.ts';
+import { contentTrustOption, trustEnabled } from '../trust.ts';
 
 interface ImageSummary {
   Id: string;
@@ -154,12 +155,12 @@ function definePull(parent: Command): void {
     .option('-a, --all-tags', 'Download all tagged images in the repository')
     .option('--platform <platform>', 'Set platform if server is multi-platform capable')
     .option('-q, --quiet', 'Suppress verbose output')
-    .option('--disable-content-trust', 'Skip image verification', true)
+    .addOption(contentTrustOption('Skip image verification (default true)'))
     .argument('<name[:tag|@digest]>')
-    .action(async (name: string, f: { platform?: string; quiet?: boolean; allTags?: boolean }, cmd: Command) => {
+    .action(async (name: string, f: { platform?: string; quiet?: boolean; allTags?: boolean; disableContentTrust?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const client = await clientFor(g);
-      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, allTags: f.allTags, out: process.stdout, config: g.config });
+      const ref = await pullImage(client, name, { platform: f.platform, quiet: f.quiet, allTags: f.allTags, out: process.stdout, config: g.config, trust: trustEnabled(f.disableContentTrust) });
       process.stdout.write(ref + '\n');
     });
 }

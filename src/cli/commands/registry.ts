@@ -11,6 +11,7 @@ import {
   DEFAULT_SERVER, configDir, eraseCredential, getCredential, registryAuthHeader, serverKey, storeCredential,
 } from '../credentials.ts';
 import { progressPrinter } from '../pull.ts';
+import { contentTrustOption, signTag, trustContext, trustEnabled } from '../trust.ts';
 import type { SearchResult } from '../../api/search.ts';
 
 interface StreamMessage {
@@ -144,9 +145,9 @@ function definePush(parent: Command): void {
     .description('Upload an image to a registry')
     .option('-a, --all-tags', 'Push all tags of an image to the repository')
     .option('-q, --quiet', 'Suppress verbose output')
-    .option('--disable-content-trust', 'Skip image signing', true)
+    .addOption(contentTrustOption('Skip image signing (default true)'))
     .argument('<name[:tag]>')
-    .action(async (name: string, f: { allTags?: boolean; quiet?: boolean }, cmd: Command) => {
+    .action(async (name: string, f: { allTags?: boolean; quiet?: boolean; disableContentTrust?: boolean }, cmd: Command) => {
       let ref;
       try {
         ref = parseNormalizedNamed(name);
@@ -164,7 +165,14 @@ function definePush(parent: Command): void {
         query: { tag: f.allTags ? undefined : ref.tag },
         headers: { 'X-Registry-Auth': auth ?? Buffer.from('{}').toString('base64url') },
       });
-      await followStream(res, f.quiet === true);
+      const seen = await followStream(res, f.quiet === true);
+      // With content trust, every tag pushed is signed to the digest the registry took.
+      if (trustEnabled(f.disableContentTrust)) {
+        const ctx = trustContext(globals(cmd).config);
+        const pushed = seen.filter((m) => m.aux?.Tag && m.aux.Digest);
+        if (pushed.length === 0) throw new CliError('Error: no tag was pushed, nothing to sign', 1);
+        for (const m of pushed) await signTag(ctx, ref, m.aux!.Tag!, m.aux!.Digest!, process.stdout);
+      }
       if (f.quiet) process.stdout.write(`${f.allTags ? ref.name : referenceString(ref)}\n`);
     });
 }

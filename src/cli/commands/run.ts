@@ -8,6 +8,7 @@ import { collect, globals } from '../options.ts';
 import { copyOutput, detachKeyBytes, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 import { ramInBytes } from '../../api/units.ts';
 import { pullImage } from '../pull.ts';
+import { contentTrustOption, trustContext, trustedDigest, trustEnabled } from '../trust.ts';
 import { configDir, configuredDetachKeys } from '../credentials.ts';
 import { addIsolationOptions, isolationFields, securityOptsField, type IsolationFlags } from '../isolation-flags.ts';
 import { addResourceOptions, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
@@ -72,11 +73,13 @@ interface CreateFlags extends ResourceFlags, HealthFlags, IsolationFlags {
   macAddress?: string;
   platform?: string;
   pull?: string;
+  disableContentTrust?: boolean;
   quiet?: boolean;
 }
 
 function addCreateFlags(cmd: Command): Command {
   return addIsolationOptions(addResourceOptions(cmd))
+    .addOption(contentTrustOption('Skip image verification (default true)'))
     .option('-a, --attach <stream>', 'Attach to STDIN, STDOUT or STDERR', collect)
     .option('--name <name>', 'Assign a name to the container')
     .option('-e, --env <env>', 'Set environment variables', collect)
@@ -290,10 +293,19 @@ function impliedTag(image: string): string {
   }
 }
 
+async function trustedImage(image: string, config?: string): Promise<string> {
+  const { ref, digest } = await trustedDigest(trustContext(config), image).catch((e: unknown) => {
+    throw e instanceof CliError ? new CliError(e.message, 125) : e;
+  });
+  return `${ref.name}@${digest}`;
+}
+
 /** create, pulling the image first when the daemon does not have it (docker's behaviour). */
 async function createContainer(client: EngineClient, f: CreateFlags, image: string, command: string[], config?: string): Promise<{ id: string; body: Record<string, unknown> }> {
   if (f.cidfile && existsSync(f.cidfile)) throw new CliError(`Container ID file found, make sure the other container isn't running or delete ${f.cidfile}`, 125);
-  const body = createBody(f, image, command);
+  // With content trust the container is made from the digest a trusted signature names (the docker CLI's TrustedReference).
+  const trust = trustEnabled(f.disableContentTrust) && !/@/.test(image);
+  const body = createBody(f, trust ? await trustedImage(image, config) : image, command);
   const query = { name: f.name, platform: f.platform };
   let res: { Id: string; Warnings?: string[] };
   try {
@@ -301,7 +313,7 @@ async function createContainer(client: EngineClient, f: CreateFlags, image: stri
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/No such image/.test(err.message) || f.pull === 'never') throw err;
     process.stderr.write(`Unable to find image '${impliedTag(image)}' locally\n`);
-    await pullImage(client, image, { platform: f.platform, out: process.stderr, config }).catch((e: unknown) => {
+    await pullImage(client, image, { platform: f.platform, out: process.stderr, config, trust }).catch((e: unknown) => {
       throw e instanceof CliError ? new CliError(e.message, 125) : e;
     });
     res = await client.call('POST', '/containers/create', { query, body });

@@ -23,6 +23,7 @@ import { sha256 } from '../content.ts';
 import type { RegistryHosts } from './hosts.ts';
 import type { LayerMetadata } from './metadata.ts';
 import { resumableBlob } from './resume.ts';
+import type { TrustPolicy } from './trust-policy.ts';
 
 export interface PullOptions {
   creds?: Credentials;
@@ -38,6 +39,8 @@ export interface PullOptions {
   allTags?: boolean;
   /** Leave out the closing "Status: …" line (each tag of an all-tags pull). */
   noStatusLine?: boolean;
+  /** The daemon's trust policy: a repository it covers is pulled only with a trusted signature. */
+  policy?: TrustPolicy;
 }
 
 export interface PullResult {
@@ -100,6 +103,8 @@ export async function preparePull(store: ImageStore, refString: string, o: PullO
   for (;;) {
     try {
       top = await fetchManifest(client, ref.digest ?? (ref.tag as string));
+      // Checked on what the tag names before anything of the image is read.
+      if (o.policy?.requires(ref.name)) await o.policy.check(client, ref, top.digest);
       let image = top;
       if (isIndex(top)) {
         const entry = selectPlatform(parseIndex(top), want);

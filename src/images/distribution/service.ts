@@ -2,13 +2,17 @@
 // insecure registries, certs.d) and what is known about pushed/pulled blobs.
 import { RegistryHosts } from './hosts.ts';
 import { LayerMetadata } from './metadata.ts';
+import { TrustPolicy } from './trust-policy.ts';
 
 export class Distribution {
   readonly hosts: RegistryHosts;
   readonly metadata: LayerMetadata;
 
-  constructor(root: string, c: { insecure: string[]; mirrors: string[]; certsDirs: string[] }) {
+  readonly policy?: TrustPolicy;
+
+  constructor(root: string, c: { insecure: string[]; mirrors: string[]; certsDirs: string[]; trustPolicy?: string }) {
     this.hosts = new RegistryHosts({ insecureRegistries: c.insecure, registryMirrors: c.mirrors, certsDirs: c.certsDirs });
+    this.policy = TrustPolicy.load(c.trustPolicy);
     this.metadata = new LayerMetadata(root);
   }
 

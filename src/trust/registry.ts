@@ -1,0 +1,203 @@
+// The little of the distribution API content trust needs, spoken from the
+// client (the daemon stays unaware of signatures): manifests, a blob upload,
+// the referrers API and its fallback tag. Plain HTTP to loopback only, as the
+// daemon's own rule for registries without TLS; Basic or Bearer auth with
+// the credentials `login` stored.
+import { createHash } from 'node:crypto';
+import { NotFoundError, TooLargeError, UnavailableError } from '../errors.ts';
+
+export interface RegistryCredential {
+  username: string;
+  password: string;
+}
+
+export interface Manifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, 'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
+
+export function sha256(b: Buffer | string): string {
+  return 'sha256:' + createHash('sha256').update(b).digest('hex');
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
+}
+
+export class RegistryClient {
+  private token?: string;
+  private readonly base: string;
+
+  readonly domain: string;
+  private readonly cred?: RegistryCredential;
+
+  constructor(domain: string, cred?: RegistryCredential) {
+    this.domain = domain;
+    this.cred = cred;
+    const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+    this.base = `${isLoopback(host) ? 'http' : 'https'}://${host}`;
+  }
+
+  /** One request, answering a 401 challenge once (Basic, or a Bearer token fetched with the credentials). */
+  private async request(method: string, path: string, o: { headers?: Record<string, string>; body?: Buffer; scope: string; limit?: number }): Promise<{ status: number; headers: Headers; body: Buffer }> {
+    const send = async (): Promise<Response> => {
+      const headers: Record<string, string> = { ...o.headers };
+      if (this.token) headers.authorization = this.token;
+      try {
+        return await fetch(this.base + path, { method, headers, body: o.body, redirect: 'follow' });
+      } catch (err) {
+        throw new UnavailableError(`error contacting registry ${this.domain}: ${(err as Error).message}`);
+      }
+    };
+    let res = await send();
+    if (res.status === 401 && (await this.authorize(res.headers.get('www-authenticate') ?? '', o.scope))) {
+      await res.arrayBuffer().catch(() => {});
+      res = await send();
+    }
+    const limit = o.limit ?? 4 << 20;
+    const len = Number(res.headers.get('content-length') ?? '0');
+    if (len > limit) {
+      await res.body?.cancel();
+      throw new TooLargeError(`${path}: ${len} bytes is over the ${limit} byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    if (res.body) {
+      for await (const c of res.body) {
+        total += (c as Uint8Array).length;
+        if (total > limit) throw new TooLargeError(`${path}: over the ${limit} byte limit`);
+        chunks.push(Buffer.from(c as Uint8Array));
+      }
+    }
+    return { status: res.status, headers: res.headers, body: Buffer.concat(chunks) };
+  }
+
+  private async authorize(challenge: string, scope: string): Promise<boolean> {
+    const basic = this.cred ? 'Basic ' + Buffer.from(`${this.cred.username}:${this.cred.password}`).toString('base64') : undefined;
+    if (/^basic/i.test(challenge)) {
+      if (!basic || this.token === basic) return false;
+      this.token = basic;
+      return true;
+    }
+    if (!/^bearer/i.test(challenge)) return false;
+    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1].toLowerCase(), m[2]]));
+    if (!params.realm) return false;
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set('service', params.service);
+    url.searchParams.set('scope', scope);
+    const res = await fetch(url, { headers: basic ? { authorization: basic } : {} }).catch(() => undefined);
+    if (!res?.ok) return false;
+    const body = (await res.json()) as { token?: string; access_token?: string };
+    const t = body.token ?? body.access_token;
+    if (!t) return false;
+    this.token = `Bearer ${t}`;
+    return true;
+  }
+
+  private fail(what: string, status: number, body: Buffer): never {
+    let msg = body.toString('utf8').slice(0, 300);
+    try {
+      const e = (JSON.parse(msg) as { errors?: { message?: string }[] }).errors?.[0]?.message;
+      if (e) msg = e;
+    } catch { /* not JSON */ }
+    if (status === 404) throw new NotFoundError(`${what}: not found`);
+    throw new UnavailableError(`${what}: ${status} ${msg}`);
+  }
+
+  /** The manifest a tag or digest names, checked against its digest when asked by digest; undefined when there is none. */
+  async manifest(repo: string, ref: string, limit?: number): Promise<Manifest | undefined> {
+    const r = await this.request('GET', `/v2/${repo}/manifests/${ref}`, { headers: { accept: MANIFEST_ACCEPT }, scope: `repository:${repo}:pull`, limit });
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) this.fail(`manifest ${repo}:${ref}`, r.status, r.body);
+    const digest = sha256(r.body);
+    if (ref.startsWith('sha256:') && ref !== digest) throw new UnavailableError(`manifest ${repo}@${ref}: content does not match its digest`);
+    return { digest, mediaType: r.headers.get('content-type') ?? '', bytes: r.body };
+  }
+
+  async blob(repo: string, digest: string, limit: number): Promise<Buffer> {
+    const r = await this.request('GET', `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, limit });
+    if (r.status !== 200) this.fail(`blob ${digest}`, r.status, r.body);
+    if (sha256(r.body) !== digest) throw new UnavailableError(`blob ${digest}: content does not match its digest`);
+    return r.body;
+  }
+
+  async putBlob(repo: string, data: Buffer): Promise<string> {
+    const digest = sha256(data);
+    const scope = `repository:${repo}:pull,push`;
+    const head = await this.request('HEAD', `/v2/${repo}/blobs/${digest}`, { scope });
+    if (head.status === 200) return digest;
+    const r = await this.request('POST', `/v2/${repo}/blobs/uploads/?digest=${digest}`, { scope, body: data, headers: { 'content-type': 'application/octet-stream' } });
+    if (r.status === 201) return digest;
+    if (r.status !== 202) this.fail(`blob upload to ${repo}`, r.status, r.body);
+    // The registry wants a session: PUT the whole blob to it.
+    const loc = new URL(r.headers.get('location') ?? '', this.base + '/');
+    loc.searchParams.set('digest', digest);
+    const p = await this.request('PUT', loc.pathname + loc.search, { scope, body: data, headers: { 'content-type': 'application/octet-stream' } });
+    if (p.status !== 201) this.fail(`blob upload to ${repo}`, p.status, p.body);
+    return digest;
+  }
+
+  /** PUTs a manifest; returns its digest and whether the registry took its subject (OCI-Subject). */
+  async putManifest(repo: string, ref: string, mediaType: string, bytes: Buffer): Promise<{ digest: string; subjectTaken: boolean }> {
+    const r = await this.request('PUT', `/v2/${repo}/manifests/${ref}`, { scope: `repository:${repo}:pull,push`, body: bytes, headers: { 'content-type': mediaType } });
+    if (r.status !== 201) this.fail(`manifest ${repo}:${ref}`, r.status, r.body);
+    return { digest: sha256(bytes), subjectTaken: r.headers.has('oci-subject') };
+  }
+
+  async deleteManifest(repo: string, digest: string): Promise<void> {
+    const r = await this.request('DELETE', `/v2/${repo}/manifests/${digest}`, { scope: `repository:${repo}:pull,push,delete`, });
+    if (r.status !== 202 && r.status !== 200 && r.status !== 404) this.fail(`deleting ${repo}@${digest}`, r.status, r.body);
+  }
+
+  async tags(repo: string): Promise<string[]> {
+    const r = await this.request('GET', `/v2/${repo}/tags/list`, { scope: `repository:${repo}:pull` });
+    if (r.status === 404) return [];
+    if (r.status !== 200) this.fail(`tags of ${repo}`, r.status, r.body);
+    return (JSON.parse(r.body.toString('utf8')) as { tags?: string[] | null }).tags ?? [];
+  }
+
+  /**
+   * The referrers of `digest` with `artifactType`: the referrers API, or on a
+   * registry without it the OCI 1.1 fallback tag `sha256-<hex>`.
+   */
+  async referrers(repo: string, digest: string, artifactType: string): Promise<Descriptor[]> {
+    const r = await this.request('GET', `/v2/${repo}/referrers/${digest}?artifactType=${encodeURIComponent(artifactType)}`, { scope: `repository:${repo}:pull` });
+    let index: { manifests?: Descriptor[] };
+    if (r.status === 200) index = JSON.parse(r.body.toString('utf8')) as { manifests?: Descriptor[] };
+    else if (r.status === 404) {
+      const fallback = await this.manifest(repo, fallbackTag(digest));
+      if (!fallback) return [];
+      index = JSON.parse(fallback.bytes.toString('utf8')) as { manifests?: Descriptor[] };
+    } else this.fail(`referrers of ${repo}@${digest}`, r.status, r.body);
+    return (index.manifests ?? []).filter((d) => d.artifactType === artifactType);
+  }
+
+  /** Adds or removes `desc` in the fallback tag's index (for registries without the referrers API). */
+  async updateFallback(repo: string, subject: string, change: { add?: Descriptor; remove?: string }): Promise<void> {
+    const tag = fallbackTag(subject);
+    const cur = await this.manifest(repo, tag);
+    const manifests = cur ? ((JSON.parse(cur.bytes.toString('utf8')) as { manifests?: Descriptor[] }).manifests ?? []) : [];
+    const next = manifests.filter((d) => d.digest !== change.add?.digest && d.digest !== change.remove);
+    if (change.add) next.push(change.add);
+    await this.putManifest(repo, tag, OCI_INDEX, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: next })));
+  }
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+
+export function fallbackTag(digest: string): string {
+  return digest.replace(':', '-');
+}
