@@ -4,9 +4,8 @@
 import { createHash } from 'node:crypto';
 import { LABEL, type Project, type Service, type ServiceFileObject } from './model.ts';
 import { durationNs, sizeBytes } from './units.ts';
+import { COMPOSE_VERSION_SHORT } from './version.ts';
 
-/** What compose writes into com.docker.compose.version (the compose v2 release whose behaviour berth follows). */
-export const COMPOSE_VERSION = '2.29.7';
 
 export interface EndpointSettings {
   Aliases?: string[];
@@ -101,7 +100,7 @@ export function dependsOnLabel(service: Service): string {
 }
 
 export function projectLabels(project: Project): Record<string, string> {
-  return { [LABEL.project]: project.name, [LABEL.version]: COMPOSE_VERSION };
+  return { [LABEL.project]: project.name, [LABEL.version]: COMPOSE_VERSION_SHORT };
 }
 
 function environment(project: Project, service: Service): string[] {

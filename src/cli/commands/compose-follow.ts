@@ -6,7 +6,7 @@ import { apiTime, LogPrinter } from '../../compose/log-printer.ts';
 import { printProjectLogs } from '../../compose/project-logs.ts';
 import { projectContainers } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { ansiEnabled, composeScope, indexFlag } from '../compose-scope.ts';
+import { ansiEnabled, resolveProject, indexFlag } from '../compose-project.ts';
 import { checkTimeFlags, globals } from '../options.ts';
 
 interface LogsFlags { follow?: boolean; index?: string; since?: string; until?: string; color: boolean; logPrefix: boolean; timestamps?: boolean; tail: string }
@@ -88,7 +88,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .action(async (services: string[], f: LogsFlags, cmd: Command) => {
       if (indexFlag(f.index) && services.length !== 1) throw new CliError('--index requires one service to be selected', 1);
       checkTimeFlags({ since: f.since, until: f.until }, false);
-      const scope = await composeScope(cmd);
+      const scope = await resolveProject(cmd, 'name');
       const client = await clientFor(globals(cmd));
       const printer = new LogPrinter(process.stdout, { color: f.color && ansiEnabled(cmd), prefix: f.logPrefix });
       const chosen = services.length ? services : scope.services ?? [];
@@ -106,7 +106,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .option('--until <until>', 'Stream events until this timestamp')
     .action(async (services: string[], f: { json?: boolean; since?: string; until?: string }, cmd: Command) => {
       checkTimeFlags({ since: f.since, until: f.until }, false);
-      await runEvents(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services, f);
+      await runEvents(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, services, f);
     });
 
   compose.command('wait')
@@ -115,7 +115,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .option('--down-project', 'Drops project when the first container stops')
     .action(async (services: string[], f: { downProject?: boolean }, cmd: Command) => {
       if (f.downProject) throw new CliError('--down-project is not supported by berth compose yet', 1);
-      const code = await runWait(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services);
+      const code = await runWait(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, services);
       if (code !== 0) throw new StatusError(code);
     });
 }

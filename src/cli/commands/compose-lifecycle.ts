@@ -15,10 +15,9 @@ import { observe, planUp, selectServices, displayName } from '../../compose/plan
 import { ensureImages, buildAndShow } from '../../compose/images.ts';
 import { down, inOrder, projectContainers, startContainers, verbs } from '../../compose/lifecycle.ts';
 import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
-import { ansiEnabled } from '../compose-scope.ts';
+import { ansiEnabled, lifecycleProject } from '../compose-project.ts';
 import { serviceImage } from '../../compose/container-config.ts';
 import { warningLine } from '../../compose/warn.ts';
-import { loadLifecycleProject } from '../compose-context.ts';
 
 interface Common {
   progress?: string;
@@ -32,7 +31,7 @@ function progressMode(cmd: Command, f: Common): ProgressMode {
 }
 
 async function context(cmd: Command, f: Common, o: { needModel?: boolean; services?: string[] } = {}): Promise<ExecContext & { haveModel: boolean }> {
-  const { project, haveModel } = await loadLifecycleProject(cmd, { needModel: o.needModel ?? true, services: o.services });
+  const { project, haveModel } = await lifecycleProject(cmd, o.needModel === false ? 'name-for-down' : 'model', o.services);
   const client = await clientFor(globals(cmd));
   return { client, project, progress: new Progress(progressMode(cmd, f)), haveModel };
 }

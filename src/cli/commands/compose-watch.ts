@@ -10,7 +10,7 @@ import { Progress } from '../../compose/progress.ts';
 import { applyChanges, initialSync, PathWatcher, watchRules } from '../../compose/watch.ts';
 import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { resolveProject } from '../compose-project.ts';
 import { globals } from '../options.ts';
 import { pullImage } from '../pull.ts';
 
@@ -60,7 +60,7 @@ export function registerComposeWatchCommands(compose: Command): void {
     .option('--prune [bool]', 'Prune dangling images on rebuild')
     .option('--quiet', 'hide build output')
     .action(async (services: string[], f: { up: boolean; quiet?: boolean }, cmd: Command) => {
-      const project = (await composeScope(cmd, { needModel: true })).project as Project;
+      const project = (await resolveProject(cmd, 'model')).project;
       let rules;
       try {
         rules = watchRules(project, services);
