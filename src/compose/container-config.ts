@@ -74,14 +74,16 @@ function sorted(v: unknown): unknown {
 /**
  * The config hash: sha256 of the service's normalised model as canonical JSON
  * (keys sorted), its environment as the container gets it (a bare variable
- * resolved from the project's environment), leaving out what does not change
- * a container — the replica count (scale, deploy.replicas), how the image is
- * obtained (build, pull_policy) and develop.watch — as docker compose leaves
- * them out. An edit of anything else (image, env, ports, networks, ...)
- * changes the hash and recreates the service.
+ * resolved from the project's environment). Left out, as docker compose v2's
+ * ServiceHash leaves them out: the replica count (scale, deploy.replicas),
+ * how the image is obtained (build, pull_policy), depends_on and profiles.
+ * An edit of anything else (image, env, ports, networks, develop, ...)
+ * changes the hash and recreates the service. The bytes hashed are not
+ * compose v2's (Go's encoding of compose-go's structs), so the two tools'
+ * hashes of one service differ.
  */
 export function configHash(service: Service, env: Record<string, string> = {}): string {
-  const { scale: _s, build: _b, pull_policy: _p, develop: _d, ...rest } = service;
+  const { scale: _s, build: _b, pull_policy: _p, depends_on: _d, profiles: _f, ...rest } = service;
   const deploy = rest.deploy ? { ...rest.deploy, replicas: undefined } : undefined;
   const environment: Record<string, string> = {};
   for (const [k, v] of Object.entries(rest.environment)) {
@@ -89,6 +91,21 @@ export function configHash(service: Service, env: Record<string, string> = {}): 
     if (value !== undefined && value !== null) environment[k] = value;
   }
   return createHash('sha256').update(JSON.stringify(sorted({ ...rest, environment, deploy }))).digest('hex');
+}
+
+/**
+ * External secrets and configs live in a swarm; like docker compose without
+ * one, they are refused, before anything of the project is created.
+ */
+export function checkFileObjects(project: Project, services: Service[]): void {
+  for (const service of services) {
+    for (const [kind, refs] of [['secret', service.secrets], ['config', service.configs]] as const) {
+      for (const ref of refs ?? []) {
+        const top = kind === 'secret' ? project.secrets[ref.source] : project.configs[ref.source];
+        if (top?.external) throw new Error(`unsupported external ${kind} ${top.name}`);
+      }
+    }
+  }
 }
 
 /** com.docker.compose.depends_on: `service:condition:restart` joined by commas, as compose v2 writes it. */
@@ -182,7 +199,7 @@ function mounts(project: Project, service: Service, o: ReplicaOptions): { mounts
   const fileObject = (kind: 'secret' | 'config', ref: ServiceFileObject): void => {
     const top = kind === 'secret' ? project.secrets[ref.source] : project.configs[ref.source];
     if (!top) throw new Error(`service "${service.name}" refers to undefined ${kind} ${ref.source}`);
-    if (top.external) throw new Error(`service "${service.name}": external ${kind}s are not supported by a standalone engine`);
+    if (top.external) throw new Error(`unsupported external ${kind} ${top.name}`);
     const source = top.file ?? o.fileObjects?.[`${kind}:${ref.source}`];
     if (!source) throw new Error(`${kind} ${ref.source}: its content was not prepared`);
     const target = kind === 'secret'

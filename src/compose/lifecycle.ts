@@ -79,6 +79,22 @@ export const verbs = {
   }),
 };
 
+/** The services and, transitively, those declaring `depends_on: {<one of them>: {restart: true}}`. */
+export function restartDependents(project: Project, services: string[]): string[] {
+  const out = new Set(services);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [name, svc] of Object.entries(project.services)) {
+      if (out.has(name)) continue;
+      if (Object.entries(svc.depends_on).some(([dep, d]) => d.restart === true && out.has(dep))) {
+        out.add(name);
+        grew = true;
+      }
+    }
+  }
+  return [...out];
+}
+
 /** start: dependencies first, each service once its dependencies meet their conditions. */
 export async function startContainers(ctx: ExecContext, containers: ContainerSummary[]): Promise<void> {
   for (const w of waves(ctx.project, containers)) {

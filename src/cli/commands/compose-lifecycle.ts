@@ -13,10 +13,10 @@ import { Progress, type ProgressMode } from '../../compose/progress.ts';
 import { all, converge, createResources, waitForCondition, type ExecContext, type Running } from '../../compose/execute.ts';
 import { observe, planUp, selectServices, displayName } from '../../compose/plan.ts';
 import { ensureImages, buildAndShow } from '../../compose/images.ts';
-import { down, inOrder, projectContainers, startContainers, verbs } from '../../compose/lifecycle.ts';
+import { down, inOrder, projectContainers, restartDependents, startContainers, verbs } from '../../compose/lifecycle.ts';
 import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
 import { ansiEnabled, lifecycleProject } from '../compose-project.ts';
-import { serviceImage } from '../../compose/container-config.ts';
+import { checkFileObjects, serviceImage } from '../../compose/container-config.ts';
 import { warningLine } from '../../compose/warn.ts';
 
 interface Common {
@@ -163,6 +163,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
   let running: Running = new Map();
   await run(ctx, async () => {
     const selected = selectServices(project, services, f.deps === false).map((s) => project.services[s]);
+    checkFileObjects(project, selected);
     // Images first: a service whose image changed (rebuilt, pulled anew) is recreated like an edited one.
     const [observed, images] = await Promise.all([
       observe(client, project.name),
@@ -278,8 +279,19 @@ export function registerComposeLifecycleCommands(compose: Command): void {
   };
   simple('stop', 'Stop services', (ctx, f) => verbs.stop(ctx, timeoutFlag(f.timeout as string | undefined)), (s) => s === 'running' || s === 'paused' || s === 'restarting', true,
     (c) => c.option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds'));
-  simple('restart', 'Restart service containers', (ctx, f) => verbs.restart(ctx, timeoutFlag(f.timeout as string | undefined)), () => true, false,
-    (c) => c.option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds').option('--no-deps', "Don't restart dependent services"));
+  compose.command('restart').description('Restart service containers')
+    .argument('[services...]')
+    .option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds')
+    .option('--no-deps', "Don't restart dependent services")
+    .action(async (services: string[], f: Common & { timeout?: string; deps: boolean }, cmd: Command) => {
+      const ctx = await context(cmd, f, { services });
+      await run(ctx, async () => {
+        // As compose: the named services and, unless --no-deps, the services that depend on them with `restart: true`.
+        const chosen = services.length && f.deps !== false ? restartDependents(ctx.project, services) : services;
+        const cs = await projectContainers(ctx, { services: chosen });
+        await inOrder(ctx, cs, verbs.restart(ctx, timeoutFlag(f.timeout)), false);
+      });
+    });
   simple('kill', 'Force stop service containers', (ctx, f) => verbs.kill(ctx, f.signal as string | undefined), (s) => s === 'running' || s === 'paused' || s === 'restarting', true,
     (c) => c.option('-s, --signal <signal>', 'SIGNAL to send to the container', 'SIGKILL').option('--remove-orphans', 'Remove containers for services not defined in the Compose file'));
   simple('pause', 'Pause services', (ctx) => verbs.pause(ctx), (s) => s === 'running', false);

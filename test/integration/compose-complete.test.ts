@@ -1,0 +1,119 @@
+// berth compose's round-two pieces on a real daemon through dist/berth: the
+// version label, `config --hash` against what `up` labels, `restart` with and
+// without --no-deps, and external secrets refused before anything is made.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSeededDaemon, type RunResult, type TestDaemon } from '../helpers/daemon.ts';
+
+function project(text: string): string {
+  const dir = mkdtempSync('/tmp/bcc-');
+  writeFileSync(join(dir, 'compose.yaml'), text);
+  return dir;
+}
+
+describe('berth compose: version label, config --hash, restart, external secrets', () => {
+  let d: TestDaemon;
+  const compose = (dir: string, name: string, args: string[]): RunResult =>
+    d.berth(['compose', '--project-directory', dir, '-f', join(dir, 'compose.yaml'), '-p', name, ...args], { timeout: 120_000 });
+  const label = (c: string, key: string): string => d.berth(['inspect', '-f', `{{index .Config.Labels "${key}"}}`, c]).stdout.trim();
+  const startedAt = (c: string): string => d.berth(['inspect', '-f', '{{.State.StartedAt}}', c]).stdout.trim();
+
+  before(async () => { d = await startSeededDaemon(); });
+  after(async () => { await d.destroy(); });
+
+  const app = (dbEnv: string, dependsOn: string) => `
+services:
+  db:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    environment: { MODE: ${dbEnv} }
+  web:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    depends_on:
+      db: { condition: service_started, restart: ${dependsOn} }
+  side:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    depends_on: [db]
+`;
+
+  test('the version label is what `compose version --short` prints; config --hash is the label up writes', () => {
+    const dir = project(app('a', 'true'));
+    assert.equal(compose(dir, 'ch', ['up', '-d']).code, 0);
+    const short = d.berth(['compose', 'version', '--short']).stdout.trim();
+    assert.match(short, /^\d+\.\d+\.\d+/);
+    assert.equal(label('ch-web-1', 'com.docker.compose.version'), short);
+
+    const all = compose(dir, 'ch', ['config', '--hash', '*']);
+    assert.equal(all.code, 0, all.stderr);
+    const lines = all.stdout.split('\n').filter(Boolean);
+    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['db', 'side', 'web']);
+    for (const l of lines) {
+      const [svc, hash] = l.split(' ');
+      assert.match(hash, /^[0-9a-f]{64}$/);
+      assert.equal(label(`ch-${svc}-1`, 'com.docker.compose.config-hash'), hash, svc);
+    }
+    assert.equal(compose(dir, 'ch', ['config', '--hash', 'web']).stdout, lines.find((l) => l.startsWith('web '))! + '\n');
+    assert.match(compose(dir, 'ch', ['config', '--hash', 'nope']).stderr, /no such service: nope/);
+
+    // As compose v2: depends_on is not part of the hash, the environment is.
+    writeFileSync(join(dir, 'compose.yaml'), app('a', 'false'));
+    assert.equal(compose(dir, 'ch', ['config', '--hash', 'web']).stdout, lines.find((l) => l.startsWith('web '))! + '\n');
+    writeFileSync(join(dir, 'compose.yaml'), app('b', 'true'));
+    const db2 = compose(dir, 'ch', ['config', '--hash', 'db']).stdout;
+    assert.notEqual(db2, lines.find((l) => l.startsWith('db '))! + '\n');
+    const up = compose(dir, 'ch', ['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, / Container ch-db-1 {2}Recreated/);
+    assert.equal(label('ch-db-1', 'com.docker.compose.config-hash') + '\n', db2.split(' ')[1]);
+    assert.equal(compose(dir, 'ch', ['down', '-t', '0']).code, 0);
+  });
+
+  test('restart of a service restarts its dependents that say restart: true, and with --no-deps only itself', () => {
+    const dir = project(app('a', 'true'));
+    assert.equal(compose(dir, 'rs', ['up', '-d']).code, 0);
+    const before = { db: startedAt('rs-db-1'), web: startedAt('rs-web-1'), side: startedAt('rs-side-1') };
+    const r = compose(dir, 'rs', ['restart', '-t', '0', 'db']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, / Container rs-db-1 {2}Started/);
+    assert.match(r.stderr, / Container rs-web-1 {2}Started/);
+    assert.doesNotMatch(r.stderr, /rs-side-1/);
+    const mid = { db: startedAt('rs-db-1'), web: startedAt('rs-web-1'), side: startedAt('rs-side-1') };
+    assert.notEqual(mid.db, before.db);
+    assert.notEqual(mid.web, before.web, 'web declares restart: true on db');
+    assert.equal(mid.side, before.side, 'side does not');
+
+    const n = compose(dir, 'rs', ['restart', '--no-deps', '-t', '0', 'db']);
+    assert.equal(n.code, 0, n.stderr);
+    assert.doesNotMatch(n.stderr, /rs-web-1/);
+    assert.notEqual(startedAt('rs-db-1'), mid.db);
+    assert.equal(startedAt('rs-web-1'), mid.web);
+    assert.equal(compose(dir, 'rs', ['down', '-t', '0']).code, 0);
+  });
+
+  test('an external secret or config is refused as compose refuses it without a swarm, before anything is created', () => {
+    for (const kind of ['secret', 'config'] as const) {
+      const dir = project(`
+services:
+  app:
+    image: busybox
+    command: ["true"]
+    ${kind}s: [shared]
+${kind}s:
+  shared:
+    external: true
+`);
+      const r = compose(dir, `ext${kind}`, ['up', '-d']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`unsupported external ${kind} shared\\n`));
+      assert.equal(d.berth(['ps', '-aq', '--filter', `label=com.docker.compose.project=ext${kind}`]).stdout, '');
+      assert.equal(d.berth(['network', 'ls', '-q', '--filter', `name=ext${kind}_default`]).stdout, '');
+    }
+  });
+});
