@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
@@ -84,9 +84,13 @@ describe('compose watch', () => {
 
   test('sync+restart: the file is synced and the service restarted', async () => {
     const started = d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'wt-web-1']).stdout;
-    writeFileSync(join(dir, 'conf', 'app.conf'), 'level=debug\n');
+    // Written beside and renamed in: one whole file appears at once, so a loaded machine cannot split the
+    // create and the write into two batches (two restarts, an exec landing between them).
+    writeFileSync(join(dir, 'app.conf.new'), 'level=debug\n');
+    renameSync(join(dir, 'app.conf.new'), join(dir, 'conf', 'app.conf'));
     await until('the restart', () => out.includes('service(s) ["web"] restarted\n'));
     await until('a new start', () => d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'wt-web-1']).stdout !== started);
+    await until('the container running again', () => d.berth(['inspect', '-f', '{{.State.Status}}', 'wt-web-1']).stdout === 'running\n');
     assert.equal(exec('web', 'cat /etc/app/app.conf'), 'level=debug\n');
     // Files synced before the restart are still there: it is the same container.
     assert.equal(exec('web', 'cat /app/sub/deep.txt'), 'deep\n');
