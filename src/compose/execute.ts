@@ -8,6 +8,7 @@ import { containerConfig, projectLabels } from './container-config.ts';
 import { dependencyOrder, displayName, type ContainerSummary, type Plan, type ServicePlan } from './plan.ts';
 import { ids, type Progress } from './progress.ts';
 import { writeFileObjects } from './file-objects.ts';
+import { isDryRun } from './dry-run.ts';
 
 export interface ExecContext {
   client: EngineClient;
@@ -121,7 +122,7 @@ export type Running = Map<string, Array<{ id: string; name: string }>>;
 export async function converge(ctx: ExecContext, plan: Plan, o: ConvergeOptions, observed: ContainerSummary[]): Promise<Running> {
   const { client } = ctx;
   const names = new Names(observed);
-  const fileObjects = writeFileObjects(ctx.project);
+  const fileObjects = writeFileObjects(ctx.project, process.env, { dryRun: isDryRun(ctx.client) });
   const result: Running = new Map();
   // A cycle (the loader rejects them) fails here instead of leaving tasks waiting on each other.
   dependencyOrder(new Map([...plan.services].map(([k, v]) => [k, v.dependsOn])));
@@ -233,6 +234,11 @@ async function waitForDependencies(ctx: ExecContext, sp: ServicePlan, running: R
 export async function waitForCondition(ctx: ExecContext, service: string, c: { id: string; name: string }, cond: 'service_healthy' | 'service_completed_successfully' | 'running_or_healthy', deadline = Infinity): Promise<void> {
   const id = ids.container(c.name);
   ctx.progress.event(id, 'working', 'Waiting');
+  if (isDryRun(ctx.client)) {
+    // Nothing runs in a dry run: every condition counts as met.
+    ctx.progress.event(id, 'done', cond === 'service_completed_successfully' ? 'Exited' : 'Healthy');
+    return;
+  }
   for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
     const s = await ctx.client.call<InspectState>('GET', `/containers/${c.id}/json`);
     const health = s.State.Health?.Status;

@@ -1,5 +1,6 @@
 // The images a project's services run: found, pulled or built (the engine's
 // POST /build with the service's build: section) before containers are made.
+import { isDryRun } from './dry-run.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { ApiError, type EngineClient } from '../client/engine-client.ts';
@@ -43,6 +44,8 @@ export async function buildService(ctx: ImageContext, service: Service, o: { noC
   if (!b) throw new Error(`service "${service.name}" has no build section`);
   if (/^(https?|git):\/\/|^git@/.test(b.context)) throw new Error(`service "${service.name}": remote build contexts are not supported by berth compose yet`);
   const tag = serviceImage(ctx.project, service);
+  // A dry run builds nothing: the image would be the tag.
+  if (isDryRun(ctx.client)) return tag;
   const extra: ExtraEntry[] = [];
   let dockerfile = b.dockerfile ?? 'Dockerfile';
   if (b.dockerfile_inline !== undefined) {

@@ -8,6 +8,7 @@ import { all, waitForCondition, type ExecContext } from './execute.ts';
 import { dependencyOrder, displayName, isOneoff, labelFilter, type ContainerSummary } from './plan.ts';
 import { ids } from './progress.ts';
 import { removeProjectState } from './file-objects.ts';
+import { isDryRun } from './dry-run.ts';
 
 export interface Selection {
   services?: string[];
@@ -233,5 +234,5 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<void> {
     process.stderr.write(`Warning: No resource found to remove for project ${JSON.stringify(project.name)}.\n`);
   }
   await all(ops, (op) => op());
-  removeProjectState(project.name);
+  if (!isDryRun(client)) removeProjectState(project.name);
 }

@@ -3,7 +3,7 @@
 // without --no-deps, and external secrets refused before anything is made.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSeededDaemon, type RunResult, type TestDaemon } from '../helpers/daemon.ts';
 
@@ -15,8 +15,8 @@ function project(text: string): string {
 
 describe('berth compose: version label, config --hash, restart, external secrets', () => {
   let d: TestDaemon;
-  const compose = (dir: string, name: string, args: string[]): RunResult =>
-    d.berth(['compose', '--project-directory', dir, '-f', join(dir, 'compose.yaml'), '-p', name, ...args], { timeout: 120_000 });
+  const compose = (dir: string, name: string, args: string[], env?: NodeJS.ProcessEnv): RunResult =>
+    d.berth(['compose', '--project-directory', dir, '-f', join(dir, 'compose.yaml'), '-p', name, ...args], { timeout: 120_000, env });
   const label = (c: string, key: string): string => d.berth(['inspect', '-f', `{{index .Config.Labels "${key}"}}`, c]).stdout.trim();
   const startedAt = (c: string): string => d.berth(['inspect', '-f', '{{.State.StartedAt}}', c]).stdout.trim();
 
@@ -115,5 +115,64 @@ ${kind}s:
       assert.equal(d.berth(['ps', '-aq', '--filter', `label=com.docker.compose.project=ext${kind}`]).stdout, '');
       assert.equal(d.berth(['network', 'ls', '-q', '--filter', `name=ext${kind}_default`]).stdout, '');
     }
+  });
+
+  test('--dry-run: up, restart and down print what they would do, compose v2\'s way, and change nothing', () => {
+    const dir = project(`
+services:
+  db:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    healthcheck: { test: ["CMD", "true"], interval: 1s }
+    secrets: [token]
+  web:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    depends_on: { db: { condition: service_healthy } }
+    volumes: [data:/data]
+secrets:
+  token: { environment: TOKEN }
+volumes:
+  data: {}
+`);
+    const state = mkdtempSync('/tmp/bcc-state-');
+    const env = { ...process.env, TOKEN: 't0ken', XDG_STATE_HOME: state };
+    const nothing = () => {
+      assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=dr']).stdout, '');
+      assert.equal(d.berth(['network', 'ls', '-q', '--filter', 'name=dr_default']).stdout, '');
+      assert.equal(d.berth(['volume', 'ls', '-q', '--filter', 'name=dr_data']).stdout, '');
+    };
+    // Without -d as with it: a dry run attaches to nothing.
+    for (const args of [['--dry-run', 'up', '-d'], ['--dry-run', 'up']]) {
+      const r = compose(dir, 'dr', args, env);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      for (const l of [' DRY-RUN MODE -  Network dr_default  Created', ' DRY-RUN MODE -  Volume "dr_data"  Created', ' DRY-RUN MODE -  Container dr-db-1  Created',
+        ' DRY-RUN MODE -  Container dr-web-1  Created', ' DRY-RUN MODE -  Container dr-db-1  Healthy', ' DRY-RUN MODE -  Container dr-web-1  Started']) {
+        assert.ok(lines.includes(l), `${l} in:\n${r.stderr}`);
+      }
+      assert.ok(lines.every((l) => l.startsWith(' DRY-RUN MODE -  ')), r.stderr);
+      nothing();
+    }
+    assert.equal(existsSync(join(state, 'berth')), false, 'no secret written');
+
+    assert.equal(compose(dir, 'dr', ['up', '-d'], env).code, 0);
+    const started = startedAt('dr-web-1');
+    const rs = compose(dir, 'dr', ['--dry-run', 'restart', '-t', '0'], env);
+    assert.equal(rs.code, 0, rs.stderr);
+    assert.match(rs.stderr, /^ DRY-RUN MODE - {2}Container dr-web-1 {2}Started$/m);
+    assert.equal(startedAt('dr-web-1'), started);
+    const down = compose(dir, 'dr', ['--dry-run', 'down', '-v', '-t', '0'], env);
+    assert.equal(down.code, 0, down.stderr);
+    for (const l of [' DRY-RUN MODE -  Container dr-web-1  Removed', ' DRY-RUN MODE -  Container dr-db-1  Removed', ' DRY-RUN MODE -  Network dr_default  Removed']) {
+      assert.ok(down.stderr.split('\n').includes(l), `${l} in:\n${down.stderr}`);
+    }
+    assert.equal(d.berth(['inspect', '-f', '{{.State.Status}}', 'dr-web-1', 'dr-db-1']).stdout, 'running\nrunning\n');
+    assert.equal(d.berth(['volume', 'ls', '-q', '--filter', 'name=dr_data']).stdout, 'dr_data\n');
+    assert.equal(existsSync(join(state, 'berth', 'compose', 'dr', 'secrets', 'token')), true, 'the real up wrote the secret; the dry down left it');
+    assert.equal(compose(dir, 'dr', ['down', '-v', '-t', '0'], env).code, 0);
+    nothing();
   });
 });

@@ -15,7 +15,8 @@ import { observe, planUp, selectServices, displayName } from '../../compose/plan
 import { ensureImages, buildAndShow } from '../../compose/images.ts';
 import { down, inOrder, projectContainers, restartDependents, startContainers, verbs } from '../../compose/lifecycle.ts';
 import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
-import { ansiEnabled, lifecycleProject } from '../compose-project.ts';
+import { ansiEnabled, lifecycleProject, projectFlags } from '../compose-project.ts';
+import { DryRunClient, DRY_RUN_PREFIX, isDryRun } from '../../compose/dry-run.ts';
 import { checkFileObjects, serviceImage } from '../../compose/container-config.ts';
 import { warningLine } from '../../compose/warn.ts';
 
@@ -32,8 +33,12 @@ function progressMode(cmd: Command, f: Common): ProgressMode {
 
 async function context(cmd: Command, f: Common, o: { needModel?: boolean; services?: string[] } = {}): Promise<ExecContext & { haveModel: boolean }> {
   const { project, haveModel } = await lifecycleProject(cmd, o.needModel === false ? 'name-for-down' : 'model', o.services);
-  const client = await clientFor(globals(cmd));
-  return { client, project, progress: new Progress(progressMode(cmd, f)), haveModel };
+  const real = await clientFor(globals(cmd));
+  const progress = new Progress(progressMode(cmd, f));
+  // --dry-run: reads reach the engine, changes are only shown (compose v2's dry-run mode).
+  if (projectFlags(cmd).dryRun) progress.prefix = DRY_RUN_PREFIX;
+  const client = projectFlags(cmd).dryRun ? new DryRunClient(real) : real;
+  return { client, project, progress, haveModel };
 }
 
 /** Errors as compose reports them: the engine's with its prefix, ours as they are. */
@@ -74,6 +79,7 @@ function imageContext(ctx: ExecContext, cmd: Command, quiet: boolean) {
   return {
     ...ctx,
     pull: async (image: string) => {
+      if (isDryRun(ctx.client)) return;
       await pullImage(ctx.client, image, { quiet: true, out: process.stderr, config });
     },
     buildOutput: quiet ? undefined : (_svc: string, text: string) => ctx.progress.message(text.replace(/\n$/, '')),
@@ -180,7 +186,8 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
       await all([...running], ([svc, cs]) => all(cs, (c) => waitForCondition(ctx, svc, c, 'running_or_healthy', deadline)));
     }
   });
-  if (detach) return;
+  // A dry run has no container to attach to.
+  if (detach || isDryRun(client)) return;
   await attachAndWait(ctx, running, services, f, abort, timeout, f.color !== false && ansiEnabled(cmd));
 }
 
