@@ -93,7 +93,8 @@ describe('compose watch', () => {
     await until('the container running again', () => d.berth(['inspect', '-f', '{{.State.Status}}', 'wt-web-1']).stdout === 'running\n');
     assert.equal(exec('web', 'cat /etc/app/app.conf'), 'level=debug\n');
     // Files synced before the restart are still there: it is the same container.
-    assert.equal(exec('web', 'cat /app/sub/deep.txt'), 'deep\n');
+    const deep = d.berth(['compose', '--project-directory', dir, '-p', 'wt', 'exec', '-T', 'web', 'cat', '/app/sub/deep.txt']);
+    assert.equal(deep.stdout, 'deep\n', `${deep.stderr}\nwatch said:\n${out}`);
   });
 
   test('initial_sync copies the path once at the start; sync+exec runs the hook after the sync', async () => {
