@@ -47,6 +47,8 @@ export interface ReplicaOptions {
   containerOf?: (service: string) => string | undefined;
   /** Anonymous volumes of the container this one replaces, by target: kept, as docker compose keeps them (unless -V). */
   anonymousVolumes?: Record<string, string>;
+  /** A recreate: the replaced container's `<service>-<n>` (or container_name), compose's com.docker.compose.replace. */
+  replaces?: string;
 }
 
 export function containerName(project: Project, service: Service, n: number): string {
@@ -332,6 +334,8 @@ export function containerConfig(project: Project, service: Service, o: ReplicaOp
     [LABEL.configHash]: configHash(service, project.environment),
     [LABEL.workingDir]: project.workingDir,
     [LABEL.configFiles]: project.configFiles.join(','),
+    ...(project.envFiles?.length ? { [LABEL.environmentFile]: project.envFiles.join(',') } : {}),
+    ...(o.replaces ? { [LABEL.replace]: o.replaces } : {}),
     [LABEL.dependsOn]: dependsOnLabel(service),
     ...(o.imageId ? { [LABEL.image]: o.imageId } : {}),
   };

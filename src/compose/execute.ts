@@ -99,8 +99,9 @@ class Names {
   get = (service: string): string | undefined => this.byService.get(service);
 }
 
-async function createContainer(ctx: ExecContext, service: Service, n: number, o: ConvergeOptions, names: Names, fileObjects: Record<string, string>, anonymousVolumes?: Record<string, string>): Promise<string> {
-  const { name, body } = containerConfig(ctx.project, service, { number: n, imageId: o.images?.get(service.name), fileObjects, containerOf: names.get, anonymousVolumes });
+async function createContainer(ctx: ExecContext, service: Service, n: number, o: ConvergeOptions, names: Names, fileObjects: Record<string, string>, recreate?: { anonymousVolumes?: Record<string, string> }): Promise<string> {
+  const replaces = recreate ? (service.container_name ?? `${service.name}-${n}`) : undefined;
+  const { name, body } = containerConfig(ctx.project, service, { number: n, imageId: o.images?.get(service.name), fileObjects, containerOf: names.get, anonymousVolumes: recreate?.anonymousVolumes, replaces });
   const res = await ctx.client.call<{ Id: string }>('POST', '/containers/create', { query: { name }, body });
   names.set(service.name, name);
   return res.Id;
@@ -155,7 +156,7 @@ export async function converge(ctx: ExecContext, plan: Plan, o: ConvergeOptions,
           const kept = o.renewAnonVolumes ? undefined : await anonymousVolumes(ctx, a.container.Id);
           if (a.container.State === 'running' || a.container.State === 'paused') await stopContainer(ctx, a.container.Id, o.timeout);
           await client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true, v: o.renewAnonVolumes } });
-          return createContainer(ctx, sp.service, a.number, o, names, fileObjects, kept);
+          return createContainer(ctx, sp.service, a.number, o, names, fileObjects, { anonymousVolumes: kept });
         });
         containers.push({ id, name: a.name, running: false, restart: false });
       } else if (a.kind === 'keep' || a.kind === 'restart') {

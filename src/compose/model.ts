@@ -16,6 +16,8 @@ export interface Project {
   workingDir: string;
   /** Absolute paths of the files merged, in order. */
   configFiles: string[];
+  /** Absolute paths of the environment files interpolation read (--env-file, or the project's .env when there is one). */
+  envFiles?: string[];
   /** Enabled services only (profiles already applied), keyed by service name. */
   services: Record<string, Service>;
   /** Services disabled by profiles: kept so `config --profiles` and `--no-deps` errors can name them. */

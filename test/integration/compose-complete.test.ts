@@ -3,7 +3,7 @@
 // without --no-deps, and external secrets refused before anything is made.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSeededDaemon, type RunResult, type TestDaemon } from '../helpers/daemon.ts';
 
@@ -174,5 +174,81 @@ volumes:
     assert.equal(existsSync(join(state, 'berth', 'compose', 'dr', 'secrets', 'token')), true, 'the real up wrote the secret; the dry down left it');
     assert.equal(compose(dir, 'dr', ['down', '-v', '-t', '0'], env).code, 0);
     nothing();
+  });
+
+  test('labels: .project.environment_file names the .env read; a recreated container carries .replace, the one it replaced', () => {
+    const dir = project(`
+services:
+  app:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    environment:
+      MODE: \${MODE}
+`);
+    writeFileSync(join(dir, '.env'), 'MODE=one\n');
+    const first = compose(dir, 'lb', ['up', '-d']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(label('lb-app-1', 'com.docker.compose.project.environment_file'), join(dir, '.env'));
+    const labels = JSON.parse(d.berth(['inspect', '-f', '{{json .Config.Labels}}', 'lb-app-1']).stdout) as Record<string, string>;
+    assert.equal('com.docker.compose.replace' in labels, false, 'a first creation replaces nothing');
+    writeFileSync(join(dir, '.env'), 'MODE=two\n');
+    const up = compose(dir, 'lb', ['up', '-d']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, / Container lb-app-1 {2}Recreated/);
+    assert.equal(label('lb-app-1', 'com.docker.compose.replace'), 'app-1');
+    assert.equal(d.berth(['exec', 'lb-app-1', 'sh', '-c', 'echo $MODE']).stdout, 'two\n');
+    // --env-file instead of .env: that file is named.
+    writeFileSync(join(dir, 'other.env'), 'MODE=two\n');
+    assert.equal(compose(dir, 'lb', ['--env-file', join(dir, 'other.env'), 'up', '-d', '--force-recreate']).code, 0);
+    assert.equal(label('lb-app-1', 'com.docker.compose.project.environment_file'), join(dir, 'other.env'));
+    assert.equal(compose(dir, 'lb', ['down', '-t', '0']).code, 0);
+  });
+
+  test('build: secrets reach RUN --mount=type=secret and not the image; one platform builds, several are refused; cache_to is a warning', () => {
+    const dir = project(`
+services:
+  app:
+    build:
+      context: ./ctx
+      secrets: [token, inline]
+      platforms: [linux/amd64]
+      cache_to: [type=local,dest=/tmp/nowhere]
+    image: bcc-built
+secrets:
+  token: { file: ./token.txt }
+  inline: { environment: INLINE }
+`);
+    mkdirSync(join(dir, 'ctx'));
+    writeFileSync(join(dir, 'token.txt'), 's3cret');
+    writeFileSync(join(dir, 'ctx', 'Dockerfile'), [
+      'FROM busybox',
+      'RUN --mount=type=secret,id=token --mount=type=secret,id=inline cat /run/secrets/token /run/secrets/inline > /seen',
+      'COPY . /ctx',
+      '',
+    ].join('\n'));
+    const env = { ...process.env, INLINE: '+env' };
+    const r = compose(dir, 'bs', ['build'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /service \\"app\\": cache_to is ignored, the engine's build API cannot export a build cache/);
+    assert.equal(d.berth(['run', '--rm', 'bcc-built', 'cat', '/seen']).stdout, 's3cret+env');
+    // The context copied whole: the secrets are not in it.
+    assert.equal(d.berth(['run', '--rm', 'bcc-built', 'ls', '-A', '/ctx']).stdout, 'Dockerfile\n');
+    assert.equal(d.berth(['image', 'inspect', '-f', '{{.Os}}/{{.Architecture}}', 'bcc-built']).stdout, 'linux/amd64\n');
+
+    const missing = compose(dir, 'bs', ['build'], { ...process.env, INLINE: undefined });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /environment variable "INLINE" required by file "bs_inline" is not set/);
+
+    writeFileSync(join(dir, 'compose.yaml'), `
+services:
+  app:
+    build: { context: ./ctx, platforms: [linux/amd64, linux/arm64] }
+    image: bcc-multi
+`);
+    const multi = compose(dir, 'bs', ['up', '-d', '--build']);
+    assert.equal(multi.code, 1);
+    assert.match(multi.stderr, /this builder doesn't support multi-arch build, set DOCKER_BUILDKIT=1 to use multi-arch builder/);
+    assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=bs']).stdout, '');
   });
 });
