@@ -104,7 +104,8 @@ export interface ResolvedProject {
   services?: string[];
 }
 
-function bareProject(name: string): Project {
+/** A project known by name only: no services; the engine's labels say what it has. */
+export function bareProject(name: string): Project {
   return { name, workingDir: process.cwd(), configFiles: [], services: {}, disabledServices: {}, networks: {}, volumes: {}, secrets: {}, configs: {}, environment: {} };
 }
 

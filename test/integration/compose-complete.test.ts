@@ -251,4 +251,25 @@ services:
     assert.match(multi.stderr, /this builder doesn't support multi-arch build, set DOCKER_BUILDKIT=1 to use multi-arch builder/);
     assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=bs']).stdout, '');
   });
+
+  test('wait --down-project: once the waited container exits, with its code, the project is taken down', () => {
+    const dir = project(`
+services:
+  job:
+    image: busybox
+    command: ["sh", "-c", "sleep 1; exit 3"]
+  helper:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+`);
+    assert.equal(compose(dir, 'wd', ['up', '-d']).code, 0);
+    const id = d.berth(['inspect', '-f', '{{.Id}}', 'wd-job-1']).stdout.trim();
+    const r = compose(dir, 'wd', ['wait', '--down-project', 'job']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, `container "${id}" exited with status code 3\n`);
+    assert.match(r.stderr, / Container wd-helper-1 {2}Removed/);
+    assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=wd']).stdout, '');
+    assert.equal(d.berth(['network', 'ls', '-q', '--filter', 'name=wd_default']).stdout, '');
+  });
 });
