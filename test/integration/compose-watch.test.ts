@@ -30,6 +30,9 @@ describe('compose watch', () => {
     dir = mkdtempSync('/tmp/bt-cwatch-');
     for (const sub of ['src', 'conf', 'ctx', 'hooks', 'seed']) mkdirSync(join(dir, sub));
     writeFileSync(join(dir, 'seed', 'start.txt'), 'there from the start\n');
+    writeFileSync(join(dir, 'seed', 'left.skip'), 'ignored\n');
+    mkdirSync(join(dir, 'seed', 'cache'));
+    writeFileSync(join(dir, 'seed', 'cache', 'big'), 'ignored with its directory\n');
     writeFileSync(join(dir, 'ctx', 'msg'), 'v1\n');
     writeFileSync(join(dir, 'ctx', 'Dockerfile'), `FROM busybox\nCOPY msg /msg\nCMD ["sh", "-c", ${JSON.stringify(LOOP)}]\n`);
     writeFileSync(join(dir, 'compose.yaml'), [
@@ -45,7 +48,7 @@ describe('compose watch', () => {
       '          action: sync+exec',
       '          target: /hooks',
       '          exec: { command: "sh -c \'cat /hooks/* > /tmp/ran; echo $$MARK >> /tmp/ran\'", environment: { MARK: hooked } }',
-      '        - { path: ./seed, action: sync, target: /seed, initial_sync: true }',
+      '        - { path: ./seed, action: sync, target: /seed, initial_sync: true, ignore: ["*.skip", cache] }',
       '  built:',
       '    build: ./ctx',
       '    develop:',
@@ -97,14 +100,16 @@ describe('compose watch', () => {
     assert.equal(deep.stdout, 'deep\n', `${deep.stderr}\nwatch said:\n${out}`);
   });
 
-  test('initial_sync copies the path once at the start; sync+exec runs the hook after the sync', async () => {
+  test('initial_sync copies the path once at the start, less what its ignore names; sync+exec runs the hook after the sync', async () => {
     assert.equal(exec('web', 'cat /seed/start.txt'), 'there from the start\n');
+    assert.equal(exec('web', 'ls -A /seed'), 'start.txt\n');
     writeFileSync(join(dir, 'hooks', 'a'), 'hook input\n');
     await until('the hook\'s output', () => exec('web', 'cat /tmp/ran 2>/dev/null') === 'hook input\nhooked\n');
   });
 
-  test('rebuild: the image is built again and the service\'s container replaced by one of it', async () => {
+  test('rebuild: the image is built again, the service\'s container replaced by one of it, and the old image pruned', async () => {
     const before = d.berth(['inspect', '-f', '{{.Id}}', 'wt-built-1']).stdout;
+    const oldImage = d.berth(['inspect', '-f', '{{.Image}}', 'wt-built-1']).stdout.trim();
     writeFileSync(join(dir, 'ctx', 'msg'), 'v2\n');
     await until('the rebuild', () => out.includes('service(s) ["built"] successfully built\n'));
     assert.match(out, /^Rebuilding service\(s\) \["built"\] after changes were detected\.\.\.$/m);
@@ -113,6 +118,9 @@ describe('compose watch', () => {
       return now !== '' && !now.startsWith(before.trim()) && now.endsWith('running\n');
     });
     assert.equal(exec('built', 'cat /msg'), 'v2\n');
+    // --prune is on by default: the image the service ran before, now untagged, is gone.
+    assert.match(oldImage, /^sha256:[0-9a-f]{64}$/);
+    await until('the old image pruned', () => d.berth(['image', 'inspect', oldImage]).code !== 0);
   });
 
   test('an interrupt ends the watch', async () => {
