@@ -89,6 +89,8 @@ export interface Service {
   mem_limit?: string | number;
   cpus?: number | string;
   platform?: string;
+  /** Only with LoadOptions.noEnvResolution (`config --no-env-resolution`): the env files, not read. */
+  env_file?: Array<{ path: string; required: boolean; format?: string }>;
   links?: string[];
   external_links?: string[];
   volumes_from?: string[];
@@ -267,6 +269,8 @@ export interface LoadOptions {
   services?: string[];
   /** `config --no-interpolate`: values kept as written. */
   noInterpolate?: boolean;
+  /** `config --no-env-resolution`: env_file entries listed, not read; bare `KEY` entries left unset. */
+  noEnvResolution?: boolean;
   /** Where loading warnings go (unset variables…); stderr as `WARN[0000] …` when absent. */
   warn?: (message: string) => void;
 }

@@ -289,3 +289,24 @@ describe('compose config on bad input: one error naming the file and key, nothin
     assert.equal(r.stderr, 'invalid project name "Has Space": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number\n');
   });
 });
+
+describe('compose config --no-env-resolution', () => {
+  test('env_file entries are listed in their long form, not read; a bare key is not looked up', () => {
+    const dir = projectDir({
+      'compose.yaml': 'services:\n  a:\n    image: busybox\n    env_file: [a.env, {path: opt.env, required: false}]\n    environment:\n      X: "1"\n      FROM_SHELL:\n',
+      'a.env': 'FROM_FILE=yes\n',
+    });
+    const resolved = berth(dir, ['compose', 'config'], { env: { FROM_SHELL: 'sh' } });
+    assert.equal(resolved.code, 0, resolved.stderr);
+    assert.match(resolved.stdout, /^ {6}FROM_FILE: "yes"\n {6}FROM_SHELL: sh\n {6}X: "1"\n/m);
+    assert.doesNotMatch(resolved.stdout, /env_file/);
+    const r = berth(dir, ['compose', 'config', '--no-env-resolution'], { env: { FROM_SHELL: 'sh' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp([
+      '    environment:', '      FROM_SHELL: null', '      X: "1"', '    env_file:',
+      `      - path: ${join(dir, 'a.env')}`, '        required: true', `      - path: ${join(dir, 'opt.env')}`, '        required: false', '    image: busybox', '',
+    ].join('\n').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    const json = JSON.parse(berth(dir, ['compose', 'config', '--no-env-resolution', '--format', 'json']).stdout) as { services: { a: { env_file: unknown } } };
+    assert.deepEqual(json.services.a.env_file, [{ path: join(dir, 'a.env'), required: true }, { path: join(dir, 'opt.env'), required: false }]);
+  });
+});

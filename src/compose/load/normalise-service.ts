@@ -17,6 +17,8 @@ export interface ServiceContext {
   env: Record<string, string>;
   /** false: host paths are printed as written (`config --no-path-resolution`); files are still read where they are. */
   resolvePaths: boolean;
+  /** `config --no-env-resolution`: env_file listed rather than read, bare `KEY` entries not looked up. */
+  noEnvResolution?: boolean;
 }
 
 /** A host path of the model: absolute against the project, unless paths are left as written. */
@@ -234,6 +236,16 @@ function envFiles(v: unknown, ctx: ServiceContext): Record<string, string | null
   return out;
 }
 
+/** env_file entries in their long form, unread (`config --no-env-resolution`). */
+function envFileList(v: unknown, ctx: ServiceContext): Array<{ path: string; required: boolean; format?: string }> {
+  return (Array.isArray(v) ? v : [v]).map((e) => {
+    const entry: Mapping = isMapping(e) ? e : { path: e };
+    const out: { path: string; required: boolean; format?: string } = { path: hostPath(str(entry.path), ctx), required: entry.required === undefined ? true : Boolean(entry.required) };
+    if (entry.format !== undefined) out.format = str(entry.format);
+    return out;
+  });
+}
+
 /** label_file(s), read as env files are, in order (`labels` wins over them). */
 function labelFiles(v: unknown, ctx: ServiceContext): Record<string, string> {
   if (v === undefined) return {};
@@ -291,11 +303,12 @@ function implicitDependencies(raw: Mapping, s: Mapping): void {
 export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext): Service {
   const where = `services.${name}`;
   const s: Mapping = {};
-  const environment: Record<string, string | null> = raw.env_file !== undefined ? envFiles(raw.env_file, ctx) : {};
+  const environment: Record<string, string | null> = raw.env_file !== undefined && !ctx.noEnvResolution ? envFiles(raw.env_file, ctx) : {};
+  if (raw.env_file !== undefined && ctx.noEnvResolution) s.env_file = envFileList(raw.env_file, ctx);
   for (const [k, v] of Object.entries(toKeyValueMap(raw.environment ?? {}))) {
     if (/\s$/.test(k)) throw new ComposeError(`environment variable ${k} is declared with a trailing space`);
-    // A key without a value takes the shell's, or stays unset.
-    environment[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : str(v);
+    // A key without a value takes the shell's, or stays unset (and is not looked up at all without env resolution).
+    environment[k] = v === null || v === undefined ? (ctx.noEnvResolution ? null : (ctx.env[k] ?? null)) : str(v);
   }
   for (const [k, v] of Object.entries(raw)) {
     switch (k) {
