@@ -271,6 +271,8 @@ export interface LoadOptions {
   noInterpolate?: boolean;
   /** `config --no-env-resolution`: env_file entries listed, not read; bare `KEY` entries left unset. */
   noEnvResolution?: boolean;
+  /** `config --no-normalize`: the model without compose's implicit defaults. */
+  noNormalize?: boolean;
   /** Where loading warnings go (unset variables…); stderr as `WARN[0000] …` when absent. */
   warn?: (message: string) => void;
 }

@@ -310,3 +310,21 @@ describe('compose config --no-env-resolution', () => {
     assert.deepEqual(json.services.a.env_file, [{ path: join(dir, 'a.env'), required: true }, { path: join(dir, 'opt.env'), required: false }]);
   });
 });
+
+describe('compose config --no-normalize', () => {
+  test('no implicit default network, Dockerfile, dependencies from links, or names from keys; what the file says stays', () => {
+    const dir = projectDir({
+      'compose.yaml': 'services:\n  a:\n    image: busybox\n    links: [b]\n    volumes: [data:/d]\n  b:\n    build: ./ctx\nvolumes:\n  data: {}\n  named: {name: explicit}\n',
+    });
+    mkdirSync(join(dir, 'ctx'));
+    const normal = berth(dir, ['compose', '-p', 'nn', 'config']);
+    assert.equal(normal.code, 0, normal.stderr);
+    for (const s of ['depends_on:', 'networks:\n      default: null', 'dockerfile: Dockerfile', 'name: nn_default', 'name: nn_data']) assert.ok(normal.stdout.includes(s), `${s} in:\n${normal.stdout}`);
+    const r = berth(dir, ['compose', '-p', 'nn', 'config', '--no-normalize']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, [
+      'name: nn', 'services:', '  a:', '    image: busybox', '    links:', '      - b', '    volumes:', '      - type: volume', '        source: data', '        target: /d',
+      '        volume: {}', '  b:', '    build:', `      context: ${join(dir, 'ctx')}`, 'volumes:', '  data: {}', '  named:', '    name: explicit', '',
+    ].join('\n'));
+  });
+});

@@ -26,6 +26,7 @@ interface ConfigFlags {
   consistency?: boolean;
   pathResolution?: boolean;
   envResolution?: boolean;
+  normalize?: boolean;
   noInterpolate?: boolean;
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
@@ -88,6 +89,7 @@ export function registerComposeConfigCommands(compose: Command): void {
     .option('--no-consistency', "Don't check model consistency - warning: may produce invalid Compose output")
     .option('--no-path-resolution', "Don't resolve file paths")
     .option('--no-env-resolution', "Don't resolve service env files")
+    .option('--no-normalize', "Don't normalize compose model")
     .option('--resolve-image-digests', 'Pin image tags to digests')
     .option('--lock-image-digests', 'Produces an override file with image digests')
     .option('-o, --output <file>', 'Save to file (default to stdout)')
@@ -97,7 +99,7 @@ export function registerComposeConfigCommands(compose: Command): void {
         throw new CliError('--resolve-image-digests and --lock-image-digests are not supported by berth compose yet', 1);
       }
       const noInterpolate = f.interpolate === false;
-      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services, resolvePaths: f.pathResolution !== false, noEnvResolution: f.envResolution === false };
+      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services, resolvePaths: f.pathResolution !== false, noEnvResolution: f.envResolution === false, noNormalize: f.normalize === false };
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };

@@ -164,7 +164,7 @@ export async function loadProject(opts: LoadOptions, { check = true }: { check?:
   const { merged, files, workingDir, env, warn, name, envFiles } = loadMerged(opts);
   // Errors past this point concern the merged project: they name its files.
   const where = files.join(', ');
-  const norm = inFile(where, () => normaliseProject(name, merged, { workingDir, env, resolvePaths: opts.resolvePaths !== false, noEnvResolution: opts.noEnvResolution }));
+  const norm = inFile(where, () => normaliseProject(name, merged, { workingDir, env, resolvePaths: opts.resolvePaths !== false, noEnvResolution: opts.noEnvResolution, noNormalize: opts.noNormalize }));
   const active = opts.profiles.length > 0 ? opts.profiles : (env.COMPOSE_PROFILES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const { enabled, disabled } = applyProfiles(norm.services, active);
   let project: Project = {

@@ -19,6 +19,8 @@ export interface ServiceContext {
   resolvePaths: boolean;
   /** `config --no-env-resolution`: env_file listed rather than read, bare `KEY` entries not looked up. */
   noEnvResolution?: boolean;
+  /** `config --no-normalize`: no implicit defaults (default network, Dockerfile, dependencies, resource names). */
+  noNormalize?: boolean;
 }
 
 /** A host path of the model: absolute against the project, unless paths are left as written. */
@@ -49,7 +51,7 @@ function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
   const context = str(b.context ?? '.');
   const out: BuildConfig = { context: isRemoteContext(context) ? context : hostPath(context, ctx) };
-  if (b.dockerfile === undefined && b.dockerfile_inline === undefined) out.dockerfile = 'Dockerfile';
+  if (b.dockerfile === undefined && b.dockerfile_inline === undefined && !ctx.noNormalize) out.dockerfile = 'Dockerfile';
   const rest: Mapping = { ...b };
   delete rest.context;
   for (const [k, x] of Object.entries(rest)) {
@@ -379,7 +381,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
     }
   }
   if (raw.labels === undefined && raw.label_file !== undefined) s.labels = labelFiles(raw.label_file, ctx);
-  implicitDependencies(raw, s);
+  if (!ctx.noNormalize) implicitDependencies(raw, s);
   const deploy = isMapping(raw.deploy) ? raw.deploy : undefined;
   if (raw.scale !== undefined && deploy?.replicas !== undefined && Number(raw.scale) !== Number(deploy.replicas)) {
     throw new ComposeError(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project`);
@@ -387,7 +389,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   const scale = raw.scale ?? deploy?.replicas;
   if (scale !== undefined) s.scale = Number(scale);
   // No networks (or an empty list) and no network_mode: the project's default network.
-  if (!raw.network_mode && (s.networks === undefined || Object.keys(s.networks as Mapping).length === 0)) s.networks = { default: null };
+  if (!ctx.noNormalize && !raw.network_mode && (s.networks === undefined || Object.keys(s.networks as Mapping).length === 0)) s.networks = { default: null };
   return {
     ...s,
     name,
