@@ -89,7 +89,7 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
-  // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
+  // Compose's subcommands register on this group and load their project with resolveProject (src/cli/compose-project.ts).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   composeGroup.hook('preSubcommand', () => keepConnections());
   registerComposeConfigCommands(composeGroup);

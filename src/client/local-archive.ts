@@ -48,7 +48,8 @@ const readAsync = promisify(read);
  * synchronous calls, cheaper than a thread-pool round trip each — and each
  * slab goes out as one HTTP chunk.
  */
-export function packResource(path: string, rename: (name: string) => string): BodyWriter {
+/** `skip`: paths under `path` left out with everything below them (compose watch's ignore patterns). */
+export function packResource(path: string, rename: (name: string) => string, skip?: (abs: string) => boolean): BodyWriter {
   return async (write) => {
     const out = new SlabWriter(write);
     const [dir, base] = splitPathDirEntry(path);
@@ -98,6 +99,7 @@ export function packResource(path: string, rename: (name: string) => string): Bo
         await header({ ...f, name: f.name.endsWith('/') ? f.name : f.name + '/', type: 'directory' });
         for (const child of readdirSync(abs).sort()) {
           const childAbs = `${abs}/${child}`;
+          if (skip?.(childAbs)) continue;
           await visit(childAbs, name === '.' ? `./${child}` : name.endsWith('/') ? name + child : `${name}/${child}`, lstatSync(childAbs));
         }
         return;

@@ -23,6 +23,7 @@ const ORDERS: Array<[string, string[]]> = [
   ['services.*.deploy.restart_policy', w('condition delay max_attempts window')],
   ['services.*.depends_on.*', w('condition restart required')],
   ['services.*.secrets.*', w('source target uid gid mode')],
+  ['services.*.env_file.*', w('path required format')],
   ['services.*.configs.*', w('source target uid gid mode')],
   ['services.*.logging', w('driver options')],
   ['networks.*', w('name driver driver_opts ipam external internal attachable labels enable_ipv4 enable_ipv6')],

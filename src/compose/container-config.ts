@@ -4,9 +4,8 @@
 import { createHash } from 'node:crypto';
 import { LABEL, type Project, type Service, type ServiceFileObject } from './model.ts';
 import { durationNs, sizeBytes } from './units.ts';
+import { COMPOSE_VERSION_SHORT } from './version.ts';
 
-/** What compose writes into com.docker.compose.version (the compose v2 release whose behaviour berth follows). */
-export const COMPOSE_VERSION = '2.29.7';
 
 export interface EndpointSettings {
   Aliases?: string[];
@@ -48,6 +47,8 @@ export interface ReplicaOptions {
   containerOf?: (service: string) => string | undefined;
   /** Anonymous volumes of the container this one replaces, by target: kept, as docker compose keeps them (unless -V). */
   anonymousVolumes?: Record<string, string>;
+  /** A recreate: the replaced container's `<service>-<n>` (or container_name), compose's com.docker.compose.replace. */
+  replaces?: string;
 }
 
 export function containerName(project: Project, service: Service, n: number): string {
@@ -75,14 +76,16 @@ function sorted(v: unknown): unknown {
 /**
  * The config hash: sha256 of the service's normalised model as canonical JSON
  * (keys sorted), its environment as the container gets it (a bare variable
- * resolved from the project's environment), leaving out what does not change
- * a container — the replica count (scale, deploy.replicas), how the image is
- * obtained (build, pull_policy) and develop.watch — as docker compose leaves
- * them out. An edit of anything else (image, env, ports, networks, ...)
- * changes the hash and recreates the service.
+ * resolved from the project's environment). Left out, as docker compose v2's
+ * ServiceHash leaves them out: the replica count (scale, deploy.replicas),
+ * how the image is obtained (build, pull_policy), depends_on and profiles.
+ * An edit of anything else (image, env, ports, networks, develop, ...)
+ * changes the hash and recreates the service. The bytes hashed are not
+ * compose v2's (Go's encoding of compose-go's structs), so the two tools'
+ * hashes of one service differ.
  */
 export function configHash(service: Service, env: Record<string, string> = {}): string {
-  const { scale: _s, build: _b, pull_policy: _p, develop: _d, ...rest } = service;
+  const { scale: _s, build: _b, pull_policy: _p, depends_on: _d, profiles: _f, ...rest } = service;
   const deploy = rest.deploy ? { ...rest.deploy, replicas: undefined } : undefined;
   const environment: Record<string, string> = {};
   for (const [k, v] of Object.entries(rest.environment)) {
@@ -90,6 +93,21 @@ export function configHash(service: Service, env: Record<string, string> = {}): 
     if (value !== undefined && value !== null) environment[k] = value;
   }
   return createHash('sha256').update(JSON.stringify(sorted({ ...rest, environment, deploy }))).digest('hex');
+}
+
+/**
+ * External secrets and configs live in a swarm; like docker compose without
+ * one, they are refused, before anything of the project is created.
+ */
+export function checkFileObjects(project: Project, services: Service[]): void {
+  for (const service of services) {
+    for (const [kind, refs] of [['secret', service.secrets], ['config', service.configs]] as const) {
+      for (const ref of refs ?? []) {
+        const top = kind === 'secret' ? project.secrets[ref.source] : project.configs[ref.source];
+        if (top?.external) throw new Error(`unsupported external ${kind} ${top.name}`);
+      }
+    }
+  }
 }
 
 /** com.docker.compose.depends_on: `service:condition:restart` joined by commas, as compose v2 writes it. */
@@ -101,7 +119,7 @@ export function dependsOnLabel(service: Service): string {
 }
 
 export function projectLabels(project: Project): Record<string, string> {
-  return { [LABEL.project]: project.name, [LABEL.version]: COMPOSE_VERSION };
+  return { [LABEL.project]: project.name, [LABEL.version]: COMPOSE_VERSION_SHORT };
 }
 
 function environment(project: Project, service: Service): string[] {
@@ -183,7 +201,7 @@ function mounts(project: Project, service: Service, o: ReplicaOptions): { mounts
   const fileObject = (kind: 'secret' | 'config', ref: ServiceFileObject): void => {
     const top = kind === 'secret' ? project.secrets[ref.source] : project.configs[ref.source];
     if (!top) throw new Error(`service "${service.name}" refers to undefined ${kind} ${ref.source}`);
-    if (top.external) throw new Error(`service "${service.name}": external ${kind}s are not supported by a standalone engine`);
+    if (top.external) throw new Error(`unsupported external ${kind} ${top.name}`);
     const source = top.file ?? o.fileObjects?.[`${kind}:${ref.source}`];
     if (!source) throw new Error(`${kind} ${ref.source}: its content was not prepared`);
     const target = kind === 'secret'
@@ -316,6 +334,8 @@ export function containerConfig(project: Project, service: Service, o: ReplicaOp
     [LABEL.configHash]: configHash(service, project.environment),
     [LABEL.workingDir]: project.workingDir,
     [LABEL.configFiles]: project.configFiles.join(','),
+    ...(project.envFiles?.length ? { [LABEL.environmentFile]: project.envFiles.join(',') } : {}),
+    ...(o.replaces ? { [LABEL.replace]: o.replaces } : {}),
     [LABEL.dependsOn]: dependsOnLabel(service),
     ...(o.imageId ? { [LABEL.image]: o.imageId } : {}),
   };

@@ -14,7 +14,7 @@ export function projectStateDir(project: string, env: Record<string, string | un
 }
 
 /** Writes the content of every environment/inline-backed secret and config used by a service; keys are `secret:<name>`/`config:<name>`. */
-export function writeFileObjects(project: Project, env: Record<string, string | undefined> = process.env): Record<string, string> {
+export function writeFileObjects(project: Project, env: Record<string, string | undefined> = process.env, o: { dryRun?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
   const used = new Set<string>();
   for (const s of Object.values(project.services)) {
@@ -34,11 +34,12 @@ export function writeFileObjects(project: Project, env: Record<string, string | 
       content = top.content ?? '';
     }
     const dir = join(projectStateDir(project.name, env), `${kind}s`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Names are the file's keys, checked by the schema; basename-only all the same.
     const path = join(dir, name.replace(/[/\\]/g, '_'));
-    writeFileAtomicSync(path, content, 0o444);
     out[key] = path;
+    if (o.dryRun) continue;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileAtomicSync(path, content, 0o444);
   }
   return out;
 }

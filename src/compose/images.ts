@@ -1,10 +1,13 @@
 // The images a project's services run: found, pulled or built (the engine's
 // POST /build with the service's build: section) before containers are made.
+import { isDryRun } from './dry-run.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { ApiError, type EngineClient } from '../client/engine-client.ts';
 import { packContext, type ExtraEntry } from '../client/context-tar.ts';
 import { ignoreFileCandidates, ignoreMatcher, parseIgnoreFile } from '../api/dockerignore.ts';
+import { SECRETS_DIR_IN_CONTEXT } from '../api/build-context.ts';
+import { warningLine } from './warn.ts';
 import type { Project, Service } from './model.ts';
 import { serviceImage } from './container-config.ts';
 import { all } from './execute.ts';
@@ -43,6 +46,8 @@ export async function buildService(ctx: ImageContext, service: Service, o: { noC
   if (!b) throw new Error(`service "${service.name}" has no build section`);
   if (/^(https?|git):\/\/|^git@/.test(b.context)) throw new Error(`service "${service.name}": remote build contexts are not supported by berth compose yet`);
   const tag = serviceImage(ctx.project, service);
+  // A dry run builds nothing: the image would be the tag.
+  if (isDryRun(ctx.client)) return tag;
   const extra: ExtraEntry[] = [];
   let dockerfile = b.dockerfile ?? 'Dockerfile';
   if (b.dockerfile_inline !== undefined) {
@@ -69,6 +74,12 @@ export async function buildService(ctx: ImageContext, service: Service, o: { noC
     if (value !== undefined && value !== null) args[k] = value;
   }
   Object.assign(args, o.buildArgs ?? {});
+  const platform = buildPlatform(service);
+  const secrets = await buildSecrets(ctx, service);
+  extra.push(...secrets.entries);
+  if (b.cache_to?.length) {
+    ctx.progress.message(warningLine(`service "${service.name}": cache_to is ignored, the engine's build API cannot export a build cache`, process.stderr.isTTY === true));
+  }
   const query = {
     t: [tag, ...(b.tags ?? [])],
     dockerfile,
@@ -81,6 +92,8 @@ export async function buildService(ctx: ImageContext, service: Service, o: { noC
     pull: o.pull || b.pull ? true : undefined,
     extrahosts: b.extra_hosts?.map((h) => h.replace('=', ':')).join(',') || undefined,
     q: ctx.buildOutput ? undefined : true,
+    platform,
+    secrets: secrets.ids.length ? JSON.stringify(secrets.ids) : undefined,
   };
   const res = await ctx.client.stream('POST', '/build', {
     query,
@@ -102,6 +115,52 @@ export async function buildService(ctx: ImageContext, service: Service, o: { noC
     }
   }
   return id ?? (await imageId(ctx.client, tag)) ?? tag;
+}
+
+/**
+ * The one platform a build may target: the service's `platform`, else a
+ * single `build.platforms` entry. The engine's build API builds one platform,
+ * so several are refused as compose refuses them with its classic builder.
+ */
+function buildPlatform(service: Service): string | undefined {
+  const list = service.build?.platforms ?? [];
+  if (service.platform && list.length > 0 && !list.includes(service.platform)) {
+    throw new Error(`service.build.platforms MUST include service.platform "${service.platform}"`);
+  }
+  if (service.platform) return service.platform;
+  if (list.length > 1) throw new Error("this builder doesn't support multi-arch build, set DOCKER_BUILDKIT=1 to use multi-arch builder");
+  return list[0];
+}
+
+/**
+ * build.secrets: each one's bytes ride in the context under berth's secrets
+ * directory, which berthd takes out before any step sees the context (as
+ * `berth build --secret` sends them). Another engine would leave them in the
+ * context, so there they are refused rather than leaked into an image.
+ */
+async function buildSecrets(ctx: ImageContext, service: Service): Promise<{ entries: ExtraEntry[]; ids: string[] }> {
+  const refs = service.build?.secrets ?? [];
+  if (refs.length === 0) return { entries: [], ids: [] };
+  const version = await ctx.client.call<{ Platform?: { Name?: string } }>('GET', '/version');
+  if (version.Platform?.Name !== 'berth') throw new Error("this builder doesn't support secrets, set DOCKER_BUILDKIT=1 to use builder supporting secrets");
+  const entries: ExtraEntry[] = [];
+  const ids: string[] = [];
+  for (const ref of refs) {
+    const top = ctx.project.secrets[ref.source];
+    if (!top) throw new Error(`service "${service.name}" refers to undefined build secret ${ref.source}`);
+    if (top.external) throw new Error(`unsupported external secret ${top.name}`);
+    let data: Buffer;
+    if (top.file !== undefined) data = readFileSync(top.file);
+    else if (top.environment !== undefined) {
+      const v = ctx.project.environment[top.environment] ?? process.env[top.environment];
+      if (v === undefined) throw new Error(`environment variable ${JSON.stringify(top.environment)} required by file ${JSON.stringify(top.name)} is not set`);
+      data = Buffer.from(v);
+    } else data = Buffer.from(top.content ?? '');
+    // The id a Dockerfile's RUN --mount=type=secret names: the secret's key, as compose gives BuildKit.
+    ids.push(ref.source);
+    entries.push({ name: `${SECRETS_DIR_IN_CONTEXT}/${Buffer.from(ref.source).toString('hex')}`, data, mode: 0o400 });
+  }
+  return { entries, ids };
 }
 
 /**

@@ -8,6 +8,7 @@ import { all, waitForCondition, type ExecContext } from './execute.ts';
 import { dependencyOrder, displayName, isOneoff, labelFilter, type ContainerSummary } from './plan.ts';
 import { ids } from './progress.ts';
 import { removeProjectState } from './file-objects.ts';
+import { isDryRun } from './dry-run.ts';
 
 export interface Selection {
   services?: string[];
@@ -78,6 +79,22 @@ export const verbs = {
     call: (c) => ctx.client.status('DELETE', `/containers/${c.Id}`, { query: { force: o.force, v: o.volumes } }),
   }),
 };
+
+/** The services and, transitively, those declaring `depends_on: {<one of them>: {restart: true}}`. */
+export function restartDependents(project: Project, services: string[]): string[] {
+  const out = new Set(services);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [name, svc] of Object.entries(project.services)) {
+      if (out.has(name)) continue;
+      if (Object.entries(svc.depends_on).some(([dep, d]) => d.restart === true && out.has(dep))) {
+        out.add(name);
+        grew = true;
+      }
+    }
+  }
+  return [...out];
+}
 
 /** start: dependencies first, each service once its dependencies meet their conditions. */
 export async function startContainers(ctx: ExecContext, containers: ContainerSummary[]): Promise<void> {
@@ -217,5 +234,5 @@ export async function down(ctx: ExecContext, o: DownOptions): Promise<void> {
     process.stderr.write(`Warning: No resource found to remove for project ${JSON.stringify(project.name)}.\n`);
   }
   await all(ops, (op) => op());
-  removeProjectState(project.name);
+  if (!isDryRun(client)) removeProjectState(project.name);
 }

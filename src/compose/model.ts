@@ -16,6 +16,8 @@ export interface Project {
   workingDir: string;
   /** Absolute paths of the files merged, in order. */
   configFiles: string[];
+  /** Absolute paths of the environment files interpolation read (--env-file, or the project's .env when there is one). */
+  envFiles?: string[];
   /** Enabled services only (profiles already applied), keyed by service name. */
   services: Record<string, Service>;
   /** Services disabled by profiles: kept so `config --profiles` and `--no-deps` errors can name them. */
@@ -87,6 +89,8 @@ export interface Service {
   mem_limit?: string | number;
   cpus?: number | string;
   platform?: string;
+  /** Only with LoadOptions.noEnvResolution (`config --no-env-resolution`): the env files, not read. */
+  env_file?: Array<{ path: string; required: boolean; format?: string }>;
   links?: string[];
   external_links?: string[];
   volumes_from?: string[];
@@ -265,6 +269,10 @@ export interface LoadOptions {
   services?: string[];
   /** `config --no-interpolate`: values kept as written. */
   noInterpolate?: boolean;
+  /** `config --no-env-resolution`: env_file entries listed, not read; bare `KEY` entries left unset. */
+  noEnvResolution?: boolean;
+  /** `config --no-normalize`: the model without compose's implicit defaults. */
+  noNormalize?: boolean;
   /** Where loading warnings go (unset variables…); stderr as `WARN[0000] …` when absent. */
   warn?: (message: string) => void;
 }

@@ -24,6 +24,8 @@ export class Progress {
   private timer?: NodeJS.Timeout;
   private tick = 0;
   private title: string;
+  /** Before every resource line: compose's `DRY-RUN MODE - ` in dry-run mode. */
+  prefix = '';
 
   constructor(mode: ProgressMode = 'auto', out: NodeJS.WriteStream = process.stderr, title = 'Running') {
     this.out = out;
@@ -37,10 +39,10 @@ export class Progress {
     const prev = this.lines.get(id);
     const line: Line = { id, text, status, started: prev && prev.status === 'working' ? prev.started : now, ...(status === 'working' ? {} : { ended: now }) };
     this.lines.set(id, line);
-    if (this.mode === 'plain') this.out.write(` ${id}  ${text}\n`);
+    if (this.mode === 'plain') this.out.write(` ${this.prefix ? this.prefix + ' ' : ''}${id}  ${text}\n`);
     else if (this.mode === 'json') {
       // compose's events carry their word as the status text (its `text` field stays empty and is left out).
-      this.out.write(JSON.stringify({ id, status: text }) + '\n');
+      this.out.write(JSON.stringify({ ...(this.prefix ? { 'dry-run': true } : {}), id, status: text }) + '\n');
     } else if (this.mode === 'tty') {
       this.timer ??= setInterval(() => this.draw(), 100);
       this.draw();
@@ -65,12 +67,13 @@ export class Progress {
     const now = Date.now();
     const lines = [...this.lines.values()];
     const done = lines.filter((l) => l.status !== 'working').length;
-    const width = Math.max(...lines.map((l) => l.id.length + l.text.length + 2), 0);
+    const pre = this.prefix ? this.prefix + ' ' : '';
+    const width = Math.max(...lines.map((l) => pre.length + l.id.length + l.text.length + 2), 0);
     const out: string[] = [`\x1b[34m[+] ${this.title} ${done}/${lines.length}\x1b[0m`];
     for (const l of lines) {
       const icon = l.status === 'working' ? SPINNER[this.tick % SPINNER.length] : l.status === 'done' ? '\x1b[32m✔\x1b[0m' : l.status === 'warning' ? '\x1b[33m!\x1b[0m' : '\x1b[31m✘\x1b[0m';
       const secs = (((l.ended ?? now) - l.started) / 1000).toFixed(1);
-      const body = `${l.id}  ${l.text}`;
+      const body = `${pre}${l.id}  ${l.text}`;
       out.push(` ${icon} ${body}${' '.repeat(width - body.length + 1)}\x1b[34m${secs}s\x1b[0m`);
     }
     this.clear();

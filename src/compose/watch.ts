@@ -78,7 +78,7 @@ export interface WatchHooks {
 }
 
 /** Copies each existing path into every running container of the service; removes the ones gone here. */
-async function sync(client: EngineClient, project: Project, service: string, mappings: PathMapping[]): Promise<void> {
+async function sync(client: EngineClient, project: Project, service: string, mappings: PathMapping[], skip?: (abs: string) => boolean): Promise<void> {
   const containers = await projectContainers(client, project.name, { services: [service] });
   const present = mappings.filter((m) => existsSync(m.host));
   const gone = mappings.filter((m) => !existsSync(m.host));
@@ -88,7 +88,7 @@ async function sync(client: EngineClient, project: Project, service: string, map
       const at = m.container.replace(/^\/+/, '');
       // The tar names start with the host path's base name; they go under the target's.
       const hostBase = basename(m.host);
-      const tar = packResource(m.host, (n) => posix.join(posix.dirname(at), posix.basename(at) + n.slice(hostBase.length)));
+      const tar = packResource(m.host, (n) => posix.join(posix.dirname(at), posix.basename(at) + n.slice(hostBase.length)), skip);
       await client.status('PUT', `/containers/${c.Id}/archive`, { query: { path: '/' }, stream: tar });
     }
     if (gone.length) {
@@ -157,11 +157,12 @@ export async function applyChanges(client: EngineClient, project: Project, rules
   await Promise.all([...execs].flatMap(([service, rs]) => [...rs].map((r) => runHook(client, project, service, r.exec as WatchExec))));
 }
 
-/** initial_sync: each such rule's whole path copied to its target once, before changes are watched. */
+/** initial_sync: each such rule's path copied to its target once, before changes are watched, less what its `ignore` patterns name. */
 export async function initialSync(client: EngineClient, project: Project, rules: WatchRule[]): Promise<void> {
   for (const r of rules) {
     if (!r.initialSync || !r.target || !existsSync(r.path)) continue;
-    await sync(client, project, r.service, [{ host: r.path, container: r.target }]);
+    const ignored = (abs: string): boolean => r.ignore.excludes(relative(r.path, abs).split(sep).join('/'));
+    await sync(client, project, r.service, [{ host: r.path, container: r.target }], ignored);
   }
 }
 

@@ -130,7 +130,15 @@ export class Endpoints {
       const primary = this.primaryEndpoint(rec);
       if (primary) {
         const n = this.h.records.get(primary.NetworkID)!;
-        for (const r of portRequests(rec.HostConfig, rec.Config.ExposedPorts ?? undefined)) sb.ports.push(await holdPort(r));
+        for (const r of portRequests(rec.HostConfig, rec.Config.ExposedPorts ?? undefined)) {
+          try {
+            sb.ports.push(await holdPort(r));
+          } catch (err) {
+            // dockerd's wording names the endpoint (the container's name), so `compose up` shows whose port clashed.
+            if (err instanceof ConflictError) throw new ConflictError(`driver failed programming external connectivity on endpoint ${rec.Name.replace(/^\//, '')} (${primary.EndpointID}): ${err.message}`);
+            throw err;
+          }
+        }
         sb.target = { bridge: n.berth!.bridge, ip: primary.IPAddress };
       }
       s.Ports = portMapOf(sb.ports, rec.Config.ExposedPorts ?? undefined);

@@ -289,3 +289,42 @@ describe('compose config on bad input: one error naming the file and key, nothin
     assert.equal(r.stderr, 'invalid project name "Has Space": must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number\n');
   });
 });
+
+describe('compose config --no-env-resolution', () => {
+  test('env_file entries are listed in their long form, not read; a bare key is not looked up', () => {
+    const dir = projectDir({
+      'compose.yaml': 'services:\n  a:\n    image: busybox\n    env_file: [a.env, {path: opt.env, required: false}]\n    environment:\n      X: "1"\n      FROM_SHELL:\n',
+      'a.env': 'FROM_FILE=yes\n',
+    });
+    const resolved = berth(dir, ['compose', 'config'], { env: { FROM_SHELL: 'sh' } });
+    assert.equal(resolved.code, 0, resolved.stderr);
+    assert.match(resolved.stdout, /^ {6}FROM_FILE: "yes"\n {6}FROM_SHELL: sh\n {6}X: "1"\n/m);
+    assert.doesNotMatch(resolved.stdout, /env_file/);
+    const r = berth(dir, ['compose', 'config', '--no-env-resolution'], { env: { FROM_SHELL: 'sh' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp([
+      '    environment:', '      FROM_SHELL: null', '      X: "1"', '    env_file:',
+      `      - path: ${join(dir, 'a.env')}`, '        required: true', `      - path: ${join(dir, 'opt.env')}`, '        required: false', '    image: busybox', '',
+    ].join('\n').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    const json = JSON.parse(berth(dir, ['compose', 'config', '--no-env-resolution', '--format', 'json']).stdout) as { services: { a: { env_file: unknown } } };
+    assert.deepEqual(json.services.a.env_file, [{ path: join(dir, 'a.env'), required: true }, { path: join(dir, 'opt.env'), required: false }]);
+  });
+});
+
+describe('compose config --no-normalize', () => {
+  test('no implicit default network, Dockerfile, dependencies from links, or names from keys; what the file says stays', () => {
+    const dir = projectDir({
+      'compose.yaml': 'services:\n  a:\n    image: busybox\n    links: [b]\n    volumes: [data:/d]\n  b:\n    build: ./ctx\nvolumes:\n  data: {}\n  named: {name: explicit}\n',
+    });
+    mkdirSync(join(dir, 'ctx'));
+    const normal = berth(dir, ['compose', '-p', 'nn', 'config']);
+    assert.equal(normal.code, 0, normal.stderr);
+    for (const s of ['depends_on:', 'networks:\n      default: null', 'dockerfile: Dockerfile', 'name: nn_default', 'name: nn_data']) assert.ok(normal.stdout.includes(s), `${s} in:\n${normal.stdout}`);
+    const r = berth(dir, ['compose', '-p', 'nn', 'config', '--no-normalize']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, [
+      'name: nn', 'services:', '  a:', '    image: busybox', '    links:', '      - b', '    volumes:', '      - type: volume', '        source: data', '        target: /d',
+      '        volume: {}', '  b:', '    build:', `      context: ${join(dir, 'ctx')}`, 'volumes:', '  data: {}', '  named:', '    name: explicit', '',
+    ].join('\n'));
+  });
+});

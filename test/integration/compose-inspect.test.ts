@@ -11,15 +11,32 @@ import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts'
 
 const COMPOSE_1 = '/usr/bin/docker-compose';
 
-function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv, ms: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv, ms: number, onStdout?: (chunk: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c; });
+    p.stdout.on('data', (c: Buffer) => { stdout += c; onStdout?.(c.toString()); });
     p.stderr.on('data', (c: Buffer) => { stderr += c; });
     const timer = setTimeout(() => p.kill('SIGKILL'), ms);
     p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/**
+ * A command on a terminal (script's pty). script's stdin stays open until the
+ * command has ended: at an EOF on it script types the terminal's EOF character
+ * into the pty, and on a loaded machine that can land before the command turns
+ * echo off, showing up in the output (`^@`) ahead of the command's own.
+ */
+function onTerminal(command: string, ms = 60_000): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('script', ['-qc', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    p.stdout.on('data', (c: Buffer) => { stdout += c; });
+    p.stderr.resume();
+    const timer = setTimeout(() => p.kill('SIGKILL'), ms);
+    p.on('close', (code) => { clearTimeout(timer); p.stdin.destroy(); resolve({ code, stdout }); });
   });
 }
 
@@ -123,7 +140,7 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(bc(['logs', '--since', 'soon', 'worker']).stderr, 'failed to parse value as time or duration: "soon"\n');
   });
 
-  test('logs in colour (--ansi always, or a terminal): one colour per container in compose\'s order; --no-color turns it off', () => {
+  test('logs in colour (--ansi always, or a terminal): one colour per container in compose\'s order; --no-color turns it off', async () => {
     const r = d.berth(['compose', '--ansi', 'always', '-p', 'demo', 'logs', 'web', 'worker']);
     const prefixes = new Map<string, string>();
     for (const line of r.stdout.split('\n').filter(Boolean)) {
@@ -136,19 +153,25 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.deepEqual([...prefixes].sort(), [['demo_web_1', '36'], ['demo_web_2', '33'], ['demo_worker_1', '32']]);
     assert.doesNotMatch(d.berth(['compose', '--ansi', 'always', '-p', 'demo', 'logs', '--no-color', 'worker']).stdout, /\x1b\[/);
     // On a terminal (script gives one), colour is the default.
-    const tty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo logs worker`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    const tty = await onTerminal(`${BERTH} -H ${d.host} compose -p demo logs worker`);
     assert.match(tty.stdout, /^\x1b\[36mdemo_worker_1  \| \x1b\[0mtick 1\r\n/);
   });
 
   test('logs -f follows the running containers, reports an exit, and ends when none runs', async () => {
     const env = { ...process.env };
-    const follower = spawnCollect(BERTH, ['-H', d.host, 'compose', '-p', 'demo', 'logs', '-f', '--tail', '1', 'worker'], env, 60_000);
-    await new Promise((r) => setTimeout(r, 1500));
-    assert.equal(d.berth(['stop', '-t', '0', 'demo_worker_1']).code, 0);
-    const r = await follower;
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'demo_worker_1  | tick 3\ndemo_worker_1 exited with code 137\n');
-    assert.equal(d.berth(['start', 'demo_worker_1']).code, 0);
+    let seen = '';
+    const follower = spawnCollect(BERTH, ['-H', d.host, 'compose', '-p', 'demo', 'logs', '-f', '--tail', '1', 'worker'], env, 60_000, (c) => { seen += c; });
+    try {
+      // Stopped only once the follower shows the tail: it follows by then, however slow its start on a loaded machine.
+      for (let i = 0; i < 300 && !seen.includes('tick 3\n'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(d.berth(['stop', '-t', '0', 'demo_worker_1']).code, 0);
+      const r = await follower;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'demo_worker_1  | tick 3\ndemo_worker_1 exited with code 137\n');
+    } finally {
+      // The later tests need the worker running, whatever happened here.
+      assert.equal(d.berth(['start', 'demo_worker_1']).code, 0);
+    }
   });
 
   test('exec: runs in the service\'s first container, or --index; exit code, -e, -w, -u; a service with none running', () => {
@@ -167,10 +190,10 @@ describe('compose: looking at a running project', { skip: !existsSync(COMPOSE_1)
     assert.equal(bad.stderr, 'invalid argument "two" for "--index" flag: strconv.ParseInt: parsing "two": invalid syntax\n');
   });
 
-  test('exec allocates a tty when this side has one, and -T turns it off', () => {
-    const tty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo exec web tty`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+  test('exec allocates a tty when this side has one, and -T turns it off', async () => {
+    const tty = await onTerminal(`${BERTH} -H ${d.host} compose -p demo exec web tty`);
     assert.match(tty.stdout, /^\/dev\/pts\/\d+\r\n/);
-    const notty = spawnSync('script', ['-qc', `${BERTH} -H ${d.host} compose -p demo exec -T web tty`, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    const notty = await onTerminal(`${BERTH} -H ${d.host} compose -p demo exec -T web tty`);
     assert.match(notty.stdout, /^not a tty/);
   });
 

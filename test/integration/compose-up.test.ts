@@ -261,7 +261,8 @@ services:
     const r = compose(dir, 'pc', ['up', '-d']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, / Container pc-two-1 {2}Error\n/);
-    assert.match(r.stderr, /Error response from daemon: .*(port is already allocated|address already in use)/);
+    // dockerd's wording, naming the container whose port clashed.
+    assert.match(r.stderr, /Error response from daemon: driver failed programming external connectivity on endpoint pc-two-1 \([0-9a-f]{64}\): Bind for 127\.0\.0\.1:18931 failed: port is already allocated\n/);
     assert.equal(d.berth(['inspect', '-f', '{{.State.Status}}', 'pc-one-1']).stdout, 'running\n');
     assert.equal(compose(dir, 'pc', ['down', '-t', '0']).code, 0);
   });

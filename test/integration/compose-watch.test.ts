@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
@@ -30,6 +30,9 @@ describe('compose watch', () => {
     dir = mkdtempSync('/tmp/bt-cwatch-');
     for (const sub of ['src', 'conf', 'ctx', 'hooks', 'seed']) mkdirSync(join(dir, sub));
     writeFileSync(join(dir, 'seed', 'start.txt'), 'there from the start\n');
+    writeFileSync(join(dir, 'seed', 'left.skip'), 'ignored\n');
+    mkdirSync(join(dir, 'seed', 'cache'));
+    writeFileSync(join(dir, 'seed', 'cache', 'big'), 'ignored with its directory\n');
     writeFileSync(join(dir, 'ctx', 'msg'), 'v1\n');
     writeFileSync(join(dir, 'ctx', 'Dockerfile'), `FROM busybox\nCOPY msg /msg\nCMD ["sh", "-c", ${JSON.stringify(LOOP)}]\n`);
     writeFileSync(join(dir, 'compose.yaml'), [
@@ -45,7 +48,7 @@ describe('compose watch', () => {
       '          action: sync+exec',
       '          target: /hooks',
       '          exec: { command: "sh -c \'cat /hooks/* > /tmp/ran; echo $$MARK >> /tmp/ran\'", environment: { MARK: hooked } }',
-      '        - { path: ./seed, action: sync, target: /seed, initial_sync: true }',
+      '        - { path: ./seed, action: sync, target: /seed, initial_sync: true, ignore: ["*.skip", cache] }',
       '  built:',
       '    build: ./ctx',
       '    develop:',
@@ -84,22 +87,29 @@ describe('compose watch', () => {
 
   test('sync+restart: the file is synced and the service restarted', async () => {
     const started = d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'wt-web-1']).stdout;
-    writeFileSync(join(dir, 'conf', 'app.conf'), 'level=debug\n');
+    // Written beside and renamed in: one whole file appears at once, so a loaded machine cannot split the
+    // create and the write into two batches (two restarts, an exec landing between them).
+    writeFileSync(join(dir, 'app.conf.new'), 'level=debug\n');
+    renameSync(join(dir, 'app.conf.new'), join(dir, 'conf', 'app.conf'));
     await until('the restart', () => out.includes('service(s) ["web"] restarted\n'));
     await until('a new start', () => d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'wt-web-1']).stdout !== started);
+    await until('the container running again', () => d.berth(['inspect', '-f', '{{.State.Status}}', 'wt-web-1']).stdout === 'running\n');
     assert.equal(exec('web', 'cat /etc/app/app.conf'), 'level=debug\n');
     // Files synced before the restart are still there: it is the same container.
-    assert.equal(exec('web', 'cat /app/sub/deep.txt'), 'deep\n');
+    const deep = d.berth(['compose', '--project-directory', dir, '-p', 'wt', 'exec', '-T', 'web', 'cat', '/app/sub/deep.txt']);
+    assert.equal(deep.stdout, 'deep\n', `${deep.stderr}\nwatch said:\n${out}`);
   });
 
-  test('initial_sync copies the path once at the start; sync+exec runs the hook after the sync', async () => {
+  test('initial_sync copies the path once at the start, less what its ignore names; sync+exec runs the hook after the sync', async () => {
     assert.equal(exec('web', 'cat /seed/start.txt'), 'there from the start\n');
+    assert.equal(exec('web', 'ls -A /seed'), 'start.txt\n');
     writeFileSync(join(dir, 'hooks', 'a'), 'hook input\n');
     await until('the hook\'s output', () => exec('web', 'cat /tmp/ran 2>/dev/null') === 'hook input\nhooked\n');
   });
 
-  test('rebuild: the image is built again and the service\'s container replaced by one of it', async () => {
+  test('rebuild: the image is built again, the service\'s container replaced by one of it, and the old image pruned', async () => {
     const before = d.berth(['inspect', '-f', '{{.Id}}', 'wt-built-1']).stdout;
+    const oldImage = d.berth(['inspect', '-f', '{{.Image}}', 'wt-built-1']).stdout.trim();
     writeFileSync(join(dir, 'ctx', 'msg'), 'v2\n');
     await until('the rebuild', () => out.includes('service(s) ["built"] successfully built\n'));
     assert.match(out, /^Rebuilding service\(s\) \["built"\] after changes were detected\.\.\.$/m);
@@ -108,6 +118,9 @@ describe('compose watch', () => {
       return now !== '' && !now.startsWith(before.trim()) && now.endsWith('running\n');
     });
     assert.equal(exec('built', 'cat /msg'), 'v2\n');
+    // --prune is on by default: the image the service ran before, now untagged, is gone.
+    assert.match(oldImage, /^sha256:[0-9a-f]{64}$/);
+    await until('the old image pruned', () => d.berth(['image', 'inspect', oldImage]).code !== 0);
   });
 
   test('an interrupt ends the watch', async () => {

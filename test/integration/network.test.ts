@@ -112,9 +112,10 @@ describe('bridge networking', () => {
     assert.equal(d.berth(['port', 'pub', '80']).stdout, '0.0.0.0:18781\n127.0.0.1:18782\n');
     assert.match(d.berth(['ps', '--format', '{{.Ports}}', '-f', 'name=pub']).stdout, /0\.0\.0\.0:18781->80\/tcp/);
     // A second container cannot take the same host port.
-    const clash = d.berth(['run', '-d', '-p', '18781:80', 'busybox', 'true']);
+    const clash = d.berth(['run', '-d', '--name', 'clash', '-p', '18781:80', 'busybox', 'true']);
     assert.notEqual(clash.code, 0);
-    assert.match(clash.stderr, /Bind for 0\.0\.0\.0:18781 failed: port is already allocated/);
+    assert.match(clash.stderr, /driver failed programming external connectivity on endpoint clash \([0-9a-f]{64}\): Bind for 0\.0\.0\.0:18781 failed: port is already allocated/);
+    d.berth(['rm', '-f', 'clash']);
     assert.equal(ruleLines(tag).filter((l) => /--dport 18781 -j DNAT/.test(l)).length, 1, 'one DNAT rule for the port');
     d.berth(['stop', '-t', '1', 'pub']);
     assert.deepEqual(ruleLines(tag).filter((l) => l.includes('18781') || l.includes('18782')), []);

@@ -131,7 +131,17 @@ describe('volume API', () => {
     const labels = d.berth(['volume', 'ls', '--filter', 'label=app=web', '--format', '{{.Labels}}']).stdout.trim().split(',').sort();
     assert.deepEqual(labels, ['app=web', 'tier=']);
     assert.equal(both(['volume', 'ls', '--filter', 'label=app=web', '--format', '{{.Name}}|{{.Label "app"}}|{{.Label "tier"}}|{{.Scope}}|{{.Links}}|{{.Size}}']).stdout, 'vol10|web||local|N/A|N/A\n');
-    both(['volume', 'ls', '--format', 'json']);
+    // JSON lines: the docker CLI's Labels cell is joined in Go's random map order, so it is compared as a set; everything else as printed.
+    const jsonRows = (out: string) => out.split('\n').filter(Boolean).map((l) => {
+      const row = JSON.parse(l) as Record<string, unknown>;
+      return { ...row, Labels: String(row.Labels).split(',').sort() };
+    });
+    const [bj, kj] = [d.berth(['volume', 'ls', '--format', 'json']), d.docker(['volume', 'ls', '--format', 'json'])];
+    assert.deepEqual([bj.code, bj.stderr], [kj.code, kj.stderr]);
+    assert.equal(jsonRows(bj.stdout).length, 3);
+    assert.deepEqual(jsonRows(bj.stdout), jsonRows(kj.stdout));
+    // The keys in the docker CLI's order too.
+    assert.deepEqual(bj.stdout.split('\n').filter(Boolean).map((l) => Object.keys(JSON.parse(l) as object)), kj.stdout.split('\n').filter(Boolean).map((l) => Object.keys(JSON.parse(l) as object)));
     both(['volume', 'ls', '--format', 'table {{.Name}}\t{{.Mountpoint}}\t{{.Driver}}']);
     both(['volume', 'ls', '-f', 'name=vol1', '-f', 'dangling=true']);
     both(['volume', 'ls', '-f', 'bogus=1']);

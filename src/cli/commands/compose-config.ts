@@ -11,6 +11,7 @@ import type { Project } from '../../compose/model.ts';
 import { extractVariables } from '../../compose/load/variables.ts';
 import { composeWarn } from '../../compose/warn.ts';
 import { tabwrite } from '../format/table.ts';
+import { configHash } from '../../compose/container-config.ts';
 
 interface ConfigFlags {
   format?: string;
@@ -24,10 +25,13 @@ interface ConfigFlags {
   variables?: boolean;
   consistency?: boolean;
   pathResolution?: boolean;
+  envResolution?: boolean;
+  normalize?: boolean;
   noInterpolate?: boolean;
   resolveImageDigests?: boolean;
   lockImageDigests?: boolean;
   output?: string;
+  hash?: string;
 }
 
 function sortKeys(v: unknown): unknown {
@@ -84,15 +88,18 @@ export function registerComposeConfigCommands(compose: Command): void {
     .option('--no-interpolate', "Don't interpolate environment variables")
     .option('--no-consistency', "Don't check model consistency - warning: may produce invalid Compose output")
     .option('--no-path-resolution', "Don't resolve file paths")
+    .option('--no-env-resolution', "Don't resolve service env files")
+    .option('--no-normalize', "Don't normalize compose model")
     .option('--resolve-image-digests', 'Pin image tags to digests')
     .option('--lock-image-digests', 'Produces an override file with image digests')
     .option('-o, --output <file>', 'Save to file (default to stdout)')
+    .option('--hash <services>', 'Print the service config hash, one per line ("*" for all services).')
     .action(async (services: string[], f: ConfigFlags & { interpolate?: boolean }, cmd: Command) => {
       if (f.resolveImageDigests || f.lockImageDigests) {
         throw new CliError('--resolve-image-digests and --lock-image-digests are not supported by berth compose yet', 1);
       }
       const noInterpolate = f.interpolate === false;
-      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services, resolvePaths: f.pathResolution !== false };
+      const opts = { ...projectLoadOptions(projectFlags(cmd)), noInterpolate, services, resolvePaths: f.pathResolution !== false, noEnvResolution: f.envResolution === false, noNormalize: f.normalize === false };
       const out = (s: string): void => {
         if (!f.quiet) process.stdout.write(s);
       };
@@ -121,6 +128,14 @@ export function registerComposeConfigCommands(compose: Command): void {
         if (f.output && !f.quiet) writeFileSync(f.output, text);
         else out(text);
         return;
+      }
+      if (f.hash !== undefined) {
+        // The hash the planner labels containers with (com.docker.compose.config-hash), `<service> <hash>` by name.
+        const named = f.hash === '*' ? [] : f.hash.split(',').filter(Boolean);
+        const p = await loadProject({ ...opts, services: named });
+        for (const n of named) if (!p.services[n]) throw new CliError(`no such service: ${n}`, 1);
+        const chosen = Object.values(p.services).filter((s) => named.length === 0 || named.includes(s.name)).sort((a, b) => (a.name < b.name ? -1 : 1));
+        return out(chosen.map((s) => `${s.name} ${configHash(s, p.environment)}\n`).join(''));
       }
       const project = selectServices(await loadProject(opts, { check: f.consistency !== false }), services);
       const lines = (xs: string[]): void => out(xs.map((x) => x + '\n').join(''));

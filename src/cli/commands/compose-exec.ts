@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { projectContainers, serviceContainer } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { composeScope, indexFlag } from '../compose-scope.ts';
+import { resolveProject, indexFlag } from '../compose-project.ts';
 import { collect, globals } from '../options.ts';
 import { copyOutput, followResize, pumpStdin, terminalSize, withRawTerminal } from '../streams.ts';
 
@@ -105,7 +105,7 @@ export function registerComposeExecCommands(compose: Command): void {
     .option('-w, --workdir <dir>', 'Path to workdir directory for this command')
     .passThroughOptions()
     .action(async (service: string, command: string[], f: ExecFlags, cmd: Command) => {
-      const code = await runExec(await clientFor(globals(cmd)), (await composeScope(cmd)).name, service, command, f);
+      const code = await runExec(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, service, command, f);
       if (code !== 0) throw new StatusError(code);
     });
 
@@ -118,6 +118,6 @@ export function registerComposeExecCommands(compose: Command): void {
     .option('-L, --follow-link', 'Always follow symbol link in SRC_PATH')
     .option('--index <index>', 'Index of the container if service has multiple replicas')
     .action(async (src: string, dst: string, f: CpFlags, cmd: Command) => {
-      await runCp(cmd, await clientFor(globals(cmd)), (await composeScope(cmd)).name, src, dst, f);
+      await runCp(cmd, await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, src, dst, f);
     });
 }

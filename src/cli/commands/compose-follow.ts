@@ -6,7 +6,9 @@ import { apiTime, LogPrinter } from '../../compose/log-printer.ts';
 import { printProjectLogs } from '../../compose/project-logs.ts';
 import { projectContainers } from '../../compose/project-containers.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { ansiEnabled, composeScope, indexFlag } from '../compose-scope.ts';
+import { ansiEnabled, bareProject, resolveProject, indexFlag } from '../compose-project.ts';
+import { down } from '../../compose/lifecycle.ts';
+import { Progress } from '../../compose/progress.ts';
 import { checkTimeFlags, globals } from '../options.ts';
 
 interface LogsFlags { follow?: boolean; index?: string; since?: string; until?: string; color: boolean; logPrefix: boolean; timestamps?: boolean; tail: string }
@@ -88,7 +90,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .action(async (services: string[], f: LogsFlags, cmd: Command) => {
       if (indexFlag(f.index) && services.length !== 1) throw new CliError('--index requires one service to be selected', 1);
       checkTimeFlags({ since: f.since, until: f.until }, false);
-      const scope = await composeScope(cmd);
+      const scope = await resolveProject(cmd, 'name');
       const client = await clientFor(globals(cmd));
       const printer = new LogPrinter(process.stdout, { color: f.color && ansiEnabled(cmd), prefix: f.logPrefix });
       const chosen = services.length ? services : scope.services ?? [];
@@ -106,7 +108,7 @@ export function registerComposeFollowCommands(compose: Command): void {
     .option('--until <until>', 'Stream events until this timestamp')
     .action(async (services: string[], f: { json?: boolean; since?: string; until?: string }, cmd: Command) => {
       checkTimeFlags({ since: f.since, until: f.until }, false);
-      await runEvents(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services, f);
+      await runEvents(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, services, f);
     });
 
   compose.command('wait')
@@ -114,8 +116,18 @@ export function registerComposeFollowCommands(compose: Command): void {
     .argument('<services...>')
     .option('--down-project', 'Drops project when the first container stops')
     .action(async (services: string[], f: { downProject?: boolean }, cmd: Command) => {
-      if (f.downProject) throw new CliError('--down-project is not supported by berth compose yet', 1);
-      const code = await runWait(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services);
+      const client = await clientFor(globals(cmd));
+      const name = (await resolveProject(cmd, 'name')).name;
+      const code = await runWait(client, name, services);
+      if (f.downProject) {
+        // As compose: once the waited containers are done, the project goes by its name, orphans included.
+        const progress = new Progress('auto');
+        try {
+          await down({ client, project: bareProject(name), progress }, { removeOrphans: true, haveModel: false });
+        } finally {
+          progress.stop();
+        }
+      }
       if (code !== 0) throw new StatusError(code);
     });
 }

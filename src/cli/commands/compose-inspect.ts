@@ -4,13 +4,13 @@ import type { Command } from 'commander';
 import type { EngineClient } from '../../client/engine-client.ts';
 import { LABEL } from '../../compose/model.ts';
 import { type ContainerSummary, containerName, projectContainers, serviceContainer } from '../../compose/project-containers.ts';
-import { COMPOSE_VERSION } from '../../compose/version.ts';
+import { COMPOSE_VERSION, COMPOSE_VERSION_SHORT } from '../../compose/version.ts';
 import { createdSince, humanSize } from '../../api/units.ts';
 import { goTimeString } from '../format/go-time.ts';
 import { formatRows, tabwrite } from '../format/table.ts';
 import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
-import { composeScope, indexFlag } from '../compose-scope.ts';
+import { resolveProject, indexFlag } from '../compose-project.ts';
 import { collect, filterFlags, globals } from '../options.ts';
 
 const PS_TABLE = 'table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}';
@@ -229,7 +229,7 @@ export function registerComposeInspectCommands(compose: Command): void {
     .option('--no-trunc', "Don't truncate output")
     .option('--orphans [bool]', 'Include orphaned services (not declared by project)')
     .action(async (services: string[], f: PsFlags, cmd: Command) => {
-      const scope = await composeScope(cmd);
+      const scope = await resolveProject(cmd, 'name');
       for (const s of services) if (scope.services && !scope.services.includes(s)) throw new CliError(`no such service: ${s}`, 1);
       // --orphans=false: only the services the compose file declares.
       const noOrphans = f.orphans === 'false' || f.orphans === false;
@@ -253,14 +253,14 @@ export function registerComposeInspectCommands(compose: Command): void {
     .option('-q, --quiet', 'Only display IDs')
     .option('--format <format>', 'Format the output. Values: [table | json]', 'table')
     .action(async (services: string[], f: { quiet?: boolean; format: string }, cmd: Command) => {
-      await runImages(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services, f);
+      await runImages(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, services, f);
     });
 
   compose.command('top')
     .description('Display the running processes')
     .argument('[services...]')
     .action(async (services: string[], _f: unknown, cmd: Command) => {
-      await runTop(await clientFor(globals(cmd)), (await composeScope(cmd)).name, services);
+      await runTop(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, services);
     });
 
   compose.command('port')
@@ -270,7 +270,7 @@ export function registerComposeInspectCommands(compose: Command): void {
     .option('--protocol <protocol>', 'tcp or udp', 'tcp')
     .option('--index <index>', 'Index of the container if service has multiple replicas')
     .action(async (service: string, port: string, f: { protocol: string; index?: string }, cmd: Command) => {
-      await runPort(await clientFor(globals(cmd)), (await composeScope(cmd)).name, service, port, f);
+      await runPort(await clientFor(globals(cmd)), (await resolveProject(cmd, 'name')).name, service, port, f);
     });
 
   compose.command('version')
@@ -278,7 +278,7 @@ export function registerComposeInspectCommands(compose: Command): void {
     .option('-f, --format <format>', 'Format the output. Values: [pretty | json]. (Default: pretty)')
     .option('--short', "Shows only Compose's version number")
     .action((f: { format?: string; short?: boolean }) => {
-      if (f.short) process.stdout.write(COMPOSE_VERSION.replace(/^v/, '') + '\n');
+      if (f.short) process.stdout.write(COMPOSE_VERSION_SHORT + '\n');
       else if (f.format === 'json') process.stdout.write(JSON.stringify({ version: COMPOSE_VERSION }) + '\n');
       else process.stdout.write(`Docker Compose version ${COMPOSE_VERSION}\n`);
     });

@@ -13,12 +13,12 @@ import { Progress, type ProgressMode } from '../../compose/progress.ts';
 import { all, converge, createResources, waitForCondition, type ExecContext, type Running } from '../../compose/execute.ts';
 import { observe, planUp, selectServices, displayName } from '../../compose/plan.ts';
 import { ensureImages, buildAndShow } from '../../compose/images.ts';
-import { down, inOrder, projectContainers, startContainers, verbs } from '../../compose/lifecycle.ts';
+import { down, inOrder, projectContainers, restartDependents, startContainers, verbs } from '../../compose/lifecycle.ts';
 import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
-import { ansiEnabled } from '../compose-scope.ts';
-import { serviceImage } from '../../compose/container-config.ts';
+import { ansiEnabled, lifecycleProject, projectFlags } from '../compose-project.ts';
+import { DryRunClient, DRY_RUN_PREFIX, isDryRun } from '../../compose/dry-run.ts';
+import { checkFileObjects, serviceImage } from '../../compose/container-config.ts';
 import { warningLine } from '../../compose/warn.ts';
-import { loadLifecycleProject } from '../compose-context.ts';
 
 interface Common {
   progress?: string;
@@ -32,9 +32,13 @@ function progressMode(cmd: Command, f: Common): ProgressMode {
 }
 
 async function context(cmd: Command, f: Common, o: { needModel?: boolean; services?: string[] } = {}): Promise<ExecContext & { haveModel: boolean }> {
-  const { project, haveModel } = await loadLifecycleProject(cmd, { needModel: o.needModel ?? true, services: o.services });
-  const client = await clientFor(globals(cmd));
-  return { client, project, progress: new Progress(progressMode(cmd, f)), haveModel };
+  const { project, haveModel } = await lifecycleProject(cmd, o.needModel === false ? 'name-for-down' : 'model', o.services);
+  const real = await clientFor(globals(cmd));
+  const progress = new Progress(progressMode(cmd, f));
+  // --dry-run: reads reach the engine, changes are only shown (compose v2's dry-run mode).
+  if (projectFlags(cmd).dryRun) progress.prefix = DRY_RUN_PREFIX;
+  const client = projectFlags(cmd).dryRun ? new DryRunClient(real) : real;
+  return { client, project, progress, haveModel };
 }
 
 /** Errors as compose reports them: the engine's with its prefix, ours as they are. */
@@ -75,6 +79,7 @@ function imageContext(ctx: ExecContext, cmd: Command, quiet: boolean) {
   return {
     ...ctx,
     pull: async (image: string) => {
+      if (isDryRun(ctx.client)) return;
       await pullImage(ctx.client, image, { quiet: true, out: process.stderr, config });
     },
     buildOutput: quiet ? undefined : (_svc: string, text: string) => ctx.progress.message(text.replace(/\n$/, '')),
@@ -164,6 +169,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
   let running: Running = new Map();
   await run(ctx, async () => {
     const selected = selectServices(project, services, f.deps === false).map((s) => project.services[s]);
+    checkFileObjects(project, selected);
     // Images first: a service whose image changed (rebuilt, pulled anew) is recreated like an edited one.
     const [observed, images] = await Promise.all([
       observe(client, project.name),
@@ -180,7 +186,8 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
       await all([...running], ([svc, cs]) => all(cs, (c) => waitForCondition(ctx, svc, c, 'running_or_healthy', deadline)));
     }
   });
-  if (detach) return;
+  // A dry run has no container to attach to.
+  if (detach || isDryRun(client)) return;
   await attachAndWait(ctx, running, services, f, abort, timeout, f.color !== false && ansiEnabled(cmd));
 }
 
@@ -279,8 +286,19 @@ export function registerComposeLifecycleCommands(compose: Command): void {
   };
   simple('stop', 'Stop services', (ctx, f) => verbs.stop(ctx, timeoutFlag(f.timeout as string | undefined)), (s) => s === 'running' || s === 'paused' || s === 'restarting', true,
     (c) => c.option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds'));
-  simple('restart', 'Restart service containers', (ctx, f) => verbs.restart(ctx, timeoutFlag(f.timeout as string | undefined)), () => true, false,
-    (c) => c.option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds').option('--no-deps', "Don't restart dependent services"));
+  compose.command('restart').description('Restart service containers')
+    .argument('[services...]')
+    .option('-t, --timeout <seconds>', 'Specify a shutdown timeout in seconds')
+    .option('--no-deps', "Don't restart dependent services")
+    .action(async (services: string[], f: Common & { timeout?: string; deps: boolean }, cmd: Command) => {
+      const ctx = await context(cmd, f, { services });
+      await run(ctx, async () => {
+        // As compose: the named services and, unless --no-deps, the services that depend on them with `restart: true`.
+        const chosen = services.length && f.deps !== false ? restartDependents(ctx.project, services) : services;
+        const cs = await projectContainers(ctx, { services: chosen });
+        await inOrder(ctx, cs, verbs.restart(ctx, timeoutFlag(f.timeout)), false);
+      });
+    });
   simple('kill', 'Force stop service containers', (ctx, f) => verbs.kill(ctx, f.signal as string | undefined), (s) => s === 'running' || s === 'paused' || s === 'restarting', true,
     (c) => c.option('-s, --signal <signal>', 'SIGNAL to send to the container', 'SIGKILL').option('--remove-orphans', 'Remove containers for services not defined in the Compose file'));
   simple('pause', 'Pause services', (ctx) => verbs.pause(ctx), (s) => s === 'running', false);

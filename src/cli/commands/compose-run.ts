@@ -16,7 +16,7 @@ import { writeFileObjects } from '../../compose/file-objects.ts';
 import { parsePortSpec, parseVolumeSpec } from '../../compose/load/short-syntax.ts';
 import { splitShellWords } from '../../compose/load/shell-words.ts';
 import { clientFor, CliError, StatusError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { resolveProject } from '../compose-project.ts';
 import { collect, globals } from '../options.ts';
 import { pullImage } from '../pull.ts';
 import { copyOutput, followResize, pumpStdin, withRawTerminal } from '../streams.ts';
@@ -110,7 +110,7 @@ async function attachAndRun(client: EngineClient, id: string, o: { stdin: boolea
 
 async function runOneOff(cmd: Command, service: string, command: string[], f: RunFlags): Promise<number> {
   if (f.publish?.length && f.servicePorts) throw new CliError('--service-ports and --publish are incompatible', 1);
-  const project = (await composeScope(cmd, { needModel: true })).project as Project;
+  const project = (await resolveProject(cmd, 'model')).project;
   const base = project.services[service];
   if (!base) throw new CliError(`no such service: ${service}`, 1);
   const client = await clientFor(globals(cmd));

@@ -5,12 +5,13 @@ import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import type { Project } from '../../compose/model.ts';
 import { converge, createResources, type ExecContext } from '../../compose/execute.ts';
 import { buildService, ensureImages, type ImageContext } from '../../compose/images.ts';
+import { serviceImage } from '../../compose/container-config.ts';
 import { observe, planUp } from '../../compose/plan.ts';
 import { Progress } from '../../compose/progress.ts';
 import { applyChanges, initialSync, PathWatcher, watchRules } from '../../compose/watch.ts';
 import { composeWarn } from '../../compose/warn.ts';
 import { clientFor, CliError } from '../context.ts';
-import { composeScope } from '../compose-scope.ts';
+import { resolveProject } from '../compose-project.ts';
 import { globals } from '../options.ts';
 import { pullImage } from '../pull.ts';
 
@@ -33,9 +34,39 @@ async function upServices(ctx: ExecContext, imageCtx: ImageContext, services: st
   await converge(ctx, plan, { start: true, images }, observed.containers);
 }
 
-async function rebuild(ctx: ExecContext, imageCtx: ImageContext, services: string[], log: (l: string) => void): Promise<void> {
+async function imageIdOf(client: EngineClient, ref: string): Promise<{ Id: string; RepoTags?: string[] | null } | undefined> {
+  try {
+    return await client.call<{ Id: string; RepoTags?: string[] | null }>('GET', `/images/${encodeURIComponent(ref)}/json`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+/** --prune: an image a rebuild left without a tag (the one the service ran before) is removed, unless something still uses it. */
+async function pruneReplaced(client: EngineClient, before: Map<string, string>, images: Map<string, string>): Promise<void> {
+  for (const [service, old] of before) {
+    if (images.get(service) === old) continue;
+    const img = await imageIdOf(client, old);
+    if (!img || (img.RepoTags ?? []).length > 0) continue;
+    try {
+      await client.status('DELETE', `/images/${old}`);
+    } catch (err) {
+      if (!(err instanceof ApiError && (err.status === 404 || err.status === 409))) throw err;
+    }
+  }
+}
+
+async function rebuild(ctx: ExecContext, imageCtx: ImageContext, services: string[], log: (l: string) => void, prune: boolean): Promise<void> {
   log(`Rebuilding service(s) ${JSON.stringify(services)} after changes were detected...`);
   const images = new Map<string, string>();
+  const before = new Map<string, string>();
+  if (prune) {
+    for (const s of services) {
+      const id = (await imageIdOf(ctx.client, serviceImage(ctx.project, ctx.project.services[s])))?.Id;
+      if (id) before.set(s, id);
+    }
+  }
   try {
     for (const s of services) images.set(s, await buildService(imageCtx, ctx.project.services[s]));
   } catch (err) {
@@ -47,6 +78,7 @@ async function rebuild(ctx: ExecContext, imageCtx: ImageContext, services: strin
     const observed = await observe(ctx.client, ctx.project.name);
     const plan = planUp(ctx.project, observed, { services, noDeps: true, forceRecreate: true });
     await converge(ctx, plan, { start: true, images }, observed.containers);
+    if (prune) await pruneReplaced(ctx.client, before, images);
   } catch (err) {
     log(`Failed to recreate services after update. Error: ${err instanceof ApiError ? 'Error response from daemon: ' : ''}${(err as Error).message}`);
   }
@@ -57,10 +89,14 @@ export function registerComposeWatchCommands(compose: Command): void {
     .description('Watch build context for service and rebuild/refresh containers when files are updated')
     .argument('[services...]')
     .option('--no-up', 'Do not build & start services before watching')
-    .option('--prune [bool]', 'Prune dangling images on rebuild')
+    .option('--prune [bool]', 'Prune dangling images on rebuild (default true)')
     .option('--quiet', 'hide build output')
-    .action(async (services: string[], f: { up: boolean; quiet?: boolean }, cmd: Command) => {
-      const project = (await composeScope(cmd, { needModel: true })).project as Project;
+    .action(async (services: string[], f: { up: boolean; quiet?: boolean; prune?: boolean | string }, cmd: Command) => {
+      if (f.prune !== undefined && !['true', 'false', '1', '0', true].includes(f.prune)) {
+        throw new CliError(`invalid argument ${JSON.stringify(f.prune)} for "--prune" flag: strconv.ParseBool: parsing ${JSON.stringify(f.prune)}: invalid syntax`, 1);
+      }
+      const prune = f.prune === undefined || f.prune === true || f.prune === 'true' || f.prune === '1';
+      const project = (await resolveProject(cmd, 'model')).project;
       let rules;
       try {
         rules = watchRules(project, services);
@@ -84,7 +120,7 @@ export function registerComposeWatchCommands(compose: Command): void {
       await initialSync(client, project, rules);
       const watcher = new PathWatcher(rules.map((r) => r.path), async (changed) => {
         try {
-          await applyChanges(client, project, rules, changed, { log, rebuild: (s) => rebuild({ ...ctx, progress: new Progress('quiet') }, imageCtx, s, log) });
+          await applyChanges(client, project, rules, changed, { log, rebuild: (s) => rebuild({ ...ctx, progress: new Progress('quiet') }, imageCtx, s, log, prune) });
         } catch (err) {
           composeWarn(`Error handling changed files: ${(err as Error).message}`);
         }

@@ -87,6 +87,8 @@ interface Merged {
   workingDir: string;
   env: Record<string, string>;
   warn: (m: string) => void;
+  /** The environment files interpolation read. */
+  envFiles: string[];
 }
 
 function loadMerged(opts: LoadOptions): Merged {
@@ -145,7 +147,7 @@ function loadMerged(opts: LoadOptions): Merged {
     throw new ComposeError('empty compose file');
   }
   inFile(files.join(', '), () => validateModel(merged));
-  return { merged, files, workingDir, env, warn, name };
+  return { merged, files, workingDir, env, warn, name, envFiles: dotEnv };
 }
 
 /**
@@ -159,10 +161,10 @@ export async function loadModel(opts: LoadOptions): Promise<Mapping> {
 
 /** `check: false` is `config --no-consistency`: the project as loaded, references unchecked. */
 export async function loadProject(opts: LoadOptions, { check = true }: { check?: boolean } = {}): Promise<Project> {
-  const { merged, files, workingDir, env, warn, name } = loadMerged(opts);
+  const { merged, files, workingDir, env, warn, name, envFiles } = loadMerged(opts);
   // Errors past this point concern the merged project: they name its files.
   const where = files.join(', ');
-  const norm = inFile(where, () => normaliseProject(name, merged, { workingDir, env, resolvePaths: opts.resolvePaths !== false }));
+  const norm = inFile(where, () => normaliseProject(name, merged, { workingDir, env, resolvePaths: opts.resolvePaths !== false, noEnvResolution: opts.noEnvResolution, noNormalize: opts.noNormalize }));
   const active = opts.profiles.length > 0 ? opts.profiles : (env.COMPOSE_PROFILES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const { enabled, disabled } = applyProfiles(norm.services, active);
   let project: Project = {
@@ -177,6 +179,7 @@ export async function loadProject(opts: LoadOptions, { check = true }: { check?:
     configs: norm.configs,
     environment: env,
   };
+  if (envFiles.length > 0) project.envFiles = envFiles;
   const extensions = Object.fromEntries(Object.entries(merged).filter(([k]) => k.startsWith('x-')));
   if (Object.keys(extensions).length > 0) project.extensions = extensions;
   if (opts.services && opts.services.length > 0) {

@@ -17,6 +17,10 @@ export interface ServiceContext {
   env: Record<string, string>;
   /** false: host paths are printed as written (`config --no-path-resolution`); files are still read where they are. */
   resolvePaths: boolean;
+  /** `config --no-env-resolution`: env_file listed rather than read, bare `KEY` entries not looked up. */
+  noEnvResolution?: boolean;
+  /** `config --no-normalize`: no implicit defaults (default network, Dockerfile, dependencies, resource names). */
+  noNormalize?: boolean;
 }
 
 /** A host path of the model: absolute against the project, unless paths are left as written. */
@@ -47,7 +51,7 @@ function build(v: unknown, ctx: ServiceContext, where: string): BuildConfig {
   const b: Mapping = typeof v === 'string' ? { context: v } : { ...(v as Mapping) };
   const context = str(b.context ?? '.');
   const out: BuildConfig = { context: isRemoteContext(context) ? context : hostPath(context, ctx) };
-  if (b.dockerfile === undefined && b.dockerfile_inline === undefined) out.dockerfile = 'Dockerfile';
+  if (b.dockerfile === undefined && b.dockerfile_inline === undefined && !ctx.noNormalize) out.dockerfile = 'Dockerfile';
   const rest: Mapping = { ...b };
   delete rest.context;
   for (const [k, x] of Object.entries(rest)) {
@@ -234,6 +238,16 @@ function envFiles(v: unknown, ctx: ServiceContext): Record<string, string | null
   return out;
 }
 
+/** env_file entries in their long form, unread (`config --no-env-resolution`). */
+function envFileList(v: unknown, ctx: ServiceContext): Array<{ path: string; required: boolean; format?: string }> {
+  return (Array.isArray(v) ? v : [v]).map((e) => {
+    const entry: Mapping = isMapping(e) ? e : { path: e };
+    const out: { path: string; required: boolean; format?: string } = { path: hostPath(str(entry.path), ctx), required: entry.required === undefined ? true : Boolean(entry.required) };
+    if (entry.format !== undefined) out.format = str(entry.format);
+    return out;
+  });
+}
+
 /** label_file(s), read as env files are, in order (`labels` wins over them). */
 function labelFiles(v: unknown, ctx: ServiceContext): Record<string, string> {
   if (v === undefined) return {};
@@ -291,11 +305,12 @@ function implicitDependencies(raw: Mapping, s: Mapping): void {
 export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext): Service {
   const where = `services.${name}`;
   const s: Mapping = {};
-  const environment: Record<string, string | null> = raw.env_file !== undefined ? envFiles(raw.env_file, ctx) : {};
+  const environment: Record<string, string | null> = raw.env_file !== undefined && !ctx.noEnvResolution ? envFiles(raw.env_file, ctx) : {};
+  if (raw.env_file !== undefined && ctx.noEnvResolution) s.env_file = envFileList(raw.env_file, ctx);
   for (const [k, v] of Object.entries(toKeyValueMap(raw.environment ?? {}))) {
     if (/\s$/.test(k)) throw new ComposeError(`environment variable ${k} is declared with a trailing space`);
-    // A key without a value takes the shell's, or stays unset.
-    environment[k] = v === null || v === undefined ? (ctx.env[k] ?? null) : str(v);
+    // A key without a value takes the shell's, or stays unset (and is not looked up at all without env resolution).
+    environment[k] = v === null || v === undefined ? (ctx.noEnvResolution ? null : (ctx.env[k] ?? null)) : str(v);
   }
   for (const [k, v] of Object.entries(raw)) {
     switch (k) {
@@ -366,7 +381,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
     }
   }
   if (raw.labels === undefined && raw.label_file !== undefined) s.labels = labelFiles(raw.label_file, ctx);
-  implicitDependencies(raw, s);
+  if (!ctx.noNormalize) implicitDependencies(raw, s);
   const deploy = isMapping(raw.deploy) ? raw.deploy : undefined;
   if (raw.scale !== undefined && deploy?.replicas !== undefined && Number(raw.scale) !== Number(deploy.replicas)) {
     throw new ComposeError(`services.${name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project`);
@@ -374,7 +389,7 @@ export function normaliseService(name: string, raw: Mapping, ctx: ServiceContext
   const scale = raw.scale ?? deploy?.replicas;
   if (scale !== undefined) s.scale = Number(scale);
   // No networks (or an empty list) and no network_mode: the project's default network.
-  if (!raw.network_mode && (s.networks === undefined || Object.keys(s.networks as Mapping).length === 0)) s.networks = { default: null };
+  if (!ctx.noNormalize && !raw.network_mode && (s.networks === undefined || Object.keys(s.networks as Mapping).length === 0)) s.networks = { default: null };
   return {
     ...s,
     name,

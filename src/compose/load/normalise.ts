@@ -26,9 +26,9 @@ function resourceName(project: string, key: string, def: Mapping): string {
   return def.external ? key : `${project}_${key}`;
 }
 
-function resource<T>(project: string, key: string, raw: unknown): T {
+function resource<T>(project: string, key: string, raw: unknown, named = true): T {
   const def: Mapping = isMapping(raw) ? { ...raw } : {};
-  const out: Mapping = { name: resourceName(project, key, def) };
+  const out: Mapping = named || (typeof def.name === 'string' && def.name !== '') ? { name: resourceName(project, key, def) } : {};
   for (const [k, v] of Object.entries(def)) {
     if (k === 'name') continue;
     if (k === 'labels') out.labels = labels(v);
@@ -48,14 +48,14 @@ export function normaliseProject(project: string, model: Mapping, ctx: ServiceCo
     services[name] = normaliseService(name, (raw ?? {}) as Mapping, ctx);
   }
   const networks: Record<string, NetworkConfig> = {};
-  for (const [k, v] of Object.entries((model.networks as Mapping | undefined) ?? {})) networks[k] = resource(project, k, v);
+  for (const [k, v] of Object.entries((model.networks as Mapping | undefined) ?? {})) networks[k] = resource(project, k, v, !ctx.noNormalize);
   // The implicit default network exists as soon as one service is on it.
-  if (!networks.default && Object.values(services).some((s) => 'default' in s.networks)) {
+  if (!ctx.noNormalize && !networks.default && Object.values(services).some((s) => 'default' in s.networks)) {
     networks.default = { name: `${project}_default` };
   }
   const volumes: Record<string, VolumeConfig> = {};
   for (const [k, v] of Object.entries((model.volumes as Mapping | undefined) ?? {})) {
-    const vol = resource<VolumeConfig>(project, k, v);
+    const vol = resource<VolumeConfig>(project, k, v, !ctx.noNormalize);
     // A local volume that is a bind mount in disguise (o=bind): its device is a host path.
     const dev = vol.driver_opts?.device;
     if (vol.driver === 'local' && vol.driver_opts?.o === 'bind' && dev !== undefined) {
@@ -66,7 +66,7 @@ export function normaliseProject(project: string, model: Mapping, ctx: ServiceCo
   const fileObjects = (key: 'secrets' | 'configs'): Record<string, FileObjectConfig> => {
     const out: Record<string, FileObjectConfig> = {};
     for (const [k, v] of Object.entries((model[key] as Mapping | undefined) ?? {})) {
-      const r = resource<FileObjectConfig>(project, k, v);
+      const r = resource<FileObjectConfig>(project, k, v, !ctx.noNormalize);
       if (r.file !== undefined) r.file = hostPath(String(r.file), ctx);
       // Environment-backed: the content is the variable's value, as compose resolves it.
       if (r.environment !== undefined && r.content === undefined && ctx.env[r.environment] !== undefined) r.content = ctx.env[r.environment];
