@@ -14,6 +14,7 @@ import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerVolumeCommands } from './commands/volume.ts';
+import { registerContextCommands } from './commands/context.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
@@ -87,6 +88,7 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
+  registerContextCommands(program);
   // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   composeGroup.hook('preSubcommand', () => keepConnections());
