@@ -15,6 +15,7 @@ import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerVolumeCommands } from './commands/volume.ts';
 import { registerContextCommands } from './commands/context.ts';
+import { registerDialStdioCommands } from './commands/dial-stdio.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerObserveCommands } from './commands/observe.ts';
 import { registerUpdateCommands } from './commands/update.ts';
@@ -89,6 +90,7 @@ export function buildProgram(): Command {
   registerNetworkCommands(program);
   registerVolumeCommands(program);
   registerContextCommands(program);
+  registerDialStdioCommands(program);
   // Compose's subcommands register on this group and load their project with loadComposeProject(cmd).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   composeGroup.hook('preSubcommand', () => keepConnections());

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { SshTarget } from './ssh-conn.ts';
 import { ConnectionPool, exchange, type BodyWriter, type Response, type Upgraded } from './transport.ts';
 
 export const CLIENT_API_VERSION = '1.51';
@@ -32,6 +33,7 @@ export interface HostSpec {
   hostname?: string;
   port?: number;
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  ssh?: SshTarget;
 }
 
 export interface TlsFlags {
@@ -60,7 +62,31 @@ export function parseHost(host: string, tls: TlsFlags = {}): HostSpec {
       },
     };
   }
+  if (host.startsWith('ssh://')) return { url: host, ssh: parseSshHost(host) };
   throw new ConnectError(`unsupported host: ${host}`, 'EINVAL');
+}
+
+/** ssh://[user@]host[:port][/socket path], checked as the docker CLI checks it. */
+function parseSshHost(host: string): SshTarget {
+  let u: URL;
+  try {
+    u = new URL(host);
+  } catch {
+    throw new ConnectError(`invalid SSH URL: ${host}`, 'EINVAL');
+  }
+  if (u.password) throw new ConnectError('plain-text password is not supported', 'EINVAL');
+  if (u.search || u.hash) throw new ConnectError(`extra path after the host: ${u.search}${u.hash}`, 'EINVAL');
+  const hostname = u.hostname.replace(/^\[|\]$/g, '');
+  if (!hostname) throw new ConnectError('no host specified', 'EINVAL');
+  // Nothing ssh would read as an option: the host follows `--`, the user goes in -l.
+  if (u.username.startsWith('-')) throw new ConnectError(`invalid SSH user: ${u.username}`, 'EINVAL');
+  const path = decodeURIComponent(u.pathname);
+  return {
+    host: hostname,
+    user: u.username ? decodeURIComponent(u.username) : undefined,
+    port: u.port ? Number(u.port) : undefined,
+    socketPath: path && path !== '/' ? path : undefined,
+  };
 }
 
 export interface CallOptions {
@@ -87,7 +113,8 @@ export class EngineClient {
    * many calls (compose); a one-request command gains nothing from it.
    */
   keepAlive(): this {
-    this.pool ??= new ConnectionPool();
+    // An idle ssh connection is a live ssh process: not kept (each call starts its own).
+    if (!this.host.ssh) this.pool ??= new ConnectionPool();
     return this;
   }
 
@@ -105,7 +132,7 @@ export class EngineClient {
   private headers(extra: Record<string, string>): Record<string, string> {
     const h = this.host;
     // Over TCP the Host is the address dialled; on a socket, the name dockerd's clients use.
-    const host = h.socketPath ? 'api.moby.localhost' : `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
+    const host = h.socketPath || h.ssh ? 'api.moby.localhost' : `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
     return { Host: host, 'User-Agent': 'berth-cli', ...extra };
   }
 
@@ -133,6 +160,7 @@ export class EngineClient {
   }
 
   private connectError(err: NodeJS.ErrnoException): Error {
+    if (err.code === 'ESSH') return new ConnectError(`error during connect: ${err.message}`, 'ESSH');
     if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
       const where = this.host.socketPath ? `unix://${this.host.socketPath}` : this.host.url;
       return new ConnectError(`Cannot connect to the berth daemon at ${where}. Is the berth daemon running?`, err.code);

@@ -5,12 +5,15 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
+import { sshConnect, type SshTarget } from './ssh-conn.ts';
 
 export interface Endpoint {
   socketPath?: string;
   hostname?: string;
   port?: number;
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** ssh://: the connection is an ssh process running `berth system dial-stdio` remotely. */
+  ssh?: SshTarget;
 }
 
 export interface RequestSpec {
@@ -57,6 +60,7 @@ export interface Upgraded {
 }
 
 async function open(ep: Endpoint): Promise<Socket> {
+  if (ep.ssh) return sshConnect(ep.ssh);
   if (ep.socketPath) {
     const s = netConnect(ep.socketPath);
     await onceConnected(s, 'connect');
