@@ -89,6 +89,26 @@ function parseSshHost(host: string): SshTarget {
   };
 }
 
+/**
+ * A mutual-TLS daemon that refuses a client's certificate closes the
+ * connection right after the handshake, without a TLS alert (Node's TLS
+ * server does not send one): say so, and what is wrong with the certificate
+ * when it can be seen from here.
+ */
+function refusedCertificate(url: string, tls: { ca: Buffer; cert: Buffer }): ConnectError {
+  const why: string[] = [];
+  try {
+    const { X509Certificate } = process.getBuiltinModule('node:crypto');
+    const cert = new X509Certificate(tls.cert);
+    if (Date.parse(cert.validTo) < Date.now()) why.push(`it expired on ${cert.validTo}`);
+    if (Date.parse(cert.validFrom) > Date.now()) why.push(`it is not valid before ${cert.validFrom}`);
+    if (!cert.checkIssued(new X509Certificate(tls.ca))) why.push('it was not issued by the CA of --tlscacert');
+  } catch {
+    // An unreadable certificate: the daemon's refusal is all there is to say.
+  }
+  return new ConnectError(`error during connect: ${url}: the daemon refused this client's TLS certificate${why.length ? ` (${why.join('; ')})` : ''}`, 'ETLSREFUSED');
+}
+
 export interface CallOptions {
   query?: Record<string, string | number | boolean | string[] | undefined>;
   body?: unknown;
@@ -161,6 +181,7 @@ export class EngineClient {
 
   private connectError(err: NodeJS.ErrnoException): Error {
     if (err.code === 'ESSH') return new ConnectError(`error during connect: ${err.message}`, 'ESSH');
+    if ((err.code === 'ENORESPONSE' || err.code === 'ECONNRESET') && this.host.tls) return refusedCertificate(this.host.url, this.host.tls);
     if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
       const where = this.host.socketPath ? `unix://${this.host.socketPath}` : this.host.url;
       return new ConnectError(`Cannot connect to the berth daemon at ${where}. Is the berth daemon running?`, err.code);

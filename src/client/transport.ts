@@ -129,6 +129,14 @@ function replayable(r: RequestSpec): boolean {
 /** A reused connection that failed before any response: the daemon closed it while idle. */
 class StaleConnection extends Error {}
 
+/** A new connection the daemon closed before any response (over TLS: it refused the client's certificate). */
+export class NoResponseError extends Error {
+  readonly code = 'ENORESPONSE';
+  constructor() {
+    super('the daemon closed the connection without a response');
+  }
+}
+
 function onceConnected(s: Socket, event: string): Promise<void> {
   return new Promise((resolve, reject) => {
     s.once(event, () => {
@@ -267,7 +275,7 @@ function exchangeOn(s: Socket, r: RequestSpec, pool: ConnectionPool | undefined,
         if (err instanceof Error) res.destroy(new Error('the daemon closed the connection mid-response'));
         else res.push(null);
       } else {
-        reject(reused ? new StaleConnection() : new Error('the daemon closed the connection without a response'));
+        reject(reused ? new StaleConnection() : new NoResponseError());
       }
     };
     const onError = (err: Error): void => {
