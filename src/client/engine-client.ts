@@ -126,6 +126,9 @@ export class EngineClient {
 
   constructor(host: HostSpec) {
     this.host = host;
+    // Over ssh a new connection is a new ssh session (a handshake, a remote
+    // process): calls share them, as the docker CLI's do.
+    if (host.ssh) this.pool = new ConnectionPool();
   }
 
   /**
@@ -133,8 +136,7 @@ export class EngineClient {
    * many calls (compose); a one-request command gains nothing from it.
    */
   keepAlive(): this {
-    // An idle ssh connection is a live ssh process: not kept (each call starts its own).
-    if (!this.host.ssh) this.pool ??= new ConnectionPool();
+    this.pool ??= new ConnectionPool();
     return this;
   }
 

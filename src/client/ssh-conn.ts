@@ -91,10 +91,23 @@ class CommandConn extends Duplex {
     cb(err);
   }
 
-  // What transport.ts and the CLI's streams use of a net.Socket besides the Duplex: no-ops here.
-  ref(): this { return this; }
-  unref(): this { return this; }
-  setNoDelay(): this { return this; }
+  // What transport.ts's pool and the CLI's streams use of a net.Socket besides the Duplex.
+  /** An idle connection in the keep-alive pool must not keep the process alive: nor its ssh. */
+  unref(): this {
+    this.child.unref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) (s as Socket | null)?.unref?.();
+    return this;
+  }
+
+  ref(): this {
+    this.child.ref();
+    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) (s as Socket | null)?.ref?.();
+    return this;
+  }
+
+  setNoDelay(): this {
+    return this;
+  }
 }
 
 /** A connection through a new ssh process; "connected" at once, as ssh prompts and fails on its own time. */
