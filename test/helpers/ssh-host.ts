@@ -70,6 +70,8 @@ export async function startSshHost(d: TestDaemon, addr = '10.213.0.2'): Promise<
       'KbdInteractiveAuthentication no',
       'UsePAM no',
       'StrictModes no',
+      // A docker CLI command opens several sessions at once; on a loaded machine the default (10) drops some.
+      'MaxStartups 100:30:200',
       `SetEnv PATH=${join(dir, 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin DOCKER_HOST=${d.host}`,
       '',
     ].join('\n'));
