@@ -80,6 +80,7 @@ function parseSshHost(host: string): SshTarget {
   if (!hostname) throw new ConnectError('no host specified', 'EINVAL');
   // Nothing ssh would read as an option: the host follows `--`, the user goes in -l.
   if (u.username.startsWith('-')) throw new ConnectError(`invalid SSH user: ${u.username}`, 'EINVAL');
+  if (hostname.startsWith('-')) throw new ConnectError(`invalid SSH host: ${hostname}`, 'EINVAL');
   const path = decodeURIComponent(u.pathname);
   return {
     host: hostname,
