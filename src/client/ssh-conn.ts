@@ -58,7 +58,7 @@ class CommandConn extends Duplex {
     child.stderr!.on('data', (c: Buffer) => {
       if (this.stderr.length < 8192) this.stderr += c.toString('utf8');
     });
-    // ssh leaves stdin open while the remote reads; EPIPE when it has gone is reported by 'close'.
+    // EPIPE when ssh has gone: 'close' reports why.
     child.stdin!.on('error', () => {});
     child.once('error', (err: NodeJS.ErrnoException) => {
       this.destroy(err.code === 'ENOENT' ? new SshError('ssh: the OpenSSH client (ssh) is not installed or not on the PATH') : err);
@@ -78,12 +78,14 @@ class CommandConn extends Duplex {
     this.child.stdout?.resume();
   }
 
+  // A write ssh can no longer take (EPIPE: it has exited) is not the error to
+  // report: 'close' follows with ssh's status and its own words.
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.child.stdin!.write(chunk, cb);
+    this.child.stdin!.write(chunk, () => cb());
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.child.stdin!.end(cb);
+    this.child.stdin!.end(() => cb());
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
