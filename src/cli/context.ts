@@ -26,6 +26,11 @@ function defaultDaemon(): { host: string; args: string[]; log: string } {
   };
 }
 
+/** The host the `default` context stands for: DOCKER_HOST, else the default daemon's socket. */
+export function defaultHost(): string {
+  return process.env.DOCKER_HOST || defaultDaemon().host;
+}
+
 export interface GlobalOptions extends TlsFlags {
   host?: string[];
   debug?: boolean;

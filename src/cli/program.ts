@@ -14,6 +14,8 @@ import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerVolumeCommands } from './commands/volume.ts';
+import { registerContextCommands } from './commands/context.ts';
+import { registerDialStdioCommands } from './commands/dial-stdio.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerTrustCommands } from './commands/trust.ts';
 import { registerObserveCommands } from './commands/observe.ts';
@@ -89,6 +91,8 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
+  registerContextCommands(program);
+  registerDialStdioCommands(program);
   // Compose's subcommands register on this group and load their project with resolveProject (src/cli/compose-project.ts).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   composeGroup.hook('preSubcommand', () => keepConnections());

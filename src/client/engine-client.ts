@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { SshTarget } from './ssh-conn.ts';
 import { ConnectionPool, exchange, type BodyWriter, type Response, type Upgraded } from './transport.ts';
 
 export const CLIENT_API_VERSION = '1.51';
@@ -32,6 +33,7 @@ export interface HostSpec {
   hostname?: string;
   port?: number;
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  ssh?: SshTarget;
 }
 
 export interface TlsFlags {
@@ -60,7 +62,52 @@ export function parseHost(host: string, tls: TlsFlags = {}): HostSpec {
       },
     };
   }
+  if (host.startsWith('ssh://')) return { url: host, ssh: parseSshHost(host) };
   throw new ConnectError(`unsupported host: ${host}`, 'EINVAL');
+}
+
+/** ssh://[user@]host[:port][/socket path], checked as the docker CLI checks it. */
+function parseSshHost(host: string): SshTarget {
+  let u: URL;
+  try {
+    u = new URL(host);
+  } catch {
+    throw new ConnectError(`invalid SSH URL: ${host}`, 'EINVAL');
+  }
+  if (u.password) throw new ConnectError('plain-text password is not supported', 'EINVAL');
+  if (u.search || u.hash) throw new ConnectError(`extra path after the host: ${u.search}${u.hash}`, 'EINVAL');
+  const hostname = u.hostname.replace(/^\[|\]$/g, '');
+  if (!hostname) throw new ConnectError('no host specified', 'EINVAL');
+  // Nothing ssh would read as an option: the host follows `--`, the user goes in -l.
+  if (u.username.startsWith('-')) throw new ConnectError(`invalid SSH user: ${u.username}`, 'EINVAL');
+  if (hostname.startsWith('-')) throw new ConnectError(`invalid SSH host: ${hostname}`, 'EINVAL');
+  const path = decodeURIComponent(u.pathname);
+  return {
+    host: hostname,
+    user: u.username ? decodeURIComponent(u.username) : undefined,
+    port: u.port ? Number(u.port) : undefined,
+    socketPath: path && path !== '/' ? path : undefined,
+  };
+}
+
+/**
+ * A mutual-TLS daemon that refuses a client's certificate closes the
+ * connection right after the handshake, without a TLS alert (Node's TLS
+ * server does not send one): say so, and what is wrong with the certificate
+ * when it can be seen from here.
+ */
+function refusedCertificate(url: string, tls: { ca: Buffer; cert: Buffer }): ConnectError {
+  const why: string[] = [];
+  try {
+    const { X509Certificate } = process.getBuiltinModule('node:crypto');
+    const cert = new X509Certificate(tls.cert);
+    if (Date.parse(cert.validTo) < Date.now()) why.push(`it expired on ${cert.validTo}`);
+    if (Date.parse(cert.validFrom) > Date.now()) why.push(`it is not valid before ${cert.validFrom}`);
+    if (!cert.checkIssued(new X509Certificate(tls.ca))) why.push('it was not issued by the CA of --tlscacert');
+  } catch {
+    // An unreadable certificate: the daemon's refusal is all there is to say.
+  }
+  return new ConnectError(`error during connect: ${url}: the daemon refused this client's TLS certificate${why.length ? ` (${why.join('; ')})` : ''}`, 'ETLSREFUSED');
 }
 
 export interface CallOptions {
@@ -80,6 +127,9 @@ export class EngineClient {
 
   constructor(host: HostSpec) {
     this.host = host;
+    // Over ssh a new connection is a new ssh session (a handshake, a remote
+    // process): calls share them, as the docker CLI's do.
+    if (host.ssh) this.pool = new ConnectionPool();
   }
 
   /**
@@ -105,7 +155,7 @@ export class EngineClient {
   private headers(extra: Record<string, string>): Record<string, string> {
     const h = this.host;
     // Over TCP the Host is the address dialled; on a socket, the name dockerd's clients use.
-    const host = h.socketPath ? 'api.moby.localhost' : `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
+    const host = h.socketPath || h.ssh ? 'api.moby.localhost' : `${h.hostname?.includes(':') ? `[${h.hostname}]` : h.hostname}:${h.port}`;
     return { Host: host, 'User-Agent': 'berth-cli', ...extra };
   }
 
@@ -133,6 +183,8 @@ export class EngineClient {
   }
 
   private connectError(err: NodeJS.ErrnoException): Error {
+    if (err.code === 'ESSH') return new ConnectError(`error during connect: ${err.message}`, 'ESSH');
+    if ((err.code === 'ENORESPONSE' || err.code === 'ECONNRESET') && this.host.tls) return refusedCertificate(this.host.url, this.host.tls);
     if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' || err.code === 'EACCES') {
       const where = this.host.socketPath ? `unix://${this.host.socketPath}` : this.host.url;
       return new ConnectError(`Cannot connect to the berth daemon at ${where}. Is the berth daemon running?`, err.code);

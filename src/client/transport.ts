@@ -5,12 +5,15 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
+import { sshConnect, type SshTarget } from './ssh-conn.ts';
 
 export interface Endpoint {
   socketPath?: string;
   hostname?: string;
   port?: number;
   tls?: { ca: Buffer; cert: Buffer; key: Buffer };
+  /** ssh://: the connection is an ssh process running `berth system dial-stdio` remotely. */
+  ssh?: SshTarget;
 }
 
 export interface RequestSpec {
@@ -57,6 +60,7 @@ export interface Upgraded {
 }
 
 async function open(ep: Endpoint): Promise<Socket> {
+  if (ep.ssh) return sshConnect(ep.ssh);
   if (ep.socketPath) {
     const s = netConnect(ep.socketPath);
     await onceConnected(s, 'connect');
@@ -124,6 +128,14 @@ function replayable(r: RequestSpec): boolean {
 
 /** A reused connection that failed before any response: the daemon closed it while idle. */
 class StaleConnection extends Error {}
+
+/** A new connection the daemon closed before any response (over TLS: it refused the client's certificate). */
+export class NoResponseError extends Error {
+  readonly code = 'ENORESPONSE';
+  constructor() {
+    super('the daemon closed the connection without a response');
+  }
+}
 
 function onceConnected(s: Socket, event: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -263,7 +275,7 @@ function exchangeOn(s: Socket, r: RequestSpec, pool: ConnectionPool | undefined,
         if (err instanceof Error) res.destroy(new Error('the daemon closed the connection mid-response'));
         else res.push(null);
       } else {
-        reject(reused ? new StaleConnection() : new Error('the daemon closed the connection without a response'));
+        reject(reused ? new StaleConnection() : new NoResponseError());
       }
     };
     const onError = (err: Error): void => {

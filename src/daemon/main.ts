@@ -250,6 +250,12 @@ export async function daemonMain(argv: string[]): Promise<number> {
         log('info', `API listen on ${path}`);
       } else if (url.protocol === 'tcp:') {
         const port = Number(url.port || (cfg.tls ? 2376 : 2375));
+        const addr = url.hostname.replace(/^\[|\]$/g, '');
+        // Stricter than dockerd, which only warns: a port others can reach is root on this machine.
+        const loopback = addr === 'localhost' || addr === '::1' || /^127\.\d+\.\d+\.\d+$/.test(addr);
+        if (!cfg.tls?.verify && !loopback) {
+          return abort(`refusing to listen on ${host} without mutual TLS: a TCP address other than loopback needs --tlsverify --tlscacert --tlscert --tlskey`);
+        }
         if (!cfg.tls?.verify) {
           if (!cfg.tlsExplicitlyDisabled) {
             return abort(`refusing to listen on ${host} without mutual TLS: pass --tlsverify --tlscacert --tlscert --tlskey, or --tls=false to accept an unauthenticated, unencrypted remote root shell`);
@@ -263,7 +269,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
           }
           tls = { ca: readFileSync(cfg.tls.ca), cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key), verify: true };
         }
-        const server = api.listenTcp(url.hostname.replace(/^\[|\]$/g, ''), port, tls);
+        const server = api.listenTcp(addr, port, tls);
         await new Promise<void>((resolve, reject) => {
           server.once('listening', resolve);
           server.once('error', reject);
