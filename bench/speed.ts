@@ -20,11 +20,11 @@ import { median, time } from './measure.ts';
 
 const REPS = Number(process.argv[2] ?? 9);
 const ROUNDS = Number(process.argv[3] ?? 3);
-const LOG_MIB = Number(process.argv[4] ?? 256);
+const LOG_MIB = Number(process.argv[4] ?? 64);
 /** berthd's idle collection runs within this long of its last request (ApiServer.collectWhenIdle). */
 const IDLE_S = Number(process.argv[5] ?? 55);
 
-interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'dockerd' }
+interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'dockerd' }
 
 function cliAsync(c: Client, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -82,10 +82,13 @@ const loads: number[] = [];
 const sampleLoad = () => loads.push(loadavg()[0]);
 
 let d: TestDaemon | undefined;
+let dc: TestDaemon | undefined;
 let peer: PeerDockerd | undefined;
 try {
   if (!DOCKER) throw new Error('no docker CLI');
   d = await startSeededDaemon();
+  // A second berthd with crun as its runtime (src/runtime/seccomp-bpf.ts), where crun is installed.
+  if (spawnSync('crun', ['--version']).status === 0) dc = await startSeededDaemon(['--default-runtime', 'crun']);
   peer = await startPeerDockerd();
   const saved = spawnSync(BERTH, ['-H', d.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
   if (saved.status !== 0) throw new Error(`berth save: ${saved.stderr}`);
@@ -97,13 +100,15 @@ try {
     { label: 'docker CLI → berthd', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: d.host }, engine: 'berthd' },
     { label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' },
   ];
+  if (dc) clients.splice(2, 0, { label: 'berth CLI, crun', cli: BERTH, prefix: ['-H', dc.host], env: process.env, engine: 'berthd-crun' });
+  const engines = [...new Set(clients.map((c) => c.engine))];
   const byEngine = (e: Client['engine']) => clients.find((c) => c.engine === e)!;
-  const versions = `berth ${cli(clients[0], ['--version']).trim()}; dockerd ${peer.docker(['version', '--format', '{{.Server.Version}}']).stdout.trim()}; ${spawnSync('runc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}`;
+  const versions = `${spawnSync(BERTH, ['--version'], { encoding: 'utf8' }).stdout.trim()}; dockerd ${peer.docker(['version', '--format', '{{.Server.Version}}']).stdout.trim()}; ${spawnSync('runc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}`;
   console.log(`speed: ${REPS} reps, ${ROUNDS} rounds, logs of ${LOG_MIB} MiB; ${cpus().length} cpus, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n${versions}`);
 
   // Warm every path once (image caches, the bridge, the page cache of the binaries).
   for (const c of clients) t(c, ['run', '--rm', 'busybox', 'true']);
-  for (const e of ['berthd', 'dockerd'] as const) cli(byEngine(e), ['run', '-d', '--name', 'sx', 'busybox', 'sleep', '3600']);
+  for (const e of engines) cli(byEngine(e), ['run', '-d', '--name', 'sx', 'busybox', 'sleep', '3600']);
 
   for (let i = 0; i < REPS; i++) {
     sampleLoad();
@@ -130,20 +135,21 @@ try {
 
   // logs: one container per engine writes LOG_MIB MiB of 100-byte lines; every client reads it back whole.
   const line = 'x'.repeat(99);
-  for (const e of ['berthd', 'dockerd'] as const) {
-    cli(byEngine(e), ['run', '--name', 'lg', 'busybox', 'sh', '-c', `yes ${line} | head -c ${LOG_MIB * 1048576}`]);
+  for (const e of engines) {
+    cli(byEngine(e), ['run', '-d', '--name', 'lg', 'busybox', 'sh', '-c', `yes ${line} | head -c ${LOG_MIB * 1048576}`]);
+    cli(byEngine(e), ['wait', 'lg']);
   }
   for (const c of clients) {
     const n = spawnSync('sh', ['-c', `"$0" "$@" logs lg | wc -c`, c.cli, ...c.prefix], { env: c.env, encoding: 'utf8' }).stdout.trim();
     if (Number(n) !== LOG_MIB * 1048576) throw new Error(`${c.label} logs lg gave ${n} bytes, not ${LOG_MIB * 1048576}`);
   }
-  for (let i = 0; i < Math.min(REPS, 5); i++) {
+  for (let i = 0; i < Math.min(REPS, 3); i++) {
     sampleLoad();
     for (const c of clients) record(`logs of ${LOG_MIB} MiB (MiB/s)`, c.label, LOG_MIB / (t(c, ['logs', 'lg']) / 1000));
   }
 
   // Idle RSS: 50 running containers on each engine, then a quiet minute.
-  for (const e of ['berthd', 'dockerd'] as const) {
+  for (const e of engines) {
     const c = byEngine(e);
     cli(c, ['rm', '-f', 'lg', 'sx']);
     await tenAtATime(c, Array.from({ length: 50 }, (_, k) => `idle${k}`), (n) => ['run', '-d', '--name', n, 'busybox', 'sleep', '3600']);
@@ -152,23 +158,26 @@ try {
   sampleLoad();
   const dockerdPids = [peer.pid, ...childrenOf(peer.pid)];
   record('daemon idle RSS, 50 containers (MiB)', 'berth CLI', rssKiB(d.pid!) / 1024);
+  if (dc) record('daemon idle RSS, 50 containers (MiB)', 'berth CLI, crun', rssKiB(dc.pid!) / 1024);
   record('daemon idle RSS, 50 containers (MiB)', 'dockerd (docker CLI)', dockerdPids.reduce((s, p) => s + rssKiB(p), 0) / 1024);
 
   const unit = (op: string) => (op.includes('MiB') ? '' : ' ms');
   const higherIsBetter = (op: string) => op.includes('MiB/s');
   const out: string[] = ['', `load average during the run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (1 min) on ${cpus().length} cpus`, ''];
-  out.push(`| operation | ${clients.map((c) => c.label).join(' | ')} | berth CLI / dockerd |`, `|---|${clients.map(() => '---:').join('|')}|---:|`);
+  const berths = clients.filter((c) => c.cli === BERTH).map((c) => c.label);
+  out.push(`| operation | ${clients.map((c) => c.label).join(' | ')} | ${berths.map((l) => `${l} vs dockerd`).join(' | ')} |`, `|---|${[...clients, ...berths].map(() => '---:').join('|')}|`);
   for (const [op, m] of fig) {
     const med = (l: string) => median(m.get(l) ?? []);
     // A ratio above 1 is berth ahead: dockerd's time (or RSS) over berth's, berth's throughput over dockerd's.
-    const ratio = higherIsBetter(op) ? med('berth CLI') / med('dockerd (docker CLI)') : med('dockerd (docker CLI)') / med('berth CLI');
+    const ratio = (l: string) => (higherIsBetter(op) ? med(l) / med('dockerd (docker CLI)') : med('dockerd (docker CLI)') / med(l));
     const cells = clients.map((c) => (m.has(c.label) ? `${med(c.label).toFixed(op.includes('×50') ? 0 : 1)}${unit(op)}` : '—'));
-    out.push(`| ${op} | ${cells.join(' | ')} | ${ratio.toFixed(2)}× |`);
+    out.push(`| ${op} | ${cells.join(' | ')} | ${berths.map((l) => `${ratio(l).toFixed(2)}×`).join(' | ')} |`);
   }
-  out.push('', 'berth CLI / dockerd above 1: berth ahead (dockerd\'s time or RSS over berth\'s; berth\'s throughput over dockerd\'s).', '', 'per-repetition figures:');
+  out.push('', 'vs dockerd above 1: berth ahead (dockerd\'s time or RSS over berth\'s; berth\'s throughput over dockerd\'s).', '', 'per-repetition figures:');
   for (const [op, m] of fig) for (const [l, xs] of m) out.push(`${op} | ${l}: ${xs.map((x) => x.toFixed(0)).join(' ')}`);
   console.log(out.join('\n'));
 } finally {
   await peer?.stop().catch((e: Error) => console.error(e.message));
   await d?.destroy();
+  await dc?.destroy();
 }
