@@ -2,7 +2,7 @@
 // compiled, to the next container with the same profile
 // (src/runtime/seccomp-bpf.ts): the reused filter must enforce exactly that
 // profile, in the container and in its execs, and a different profile must
-// never get it.
+// never get it; and none of it may outlive the daemon's memory.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,5 +55,23 @@ describe('seccomp filters reused under crun', () => {
     assert.notEqual(handed('third'), bpf, 'another profile never gets this filter');
     assert.equal(d.berth(['exec', 'third', 'sh', '-c', 'mkdir /tmp/x && echo made']).stdout, 'made\n');
     d.berth(['rm', '-f', 'first', 'second', 'third']);
+  });
+
+  test('after kill -9 of the daemon, a container handed a filter runs on, filtered, and the next one compiles afresh', async () => {
+    for (const n of ['ka', 'kb']) {
+      const r = d.berth(['run', '-d', '--name', n, ...noMkdir(), 'busybox', 'sleep', '600']);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.ok(handed('kb'));
+    await d.crash();
+    await d.start();
+    assert.equal(d.berth(['inspect', '-f', '{{.State.Running}}', 'kb']).stdout, 'true\n');
+    const ex = d.berth(['exec', 'kb', 'sh', '-c', 'mkdir /tmp/x && echo made || echo refused']);
+    assert.equal(ex.stdout, 'refused\n', ex.stderr);
+    // The restarted daemon knows no filter: crun compiles this one itself.
+    d.berth(['run', '-d', '--name', 'kc', ...noMkdir(), 'busybox', 'sleep', '600']);
+    assert.equal(handed('kc'), undefined);
+    assert.equal(d.berth(['exec', 'kc', 'sh', '-c', 'mkdir /tmp/x && echo made || echo refused']).stdout, 'refused\n');
+    d.berth(['rm', '-f', 'ka', 'kb', 'kc']);
   });
 });
