@@ -8,6 +8,7 @@ import type { NetworkService } from '../network/service.ts';
 import { launchShim, ShimConnection } from '../runtime/shim.ts';
 import { oomEventsFile } from '../runtime/cgroups/reader.ts';
 import { buildSpec, type OciMount } from '../runtime/spec.ts';
+import { learnCompiledFilter, seccompFilterKey, withCompiledFilter } from '../runtime/seccomp-bpf.ts';
 import { overlayOptions, type Mount, type Snapshotter } from '../storage/snapshotter.ts';
 import { logAttributes } from './create.ts';
 import { logDriverUnavailable, logFile } from './log-drivers.ts';
@@ -80,6 +81,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
     const netDonor = donorOf([net.netns.path]);
     if (netDonor) usernsPath = `/proc/${netDonor}/ns/user`;
   }
+  let filterKey: string | undefined;
   try {
     const spec = buildSpec({
       id: rec.Id,
@@ -108,6 +110,8 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       userns: remap,
       usernsPath,
     });
+    filterKey = seccompFilterKey(runtime.path, spec);
+    withCompiledFilter(spec, filterKey);
     await writeFile(join(state, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
   } catch (err) {
     await d.network.teardown(rec);
@@ -136,6 +140,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       logAttrs: logAttributes(rec),
       oomEvents: oomEventsFile(cgroupsPath),
     });
+    await learnCompiledFilter(filterKey, runtime.root, rec.Id);
   } catch (err) {
     await d.network.teardown(rec);
     await removeStateDir(state);

@@ -1,0 +1,183 @@
+// Speed benchmark (issue #17): every operation of the issue's target table on
+// berth's CLI and the docker CLI against berthd, and the docker CLI against a
+// dockerd 20.10 started beside it (bench/peer-dockerd.ts), interleaved in one
+// run: each repetition runs every client in turn, so a change of the shared
+// machine's load falls on all of them. Prints medians, ratios to dockerd, the
+// per-repetition figures and the load average.
+//   node_modules/.bin/node bench/speed.ts [reps] [rounds] [logMiB] [idleSeconds]
+// reps: runs of each single operation (run --rm, exec, start→first byte, ps);
+// rounds: of the 50-container batches; logMiB: the size of the logs read.
+//
+// dockerd runs with --bridge none (the peer must not touch the host's
+// networks), so its containers get no network while berth's join its default
+// bridge (netns, veth, address): the ratios favour dockerd.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { loadavg, cpus } from 'node:os';
+import { BERTH, DOCKER, startSeededDaemon, type TestDaemon } from '../test/helpers/daemon.ts';
+import { startPeerDockerd, type PeerDockerd } from './peer-dockerd.ts';
+import { median, time } from './measure.ts';
+
+const REPS = Number(process.argv[2] ?? 9);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const LOG_MIB = Number(process.argv[4] ?? 64);
+/** berthd's idle collection runs within this long of its last request (ApiServer.collectWhenIdle). */
+const IDLE_S = Number(process.argv[5] ?? 55);
+
+interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'dockerd' }
+
+function cliAsync(c: Client, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(c.cli, [...c.prefix, ...args], { env: c.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (b: Buffer) => { err += b; });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${c.label} ${args.join(' ')}: exit ${code}: ${err}`))));
+  });
+}
+
+function cli(c: Client, args: string[]): string {
+  const r = spawnSync(c.cli, [...c.prefix, ...args], { env: c.env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${c.label} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const t = (c: Client, args: string[]) => time(c.cli, [...c.prefix, ...args], c.env);
+
+/** Milliseconds from spawning `start -a` to the first byte of the container's output on its stdout. */
+function firstByte(c: Client, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(c.cli, [...c.prefix, 'start', '-a', name], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let ms = NaN;
+    p.stdout.once('data', () => { ms = Number(process.hrtime.bigint() - t0) / 1e6; });
+    p.stdout.resume();
+    p.on('exit', (code) => (code === 0 && !Number.isNaN(ms) ? resolve(ms) : reject(new Error(`${c.label} start -a ${name}: exit ${code}`))));
+  });
+}
+
+/** `n` containers in groups of ten at once, each group after the one before; milliseconds. */
+async function tenAtATime(c: Client, names: string[], args: (n: string) => string[]): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < names.length; i += 10) await Promise.all(names.slice(i, i + 10).map((n) => cliAsync(c, args(n))));
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function childrenOf(pid: number): number[] {
+  return spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+}
+
+const fig = new Map<string, Map<string, number[]>>();
+function record(op: string, label: string, v: number): void {
+  if (!fig.has(op)) fig.set(op, new Map());
+  const m = fig.get(op)!;
+  if (!m.has(label)) m.set(label, []);
+  m.get(label)!.push(v);
+}
+const loads: number[] = [];
+const sampleLoad = () => loads.push(loadavg()[0]);
+
+let d: TestDaemon | undefined;
+let dc: TestDaemon | undefined;
+let peer: PeerDockerd | undefined;
+try {
+  if (!DOCKER) throw new Error('no docker CLI');
+  d = await startSeededDaemon();
+  // A second berthd with crun as its runtime (src/runtime/seccomp-bpf.ts), where crun is installed.
+  if (spawnSync('crun', ['--version']).status === 0) dc = await startSeededDaemon(['--default-runtime', 'crun']);
+  peer = await startPeerDockerd();
+  const saved = spawnSync(BERTH, ['-H', d.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
+  if (saved.status !== 0) throw new Error(`berth save: ${saved.stderr}`);
+  const loaded = peer.docker(['load'], { input: saved.stdout });
+  if (loaded.code !== 0) throw new Error(`docker load: ${loaded.stderr}`);
+
+  const clients: Client[] = [
+    { label: 'berth CLI', cli: BERTH, prefix: ['-H', d.host], env: process.env, engine: 'berthd' },
+    { label: 'docker CLI → berthd', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: d.host }, engine: 'berthd' },
+    { label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' },
+  ];
+  if (dc) clients.splice(2, 0, { label: 'berth CLI, crun', cli: BERTH, prefix: ['-H', dc.host], env: process.env, engine: 'berthd-crun' });
+  const engines = [...new Set(clients.map((c) => c.engine))];
+  const byEngine = (e: Client['engine']) => clients.find((c) => c.engine === e)!;
+  const versions = `${spawnSync(BERTH, ['--version'], { encoding: 'utf8' }).stdout.trim()}; dockerd ${peer.docker(['version', '--format', '{{.Server.Version}}']).stdout.trim()}; ${spawnSync('runc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}`;
+  console.log(`speed: ${REPS} reps, ${ROUNDS} rounds, logs of ${LOG_MIB} MiB; ${cpus().length} cpus, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n${versions}`);
+
+  // Warm every path once (image caches, the bridge, the page cache of the binaries).
+  for (const c of clients) t(c, ['run', '--rm', 'busybox', 'true']);
+  for (const e of engines) cli(byEngine(e), ['run', '-d', '--name', 'sx', 'busybox', 'sleep', '3600']);
+
+  for (let i = 0; i < REPS; i++) {
+    sampleLoad();
+    for (const c of clients) record('run --rm busybox true', c.label, t(c, ['run', '--rm', 'busybox', 'true']));
+    for (const c of clients) record('exec c true', c.label, t(c, ['exec', 'sx', 'true']));
+    for (const c of clients) {
+      const name = `fb${i}${c.label.length}`;
+      cli(c, ['create', '--name', name, 'busybox', 'echo', 'hi']);
+      record('start -a → first byte', c.label, await firstByte(c, name));
+      cli(c, ['rm', name]);
+    }
+  }
+
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const c of clients) {
+      sampleLoad();
+      const names = Array.from({ length: 50 }, (_, k) => `b${r}x${k}`);
+      record('run -d ×50, ten at a time', c.label, await tenAtATime(c, names, (n) => ['run', '-d', '--name', n, 'busybox', 'sleep', '3600']));
+      // `sx` is the 51st container: the table's "ps -a with 50" gets one more.
+      for (let k = 0; k < REPS; k++) record('ps -a with 50 containers', c.label, t(c, ['ps', '-a']));
+      record('rm -f ×50, ten at a time', c.label, await tenAtATime(c, names, (n) => ['rm', '-f', n]));
+    }
+  }
+
+  // logs: one container per engine writes LOG_MIB MiB of 100-byte lines; every client reads it back whole.
+  const line = 'x'.repeat(99);
+  for (const e of engines) {
+    cli(byEngine(e), ['run', '-d', '--name', 'lg', 'busybox', 'sh', '-c', `yes ${line} | head -c ${LOG_MIB * 1048576}`]);
+    cli(byEngine(e), ['wait', 'lg']);
+  }
+  for (const c of clients) {
+    const n = spawnSync('sh', ['-c', `"$0" "$@" logs lg | wc -c`, c.cli, ...c.prefix], { env: c.env, encoding: 'utf8' }).stdout.trim();
+    if (Number(n) !== LOG_MIB * 1048576) throw new Error(`${c.label} logs lg gave ${n} bytes, not ${LOG_MIB * 1048576}`);
+  }
+  for (let i = 0; i < Math.min(REPS, 3); i++) {
+    sampleLoad();
+    for (const c of clients) record(`logs of ${LOG_MIB} MiB (MiB/s)`, c.label, LOG_MIB / (t(c, ['logs', 'lg']) / 1000));
+  }
+
+  // Idle RSS: 50 running containers on each engine, then a quiet minute.
+  for (const e of engines) {
+    const c = byEngine(e);
+    cli(c, ['rm', '-f', 'lg', 'sx']);
+    await tenAtATime(c, Array.from({ length: 50 }, (_, k) => `idle${k}`), (n) => ['run', '-d', '--name', n, 'busybox', 'sleep', '3600']);
+  }
+  await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+  sampleLoad();
+  const dockerdPids = [peer.pid, ...childrenOf(peer.pid)];
+  record('daemon idle RSS, 50 containers (MiB)', 'berth CLI', rssKiB(d.pid!) / 1024);
+  if (dc) record('daemon idle RSS, 50 containers (MiB)', 'berth CLI, crun', rssKiB(dc.pid!) / 1024);
+  record('daemon idle RSS, 50 containers (MiB)', 'dockerd (docker CLI)', dockerdPids.reduce((s, p) => s + rssKiB(p), 0) / 1024);
+
+  const unit = (op: string) => (op.includes('MiB') ? '' : ' ms');
+  const higherIsBetter = (op: string) => op.includes('MiB/s');
+  const out: string[] = ['', `load average during the run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (1 min) on ${cpus().length} cpus`, ''];
+  const berths = clients.filter((c) => c.cli === BERTH).map((c) => c.label);
+  out.push(`| operation | ${clients.map((c) => c.label).join(' | ')} | ${berths.map((l) => `${l} vs dockerd`).join(' | ')} |`, `|---|${[...clients, ...berths].map(() => '---:').join('|')}|`);
+  for (const [op, m] of fig) {
+    const med = (l: string) => median(m.get(l) ?? []);
+    // A ratio above 1 is berth ahead: dockerd's time (or RSS) over berth's, berth's throughput over dockerd's.
+    const ratio = (l: string) => (higherIsBetter(op) ? med(l) / med('dockerd (docker CLI)') : med('dockerd (docker CLI)') / med(l));
+    const cells = clients.map((c) => (m.has(c.label) ? `${med(c.label).toFixed(op.includes('×50') ? 0 : 1)}${unit(op)}` : '—'));
+    out.push(`| ${op} | ${cells.join(' | ')} | ${berths.map((l) => `${ratio(l).toFixed(2)}×`).join(' | ')} |`);
+  }
+  out.push('', 'vs dockerd above 1: berth ahead (dockerd\'s time or RSS over berth\'s; berth\'s throughput over dockerd\'s).', '', 'per-repetition figures:');
+  for (const [op, m] of fig) for (const [l, xs] of m) out.push(`${op} | ${l}: ${xs.map((x) => x.toFixed(0)).join(' ')}`);
+  console.log(out.join('\n'));
+} finally {
+  await peer?.stop().catch((e: Error) => console.error(e.message));
+  await d?.destroy();
+  await dc?.destroy();
+}
