@@ -51,14 +51,21 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
     && (o.index === undefined || Number(labels[LABEL.containerNumber]) === o.index);
   let finish: () => void = () => {};
   const finished = new Promise<void>((r) => { finish = r; });
+  // A followed container's log stream can end before its `die` event is handled: the
+  // exit line is waited for (a little) before following ends, or it would be lost.
+  const exitsDue = new Set<string>();
+  let grace: NodeJS.Timeout | undefined;
   const settle = async () => {
     if (following.size > 0) return;
     const running = await projectContainers(client, project, { services: o.services }).catch(() => []);
-    if (running.length === 0) finish();
+    if (running.length > 0) return;
+    if (exitsDue.size === 0) finish();
+    else grace ??= setTimeout(finish, 2000);
   };
   const follow = (id: string, name: string, canonical: string, tty: boolean, since?: string) => {
     if (following.has(id)) return;
     following.add(id);
+    exitsDue.add(id);
     void containerLogs(client, { id, name, canonical, tty }, printer, { ...o, since: since ?? o.since })
       .catch(() => {})
       .finally(() => {
@@ -85,6 +92,8 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
     const name = shortName({ Id: e.Actor.ID, Names: [`/${e.Actor.Attributes.name ?? ''}`], Labels: e.Actor.Attributes });
     if (e.Action === 'die') {
       printer.status(name, `exited with code ${e.Actor.Attributes.exitCode ?? info?.State.ExitCode ?? 0}${info?.State.Restarting ? ' (restarting)' : ''}`);
+      exitsDue.delete(e.Actor.ID);
+      void settle();
     } else if (info) {
       // From the end of its previous run (a restart), or from its first line (a new container):
       // not from StartedAt, which the engine records after the process may have written.
@@ -101,5 +110,6 @@ export async function printProjectLogs(client: EngineClient, project: string, pr
   }
   await settle();
   await finished;
+  clearTimeout(grace);
   events.destroy();
 }
