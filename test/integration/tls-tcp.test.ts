@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
+import { connect as tcpConnect } from 'node:net';
 import { BERTH, DOCKER, TestDaemon, run } from '../helpers/daemon.ts';
 
 function openssl(args: string[], cwd: string): void {
@@ -44,6 +45,21 @@ function certPath(dir: string, caDir: string, certDir: string, name: string): st
   copyFileSync(join(certDir, `${name}.pem`), join(dir, 'cert.pem'));
   copyFileSync(join(certDir, `${name}-key.pem`), join(dir, 'key.pem'));
   return dir;
+}
+
+/** Resolves once something accepts TCP connections on the port: the daemon may answer on its unix socket first. */
+async function listening(port: number, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = tcpConnect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 function freePort(): number {
@@ -88,6 +104,7 @@ describe('TCP with mutual TLS', () => {
     port = freePort();
     d = new TestDaemon(['-H', `tcp://127.0.0.1:${port}`, '--tlsverify', '--tlscacert', join(ca(), 'ca.pem'), '--tlscert', join(ca(), 'server.pem'), '--tlskey', join(ca(), 'server-key.pem')]);
     await d.start();
+    await listening(port);
   });
   after(async () => {
     await d?.destroy();
