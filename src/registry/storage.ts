@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import { RegistryError, notFoundManifest } from './errors.ts';
 import { isTag, parseDigest, requireDigest, type Digest } from './names.ts';
 import { exists, isNotFound, moveInto, syncDir, touch, writeAtomic } from './fsutil.ts';
-import type { ParsedManifest, Descriptor } from './manifest.ts';
+import type { ParsedManifest } from './manifest.ts';
+import type { Descriptor } from '../api/oci.ts';
 import { Uploads } from './uploads.ts';
 
 export type { UploadState } from './uploads.ts';

@@ -5,6 +5,7 @@
 // the credentials `login` stored.
 import { createHash } from 'node:crypto';
 import { NotFoundError, TooLargeError, UnavailableError } from '../errors.ts';
+import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../api/oci.ts';
 
 export interface RegistryCredential {
   username: string;
@@ -17,9 +18,7 @@ export interface Manifest {
   bytes: Buffer;
 }
 
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, 'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
+const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(', ');
 
 export function sha256(b: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -189,13 +188,6 @@ export class RegistryClient {
   }
 }
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
 
 
 export function fallbackTag(digest: string): string {

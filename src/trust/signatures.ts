@@ -7,7 +7,8 @@ import type { Reference } from '../api/reference.ts';
 import { NotFoundError, UnauthorizedError } from '../errors.ts';
 import { BadSignatureError, BUNDLE_MEDIA_TYPE, bundleHint, makeBundle, MAX_BUNDLE, verifyBundle } from './bundle.ts';
 import { parsePublicKey } from './keys.ts';
-import { OCI_MANIFEST, sha256, type Descriptor, type Manifest, type RegistryClient } from './registry.ts';
+import { sha256, type Manifest, type RegistryClient } from './registry.ts';
+import { OCI_MANIFEST, type Descriptor } from '../api/oci.ts';
 import { expired, type SignerKey } from './signers.ts';
 
 /** Where signatures are read from: berth's client (src/trust/registry.ts) or the daemon's registry client. */

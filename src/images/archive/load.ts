@@ -18,10 +18,8 @@ import { chainIds } from '../layers.ts';
 import { type Reference, familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import type { ImageStore } from '../store.ts';
 import type { ImageConfigFile } from '../types.ts';
-import { OCI_INDEX, OCI_MANIFEST } from './save.ts';
+import { DOCKER_LIST as DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../api/oci.ts';
 
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 const MAX_JSON = 64 << 20;
 const MAX_LINK_HOPS = 32;
 

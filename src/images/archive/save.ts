@@ -15,18 +15,10 @@ import {
   type Reference, familiarName, familiarString, looksLikeImageId, parseNormalizedNamed, referenceString,
 } from '../../api/reference.ts';
 import type { Image, ImageStore } from '../store.ts';
+import { OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../../api/oci.ts';
 
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 export const OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
-
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-}
 
 /** One image to save and the tags (full references) it is saved under. */
 interface SaveItem {

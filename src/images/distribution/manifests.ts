@@ -4,15 +4,16 @@
 import { InvalidArgumentError, NotFoundError } from '../../errors.ts';
 import { sha256 } from '../content.ts';
 import type { RegistryClient } from './client.ts';
+import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, type Descriptor, type Platform } from '../../api/oci.ts';
 
 export const MEDIA = {
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: DOCKER_MANIFEST,
+  dockerList: DOCKER_LIST,
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
   dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
   dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: OCI_MANIFEST,
+  ociIndex: OCI_INDEX,
   ociConfig: 'application/vnd.oci.image.config.v1+json',
 } as const;
 
@@ -30,19 +31,6 @@ const LAYER_TYPES = new Set([
   'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
 ]);
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  urls?: string[];
-  platform?: Platform;
-}
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
 
 export interface ImageManifest {
   mediaType: string;

@@ -16,8 +16,9 @@ import type { ImageConfigFile } from '../types.ts';
 import type { Credentials } from './auth.ts';
 import { RegistryClient, RegistryResponseError, RegistryUnreachableError } from './client.ts';
 import {
-  type Descriptor, type ImageManifest, fetchManifest, isIndex, parseImageManifest, parseIndex, parsePlatform, selectPlatform,
+  type ImageManifest, fetchManifest, isIndex, parseImageManifest, parseIndex, parsePlatform, selectPlatform,
 } from './manifests.ts';
+import type { Descriptor } from '../../api/oci.ts';
 import { type Emit, progressBar, shortDigest } from './progress.ts';
 import { sha256 } from '../content.ts';
 import type { RegistryHosts } from './hosts.ts';

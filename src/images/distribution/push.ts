@@ -20,7 +20,8 @@ import { type Reference, familiarName, parseNormalizedNamed, referenceString, wi
 import type { Credentials } from './auth.ts';
 import { RegistryClient, RegistryResponseError, RegistryUnreachableError } from './client.ts';
 import type { RegistryHosts } from './hosts.ts';
-import { MEDIA, type Descriptor } from './manifests.ts';
+import { MEDIA } from './manifests.ts';
+import type { Descriptor } from '../../api/oci.ts';
 import type { BlobSighting, LayerMetadata } from './metadata.ts';
 import { type Emit, progressBar, shortDigest } from './progress.ts';
 
