@@ -165,3 +165,30 @@ export function rfc3339Nano(date: Date = new Date(), extraNs = 0): string {
 export function nowNano(): string {
   return rfc3339Nano(new Date(), Number(process.hrtime.bigint() % 1_000_000n));
 }
+
+/** A published port as GET /containers/json lists it. */
+export interface PortSummary {
+  IP?: string;
+  PrivatePort: number;
+  PublicPort?: number;
+  Type: string;
+}
+
+/** One entry of GET /containers/json (the Engine API's ContainerSummary): what the daemon answers and every client reads. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  Command: string;
+  Created: number;
+  Ports: PortSummary[];
+  Labels: Record<string, string>;
+  State: string;
+  Status: string;
+  SizeRw?: number;
+  SizeRootFs?: number;
+  HostConfig: { NetworkMode?: string };
+  NetworkSettings: { Networks: Record<string, unknown> };
+  Mounts: MountPoint[];
+}

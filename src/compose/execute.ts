@@ -5,7 +5,8 @@
 import { ApiError, type EngineClient } from '../client/engine-client.ts';
 import { LABEL, type Project, type Service } from './model.ts';
 import { containerConfig, projectLabels } from './container-config.ts';
-import { dependencyOrder, displayName, type ContainerSummary, type Plan, type ServicePlan } from './plan.ts';
+import { dependencyOrder, type Plan, type ServicePlan } from './plan.ts';
+import { containerName, type ContainerSummary } from './project-containers.ts';
 import { ids, type Progress } from './progress.ts';
 import { writeFileObjects } from './file-objects.ts';
 import { isDryRun } from './dry-run.ts';
@@ -91,7 +92,7 @@ async function anonymousVolumes(ctx: ExecContext, id: string): Promise<Record<st
 class Names {
   private readonly byService = new Map<string, string>();
   constructor(containers: ContainerSummary[]) {
-    for (const c of containers) if (c.Labels[LABEL.containerNumber] === '1' && c.Labels[LABEL.oneoff] !== 'True') this.byService.set(c.Labels[LABEL.service], displayName(c));
+    for (const c of containers) if (c.Labels[LABEL.containerNumber] === '1' && c.Labels[LABEL.oneoff] !== 'True') this.byService.set(c.Labels[LABEL.service], containerName(c));
   }
   set(service: string, name: string): void {
     if (!this.byService.has(service)) this.byService.set(service, name);
@@ -128,7 +129,7 @@ export async function converge(ctx: ExecContext, plan: Plan, o: ConvergeOptions,
   // A cycle (the loader rejects them) fails here instead of leaving tasks waiting on each other.
   dependencyOrder(new Map([...plan.services].map(([k, v]) => [k, v.dependsOn])));
   if (o.removeOrphans) {
-    await all(plan.orphans, (c) => step(ctx, ids.container(displayName(c)), 'Removing', 'Removed', async () => {
+    await all(plan.orphans, (c) => step(ctx, ids.container(containerName(c)), 'Removing', 'Removed', async () => {
       if (c.State === 'running') await client.status('POST', `/containers/${c.Id}/stop`, { query: { t: o.timeout } });
       await client.status('DELETE', `/containers/${c.Id}`, { query: { force: true, v: true } });
     }));
@@ -160,9 +161,9 @@ export async function converge(ctx: ExecContext, plan: Plan, o: ConvergeOptions,
         });
         containers.push({ id, name: a.name, running: false, restart: false });
       } else if (a.kind === 'keep' || a.kind === 'restart') {
-        containers.push({ id: a.container.Id, name: displayName(a.container), running: a.container.State === 'running', restart: a.kind === 'restart' });
+        containers.push({ id: a.container.Id, name: containerName(a.container), running: a.container.State === 'running', restart: a.kind === 'restart' });
       } else {
-        const name = displayName(a.container);
+        const name = containerName(a.container);
         if (a.container.State === 'running') await step(ctx, ids.container(name), 'Stopping', 'Stopped', () => stopContainer(ctx, a.container.Id, o.timeout));
         await step(ctx, ids.container(name), 'Removing', 'Removed', () => client.status('DELETE', `/containers/${a.container.Id}`, { query: { force: true } }));
       }

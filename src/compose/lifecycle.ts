@@ -5,7 +5,8 @@
 import { ApiError } from '../client/engine-client.ts';
 import { LABEL, type Project } from './model.ts';
 import { all, waitForCondition, type ExecContext } from './execute.ts';
-import { dependencyOrder, displayName, isOneoff, labelFilter, type ContainerSummary } from './plan.ts';
+import { dependencyOrder, labelFilter } from './plan.ts';
+import { containerName, isOneoff, projectContainers, type ContainerSummary, type OneOff } from './project-containers.ts';
 import { ids } from './progress.ts';
 import { removeProjectState } from './file-objects.ts';
 import { isDryRun } from './dry-run.ts';
@@ -13,20 +14,17 @@ import { isDryRun } from './dry-run.ts';
 export interface Selection {
   services?: string[];
   /** One-off (run) containers: excluded unless asked. */
-  oneoff?: 'exclude' | 'include' | 'only';
+  oneoff?: OneOff;
   all?: boolean;
 }
 
-export async function projectContainers(ctx: ExecContext, s: Selection = {}): Promise<ContainerSummary[]> {
-  const list = await ctx.client.call<ContainerSummary[]>('GET', '/containers/json', { query: { all: s.all ?? true, filters: labelFilter(`${LABEL.project}=${ctx.project.name}`) } });
-  const wanted = s.services?.length ? new Set(s.services) : undefined;
+/** The project's containers a lifecycle command acts on (stopped ones too unless asked); a service neither the model nor the engine knows is an error. */
+export async function selectContainers(ctx: ExecContext, s: Selection = {}): Promise<ContainerSummary[]> {
+  const list = await projectContainers(ctx.client, ctx.project.name, { all: s.all ?? true, services: s.services, oneoff: s.oneoff });
   for (const name of s.services ?? []) {
     if (!ctx.project.services[name] && !ctx.project.disabledServices[name] && !list.some((c) => c.Labels[LABEL.service] === name)) throw new Error(`no such service: ${name}`);
   }
-  return list
-    .filter((c) => !wanted || wanted.has(c.Labels[LABEL.service]))
-    .filter((c) => (s.oneoff === 'include' ? true : s.oneoff === 'only' ? isOneoff(c) : !isOneoff(c)))
-    .sort((a, b) => displayName(a).localeCompare(displayName(b), undefined, { numeric: true }));
+  return list;
 }
 
 /** Containers grouped in dependency waves of their services (services unknown to the model come last). */
@@ -55,7 +53,7 @@ export async function inOrder(ctx: ExecContext, containers: ContainerSummary[], 
   if (reverse) ws.reverse();
   for (const w of ws) {
     await all(w, async (c) => {
-      const id = ids.container(displayName(c));
+      const id = ids.container(containerName(c));
       ctx.progress.event(id, 'working', verb.working);
       try {
         await verb.call(c);
@@ -104,9 +102,9 @@ export async function startContainers(ctx: ExecContext, containers: ContainerSum
       for (const [dep, d] of Object.entries(svc?.depends_on ?? {})) {
         if (d.condition === 'service_started') continue;
         const depContainers = containers.filter((x) => x.Labels[LABEL.service] === dep);
-        await all(depContainers, (x) => waitForCondition(ctx, dep, { id: x.Id, name: displayName(x) }, d.condition as 'service_healthy'));
+        await all(depContainers, (x) => waitForCondition(ctx, dep, { id: x.Id, name: containerName(x) }, d.condition as 'service_healthy'));
       }
-      const id = ids.container(displayName(c));
+      const id = ids.container(containerName(c));
       if (c.State === 'running') return;
       ctx.progress.event(id, 'working', 'Starting');
       try {
@@ -159,16 +157,16 @@ async function removal(ctx: ExecContext, id: string, fn: () => Promise<unknown>)
  */
 export async function down(ctx: ExecContext, o: DownOptions): Promise<void> {
   const { client, project } = ctx;
-  const all_ = await projectContainers(ctx, { oneoff: o.removeOrphans ? 'include' : 'exclude' });
+  const all_ = await selectContainers(ctx, { oneoff: o.removeOrphans ? 'include' : 'exclude' });
   const known = (c: ContainerSummary) => !o.haveModel || !!project.services[c.Labels[LABEL.service]] || !!project.disabledServices[c.Labels[LABEL.service]];
   const containers = all_.filter((c) => known(c) && !isOneoff(c));
   const orphans = o.removeOrphans ? all_.filter((c) => !known(c) || isOneoff(c)) : [];
   // A recreated container mounts its predecessor's anonymous volume by name, which the engine's v=1 leaves.
-  const anonymous = new Set([...containers, ...orphans].flatMap((c) => (c.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)).map((m) => m.Name!)));
+  const anonymous = new Set([...containers, ...orphans].flatMap((c) => c.Mounts.filter((m) => m.Type === 'volume' && m.Name && /^[0-9a-f]{64}$/.test(m.Name)).map((m) => m.Name!)));
   // Dependents must be stopped before what they depend on; their removal need not hold the next wave back.
   const removals: Array<Promise<void>> = [];
   const stopThenRemove = async (c: ContainerSummary, volumes: boolean): Promise<void> => {
-    const id = ids.container(displayName(c));
+    const id = ids.container(containerName(c));
     ctx.progress.event(id, 'working', 'Stopping');
     try {
       await client.status('POST', `/containers/${c.Id}/stop`, { query: { t: o.timeout } });

@@ -4,18 +4,7 @@
 import type { EngineClient } from '../client/engine-client.ts';
 import { LABEL, type Project, type Service } from './model.ts';
 import { configHash, containerName } from './container-config.ts';
-
-export interface ContainerSummary {
-  Id: string;
-  Names: string[];
-  Image: string;
-  ImageID?: string;
-  State: string;
-  Status?: string;
-  Labels: Record<string, string>;
-  Created?: number;
-  Mounts?: Array<{ Type: string; Name?: string; Destination: string }>;
-}
+import { containerNumber, isOneoff, projectContainers, type ContainerSummary } from './project-containers.ts';
 
 export interface Observed {
   containers: ContainerSummary[];
@@ -32,7 +21,7 @@ export function labelFilter(...labels: string[]): string {
 /** Everything of the project the engine has: its containers (one-off ones too), and the networks and volumes that exist. */
 export async function observe(client: EngineClient, project: string): Promise<Observed> {
   const [containers, networks, volumes] = await Promise.all([
-    client.call<ContainerSummary[]>('GET', '/containers/json', { query: { all: true, filters: labelFilter(`${LABEL.project}=${project}`) } }),
+    projectContainers(client, project, { all: true, oneoff: 'include' }),
     client.call<Array<{ Name: string; Id: string }>>('GET', '/networks'),
     client.call<{ Volumes: Array<{ Name: string }> | null }>('GET', '/volumes'),
   ]);
@@ -41,18 +30,6 @@ export async function observe(client: EngineClient, project: string): Promise<Ob
     networks: new Map(networks.map((n) => [n.Name, n.Id])),
     volumes: new Set((volumes.Volumes ?? []).map((v) => v.Name)),
   };
-}
-
-export function containerNumber(c: ContainerSummary): number {
-  return Number(c.Labels[LABEL.containerNumber] ?? 0);
-}
-
-export function displayName(c: ContainerSummary): string {
-  return (c.Names[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
-}
-
-export function isOneoff(c: ContainerSummary): boolean {
-  return c.Labels[LABEL.oneoff] === 'True';
 }
 
 export type ContainerAction =
@@ -169,7 +146,7 @@ export function planUp(project: Project, observed: Observed, o: PlanOptions = {}
       }
       numbers.add(n);
       const image = o.images?.get(name);
-      const outdated = c.Labels[LABEL.configHash] !== hash || (image !== undefined && c.ImageID !== undefined && c.ImageID !== image);
+      const outdated = c.Labels[LABEL.configHash] !== hash || (image !== undefined && c.ImageID !== image);
       if (!o.noRecreate && (o.forceRecreate || outdated || recreateDeps.has(name))) {
         actions.push({ kind: 'recreate', number: n, name: containerName(project, service, n), container: c });
         recreated.add(name);

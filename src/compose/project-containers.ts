@@ -2,21 +2,10 @@
 // compose's labels, so projects made by docker compose, docker-compose 1.x
 // and berth compose are all seen alike.
 import type { EngineClient } from '../client/engine-client.ts';
+import type { ContainerSummary } from '../api/container.ts';
 import { LABEL } from './model.ts';
 
-/** The fields of GET /containers/json the compose commands use. */
-export interface ContainerSummary {
-  Id: string;
-  Names: string[];
-  Image: string;
-  ImageID: string;
-  Command: string;
-  Created: number;
-  Ports: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }>;
-  Labels: Record<string, string>;
-  State: string;
-  Status: string;
-}
+export type { ContainerSummary };
 
 export type OneOff = 'exclude' | 'only' | 'include';
 
@@ -43,6 +32,11 @@ export async function projectContainers(client: EngineClient, project: string, q
   return list
     .filter((c) => !wanted || wanted.has(c.Labels[LABEL.service]))
     .sort((a, b) => (containerName(a) < containerName(b) ? -1 : containerName(a) > containerName(b) ? 1 : 0));
+}
+
+/** A container `compose run` made. */
+export function isOneoff(c: Pick<ContainerSummary, 'Labels'>): boolean {
+  return c.Labels[LABEL.oneoff] === 'True';
 }
 
 /** The container's own name (not a legacy link alias), without the slash. */

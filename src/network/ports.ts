@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:net';
 import { createSocket, type Socket } from 'node:dgram';
 import { ConflictError, InvalidArgumentError } from '../errors.ts';
-import type { HostConfig } from '../api/container.ts';
+import type { HostConfig, PortSummary } from '../api/container.ts';
 import type { PortMap } from './model.ts';
 
 export interface PortRequest {
@@ -116,8 +116,8 @@ export function portMapOf(held: { proto: string; containerPort: number; hostIp: 
 }
 
 /** The `Ports` of a container summary (`GET /containers/json`), as `docker ps` shows them. */
-export function portSummary(m: PortMap | undefined): { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] {
-  const out: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] = [];
+export function portSummary(m: PortMap | undefined): PortSummary[] {
+  const out: PortSummary[] = [];
   for (const [k, list] of Object.entries(m ?? {})) {
     const [port, proto] = k.split('/');
     if (!list?.length) out.push({ PrivatePort: Number(port), Type: proto });

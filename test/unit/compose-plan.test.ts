@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Project, Service } from '../../src/compose/model.ts';
 import { configHash, containerConfig } from '../../src/compose/container-config.ts';
-import { dependencyOrder, planUp, type ContainerSummary, type Observed } from '../../src/compose/plan.ts';
+import { dependencyOrder, planUp, type Observed } from '../../src/compose/plan.ts';
+import type { ContainerSummary } from '../../src/compose/project-containers.ts';
 import { durationNs, sizeBytes } from '../../src/compose/units.ts';
 
 function service(name: string, s: Partial<Service> = {}): Service {
@@ -22,7 +23,8 @@ function project(services: Service[], extra: Partial<Project> = {}): Project {
 
 function container(svc: Service, n: number, state = 'running', hash = configHash(svc, { FROM_SHELL: 'yes' })): ContainerSummary {
   return {
-    Id: `${svc.name}${n}`.padEnd(64, '0'), Names: [`/p-${svc.name}-${n}`], Image: 'busybox', State: state,
+    Id: `${svc.name}${n}`.padEnd(64, '0'), Names: [`/p-${svc.name}-${n}`], Image: 'busybox', ImageID: 'sha256:busybox', State: state, Status: '',
+    Command: '', Created: 0, Ports: [], HostConfig: { NetworkMode: 'p_default' }, NetworkSettings: { Networks: {} }, Mounts: [],
     Labels: { 'com.docker.compose.project': 'p', 'com.docker.compose.service': svc.name, 'com.docker.compose.container-number': String(n), 'com.docker.compose.oneoff': 'False', 'com.docker.compose.config-hash': hash },
   };
 }

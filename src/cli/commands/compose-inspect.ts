@@ -21,10 +21,6 @@ const PS_HEADERS: Record<string, string> = {
   LocalVolumes: 'LOCAL VOLUMES', Publishers: 'PUBLISHERS',
 };
 
-interface PsContainer extends ContainerSummary {
-  Mounts?: Array<{ Name?: string; Source?: string; Driver?: string }>;
-  NetworkSettings?: { Networks?: Record<string, unknown> };
-}
 interface Inspected { State: { Status: string; ExitCode: number; Health?: { Status: string } } }
 
 function ellipsis(s: string, max: number): string {
@@ -39,7 +35,7 @@ function portsColumn(ports: ContainerSummary['Ports']): string {
 }
 
 /** The fields of docker compose's ContainerContext. */
-function psRow(c: PsContainer, info: Inspected | undefined, trunc: boolean, json: boolean): Record<string, unknown> {
+function psRow(c: ContainerSummary, info: Inspected | undefined, trunc: boolean, json: boolean): Record<string, unknown> {
   const state = info?.State;
   const exitCode = state && (state.Status === 'exited' || state.Status === 'dead') ? state.ExitCode : 0;
   const mounts = (c.Mounts ?? []).map((m) => m.Name || m.Source || '');
@@ -82,7 +78,7 @@ async function runPs(client: EngineClient, project: string, services: string[], 
     status.push(f.filter.slice(eq + 1));
   }
   const all = f.all === true || status.length > 0;
-  let list = (await projectContainers(client, project, { all, services, oneoff: all ? 'include' : 'exclude' })) as PsContainer[];
+  let list = (await projectContainers(client, project, { all, services, oneoff: all ? 'include' : 'exclude' })) as ContainerSummary[];
   if (status.length) list = list.filter((c) => status.includes(c.State));
   if (f.quiet) {
     process.stdout.write(list.map((c) => c.Id + '\n').join(''));

@@ -11,9 +11,10 @@ import { configDir, registryAuthHeader } from '../credentials.ts';
 import { parseNormalizedNamed, withDefaultTag, familiarString } from '../../api/reference.ts';
 import { Progress, type ProgressMode } from '../../compose/progress.ts';
 import { all, converge, createResources, waitForCondition, type ExecContext, type Running } from '../../compose/execute.ts';
-import { observe, planUp, selectServices, displayName } from '../../compose/plan.ts';
+import { observe, planUp, selectServices } from '../../compose/plan.ts';
+import { containerName } from '../../compose/project-containers.ts';
 import { ensureImages, buildAndShow } from '../../compose/images.ts';
-import { down, inOrder, projectContainers, restartDependents, startContainers, verbs } from '../../compose/lifecycle.ts';
+import { down, inOrder, restartDependents, selectContainers, startContainers, verbs } from '../../compose/lifecycle.ts';
 import { LogPrinter, printContainerLogs } from '../../compose/log-printer.ts';
 import { ansiEnabled, lifecycleProject, projectFlags } from '../compose-project.ts';
 import { DryRunClient, DRY_RUN_PREFIX, isDryRun } from '../../compose/dry-run.ts';
@@ -177,7 +178,7 @@ async function up(services: string[], f: UpFlags, cmd: Command, create: boolean)
     ]);
     const plan = planUp(project, observed, { services, noDeps: f.deps === false, forceRecreate: f.forceRecreate, noRecreate: f.recreate === false, alwaysRecreateDeps: f.alwaysRecreateDeps, scale, images });
     if (plan.orphans.length && !f.removeOrphans) {
-      progress.message(warningLine(`Found orphan containers ([${plan.orphans.map(displayName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
+      progress.message(warningLine(`Found orphan containers ([${plan.orphans.map(containerName).join(' ')}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.`, process.stderr.isTTY === true));
     }
     await createResources(ctx, plan);
     running = await converge(ctx, plan, { start: !create && f.start !== false, images, timeout, removeOrphans: f.removeOrphans, renewAnonVolumes: f.renewAnonVolumes }, observed.containers);
@@ -200,7 +201,7 @@ async function attachAndWait(ctx: ExecContext, running: Running, services: strin
   for (const c of attached) printer.register(c.label);
   if (attached.length) process.stdout.write(`Attaching to ${attached.map((c) => c.label).join(', ')}\n`);
   const stopAll = async () => {
-    const cs = await projectContainers(ctx, { services: [...running.keys()] });
+    const cs = await selectContainers(ctx, { services: [...running.keys()] });
     const p = new Progress(ctx.progress.mode);
     await inOrder({ ...ctx, progress: p }, cs.filter((c) => c.State === 'running'), verbs.stop(ctx, timeout), true);
     p.stop();
@@ -268,7 +269,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     .action(async (services: string[], f: Common, cmd: Command) => {
       const ctx = await context(cmd, f, { services });
       await run(ctx, async () => {
-        const cs = await projectContainers(ctx, { services: selectServices(ctx.project, services, true) });
+        const cs = await selectContainers(ctx, { services: selectServices(ctx.project, services, true) });
         if (cs.length === 0) throw new CliError(`service ${JSON.stringify(services[0] ?? Object.keys(ctx.project.services)[0] ?? '')} has no container to start`, 1);
         await startContainers(ctx, cs);
       });
@@ -279,7 +280,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
       .action(async (services: string[], f: Common & Record<string, string | boolean | undefined>, cmd: Command) => {
         const ctx = await context(cmd, f, { services });
         await run(ctx, async () => {
-          const cs = (await projectContainers(ctx, { services })).filter((c) => filter(c.State));
+          const cs = (await selectContainers(ctx, { services })).filter((c) => filter(c.State));
           await inOrder(ctx, cs, verb(ctx, f), reverse);
         });
       });
@@ -295,7 +296,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
       await run(ctx, async () => {
         // As compose: the named services and, unless --no-deps, the services that depend on them with `restart: true`.
         const chosen = services.length && f.deps !== false ? restartDependents(ctx.project, services) : services;
-        const cs = await projectContainers(ctx, { services: chosen });
+        const cs = await selectContainers(ctx, { services: chosen });
         await inOrder(ctx, cs, verbs.restart(ctx, timeoutFlag(f.timeout)), false);
       });
     });
@@ -313,7 +314,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
     .action(async (services: string[], f: Common & { force?: boolean; stop?: boolean; volumes?: boolean }, cmd: Command) => {
       const ctx = await context(cmd, f, { services });
       await run(ctx, async () => {
-        let cs = await projectContainers(ctx, { services });
+        let cs = await selectContainers(ctx, { services });
         if (f.stop) await inOrder(ctx, cs.filter((c) => c.State === 'running' || c.State === 'paused'), verbs.stop(ctx), true);
         else cs = cs.filter((c) => c.State !== 'running' && c.State !== 'paused' && c.State !== 'restarting');
         if (cs.length === 0) {
@@ -322,7 +323,7 @@ export function registerComposeLifecycleCommands(compose: Command): void {
         }
         if (!f.force) {
           ctx.progress.stop();
-          if (!(await confirm(`Going to remove ${cs.map(displayName).join(', ')}\nAre you sure?`))) return;
+          if (!(await confirm(`Going to remove ${cs.map(containerName).join(', ')}\nAre you sure?`))) return;
         }
         await inOrder(ctx, cs, verbs.remove(ctx, { force: true, volumes: f.volumes }), false);
       });

@@ -14,23 +14,7 @@ import { createdSince, humanSize } from '../../api/units.ts';
 import { checkTimeFlags } from '../options.ts';
 import { confirm } from '../prompt.ts';
 import { goTimeString } from '../format/go-time.ts';
-
-interface ContainerSummary {
-  Id: string;
-  Names: string[];
-  Image: string;
-  ImageID: string;
-  Command: string;
-  Created: number;
-  Ports: unknown[];
-  Labels: Record<string, string>;
-  State: string;
-  Status: string;
-  SizeRw?: number;
-  SizeRootFs?: number;
-  Mounts: unknown[];
-  NetworkSettings?: { Networks?: Record<string, unknown> };
-}
+import type { ContainerSummary } from '../../api/container.ts';
 
 const PS_HEADERS: Record<string, string> = {
   ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS',

@@ -9,7 +9,7 @@ import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
 import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
 import { readLogs } from '../../containers/logs.ts';
 import { parseTimestampArg } from '../../api/timestamps.ts';
-import type { ContainerRecord } from '../../api/container.ts';
+import type { ContainerRecord, ContainerSummary } from '../../api/container.ts';
 import { labelsMatch } from '../../api/filters.ts';
 import type { CreateRequest } from '../../containers/create.ts';
 import { containerStatus } from '../../api/units.ts';
@@ -314,11 +314,11 @@ export function allLinkNames(engine: Engine): Map<string, string[]> {
   return linkNames(engine.containers.list(), (r) => engine.containers.find(r));
 }
 
-export async function summary(engine: Engine, c: ContainerRecord, size: boolean, links: Map<string, string[]> = allLinkNames(engine)): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {
+export async function summary(engine: Engine, c: ContainerRecord, size: boolean, links: Map<string, string[]> = allLinkNames(engine)): Promise<ContainerSummary> {
+  const out: ContainerSummary = {
     Id: c.Id,
     Names: [c.Name, ...(links.get(c.Id) ?? [])],
-    Image: c.Config.Image,
+    Image: c.Config.Image ?? '',
     ImageID: c.Image,
     Command: commandString(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
@@ -336,7 +336,7 @@ export async function summary(engine: Engine, c: ContainerRecord, size: boolean,
   if (size) {
     out.SizeRw = await engine.containers.rootfsSize(c.Id);
     const img = engine.images.store.byId(c.Image);
-    out.SizeRootFs = (out.SizeRw as number) + (img ? await engine.images.size(img) : 0);
+    out.SizeRootFs = out.SizeRw + (img ? await engine.images.size(img) : 0);
   }
   return out;
 }
