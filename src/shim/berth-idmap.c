@@ -63,42 +63,104 @@ static int fail(const char *what)
 	return 1;
 }
 
+/*
+ * A child that takes namespace steps when asked and holds the namespaces it
+ * is in until released: their /proc/PID/ns files can be bound or opened
+ * meanwhile, and its maps written from outside.
+ */
+typedef int (*ns_step)(const char *arg);
+
+struct held_child {
+	pid_t pid;
+	int ask, answer;
+};
+
+static int held_fork(struct held_child *h, const ns_step *steps, const char *arg)
+{
+	int ask[2], answer[2];
+	if (pipe2(ask, O_CLOEXEC) < 0 || pipe2(answer, O_CLOEXEC) < 0)
+		return -1;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid == 0) {
+		close(ask[1]);
+		close(answer[0]);
+		char c;
+		/* One step per request, answered 1 (done) or 0; end of the pipe releases it. */
+		for (const ns_step *s = steps; read(ask[0], &c, 1) == 1; s += *s != NULL) {
+			c = *s && (*s)(arg) == 0 ? 1 : 0;
+			if (write(answer[1], &c, 1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	close(ask[0]);
+	close(answer[1]);
+	h->ask = ask[1];
+	h->answer = answer[0];
+	return 0;
+}
+
+/* The child's next step: 0 when it was taken, -1 (errno EPERM) when not. */
+static int held_step(struct held_child *h)
+{
+	char c = 1;
+	if (write(h->ask, &c, 1) != 1 || read(h->answer, &c, 1) != 1 || !c) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+static void held_release(struct held_child *h)
+{
+	close(h->ask);
+	close(h->answer);
+	waitpid(h->pid, NULL, 0);
+}
+
+static int held_bind(struct held_child *h, const char *ns, const char *target)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/%s", h->pid, ns);
+	return mount(path, target, NULL, MS_BIND, NULL);
+}
+
+static int unshare_user(const char *unused)
+{
+	(void)unused;
+	return unshare(CLONE_NEWUSER);
+}
+
+/* Mapped by now, root of its own user namespace: it can make a network namespace there. */
+static int unshare_net(const char *unused)
+{
+	(void)unused;
+	return unshare(CLONE_NEWNET);
+}
+
+static int join_user(const char *userns)
+{
+	int fd = open(userns, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 && setns(fd, CLONE_NEWUSER) == 0 ? 0 : -1;
+}
+
 /* A network namespace made inside the user namespace at `userns`, bound on `netns`. */
 static int netns_in(const char *userns, const char *netns)
 {
-	int ready[2], release[2];
-	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0)
-		return fail("pipe");
-	pid_t pid = fork();
-	if (pid < 0)
+	static const ns_step steps[] = { join_user, unshare_net, NULL };
+	struct held_child h;
+	if (held_fork(&h, steps, userns) < 0)
 		return fail("fork");
-	if (pid == 0) {
-		close(ready[0]);
-		close(release[1]);
-		int fd = open(userns, O_RDONLY | O_CLOEXEC);
-		char c = fd >= 0 && setns(fd, CLONE_NEWUSER) == 0 && unshare(CLONE_NEWNET) == 0 ? 1 : 0;
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		(void)!read(release[0], &c, 1);
-		_exit(0);
-	}
-	close(ready[1]);
-	close(release[0]);
-	char ok = 0;
 	int rc = 1;
-	if (read(ready[0], &ok, 1) != 1 || !ok) {
-		errno = EPERM;
+	if (held_step(&h) < 0 || held_step(&h) < 0)
 		fail("join user namespace and unshare network namespace");
-	} else {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
-		if (mount(path, netns, NULL, MS_BIND, NULL) < 0)
-			fail("bind network namespace");
-		else
-			rc = 0;
-	}
-	close(release[1]);
-	waitpid(pid, NULL, 0);
+	else if (held_bind(&h, "net", netns) < 0)
+		fail("bind network namespace");
+	else
+		rc = 0;
+	held_release(&h);
 	return rc;
 }
 
@@ -119,63 +181,36 @@ int main(int argc, char **argv)
 	if (!uidmap || !gidmap)
 		return fail("malloc");
 
-	/* The child unshares its user namespace, tells us, and waits to be released. */
-	int ready[2], release[2];
-	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0)
-		return fail("pipe");
-	pid_t pid = fork();
-	if (pid < 0)
+	static const ns_step steps[] = { unshare_user, unshare_net, NULL };
+	struct held_child h;
+	if (held_fork(&h, steps, NULL) < 0)
 		return fail("fork");
-	if (pid == 0) {
-		close(ready[0]);
-		close(release[1]);
-		char c = unshare(CLONE_NEWUSER) == 0 ? 1 : 0;
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		if (!netns_mode || read(release[0], &c, 1) != 1) {
-			(void)!read(release[0], &c, 1);
-			_exit(0);
-		}
-		/* Mapped now: root of its own namespace, it can make a network namespace there. */
-		c = unshare(CLONE_NEWNET) == 0 ? 1 : 0;
-		if (write(ready[1], &c, 1) != 1)
-			_exit(1);
-		(void)!read(release[0], &c, 1);
-		_exit(0);
-	}
-	close(ready[1]);
-	close(release[0]);
-	char ok = 0;
-	if (read(ready[0], &ok, 1) != 1 || !ok) {
-		errno = EPERM;
-		return fail("unshare user namespace");
-	}
 	char path[64];
 	int rc = 1, ns = -1;
-	snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+	if (held_step(&h) < 0) {
+		fail("unshare user namespace");
+		goto out;
+	}
+	snprintf(path, sizeof path, "/proc/%d/uid_map", h.pid);
 	if (write_file(path, uidmap) < 0) {
 		fail("write uid_map");
 		goto out;
 	}
-	snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+	snprintf(path, sizeof path, "/proc/%d/gid_map", h.pid);
 	if (write_file(path, gidmap) < 0) {
 		fail("write gid_map");
 		goto out;
 	}
 	if (netns_mode) {
-		char c = 1;
-		if (write(release[1], &c, 1) != 1 || read(ready[0], &ok, 1) != 1 || !ok) {
-			errno = EPERM;
+		if (held_step(&h) < 0) {
 			fail("unshare network namespace");
 			goto out;
 		}
-		snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-		if (mount(path, argv[1], NULL, MS_BIND, NULL) < 0) {
+		if (held_bind(&h, "user", argv[1]) < 0) {
 			fail("bind user namespace");
 			goto out;
 		}
-		snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
-		if (mount(path, argv[2], NULL, MS_BIND, NULL) < 0) {
+		if (held_bind(&h, "net", argv[2]) < 0) {
 			fail("bind network namespace");
 			umount2(argv[1], MNT_DETACH);
 			goto out;
@@ -183,7 +218,7 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+	snprintf(path, sizeof path, "/proc/%d/ns/user", h.pid);
 	ns = open(path, O_RDONLY | O_CLOEXEC);
 	if (ns < 0) {
 		fail("open user namespace");
@@ -205,7 +240,8 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
-	close(release[1]);
-	waitpid(pid, NULL, 0);
+	if (ns >= 0)
+		close(ns);
+	held_release(&h);
 	return rc;
 }
