@@ -81,6 +81,8 @@ async function open(ep: Endpoint): Promise<Socket> {
  */
 export class ConnectionPool {
   private readonly idle: Socket[] = [];
+  /** The listener put() added to each idle connection: take() removes exactly it, whatever else listens (an ssh connection's own). */
+  private readonly drops = new WeakMap<Socket, () => void>();
   private readonly max: number;
 
   constructor(max = 8) {
@@ -89,8 +91,12 @@ export class ConnectionPool {
 
   take(): Socket | undefined {
     for (let s = this.idle.pop(); s; s = this.idle.pop()) {
-      s.removeAllListeners('error');
-      s.removeAllListeners('end');
+      const drop = this.drops.get(s);
+      if (drop) {
+        s.off('error', drop);
+        s.off('end', drop);
+        this.drops.delete(s);
+      }
       if (s.destroyed || !s.readable || !s.writable) continue;
       s.ref();
       return s;
@@ -110,6 +116,7 @@ export class ConnectionPool {
       const i = this.idle.indexOf(s);
       if (i >= 0) this.idle.splice(i, 1);
     };
+    this.drops.set(s, drop);
     s.once('error', drop);
     s.once('end', drop);
     s.resume();
