@@ -257,7 +257,8 @@ services:
 services:
   job:
     image: busybox
-    command: ["sh", "-c", "sleep 1; exit 3"]
+    # Long enough to be running still when wait lists the project's running containers, as docker compose's does, under CI's load.
+    command: ["sh", "-c", "sleep 5; exit 3"]
   helper:
     image: busybox
     command: ["sleep", "600"]
