@@ -3,14 +3,15 @@
 // the stream (0 stdin, 1 stdout, 2 stderr, 3 "system error"), three zero
 // bytes, the payload length as a big-endian uint32 — then the payload.
 // Also the per-entry formatting dockerd applies to log lines.
+import { parseLogTime } from './timestamps.ts';
 
 /** One line of a container's log, as the log reader yields it. */
 export interface LogEntry {
   stream: 'stdout' | 'stderr';
   /** The timestamp exactly as written in the file. */
   time: string;
-  /** The same, as nanoseconds since the Unix epoch. */
-  timeNs: bigint;
+  /** The same, as nanoseconds since the Unix epoch, when the reader needed it (since/until). */
+  timeNs?: bigint;
   line: Buffer;
   attrs?: Record<string, string>;
 }
@@ -35,6 +36,23 @@ export function encodeFrame(stream: StreamType, payload: Buffer): Buffer {
   out[3] = 0;
   out.writeUInt32BE(payload.length, 4);
   payload.copy(out, HEADER);
+  return out;
+}
+
+/** Several frames in one buffer, in order. */
+export function encodeFrames(frames: Frame[]): Buffer {
+  let size = 0;
+  for (const f of frames) size += HEADER + f.payload.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const f of frames) {
+    out[at] = f.stream;
+    out[at + 1] = 0;
+    out[at + 2] = 0;
+    out[at + 3] = 0;
+    out.writeUInt32BE(f.payload.length, at + 4);
+    at += HEADER + f.payload.copy(out, at + HEADER);
+  }
   return out;
 }
 
@@ -124,7 +142,7 @@ export function formatTimestamp(e: Pick<LogEntry, 'time' | 'timeNs'>): string {
     const zone = m[3] === '+00:00' || m[3] === '-00:00' ? 'Z' : m[3];
     return `${m[1]}.${(m[2] ?? '').slice(0, 9).padEnd(9, '0')}${zone}`;
   }
-  const ns = e.timeNs;
+  const ns = e.timeNs ?? parseLogTime(e.time) ?? 0n;
   const ms = Number(ns / 1_000_000n) - (ns % 1_000_000n < 0n ? 1 : 0);
   const frac = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
   return `${new Date(ms).toISOString().slice(0, 19)}.${frac.toString().padStart(9, '0')}Z`;

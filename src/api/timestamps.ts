@@ -17,6 +17,11 @@ function daysFromCivil(y: number, m: number, d: number): number {
   return era * 146097 + doe - 719468;
 }
 
+/** Whether `t` has the shape of a json-file log time (parseLogTime reads it). */
+export function isLogTime(t: string): boolean {
+  return LOG_TIME_RE.test(t);
+}
+
 /** An RFC3339(Nano) timestamp as nanoseconds since the epoch; undefined if it is not one. */
 export function parseLogTime(t: string): bigint | undefined {
   const m = LOG_TIME_RE.exec(t);

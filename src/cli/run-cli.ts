@@ -11,7 +11,14 @@ export async function runCli(argv: string[], program?: Command): Promise<never> 
   }
   const code = await cliMain(argv, program);
   // A command is done when its action is: a stream still open (a wait after
-  // a failed start, a detached attach) must not keep it alive. Writes to
-  // pipes, files and terminals are synchronous on Linux, so nothing is lost.
+  // a failed start, a detached attach) must not keep it alive. Writes to a
+  // pipe are asynchronous, though: what is still queued for one is flushed
+  // first (`berth logs c | wc -c` lost its last kilobytes to process.exit).
+  await Promise.all([process.stdout, process.stderr].map(flushed));
   process.exit(code);
+}
+
+function flushed(out: NodeJS.WriteStream): Promise<void> {
+  if (out.writableLength === 0 || out.destroyed) return Promise.resolve();
+  return new Promise((resolve) => out.write('', () => resolve()));
 }

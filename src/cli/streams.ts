@@ -8,12 +8,35 @@ import { FrameDecoder } from '../api/stream-frames.ts';
 /** Copies a stream to stdout/stderr, demultiplexing unless it is a raw (tty) stream. */
 export function copyOutput(src: Readable, raw: boolean, stdout: Writable = process.stdout, stderr: Writable = process.stderr): Promise<void> {
   return new Promise((resolve) => {
+    // A full pipe pauses the source, so a fast daemon never piles output up here.
+    let waiting = 0;
+    const write = (to: Writable, b: Buffer): void => {
+      if (to.write(b)) return;
+      waiting++;
+      src.pause();
+      to.once('drain', () => {
+        if (--waiting === 0) src.resume();
+      });
+    };
     if (raw) {
-      src.on('data', (c: Buffer) => stdout.write(c));
+      src.on('data', (c: Buffer) => write(stdout, c));
     } else {
       const dec = new FrameDecoder();
       src.on('data', (c: Buffer) => {
-        for (const f of dec.push(c)) (f.stream === 2 ? stderr : stdout).write(f.payload);
+        // Consecutive frames of one stream are written at once: log lines are ~100 bytes each.
+        let run: Buffer[] = [];
+        let runStream = 0;
+        const flush = (): void => {
+          if (run.length) write(runStream === 2 ? stderr : stdout, run.length === 1 ? run[0] : Buffer.concat(run));
+          run = [];
+        };
+        for (const f of dec.push(c)) {
+          const stream = f.stream === 2 ? 2 : 1;
+          if (stream !== runStream) flush();
+          runStream = stream;
+          run.push(f.payload);
+        }
+        flush();
       });
     }
     src.on('end', resolve);

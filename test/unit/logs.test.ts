@@ -144,7 +144,7 @@ describe('readLogs: reading what is there', () => {
     const es = await collect(p);
     assert.deepEqual(lines(es), ['a-0', 'a-1', 'a-2', 'a-3', 'a-4', 'a-5', 'a-6', 'a-7', 'a-8']);
     assert.equal(es[0].time, t(0, 1000));
-    assert.equal(es[0].timeNs, BigInt(BASE_S) * 1_000_000_000n + 1000n);
+    assert.equal(parseLogTime(es[0].time), BigInt(BASE_S) * 1_000_000_000n + 1000n);
     assert.equal(es[0].stream, 'stdout');
     assert.ok(Buffer.isBuffer(es[0].line));
     assert.equal(logFds(d), 0);
@@ -276,6 +276,29 @@ describe('readLogs: reading what is there', () => {
     writeFileSync(p, '{"log":"\\u003ch\\u003e \\"q\\" \\t tab é 😀 \\ufffd\\n","stream":"stdout","time":"' + t(1) + '"}\n');
     const [e] = await collect(p);
     assert.equal(e.line.toString(), '<h> "q" \t tab é 😀 \ufffd\n');
+  });
+
+  test('the shim\'s own shape is read from the bytes, any other through JSON.parse, to the same entries', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    const logs = ['plain\n', 'q "x" \\ / \t\r\b\f end\n', '\\"', 'tail \\', '', 'é 😀 ☃'];
+    const shaped = logs.map((l, i) => entry(l, i % 2 ? 'stderr' : 'stdout', t(i)));
+    // The same entries with the keys in another order (the slow path), and lines the fast path must not take.
+    const reordered = logs.map((l, i) => JSON.stringify({ time: t(i), stream: i % 2 ? 'stderr' : 'stdout', log: l }) + '\n');
+    const odd = [
+      '{"log":"x\\n","stream":"stdin","time":"' + t(1) + '"}\n', // no such stream: skipped
+      '{"log":"x\\n","stream":"stdout","time":"yesterday"}\n', // not a time: skipped
+      '{"log":"x\\q","stream":"stdout","time":"' + t(1) + '"}\n', // a bad escape: not JSON, skipped
+      '{"log":"x","stream":"stdout","time":"' + t(1) + '"} \n', // trailing space: JSON, read
+    ];
+    writeFileSync(p, shaped.join('') + reordered.join('') + odd.join(''));
+    const es = await collect(p);
+    const want = logs.map((l, i) => [i % 2 ? 'stderr' : 'stdout', l, t(i)]);
+    assert.deepEqual(es.map((e) => [e.stream, e.line.toString('utf8'), e.time]), [...want, ...want, ['stdout', 'x', t(1)]]);
+    // Raw bytes that are not UTF-8 (the shim escapes them; another writer may not) become U+FFFD, as Go's decoder makes them.
+    writeFileSync(p, Buffer.concat([Buffer.from('{"log":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('b\\n","stream":"stdout","time":"' + t(1) + '"}\n')]));
+    const [bad] = await collect(p);
+    assert.equal(bad.line.toString('utf8'), 'a\ufffd\ufffdb\n');
   });
 
   test('tail reads only the end of a large log', async () => {

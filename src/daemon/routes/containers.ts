@@ -6,8 +6,8 @@ import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, ConflictError, NotFoundError } from '../../errors.ts';
 import { CONTAINER_CREATE, decodeBody } from './body-shape.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
-import { encodeFrame, formatLogLine } from '../../api/stream-frames.ts';
-import { readLogs } from '../../containers/logs.ts';
+import { encodeFrame, encodeFrames, formatLogLine } from '../../api/stream-frames.ts';
+import { readLogBatches, readLogs } from '../../containers/logs.ts';
 import { parseTimestampArg } from '../../api/timestamps.ts';
 import type { ContainerRecord, ContainerSummary } from '../../api/container.ts';
 import { labelsMatch } from '../../api/filters.ts';
@@ -186,10 +186,11 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     // With the signal, an abandoned follow leaves no listener on the container's output.
     const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
     const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
+    // One write per batch read, not per line: a line is ~100 bytes.
     const frames = async function* (): AsyncGenerator<Buffer> {
-      for await (const e of readLogs(file.path, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
-        const line = formatLogLine(e, opts);
-        yield tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line);
+      for await (const batch of readLogBatches(file.path, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
+        const lines = batch.map((e) => formatLogLine(e, opts));
+        yield tty ? Buffer.concat(lines) : encodeFrames(batch.map((e, i) => ({ stream: e.stream === 'stderr' ? 2 : 1, payload: lines[i] })));
       }
     };
     // A client gone ends the generator, which releases the log files and watcher.
