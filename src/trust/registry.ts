@@ -1,9 +1,14 @@
 // The little of the distribution API content trust needs, spoken from the
 // client (the daemon stays unaware of signatures): manifests, a blob upload,
-// the referrers API and its fallback tag. Plain HTTP to loopback only, as the
-// daemon's own rule for registries without TLS; Basic or Bearer auth with
-// the credentials `login` stored.
+// the referrers API and its fallback tag. HTTPS to every registry, trusting
+// the system CAs and the certs.d layout (CAs, client certificate); plain HTTP
+// to loopback only, as the daemon's own default. The daemon's
+// --insecure-registry list is not visible to a client (the docker CLI's
+// Notary client had the same limit). Basic or Bearer auth with the
+// credentials `login` stored.
 import { createHash } from 'node:crypto';
+import type { Agent, Response } from 'undici';
+import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../files/certs-d.ts';
 import { NotFoundError, TooLargeError, UnavailableError } from '../errors.ts';
 import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../api/oci.ts';
 
@@ -29,29 +34,55 @@ function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
+/** TLS failures worth naming: the server's certificate did not verify. */
+const TLS_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED']);
+
 export class RegistryClient {
   private token?: string;
   private readonly base: string;
+  private readonly host: string;
+  private readonly certsDirs: string[];
+  private undici?: Promise<{ fetch: typeof import('undici').fetch; dispatcher: Agent }>;
 
   readonly domain: string;
   private readonly cred?: RegistryCredential;
 
-  constructor(domain: string, cred?: RegistryCredential) {
+  constructor(domain: string, cred?: RegistryCredential, o: { certsDirs?: string[] } = {}) {
     this.domain = domain;
     this.cred = cred;
-    const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
-    this.base = `${isLoopback(host) ? 'http' : 'https'}://${host}`;
+    this.host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+    this.base = `${isLoopback(this.host) ? 'http' : 'https'}://${this.host}`;
+    this.certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
+  }
+
+  /**
+   * undici's fetch with this registry's TLS material. Loaded on first use:
+   * the CLI's startup snapshot cannot hold undici's HTTP parser.
+   */
+  private http(): Promise<{ fetch: typeof import('undici').fetch; dispatcher: Agent }> {
+    this.undici ??= import('undici').then((u) => ({ fetch: u.fetch, dispatcher: new u.Agent({ connect: tlsOptions(readCertsD(this.certsDirs, this.host)) }) }));
+    return this.undici;
+  }
+
+  /** A connection failure in words: an unverified certificate says where its CA belongs. */
+  private unreachable(err: Error): UnavailableError {
+    const cause = (err.cause ?? err) as Error & { code?: string };
+    if (cause.code && TLS_CODES.has(cause.code)) {
+      return new UnavailableError(`error contacting registry ${this.domain}: x509: certificate not trusted (${cause.code}: ${cause.message}); put the registry's CA in ${this.certsDirs.map((d) => `${d}/${this.host}/ca.crt`).join(' or ')}`);
+    }
+    return new UnavailableError(`error contacting registry ${this.domain}: ${cause.message || err.message}`);
   }
 
   /** One request, answering a 401 challenge once (Basic, or a Bearer token fetched with the credentials). */
   private async request(method: string, path: string, o: { headers?: Record<string, string>; body?: Buffer; scope: string; limit?: number }): Promise<{ status: number; headers: Headers; body: Buffer }> {
+    const { fetch, dispatcher } = await this.http();
     const send = async (): Promise<Response> => {
       const headers: Record<string, string> = { ...o.headers };
       if (this.token) headers.authorization = this.token;
       try {
-        return await fetch(this.base + path, { method, headers, body: o.body, redirect: 'follow' });
+        return await fetch(this.base + path, { method, headers, body: o.body, redirect: 'follow', dispatcher });
       } catch (err) {
-        throw new UnavailableError(`error contacting registry ${this.domain}: ${(err as Error).message}`);
+        throw this.unreachable(err as Error);
       }
     };
     let res = await send();
@@ -90,7 +121,8 @@ export class RegistryClient {
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', scope);
-    const res = await fetch(url, { headers: basic ? { authorization: basic } : {} }).catch(() => undefined);
+    const { fetch, dispatcher } = await this.http();
+    const res = await fetch(url, { headers: basic ? { authorization: basic } : {}, dispatcher }).catch(() => undefined);
     if (!res?.ok) return false;
     const body = (await res.json()) as { token?: string; access_token?: string };
     const t = body.token ?? body.access_token;
