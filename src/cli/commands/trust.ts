@@ -202,7 +202,8 @@ function pretty(info: TrustInfo): string {
   }
   if (info.AdministrativeKeys.length) {
     s += `\nAdministrative keys for ${info.Name}\n\n`;
-    for (const a of info.AdministrativeKeys) s += `  ${a.Name} Key:\t${a.Keys.map((k) => k.ID).join(', ')}\n`;
+    // docker prints the targets (Repository) key before the root key.
+    for (const a of [...info.AdministrativeKeys].reverse()) s += `  ${a.Name} Key:\t${a.Keys.map((k) => k.ID).join(', ')}\n`;
   }
   return s;
 }
