@@ -1,9 +1,9 @@
 // The published signer list on the CLI's side (ADR 0008): fetching and
 // pinning it before anything is verified, and publishing a new version,
 // signed by this client's root key, when a signer is added or removed.
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Reference } from '../api/reference.ts';
-import { keyId, type StoredKey } from '../trust/keys.ts';
+import { keyId } from '../trust/keys.ts';
 import { BadSignerListError, fetchSignerList, makeSignerList, publishSignerList, verifySignerList, type SignerList } from '../trust/signer-list.ts';
 import { CombinedSigners, type SignerKey } from '../trust/signers.ts';
 import { CliError } from './context.ts';
@@ -35,14 +35,22 @@ export async function signerLookup(ctx: TrustContext, ref: Reference): Promise<{
   return { lookup: new CombinedSigners(ctx.signers, ref.name, list?.signers), list };
 }
 
-/** This client's root key (one for all repositories, as the docker CLI reused it); made on first need. */
-export async function rootKey(ctx: TrustContext, out: NodeJS.WritableStream): Promise<StoredKey> {
-  const have = ctx.keys.list().find((k) => k.role === 'root');
-  if (have) return have;
-  const pass = await passphrase(ROOT_PASSPHRASE_ENV, 'Enter passphrase for new root key: ', true);
-  const { key } = ctx.keys.generate('root', pass);
-  out.write(`Root key with ID ${key.id} created\n`);
-  return key;
+/** This client's root key (one for all repositories, as the docker CLI reused it), made on first need, and unlocked. */
+export async function rootKey(ctx: TrustContext, out: NodeJS.WritableStream): Promise<KeyObject> {
+  let root = ctx.keys.list().find((k) => k.role === 'root');
+  let pass: string;
+  if (root) {
+    pass = await passphrase(ROOT_PASSPHRASE_ENV, `Enter passphrase for root key with ID ${root.id.slice(0, 7)}: `);
+  } else {
+    pass = await passphrase(ROOT_PASSPHRASE_ENV, 'Enter passphrase for new root key: ', true);
+    root = ctx.keys.generate('root', pass).key;
+    out.write(`Root key with ID ${root.id} created\n`);
+  }
+  try {
+    return ctx.keys.unlock(root, pass);
+  } catch (err) {
+    throw new CliError(`Error: ${(err as Error).message}`, 1);
+  }
 }
 
 export type SignerChange = { add: { name: string; key: SignerKey } } | { remove: string };
@@ -58,14 +66,7 @@ export async function publishSigners(ctx: TrustContext, ref: Reference, change: 
   const own = ctx.keys.list().find((k) => k.role === 'root');
   if (current && current.root.id !== own?.id) return 'local';
   if (!current) out.write(`Initializing signed repository for ${ref.name}...\n`);
-  const root = await rootKey(ctx, out);
-  const pass = await passphrase(ROOT_PASSPHRASE_ENV, `Enter passphrase for root key with ID ${root.id.slice(0, 7)}: `);
-  let priv;
-  try {
-    priv = ctx.keys.unlock(root, pass);
-  } catch (err) {
-    throw new CliError(`Error: ${(err as Error).message}`, 1);
-  }
+  const priv = await rootKey(ctx, out);
   const signers: Record<string, SignerKey[]> = structuredClone(current?.signers ?? {});
   for (const [name, keys] of Object.entries(ctx.signers.signers(ref.name))) {
     const have = (signers[name] ??= []);

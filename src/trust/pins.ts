@@ -12,6 +12,8 @@ export interface Pin {
   root: string;
   /** Highest list version accepted. */
   version: number;
+  /** sha256 of that version's signed payload: the same version must not say something else. */
+  payload?: string;
   pinned: string;
 }
 
@@ -53,6 +55,9 @@ export class PinStore {
     if (pin && list.version < pin.version) {
       throw new BadSignerListError(`signer list of ${list.repository} has version ${list.version}, older than version ${pin.version} already seen: rollback refused`);
     }
-    if (!pin || list.version > pin.version) this.set(list.repository, { root: list.root.id, version: list.version, pinned: pin?.pinned ?? new Date().toISOString() });
+    if (pin && list.version === pin.version && pin.payload !== undefined && pin.payload !== list.payloadDigest) {
+      throw new BadSignerListError(`signer list of ${list.repository} changed without a new version (version ${list.version})`);
+    }
+    if (!pin || list.version > pin.version) this.set(list.repository, { root: list.root.id, version: list.version, payload: list.payloadDigest, pinned: pin?.pinned ?? new Date().toISOString() });
   }
 }

@@ -4,7 +4,7 @@
 // the list document as its one layer) under the fixed tag SIGNER_LIST_TAG.
 // A client pins the root key on first use (pins.ts); the document is
 // hostile until its root signature, repository and version have been checked.
-import { createPublicKey, sign as signBytes, verify as verifyBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, sign as signBytes, verify as verifyBytes, type KeyObject } from 'node:crypto';
 import type { Reference } from '../api/reference.ts';
 import { OCI_MANIFEST } from '../api/oci.ts';
 import { pae } from './bundle.ts';
@@ -30,6 +30,8 @@ export interface SignerListContent {
 
 export interface SignerList extends SignerListContent {
   root: { id: string; publicKey: string };
+  /** sha256 of the signed payload, to tell two lists of one version apart. */
+  payloadDigest: string;
 }
 
 export class BadSignerListError extends Error {}
@@ -96,7 +98,7 @@ export function verifySignerList(doc: Buffer, repository: string): SignerList {
       return { id: keyId(pub), publicKey: pub.export({ type: 'spki', format: 'pem' }) as string, ...(k.expires !== undefined ? { expires: k.expires as string } : {}) };
     });
   }
-  return { repository, version: c.version, signers, root: { id, publicKey: root.export({ type: 'spki', format: 'pem' }) as string } };
+  return { repository, version: c.version, signers, root: { id, publicKey: root.export({ type: 'spki', format: 'pem' }) as string }, payloadDigest: createHash('sha256').update(payload).digest('hex') };
 }
 
 /** The published list document of `ref`'s repository, unverified; undefined when there is none. */

@@ -10,7 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -224,15 +224,18 @@ describe('content trust on a registry behind TLS (certs.d)', { skip: !hasBinary(
   let R: string;
   let certs: string;
   let empty: string;
+  let pki: string;
 
   before(async () => {
     h.work = mkdtempSync('/tmp/berth-trust-tls-');
-    const pki = join(h.work, 'pki');
+    pki = join(h.work, 'pki');
     mkdirSync(pki);
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=berth trust test CA', '-keyout', 'ca.key', '-out', 'ca.crt'], pki);
-    writeFileSync(join(pki, 'server.ext'), `subjectAltName=IP:${IP}\nextendedKeyUsage=serverAuth\n`);
-    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=registry', '-keyout', 'server.key', '-out', 'server.csr'], pki);
-    openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'server.ext', '-out', 'server.crt'], pki);
+    for (const [name, ext] of [['server', `subjectAltName=IP:${IP}\nextendedKeyUsage=serverAuth`], ['client', 'extendedKeyUsage=clientAuth']]) {
+      writeFileSync(join(pki, `${name}.ext`), ext + '\n');
+      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`], pki);
+      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`], pki);
+    }
     reg = await startRegistry({ http: { addr: `${IP}:0`, tls: { certificate: join(pki, 'server.crt'), key: join(pki, 'server.key') } } });
     R = reg.host;
     certs = join(h.work, 'certs.d');
@@ -277,5 +280,48 @@ describe('content trust on a registry behind TLS (certs.d)', { skip: !hasBinary(
     const sign = await h.berth(['trust', 'inspect', `${R}/tls`], { config: 'A' });
     assert.equal(sign.code, 1);
     assert.match(sign.stderr, /x509: certificate not trusted/);
+  });
+
+  test('a registry that requires a client certificate gets certs.d\'s client.cert/client.key from the trust client', { skip: hasBinary('docker-registry') ? false : 'no docker-registry' }, async () => {
+    const port = 20000 + Math.floor(Math.random() * 30000);
+    const host = `${IP}:${port}`;
+    const cfg = join(h.work, 'mtls.yml');
+    writeFileSync(cfg, [
+      'version: 0.1',
+      'log: { level: error, accesslog: { disabled: true } }',
+      `storage: { filesystem: { rootdirectory: ${join(h.work, 'mtls-data')} }, delete: { enabled: true } }`,
+      `http: { addr: "${host}", tls: { certificate: ${join(pki, 'server.crt')}, key: ${join(pki, 'server.key')}, clientcas: [${join(pki, 'ca.crt')}] } }`,
+    ].join('\n') + '\n');
+    const mtlsCerts = join(h.work, 'mtls-certs.d');
+    mkdirSync(join(mtlsCerts, host), { recursive: true });
+    copyFileSync(join(pki, 'ca.crt'), join(mtlsCerts, host, 'ca.crt'));
+    const proc = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise((r) => proc.once('exit', r));
+    try {
+      for (let i = 0; spawnSync('bash', ['-c', `exec 3<>/dev/tcp/${IP}/${port}`]).status !== 0; i++) {
+        if (i > 100 || proc.exitCode !== null) throw new Error('docker-registry did not start');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The CA alone: the registry refuses the handshake without a client certificate.
+      h.extraEnv = { BERTH_CERTS_D: mtlsCerts };
+      const without = await h.berth(['trust', 'inspect', `${host}/m`], { config: 'A' });
+      assert.equal(without.code, 1);
+      assert.match(without.stderr, new RegExp(`error contacting registry ${host}: `));
+      copyFileSync(join(pki, 'client.crt'), join(mtlsCerts, host, 'client.cert'));
+      copyFileSync(join(pki, 'client.key'), join(mtlsCerts, host, 'client.key'));
+      const d3 = await startSeededDaemon(['--registry-certs-dir', mtlsCerts]);
+      try {
+        ok(await h.berth(['trust', 'signer', 'add', '--key', 'alice.pub', 'alice', `${host}/m`], { config: 'A' }));
+        ok(await h.berth(['tag', 'busybox', `${host}/m:1`], { daemon: d3, config: 'A' }));
+        ok(await h.berth(['push', `${host}/m:1`], { daemon: d3, trust: true, config: 'A' }));
+        const info = JSON.parse(ok(await h.berth(['trust', 'inspect', `${host}/m`], { config: 'D' })).stdout) as Inspect[];
+        assert.deepEqual(info[0].SignedTags.map((t) => [t.SignedTag, t.Signers]), [['1', ['alice']]]);
+      } finally {
+        await d3.destroy();
+      }
+    } finally {
+      proc.kill('SIGTERM');
+      await exited;
+    }
   });
 });

@@ -53,8 +53,12 @@ describe('signer list', () => {
     try {
       const pins = new PinStore(dir);
       pins.accept(verifySignerList(makeSignerList(content(2), root.privateKey), REPO));
-      assert.deepEqual({ ...pins.get(REPO), pinned: '' }, { root: keyId(root.publicKey), version: 2, pinned: '' });
+      const v2 = verifySignerList(makeSignerList(content(2), root.privateKey), REPO);
+      pins.accept(v2);
+      assert.deepEqual({ ...pins.get(REPO), pinned: '' }, { root: keyId(root.publicKey), version: 2, payload: v2.payloadDigest, pinned: '' });
       pins.accept(verifySignerList(makeSignerList(content(2), root.privateKey), REPO));
+      // The same version saying something else (a signer dropped) is no update.
+      assert.throws(() => pins.accept(verifySignerList(makeSignerList({ ...content(2), signers: {} }, root.privateKey), REPO)), /changed without a new version \(version 2\)/);
       pins.accept(verifySignerList(makeSignerList(content(5), root.privateKey), REPO));
       assert.equal(pins.get(REPO)?.version, 5);
       assert.throws(() => pins.accept(verifySignerList(makeSignerList(content(4), root.privateKey), REPO)), /has version 4, older than version 5 already seen: rollback refused/);
