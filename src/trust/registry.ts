@@ -34,8 +34,10 @@ function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
-/** TLS failures worth naming: the server's certificate did not verify. */
-const TLS_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED']);
+/** Node's codes for a server certificate no trusted CA signed: Go's "x509: certificate signed by unknown authority". */
+const UNKNOWN_CA = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
+/** Other certificate failures, named in Node's words. */
+const BAD_CERT = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID']);
 
 export class RegistryClient {
   private token?: string;
@@ -67,9 +69,10 @@ export class RegistryClient {
   /** A connection failure in words: an unverified certificate says where its CA belongs. */
   private unreachable(err: Error): UnavailableError {
     const cause = (err.cause ?? err) as Error & { code?: string };
-    if (cause.code && TLS_CODES.has(cause.code)) {
-      return new UnavailableError(`error contacting registry ${this.domain}: x509: certificate not trusted (${cause.code}: ${cause.message}); put the registry's CA in ${this.certsDirs.map((d) => `${d}/${this.host}/ca.crt`).join(' or ')}`);
+    if (cause.code && UNKNOWN_CA.has(cause.code)) {
+      return new UnavailableError(`error contacting registry ${this.domain}: tls: failed to verify certificate: x509: certificate signed by unknown authority (${cause.code}); put the registry's CA in ${this.certsDirs.map((d) => `${d}/${this.host}/ca.crt`).join(' or ')}`);
     }
+    if (cause.code && BAD_CERT.has(cause.code)) return new UnavailableError(`error contacting registry ${this.domain}: tls: failed to verify certificate: ${cause.message}`);
     return new UnavailableError(`error contacting registry ${this.domain}: ${cause.message || err.message}`);
   }
 
