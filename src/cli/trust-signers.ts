@@ -83,5 +83,6 @@ export async function publishSigners(ctx: TrustContext, ref: Reference, change: 
   await publishSignerList(ctx.registry(ref.domain), ref, doc);
   ctx.pins.accept(verifySignerList(doc, ref.name));
   out.write(`Signer list version ${version} of ${ref.name} published, signed by root key ${keyId(createPublicKey(priv)).slice(0, 12)}\n`);
+  if (!current) out.write(`Successfully initialized "${ref.name}"\n`);
   return 'published';
 }
