@@ -3,8 +3,8 @@
 // the referrers API and its fallback tag. HTTPS to every registry, trusting
 // the system CAs and the certs.d layout (CAs, client certificate); plain HTTP
 // to loopback only, as the daemon's own default. The daemon's
-// --insecure-registry list is not visible to a client (the docker CLI's
-// Notary client had the same limit). Basic or Bearer auth with the
+// --insecure-registry list is not applied (the docker CLI's Notary client
+// ignored it too; ADR 0008). Basic or Bearer auth with the
 // credentials `login` stored.
 import { createHash } from 'node:crypto';
 import type { Dispatcher, request as undiciRequest } from 'undici';
