@@ -17,11 +17,12 @@ export const ROOT_PASSPHRASE_ENV = 'DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE';
  * A list that vanished after its root was pinned is refused, as a list
  * could otherwise be rolled back to "no list".
  */
-export async function publishedList(ctx: TrustContext, ref: Reference): Promise<SignerList | undefined> {
+export async function publishedList(ctx: TrustContext, ref: Reference, o: { ownRoot?: string } = {}): Promise<SignerList | undefined> {
   const doc = await fetchSignerList(ctx.registry(ref.domain), ref);
   if (!doc) {
     const pin = ctx.pins.get(ref.name);
-    if (pin) throw new BadSignerListError(`signer list of ${ref.name} is missing from the registry, though root key ${pin.root.slice(0, 12)} (version ${pin.version}) was pinned for it`);
+    // The holder of the pinned root may publish again; anyone else is refused.
+    if (pin && pin.root !== o.ownRoot) throw new BadSignerListError(`signer list of ${ref.name} is missing from the registry, though root key ${pin.root.slice(0, 12)} (version ${pin.version}) was pinned for it`);
     return undefined;
   }
   const list = verifySignerList(doc, ref.name);
@@ -62,10 +63,11 @@ export type SignerChange = { add: { name: string; key: SignerKey } } | { remove:
  * change stays local and 'local' is returned.
  */
 export async function publishSigners(ctx: TrustContext, ref: Reference, change: SignerChange, out: NodeJS.WritableStream): Promise<'published' | 'local'> {
-  const current = await publishedList(ctx, ref);
   const own = ctx.keys.list().find((k) => k.role === 'root');
+  const current = await publishedList(ctx, ref, { ownRoot: own?.id });
   if (current && current.root.id !== own?.id) return 'local';
-  if (!current) out.write(`Initializing signed repository for ${ref.name}...\n`);
+  const republish = !current && ctx.pins.get(ref.name) !== undefined;
+  if (!current && !republish) out.write(`Initializing signed repository for ${ref.name}...\n`);
   const priv = await rootKey(ctx, out);
   const signers: Record<string, SignerKey[]> = structuredClone(current?.signers ?? {});
   for (const [name, keys] of Object.entries(ctx.signers.signers(ref.name))) {
@@ -83,6 +85,6 @@ export async function publishSigners(ctx: TrustContext, ref: Reference, change: 
   await publishSignerList(ctx.registry(ref.domain), ref, doc);
   ctx.pins.accept(verifySignerList(doc, ref.name));
   out.write(`Signer list version ${version} of ${ref.name} published, signed by root key ${keyId(createPublicKey(priv)).slice(0, 12)}\n`);
-  if (!current) out.write(`Successfully initialized "${ref.name}"\n`);
+  if (!current && !republish) out.write(`Successfully initialized "${ref.name}"\n`);
   return 'published';
 }

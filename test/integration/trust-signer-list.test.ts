@@ -174,13 +174,18 @@ describe('content trust: signer lists published in the registry', () => {
     } finally {
       await putList(v2);
     }
-    // A deleted list is no way round the pin either.
+    // A deleted list is no way round the pin either; the root's holder publishes again, above the pinned version.
     assert.equal((await http('DELETE', `${reg.url}/v2/pub/manifests/${sha256(v2)}`)).status, 202);
-    try {
-      await h.refused(`${R}/pub:v1`, /signer list of .*\/pub is missing from the registry, though root key [a-f0-9]{12} \(version 2\) was pinned/);
-    } finally {
-      await putList(v2);
-    }
+    await h.refused(`${R}/pub:v1`, /signer list of .*\/pub is missing from the registry, though root key [a-f0-9]{12} \(version 2\) was pinned/);
+    ok(await h.berth(['trust', 'key', 'generate', 'carl'], { config: 'Carl' }));
+    const again = ok(await h.berth(['trust', 'signer', 'add', '--key', 'carl.pub', 'carl', `${R}/pub`], { config: 'A' }));
+    assert.match(again.stdout, /Signer list version 3 of .*\/pub published/);
+    assert.doesNotMatch(again.stdout, /Initializing/);
+    ok(await h.berth(['pull', `${R}/pub:v1`], { daemon: h.d2, trust: true, config: 'B' }));
+    assert.equal(h.pins('B')[`${R}/pub`].version, 3);
+    const info = JSON.parse(ok(await h.berth(['trust', 'inspect', `${R}/pub`], { config: 'B' })).stdout) as Inspect[];
+    assert.deepEqual(info[0].Signers.map((s) => s.Name), ['alice', 'bob', 'carl']);
+    assert.match(ok(await h.berth(['trust', 'signer', 'remove', 'carl', `${R}/pub`], { config: 'A' })).stdout, /Signer list version 4 of .*\/pub published/);
   });
 
   test('a signer removed from the list: its new signatures are refused, and so are its old ones', async () => {
@@ -190,10 +195,10 @@ describe('content trust: signer lists published in the registry', () => {
     ok(await h.berth(['pull', `${R}/pub:bob1`], { daemon: h.d2, trust: true, config: 'B' }));
 
     const rm = ok(await h.berth(['trust', 'signer', 'remove', 'bob', `${R}/pub`], { config: 'A' }));
-    assert.match(rm.stdout, /Signer list version 3 of .*\/pub published/);
+    assert.match(rm.stdout, /Signer list version 5 of .*\/pub published/);
     const info = JSON.parse(ok(await h.berth(['trust', 'inspect', `${R}/pub`], { config: 'B' })).stdout) as Inspect[];
     assert.deepEqual(info[0].Signers.map((s) => s.Name), ['alice']);
-    assert.equal(h.pins('B')[`${R}/pub`].version, 3);
+    assert.equal(h.pins('B')[`${R}/pub`].version, 5);
 
     // bob, no longer listed, cannot sign through the list; trusting himself locally, he still can sign...
     await pushRandom('bob2', 'bob-second');
