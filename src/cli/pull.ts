@@ -6,6 +6,7 @@ import { parseNormalizedNamed, referenceString, withDefaultTag } from '../api/re
 import { CliError } from './context.ts';
 import { configDir, registryAuthHeader } from './credentials.ts';
 import { trustContext, trustedDigest } from './trust.ts';
+import { signerLookup } from './trust-signers.ts';
 import { signedTags } from '../trust/signatures.ts';
 
 interface PullMessage {
@@ -66,7 +67,7 @@ export async function pullImage(client: EngineClient, name: string, o: { platfor
     const ctx = trustContext(o.config);
     let sigs;
     try {
-      sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref);
+      sigs = await signedTags(ctx.registry(ref.domain), (await signerLookup(ctx, ref)).lookup, ref);
     } catch (err) {
       throw new CliError(`Error: ${(err as Error).message}`, 1);
     }

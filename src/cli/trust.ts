@@ -2,17 +2,17 @@
 // resolves a tag to the digest a trusted signature names before it asks the
 // daemon for anything, and signs after a push. Keys, signers and the
 // registry's signatures are src/trust/'s (ADR 0007).
-import { join } from 'node:path';
 import { Option } from 'commander';
 import { parseNormalizedNamed, withDefaultTag, type Reference } from '../api/reference.ts';
-import { KeyStore, type StoredKey } from '../trust/keys.ts';
-import { expired, SignerStore } from '../trust/signers.ts';
-import { RegistryClient } from '../trust/registry.ts';
+import type { StoredKey } from '../trust/keys.ts';
+import { expired, signerKeyOf } from '../trust/signers.ts';
 import { pushSignature, resolveTrusted } from '../trust/signatures.ts';
 import { CliError } from './context.ts';
-import { configDir, DEFAULT_SERVER, getCredential } from './credentials.ts';
+import { passphrase, REPOSITORY_PASSPHRASE_ENV, type TrustContext } from './trust-context.ts';
+import { publishSigners, signerLookup } from './trust-signers.ts';
 
-export const REPOSITORY_PASSPHRASE_ENV = 'DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE';
+export { passphrase, REPOSITORY_PASSPHRASE_ENV, trustContext, type TrustContext } from './trust-context.ts';
+
 
 /**
  * `--disable-content-trust`: the docker CLI's flag (trust is off unless
@@ -29,63 +29,6 @@ export function trustEnabled(disable: boolean | undefined): boolean {
   return /^(1|t|T|true|TRUE|True)$/.test(process.env.DOCKER_CONTENT_TRUST ?? '');
 }
 
-export interface TrustContext {
-  keys: KeyStore;
-  signers: SignerStore;
-  registry(domain: string): RegistryClient;
-}
-
-export function trustContext(config?: string): TrustContext {
-  const dir = configDir(config);
-  const trustDir = join(dir, 'trust');
-  return {
-    keys: new KeyStore(trustDir),
-    signers: new SignerStore(trustDir),
-    registry: (domain) => {
-      const c = getCredential(dir, domain === 'docker.io' ? DEFAULT_SERVER : domain);
-      return new RegistryClient(domain, c && !c.identitytoken ? { username: c.username, password: c.password } : undefined);
-    },
-  };
-}
-
-/** A passphrase from the environment or, on a terminal, typed without echo; never printed. */
-export async function passphrase(env: string, prompt: string, confirm = false): Promise<string> {
-  const v = process.env[env];
-  if (v !== undefined && v !== '') return v;
-  if (!process.stdin.isTTY) throw new CliError(`error: a passphrase is needed (${prompt.replace(/:\s*$/, '')}): set ${env} or run on a terminal`, 1);
-  const first = await readHidden(prompt);
-  if (confirm && (await readHidden('Repeat passphrase: ')) !== first) throw new CliError('error: passphrases do not match', 1);
-  return first;
-}
-
-/** One line from the terminal with echo off. A listener, not `for await`: leaving that loop would destroy stdin for the next prompt. */
-function readHidden(prompt: string): Promise<string> {
-  process.stderr.write(prompt);
-  const stdin = process.stdin;
-  stdin.setRawMode(true);
-  return new Promise<string>((resolve, reject) => {
-    let s = '';
-    const done = (err?: Error): void => {
-      stdin.off('data', onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(s);
-    };
-    const onData = (chunk: Buffer): void => {
-      for (const ch of chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return done();
-        if (ch === '\u0003') return done(new CliError('', 130));
-        if (ch === '\u007f') s = s.slice(0, -1);
-        else s += ch;
-      }
-    };
-    stdin.on('data', onData);
-    stdin.resume();
-  });
-}
-
 export function parseImage(image: string): Reference {
   try {
     return parseNormalizedNamed(image);
@@ -99,7 +42,8 @@ export async function trustedDigest(ctx: TrustContext, image: string): Promise<{
   const parsed = withDefaultTag(parseImage(image));
   const ref = { ...parsed, tag: parsed.tag ?? 'latest' };
   try {
-    const { digest } = await resolveTrusted(ctx.registry(ref.domain), ctx.signers, ref);
+    const { lookup } = await signerLookup(ctx, ref);
+    const { digest } = await resolveTrusted(ctx.registry(ref.domain), lookup, ref);
     return { ref, digest };
   } catch (err) {
     throw new CliError(`Error: ${(err as Error).message}`, 1);
@@ -112,10 +56,13 @@ export async function trustedDigest(ctx: TrustContext, image: string): Promise<{
  * (as a first trusted push initialised a Notary repository).
  */
 export async function signingKey(ctx: TrustContext, ref: Reference, out: NodeJS.WritableStream): Promise<{ key: StoredKey; signer: string }> {
-  const signers = ctx.signers.signers(ref.name);
+  const { lookup } = await signerLookup(ctx, ref).catch((err: unknown) => {
+    throw new CliError(`Error: ${(err as Error).message}`, 1);
+  });
+  const signers = lookup.signers(ref.name);
   let lapsed: string | undefined;
   for (const k of ctx.keys.list()) {
-    const s = ctx.signers.signerOf(ref.name, k.id);
+    const s = lookup.signerOf(ref.name, k.id);
     if (s && expired(s.key)) lapsed = `key ${k.id.slice(0, 12)} of signer ${s.name} expired on ${s.key.expires}`;
     else if (s) return { key: k, signer: s.name };
   }
@@ -123,9 +70,12 @@ export async function signingKey(ctx: TrustContext, ref: Reference, out: NodeJS.
   if (Object.keys(signers).length > 0) {
     throw new CliError(`Error: no private key of a signer of ${ref.name} (${Object.keys(signers).join(', ')}) is loaded: berth trust key load`, 1);
   }
-  out.write(`Initializing signed repository for ${ref.name}...\n`);
   const pass = await passphrase(REPOSITORY_PASSPHRASE_ENV, `Enter passphrase for new repository key for ${ref.name}: `, true);
   const { key, publicPem } = ctx.keys.generate('repository', pass);
+  // Published first (initialising the repository and its root), then trusted locally.
+  await publishSigners(ctx, ref, { add: { name: 'repository', key: signerKeyOf(publicPem) } }, out).catch((err: unknown) => {
+    throw err instanceof CliError ? err : new CliError(`Error: failed to publish the signer list of ${ref.name}: ${(err as Error).message}`, 1);
+  });
   ctx.signers.add(ref.name, 'repository', publicPem);
   out.write(`Repository key with ID ${key.id} created, signer "repository" added to ${ref.name}\n`);
   return { key, signer: 'repository' };

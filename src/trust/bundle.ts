@@ -26,7 +26,7 @@ export interface SignedClaim {
 }
 
 /** DSSE's pre-authentication encoding: what is actually signed. */
-function pae(payloadType: string, payload: Buffer): Buffer {
+export function pae(payloadType: string, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(payloadType)} ${payloadType} ${payload.length} `), payload]);
 }
 

@@ -1,9 +1,14 @@
 // The little of the distribution API content trust needs, spoken from the
 // client (the daemon stays unaware of signatures): manifests, a blob upload,
-// the referrers API and its fallback tag. Plain HTTP to loopback only, as the
-// daemon's own rule for registries without TLS; Basic or Bearer auth with
-// the credentials `login` stored.
+// the referrers API and its fallback tag. HTTPS to every registry, trusting
+// the system CAs and the certs.d layout (CAs, client certificate); plain HTTP
+// to loopback only, as the daemon's own default. The daemon's
+// --insecure-registry list is not applied (the docker CLI's Notary client
+// ignored it too; ADR 0008). Basic or Bearer auth with the
+// credentials `login` stored.
 import { createHash } from 'node:crypto';
+import type { Dispatcher, request as undiciRequest } from 'undici';
+import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../files/certs-d.ts';
 import { NotFoundError, TooLargeError, UnavailableError } from '../errors.ts';
 import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../api/oci.ts';
 
@@ -29,52 +34,97 @@ function isLoopback(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
+/** Node's codes for a server certificate no trusted CA signed: Go's "x509: certificate signed by unknown authority". */
+const UNKNOWN_CA = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
+/** Other certificate failures, named in Node's words. */
+const BAD_CERT = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID']);
+
+interface Undici {
+  request: typeof undiciRequest;
+  dispatcher: Dispatcher;
+}
+
 export class RegistryClient {
   private token?: string;
   private readonly base: string;
+  private readonly host: string;
+  private readonly certsDirs: string[];
+  private undici?: Promise<Undici>;
 
   readonly domain: string;
   private readonly cred?: RegistryCredential;
 
-  constructor(domain: string, cred?: RegistryCredential) {
+  constructor(domain: string, cred?: RegistryCredential, o: { certsDirs?: string[] } = {}) {
     this.domain = domain;
     this.cred = cred;
-    const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
-    this.base = `${isLoopback(host) ? 'http' : 'https'}://${host}`;
+    this.host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
+    this.base = `${isLoopback(this.host) ? 'http' : 'https'}://${this.host}`;
+    this.certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
+  }
+
+  /**
+   * undici with this registry's TLS material, following redirects (blobs
+   * are often served from elsewhere). Its request API, not fetch: fetch
+   * refuses the "bad ports" of browsers (6000, 10080, ...), where a registry
+   * may well listen. Loaded on first use: the CLI's startup snapshot cannot
+   * hold undici's HTTP parser.
+   */
+  private http(): Promise<Undici> {
+    this.undici ??= import('undici').then((u) => ({
+      request: u.request,
+      dispatcher: new u.Agent({ connect: tlsOptions(readCertsD(this.certsDirs, this.host)) }).compose(u.interceptors.redirect({ maxRedirections: 5 })),
+    }));
+    return this.undici;
+  }
+
+  /** One exchange, the body read up to `limit` bytes. */
+  private async exchange(url: string, method: string, headers: Record<string, string>, body: Buffer | undefined, limit: number, what: string): Promise<{ status: number; headers: Headers; body: Buffer }> {
+    const { request, dispatcher } = await this.http();
+    let res: Awaited<ReturnType<Undici['request']>>;
+    try {
+      res = await request(url, { method: method as 'GET', headers, body, dispatcher });
+    } catch (err) {
+      throw this.unreachable(err as Error);
+    }
+    const h = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+    }
+    const len = Number(h.get('content-length') ?? '0');
+    if (len > limit) {
+      res.body.destroy();
+      throw new TooLargeError(`${what}: ${len} bytes is over the ${limit} byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const c of res.body) {
+      total += (c as Buffer).length;
+      if (total > limit) {
+        res.body.destroy();
+        throw new TooLargeError(`${what}: over the ${limit} byte limit`);
+      }
+      chunks.push(c as Buffer);
+    }
+    return { status: res.statusCode, headers: h, body: Buffer.concat(chunks) };
+  }
+
+  /** A connection failure in words: an unverified certificate says where its CA belongs. */
+  private unreachable(err: Error): UnavailableError {
+    const cause = (err.cause ?? err) as Error & { code?: string };
+    if (cause.code && UNKNOWN_CA.has(cause.code)) {
+      return new UnavailableError(`error contacting registry ${this.domain}: tls: failed to verify certificate: x509: certificate signed by unknown authority (${cause.code}); put the registry's CA in ${this.certsDirs.map((d) => `${d}/${this.host}/ca.crt`).join(' or ')}`);
+    }
+    if (cause.code && BAD_CERT.has(cause.code)) return new UnavailableError(`error contacting registry ${this.domain}: tls: failed to verify certificate: ${cause.message}`);
+    return new UnavailableError(`error contacting registry ${this.domain}: ${cause.message || err.message}`);
   }
 
   /** One request, answering a 401 challenge once (Basic, or a Bearer token fetched with the credentials). */
   private async request(method: string, path: string, o: { headers?: Record<string, string>; body?: Buffer; scope: string; limit?: number }): Promise<{ status: number; headers: Headers; body: Buffer }> {
-    const send = async (): Promise<Response> => {
-      const headers: Record<string, string> = { ...o.headers };
-      if (this.token) headers.authorization = this.token;
-      try {
-        return await fetch(this.base + path, { method, headers, body: o.body, redirect: 'follow' });
-      } catch (err) {
-        throw new UnavailableError(`error contacting registry ${this.domain}: ${(err as Error).message}`);
-      }
-    };
-    let res = await send();
-    if (res.status === 401 && (await this.authorize(res.headers.get('www-authenticate') ?? '', o.scope))) {
-      await res.arrayBuffer().catch(() => {});
-      res = await send();
-    }
     const limit = o.limit ?? 4 << 20;
-    const len = Number(res.headers.get('content-length') ?? '0');
-    if (len > limit) {
-      await res.body?.cancel();
-      throw new TooLargeError(`${path}: ${len} bytes is over the ${limit} byte limit`);
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    if (res.body) {
-      for await (const c of res.body) {
-        total += (c as Uint8Array).length;
-        if (total > limit) throw new TooLargeError(`${path}: over the ${limit} byte limit`);
-        chunks.push(Buffer.from(c as Uint8Array));
-      }
-    }
-    return { status: res.status, headers: res.headers, body: Buffer.concat(chunks) };
+    const send = () => this.exchange(this.base + path, method, { ...o.headers, ...(this.token ? { authorization: this.token } : {}) }, o.body, limit, path);
+    let res = await send();
+    if (res.status === 401 && (await this.authorize(res.headers.get('www-authenticate') ?? '', o.scope))) res = await send();
+    return res;
   }
 
   private async authorize(challenge: string, scope: string): Promise<boolean> {
@@ -90,9 +140,14 @@ export class RegistryClient {
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set('service', params.service);
     url.searchParams.set('scope', scope);
-    const res = await fetch(url, { headers: basic ? { authorization: basic } : {} }).catch(() => undefined);
-    if (!res?.ok) return false;
-    const body = (await res.json()) as { token?: string; access_token?: string };
+    const res = await this.exchange(url.toString(), 'GET', basic ? { authorization: basic } : {}, undefined, 1 << 20, 'token').catch(() => undefined);
+    if (res?.status !== 200) return false;
+    let body: { token?: string; access_token?: string };
+    try {
+      body = JSON.parse(res.body.toString('utf8')) as typeof body;
+    } catch {
+      return false;
+    }
     const t = body.token ?? body.access_token;
     if (!t) return false;
     this.token = `Bearer ${t}`;

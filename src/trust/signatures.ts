@@ -10,6 +10,7 @@ import { parsePublicKey } from './keys.ts';
 import { sha256, type Manifest, type RegistryClient } from './registry.ts';
 import { OCI_MANIFEST, type Descriptor } from '../api/oci.ts';
 import { expired, type SignerKey } from './signers.ts';
+import { SIGNER_LIST_TAG } from './signer-list.ts';
 
 /** Where signatures are read from: berth's client (src/trust/registry.ts) or the daemon's registry client. */
 export interface SignatureSource {
@@ -124,7 +125,7 @@ export async function resolveTrusted(reg: SignatureSource, signers: SignerLookup
 
 /** The tags of a repository (or the one tag asked for) that a trusted signer signed, with their signatures. */
 export async function signedTags(reg: SignatureSource & { tags(repo: string): Promise<string[]> }, signers: SignerLookup, ref: Reference): Promise<Signature[]> {
-  const tags = ref.tag ? [ref.tag] : (await reg.tags(ref.path)).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t));
+  const tags = ref.tag ? [ref.tag] : (await reg.tags(ref.path)).filter((t) => !/^sha256-[a-f0-9]{64}$/.test(t) && t !== SIGNER_LIST_TAG);
   const out: Signature[] = [];
   for (const tag of tags) {
     const m = await reg.manifest(ref.path, tag);

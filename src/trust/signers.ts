@@ -50,9 +50,7 @@ export class SignerStore {
 
   /** Adds `publicPem` as a key of signer `name` for `repo`; the same key twice is a conflict. */
   add(repo: string, name: string, publicPem: string): SignerKey {
-    const pub = parsePublicKey(publicPem);
-    const expires = expiresOf(publicPem)?.toISOString().replace(/\.\d+Z$/, 'Z');
-    const key: SignerKey = { id: keyId(pub), publicKey: pub.export({ type: 'spki', format: 'pem' }) as string, ...(expires ? { expires } : {}) };
+    const key = signerKeyOf(publicPem);
     const f = this.read();
     const repoSigners = (f[repo] ??= {});
     const keys = (repoSigners[name] ??= []);
@@ -71,6 +69,45 @@ export class SignerStore {
   }
 
   /** The signer a key ID belongs to for `repo`, if any. */
+  signerOf(repo: string, id: string): { name: string; key: SignerKey } | undefined {
+    for (const [name, keys] of Object.entries(this.signers(repo))) {
+      const key = keys.find((k) => k.id === id);
+      if (key) return { name, key };
+    }
+    return undefined;
+  }
+}
+
+/** A signer key from a public key PEM (with its `expires:` header, if any). */
+export function signerKeyOf(publicPem: string): SignerKey {
+  const pub = parsePublicKey(publicPem);
+  const expires = expiresOf(publicPem)?.toISOString().replace(/\.\d+Z$/, 'Z');
+  return { id: keyId(pub), publicKey: pub.export({ type: 'spki', format: 'pem' }) as string, ...(expires ? { expires } : {}) };
+}
+
+/** The local signers and the published list's together: a key of either is trusted. */
+export class CombinedSigners {
+  private readonly local: { signers(repo: string): Record<string, SignerKey[]> };
+  private readonly published: Record<string, SignerKey[]>;
+  private readonly repo: string;
+  constructor(local: { signers(repo: string): Record<string, SignerKey[]> }, repo: string, published: Record<string, SignerKey[]> = {}) {
+    this.local = local;
+    this.repo = repo;
+    this.published = published;
+  }
+
+  signers(repo: string): Record<string, SignerKey[]> {
+    const out: Record<string, SignerKey[]> = {};
+    const sources = repo === this.repo ? [this.published, this.local.signers(repo)] : [this.local.signers(repo)];
+    for (const src of sources) {
+      for (const [name, keys] of Object.entries(src)) {
+        const have = (out[name] ??= []);
+        for (const k of keys) if (!have.some((h) => h.id === k.id)) have.push(k);
+      }
+    }
+    return out;
+  }
+
   signerOf(repo: string, id: string): { name: string; key: SignerKey } | undefined {
     for (const [name, keys] of Object.entries(this.signers(repo))) {
       const key = keys.find((k) => k.id === id);

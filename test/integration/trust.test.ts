@@ -17,6 +17,7 @@ import { basic, hasBinary, http, layer, image, pushImage, sha256, startRegistry,
 
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 const PASS = 'correct horse battery';
+const ROOT_PASS = 'root of all trust';
 
 interface Referrers { manifests: { digest: string; artifactType?: string }[] }
 
@@ -28,7 +29,7 @@ describe('content trust', () => {
   let cfg: string;
   let R: string;
   const env = (o: { daemon?: TestDaemon; trust?: boolean; config?: string; pass?: string } = {}): NodeJS.ProcessEnv => {
-    const e: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: (o.daemon ?? d).host, DOCKER_CONFIG: o.config ?? cfg, DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: o.pass ?? PASS };
+    const e: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: (o.daemon ?? d).host, DOCKER_CONFIG: o.config ?? cfg, DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE: o.pass ?? PASS, DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE: ROOT_PASS };
     delete e.DOCKER_CONTENT_TRUST;
     if (o.trust) e.DOCKER_CONTENT_TRUST = '1';
     return e;
@@ -339,7 +340,7 @@ describe('content trust', () => {
     assert.match(r.stdout, /Initializing signed repository for .*\/fresh/);
     const info = JSON.parse(ok(await berth(['trust', 'inspect', `${R}/fresh`])).stdout) as { SignedTags: { Signers: string[] }[]; AdministrativeKeys: { Name: string }[] }[];
     assert.deepEqual(info[0].SignedTags.map((t) => t.Signers), [['repository']]);
-    assert.equal(info[0].AdministrativeKeys[0].Name, 'Repository');
+    assert.deepEqual(info[0].AdministrativeKeys.map((k) => k.Name), ['Root', 'Repository']);
     ok(await berth(['pull', `${R}/fresh:1`], { daemon: d2, trust: true }));
   });
 
@@ -355,7 +356,7 @@ describe('content trust', () => {
       assert.equal((await http('GET', `${cncf.url}/v2/cn/referrers/${'sha256:' + '0'.repeat(64)}`, { headers: auth })).status, 404, 'no referrers API');
       const tags = (await http('GET', `${cncf.url}/v2/cn/tags/list`, { headers: auth })).json<{ tags: string[] }>().tags;
       const digest = (await http('HEAD', `${cncf.url}/v2/cn/manifests/1`, { headers: { ...auth, accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).headers.get('docker-content-digest') as string;
-      assert.deepEqual(tags.sort(), ['1', digest.replace(':', '-')]);
+      assert.deepEqual(tags.sort(), ['1', 'berth-trust-signers', digest.replace(':', '-')]);
       const index = (await http('GET', `${cncf.url}/v2/cn/manifests/${digest.replace(':', '-')}`, { headers: { ...auth, accept: 'application/vnd.oci.image.index.v1+json' } })).json<Referrers>();
       assert.deepEqual(index.manifests.map((m) => m.artifactType), [BUNDLE]);
       const pull = ok(await berth(['pull', `${C}/cn:1`], { daemon: d2, trust: true }));

@@ -5,6 +5,9 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Reference } from '../../api/reference.ts';
 import { parsePublicKey } from '../../trust/keys.ts';
+import { signerKeyOf } from '../../trust/signers.ts';
+import { ConflictError, NotFoundError } from '../../errors.ts';
+import { publishedList, publishSigners, signerLookup } from '../trust-signers.ts';
 import { signedTags } from '../../trust/signatures.ts';
 import { ApiError } from '../../client/engine-client.ts';
 import { clientFor, CliError } from '../context.ts';
@@ -81,7 +84,7 @@ function defineSigner(trust: Command): void {
     .requiredOption('--key <keys>', 'Path to the signer\'s public key file', (v: string, prev: string[] = []) => [...prev, v])
     .argument('<name>')
     .argument('<repositories...>')
-    .action((name: string, repos: string[], f: { key: string[] }, cmd: Command) => {
+    .action(async (name: string, repos: string[], f: { key: string[] }, cmd: Command) => {
       if (!NAME_RE.test(name) || name === 'releases') throw new CliError(`signer name "${name}" must start with lowercase alphanumeric characters and can include "-" or "_" after the first character`, 1);
       const ctx = trustContext(globals(cmd).config);
       const pems = f.key.map((p) => {
@@ -98,10 +101,18 @@ function defineSigner(trust: Command): void {
         const ref = repoName(r);
         process.stdout.write(`Adding signer "${name}" to ${r}...\n`);
         try {
-          for (const pem of pems) ctx.signers.add(ref.name, name, pem);
+          for (const pem of pems) {
+            const key = signerKeyOf(pem);
+            if (ctx.signers.signerOf(ref.name, key.id)?.name === name) throw new ConflictError(`key ${key.id.slice(0, 12)} is already a key of signer ${name} for ${ref.name}`);
+            // Published first, so a failure leaves the local signers as they were.
+            const where = await publishSigners(ctx, ref, { add: { name, key } }, process.stdout);
+            if (where === 'local') process.stdout.write(`The signer list of ${r} is published under a root key this client does not hold: ${name} is trusted by this client only\n`);
+            ctx.signers.add(ref.name, name, pem);
+          }
           process.stdout.write(`Successfully added signer: ${name} to ${r}\n`);
         } catch (err) {
-          process.stderr.write(`Failed to add signer to: ${r}: ${(err as Error).message}\n`);
+          if (err instanceof CliError && err.message === '') throw err;
+          process.stderr.write(`Failed to add signer to: ${r}: ${(err as Error).message.replace(/^Error: /, '')}\n`);
           failed++;
         }
       }
@@ -118,16 +129,31 @@ function defineSigner(trust: Command): void {
       for (const r of repos) {
         const ref = repoName(r);
         process.stdout.write(`Removing signer "${name}" from ${r}...\n`);
-        const others = Object.keys(ctx.signers.signers(ref.name)).filter((n) => n !== name);
+        let published: Record<string, unknown> | undefined;
+        try {
+          published = (await publishedList(ctx, ref))?.signers;
+        } catch (err) {
+          process.stderr.write(`Error: ${(err as Error).message}\n`);
+          failed++;
+          continue;
+        }
+        const local = ctx.signers.signers(ref.name);
+        const others = [...new Set([...Object.keys(published ?? {}), ...Object.keys(local)])].filter((n) => n !== name);
         if (others.length === 0 && !f.force && !(await confirm(`The signer "${name}" signs the last released version of ${r}. Removing this signer will make ${r} unpullable with content trust. Are you sure you want to continue?`))) {
           process.stdout.write(`\nAborting action.\n`);
           continue;
         }
         try {
-          ctx.signers.remove(ref.name, name);
+          if (!(name in local) && !(published && name in published)) throw new NotFoundError(`No signer ${name} for repository ${ref.name}`);
+          if (published && name in published && (await publishSigners(ctx, ref, { remove: name }, process.stdout)) === 'local') {
+            const why = `signer ${name} is in the signer list of ${ref.name}, which is published under a root key this client does not hold`;
+            if (!(name in local)) throw new ConflictError(why);
+            process.stdout.write(`${why[0].toUpperCase()}${why.slice(1)}: removed for this client only\n`);
+          }
+          if (name in local) ctx.signers.remove(ref.name, name);
           process.stdout.write(`Successfully removed ${name} from ${r}\n\n`);
         } catch (err) {
-          process.stderr.write(`Error: ${(err as Error).message}\n`);
+          process.stderr.write(`Error: ${(err as Error).message.replace(/^Error: /, '')}\n`);
           failed++;
         }
       }
@@ -144,7 +170,8 @@ interface TrustInfo {
 
 async function inspectOne(ctx: TrustContext, name: string): Promise<TrustInfo> {
   const ref = parseImage(name);
-  const sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref);
+  const { lookup, list } = await signerLookup(ctx, ref);
+  const sigs = await signedTags(ctx.registry(ref.domain), lookup, ref);
   const byTag = new Map<string, { SignedTag: string; Digest: string; Signers: string[] }>();
   for (const s of sigs) {
     const k = `${s.tag}@${s.digest}`;
@@ -152,12 +179,16 @@ async function inspectOne(ctx: TrustContext, name: string): Promise<TrustInfo> {
     if (!row.Signers.includes(s.signer)) row.Signers.push(s.signer);
     byTag.set(k, row);
   }
-  const signers = Object.entries(ctx.signers.signers(ref.name)).map(([n, keys]) => ({ Name: n, Keys: keys.map((k) => ({ ID: k.id })) }));
+  const signers = Object.entries(lookup.signers(ref.name)).map(([n, keys]) => ({ Name: n, Keys: keys.map((k) => ({ ID: k.id })) }));
   return {
     Name: name,
     SignedTags: [...byTag.values()].sort((a, b) => a.SignedTag.localeCompare(b.SignedTag)),
     Signers: signers.filter((s) => s.Name !== 'repository').sort((a, b) => a.Name.localeCompare(b.Name)),
-    AdministrativeKeys: signers.filter((s) => s.Name === 'repository').map((s) => ({ Name: 'Repository', Keys: s.Keys })),
+    // The root key of the published signer list, then the repository key, as docker's inspect lists them.
+    AdministrativeKeys: [
+      ...(list ? [{ Name: 'Root', Keys: [{ ID: list.root.id }] }] : []),
+      ...signers.filter((s) => s.Name === 'repository').map((s) => ({ Name: 'Repository', Keys: s.Keys })),
+    ],
   };
 }
 
@@ -171,7 +202,8 @@ function pretty(info: TrustInfo): string {
   }
   if (info.AdministrativeKeys.length) {
     s += `\nAdministrative keys for ${info.Name}\n\n`;
-    for (const a of info.AdministrativeKeys) s += `  ${a.Name} Key:\t${a.Keys.map((k) => k.ID).join(', ')}\n`;
+    // docker prints the targets (Repository) key before the root key.
+    for (const a of [...info.AdministrativeKeys].reverse()) s += `  ${a.Name} Key:\t${a.Keys.map((k) => k.ID).join(', ')}\n`;
   }
   return s;
 }
@@ -242,7 +274,7 @@ function defineRevoke(trust: Command): void {
       }
       const ctx = trustContext(globals(cmd).config);
       const reg = ctx.registry(ref.domain);
-      const sigs = await signedTags(ctx.registry(ref.domain), ctx.signers, ref).catch(fail);
+      const sigs = await signerLookup(ctx, ref).then(({ lookup }) => signedTags(reg, lookup, ref)).catch(fail);
       if (sigs.length === 0) throw new CliError(`Error: could not remove signature for ${image}: No signature found`, 1);
       for (const s of sigs) {
         await reg.deleteManifest(ref.path, s.id).catch((err: unknown) => {

@@ -4,13 +4,11 @@
 // TLS; a `certs.d/<host[:port]>/` directory adds a CA (`*.crt`) and a client
 // certificate (`*.cert` + `*.key`) for that host. berth reads
 // /etc/berth/certs.d and, like dockerd, /etc/docker/certs.d.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { DEFAULT_DOMAIN } from '../../api/reference.ts';
+import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../../files/certs-d.ts';
 
-export const DEFAULT_CERTS_DIRS = ['/etc/berth/certs.d', '/etc/docker/certs.d'];
 
 /** A registry silent this long (no headers, or no body bytes) is given up on; a body download then resumes. */
 const SILENCE_TIMEOUT_MS = 30_000;
@@ -118,44 +116,9 @@ export class RegistryHosts {
     const key = `${host}|${insecure}`;
     const cached = this.dispatchers.get(key);
     if (cached) return cached;
-    const ca: string[] = [];
-    let cert: string | undefined;
-    let key_: string | undefined;
-    for (const root of this.certsDirs) {
-      const dir = join(root, host);
-      if (!existsSync(dir)) continue;
-      let files: string[];
-      try {
-        files = readdirSync(dir).sort();
-      } catch {
-        continue;
-      }
-      for (const f of files) {
-        const p = join(dir, f);
-        if (f.endsWith('.crt')) ca.push(readFileSync(p, 'utf8'));
-        if (f.endsWith('.cert') && cert === undefined) {
-          const keyFile = join(dir, f.slice(0, -'.cert'.length) + '.key');
-          if (existsSync(keyFile)) {
-            cert = readFileSync(p, 'utf8');
-            key_ = readFileSync(keyFile, 'utf8');
-          }
-        }
-      }
-    }
-    const connect: Record<string, unknown> = { rejectUnauthorized: !insecure };
-    // A certs.d CA is trusted in addition to the system roots, as dockerd does.
-    if (ca.length) connect.ca = [...tlsRootCertificates(), ...ca];
-    if (cert && key_) {
-      connect.cert = cert;
-      connect.key = key_;
-    }
+    const connect = { rejectUnauthorized: !insecure, ...tlsOptions(readCertsD(this.certsDirs, host)) };
     const agent = new Agent({ connect, headersTimeout: SILENCE_TIMEOUT_MS, bodyTimeout: SILENCE_TIMEOUT_MS });
     this.dispatchers.set(key, agent);
     return agent;
   }
-}
-
-function tlsRootCertificates(): string[] {
-  const tls = process.getBuiltinModule('node:tls');
-  return [...tls.rootCertificates];
 }
