@@ -47,6 +47,7 @@ export function bytes(n: number): string {
 }
 
 export function ago(seconds: number): string {
+  if (!(seconds > 0)) return 'N/A'; // an image without a creation time
   const d = Date.now() / 1000 - seconds;
   if (d < 60) return 'less than a minute ago';
   if (d < 3600) return `${Math.round(d / 60)} minutes ago`;

@@ -5,9 +5,11 @@
 // test-artifacts/dashboard/ (gitignored).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { image, layer, pushImage, startRegistry, type Registry } from '../registry/helpers.ts';
 import { axeViolations, haveChromium, type PageDoc, launchBrowser, screenshot, startUi, type UiServer } from '../helpers/dashboard.ts';
 
 /** A raw HTTP request to the dashboard's server, headers exactly as given. */
@@ -30,6 +32,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  let reg: Registry | undefined;
 
   before(async () => {
     d = await startSeededDaemon();
@@ -45,6 +48,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await browser?.close();
     await ui?.stop();
     await d?.destroy();
+    await reg?.stop();
   });
 
   test('the token moves into a cookie and out of the address bar', async () => {
@@ -243,6 +247,30 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await page.getByRole('button', { name: 'Remove network ui-net' }).click();
     await page.getByRole('rowheader', { name: 'ui-net' }).waitFor({ state: 'detached' });
     assert.doesNotMatch(d.berth(['network', 'ls', '--format', '{{.Name}}']).stdout, /^ui-net$/m);
+  });
+
+  test('an image pulled from a local registry shows a progress bar per layer, and is removed', async () => {
+    reg = await startRegistry({ log: { level: 'warn' } });
+    const layers = [layer({ 'big.bin': randomBytes(3 << 20) }), layer({ 'etc/hello.txt': 'hello from the ui test\n' })];
+    const res = await pushImage(reg.url, 'ui-app', image(layers, 'ui', { cmd: ['sh'] }), '1');
+    assert.ok(res.status < 300, `push: ${res.status}`);
+    const ref = `localhost:${new URL(reg.url).port}/ui-app:1`;
+    await page.getByRole('link', { name: 'Images' }).click();
+    await page.getByLabel('Pull an image').fill(ref);
+    await page.getByRole('button', { name: 'Pull', exact: true }).click();
+    const bars = page.getByRole('list', { name: 'Layers' }).locator('li');
+    await page.getByRole('rowheader', { name: ref }).waitFor({ timeout: 60_000 });
+    assert.equal(await bars.count(), 2);
+    for (const li of await bars.all()) {
+      assert.match(await li.innerText(), /Pull complete/);
+      const bar = li.locator('progress');
+      assert.equal(await bar.getAttribute('value'), await bar.getAttribute('max'), 'the bar is full');
+    }
+    await screenshot(page, 'images-pull');
+    assert.match(d.berth(['images', '--format', '{{.Repository}}:{{.Tag}}']).stdout, new RegExp(`^${ref}$`, 'm'));
+    await page.getByRole('button', { name: `Remove image ${ref}` }).click();
+    await page.getByRole('rowheader', { name: ref }).waitFor({ state: 'detached' });
+    assert.doesNotMatch(d.berth(['images', '--format', '{{.Repository}}:{{.Tag}}']).stdout, /ui-app/);
   });
 
   test('every page passes axe-core (no serious or critical violations)', async () => {
