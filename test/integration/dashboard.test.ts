@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
@@ -177,6 +178,10 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await page.getByLabel('Search').fill(`line-${first}`);
     const shown = (await logs.innerText()).split('\n').filter(Boolean);
     assert.ok(shown.length >= 1 && shown.every((l) => l.includes(`line-${first}`)), shown.join('|'));
+    // Download saves the lines the search kept.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+    const saved = readFileSync((await dl.path())!, 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(saved, shown.map((l) => l.trim()));
     await page.getByLabel('Search').fill('');
     // Timestamps: each line starts with the daemon's RFC 3339 time.
     await page.getByLabel('Timestamps').check();
@@ -216,6 +221,38 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await page.getByTestId('stats-now').getByText(/^CPU [\d.]+% · memory /).waitFor({ timeout: 15_000 });
     assert.equal(await page.locator('.stats canvas').count(), 2);
     await screenshot(page, 'container-stats');
+  });
+
+  test('inspect is a tree that folds', async () => {
+    await page.getByRole('tab', { name: 'Inspect' }).click();
+    const tree = page.getByRole('list', { name: 'Inspect' });
+    const config = tree.locator('summary', { hasText: /^Config/ }).first();
+    await config.waitFor();
+    // Config's fields show once it is opened; its Cmd holds the command run.
+    await config.click();
+    await tree.getByText('"GREETING=hello world"').first().waitFor({ state: 'attached' });
+    assert.equal((await axeViolations(page)).join('\n'), '', 'axe on inspect');
+    await screenshot(page, 'container-inspect');
+  });
+
+  test('the Run dialog is worked with the keyboard alone', async () => {
+    await page.goto(`${ui.origin}/#/containers`);
+    await page.getByRole('heading', { name: 'Containers', exact: true }).waitFor();
+    // Tab from the top of the page to the Run button, Enter opens the dialog with the image field focused.
+    await page.locator('body').focus();
+    let focused = '';
+    for (let i = 0; i < 20 && focused !== 'Run a container…'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { textContent: string | null } | null } }).document.activeElement?.textContent ?? '');
+    }
+    assert.equal(focused, 'Run a container…');
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Run a container' });
+    await dialog.waitFor();
+    await page.keyboard.type('busybox');
+    assert.equal(await dialog.getByLabel('Image').inputValue(), 'busybox');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
   });
 
   test('an API error is shown as the daemon\'s message', async () => {

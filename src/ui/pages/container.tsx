@@ -5,6 +5,7 @@ import { ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
 import { LogsView } from './logs.tsx';
 import { TerminalView } from './terminal.tsx';
 import { StatsView } from './stats.tsx';
+import { JsonTree } from '../json-tree.tsx';
 
 export interface ContainerInfo {
   Id: string; Name: string; Created: string;
@@ -61,7 +62,7 @@ export function ContainerPage({ id }: { id: string }) {
           {tab === 'Logs' && <LogsView id={info.Id} tty={info.Config.Tty} />}
           {tab === 'Terminal' && (running ? <TerminalView id={info.Id} /> : <p>The container is not running: start it to open a terminal.</p>)}
           {tab === 'Stats' && (running ? <StatsView id={info.Id} /> : <p>The container is not running.</p>)}
-          {tab === 'Inspect' && <pre class="inspect" tabIndex={0}>{JSON.stringify(info, null, 2)}</pre>}
+          {tab === 'Inspect' && <JsonTree value={info} label="Inspect" />}
         </div>
       )}
     </section>

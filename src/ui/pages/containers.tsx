@@ -45,11 +45,16 @@ export function ContainersPage() {
   const [error, act] = useAction();
   const [running, setRunning] = useState(false);
 
-  // Every container event refreshes the list at once; the polling covers a lost stream.
+  // Container events refresh the list (a burst of them once, 200 ms after its
+  // first); the polling covers a lost stream.
   useEffect(() => {
     const ctl = new AbortController();
-    void jsonLines('/events', { filters: JSON.stringify({ type: ['container'] }) }, () => refresh(), ctl.signal).catch(() => undefined);
-    return () => ctl.abort();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const soon = (): void => {
+      timer ??= setTimeout(() => { timer = undefined; refresh(); }, 200);
+    };
+    void jsonLines('/events', { filters: JSON.stringify({ type: ['container'] }) }, soon, ctl.signal).catch(() => undefined);
+    return () => { ctl.abort(); clearTimeout(timer); };
   }, []);
 
   const action = (c: ContainerSummary, what: string) => act(async () => {

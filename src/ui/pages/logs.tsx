@@ -8,6 +8,16 @@ const MAX_LINES = 5000;
 
 interface Line { n: number; text: string; err: boolean }
 
+/** The lines shown (all, or those the search kept) as a text file. */
+function download(id: string, lines: Line[]): void {
+  const url = URL.createObjectURL(new Blob([lines.map((l) => l.text + '\n').join('')], { type: 'text/plain' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `${id.slice(0, 12)}.log`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
 export function LogsView({ id, tty }: { id: string; tty: boolean }) {
   const [follow, setFollow] = useState(true);
   const [timestamps, setTimestamps] = useState(false);
@@ -56,6 +66,7 @@ export function LogsView({ id, tty }: { id: string; tty: boolean }) {
         <label><input type="checkbox" checked={follow} onChange={(e) => setFollow((e.currentTarget as HTMLInputElement).checked)} /> Follow</label>
         <label><input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps((e.currentTarget as HTMLInputElement).checked)} /> Timestamps</label>
         <label>Search <input type="search" value={search} onInput={(e) => setSearch((e.currentTarget as HTMLInputElement).value)} /></label>
+        <button type="button" onClick={() => download(id, shown)}>Download</button>
         <span class="muted" aria-live="polite">{search ? `${shown.length} of ${lines.length} lines` : `${lines.length} lines`}</span>
       </div>
       <ErrorLine error={error} />
