@@ -322,6 +322,29 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await page.getByRole('cell', { name: 'start' }).first().waitFor();
   });
 
+  test('pause, unpause, stop, start, restart and kill from the list', async () => {
+    await page.goto(`${ui.origin}/#/containers`);
+    const row = page.locator('tr[data-name="ui-web"]');
+    const state = (): string => d.berth(['inspect', '-f', '{{.State.Status}}', 'ui-web']).stdout.trim();
+    const step = async (button: string, shown: string): Promise<void> => {
+      await page.getByRole('button', { name: `${button} ui-web`, exact: true }).click();
+      await row.locator(`.state-${shown}`).waitFor({ timeout: 30_000 });
+      assert.equal(state(), shown, `after ${button}`);
+    };
+    await row.locator('.state-running').waitFor();
+    await step('Pause', 'paused');
+    await step('Unpause', 'running');
+    await step('Stop', 'exited');
+    await step('Start', 'running');
+    const started = d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'ui-web']).stdout;
+    await page.getByRole('button', { name: 'Restart ui-web', exact: true }).click();
+    for (let i = 0; i < 100 && d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'ui-web']).stdout === started; i++) await page.waitForTimeout(200);
+    assert.notEqual(d.berth(['inspect', '-f', '{{.State.StartedAt}}', 'ui-web']).stdout, started, 'restarted');
+    await row.locator('.state-running').waitFor();
+    await step('Kill', 'exited');
+    assert.equal(d.berth(['inspect', '-f', '{{.State.ExitCode}}', 'ui-web']).stdout.trim(), '137');
+  });
+
   test('a container is removed from the list', async () => {
     await page.goto(`${ui.origin}/#/containers`);
     const row = page.locator('tr[data-name="ui-web"]');
