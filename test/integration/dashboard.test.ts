@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
@@ -343,6 +344,33 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await row.locator('.state-running').waitFor();
     await step('Kill', 'exited');
     assert.equal(d.berth(['inspect', '-f', '{{.State.ExitCode}}', 'ui-web']).stdout.trim(), '137');
+  });
+
+  test('compose projects are grouped, and stopped and removed as one', async () => {
+    const dir = mkdtempSync('/tmp/berth-ui-compose-');
+    try {
+      writeFileSync(join(dir, 'compose.yaml'), 'services:\n  web:\n    image: busybox\n    command: sleep 300\n  worker:\n    image: busybox\n    command: sleep 300\n');
+      const up = d.berth(['compose', '-p', 'uiproj', '-f', join(dir, 'compose.yaml'), 'up', '-d'], { timeout: 120_000 });
+      assert.equal(up.code, 0, up.stderr);
+      await page.goto(`${ui.origin}/#/containers`);
+      const group = page.locator('tbody[data-project="uiproj"]');
+      await group.getByRole('rowheader', { name: /Compose project uiproj/ }).waitFor({ timeout: 15_000 });
+      assert.match(await group.innerText(), /2 of 2 running/);
+      assert.equal(await group.locator('tr[data-name]').count(), 2);
+      assert.match(await group.innerText(), /service web/);
+      assert.equal((await axeViolations(page)).join('\n'), '', 'axe on a project group');
+      await screenshot(page, 'containers-compose');
+      await page.getByRole('button', { name: 'Stop project uiproj' }).click();
+      await group.getByText('0 of 2 running').waitFor({ timeout: 60_000 });
+      const states = d.berth(['ps', '-a', '--filter', 'label=com.docker.compose.project=uiproj', '--format', '{{.State}}']).stdout.trim().split('\n');
+      assert.deepEqual(states, ['exited', 'exited']);
+      await page.getByRole('button', { name: "Remove project uiproj's containers" }).click();
+      await group.waitFor({ state: 'detached', timeout: 30_000 });
+      assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=uiproj']).stdout, '');
+    } finally {
+      d.berth(['compose', '-p', 'uiproj', '-f', join(dir, 'compose.yaml'), 'down'], { timeout: 120_000 });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a container is removed from the list', async () => {

@@ -7,8 +7,11 @@ import { RunDialog } from './run-dialog.tsx';
 
 interface Port { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }
 export interface ContainerSummary {
-  Id: string; Names: string[]; Image: string; State: string; Status: string; Ports: Port[]; Command: string;
+  Id: string; Names: string[]; Image: string; State: string; Status: string; Ports: Port[]; Command: string; Labels?: Record<string, string>;
 }
+
+const PROJECT = 'com.docker.compose.project';
+const SERVICE = 'com.docker.compose.service';
 
 const name = (c: ContainerSummary): string => (c.Names[0] ?? shortId(c.Id)).replace(/^\//, '');
 
@@ -67,7 +70,52 @@ export function ContainersPage() {
     refresh();
   });
 
+  // Compose's containers grouped by project (Docker's well-known labels), the others first.
+  const projectAction = (project: string, members: ContainerSummary[], what: string) => act(async () => {
+    if (what === 'remove' && !confirm(`Remove the ${members.length} containers of project ${project}?`)) return;
+    try {
+      for (const c of members) {
+        if (what === 'remove') await call('DELETE', `/containers/${c.Id}`, { query: { force: true } });
+        else if (what === 'start' && c.State === 'running') continue;
+        else if (what === 'stop' && c.State !== 'running' && c.State !== 'paused') continue;
+        else await call('POST', `/containers/${c.Id}/${what}`);
+      }
+    } finally {
+      refresh();
+    }
+  });
+
   const list = data ?? [];
+  const projects = new Map<string, ContainerSummary[]>();
+  const loose: ContainerSummary[] = [];
+  for (const c of list) {
+    const p = c.Labels?.[PROJECT];
+    if (p) (projects.get(p) ?? projects.set(p, []).get(p)!).push(c);
+    else loose.push(c);
+  }
+  const row = (c: ContainerSummary) => {
+    const h = health(c.Status);
+    const up = c.State === 'running';
+    const service = c.Labels?.[SERVICE];
+    return (
+      <tr key={c.Id} data-name={name(c)}>
+        <th scope="row"><a href={`#/containers/${encodeURIComponent(name(c))}`}>{name(c)}</a>{service && <small class="muted"> service {service}</small>}</th>
+        <td><span class={`state state-${c.State}`}>{c.State}</span>{h && <span class={`health health-${h.replace(/\W+/g, '-')}`}>{h}</span>}</td>
+        <td>{c.Image}</td>
+        <td>{c.Status}</td>
+        <td><PortLinks ports={c.Ports} /></td>
+        <td class="actions">
+          {!up && c.State !== 'paused' && <button type="button" onClick={() => action(c, 'start')} aria-label={`Start ${name(c)}`}>Start</button>}
+          {up && <button type="button" onClick={() => action(c, 'stop')} aria-label={`Stop ${name(c)}`}>Stop</button>}
+          <button type="button" onClick={() => action(c, 'restart')} aria-label={`Restart ${name(c)}`}>Restart</button>
+          {up && <button type="button" onClick={() => action(c, 'pause')} aria-label={`Pause ${name(c)}`}>Pause</button>}
+          {c.State === 'paused' && <button type="button" onClick={() => action(c, 'unpause')} aria-label={`Unpause ${name(c)}`}>Unpause</button>}
+          {up && <button type="button" onClick={() => action(c, 'kill')} aria-label={`Kill ${name(c)}`}>Kill</button>}
+          <button type="button" class="danger" onClick={() => action(c, 'remove')} aria-label={`Remove ${name(c)}`}>Remove</button>
+        </td>
+      </tr>
+    );
+  };
   return (
     <section aria-labelledby="containers-h">
       <div class="bar">
@@ -83,29 +131,22 @@ export function ContainersPage() {
         </thead>
         <tbody>
           {list.length === 0 && <tr><td colSpan={6} class="empty">{data ? 'No containers.' : 'Loading…'}</td></tr>}
-          {list.map((c) => {
-            const h = health(c.Status);
-            const up = c.State === 'running';
-            return (
-              <tr key={c.Id} data-name={name(c)}>
-                <th scope="row"><a href={`#/containers/${encodeURIComponent(name(c))}`}>{name(c)}</a></th>
-                <td><span class={`state state-${c.State}`}>{c.State}</span>{h && <span class={`health health-${h.replace(/\W+/g, '-')}`}>{h}</span>}</td>
-                <td>{c.Image}</td>
-                <td>{c.Status}</td>
-                <td><PortLinks ports={c.Ports} /></td>
-                <td class="actions">
-                  {!up && c.State !== 'paused' && <button type="button" onClick={() => action(c, 'start')} aria-label={`Start ${name(c)}`}>Start</button>}
-                  {up && <button type="button" onClick={() => action(c, 'stop')} aria-label={`Stop ${name(c)}`}>Stop</button>}
-                  <button type="button" onClick={() => action(c, 'restart')} aria-label={`Restart ${name(c)}`}>Restart</button>
-                  {up && <button type="button" onClick={() => action(c, 'pause')} aria-label={`Pause ${name(c)}`}>Pause</button>}
-                  {c.State === 'paused' && <button type="button" onClick={() => action(c, 'unpause')} aria-label={`Unpause ${name(c)}`}>Unpause</button>}
-                  {up && <button type="button" onClick={() => action(c, 'kill')} aria-label={`Kill ${name(c)}`}>Kill</button>}
-                  <button type="button" class="danger" onClick={() => action(c, 'remove')} aria-label={`Remove ${name(c)}`}>Remove</button>
-                </td>
-              </tr>
-            );
-          })}
+          {loose.map(row)}
         </tbody>
+        {[...projects].sort(([a], [b]) => a.localeCompare(b)).map(([project, members]) => (
+          <tbody key={project} class="project" data-project={project}>
+            <tr class="project-head">
+              <th scope="rowgroup" colSpan={5}>Compose project {project} <small class="muted">({members.filter((c) => c.State === 'running').length} of {members.length} running)</small></th>
+              <td class="actions">
+                <button type="button" onClick={() => projectAction(project, members, 'start')} aria-label={`Start project ${project}`}>Start</button>
+                <button type="button" onClick={() => projectAction(project, members, 'stop')} aria-label={`Stop project ${project}`}>Stop</button>
+                <button type="button" onClick={() => projectAction(project, members, 'restart')} aria-label={`Restart project ${project}`}>Restart</button>
+                <button type="button" class="danger" onClick={() => projectAction(project, members, 'remove')} aria-label={`Remove project ${project}'s containers`}>Remove</button>
+              </td>
+            </tr>
+            {members.sort((a, b) => name(a).localeCompare(name(b))).map(row)}
+          </tbody>
+        ))}
       </table>
     </section>
   );
