@@ -163,7 +163,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await page.getByRole('link', { name: 'ui-web' }).click();
     await page.getByRole('heading', { name: 'ui-web' }).waitFor();
     const logs = page.getByTestId('logs');
-    await logs.getByText(/^line-\d+$/).first().waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => /^line-\d+$/m.test((globalThis as unknown as { document: PageDoc }).document.querySelector('[data-testid=logs]')?.textContent ?? ''), undefined, { timeout: 15_000 });
     const last = async (): Promise<number> => {
       const lines = (await logs.innerText()).split('\n').map((l) => /^line-(\d+)$/.exec(l.trim())?.[1]).filter((x): x is string => x !== undefined);
       return Number(lines[lines.length - 1] ?? -1);
@@ -186,7 +186,8 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await page.getByLabel('Search').fill('');
     // Timestamps: each line starts with the daemon's RFC 3339 time.
     await page.getByLabel('Timestamps').check();
-    await logs.getByText(/^\d{4}-\d\d-\d\dT[\d:.]+Z line-\d+$/).first().waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => /^\d{4}-\d\d-\d\dT[\d:.]+Z line-\d+$/m.test((globalThis as unknown as { document: PageDoc }).document.querySelector('[data-testid=logs]')?.textContent ?? ''), undefined, { timeout: 15_000 });
+    assert.ok((await logs.innerText()).split('\n').filter(Boolean).every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z line-\d+$/.test(l)), 'every line has its time');
     assert.equal(await axeViolations(page).then((v) => v.join('\n')), '', 'axe on the container page');
     await screenshot(page, 'container-logs');
   });
