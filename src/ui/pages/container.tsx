@@ -3,9 +3,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { call } from '../api.ts';
 import { ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
 import { LogsView } from './logs.tsx';
-import { TerminalView } from './terminal.tsx';
-import { StatsView } from './stats.tsx';
+import { lazyView } from '../lazy.tsx';
 import { JsonTree } from '../json-tree.tsx';
+
+const TerminalView = lazyView<{ id: string }>(() => import('./terminal.tsx').then((m) => m.TerminalView));
+const StatsView = lazyView<{ id: string }>(() => import('./stats.tsx').then((m) => m.StatsView));
 
 export interface ContainerInfo {
   Id: string; Name: string; Created: string;
