@@ -38,7 +38,12 @@ try {
 
   const rowsMs: number[] = [];
   const clickMs: number[] = [];
+  const psMs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
+    // The same list through the CLI, interleaved: how much of the page's time is the daemon's answer.
+    const p0 = performance.now();
+    d.berth(['ps', '-a', '-q']);
+    psMs.push(performance.now() - p0);
     await page.goto('about:blank');
     const t0 = performance.now();
     await page.goto(`${ui.origin}/#/containers`);
@@ -54,6 +59,7 @@ try {
   process.stdout.write(`\ncontainers page, ${N} containers (${ROUNDS} rounds, load ${load1}):\n`);
   process.stdout.write(`  all rows shown     median ${median(rowsMs).toFixed(0)} ms  (${rowsMs.map((x) => x.toFixed(0)).join(', ')})\n`);
   process.stdout.write(`  first click sent   median ${median(clickMs).toFixed(0)} ms\n`);
+  process.stdout.write(`  (berth ps -a, same rounds: median ${median(psMs).toFixed(0)} ms)\n`);
 
   // 2. A flood of log lines: 1000 numbered lines every 0.1 s.
   for (let i = 0; i < N; i++) d.berth(['rm', '-f', `bench-${i}`]);
