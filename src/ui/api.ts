@@ -106,3 +106,16 @@ export function pullQuery(ref: string): { fromImage: string; tag: string } {
   if (colon > ref.lastIndexOf('/')) return { fromImage: ref.slice(0, colon), tag: ref.slice(colon + 1) };
   return { fromImage: ref, tag: 'latest' };
 }
+
+/** A tar body sent as-is (the archive API's PUT). */
+export async function putTar(path: string, query: Record<string, string>, tar: Uint8Array): Promise<void> {
+  const res = await fetch(url(path, query), { method: 'PUT', headers: { 'Content-Type': 'application/x-tar' }, body: tar as BodyInit });
+  if (!res.ok) throw await failure(res);
+}
+
+/** A response's bytes, and one header (the archive API's stat). */
+export async function getBytes(path: string, query: Record<string, string>, header: string): Promise<{ bytes: Uint8Array; header: string | null }> {
+  const res = await fetch(url(path, query));
+  if (!res.ok) throw await failure(res);
+  return { bytes: new Uint8Array(await res.arrayBuffer()), header: res.headers.get(header) };
+}

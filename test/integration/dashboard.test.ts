@@ -237,6 +237,32 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await screenshot(page, 'container-inspect');
   });
 
+  test('a file uploaded from the Files tab is in the container, and downloads back', async () => {
+    await page.goto(`${ui.origin}/#/containers/ui-web`);
+    await page.getByRole('tab', { name: 'Files' }).click();
+    const where = page.getByLabel('Path in the container');
+    await where.fill('/tmp');
+    await page.getByRole('button', { name: 'Show' }).click();
+    const details = page.getByRole('definition').filter({ hasText: 'directory' });
+    await details.waitFor();
+    const content = `uploaded from the dashboard ${randomBytes(4).toString('hex')}\n`;
+    await page.getByLabel(/Upload a file/).setInputFiles({ name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByRole('status').getByText('Uploaded hello.txt into /tmp').waitFor();
+    const cat = d.berth(['exec', 'ui-web', 'cat', '/tmp/hello.txt']);
+    assert.equal(cat.stdout, content);
+    await where.fill('/tmp/hello.txt');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+    assert.equal(dl.suggestedFilename(), 'hello.txt');
+    assert.equal(readFileSync((await dl.path())!, 'utf8'), content);
+    // A path that is not there: the error, not a blank page.
+    await where.fill('/no/such/path');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.getByRole('alert').getByText(/Could not find the file \/no\/such\/path/).waitFor();
+    assert.equal((await axeViolations(page)).join('\n'), '', 'axe on files');
+    await screenshot(page, 'container-files');
+  });
+
   test('the Run dialog is worked with the keyboard alone', async () => {
     await page.goto(`${ui.origin}/#/containers`);
     await page.getByRole('heading', { name: 'Containers', exact: true }).waitFor();

@@ -64,7 +64,7 @@ async function proxy(o: DashboardOptions, req: IncomingMessage, res: ServerRespo
     return;
   }
   const out: Record<string, string> = { 'Cache-Control': 'no-store' };
-  for (const k of ['content-type', 'docker-experimental', 'api-version', 'ostype', 'server']) if (up.headers[k]) out[k] = up.headers[k];
+  for (const k of ['content-type', 'docker-experimental', 'api-version', 'ostype', 'server', 'x-docker-container-path-stat']) if (up.headers[k]) out[k] = up.headers[k];
   res.writeHead(up.statusCode, out);
   // A followed stream (logs, events, stats) ends when the browser goes away.
   res.on('close', () => up.destroy());

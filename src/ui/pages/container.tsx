@@ -5,6 +5,7 @@ import { ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
 import { LogsView } from './logs.tsx';
 import { lazyView } from '../lazy.tsx';
 import { JsonTree } from '../json-tree.tsx';
+import { FilesView } from './files.tsx';
 
 const TerminalView = lazyView<{ id: string }>(() => import('./terminal.tsx').then((m) => m.TerminalView));
 const StatsView = lazyView<{ id: string }>(() => import('./stats.tsx').then((m) => m.StatsView));
@@ -15,7 +16,7 @@ export interface ContainerInfo {
   Config: { Image: string; Tty: boolean; Cmd: string[] | null; Env: string[] };
 }
 
-const TABS = ['Logs', 'Terminal', 'Stats', 'Inspect'] as const;
+const TABS = ['Logs', 'Terminal', 'Stats', 'Files', 'Inspect'] as const;
 type Tab = (typeof TABS)[number];
 
 export function ContainerPage({ id }: { id: string }) {
@@ -64,6 +65,7 @@ export function ContainerPage({ id }: { id: string }) {
           {tab === 'Logs' && <LogsView id={info.Id} tty={info.Config.Tty} />}
           {tab === 'Terminal' && (running ? <TerminalView id={info.Id} /> : <p>The container is not running: start it to open a terminal.</p>)}
           {tab === 'Stats' && (running ? <StatsView id={info.Id} /> : <p>The container is not running.</p>)}
+          {tab === 'Files' && <FilesView id={info.Id} />}
           {tab === 'Inspect' && <JsonTree value={info} label="Inspect" />}
         </div>
       )}
