@@ -137,6 +137,10 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     const link = row.locator('a.port');
     assert.match((await link.getAttribute('href'))!, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.equal(d.berth(['inspect', '-f', '{{.State.Running}}', 'ui-web']).stdout.trim(), 'true');
+    // Its CPU and memory, as sparklines in the list.
+    await row.getByRole('img', { name: /^CPU [\d.]+%$/ }).waitFor({ timeout: 30_000 });
+    const mem = await row.getByRole('img', { name: /^memory / }).getAttribute('aria-label');
+    assert.match(mem!, /^memory [\d.]+ (B|kB|MB)$/);
 
     // The command line shown, given to the CLI (as `create`, under another name), makes the same container.
     const words = JSON.parse(await page.evaluate((s) => {
@@ -193,6 +197,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
   });
 
   test('the terminal runs commands in the container, and its size follows the window', async () => {
+    await page.goto(`${ui.origin}/#/containers/ui-web`);
     await page.getByRole('tab', { name: 'Terminal' }).click();
     await page.getByTestId('terminal-status').getByText('connected: sh').waitFor({ timeout: 15_000 });
     const rows = page.locator('.xterm-rows');
@@ -219,6 +224,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
   });
 
   test('the stats tab charts the container', async () => {
+    await page.goto(`${ui.origin}/#/containers/ui-web`);
     await page.getByRole('tab', { name: 'Stats' }).click();
     await page.getByTestId('stats-now').getByText(/^CPU [\d.]+% · memory /).waitFor({ timeout: 15_000 });
     assert.equal(await page.locator('.stats canvas').count(), 2);

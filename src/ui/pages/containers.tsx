@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { call, jsonLines } from '../api.ts';
 import { ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
 import { RunDialog } from './run-dialog.tsx';
+import { Sparklines, useSparklines } from '../sparkline.tsx';
 
 interface Port { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }
 export interface ContainerSummary {
@@ -86,6 +87,7 @@ export function ContainersPage() {
   });
 
   const list = data ?? [];
+  const sparks = useSparklines(list.filter((c) => c.State === 'running').map((c) => c.Id));
   const projects = new Map<string, ContainerSummary[]>();
   const loose: ContainerSummary[] = [];
   for (const c of list) {
@@ -104,6 +106,7 @@ export function ContainersPage() {
         <td>{c.Image}</td>
         <td>{c.Status}</td>
         <td><PortLinks ports={c.Ports} /></td>
+        <td>{c.State === 'running' ? <Sparklines s={sparks.get(c.Id)} /> : null}</td>
         <td class="actions">
           {!up && c.State !== 'paused' && <button type="button" onClick={() => action(c, 'start')} aria-label={`Start ${name(c)}`}>Start</button>}
           {up && <button type="button" onClick={() => action(c, 'stop')} aria-label={`Stop ${name(c)}`}>Stop</button>}
@@ -127,16 +130,16 @@ export function ContainersPage() {
       <table class="list">
         <caption class="sr-only">Containers, {list.length} in all</caption>
         <thead>
-          <tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Image</th><th scope="col">Status</th><th scope="col">Ports</th><th scope="col">Actions</th></tr>
+          <tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">Image</th><th scope="col">Status</th><th scope="col">Ports</th><th scope="col">CPU / memory</th><th scope="col">Actions</th></tr>
         </thead>
         <tbody>
-          {list.length === 0 && <tr><td colSpan={6} class="empty">{data ? 'No containers.' : 'Loading…'}</td></tr>}
+          {list.length === 0 && <tr><td colSpan={7} class="empty">{data ? 'No containers.' : 'Loading…'}</td></tr>}
           {loose.map(row)}
         </tbody>
         {[...projects].sort(([a], [b]) => a.localeCompare(b)).map(([project, members]) => (
           <tbody key={project} class="project" data-project={project}>
             <tr class="project-head">
-              <th scope="rowgroup" colSpan={5}>Compose project {project} <small class="muted">({members.filter((c) => c.State === 'running').length} of {members.length} running)</small></th>
+              <th scope="rowgroup" colSpan={6}>Compose project {project} <small class="muted">({members.filter((c) => c.State === 'running').length} of {members.length} running)</small></th>
               <td class="actions">
                 <button type="button" onClick={() => projectAction(project, members, 'start')} aria-label={`Start project ${project}`}>Start</button>
                 <button type="button" onClick={() => projectAction(project, members, 'stop')} aria-label={`Stop project ${project}`}>Stop</button>

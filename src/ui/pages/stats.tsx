@@ -4,6 +4,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { errorText, jsonLines } from '../api.ts';
 import { bytes, ErrorLine } from '../common.tsx';
+import { cpuPercent } from '../sparkline.tsx';
 
 interface Stats {
   read: string;
@@ -13,13 +14,6 @@ interface Stats {
 }
 
 const KEEP = 300;
-
-/** CPU % as the docker CLI computes it: container delta over system delta, times CPUs. */
-function cpuPercent(s: Stats): number {
-  const cpu = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
-  const sys = (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
-  return sys > 0 && cpu > 0 ? (cpu / sys) * (s.cpu_stats.online_cpus ?? 1) * 100 : 0;
-}
 
 function chart(el: HTMLElement, label: string, value: (v: number) => string): uPlot {
   return new uPlot({
