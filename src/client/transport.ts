@@ -240,6 +240,9 @@ function exchangeOn(s: Socket, r: RequestSpec, pool: ConnectionPool | undefined,
         return 2; // stop: what follows is the upgraded stream
       }
       res = new Response(() => s.resume(), r.readAhead);
+      // A body its reader gave up on (a followed log, events) closes the connection:
+      // the daemon would otherwise go on streaming into a socket nobody reads.
+      res.once('close', () => { if (!finished) s.destroy(); });
       res.statusCode = info.statusCode;
       res.headers = headers;
       resolve(res);

@@ -11,10 +11,11 @@ function berth(...args: string[]) {
 }
 
 test('an unknown command is named, with where to look, and exits 1', () => {
-  const r = berth('ui');
+  // (`ui` was the example here until `berth ui` existed.)
+  const r = berth('frobnicate');
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
-  assert.equal(r.stderr, "berth: 'ui' is not a berth command.\nSee 'berth --help'\n");
+  assert.equal(r.stderr, "berth: 'frobnicate' is not a berth command.\nSee 'berth --help'\n");
 });
 
 test('an unknown subcommand names its group', () => {
