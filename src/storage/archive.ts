@@ -4,6 +4,7 @@
 //
 //   compression.ts  magic-byte detection and decompression
 //   layer-apply.ts  applyLayer (extraction)
+//   file-writes.ts  its regular files written in the thread pool, several at a time
 //   tar-write.ts    createTar and createLayerDiff
 //   tarutil.ts      ArchiveError, PAX records, device numbers, external tools
 import { createHash } from 'node:crypto';

@@ -34,6 +34,7 @@ import tar from 'tar-stream';
 import { decompress } from '../files/compression.ts';
 import { cleanInRoot, isWithin, resolveInRoot, type ScopedRoot } from '../files/rootpath.ts';
 import { ArchiveError, isPlainXattrName, parsePaxRecords, quoteAttrText, runTool, XATTR_PREFIX } from './tarutil.ts';
+import { FileWrites, MAX_BODY, type FileBody } from './file-writes.ts';
 
 const writevAsync = promisify(writev);
 
@@ -103,6 +104,8 @@ const XATTR_BATCH_BYTES = 1 << 20;
 const WRITE_BATCH = 1 << 20;
 
 const isRoot = typeof process.geteuid === 'function' && process.geteuid() === 0;
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
 
 type Kind = 'c' | 'b' | 'p';
 
@@ -258,11 +261,43 @@ class Extractor {
   private readonly opts: ApplyOptions;
   private readonly copy: ApplyOptions['copy'];
 
+  /** Files being written off the main thread (file-writes.ts). */
+  private readonly writes = new FileWrites();
+  /** Host paths of directories this unpack made (or found empty): only what this tar placed is in them. */
+  private readonly freshDirs = new Set<string>();
+  /** Fresh directories whose new files are the daemon's, owner and group (needsChown). */
+  private readonly ownDirs = new Set<string>();
+  /** Host paths this unpack placed something at. */
+  private readonly placed = new Set<string>();
+
   constructor(root: string, opts: ApplyOptions) {
     this.root = root;
     this.overlay = opts.overlayWhiteouts !== false && !opts.copy;
     this.opts = opts;
     this.copy = opts.copy;
+    if (readdirSync(root).length === 0) this.freshDirs.add(root);
+  }
+
+  /**
+   * Waits for the files in flight; one that found its path taken meanwhile
+   * (a container's process made it) is placed over it now, in tar order.
+   */
+  async settleWrites(): Promise<void> {
+    for (const b of await this.writes.settle()) {
+      const existing = lstatOrUndefined(b.path);
+      if (existing?.isDirectory() && this.copy?.noOverwriteDirNonDir) {
+        throw new ArchiveError(`cannot overwrite directory ${JSON.stringify(b.shown)} with non-directory in ${JSON.stringify(this.copy.into)}`);
+      }
+      if (existing) await this.remove(b.path, existing);
+      const meta = { mode: b.mode, uid: b.owner?.uid ?? 0, gid: b.owner?.gid ?? 0, atime: b.atime, mtime: b.mtime };
+      this.size -= b.size; // counted again by writeFile
+      await this.writeFile(b.path, { name: b.name, size: b.size, meta }, b.chunks);
+    }
+  }
+
+  /** Nothing is written after this returns (a failed unpack's directory may be removed). */
+  abandon(): Promise<void> {
+    return this.writes.abandon();
   }
 
   /** Host path of an entry's cleaned name, every component resolved in the root (or the copy's scope). */
@@ -301,8 +336,9 @@ class Extractor {
       throw new ArchiveError(`${clean}: ${(err as Error).message}`, { cause: err });
     }
     if (!this.inside(host)) throw new ArchiveError(`${clean}: path escapes the layer`);
-    // A device node still waiting for mknod must not be taken for a missing directory.
+    // A device node still waiting for mknod, or a file in flight, must not be taken for a missing directory.
     if (this.nodeQueue.length > 0) await this.flushNodes();
+    if (this.writes.has(host)) await this.settleWrites();
     const st = lstatOrUndefined(host);
     if (!st) {
       if (!create) return undefined;
@@ -327,6 +363,9 @@ class Extractor {
   /** Removes an existing entry, dropping every deferred operation below it. */
   private async remove(p: string, st: Stats): Promise<void> {
     if (this.nodeQueue.length > 0) await this.flushNodes();
+    await this.settleWrites();
+    this.freshDirs.clear();
+    this.ownDirs.clear();
     if (st.isDirectory()) {
       rmSync(p, { recursive: true, force: true });
       this.dirCache.clear();
@@ -366,6 +405,10 @@ class Extractor {
     const top = clean.split('/')[1];
     if (!this.copy && (top.startsWith(WH_META_PREFIX) || base.startsWith(WH_META_PREFIX)) && base !== WH_OPAQUE) return drain(stream);
 
+    const isFile = h.type === 'file' || h.type === 'contiguous-file';
+    // Anything but a new file or directory may touch a file in flight: they finish first.
+    if (!isFile && h.type !== 'directory') await this.settleWrites();
+
     if (!this.copy && base.startsWith(WH_PREFIX)) {
       await drain(stream);
       if (base === WH_OPAQUE) return this.opaque(parentClean);
@@ -389,9 +432,14 @@ class Extractor {
       }
     }
     if (this.nodePaths.has(p)) await this.flushNodes();
+    if (this.writes.has(p)) await this.settleWrites();
+    if (isFile && this.freshDirs.has(parent) && !this.placed.has(p) && !this.opts.linkFrom && h.size <= MAX_BODY && (h.xattrs.size === 0 || this.opts.xattrs === false)) {
+      // A new name in a directory this unpack made: nothing can be there, so the file is written off the main thread.
+      return this.writeLater(p, h, clean, stream);
+    }
+    this.placed.add(p);
     // A regular file is created first (O_EXCL, as before): only when something
     // is there already is it looked at, which saves an lstat per file of a fresh tree.
-    const isFile = h.type === 'file' || h.type === 'contiguous-file';
     const fd = isFile && !this.opts.linkFrom ? createExclusive(p) : undefined;
     const existing = fd === undefined ? lstatOrUndefined(p) : undefined;
     if (existing && this.copy?.noOverwriteDirNonDir) {
@@ -410,7 +458,12 @@ class Extractor {
       case 'directory': {
         await drain(stream);
         if (existing && !existing.isDirectory()) await this.remove(p, existing);
-        if (!existing?.isDirectory()) mkdirSync(p, { mode: 0o700 });
+        if (!existing?.isDirectory()) {
+          mkdirSync(p, { mode: 0o700 });
+          this.freshDirs.add(p);
+          const made = lstatSync(p);
+          if (!(made.mode & 0o2000) && made.gid === EGID) this.ownDirs.add(p);
+        }
         this.dirMeta.set(p, h.meta);
         this.dirCache.set(clean, p);
         break;
@@ -468,8 +521,42 @@ class Extractor {
     if (this.xattrBytes > XATTR_BATCH_BYTES) await this.flushXattrs();
   }
 
+  /**
+   * A new file is the daemon's (its euid and egid) in a directory this unpack
+   * made with the daemon's group and no setgid bit (one made in a setgid
+   * directory inherits both): its chown to those ids would change nothing, and
+   * one thread-pool round trip fewer per file counts.
+   */
+  private needsChown(p: string, m: Meta): boolean {
+    if (!isRoot) return false;
+    return m.uid !== EUID || m.gid !== EGID || !this.ownDirs.has(posix.dirname(p));
+  }
+
+  /** Reads the file's body and hands it to the thread pool (file-writes.ts). */
+  private async writeLater(p: string, h: Header, clean: string, stream: Readable): Promise<void> {
+    this.placed.add(p);
+    this.markKept(p);
+    this.opts.fileDigests?.delete(p);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const digest = this.opts.fileDigests && createHash('sha256');
+    for await (const chunk of stream) {
+      digest?.update(chunk as Buffer);
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    if (size !== h.size) throw new ArchiveError(`${h.name}: truncated file content`);
+    const body: FileBody = {
+      path: p, name: h.name, shown: this.shown(clean), chunks, size, mode: h.meta.mode,
+      owner: this.needsChown(p, h.meta) ? { uid: h.meta.uid, gid: h.meta.gid } : undefined, atime: h.meta.atime, mtime: h.meta.mtime,
+    };
+    await this.writes.add(body);
+    if (digest) this.opts.fileDigests?.set(p, digest.digest('hex'));
+    this.size += size;
+  }
+
   /** `created`: the file's descriptor when it was just made by createExclusive. */
-  private async writeFile(p: string, h: Header, stream: AsyncIterable<unknown> | Iterable<Buffer>, created?: number): Promise<void> {
+  private async writeFile(p: string, h: Pick<Header, 'name' | 'size' | 'meta'>, stream: AsyncIterable<unknown> | Iterable<Buffer>, created?: number): Promise<void> {
     const fd = created ?? openSync(p, CREATE_FLAGS, 0o600);
     try {
       let batch: Buffer[] = [];
@@ -631,6 +718,7 @@ class Extractor {
   /** Sets all queued xattrs with one `setfattr --restore`. */
   async flushXattrs(): Promise<void> {
     if (this.xattrQueue.size === 0) return;
+    await this.settleWrites();
     await this.flushNodes();
     let dump = '';
     for (const [p, attrs] of this.xattrQueue) {
@@ -654,6 +742,7 @@ class Extractor {
 
   /** Everything deferred: nodes, xattrs, then directory metadata. */
   async finish(): Promise<void> {
+    await this.settleWrites();
     await this.flushNodes();
     await this.flushXattrs();
     const dirs = [...this.dirMeta].reverse();
@@ -751,6 +840,7 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
     const e = asArchiveError(err);
     dec.abort(e);
     extract.destroy(e);
+    await ex.abandon();
     throw e;
   }
   return { diffId: 'sha256:' + hash.digest('hex'), size: ex.size };
