@@ -532,7 +532,7 @@ class Extractor {
     return m.uid !== EUID || m.gid !== EGID || !this.ownDirs.has(posix.dirname(p));
   }
 
-  /** Reads the file's body and hands it to the thread pool (file-writes.ts). */
+  /** Reads the file's body and hands it to the file writer threads (file-writes.ts). */
   private async writeLater(p: string, h: Header, clean: string, stream: Readable): Promise<void> {
     this.placed.add(p);
     this.markKept(p);
@@ -547,10 +547,10 @@ class Extractor {
     }
     if (size !== h.size) throw new ArchiveError(`${h.name}: truncated file content`);
     const body: FileBody = {
-      path: p, name: h.name, shown: this.shown(clean), chunks, size, mode: h.meta.mode,
+      path: p, name: h.name, shown: this.shown(clean), size, mode: h.meta.mode,
       owner: this.needsChown(p, h.meta) ? { uid: h.meta.uid, gid: h.meta.gid } : undefined, atime: h.meta.atime, mtime: h.meta.mtime,
     };
-    await this.writes.add(body);
+    await this.writes.add(body, chunks);
     if (digest) this.opts.fileDigests?.set(p, digest.digest('hex'));
     this.size += size;
   }
