@@ -3,8 +3,9 @@
 // be what the tar says, in its order: a hard link to a file still being
 // written, a name given twice, a file replaced by a directory and the reverse,
 // a directory swapped for a symlink between its files (followed inside the
-// container, never on the host), and a container process racing for the
-// same names.
+// container, never on the host), and a process racing for the same names (in
+// another container sharing the bind mount: the container copied into is
+// frozen for the copy, cp-freeze.test.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -36,15 +37,19 @@ function files(dir: string, n: number): TarEntry[] {
 describe('cp into a container: files written concurrently keep the tar\'s order and scope', () => {
   let d: TestDaemon;
   let host: string;
+  let shared: string;
 
   before(async () => {
     d = await startSeededDaemon();
     host = mkdtempSync('/tmp/berth-cp-conc-');
-    assert.equal(d.berth(['run', '-d', '--name', 'box', 'busybox', 'sleep', '1000']).code, 0);
+    shared = mkdtempSync('/tmp/berth-cp-shared-');
+    assert.equal(d.berth(['run', '-d', '--name', 'box', '-v', `${shared}:/shared`, 'busybox', 'sleep', '1000']).code, 0);
+    assert.equal(d.berth(['run', '-d', '--name', 'racer', '-v', `${shared}:/shared`, 'busybox', 'sleep', '1000']).code, 0);
   });
   after(async () => {
     await d.destroy();
     rmSync(host, { recursive: true, force: true });
+    rmSync(shared, { recursive: true, force: true });
   });
 
   const sh = (script: string) => {
@@ -120,21 +125,21 @@ describe('cp into a container: files written concurrently keep the tar\'s order 
     assert.ok(sizes.length > 0 && sizes.every((s) => Number(s) > 150 * 1024), sizes.join(','));
   });
 
-  test('a container process making the same names meanwhile: the tar\'s files win, whole', async () => {
+  test('a process of another container making the same names meanwhile: the tar\'s files win, whole', async () => {
     for (let round = 0; round < 3; round++) {
       // The process makes a directory at each of the tar's file names once, as soon as their directory is there.
       // From the last name down, so that it is ahead of the tar for most of them.
-      const racer = d.spawnBerth(['exec', 'box', 'sh', '-c', 'touch /tmp/ready; until [ -d /tmp/r/d ]; do :; done; for i in $(seq 59 -1 0); do mkdir /tmp/r/d/f$i 2>/dev/null; done; true']);
+      const racer = d.spawnBerth(['exec', 'racer', 'sh', '-c', 'touch /shared/ready; until [ -d /shared/r/d ]; do :; done; for i in $(seq 59 -1 0); do mkdir /shared/r/d/f$i 2>/dev/null; done; true']);
       const raced = new Promise((resolve) => racer.once('exit', resolve));
-      while (d.berth(['exec', 'box', 'test', '-e', '/tmp/ready']).code !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
-      sh('rm /tmp/ready');
-      const r = await put(d, '/tmp', await makeTar([{ name: 'r', type: 'directory' }, { name: 'r/d', type: 'directory' }, ...files('r/d', 60)]));
+      while (d.berth(['exec', 'racer', 'test', '-e', '/shared/ready']).code !== 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      sh('rm /shared/ready');
+      const r = await put(d, '/shared', await makeTar([{ name: 'r', type: 'directory' }, { name: 'r/d', type: 'directory' }, ...files('r/d', 60)]));
       await raced;
       assert.equal(r.status, 200, r.body.toString());
       // Names the process took after the tar's file was there stay the tar's; ones it took first are replaced.
-      const got = sh('cd /tmp/r/d && for i in $(seq 0 59); do [ -f f$i ] && head -1 f$i; done').trim().split('\n');
+      const got = sh('cd /shared/r/d && for i in $(seq 0 59); do [ -f f$i ] && head -1 f$i; done').trim().split('\n');
       assert.deepEqual(got, Array.from({ length: 60 }, (_, i) => `f${i}`));
-      sh('rm -rf /tmp/r');
+      sh('rm -rf /shared/r');
     }
   });
 });
