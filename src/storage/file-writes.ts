@@ -47,7 +47,7 @@ const BATCH_FILES = 64;
 const WINDOW_BATCHES = 4;
 /** Worker threads shared by every unpack of the daemon. */
 const WORKERS = 2;
-/** An idle worker is stopped after this long (its ~10 MiB go back). */
+/** An idle worker is stopped after this long (its ~10 MiB go back, and with the last one the kept slabs). */
 const IDLE_MS = 30_000;
 
 interface WireFile {
@@ -197,6 +197,8 @@ class WorkerPool {
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
       void slot.worker.terminate();
+      // The kept slabs go with the last worker.
+      if (this.slots.length === 0) this.slabs.length = 0;
     }, IDLE_MS);
     slot.timer.unref();
   }
