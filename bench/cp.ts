@@ -86,19 +86,30 @@ try {
     const dst = join(work, 'dst');
     mkdirSync(dst);
     const loadBefore = load();
-    t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`]));
-    t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
-    t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+    // Each round starts with a different copier, so that none always follows the host's copy (or any other).
+    const steps: (() => void)[] = [
+      () => { t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`])); },
+      () => {
+        t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
+        t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+      },
+    ];
     if (DOCKER) {
-      t.dockerIn.push(timed(DOCKER, ['cp', src, 'cpbench:/in2'], dockerEnv));
-      t.dockerOut.push(timed(DOCKER, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
+      const docker = DOCKER;
+      steps.push(() => {
+        t.dockerIn.push(timed(docker, ['cp', src, 'cpbench:/in2'], dockerEnv));
+        t.dockerOut.push(timed(docker, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
+      });
+      if (peer) {
+        steps.push(() => {
+          t.peerIn.push(timed(docker, ['cp', src, 'cpbench:/in'], peerEnv));
+          t.peerOut.push(timed(docker, ['cp', 'cpbench:/in', join(work, 'out3')], peerEnv));
+        });
+      }
     }
-    if (peer && DOCKER) {
-      t.peerIn.push(timed(DOCKER, ['cp', src, 'cpbench:/in'], peerEnv));
-      t.peerOut.push(timed(DOCKER, ['cp', 'cpbench:/in', join(work, 'out3')], peerEnv));
-    }
+    for (let k = 0; k < steps.length; k++) steps[(i + k) % steps.length]();
     const f = (xs: number[]) => (xs.length > i ? xs[i].toFixed(2) : '-');
-    console.log(`run ${i + 1} (load ${loadBefore} → ${load()}): host ${f(t.host)} s; in: berth ${f(t.berthIn)}, docker CLI→berthd ${f(t.dockerIn)}, dockerd ${f(t.peerIn)} s; out: berth ${f(t.berthOut)}, docker CLI→berthd ${f(t.dockerOut)}, dockerd ${f(t.peerOut)} s`);
+    console.log(`round ${i + 1} (load ${loadBefore} → ${load()}): host ${f(t.host)} s; in: berth ${f(t.berthIn)}, docker CLI→berthd ${f(t.dockerIn)}, dockerd ${f(t.peerIn)} s; out: berth ${f(t.berthOut)}, docker CLI→berthd ${f(t.dockerOut)}, dockerd ${f(t.peerOut)} s`);
     for (const p of [dst, join(work, 'out'), join(work, 'out2'), join(work, 'out3')]) clean(p);
     cleanIn('/in');
     cleanIn('/in2');
