@@ -1,7 +1,8 @@
 // cp benchmark (issue #14): a 1 GiB tree of 10,000 files copied into and out
 // of a running container with `berth cp` (and the docker CLI's cp against the
 // same daemon), beside the host doing the same bytes with
-// `tar -C src -c . | tar -C dst -x` in the same run, interleaved; and the
+// `tar -C src -c . | tar -C dst -x` and the docker CLI against a private
+// dockerd (bench/peer-dockerd.ts) in the same run, interleaved; and the
 // diff (GET /containers/{id}/changes) of the container holding those 10,000
 // added files. Each copy goes to a fresh destination and starts after a
 // `sync`; the destinations are removed together at the end of a round, then a
@@ -11,11 +12,12 @@
 //   node_modules/.bin/node bench/cp.ts [runs] [MiB] [files]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { BERTH, DOCKER, startSeededDaemon } from '../test/helpers/daemon.ts';
 import { median } from './measure.ts';
+import { startPeerDockerd, type PeerDockerd } from './peer-dockerd.ts';
 
 const RUNS = Number(process.argv[2] ?? 5);
 const MIB = Number(process.argv[3] ?? 1024);
@@ -54,6 +56,8 @@ function writeTree(dir: string): void {
 
 const d = await startSeededDaemon();
 const work = mkdtempSync('/tmp/berth-bench-cp-');
+let peer: PeerDockerd | undefined;
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 try {
   const src = join(work, 'src');
   writeTree(src);
@@ -62,7 +66,16 @@ try {
   const dockerEnv = { ...process.env, DOCKER_HOST: d.host };
   const started = spawnSync(BERTH, ['-H', d.host, 'run', '-d', '--name', 'cpbench', 'busybox', 'sleep', '100000'], { encoding: 'utf8' });
   if (started.status !== 0) throw new Error(`run failed: ${started.stderr}`);
-  const t: Record<string, number[]> = { host: [], berthIn: [], berthOut: [], dockerIn: [], dockerOut: [] };
+  // dockerd with the same busybox, its container running the same way.
+  peer = DOCKER ? await startPeerDockerd() : undefined;
+  const peerEnv = { ...process.env, DOCKER_HOST: peer?.host };
+  if (peer && DOCKER) {
+    const saved = spawnSync(BERTH, ['-H', d.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
+    if (peer.docker(['load'], { input: saved.stdout }).code !== 0) throw new Error('docker load into the peer failed');
+    const r = peer.docker(['run', '-d', '--name', 'cpbench', 'busybox', 'sleep', '100000']);
+    if (r.code !== 0) throw new Error(`peer run failed: ${r.stderr}`);
+  }
+  const t: Record<string, number[]> = { host: [], berthIn: [], berthOut: [], dockerIn: [], dockerOut: [], peerIn: [], peerOut: [] };
   const clean = (p: string) => rmSync(p, { recursive: true, force: true });
   const cleanIn = (p: string) => spawnSync(BERTH, ['-H', d.host, 'exec', 'cpbench', 'rm', '-rf', p]);
   const settle = () => {
@@ -72,16 +85,35 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const dst = join(work, 'dst');
     mkdirSync(dst);
-    t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`]));
-    t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
-    t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+    const loadBefore = load();
+    // Each round starts with a different copier, so that none always follows the host's copy (or any other).
+    const steps: (() => void)[] = [
+      () => { t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`])); },
+      () => {
+        t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
+        t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+      },
+    ];
     if (DOCKER) {
-      t.dockerIn.push(timed(DOCKER, ['cp', src, 'cpbench:/in2'], dockerEnv));
-      t.dockerOut.push(timed(DOCKER, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
+      const docker = DOCKER;
+      steps.push(() => {
+        t.dockerIn.push(timed(docker, ['cp', src, 'cpbench:/in2'], dockerEnv));
+        t.dockerOut.push(timed(docker, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
+      });
+      if (peer) {
+        steps.push(() => {
+          t.peerIn.push(timed(docker, ['cp', src, 'cpbench:/in'], peerEnv));
+          t.peerOut.push(timed(docker, ['cp', 'cpbench:/in', join(work, 'out3')], peerEnv));
+        });
+      }
     }
-    for (const p of [dst, join(work, 'out'), join(work, 'out2')]) clean(p);
+    for (let k = 0; k < steps.length; k++) steps[(i + k) % steps.length]();
+    const f = (xs: number[]) => (xs.length > i ? xs[i].toFixed(2) : '-');
+    console.log(`round ${i + 1} (load ${loadBefore} → ${load()}): host ${f(t.host)} s; in: berth ${f(t.berthIn)}, docker CLI→berthd ${f(t.dockerIn)}, dockerd ${f(t.peerIn)} s; out: berth ${f(t.berthOut)}, docker CLI→berthd ${f(t.dockerOut)}, dockerd ${f(t.peerOut)} s`);
+    for (const p of [dst, join(work, 'out'), join(work, 'out2'), join(work, 'out3')]) clean(p);
     cleanIn('/in');
     cleanIn('/in2');
+    peer?.docker(['exec', 'cpbench', 'rm', '-rf', '/in']);
     settle();
   }
   // The diff of the container with FILES added files (and their directories).
@@ -94,14 +126,20 @@ try {
     entries = r.n;
   }
   const h = median(t.host);
-  const row = (name: string, xs: number[]) => (xs.length ? `| ${name} | ${median(xs).toFixed(2)} s | ${(median(xs) / h).toFixed(2)}× |` : '');
+  const row = (name: string, xs: number[], peerXs: number[]) => (xs.length
+    ? `| ${name} | ${median(xs).toFixed(2)} s | ${(median(xs) / h).toFixed(2)}× | ${peerXs.length ? `${(median(xs) / median(peerXs)).toFixed(2)}×` : '-'} |`
+    : '');
   console.log(`cp of ${FILES} files, ${MIB} MiB, medians of ${RUNS}:`);
-  console.log('| copy | median | vs host tar pipe |');
-  console.log('|---|---:|---:|');
-  console.log(`| host \`tar -C src -c . \\| tar -C dst -x\` | ${h.toFixed(2)} s | 1.00× |`);
-  for (const line of [row('`berth cp SRC cpbench:/in`', t.berthIn), row('`berth cp cpbench:/in DST`', t.berthOut), row('`docker cp SRC cpbench:/in` → berthd', t.dockerIn), row('`docker cp cpbench:/in DST` → berthd', t.dockerOut)]) if (line) console.log(line);
+  console.log('| copy | median | vs host tar pipe | vs dockerd |');
+  console.log('|---|---:|---:|---:|');
+  console.log(`| host \`tar -C src -c . \\| tar -C dst -x\` | ${h.toFixed(2)} s | 1.00× | - |`);
+  for (const line of [
+    row('`berth cp SRC cpbench:/in`', t.berthIn, t.peerIn), row('`docker cp SRC cpbench:/in` → berthd', t.dockerIn, t.peerIn), row('`docker cp SRC cpbench:/in` → dockerd', t.peerIn, t.peerIn),
+    row('`berth cp cpbench:/in DST`', t.berthOut, t.peerOut), row('`docker cp cpbench:/in DST` → berthd', t.dockerOut, t.peerOut), row('`docker cp cpbench:/in DST` → dockerd', t.peerOut, t.peerOut),
+  ]) if (line) console.log(line);
   console.log(`diff of the container (${entries} changes), median of ${diffs.length}: ${(median(diffs) * 1000).toFixed(0)} ms`);
 } finally {
   rmSync(work, { recursive: true, force: true });
+  await peer?.stop().catch((e: Error) => console.error(e.message));
   await d.destroy();
 }

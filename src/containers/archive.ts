@@ -59,7 +59,7 @@ export class ContainerArchive {
   /** HEAD: the stat of `path` (its last component not followed). */
   async stat(ref: string, path: string): Promise<PathStat> {
     const c = this.containers.get(ref);
-    return this.rootfs.with(c, async (dir) => (await this.locateStat(c, ref, dir, path)).stat);
+    return this.containers.frozenDuring(c, () => this.rootfs.with(c, async (dir) => (await this.locateStat(c, ref, dir, path)).stat));
   }
 
   /**
@@ -69,19 +69,19 @@ export class ContainerArchive {
    */
   async archive(ref: string, path: string, signal: AbortSignal, send: (stat: PathStat, tar: (sink: SlabSink) => Promise<void>) => Promise<void>): Promise<void> {
     const c = this.containers.get(ref);
-    await this.rootfs.with(c, async (dir, ids) => {
+    await this.containers.frozenDuring(c, () => this.rootfs.with(c, async (dir, ids) => {
       const { stat, at } = await this.locateStat(c, ref, dir, path);
       const tar = (sink: SlabSink) => writeTar(at.host, sink, { name: baseName(absPath(path)), scope: at.scope, signal, idMap: ids?.toContainer });
       this.events.publish('container', 'archive-path', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
       await send(stat, tar);
-    });
+    }));
   }
 
   /** PUT: extracts the tar `input` into the directory `path`. */
   async extract(ref: string, path: string, input: Readable, o: ExtractOptions): Promise<void> {
     const c = this.containers.get(ref);
     try {
-      await this.rootfs.with(c, async (dir, ids) => {
+      await this.containers.frozenDuring(c, () => this.rootfs.with(c, async (dir, ids) => {
         const scope = scopeOf(c, dir);
         // The last component is followed too: extracting to a symlink to a directory is allowed.
         const at = locate(scope, absPath(path), true);
@@ -105,7 +105,7 @@ export class ContainerArchive {
           digest: false,
           copy: { scope, into: at.clean, noOverwriteDirNonDir: o.noOverwriteDirNonDir, owner, idMap: ids?.toHost },
         });
-      });
+      }));
     } catch (err) {
       input.resume();
       if (err instanceof ArchiveError) throw extractError(err);

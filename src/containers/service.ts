@@ -27,7 +27,7 @@ import { ContainerTable } from './table.ts';
 import { LiveTable } from './live.ts';
 import { shouldRestart } from './restart.ts';
 import { ShimSupervisor } from './supervise.ts';
-import { pauseContainer, unpauseContainer, type PauseContext } from './pause.ts';
+import { pauseContainer, thawKilled, unpauseContainer, withArchiveFreeze, type ArchiveFreeze, type PauseContext } from './pause.ts';
 import { ContainerWaits } from './waits.ts';
 import { checkNamespaceModes, checkSysctls, checkUsernsRemap, joinedNamespaces, mountShareableShm, unmountShareableShm } from './namespaces.ts';
 import { restoreContainers } from './restore.ts';
@@ -272,6 +272,7 @@ export class ContainerService {
     this.publish(rec, 'kill', { signal: String(sig) });
     // A frozen process handles no signal until thawed (dockerd unpauses on stop and kill too).
     if (rec.State.Paused && (sig === 9 || sig === 15)) void this.unpause(rec.Id).catch(() => {});
+    else if (sig === 9) void thawKilled(this.pauseContext, rec);
     if (rec.State.Pid > 0) {
       try {
         process.kill(rec.State.Pid, sig);
@@ -319,8 +320,14 @@ export class ContainerService {
     await unpauseContainer(this.pauseContext, this.get(ref));
   }
 
+  /** Runs `fn` (cp's stat, tar out or tar in) with a running container frozen (pause.ts). */
+  frozenDuring<T>(rec: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+    return withArchiveFreeze(this.pauseContext, rec, fn);
+  }
+  private readonly archiveFreezes = new Map<string, ArchiveFreeze>();
+
   private get pauseContext(): PauseContext {
-    return { table: this.table, runtimeFor: (rec) => this.runtimeFor(rec), publish: (rec, action) => this.publish(rec, action) };
+    return { table: this.table, archiveFreezes: this.archiveFreezes, runtimeFor: (rec) => this.runtimeFor(rec), publish: (rec, action) => this.publish(rec, action) };
   }
 
   // ---------- remove / rename / prune ----------

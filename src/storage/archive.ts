@@ -2,10 +2,14 @@
 // with chroot-like resolution (rootpath.ts), so no name, symlink or hard link
 // can make us write or read outside the layer directory. The work is split:
 //
-//   compression.ts  magic-byte detection and decompression
-//   layer-apply.ts  applyLayer (extraction)
-//   tar-write.ts    createTar and createLayerDiff
-//   tarutil.ts      ArchiveError, PAX records, device numbers, external tools
+//   compression.ts     magic-byte detection and decompression
+//   layer-apply.ts     applyLayer (extraction): the tar stream and its PAX records
+//   layer-entry.ts     its options, validated headers, whiteout names, small fs checks
+//   layer-extractor.ts placing each entry inside the root (or a copy's scope)
+//   layer-deferred.ts  device nodes, fifos, whiteouts and xattrs made in batches
+//   file-writes.ts     regular files written by worker threads, in batches
+//   tar-write.ts       createTar and createLayerDiff
+//   tarutil.ts         ArchiveError, PAX records, device numbers, external tools
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { decompress } from '../files/compression.ts';
