@@ -1,7 +1,8 @@
 // `docker pause` and `unpause`: the container's processes frozen and thawed
 // by the runtime (the cgroup freezer), under the container's lock. Also the
 // freeze an archive operation (cp: HEAD/GET/PUT /containers/{id}/archive)
-// holds on a running container, as dockerd pauses it: paths are resolved in
+// holds on a running container, as podman's cp pauses it (dockerd instead
+// untars chrooted at the container's root, which Node cannot do): paths are resolved in
 // the container's root and then used, and a process of the container could
 // otherwise swap a directory for a symlink in between (CVE-2018-15664).
 import type { ContainerRecord } from '../api/container.ts';
@@ -59,7 +60,7 @@ export interface ArchiveFreeze {
 }
 
 /**
- * Runs `fn` with a running container's processes frozen, as dockerd pauses
+ * Runs `fn` with a running container's processes frozen, as podman pauses
  * a container for `cp`. One freeze serves concurrent operations; the last to
  * end thaws it, on every path (an error, a client gone), unless the user
  * paused the container (before or meanwhile). A stopped container runs
