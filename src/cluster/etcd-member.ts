@@ -25,6 +25,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 const ETCD = ['/usr/bin/etcd', '/usr/local/bin/etcd'];
 
 export class EtcdMember {
@@ -89,7 +98,8 @@ export class EtcdMember {
     } catch {
       return;
     }
-    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+    // Until it is gone or a zombie (its new parent reaps it when it will): then its ports and lock are free.
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
   }
 
   private spawn(bin: string): void {

@@ -47,6 +47,10 @@ const CASES: { edge: string; files: Record<string, string>; rule: string }[] = [
     files: { 'src/cli/commands/network.ts': "import { confirm } from './containers.ts';\nexport const n = confirm;\n", 'src/cli/commands/containers.ts': 'export const confirm = 1;\n' } },
   { edge: 'a circle of files', rule: 'no-circular',
     files: { 'src/cli/program.ts': "import { a } from './commands/x.ts';\nexport const collect = a;\n", 'src/cli/commands/x.ts': "import { collect } from '../program.ts';\nexport const a = 1;\nexport const b = collect;\n" } },
+  { edge: 'the cluster imports the container service (it must go through LocalEngine)', rule: 'layer-cluster',
+    files: { 'src/cluster/agent.ts': "import { s } from '../containers/service.ts';\nexport const a = s;\n", 'src/containers/service.ts': 'export const s = 1;\n' } },
+  { edge: 'containers import the cluster', rule: 'layer-containers',
+    files: { 'src/containers/service.ts': "import { a } from '../cluster/agent.ts';\nexport const s = a;\n", 'src/cluster/agent.ts': 'export const a = 1;\n' } },
   { edge: 'the ground imports a layer above it', rule: 'ground-imports-only-ground',
     files: { 'src/api/container.ts': "import { t } from '../images/types.ts';\nexport const c = t;\n", 'src/images/types.ts': 'export const t = 1;\n' } },
 ];
