@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import type { Lease, Watcher } from 'etcd3';
-import { UnavailableError } from '../errors.ts';
+import { isIP } from 'node:net';
+import { InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { EtcdMember, freePort, type MemberPorts } from './etcd-member.ts';
 import { ClusterStore, KEYS, PREFIX } from './store.ts';
@@ -124,9 +125,12 @@ export class ClusterService {
   async init(req: InitRequest): Promise<string> {
     return this.serial(async () => {
       if (this.m) throw new UnavailableError(ALREADY);
+      for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
+        if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
+      }
       await rm(this.dir, { recursive: true, force: true });
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const addr = (req.AdvertiseAddr || req.ListenAddr || '127.0.0.1').replace(/:\d+$/, '');
+      const addr = hostOf(req.AdvertiseAddr || req.ListenAddr || '127.0.0.1');
       const state: NodeState = { NodeID: newId(), AdvertiseAddr: addr === '0.0.0.0' ? '127.0.0.1' : addr, ports: { client: await freePort(), peer: await freePort() } };
       try {
         const m = await this.join(state, async (store) => {
@@ -285,6 +289,12 @@ export class ClusterService {
       Cluster: withoutTokens,
     };
   }
+}
+
+/** The IP of an `ip[:port]` address ([v6]:port too), or '' if it is none. */
+function hostOf(addr: string): string {
+  const m = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(addr) ?? /^([^:]+)(?::\d{1,5})?$/.exec(addr) ?? (isIP(addr) ? [addr, addr] : null);
+  return m && isIP(m[1]) ? m[1] : '';
 }
 
 /** dockerd's default cluster spec, with what the init request set over it. */

@@ -162,3 +162,28 @@ export const EXEC_START: Shape = { fields: { Detach: 'bool', Tty: 'bool', Consol
 
 /** volume.CreateOptions (ClusterVolumeSpec: swarm only, accepted and ignored as by a dockerd in no swarm). */
 export const VOLUME_CREATE: Shape = { fields: { Name: 'string', Driver: 'string', DriverOpts: stringMap, Labels: stringMap, ClusterVolumeSpec: 'any' } };
+
+/** swarm.InitRequest: the fields berth reads (the rest pass as Go ignores them). */
+export const SWARM_INIT: Shape = {
+  fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', DataPathPort: 'uint', DefaultAddrPool: strings, SubnetSize: 'uint', ForceNewCluster: 'bool', AutoLockManagers: 'bool', Availability: 'string', Spec: { fields: { Name: 'string', Labels: stringMap } } },
+};
+
+/** swarm.ServiceSpec: the fields the scheduler and the agent read, typed as dockerd's struct. */
+export const SERVICE_SPEC: Shape = {
+  fields: {
+    Name: 'string', Labels: stringMap,
+    TaskTemplate: {
+      fields: {
+        ContainerSpec: {
+          fields: {
+            Image: 'string', Labels: stringMap, Command: strings, Args: strings, Hostname: 'string', Env: strings, Dir: 'string',
+            User: 'string', TTY: 'bool', OpenStdin: 'bool', StopSignal: 'string', StopGracePeriod: 'int', Init: 'bool',
+          },
+        },
+        RestartPolicy: { fields: { Condition: 'string', Delay: 'int', MaxAttempts: 'uint', Window: 'int' } },
+        ForceUpdate: 'uint', Runtime: 'string',
+      },
+    },
+    Mode: { fields: { Replicated: { fields: { Replicas: 'uint' } }, Global: 'any', ReplicatedJob: 'any', GlobalJob: 'any' } },
+  },
+};

@@ -8,18 +8,15 @@ import type { InitRequest } from '../../cluster/service.ts';
 import type { ServiceSpec } from '../../cluster/types.ts';
 import { randomName } from '../../containers/names.ts';
 import { boolParam, parseFilters } from './query.ts';
+import { decodeBody, SERVICE_SPEC, SWARM_INIT } from './body-shape.ts';
 
-function object(body: unknown, what: string): Record<string, unknown> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new InvalidArgumentError(`invalid JSON for ${what}`);
-  return body as Record<string, unknown>;
-}
 
 export function swarmRoutes(api: ApiServer, engine: Engine): void {
   const { cluster } = engine;
   const refuse = (message: string) => () => { throw new UnavailableError(message); };
 
   api.route('POST', '/swarm/init', async (ctx) => {
-    const req = object(await ctx.json(), 'swarm.InitRequest') as InitRequest;
+    const req = decodeBody<InitRequest>(await ctx.json(), SWARM_INIT, 'swarm.InitRequest');
     return { body: await cluster.init(req) };
   });
   api.route('POST', '/swarm/leave', async (ctx) => {
@@ -44,7 +41,7 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
   }));
   api.route('POST', '/services/create', async (ctx) => {
     const objects = cluster.objects();
-    const spec = object(await ctx.json(), 'swarm.ServiceSpec') as ServiceSpec;
+    const spec = decodeBody<ServiceSpec>(await ctx.json(), SERVICE_SPEC, 'swarm.ServiceSpec');
     // As swarm: a service created without a name gets a random one.
     if (!spec.Name) {
       const taken = new Set((await objects.services()).map((s) => s.Spec.Name));
@@ -57,7 +54,7 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     const objects = cluster.objects();
     const version = Number(ctx.query.get('version'));
     if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid service version '${ctx.query.get('version') ?? ''}'`);
-    const spec = object(await ctx.json(), 'swarm.ServiceSpec') as ServiceSpec;
+    const spec = decodeBody<ServiceSpec>(await ctx.json(), SERVICE_SPEC, 'swarm.ServiceSpec');
     return { body: await objects.updateService(ctx.params.id, version, spec) };
   });
   api.route('DELETE', '/services/:id', async (ctx) => {
