@@ -2,6 +2,7 @@
 // task containers, and the unmodified docker CLI as the client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -220,5 +221,38 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
     assert.equal(d.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim(), 'inactive');
     const again = d.docker(['swarm', 'leave', '--force']);
     assert.match(again.stderr, /This node is not part of a swarm/);
+  });
+
+  test('docker-py\'s swarm helpers: init, services.create, tasks, scale, remove, leave', () => {
+    const script = `
+import sys, time, docker
+from docker.types import ServiceMode, RestartPolicy
+c = docker.DockerClient(base_url=sys.argv[1])
+def wait(what, fn):
+    for _ in range(300):
+        v = fn()
+        if v: return v
+        time.sleep(0.2)
+    raise SystemExit('timed out waiting for ' + what)
+node = c.swarm.init(advertise_addr='127.0.0.1')
+print('node', node == c.info()['Swarm']['NodeID'], c.swarm.attrs['Spec']['Orchestration']['TaskHistoryRetentionLimit'])
+s = c.services.create('busybox', ['sleep', '1000'], name='py', mode=ServiceMode('replicated', replicas=2),
+                      env=['K=v'], labels={'from': 'py'}, restart_policy=RestartPolicy(condition='on-failure'))
+running = lambda n: (lambda: len([t for t in s.tasks({'desired-state': 'running'}) if t['Status']['State'] == 'running']) == n)
+wait('2 running', running(2))
+print('created', s.name, s.attrs['Spec']['Labels']['from'], s.attrs['Spec']['TaskTemplate']['RestartPolicy']['Condition'])
+s.scale(3)
+s.reload()
+wait('3 running', running(3))
+print('scaled', s.attrs['Spec']['Mode']['Replicated']['Replicas'], len(c.containers.list(filters={'label': 'com.docker.swarm.service.name=py'})))
+print('nodes', [n.attrs['Spec']['Role'] for n in c.nodes.list()])
+s.remove()
+wait('containers gone', lambda: not c.containers.list(all=True, filters={'label': 'com.docker.swarm.service.name=py'}))
+print('left', c.swarm.leave(force=True), c.info()['Swarm']['LocalNodeState'])
+`;
+    const r = spawnSync('python3', ['-c', script, d.host], { encoding: 'utf8', timeout: 180_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'node True 5\ncreated py py on-failure\nscaled 3 3\nnodes [\'manager\']\nleft True inactive\n');
+    assert.deepEqual(etcdPids(d.dataRoot), []);
   });
 });

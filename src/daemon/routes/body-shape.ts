@@ -53,7 +53,11 @@ function decode(v: unknown, s: Shape, root: string, path: string): unknown {
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) return fail();
   const out: Record<string, unknown> = {};
-  for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
+  const given = v as Record<string, unknown>;
+  for (const [key, e] of Object.entries(given)) {
+    // As Go's encoding/json: a key matches its field case-insensitively (docker-py sends
+    // ServiceMode as {"replicated": …}), an exact match winning over a folded one.
+    const k = 'map' in s || key in s.fields ? key : Object.keys(s.fields).find((f) => f.toLowerCase() === key.toLowerCase() && !(f in given)) ?? key;
     const inner = 'map' in s ? s.map : s.fields[k];
     if (inner === undefined) out[k] = e;
     else if (e === null) out[k] = 'map' in s ? zero(inner) : null;
