@@ -39,6 +39,11 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
   };
 }
 
+/** The task's stop grace period in seconds (dockerd's default is 10). */
+function grace(t: TaskRecord): number {
+  return Math.ceil((t.Spec.ContainerSpec?.StopGracePeriod ?? 10e9) / 1e9);
+}
+
 export class Agent {
   private readonly store: ClusterStore;
   private readonly engine: LocalEngine;
@@ -50,6 +55,25 @@ export class Agent {
     this.nodeId = nodeId;
   }
 
+  /** Containers being stopped (and maybe removed) in the background: a grace period never holds up a pass. */
+  private readonly ending = new Set<string>();
+  /** Called when a background stop ends, so the next pass records it. */
+  onEnded: () => void = () => {};
+
+  private end(c: TaskContainer, graceSec: number, remove: boolean): void {
+    if (this.ending.has(c.id)) return;
+    this.ending.add(c.id);
+    void (async () => {
+      try {
+        // As dockerd: the stop signal, the grace period, then SIGKILL; removal after.
+        if (c.running) await this.engine.stop(c.id, graceSec);
+        if (remove) await this.engine.remove(c.id);
+      } catch { /* gone already, or the next pass tries again */ }
+      this.ending.delete(c.id);
+      this.onEnded();
+    })();
+  }
+
   async pass(): Promise<void> {
     const [all, services] = await Promise.all([this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services)]);
     const tasks = new Map(all.filter((t) => t.NodeID === this.nodeId).map((t) => [t.ID, t]));
@@ -57,13 +81,16 @@ export class Agent {
     for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) {
       const t = tasks.get(c.labels[TASK_LABELS.taskId]);
       // A container whose task is gone, or is to be removed, goes (a scaled-down slot, a removed service, reaped history).
-      if (!t || t.DesiredState === 'remove') await this.engine.remove(c.id).catch(() => {});
-      else containers.set(t.ID, c);
+      if (!t || t.DesiredState === 'remove') this.end(c, t ? grace(t) : 10, true);
+      containers.set(c.labels[TASK_LABELS.taskId], c);
     }
     for (const t of tasks.values()) {
       const c = containers.get(t.ID);
       if (t.DesiredState === 'remove' || t.DesiredState === 'shutdown') {
-        if (c?.running) await this.engine.stop(c.id, Math.ceil((t.Spec.ContainerSpec?.StopGracePeriod ?? 10e9) / 1e9)).catch(() => {});
+        if (c?.running || (c && this.ending.has(c.id))) {
+          if (t.DesiredState === 'shutdown') this.end(c, grace(t), false);
+          continue; // its status is written once it has stopped
+        }
         if (!terminal(t.Status.State)) await this.setStatus(t, 'shutdown', 'shutdown', c);
         continue;
       }

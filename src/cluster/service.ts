@@ -192,13 +192,15 @@ export class ClusterService {
     member.log = (msg) => this.log('warn', msg);
     await member.start();
     const store = await ClusterStore.connect(member.clientUrl);
+    const agent = new Agent(store, this.engine, state.NodeID);
     const m: Membership = {
       state, member, store, objects: new ClusterObjects(store, state.NodeID),
-      agent: new ReconcileLoop(() => new Agent(store, this.engine, state.NodeID).pass(), (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
+      agent: new ReconcileLoop(() => agent.pass(), (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
     };
     this.m = m;
+    agent.onEnded = () => m.agent.kick();
     try {
       if (seed) await seed(store);
       // A daemon killed with -9 left its heartbeat and leadership on leases still running out.

@@ -77,7 +77,7 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
   });
 
   test('service create --replicas 3 runs three task containers named and labelled as dockerd does; service ls/ps/inspect show them', async () => {
-    const r = d.docker(['service', 'create', '-d', '--name', 'web', '--replicas', '3', '--env', 'COLOUR=blue', '--label', 'tier=front', 'busybox', 'sleep', '1000']);
+    const r = d.docker(['service', 'create', '-d', '--name', 'web', '--replicas', '3', '--stop-grace-period', '2s', '--env', 'COLOUR=blue', '--label', 'tier=front', 'busybox', 'sleep', '1000']);
     assert.equal(r.code, 0, r.stderr);
     const serviceId = r.stdout.trim();
     const running = await countIs('web', 3);
