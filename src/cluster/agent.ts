@@ -39,6 +39,8 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
   };
 }
 
+const RUN_PARALLEL = 4;
+
 /** The task's stop grace period in seconds (dockerd's default is 10). */
 function grace(t: TaskRecord): number {
   return Math.ceil((t.Spec.ContainerSpec?.StopGracePeriod ?? 10e9) / 1e9);
@@ -84,6 +86,7 @@ export class Agent {
       if (!t || t.DesiredState === 'remove') this.end(c, t ? grace(t) : 10, true);
       containers.set(c.labels[TASK_LABELS.taskId], c);
     }
+    const toRun: [ServiceRecord, TaskRecord][] = [];
     for (const t of tasks.values()) {
       const c = containers.get(t.ID);
       if (t.DesiredState === 'remove' || t.DesiredState === 'shutdown') {
@@ -105,17 +108,26 @@ export class Agent {
         await this.setStatus(t, 'failed', 'started', undefined, 'task: container removed');
       } else {
         const svc = services.find((s) => s.ID === t.ServiceID);
-        if (!svc) continue;
-        try {
-          const id = await this.engine.run(containerConfig(svc, t, this.nodeId));
-          const now = this.find(id);
-          // A container that ended before the status write is recorded as ended.
-          if (now && !now.running && !now.created) await this.ended(t, now);
-          else await this.setStatus(t, 'running', 'started', now);
-        } catch (err) {
-          await this.setStatus(t, 'rejected', 'preparing', undefined, (err as Error).message);
-        }
+        if (svc) toRun.push([svc, t]);
       }
+    }
+    // New tasks start a few at a time: a service of many replicas converges
+    // sooner than one by one, without flooding the engine.
+    const queue = toRun.slice();
+    await Promise.all(Array.from({ length: Math.min(RUN_PARALLEL, queue.length) }, async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await this.run(...next);
+    }));
+  }
+
+  private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
+    try {
+      const id = await this.engine.run(containerConfig(svc, t, this.nodeId));
+      const now = this.find(id);
+      // A container that ended before the status write is recorded as ended.
+      if (now && !now.running && !now.created) await this.ended(t, now);
+      else await this.setStatus(t, 'running', 'started', now);
+    } catch (err) {
+      await this.setStatus(t, 'rejected', 'preparing', undefined, (err as Error).message);
     }
   }
 

@@ -77,9 +77,12 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
   });
 
   test('service create --replicas 3 runs three task containers named and labelled as dockerd does; service ls/ps/inspect show them', async () => {
-    const r = d.docker(['service', 'create', '-d', '--name', 'web', '--replicas', '3', '--stop-grace-period', '2s', '--env', 'COLOUR=blue', '--label', 'tier=front', 'busybox', 'sleep', '1000']);
+    // Not detached: the CLI follows the tasks until they converge, as users see it.
+    const r = d.docker(['service', 'create', '--name', 'web', '--replicas', '3', '--stop-grace-period', '2s', '--env', 'COLOUR=blue', '--label', 'tier=front', 'busybox', 'sleep', '1000']);
     assert.equal(r.code, 0, r.stderr);
-    const serviceId = r.stdout.trim();
+    assert.match(r.stdout, /overall progress: 3 out of 3 tasks/);
+    assert.match(r.stdout, /verify: Service [a-z0-9]{25} converged/);
+    const serviceId = r.stdout.trim().split('\n')[0];
     const running = await countIs('web', 3);
     const names = [...running.keys()].sort();
     for (const [i, name] of names.entries()) assert.match(name, new RegExp(`^web\\.${i + 1}\\.[a-z0-9]{25}$`));
