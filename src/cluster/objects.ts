@@ -4,7 +4,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { KEYS, type ClusterStore } from './store.ts';
-import { newId, normalizeSpec, replicasOf, validateServiceSpec } from './spec.ts';
+import { newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
 import { terminal, type ClusterRecord, type NodeRecord, type ServiceRecord, type ServiceSpec, type TaskRecord } from './types.ts';
 
 export type Filters = Record<string, string[]>;
@@ -116,8 +116,13 @@ export class ClusterObjects {
     validateServiceSpec(spec);
     if (spec.Name !== svc.Spec.Name) throw new InvalidArgumentError('rpc error: code = Unimplemented desc = renaming services is not supported');
     if (version !== svc.Version.Index) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
-    const next: ServiceRecord & { PreviousSpec?: ServiceSpec } = { ...svc, PreviousSpec: svc.Spec, Spec: normalizeSpec(spec), UpdatedAt: new Date().toISOString() };
+    const now = new Date().toISOString();
+    const next: ServiceRecord = { ...svc, PreviousSpec: svc.Spec, Spec: normalizeSpec(spec), UpdatedAt: now };
     delete next.ServiceStatus;
+    // As swarm: each update starts without a status; one that changes what the
+    // tasks run is under way until the scheduler has replaced them.
+    delete next.UpdateStatus;
+    if (specForm(next.Spec.TaskTemplate) !== specForm(svc.Spec.TaskTemplate)) next.UpdateStatus = { State: 'updating', StartedAt: now, Message: 'update in progress' };
     if (!(await this.store.update(KEYS.services + svc.ID, next))) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
     return { Warnings: null };
   }

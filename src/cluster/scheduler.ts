@@ -5,7 +5,7 @@
 // removal; their records reaped once the agent has ended them, and each
 // slot's history kept to swarm's TaskHistoryRetentionLimit.
 import { KEYS, type ClusterStore } from './store.ts';
-import { newId, replicasOf } from './spec.ts';
+import { newId, replicasOf, specForm } from './spec.ts';
 import { terminal, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.ts';
 
 const HISTORY_LIMIT = 5;
@@ -36,9 +36,6 @@ export function shouldRestart(svc: ServiceRecord, ended: TaskRecord, slotTasks: 
 }
 
 export class Scheduler {
-  /** The earliest time a delayed restart is due; the loop's ticker brings the pass back then. */
-  nextDueMs = Infinity;
-
   private readonly store: ClusterStore;
 
   constructor(store: ClusterStore) {
@@ -57,7 +54,6 @@ export class Scheduler {
     const bySvc = new Map<string, TaskRecord[]>();
     for (const t of tasks) bySvc.set(t.ServiceID, [...(bySvc.get(t.ServiceID) ?? []), t]);
     const now = Date.now();
-    this.nextDueMs = Infinity;
 
     for (const [svcId, own] of bySvc) {
       if (services.some((s) => s.ID === svcId)) continue;
@@ -104,10 +100,15 @@ export class Scheduler {
     const want = replicasOf(svc.Spec);
     for (const v of counted.splice(want)) for (const t of v.tasks) await this.retire(t, 'remove');
 
+    const template = specForm(svc.Spec.TaskTemplate);
+    const outdated: SlotView[] = [];
+    let starting = 0;
     for (const v of counted) {
       const t = v.latest;
       if (t.DesiredState === 'running' && !terminal(t.Status.State)) {
         if (!t.NodeID) await this.place(svc, t, ready, all);
+        if (specForm(t.Spec) !== template) outdated.push(v);
+        else if (t.Status.State !== 'running') starting++;
         continue;
       }
       if (t.DesiredState === 'running') await this.retire(t, 'shutdown');
@@ -115,12 +116,11 @@ export class Scheduler {
       if (!shouldRestart(svc, t, v.tasks, now)) continue;
       const delayMs = (svc.Spec.TaskTemplate?.RestartPolicy?.Delay ?? DEFAULT_RESTART_DELAY_NS) / 1e6;
       const due = Date.parse(t.Status.Timestamp) + delayMs;
-      if (due > now) {
-        this.nextDueMs = Math.min(this.nextDueMs, due);
-        continue;
-      }
+      // Not yet due: the loop's ticker brings the pass back.
+      if (due > now) continue;
       await this.newTask(svc, v.slot, ready, all);
     }
+    await this.update(svc, outdated, starting, ready, all);
     const taken = new Set(views.map((v) => v.slot));
     for (let slot = 1, missing = want - counted.length; missing > 0; slot++) {
       if (taken.has(slot)) continue;
@@ -131,6 +131,25 @@ export class Scheduler {
     for (const v of views) {
       const old = v.tasks.filter((t) => t.DesiredState !== 'running' && terminal(t.Status.State));
       for (const t of old.slice(0, Math.max(0, v.tasks.length - HISTORY_LIMIT))) await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index);
+    }
+  }
+
+  /**
+   * A rolling update: tasks whose spec is not the service's are replaced,
+   * UpdateConfig.Parallelism slots at a time (swarm's default 1; 0 is all at
+   * once), the next batch once the new tasks run. Delay, failure action,
+   * order and rollback are not implemented yet (ADR 0008).
+   */
+  private async update(svc: ServiceRecord, outdated: SlotView[], starting: number, ready: NodeRecord[], all: TaskRecord[]): Promise<void> {
+    const parallelism = svc.Spec.UpdateConfig?.Parallelism ?? 1;
+    const budget = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
+    for (const v of outdated.slice(0, budget)) {
+      await this.retire(v.latest, 'shutdown');
+      await this.newTask(svc, v.slot, ready, all);
+    }
+    if (svc.UpdateStatus?.State === 'updating' && outdated.length === 0 && starting === 0) {
+      const now = new Date().toISOString();
+      await this.store.update(KEYS.services + svc.ID, { ...svc, UpdateStatus: { ...svc.UpdateStatus, State: 'completed', CompletedAt: now, Message: 'update completed' } });
     }
   }
 

@@ -70,3 +70,22 @@ function randomBase36(n: number): string {
 export function joinToken(): string {
   return `SWMTKN-1-${randomBase36(50)}-${randomBase36(25)}`;
 }
+
+/**
+ * A task spec reduced to what it asks for: empty values dropped (Go's
+ * omitempty: a client that sends "Init": false or "Resources": {} asks for
+ * nothing more than one that leaves them out) and keys sorted. Two specs
+ * with the same form run the same container; a task whose spec differs from
+ * its service's is out of date and is replaced by an update.
+ */
+export function specForm(v: unknown): string {
+  const prune = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.length ? x.map(prune) : undefined;
+    if (x && typeof x === 'object') {
+      const entries = Object.entries(x as Record<string, unknown>).map(([k, e]) => [k, prune(e)] as const).filter(([, e]) => e !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
+      return entries.length ? Object.fromEntries(entries) : undefined;
+    }
+    return x === null || x === false || x === 0 || x === '' ? undefined : x;
+  };
+  return JSON.stringify(prune(v) ?? null);
+}

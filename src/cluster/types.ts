@@ -72,6 +72,7 @@ export interface ServiceSpec {
   Labels?: Record<string, string>;
   TaskTemplate?: TaskSpec;
   Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never>; ReplicatedJob?: unknown; GlobalJob?: unknown };
+  UpdateConfig?: { Parallelism?: number; [key: string]: unknown };
   [key: string]: unknown;
 }
 
@@ -79,6 +80,8 @@ export interface ServiceRecord extends Annotated {
   Spec: ServiceSpec & { Name: string };
   Endpoint: { Spec: Record<string, unknown> };
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number };
+  PreviousSpec?: ServiceSpec;
+  UpdateStatus?: { State: 'updating' | 'paused' | 'completed'; StartedAt?: string; CompletedAt?: string; Message: string };
 }
 
 export type TaskState =

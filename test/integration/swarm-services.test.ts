@@ -144,6 +144,26 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
     assert.equal(d.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web']).stdout.trim().split('\n').length, 2);
   });
 
+  test('service update --env-add replaces the task with one of the new spec; the update completes', async () => {
+    const before = tasks('web');
+    const r = d.docker(['service', 'update', '--env-add', 'COLOUR=red', 'web'], { timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /converged/);
+    const after = await waitFor('a new task container', () => {
+      const now = tasks('web');
+      return now.size === 1 && ![...now.keys()].some((n) => before.has(n)) ? now : undefined;
+    });
+    const [[name, id]] = [...after];
+    assert.match(name, /^web\.1\./);
+    assert.equal(d.docker(['exec', id, 'sh', '-c', 'echo $COLOUR']).stdout.trim(), 'red');
+    const status = d.docker(['service', 'inspect', 'web', '--format', '{{.UpdateStatus.State}} {{len .PreviousSpec.TaskTemplate.ContainerSpec.Env}}']);
+    assert.equal(status.stdout.trim(), 'completed 1', status.stderr);
+    // A scale changes no task spec: no update, the running task stays.
+    assert.equal(d.docker(['service', 'scale', '-d', 'web=1']).code, 0);
+    await new Promise((res) => setTimeout(res, 2000));
+    assert.deepEqual(tasks('web'), after);
+  });
+
   test('restart condition on-failure: a task that exits 0 completes and is not replaced', async () => {
     const r = d.docker(['service', 'create', '-d', '--name', 'once', '--restart-condition', 'on-failure', '--restart-delay', '1s', 'busybox', 'true']);
     assert.equal(r.code, 0, r.stderr);
