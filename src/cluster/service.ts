@@ -47,6 +47,7 @@ interface Membership {
   agent: ReconcileLoop;
   scheduler?: ReconcileLoop;
   campaign?: NodeJS.Timeout;
+  rebeat?: NodeJS.Timeout;
   unsubscribe: () => void;
   closing: boolean;
 }
@@ -227,9 +228,19 @@ export class ClusterService {
     lease.on('lost', () => {
       if (m.closing) return;
       this.log('warn', 'swarm heartbeat lease lost; renewing');
-      void this.beat(m).catch((err: Error) => this.log('warn', `swarm heartbeat: ${err.message}`));
+      this.rebeat(m);
     });
     await m.store.put(KEYS.heartbeats + m.state.NodeID, m.state.NodeID, lease);
+  }
+
+  /** A new heartbeat, tried each second while etcd cannot take it: a node never stays down by a missed retry. */
+  private rebeat(m: Membership): void {
+    void this.beat(m).catch((err: Error) => {
+      if (m.closing) return;
+      this.log('warn', `swarm heartbeat: ${err.message}`);
+      m.heartbeat?.release();
+      m.rebeat = setTimeout(() => { if (!m.closing) this.rebeat(m); }, 1000);
+    });
   }
 
   /** Bids for leadership until won; the winner runs the scheduler. */
@@ -266,6 +277,7 @@ export class ClusterService {
     m.closing = true;
     this.m = undefined;
     clearTimeout(m.campaign);
+    clearTimeout(m.rebeat);
     m.unsubscribe();
     await m.agent.stop();
     await m.scheduler?.stop();
@@ -281,8 +293,13 @@ export class ClusterService {
   async info(): Promise<Record<string, unknown>> {
     const m = this.m;
     if (!m) return { NodeID: '', NodeAddr: '', LocalNodeState: this.restoreError ? 'error' : 'inactive', ControlAvailable: false, Error: this.restoreError, RemoteManagers: null };
-    const nodes = await m.objects.nodes();
-    const cluster = await m.objects.cluster();
+    let nodes, cluster;
+    try {
+      [nodes, cluster] = await Promise.all([m.objects.nodes(), m.objects.cluster()]);
+    } catch (err) {
+      // docker info still answers while the store is down, saying why.
+      return { NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: true, Error: (err as Error).message, RemoteManagers: null };
+    }
     const { JoinTokens: _t, ...withoutTokens } = cluster;
     return {
       NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: true, Error: '',

@@ -60,6 +60,9 @@ export class ClusterStore {
     return new ClusterStore(new Etcd3({
       hosts: url,
       dialTimeout: 5000,
+      // A member that hangs (stopped, starved) must not hang the API: unary calls give up
+      // after 3 s (a DEADLINE_EXCEEDED the retries do not repeat); watches and keepalives stream on.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 3000 }),
       faultHandling: {
         // One local member: a circuit breaker (etcd3's default) would refuse every
         // call for seconds after the supervised member restarts; retries with a
