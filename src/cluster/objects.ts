@@ -144,6 +144,8 @@ export class ClusterObjects {
     }
     const [tasks, services] = await Promise.all([this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services)]);
     const svcName = new Map(services.map((s) => [s.ID, s.Spec.Name]));
+    // dockerd's hidden filter for the CLI's progress: tasks running the service's current spec.
+    const upToDate = filters['_up-to-date']?.includes('true') ? new Map(services.map((s) => [s.ID, specForm(s.Spec.TaskTemplate)])) : undefined;
     let nodeIds: Set<string> | undefined;
     if (filters.node?.length) {
       const nodes = await this.nodes();
@@ -158,6 +160,7 @@ export class ClusterObjects {
       if (!anyPrefix(filters.id, t.ID)) return false;
       if (filters.name?.length && !filters.name.some((n) => `${svcName.get(t.ServiceID) ?? ''}.${t.Slot}`.startsWith(n))) return false;
       if (!labelsMatch(t.Labels ?? {}, filters.label ?? [])) return false;
+      if (upToDate && upToDate.get(t.ServiceID) !== specForm(t.Spec)) return false;
       const desired = filters['desired-state'];
       // dockerd's "accepted" is any task not yet wanted ended.
       if (desired?.length && !desired.some((d) => (d === 'accepted' ? !terminal(t.DesiredState) : t.DesiredState === d))) return false;

@@ -10,6 +10,7 @@ import { terminal, type NodeRecord, type ServiceRecord, type TaskRecord } from '
 
 const HISTORY_LIMIT = 5;
 const DEFAULT_RESTART_DELAY_NS = 5e9;
+const DEFAULT_MONITOR_NS = 5e9;
 
 interface SlotView {
   slot: number;
@@ -103,12 +104,14 @@ export class Scheduler {
     const template = specForm(svc.Spec.TaskTemplate);
     const outdated: SlotView[] = [];
     let starting = 0;
+    let lastStart = 0;
     for (const v of counted) {
       const t = v.latest;
       if (t.DesiredState === 'running' && !terminal(t.Status.State)) {
         if (!t.NodeID) await this.place(svc, t, ready, all);
         if (specForm(t.Spec) !== template) outdated.push(v);
         else if (t.Status.State !== 'running') starting++;
+        else lastStart = Math.max(lastStart, Date.parse(t.Status.Timestamp));
         continue;
       }
       if (t.DesiredState === 'running') await this.retire(t, 'shutdown');
@@ -120,7 +123,7 @@ export class Scheduler {
       if (due > now) continue;
       await this.newTask(svc, v.slot, ready, all);
     }
-    await this.update(svc, outdated, starting, ready, all);
+    await this.update(svc, outdated, starting, now - lastStart, ready, all);
     const taken = new Set(views.map((v) => v.slot));
     for (let slot = 1, missing = want - counted.length; missing > 0; slot++) {
       if (taken.has(slot)) continue;
@@ -140,14 +143,17 @@ export class Scheduler {
    * once), the next batch once the new tasks run. Delay, failure action,
    * order and rollback are not implemented yet (ADR 0008).
    */
-  private async update(svc: ServiceRecord, outdated: SlotView[], starting: number, ready: NodeRecord[], all: TaskRecord[]): Promise<void> {
+  private async update(svc: ServiceRecord, outdated: SlotView[], starting: number, sinceLastStartMs: number, ready: NodeRecord[], all: TaskRecord[]): Promise<void> {
     const parallelism = svc.Spec.UpdateConfig?.Parallelism ?? 1;
     const budget = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
     for (const v of outdated.slice(0, budget)) {
       await this.retire(v.latest, 'shutdown');
       await this.newTask(svc, v.slot, ready, all);
     }
-    if (svc.UpdateStatus?.State === 'updating' && outdated.length === 0 && starting === 0) {
+    // As swarm's updater: complete once every task runs the new spec and the
+    // last one started has run for UpdateConfig.Monitor (5 s by default).
+    const monitorMs = Number(svc.Spec.UpdateConfig?.Monitor ?? DEFAULT_MONITOR_NS) / 1e6;
+    if (svc.UpdateStatus?.State === 'updating' && outdated.length === 0 && starting === 0 && sinceLastStartMs >= monitorMs) {
       const now = new Date().toISOString();
       await this.store.update(KEYS.services + svc.ID, { ...svc, UpdateStatus: { ...svc.UpdateStatus, State: 'completed', CompletedAt: now, Message: 'update completed' } });
     }

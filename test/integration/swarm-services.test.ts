@@ -156,8 +156,12 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
     const [[name, id]] = [...after];
     assert.match(name, /^web\.1\./);
     assert.equal(d.docker(['exec', id, 'sh', '-c', 'echo $COLOUR']).stdout.trim(), 'red');
-    const status = d.docker(['service', 'inspect', 'web', '--format', '{{.UpdateStatus.State}} {{len .PreviousSpec.TaskTemplate.ContainerSpec.Env}}']);
-    assert.equal(status.stdout.trim(), 'completed 1', status.stderr);
+    // Completed once the new task has run for the update's monitor period (5 s).
+    const status = await waitFor('the update completed', () => {
+      const out = d.docker(['service', 'inspect', 'web', '--format', '{{.UpdateStatus.State}} {{len .PreviousSpec.TaskTemplate.ContainerSpec.Env}}']).stdout.trim();
+      return out === 'completed 1' ? out : undefined;
+    });
+    assert.ok(status);
     // A scale changes no task spec: no update, the running task stays.
     assert.equal(d.docker(['service', 'scale', '-d', 'web=1']).code, 0);
     await new Promise((res) => setTimeout(res, 2000));
