@@ -2,6 +2,7 @@
 //   main → cli → compose → client → ground (compose speaks to any engine through the client only)
 //   main → cli → trust → ground; images → trust (content trust: the CLI signs and verifies, the daemon applies its policy)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
+//   main → daemon → cluster → ground (swarm mode: the daemon hands it a LocalEngine over its containers)
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
 //   ui/ (the web dashboard, run in a browser) → api/ and client/'s types only; nothing imports ui/
 //   (`berth ui`'s server, cli/ui-server/, serves its built files from dist/ui/)
@@ -41,7 +42,7 @@ module.exports = {
       name: 'no-domain-imports-cli-or-daemon',
       comment: 'No service, runtime or storage module reaches up into the CLI, the daemon or the dashboard.',
       severity: 'error',
-      from: { path: '^src/(build|containers|images|network|registry|runtime|storage|volumes)/' },
+      from: { path: '^src/(build|cluster|containers|images|network|registry|runtime|storage|volumes)/' },
       to: { path: '^src/(cli|daemon|ui|client)/' },
     },
     {
@@ -83,7 +84,8 @@ module.exports = {
     layer('trust', 'trust/', []),
     layer('compose', 'compose/', ['client/']),
     layer('client', 'client/', []),
-    layer('daemon', 'daemon/', ['build/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
+    layer('daemon', 'daemon/', ['build/', 'cluster/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
+    layer('cluster', 'cluster/', []),
     layer('build', 'build/', ['containers/', 'images/', 'volumes/', 'runtime/', 'storage/']),
     layer('containers', 'containers/', ['images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
     layer('images', 'images/', ['storage/', 'trust/']),

@@ -29,6 +29,10 @@ await build({
   // CommonJS dependencies inside an ESM bundle need a require().
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   logLevel: 'warning',
+  // etcd3 loads its .proto files from its own package directory at run time:
+  // it stays a dependency that node_modules provides, not bundled code; so
+  // does cockatiel, whose policies the cluster hands etcd3 (one copy of it).
+  external: ['etcd3', 'cockatiel'],
 });
 
 // `berth ui`'s server, a bundle of its own: the CLI requires it only for that

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNTIME_PACKAGES=(runc crun tini busybox-static iptables iproute2 util-linux attr xz-utils bzip2 zstd build-essential ca-certificates)
+RUNTIME_PACKAGES=(runc crun tini busybox-static iptables iproute2 util-linux attr xz-utils bzip2 zstd build-essential ca-certificates etcd-server)
 missing=()
 for p in "${RUNTIME_PACKAGES[@]}" ${EXTRA_PACKAGES:-}; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -21,6 +21,9 @@ import { ContainerArchive } from '../containers/archive.ts';
 import { EventBus } from '../events/bus.ts';
 import { NetworkService } from '../network/service.ts';
 import { VolumeService } from '../volumes/service.ts';
+import { ClusterService } from '../cluster/service.ts';
+import { clusterEngine } from './cluster-engine.ts';
+import { ENGINE_VERSION } from './server.ts';
 import type { DaemonConfig } from './config.ts';
 
 export class Engine {
@@ -41,6 +44,8 @@ export class Engine {
   /** Stopped containers' filesystems mounted for export and cp. */
   readonly rootfs: RootfsAccess;
   readonly archive: ContainerArchive;
+  /** Swarm mode: this node's membership, the scheduler on the leader, the agent (ADR 0009). */
+  readonly cluster: ClusterService;
   readonly layerView?: { from: string; to: string };
   id = '';
   /** Containers the restart policies could not start at init, for the daemon's log. */
@@ -68,6 +73,7 @@ export class Engine {
     this.logForwarder = new LogForwarder(this.containers, this.events);
     this.rootfs = new RootfsAccess(this.containers, config.execRoot, { usernsRemap: config.usernsRemap, layerView });
     this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
+    this.cluster = new ClusterService(config.dataRoot, clusterEngine(this.containers, this.events, ENGINE_VERSION));
   }
 
   async init(): Promise<void> {
@@ -103,6 +109,8 @@ export class Engine {
     this.logForwarder.resume();
     // As dockerd: containers whose restart policy says so come back with the daemon.
     for (const failure of await this.containers.startOnBoot()) this.bootFailures.push(failure);
+    // After the containers: the agent adopts the task containers still running.
+    await this.cluster.restore();
   }
 
   private async engineId(): Promise<string> {

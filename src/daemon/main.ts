@@ -173,6 +173,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   process.on('SIGINT', () => requestStop('SIGINT'));
 
   const engine = new Engine(cfg);
+  engine.cluster.log = log;
   try {
     await engine.init();
   } catch (err) {
@@ -198,7 +199,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   buildRoutes(api, engine);
   networkRoutes(api, engine);
   volumeRoutes(api, engine);
-  swarmRoutes(api);
+  swarmRoutes(api, engine);
   pluginRoutes(api);
   sessionRoutes(api);
   statsRoutes(api, engine);
@@ -291,6 +292,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
     const shutdown = () => {
       log('info', `received ${stopSignal}, shutting down; containers keep running`);
       void api.close().then(async () => {
+        await engine.cluster.shutdown().catch((err: unknown) => log('warn', `swarm shutdown: ${(err as Error).message}`));
         engine.containers.detachAll();
         await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
         // Running containers' overlays keep their own hold on the layers; the next start mounts a fresh view.

@@ -555,7 +555,7 @@ function sendRaw(socketPath: string, data: string | Buffer, disconnect: Disconne
 
 // ---------- checking ----------
 
-export interface Snapshot { containers: string[]; images: string[]; networks: string[]; volumes: string[] }
+export interface Snapshot { containers: string[]; images: string[]; networks: string[]; volumes: string[]; swarm: string[] }
 
 async function getJson<T>(socketPath: string, path: string): Promise<T> {
   return new Promise((resolvePromise, reject) => {
@@ -590,7 +590,9 @@ export async function snapshot(socketPath: string): Promise<Snapshot> {
   const is = await getJson<{ Id: string; RepoTags: string[] | null }[]>(socketPath, '/images/json?all=1');
   const ns = await getJson<{ Id: string; Name: string }[]>(socketPath, '/networks');
   const vs = await getJson<{ Volumes: { Name: string; Driver: string }[] }>(socketPath, '/volumes');
+  const info = await getJson<{ Swarm: { LocalNodeState: string; NodeID: string } }>(socketPath, '/info');
   return {
+    swarm: info.Swarm.LocalNodeState === 'inactive' ? [] : [`${info.Swarm.LocalNodeState} ${info.Swarm.NodeID}`],
     containers: cs.map((c) => `${c.Id} ${c.Names.join(',')}`).sort(),
     images: is.flatMap((i) => [i.Id, ...(i.RepoTags ?? []).map((t) => `${i.Id} ${t}`)]).sort(),
     networks: ns.map((n) => `${n.Id} ${n.Name}`).sort(),
@@ -600,7 +602,7 @@ export async function snapshot(socketPath: string): Promise<Snapshot> {
 
 export function diff(a: Snapshot, b: Snapshot): string {
   const out: string[] = [];
-  for (const k of ['containers', 'images', 'networks', 'volumes'] as const) {
+  for (const k of ['containers', 'images', 'networks', 'volumes', 'swarm'] as const) {
     const added = b[k].filter((x) => !a[k].includes(x));
     const removed = a[k].filter((x) => !b[k].includes(x));
     if (added.length) out.push(`${k} added: ${added.join('; ')}`);
@@ -609,8 +611,9 @@ export function diff(a: Snapshot, b: Snapshot): string {
   return out.join('\n');
 }
 
-/** Removes what a successful create-type request added (containers, networks, volumes, tags, images). */
+/** Removes what a successful create-type request added (a swarm, containers, networks, volumes, tags, images). */
 export async function undo(socketPath: string, before: Snapshot, after: Snapshot): Promise<void> {
+  if (after.swarm.length && !before.swarm.length) await call(socketPath, 'POST', '/swarm/leave?force=1');
   for (const line of after.containers.filter((x) => !before.containers.includes(x))) await call(socketPath, 'DELETE', `/containers/${line.split(' ')[0]}?force=1`);
   for (const line of after.networks.filter((x) => !before.networks.includes(x))) await call(socketPath, 'DELETE', `/networks/${line.split(' ')[0]}`);
   for (const line of after.volumes.filter((x) => !before.volumes.includes(x))) await call(socketPath, 'DELETE', `/volumes/${encodeURIComponent(line.split(' ')[0])}`);
@@ -695,7 +698,7 @@ function acceptable5xx(route: Route, o: Outcome): boolean {
   // PUT /volumes/{name} (also a PUT sent to another /volumes/x route) is for cluster
   // volumes only: a dockerd in no swarm answers this 503 before reading anything.
   if (o.status === 503 && route.key.includes(' /volumes/')) return (o.body ?? '').trim() === '{"message":"volume update only valid for cluster volumes, but swarm is unavailable"}';
-  if (o.status === 503 && SWARM_ROUTES.test(route.key)) return /This node is not (part of a swarm|a swarm manager)|berth does not support swarm mode/.test(o.body ?? '');
+  if (o.status === 503 && SWARM_ROUTES.test(route.key)) return /This node is not (part of a swarm|a swarm manager)|berth does not support swarm mode|berth cannot join a swarm yet/.test(o.body ?? '');
   return o.status === 500 && REGISTRY_ROUTES.has(route.key)
     && (/getaddrinfo|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ENETUNREACH|fetch failed|no such host|connection refused|network is unreachable/.test(o.body ?? '')
       // A registry request that failed on the way: `Get "<url>": <cause>`, with a URL as long as the fuzzed term.
@@ -705,7 +708,7 @@ function acceptable5xx(route: Route, o: Outcome): boolean {
 /** Installing a managed plugin, which berth does not have: 501, as dockerd's errdefs.NotImplemented. */
 const PLUGIN_INSTALL_ROUTES = /^(GET \/plugins\/privileges|POST \/plugins\/(pull|create))$/;
 
-/** Swarm mode, which berth does not have: dockerd's answer on a node in no swarm is a 503. */
+/** Swarm routes on a node in no swarm answer dockerd's 503 (a swarm a fuzzed init makes is left at once). */
 const SWARM_ROUTES = /^(GET|POST|DELETE) \/(swarm|nodes|services|tasks|secrets|configs)\b/;
 
 export interface RouteRun { route: string; cases: number; failed: boolean; report: string; ms: number; accepted5xx: number; sample5xx?: string }

@@ -59,6 +59,10 @@ const CASES: { edge: string; files: Record<string, string>; rule: string }[] = [
     files: { 'src/ui/api.ts': "import { E } from '../client/engine-client.ts';\nexport const f = E;\n", 'src/client/engine-client.ts': 'export const E = 1;\n' } },
   { edge: 'the dashboard imports a Node built-in', rule: 'ui-no-node-builtins',
     files: { 'src/ui/api.ts': "import { connect } from 'node:net';\nexport const f = connect;\n" } },
+  { edge: 'the cluster imports the container service (it must go through LocalEngine)', rule: 'layer-cluster',
+    files: { 'src/cluster/agent.ts': "import { s } from '../containers/service.ts';\nexport const a = s;\n", 'src/containers/service.ts': 'export const s = 1;\n' } },
+  { edge: 'containers import the cluster', rule: 'layer-containers',
+    files: { 'src/containers/service.ts': "import { a } from '../cluster/agent.ts';\nexport const s = a;\n", 'src/cluster/agent.ts': 'export const a = 1;\n' } },
   { edge: 'the ground imports a layer above it', rule: 'ground-imports-only-ground',
     files: { 'src/api/container.ts': "import { t } from '../images/types.ts';\nexport const c = t;\n", 'src/images/types.ts': 'export const t = 1;\n' } },
 ];

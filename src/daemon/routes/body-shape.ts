@@ -53,7 +53,11 @@ function decode(v: unknown, s: Shape, root: string, path: string): unknown {
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) return fail();
   const out: Record<string, unknown> = {};
-  for (const [k, e] of Object.entries(v as Record<string, unknown>)) {
+  const given = v as Record<string, unknown>;
+  for (const [key, e] of Object.entries(given)) {
+    // As Go's encoding/json: a key matches its field case-insensitively (docker-py sends
+    // ServiceMode as {"replicated": …}), an exact match winning over a folded one.
+    const k = 'map' in s || key in s.fields ? key : Object.keys(s.fields).find((f) => f.toLowerCase() === key.toLowerCase() && !(f in given)) ?? key;
     const inner = 'map' in s ? s.map : s.fields[k];
     if (inner === undefined) out[k] = e;
     else if (e === null) out[k] = 'map' in s ? zero(inner) : null;
@@ -162,3 +166,28 @@ export const EXEC_START: Shape = { fields: { Detach: 'bool', Tty: 'bool', Consol
 
 /** volume.CreateOptions (ClusterVolumeSpec: swarm only, accepted and ignored as by a dockerd in no swarm). */
 export const VOLUME_CREATE: Shape = { fields: { Name: 'string', Driver: 'string', DriverOpts: stringMap, Labels: stringMap, ClusterVolumeSpec: 'any' } };
+
+/** swarm.InitRequest: the fields berth reads (the rest pass as Go ignores them). */
+export const SWARM_INIT: Shape = {
+  fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', DataPathPort: 'uint', DefaultAddrPool: strings, SubnetSize: 'uint', ForceNewCluster: 'bool', AutoLockManagers: 'bool', Availability: 'string', Spec: { fields: { Name: 'string', Labels: stringMap } } },
+};
+
+/** swarm.ServiceSpec: the fields the scheduler and the agent read, typed as dockerd's struct. */
+export const SERVICE_SPEC: Shape = {
+  fields: {
+    Name: 'string', Labels: stringMap,
+    TaskTemplate: {
+      fields: {
+        ContainerSpec: {
+          fields: {
+            Image: 'string', Labels: stringMap, Command: strings, Args: strings, Hostname: 'string', Env: strings, Dir: 'string',
+            User: 'string', TTY: 'bool', OpenStdin: 'bool', StopSignal: 'string', StopGracePeriod: 'int', Init: 'bool',
+          },
+        },
+        RestartPolicy: { fields: { Condition: 'string', Delay: 'int', MaxAttempts: 'uint', Window: 'int' } },
+        ForceUpdate: 'uint', Runtime: 'string',
+      },
+    },
+    Mode: { fields: { Replicated: { fields: { Replicas: 'uint' } }, Global: 'any', ReplicatedJob: 'any', GlobalJob: 'any' } },
+  },
+};

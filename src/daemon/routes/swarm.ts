@@ -1,24 +1,81 @@
-// Swarm mode, which berth does not have: its routes answer as dockerd on a
-// node that is in no swarm (503 with dockerd's words), so clients and SDKs
-// that probe or leave a swarm get the answer they handle, not a 404.
+// Swarm mode's routes (ADR 0009). Out of a swarm they answer as dockerd on a
+// node in no swarm (503 with dockerd's words); after `swarm init` they serve
+// the cluster's objects from etcd in dockerd's shapes.
 import type { ApiServer } from '../server.ts';
-import { UnavailableError } from '../../errors.ts';
+import type { Engine } from '../engine.ts';
+import { InvalidArgumentError, UnavailableError } from '../../errors.ts';
+import type { InitRequest } from '../../cluster/service.ts';
+import type { ServiceSpec } from '../../cluster/types.ts';
+import { randomName } from '../../containers/names.ts';
+import { boolParam, parseFilters } from './query.ts';
+import { decodeBody, SERVICE_SPEC, SWARM_INIT } from './body-shape.ts';
 
-const NO_SWARM = 'This node is not part of a swarm';
-const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
-export function swarmRoutes(api: ApiServer): void {
+export function swarmRoutes(api: ApiServer, engine: Engine): void {
+  const { cluster } = engine;
   const refuse = (message: string) => () => { throw new UnavailableError(message); };
-  api.route('POST', '/swarm/leave', refuse(NO_SWARM));
-  api.route('POST', '/swarm/init', refuse('berth does not support swarm mode'));
-  api.route('POST', '/swarm/join', refuse('berth does not support swarm mode'));
-  for (const [method, path] of [
-    ['GET', '/swarm'], ['POST', '/swarm/update'], ['GET', '/swarm/unlockkey'], ['POST', '/swarm/unlock'],
-    ['GET', '/nodes'], ['GET', '/nodes/:id'], ['DELETE', '/nodes/:id'], ['POST', '/nodes/:id/update'],
-    ['GET', '/services'], ['POST', '/services/create'], ['GET', '/services/:id'], ['DELETE', '/services/:id'],
-    ['POST', '/services/:id/update'], ['GET', '/services/:id/logs'],
-    ['GET', '/tasks'], ['GET', '/tasks/:id'], ['GET', '/tasks/:id/logs'],
-    ['GET', '/secrets'], ['POST', '/secrets/create'], ['GET', '/secrets/:id'], ['DELETE', '/secrets/:id'], ['POST', '/secrets/:id/update'],
-    ['GET', '/configs'], ['POST', '/configs/create'], ['GET', '/configs/:id'], ['DELETE', '/configs/:id'], ['POST', '/configs/:id/update'],
-  ] as const) api.route(method, path, refuse(NO_MANAGER));
+
+  api.route('POST', '/swarm/init', async (ctx) => {
+    const req = decodeBody<InitRequest>(await ctx.json(), SWARM_INIT, 'swarm.InitRequest');
+    return { body: await cluster.init(req) };
+  });
+  api.route('POST', '/swarm/leave', async (ctx) => {
+    await cluster.leave(boolParam(ctx.query, 'force'));
+    return { status: 200 };
+  });
+  // Joining another node's swarm needs the multi-host step (mutual TLS, the member joining etcd).
+  api.route('POST', '/swarm/join', refuse('berth cannot join a swarm yet: only `swarm init` on one node is implemented'));
+
+  api.route('GET', '/swarm', async () => ({ body: await cluster.objects().cluster() }));
+  // Autolock is not implemented: the swarm has no unlock key, as dockerd's unlocked swarm.
+  api.route('GET', '/swarm/unlockkey', async () => {
+    cluster.objects();
+    return { body: { UnlockKey: '' } };
+  });
+
+  api.route('GET', '/nodes', async (ctx) => ({ body: await cluster.objects().nodes(parseFilters(ctx.query.get('filters'))) }));
+  api.route('GET', '/nodes/:id', async (ctx) => ({ body: await cluster.objects().node(ctx.params.id) }));
+
+  api.route('GET', '/services', async (ctx) => ({
+    body: await cluster.objects().services(parseFilters(ctx.query.get('filters')), boolParam(ctx.query, 'status')),
+  }));
+  api.route('POST', '/services/create', async (ctx) => {
+    const objects = cluster.objects();
+    const spec = decodeBody<ServiceSpec>(await ctx.json(), SERVICE_SPEC, 'swarm.ServiceSpec');
+    // As swarm: a service created without a name gets a random one.
+    if (!spec.Name) {
+      const taken = new Set((await objects.services()).map((s) => s.Spec.Name));
+      spec.Name = randomName((n) => taken.has(n));
+    }
+    return { status: 201, body: await objects.createService(spec) };
+  });
+  api.route('GET', '/services/:id', async (ctx) => ({ body: await cluster.objects().service(ctx.params.id) }));
+  api.route('POST', '/services/:id/update', async (ctx) => {
+    const objects = cluster.objects();
+    const version = Number(ctx.query.get('version'));
+    if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid service version '${ctx.query.get('version') ?? ''}'`);
+    const spec = decodeBody<ServiceSpec>(await ctx.json(), SERVICE_SPEC, 'swarm.ServiceSpec');
+    return { body: await objects.updateService(ctx.params.id, version, spec) };
+  });
+  api.route('DELETE', '/services/:id', async (ctx) => {
+    await cluster.objects().removeService(ctx.params.id);
+    return { status: 200 };
+  });
+
+  api.route('GET', '/tasks', async (ctx) => ({ body: await cluster.objects().tasks(parseFilters(ctx.query.get('filters'))) }));
+  api.route('GET', '/tasks/:id', async (ctx) => ({ body: await cluster.objects().task(ctx.params.id) }));
+
+  // Not in this first slice: node updates and removal, swarm update and unlock,
+  // service and task logs, secrets and configs. A node in no swarm answers them as dockerd does.
+  const later = (what: string) => () => {
+    cluster.objects();
+    throw new UnavailableError(`berth's swarm mode does not implement ${what} yet`);
+  };
+  for (const [method, path, what] of [
+    ['POST', '/swarm/update', 'swarm update'], ['POST', '/swarm/unlock', 'swarm unlock'],
+    ['DELETE', '/nodes/:id', 'node removal'], ['POST', '/nodes/:id/update', 'node updates'],
+    ['GET', '/services/:id/logs', 'service logs'], ['GET', '/tasks/:id/logs', 'task logs'],
+    ['GET', '/secrets', 'secrets'], ['POST', '/secrets/create', 'secrets'], ['GET', '/secrets/:id', 'secrets'], ['DELETE', '/secrets/:id', 'secrets'], ['POST', '/secrets/:id/update', 'secrets'],
+    ['GET', '/configs', 'configs'], ['POST', '/configs/create', 'configs'], ['GET', '/configs/:id', 'configs'], ['DELETE', '/configs/:id', 'configs'], ['POST', '/configs/:id/update', 'configs'],
+  ] as const) api.route(method, path, later(what));
 }

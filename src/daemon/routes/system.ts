@@ -29,7 +29,7 @@ function cgroupVersion(): '1' | '2' {
 export function systemRoutes(api: ApiServer, engine: Engine): void {
   const ping = () => ({
     raw: 'OK',
-    headers: { 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1', 'Swarm': 'inactive' },
+    headers: { 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1', 'Swarm': engine.cluster.active ? 'active/manager' : 'inactive' },
   });
   api.route('GET', '/_ping', ping);
   api.route('HEAD', '/_ping', ping);
@@ -53,7 +53,7 @@ export function systemRoutes(api: ApiServer, engine: Engine): void {
     };
   });
 
-  api.route('GET', '/info', () => {
+  api.route('GET', '/info', async () => {
     const list = engine.containers.list();
     const running = list.filter((c) => c.State.Running).length;
     const paused = list.filter((c) => c.State.Paused).length;
@@ -81,7 +81,7 @@ export function systemRoutes(api: ApiServer, engine: Engine): void {
         Name: hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: ENGINE_VERSION,
         Runtimes: Object.fromEntries(Object.entries(cfg.runtimes).map(([n, r]) => [n, { path: r.path, ...(r.runtimeArgs ? { runtimeArgs: r.runtimeArgs } : {}) }])),
         DefaultRuntime: cfg.defaultRuntime,
-        Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+        Swarm: await engine.cluster.info(),
         LiveRestoreEnabled: true, Isolation: '', InitBinary: 'docker-init',
         ContainerdCommit: { ID: '' }, RuncCommit: { ID: '' }, InitCommit: { ID: '' },
         SecurityOptions: ['name=seccomp,profile=builtin', ...(cfg.usernsRemap ? ['name=userns'] : [])],

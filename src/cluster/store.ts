@@ -1,0 +1,170 @@
+// The desired state in etcd. One key per object, its JSON less Version; the
+// Version.Index a client sees is the key's mod_revision, and an update
+// names the revision it read, as swarm's version check does.
+//
+//   /berth/swarm/cluster              the Swarm object (ID, Spec, JoinTokens)
+//   /berth/swarm/nodes/<id>           Node objects (Status.State comes from the heartbeats)
+//   /berth/swarm/heartbeats/<id>      a node's heartbeat, on a lease: gone when the node stops
+//   /berth/swarm/leader               the leader's node ID, on its lease (the scheduler runs there)
+//   /berth/swarm/names/services/<n>   service name → ID, so two creates cannot take one name
+//   /berth/swarm/services/<id>        Service objects
+//   /berth/swarm/tasks/<id>           Task objects (NodeID says whose agent runs it)
+import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
+import { ConflictError, EngineError, UnavailableError } from '../errors.ts';
+import type { Annotated } from './types.ts';
+
+export const PREFIX = '/berth/swarm/';
+export const KEYS = {
+  cluster: `${PREFIX}cluster`,
+  leader: `${PREFIX}leader`,
+  nodes: `${PREFIX}nodes/`,
+  heartbeats: `${PREFIX}heartbeats/`,
+  serviceNames: `${PREFIX}names/services/`,
+  services: `${PREFIX}services/`,
+  tasks: `${PREFIX}tasks/`,
+};
+
+type Stored<T extends Annotated> = Omit<T, 'Version'>;
+
+/** An etcd that cannot answer is the swarm being unavailable (503), not a server bug. */
+async function guard<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof EngineError) throw err;
+    throw new UnavailableError(`the swarm's store (etcd) is unavailable: ${(err as Error).message}`);
+  }
+}
+
+function decode<T extends Annotated>(kv: IKeyValue): T {
+  const obj = JSON.parse(kv.value.toString('utf8')) as T;
+  obj.Version = { Index: Number(kv.mod_revision) };
+  return obj;
+}
+
+function encode<T extends Annotated>(obj: T | Stored<T>): string {
+  const { Version: _v, ...rest } = obj as T;
+  return JSON.stringify(rest);
+}
+
+export class ClusterStore {
+  readonly client: Etcd3;
+
+  private constructor(client: Etcd3) {
+    this.client = client;
+  }
+
+  /** etcd3 is loaded only once a node is in a swarm: grpc is no part of a plain daemon's start. */
+  static async connect(url: string): Promise<ClusterStore> {
+    const [{ Etcd3, isRecoverableError }, { ExponentialBackoff, handleWhen, noop, retry }] = await Promise.all([import('etcd3'), import('cockatiel')]);
+    return new ClusterStore(new Etcd3({
+      hosts: url,
+      dialTimeout: 5000,
+      // A member that hangs (stopped, starved) must not hang the API: unary calls give up
+      // after 3 s (a DEADLINE_EXCEEDED the retries do not repeat); watches and keepalives stream on.
+      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 3000 }),
+      faultHandling: {
+        // One local member: a circuit breaker (etcd3's default) would refuse every
+        // call for seconds after the supervised member restarts; retries with a
+        // short backoff ride over the restart instead.
+        host: () => noop,
+        global: retry(handleWhen(isRecoverableError), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) }),
+      },
+    }));
+  }
+
+  async get<T extends Annotated>(key: string): Promise<T | undefined> {
+    const res = await guard(this.client.get(key).exec());
+    return res.kvs[0] ? decode<T>(res.kvs[0]) : undefined;
+  }
+
+  async list<T extends Annotated>(prefix: string): Promise<T[]> {
+    const res = await guard(this.client.getAll().prefix(prefix).exec());
+    return res.kvs.map((kv) => decode<T>(kv));
+  }
+
+  async keys(prefix: string): Promise<IKeyValue[]> {
+    return (await guard(this.client.getAll().prefix(prefix).exec())).kvs;
+  }
+
+  async getString(key: string): Promise<string | null> {
+    return guard(this.client.get(key).string());
+  }
+
+  /** Creates a key that must not exist yet; false if it does. */
+  async create<T extends Annotated>(key: string, obj: Stored<T>): Promise<boolean> {
+    const res = await guard(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(encode(obj))).commit());
+    return res.succeeded;
+  }
+
+  /**
+   * A service's record and its name's claim in one transaction: a second
+   * service of that name fails whole, as swarm's name index does.
+   */
+  async createNamed<T extends Annotated>(nameKey: string, key: string, obj: Stored<T>): Promise<boolean> {
+    const res = await guard(this.client.if(nameKey, 'Create', '==', 0).and(key, 'Create', '==', 0)
+      .then(this.client.put(nameKey).value(obj.ID), this.client.put(key).value(encode(obj))).commit());
+    return res.succeeded;
+  }
+
+  /** Writes obj if the key is still at the revision it was read at (obj.Version.Index). */
+  async update<T extends Annotated>(key: string, obj: T): Promise<boolean> {
+    const res = await guard(this.client.if(key, 'Mod', '==', obj.Version.Index).then(this.client.put(key).value(encode(obj))).commit());
+    return res.succeeded;
+  }
+
+  /** update() that throws dockerd's sequence error when someone wrote first. */
+  async updateOrConflict<T extends Annotated>(key: string, obj: T): Promise<void> {
+    if (!(await this.update(key, obj))) throw new ConflictError('update out of sequence');
+  }
+
+  /** Deletes the keys only if key is still at its read revision. */
+  async deleteAt(key: string, revision: number, ...alsoKeys: string[]): Promise<boolean> {
+    const res = await guard(this.client.if(key, 'Mod', '==', revision)
+      .then(this.client.delete().key(key), ...alsoKeys.map((k) => this.client.delete().key(k))).commit());
+    return res.succeeded;
+  }
+
+  async delete(key: string): Promise<void> {
+    await guard(this.client.delete().key(key).exec());
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await guard(this.client.delete().prefix(prefix).exec());
+  }
+
+  async put(key: string, value: string, lease?: Lease): Promise<void> {
+    await guard((lease ? lease.put(key).value(value) : this.client.put(key).value(value)).exec());
+  }
+
+  /** Puts key on lease only if no one holds it. */
+  async claim(key: string, value: string, lease: Lease): Promise<boolean> {
+    const id = await guard(lease.grant());
+    const res = await guard(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value).lease(id)).commit());
+    return res.succeeded;
+  }
+
+  /**
+   * Revokes the lease a key was put with, if its value is ours: a daemon
+   * killed with -9 leaves its heartbeat and leadership on leases that would
+   * otherwise hold until their TTL.
+   */
+  async revokeStale(key: string, value: string): Promise<void> {
+    const res = await guard(this.client.get(key).exec());
+    const kv = res.kvs[0];
+    if (!kv || kv.value.toString('utf8') !== value || kv.lease === '0') return;
+    await this.client.leaseClient.leaseRevoke({ ID: kv.lease }).catch(() => {});
+  }
+
+  lease(ttlSec: number): Lease {
+    return this.client.lease(ttlSec);
+  }
+
+  async watch(prefix: string): Promise<Watcher> {
+    return this.client.watch().prefix(prefix).create();
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,120 @@
+// The swarm objects as the Engine API shows them (docker-engine-api.yaml:
+// Swarm, Node, Service, Task). Stored in etcd as these JSON shapes less their
+// Version, which is the key's mod_revision (swarm's Version.Index).
+export interface Version {
+  Index: number;
+}
+
+export interface Annotated {
+  ID: string;
+  Version: Version;
+  CreatedAt: string;
+  UpdatedAt: string;
+}
+
+export interface JoinTokens {
+  Worker: string;
+  Manager: string;
+}
+
+export interface ClusterRecord extends Annotated {
+  Spec: Record<string, unknown>;
+  TLSInfo: { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string };
+  RootRotationInProgress: boolean;
+  DefaultAddrPool: string[];
+  SubnetSize: number;
+  DataPathPort: number;
+  JoinTokens: JoinTokens;
+}
+
+export interface NodeRecord extends Annotated {
+  Spec: { Name?: string; Labels: Record<string, string>; Role: 'manager' | 'worker'; Availability: 'active' | 'pause' | 'drain' };
+  Description: Record<string, unknown> & { Hostname: string };
+  Status: { State: 'unknown' | 'down' | 'ready' | 'disconnected'; Message?: string; Addr: string };
+  ManagerStatus?: { Leader?: boolean; Reachability: 'unknown' | 'unreachable' | 'reachable'; Addr: string };
+}
+
+export interface RestartPolicy {
+  Condition?: 'none' | 'on-failure' | 'any';
+  /** Nanoseconds. */
+  Delay?: number;
+  MaxAttempts?: number;
+  Window?: number;
+}
+
+export interface ContainerSpec {
+  Image: string;
+  Labels?: Record<string, string>;
+  Command?: string[];
+  Args?: string[];
+  Hostname?: string;
+  Env?: string[];
+  Dir?: string;
+  User?: string;
+  TTY?: boolean;
+  OpenStdin?: boolean;
+  StopSignal?: string;
+  StopGracePeriod?: number;
+  Init?: boolean | null;
+  [key: string]: unknown;
+}
+
+export interface TaskSpec {
+  ContainerSpec?: ContainerSpec;
+  RestartPolicy?: RestartPolicy;
+  ForceUpdate?: number;
+  Runtime?: string;
+  [key: string]: unknown;
+}
+
+export interface ServiceSpec {
+  Name?: string;
+  Labels?: Record<string, string>;
+  TaskTemplate?: TaskSpec;
+  Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never>; ReplicatedJob?: unknown; GlobalJob?: unknown };
+  UpdateConfig?: { Parallelism?: number; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+export interface ServiceRecord extends Annotated {
+  Spec: ServiceSpec & { Name: string };
+  Endpoint: { Spec: Record<string, unknown> };
+  ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number };
+  PreviousSpec?: ServiceSpec;
+  UpdateStatus?: { State: 'updating' | 'paused' | 'completed'; StartedAt?: string; CompletedAt?: string; Message: string };
+}
+
+export type TaskState =
+  | 'new' | 'allocated' | 'pending' | 'assigned' | 'accepted' | 'preparing' | 'ready' | 'starting' | 'running'
+  | 'complete' | 'shutdown' | 'failed' | 'rejected' | 'remove' | 'orphaned';
+
+/** The order swarmkit gives the states: a task only moves forward. */
+export const TASK_STATES: TaskState[] = ['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running', 'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'];
+
+export function stateRank(s: TaskState): number {
+  return TASK_STATES.indexOf(s);
+}
+
+/** A task that has ended (its container, if any, no longer runs for it). */
+export function terminal(s: TaskState): boolean {
+  return stateRank(s) > stateRank('running');
+}
+
+export interface TaskStatus {
+  Timestamp: string;
+  State: TaskState;
+  Message: string;
+  Err?: string;
+  ContainerStatus?: { ContainerID: string; PID: number; ExitCode: number };
+  PortStatus: Record<string, unknown>;
+}
+
+export interface TaskRecord extends Annotated {
+  Labels: Record<string, string>;
+  Spec: TaskSpec;
+  ServiceID: string;
+  Slot: number;
+  NodeID?: string;
+  Status: TaskStatus;
+  DesiredState: TaskState;
+}
