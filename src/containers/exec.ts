@@ -65,6 +65,16 @@ function goDuration(ms: number): string {
   return m ? `${m}m${s}s` : `${s}s`;
 }
 
+/** Random bytes for exec IDs, drawn from the CSPRNG 64 IDs at a time (a probe is an exec every interval). */
+let idPool = Buffer.alloc(0);
+
+function execId(): string {
+  if (idPool.length < 32) idPool = randomBytes(32 * 64);
+  const id = idPool.toString('hex', 0, 32);
+  idPool = idPool.subarray(32);
+  return id;
+}
+
 /** How long an exited exec stays inspectable. */
 const EXITED_EXEC_KEPT_MS = 5 * 60_000;
 
@@ -74,6 +84,7 @@ export class ExecService {
   private readonly events: EventBus;
   private readonly execs = new Map<string, ExecInstance>();
   private readonly specs = new Map<string, { startedAt: string; spec: OciSpec }>();
+  private readonly probeProcesses = new Map<string, { key: string; json: Buffer }>();
 
   constructor(cfg: Pick<ContainerServiceOptions, 'execRoot' | 'shimPath'>, containers: ContainerService, events: EventBus) {
     this.cfg = cfg;
@@ -91,7 +102,7 @@ export class ExecService {
     const rec = this.containers.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new InvalidArgumentError('No exec command specified');
-    const id = randomBytes(32).toString('hex');
+    const id = execId();
     const output = new EventEmitter();
     output.setMaxListeners(0);
     this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output, transient: o.transient });
@@ -230,13 +241,12 @@ export class ExecService {
     if (!shim?.runsProbes) return this.probeByExec(containerId, cmd, timeoutMs);
     const rec = this.containers.get(containerId);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
-    const id = randomBytes(32).toString('hex');
-    const config: ExecConfig = { Cmd: cmd, AttachStdout: true, AttachStderr: true };
+    const id = execId();
     rec.ExecIDs = [...(rec.ExecIDs ?? []), id];
     this.publish(rec.Id, `exec_create: ${cmd.join(' ')}`, { execID: id });
     let exitCode = 126; // never ran
     try {
-      const proc = await this.processOf(rec, config);
+      const proc = await this.probeProcess(rec, cmd);
       this.publish(rec.Id, `exec_start: ${cmd.join(' ')}`, { execID: id });
       const r = await shim.probe(proc, timeoutMs);
       if (r.kind === 'timeout') {
@@ -254,6 +264,16 @@ export class ExecService {
       if (now) now.ExecIDs = left?.length ? left : null;
       this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(exitCode) });
     }
+  }
+
+  /** A probe's process JSON, the same for every probe of one run of the container: made once per start. */
+  private async probeProcess(rec: ContainerRecord, cmd: string[]): Promise<Buffer> {
+    const key = `${rec.State.StartedAt}\0${cmd.join('\0')}`;
+    const kept = this.probeProcesses.get(rec.Id);
+    if (kept?.key === key) return kept.json;
+    const json = Buffer.from(JSON.stringify(await this.processOf(rec, { Cmd: cmd, AttachStdout: true, AttachStderr: true })));
+    this.probeProcesses.set(rec.Id, { key, json });
+    return json;
   }
 
   /** A probe as an ordinary exec (a container whose shim predates frame 11), cut off after the timeout. */
@@ -349,6 +369,7 @@ export class ExecService {
   /** Forgets exec instances of a removed container. */
   forgetContainer(containerId: string): void {
     this.specs.delete(containerId);
+    this.probeProcesses.delete(containerId);
     for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
   }
 }

@@ -7,7 +7,7 @@ import { totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerRecord } from '../api/container.ts';
 import { NotFoundError } from '../errors.ts';
-import { readUsageAt, usagePaths, type CgroupPaths } from '../runtime/cgroups/reader.ts';
+import { readCpuAt, readUsageAt, usagePaths, type CgroupPaths } from '../runtime/cgroups/reader.ts';
 import { KeptCgroupFiles } from '../runtime/cgroups/kept-files.ts';
 import type { BlkioEntry, CgroupUsage } from '../runtime/cgroups/usage.ts';
 
@@ -37,12 +37,17 @@ function windowOf(rec: ContainerRecord): number {
   return Math.min(1000, Math.max(ONE_OFF_WINDOW_MS, Math.ceil(period / 1000)));
 }
 
-/** One reading of a running container's counters. */
-export interface StatsSample {
+/** One reading of a running container's CPU time: all a `precpu_stats` is made of. */
+export interface CpuSample {
   read: string;
-  usage: CgroupUsage;
+  cpu: CgroupUsage['cpu'];
   systemCpu: number;
   onlineCpus: number;
+}
+
+/** One reading of a running container's counters. */
+export interface StatsSample extends CpuSample {
+  usage: CgroupUsage;
   networks?: Record<string, NetworkCounters>;
 }
 
@@ -89,21 +94,37 @@ function forget(id: string): void {
 }
 
 export function takeSample(rec: ContainerRecord): StatsSample | undefined {
+  return sample(rec, (s, pid) => {
+    const usage = readUsageAt(s.paths, s.files.read);
+    return {
+      read: new Date().toISOString().replace('Z', '000000Z'),
+      usage,
+      cpu: usage.cpu,
+      systemCpu: systemCpuUsage(),
+      onlineCpus: onlineCpus(),
+      networks: rec.HostConfig.NetworkMode === 'host' ? undefined : networkCounters(pid),
+    };
+  });
+}
+
+/** The CPU counters alone: the first of a one-off answer's two samples is only its precpu_stats. */
+export function takeCpuSample(rec: ContainerRecord): CpuSample | undefined {
+  return sample(rec, (s) => ({
+    read: new Date().toISOString().replace('Z', '000000Z'),
+    cpu: readCpuAt(s.paths, s.files.read),
+    systemCpu: systemCpuUsage(),
+    onlineCpus: onlineCpus(),
+  }));
+}
+
+function sample<T>(rec: ContainerRecord, take: (s: Sampled, pid: number) => T): T | undefined {
   const pid = rec.State.Running ? rec.State.Pid : 0;
   if (!pid) {
     forget(rec.Id);
     return undefined;
   }
   try {
-    const s = sampledOf(rec, pid);
-    const usage = readUsageAt(s.paths, s.files.read);
-    return {
-      read: new Date().toISOString().replace('Z', '000000Z'),
-      usage,
-      systemCpu: systemCpuUsage(),
-      onlineCpus: onlineCpus(),
-      networks: rec.HostConfig.NetworkMode === 'host' ? undefined : networkCounters(pid),
-    };
+    return take(sampledOf(rec, pid), pid);
   } catch {
     forget(rec.Id);
     return undefined; // exited between the check and the read
@@ -111,7 +132,7 @@ export function takeSample(rec: ContainerRecord): StatsSample | undefined {
 }
 
 /** The StatsJSON for `cur` after `pre`; no `cur` is dockerd's answer for a container that is not running. */
-export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pre: StatsSample | undefined): Record<string, unknown> {
+export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pre: CpuSample | undefined): Record<string, unknown> {
   const base = { name: rec.Name, id: rec.Id };
   if (!cur) {
     return {
@@ -145,8 +166,9 @@ export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pr
 
 /** A one-off answer (`stream=false`): two samples a short window apart, so CPU % means something. */
 export async function oneOffStats(rec: () => ContainerRecord, oneShot: boolean, signal: AbortSignal): Promise<Record<string, unknown>> {
-  const first = takeSample(rec());
-  if (oneShot || !first) return statsJSON(rec(), first, undefined);
+  if (oneShot) return statsJSON(rec(), takeSample(rec()), undefined);
+  const first = takeCpuSample(rec());
+  if (!first) return statsJSON(rec(), undefined, undefined);
   await sleep(windowOf(rec()), undefined, { signal });
   const second = takeSample(rec());
   return statsJSON(rec(), second, second ? first : undefined);
@@ -170,8 +192,8 @@ export async function* statsStream(rec: () => ContainerRecord, signal: AbortSign
   }
 }
 
-function cpuStats(s: StatsSample | undefined): Record<string, unknown> {
-  const c = s?.usage.cpu;
+function cpuStats(s: CpuSample | undefined): Record<string, unknown> {
+  const c = s?.cpu;
   return {
     cpu_usage: {
       total_usage: c?.total ?? 0,

@@ -196,16 +196,16 @@ export class ShimConnection extends EventEmitter {
   }
 
   /**
-   * Runs a process in the container as a healthcheck probe (frame 11): the
+   * Runs a process (its OCI process JSON) in the container as a healthcheck probe (frame 11): the
    * shim runs the runtime's exec itself and answers with the exit code and
    * the first 4 KiB of stdout and stderr together, killing the process once
    * it outlives `timeoutMs`.
    */
-  probe(process: Record<string, unknown>, timeoutMs: number): Promise<ProbeResult> {
+  probe(processJson: Buffer, timeoutMs: number): Promise<ProbeResult> {
     const id = this.nextProbe++;
     return new Promise((resolve) => {
       this.probes.set(id, resolve);
-      this.send(T_PROBE, Buffer.from(`${id} ${Math.max(1, Math.round(timeoutMs))}\n${JSON.stringify(process)}`));
+      this.send(T_PROBE, Buffer.concat([Buffer.from(`${id} ${Math.max(1, Math.round(timeoutMs))}\n`), processJson]));
     });
   }
 

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
+import { cpus, loadavg } from 'node:os';
 import Docker from 'dockerode';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { callApi } from '../helpers/api-call.ts';
@@ -146,7 +147,8 @@ describe('stats', () => {
     assert.ok(seen.burner.every((p) => p > 0 && p < 115), all);
     assert.ok(seen.half.every((p) => p < 65), all);
     assert.ok(seen.three.every((p) => p < 2), all);
-    assert.ok(Math.max(...seen.burner) > 20, all);
+    // A whole CPU where the host has one to spare; on a loaded host (CI, other suites) the busy loop gets only its share.
+    if (loadavg()[0] < cpus().length) assert.ok(Math.max(...seen.burner) > 70, all);
   });
 
   test('--cpu-shares 512 and 1024 on one CPU split it about one to two, as stats shows', async () => {
