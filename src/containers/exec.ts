@@ -10,6 +10,7 @@ import type { EventBus } from '../events/bus.ts';
 import { launchShim, ShimConnection, type ExitStatus } from '../runtime/shim.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { allAvailableCaps } from '../runtime/spec.ts';
+import type { ContainerRecord } from '../api/container.ts';
 import type { ContainerServiceOptions } from './options.ts';
 import type { ContainerService } from './service.ts';
 
@@ -53,6 +54,27 @@ interface ProcessSpec {
 
 interface OciSpec { process: ProcessSpec; root: { path: string } }
 
+/** The output a probe keeps, as dockerd's (daemon/health.go maxOutputLen). */
+const PROBE_OUTPUT_MAX = 4096;
+
+/** Go's time.Duration String() for the whole milliseconds a timeout is given in: "30s", "1.5s", "500ms", "1m0s". */
+function goDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const m = Math.floor(ms / 60_000);
+  const s = ((ms % 60_000) / 1000).toString();
+  return m ? `${m}m${s}s` : `${s}s`;
+}
+
+/** Random bytes for exec IDs, drawn from the CSPRNG 64 IDs at a time (a probe is an exec every interval). */
+let idPool = Buffer.alloc(0);
+
+function execId(): string {
+  if (idPool.length < 32) idPool = randomBytes(32 * 64);
+  const id = idPool.toString('hex', 0, 32);
+  idPool = idPool.subarray(32);
+  return id;
+}
+
 /** How long an exited exec stays inspectable. */
 const EXITED_EXEC_KEPT_MS = 5 * 60_000;
 
@@ -62,6 +84,7 @@ export class ExecService {
   private readonly events: EventBus;
   private readonly execs = new Map<string, ExecInstance>();
   private readonly specs = new Map<string, { startedAt: string; spec: OciSpec }>();
+  private readonly probeProcesses = new Map<string, { key: string; json: Buffer }>();
 
   constructor(cfg: Pick<ContainerServiceOptions, 'execRoot' | 'shimPath'>, containers: ContainerService, events: EventBus) {
     this.cfg = cfg;
@@ -79,7 +102,7 @@ export class ExecService {
     const rec = this.containers.get(ref);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     if (!config || !Array.isArray(config.Cmd) || config.Cmd.length === 0) throw new InvalidArgumentError('No exec command specified');
-    const id = randomBytes(32).toString('hex');
+    const id = execId();
     const output = new EventEmitter();
     output.setMaxListeners(0);
     this.execs.set(id, { ID: id, ContainerID: rec.Id, config, Running: false, ExitCode: null, Pid: 0, started: false, output, transient: o.transient });
@@ -108,32 +131,16 @@ export class ExecService {
     const rec = this.containers.get(ex.ContainerID);
     if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
     ex.started = true;
-    const containerState = this.containers.stateDir(rec.Id);
-    const spec = await this.specOf(rec.Id, rec.State.StartedAt, containerState);
     const c = ex.config;
-    const proc: ProcessSpec = { ...spec.process };
-    proc.args = c.Cmd as string[];
-    proc.terminal = c.Tty === true;
-    proc.cwd = c.WorkingDir || proc.cwd;
-    const env = new Map<string, string>();
-    for (const e of [...(proc.env ?? []), ...(c.Env ?? [])]) env.set(e.split('=')[0], e);
-    proc.env = [...env.values()];
-    if (c.User) {
-      try {
-        const u = resolveUser(spec.root.path.startsWith('/') ? spec.root.path : join(containerState, spec.root.path), c.User, []);
-        proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
-      } catch (err) {
-        ex.ExitCode = 126; // never ran, as dockerd reports a failed exec start
-        throw err;
-      }
+    let proc: ProcessSpec;
+    try {
+      proc = await this.processOf(rec, c);
+    } catch (err) {
+      ex.ExitCode = 126; // never ran, as dockerd reports a failed exec start
+      throw err;
     }
-    // Docker gives a privileged exec every capability, whatever the container has.
-    if (c.Privileged) {
-      const all = allAvailableCaps();
-      proc.capabilities = { bounding: [...all], effective: [...all], permitted: [...all] };
-    }
-    if (c.ConsoleSize) proc.consoleSize = { height: c.ConsoleSize[0], width: c.ConsoleSize[1] };
     const dir = this.stateDir(id);
+
     // Synchronous: a directory and a small file cost less than the thread-pool round trips
     // of their asynchronous calls, and a healthcheck makes them every interval.
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -195,6 +202,108 @@ export class ExecService {
     if (!done) ex.Running = true;
     this.publish(rec.Id, `exec_start: ${(c.Cmd as string[]).join(' ')}`, { execID: id });
     return { exited };
+  }
+
+  /** The OCI process an exec runs: the container's, with the exec's command, environment, user and the rest. */
+  private async processOf(rec: ContainerRecord, c: ExecConfig): Promise<ProcessSpec> {
+    const containerState = this.containers.stateDir(rec.Id);
+    const spec = await this.specOf(rec.Id, rec.State.StartedAt, containerState);
+    const proc: ProcessSpec = { ...spec.process };
+    proc.args = c.Cmd as string[];
+    proc.terminal = c.Tty === true;
+    proc.cwd = c.WorkingDir || proc.cwd;
+    const env = new Map<string, string>();
+    for (const e of [...(proc.env ?? []), ...(c.Env ?? [])]) env.set(e.split('=')[0], e);
+    proc.env = [...env.values()];
+    if (c.User) {
+      const u = resolveUser(spec.root.path.startsWith('/') ? spec.root.path : join(containerState, spec.root.path), c.User, []);
+      proc.user = { uid: u.uid, gid: u.gid, additionalGids: u.additionalGids };
+    }
+    // Docker gives a privileged exec every capability, whatever the container has.
+    if (c.Privileged) {
+      const all = allAvailableCaps();
+      proc.capabilities = { bounding: [...all], effective: [...all], permitted: [...all] };
+    }
+    if (c.ConsoleSize) proc.consoleSize = { height: c.ConsoleSize[0], width: c.ConsoleSize[1] };
+    return proc;
+  }
+
+  /**
+   * A healthcheck's probe: `cmd` run in the container as an exec, its exit
+   * code and first 4 KiB of stdout and stderr together ("..." after a cut, as
+   * dockerd's), or -1 with why it did not run or that it timed out. Where the
+   * container's shim runs probes itself (frame 11), the probe is one frame
+   * each way, with no exec shim, directory or process.json; the exec's
+   * events and its place in ExecIDs are dockerd's all the same.
+   */
+  async probe(containerId: string, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    const shim = this.containers.shimConnection(containerId);
+    if (!shim?.runsProbes) return this.probeByExec(containerId, cmd, timeoutMs);
+    const rec = this.containers.get(containerId);
+    if (!rec.State.Running) throw new ConflictError(`Container ${rec.Id} is not running`);
+    const id = execId();
+    rec.ExecIDs = [...(rec.ExecIDs ?? []), id];
+    this.publish(rec.Id, `exec_create: ${cmd.join(' ')}`, { execID: id });
+    let exitCode = 126; // never ran
+    try {
+      const proc = await this.probeProcess(rec, cmd);
+      this.publish(rec.Id, `exec_start: ${cmd.join(' ')}`, { execID: id });
+      const r = await shim.probe(proc, timeoutMs);
+      if (r.kind === 'timeout') {
+        exitCode = 137;
+        return { exitCode: -1, output: `Health check exceeded timeout (${goDuration(timeoutMs)})` };
+      }
+      if (r.kind === 'error') return { exitCode: -1, output: `OCI runtime exec failed: ${r.message}: unknown` };
+      exitCode = r.exitCode;
+      return { exitCode, output: r.output.toString('utf8') + (r.truncated ? '...' : '') };
+    } catch (err) {
+      return { exitCode: -1, output: (err as Error).message };
+    } finally {
+      const now = this.containers.find(containerId);
+      const left = now?.ExecIDs?.filter((x) => x !== id);
+      if (now) now.ExecIDs = left?.length ? left : null;
+      this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(exitCode) });
+    }
+  }
+
+  /** A probe's process JSON, the same for every probe of one run of the container: made once per start. */
+  private async probeProcess(rec: ContainerRecord, cmd: string[]): Promise<Buffer> {
+    const key = `${rec.State.StartedAt}\0${cmd.join('\0')}`;
+    const kept = this.probeProcesses.get(rec.Id);
+    if (kept?.key === key) return kept.json;
+    const json = Buffer.from(JSON.stringify(await this.processOf(rec, { Cmd: cmd, AttachStdout: true, AttachStderr: true })));
+    this.probeProcesses.set(rec.Id, { key, json });
+    return json;
+  }
+
+  /** A probe as an ordinary exec (a container whose shim predates frame 11), cut off after the timeout. */
+  private async probeByExec(containerId: string, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    let output = Buffer.alloc(0);
+    let truncated = false;
+    const collect = (b: Buffer) => {
+      const room = PROBE_OUTPUT_MAX - output.length;
+      if (b.length > room) truncated = true;
+      if (room > 0) output = Buffer.concat([output, b.subarray(0, room)]);
+    };
+    try {
+      // Transient: 50 containers probed every second would otherwise keep 15,000 exited execs for their five minutes.
+      const { Id } = this.create(containerId, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, { transient: true });
+      const ex = this.get(Id);
+      ex.output.on('stdout', collect);
+      ex.output.on('stderr', collect);
+      const { exited } = await this.start(Id);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+      const code = await Promise.race([exited, timedOut]);
+      clearTimeout(timer);
+      if (code === 'timeout') {
+        try { if (ex.Pid) process.kill(ex.Pid, 'SIGKILL'); } catch { /* already gone */ }
+        return { exitCode: -1, output: `Health check exceeded timeout (${goDuration(timeoutMs)})` };
+      }
+      return { exitCode: code, output: output.toString('utf8') + (truncated ? '...' : '') };
+    } catch (err) {
+      return { exitCode: -1, output: (err as Error).message };
+    }
   }
 
   /**
@@ -260,6 +369,7 @@ export class ExecService {
   /** Forgets exec instances of a removed container. */
   forgetContainer(containerId: string): void {
     this.specs.delete(containerId);
+    this.probeProcesses.delete(containerId);
     for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
   }
 }

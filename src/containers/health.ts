@@ -12,18 +12,14 @@ import type { ContainerService } from './service.ts';
 import { probeOf } from './healthcheck.ts';
 
 const MAX_LOG_ENTRIES = 5;
-const MAX_OUTPUT = 4096;
-
-/** Go's time.Duration String() for the whole milliseconds a timeout is given in: "30s", "1.5s", "500ms", "1m0s". */
-function goDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const m = Math.floor(ms / 60_000);
-  const s = ((ms % 60_000) / 1000).toString();
-  return m ? `${m}m${s}s` : `${s}s`;
-}
+/** The longest a probe's result stays in memory only (a kill -9 of the daemon loses at most this much log). */
+const PERSIST_EVERY_MS = 30_000;
 
 export class HealthMonitor {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Containers whose health in memory is newer than on disk, and when each was last written. */
+  private readonly dirty = new Set<string>();
+  private readonly persisted = new Map<string, number>();
   private readonly containers: ContainerService;
   private readonly execs: ExecService;
   private readonly events: EventBus;
@@ -40,9 +36,11 @@ export class HealthMonitor {
     for (const rec of this.containers.list()) if (rec.State.Running && probeOf(rec)) this.schedule(rec.Id);
   }
 
-  close(): void {
+  /** Stops the probes and writes the health not yet on disk (a daemon's clean stop). */
+  async close(): Promise<void> {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    await Promise.all([...this.dirty].map((id) => this.persist(id)));
   }
 
   private onEvent(ev: EngineEvent): void {
@@ -58,6 +56,9 @@ export class HealthMonitor {
     } else if (ev.Action === 'die' || ev.Action === 'destroy') {
       clearTimeout(this.timers.get(ev.Actor.ID));
       this.timers.delete(ev.Actor.ID);
+      // The die's own save carries the health there is; a destroyed record needs none.
+      this.dirty.delete(ev.Actor.ID);
+      this.persisted.delete(ev.Actor.ID);
     }
   }
 
@@ -75,55 +76,40 @@ export class HealthMonitor {
     const rec = this.containers.find(id);
     const probe = rec && probeOf(rec);
     if (!rec || !probe || !rec.State.Running) return;
+    const startedAt = rec.State.StartedAt;
     const start = new Date();
-    const result = await this.probe(rec, probe.cmd, probe.timeout);
-    const now = this.containers.find(id);
-    if (!now || !now.State.Running || !this.timers.has(id)) return;
-    let changed: string | undefined;
-    await this.containers.update(id, async (r) => {
-      const h = health(r) ?? { Status: 'starting', FailingStreak: 0, Log: [] };
-      const log = [...h.Log, { Start: stamp(start), End: stamp(new Date()), ExitCode: result.exitCode, Output: result.output }].slice(-MAX_LOG_ENTRIES);
-      let { Status: status, FailingStreak: streak } = h;
-      if (result.exitCode === 0) {
-        streak = 0;
-        status = 'healthy';
-      } else if (!(status === 'starting' && start.getTime() - Date.parse(r.State.StartedAt) < probe.startPeriod)) {
-        // Failures inside the start period do not count while the container has never been healthy.
-        streak++;
-        if (streak >= probe.retries) status = 'unhealthy';
-      }
-      if (status !== h.Status) changed = status;
-      setHealth(r, { Status: status, FailingStreak: streak, Log: log });
-    }).catch(() => {});
-    if (changed) {
-      this.events.publish('container', `health_status: ${changed}`, id, { image: rec.Config.Image ?? '', name: rec.Name.slice(1), ...(rec.Config.Labels ?? {}) });
+    const result = await this.execs.probe(id, probe.cmd, probe.timeout);
+    const r = this.containers.find(id);
+    // Gone, stopped, or started again meanwhile: this result belongs to a run that is over.
+    if (!r || !r.State.Running || r.State.StartedAt !== startedAt || !this.timers.has(id)) return;
+    const h = health(r) ?? { Status: 'starting', FailingStreak: 0, Log: [] };
+    const log = [...h.Log, { Start: stamp(start), End: stamp(new Date()), ExitCode: result.exitCode, Output: result.output }].slice(-MAX_LOG_ENTRIES);
+    let { Status: status, FailingStreak: streak } = h;
+    if (result.exitCode === 0) {
+      streak = 0;
+      status = 'healthy';
+    } else if (!(status === 'starting' && start.getTime() - Date.parse(r.State.StartedAt) < probe.startPeriod)) {
+      // Failures inside the start period do not count while the container has never been healthy.
+      streak++;
+      if (streak >= probe.retries) status = 'unhealthy';
+    }
+    setHealth(r, { Status: status, FailingStreak: streak, Log: log });
+    // What decides the status after a restart is written at once; the log alone at most every
+    // PERSIST_EVERY_MS (dockerd writes config.v2.json after every probe: 50 writes a second here).
+    const decisive = status !== h.Status || (streak !== h.FailingStreak && Math.min(streak, h.FailingStreak) < probe.retries);
+    if (decisive || Date.now() - (this.persisted.get(id) ?? 0) >= PERSIST_EVERY_MS) await this.persist(id);
+    else this.dirty.add(id);
+    if (status !== h.Status) {
+      this.events.publish('container', `health_status: ${status}`, id, { image: r.Config.Image ?? '', name: r.Name.slice(1), ...(r.Config.Labels ?? {}) });
     }
     if (this.timers.has(id)) this.schedule(id);
   }
 
-  /** One probe: an exec of the test command, cut off after the timeout (exit code -1, as dockerd). */
-  private async probe(rec: ContainerRecord, cmd: string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
-    let output = '';
-    const collect = (b: Buffer) => { if (output.length < MAX_OUTPUT) output += b.toString('utf8'); };
-    try {
-      // Transient: 50 containers probed every second would otherwise keep 15,000 exited execs for their five minutes.
-      const { Id } = this.execs.create(rec.Id, { Cmd: cmd, AttachStdout: true, AttachStderr: true }, { transient: true });
-      const ex = this.execs.get(Id);
-      ex.output.on('stdout', collect);
-      ex.output.on('stderr', collect);
-      const { exited } = await this.execs.start(Id);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
-      const code = await Promise.race([exited, timedOut]);
-      clearTimeout(timer);
-      if (code === 'timeout') {
-        try { if (ex.Pid) process.kill(ex.Pid, 'SIGKILL'); } catch { /* already gone */ }
-        return { exitCode: -1, output: `Health check exceeded timeout (${goDuration(timeoutMs)})` };
-      }
-      return { exitCode: code, output: output.slice(0, MAX_OUTPUT) };
-    } catch (err) {
-      return { exitCode: -1, output: (err as Error).message };
-    }
+  /** Saves the record (with its health) under the container's lock. */
+  private async persist(id: string): Promise<void> {
+    this.dirty.delete(id);
+    this.persisted.set(id, Date.now());
+    await this.containers.update(id, async () => {}).catch(() => {});
   }
 }
 

@@ -3,26 +3,51 @@
 // CPU % is computed by clients from cpu_stats against precpu_stats, so every
 // answer carries the sample before it.
 import { readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerRecord } from '../api/container.ts';
 import { NotFoundError } from '../errors.ts';
-import { readUsageAt, usagePaths, type CgroupPaths } from '../runtime/cgroups/reader.ts';
+import { readCpuAt, readUsageAt, usagePaths, type CgroupPaths } from '../runtime/cgroups/reader.ts';
 import { KeptCgroupFiles } from '../runtime/cgroups/kept-files.ts';
 import type { BlkioEntry, CgroupUsage } from '../runtime/cgroups/usage.ts';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
-/** /proc/stat counts in USER_HZ (100 on Linux). */
-const NS_PER_TICK = 1e9 / 100;
-/** The window of a one-off answer: long enough for a meaningful CPU %, short enough for `stats --no-stream` of many containers. */
-const ONE_OFF_WINDOW_MS = 100;
+/**
+ * The window of a one-off answer. The container's CPU time is read in
+ * nanoseconds (microseconds on cgroup v2) and the host's is the clock's (see
+ * systemCpuUsage), so the window need not cover many of /proc/stat's 10-ms
+ * ticks: what is left is the scheduler's accounting of a busy container,
+ * brought up to date at each of its ticks (4 ms at HZ=250), a few percent of
+ * a CPU over this window.
+ */
+const ONE_OFF_WINDOW_MS = 50;
+/** The kernel's CFS period, in µs, when a quota is set without one. */
+const CFS_PERIOD_US = 100_000;
 
-/** One reading of a running container's counters. */
-export interface StatsSample {
+/**
+ * A container with a CPU quota runs for its quota and then waits out the rest
+ * of each CFS period: its window covers a whole period (up to a second), or a
+ * busy `--cpus 0.5` container would show anything from 0 to 100 %.
+ */
+function windowOf(rec: ContainerRecord): number {
+  const h = rec.HostConfig;
+  const quota = (h.NanoCpus ?? 0) > 0 || Number(h.CpuQuota ?? 0) > 0;
+  if (!quota) return ONE_OFF_WINDOW_MS;
+  const period = Number(h.CpuPeriod ?? 0) || CFS_PERIOD_US;
+  return Math.min(1000, Math.max(ONE_OFF_WINDOW_MS, Math.ceil(period / 1000)));
+}
+
+/** One reading of a running container's CPU time: all a `precpu_stats` is made of. */
+export interface CpuSample {
   read: string;
-  usage: CgroupUsage;
+  cpu: CgroupUsage['cpu'];
   systemCpu: number;
   onlineCpus: number;
+}
+
+/** One reading of a running container's counters. */
+export interface StatsSample extends CpuSample {
+  usage: CgroupUsage;
   networks?: Record<string, NetworkCounters>;
 }
 
@@ -69,21 +94,37 @@ function forget(id: string): void {
 }
 
 export function takeSample(rec: ContainerRecord): StatsSample | undefined {
+  return sample(rec, (s, pid) => {
+    const usage = readUsageAt(s.paths, s.files.read);
+    return {
+      read: new Date().toISOString().replace('Z', '000000Z'),
+      usage,
+      cpu: usage.cpu,
+      systemCpu: systemCpuUsage(),
+      onlineCpus: onlineCpus(),
+      networks: rec.HostConfig.NetworkMode === 'host' ? undefined : networkCounters(pid),
+    };
+  });
+}
+
+/** The CPU counters alone: the first of a one-off answer's two samples is only its precpu_stats. */
+export function takeCpuSample(rec: ContainerRecord): CpuSample | undefined {
+  return sample(rec, (s) => ({
+    read: new Date().toISOString().replace('Z', '000000Z'),
+    cpu: readCpuAt(s.paths, s.files.read),
+    systemCpu: systemCpuUsage(),
+    onlineCpus: onlineCpus(),
+  }));
+}
+
+function sample<T>(rec: ContainerRecord, take: (s: Sampled, pid: number) => T): T | undefined {
   const pid = rec.State.Running ? rec.State.Pid : 0;
   if (!pid) {
     forget(rec.Id);
     return undefined;
   }
   try {
-    const s = sampledOf(rec, pid);
-    const usage = readUsageAt(s.paths, s.files.read);
-    return {
-      read: new Date().toISOString().replace('Z', '000000Z'),
-      usage,
-      systemCpu: systemCpuUsage(),
-      onlineCpus: usage.cpu.percpu?.filter((n) => n > 0).length || cpus().length,
-      networks: rec.HostConfig.NetworkMode === 'host' ? undefined : networkCounters(pid),
-    };
+    return take(sampledOf(rec, pid), pid);
   } catch {
     forget(rec.Id);
     return undefined; // exited between the check and the read
@@ -91,7 +132,7 @@ export function takeSample(rec: ContainerRecord): StatsSample | undefined {
 }
 
 /** The StatsJSON for `cur` after `pre`; no `cur` is dockerd's answer for a container that is not running. */
-export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pre: StatsSample | undefined): Record<string, unknown> {
+export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pre: CpuSample | undefined): Record<string, unknown> {
   const base = { name: rec.Name, id: rec.Id };
   if (!cur) {
     return {
@@ -125,9 +166,10 @@ export function statsJSON(rec: ContainerRecord, cur: StatsSample | undefined, pr
 
 /** A one-off answer (`stream=false`): two samples a short window apart, so CPU % means something. */
 export async function oneOffStats(rec: () => ContainerRecord, oneShot: boolean, signal: AbortSignal): Promise<Record<string, unknown>> {
-  const first = takeSample(rec());
-  if (oneShot || !first) return statsJSON(rec(), first, undefined);
-  await sleep(ONE_OFF_WINDOW_MS, undefined, { signal });
+  if (oneShot) return statsJSON(rec(), takeSample(rec()), undefined);
+  const first = takeCpuSample(rec());
+  if (!first) return statsJSON(rec(), undefined, undefined);
+  await sleep(windowOf(rec()), undefined, { signal });
   const second = takeSample(rec());
   return statsJSON(rec(), second, second ? first : undefined);
 }
@@ -150,8 +192,8 @@ export async function* statsStream(rec: () => ContainerRecord, signal: AbortSign
   }
 }
 
-function cpuStats(s: StatsSample | undefined): Record<string, unknown> {
-  const c = s?.usage.cpu;
+function cpuStats(s: CpuSample | undefined): Record<string, unknown> {
+  const c = s?.cpu;
   return {
     cpu_usage: {
       total_usage: c?.total ?? 0,
@@ -182,20 +224,30 @@ function blkio(b: CgroupUsage['blkio'] | undefined): Record<string, BlkioEntry[]
   };
 }
 
-/** The last reading of the host's CPU time, shared by the samples taken within one tick of it. */
-let systemCpu = { at: 0, ns: 0 };
+/** The host's online CPUs (/sys/devices/system/cpu/online, as sysconf counts them for dockerd), read at most once a second. */
+let online = { at: -Infinity, n: 1 };
+
+function onlineCpus(): number {
+  const now = performance.now();
+  if (now - online.at < 1000) return online.n;
+  let n = 0;
+  for (const range of readFileSync('/sys/devices/system/cpu/online', 'utf8').trim().split(',')) {
+    const [a, b] = range.split('-').map(Number);
+    n += b === undefined ? 1 : b - a + 1;
+  }
+  online = { at: now, n: n || 1 };
+  return online.n;
+}
 
 /**
- * The host's CPU time in nanoseconds (the first line of /proc/stat, as dockerd
- * sums it). /proc/stat counts in ticks of 10 ms, so a reading younger than
- * that is as good as a new one: 50 containers sampled at once read it once.
+ * The host's CPU time in nanoseconds: the monotonic clock (time since boot)
+ * times the online CPUs. dockerd sums /proc/stat's first line, which every CPU
+ * advances at that rate (idle included) but only in ticks of 10 ms: over a
+ * short window a tick more or less is a large error in CPU %, where the clock
+ * is exact. Clients only ever use differences of it.
  */
 function systemCpuUsage(): number {
-  const now = performance.now();
-  if (now - systemCpu.at < 1000 / 100) return systemCpu.ns;
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
-  systemCpu = { at: now, ns: line.trim().split(/\s+/).slice(1, 8).reduce((sum, v) => sum + Number(v), 0) * NS_PER_TICK };
-  return systemCpu.ns;
+  return Number(process.hrtime.bigint()) * onlineCpus();
 }
 
 /** The container's interfaces but loopback, from its network namespace's /proc/net/dev. */

@@ -293,6 +293,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
       log('info', `received ${stopSignal}, shutting down; containers keep running`);
       void api.close().then(async () => {
         await engine.cluster.shutdown().catch((err: unknown) => log('warn', `swarm shutdown: ${(err as Error).message}`));
+        await engine.health.close();
         engine.containers.detachAll();
         await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
         // Running containers' overlays keep their own hold on the layers; the next start mounts a fresh view.

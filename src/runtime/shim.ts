@@ -84,7 +84,13 @@ export interface ExitStatus {
 }
 
 const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_EXITED = 8,
-  T_SPAWN_EXEC = 9, T_FEATURES = 10;
+  T_SPAWN_EXEC = 9, T_FEATURES = 10, T_PROBE = 11, T_PROBE_RESULT = 12;
+
+/** What a probe (frame 11) came to: the process's exit code and first 4 KiB of output, or why it has none. */
+export type ProbeResult =
+  | { kind: 'exit'; exitCode: number; output: Buffer; truncated: boolean }
+  | { kind: 'timeout' }
+  | { kind: 'error'; message: string };
 
 /**
  * One connection to a shim. Emits 'stdout' and 'stderr' (Buffer), 'exited'
@@ -96,6 +102,8 @@ export class ShimConnection extends EventEmitter {
   private readonly socket: Socket;
   private buf: Buffer = Buffer.alloc(0);
   private readonly replies: ((payload: string) => void)[] = [];
+  private readonly probes = new Map<number, (r: ProbeResult) => void>();
+  private nextProbe = 1;
   exited: ExitStatus | undefined;
   /** What the shim said it can do beyond the first protocol (frame 10, sent as it accepts us; none from an older shim). */
   private features = new Set<string>();
@@ -107,6 +115,8 @@ export class ShimConnection extends EventEmitter {
     socket.on('error', () => {});
     socket.on('close', () => {
       for (const r of this.replies.splice(0)) r('error shim connection closed');
+      for (const p of this.probes.values()) p({ kind: 'error', message: 'shim connection closed' });
+      this.probes.clear();
       this.emit('close');
     });
   }
@@ -134,6 +144,7 @@ export class ShimConnection extends EventEmitter {
       else if (type === T_STDERR) this.emit('stderr', payload);
       else if (type === T_REPLY) this.replies.shift()?.(payload.toString());
       else if (type === T_FEATURES) this.features = new Set(payload.toString().split(' '));
+      else if (type === T_PROBE_RESULT) this.onProbeResult(payload);
       else if (type === T_EXITED) this.emit('exited', JSON.parse(payload.toString()) as ExitStatus);
       else if (type === T_EXIT) {
         this.exited = JSON.parse(payload.toString()) as ExitStatus;
@@ -177,6 +188,37 @@ export class ShimConnection extends EventEmitter {
       });
       this.send(T_SPAWN_EXEC, Buffer.from(shimArgs(o).join('\0')));
     });
+  }
+
+  /** Whether `probe` can be used (frame 11). */
+  get runsProbes(): boolean {
+    return this.features.has('probe');
+  }
+
+  /**
+   * Runs a process (its OCI process JSON) in the container as a healthcheck probe (frame 11): the
+   * shim runs the runtime's exec itself and answers with the exit code and
+   * the first 4 KiB of stdout and stderr together, killing the process once
+   * it outlives `timeoutMs`.
+   */
+  probe(processJson: Buffer, timeoutMs: number): Promise<ProbeResult> {
+    const id = this.nextProbe++;
+    return new Promise((resolve) => {
+      this.probes.set(id, resolve);
+      this.send(T_PROBE, Buffer.concat([Buffer.from(`${id} ${Math.max(1, Math.round(timeoutMs))}\n`), processJson]));
+    });
+  }
+
+  private onProbeResult(payload: Buffer): void {
+    const nl = payload.indexOf(10);
+    const head = payload.subarray(0, nl < 0 ? payload.length : nl).toString();
+    const m = /^(\d+) (exit (-?\d+) ([01])|timeout|error (.*))$/.exec(head);
+    const done = m && this.probes.get(Number(m[1]));
+    if (!m || !done) return;
+    this.probes.delete(Number(m[1]));
+    if (m[3] !== undefined) done({ kind: 'exit', exitCode: Number(m[3]), output: payload.subarray(nl + 1), truncated: m[4] === '1' });
+    else if (m[2] === 'timeout') done({ kind: 'timeout' });
+    else done({ kind: 'error', message: m[5] ?? '' });
   }
 
   writeStdin(data: Buffer): void {

@@ -49,10 +49,12 @@ enum {
 	F_EXITED = 8,
 	F_SPAWN_EXEC = 9,
 	F_FEATURES = 10,
+	F_PROBE = 11,
+	F_PROBE_RESULT = 12,
 };
 
 /* Sent to every client as it connects: what this shim can do beyond the first protocol. */
-#define FEATURES "spawn-exec"
+#define FEATURES "spawn-exec probe"
 /* How long a spawned exec shim may take to report its start-up. */
 #define SPAWN_REPORT_MS 10000
 #define SPAWN_ARGS_MAX 64
@@ -622,11 +624,14 @@ static size_t nclients, clients_cap;
 
 static void handle_frame(struct client *c, int type, const char *p, uint32_t n);
 static void client_send(struct client *c, int type, const void *p, uint32_t n);
+static void probes_forget_client(struct client *c);
+static int probe_reaped(pid_t pid, int status);
 
 static void client_drop(struct client *c, const char *why)
 {
 	if (c->dead)
 		return;
+	probes_forget_client(c);
 	if (why)
 		say("dropping client %d: %s", c->fd, why);
 	close_fd(&c->fd);
@@ -799,8 +804,11 @@ static void report(const char *fmt, ...)
 /* The OCI runtime                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* Starts `runtime --root R --log L --log-format json <sub...>` with the given stdio. */
-static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
+/*
+ * Starts `runtime --root R --log LOG --log-format json <sub...>` with the
+ * given stdio; the fds in `keep` (ended by -1) stay open in it.
+ */
+static pid_t runtime_spawn_with(const char *log, const int *keep, const char *const *sub, int in, int out, int err)
 {
 	const char *argv[32];
 	size_t n = 0;
@@ -808,7 +816,7 @@ static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
 	argv[n++] = "--root";
 	argv[n++] = opt.runtime_root;
 	argv[n++] = "--log";
-	argv[n++] = path.runtime_log;
+	argv[n++] = log;
 	argv[n++] = "--log-format";
 	argv[n++] = "json";
 	for (size_t i = 0; i < opt.n_runtime_args; i++)
@@ -816,10 +824,6 @@ static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
 	for (size_t i = 0; sub[i] && n < 31; i++)
 		argv[n++] = sub[i];
 	argv[n] = NULL;
-
-	/* Only this invocation's messages should be found in the log afterwards. */
-	int lf = open(path.runtime_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	close_fd(&lf);
 
 	pid_t pid = fork();
 	if (pid != 0)
@@ -834,14 +838,25 @@ static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
 	signal(SIGHUP, SIG_DFL);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(127);
+	for (; keep && *keep >= 0; keep++)
+		if (fcntl(*keep, F_SETFD, 0) < 0)
+			_exit(127);
 	execvp(opt.runtime, (char *const *)argv);
 	/* Where runtime_error() looks, in the runtime's own log format. */
 	char msg[PATH_MAX + 128];
 	int len = snprintf(msg, sizeof msg, "{\"level\":\"error\",\"msg\":\"cannot run %s: %s\"}\n", opt.runtime, strerror(errno));
-	int fd = open(path.runtime_log, O_WRONLY | O_APPEND | O_CLOEXEC);
+	int fd = open(log, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd >= 0 && len > 0 && write(fd, msg, (size_t)len) < 0)
 		_exit(126);
 	_exit(127);
+}
+
+static pid_t runtime_spawn(const char *const *sub, int in, int out, int err)
+{
+	/* Only this invocation's messages should be found in the log afterwards. */
+	int lf = open(path.runtime_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	close_fd(&lf);
+	return runtime_spawn_with(path.runtime_log, NULL, sub, in, out, err);
 }
 
 /* Takes the pty master the runtime sends over the console socket. */
@@ -1325,6 +1340,8 @@ static void reap_children(void)
 			return;
 		if (p == proc.pid && !proc.exited)
 			record_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		else
+			probe_reaped(p, status);
 		/* Anything else was re-parented to us (runtime helpers): reaping is all it needs. */
 	}
 }
@@ -1559,6 +1576,8 @@ static void handle_spawn_exec(struct client *c, const char *p, uint32_t n)
 	}
 }
 
+static void handle_probe(struct client *c, const char *p, uint32_t n);
+
 static void handle_frame(struct client *c, int type, const char *p, uint32_t n)
 {
 	switch (type) {
@@ -1577,6 +1596,9 @@ static void handle_frame(struct client *c, int type, const char *p, uint32_t n)
 		break;
 	case F_SPAWN_EXEC:
 		handle_spawn_exec(c, p, n);
+		break;
+	case F_PROBE:
+		handle_probe(c, p, n);
 		break;
 	default:
 		break; /* frames the shim only sends, or from a newer daemon: ignored */
@@ -1599,6 +1621,8 @@ static size_t pfd_add(size_t *n, int fd, short events)
 	pfds[*n] = (struct pollfd){ .fd = fd, .events = events };
 	return (*n)++;
 }
+
+#include "shim-probe.c"
 
 static int drained(void)
 {
@@ -1660,6 +1684,8 @@ static void event_loop(void)
 		 */
 		int throttle = proc.started && io.in >= 0 && stdin_backlog() >= STDIN_HIGH_WATER;
 		short client_in = throttle ? 0 : POLLIN;
+		size_t probe_slots[PROBES_MAX][2];
+		probes_poll_add(&n, probe_slots);
 		size_t s_clients = n, count = nclients;
 		for (size_t i = 0; i < count; i++) {
 			struct client *c = clients[i];
@@ -1684,6 +1710,9 @@ static void event_loop(void)
 			}
 			timeout = (int)left;
 		}
+		int probe_wait = probes_timeout();
+		if (probe_wait >= 0 && (timeout < 0 || probe_wait < timeout))
+			timeout = probe_wait;
 		if (poll(pfds, n, timeout) < 0) {
 			if (errno != EINTR)
 				say("poll: %s", strerror(errno));
@@ -1699,6 +1728,7 @@ static void event_loop(void)
 		handle_output(s_err, &io.err, F_STDERR);
 		if (pfds[s_in].revents)
 			stdin_flush();
+		probes_handle(probe_slots);
 		handle_clients(s_clients, count);
 		clients_sweep();
 		if (pfds[s_listen].revents)

@@ -34,10 +34,15 @@ describe('healthchecks', () => {
       });
     });
     req.end();
+    // Listening before the container starts (the berth calls below block this process, and with it the request).
+    await new Promise((resolve) => req.once('response', resolve));
     const r = d.berth(['run', '-d', '--name', 'probed', '--health-cmd', 'cat /tmp/ok', '--health-interval', '300ms', '--health-retries', '2', 'busybox', 'sleep', '600']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(health(d, 'probed')?.Status, 'starting');
-    assert.match(d.berth(['ps', '--filter', 'name=probed', '--format', '{{.Status}}']).stdout, /^Up .* \(health: starting\)\n$/);
+    // Starting until the first probe: one an hour away stays so however slow this host is (a probe 300 ms away need not).
+    assert.equal(d.berth(['run', '-d', '--name', 'waiting', '--health-cmd', 'true', '--health-interval', '1h', 'busybox', 'sleep', '600']).code, 0);
+    assert.equal(health(d, 'waiting')?.Status, 'starting');
+    assert.match(d.berth(['ps', '--filter', 'name=waiting', '--format', '{{.Status}}']).stdout, /^Up .* \(health: starting\)\n$/);
+    d.berth(['rm', '-f', 'waiting']);
     const sick = await waitFor('unhealthy', () => { const h = health(d, 'probed'); return h?.Status === 'unhealthy' ? h : undefined; });
     assert.ok(sick.FailingStreak >= 2);
     assert.match(sick.Log[0].Output, /No such file or directory/);

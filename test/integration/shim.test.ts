@@ -15,7 +15,7 @@ import { RUNC, isMounted, makeBusyboxRootfs, overlayOptions, processSpec, writeB
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SOURCE = join(ROOT, 'src/shim/berth-shim.c');
 
-const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_SPAWN_EXEC = 9, T_FEATURES = 10;
+const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_SPAWN_EXEC = 9, T_FEATURES = 10, T_PROBE = 11, T_PROBE_RESULT = 12;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -459,7 +459,7 @@ describe('berth-shim', { concurrency: false }, () => {
     const main = await create(box);
     assert.equal(await main.client.start(), `ok ${main.pid}`);
     await main.client.until(() => main.client.frames.some((f) => f.type === T_FEATURES), 'the features frame');
-    assert.deepEqual(main.client.output(T_FEATURES).toString().split(' '), ['spawn-exec']);
+    assert.deepEqual(main.client.output(T_FEATURES).toString().split(' '), ['spawn-exec', 'probe']);
 
     async function spawnExec(args: string[]): Promise<string> {
       const before = main.client.replies().length;
@@ -493,6 +493,33 @@ describe('berth-shim', { concurrency: false }, () => {
     assert.match(await spawnExec(['--id', box.id, '--no-such-flag']), /^error bad argument --no-such-flag/);
     assert.match(await spawnExec([]), /^error usage: berth-shim/);
     assert.match(runtimeState(box).stdout, /"status": "running"/, 'the container is untouched');
+    process.kill(main.pid, 'SIGKILL');
+    assertCleanedUp(box, await main.client.exit());
+  });
+
+  test('a container shim runs a healthcheck probe itself (frames 11 and 12): exit code, 4 KiB of output, timeout, failure', async () => {
+    const box = newBox('probe', { args: ['sleep', '100'] });
+    const main = await create(box);
+    assert.equal(await main.client.start(), `ok ${main.pid}`);
+    const results = () => main.client.frames.filter((f) => f.type === T_PROBE_RESULT).map((f) => f.payload.toString());
+    async function probe(id: number, args: string[], timeoutMs = 10_000): Promise<string> {
+      main.client.send(T_PROBE, `${id} ${timeoutMs}\n${JSON.stringify(processSpec({ args }))}`);
+      await main.client.until(() => results().some((r) => r.startsWith(`${id} `)), `probe ${id}'s result`, 20_000);
+      return results().find((r) => r.startsWith(`${id} `))!;
+    }
+    assert.equal(await probe(1, ['sh', '-c', 'echo out; echo err >&2; exit 4']), '1 exit 4 0\nout\nerr\n');
+    assert.equal(await probe(2, ['sh', '-c', 'head -c 5000 /dev/zero | tr "\\000" b']), `2 exit 0 1\n${'b'.repeat(4096)}`);
+    assert.match(await probe(3, ['/no/such/probe']), /^3 error .*\/no\/such\/probe.*\n$/);
+    // Two at once, answered each by its id; the slow one is killed at its timeout.
+    main.client.send(T_PROBE, `5 300\n${JSON.stringify(processSpec({ args: ['sleep', '30'] }))}`);
+    assert.equal(await probe(4, ['true']), '4 exit 0 0\n');
+    await main.client.until(() => results().some((r) => r.startsWith('5 ')), 'the timed-out probe', 10_000);
+    assert.equal(results().find((r) => r.startsWith('5 ')), '5 timeout\n');
+    const ps = spawnSync(RUNC, ['--root', box.runtimeRoot, 'ps', box.id, '-o', 'args'], { encoding: 'utf8' }).stdout;
+    assert.doesNotMatch(ps, /sleep 30/, 'the timed-out probe was killed');
+    // Nothing left on disk for a probe (no exec state, no pid file), and the container runs on.
+    assert.deepEqual(readdirSync(box.state).filter((f) => f.startsWith('probe')), []);
+    assert.match(runtimeState(box).stdout, /"status": "running"/);
     process.kill(main.pid, 'SIGKILL');
     assertCleanedUp(box, await main.client.exit());
   });

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
+import { cpus, loadavg } from 'node:os';
 import Docker from 'dockerode';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { callApi } from '../helpers/api-call.ts';
@@ -119,6 +120,35 @@ describe('stats', () => {
     const [, b, c] = await frames(d.socket, '/containers/half/stats', 3);
     const used = (c.cpu_stats.cpu_usage.total_usage - b.cpu_stats.cpu_usage.total_usage) / ((Date.parse(c.read) - Date.parse(b.read)) * 1e6);
     assert.ok(used > 0.05 && used < 0.6, `${used.toFixed(2)} CPUs used`);
+  });
+
+  test('a one-off answer\'s CPU % is right over its short window: a busy loop near a whole CPU, a limited one at its limit, an idle one at zero', async () => {
+    d.berth(['run', '-d', '--name', 'burner', 'busybox', 'sh', '-c', 'while :; do :; done']);
+    const one = async (name: string) => JSON.parse((await callApi(d.socket, 'GET', `/containers/${name}/stats?stream=false`)).body) as Stats;
+    // The docker CLI's CPU % (cli/command/container/stats_helpers.go).
+    const pct = (s: Stats) => ((s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage) /
+      ((s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0))) * (s.cpu_stats.online_cpus ?? 0) * 100;
+    const seen: Record<string, number[]> = { burner: [], half: [], three: [] };
+    for (let i = 0; i < 5; i++) {
+      const [burner, half, three] = await Promise.all(['burner', 'half', 'three'].map(one));
+      // The host's CPU time advances with the clock on each online CPU: per CPU, the window's own length.
+      const wallNs = (Date.parse(burner.read) - Date.parse(burner.preread)) * 1e6;
+      const perCpuNs = ((burner.cpu_stats.system_cpu_usage ?? 0) - (burner.precpu_stats.system_cpu_usage ?? 0)) / (burner.cpu_stats.online_cpus ?? 1);
+      assert.ok(Math.abs(perCpuNs - wallNs) < 3e6, `${perCpuNs} ns of host CPU per CPU over ${wallNs} ns`);
+      // --cpus 0.5 is answered over a whole CFS period (100 ms), where its quota holds.
+      assert.ok(Date.parse(half.read) - Date.parse(half.preread) >= 100, `${half.preread} → ${half.read}`);
+      seen.burner.push(pct(burner));
+      seen.half.push(pct(half));
+      seen.three.push(pct(three));
+    }
+    d.berth(['rm', '-f', 'burner']);
+    const all = JSON.stringify(seen);
+    // At most one CPU for one busy loop (plus the scheduler's accounting, brought up to date at each tick); some CPU however loaded the host.
+    assert.ok(seen.burner.every((p) => p > 0 && p < 115), all);
+    assert.ok(seen.half.every((p) => p < 65), all);
+    assert.ok(seen.three.every((p) => p < 2), all);
+    // A whole CPU where the host has one to spare; on a loaded host (CI, other suites) the busy loop gets only its share.
+    if (loadavg()[0] < cpus().length) assert.ok(Math.max(...seen.burner) > 70, all);
   });
 
   test('--cpu-shares 512 and 1024 on one CPU split it about one to two, as stats shows', async () => {

@@ -1,6 +1,7 @@
 // The daemon's side of the shim protocol for an exec's shim: a shim that says
 // it can (frame 10) is asked to start it (frame 9, the arguments
-// NUL-separated); an older shim, which says nothing, is not.
+// NUL-separated); an older shim, which says nothing, is not. Healthcheck
+// probes (frame 11) and their answers by id (frame 12).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -76,6 +77,44 @@ test('a start-up error of the spawned shim rejects; an older shim is never asked
     conn.close();
   } finally {
     old.server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('probes (frame 11) are answered by id (frame 12), in any order; a lost shim answers the rest with an error', async () => {
+  const dir = mkdtempSync('/tmp/berth-shimconn-');
+  const got: string[] = [];
+  const server = createServer((s: Socket) => {
+    s.write(frame(10, 'spawn-exec probe'));
+    let buf = Buffer.alloc(0);
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+        got.push(buf.subarray(5, 5 + buf.readUInt32BE(1)).toString());
+        buf = buf.subarray(5 + buf.readUInt32BE(1));
+      }
+      if (got.length === 3) {
+        // The second first, an id nobody asked for, then the first; the third never: the shim goes.
+        s.write(Buffer.concat([frame(12, '2 timeout\n'), frame(12, '9 exit 0 0\n'), frame(12, '1 exit 3 1\nout\nerr\n')]));
+        setTimeout(() => s.destroy(), 50);
+      }
+    });
+  });
+  server.listen(join(dir, 'shim.sock'));
+  await once(server, 'listening');
+  try {
+    const conn = await ShimConnection.connect(join(dir, 'shim.sock'));
+    for (let i = 0; i < 100 && !conn.runsProbes; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(conn.runsProbes, true);
+    const spec = Buffer.from('{"args":["true"]}');
+    const [a, b, c] = await Promise.all([conn.probe(spec, 1500), conn.probe(spec, 300.4), conn.probe(spec, 1000)]);
+    assert.deepEqual(got, ['1 1500\n{"args":["true"]}', '2 300\n{"args":["true"]}', '3 1000\n{"args":["true"]}']);
+    assert.deepEqual(a, { kind: 'exit', exitCode: 3, output: Buffer.from('out\nerr\n'), truncated: true });
+    assert.deepEqual(b, { kind: 'timeout' });
+    assert.deepEqual(c, { kind: 'error', message: 'shim connection closed' });
+    conn.close();
+  } finally {
+    server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountTable, type MountEntry } from '../mountinfo.ts';
 import type { CgroupUsage, ReadText } from './usage.ts';
-import { readV1 } from './v1.ts';
-import { readV2 } from './v2.ts';
+import { readCpuV1, readV1 } from './v1.ts';
+import { readCpuV2, readV2 } from './v2.ts';
 
 /** Where each controller's cgroup of `pid` is on this host, v1 and v2 alike. */
 export interface CgroupPaths {
@@ -60,6 +60,11 @@ export function usagePaths(pid: number): CgroupPaths {
 /** The usage of a cgroup found by `usagePaths` (a container's does not move while it runs, so it may be kept). */
 export function readUsageAt(paths: CgroupPaths, read?: ReadText): CgroupUsage {
   return paths.v1.has('memory') ? readV1(paths.v1, read) : readV2(paths.v2 ?? '/nonexistent', read);
+}
+
+/** The CPU usage alone of a cgroup found by `usagePaths`. */
+export function readCpuAt(paths: CgroupPaths, read?: ReadText): CgroupUsage['cpu'] {
+  return paths.v1.has('memory') ? readCpuV1(paths.v1, read) : readCpuV2(paths.v2 ?? '/nonexistent', read);
 }
 
 /** The usage of the cgroup `pid` is in. */

@@ -7,19 +7,29 @@ const NS_PER_TICK = 1e9 / 100;
 /** A v1 memory.limit_in_bytes at or above this means "no limit" (PAGE_COUNTER_MAX rounded to pages). */
 const V1_UNLIMITED = 2 ** 62;
 
-export function readV1(dirs: Map<string, string>, read: ReadText = readText): CgroupUsage {
-  const at = (controller: string, file: string) => join(dirs.get(controller) ?? '/nonexistent', file);
+function inDir(dirs: Map<string, string>) {
+  return (controller: string, file: string) => join(dirs.get(controller) ?? '/nonexistent', file);
+}
+
+/** The CPU part alone (all a `precpu_stats` needs). */
+export function readCpuV1(dirs: Map<string, string>, read: ReadText = readText): CgroupUsage['cpu'] {
+  const at = inDir(dirs);
   const acct = readKeyed(at('cpuacct', 'cpuacct.stat'), read);
   const cpuStat = readKeyed(at('cpu', 'cpu.stat'), read);
+  return {
+    total: readNumber(at('cpuacct', 'cpuacct.usage'), read) ?? 0,
+    percpu: readList(at('cpuacct', 'cpuacct.usage_percpu'), read),
+    kernel: (acct.system ?? 0) * NS_PER_TICK,
+    user: (acct.user ?? 0) * NS_PER_TICK,
+    throttling: { periods: cpuStat.nr_periods ?? 0, throttledPeriods: cpuStat.nr_throttled ?? 0, throttledTime: cpuStat.throttled_time ?? 0 },
+  };
+}
+
+export function readV1(dirs: Map<string, string>, read: ReadText = readText): CgroupUsage {
+  const at = inDir(dirs);
   const limit = readNumber(at('memory', 'memory.limit_in_bytes'), read);
   return {
-    cpu: {
-      total: readNumber(at('cpuacct', 'cpuacct.usage'), read) ?? 0,
-      percpu: readList(at('cpuacct', 'cpuacct.usage_percpu'), read),
-      kernel: (acct.system ?? 0) * NS_PER_TICK,
-      user: (acct.user ?? 0) * NS_PER_TICK,
-      throttling: { periods: cpuStat.nr_periods ?? 0, throttledPeriods: cpuStat.nr_throttled ?? 0, throttledTime: cpuStat.throttled_time ?? 0 },
-    },
+    cpu: readCpuV1(dirs, read),
     memory: {
       usage: readNumber(at('memory', 'memory.usage_in_bytes'), read) ?? 0,
       maxUsage: readNumber(at('memory', 'memory.max_usage_in_bytes'), read),

@@ -2,16 +2,21 @@
 import { join } from 'node:path';
 import { readKeyed, readNumber, readText, type BlkioEntry, type CgroupUsage, type ReadText } from './usage.ts';
 
-export function readV2(dir: string, read: ReadText = readText): CgroupUsage {
+/** The CPU part alone (all a `precpu_stats` needs). */
+export function readCpuV2(dir: string, read: ReadText = readText): CgroupUsage['cpu'] {
   const cpu = readKeyed(join(dir, 'cpu.stat'), read);
+  return {
+    total: (cpu.usage_usec ?? 0) * 1000,
+    kernel: (cpu.system_usec ?? 0) * 1000,
+    user: (cpu.user_usec ?? 0) * 1000,
+    throttling: { periods: cpu.nr_periods ?? 0, throttledPeriods: cpu.nr_throttled ?? 0, throttledTime: (cpu.throttled_usec ?? 0) * 1000 },
+  };
+}
+
+export function readV2(dir: string, read: ReadText = readText): CgroupUsage {
   const io = readIo(join(dir, 'io.stat'), read);
   return {
-    cpu: {
-      total: (cpu.usage_usec ?? 0) * 1000,
-      kernel: (cpu.system_usec ?? 0) * 1000,
-      user: (cpu.user_usec ?? 0) * 1000,
-      throttling: { periods: cpu.nr_periods ?? 0, throttledPeriods: cpu.nr_throttled ?? 0, throttledTime: (cpu.throttled_usec ?? 0) * 1000 },
-    },
+    cpu: readCpuV2(dir, read),
     memory: {
       usage: readNumber(join(dir, 'memory.current'), read) ?? 0,
       maxUsage: readNumber(join(dir, 'memory.peak'), read),
