@@ -4,7 +4,7 @@
 # python3-docker), builds, typechecks, then runs unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl wrk openssh-server" bash scripts/install.sh
+EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl wrk openssh-server debootstrap" bash scripts/install.sh
 node_modules/.bin/tsc -p tsconfig.json
 # The layering rules (.dependency-cruiser.cjs): a back edge fails the run.
 node_modules/.bin/node node_modules/dependency-cruiser/bin/dependency-cruise.mjs src --config .dependency-cruiser.cjs --output-type err

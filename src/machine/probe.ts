@@ -2,6 +2,7 @@
 // endpoint, with a deadline: what `machine ls` shows and what create, start
 // and restart wait for. node:tls is loaded when used: a module evaluated
 // into the CLI's startup snapshot cannot hold it (transport.ts does the same).
+import { isIP } from 'node:net';
 
 export type DaemonState =
   | { state: 'Running'; version: string }
@@ -19,7 +20,8 @@ export function probeDaemon(host: string, port: number, tls: { ca: Buffer; cert:
       sock.destroy();
       resolve(s);
     };
-    const sock = connect({ host, port, ...tls, servername: host.includes(':') ? undefined : host });
+    // SNI takes names only; an address is checked against the certificate's IP SANs all the same.
+    const sock = connect({ host, port, ...tls, ...(isIP(host) ? {} : { servername: host }) });
     const timer = setTimeout(() => finish({ state: 'Timeout', error: `Maximum number of retries (${Math.round(timeoutMs / 1000)}s) exceeded waiting for ${host}:${port}` }), timeoutMs);
     sock.on('secureConnect', () => sock.write(`GET /version HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
     sock.setEncoding('utf8');
