@@ -7,7 +7,7 @@
 // with a HOME of the test's own (machines, contexts, known_hosts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BERTH, DOCKER, TestDaemon, busyboxTarPath, run, type RunResult } from '../helpers/daemon.ts';
@@ -188,6 +188,18 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     assert.equal(status.code, 3);
     const piped = berth(['machine', 'ssh', 'm1', 'cat'], { input: 'over ssh\n' });
     assert.deepEqual([piped.code, piped.stdout], [0, 'over ssh\n']);
+  });
+
+  test('the machine is also an ssh:// host: berth and the docker CLI reach it through its dial-stdio', () => {
+    // OpenSSH of the user: the machine's key for that address (create remembered its host key).
+    writeFileSync(join(home, '.ssh', 'config'), `Host ${host.addr}\n  IdentityFile ${host.key}\n  IdentitiesOnly yes\n  BatchMode yes\n`, { mode: 0o600 });
+    const b = berth(['-H', `ssh://root@${host.addr}`, 'run', '--rm', 'busybox', 'echo', 'hi over ssh']);
+    assert.deepEqual([b.code, b.stdout], [0, 'hi over ssh\n'], b.stderr);
+    if (DOCKER) {
+      // The host had no docker: create linked `docker` to berth, which the docker CLI runs there.
+      const r = run(DOCKER, ['-H', `ssh://root@${host.addr}`, 'run', '--rm', 'busybox', 'echo', 'hi from docker'], { env: env(), timeout: 120_000 });
+      assert.deepEqual([r.code, r.stdout], [0, 'hi from docker\n'], r.stderr);
+    }
   });
 
   test('stop, start and restart act on the remote daemon', () => {
