@@ -10,19 +10,19 @@ import {
   daemonJson, INSTALL_SCRIPT, installPackagesScript, parseProbe, PROBE_SCRIPT, RECERT_SCRIPT, SERVICE, SERVICE_SCRIPT,
   SYSTEMD_UNIT, UNINSTALL_SCRIPT, type HostFacts,
 } from './remote.ts';
-import { sshError, sshRun, type SshTarget } from './ssh.ts';
+import { forgetHostKey, sshError, sshRun, type SshTarget } from './ssh.ts';
 import { ENGINE_PORT, MachineError, MachineStore, type MachineConfig } from './store.ts';
 
 /** How long a daemon gets to answer after a (re)start. */
 const DAEMON_WAIT_MS = 90_000;
 
-export interface CreateOptions extends SshTarget {
+export interface CreateOptions extends Omit<SshTarget, 'knownHosts'> {
   name: string;
   log: (line: string) => void;
 }
 
 export function targetOf(c: MachineConfig): SshTarget {
-  return { host: c.Driver.IPAddress, user: c.Driver.SSHUser, port: c.Driver.SSHPort, key: c.Driver.SSHKeyPath || undefined };
+  return { host: c.Driver.IPAddress, user: c.Driver.SSHUser, port: c.Driver.SSHPort, key: c.Driver.SSHKeyPath || undefined, knownHosts: join(c.Driver.StorePath, 'known_hosts') };
 }
 
 export function clientTls(dir: string): { ca: Buffer; cert: Buffer; key: Buffer } {
@@ -55,7 +55,7 @@ function checkDebian(t: SshTarget, f: HostFacts): void {
 /** Makes the machine in a staging directory, provisions the host, and moves the machine into the store. */
 export async function createMachine(store: MachineStore, o: CreateOptions): Promise<MachineConfig> {
   if (store.exists(o.name)) throw new MachineError(`Host already exists: "${o.name}"`);
-  const t: SshTarget = { host: o.host, user: o.user, port: o.port, key: o.key };
+  const t: SshTarget = { host: o.host, user: o.user, port: o.port, key: o.key, knownHosts: join(store.root, 'known_hosts') };
   o.log('Running pre-create checks...');
   if (o.key) {
     try {
@@ -129,6 +129,7 @@ export async function createMachine(store: MachineStore, o: CreateOptions): Prom
     return config;
   } catch (err) {
     store.discard(staging);
+    forgetUnused(store, t);
     // A host left half-provisioned would run a daemon nobody has certificates for.
     if (remoteTouched) await sshRun(t, UNINSTALL_SCRIPT, { sudo, timeoutMs: 60_000 }).catch(() => undefined);
     throw err;
@@ -203,4 +204,18 @@ export async function regenerateCerts(store: MachineStore, c: MachineConfig, cli
 export async function uninstall(c: MachineConfig): Promise<void> {
   const r = await sshRun(targetOf(c), UNINSTALL_SCRIPT, { sudo: c.Berth.Sudo, timeoutMs: 120_000 });
   if (r.code !== 0) throw new MachineError(`Error removing host "${c.Name}": ${sshError(r)}`);
+}
+
+/** Forgets the ssh host keys of an address no machine in the store uses (any longer). */
+function forgetUnused(store: MachineStore, t: SshTarget): void {
+  const used = store.names().some((n) => {
+    const d = store.load(n).Driver;
+    return d.IPAddress === t.host && d.SSHPort === t.port;
+  });
+  if (!used) forgetHostKey(t);
+}
+
+/** After `machine rm`: what the store remembers of the machine's host. */
+export function forgetHost(store: MachineStore, c: MachineConfig): void {
+  forgetUnused(store, targetOf(c));
 }

@@ -1,7 +1,9 @@
 // Commands on a machine, through the system's OpenSSH client (keys, agent and
 // ~/.ssh/config are OpenSSH's, as for `-H ssh://`). Never a prompt: BatchMode.
-// A host key seen for the first time is accepted and remembered
-// (accept-new); a changed one is refused by OpenSSH.
+// Host keys are kept in the machine store's own known_hosts: one seen for the
+// first time (at create) is accepted and remembered, a changed one refused.
+// (OpenSSH finds ~ from the password database, not $HOME, so the user's own
+// known_hosts would be written wherever that points.)
 import { spawn, spawnSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
@@ -10,6 +12,8 @@ export interface SshTarget {
   user: string;
   port: number;
   key?: string;
+  /** The known_hosts file of the machine store. */
+  knownHosts: string;
 }
 
 export function sshArgs(t: SshTarget, o: { tty?: boolean } = {}): string[] {
@@ -17,6 +21,8 @@ export function sshArgs(t: SshTarget, o: { tty?: boolean } = {}): string[] {
     '-o', 'BatchMode=yes',
     '-o', 'ConnectTimeout=10',
     '-o', 'StrictHostKeyChecking=accept-new',
+    '-o', `UserKnownHostsFile=${t.knownHosts}`,
+    '-o', 'UpdateHostKeys=no',
     '-o', 'LogLevel=ERROR',
     ...(t.key ? ['-i', t.key, '-o', 'IdentitiesOnly=yes'] : []),
     '-p', String(t.port),
@@ -57,6 +63,13 @@ export function sshInteractive(t: SshTarget, command: string[]): number {
   const tty = command.length === 0 && process.stdin.isTTY === true;
   const r = spawnSync('ssh', [...sshArgs(t, { tty }), ...command], { stdio: 'inherit' });
   return r.status ?? 255;
+}
+
+/** Forgets a removed machine's host keys, so a host re-installed at the address can be created again. */
+export function forgetHostKey(t: SshTarget): void {
+  const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
+  spawnSync('ssh-keygen', ['-R', name, '-f', t.knownHosts], { stdio: 'ignore' });
+  spawnSync('rm', ['-f', `${t.knownHosts}.old`]);
 }
 
 export function shellQuote(s: string): string {

@@ -191,13 +191,18 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
   });
 
   test('the machine is also an ssh:// host: berth and the docker CLI reach it through its dial-stdio', () => {
-    // OpenSSH of the user: the machine's key for that address (create remembered its host key).
-    writeFileSync(join(home, '.ssh', 'config'), `Host ${host.addr}\n  IdentityFile ${host.key}\n  IdentitiesOnly yes\n  BatchMode yes\n`, { mode: 0o600 });
-    const b = berth(['-H', `ssh://root@${host.addr}`, 'run', '--rm', 'busybox', 'echo', 'hi over ssh']);
+    // The clients' OpenSSH, given a config of the test's (ssh reads ~ from the password
+    // database, not $HOME): the machine's key, and the host key create remembered.
+    const bin = join(home, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(home, 'ssh_config'), `Host ${host.addr}\n  IdentityFile ${host.key}\n  IdentitiesOnly yes\n  BatchMode yes\n  StrictHostKeyChecking yes\n  UserKnownHostsFile ${join(home, '.berth', 'machine', 'known_hosts')}\n  GlobalKnownHostsFile /dev/null\n`);
+    writeFileSync(join(bin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F ${join(home, 'ssh_config')} "$@"\n`, { mode: 0o755 });
+    const path = { PATH: `${bin}:${process.env.PATH}` };
+    const b = berth(['-H', `ssh://root@${host.addr}`, 'run', '--rm', 'busybox', 'echo', 'hi over ssh'], { env: path });
     assert.deepEqual([b.code, b.stdout], [0, 'hi over ssh\n'], b.stderr);
     if (DOCKER) {
       // The host had no docker: create linked `docker` to berth, which the docker CLI runs there.
-      const r = run(DOCKER, ['-H', `ssh://root@${host.addr}`, 'run', '--rm', 'busybox', 'echo', 'hi from docker'], { env: env(), timeout: 120_000 });
+      const r = run(DOCKER, ['-H', `ssh://root@${host.addr}`, 'run', '--rm', 'busybox', 'echo', 'hi from docker'], { env: env(path), timeout: 120_000 });
       assert.deepEqual([r.code, r.stdout], [0, 'hi from docker\n'], r.stderr);
     }
   });
@@ -250,6 +255,8 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     assert.deepEqual([r.code, r.stdout], [0, 'Successfully removed m1\n'], r.stderr);
     nothingLeft('m1');
     assert.equal(berth(['context', 'show']).stdout, 'default\n');
+    // The host's key is forgotten with the last machine on it.
+    assert.equal(run('ssh-keygen', ['-F', host.addr, '-f', join(home, '.berth', 'machine', 'known_hosts')]).stdout, '');
     assert.equal(host.exec('test -e /etc/berth/machine || test -e /opt/berth || test -e /usr/local/bin/berth || test -e /run/berth-machine.pid').code, 1);
     const gone = berth(['machine', 'rm', '-y', 'm1']);
     assert.deepEqual([gone.code, gone.stderr], [1, 'Host does not exist: "m1"\n']);

@@ -12,7 +12,7 @@ import { parseTemplate, TemplateError } from '../format/template.ts';
 import { goJson } from '../output.ts';
 import { confirm } from '../prompt.ts';
 import { MachineError, MachineStore, checkMachineName, type MachineConfig } from '../../machine/store.ts';
-import { clientTls, createMachine, machineState, machineUrl, regenerateCerts, serviceAction, targetOf, uninstall } from '../../machine/provision.ts';
+import { clientTls, createMachine, forgetHost, machineState, machineUrl, regenerateCerts, serviceAction, targetOf, uninstall } from '../../machine/provision.ts';
 import { detectShell, envLines, unsetLines } from '../../machine/env.ts';
 import { sshInteractive } from '../../machine/ssh.ts';
 
@@ -250,6 +250,7 @@ export function registerMachineCommands(program: Command): void {
           contexts.remove(c.Name);
         }
         store.remove(c.Name);
+        forgetHost(store, c);
         process.stdout.write(`Successfully removed ${c.Name}\n`);
       }
       if (failed.length) throw new CliError(failed.join('\n'), 1);
