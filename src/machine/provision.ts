@@ -165,7 +165,7 @@ async function sendTar(t: SshTarget, files: Record<string, string | Buffer>, wit
 
 /** start|stop|restart of the remote daemon; start and restart wait until it answers. */
 export async function serviceAction(store: MachineStore, c: MachineConfig, action: 'start' | 'stop' | 'restart'): Promise<void> {
-  const r = await sshRun(targetOf(c), `${SERVICE} ${action}`, { sudo: c.Berth.Sudo, timeoutMs: 120_000 });
+  const r = await sshRun(targetOf(c), action === 'stop' ? `${SERVICE} stop` : `${SERVICE} ${action} && ${SERVICE} wait`, { sudo: c.Berth.Sudo, timeoutMs: 120_000 });
   if (r.code !== 0) throw new MachineError(`Error: cannot ${action} the berth daemon of "${c.Name}": ${sshError(r)}`);
   if (action === 'stop') return;
   const s = await waitForDaemon(c.Driver.IPAddress, c.Driver.EnginePort, clientTls(store.dir(c.Name)), DAEMON_WAIT_MS);

@@ -50,14 +50,41 @@ WantedBy=multi-user.target
 export const SERVICE_SCRIPT = `#!/bin/sh
 # berth machine's service: the berth daemon under systemd, or in the background with a pidfile.
 set -e
+# wait: until the daemon itself listens on :${ENGINE_PORT} (up to 60 s); if it dies first, its log's tail and status 1.
+listens() { ss -Hltnp "sport = :${ENGINE_PORT}" 2>/dev/null | grep -q "pid=$1,"; }
 if [ -d /run/systemd/system ]; then
   case "$1" in
     status) systemctl is-active --quiet berth && echo running || echo stopped ;;
+    wait)
+      i=0
+      while :; do
+        pid=$(systemctl show -p MainPID --value berth)
+        [ "$pid" != 0 ] && listens "$pid" && exit 0
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! systemctl is-active --quiet berth; then
+          journalctl -u berth -n 5 --no-pager -o cat >&2 || true
+          exit 1
+        fi
+        sleep 0.1
+      done ;;
     *) systemctl "$1" berth ;;
   esac
   exit 0
 fi
 running() { [ -f ${PIDFILE} ] && kill -0 "$(cat ${PIDFILE})" 2>/dev/null; }
+wait_up() {
+  i=0
+  while :; do
+    running && listens "$(cat ${PIDFILE})" && return 0
+    i=$((i + 1))
+    if [ $i -gt 600 ] || ! running; then
+      echo "the berth daemon did not come up; the end of ${LOG}:" >&2
+      tail -n 3 ${LOG} >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
 start() {
   running && return 0
   setsid ${INSTALL_DIR}/dist/berth daemon --config-file ${CONF_DIR}/daemon.json </dev/null >>${LOG} 2>&1 &
@@ -80,7 +107,8 @@ case "$1" in
   stop) stop ;;
   restart) stop; start ;;
   status) running && echo running || echo stopped ;;
-  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
+  wait) wait_up ;;
+  *) echo "usage: $0 start|stop|restart|status|wait" >&2; exit 2 ;;
 esac
 `;
 
@@ -170,6 +198,7 @@ if [ -d /run/systemd/system ]; then
   systemctl enable --quiet berth
 fi
 ${SERVICE} start
+${SERVICE} wait
 `;
 
 /** Puts new server TLS material (and CA) in place and restarts the daemon with it. */
@@ -182,6 +211,7 @@ for f in ca.pem server.pem server-key.pem; do
   mv ${CONF_DIR}/.$f.new ${CONF_DIR}/$f
 done
 ${SERVICE} restart
+${SERVICE} wait
 `;
 
 /** Undoes INSTALL_SCRIPT: the daemon stopped, its service and configuration gone. The data root stays. */

@@ -105,6 +105,21 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     nothingLeft('taken');
   });
 
+  test('a daemon that cannot start on the host fails create with its own words, and the host is cleaned', () => {
+    // The daemon's exec root cannot be made: a file is in its place.
+    assert.equal(host.exec('touch /run/berth').code, 0);
+    try {
+      const r = berth(['machine', 'create', '--ssh-host', host.addr, '--ssh-key', host.key, 'm1']);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /^Error installing berth on [\d.]+: the berth daemon did not come up; the end of \/var\/log\/berth\.log:; .*\/run\/berth/);
+      nothingLeft('m1');
+      assert.equal(host.exec('test -e /etc/berth/machine || test -e /opt/berth || test -e /usr/local/bin/berth || test -e /run/berth-machine.pid').code, 1);
+    } finally {
+      host.exec('rm -f /run/berth');
+      berth(['machine', 'rm', '-f', 'm1']);
+    }
+  });
+
   test('create installs berth on the host; a container runs there through the context', () => {
     const r = berth(['machine', 'create', '--driver', 'ssh', '--ssh-host', host.addr, '--ssh-user', 'root', '--ssh-port', '22', '--ssh-key', host.key, 'm1']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
