@@ -1,5 +1,6 @@
 // berth's layers (docs/architecture.md). Imports flow one way:
 //   main → cli → compose → client → ground (compose speaks to any engine through the client only)
+//   main → cli → machine → ground (berth machine: provisioning hosts over ssh, client-side only)
 //   main → cli → trust → ground; images → trust (content trust: the CLI signs and verifies, the daemon applies its policy)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
 //   main → daemon → cluster → ground (swarm mode: the daemon hands it a LocalEngine over its containers)
@@ -42,7 +43,7 @@ module.exports = {
       name: 'no-domain-imports-cli-or-daemon',
       comment: 'No service, runtime or storage module reaches up into the CLI, the daemon or the dashboard.',
       severity: 'error',
-      from: { path: '^src/(build|cluster|containers|images|network|registry|runtime|storage|volumes)/' },
+      from: { path: '^src/(build|cluster|containers|images|machine|network|registry|runtime|storage|volumes)/' },
       to: { path: '^src/(cli|daemon|ui|client)/' },
     },
     {
@@ -80,7 +81,8 @@ module.exports = {
       from: { path: '^src/cli/commands/[^/]+\\.ts$' },
       to: { path: '^src/cli/commands/[^/]+\\.ts$' },
     },
-    layer('cli', 'cli/', ['compose/', 'trust/', 'client/']),
+    layer('cli', 'cli/', ['compose/', 'trust/', 'client/', 'machine/']),
+    layer('machine', 'machine/', []),
     layer('trust', 'trust/', []),
     layer('compose', 'compose/', ['client/']),
     layer('client', 'client/', []),

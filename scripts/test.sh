@@ -5,7 +5,7 @@
 # typechecks, then runs unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl wrk openssh-server chromium" bash scripts/install.sh
+EXTRA_PACKAGES="skopeo docker-registry python3-docker docker-compose apache2-utils openssl curl wrk openssh-server chromium debootstrap" bash scripts/install.sh
 node_modules/.bin/tsc -p tsconfig.json
 # The dashboard is browser code (DOM, JSX): its own compiler settings.
 node_modules/.bin/tsc -p src/ui/tsconfig.json

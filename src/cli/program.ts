@@ -17,6 +17,7 @@ import { registerVolumeCommands } from './commands/volume.ts';
 import { registerContextCommands } from './commands/context.ts';
 import { registerDialStdioCommands } from './commands/dial-stdio.ts';
 import { registerUiCommands } from './commands/ui.ts';
+import { registerMachineCommands } from './commands/machine.ts';
 import { registerRegistryCommands } from './commands/registry.ts';
 import { registerTrustCommands } from './commands/trust.ts';
 import { registerObserveCommands } from './commands/observe.ts';
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
   registerContextCommands(program);
   registerDialStdioCommands(program);
   registerUiCommands(program);
+  registerMachineCommands(program);
   // Compose's subcommands register on this group and load their project with resolveProject (src/cli/compose-project.ts).
   const composeGroup = addProjectFlags(program.command('compose').description('Docker Compose'));
   composeGroup.hook('preSubcommand', () => keepConnections());

@@ -210,6 +210,8 @@ export async function daemonMain(argv: string[]): Promise<number> {
   // bridges, chains and the pidfile would otherwise outlive a daemon that never ran.
   const abort = async (message: string): Promise<number> => {
     log('fatal', message);
+    // Listeners opened before the failing one would keep the process alive, serving, after it said fatal.
+    await api.close().catch(() => undefined);
     engine.containers.detachAll();
     await engine.networks.shutdown().catch((err: unknown) => log('warn', `network shutdown: ${(err as Error).message}`));
     for (const s of sockets) rmSync(s, { force: true });

@@ -127,6 +127,19 @@ describe('TCP with mutual TLS', () => {
     assert.equal(expired.data, '', 'nothing is served to an expired certificate');
   });
 
+  test('a daemon whose TCP address is taken says so and exits 1, its unix socket closed again', async () => {
+    // It listened on its unix socket first; before the fix it went on serving there after its fatal line, and ignored SIGTERM.
+    const second = new TestDaemon(['-H', `tcp://127.0.0.1:${port}`, '--tlsverify', '--tlscacert', join(ca(), 'ca.pem'), '--tlscert', join(ca(), 'server.pem'), '--tlskey', join(ca(), 'server-key.pem')]);
+    const proc = second.launch();
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    try {
+      assert.equal(code, 1);
+      assert.match(second.log(), /level=fatal msg="cannot listen: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+"/);
+    } finally {
+      await second.destroy().catch(() => undefined);
+    }
+  });
+
   test('berth\'s CLI: flags or DOCKER_TLS_VERIFY/DOCKER_CERT_PATH get in; a refused certificate is a clear error', () => {
     const flags = ['--tlsverify', '--tlscacert', join(ca(), 'ca.pem'), '--tlscert', join(ca(), 'client.pem'), '--tlskey', join(ca(), 'client-key.pem'), '-H', `tcp://127.0.0.1:${port}`];
     const v = run(BERTH, [...flags, 'version', '--format', '{{.Server.ApiVersion}}'], { env: env() });

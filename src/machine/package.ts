@@ -1,0 +1,73 @@
+// The tar sent to a machine: this host's built berth (dist/ and the pinned
+// Node it runs on) under pkg/, with a launcher naming the remote paths, and
+// the machine's configuration under machine/. The bundle carries its npm
+// dependencies (esbuild), so dist/ and node are the whole runtime.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { distDir } from '../dist-dir.ts';
+import { INSTALL_DIR } from './remote.ts';
+import { MachineError } from './store.ts';
+
+const DIST_FILES = ['berth.mjs', 'cli.blob', 'berth-shim', 'berth-idmap', 'chunks'];
+
+/** The Node binary the local launcher runs, read from it (so the copy runs what was built for). */
+function localLayout(): { dist: string; node: string; launcher: string } {
+  const dist = distDir();
+  const launcher = readFileSync(join(dist, 'berth'), 'utf8');
+  const m = / exec (\/\S+\/bin\/node) /.exec(launcher);
+  if (!m) throw new MachineError(`Error creating machine: cannot find the Node runtime in ${join(dist, 'berth')}`);
+  return { dist, node: m[1], launcher };
+}
+
+/** Names this build: the bundle's content-hashed chunk names, its entry, the snapshot's size and the Node version. */
+export function buildId(): string {
+  const { dist, node } = localLayout();
+  const h = createHash('sha256');
+  h.update(readFileSync(join(dist, 'berth.mjs')));
+  for (const c of readdirSync(join(dist, 'chunks')).sort()) h.update(c + '\n');
+  for (const f of ['cli.blob', 'berth-shim', 'berth-idmap']) h.update(`${f} ${statSync(join(dist, f)).size}\n`);
+  h.update(`${node} ${statSync(node).size}\n`);
+  return h.digest('hex').slice(0, 24);
+}
+
+/** The local launcher with the remote paths: build.mjs stays the one place that writes it. */
+function remoteLauncher(): string {
+  const { dist, node, launcher } = localLayout();
+  const out = launcher.split(node).join(`${INSTALL_DIR}/node/bin/node`).split(`${dist}/`).join(`${INSTALL_DIR}/dist/`);
+  if (out.includes(dist)) throw new MachineError('Error creating machine: the local launcher names paths this tool cannot move');
+  return out;
+}
+
+/**
+ * A gzip tar on stdout of `tar`: pkg/ (when `withPackage`) and machine/ with
+ * the given files. Call cleanup() once the tar has been read.
+ */
+export function packageTar(files: Record<string, string | Buffer>, withPackage: boolean): { child: ChildProcess; cleanup: () => void } {
+  const tmp = mkdtempSync(join(tmpdir(), 'berth-machine-'));
+  const cleanup = (): void => rmSync(tmp, { recursive: true, force: true });
+  try {
+    mkdirSync(join(tmp, 'machine'), { mode: 0o700 });
+    for (const [name, data] of Object.entries(files)) writeFileSync(join(tmp, 'machine', name), data, { mode: 0o600 });
+    if (withPackage) {
+      const { dist, node } = localLayout();
+      mkdirSync(join(tmp, 'pkg', 'dist'), { recursive: true });
+      mkdirSync(join(tmp, 'pkg', 'node', 'bin'), { recursive: true });
+      for (const f of DIST_FILES) {
+        if (!existsSync(join(dist, f))) throw new MachineError(`Error creating machine: ${join(dist, f)} is missing: build berth first`);
+        symlinkSync(join(dist, f), join(tmp, 'pkg', 'dist', f));
+      }
+      symlinkSync(node, join(tmp, 'pkg', 'node', 'bin', 'node'));
+      writeFileSync(join(tmp, 'pkg', 'dist', 'berth'), remoteLauncher(), { mode: 0o755 });
+      writeFileSync(join(tmp, 'pkg', 'BUILD'), buildId() + '\n');
+    }
+    // -h: the links above stand for the files; gzip -1: the Node binary is most of it, and the link is faster than the squeeze.
+    const child = spawn('tar', ['-c', '-h', '--owner=0', '--group=0', '-I', 'gzip -1', '-f', '-', '-C', tmp, ...(withPackage ? ['pkg'] : []), 'machine'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return { child, cleanup };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,112 @@
+// Debian hosts for `berth machine`: each a privileged berth container of a
+// TestDaemon, from a debootstrapped Debian 12 image with openssh-server and
+// the Debian packages berth's daemon runs with, on its own address of the
+// daemon's bridge, reached by SSH as root with a key made here. Its
+// /var/lib/berth is a volume: the nested daemon's overlayfs cannot sit on the
+// container's own overlay root. The rootfs is debootstrapped once (from
+// deb.debian.org) and kept as a tar in /var/cache/berth-test/, shared by
+// every test file and run; the hosts themselves reach nothing outside.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { BERTH, run, type TestDaemon } from './daemon.ts';
+
+export const CACHE = process.env.BERTH_TEST_CACHE || '/var/cache/berth-test';
+export const IMAGE = 'bt-machine-debian:12';
+/** openssh-server and what src/machine/remote.ts's RUNTIME_PACKAGES lists: a host ready for berth. */
+const PACKAGES = ['openssh-server', 'runc', 'tini', 'iptables', 'iproute2', 'xz-utils', 'zstd', 'libatomic1', 'ca-certificates', 'procps'];
+
+export const debootstrapInstalled = (): boolean => existsSync('/usr/sbin/debootstrap');
+
+/** The Debian 12 rootfs tar, debootstrapped on first use (one process at a time, under a lock). */
+export function debianRootfs(): string {
+  const key = createHash('sha256').update(PACKAGES.join(',')).digest('hex').slice(0, 12);
+  const out = join(CACHE, `debian12-machine-${key}.tar`);
+  if (existsSync(out)) return out;
+  mkdirSync(CACHE, { recursive: true });
+  const script = `set -e
+[ -f "$1" ] && exit 0
+tmp=$(mktemp -d "$2/.rootfs.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+debootstrap --variant=minbase --include="$3" bookworm "$tmp/root" http://deb.debian.org/debian >"$tmp/log" 2>&1 || { tail -20 "$tmp/log" >&2; exit 1; }
+chroot "$tmp/root" apt-get clean
+rm -rf "$tmp/root"/var/lib/apt/lists/* "$tmp/root"/etc/ssh/ssh_host_*
+tar -C "$tmp/root" -cf "$tmp/rootfs.tar" .
+mv "$tmp/rootfs.tar" "$1"
+`;
+  const r = spawnSync('flock', [join(CACHE, '.debootstrap.lock'), 'sh', '-c', script, 'sh', out, CACHE, PACKAGES.join(',')], { encoding: 'utf8', timeout: 900_000 });
+  if (r.status !== 0) throw new Error(`debootstrap failed: ${r.stderr}`);
+  return out;
+}
+
+export interface MachineHost {
+  name: string;
+  addr: string;
+  /** Private key root logs in with. */
+  key: string;
+  /** A key the host does not accept. */
+  refusedKey: string;
+  /** `sh -c` in the host container (not over ssh). */
+  exec(script: string): { code: number; stdout: string; stderr: string };
+  stop(): Promise<void>;
+}
+
+async function portOpen(addr: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, addr);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A Debian host in a container of `d`. `osRelease` replaces its
+ * /etc/os-release (a host that is not Debian, for the refusal).
+ */
+export async function startMachineHost(d: TestDaemon, name: string, o: { osRelease?: string } = {}): Promise<MachineHost> {
+  if (d.berth(['image', 'inspect', IMAGE]).code !== 0) {
+    const imp = run('sh', ['-c', `exec "$0" -H "$1" import - "$2" < "$3"`, BERTH, d.host, IMAGE, debianRootfs()], { timeout: 300_000 });
+    if (imp.code !== 0) throw new Error(`import of the Debian rootfs failed: ${imp.stderr}`);
+  }
+  const dir = mkdtempSync('/tmp/bt-mhost-');
+  for (const k of ['key', 'refused']) {
+    if (spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', join(dir, k)]).status !== 0) throw new Error('ssh-keygen failed');
+  }
+  const start = [
+    'set -e',
+    o.osRelease !== undefined ? 'rm -f /etc/os-release /usr/lib/os-release && printf "%s" "$OS_RELEASE" > /etc/os-release' : ':',
+    'mkdir -p /root/.ssh /run/sshd && chmod 700 /root/.ssh',
+    'printf "%s\\n" "$AUTH_KEY" > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys',
+    // Each host its own host keys: the cached rootfs has none.
+    'ssh-keygen -A >/dev/null',
+    'exec /usr/sbin/sshd -D -e',
+  ].join('\n');
+  const r = d.berth(['run', '-d', '--privileged', '--name', name, '--hostname', name, '-v', `${name}-data:/var/lib/berth`,
+    '-e', `AUTH_KEY=${readFileSync(join(dir, 'key.pub'), 'utf8').trim()}`, ...(o.osRelease !== undefined ? ['-e', `OS_RELEASE=${o.osRelease}`] : []),
+    IMAGE, 'sh', '-c', start]);
+  if (r.code !== 0) throw new Error(`host container ${name}: ${r.stderr}`);
+  const addr = d.berth(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', name]).stdout.trim();
+  const stop = async (): Promise<void> => {
+    d.berth(['rm', '-f', name], { timeout: 120_000 });
+    d.berth(['volume', 'rm', `${name}-data`]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; !(await portOpen(addr, 22)); i++) {
+    if (i > 300) {
+      const logs = d.berth(['logs', name]);
+      await stop();
+      throw new Error(`sshd on ${name} (${addr}) did not start: ${logs.stdout}${logs.stderr}`);
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return {
+    name,
+    addr,
+    key: join(dir, 'key'),
+    refusedKey: join(dir, 'refused'),
+    exec: (script) => d.berth(['exec', name, 'sh', '-c', script], { timeout: 120_000 }),
+    stop,
+  };
+}
