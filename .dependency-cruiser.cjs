@@ -6,7 +6,7 @@
 //   main → daemon → cluster → ground (swarm mode: the daemon hands it a LocalEngine over its containers)
 //   main → registry → images/distribution (the pull-through proxy is a registry client)
 //   ui/ (the web dashboard, run in a browser) → api/ and client/'s types only; nothing imports ui/
-//   (`berth ui`'s server, cli/ui-server/, serves its built files from dist/ui/)
+//   cli | daemon → ui-server → client (the dashboard's server, for `berth ui` and `berth daemon --ui`, serves dist/ui/)
 // The ground is errors.ts, events/, api/ (the Engine API's shared shapes and
 // grammars), files/ (atomic writes, compression) and dist-dir.ts.
 // `npx depcruise src` (scripts/test.sh) fails on any import these rules forbid.
@@ -81,12 +81,14 @@ module.exports = {
       from: { path: '^src/cli/commands/[^/]+\\.ts$' },
       to: { path: '^src/cli/commands/[^/]+\\.ts$' },
     },
-    layer('cli', 'cli/', ['compose/', 'trust/', 'client/', 'machine/']),
+    layer('cli', 'cli/', ['compose/', 'trust/', 'client/', 'machine/', 'ui-server/']),
+    // The dashboard's server: `berth ui` and `berth daemon --ui` run it; it reaches the daemon through the client like any client.
+    layer('ui-server', 'ui-server/', ['client/']),
     layer('machine', 'machine/', []),
     layer('trust', 'trust/', []),
     layer('compose', 'compose/', ['client/']),
     layer('client', 'client/', []),
-    layer('daemon', 'daemon/', ['build/', 'cluster/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/']),
+    layer('daemon', 'daemon/', ['build/', 'cluster/', 'containers/', 'images/', 'network/', 'volumes/', 'runtime/', 'storage/', 'ui-server/']),
     layer('cluster', 'cluster/', []),
     layer('build', 'build/', ['containers/', 'images/', 'volumes/', 'runtime/', 'storage/']),
     layer('containers', 'containers/', ['images/', 'network/', 'volumes/', 'runtime/', 'storage/']),

@@ -38,7 +38,7 @@ await build({
 // `berth ui`'s server, a bundle of its own: the CLI requires it only for that
 // command, so neither the snapshot nor any other command carries it.
 await build({
-  entryPoints: [join(root, 'src/cli/ui-server/server.ts')],
+  entryPoints: [join(root, 'src/ui-server/server.ts')],
   outfile: join(dist, 'ui-server.cjs'),
   bundle: true,
   platform: 'node',

@@ -39,6 +39,8 @@ export interface DaemonConfig {
   usernsRemap?: UsernsRemap;
   /** The helper that mounts the idmapped view of the layers for it. */
   idmapPath: string;
+  /** --ui: a loopback HOST:PORT where the daemon also serves the web dashboard (docs/dashboard.md). */
+  ui?: string;
 }
 
 export const DEFAULT_SOCKET = '/run/berth.sock';
@@ -57,6 +59,7 @@ const FLAG_KEYS: Record<string, string> = {
   '--userns-remap': 'userns-remap',
   '--insecure-registry': 'insecure-registries', '--registry-mirror': 'registry-mirrors', '--registry-certs-dir': 'registry-certs-dir',
   '--trust-policy': 'trust-policy',
+  '--ui': 'ui',
 };
 const BOOL_FLAGS = new Set(['--tlsverify', '--tls', '-D', '--debug', '--iptables', '--icc']);
 const MULTI_KEYS = new Set(['hosts', 'runtimes', 'log-opts', 'default-address-pools', 'insecure-registries', 'registry-mirrors']);
@@ -224,6 +227,7 @@ export function loadDaemonConfig(argv: string[]): DaemonConfig {
     initPath: which('tini-static') ?? '/usr/bin/tini-static',
     debug: raw.debug === true,
     registries: registrySettings(raw),
+    ...(typeof raw.ui === 'string' ? { ui: raw.ui } : {}),
   };
 }
 

@@ -2,6 +2,8 @@
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { distDir } from '../dist-dir.ts';
 import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
 import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups/hybrid.ts';
@@ -285,6 +287,20 @@ export async function daemonMain(argv: string[]): Promise<number> {
   } catch (err) {
     return abort(`cannot listen: ${(err as Error).message}`);
   }
+  // The dashboard speaks to this daemon as any client does: through its own unix socket.
+  let dashboard: { url: string; close(): Promise<void> } | undefined;
+  if (cfg.ui && !stopSignal) {
+    if (!sockets[0]) return abort('--ui needs the daemon to listen on a unix socket (-H unix://…): the dashboard reaches the API through it');
+    try {
+      const { serveDashboard } = await import('../ui-server/server.ts');
+      const socket = sockets[0];
+      dashboard = await serveDashboard({ endpoint: { socketPath: socket, url: `unix://${socket}` }, addr: cfg.ui, root: join(distDir(), 'ui') });
+    } catch (err) {
+      return abort(`cannot serve the dashboard on ${cfg.ui}: ${(err as Error).message}`);
+    }
+    // The address carries the token that opens the dashboard: the daemon's log is root's, as its socket is.
+    log('info', `dashboard on ${dashboard.url}`);
+  }
   if (!stopSignal) {
     engine.events.publish('daemon', 'start', engine.id, { name: 'berth' });
     log('info', `berth daemon ${ENGINE_VERSION} (node ${process.version}) ready, data root ${cfg.dataRoot}`);
@@ -293,7 +309,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = () => {
       log('info', `received ${stopSignal}, shutting down; containers keep running`);
-      void api.close().then(async () => {
+      void Promise.all([api.close(), dashboard?.close()]).then(async () => {
         await engine.cluster.shutdown().catch((err: unknown) => log('warn', `swarm shutdown: ${(err as Error).message}`));
         await engine.health.close();
         engine.containers.detachAll();

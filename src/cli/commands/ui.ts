@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { distDir } from '../../dist-dir.ts';
 import { clientFor, CliError } from '../context.ts';
 import { globals } from '../options.ts';
-import type { serveDashboard } from '../ui-server/server.ts';
+import type { serveDashboard } from '../../ui-server/server.ts';
 
 /**
  * The server is a bundle of its own (node:http, ws), required only here: the

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { exchange, type Endpoint } from '../../client/transport.ts';
+import { exchange, type Endpoint } from '../client/transport.ts';
 import { Guard, isLoopback, parseAddr } from './guard.ts';
 
 export interface DashboardOptions {

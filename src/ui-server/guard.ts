@@ -62,7 +62,7 @@ export class Guard {
     const site = req.headers['sec-fetch-site'];
     if (site !== undefined && site !== 'same-origin' && site !== 'none') return `cross-site request (${site})`;
     if (!this.tokenMatches(cookieValue(req.headers.cookie, COOKIE)) && !this.tokenMatches(tokenInUrl)) {
-      return 'missing or wrong token: open the URL `berth ui` printed';
+      return 'missing or wrong token: open the address `berth ui` printed (or the one `berth daemon --ui` logged)';
     }
     return undefined;
   }
