@@ -44,16 +44,16 @@ const EAGAIN = 11;
 /** What the launcher asked for: the command line and the environment to run it in. */
 export interface WarmRequest { argv: string[]; env: Record<string, string>; umask: number }
 
-interface Warm { listenFd: number; lockFd: number; idleMs: number }
+interface Warm { listenFd: number; idleMs: number }
 
 /** The warm settings the pool's starter put in the environment, or null for a cold start. */
 export function warmSettings(env: NodeJS.ProcessEnv): Warm | null {
   const spec = env.BERTH_CLI_WARM_FDS;
   if (!spec) return null;
-  const [listenFd, lockFd] = spec.split(':').map(Number);
+  const listenFd = Number(spec);
   const idle = Number(env.BERTH_CLI_WARM_IDLE ?? 600);
-  if (!Number.isInteger(listenFd) || !Number.isInteger(lockFd)) return null;
-  return { listenFd, lockFd, idleMs: (Number.isFinite(idle) && idle > 0 ? idle : 600) * 1000 };
+  if (!Number.isInteger(listenFd)) return null;
+  return { listenFd, idleMs: (Number.isFinite(idle) && idle > 0 ? idle : 600) * 1000 };
 }
 
 /**
@@ -93,7 +93,6 @@ export function awaitCommand(warm: Warm): string[] | null {
     const { request, fds } = got;
     startSuccessor(warm, startup);
     libc.close(warm.listenFd);
-    libc.close(warm.lockFd);
     for (let i = 0; i < 3; i++) { libc.dup2(fds[i], i); libc.close(fds[i]); }
     libc.fchdir(fds[3]);
     libc.close(fds[3]);
@@ -222,14 +221,14 @@ function writeAll(libc: Libc, errno: () => number, fd: number, buf: Buffer): boo
   return true;
 }
 
-/** The next warm process, started now so it is ready by the next command; it inherits the socket and the pool's lock. */
+/** The next warm process, started now so it is ready by the next command; it inherits the socket. */
 function startSuccessor(warm: Warm, startup: NodeJS.ProcessEnv): void {
   try {
     const child = spawn(process.execPath, process.execArgv.concat(['--']), {
       detached: true,
       cwd: '/',
-      stdio: ['ignore', 'ignore', 'ignore', warm.listenFd, warm.lockFd],
-      env: { ...startup, BERTH_CLI_WARM_FDS: '3:4', BERTH_CLI_WARM_IDLE: String(warm.idleMs / 1000) },
+      stdio: ['ignore', 'ignore', 'ignore', warm.listenFd],
+      env: { ...startup, BERTH_CLI_WARM_FDS: '3', BERTH_CLI_WARM_IDLE: String(warm.idleMs / 1000) },
     });
     child.on('error', () => {}); // no successor: the next command starts cold and a new pool
     child.unref();

@@ -68,19 +68,48 @@ static int startup_env(const char *entry) {
   return !strncmp(entry, "NODE_", 5) || !strncmp(entry, "UV_", 3) || !strncmp(entry, "OPENSSL_", 8);
 }
 
-/* A key of the start-up environment, whatever its order: each pool serves callers with the same one. */
-static uint64_t env_key(void) {
-  uint64_t key = 0;
-  for (char **e = environ; *e; e++) {
-    if (!startup_env(*e)) continue;
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *c = (const unsigned char *)*e; *c; c++) h = (h ^ *c) * 1099511628211ull;
-    key += h;
+static uint64_t fnv(uint64_t h, const void *data, size_t len) {
+  for (const unsigned char *c = data; len--; c++) h = (h ^ *c) * 1099511628211ull;
+  return h;
+}
+
+/*
+ * The key of what a warm process must share with its caller beyond the build:
+ * the start-up environment (in any order), the namespaces (`ip netns exec`,
+ * unshare), the root directory and the ids. Each key has a pool of its own.
+ */
+static uint64_t pool_key(void) {
+  uint64_t env = 0;
+  for (char **e = environ; *e; e++)
+    if (startup_env(*e)) env += fnv(1469598103934665603ull, *e, strlen(*e));
+  uint64_t key = fnv(1469598103934665603ull, &env, sizeof env);
+  static const char *const ns[] = { "cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts" };
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/self/ns/%s", ns[i]);
+    uint64_t id[2] = { 0, 0 };
+    if (stat(path, &st) == 0) { id[0] = st.st_dev; id[1] = st.st_ino; }
+    key = fnv(key, id, sizeof id);
   }
-  return key;
+  struct stat root;
+  uint64_t rid[2] = { 0, 0 };
+  if (stat("/", &root) == 0) { rid[0] = root.st_dev; rid[1] = root.st_ino; }
+  key = fnv(key, rid, sizeof rid);
+  uint32_t ids[4] = { getuid(), geteuid(), getgid(), getegid() };
+  return fnv(key, ids, sizeof ids);
+}
+
+static uint64_t key_memo;
+static int key_done;
+static uint64_t the_key(void) {
+  if (!key_done) { key_memo = pool_key(); key_done = 1; }
+  return key_memo;
 }
 
 /* The per-user directory of warm sockets: created 0700, used only if it is ours and private. */
+static int connect_warm(const char *dir);
+
 static int socket_dir(char *dir, size_t size) {
   uid_t uid = getuid();
   const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -103,15 +132,15 @@ static int socket_dir(char *dir, size_t size) {
 static int sock_addr(struct sockaddr_un *addr, const char *dir) {
   memset(addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
-  int n = snprintf(addr->sun_path, sizeof addr->sun_path, "%s/%s-%016llx.sock", dir, BERTH_BUILD, (unsigned long long)env_key());
+  int n = snprintf(addr->sun_path, sizeof addr->sun_path, "%s/%s-%016llx.sock", dir, BERTH_BUILD, (unsigned long long)the_key());
   return n > 0 && (size_t)n < sizeof addr->sun_path ? 0 : -1;
 }
 
 /*
- * Starts the pool off the caller's path: a grandchild in its own session takes
- * the build's lock (one pool per build and user), binds the socket and execs
- * POOL warm processes sharing it. They inherit the socket as fd 3 and the lock
- * as fd 4; the lock is held while any of them lives.
+ * Starts the pool off the caller's path: a grandchild in its own session
+ * binds the socket and starts POOL warm processes sharing it (fd 3), each
+ * reparented to init. The lock only orders rival starters: a pool that still
+ * answers on the socket is left alone, a dead one's socket replaced.
  */
 static void start_pool(const char *dir) {
   pid_t child = fork();
@@ -121,9 +150,11 @@ static void start_pool(const char *dir) {
   setsid();
   if (chdir("/") < 0) _exit(0);
   char lock_path[300];
-  snprintf(lock_path, sizeof lock_path, "%s/%s-%016llx.lock", dir, BERTH_BUILD, (unsigned long long)env_key());
+  snprintf(lock_path, sizeof lock_path, "%s/%s-%016llx.lock", dir, BERTH_BUILD, (unsigned long long)the_key());
   int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) _exit(0);
+  if (lock < 0 || flock(lock, LOCK_EX) < 0) _exit(0);
+  int live = connect_warm(dir);
+  if (live >= 0) _exit(0); /* a rival started it meanwhile */
   struct sockaddr_un addr;
   if (sock_addr(&addr, dir) < 0) _exit(0);
   unlink(addr.sun_path); /* a socket left by a pool that idled out */
@@ -131,14 +162,13 @@ static void start_pool(const char *dir) {
   mode_t old = umask(077);
   if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(s, 128) < 0) _exit(0);
   umask(old);
+  close(lock);
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  /* above 4 first, so that neither is overwritten by the other's dup2 */
-  s = fcntl(s, F_DUPFD_CLOEXEC, 10);
-  lock = fcntl(lock, F_DUPFD_CLOEXEC, 10);
-  if (null < 0 || s < 0 || lock < 0) _exit(0);
+  s = fcntl(s, F_DUPFD_CLOEXEC, 10); /* above 3, so that the dup2 below cannot close it */
+  if (null < 0 || s < 0) _exit(0);
   if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) _exit(0);
-  if (dup2(s, 3) < 0 || dup2(lock, 4) < 0) _exit(0); /* dup2 leaves 3 and 4 without CLOEXEC */
-  syscall(SYS_close_range, 5u, ~0u, 0u);
+  if (dup2(s, 3) < 0) _exit(0); /* dup2 leaves 3 without CLOEXEC: the warm processes inherit it */
+  syscall(SYS_close_range, 4u, ~0u, 0u);
   const char *idle = getenv("BERTH_CLI_WARM_IDLE");
   const char *size = getenv("BERTH_CLI_WARM_POOL");
   int pool = size ? atoi(size) : POOL_DEFAULT;
@@ -146,15 +176,20 @@ static void start_pool(const char *dir) {
   if (pool > 16) pool = 16;
   char idle_env[64];
   snprintf(idle_env, sizeof idle_env, "BERTH_CLI_WARM_IDLE=%s", idle && atoi(idle) > 0 ? idle : "600");
-  char *env[64] = { "BERTH_CLI_WARM_FDS=3:4", idle_env };
+  char *env[64] = { "BERTH_CLI_WARM_FDS=3", idle_env };
   int envc = 2;
   for (char **e = environ; *e && envc < 63; e++)
     if (startup_env(*e)) env[envc++] = *e;
   env[envc] = NULL;
   char *args[] = { BERTH_NODE, "--snapshot-blob", BERTH_BLOB, "--disable-warning=ExperimentalWarning", "--", NULL };
-  for (int i = 1; i < pool; i++)
-    if (fork() == 0) break;
-  execve(BERTH_NODE, args, env);
+  for (int i = 0; i < pool; i++) {
+    pid_t member = fork();
+    if (member == 0) {
+      if (fork() == 0) execve(BERTH_NODE, args, env);
+      _exit(0);
+    }
+    if (member > 0) while (waitpid(member, NULL, 0) < 0 && errno == EINTR) {}
+  }
   _exit(0);
 }
 
