@@ -10,8 +10,18 @@ export async function runCli(argv: string[], program?: Command): Promise<never> 
     out.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 141 : 1));
   }
   const code = await cliMain(argv, program);
+  // Writes to a pipe whose reader is slower than the command (`berth logs c |
+  // slow`) wait in libuv's queue: process.exit would drop them, so the exit
+  // waits until they are written (as the docker CLI's blocking writes do).
+  await Promise.all([process.stdout, process.stderr].map(written));
   // A command is done when its action is: a stream still open (a wait after
-  // a failed start, a detached attach) must not keep it alive. Writes to
-  // pipes, files and terminals are synchronous on Linux, so nothing is lost.
+  // a failed start, a detached attach) must not keep it alive.
   process.exit(code);
+}
+
+function written(out: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => { if (out.writableLength === 0 || out.destroyed) resolve(); else setTimeout(check, 5); };
+    check();
+  });
 }

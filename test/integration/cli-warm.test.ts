@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer, type Server } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { BERTH } from '../helpers/daemon.ts';
+import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
 const FAKE_SSH = `#!/bin/sh
 # Records who ran it, then fails as ssh does when it cannot connect.
@@ -239,4 +239,26 @@ describe('the warm CLI path', () => {
     assert.equal(st[0], `700 ${userInfo().username}`);
     assert.equal(st[1], `700 ${userInfo().username}`);
   });
+});
+
+describe('output to a slow reader', () => {
+  let d: TestDaemon;
+  const size = 8 * 1048576;
+  before(async () => {
+    d = await startSeededDaemon();
+    const r = d.berth(['run', '-d', '--name', 'lg', 'busybox', 'sh', '-c', `yes ${'x'.repeat(99)} | head -c ${size}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(d.berth(['wait', 'lg']).stdout, '0\n');
+  });
+  after(async () => { await d.destroy(); });
+
+  // The command's writes to a full pipe wait in libuv's queue; its exit used
+  // to drop them (exit 0, output cut), on either path.
+  for (const warm of ['1', '0']) {
+    test(`berth logs | a reader that starts late gets every byte (BERTH_CLI_WARM=${warm})`, () => {
+      const r = spawnSync('bash', ['-c', 'set -o pipefail; "$0" "$@" logs lg | (sleep 2; wc -c)', BERTH, '-H', d.host], { env: { ...process.env, BERTH_CLI_WARM: warm }, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), String(size));
+    });
+  }
 });
