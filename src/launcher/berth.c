@@ -15,6 +15,7 @@
  * BERTH_NODE, BERTH_BLOB, BERTH_MJS, BERTH_BUILD.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -109,6 +111,8 @@ static uint64_t the_key(void) {
 
 /* The per-user directory of warm sockets: created 0700, used only if it is ours and private. */
 static int connect_warm(const char *dir);
+static uint64_t the_key(void);
+static void sweep(const char *dir);
 
 static int socket_dir(char *dir, size_t size) {
   uid_t uid = getuid();
@@ -153,6 +157,8 @@ static void start_pool(const char *dir) {
   snprintf(lock_path, sizeof lock_path, "%s/%s-%016llx.lock", dir, BERTH_BUILD, (unsigned long long)the_key());
   int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock < 0 || flock(lock, LOCK_EX) < 0) _exit(0);
+  futimens(lock, NULL);
+  sweep(dir);
   int live = connect_warm(dir);
   if (live >= 0) _exit(0); /* a rival started it meanwhile */
   struct sockaddr_un addr;
@@ -191,6 +197,49 @@ static void start_pool(const char *dir) {
     if (member > 0) while (waitpid(member, NULL, 0) < 0 && errno == EINTR) {}
   }
   _exit(0);
+}
+
+/*
+ * A pool is started for a key's second cold command, not its first: `ip netns
+ * exec` makes a new mount namespace, so a new key, for every command, and a
+ * pool for each would never serve one. The first leaves the key's lock file.
+ */
+static int seen_before(const char *dir) {
+  char lock_path[300];
+  snprintf(lock_path, sizeof lock_path, "%s/%s-%016llx.lock", dir, BERTH_BUILD, (unsigned long long)the_key());
+  if (access(lock_path, F_OK) == 0) return 1;
+  int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) close(fd);
+  return 0;
+}
+
+/* Lock and socket files of keys unused for a day (one-shot namespaces, old builds) go. */
+static void sweep(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  time_t now = time(NULL);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 6 || strcmp(e->d_name + n - 5, ".lock")) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || now - st.st_mtime < 86400) continue;
+    char sock[256];
+    snprintf(sock, sizeof sock, "%.*s.sock", (int)(n - 5), e->d_name);
+    struct stat ss;
+    /* a live pool's socket is re-made at each start; its lock is touched then too */
+    if (fstatat(dirfd(d), sock, &ss, AT_SYMLINK_NOFOLLOW) == 0 && now - ss.st_mtime < 86400) continue;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int live = -1;
+    if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/%s", dir, sock) < sizeof addr.sun_path) {
+      live = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (live >= 0 && connect(live, (struct sockaddr *)&addr, sizeof addr) == 0) { close(live); continue; } /* in use */
+      if (live >= 0) close(live);
+    }
+    unlinkat(dirfd(d), sock, 0);
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
 }
 
 static int connect_warm(const char *dir) {
@@ -313,7 +362,7 @@ int main(int argc, char **argv) {
   if (socket_dir(dir, sizeof dir) < 0) cold(argc, argv);
   int fd = connect_warm(dir);
   if (fd < 0) {
-    if (errno == ENOENT || errno == ECONNREFUSED) start_pool(dir);
+    if ((errno == ENOENT || errno == ECONNREFUSED) && seen_before(dir)) start_pool(dir);
     cold(argc, argv);
   }
   struct stdio_state stdio;

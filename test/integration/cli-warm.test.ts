@@ -105,8 +105,9 @@ function socketFile(xdg: string): string | undefined {
   return name && join(dir, name);
 }
 
-/** A first (cold) command starts the pool; this waits for its processes. */
+/** A key's second cold command starts the pool; this waits for its processes. */
 async function warmUp(xdg: string): Promise<void> {
+  await berth(xdg, join(root, `warmup${seq++}`));
   await berth(xdg, join(root, `warmup${seq++}`));
   await waitFor('the warm pool', () => poolPids(xdg).length >= 1);
 }
@@ -228,6 +229,19 @@ describe('the warm CLI path', () => {
     process.kill(launcher, 'SIGKILL');
     assert.equal((await done).signal, 'SIGKILL');
     await waitFor('the warm process to end', () => !alive(Number(r.ppid)), 10_000);
+  });
+
+  test('a key\'s first command starts no pool (ip netns exec makes a new key per command); its second does', async () => {
+    const xdg = runtimeDir();
+    dirs.push(xdg);
+    const first = join(root, 'first.out');
+    const cold = await berth(xdg, first);
+    assert.equal(Number(record(first).ppid), cold.pid);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(poolPids(xdg), []);
+    assert.equal(readdirSync(join(xdg, 'berth-cli')).filter((n) => n.endsWith('.lock')).length, 1);
+    await berth(xdg, join(root, 'second.out'));
+    await waitFor('the warm pool', () => poolPids(xdg).length >= 1);
   });
 
   test('the pool\'s socket and directory are private to the user', async () => {
