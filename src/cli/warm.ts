@@ -51,9 +51,9 @@ export function warmSettings(env: NodeJS.ProcessEnv): Warm | null {
   const spec = env.BERTH_CLI_WARM_FDS;
   if (!spec) return null;
   const listenFd = Number(spec);
-  const idle = Number(env.BERTH_CLI_WARM_IDLE ?? 600);
+  const idle = Number(env.BERTH_CLI_WARM_IDLE ?? 300);
   if (!Number.isInteger(listenFd)) return null;
-  return { listenFd, idleMs: (Number.isFinite(idle) && idle > 0 ? idle : 600) * 1000 };
+  return { listenFd, idleMs: (Number.isFinite(idle) && idle > 0 ? idle : 300) * 1000 };
 }
 
 /**

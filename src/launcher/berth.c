@@ -181,7 +181,7 @@ static void start_pool(const char *dir) {
   if (pool < 1) pool = 1;
   if (pool > 16) pool = 16;
   char idle_env[64];
-  snprintf(idle_env, sizeof idle_env, "BERTH_CLI_WARM_IDLE=%s", idle && atoi(idle) > 0 ? idle : "600");
+  snprintf(idle_env, sizeof idle_env, "BERTH_CLI_WARM_IDLE=%s", idle && atoi(idle) > 0 ? idle : "300");
   char *env[64] = { "BERTH_CLI_WARM_FDS=3", idle_env };
   int envc = 2;
   for (char **e = environ; *e && envc < 63; e++)
