@@ -11,9 +11,13 @@
 // dockerd runs with --bridge none (the peer must not touch the host's
 // networks), so its containers get no network while berth's join its default
 // bridge (netns, veth, address): the ratios favour dockerd.
+//
+// "berth CLI" takes the launcher's warm path (ADR 0010) when a warm CLI
+// process is ready; "berth CLI, cold" is the same CLI with BERTH_CLI_WARM=0.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
 import { BERTH, DOCKER, startSeededDaemon, type TestDaemon } from '../test/helpers/daemon.ts';
 import { startPeerDockerd, type PeerDockerd } from './peer-dockerd.ts';
 import { median, time } from './measure.ts';
@@ -71,6 +75,19 @@ function childrenOf(pid: number): number[] {
   return spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
 }
 
+/** The launcher's waiting warm processes of this build: started with no command of their own. */
+function warmPool(): number[] {
+  const pids: number[] = [];
+  for (const pid of spawnSync('pgrep', ['-f', 'cli.blob --disable-warning=ExperimentalWarning --$'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.includes(BERTH_BLOB)) pids.push(Number(pid));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+const BERTH_BLOB = join(dirname(BERTH), 'cli.blob');
+
 const fig = new Map<string, Map<string, number[]>>();
 function record(op: string, label: string, v: number): void {
   if (!fig.has(op)) fig.set(op, new Map());
@@ -97,6 +114,8 @@ try {
 
   const clients: Client[] = [
     { label: 'berth CLI', cli: BERTH, prefix: ['-H', d.host], env: process.env, engine: 'berthd' },
+    // The same CLI without its warm path (ADR 0010): each command a fresh Node.
+    { label: 'berth CLI, cold', cli: BERTH, prefix: ['-H', d.host], env: { ...process.env, BERTH_CLI_WARM: '0' }, engine: 'berthd' },
     { label: 'docker CLI → berthd', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: d.host }, engine: 'berthd' },
     { label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' },
   ];
@@ -160,6 +179,9 @@ try {
   record('daemon idle RSS, 50 containers (MiB)', 'berth CLI', rssKiB(d.pid!) / 1024);
   if (dc) record('daemon idle RSS, 50 containers (MiB)', 'berth CLI, crun', rssKiB(dc.pid!) / 1024);
   record('daemon idle RSS, 50 containers (MiB)', 'dockerd (docker CLI)', dockerdPids.reduce((s, p) => s + rssKiB(p), 0) / 1024);
+  // What the warm path keeps resident: its waiting CLI processes (ADR 0010), beside, not in, the daemon's figure.
+  const pool = warmPool();
+  console.log(`warm CLI pool: ${pool.length} processes, ${(pool.reduce((s, p) => s + rssKiB(p), 0) / 1024).toFixed(1)} MiB RSS`);
 
   const unit = (op: string) => (op.includes('MiB') ? '' : ' ms');
   const higherIsBetter = (op: string) => op.includes('MiB/s');

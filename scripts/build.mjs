@@ -3,7 +3,8 @@
 // dist/ui-server.cjs) and the C container monitor.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,18 +75,16 @@ rmSync(blob + '.new', { force: true });
 execFileSync(node, ['--snapshot-blob', blob + '.new', '--build-snapshot', join(dist, 'cli-snapshot.cjs')], { stdio: ['ignore', 'inherit', 'pipe'] });
 renameSync(blob + '.new', blob);
 
-// `berth daemon` and `berth registry` run the ESM bundle; every other command the snapshot.
-// The daemon's gc is exposed for its idle collection (server.ts), and malloc keeps
-// fewer arenas and trims freed memory, so memory grown under load goes back.
-// The idle collection's malloc_trim is called through node:ffi, experimental:
-// its warning would be the one line a user could not act on in the daemon's log.
-writeFileSync(join(dist, 'berth.new'), `#!/bin/sh
-case "$1" in
-  daemon|registry) MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 exec ${node} --enable-source-maps --expose-gc --disable-warning=ExperimentalWarning ${join(dist, 'berth.mjs')} "$@" ;;
-  *) exec ${node} --snapshot-blob ${blob} -- "$@" ;;
-esac
-`);
-chmodSync(join(dist, 'berth.new'), 0o755);
+// dist/berth is a small C launcher (ADR 0010): `berth daemon` and `berth
+// registry` exec Node on the ESM bundle; every other command goes to a warm
+// CLI process started from the snapshot, or else starts one cold from it. The
+// paths are compiled in, with a key for this build: warm processes of another
+// build (an older dist/) are never used.
+const buildKey = createHash('sha256').update(readFileSync(blob)).update(`\0${node}\0${dist}`).digest('hex').slice(0, 16);
+const cString = (s) => JSON.stringify(s);
+execFileSync('cc', ['-O2', '-Wall', '-Wextra',
+  `-DBERTH_NODE=${cString(node)}`, `-DBERTH_BLOB=${cString(blob)}`, `-DBERTH_MJS=${cString(join(dist, 'berth.mjs'))}`, `-DBERTH_BUILD=${cString(buildKey)}`,
+  '-o', join(dist, 'berth.new'), join(root, 'src/launcher/berth.c')], { stdio: 'inherit' });
 renameSync(join(dist, 'berth.new'), join(dist, 'berth'));
 
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });

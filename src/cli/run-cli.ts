@@ -10,14 +10,16 @@ export async function runCli(argv: string[], program?: Command): Promise<never> 
     out.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 141 : 1));
   }
   const code = await cliMain(argv, program);
-  // A command is done when its action is: a stream still open (a wait after
-  // a failed start, a detached attach) must not keep it alive. Writes to a
-  // pipe are asynchronous, though: what is still queued for one is flushed
-  // first (`berth logs c | wc -c` lost its last kilobytes to process.exit).
+  // Writes to a pipe whose reader is slower than the command (`berth logs c |
+  // slow`) wait in libuv's queue: process.exit would drop them, so the exit
+  // waits until they are written (as the docker CLI's blocking writes do).
   await Promise.all([process.stdout, process.stderr].map(flushed));
+  // A command is done when its action is: a stream still open (a wait after
+  // a failed start, a detached attach) must not keep it alive.
   process.exit(code);
 }
 
+/** Resolves once everything queued on `out` is written: an empty write's callback runs after those before it. */
 function flushed(out: NodeJS.WriteStream): Promise<void> {
   if (out.writableLength === 0 || out.destroyed) return Promise.resolve();
   return new Promise((resolve) => out.write('', () => resolve()));

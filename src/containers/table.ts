@@ -61,7 +61,8 @@ export class ContainerTable {
     }
   }
 
-  async save(rec: ContainerRecord): Promise<void> {
-    await writeJsonAtomic(join(this.dir(rec.Id), 'config.v2.json'), rec);
+  /** `durable: false`: atomic but not fsynced (files/atomic.ts), for a record about to be removed. */
+  async save(rec: ContainerRecord, durable = true): Promise<void> {
+    await writeJsonAtomic(join(this.dir(rec.Id), 'config.v2.json'), rec, durable);
   }
 }

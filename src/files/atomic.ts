@@ -10,12 +10,17 @@ function tempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/**
+ * `durable: false` skips the fsyncs: the rename alone still makes the write
+ * atomic for a crash of the process (kill -9), only not for one of the host.
+ * For records a host crash makes moot anyway.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, durable = true): Promise<void> {
   const tmp = tempName(path);
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close();
     await unlink(tmp).catch(() => {});
@@ -28,7 +33,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await unlink(tmp).catch(() => {});
     throw err;
   }
-  await syncDir(dirname(path));
+  if (durable) await syncDir(dirname(path));
 }
 
 export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o644): void {
@@ -65,8 +70,8 @@ export async function removeTempFiles(dir: string): Promise<void> {
   for (const n of names) if (TEMP_RE.test(n)) await unlink(join(dir, n)).catch(() => {});
 }
 
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value));
+export async function writeJsonAtomic(path: string, value: unknown, durable = true): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value), 0o644, durable);
 }
 
 async function syncDir(dir: string): Promise<void> {
