@@ -7,6 +7,8 @@
 // ignored it too; ADR 0008). Basic or Bearer auth with the
 // credentials `login` stored.
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { distDir } from '../dist-dir.ts';
 import type { Dispatcher, request as undiciRequest } from 'undici';
 import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../files/certs-d.ts';
 import { NotFoundError, TooLargeError, UnavailableError } from '../errors.ts';
@@ -44,6 +46,18 @@ interface Undici {
   dispatcher: Dispatcher;
 }
 
+/**
+ * undici, loaded when first needed. A CLI started from its snapshot has no
+ * import() and a require() of built-ins only, so it requires the package
+ * from the node_modules beside dist/ (the snapshot's build leaves it out);
+ * elsewhere (the daemon's bundle, tests) import() serves.
+ */
+function loadUndici(): Promise<typeof import('undici')> {
+  if (!process.execArgv.some((a) => a.startsWith('--snapshot-blob'))) return import('undici');
+  const { createRequire } = process.getBuiltinModule('node:module');
+  return Promise.resolve(createRequire(join(distDir(), 'cli-snapshot.cjs'))('undici') as typeof import('undici'));
+}
+
 export class RegistryClient {
   private token?: string;
   private readonly base: string;
@@ -70,7 +84,7 @@ export class RegistryClient {
    * hold undici's HTTP parser.
    */
   private http(): Promise<Undici> {
-    this.undici ??= import('undici').then((u) => ({
+    this.undici ??= loadUndici().then((u) => ({
       request: u.request,
       dispatcher: new u.Agent({ connect: tlsOptions(readCertsD(this.certsDirs, this.host)) }).compose(u.interceptors.redirect({ maxRedirections: 5 })),
     }));
