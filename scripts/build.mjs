@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -90,6 +90,15 @@ execFileSync('cc', ['-O2', '-Wall', '-Wextra',
   `-DBERTH_NODE=${cString(node)}`, `-DBERTH_BLOB=${cString(blob)}`, `-DBERTH_MJS=${cString(join(dist, 'berth.mjs'))}`, `-DBERTH_BUILD=${cString(buildKey)}`,
   '-o', join(dist, 'berth.new'), join(root, 'src/launcher/berth.c')], { stdio: 'inherit' });
 renameSync(join(dist, 'berth.new'), join(dist, 'berth'));
+// The same start without the warm path, as a script whose paths a copy of
+// this build can rewrite: `berth machine` installs it on the hosts it makes
+// (src/machine/package.ts). Its flags are the C launcher's cold() ones.
+writeFileSync(join(dist, 'berth-cold.sh'), `#!/bin/sh
+case "$1" in
+  daemon|registry) MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 exec ${node} --enable-source-maps --expose-gc --disable-warning=ExperimentalWarning ${join(dist, 'berth.mjs')} "$@" ;;
+  *) exec ${node} --snapshot-blob ${blob} -- "$@" ;;
+esac
+`, { mode: 0o755 });
 
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-idmap'), join(root, 'src/shim/berth-idmap.c')], { stdio: 'inherit' });

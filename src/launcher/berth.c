@@ -39,6 +39,7 @@ extern char **environ;
 #define VERSION 1u
 #define POOL_DEFAULT 2
 
+/* scripts/build.mjs writes the same start as dist/berth-cold.sh, for the hosts `berth machine` makes: keep the two in step. */
 static void cold(int argc, char **argv) {
   char **args = calloc((size_t)argc + 8, sizeof(char *));
   if (!args) _exit(127);

@@ -13,12 +13,18 @@ import { MachineError } from './store.ts';
 
 const DIST_FILES = ['berth.mjs', 'cli.blob', 'berth-shim', 'berth-idmap', 'chunks'];
 
-/** The Node binary the local launcher runs, read from it (so the copy runs what was built for). */
+/**
+ * The Node binary this build runs, read from its cold launcher (so the copy
+ * runs what was built for). dist/berth itself is the C launcher with local
+ * paths compiled in; a host gets the script, its paths rewritten.
+ */
 function localLayout(): { dist: string; node: string; launcher: string } {
   const dist = distDir();
-  const launcher = readFileSync(join(dist, 'berth'), 'utf8');
+  const script = join(dist, 'berth-cold.sh');
+  if (!existsSync(script)) throw new MachineError(`Error creating machine: ${script} is missing: build berth first`);
+  const launcher = readFileSync(script, 'utf8');
   const m = / exec (\/\S+\/bin\/node) /.exec(launcher);
-  if (!m) throw new MachineError(`Error creating machine: cannot find the Node runtime in ${join(dist, 'berth')}`);
+  if (!m) throw new MachineError(`Error creating machine: cannot find the Node runtime in ${script}`);
   return { dist, node: m[1], launcher };
 }
 
