@@ -46,8 +46,11 @@ export async function unpauseContainer(ctx: PauseContext, rec: ContainerRecord):
 
 function runtimeCommandOn(ctx: PauseContext, rec: ContainerRecord, command: 'pause' | 'resume'): Promise<void> {
   return runtimeCommand(ctx.runtimeFor(rec), command, rec.Id).catch((err: Error) => {
-    // Exited an instant ago: runc has it stopped or deleted before its exit reached us.
-    if (/container does not exist|container not running/.test(err.message)) throw new ConflictError(`Container ${rec.Id} is not running`);
+    // Exited an instant ago: runc has it stopped or deleted before its exit reached us, or
+    // finds its cgroup (and with it the freezer's file) already gone.
+    if (/container does not exist|container not running|(freezer\.state|cgroup\.freeze): no such file or directory/.test(err.message)) {
+      throw new ConflictError(`Container ${rec.Id} is not running`);
+    }
     throw new SystemError(`Cannot ${command === 'pause' ? 'pause' : 'unpause'} container ${rec.Id}: ${err.message}`);
   });
 }

@@ -26,15 +26,16 @@ const CFS_PERIOD_US = 100_000;
 
 /**
  * A container with a CPU quota runs for its quota and then waits out the rest
- * of each CFS period: its window covers a whole period (up to a second), or a
- * busy `--cpus 0.5` container would show anything from 0 to 100 %.
+ * of each CFS period: its window covers two whole periods (up to a second), or a
+ * busy `--cpus 0.5` container would show anything from 0 to 100 %. (One period
+ * showed 65 % under load: the reads at either end are not exactly a period apart.)
  */
 function windowOf(rec: ContainerRecord): number {
   const h = rec.HostConfig;
   const quota = (h.NanoCpus ?? 0) > 0 || Number(h.CpuQuota ?? 0) > 0;
   if (!quota) return ONE_OFF_WINDOW_MS;
   const period = Number(h.CpuPeriod ?? 0) || CFS_PERIOD_US;
-  return Math.min(1000, Math.max(ONE_OFF_WINDOW_MS, Math.ceil(period / 1000)));
+  return Math.min(1000, Math.max(ONE_OFF_WINDOW_MS, Math.ceil((2 * period) / 1000)));
 }
 
 /** One reading of a running container's CPU time: all a `precpu_stats` is made of. */

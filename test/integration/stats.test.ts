@@ -135,8 +135,8 @@ describe('stats', () => {
       const wallNs = (Date.parse(burner.read) - Date.parse(burner.preread)) * 1e6;
       const perCpuNs = ((burner.cpu_stats.system_cpu_usage ?? 0) - (burner.precpu_stats.system_cpu_usage ?? 0)) / (burner.cpu_stats.online_cpus ?? 1);
       assert.ok(Math.abs(perCpuNs - wallNs) < 3e6, `${perCpuNs} ns of host CPU per CPU over ${wallNs} ns`);
-      // --cpus 0.5 is answered over a whole CFS period (100 ms), where its quota holds.
-      assert.ok(Date.parse(half.read) - Date.parse(half.preread) >= 100, `${half.preread} → ${half.read}`);
+      // --cpus 0.5 is answered over two whole CFS periods (200 ms), where its quota holds.
+      assert.ok(Date.parse(half.read) - Date.parse(half.preread) >= 200, `${half.preread} → ${half.read}`);
       seen.burner.push(pct(burner));
       seen.half.push(pct(half));
       seen.three.push(pct(three));
@@ -144,7 +144,8 @@ describe('stats', () => {
     d.berth(['rm', '-f', 'burner']);
     const all = JSON.stringify(seen);
     // At most one CPU for one busy loop (plus the scheduler's accounting, brought up to date at each tick); some CPU however loaded the host.
-    assert.ok(seen.burner.every((p) => p > 0 && p < 115), all);
+    // A 50 ms window on a loaded host may catch the loop not scheduled at all (CI saw one 0 in five).
+    assert.ok(seen.burner.every((p) => p >= 0 && p < 115) && seen.burner.some((p) => p > 0), all);
     assert.ok(seen.half.every((p) => p < 65), all);
     assert.ok(seen.three.every((p) => p < 2), all);
     // A whole CPU where the host has one to spare; on a loaded host (CI, other suites) the busy loop gets only its share.
