@@ -412,7 +412,14 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     const row = page.locator('tr[data-name="ui-web"]');
     await row.waitFor();
     await page.getByRole('button', { name: 'Remove ui-web' }).click();
-    await row.waitFor({ state: 'detached', timeout: 30_000 });
+    try {
+      await row.waitFor({ state: 'detached', timeout: 30_000 });
+    } catch (err) {
+      // CI saw the row stay once: what the page and the daemon said, for the next look.
+      await screenshot(page, 'containers-remove-failed');
+      const state = d.berth(['ps', '-a', '--filter', 'name=ui-web', '--format', '{{.Status}}']).stdout.trim();
+      throw new Error(`${(err as Error).message}\ncontainer: ${state || 'gone'}\npage: ${(await page.locator('main').innerText()).slice(0, 1500)}\ndaemon log: ${d.log().slice(-1500)}`);
+    }
     assert.equal(d.berth(['ps', '-a', '-q', '--filter', 'name=ui-web']).stdout, '');
   });
 });
