@@ -15,7 +15,8 @@
 // processes it starts (runc, berth's exec shims) but not the containers'
 // processes, which runc moves to their own cgroups.
 //
-//   node_modules/.bin/node bench/observe.ts [rounds] [--window 20]
+//   node_modules/.bin/node bench/observe.ts [rounds] [--window 20] [--no-stream-only]
+// --no-stream-only measures 1 alone (a few minutes, for a quiet moment).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -27,6 +28,7 @@ import { median } from './measure.ts';
 const ROUNDS = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 3);
 const wi = process.argv.indexOf('--window');
 const WINDOW_S = wi > 0 ? Number(process.argv[wi + 1]) : 20;
+const NO_STREAM_ONLY = process.argv.includes('--no-stream-only');
 const IDLE_S = 10;
 const N = 50;
 const NO_STREAM_REPS = 3;
@@ -192,7 +194,8 @@ async function measureRound(e: Engine, plain: string[], plainIds: string[], roun
     push(res.noStream, `(floor) ${e.label === 'berthd' ? 'berth' : 'docker'} version → ${e.label}`, Number(process.hrtime.bigint() - t) / 1e6);
     if (alsoDockerCliOnBerth) push(res.noStream, 'docker CLI → berthd', timeNoStream(DOCKER ?? '', [], { ...process.env, DOCKER_HOST: `unix://${e.socket}` }, plain, `${tag} docker CLI`));
   }
-  console.log(`${tag} stats --no-stream: ${res.noStream.get(`${e.label === 'berthd' ? 'berth CLI' : 'docker CLI'} → ${e.label}`)?.slice(-NO_STREAM_REPS).map((x) => x.toFixed(0)).join(', ')} ms`);
+  console.log(`${tag} stats --no-stream: ${res.noStream.get(`${e.label === 'berthd' ? 'berth CLI' : 'docker CLI'} → ${e.label}`)?.slice(-NO_STREAM_REPS).map((x) => x.toFixed(0)).join(', ')} ms (load ${loadavg()[0].toFixed(1)})`);
+  if (NO_STREAM_ONLY) return;
 
   // Baseline: 50 running containers, nobody asking.
   await sleep(2000);
@@ -282,6 +285,7 @@ try {
   const kind = (us: CpuUse[] | undefined, ...names: string[]) => m((us ?? []).map((u) => names.reduce((s, n) => s + (u.byKind.get(n)?.pct ?? 0), 0)));
   const tot = (us: CpuUse[] | undefined) => m((us ?? []).map((u) => u.total));
   const loads = [...res.stream.values(), ...res.health.values(), ...res.idle.values()].flat().map((u) => u.load);
+  if (!loads.length) loads.push(loadavg()[0]);
   const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—');
   const out: string[] = [];
   out.push(`\n## medians of ${ROUNDS} rounds (load average during the windows ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${cpus().length} cpus)`);
