@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -100,5 +100,7 @@ case "$1" in
 esac
 `, { mode: 0o755 });
 
-execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), join(root, 'src/shim/berth-shim.c')], { stdio: 'inherit' });
+// The shim is berth-shim.c (its main) and the shim-*.c units beside it.
+const shimSources = ['berth-shim.c', ...readdirSync(join(root, 'src/shim')).filter((f) => /^shim-.*\.c$/.test(f)).sort()].map((f) => join(root, 'src/shim', f));
+execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), ...shimSources], { stdio: 'inherit' });
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-idmap'), join(root, 'src/shim/berth-idmap.c')], { stdio: 'inherit' });

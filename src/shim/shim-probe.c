@@ -1,6 +1,5 @@
 /*
- * Healthcheck probes (frames 11 and 12), part of berth-shim.c (included by
- * it: it shares that file's state and helpers, one translation unit).
+ * berth-shim: healthcheck probes (frames 11 and 12).
  *
  * A probe is the one exec the daemon makes every interval, where only the
  * exit code and the first 4 KiB of output matter (dockerd keeps that much).
@@ -16,9 +15,9 @@
  *   frame 12, shim → daemon: "<id> exit <code> <truncated 0|1>\n<output>"
  *                          | "<id> timeout\n" | "<id> error <message>\n"
  */
+#include "shim.h"
 #include <sys/mman.h>
 
-#define PROBES_MAX 8
 #define PROBE_OUTPUT_MAX 4096
 #define PROBE_LOG_MAX (16u << 10)
 
@@ -40,7 +39,7 @@ static struct probe {
 } probes[PROBES_MAX];
 
 /* A client that goes must not be written to by a probe it started. */
-static void probes_forget_client(struct client *c)
+void probes_forget_client(struct client *c)
 {
 	for (int i = 0; i < PROBES_MAX; i++)
 		if (probes[i].active && probes[i].c == c)
@@ -140,7 +139,7 @@ static void probe_finish(struct probe *pr)
 }
 
 /* Reaped by reap_children(): whether the pid was a probe's runtime. */
-static int probe_reaped(pid_t pid, int status)
+int probe_reaped(pid_t pid, int status)
 {
 	for (int i = 0; i < PROBES_MAX; i++) {
 		struct probe *pr = &probes[i];
@@ -169,7 +168,7 @@ static void probe_expire(struct probe *pr)
 	kill(-pr->pid, SIGKILL);
 }
 
-static void handle_probe(struct client *c, const char *p, uint32_t n)
+void handle_probe(struct client *c, const char *p, uint32_t n)
 {
 	char head[64];
 	const char *nl = memchr(p, '\n', n);
@@ -241,7 +240,7 @@ fail:
 }
 
 /* The poll slots of running probes: their output and log pipes. */
-static size_t probes_poll_add(size_t *n, size_t slots[PROBES_MAX][2])
+size_t probes_poll_add(size_t *n, size_t slots[PROBES_MAX][2])
 {
 	size_t count = 0;
 	for (int i = 0; i < PROBES_MAX; i++) {
@@ -257,7 +256,7 @@ static size_t probes_poll_add(size_t *n, size_t slots[PROBES_MAX][2])
 	return count;
 }
 
-static void probes_handle(size_t slots[PROBES_MAX][2])
+void probes_handle(size_t slots[PROBES_MAX][2])
 {
 	for (int i = 0; i < PROBES_MAX; i++) {
 		struct probe *pr = &probes[i];
@@ -273,7 +272,7 @@ static void probes_handle(size_t slots[PROBES_MAX][2])
 }
 
 /* Milliseconds until the nearest probe deadline, or -1. */
-static int probes_timeout(void)
+int probes_timeout(void)
 {
 	long long best = -1;
 	for (int i = 0; i < PROBES_MAX; i++) {

@@ -13,7 +13,8 @@ import type { Readable } from 'node:stream';
 import { RUNC, isMounted, makeBusyboxRootfs, overlayOptions, processSpec, writeBundleConfig, type ProcessOptions } from '../helpers/bundle.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const SOURCE = join(ROOT, 'src/shim/berth-shim.c');
+const SHIM_DIR = join(ROOT, 'src/shim');
+const SOURCES = ['berth-shim.c', ...readdirSync(SHIM_DIR).filter((f) => /^shim-.*\.c$/.test(f))].map((f) => join(SHIM_DIR, f));
 
 const T_STDIN = 0, T_STDOUT = 1, T_STDERR = 2, T_EXIT = 3, T_REPLY = 4, T_CLOSE_STDIN = 5, T_RESIZE = 6, T_START = 7, T_SPAWN_EXEC = 9, T_FEATURES = 10, T_PROBE = 11, T_PROBE_RESULT = 12;
 
@@ -196,7 +197,7 @@ describe('berth-shim', { concurrency: false }, () => {
     assert.equal(process.getuid?.(), 0, 'these tests need root (mounts, runc)');
     work = mkdtempSync('/tmp/berth-shim-test-');
     shim = join(work, 'berth-shim');
-    const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', shim, SOURCE], { encoding: 'utf8' });
+    const cc = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', shim, ...SOURCES], { encoding: 'utf8' });
     assert.equal(cc.status, 0, `cc failed:\n${cc.stderr}`);
     assert.equal(cc.stderr, '', `cc printed warnings:\n${cc.stderr}`);
     lower = join(work, 'lower');
