@@ -1,4 +1,5 @@
 // IPv4 addresses and prefixes as numbers, for IPAM and overlap checks.
+import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.ts';
 
 export interface Subnet {
@@ -99,4 +100,23 @@ export function parseCidr6(s: string): { base: bigint; prefix: number } {
   if (v === undefined || !/^\d+$/.test(len ?? '') || prefix > 128) throw new InvalidArgumentError(`invalid CIDR address: ${s}`);
   const mask6 = prefix === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - prefix)) - 1n);
   return { base: v & mask6, prefix };
+}
+
+/** The host of `host`, `host:port`, `[v6]` or `[v6]:port`; a bare IPv6 address is returned whole. */
+export function hostOfAddress(address: string): string {
+  if (address.startsWith('[')) {
+    const end = address.indexOf(']');
+    return end > 0 ? address.slice(1, end) : address;
+  }
+  const colons = address.split(':').length - 1;
+  return colons === 1 ? address.slice(0, address.indexOf(':')) : address;
+}
+
+/** Whether an address (as hostOfAddress takes it) names this machine's loopback: localhost, 127.0.0.0/8 or ::1. */
+export function isLoopbackAddress(address: string): boolean {
+  const host = hostOfAddress(address);
+  if (host === 'localhost') return true;
+  const v4 = parseIPv4(host);
+  if (v4 !== undefined) return v4 >>> 24 === 127;
+  return /^(0{0,4}:){2,7}0{0,3}1$/.test(host) && isIP(host) === 6;
 }

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isLoopbackAddress } from '../api/address.ts';
 
 export const DEFAULT_ROOT = '/var/lib/berth-registry';
 export const DEFAULT_ADDR = '127.0.0.1:5000';
@@ -134,10 +135,6 @@ export function splitAddr(addr: string): { host: string; port: number } {
   const port = Number(m[3]);
   if (port > 65535) throw new ConfigError(`http.addr: port out of range in ${JSON.stringify(addr)}`);
   return { host: m[1] ?? m[2] ?? '', port };
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function actions(v: unknown, where: string): Action[] {
@@ -379,7 +376,7 @@ export async function loadConfig(path?: string): Promise<RegistryConfig> {
  * message explaining the refusal, or undefined when the address is fine.
  */
 export function insecureListenProblem(cfg: RegistryConfig): string | undefined {
-  if (cfg.http.tls || cfg.http.allowInsecure || isLoopbackHost(cfg.http.host)) return undefined;
+  if (cfg.http.tls || cfg.http.allowInsecure || isLoopbackAddress(cfg.http.host)) return undefined;
   const shown = cfg.http.host === '' ? `all interfaces (${cfg.http.addr})` : cfg.http.addr;
   return `refusing to serve plain HTTP on ${shown}: credentials and images would cross the network unencrypted. ` +
     'Configure http.tls.certificate and http.tls.key, listen on a loopback address such as 127.0.0.1:5000, ' +

@@ -13,6 +13,7 @@ import type { Dispatcher, request as undiciRequest } from 'undici';
 import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../files/certs-d.ts';
 import { NotFoundError, TooLargeError, UnavailableError } from '../errors.ts';
 import { DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, type Descriptor } from '../api/oci.ts';
+import { isLoopbackAddress } from '../api/address.ts';
 
 export interface RegistryCredential {
   username: string;
@@ -29,11 +30,6 @@ const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].
 
 export function sha256(b: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex');
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
 /** Node's codes for a server certificate no trusted CA signed: Go's "x509: certificate signed by unknown authority". */
@@ -72,7 +68,7 @@ export class RegistryClient {
     this.domain = domain;
     this.cred = cred;
     this.host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
-    this.base = `${isLoopback(this.host) ? 'http' : 'https'}://${this.host}`;
+    this.base = `${isLoopbackAddress(this.host) ? 'http' : 'https'}://${this.host}`;
     this.certsDirs = o.certsDirs ?? DEFAULT_CERTS_DIRS;
   }
 

@@ -57,3 +57,14 @@ test('config.json: stored as base64 user:password, found under any spelling of t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('loopback addresses: localhost, 127/8 and ::1 in every spelling, with or without a port; nothing else', async () => {
+  const { isLoopbackAddress, hostOfAddress } = await import('../../src/api/address.ts');
+  for (const a of ['localhost', 'localhost:5000', '127.0.0.1', '127.9.8.7:80', '[::1]', '[::1]:5000', '::1', '0:0:0:0:0:0:0:1'])
+    assert.equal(isLoopbackAddress(a), true, a);
+  for (const a of ['128.0.0.1', '127.0.0.256', '127.example.com', 'localhost.example.com', '::2', '[::]:5000', '10.0.0.1:5000', '[fe80::1]:80', ''])
+    assert.equal(isLoopbackAddress(a), false, a);
+  assert.equal(hostOfAddress('[fe80::1]:80'), 'fe80::1');
+  assert.equal(hostOfAddress('fe80::1'), 'fe80::1', 'a bare IPv6 address has no port');
+  assert.equal(hostOfAddress('reg.local:5000'), 'reg.local');
+});

@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import { DEFAULT_DOMAIN } from '../../api/reference.ts';
+import { hostOfAddress, isLoopbackAddress } from '../../api/address.ts';
 import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../../files/certs-d.ts';
 
 
@@ -32,14 +33,7 @@ export interface Endpoint {
   insecure: boolean;
 }
 
-function hostOnly(domain: string): string {
-  return domain.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-}
-
-export function isLoopbackRegistry(domain: string): boolean {
-  const host = hostOnly(domain);
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
+export const isLoopbackRegistry = isLoopbackAddress;
 
 /** `a.b.c.d/n` contains an IPv4 address. */
 function inCidr(ip: string, cidr: string): boolean {
@@ -88,7 +82,7 @@ export class RegistryHosts {
 
   isInsecure(domain: string): boolean {
     if (isLoopbackRegistry(domain)) return true;
-    const host = hostOnly(domain);
+    const host = hostOfAddress(domain);
     return this.insecure.some((e) => e === domain || e === host || (e.includes('/') && inCidr(host, e)));
   }
 
