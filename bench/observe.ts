@@ -29,6 +29,7 @@ const ROUNDS = Number(process.argv[2] && !process.argv[2].startsWith('--') ? pro
 const wi = process.argv.indexOf('--window');
 const WINDOW_S = wi > 0 ? Number(process.argv[wi + 1]) : 20;
 const NO_STREAM_ONLY = process.argv.includes('--no-stream-only');
+const noStreamLoads: number[] = [];
 const IDLE_S = 10;
 const N = 50;
 const NO_STREAM_REPS = 3;
@@ -195,6 +196,7 @@ async function measureRound(e: Engine, plain: string[], plainIds: string[], roun
     if (alsoDockerCliOnBerth) push(res.noStream, 'docker CLI → berthd', timeNoStream(DOCKER ?? '', [], { ...process.env, DOCKER_HOST: `unix://${e.socket}` }, plain, `${tag} docker CLI`));
   }
   console.log(`${tag} stats --no-stream: ${res.noStream.get(`${e.label === 'berthd' ? 'berth CLI' : 'docker CLI'} → ${e.label}`)?.slice(-NO_STREAM_REPS).map((x) => x.toFixed(0)).join(', ')} ms (load ${loadavg()[0].toFixed(1)})`);
+  noStreamLoads.push(loadavg()[0]);
   if (NO_STREAM_ONLY) return;
 
   // Baseline: 50 running containers, nobody asking.
@@ -285,14 +287,16 @@ try {
   const kind = (us: CpuUse[] | undefined, ...names: string[]) => m((us ?? []).map((u) => names.reduce((s, n) => s + (u.byKind.get(n)?.pct ?? 0), 0)));
   const tot = (us: CpuUse[] | undefined) => m((us ?? []).map((u) => u.total));
   const loads = [...res.stream.values(), ...res.health.values(), ...res.idle.values()].flat().map((u) => u.load);
-  if (!loads.length) loads.push(loadavg()[0]);
+  if (!loads.length) loads.push(...noStreamLoads);
   const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—');
   const out: string[] = [];
-  out.push(`\n## medians of ${ROUNDS} rounds (load average during the windows ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${cpus().length} cpus)`);
+  out.push(`\n## medians of ${ROUNDS} rounds (load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${cpus().length} cpus)`);
   out.push(`\nstats --no-stream of ${N} running containers (${NO_STREAM_REPS} per round):`);
   out.push('| client → daemon | median | runs |\n|---|---:|---:|');
   for (const [k, v] of res.noStream) out.push(`| ${k} | ${m(v).toFixed(0)} ms | ${v.length} |`);
   out.push(`berth CLI → berthd / docker CLI → dockerd: ${ratio(m(res.noStream.get('berth CLI → berthd')), m(res.noStream.get('docker CLI → dockerd')))}`);
+  if (NO_STREAM_ONLY) { console.log(out.join('\n')); process.exitCode = 0; }
+  else {
   out.push(`\nCPU, % of one core over ${WINDOW_S} s (idle: ${IDLE_S} s). berthd: the daemon process; + shims: its ${N} container shims; cgroup: everything it started but the containers (short-lived runc and exec shims too). dockerd: dockerd; + containerd + shims; cgroup likewise.`);
   out.push('| workload | berthd | berthd + shims | berthd cgroup | dockerd | dockerd + containerd + shims | dockerd cgroup | berthd / dockerd (daemon) | cgroup ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const row = (label: string, rb: CpuUse[] | undefined, rd: CpuUse[] | undefined) => {
@@ -315,6 +319,7 @@ try {
       `A probe every ${m(res.healthPeriod.get(e))} ms per container; per probe ${perUnit(res.health.get(e), probes, daemonPct)} ms of daemon CPU, ${perUnit(res.health.get(e), probes, (u) => u.total)} ms in its cgroup.`);
   }
   console.log(out.join('\n'));
+  }
 } catch (err) {
   console.error(err);
   exitCode = 1;
