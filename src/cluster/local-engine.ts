@@ -11,6 +11,19 @@ export interface TaskContainer {
   exitCode: number;
   pid: number;
   error: string;
+  /** The healthcheck's status (starting, healthy, unhealthy), or '' with none. */
+  health: string;
+}
+
+/** A file the task's container gets: a secret (on a tmpfs, under /run/secrets) or a config. */
+export interface TaskFile {
+  kind: 'secret' | 'config';
+  /** Absolute path in the container. */
+  target: string;
+  data: Buffer;
+  uid: number;
+  gid: number;
+  mode: number;
 }
 
 export interface TaskContainerConfig {
@@ -27,6 +40,15 @@ export interface TaskContainerConfig {
   openStdin: boolean;
   stopSignal?: string;
   init?: boolean;
+  healthcheck?: Record<string, unknown>;
+  nanoCpus?: number;
+  memory?: number;
+  pidsLimit?: number;
+  /** The spec's --mount entries, in the Engine API's HostConfig.Mounts shape. */
+  mounts?: Record<string, unknown>[];
+  /** The task's ID: the files below are kept per task. */
+  taskId: string;
+  files: TaskFile[];
 }
 
 export interface LocalEngine {

@@ -15,9 +15,10 @@ import { ReconcileLoop } from './reconcile-loop.ts';
 import { Scheduler } from './scheduler.ts';
 import { Agent } from './agent.ts';
 import { ClusterObjects } from './objects.ts';
-import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
+import { TASK_LABELS, type LocalEngine, type TaskFile } from './local-engine.ts';
+import { ClusterFiles, loadDataKey, references } from './secrets.ts';
 import { joinToken, newId } from './spec.ts';
-import type { ClusterRecord, NodeRecord } from './types.ts';
+import type { ClusterRecord, NodeRecord, TaskRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
@@ -41,6 +42,7 @@ interface Membership {
   member: EtcdMember;
   store: ClusterStore;
   objects: ClusterObjects;
+  files: ClusterFiles;
   heartbeat?: Lease;
   leaderLease?: Lease;
   watcher?: Watcher;
@@ -94,6 +96,12 @@ export class ClusterService {
   objects(): ClusterObjects {
     if (!this.m) throw new UnavailableError(NO_MANAGER);
     return this.m.objects;
+  }
+
+  /** The swarm's secrets and configs, or dockerd's refusal for a node in no swarm. */
+  files(): ClusterFiles {
+    if (!this.m) throw new UnavailableError(NO_MANAGER);
+    return this.m.files;
   }
 
   /** One init/leave/restore at a time. */
@@ -193,9 +201,12 @@ export class ClusterService {
     member.log = (msg) => this.log('warn', msg);
     await member.start();
     const store = await ClusterStore.connect(member.clientUrl);
-    const agent = new Agent(store, this.engine, state.NodeID);
+    const files = new ClusterFiles(store, await loadDataKey(this.dir));
+    const objects = new ClusterObjects(store, state.NodeID);
+    objects.checkReferences = (spec) => files.checkReferences(spec);
+    const agent = new Agent(store, this.engine, state.NodeID, (t) => taskFiles(files, t));
     const m: Membership = {
-      state, member, store, objects: new ClusterObjects(store, state.NodeID),
+      state, member, store, objects, files,
       agent: new ReconcileLoop(() => agent.pass(), (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
@@ -308,6 +319,21 @@ export class ClusterService {
       Cluster: withoutTokens,
     };
   }
+}
+
+/** The secret and config files a task's references name, opened for its container. */
+async function taskFiles(files: ClusterFiles, t: TaskRecord): Promise<TaskFile[]> {
+  const out: TaskFile[] = [];
+  for (const kind of ['secret', 'config'] as const) {
+    for (const r of references({ TaskTemplate: t.Spec }, kind)) {
+      if (!r.file) continue; // a runtime reference (a credential spec) is no file
+      const name = r.file.Name;
+      // As dockerd on Linux: a relative secret target is under /run/secrets, a relative config's under /.
+      const target = name.startsWith('/') ? name : kind === 'secret' ? `/run/secrets/${name}` : `/${name}`;
+      out.push({ kind, target, data: await files.data(kind, r.id), uid: Number(r.file.UID || 0), gid: Number(r.file.GID || 0), mode: r.file.Mode ?? 0o444 });
+    }
+  }
+  return out;
 }
 
 /** The IP of an `ip[:port]` address ([v6]:port too), or '' if it is none. */
