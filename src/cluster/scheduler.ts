@@ -182,6 +182,12 @@ export class Scheduler {
       if (latest.DesiredState === 'running') await this.retire(latest, 'shutdown');
       if (!terminal(latest.Status.State)) continue; // still being shut down
       if (!shouldRestart(svc, latest, s.tasks, now)) continue;
+      // Under an update or rollback, an ended task of another spec is the updater's to replace,
+      // at once: as swarm's, whose restart made a task of the old spec that the update then replaces.
+      if (!current(latest) && (svc.UpdateStatus?.State === 'updating' || svc.UpdateStatus?.State === 'rollback_started')) {
+        dirty.push(s);
+        continue;
+      }
       const delayMs = (svc.Spec.TaskTemplate?.RestartPolicy?.Delay ?? DEFAULT_RESTART_DELAY_NS) / 1e6;
       // Not yet due: the loop's ticker brings the pass back. A task shut down by an update or a move is not a restart.
       if (latest.Status.State !== 'shutdown' && Date.parse(latest.Status.Timestamp) + delayMs > now) continue;
