@@ -101,6 +101,5 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
   for (const [method, path, what] of [
     ['POST', '/swarm/update', 'swarm update'], ['POST', '/swarm/unlock', 'swarm unlock'],
     ['DELETE', '/nodes/:id', 'node removal'], ['POST', '/nodes/:id/update', 'node updates'],
-    ['GET', '/services/:id/logs', 'service logs'], ['GET', '/tasks/:id/logs', 'task logs'],
   ] as const) api.route(method, path, later(what));
 }
