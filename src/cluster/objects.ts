@@ -4,6 +4,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { KEYS, type ClusterStore } from './store.ts';
+import { jobStatusCounts } from './jobs.ts';
 import { modeOf, newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
 import { terminal, type ClusterRecord, type NodeRecord, type ServiceRecord, type ServiceSpec, type TaskRecord } from './types.ts';
 
@@ -91,6 +92,11 @@ export class ClusterObjects {
             : replicasOf(s.Spec),
           CompletedTasks: 0,
         };
+        if (s.JobStatus) {
+          const { desired, completed } = jobStatusCounts(s, own, ready.size);
+          s.ServiceStatus.DesiredTasks = desired;
+          s.ServiceStatus.CompletedTasks = completed;
+        }
       }
     }
     return out.sort((a, b) => (a.CreatedAt < b.CreatedAt ? -1 : 1));
@@ -111,6 +117,8 @@ export class ClusterObjects {
       ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: normalizeSpec(spec),
       Endpoint: { Spec: (spec.EndpointSpec as Record<string, unknown> | undefined) ?? {} },
     };
+    // As swarm: a job starts at iteration 0; each update of it is a new execution.
+    if (modeOf(spec) === 'replicated-job' || modeOf(spec) === 'global-job') svc.JobStatus = { JobIteration: { Index: 0 }, LastExecution: now };
     if (!(await this.store.createNamed(KEYS.serviceNames + svc.Spec.Name, KEYS.services + svc.ID, svc))) {
       // swarm's words: the name index's error, then which service it was.
       throw new ConflictError(`rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${svc.Spec.Name} already exists`);
@@ -134,9 +142,10 @@ export class ClusterObjects {
     } else {
       next = { ...svc, PreviousSpec: svc.Spec, Spec: normalizeSpec(spec), UpdatedAt: now };
       // As swarm: each update starts without a status; one that changes what the
-      // tasks run is under way until the scheduler has replaced them.
+      // tasks run is under way until the scheduler has replaced them. A job is run again instead.
       delete next.UpdateStatus;
-      if (specForm(next.Spec.TaskTemplate) !== specForm(svc.Spec.TaskTemplate)) next.UpdateStatus = { State: 'updating', StartedAt: now, Message: 'update in progress' };
+      if (svc.JobStatus) next.JobStatus = { JobIteration: { Index: svc.JobStatus.JobIteration.Index + 1 }, LastExecution: now };
+      else if (specForm(next.Spec.TaskTemplate) !== specForm(svc.Spec.TaskTemplate)) next.UpdateStatus = { State: 'updating', StartedAt: now, Message: 'update in progress' };
     }
     delete next.ServiceStatus;
     if (!(await this.store.update(KEYS.services + svc.ID, next))) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');

@@ -73,7 +73,7 @@ export function nodeReady(view: ClusterView, n: NodeRecord): boolean {
 }
 
 function holds(t: TaskRecord, nodeId: string): boolean {
-  return t.NodeID === nodeId && !terminal(t.Status.State) && t.DesiredState === 'running';
+  return t.NodeID === nodeId && !terminal(t.Status.State) && (t.DesiredState === 'running' || t.DesiredState === 'complete');
 }
 
 /** What a node has left once the reservations of the tasks it holds are taken. */

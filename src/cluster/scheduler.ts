@@ -13,6 +13,10 @@ import { newId, replicasOf, specForm } from './spec.ts';
 import { eligibleNodes, noSuitableNode, nodeMatches, nodeReady, parseConstraints, pickNode, type ClusterView } from './placement.ts';
 import { UPDATES, Updater, type Slot } from './updater.ts';
 import { terminal, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.ts';
+import { shouldRestart } from './restart.ts';
+import { isJob, jobIteration, reconcileJob } from './jobs.ts';
+
+export { shouldRestart };
 
 const HISTORY_LIMIT = 5;
 const DEFAULT_RESTART_DELAY_NS = 5e9;
@@ -23,20 +27,6 @@ function byCreated(a: TaskRecord, b: TaskRecord): number {
 
 export function isGlobal(svc: ServiceRecord): boolean {
   return !!svc.Spec.Mode?.Global;
-}
-
-/** Would swarm's restart supervisor start a new task for this ended one? */
-export function shouldRestart(svc: ServiceRecord, ended: TaskRecord, slotTasks: TaskRecord[], nowMs: number): boolean {
-  const rp = svc.Spec.TaskTemplate?.RestartPolicy ?? {};
-  const condition = rp.Condition ?? 'any';
-  if (condition === 'none') return false;
-  if (condition === 'on-failure' && ended.Status.State === 'complete') return false;
-  if (rp.MaxAttempts && rp.MaxAttempts > 0) {
-    const windowMs = rp.Window ? rp.Window / 1e6 : Infinity;
-    const failures = slotTasks.filter((t) => terminal(t.Status.State) && nowMs - Date.parse(t.Status.Timestamp) <= windowMs).length;
-    if (failures > rp.MaxAttempts) return false;
-  }
-  return true;
 }
 
 export class Scheduler {
@@ -107,6 +97,15 @@ export class Scheduler {
   }
 
   private async reconcileService(svc: ServiceRecord, own: TaskRecord[], view: ClusterView, now: number): Promise<void> {
+    if (isJob(svc)) {
+      await reconcileJob(svc, own, {
+        create: async (slot, nodeId) => { await this.newTask(svc, { key: '', slot, nodeId, tasks: [] }, view, 'complete'); },
+        remove: (t) => this.retire(t, 'remove'),
+        eligible: () => eligibleNodes(view, svc, svc.Spec.TaskTemplate ?? {}).nodes.map((n) => n.ID),
+        place: (t) => this.place(svc, t, view),
+      }, now);
+      return;
+    }
     const template = specForm(svc.Spec.TaskTemplate);
     const current = (t: TaskRecord) => specForm(t.Spec) === template;
     const global = isGlobal(svc);
@@ -206,7 +205,7 @@ export class Scheduler {
     }
   }
 
-  private async newTask(svc: ServiceRecord, s: Slot, view: ClusterView, desired: 'running' | 'ready'): Promise<TaskRecord | undefined> {
+  private async newTask(svc: ServiceRecord, s: Slot, view: ClusterView, desired: 'running' | 'ready' | 'complete'): Promise<TaskRecord | undefined> {
     const now = new Date().toISOString();
     const spec = svc.Spec.TaskTemplate ?? {};
     let node: NodeRecord | undefined;
@@ -221,6 +220,7 @@ export class Scheduler {
         ? { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node', PortStatus: {} }
         : { Timestamp: now, State: 'pending', Message: 'pending task scheduling', Err: noSuitableNode(explanation), PortStatus: {} },
       DesiredState: desired,
+      ...(isJob(svc) ? { JobIteration: { Index: jobIteration(svc) } } : {}),
     };
     if (!(await this.store.create(KEYS.tasks + task.ID, task))) return undefined;
     const rec: TaskRecord = { ...task, Version: { Index: 0 } };

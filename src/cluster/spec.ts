@@ -48,11 +48,16 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   validateRefs(c.Secrets ?? [], 'secret', (r) => [r.SecretID, r.SecretName]);
   validateRefs(c.Configs ?? [], 'config', (r) => [r.ConfigID, r.ConfigName]);
   const mode = spec.Mode ?? {};
-  // Job modes are not scheduled yet; they say so rather than run as something else.
-  if (mode.ReplicatedJob || mode.GlobalJob) throw new NotImplementedError('berth schedules replicated and global services: job modes are not implemented yet');
   const replicas = mode.Replicated?.Replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 0) throw invalid('Number of replicas must be non-negative');
-  for (const [which, uc] of [['update', spec.UpdateConfig], ['rollback', spec.RollbackConfig]] as const) validateUpdate(uc, which);
+  const rj = mode.ReplicatedJob;
+  if (rj && ((rj.MaxConcurrent ?? 0) < 0 || !Number.isInteger(rj.MaxConcurrent ?? 0))) throw invalid('Maximum concurrent jobs must not be negative');
+  if (rj && ((rj.TotalCompletions ?? 0) < 0 || !Number.isInteger(rj.TotalCompletions ?? 0))) throw invalid('Total completed jobs must not be negative');
+  if (mode.ReplicatedJob || mode.GlobalJob) {
+    if (spec.UpdateConfig) throw invalid('Jobs may not have an update config');
+  } else {
+    for (const [which, uc] of [['update', spec.UpdateConfig], ['rollback', spec.RollbackConfig]] as const) validateUpdate(uc, which);
+  }
 }
 
 function validateResources(r: Resources | undefined): void {
@@ -92,13 +97,22 @@ export function replicasOf(spec: ServiceSpec): number {
   return spec.Mode?.Replicated?.Replicas ?? 1;
 }
 
-export function modeOf(spec: ServiceSpec): 'replicated' | 'global' {
-  return spec.Mode?.Global ? 'global' : 'replicated';
+export type ServiceMode = 'replicated' | 'global' | 'replicated-job' | 'global-job';
+
+export function modeOf(spec: ServiceSpec): ServiceMode {
+  const m = spec.Mode ?? {};
+  return m.Global ? 'global' : m.ReplicatedJob ? 'replicated-job' : m.GlobalJob ? 'global-job' : 'replicated';
 }
 
-/** The spec as stored: the mode made explicit, as dockerd answers it. */
+/** The spec as stored: the mode made explicit (a job's counts too), as dockerd answers it. */
 export function normalizeSpec(spec: ServiceSpec & { Name: string }): ServiceSpec & { Name: string } {
-  return { ...spec, Labels: spec.Labels ?? {}, Mode: modeOf(spec) === 'global' ? { Global: {} } : { Replicated: { Replicas: replicasOf(spec) } } };
+  const mode = modeOf(spec);
+  const rj = spec.Mode?.ReplicatedJob;
+  const Mode = mode === 'global' ? { Global: {} }
+    : mode === 'global-job' ? { GlobalJob: {} }
+    : mode === 'replicated-job' ? { ReplicatedJob: { MaxConcurrent: rj?.MaxConcurrent ?? 1, TotalCompletions: rj?.TotalCompletions ?? rj?.MaxConcurrent ?? 1 } }
+    : { Replicated: { Replicas: replicasOf(spec) } };
+  return { ...spec, Labels: spec.Labels ?? {}, Mode };
 }
 
 const JOIN_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';

@@ -122,6 +122,8 @@ export interface ServiceRecord extends Annotated {
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number };
   PreviousSpec?: ServiceSpec;
   UpdateStatus?: UpdateStatus;
+  /** Job modes only: which execution of the job is current. */
+  JobStatus?: { JobIteration: Version; LastExecution?: string };
 }
 
 export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
@@ -166,4 +168,6 @@ export interface TaskRecord extends Annotated {
   NodeID?: string;
   Status: TaskStatus;
   DesiredState: TaskState;
+  /** Job modes only: the service's JobIteration the task was made for. */
+  JobIteration?: Version;
 }

@@ -113,6 +113,49 @@ describe('swarm scheduling on one host, driven by the docker CLI', { skip: !DOCK
     assert.equal(d.docker(['service', 'rm', 'spread']).code, 0);
   });
 
+  test('replicated-job: 3 completions at most 2 at a time; the CLI waits for "job complete"; an update runs it again', async () => {
+    const r = d.docker(['service', 'create', '--name', 'job', '--mode', 'replicated-job', '--replicas', '3', '--max-concurrent', '2', 'busybox', 'sh', '-c', 'sleep 1; echo done'], { timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /active tasks: 2 out of 2 tasks/);
+    assert.doesNotMatch(r.stdout, /active tasks: [3-9]/);
+    assert.match(r.stdout, /job complete/);
+    const states = () => d.docker(['service', 'ps', 'job', '--format', '{{.DesiredState}} {{.CurrentState}}']).stdout.trim().split('\n').filter(Boolean);
+    assert.deepEqual(states().map((l) => l.split(' ').slice(0, 2).join(' ')), ['Complete Complete', 'Complete Complete', 'Complete Complete']);
+    assert.equal(d.docker(['service', 'ls', '--filter', 'name=job', '--format', '{{.Mode}} {{.Replicas}}']).stdout.trim(), 'replicated job 0/0 (3/3 completed)');
+    assert.equal(d.docker(['service', 'inspect', 'job', '--format', '{{.Spec.Mode.ReplicatedJob.MaxConcurrent}} {{.Spec.Mode.ReplicatedJob.TotalCompletions}} {{.JobStatus.JobIteration.Index}}']).stdout.trim(), '2 3 0');
+    // Never more than MaxConcurrent of its containers were made at once: 3 in all, each done.
+    const logs = d.docker(['ps', '-a', '--filter', 'label=com.docker.swarm.service.name=job', '--format', '{{.Status}}']).stdout.trim().split('\n');
+    assert.equal(logs.length, 3);
+    assert.ok(logs.every((l) => l.startsWith('Exited (0)')), logs.join('\n'));
+
+    const again = d.docker(['service', 'update', '--env-add', 'RUN=2', 'job'], { timeout: 120_000 });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /job complete/);
+    assert.equal(d.docker(['service', 'inspect', 'job', '--format', '{{.JobStatus.JobIteration.Index}}']).stdout.trim(), '1');
+    assert.equal(states().filter((l) => l.startsWith('Complete Complete')).length, 6);
+    assert.equal(d.docker(['service', 'rm', 'job']).code, 0);
+  });
+
+  test('global-job: one task to completion on the node; a failing job task is restarted per its policy', async () => {
+    const r = d.docker(['service', 'create', '--name', 'gjob', '--mode', 'global-job', 'busybox', 'true'], { timeout: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /job complete/);
+    assert.equal(d.docker(['service', 'ps', 'gjob', '--format', '{{.Name}} {{.CurrentState}}']).stdout.trim().replace(/ Complete .*/, ' Complete'), `gjob.${nodeId} Complete`);
+    assert.equal(d.docker(['service', 'rm', 'gjob']).code, 0);
+
+    const f = d.docker(['service', 'create', '-d', '--name', 'failing', '--mode', 'replicated-job', '--restart-condition', 'on-failure', '--restart-delay', '0s', '--restart-max-attempts', '2', 'busybox', 'false']);
+    assert.equal(f.code, 0, f.stderr);
+    // The first attempt and two restarts, all failed; then no more.
+    const failed = await waitFor('3 failed attempts', () => {
+      const l = ps('failing');
+      return l.length === 3 && l.every((x) => x.includes('|Failed ')) ? l : undefined;
+    }, 60_000);
+    assert.ok(failed.every((l) => l.endsWith('"task: non-zero exit (1)"')), failed.join('\n'));
+    await new Promise((res) => setTimeout(res, 2000));
+    assert.equal(ps('failing').length, 3);
+    assert.equal(d.docker(['service', 'rm', 'failing']).code, 0);
+  });
+
   test('bad placement and resources get swarm\'s words and create nothing', () => {
     const noOp = d.docker(['service', 'create', '-d', '--name', 'bad', '--constraint', 'node.role', 'busybox']);
     assert.equal(noOp.code, 1);
