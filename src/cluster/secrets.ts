@@ -54,6 +54,12 @@ export async function loadDataKey(swarmDir: string): Promise<Buffer> {
   return k;
 }
 
+/** A data key handed over at join, kept as loadDataKey reads it. */
+export async function writeDataKey(swarmDir: string, base64: string): Promise<void> {
+  if (Buffer.from(base64, 'base64').length !== 32) throw new Error('the swarm\'s data key is not 32 bytes');
+  await writeFileAtomic(`${swarmDir}/${KEY_FILE}`, base64, 0o600);
+}
+
 function seal(key: Buffer, id: string, data: Buffer): string {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', key, iv);
@@ -78,6 +84,11 @@ export class ClusterFiles {
   constructor(store: ClusterStore, key: Buffer) {
     this.store = store;
     this.key = key;
+  }
+
+  /** The key as a joiner receives it. */
+  keyText(): string {
+    return this.key.toString('base64');
   }
 
   private static prefix(kind: FileKind): string {
