@@ -113,6 +113,34 @@ describe('swarm scheduling on one host, driven by the docker CLI', { skip: !DOCK
     assert.equal(d.docker(['service', 'rm', 'spread']).code, 0);
   });
 
+  test('drain: the node\'s tasks are shut down and their replacements pend ("1 node not available for new tasks"); active again, they run', async () => {
+    const c = d.docker(['service', 'create', '--name', 'mover', '--replicas', '2', '--stop-grace-period', '1s', 'busybox', 'sleep', '1000']);
+    assert.equal(c.code, 0, c.stderr);
+    const drain = d.docker(['node', 'update', '--availability', 'drain', nodeId]);
+    assert.equal(drain.code, 0, drain.stderr);
+    await waitFor('no mover task running', () => (running('mover').length === 0 ? true : undefined), 60_000);
+    const pending = await waitFor('two pending', () => {
+      const p = ps('mover').filter((l) => l.includes('|Running|Pending '));
+      return p.length === 2 ? p : undefined;
+    });
+    for (const l of pending) assert.match(l, /"no suitable node \(1 node not available for new tasks\)"$/);
+    assert.equal(ps('mover').filter((l) => /\|Shutdown\|(Shutdown|Complete|Failed) /.test(l)).length, 2, ps('mover').join('\n'));
+    assert.equal(d.docker(['node', 'update', '--availability', 'active', nodeId]).code, 0);
+    await waitFor('two running again', () => (running('mover').length === 2 ? true : undefined), 60_000);
+    assert.equal(d.docker(['service', 'rm', 'mover']).code, 0);
+  });
+
+  test('a node label added meets a pending task\'s constraint: it is placed', async () => {
+    const c = d.docker(['service', 'create', '-d', '--name', 'zoned', '--constraint', 'node.labels.zone==mars', '--placement-pref', 'spread=node.labels.zone', 'busybox', 'sleep', '1000']);
+    assert.equal(c.code, 0, c.stderr);
+    await waitFor('pending', () => ps('zoned').find((l) => l.includes('Pending')));
+    assert.equal(d.docker(['node', 'update', '--label-add', 'zone=MARS', nodeId]).code, 0);
+    // Values compare case-insensitively, as swarm's constraints do.
+    await waitFor('zoned running', () => (running('zoned').length === 1 ? true : undefined), 60_000);
+    assert.equal(d.docker(['node', 'update', '--label-rm', 'zone', nodeId]).code, 0);
+    assert.equal(d.docker(['service', 'rm', 'zoned']).code, 0);
+  });
+
   test('replicated-job: 3 completions at most 2 at a time; the CLI waits for "job complete"; an update runs it again', async () => {
     const r = d.docker(['service', 'create', '--name', 'job', '--mode', 'replicated-job', '--replicas', '3', '--max-concurrent', '2', 'busybox', 'sh', '-c', 'sleep 1; echo done'], { timeout: 120_000 });
     assert.equal(r.code, 0, r.stderr);
