@@ -4,6 +4,7 @@
 // never starts a second container for a task.
 import { KEYS, type ClusterStore } from './store.ts';
 import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig, type TaskFile } from './local-engine.ts';
+import { taskHostPorts } from './host-ports.ts';
 import { terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
 
 /** dockerd names a task's container <service>.<slot>.<task ID>; a global task's <service>.<node ID>.<task ID>. */
@@ -18,6 +19,7 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
   return {
     taskId: t.ID,
     files,
+    hostPorts: taskHostPorts(t),
     healthcheck: c.Healthcheck,
     nanoCpus: limits?.NanoCPUs || undefined,
     memory: limits?.MemoryBytes || undefined,
@@ -45,6 +47,13 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
     stopSignal: c.StopSignal || undefined,
     init: c.Init ?? undefined,
   };
+}
+
+/** The task's host-mode ports as bound (a port the engine picked included), as dockerd's PortStatus. */
+function portStatus(t: TaskRecord, c?: TaskContainer): Record<string, unknown> {
+  const ports = taskHostPorts(t);
+  if (!ports.length || !c?.running) return {};
+  return { Ports: ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: c.ports[`${p.target}/${p.protocol}`] ?? p.published, PublishMode: 'host' })) };
 }
 
 const RUN_PARALLEL = 4;
@@ -162,7 +171,7 @@ export class Agent {
 
   private async setStatus(t: TaskRecord, state: TaskState, message: string, c?: TaskContainer, err?: string): Promise<void> {
     const now = new Date().toISOString();
-    const status: TaskStatus = { Timestamp: now, State: state, Message: message, PortStatus: {} };
+    const status: TaskStatus = { Timestamp: now, State: state, Message: message, PortStatus: portStatus(t, c) };
     if (err) status.Err = err;
     if (c) status.ContainerStatus = { ContainerID: c.id, PID: c.running ? c.pid : 0, ExitCode: c.running ? 0 : c.exitCode };
     else if (t.Status.ContainerStatus) status.ContainerStatus = t.Status.ContainerStatus;

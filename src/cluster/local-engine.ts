@@ -1,6 +1,8 @@
 // What a node's agent needs of the engine it runs on: the daemon hands the
 // cluster this small interface over its container service, so cluster/ never
 // imports containers/ (and containers/ knows nothing of swarms).
+import type { HostPort } from './host-ports.ts';
+
 export interface TaskContainer {
   id: string;
   name: string;
@@ -13,6 +15,8 @@ export interface TaskContainer {
   error: string;
   /** The healthcheck's status (starting, healthy, unhealthy), or '' with none. */
   health: string;
+  /** Its published ports: "80/tcp" → host port. */
+  ports: Record<string, number>;
 }
 
 /** A file the task's container gets: a secret (on a tmpfs, under /run/secrets) or a config. */
@@ -46,6 +50,8 @@ export interface TaskContainerConfig {
   pidsLimit?: number;
   /** The spec's --mount entries, in the Engine API's HostConfig.Mounts shape. */
   mounts?: Record<string, unknown>[];
+  /** Host-mode published ports: bound on this node to the container. */
+  hostPorts?: HostPort[];
   /** The task's ID: the files below are kept per task. */
   taskId: string;
   files: TaskFile[];

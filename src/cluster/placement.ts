@@ -3,6 +3,7 @@
 // failures explain a task left pending ("no suitable node (…)"), then the
 // spread: the preferences' groups with fewest of the service's tasks first,
 // then the node with fewest of them, then the node with fewest tasks.
+import { clash, serviceHostPorts, taskHostPorts } from './host-ports.ts';
 import { terminal, type NodeRecord, type Resources, type ServiceRecord, type TaskRecord, type TaskSpec } from './types.ts';
 
 const OPERATORS = ['==', '!='] as const;
@@ -114,6 +115,10 @@ function filters(view: ClusterView, svc: ServiceRecord, spec: TaskSpec): Filter[
     let cs: Constraint[] | undefined;
     try { cs = parseConstraints(exprs); } catch { cs = undefined; }
     out.push({ check: (n) => !!cs && nodeMatches(cs, n), explain: (c) => `scheduling constraints not satisfied on ${c === 1 ? '1 node' : `${c} nodes`}` });
+  }
+  const ports = serviceHostPorts(svc.Spec);
+  if (ports.some((p) => p.published)) {
+    out.push({ check: (n) => !view.tasks.some((t) => holds(t, n.ID) && clash(ports, taskHostPorts(t))), explain: (c) => `host-mode port already in use on ${c === 1 ? '1 node' : `${c} nodes`}` });
   }
   const max = spec.Placement?.MaxReplicas ?? 0;
   if (max > 0) {

@@ -15,6 +15,7 @@ import { UPDATES, Updater, type Slot } from './updater.ts';
 import { terminal, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.ts';
 import { shouldRestart } from './restart.ts';
 import { isJob, jobIteration, reconcileJob } from './jobs.ts';
+import { hostPortsForm, serviceHostPorts, taskHostPorts } from './host-ports.ts';
 
 export { shouldRestart };
 
@@ -107,7 +108,9 @@ export class Scheduler {
       return;
     }
     const template = specForm(svc.Spec.TaskTemplate);
-    const current = (t: TaskRecord) => specForm(t.Spec) === template;
+    const ports = hostPortsForm(serviceHostPorts(svc.Spec));
+    // Out of date: another task spec, or other host-mode ports (as swarm's IsTaskDirty).
+    const current = (t: TaskRecord) => specForm(t.Spec) === template && hostPortsForm(taskHostPorts(t)) === ports;
     const global = isGlobal(svc);
     const slots = this.slotsOf(svc, own);
     const nodeById = new Map(view.nodes.map((n) => [n.ID, n]));
@@ -221,6 +224,7 @@ export class Scheduler {
         : { Timestamp: now, State: 'pending', Message: 'pending task scheduling', Err: noSuitableNode(explanation), PortStatus: {} },
       DesiredState: desired,
       ...(isJob(svc) ? { JobIteration: { Index: jobIteration(svc) } } : {}),
+      ...(svc.Spec.EndpointSpec ? { Endpoint: { Spec: svc.Spec.EndpointSpec as Record<string, unknown> } } : {}),
     };
     if (!(await this.store.create(KEYS.tasks + task.ID, task))) return undefined;
     const rec: TaskRecord = { ...task, Version: { Index: 0 } };

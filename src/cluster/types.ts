@@ -170,4 +170,6 @@ export interface TaskRecord extends Annotated {
   DesiredState: TaskState;
   /** Job modes only: the service's JobIteration the task was made for. */
   JobIteration?: Version;
+  /** The service's endpoint spec when the task was made (its host-mode ports). */
+  Endpoint?: { Spec?: Record<string, unknown> };
 }

@@ -19,7 +19,16 @@ function view(rec: ContainerRecord): TaskContainer {
     pid: rec.State.Pid,
     error: rec.State.Error,
     health: rec.State.Running ? rec.State.Health?.Status ?? '' : '',
+    ports: boundPorts(rec),
   };
+}
+
+/** "80/tcp" → the host port it is bound to. */
+function boundPorts(rec: ContainerRecord): Record<string, number> {
+  const map = (rec.NetworkSettings.Ports ?? {}) as Record<string, { HostPort?: string }[] | null>;
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(map)) if (v?.[0]?.HostPort) out[k] = Number(v[0].HostPort);
+  return out;
 }
 
 export function clusterEngine(containers: ContainerService, events: EventBus, engineVersion: string, dataRoot: string): LocalEngine {
@@ -33,9 +42,11 @@ export function clusterEngine(containers: ContainerService, events: EventBus, en
           Image: cfg.image, Labels: cfg.labels, Env: cfg.env, Entrypoint: cfg.entrypoint, Cmd: cfg.cmd,
           Hostname: cfg.hostname, WorkingDir: cfg.workingDir, User: cfg.user, Tty: cfg.tty, OpenStdin: cfg.openStdin,
           StopSignal: cfg.stopSignal, Healthcheck: cfg.healthcheck,
+          ExposedPorts: Object.fromEntries((cfg.hostPorts ?? []).map((p) => [`${p.target}/${p.protocol}`, {}])),
           HostConfig: {
             Init: cfg.init, NanoCpus: cfg.nanoCpus, Memory: cfg.memory, PidsLimit: cfg.pidsLimit,
             Mounts: [...(cfg.mounts ?? []), ...fileMounts],
+            PortBindings: Object.fromEntries((cfg.hostPorts ?? []).map((p) => [`${p.target}/${p.protocol}`, [{ HostIp: '', HostPort: p.published ? String(p.published) : '' }]])),
           },
         });
         await containers.start(Id);
