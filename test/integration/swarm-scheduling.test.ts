@@ -6,28 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { createServer } from 'node:net';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-/** A TCP port free on loopback now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 describe('swarm scheduling on one host, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
   let nodeId = '';
   before(async () => {
-    d = await startSeededDaemon();
-    const init = d.docker(['swarm', 'init']);
+    // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
+    d = await startSeededDaemon([], { ownNetns: true });
+    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
     assert.equal(init.code, 0, init.stderr);
     nodeId = d.docker(['info', '--format', '{{.Swarm.NodeID}}']).stdout.trim();
   });
@@ -155,16 +143,18 @@ describe('swarm scheduling on one host, driven by the docker CLI', { skip: !DOCK
   });
 
   test('--publish mode=host: the task\'s container is bound on the node; a second replica of the port pends ("host-mode port already in use")', async () => {
-    const port = await freePort();
+    // The daemon's own network namespace: any port is free there.
+    const port = 18080;
+    // Read from that namespace as a user would on the node: a container on the host network.
+    const get = () => d.docker(['run', '--rm', '--network', 'host', 'busybox', 'wget', '-qO-', `http://127.0.0.1:${port}/`]);
     const c = d.docker(['service', 'create', '-d', '--name', 'web', '--replicas', '2', '--stop-grace-period', '1s', '--publish', `mode=host,target=80,published=${port}`,
       'busybox', 'sh', '-c', 'mkdir -p /www && echo hello-host-mode > /www/index.html && exec httpd -f -p 80 -h /www']);
     assert.equal(c.code, 0, c.stderr);
     await waitFor('one web running', () => (running('web').length === 1 ? true : undefined), 60_000);
-    let body = '';
-    for (let i = 0; i < 100 && !body; i++) {
-      body = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text(), () => '');
-      if (!body) await new Promise((res) => setTimeout(res, 200));
-    }
+    const body = await waitFor('the port answering', () => {
+      const r = get();
+      return r.code === 0 ? r.stdout : undefined;
+    });
     assert.equal(body, 'hello-host-mode\n');
     const pending = await waitFor('the second pending', () => ps('web').find((l) => l.includes('Pending')));
     assert.match(pending, /"no suitable node \(host-mode port already in use on 1 node\)"$/);
@@ -174,7 +164,7 @@ describe('swarm scheduling on one host, driven by the docker CLI', { skip: !DOCK
     // Scaled to one, nothing pends; the port stays served.
     assert.equal(d.docker(['service', 'scale', '-d', 'web=1']).code, 0);
     await waitFor('no pending task', () => (ps('web').some((l) => l.includes('Pending')) ? undefined : true));
-    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'hello-host-mode\n');
+    assert.equal(get().stdout, 'hello-host-mode\n');
     assert.equal(d.docker(['service', 'rm', 'web']).code, 0);
   });
 

@@ -33,8 +33,9 @@ const SECRET = 'hunter2-correct-horse-battery';
 describe('swarm secrets and configs, driven by the docker CLI and docker-py', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
   before(async () => {
-    d = await startSeededDaemon();
-    const init = d.docker(['swarm', 'init']);
+    // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
+    d = await startSeededDaemon([], { ownNetns: true });
+    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
     assert.equal(init.code, 0, init.stderr);
   });
   after(async () => {

@@ -223,7 +223,14 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
     const before = tasks('web');
     assert.equal(before.size, 1);
     const allContainers = () => d.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web']).stdout.trim().split('\n').sort();
-    const containersBefore = allContainers();
+    // The scale-down just before may still be removing slot 2's container: wait for the set to settle.
+    let containersBefore = allContainers();
+    for (let i = 0; i < 10; i++) {
+      await new Promise((res) => setTimeout(res, 2500));
+      const now = allContainers();
+      if (JSON.stringify(now) === JSON.stringify(containersBefore)) break;
+      containersBefore = now;
+    }
     const taskIds = () => d.docker(['service', 'ps', 'web', '-q', '--filter', 'desired-state=running']).stdout.trim();
     const runningTask = taskIds();
     await d.crash();

@@ -12,8 +12,9 @@ import { waitFor } from '../helpers/wait.ts';
 describe('swarm rolling updates and rollbacks, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
   before(async () => {
-    d = await startSeededDaemon();
-    const init = d.docker(['swarm', 'init']);
+    // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
+    d = await startSeededDaemon([], { ownNetns: true });
+    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
     assert.equal(init.code, 0, init.stderr);
   });
   after(async () => {
