@@ -12,7 +12,8 @@ import { writeFileAtomic } from '../files/atomic.ts';
 import { KEYS, PREFIX, type ClusterStore } from './store.ts';
 import { newId } from './spec.ts';
 import { lookup, type Filters } from './objects.ts';
-import type { Annotated, ServiceRecord, ServiceSpec } from './types.ts';
+import type { Annotated, ServiceRecord, ServiceSpec, TaskRecord } from './types.ts';
+import type { TaskFile } from './local-engine.ts';
 
 export type FileKind = 'secret' | 'config';
 
@@ -173,6 +174,21 @@ export class ClusterFiles {
       const missing = refs.filter((r) => !all.some((o) => o.ID === r.id && o.Spec.Name === r.name)).map((r) => r.name);
       if (missing.length) throw invalid(`${kind}${missing.length === 1 ? '' : 's'} not found: ${missing.join(', ')}`);
     }
+  }
+
+  /** The secret and config files a task's references name, opened for its container by the agent of its node. */
+  async forTask(t: TaskRecord): Promise<TaskFile[]> {
+    const out: TaskFile[] = [];
+    for (const kind of ['secret', 'config'] as const) {
+      for (const r of references({ TaskTemplate: t.Spec }, kind)) {
+        if (!r.file) continue; // a runtime reference (a credential spec) is no file
+        const name = r.file.Name;
+        // As dockerd on Linux: a relative secret target is under /run/secrets, a relative config's under /.
+        const target = name.startsWith('/') ? name : kind === 'secret' ? `/run/secrets/${name}` : `/${name}`;
+        out.push({ kind, target, data: await this.data(kind, r.id), uid: Number(r.file.UID || 0), gid: Number(r.file.GID || 0), mode: r.file.Mode ?? 0o444 });
+      }
+    }
+    return out;
   }
 
   /** The data a task's reference names, opened: read by the agent of the node that runs the task. */

@@ -13,15 +13,15 @@ import { ClusterStore, KEYS, PREFIX } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Agent } from './agent.ts';
 import { ClusterObjects } from './objects.ts';
-import { TASK_LABELS, type LocalEngine, type TaskFile } from './local-engine.ts';
-import { ClusterFiles, loadDataKey, references, writeDataKey } from './secrets.ts';
+import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
+import { ClusterFiles, loadDataKey, writeDataKey } from './secrets.ts';
 import { newId } from './spec.ts';
 import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { advertiseAddr, beat, campaign, firstContact, hostOf, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
-import type { ClusterRecord, NodeRecord, TaskRecord } from './types.ts';
+import type { ClusterRecord, NodeRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
@@ -346,7 +346,7 @@ export class ClusterService {
     const files = new ClusterFiles(store, await loadDataKey(this.dir));
     const objects = new ClusterObjects(store, state.NodeID);
     objects.checkReferences = (spec) => files.checkReferences(spec);
-    const agent = new Agent(store, this.engine, state.NodeID, (t) => taskFiles(files, t));
+    const agent = new Agent(store, this.engine, state.NodeID, (t) => files.forTask(t));
     const m: Membership = {
       state, member, store, objects, files,
       agent: new ReconcileLoop(() => agent.pass(), (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
@@ -486,21 +486,6 @@ export class ClusterService {
       Cluster: withoutTokens,
     };
   }
-}
-
-/** The secret and config files a task's references name, opened for its container. */
-async function taskFiles(files: ClusterFiles, t: TaskRecord): Promise<TaskFile[]> {
-  const out: TaskFile[] = [];
-  for (const kind of ['secret', 'config'] as const) {
-    for (const r of references({ TaskTemplate: t.Spec }, kind)) {
-      if (!r.file) continue; // a runtime reference (a credential spec) is no file
-      const name = r.file.Name;
-      // As dockerd on Linux: a relative secret target is under /run/secrets, a relative config's under /.
-      const target = name.startsWith('/') ? name : kind === 'secret' ? `/run/secrets/${name}` : `/${name}`;
-      out.push({ kind, target, data: await files.data(kind, r.id), uid: Number(r.file.UID || 0), gid: Number(r.file.GID || 0), mode: r.file.Mode ?? 0o444 });
-    }
-  }
-  return out;
 }
 
 /** dockerd's default cluster spec, with what the init request set over it. */

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -59,6 +60,26 @@ describe('swarm service logs and task healthchecks, driven by the docker CLI', {
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no such task or service: nosuch/);
     assert.equal(d.docker(['service', 'rm', 'talker']).code, 0);
+  });
+
+  test('service logs --follow streams the lines the task writes after the request', async () => {
+    const c = d.docker(['service', 'create', '--name', 'ticker', '--stop-grace-period', '1s', 'busybox', 'sh', '-c', 'i=0; while true; i=$((i+1)); do echo tick $i; sleep 0.3; done']);
+    assert.equal(c.code, 0, c.stderr);
+    const child = spawn(DOCKER as string, ['service', 'logs', '--follow', '--raw', 'ticker'], { env: d.env });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b; });
+    const ticks = () => out.split('\n').filter((l) => /^tick \d+$/.test(l)).map((l) => Number(l.slice(5)));
+    try {
+      const first = await waitFor('a first tick', () => (ticks().length ? Math.max(...ticks()) : undefined));
+      // Later lines arrive on the same response, in order.
+      await waitFor('five more ticks streamed', () => (Math.max(...ticks()) >= first + 5 ? true : undefined), 30_000);
+      const seen = ticks();
+      assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      assert.equal(child.exitCode, null, 'the follow is still open');
+    } finally {
+      child.kill();
+    }
+    assert.equal(d.docker(['service', 'rm', 'ticker']).code, 0);
   });
 
   test('--health-* reach the task\'s container; the task is starting until healthy, then running', async () => {
