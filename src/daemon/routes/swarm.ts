@@ -112,13 +112,9 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     });
   }
 
-  // Not in this first slice: node updates and removal, swarm update and unlock,
-  // service and task logs, secrets and configs. A node in no swarm answers them as dockerd does.
-  const later = (what: string) => () => {
+  // Autolock is not implemented: there is never anything to unlock. A node in no swarm answers as dockerd does.
+  api.route('POST', '/swarm/unlock', () => {
     cluster.objects();
-    throw new UnavailableError(`berth's swarm mode does not implement ${what} yet`);
-  };
-  for (const [method, path, what] of [
-    ['POST', '/swarm/unlock', 'swarm unlock'],
-  ] as const) api.route(method, path, later(what));
+    throw new UnavailableError('berth\'s swarm mode does not implement swarm unlock yet');
+  });
 }
