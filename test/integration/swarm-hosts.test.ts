@@ -7,6 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
 import { startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
@@ -180,6 +182,39 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
       .catch((err: Error) => { throw new Error(`${err.message}: wanted ${wanted()}, running ${running()}`); });
     assert.equal(wanted(), '');
     assert.equal(sorted(placement(a, 'web')), sorted({ [a.name]: 3, [b.name]: 3 }));
+  });
+
+  test('a secret created on A reaches a task the constraint puts on the worker C (the swarm\'s data key came with its join)', async () => {
+    const file = join(d.dataRoot, '..', 'token.txt');
+    writeFileSync(file, 'across-hosts');
+    const sec = a.docker(['secret', 'create', 'token', file]);
+    assert.equal(sec.code, 0, sec.stderr);
+    const r = a.docker(['service', 'create', '-d', '--name', 'usesec', '--secret', 'token', '--constraint', `node.hostname==${c.name}`, 'busybox', 'sh', '-c', 'cat /run/secrets/token; echo; sleep 3600']);
+    assert.equal(r.code, 0, r.stderr);
+    try {
+      const id = await waitFor('the task running on C', () => c.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=usesec']).stdout.trim() || undefined, 90_000);
+      const logs = await waitFor('its output', () => c.docker(['logs', id]).stdout || undefined);
+      assert.equal(logs, 'across-hosts\n', c.docker(['logs', id]).stderr);
+    } finally {
+      assert.equal(a.docker(['service', 'rm', 'usesec']).code, 0);
+    }
+    await waitFor('its container gone from C', () => (c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=usesec']).stdout.trim() === '' ? true : undefined), 60_000);
+    assert.equal(a.docker(['secret', 'rm', 'token']).code, 0);
+  });
+
+  test('a rolling update with parallelism 1 replaces the 6 replicas one at a time: never fewer than 5 running', async () => {
+    const u = a.docker(['service', 'update', '-d', '--update-parallelism', '1', '--update-monitor', '1s', '--env-add', 'ROLLED=1', 'web']);
+    assert.equal(u.code, 0, u.stderr);
+    const total = () => Object.values(placement(a, 'web')).reduce((x, y) => x + y, 0);
+    let fewest = Infinity;
+    await waitFor('the update completed', () => {
+      fewest = Math.min(fewest, total());
+      return a.docker(['service', 'inspect', 'web', '--format', '{{.UpdateStatus.State}}']).stdout.trim() === 'completed' ? true : undefined;
+    }, 180_000);
+    assert.ok(fewest >= 5, `${fewest} running at one point`);
+    assert.equal(total(), 6);
+    const envs = a.docker(['service', 'ps', 'web', '--filter', 'desired-state=running', '-q']).stdout.split('\n').filter(Boolean);
+    assert.equal(envs.length, 6);
   });
 
   test('node update: availability and labels; demote B (its etcd member leaves); the last manager cannot be demoted', async () => {
