@@ -40,6 +40,18 @@ function ethBytes(h: SwarmHost): number {
   return f[0] + f[8];
 }
 
+/** TCP bytes (sent+received) of each process on h, from ss's socket counters: who the idle traffic is. */
+function byProcess(h: SwarmHost): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const block of h.exec('ss -tinpH').stdout.split(/\n(?=\S)/)) {
+    const who = /users:\(\("([^"]+)"/.exec(block)?.[1] ?? '?';
+    const sent = Number(/bytes_sent:(\d+)/.exec(block)?.[1] ?? 0);
+    const recv = Number(/bytes_received:(\d+)/.exec(block)?.[1] ?? 0);
+    out[who] = (out[who] ?? 0) + sent + recv;
+  }
+  return out;
+}
+
 const d = new TestDaemon();
 await d.start();
 const hosts: SwarmHost[] = [];
@@ -72,10 +84,15 @@ try {
   // Idle: no service, three managers; 30 s per sample.
   await sleep(5000);
   const before = hosts.map(ethBytes);
+  const procs = hosts.map(byProcess);
   const l = load();
   await sleep(30_000);
   const rates = hosts.map((h, i) => (ethBytes(h) - before[i]) / 30);
-  console.log(`idle traffic per node (eth0, in+out, 30 s, three managers): ${hosts.map((h, i) => `${h.name.split('-')[0]} ${(rates[i] / 1024).toFixed(2)} KiB/s`).join(', ')} (load ${l})`);
+  hosts.forEach((h, i) => {
+    const now = byProcess(h);
+    console.log(`  ${['A', 'B', 'C'][i]} by process (KiB/s, TCP payload): ${Object.keys(now).map((k) => `${k} ${((now[k] - (procs[i][k] ?? 0)) / 30 / 1024).toFixed(2)}`).join(', ')}`);
+  });
+  console.log(`idle traffic per node (eth0, in+out, 30 s, three managers): ${hosts.map((h, i) => `${['A', 'B', 'C'][i]} ${(rates[i] / 1024).toFixed(2)} KiB/s`).join(', ')} (load ${l})`);
 } finally {
   for (const h of [...hosts].reverse()) h.docker(['swarm', 'leave', '--force']);
   await Promise.all(hosts.map((h) => h.stop()));

@@ -148,7 +148,11 @@ export class ClusterService {
       return;
     }
     try {
-      await this.serial(() => this.attach(state));
+      await this.serial(async () => {
+        await this.attach(state);
+        // The members as they are now (attach read them): the next start reaches the store through these.
+        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+      });
       this.restoreError = '';
     } catch (err) {
       // The daemon still serves; the membership stays recorded for the next start.
@@ -344,7 +348,9 @@ export class ClusterService {
       } else {
         await member.start();
       }
-      endpoints = [member.clientUrl, ...endpoints.filter((u) => u !== member?.clientUrl)];
+      // Its own member only: etcd3 picks a random host per call, which sent a manager's
+      // every read across the network; the member is supervised, and restarts are retried over.
+      endpoints = [member.clientUrl];
     }
     const store = await ClusterStore.connect(endpoints, creds);
     // The swarm's one data key, made at init and handed to joiners: every node's agent opens the secrets of its tasks.

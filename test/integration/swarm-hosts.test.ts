@@ -281,4 +281,18 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(a.docker(['service', 'update', '-d', '--replicas', '2', 'second']).code, 0);
     await hasLine(b, new RegExp(`^${a.name} Ready (Leader|Reachable)\n${b.name} Ready (Leader|Reachable)$`));
   });
+
+  test('node rm --force of a ready worker: the node finds itself removed and leaves, its task containers with it', async () => {
+    const token = a.docker(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
+    const j = c.docker(['swarm', 'join', '--token', token, `${a.addr}:2377`], { timeout: 180_000 });
+    assert.equal(j.code, 0, j.stderr);
+    await hasLine(a, new RegExp(`^${c.name} Ready$`, 'm'));
+    assert.equal(a.docker(['service', 'scale', '-d', 'web=6']).code, 0);
+    await waitFor('a task on C', () => (c.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=web']).stdout.trim() ? true : undefined), 120_000);
+    const rm = a.docker(['node', 'rm', '--force', c.name]);
+    assert.equal(rm.code, 0, rm.stderr);
+    await waitFor('C out of the swarm', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim() === 'inactive' ? true : undefined));
+    await waitFor('C\'s task containers gone', () => (c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web']).stdout === '' ? true : undefined));
+    assert.doesNotMatch(nodes(a), new RegExp(c.name));
+  });
 });
