@@ -143,9 +143,6 @@ export class EtcdMember {
       '--initial-cluster', this.o.initialCluster ?? `${this.name}=${peer}`, '--initial-cluster-state', this.o.clusterState ?? 'new',
       '--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth',
       '--peer-cert-file', tls.cert, '--peer-key-file', tls.key, '--peer-trusted-ca-file', tls.ca, '--peer-client-cert-auth',
-      // swarmkit's raft timing (a 1 s tick, HeartbeatTick 1, ElectionTick 10, as the cluster spec shows):
-      // etcd's default 100 ms heartbeat is ten times the idle traffic between managers.
-      '--heartbeat-interval', '1000', '--election-timeout', '10000',
       // Desired state is small and rewritten often: keep its history bounded.
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),

@@ -18,6 +18,10 @@ import { callManager, SWARM_PORT } from './swarm-port.ts';
 
 export type Log = (level: string, msg: string) => void;
 
+const MANAGER_LEAVES = 'You are attempting to leave the swarm on a node that is participating as a manager. ';
+const LAST_MANAGER = `${MANAGER_LEAVES}Removing the last manager erases all current state of the swarm. Use \`--force\` to ignore this message. `;
+const RESTORE = 'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.';
+
 const HEARTBEAT_TTL = 10;
 const LEADER_TTL = 5;
 /** How long a join keeps trying to reach a manager (dockerd's swarmConnectTimeout). */
@@ -191,3 +195,16 @@ export async function promoteLearner(endpoints: string[], creds: { ca: Buffer; c
   }
 }
 
+/** dockerd's refusal of a manager's leave without --force, with the managers it counts. */
+export async function leaveRefusal(m: Membership): Promise<string> {
+  try {
+    const managers = (await m.objects.nodes()).filter((n) => n.ManagerStatus);
+    const reachable = managers.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length;
+    const unreachable = managers.length - reachable;
+    if (reachable - 2 <= unreachable) {
+      if (reachable === 1 && unreachable === 0) return LAST_MANAGER;
+      return `${MANAGER_LEAVES}Removing this node leaves ${reachable - 1} managers out of ${reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. ${RESTORE}`;
+    }
+  } catch { /* no count without a store: the general warning */ }
+  return MANAGER_LEAVES + RESTORE;
+}

@@ -20,16 +20,13 @@ import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
-import { advertiseAddr, beat, campaign, firstContact, hostOf, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
+import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 const WORKER = 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.';
 const ALREADY = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
-const MANAGER_LEAVES = 'You are attempting to leave the swarm on a node that is participating as a manager. ';
-const LAST_MANAGER = `${MANAGER_LEAVES}Removing the last manager erases all current state of the swarm. Use \`--force\` to ignore this message. `;
-const RESTORE = 'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.';
 
 export interface InitRequest {
   ListenAddr?: string;
@@ -276,7 +273,7 @@ export class ClusterService {
       const m = this.m;
       if (!m) throw new UnavailableError(NO_SWARM);
       if (m.state.Role === 'manager') {
-        if (!force) throw new UnavailableError(await this.leaveRefusal(m));
+        if (!force) throw new UnavailableError(await leaveRefusal(m));
         await this.leaveMembers(m);
       }
       await this.teardown();
@@ -285,20 +282,6 @@ export class ClusterService {
       await rm(join(this.dir, 'state.json'), { force: true });
       await rm(this.dir, { recursive: true, force: true });
     });
-  }
-
-  /** dockerd's refusal of a manager's leave without --force, with the managers it counts. */
-  private async leaveRefusal(m: Membership): Promise<string> {
-    try {
-      const managers = (await m.objects.nodes()).filter((n) => n.ManagerStatus);
-      const reachable = managers.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length;
-      const unreachable = managers.length - reachable;
-      if (reachable - 2 <= unreachable) {
-        if (reachable === 1 && unreachable === 0) return LAST_MANAGER;
-        return `${MANAGER_LEAVES}Removing this node leaves ${reachable - 1} managers out of ${reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. ${RESTORE}`;
-      }
-    } catch { /* no count without a store: the general warning */ }
-    return MANAGER_LEAVES + RESTORE;
   }
 
   /**
