@@ -7,7 +7,7 @@
 // down and replaced elsewhere; slots past the count, and tasks of removed
 // services, are marked for removal and reaped once ended; each slot's history
 // is kept to swarm's TaskHistoryRetentionLimit. Out-of-date slots are the
-// updater's (updater.ts).
+// updater's (updater.ts), job modes jobs.ts's.
 import { KEYS, type ClusterStore } from './store.ts';
 import { newId, replicasOf, specForm } from './spec.ts';
 import { eligibleNodes, noSuitableNode, nodeMatches, nodeReady, parseConstraints, pickNode, type ClusterView } from './placement.ts';
@@ -16,8 +16,6 @@ import { terminal, type NodeRecord, type ServiceRecord, type TaskRecord } from '
 import { shouldRestart } from './restart.ts';
 import { isJob, jobIteration, reconcileJob } from './jobs.ts';
 import { hostPortsForm, serviceHostPorts, taskHostPorts } from './host-ports.ts';
-
-export { shouldRestart };
 
 const HISTORY_LIMIT = 5;
 const DEFAULT_RESTART_DELAY_NS = 5e9;
