@@ -36,7 +36,8 @@ function etcdPids(dataRoot: string): number[] {
 
 describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
-  before(async () => { d = await startSeededDaemon(); });
+  // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
+  before(async () => { d = await startSeededDaemon([], { ownNetns: true }); });
   after(async () => {
     // Leaving removes the task containers, so the daemon stops with nothing running.
     d.docker(['swarm', 'leave', '--force']);
@@ -52,7 +53,7 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
   const countIs = (svc: string, n: number) => waitFor(`${n} running tasks of ${svc}`, () => (tasks(svc).size === n ? tasks(svc) : undefined), 60_000);
 
   test('swarm init starts the etcd member and makes this node the one manager, the leader', () => {
-    const init = d.docker(['swarm', 'init']);
+    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
     assert.equal(init.code, 0, init.stderr);
     const id = /current node \(([a-z0-9]{25})\) is now a manager/.exec(init.stdout)?.[1];
     assert.ok(id, init.stdout);
@@ -222,7 +223,14 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
     const before = tasks('web');
     assert.equal(before.size, 1);
     const allContainers = () => d.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web']).stdout.trim().split('\n').sort();
-    const containersBefore = allContainers();
+    // The scale-down just before may still be removing slot 2's container: wait for the set to settle.
+    let containersBefore = allContainers();
+    for (let i = 0; i < 10; i++) {
+      await new Promise((res) => setTimeout(res, 2500));
+      const now = allContainers();
+      if (JSON.stringify(now) === JSON.stringify(containersBefore)) break;
+      containersBefore = now;
+    }
     const taskIds = () => d.docker(['service', 'ps', 'web', '-q', '--filter', 'desired-state=running']).stdout.trim();
     const runningTask = taskIds();
     await d.crash();

@@ -6,13 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 
-function call(socketPath: string, method: string, path: string): Promise<{ status: number; body: string }> {
+function call(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    request({ socketPath, method, path }, (res) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    request({ socketPath, method, path, headers: payload ? { 'Content-Type': 'application/json' } : {} }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => { text += c; });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    }).on('error', reject).end();
+    }).on('error', reject).end(payload);
   });
 }
 
@@ -39,4 +40,16 @@ describe('swarm routes on a node in no swarm', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Error response from daemon: This node is not a swarm manager/);
   });
+
+  test('a join with no manager address or a malformed token is a 400 with dockerd\'s words, and the node stays in no swarm', async () => {
+    const none = await call(d.socket, 'POST', '/swarm/join', { JoinToken: 'SWMTKN-1-x' });
+    assert.deepEqual([none.status, JSON.parse(none.body)], [400, { message: 'at least 1 RemoteAddr is required to join' }]);
+    const bad = await call(d.socket, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:2377'], JoinToken: 'SWMTKN-1-nonsense' });
+    assert.deepEqual([bad.status, JSON.parse(bad.body)], [400, { message: 'invalid join token' }]);
+    const avail = await call(d.socket, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:2377'], JoinToken: 'SWMTKN-1-x', Availability: 'asleep' });
+    assert.deepEqual([avail.status, JSON.parse(avail.body)], [400, { message: 'invalid availability "asleep"' }]);
+    const info = await call(d.socket, 'GET', '/info');
+    assert.equal((JSON.parse(info.body) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'inactive');
+  });
 });
+
