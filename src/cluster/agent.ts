@@ -4,6 +4,8 @@
 // never starts a second container for a task.
 import { KEYS, type ClusterStore } from './store.ts';
 import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig } from './local-engine.ts';
+import { NETWORK_KEYS, type OverlayNetworkRecord } from './networks.ts';
+import { networksReady, serviceNetworks } from './network-agent.ts';
 import { terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
 
 /** dockerd names a task's container <service>.<slot>.<task ID>. */
@@ -11,7 +13,7 @@ export function taskName(serviceName: string, t: Pick<TaskRecord, 'Slot' | 'ID'>
   return `${serviceName}.${t.Slot}.${t.ID}`;
 }
 
-export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string): TaskContainerConfig {
+export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, networks: TaskContainerConfig['networks'] = []): TaskContainerConfig {
   const c = t.Spec.ContainerSpec ?? { Image: '' };
   const name = taskName(svc.Spec.Name, t);
   return {
@@ -36,6 +38,7 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
     openStdin: c.OpenStdin ?? false,
     stopSignal: c.StopSignal || undefined,
     init: c.Init ?? undefined,
+    ...(networks?.length ? { networks } : {}),
   };
 }
 
@@ -77,7 +80,10 @@ export class Agent {
   }
 
   async pass(): Promise<void> {
-    const [all, services] = await Promise.all([this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services)]);
+    const [all, services, nets] = await Promise.all([
+      this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services), this.store.list<OverlayNetworkRecord>(NETWORK_KEYS.networks),
+    ]);
+    this.nets = nets;
     const tasks = new Map(all.filter((t) => t.NodeID === this.nodeId).map((t) => [t.ID, t]));
     const containers = new Map<string, TaskContainer>();
     for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) {
@@ -108,7 +114,8 @@ export class Agent {
         await this.setStatus(t, 'failed', 'started', undefined, 'task: container removed');
       } else {
         const svc = services.find((s) => s.ID === t.ServiceID);
-        if (svc) toRun.push([svc, t]);
+        // A task waits for its overlays (a network pass makes ingress when a service first publishes).
+        if (svc && networksReady(svc, nets)) toRun.push([svc, t]);
       }
     }
     // New tasks start a few at a time: a service of many replicas converges
@@ -119,9 +126,12 @@ export class Agent {
     }));
   }
 
+  /** The overlays as of this pass. */
+  private nets: OverlayNetworkRecord[] = [];
+
   private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
     try {
-      const id = await this.engine.run(containerConfig(svc, t, this.nodeId));
+      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, serviceNetworks(svc, this.nets)));
       const now = this.find(id);
       // A container that ended before the status write is recorded as ended.
       if (now && !now.running && !now.created) await this.ended(t, now);

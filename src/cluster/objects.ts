@@ -4,6 +4,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { KEYS, type ClusterStore } from './store.ts';
+import { endpointView, resolveSpecNetworks } from './network-agent.ts';
 import { newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
 import { terminal, type ClusterRecord, type NodeRecord, type ServiceRecord, type ServiceSpec, type TaskRecord } from './types.ts';
 
@@ -77,6 +78,8 @@ export class ClusterObjects {
     const all = await this.store.list<ServiceRecord>(KEYS.services);
     const out = all.filter((s) => anyPrefix(filters.id, s.ID) && anyPrefix(filters.name, s.Spec.Name)
       && anyOf(filters.mode, 'replicated') && labelsMatch(s.Spec.Labels ?? {}, filters.label ?? []));
+    // Its published ports and VIPs, as swarm's allocator fills Endpoint in.
+    if (out.length) await endpointView(this.store, out);
     if (withStatus) {
       const tasks = await this.store.list<TaskRecord>(KEYS.tasks);
       const nodes = await this.nodes();
@@ -99,6 +102,7 @@ export class ClusterObjects {
 
   async createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] | null }> {
     validateServiceSpec(spec);
+    await resolveSpecNetworks(this.store, spec);
     const now = new Date().toISOString();
     const svc: Omit<ServiceRecord, 'Version'> = {
       ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: normalizeSpec(spec),
@@ -114,6 +118,7 @@ export class ClusterObjects {
   async updateService(ref: string, version: number, spec: ServiceSpec): Promise<{ Warnings: string[] | null }> {
     const svc = await this.service(ref);
     validateServiceSpec(spec);
+    await resolveSpecNetworks(this.store, spec);
     if (spec.Name !== svc.Spec.Name) throw new InvalidArgumentError('rpc error: code = Unimplemented desc = renaming services is not supported');
     if (version !== svc.Version.Index) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
     const now = new Date().toISOString();

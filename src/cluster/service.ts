@@ -14,6 +14,8 @@ import { ClusterStore, KEYS, PREFIX } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Scheduler } from './scheduler.ts';
 import { Agent } from './agent.ts';
+import { NetworkAgent } from './network-agent.ts';
+import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
 import { joinToken, newId } from './spec.ts';
@@ -41,6 +43,8 @@ interface Membership {
   member: EtcdMember;
   store: ClusterStore;
   objects: ClusterObjects;
+  networks: ClusterNetworks;
+  net: NetworkAgent;
   heartbeat?: Lease;
   leaderLease?: Lease;
   watcher?: Watcher;
@@ -94,6 +98,33 @@ export class ClusterService {
   objects(): ClusterObjects {
     if (!this.m) throw new UnavailableError(NO_MANAGER);
     return this.m.objects;
+  }
+
+  /** The swarm's overlay networks, or dockerd's refusal for a node in no swarm. */
+  networks(): ClusterNetworks {
+    if (!this.m) throw new UnavailableError(NO_MANAGER);
+    return this.m.networks;
+  }
+
+  /** An overlay address for a container of this node (the engine asks at its start). */
+  async allocateAddress(networkId: string, owner: { containerId: string; labels: Record<string, string> }): Promise<string> {
+    const m = this.m;
+    if (!m) throw new UnavailableError(NO_SWARM);
+    const ip = await m.networks.allocate(networkId, {
+      kind: 'container', id: owner.containerId, node: m.state.NodeID,
+      service: owner.labels[TASK_LABELS.serviceId], task: owner.labels[TASK_LABELS.taskId],
+    });
+    m.agent.kick();
+    return ip!;
+  }
+
+  /** One networking pass now: an overlay just created or removed is made real on this node before the answer. */
+  async syncNetworks(): Promise<void> {
+    await this.m?.net.pass();
+  }
+
+  async releaseAddress(networkId: string, ip: string): Promise<void> {
+    await this.m?.networks.release(networkId, ip);
   }
 
   /** One init/leave/restore at a time. */
@@ -177,6 +208,8 @@ export class ClusterService {
       await this.teardown();
       // As dockerd's leave: the node's task containers go with its membership.
       for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
+      // And its overlays, once no container is on them.
+      await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
       await rm(join(this.dir, 'state.json'), { force: true });
       await rm(this.dir, { recursive: true, force: true });
     });
@@ -194,9 +227,15 @@ export class ClusterService {
     await member.start();
     const store = await ClusterStore.connect(member.clientUrl);
     const agent = new Agent(store, this.engine, state.NodeID);
+    const net = new NetworkAgent(store, this.engine, state.NodeID);
+    // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
+    const pass = async () => {
+      await net.pass().catch((err: Error) => this.log('warn', `swarm networks: ${err.message}`));
+      await agent.pass();
+    };
     const m: Membership = {
-      state, member, store, objects: new ClusterObjects(store, state.NodeID),
-      agent: new ReconcileLoop(() => agent.pass(), (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
+      state, member, store, objects: new ClusterObjects(store, state.NodeID), networks: net.networks, net,
+      agent: new ReconcileLoop(pass, (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
     };

@@ -3,6 +3,7 @@
 // service, found by their swarm labels, and their exits from the event bus.
 import { hostname, cpus, totalmem } from 'node:os';
 import type { ContainerService } from '../containers/service.ts';
+import type { NetworkService } from '../network/service.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { LocalEngine, TaskContainer, TaskContainerConfig } from '../cluster/local-engine.ts';
 import type { ContainerRecord } from '../api/container.ts';
@@ -20,7 +21,7 @@ function view(rec: ContainerRecord): TaskContainer {
   };
 }
 
-export function clusterEngine(containers: ContainerService, events: EventBus, engineVersion: string): LocalEngine {
+export function clusterEngine(containers: ContainerService, networks: NetworkService, events: EventBus, engineVersion: string): LocalEngine {
   return {
     listLabelled: (label) => containers.list().filter((r) => r.Config.Labels && label in r.Config.Labels).map(view),
     async run(cfg: TaskContainerConfig) {
@@ -28,7 +29,8 @@ export function clusterEngine(containers: ContainerService, events: EventBus, en
         Image: cfg.image, Labels: cfg.labels, Env: cfg.env, Entrypoint: cfg.entrypoint, Cmd: cfg.cmd,
         Hostname: cfg.hostname, WorkingDir: cfg.workingDir, User: cfg.user, Tty: cfg.tty, OpenStdin: cfg.openStdin,
         StopSignal: cfg.stopSignal,
-        HostConfig: { Init: cfg.init },
+        HostConfig: { Init: cfg.init, ...(cfg.networks?.length ? { NetworkMode: cfg.networks[0].id } : {}) },
+        ...(cfg.networks?.length ? { NetworkingConfig: { EndpointsConfig: Object.fromEntries(cfg.networks.map((n) => [n.id, { Aliases: n.aliases }])) } } : {}),
       });
       await containers.start(Id);
       return Id;
@@ -41,6 +43,8 @@ export function clusterEngine(containers: ContainerService, events: EventBus, en
         if (ev.Type === 'container' && (ev.Action === 'die' || ev.Action === 'destroy') && label in ev.Actor.Attributes) fn();
       });
     },
+    syncOverlays: (state) => networks.syncOverlays(state),
+    localSubnets: () => networks.usedSubnets(),
     describe: () => ({ hostname: hostname(), engineVersion, nanoCPUs: cpus().length * 1e9, memoryBytes: totalmem() }),
   };
 }

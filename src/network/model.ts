@@ -26,7 +26,7 @@ export interface NetworkRecord {
   Options: Record<string, string>;
   Labels: Record<string, string>;
   /** berth's own: the bridge device, the IPAM cursor, the embedded DNS port; an overlay's VXLAN (overlays.ts). */
-  berth?: { bridge: string; cursor: number; dnsPort?: number; overlay?: { vni: number; vxlan: string } };
+  berth?: { bridge: string; cursor: number; dnsPort?: number; overlay?: { vni: number; vxlan: string; address?: string } };
 }
 
 /** Networks whose containers hang off a bridge of ours: bridge networks and overlays (a bridge with a VXLAN port). */

@@ -20,9 +20,11 @@ import { Firewall, type FirewallState, type LinkRule, type PortRule } from './ip
 import { ensureBridge, redirectDns, removeLink, routedSubnets } from './links.ts';
 import { Endpoints, type Sandbox } from './endpoints.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
+import { Overlays } from './overlays.ts';
+import { removeOverlayLinks } from './overlay-links.ts';
 import {
   type ContainerDirectory, type CreateNetworkRequest, type EndpointRequest, type EndpointSettings, type IpamPoolConfig, type NetnsSpec, type NetworkRecord,
-  PREDEFINED, settingsOf,
+  type OverlayAddresses, type OverlayState, PREDEFINED, bridged, settingsOf,
 } from './model.ts';
 
 const ICC_OPT = 'com.docker.network.bridge.enable_icc';
@@ -57,6 +59,7 @@ export class NetworkService {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly firewall: Firewall;
   private readonly endpoints: Endpoints;
+  private readonly overlays: Overlays;
   private containers!: ContainerDirectory;
   private restoring = true;
   /** Bridges this start made (none was there): nothing of an earlier run can be attached to them. */
@@ -78,6 +81,19 @@ export class NetworkService {
       writeHosts: (rec, lines) => this.writeHosts(rec, lines),
       resolveLinks: (rec) => this.resolveLinks(rec),
       linked: (rec) => this.linked(rec),
+      overlayAddresses: () => this.overlays.addresses,
+    });
+    this.overlays = new Overlays({
+      events, records: this.records, dir: this.dir,
+      save: (n) => this.save(n),
+      openPool: (n) => this.openPool(n),
+      closeNetwork: (n) => {
+        this.pools.delete(n.Id);
+        this.dnsServers.get(n.Id)?.close();
+        this.dnsServers.delete(n.Id);
+      },
+      inUse: (id) => this.attached(id).length > 0,
+      syncFirewall: () => this.syncFirewall(),
     });
   }
 
@@ -118,6 +134,10 @@ export class NetworkService {
     if (this.cfg.network.iptables) writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     await this.initDefaultBridge();
     for (const n of this.records.values()) {
+      if (n.Driver === 'overlay') {
+        await this.overlays.restore(n);
+        await this.openPool(n);
+      }
       if (n.Driver !== 'bridge' || n.Name === 'bridge') continue;
       if (await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n))) this.bridgesMadeAtStart.add(n.berth!.bridge);
       await this.openPool(n);
@@ -239,8 +259,8 @@ export class NetworkService {
 
   private firewallState(): FirewallState {
     // In a stable order, so the same state always renders the same rules.
-    const bridges = this.list().filter((n) => n.Driver === 'bridge').map((n) => ({
-      bridge: n.berth!.bridge, subnet: n.IPAM.Config[0].Subnet!, internal: n.Internal, icc: n.Options[ICC_OPT] !== 'false',
+    const bridges = this.list().filter((n) => bridged(n)).map((n) => ({
+      bridge: n.berth!.bridge, subnet: n.IPAM.Config[0].Subnet!, internal: n.Internal, icc: n.Options[ICC_OPT] !== 'false', acceptDnat: n.Driver === 'overlay',
     }));
     const ports: PortRule[] = [];
     for (const sb of this.sandboxes.values()) {
@@ -248,7 +268,7 @@ export class NetworkService {
       for (const p of sb.ports) ports.push({ bridge: sb.target.bridge, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: sb.target.ip, containerPort: p.containerPort });
     }
     ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.hostIp.localeCompare(b.hostIp));
-    return { bridges, ports, links: this.linkRules() };
+    return { bridges, ports, links: this.linkRules(), ...this.overlays.firewallRules() };
   }
 
   /** The running pairs of legacy links on the default bridge, when its icc is off: rules from the records, so a restart rebuilds them. */
@@ -298,7 +318,10 @@ export class NetworkService {
     }
     if (this.containers.list().some((c) => c.State.Running)) return;
     if (this.cfg.network.iptables) await this.firewall.teardown();
-    for (const n of this.records.values()) if (n.Driver === 'bridge') await removeLink(n.berth!.bridge);
+    for (const n of this.records.values()) {
+      if (n.Driver === 'bridge') await removeLink(n.berth!.bridge);
+      if (n.Driver === 'overlay') await removeOverlayLinks(n.berth!.bridge, n.berth!.overlay!.vxlan);
+    }
   }
 
   // ---------- records ----------
@@ -354,7 +377,7 @@ export class NetworkService {
     for (const c of this.containers.list()) {
       if (!c.State.Running) continue;
       for (const ep of Object.values(settingsOf(c).Networks)) {
-        if (ep.NetworkID !== n.Id || (n.Driver === 'bridge' && !ep.IPAddress)) continue;
+        if (ep.NetworkID !== n.Id || (bridged(n) && !ep.IPAddress)) continue;
         containers[c.Id] = {
           Name: c.Name.slice(1), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress,
           IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '', IPv6Address: ep.GlobalIPv6Address ? `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` : '',
@@ -435,6 +458,8 @@ export class NetworkService {
   async remove(ref: string): Promise<void> {
     const n = this.get(ref);
     if (PREDEFINED.includes(n.Name)) throw new ForbiddenError(`${n.Name} is a pre-defined network and cannot be removed`);
+    // The cluster's: removed through it (the daemon's route), and here by the next sync.
+    if (n.Driver === 'overlay') throw new ForbiddenError(`network ${n.Name} is a swarm network: remove it on a manager`);
     const active = this.attached(n.Id);
     if (active.length) {
       throw new ForbiddenError(`error while removing network: network ${n.Name} has active endpoints (${active.map((c) => `name:"${c.Name.slice(1)}" id:"${c.Id.slice(0, 12)}"`).join(', ')})`);
@@ -457,7 +482,7 @@ export class NetworkService {
     for (const c of this.containers.list()) for (const ep of Object.values(settingsOf(c).Networks)) used.add(ep.NetworkID);
     const deleted: string[] = [];
     for (const n of this.list()) {
-      if (PREDEFINED.includes(n.Name) || used.has(n.Id) || !matches(n)) continue;
+      if (PREDEFINED.includes(n.Name) || n.Driver === 'overlay' || used.has(n.Id) || !matches(n)) continue;
       await this.remove(n.Id);
       deleted.push(n.Name);
     }
@@ -468,8 +493,8 @@ export class NetworkService {
   // ---------- containers (endpoints.ts) ----------
 
   /** Checks a new container's network mode and endpoint requests; the endpoints its record starts with. */
-  endpointsForCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string): Record<string, EndpointSettings> {
-    return this.endpoints.forCreate(mode, endpointsConfig, hostname);
+  endpointsForCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string, labels?: Record<string, string>): Record<string, EndpointSettings> {
+    return this.endpoints.forCreate(mode, endpointsConfig, hostname, labels);
   }
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
@@ -515,6 +540,26 @@ export class NetworkService {
   private lookupName(netId: string, clientIp: string, name: string): string[] | undefined {
     // Endpoints carry an address only while plumbed: a container just starting already counts.
     const plumbed = this.containers.list().filter((c) => this.sandboxes.has(c.Id));
-    return lookupName(plumbed, (ref) => this.containers.find(ref), (id) => this.records.get(id)?.Name, netId, clientIp, name);
+    const local = lookupName(plumbed, (ref) => this.containers.find(ref), (id) => this.records.get(id)?.Name, netId, clientIp, name);
+    if (local || !this.overlays.services.length) return local;
+    const asker = plumbed.find((c) => Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === netId && e.IPAddress === clientIp));
+    return asker && this.overlays.lookup(Object.values(settingsOf(asker).Networks).filter((e) => e.IPAddress).map((e) => e.NetworkID), name);
+  }
+
+  // ---------- swarm (overlays.ts) ----------
+
+  /** While this node is in a swarm: the cluster's allocation of overlay addresses (undefined when it leaves). */
+  bindSwarm(addresses: OverlayAddresses | undefined): void {
+    this.overlays.addresses = addresses;
+  }
+
+  /** Subnets this host's networks and routes take (an overlay's must overlap none). */
+  async usedSubnets(): Promise<string[]> {
+    return [...await routedSubnets(), ...this.subnets()].map((s) => formatCidr(s));
+  }
+
+  /** Makes this node's overlays, VIPs and routing mesh match the cluster's state. */
+  syncOverlays(state: OverlayState): Promise<void> {
+    return this.overlays.sync(state);
   }
 }

@@ -1,0 +1,185 @@
+// Every node's share of the swarm's networking, one level-triggered pass
+// before the task agent's: the ingress network once a service publishes a
+// port, a VIP per service on each of its overlays, this node's own address
+// on every overlay, addresses of nodes gone from the swarm released, and the
+// state the engine makes real (LocalEngine.syncOverlays): every overlay with
+// the endpoints on other nodes (its peers, from the address entries), and
+// the services with their VIPs, tasks and published ports.
+import { macFor, parseCidr, parseIPv4 } from '../api/address.ts';
+import { NotFoundError } from '../errors.ts';
+import { KEYS, type ClusterStore } from './store.ts';
+import { ClusterNetworks, type AddressEntry, type OverlayNetworkRecord } from './networks.ts';
+import type { LocalEngine, OverlayState } from './local-engine.ts';
+import type { ClusterRecord, NodeRecord, ServiceRecord } from './types.ts';
+
+interface NetworkAttachment { Target?: string; Aliases?: string[] }
+interface PortConfig { Protocol?: string; TargetPort?: number; PublishedPort?: number; PublishMode?: string }
+
+/** The ports a service publishes through the routing mesh. */
+export function meshPorts(svc: ServiceRecord): { proto: 'tcp' | 'udp'; published: number; target: number }[] {
+  const ports = ((svc.Spec.EndpointSpec as { Ports?: PortConfig[] } | undefined)?.Ports ?? []);
+  return ports.filter((p) => p.PublishMode !== 'host' && p.PublishedPort && p.TargetPort)
+    .map((p) => ({ proto: p.Protocol === 'udp' ? 'udp' : 'tcp', published: p.PublishedPort!, target: p.TargetPort! }));
+}
+
+/** The overlays a service's tasks join, by ID: its spec's networks (ID, name or ID prefix), then ingress if it publishes. */
+function attachments(svc: { Spec: ServiceRecord['Spec'] }): NetworkAttachment[] {
+  return (svc.Spec.TaskTemplate?.Networks as NetworkAttachment[] | undefined) ?? (svc.Spec.Networks as NetworkAttachment[] | undefined) ?? [];
+}
+
+/** An overlay by ID, name or ID prefix. */
+function findNetwork(nets: OverlayNetworkRecord[], ref: string): OverlayNetworkRecord | undefined {
+  return nets.find((x) => x.ID === ref) ?? nets.find((x) => x.Name === ref) ?? nets.find((x) => ref && x.ID.startsWith(ref));
+}
+
+export function serviceNetworks(svc: ServiceRecord, nets: OverlayNetworkRecord[]): { id: string; aliases: string[] }[] {
+  const out: { id: string; aliases: string[] }[] = [];
+  for (const a of attachments(svc)) {
+    const n = findNetwork(nets, a.Target ?? '');
+    if (n && !out.some((o) => o.id === n.ID)) out.push({ id: n.ID, aliases: a.Aliases ?? [] });
+  }
+  const ingress = nets.find((n) => n.Ingress);
+  if (ingress && meshPorts(svc).length && !out.some((o) => o.id === ingress.ID)) out.push({ id: ingress.ID, aliases: [] });
+  return out;
+}
+
+/** Fills each service's Endpoint as swarm shows it: its spec, published ports and VIPs (with their overlay's prefix). */
+export async function endpointView(store: ClusterStore, services: ServiceRecord[]): Promise<void> {
+  const networks = new ClusterNetworks(store);
+  const [nets, vips] = await Promise.all([networks.list(), networks.vips()]);
+  for (const s of services) {
+    const ports = meshPorts(s).map((p) => ({ Protocol: p.proto, TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' }));
+    const virtual = [...(vips.get(s.ID) ?? [])].map(([net, ip]) => ({ NetworkID: net, Addr: `${ip}/${nets.find((n) => n.ID === net)?.Subnet.split('/')[1] ?? '32'}` }));
+    s.Endpoint = { ...s.Endpoint, ...(ports.length ? { Ports: ports } : {}), ...(virtual.length ? { VirtualIPs: virtual } : {}) };
+  }
+}
+
+/**
+ * The spec with its networks named by ID, as dockerd stores them; a network
+ * that is no overlay of the swarm is refused with dockerd's 404.
+ */
+export async function resolveSpecNetworks(store: ClusterStore, spec: ServiceRecord['Spec']): Promise<void> {
+  const task = spec.TaskTemplate;
+  const wanted = attachments({ Spec: spec });
+  if (!wanted.length) return;
+  const nets = await new ClusterNetworks(store).list();
+  const out: NetworkAttachment[] = [];
+  for (const a of wanted) {
+    const n = findNetwork(nets, a.Target ?? '');
+    if (!n) throw new NotFoundError(`network ${a.Target ?? ''} not found`);
+    out.push({ ...a, Target: n.ID });
+  }
+  if (task) task.Networks = out;
+  else spec.Networks = out;
+}
+
+/** Whether every overlay the service's tasks join is there yet (ingress is made by the first pass that needs it). */
+export function networksReady(svc: ServiceRecord, nets: OverlayNetworkRecord[]): boolean {
+  return attachments(svc).every((a) => findNetwork(nets, a.Target ?? '')) && (!meshPorts(svc).length || nets.some((n) => n.Ingress));
+}
+
+function endpointMode(svc: ServiceRecord): 'vip' | 'dnsrr' {
+  return (svc.Spec.EndpointSpec as { Mode?: string } | undefined)?.Mode === 'dnsrr' ? 'dnsrr' : 'vip';
+}
+
+export class NetworkAgent {
+  private readonly store: ClusterStore;
+  private readonly engine: LocalEngine;
+  private readonly nodeId: string;
+  readonly networks: ClusterNetworks;
+
+  constructor(store: ClusterStore, engine: LocalEngine, nodeId: string) {
+    this.store = store;
+    this.engine = engine;
+    this.nodeId = nodeId;
+    this.networks = new ClusterNetworks(store);
+  }
+
+  async pass(): Promise<void> {
+    const [services, nodes] = await Promise.all([this.store.list<ServiceRecord>(KEYS.services), this.store.list<NodeRecord>(KEYS.nodes)]);
+    let nets = await this.networks.list();
+    // As dockerd's ingress, made when first needed (dockerd makes it at init): the routing mesh's network.
+    if (!nets.some((n) => n.Ingress) && services.some((s) => meshPorts(s).length)) {
+      const local = (await this.engine.localSubnets()).map((s) => parseCidr(s, 'subnet', true));
+      await this.networks.create({ Name: 'ingress', Ingress: true }, local).catch(() => { /* another node made it first */ });
+      nets = await this.networks.list();
+    }
+    let [vips, mine] = await Promise.all([this.networks.vips(), this.networks.nodeAddresses()]);
+    let changed = false;
+    for (const s of services) {
+      if (endpointMode(s) !== 'vip') continue;
+      for (const a of serviceNetworks(s, nets)) {
+        if (!vips.get(s.ID)?.has(a.id)) {
+          await this.networks.ensureVip(s.ID, a.id);
+          changed = true;
+        }
+      }
+    }
+    for (const [svc, byNet] of vips) {
+      if (!services.some((s) => s.ID === svc)) {
+        await this.networks.releaseVips(svc, byNet);
+        changed = true;
+      }
+    }
+    for (const n of nets) {
+      if (!mine.get(this.nodeId)?.has(n.ID)) {
+        await this.networks.ensureNodeAddress(this.nodeId, n.ID);
+        changed = true;
+      }
+    }
+    if (changed) [vips, mine] = await Promise.all([this.networks.vips(), this.networks.nodeAddresses()]);
+    const addresses = await this.networks.addresses();
+    await this.releaseGoneNodes(addresses, nodes);
+    await this.engine.syncOverlays(await this.state(nets, services, nodes, addresses, vips, mine.get(this.nodeId) ?? new Map()));
+  }
+
+  /** Entries of nodes no longer in the swarm (a node removed, a worker that left) are freed. */
+  private async releaseGoneNodes(addresses: Map<string, Map<string, AddressEntry>>, nodes: NodeRecord[]): Promise<void> {
+    const known = new Set(nodes.map((n) => n.ID));
+    for (const [net, m] of addresses) {
+      for (const [ip, e] of m) {
+        if (e.node && !known.has(e.node)) {
+          await this.networks.release(net, ip);
+          m.delete(ip);
+        }
+      }
+    }
+  }
+
+  private async state(
+    nets: OverlayNetworkRecord[], services: ServiceRecord[], nodes: NodeRecord[], addresses: Map<string, Map<string, AddressEntry>>,
+    vips: Map<string, Map<string, string>>, mine: Map<string, string>,
+  ): Promise<OverlayState> {
+    const cluster = await this.store.get<ClusterRecord>(KEYS.cluster);
+    const vtepOf = new Map(nodes.map((n) => [n.ID, n.Status.Addr]));
+    const self = vtepOf.get(this.nodeId) ?? '127.0.0.1';
+    const state: OverlayState = { vtep: self, dataPort: cluster?.DataPathPort || 4789, networks: [], services: [] };
+    for (const n of nets) {
+      const address = mine.get(n.ID);
+      if (!address) continue;
+      const peers: OverlayState['networks'][number]['peers'] = [];
+      for (const [ip, e] of addresses.get(n.ID) ?? []) {
+        const vtep = e.node && e.node !== this.nodeId ? vtepOf.get(e.node) : undefined;
+        if (vtep && vtep !== self) peers.push({ ip, mac: macFor(parseIPv4(ip)!), vtep });
+      }
+      peers.sort((a, b) => a.ip.localeCompare(b.ip));
+      state.networks.push({
+        network: {
+          id: n.ID, name: n.Name, created: n.CreatedAt, subnet: n.Subnet, gateway: n.Gateway, vni: n.VNI,
+          attachable: n.Attachable, ingress: n.Ingress, internal: n.Internal, labels: n.Labels, options: n.Options,
+        },
+        address, peers,
+      });
+    }
+    for (const s of services) {
+      state.services.push({
+        id: s.ID, name: s.Spec.Name, mode: endpointMode(s), ports: meshPorts(s),
+        networks: serviceNetworks(s, nets).map((a) => ({
+          networkId: a.id, aliases: a.aliases, vip: vips.get(s.ID)?.get(a.id),
+          tasks: [...(addresses.get(a.id) ?? [])].filter(([, e]) => e.kind === 'container' && e.service === s.ID).map(([ip]) => ip).sort(),
+        })),
+      });
+    }
+    return state;
+  }
+}
