@@ -72,6 +72,8 @@ export interface LocalEngine {
   onExit(label: string, fn: () => void): () => void;
   /** Makes the node's overlays, VIPs and routing mesh match the cluster's state. */
   syncOverlays(state: OverlayState): Promise<void>;
+  /** The overlay addresses this engine's containers hold now, by network ID: what the cluster records for this node beyond them is stale. */
+  heldAddresses(): Map<string, Set<string>>;
   /** The subnets this node's own networks and routes take: an overlay's must not overlap them. */
   localSubnets(): Promise<string[]>;
   /** What a node tells the cluster of itself. */

@@ -129,21 +129,39 @@ export class NetworkAgent {
     }
     if (changed) [vips, mine] = await Promise.all([this.networks.vips(), this.networks.nodeAddresses()]);
     const addresses = await this.networks.addresses();
-    await this.releaseGoneNodes(addresses, nodes);
+    await this.releaseStale(addresses, nodes);
     await this.engine.syncOverlays(await this.state(nets, services, nodes, addresses, vips, mine.get(this.nodeId) ?? new Map()));
   }
 
-  /** Entries of nodes no longer in the swarm (a node removed, a worker that left) are freed. */
-  private async releaseGoneNodes(addresses: Map<string, Map<string, AddressEntry>>, nodes: NodeRecord[]): Promise<void> {
+  /** This node's container addresses no container holds, and since when: one held by nothing for 30 s is stale (never one being allocated). */
+  private suspects = new Map<string, number>();
+
+  /**
+   * Frees entries of nodes no longer in the swarm (a node removed, a worker
+   * that left) and this node's container entries no container holds (one
+   * that exited while the daemon was down never released its address).
+   */
+  private async releaseStale(addresses: Map<string, Map<string, AddressEntry>>, nodes: NodeRecord[]): Promise<void> {
     const known = new Set(nodes.map((n) => n.ID));
+    const held = this.engine.heldAddresses();
+    const suspects = new Map<string, number>();
+    const now = Date.now();
     for (const [net, m] of addresses) {
       for (const [ip, e] of m) {
-        if (e.node && !known.has(e.node)) {
+        let stale = e.node !== undefined && !known.has(e.node);
+        if (e.kind === 'container' && e.node === this.nodeId && !held.get(net)?.has(ip)) {
+          const key = `${net}/${ip}`;
+          const since = this.suspects.get(key) ?? now;
+          suspects.set(key, since);
+          stale ||= now - since > 30_000;
+        }
+        if (stale) {
           await this.networks.release(net, ip);
           m.delete(ip);
         }
       }
     }
+    this.suspects = suspects;
   }
 
   private async state(

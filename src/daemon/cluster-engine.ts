@@ -45,6 +45,7 @@ export function clusterEngine(containers: ContainerService, networks: NetworkSer
     },
     syncOverlays: (state) => networks.syncOverlays(state),
     localSubnets: () => networks.usedSubnets(),
+    heldAddresses: () => networks.overlayAddressesHeld(),
     describe: () => ({ hostname: hostname(), engineVersion, nanoCPUs: cpus().length * 1e9, memoryBytes: totalmem() }),
   };
 }

@@ -12,11 +12,12 @@ import { InvalidArgumentError, ConflictError, ForbiddenError, NotFoundError } fr
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { nowNano } from '../api/container.ts';
-import { AddressPool, checkAuxiliary, withHostLock } from './ipam.ts';
+import { AddressPool, checkAuxiliary, firstFreeSubnet, withHostLock } from './ipam.ts';
+import { ICC_OPT, firewallState, linkRules } from './firewall-state.ts';
 import { writeHostsFile } from './etc-files.ts';
 import { lookupName, resolveLinks } from './names.ts';
 import { contains, formatCidr, formatIPv4, formatIPv6, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
-import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
+import { Firewall, type FirewallState, type LinkRule } from './iptables.ts';
 import { ensureBridge, redirectDns, removeLink, routedSubnets } from './links.ts';
 import { Endpoints, type Sandbox } from './endpoints.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
@@ -27,7 +28,6 @@ import {
   type OverlayAddresses, type OverlayState, PREDEFINED, bridged, settingsOf,
 } from './model.ts';
 
-const ICC_OPT = 'com.docker.network.bridge.enable_icc';
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 
 /** Bridge networking: dockerd's --bip, --fixed-cidr, --bridge, --iptables, --icc, default-address-pools. */
@@ -180,17 +180,7 @@ export class NetworkService {
 
   /** The first subnet of the pools that nothing on the host routes and no network of ours has. */
   private async freePool(pools: { base: string; size: number }[]): Promise<Subnet> {
-    const taken = [...await routedSubnets(), ...this.subnets()];
-    for (const p of pools) {
-      const base = parseCidr(p.base, 'address pool', true);
-      if (p.size < base.prefix || p.size > 30) continue;
-      const count = 2 ** (p.size - base.prefix);
-      for (let i = 0; i < count; i++) {
-        const s = { base: (base.base + i * 2 ** (32 - p.size)) >>> 0, prefix: p.size };
-        if (!taken.some((t) => overlaps(t, s))) return s;
-      }
-    }
-    throw new ForbiddenError('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+    return firstFreeSubnet(pools, [...await routedSubnets(), ...this.subnets()]);
   }
 
   private subnets(except?: string): Subnet[] {
@@ -258,39 +248,12 @@ export class NetworkService {
   }
 
   private firewallState(): FirewallState {
-    // In a stable order, so the same state always renders the same rules.
-    const bridges = this.list().filter((n) => bridged(n)).map((n) => ({
-      bridge: n.berth!.bridge, subnet: n.IPAM.Config[0].Subnet!, internal: n.Internal, icc: n.Options[ICC_OPT] !== 'false', acceptDnat: n.Driver === 'overlay',
-    }));
-    const ports: PortRule[] = [];
-    for (const sb of this.sandboxes.values()) {
-      if (!sb.target) continue;
-      for (const p of sb.ports) ports.push({ bridge: sb.target.bridge, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: sb.target.ip, containerPort: p.containerPort });
-    }
-    ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.hostIp.localeCompare(b.hostIp));
-    return { bridges, ports, links: this.linkRules(), ...this.overlays.firewallRules() };
+    return firewallState(this.list(), this.sandboxes.values(), this.linkRules(), this.overlays.firewallRules());
   }
 
-  /** The running pairs of legacy links on the default bridge, when its icc is off: rules from the records, so a restart rebuilds them. */
   private linkRules(): LinkRule[] {
     const n = this.byName('bridge');
-    if (!n || n.Options[ICC_OPT] !== 'false') return [];
-    const ipOn = (c: ContainerRecord) => this.sandboxes.has(c.Id) ? Object.values(settingsOf(c).Networks).find((e) => e.NetworkID === n.Id)?.IPAddress : undefined;
-    const out: LinkRule[] = [];
-    for (const c of this.containers.list()) {
-      const from = ipOn(c);
-      if (!from) continue;
-      for (const link of c.HostConfig.Links ?? []) {
-        const target = this.linkTarget(link);
-        const to = target && ipOn(target);
-        if (!to) continue;
-        for (const k of Object.keys(target.Config.ExposedPorts ?? {}).sort()) {
-          const [port, proto] = k.split('/');
-          out.push({ bridge: n.berth!.bridge, from, to, proto: proto === 'udp' ? 'udp' : 'tcp', port: Number(port) });
-        }
-      }
-    }
-    return out;
+    return n ? linkRules(n, this.containers.list(), (id) => this.sandboxes.has(id), (link) => this.linkTarget(link)) : [];
   }
 
   /** Whether the container takes part in a legacy link (either end): its start and exit change the rules. */
@@ -556,6 +519,20 @@ export class NetworkService {
   /** Subnets this host's networks and routes take (an overlay's must overlap none). */
   async usedSubnets(): Promise<string[]> {
     return [...await routedSubnets(), ...this.subnets()].map((s) => formatCidr(s));
+  }
+
+  /** The overlay addresses our containers hold, by network ID (plumbed ones: an address is set only once allocated). */
+  overlayAddressesHeld(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const c of this.containers.list()) {
+      for (const ep of Object.values(settingsOf(c).Networks)) {
+        if (!ep.IPAddress || this.records.get(ep.NetworkID)?.Driver !== 'overlay') continue;
+        let s = out.get(ep.NetworkID);
+        if (!s) out.set(ep.NetworkID, (s = new Set()));
+        s.add(ep.IPAddress);
+      }
+    }
+    return out;
   }
 
   /** Makes this node's overlays, VIPs and routing mesh match the cluster's state. */
