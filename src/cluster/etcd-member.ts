@@ -1,9 +1,13 @@
 // The etcd member a manager runs: one process per daemon, its data under the
 // daemon's data root, supervised (restarted when it dies) while the node is
-// in a swarm. Loopback only in this first slice: a single-member cluster.
+// in a swarm. Its peer and client URLs are on the node's advertise address,
+// TLS both ways with the node's certificate from the cluster CA: a peer or a
+// client must show a certificate the CA issued (--peer-client-cert-auth,
+// --client-cert-auth).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors.ts';
@@ -13,12 +17,33 @@ export interface MemberPorts {
   peer: number;
 }
 
-/** A port free on loopback now (the kernel's choice), for a member's first start. */
-export async function freePort(): Promise<number> {
+/** Where the member's TLS material is: the node's certificate and key, the cluster's CA. */
+export interface MemberTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export interface MemberOptions {
+  /** The node's advertise address: both URLs are on it. */
+  addr: string;
+  ports: MemberPorts;
+  tls: MemberTls;
+  /** name=peerURL,… for a member's first start; `existing` when it joins members already running. */
+  initialCluster?: string;
+  clusterState?: 'new' | 'existing';
+}
+
+export function url(addr: string, port: number): string {
+  return `https://${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
+}
+
+/** A port free on addr now (the kernel's choice), for a member's first start. */
+export async function freePort(addr = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, addr, () => {
       const addr = s.address();
       s.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
     });
@@ -45,16 +70,20 @@ export class EtcdMember {
   /** dir: the member's home (data, log, pid); name: the node's ID. */
   private readonly dir: string;
   private readonly name: string;
-  readonly ports: MemberPorts;
+  private readonly o: MemberOptions;
 
-  constructor(dir: string, name: string, ports: MemberPorts) {
+  constructor(dir: string, name: string, o: MemberOptions) {
     this.dir = dir;
     this.name = name;
-    this.ports = ports;
+    this.o = o;
   }
 
   get clientUrl(): string {
-    return `http://127.0.0.1:${this.ports.client}`;
+    return url(this.o.addr, this.o.ports.client);
+  }
+
+  get peerUrl(): string {
+    return url(this.o.addr, this.o.ports.peer);
   }
 
   private get pidFile(): string {
@@ -65,13 +94,14 @@ export class EtcdMember {
     return this.proc?.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined;
   }
 
-  async start(): Promise<void> {
+  /** waitHealthy: false for a learner, which answers no health check until promoted. */
+  async start(o: { waitHealthy?: boolean } = {}): Promise<void> {
     const bin = ETCD.find((p) => existsSync(p));
     if (!bin) throw new UnavailableError('swarm mode needs etcd (Debian package etcd-server): no etcd binary found');
     this.stopping = false;
     await this.killOrphan();
     this.spawn(bin);
-    await this.waitHealthy(20_000);
+    if (o.waitHealthy !== false) await this.waitHealthy(30_000);
   }
 
   /**
@@ -103,12 +133,16 @@ export class EtcdMember {
   }
 
   private spawn(bin: string): void {
-    const peer = `http://127.0.0.1:${this.ports.peer}`;
+    const peer = this.peerUrl;
+    const { tls } = this.o;
     const args = [
       '--name', this.name, '--data-dir', join(this.dir, 'data'),
       '--listen-client-urls', this.clientUrl, '--advertise-client-urls', this.clientUrl,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `${this.name}=${peer}`, '--initial-cluster-state', 'new',
+      // A member's first start only: with data in place etcd keeps the membership it has.
+      '--initial-cluster', this.o.initialCluster ?? `${this.name}=${peer}`, '--initial-cluster-state', this.o.clusterState ?? 'new',
+      '--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth',
+      '--peer-cert-file', tls.cert, '--peer-key-file', tls.key, '--peer-trusted-ca-file', tls.ca, '--peer-client-cert-auth',
       // Desired state is small and rewritten often: keep its history bounded.
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
@@ -129,14 +163,31 @@ export class EtcdMember {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
       if (!this.pid) throw new UnavailableError(`etcd did not start: ${this.tail()}`);
-      try {
-        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = (await res.json()) as { health?: string };
-        if (body.health === 'true') return;
-      } catch { /* not listening yet */ }
+      if (await this.healthy()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new UnavailableError(`etcd did not become healthy: ${this.tail()}`);
+  }
+
+  /** etcd's /health over its client URL, with the node's certificate. */
+  private healthy(): Promise<boolean> {
+    const { tls } = this.o;
+    return new Promise((resolve) => {
+      const req = request(`${this.clientUrl}/health`, { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key), timeout: 1000 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c; });
+        res.on('end', () => {
+          try {
+            resolve((JSON.parse(body) as { health?: string }).health === 'true');
+          } catch {
+            resolve(false);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(false));
+      req.end();
+    });
   }
 
   private tail(): string {

@@ -5,62 +5,48 @@
 // dockerd's 503.
 import { join } from 'node:path';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import type { Lease, Watcher } from 'etcd3';
-import { isIP } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
-import { EtcdMember, freePort, type MemberPorts } from './etcd-member.ts';
+import { EtcdMember, freePort } from './etcd-member.ts';
 import { ClusterStore, KEYS, PREFIX } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
-import { Scheduler } from './scheduler.ts';
 import { Agent } from './agent.ts';
 import { NetworkAgent } from './network-agent.ts';
 import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
-import { joinToken, newId } from './spec.ts';
+import { newId } from './spec.ts';
+import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
+import { Admission, clientUrls } from './admission.ts';
+import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
+import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
+import { advertiseAddr, beat, campaign, firstContact, hostOf, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+const WORKER = 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.';
 const ALREADY = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
-const LAST_MANAGER = 'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.';
-
-/** The port swarm's managers listen on; named in join commands (joins come with the multi-host step). */
-const SWARM_PORT = 2377;
-const HEARTBEAT_TTL = 10;
-const LEADER_TTL = 5;
-
-interface NodeState {
-  NodeID: string;
-  AdvertiseAddr: string;
-  ports: MemberPorts;
-}
-
-/** What a running membership holds. */
-interface Membership {
-  state: NodeState;
-  member: EtcdMember;
-  store: ClusterStore;
-  objects: ClusterObjects;
-  networks: ClusterNetworks;
-  net: NetworkAgent;
-  heartbeat?: Lease;
-  leaderLease?: Lease;
-  watcher?: Watcher;
-  agent: ReconcileLoop;
-  scheduler?: ReconcileLoop;
-  campaign?: NodeJS.Timeout;
-  rebeat?: NodeJS.Timeout;
-  unsubscribe: () => void;
-  closing: boolean;
-}
+const MANAGER_LEAVES = 'You are attempting to leave the swarm on a node that is participating as a manager. ';
+const LAST_MANAGER = `${MANAGER_LEAVES}Removing the last manager erases all current state of the swarm. Use \`--force\` to ignore this message. `;
+const RESTORE = 'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.';
 
 export interface InitRequest {
   ListenAddr?: string;
   AdvertiseAddr?: string;
   ForceNewCluster?: boolean;
+  Availability?: 'active' | 'pause' | 'drain';
   Spec?: Record<string, unknown>;
+}
+
+export interface JoinApiRequest {
+  ListenAddr?: string;
+  AdvertiseAddr?: string;
+  DataPathAddr?: string;
+  RemoteAddrs?: string[];
+  JoinToken?: string;
+  Availability?: 'active' | 'pause' | 'drain';
 }
 
 export class ClusterService {
@@ -82,6 +68,14 @@ export class ClusterService {
     return join(this.dataRoot, 'swarm');
   }
 
+  private get certDir(): string {
+    return join(this.dir, 'certificates');
+  }
+
+  private file(name: keyof typeof FILES): string {
+    return join(this.certDir, FILES[name]);
+  }
+
   get active(): boolean {
     return this.m !== undefined;
   }
@@ -90,20 +84,25 @@ export class ClusterService {
     return this.m?.state.NodeID ?? '';
   }
 
-  get etcdPid(): number | undefined {
-    return this.m?.member.pid;
+  /** The API's Swarm header: active/manager, active/worker or inactive. */
+  get header(): string {
+    return this.m ? `active/${this.m.state.Role}` : 'inactive';
   }
 
-  /** The node's objects, or dockerd's refusal for a node in no swarm. */
+  get etcdPid(): number | undefined {
+    return this.m?.member?.pid;
+  }
+
+  /** The node's objects, or dockerd's refusal for a node in no swarm or a worker. */
   objects(): ClusterObjects {
     if (!this.m) throw new UnavailableError(NO_MANAGER);
+    if (this.m.state.Role !== 'manager') throw new UnavailableError(WORKER);
     return this.m.objects;
   }
 
-  /** The swarm's overlay networks, or dockerd's refusal for a node in no swarm. */
+  /** The swarm's overlay networks, or dockerd's refusal for a node in no swarm or a worker. */
   networks(): ClusterNetworks {
-    if (!this.m) throw new UnavailableError(NO_MANAGER);
-    return this.m.networks;
+    return this.manager().networks;
   }
 
   /** An overlay address for a container of this node (the engine asks at its start). */
@@ -127,7 +126,32 @@ export class ClusterService {
     await this.m?.networks.release(networkId, ip);
   }
 
-  /** One init/leave/restore at a time. */
+  private manager(): Membership {
+    this.objects();
+    return this.m as Membership;
+  }
+
+  async updateNode(ref: string, version: number, spec: NodeSpecUpdate): Promise<void> {
+    const m = this.manager();
+    await updateNode(m.store, m.objects, ref, version, spec);
+  }
+
+  async removeNode(ref: string, force: boolean): Promise<void> {
+    const m = this.manager();
+    await removeNode(m.store, m.objects, ref, force);
+  }
+
+  async updateSwarm(u: Omit<SwarmUpdate, 'caCert'>): Promise<void> {
+    const m = this.manager();
+    await updateSwarm(m.store, m.objects, { ...u, caCert: this.caPair().cert });
+  }
+
+  /** The CA a manager holds (certificate and key, under the data root, the key 0600). */
+  private caPair(): KeyPair {
+    return { cert: readFileSync(this.file('caCert'), 'utf8'), key: readFileSync(this.file('caKey'), 'utf8') };
+  }
+
+  /** One init/join/leave/restore at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = (this.busy ?? Promise.resolve()).catch(() => {}).then(fn);
     this.busy = run;
@@ -140,12 +164,12 @@ export class ClusterService {
     try {
       state = JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as NodeState;
     } catch {
-      // No membership recorded: an init a crash cut short leaves nothing to keep.
+      // No membership recorded: an init or join a crash cut short leaves nothing to keep.
       await rm(this.dir, { recursive: true, force: true });
       return;
     }
     try {
-      await this.serial(() => this.join(state));
+      await this.serial(() => this.attach(state));
       this.restoreError = '';
     } catch (err) {
       // The daemon still serves; the membership stays recorded for the next start.
@@ -154,36 +178,48 @@ export class ClusterService {
     }
   }
 
+  /** Writes this node's certificate material: keys 0600, in a 0700 directory. */
+  private async writeCerts(f: { caCert: string; cert: string; key: string; caKey?: string }): Promise<void> {
+    await mkdir(this.certDir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.file('caCert'), f.caCert);
+    await writeFileAtomic(this.file('cert'), f.cert);
+    await writeFileAtomic(this.file('key'), f.key, 0o600);
+    if (f.caKey) await writeFileAtomic(this.file('caKey'), f.caKey, 0o600);
+    else await rm(this.file('caKey'), { force: true });
+  }
+
   async init(req: InitRequest): Promise<string> {
     return this.serial(async () => {
       if (this.m) throw new UnavailableError(ALREADY);
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
         if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
       }
+      if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
       await rm(this.dir, { recursive: true, force: true });
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      const addr = hostOf(req.AdvertiseAddr || req.ListenAddr || '127.0.0.1');
-      const state: NodeState = { NodeID: newId(), AdvertiseAddr: addr === '0.0.0.0' ? '127.0.0.1' : addr, ports: { client: await freePort(), peer: await freePort() } };
+      const addr = advertiseAddr(req.AdvertiseAddr, req.ListenAddr);
+      const state: NodeState = {
+        NodeID: newId(), ClusterID: newId(), Role: 'manager', AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
+        ports: { client: await freePort(addr), peer: await freePort(addr) }, endpoints: [],
+      };
       try {
-        const m = await this.join(state, async (store) => {
+        // The cluster's root CA, and this first manager's certificate from it.
+        const ca = makeRootCa();
+        const csr = makeCsr();
+        await this.writeCerts({ caCert: ca.cert, caKey: ca.key, key: csr.key, cert: issueNodeCert(ca, csr.csr, { nodeId: state.NodeID, role: 'manager', clusterId: state.ClusterID, addr }) });
+        const m = await this.attach(state, async (store) => {
           const now = new Date().toISOString();
           const cluster: Omit<ClusterRecord, 'Version'> = {
-            ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: clusterSpec(req.Spec),
-            TLSInfo: { TrustRoot: '', CertIssuerSubject: '', CertIssuerPublicKey: '' },
+            ID: state.ClusterID, CreatedAt: now, UpdatedAt: now, Spec: clusterSpec(req.Spec),
+            TLSInfo: tlsInfo(ca.cert),
             RootRotationInProgress: false, DefaultAddrPool: ['10.0.0.0/8'], SubnetSize: 24, DataPathPort: 4789,
-            JoinTokens: { Worker: joinToken(), Manager: joinToken() },
+            JoinTokens: { Worker: joinToken(ca.cert), Manager: joinToken(ca.cert) },
           };
           await store.create(KEYS.cluster, cluster);
-          const d = this.engine.describe();
           const node: Omit<NodeRecord, 'Version'> = {
             ID: state.NodeID, CreatedAt: now, UpdatedAt: now,
-            Spec: { Labels: {}, Role: 'manager', Availability: 'active' },
-            Description: {
-              Hostname: d.hostname, Platform: { Architecture: 'x86_64', OS: 'linux' },
-              Resources: { NanoCPUs: d.nanoCPUs, MemoryBytes: d.memoryBytes },
-              Engine: { EngineVersion: d.engineVersion, Plugins: [{ Type: 'Log', Name: 'json-file' }, { Type: 'Network', Name: 'bridge' }, { Type: 'Volume', Name: 'local' }] },
-              TLSInfo: { TrustRoot: '', CertIssuerSubject: '', CertIssuerPublicKey: '' },
-            },
+            Spec: { Labels: {}, Role: 'manager', Availability: req.Availability || 'active' },
+            Description: { ...this.describe(), TLSInfo: tlsInfo(ca.cert) },
             Status: { State: 'ready', Addr: state.AdvertiseAddr },
             ManagerStatus: { Reachability: 'reachable', Addr: `${state.AdvertiseAddr}:${SWARM_PORT}` },
           };
@@ -200,11 +236,65 @@ export class ClusterService {
     });
   }
 
+  /** What a node tells the cluster of itself (Node.Description). */
+  private describe(): Record<string, unknown> & { Hostname: string } {
+    const d = this.engine.describe();
+    return {
+      Hostname: d.hostname, Platform: { Architecture: 'x86_64', OS: 'linux' },
+      Resources: { NanoCPUs: d.nanoCPUs, MemoryBytes: d.memoryBytes },
+      Engine: { EngineVersion: d.engineVersion, Plugins: [{ Type: 'Log', Name: 'json-file' }, { Type: 'Network', Name: 'bridge' }, { Type: 'Volume', Name: 'local' }] },
+    };
+  }
+
+  /**
+   * `swarm join`: the manager's CA fetched and checked against the digest the
+   * token carries, then the token presented over TLS pinned to that CA; the
+   * manager answers with this node's certificate and how to reach the store.
+   */
+  async join(req: JoinApiRequest): Promise<void> {
+    return this.serial(async () => {
+      if (this.m) throw new UnavailableError(ALREADY);
+      if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
+      const remotes = (req.RemoteAddrs ?? []).filter(Boolean);
+      if (!remotes.length) throw new InvalidArgumentError('at least 1 RemoteAddr is required to join');
+      const digest = tokenDigest(req.JoinToken ?? '');
+      for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
+        if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
+      }
+      const { remote, caCert, localAddress } = await firstContact(remotes);
+      if (caDigest(caCert) !== digest) throw new InvalidArgumentError(`remote CA does not match fingerprint. Expected: ${digest}`);
+      const addr = req.AdvertiseAddr ? hostOf(req.AdvertiseAddr) : localAddress.replace(/^::ffff:/, '');
+      const csr = makeCsr();
+      const ports = { client: await freePort(addr), peer: await freePort(addr) };
+      const body: JoinRequest = { Token: req.JoinToken, Csr: csr.csr, Addr: addr, Description: this.describe(), Availability: req.Availability, Ports: ports };
+      const grant = (await callManager<JoinGrant>(remote, 'POST', '/join', { ca: caCert, body })).body;
+      await rm(this.dir, { recursive: true, force: true });
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      try {
+        await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
+        const state: NodeState = {
+          NodeID: grant.NodeID, ClusterID: grant.ClusterID, Role: grant.Role, AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
+          endpoints: grant.Endpoints,
+          ...(grant.Role === 'manager' ? { ports, initialCluster: grant.InitialCluster, memberId: grant.MemberID } : {}),
+        };
+        await this.attach(state);
+        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+      } catch (err) {
+        await this.teardown();
+        await rm(this.dir, { recursive: true, force: true });
+        throw err;
+      }
+    });
+  }
+
   async leave(force: boolean): Promise<void> {
     return this.serial(async () => {
-      if (!this.m) throw new UnavailableError(NO_SWARM);
-      // Every node here is the only manager: leaving erases the swarm, as dockerd warns.
-      if (!force) throw new UnavailableError(LAST_MANAGER);
+      const m = this.m;
+      if (!m) throw new UnavailableError(NO_SWARM);
+      if (m.state.Role === 'manager') {
+        if (!force) throw new UnavailableError(await this.leaveRefusal(m));
+        await this.leaveMembers(m);
+      }
       await this.teardown();
       // As dockerd's leave: the node's task containers go with its membership.
       for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
@@ -215,17 +305,65 @@ export class ClusterService {
     });
   }
 
+  /** dockerd's refusal of a manager's leave without --force, with the managers it counts. */
+  private async leaveRefusal(m: Membership): Promise<string> {
+    try {
+      const managers = (await m.objects.nodes()).filter((n) => n.ManagerStatus);
+      const reachable = managers.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length;
+      const unreachable = managers.length - reachable;
+      if (reachable - 2 <= unreachable) {
+        if (reachable === 1 && unreachable === 0) return LAST_MANAGER;
+        return `${MANAGER_LEAVES}Removing this node leaves ${reachable - 1} managers out of ${reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. ${RESTORE}`;
+      }
+    } catch { /* no count without a store: the general warning */ }
+    return MANAGER_LEAVES + RESTORE;
+  }
+
+  /**
+   * A manager leaving: its heartbeat and leadership end while the store still
+   * answers, then its etcd member leaves the cluster, so the others' quorum
+   * counts one member fewer rather than one missing.
+   */
+  private async leaveMembers(m: Membership): Promise<void> {
+    m.closing = true;
+    await m.leaderLease?.revoke().catch(() => {});
+    await m.heartbeat?.revoke().catch(() => {});
+    try {
+      const members = await m.store.members();
+      const me = members.find((x) => x.name === m.state.NodeID);
+      if (me && members.length > 1) await m.store.removeMember(me.id);
+    } catch (err) {
+      this.log('warn', `swarm leave: removing this node's etcd member: ${(err as Error).message}`);
+    }
+  }
+
   /** At daemon stop: the loops and the member stop; the membership stays recorded. */
   async shutdown(): Promise<void> {
     await this.serial(() => this.teardown());
   }
 
-  private async join(state: NodeState, seed?: (store: ClusterStore) => Promise<void>): Promise<Membership> {
+  /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
+  private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>): Promise<Membership> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const member = new EtcdMember(this.dir, state.NodeID, state.ports);
-    member.log = (msg) => this.log('warn', msg);
-    await member.start();
-    const store = await ClusterStore.connect(member.clientUrl);
+    const tls = { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key') };
+    const creds = { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+    let member: EtcdMember | undefined;
+    let endpoints = state.endpoints;
+    if (state.Role === 'manager' && state.ports) {
+      member = new EtcdMember(this.dir, state.NodeID, { addr: state.AdvertiseAddr, ports: state.ports, tls, initialCluster: state.initialCluster, clusterState: state.initialCluster ? 'existing' : 'new' });
+      member.log = (msg) => this.log('warn', msg);
+      if (state.memberId) {
+        // A learner serves no client: it is started, caught up and promoted through the others.
+        await member.start({ waitHealthy: false });
+        await promoteLearner(endpoints, creds, state.memberId, () => member?.pid !== undefined);
+        delete state.memberId;
+        delete state.initialCluster;
+      } else {
+        await member.start();
+      }
+      endpoints = [member.clientUrl, ...endpoints.filter((u) => u !== member?.clientUrl)];
+    }
+    const store = await ClusterStore.connect(endpoints, creds);
     const agent = new Agent(store, this.engine, state.NodeID);
     const net = new NetworkAgent(store, this.engine, state.NodeID);
     // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
@@ -243,16 +381,34 @@ export class ClusterService {
     agent.onEnded = () => m.agent.kick();
     try {
       if (seed) await seed(store);
+      // The members as they are now: a worker's way to the store follows them.
+      state.endpoints = clientUrls(await store.members());
       // A daemon killed with -9 left its heartbeat and leadership on leases still running out.
-      await store.revokeStale(KEYS.heartbeats + state.NodeID, state.NodeID);
+      // (A heartbeat put anew moves to the new lease; the old one's end takes nothing with it.)
       await store.revokeStale(KEYS.leader, state.NodeID);
-      await this.beat(m);
+      await beat(m, this.log);
       m.watcher = await store.watch(PREFIX);
       const kick = () => { m.agent.kick(); m.scheduler?.kick(); };
-      m.watcher.on('put', kick).on('delete', kick).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
+      const self = KEYS.nodes + state.NodeID;
+      m.watcher.on('put', (kv) => {
+        kick();
+        if (kv.key.toString('utf8') === self) this.selfChanged(m);
+      }).on('delete', (kv) => {
+        kick();
+        if (kv.key.toString('utf8') === self) this.selfChanged(m);
+      }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
-      await this.campaign(m);
+      if (state.Role === 'manager') {
+        m.port = await listenSwarmPort(state.ListenAddr, { ca: readFileSync(tls.ca, 'utf8'), cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') }, {
+          caCert: () => readFileSync(tls.ca, 'utf8'),
+          join: (req) => new Admission(store, () => this.caPair()).join(req),
+          promote: (nodeId, req) => new Admission(store, () => this.caPair()).promote(nodeId, req),
+        });
+        await campaign(m, this.log);
+      }
       m.agent.kick();
+      // A role changed or a removal while this daemon was down is taken now.
+      this.selfChanged(m);
     } catch (err) {
       await this.teardown();
       throw err;
@@ -260,99 +416,101 @@ export class ClusterService {
     return m;
   }
 
-  /** The node's heartbeat: a key on a lease, renewed while the daemon lives. */
-  private async beat(m: Membership): Promise<void> {
-    const lease = m.store.lease(HEARTBEAT_TTL);
-    m.heartbeat = lease;
-    lease.on('lost', () => {
-      if (m.closing) return;
-      this.log('warn', 'swarm heartbeat lease lost; renewing');
-      this.rebeat(m);
-    });
-    await m.store.put(KEYS.heartbeats + m.state.NodeID, m.state.NodeID, lease);
+  /**
+   * This node's record changed: a new role is taken (promote/demote), a
+   * removal (`node rm --force`) is a leave. Serialised with init/join/leave.
+   */
+  private selfChanged(m: Membership): void {
+    void this.serial(async () => {
+      if (this.m !== m || m.closing) return;
+      const node = await m.store.get<NodeRecord>(KEYS.nodes + m.state.NodeID);
+      if (!node) {
+        this.log('warn', 'swarm: this node was removed from the swarm; leaving it');
+        await this.teardown();
+        for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
+        await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
+        await rm(this.dir, { recursive: true, force: true });
+        return;
+      }
+      if (node.Spec.Role === m.state.Role) return;
+      if (node.Spec.Role === 'manager') await this.becomeManager(m);
+      else await this.becomeWorker(m);
+    }).catch((err: Error) => this.log('warn', `swarm: taking this node's new role: ${err.message}`));
   }
 
-  /** A new heartbeat, tried each second while etcd cannot take it: a node never stays down by a missed retry. */
-  private rebeat(m: Membership): void {
-    void this.beat(m).catch((err: Error) => {
-      if (m.closing) return;
-      this.log('warn', `swarm heartbeat: ${err.message}`);
-      m.heartbeat?.release();
-      m.rebeat = setTimeout(() => { if (!m.closing) this.rebeat(m); }, 1000);
-    });
-  }
-
-  /** Bids for leadership until won; the winner runs the scheduler. */
-  private async campaign(m: Membership): Promise<void> {
-    if (m.closing) return;
-    const lease = m.store.lease(LEADER_TTL);
-    let won = false;
-    try {
-      won = await m.store.claim(KEYS.leader, m.state.NodeID, lease);
-    } catch (err) {
-      this.log('warn', `swarm election: ${(err as Error).message}`);
+  /** Promoted: a manager's certificate, the CA key and an etcd member, asked of a manager with this node's certificate. */
+  private async becomeManager(m: Membership): Promise<void> {
+    const managers = (await m.objects.nodes()).filter((n) => n.ManagerStatus && n.Status.State === 'ready').map((n) => n.ManagerStatus?.Addr ?? '');
+    const addr = m.state.AdvertiseAddr;
+    const csr = makeCsr();
+    const ports = { client: await freePort(addr), peer: await freePort(addr) };
+    const own = { ca: readFileSync(this.file('caCert'), 'utf8'), cert: readFileSync(this.file('cert'), 'utf8'), key: readFileSync(this.file('key'), 'utf8') };
+    const body: JoinRequest = { Csr: csr.csr, Addr: addr, Description: this.describe(), Ports: ports };
+    let grant: JoinGrant | undefined;
+    let last: Error = new Error('no manager is ready');
+    for (const remote of managers) {
+      try {
+        grant = (await callManager<JoinGrant>(remote, 'POST', '/promote', { ...own, body })).body;
+        break;
+      } catch (err) {
+        last = err as Error;
+      }
     }
-    if (!won) {
-      lease.release();
-      m.campaign = setTimeout(() => void this.campaign(m), 1000);
-      return;
-    }
-    m.leaderLease = lease;
-    const scheduler = new Scheduler(m.store);
-    m.scheduler = new ReconcileLoop(() => scheduler.pass(), (err) => this.log('warn', `swarm scheduler: ${err.message}`), 1000);
-    m.scheduler.kick();
-    lease.on('lost', () => {
-      if (m.closing) return;
-      this.log('warn', 'swarm leadership lost; campaigning again');
-      const s = m.scheduler;
-      m.scheduler = undefined;
-      void s?.stop().then(() => this.campaign(m));
-    });
+    if (!grant) throw last;
+    // Its tasks run on through the change: the next agent adopts them.
+    await this.teardown({ keepHeartbeat: true });
+    await rm(join(this.dir, 'data'), { recursive: true, force: true });
+    await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
+    const state: NodeState = { ...m.state, Role: 'manager', ports, endpoints: grant.Endpoints, initialCluster: grant.InitialCluster, memberId: grant.MemberID };
+    const next = await this.attach(state);
+    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+    await setManagerStatus(next.store, state.NodeID, { Reachability: 'reachable', Addr: `${addr}:${SWARM_PORT}` });
   }
 
-  private async teardown(): Promise<void> {
+  /** Demoted: its etcd member leaves the cluster, the CA key goes, the store is reached through the managers. */
+  private async becomeWorker(m: Membership): Promise<void> {
+    const members = await m.store.members();
+    const others = clientUrls(members.filter((x) => x.name !== m.state.NodeID));
+    await this.leaveMembers(m);
+    await this.teardown({ keepHeartbeat: true });
+    await rm(join(this.dir, 'data'), { recursive: true, force: true });
+    await rm(this.file('caKey'), { force: true });
+    const { ports: _p, ...rest } = m.state;
+    const state: NodeState = { ...rest, Role: 'worker', endpoints: others };
+    const next = await this.attach(state);
+    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+    await setManagerStatus(next.store, state.NodeID, undefined);
+  }
+
+  private async teardown(o: { keepHeartbeat?: boolean } = {}): Promise<void> {
     const m = this.m;
     if (!m) return;
-    m.closing = true;
     this.m = undefined;
-    clearTimeout(m.campaign);
-    clearTimeout(m.rebeat);
-    m.unsubscribe();
-    await m.agent.stop();
-    await m.scheduler?.stop();
-    await m.watcher?.cancel().catch(() => {});
-    // Revoked, not left to expire: the node shows down and leadership is free at once.
-    await m.leaderLease?.revoke().catch(() => {});
-    await m.heartbeat?.revoke().catch(() => {});
-    m.store.close();
-    await m.member.stop();
+    await stopMembership(m, o);
   }
 
   /** The Swarm section of GET /info. */
   async info(): Promise<Record<string, unknown>> {
     const m = this.m;
     if (!m) return { NodeID: '', NodeAddr: '', LocalNodeState: this.restoreError ? 'error' : 'inactive', ControlAvailable: false, Error: this.restoreError, RemoteManagers: null };
+    const base = { NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: m.state.Role === 'manager' };
     let nodes, cluster;
     try {
       [nodes, cluster] = await Promise.all([m.objects.nodes(), m.objects.cluster()]);
     } catch (err) {
       // docker info still answers while the store is down, saying why.
-      return { NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: true, Error: (err as Error).message, RemoteManagers: null };
+      return { ...base, Error: (err as Error).message, RemoteManagers: null };
     }
+    const remote = nodes.filter((n) => n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus?.Addr }));
+    // A worker sees its managers, not the cluster's numbers (dockerd's worker view).
+    if (m.state.Role !== 'manager') return { ...base, Error: '', RemoteManagers: remote };
     const { JoinTokens: _t, ...withoutTokens } = cluster;
     return {
-      NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: true, Error: '',
-      RemoteManagers: nodes.filter((n) => n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus?.Addr })),
+      ...base, Error: '', RemoteManagers: remote,
       Nodes: nodes.length, Managers: nodes.filter((n) => n.Spec.Role === 'manager').length,
       Cluster: withoutTokens,
     };
   }
-}
-
-/** The IP of an `ip[:port]` address ([v6]:port too), or '' if it is none. */
-function hostOf(addr: string): string {
-  const m = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(addr) ?? /^([^:]+)(?::\d{1,5})?$/.exec(addr) ?? (isIP(addr) ? [addr, addr] : null);
-  return m && isIP(m[1]) ? m[1] : '';
 }
 
 /** dockerd's default cluster spec, with what the init request set over it. */

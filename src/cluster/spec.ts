@@ -54,23 +54,6 @@ export function normalizeSpec(spec: ServiceSpec & { Name: string }): ServiceSpec
   return { ...spec, Labels: spec.Labels ?? {}, Mode: { Replicated: { Replicas: replicasOf(spec) } } };
 }
 
-const JOIN_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
-
-function randomBase36(n: number): string {
-  const bytes = randomBytes(n);
-  let s = '';
-  for (const b of bytes) s += JOIN_ALPHABET[b % 36];
-  return s;
-}
-
-/**
- * A join token in swarm's form, SWMTKN-1-<root CA digest>-<secret>. There is
- * no CA yet (joins come with the multi-host step), so the digest part is random too.
- */
-export function joinToken(): string {
-  return `SWMTKN-1-${randomBase36(50)}-${randomBase36(25)}`;
-}
-
 /**
  * A task spec reduced to what it asks for: empty values dropped (Go's
  * omitempty: a client that sends "Init": false or "Resources": {} asks for

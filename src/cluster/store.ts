@@ -26,6 +26,15 @@ export const KEYS = {
 
 type Stored<T extends Annotated> = Omit<T, 'Version'>;
 
+export interface Member {
+  id: string;
+  /** The node ID (empty for a member added but not started yet). */
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
 /** An etcd that cannot answer is the swarm being unavailable (503), not a server bug. */
 async function guard<T>(p: Promise<T>): Promise<T> {
   try {
@@ -54,19 +63,26 @@ export class ClusterStore {
     this.client = client;
   }
 
-  /** etcd3 is loaded only once a node is in a swarm: grpc is no part of a plain daemon's start. */
-  static async connect(url: string): Promise<ClusterStore> {
+  /**
+   * etcd3 is loaded only once a node is in a swarm: grpc is no part of a
+   * plain daemon's start. urls: the members' client URLs (this node's own
+   * first on a manager); tls: the node's certificate, which etcd requires.
+   */
+  static async connect(urls: string[], tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<ClusterStore> {
     const [{ Etcd3, isRecoverableError }, { ExponentialBackoff, handleWhen, noop, retry }] = await Promise.all([import('etcd3'), import('cockatiel')]);
     return new ClusterStore(new Etcd3({
-      hosts: url,
+      hosts: urls,
+      credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
+      // Members are dialled by IP, which TLS may not name as a server: the name checked is the managers' role.
+      grpcOptions: { 'grpc.ssl_target_name_override': 'swarm-manager' },
       dialTimeout: 5000,
       // A member that hangs (stopped, starved) must not hang the API: unary calls give up
       // after 3 s (a DEADLINE_EXCEEDED the retries do not repeat); watches and keepalives stream on.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 3000 }),
       faultHandling: {
-        // One local member: a circuit breaker (etcd3's default) would refuse every
-        // call for seconds after the supervised member restarts; retries with a
-        // short backoff ride over the restart instead.
+        // A circuit breaker (etcd3's default) would refuse every call for seconds
+        // after the supervised member restarts; retries with a short backoff ride
+        // over the restart, and move to another member when one is gone.
         host: () => noop,
         global: retry(handleWhen(isRecoverableError), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) }),
       },
@@ -154,6 +170,27 @@ export class ClusterStore {
     const kv = res.kvs[0];
     if (!kv || kv.value.toString('utf8') !== value || kv.lease === '0') return;
     await this.client.leaseClient.leaseRevoke({ ID: kv.lease }).catch(() => {});
+  }
+
+  // --- etcd membership (managers are its members) ---
+
+  async members(): Promise<Member[]> {
+    const res = await guard(this.client.cluster.memberList({}));
+    return res.members.map((m) => ({ id: m.ID, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner }));
+  }
+
+  /** A new member as a learner: it counts towards no quorum until promoted, so a joiner that never starts costs the cluster nothing. */
+  async addLearner(peerUrl: string): Promise<{ id: string; members: Member[] }> {
+    const res = await guard(this.client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }));
+    return { id: res.member.ID, members: res.members.map((m) => ({ id: m.ID, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner })) };
+  }
+
+  async promoteMember(id: string): Promise<void> {
+    await guard(this.client.cluster.memberPromote({ ID: id }));
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await guard(this.client.cluster.memberRemove({ ID: id }));
   }
 
   lease(ttlSec: number): Lease {

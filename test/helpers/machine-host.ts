@@ -63,9 +63,10 @@ async function portOpen(addr: string, port: number): Promise<boolean> {
 
 /**
  * A Debian host in a container of `d`. `osRelease` replaces its
- * /etc/os-release (a host that is not Debian, for the refusal).
+ * /etc/os-release (a host that is not Debian, for the refusal); `mounts` are
+ * `-v` binds (the swarm tests' berth and etcd, read-only).
  */
-export async function startMachineHost(d: TestDaemon, name: string, o: { osRelease?: string } = {}): Promise<MachineHost> {
+export async function startMachineHost(d: TestDaemon, name: string, o: { osRelease?: string; mounts?: string[] } = {}): Promise<MachineHost> {
   if (d.berth(['image', 'inspect', IMAGE]).code !== 0) {
     const imp = run('sh', ['-c', `exec "$0" -H "$1" import - "$2" < "$3"`, BERTH, d.host, IMAGE, debianRootfs()], { timeout: 300_000 });
     if (imp.code !== 0) throw new Error(`import of the Debian rootfs failed: ${imp.stderr}`);
@@ -84,6 +85,7 @@ export async function startMachineHost(d: TestDaemon, name: string, o: { osRelea
     'exec /usr/sbin/sshd -D -e',
   ].join('\n');
   const r = d.berth(['run', '-d', '--privileged', '--name', name, '--hostname', name, '-v', `${name}-data:/var/lib/berth`,
+    ...(o.mounts ?? []).flatMap((m) => ['-v', m]),
     '-e', `AUTH_KEY=${readFileSync(join(dir, 'key.pub'), 'utf8').trim()}`, ...(o.osRelease !== undefined ? ['-e', `OS_RELEASE=${o.osRelease}`] : []),
     IMAGE, 'sh', '-c', start]);
   if (r.code !== 0) throw new Error(`host container ${name}: ${r.stderr}`);

@@ -36,7 +36,8 @@ function etcdPids(dataRoot: string): number[] {
 
 describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
-  before(async () => { d = await startSeededDaemon(); });
+  // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
+  before(async () => { d = await startSeededDaemon([], { ownNetns: true }); });
   after(async () => {
     // Leaving removes the task containers, so the daemon stops with nothing running.
     d.docker(['swarm', 'leave', '--force']);
@@ -52,7 +53,7 @@ describe('swarm mode on one host, driven by the docker CLI', { skip: !DOCKER || 
   const countIs = (svc: string, n: number) => waitFor(`${n} running tasks of ${svc}`, () => (tasks(svc).size === n ? tasks(svc) : undefined), 60_000);
 
   test('swarm init starts the etcd member and makes this node the one manager, the leader', () => {
-    const init = d.docker(['swarm', 'init']);
+    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
     assert.equal(init.code, 0, init.stderr);
     const id = /current node \(([a-z0-9]{25})\) is now a manager/.exec(init.stdout)?.[1];
     assert.ok(id, init.stdout);

@@ -172,6 +172,19 @@ export const SWARM_INIT: Shape = {
   fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', DataPathPort: 'uint', DefaultAddrPool: strings, SubnetSize: 'uint', ForceNewCluster: 'bool', AutoLockManagers: 'bool', Availability: 'string', Spec: { fields: { Name: 'string', Labels: stringMap } } },
 };
 
+export const SWARM_JOIN: Shape = {
+  fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', RemoteAddrs: strings, JoinToken: 'string', Availability: 'string' },
+};
+
+/** swarm.Spec as `swarm update` sends it back: kept whole, its parts as JSON objects. */
+export const SWARM_SPEC: Shape = {
+  fields: { Name: 'string', Labels: stringMap, Orchestration: 'any', Raft: 'any', Dispatcher: 'any', CAConfig: 'any', EncryptionConfig: 'any', TaskDefaults: 'any' },
+};
+
+export const NODE_SPEC: Shape = {
+  fields: { Name: 'string', Labels: stringMap, Role: 'string', Availability: 'string' },
+};
+
 /** swarm.ServiceSpec: the fields the scheduler and the agent read, typed as dockerd's struct. */
 export const SERVICE_SPEC: Shape = {
   fields: {

@@ -4,16 +4,16 @@
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, UnavailableError } from '../../errors.ts';
-import type { InitRequest } from '../../cluster/service.ts';
+import type { InitRequest, JoinApiRequest } from '../../cluster/service.ts';
+import type { NodeSpecUpdate } from '../../cluster/node-admin.ts';
 import type { ServiceSpec } from '../../cluster/types.ts';
 import { randomName } from '../../containers/names.ts';
 import { boolParam, parseFilters } from './query.ts';
-import { decodeBody, SERVICE_SPEC, SWARM_INIT } from './body-shape.ts';
+import { decodeBody, NODE_SPEC, SERVICE_SPEC, SWARM_INIT, SWARM_JOIN, SWARM_SPEC } from './body-shape.ts';
 
 
 export function swarmRoutes(api: ApiServer, engine: Engine): void {
   const { cluster } = engine;
-  const refuse = (message: string) => () => { throw new UnavailableError(message); };
 
   api.route('POST', '/swarm/init', async (ctx) => {
     const req = decodeBody<InitRequest>(await ctx.json(), SWARM_INIT, 'swarm.InitRequest');
@@ -23,8 +23,17 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     await cluster.leave(boolParam(ctx.query, 'force'));
     return { status: 200 };
   });
-  // Joining another node's swarm needs the multi-host step (mutual TLS, the member joining etcd).
-  api.route('POST', '/swarm/join', refuse('berth cannot join a swarm yet: only `swarm init` on one node is implemented'));
+  api.route('POST', '/swarm/join', async (ctx) => {
+    await cluster.join(decodeBody<JoinApiRequest>(await ctx.json(), SWARM_JOIN, 'swarm.JoinRequest'));
+    return { status: 200 };
+  });
+  api.route('POST', '/swarm/update', async (ctx) => {
+    const version = Number(ctx.query.get('version'));
+    if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid swarm version '${ctx.query.get('version') ?? ''}'`);
+    const spec = decodeBody<Record<string, unknown>>(await ctx.json(), SWARM_SPEC, 'swarm.Spec');
+    await cluster.updateSwarm({ version, spec, rotateWorkerToken: boolParam(ctx.query, 'rotateWorkerToken'), rotateManagerToken: boolParam(ctx.query, 'rotateManagerToken') });
+    return { status: 200 };
+  });
 
   api.route('GET', '/swarm', async () => ({ body: await cluster.objects().cluster() }));
   // Autolock is not implemented: the swarm has no unlock key, as dockerd's unlocked swarm.
@@ -35,6 +44,17 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('GET', '/nodes', async (ctx) => ({ body: await cluster.objects().nodes(parseFilters(ctx.query.get('filters'))) }));
   api.route('GET', '/nodes/:id', async (ctx) => ({ body: await cluster.objects().node(ctx.params.id) }));
+  api.route('POST', '/nodes/:id/update', async (ctx) => {
+    cluster.objects();
+    const version = Number(ctx.query.get('version'));
+    if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid node version '${ctx.query.get('version') ?? ''}'`);
+    await cluster.updateNode(ctx.params.id, version, decodeBody<NodeSpecUpdate>(await ctx.json(), NODE_SPEC, 'swarm.NodeSpec'));
+    return { status: 200 };
+  });
+  api.route('DELETE', '/nodes/:id', async (ctx) => {
+    await cluster.removeNode(ctx.params.id, boolParam(ctx.query, 'force'));
+    return { status: 200 };
+  });
 
   api.route('GET', '/services', async (ctx) => ({
     body: await cluster.objects().services(parseFilters(ctx.query.get('filters')), boolParam(ctx.query, 'status')),
@@ -72,8 +92,7 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     throw new UnavailableError(`berth's swarm mode does not implement ${what} yet`);
   };
   for (const [method, path, what] of [
-    ['POST', '/swarm/update', 'swarm update'], ['POST', '/swarm/unlock', 'swarm unlock'],
-    ['DELETE', '/nodes/:id', 'node removal'], ['POST', '/nodes/:id/update', 'node updates'],
+    ['POST', '/swarm/unlock', 'swarm unlock'],
     ['GET', '/services/:id/logs', 'service logs'], ['GET', '/tasks/:id/logs', 'task logs'],
     ['GET', '/secrets', 'secrets'], ['POST', '/secrets/create', 'secrets'], ['GET', '/secrets/:id', 'secrets'], ['DELETE', '/secrets/:id', 'secrets'], ['POST', '/secrets/:id/update', 'secrets'],
     ['GET', '/configs', 'configs'], ['POST', '/configs/create', 'configs'], ['GET', '/configs/:id', 'configs'], ['DELETE', '/configs/:id', 'configs'], ['POST', '/configs/:id/update', 'configs'],

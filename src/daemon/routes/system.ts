@@ -29,7 +29,7 @@ function cgroupVersion(): '1' | '2' {
 export function systemRoutes(api: ApiServer, engine: Engine): void {
   const ping = () => ({
     raw: 'OK',
-    headers: { 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1', 'Swarm': engine.cluster.active ? 'active/manager' : 'inactive' },
+    headers: { 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', 'Builder-Version': '1', 'Swarm': engine.cluster.header },
   });
   api.route('GET', '/_ping', ping);
   api.route('HEAD', '/_ping', ping);

@@ -1,0 +1,100 @@
+// A manager's side of a node joining (and of a worker promoted): the token
+// checked as swarmkit's CA server checks it, a node ID chosen, the node's
+// certificate issued, its record written, and for a manager its etcd member
+// added (as a learner, so a joiner that never starts leaves the quorum as it
+// was; the joiner promotes itself once it has caught up).
+import { isIP } from 'node:net';
+import { InvalidArgumentError } from '../errors.ts';
+import { issueNodeCert, sameSecret, tlsInfo, type KeyPair, type Role } from './ca.ts';
+import { url } from './etcd-member.ts';
+import { KEYS, type ClusterStore, type Member } from './store.ts';
+import { SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
+import { newId } from './spec.ts';
+import type { ClusterRecord, NodeRecord } from './types.ts';
+
+export const BAD_TOKEN = 'rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster';
+
+function invalid(desc: string): InvalidArgumentError {
+  return new InvalidArgumentError(`rpc error: code = InvalidArgument desc = ${desc}`);
+}
+
+function checkRequest(req: JoinRequest): void {
+  if (!req || typeof req !== 'object') throw invalid('invalid join request');
+  if (typeof req.Addr !== 'string' || !isIP(req.Addr)) throw invalid('the node\'s address must be an IP address');
+  if (typeof req.Csr !== 'string') throw invalid('a certificate request is required');
+  if (!req.Description || typeof req.Description.Hostname !== 'string') throw invalid('the node\'s description is required');
+  if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw invalid(`invalid availability ${String(req.Availability)}`);
+}
+
+function validPorts(p: JoinRequest['Ports']): p is { client: number; peer: number } {
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536;
+  return !!p && ok(p.client) && ok(p.peer);
+}
+
+/** What a new member starts with: every member's name=peerURL (one not started yet has no name). */
+function initialCluster(members: Member[], newId: string, newMemberId: string): string {
+  return members.map((m) => `${m.id === newMemberId ? newId : m.name || `pending-${m.id}`}=${m.peerURLs[0]}`).join(',');
+}
+
+export function clientUrls(members: Member[]): string[] {
+  return members.filter((m) => !m.isLearner && m.name).flatMap((m) => m.clientURLs);
+}
+
+export class Admission {
+  private readonly store: ClusterStore;
+  private readonly ca: () => KeyPair;
+
+  constructor(store: ClusterStore, ca: () => KeyPair) {
+    this.store = store;
+    this.ca = ca;
+  }
+
+  async join(req: JoinRequest): Promise<JoinGrant> {
+    const cluster = await this.store.get<ClusterRecord>(KEYS.cluster);
+    if (!cluster) throw invalid('swarm not found');
+    const token = typeof req?.Token === 'string' ? req.Token : '';
+    // Both compared in constant time, as swarmkit does.
+    const role: Role | undefined = sameSecret(token, cluster.JoinTokens.Manager) ? 'manager' : sameSecret(token, cluster.JoinTokens.Worker) ? 'worker' : undefined;
+    if (!role) throw new InvalidArgumentError(BAD_TOKEN);
+    checkRequest(req);
+    const nodeId = newId();
+    const ca = this.ca();
+    const cert = issueNodeCert(ca, req.Csr, { nodeId, role, clusterId: cluster.ID, addr: req.Addr });
+    const now = new Date().toISOString();
+    const node: Omit<NodeRecord, 'Version'> = {
+      ID: nodeId, CreatedAt: now, UpdatedAt: now,
+      Spec: { Labels: {}, Role: role, Availability: req.Availability || 'active' },
+      Description: { ...req.Description, TLSInfo: tlsInfo(ca.cert) },
+      Status: { State: 'unknown', Addr: req.Addr },
+      ...(role === 'manager' ? { ManagerStatus: { Reachability: 'unknown' as const, Addr: `${req.Addr}:${SWARM_PORT}` } } : {}),
+    };
+    await this.store.create(KEYS.nodes + nodeId, node);
+    try {
+      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.cert, ...(await this.member(role, nodeId, req)) };
+    } catch (err) {
+      await this.store.delete(KEYS.nodes + nodeId).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** A worker whose record now says manager asks for its manager's certificate and member. */
+  async promote(nodeId: string, req: JoinRequest): Promise<JoinGrant> {
+    const [cluster, node] = await Promise.all([this.store.get<ClusterRecord>(KEYS.cluster), this.store.get<NodeRecord>(KEYS.nodes + nodeId)]);
+    if (!cluster || !node) throw invalid(`node ${nodeId} not found`);
+    if (node.Spec.Role !== 'manager') throw invalid(`node ${nodeId} is not to be a manager`);
+    checkRequest(req);
+    const ca = this.ca();
+    const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr });
+    return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.cert, ...(await this.member('manager', nodeId, req)) };
+  }
+
+  private async member(role: Role, nodeId: string, req: JoinRequest): Promise<Pick<JoinGrant, 'CAKey' | 'InitialCluster' | 'Endpoints' | 'MemberID'>> {
+    if (role === 'worker') return { Endpoints: clientUrls(await this.store.members()) };
+    if (!validPorts(req.Ports)) throw invalid('a manager needs its etcd ports');
+    const peer = url(req.Addr, req.Ports.peer);
+    // A member left from an earlier attempt at this address goes first.
+    for (const m of await this.store.members()) if (m.peerURLs.includes(peer)) await this.store.removeMember(m.id);
+    const added = await this.store.addLearner(peer);
+    return { CAKey: this.ca().key, InitialCluster: initialCluster(added.members, nodeId, added.id), Endpoints: clientUrls(added.members), MemberID: added.id };
+  }
+}

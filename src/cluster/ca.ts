@@ -1,0 +1,153 @@
+// The cluster's certificate authority, as swarmkit's: a root CA made at
+// `swarm init`, join tokens that carry the digest of its certificate (so a
+// joiner checks the CA a manager offers before trusting it), and node
+// certificates issued at join with the node's ID as CN, its role as OU
+// (swarm-manager / swarm-worker) and the cluster's ID as O. The same
+// certificates are the etcd members' peer and client certificates. Made with
+// the openssl command: node:crypto makes keys but cannot issue certificates.
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InvalidArgumentError, SystemError } from '../errors.ts';
+
+export type Role = 'manager' | 'worker';
+export const OU: Record<Role, string> = { manager: 'swarm-manager', worker: 'swarm-worker' };
+
+/** swarmkit's root CA lives 20 years; a node certificate 90 days (CAConfig.NodeCertExpiry). */
+const CA_DAYS = '7300';
+const NODE_DAYS = '90';
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** dockerd's file names under <data-root>/swarm/certificates. */
+export const FILES = { caCert: 'swarm-root-ca.crt', caKey: 'swarm-root-ca.key', cert: 'swarm-node.crt', key: 'swarm-node.key' };
+
+function openssl(cwd: string, args: string[], input?: string): string {
+  const r = spawnSync('openssl', args, { cwd, input, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', OPENSSL_CONF: '/dev/null' } });
+  if (r.error) throw new SystemError(`swarm CA: openssl: ${r.error.message}`);
+  if (r.status !== 0) throw new SystemError(`swarm CA: openssl ${args[0]}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+function scratch<T>(fn: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-ca-'));
+  try {
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface KeyPair {
+  cert: string;
+  key: string;
+}
+
+/** A new root CA (EC P-256, CN swarm-ca as swarmkit's). */
+export function makeRootCa(): KeyPair {
+  return scratch((dir) => {
+    openssl(dir, ['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', CA_DAYS, '-subj', '/CN=swarm-ca',
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+    return { cert: readFileSync(join(dir, 'ca.crt'), 'utf8'), key: readFileSync(join(dir, 'ca.key'), 'utf8') };
+  });
+}
+
+/** A node's key and a request for its certificate; the CA sets the subject. */
+export function makeCsr(): { csr: string; key: string } {
+  return scratch((dir) => {
+    openssl(dir, ['req', '-new', ...EC, '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=pending']);
+    return { csr: readFileSync(join(dir, 'node.csr'), 'utf8'), key: readFileSync(join(dir, 'node.key'), 'utf8') };
+  });
+}
+
+/**
+ * Signs a node's request: CN node ID, OU its role, O the cluster; usable
+ * both as a server (its swarm port, its etcd member) and as a client (etcd,
+ * other managers), for its advertise address and loopback.
+ */
+export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; role: Role; clusterId: string; addr: string }): string {
+  if (!/^-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE REQUEST-----\n?$/.test(csr)) throw new InvalidArgumentError('invalid certificate request');
+  return scratch((dir) => {
+    writeFileSync(join(dir, 'ca.crt'), ca.cert);
+    writeFileSync(join(dir, 'ca.key'), ca.key, { mode: 0o600 });
+    writeFileSync(join(dir, 'node.csr'), csr);
+    // swarmkit's names (its role and ID), which gRPC checks (it may not use an IP as a TLS server name), and the IPs.
+    const sans = [...new Set([`DNS:${OU[o.role]}`, `DNS:${o.nodeId}`, `IP:${o.addr}`, 'IP:127.0.0.1'])];
+    writeFileSync(join(dir, 'ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`);
+    openssl(dir, ['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${randomBytes(16).toString('hex')}`,
+      '-days', NODE_DAYS, '-extfile', 'ext', '-subj', `/O=${o.clusterId}/OU=${OU[o.role]}/CN=${o.nodeId}`, '-out', 'node.crt']);
+    return readFileSync(join(dir, 'node.crt'), 'utf8');
+  });
+}
+
+/** The identity a node certificate names. */
+export function certIdentity(pem: string | Buffer): { nodeId: string; role?: Role; clusterId: string } {
+  const x = new X509Certificate(pem);
+  const field = (k: string) => x.subject.split('\n').find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1) ?? '';
+  const ou = field('OU');
+  return { nodeId: field('CN'), clusterId: field('O'), role: ou === OU.manager ? 'manager' : ou === OU.worker ? 'worker' : undefined };
+}
+
+/** base36 of a hex number, zero-padded to `width` characters. */
+function base36(hex: string, width: number): string {
+  return BigInt(`0x${hex}`).toString(36).padStart(width, '0');
+}
+
+/** The digest a token carries: SHA-256 of the CA certificate, base36, 50 characters. */
+export function caDigest(caCert: string): string {
+  return base36(createHash('sha256').update(caCert).digest('hex'), 50);
+}
+
+/** swarm's v1 join token: SWMTKN-1-<CA digest>-<128 random bits in base36, 25 characters>. */
+export function joinToken(caCert: string): string {
+  return `SWMTKN-1-${caDigest(caCert)}-${base36(randomBytes(16).toString('hex'), 25)}`;
+}
+
+/** The CA digest a token names; throws swarmkit's "invalid join token" for anything else. */
+export function tokenDigest(token: string): string {
+  const m = /^SWMTKN-1-([0-9a-z]{50})-([0-9a-z]{25})$/.exec(token);
+  if (!m) throw new InvalidArgumentError('invalid join token');
+  return m[1];
+}
+
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * The Swarm's and a node's TLSInfo: the trust root, and the issuer's
+ * subject and public key (DER, base64), as dockerd shows them.
+ */
+export function tlsInfo(caCert: string): { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string } {
+  const x = new X509Certificate(caCert);
+  return {
+    TrustRoot: caCert,
+    CertIssuerSubject: derSubject(x.raw).toString('base64'),
+    CertIssuerPublicKey: x.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+  };
+}
+
+/** One DER element at `at`: where its content starts and where it ends. */
+function element(der: Buffer, at: number): { start: number; end: number } {
+  let len = der[at + 1];
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[start + i];
+    start += n;
+  }
+  return { start, end: start + len };
+}
+
+/** The subject Name of a certificate's DER (tbsCertificate's sixth field, after an explicit version). */
+function derSubject(cert: Buffer): Buffer {
+  const tbs = element(cert, element(cert, 0).start);
+  let at = tbs.start;
+  if (cert[at] === 0xa0) at = element(cert, at).end; // [0] version
+  for (let i = 0; i < 4; i++) at = element(cert, at).end; // serial, signature, issuer, validity
+  return cert.subarray(at, element(cert, at).end);
+}

@@ -1,0 +1,195 @@
+// A node's running membership: what `swarm init`/`join` record of it
+// (state.json), what it runs while in the swarm (member, store, loops,
+// leases, the swarm port), its heartbeat and its bid for leadership, and the
+// steps of a join that do not need the service around them.
+import type { Server } from 'node:https';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Lease, Watcher } from 'etcd3';
+import { UnavailableError } from '../errors.ts';
+import type { Role } from './ca.ts';
+import type { EtcdMember, MemberPorts } from './etcd-member.ts';
+import { ClusterStore, KEYS } from './store.ts';
+import { ReconcileLoop } from './reconcile-loop.ts';
+import { Scheduler } from './scheduler.ts';
+import type { ClusterObjects } from './objects.ts';
+import type { ClusterNetworks } from './networks.ts';
+import type { NetworkAgent } from './network-agent.ts';
+import { callManager, SWARM_PORT } from './swarm-port.ts';
+
+export type Log = (level: string, msg: string) => void;
+
+const HEARTBEAT_TTL = 10;
+const LEADER_TTL = 5;
+/** How long a join keeps trying to reach a manager (dockerd's swarmConnectTimeout). */
+const JOIN_TIMEOUT_MS = 20_000;
+
+/** What a node records of its membership (swarm/state.json), written last at init and join. */
+export interface NodeState {
+  NodeID: string;
+  ClusterID: string;
+  Role: Role;
+  AdvertiseAddr: string;
+  /** Where a manager serves the swarm port (host:port). */
+  ListenAddr: string;
+  /** A manager's etcd ports on AdvertiseAddr. */
+  ports?: MemberPorts;
+  /** Client URLs of the members: a worker's store, a manager's fallbacks. */
+  endpoints: string[];
+  /** A joining manager's first start: its --initial-cluster, and the learner it promotes. */
+  initialCluster?: string;
+  memberId?: string;
+}
+
+/** What a running membership holds. */
+export interface Membership {
+  state: NodeState;
+  member?: EtcdMember;
+  store: ClusterStore;
+  objects: ClusterObjects;
+  /** The overlays and their addresses, and this node's network pass (network-agent.ts). */
+  networks: ClusterNetworks;
+  net: NetworkAgent;
+  port?: Server;
+  heartbeat?: Lease;
+  leaderLease?: Lease;
+  watcher?: Watcher;
+  agent: ReconcileLoop;
+  scheduler?: ReconcileLoop;
+  campaign?: NodeJS.Timeout;
+  rebeat?: NodeJS.Timeout;
+  unsubscribe: () => void;
+  closing: boolean;
+}
+
+/** The node's heartbeat: a key on a lease, renewed while the daemon lives. */
+export async function beat(m: Membership, log: Log): Promise<void> {
+  const lease = m.store.lease(HEARTBEAT_TTL);
+  m.heartbeat = lease;
+  lease.on('lost', () => {
+    if (m.closing) return;
+    log('warn', 'swarm heartbeat lease lost; renewing');
+    rebeat(m, log);
+  });
+  await m.store.put(KEYS.heartbeats + m.state.NodeID, m.state.NodeID, lease);
+}
+
+/** A new heartbeat, tried each second while etcd cannot take it: a node never stays down by a missed retry. */
+export function rebeat(m: Membership, log: Log): void {
+  void beat(m, log).catch((err: Error) => {
+    if (m.closing) return;
+    log('warn', `swarm heartbeat: ${err.message}`);
+    m.heartbeat?.release();
+    m.rebeat = setTimeout(() => { if (!m.closing) rebeat(m, log); }, 1000);
+  });
+}
+
+/** Bids for leadership until won; the winner runs the scheduler. */
+export async function campaign(m: Membership, log: Log): Promise<void> {
+  if (m.closing) return;
+  const lease = m.store.lease(LEADER_TTL);
+  let won = false;
+  try {
+    won = await m.store.claim(KEYS.leader, m.state.NodeID, lease);
+  } catch (err) {
+    log('warn', `swarm election: ${(err as Error).message}`);
+  }
+  if (!won) {
+    lease.release();
+    m.campaign = setTimeout(() => void campaign(m, log), 1000);
+    return;
+  }
+  m.leaderLease = lease;
+  const scheduler = new Scheduler(m.store);
+  m.scheduler = new ReconcileLoop(() => scheduler.pass(), (err) => log('warn', `swarm scheduler: ${err.message}`), 1000);
+  m.scheduler.kick();
+  lease.on('lost', () => {
+    if (m.closing) return;
+    log('warn', 'swarm leadership lost; campaigning again');
+    const s = m.scheduler;
+    m.scheduler = undefined;
+    void s?.stop().then(() => campaign(m, log));
+  });
+}
+
+/**
+ * Stops what attach started: loops, leases (revoked: the node shows down at
+ * once), the swarm port, the store, the member. keepHeartbeat: a node
+ * changing role stays up; its heartbeat lease is left to the next attach.
+ */
+export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean } = {}): Promise<void> {
+  m.closing = true;
+  clearTimeout(m.campaign);
+  clearTimeout(m.rebeat);
+  m.unsubscribe();
+  await m.agent.stop();
+  await m.scheduler?.stop();
+  await m.watcher?.cancel().catch(() => {});
+  // Revoked, not left to expire: the node shows down and leadership is free at once.
+  await m.leaderLease?.revoke().catch(() => {});
+  if (o.keepHeartbeat) m.heartbeat?.release();
+  else await m.heartbeat?.revoke().catch(() => {});
+  await new Promise<void>((r) => (m.port ? m.port.close(() => r()).closeAllConnections() : r()));
+  m.store.close();
+  await m.member?.stop();
+}
+
+/** The IP of an `ip[:port]` address ([v6]:port too), or '' if it is none. */
+export function hostOf(addr: string): string {
+  const m = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(addr) ?? /^([^:]+)(?::\d{1,5})?$/.exec(addr) ?? (isIP(addr) ? [addr, addr] : null);
+  return m && isIP(m[1]) ? m[1] : '';
+}
+
+
+/** The address a node advertises: the one given, or the only non-loopback IPv4 address it has, or loopback. */
+export function advertiseAddr(advertise?: string, listen?: string): string {
+  const given = hostOf(advertise || '') || hostOf(listen || '');
+  if (given && given !== '0.0.0.0') return given;
+  const own = Object.values(networkInterfaces()).flat().filter((i) => i && i.family === 'IPv4' && !i.internal).map((i) => i?.address ?? '');
+  return own.length === 1 ? own[0] : '127.0.0.1';
+}
+
+/** Where the swarm port listens: the given host:port, or dockerd's 0.0.0.0:2377. */
+export function listenAddr(listen?: string): string {
+  if (!listen) return `0.0.0.0:${SWARM_PORT}`;
+  return /:\d+$/.test(listen) && !/^[^[]*:.*:/.test(listen) ? listen : `${listen}:${SWARM_PORT}`;
+}
+
+/** The first manager that answers with its CA, tried for up to dockerd's join timeout. */
+export async function firstContact(remotes: string[]): Promise<{ remote: string; caCert: string; localAddress: string }> {
+  const deadline = Date.now() + JOIN_TIMEOUT_MS;
+  let last: Error = new Error('no answer');
+  while (Date.now() < deadline) {
+    for (const remote of remotes) {
+      try {
+        const r = await callManager<{ CACert: string }>(remote, 'GET', '/ca', { timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())) });
+        return { remote, caCert: r.body.CACert, localAddress: r.localAddress };
+      } catch (err) {
+        last = err as Error;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new UnavailableError(`Timeout was reached before node joined: no manager answered at ${remotes.join(', ')} (${last.message}); the node did not join`);
+}
+
+/** A joining manager's learner promoted to a voter through the members already voting, once it has caught up. */
+export async function promoteLearner(endpoints: string[], creds: { ca: Buffer; cert: Buffer; key: Buffer }, memberId: string, alive: () => boolean): Promise<void> {
+  const store = await ClusterStore.connect(endpoints, creds);
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      try {
+        await store.promoteMember(memberId);
+        return;
+      } catch (err) {
+        // etcd refuses until the learner is in sync with the leader.
+        if (Date.now() > deadline || !alive()) throw new UnavailableError(`this node's etcd member did not catch up with the swarm: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  } finally {
+    store.close();
+  }
+}
+

@@ -1,0 +1,160 @@
+// The swarm port (2377) a manager serves to other nodes, over TLS with its
+// node certificate. Two doors, as swarmkit's CA server:
+//   GET  /ca       the root CA certificate, to anyone: a joiner checks its
+//                  digest against the one its token carries before trusting it;
+//   POST /join     a node's first contact: the token is checked and a node
+//                  certificate issued (the request needs no certificate yet);
+//   POST /promote  a node's own request once its record says manager: it must
+//                  show its current certificate (mutual TLS), whose CN is checked.
+// Errors travel as {message} with the status the engine's error maps to, and
+// come back on the caller's side as the same typed error.
+import { createServer, request, type Server } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { ConflictError, EngineError, InvalidArgumentError, NotFoundError, SystemError, UnavailableError } from '../errors.ts';
+import { certIdentity } from './ca.ts';
+
+export const SWARM_PORT = 2377;
+const MAX_BODY = 64 * 1024;
+
+/** What a joiner (or a promoted node) sends. */
+export interface JoinRequest {
+  Token?: string;
+  Csr: string;
+  /** The node's advertise address. */
+  Addr: string;
+  Description: Record<string, unknown> & { Hostname: string };
+  Availability?: 'active' | 'pause' | 'drain';
+  /** A manager's etcd ports on Addr. */
+  Ports?: { client: number; peer: number };
+}
+
+/** What the manager answers: the node's identity and how to reach the store. */
+export interface JoinGrant {
+  NodeID: string;
+  ClusterID: string;
+  Role: 'manager' | 'worker';
+  Cert: string;
+  CACert: string;
+  /** Managers only: they issue certificates too. */
+  CAKey?: string;
+  /** A new member's --initial-cluster. */
+  InitialCluster?: string;
+  /** The members' client URLs. */
+  Endpoints: string[];
+  /** A new manager's etcd member (a learner until it promotes itself). */
+  MemberID?: string;
+}
+
+export interface PortHandlers {
+  caCert(): string;
+  join(req: JoinRequest): Promise<JoinGrant>;
+  promote(nodeId: string, req: JoinRequest): Promise<JoinGrant>;
+}
+
+function statusOf(err: unknown): number {
+  if (err instanceof InvalidArgumentError) return 400;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConflictError) return 409;
+  if (err instanceof UnavailableError) return 503;
+  return 500;
+}
+
+function errorOf(status: number, message: string): EngineError {
+  if (status === 400) return new InvalidArgumentError(message);
+  if (status === 404) return new NotFoundError(message);
+  if (status === 409) return new ConflictError(message);
+  if (status === 503) return new UnavailableError(message);
+  return new SystemError(message);
+}
+
+export function hostPort(addr: string, defPort = SWARM_PORT): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr);
+  if (!m) return { host: addr, port: defPort };
+  return { host: m[1], port: m[2] ? Number(m[2]) : defPort };
+}
+
+export function listenSwarmPort(listen: string, tls: { ca: string; cert: string; key: string }, h: PortHandlers): Promise<Server> {
+  const { host, port } = hostPort(listen);
+  const server = createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) req.destroy();
+      else chunks.push(c);
+    });
+    req.on('end', () => {
+      void (async () => {
+        if (req.method === 'GET' && req.url === '/ca') return reply(200, { CACert: h.caCert() });
+        let body: JoinRequest;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JoinRequest;
+        } catch {
+          return reply(400, { message: 'invalid request body' });
+        }
+        if (req.method === 'POST' && req.url === '/join') return reply(200, await h.join(body));
+        if (req.method === 'POST' && req.url === '/promote') {
+          const sock = req.socket as TLSSocket;
+          // Only a certificate this cluster's CA issued names a node.
+          if (!sock.authorized) return reply(403, { message: 'a node certificate from this swarm is required' });
+          return reply(200, await h.promote(certIdentity(sock.getPeerCertificate().raw).nodeId, body));
+        }
+        return reply(404, { message: 'page not found' });
+      })().catch((err: unknown) => reply(statusOf(err), { message: (err as Error).message }));
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // dockerd's words for a taken or foreign listen address.
+      reject(new UnavailableError(`listen tcp ${host.includes(':') ? `[${host}]` : host}:${port}: bind: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EADDRNOTAVAIL' ? 'cannot assign requested address' : err.message}`));
+    });
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+export interface CallResult<T> {
+  body: T;
+  /** This side's address of the connection: the address the manager sees. */
+  localAddress: string;
+}
+
+/**
+ * One call to a manager's swarm port. With `ca`, the manager's certificate
+ * must chain to it (and name the address dialled); without, only /ca is
+ * asked, whose answer the caller checks against its token.
+ */
+export function callManager<T>(remote: string, method: 'GET' | 'POST', path: string, o: { ca?: string; cert?: string; key?: string; body?: unknown; timeoutMs?: number } = {}): Promise<CallResult<T>> {
+  const { host, port } = hostPort(remote);
+  const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host, port, method, path,
+      ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.ca !== undefined,
+      headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {},
+      timeout: o.timeoutMs ?? 60_000,
+      agent: false,
+    }, (res) => {
+      const localAddress = res.socket.localAddress ?? '';
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        let body: unknown;
+        try {
+          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          return reject(new SystemError(`the manager at ${remote} answered ${res.statusCode} with no JSON`));
+        }
+        const status = res.statusCode ?? 500;
+        if (status !== 200) return reject(errorOf(status, (body as { message?: string }).message ?? `status ${status}`));
+        resolve({ body: body as T, localAddress });
+      });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${(o.timeoutMs ?? 60_000) / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

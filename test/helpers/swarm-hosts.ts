@@ -1,0 +1,107 @@
+// Several berth hosts on this machine for swarm tests: the machine tests'
+// Debian hosts (privileged berth containers of one TestDaemon, each with its
+// own address on that daemon's bridge), with this worktree's dist, its Node
+// and the machine's etcd bind-mounted read-only at the same paths, so the
+// built launcher's compiled-in paths hold. Each host runs its own berth daemon
+// on unix:///run/berth.sock and tcp :2376 with mutual TLS (the test's CA and
+// client certificate, as `berth machine` makes them), where the test's clients
+// reach it; the hosts' own traffic to each other is the swarm's mutual TLS.
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BERTH, DOCKER, ROOT, busyboxTarPath, run, type RunResult, type TestDaemon } from './daemon.ts';
+import { startMachineHost, type MachineHost } from './machine-host.ts';
+import { makeCa, makeClientCert, makeServerCert } from '../../src/machine/certs.ts';
+
+export const ENGINE = 2376;
+
+/** The test's engine CA and client certificate (DOCKER_CERT_PATH): one per test file. */
+let clientDir: string | undefined;
+function clientCerts(): string {
+  if (clientDir) return clientDir;
+  const dir = mkdtempSync('/tmp/bt-swarm-tls-');
+  makeCa(dir, 'swarm-test');
+  makeClientCert(dir, 'swarm-test');
+  clientDir = dir;
+  return dir;
+}
+
+export interface SwarmHost {
+  name: string;
+  addr: string;
+  host: MachineHost;
+  /** tcp://addr:2375 */
+  url: string;
+  docker(args: string[], o?: { timeout?: number }): RunResult;
+  berth(args: string[], o?: { timeout?: number; input?: string | Buffer }): RunResult;
+  exec(script: string): RunResult;
+  startDaemon(): Promise<void>;
+  /** Stops the host's daemon (SIGTERM, or SIGKILL: its etcd member outlives it, as after a daemon's crash). */
+  stopDaemon(signal?: 'TERM' | 'KILL'): Promise<void>;
+  /** The host lost: its daemon and etcd member killed with -9. */
+  crash(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function mounts(): string[] {
+  // node_modules is a symlink into the main worktree; Node's binary lives there.
+  const nm = realpathSync(join(ROOT, 'node_modules'));
+  return [`${ROOT}:${ROOT}:ro`, ...(nm.startsWith(ROOT + '/') ? [] : [`${nm}:${nm}:ro`]), '/usr/bin/etcd:/usr/bin/etcd:ro'];
+}
+
+const START = `set -e
+[ -f /run/berth.pid ] && kill -0 "$(cat /run/berth.pid)" 2>/dev/null && exit 0
+setsid ${BERTH} daemon -H unix:///run/berth.sock -H tcp://0.0.0.0:${ENGINE} --tlsverify --tlscacert /etc/berth-tls/ca.pem --tlscert /etc/berth-tls/server.pem --tlskey /etc/berth-tls/server-key.pem </dev/null >>/var/log/berth.log 2>&1 &
+echo $! > /run/berth.pid`;
+
+async function until(what: string, fn: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export async function startSwarmHost(d: TestDaemon, name: string): Promise<SwarmHost> {
+  const certs = clientCerts();
+  // The host's server certificate is written once its address is known; the bind shows it.
+  const tls = mkdtempSync('/tmp/bt-swarm-srv-');
+  const host = await startMachineHost(d, name, { mounts: [...mounts(), `${tls}:/etc/berth-tls:ro`] });
+  for (const f of ['ca.pem', 'ca-key.pem']) copyFileSync(join(certs, f), join(tls, f));
+  makeServerCert(tls, name, [`IP:${host.addr}`, 'IP:127.0.0.1']);
+  rmSync(join(tls, 'ca-key.pem'));
+  const url = `tcp://${host.addr}:${ENGINE}`;
+  mkdirSync(join(certs, 'config'), { recursive: true });
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOCKER_'))),
+    DOCKER_HOST: url, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs, DOCKER_CONFIG: join(certs, 'config'),
+  };
+  const h: SwarmHost = {
+    name, addr: host.addr, host, url,
+    docker: (args, o = {}) => run(DOCKER ?? 'docker', args, { env, timeout: o.timeout ?? 120_000 }),
+    berth: (args, o = {}) => run(BERTH, args, { env, timeout: o.timeout ?? 120_000, input: o.input }),
+    exec: (script) => host.exec(script),
+    async startDaemon() {
+      const r = host.exec(START);
+      if (r.code !== 0) throw new Error(`starting berth on ${name}: ${r.stderr}`);
+      await until(`berth on ${name}`, () => h.berth(['version', '--format', '{{.Server.Version}}'], { timeout: 10_000 }).code === 0, 90_000)
+        .catch((err: Error) => { throw new Error(`${err.message}: ${host.exec('tail -20 /var/log/berth.log').stdout}`); });
+    },
+    async stopDaemon(signal = 'TERM') {
+      host.exec(`p=$(cat /run/berth.pid 2>/dev/null) || exit 0; kill -${signal} "$p"; for i in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; rm -f /run/berth.pid`);
+    },
+    async crash() {
+      await h.stopDaemon('KILL');
+      host.exec('pkill -9 -x etcd || true');
+    },
+    async stop() {
+      await h.stopDaemon();
+      await host.stop();
+      rmSync(tls, { recursive: true, force: true });
+    },
+  };
+  await h.startDaemon();
+  const tar = busyboxTarPath();
+  const imp = h.berth(['import', '--change', 'CMD ["sh"]', tar, 'busybox:latest'], { timeout: 300_000 });
+  if (imp.code !== 0) throw new Error(`seeding busybox on ${name}: ${imp.stderr}`);
+  return h;
+}
