@@ -6,11 +6,11 @@
 // the endpoints on other nodes (its peers, from the address entries), and
 // the services with their VIPs, tasks and published ports.
 import { macFor, parseCidr, parseIPv4 } from '../api/address.ts';
-import { NotFoundError } from '../errors.ts';
+import { InvalidArgumentError, NotFoundError } from '../errors.ts';
 import { KEYS, type ClusterStore } from './store.ts';
 import { ClusterNetworks, type AddressEntry, type OverlayNetworkRecord } from './networks.ts';
 import type { LocalEngine, OverlayState } from './local-engine.ts';
-import type { ClusterRecord, NodeRecord, ServiceRecord } from './types.ts';
+import type { ClusterRecord, NodeRecord, ServiceRecord, TaskRecord } from './types.ts';
 
 interface NetworkAttachment { Target?: string; Aliases?: string[] }
 interface PortConfig { Protocol?: string; TargetPort?: number; PublishedPort?: number; PublishMode?: string }
@@ -73,6 +73,36 @@ export async function resolveSpecNetworks(store: ClusterStore, spec: ServiceReco
   else spec.Networks = out;
 }
 
+/** Where swarm's allocator hands out published ports a service leaves to it. */
+const DYNAMIC_PORTS = { first: 30000, last: 32767 };
+
+/**
+ * The routing mesh's ports of a spec checked against the other services', as
+ * swarm's control API does: a published port another service has is refused,
+ * and a target port published with no number gets the first free one from
+ * 30000 (written into the spec, so every node and a later update agree).
+ */
+export async function allocatePorts(store: ClusterStore, spec: ServiceRecord['Spec'], selfId?: string): Promise<void> {
+  const ports = (spec.EndpointSpec as { Ports?: PortConfig[] } | undefined)?.Ports?.filter((p) => p.PublishMode !== 'host');
+  if (!ports?.length) return;
+  const others = (await store.list<ServiceRecord>(KEYS.services)).filter((s) => s.ID !== selfId);
+  const taken = new Map<string, ServiceRecord>();
+  for (const o of others) for (const p of meshPorts(o)) taken.set(`${p.proto}/${p.published}`, o);
+  for (const p of ports) {
+    const proto = p.Protocol === 'udp' ? 'udp' : 'tcp';
+    if (p.PublishedPort) {
+      const o = taken.get(`${proto}/${p.PublishedPort}`);
+      if (o) throw new InvalidArgumentError(`rpc error: code = InvalidArgument desc = port '${p.PublishedPort}' is already in use by service '${o.Spec.Name}' (${o.ID}) as an ingress port`);
+    } else if (p.TargetPort) {
+      let port = DYNAMIC_PORTS.first;
+      while (taken.has(`${proto}/${port}`) || ports.some((q) => q !== p && q.PublishedPort === port)) port++;
+      if (port > DYNAMIC_PORTS.last) throw new InvalidArgumentError('rpc error: code = InvalidArgument desc = no dynamic ports left in the range 30000-32767');
+      p.PublishedPort = port;
+    }
+    taken.set(`${proto}/${p.PublishedPort}`, { ID: selfId ?? '', Spec: spec } as ServiceRecord);
+  }
+}
+
 /** Whether every overlay the service's tasks join is there yet (ingress is made by the first pass that needs it). */
 export function networksReady(svc: ServiceRecord, nets: OverlayNetworkRecord[]): boolean {
   return attachments(svc).every((a) => findNetwork(nets, a.Target ?? '')) && (!meshPorts(svc).length || nets.some((n) => n.Ingress));
@@ -96,7 +126,9 @@ export class NetworkAgent {
   }
 
   async pass(): Promise<void> {
-    const [services, nodes] = await Promise.all([this.store.list<ServiceRecord>(KEYS.services), this.store.list<NodeRecord>(KEYS.nodes)]);
+    const [services, nodes, tasks] = await Promise.all([
+      this.store.list<ServiceRecord>(KEYS.services), this.store.list<NodeRecord>(KEYS.nodes), this.store.list<TaskRecord>(KEYS.tasks),
+    ]);
     let nets = await this.networks.list();
     // As dockerd's ingress, made when first needed (dockerd makes it at init): the routing mesh's network.
     if (!nets.some((n) => n.Ingress) && services.some((s) => meshPorts(s).length)) {
@@ -130,7 +162,9 @@ export class NetworkAgent {
     if (changed) [vips, mine] = await Promise.all([this.networks.vips(), this.networks.nodeAddresses()]);
     const addresses = await this.networks.addresses();
     await this.releaseStale(addresses, nodes);
-    await this.engine.syncOverlays(await this.state(nets, services, nodes, addresses, vips, mine.get(this.nodeId) ?? new Map()));
+    // Balanced to, and named by tasks.<name>: tasks that run (a healthcheck's task only once healthy), not ones starting or ending.
+    const running = new Set(tasks.filter((t) => t.Status.State === 'running' && t.DesiredState === 'running').map((t) => t.ID));
+    await this.engine.syncOverlays(await this.state(nets, services, nodes, addresses, vips, mine.get(this.nodeId) ?? new Map(), running));
   }
 
   /** This node's container addresses no container holds, and since when: one held by nothing for 30 s is stale (never one being allocated). */
@@ -166,7 +200,7 @@ export class NetworkAgent {
 
   private async state(
     nets: OverlayNetworkRecord[], services: ServiceRecord[], nodes: NodeRecord[], addresses: Map<string, Map<string, AddressEntry>>,
-    vips: Map<string, Map<string, string>>, mine: Map<string, string>,
+    vips: Map<string, Map<string, string>>, mine: Map<string, string>, running: Set<string>,
   ): Promise<OverlayState> {
     const cluster = await this.store.get<ClusterRecord>(KEYS.cluster);
     const vtepOf = new Map(nodes.map((n) => [n.ID, n.Status.Addr]));
@@ -194,7 +228,7 @@ export class NetworkAgent {
         id: s.ID, name: s.Spec.Name, mode: endpointMode(s), ports: meshPorts(s),
         networks: serviceNetworks(s, nets).map((a) => ({
           networkId: a.id, aliases: a.aliases, vip: vips.get(s.ID)?.get(a.id),
-          tasks: [...(addresses.get(a.id) ?? [])].filter(([, e]) => e.kind === 'container' && e.service === s.ID).map(([ip]) => ip).sort(),
+          tasks: [...(addresses.get(a.id) ?? [])].filter(([, e]) => e.kind === 'container' && e.service === s.ID && e.task && running.has(e.task)).map(([ip]) => ip).sort(),
         })),
       });
     }

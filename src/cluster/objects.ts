@@ -4,7 +4,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { KEYS, type ClusterStore } from './store.ts';
-import { endpointView, resolveSpecNetworks } from './network-agent.ts';
+import { allocatePorts, endpointView, resolveSpecNetworks } from './network-agent.ts';
 import { newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
 import { terminal, type ClusterRecord, type NodeRecord, type ServiceRecord, type ServiceSpec, type TaskRecord } from './types.ts';
 
@@ -103,6 +103,7 @@ export class ClusterObjects {
   async createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] | null }> {
     validateServiceSpec(spec);
     await resolveSpecNetworks(this.store, spec);
+    await allocatePorts(this.store, spec);
     const now = new Date().toISOString();
     const svc: Omit<ServiceRecord, 'Version'> = {
       ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: normalizeSpec(spec),
@@ -119,6 +120,7 @@ export class ClusterObjects {
     const svc = await this.service(ref);
     validateServiceSpec(spec);
     await resolveSpecNetworks(this.store, spec);
+    await allocatePorts(this.store, spec, svc.ID);
     if (spec.Name !== svc.Spec.Name) throw new InvalidArgumentError('rpc error: code = Unimplemented desc = renaming services is not supported');
     if (version !== svc.Version.Index) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
     const now = new Date().toISOString();

@@ -18,7 +18,7 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
   let d: TestDaemon;
   before(async () => { d = await startSeededDaemon([], { ownNetns: true }); });
   after(async () => {
-    d.docker(['service', 'rm', 'web', 'pub', 'rr']);
+    d.docker(['service', 'rm', 'web', 'pub', 'rr', 'dyn']);
     d.docker(['swarm', 'leave', '--force']);
     await d.destroy();
   });
@@ -129,6 +129,24 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
       }, 30_000);
       assert.deepEqual(seen, want);
     }
+  });
+
+  test('a published port another service has is refused with swarm\'s words; --publish 80 gets one from 30000 that answers', async () => {
+    const clash = d.docker(['service', 'create', '-d', '--name', 'clash', '--publish', '18080:80', 'busybox', ...HTTPD]);
+    assert.equal(clash.code, 1);
+    assert.match(clash.stderr, /port '18080' is already in use by service 'pub' \([a-z0-9]{25}\) as an ingress port/);
+    assert.equal(d.docker(['service', 'ls', '-q', '--filter', 'name=clash']).stdout.trim(), '');
+    const dyn = d.docker(['service', 'create', '-d', '--name', 'dyn', '--publish', '80', 'busybox', ...HTTPD]);
+    assert.equal(dyn.code, 0, dyn.stderr);
+    const port = d.docker(['service', 'inspect', 'dyn', '--format', '{{range .Endpoint.Ports}}{{.PublishedPort}}/{{.PublishMode}}{{end}}']).stdout.trim();
+    assert.equal(port, '30000/ingress');
+    await waitFor('the task of dyn', () => (running('dyn').length === 1 ? true : undefined), 90_000);
+    const got = await waitFor('127.0.0.1:30000 answering', () => {
+      const c = onHost(['curl', '-s', '--max-time', '3', 'http://127.0.0.1:30000/']);
+      return c.code === 0 && c.stdout.trim() ? c.stdout.trim() : undefined;
+    }, 30_000);
+    assert.deepEqual([got], hostnames('dyn'));
+    assert.equal(d.docker(['service', 'rm', 'dyn']).code, 0);
   });
 
   test('an overlay a service uses is not removed; once the services are gone it is, with its bridge', async () => {
