@@ -90,4 +90,22 @@ describe('an overlay across two hosts', { skip: !DOCKER || !existsSync('/usr/bin
       assert.equal(got, task, `${h.name} forwards to the one task`);
     }
   });
+
+  test('the worker\'s daemon killed with -9 and started again: its task is adopted, its overlay and VIP work as before, no address was handed out twice', async () => {
+    const before = tasksOn(b, 'web');
+    await b.stopDaemon('KILL');
+    await b.startDaemon();
+    await waitFor('the worker ready again', () => (a.docker(['node', 'ls', '--format', '{{.Status}}']).stdout.trim().split('\n').filter((l) => l === 'Ready').length === 2 ? true : undefined), 60_000);
+    assert.deepEqual(tasksOn(b, 'web'), before, 'the same task container runs on');
+    const want = [...tasksOn(a, 'web'), ...before].sort();
+    const script = 'for i in 1 2 3 4 5 6; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 5 web 80 | tail -n 1; done; ip -4 -o addr show eth0';
+    const r = await waitFor('a container on the restarted worker reaching both tasks through the VIP', () => {
+      const x = b.berth(['run', '--rm', '--network', 'ov', 'busybox', 'sh', '-c', script], { timeout: 120_000 });
+      const seen = [...new Set(x.stdout.trim().split('\n').slice(0, -1))].sort();
+      return x.code === 0 && seen.join() === want.join() ? x : undefined;
+    }, 90_000);
+    const own = /inet (\d+\.\d+\.\d+\.\d+)/.exec(r.stdout)?.[1];
+    const taskIps = [a, b].map((h) => h.docker(['inspect', tasksOn(h, 'web')[0], '--format', '{{(index .NetworkSettings.Networks "ov").IPAddress}}']).stdout.trim());
+    assert.ok(own && !taskIps.includes(own), `the new container's address ${own} is none of the tasks' (${taskIps.join(', ')})`);
+  });
 });
