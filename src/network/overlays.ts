@@ -52,22 +52,38 @@ export class Overlays {
     await ensureOverlayBridge(n.berth!.bridge, [gatewayCidr(n), ...(own ? [`${own}/32`] : [])], macFor(parseIPv4(own ?? n.IPAM.Config[0].Gateway!)!));
   }
 
-  /** Makes this node's overlays match the cluster's state; one sync at a time, each from the newest state. */
+  /** The state last made real, and when: the cluster's pass comes every few seconds, mostly with nothing new. */
+  private applied = { key: '', at: 0 };
+
+  /**
+   * Makes this node's overlays match the cluster's state; one sync at a time,
+   * each from the newest state. The same state again is skipped, but not for
+   * more than 30 s, so a link or rule removed behind our back comes back.
+   */
   sync(state: OverlayState): Promise<void> {
-    const run = this.running.catch(() => {}).then(() => this.apply(state));
+    const key = JSON.stringify(state);
+    const run = this.running.catch(() => {}).then(async () => {
+      if (key === this.applied.key && Date.now() - this.applied.at < 30_000) return;
+      this.applied = { key: '', at: 0 };
+      await this.apply(state);
+      this.applied = { key, at: Date.now() };
+    });
     this.running = run;
     return run;
   }
 
   private async apply(state: OverlayState): Promise<void> {
     this.state = state;
-    for (const l of state.networks) await this.ensure(l, state);
+    // One overlay that cannot be made (its VNI taken on this machine, say) holds up none of the others.
+    const failed: string[] = [];
+    for (const l of state.networks) await this.ensure(l, state).catch((err: Error) => failed.push(`${l.network.name}: ${err.message}`));
     const wanted = new Set(state.networks.map((l) => l.network.id));
     for (const n of [...this.h.records.values()]) {
       // An overlay the cluster dropped goes once no container of ours is on it.
-      if (n.Driver === 'overlay' && !wanted.has(n.Id) && !this.h.inUse(n.Id)) await this.remove(n);
+      if (n.Driver === 'overlay' && !wanted.has(n.Id) && !this.h.inUse(n.Id)) await this.remove(n).catch((err: Error) => failed.push(`${n.Name}: ${err.message}`));
     }
     await this.h.syncFirewall();
+    if (failed.length) throw new Error(`overlays: ${failed.join('; ')}`);
   }
 
   private async ensure(l: LocalOverlay, state: OverlayState): Promise<void> {
