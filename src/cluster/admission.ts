@@ -43,10 +43,12 @@ export function clientUrls(members: Member[]): string[] {
 export class Admission {
   private readonly store: ClusterStore;
   private readonly ca: () => KeyPair;
+  private readonly dataKey: () => string;
 
-  constructor(store: ClusterStore, ca: () => KeyPair) {
+  constructor(store: ClusterStore, ca: () => KeyPair, dataKey: () => string) {
     this.store = store;
     this.ca = ca;
+    this.dataKey = dataKey;
   }
 
   async join(req: JoinRequest): Promise<JoinGrant> {
@@ -70,7 +72,7 @@ export class Admission {
     };
     await this.store.create(KEYS.nodes + nodeId, node);
     try {
-      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.cert, ...(await this.member(role, nodeId, req)) };
+      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.cert, DataKey: this.dataKey(), ...(await this.member(role, nodeId, req)) };
     } catch (err) {
       await this.store.delete(KEYS.nodes + nodeId).catch(() => {});
       throw err;
@@ -85,7 +87,7 @@ export class Admission {
     checkRequest(req);
     const ca = this.ca();
     const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr });
-    return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.cert, ...(await this.member('manager', nodeId, req)) };
+    return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.cert, DataKey: this.dataKey(), ...(await this.member('manager', nodeId, req)) };
   }
 
   private async member(role: Role, nodeId: string, req: JoinRequest): Promise<Pick<JoinGrant, 'CAKey' | 'InitialCluster' | 'Endpoints' | 'MemberID'>> {

@@ -3,20 +3,30 @@
 // daemon restarted (even after kill -9) adopts the ones still running and
 // never starts a second container for a task.
 import { KEYS, type ClusterStore } from './store.ts';
-import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig } from './local-engine.ts';
+import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig, type TaskFile } from './local-engine.ts';
+import { taskHostPorts } from './host-ports.ts';
 import { NETWORK_KEYS, type OverlayNetworkRecord } from './networks.ts';
 import { networksReady, serviceNetworks } from './network-agent.ts';
 import { terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
 
-/** dockerd names a task's container <service>.<slot>.<task ID>. */
-export function taskName(serviceName: string, t: Pick<TaskRecord, 'Slot' | 'ID'>): string {
-  return `${serviceName}.${t.Slot}.${t.ID}`;
+/** dockerd names a task's container <service>.<slot>.<task ID>; a global task's <service>.<node ID>.<task ID>. */
+export function taskName(serviceName: string, t: Pick<TaskRecord, 'Slot' | 'ID' | 'NodeID'>): string {
+  return `${serviceName}.${t.Slot || t.NodeID}.${t.ID}`;
 }
 
-export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, networks: TaskContainerConfig['networks'] = []): TaskContainerConfig {
+export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, files: TaskFile[] = [], networks: TaskContainerConfig['networks'] = []): TaskContainerConfig {
   const c = t.Spec.ContainerSpec ?? { Image: '' };
   const name = taskName(svc.Spec.Name, t);
+  const limits = t.Spec.Resources?.Limits;
   return {
+    taskId: t.ID,
+    files,
+    hostPorts: taskHostPorts(t),
+    healthcheck: c.Healthcheck,
+    nanoCpus: limits?.NanoCPUs || undefined,
+    memory: limits?.MemoryBytes || undefined,
+    pidsLimit: limits?.Pids || undefined,
+    mounts: c.Mounts?.length ? c.Mounts : undefined,
     name,
     image: c.Image,
     labels: {
@@ -42,6 +52,13 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
   };
 }
 
+/** The task's host-mode ports as bound (a port the engine picked included), as dockerd's PortStatus. */
+function portStatus(t: TaskRecord, c?: TaskContainer): Record<string, unknown> {
+  const ports = taskHostPorts(t);
+  if (!ports.length || !c?.running) return {};
+  return { Ports: ports.map((p) => ({ Protocol: p.protocol, TargetPort: p.target, PublishedPort: c.ports[`${p.target}/${p.protocol}`] ?? p.published, PublishMode: 'host' })) };
+}
+
 const RUN_PARALLEL = 4;
 
 /** The task's stop grace period in seconds (dockerd's default is 10). */
@@ -54,10 +71,14 @@ export class Agent {
   private readonly engine: LocalEngine;
   private readonly nodeId: string;
 
-  constructor(store: ClusterStore, engine: LocalEngine, nodeId: string) {
+  /** The secrets and configs a task gets, read when its container is made. */
+  private readonly files: (t: TaskRecord) => Promise<TaskFile[]>;
+
+  constructor(store: ClusterStore, engine: LocalEngine, nodeId: string, files: (t: TaskRecord) => Promise<TaskFile[]> = async () => []) {
     this.store = store;
     this.engine = engine;
     this.nodeId = nodeId;
+    this.files = files;
   }
 
   /** Containers being stopped (and maybe removed) in the background: a grace period never holds up a pass. */
@@ -104,8 +125,15 @@ export class Agent {
         continue;
       }
       if (terminal(t.Status.State)) continue; // the scheduler decides what replaces it
+      if (t.DesiredState === 'ready') continue; // stop-first: started once the slot's old task has ended
       if (c?.running) {
-        if (t.Status.State !== 'running') await this.setStatus(t, 'running', 'started', c);
+        // As dockerd's executor: a task with a healthcheck is starting until healthy, and an unhealthy one fails.
+        if (c.health === 'unhealthy') {
+          this.end(c, grace(t), false);
+          await this.setStatus(t, 'failed', 'started', c, 'dockerexec: unhealthy container');
+        } else if (c.health === 'starting') {
+          if (t.Status.State !== 'starting') await this.setStatus(t, 'starting', 'starting', c);
+        } else if (t.Status.State !== 'running') await this.setStatus(t, 'running', 'started', c);
       } else if (c && !c.created) {
         await this.ended(t, c);
       } else if (c) {
@@ -131,10 +159,11 @@ export class Agent {
 
   private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
     try {
-      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, serviceNetworks(svc, this.nets)));
+      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, await this.files(t), serviceNetworks(svc, this.nets)));
       const now = this.find(id);
       // A container that ended before the status write is recorded as ended.
       if (now && !now.running && !now.created) await this.ended(t, now);
+      else if (now?.health === 'starting') await this.setStatus(t, 'starting', 'starting', now);
       else await this.setStatus(t, 'running', 'started', now);
     } catch (err) {
       await this.setStatus(t, 'rejected', 'preparing', undefined, (err as Error).message);
@@ -152,7 +181,7 @@ export class Agent {
 
   private async setStatus(t: TaskRecord, state: TaskState, message: string, c?: TaskContainer, err?: string): Promise<void> {
     const now = new Date().toISOString();
-    const status: TaskStatus = { Timestamp: now, State: state, Message: message, PortStatus: {} };
+    const status: TaskStatus = { Timestamp: now, State: state, Message: message, PortStatus: portStatus(t, c) };
     if (err) status.Err = err;
     if (c) status.ContainerStatus = { ContainerID: c.id, PID: c.running ? c.pid : 0, ExitCode: c.running ? 0 : c.exitCode };
     else if (t.Status.ContainerStatus) status.ContainerStatus = t.Status.ContainerStatus;

@@ -1,6 +1,8 @@
 // What a node's agent needs of the engine it runs on: the daemon hands the
 // cluster this small interface over its container service, so cluster/ never
 // imports containers/ (and containers/ knows nothing of swarms).
+import type { HostPort } from './host-ports.ts';
+
 export interface TaskContainer {
   id: string;
   name: string;
@@ -11,6 +13,21 @@ export interface TaskContainer {
   exitCode: number;
   pid: number;
   error: string;
+  /** The healthcheck's status (starting, healthy, unhealthy), or '' with none. */
+  health: string;
+  /** Its published ports: "80/tcp" → host port. */
+  ports: Record<string, number>;
+}
+
+/** A file the task's container gets: a secret (on a tmpfs, under /run/secrets) or a config. */
+export interface TaskFile {
+  kind: 'secret' | 'config';
+  /** Absolute path in the container. */
+  target: string;
+  data: Buffer;
+  uid: number;
+  gid: number;
+  mode: number;
 }
 
 export interface TaskContainerConfig {
@@ -29,6 +46,17 @@ export interface TaskContainerConfig {
   init?: boolean;
   /** Overlays the task joins (the first is its network mode), by ID, with its aliases on each. */
   networks?: { id: string; aliases: string[] }[];
+  healthcheck?: Record<string, unknown>;
+  nanoCpus?: number;
+  memory?: number;
+  pidsLimit?: number;
+  /** The spec's --mount entries, in the Engine API's HostConfig.Mounts shape. */
+  mounts?: Record<string, unknown>[];
+  /** Host-mode published ports: bound on this node to the container. */
+  hostPorts?: HostPort[];
+  /** The task's ID: the files below are kept per task. */
+  taskId: string;
+  files: TaskFile[];
 }
 
 // What the cluster tells a node of its overlays (network/model.ts has the same shapes).

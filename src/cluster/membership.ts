@@ -15,6 +15,7 @@ import { Scheduler } from './scheduler.ts';
 import type { ClusterObjects } from './objects.ts';
 import type { ClusterNetworks } from './networks.ts';
 import type { NetworkAgent } from './network-agent.ts';
+import type { ClusterFiles } from './secrets.ts';
 import { callManager, SWARM_PORT } from './swarm-port.ts';
 
 export type Log = (level: string, msg: string) => void;
@@ -50,6 +51,8 @@ export interface Membership {
   /** The overlays and their addresses, and this node's network pass (network-agent.ts). */
   networks: ClusterNetworks;
   net: NetworkAgent;
+  /** Secrets and configs (secrets.ts). */
+  files: ClusterFiles;
   port?: Server;
   heartbeat?: Lease;
   leaderLease?: Lease;

@@ -1,11 +1,12 @@
 // The swarm objects as the API serves them: lookups by ID, name or ID
 // prefix with dockerd's not-found and ambiguity words, list filters, and the
 // writes a manager accepts (service create, update, remove).
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.ts';
+import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { KEYS, type ClusterStore } from './store.ts';
 import { allocatePorts, endpointView, resolveSpecNetworks } from './network-agent.ts';
-import { newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
+import { jobStatusCounts } from './jobs.ts';
+import { modeOf, newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
 import { terminal, type ClusterRecord, type NodeRecord, type ServiceRecord, type ServiceSpec, type TaskRecord } from './types.ts';
 
 export type Filters = Record<string, string[]>;
@@ -15,7 +16,7 @@ function checkKeys(filters: Filters, allowed: string[]): void {
 }
 
 /** dockerd's lookup order: full ID, then exact name, then a unique ID prefix. */
-function lookup<T extends { ID: string }>(kind: string, ref: string, all: T[], nameOf: (o: T) => string): T {
+export function lookup<T extends { ID: string }>(kind: string, ref: string, all: T[], nameOf: (o: T) => string): T {
   const byId = all.find((o) => o.ID === ref);
   if (byId) return byId;
   const byName = all.filter((o) => nameOf(o) === ref);
@@ -77,7 +78,7 @@ export class ClusterObjects {
     checkKeys(filters, ['id', 'label', 'mode', 'name']);
     const all = await this.store.list<ServiceRecord>(KEYS.services);
     const out = all.filter((s) => anyPrefix(filters.id, s.ID) && anyPrefix(filters.name, s.Spec.Name)
-      && anyOf(filters.mode, 'replicated') && labelsMatch(s.Spec.Labels ?? {}, filters.label ?? []));
+      && anyOf(filters.mode, modeOf(s.Spec)) && labelsMatch(s.Spec.Labels ?? {}, filters.label ?? []));
     // Its published ports and VIPs, as swarm's allocator fills Endpoint in.
     if (out.length) await endpointView(this.store, out);
     if (withStatus) {
@@ -88,9 +89,17 @@ export class ClusterObjects {
         const own = tasks.filter((t) => t.ServiceID === s.ID);
         s.ServiceStatus = {
           RunningTasks: own.filter((t) => t.Status.State === 'running' && t.NodeID && ready.has(t.NodeID)).length,
-          DesiredTasks: replicasOf(s.Spec),
+          // As dockerd: a global service wants one task per node its tasks are meant to run on.
+          DesiredTasks: modeOf(s.Spec) === 'global'
+            ? own.filter((t) => t.DesiredState === 'running' && t.NodeID && ready.has(t.NodeID)).length
+            : replicasOf(s.Spec),
           CompletedTasks: 0,
         };
+        if (s.JobStatus) {
+          const { desired, completed } = jobStatusCounts(s, own, ready.size);
+          s.ServiceStatus.DesiredTasks = desired;
+          s.ServiceStatus.CompletedTasks = completed;
+        }
       }
     }
     return out.sort((a, b) => (a.CreatedAt < b.CreatedAt ? -1 : 1));
@@ -100,15 +109,21 @@ export class ClusterObjects {
     return lookup('service', ref, await this.services(), (s) => s.Spec.Name);
   }
 
+  /** The secrets and configs a spec names must exist (secrets.ts sets this). */
+  checkReferences?: (spec: ServiceSpec) => Promise<void>;
+
   async createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] | null }> {
     validateServiceSpec(spec);
     await resolveSpecNetworks(this.store, spec);
     await allocatePorts(this.store, spec);
+    await this.checkReferences?.(spec);
     const now = new Date().toISOString();
     const svc: Omit<ServiceRecord, 'Version'> = {
       ID: newId(), CreatedAt: now, UpdatedAt: now, Spec: normalizeSpec(spec),
       Endpoint: { Spec: (spec.EndpointSpec as Record<string, unknown> | undefined) ?? {} },
     };
+    // As swarm: a job starts at iteration 0; each update of it is a new execution.
+    if (modeOf(spec) === 'replicated-job' || modeOf(spec) === 'global-job') svc.JobStatus = { JobIteration: { Index: 0 }, LastExecution: now };
     if (!(await this.store.createNamed(KEYS.serviceNames + svc.Spec.Name, KEYS.services + svc.ID, svc))) {
       // swarm's words: the name index's error, then which service it was.
       throw new ConflictError(`rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${svc.Spec.Name} already exists`);
@@ -116,20 +131,30 @@ export class ClusterObjects {
     return { ID: svc.ID, Warnings: null };
   }
 
-  async updateService(ref: string, version: number, spec: ServiceSpec): Promise<{ Warnings: string[] | null }> {
+  /** A new spec, or (rollback) the previous one back, as swarm's UpdateService. */
+  async updateService(ref: string, version: number, spec: ServiceSpec, rollback = false): Promise<{ Warnings: string[] | null }> {
     const svc = await this.service(ref);
     validateServiceSpec(spec);
+    await this.checkReferences?.(spec);
+    if (modeOf(spec) !== modeOf(svc.Spec)) throw new NotImplementedError('rpc error: code = Unimplemented desc = service mode change is not allowed');
     await resolveSpecNetworks(this.store, spec);
     await allocatePorts(this.store, spec, svc.ID);
     if (spec.Name !== svc.Spec.Name) throw new InvalidArgumentError('rpc error: code = Unimplemented desc = renaming services is not supported');
     if (version !== svc.Version.Index) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
     const now = new Date().toISOString();
-    const next: ServiceRecord = { ...svc, PreviousSpec: svc.Spec, Spec: normalizeSpec(spec), UpdatedAt: now };
+    let next: ServiceRecord;
+    if (rollback) {
+      if (!svc.PreviousSpec) throw new InvalidArgumentError(`rpc error: code = FailedPrecondition desc = service ${svc.ID} does not have a previous spec`);
+      next = { ...svc, Spec: { ...svc.PreviousSpec, Name: svc.Spec.Name }, PreviousSpec: svc.Spec, UpdatedAt: now, UpdateStatus: { State: 'rollback_started', StartedAt: now, Message: 'manually requested rollback' } };
+    } else {
+      next = { ...svc, PreviousSpec: svc.Spec, Spec: normalizeSpec(spec), UpdatedAt: now };
+      // As swarm: each update starts without a status; one that changes what the
+      // tasks run is under way until the scheduler has replaced them. A job is run again instead.
+      delete next.UpdateStatus;
+      if (svc.JobStatus) next.JobStatus = { JobIteration: { Index: svc.JobStatus.JobIteration.Index + 1 }, LastExecution: now };
+      else if (specForm(next.Spec.TaskTemplate) !== specForm(svc.Spec.TaskTemplate)) next.UpdateStatus = { State: 'updating', StartedAt: now, Message: 'update in progress' };
+    }
     delete next.ServiceStatus;
-    // As swarm: each update starts without a status; one that changes what the
-    // tasks run is under way until the scheduler has replaced them.
-    delete next.UpdateStatus;
-    if (specForm(next.Spec.TaskTemplate) !== specForm(svc.Spec.TaskTemplate)) next.UpdateStatus = { State: 'updating', StartedAt: now, Message: 'update in progress' };
     if (!(await this.store.update(KEYS.services + svc.ID, next))) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
     return { Warnings: null };
   }

@@ -1,66 +1,67 @@
-// The leader's orchestrator: for each replicated service, one task per slot
-// 1..Replicas, placed on a ready node (spread: the node with fewest of the
-// service's tasks); ended tasks replaced per the restart policy after its
-// delay; slots past the count, and tasks of removed services, marked for
-// removal; their records reaped once the agent has ended them, and each
-// slot's history kept to swarm's TaskHistoryRetentionLimit.
+// The leader's orchestrator and scheduler in one level-triggered pass. A
+// replicated service has one task per slot 1..Replicas; a global service one
+// per eligible node (Slot 0, its NodeID fixed). Tasks are placed by
+// placement.ts (filters, then spread); one no node can take stays pending with
+// swarm's "no suitable node (…)". Ended tasks are replaced per the restart
+// policy after its delay; tasks of a node that is down or drained are shut
+// down and replaced elsewhere; slots past the count, and tasks of removed
+// services, are marked for removal and reaped once ended; each slot's history
+// is kept to swarm's TaskHistoryRetentionLimit. Out-of-date slots are the
+// updater's (updater.ts).
 import { KEYS, type ClusterStore } from './store.ts';
 import { newId, replicasOf, specForm } from './spec.ts';
+import { eligibleNodes, noSuitableNode, nodeMatches, nodeReady, parseConstraints, pickNode, type ClusterView } from './placement.ts';
+import { UPDATES, Updater, type Slot } from './updater.ts';
 import { terminal, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.ts';
+import { shouldRestart } from './restart.ts';
+import { isJob, jobIteration, reconcileJob } from './jobs.ts';
+import { hostPortsForm, serviceHostPorts, taskHostPorts } from './host-ports.ts';
+
+export { shouldRestart };
 
 const HISTORY_LIMIT = 5;
 const DEFAULT_RESTART_DELAY_NS = 5e9;
-const DEFAULT_MONITOR_NS = 5e9;
-
-interface SlotView {
-  slot: number;
-  tasks: TaskRecord[];
-  latest: TaskRecord;
-}
 
 function byCreated(a: TaskRecord, b: TaskRecord): number {
   return a.CreatedAt < b.CreatedAt ? -1 : a.CreatedAt > b.CreatedAt ? 1 : 0;
 }
 
-/** Would swarm's restart supervisor start a new task for this ended one? */
-export function shouldRestart(svc: ServiceRecord, ended: TaskRecord, slotTasks: TaskRecord[], nowMs: number): boolean {
-  const rp = svc.Spec.TaskTemplate?.RestartPolicy ?? {};
-  const condition = rp.Condition ?? 'any';
-  if (condition === 'none') return false;
-  if (condition === 'on-failure' && ended.Status.State === 'complete') return false;
-  if (rp.MaxAttempts && rp.MaxAttempts > 0) {
-    const windowMs = rp.Window ? rp.Window / 1e6 : Infinity;
-    const failures = slotTasks.filter((t) => terminal(t.Status.State) && nowMs - Date.parse(t.Status.Timestamp) <= windowMs).length;
-    if (failures > rp.MaxAttempts) return false;
-  }
-  return true;
+export function isGlobal(svc: ServiceRecord): boolean {
+  return !!svc.Spec.Mode?.Global;
 }
 
 export class Scheduler {
   private readonly store: ClusterStore;
+  private readonly updater: Updater;
 
   constructor(store: ClusterStore) {
     this.store = store;
+    this.updater = new Updater(store);
   }
 
   async pass(): Promise<void> {
-    const [services, tasks, nodes, beats] = await Promise.all([
+    const [services, tasks, nodes, beats, updates] = await Promise.all([
       this.store.list<ServiceRecord>(KEYS.services),
       this.store.list<TaskRecord>(KEYS.tasks),
       this.store.list<NodeRecord>(KEYS.nodes),
       this.store.keys(KEYS.heartbeats),
+      this.store.keys(UPDATES),
     ]);
-    const alive = new Set(beats.map((kv) => kv.key.toString('utf8').slice(KEYS.heartbeats.length)));
-    const ready = nodes.filter((n) => alive.has(n.ID) && n.Spec.Availability === 'active');
+    const view: ClusterView = { nodes, alive: new Set(beats.map((kv) => kv.key.toString('utf8').slice(KEYS.heartbeats.length))), tasks };
     const bySvc = new Map<string, TaskRecord[]>();
     for (const t of tasks) bySvc.set(t.ServiceID, [...(bySvc.get(t.ServiceID) ?? []), t]);
     const now = Date.now();
 
+    const live = new Set(services.map((s) => s.ID));
     for (const [svcId, own] of bySvc) {
-      if (services.some((s) => s.ID === svcId)) continue;
+      if (live.has(svcId)) continue;
       for (const t of own) await this.retire(t, 'remove');
     }
-    for (const svc of services) await this.reconcileService(svc, bySvc.get(svc.ID) ?? [], ready, tasks, now);
+    for (const kv of updates) {
+      const id = kv.key.toString('utf8').slice(UPDATES.length);
+      if (!live.has(id)) await this.store.delete(UPDATES + id);
+    }
+    for (const svc of services) await this.reconcileService(svc, bySvc.get(svc.ID) ?? [], view, now);
   }
 
   /**
@@ -74,116 +75,187 @@ export class Scheduler {
       return;
     }
     if (t.DesiredState === desired || t.DesiredState === 'remove') return;
-    await this.store.update(KEYS.tasks + t.ID, { ...t, DesiredState: desired, UpdatedAt: new Date().toISOString() });
+    // A task never placed has nothing to stop: it ends here.
+    const status = t.NodeID ? t.Status : { ...t.Status, Timestamp: new Date().toISOString(), State: 'shutdown' as const, Message: 'shutdown', Err: undefined };
+    if (await this.store.update(KEYS.tasks + t.ID, { ...t, DesiredState: desired, Status: status, UpdatedAt: new Date().toISOString() })) {
+      t.DesiredState = desired;
+      t.Status = status;
+    }
   }
 
-  private async reconcileService(svc: ServiceRecord, own: TaskRecord[], ready: NodeRecord[], all: TaskRecord[], now: number): Promise<void> {
-    const slots = new Map<number, TaskRecord[]>();
-    for (const t of own) slots.set(t.Slot, [...(slots.get(t.Slot) ?? []), t]);
-    const views: SlotView[] = [...slots].map(([slot, ts]) => {
-      ts.sort(byCreated);
-      return { slot, tasks: ts, latest: ts[ts.length - 1] };
-    });
-
-    // Slots that count towards the replicas: a task wanted running, one waiting
-    // out its restart delay, or one whose policy says it stays ended.
-    const counted: SlotView[] = [];
-    for (const v of views) {
-      // Two tasks wanted running in one slot: the older goes.
-      for (const t of v.tasks.slice(0, -1)) if (t.DesiredState === 'running') await this.retire(t, 'shutdown');
-      if (v.latest.DesiredState === 'remove') {
-        for (const t of v.tasks) await this.retire(t, 'remove');
-        continue;
-      }
-      counted.push(v);
+  /** The service's slots: replicated by slot number, global by node. */
+  private slotsOf(svc: ServiceRecord, own: TaskRecord[]): Slot[] {
+    const global = isGlobal(svc);
+    const slots = new Map<string, Slot>();
+    for (const t of own) {
+      const key = global ? `node:${t.NodeID ?? ''}` : `slot:${t.Slot}`;
+      const s = slots.get(key) ?? { key, slot: global ? 0 : t.Slot, nodeId: global ? t.NodeID : undefined, tasks: [] };
+      s.tasks.push(t);
+      slots.set(key, s);
     }
-    counted.sort((a, b) => a.slot - b.slot);
-    const want = replicasOf(svc.Spec);
-    for (const v of counted.splice(want)) for (const t of v.tasks) await this.retire(t, 'remove');
+    for (const s of slots.values()) s.tasks.sort(byCreated);
+    return [...slots.values()];
+  }
 
+  private async reconcileService(svc: ServiceRecord, own: TaskRecord[], view: ClusterView, now: number): Promise<void> {
+    if (isJob(svc)) {
+      await reconcileJob(svc, own, {
+        create: async (slot, nodeId) => { await this.newTask(svc, { key: '', slot, nodeId, tasks: [] }, view, 'complete'); },
+        remove: (t) => this.retire(t, 'remove'),
+        eligible: () => eligibleNodes(view, svc, svc.Spec.TaskTemplate ?? {}).nodes.map((n) => n.ID),
+        place: (t) => this.place(svc, t, view),
+      }, now);
+      return;
+    }
     const template = specForm(svc.Spec.TaskTemplate);
-    const outdated: SlotView[] = [];
-    let starting = 0;
-    let lastStart = 0;
-    for (const v of counted) {
-      const t = v.latest;
-      if (t.DesiredState === 'running' && !terminal(t.Status.State)) {
-        if (!t.NodeID) await this.place(svc, t, ready, all);
-        if (specForm(t.Spec) !== template) outdated.push(v);
-        else if (t.Status.State !== 'running') starting++;
-        else lastStart = Math.max(lastStart, Date.parse(t.Status.Timestamp));
+    const ports = hostPortsForm(serviceHostPorts(svc.Spec));
+    // Out of date: another task spec, or other host-mode ports (as swarm's IsTaskDirty).
+    const current = (t: TaskRecord) => specForm(t.Spec) === template && hostPortsForm(taskHostPorts(t)) === ports;
+    const global = isGlobal(svc);
+    const slots = this.slotsOf(svc, own);
+    const nodeById = new Map(view.nodes.map((n) => [n.ID, n]));
+    // A node whose tasks must move: its heartbeat is gone, or it is drained.
+    const lost = (t: TaskRecord) => {
+      const n = t.NodeID ? nodeById.get(t.NodeID) : undefined;
+      return !!t.NodeID && (!n || !view.alive.has(n.ID) || n.Spec.Availability === 'drain');
+    };
+
+    // Which slots count: replicated, the first Replicas slots wanted; global, the eligible nodes.
+    let wanted: Slot[];
+    if (global) {
+      const { nodes } = eligibleNodes({ ...view, tasks: [] }, svc, { ...svc.Spec.TaskTemplate, Resources: undefined });
+      const constraints = safeConstraints(svc);
+      const keep = new Set(nodes.map((n) => n.ID));
+      // A node already running the task keeps it while it stays ready and matches (its own reservation is not counted twice).
+      for (const s of slots) {
+        const n = s.nodeId ? nodeById.get(s.nodeId) : undefined;
+        if (n && nodeReady(view, n) && constraints && nodeMatches(constraints, n)) keep.add(n.ID);
+      }
+      for (const n of nodes) if (!slots.some((s) => s.nodeId === n.ID)) slots.push({ key: `node:${n.ID}`, slot: 0, nodeId: n.ID, tasks: [] });
+      wanted = [];
+      for (const s of slots) {
+        if (s.nodeId && keep.has(s.nodeId)) wanted.push(s);
+        else for (const t of s.tasks) await this.retire(t, terminal(t.Status.State) ? 'remove' : 'shutdown');
+      }
+    } else {
+      const live = slots.filter((s) => s.tasks.length && s.tasks[s.tasks.length - 1].DesiredState !== 'remove');
+      for (const s of slots) if (!live.includes(s)) for (const t of s.tasks) await this.retire(t, 'remove');
+      live.sort((a, b) => a.slot - b.slot);
+      const want = replicasOf(svc.Spec);
+      for (const s of live.splice(want)) for (const t of s.tasks) await this.retire(t, 'remove');
+      const taken = new Set(slots.map((s) => s.slot));
+      for (let slot = 1, missing = want - live.length; missing > 0; slot++) {
+        if (taken.has(slot)) continue;
+        live.push({ key: `slot:${slot}`, slot, tasks: [] });
+        missing--;
+      }
+      wanted = live;
+    }
+
+    const dirty: Slot[] = [];
+    for (const s of wanted) {
+      const latest = s.tasks[s.tasks.length - 1];
+      if (!latest) {
+        await this.newTask(svc, s, view, 'running');
         continue;
       }
-      if (t.DesiredState === 'running') await this.retire(t, 'shutdown');
-      if (!terminal(t.Status.State)) continue; // still being shut down
-      if (!shouldRestart(svc, t, v.tasks, now)) continue;
+      // Older tasks still wanted running go once the latest runs or has ended
+      // (while a start-first update's new task starts, the old one serves).
+      for (const t of s.tasks.slice(0, -1)) {
+        if (t.DesiredState !== 'running' && t.DesiredState !== 'ready') continue;
+        if (latest.Status.State === 'running' || terminal(latest.Status.State) || !current(latest) || lost(t)) await this.retire(t, 'shutdown');
+      }
+      if (latest.DesiredState === 'ready') {
+        // Stop-first: the new task starts once the slot's others have ended.
+        if (s.tasks.slice(0, -1).every((t) => terminal(t.Status.State) || lost(t))) await this.promote(latest);
+        continue;
+      }
+      if (latest.DesiredState === 'running' && !terminal(latest.Status.State)) {
+        if (lost(latest)) {
+          // Its node is down or drained: shut it down and start it elsewhere now.
+          await this.retire(latest, 'shutdown');
+          await this.newTask(svc, s, view, 'running');
+          continue;
+        }
+        if (!latest.NodeID) await this.place(svc, latest, view);
+        if (!current(latest)) dirty.push(s);
+        continue;
+      }
+      if (latest.DesiredState === 'running') await this.retire(latest, 'shutdown');
+      if (!terminal(latest.Status.State)) continue; // still being shut down
+      if (!shouldRestart(svc, latest, s.tasks, now)) continue;
+      // Under an update or rollback, an ended task of another spec is the updater's to replace,
+      // at once: as swarm's, whose restart made a task of the old spec that the update then replaces.
+      if (!current(latest) && (svc.UpdateStatus?.State === 'updating' || svc.UpdateStatus?.State === 'rollback_started')) {
+        dirty.push(s);
+        continue;
+      }
       const delayMs = (svc.Spec.TaskTemplate?.RestartPolicy?.Delay ?? DEFAULT_RESTART_DELAY_NS) / 1e6;
-      const due = Date.parse(t.Status.Timestamp) + delayMs;
-      // Not yet due: the loop's ticker brings the pass back.
-      if (due > now) continue;
-      await this.newTask(svc, v.slot, ready, all);
+      // Not yet due: the loop's ticker brings the pass back. A task shut down by an update or a move is not a restart.
+      if (latest.Status.State !== 'shutdown' && Date.parse(latest.Status.Timestamp) + delayMs > now) continue;
+      await this.newTask(svc, s, view, 'running');
     }
-    await this.update(svc, outdated, starting, now - lastStart, ready, all);
-    const taken = new Set(views.map((v) => v.slot));
-    for (let slot = 1, missing = want - counted.length; missing > 0; slot++) {
-      if (taken.has(slot)) continue;
-      await this.newTask(svc, slot, ready, all);
-      missing--;
-    }
+
+    await this.updater.pass(svc, wanted, dirty, current, {
+      create: (s, desired) => this.newTask(svc, s, view, desired),
+      shutdown: (t) => this.retire(t, 'shutdown'),
+    }, now);
+
     // Each slot's history: the newest HISTORY_LIMIT tasks stay, as swarm's retention limit.
-    for (const v of views) {
-      const old = v.tasks.filter((t) => t.DesiredState !== 'running' && terminal(t.Status.State));
-      for (const t of old.slice(0, Math.max(0, v.tasks.length - HISTORY_LIMIT))) await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index);
+    for (const s of slots) {
+      const old = s.tasks.filter((t) => t.DesiredState !== 'running' && t.DesiredState !== 'ready' && terminal(t.Status.State));
+      for (const t of old.slice(0, Math.max(0, s.tasks.length - HISTORY_LIMIT))) await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index);
     }
   }
 
-  /**
-   * A rolling update: tasks whose spec is not the service's are replaced,
-   * UpdateConfig.Parallelism slots at a time (swarm's default 1; 0 is all at
-   * once), the next batch once the new tasks run. Delay, failure action,
-   * order and rollback are not implemented yet (ADR 0009).
-   */
-  private async update(svc: ServiceRecord, outdated: SlotView[], starting: number, sinceLastStartMs: number, ready: NodeRecord[], all: TaskRecord[]): Promise<void> {
-    const parallelism = svc.Spec.UpdateConfig?.Parallelism ?? 1;
-    const budget = parallelism === 0 ? outdated.length : Math.max(0, parallelism - starting);
-    for (const v of outdated.slice(0, budget)) {
-      await this.retire(v.latest, 'shutdown');
-      await this.newTask(svc, v.slot, ready, all);
-    }
-    // As swarm's updater: complete once every task runs the new spec and the
-    // last one started has run for UpdateConfig.Monitor (5 s by default).
-    const monitorMs = Number(svc.Spec.UpdateConfig?.Monitor ?? DEFAULT_MONITOR_NS) / 1e6;
-    if (svc.UpdateStatus?.State === 'updating' && outdated.length === 0 && starting === 0 && sinceLastStartMs >= monitorMs) {
-      const now = new Date().toISOString();
-      await this.store.update(KEYS.services + svc.ID, { ...svc, UpdateStatus: { ...svc.UpdateStatus, State: 'completed', CompletedAt: now, Message: 'update completed' } });
-    }
-  }
-
-  private pickNode(svc: ServiceRecord, ready: NodeRecord[], all: TaskRecord[]): NodeRecord | undefined {
-    const load = (n: NodeRecord, svcOnly: boolean) => all.filter((t) => t.NodeID === n.ID && !terminal(t.Status.State) && (!svcOnly || t.ServiceID === svc.ID)).length;
-    return [...ready].sort((a, b) => load(a, true) - load(b, true) || load(a, false) - load(b, false))[0];
-  }
-
-  private async newTask(svc: ServiceRecord, slot: number, ready: NodeRecord[], all: TaskRecord[]): Promise<void> {
+  private async newTask(svc: ServiceRecord, s: Slot, view: ClusterView, desired: 'running' | 'ready' | 'complete'): Promise<TaskRecord | undefined> {
     const now = new Date().toISOString();
-    const node = this.pickNode(svc, ready, all);
+    const spec = svc.Spec.TaskTemplate ?? {};
+    let node: NodeRecord | undefined;
+    let explanation = '';
+    if (s.nodeId) node = view.nodes.find((n) => n.ID === s.nodeId);
+    else ({ node, explanation } = pickNode(view, svc, spec));
     const task: Omit<TaskRecord, 'Version'> & { SpecVersion: { Index: number } } = {
       ID: newId(), CreatedAt: now, UpdatedAt: now, Labels: {},
-      Spec: svc.Spec.TaskTemplate ?? {}, SpecVersion: { Index: svc.Version.Index },
-      ServiceID: svc.ID, Slot: slot, NodeID: node?.ID,
+      Spec: spec, SpecVersion: { Index: svc.Version.Index },
+      ServiceID: svc.ID, Slot: s.slot, NodeID: node?.ID,
       Status: node
         ? { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node', PortStatus: {} }
-        : { Timestamp: now, State: 'pending', Message: 'pending task scheduling', Err: 'no suitable node (no node is ready)', PortStatus: {} },
-      DesiredState: 'running',
+        : { Timestamp: now, State: 'pending', Message: 'pending task scheduling', Err: noSuitableNode(explanation), PortStatus: {} },
+      DesiredState: desired,
+      ...(isJob(svc) ? { JobIteration: { Index: jobIteration(svc) } } : {}),
+      ...(svc.Spec.EndpointSpec ? { Endpoint: { Spec: svc.Spec.EndpointSpec as Record<string, unknown> } } : {}),
     };
-    if (await this.store.create(KEYS.tasks + task.ID, task)) all.push({ ...task, Version: { Index: 0 } });
+    if (!(await this.store.create(KEYS.tasks + task.ID, task))) return undefined;
+    const rec: TaskRecord = { ...task, Version: { Index: 0 } };
+    view.tasks.push(rec);
+    s.tasks.push(rec);
+    return rec;
   }
 
-  private async place(svc: ServiceRecord, t: TaskRecord, ready: NodeRecord[], all: TaskRecord[]): Promise<void> {
-    const node = this.pickNode(svc, ready, all);
-    if (!node) return;
+  private async promote(t: TaskRecord): Promise<void> {
+    await this.store.update(KEYS.tasks + t.ID, { ...t, DesiredState: 'running', UpdatedAt: new Date().toISOString() });
+  }
+
+  /** A pending task: placed once a node can take it; otherwise its Err says why not, kept current. */
+  private async place(svc: ServiceRecord, t: TaskRecord, view: ClusterView): Promise<void> {
+    const { node, explanation } = pickNode(view, svc, t.Spec);
     const now = new Date().toISOString();
+    if (!node) {
+      const err = noSuitableNode(explanation);
+      if (t.Status.Err !== err) await this.store.update(KEYS.tasks + t.ID, { ...t, UpdatedAt: now, Status: { ...t.Status, Timestamp: now, Err: err } });
+      return;
+    }
     t.NodeID = node.ID;
-    await this.store.update(KEYS.tasks + t.ID, { ...t, UpdatedAt: now, Status: { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node', PortStatus: {} } });
+    t.Status = { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node', PortStatus: {} };
+    await this.store.update(KEYS.tasks + t.ID, { ...t, UpdatedAt: now });
+  }
+}
+
+function safeConstraints(svc: ServiceRecord): ReturnType<typeof parseConstraints> | undefined {
+  try {
+    return parseConstraints(svc.Spec.TaskTemplate?.Placement?.Constraints ?? []);
+  } catch {
+    return undefined;
   }
 }

@@ -15,14 +15,15 @@ import { Agent } from './agent.ts';
 import { NetworkAgent } from './network-agent.ts';
 import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
-import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
+import { TASK_LABELS, type LocalEngine, type TaskFile } from './local-engine.ts';
+import { ClusterFiles, loadDataKey, references, writeDataKey } from './secrets.ts';
 import { newId } from './spec.ts';
 import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { advertiseAddr, beat, campaign, firstContact, hostOf, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
-import type { ClusterRecord, NodeRecord } from './types.ts';
+import type { ClusterRecord, NodeRecord, TaskRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
@@ -91,6 +92,12 @@ export class ClusterService {
 
   get etcdPid(): number | undefined {
     return this.m?.member?.pid;
+  }
+
+  /** The swarm's secrets and configs, on a manager. */
+  files(): ClusterFiles {
+    this.objects();
+    return (this.m as Membership).files;
   }
 
   /** The node's objects, or dockerd's refusal for a node in no swarm or a worker. */
@@ -272,6 +279,7 @@ export class ClusterService {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       try {
         await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
+        if (grant.DataKey) await writeDataKey(this.dir, grant.DataKey);
         const state: NodeState = {
           NodeID: grant.NodeID, ClusterID: grant.ClusterID, Role: grant.Role, AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
           endpoints: grant.Endpoints,
@@ -364,7 +372,11 @@ export class ClusterService {
       endpoints = [member.clientUrl, ...endpoints.filter((u) => u !== member?.clientUrl)];
     }
     const store = await ClusterStore.connect(endpoints, creds);
-    const agent = new Agent(store, this.engine, state.NodeID);
+    // The swarm's one data key, made at init and handed to joiners: every node's agent opens the secrets of its tasks.
+    const files = new ClusterFiles(store, await loadDataKey(this.dir));
+    const objects = new ClusterObjects(store, state.NodeID);
+    objects.checkReferences = (spec) => files.checkReferences(spec);
+    const agent = new Agent(store, this.engine, state.NodeID, (t) => taskFiles(files, t));
     const net = new NetworkAgent(store, this.engine, state.NodeID);
     // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
     const pass = async () => {
@@ -372,7 +384,7 @@ export class ClusterService {
       await agent.pass();
     };
     const m: Membership = {
-      state, member, store, objects: new ClusterObjects(store, state.NodeID), networks: net.networks, net,
+      state, member, store, objects, files, networks: net.networks, net,
       agent: new ReconcileLoop(pass, (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
@@ -401,8 +413,8 @@ export class ClusterService {
       if (state.Role === 'manager') {
         m.port = await listenSwarmPort(state.ListenAddr, { ca: readFileSync(tls.ca, 'utf8'), cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') }, {
           caCert: () => readFileSync(tls.ca, 'utf8'),
-          join: (req) => new Admission(store, () => this.caPair()).join(req),
-          promote: (nodeId, req) => new Admission(store, () => this.caPair()).promote(nodeId, req),
+          join: (req) => new Admission(store, () => this.caPair(), () => files.keyText()).join(req),
+          promote: (nodeId, req) => new Admission(store, () => this.caPair(), () => files.keyText()).promote(nodeId, req),
         });
         await campaign(m, this.log);
       }
@@ -511,6 +523,21 @@ export class ClusterService {
       Cluster: withoutTokens,
     };
   }
+}
+
+/** The secret and config files a task's references name, opened for its container. */
+async function taskFiles(files: ClusterFiles, t: TaskRecord): Promise<TaskFile[]> {
+  const out: TaskFile[] = [];
+  for (const kind of ['secret', 'config'] as const) {
+    for (const r of references({ TaskTemplate: t.Spec }, kind)) {
+      if (!r.file) continue; // a runtime reference (a credential spec) is no file
+      const name = r.file.Name;
+      // As dockerd on Linux: a relative secret target is under /run/secrets, a relative config's under /.
+      const target = name.startsWith('/') ? name : kind === 'secret' ? `/run/secrets/${name}` : `/${name}`;
+      out.push({ kind, target, data: await files.data(kind, r.id), uid: Number(r.file.UID || 0), gid: Number(r.file.GID || 0), mode: r.file.Mode ?? 0o444 });
+    }
+  }
+  return out;
 }
 
 /** dockerd's default cluster spec, with what the init request set over it. */

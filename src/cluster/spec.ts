@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, NotImplementedError } from '../errors.ts';
 import { parseNormalizedNamed } from '../api/reference.ts';
-import type { ServiceSpec } from './types.ts';
+import { parseConstraints } from './placement.ts';
+import type { FileReference, Resources, ServiceSpec, UpdateConfig } from './types.ts';
 
 /** swarm's identity.NewID: 128 random bits in base 36, 25 characters. */
 export function newId(): string {
@@ -33,15 +34,62 @@ export function validateServiceSpec(spec: ServiceSpec | undefined): asserts spec
   } catch {
     throw invalid(`ContainerSpec: ${JSON.stringify(c.Image)} is not a valid repository/tag`);
   }
+  for (const r of [task.Resources?.Limits, task.Resources?.Reservations]) validateResources(r);
   const rp = task.RestartPolicy;
   if (rp?.Condition && !['none', 'on-failure', 'any'].includes(rp.Condition)) throw invalid(`TaskSpec: invalid restart condition ${rp.Condition}`);
   if ((rp?.Delay ?? 0) < 0) throw invalid('TaskSpec: restart-delay cannot be negative');
   if ((rp?.Window ?? 0) < 0) throw invalid('TaskSpec: restart-window cannot be negative');
+  try {
+    parseConstraints(task.Placement?.Constraints ?? []);
+  } catch (err) {
+    // swarm returns the parser's error bare (gRPC's Unknown); a client's mistake all the same.
+    throw new InvalidArgumentError(`rpc error: code = Unknown desc = ${(err as Error).message}`);
+  }
+  validateRefs(c.Secrets ?? [], 'secret', (r) => [r.SecretID, r.SecretName]);
+  validateRefs(c.Configs ?? [], 'config', (r) => [r.ConfigID, r.ConfigName]);
   const mode = spec.Mode ?? {};
-  // This first slice schedules replicated services only; the others say so.
-  if (mode.Global || mode.ReplicatedJob || mode.GlobalJob) throw new NotImplementedError('berth schedules replicated services only: global and job modes are not implemented yet');
   const replicas = mode.Replicated?.Replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 0) throw invalid('invalid replicas value');
+  if (!Number.isInteger(replicas) || replicas < 0) throw invalid('Number of replicas must be non-negative');
+  const rj = mode.ReplicatedJob;
+  if (rj && ((rj.MaxConcurrent ?? 0) < 0 || !Number.isInteger(rj.MaxConcurrent ?? 0))) throw invalid('Maximum concurrent jobs must not be negative');
+  if (rj && ((rj.TotalCompletions ?? 0) < 0 || !Number.isInteger(rj.TotalCompletions ?? 0))) throw invalid('Total completed jobs must not be negative');
+  if (mode.ReplicatedJob || mode.GlobalJob) {
+    if (spec.UpdateConfig) throw invalid('Jobs may not have an update config');
+  } else {
+    for (const [which, uc] of [['update', spec.UpdateConfig], ['rollback', spec.RollbackConfig]] as const) validateUpdate(uc, which);
+  }
+}
+
+function validateResources(r: Resources | undefined): void {
+  if (!r) return;
+  if (r.NanoCPUs && r.NanoCPUs < 1e6) throw invalid(`invalid cpu value ${r.NanoCPUs / 1e9}: Must be at least 0.001`);
+  if (r.MemoryBytes && r.MemoryBytes < 4 * 1024 * 1024) throw invalid(`invalid memory value ${r.MemoryBytes}: Must be at least 4MiB`);
+}
+
+function validateUpdate(uc: UpdateConfig | undefined, which: 'update' | 'rollback'): void {
+  if (!uc) return;
+  // dockerd's convert step names the bad value before swarm sees the spec.
+  if (uc.FailureAction && !['pause', 'continue', 'rollback'].includes(uc.FailureAction)) throw new InvalidArgumentError(`unrecognized ${which} failure action ${uc.FailureAction}`);
+  if (uc.Order && !['stop-first', 'start-first'].includes(uc.Order)) throw new InvalidArgumentError(`unrecognized ${which} order ${uc.Order}`);
+  if ((uc.Delay ?? 0) < 0) throw invalid('TaskSpec: update-delay cannot be negative');
+  if ((uc.Monitor ?? 0) < 0) throw invalid('TaskSpec: update-monitor cannot be negative');
+  const ratio = uc.MaxFailureRatio ?? 0;
+  if (ratio < 0 || ratio > 1) throw invalid('TaskSpec: update-maxfailureratio cannot be less than 0 or bigger than 1');
+}
+
+/** swarm's validateSecretRefsSpec / validateConfigRefsSpec: IDs, names, targets, no target twice. */
+function validateRefs(refs: FileReference[], kind: 'secret' | 'config', ids: (r: FileReference) => [string | undefined, string | undefined]): void {
+  const targets = new Map<string, string>();
+  for (const r of refs) {
+    const [id, name] = ids(r);
+    if (!id || !name) throw invalid(`malformed ${kind} reference`);
+    if (!r.File && !(kind === 'config' && r.Runtime)) throw invalid(`malformed ${kind} reference, no target provided`);
+    if (!r.File) continue;
+    if (!r.File.Name) throw invalid(`malformed file ${kind} reference, invalid target file name provided`);
+    const prev = targets.get(r.File.Name);
+    if (prev !== undefined) throw invalid(`${kind} references '${prev}' and '${name}' have a conflicting target: '${r.File.Name}'`);
+    targets.set(r.File.Name, name);
+  }
 }
 
 /** The replica count a replicated service asks for (swarm's default is 1). */
@@ -49,9 +97,22 @@ export function replicasOf(spec: ServiceSpec): number {
   return spec.Mode?.Replicated?.Replicas ?? 1;
 }
 
-/** The spec as stored: the mode made explicit, as dockerd answers it. */
+export type ServiceMode = 'replicated' | 'global' | 'replicated-job' | 'global-job';
+
+export function modeOf(spec: ServiceSpec): ServiceMode {
+  const m = spec.Mode ?? {};
+  return m.Global ? 'global' : m.ReplicatedJob ? 'replicated-job' : m.GlobalJob ? 'global-job' : 'replicated';
+}
+
+/** The spec as stored: the mode made explicit (a job's counts too), as dockerd answers it. */
 export function normalizeSpec(spec: ServiceSpec & { Name: string }): ServiceSpec & { Name: string } {
-  return { ...spec, Labels: spec.Labels ?? {}, Mode: { Replicated: { Replicas: replicasOf(spec) } } };
+  const mode = modeOf(spec);
+  const rj = spec.Mode?.ReplicatedJob;
+  const Mode = mode === 'global' ? { Global: {} }
+    : mode === 'global-job' ? { GlobalJob: {} }
+    : mode === 'replicated-job' ? { ReplicatedJob: { MaxConcurrent: rj?.MaxConcurrent ?? 1, TotalCompletions: rj?.TotalCompletions ?? rj?.MaxConcurrent ?? 1 } }
+    : { Replicated: { Replicas: replicasOf(spec) } };
+  return { ...spec, Labels: spec.Labels ?? {}, Mode };
 }
 
 /**

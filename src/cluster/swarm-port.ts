@@ -37,6 +37,8 @@ export interface JoinGrant {
   CACert: string;
   /** Managers only: they issue certificates too. */
   CAKey?: string;
+  /** The swarm's data key (base64), which seals secrets in etcd: every node's agent opens its tasks' secrets. */
+  DataKey?: string;
   /** A new member's --initial-cluster. */
   InitialCluster?: string;
   /** The members' client URLs. */

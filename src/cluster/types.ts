@@ -56,12 +56,51 @@ export interface ContainerSpec {
   StopSignal?: string;
   StopGracePeriod?: number;
   Init?: boolean | null;
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
+  Secrets?: FileReference[];
+  Configs?: FileReference[];
+  Mounts?: Record<string, unknown>[];
   [key: string]: unknown;
+}
+
+export interface Resources {
+  NanoCPUs?: number;
+  MemoryBytes?: number;
+  Pids?: number;
+}
+
+export interface Placement {
+  Constraints?: string[];
+  Preferences?: { Spread?: { SpreadDescriptor?: string } }[];
+  MaxReplicas?: number;
+  Platforms?: { Architecture?: string; OS?: string }[];
+}
+
+/** A secret's or config's reference in a container spec: which object, and the file it becomes. */
+export interface FileReference {
+  File?: { Name: string; UID?: string; GID?: string; Mode?: number };
+  SecretID?: string;
+  SecretName?: string;
+  ConfigID?: string;
+  ConfigName?: string;
+  Runtime?: Record<string, never>;
+}
+
+export interface UpdateConfig {
+  Parallelism?: number;
+  /** Nanoseconds. */
+  Delay?: number;
+  FailureAction?: 'pause' | 'continue' | 'rollback';
+  Monitor?: number;
+  MaxFailureRatio?: number;
+  Order?: 'stop-first' | 'start-first';
 }
 
 export interface TaskSpec {
   ContainerSpec?: ContainerSpec;
   RestartPolicy?: RestartPolicy;
+  Resources?: { Limits?: Resources; Reservations?: Resources };
+  Placement?: Placement;
   ForceUpdate?: number;
   Runtime?: string;
   [key: string]: unknown;
@@ -71,8 +110,9 @@ export interface ServiceSpec {
   Name?: string;
   Labels?: Record<string, string>;
   TaskTemplate?: TaskSpec;
-  Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never>; ReplicatedJob?: unknown; GlobalJob?: unknown };
-  UpdateConfig?: { Parallelism?: number; [key: string]: unknown };
+  Mode?: { Replicated?: { Replicas?: number }; Global?: Record<string, never>; ReplicatedJob?: { MaxConcurrent?: number; TotalCompletions?: number }; GlobalJob?: Record<string, never> };
+  UpdateConfig?: UpdateConfig;
+  RollbackConfig?: UpdateConfig;
   [key: string]: unknown;
 }
 
@@ -81,7 +121,18 @@ export interface ServiceRecord extends Annotated {
   Endpoint: { Spec: Record<string, unknown> };
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks: number };
   PreviousSpec?: ServiceSpec;
-  UpdateStatus?: { State: 'updating' | 'paused' | 'completed'; StartedAt?: string; CompletedAt?: string; Message: string };
+  UpdateStatus?: UpdateStatus;
+  /** Job modes only: which execution of the job is current. */
+  JobStatus?: { JobIteration: Version; LastExecution?: string };
+}
+
+export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+
+export interface UpdateStatus {
+  State: UpdateState;
+  StartedAt?: string;
+  CompletedAt?: string;
+  Message: string;
 }
 
 export type TaskState =
@@ -117,4 +168,8 @@ export interface TaskRecord extends Annotated {
   NodeID?: string;
   Status: TaskStatus;
   DesiredState: TaskState;
+  /** Job modes only: the service's JobIteration the task was made for. */
+  JobIteration?: Version;
+  /** The service's endpoint spec when the task was made (its host-mode ports). */
+  Endpoint?: { Spec?: Record<string, unknown> };
 }

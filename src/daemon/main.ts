@@ -21,6 +21,7 @@ import { networkRoutes } from './routes/networks.ts';
 import { volumeRoutes } from './routes/volumes.ts';
 import { distributionRoutes } from './routes/distribution.ts';
 import { swarmRoutes } from './routes/swarm.ts';
+import { swarmLogRoutes } from './routes/swarm-logs.ts';
 import { pluginRoutes } from './routes/plugins.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { statsRoutes } from './routes/stats.ts';
@@ -202,6 +203,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
   networkRoutes(api, engine);
   volumeRoutes(api, engine);
   swarmRoutes(api, engine);
+  swarmLogRoutes(api, engine);
   pluginRoutes(api);
   sessionRoutes(api);
   statsRoutes(api, engine);

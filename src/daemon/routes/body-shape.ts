@@ -94,6 +94,20 @@ export const CONTAINER_CONFIG: { fields: Record<string, Shape> } = {
   },
 };
 
+/** HostConfig.Mounts, also a service's ContainerSpec.Mounts (swarm's mount.Mount). */
+const HOST_CONFIG_MOUNTS: Shape = {
+  list: {
+    fields: {
+      Type: 'string', Source: 'string', Target: 'string', ReadOnly: 'bool', Consistency: 'string',
+      BindOptions: { fields: { Propagation: 'string', NonRecursive: 'bool', CreateMountpoint: 'bool', ReadOnlyNonRecursive: 'bool', ReadOnlyForceRecursive: 'bool' } },
+      VolumeOptions: { fields: { NoCopy: 'bool', Labels: stringMap, Subpath: 'string', DriverConfig: { fields: { Name: 'string', Options: stringMap } } } },
+      TmpfsOptions: { fields: { SizeBytes: 'int', Mode: 'uint', Options: { list: strings } } },
+      ImageOptions: { fields: { Subpath: 'string' } },
+      ClusterOptions: 'any',
+    },
+  },
+};
+
 const throttle: Shape = { list: { fields: { Path: 'string', Rate: 'uint' } } };
 const HOST_CONFIG: Shape = {
   fields: {
@@ -112,18 +126,8 @@ const HOST_CONFIG: Shape = {
     Ulimits: { list: { fields: { Name: 'string', Soft: 'int', Hard: 'int' } } },
     Devices: { list: { fields: { PathOnHost: 'string', PathInContainer: 'string', CgroupPermissions: 'string' } } },
     DeviceCgroupRules: strings, Init: 'bool', ConsoleSize: { list: 'uint' }, MaskedPaths: strings, ReadonlyPaths: strings,
-    Mounts: {
-      list: {
-        fields: {
-          Type: 'string', Source: 'string', Target: 'string', ReadOnly: 'bool', Consistency: 'string',
-          BindOptions: { fields: { Propagation: 'string', NonRecursive: 'bool', CreateMountpoint: 'bool', ReadOnlyNonRecursive: 'bool', ReadOnlyForceRecursive: 'bool' } },
-          VolumeOptions: { fields: { NoCopy: 'bool', Labels: stringMap, Subpath: 'string', DriverConfig: { fields: { Name: 'string', Options: stringMap } } } },
-          TmpfsOptions: { fields: { SizeBytes: 'int', Mode: 'uint', Options: { list: strings } } },
-          ImageOptions: { fields: { Subpath: 'string' } },
-          ClusterOptions: 'any',
-        },
-      },
-    },
+    Mounts: HOST_CONFIG_MOUNTS,
+
   },
 };
 
@@ -186,6 +190,17 @@ export const NODE_SPEC: Shape = {
 };
 
 /** swarm.ServiceSpec: the fields the scheduler and the agent read, typed as dockerd's struct. */
+const fileRefs: Shape = {
+  list: {
+    fields: {
+      File: { fields: { Name: 'string', UID: 'string', GID: 'string', Mode: 'uint' } },
+      SecretID: 'string', SecretName: 'string', ConfigID: 'string', ConfigName: 'string', Runtime: 'any',
+    },
+  },
+};
+const resources: Shape = { fields: { NanoCPUs: 'int', MemoryBytes: 'int', Pids: 'int' } };
+const updateConfig: Shape = { fields: { Parallelism: 'uint', Delay: 'int', FailureAction: 'string', Monitor: 'int', MaxFailureRatio: 'number', Order: 'string' } };
+
 export const SERVICE_SPEC: Shape = {
   fields: {
     Name: 'string', Labels: stringMap,
@@ -195,12 +210,31 @@ export const SERVICE_SPEC: Shape = {
           fields: {
             Image: 'string', Labels: stringMap, Command: strings, Args: strings, Hostname: 'string', Env: strings, Dir: 'string',
             User: 'string', TTY: 'bool', OpenStdin: 'bool', StopSignal: 'string', StopGracePeriod: 'int', Init: 'bool',
+            Healthcheck: { fields: { Test: strings, Interval: 'int', Timeout: 'int', StartPeriod: 'int', StartInterval: 'int', Retries: 'int' } },
+            Secrets: fileRefs, Configs: fileRefs, Mounts: HOST_CONFIG_MOUNTS,
           },
         },
         RestartPolicy: { fields: { Condition: 'string', Delay: 'int', MaxAttempts: 'uint', Window: 'int' } },
+        Resources: { fields: { Limits: resources, Reservations: resources } },
+        Placement: {
+          fields: {
+            Constraints: strings, MaxReplicas: 'uint',
+            Preferences: { list: { fields: { Spread: { fields: { SpreadDescriptor: 'string' } } } } },
+            Platforms: { list: { fields: { Architecture: 'string', OS: 'string' } } },
+          },
+        },
         ForceUpdate: 'uint', Runtime: 'string',
       },
     },
     Mode: { fields: { Replicated: { fields: { Replicas: 'uint' } }, Global: 'any', ReplicatedJob: 'any', GlobalJob: 'any' } },
+    UpdateConfig: updateConfig, RollbackConfig: updateConfig,
+  },
+};
+
+/** swarm.SecretSpec and swarm.ConfigSpec (Data is base64, as Go's []byte). */
+export const FILE_SPEC: Shape = {
+  fields: {
+    Name: 'string', Labels: stringMap, Data: 'string',
+    Driver: { fields: { Name: 'string', Options: stringMap } }, Templating: { fields: { Name: 'string', Options: stringMap } },
   },
 };

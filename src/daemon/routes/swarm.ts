@@ -9,7 +9,8 @@ import type { NodeSpecUpdate } from '../../cluster/node-admin.ts';
 import type { ServiceSpec } from '../../cluster/types.ts';
 import { randomName } from '../../containers/names.ts';
 import { boolParam, parseFilters } from './query.ts';
-import { decodeBody, NODE_SPEC, SERVICE_SPEC, SWARM_INIT, SWARM_JOIN, SWARM_SPEC } from './body-shape.ts';
+import { decodeBody, FILE_SPEC, NODE_SPEC, SERVICE_SPEC, SWARM_INIT, SWARM_JOIN, SWARM_SPEC } from './body-shape.ts';
+import type { FileObjectSpec } from '../../cluster/secrets.ts';
 
 
 export function swarmRoutes(api: ApiServer, engine: Engine): void {
@@ -75,7 +76,10 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     const version = Number(ctx.query.get('version'));
     if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid service version '${ctx.query.get('version') ?? ''}'`);
     const spec = decodeBody<ServiceSpec>(await ctx.json(), SERVICE_SPEC, 'swarm.ServiceSpec');
-    return { body: await objects.updateService(ctx.params.id, version, spec) };
+    // `service rollback` and `update --rollback` send rollback=previous: the spec sent is ignored.
+    const rollback = ctx.query.get('rollback') ?? '';
+    if (rollback && rollback !== 'previous') throw new InvalidArgumentError(`unrecognized rollback option ${rollback}`);
+    return { body: await objects.updateService(ctx.params.id, version, spec, rollback === 'previous') };
   });
   api.route('DELETE', '/services/:id', async (ctx) => {
     await cluster.objects().removeService(ctx.params.id);
@@ -85,6 +89,29 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
   api.route('GET', '/tasks', async (ctx) => ({ body: await cluster.objects().tasks(parseFilters(ctx.query.get('filters'))) }));
   api.route('GET', '/tasks/:id', async (ctx) => ({ body: await cluster.objects().task(ctx.params.id) }));
 
+  // Secrets and configs: one shape, two kinds.
+  for (const kind of ['secret', 'config'] as const) {
+    const base = `/${kind}s`;
+    const root = kind === 'secret' ? 'swarm.SecretSpec' : 'swarm.ConfigSpec';
+    api.route('GET', base, async (ctx) => ({ body: await cluster.files().list(kind, parseFilters(ctx.query.get('filters'))) }));
+    api.route('POST', `${base}/create`, async (ctx) => {
+      const files = cluster.files();
+      return { status: 201, body: await files.create(kind, decodeBody<FileObjectSpec>(await ctx.json(), FILE_SPEC, root)) };
+    });
+    api.route('GET', `${base}/:id`, async (ctx) => ({ body: await cluster.files().get(kind, ctx.params.id) }));
+    api.route('DELETE', `${base}/:id`, async (ctx) => {
+      await cluster.files().remove(kind, ctx.params.id);
+      return { status: 204 };
+    });
+    api.route('POST', `${base}/:id/update`, async (ctx) => {
+      const files = cluster.files();
+      const version = Number(ctx.query.get('version'));
+      if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid ${kind} version '${ctx.query.get('version') ?? ''}'`);
+      await files.update(kind, ctx.params.id, version, decodeBody<FileObjectSpec>(await ctx.json(), FILE_SPEC, root));
+      return { status: 200 };
+    });
+  }
+
   // Not in this first slice: node updates and removal, swarm update and unlock,
   // service and task logs, secrets and configs. A node in no swarm answers them as dockerd does.
   const later = (what: string) => () => {
@@ -93,8 +120,5 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
   };
   for (const [method, path, what] of [
     ['POST', '/swarm/unlock', 'swarm unlock'],
-    ['GET', '/services/:id/logs', 'service logs'], ['GET', '/tasks/:id/logs', 'task logs'],
-    ['GET', '/secrets', 'secrets'], ['POST', '/secrets/create', 'secrets'], ['GET', '/secrets/:id', 'secrets'], ['DELETE', '/secrets/:id', 'secrets'], ['POST', '/secrets/:id/update', 'secrets'],
-    ['GET', '/configs', 'configs'], ['POST', '/configs/create', 'configs'], ['GET', '/configs/:id', 'configs'], ['DELETE', '/configs/:id', 'configs'], ['POST', '/configs/:id/update', 'configs'],
   ] as const) api.route(method, path, later(what));
 }

@@ -1,0 +1,84 @@
+// Service and task logs, and healthchecks in tasks (ADR 0009), on one host
+// through the unmodified docker CLI: `docker service logs` prints each line
+// with its task and node, as it does against dockerd; a task with a
+// healthcheck is starting until healthy, and one whose container turns
+// unhealthy fails and is replaced.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+describe('swarm service logs and task healthchecks, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
+  let d: TestDaemon;
+  before(async () => {
+    d = await startSeededDaemon();
+    const init = d.docker(['swarm', 'init']);
+    assert.equal(init.code, 0, init.stderr);
+  });
+  after(async () => {
+    d.docker(['swarm', 'leave', '--force']);
+    await d.destroy();
+  });
+
+  const running = (svc: string) => d.docker(['ps', '--filter', `label=com.docker.swarm.service.name=${svc}`, '--format', '{{.Names}}']).stdout.trim().split('\n').filter(Boolean);
+  const ps = (svc: string) => d.docker(['service', 'ps', svc, '--no-trunc', '--format', '{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}']).stdout.trim().split('\n').filter(Boolean);
+
+  test('service logs: each line with its task and node; stderr to stderr; --raw, --tail, --timestamps; a task\'s own logs', async () => {
+    const c = d.docker(['service', 'create', '--name', 'talker', '--replicas', '2', '--stop-grace-period', '1s', 'busybox', 'sh', '-c', 'echo "hello from slot"; echo oops >&2; echo second; sleep 1000']);
+    assert.equal(c.code, 0, c.stderr);
+    await waitFor('2 running', () => (running('talker').length === 2 ? true : undefined));
+    const logs = await waitFor('all lines logged', () => {
+      const r = d.docker(['service', 'logs', '--no-task-ids', 'talker']);
+      return r.code === 0 && r.stdout.split('\n').filter(Boolean).length === 4 ? r : undefined;
+    });
+    const host = hostname();
+    const out = logs.stdout.split('\n').filter(Boolean).map((l) => l.replace(/ +\|/, ' |')).sort();
+    assert.deepEqual(out, [`talker.1@${host} | hello from slot`, `talker.1@${host} | second`, `talker.2@${host} | hello from slot`, `talker.2@${host} | second`]);
+    assert.deepEqual(logs.stderr.split('\n').filter(Boolean).map((l) => l.replace(/ +\|/, ' |')).sort(), [`talker.1@${host} | oops`, `talker.2@${host} | oops`]);
+
+    // With task IDs (truncated to 12 as the CLI prints them), they are the tasks' own.
+    const ids = ps('talker').map((l) => l.split('|')[0]);
+    const withIds = d.docker(['service', 'logs', 'talker']).stdout.split('\n').filter(Boolean);
+    for (const l of withIds) assert.ok(ids.some((id) => l.startsWith(`talker.${l.split('.')[1]}.${id.slice(0, 12)}@${host}`)), l);
+
+    assert.deepEqual(d.docker(['service', 'logs', '--raw', 'talker']).stdout.split('\n').filter(Boolean).sort(), ['hello from slot', 'hello from slot', 'second', 'second']);
+    // --tail counts per task, both streams together (their order in the log is the order the copies ran).
+    const tail = d.docker(['service', 'logs', '--raw', '--tail', '1', 'talker']);
+    assert.equal([...tail.stdout.split('\n'), ...tail.stderr.split('\n')].filter(Boolean).length, 2, tail.stdout + tail.stderr);
+    assert.match(d.docker(['service', 'logs', '--raw', '--timestamps', 'talker']).stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z second$/m);
+
+    // A task's logs: only its own lines.
+    const one = d.docker(['service', 'logs', '--raw', ids[0]]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(one.stdout.split('\n').filter(Boolean), ['hello from slot', 'second']);
+
+    const none = d.docker(['service', 'logs', 'nosuch']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no such task or service: nosuch/);
+    assert.equal(d.docker(['service', 'rm', 'talker']).code, 0);
+  });
+
+  test('--health-* reach the task\'s container; the task is starting until healthy, then running', async () => {
+    const c = d.docker(['service', 'create', '-d', '--name', 'hc', '--stop-grace-period', '1s', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '1s',
+      '--health-retries', '2', '--health-start-period', '30s', 'busybox', 'sh', '-c', 'sleep 4; touch /tmp/ok; sleep 1000']);
+    assert.equal(c.code, 0, c.stderr);
+    const starting = await waitFor('the task starting', () => ps('hc').find((l) => /\|Running\|Starting /.test(l)), 60_000);
+    assert.ok(starting);
+    const [name] = running('hc');
+    assert.equal(d.docker(['inspect', name, '--format', '{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}']).stdout.trim(), '["CMD-SHELL","test -f /tmp/ok"] 1s 2');
+    await waitFor('the task running once healthy', () => ps('hc').find((l) => /\|Running\|Running /.test(l)), 60_000);
+    assert.equal(d.docker(['inspect', name, '--format', '{{.State.Health.Status}}']).stdout.trim(), 'healthy');
+  });
+
+  test('a task whose container turns unhealthy fails with dockerd\'s words and is replaced', async () => {
+    const [name] = running('hc');
+    const taskId = name.split('.')[2];
+    assert.equal(d.docker(['exec', name, 'rm', '/tmp/ok']).code, 0);
+    const failed = await waitFor('the task failed unhealthy', () => ps('hc').find((l) => l.startsWith(taskId) && l.includes('Failed')), 60_000);
+    assert.match(failed, /\|Shutdown\|Failed .*\|"dockerexec: unhealthy container"$/);
+    await waitFor('a new task running', () => ps('hc').find((l) => !l.startsWith(taskId) && /\|Running\|Running /.test(l)), 90_000);
+    assert.equal(d.docker(['service', 'rm', 'hc']).code, 0);
+  });
+});
