@@ -13,7 +13,8 @@ import { macFor, parseIPv4 } from '../api/address.ts';
 import type { EventBus } from '../events/bus.ts';
 import { ensureOverlayBridge, removeOverlayLinks, syncVxlan } from './overlay-links.ts';
 import type { BalancerRule, SnatRule } from './iptables.ts';
-import type { LocalOverlay, NetworkRecord, OverlayAddresses, OverlayState, SwarmServiceView } from './model.ts';
+import type { ContainerRecord } from '../api/container.ts';
+import { settingsOf, type LocalOverlay, type NetworkRecord, type OverlayAddresses, type OverlayState } from './model.ts';
 
 export const EMPTY_OVERLAY_STATE: OverlayState = { vtep: '', dataPort: 4789, networks: [], services: [] };
 
@@ -123,6 +124,13 @@ export class Overlays {
     this.h.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
   }
 
+  /** The swarm's answer for a name asked by the container at `clientIp` on network `netId` (one of `plumbed`), on all its networks. */
+  lookupFor(plumbed: ContainerRecord[], netId: string, clientIp: string, name: string): string[] | undefined {
+    if (!this.state.services.length) return undefined;
+    const asker = plumbed.find((c) => Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === netId && e.IPAddress === clientIp));
+    return asker && this.lookup(Object.values(settingsOf(asker).Networks).filter((e) => e.IPAddress).map((e) => e.NetworkID), name);
+  }
+
   /** The embedded DNS's answer for a service name (its VIP, or its tasks under dnsrr) or `tasks.<service>`, on the asker's networks. */
   lookup(networkIds: string[], name: string): string[] | undefined {
     const tasksOf = name.startsWith('tasks.') ? name.slice('tasks.'.length) : undefined;
@@ -159,8 +167,18 @@ export class Overlays {
     }
     return { balancers, snat };
   }
+}
 
-  get services(): SwarmServiceView[] {
-    return this.state.services;
+/** The overlay addresses these containers hold, by network ID (an endpoint has its address only once allocated). */
+export function heldAddresses(containers: ContainerRecord[], records: Map<string, NetworkRecord>): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const c of containers) {
+    for (const ep of Object.values(settingsOf(c).Networks)) {
+      if (!ep.IPAddress || records.get(ep.NetworkID)?.Driver !== 'overlay') continue;
+      let s = out.get(ep.NetworkID);
+      if (!s) out.set(ep.NetworkID, (s = new Set()));
+      s.add(ep.IPAddress);
+    }
   }
+  return out;
 }

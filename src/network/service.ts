@@ -21,11 +21,12 @@ import { Firewall, type FirewallState, type LinkRule } from './iptables.ts';
 import { ensureBridge, redirectDns, removeLink, routedSubnets } from './links.ts';
 import { Endpoints, type Sandbox } from './endpoints.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
-import { Overlays } from './overlays.ts';
+import { Overlays, heldAddresses } from './overlays.ts';
+import { inspectNetwork } from './inspect.ts';
 import { removeOverlayLinks } from './overlay-links.ts';
 import {
   type ContainerDirectory, type CreateNetworkRequest, type EndpointRequest, type EndpointSettings, type IpamPoolConfig, type NetnsSpec, type NetworkRecord,
-  type OverlayAddresses, type OverlayState, PREDEFINED, bridged, settingsOf,
+  type OverlayAddresses, type OverlayState, PREDEFINED, settingsOf,
 } from './model.ts';
 
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
@@ -335,19 +336,7 @@ export class NetworkService {
 
   /** `GET /networks/{id}`: the record in Docker's shape, with its containers. */
   inspect(n: NetworkRecord): Record<string, unknown> {
-    const { berth: _b, ...pub } = n;
-    const containers: Record<string, unknown> = {};
-    for (const c of this.containers.list()) {
-      if (!c.State.Running) continue;
-      for (const ep of Object.values(settingsOf(c).Networks)) {
-        if (ep.NetworkID !== n.Id || (bridged(n) && !ep.IPAddress)) continue;
-        containers[c.Id] = {
-          Name: c.Name.slice(1), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress,
-          IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '', IPv6Address: ep.GlobalIPv6Address ? `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` : '',
-        };
-      }
-    }
-    return { ...pub, Containers: containers };
+    return inspectNetwork(n, this.containers.list());
   }
 
   // ---------- create / remove ----------
@@ -504,9 +493,7 @@ export class NetworkService {
     // Endpoints carry an address only while plumbed: a container just starting already counts.
     const plumbed = this.containers.list().filter((c) => this.sandboxes.has(c.Id));
     const local = lookupName(plumbed, (ref) => this.containers.find(ref), (id) => this.records.get(id)?.Name, netId, clientIp, name);
-    if (local || !this.overlays.services.length) return local;
-    const asker = plumbed.find((c) => Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === netId && e.IPAddress === clientIp));
-    return asker && this.overlays.lookup(Object.values(settingsOf(asker).Networks).filter((e) => e.IPAddress).map((e) => e.NetworkID), name);
+    return local ?? this.overlays.lookupFor(plumbed, netId, clientIp, name);
   }
 
   // ---------- swarm (overlays.ts) ----------
@@ -521,18 +508,9 @@ export class NetworkService {
     return [...await routedSubnets(), ...this.subnets()].map((s) => formatCidr(s));
   }
 
-  /** The overlay addresses our containers hold, by network ID (plumbed ones: an address is set only once allocated). */
+  /** The overlay addresses our containers hold, by network ID. */
   overlayAddressesHeld(): Map<string, Set<string>> {
-    const out = new Map<string, Set<string>>();
-    for (const c of this.containers.list()) {
-      for (const ep of Object.values(settingsOf(c).Networks)) {
-        if (!ep.IPAddress || this.records.get(ep.NetworkID)?.Driver !== 'overlay') continue;
-        let s = out.get(ep.NetworkID);
-        if (!s) out.set(ep.NetworkID, (s = new Set()));
-        s.add(ep.IPAddress);
-      }
-    }
-    return out;
+    return heldAddresses(this.containers.list(), this.records);
   }
 
   /** Makes this node's overlays, VIPs and routing mesh match the cluster's state. */
