@@ -40,6 +40,9 @@ export function clientUrls(members: Member[]): string[] {
   return members.filter((m) => !m.isLearner && m.name).flatMap((m) => m.clientURLs);
 }
 
+/** etcd 3.4 takes one learner at a time: a second manager joining at once waits its turn. */
+const LEARNER_WAIT_MS = 60_000;
+
 export class Admission {
   private readonly store: ClusterStore;
   private readonly ca: () => KeyPair;
@@ -90,13 +93,29 @@ export class Admission {
     return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.cert, DataKey: this.dataKey(), ...(await this.member('manager', nodeId, req)) };
   }
 
+  private async addLearner(peer: string): Promise<{ id: string; members: Member[] }> {
+    const deadline = Date.now() + LEARNER_WAIT_MS;
+    for (;;) {
+      try {
+        return await this.store.addLearner(peer);
+      } catch (err) {
+        if (!/too many learner/i.test((err as Error).message) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
   private async member(role: Role, nodeId: string, req: JoinRequest): Promise<Pick<JoinGrant, 'CAKey' | 'InitialCluster' | 'Endpoints' | 'MemberID'>> {
     if (role === 'worker') return { Endpoints: clientUrls(await this.store.members()) };
     if (!validPorts(req.Ports)) throw invalid('a manager needs its etcd ports');
     const peer = url(req.Addr, req.Ports.peer);
-    // A member left from an earlier attempt at this address goes first.
-    for (const m of await this.store.members()) if (m.peerURLs.includes(peer)) await this.store.removeMember(m.id);
-    const added = await this.store.addLearner(peer);
+    // A member left from this node's earlier attempt (a learner never promoted, at its address) goes first:
+    // etcd takes one learner at a time.
+    const host = (u: string) => new URL(u).hostname.replace(/^\[|\]$/g, '');
+    for (const m of await this.store.members()) {
+      if ((m.isLearner || m.name === nodeId) && m.peerURLs.some((u) => host(u) === req.Addr)) await this.store.removeMember(m.id);
+    }
+    const added = await this.addLearner(peer);
     return { CAKey: this.ca().key, InitialCluster: initialCluster(added.members, nodeId, added.id), Endpoints: clientUrls(added.members), MemberID: added.id };
   }
 }

@@ -336,12 +336,17 @@ export class ClusterService {
     m.closing = true;
     await m.leaderLease?.revoke().catch(() => {});
     await m.heartbeat?.revoke().catch(() => {});
-    try {
-      const members = await m.store.members();
-      const me = members.find((x) => x.name === m.state.NodeID);
-      if (me && members.length > 1) await m.store.removeMember(me.id);
-    } catch (err) {
-      this.log('warn', `swarm leave: removing this node's etcd member: ${(err as Error).message}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const members = await m.store.members();
+        const me = members.find((x) => x.name === m.state.NodeID);
+        if (me && members.length > 1) await m.store.removeMember(me.id);
+        return;
+      } catch (err) {
+        this.log('warn', `swarm leave: removing this node's etcd member (attempt ${attempt}): ${(err as Error).message}`);
+        if (attempt === 5) return;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }
   }
 
@@ -447,7 +452,11 @@ export class ClusterService {
       if (node.Spec.Role === m.state.Role) return;
       if (node.Spec.Role === 'manager') await this.becomeManager(m);
       else await this.becomeWorker(m);
-    }).catch((err: Error) => this.log('warn', `swarm: taking this node's new role: ${err.message}`));
+    }).catch((err: Error) => {
+      this.log('warn', `swarm: taking this node's new role: ${err.message}; trying again`);
+      // Tried again until the role is taken (a manager busy with another's promotion, a store restarting).
+      setTimeout(() => { if (this.m) this.selfChanged(this.m); }, 3000).unref();
+    });
   }
 
   /** Promoted: a manager's certificate, the CA key and an etcd member, asked of a manager with this node's certificate. */
@@ -474,7 +483,12 @@ export class ClusterService {
     await rm(join(this.dir, 'data'), { recursive: true, force: true });
     await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
     const state: NodeState = { ...m.state, Role: 'manager', ports, endpoints: grant.Endpoints, initialCluster: grant.InitialCluster, memberId: grant.MemberID };
-    const next = await this.attach(state);
+    const next = await this.attach(state).catch(async (err: unknown) => {
+      // Back as the worker it was (its new certificate serves that too); the promotion is tried again.
+      await rm(join(this.dir, 'data'), { recursive: true, force: true });
+      await this.attach(m.state);
+      throw err;
+    });
     await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
     await setManagerStatus(next.store, state.NodeID, { Reachability: 'reachable', Addr: `${addr}:${SWARM_PORT}` });
   }

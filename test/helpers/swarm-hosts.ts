@@ -6,7 +6,7 @@
 // on unix:///run/berth.sock and tcp :2376 with mutual TLS (the test's CA and
 // client certificate, as `berth machine` makes them), where the test's clients
 // reach it; the hosts' own traffic to each other is the swarm's mutual TLS.
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, DOCKER, ROOT, busyboxTarPath, run, type RunResult, type TestDaemon } from './daemon.ts';
 import { startMachineHost, type MachineHost } from './machine-host.ts';
@@ -14,14 +14,13 @@ import { makeCa, makeClientCert, makeServerCert } from '../../src/machine/certs.
 
 export const ENGINE = 2376;
 
-/** The test's engine CA and client certificate (DOCKER_CERT_PATH): one per test file. */
-let clientDir: string | undefined;
-function clientCerts(): string {
-  if (clientDir) return clientDir;
-  const dir = mkdtempSync('/tmp/bt-swarm-tls-');
+/** The test's engine CA and client certificate (DOCKER_CERT_PATH), in the outer daemon's directory (gone with it). */
+function clientCerts(d: TestDaemon): string {
+  const dir = join(d.dir, 'swarm-client-tls');
+  if (existsSync(join(dir, 'cert.pem'))) return dir;
+  mkdirSync(dir, { recursive: true });
   makeCa(dir, 'swarm-test');
   makeClientCert(dir, 'swarm-test');
-  clientDir = dir;
   return dir;
 }
 
@@ -62,9 +61,9 @@ async function until(what: string, fn: () => boolean, ms: number): Promise<void>
 }
 
 export async function startSwarmHost(d: TestDaemon, name: string): Promise<SwarmHost> {
-  const certs = clientCerts();
+  const certs = clientCerts(d);
   // The host's server certificate is written once its address is known; the bind shows it.
-  const tls = mkdtempSync('/tmp/bt-swarm-srv-');
+  const tls = mkdtempSync(join(d.dir, 'swarm-server-tls-'));
   const host = await startMachineHost(d, name, { mounts: [...mounts(), `${tls}:/etc/berth-tls:ro`] });
   for (const f of ['ca.pem', 'ca-key.pem']) copyFileSync(join(certs, f), join(tls, f));
   makeServerCert(tls, name, [`IP:${host.addr}`, 'IP:127.0.0.1']);
