@@ -66,25 +66,30 @@ export class Overlays {
     const run = this.running.catch(() => {}).then(async () => {
       if (key === this.applied.key && Date.now() - this.applied.at < 30_000) return;
       this.applied = { key: '', at: 0 };
-      await this.apply(state);
-      this.applied = { key, at: Date.now() };
+      // An overlay kept only for a container still on it goes at a later pass: not settled until then.
+      if (await this.apply(state)) this.applied = { key, at: Date.now() };
     });
     this.running = run;
     return run;
   }
 
-  private async apply(state: OverlayState): Promise<void> {
+  /** Resolves whether everything is as the state says (false while a dropped overlay waits for its containers). */
+  private async apply(state: OverlayState): Promise<boolean> {
     this.state = state;
     // One overlay that cannot be made (its VNI taken on this machine, say) holds up none of the others.
     const failed: string[] = [];
     for (const l of state.networks) await this.ensure(l, state).catch((err: Error) => failed.push(`${l.network.name}: ${err.message}`));
     const wanted = new Set(state.networks.map((l) => l.network.id));
+    let settled = true;
     for (const n of [...this.h.records.values()]) {
+      if (n.Driver !== 'overlay' || wanted.has(n.Id)) continue;
       // An overlay the cluster dropped goes once no container of ours is on it.
-      if (n.Driver === 'overlay' && !wanted.has(n.Id) && !this.h.inUse(n.Id)) await this.remove(n).catch((err: Error) => failed.push(`${n.Name}: ${err.message}`));
+      if (this.h.inUse(n.Id)) settled = false;
+      else await this.remove(n).catch((err: Error) => failed.push(`${n.Name}: ${err.message}`));
     }
     await this.h.syncFirewall();
     if (failed.length) throw new Error(`overlays: ${failed.join('; ')}`);
+    return settled;
   }
 
   private async ensure(l: LocalOverlay, state: OverlayState): Promise<void> {

@@ -6,7 +6,8 @@
 // and the "node address" the mesh is checked on exist only there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DOCKER, run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -147,6 +148,43 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
     }, 30_000);
     assert.deepEqual([got], hostnames('dyn'));
     assert.equal(d.docker(['service', 'rm', 'dyn']).code, 0);
+  });
+
+  test('docker stack deploy: services of a compose file on its overlay reach each other by their short names; stack rm leaves no service, network or bridge', async () => {
+    const dir = mkdtempSync('/tmp/bt-stack-');
+    writeFileSync(join(dir, 'compose.yml'), [
+      'services:',
+      '  web:',
+      '    image: busybox',
+      `    command: ${JSON.stringify(HTTPD)}`,
+      '    networks: [front]',
+      '  client:',
+      '    image: busybox',
+      '    command: ["sleep", "1000"]',
+      '    networks: [front]',
+      'networks:',
+      '  front: {}',
+      '',
+    ].join('\n'));
+    try {
+      const dep = d.docker(['stack', 'deploy', '-c', join(dir, 'compose.yml'), 'st']);
+      assert.equal(dep.code, 0, dep.stderr);
+      assert.equal(d.docker(['network', 'ls', '--filter', 'name=st_front', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']).stdout.trim(), 'st_front overlay swarm');
+      await waitFor('both stack tasks running', () => (running('st_web').length === 1 && running('st_client').length === 1 ? true : undefined), 90_000);
+      const reply = await waitFor('client → web by its short name', () => {
+        const x = d.docker(['exec', running('st_client')[0], 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 web 80 | tail -n 1']);
+        return x.code === 0 && x.stdout.trim() ? x.stdout.trim() : undefined;
+      }, 30_000);
+      assert.deepEqual([reply], hostnames('st_web'));
+      const bridge = `br-${d.docker(['network', 'inspect', 'st_front', '--format', '{{.Id}}']).stdout.trim().slice(0, 12)}`;
+      assert.equal(d.docker(['stack', 'rm', 'st']).code, 0);
+      await waitFor('the stack gone: services, network, bridge', () => (
+        d.docker(['service', 'ls', '-q', '--filter', 'name=st_']).stdout.trim() === ''
+        && d.docker(['network', 'ls', '-q', '--filter', 'name=st_front']).stdout.trim() === ''
+        && onHost(['ip', 'link', 'show', bridge]).code !== 0 ? true : undefined), 60_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an overlay a service uses is not removed; once the services are gone it is, with its bridge', async () => {
