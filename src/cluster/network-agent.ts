@@ -125,7 +125,28 @@ export class NetworkAgent {
     this.networks = new ClusterNetworks(store);
   }
 
-  async pass(): Promise<void> {
+  /** Whether the store changed since the last pass (the watch says so): the agent's 2 s ticker alone reads nothing here but every 30 s. */
+  private dirty = true;
+  private lastPass = 0;
+
+  markDirty(): void {
+    this.dirty = true;
+  }
+
+  /** One pass: `force` runs it even with nothing changed (an overlay just made by this node's API). */
+  async pass(force = false): Promise<void> {
+    if (!force && !this.dirty && Date.now() - this.lastPass < 30_000) return;
+    this.dirty = false;
+    this.lastPass = Date.now();
+    try {
+      await this.run();
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  private async run(): Promise<void> {
     const [services, nodes, tasks] = await Promise.all([
       this.store.list<ServiceRecord>(KEYS.services), this.store.list<NodeRecord>(KEYS.nodes), this.store.list<TaskRecord>(KEYS.tasks),
     ]);

@@ -126,7 +126,7 @@ export class ClusterService {
 
   /** One networking pass now: an overlay just created or removed is made real on this node before the answer. */
   async syncNetworks(): Promise<void> {
-    await this.m?.net.pass();
+    await this.m?.net.pass(true);
   }
 
   async releaseAddress(networkId: string, ip: string): Promise<void> {
@@ -405,7 +405,7 @@ export class ClusterService {
       await store.revokeStale(KEYS.leader, state.NodeID);
       await beat(m, this.log);
       m.watcher = await store.watch(PREFIX);
-      const kick = () => { m.agent.kick(); m.scheduler?.kick(); };
+      const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
       const self = KEYS.nodes + state.NodeID;
       m.watcher.on('put', (kv) => {
         kick();
