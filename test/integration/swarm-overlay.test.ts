@@ -93,6 +93,28 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
     assert.equal(shown.split('/')[0], vip[0]);
   });
 
+  test('network connect: a running container joins the attachable overlay and reaches the service by name; an overlay not --attachable is refused with dockerd\'s words', async () => {
+    assert.equal(d.docker(['run', '-d', '--name', 'att', 'busybox', 'sleep', '300']).code, 0);
+    try {
+      const con = d.docker(['network', 'connect', 'ov', 'att']);
+      assert.equal(con.code, 0, con.stderr);
+      const reply = await waitFor('att → web through the VIP', () => {
+        const x = d.docker(['exec', 'att', 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 web 80 | tail -n 1']);
+        return x.code === 0 && x.stdout.trim() ? x.stdout.trim() : undefined;
+      }, 30_000);
+      assert.ok(hostnames('web').includes(reply), reply);
+      assert.equal(d.docker(['network', 'disconnect', 'ov', 'att']).code, 0);
+      assert.equal(d.docker(['inspect', 'att', '--format', '{{len .NetworkSettings.Networks}}']).stdout.trim(), '1');
+    } finally {
+      d.docker(['rm', '-f', 'att']);
+    }
+    assert.equal(d.docker(['network', 'create', '-d', 'overlay', 'closed']).code, 0);
+    const r = d.docker(['run', '--rm', '--network', 'closed', 'busybox', 'true']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Could not attach to network closed: rpc error: code = PermissionDenied desc = network closed not manually attachable/);
+    assert.equal(d.docker(['network', 'rm', 'closed']).code, 0);
+  });
+
   test('a service on a network the swarm does not have is refused (404, dockerd\'s words) and not created', () => {
     const r = d.docker(['service', 'create', '-d', '--name', 'lost', '--network', 'nosuch', 'busybox', 'sleep', '100']);
     assert.equal(r.code, 1);
