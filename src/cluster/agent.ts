@@ -101,10 +101,7 @@ export class Agent {
   }
 
   async pass(): Promise<void> {
-    const [all, services, nets] = await Promise.all([
-      this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services), this.store.list<OverlayNetworkRecord>(NETWORK_KEYS.networks),
-    ]);
-    this.nets = nets;
+    const [all, services] = await Promise.all([this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services)]);
     const tasks = new Map(all.filter((t) => t.NodeID === this.nodeId).map((t) => [t.ID, t]));
     const containers = new Map<string, TaskContainer>();
     for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) {
@@ -142,10 +139,13 @@ export class Agent {
         await this.setStatus(t, 'failed', 'started', undefined, 'task: container removed');
       } else {
         const svc = services.find((s) => s.ID === t.ServiceID);
-        // A task waits for its overlays (a network pass makes ingress when a service first publishes).
-        if (svc && networksReady(svc, nets)) toRun.push([svc, t]);
+        if (svc) toRun.push([svc, t]);
       }
     }
+    // A task waits for its overlays (a network pass makes ingress when a service first publishes);
+    // they are read only when a task is to start, so an idle node's tick reads no more.
+    if (toRun.length) this.nets = await this.store.list<OverlayNetworkRecord>(NETWORK_KEYS.networks);
+    for (let i = toRun.length - 1; i >= 0; i--) if (!networksReady(toRun[i][0], this.nets)) toRun.splice(i, 1);
     // New tasks start a few at a time: a service of many replicas converges
     // sooner than one by one, without flooding the engine.
     const queue = toRun.slice();
@@ -154,7 +154,7 @@ export class Agent {
     }));
   }
 
-  /** The overlays as of this pass. */
+  /** The overlays as of the last pass that started a task. */
   private nets: OverlayNetworkRecord[] = [];
 
   private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
