@@ -12,7 +12,7 @@
 // Addresses are claimed with a create-if-absent transaction, so two nodes
 // allocating at once never hand out one address twice; the entry names the
 // node its endpoint is on, which is how every node learns its peers.
-import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors.ts';
+import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.ts';
 import { broadcast, contains, formatCidr, formatIPv4, overlaps, parseCidr, parseIPv4, type Subnet } from '../api/address.ts';
 import { PREFIX, type ClusterStore } from './store.ts';
 import { newId } from './spec.ts';
@@ -88,7 +88,10 @@ export class ClusterNetworks {
   /** By ID, name or unique ID prefix; undefined when none. */
   async find(ref: string): Promise<OverlayNetworkRecord | undefined> {
     const all = await this.list();
-    return all.find((n) => n.ID === ref) ?? all.find((n) => n.Name === ref) ?? (ref ? all.filter((n) => n.ID.startsWith(ref)) : []).find((_n, _i, a) => a.length === 1);
+    const exact = all.find((n) => n.ID === ref) ?? all.find((n) => n.Name === ref);
+    if (exact || !ref) return exact;
+    const byPrefix = all.filter((n) => n.ID.startsWith(ref));
+    return byPrefix.length === 1 ? byPrefix[0] : undefined;
   }
 
   /**
@@ -169,7 +172,8 @@ export class ClusterNetworks {
     for (let attempt = 0; attempt < 5; attempt++) {
       const used = new Set((await this.store.keys(`${NETWORK_KEYS.ipam}${networkId}/`)).map((kv) => kv.key.toString('utf8').split('/').pop()!));
       const free = hosts(subnet).map((ip) => formatIPv4(ip)).filter((ip) => !used.has(ip) && parseIPv4(ip) !== gw);
-      if (!free.length) throw new ForbiddenError(`could not find an available IP while allocating VIP`);
+      // libnetwork's words for an exhausted pool.
+      if (!free.length) throw new UnavailableError(`no available IPv4 addresses on this network's address pools: ${n.Name} (${n.ID})`);
       // Not always the lowest: two nodes allocating at once mostly pick different ones.
       const ip = free[Math.floor(Math.random() * Math.min(free.length, 8))];
       const key = `${NETWORK_KEYS.ipam}${networkId}/${ip}`;

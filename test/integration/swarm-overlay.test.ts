@@ -19,7 +19,7 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
   let d: TestDaemon;
   before(async () => { d = await startSeededDaemon([], { ownNetns: true }); });
   after(async () => {
-    d.docker(['service', 'rm', 'web', 'pub', 'rr', 'dyn']);
+    d.docker(['service', 'rm', 'web', 'pub', 'rr', 'dyn', 'many']);
     d.docker(['swarm', 'leave', '--force']);
     await d.destroy();
   });
@@ -170,6 +170,20 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
     }, 30_000);
     assert.deepEqual([got], hostnames('dyn'));
     assert.equal(d.docker(['service', 'rm', 'dyn']).code, 0);
+  });
+
+  test('an overlay\'s addresses run out: the task that finds none is rejected with libnetwork\'s words, the others run', async () => {
+    // A /29: 5 addresses past the gateway, one of them this node's own: room for 4 tasks.
+    assert.equal(d.docker(['network', 'create', '-d', 'overlay', '--subnet', '10.251.0.0/29', 'tiny']).code, 0);
+    assert.equal(d.docker(['service', 'create', '-d', '--name', 'many', '--replicas', '5', '--endpoint-mode', 'dnsrr', '--network', 'tiny', 'busybox', 'sleep', '1000']).code, 0);
+    const err = await waitFor('a task rejected for want of an address', () => {
+      const ps = d.docker(['service', 'ps', 'many', '--no-trunc', '--format', '{{.Error}}']).stdout;
+      return /no available IPv4 addresses on this network's address pools: tiny/.test(ps) ? ps : undefined;
+    }, 90_000);
+    assert.ok(err);
+    await waitFor('4 tasks running', () => (running('many').length === 4 ? true : undefined), 90_000);
+    assert.equal(d.docker(['service', 'rm', 'many']).code, 0);
+    await waitFor('network rm tiny', () => (d.docker(['network', 'rm', 'tiny']).code === 0 ? true : undefined), 60_000);
   });
 
   test('docker stack deploy: services of a compose file on its overlay reach each other by their short names; stack rm leaves no service, network or bridge', async () => {
