@@ -50,7 +50,8 @@ export async function endpointView(store: ClusterStore, services: ServiceRecord[
   for (const s of services) {
     const ports = meshPorts(s).map((p) => ({ Protocol: p.proto, TargetPort: p.target, PublishedPort: p.published, PublishMode: 'ingress' }));
     const virtual = [...(vips.get(s.ID) ?? [])].map(([net, ip]) => ({ NetworkID: net, Addr: `${ip}/${nets.find((n) => n.ID === net)?.Subnet.split('/')[1] ?? '32'}` }));
-    s.Endpoint = { ...s.Endpoint, ...(ports.length ? { Ports: ports } : {}), ...(virtual.length ? { VirtualIPs: virtual } : {}) };
+    // Made afresh from the spec and the claims (an update writes back the record it read: nothing of this may stick).
+    s.Endpoint = { Spec: (s.Spec.EndpointSpec as Record<string, unknown> | undefined) ?? {}, ...(ports.length ? { Ports: ports } : {}), ...(virtual.length ? { VirtualIPs: virtual } : {}) };
   }
 }
 
@@ -169,8 +170,12 @@ export class NetworkAgent {
       }
     }
     for (const [svc, byNet] of vips) {
-      if (!services.some((s) => s.ID === svc)) {
-        await this.networks.releaseVips(svc, byNet);
+      const s = services.find((x) => x.ID === svc);
+      // A removed service's VIPs go back, and those on overlays an update took it off (or all, under dnsrr).
+      const keep = new Set(s && endpointMode(s) === 'vip' ? serviceNetworks(s, nets).map((a) => a.id) : []);
+      const gone = new Map([...byNet].filter(([net]) => !keep.has(net)));
+      if (gone.size) {
+        await this.networks.releaseVips(svc, gone);
         changed = true;
       }
     }

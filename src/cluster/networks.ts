@@ -223,10 +223,12 @@ export class ClusterNetworks {
     await this.allocate(networkId, { kind: 'node', id: nodeId, node: nodeId }, `${NETWORK_KEYS.nodeAddrs}${nodeId}/${networkId}`);
   }
 
-  /** A removed service's VIPs go back to their overlays. */
+  /** A service's VIPs on these overlays go back to them. */
   async releaseVips(serviceId: string, byNetwork: Map<string, string>): Promise<void> {
-    for (const [net, ip] of byNetwork) await this.release(net, ip);
-    await this.store.deletePrefix(`${NETWORK_KEYS.vips}${serviceId}/`);
+    for (const [net, ip] of byNetwork) {
+      await this.release(net, ip);
+      await this.store.delete(`${NETWORK_KEYS.vips}${serviceId}/${net}`);
+    }
   }
 }
 

@@ -132,6 +132,23 @@ describe('swarm overlay networks, VIPs and the routing mesh on one host', { skip
     assert.deepEqual(got, taskIps);
   });
 
+  test('service update --endpoint-mode dnsrr gives the VIP back: the name then resolves to the tasks; back to vip, a VIP again', async () => {
+    const vips = () => d.docker(['service', 'inspect', 'web', '--format', '{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}']).stdout.trim();
+    const before = vips();
+    assert.match(before, /^10\./);
+    assert.equal(d.docker(['service', 'update', '-d', '--endpoint-mode', 'dnsrr', 'web']).code, 0);
+    await waitFor('no VIP', () => (vips() === '' ? true : undefined), 30_000);
+    const taskIps = running('web').map((id) => d.docker(['inspect', id, '--format', '{{(index .NetworkSettings.Networks "ov").IPAddress}}']).stdout.trim()).sort();
+    const got = await waitFor('web → its tasks', () => {
+      const c = d.docker(['run', '--rm', '--network', 'ov', 'busybox', 'nslookup', 'web', '127.0.0.11']);
+      const a = [...c.stdout.matchAll(/Address:\s+(\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]).filter((x) => x !== '127.0.0.11').sort();
+      return a.length === taskIps.length ? a : undefined;
+    }, 30_000);
+    assert.deepEqual(got, taskIps);
+    assert.equal(d.docker(['service', 'update', '-d', '--endpoint-mode', 'vip', 'web']).code, 0);
+    await waitFor('a VIP again', () => (/^10\./.test(vips()) ? true : undefined), 30_000);
+  });
+
   test('--publish 18080:80 answers on the node\'s addresses (routing mesh), spread over the tasks', async () => {
     const r = d.docker(['service', 'create', '-d', '--name', 'pub', '--replicas', '2', '--publish', '18080:80', 'busybox', ...HTTPD]);
     assert.equal(r.code, 0, r.stderr);
