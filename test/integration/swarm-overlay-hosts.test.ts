@@ -51,6 +51,10 @@ describe('an overlay across two hosts', { skip: !DOCKER || !existsSync('/usr/bin
     // The worker has the overlay too, with the same subnet.
     const subnet = (h: SwarmHost) => h.docker(['network', 'inspect', 'ov', '--format', '{{(index .IPAM.Config 0).Subnet}}']).stdout.trim();
     await waitFor('the overlay on the worker', () => (subnet(b) && subnet(b) === subnet(a) ? true : undefined), 30_000);
+    // A worker makes none: dockerd's words.
+    const onWorker = b.docker(['network', 'create', '-d', 'overlay', 'fromworker']);
+    assert.equal(onWorker.code, 1);
+    assert.match(onWorker.stderr, /Worker nodes can't be used to view or modify cluster state/);
   });
 
   test('from a container on each host: tasks.web names both tasks, the VIP and each task on the other host answer over the VXLAN', async () => {
