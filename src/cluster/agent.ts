@@ -5,6 +5,8 @@
 import { KEYS, type ClusterStore } from './store.ts';
 import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig, type TaskFile } from './local-engine.ts';
 import { taskHostPorts } from './host-ports.ts';
+import { NETWORK_KEYS, type OverlayNetworkRecord } from './networks.ts';
+import { networksReady, serviceNetworks } from './network-agent.ts';
 import { terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
 
 /** dockerd names a task's container <service>.<slot>.<task ID>; a global task's <service>.<node ID>.<task ID>. */
@@ -12,7 +14,7 @@ export function taskName(serviceName: string, t: Pick<TaskRecord, 'Slot' | 'ID' 
   return `${serviceName}.${t.Slot || t.NodeID}.${t.ID}`;
 }
 
-export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, files: TaskFile[] = []): TaskContainerConfig {
+export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, files: TaskFile[] = [], networks: TaskContainerConfig['networks'] = []): TaskContainerConfig {
   const c = t.Spec.ContainerSpec ?? { Image: '' };
   const name = taskName(svc.Spec.Name, t);
   const limits = t.Spec.Resources?.Limits;
@@ -46,6 +48,7 @@ export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: strin
     openStdin: c.OpenStdin ?? false,
     stopSignal: c.StopSignal || undefined,
     init: c.Init ?? undefined,
+    ...(networks?.length ? { networks } : {}),
   };
 }
 
@@ -139,6 +142,10 @@ export class Agent {
         if (svc) toRun.push([svc, t]);
       }
     }
+    // A task waits for its overlays (a network pass makes ingress when a service first publishes);
+    // they are read only when a task is to start, so an idle node's tick reads no more.
+    if (toRun.length) this.nets = await this.store.list<OverlayNetworkRecord>(NETWORK_KEYS.networks);
+    for (let i = toRun.length - 1; i >= 0; i--) if (!networksReady(toRun[i][0], this.nets)) toRun.splice(i, 1);
     // New tasks start a few at a time: a service of many replicas converges
     // sooner than one by one, without flooding the engine.
     const queue = toRun.slice();
@@ -147,9 +154,12 @@ export class Agent {
     }));
   }
 
+  /** The overlays as of the last pass that started a task. */
+  private nets: OverlayNetworkRecord[] = [];
+
   private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
     try {
-      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, await this.files(t)));
+      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, await this.files(t), serviceNetworks(svc, this.nets)));
       const now = this.find(id);
       // A container that ended before the status write is recorded as ended.
       if (now && !now.running && !now.created) await this.ended(t, now);

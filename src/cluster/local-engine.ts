@@ -44,6 +44,8 @@ export interface TaskContainerConfig {
   openStdin: boolean;
   stopSignal?: string;
   init?: boolean;
+  /** Overlays the task joins (the first is its network mode), by ID, with its aliases on each. */
+  networks?: { id: string; aliases: string[] }[];
   healthcheck?: Record<string, unknown>;
   nanoCpus?: number;
   memory?: number;
@@ -57,6 +59,35 @@ export interface TaskContainerConfig {
   files: TaskFile[];
 }
 
+// What the cluster tells a node of its overlays (network/model.ts has the same shapes).
+export interface OverlaySpec {
+  id: string;
+  name: string;
+  created: string;
+  subnet: string;
+  gateway: string;
+  vni: number;
+  attachable: boolean;
+  ingress: boolean;
+  internal: boolean;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+}
+
+export interface OverlayState {
+  vtep: string;
+  dataPort: number;
+  /** Each overlay with this node's own address on it and the endpoints on other nodes. */
+  networks: { network: OverlaySpec; address: string; peers: { ip: string; mac: string; vtep: string }[] }[];
+  services: {
+    id: string;
+    name: string;
+    mode: 'vip' | 'dnsrr';
+    networks: { networkId: string; vip?: string; aliases: string[]; tasks: string[] }[];
+    ports: { proto: 'tcp' | 'udp'; published: number; target: number }[];
+  }[];
+}
+
 export interface LocalEngine {
   /** The engine's containers that carry `label` (any value). */
   listLabelled(label: string): TaskContainer[];
@@ -67,6 +98,12 @@ export interface LocalEngine {
   remove(id: string): Promise<void>;
   /** Calls fn when a container carrying `label` exits or is removed; returns the unsubscribe. */
   onExit(label: string, fn: () => void): () => void;
+  /** Makes the node's overlays, VIPs and routing mesh match the cluster's state. */
+  syncOverlays(state: OverlayState): Promise<void>;
+  /** The overlay addresses this engine's containers hold now, by network ID: what the cluster records for this node beyond them is stale. */
+  heldAddresses(): Map<string, Set<string>>;
+  /** The subnets this node's own networks and routes take: an overlay's must not overlap them. */
+  localSubnets(): Promise<string[]>;
   /** What a node tells the cluster of itself. */
   describe(): { hostname: string; engineVersion: string; nanoCPUs: number; memoryBytes: number };
 }

@@ -13,6 +13,8 @@ import { ClusterStore, KEYS } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Scheduler } from './scheduler.ts';
 import type { ClusterObjects } from './objects.ts';
+import type { ClusterNetworks } from './networks.ts';
+import type { NetworkAgent } from './network-agent.ts';
 import type { ClusterFiles } from './secrets.ts';
 import { callManager, SWARM_PORT } from './swarm-port.ts';
 
@@ -50,6 +52,9 @@ export interface Membership {
   member?: EtcdMember;
   store: ClusterStore;
   objects: ClusterObjects;
+  /** The overlays and their addresses, and this node's network pass (network-agent.ts). */
+  networks: ClusterNetworks;
+  net: NetworkAgent;
   /** Secrets and configs (secrets.ts). */
   files: ClusterFiles;
   port?: Server;

@@ -4,6 +4,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { KEYS, type ClusterStore } from './store.ts';
+import { allocatePorts, endpointView, resolveSpecNetworks } from './network-agent.ts';
 import { jobStatusCounts } from './jobs.ts';
 import { modeOf, newId, normalizeSpec, replicasOf, specForm, validateServiceSpec } from './spec.ts';
 import { terminal, type ClusterRecord, type NodeRecord, type ServiceRecord, type ServiceSpec, type TaskRecord } from './types.ts';
@@ -78,6 +79,8 @@ export class ClusterObjects {
     const all = await this.store.list<ServiceRecord>(KEYS.services);
     const out = all.filter((s) => anyPrefix(filters.id, s.ID) && anyPrefix(filters.name, s.Spec.Name)
       && anyOf(filters.mode, modeOf(s.Spec)) && labelsMatch(s.Spec.Labels ?? {}, filters.label ?? []));
+    // Its published ports and VIPs, as swarm's allocator fills Endpoint in.
+    if (out.length) await endpointView(this.store, out);
     if (withStatus) {
       const tasks = await this.store.list<TaskRecord>(KEYS.tasks);
       const nodes = await this.nodes();
@@ -111,6 +114,8 @@ export class ClusterObjects {
 
   async createService(spec: ServiceSpec): Promise<{ ID: string; Warnings: string[] | null }> {
     validateServiceSpec(spec);
+    await resolveSpecNetworks(this.store, spec);
+    await allocatePorts(this.store, spec);
     await this.checkReferences?.(spec);
     const now = new Date().toISOString();
     const svc: Omit<ServiceRecord, 'Version'> = {
@@ -132,6 +137,8 @@ export class ClusterObjects {
     validateServiceSpec(spec);
     await this.checkReferences?.(spec);
     if (modeOf(spec) !== modeOf(svc.Spec)) throw new NotImplementedError('rpc error: code = Unimplemented desc = service mode change is not allowed');
+    await resolveSpecNetworks(this.store, spec);
+    await allocatePorts(this.store, spec, svc.ID);
     if (spec.Name !== svc.Spec.Name) throw new InvalidArgumentError('rpc error: code = Unimplemented desc = renaming services is not supported');
     if (version !== svc.Version.Index) throw new ConflictError('rpc error: code = Unknown desc = update out of sequence');
     const now = new Date().toISOString();

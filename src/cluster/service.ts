@@ -12,6 +12,8 @@ import { EtcdMember, freePort } from './etcd-member.ts';
 import { ClusterStore, KEYS, PREFIX } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Agent } from './agent.ts';
+import { NetworkAgent } from './network-agent.ts';
+import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
 import { ClusterFiles, loadDataKey, writeDataKey } from './secrets.ts';
@@ -100,6 +102,32 @@ export class ClusterService {
     if (!this.m) throw new UnavailableError(NO_MANAGER);
     if (this.m.state.Role !== 'manager') throw new UnavailableError(WORKER);
     return this.m.objects;
+  }
+
+  /** The swarm's overlay networks, or dockerd's refusal for a node in no swarm or a worker. */
+  networks(): ClusterNetworks {
+    return this.manager().networks;
+  }
+
+  /** An overlay address for a container of this node (the engine asks at its start). */
+  async allocateAddress(networkId: string, owner: { containerId: string; labels: Record<string, string> }): Promise<string> {
+    const m = this.m;
+    if (!m) throw new UnavailableError(NO_SWARM);
+    const ip = await m.networks.allocate(networkId, {
+      kind: 'container', id: owner.containerId, node: m.state.NodeID,
+      service: owner.labels[TASK_LABELS.serviceId], task: owner.labels[TASK_LABELS.taskId],
+    });
+    m.agent.kick();
+    return ip!;
+  }
+
+  /** One networking pass now: an overlay just created or removed is made real on this node before the answer. */
+  async syncNetworks(): Promise<void> {
+    await this.m?.net.pass(true);
+  }
+
+  async releaseAddress(networkId: string, ip: string): Promise<void> {
+    await this.m?.networks.release(networkId, ip);
   }
 
   private manager(): Membership {
@@ -279,6 +307,8 @@ export class ClusterService {
       await this.teardown();
       // As dockerd's leave: the node's task containers go with its membership.
       for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
+      // And its overlays, once no container is on them.
+      await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
       await rm(join(this.dir, 'state.json'), { force: true });
       await rm(this.dir, { recursive: true, force: true });
     });
@@ -341,9 +371,15 @@ export class ClusterService {
     const objects = new ClusterObjects(store, state.NodeID);
     objects.checkReferences = (spec) => files.checkReferences(spec);
     const agent = new Agent(store, this.engine, state.NodeID, (t) => files.forTask(t));
+    const net = new NetworkAgent(store, this.engine, state.NodeID);
+    // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
+    const pass = async () => {
+      await net.pass().catch((err: Error) => this.log('warn', `swarm networks: ${err.message}`));
+      await agent.pass();
+    };
     const m: Membership = {
-      state, member, store, objects, files,
-      agent: new ReconcileLoop(() => agent.pass(), (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
+      state, member, store, objects, files, networks: net.networks, net,
+      agent: new ReconcileLoop(pass, (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
     };
@@ -358,7 +394,7 @@ export class ClusterService {
       await store.revokeStale(KEYS.leader, state.NodeID);
       await beat(m, this.log);
       m.watcher = await store.watch(PREFIX);
-      const kick = () => { m.agent.kick(); m.scheduler?.kick(); };
+      const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
       const self = KEYS.nodes + state.NodeID;
       m.watcher.on('put', (kv) => {
         kick();
@@ -398,6 +434,7 @@ export class ClusterService {
         this.log('warn', 'swarm: this node was removed from the swarm; leaving it');
         await this.teardown();
         for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
+        await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
         await rm(this.dir, { recursive: true, force: true });
         return;
       }

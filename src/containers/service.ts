@@ -131,7 +131,7 @@ export class ContainerService {
     checkNamespaceModes(host, (r) => this.find(r));
     checkUsernsRemap(host, this.cfg.usernsRemap);
     checkSysctls(host);
-    const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '');
+    const endpoints = this.network.endpointsForCreate(host.NetworkMode ?? 'bridge', networking?.EndpointsConfig, configIn.Hostname ?? '', configIn.Labels ?? {});
     const config = mergeImageConfig(configIn, image);
     if ((config.Entrypoint?.length ?? 0) === 0 && (config.Cmd?.length ?? 0) === 0) throw new InvalidArgumentError('No command specified');
     const id = randomBytes(32).toString('hex');

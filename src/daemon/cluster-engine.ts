@@ -3,6 +3,7 @@
 // service, found by their swarm labels, and their exits from the event bus.
 import { hostname, cpus, totalmem } from 'node:os';
 import type { ContainerService } from '../containers/service.ts';
+import type { NetworkService } from '../network/service.ts';
 import type { EventBus } from '../events/bus.ts';
 import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig } from '../cluster/local-engine.ts';
 import type { ContainerRecord } from '../api/container.ts';
@@ -31,7 +32,7 @@ function boundPorts(rec: ContainerRecord): Record<string, number> {
   return out;
 }
 
-export function clusterEngine(containers: ContainerService, events: EventBus, engineVersion: string, dataRoot: string): LocalEngine {
+export function clusterEngine(containers: ContainerService, networks: NetworkService, events: EventBus, engineVersion: string, dataRoot: string): LocalEngine {
   const files = new TaskFiles(dataRoot);
   return {
     listLabelled: (label) => containers.list().filter((r) => r.Config.Labels && label in r.Config.Labels).map(view),
@@ -44,10 +45,12 @@ export function clusterEngine(containers: ContainerService, events: EventBus, en
           StopSignal: cfg.stopSignal, Healthcheck: cfg.healthcheck,
           ExposedPorts: Object.fromEntries((cfg.hostPorts ?? []).map((p) => [`${p.target}/${p.protocol}`, {}])),
           HostConfig: {
+            ...(cfg.networks?.length ? { NetworkMode: cfg.networks[0].id } : {}),
             Init: cfg.init, NanoCpus: cfg.nanoCpus, Memory: cfg.memory, PidsLimit: cfg.pidsLimit,
             Mounts: [...(cfg.mounts ?? []), ...fileMounts],
             PortBindings: Object.fromEntries((cfg.hostPorts ?? []).map((p) => [`${p.target}/${p.protocol}`, [{ HostIp: '', HostPort: p.published ? String(p.published) : '' }]])),
           },
+          ...(cfg.networks?.length ? { NetworkingConfig: { EndpointsConfig: Object.fromEntries(cfg.networks.map((n) => [n.id, { Aliases: n.aliases }])) } } : {}),
         });
         await containers.start(Id);
         return Id;
@@ -69,6 +72,9 @@ export function clusterEngine(containers: ContainerService, events: EventBus, en
         if (ev.Type === 'container' && (ev.Action === 'die' || ev.Action === 'destroy' || ev.Action.startsWith('health_status')) && label in ev.Actor.Attributes) fn();
       });
     },
+    syncOverlays: (state) => networks.syncOverlays(state),
+    localSubnets: () => networks.usedSubnets(),
+    heldAddresses: () => networks.overlayAddressesHeld(),
     describe: () => ({ hostname: hostname(), engineVersion, nanoCPUs: cpus().length * 1e9, memoryBytes: totalmem() }),
   };
 }

@@ -73,7 +73,12 @@ export class Engine {
     this.logForwarder = new LogForwarder(this.containers, this.events);
     this.rootfs = new RootfsAccess(this.containers, config.execRoot, { usernsRemap: config.usernsRemap, layerView });
     this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
-    this.cluster = new ClusterService(config.dataRoot, clusterEngine(this.containers, this.events, ENGINE_VERSION, config.dataRoot));
+    this.cluster = new ClusterService(config.dataRoot, clusterEngine(this.containers, this.networks, this.events, ENGINE_VERSION, config.dataRoot));
+    // Overlay addresses are the swarm's: a container's start asks the cluster for one.
+    this.networks.bindSwarm({
+      allocate: (net, owner) => this.cluster.allocateAddress(net, owner),
+      release: (net, ip) => this.cluster.releaseAddress(net, ip),
+    });
   }
 
   async init(): Promise<void> {

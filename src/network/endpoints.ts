@@ -12,9 +12,10 @@ import { runInNetns } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
 import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
+import { OVERLAY_MTU } from './overlay-links.ts';
 import {
-  type ContainerDirectory, type EndpointRequest, type EndpointSettings, type NetnsSpec, type NetworkRecord,
-  emptyEndpoint, emptyNetworkSettings, netState, settingsOf,
+  type ContainerDirectory, type EndpointRequest, type EndpointSettings, type NetnsSpec, type NetworkRecord, type OverlayAddresses,
+  bridged, emptyEndpoint, emptyNetworkSettings, netState, settingsOf,
 } from './model.ts';
 import { holdPort, portMapOf, portRequests, reholdPort, type HeldPort } from './ports.ts';
 
@@ -44,7 +45,12 @@ export interface EndpointHost {
   resolveLinks(rec: ContainerRecord): { hosts: string[]; env: string[] };
   /** Whether the container takes part in a legacy link (its start and exit change the rules). */
   linked(rec: ContainerRecord): boolean;
+  /** The cluster's allocation of overlay addresses, while this node is in a swarm. */
+  overlayAddresses(): OverlayAddresses | undefined;
 }
+
+/** The label dockerd's swarm executor puts on a task's container: a task may join any overlay, attachable or not. */
+const TASK_LABEL = 'com.docker.swarm.task.id';
 
 export class Endpoints {
   private readonly h: EndpointHost;
@@ -57,7 +63,7 @@ export class Endpoints {
    * Checks a new container's network mode and endpoint requests, and returns
    * the endpoints its record starts with (as dockerd fills NetworkSettings.Networks).
    */
-  forCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string): Record<string, EndpointSettings> {
+  forCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string, labels: Record<string, string> = {}): Record<string, EndpointSettings> {
     const reqs = { ...(endpointsConfig ?? {}) };
     if (reqs.default && mode === 'bridge') {
       reqs.bridge = reqs.default;
@@ -74,11 +80,13 @@ export class Endpoints {
     const out: Record<string, EndpointSettings> = {};
     const add = (n: NetworkRecord, r: EndpointRequest | undefined) => {
       if (r?.IPAMConfig?.IPv4Address) {
-        if (n.Driver !== 'bridge' || n.Name === 'bridge') throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+        if (!bridged(n) || n.Name === 'bridge') throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
         const ip = parseIPv4(r.IPAMConfig.IPv4Address);
         if (ip === undefined) throw new InvalidArgumentError(`invalid IPv4 address: ${r.IPAMConfig.IPv4Address}`);
       }
       if (r?.Aliases?.length && n.Name === 'bridge') throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+      // As dockerd: a container of no task joins an overlay only if it was created --attachable.
+      if (n.Driver === 'overlay' && !n.Attachable && !(TASK_LABEL in labels)) throw new ForbiddenError(`Could not attach to network ${n.Name}: rpc error: code = PermissionDenied desc = network ${n.Name} not manually attachable`);
       if (r?.MacAddress && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(r.MacAddress)) throw new InvalidArgumentError(`invalid MAC address: ${r.MacAddress}`);
       out[n.Name] = emptyEndpoint(n.Id, { IPAMConfig: r?.IPAMConfig ?? null, Aliases: r?.Aliases ?? null, Links: r?.Links ?? null, MacAddress: r?.MacAddress ?? '', DriverOpts: r?.DriverOpts ?? null });
     };
@@ -86,7 +94,7 @@ export class Endpoints {
     for (const [name, r] of Object.entries(reqs)) {
       if (name === primary.Name || name === mode) continue;
       const n = this.h.get(name);
-      if (primary.Driver !== 'bridge' || n.Driver !== 'bridge') throw new InvalidArgumentError('Container cannot be connected to network endpoints: host, none and container modes take no other networks');
+      if (!bridged(primary) || !bridged(n)) throw new InvalidArgumentError('Container cannot be connected to network endpoints: host, none and container modes take no other networks');
       add(n, r);
     }
     return out;
@@ -123,7 +131,7 @@ export class Endpoints {
       for (const [name, ep] of Object.entries(s.Networks)) {
         const n = this.h.records.get(ep.NetworkID) ?? this.h.find(name);
         if (!n) throw new NotFoundError(`network ${name} not found`);
-        if (n.Driver !== 'bridge') continue;
+        if (!bridged(n)) continue;
         plans.push(await this.planEndpoint(rec, n, ep, `eth${plans.length}`));
       }
       await plumbNetns(netns, plans, true, make);
@@ -162,21 +170,28 @@ export class Endpoints {
   dnsTargetNetwork(rec: ContainerRecord): NetworkRecord | undefined {
     for (const ep of Object.values(settingsOf(rec).Networks)) {
       const n = this.h.records.get(ep.NetworkID);
-      if (n && n.Driver === 'bridge' && n.Name !== 'bridge' && ep.IPAddress && n.berth?.dnsPort) return n;
+      if (n && bridged(n) && n.Name !== 'bridge' && ep.IPAddress && n.berth?.dnsPort) return n;
     }
     return undefined;
   }
 
   private primaryEndpoint(rec: ContainerRecord): EndpointSettings | undefined {
-    return Object.values(settingsOf(rec).Networks).find((ep) => ep.IPAddress && this.h.records.get(ep.NetworkID)?.Driver === 'bridge');
+    return Object.values(settingsOf(rec).Networks).find((ep) => ep.IPAddress && bridged(this.h.records.get(ep.NetworkID)));
   }
 
   /** Allocates the endpoint's address and fills in its settings; the plan says how to plumb it. */
   private async planEndpoint(rec: ContainerRecord, n: NetworkRecord, ep: EndpointSettings, ifname: string): Promise<EndpointPlan> {
     const pool = this.h.pools.get(n.Id)!;
     const st = netState(rec);
-    const requested = ep.IPAMConfig?.IPv4Address ? parseIPv4(ep.IPAMConfig.IPv4Address) : undefined;
-    const previous = st.lastAddresses[n.Id] ? parseIPv4(st.lastAddresses[n.Id]) : undefined;
+    let requested = ep.IPAMConfig?.IPv4Address ? parseIPv4(ep.IPAMConfig.IPv4Address) : undefined;
+    let previous = st.lastAddresses[n.Id] ? parseIPv4(st.lastAddresses[n.Id]) : undefined;
+    if (n.Driver === 'overlay') {
+      // Overlay addresses are the cluster's: unique across its nodes.
+      const cluster = this.h.overlayAddresses();
+      if (!cluster) throw new ForbiddenError(`network ${n.Name} is a swarm network and this node is not in the swarm`);
+      if (requested === undefined) requested = parseIPv4(await cluster.allocate(n.Id, { containerId: rec.Id, labels: rec.Config.Labels ?? {} }));
+      previous = undefined;
+    }
     const ip = pool.allocate(rec.Id, { requested, previous, networkName: n.Name, networkId: n.Id });
     const cursorMoved = pool.cursor !== n.berth!.cursor;
     const gw = n.IPAM.Config[0].Gateway!;
@@ -188,7 +203,7 @@ export class Endpoints {
     const ip6 = v6 ? formatIPv6(v6.base + BigInt(ip - pool.subnet.base)) : undefined;
     const plan: EndpointPlan = {
       bridge: n.berth!.bridge, hostIf: vethName(), ifname, address: `${formatIPv4(ip)}/${pool.subnet.prefix}`,
-      gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute,
+      gateway: n.Internal ? undefined : gw, mac, defaultRoute: !n.Internal && !hasRoute, ...(n.Driver === 'overlay' ? { mtu: OVERLAY_MTU } : {}),
       ...(v6 && ip6 ? { ipv6Address: `${ip6}/${v6.prefix}`, ipv6Gateway: n.Internal ? undefined : v6.gateway } : {}),
     };
     if (cursorMoved) {
@@ -220,6 +235,7 @@ export class Endpoints {
   private clearEndpoint(rec: ContainerRecord, ep: EndpointSettings): void {
     const ip = ep.IPAddress ? parseIPv4(ep.IPAddress) : undefined;
     if (ip !== undefined) this.h.pools.get(ep.NetworkID)?.release(ip, rec.Id);
+    if (ip !== undefined && this.h.records.get(ep.NetworkID)?.Driver === 'overlay') void this.h.overlayAddresses()?.release(ep.NetworkID, ep.IPAddress).catch(() => {});
     Object.assign(ep, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null });
     delete netState(rec).interfaces[ep.NetworkID];
   }
@@ -273,14 +289,14 @@ export class Endpoints {
   async connect(netRef: string, body: { Container?: string; EndpointConfig?: EndpointRequest }): Promise<void> {
     const n = this.h.get(netRef);
     const ref = body.Container ?? '';
-    if (n.Driver !== 'bridge') throw new ForbiddenError(`container cannot be disconnected from host network or connected to host network`);
+    if (!bridged(n)) throw new ForbiddenError(`container cannot be disconnected from host network or connected to host network`);
     await this.h.containers().update(ref, async (rec) => {
       const s = settingsOf(rec);
       const mode = rec.HostConfig.NetworkMode ?? '';
       if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) throw new ForbiddenError(`container sharing network namespace with another container or host cannot be connected to any other network`);
       if (Object.values(s.Networks).some((e) => e.NetworkID === n.Id)) throw new ForbiddenError(`endpoint with name ${rec.Name.slice(1)} already exists in network ${n.Name}`);
       const cfg = body.EndpointConfig ?? {};
-      const reqs = this.forCreate(n.Name, { [n.Name]: cfg }, '');
+      const reqs = this.forCreate(n.Name, { [n.Name]: cfg }, '', rec.Config.Labels ?? {});
       const ep = reqs[n.Name];
       const sb = this.h.sandboxes.get(rec.Id);
       if (rec.State.Running && sb) {
@@ -316,7 +332,7 @@ export class Endpoints {
       const s = settingsOf(rec);
       const entry = Object.entries(s.Networks).find(([, e]) => e.NetworkID === n.Id);
       if (!entry) throw new ForbiddenError(`container ${rec.Id} is not connected to network ${n.Name}`);
-      if (n.Driver !== 'bridge') throw new ForbiddenError('container cannot be disconnected from host network or connected to host network');
+      if (!bridged(n)) throw new ForbiddenError('container cannot be disconnected from host network or connected to host network');
       const [name, ep] = entry;
       const ifname = netState(rec).interfaces[n.Id];
       const sb = this.h.sandboxes.get(rec.Id);

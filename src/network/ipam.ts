@@ -4,9 +4,23 @@
 // only once the cursor has come round, so the previous holder gets it back.
 import { createServer } from 'node:net';
 import { InvalidArgumentError, ConflictError, ForbiddenError, SystemError, UnavailableError } from '../errors.ts';
-import { broadcast, contains, formatCidr, formatIPv4, parseIPv4, type Subnet } from '../api/address.ts';
+import { broadcast, contains, formatCidr, formatIPv4, overlaps, parseCidr, parseIPv4, type Subnet } from '../api/address.ts';
 
 export class PoolExhaustedError extends UnavailableError {}
+
+/** The first subnet of the pools (base, block size) that overlaps nothing taken. */
+export function firstFreeSubnet(pools: { base: string; size: number }[], taken: Subnet[]): Subnet {
+  for (const p of pools) {
+    const base = parseCidr(p.base, 'address pool', true);
+    if (p.size < base.prefix || p.size > 30) continue;
+    const count = 2 ** (p.size - base.prefix);
+    for (let i = 0; i < count; i++) {
+      const s = { base: (base.base + i * 2 ** (32 - p.size)) >>> 0, prefix: p.size };
+      if (!taken.some((t) => overlaps(t, s))) return s;
+    }
+  }
+  throw new ForbiddenError('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+}
 
 export class AddressPool {
   readonly subnet: Subnet;

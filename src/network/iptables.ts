@@ -13,6 +13,8 @@ export interface BridgeRuleSet {
   internal: boolean;
   /** Inter-container communication on this bridge (`--icc`). */
   icc: boolean;
+  /** An overlay's bridge: connections DNATed to its endpoints (the routing mesh) are let in. */
+  acceptDnat?: boolean;
 }
 
 export interface PortRule {
@@ -36,10 +38,25 @@ export interface LinkRule {
   port: number;
 }
 
+/** Connections matching `match` spread over `targets` (ip or ip:port) in turn: a swarm VIP or a routing-mesh port. */
+export interface BalancerRule {
+  match: string[];
+  targets: string[];
+}
+
+/** Balanced connections leaving on an overlay's bridge take this node's own overlay address as their source. */
+export interface SnatRule {
+  bridge: string;
+  subnet: string;
+  source: string;
+}
+
 export interface FirewallState {
   bridges: BridgeRuleSet[];
   ports: PortRule[];
   links?: LinkRule[];
+  balancers?: BalancerRule[];
+  snat?: SnatRule[];
 }
 
 /** Interface names of every berth bridge (of any daemon): traffic between two is dropped. */
@@ -110,6 +127,9 @@ export class Firewall {
     const n: string[] = ['*nat', `:${this.dnatChain} - [0:0]`, `:${this.postroutingChain} - [0:0]`];
     const F = (...r: string[]) => f.push(['-A', this.forwardChain, ...r].join(' '));
     const N = (chain: string, ...r: string[]) => n.push(['-A', chain, ...r].join(' '));
+    // Before the bridges' masquerades: every node's overlay bridge has the same gateway address, so a
+    // reply must be addressed to this node's own one to come back here.
+    for (const s0 of s.snat ?? []) N(this.postroutingChain, '-d', s0.subnet, '-o', s0.bridge, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'SNAT', '--to-source', s0.source);
     for (const b of s.bridges) {
       const x = b.bridge;
       F('-o', x, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT');
@@ -129,6 +149,7 @@ export class Firewall {
         F('-i', x, '-j', 'ACCEPT');
         N(this.postroutingChain, '-s', b.subnet, '!', '-o', x, '-j', 'MASQUERADE');
       }
+      if (b.acceptDnat) F('-o', x, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'ACCEPT');
       F('-o', x, '-j', 'DROP');
       // Published ports reached from the host through 127.0.0.1: the reply must come back to a real address.
       N(this.postroutingChain, '-s', '127.0.0.0/8', '-o', x, '-j', 'MASQUERADE');
@@ -138,6 +159,13 @@ export class Firewall {
     for (const p of s.ports) {
       const dst = p.hostIp && p.hostIp !== '0.0.0.0' ? ['-d', `${p.hostIp}/32`] : [];
       N(this.dnatChain, ...dst, '-p', p.proto, '-m', p.proto, '--dport', String(p.hostPort), '-j', 'DNAT', '--to-destination', `${p.containerIp}:${p.containerPort}`);
+    }
+    // Round robin over the targets: the nth rule takes every (n-i)th new connection that reaches it.
+    for (const b of s.balancers ?? []) {
+      b.targets.forEach((t, i) => {
+        const left = b.targets.length - i;
+        N(this.dnatChain, ...b.match, ...(left > 1 ? ['-m', 'statistic', '--mode', 'nth', '--every', String(left), '--packet', '0'] : []), '-j', 'DNAT', '--to-destination', t);
+      });
     }
     return [...f, 'COMMIT', ...n, 'COMMIT', ''].join('\n');
   }

@@ -90,12 +90,16 @@ export interface EndpointPlan {
   ipv6Address?: string;
   ipv6Gateway?: string;
   defaultRoute: boolean;
+  /** An overlay's smaller MTU (room for the VXLAN header). */
+  mtu?: number;
 }
 
 /** The commands, run inside the namespace, that make one endpoint: the veth pair (its outer end put in the daemon's namespace), MAC, addresses, routes. */
 function endpointLines(p: EndpointPlan): string[] {
   return [
-    `link add ${p.ifname} type veth peer name ${p.hostIf} netns /proc/${process.pid}/ns/net`,
+    p.mtu
+      ? `link add ${p.ifname} mtu ${p.mtu} type veth peer name ${p.hostIf} mtu ${p.mtu} netns /proc/${process.pid}/ns/net`
+      : `link add ${p.ifname} type veth peer name ${p.hostIf} netns /proc/${process.pid}/ns/net`,
     `link set ${p.ifname} address ${p.mac}`,
     `addr add ${p.address} dev ${p.ifname}`,
     ...(p.ipv6Address ? [`addr add ${p.ipv6Address} dev ${p.ifname} nodad`] : []),

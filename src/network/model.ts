@@ -13,8 +13,8 @@ export interface NetworkRecord {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
-  Driver: 'bridge' | 'host' | 'null';
+  Scope: 'local' | 'swarm';
+  Driver: 'bridge' | 'host' | 'null' | 'overlay';
   EnableIPv4: boolean;
   EnableIPv6: boolean;
   IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamPoolConfig[] };
@@ -25,8 +25,68 @@ export interface NetworkRecord {
   ConfigOnly: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
-  /** berth's own: the bridge device, the IPAM cursor, the embedded DNS port. */
-  berth?: { bridge: string; cursor: number; dnsPort?: number };
+  /** berth's own: the bridge device, the IPAM cursor, the embedded DNS port; an overlay's VXLAN (overlays.ts). */
+  berth?: { bridge: string; cursor: number; dnsPort?: number; overlay?: { vni: number; vxlan: string; address?: string } };
+}
+
+/** Networks whose containers hang off a bridge of ours: bridge networks and overlays (a bridge with a VXLAN port). */
+export function bridged(n: NetworkRecord | undefined): boolean {
+  return n?.Driver === 'bridge' || n?.Driver === 'overlay';
+}
+
+// ---- swarm overlays: what the cluster tells the network service (cluster/local-engine.ts has the same shapes) ----
+
+/** An overlay network as the cluster defines it. */
+export interface OverlaySpec {
+  id: string;
+  name: string;
+  created: string;
+  subnet: string;
+  gateway: string;
+  vni: number;
+  attachable: boolean;
+  ingress: boolean;
+  internal: boolean;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+}
+
+/** An endpoint on another node: its overlay address, MAC, and the node's VXLAN endpoint (VTEP). */
+export interface OverlayPeer {
+  ip: string;
+  mac: string;
+  vtep: string;
+}
+
+export interface LocalOverlay {
+  network: OverlaySpec;
+  /** This node's own address on the overlay (its bridge's): the source of balanced traffic, so replies come back here. */
+  address: string;
+  peers: OverlayPeer[];
+}
+
+/** A swarm service as names and balancing see it. */
+export interface SwarmServiceView {
+  id: string;
+  name: string;
+  mode: 'vip' | 'dnsrr';
+  networks: { networkId: string; vip?: string; aliases: string[]; tasks: string[] }[];
+  /** Published through the routing mesh (ingress mode). */
+  ports: { proto: 'tcp' | 'udp'; published: number; target: number }[];
+}
+
+export interface OverlayState {
+  /** This node's VXLAN endpoint address and the swarm's data path port. */
+  vtep: string;
+  dataPort: number;
+  networks: LocalOverlay[];
+  services: SwarmServiceView[];
+}
+
+/** The cluster's address allocation, handed to the network service by the daemon: overlay addresses are cluster-wide. */
+export interface OverlayAddresses {
+  allocate(networkId: string, owner: { containerId: string; labels: Record<string, string> }): Promise<string>;
+  release(networkId: string, ip: string): Promise<void>;
 }
 
 export interface EndpointSettings {

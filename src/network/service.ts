@@ -12,20 +12,23 @@ import { InvalidArgumentError, ConflictError, ForbiddenError, NotFoundError } fr
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { nowNano } from '../api/container.ts';
-import { AddressPool, checkAuxiliary, withHostLock } from './ipam.ts';
+import { AddressPool, checkAuxiliary, firstFreeSubnet, withHostLock } from './ipam.ts';
+import { ICC_OPT, firewallState, linkRules } from './firewall-state.ts';
 import { writeHostsFile } from './etc-files.ts';
 import { lookupName, resolveLinks } from './names.ts';
 import { contains, formatCidr, formatIPv4, formatIPv6, overlaps, parseCidr, parseCidr6, parseIPv4, type Subnet } from '../api/address.ts';
-import { Firewall, type FirewallState, type LinkRule, type PortRule } from './iptables.ts';
+import { Firewall, type FirewallState, type LinkRule } from './iptables.ts';
 import { ensureBridge, redirectDns, removeLink, routedSubnets } from './links.ts';
 import { Endpoints, type Sandbox } from './endpoints.ts';
 import { DnsServer, hostResolvers } from './dns.ts';
+import { Overlays, heldAddresses } from './overlays.ts';
+import { inspectNetwork } from './inspect.ts';
+import { removeOverlayLinks } from './overlay-links.ts';
 import {
   type ContainerDirectory, type CreateNetworkRequest, type EndpointRequest, type EndpointSettings, type IpamPoolConfig, type NetnsSpec, type NetworkRecord,
-  PREDEFINED, settingsOf,
+  type OverlayAddresses, type OverlayState, PREDEFINED, settingsOf,
 } from './model.ts';
 
-const ICC_OPT = 'com.docker.network.bridge.enable_icc';
 const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
 
 /** Bridge networking: dockerd's --bip, --fixed-cidr, --bridge, --iptables, --icc, default-address-pools. */
@@ -57,6 +60,7 @@ export class NetworkService {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly firewall: Firewall;
   private readonly endpoints: Endpoints;
+  private readonly overlays: Overlays;
   private containers!: ContainerDirectory;
   private restoring = true;
   /** Bridges this start made (none was there): nothing of an earlier run can be attached to them. */
@@ -78,6 +82,19 @@ export class NetworkService {
       writeHosts: (rec, lines) => this.writeHosts(rec, lines),
       resolveLinks: (rec) => this.resolveLinks(rec),
       linked: (rec) => this.linked(rec),
+      overlayAddresses: () => this.overlays.addresses,
+    });
+    this.overlays = new Overlays({
+      events, records: this.records, dir: this.dir,
+      save: (n) => this.save(n),
+      openPool: (n) => this.openPool(n),
+      closeNetwork: (n) => {
+        this.pools.delete(n.Id);
+        this.dnsServers.get(n.Id)?.close();
+        this.dnsServers.delete(n.Id);
+      },
+      inUse: (id) => this.attached(id).length > 0,
+      syncFirewall: () => this.syncFirewall(),
     });
   }
 
@@ -118,6 +135,10 @@ export class NetworkService {
     if (this.cfg.network.iptables) writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     await this.initDefaultBridge();
     for (const n of this.records.values()) {
+      if (n.Driver === 'overlay') {
+        await this.overlays.restore(n);
+        await this.openPool(n);
+      }
       if (n.Driver !== 'bridge' || n.Name === 'bridge') continue;
       if (await ensureBridge(n.berth!.bridge, this.gatewayCidr(n), this.gateway6Cidr(n))) this.bridgesMadeAtStart.add(n.berth!.bridge);
       await this.openPool(n);
@@ -160,17 +181,7 @@ export class NetworkService {
 
   /** The first subnet of the pools that nothing on the host routes and no network of ours has. */
   private async freePool(pools: { base: string; size: number }[]): Promise<Subnet> {
-    const taken = [...await routedSubnets(), ...this.subnets()];
-    for (const p of pools) {
-      const base = parseCidr(p.base, 'address pool', true);
-      if (p.size < base.prefix || p.size > 30) continue;
-      const count = 2 ** (p.size - base.prefix);
-      for (let i = 0; i < count; i++) {
-        const s = { base: (base.base + i * 2 ** (32 - p.size)) >>> 0, prefix: p.size };
-        if (!taken.some((t) => overlaps(t, s))) return s;
-      }
-    }
-    throw new ForbiddenError('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+    return firstFreeSubnet(pools, [...await routedSubnets(), ...this.subnets()]);
   }
 
   private subnets(except?: string): Subnet[] {
@@ -238,39 +249,12 @@ export class NetworkService {
   }
 
   private firewallState(): FirewallState {
-    // In a stable order, so the same state always renders the same rules.
-    const bridges = this.list().filter((n) => n.Driver === 'bridge').map((n) => ({
-      bridge: n.berth!.bridge, subnet: n.IPAM.Config[0].Subnet!, internal: n.Internal, icc: n.Options[ICC_OPT] !== 'false',
-    }));
-    const ports: PortRule[] = [];
-    for (const sb of this.sandboxes.values()) {
-      if (!sb.target) continue;
-      for (const p of sb.ports) ports.push({ bridge: sb.target.bridge, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: sb.target.ip, containerPort: p.containerPort });
-    }
-    ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.hostIp.localeCompare(b.hostIp));
-    return { bridges, ports, links: this.linkRules() };
+    return firewallState(this.list(), this.sandboxes.values(), this.linkRules(), this.overlays.firewallRules());
   }
 
-  /** The running pairs of legacy links on the default bridge, when its icc is off: rules from the records, so a restart rebuilds them. */
   private linkRules(): LinkRule[] {
     const n = this.byName('bridge');
-    if (!n || n.Options[ICC_OPT] !== 'false') return [];
-    const ipOn = (c: ContainerRecord) => this.sandboxes.has(c.Id) ? Object.values(settingsOf(c).Networks).find((e) => e.NetworkID === n.Id)?.IPAddress : undefined;
-    const out: LinkRule[] = [];
-    for (const c of this.containers.list()) {
-      const from = ipOn(c);
-      if (!from) continue;
-      for (const link of c.HostConfig.Links ?? []) {
-        const target = this.linkTarget(link);
-        const to = target && ipOn(target);
-        if (!to) continue;
-        for (const k of Object.keys(target.Config.ExposedPorts ?? {}).sort()) {
-          const [port, proto] = k.split('/');
-          out.push({ bridge: n.berth!.bridge, from, to, proto: proto === 'udp' ? 'udp' : 'tcp', port: Number(port) });
-        }
-      }
-    }
-    return out;
+    return n ? linkRules(n, this.containers.list(), (id) => this.sandboxes.has(id), (link) => this.linkTarget(link)) : [];
   }
 
   /** Whether the container takes part in a legacy link (either end): its start and exit change the rules. */
@@ -298,7 +282,10 @@ export class NetworkService {
     }
     if (this.containers.list().some((c) => c.State.Running)) return;
     if (this.cfg.network.iptables) await this.firewall.teardown();
-    for (const n of this.records.values()) if (n.Driver === 'bridge') await removeLink(n.berth!.bridge);
+    for (const n of this.records.values()) {
+      if (n.Driver === 'bridge') await removeLink(n.berth!.bridge);
+      if (n.Driver === 'overlay') await removeOverlayLinks(n.berth!.bridge, n.berth!.overlay!.vxlan);
+    }
   }
 
   // ---------- records ----------
@@ -349,19 +336,7 @@ export class NetworkService {
 
   /** `GET /networks/{id}`: the record in Docker's shape, with its containers. */
   inspect(n: NetworkRecord): Record<string, unknown> {
-    const { berth: _b, ...pub } = n;
-    const containers: Record<string, unknown> = {};
-    for (const c of this.containers.list()) {
-      if (!c.State.Running) continue;
-      for (const ep of Object.values(settingsOf(c).Networks)) {
-        if (ep.NetworkID !== n.Id || (n.Driver === 'bridge' && !ep.IPAddress)) continue;
-        containers[c.Id] = {
-          Name: c.Name.slice(1), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress,
-          IPv4Address: ep.IPAddress ? `${ep.IPAddress}/${ep.IPPrefixLen}` : '', IPv6Address: ep.GlobalIPv6Address ? `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` : '',
-        };
-      }
-    }
-    return { ...pub, Containers: containers };
+    return inspectNetwork(n, this.containers.list());
   }
 
   // ---------- create / remove ----------
@@ -435,6 +410,8 @@ export class NetworkService {
   async remove(ref: string): Promise<void> {
     const n = this.get(ref);
     if (PREDEFINED.includes(n.Name)) throw new ForbiddenError(`${n.Name} is a pre-defined network and cannot be removed`);
+    // The cluster's: removed through it (the daemon's route), and here by the next sync.
+    if (n.Driver === 'overlay') throw new ForbiddenError(`network ${n.Name} is a swarm network: remove it on a manager`);
     const active = this.attached(n.Id);
     if (active.length) {
       throw new ForbiddenError(`error while removing network: network ${n.Name} has active endpoints (${active.map((c) => `name:"${c.Name.slice(1)}" id:"${c.Id.slice(0, 12)}"`).join(', ')})`);
@@ -457,7 +434,7 @@ export class NetworkService {
     for (const c of this.containers.list()) for (const ep of Object.values(settingsOf(c).Networks)) used.add(ep.NetworkID);
     const deleted: string[] = [];
     for (const n of this.list()) {
-      if (PREDEFINED.includes(n.Name) || used.has(n.Id) || !matches(n)) continue;
+      if (PREDEFINED.includes(n.Name) || n.Driver === 'overlay' || used.has(n.Id) || !matches(n)) continue;
       await this.remove(n.Id);
       deleted.push(n.Name);
     }
@@ -468,8 +445,8 @@ export class NetworkService {
   // ---------- containers (endpoints.ts) ----------
 
   /** Checks a new container's network mode and endpoint requests; the endpoints its record starts with. */
-  endpointsForCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string): Record<string, EndpointSettings> {
-    return this.endpoints.forCreate(mode, endpointsConfig, hostname);
+  endpointsForCreate(mode: string, endpointsConfig: Record<string, EndpointRequest> | undefined, hostname: string, labels?: Record<string, string>): Record<string, EndpointSettings> {
+    return this.endpoints.forCreate(mode, endpointsConfig, hostname, labels);
   }
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
@@ -515,6 +492,29 @@ export class NetworkService {
   private lookupName(netId: string, clientIp: string, name: string): string[] | undefined {
     // Endpoints carry an address only while plumbed: a container just starting already counts.
     const plumbed = this.containers.list().filter((c) => this.sandboxes.has(c.Id));
-    return lookupName(plumbed, (ref) => this.containers.find(ref), (id) => this.records.get(id)?.Name, netId, clientIp, name);
+    const local = lookupName(plumbed, (ref) => this.containers.find(ref), (id) => this.records.get(id)?.Name, netId, clientIp, name);
+    return local ?? this.overlays.lookupFor(plumbed, netId, clientIp, name);
+  }
+
+  // ---------- swarm (overlays.ts) ----------
+
+  /** While this node is in a swarm: the cluster's allocation of overlay addresses (undefined when it leaves). */
+  bindSwarm(addresses: OverlayAddresses | undefined): void {
+    this.overlays.addresses = addresses;
+  }
+
+  /** Subnets this host's networks and routes take (an overlay's must overlap none). */
+  async usedSubnets(): Promise<string[]> {
+    return [...await routedSubnets(), ...this.subnets()].map((s) => formatCidr(s));
+  }
+
+  /** The overlay addresses our containers hold, by network ID. */
+  overlayAddressesHeld(): Map<string, Set<string>> {
+    return heldAddresses(this.containers.list(), this.records);
+  }
+
+  /** Makes this node's overlays, VIPs and routing mesh match the cluster's state. */
+  syncOverlays(state: OverlayState): Promise<void> {
+    return this.overlays.sync(state);
   }
 }

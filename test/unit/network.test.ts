@@ -117,4 +117,28 @@ describe('firewall rules', () => {
     const open = { ...state, bridges: [{ ...state.bridges[0], icc: true }] };
     assert.ok(!new Firewall('BERTH-t', () => open).render(open).includes('172.17.0.3/32'));
   });
+
+  test('a swarm VIP goes round robin over its tasks (nth), balanced traffic leaves with the node\'s own overlay address, before any masquerade', () => {
+    const state = {
+      bridges: [{ bridge: 'br-ov', subnet: '10.0.1.0/24', internal: false, icc: true, acceptDnat: true }], ports: [],
+      balancers: [
+        { match: ['-d', '10.0.1.2/32'], targets: ['10.0.1.5', '10.0.1.6', '10.0.1.7'] },
+        { match: ['-p', 'tcp', '-m', 'tcp', '--dport', '8080'], targets: ['10.0.0.5:80'] },
+      ],
+      snat: [{ bridge: 'br-ov', subnet: '10.0.1.0/24', source: '10.0.1.3' }],
+    };
+    const lines = new Firewall('BERTH-t', () => state).render(state).split('\n');
+    const vip = lines.filter((l) => l.includes('-d 10.0.1.2/32'));
+    assert.deepEqual(vip, [
+      '-A BERTH-t-DNAT -d 10.0.1.2/32 -m statistic --mode nth --every 3 --packet 0 -j DNAT --to-destination 10.0.1.5',
+      '-A BERTH-t-DNAT -d 10.0.1.2/32 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.0.1.6',
+      '-A BERTH-t-DNAT -d 10.0.1.2/32 -j DNAT --to-destination 10.0.1.7',
+    ]);
+    assert.ok(lines.includes('-A BERTH-t-DNAT -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.5:80'), 'one task: no statistic');
+    const snat = lines.indexOf('-A BERTH-t-POSTROUTING -d 10.0.1.0/24 -o br-ov -m conntrack --ctstate DNAT -j SNAT --to-source 10.0.1.3');
+    const masq = lines.findIndex((l) => l.startsWith('-A BERTH-t-POSTROUTING') && l.includes('MASQUERADE'));
+    assert.ok(snat >= 0 && snat < masq, lines.join('\n'));
+    const accept = lines.indexOf('-A BERTH-t-FORWARD -o br-ov -m conntrack --ctstate DNAT -j ACCEPT');
+    assert.ok(accept >= 0 && accept < lines.indexOf('-A BERTH-t-FORWARD -o br-ov -j DROP'), 'the routing mesh is let in before the bridge\'s DROP');
+  });
 });

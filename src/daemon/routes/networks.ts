@@ -2,7 +2,10 @@
 import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { checkFilterKeys, parseFilters } from './query.ts';
-import { InvalidArgumentError } from '../../errors.ts';
+import { ConflictError, InvalidArgumentError, UnavailableError } from '../../errors.ts';
+import { parseCidr } from '../../api/address.ts';
+import { NO_MANAGER } from '../../cluster/service.ts';
+import { serviceNetworks } from '../../cluster/network-agent.ts';
 import { labelsMatch, parseUntil } from '../../api/filters.ts';
 import { decodeBody, NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT } from './body-shape.ts';
 import type { CreateNetworkRequest, EndpointRequest } from '../../network/model.ts';
@@ -55,10 +58,29 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('POST', '/networks/create', async (ctx) => {
     const body = decodeBody<CreateNetworkRequest>(await ctx.json(), NETWORK_CREATE, 'network.CreateRequest');
-    return { status: 201, body: await networks.create(body) };
+    if (body.Driver !== 'overlay') return { status: 201, body: await networks.create(body) };
+    // A swarm network: the cluster's, made on every node by its networking pass.
+    if (!engine.cluster.active) throw new UnavailableError(NO_MANAGER);
+    if (body.Name && networks.list().some((n) => n.Name === body.Name && n.Driver !== 'overlay')) throw new ConflictError(`network with name ${body.Name} already exists`);
+    const local = (await networks.usedSubnets()).map((s) => parseCidr(s, 'subnet', true));
+    const id = await engine.cluster.networks().create(body, local);
+    await engine.cluster.syncNetworks();
+    return { status: 201, body: { Id: id, Warning: '' } };
   });
 
   api.route('DELETE', '/networks/:id', async (ctx) => {
+    const local = networks.find(ctx.params.id);
+    if (local?.Driver === 'overlay' || (!local && engine.cluster.active)) {
+      const cluster = engine.cluster.networks();
+      const n = await cluster.find(local?.Id ?? ctx.params.id);
+      if (n) {
+        const services = await engine.cluster.objects().services();
+        const nets = await cluster.list();
+        await cluster.remove(n, services.find((s) => serviceNetworks(s, nets).some((a) => a.id === n.ID))?.ID);
+        await engine.cluster.syncNetworks();
+        return { status: 204 };
+      }
+    }
     await networks.remove(ctx.params.id);
     return { status: 204 };
   });
