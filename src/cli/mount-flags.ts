@@ -10,7 +10,7 @@ import { CliError } from './context.ts';
 const flagError = (value: string, flag: string, msg: string) => new CliError(`invalid argument "${value}" for "${flag}" flag: ${msg}`, 125);
 
 /** One csv record as Go's encoding/csv reads it (quoted fields, "" for a quote). */
-function csvFields(line: string): string[] {
+export function csvFields(line: string): string[] {
   const out: string[] = [];
   let i = 0;
   for (;;) {
