@@ -18,6 +18,7 @@ import { registerSwarmCommands } from './commands/swarm.ts';
 import { registerNodeCommands } from './commands/node.ts';
 import { registerServiceCommands } from './commands/service.ts';
 import { registerSecretConfigCommands } from './commands/secret-config.ts';
+import { registerStackCommands } from './commands/stack.ts';
 import { registerContextCommands } from './commands/context.ts';
 import { registerDialStdioCommands } from './commands/dial-stdio.ts';
 import { registerUiCommands } from './commands/ui.ts';
@@ -101,6 +102,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program);
   registerServiceCommands(program);
   registerSecretConfigCommands(program);
+  registerStackCommands(program);
   registerContextCommands(program);
   registerDialStdioCommands(program);
   registerUiCommands(program);

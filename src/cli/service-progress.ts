@@ -209,7 +209,7 @@ export async function waitOnService(client: EngineClient, serviceId: string, qui
           rollback = true;
           break;
       }
-      if (converged && Date.now() - convergedAt >= monitor) {
+      if (converged && performance.now() - convergedAt >= monitor) {
         d.write({ id: 'verify', action: `Service ${serviceId} converged` });
         if (message) d.write(message);
         return;
@@ -223,8 +223,8 @@ export async function waitOnService(client: EngineClient, serviceId: string, qui
           d.message('job complete');
           return;
         }
-        if (!convergedAt) convergedAt = Date.now();
-        const wait = monitor - (Date.now() - convergedAt);
+        if (!convergedAt) convergedAt = performance.now();
+        const wait = monitor - (performance.now() - convergedAt);
         if (wait >= 0) d.write({ id: 'verify', action: `Waiting ${Math.floor(wait / 1000) + 1} seconds to verify that tasks are stable...` });
       } else {
         if (convergedAt) d.write({ id: 'verify', action: 'Detected task failure' });

@@ -5,7 +5,6 @@ import { Option, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import type { EngineClient } from '../client/engine-client.ts';
 import type { Mount, PortConfig, SecretOrConfig, SecretReference, ServiceMode, ServiceSpec, TaskSpec, UpdateConfig } from '../api/swarm.ts';
-import { familiarString, parseNormalizedNamed } from '../api/reference.ts';
 import { ramInBytes } from '../api/units.ts';
 import { CliError } from './context.ts';
 import { collect } from './options.ts';
@@ -278,17 +277,6 @@ function ports(values: string[]): PortConfig[] {
   return values.flatMap(parsePortFlag);
 }
 
-/** The image as the Go client sends it: a tag added where there is none. */
-export function taggedImage(image: string): string {
-  try {
-    const ref = parseNormalizedNamed(image);
-    if (ref.digest) return image;
-    return familiarString({ ...ref, tag: ref.tag ?? 'latest' });
-  } catch {
-    return image;
-  }
-}
-
 function resources(f: ServiceFlags, base: TaskSpec['Resources'] | undefined, always: boolean): TaskSpec['Resources'] {
   const r = base ?? {};
   if (always || given(f, 'limitCpu', 'limitMemory', 'limitPids')) {
@@ -451,11 +439,16 @@ export async function mergeUpdate(client: EngineClient, spec: ServiceSpec, f: Se
   if (str(f, 'endpointMode') !== undefined) (spec.EndpointSpec ??= {}).Mode = str(f, 'endpointMode');
   cs.Groups = addRm('group', cs.Groups);
   if (given(f, 'publishAdd', 'publishRm')) {
+    // updatePorts: the current set less the removed (protocol, target, mode), plus the added, sorted by their string form.
     const ep = (spec.EndpointSpec ??= {});
-    const key = (p: PortConfig) => `${p.TargetPort}/${p.Protocol ?? 'tcp'}`;
-    const rm = new Set(list(f, 'publishRm').flatMap(parsePortFlag).map(key));
-    const add = ports(list(f, 'publishAdd'));
-    ep.Ports = [...(ep.Ports ?? []).filter((p) => !rm.has(key(p)) && !add.some((a) => key(a) === key(p))), ...add];
+    const str = (p: PortConfig) => `${p.PublishedPort ?? 0}:${p.TargetPort ?? 0}/${p.Protocol ?? ''}/${p.PublishMode ?? ''}`;
+    const same = (a: string | undefined, b: string | undefined, dflt: string) => a === b || (!a && b === dflt) || (!b && a === dflt);
+    const set = new Map<string, PortConfig>();
+    for (const p of ep.Ports ?? []) if (!set.has(str(p))) set.set(str(p), p);
+    const rm = list(f, 'publishRm').flatMap(parsePortFlag);
+    const out = [...set.values()].filter((p) => !rm.some((r) => same(p.Protocol, r.Protocol, 'tcp') && p.TargetPort === r.TargetPort && same(p.PublishMode, r.PublishMode, 'ingress')));
+    for (const p of ports(list(f, 'publishAdd'))) if (!set.has(str(p))) out.push(p);
+    ep.Ports = out.sort((a, b) => (str(a) < str(b) ? -1 : str(a) > str(b) ? 1 : 0));
   }
   if (given(f, 'hostAdd', 'hostRm')) {
     const toSwarm = (h: string) => { const i = h.indexOf(':'); return `${h.slice(i + 1)} ${h.slice(0, i)}`; };

@@ -12,7 +12,8 @@ import { servicePretty } from '../format/service-pretty.ts';
 import { InspectMiss, printInspect } from '../output.ts';
 import { nodeReference, printTasks, resolver } from '../swarm-tasks.ts';
 import { filterMap, type FilterMap } from '../swarm-flags.ts';
-import { addCreateFlags, addServiceFlags, addUpdateFlags, createSpec, mergeUpdate, taggedImage, type ServiceFlags } from '../service-spec.ts';
+import { addCreateFlags, addServiceFlags, addUpdateFlags, createSpec, mergeUpdate, type ServiceFlags } from '../service-spec.ts';
+import { prepareServiceImage } from '../../client/service-image.ts';
 import { waitOnService } from '../service-progress.ts';
 import { FrameDecoder } from '../../api/stream-frames.ts';
 
@@ -22,28 +23,14 @@ function joinErrors(errs: string[]): void {
   if (errs.length) throw new CliError(errs.join('\n'), 1);
 }
 
-/**
- * What the Go client does with QueryRegistry: pin the image to the digest
- * the registry has for it, or warn that each node resolves it on its own.
- */
-async function pinImage(client: EngineClient, image: string, warnings: string[]): Promise<string> {
-  const tagged = taggedImage(image);
-  try {
-    const d = await client.call<{ Descriptor: { digest: string } }>('GET', `/distribution/${tagged}/json`);
-    if (d.Descriptor?.digest && !tagged.includes('@')) return `${tagged}@${d.Descriptor.digest}`;
-    return tagged;
-  } catch {
-    warnings.push(`image ${tagged} could not be accessed on a registry to record\nits digest. Each node will access ${tagged} independently,\npossibly leading to different nodes running different\nversions of the image.\n`);
-    return tagged;
-  }
-}
-
-async function sendUpdate(client: EngineClient, s: Service, spec: ServiceSpec, rollback: boolean, authFromSpec: boolean): Promise<string[]> {
+/** ServiceUpdate of the Go client: the image tagged (and pinned with `query`), the version read sent back. */
+async function sendUpdate(client: EngineClient, s: Service, spec: ServiceSpec, rollback: boolean, authFromSpec: boolean, query = false): Promise<string[]> {
+  const warnings = await prepareServiceImage(client, spec.TaskTemplate, query);
   const r = await client.call<{ Warnings?: string[] | null }>('POST', `/services/${encodeURIComponent(s.ID)}/update`, {
     query: { version: s.Version.Index, rollback: rollback ? 'previous' : undefined, registryAuthFrom: authFromSpec ? 'spec' : undefined },
     body: spec,
   });
-  return r?.Warnings ?? [];
+  return [...warnings, ...(r?.Warnings ?? [])];
 }
 
 /** logdetails.Parse: `k=v,k2=v2`, values query-escaped. */
@@ -67,11 +54,9 @@ export function registerServiceCommands(program: Command): void {
     .action(async (image: string, args: string[], f: ServiceFlags, cmd: Command) => {
       const client = await clientFor(globals(cmd));
       const spec = await createSpec(client, image, args, f);
-      const warnings: string[] = [];
-      const cs = spec.TaskTemplate.ContainerSpec!;
-      cs.Image = f.resolveImage === false ? taggedImage(image) : await pinImage(client, image, warnings);
+      const warnings = await prepareServiceImage(client, spec.TaskTemplate, f.resolveImage !== false);
       const r = await client.call<{ ID: string; Warnings?: string[] | null }>('POST', '/services/create', { body: spec });
-      for (const w of [...warnings, ...(r.Warnings ?? [])]) process.stderr.write(w.endsWith('\n') ? w : w + '\n');
+      for (const w of [...warnings, ...(r.Warnings ?? [])]) process.stderr.write(w + '\n');
       process.stdout.write(r.ID + '\n');
       if (!f.detach) await waitOnService(client, r.ID, f.quiet === true);
     });
@@ -280,8 +265,7 @@ export function registerServiceCommands(program: Command): void {
           if (mode.Replicated) mode.Replicated.Replicas = Number(value);
           else if (mode.ReplicatedJob) mode.ReplicatedJob.TotalCompletions = Number(value);
           else throw new CliError('scale can only be used with replicated or replicated-job mode', 1);
-          const warnings = await client.call<{ Warnings?: string[] | null }>('POST', `/services/${encodeURIComponent(s.ID)}/update`, { query: { version: s.Version.Index }, body: s.Spec });
-          for (const w of warnings?.Warnings ?? []) process.stderr.write(w + '\n');
+          for (const w of await sendUpdate(client, s, s.Spec, false, false)) process.stderr.write(w + '\n');
           process.stdout.write(`${id} scaled to ${value}\n`);
           scaled.push(id);
         } catch (err) {
@@ -312,11 +296,9 @@ export function registerServiceCommands(program: Command): void {
       }
       const spec = s.Spec;
       await mergeUpdate(client, spec, f);
-      const warnings: string[] = [];
-      if (f.image !== undefined && spec.TaskTemplate.ContainerSpec) {
-        spec.TaskTemplate.ContainerSpec.Image = f.resolveImage === false ? taggedImage(f.image as string) : await pinImage(client, f.image as string, warnings);
-      }
-      for (const w of [...warnings, ...await sendUpdate(client, s, spec, f.rollback === true, f.withRegistryAuth !== true)]) process.stderr.write(w.endsWith('\n') ? w : w + '\n');
+      // As the docker CLI: the registry is asked only for an image given here.
+      const query = f.image !== undefined && f.resolveImage !== false;
+      for (const w of await sendUpdate(client, s, spec, f.rollback === true, f.withRegistryAuth !== true, query)) process.stderr.write(w + '\n');
       process.stdout.write(ref + '\n');
       if (!f.detach) await waitOnService(client, ref, f.quiet === true);
     });

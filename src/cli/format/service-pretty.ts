@@ -49,7 +49,7 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
   if (mode.Global) l.push('Service Mode:\tGlobal');
   else if (mode.Replicated) {
     l.push('Service Mode:\tReplicated');
-    if (mode.Replicated.Replicas) l.push(` Replicas:\t${mode.Replicated.Replicas}`);
+    if (mode.Replicated.Replicas !== undefined) l.push(` Replicas:\t${mode.Replicated.Replicas}`);
   } else l.push('Service Mode:');
   const u = s.UpdateStatus;
   if (u) {
@@ -61,7 +61,7 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
   const p = spec.TaskTemplate.Placement ?? {};
   l.push('Placement:');
   if (p.Constraints?.length) l.push(` Constraints:\t[${p.Constraints.join(' ')}]`);
-  if (p.Preferences?.length) l.push(` Preferences:   [${p.Preferences.map((x) => `{{${x.Spread.SpreadDescriptor}}}`).join(' ')}]`);
+  if (p.Preferences?.length) l.push(` Preferences:   [${p.Preferences.map((x) => `spread=${x.Spread.SpreadDescriptor}`).join(' ')}]`);
   if (p.MaxReplicas) l.push(` Max Replicas Per Node:   ${p.MaxReplicas}`);
   l.push(...updateLines('UpdateConfig', 'Update order:      ', spec.UpdateConfig));
   l.push(...updateLines('RollbackConfig', 'Rollback order:    ', spec.RollbackConfig));
@@ -119,7 +119,8 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
   const nets = spec.TaskTemplate.Networks ?? [];
   if (nets.length) l.push(`Networks:${nets.map((n) => ' ' + (networks.get(n.Target) ?? n.Target)).join('')} `);
   l.push(`Endpoint Mode:\t${spec.EndpointSpec?.Mode ?? ''}`);
-  const ports = spec.EndpointSpec?.Ports ?? [];
+  // The ports the service has (its Endpoint), not the ones asked for.
+  const ports = s.Endpoint?.Ports ?? [];
   if (ports.length) {
     l.push('Ports:');
     for (const pt of ports) l.push(` PublishedPort = ${pt.PublishedPort ?? 0}`, `  Protocol = ${pt.Protocol ?? ''}`, `  TargetPort = ${pt.TargetPort ?? 0}`, `  PublishMode = ${pt.PublishMode ?? ''}`);
@@ -133,6 +134,8 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
       for (const t of h.Test) l.push(`\t Test = ${t}`);
       l[l.length - 1] += ' ';
     }
+    // The docker CLI's template leaves an empty line after a healthcheck.
+    l.push('');
   }
   return l.join('\n') + '\n';
 }
