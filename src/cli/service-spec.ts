@@ -221,7 +221,7 @@ function serviceMode(f: ServiceFlags): ServiceMode {
     case 'replicated': noConcurrent(); return { Replicated: replicas === undefined ? {} : { Replicas: replicas } };
     case 'replicated-job': return { ReplicatedJob: { MaxConcurrent: concurrent ?? replicas, TotalCompletions: replicas } };
     case 'global-job': noMax(); noConcurrent(); noReplicas(); return { GlobalJob: {} };
-    default: throw new CliError(`unknown mode: ${mode}, only replicated and global supported`, 1);
+    default: throw new CliError(`Unknown mode: ${mode}, only replicated and global supported`, 1);
   }
 }
 
@@ -341,7 +341,6 @@ export async function createSpec(client: EngineClient, image: string, args: stri
   cs.DNSConfig = {};
   const task: TaskSpec = { ContainerSpec: cs };
   const networks = await networkAttachments(client, list(f, 'network'));
-  if (networks.length) task.Networks = networks;
   task.Resources = resources(f, undefined, true);
   const restart = mergeRestartPolicy(f, undefined);
   if (restart) task.RestartPolicy = restart;
@@ -351,7 +350,10 @@ export async function createSpec(client: EngineClient, image: string, args: stri
   const maxReplicas = str(f, 'replicasMaxPerNode');
   if (maxReplicas !== undefined && uintFlag('replicas-max-per-node', maxReplicas)) placement.MaxReplicas = Number(maxReplicas);
   task.Placement = placement;
+  if (networks.length) task.Networks = networks;
   if (str(f, 'logDriver')) task.LogDriver = { Name: str(f, 'logDriver')!, ...(list(f, 'logOpt').length ? { Options: kvMap(list(f, 'logOpt')) } : {}) };
+  // Go's TaskSpec has no omitempty on ForceUpdate: the docker CLI always sends it.
+  task.ForceUpdate = 0;
   const spec: ServiceSpec = { Name: str(f, 'name') ?? '', Labels: kvMap(list(f, 'label')), TaskTemplate: task, Mode: mode };
   if (update) spec.UpdateConfig = update;
   if (rollback) spec.RollbackConfig = rollback;
@@ -402,14 +404,19 @@ export async function mergeUpdate(client: EngineClient, spec: ServiceSpec, f: Se
   if (given(f, 'mountAdd', 'mountRm')) {
     const add = list(f, 'mountAdd').map(parseMountFlag) as Mount[];
     const rm = new Set(list(f, 'mountRm'));
-    cs.Mounts = [...(cs.Mounts ?? []).filter((m) => !rm.has(m.Target ?? '') && !add.some((a) => a.Target === m.Target)), ...add];
+    if (new Set(add.map((m) => m.Target)).size < add.length) throw new CliError('duplicate mount target', 1);
+    // updateMounts: by target, the added replacing the old, sorted by source then target.
+    const key = (m: Mount) => [m.Source ?? '', m.Target ?? ''] as const;
+    cs.Mounts = [...(cs.Mounts ?? []).filter((m) => !rm.has(m.Target ?? '') && !add.some((a) => a.Target === m.Target)), ...add.filter((m) => !rm.has(m.Target ?? ''))]
+      .sort((a, b) => (key(a)[0] !== key(b)[0] ? (key(a)[0] < key(b)[0] ? -1 : 1) : key(a)[1] < key(b)[1] ? -1 : key(a)[1] > key(b)[1] ? 1 : 0));
   }
   if (given(f, 'limitCpu', 'limitMemory', 'limitPids', 'reserveCpu', 'reserveMemory')) task.Resources = resources(f, task.Resources, false);
   if (str(f, 'stopGracePeriod') !== undefined) cs.StopGracePeriod = positiveDurationFlag('stop-grace-period', str(f, 'stopGracePeriod')!);
   task.RestartPolicy = mergeRestartPolicy(f, task.RestartPolicy);
   if (given(f, 'constraintAdd', 'constraintRm')) {
     const p = (task.Placement ??= {});
-    p.Constraints = addRm('constraint', p.Constraints);
+    // Sorted, as the docker CLI does, so that the result is predictable.
+    p.Constraints = [...new Set(addRm('constraint', p.Constraints))].sort();
   }
   if (given(f, 'placementPrefAdd', 'placementPrefRm')) {
     const p = (task.Placement ??= {});
@@ -437,7 +444,7 @@ export async function mergeUpdate(client: EngineClient, spec: ServiceSpec, f: Se
   spec.UpdateConfig = mergeUpdateConfig('update', f, spec.UpdateConfig);
   spec.RollbackConfig = mergeUpdateConfig('rollback', f, spec.RollbackConfig);
   if (str(f, 'endpointMode') !== undefined) (spec.EndpointSpec ??= {}).Mode = str(f, 'endpointMode');
-  cs.Groups = addRm('group', cs.Groups);
+  if (given(f, 'groupAdd', 'groupRm')) cs.Groups = [...new Set(addRm('group', cs.Groups))].sort();
   if (given(f, 'publishAdd', 'publishRm')) {
     // updatePorts: the current set less the removed (protocol, target, mode), plus the added, sorted by their string form.
     const ep = (spec.EndpointSpec ??= {});

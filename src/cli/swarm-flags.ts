@@ -1,6 +1,7 @@
 // Flag grammars of the swarm commands that the docker CLI parses itself
 // (opts/): Go durations, csv records, filters as the API's map of sets,
 // `--publish`, `--secret`/`--config`, `--placement-pref`.
+import { isIP } from 'node:net';
 import { parseGoDuration } from '../api/units.ts';
 import type { PortConfig, SecretReference } from '../api/swarm.ts';
 import { CliError } from './context.ts';
@@ -72,7 +73,7 @@ export function nanoCpusFlag(flag: string, v: string): number {
  * `published=8080,target=80,protocol=udp,mode=host`.
  */
 export function parsePortFlag(value: string): PortConfig[] {
-  const fail = (msg: string) => flagError(value, 'publish', msg);
+  const fail = (msg: string) => new CliError(`invalid argument "${value}" for "-p, --publish" flag: ${msg}`, 125);
   if (/[=,]/.test(value)) {
     const p: PortConfig = { Protocol: 'tcp', PublishMode: 'ingress' };
     for (const field of csvFields(value)) {
@@ -108,7 +109,12 @@ export function parsePortFlag(value: string): PortConfig[] {
   const spec = slash >= 0 ? value.slice(0, slash) : value;
   if (!['tcp', 'udp', 'sctp'].includes(proto)) throw fail(`invalid proto: ${proto}`);
   const parts = spec.split(':');
-  if (parts.length > 2) throw fail('hostip is not supported');
+  if (parts.length > 2) {
+    // nat.ParsePortSpec reads the first part as the host IP, which swarm does not take.
+    const ip = parts.slice(0, -2).join(':').replace(/^\[|\]$/g, '');
+    if (isIP(ip) === 0) throw fail(`invalid IP address: ${ip}`);
+    throw fail('hostip is not supported');
+  }
   const range = (s: string): [number, number] => {
     const m = /^(\d+)(?:-(\d+))?$/.exec(s);
     if (!m) throw fail(`invalid containerPort: ${s}`);

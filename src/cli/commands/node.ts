@@ -63,7 +63,7 @@ export function registerNodeCommands(program: Command): void {
       const client = await clientFor(globals(cmd));
       const get = async (ref: string) => client.call<Node>('GET', `/nodes/${encodeURIComponent(await nodeReference(client, ref))}`);
       if (format !== 'pretty') {
-        await inspectEach(refs, get, format);
+        await inspectEach(refs, get, format, true);
         return;
       }
       // As the docker CLI: the output is kept until every object rendered; the first failure ends it unprinted.

@@ -79,12 +79,12 @@ function registerKind(program: Command, kind: 'secret' | 'config'): void {
     .action(async (name: string, file: string | undefined, f: { label?: string[]; templateDriver?: string; driver?: string }, cmd: Command) => {
       let data: Buffer | undefined;
       if (f.driver) {
-        if (file) throw new CliError('when using secret driver secret data must be empty', 1);
+        if (file) throw new CliError('When using secret driver secret data must be empty', 1);
       } else {
         try {
           data = await readData(kind, file);
         } catch (err) {
-          throw new CliError(kind === 'config' ? `error reading content from "${file ?? ''}": ${(err as Error).message}` : (err as Error).message, 1);
+          throw new CliError(kind === 'config' ? `Error reading content from "${file ?? ''}": ${(err as Error).message}` : (err as Error).message, 1);
         }
       }
       const spec: Record<string, unknown> = { Name: name, Labels: kvMap(f.label) };
@@ -121,7 +121,7 @@ function registerKind(program: Command, kind: 'secret' | 'config'): void {
       const client = await clientFor(globals(cmd));
       const get = (ref: string) => client.call<SecretOrConfig>('GET', `/${kind}s/${encodeURIComponent(ref)}`);
       if (format !== 'pretty') {
-        await inspectEach(refs, get, format);
+        await inspectEach(refs, get, format, true);
         return;
       }
       const out: string[] = [];

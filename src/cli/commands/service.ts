@@ -151,7 +151,7 @@ export function registerServiceCommands(program: Command): void {
         }
         out.push(servicePretty(s as Service, networks));
       }
-      process.stdout.write(out.join('\n\n'));
+      process.stdout.write(out.join(''));
     });
 
   svc.command('logs')

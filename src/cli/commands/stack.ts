@@ -41,14 +41,11 @@ export function registerStackCommands(program: Command): void {
     .option('--with-registry-auth', 'Send registry authentication details to Swarm agents')
     .argument('<STACK>')
     .action(async (name: string, f: { composeFile?: string[]; detach?: boolean | string; prune?: boolean; quiet?: boolean; resolveImage: string }, cmd: Command) => {
-      if (!['always', 'changed', 'never'].includes(f.resolveImage)) throw new CliError(`invalid option ${f.resolveImage} for flag --resolve-image`, 1);
+      // The docker CLI's order: the name and the files, the file loaded, then the flags checked and the note printed.
+      await reported(async () => checkStackName(name));
+      if (!f.composeFile?.length) throw new CliError('Specify a Compose file (with --compose-file)', 1);
       const detach = f.detach === undefined || f.detach === true || f.detach === 'true';
-      if (f.detach === undefined) {
-        process.stderr.write('Since --detach=false was not specified, tasks will be created in the background.\nIn a future release, --detach=false will become the default.\n');
-      }
-      if (!f.composeFile?.length) throw new CliError('specify a Compose file (with --compose-file)', 1);
       await reported(async () => {
-        checkStackName(name);
         const project = await loadProject({ files: f.composeFile!, projectName: name, profiles: [], envFiles: [], env: process.env, cwd: process.cwd() } as Parameters<typeof loadProject>[0]);
         for (const s of Object.values(project.services)) {
           if (!s.image) throw new StackError(`invalid image reference for service ${s.name}: no image specified`);
@@ -57,6 +54,10 @@ export function registerStackCommands(program: Command): void {
           } catch (err) {
             throw new StackError(`invalid image reference for service ${s.name}: ${(err as Error).message}`);
           }
+        }
+        if (!['always', 'changed', 'never'].includes(f.resolveImage)) throw new CliError(`Invalid option ${f.resolveImage} for flag --resolve-image`, 1);
+        if (f.detach === undefined) {
+          process.stderr.write('Since --detach=false was not specified, tasks will be created in the background.\nIn a future release, --detach=false will become the default.\n');
         }
         const client = await clientFor(globals(cmd));
         const ids = await deployStack(client, name, project, { prune: f.prune === true, resolveImage: f.resolveImage as 'always' }, log);

@@ -101,8 +101,8 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
   const res = r?.Reservations ?? {};
   const lim = r?.Limits ?? {};
   const hasRes = Boolean(res.NanoCPUs || res.MemoryBytes);
-  const hasLim = Boolean(lim.NanoCPUs || lim.MemoryBytes);
-  if (hasRes || hasLim) {
+  const hasLim = Boolean(lim.NanoCPUs || lim.MemoryBytes || lim.Pids);
+  if (r) {
     l.push('Resources:');
     if (hasRes) {
       l.push(' Reservations:');
@@ -134,10 +134,9 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
       for (const t of h.Test) l.push(`\t Test = ${t}`);
       l[l.length - 1] += ' ';
     }
-    // The docker CLI's template leaves an empty line after a healthcheck.
-    l.push('');
   }
-  return l.join('\n') + '\n';
+  // The docker CLI's template ends with an empty line.
+  return l.join('\n') + '\n\n';
 }
 
 export { pretty };
