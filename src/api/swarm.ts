@@ -165,7 +165,7 @@ export interface Service extends Meta {
   Endpoint?: { Spec?: { Mode?: string; Ports?: PortConfig[] }; Ports?: PortConfig[]; VirtualIPs?: { NetworkID: string; Addr: string }[] };
   UpdateStatus?: { State?: string; StartedAt?: string; CompletedAt?: string; Message?: string };
   ServiceStatus?: { RunningTasks: number; DesiredTasks: number; CompletedTasks?: number };
-  JobStatus?: unknown;
+  JobStatus?: { JobIteration: { Index: number }; LastExecution?: string };
 }
 
 export interface Task extends Meta {
@@ -184,6 +184,7 @@ export interface Task extends Meta {
     PortStatus?: { Ports?: PortConfig[] };
   };
   DesiredState: string;
+  JobIteration?: { Index: number };
 }
 
 /** A secret or a config: the same shape, a secret's data never returned. */

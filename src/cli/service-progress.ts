@@ -167,13 +167,98 @@ class Updater {
   }
 }
 
+/** A job's progress: each run (JobIteration) until its tasks complete. */
+class JobUpdater {
+  private initialized = false;
+  private readonly d: Display;
+  private total = 0;
+  private concurrent = 0;
+  private nodes = new Set<string>();
+  private readonly global: boolean;
+  constructor(d: Display, s: Service) {
+    this.d = d;
+    this.global = !s.Spec.Mode?.ReplicatedJob;
+    if (!this.global) {
+      this.total = s.Spec.Mode!.ReplicatedJob!.TotalCompletions ?? 0;
+      this.concurrent = s.Spec.Mode!.ReplicatedJob!.MaxConcurrent ?? 0;
+    }
+  }
+
+  private taskLine(t: Task, id: string): void {
+    if (this.total > MAX_BARS) return;
+    if (t.Status.Err) this.d.write({ id, action: truncError(t.Status.Err) });
+    else this.d.write({ id, action: t.Status.State.padEnd(LONGEST), current: NUMBERED[t.Status.State], total: 10 });
+  }
+
+  private overall(complete: number, active?: number): void {
+    const digits = String(this.total).length;
+    this.d.write({ id: 'job progress', action: `${String(complete).padStart(digits)} out of ${this.total} complete`, current: complete, total: this.total });
+    if (active === undefined) return;
+    const ad = String(this.concurrent).length;
+    this.d.write({ id: 'active tasks', action: `${String(active).padStart(ad)} out of ${String(Math.min(this.total - complete, this.concurrent)).padStart(ad)} tasks` });
+  }
+
+  update(s: Service, tasks: Task[], active: Set<string>): boolean {
+    const iteration = s.JobStatus?.JobIteration.Index;
+    const mine = tasks.filter((t) => t.JobIteration !== undefined && t.JobIteration.Index === iteration);
+    if (this.global) {
+      if (!this.initialized) {
+        if (tasks.length === 0 && active.size !== 0) {
+          this.d.write({ id: 'job progress', action: 'waiting for tasks' });
+          return false;
+        }
+        for (const t of mine) this.nodes.add(t.NodeID ?? '');
+        this.total = this.nodes.size;
+        this.overall(0);
+        this.initialized = true;
+      }
+      const byNode = new Map<string, Task>();
+      for (const t of mine) {
+        if (!this.nodes.has(t.NodeID ?? '')) continue;
+        const cur = byNode.get(t.NodeID ?? '');
+        if (!cur || NUMBERED[cur.Status.State] > NUMBERED[t.Status.State]) byNode.set(t.NodeID ?? '', t);
+      }
+      let complete = 0;
+      for (const t of byNode.values()) {
+        this.taskLine(t, t.NodeID ?? '');
+        if (t.Status.State === 'complete') complete++;
+      }
+      this.overall(complete);
+      return complete === this.total;
+    }
+    if (!this.initialized) {
+      this.overall(0, 0);
+      if (this.total <= MAX_BARS) for (let i = 1; i <= this.total; i++) this.d.write({ id: `${i}/${this.total}`, action: ' ' });
+      this.initialized = true;
+    }
+    const bySlot = new Map<number, Task>();
+    for (const t of mine) {
+      if (!NUMBERED[t.DesiredState] || !NUMBERED[t.Status.State]) continue;
+      const cur = bySlot.get(t.Slot ?? 0);
+      if (!cur || NUMBERED[cur.Status.State] > NUMBERED[t.Status.State]) bySlot.set(t.Slot ?? 0, t);
+    }
+    let activeTasks = 0;
+    let complete = 0;
+    // As the docker CLI: slots 0..n-1 of the map, each shown as slot+1.
+    for (let i = 0; i < bySlot.size; i++) {
+      const t = bySlot.get(i);
+      if (!t) continue;
+      this.taskLine(t, `${i + 1}/${this.total}`);
+      if (NUMBERED[t.Status.State] < NUMBERED.complete) activeTasks++;
+      if (t.Status.State === 'complete') complete++;
+    }
+    this.overall(complete, activeTasks);
+    return complete === this.total;
+  }
+}
+
 /**
  * Follows a service until its tasks have run for the update monitor period
  * (5 s by default), as WaitOnService does; `quiet` prints nothing.
  */
 export async function waitOnService(client: EngineClient, serviceId: string, quiet = false): Promise<void> {
   const d = quiet ? new Display(new Writable({ write: (_c, _e, cb) => cb() }), false) : new Display(process.stdout, process.stdout.isTTY === true);
-  let updater: Updater | undefined;
+  let updater: Updater | JobUpdater | undefined;
   let converged = false;
   let convergedAt = 0;
   let rollback = false;
@@ -189,10 +274,8 @@ export async function waitOnService(client: EngineClient, serviceId: string, qui
         const mode = s.Spec.Mode ?? {};
         if (mode.Replicated?.Replicas !== undefined) updater = new Updater(d, false);
         else if (mode.Global) updater = new Updater(d, true);
-        else if (mode.ReplicatedJob || mode.GlobalJob) {
-          // Jobs: wait for every task to complete.
-          updater = new Updater(d, true);
-        } else throw new CliError('unrecognized service mode', 1);
+        else if (mode.ReplicatedJob || mode.GlobalJob) updater = new JobUpdater(d, s);
+        else throw new CliError('unrecognized service mode', 1);
       }
       const u = s.UpdateStatus;
       switch (u?.State) {
