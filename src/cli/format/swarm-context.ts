@@ -223,7 +223,7 @@ export function nodePretty(n: Node): string {
   }
   const tls = d.TLSInfo;
   if (!tlsEmpty(tls) && tls) {
-    lines.push('TLS Info:', ' TrustRoot:', tls.TrustRoot ?? '', ` Issuer Subject:\t${Buffer.from(tls.CertIssuerSubject ?? '', 'base64').toString('latin1')}`, ` Issuer Public Key:\t${tls.CertIssuerPublicKey ?? ''}`);
+    lines.push('TLS Info:', ' TrustRoot:', tls.TrustRoot ?? '', ` Issuer Subject:\t${tls.CertIssuerSubject ?? ''}`, ` Issuer Public Key:\t${tls.CertIssuerPublicKey ?? ''}`);
   }
   return lines.join('\n') + '\n';
 }
