@@ -189,7 +189,10 @@ describe('berth swarm, node, service, secret, config and stack against the docke
   });
 
   test('stack deploy converts a compose file as the docker CLI does; ls, services, ps and rm answer as it does', () => {
-    // Bridge networks: berth on main has no overlay driver yet, and the stack's services must run somewhere.
+    // Overlay networks (the stack's default) where the daemon has the driver; bridge ones where it has not yet.
+    const probe = d.docker(['network', 'create', '--driver', 'overlay', 'overlay-probe']);
+    if (probe.code === 0) d.docker(['network', 'rm', 'overlay-probe']);
+    const netDriver = probe.code === 0 ? '{}' : '{ driver: bridge }';
     const compose = join(dir, 'stack.yaml');
     writeFileSync(compose, [
       'services:',
@@ -213,8 +216,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
       '    command: ["sleep", "1000"]',
       '    stop_grace_period: 2s',
       'networks:',
-      '  default: { driver: bridge }',
-      '  front: { driver: bridge }',
+      `  default: ${netDriver}`,
+      `  front: ${netDriver}`,
       'volumes:',
       '  data: {}',
       '',
@@ -228,7 +231,13 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     assert.deepEqual(lines(mine, 'bs'), lines(theirs, 'ds'));
     assert.equal(mine.stderr, theirs.stderr);
     for (const svc of ['web', 'worker']) {
-      const norm = (ns: string) => JSON.stringify(specOf(d, `${ns}_${svc}`, `X_${svc}`)).split(`"${ns}_`).join('"X_').split(`"${ns}"`).join('"X"');
+      // Each stack has networks of its own: their IDs, as the services name them, are replaced by what the networks are called in the file.
+      const nets = (ns: string) => ['front', 'default'].map((n) => [d.docker(['network', 'inspect', `${ns}_${n}`, '--format', '{{.ID}}']).stdout.trim(), `NET-${n}`]);
+      const norm = (ns: string) => {
+        let j = JSON.stringify(specOf(d, `${ns}_${svc}`, `X_${svc}`)).split(`"${ns}_`).join('"X_').split(`"${ns}"`).join('"X"');
+        for (const [id, name] of nets(ns)) if (id) j = j.split(id).join(name);
+        return j;
+      };
       assert.equal(norm('bs'), norm('ds'), svc);
     }
     // Deployed again: every service updated in place.
