@@ -70,7 +70,7 @@ describe('berth swarm, node, service, secret, config and stack against the docke
 
   test('node ls, inspect (JSON, --format, --pretty), ps and update print what the docker CLI prints', () => {
     for (const args of [['ls'], ['ls', '-q'], ['ls', '--format', 'json'], ['ls', '--format', '{{.Hostname}} {{.Self}} {{.TLSStatus}}'], ['ls', '--filter', 'role=worker'],
-      ['inspect', 'self', '--pretty'], ['inspect', 'self', '--format', '{{.Spec.Role}} {{.Status.State}}'], ['inspect', 'nosuchnode'], ['inspect', '--pretty', 'self', 'nosuchnode'],
+      ['inspect', 'self'], ['inspect', '--format', '{{json .}}', 'self'], ['inspect', 'self', '--pretty'], ['inspect', 'self', '--format', '{{.Spec.Role}} {{.Status.State}}'], ['inspect', 'nosuchnode'], ['inspect', '--pretty', 'self', 'nosuchnode'],
       ['ps'], ['ps', 'nosuchnode'], ['update', '--label-rm', 'absent', 'self']]) {
       assert.equal(same(d.berth(['node', ...args])), same(d.docker(['node', ...args])), args.join(' '));
     }
@@ -119,7 +119,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     const ids = { b1: 'X1', d1: 'X1' };
     for (const args of [['ls'], ['ls', '-q'], ['ls', '--format', 'json'], ['ls', '--format', 'raw'], ['ls', '--filter', 'name=web'],
       ['ps', 'web'], ['ps', '-q', 'web'], ['ps', '--no-trunc', 'web'], ['ps', '--format', 'json', 'web'], ['ps', 'web', 'nosuchservice'], ['ps', 'nosuchservice'], ['ps', '--filter', 'node=self', 'web'],
-      ['inspect', 'web'], ['inspect', '--format', '{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}', 'web'], ['inspect', 'web', 'nosuchservice'], ['inspect', '--pretty', 'web'],
+      // d1 was made by the docker CLI, web by berth's: both print them as the docker CLI's Go structs do.
+      ['inspect', 'web'], ['inspect', 'd1', 'b1'], ['inspect', '--format', '{{json .}}', 'd1'], ['inspect', '--format', '{{json .Spec.Labels}} {{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}}', 'web'], ['inspect', 'web', 'nosuchservice'], ['inspect', '--pretty', 'web'],
       ['inspect', '--pretty', 'web', 'nosuchservice'], ['inspect', '--pretty', '--format', '{{.ID}}', 'web']]) {
       assert.equal(same(d.berth(['service', ...args]), ids), same(d.docker(['service', ...args]), ids), args.join(' '));
     }

@@ -7,6 +7,7 @@ import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import type { Node, SwarmInfo, Task } from '../../api/swarm.ts';
 import { byNatural, listFormat, NODE_HEADERS, NODE_RAW, NODE_TABLE, nodePretty, nodeRow } from '../format/swarm-context.ts';
 import { inspectEach } from '../output.ts';
+import { goNode } from '../format/go-swarm.ts';
 import { nodeReference, printTasks } from '../swarm-tasks.ts';
 import { filterMap, type FilterMap } from '../swarm-flags.ts';
 
@@ -63,7 +64,7 @@ export function registerNodeCommands(program: Command): void {
       const client = await clientFor(globals(cmd));
       const get = async (ref: string) => client.call<Node>('GET', `/nodes/${encodeURIComponent(await nodeReference(client, ref))}`);
       if (format !== 'pretty') {
-        await inspectEach(refs, get, format, true);
+        await inspectEach(refs, async (ref) => goNode(await get(ref)), format, true);
         return;
       }
       // As the docker CLI: the output is kept until every object rendered; the first failure ends it unprinted.

@@ -7,8 +7,9 @@ import { collect, globals } from '../options.ts';
 import { formatRows } from '../format/table.ts';
 import { ApiError, type EngineClient } from '../../client/engine-client.ts';
 import type { Service, ServiceSpec, Task } from '../../api/swarm.ts';
-import { goMetaOrder, listFormat, SERVICE_HEADERS, SERVICE_RAW, SERVICE_TABLE, serviceRow, sortServices, truncateId } from '../format/swarm-context.ts';
+import { listFormat, SERVICE_HEADERS, SERVICE_RAW, SERVICE_TABLE, serviceRow, sortServices, truncateId } from '../format/swarm-context.ts';
 import { servicePretty } from '../format/service-pretty.ts';
+import { goService } from '../format/go-swarm.ts';
 import { InspectMiss, printInspect } from '../output.ts';
 import { nodeReference, printTasks, resolver } from '../swarm-tasks.ts';
 import { filterMap, type FilterMap } from '../swarm-flags.ts';
@@ -127,7 +128,7 @@ export function registerServiceCommands(program: Command): void {
       const found: unknown[] = [];
       for (const ref of refs) {
         try {
-          found.push(goMetaOrder(await client.call<Service>('GET', `/services/${encodeURIComponent(ref)}`, { query: { insertDefaults: 'true' } })));
+          found.push(goService(await client.call<Service>('GET', `/services/${encodeURIComponent(ref)}`, { query: { insertDefaults: 'true' } })));
         } catch (err) {
           if (!(err instanceof ApiError && err.status === 404)) throw err;
           found.push(new InspectMiss(`Error: no such service: ${ref}`));

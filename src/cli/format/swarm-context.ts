@@ -227,16 +227,3 @@ export function nodePretty(n: Node): string {
   }
   return lines.join('\n') + '\n';
 }
-
-/**
- * The docker CLI prints swarm objects it decoded into Go structs: their
- * Meta (ID, Version, CreatedAt, UpdatedAt) comes first, whatever order the
- * daemon sent.
- */
-export function goMetaOrder<T extends object>(o: T): T {
-  const r = o as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
-  for (const k of ['ID', 'Version', 'CreatedAt', 'UpdatedAt']) if (k in r) out[k] = r[k];
-  for (const [k, v] of Object.entries(r)) if (!(k in out)) out[k] = v;
-  return out as T;
-}
