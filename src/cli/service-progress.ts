@@ -37,22 +37,21 @@ class Display {
   }
 
   write(l: Line): void {
-    const bar = l.total ? this.bar(l.current ?? 0, l.total) : '';
-    if (l.id && (l.total !== undefined || l.action !== undefined)) {
-      let line = this.ids.get(l.id);
-      if (line === undefined) {
-        line = this.ids.size;
-        this.ids.set(l.id, line);
-        if (this.tty) this.out.write('\n');
-      }
-      const diff = this.ids.size - line;
-      if (this.tty) {
-        this.out.write(`\x1b[${diff}A\r\x1b[2K${l.id}: ${l.action}${bar ? ' ' + bar : ''}\r\x1b[${diff}B`);
-        return;
-      }
+    const hasProgress = (l.current ?? 0) > 0 || (l.total ?? 0) > 0;
+    // Not on a terminal: a line with a bar is not printed at all.
+    if (!this.tty) {
+      if (!hasProgress) this.out.write(`${l.id ? l.id + ': ' : ''}${l.action}\n`);
+      return;
     }
-    if (!this.tty && bar) return;
-    this.out.write(`${l.id ? l.id + ': ' : ''}${l.action}\n`);
+    let line = this.ids.get(l.id);
+    if (line === undefined) {
+      line = this.ids.size;
+      this.ids.set(l.id, line);
+      this.out.write('\n');
+    }
+    const diff = this.ids.size - line;
+    // jsonmessage: up to the id's line, erase it, draw it, back down.
+    this.out.write(`\x1b[${diff}A\x1b[2K\r${l.id}: ${l.action} ${this.bar(l)}\r\x1b[${diff}B`);
   }
 
   /** A line that is not progress: later ids start a new block. */
@@ -61,9 +60,13 @@ class Display {
     this.out.write(text + '\n');
   }
 
-  private bar(current: number, total: number): string {
-    const n = Math.floor((current / total) * 50);
-    return `[${'='.repeat(Math.max(0, n - 1))}${n > 0 ? '>' : ''}${' '.repeat(50 - n)}] `;
+  /** RenderTUIProgress with counts hidden: the bar only on a terminal wider than 110 columns. */
+  private bar(l: Line): string {
+    const total = l.total ?? 0;
+    if (total <= 0) return '';
+    const pct = Math.min(Math.floor(Math.floor(((l.current ?? 0) / total) * 100) / 2), 50);
+    const width = (this.out as NodeJS.WriteStream).columns || 200;
+    return width > 110 ? `[${'='.repeat(pct)}>${' '.repeat(Math.max(50 - pct, 0))}] ` : '';
   }
 }
 

@@ -3,9 +3,10 @@
 // CLI prints and sends for the same command on the same daemon.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DOCKER, startSeededDaemon, type RunResult, type TestDaemon } from '../helpers/daemon.ts';
+import { BERTH, DOCKER, startSeededDaemon, type RunResult, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** What a user reads, with what must differ between two runs made equal: the program's name, ages, IDs given. */
@@ -107,6 +108,17 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     assert.ok(lines.every((l, i) => i === 0 || /^(overall progress: [0-2] out of 2 tasks|[12]\/2: {2}|verify: .*)$/.test(l)), follow.stdout);
     const running = d.docker(['ps', '--filter', 'label=com.docker.swarm.service.name=web', '-q']).stdout.trim().split('\n').filter(Boolean);
     assert.equal(running.length, 2);
+
+    // On a terminal (150 columns): each line redrawn in place, the task's bar full once it runs, as jsonmessage draws them.
+    const tty = spawnSync('script', ['-qfec', `stty cols 150; ${BERTH} -H ${d.host} service create --name ttysvc --no-resolve-image busybox sleep 1000`, '/dev/null'], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(tty.status, 0, tty.stdout);
+    const ttyId = tty.stdout.split('\r\n')[0];
+    assert.match(ttyId, /^[a-z0-9]{25}$/);
+    assert.ok(tty.stdout.includes('\x1b[1A\x1b[2K\roverall progress: 0 out of 1 tasks \r\x1b[1B'), JSON.stringify(tty.stdout));
+    assert.ok(tty.stdout.includes(`\x1b[1A\x1b[2K\r1/1: running   [${'='.repeat(50)}>] \r\x1b[1B`), JSON.stringify(tty.stdout));
+    assert.ok(tty.stdout.includes('\x1b[2A\x1b[2K\roverall progress: 1 out of 1 tasks \r\x1b[2B'), JSON.stringify(tty.stdout));
+    assert.ok(tty.stdout.endsWith(`\x1b[1A\x1b[2K\rverify: Service ${ttyId} converged \r\x1b[1B`), JSON.stringify(tty.stdout.slice(-200)));
+    assert.equal(d.berth(['service', 'rm', 'ttysvc']).code, 0);
 
     // Flag errors worded and numbered as the docker CLI's.
     for (const args of [['--mode', 'global', '--replicas', '2'], ['--mode', 'weird'], ['--replicas', 'x'], ['--no-healthcheck', '--health-cmd', 'true'], ['--secret', 'nosuchsecret'], ['--network', 'nosuchnet'], ['--publish', '80:80:80']]) {
