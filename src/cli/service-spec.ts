@@ -435,10 +435,10 @@ export async function mergeUpdate(client: EngineClient, spec: ServiceSpec, f: Se
     task.Networks = cur.sort((a, b) => (a.Target < b.Target ? -1 : a.Target > b.Target ? 1 : 0));
   }
   if (str(f, 'replicas') !== undefined) {
+    // The docker CLI 28's updateReplicas: replicated services only.
     const mode = (spec.Mode ??= {});
-    if (!mode.Replicated && !mode.ReplicatedJob) throw new CliError('replicas can only be used with replicated or replicated-job mode', 1);
-    if (mode.Replicated) mode.Replicated.Replicas = uintFlag('replicas', str(f, 'replicas')!);
-    else mode.ReplicatedJob!.TotalCompletions = uintFlag('replicas', str(f, 'replicas')!);
+    if (!mode.Replicated) throw new CliError('replicas can only be used with replicated mode', 1);
+    mode.Replicated.Replicas = uintFlag('replicas', str(f, 'replicas')!);
   }
   if (str(f, 'replicasMaxPerNode') !== undefined) (task.Placement ??= {}).MaxReplicas = uintFlag('replicas-max-per-node', str(f, 'replicasMaxPerNode')!);
   spec.UpdateConfig = mergeUpdateConfig('update', f, spec.UpdateConfig);

@@ -10,6 +10,8 @@ import { LABEL_IMAGE, LABEL_NAMESPACE, scope, serviceSpec, StackError, stackObje
 export interface StackOutput {
   out(line: string): void;
   err(line: string): void;
+  /** Text for stderr as is, without a newline. */
+  errText(text: string): void;
 }
 
 const stackFilter = (stack: string) => JSON.stringify({ label: { [`${LABEL_NAMESPACE}=${stack}`]: true } });
@@ -153,8 +155,8 @@ export async function removeStack(client: EngineClient, stack: string, log: Stac
       await client.status('DELETE', path);
     } catch (err) {
       failed = true;
-      // The docker CLI's wording, without a newline at the end.
-      log.err(`Failed to remove ${what} ${id}: ${apiText(err)}`);
+      // The docker CLI's wording, without a newline at the end (its Fprintf has none).
+      log.errText(`Failed to remove ${what} ${id}: ${apiText(err)}`);
     }
   };
   services.sort((a, b) => ((a.Spec.Name ?? '') < (b.Spec.Name ?? '') ? -1 : 1));

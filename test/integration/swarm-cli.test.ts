@@ -35,7 +35,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
   let d: TestDaemon;
   let dir: string;
   before(async () => {
-    d = await startSeededDaemon();
+    // Its own network namespace: a swarm binds its port (2377) and must meet no other test's.
+    d = await startSeededDaemon([], { ownNetns: true });
     dir = mkdtempSync('/tmp/berth-swarm-cli-');
   });
   after(async () => {

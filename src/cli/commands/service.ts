@@ -123,7 +123,8 @@ export function registerServiceCommands(program: Command): void {
     .action(async (refs: string[], f: { format?: string; pretty?: boolean }, cmd: Command) => {
       if (f.pretty && f.format) throw new CliError('--format is incompatible with human friendly format', 1);
       const format = f.pretty ? 'pretty' : f.format;
-      if (format?.startsWith('pretty') && format !== 'pretty') throw new CliError('cannot supply extra formatting options to the pretty template', 1);
+      // The docker CLI 28 words this one, service inspect's, with a capital.
+      if (format?.startsWith('pretty') && format !== 'pretty') throw new CliError('Cannot supply extra formatting options to the pretty template', 1);
       const client = await clientFor(globals(cmd));
       const found: unknown[] = [];
       for (const ref of refs) {

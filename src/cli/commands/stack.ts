@@ -16,7 +16,7 @@ import { printTasks } from '../swarm-tasks.ts';
 import { waitOnService } from '../service-progress.ts';
 import { filterMap } from '../swarm-flags.ts';
 
-const log = { out: (l: string) => process.stdout.write(l + '\n'), err: (l: string) => process.stderr.write(l + '\n') };
+const log = { out: (l: string) => process.stdout.write(l + '\n'), err: (l: string) => process.stderr.write(l + '\n'), errText: (t: string) => process.stderr.write(t) };
 
 /** A stack's failure as the CLI reports it (its own words, exit 1). */
 async function reported<T>(fn: () => Promise<T>): Promise<T> {

@@ -272,8 +272,8 @@ export function registerSwarmCommands(program: Command): void {
     .action(async (_f: unknown, cmd: Command) => {
       const client = await clientFor(globals(cmd));
       const state = (await nodeState(client)).LocalNodeState;
-      if (state === 'inactive') throw new CliError('error: this node is not part of a swarm', 1);
-      if (state !== 'locked') throw new CliError('error: swarm is not locked', 1);
+      if (state === 'inactive') throw new CliError('Error: This node is not part of a swarm', 1);
+      if (state !== 'locked') throw new CliError('Error: swarm is not locked', 1);
       const key = await readKey('Enter unlock key: ');
       await client.status('POST', '/swarm/unlock', { body: { UnlockKey: key } });
     });
