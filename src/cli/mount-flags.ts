@@ -132,6 +132,7 @@ function parseMount(raw: string): MountSpec {
 
 function validateMountOptions(m: MountSpec): void {
   if (!m.Type) throw new Error('type is required');
+  if (!m.Target) throw new Error('target is required');
   const mix = (p: string) => new Error(`cannot mix '${p}-*' options with mount type '${m.Type}'`);
   if (m.Type !== 'bind' && m.BindOptions) throw mix('bind');
   if (m.Type !== 'volume' && m.VolumeOptions) throw mix('volume');

@@ -1,16 +1,15 @@
-// `service create|update` flags and the ServiceSpec the docker CLI builds
-// from them (service/opts.go ToService, update.go updateService): the same
-// fields, defaults and omissions, so a daemon sees the same request.
-import { Option, type Command } from 'commander';
+// The ServiceSpec the docker CLI builds from `service create|update` flags
+// (service/opts.go ToService, update.go updateService): the same fields,
+// defaults and omissions, so a daemon sees the same request. The flags
+// themselves are in service-flags.ts.
 import { readFileSync } from 'node:fs';
 import type { EngineClient } from '../client/engine-client.ts';
 import type { Mount, PortConfig, SecretOrConfig, SecretReference, ServiceMode, ServiceSpec, TaskSpec, UpdateConfig } from '../api/swarm.ts';
 import { ramInBytes } from '../api/units.ts';
 import { CliError } from './context.ts';
-import { collect } from './options.ts';
 import { parseMountFlag } from './mount-flags.ts';
 import {
-  filterMap, floatFlag, intFlag, nanoCpusFlag, parseFileReference, parsePlacementPref, parsePortFlag, positiveDurationFlag, uintFlag,
+  dnsServers, effectiveCaps, filterMap, floatFlag, intFlag, nanoCpusFlag, ulimits, updateCaps, parseFileReference, parsePlacementPref, parsePortFlag, positiveDurationFlag, uintFlag,
 } from './swarm-flags.ts';
 import { splitShellWords } from '../compose/load/shell-words.ts';
 
@@ -21,93 +20,6 @@ export interface ServiceFlags {
 const str = (f: ServiceFlags, k: string) => f[k] as string | undefined;
 const list = (f: ServiceFlags, k: string) => (f[k] as string[] | undefined) ?? [];
 const given = (f: ServiceFlags, ...ks: string[]) => ks.some((k) => f[k] !== undefined);
-
-/** The flags create and update share (addServiceFlags). */
-export function addServiceFlags(cmd: Command): Command {
-  const o = (flags: string, desc: string, repeat = false) => cmd.addOption(repeat ? new Option(flags, desc).argParser(collect) : new Option(flags, desc));
-  o('-d, --detach', 'Exit immediately instead of waiting for the service to converge');
-  o('-q, --quiet', 'Suppress progress output');
-  o('-w, --workdir <string>', 'Working directory inside the container');
-  o('-u, --user <string>', 'Username or UID (format: <name|uid>[:<group|gid>])');
-  o('--hostname <string>', 'Container hostname');
-  o('--entrypoint <command>', 'Overwrite the default ENTRYPOINT of the image');
-  o('--init', 'Use an init inside each service container to forward signals and reap processes');
-  o('--limit-cpu <decimal>', 'Limit CPUs');
-  o('--limit-memory <bytes>', 'Limit Memory');
-  o('--limit-pids <int>', 'Limit maximum number of processes (default 0 = unlimited)');
-  o('--reserve-cpu <decimal>', 'Reserve CPUs');
-  o('--reserve-memory <bytes>', 'Reserve Memory');
-  o('--stop-grace-period <duration>', 'Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)');
-  o('--stop-signal <string>', 'Signal to stop the container');
-  o('--replicas <uint>', 'Number of tasks');
-  o('--replicas-max-per-node <uint>', 'Maximum number of tasks per node (default 0 = unlimited)');
-  o('--max-concurrent <uint>', 'Number of job tasks to run concurrently (default equal to --replicas)');
-  o('--restart-condition <string>', 'Restart when condition is met ("none", "on-failure", "any") (default "any")');
-  o('--restart-delay <duration>', 'Delay between restart attempts (ns|us|ms|s|m|h) (default 5s)');
-  o('--restart-max-attempts <uint>', 'Maximum number of restarts before giving up');
-  o('--restart-window <duration>', 'Window used to evaluate the restart policy (ns|us|ms|s|m|h)');
-  for (const kind of ['update', 'rollback']) {
-    const what = kind === 'update' ? 'updates' : 'rollbacks';
-    o(`--${kind}-parallelism <uint>`, `Maximum number of tasks ${kind === 'update' ? 'updated' : 'rolled back'} simultaneously (0 to ${kind} all at once) (default 1)`);
-    o(`--${kind}-delay <duration>`, `Delay between ${what} (ns|us|ms|s|m|h) (default 0s)`);
-    o(`--${kind}-monitor <duration>`, `Duration after each task ${kind} to monitor for failure (ns|us|ms|s|m|h) (default 5s)`);
-    o(`--${kind}-failure-action <string>`, `Action on ${kind} failure ("pause", "continue"${kind === 'update' ? ', "rollback"' : ''}) (default "pause")`);
-    o(`--${kind}-max-failure-ratio <float>`, `Failure rate to tolerate during a${kind === 'update' ? 'n update' : ' rollback'}`);
-    o(`--${kind}-order <string>`, `${kind === 'update' ? 'Update' : 'Rollback'} order ("start-first", "stop-first") (default "stop-first")`);
-  }
-  o('--endpoint-mode <string>', 'Endpoint mode (vip or dnsrr) (default "vip")');
-  o('--with-registry-auth', 'Send registry authentication details to swarm agents');
-  o('--no-resolve-image', 'Do not query the registry to resolve image digest and supported platforms');
-  o('--log-driver <string>', 'Logging driver for service');
-  o('--log-opt <list>', 'Logging driver options', true);
-  o('--health-cmd <string>', 'Command to run to check health');
-  o('--health-interval <duration>', 'Time between running the check (ms|s|m|h)');
-  o('--health-timeout <duration>', 'Maximum time to allow one check to run (ms|s|m|h)');
-  o('--health-retries <int>', 'Consecutive failures needed to report unhealthy');
-  o('--health-start-period <duration>', 'Start period for the container to initialize before counting retries towards unstable (ms|s|m|h)');
-  o('--health-start-interval <duration>', 'Time between running the check during the start period (ms|s|m|h)');
-  o('--no-healthcheck', 'Disable any container-specified HEALTHCHECK');
-  o('-t, --tty', 'Allocate a pseudo-TTY');
-  o('--read-only', "Mount the container's root filesystem as read only");
-  return cmd;
-}
-
-/** The flags only create has (a list each; update has -add/-rm pairs instead). */
-export function addCreateFlags(cmd: Command): Command {
-  const r = (flags: string, desc: string) => cmd.addOption(new Option(flags, desc).argParser(collect));
-  cmd.option('--name <string>', 'Service name');
-  cmd.option('--mode <string>', 'Service mode ("replicated", "global", "replicated-job", "global-job") (default "replicated")');
-  r('-e, --env <list>', 'Set environment variables');
-  r('--env-file <list>', 'Read in a file of environment variables');
-  r('-l, --label <list>', 'Service labels');
-  r('--container-label <list>', 'Container labels');
-  r('--constraint <list>', 'Placement constraints');
-  r('--placement-pref <pref>', 'Add a placement preference');
-  r('-p, --publish <port>', 'Publish a port as a node port');
-  r('--mount <mount>', 'Attach a filesystem mount to the service');
-  r('--network <network>', 'Network attachments');
-  r('--secret <secret>', 'Specify secrets to expose to the service');
-  r('--config <config>', 'Specify configurations to expose to the service');
-  r('--group <list>', 'Set one or more supplementary user groups for the container');
-  r('--host <list>', 'Set one or more custom host-to-IP mappings (host:ip)');
-  return cmd;
-}
-
-/** The -add/-rm flags of update. */
-export function addUpdateFlags(cmd: Command): Command {
-  const r = (flags: string, desc: string) => cmd.addOption(new Option(flags, desc).argParser(collect));
-  cmd.option('--image <string>', 'Service image tag');
-  cmd.option('--args <command>', 'Service command args');
-  cmd.option('--rollback', 'Rollback to previous specification');
-  cmd.option('--force', 'Force update even if no changes require it');
-  for (const [name, desc] of [['env', 'environment variables'], ['label', 'service labels'], ['container-label', 'container labels'], ['constraint', 'placement constraints'],
-    ['placement-pref', 'placement preferences'], ['publish', 'published ports'], ['mount', 'mounts'], ['network', 'networks'], ['secret', 'secrets'], ['config', 'configurations'],
-    ['group', 'supplementary user groups'], ['host', 'custom host-to-IP mappings']] as const) {
-    r(`--${name}-add <value>`, `Add or update ${desc}`);
-    r(`--${name}-rm <value>`, `Remove ${desc}`);
-  }
-  return cmd;
-}
 
 /** ValidateEnv: a bare name takes its value from this environment when set there. */
 function envValue(e: string): string {
@@ -311,6 +223,8 @@ function shellWords(flag: string, v: string): string[] {
   }
 }
 
+const intOpt = (flag: string, v: string | undefined) => (v === undefined ? undefined : intFlag(flag, v));
+
 /** ToService: the spec `service create` sends. */
 export async function createSpec(client: EngineClient, image: string, args: string[], f: ServiceFlags): Promise<ServiceSpec> {
   const env = makeEnv(list(f, 'envFile'), list(f, 'env'));
@@ -338,7 +252,11 @@ export async function createSpec(client: EngineClient, image: string, args: stri
   if (health) cs.Healthcheck = health;
   if (list(f, 'host').length) cs.Hosts = list(f, 'host').map((h) => { const i = h.indexOf(':'); return `${h.slice(i + 1)} ${h.slice(0, i)}`; });
   cs.Init = f.init === true;
-  cs.DNSConfig = {};
+  const dns: NonNullable<NonNullable<TaskSpec['ContainerSpec']>['DNSConfig']> = {};
+  if (list(f, 'dns').length) dns.Nameservers = dnsServers('dns', list(f, 'dns'));
+  if (list(f, 'dnsSearch').length) dns.Search = list(f, 'dnsSearch');
+  if (list(f, 'dnsOption').length) dns.Options = list(f, 'dnsOption');
+  cs.DNSConfig = dns;
   const task: TaskSpec = { ContainerSpec: cs };
   const networks = await networkAttachments(client, list(f, 'network'));
   task.Resources = resources(f, undefined, true);
@@ -363,6 +281,15 @@ export async function createSpec(client: EngineClient, image: string, args: stri
   if (secrets.length) cs.Secrets = secrets;
   const configs = await resolveReferences(client, 'config', list(f, 'config'));
   if (configs.length) cs.Configs = configs;
+  if (str(f, 'isolation')) cs.Isolation = str(f, 'isolation');
+  if (list(f, 'sysctl').length) cs.Sysctls = kvMap(list(f, 'sysctl'));
+  const caps = effectiveCaps(list(f, 'capAdd'), list(f, 'capDrop'));
+  if (caps.add.length) cs.CapabilityAdd = caps.add;
+  if (caps.drop.length) cs.CapabilityDrop = caps.drop;
+  const ul = ulimits('ulimit', list(f, 'ulimit'));
+  if (ul.length) cs.Ulimits = ul;
+  const oom = intOpt('oom-score-adj', str(f, 'oomScoreAdj'));
+  if (oom) cs.OomScoreAdj = oom;
   return spec;
 }
 
@@ -468,6 +395,41 @@ export async function mergeUpdate(client: EngineClient, spec: ServiceSpec, f: Se
     const h = healthConfig(f)!;
     cs.Healthcheck = f.healthcheck === false ? h : { ...(cs.Healthcheck?.Test?.[0] === 'NONE' ? {} : cs.Healthcheck ?? {}), ...h };
   }
+  if (given(f, 'dnsAdd', 'dnsRm', 'dnsOptionAdd', 'dnsOptionRm', 'dnsSearchAdd', 'dnsSearchRm')) {
+    // updateDNSConfig: each list with its additions, deduplicated, less its removals, sorted.
+    const cur = cs.DNSConfig ?? {};
+    const merged = (have: string[] | undefined, add: string[], rm: string[]) => {
+      const out = [...new Set([...(have ?? []), ...add])].filter((x) => !rm.includes(x)).sort();
+      return out.length ? out : undefined;
+    };
+    cs.DNSConfig = {};
+    const ns = merged(cur.Nameservers, dnsServers('dns-add', list(f, 'dnsAdd')), list(f, 'dnsRm'));
+    const search = merged(cur.Search, list(f, 'dnsSearchAdd'), list(f, 'dnsSearchRm'));
+    const options = merged(cur.Options, list(f, 'dnsOptionAdd'), list(f, 'dnsOptionRm'));
+    if (ns) cs.DNSConfig.Nameservers = ns;
+    if (search) cs.DNSConfig.Search = search;
+    if (options) cs.DNSConfig.Options = options;
+  }
+  if (given(f, 'sysctlAdd', 'sysctlRm')) {
+    const m = { ...(cs.Sysctls ?? {}) };
+    if (cs.Sysctls) for (const k of Object.keys(kvMap(list(f, 'sysctlRm')))) delete m[k];
+    Object.assign(m, kvMap(list(f, 'sysctlAdd')));
+    cs.Sysctls = m;
+  }
+  if (given(f, 'ulimitAdd', 'ulimitRm')) {
+    const m = new Map((cs.Ulimits ?? []).map((u) => [u.Name, u]));
+    for (const k of Object.keys(kvMap(list(f, 'ulimitRm')))) m.delete(k);
+    for (const u of ulimits('ulimit-add', list(f, 'ulimitAdd'))) m.set(u.Name, u);
+    const out = [...m.values()].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+    cs.Ulimits = out.length ? out : undefined;
+  }
+  if (given(f, 'capAdd', 'capDrop')) {
+    const caps = updateCaps(cs.CapabilityAdd, cs.CapabilityDrop, list(f, 'capAdd'), list(f, 'capDrop'));
+    cs.CapabilityAdd = caps.add.length ? caps.add : undefined;
+    cs.CapabilityDrop = caps.drop.length ? caps.drop : undefined;
+  }
+  if (str(f, 'oomScoreAdj') !== undefined) cs.OomScoreAdj = intOpt('oom-score-adj', str(f, 'oomScoreAdj'));
+  if (str(f, 'isolation') !== undefined) cs.Isolation = str(f, 'isolation');
   if (f.tty !== undefined) cs.TTY = f.tty === true;
   if (f.readOnly !== undefined) cs.ReadOnly = f.readOnly === true;
   if (str(f, 'stopSignal') !== undefined) cs.StopSignal = str(f, 'stopSignal');

@@ -175,3 +175,74 @@ export function parsePlacementPref(value: string): { Spread: { SpreadDescriptor:
   if (strategy !== 'spread') throw flagError(value, 'placement-pref', `unsupported placement preference ${strategy} (only spread is supported)`);
   return { Spread: { SpreadDescriptor: value.slice(eq + 1) } };
 }
+
+/** opts.NormalizeCapability: `net_admin` → `CAP_NET_ADMIN`; ALL and RESET stay. */
+function normalizeCap(c: string): string {
+  const u = c.trim().toUpperCase();
+  return u === 'ALL' || u === 'RESET' || u.startsWith('CAP_') ? u : `CAP_${u}`;
+}
+
+/** opts.EffectiveCapAddCapDrop: ALL wins its side, a cap both added and dropped is added, both sorted. */
+export function effectiveCaps(add: string[], drop: string[]): { add: string[]; drop: string[] } {
+  let a = new Set(add.map(normalizeCap));
+  let d = new Set(drop.map(normalizeCap));
+  if (a.has('ALL')) a = new Set(['ALL']);
+  if (d.has('ALL')) d = new Set(['ALL']);
+  return { add: [...a].filter((c) => c !== 'RESET').sort(), drop: [...d].filter((c) => !a.has(c) && c !== 'RESET').sort() };
+}
+
+/** updateCapabilities: RESET clears a side; dropping an added cap removes it, adding a dropped one too. */
+export function updateCaps(curAdd: string[] = [], curDrop: string[] = [], toAddList: string[] = [], toDropList: string[] = []): { add: string[]; drop: string[] } {
+  const add = new Set(curAdd.map(normalizeCap));
+  const drop = new Set(curDrop.map(normalizeCap));
+  const toAdd = new Set(toAddList.map(normalizeCap));
+  const toDrop = new Set(toDropList.map(normalizeCap));
+  if (toAdd.delete('RESET')) add.clear();
+  if (toDrop.delete('RESET')) drop.clear();
+  for (const c of toDrop) {
+    if (toAdd.has(c)) continue;
+    if (add.has(c)) add.delete(c);
+    else drop.add(c);
+  }
+  for (const c of toAdd) {
+    if (drop.has(c)) drop.delete(c);
+    else add.add(c);
+  }
+  return { add: [...add].sort(), drop: [...drop].sort() };
+}
+
+const ULIMITS = ['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack'];
+
+/** go-units ParseUlimit: `name=soft[:hard]`. */
+function parseUlimit(flag: string, v: string): { Name: string; Hard: number; Soft: number } {
+  const fail = (msg: string) => new CliError(`invalid argument "${v}" for "--${flag}" flag: ${msg}`, 125);
+  const eq = v.indexOf('=');
+  if (eq < 0) throw fail(`invalid ulimit argument: ${v}`);
+  const name = v.slice(0, eq);
+  if (!ULIMITS.includes(name)) throw fail(`invalid ulimit type: ${name}`);
+  const [softS, hardS, extra] = v.slice(eq + 1).split(':');
+  if (extra !== undefined) throw fail(`too many limit value arguments - ${v.slice(eq + 1)}, can only have up to two, \`soft[:hard]\``);
+  const num = (x: string) => {
+    if (!/^-?\d+$/.test(x)) throw fail(`strconv.ParseInt: parsing "${x}": invalid syntax`);
+    return Number(x);
+  };
+  const soft = num(softS);
+  const hard = hardS === undefined ? soft : num(hardS);
+  if (soft > hard) throw fail(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+  return { Name: name, Hard: hard, Soft: soft };
+}
+
+export function ulimits(flag: string, values: string[]): { Name: string; Hard: number; Soft: number }[] {
+  const m = new Map<string, { Name: string; Hard: number; Soft: number }>();
+  for (const v of values) {
+    const u = parseUlimit(flag, v);
+    m.set(u.Name, u);
+  }
+  return [...m.values()];
+}
+
+/** ValidateIPAddress, for --dns. */
+export function dnsServers(flag: string, values: string[]): string[] {
+  for (const v of values) if (isIP(v.trim()) === 0) throw new CliError(`invalid argument "${v}" for "--${flag}" flag: IP address is not correctly formatted: ${v}`, 125);
+  return values.map((v) => v.trim());
+}

@@ -85,7 +85,9 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     '--rollback-parallelism', '3', '--rollback-monitor', '2s', '--restart-condition', 'on-failure', '--restart-delay', '2s', '--restart-max-attempts', '3', '--restart-window', '10s',
     '--publish', '8080:80', '--publish', 'published=9090,target=90,protocol=udp,mode=host', '--mount', 'type=tmpfs,target=/t', '--mount', 'type=volume,source=v1,target=/v',
     '--health-cmd', 'true', '--health-interval', '5s', '--health-retries', '2', '--health-timeout', '3s', '--entrypoint', 'sh -c', '--workdir', '/tmp', '--user', '0',
-    '--hostname', 'h1', '--stop-grace-period', '3s', '--stop-signal', 'SIGINT', '--init', '--read-only'];
+    '--hostname', 'h1', '--stop-grace-period', '3s', '--stop-signal', 'SIGINT', '--init', '--read-only',
+    '--dns', '1.1.1.1', '--dns-search', 'example.com', '--dns-option', 'ndots:2', '--sysctl', 'net.core.somaxconn=1024', '--cap-add', 'net_admin', '--cap-drop', 'mknod',
+    '--ulimit', 'nofile=1024:2048', '--oom-score-adj', '100', '--group', '100', '--host', 'h1:10.0.0.1', '--env-file', '/dev/null'];
 
   test('service create sends the docker CLI\'s spec for every flag, prints the ID and the registry warning, and follows convergence without -d', () => {
     const mine = d.berth(['service', 'create', '-d', '--name', 'b1', ...CREATE, 'busybox', 'sleep 1000']);
@@ -122,7 +124,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     assert.equal(d.berth(['service', 'rm', 'ttysvc']).code, 0);
 
     // Flag errors worded and numbered as the docker CLI's.
-    for (const args of [['--mode', 'global', '--replicas', '2'], ['--mode', 'weird'], ['--replicas', 'x'], ['--no-healthcheck', '--health-cmd', 'true'], ['--secret', 'nosuchsecret'], ['--network', 'nosuchnet'], ['--publish', '80:80:80']]) {
+    for (const args of [['--mode', 'global', '--replicas', '2'], ['--mode', 'weird'], ['--replicas', 'x'], ['--no-healthcheck', '--health-cmd', 'true'], ['--secret', 'nosuchsecret'], ['--network', 'nosuchnet'], ['--publish', '80:80:80'],
+      ['--dns', 'x'], ['--ulimit', 'bad=1'], ['--ulimit', 'nofile=2:1'], ['--oom-score-adj', 'q'], ['--env-file', '/nonexistent'], ['--mount', 'type=bind'], ['--placement-pref', 'pack=x']]) {
       assert.equal(same(d.berth(['service', 'create', '-d', ...args, 'busybox'])), same(d.docker(['service', 'create', '-d', ...args, 'busybox'])), args.join(' '));
     }
   });
@@ -149,7 +152,9 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     const UPDATE = ['--env-add', 'C=3', '--env-rm', 'A', '--label-add', 'l2=v2', '--label-rm', 'l1', '--container-label-rm', 'c', '--constraint-rm', 'node.role==manager',
       '--constraint-add', 'node.role!=worker', '--publish-rm', '80', '--publish-add', '7070:70', '--publish-add', '5050:50/udp', '--mount-rm', '/t',
       '--mount-add', 'type=tmpfs,target=/u', '--update-failure-action', 'pause', '--restart-window', '20s', '--limit-cpu', '1', '--health-timeout', '2s',
-      '--args', 'sleep 2', '--force', '--replicas', '1', '--placement-pref-add', 'spread=node.labels.rack', '--host-add', 'h:10.0.0.1', '-d'];
+      '--args', 'sleep 2', '--force', '--replicas', '1', '--placement-pref-add', 'spread=node.labels.rack', '--host-add', 'h:10.0.0.1', '-d',
+      '--dns-add', '9.9.9.9', '--dns-rm', '1.1.1.1', '--dns-search-rm', 'example.com', '--sysctl-add', 'a=b', '--cap-add', 'sys_admin', '--cap-drop', 'net_admin',
+      '--ulimit-add', 'nproc=10', '--ulimit-rm', 'nofile', '--oom-score-adj', '5', '--group-add', '200', '--group-rm', '100', '--host-rm', 'h1:10.0.0.1'];
     const mine = d.berth(['service', 'update', ...UPDATE, 'b1']);
     const theirs = d.docker(['service', 'update', ...UPDATE, 'd1']);
     assert.equal(mine.code, 0, mine.stderr);

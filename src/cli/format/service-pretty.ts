@@ -74,6 +74,21 @@ export function servicePretty(s: Service, networks: Map<string, string>): string
   if (cs.Init !== undefined && cs.Init !== null) tail += `\n Init:\t\t${cs.Init}`;
   l[l.length - 1] += tail;
   if (cs.User) l.push(` User: ${cs.User}`);
+  if (cs.CapabilityAdd?.length || cs.CapabilityDrop?.length) {
+    l.push('Capabilities:');
+    if (cs.CapabilityAdd?.length) l.push(` Add: ${cs.CapabilityAdd.join(', ')}`);
+    if (cs.CapabilityDrop?.length) l.push(` Drop: ${cs.CapabilityDrop.join(', ')}`);
+  }
+  const sysctls = cs.Sysctls ?? {};
+  if (Object.keys(sysctls).length) {
+    l.push('SysCtls:');
+    for (const k of Object.keys(sysctls).sort()) l.push(` ${k}${sysctls[k] ? ': ' + sysctls[k] : ''}`);
+  }
+  if (cs.Ulimits?.length) {
+    // A map in the template: by name.
+    l.push('Ulimits:');
+    for (const u of [...cs.Ulimits].sort((a, b) => (a.Name < b.Name ? -1 : 1))) l.push(` ${u.Name}: ${u.Soft}:${u.Hard}`);
+  }
   if (cs.Mounts?.length) l.push('Mounts:');
   let mounts = '';
   for (const m of cs.Mounts ?? []) mounts += `\n Target:\t${m.Target ?? ''}\n  Source:\t${m.Source ?? ''}\n  ReadOnly:\t${m.ReadOnly === true}\n  Type:\t\t${m.Type ?? ''}`;
