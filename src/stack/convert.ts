@@ -16,6 +16,41 @@ export class StackError extends Error {}
 
 export const scope = (stack: string, name: string) => `${stack}_${name}`;
 
+// The docker CLI's compose loader for stacks (cli/compose/types): what a stack refuses, ignores, or ignores with a note.
+const UNSUPPORTED = ['build', 'cgroupns_mode', 'cgroup_parent', 'devices', 'domainname', 'external_links', 'ipc', 'links', 'mac_address', 'network_mode', 'pid', 'privileged',
+  'restart', 'security_opt', 'shm_size', 'userns_mode'];
+const DEPRECATED: Record<string, string> = {
+  container_name: 'Setting the container name is not supported.',
+  expose: 'Exposing ports is unnecessary - services on the same network can access each other\'s containers on any port.',
+};
+const FORBIDDEN: Record<string, string> = {
+  extends: 'Support for `extends` is not implemented yet.',
+  volume_driver: 'Instead of setting the volume driver on the service, define a volume using the top-level `volumes` option and specify the driver there.',
+  volumes_from: 'To share a volume between services, define it using the top-level `volumes` option and reference it from each service that shares it using the service-level `volumes` option.',
+  cpu_quota: 'Set resource limits using deploy.resources',
+  cpu_shares: 'Set resource limits using deploy.resources',
+  cpuset: 'Set resource limits using deploy.resources',
+  mem_limit: 'Set resource limits using deploy.resources',
+  memswap_limit: 'Set resource limits using deploy.resources',
+};
+
+const warnings = (found: Record<string, string>) => Object.entries(found).map(([k, v]) => `${k}: ${v}`).sort().join('\n\n');
+
+/** The loader's checks: a forbidden key fails the deploy; unsupported and deprecated ones are reported on stderr (text, or ''). */
+export function composeChecks(p: Project): string {
+  const set = (keys: string[]) => new Set(Object.values(p.services).flatMap((s) => keys.filter((k) => (s as unknown as Record<string, unknown>)[k] !== undefined)));
+  const pick = (table: Record<string, string>) => Object.fromEntries([...set(Object.keys(table))].map((k) => [k, table[k]]));
+  const forbidden = pick(FORBIDDEN);
+  // The docker CLI's message ends with a newline before its own: an empty line follows it.
+  if (Object.keys(forbidden).length) throw new StackError(`Compose file contains unsupported options:\n\n${warnings(forbidden)}\n\n`);
+  let out = '';
+  const unsupported = [...set(UNSUPPORTED)].sort();
+  if (unsupported.length) out += `Ignoring unsupported options: ${unsupported.join(', ')}\n\n`;
+  const deprecated = pick(DEPRECATED);
+  if (Object.keys(deprecated).length) out += `Ignoring deprecated options:\n\n${warnings(deprecated)}\n\n`;
+  return out;
+}
+
 const withStackLabel = (stack: string, labels: Record<string, string> | undefined) => ({ ...(labels ?? {}), [LABEL_NAMESPACE]: stack });
 
 export interface NetworkCreate {

@@ -277,6 +277,19 @@ describe('berth swarm, node, service, secret, config and stack against the docke
       assert.equal(same(d.berth(['stack', ...args]), ids2), same(d.docker(['stack', ...their]), ids2), args.join(' '));
     }
     // What stack rm removes comes in the daemon's list order: compared as sets of lines.
+    // What the stack loader refuses or ignores, with the docker CLI's words.
+    const forbidden = join(dir, 'forbidden.yaml');
+    writeFileSync(forbidden, 'services:\n  web:\n    image: busybox\n    mem_limit: 10m\n    cpu_shares: 2\n');
+    assert.equal(same(d.berth(['stack', 'deploy', '-c', forbidden, 'fs'])), same(d.docker(['stack', 'deploy', '-c', forbidden, 'fs'])));
+    const ignored = join(dir, 'ignored.yaml');
+    writeFileSync(ignored, `services:\n  web:\n    image: busybox\n    build: .\n    restart: always\n    privileged: true\n    container_name: cname\n    expose: ["80"]\nnetworks:\n  default: ${netDriver}\n`);
+    const ig = d.berth(['stack', 'deploy', '-c', ignored, 'is']);
+    const igTheirs = d.docker(['stack', 'deploy', '-c', ignored, 'id']);
+    assert.equal(ig.code, 0, ig.stderr);
+    assert.equal(same(ig, { is_: 'X_' }), same(igTheirs, { id_: 'X_' }));
+    assert.match(ig.stderr, /^Ignoring unsupported options: build, privileged, restart\n\nIgnoring deprecated options:\n\ncontainer_name: /);
+    assert.equal(d.docker(['service', 'inspect', 'is_web', '--format', '{{json .Spec.TaskTemplate.RestartPolicy}}']).stdout.trim(), '{"Condition":"any"}');
+
     const rm = d.berth(['stack', 'rm', 'bs']);
     const rmTheirs = d.docker(['stack', 'rm', 'ds']);
     assert.deepEqual(same(rm, { bs: 'X' }).split('\n').sort(), same(rmTheirs, { ds: 'X' }).split('\n').sort());

@@ -10,7 +10,7 @@ import { loadProject } from '../../compose/load/index.ts';
 import { ComposeError } from '../../compose/load/errors.ts';
 import { parseNormalizedNamed } from '../../api/reference.ts';
 import { checkStackName, deployStack, removeStack, stackServices, stackTasks, StackError, waitStackTasksGone } from '../../stack/deploy.ts';
-import { LABEL_NAMESPACE } from '../../stack/convert.ts';
+import { composeChecks, LABEL_NAMESPACE } from '../../stack/convert.ts';
 import { byNatural, listFormat, SERVICE_HEADERS, SERVICE_RAW, SERVICE_TABLE, serviceRow, sortServices, STACK_HEADERS, STACK_TABLE } from '../format/swarm-context.ts';
 import { printTasks } from '../swarm-tasks.ts';
 import { waitOnService } from '../service-progress.ts';
@@ -47,6 +47,7 @@ export function registerStackCommands(program: Command): void {
       const detach = f.detach === undefined || f.detach === true || f.detach === 'true';
       await reported(async () => {
         const project = await loadProject({ files: f.composeFile!, projectName: name, profiles: [], envFiles: [], env: process.env, cwd: process.cwd() } as Parameters<typeof loadProject>[0]);
+        process.stderr.write(composeChecks(project));
         for (const s of Object.values(project.services)) {
           if (!s.image) throw new StackError(`invalid image reference for service ${s.name}: no image specified`);
           try {
