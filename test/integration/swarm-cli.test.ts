@@ -59,7 +59,9 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     const id = /^Swarm initialized: current node \(([a-z0-9]{25})\) is now a manager\.\n\n/.exec(init.stdout)?.[1];
     assert.ok(id, init.stdout);
     const worker = d.docker(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
-    assert.equal(init.stdout, `Swarm initialized: current node (${id}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    berth swarm join --token ${worker} 127.0.0.1:2377\n\n`
+    const addr = d.docker(['node', 'inspect', 'self', '--format', '{{.ManagerStatus.Addr}}']).stdout.trim();
+    assert.match(addr, /:2377$/);
+    assert.equal(init.stdout, `Swarm initialized: current node (${id}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    berth swarm join --token ${worker} ${addr}\n\n`
       + "To add a manager to this swarm, run 'berth swarm join-token manager' and follow the instructions.\n");
     const again = d.berth(['swarm', 'init']);
     assert.equal(same(again), same(d.docker(['swarm', 'init'])));
@@ -83,7 +85,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     '--placement-pref', 'spread=node.labels.zone', '--reserve-cpu', '0.01', '--reserve-memory', '4m', '--limit-cpu', '0.5', '--limit-memory', '64m', '--limit-pids', '100',
     '--update-parallelism', '2', '--update-delay', '1s', '--update-order', 'start-first', '--update-failure-action', 'continue', '--update-monitor', '1s',
     '--rollback-parallelism', '3', '--rollback-monitor', '2s', '--restart-condition', 'on-failure', '--restart-delay', '2s', '--restart-max-attempts', '3', '--restart-window', '10s',
-    '--publish', '8080:80', '--publish', 'published=9090,target=90,protocol=udp,mode=host', '--mount', 'type=tmpfs,target=/t', '--mount', 'type=volume,source=v1,target=/v',
+    // Target ports only: with a routing mesh two services may not publish the same port.
+    '--publish', '80', '--publish', 'target=90,protocol=udp,mode=host', '--mount', 'type=tmpfs,target=/t', '--mount', 'type=volume,source=v1,target=/v',
     '--health-cmd', 'true', '--health-interval', '5s', '--health-retries', '2', '--health-timeout', '3s', '--entrypoint', 'sh -c', '--workdir', '/tmp', '--user', '0',
     '--hostname', 'h1', '--stop-grace-period', '3s', '--stop-signal', 'SIGINT', '--init', '--read-only',
     '--dns', '1.1.1.1', '--dns-search', 'example.com', '--dns-option', 'ndots:2', '--sysctl', 'net.core.somaxconn=1024', '--cap-add', 'net_admin', '--cap-drop', 'mknod',
@@ -150,7 +153,7 @@ describe('berth swarm, node, service, secret, config and stack against the docke
 
   test('service update builds the docker CLI\'s spec from -add/-rm flags; scale, rollback and rm answer as it does', async () => {
     const UPDATE = ['--env-add', 'C=3', '--env-rm', 'A', '--label-add', 'l2=v2', '--label-rm', 'l1', '--container-label-rm', 'c', '--constraint-rm', 'node.role==manager',
-      '--constraint-add', 'node.role!=worker', '--publish-rm', '80', '--publish-add', '7070:70', '--publish-add', '5050:50/udp', '--mount-rm', '/t',
+      '--constraint-add', 'node.role!=worker', '--publish-rm', '80', '--publish-add', '70', '--publish-add', '50/udp', '--mount-rm', '/t',
       '--mount-add', 'type=tmpfs,target=/u', '--update-failure-action', 'pause', '--restart-window', '20s', '--limit-cpu', '1', '--health-timeout', '2s',
       '--args', 'sleep 2', '--force', '--replicas', '1', '--placement-pref-add', 'spread=node.labels.rack', '--host-add', 'h:10.0.0.1', '-d',
       '--dns-add', '9.9.9.9', '--dns-rm', '1.1.1.1', '--dns-search-rm', 'example.com', '--sysctl-add', 'a=b', '--cap-add', 'sys_admin', '--cap-drop', 'net_admin',
@@ -227,7 +230,7 @@ describe('berth swarm, node, service, secret, config and stack against the docke
       '      placement: { constraints: [node.role == manager] }',
       '      resources: { limits: { cpus: "0.5", memory: 64M } }',
       '    healthcheck: { test: ["CMD", "true"], interval: 5s, retries: 2 }',
-      '    ports: ["8081:80"]',
+      '    ports: ["80"]',
       '    volumes: [data:/data]',
       '    networks: [front]',
       '  worker:',

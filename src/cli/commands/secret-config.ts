@@ -9,7 +9,6 @@ import { ApiError } from '../../client/engine-client.ts';
 import type { SecretOrConfig } from '../../api/swarm.ts';
 import { byNatural, CONFIG_TABLE, goTime, listFormat, pretty, SECRET_HEADERS, SECRET_TABLE, secretRow } from '../format/swarm-context.ts';
 import { inspectEach } from '../output.ts';
-import { goSecretOrConfig } from '../format/go-swarm.ts';
 import { filterMap } from '../swarm-flags.ts';
 
 // Twice swarm's 500 KiB limit: the daemon says no beyond it, this only bounds what is read.
@@ -122,7 +121,8 @@ function registerKind(program: Command, kind: 'secret' | 'config'): void {
       const client = await clientFor(globals(cmd));
       const get = (ref: string) => client.call<SecretOrConfig>('GET', `/${kind}s/${encodeURIComponent(ref)}`);
       if (format !== 'pretty') {
-        await inspectEach(refs, async (ref) => goSecretOrConfig(await get(ref)), format, true);
+        // As the docker CLI 28: a secret's or config's raw JSON, as the daemon sent it.
+        await inspectEach(refs, get, format, true);
         return;
       }
       const out: string[] = [];

@@ -112,7 +112,6 @@ const NODE: Struct = {
   Status: { State: 'o', Message: 'o', Addr: 'o' },
   ManagerStatus: { ptr: { Leader: 'o', Reachability: 'o', Addr: 'o' } },
 };
-const SECRET_OR_CONFIG: Struct = { ...META, Spec: { Name: 'o', Labels: 'k', Data: 'o', Driver: 'p', Templating: 'p' } };
 
 export function goService(s: Service): Record<string, unknown> {
   const out = withTimes(encode(s, SERVICE), ['CreatedAt', 'UpdatedAt']);
@@ -122,8 +121,4 @@ export function goService(s: Service): Record<string, unknown> {
 
 export function goNode(n: Node): Record<string, unknown> {
   return withTimes(encode(n, NODE), ['CreatedAt', 'UpdatedAt']);
-}
-
-export function goSecretOrConfig(o: object): Record<string, unknown> {
-  return withTimes(encode(o, SECRET_OR_CONFIG), ['CreatedAt', 'UpdatedAt']);
 }
