@@ -6,7 +6,7 @@ import { registerImageCommands } from './commands/images.ts';
 import { registerArchiveCommands } from './commands/image-archive.ts';
 import { registerImageUsageCommands } from './commands/image-usage.ts';
 import { registerRunCommands } from './commands/run.ts';
-import { collect } from './options.ts';
+import { booleanFlagValues, collect } from './options.ts';
 import { COMPOSE_VERSION } from '../compose/version.ts';
 import { followPluginSocket } from './plugin-socket.ts';
 import { registerSystemCommands } from './commands/system.ts';
@@ -143,7 +143,7 @@ export async function cliMain(argv: string[], program: Command = buildProgram())
     return 0;
   }
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(booleanFlagValues(program, argv), { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

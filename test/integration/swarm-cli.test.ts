@@ -99,7 +99,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     '--ulimit', 'nofile=1024:2048', '--oom-score-adj', '100', '--group', '100', '--host', 'h1:10.0.0.1', '--env-file', '/dev/null'];
 
   test('service create sends the docker CLI\'s spec for every flag, prints the ID and the registry warning, and follows convergence without -d', () => {
-    const mine = d.berth(['service', 'create', '-d', '--name', 'b1', ...CREATE, 'busybox', 'sleep 1000']);
+    // pflag's `--flag=true` form of a boolean flag, as docker users write it.
+    const mine = d.berth(['service', 'create', '--detach=true', '--name', 'b1', ...CREATE, 'busybox', 'sleep 1000']);
     const theirs = d.docker(['service', 'create', '-d', '--name', 'd1', ...CREATE, 'busybox', 'sleep 1000']);
     assert.equal(mine.code, 0, mine.stderr);
     assert.match(mine.stdout, /^[a-z0-9]{25}\n$/);
@@ -269,8 +270,8 @@ describe('berth swarm, node, service, secret, config and stack against the docke
       assert.equal(norm('bs'), norm('ds'), svc);
     }
     // Deployed again: every service updated in place.
-    const again = d.berth(['stack', 'deploy', '-c', compose, 'bs']);
-    const againTheirs = d.docker(['stack', 'deploy', '-c', compose, 'ds']);
+    const again = d.berth(['stack', 'deploy', '--detach=true', '-c', compose, 'bs']);
+    const againTheirs = d.docker(['stack', 'deploy', '--detach=true', '-c', compose, 'ds']);
     assert.equal(again.code, 0, again.stderr);
     const ids = (ns: string) => Object.fromEntries(['web', 'worker'].flatMap((s) => {
       const id = d.docker(['service', 'inspect', `${ns}_${s}`, '--format', '{{.ID}}']).stdout.trim();

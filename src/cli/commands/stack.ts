@@ -34,17 +34,18 @@ export function registerStackCommands(program: Command): void {
   stack.command('deploy').alias('up')
     .description('Deploy a new stack or update an existing stack')
     .option('-c, --compose-file <strings>', 'Path to a Compose file, or "-" to read from stdin', collect)
-    .option('-d, --detach [bool]', 'Exit immediately instead of waiting for the stack services to converge (default true)')
+    .option('-d, --detach', 'Exit immediately instead of waiting for the stack services to converge (default true)')
+    .option('--no-detach', 'Wait for the stack services to converge (as --detach=false)')
     .option('--prune', 'Prune services that are no longer referenced')
     .option('-q, --quiet', 'Suppress progress output')
     .option('--resolve-image <string>', 'Query the registry to resolve image digest and supported platforms ("always", "changed", "never")', 'always')
     .option('--with-registry-auth', 'Send registry authentication details to Swarm agents')
     .argument('<STACK>')
-    .action(async (name: string, f: { composeFile?: string[]; detach?: boolean | string; prune?: boolean; quiet?: boolean; resolveImage: string }, cmd: Command) => {
+    .action(async (name: string, f: { composeFile?: string[]; detach?: boolean; prune?: boolean; quiet?: boolean; resolveImage: string }, cmd: Command) => {
       // The docker CLI's order: the name and the files, the file loaded, then the flags checked and the note printed.
       await reported(async () => checkStackName(name));
       if (!f.composeFile?.length) throw new CliError('Specify a Compose file (with --compose-file)', 1);
-      const detach = f.detach === undefined || f.detach === true || f.detach === 'true';
+      const detach = f.detach !== false;
       await reported(async () => {
         const project = await loadProject({ files: f.composeFile!, projectName: name, profiles: [], envFiles: [], env: process.env, cwd: process.cwd() } as Parameters<typeof loadProject>[0]);
         process.stderr.write(composeChecks(project));
@@ -133,11 +134,12 @@ export function registerStackCommands(program: Command): void {
 
   stack.command('rm').alias('remove').alias('down')
     .description('Remove one or more stacks')
-    .option('-d, --detach [bool]', 'Do not wait for stack removal (default true)')
+    .option('-d, --detach', 'Do not wait for stack removal (default true)')
+    .option('--no-detach', 'Wait for the stack removal (as --detach=false)')
     .argument('<STACK...>')
     .action(async (names: string[], f: { detach?: boolean | string }, cmd: Command) => {
       await reported(async () => names.forEach(checkStackName));
-      const detach = f.detach === undefined || f.detach === true || f.detach === 'true';
+      const detach = f.detach !== false;
       const client = await clientFor(globals(cmd));
       const errs: string[] = [];
       for (const name of names) {
