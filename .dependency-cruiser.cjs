@@ -1,5 +1,6 @@
 // berth's layers (docs/architecture.md). Imports flow one way:
 //   main → cli → compose → client → ground (compose speaks to any engine through the client only)
+//   main → cli → stack → compose, client (swarm stacks: a compose project deployed as services, client side)
 //   main → cli → machine → ground (berth machine: provisioning hosts over ssh, client-side only)
 //   main → cli → trust → ground; images → trust (content trust: the CLI signs and verifies, the daemon applies its policy)
 //   main → daemon → build → containers → images | network | volumes → runtime → storage → ground
@@ -81,7 +82,8 @@ module.exports = {
       from: { path: '^src/cli/commands/[^/]+\\.ts$' },
       to: { path: '^src/cli/commands/[^/]+\\.ts$' },
     },
-    layer('cli', 'cli/', ['compose/', 'trust/', 'client/', 'machine/', 'ui-server/']),
+    layer('cli', 'cli/', ['compose/', 'stack/', 'trust/', 'client/', 'machine/', 'ui-server/']),
+    layer('stack', 'stack/', ['compose/', 'client/']),
     // The dashboard's server: `berth ui` and `berth daemon --ui` run it; it reaches the daemon through the client like any client.
     layer('ui-server', 'ui-server/', ['client/']),
     layer('machine', 'machine/', []),

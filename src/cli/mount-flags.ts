@@ -10,7 +10,7 @@ import { CliError } from './context.ts';
 const flagError = (value: string, flag: string, msg: string) => new CliError(`invalid argument "${value}" for "${flag}" flag: ${msg}`, 125);
 
 /** One csv record as Go's encoding/csv reads it (quoted fields, "" for a quote). */
-function csvFields(line: string): string[] {
+export function csvFields(line: string): string[] {
   const out: string[] = [];
   let i = 0;
   for (;;) {
@@ -132,6 +132,7 @@ function parseMount(raw: string): MountSpec {
 
 function validateMountOptions(m: MountSpec): void {
   if (!m.Type) throw new Error('type is required');
+  if (!m.Target) throw new Error('target is required');
   const mix = (p: string) => new Error(`cannot mix '${p}-*' options with mount type '${m.Type}'`);
   if (m.Type !== 'bind' && m.BindOptions) throw mix('bind');
   if (m.Type !== 'volume' && m.VolumeOptions) throw mix('volume');

@@ -54,3 +54,45 @@ export function keyValues(list: string[] = []): Record<string, string> {
   }
   return out;
 }
+
+const BOOL_VALUES: Record<string, boolean> = { true: true, false: false, '1': true, '0': false, t: true, f: false, TRUE: true, FALSE: false, True: true, False: false };
+
+/**
+ * pflag takes `--flag=false` (and `=true`, `-d=false`) for any boolean flag,
+ * as docker's own messages suggest ("--detach=false"); commander knows only
+ * the bare flag. Rewritten before parsing: `=true` is the flag, `=false` its
+ * `--no-` form where the command has one, else nothing.
+ */
+export function booleanFlagValues(program: Command, argv: string[]): string[] {
+  const chain: Command[] = [program];
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i];
+    if (t === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const cmd = chain[chain.length - 1];
+    if (!t.startsWith('-')) {
+      const sub = cmd.commands.find((c) => c.name() === t || c.aliases().includes(t));
+      if (sub) chain.push(sub);
+      out.push(t);
+      // After the image of `run`, `service create`…, the words are the container's command: left alone.
+      if (!sub && cmd.registeredArguments.some((a) => a.variadic)) {
+        out.push(...argv.slice(i + 1));
+        break;
+      }
+      continue;
+    }
+    const m = /^(--?[^=]+)=(.*)$/.exec(t);
+    const value = m ? BOOL_VALUES[m[2]] : undefined;
+    const option = m && value !== undefined ? chain.flatMap((c) => c.options).reverse().find((o) => (o.long === m[1] || o.short === m[1]) && !o.negate && !o.required && !o.optional) : undefined;
+    if (!option || value === undefined) {
+      out.push(t);
+      continue;
+    }
+    if (value) out.push(option.long ?? option.short ?? t);
+    else if (chain.some((c) => c.options.some((o) => o.negate && o.long === `--no-${option.long?.slice(2)}`))) out.push(`--no-${option.long?.slice(2)}`);
+  }
+  return out;
+}

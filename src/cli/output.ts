@@ -75,13 +75,14 @@ export function printInspect(items: unknown[], format?: string, rawJson = false)
  * `image inspect`, `network inspect`: every object that exists is printed; a
  * missing one is reported with the daemon's message and fails the command.
  */
-export async function inspectEach(refs: string[], fetch: (ref: string) => Promise<unknown>, format?: string): Promise<void> {
+export async function inspectEach(refs: string[], fetch: (ref: string) => Promise<unknown>, format?: string, anyDaemonError = false): Promise<void> {
   const found: unknown[] = [];
   for (const r of refs) {
     try {
       found.push(await fetch(r));
     } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 404) throw err;
+      // `anyDaemonError`: as the docker CLI's swarm inspects, every refusal is reported after the output, not only a miss.
+      if (!(err instanceof ApiError) || (err.status !== 404 && !anyDaemonError)) throw err;
       found.push(new InspectMiss(`Error response from daemon: ${err.message}`));
     }
   }

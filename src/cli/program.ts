@@ -6,7 +6,7 @@ import { registerImageCommands } from './commands/images.ts';
 import { registerArchiveCommands } from './commands/image-archive.ts';
 import { registerImageUsageCommands } from './commands/image-usage.ts';
 import { registerRunCommands } from './commands/run.ts';
-import { collect } from './options.ts';
+import { booleanFlagValues, collect } from './options.ts';
 import { COMPOSE_VERSION } from '../compose/version.ts';
 import { followPluginSocket } from './plugin-socket.ts';
 import { registerSystemCommands } from './commands/system.ts';
@@ -14,6 +14,11 @@ import { registerCommitCommands } from './commands/commit.ts';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerNetworkCommands } from './commands/network.ts';
 import { registerVolumeCommands } from './commands/volume.ts';
+import { registerSwarmCommands } from './commands/swarm.ts';
+import { registerNodeCommands } from './commands/node.ts';
+import { registerServiceCommands } from './commands/service.ts';
+import { registerSecretConfigCommands } from './commands/secret-config.ts';
+import { registerStackCommands } from './commands/stack.ts';
 import { registerContextCommands } from './commands/context.ts';
 import { registerDialStdioCommands } from './commands/dial-stdio.ts';
 import { registerUiCommands } from './commands/ui.ts';
@@ -93,6 +98,11 @@ export function buildProgram(): Command {
   registerPruneCommands(program, builderGroup);
   registerNetworkCommands(program);
   registerVolumeCommands(program);
+  registerSwarmCommands(program);
+  registerNodeCommands(program);
+  registerServiceCommands(program);
+  registerSecretConfigCommands(program);
+  registerStackCommands(program);
   registerContextCommands(program);
   registerDialStdioCommands(program);
   registerUiCommands(program);
@@ -133,7 +143,7 @@ export async function cliMain(argv: string[], program: Command = buildProgram())
     return 0;
   }
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(booleanFlagValues(program, argv), { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

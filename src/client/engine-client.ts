@@ -208,7 +208,8 @@ export class EngineClient {
     } catch {
       // Not JSON: keep the text.
     }
-    throw new ApiError(status, message);
+    // The Go client trims the daemon's message, so the docker CLI never prints its trailing blanks.
+    throw new ApiError(status, message.trim());
   }
 
   /** A JSON call; resolves with the parsed body (undefined for 204/304). */

@@ -275,6 +275,7 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     const cli: [string[], string][] = [
       [['--mount', 'type=bind,src=/tmp,dst=/x,bogus=1'], `invalid argument "type=bind,src=/tmp,dst=/x,bogus=1" for "--mount" flag: unknown option 'bogus' in 'bogus=1'`],
       [['--mount', 'type=tmpfs,dst=/x,volume-nocopy'], `invalid argument "type=tmpfs,dst=/x,volume-nocopy" for "--mount" flag: cannot mix 'volume-*' options with mount type 'tmpfs'`],
+      [['--mount', 'type=bind,src=/tmp'], `invalid argument "type=bind,src=/tmp" for "--mount" flag: target is required`],
       [['--mount', 'type=bind,src=/tmp,dst=/x,bind-recursive=readonly'], `option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction`],
       [['-v', 'ab:cd:ef:gh'], 'invalid spec: ab:cd:ef:gh: too many colons'],
       [['-v', 'ab::cd'], 'invalid spec: ab::cd: empty section between colons'],

@@ -67,6 +67,10 @@ const CASES: { edge: string; files: Record<string, string>; rule: string }[] = [
     files: { 'src/cluster/agent.ts': "import { s } from '../containers/service.ts';\nexport const a = s;\n", 'src/containers/service.ts': 'export const s = 1;\n' } },
   { edge: 'containers import the cluster', rule: 'layer-containers',
     files: { 'src/containers/service.ts': "import { a } from '../cluster/agent.ts';\nexport const s = a;\n", 'src/cluster/agent.ts': 'export const a = 1;\n' } },
+  { edge: 'the stack converter imports the CLI', rule: 'layer-stack',
+    files: { 'src/stack/convert.ts': "import { f } from '../cli/swarm-flags.ts';\nexport const g = f;\n", 'src/cli/swarm-flags.ts': 'export const f = 1;\n' } },
+  { edge: 'compose imports the stack converter', rule: 'layer-compose',
+    files: { 'src/compose/plan.ts': "import { s } from '../stack/convert.ts';\nexport const p = s;\n", 'src/stack/convert.ts': 'export const s = 1;\n' } },
   { edge: 'the ground imports a layer above it', rule: 'ground-imports-only-ground',
     files: { 'src/api/container.ts': "import { t } from '../images/types.ts';\nexport const c = t;\n", 'src/images/types.ts': 'export const t = 1;\n' } },
 ];

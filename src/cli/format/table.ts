@@ -77,8 +77,9 @@ function run(tpl: ReturnType<typeof parseTemplate>, data: unknown): string {
 /** Renders rows the way the docker CLI renders `ps`, `images`, … output. */
 export function formatRows(format: string, rows: Record<string, unknown>[], o: FormatOptions): string {
   if (format === 'json') {
-    // `{{json .}}`: Go marshals the row's map, keys sorted.
-    return rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v !== 'function').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))) + '\n').join('');
+    // `{{json .}}`: Go marshals the row's map, keys sorted, HTML-escaped as json.Marshal does (`->` is `-\u003e`).
+    return rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).filter(([, v]) => typeof v !== 'function').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
+      .replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029') + '\n').join('');
   }
   if (format.startsWith('table')) {
     const body = unescape(format.slice('table'.length).replace(/^\s/, ''));

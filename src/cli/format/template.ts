@@ -48,10 +48,19 @@ export function goPrint(v: unknown): string {
   return String(v);
 }
 
-/** Go's json.Marshal of decoded JSON: map keys come out sorted. */
+/**
+ * Marks an object that stands for a Go struct (format/go-swarm.ts): `json`
+ * keeps its fields' order, where a map's keys come out sorted.
+ */
+export const GO_STRUCT = Symbol('go struct');
+
+/** Go's json.Marshal of decoded JSON: map keys come out sorted, a struct's fields in their order. */
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (isMap(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  if (isMap(v)) {
+    const keys = GO_STRUCT in v ? Object.keys(v) : Object.keys(v).sort();
+    return Object.fromEntries(keys.map((k) => [k, sortKeys(v[k])]));
+  }
   return v;
 }
 
