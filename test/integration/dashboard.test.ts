@@ -86,10 +86,10 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     assert.equal(d.berth(['volume', 'ls', '-q']).stdout, '', 'nothing was created');
   });
 
-  test('berth ui refuses a non-loopback address', () => {
+  test('berth ui refuses a non-loopback address without TLS client authentication', () => {
     const r = d.berth(['ui', '--no-open', '--addr', '0.0.0.0:0']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /refusing to serve the dashboard on 0\.0\.0\.0: only a loopback address/);
+    assert.match(r.stderr, /refusing to serve the dashboard on 0\.0\.0\.0 without TLS client authentication/);
   });
 
   test('a malformed port is shown next to its field and nothing is created', async () => {
