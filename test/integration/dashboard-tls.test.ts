@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
-import { run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { run, startSeededDaemon, TestDaemon } from '../helpers/daemon.ts';
 import { startUi, type UiServer } from '../helpers/dashboard.ts';
 
 function openssl(args: string[], cwd: string): void {
@@ -131,6 +131,24 @@ describe('berth ui --tlsverify', () => {
       assert.notEqual(none.code, 0);
     } finally {
       await wild.stop();
+    }
+  });
+
+  test('berth daemon --tlsverify --ui serves the dashboard as its API: HTTPS, the CA\'s clients only', async () => {
+    const daemon = new TestDaemon([...tlsFlags(), '--ui', '127.0.0.1:0']);
+    try {
+      await daemon.start();
+      let logged: RegExpExecArray | null = null;
+      for (let i = 0; i < 100 && !logged; i++) {
+        logged = /dashboard on (https:\/\/127\.0\.0\.1:\d+)\/\?token=([A-Za-z0-9_-]+)/.exec(daemon.log());
+        if (!logged) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(logged, daemon.log().slice(-2000));
+      const ping = ['-sS', '--max-time', '20', '--cacert', ca('ca.pem'), '-H', `Cookie: berth-ui-token=${logged[2]}`, '-w', '\\n%{http_code}', `${logged[1]}/api/v1.51/_ping`];
+      assert.equal(run('curl', [...ping, '--cert', ca('client.pem'), '--key', ca('client-key.pem')]).stdout, 'OK\n200');
+      assert.notEqual(run('curl', [...ping, '--cert', other('client.pem'), '--key', other('client-key.pem')]).code, 0);
+    } finally {
+      await daemon.destroy();
     }
   });
 });
