@@ -119,3 +119,25 @@ export async function getBytes(path: string, query: Record<string, string>, head
   if (!res.ok) throw await failure(res);
   return { bytes: new Uint8Array(await res.arrayBuffer()), header: res.headers.get(header) };
 }
+
+/** A response's bytes as they arrive (a directory's tar, listed as it streams), until `signal` aborts. */
+export async function streamBytes(path: string, query: Record<string, string>, signal: AbortSignal, each: (chunk: Uint8Array) => boolean | void): Promise<void> {
+  const res = await fetch(url(path, query), { signal });
+  if (!res.ok) throw await failure(res);
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    if (each(value) === false) {
+      await reader.cancel();
+      return;
+    }
+  }
+}
+
+/** HEAD: the response's status and one header (the archive API's stat); a failure's message is the daemon's, or the status. */
+export async function head(path: string, query: Record<string, string>, header: string): Promise<string | null> {
+  const res = await fetch(url(path, query), { method: 'HEAD' });
+  if (!res.ok) throw new ApiError(res.status, res.statusText);
+  return res.headers.get(header);
+}

@@ -7,6 +7,7 @@ import { ImagesPage } from './pages/images.tsx';
 import { VolumesPage } from './pages/volumes.tsx';
 import { NetworksPage } from './pages/networks.tsx';
 import { EventsPage } from './pages/events.tsx';
+import { DiskPage } from './pages/disk.tsx';
 import './style.css';
 
 const PAGES = [
@@ -14,6 +15,7 @@ const PAGES = [
   ['images', 'Images'],
   ['volumes', 'Volumes'],
   ['networks', 'Networks'],
+  ['disk', 'Disk usage'],
   ['events', 'Events'],
 ] as const;
 
@@ -51,6 +53,7 @@ function App() {
           : page === 'images' ? <ImagesPage />
           : page === 'volumes' ? <VolumesPage />
           : page === 'networks' ? <NetworksPage />
+          : page === 'disk' ? <DiskPage />
           : page === 'events' ? <EventsPage />
           : <ContainersPage />}
       </main>
