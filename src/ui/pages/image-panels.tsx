@@ -8,7 +8,8 @@ import { parseNormalizedNamed } from '../../api/reference.ts';
 
 export interface ImageSummary { Id: string; RepoTags: string[] | null; RepoDigests: string[] | null; Size: number; Created: number; Containers?: number }
 
-export const tagsOf = (img: ImageSummary): string[] => (img.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+/** An image's names, sorted: a row keeps its label whatever order the daemon lists them in. */
+export const tagsOf = (img: ImageSummary): string[] => (img.RepoTags ?? []).filter((t) => t !== '<none>:<none>').sort();
 
 /** A new name for the image, checked as `docker tag` checks it before anything is sent. */
 export function checkTag(ref: string): string | undefined {

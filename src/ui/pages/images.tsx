@@ -48,7 +48,8 @@ export function ImagesPage() {
     const r = await call<PruneReport>('POST', '/images/prune', { query: { filters: JSON.stringify({ dangling: [pruneAll ? 'false' : 'true'] }) } });
     const deleted = (r.ImagesDeleted ?? []).filter((x) => x.Deleted).length;
     const untagged = (r.ImagesDeleted ?? []).filter((x) => x.Untagged).length;
-    setPruned(`Deleted ${deleted} images, untagged ${untagged}; reclaimed ${bytes(r.SpaceReclaimed)}`);
+    // The daemon lists each image and layer it deleted, and each name it untagged.
+    setPruned(`Pruned: ${deleted} deleted (images and layers), ${untagged} untagged; reclaimed ${bytes(r.SpaceReclaimed)}`);
     refresh();
   });
 
