@@ -55,10 +55,11 @@ export function FilesView({ id }: { id: string }) {
 
   /** Stats `p`; a directory is listed from its tar's headers as they stream in. */
   const open = (p: string) => act(async () => {
+    // A path that is not there leaves the view as it was, with the error above it.
+    const s = decodeStat(await head(`/containers/${id}/archive`, { path: p }, STAT).catch(notFound(p)));
     ctl.current?.abort();
     setDone('');
     setChildren(undefined);
-    const s = decodeStat(await head(`/containers/${id}/archive`, { path: p }, STAT).catch(notFound(p)));
     setPath(p);
     setTyped(p);
     setStat(s);
