@@ -250,13 +250,15 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
   test('the Files tab lists directories (browse in and up), uploads into the one listed, downloads back', async () => {
     await page.goto(`${ui.origin}/#/containers/ui-web`);
     await page.getByRole('tab', { name: 'Files' }).click();
-    // The root is listed first, from its tar's headers: directories open, links say where they point.
+    // Nothing is read until asked; then the root is listed from its tar's headers.
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
     const table = page.getByRole('table', { name: 'Contents of /' });
     await table.getByRole('button', { name: 'Open directory etc' }).waitFor({ timeout: 30_000 });
     const rootNames = (await table.locator('tr[data-file]').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { file: string } }).dataset.file)));
     const ls = d.berth(['exec', 'ui-web', 'ls', '-A', '/']).stdout.split('\n').filter(Boolean).sort((a, b) => a.localeCompare(b));
     assert.deepEqual([...rootNames].sort((a, b) => a.localeCompare(b)), ls, 'the listing of / is what ls shows');
-    await table.getByRole('button', { name: 'Open directory bin' }).click();
+    // By keyboard: a directory's name is a button that Enter opens.
+    await table.getByRole('button', { name: 'Open directory bin' }).press('Enter');
     const bin = page.getByRole('table', { name: 'Contents of /bin' });
     await bin.locator('tr[data-file="sh"]').waitFor({ timeout: 30_000 });
     assert.match(await bin.locator('tr[data-file="sh"]').innerText(), /link|file|hard link/);
@@ -401,7 +403,9 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     const file = join(dir, 'compose.yaml');
     const projectNets = () => d.berth(['network', 'ls', '--filter', 'label=com.docker.compose.project=uiproj', '--format', '{{.Name}}']).stdout.trim();
     try {
-      writeFileSync(file, 'services:\n  web:\n    image: busybox\n    command: sleep 300\n    depends_on: [worker]\n    volumes: [data:/data]\n  worker:\n    image: busybox\n    command: sleep 300\nvolumes:\n  data: {}\n');
+      // Each service exits on SIGTERM (a bare sleep as PID 1 would not): a stop takes no 10 s grace.
+      const cmd = `["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]`;
+      writeFileSync(file, `services:\n  web:\n    image: busybox\n    command: ${cmd}\n    depends_on: [worker]\n    volumes: [data:/data]\n  worker:\n    image: busybox\n    command: ${cmd}\nvolumes:\n  data: {}\n`);
       const up = d.berth(['compose', '-p', 'uiproj', '-f', file, 'up', '-d'], { timeout: 120_000 });
       assert.equal(up.code, 0, up.stderr);
       assert.equal(projectNets(), 'uiproj_default');
@@ -419,7 +423,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
       const states = () => d.berth(['ps', '-a', '--filter', 'label=com.docker.compose.project=uiproj', '--format', '{{.State}}']).stdout.trim().split('\n');
       assert.deepEqual(states(), ['exited', 'exited']);
       // Up: the stopped project's containers start again, the dependency first.
-      await page.getByRole('button', { name: /^Up project uiproj/ }).click();
+      await page.getByRole('button', { name: /^Up project uiproj/ }).press('Enter');
       await group.getByText('(2 of 2 running)').waitFor({ timeout: 60_000 });
       assert.deepEqual(states(), ['running', 'running']);
       const started = (n: string) => d.berth(['inspect', '-f', '{{.State.StartedAt}}', n]).stdout.trim();
@@ -434,6 +438,10 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
       // What compose itself sees afterwards: nothing running, and `down` finds nothing more to do.
       const down = d.berth(['compose', '-p', 'uiproj', '-f', file, 'down'], { timeout: 120_000 });
       assert.equal(down.code, 0, down.stderr);
+    } catch (err) {
+      // What the page and the daemon said, for the next look.
+      await screenshot(page, 'containers-compose-failed');
+      throw new Error(`${(err as Error).message}\npage: ${(await page.locator('main').innerText()).slice(0, 1500)}\ndaemon log: ${d.log().slice(-3000)}`);
     } finally {
       d.berth(['compose', '-p', 'uiproj', '-f', file, 'down', '-v'], { timeout: 120_000 });
       rmSync(dir, { recursive: true, force: true });

@@ -95,10 +95,9 @@ export function FilesView({ id }: { id: string }) {
     }
   });
 
-  useEffect(() => {
-    void open('/');
-    return () => ctl.current?.abort();
-  }, [id]);
+  // Nothing is read until asked: a listing reads the directory's whole tree,
+  // and a running container is frozen while its archive is read.
+  useEffect(() => () => ctl.current?.abort(), [id]);
 
   const download = (p: string) => act(async () => {
     const { bytes, header } = await getBytes(`/containers/${id}/archive`, { path: p }, STAT).catch(notFound(p));
@@ -132,6 +131,7 @@ export function FilesView({ id }: { id: string }) {
         {path !== '/' && <button type="button" onClick={() => open(parent(path))} aria-label={`Up to ${parent(path)}`}>Up</button>}
       </form>
       <ErrorLine error={error} />
+      {!stat && !error && <p class="muted">Open a directory to list it. A listing reads the directory's whole tree through the archive API (it has no shallower read), and a running container is frozen while it is read: prefer a small directory to <span class="mono">/</span> in a large container.</p>}
       {stat && (
         <dl class="stat" aria-label="Path details">
           <dt>Name</dt><dd>{stat.name}</dd>
