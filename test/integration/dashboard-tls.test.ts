@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:https';
+import { WebSocket } from 'ws';
 import { run, startSeededDaemon, TestDaemon } from '../helpers/daemon.ts';
 import { startUi, type UiServer } from '../helpers/dashboard.ts';
 
@@ -101,6 +102,58 @@ describe('berth ui --tlsverify', () => {
     assert.equal(await viaNode(ca), 'status 200');
     assert.match(await viaNode(other), /ERR_SSL_TLSV1_ALERT_UNKNOWN_CA|ECONNRESET|ALERT/);
     assert.match(await viaNode(), /ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET|ALERT|HANDSHAKE/);
+  });
+
+  test('the terminal\'s exec stream is a WebSocket over the same TLS: the CA\'s client gets a shell, a client without a certificate nothing', async () => {
+    assert.equal(d.berth(['run', '-d', '--name', 'ui-tls-sh', 'busybox', 'sleep', '300']).code, 0);
+    try {
+      const tls = { ca: readFileSync(ca('ca.pem')), cert: readFileSync(ca('client.pem')), key: readFileSync(ca('client-key.pem')) };
+      const headers = { Cookie: `berth-ui-token=${token}`, Origin: ui.origin };
+      // The exec is created through the dashboard's API, as the page does.
+      const id = await new Promise<string>((resolve, reject) => {
+        const body = JSON.stringify({ AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Cmd: ['sh'] });
+        const req = request(`${ui.origin}/api/v1.51/containers/ui-tls-sh/exec`, { method: 'POST', ...tls, headers: { ...headers, 'Content-Type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => { text += c; });
+          res.on('end', () => (res.statusCode === 201 ? resolve((JSON.parse(text) as { Id: string }).Id) : reject(new Error(`${res.statusCode} ${text}`))));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      const wsUrl = `${ui.origin.replace(/^https/, 'wss')}/ws/exec/${id}?h=24&w=80`;
+      const out = await new Promise<string>((resolve, reject) => {
+        const ws = new WebSocket(wsUrl, { ...tls, headers });
+        let seen = '';
+        const timer = setTimeout(() => { ws.terminate(); reject(new Error(`no answer: ${JSON.stringify(seen)}`)); }, 20_000);
+        let asked = false;
+        const type = (): void => {
+          if (asked) return;
+          asked = true;
+          ws.send('echo tls-$((40+2))\n');
+        };
+        // A shell that asks nothing gets the line after a second.
+        ws.on('open', () => setTimeout(type, 1000));
+        ws.on('message', (m: Buffer) => {
+          seen += m.toString();
+          // ash asks where the cursor is (ESC[6n) and waits for a terminal's answer before it reads a line.
+          if (!asked && seen.includes('\u001b[6n')) {
+            ws.send('\u001b[1;1R');
+            type();
+          }
+          if (/tls-42\r?\n/.test(seen)) { clearTimeout(timer); ws.close(); resolve(seen); }
+        });
+        ws.on('error', reject);
+      });
+      assert.match(out, /\btls-42\r?\n/);
+      const refused = await new Promise<string>((resolve) => {
+        const ws = new WebSocket(wsUrl, { ca: tls.ca, headers });
+        ws.on('open', () => { ws.close(); resolve('open'); });
+        ws.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      });
+      assert.notEqual(refused, 'open');
+    } finally {
+      d.berth(['rm', '-f', 'ui-tls-sh']);
+    }
   });
 
   test('a non-loopback address without --tlsverify is refused, and the TLS flags are checked', () => {
