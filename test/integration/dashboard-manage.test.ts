@@ -10,6 +10,10 @@ import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { DOCKER, run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { get } from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeHtpasswd } from '../helpers/registries.ts';
 import { startRegistry, type Registry } from '../registry/helpers.ts';
 import { axeViolations, haveChromium, launchBrowser, screenshot, startUi, type UiServer } from '../helpers/dashboard.ts';
 
@@ -136,6 +140,62 @@ describe('berth ui: images, registry search, volumes, networks, disk usage', { s
     assert.equal(await history.locator('tbody tr').count(), cliRows);
     assert.equal((await axeViolations(page)).join('\n'), '', 'axe on history');
     await screenshot(page, 'images-history');
+  });
+
+  test('a registry that needs credentials: refused without them (the daemon\'s message), pushed and pulled with them', async () => {
+    const work = mkdtempSync('/tmp/berth-ui-auth-');
+    writeFileSync(join(work, 'token.key'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    const secured = await startRegistry({
+      log: { level: 'warn' },
+      auth: { token: { service: 'ui-test', issuer: 'ui-test-issuer', signingkey: join(work, 'token.key'), htpasswd: writeHtpasswd(work, { alice: 's3cret pass' }), expiration: 60, autoredirect: true } },
+      access: { repositories: [{ match: 'alice/**', users: { alice: ['pull', 'push'] } }] },
+    });
+    const ref = `localhost:${new URL(secured.url).port}/alice/app:1`;
+    try {
+      assert.equal(d.berth(['tag', 'busybox', ref]).code, 0);
+      await page.goto(`${ui.origin}/#/images`);
+      await page.getByRole('button', { name: 'Push image busybox:latest' }).click();
+      const push = page.locator('form', { has: page.getByRole('heading', { name: /^Push / }) });
+      await push.getByLabel(/Name to push/).selectOption(ref);
+      await push.getByRole('button', { name: 'Push', exact: true }).click();
+      const alert = push.getByRole('alert').getByText(/^Error response from daemon: /);
+      try {
+        await alert.waitFor({ timeout: 30_000 });
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\npanel: ${await push.innerText()}`);
+      }
+      // The message the CLI shows for the same push without a login.
+      const cli = d.berth(['push', ref]);
+      assert.notEqual(cli.code, 0);
+      const said = cli.stderr.trim().split('\n').pop()!.replace(/^(berth: )?(Error response from daemon: )?/, '');
+      // A first push of these layers says the registry's error; after another registry got them, a bare '401 Unauthorized'.
+      assert.match(said, /unauthorized|denied/i);
+      assert.equal(await alert.innerText(), `Error response from daemon: ${said}`);
+      await push.getByText('Registry credentials (optional)').click();
+      await push.getByLabel('Username').fill('alice');
+      await push.getByLabel('Password or token').fill('s3cret pass');
+      await push.getByRole('button', { name: 'Push', exact: true }).click();
+      await push.getByRole('status').getByText(/^Pushed .*alice\/app:1 \(sha256:/).waitFor({ timeout: 60_000 });
+      assert.equal((await axeViolations(page)).join('\n'), '', 'axe on the push panel with credentials');
+      // Pulled back with the same credentials, after the local name is gone.
+      assert.equal(d.berth(['rmi', ref]).code, 0);
+      await page.getByLabel('Pull an image').fill(ref);
+      await page.getByRole('button', { name: 'Pull', exact: true }).click();
+      await page.getByRole('alert').getByText(/^Error response from daemon: .*(unauthorized|denied|authentication required)/i).waitFor({ timeout: 30_000 });
+      const pullCreds = page.locator('details.credentials').first();
+      await pullCreds.locator('summary').click();
+      await pullCreds.getByLabel('Username').fill('alice');
+      await pullCreds.getByLabel('Password or token').fill('s3cret pass');
+      await page.getByRole('button', { name: 'Pull', exact: true }).click();
+      await page.getByRole('rowheader', { name: new RegExp(ref.replace(/[.:/]/g, '\\$&')) }).waitFor({ timeout: 60_000 });
+      // The daemon keeps nothing of them: the CLI, without a login, is still refused.
+      assert.equal(d.berth(['rmi', ref]).code, 0);
+      assert.notEqual(d.berth(['pull', ref], { timeout: 60_000 }).code, 0);
+    } finally {
+      d.berth(['rmi', ref]);
+      await secured.stop();
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   test('prune removes the dangling image and keeps the tagged ones', async () => {

@@ -5,6 +5,7 @@ import { call, errorText, jsonLines, pullQuery } from '../api.ts';
 import { ago, bytes, ErrorLine, shortId, useAction } from '../common.tsx';
 import { LayerBars, useLayerProgress, type ProgressMessage } from '../progress.tsx';
 import { parseNormalizedNamed } from '../../api/reference.ts';
+import { CredentialFields, useCredentials } from '../credentials.tsx';
 
 export interface ImageSummary { Id: string; RepoTags: string[] | null; RepoDigests: string[] | null; Size: number; Created: number; Containers?: number }
 
@@ -63,6 +64,7 @@ export function PushPanel({ img, onDone }: { img: ImageSummary; onDone: () => vo
   const [result, setResult] = useState('');
   const [error, act] = useAction();
   const progress = useLayerProgress();
+  const [creds, setCreds, authHeaders] = useCredentials();
   const submit = (e: Event) => {
     e.preventDefault();
     void act(async () => {
@@ -76,7 +78,7 @@ export function PushPanel({ img, onDone }: { img: ImageSummary; onDone: () => vo
         await jsonLines<ProgressMessage & { aux?: { Digest?: string } }>(`/images/${encodeURIComponent(fromImage)}/push`, { tag }, (m) => {
           if (m.aux?.Digest) digest = m.aux.Digest;
           progress.onMessage(m);
-        }, new AbortController().signal, 'POST');
+        }, new AbortController().signal, 'POST', authHeaders(which));
         setResult(`Pushed ${which}${digest ? ` (${digest})` : ''}`);
       } finally {
         setPushing(false);
@@ -95,6 +97,7 @@ export function PushPanel({ img, onDone }: { img: ImageSummary; onDone: () => vo
           </select>
         </div>
       )}
+      {tags.length > 0 && <CredentialFields id="push-creds" value={creds} onChange={setCreds} />}
       <LayerBars layers={progress.layers} label="Pushed layers" />
       <p class="muted" role="status">{result || progress.status}</p>
       <ErrorLine error={error} />

@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { call, jsonLines, pullQuery } from '../api.ts';
 import { ago, bytes, ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
 import { LayerBars, useLayerProgress, type ProgressMessage } from '../progress.tsx';
+import { CredentialFields, useCredentials } from '../credentials.tsx';
 import { HistoryPanel, type ImageSummary, PushPanel, TagPanel, tagsOf } from './image-panels.tsx';
 
 type Panel = { kind: 'tag' | 'push' | 'history'; id: string };
@@ -19,6 +20,7 @@ export function ImagesPage() {
   const [pruneAll, setPruneAll] = useState(false);
   const [pruned, setPruned] = useState('');
   const progress = useLayerProgress();
+  const [creds, setCreds, authHeaders] = useCredentials();
 
   const pull = (e: Event) => act(async () => {
     e.preventDefault();
@@ -26,7 +28,7 @@ export function ImagesPage() {
     setPulling(true);
     progress.reset();
     try {
-      await jsonLines<ProgressMessage>('/images/create', pullQuery(ref.trim()), progress.onMessage, new AbortController().signal, 'POST');
+      await jsonLines<ProgressMessage>('/images/create', pullQuery(ref.trim()), progress.onMessage, new AbortController().signal, 'POST', authHeaders(ref.trim()));
     } finally {
       setPulling(false);
       refresh();
@@ -66,6 +68,7 @@ export function ImagesPage() {
         <button type="submit" disabled={pulling}>{pulling ? 'Pulling…' : 'Pull'}</button>
         <span class="muted" aria-live="polite">{progress.status}</span>
       </form>
+      <CredentialFields id="pull-creds" value={creds} onChange={setCreds} />
       <LayerBars layers={progress.layers} label="Layers" />
       <div class="bar">
         <label><input type="checkbox" checked={pruneAll} onChange={(e) => setPruneAll((e.currentTarget as HTMLInputElement).checked)} /> all unused images, not only dangling ones</label>
