@@ -31,7 +31,7 @@ export function RunDialog({ onClose }: { onClose: (created: boolean) => void }) 
   const [touched, setTouched] = useState<Set<keyof RunForm>>(new Set());
   const [submitted, setSubmitted] = useState(false);
   const [busy, setBusy] = useState('');
-  const [error, act] = useAction();
+  const [error, act, setError] = useAction();
   const [networks, setNetworks] = useState<string[]>([]);
   useEffect(() => {
     ref.current?.showModal();
@@ -41,6 +41,8 @@ export function RunDialog({ onClose }: { onClose: (created: boolean) => void }) 
   const built = buildRun(form);
   const shown = (k: keyof RunForm): string | undefined => (submitted || touched.has(k) ? built.errors?.[k] : undefined);
   const set = (k: keyof RunForm) => (v: string) => {
+    // The daemon's last answer was about the form as it was.
+    if (error) setError(undefined);
     setForm({ ...form, [k]: v });
     setTouched(new Set(touched).add(k));
   };
