@@ -296,7 +296,10 @@ export async function daemonMain(argv: string[]): Promise<number> {
     try {
       const { serveDashboard } = await import('../ui-server/server.ts');
       const socket = sockets[0];
-      dashboard = await serveDashboard({ endpoint: { socketPath: socket, url: `unix://${socket}` }, addr: cfg.ui, root: join(distDir(), 'ui') });
+      // With --tlsverify the dashboard is served as the API is: HTTPS to clients the CA signed (then beyond loopback too).
+      const t = cfg.tls?.verify && cfg.tls.ca && cfg.tls.cert && cfg.tls.key ? cfg.tls : undefined;
+      const tls = t ? { ca: readFileSync(t.ca!), cert: readFileSync(t.cert!), key: readFileSync(t.key!) } : undefined;
+      dashboard = await serveDashboard({ endpoint: { socketPath: socket, url: `unix://${socket}` }, addr: cfg.ui, root: join(distDir(), 'ui'), tls });
     } catch (err) {
       return abort(`cannot serve the dashboard on ${cfg.ui}: ${(err as Error).message}`);
     }

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 
 export const COOKIE = 'berth-ui-token';
 
-/** An address the dashboard may listen on: loopback only (it has no TLS client authentication). */
+/** A loopback address: the only kind the dashboard serves without TLS client authentication. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '');
   if (h === 'localhost') return true;
@@ -37,12 +37,22 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 export class Guard {
   readonly token = randomBytes(24).toString('base64url');
   private hosts = new Set<string>();
+  /** Served over HTTPS: the Origin a page sends is https://, and the cookie is Secure. */
+  private readonly tls: boolean;
 
-  /** The Host values a browser sends for the address listened on. */
-  listening(host: string, port: number): void {
-    const names = host === 'localhost' || host.startsWith('127.') || host === '::1' ? ['localhost', '127.0.0.1', '[::1]'] : [];
-    const h = host.includes(':') ? `[${host}]` : host;
-    for (const n of [h, ...names]) this.hosts.add(`${n}:${port}`);
+  constructor(o: { tls?: boolean } = {}) {
+    this.tls = o.tls ?? false;
+  }
+
+  /**
+   * The Host values a browser sends for the address listened on. Over TLS,
+   * `names` are the server certificate's names (a browser reaches the
+   * dashboard only by a name its certificate holds, whatever the address).
+   */
+  listening(host: string, port: number, names: string[] = []): void {
+    const local = host === 'localhost' || host.startsWith('127.') || host === '::1' ? ['localhost', '127.0.0.1', '[::1]'] : [];
+    const bracket = (n: string): string => (n.includes(':') && !n.startsWith('[') ? `[${n}]` : n);
+    for (const n of [host, ...local, ...names]) this.hosts.add(`${bracket(n).toLowerCase()}:${port}`);
   }
 
   tokenMatches(t: string | undefined | null): boolean {
@@ -57,7 +67,8 @@ export class Guard {
     const host = req.headers.host ?? '';
     if (!this.hosts.has(host.toLowerCase())) return `unexpected Host ${JSON.stringify(host)}`;
     const origin = req.headers.origin;
-    if (origin !== undefined && !this.hosts.has(origin.replace(/^http:\/\//, '').toLowerCase())) return `cross-origin request from ${origin}`;
+    const scheme = this.tls ? 'https://' : 'http://';
+    if (origin !== undefined && !(origin.startsWith(scheme) && this.hosts.has(origin.slice(scheme.length).toLowerCase()))) return `cross-origin request from ${origin}`;
     if (!origin && req.method !== 'GET' && req.method !== 'HEAD') return 'a request that changes something must carry its Origin';
     const site = req.headers['sec-fetch-site'];
     if (site !== undefined && site !== 'same-origin' && site !== 'none') return `cross-site request (${site})`;
@@ -68,6 +79,6 @@ export class Guard {
   }
 
   cookie(): string {
-    return `${COOKIE}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
+    return `${COOKIE}=${this.token}; HttpOnly; SameSite=Strict; Path=/${this.tls ? '; Secure' : ''}`;
   }
 }

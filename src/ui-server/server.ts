@@ -6,7 +6,10 @@
 // API, so the dashboard can do nothing the API does not allow.
 // Built as its own bundle (dist/ui-server.cjs) and loaded only by `berth ui`,
 // so the CLI's startup snapshot carries none of it.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
@@ -17,8 +20,14 @@ import { Guard, isLoopback, parseAddr } from './guard.ts';
 export interface DashboardOptions {
   /** The daemon: the CLI's HostSpec (socketPath, hostname/port/tls or ssh). */
   endpoint: Endpoint & { url: string };
-  /** --addr: HOST:PORT, loopback only. */
+  /** --addr: HOST:PORT; loopback only, unless `tls` is given. */
   addr: string;
+  /**
+   * --tlsverify's material (PEM): the dashboard is served over HTTPS to
+   * clients with a certificate the CA signed, as the daemon's API is; only
+   * then may it listen on another address than loopback.
+   */
+  tls?: { ca: Buffer; cert: Buffer; key: Buffer };
   /** dist/ui/: index.html and its assets. */
   root: string;
 }
@@ -122,13 +131,27 @@ async function bridgeExec(o: DashboardOptions, ws: WebSocket, id: string, size: 
   ws.on('close', () => s.destroy());
 }
 
+/** The DNS names and IP addresses of a certificate's subjectAltName. */
+function certificateNames(pem: Buffer): string[] {
+  let cert;
+  try {
+    cert = new X509Certificate(pem);
+  } catch (err) {
+    throw new Error(`cannot read the TLS certificate: ${(err as Error).message}`);
+  }
+  return (cert.subjectAltName ?? '').split(/,\s*/).map((e) => /^(?:DNS|IP Address):(.+)$/.exec(e)?.[1]).filter((n): n is string => n !== undefined);
+}
+
 export async function serveDashboard(o: DashboardOptions): Promise<Dashboard> {
   const { host, port: wanted } = parseAddr(o.addr);
-  // No TLS client authentication here yet: anyone who can reach the port could use it.
-  if (!isLoopback(host)) throw new Error(`refusing to serve the dashboard on ${host}: only a loopback address (127.0.0.1, ::1, localhost) is allowed`);
-  const guard = new Guard();
+  // Without TLS client authentication, anyone who can reach the port could drive the daemon.
+  if (!isLoopback(host) && !o.tls) {
+    throw new Error(`refusing to serve the dashboard on ${host} without TLS client authentication: a non-loopback address needs --tlsverify --tlscacert --tlscert --tlskey`);
+  }
+  const names = o.tls ? certificateNames(o.tls.cert) : [];
+  const guard = new Guard({ tls: o.tls !== undefined });
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const why = guard.refusal(req, url.pathname === '/' ? url.searchParams.get('token') : undefined);
     if (why) return refuse(res, 403, why);
@@ -140,7 +163,10 @@ export async function serveDashboard(o: DashboardOptions): Promise<Dashboard> {
     }
     if (url.pathname.startsWith('/api/')) void proxy(o, req, res, url.pathname.slice('/api'.length) + url.search);
     else void serveFile(o, res, url.pathname);
-  });
+  };
+  const server: Server = o.tls
+    ? createTlsServer({ ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, handler)
+    : createServer(handler);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const m = /^\/ws\/exec\/([A-Za-z0-9_.-]+)$/.exec(url.pathname);
@@ -159,10 +185,13 @@ export async function serveDashboard(o: DashboardOptions): Promise<Dashboard> {
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : wanted;
-  guard.listening(host, port);
-  const shown = host.includes(':') ? `[${host}]` : host;
+  guard.listening(host, port, names);
+  // A wildcard address is reached by a name its certificate holds (the first), else this host's name.
+  const wildcard = host === '0.0.0.0' || host === '::';
+  const name = wildcard ? names.find((n) => n !== '127.0.0.1' && n !== 'localhost' && n !== '::1') ?? hostname() : host;
+  const shown = name.includes(':') ? `[${name}]` : name;
   return {
-    url: `http://${shown}:${port}/?token=${guard.token}`,
+    url: `${o.tls ? 'https' : 'http'}://${shown}:${port}/?token=${guard.token}`,
     close: () => new Promise((ok) => {
       for (const c of wss.clients) c.terminate();
       server.closeAllConnections();

@@ -45,8 +45,8 @@ export async function call<T>(method: string, path: string, o: { query?: Record<
 }
 
 /** A streamed response of JSON lines (events, stats, pull progress): each message, until `signal` aborts. */
-export async function jsonLines<T>(path: string, query: Record<string, string | number | boolean | undefined>, each: (m: T) => void, signal: AbortSignal, method = 'GET'): Promise<void> {
-  const res = await fetch(url(path, query), { method, signal });
+export async function jsonLines<T>(path: string, query: Record<string, string | number | boolean | undefined>, each: (m: T) => void, signal: AbortSignal, method = 'GET', headers: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(url(path, query), { method, signal, headers });
   if (!res.ok) throw await failure(res);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
@@ -118,4 +118,36 @@ export async function getBytes(path: string, query: Record<string, string>, head
   const res = await fetch(url(path, query));
   if (!res.ok) throw await failure(res);
   return { bytes: new Uint8Array(await res.arrayBuffer()), header: res.headers.get(header) };
+}
+
+/** A response's bytes as they arrive (a directory's tar, listed as it streams), until `signal` aborts. */
+export async function streamBytes(path: string, query: Record<string, string>, signal: AbortSignal, each: (chunk: Uint8Array) => boolean | void): Promise<void> {
+  const res = await fetch(url(path, query), { signal });
+  if (!res.ok) throw await failure(res);
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    if (each(value) === false) {
+      await reader.cancel();
+      return;
+    }
+  }
+}
+
+/** HEAD: the response's status and one header (the archive API's stat); a failure's message is the daemon's, or the status. */
+export async function head(path: string, query: Record<string, string>, header: string): Promise<string | null> {
+  const res = await fetch(url(path, query), { method: 'HEAD' });
+  if (!res.ok) throw new ApiError(res.status, res.statusText);
+  return res.headers.get(header);
+}
+
+/**
+ * X-Registry-Auth for a pull or push: the credentials as base64url JSON, as
+ * the docker CLI sends them (none: no header, anonymous access).
+ */
+export function registryAuth(username: string, password: string, serveraddress: string): Record<string, string> {
+  if (!username && !password) return {};
+  const bin = String.fromCharCode(...new TextEncoder().encode(JSON.stringify({ username, password, serveraddress })));
+  return { 'X-Registry-Auth': btoa(bin).replace(/\+/g, '-').replace(/\//g, '_') };
 }

@@ -2,18 +2,23 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ContainersPage } from './pages/containers.tsx';
-import { ContainerPage } from './pages/container.tsx';
-import { ImagesPage } from './pages/images.tsx';
-import { VolumesPage } from './pages/volumes.tsx';
-import { NetworksPage } from './pages/networks.tsx';
-import { EventsPage } from './pages/events.tsx';
+import { lazyView } from './lazy.tsx';
 import './style.css';
+
+// The other sections' code is fetched when first shown: the first page (containers) loads without it.
+const ContainerPage = lazyView<{ id: string }>(() => import('./pages/container.tsx').then((m) => m.ContainerPage));
+const ImagesPage = lazyView<object>(() => import('./pages/images.tsx').then((m) => m.ImagesPage));
+const VolumesPage = lazyView<object>(() => import('./pages/volumes.tsx').then((m) => m.VolumesPage));
+const NetworksPage = lazyView<object>(() => import('./pages/networks.tsx').then((m) => m.NetworksPage));
+const DiskPage = lazyView<object>(() => import('./pages/disk.tsx').then((m) => m.DiskPage));
+const EventsPage = lazyView<object>(() => import('./pages/events.tsx').then((m) => m.EventsPage));
 
 const PAGES = [
   ['containers', 'Containers'],
   ['images', 'Images'],
   ['volumes', 'Volumes'],
   ['networks', 'Networks'],
+  ['disk', 'Disk usage'],
   ['events', 'Events'],
 ] as const;
 
@@ -51,6 +56,7 @@ function App() {
           : page === 'images' ? <ImagesPage />
           : page === 'volumes' ? <VolumesPage />
           : page === 'networks' ? <NetworksPage />
+          : page === 'disk' ? <DiskPage />
           : page === 'events' ? <EventsPage />
           : <ContainersPage />}
       </main>

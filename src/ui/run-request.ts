@@ -2,6 +2,7 @@
 // same flags, and that command line. Fields are checked here, before
 // anything is sent, with the CLI's wording where it has one.
 import { parsePortSpecs, PortSpecError } from '../api/port-spec.ts';
+import { ramInBytes } from '../api/units.ts';
 
 export interface RunForm {
   image: string;
@@ -14,6 +15,14 @@ export interface RunForm {
   /** `-v` specs, one per line: `/host:/ctr[:ro]`, `vol:/ctr`, `/anon`. */
   volumes: string;
   restart: string;
+  /** --network: `default` (the bridge) or a network's name. */
+  network: string;
+  /** -m: a size, `512m`. */
+  memory: string;
+  /** --cpus: a decimal number of CPUs. */
+  cpus: string;
+  /** --pids-limit: an integer, -1 for unlimited. */
+  pids: string;
 }
 
 export type FieldErrors = Partial<Record<keyof RunForm, string>>;
@@ -95,6 +104,32 @@ export function checkRestart(policy: string): { Name: string; MaximumRetryCount:
   return { Name: name, MaximumRetryCount: count ? Number(count) : 0 };
 }
 
+/** -m, --cpus, --pids-limit as the docker CLI parses them (its words); undefined when empty. */
+export function checkLimits(f: Pick<RunForm, 'memory' | 'cpus' | 'pids'>): { errors: Partial<Record<'memory' | 'cpus' | 'pids', string>>; memory: number; nanoCpus: number; pids: number | null } {
+  const errors: Partial<Record<'memory' | 'cpus' | 'pids', string>> = {};
+  const [memory, cpus, pids] = [f.memory.trim(), f.cpus.trim(), f.pids.trim()];
+  let bytes = 0;
+  if (memory) {
+    try {
+      bytes = ramInBytes(memory);
+    } catch {
+      errors.memory = `invalid argument "${memory}" for "-m, --memory" flag: invalid size: '${memory}'`;
+    }
+  }
+  let nano = 0;
+  if (cpus) {
+    if (!/^(\d+\.?\d*|\.\d+)$/.test(cpus)) errors.cpus = `invalid argument "${cpus}" for "--cpus" flag: failed to parse ${cpus} as a rational number`;
+    else if ((cpus.split('.')[1] ?? '').length > 9) errors.cpus = `invalid argument "${cpus}" for "--cpus" flag: value is too precise`;
+    else nano = Math.round(Number(cpus) * 1e9);
+  }
+  let limit: number | null = null;
+  if (pids) {
+    if (!/^[-+]?\d+$/.test(pids)) errors.pids = `invalid argument "${pids}" for "--pids-limit" flag: strconv.ParseInt: parsing "${pids}": invalid syntax`;
+    else limit = Number(pids);
+  }
+  return { errors, memory: bytes, nanoCpus: nano, pids: limit };
+}
+
 /** Checks every field; the request and the command line when all are valid. */
 export function buildRun(f: RunForm): { errors: FieldErrors } | { errors: undefined; request: RunRequest; commandLine: string } {
   const errors: FieldErrors = {};
@@ -138,6 +173,9 @@ export function buildRun(f: RunForm): { errors: FieldErrors } | { errors: undefi
   } catch (err) {
     errors.restart = (err as Error).message;
   }
+  const limits = checkLimits(f);
+  Object.assign(errors, limits.errors);
+  const network = f.network.trim() || 'default';
   if (Object.keys(errors).length) return { errors };
 
   // The fields `berth run -d` sets for these flags, with its defaults for the rest.
@@ -155,11 +193,15 @@ export function buildRun(f: RunForm): { errors: FieldErrors } | { errors: undefi
     ...(Object.keys(volumes).length ? { Volumes: volumes } : {}),
     HostConfig: {
       Binds: binds.length ? binds : null,
-      NetworkMode: 'default',
+      NetworkMode: network,
       PortBindings: ports.bindings,
       RestartPolicy: restart,
       AutoRemove: false,
+      Memory: limits.memory,
+      NanoCpus: limits.nanoCpus,
+      PidsLimit: limits.pids,
     },
+    NetworkingConfig: { EndpointsConfig: {} },
   };
   const words = ['berth', 'run', '-d'];
   if (name) words.push('--name', name);
@@ -167,6 +209,10 @@ export function buildRun(f: RunForm): { errors: FieldErrors } | { errors: undefi
   for (const e of env) words.push('-e', e);
   for (const v of volumeSpecs) words.push('-v', v);
   if (restart.Name !== 'no') words.push('--restart', f.restart.trim());
+  if (network !== 'default') words.push('--network', network);
+  if (f.memory.trim()) words.push('--memory', f.memory.trim());
+  if (f.cpus.trim()) words.push('--cpus', f.cpus.trim());
+  if (f.pids.trim()) words.push('--pids-limit', f.pids.trim());
   words.push(image, ...command);
   return { errors: undefined, request: { name, body }, commandLine: words.map(shellQuote).join(' ') };
 }

@@ -18,9 +18,16 @@ export interface UiServer {
   stop(): Promise<void>;
 }
 
-/** Starts `berth ui --no-open` for the daemon and waits for the address it prints. */
-export function startUi(d: TestDaemon, extra: string[] = []): Promise<UiServer> {
-  const proc = spawn(BERTH, ['-H', d.host, 'ui', '--no-open', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `berth ui --no-open` for the daemon and waits for the address it
+ * prints; `wrap` runs it under another command (`unshare …`, cold: a warm
+ * CLI process would serve from outside the wrapper's namespaces).
+ */
+export function startUi(d: TestDaemon, extra: string[] = [], wrap: string[] = []): Promise<UiServer> {
+  const args = ['-H', d.host, 'ui', '--no-open', ...extra];
+  const proc = wrap.length
+    ? spawn(wrap[0], [...wrap.slice(1), BERTH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BERTH_CLI_WARM: '0' } })
+    : spawn(BERTH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
@@ -28,7 +35,7 @@ export function startUi(d: TestDaemon, extra: string[] = []): Promise<UiServer> 
     proc.stderr!.on('data', (c: Buffer) => { err += c; });
     proc.stdout!.on('data', (c: Buffer) => {
       out += c;
-      const m = /(http:\/\/\S+\/\?token=\S+)/.exec(out);
+      const m = /(https?:\/\/\S+\/\?token=\S+)/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       const url = m[1];

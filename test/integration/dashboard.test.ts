@@ -86,10 +86,10 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     assert.equal(d.berth(['volume', 'ls', '-q']).stdout, '', 'nothing was created');
   });
 
-  test('berth ui refuses a non-loopback address', () => {
+  test('berth ui refuses a non-loopback address without TLS client authentication', () => {
     const r = d.berth(['ui', '--no-open', '--addr', '0.0.0.0:0']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /refusing to serve the dashboard on 0\.0\.0\.0: only a loopback address/);
+    assert.match(r.stderr, /refusing to serve the dashboard on 0\.0\.0\.0 without TLS client authentication/);
   });
 
   test('a malformed port is shown next to its field and nothing is created', async () => {
@@ -124,8 +124,11 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await dialog.getByLabel('Environment').fill('GREETING=hello world\nMODE=ui');
     await dialog.getByLabel('Volumes').fill('ui-data:/data\n/scratch');
     await dialog.getByLabel('Restart policy').selectOption('unless-stopped');
+    await dialog.getByLabel('Memory').fill('64m');
+    await dialog.getByLabel('CPUs').fill('0.5');
+    await dialog.getByLabel(/^Processes/).fill('100');
     const cmdline = await dialog.getByTestId('cmdline').innerText();
-    assert.match(cmdline, /^berth run -d --name ui-web -p 127\.0\.0\.1::8080 -p 9090\/udp -e 'GREETING=hello world' -e MODE=ui -v ui-data:\/data -v \/scratch --restart unless-stopped busybox sh -c /);
+    assert.match(cmdline, /^berth run -d --name ui-web -p 127\.0\.0\.1::8080 -p 9090\/udp -e 'GREETING=hello world' -e MODE=ui -v ui-data:\/data -v \/scratch --restart unless-stopped --memory 64m --cpus 0\.5 --pids-limit 100 busybox sh -c /);
     assert.equal(await axeViolations(page).then((v) => v.join('\n')), '', 'axe on the Run dialog');
     await screenshot(page, 'run-dialog');
     await dialog.getByRole('button', { name: 'Run' }).click();
@@ -153,13 +156,14 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     assert.deepEqual(words.slice(0, 5), ['berth', 'run', '-d', '--name', 'ui-web']);
     const r = d.berth(['create', '--name', 'ui-cli', ...words.slice(5)]);
     assert.equal(r.code, 0, r.stderr);
-    const fields = '{{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{json .Config.Tty}} {{json .Config.OpenStdin}} {{json .HostConfig.PortBindings}} {{json .HostConfig.RestartPolicy}} {{json .HostConfig.NetworkMode}} {{json .HostConfig.AutoRemove}}';
+    const fields = '{{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.ExposedPorts}} {{json .Config.Volumes}} {{json .Config.Tty}} {{json .Config.OpenStdin}} {{json .HostConfig.PortBindings}} {{json .HostConfig.RestartPolicy}} {{json .HostConfig.NetworkMode}} {{json .HostConfig.AutoRemove}} {{json .HostConfig.Memory}} {{json .HostConfig.NanoCpus}} {{json .HostConfig.PidsLimit}}';
     const ui1 = d.berth(['inspect', '-f', fields, 'ui-web']).stdout;
     const cli = d.berth(['inspect', '-f', fields, 'ui-cli']).stdout;
     assert.equal(ui1, cli);
     const binds = (n: string) => d.berth(['inspect', '-f', '{{json .HostConfig.Binds}}', n]).stdout;
     assert.equal(binds('ui-web'), binds('ui-cli'));
     assert.match(ui1, /"GREETING=hello world"/);
+    assert.match(ui1, / 67108864 500000000 100$/m, 'the limits were set');
     d.berth(['rm', 'ui-cli']);
   });
 
@@ -243,30 +247,45 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     await screenshot(page, 'container-inspect');
   });
 
-  test('a file uploaded from the Files tab is in the container, and downloads back', async () => {
+  test('the Files tab lists directories (browse in and up), uploads into the one listed, downloads back', async () => {
     await page.goto(`${ui.origin}/#/containers/ui-web`);
     await page.getByRole('tab', { name: 'Files' }).click();
-    const where = page.getByLabel('Path in the container');
-    await where.fill('/tmp');
-    await page.getByRole('button', { name: 'Show' }).click();
-    const details = page.getByRole('definition').filter({ hasText: 'directory' });
-    await details.waitFor();
+    // Nothing is read until asked; then the root is listed from its tar's headers.
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    const table = page.getByRole('table', { name: 'Contents of /' });
+    await table.getByRole('button', { name: 'Open directory etc' }).waitFor({ timeout: 30_000 });
+    const rootNames = (await table.locator('tr[data-file]').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { file: string } }).dataset.file)));
+    const ls = d.berth(['exec', 'ui-web', 'ls', '-A', '/']).stdout.split('\n').filter(Boolean).sort((a, b) => a.localeCompare(b));
+    assert.deepEqual([...rootNames].sort((a, b) => a.localeCompare(b)), ls, 'the listing of / is what ls shows');
+    // By keyboard: a directory's name is a button that Enter opens.
+    await table.getByRole('button', { name: 'Open directory bin' }).press('Enter');
+    const bin = page.getByRole('table', { name: 'Contents of /bin' });
+    await bin.locator('tr[data-file="sh"]').waitFor({ timeout: 30_000 });
+    assert.match(await bin.locator('tr[data-file="sh"]').innerText(), /link|file|hard link/);
+    await page.getByRole('button', { name: 'Up to /' }).click();
+    await table.getByRole('button', { name: 'Open directory tmp' }).click();
+    const tmp = page.getByRole('table', { name: 'Contents of /tmp' });
+    await tmp.waitFor();
+    assert.equal(await page.getByLabel('Path in the container').inputValue(), '/tmp');
     const content = `uploaded from the dashboard ${randomBytes(4).toString('hex')}\n`;
-    await page.getByLabel(/Upload a file/).setInputFiles({ name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
+    await page.getByLabel(/Upload a file into \/tmp/).setInputFiles({ name: 'hello.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.getByRole('status').getByText('Uploaded hello.txt into /tmp').waitFor();
-    const cat = d.berth(['exec', 'ui-web', 'cat', '/tmp/hello.txt']);
-    assert.equal(cat.stdout, content);
-    await where.fill('/tmp/hello.txt');
-    const [dl] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+    assert.equal(d.berth(['exec', 'ui-web', 'cat', '/tmp/hello.txt']).stdout, content);
+    // The listing shows it, with its size; its own Download button brings it back.
+    const row = tmp.locator('tr[data-file="hello.txt"]');
+    await row.waitFor();
+    assert.match(await row.innerText(), new RegExp(`file\\s+${content.length} B`));
+    const [dl] = await Promise.all([page.waitForEvent('download'), row.getByRole('button', { name: 'Download hello.txt' }).click()]);
     assert.equal(dl.suggestedFilename(), 'hello.txt');
     assert.equal(readFileSync((await dl.path())!, 'utf8'), content);
-    // A path that is not there: the error, not a blank page.
-    await where.fill('/no/such/path');
-    await page.getByRole('button', { name: 'Show' }).click();
-    await page.getByRole('alert').getByText(/Could not find the file \/no\/such\/path/).waitFor();
     assert.equal((await axeViolations(page)).join('\n'), '', 'axe on files');
     await screenshot(page, 'container-files');
+    // A path that is not there: the error, not a blank page; the listing stays.
+    await page.getByLabel('Path in the container').fill('/no/such/path');
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    await page.getByRole('alert').getByText(/Could not find the file \/no\/such\/path/).waitFor();
+    assert.ok(await tmp.locator('tr[data-file="hello.txt"]').isVisible());
   });
 
   test('the Run dialog is worked with the keyboard alone', async () => {
@@ -345,7 +364,7 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
   });
 
   test('every page passes axe-core (no serious or critical violations)', async () => {
-    for (const [name, heading] of [['containers', 'Containers'], ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['events', 'Events']]) {
+    for (const [name, heading] of [['containers', 'Containers'], ['images', 'Images'], ['volumes', 'Volumes'], ['networks', 'Networks'], ['disk', 'Disk usage'], ['events', 'Events']]) {
       await page.goto(`${ui.origin}/#/${name}`);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
       await page.waitForTimeout(300);
@@ -379,12 +398,17 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
     assert.equal(d.berth(['inspect', '-f', '{{.State.ExitCode}}', 'ui-web']).stdout.trim(), '137');
   });
 
-  test('compose projects are grouped, and stopped and removed as one', async () => {
+  test('compose projects are grouped; stop, up and down (containers and networks, not volumes) from their labels', async () => {
     const dir = mkdtempSync('/tmp/berth-ui-compose-');
+    const file = join(dir, 'compose.yaml');
+    const projectNets = () => d.berth(['network', 'ls', '--filter', 'label=com.docker.compose.project=uiproj', '--format', '{{.Name}}']).stdout.trim();
     try {
-      writeFileSync(join(dir, 'compose.yaml'), 'services:\n  web:\n    image: busybox\n    command: sleep 300\n  worker:\n    image: busybox\n    command: sleep 300\n');
-      const up = d.berth(['compose', '-p', 'uiproj', '-f', join(dir, 'compose.yaml'), 'up', '-d'], { timeout: 120_000 });
+      // Each service exits on SIGTERM (a bare sleep as PID 1 would not): a stop takes no 10 s grace.
+      const cmd = `["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]`;
+      writeFileSync(file, `services:\n  web:\n    image: busybox\n    command: ${cmd}\n    depends_on: [worker]\n    volumes: [data:/data]\n  worker:\n    image: busybox\n    command: ${cmd}\nvolumes:\n  data: {}\n`);
+      const up = d.berth(['compose', '-p', 'uiproj', '-f', file, 'up', '-d'], { timeout: 120_000 });
       assert.equal(up.code, 0, up.stderr);
+      assert.equal(projectNets(), 'uiproj_default');
       await page.goto(`${ui.origin}/#/containers`);
       const group = page.locator('tbody[data-project="uiproj"]');
       await group.getByRole('rowheader', { name: /Compose project uiproj/ }).waitFor({ timeout: 15_000 });
@@ -396,13 +420,30 @@ describe('berth ui', { skip: haveChromium ? false : 'no /usr/bin/chromium (CI in
       await screenshot(page, 'containers-compose');
       await page.getByRole('button', { name: 'Stop project uiproj' }).click();
       await group.getByText('0 of 2 running').waitFor({ timeout: 60_000 });
-      const states = d.berth(['ps', '-a', '--filter', 'label=com.docker.compose.project=uiproj', '--format', '{{.State}}']).stdout.trim().split('\n');
-      assert.deepEqual(states, ['exited', 'exited']);
-      await page.getByRole('button', { name: "Remove project uiproj's containers" }).click();
-      await group.waitFor({ state: 'detached', timeout: 30_000 });
+      const states = () => d.berth(['ps', '-a', '--filter', 'label=com.docker.compose.project=uiproj', '--format', '{{.State}}']).stdout.trim().split('\n');
+      assert.deepEqual(states(), ['exited', 'exited']);
+      // Up: the stopped project's containers start again, the dependency first.
+      await page.getByRole('button', { name: /^Up project uiproj/ }).press('Enter');
+      await group.getByText('(2 of 2 running)').waitFor({ timeout: 60_000 });
+      assert.deepEqual(states(), ['running', 'running']);
+      const started = (n: string) => d.berth(['inspect', '-f', '{{.State.StartedAt}}', n]).stdout.trim();
+      assert.ok(started('uiproj-worker-1') <= started('uiproj-web-1'), 'worker (a dependency of web) started first');
+      // Down: containers and the project's network go, the volume stays, as `compose down` without -v.
+      await page.getByRole('button', { name: /^Down project uiproj/ }).click();
+      await group.waitFor({ state: 'detached', timeout: 60_000 });
+      await page.getByRole('status').getByText(/Project uiproj is down: 2 containers removed, networks uiproj_default removed; volumes kept/).waitFor();
       assert.equal(d.berth(['ps', '-aq', '--filter', 'label=com.docker.compose.project=uiproj']).stdout, '');
+      assert.equal(projectNets(), '');
+      assert.match(d.berth(['volume', 'ls', '-q']).stdout, /^uiproj_data$/m);
+      // What compose itself sees afterwards: nothing running, and `down` finds nothing more to do.
+      const down = d.berth(['compose', '-p', 'uiproj', '-f', file, 'down'], { timeout: 120_000 });
+      assert.equal(down.code, 0, down.stderr);
+    } catch (err) {
+      // What the page and the daemon said, for the next look.
+      await screenshot(page, 'containers-compose-failed');
+      throw new Error(`${(err as Error).message}\npage: ${(await page.locator('main').innerText()).slice(0, 1500)}\ndaemon log: ${d.log().slice(-3000)}`);
     } finally {
-      d.berth(['compose', '-p', 'uiproj', '-f', join(dir, 'compose.yaml'), 'down'], { timeout: 120_000 });
+      d.berth(['compose', '-p', 'uiproj', '-f', file, 'down', '-v'], { timeout: 120_000 });
       rmSync(dir, { recursive: true, force: true });
     }
   });

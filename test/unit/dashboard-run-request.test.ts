@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, ROOT } from '../helpers/daemon.ts';
-import { buildRun, checkVolume, shellQuote, shellWords, type RunForm } from '../../src/ui/run-request.ts';
+import { buildRun, checkLimits, checkVolume, shellQuote, shellWords, type RunForm } from '../../src/ui/run-request.ts';
 
-const FORM: RunForm = { image: 'busybox', name: '', command: '', ports: '', env: '', volumes: '', restart: 'no' };
+const FORM: RunForm = { image: 'busybox', name: '', command: '', ports: '', env: '', volumes: '', restart: 'no', network: 'default', memory: '', cpus: '', pids: '' };
 
 /** The words a real sh makes of a command line. */
 function shSplit(line: string): string[] {
@@ -55,7 +55,7 @@ test('volume specs: absolute container paths, named volumes, modes', () => {
 });
 
 test('a valid form gives the create body and the equivalent command line', () => {
-  const r = buildRun({ image: 'busybox:latest', name: 'web', command: `sh -c 'sleep 1'`, ports: '127.0.0.1:8080:80\n53/udp', env: 'A=1\nB=two words', volumes: 'v:/data\n/anon', restart: 'on-failure:3' });
+  const r = buildRun({ image: 'busybox:latest', name: 'web', command: `sh -c 'sleep 1'`, ports: '127.0.0.1:8080:80\n53/udp', env: 'A=1\nB=two words', volumes: 'v:/data\n/anon', restart: 'on-failure:3', network: 'default', memory: '', cpus: '', pids: '' });
   assert.equal(r.errors, undefined);
   if (r.errors) return;
   assert.equal(r.commandLine, `berth run -d --name web -p 127.0.0.1:8080:80 -p 53/udp -e A=1 -e 'B=two words' -v v:/data -v /anon --restart on-failure:3 busybox:latest sh -c 'sleep 1'`);
@@ -71,6 +71,29 @@ test('a valid form gives the create body and the equivalent command line', () =>
     const bad = buildRun({ ...FORM, [field]: value });
     assert.match(bad.errors?.[field] ?? '', msg, `${field}=${value}`);
   }
+});
+
+test('network and resource limits: the create body\'s fields and the flags, bad values in the CLI\'s words', () => {
+  const r = buildRun({ ...FORM, network: 'backend', memory: '64m', cpus: '1.5', pids: '100' });
+  assert.equal(r.errors, undefined);
+  if (r.errors) return;
+  assert.equal(r.commandLine, 'berth run -d --network backend --memory 64m --cpus 1.5 --pids-limit 100 busybox');
+  const h = (r.request.body as { HostConfig: Record<string, unknown> }).HostConfig;
+  assert.deepEqual([h.NetworkMode, h.Memory, h.NanoCpus, h.PidsLimit], ['backend', 64 * 1024 * 1024, 1_500_000_000, 100]);
+  const none = buildRun(FORM);
+  assert.ok(!none.errors);
+  if (!none.errors) {
+    const d = (none.request.body as { HostConfig: Record<string, unknown> }).HostConfig;
+    assert.deepEqual([d.NetworkMode, d.Memory, d.NanoCpus, d.PidsLimit], ['default', 0, 0, null], 'what berth run sends without the flags');
+  }
+  // The berth CLI's own refusal for the same memory value, word for word.
+  const cli = spawnSync(BERTH, ['-H', 'unix:///nonexistent.sock', 'create', '-m', '12x', 'busybox'], { encoding: 'utf8' });
+  assert.equal(checkLimits({ memory: '12x', cpus: '', pids: '' }).errors.memory, 'invalid argument "12x" for "-m, --memory" flag: invalid size: \'12x\'');
+  assert.match(cli.stderr, /invalid size: '12x'/);
+  assert.match(checkLimits({ memory: '', cpus: 'two', pids: '' }).errors.cpus ?? '', /failed to parse two as a rational number/);
+  assert.match(checkLimits({ memory: '', cpus: '0.0000000001', pids: '' }).errors.cpus ?? '', /too precise/);
+  assert.match(checkLimits({ memory: '', cpus: '', pids: '1.5' }).errors.pids ?? '', /strconv\.ParseInt: parsing "1\.5": invalid syntax/);
+  assert.equal(checkLimits({ memory: '', cpus: '', pids: '-1' }).pids, -1);
 });
 
 test('the CLI\'s startup snapshot carries none of the dashboard or its server', () => {

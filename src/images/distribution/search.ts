@@ -1,7 +1,8 @@
 // `docker search`: GET /v1/search?q=&n= on the registry named in the term
 // (`localhost:5000/busy` searches localhost:5000 for "busy"; a bare term goes
 // to Docker Hub), filtered by stars and is-official as dockerd filters.
-import { fetch } from 'undici';
+// undici's request, not fetch: fetch refuses the browsers' "bad ports" (6000, 10080…), which a registry may well use.
+import { request } from 'undici';
 import { InvalidArgumentError, SystemError } from '../../errors.ts';
 import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 import { type Credentials, causeOf } from './auth.ts';
@@ -60,13 +61,13 @@ export async function searchRegistry(
     const header = basicHeader(creds);
     let res;
     try {
-      res = await fetch(url, { dispatcher: ep.dispatcher, headers: header ? { Authorization: header } : {} });
+      res = await request(url, { dispatcher: ep.dispatcher, headers: header ? { Authorization: header } : {} });
     } catch (err) {
       lastError = new SystemError(`Get "${url}": ${causeOf(err)}`);
       continue;
     }
-    const text = await res.text();
-    if (!res.ok) throw new SystemError(`Unexpected status code ${res.status}`);
+    const text = await res.body.text();
+    if (res.statusCode < 200 || res.statusCode > 299) throw new SystemError(`Unexpected status code ${res.statusCode}`);
     let body: { results?: unknown };
     try {
       body = JSON.parse(text) as { results?: unknown };

@@ -5,14 +5,13 @@ import { call, jsonLines } from '../api.ts';
 import { ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
 import { RunDialog } from './run-dialog.tsx';
 import { Sparklines, useSparklines } from '../sparkline.tsx';
+import { PROJECT, projectDown, projectRestart, projectStop, projectUp, SERVICE } from '../compose-actions.ts';
 
 interface Port { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }
 export interface ContainerSummary {
   Id: string; Names: string[]; Image: string; State: string; Status: string; Ports: Port[]; Command: string; Labels?: Record<string, string>;
 }
 
-const PROJECT = 'com.docker.compose.project';
-const SERVICE = 'com.docker.compose.service';
 
 const name = (c: ContainerSummary): string => (c.Names[0] ?? shortId(c.Id)).replace(/^\//, '');
 
@@ -72,14 +71,17 @@ export function ContainersPage() {
   });
 
   // Compose's containers grouped by project (Docker's well-known labels), the others first.
-  const projectAction = (project: string, members: ContainerSummary[], what: string) => act(async () => {
-    if (what === 'remove' && !confirm(`Remove the ${members.length} containers of project ${project}?`)) return;
+  const [projectDone, setProjectDone] = useState('');
+  const projectAction = (project: string, members: ContainerSummary[], what: 'up' | 'stop' | 'restart' | 'down') => act(async () => {
+    if (what === 'down' && !confirm(`Down project ${project}: stop and remove its ${members.length} containers and its networks (its volumes are kept)?`)) return;
+    setProjectDone('');
     try {
-      for (const c of members) {
-        if (what === 'remove') await call('DELETE', `/containers/${c.Id}`, { query: { force: true } });
-        else if (what === 'start' && c.State === 'running') continue;
-        else if (what === 'stop' && c.State !== 'running' && c.State !== 'paused') continue;
-        else await call('POST', `/containers/${c.Id}/${what}`);
+      if (what === 'up') await projectUp(members);
+      else if (what === 'stop') await projectStop(members);
+      else if (what === 'restart') await projectRestart(members);
+      else {
+        const nets = await projectDown(project, members);
+        setProjectDone(`Project ${project} is down: ${members.length} containers removed${nets.length ? `, networks ${nets.join(', ')} removed` : ''}; volumes kept`);
       }
     } finally {
       refresh();
@@ -126,6 +128,7 @@ export function ContainersPage() {
         <button type="button" class="primary" onClick={() => setRunning(true)}>Run a container…</button>
       </div>
       <ErrorLine error={error ?? loadError} />
+      <p class="muted" role="status">{projectDone}</p>
       {running && <RunDialog onClose={(created) => { setRunning(false); if (created) refresh(); }} />}
       <table class="list">
         <caption class="sr-only">Containers, {list.length} in all</caption>
@@ -141,10 +144,10 @@ export function ContainersPage() {
             <tr class="project-head">
               <th scope="rowgroup" colSpan={6}>Compose project {project} <small class="muted">({members.filter((c) => c.State === 'running').length} of {members.length} running)</small></th>
               <td class="actions">
-                <button type="button" onClick={() => projectAction(project, members, 'start')} aria-label={`Start project ${project}`}>Start</button>
+                <button type="button" onClick={() => projectAction(project, members, 'up')} aria-label={`Up project ${project} (start its containers)`}>Up</button>
                 <button type="button" onClick={() => projectAction(project, members, 'stop')} aria-label={`Stop project ${project}`}>Stop</button>
                 <button type="button" onClick={() => projectAction(project, members, 'restart')} aria-label={`Restart project ${project}`}>Restart</button>
-                <button type="button" class="danger" onClick={() => projectAction(project, members, 'remove')} aria-label={`Remove project ${project}'s containers`}>Remove</button>
+                <button type="button" class="danger" onClick={() => projectAction(project, members, 'down')} aria-label={`Down project ${project} (remove its containers and networks)`}>Down</button>
               </td>
             </tr>
             {members.sort((a, b) => name(a).localeCompare(name(b))).map(row)}

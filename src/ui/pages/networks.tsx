@@ -1,7 +1,8 @@
-// Networks: list, create (bridge), remove.
+// Networks: list, create (bridge), inspect (as a tree), remove, prune.
 import { useState } from 'preact/hooks';
 import { call } from '../api.ts';
 import { ErrorLine, shortId, useAction, usePolled } from '../common.tsx';
+import { InspectPanel } from '../inspect-panel.tsx';
 
 interface Network { Id: string; Name: string; Driver: string; Scope: string; IPAM?: { Config?: { Subnet?: string }[] } }
 
@@ -10,6 +11,8 @@ export function NetworksPage() {
   const [error, act] = useAction();
   const [name, setName] = useState('');
   const [subnet, setSubnet] = useState('');
+  const [inspected, setInspected] = useState<Network>();
+  const [pruned, setPruned] = useState('');
   const create = (e: Event) => act(async () => {
     e.preventDefault();
     await call('POST', '/networks/create', {
@@ -22,6 +25,15 @@ export function NetworksPage() {
   const remove = (n: Network) => act(async () => {
     if (!confirm(`Remove network ${n.Name}?`)) return;
     await call('DELETE', `/networks/${encodeURIComponent(n.Id)}`);
+    if (inspected?.Id === n.Id) setInspected(undefined);
+    refresh();
+  });
+  // As `docker network prune`: the networks no container is connected to (the predefined ones stay).
+  const prune = () => act(async () => {
+    if (!confirm('Remove every network no container uses?')) return;
+    setPruned('');
+    const r = await call<{ NetworksDeleted: string[] | null }>('POST', '/networks/prune');
+    setPruned(`Deleted ${(r.NetworksDeleted ?? []).length} networks${r.NetworksDeleted?.length ? `: ${r.NetworksDeleted.join(', ')}` : ''}`);
     refresh();
   });
   return (
@@ -34,7 +46,12 @@ export function NetworksPage() {
         <input id="network-subnet" type="text" value={subnet} placeholder="172.30.0.0/16" onInput={(e) => setSubnet((e.currentTarget as HTMLInputElement).value)} />
         <button type="submit">Create</button>
       </form>
+      <div class="bar">
+        <button type="button" class="danger" onClick={prune}>Prune networks</button>
+        <span class="muted" role="status">{pruned}</span>
+      </div>
       <ErrorLine error={error ?? loadError} />
+      {inspected && <InspectPanel path={`/networks/${encodeURIComponent(inspected.Id)}`} title={`Network ${inspected.Name}`} />}
       <table class="list">
         <caption class="sr-only">Networks</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">ID</th><th scope="col">Driver</th><th scope="col">Subnet</th><th scope="col">Actions</th></tr></thead>
@@ -45,7 +62,10 @@ export function NetworksPage() {
               <td class="mono">{shortId(n.Id)}</td>
               <td>{n.Driver}</td>
               <td class="mono">{(n.IPAM?.Config ?? []).map((c) => c.Subnet).filter(Boolean).join(', ')}</td>
-              <td>{!['bridge', 'host', 'none'].includes(n.Name) && <button type="button" class="danger" onClick={() => remove(n)} aria-label={`Remove network ${n.Name}`}>Remove</button>}</td>
+              <td class="actions">
+                <button type="button" onClick={() => setInspected(inspected?.Id === n.Id ? undefined : n)} aria-expanded={inspected?.Id === n.Id} aria-label={`Inspect network ${n.Name}`}>Inspect</button>
+                {!['bridge', 'host', 'none'].includes(n.Name) && <button type="button" class="danger" onClick={() => remove(n)} aria-label={`Remove network ${n.Name}`}>Remove</button>}
+              </td>
             </tr>
           ))}
         </tbody>

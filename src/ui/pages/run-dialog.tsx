@@ -5,10 +5,11 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, call, jsonLines, pullQuery } from '../api.ts';
 import { ErrorLine, useAction } from '../common.tsx';
 import { buildRun, type RunForm } from '../run-request.ts';
+import { LocalImages, RegistrySearch } from './image-search.tsx';
 
-const EMPTY: RunForm = { image: '', name: '', command: '', ports: '', env: '', volumes: '', restart: 'no' };
+const EMPTY: RunForm = { image: '', name: '', command: '', ports: '', env: '', volumes: '', restart: 'no', network: 'default', memory: '', cpus: '', pids: '' };
 
-function Field(p: { id: keyof RunForm; label: string; hint?: string; error?: string; multi?: boolean; value: string; onInput: (v: string) => void }) {
+function Field(p: { id: keyof RunForm; label: string; hint?: string; error?: string; multi?: boolean; list?: string; value: string; onInput: (v: string) => void }) {
   const describedBy = [p.hint ? `${p.id}-hint` : '', p.error ? `${p.id}-error` : ''].filter(Boolean).join(' ') || undefined;
   const common = {
     id: `run-${p.id}`, name: p.id, value: p.value, 'aria-invalid': p.error ? true : undefined, 'aria-describedby': describedBy,
@@ -17,7 +18,7 @@ function Field(p: { id: keyof RunForm; label: string; hint?: string; error?: str
   return (
     <div class="field">
       <label for={`run-${p.id}`}>{p.label}</label>
-      {p.multi ? <textarea rows={2} {...common} /> : <input type="text" autocomplete="off" spellcheck={false} {...common} />}
+      {p.multi ? <textarea rows={2} {...common} /> : <input type="text" autocomplete="off" spellcheck={false} list={p.list} {...common} />}
       {p.hint && <small id={`${p.id}-hint`}>{p.hint}</small>}
       {p.error && <p class="field-error" id={`${p.id}-error`} role="alert">{p.error}</p>}
     </div>
@@ -30,14 +31,18 @@ export function RunDialog({ onClose }: { onClose: (created: boolean) => void }) 
   const [touched, setTouched] = useState<Set<keyof RunForm>>(new Set());
   const [submitted, setSubmitted] = useState(false);
   const [busy, setBusy] = useState('');
-  const [error, act] = useAction();
+  const [error, act, setError] = useAction();
+  const [networks, setNetworks] = useState<string[]>([]);
   useEffect(() => {
     ref.current?.showModal();
+    call<{ Name: string }[]>('GET', '/networks').then((l) => setNetworks(l.map((n) => n.Name).sort()), () => setNetworks([]));
   }, []);
 
   const built = buildRun(form);
   const shown = (k: keyof RunForm): string | undefined => (submitted || touched.has(k) ? built.errors?.[k] : undefined);
   const set = (k: keyof RunForm) => (v: string) => {
+    // The daemon's last answer was about the form as it was.
+    if (error) setError(undefined);
     setForm({ ...form, [k]: v });
     setTouched(new Set(touched).add(k));
   };
@@ -80,7 +85,9 @@ export function RunDialog({ onClose }: { onClose: (created: boolean) => void }) 
     <dialog ref={ref} class="run" aria-labelledby="run-h" onClose={() => onClose(false)}>
       <form method="dialog" onSubmit={submit} noValidate>
         <h2 id="run-h">Run a container</h2>
-        <Field id="image" label="Image" value={form.image} onInput={set('image')} error={shown('image')} hint="e.g. busybox:latest" />
+        <Field id="image" label="Image" value={form.image} onInput={set('image')} error={shown('image')} hint="e.g. busybox:latest (local images are suggested)" list="local-images" />
+        <LocalImages id="local-images" />
+        <RegistrySearch term={form.image} onPick={set('image')} />
         <Field id="name" label="Name (optional)" value={form.name} onInput={set('name')} error={shown('name')} />
         <Field id="command" label="Command (optional)" value={form.command} onInput={set('command')} error={shown('command')} hint="as in a shell: sh -c 'echo hi'" />
         <Field id="ports" label="Ports" multi value={form.ports} onInput={set('ports')} error={shown('ports')} hint="one per line: 8080:80, 127.0.0.1:53:53/udp" />
@@ -92,6 +99,21 @@ export function RunDialog({ onClose }: { onClose: (created: boolean) => void }) 
             {['no', 'on-failure', 'always', 'unless-stopped'].map((p) => <option value={p}>{p}</option>)}
           </select>
         </div>
+        <div class="field">
+          <label for="run-network">Network</label>
+          <select id="run-network" value={form.network} onChange={(e) => set('network')((e.currentTarget as HTMLSelectElement).value)}>
+            <option value="default">default (bridge)</option>
+            {networks.filter((n) => n !== 'bridge').map((n) => <option value={n}>{n}</option>)}
+          </select>
+        </div>
+        <fieldset class="limits-set">
+          <legend>Resource limits (optional)</legend>
+          <div class="limits">
+            <Field id="memory" label="Memory" value={form.memory} onInput={set('memory')} error={shown('memory')} hint="e.g. 256m, 1g" />
+            <Field id="cpus" label="CPUs" value={form.cpus} onInput={set('cpus')} error={shown('cpus')} hint="e.g. 0.5" />
+            <Field id="pids" label="Processes (pids limit)" value={form.pids} onInput={set('pids')} error={shown('pids')} hint="e.g. 100, -1 unlimited" />
+          </div>
+        </fieldset>
         <div class="field">
           <span id="cmdline-label">Equivalent command</span>
           <output class="cmdline" aria-labelledby="cmdline-label" data-testid="cmdline">{built.errors ? '(fix the fields above)' : built.commandLine}</output>
