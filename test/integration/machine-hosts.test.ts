@@ -113,4 +113,25 @@ describe('berth machine on a systemd host and as a user other than root', { skip
     assert.equal(contextExists('u2'), false);
     assert.equal(users.exec('test -e /etc/berth/machine || test -e /opt/berth').code, 1);
   });
+
+  // The install script downloads Debian packages and npm's dependencies (some 400 MB) from
+  // deb.debian.org and registry.npmjs.org through the TestDaemon's NAT: only when asked.
+  test('auto on a host that reaches its mirror and npm runs the install script there', { skip: process.env.BERTH_TEST_ONLINE !== '1' && 'set BERTH_TEST_ONLINE=1 (it downloads from deb.debian.org and registry.npmjs.org)' }, async () => {
+    const online = await startMachineHost(d, `bt-mon-${TAG}`, { online: true });
+    try {
+      const r = berth(['machine', 'create', '--ssh-host', online.addr, '--ssh-key', online.key, 'on1']);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /Installing berth with its install script \([\d.]+ reaches deb\.debian\.org and registry\.npmjs\.org\)\.\.\.\n/);
+      assert.equal(berth(['machine', 'inspect', '-f', '{{.Berth.InstallMethod}}', 'on1']).stdout, 'script\n');
+      // Built there: the host's own C launcher and node_modules, berth linked as install.sh links it.
+      assert.equal(online.exec('test -d /opt/berth/node_modules && readlink /usr/local/bin/berth').stdout, '/opt/berth/dist/berth\n');
+      // install.sh seeded busybox; the machine's daemon (not the one install.sh started) serves it.
+      runsOn('on1');
+      assert.equal(berth(['machine', 'rm', '-y', 'on1']).code, 0);
+      assert.equal(online.exec('test -e /opt/berth || test -e /usr/local/bin/berth').code, 1);
+    } finally {
+      berth(['machine', 'rm', '-y', '-f', 'on1']);
+      await online.stop();
+    }
+  });
 });
