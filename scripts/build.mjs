@@ -90,6 +90,16 @@ execFileSync('cc', ['-O2', '-Wall', '-Wextra',
   `-DBERTH_NODE=${cString(node)}`, `-DBERTH_BLOB=${cString(blob)}`, `-DBERTH_MJS=${cString(join(dist, 'berth.mjs'))}`, `-DBERTH_BUILD=${cString(buildKey)}`,
   '-o', join(dist, 'berth.new'), join(root, 'src/launcher/berth.c')], { stdio: 'inherit' });
 renameSync(join(dist, 'berth.new'), join(dist, 'berth'));
+// The same launcher for the hosts `berth machine` copies this build to, with
+// their paths (src/machine/remote.ts INSTALL_DIR: /opt/berth/{dist,node}),
+// so that their CLI, `system dial-stdio` under `-H ssh://` included, is warm too.
+const remoteDist = '/opt/berth/dist';
+const remoteNode = '/opt/berth/node/bin/node';
+const remoteKey = createHash('sha256').update(readFileSync(blob)).update(`\0${remoteNode}\0${remoteDist}`).digest('hex').slice(0, 16);
+execFileSync('cc', ['-O2', '-Wall', '-Wextra',
+  `-DBERTH_NODE=${cString(remoteNode)}`, `-DBERTH_BLOB=${cString(`${remoteDist}/cli.blob`)}`, `-DBERTH_MJS=${cString(`${remoteDist}/berth.mjs`)}`, `-DBERTH_BUILD=${cString(remoteKey)}`,
+  '-o', join(dist, 'berth-machine.new'), join(root, 'src/launcher/berth.c')], { stdio: 'inherit' });
+renameSync(join(dist, 'berth-machine.new'), join(dist, 'berth-machine'));
 // The same start without the warm path, as a script whose paths a copy of
 // this build can rewrite: `berth machine` installs it on the hosts it makes
 // (src/machine/package.ts). Its flags are the C launcher's cold() ones.

@@ -2,7 +2,11 @@
 // system's OpenSSH client runs `berth system dial-stdio` on the remote host,
 // and its stdin/stdout are the connection. Keys, agent, known_hosts and
 // ~/.ssh/config are OpenSSH's business, as for any ssh command.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 
@@ -14,15 +18,88 @@ export interface SshTarget {
   socketPath?: string;
 }
 
-/** The ssh command line: OpenSSH's options as the docker CLI passes them, then the remote command. */
+/** The ssh command line: OpenSSH's options as the docker CLI passes them (and berth's connection sharing), then the remote command. */
 export function sshArgs(t: SshTarget): string[] {
-  const args = ['-o', 'ConnectTimeout=30', '-T'];
+  const args = ['-o', 'ConnectTimeout=30', '-T', ...muxOptions(t)];
   if (t.user) args.push('-l', t.user);
   if (t.port) args.push('-p', String(t.port));
   args.push('--', t.host, 'berth');
   if (t.socketPath) args.push('--host', `unix://${t.socketPath}`);
   args.push('system', 'dial-stdio');
   return args;
+}
+
+/**
+ * OpenSSH connection sharing, owned by berth: the first ssh to a host becomes
+ * the master of a connection that outlives it for a while (ControlPersist),
+ * and the commands that follow open sessions on it instead of paying a TCP
+ * connect, key exchange and authentication each (most of a `-H ssh:// ps`).
+ * The socket lives in a directory of berth's, 0700 and the user's own. Left
+ * out when the user's ssh config already decides (ControlMaster or
+ * ControlPath set there: theirs wins), when BERTH_SSH_MUX=0, or when no
+ * private directory with a short enough path is at hand.
+ */
+const MUX_PERSIST = '10m';
+const muxMemo = new Map<string, string[]>();
+
+function muxOptions(t: SshTarget): string[] {
+  if (process.env.BERTH_SSH_MUX === '0') return [];
+  const key = `${t.user ?? ''}@${t.host}:${t.port ?? ''}`;
+  let opts = muxMemo.get(key);
+  if (!opts) {
+    opts = [];
+    const dir = muxDir();
+    if (dir) {
+      // One socket per destination as written (not OpenSSH's %C, which needs the config read).
+      const path = join(dir, createHash('sha256').update(key).digest('hex').slice(0, 40));
+      // A master of ours already serves it: the config was asked when it was made (`ssh -G`
+      // costs a process on every command otherwise); a change of the config is taken up
+      // once that master has idled out.
+      const ours = isSocket(path) || !userConfigDecides(t);
+      if (ours) opts = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${path}`, '-o', `ControlPersist=${MUX_PERSIST}`];
+    }
+    muxMemo.set(key, opts);
+  }
+  return opts;
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** What `ssh -G` makes of the user's config for this destination: sharing set up there is theirs. */
+function userConfigDecides(t: SshTarget): boolean {
+  const args = ['-G', ...(t.user ? ['-l', t.user] : []), ...(t.port ? ['-p', String(t.port)] : []), '--', t.host];
+  const r = spawnSync('ssh', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+  // No answer (no ssh, a broken config): the connection's own ssh will say why.
+  if (r.status !== 0) return true;
+  const conf = new Map(r.stdout.split('\n').map((l) => { const i = l.indexOf(' '); return [l.slice(0, i), l.slice(i + 1)] as const; }));
+  return (conf.get('controlmaster') ?? 'false') !== 'false' || (conf.get('controlpath') ?? 'none') !== 'none';
+}
+
+/**
+ * ~/.berth/ssh, else /tmp/berth-ssh-UID: made 0700, used only if it is a
+ * directory of ours that nobody else can enter, with room for a socket name
+ * (the socket's name is 40 characters, and the master binds a 17-character longer
+ * temporary name first, within sun_path's 108 bytes).
+ */
+function muxDir(): string | undefined {
+  const uid = process.getuid?.() ?? -1;
+  for (const dir of [join(homedir(), '.berth', 'ssh'), `/tmp/berth-ssh-${uid}`]) {
+    if (dir.length + 1 + 40 + 17 >= 104) continue;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const st = lstatSync(dir);
+      if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
+    } catch {
+      // not usable: the next candidate
+    }
+  }
+  return undefined;
 }
 
 /** ssh failed before the remote dial-stdio could answer: what ssh (or the remote berth) said. */

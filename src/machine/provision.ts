@@ -4,10 +4,10 @@
 import { copyFileSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cleanScratch, makeCa, makeClientCert, makeServerCert, serverSans } from './certs.ts';
-import { buildId, packageTar } from './package.ts';
+import { buildId, packageTar, sourceTar } from './package.ts';
 import { probeDaemon, waitForDaemon, type DaemonState } from './probe.ts';
 import {
-  daemonJson, INSTALL_SCRIPT, installPackagesScript, parseProbe, PROBE_SCRIPT, RECERT_SCRIPT, SERVICE, SERVICE_SCRIPT,
+  daemonJson, INSTALL_SCRIPT, installPackagesScript, NPM_REGISTRY, parseProbe, probeScript, RECERT_SCRIPT, SCRIPT_INSTALL_SCRIPT, SERVICE, SERVICE_SCRIPT,
   SYSTEMD_UNIT, UNINSTALL_SCRIPT, type HostFacts,
 } from './remote.ts';
 import { forgetHostKey, sshError, sshRun, type SshTarget } from './ssh.ts';
@@ -16,8 +16,12 @@ import { ENGINE_PORT, MachineError, MachineStore, type MachineConfig } from './s
 /** How long a daemon gets to answer after a (re)start. */
 const DAEMON_WAIT_MS = 90_000;
 
+export type InstallMethod = 'script' | 'copy' | 'auto';
+
 export interface CreateOptions extends Omit<SshTarget, 'knownHosts'> {
   name: string;
+  /** script: the README's install script on the host; copy: this host's build; auto: script when the host reaches the registries. */
+  installMethod: InstallMethod;
   log: (line: string) => void;
 }
 
@@ -38,8 +42,8 @@ export function machineState(store: MachineStore, c: MachineConfig, timeoutMs = 
   return probeDaemon(c.Driver.IPAddress, c.Driver.EnginePort, clientTls(store.dir(c.Name)), timeoutMs);
 }
 
-async function look(t: SshTarget): Promise<HostFacts> {
-  const r = await sshRun(t, PROBE_SCRIPT, { timeoutMs: 60_000 });
+async function look(t: SshTarget, reach: boolean): Promise<HostFacts> {
+  const r = await sshRun(t, probeScript({ reach }), { timeoutMs: 60_000 });
   if (r.code !== 0) throw new MachineError(`Error creating machine: cannot reach ${t.host} over ssh: ${sshError(r)}`);
   return parseProbe(r.stdout);
 }
@@ -70,12 +74,18 @@ export async function createMachine(store: MachineStore, o: CreateOptions): Prom
   try {
     o.log('Creating machine...');
     o.log(`Waiting for ${o.host} to answer over ssh...`);
-    const facts = await look(t);
+    const facts = await look(t, o.installMethod !== 'copy');
     o.log('Detecting operating system of created instance...');
     checkDebian(t, facts);
     sudo = facts.uid !== 0;
+    if (sudo && !facts.sudo) {
+      throw new MachineError(`Error creating machine: ${o.user}@${o.host} is not root and cannot run sudo without a password; berth machine needs root or password-less sudo on the host`);
+    }
+    const method = chooseMethod(t, o.installMethod, facts);
     o.log(`Provisioning with ${facts.osRelease.PRETTY_NAME ?? 'Debian'}...`);
-    if (facts.missing.length) {
+    if (method === 'script') o.log(`Installing berth with its install script (${o.host} reaches ${facts.apt!.host} and ${NPM_REGISTRY})...`);
+    else if (o.installMethod === 'auto') o.log(`Copying this host's berth (${o.host} does not reach ${unreached(facts).join(' or ')})...`);
+    if (method === 'copy' && facts.missing.length) {
       o.log(`Installing ${facts.missing.join(', ')}...`);
       const r = await sshRun(t, installPackagesScript(facts.missing), { sudo, timeoutMs: 600_000 });
       if (r.code !== 0) {
@@ -112,15 +122,19 @@ export async function createMachine(store: MachineStore, o: CreateOptions): Prom
           StorePath: dir,
         },
       },
-      Berth: { Service: facts.systemd ? 'systemd' : 'pidfile', Sudo: sudo, Created: new Date().toISOString() },
+      Berth: { Service: facts.systemd ? 'systemd' : 'pidfile', Sudo: sudo, InstallMethod: method, Created: new Date().toISOString() },
     };
     store.writeConfig(staging, config);
 
-    const build = buildId();
-    const sendPackage = facts.build !== build;
-    o.log(sendPackage ? 'Copying berth and certs to the remote machine...' : 'Copying certs to the remote machine (berth is already there)...');
     remoteTouched = true;
-    await install(t, staging, sudo, sendPackage);
+    if (method === 'script') {
+      o.log('Copying the berth source and certs to the remote machine, running scripts/install.sh there...');
+      await install(t, staging, sudo, 'script');
+    } else {
+      const sendPackage = facts.build !== buildId();
+      o.log(sendPackage ? 'Copying berth and certs to the remote machine...' : 'Copying certs to the remote machine (berth is already there)...');
+      await install(t, staging, sudo, sendPackage ? 'package' : 'none');
+    }
     o.log('Checking connection to berth...');
     const s = await waitForDaemon(o.host, ENGINE_PORT, clientTls(staging), DAEMON_WAIT_MS);
     if (s.state !== 'Running') throw new MachineError(`Error creating machine: the berth daemon on ${o.host} did not answer on ${machineUrl(config)}: ${s.error || s.state}`);
@@ -136,7 +150,22 @@ export async function createMachine(store: MachineStore, o: CreateOptions): Prom
   }
 }
 
-async function install(t: SshTarget, dir: string, sudo: boolean, withPackage: boolean): Promise<void> {
+/** What the registries the script needs leave out of reach: the apt mirror, the npm registry. */
+function unreached(f: HostFacts): string[] {
+  return [...(f.apt?.reached ? [] : [f.apt?.host ?? 'its apt mirror']), ...(f.npm ? [] : [NPM_REGISTRY])];
+}
+
+/** auto: the install script when the host reaches its apt mirror and npm's registry, else the copy. */
+function chooseMethod(t: SshTarget, asked: InstallMethod, f: HostFacts): 'script' | 'copy' {
+  if (asked === 'copy') return 'copy';
+  const missing = unreached(f);
+  if (asked === 'script' && missing.length) {
+    throw new MachineError(`Error creating machine: --install-method script: ${t.host} cannot reach ${missing.join(' or ')}; use --install-method copy to copy this host's berth`);
+  }
+  return missing.length ? 'copy' : 'script';
+}
+
+async function install(t: SshTarget, dir: string, sudo: boolean, what: 'package' | 'none' | 'script'): Promise<void> {
   const files = {
     'daemon.json': daemonJson(),
     'ca.pem': readFileSync(join(dir, 'ca.pem')),
@@ -145,11 +174,12 @@ async function install(t: SshTarget, dir: string, sudo: boolean, withPackage: bo
     'berth-service': SERVICE_SCRIPT,
     'berth.service': SYSTEMD_UNIT,
   };
-  await sendTar(t, files, withPackage, INSTALL_SCRIPT, sudo, 'installing berth');
+  if (what === 'script') await sendTar(t, sourceTar(files), SCRIPT_INSTALL_SCRIPT, sudo, 'installing berth');
+  else await sendTar(t, packageTar(files, what === 'package'), INSTALL_SCRIPT, sudo, 'installing berth');
 }
 
-async function sendTar(t: SshTarget, files: Record<string, string | Buffer>, withPackage: boolean, script: string, sudo: boolean, what: string): Promise<void> {
-  const { child, cleanup } = packageTar(files, withPackage);
+async function sendTar(t: SshTarget, tar: ReturnType<typeof packageTar>, script: string, sudo: boolean, what: string): Promise<void> {
+  const { child, cleanup } = tar;
   let tarErr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { tarErr += c; });
   const tarDone = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
@@ -189,7 +219,7 @@ export async function regenerateCerts(store: MachineStore, c: MachineConfig, cli
     else for (const f of ['cert.pem', 'key.pem']) copyFileSync(join(dir, f), join(scratch, f));
     cleanScratch(scratch);
     const files = { 'ca.pem': readFileSync(join(scratch, 'ca.pem')), 'server.pem': readFileSync(join(scratch, 'server.pem')), 'server-key.pem': readFileSync(join(scratch, 'server-key.pem')) };
-    await sendTar(targetOf(c), files, false, RECERT_SCRIPT, c.Berth.Sudo, 'regenerating certificates');
+    await sendTar(targetOf(c), packageTar(files, false), RECERT_SCRIPT, c.Berth.Sudo, 'regenerating certificates');
     store.replaceFiles(c.Name, scratch, ['ca.pem', 'ca-key.pem', 'server.pem', 'server-key.pem', 'cert.pem', 'key.pem']);
     c.HostOptions.AuthOptions.ServerCertSANs = sans;
     store.writeConfig(dir, c);

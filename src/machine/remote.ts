@@ -112,9 +112,37 @@ case "$1" in
 esac
 `;
 
-/** First look at a host: its os-release, architecture, missing packages, the package it has, its init, its user. */
-export const PROBE_SCRIPT = `
+/** The npm registry install.sh's `npm ci` fetches from. */
+export const NPM_REGISTRY = 'registry.npmjs.org';
+
+/**
+ * Whether the host reaches its apt mirror (the first http(s) URI of its
+ * sources) and the npm registry: a TCP connect of at most 5 s each, through
+ * bash's /dev/tcp (bash and timeout are Essential in Debian, curl is not).
+ */
+const REACH_SCRIPT = `
+reach() { timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -n 's#^deb  *\\(\\[[^]]*\\]  *\\)\\{0,1\\}\\(https\\{0,1\\}\\)://\\([^/ ]*\\).*#\\2 \\3#p' | head -n 1)
+[ -n "$m" ] || m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's#^URIs: *\\(https\\{0,1\\}\\)://\\([^/ ]*\\).*#\\1 \\2#p' | head -n 1)
+if [ -n "$m" ]; then
+  set -- $m
+  port=80; [ "$1" = https ] && port=443
+  reach "$2" $port && echo "@reach-apt $2" || echo "@unreached-apt $2"
+else
+  echo "@unreached-apt (no apt source)"
+fi
+reach ${NPM_REGISTRY} 443 && echo "@reach-npm" || echo "@unreached-npm"
+`;
+
+/** First look at a host: its os-release, architecture, missing packages, the package it has, its init, its user (and, asked, which registries it reaches). */
+export function probeScript(o: { reach: boolean }): string {
+  return (o.reach ? REACH_SCRIPT : '') + PROBE_SCRIPT;
+}
+
+const PROBE_SCRIPT = `
 echo "@uid $(id -u)"
+# Not root: berth's steps go through sudo, which must not ask for a password (BatchMode: nobody to type it).
+[ "$(id -u)" = 0 ] || { sudo -n true >/dev/null 2>&1 && echo "@sudo"; }
 echo "@arch $(uname -m)"
 [ -d /run/systemd/system ] && echo "@systemd"
 [ -f ${INSTALL_DIR}/BUILD ] && echo "@build $(cat ${INSTALL_DIR}/BUILD)"
@@ -129,6 +157,11 @@ cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true
 
 export interface HostFacts {
   uid: number;
+  /** A user other than root may run sudo without a password. */
+  sudo: boolean;
+  /** The apt mirror's host and whether it answered; undefined when not probed. */
+  apt?: { host: string; reached: boolean };
+  npm?: boolean;
   arch: string;
   systemd: boolean;
   build?: string;
@@ -138,7 +171,7 @@ export interface HostFacts {
 }
 
 export function parseProbe(out: string): HostFacts {
-  const facts: HostFacts = { uid: -1, arch: '', systemd: false, missing: [], osRelease: {}, hasOsRelease: false };
+  const facts: HostFacts = { uid: -1, sudo: false, arch: '', systemd: false, missing: [], osRelease: {}, hasOsRelease: false };
   const lines = out.split('\n');
   let i = 0;
   for (; i < lines.length; i++) {
@@ -147,6 +180,9 @@ export function parseProbe(out: string): HostFacts {
     const [tag, ...rest] = l.split(' ');
     const v = rest.join(' ');
     if (tag === '@uid') facts.uid = Number(v);
+    else if (tag === '@sudo') facts.sudo = true;
+    else if (tag === '@reach-apt' || tag === '@unreached-apt') facts.apt = { host: v, reached: tag === '@reach-apt' };
+    else if (tag === '@reach-npm' || tag === '@unreached-npm') facts.npm = tag === '@reach-npm';
     else if (tag === '@arch') facts.arch = v;
     else if (tag === '@systemd') facts.systemd = true;
     else if (tag === '@build') facts.build = v;
@@ -165,12 +201,7 @@ export function installPackagesScript(pkgs: string[]): string {
   return `export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends ${pkgs.join(' ')} >/dev/null`;
 }
 
-/**
- * Unpacks the tar on stdin (pkg/ when the package is sent, machine/ always),
- * stops a daemon this tool started before, swaps the package in whole, puts
- * the configuration in place and starts the daemon.
- */
-export const INSTALL_SCRIPT = `set -e
+const INSTALL_HEAD = `set -e
 umask 022
 mkdir -p /opt ${CONF_DIR}
 chmod 700 ${CONF_DIR}
@@ -178,13 +209,9 @@ t=$(mktemp -d /opt/.berth-machine.XXXXXX)
 trap 'rm -rf "$t"' EXIT
 tar -xzf - -C "$t"
 [ -x ${SERVICE} ] && ${SERVICE} stop || true
-if [ -d "$t/pkg" ]; then
-  rm -rf ${INSTALL_DIR}.old
-  [ -e ${INSTALL_DIR} ] && mv ${INSTALL_DIR} ${INSTALL_DIR}.old
-  mv "$t/pkg" ${INSTALL_DIR}
-  rm -rf ${INSTALL_DIR}.old
-fi
-mkdir -p /usr/local/bin
+`;
+
+const INSTALL_TAIL = `mkdir -p /usr/local/bin
 ln -sfn ${INSTALL_DIR}/dist/berth /usr/local/bin/berth
 command -v docker >/dev/null 2>&1 || ln -sfn ${INSTALL_DIR}/dist/berth /usr/local/bin/docker
 for f in daemon.json ca.pem server.pem server-key.pem berth-service; do
@@ -200,6 +227,46 @@ fi
 ${SERVICE} start
 ${SERVICE} wait
 `;
+
+/**
+ * The copy: unpacks the tar on stdin (pkg/ when the package is sent,
+ * machine/ always), stops a daemon this tool started before, swaps the
+ * package in whole, puts the configuration in place and starts the daemon.
+ */
+export const INSTALL_SCRIPT = `${INSTALL_HEAD}if [ -d "$t/pkg" ]; then
+  rm -rf ${INSTALL_DIR}.old
+  [ -e ${INSTALL_DIR} ] && mv ${INSTALL_DIR} ${INSTALL_DIR}.old
+  mv "$t/pkg" ${INSTALL_DIR}
+  rm -rf ${INSTALL_DIR}.old
+fi
+${INSTALL_TAIL}`;
+
+const SCRIPT_LOG = '/var/log/berth-install.log';
+
+/**
+ * The install script: berth's source tree (src/ of the tar) becomes
+ * ${INSTALL_DIR} and the README's scripts/install.sh runs there, as a user
+ * would run it: Debian packages from the host's mirror, npm ci from the
+ * registry (npm itself from Debian when the host has none), the build, the
+ * links. install.sh seeds busybox through a default daemon it starts on
+ * demand; that one is stopped before the machine's service starts its own.
+ */
+export const SCRIPT_INSTALL_SCRIPT = `${INSTALL_HEAD}export DEBIAN_FRONTEND=noninteractive
+: >${SCRIPT_LOG}
+fail() { echo "$1; the end of ${SCRIPT_LOG}:" >&2; tail -n 5 ${SCRIPT_LOG} >&2; exit 1; }
+if ! command -v npm >/dev/null 2>&1; then
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends npm; } >>${SCRIPT_LOG} 2>&1 || fail "apt-get could not install npm"
+fi
+rm -rf ${INSTALL_DIR}.old
+[ -e ${INSTALL_DIR} ] && mv ${INSTALL_DIR} ${INSTALL_DIR}.old
+mv "$t/src" ${INSTALL_DIR}
+rm -rf ${INSTALL_DIR}.old
+(cd ${INSTALL_DIR} && bash scripts/install.sh) >>${SCRIPT_LOG} 2>&1 || fail "scripts/install.sh failed"
+if [ -f /run/berth.pid ] && kill "$(cat /run/berth.pid)" 2>/dev/null; then
+  while [ -f /run/berth.pid ] && kill -0 "$(cat /run/berth.pid)" 2>/dev/null; do sleep 0.1; done
+fi
+cp "$t/BUILD" ${INSTALL_DIR}/BUILD
+${INSTALL_TAIL}`;
 
 /** Puts new server TLS material (and CA) in place and restarts the daemon with it. */
 export const RECERT_SCRIPT = `set -e
@@ -225,6 +292,9 @@ fi
 rm -rf ${CONF_DIR}
 [ "$(readlink /usr/local/bin/docker)" = ${INSTALL_DIR}/dist/berth ] && rm -f /usr/local/bin/docker
 [ "$(readlink /usr/local/bin/berth)" = ${INSTALL_DIR}/dist/berth ] && rm -f /usr/local/bin/berth
+# install.sh's link (the script install)
+p=/usr/local/lib/docker/cli-plugins/docker-compose
+[ "$(readlink $p)" = ${INSTALL_DIR}/dist/berth ] && rm -f $p
 rm -rf ${INSTALL_DIR}
 true
 `;

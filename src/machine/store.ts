@@ -42,6 +42,8 @@ export interface MachineConfig {
     Service: 'systemd' | 'pidfile';
     /** The remote user is not root: commands go through `sudo -n`. */
     Sudo: boolean;
+    /** How berth got there: the README's install script on the host, or a copy of the creating host's build. Absent in machines made before the choice. */
+    InstallMethod?: 'script' | 'copy';
     Created: string;
   };
 }

@@ -5,7 +5,8 @@
 // /var/lib/berth is a volume: the nested daemon's overlayfs cannot sit on the
 // container's own overlay root. The rootfs is debootstrapped once (from
 // deb.debian.org) and kept as a tar in /var/cache/berth-test/, shared by
-// every test file and run; the hosts themselves reach nothing outside.
+// every test file and run; the hosts themselves reach nothing outside (no
+// default route) unless made `online`.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { BERTH, run, type TestDaemon } from './daemon.ts';
 export const CACHE = process.env.BERTH_TEST_CACHE || '/var/cache/berth-test';
 export const IMAGE = 'bt-machine-debian:12';
 /** openssh-server and what src/machine/remote.ts's RUNTIME_PACKAGES lists: a host ready for berth. */
-const PACKAGES = ['openssh-server', 'runc', 'tini', 'iptables', 'iproute2', 'xz-utils', 'zstd', 'libatomic1', 'ca-certificates', 'procps'];
+const PACKAGES = ['openssh-server', 'runc', 'tini', 'iptables', 'iproute2', 'xz-utils', 'zstd', 'libatomic1', 'ca-certificates', 'procps', 'sudo', 'systemd', 'systemd-sysv', 'dbus'];
 
 export const debootstrapInstalled = (): boolean => existsSync('/usr/sbin/debootstrap');
 
@@ -61,12 +62,31 @@ async function portOpen(addr: string, port: number): Promise<boolean> {
   });
 }
 
+export interface MachineHostOptions {
+  osRelease?: string;
+  /** `-v` binds (the swarm tests' berth and etcd, read-only). */
+  mounts?: string[];
+  /**
+   * Login users besides root, each with the host's key: `sudo` gives one
+   * password-less sudo (as docker-machine requires of a user not root).
+   */
+  users?: Array<{ name: string; sudo: boolean }>;
+  /** systemd as PID 1 (sshd one of its services), as on a real host. */
+  systemd?: boolean;
+  /**
+   * Keep the default route, through the TestDaemon's NAT (the host then may
+   * reach the apt mirror and npm's registry, as this machine does). Without
+   * it the host reaches only its bridge: the registries are out of reach.
+   */
+  online?: boolean;
+}
+
 /**
  * A Debian host in a container of `d`. `osRelease` replaces its
  * /etc/os-release (a host that is not Debian, for the refusal); `mounts` are
  * `-v` binds (the swarm tests' berth and etcd, read-only).
  */
-export async function startMachineHost(d: TestDaemon, name: string, o: { osRelease?: string; mounts?: string[] } = {}): Promise<MachineHost> {
+export async function startMachineHost(d: TestDaemon, name: string, o: MachineHostOptions = {}): Promise<MachineHost> {
   if (d.berth(['image', 'inspect', IMAGE]).code !== 0) {
     const imp = run('sh', ['-c', `exec "$0" -H "$1" import - "$2" < "$3"`, BERTH, d.host, IMAGE, debianRootfs()], { timeout: 300_000 });
     if (imp.code !== 0) throw new Error(`import of the Debian rootfs failed: ${imp.stderr}`);
@@ -82,10 +102,18 @@ export async function startMachineHost(d: TestDaemon, name: string, o: { osRelea
     'printf "%s\\n" "$AUTH_KEY" > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys',
     // Each host its own host keys: the cached rootfs has none.
     'ssh-keygen -A >/dev/null',
-    'exec /usr/sbin/sshd -D -e',
+    o.online ? ':' : 'ip route del default',
+    ...(o.users ?? []).flatMap((u) => [
+      `useradd -m -s /bin/bash ${u.name}`,
+      `mkdir -p -m 700 /home/${u.name}/.ssh && cp /root/.ssh/authorized_keys /home/${u.name}/.ssh/ && chown -R ${u.name}: /home/${u.name}/.ssh`,
+      ...(u.sudo ? [`echo '${u.name} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/${u.name} && chmod 440 /etc/sudoers.d/${u.name}`] : []),
+    ]),
+    // systemd: its own start of sshd (Debian's ssh.service); the container's /run a tmpfs of its own.
+    o.systemd ? 'exec /lib/systemd/systemd' : 'exec /usr/sbin/sshd -D -e',
   ].join('\n');
   const r = d.berth(['run', '-d', '--privileged', '--name', name, '--hostname', name, '-v', `${name}-data:/var/lib/berth`,
     ...(o.mounts ?? []).flatMap((m) => ['-v', m]),
+    ...(o.systemd ? ['--tmpfs', '/run', '--tmpfs', '/run/lock', '-e', 'container=berth', '--stop-signal', 'SIGRTMIN+3'] : []),
     '-e', `AUTH_KEY=${readFileSync(join(dir, 'key.pub'), 'utf8').trim()}`, ...(o.osRelease !== undefined ? ['-e', `OS_RELEASE=${o.osRelease}`] : []),
     IMAGE, 'sh', '-c', start]);
   if (r.code !== 0) throw new Error(`host container ${name}: ${r.stderr}`);

@@ -7,7 +7,7 @@
 // PATH that gives OpenSSH the test's config: its key, its known_hosts, never
 // a prompt. Nothing leaves the machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BERTH, run, type RunResult, type TestDaemon } from './daemon.ts';
@@ -30,11 +30,22 @@ function ip(args: string[]): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
 }
 
+/**
+ * Ends the OpenSSH masters berth's CLI left under `home` (~/.berth/ssh: they
+ * persist for minutes after their last session), so none outlives its test.
+ */
+export function exitSshMasters(home: string): void {
+  const dir = join(home, '.berth', 'ssh');
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) spawnSync('ssh', ['-o', `ControlPath=${join(dir, name)}`, '-O', 'exit', 'berth-test'], { stdio: 'ignore', timeout: 10_000 });
+}
+
 export async function startSshHost(d: TestDaemon, addr = '10.213.0.2'): Promise<SshHost> {
   const ns = `bt-ssh-${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync('/tmp/bt-ssh-');
   let sshd: ChildProcess | undefined;
   const stop = async (): Promise<void> => {
+    spawnSync('ip', ['netns', 'exec', ns, 'sh', '-c', `for s in "$0"/.berth/ssh/* "$0"/*mux*/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit berth-test; done 2>/dev/null; true`, dir], { stdio: 'ignore', timeout: 30_000 });
     if (sshd?.pid && sshd.exitCode === null) {
       const exited = new Promise((r) => sshd!.once('exit', r));
       sshd.kill('SIGTERM');

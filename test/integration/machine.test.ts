@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { BERTH, DOCKER, TestDaemon, busyboxTarPath, run, type RunResult } from '../helpers/daemon.ts';
 import { debootstrapInstalled, startMachineHost, type MachineHost } from '../helpers/machine-host.ts';
+import { exitSshMasters } from '../helpers/ssh-host.ts';
 
 const TAG = Math.random().toString(16).slice(2, 8);
 
@@ -50,6 +51,7 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
   });
 
   after(async () => {
+    if (home) exitSshMasters(home);
     await host?.stop();
     await alpine?.stop();
     await d?.destroy();
@@ -94,6 +96,8 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     const driver = berth(['machine', 'create', '--driver', 'virtualbox', '--ssh-host', host.addr, 'm1']);
     assert.equal(driver.code, 1);
     assert.match(driver.stderr, /^Driver "virtualbox" not found/);
+    const method = berth(['machine', 'create', '--install-method', 'apt', '--ssh-host', host.addr, 'm1']);
+    assert.deepEqual([method.code, method.stderr], [1, 'Error creating machine: invalid --install-method "apt": script, copy or auto\n']);
     const nohost = berth(['machine', 'create', 'm1']);
     assert.deepEqual([nohost.code, nohost.stderr], [1, 'Error creating machine: --ssh-host is required\n']);
     // A context of the name exists: the machine would take it over.
@@ -103,6 +107,13 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     assert.equal(berth(['context', 'inspect', '-f', '{{.Endpoints.docker.Host}}', 'taken']).stdout, 'unix:///run/elsewhere.sock\n');
     assert.equal(berth(['context', 'rm', 'taken']).code, 0);
     nothingLeft('taken');
+  });
+
+  test('the install script on a host that reaches no registry is refused up front, naming what it cannot reach', () => {
+    const r = berth(['machine', 'create', '--install-method', 'script', '--ssh-host', host.addr, '--ssh-key', host.key, 'm1']);
+    assert.deepEqual([r.code, r.stderr], [1, `Error creating machine: --install-method script: ${host.addr} cannot reach deb.debian.org or registry.npmjs.org; use --install-method copy to copy this host's berth\n`]);
+    nothingLeft('m1');
+    assert.equal(host.exec('test -e /opt/berth || test -e /etc/berth').code, 1);
   });
 
   test('a daemon that cannot start on the host fails create with its own words, and the host is cleaned', () => {
@@ -124,6 +135,9 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     const r = berth(['machine', 'create', '--driver', 'ssh', '--ssh-host', host.addr, '--ssh-user', 'root', '--ssh-port', '22', '--ssh-key', host.key, 'm1']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /Provisioning with Debian GNU\/Linux 12 \(bookworm\)\.\.\.\n/);
+    // auto: the host reaches neither the apt mirror nor npm (no default route), so this host's build is copied.
+    assert.match(r.stdout, /Copying this host's berth \([\d.]+ does not reach deb\.debian\.org or registry\.npmjs\.org\)\.\.\.\n/);
+    assert.equal(berth(['machine', 'inspect', '-f', '{{.Berth.InstallMethod}}', 'm1']).stdout, 'copy\n');
     assert.match(r.stdout, /berth is up and running!\n/);
     // The remote daemon serves mutual TLS on :2376 and runs under the pidfile service (no systemd in the container).
     assert.equal(host.exec('/etc/berth/machine/berth-service status').stdout, 'running\n');

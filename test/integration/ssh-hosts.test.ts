@@ -5,6 +5,7 @@
 // dial-stdio`; the clients run in the namespace, so nothing leaves the machine.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { BERTH, DOCKER, run, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { sshdInstalled, startSshHost, type SshHost } from '../helpers/ssh-host.ts';
 
@@ -58,7 +59,8 @@ describe('ssh:// hosts', { skip: !sshdInstalled() && 'openssh-server is not inst
     const unreachable = berth(['-H', 'ssh://root@10.214.0.1', 'ps']);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /^error during connect: ssh .*10\.214\.0\.1 berth system dial-stdio exited with status 255: ssh: connect to host 10\.214\.0\.1 port 22: Network is unreachable\n$/);
-    const refused = berth(['-H', `ssh://root@${ADDR}`, 'ps'], { key: 'refused' });
+    // Unshared: a connection already shared (the tests before made one) answers whatever key is offered now, as OpenSSH's sharing does.
+    const refused = host!.client(BERTH, ['-H', `ssh://root@${ADDR}`, 'ps'], { key: 'refused', env: { BERTH_SSH_MUX: '0' } });
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^error during connect: ssh .* exited with status 255: root@10\.213\.0\.2: Permission denied \(publickey\)\.\n$/);
     const closed = berth(['-H', `ssh://root@${ADDR}:2222`, 'ps']);
@@ -69,6 +71,40 @@ describe('ssh:// hosts', { skip: !sshdInstalled() && 'openssh-server is not inst
     assert.match(nodaemon.stderr, /exited with status 1: Cannot connect to the berth daemon at unix:\/\/\/run\/no-such-berth\.sock/);
     const password = berth(['-H', `ssh://root:secret@${ADDR}`, 'ps']);
     assert.deepEqual([password.code, password.stderr], [1, 'plain-text password is not supported\n']);
+  });
+
+  test("berth shares one OpenSSH connection per host in a private directory of its own, unless the user's ssh config decides", () => {
+    const mux = `${host!.dir}/.berth/ssh`;
+    const ps = berth(['-H', `ssh://root@${ADDR}`, 'ps', '-a', '--filter', 'name=made-over-ssh', '--format', '{{.Names}}']);
+    assert.deepEqual([ps.code, ps.stdout], [0, 'made-over-ssh\n'], ps.stderr);
+    assert.equal(run('stat', ['-c', '%a %U', mux]).stdout, '700 root\n');
+    const sockets = (): string[] => run('find', [mux, '-type', 's']).stdout.trim().split('\n').filter(Boolean).sort();
+    // One socket per destination as written (root@ADDR here; the tests before also used root@ADDR:22).
+    const socket = `${mux}/${createHash('sha256').update(`root@${ADDR}:`).digest('hex').slice(0, 40)}`;
+    assert.ok(sockets().includes(socket), `sockets in ${mux}: ${sockets().join(', ')}`);
+    // The master is up: OpenSSH itself says so.
+    const check = client('ssh', ['-o', `ControlPath=${socket}`, '-O', 'check', `root@${ADDR}`]);
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stderr, /^Master running \(pid=\d+\)/);
+    // Without sharing (BERTH_SSH_MUX=0) the command still works, on its own connection.
+    const alone = host!.client(BERTH, ['-H', `ssh://root@${ADDR}`, 'ps', '-q'], { env: { BERTH_SSH_MUX: '0' } });
+    assert.equal(alone.code, 0, alone.stderr);
+    // A ControlPath in the user's ssh config is theirs: berth adds none of its own, and ssh uses theirs.
+    // (No user in the URL, `User root` in the config: a destination as written that no master of berth's serves.)
+    const theirs = `${host!.dir}/their-mux`;
+    run('mkdir', ['-m', '700', theirs]);
+    const conf = `${host!.dir}/ssh_config.theirs`;
+    run('sh', ['-c', `cat "$0" > "$1" && printf '  User root\\n  ControlMaster auto\\n  ControlPath %s/%%C\\n  ControlPersist 30s\\n' "$2" >> "$1"`, `${host!.dir}/ssh_config.good`, conf, theirs]);
+    const ours = sockets();
+    const own = host!.client(BERTH, ['-H', `ssh://${ADDR}`, 'ps', '-q'], { env: { BT_SSH_CONFIG: conf } });
+    assert.equal(own.code, 0, own.stderr);
+    assert.deepEqual(sockets(), ours);
+    const theirsNow = run('find', [theirs, '-type', 's']).stdout.trim().split('\n').filter(Boolean);
+    assert.equal(theirsNow.length, 1);
+    // Masters of this test: asked to exit, so none outlives the host.
+    for (const s of [...ours, ...theirsNow]) {
+      client('ssh', ['-o', `ControlPath=${s}`, '-O', 'exit', `root@${ADDR}`]);
+    }
   });
 
   test('system dial-stdio proxies its stdio to the daemon socket, half-close included', () => {

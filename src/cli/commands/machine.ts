@@ -65,13 +65,18 @@ export function registerMachineCommands(program: Command): void {
     .option('--ssh-user <user>', 'SSH user', 'root')
     .option('--ssh-port <port>', 'SSH port', '22')
     .option('--ssh-key <path>', 'SSH private key (else OpenSSH\'s own choice: agent, ~/.ssh)')
+    .option('--install-method <method>', 'script (the install script, on the host), copy (this host\'s build), or auto (script when the host reaches the apt mirror and npm registry)', 'auto')
     .argument('[name]')
-    .action(async (name: string | undefined, f: { driver: string; sshHost?: string; sshUser: string; sshPort: string; sshKey?: string }, cmd: Command) => {
+    .action(async (name: string | undefined, f: { driver: string; sshHost?: string; sshUser: string; sshPort: string; sshKey?: string; installMethod: string }, cmd: Command) => {
       if (!name) throw new CliError('Error: No machine name specified', 1);
       if (f.driver !== 'ssh' && f.driver !== 'generic') throw new CliError(`Driver "${f.driver}" not found. Do you have the plugin binary "berth-machine-driver-${f.driver}" accessible in your PATH?`, 1);
       if (!f.sshHost) throw new CliError('Error creating machine: --ssh-host is required', 1);
       const port = Number(f.sshPort);
       if (!/^\d+$/.test(f.sshPort) || port < 1 || port > 65535) throw new CliError(`Error creating machine: invalid --ssh-port "${f.sshPort}"`, 1);
+      const installMethod = f.installMethod;
+      if (installMethod !== 'script' && installMethod !== 'copy' && installMethod !== 'auto') {
+        throw new CliError(`Error creating machine: invalid --install-method "${installMethod}": script, copy or auto`, 1);
+      }
       await guarded(async () => {
         checkMachineName(name);
         const store = new MachineStore();
@@ -84,7 +89,7 @@ export function registerMachineCommands(program: Command): void {
         }
         if (contexts.exists(name)) throw new MachineError(`Error creating machine: context "${name}" already exists; remove it or choose another name`);
         const c = await createMachine(store, {
-          name, host: f.sshHost!, user: f.sshUser, port, key: f.sshKey,
+          name, host: f.sshHost!, user: f.sshUser, port, key: f.sshKey, installMethod,
           log: (line) => process.stdout.write(line + '\n'),
         });
         try {
