@@ -5,6 +5,8 @@
 // daemon, so it is treated as hostile: every name and hard link is resolved
 // inside the destination directory, symlinks in it clamped there
 // (files/rootpath.ts), and nothing is ever written through a symlink.
+// Regular files of a tree are written by worker threads (files/file-writes.ts),
+// as the daemon writes them: creating files is most of an extraction's time.
 // Runs in the CLI's startup snapshot: no process state read at load time.
 import {
   closeSync, constants as C, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync,
@@ -17,6 +19,7 @@ import tar from 'tar-stream';
 import { cleanInRoot, isWithin, resolveInRoot } from '../files/rootpath.ts';
 import { fitsUstar, paxEntry, TAR_END, ustarHeader, ustarPlaceholder, type UstarFields } from '../files/tar-format.ts';
 import { SlabWriter } from '../files/tar-slabs.ts';
+import { FileWrites, MAX_BODY, type FileBody } from '../files/file-writes.ts';
 import type { BodyWriter } from './transport.ts';
 
 /** go-archive's strings.Replace(name, old, new, 1) rebase; an old base of `/` replaces nothing but adds the new one. */
@@ -146,12 +149,23 @@ export async function extractTar(input: Readable, dest: string, rename: (name: s
   });
   input.on('error', (err) => extract.destroy(err));
   input.pipe(extract);
-  await done;
-  ex.finish();
+  try {
+    await done;
+  } catch (err) {
+    // Nothing is written after a failed extraction has answered.
+    await ex.abandon();
+    throw err;
+  }
+  await ex.finish();
 }
 
 /** File content is written in one writev per this many bytes. */
 const WRITE_BATCH = 1 << 20;
+/**
+ * Files written here before the worker threads are used: a copy of a few
+ * files does not pay for starting them (~30 ms of CPU each).
+ */
+const INLINE_FILES = 16;
 
 function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
@@ -167,6 +181,12 @@ function errnoOf(err: unknown): string | undefined {
 class Untar {
   /** Cleaned in-tar directory path -> host path that was a real directory inside the root. */
   private readonly dirs = new Map<string, string>();
+  /** Host paths of directories this extraction made: nothing but what it placed is in them (short of another process). */
+  private readonly fresh = new Set<string>();
+  /** Host paths this extraction placed an entry at (or handed to the writer threads). */
+  private readonly placed = new Set<string>();
+  private readonly writes = new FileWrites((message, cause) => new UntarError(message, { cause }));
+  private files = 0;
   private readonly dirTimes: Array<[string, Date]> = [];
   private readonly root: string;
   private readonly rename: (n: string) => string;
@@ -176,17 +196,37 @@ class Untar {
     this.rename = rename;
   }
 
-  private parentOf(clean: string): string {
+  private async parentOf(clean: string): Promise<string> {
     const parentClean = posix.dirname(clean);
     let parent = this.dirs.get(parentClean);
     if (parent !== undefined) return parent;
+    // A file still in flight could be a component of the path: it is made first, so the walk sees what tar order made.
+    await this.settle();
     parent = resolveInRoot(this.root, parentClean);
     if (!isWithin(this.root, parent)) throw new UntarError(`${JSON.stringify(parentClean)} is outside of ${JSON.stringify(this.root)}`);
     const st = lstatSync(parent, { throwIfNoEntry: false });
     // A non-directory parent fails at the entry's creation (ENOTDIR), as before.
-    if (!st) mkdirSync(parent, { recursive: true, mode: 0o777 });
+    if (!st) {
+      mkdirSync(parent, { recursive: true, mode: 0o777 });
+      this.fresh.add(parent);
+    }
     if (!st || st.isDirectory()) this.dirs.set(parentClean, parent);
     return parent;
+  }
+
+  /**
+   * Waits for the files in flight; one that found its path taken meanwhile
+   * (by another process) is placed over it now, as any existing entry is.
+   */
+  private async settle(): Promise<void> {
+    for (const f of await this.writes.settle()) {
+      writeFile(this.create(f.path, () => openSync(f.path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, f.mode)), f.chunks, f.mode, f.mtime);
+    }
+  }
+
+  /** Nothing is written after this returns. */
+  abandon(): Promise<void> {
+    return this.writes.abandon();
   }
 
   /** What is at `path` (an EEXIST): refused if a directory and non-directory would swap, else removed unless a directory. */
@@ -224,20 +264,33 @@ class Untar {
     const rel = posix.normalize(raw).replace(/^\/+/, '');
     if (rel === '..' || rel.startsWith('../')) throw new UntarError(`${JSON.stringify(raw)} is outside of ${JSON.stringify(root)}`);
     const clean = cleanInRoot(rel);
-    const path = clean === '/' ? root : `${this.parentOf(clean)}/${posix.basename(clean)}`;
+    const parent = clean === '/' ? '' : await this.parentOf(clean);
+    const path = clean === '/' ? root : `${parent}/${posix.basename(clean)}`;
     if (!isWithin(root, path)) throw new UntarError(`${JSON.stringify(raw)} is outside of ${JSON.stringify(root)}`);
     if (path === root && h.type !== 'directory') throw new UntarError('refusing to act on a non-directory entry as the archive root');
     const mode = (h.mode ?? 0o644) & 0o7777;
     const mtime = h.mtime ?? new Date();
+    // An entry at the path of a file in flight comes after it.
+    if (this.writes.has(path)) await this.settle();
+    const isFile = h.type === 'file' || h.type === 'contiguous-file';
+    if (isFile && this.fresh.has(parent) && !this.placed.has(path) && (h.size ?? 0) <= MAX_BODY && ++this.files > INLINE_FILES) {
+      // A new name in a directory this extraction made: written off the main thread.
+      return this.writeLater(path, raw, mode, mtime, stream);
+    }
+    this.placed.add(path);
     switch (h.type) {
       case 'directory': {
         stream.resume();
         try {
           mkdirSync(path, { mode });
+          this.fresh.add(path);
         } catch (err) {
           if (errnoOf(err) !== 'EEXIST') throw err;
           // An existing directory stays (its content too); a non-directory is refused.
-          if (this.clear(path, true) === undefined) mkdirSync(path, { mode });
+          if (this.clear(path, true) === undefined) {
+            mkdirSync(path, { mode });
+            this.fresh.add(path);
+          }
         }
         // mkdir's mode went through the umask; tar's is exact.
         chmodSync(path, mode);
@@ -260,11 +313,10 @@ class Untar {
               size = 0;
             }
           }
-          if (size > 0) writeAll(fd, batch);
-          fchmodSync(fd, mode);
-          futimesSync(fd, mtime, mtime);
-        } finally {
+          writeFile(fd, batch, mode, mtime);
+        } catch (err) {
           closeSync(fd);
+          throw err;
         }
         return;
       }
@@ -275,6 +327,8 @@ class Untar {
         return;
       case 'link': {
         stream.resume();
+        // The target may be a file in flight, or lie under one's name.
+        await this.settle();
         const target = resolveInRoot(root, cleanInRoot(h.linkname ?? ''), false);
         if (!isWithin(root, target) || target === root) throw new UntarError(`invalid hardlink ${JSON.stringify(h.linkname)} -> ${JSON.stringify(raw)}`);
         this.create(path, () => linkSync(target, path));
@@ -286,11 +340,37 @@ class Untar {
     }
   }
 
+  /** Reads the file's body and hands it to the writer threads. */
+  private async writeLater(path: string, name: string, mode: number, mtime: Date, stream: Readable): Promise<void> {
+    this.placed.add(path);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    const t = mtime.getTime() / 1000;
+    const body: FileBody = { path, name, shown: name, size, mode, atime: t, mtime: t };
+    await this.writes.add(body, chunks);
+  }
+
   /** Directory mtimes last (their content changed them), deepest first. */
-  finish(): void {
+  async finish(): Promise<void> {
+    await this.settle();
     for (const [p, mtime] of this.dirTimes.reverse()) {
       if (lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) utimesSync(p, mtime, mtime);
     }
+  }
+}
+
+/** Writes the rest of a new file's content, its exact mode and times, and closes it. */
+function writeFile(fd: number, bufs: Buffer[], mode: number, mtime: Date | number): void {
+  try {
+    if (bufs.length > 0) writeAll(fd, bufs);
+    fchmodSync(fd, mode);
+    futimesSync(fd, mtime, mtime);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,4 +1,6 @@
-// Regular files of an unpack written off the main thread, in batches.
+// Regular files of an unpack written off the main thread, in batches: the
+// daemon's layer and `cp` unpacks (storage/layer-extractor.ts) and the CLI's
+// `cp` out of a container (client/local-archive.ts).
 // Creating a file is what an unpack spends its time on (creat(2) through
 // overlayfs: 0.6-1 ms each on a loaded disk). Done on the main thread it
 // stops the tar from being read meanwhile; done in libuv's thread pool it
@@ -16,9 +18,10 @@
 // entry that could touch a file in flight (a hard link, a symlink, a removal,
 // the end). The path is the one the caller resolved inside the root; the
 // final component is never followed (O_NOFOLLOW) and never reused (O_EXCL).
+// Runs in the CLI's startup snapshot too: no process state is read and no
+// thread module loaded until the first file is handed over.
 import { readFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import { ArchiveError } from './tarutil.ts';
+import type { Worker } from 'node:worker_threads';
 
 export interface FileBody {
   path: string;
@@ -45,7 +48,7 @@ const SLAB = MAX_BODY;
 const BATCH_FILES = 64;
 /** Batches in flight per unpack: enough to keep the workers busy, little memory. */
 const WINDOW_BATCHES = 4;
-/** Worker threads shared by every unpack of the daemon. */
+/** Worker threads shared by every unpack of the process. */
 const WORKERS = 2;
 /** An idle worker is stopped after this long (its ~10 MiB go back, and with the last one the kept slabs). */
 const IDLE_MS = 30_000;
@@ -119,7 +122,7 @@ function readUmask(): number {
   const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
   return m ? parseInt(m[1], 8) : 0o777;
 }
-const UMASK = readUmask();
+let umask: number | undefined;
 
 interface Slot {
   worker: Worker;
@@ -163,7 +166,8 @@ class WorkerPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, name: 'berth file writes' });
+    const { Worker: WorkerThread } = process.getBuiltinModule('node:worker_threads');
+    const worker = new WorkerThread(WORKER_SOURCE, { eval: true, name: 'berth file writes' });
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
@@ -216,7 +220,11 @@ interface Batch {
   seq: number;
 }
 
+/** Makes the error a failed file is reported as: `message` names the entry. */
+export type FailureError = (message: string, cause: unknown) => Error;
+
 export class FileWrites {
+  private readonly fail: FailureError;
   /** Paths in the batch being filled or in flight. */
   private readonly paths = new Set<string>();
   private batch: Batch | undefined;
@@ -225,6 +233,10 @@ export class FileWrites {
   /** Files that found something at their path, in the order they were handed over. */
   private collided: { seq: number; file: CollidedFile }[] = [];
   private seq = 0;
+
+  constructor(fail: FailureError) {
+    this.fail = fail;
+  }
 
   /** True while `path` is being written. */
   has(path: string): boolean {
@@ -251,7 +263,8 @@ export class FileWrites {
       batch.used += c.length;
     }
     // The final mode at creation when the umask leaves it whole and no chown (which clears setuid/setgid) follows.
-    const exact = !b.owner && (b.mode & ~0o777) === 0 && (b.mode & UMASK) === 0;
+    umask ??= readUmask();
+    const exact = !b.owner && (b.mode & ~0o777) === 0 && (b.mode & umask) === 0;
     batch.files.push(b);
     batch.wire.push({
       path: b.path, off, size: b.size, mode: exact ? -1 : b.mode, createMode: exact ? b.mode : 0o600,
@@ -279,10 +292,10 @@ export class FileWrites {
         if (r.failed) {
           const f = batch.files[r.failed.index];
           const cause = Object.assign(new Error(r.failed.message), { code: r.failed.code });
-          this.failure ??= new ArchiveError(`${f.name}: ${r.failed.message}`, { cause });
+          this.failure ??= this.fail(`${f.name}: ${r.failed.message}`, cause);
         }
       },
-      (err: unknown) => { this.failure ??= new ArchiveError(`${batch.files[0].name}: ${(err as Error).message}`, { cause: err }); },
+      (err: unknown) => { this.failure ??= this.fail(`${batch.files[0].name}: ${(err as Error).message}`, err); },
     ).finally(() => {
       for (const f of batch.files) this.paths.delete(f.path);
       p.release(batch.slab);
