@@ -18,7 +18,8 @@ import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { cleanInRoot, isWithin, resolveInRoot } from '../files/rootpath.ts';
 import { fitsUstar, paxEntry, TAR_END, ustarHeader, ustarPlaceholder, type UstarFields } from '../files/tar-format.ts';
-import { SlabWriter } from '../files/tar-slabs.ts';
+import { SlabWriter, type SlabSink } from '../files/tar-slabs.ts';
+import { SlabReader, type Piece } from '../files/slab-reads.ts';
 import { FileWrites, MAX_BODY, type FileBody } from '../files/file-writes.ts';
 import type { BodyWriter } from './transport.ts';
 
@@ -40,6 +41,13 @@ export function splitPathDirEntry(p: string): [string, string] {
 }
 
 const SMALL_FILE = 1 << 20;
+/**
+ * Files read or written on the main thread before the worker threads are
+ * used: a copy of a few files does not pay for starting them (~30 ms of CPU each).
+ */
+const INLINE_FILES = 16;
+/** Slabs of a tar with a reader thread: one being planned, some being read, some being sent. */
+const READ_SLABS = 8;
 const MAX_OCTAL = 0o7777777;
 const readAsync = promisify(read);
 
@@ -47,14 +55,33 @@ const readAsync = promisify(read);
  * A tar of the local resource `path` (not followed if it is a symlink),
  * named as go-archive's TarResourceRebase names it, each name passed through
  * `rename` (the copy's rebase): a body writer for the upload. Files are read
- * straight into a few reused slabs (files/tar-slabs.ts) — a small one in
- * synchronous calls, cheaper than a thread-pool round trip each — and each
- * slab goes out as one HTTP chunk.
+ * straight into a few reused slabs (files/tar-slabs.ts) — past the first
+ * few, by a reader thread (files/slab-reads.ts) while this thread walks on
+ * and the socket sends; before that a small one in synchronous calls,
+ * cheaper than a thread-pool round trip each — and each slab goes out as
+ * one HTTP chunk, in order.
  */
 /** `skip`: paths under `path` left out with everything below them (compose watch's ignore patterns). */
 export function packResource(path: string, rename: (name: string) => string, skip?: (abs: string) => boolean): BodyWriter {
   return async (write) => {
-    const out = new SlabWriter(write);
+    const reader = new SlabReader();
+    /** The pieces planned in each slab, by its SharedArrayBuffer. */
+    const plans = new Map<ArrayBufferLike, Piece[]>();
+    // Slabs go out in order, each once its pieces are read; after a failure none goes.
+    let chain = Promise.resolve();
+    let failed: Error | undefined;
+    const sink: SlabSink = (bytes, done) => {
+      const pieces = plans.get(bytes.buffer);
+      plans.delete(bytes.buffer);
+      const ready = pieces ? reader.read(bytes.buffer as SharedArrayBuffer, pieces) : undefined;
+      ready?.catch(() => {});
+      chain = chain.then(() => ready).then(
+        () => (failed ? done(failed) : write(bytes, done)),
+        (err: Error) => { failed ??= err; done(err); },
+      );
+    };
+    const out = new SlabWriter(sink, { slabs: READ_SLABS, alloc: (n) => Buffer.from(new SharedArrayBuffer(n)) });
+    let files = 0;
     const [dir, base] = splitPathDirEntry(path);
     const top = base === '.' ? dir : posix.join(dir, base);
     const links = new Map<string, string>();
@@ -81,7 +108,18 @@ export function packResource(path: string, rename: (name: string) => string, ski
       await out.put(ustarHeader(h, block));
     };
 
-    const file = async (abs: string, f: UstarFields): Promise<void> => {
+    const file = async (abs: string, f: UstarFields, size: number): Promise<void> => {
+      if (++files > INLINE_FILES) {
+        // The size is the walk's: a file that changes meanwhile is cut or padded (slab-reads.ts).
+        await header({ ...f, size });
+        await out.fill(size, (buf, off, len, pos) => {
+          const pieces = plans.get(buf.buffer) ?? [];
+          plans.set(buf.buffer, pieces);
+          pieces.push({ path: abs, pos, len, off });
+          return len;
+        });
+        return;
+      }
       const fd = openSync(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
       try {
         const st = fstatSync(fd);
@@ -114,13 +152,18 @@ export function packResource(path: string, rename: (name: string) => string, ski
         links.set(key, f.name);
       }
       if (st.isSymbolicLink()) return header({ ...f, type: 'symlink', linkname: readlinkSync(abs) });
-      if (st.isFile()) return file(abs, f);
+      if (st.isFile()) return file(abs, f, st.size);
       // Devices, fifos and sockets are left out.
     };
 
-    await visit(top, base === '/' ? '/' : base, lstatSync(top));
-    await out.put(TAR_END);
-    await out.flush();
+    try {
+      await visit(top, base === '/' ? '/' : base, lstatSync(top));
+      await out.put(TAR_END);
+      await out.flush();
+    } finally {
+      await chain;
+      await reader.close();
+    }
   };
 }
 
@@ -161,11 +204,6 @@ export async function extractTar(input: Readable, dest: string, rename: (name: s
 
 /** File content is written in one writev per this many bytes. */
 const WRITE_BATCH = 1 << 20;
-/**
- * Files written here before the worker threads are used: a copy of a few
- * files does not pay for starting them (~30 ms of CPU each).
- */
-const INLINE_FILES = 16;
 
 function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;

@@ -1,13 +1,16 @@
 // The CLI's extraction of a container's tar (client/local-archive.ts
 // extractTar): crafted tars, as a hostile daemon could send them, into real
-// directories. What lands where, and what is refused.
+// directories. What lands where, and what is refused. And its packing of a
+// local tree (packResource), read back by GNU tar.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { extractTar } from '../../src/client/local-archive.ts';
+import { extractTar, packResource } from '../../src/client/local-archive.ts';
 
 type Entry = Partial<tar.Header> & { name: string; body?: string };
 
@@ -153,3 +156,41 @@ async function buffered(r: Readable): Promise<Buffer> {
   for await (const c of r) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
+
+describe('packResource', () => {
+  let base: string;
+  before(() => { base = mkdtempSync('/tmp/berth-pack-'); });
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  /** The whole tar the body writer makes; each piece handed back a turn later, as a socket would. */
+  async function packed(path: string, rename: (n: string) => string = (n) => n): Promise<Buffer> {
+    const pieces: Buffer[] = [];
+    await packResource(path, rename)((bytes, done) => {
+      pieces.push(Buffer.from(bytes));
+      setImmediate(done);
+    });
+    return Buffer.concat(pieces);
+  }
+
+  test('a tree past the first few files (read by a thread, files across slabs) is what tar(1) extracts', async () => {
+    const src = join(base, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    const bodies = new Map<string, Buffer>();
+    for (let i = 0; i < 60; i++) bodies.set(`sub/f${i}`, randomBytes(i * 997));
+    bodies.set('big', randomBytes((2 << 20) + 12_345));
+    bodies.set('empty', Buffer.alloc(0));
+    for (const [name, body] of bodies) writeFileSync(join(src, name), body, { mode: 0o640 });
+    symlinkSync('sub/f3', join(src, 'link'));
+    linkSync(join(src, 'sub/f5'), join(src, 'hard'));
+    const dst = join(base, 'dst');
+    mkdirSync(dst);
+    const r = spawnSync('tar', ['-x', '-C', dst], { input: await packed(src, (n) => n.replace(/^src/, 'copy')) });
+    assert.equal(r.status, 0, String(r.stderr));
+    for (const [name, body] of bodies) {
+      assert.ok(readFileSync(join(dst, 'copy', name)).equals(body), name);
+      assert.equal(statSync(join(dst, 'copy', name)).mode & 0o777, 0o640);
+    }
+    assert.equal(readlinkSync(join(dst, 'copy/link')), 'sub/f3');
+    assert.equal(statSync(join(dst, 'copy/hard')).ino, statSync(join(dst, 'copy/sub/f5')).ino);
+  });
+});
