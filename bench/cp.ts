@@ -5,10 +5,13 @@
 // dockerd (bench/peer-dockerd.ts) in the same run, interleaved; and the
 // diff (GET /containers/{id}/changes) of the container holding those 10,000
 // added files. Each copy goes to a fresh destination and starts after a
-// `sync`; the destinations are removed together at the end of a round, then a
-// `sync` and a pause, so that no copy runs while the disk is still busy with
-// the removal before it (on a disk mounted with `discard`, that cost the copy
-// after a removal several seconds, and only some copies came after one).
+// `sync`; nothing is removed until every round is done. A removal before a
+// copy made that copy pay for it: ext4 will not reuse an inode number for 60 s
+// after its file is deleted (300 s while its table block is dirty), and
+// creating a file then scans past each recently deleted one (in a profile of
+// a copy made right after a round's trees were removed, 40% of the daemon's
+// CPU was ext4_create's recently_deleted); whichever copier came first after
+// the removal paid several seconds. Needs disk for 7 GiB a round (default size).
 //   node_modules/.bin/node bench/cp.ts [runs] [MiB] [files]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -82,39 +85,42 @@ try {
     spawnSync('sync');
     spawnSync('sleep', ['3']);
   };
+  const at = (name: string, i: number) => join(work, `${name}${i}`);
   for (let i = 0; i < RUNS; i++) {
-    const dst = join(work, 'dst');
+    const dst = at('dst', i);
     mkdirSync(dst);
     const loadBefore = load();
     // Each round starts with a different copier, so that none always follows the host's copy (or any other).
     const steps: (() => void)[] = [
       () => { t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`])); },
       () => {
-        t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
-        t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+        t.berthIn.push(timed(...berth(['cp', src, `cpbench:/in${i}`])));
+        t.berthOut.push(timed(...berth(['cp', `cpbench:/in${i}`, at('out', i)])));
       },
     ];
     if (DOCKER) {
       const docker = DOCKER;
       steps.push(() => {
-        t.dockerIn.push(timed(docker, ['cp', src, 'cpbench:/in2'], dockerEnv));
-        t.dockerOut.push(timed(docker, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
+        t.dockerIn.push(timed(docker, ['cp', src, `cpbench:/in2-${i}`], dockerEnv));
+        t.dockerOut.push(timed(docker, ['cp', `cpbench:/in2-${i}`, at('out2-', i)], dockerEnv));
       });
       if (peer) {
         steps.push(() => {
-          t.peerIn.push(timed(docker, ['cp', src, 'cpbench:/in'], peerEnv));
-          t.peerOut.push(timed(docker, ['cp', 'cpbench:/in', join(work, 'out3')], peerEnv));
+          t.peerIn.push(timed(docker, ['cp', src, `cpbench:/in${i}`], peerEnv));
+          t.peerOut.push(timed(docker, ['cp', `cpbench:/in${i}`, at('out3-', i)], peerEnv));
         });
       }
     }
     for (let k = 0; k < steps.length; k++) steps[(i + k) % steps.length]();
     const f = (xs: number[]) => (xs.length > i ? xs[i].toFixed(2) : '-');
     console.log(`round ${i + 1} (load ${loadBefore} → ${load()}): host ${f(t.host)} s; in: berth ${f(t.berthIn)}, docker CLI→berthd ${f(t.dockerIn)}, dockerd ${f(t.peerIn)} s; out: berth ${f(t.berthOut)}, docker CLI→berthd ${f(t.dockerOut)}, dockerd ${f(t.peerOut)} s`);
-    for (const p of [dst, join(work, 'out'), join(work, 'out2'), join(work, 'out3')]) clean(p);
-    cleanIn('/in');
-    cleanIn('/in2');
-    peer?.docker(['exec', 'cpbench', 'rm', '-rf', '/in']);
     settle();
+  }
+  for (let i = 0; i < RUNS; i++) {
+    for (const p of [at('dst', i), at('out', i), at('out2-', i), at('out3-', i)]) clean(p);
+    cleanIn(`/in${i}`);
+    cleanIn(`/in2-${i}`);
+    peer?.docker(['exec', 'cpbench', 'rm', '-rf', `/in${i}`]);
   }
   // The diff of the container with FILES added files (and their directories).
   spawnSync(BERTH, ['-H', d.host, 'cp', src, 'cpbench:/in']);
