@@ -5,10 +5,13 @@
 // dockerd (bench/peer-dockerd.ts) in the same run, interleaved; and the
 // diff (GET /containers/{id}/changes) of the container holding those 10,000
 // added files. Each copy goes to a fresh destination and starts after a
-// `sync`; the destinations are removed together at the end of a round, then a
-// `sync` and a pause, so that no copy runs while the disk is still busy with
-// the removal before it (on a disk mounted with `discard`, that cost the copy
-// after a removal several seconds, and only some copies came after one).
+// `sync`; nothing is removed until every round is done. A removal before a
+// copy made that copy pay for it: ext4 will not reuse an inode number for 60 s
+// after its file is deleted (300 s while its table block is dirty), and
+// creating a file then scans past each recently deleted one (in a profile of
+// a copy made right after a round's trees were removed, 40% of the daemon's
+// CPU was ext4_create's recently_deleted); whichever copier came first after
+// the removal paid several seconds. Needs disk for 9 GiB a round (default size).
 //   node_modules/.bin/node bench/cp.ts [runs] [MiB] [files]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -75,46 +78,56 @@ try {
     const r = peer.docker(['run', '-d', '--name', 'cpbench', 'busybox', 'sleep', '100000']);
     if (r.code !== 0) throw new Error(`peer run failed: ${r.stderr}`);
   }
-  const t: Record<string, number[]> = { host: [], berthIn: [], berthOut: [], dockerIn: [], dockerOut: [], peerIn: [], peerOut: [] };
+  const t: Record<string, number[]> = { host: [], berthIn: [], berthOut: [], coldIn: [], coldOut: [], dockerIn: [], dockerOut: [], peerIn: [], peerOut: [] };
+  // The berth CLI also on its cold path (BERTH_CLI_WARM=0): a command the warm launcher hands to a waiting process (ADR 0010) ran slower than the same command started cold.
+  const coldEnv = { ...process.env, BERTH_CLI_WARM: '0' };
   const clean = (p: string) => rmSync(p, { recursive: true, force: true });
   const cleanIn = (p: string) => spawnSync(BERTH, ['-H', d.host, 'exec', 'cpbench', 'rm', '-rf', p]);
   const settle = () => {
     spawnSync('sync');
     spawnSync('sleep', ['3']);
   };
+  const at = (name: string, i: number) => join(work, `${name}${i}`);
   for (let i = 0; i < RUNS; i++) {
-    const dst = join(work, 'dst');
+    const dst = at('dst', i);
     mkdirSync(dst);
     const loadBefore = load();
     // Each round starts with a different copier, so that none always follows the host's copy (or any other).
     const steps: (() => void)[] = [
       () => { t.host.push(timed('sh', ['-c', `tar -C ${src} -c . | tar -C ${dst} -x`])); },
       () => {
-        t.berthIn.push(timed(...berth(['cp', src, 'cpbench:/in'])));
-        t.berthOut.push(timed(...berth(['cp', 'cpbench:/in', join(work, 'out')])));
+        t.berthIn.push(timed(...berth(['cp', src, `cpbench:/in${i}`])));
+        t.berthOut.push(timed(...berth(['cp', `cpbench:/in${i}`, at('out', i)])));
+      },
+      () => {
+        t.coldIn.push(timed(...berth(['cp', src, `cpbench:/in4-${i}`]), coldEnv));
+        t.coldOut.push(timed(...berth(['cp', `cpbench:/in4-${i}`, at('out4-', i)]), coldEnv));
       },
     ];
     if (DOCKER) {
       const docker = DOCKER;
       steps.push(() => {
-        t.dockerIn.push(timed(docker, ['cp', src, 'cpbench:/in2'], dockerEnv));
-        t.dockerOut.push(timed(docker, ['cp', 'cpbench:/in2', join(work, 'out2')], dockerEnv));
+        t.dockerIn.push(timed(docker, ['cp', src, `cpbench:/in2-${i}`], dockerEnv));
+        t.dockerOut.push(timed(docker, ['cp', `cpbench:/in2-${i}`, at('out2-', i)], dockerEnv));
       });
       if (peer) {
         steps.push(() => {
-          t.peerIn.push(timed(docker, ['cp', src, 'cpbench:/in'], peerEnv));
-          t.peerOut.push(timed(docker, ['cp', 'cpbench:/in', join(work, 'out3')], peerEnv));
+          t.peerIn.push(timed(docker, ['cp', src, `cpbench:/in${i}`], peerEnv));
+          t.peerOut.push(timed(docker, ['cp', `cpbench:/in${i}`, at('out3-', i)], peerEnv));
         });
       }
     }
     for (let k = 0; k < steps.length; k++) steps[(i + k) % steps.length]();
     const f = (xs: number[]) => (xs.length > i ? xs[i].toFixed(2) : '-');
-    console.log(`round ${i + 1} (load ${loadBefore} → ${load()}): host ${f(t.host)} s; in: berth ${f(t.berthIn)}, docker CLI→berthd ${f(t.dockerIn)}, dockerd ${f(t.peerIn)} s; out: berth ${f(t.berthOut)}, docker CLI→berthd ${f(t.dockerOut)}, dockerd ${f(t.peerOut)} s`);
-    for (const p of [dst, join(work, 'out'), join(work, 'out2'), join(work, 'out3')]) clean(p);
-    cleanIn('/in');
-    cleanIn('/in2');
-    peer?.docker(['exec', 'cpbench', 'rm', '-rf', '/in']);
+    console.log(`round ${i + 1} (load ${loadBefore} → ${load()}): host ${f(t.host)} s; in: berth ${f(t.berthIn)} (cold ${f(t.coldIn)}), docker CLI→berthd ${f(t.dockerIn)}, dockerd ${f(t.peerIn)} s; out: berth ${f(t.berthOut)} (cold ${f(t.coldOut)}), docker CLI→berthd ${f(t.dockerOut)}, dockerd ${f(t.peerOut)} s`);
     settle();
+  }
+  for (let i = 0; i < RUNS; i++) {
+    for (const p of [at('dst', i), at('out', i), at('out2-', i), at('out3-', i), at('out4-', i)]) clean(p);
+    cleanIn(`/in${i}`);
+    cleanIn(`/in2-${i}`);
+    cleanIn(`/in4-${i}`);
+    peer?.docker(['exec', 'cpbench', 'rm', '-rf', `/in${i}`]);
   }
   // The diff of the container with FILES added files (and their directories).
   spawnSync(BERTH, ['-H', d.host, 'cp', src, 'cpbench:/in']);
@@ -134,8 +147,8 @@ try {
   console.log('|---|---:|---:|---:|');
   console.log(`| host \`tar -C src -c . \\| tar -C dst -x\` | ${h.toFixed(2)} s | 1.00× | - |`);
   for (const line of [
-    row('`berth cp SRC cpbench:/in`', t.berthIn, t.peerIn), row('`docker cp SRC cpbench:/in` → berthd', t.dockerIn, t.peerIn), row('`docker cp SRC cpbench:/in` → dockerd', t.peerIn, t.peerIn),
-    row('`berth cp cpbench:/in DST`', t.berthOut, t.peerOut), row('`docker cp cpbench:/in DST` → berthd', t.dockerOut, t.peerOut), row('`docker cp cpbench:/in DST` → dockerd', t.peerOut, t.peerOut),
+    row('`berth cp SRC cpbench:/in`', t.berthIn, t.peerIn), row('`berth cp SRC cpbench:/in`, cold CLI', t.coldIn, t.peerIn), row('`docker cp SRC cpbench:/in` → berthd', t.dockerIn, t.peerIn), row('`docker cp SRC cpbench:/in` → dockerd', t.peerIn, t.peerIn),
+    row('`berth cp cpbench:/in DST`', t.berthOut, t.peerOut), row('`berth cp cpbench:/in DST`, cold CLI', t.coldOut, t.peerOut), row('`docker cp cpbench:/in DST` → berthd', t.dockerOut, t.peerOut), row('`docker cp cpbench:/in DST` → dockerd', t.peerOut, t.peerOut),
   ]) if (line) console.log(line);
   console.log(`diff of the container (${entries} changes), median of ${diffs.length}: ${(median(diffs) * 1000).toFixed(0)} ms`);
 } finally {

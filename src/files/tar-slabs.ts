@@ -26,11 +26,12 @@ export class SlabWriter {
   private failure: Error | undefined;
   private readonly signal: AbortSignal | undefined;
 
-  constructor(sink: SlabSink, opts: { slabSize?: number; slabs?: number; signal?: AbortSignal } = {}) {
+  /** `alloc`: makes each slab (one over a SharedArrayBuffer, for a reader thread). */
+  constructor(sink: SlabSink, opts: { slabSize?: number; slabs?: number; signal?: AbortSignal; alloc?: (size: number) => Buffer } = {}) {
     this.sink = sink;
     this.size = opts.slabSize ?? 1 << 20;
     this.count = opts.slabs ?? 4;
-    for (let i = 0; i < this.count; i++) this.free.push(Buffer.allocUnsafeSlow(this.size));
+    for (let i = 0; i < this.count; i++) this.free.push(opts.alloc ? opts.alloc(this.size) : Buffer.allocUnsafeSlow(this.size));
     this.signal = opts.signal;
     this.signal?.addEventListener('abort', () => this.wake?.(), { once: true });
   }

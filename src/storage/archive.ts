@@ -7,7 +7,7 @@
 //   layer-entry.ts     its options, validated headers, whiteout names, small fs checks
 //   layer-extractor.ts placing each entry inside the root (or a copy's scope)
 //   layer-deferred.ts  device nodes, fifos, whiteouts and xattrs made in batches
-//   file-writes.ts     regular files written by worker threads, in batches
+//   files/file-writes.ts  regular files written by worker threads, in batches
 //   tar-write.ts       createTar and createLayerDiff
 //   tarutil.ts         ArchiveError, PAX records, device numbers, external tools
 import { createHash } from 'node:crypto';

@@ -31,6 +31,15 @@ import { Extractor } from './layer-extractor.ts';
 
 export type { ApplyOptions, ApplyResult } from './layer-entry.ts';
 
+/**
+ * A body chunk is a fresh buffer (Node's HTTP parser copies each one), dead
+ * once its bytes are placed; its memory is outside V8's heap, and such memory
+ * piling up makes V8 run full mark-compacts (tens per GiB, most of the
+ * daemon's GC time in a copy). A scavenge every few MiB frees the dead
+ * chunks for far less; the launcher exposes gc to the daemon.
+ */
+const MINOR_GC_BYTES = 16 << 20;
+
 /** Shape of tar-stream 3.2's Extract internals that we hook for raw PAX bytes. */
 interface ExtractInternals {
   _header: { type?: string | null } | null;
@@ -104,10 +113,16 @@ export async function applyLayer(dir: string, input: Readable, opts: ApplyOption
     return new ArchiveError(`invalid layer archive: ${(e as Error).message}`, { cause: e });
   };
 
+  let sinceMinorGc = 0;
   try {
     for await (const chunk of dec.stream) {
       if (failure !== undefined) throw failure;
       if (opts.digest !== false) hash.update(chunk as Buffer);
+      sinceMinorGc += (chunk as Buffer).length;
+      if (sinceMinorGc >= MINOR_GC_BYTES) {
+        sinceMinorGc = 0;
+        (globalThis as { gc?: (o: { type: 'minor' }) => void }).gc?.({ type: 'minor' });
+      }
       if (!extract.write(chunk as Buffer)) {
         await Promise.race([new Promise<void>((resolve) => extract.once('drain', () => resolve())), extracted]);
       }

@@ -1,7 +1,7 @@
 // The unpack's placing of entries (applyLayer in layer-apply.ts drives it):
 // names resolved inside the root (or a copy's scope), an existing final
 // component removed and made anew, hard links kept inside, files in new
-// directories handed to the file writer threads (file-writes.ts), the rest
+// directories handed to the file writer threads (files/file-writes.ts), the rest
 // written here; device nodes, fifos, whiteouts and xattrs go to the
 // deferred batches (layer-deferred.ts), directory metadata waits for the end.
 import { createHash } from 'node:crypto';
@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import type tar from 'tar-stream';
 import { cleanInRoot, isWithin, resolveInRoot } from '../files/rootpath.ts';
 import { ArchiveError } from './tarutil.ts';
-import { FileWrites, MAX_BODY, type FileBody } from './file-writes.ts';
+import { FileWrites, MAX_BODY, type FileBody } from '../files/file-writes.ts';
 import { DeferredOps, XATTR_BATCH_BYTES, type Kind } from './layer-deferred.ts';
 import {
   type ApplyOptions, CREATE_FLAGS, createExclusive, drain, EGID, errno, EUID, type Header, holdsEntry, isRoot, isUnder, lstatOrUndefined,
@@ -49,7 +49,7 @@ export class Extractor {
   private readonly copy: ApplyOptions['copy'];
 
   /** Files being written off the main thread (file-writes.ts). */
-  private readonly writes = new FileWrites();
+  private readonly writes = new FileWrites((message, cause) => new ArchiveError(message, { cause }));
   /** Host paths of directories this unpack made (or found empty): only what this tar placed is in them. */
   private readonly freshDirs = new Set<string>();
   /** Fresh directories whose new files are the daemon's, owner and group (needsChown). */
@@ -317,7 +317,7 @@ export class Extractor {
     return m.uid !== EUID || m.gid !== EGID || !this.ownDirs.has(posix.dirname(p));
   }
 
-  /** Reads the file's body and hands it to the file writer threads (file-writes.ts). */
+  /** Reads the file's body and hands it to the file writer threads (files/file-writes.ts). */
   private async writeLater(p: string, h: Header, clean: string, stream: Readable): Promise<void> {
     this.placed.add(p);
     this.markKept(p);

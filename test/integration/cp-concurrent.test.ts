@@ -1,5 +1,5 @@
 // `cp` into a container writes the files of a new directory several at a time
-// off the daemon's main thread (storage/file-writes.ts). What a user sees must
+// off the daemon's main thread (files/file-writes.ts). What a user sees must
 // be what the tar says, in its order: a hard link to a file still being
 // written, a name given twice, a file replaced by a directory and the reverse,
 // a directory swapped for a symlink between its files (followed inside the
