@@ -113,8 +113,31 @@ export class Resident {
     if (foreign.length) return `listeners left on process: ${foreign.map(([e]) => String(e)).join(', ')}`;
     // Node added a SIGWINCH listener for each terminal stream; they go with the streams.
     for (const [event, fn] of added) process.removeListener(event, fn as (...args: unknown[]) => void);
+    this.dropStdio();
+    await tick();
+    await tick();
+    this.inner.resetStdio();
+    return this.leftovers(connFd);
+  }
+
+  /**
+   * Just before a command, its fds in place: Node's own code may have made a
+   * stdio stream since the last one (net.Socket's destroy reads
+   * process.stderr): it goes, and the command's streams are made of its fds.
+   */
+  renew(): void {
+    this.dropStdio();
+    this.inner.resetStdio();
+    // The global console caches the streams it first wrote to; setting them
+    // to undefined makes it read process.stdout/stderr again.
+    const con = console as unknown as { _stdout: unknown; _stderr: unknown };
+    con._stdout = undefined;
+    con._stderr = undefined;
+  }
+
+  private dropStdio(): void {
     for (const [name, stream] of this.made) {
-      // Node's stdin pauses itself through a closure over the stream it caches: gone with the reset below.
+      // Node's stdin pauses itself through a closure over the stream it caches: gone with the reset.
       stream.removeAllListeners('pause');
       // Node never closes a stdio stream (its _destroy is a no-op that keeps
       // the fd): the prototype's closes the handle, and libuv leaves fds 0-2 open.
@@ -122,15 +145,6 @@ export class Resident {
       stream.destroy();
       this.made.delete(name);
     }
-    await tick();
-    await tick();
-    this.inner.resetStdio();
-    // The global console caches the streams it first wrote to; setting them
-    // to undefined makes it read process.stdout/stderr again.
-    const con = console as unknown as { _stdout: unknown; _stderr: unknown };
-    con._stdout = undefined;
-    con._stderr = undefined;
-    return this.leftovers(connFd);
   }
 
   /** What the command left running: handles, timers, immediates, descriptors. */
@@ -144,7 +158,9 @@ export class Resident {
       if (i >= 0) extra.splice(i, 1);
     }
     if (extra.length) return `resources left: ${extra.join(', ')}`;
-    if (Object.keys(this.inner.timerLists).length) return 'timers left';
+    // A list is a ring of timers headed by itself; cleared unref'd timers leave theirs, empty, until it is due.
+    const live = Object.values(this.inner.timerLists).filter((list) => (list as { _idleNext?: unknown })._idleNext !== list);
+    if (live.length) return 'timers left';
     if (this.inner.immediates.head) return 'immediates left';
     for (const [fd, what] of openFds()) {
       if (fd <= 2 || fd === connFd || this.fds.get(fd) === what) continue; // 0-2: the caller's, until released

@@ -36,10 +36,12 @@ async function serve(warm: Warm): Promise<void> {
   for (;;) {
     const argv = channel.next();
     if (!argv) process.exit(0);
+    resident?.renew();
     process.argv = [process.argv[0], ...argv];
     // Commander keeps a parse's options on its commands: each command gets a tree of its own.
     const code = await runCommand(argv, tree ?? buildProgram());
     tree = undefined;
+    channel.endCommand();
     const unclean = resident ? await resident.settle(channel.connFd) : 'one command per process';
     if (unclean) {
       channel.note(`retire: ${unclean}`);

@@ -57,6 +57,9 @@ const EINTR = 4;
 const EAGAIN = 11;
 /** How long a process beyond the pool's size waits for a command before it ends. */
 const EXTRA_IDLE_MS = 30_000;
+/** How often a running command's process looks for callers left waiting, and how many looks a new process gets to start. */
+const BURST_CHECK_MS = 40;
+const BURST_START_TICKS = 5;
 /** How long the launcher may take to confirm an exit status; later, its forwarded signals could reach the next command. */
 const DONE_MS = 2_000;
 
@@ -109,6 +112,7 @@ export class WarmChannel {
   /** 'run': a command is running; 'done': its status is sent, the launcher's confirmation awaited. */
   private state: 'idle' | 'run' | 'done' = 'idle';
   private onDone: (() => void) | null = null;
+  private burst: NodeJS.Timeout | undefined;
   /** The command's trace file (BERTH_CLI_WARM_TRACE), for tests and for asking which process ran what. */
   private trace: string | undefined;
 
@@ -231,6 +235,7 @@ export class WarmChannel {
       this.state = 'run';
       this.note('serve');
       this.watchCaller();
+      this.watchBurst();
       return request.argv;
     }
   }
@@ -241,6 +246,7 @@ export class WarmChannel {
    * next. False when it did not confirm in time (the process must end).
    */
   async finish(code: number): Promise<boolean> {
+    this.endCommand();
     this.state = 'done';
     const confirmed = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), DONE_MS);
@@ -250,11 +256,12 @@ export class WarmChannel {
     const ok = await confirmed;
     this.onDone = null;
     if (!ok) return false; // still 'done': the process ends, and its replacement is started
+    // First off the caller's fds: the socket's destroy reads process.stderr, which makes a stream of fd 2.
+    this.release();
     this.watch?.destroy(); // closes the connection's fd
     this.watch = null;
     this.conn = -1;
     this.state = 'idle';
-    this.release();
     return true;
   }
 
@@ -279,6 +286,7 @@ export class WarmChannel {
   /** The process is ending: a command it was running gets its status, and the pool a replacement. */
   private exiting(code: number): void {
     if (this.state === 'idle') return;
+    if (this.state === 'run') this.note(`exit ${code}`);
     this.startSuccessor(true);
     if (this.state === 'run') this.sendStatus(code);
   }
@@ -311,6 +319,29 @@ export class WarmChannel {
     watch.on('error', gone);
     watch.unref();
     this.watch = watch;
+  }
+
+  /**
+   * While a command runs, a caller that waits on the socket for longer than
+   * a check's interval finds every process busy: one more is started (as
+   * many as there are free slots, one at a time).
+   */
+  private watchBurst(): void {
+    let waited = false;
+    let starting = 0;
+    this.burst = setInterval(() => {
+      if (starting > 0) { starting--; return; }
+      const now = this.pending();
+      if (now && waited) { this.startSuccessor(false); starting = BURST_START_TICKS; }
+      waited = now;
+    }, BURST_CHECK_MS);
+    this.burst.unref();
+  }
+
+  /** The command is over: its burst check goes (resident.ts counts what timers are left). */
+  endCommand(): void {
+    if (this.burst) clearInterval(this.burst);
+    this.burst = undefined;
   }
 
   private pending(): boolean {
