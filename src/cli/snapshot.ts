@@ -10,6 +10,9 @@ import { runCli, runCommand } from './run-cli.ts';
 import { Resident } from './resident.ts';
 import { WarmChannel, warmSettings, type Warm } from './warm.ts';
 
+/** The most commands one warm process runs (resident.ts); then it ends, and its replacement starts. */
+const MAX_COMMANDS = 1000;
+
 // The command tree is built once, here, for a process's first command.
 const program = buildProgram();
 
@@ -33,6 +36,7 @@ async function serve(warm: Warm): Promise<void> {
   if (!channel) process.exit(0);
   const resident = Resident.start();
   let tree: Command | undefined = program;
+  let served = 0;
   for (;;) {
     const argv = channel.next();
     if (!argv) process.exit(0);
@@ -42,7 +46,10 @@ async function serve(warm: Warm): Promise<void> {
     const code = await runCommand(argv, tree ?? buildProgram());
     tree = undefined;
     channel.endCommand();
-    const unclean = resident ? await resident.settle(channel.connFd) : 'one command per process';
+    // A long-lived heap gathers what no check sees (V8's code, caches of lazily loaded modules): a process retires after its share.
+    const unclean = !resident ? 'one command per process'
+      : ++served >= MAX_COMMANDS ? `served ${served} commands`
+      : await resident.settle(channel.connFd);
     if (unclean) {
       channel.note(`retire: ${unclean}`);
       process.exit(code);
