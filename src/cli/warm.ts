@@ -258,8 +258,9 @@ export class WarmChannel {
     if (!ok) return false; // still 'done': the process ends, and its replacement is started
     // First off the caller's fds: the socket's destroy reads process.stderr, which makes a stream of fd 2.
     this.release();
-    this.watch?.destroy(); // closes the connection's fd
+    const watch = this.watch;
     this.watch = null;
+    watch?.destroy(); // closes the connection's fd
     this.conn = -1;
     this.state = 'idle';
     return true;
@@ -305,13 +306,17 @@ export class WarmChannel {
    * the status, it writes DONE.
    */
   private watchCaller(): void {
+    const watch = new Socket({ fd: this.conn, readable: true, writable: false });
+    // An end already queued when the socket is destroyed is still emitted,
+    // by then maybe during the next command: only the current caller's counts.
     const gone = (): void => {
+      if (this.watch !== watch) return;
       if (this.state === 'run') process.kill(process.pid, 'SIGKILL');
       else this.onDone?.();
     };
-    const watch = new Socket({ fd: this.conn, readable: true, writable: false });
     let got = '';
     watch.on('data', (d: Buffer) => {
+      if (this.watch !== watch) return;
       got += d.toString('latin1');
       if (this.state === 'done' && got.includes('DONE')) this.onDone?.();
     });

@@ -402,7 +402,8 @@ int main(int argc, char **argv) {
     sigemptyset(&block);
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&block, forwarded[i]);
     sigprocmask(SIG_BLOCK, &block, NULL);
-    write_all(fd, "DONE", 4);
+    /* A process that ends after its status has closed its end: no SIGPIPE for that. */
+    while (send(fd, "DONE", 4, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
   }
   restore_stdio(&stdio);
   if (got) {

@@ -384,6 +384,19 @@ describe('a warm process serving commands one after another', () => {
     assert.deepEqual(lines().filter((l) => !l.endsWith(' serve')), [], 'a process retired');
   });
 
+  // The last caller's connection ending (after its DONE) once reached the next command and killed its process.
+  test('thirty commands in a row: one process, each with its status and output', async () => {
+    await freshPool();
+    const servers = new Set<number | undefined>();
+    for (let i = 0; i < 30; i++) {
+      const r = await run(i % 3 === 2 ? ['exec', 'keep', 'sh', '-c', `exit ${i}`] : ['ps', '-a', '--format', '{{.Names}}']);
+      assert.deepEqual([r.code, r.signal, r.stdout], i % 3 === 2 ? [i, null, ''] : [0, null, 'keep\n'], `command ${i}: ${r.stderr}`);
+      servers.add(r.server);
+    }
+    assert.equal(servers.size, 1, `served by ${[...servers]}`);
+    assert.deepEqual(lines().filter((l) => !l.endsWith(' serve')), []);
+  });
+
   test('a command that leaves something behind ends its process, and the next runs in another', async () => {
     await freshPool();
     // Run as the docker CLI's plugin, the command follows the CLI's socket: a listener and a connection stay.
@@ -398,6 +411,11 @@ describe('a warm process serving commands one after another', () => {
       const next = await run(['ps', '-a', '--format', '{{.Names}}']);
       assert.deepEqual([next.code, next.stdout], [0, 'keep\n']);
       assert.ok(next.server && next.server !== first.server, 'the next command ran in the retired process');
+      // A retiring process ends right after its status: the launcher's DONE to a closed socket once killed it with SIGPIPE.
+      for (let i = 0; i < 12; i++) {
+        const r = await run(['version', '--format', '{{.Client.Version}}'], { extra: { DOCKER_CLI_PLUGIN_SOCKET: sock } });
+        assert.deepEqual([r.code, r.signal, r.stdout], [0, null, '0.1.0\n'], `retiring command ${i}`);
+      }
     } finally {
       plugin.close();
     }
