@@ -4,9 +4,13 @@
 // run: each repetition runs every client in turn, so a change of the shared
 // machine's load falls on all of them. Prints medians, ratios to dockerd, the
 // per-repetition figures and the load average.
-//   node_modules/.bin/node bench/speed.ts [reps] [rounds] [logMiB] [idleSeconds]
+//   node_modules/.bin/node bench/speed.ts [reps] [rounds] [logMiB] [idleSeconds] [set]
 // reps: runs of each single operation (run --rm, exec, start→first byte, ps);
 // rounds: of the 50-container batches; logMiB: the size of the logs read.
+// set: `all` (the default), or `cli`: only the rows where the CLI is most of
+// the time (exec, run -d ×50, ps -a, rm -f ×50), on berthd alone, against the
+// docker CLI on the same berthd (no dockerd, no crun). BERTH_BENCH_BASELINE
+// names another build's dist/berth to run beside (its own warm pool).
 //
 // dockerd runs with --bridge none (the peer must not touch the host's
 // networks), so its containers get no network while berth's join its default
@@ -27,6 +31,8 @@ const ROUNDS = Number(process.argv[3] ?? 3);
 const LOG_MIB = Number(process.argv[4] ?? 64);
 /** berthd's idle collection runs within this long of its last request (ApiServer.collectWhenIdle). */
 const IDLE_S = Number(process.argv[5] ?? 55);
+const CLI_ONLY = process.argv[6] === 'cli';
+const BASELINE = process.env.BERTH_BENCH_BASELINE;
 
 interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'dockerd' }
 
@@ -78,7 +84,7 @@ function childrenOf(pid: number): number[] {
 /** The launcher's waiting warm processes of this build: started with no command of their own. */
 function warmPool(): number[] {
   const pids: number[] = [];
-  for (const pid of spawnSync('pgrep', ['-f', 'cli.blob --disable-warning=ExperimentalWarning --$'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
+  for (const pid of spawnSync('pgrep', ['-f', 'cli.blob --disable-warning=ExperimentalWarning (--expose-internals )?--$'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       if (argv.includes(BERTH_BLOB)) pids.push(Number(pid));
@@ -105,35 +111,44 @@ try {
   if (!DOCKER) throw new Error('no docker CLI');
   d = await startSeededDaemon();
   // A second berthd with crun as its runtime (src/runtime/seccomp-bpf.ts), where crun is installed.
-  if (spawnSync('crun', ['--version']).status === 0) dc = await startSeededDaemon(['--default-runtime', 'crun']);
-  peer = await startPeerDockerd();
-  const saved = spawnSync(BERTH, ['-H', d.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
-  if (saved.status !== 0) throw new Error(`berth save: ${saved.stderr}`);
-  const loaded = peer.docker(['load'], { input: saved.stdout });
-  if (loaded.code !== 0) throw new Error(`docker load: ${loaded.stderr}`);
+  if (!CLI_ONLY && spawnSync('crun', ['--version']).status === 0) dc = await startSeededDaemon(['--default-runtime', 'crun']);
+  if (!CLI_ONLY) {
+    peer = await startPeerDockerd();
+    const saved = spawnSync(BERTH, ['-H', d.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
+    if (saved.status !== 0) throw new Error(`berth save: ${saved.stderr}`);
+    const loaded = peer.docker(['load'], { input: saved.stdout });
+    if (loaded.code !== 0) throw new Error(`docker load: ${loaded.stderr}`);
+  }
 
   const clients: Client[] = [
     { label: 'berth CLI', cli: BERTH, prefix: ['-H', d.host], env: process.env, engine: 'berthd' },
     // The same CLI without its warm path (ADR 0010): each command a fresh Node.
     { label: 'berth CLI, cold', cli: BERTH, prefix: ['-H', d.host], env: { ...process.env, BERTH_CLI_WARM: '0' }, engine: 'berthd' },
     { label: 'docker CLI → berthd', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: d.host }, engine: 'berthd' },
-    { label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' },
   ];
+  if (peer) clients.push({ label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' });
+  // Another build's CLI (before the resident warm processes, say) on the same berthd.
+  if (BASELINE) clients.splice(2, 0, { label: 'berth CLI, baseline build', cli: BASELINE, prefix: ['-H', d.host], env: process.env, engine: 'berthd' });
+  /** The column the ratios are to: dockerd, or with the `cli` set the docker CLI on the same berthd. */
+  const REF = peer ? 'dockerd (docker CLI)' : 'docker CLI → berthd';
   if (dc) clients.splice(2, 0, { label: 'berth CLI, crun', cli: BERTH, prefix: ['-H', dc.host], env: process.env, engine: 'berthd-crun' });
   const engines = [...new Set(clients.map((c) => c.engine))];
   const byEngine = (e: Client['engine']) => clients.find((c) => c.engine === e)!;
-  const versions = `${spawnSync(BERTH, ['--version'], { encoding: 'utf8' }).stdout.trim()}; dockerd ${peer.docker(['version', '--format', '{{.Server.Version}}']).stdout.trim()}; ${spawnSync('runc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}`;
+  const versions = `${spawnSync(BERTH, ['--version'], { encoding: 'utf8' }).stdout.trim()}; dockerd ${peer?.docker(['version', '--format', '{{.Server.Version}}']).stdout.trim() ?? '(not started)'}; ${spawnSync('runc', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}`;
   console.log(`speed: ${REPS} reps, ${ROUNDS} rounds, logs of ${LOG_MIB} MiB; ${cpus().length} cpus, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n${versions}`);
 
   // Warm every path once (image caches, the bridge, the page cache of the binaries).
   for (const c of clients) t(c, ['run', '--rm', 'busybox', 'true']);
+  // A warm pool starts at a key's second cold command (ADR 0010): each berth CLI gets a few commands to start it.
+  for (let k = 0; k < 3; k++) for (const c of clients) t(c, ['version']);
+  await new Promise((r) => setTimeout(r, 3000));
   for (const e of engines) cli(byEngine(e), ['run', '-d', '--name', 'sx', 'busybox', 'sleep', '3600']);
 
   for (let i = 0; i < REPS; i++) {
     sampleLoad();
-    for (const c of clients) record('run --rm busybox true', c.label, t(c, ['run', '--rm', 'busybox', 'true']));
+    if (!CLI_ONLY) for (const c of clients) record('run --rm busybox true', c.label, t(c, ['run', '--rm', 'busybox', 'true']));
     for (const c of clients) record('exec c true', c.label, t(c, ['exec', 'sx', 'true']));
-    for (const c of clients) {
+    if (!CLI_ONLY) for (const c of clients) {
       const name = `fb${i}${c.label.length}`;
       cli(c, ['create', '--name', name, 'busybox', 'echo', 'hi']);
       record('start -a → first byte', c.label, await firstByte(c, name));
@@ -152,6 +167,12 @@ try {
     }
   }
 
+  // The CLI's warm processes (ADR 0010) at the end of the batches: how far the pools grew.
+  const pool = warmPool();
+  console.log(`warm CLI processes after the batches: ${pool.length}, ${(pool.reduce((s, p) => s + rssKiB(p), 0) / 1024).toFixed(1)} MiB RSS`);
+  if (!CLI_ONLY) await slowRows();
+
+  async function slowRows(): Promise<void> {
   // logs: one container per engine writes LOG_MIB MiB of 100-byte lines; every client reads it back whole.
   const line = 'x'.repeat(99);
   for (const e of engines) {
@@ -175,27 +196,29 @@ try {
   }
   await new Promise((r) => setTimeout(r, IDLE_S * 1000));
   sampleLoad();
-  const dockerdPids = [peer.pid, ...childrenOf(peer.pid)];
-  record('daemon idle RSS, 50 containers (MiB)', 'berth CLI', rssKiB(d.pid!) / 1024);
+  const dockerdPids = [peer!.pid, ...childrenOf(peer!.pid)];
+  record('daemon idle RSS, 50 containers (MiB)', 'berth CLI', rssKiB(d!.pid!) / 1024);
   if (dc) record('daemon idle RSS, 50 containers (MiB)', 'berth CLI, crun', rssKiB(dc.pid!) / 1024);
   record('daemon idle RSS, 50 containers (MiB)', 'dockerd (docker CLI)', dockerdPids.reduce((s, p) => s + rssKiB(p), 0) / 1024);
   // What the warm path keeps resident: its waiting CLI processes (ADR 0010), beside, not in, the daemon's figure.
-  const pool = warmPool();
-  console.log(`warm CLI pool: ${pool.length} processes, ${(pool.reduce((s, p) => s + rssKiB(p), 0) / 1024).toFixed(1)} MiB RSS`);
+  const idlePool = warmPool();
+  console.log(`warm CLI pool: ${idlePool.length} processes, ${(idlePool.reduce((s, p) => s + rssKiB(p), 0) / 1024).toFixed(1)} MiB RSS`);
+  }
 
   const unit = (op: string) => (op.includes('MiB') ? '' : ' ms');
   const higherIsBetter = (op: string) => op.includes('MiB/s');
   const out: string[] = ['', `load average during the run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (1 min) on ${cpus().length} cpus`, ''];
   const berths = clients.filter((c) => c.cli === BERTH).map((c) => c.label);
-  out.push(`| operation | ${clients.map((c) => c.label).join(' | ')} | ${berths.map((l) => `${l} vs dockerd`).join(' | ')} |`, `|---|${[...clients, ...berths].map(() => '---:').join('|')}|`);
+  const refName = peer ? 'dockerd' : 'docker CLI';
+  out.push(`| operation | ${clients.map((c) => c.label).join(' | ')} | ${berths.map((l) => `${l} vs ${refName}`).join(' | ')} |`, `|---|${[...clients, ...berths].map(() => '---:').join('|')}|`);
   for (const [op, m] of fig) {
     const med = (l: string) => median(m.get(l) ?? []);
     // A ratio above 1 is berth ahead: dockerd's time (or RSS) over berth's, berth's throughput over dockerd's.
-    const ratio = (l: string) => (higherIsBetter(op) ? med(l) / med('dockerd (docker CLI)') : med('dockerd (docker CLI)') / med(l));
+    const ratio = (l: string) => (higherIsBetter(op) ? med(l) / med(REF) : med(REF) / med(l));
     const cells = clients.map((c) => (m.has(c.label) ? `${med(c.label).toFixed(op.includes('×50') ? 0 : 1)}${unit(op)}` : '—'));
     out.push(`| ${op} | ${cells.join(' | ')} | ${berths.map((l) => `${ratio(l).toFixed(2)}×`).join(' | ')} |`);
   }
-  out.push('', 'vs dockerd above 1: berth ahead (dockerd\'s time or RSS over berth\'s; berth\'s throughput over dockerd\'s).', '', 'per-repetition figures:');
+  out.push('', `vs ${refName} above 1: berth ahead (${refName}'s time or RSS over berth's; berth's throughput over ${refName}'s).`, '', 'per-repetition figures:');
   for (const [op, m] of fig) for (const [l, xs] of m) out.push(`${op} | ${l}: ${xs.map((x) => x.toFixed(0)).join(' ')}`);
   console.log(out.join('\n'));
 } finally {

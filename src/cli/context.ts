@@ -94,6 +94,12 @@ async function startDefaultDaemon(socketPath: string, d: { args: string[]; log: 
 let cached: EngineClient | undefined;
 let keepAlive = false;
 
+/** The next command (in a resident CLI process, ADR 0010) makes a client of its own. */
+export function resetClient(): void {
+  cached = undefined;
+  keepAlive = false;
+}
+
 /** The command about to run makes many calls (compose): its client keeps its connections open. */
 export function keepConnections(): void {
   keepAlive = true;

@@ -36,7 +36,7 @@
 extern char **environ;
 
 #define MAGIC 0x48545242u /* "BRTH" */
-#define VERSION 1u
+#define VERSION 2u
 #define POOL_DEFAULT 2
 
 /* scripts/build.mjs writes the same start as dist/berth-cold.sh, for the hosts `berth machine` makes: keep the two in step. */
@@ -178,17 +178,22 @@ static void start_pool(const char *dir) {
   syscall(SYS_close_range, 4u, ~0u, 0u);
   const char *idle = getenv("BERTH_CLI_WARM_IDLE");
   const char *size = getenv("BERTH_CLI_WARM_POOL");
+  const char *max = getenv("BERTH_CLI_WARM_MAX");
   int pool = size ? atoi(size) : POOL_DEFAULT;
   if (pool < 1) pool = 1;
   if (pool > 16) pool = 16;
-  char idle_env[64];
+  char idle_env[64], pool_env[64], max_env[64];
   snprintf(idle_env, sizeof idle_env, "BERTH_CLI_WARM_IDLE=%s", idle && atoi(idle) > 0 ? idle : "300");
-  char *env[64] = { "BERTH_CLI_WARM_FDS=3", idle_env };
-  int envc = 2;
+  snprintf(pool_env, sizeof pool_env, "BERTH_CLI_WARM_POOL=%d", pool);
+  /* the most processes the pool grows to in a burst (src/cli/warm.ts) */
+  snprintf(max_env, sizeof max_env, "BERTH_CLI_WARM_MAX=%d", max && atoi(max) > 0 ? atoi(max) : 8);
+  char *env[64] = { "BERTH_CLI_WARM_FDS=3", idle_env, pool_env, max_env };
+  int envc = 4;
   for (char **e = environ; *e && envc < 63; e++)
     if (startup_env(*e)) env[envc++] = *e;
   env[envc] = NULL;
-  char *args[] = { BERTH_NODE, "--snapshot-blob", BERTH_BLOB, "--disable-warning=ExperimentalWarning", "--", NULL };
+  /* --expose-internals: a warm process renews Node's stdio streams between commands (src/cli/resident.ts) */
+  char *args[] = { BERTH_NODE, "--snapshot-blob", BERTH_BLOB, "--disable-warning=ExperimentalWarning", "--expose-internals", "--", NULL };
   for (int i = 0; i < pool; i++) {
     pid_t member = fork();
     if (member == 0) {
@@ -238,6 +243,11 @@ static void sweep(const char *dir) {
       if (live >= 0) close(live);
     }
     unlinkat(dirfd(d), sock, 0);
+    for (int i = 0; i < 32; i++) { /* the pool's slots (src/cli/warm.ts) */
+      char slot[256];
+      snprintf(slot, sizeof slot, "%.*s.slot%d", (int)(n - 5), e->d_name, i);
+      unlinkat(dirfd(d), slot, 0);
+    }
     unlinkat(dirfd(d), e->d_name, 0);
   }
   closedir(d);
@@ -385,6 +395,16 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaction(forwarded[i], &sa, NULL);
   char status[8];
   int got = read_all(fd, status, sizeof status) == 0 && !memcmp(status, "EXIT", 4);
+  if (got) {
+    /* The warm process may serve another command once we confirm: from here
+     * on no signal is forwarded, and any forwarded before has reached it. */
+    sigset_t block;
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++) sigaddset(&block, forwarded[i]);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    /* A process that ends after its status has closed its end: no SIGPIPE for that. */
+    while (send(fd, "DONE", 4, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
+  }
   restore_stdio(&stdio);
   if (got) {
     int32_t code;

@@ -16,7 +16,7 @@ import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts'
 
 const FAKE_SSH = `#!/bin/sh
 # Records who ran it, then fails as ssh does when it cannot connect.
-{ echo "ppid=$PPID"; echo "self=$$"; echo "cwd=$(pwd)"; echo "umask=$(umask)"; echo "mark=$WARM_MARK";
+{ echo "ppid=$PPID"; echo "self=$$"; echo "cwd=$(pwd)"; echo "umask=$(umask)"; echo "mark=$WARM_MARK"; echo "only=\${ONLY_FIRST-unset}";
   echo "cmdline=$(tr '\\0' ' ' < /proc/$PPID/cmdline)"; } > "$FAKE_SSH_OUT.tmp"
 mv "$FAKE_SSH_OUT.tmp" "$FAKE_SSH_OUT"
 [ -n "$FAKE_SSH_SLEEP" ] && sleep "$FAKE_SSH_SLEEP"
@@ -112,15 +112,18 @@ async function warmUp(xdg: string): Promise<void> {
   await waitFor('the warm pool', () => poolPids(xdg).length >= 1);
 }
 
+/** A directory of the tests' own, with the fake ssh in its bin/. */
+function makeRoot(): void {
+  root = mkdtempSync('/tmp/berth-warm-');
+  bin = join(root, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'ssh'), FAKE_SSH);
+  chmodSync(join(bin, 'ssh'), 0o755);
+}
+
 describe('the warm CLI path', () => {
   const dirs: string[] = [];
-  before(() => {
-    root = mkdtempSync('/tmp/berth-warm-');
-    bin = join(root, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'ssh'), FAKE_SSH);
-    chmodSync(join(bin, 'ssh'), 0o755);
-  });
+  before(makeRoot);
   after(() => {
     for (const xdg of dirs) for (const pid of poolPids(xdg)) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
     for (const pid of strays) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -275,4 +278,187 @@ describe('output to a slow reader', () => {
       assert.equal(r.stdout.trim(), String(size));
     });
   }
+});
+
+// A warm process serves commands one after another while each leaves it clean
+// (src/cli/resident.ts). The process that ran a command is read from the
+// trace the warm side appends to (BERTH_CLI_WARM_TRACE, from the command's
+// own environment): `<pid> serve`, then `<pid> retire: <why>` or `<pid> exit <code>`.
+describe('a warm process serving commands one after another', () => {
+  let d: TestDaemon;
+  let xdg: string;
+  let trace: string;
+  before(async () => {
+    makeRoot();
+    d = await startSeededDaemon();
+    assert.equal(d.berth(['run', '-d', '--name', 'keep', 'busybox', 'sleep', '600']).code, 0);
+  });
+  after(async () => {
+    for (const pid of xdg ? poolPids(xdg) : []) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    await d.destroy();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  type Kind = 'pipe' | 'file' | 'tty';
+  interface Served extends Outcome { server: number | undefined }
+
+  /** Runs `berth -H <daemon> ARGS` with stdout of the given kind, through sh for the umask (and script for a terminal). */
+  function run(args: string[], opts: { kind?: Kind; cwd?: string; umask?: string; extra?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void } = {}): Promise<Served> {
+    const before = lines().length;
+    const quoted = [BERTH, '-H', d.host, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const file = join(root, `stdout${seq++}`);
+    const inner = `umask ${opts.umask ?? '022'}; ${opts.kind === 'tty' ? '' : 'exec '}${quoted}${opts.kind === 'file' ? ` > '${file}'` : ''}`;
+    const cmd = opts.kind === 'tty' ? ['script', ['-qec', inner, '/dev/null']] as const : ['sh', ['-c', inner]] as const;
+    const child = spawn(cmd[0], [...cmd[1]], { cwd: opts.cwd ?? root, env: env(xdg, { BERTH_CLI_WARM_POOL: '1', BERTH_CLI_WARM_MAX: '3', BERTH_CLI_WARM_TRACE: trace, FAKE_SSH_OUT: join(root, 'ssh.out'), ...opts.extra }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    opts.onSpawn?.(child.pid!);
+    return new Promise((resolve) => child.on('close', (code, signal) => {
+      if (opts.kind === 'file') stdout = readFileSync(file, 'utf8');
+      const served = lines().slice(before).find((l) => l.endsWith(' serve'));
+      resolve({ code, signal, stdout, stderr, pid: child.pid!, server: served ? Number(served.split(' ')[0]) : undefined });
+    }));
+  }
+
+  function lines(): string[] {
+    return existsSync(trace) ? readFileSync(trace, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  /** A fresh pool of one for each test. */
+  async function freshPool(): Promise<void> {
+    if (xdg) for (const pid of poolPids(xdg)) try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    xdg = runtimeDir();
+    trace = join(xdg, 'trace');
+    await run(['version']);
+    await run(['version']);
+    await waitFor('the warm pool', () => poolPids(xdg).length === 1);
+    const first = await run(['ps']);
+    assert.ok(first.server, 'the pool served no command');
+  }
+
+  test('one process runs commands in a row, each with its own environment, directory, umask, stdio and status', async () => {
+    await freshPool();
+    const one = join(root, 'one');
+    const two = join(root, 'two');
+    mkdirSync(one);
+    mkdirSync(two);
+    const ssh = join(root, 'ssh.out');
+    const probe = (cwd: string, umask: string, extra: NodeJS.ProcessEnv): Promise<Served> =>
+      run(['-H', 'ssh://someone@example.invalid', 'ps'], { cwd, umask, extra });
+    const a = await probe(one, '027', { WARM_MARK: 'first', ONLY_FIRST: 'yes' });
+    const ra = record(ssh);
+    const server = Number(ra.ppid);
+    assert.equal(a.server, server);
+    assert.deepEqual([ra.cwd, ra.umask, ra.mark], [one, '0027', 'first']);
+    assert.match(a.stderr, /Connection refused/);
+    assert.equal(a.code, 1);
+
+    const pipe = await run(['ps', '-a', '--format', '{{.Names}}']);
+    assert.deepEqual([pipe.code, pipe.stdout, pipe.server], [0, 'keep\n', server]);
+    const three = await run(['exec', 'keep', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.deepEqual([three.code, three.stdout, three.stderr, three.server], [3, 'out\n', 'err\n', server]);
+    const file = await run(['ps', '-a', '--format', '{{.Names}} {{.Image}}'], { kind: 'file' });
+    assert.deepEqual([file.code, file.stdout, file.server], [0, 'keep busybox\n', server]);
+    const tty = await run(['ps', '-a', '--format', '{{.Names}}'], { kind: 'tty' });
+    assert.deepEqual([tty.code, tty.stdout.replace(/\r/g, ''), tty.server], [0, 'keep\n', server]);
+    const bad = await run(['ps', '--bogus']);
+    assert.deepEqual([bad.code, bad.server], [125, server]);
+    assert.match(bad.stderr, /unknown flag: --bogus/);
+    // The status of one command is not the next one's.
+    const after3 = await run(['exec', 'keep', 'true']);
+    assert.deepEqual([after3.code, after3.server], [0, server]);
+    const again = await run(['ps', '-a', '--format', '{{.Names}}']);
+    assert.deepEqual([again.code, again.stdout, again.server], [0, 'keep\n', server]);
+
+    const b = await probe(two, '077', { WARM_MARK: 'second' });
+    const rb = record(ssh);
+    assert.equal(Number(rb.ppid), server);
+    assert.equal(b.server, server);
+    assert.deepEqual([rb.cwd, rb.umask, rb.mark, rb.only], [two, '0077', 'second', 'unset']);
+    assert.equal(ra.only, 'yes');
+    // Between commands the process holds nothing of the last one's: not its directory, not its stdio.
+    await waitFor('the process to leave the directory', () => readlinkSync(`/proc/${server}/cwd`) === '/', 10_000);
+    for (const fd of [0, 1, 2]) assert.equal(readlinkSync(`/proc/${server}/fd/${fd}`), '/dev/null');
+    assert.deepEqual(lines().filter((l) => !l.endsWith(' serve')), [], 'a process retired');
+  });
+
+  // The last caller's connection ending (after its DONE) once reached the next command and killed its process.
+  test('thirty commands in a row: one process, each with its status and output', async () => {
+    await freshPool();
+    const servers = new Set<number | undefined>();
+    for (let i = 0; i < 30; i++) {
+      const r = await run(i % 3 === 2 ? ['exec', 'keep', 'sh', '-c', `exit ${i}`] : ['ps', '-a', '--format', '{{.Names}}']);
+      assert.deepEqual([r.code, r.signal, r.stdout], i % 3 === 2 ? [i, null, ''] : [0, null, 'keep\n'], `command ${i}: ${r.stderr}`);
+      servers.add(r.server);
+    }
+    assert.equal(servers.size, 1, `served by ${[...servers]}`);
+    assert.deepEqual(lines().filter((l) => !l.endsWith(' serve')), []);
+  });
+
+  test('a command that leaves something behind ends its process, and the next runs in another', async () => {
+    await freshPool();
+    // Run as the docker CLI's plugin, the command follows the CLI's socket: a listener and a connection stay.
+    const sock = join(root, `plugin${seq++}.sock`);
+    const plugin: Server = createServer(() => {});
+    await new Promise<void>((r) => plugin.listen(sock, r));
+    try {
+      const first = await run(['version', '--format', '{{.Client.Version}}'], { extra: { DOCKER_CLI_PLUGIN_SOCKET: sock } });
+      assert.deepEqual([first.code, first.stdout], [0, '0.1.0\n']);
+      assert.ok(lines().some((l) => l.startsWith(`${first.server} retire: listeners left on process`)), lines().join('\n'));
+      await waitFor('the retired process to end', () => !alive(first.server!), 10_000);
+      const next = await run(['ps', '-a', '--format', '{{.Names}}']);
+      assert.deepEqual([next.code, next.stdout], [0, 'keep\n']);
+      assert.ok(next.server && next.server !== first.server, 'the next command ran in the retired process');
+      // A retiring process ends right after its status: the launcher's DONE to a closed socket once killed it with SIGPIPE.
+      for (let i = 0; i < 12; i++) {
+        const r = await run(['version', '--format', '{{.Client.Version}}'], { extra: { DOCKER_CLI_PLUGIN_SOCKET: sock } });
+        assert.deepEqual([r.code, r.signal, r.stdout], [0, null, '0.1.0\n'], `retiring command ${i}`);
+      }
+    } finally {
+      plugin.close();
+    }
+  });
+
+  test('a command whose process is killed leaves the next command unharmed', async () => {
+    await freshPool();
+    const mark = lines().length;
+    const follow = run(['logs', '-f', 'keep']);
+    await waitFor('the command to start', () => lines().length > mark);
+    const server = Number(lines().at(-1)!.split(' ')[0]);
+    process.kill(server, 'SIGKILL');
+    const end = await follow;
+    assert.equal(end.signal, 'SIGKILL');
+    const next = await run(['ps', '-a', '--format', '{{.Names}}']);
+    assert.deepEqual([next.code, next.stdout], [0, 'keep\n']);
+    assert.notEqual(next.server, server);
+  });
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    test(`${sig} ends \`logs -f\` as on the cold path, and the next command runs`, async () => {
+      await freshPool();
+      for (const warmPath of [true, false]) {
+        let launcher = 0;
+        const mark = lines().length;
+        const follow = run(['logs', '-f', 'keep'], { extra: warmPath ? {} : { BERTH_CLI_WARM: '0' }, onSpawn: (pid) => { launcher = pid; } });
+        if (warmPath) await waitFor('the command to start', () => lines().length > mark);
+        else await new Promise((r) => setTimeout(r, 1500)); // a cold start: give Node time to install its handlers
+        process.kill(launcher, sig);
+        const end = await follow;
+        assert.deepEqual([end.signal, end.code], [sig, null], `warm=${warmPath}: ${end.stderr}`);
+        const next = await run(['ps', '-a', '--format', '{{.Names}}']);
+        assert.deepEqual([next.code, next.stdout], [0, 'keep\n']);
+      }
+    });
+  }
+
+  test('a burst grows the pool, up to its bound', async () => {
+    await freshPool();
+    const burst = await Promise.all(Array.from({ length: 8 }, () => run(['exec', 'keep', 'sleep', '1'])));
+    for (const r of burst) assert.equal(r.code, 0, r.stderr);
+    const servers = new Set(burst.map((r) => r.server).filter(Boolean));
+    assert.ok(servers.size >= 2, `one process served the whole burst: ${[...servers]}`);
+    assert.ok(poolPids(xdg).length <= 3, `the pool grew past its bound: ${poolPids(xdg)}`);
+  });
 });

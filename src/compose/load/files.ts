@@ -61,3 +61,8 @@ export function readSource(path: string): SourceFile {
     throw new ComposeError(`failed to read ${path}: ${(err as Error).message}`);
   }
 }
+
+/** A process that runs another command (the resident CLI, ADR 0010) reads that command's stdin anew. */
+export function forgetStdin(): void {
+  stdinText = undefined;
+}
