@@ -156,7 +156,9 @@ export class ApiServer {
     // Node checks the headers timeout every connectionsCheckingInterval.
     const http = { maxHeaderSize: LIMITS.headers, connectionsCheckingInterval: Math.min(30_000, LIMITS.headersTimeoutMs / 4) };
     const server: Server = tls
-      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', ...http })
+      // Half-open as Node's plain HTTP server is: the docker CLI closes its writing side of an attach
+      // (over TLS a close_notify) and reads on; a TLS socket that is not half-open ended the output there.
+      ? createHttpsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: tls.verify, rejectUnauthorized: tls.verify, minVersion: 'TLSv1.2', allowHalfOpen: true, ...http })
       : createHttpServer(http);
     server.keepAliveTimeout = 60_000;
     // Bodies and responses stream as long as they need; headers may not.

@@ -174,6 +174,19 @@ describe('TCP with mutual TLS', () => {
     assert.match(s.stderr, /remote error: tls: (certificate required|unknown certificate authority|bad certificate)/);
   });
 
+  test('the docker CLI over mutual TLS: an attached run prints its output and stdin reaches it (the CLI half-closes its side)', { skip: !DOCKER }, () => {
+    d.seedBusybox();
+    const good = certPath(join(dir, 'attach-docker'), ca(), ca(), 'client');
+    const e = env({ DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: good });
+    const r = run(DOCKER as string, ['run', '--rm', 'busybox', 'sh', '-c', 'sleep 0.3; echo hi; exit 3'], { env: e });
+    assert.deepEqual([r.code, r.stdout], [3, 'hi\n'], r.stderr);
+    const i = run(DOCKER as string, ['run', '--rm', '-i', 'busybox', 'cat'], { env: e, input: 'through stdin\n' });
+    assert.deepEqual([i.code, i.stdout], [0, 'through stdin\n'], i.stderr);
+    assert.equal(run(DOCKER as string, ['run', '-d', '--name', 'tls-exec', 'busybox', 'sleep', '60'], { env: e }).code, 0);
+    const x = run(DOCKER as string, ['exec', 'tls-exec', 'echo', 'exec over tls'], { env: e });
+    assert.deepEqual([x.code, x.stdout], [0, 'exec over tls\n'], x.stderr);
+  });
+
   test('without --tlsverify: refused on any address but loopback, even with --tls=false', () => {
     const scratch = mkdtempSync('/tmp/bt-');
     try {
