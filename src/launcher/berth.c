@@ -165,7 +165,9 @@ static void start_pool(const char *dir) {
   struct sockaddr_un addr;
   if (sock_addr(&addr, dir) < 0) _exit(0);
   unlink(addr.sun_path); /* a socket left by a pool that idled out */
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* Non-blocking: several warm processes poll it, and the ones that lose the race
+   * for a connection must get EAGAIN from accept, not block there past their idle end. */
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   mode_t old = umask(077);
   if (s < 0 || bind(s, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(s, 128) < 0) _exit(0);
   umask(old);

@@ -94,6 +94,27 @@ function poolPids(xdg: string): number[] {
   return pids;
 }
 
+/** The open-file flags of each pool process's listening socket (fdinfo's octal `flags`). */
+function poolSocketFlags(xdg: string): number[] {
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[7]?.startsWith(`${xdg}/`) && f[5] === '01') inodes.add(f[6]);
+  }
+  const flags: number[] = [];
+  for (const pid of poolPids(xdg)) {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      let target = '';
+      try { target = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (!m || !inodes.has(m[1])) continue;
+      const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+      flags.push(parseInt(/^flags:\s+(\d+)/m.exec(info)?.[1] ?? '0', 8));
+    }
+  }
+  return flags;
+}
+
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
@@ -134,6 +155,10 @@ describe('the warm CLI path', () => {
     const xdg = runtimeDir();
     dirs.push(xdg);
     await warmUp(xdg);
+    // Several processes poll the socket and one wins each connection: the others must get
+    // EAGAIN from accept, not block in it past their idle end.
+    const flags = poolSocketFlags(xdg);
+    assert.ok(flags.length > 0 && flags.every((f) => (f & 0o4000) !== 0), `the pool's socket is not O_NONBLOCK: ${flags.map((f) => f.toString(8)).join(', ')}`);
     const work = join(root, 'work dir');
     mkdirSync(work);
     const out = join(root, 'warm.out');
