@@ -40,6 +40,9 @@ const TEMPLATES = [
   '{{.HostConfig.CpuCount}}',
   '{{.Config.StopTimeout}} {{.Config.MacAddress}}',
   '{{.SizeRw}}',
+  // Whole numbers print in full (the typed pass's int64s): 33554432, not 3.3554432e+07.
+  '{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{.HostConfig.ShmSize}}',
+  '{{.Size}}',
   '{{.Id}}',
   'json',
 ];
@@ -49,7 +52,7 @@ describe('inspect -f with keys that name no field', () => {
   before(async () => {
     d = await startSeededDaemon();
     assert.equal(d.berth(['create', '--name', 'plain', 'busybox', 'true']).code, 0);
-    assert.equal(d.berth(['create', '--name', 'labelled', '--label', 'team=blue', 'busybox', 'true']).code, 0);
+    assert.equal(d.berth(['create', '--name', 'labelled', '--label', 'team=blue', '--memory', '32m', '--cpus', '1.5', 'busybox', 'true']).code, 0);
   });
   after(async () => { await d.destroy(); });
 

@@ -22,14 +22,18 @@ export function truth(v: unknown): boolean {
   return true;
 }
 
-/** Go's %v of a float64, as JSON numbers decode in Go: 12345, 2.14016e+06. */
+/**
+ * Go's %v of a number the docker CLI holds: a whole number is one of its
+ * structs' integer fields (it executes a template on the typed object first),
+ * printed in full, `2140160`; anything else a float64, `0.5`, `2.5e+06`.
+ */
 export function goNumber(n: number): string {
   if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? '+Inf' : '-Inf';
   if (n === 0) return '0';
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return String(n);
   const [mant, e] = n.toExponential().split('e');
   const exp = Number(e);
-  // strconv's shortest %g switches to an exponent from 1e+06 on: docker
-  // inspect prints an image Size of 2140160 as 2.14016e+06, and so do we.
+  // strconv's shortest %g switches to an exponent from 1e+06 on.
   if (exp < -4 || exp >= 6) {
     return `${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   }
