@@ -176,6 +176,9 @@ export class ClusterObjects {
     }
     const [tasks, services] = await Promise.all([this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services)]);
     const svcName = new Map(services.map((s) => [s.ID, s.Spec.Name]));
+    // swarm matches `label` against the service's labels (a task's ServiceAnnotations), not the task's own:
+    // `docker stack ps` lists a stack's tasks by com.docker.stack.namespace, which only services carry.
+    const svcLabels = new Map(services.map((s) => [s.ID, s.Spec.Labels ?? {}]));
     // dockerd's hidden filter for the CLI's progress: tasks running the service's current spec.
     const upToDate = filters['_up-to-date']?.includes('true') ? new Map(services.map((s) => [s.ID, specForm(s.Spec.TaskTemplate)])) : undefined;
     let nodeIds: Set<string> | undefined;
@@ -191,7 +194,7 @@ export class ClusterObjects {
       if (nodeIds && !(t.NodeID && nodeIds.has(t.NodeID))) return false;
       if (!anyPrefix(filters.id, t.ID)) return false;
       if (filters.name?.length && !filters.name.some((n) => `${svcName.get(t.ServiceID) ?? ''}.${t.Slot}`.startsWith(n))) return false;
-      if (!labelsMatch(t.Labels ?? {}, filters.label ?? [])) return false;
+      if (!labelsMatch(svcLabels.get(t.ServiceID) ?? {}, filters.label ?? [])) return false;
       if (upToDate && upToDate.get(t.ServiceID) !== specForm(t.Spec)) return false;
       const desired = filters['desired-state'];
       // dockerd's "accepted" is any task not yet wanted ended.

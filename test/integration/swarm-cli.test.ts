@@ -281,7 +281,12 @@ describe('berth swarm, node, service, secret, config and stack against the docke
 
     assert.equal(same(d.berth(['stack', 'ls'])), same(d.docker(['stack', 'ls'])));
     assert.equal(d.berth(['stack', 'ls']).stdout, 'NAME      SERVICES\nbs        2\nds        2\n');
-    for (const args of [['services', 'bs'], ['services', '-q', 'bs'], ['services', 'nosuchstack'], ['ps', 'bs'], ['ps', 'nosuchstack'], ['deploy', 'x'], ['deploy', '-c', compose, '--resolve-image', 'sometimes', 'x']]) {
+    // A stack's tasks are found by the services' namespace label (swarm filters tasks by their service's labels).
+    const taskNames = (cli: 'berth' | 'docker', ns: string) =>
+      d[cli](['stack', 'ps', '--format', '{{.Name}} {{.DesiredState}}', ns]).stdout.replaceAll(`${ns}_`, 'X_').trim().split('\n').sort();
+    assert.ok(taskNames('berth', 'bs').includes('X_web.1 Running'), taskNames('berth', 'bs').join('\n'));
+    assert.deepEqual(taskNames('berth', 'bs'), taskNames('docker', 'ds'));
+    for (const args of [['services', 'bs'], ['services', '-q', 'bs'], ['services', 'nosuchstack'], ['ps', 'nosuchstack'], ['deploy', 'x'], ['deploy', '-c', compose, '--resolve-image', 'sometimes', 'x']]) {
       const their = args.map((a) => (a === 'bs' ? 'ds' : a));
       const ids2 = { ...ids('bs'), ...ids('ds'), bs: 'X', ds: 'X' };
       assert.equal(same(d.berth(['stack', ...args]), ids2), same(d.docker(['stack', ...their]), ids2), args.join(' '));
