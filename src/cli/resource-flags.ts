@@ -56,6 +56,17 @@ export function integerFlag(flag: string, v: string | undefined): number | undef
   return Number(v);
 }
 
+/** `--cpus`: a rational number (Go's big.Rat: `1.5`, `3/2`, `2e-1`) in nano-CPUs, as the docker CLI's NanoCPUs. */
+export function cpusFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:\/(\d+))?\s*$/.exec(v);
+  const n = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
+  if (!Number.isFinite(n)) throw new CliError(`invalid argument "${v}" for "--cpus" flag: failed to parse ${v} as a rational number`, 125);
+  const nano = n * 1e9;
+  if (Math.abs(nano - Math.round(nano)) > 1e-6) throw new CliError(`invalid argument "${v}" for "--cpus" flag: value is too precise`, 125);
+  return Math.round(nano);
+}
+
 export function bytesFlag(flag: string, v: string | undefined, allowUnlimited = false): number | undefined {
   if (v === undefined) return undefined;
   if (allowUnlimited && v === '-1') return -1;

@@ -141,6 +141,17 @@ describe('update', () => {
     assert.equal(count(), n);
   });
 
+  test('--cpus takes a rational number as the docker CLI does; anything else is refused before a request', () => {
+    for (const [v, msg] of [['abc', 'failed to parse abc as a rational number'], ['0.0000000001', 'value is too precise'], ['', 'failed to parse  as a rational number']]) {
+      const r = d.berth(['create', '--cpus', v, 'busybox', 'true']);
+      assert.deepEqual([r.code, r.stderr.split('\n')[0]], [125, `invalid argument "${v}" for "--cpus" flag: ${msg}`]);
+    }
+    const c = d.berth(['create', '--cpus', '3/2', 'busybox', 'true']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(d.berth(['inspect', '-f', '{{.HostConfig.NanoCpus}}', c.stdout.trim()]).stdout, '1500000000\n');
+    d.berth(['rm', c.stdout.trim()]);
+  });
+
   test('the docker CLI, python docker and dockerode update a container', { skip: !DOCKER && 'no docker CLI' }, async () => {
     d.berth(['run', '-d', '--name', 'sdk', 'busybox', 'sleep', '600']);
     const r = d.docker(['update', '--cpu-shares', '512', '--memory', '80m', '--memory-swap', '-1', 'sdk']);

@@ -11,7 +11,7 @@ import { pullImage } from '../pull.ts';
 import { contentTrustOption, trustContext, trustedDigest, trustEnabled } from '../trust.ts';
 import { configDir, configuredDetachKeys } from '../credentials.ts';
 import { addIsolationOptions, isolationFields, securityOptsField, type IsolationFlags } from '../isolation-flags.ts';
-import { addResourceOptions, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
+import { addResourceOptions, cpusFlag, healthcheckField, resourceFields, type HealthFlags, type ResourceFlags } from '../resource-flags.ts';
 import { familiarString, parseNormalizedNamed, withDefaultTag } from '../../api/reference.ts';
 import { parseExpose, parsePortSpecs, PortSpecError } from '../../api/port-spec.ts';
 import { parseMountFlag, tmpfsFlags, volumeFlags } from '../mount-flags.ts';
@@ -267,7 +267,7 @@ export function createBody(f: CreateFlags, image: string, command: string[]): Re
       Init: f.init === true ? true : null,
       Runtime: f.runtime ?? '',
       Memory: f.memory ? ramInBytes(f.memory) : 0,
-      NanoCpus: f.cpus ? Math.round(Number(f.cpus) * 1e9) : 0,
+      NanoCpus: cpusFlag(f.cpus) ?? 0,
       CpuShares: f.cpuShares ? Number(f.cpuShares) : 0,
       PidsLimit: f.pidsLimit ? Number(f.pidsLimit) : null,
       Ulimits: f.ulimit?.map(parseUlimit) ?? null,

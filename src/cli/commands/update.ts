@@ -1,6 +1,6 @@
 // update — at the top level and under `berth container`.
 import type { Command } from 'commander';
-import { addResourceOptions, bytesFlag, integerFlag, resourceFields, type ResourceFlags } from '../resource-flags.ts';
+import { addResourceOptions, bytesFlag, cpusFlag, integerFlag, resourceFields, type ResourceFlags } from '../resource-flags.ts';
 import { clientFor, CliError } from '../context.ts';
 import { globals, parseRestartPolicy } from '../options.ts';
 
@@ -10,12 +10,7 @@ interface UpdateFlags extends ResourceFlags {
 
 /** The docker CLI's body for POST /containers/{id}/update. */
 export function updateBody(f: UpdateFlags): Record<string, unknown> {
-  let nano: number | undefined;
-  if (f.cpus !== undefined) {
-    const n = Number(f.cpus);
-    if (!Number.isFinite(n) || f.cpus.trim() === '') throw new CliError(`invalid argument "${f.cpus}" for "--cpus" flag: failed to parse ${f.cpus} as a rational number`, 125);
-    nano = Math.round(n * 1e9);
-  }
+  const nano = cpusFlag(f.cpus);
   const body: Record<string, unknown> = {
     ...resourceFields(f),
     CpuShares: integerFlag('cpu-shares', f.cpuShares),
