@@ -41,7 +41,7 @@ test('the shell comes from --shell, else $SHELL; none means sh/bash, said so', (
 
 test('the probe of a host reads its facts and its os-release', () => {
   const f = parseProbe('@uid 0\n@arch x86_64\n@missing tini\n@missing zstd\n@build abc\n@os-release\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n');
-  assert.deepEqual(f, { uid: 0, arch: 'x86_64', systemd: false, build: 'abc', missing: ['tini', 'zstd'], hasOsRelease: true, osRelease: { PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)', ID: 'debian', VERSION_ID: '12' } });
-  const none = parseProbe('@uid 1000\n@arch aarch64\n@systemd\n@os-release\n');
-  assert.deepEqual([none.uid, none.arch, none.systemd, none.hasOsRelease], [1000, 'aarch64', true, false]);
+  assert.deepEqual(f, { uid: 0, sudo: false, arch: 'x86_64', systemd: false, build: 'abc', missing: ['tini', 'zstd'], hasOsRelease: true, osRelease: { PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)', ID: 'debian', VERSION_ID: '12' } });
+  const none = parseProbe('@uid 1000\n@sudo\n@arch aarch64\n@systemd\n@os-release\n');
+  assert.deepEqual([none.uid, none.sudo, none.arch, none.systemd, none.hasOsRelease], [1000, true, 'aarch64', true, false]);
 });
