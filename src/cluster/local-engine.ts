@@ -1,6 +1,7 @@
 // What a node's agent needs of the engine it runs on: the daemon hands the
 // cluster this small interface over its container service, so cluster/ never
 // imports containers/ (and containers/ knows nothing of swarms).
+import type { OverlayState } from '../api/overlay.ts';
 import type { HostPort } from './host-ports.ts';
 
 export interface TaskContainer {
@@ -59,34 +60,7 @@ export interface TaskContainerConfig {
   files: TaskFile[];
 }
 
-// What the cluster tells a node of its overlays (network/model.ts has the same shapes).
-export interface OverlaySpec {
-  id: string;
-  name: string;
-  created: string;
-  subnet: string;
-  gateway: string;
-  vni: number;
-  attachable: boolean;
-  ingress: boolean;
-  internal: boolean;
-  labels: Record<string, string>;
-  options: Record<string, string>;
-}
-
-export interface OverlayState {
-  vtep: string;
-  dataPort: number;
-  /** Each overlay with this node's own address on it and the endpoints on other nodes. */
-  networks: { network: OverlaySpec; address: string; peers: { ip: string; mac: string; vtep: string }[] }[];
-  services: {
-    id: string;
-    name: string;
-    mode: 'vip' | 'dnsrr';
-    networks: { networkId: string; vip?: string; aliases: string[]; tasks: string[] }[];
-    ports: { proto: 'tcp' | 'udp'; published: number; target: number }[];
-  }[];
-}
+export type { OverlaySpec, OverlayState } from '../api/overlay.ts';
 
 export interface LocalEngine {
   /** The engine's containers that carry `label` (any value). */
