@@ -28,6 +28,9 @@ function useRoute(): string[] {
   useEffect(() => {
     const on = (): void => setRoute(parse());
     addEventListener('hashchange', on);
+    // A hash changed between the first render and this listener (a link followed while the page
+    // was still mounting) would be missed, leaving the page on the previous route: read it again.
+    on();
     return () => removeEventListener('hashchange', on);
   }, []);
   return route;
