@@ -135,7 +135,7 @@ export class WarmChannel {
     this.ffi = ffi;
     for (const key of SETTINGS) delete process.env[key];
     // Node read these as it started (the pool's key, berth.c): successors start with the same.
-    this.startup = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(NODE_|UV_|OPENSSL_)/.test(k))) as Record<string, string>;
+    this.startup = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(NODE_|UV_|OPENSSL_)|^BERTH_CLI_RESIDENT$/.test(k))) as Record<string, string>;
     this.libc = ffi.dlopen(null, {
       poll: { arguments: ['pointer', 'u64', 'i32'], return: 'i32' },
       accept4: { arguments: ['i32', 'pointer', 'pointer', 'i32'], return: 'i32' },

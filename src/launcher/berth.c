@@ -68,7 +68,8 @@ static void cold(int argc, char **argv) {
 
 /* Node reads these at its start only: a warm process must have started with the same. */
 static int startup_env(const char *entry) {
-  return !strncmp(entry, "NODE_", 5) || !strncmp(entry, "UV_", 3) || !strncmp(entry, "OPENSSL_", 8);
+  return !strncmp(entry, "NODE_", 5) || !strncmp(entry, "UV_", 3) || !strncmp(entry, "OPENSSL_", 8) ||
+         !strncmp(entry, "BERTH_CLI_RESIDENT=", 19);
 }
 
 static uint64_t fnv(uint64_t h, const void *data, size_t len) {

@@ -40,7 +40,7 @@ function runtimeDir(): string {
 }
 
 function env(xdg: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, PATH: `${bin}:${process.env.PATH}`, XDG_RUNTIME_DIR: xdg, BERTH_CLI_WARM_IDLE: '120', ...extra };
+  return { ...process.env, PATH: `${bin}:${process.env.PATH}`, XDG_RUNTIME_DIR: xdg, BERTH_CLI_WARM_IDLE: '120', BERTH_CLI_RESIDENT: '1', ...extra };
 }
 
 /** Runs `berth -H ssh://… ps` through `sh -c 'umask …; cd …; exec berth'`: the launcher keeps the spawned pid. */
