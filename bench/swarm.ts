@@ -11,28 +11,12 @@
 // this machine's test hosts do not have. The issue's targets: 30 replicas
 // converged under 10 s; under 1 KiB/s of etcd traffic per idle node.
 //   node_modules/.bin/node bench/swarm.ts [rounds]
-import { readFileSync } from 'node:fs';
 import { TestDaemon } from '../test/helpers/daemon.ts';
 import { startSwarmHost, type SwarmHost } from '../test/helpers/swarm-hosts.ts';
 import { median } from './measure.ts';
+import { load, must, sleep, until } from './swarm-steps.ts';
 
 const N = Number(process.argv[2] ?? 3);
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function must(h: SwarmHost, args: string[]): string {
-  const r = h.docker(args, { timeout: 300_000 });
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} on ${h.name}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function until(what: string, fn: () => boolean, ms = 300_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(100);
-  }
-}
 
 function ethBytes(h: SwarmHost): number {
   const line = h.exec('cat /proc/net/dev').stdout.split('\n').find((l) => l.trim().startsWith('eth0:')) ?? '';
