@@ -6,18 +6,8 @@
 // refused (CSRF, cross-site WebSockets).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
 
 export const COOKIE = 'berth-ui-token';
-
-/** A loopback address: the only kind the dashboard serves without TLS client authentication. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  if (h === 'localhost') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1';
-  return false;
-}
 
 /** `127.0.0.1:8080`, `[::1]:8080`, `localhost:0`, `:8080` (loopback); the port may be 0 (any free one). */
 export function parseAddr(addr: string): { host: string; port: number } {

@@ -15,7 +15,8 @@ import { readFile } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { exchange, type Endpoint } from '../client/transport.ts';
-import { Guard, isLoopback, parseAddr } from './guard.ts';
+import { isLoopbackAddress } from '../api/address.ts';
+import { Guard, parseAddr } from './guard.ts';
 
 export interface DashboardOptions {
   /** The daemon: the CLI's HostSpec (socketPath, hostname/port/tls or ssh). */
@@ -145,7 +146,8 @@ function certificateNames(pem: Buffer): string[] {
 export async function serveDashboard(o: DashboardOptions): Promise<Dashboard> {
   const { host, port: wanted } = parseAddr(o.addr);
   // Without TLS client authentication, anyone who can reach the port could drive the daemon.
-  if (!isLoopback(host) && !o.tls) {
+  // A loopback address is the only kind the dashboard serves without TLS client authentication.
+  if (!isLoopbackAddress(host) && !o.tls) {
     throw new Error(`refusing to serve the dashboard on ${host} without TLS client authentication: a non-loopback address needs --tlsverify --tlscacert --tlscert --tlskey`);
   }
   const names = o.tls ? certificateNames(o.tls.cert) : [];
