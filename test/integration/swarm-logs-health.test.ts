@@ -98,7 +98,9 @@ describe('swarm service logs and task healthchecks, driven by the docker CLI', {
     const [name] = running('hc');
     const taskId = name.split('.')[2];
     assert.equal(d.docker(['exec', name, 'rm', '/tmp/ok']).code, 0);
-    const failed = await waitFor('the task failed unhealthy', () => ps('hc').find((l) => l.startsWith(taskId) && l.includes('Failed')), 60_000);
+    // The agent reports Failed first; the orchestrator then sets the desired state to Shutdown (swarmkit's order too),
+    // so a look in between sees Running|Failed. Wait for both.
+    const failed = await waitFor('the task failed unhealthy and shut down', () => ps('hc').find((l) => l.startsWith(taskId) && /\|Shutdown\|Failed /.test(l)), 60_000);
     assert.match(failed, /\|Shutdown\|Failed .*\|"dockerexec: unhealthy container"$/);
     await waitFor('a new task running', () => ps('hc').find((l) => !l.startsWith(taskId) && /\|Running\|Running /.test(l)), 90_000);
     assert.equal(d.docker(['service', 'rm', 'hc']).code, 0);
