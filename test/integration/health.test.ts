@@ -84,13 +84,14 @@ describe('healthchecks', () => {
 
   test('a check over its timeout fails with dockerd\'s message; failures in the start period do not count', async () => {
     d.berth(['run', '-d', '--name', 'slow', '--health-cmd', 'sleep 10', '--health-timeout', '200ms', '--health-interval', '300ms', '--health-start-period', '1h', 'busybox', 'sleep', '600']);
-    const h = await waitFor('two results', () => { const v = health(d, 'slow'); return (v?.Log.length ?? 0) >= 2 ? v : undefined; });
+    const h = await waitFor('five results', () => { const v = health(d, 'slow'); return (v?.Log.length ?? 0) >= 5 ? v : undefined; });
     assert.deepEqual(h?.Log[0] && { code: h.Log[0].ExitCode, out: h.Log[0].Output }, { code: -1, out: 'Health check exceeded timeout (200ms)' });
     assert.equal(h?.Status, 'starting');
     assert.equal(h?.FailingStreak, 0);
-    // The timed-out probes were killed: only the container's own sleep is left.
+    // The timed-out probes were killed: five timed out, and at most the probe in flight and one just killed
+    // (not yet reaped on a loaded machine) are left beside the container's own sleep.
     const top = JSON.parse((await callApi(d.socket, 'GET', '/containers/slow/top')).body) as { Processes: string[][] };
-    assert.ok(top.Processes.filter((p) => p.at(-1) === 'sleep 10').length <= 1, JSON.stringify(top.Processes));
+    assert.ok(top.Processes.filter((p) => p.at(-1) === 'sleep 10').length <= 2, JSON.stringify(top.Processes));
   });
 
   test('an image\'s HEALTHCHECK runs; --no-healthcheck turns it off; ps filters by health', async () => {

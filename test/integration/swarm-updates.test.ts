@@ -76,6 +76,9 @@ describe('swarm rolling updates and rollbacks, driven by the docker CLI', { skip
       const n = running('sf');
       return n.length === 3 && n.every((x) => envOf(x).includes('V=3')) ? true : undefined;
     });
+    // The updater writes "completed" after its monitor period, which bumps the service's version: a rollback
+    // sent before that (the CLI sends the version it read) is "update out of sequence", with dockerd too.
+    await waitFor('update completed', () => (status('sf') === 'completed|update completed' ? true : undefined));
   });
 
   test('`service rollback` brings back the previous spec: rollback_started "manually requested rollback", then rollback_completed', async () => {
