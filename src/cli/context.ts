@@ -2,8 +2,8 @@
 // default one on demand), and docker-style error reporting.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { daemonAnswers } from '../api/ping.ts';
 import { distDir } from '../dist-dir.ts';
 import { contextEndpoint, selectedContext } from './docker-contexts.ts';
 import { ApiError, ConnectError, EngineClient, parseHost, type TlsFlags } from '../client/engine-client.ts';
@@ -58,14 +58,6 @@ export class StatusError extends Error {
   }
 }
 
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
 /**
  * Starts `berth daemon` in the background and waits for its socket. A daemon
  * that died (kill -9, OOM) leaves its socket file and pidfile behind: the
@@ -81,15 +73,20 @@ async function startDefaultDaemon(socketPath: string, d: { args: string[]; log: 
   let deadline = Date.now() + 60_000;
   child.once('exit', () => { deadline = Math.min(deadline, Date.now() + 5_000); });
   child.unref();
+  startedDaemon = true;
   closeSync(logFd);
   // Restoring many containers can take a while. A daemon that gave up (a rival
   // CLI's daemon won the start, or a bad config) gets a short grace for that
   // rival to come up; the command then reports what it cannot reach.
   while (Date.now() < deadline) {
-    if (await socketAnswers(socketPath)) return;
+    if (await daemonAnswers(socketPath)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** Whether this process started the daemon: a resident CLI process (resident.ts) must not stay its parent. */
+let startedDaemon = false;
+export const hasStartedDaemon = (): boolean => startedDaemon;
 
 let cached: EngineClient | undefined;
 let keepAlive = false;
@@ -114,7 +111,7 @@ export async function clientFor(g: GlobalOptions): Promise<EngineClient> {
   const explicit = g.host?.[g.host.length - 1] ?? endpoint?.host ?? process.env.DOCKER_HOST;
   const d = defaultDaemon();
   const host = parseHost(explicit || d.host, endpoint?.tls ? { ...endpoint.tls, ...g } : g);
-  if (!explicit && host.socketPath && !(await socketAnswers(host.socketPath))) {
+  if (!explicit && host.socketPath && !(await daemonAnswers(host.socketPath))) {
     await startDefaultDaemon(host.socketPath, d);
   }
   cached = new EngineClient(host);

@@ -10,7 +10,7 @@
 // internalBinding: warm processes start with --expose-internals (berth.c).
 // Node then makes the next command's streams itself, of the kind its fds are.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { resetClient } from './context.ts';
+import { hasStartedDaemon, resetClient } from './context.ts';
 import { forgetStdin } from '../compose/load/files.ts';
 
 type Stdio = 'stdin' | 'stdout' | 'stderr';
@@ -109,6 +109,8 @@ export class Resident {
     // A terminal's raw mode and its saved state live in libuv, beyond reach: a command that read a terminal ends its process.
     const stdin = this.made.get('stdin');
     if (stdin?.isTTY) return 'stdin was a terminal';
+    // A daemon it started is its child: blocked in accept between commands, this process would leave it a zombie when it dies.
+    if (hasStartedDaemon()) return 'started the daemon';
     const foreign = added.filter(([event]) => event !== 'SIGWINCH');
     if (foreign.length) return `listeners left on process: ${foreign.map(([e]) => String(e)).join(', ')}`;
     // Node added a SIGWINCH listener for each terminal stream; they go with the streams.

@@ -1,9 +1,10 @@
 // `berth daemon`: configuration, listeners, pidfile, signals.
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { distDir } from '../dist-dir.ts';
+import { daemonAnswers } from '../api/ping.ts';
 import { ApiServer, ENGINE_VERSION } from './server.ts';
 import { Engine } from './engine.ts';
 import { completeHybridCgroups, removeEmptyParent } from '../runtime/cgroups/hybrid.ts';
@@ -35,14 +36,6 @@ function logger(level: string) {
     if (LEVELS.indexOf(lvl) < min) return;
     process.stderr.write(`time="${new Date().toISOString()}" level=${lvl} msg=${JSON.stringify(msg)}\n`);
   };
-}
-
-function socketAlive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**
@@ -241,7 +234,7 @@ export async function daemonMain(argv: string[]): Promise<number> {
       } else if (url.protocol === 'unix:') {
         const path = host.replace(/^unix:\/\//, '');
         if (existsSync(path)) {
-          if (await socketAlive(path)) {
+          if (await daemonAnswers(path)) {
             return abort(`another daemon is listening on ${path}`);
           }
           unlinkSync(path);
