@@ -34,10 +34,8 @@ startupSnapshot.setDeserializeMainFunction(() => {
 async function serve(warm: Warm): Promise<void> {
   const channel = WarmChannel.open(warm);
   if (!channel) process.exit(0);
-  // Several commands per process only where asked (BERTH_CLI_RESIDENT=1 when the pool starts): CI runs
-  // saw a CLI fail to reach a daemon just restarted, only with it (note of stop 26); until that is found,
-  // one command per process, as before.
-  const resident = process.env.BERTH_CLI_RESIDENT === '1' ? Resident.start() : null;
+  // Several commands per process unless the pool was started with BERTH_CLI_RESIDENT=0 (one each, as before ADR 0010's reuse).
+  const resident = process.env.BERTH_CLI_RESIDENT === '0' ? null : Resident.start();
   let tree: Command | undefined = program;
   let served = 0;
   for (;;) {

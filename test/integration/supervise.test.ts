@@ -5,7 +5,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, ROOT, TestDaemon, busyboxTarPath, run } from '../helpers/daemon.ts';
 
@@ -140,8 +140,12 @@ describe('auto-start of the default daemon without systemd', () => {
   const pidfile = join(d.dir, 'berth.pid');
   const config = join(d.dir, 'daemon.json');
   writeFileSync(config, JSON.stringify({ 'data-root': d.dataRoot, 'exec-root': d.execRoot, pidfile }));
-  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_DEFAULT_SOCKET: d.socket, BERTH_DAEMON_CONFIG: config, BERTH_DAEMON_LOG: d.logFile };
+  // A warm CLI pool of its own (XDG_RUNTIME_DIR), so that the first command is served warm, by a resident process.
+  const xdg = join(d.dir, 'xdg');
+  mkdirSync(xdg, { mode: 0o700 });
+  const env: NodeJS.ProcessEnv = { ...process.env, BERTH_DEFAULT_SOCKET: d.socket, BERTH_DAEMON_CONFIG: config, BERTH_DAEMON_LOG: d.logFile, XDG_RUNTIME_DIR: xdg, BERTH_CLI_WARM_IDLE: '60' };
   delete env.DOCKER_HOST;
+  delete env.BERTH_CLI_WARM;
   const cli = (args: string[]) => run(BERTH, args, { env, timeout: 120_000 });
   const daemonPid = () => Number(readFileSync(pidfile, 'utf8'));
 
@@ -156,10 +160,22 @@ describe('auto-start of the default daemon without systemd', () => {
 
   test('the first command starts the daemon; after kill -9 the next one starts it again and it finds the running container', async () => {
     assert.ok(!existsSync(d.socket));
+    // A key's second cold command starts its pool: two commands that need no daemon, then the pool's socket.
+    cli(['--version']);
+    cli(['--version']);
+    const pool = join(xdg, 'berth-cli');
+    for (let i = 0; i < 400 && !(existsSync(pool) && readdirSync(pool).some((n) => n.endsWith('.sock'))); i++) await sleep(25);
     const v = cli(['version', '--format', '{{.Server.Os}}']);
     assert.equal(v.stdout, 'linux\n', v.stderr + d.log());
     const first = daemonPid();
     assert.ok(alive(first));
+    // The CLI process that started it does not stay its parent (a resident one would reap it only between commands).
+    const parentIsCli = () => {
+      const ppid = readFileSync(`/proc/${first}/status`, 'utf8').match(/^PPid:\s+(\d+)/m)?.[1];
+      try { return readFileSync(`/proc/${ppid}/cmdline`, 'utf8').includes('cli.blob'); } catch { return false; }
+    };
+    for (let i = 0; i < 80 && parentIsCli(); i++) await sleep(25);
+    assert.ok(!parentIsCli(), 'the daemon is still the child of the CLI process that started it');
     assert.equal(cli(['import', '--change', 'CMD ["sh"]', busyboxTarPath(), 'busybox:latest']).code, 0);
     assert.equal(cli(['run', '-d', '--name', 'survivor', 'busybox', 'sleep', '300']).code, 0);
     const cpid = cli(['inspect', '-f', '{{.State.Pid}}', 'survivor']).stdout.trim();
