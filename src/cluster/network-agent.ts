@@ -138,10 +138,15 @@ export class NetworkAgent {
   /** Overlays a container of this node is about to use (network ID → until when), before it holds an address. */
   private readonly demanded = new Map<string, number>();
 
-  /** A container here is about to join the overlay: made on this node by the next pass, and kept while used. */
-  demand(networkId: string): void {
-    this.demanded.set(networkId, Date.now() + DEMAND_MS);
-    this.dirty = true;
+  /** A container here is about to join these networks (refs the engine lacks): an overlay among them is made now, and kept while used. */
+  async demand(refs: string[]): Promise<void> {
+    let wanted = false;
+    for (const ref of refs) {
+      const n = await this.networks.find(ref);
+      if (n) this.demanded.set(n.ID, Date.now() + DEMAND_MS);
+      wanted ||= n !== undefined;
+    }
+    if (wanted) await this.pass(true);
   }
 
   /** One pass: `force` runs it even with nothing changed (an overlay just made by this node's API). */

@@ -10,6 +10,7 @@
 //   /berth/swarm/log-ports/<node>   the port a node serves its logs on (its ListenAddr's)
 import type { ServerResponse } from 'node:http';
 import { request } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { LogEntry } from '../api/stream-frames.ts';
 import { PREFIX, type ClusterStore } from './store.ts';
 import type { NodeRecord } from './types.ts';
@@ -65,15 +66,22 @@ export function serveLogs(store: ClusterStore, source: () => LogSource | undefin
   };
 }
 
+/** Another node's task logs, asked of it with this node's certificate (files: CA, certificate, key). */
+export async function* nodeLogs(store: ClusterStore, files: { ca: string; cert: string; key: string }, nodeId: string, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
+  const at = await logAddress(store, nodeId);
+  if (!at) throw new Error(`node ${nodeId} serves no task logs`);
+  yield* fetchNodeLogs(at, { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) }, q, signal);
+}
+
 /** Where a node serves its logs: its address and recorded port. */
-export async function logAddress(store: ClusterStore, nodeId: string): Promise<{ host: string; port: number } | undefined> {
+async function logAddress(store: ClusterStore, nodeId: string): Promise<{ host: string; port: number } | undefined> {
   const [node, port] = await Promise.all([store.get<NodeRecord>(`${PREFIX}nodes/${nodeId}`), store.getString(LOG_PORTS + nodeId)]);
   if (!node?.Status.Addr || !port) return undefined;
   return { host: node.Status.Addr, port: Number(port) };
 }
 
 /** A node's task logs, batch by batch, over mutual TLS with this node's certificate. */
-export async function* fetchNodeLogs(at: { host: string; port: number }, tls: { ca: Buffer; cert: Buffer; key: Buffer }, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
+async function* fetchNodeLogs(at: { host: string; port: number }, tls: { ca: Buffer; cert: Buffer; key: Buffer }, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
   const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
     const req = request({ host: at.host, port: at.port, method: 'GET', path: `/logs?${toQuery(q)}`, ca: tls.ca, cert: tls.cert, key: tls.key, agent: false, signal }, resolve);
     req.on('error', reject);

@@ -22,7 +22,7 @@ import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, hostPort, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
-import { fetchNodeLogs, LOG_PORTS, logAddress, serveLogs, type LogQuery, type LogSource } from './node-logs.ts';
+import { LOG_PORTS, nodeLogs, serveLogs, type LogQuery, type LogSource } from './node-logs.ts';
 import type { LogEntry } from '../api/stream-frames.ts';
 import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
@@ -128,13 +128,9 @@ export class ClusterService {
   logSource?: LogSource;
 
   /** The logs of tasks on another node, asked of it over mutual TLS with this node's certificate. */
-  async *remoteLogs(nodeId: string, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
-    const m = this.m;
-    if (!m) return;
-    const at = await logAddress(m.store, nodeId);
-    if (!at) throw new UnavailableError(`node ${nodeId} serves no task logs`);
-    const tls = { ca: readFileSync(this.file('caCert')), cert: readFileSync(this.file('cert')), key: readFileSync(this.file('key')) };
-    yield* fetchNodeLogs(at, tls, q, signal);
+  remoteLogs(nodeId: string, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
+    if (!this.m) throw new UnavailableError(NO_SWARM);
+    return nodeLogs(this.m.store, { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key') }, nodeId, q, signal);
   }
 
   /** One networking pass now: an overlay just created or removed is made real on this node before the answer. */
@@ -148,17 +144,7 @@ export class ClusterService {
    * made here now, as swarm makes a network on a node only once it is used there.
    */
   async demandOverlays(refs: string[]): Promise<void> {
-    const m = this.m;
-    if (!m || !refs.length) return;
-    let wanted = false;
-    for (const ref of refs) {
-      const n = await m.networks.find(ref);
-      if (n) {
-        m.net.demand(n.ID);
-        wanted = true;
-      }
-    }
-    if (wanted) await m.net.pass(true);
+    await this.m?.net.demand(refs);
   }
 
   async releaseAddress(networkId: string, ip: string): Promise<void> {
