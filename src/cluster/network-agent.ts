@@ -150,12 +150,19 @@ export class NetworkAgent {
   }
 
   /** One pass: `force` runs it even with nothing changed (an overlay just made by this node's API). */
+  private running: Promise<void> = Promise.resolve();
+
   async pass(force = false): Promise<void> {
     if (!force && !this.dirty && Date.now() - this.lastPass < 30_000) return;
-    this.dirty = false;
-    this.lastPass = Date.now();
+    // One run at a time (a container's demand forces one beside the loop's): a stale state never lands last.
+    const run = this.running.catch(() => {}).then(() => {
+      this.dirty = false;
+      this.lastPass = Date.now();
+      return this.run();
+    });
+    this.running = run;
     try {
-      await this.run();
+      await run;
     } catch (err) {
       this.dirty = true;
       throw err;
