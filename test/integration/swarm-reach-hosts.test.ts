@@ -214,7 +214,7 @@ setsid ${BERTH} registry serve /srv/reg/config.yml --allow-insecure-http </dev/n
     }
   });
 
-  test('the last task gone, the worker drops the overlay (bridge, listing) while the manager still lists it', async () => {
+  test('the last task gone, the worker drops the overlay (bridge, listing) while the manager still lists it; a container run there makes it again', async () => {
     const rm = a.docker(['service', 'rm', 'web', 'ticker']);
     assert.equal(rm.code, 0, rm.stderr);
     a.docker(['service', 'rm', 'pulled', 'noauth', 'nosuch', 'slowpull']);
@@ -224,7 +224,14 @@ setsid ${BERTH} registry serve /srv/reg/config.yml --allow-insecure-http </dev/n
     await waitFor('ov gone from B', () => (!listed(b) && !bridgeOn(b) ? true : undefined), 60_000);
     await waitFor('ov gone from A\'s links', () => (!bridgeOn(a) ? true : undefined), 60_000);
     assert.ok(listed(a), 'the manager lists the swarm\'s network still');
+    // `run --network ov` on the worker makes it there again, for that container.
+    const subnet = a.docker(['network', 'inspect', 'ov', '--format', '{{(index .IPAM.Config 0).Subnet}}']).stdout.trim();
+    const run = b.berth(['run', '--rm', '--network', 'ov', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { timeout: 120_000 });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.stdout.includes(`inet ${subnet.split('.').slice(0, 3).join('.')}.`), `${run.stdout} in ${subnet}`);
+    assert.ok(listed(b));
     assert.equal(a.docker(['network', 'rm', 'ov']).code, 0);
+    await waitFor('ov gone from B once removed from the swarm', () => (!listed(b) && !bridgeOn(b) ? true : undefined), 60_000);
     assert.ok(!listed(a));
   });
 });
