@@ -28,6 +28,8 @@ export interface LocalOverlay {
   /** This node's own address on the overlay (its bridge's): the source of balanced traffic, so replies come back here. */
   address: string;
   peers: OverlayPeer[];
+  /** Named endpoints on other nodes (task containers, attached containers): their address and the names the embedded DNS answers with it. */
+  names?: { ip: string; names: string[] }[];
 }
 
 /** A swarm service as names and balancing see it. */

@@ -5,14 +5,10 @@
 import { KEYS, type ClusterStore } from './store.ts';
 import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig, type TaskFile } from './local-engine.ts';
 import { taskHostPorts } from './host-ports.ts';
+import { TaskPulls } from './task-images.ts';
 import { NETWORK_KEYS, type OverlayNetworkRecord } from './networks.ts';
 import { networksReady, serviceNetworks } from './network-agent.ts';
-import { terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
-
-/** dockerd names a task's container <service>.<slot>.<task ID>; a global task's <service>.<node ID>.<task ID>. */
-export function taskName(serviceName: string, t: Pick<TaskRecord, 'Slot' | 'ID' | 'NodeID'>): string {
-  return `${serviceName}.${t.Slot || t.NodeID}.${t.ID}`;
-}
+import { taskName, terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
 
 export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, files: TaskFile[] = [], networks: TaskContainerConfig['networks'] = []): TaskContainerConfig {
   const c = t.Spec.ContainerSpec ?? { Image: '' };
@@ -79,12 +75,17 @@ export class Agent {
     this.engine = engine;
     this.nodeId = nodeId;
     this.files = files;
+    this.pulls = new TaskPulls(engine);
   }
 
   /** Containers being stopped (and maybe removed) in the background: a grace period never holds up a pass. */
   private readonly ending = new Set<string>();
   /** Called when a background stop ends, so the next pass records it. */
   onEnded: () => void = () => {};
+  /** Images being pulled for tasks about to run. */
+  readonly pulls: TaskPulls;
+  /** Called when a task waits for an overlay this node has not made yet. */
+  onNetworksMissing: () => void = () => {};
 
   private end(c: TaskContainer, graceSec: number, remove: boolean): void {
     if (this.ending.has(c.id)) return;
@@ -145,7 +146,16 @@ export class Agent {
     // A task waits for its overlays (a network pass makes ingress when a service first publishes);
     // they are read only when a task is to start, so an idle node's tick reads no more.
     if (toRun.length) this.nets = await this.store.list<OverlayNetworkRecord>(NETWORK_KEYS.networks);
-    for (let i = toRun.length - 1; i >= 0; i--) if (!networksReady(toRun[i][0], this.nets)) toRun.splice(i, 1);
+    // And for them to be made on this node (local-overlays.ts): the network pass does so once the task is assigned here.
+    for (let i = toRun.length - 1; i >= 0; i--) {
+      const [svc, t] = toRun[i];
+      const here = networksReady(svc, this.nets) && serviceNetworks(svc, this.nets).every((n) => this.engine.hasNetwork(n.id));
+      if (!here) this.onNetworksMissing();
+      // An image the node lacks is pulled first (task-images.ts), the task preparing meanwhile.
+      const pulled = here && this.pulls.ready(t);
+      if (here && !pulled && t.Status.State !== 'preparing') await this.setStatus(t, 'preparing', 'preparing');
+      if (!pulled) toRun.splice(i, 1);
+    }
     // New tasks start a few at a time: a service of many replicas converges
     // sooner than one by one, without flooding the engine.
     const queue = toRun.slice();
@@ -158,6 +168,7 @@ export class Agent {
   private nets: OverlayNetworkRecord[] = [];
 
   private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
+    this.pulls.forget(t.ID);
     try {
       const id = await this.engine.run(containerConfig(svc, t, this.nodeId, await this.files(t), serviceNetworks(svc, this.nets)));
       const now = this.find(id);

@@ -72,6 +72,12 @@ export interface LocalEngine {
   remove(id: string): Promise<void>;
   /** Calls fn when a container carrying `label` exits or is removed; returns the unsubscribe. */
   onExit(label: string, fn: () => void): () => void;
+  /** Whether the engine has the image (a reference as the spec names it). */
+  hasImage(ref: string): boolean;
+  /** Pulls the image, with the registry credentials the service was created with (X-Registry-Auth's encoding). */
+  pull(ref: string, registryAuth?: string): Promise<void>;
+  /** Whether the engine has this network (an overlay is made on a node only once used there). */
+  hasNetwork(id: string): boolean;
   /** Makes the node's overlays, VIPs and routing mesh match the cluster's state. */
   syncOverlays(state: OverlayState): Promise<void>;
   /** The overlay addresses this engine's containers hold now, by network ID: what the cluster records for this node beyond them is stale. */

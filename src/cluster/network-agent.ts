@@ -11,6 +11,7 @@ import { KEYS, type ClusterStore } from './store.ts';
 import { ClusterNetworks, type AddressEntry, type OverlayNetworkRecord } from './networks.ts';
 import type { LocalEngine, OverlayState } from './local-engine.ts';
 import type { ClusterRecord, NodeRecord, ServiceRecord, TaskRecord } from './types.ts';
+import { DEMAND_MS, overlaySpec, overlaysHere, remoteNames } from './local-overlays.ts';
 
 interface NetworkAttachment { Target?: string; Aliases?: string[] }
 interface PortConfig { Protocol?: string; TargetPort?: number; PublishedPort?: number; PublishMode?: string }
@@ -134,13 +135,34 @@ export class NetworkAgent {
     this.dirty = true;
   }
 
+  /** Overlays a container of this node is about to use (network ID → until when), before it holds an address. */
+  private readonly demanded = new Map<string, number>();
+
+  /** A container here is about to join these networks (refs the engine lacks): an overlay among them is made now, and kept while used. */
+  async demand(refs: string[]): Promise<void> {
+    let wanted = false;
+    for (const ref of refs) {
+      const n = await this.networks.find(ref);
+      if (n) this.demanded.set(n.ID, Date.now() + DEMAND_MS);
+      wanted ||= n !== undefined;
+    }
+    if (wanted) await this.pass(true);
+  }
+
   /** One pass: `force` runs it even with nothing changed (an overlay just made by this node's API). */
+  private running: Promise<void> = Promise.resolve();
+
   async pass(force = false): Promise<void> {
     if (!force && !this.dirty && Date.now() - this.lastPass < 30_000) return;
-    this.dirty = false;
-    this.lastPass = Date.now();
+    // One run at a time (a container's demand forces one beside the loop's): a stale state never lands last.
+    const run = this.running.catch(() => {}).then(() => {
+      this.dirty = false;
+      this.lastPass = Date.now();
+      return this.run();
+    });
+    this.running = run;
     try {
-      await this.run();
+      await run;
     } catch (err) {
       this.dirty = true;
       throw err;
@@ -179,9 +201,22 @@ export class NetworkAgent {
         changed = true;
       }
     }
+    // Only the overlays something here uses (swarm's lazy networks); this node's address on the others goes back.
+    const now = Date.now();
+    for (const [id, until] of this.demanded) if (until < now) this.demanded.delete(id);
+    const here = overlaysHere({
+      nodeId: this.nodeId, nets, services, tasks, held: this.engine.heldAddresses(), demanded: this.demanded.keys(),
+      networksOf: (s) => serviceNetworks(s, nets).map((a) => a.id), meshed: services.some((s) => meshPorts(s).length > 0),
+    });
     for (const n of nets) {
-      if (!mine.get(this.nodeId)?.has(n.ID)) {
+      if (here.has(n.ID) && !mine.get(this.nodeId)?.has(n.ID)) {
         await this.networks.ensureNodeAddress(this.nodeId, n.ID);
+        changed = true;
+      }
+    }
+    for (const [net, ip] of mine.get(this.nodeId) ?? []) {
+      if (!here.has(net)) {
+        await this.networks.releaseNodeAddress(this.nodeId, net, ip);
         changed = true;
       }
     }
@@ -190,7 +225,7 @@ export class NetworkAgent {
     await this.releaseStale(addresses, nodes);
     // Balanced to, and named by tasks.<name>: tasks that run (a healthcheck's task only once healthy), not ones starting or ending.
     const running = new Set(tasks.filter((t) => t.Status.State === 'running' && t.DesiredState === 'running').map((t) => t.ID));
-    await this.engine.syncOverlays(await this.state(nets, services, nodes, addresses, vips, mine.get(this.nodeId) ?? new Map(), running));
+    await this.engine.syncOverlays(await this.state(nets.filter((n) => here.has(n.ID)), services, nodes, tasks, addresses, vips, mine.get(this.nodeId) ?? new Map(), running));
   }
 
   /** This node's container addresses no container holds, and since when: one held by nothing for 30 s is stale (never one being allocated). */
@@ -225,13 +260,15 @@ export class NetworkAgent {
   }
 
   private async state(
-    nets: OverlayNetworkRecord[], services: ServiceRecord[], nodes: NodeRecord[], addresses: Map<string, Map<string, AddressEntry>>,
+    nets: OverlayNetworkRecord[], services: ServiceRecord[], nodes: NodeRecord[], tasks: TaskRecord[], addresses: Map<string, Map<string, AddressEntry>>,
     vips: Map<string, Map<string, string>>, mine: Map<string, string>, running: Set<string>,
   ): Promise<OverlayState> {
     const cluster = await this.store.get<ClusterRecord>(KEYS.cluster);
     const vtepOf = new Map(nodes.map((n) => [n.ID, n.Status.Addr]));
     const self = vtepOf.get(this.nodeId) ?? '127.0.0.1';
     const state: OverlayState = { vtep: self, dataPort: cluster?.DataPathPort || 4789, networks: [], services: [] };
+    const taskById = new Map(tasks.map((t) => [t.ID, t]));
+    const serviceById = new Map(services.map((s) => [s.ID, s]));
     for (const n of nets) {
       const address = mine.get(n.ID);
       if (!address) continue;
@@ -241,13 +278,7 @@ export class NetworkAgent {
         if (vtep && vtep !== self) peers.push({ ip, mac: macFor(parseIPv4(ip)!), vtep });
       }
       peers.sort((a, b) => a.ip.localeCompare(b.ip));
-      state.networks.push({
-        network: {
-          id: n.ID, name: n.Name, created: n.CreatedAt, subnet: n.Subnet, gateway: n.Gateway, vni: n.VNI,
-          attachable: n.Attachable, ingress: n.Ingress, internal: n.Internal, labels: n.Labels, options: n.Options,
-        },
-        address, peers,
-      });
+      state.networks.push({ network: overlaySpec(n), address, peers, names: remoteNames(addresses.get(n.ID), this.nodeId, taskById, serviceById) });
     }
     for (const s of services) {
       state.services.push({

@@ -53,6 +53,8 @@ export interface AddressEntry {
   /** A task container's service and task. */
   service?: string;
   task?: string;
+  /** A container's names (its name, aliases, short ID): other nodes' embedded DNS answers them with this address. */
+  names?: string[];
 }
 
 export interface NetworkCreate {
@@ -221,6 +223,12 @@ export class ClusterNetworks {
 
   async ensureNodeAddress(nodeId: string, networkId: string): Promise<void> {
     await this.allocate(networkId, { kind: 'node', id: nodeId, node: nodeId }, `${NETWORK_KEYS.nodeAddrs}${nodeId}/${networkId}`);
+  }
+
+  /** This node's own address on an overlay it no longer makes goes back. */
+  async releaseNodeAddress(nodeId: string, networkId: string, ip: string): Promise<void> {
+    await this.release(networkId, ip);
+    await this.store.delete(`${NETWORK_KEYS.nodeAddrs}${nodeId}/${networkId}`);
   }
 
   /** A service's VIPs on these overlays go back to them. */

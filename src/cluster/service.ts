@@ -21,7 +21,9 @@ import { newId } from './spec.ts';
 import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
-import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
+import { callManager, hostPort, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
+import { LOG_PORTS, nodeLogs, serveLogs, type LogQuery, type LogSource } from './node-logs.ts';
+import type { LogEntry } from '../api/stream-frames.ts';
 import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
 
@@ -110,20 +112,39 @@ export class ClusterService {
   }
 
   /** An overlay address for a container of this node (the engine asks at its start). */
-  async allocateAddress(networkId: string, owner: { containerId: string; labels: Record<string, string> }): Promise<string> {
+  async allocateAddress(networkId: string, owner: { containerId: string; labels: Record<string, string>; names?: string[] }): Promise<string> {
     const m = this.m;
     if (!m) throw new UnavailableError(NO_SWARM);
     const ip = await m.networks.allocate(networkId, {
       kind: 'container', id: owner.containerId, node: m.state.NodeID,
       service: owner.labels[TASK_LABELS.serviceId], task: owner.labels[TASK_LABELS.taskId],
+      ...(owner.names?.length ? { names: owner.names } : {}),
     });
     m.agent.kick();
     return ip!;
   }
 
+  /** This node's task logs, read by the daemon from its containers: served to managers on the swarm port. */
+  logSource?: LogSource;
+
+  /** The logs of tasks on another node, asked of it over mutual TLS with this node's certificate. */
+  remoteLogs(nodeId: string, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
+    if (!this.m) throw new UnavailableError(NO_SWARM);
+    return nodeLogs(this.m.store, { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key') }, nodeId, q, signal);
+  }
+
   /** One networking pass now: an overlay just created or removed is made real on this node before the answer. */
   async syncNetworks(): Promise<void> {
     await this.m?.net.pass(true);
+  }
+
+  /**
+   * A container of this node is about to join these networks (names, IDs or
+   * prefixes the engine does not know): an overlay of the swarm among them is
+   * made here now, as swarm makes a network on a node only once it is used there.
+   */
+  async demandOverlays(refs: string[]): Promise<void> {
+    await this.m?.net.demand(refs);
   }
 
   async releaseAddress(networkId: string, ip: string): Promise<void> {
@@ -385,6 +406,10 @@ export class ClusterService {
     };
     this.m = m;
     agent.onEnded = () => m.agent.kick();
+    // The next pass (a watch event's or the ticker's) makes it.
+    agent.onNetworksMissing = () => net.markDirty();
+    agent.pulls.onDone = () => m.agent.kick();
+    agent.pulls.log = (msg) => this.log('warn', `swarm agent: ${msg}`);
     try {
       if (seed) await seed(store);
       // The members as they are now: a worker's way to the store follows them.
@@ -404,14 +429,24 @@ export class ClusterService {
         if (kv.key.toString('utf8') === self) this.selfChanged(m);
       }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
+      const portTls = { ca: readFileSync(tls.ca, 'utf8'), cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') };
+      const logs = serveLogs(store, () => this.logSource);
       if (state.Role === 'manager') {
-        m.port = await listenSwarmPort(state.ListenAddr, { ca: readFileSync(tls.ca, 'utf8'), cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') }, {
+        m.port = await listenSwarmPort(state.ListenAddr, portTls, {
           caCert: () => readFileSync(tls.ca, 'utf8'),
           join: (req) => new Admission(store, () => this.caPair(), () => files.keyText()).join(req),
           promote: (nodeId, req) => new Admission(store, () => this.caPair(), () => files.keyText()).promote(nodeId, req),
+          logs,
         });
         await campaign(m, this.log);
+      } else {
+        // A worker serves only its task logs there (node-logs.ts); without the port, only its logs are missing.
+        m.port = await listenSwarmPort(state.ListenAddr, portTls, { logs }).catch((err: Error) => {
+          this.log('warn', `swarm: cannot serve task logs on ${state.ListenAddr}: ${err.message}`);
+          return undefined;
+        });
       }
+      if (m.port) await store.put(LOG_PORTS + state.NodeID, String(hostPort(state.ListenAddr).port));
       m.agent.kick();
       // A role changed or a removal while this daemon was down is taken now.
       this.selfChanged(m);

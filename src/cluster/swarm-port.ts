@@ -9,6 +9,7 @@
 // Errors travel as {message} with the status the engine's error maps to, and
 // come back on the caller's side as the same typed error.
 import { createServer, request, type Server } from 'node:https';
+import type { ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ConflictError, EngineError, InvalidArgumentError, NotFoundError, SystemError, UnavailableError } from '../errors.ts';
 import { certIdentity } from './ca.ts';
@@ -47,10 +48,13 @@ export interface JoinGrant {
   MemberID?: string;
 }
 
+/** What a node serves: a manager all of it, a worker only its task logs. */
 export interface PortHandlers {
-  caCert(): string;
-  join(req: JoinRequest): Promise<JoinGrant>;
-  promote(nodeId: string, req: JoinRequest): Promise<JoinGrant>;
+  caCert?(): string;
+  join?(req: JoinRequest): Promise<JoinGrant>;
+  promote?(nodeId: string, req: JoinRequest): Promise<JoinGrant>;
+  /** GET /logs?…: a node's task logs, asked by the manager whose certificate names `caller` (node-logs.ts). */
+  logs?(caller: string, query: URLSearchParams, res: ServerResponse, signal: AbortSignal): Promise<void>;
 }
 
 function statusOf(err: unknown): number {
@@ -91,22 +95,32 @@ export function listenSwarmPort(listen: string, tls: { ca: string; cert: string;
     });
     req.on('end', () => {
       void (async () => {
-        if (req.method === 'GET' && req.url === '/ca') return reply(200, { CACert: h.caCert() });
+        if (req.method === 'GET' && req.url === '/ca' && h.caCert) return reply(200, { CACert: h.caCert() });
+        if (req.method === 'GET' && req.url?.startsWith('/logs?') && h.logs) {
+          const sock = req.socket as TLSSocket;
+          if (!sock.authorized) return reply(403, { message: 'a node certificate from this swarm is required' });
+          const ac = new AbortController();
+          res.on('close', () => ac.abort());
+          return await h.logs(certIdentity(sock.getPeerCertificate().raw).nodeId, new URL(req.url, 'https://node').searchParams, res, ac.signal);
+        }
         let body: JoinRequest;
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JoinRequest;
         } catch {
           return reply(400, { message: 'invalid request body' });
         }
-        if (req.method === 'POST' && req.url === '/join') return reply(200, await h.join(body));
-        if (req.method === 'POST' && req.url === '/promote') {
+        if (req.method === 'POST' && req.url === '/join' && h.join) return reply(200, await h.join(body));
+        if (req.method === 'POST' && req.url === '/promote' && h.promote) {
           const sock = req.socket as TLSSocket;
           // Only a certificate this cluster's CA issued names a node.
           if (!sock.authorized) return reply(403, { message: 'a node certificate from this swarm is required' });
           return reply(200, await h.promote(certIdentity(sock.getPeerCertificate().raw).nodeId, body));
         }
         return reply(404, { message: 'page not found' });
-      })().catch((err: unknown) => reply(statusOf(err), { message: (err as Error).message }));
+      })().catch((err: unknown) => {
+        if (res.headersSent) res.destroy();
+        else reply(statusOf(err), { message: (err as Error).message });
+      });
     });
   });
   return new Promise((resolve, reject) => {

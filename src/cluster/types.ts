@@ -147,6 +147,11 @@ export function stateRank(s: TaskState): number {
 }
 
 /** A task that has ended (its container, if any, no longer runs for it). */
+/** dockerd names a task's container <service>.<slot>.<task ID>; a global task's <service>.<node ID>.<task ID>. */
+export function taskName(serviceName: string, t: Pick<TaskRecord, 'Slot' | 'ID' | 'NodeID'>): string {
+  return `${serviceName}.${t.Slot || t.NodeID}.${t.ID}`;
+}
+
 export function terminal(s: TaskState): boolean {
   return stateRank(s) > stateRank('running');
 }

@@ -8,6 +8,7 @@ import type { EventBus } from '../events/bus.ts';
 import { TASK_LABELS, type LocalEngine, type TaskContainer, type TaskContainerConfig } from '../cluster/local-engine.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { TaskFiles } from './task-files.ts';
+import type { taskImages } from './task-images.ts';
 
 function view(rec: ContainerRecord): TaskContainer {
   return {
@@ -32,9 +33,10 @@ function boundPorts(rec: ContainerRecord): Record<string, number> {
   return out;
 }
 
-export function clusterEngine(containers: ContainerService, networks: NetworkService, events: EventBus, engineVersion: string, dataRoot: string): LocalEngine {
+export function clusterEngine(containers: ContainerService, networks: NetworkService, events: EventBus, engineVersion: string, dataRoot: string, images: ReturnType<typeof taskImages>): LocalEngine {
   const files = new TaskFiles(dataRoot);
   return {
+    ...images,
     listLabelled: (label) => containers.list().filter((r) => r.Config.Labels && label in r.Config.Labels).map(view),
     async run(cfg: TaskContainerConfig) {
       try {
@@ -72,6 +74,7 @@ export function clusterEngine(containers: ContainerService, networks: NetworkSer
         if (ev.Type === 'container' && (ev.Action === 'die' || ev.Action === 'destroy' || ev.Action.startsWith('health_status')) && label in ev.Actor.Attributes) fn();
       });
     },
+    hasNetwork: (id) => networks.find(id) !== undefined,
     syncOverlays: (state) => networks.syncOverlays(state),
     localSubnets: () => networks.usedSubnets(),
     heldAddresses: () => networks.overlayAddressesHeld(),

@@ -11,6 +11,7 @@ import { LayerStore } from '../images/layers.ts';
 import { ImageStore } from '../images/store.ts';
 import { ImageService } from '../images/service.ts';
 import { Distribution } from '../images/distribution/service.ts';
+import { taskImages } from './task-images.ts';
 import { ContainerService } from '../containers/service.ts';
 import { ExecService } from '../containers/exec.ts';
 import { HealthMonitor } from '../containers/health.ts';
@@ -73,7 +74,7 @@ export class Engine {
     this.logForwarder = new LogForwarder(this.containers, this.events);
     this.rootfs = new RootfsAccess(this.containers, config.execRoot, { usernsRemap: config.usernsRemap, layerView });
     this.archive = new ContainerArchive(this.containers, this.rootfs, this.events);
-    this.cluster = new ClusterService(config.dataRoot, clusterEngine(this.containers, this.networks, this.events, ENGINE_VERSION, config.dataRoot));
+    this.cluster = new ClusterService(config.dataRoot, clusterEngine(this.containers, this.networks, this.events, ENGINE_VERSION, config.dataRoot, taskImages(this.images, this.distribution)));
     // Overlay addresses are the swarm's: a container's start asks the cluster for one.
     this.networks.bindSwarm({
       allocate: (net, owner) => this.cluster.allocateAddress(net, owner),

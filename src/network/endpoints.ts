@@ -189,7 +189,9 @@ export class Endpoints {
       // Overlay addresses are the cluster's: unique across its nodes.
       const cluster = this.h.overlayAddresses();
       if (!cluster) throw new ForbiddenError(`network ${n.Name} is a swarm network and this node is not in the swarm`);
-      if (requested === undefined) requested = parseIPv4(await cluster.allocate(n.Id, { containerId: rec.Id, labels: rec.Config.Labels ?? {} }));
+      // The names other nodes' DNS answers with this address (a task's aliases are its service's, answered there).
+      const names = [rec.Name.slice(1), ...(TASK_LABEL in (rec.Config.Labels ?? {}) ? [] : ep.Aliases ?? []), rec.Id.slice(0, 12)];
+      if (requested === undefined) requested = parseIPv4(await cluster.allocate(n.Id, { containerId: rec.Id, labels: rec.Config.Labels ?? {}, names }));
       previous = undefined;
     }
     const ip = pool.allocate(rec.Id, { requested, previous, networkName: n.Name, networkId: n.Id });

@@ -40,7 +40,7 @@ export type { LocalOverlay, OverlayPeer, OverlaySpec, OverlayState, SwarmService
 
 /** The cluster's address allocation, handed to the network service by the daemon: overlay addresses are cluster-wide. */
 export interface OverlayAddresses {
-  allocate(networkId: string, owner: { containerId: string; labels: Record<string, string> }): Promise<string>;
+  allocate(networkId: string, owner: { containerId: string; labels: Record<string, string>; names: string[] }): Promise<string>;
   release(networkId: string, ip: string): Promise<void>;
 }
 

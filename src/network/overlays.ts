@@ -14,7 +14,7 @@ import type { EventBus } from '../events/bus.ts';
 import { ensureOverlayBridge, removeOverlayLinks, syncVxlan } from './overlay-links.ts';
 import type { BalancerRule, SnatRule } from './iptables.ts';
 import type { ContainerRecord } from '../api/container.ts';
-import { settingsOf, type LocalOverlay, type NetworkRecord, type OverlayAddresses, type OverlayState } from './model.ts';
+import { settingsOf, type LocalOverlay, type NetworkRecord, type OverlayAddresses, type OverlaySpec, type OverlayState } from './model.ts';
 
 export const EMPTY_OVERLAY_STATE: OverlayState = { vtep: '', dataPort: 4789, networks: [], services: [] };
 
@@ -96,16 +96,7 @@ export class Overlays {
     const spec = l.network;
     let n = this.h.records.get(spec.id);
     const fresh = !n;
-    if (!n) {
-      const short = spec.id.slice(0, 12);
-      n = {
-        Name: spec.name, Id: spec.id, Created: spec.created, Scope: 'swarm', Driver: 'overlay', EnableIPv4: true, EnableIPv6: false,
-        IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
-        Internal: spec.internal, Attachable: spec.attachable, Ingress: spec.ingress, ConfigFrom: { Network: '' }, ConfigOnly: false,
-        Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(spec.vni), ...spec.options }, Labels: spec.labels,
-        berth: { bridge: `br-${short}`, cursor: 0, overlay: { vni: spec.vni, vxlan: `vx-${short}`, address: l.address } },
-      };
-    }
+    if (!n) n = overlayRecord(spec, l.address);
     const ov = n.berth!.overlay!;
     if (ov.address !== l.address || fresh) {
       ov.address = l.address;
@@ -131,12 +122,17 @@ export class Overlays {
 
   /** The swarm's answer for a name asked by the container at `clientIp` on network `netId` (one of `plumbed`), on all its networks. */
   lookupFor(plumbed: ContainerRecord[], netId: string, clientIp: string, name: string): string[] | undefined {
-    if (!this.state.services.length) return undefined;
+    if (!this.state.networks.length) return undefined;
     const asker = plumbed.find((c) => Object.values(settingsOf(c).Networks).some((e) => e.NetworkID === netId && e.IPAddress === clientIp));
     return asker && this.lookup(Object.values(settingsOf(asker).Networks).filter((e) => e.IPAddress).map((e) => e.NetworkID), name);
   }
 
-  /** The embedded DNS's answer for a service name (its VIP, or its tasks under dnsrr) or `tasks.<service>`, on the asker's networks. */
+  /**
+   * The embedded DNS's answer for a service name (its VIP, or its tasks under
+   * dnsrr) or `tasks.<service>`, on the asker's networks; else for a container
+   * on another node (a task's `<service>.<slot>.<task ID>`, an attached
+   * container's name or alias, a short ID).
+   */
   lookup(networkIds: string[], name: string): string[] | undefined {
     const tasksOf = name.startsWith('tasks.') ? name.slice('tasks.'.length) : undefined;
     const found: string[] = [];
@@ -146,6 +142,12 @@ export class Overlays {
         const names = [s.name, ...a.aliases].map((x) => x.toLowerCase());
         if (tasksOf !== undefined && names.includes(tasksOf)) found.push(...a.tasks);
         else if (names.includes(name)) found.push(...(s.mode === 'vip' && a.vip ? [a.vip] : a.tasks));
+      }
+    }
+    if (!found.length) {
+      for (const l of this.state.networks) {
+        if (!networkIds.includes(l.network.id)) continue;
+        for (const e of l.names ?? []) if (e.names.includes(name)) found.push(e.ip);
       }
     }
     return found.length ? [...new Set(found)] : undefined;
@@ -172,6 +174,18 @@ export class Overlays {
     }
     return { balancers, snat };
   }
+}
+
+/** An overlay's record on a node, as dockerd's network inspect shows it (a manager shows one it has not made from this too). */
+export function overlayRecord(spec: OverlaySpec, address: string): NetworkRecord {
+  const short = spec.id.slice(0, 12);
+  return {
+    Name: spec.name, Id: spec.id, Created: spec.created, Scope: 'swarm', Driver: 'overlay', EnableIPv4: true, EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
+    Internal: spec.internal, Attachable: spec.attachable, Ingress: spec.ingress, ConfigFrom: { Network: '' }, ConfigOnly: false,
+    Options: { 'com.docker.network.driver.overlay.vxlanid_list': String(spec.vni), ...spec.options }, Labels: spec.labels,
+    berth: { bridge: `br-${short}`, cursor: 0, overlay: { vni: spec.vni, vxlan: `vx-${short}`, address } },
+  };
 }
 
 /** The overlay addresses these containers hold, by network ID (an endpoint has its address only once allocated). */

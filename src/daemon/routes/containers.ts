@@ -12,6 +12,7 @@ import { parseTimestampArg } from '../../api/timestamps.ts';
 import type { ContainerRecord, ContainerSummary } from '../../api/container.ts';
 import { labelsMatch } from '../../api/filters.ts';
 import type { CreateRequest } from '../../containers/create.ts';
+import { containerNetworks, demandOverlays, requestedNetworks } from '../overlay-demand.ts';
 import { containerStatus } from '../../api/units.ts';
 import { linkNames, removeLink } from '../../containers/legacy-links.ts';
 import { logFile } from '../../containers/log-drivers.ts';
@@ -39,6 +40,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('POST', '/containers/create', async (ctx) => {
     const body = decodeBody<CreateRequest>(await ctx.json(), CONTAINER_CREATE, 'container.CreateRequest');
+    await demandOverlays(engine, requestedNetworks(body));
     const res = await containers.create(ctx.query.get('name') ?? undefined, body);
     return { status: 201, body: res };
   });
@@ -92,6 +94,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
 
   api.route('POST', '/containers/:id/start', async (ctx) => {
     if (ctx.query.get('checkpoint')) throw new InvalidArgumentError('checkpoints are not supported');
+    await demandOverlays(engine, containerNetworks(containers.get(ctx.params.id)));
     await containers.start(ctx.params.id);
   });
 

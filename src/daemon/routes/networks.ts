@@ -6,6 +6,9 @@ import { ConflictError, InvalidArgumentError, UnavailableError } from '../../err
 import { parseCidr } from '../../api/address.ts';
 import { NO_MANAGER } from '../../cluster/service.ts';
 import { serviceNetworks } from '../../cluster/network-agent.ts';
+import { overlaySpec } from '../../cluster/local-overlays.ts';
+import { overlayRecord } from '../../network/overlays.ts';
+import { demandOverlays } from '../overlay-demand.ts';
 import { labelsMatch, parseUntil } from '../../api/filters.ts';
 import { decodeBody, NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT } from './body-shape.ts';
 import type { CreateNetworkRequest, EndpointRequest } from '../../network/model.ts';
@@ -46,15 +49,29 @@ function danglingFilter(filters: Record<string, string[]>): (n: Record<string, u
 export function networkRoutes(api: ApiServer, engine: Engine): void {
   const { networks } = engine;
 
-  api.route('GET', '/networks', (ctx) => {
+  /** A manager's view adds the swarm's overlays not made on this node (dockerd lists the cluster's networks on a manager). */
+  const clusterOnly = async (): Promise<NetworkRecord[]> => {
+    if (engine.cluster.header !== 'active/manager') return [];
+    const local = new Set(networks.list().map((n) => n.Id));
+    return (await engine.cluster.networks().list()).filter((n) => !local.has(n.ID)).map((n) => overlayRecord(overlaySpec(n), ''));
+  };
+
+  api.route('GET', '/networks', async (ctx) => {
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterKeys(filters, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
     const match = matcher(filters);
     const inUse = danglingFilter(filters);
-    return { body: networks.list().filter(match).map((n) => networks.inspect(n)).filter(inUse) };
+    return { body: [...networks.list(), ...(await clusterOnly())].filter(match).map((n) => networks.inspect(n)).filter(inUse) };
   });
 
-  api.route('GET', '/networks/:id', (ctx) => ({ body: networks.inspect(networks.get(ctx.params.id)) }));
+  api.route('GET', '/networks/:id', async (ctx) => {
+    const local = networks.find(ctx.params.id);
+    if (!local && engine.cluster.header === 'active/manager') {
+      const n = await engine.cluster.networks().find(ctx.params.id);
+      if (n) return { body: networks.inspect(overlayRecord(overlaySpec(n), '')) };
+    }
+    return { body: networks.inspect(networks.get(ctx.params.id)) };
+  });
 
   api.route('POST', '/networks/create', async (ctx) => {
     const body = decodeBody<CreateNetworkRequest>(await ctx.json(), NETWORK_CREATE, 'network.CreateRequest');
@@ -86,6 +103,7 @@ export function networkRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('POST', '/networks/:id/connect', async (ctx) => {
+    await demandOverlays(engine, [ctx.params.id]);
     await networks.connect(ctx.params.id, decodeBody<{ Container?: string; EndpointConfig?: EndpointRequest }>(await ctx.json(), NETWORK_CONNECT, 'network.ConnectOptions'));
     return { status: 200 }; // as dockerd: 200, no body
   });

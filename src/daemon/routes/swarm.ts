@@ -1,7 +1,7 @@
 // Swarm mode's routes (ADR 0009). Out of a swarm they answer as dockerd on a
 // node in no swarm (503 with dockerd's words); after `swarm init` they serve
 // the cluster's objects from etcd in dockerd's shapes.
-import type { ApiServer } from '../server.ts';
+import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, UnavailableError } from '../../errors.ts';
 import type { InitRequest, JoinApiRequest } from '../../cluster/service.ts';
@@ -11,7 +11,13 @@ import { randomName } from '../../containers/names.ts';
 import { boolParam, parseFilters } from './query.ts';
 import { decodeBody, FILE_SPEC, NODE_SPEC, SERVICE_SPEC, SWARM_INIT, SWARM_JOIN, SWARM_SPEC } from './body-shape.ts';
 import type { FileObjectSpec } from '../../cluster/secrets.ts';
+import { applyRegistryAuth, withoutRegistryAuth } from '../../cluster/task-images.ts';
 
+/** The X-Registry-Auth the docker CLI sends with `--with-registry-auth`. */
+function registryAuth(ctx: Context): string | undefined {
+  const h = ctx.req.headers['x-registry-auth'];
+  return (Array.isArray(h) ? h[0] : h) || undefined;
+}
 
 export function swarmRoutes(api: ApiServer, engine: Engine): void {
   const { cluster } = engine;
@@ -58,7 +64,7 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
   });
 
   api.route('GET', '/services', async (ctx) => ({
-    body: await cluster.objects().services(parseFilters(ctx.query.get('filters')), boolParam(ctx.query, 'status')),
+    body: (await cluster.objects().services(parseFilters(ctx.query.get('filters')), boolParam(ctx.query, 'status'))).map(withoutRegistryAuth),
   }));
   api.route('POST', '/services/create', async (ctx) => {
     const objects = cluster.objects();
@@ -68,9 +74,10 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
       const taken = new Set((await objects.services()).map((s) => s.Spec.Name));
       spec.Name = randomName((n) => taken.has(n));
     }
+    applyRegistryAuth(spec, registryAuth(ctx));
     return { status: 201, body: await objects.createService(spec) };
   });
-  api.route('GET', '/services/:id', async (ctx) => ({ body: await cluster.objects().service(ctx.params.id) }));
+  api.route('GET', '/services/:id', async (ctx) => ({ body: withoutRegistryAuth(await cluster.objects().service(ctx.params.id)) }));
   api.route('POST', '/services/:id/update', async (ctx) => {
     const objects = cluster.objects();
     const version = Number(ctx.query.get('version'));
@@ -79,6 +86,7 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     // `service rollback` and `update --rollback` send rollback=previous: the spec sent is ignored.
     const rollback = ctx.query.get('rollback') ?? '';
     if (rollback && rollback !== 'previous') throw new InvalidArgumentError(`unrecognized rollback option ${rollback}`);
+    applyRegistryAuth(spec, registryAuth(ctx), await objects.service(ctx.params.id), ctx.query.get('registryAuthFrom') ?? 'spec');
     return { body: await objects.updateService(ctx.params.id, version, spec, rollback === 'previous') };
   });
   api.route('DELETE', '/services/:id', async (ctx) => {
@@ -86,8 +94,8 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     return { status: 200 };
   });
 
-  api.route('GET', '/tasks', async (ctx) => ({ body: await cluster.objects().tasks(parseFilters(ctx.query.get('filters'))) }));
-  api.route('GET', '/tasks/:id', async (ctx) => ({ body: await cluster.objects().task(ctx.params.id) }));
+  api.route('GET', '/tasks', async (ctx) => ({ body: (await cluster.objects().tasks(parseFilters(ctx.query.get('filters')))).map(withoutRegistryAuth) }));
+  api.route('GET', '/tasks/:id', async (ctx) => ({ body: withoutRegistryAuth(await cluster.objects().task(ctx.params.id)) }));
 
   // Secrets and configs: one shape, two kinds.
   for (const kind of ['secret', 'config'] as const) {
