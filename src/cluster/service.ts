@@ -16,15 +16,15 @@ import { NetworkAgent } from './network-agent.ts';
 import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
-import { ClusterFiles, loadDataKey, writeDataKey } from './secrets.ts';
+import { ClusterFiles, loadDataKey } from './secrets.ts';
 import { newId } from './spec.ts';
-import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
+import { FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { advertiseAddr, beat, campaign, hostOf, LEAVE_REFUSAL, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
-import { firstContact, JoinCancelled, joinWithin, type PendingJoin } from './join-pending.ts';
+import { BackgroundJoin, joinSteps, joinWithin } from './join-pending.ts';
 import { dropLostManagers } from './force-new-cluster.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
@@ -55,8 +55,7 @@ export class ClusterService {
   /** Why a recorded membership could not be resumed at start (GET /info's Swarm.Error). */
   private restoreError = '';
   /** A join that went on in the background (join-pending.ts), and why the last one failed. */
-  private joining?: PendingJoin;
-  private joinError = '';
+  private readonly joins = new BackgroundJoin((level, msg) => this.log(level, msg));
   /** The next try to resume a recorded membership that could not be (restore). */
   private retry?: NodeJS.Timeout;
   private stopped = false;
@@ -195,7 +194,7 @@ export class ClusterService {
   private async resume(state: NodeState): Promise<void> {
     try {
       await this.serial(async () => {
-        if (this.m || this.joining || this.stopped) return; // joined, left or stopped meanwhile
+        if (this.m || this.joins.pending || this.stopped) return; // joined, left or stopped meanwhile
         await this.attach(state);
         // The members as they are now (attach read them): the next start reaches the store through these.
         await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
@@ -225,7 +224,7 @@ export class ClusterService {
   async init(req: InitRequest): Promise<string> {
     return this.serial(async () => {
       if (req.ForceNewCluster && (this.m || this.restoreError)) return this.forceNewCluster();
-      if (this.m || this.joining) throw new UnavailableError(ALREADY);
+      if (this.m || this.joins.pending) throw new UnavailableError(ALREADY);
       clearTimeout(this.retry);
       this.restoreError = '';
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
@@ -306,7 +305,7 @@ export class ClusterService {
   /** `swarm join`, in dockerd's time: past 20 s without a manager's answer it goes on in the background. */
   async join(req: JoinApiRequest): Promise<void> {
     return this.serial(async () => {
-      if (this.m || this.joining) throw new UnavailableError(ALREADY);
+      if (this.m || this.joins.pending) throw new UnavailableError(ALREADY);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
       const remotes = (req.RemoteAddrs ?? []).filter(Boolean);
       if (!remotes.length) throw new InvalidArgumentError('at least 1 RemoteAddr is required to join');
@@ -314,68 +313,21 @@ export class ClusterService {
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
         if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
       }
-      this.joinError = '';
+      this.joins.error = '';
       const cancel = new AbortController();
+      const host = { dir: this.dir, describe: () => this.describe(), writeCerts: this.writeCerts.bind(this), attach: (s: NodeState) => this.attach(s), teardown: () => this.teardown() };
       // Managers that do not answer in time: the join goes on in the background, the node `pending`.
-      await joinWithin(this.joinSteps(req, remotes, digest, cancel.signal), cancel, (p) => {
-        this.joining = p;
-        p.attempt.then(() => this.log('info', 'swarm: the join that went on in the background has joined'), (err: Error) => {
-          if (err instanceof JoinCancelled) return;
-          this.joinError = err.message;
-          this.log('error', `swarm: the join that went on in the background failed: ${err.message}`);
-        }).finally(() => { if (this.joining === p) this.joining = undefined; });
-      });
+      await joinWithin(joinSteps(host, req, remotes, digest, cancel.signal), cancel, (p) => this.joins.track(p));
     });
-  }
-
-  /**
-   * `swarm join`'s steps: the manager's CA fetched and checked against the
-   * digest the token carries, then the token presented over TLS pinned to
-   * that CA; the manager answers with this node's certificate and how to
-   * reach the store.
-   */
-  private async joinSteps(req: JoinApiRequest, remotes: string[], digest: string, signal: AbortSignal): Promise<void> {
-    const { remote, caCert, localAddress } = await firstContact(remotes, signal);
-    if (caDigest(caCert) !== digest) throw new InvalidArgumentError(`remote CA does not match fingerprint. Expected: ${digest}`);
-    const addr = req.AdvertiseAddr ? hostOf(req.AdvertiseAddr) : localAddress.replace(/^::ffff:/, '');
-    const csr = makeCsr();
-    const ports = { client: await freePort(addr), peer: await freePort(addr) };
-    const body: JoinRequest = { Token: req.JoinToken, Csr: csr.csr, Addr: addr, Description: this.describe(), Availability: req.Availability, Ports: ports };
-    const grant = (await callManager<JoinGrant>(remote, 'POST', '/join', { ca: caCert, body })).body;
-    if (signal.aborted) throw new JoinCancelled('the join was cancelled');
-    await rm(this.dir, { recursive: true, force: true });
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    try {
-      await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
-      if (grant.DataKey) await writeDataKey(this.dir, grant.DataKey);
-      const state: NodeState = {
-        NodeID: grant.NodeID, ClusterID: grant.ClusterID, Role: grant.Role, AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
-        endpoints: grant.Endpoints,
-        ...(grant.Role === 'manager' ? { ports, initialCluster: grant.InitialCluster, memberId: grant.MemberID } : {}),
-      };
-      await this.attach(state);
-      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
-    } catch (err) {
-      await this.teardown();
-      await rm(this.dir, { recursive: true, force: true });
-      throw err;
-    }
   }
 
   async leave(force: boolean): Promise<void> {
     // A join going on in the background is cancelled (dockerd's leave of a pending node).
-    const pending = this.joining;
-    if (pending) {
-      pending.cancel.abort();
-      await pending.attempt.catch(() => {});
-    }
+    const wasJoining = await this.joins.cancel();
     return this.serial(async () => {
       const m = this.m;
       if (!m) {
-        if (pending || this.joinError) {
-          this.joinError = '';
-          return;
-        }
+        if (wasJoining) return;
         // A membership recorded but not running (its member removed by another's
         // --force-new-cluster, its peers gone): leaving drops it here.
         const recorded = this.restoreError ? await this.recorded() : undefined;
@@ -430,8 +382,7 @@ export class ClusterService {
   async shutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
-    this.joining?.cancel.abort();
-    await this.joining?.attempt.catch(() => {});
+    await this.joins.cancel();
     await this.serial(() => this.teardown());
   }
 
@@ -610,8 +561,8 @@ export class ClusterService {
     const m = this.m;
     if (!m) {
       // A join going on in the background, or a recorded membership being tried again: pending.
-      const state = this.joining || this.restoreError ? 'pending' : this.joinError ? 'error' : 'inactive';
-      return { NodeID: '', NodeAddr: '', LocalNodeState: state, ControlAvailable: false, Error: this.restoreError || this.joinError, RemoteManagers: null };
+      const state = this.joins.pending || this.restoreError ? 'pending' : this.joins.error ? 'error' : 'inactive';
+      return { NodeID: '', NodeAddr: '', LocalNodeState: state, ControlAvailable: false, Error: this.restoreError || this.joins.error, RemoteManagers: null };
     }
     const base = { NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: m.state.Role === 'manager' };
     let nodes, cluster;
