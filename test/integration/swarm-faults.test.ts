@@ -224,7 +224,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     await waitFor('9 web tasks running', () => (Object.values(placement(b, 'web')).reduce((x, y) => x + y, 0) === 9 ? true : undefined), 120_000);
   });
 
-  test('a join whose managers do not answer: dockerd\'s timeout message, the node pending, the join going on until they answer; leave cancels one', async () => {
+  test('a join whose managers do not answer: dockerd\'s timeout message, the node pending, the join going on until they answer; leave cancels one; one refused later leaves the node in error', async () => {
     const l = c.docker(['swarm', 'leave', '--force']);
     assert.equal(l.code, 0, l.stderr);
     await nodesMatch(a, new RegExp(`^${c.name} Down`, 'm'));
@@ -264,6 +264,23 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
       if (!healed) cut(c, [a, b], true);
     }
     await new Promise((r) => setTimeout(r, 5000));
+    assert.equal(c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout, 'inactive\n');
+
+    // A background join the manager refuses, once it answers (a wrong secret): the node is in error, saying why, until it leaves.
+    const wrong = token.replace(/-[a-z0-9]{25}$/, `-${'0'.repeat(25)}`);
+    cut(c, [a, b]);
+    healed = false;
+    try {
+      const j = c.docker(['swarm', 'join', '--token', wrong, `${a.addr}:2377`]);
+      assert.deepEqual([j.code, j.stderr], [1, JOIN_TIMEOUT]);
+      cut(c, [a, b], true);
+      healed = true;
+    } finally {
+      if (!healed) cut(c, [a, b], true);
+    }
+    await waitFor('C in error', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout === 'error\n' ? true : undefined));
+    assert.equal(c.docker(['info', '--format', '{{.Swarm.Error}}']).stdout, 'rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster\n');
+    assert.equal(c.docker(['swarm', 'leave']).code, 0);
     assert.equal(c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout, 'inactive\n');
   });
 });
