@@ -285,7 +285,11 @@ export class ClusterService {
     clearTimeout(this.retry);
     // Its tasks run on; its heartbeat lease is left to the restarted store.
     await this.teardown({ keepHeartbeat: true });
-    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined }, undefined, { forceNewCluster: true });
+    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined }, undefined, { forceNewCluster: true }).catch((err: Error) => {
+      // Still recorded, not running: it can be tried again, or left.
+      this.restoreError = err.message;
+      throw err;
+    });
     await dropLostManagers(m.store, state.NodeID);
     await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
     this.restoreError = '';
