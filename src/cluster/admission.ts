@@ -99,7 +99,9 @@ export class Admission {
       try {
         return await this.store.addLearner(peer);
       } catch (err) {
-        if (!/too many learner/i.test((err as Error).message) || Date.now() > deadline) throw err;
+        // Also refused until this member has been connected to every voter for 5 s (etcd's strict
+        // reconfig check, "unhealthy cluster"): a manager joining just after another waits for it.
+        if (!/too many learner|unhealthy cluster/i.test((err as Error).message) || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 500));
       }
     }

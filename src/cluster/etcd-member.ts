@@ -32,6 +32,8 @@ export interface MemberOptions {
   /** name=peerURL,… for a member's first start; `existing` when it joins members already running. */
   initialCluster?: string;
   clusterState?: 'new' | 'existing';
+  /** The first start only: etcd's --force-new-cluster, this member alone in a cluster keeping its data. */
+  forceNewCluster?: boolean;
 }
 
 export function url(addr: string, port: number): string {
@@ -65,6 +67,8 @@ export class EtcdMember {
   private proc?: ChildProcess;
   private stopping = false;
   private restartTimer?: NodeJS.Timeout;
+  /** --force-new-cluster still to be given (its first spawn only: a restart must not force again). */
+  private force: boolean;
   log: (msg: string) => void = () => {};
 
   /** dir: the member's home (data, log, pid); name: the node's ID. */
@@ -76,6 +80,7 @@ export class EtcdMember {
     this.dir = dir;
     this.name = name;
     this.o = o;
+    this.force = o.forceNewCluster ?? false;
   }
 
   get clientUrl(): string {
@@ -146,7 +151,9 @@ export class EtcdMember {
       // Desired state is small and rewritten often: keep its history bounded.
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
+      ...(this.force ? ['--force-new-cluster'] : []),
     ];
+    this.force = false;
     const out = openSync(join(this.dir, 'etcd.log'), 'a');
     const proc = spawn(bin, args, { stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
     closeSync(out);

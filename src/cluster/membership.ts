@@ -16,18 +16,18 @@ import type { ClusterObjects } from './objects.ts';
 import type { ClusterNetworks } from './networks.ts';
 import type { NetworkAgent } from './network-agent.ts';
 import type { ClusterFiles } from './secrets.ts';
-import { callManager, SWARM_PORT } from './swarm-port.ts';
+import { SWARM_PORT } from './swarm-port.ts';
 
 export type Log = (level: string, msg: string) => void;
 
 const MANAGER_LEAVES = 'You are attempting to leave the swarm on a node that is participating as a manager. ';
 const LAST_MANAGER = `${MANAGER_LEAVES}Removing the last manager erases all current state of the swarm. Use \`--force\` to ignore this message. `;
 const RESTORE = 'The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.';
+/** dockerd's general refusal of a manager's leave without --force. */
+export const LEAVE_REFUSAL = MANAGER_LEAVES + RESTORE;
 
 const HEARTBEAT_TTL = 10;
 const LEADER_TTL = 5;
-/** How long a join keeps trying to reach a manager (dockerd's swarmConnectTimeout). */
-const JOIN_TIMEOUT_MS = 20_000;
 
 /** What a node records of its membership (swarm/state.json), written last at init and join. */
 export interface NodeState {
@@ -162,24 +162,6 @@ export function listenAddr(listen?: string): string {
   return /:\d+$/.test(listen) && !/^[^[]*:.*:/.test(listen) ? listen : `${listen}:${SWARM_PORT}`;
 }
 
-/** The first manager that answers with its CA, tried for up to dockerd's join timeout. */
-export async function firstContact(remotes: string[]): Promise<{ remote: string; caCert: string; localAddress: string }> {
-  const deadline = Date.now() + JOIN_TIMEOUT_MS;
-  let last: Error = new Error('no answer');
-  while (Date.now() < deadline) {
-    for (const remote of remotes) {
-      try {
-        const r = await callManager<{ CACert: string }>(remote, 'GET', '/ca', { timeoutMs: Math.max(1000, Math.min(5000, deadline - Date.now())) });
-        return { remote, caCert: r.body.CACert, localAddress: r.localAddress };
-      } catch (err) {
-        last = err as Error;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new UnavailableError(`Timeout was reached before node joined: no manager answered at ${remotes.join(', ')} (${last.message}); the node did not join`);
-}
-
 /** A joining manager's learner promoted to a voter through the members already voting, once it has caught up. */
 export async function promoteLearner(endpoints: string[], creds: { ca: Buffer; cert: Buffer; key: Buffer }, memberId: string, alive: () => boolean): Promise<void> {
   const store = await ClusterStore.connect(endpoints, creds);
@@ -211,5 +193,5 @@ export async function leaveRefusal(m: Membership): Promise<string> {
       return `${MANAGER_LEAVES}Removing this node leaves ${reachable - 1} managers out of ${reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. ${RESTORE}`;
     }
   } catch { /* no count without a store: the general warning */ }
-  return MANAGER_LEAVES + RESTORE;
+  return LEAVE_REFUSAL;
 }

@@ -16,16 +16,18 @@ import { NetworkAgent } from './network-agent.ts';
 import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
-import { ClusterFiles, loadDataKey, writeDataKey } from './secrets.ts';
+import { ClusterFiles, loadDataKey } from './secrets.ts';
 import { newId } from './spec.ts';
-import { caDigest, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
+import { FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, hostPort, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { LOG_PORTS, nodeLogs, serveLogs, type LogQuery, type LogSource } from './node-logs.ts';
 import type { LogEntry } from '../api/stream-frames.ts';
-import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
+import { advertiseAddr, beat, campaign, hostOf, LEAVE_REFUSAL, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
+import { BackgroundJoin, joinSteps, joinWithin } from './join-pending.ts';
+import { dropLostManagers } from './force-new-cluster.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
@@ -54,6 +56,11 @@ export class ClusterService {
   private busy?: Promise<unknown>;
   /** Why a recorded membership could not be resumed at start (GET /info's Swarm.Error). */
   private restoreError = '';
+  /** A join that went on in the background (join-pending.ts), and why the last one failed. */
+  private readonly joins = new BackgroundJoin((level, msg) => this.log(level, msg));
+  /** The next try to resume a recorded membership that could not be (restore). */
+  private retry?: NodeJS.Timeout;
+  private stopped = false;
   log: (level: string, msg: string) => void = () => {};
 
   private readonly dataRoot: string;
@@ -193,17 +200,35 @@ export class ClusterService {
       await rm(this.dir, { recursive: true, force: true });
       return;
     }
+    await this.resume(state);
+  }
+
+  /** The membership this node recorded (state.json), if any. */
+  private async recorded(): Promise<NodeState | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as NodeState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async resume(state: NodeState): Promise<void> {
     try {
       await this.serial(async () => {
+        if (this.m || this.joins.pending || this.stopped) return; // joined, left or stopped meanwhile
         await this.attach(state);
         // The members as they are now (attach read them): the next start reaches the store through these.
         await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
       });
       this.restoreError = '';
     } catch (err) {
-      // The daemon still serves; the membership stays recorded for the next start.
+      // The daemon still serves, and tries again: a manager whose peers are
+      // down (no quorum for its member) rejoins them when they return.
       this.restoreError = (err as Error).message;
-      this.log('error', `swarm: cannot resume this node's membership: ${this.restoreError}`);
+      this.log('error', `swarm: cannot resume this node's membership (trying again in 5 s): ${this.restoreError}`);
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => void this.recorded().then((again) => (again && !this.m && !this.stopped ? this.resume(again) : undefined)), 5000);
+      this.retry.unref();
     }
   }
 
@@ -219,7 +244,10 @@ export class ClusterService {
 
   async init(req: InitRequest): Promise<string> {
     return this.serial(async () => {
-      if (this.m) throw new UnavailableError(ALREADY);
+      if (req.ForceNewCluster && (this.m || this.restoreError)) return this.forceNewCluster();
+      if (this.m || this.joins.pending) throw new UnavailableError(ALREADY);
+      clearTimeout(this.retry);
+      this.restoreError = '';
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
         if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
       }
@@ -265,6 +293,30 @@ export class ClusterService {
     });
   }
 
+  /**
+   * `swarm init --force-new-cluster` on a manager (one that lost its quorum,
+   * or could not resume for want of it): its etcd member restarts as the only
+   * member of its cluster, keeping the store (services, nodes, secrets); the
+   * other managers' records become workers' (force-new-cluster.ts).
+   */
+  private async forceNewCluster(): Promise<string> {
+    const state = this.m?.state ?? (await this.recorded());
+    if (!state) throw new UnavailableError(NO_SWARM);
+    if (state.Role !== 'manager' || !state.ports) throw new UnavailableError(WORKER);
+    clearTimeout(this.retry);
+    // Its tasks run on; its heartbeat lease is left to the restarted store.
+    await this.teardown({ keepHeartbeat: true });
+    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined }, undefined, { forceNewCluster: true }).catch((err: Error) => {
+      // Still recorded, not running: it can be tried again, or left.
+      this.restoreError = err.message;
+      throw err;
+    });
+    await dropLostManagers(m.store, state.NodeID);
+    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+    this.restoreError = '';
+    return state.NodeID;
+  }
+
   /** What a node tells the cluster of itself (Node.Description). */
   private describe(): Record<string, unknown> & { Hostname: string } {
     const d = this.engine.describe();
@@ -275,14 +327,10 @@ export class ClusterService {
     };
   }
 
-  /**
-   * `swarm join`: the manager's CA fetched and checked against the digest the
-   * token carries, then the token presented over TLS pinned to that CA; the
-   * manager answers with this node's certificate and how to reach the store.
-   */
+  /** `swarm join`, in dockerd's time: past 20 s without a manager's answer it goes on in the background. */
   async join(req: JoinApiRequest): Promise<void> {
     return this.serial(async () => {
-      if (this.m) throw new UnavailableError(ALREADY);
+      if (this.m || this.joins.pending) throw new UnavailableError(ALREADY);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
       const remotes = (req.RemoteAddrs ?? []).filter(Boolean);
       if (!remotes.length) throw new InvalidArgumentError('at least 1 RemoteAddr is required to join');
@@ -290,49 +338,46 @@ export class ClusterService {
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
         if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
       }
-      const { remote, caCert, localAddress } = await firstContact(remotes);
-      if (caDigest(caCert) !== digest) throw new InvalidArgumentError(`remote CA does not match fingerprint. Expected: ${digest}`);
-      const addr = req.AdvertiseAddr ? hostOf(req.AdvertiseAddr) : localAddress.replace(/^::ffff:/, '');
-      const csr = makeCsr();
-      const ports = { client: await freePort(addr), peer: await freePort(addr) };
-      const body: JoinRequest = { Token: req.JoinToken, Csr: csr.csr, Addr: addr, Description: this.describe(), Availability: req.Availability, Ports: ports };
-      const grant = (await callManager<JoinGrant>(remote, 'POST', '/join', { ca: caCert, body })).body;
-      await rm(this.dir, { recursive: true, force: true });
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      try {
-        await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
-        if (grant.DataKey) await writeDataKey(this.dir, grant.DataKey);
-        const state: NodeState = {
-          NodeID: grant.NodeID, ClusterID: grant.ClusterID, Role: grant.Role, AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
-          endpoints: grant.Endpoints,
-          ...(grant.Role === 'manager' ? { ports, initialCluster: grant.InitialCluster, memberId: grant.MemberID } : {}),
-        };
-        await this.attach(state);
-        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
-      } catch (err) {
-        await this.teardown();
-        await rm(this.dir, { recursive: true, force: true });
-        throw err;
-      }
+      this.joins.error = '';
+      const cancel = new AbortController();
+      const host = { dir: this.dir, describe: () => this.describe(), writeCerts: this.writeCerts.bind(this), attach: (s: NodeState) => this.attach(s), teardown: () => this.teardown() };
+      // Managers that do not answer in time: the join goes on in the background, the node `pending`.
+      await joinWithin(joinSteps(host, req, remotes, digest, cancel.signal), cancel, (p) => this.joins.track(p));
     });
   }
 
   async leave(force: boolean): Promise<void> {
+    // A join going on in the background is cancelled (dockerd's leave of a pending node).
+    const wasJoining = await this.joins.cancel();
     return this.serial(async () => {
       const m = this.m;
-      if (!m) throw new UnavailableError(NO_SWARM);
+      if (!m) {
+        if (wasJoining) return;
+        // A membership recorded but not running (its member removed by another's
+        // --force-new-cluster, its peers gone): leaving drops it here.
+        const recorded = this.restoreError ? await this.recorded() : undefined;
+        if (!recorded) throw new UnavailableError(NO_SWARM);
+        if (recorded.Role === 'manager' && !force) throw new UnavailableError(LEAVE_REFUSAL);
+        clearTimeout(this.retry);
+        this.restoreError = '';
+        await this.dropLocal();
+        return;
+      }
       if (m.state.Role === 'manager') {
         if (!force) throw new UnavailableError(await leaveRefusal(m));
         await this.leaveMembers(m);
       }
       await this.teardown();
-      // As dockerd's leave: the node's task containers go with its membership.
-      for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
-      // And its overlays, once no container is on them.
-      await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
-      await rm(join(this.dir, 'state.json'), { force: true });
-      await rm(this.dir, { recursive: true, force: true });
+      await this.dropLocal();
     });
+  }
+
+  /** As dockerd's leave: the node's task containers, its overlays once no container is on them, and its swarm directory go. */
+  private async dropLocal(): Promise<void> {
+    for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
+    await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
+    await rm(join(this.dir, 'state.json'), { force: true });
+    await rm(this.dir, { recursive: true, force: true });
   }
 
   /**
@@ -360,27 +405,38 @@ export class ClusterService {
 
   /** At daemon stop: the loops and the member stop; the membership stays recorded. */
   async shutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.joins.cancel();
     await this.serial(() => this.teardown());
   }
 
   /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
-  private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>): Promise<Membership> {
+  private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>, o: { forceNewCluster?: boolean } = {}): Promise<Membership> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const tls = { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key') };
     const creds = { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
     let member: EtcdMember | undefined;
     let endpoints = state.endpoints;
     if (state.Role === 'manager' && state.ports) {
-      member = new EtcdMember(this.dir, state.NodeID, { addr: state.AdvertiseAddr, ports: state.ports, tls, initialCluster: state.initialCluster, clusterState: state.initialCluster ? 'existing' : 'new' });
+      member = new EtcdMember(this.dir, state.NodeID, {
+        addr: state.AdvertiseAddr, ports: state.ports, tls, initialCluster: state.initialCluster, clusterState: state.initialCluster ? 'existing' : 'new', forceNewCluster: o.forceNewCluster,
+      });
       member.log = (msg) => this.log('warn', msg);
-      if (state.memberId) {
-        // A learner serves no client: it is started, caught up and promoted through the others.
-        await member.start({ waitHealthy: false });
-        await promoteLearner(endpoints, creds, state.memberId, () => member?.pid !== undefined);
-        delete state.memberId;
-        delete state.initialCluster;
-      } else {
-        await member.start();
+      try {
+        if (state.memberId) {
+          // A learner serves no client: it is started, caught up and promoted through the others.
+          await member.start({ waitHealthy: false });
+          await promoteLearner(endpoints, creds, state.memberId, () => member?.pid !== undefined);
+          delete state.memberId;
+          delete state.initialCluster;
+        } else {
+          await member.start();
+        }
+      } catch (err) {
+        // Not left running behind a failed attach: the next try, or a leave, starts from none.
+        await member.stop();
+        throw err;
       }
       // Its own member only: etcd3 picks a random host per call, which sent a manager's
       // every read across the network; the member is supervised, and restarts are retried over.
@@ -542,7 +598,11 @@ export class ClusterService {
   /** The Swarm section of GET /info. */
   async info(): Promise<Record<string, unknown>> {
     const m = this.m;
-    if (!m) return { NodeID: '', NodeAddr: '', LocalNodeState: this.restoreError ? 'error' : 'inactive', ControlAvailable: false, Error: this.restoreError, RemoteManagers: null };
+    if (!m) {
+      // A join going on in the background, or a recorded membership being tried again: pending.
+      const state = this.joins.pending || this.restoreError ? 'pending' : this.joins.error ? 'error' : 'inactive';
+      return { NodeID: '', NodeAddr: '', LocalNodeState: state, ControlAvailable: false, Error: this.restoreError || this.joins.error, RemoteManagers: null };
+    }
     const base = { NodeID: m.state.NodeID, NodeAddr: m.state.AdvertiseAddr, LocalNodeState: 'active', ControlAvailable: m.state.Role === 'manager' };
     let nodes, cluster;
     try {

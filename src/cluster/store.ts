@@ -12,6 +12,7 @@
 import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import { ConflictError, EngineError, UnavailableError } from '../errors.ts';
 import type { Annotated } from './types.ts';
+import { QuorumCheck } from './quorum.ts';
 
 export const PREFIX = '/berth/swarm/';
 export const KEYS = {
@@ -35,13 +36,20 @@ export interface Member {
   isLearner: boolean;
 }
 
-/** An etcd that cannot answer is the swarm being unavailable (503), not a server bug. */
-async function guard<T>(p: Promise<T>): Promise<T> {
+/**
+ * An etcd that cannot answer is the swarm being unavailable (503), not a
+ * server bug; one without a leader is swarmkit's lost quorum (quorum.ts).
+ * The call is made only after the quorum check: a write refused to the
+ * client must not be sent, where it could wait for a leader and be
+ * committed after all.
+ */
+async function guard<T>(call: () => Promise<T>, quorum: QuorumCheck): Promise<T> {
+  await quorum.precheck();
   try {
-    return await p;
+    return await call();
   } catch (err) {
     if (err instanceof EngineError) throw err;
-    throw new UnavailableError(`the swarm's store (etcd) is unavailable: ${(err as Error).message}`);
+    throw (await quorum.explain()) ?? new UnavailableError(`the swarm's store (etcd) is unavailable: ${(err as Error).message}`);
   }
 }
 
@@ -59,8 +67,15 @@ function encode<T extends Annotated>(obj: T | Stored<T>): string {
 export class ClusterStore {
   readonly client: Etcd3;
 
+  private readonly quorum: QuorumCheck;
+
   private constructor(client: Etcd3) {
     this.client = client;
+    this.quorum = new QuorumCheck(client);
+  }
+
+  private guard<T>(call: () => Promise<T>): Promise<T> {
+    return guard(call, this.quorum);
   }
 
   /**
@@ -76,8 +91,9 @@ export class ClusterStore {
       // Members are dialled by IP, which TLS may not name as a server: the name checked is the managers' role.
       grpcOptions: { 'grpc.ssl_target_name_override': 'swarm-manager' },
       dialTimeout: 5000,
-      // A member that hangs (stopped, starved) must not hang the API: unary calls give up
-      // after 3 s (a DEADLINE_EXCEEDED the retries do not repeat); watches and keepalives stream on.
+      // A member that hangs (stopped, starved) must not hang the API: each try of a unary call
+      // gives up after 3 s (etcd3 counts DEADLINE_EXCEEDED as recoverable: the policy below tries
+      // up to 4 times); watches and keepalives stream on.
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + 3000 }),
       faultHandling: {
         // A circuit breaker (etcd3's default) would refuse every call for seconds
@@ -90,26 +106,26 @@ export class ClusterStore {
   }
 
   async get<T extends Annotated>(key: string): Promise<T | undefined> {
-    const res = await guard(this.client.get(key).exec());
+    const res = await this.guard(() => this.client.get(key).exec());
     return res.kvs[0] ? decode<T>(res.kvs[0]) : undefined;
   }
 
   async list<T extends Annotated>(prefix: string): Promise<T[]> {
-    const res = await guard(this.client.getAll().prefix(prefix).exec());
+    const res = await this.guard(() => this.client.getAll().prefix(prefix).exec());
     return res.kvs.map((kv) => decode<T>(kv));
   }
 
   async keys(prefix: string): Promise<IKeyValue[]> {
-    return (await guard(this.client.getAll().prefix(prefix).exec())).kvs;
+    return (await this.guard(() => this.client.getAll().prefix(prefix).exec())).kvs;
   }
 
   async getString(key: string): Promise<string | null> {
-    return guard(this.client.get(key).string());
+    return this.guard(() => this.client.get(key).string());
   }
 
   /** Creates a key that must not exist yet; false if it does. */
   async create<T extends Annotated>(key: string, obj: Stored<T>): Promise<boolean> {
-    const res = await guard(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(encode(obj))).commit());
+    const res = await this.guard(() => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(encode(obj))).commit());
     return res.succeeded;
   }
 
@@ -118,14 +134,14 @@ export class ClusterStore {
    * service of that name fails whole, as swarm's name index does.
    */
   async createNamed<T extends Annotated>(nameKey: string, key: string, obj: Stored<T>): Promise<boolean> {
-    const res = await guard(this.client.if(nameKey, 'Create', '==', 0).and(key, 'Create', '==', 0)
+    const res = await this.guard(() => this.client.if(nameKey, 'Create', '==', 0).and(key, 'Create', '==', 0)
       .then(this.client.put(nameKey).value(obj.ID), this.client.put(key).value(encode(obj))).commit());
     return res.succeeded;
   }
 
   /** Writes obj if the key is still at the revision it was read at (obj.Version.Index). */
   async update<T extends Annotated>(key: string, obj: T): Promise<boolean> {
-    const res = await guard(this.client.if(key, 'Mod', '==', obj.Version.Index).then(this.client.put(key).value(encode(obj))).commit());
+    const res = await this.guard(() => this.client.if(key, 'Mod', '==', obj.Version.Index).then(this.client.put(key).value(encode(obj))).commit());
     return res.succeeded;
   }
 
@@ -136,27 +152,27 @@ export class ClusterStore {
 
   /** Deletes the keys only if key is still at its read revision. */
   async deleteAt(key: string, revision: number, ...alsoKeys: string[]): Promise<boolean> {
-    const res = await guard(this.client.if(key, 'Mod', '==', revision)
+    const res = await this.guard(() => this.client.if(key, 'Mod', '==', revision)
       .then(this.client.delete().key(key), ...alsoKeys.map((k) => this.client.delete().key(k))).commit());
     return res.succeeded;
   }
 
   async delete(key: string): Promise<void> {
-    await guard(this.client.delete().key(key).exec());
+    await this.guard(() => this.client.delete().key(key).exec());
   }
 
   async deletePrefix(prefix: string): Promise<void> {
-    await guard(this.client.delete().prefix(prefix).exec());
+    await this.guard(() => this.client.delete().prefix(prefix).exec());
   }
 
   async put(key: string, value: string, lease?: Lease): Promise<void> {
-    await guard((lease ? lease.put(key).value(value) : this.client.put(key).value(value)).exec());
+    await this.guard(() => (lease ? lease.put(key).value(value) : this.client.put(key).value(value)).exec());
   }
 
   /** Puts key on lease only if no one holds it. */
   async claim(key: string, value: string, lease: Lease): Promise<boolean> {
-    const id = await guard(lease.grant());
-    const res = await guard(this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value).lease(id)).commit());
+    const id = await this.guard(() => lease.grant());
+    const res = await this.guard(() => this.client.if(key, 'Create', '==', 0).then(this.client.put(key).value(value).lease(id)).commit());
     return res.succeeded;
   }
 
@@ -166,7 +182,7 @@ export class ClusterStore {
    * otherwise hold until their TTL.
    */
   async revokeStale(key: string, value: string): Promise<void> {
-    const res = await guard(this.client.get(key).exec());
+    const res = await this.guard(() => this.client.get(key).exec());
     const kv = res.kvs[0];
     if (!kv || kv.value.toString('utf8') !== value || kv.lease === '0') return;
     await this.client.leaseClient.leaseRevoke({ ID: kv.lease }).catch(() => {});
@@ -175,22 +191,22 @@ export class ClusterStore {
   // --- etcd membership (managers are its members) ---
 
   async members(): Promise<Member[]> {
-    const res = await guard(this.client.cluster.memberList({}));
+    const res = await this.guard(() => this.client.cluster.memberList({}));
     return res.members.map((m) => ({ id: m.ID, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner }));
   }
 
   /** A new member as a learner: it counts towards no quorum until promoted, so a joiner that never starts costs the cluster nothing. */
   async addLearner(peerUrl: string): Promise<{ id: string; members: Member[] }> {
-    const res = await guard(this.client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }));
+    const res = await this.guard(() => this.client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }));
     return { id: res.member.ID, members: res.members.map((m) => ({ id: m.ID, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner })) };
   }
 
   async promoteMember(id: string): Promise<void> {
-    await guard(this.client.cluster.memberPromote({ ID: id }));
+    await this.guard(() => this.client.cluster.memberPromote({ ID: id }));
   }
 
   async removeMember(id: string): Promise<void> {
-    await guard(this.client.cluster.memberRemove({ ID: id }));
+    await this.guard(() => this.client.cluster.memberRemove({ ID: id }));
   }
 
   lease(ttlSec: number): Lease {
