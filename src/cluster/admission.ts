@@ -5,7 +5,7 @@
 // was; the joiner promotes itself once it has caught up).
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.ts';
-import { issueNodeCert, sameSecret, tlsInfo, type KeyPair, type Role } from './ca.ts';
+import { issueNodeCert, NODE_CERT_EXPIRY_NS, sameSecret, tlsInfo, type KeyPair, type Role } from './ca.ts';
 import { url } from './etcd-member.ts';
 import { KEYS, type ClusterStore, type Member } from './store.ts';
 import { SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
@@ -40,6 +40,12 @@ export function clientUrls(members: Member[]): string[] {
   return members.filter((m) => !m.isLearner && m.name).flatMap((m) => m.clientURLs);
 }
 
+/** The validity of the certificates the cluster issues now (Spec.CAConfig.NodeCertExpiry, ns). */
+export function certExpiryNs(cluster: ClusterRecord): number {
+  const ns = (cluster.Spec.CAConfig as { NodeCertExpiry?: unknown } | undefined)?.NodeCertExpiry;
+  return typeof ns === 'number' && ns > 0 ? ns : NODE_CERT_EXPIRY_NS;
+}
+
 /** etcd 3.4 takes one learner at a time: a second manager joining at once waits its turn. */
 const LEARNER_WAIT_MS = 60_000;
 
@@ -64,7 +70,7 @@ export class Admission {
     checkRequest(req);
     const nodeId = newId();
     const ca = this.ca();
-    const cert = issueNodeCert(ca, req.Csr, { nodeId, role, clusterId: cluster.ID, addr: req.Addr });
+    const cert = issueNodeCert(ca, req.Csr, { nodeId, role, clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) });
     const now = new Date().toISOString();
     const node: Omit<NodeRecord, 'Version'> = {
       ID: nodeId, CreatedAt: now, UpdatedAt: now,
@@ -89,8 +95,18 @@ export class Admission {
     if (node.Spec.Role !== 'manager') throw invalid(`node ${nodeId} is not to be a manager`);
     checkRequest(req);
     const ca = this.ca();
-    const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr });
+    const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) });
     return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.cert, DataKey: this.dataKey(), ...(await this.member('manager', nodeId, req)) };
+  }
+
+  /** A node's certificate renewed before it expires: the node and role its current one names, the cluster's validity now. */
+  async renew(caller: { nodeId: string; role?: Role }, req: JoinRequest): Promise<{ Cert: string; CACert: string }> {
+    const [cluster, node] = await Promise.all([this.store.get<ClusterRecord>(KEYS.cluster), this.store.get<NodeRecord>(KEYS.nodes + caller.nodeId)]);
+    if (!cluster || !node) throw invalid(`node ${caller.nodeId} not found`);
+    if (!caller.role) throw invalid('the certificate names no role');
+    checkRequest(req);
+    const ca = this.ca();
+    return { Cert: issueNodeCert(ca, req.Csr, { nodeId: caller.nodeId, role: caller.role, clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }), CACert: ca.cert };
   }
 
   private async addLearner(peer: string): Promise<{ id: string; members: Member[] }> {

@@ -15,9 +15,41 @@ import { InvalidArgumentError, SystemError } from '../errors.ts';
 export type Role = 'manager' | 'worker';
 export const OU: Record<Role, string> = { manager: 'swarm-manager', worker: 'swarm-worker' };
 
-/** swarmkit's root CA lives 20 years; a node certificate 90 days (CAConfig.NodeCertExpiry). */
+/** swarmkit's root CA lives 20 years; a node certificate 90 days unless CAConfig.NodeCertExpiry says otherwise. */
 const CA_DAYS = '7300';
-const NODE_DAYS = '90';
+export const NODE_CERT_EXPIRY_NS = 90 * 24 * 3600 * 1e9;
+/** Written into a node certificate's notBefore this far back, for clocks a little behind. */
+const BACKDATE_S = 60;
+
+/**
+ * swarmkit's minimum NodeCertExpiry (1 h). BERTH_SWARM_MIN_CERT_EXPIRY (seconds) lowers it for tests
+ * that watch certificates renew within a run.
+ */
+export function minCertExpiryNs(): number {
+  const s = Number(process.env.BERTH_SWARM_MIN_CERT_EXPIRY);
+  return Number.isFinite(s) && s > 0 ? s * 1e9 : 3600 * 1e9;
+}
+
+/** swarmkit's check of a spec's NodeCertExpiry, in its words. */
+export function checkCertExpiry(ns: unknown): void {
+  if (ns === undefined || ns === null) return;
+  if (typeof ns !== 'number' || !Number.isFinite(ns)) throw new InvalidArgumentError('rpc error: code = InvalidArgument desc = invalid argument');
+  const min = minCertExpiryNs();
+  if (ns < min) throw new InvalidArgumentError(`rpc error: code = InvalidArgument desc = minimum certificate expiry time is: ${goDuration(min)}`);
+}
+
+/** Go's time.Duration String() for whole seconds and up: 1h0m0s, 1m30s, 45s. */
+function goDuration(ns: number): string {
+  const s = Math.round(ns / 1e9);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${m}m${s % 60}s` : m ? `${m}m${s % 60}s` : `${s}s`;
+}
+
+/** openssl's time form for -startdate/-enddate. */
+function asn1Time(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+}
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
 /** dockerd's file names under <data-root>/swarm/certificates. */
@@ -66,7 +98,7 @@ export function makeCsr(): { csr: string; key: string } {
  * both as a server (its swarm port, its etcd member) and as a client (etcd,
  * other managers), for its advertise address and loopback.
  */
-export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; role: Role; clusterId: string; addr: string }): string {
+export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; role: Role; clusterId: string; addr: string; expiryNs?: number }): string {
   if (!/^-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE REQUEST-----\n?$/.test(csr)) throw new InvalidArgumentError('invalid certificate request');
   return scratch((dir) => {
     writeFileSync(join(dir, 'ca.crt'), ca.cert);
@@ -75,8 +107,14 @@ export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; rol
     // swarmkit's names (its role and ID), which gRPC checks (it may not use an IP as a TLS server name), and the IPs.
     const sans = [...new Set([`DNS:${OU[o.role]}`, `DNS:${o.nodeId}`, `IP:${o.addr}`, 'IP:127.0.0.1'])];
     writeFileSync(join(dir, 'ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`);
-    openssl(dir, ['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', NODE_DAYS, '-extfile', 'ext', '-subj', `/O=${o.clusterId}/OU=${OU[o.role]}/CN=${o.nodeId}`, '-out', 'node.crt']);
+    // `openssl ca`, not `x509 -req`: only it takes an end time finer than whole days (a short NodeCertExpiry).
+    writeFileSync(join(dir, 'ca.cnf'), '[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\n');
+    writeFileSync(join(dir, 'index.txt'), '');
+    writeFileSync(join(dir, 'serial'), `${randomBytes(16).toString('hex')}\n`);
+    const now = Date.now();
+    openssl(dir, ['ca', '-config', 'ca.cnf', '-batch', '-notext', '-preserveDN', '-in', 'node.csr', '-cert', 'ca.crt', '-keyfile', 'ca.key',
+      '-startdate', asn1Time(now - BACKDATE_S * 1000), '-enddate', asn1Time(now + (o.expiryNs ?? NODE_CERT_EXPIRY_NS) / 1e6),
+      '-extfile', 'ext', '-subj', `/O=${o.clusterId}/OU=${OU[o.role]}/CN=${o.nodeId}`, '-out', 'node.crt']);
     return readFileSync(join(dir, 'node.crt'), 'utf8');
   });
 }

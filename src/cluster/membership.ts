@@ -65,6 +65,8 @@ export interface Membership {
   scheduler?: ReconcileLoop;
   campaign?: NodeJS.Timeout;
   rebeat?: NodeJS.Timeout;
+  /** When this node's certificate is next renewed (cert-renewal.ts). */
+  renewal?: NodeJS.Timeout;
   unsubscribe: () => void;
   closing: boolean;
 }
@@ -122,12 +124,14 @@ export async function campaign(m: Membership, log: Log): Promise<void> {
 /**
  * Stops what attach started: loops, leases (revoked: the node shows down at
  * once), the swarm port, the store, the member. keepHeartbeat: a node
- * changing role stays up; its heartbeat lease is left to the next attach.
+ * changing role (or renewing its certificate) stays up; its heartbeat lease
+ * is left to the next attach.
  */
-export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean } = {}): Promise<void> {
+export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean; keepMember?: boolean } = {}): Promise<void> {
   m.closing = true;
   clearTimeout(m.campaign);
   clearTimeout(m.rebeat);
+  clearTimeout(m.renewal);
   m.unsubscribe();
   await m.agent.stop();
   await m.scheduler?.stop();
@@ -138,7 +142,8 @@ export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean
   else await m.heartbeat?.revoke().catch(() => {});
   await new Promise<void>((r) => (m.port ? m.port.close(() => r()).closeAllConnections() : r()));
   m.store.close();
-  await m.member?.stop();
+  // keepMember: the store's clients reconnect with a renewed certificate, the member runs on.
+  if (!o.keepMember) await m.member?.stop();
 }
 
 /** The IP of an `ip[:port]` address ([v6]:port too), or '' if it is none. */
