@@ -18,8 +18,12 @@ export const OU: Record<Role, string> = { manager: 'swarm-manager', worker: 'swa
 /** swarmkit's root CA lives 20 years; a node certificate 90 days unless CAConfig.NodeCertExpiry says otherwise. */
 const CA_DAYS = '7300';
 export const NODE_CERT_EXPIRY_NS = 90 * 24 * 3600 * 1e9;
-/** Written into a node certificate's notBefore this far back, for clocks a little behind. */
-const BACKDATE_S = 60;
+/**
+ * A node certificate's notBefore is set this far back, for clocks a little
+ * behind (swarmkit: an hour); at most a tenth of its validity, so that
+ * renewal at half its lifetime never falls before its issue.
+ */
+const BACKDATE_MS = 60_000;
 
 /**
  * swarmkit's minimum NodeCertExpiry (1 h). BERTH_SWARM_MIN_CERT_EXPIRY (seconds) lowers it for tests
@@ -112,8 +116,9 @@ export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; rol
     writeFileSync(join(dir, 'index.txt'), '');
     writeFileSync(join(dir, 'serial'), `${randomBytes(16).toString('hex')}\n`);
     const now = Date.now();
+    const validMs = (o.expiryNs ?? NODE_CERT_EXPIRY_NS) / 1e6;
     openssl(dir, ['ca', '-config', 'ca.cnf', '-batch', '-notext', '-preserveDN', '-in', 'node.csr', '-cert', 'ca.crt', '-keyfile', 'ca.key',
-      '-startdate', asn1Time(now - BACKDATE_S * 1000), '-enddate', asn1Time(now + (o.expiryNs ?? NODE_CERT_EXPIRY_NS) / 1e6),
+      '-startdate', asn1Time(now - Math.min(BACKDATE_MS, validMs / 10)), '-enddate', asn1Time(now + validMs),
       '-extfile', 'ext', '-subj', `/O=${o.clusterId}/OU=${OU[o.role]}/CN=${o.nodeId}`, '-out', 'node.crt']);
     return readFileSync(join(dir, 'node.crt'), 'utf8');
   });
