@@ -6,7 +6,7 @@
 // certificates are the etcd members' peer and client certificates. Made with
 // the openssl command: node:crypto makes keys but cannot issue certificates.
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,7 +84,7 @@ export interface KeyPair {
 export function makeRootCa(): KeyPair {
   return scratch((dir) => {
     openssl(dir, ['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', CA_DAYS, '-subj', '/CN=swarm-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature']);
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature', '-addext', 'subjectKeyIdentifier=hash']);
     return { cert: readFileSync(join(dir, 'ca.crt'), 'utf8'), key: readFileSync(join(dir, 'ca.key'), 'utf8') };
   });
 }
@@ -110,7 +110,9 @@ export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; rol
     writeFileSync(join(dir, 'node.csr'), csr);
     // swarmkit's names (its role and ID), which gRPC checks (it may not use an IP as a TLS server name), and the IPs.
     const sans = [...new Set([`DNS:${OU[o.role]}`, `DNS:${o.nodeId}`, `IP:${o.addr}`, 'IP:127.0.0.1'])];
-    writeFileSync(join(dir, 'ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`);
+    // Key identifiers: every root is CN=swarm-ca, and OpenSSL picks a certificate's issuer by them (a rotation's two roots).
+    writeFileSync(join(dir, 'ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${sans.join(',')}\n`
+      + 'subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n');
     // `openssl ca`, not `x509 -req`: only it takes an end time finer than whole days (a short NodeCertExpiry).
     writeFileSync(join(dir, 'ca.cnf'), '[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\n');
     writeFileSync(join(dir, 'index.txt'), '');
@@ -122,6 +124,57 @@ export function issueNodeCert(ca: KeyPair, csr: string, o: { nodeId: string; rol
       '-extfile', 'ext', '-subj', `/O=${o.clusterId}/OU=${OU[o.role]}/CN=${o.nodeId}`, '-out', 'node.crt']);
     return readFileSync(join(dir, 'node.crt'), 'utf8');
   });
+}
+
+/**
+ * The new root of a rotation signed by the old root's key (swarmkit's
+ * cross-signed intermediate): a certificate the new key issues, sent with
+ * it, still chains to the old root while nodes trust only that.
+ */
+export function crossSign(next: string, old: KeyPair): string {
+  return scratch((dir) => {
+    writeFileSync(join(dir, 'next.crt'), next);
+    writeFileSync(join(dir, 'ca.crt'), old.cert);
+    writeFileSync(join(dir, 'ca.key'), old.key, { mode: 0o600 });
+    writeFileSync(join(dir, 'ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n');
+    openssl(dir, ['x509', '-in', 'next.crt', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', CA_DAYS, '-extfile', 'ext', '-out', 'cross.crt']);
+    return readFileSync(join(dir, 'cross.crt'), 'utf8');
+  });
+}
+
+function rpcInvalid(desc: string): InvalidArgumentError {
+  return new InvalidArgumentError(`rpc error: code = InvalidArgument desc = ${desc}`);
+}
+
+/** swarmkit's checks of a root given to `swarm ca --rotate --ca-cert --ca-key`, in its words. */
+export function checkGivenRoot(cert: string, key: string): KeyPair {
+  const blocks = cert.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length > 1) throw rpcInvalid('the desired CA certificate cannot contain multiple certificates');
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(cert);
+  } catch {
+    throw rpcInvalid('could not parse the desired CA certificate');
+  }
+  if (!x.ca) throw rpcInvalid('the desired CA certificate is not a CA certificate');
+  if (Date.parse(x.validTo) < Date.now() + 365 * 24 * 3600 * 1000) throw rpcInvalid('CA certificate expires too soon');
+  let pub: string;
+  try {
+    pub = createPublicKey(createPrivateKey(key)).export({ type: 'spki', format: 'pem' }).toString();
+  } catch {
+    throw rpcInvalid('could not parse the desired CA key');
+  }
+  if (pub !== x.publicKey.export({ type: 'spki', format: 'pem' }).toString()) throw rpcInvalid('certificate key mismatch');
+  return { cert: `${blocks[0]}\n`, key };
+}
+
+/** Whether `cert` (its first certificate) was signed by `ca`'s key. */
+export function issuedBy(cert: string, ca: string): boolean {
+  try {
+    return new X509Certificate(cert).verify(new X509Certificate(ca).publicKey);
+  } catch {
+    return false;
+  }
 }
 
 /** The identity a node certificate names. */
@@ -164,8 +217,8 @@ export function sameSecret(a: string, b: string): boolean {
  * The Swarm's and a node's TLSInfo: the trust root, and the issuer's
  * subject and public key (DER, base64), as dockerd shows them.
  */
-export function tlsInfo(caCert: string): { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string } {
-  const x = new X509Certificate(caCert);
+export function tlsInfo(caCert: string, issuer = caCert): { TrustRoot: string; CertIssuerSubject: string; CertIssuerPublicKey: string } {
+  const x = new X509Certificate(issuer);
   return {
     TrustRoot: caCert,
     CertIssuerSubject: derSubject(x.raw).toString('base64'),

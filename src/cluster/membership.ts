@@ -121,13 +121,24 @@ export async function campaign(m: Membership, log: Log): Promise<void> {
   });
 }
 
+/** Leadership put on a new lease (the store's client changed): given up and bid for again, the scheduler restarted by the winner. */
+export async function renewLeadership(m: Membership, log: Log): Promise<void> {
+  if (!m.leaderLease) return;
+  const lease = m.leaderLease;
+  const s = m.scheduler;
+  m.leaderLease = undefined;
+  m.scheduler = undefined;
+  await s?.stop();
+  await lease.revoke().catch(() => {});
+  await campaign(m, log);
+}
+
 /**
  * Stops what attach started: loops, leases (revoked: the node shows down at
  * once), the swarm port, the store, the member. keepHeartbeat: a node
- * changing role (or renewing its certificate) stays up; its heartbeat lease
- * is left to the next attach.
+ * changing role stays up; its heartbeat lease is left to the next attach.
  */
-export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean; keepMember?: boolean } = {}): Promise<void> {
+export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean } = {}): Promise<void> {
   m.closing = true;
   clearTimeout(m.campaign);
   clearTimeout(m.rebeat);
@@ -142,8 +153,7 @@ export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean
   else await m.heartbeat?.revoke().catch(() => {});
   await new Promise<void>((r) => (m.port ? m.port.close(() => r()).closeAllConnections() : r()));
   m.store.close();
-  // keepMember: the store's clients reconnect with a renewed certificate, the member runs on.
-  if (!o.keepMember) await m.member?.stop();
+  await m.member?.stop();
 }
 
 /** The IP of an `ip[:port]` address ([v6]:port too), or '' if it is none. */

@@ -20,12 +20,13 @@ import { ClusterFiles, DATA_KEY_FILE, loadDataKey, writeDataKey } from './secret
 import { newId } from './spec.ts';
 import { caDigest, checkCertExpiry, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
+import { CaRotation, readRotation, ROTATION, wantedRoot } from './ca-rotation.ts';
 import { NodeKeys, newUnlockKey } from './key-lock.ts';
 import { Autolock, KEY as UNLOCK_KEY, LOCKED, LOCKED_LEAVE, NOT_LOCKED } from './autolock.ts';
 import { renewalDelayMs, renewCertificate } from './cert-renewal.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
-import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
+import { advertiseAddr, beat, campaign, renewLeadership, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
@@ -63,6 +64,8 @@ export class ClusterService {
   /** The private key files, sealed while autolock is on, and the unlock key in memory. */
   private readonly keys: NodeKeys;
   private readonly lock: Autolock;
+  /** Root CA rotation: driven by the manager that took `swarm ca --rotate`, followed by every node. */
+  private readonly rotation: CaRotation;
   log: (level: string, msg: string) => void = () => {};
 
   private readonly dataRoot: string;
@@ -74,6 +77,18 @@ export class ClusterService {
     // Under swarm/: the node's TLS key, a manager's CA key, the secrets' data key.
     this.keys = new NodeKeys(this.dir, () => [KEY_FILES.key, KEY_FILES.caKey, DATA_KEY_FILE]);
     this.lock = new Autolock(this.keys);
+    this.rotation = new CaRotation({
+      log: (level, msg) => this.log(level, msg),
+      current: () => this.m,
+      caPair: () => this.caPair(),
+      ownTls: () => this.ownTls(),
+      writeCa: async (f) => {
+        if (f.key) await this.keys.write(KEY_FILES.caKey, f.key);
+        if (f.cert) await writeFileAtomic(this.file('caCert'), f.cert);
+      },
+      serial: (fn) => this.serial(fn),
+      renew: (m, from, whole) => this.renew(m, from, whole),
+    });
   }
 
   private get dir(): string {
@@ -161,8 +176,15 @@ export class ClusterService {
 
   async updateSwarm(u: Omit<SwarmUpdate, 'caCert'> & { rotateManagerUnlockKey?: boolean }): Promise<void> {
     const m = this.manager();
-    checkCertExpiry((u.spec.CAConfig as { NodeCertExpiry?: unknown } | undefined)?.NodeCertExpiry);
-    await updateSwarm(m.store, m.objects, { ...u, caCert: this.caPair().cert });
+    const caConfig = u.spec.CAConfig as { NodeCertExpiry?: unknown; SigningCAKey?: string } | undefined;
+    checkCertExpiry(caConfig?.NodeCertExpiry);
+    const cluster = await m.objects.cluster();
+    const inRotation = await readRotation(m.store);
+    const next = wantedRoot(cluster.Spec.CAConfig as never, caConfig as never, [cluster.TLSInfo.TrustRoot, this.caPair().cert, ...(inRotation ? [inRotation.CACert] : [])]);
+    // The signing key is never kept in the spec (swarmkit redacts it).
+    const spec = caConfig ? { ...u.spec, CAConfig: { ...caConfig, SigningCAKey: undefined } } : u.spec;
+    await updateSwarm(m.store, m.objects, { ...u, spec, caCert: this.caPair().cert });
+    if (next) await this.rotation.start(m, next);
     const autolock = (u.spec.EncryptionConfig as { AutoLockManagers?: unknown } | undefined)?.AutoLockManagers === true;
     await this.lock.change(m.store, autolock, u.rotateManagerUnlockKey === true);
   }
@@ -379,6 +401,7 @@ export class ClusterService {
     await rm(join(this.dir, 'state.json'), { force: true });
     await rm(this.dir, { recursive: true, force: true });
     this.lock.forget();
+    this.rotation.stop();
   }
 
   /**
@@ -410,17 +433,15 @@ export class ClusterService {
   }
 
   /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
-  private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>, running?: EtcdMember): Promise<Membership> {
+  private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>): Promise<Membership> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const own = this.ownTls();
     const creds = { ca: Buffer.from(own.ca), cert: Buffer.from(own.cert), key: Buffer.from(own.key) };
     // etcd reads its key at every handshake, and the file may be sealed: it reads a copy held in memory.
     const tls = { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key'), fd: this.keys.memoryFile(own.cert + own.key) };
-    let member: EtcdMember | undefined = running;
+    let member: EtcdMember | undefined;
     let endpoints = state.endpoints;
-    if (member) {
-      endpoints = [member.clientUrl];
-    } else if (state.Role === 'manager' && state.ports) {
+    if (state.Role === 'manager' && state.ports) {
       member = new EtcdMember(this.dir, state.NodeID, { addr: state.AdvertiseAddr, ports: state.ports, tls, initialCluster: state.initialCluster, clusterState: state.initialCluster ? 'existing' : 'new' });
       member.log = (msg) => this.log('warn', msg);
       if (state.memberId) {
@@ -464,31 +485,24 @@ export class ClusterService {
       // (A heartbeat put anew moves to the new lease; the old one's end takes nothing with it.)
       await store.revokeStale(KEYS.leader, state.NodeID);
       await beat(m, this.log);
-      m.watcher = await store.watch(PREFIX);
-      const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
-      const self = KEYS.nodes + state.NodeID;
-      m.watcher.on('put', (kv) => {
-        kick();
-        if (kv.key.toString('utf8') === self) this.selfChanged(m);
-        if (kv.key.toString('utf8') === UNLOCK_KEY) this.followLock(m);
-      }).on('delete', (kv) => {
-        kick();
-        if (kv.key.toString('utf8') === self) this.selfChanged(m);
-      }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
+      await this.watchState(m);
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
       if (state.Role === 'manager') {
-        const admission = () => new Admission(store, () => this.caPair(), () => files.keyText());
+        const admission = () => new Admission(store, () => this.rotation.issuer(), () => files.keyText());
         m.port = await listenSwarmPort(state.ListenAddr, own, {
           caCert: () => readFileSync(tls.ca, 'utf8'),
           join: (req) => admission().join(req),
           promote: (nodeId, req) => admission().promote(nodeId, req),
           renew: (caller, req) => admission().renew(caller, req),
           unlockKey: (nodeId) => this.lock.grant(store, nodeId),
+          caKey: (nodeId) => this.rotation.caKey(store, nodeId),
         });
         await campaign(m, this.log);
       }
       // The key files as autolock now says (a manager joined or promoted since it changed, a demoted one).
       this.followLock(m);
+      // A rotation begun while this node was down or changing is followed now.
+      this.rotation.follow(m);
       this.scheduleRenewal(m, own.cert);
       m.agent.kick();
       // A role changed or a removal while this daemon was down is taken now.
@@ -498,6 +512,24 @@ export class ClusterService {
       throw err;
     }
     return m;
+  }
+
+  /** The watch on the swarm's keys that kicks the loops and takes this node's own changes (role, lock, rotation). */
+  private async watchState(m: Membership): Promise<void> {
+    const old = m.watcher;
+    m.watcher = await m.store.watch(PREFIX);
+    await old?.cancel().catch(() => {});
+    const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
+    const self = KEYS.nodes + m.state.NodeID;
+    m.watcher.on('put', (kv) => {
+      kick();
+      if (kv.key.toString('utf8') === self) this.selfChanged(m);
+      if (kv.key.toString('utf8') === UNLOCK_KEY) this.followLock(m);
+      if (kv.key.toString('utf8') === ROTATION) this.rotation.follow(m);
+    }).on('delete', (kv) => {
+      kick();
+      if (kv.key.toString('utf8') === self) this.selfChanged(m);
+    }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
   }
 
   /** The key files follow the unlock key's record; tried again while no manager can hand the key over. */
@@ -526,25 +558,41 @@ export class ClusterService {
   }
 
   /**
-   * A new key and certificate from a manager; then the store's clients and
-   * the swarm port take them (etcd reads its copy at its next handshake),
-   * the member running on.
+   * A new key and certificate from a manager (from: a rotation's driver),
+   * taken in place so the API never sees the node out of its swarm: etcd's
+   * in-memory copy rewritten (whole: its member restarted, for a new trust
+   * root it reads only at start), the store's client, watch, heartbeat and
+   * leadership moved to a client that shows the new certificate, the swarm
+   * port's TLS replaced.
    */
-  private async renew(m: Membership): Promise<void> {
+  private async renew(m: Membership, only?: string[], whole = false): Promise<void> {
     if (this.m !== m || m.closing) return;
-    const nodes = await m.objects.nodes();
-    const managers = nodes.filter((n) => n.ManagerStatus && n.Status.State === 'ready').map((n) => n.ManagerStatus?.Addr ?? '');
+    // During a root rotation only its driver issues from the new root: a renewal elsewhere would set this node back.
+    const rotation = only ? undefined : await readRotation(m.store);
+    const managers = only ?? (rotation ? [rotation.Issuer] : (await m.objects.nodes()).filter((n) => n.ManagerStatus && n.Status.State === 'ready').map((n) => n.ManagerStatus?.Addr ?? ''));
     const r = await renewCertificate(managers, this.ownTls(), { Addr: m.state.AdvertiseAddr, Description: this.describe() });
     await writeFileAtomic(this.file('cert'), r.cert);
     await this.keys.write(KEY_FILES.key, r.key);
-    this.log('info', 'swarm: renewed this node\'s certificate');
+    const own = this.ownTls();
+    this.keys.memoryFile(own.cert + own.key);
     const member = m.member;
-    await this.teardown({ keepHeartbeat: true, keepMember: true });
-    await this.attach(m.state, undefined, member).catch(async (err: unknown) => {
-      // A failed attach stopped the member too: the membership starts again whole.
-      await this.attach(m.state).catch((e: Error) => { this.restoreError = e.message; });
-      throw err;
-    });
+    if (whole && member) {
+      await m.store.whileRestarting(async () => {
+        await member.stop();
+        await member.start();
+      });
+    }
+    const old = await m.store.swapCredentials({ ca: Buffer.from(own.ca), cert: Buffer.from(own.cert), key: Buffer.from(own.key) });
+    await this.watchState(m);
+    const heartbeat = m.heartbeat;
+    await beat(m, this.log);
+    heartbeat?.release();
+    await renewLeadership(m, this.log);
+    m.port?.setSecureContext({ ca: own.ca, cert: own.cert, key: own.key });
+    // Calls still in flight on the old client finish first.
+    setTimeout(() => old.close(), 10_000).unref();
+    this.log('info', `swarm: renewed this node's certificate${whole ? ' and took the new root CA' : ''}`);
+    this.scheduleRenewal(m, own.cert);
   }
 
   /**
@@ -622,7 +670,7 @@ export class ClusterService {
     await setManagerStatus(next.store, state.NodeID, undefined);
   }
 
-  private async teardown(o: { keepHeartbeat?: boolean; keepMember?: boolean } = {}): Promise<void> {
+  private async teardown(o: { keepHeartbeat?: boolean } = {}): Promise<void> {
     const m = this.m;
     if (!m) return;
     this.m = undefined;

@@ -9,7 +9,8 @@
 //   POST /renew    a node's new certificate before its current one expires
 //                  (mutual TLS: the current one names the node and its role);
 //   POST /unlock-key  autolock's key, to another manager (mutual TLS) whose
-//                  key files must follow a key set or rotated elsewhere.
+//                  key files must follow a key set or rotated elsewhere;
+//   POST /ca-key   a root rotation's new root and key, to another manager.
 // Errors travel as {message} with the status the engine's error maps to, and
 // come back on the caller's side as the same typed error.
 import { createServer, request, type Server } from 'node:https';
@@ -57,6 +58,8 @@ export interface PortHandlers {
   promote(nodeId: string, req: JoinRequest): Promise<JoinGrant>;
   renew(caller: { nodeId: string; role?: 'manager' | 'worker' }, req: JoinRequest): Promise<{ Cert: string; CACert: string }>;
   unlockKey(nodeId: string): Promise<{ UnlockKey: string }>;
+  /** A root rotation's new root and key, to another manager (ca-rotation.ts). */
+  caKey(nodeId: string): Promise<{ CACert: string; CAKey: string }>;
 }
 
 function statusOf(err: unknown): number {
@@ -105,13 +108,14 @@ export function listenSwarmPort(listen: string, tls: { ca: string; cert: string;
           return reply(400, { message: 'invalid request body' });
         }
         if (req.method === 'POST' && req.url === '/join') return reply(200, await h.join(body));
-        if (req.method === 'POST' && ['/promote', '/renew', '/unlock-key'].includes(req.url ?? '')) {
+        if (req.method === 'POST' && ['/promote', '/renew', '/unlock-key', '/ca-key'].includes(req.url ?? '')) {
           const sock = req.socket as TLSSocket;
           // Only a certificate this cluster's CA issued, and still valid, names a node.
           if (!sock.authorized) return reply(403, { message: 'a node certificate from this swarm is required' });
           const caller = certIdentity(sock.getPeerCertificate().raw);
           if (req.url === '/promote') return reply(200, await h.promote(caller.nodeId, body));
           if (req.url === '/renew') return reply(200, await h.renew(caller, body));
+          if (req.url === '/ca-key') return reply(200, await h.caKey(caller.nodeId));
           return reply(200, await h.unlockKey(caller.nodeId));
         }
         return reply(404, { message: 'page not found' });

@@ -7,6 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeRootCa } from '../../src/cluster/ca.ts';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
 import { startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
@@ -88,5 +91,83 @@ describe('swarm node certificates on two hosts: renewal and CA rotation', { skip
     // Its heartbeat from before the restart has run out by now (10 s): Ready is the restarted daemon's.
     await new Promise((r) => setTimeout(r, 12_000));
     assert.equal(nodes(a), `${a.name} Ready,${b.name} Ready`);
+  });
+
+  /** The swarm's trust root and rotation state as GET /swarm shows them. */
+  const swarmTls = (h: SwarmHost): { root: string; inProgress: boolean } => {
+    const r = h.docker(['info', '--format', '{{json .Swarm.Cluster}}']);
+    const c = JSON.parse(r.stdout) as { TLSInfo: { TrustRoot: string }; RootRotationInProgress: boolean };
+    return { root: c.TLSInfo.TrustRoot, inProgress: c.RootRotationInProgress };
+  };
+  /** Every node trusts `root` and holds a certificate it issued (the cross-signed root may follow it until its next renewal). */
+  const onRoot = (root: string): void => {
+    const x = new X509Certificate(root);
+    for (const h of [a, b]) {
+      assert.equal(h.exec(`cat ${CERTS}/swarm-root-ca.crt`).stdout.trim(), root.trim(), `${h.name} trusts the new root`);
+      const pem = h.exec(`cat ${CERTS}/swarm-node.crt`).stdout;
+      assert.ok(new X509Certificate(pem).verify(x.publicKey), `${h.name}'s certificate is the new root's`);
+    }
+    for (const id of a.docker(['node', 'ls', '-q']).stdout.split('\n').filter(Boolean)) {
+      const info = JSON.parse(a.docker(['node', 'inspect', id, '--format', '{{json .Description.TLSInfo}}']).stdout) as { TrustRoot: string };
+      assert.equal(info.TrustRoot.trim(), root.trim(), `node ${id}'s TLSInfo`);
+    }
+  };
+
+  test('swarm ca --rotate (docker CLI): a new root, every node on it, join tokens naming it; an old token is refused, the new one joins', async () => {
+    const oldRoot = a.docker(['swarm', 'ca']).stdout;
+    assert.match(oldRoot, /^-----BEGIN CERTIFICATE-----/);
+    const oldToken = a.docker(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
+    const rot = a.docker(['swarm', 'ca', '--rotate'], { timeout: 300_000 });
+    assert.equal(rot.code, 0, rot.stderr + rot.stdout);
+    const printed = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\s*$/.exec(rot.stdout)?.[0].trim() ?? '';
+    assert.ok(printed, rot.stdout);
+    assert.notEqual(printed, oldRoot.trim());
+    assert.equal(a.docker(['swarm', 'ca']).stdout.trim(), printed);
+    const tls = swarmTls(a);
+    assert.deepEqual([tls.root.trim(), tls.inProgress], [printed, false]);
+    onRoot(printed);
+    assert.equal(nodes(a), `${a.name} Ready,${b.name} Ready`);
+    assert.equal(running(a, 'pinger'), '2/2');
+    const newToken = a.docker(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
+    // SWMTKN-1-<digest of the root>-<secret>: both parts are new.
+    assert.notEqual(newToken.split('-')[2], oldToken.split('-')[2]);
+    // B leaves and comes back: the old token names a root the manager no longer has.
+    assert.equal(b.docker(['swarm', 'leave']).code, 0);
+    const old = b.docker(['swarm', 'join', '--token', oldToken, `${a.addr}:2377`]);
+    assert.equal(old.code, 1);
+    assert.equal(old.stderr.trim(), `Error response from daemon: remote CA does not match fingerprint. Expected: ${oldToken.split('-')[2]}`);
+    const again = b.docker(['swarm', 'join', '--token', newToken, `${a.addr}:2377`]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(new X509Certificate(b.exec(`cat ${CERTS}/swarm-node.crt`).stdout).verify(new X509Certificate(printed).publicKey));
+    // The node B left is down; it is removed so the next rotation waits only for nodes that live.
+    await waitFor('the old B down', () => (a.docker(['node', 'ls', '--format', '{{.Status}}']).stdout.includes('Down') ? true : undefined), 60_000);
+    for (const id of a.docker(['node', 'ls', '-q', '--filter', 'role=worker']).stdout.split('\n').filter(Boolean)) {
+      if (a.docker(['node', 'inspect', id, '--format', '{{.Status.State}}']).stdout.trim() === 'down') a.docker(['node', 'rm', id]);
+    }
+  });
+
+  test('berth swarm ca --rotate --ca-cert --ca-key: the user\'s root, refused with swarmkit\'s words when its key does not match', async () => {
+    const dir = mkdtempSync('/tmp/berth-swarm-ca-');
+    try {
+      const given = makeRootCa();
+      const other = makeRootCa();
+      writeFileSync(join(dir, 'ca.crt'), given.cert);
+      writeFileSync(join(dir, 'ca.key'), given.key);
+      writeFileSync(join(dir, 'other.key'), other.key);
+      const bad = a.berth(['swarm', 'ca', '--rotate', '--ca-cert', join(dir, 'ca.crt'), '--ca-key', join(dir, 'other.key')]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /rpc error: code = InvalidArgument desc = certificate key mismatch/);
+      const ok = a.berth(['swarm', 'ca', '--rotate', '--ca-cert', join(dir, 'ca.crt'), '--ca-key', join(dir, 'ca.key')], { timeout: 300_000 });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.ok(ok.stdout.endsWith(given.cert.trim() + '\n'), ok.stdout);
+      assert.equal(a.docker(['swarm', 'ca']).stdout.trim(), given.cert.trim());
+      await waitFor('no rotation in progress', () => (swarmTls(a).inProgress ? undefined : true), 60_000);
+      onRoot(given.cert);
+      // The key is never shown back in the spec.
+      assert.doesNotMatch(a.docker(['info', '--format', '{{json .Swarm.Cluster.Spec}}']).stdout, /PRIVATE KEY/);
+      assert.equal(nodes(a).split(',').every((l) => l.endsWith(' Ready')), true, nodes(a));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
