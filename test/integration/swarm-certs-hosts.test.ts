@@ -3,7 +3,8 @@
 // BERTH_SWARM_MIN_CERT_EXPIRY lowering swarm's one-hour minimum) both renew
 // theirs over the swarm port before they expire, and keep working past the
 // first certificates' end; then the root CA is rotated, every node gets a
-// certificate from the new root, and join tokens name the new root.
+// certificate from the new root, and join tokens name the new root; last,
+// autolock with B promoted: the unlock key reaches B over the swarm port.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -18,7 +19,7 @@ import { waitFor } from '../helpers/wait.ts';
 const TAG = Math.random().toString(16).slice(2, 8);
 const CERTS = '/var/lib/berth/swarm/certificates';
 
-describe('swarm node certificates on two hosts: renewal and CA rotation', { skip: (!debootstrapInstalled() && 'debootstrap is not installed') || (!DOCKER && 'no docker CLI') }, () => {
+describe('swarm node certificates on two hosts: renewal, CA rotation, autolock across managers', { skip: (!debootstrapInstalled() && 'debootstrap is not installed') || (!DOCKER && 'no docker CLI') }, () => {
   let d: TestDaemon;
   let a: SwarmHost;
   let b: SwarmHost;
@@ -169,5 +170,42 @@ describe('swarm node certificates on two hosts: renewal and CA rotation', { skip
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('autolock across two managers: B, promoted, follows the key A sets and rotates; restarted, B is locked until unlocked with it', async () => {
+    const state = (h: SwarmHost) => h.docker(['info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}']).stdout.trim();
+    assert.equal(a.docker(['node', 'promote', b.name]).code, 0);
+    await waitFor('B a manager', () => (state(b) === 'active true' ? true : undefined), 120_000);
+    const on = a.docker(['swarm', 'update', '--autolock=true']);
+    assert.equal(on.code, 0, on.stderr);
+    const key = /^ {4}(SWMKEY-1-\S+)$/m.exec(on.stdout)?.[1] ?? '';
+    assert.match(key, /^SWMKEY-1-/, on.stdout);
+    // The key reached B over the swarm port (etcd holds only its hash), and B sealed its keys with it.
+    await waitFor('B holding the key', () => (b.docker(['swarm', 'unlock-key', '-q']).stdout.trim() === key ? true : undefined), 60_000);
+    for (const f of ['swarm-node.key', 'swarm-root-ca.key']) {
+      await waitFor(`B's ${f} sealed`, () => (/BERTH SWARM SEALED KEY/.test(b.exec(`cat ${CERTS}/${f}`).stdout) ? true : undefined), 30_000);
+    }
+    assert.equal(b.exec('grep -rl SWMKEY /var/lib/berth/swarm || true').stdout.trim(), '', 'the key is nowhere on B\'s disk');
+    await b.stopDaemon();
+    await b.startDaemon();
+    assert.equal(state(b), 'locked false');
+    const wrong = b.berth(['swarm', 'unlock'], { input: 'SWMKEY-1-' + Buffer.alloc(32, 1).toString('base64').replace(/=+$/, '') + '\n' });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /swarm could not be unlocked: invalid key provided/);
+    const ok = b.berth(['swarm', 'unlock'], { input: `${key}\n` });
+    assert.equal(ok.code, 0, ok.stderr);
+    await waitFor('both managers ready', () => (nodes(a) === `${a.name} Ready,${b.name} Ready` ? true : undefined), 120_000);
+    // Rotated on A: B follows; after B's next restart only the new key opens it.
+    const rot = a.docker(['swarm', 'unlock-key', '--rotate', '-q']);
+    assert.equal(rot.code, 0, rot.stderr);
+    const next = rot.stdout.trim();
+    assert.notEqual(next, key);
+    await waitFor('B holding the new key', () => (b.docker(['swarm', 'unlock-key', '-q']).stdout.trim() === next ? true : undefined), 60_000);
+    await b.stopDaemon();
+    await b.startDaemon();
+    assert.match(b.berth(['swarm', 'unlock'], { input: `${key}\n` }).stderr, /invalid key provided/);
+    assert.equal(b.berth(['swarm', 'unlock'], { input: `${next}\n` }).code, 0);
+    await waitFor('B active again', () => (state(b) === 'active true' ? true : undefined), 60_000);
+    await waitFor('both managers ready', () => (nodes(a) === `${a.name} Ready,${b.name} Ready` ? true : undefined), 120_000);
   });
 });
