@@ -23,10 +23,10 @@ import { Admission, clientUrls } from './admission.ts';
 import { CaRotation, readRotation, ROTATION, wantedRoot } from './ca-rotation.ts';
 import { NodeKeys, newUnlockKey } from './key-lock.ts';
 import { Autolock, KEY as UNLOCK_KEY, LOCKED, LOCKED_LEAVE, NOT_LOCKED } from './autolock.ts';
-import { renewalDelayMs, renewCertificate } from './cert-renewal.ts';
+import { CertRenewal } from './cert-renewal.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
-import { advertiseAddr, beat, campaign, renewLeadership, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
+import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
 import type { ClusterRecord, NodeRecord } from './types.ts';
 
 export const NO_SWARM = 'This node is not part of a swarm';
@@ -66,6 +66,8 @@ export class ClusterService {
   private readonly lock: Autolock;
   /** Root CA rotation: driven by the manager that took `swarm ca --rotate`, followed by every node. */
   private readonly rotation: CaRotation;
+  /** This node's certificate renewed before it expires, taken in place. */
+  private readonly renewal: CertRenewal;
   log: (level: string, msg: string) => void = () => {};
 
   private readonly dataRoot: string;
@@ -87,7 +89,20 @@ export class ClusterService {
         if (f.cert) await writeFileAtomic(this.file('caCert'), f.cert);
       },
       serial: (fn) => this.serial(fn),
-      renew: (m, from, whole) => this.renew(m, from, whole),
+      renew: (m, from, whole) => this.renewal.renew(m, from, whole),
+    });
+    this.renewal = new CertRenewal({
+      log: (level, msg) => this.log(level, msg),
+      current: () => this.m,
+      serial: (fn) => this.serial(fn),
+      ownTls: () => this.ownTls(),
+      describe: () => this.describe(),
+      writeOwn: async (cert, key) => {
+        await writeFileAtomic(this.file('cert'), cert);
+        await this.keys.write(KEY_FILES.key, key);
+      },
+      memoryFile: (content) => this.keys.memoryFile(content),
+      rewatch: (m) => this.watchState(m),
     });
   }
 
@@ -503,7 +518,7 @@ export class ClusterService {
       this.followLock(m);
       // A rotation begun while this node was down or changing is followed now.
       this.rotation.follow(m);
-      this.scheduleRenewal(m, own.cert);
+      this.renewal.schedule(m, own.cert);
       m.agent.kick();
       // A role changed or a removal while this daemon was down is taken now.
       this.selfChanged(m);
@@ -539,60 +554,6 @@ export class ClusterService {
       this.log('warn', `swarm autolock: ${err.message}; trying again`);
       setTimeout(() => { if (this.m === m && !m.closing) this.followLock(m); }, 3000).unref();
     });
-  }
-
-  /** The next renewal of this node's certificate, at swarmkit's random point of its lifetime. */
-  private scheduleRenewal(m: Membership, cert: string, delayMs = renewalDelayMs(cert)): void {
-    clearTimeout(m.renewal);
-    // setTimeout takes at most 2^31-1 ms (24.8 days): a longer wait is taken in steps.
-    const step = Math.min(delayMs, 2 ** 31 - 1);
-    m.renewal = setTimeout(() => {
-      if (this.m !== m || m.closing) return;
-      if (step < delayMs) return this.scheduleRenewal(m, cert, delayMs - step);
-      void this.serial(() => this.renew(m)).catch((err: Error) => {
-        this.log('warn', `swarm: renewing this node's certificate: ${err.message}; trying again`);
-        if (this.m === m && !m.closing) this.scheduleRenewal(m, cert, 5000);
-      });
-    }, step);
-    m.renewal.unref();
-  }
-
-  /**
-   * A new key and certificate from a manager (from: a rotation's driver),
-   * taken in place so the API never sees the node out of its swarm: etcd's
-   * in-memory copy rewritten (whole: its member restarted, for a new trust
-   * root it reads only at start), the store's client, watch, heartbeat and
-   * leadership moved to a client that shows the new certificate, the swarm
-   * port's TLS replaced.
-   */
-  private async renew(m: Membership, only?: string[], whole = false): Promise<void> {
-    if (this.m !== m || m.closing) return;
-    // During a root rotation only its driver issues from the new root: a renewal elsewhere would set this node back.
-    const rotation = only ? undefined : await readRotation(m.store);
-    const managers = only ?? (rotation ? [rotation.Issuer] : (await m.objects.nodes()).filter((n) => n.ManagerStatus && n.Status.State === 'ready').map((n) => n.ManagerStatus?.Addr ?? ''));
-    const r = await renewCertificate(managers, this.ownTls(), { Addr: m.state.AdvertiseAddr, Description: this.describe() });
-    await writeFileAtomic(this.file('cert'), r.cert);
-    await this.keys.write(KEY_FILES.key, r.key);
-    const own = this.ownTls();
-    this.keys.memoryFile(own.cert + own.key);
-    const member = m.member;
-    if (whole && member) {
-      await m.store.whileRestarting(async () => {
-        await member.stop();
-        await member.start();
-      });
-    }
-    const old = await m.store.swapCredentials({ ca: Buffer.from(own.ca), cert: Buffer.from(own.cert), key: Buffer.from(own.key) });
-    await this.watchState(m);
-    const heartbeat = m.heartbeat;
-    await beat(m, this.log);
-    heartbeat?.release();
-    await renewLeadership(m, this.log);
-    m.port?.setSecureContext({ ca: own.ca, cert: own.cert, key: own.key });
-    // Calls still in flight on the old client finish first.
-    setTimeout(() => old.close(), 10_000).unref();
-    this.log('info', `swarm: renewed this node's certificate${whole ? ' and took the new root CA' : ''}`);
-    this.scheduleRenewal(m, own.cert);
   }
 
   /**
