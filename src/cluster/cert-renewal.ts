@@ -17,6 +17,15 @@ export function renewalDelayMs(certPem: string, rand = Math.random()): number {
   return Math.max(0, from + (to - from) * (0.5 + 0.3 * rand) - Date.now());
 }
 
+/** A certificate past its notAfter: renewal is too late, only a new join replaces it. */
+export function certificateExpired(certPem: string): boolean {
+  try {
+    return Date.parse(new X509Certificate(certPem).validTo) <= Date.now();
+  } catch {
+    return false;
+  }
+}
+
 export interface Renewed {
   cert: string;
   key: string;

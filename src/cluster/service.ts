@@ -23,7 +23,7 @@ import { Admission, clientUrls } from './admission.ts';
 import { CaRotation, readRotation, ROTATION, wantedRoot } from './ca-rotation.ts';
 import { NodeKeys, newUnlockKey } from './key-lock.ts';
 import { Autolock, KEY as UNLOCK_KEY, LOCKED, LOCKED_LEAVE, NOT_LOCKED } from './autolock.ts';
-import { CertRenewal } from './cert-renewal.ts';
+import { certificateExpired, CertRenewal } from './cert-renewal.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { advertiseAddr, beat, campaign, firstContact, hostOf, leaveRefusal, listenAddr, promoteLearner, stopMembership, type Membership, type NodeState } from './membership.ts';
@@ -34,6 +34,7 @@ export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm i
 const WORKER = 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.';
 /** The private key files under swarm/ (FILES are dockerd's names under swarm/certificates). */
 const KEY_FILES = { key: `certificates/${FILES.key}`, caKey: `certificates/${FILES.caKey}` };
+const EXPIRED = 'Swarm certificates have expired. To replace them, leave the swarm and join again.';
 const ALREADY = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
 
 export interface InitRequest {
@@ -61,6 +62,8 @@ export class ClusterService {
   private restoreError = '';
   /** A manager's membership found with its keys sealed at start, until `swarm unlock`. */
   private locked?: NodeState;
+  /** A membership found at start with its certificate expired: only a leave ends it. */
+  private expired?: NodeState;
   /** The private key files, sealed while autolock is on, and the unlock key in memory. */
   private readonly keys: NodeKeys;
   private readonly lock: Autolock;
@@ -143,7 +146,7 @@ export class ClusterService {
 
   /** The node's objects, or dockerd's refusal for a node in no swarm or a worker. */
   objects(): ClusterObjects {
-    if (!this.m) throw new UnavailableError(this.locked ? LOCKED : NO_MANAGER);
+    if (!this.m) throw new UnavailableError(this.locked ? LOCKED : this.expired ? EXPIRED : NO_MANAGER);
     if (this.m.state.Role !== 'manager') throw new UnavailableError(WORKER);
     return this.m.objects;
   }
@@ -250,6 +253,13 @@ export class ClusterService {
       await rm(this.dir, { recursive: true, force: true });
       return;
     }
+    if (certificateExpired(readFileSync(this.file('cert'), 'utf8'))) {
+      // Down past its certificate's end, the node had no chance to renew: dockerd's words, and a leave is the way out.
+      this.expired = state;
+      this.restoreError = EXPIRED;
+      this.log('error', `swarm: ${EXPIRED}`);
+      return;
+    }
     if (state.Role === 'manager' && this.keys.sealed()) {
       // Autolock: nothing of the membership runs until `swarm unlock`; the node's containers run on.
       this.locked = state;
@@ -282,7 +292,7 @@ export class ClusterService {
 
   async init(req: InitRequest): Promise<string> {
     return this.serial(async () => {
-      if (this.m || this.locked) throw new UnavailableError(ALREADY);
+      if (this.m || this.locked || this.expired) throw new UnavailableError(ALREADY);
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
         if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
       }
@@ -351,7 +361,7 @@ export class ClusterService {
    */
   async join(req: JoinApiRequest): Promise<void> {
     return this.serial(async () => {
-      if (this.m || this.locked) throw new UnavailableError(ALREADY);
+      if (this.m || this.locked || this.expired) throw new UnavailableError(ALREADY);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
       const remotes = (req.RemoteAddrs ?? []).filter(Boolean);
       if (!remotes.length) throw new InvalidArgumentError('at least 1 RemoteAddr is required to join');
@@ -393,6 +403,9 @@ export class ClusterService {
         // A locked manager cannot reach the store: with --force it drops its membership here only, as dockerd's.
         if (!force) throw new UnavailableError(LOCKED_LEAVE);
         this.locked = undefined;
+      } else if (!m && this.expired) {
+        this.expired = undefined;
+        this.restoreError = '';
       } else if (!m) throw new UnavailableError(NO_SWARM);
       if (!m) {
         await this.forgetMembership();
