@@ -129,9 +129,9 @@ export class ClusterService {
     return this.m?.state.NodeID ?? '';
   }
 
-  /** The API's Swarm header: active/manager, active/worker, locked or inactive. */
+  /** The API's Swarm header (the docker CLI reads its state before the slash): active/manager, active/worker, locked, error or inactive. */
   get header(): string {
-    return this.m ? `active/${this.m.state.Role}` : this.locked ? 'locked' : 'inactive';
+    return this.m ? `active/${this.m.state.Role}` : this.locked ? 'locked' : this.expired ? 'error' : 'inactive';
   }
 
   get etcdPid(): number | undefined {
