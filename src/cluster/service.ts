@@ -5,7 +5,7 @@
 // dockerd's 503.
 import { join } from 'node:path';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConflictError, InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { EtcdMember, freePort } from './etcd-member.ts';
@@ -253,7 +253,7 @@ export class ClusterService {
       await rm(this.dir, { recursive: true, force: true });
       return;
     }
-    if (certificateExpired(readFileSync(this.file('cert'), 'utf8'))) {
+    if (existsSync(this.file('cert')) && certificateExpired(readFileSync(this.file('cert'), 'utf8'))) {
       // Down past its certificate's end, the node had no chance to renew: dockerd's words, and a leave is the way out.
       this.expired = state;
       this.restoreError = EXPIRED;
