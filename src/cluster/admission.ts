@@ -5,7 +5,7 @@
 // was; the joiner promotes itself once it has caught up).
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.ts';
-import { issueNodeCert, sameSecret, tlsInfo, type KeyPair, type Role } from './ca.ts';
+import { issueNodeCert, NODE_CERT_EXPIRY_NS, sameSecret, tlsInfo, type KeyPair, type Role } from './ca.ts';
 import { url } from './etcd-member.ts';
 import { KEYS, type ClusterStore, type Member } from './store.ts';
 import { SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
@@ -40,15 +40,28 @@ export function clientUrls(members: Member[]): string[] {
   return members.filter((m) => !m.isLearner && m.name).flatMap((m) => m.clientURLs);
 }
 
+/** The validity of the certificates the cluster issues now (Spec.CAConfig.NodeCertExpiry, ns). */
+export function certExpiryNs(cluster: ClusterRecord): number {
+  const ns = (cluster.Spec.CAConfig as { NodeCertExpiry?: unknown } | undefined)?.NodeCertExpiry;
+  return typeof ns === 'number' && ns > 0 ? ns : NODE_CERT_EXPIRY_NS;
+}
+
 /** etcd 3.4 takes one learner at a time: a second manager joining at once waits its turn. */
 const LEARNER_WAIT_MS = 60_000;
 
+/**
+ * Who signs: the CA's key pair; during a root rotation (ca-rotation.ts) the
+ * new root's, with the cross-signed certificate sent along (chain) and the
+ * root nodes are to trust (trust) until they switch.
+ */
+export type Issuer = KeyPair & { chain?: string; trust?: string };
+
 export class Admission {
   private readonly store: ClusterStore;
-  private readonly ca: () => KeyPair;
+  private readonly ca: () => Issuer;
   private readonly dataKey: () => string;
 
-  constructor(store: ClusterStore, ca: () => KeyPair, dataKey: () => string) {
+  constructor(store: ClusterStore, ca: () => Issuer, dataKey: () => string) {
     this.store = store;
     this.ca = ca;
     this.dataKey = dataKey;
@@ -64,18 +77,18 @@ export class Admission {
     checkRequest(req);
     const nodeId = newId();
     const ca = this.ca();
-    const cert = issueNodeCert(ca, req.Csr, { nodeId, role, clusterId: cluster.ID, addr: req.Addr });
+    const cert = issueNodeCert(ca, req.Csr, { nodeId, role, clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }) + (ca.chain ?? '');
     const now = new Date().toISOString();
     const node: Omit<NodeRecord, 'Version'> = {
       ID: nodeId, CreatedAt: now, UpdatedAt: now,
       Spec: { Labels: {}, Role: role, Availability: req.Availability || 'active' },
-      Description: { ...req.Description, TLSInfo: tlsInfo(ca.cert) },
+      Description: { ...req.Description, TLSInfo: tlsInfo(ca.trust ?? ca.cert, ca.cert) },
       Status: { State: 'unknown', Addr: req.Addr },
       ...(role === 'manager' ? { ManagerStatus: { Reachability: 'unknown' as const, Addr: `${req.Addr}:${SWARM_PORT}` } } : {}),
     };
     await this.store.create(KEYS.nodes + nodeId, node);
     try {
-      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.cert, DataKey: this.dataKey(), ...(await this.member(role, nodeId, req)) };
+      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.trust ?? ca.cert, DataKey: this.dataKey(), ...(await this.member(role, nodeId, req)) };
     } catch (err) {
       await this.store.delete(KEYS.nodes + nodeId).catch(() => {});
       throw err;
@@ -89,8 +102,26 @@ export class Admission {
     if (node.Spec.Role !== 'manager') throw invalid(`node ${nodeId} is not to be a manager`);
     checkRequest(req);
     const ca = this.ca();
-    const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr });
-    return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.cert, DataKey: this.dataKey(), ...(await this.member('manager', nodeId, req)) };
+    const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }) + (ca.chain ?? '');
+    return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.trust ?? ca.cert, DataKey: this.dataKey(), ...(await this.member('manager', nodeId, req)) };
+  }
+
+  /** A node's certificate renewed before it expires: the node and role its current one names, the cluster's validity now. */
+  async renew(caller: { nodeId: string; role?: Role }, req: JoinRequest): Promise<{ Cert: string; CACert: string }> {
+    const [cluster, node] = await Promise.all([this.store.get<ClusterRecord>(KEYS.cluster), this.store.get<NodeRecord>(KEYS.nodes + caller.nodeId)]);
+    if (!cluster || !node) throw invalid(`node ${caller.nodeId} not found`);
+    if (!caller.role) throw invalid('the certificate names no role');
+    checkRequest(req);
+    const ca = this.ca();
+    const cert = issueNodeCert(ca, req.Csr, { nodeId: caller.nodeId, role: caller.role, clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }) + (ca.chain ?? '');
+    // The node's TLSInfo says which root it trusts and who issued its certificate: a rotation's progress.
+    const info = tlsInfo(ca.trust ?? ca.cert, ca.cert);
+    for (let i = 0; i < 10; i++) {
+      const n = await this.store.get<NodeRecord>(KEYS.nodes + caller.nodeId);
+      if (!n || JSON.stringify(n.Description.TLSInfo) === JSON.stringify(info)) break;
+      if (await this.store.update(KEYS.nodes + caller.nodeId, { ...n, Description: { ...n.Description, TLSInfo: info } })) break;
+    }
+    return { Cert: cert, CACert: ca.trust ?? ca.cert };
   }
 
   private async addLearner(peer: string): Promise<{ id: string; members: Member[] }> {

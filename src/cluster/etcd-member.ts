@@ -22,6 +22,18 @@ export interface MemberTls {
   ca: string;
   cert: string;
   key: string;
+  /**
+   * The daemon's descriptor of a file holding the certificate and its key
+   * (key-lock.ts: in memory, as the key on disk may be sealed): etcd gets it
+   * as its fd 3 and reads both from there, at every handshake.
+   */
+  fd?: number;
+}
+
+/** The certificate and key PEM blocks of a combined file. */
+function splitPem(text: string): { cert: string; key: string } {
+  const blocks = text.match(/-----BEGIN ([A-Z ]+)-----[^-]+-----END \1-----\n?/g) ?? [];
+  return { cert: blocks.filter((b) => b.includes('CERTIFICATE')).join(''), key: blocks.find((b) => b.includes('PRIVATE KEY')) ?? '' };
 }
 
 export interface MemberOptions {
@@ -140,14 +152,15 @@ export class EtcdMember {
   private spawn(bin: string): void {
     const peer = this.peerUrl;
     const { tls } = this.o;
+    const [certFile, keyFile] = tls.fd === undefined ? [tls.cert, tls.key] : ['/proc/self/fd/3', '/proc/self/fd/3'];
     const args = [
       '--name', this.name, '--data-dir', join(this.dir, 'data'),
       '--listen-client-urls', this.clientUrl, '--advertise-client-urls', this.clientUrl,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       // A member's first start only: with data in place etcd keeps the membership it has.
       '--initial-cluster', this.o.initialCluster ?? `${this.name}=${peer}`, '--initial-cluster-state', this.o.clusterState ?? 'new',
-      '--cert-file', tls.cert, '--key-file', tls.key, '--trusted-ca-file', tls.ca, '--client-cert-auth',
-      '--peer-cert-file', tls.cert, '--peer-key-file', tls.key, '--peer-trusted-ca-file', tls.ca, '--peer-client-cert-auth',
+      '--cert-file', certFile, '--key-file', keyFile, '--trusted-ca-file', tls.ca, '--client-cert-auth',
+      '--peer-cert-file', certFile, '--peer-key-file', keyFile, '--peer-trusted-ca-file', tls.ca, '--peer-client-cert-auth',
       // Desired state is small and rewritten often: keep its history bounded.
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
@@ -155,7 +168,7 @@ export class EtcdMember {
     ];
     this.force = false;
     const out = openSync(join(this.dir, 'etcd.log'), 'a');
-    const proc = spawn(bin, args, { stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
+    const proc = spawn(bin, args, { stdio: tls.fd === undefined ? ['ignore', out, out] : ['ignore', out, out, tls.fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
     closeSync(out);
     this.proc = proc;
     void writeFile(this.pidFile, String(proc.pid)).catch(() => {});
@@ -180,7 +193,8 @@ export class EtcdMember {
   private healthy(): Promise<boolean> {
     const { tls } = this.o;
     return new Promise((resolve) => {
-      const req = request(`${this.clientUrl}/health`, { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key), timeout: 1000 }, (res) => {
+      const own = tls.fd === undefined ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } : splitPem(readFileSync(`/proc/self/fd/${tls.fd}`, 'utf8'));
+      const req = request(`${this.clientUrl}/health`, { ca: readFileSync(tls.ca), ...own, timeout: 1000 }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => { body += c; });
         res.on('end', () => {

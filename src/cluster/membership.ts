@@ -65,6 +65,8 @@ export interface Membership {
   scheduler?: ReconcileLoop;
   campaign?: NodeJS.Timeout;
   rebeat?: NodeJS.Timeout;
+  /** When this node's certificate is next renewed (cert-renewal.ts). */
+  renewal?: NodeJS.Timeout;
   unsubscribe: () => void;
   closing: boolean;
 }
@@ -119,6 +121,18 @@ export async function campaign(m: Membership, log: Log): Promise<void> {
   });
 }
 
+/** Leadership put on a new lease (the store's client changed): given up and bid for again, the scheduler restarted by the winner. */
+export async function renewLeadership(m: Membership, log: Log): Promise<void> {
+  if (!m.leaderLease) return;
+  const lease = m.leaderLease;
+  const s = m.scheduler;
+  m.leaderLease = undefined;
+  m.scheduler = undefined;
+  await s?.stop();
+  await lease.revoke().catch(() => {});
+  await campaign(m, log);
+}
+
 /**
  * Stops what attach started: loops, leases (revoked: the node shows down at
  * once), the swarm port, the store, the member. keepHeartbeat: a node
@@ -128,6 +142,7 @@ export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean
   m.closing = true;
   clearTimeout(m.campaign);
   clearTimeout(m.rebeat);
+  clearTimeout(m.renewal);
   m.unsubscribe();
   await m.agent.stop();
   await m.scheduler?.stop();

@@ -35,7 +35,9 @@ interface StoredObject extends FileObject {
   Sealed?: string;
 }
 
-const KEY_FILE = 'secrets.key';
+/** The data key's file under the swarm directory (autolock seals it, key-lock.ts). */
+export const DATA_KEY_FILE = 'secrets.key';
+const KEY_FILE = DATA_KEY_FILE;
 const NAME_RE = /^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$/;
 const MAX_SIZE: Record<FileKind, number> = { secret: 500 * 1024, config: 1000 * 1024 };
 
@@ -43,13 +45,19 @@ function invalid(desc: string): InvalidArgumentError {
   return new InvalidArgumentError(`rpc error: code = InvalidArgument desc = ${desc}`);
 }
 
-/** The node's data key: 32 random bytes, made once, readable by root only. */
-export async function loadDataKey(swarmDir: string): Promise<Buffer> {
+/**
+ * The node's data key: 32 random bytes, made once, readable by root only.
+ * open: autolock's hook, the file's content as it reads unsealed (a sealed
+ * file read as base64 would look like no key and be replaced).
+ */
+export async function loadDataKey(swarmDir: string, open: (raw: Buffer) => Buffer = (raw) => raw): Promise<Buffer> {
   const path = `${swarmDir}/${KEY_FILE}`;
-  try {
-    const k = Buffer.from((await readFile(path, 'utf8')).trim(), 'base64');
+  const raw = await readFile(path).catch(() => undefined);
+  if (raw) {
+    // A sealed key that does not open is an error, never a reason for a new key.
+    const k = Buffer.from(open(raw).toString('utf8').trim(), 'base64');
     if (k.length === 32) return k;
-  } catch { /* made below */ }
+  }
   const k = randomBytes(32);
   await writeFileAtomic(path, k.toString('base64'), 0o600);
   return k;

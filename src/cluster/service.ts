@@ -5,8 +5,8 @@
 // dockerd's 503.
 import { join } from 'node:path';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, UnavailableError } from '../errors.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { ConflictError, InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { EtcdMember, freePort } from './etcd-member.ts';
 import { ClusterStore, KEYS, PREFIX } from './store.ts';
@@ -16,10 +16,14 @@ import { NetworkAgent } from './network-agent.ts';
 import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
-import { ClusterFiles, loadDataKey } from './secrets.ts';
+import { ClusterFiles, DATA_KEY_FILE, loadDataKey } from './secrets.ts';
 import { newId } from './spec.ts';
-import { FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
+import { checkCertExpiry, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
+import { CaRotation, readRotation, ROTATION, wantedRoot } from './ca-rotation.ts';
+import { NodeKeys, newUnlockKey } from './key-lock.ts';
+import { Autolock, KEY as UNLOCK_KEY, LOCKED, LOCKED_LEAVE, NOT_LOCKED } from './autolock.ts';
+import { certificateExpired, CertRenewal } from './cert-renewal.ts';
 import { removeNode, setManagerStatus, updateNode, updateSwarm, type NodeSpecUpdate, type SwarmUpdate } from './node-admin.ts';
 import { callManager, hostPort, listenSwarmPort, SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { LOG_PORTS, nodeLogs, serveLogs, type LogQuery, type LogSource } from './node-logs.ts';
@@ -32,12 +36,16 @@ import { dropLostManagers } from './force-new-cluster.ts';
 export const NO_SWARM = 'This node is not part of a swarm';
 export const NO_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 const WORKER = 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.';
+/** The private key files under swarm/ (FILES are dockerd's names under swarm/certificates). */
+const KEY_FILES = { key: `certificates/${FILES.key}`, caKey: `certificates/${FILES.caKey}` };
+const EXPIRED = 'Swarm certificates have expired. To replace them, leave the swarm and join again.';
 const ALREADY = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
 
 export interface InitRequest {
   ListenAddr?: string;
   AdvertiseAddr?: string;
   ForceNewCluster?: boolean;
+  AutoLockManagers?: boolean;
   Availability?: 'active' | 'pause' | 'drain';
   Spec?: Record<string, unknown>;
 }
@@ -61,6 +69,17 @@ export class ClusterService {
   /** The next try to resume a recorded membership that could not be (restore). */
   private retry?: NodeJS.Timeout;
   private stopped = false;
+  /** A manager's membership found with its keys sealed at start, until `swarm unlock`. */
+  private locked?: NodeState;
+  /** A membership found at start with its certificate expired: only a leave ends it. */
+  private expired?: NodeState;
+  /** The private key files, sealed while autolock is on, and the unlock key in memory. */
+  private readonly keys: NodeKeys;
+  private readonly lock: Autolock;
+  /** Root CA rotation: driven by the manager that took `swarm ca --rotate`, followed by every node. */
+  private readonly rotation: CaRotation;
+  /** This node's certificate renewed before it expires, taken in place. */
+  private readonly renewal: CertRenewal;
   log: (level: string, msg: string) => void = () => {};
 
   private readonly dataRoot: string;
@@ -69,6 +88,34 @@ export class ClusterService {
   constructor(dataRoot: string, engine: LocalEngine) {
     this.dataRoot = dataRoot;
     this.engine = engine;
+    // Under swarm/: the node's TLS key, a manager's CA key, the secrets' data key.
+    this.keys = new NodeKeys(this.dir, () => [KEY_FILES.key, KEY_FILES.caKey, DATA_KEY_FILE]);
+    this.lock = new Autolock(this.keys);
+    this.rotation = new CaRotation({
+      log: (level, msg) => this.log(level, msg),
+      current: () => this.m,
+      caPair: () => this.caPair(),
+      ownTls: () => this.ownTls(),
+      writeCa: async (f) => {
+        if (f.key) await this.keys.write(KEY_FILES.caKey, f.key);
+        if (f.cert) await writeFileAtomic(this.file('caCert'), f.cert);
+      },
+      serial: (fn) => this.serial(fn),
+      renew: (m, from, whole) => this.renewal.renew(m, from, whole),
+    });
+    this.renewal = new CertRenewal({
+      log: (level, msg) => this.log(level, msg),
+      current: () => this.m,
+      serial: (fn) => this.serial(fn),
+      ownTls: () => this.ownTls(),
+      describe: () => this.describe(),
+      writeOwn: async (cert, key) => {
+        await writeFileAtomic(this.file('cert'), cert);
+        await this.keys.write(KEY_FILES.key, key);
+      },
+      memoryFile: (content) => this.keys.memoryFile(content),
+      rewatch: (m) => this.watchState(m),
+    });
   }
 
   private get dir(): string {
@@ -91,9 +138,9 @@ export class ClusterService {
     return this.m?.state.NodeID ?? '';
   }
 
-  /** The API's Swarm header: active/manager, active/worker or inactive. */
+  /** The API's Swarm header (the docker CLI reads its state before the slash): active/manager, active/worker, locked, error or inactive. */
   get header(): string {
-    return this.m ? `active/${this.m.state.Role}` : 'inactive';
+    return this.m ? `active/${this.m.state.Role}` : this.locked ? 'locked' : this.expired ? 'error' : 'inactive';
   }
 
   get etcdPid(): number | undefined {
@@ -108,7 +155,7 @@ export class ClusterService {
 
   /** The node's objects, or dockerd's refusal for a node in no swarm or a worker. */
   objects(): ClusterObjects {
-    if (!this.m) throw new UnavailableError(NO_MANAGER);
+    if (!this.m) throw new UnavailableError(this.locked ? LOCKED : this.expired ? EXPIRED : NO_MANAGER);
     if (this.m.state.Role !== 'manager') throw new UnavailableError(WORKER);
     return this.m.objects;
   }
@@ -173,14 +220,48 @@ export class ClusterService {
     await removeNode(m.store, m.objects, ref, force);
   }
 
-  async updateSwarm(u: Omit<SwarmUpdate, 'caCert'>): Promise<void> {
+  async updateSwarm(u: Omit<SwarmUpdate, 'caCert'> & { rotateManagerUnlockKey?: boolean }): Promise<void> {
     const m = this.manager();
-    await updateSwarm(m.store, m.objects, { ...u, caCert: this.caPair().cert });
+    const caConfig = u.spec.CAConfig as { NodeCertExpiry?: unknown; SigningCAKey?: string } | undefined;
+    checkCertExpiry(caConfig?.NodeCertExpiry);
+    const cluster = await m.objects.cluster();
+    const inRotation = await readRotation(m.store);
+    const next = wantedRoot(cluster.Spec.CAConfig as never, caConfig as never, [cluster.TLSInfo.TrustRoot, this.caPair().cert, ...(inRotation ? [inRotation.CACert] : [])]);
+    // The signing key is never kept in the spec (swarmkit redacts it).
+    const spec = caConfig ? { ...u.spec, CAConfig: { ...caConfig, SigningCAKey: undefined } } : u.spec;
+    await updateSwarm(m.store, m.objects, { ...u, spec, caCert: this.caPair().cert });
+    if (next) await this.rotation.start(m, next);
+    const autolock = (u.spec.EncryptionConfig as { AutoLockManagers?: unknown } | undefined)?.AutoLockManagers === true;
+    await this.lock.change(m.store, autolock, u.rotateManagerUnlockKey === true);
   }
 
-  /** The CA a manager holds (certificate and key, under the data root, the key 0600). */
+  /** `GET /swarm/unlockkey`: the unlock key on a manager, '' with autolock off. */
+  unlockKey(): string {
+    this.objects();
+    return this.lock.humanKey();
+  }
+
+  /** `swarm unlock`: a locked manager's key files opened with the key given, and its membership resumed. */
+  async unlock(text: string): Promise<void> {
+    return this.serial(async () => {
+      if (this.m) throw this.m.state.Role === 'manager' ? new ConflictError(NOT_LOCKED) : new UnavailableError(WORKER);
+      const state = this.locked;
+      if (!state) throw new UnavailableError(NO_MANAGER);
+      this.lock.unlock(text);
+      await this.attach(state);
+      this.locked = undefined;
+      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+    });
+  }
+
+  /** The CA a manager holds (certificate and key, under the data root, the key 0600 and sealed while locked). */
   private caPair(): KeyPair {
-    return { cert: readFileSync(this.file('caCert'), 'utf8'), key: readFileSync(this.file('caKey'), 'utf8') };
+    return { cert: readFileSync(this.file('caCert'), 'utf8'), key: this.keys.read(KEY_FILES.caKey).toString('utf8') };
+  }
+
+  /** This node's certificate, its key and the CA's certificate, as PEM. */
+  private ownTls(): { ca: string; cert: string; key: string } {
+    return { ca: readFileSync(this.file('caCert'), 'utf8'), cert: readFileSync(this.file('cert'), 'utf8'), key: this.keys.read(KEY_FILES.key).toString('utf8') };
   }
 
   /** One init/join/leave/restore at a time. */
@@ -198,6 +279,19 @@ export class ClusterService {
     } catch {
       // No membership recorded: an init or join a crash cut short leaves nothing to keep.
       await rm(this.dir, { recursive: true, force: true });
+      return;
+    }
+    if (existsSync(this.file('cert')) && certificateExpired(readFileSync(this.file('cert'), 'utf8'))) {
+      // Down past its certificate's end, the node had no chance to renew: dockerd's words, and a leave is the way out.
+      this.expired = state;
+      this.restoreError = EXPIRED;
+      this.log('error', `swarm: ${EXPIRED}`);
+      return;
+    }
+    if (state.Role === 'manager' && this.keys.sealed()) {
+      // Autolock: nothing of the membership runs until `swarm unlock`; the node's containers run on.
+      this.locked = state;
+      this.log('info', 'swarm: this manager is locked; use "swarm unlock" with the unlock key');
       return;
     }
     await this.resume(state);
@@ -237,23 +331,28 @@ export class ClusterService {
     await mkdir(this.certDir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.file('caCert'), f.caCert);
     await writeFileAtomic(this.file('cert'), f.cert);
-    await writeFileAtomic(this.file('key'), f.key, 0o600);
-    if (f.caKey) await writeFileAtomic(this.file('caKey'), f.caKey, 0o600);
+    await this.keys.write(KEY_FILES.key, f.key);
+    if (f.caKey) await this.keys.write(KEY_FILES.caKey, f.caKey);
     else await rm(this.file('caKey'), { force: true });
   }
 
   async init(req: InitRequest): Promise<string> {
     return this.serial(async () => {
-      if (req.ForceNewCluster && (this.m || this.restoreError)) return this.forceNewCluster();
-      if (this.m || this.joins.pending) throw new UnavailableError(ALREADY);
+      // A locked or expired membership has no keys to start a member with: unlock, or leave, first.
+      if (req.ForceNewCluster && !this.locked && !this.expired && (this.m || this.restoreError)) return this.forceNewCluster();
+      if (this.m || this.joins.pending || this.locked || this.expired) throw new UnavailableError(ALREADY);
       clearTimeout(this.retry);
       this.restoreError = '';
       for (const a of [req.ListenAddr, req.AdvertiseAddr]) {
         if (a && !hostOf(a)) throw new InvalidArgumentError('advertise address must be a non-zero IP address or network interface (with optional port number)');
       }
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
+      const spec = clusterSpec(req.Spec, req.AutoLockManagers);
+      checkCertExpiry((spec.CAConfig as { NodeCertExpiry: number }).NodeCertExpiry);
       await rm(this.dir, { recursive: true, force: true });
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      // --autolock: the keys are sealed from the first write.
+      this.keys.kek = (spec.EncryptionConfig as { AutoLockManagers: boolean }).AutoLockManagers ? newUnlockKey() : undefined;
       const addr = advertiseAddr(req.AdvertiseAddr, req.ListenAddr);
       const state: NodeState = {
         NodeID: newId(), ClusterID: newId(), Role: 'manager', AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
@@ -263,11 +362,11 @@ export class ClusterService {
         // The cluster's root CA, and this first manager's certificate from it.
         const ca = makeRootCa();
         const csr = makeCsr();
-        await this.writeCerts({ caCert: ca.cert, caKey: ca.key, key: csr.key, cert: issueNodeCert(ca, csr.csr, { nodeId: state.NodeID, role: 'manager', clusterId: state.ClusterID, addr }) });
+        await this.writeCerts({ caCert: ca.cert, caKey: ca.key, key: csr.key, cert: issueNodeCert(ca, csr.csr, { nodeId: state.NodeID, role: 'manager', clusterId: state.ClusterID, addr, expiryNs: (spec.CAConfig as { NodeCertExpiry: number }).NodeCertExpiry }) });
         const m = await this.attach(state, async (store) => {
           const now = new Date().toISOString();
           const cluster: Omit<ClusterRecord, 'Version'> = {
-            ID: state.ClusterID, CreatedAt: now, UpdatedAt: now, Spec: clusterSpec(req.Spec),
+            ID: state.ClusterID, CreatedAt: now, UpdatedAt: now, Spec: spec,
             TLSInfo: tlsInfo(ca.cert),
             RootRotationInProgress: false, DefaultAddrPool: ['10.0.0.0/8'], SubnetSize: 24, DataPathPort: 4789,
             JoinTokens: { Worker: joinToken(ca.cert), Manager: joinToken(ca.cert) },
@@ -281,12 +380,14 @@ export class ClusterService {
             ManagerStatus: { Reachability: 'reachable', Addr: `${state.AdvertiseAddr}:${SWARM_PORT}` },
           };
           await store.create(KEYS.nodes + state.NodeID, node);
+          await this.lock.record(store);
         });
         // The membership is recorded last: a crash before this leaves no half swarm.
         await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
         return m.state.NodeID;
       } catch (err) {
         await this.teardown();
+        this.lock.forget();
         await rm(this.dir, { recursive: true, force: true });
         throw err;
       }
@@ -330,7 +431,7 @@ export class ClusterService {
   /** `swarm join`, in dockerd's time: past 20 s without a manager's answer it goes on in the background. */
   async join(req: JoinApiRequest): Promise<void> {
     return this.serial(async () => {
-      if (this.m || this.joins.pending) throw new UnavailableError(ALREADY);
+      if (this.m || this.joins.pending || this.locked || this.expired) throw new UnavailableError(ALREADY);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw new InvalidArgumentError(`invalid availability ${JSON.stringify(req.Availability)}`);
       const remotes = (req.RemoteAddrs ?? []).filter(Boolean);
       if (!remotes.length) throw new InvalidArgumentError('at least 1 RemoteAddr is required to join');
@@ -351,6 +452,19 @@ export class ClusterService {
     const wasJoining = await this.joins.cancel();
     return this.serial(async () => {
       const m = this.m;
+      if (!m && this.locked) {
+        // A locked manager cannot reach the store: with --force it drops its membership here only, as dockerd's.
+        if (!force) throw new UnavailableError(LOCKED_LEAVE);
+        this.locked = undefined;
+        await this.forgetMembership();
+        return;
+      }
+      if (!m && this.expired) {
+        this.expired = undefined;
+        this.restoreError = '';
+        await this.forgetMembership();
+        return;
+      }
       if (!m) {
         if (wasJoining) return;
         // A membership recorded but not running (its member removed by another's
@@ -360,7 +474,7 @@ export class ClusterService {
         if (recorded.Role === 'manager' && !force) throw new UnavailableError(LEAVE_REFUSAL);
         clearTimeout(this.retry);
         this.restoreError = '';
-        await this.dropLocal();
+        await this.forgetMembership();
         return;
       }
       if (m.state.Role === 'manager') {
@@ -368,16 +482,20 @@ export class ClusterService {
         await this.leaveMembers(m);
       }
       await this.teardown();
-      await this.dropLocal();
+      await this.forgetMembership();
     });
   }
 
-  /** As dockerd's leave: the node's task containers, its overlays once no container is on them, and its swarm directory go. */
-  private async dropLocal(): Promise<void> {
+  /** What a leave ends on this node: its task containers, its overlays, its swarm directory, the unlock key in memory. */
+  private async forgetMembership(): Promise<void> {
+    // As dockerd's leave: the node's task containers go with its membership.
     for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) await this.engine.remove(c.id).catch(() => {});
+    // And its overlays, once no container is on them.
     await this.engine.syncOverlays({ vtep: '', dataPort: 4789, networks: [], services: [] }).catch(() => {});
     await rm(join(this.dir, 'state.json'), { force: true });
     await rm(this.dir, { recursive: true, force: true });
+    this.lock.forget();
+    this.rotation.stop();
   }
 
   /**
@@ -414,8 +532,10 @@ export class ClusterService {
   /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
   private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>, o: { forceNewCluster?: boolean } = {}): Promise<Membership> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tls = { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key') };
-    const creds = { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+    const own = this.ownTls();
+    const creds = { ca: Buffer.from(own.ca), cert: Buffer.from(own.cert), key: Buffer.from(own.key) };
+    // etcd reads its key at every handshake, and the file may be sealed: it reads a copy held in memory.
+    const tls = { ca: this.file('caCert'), cert: this.file('cert'), key: this.file('key'), fd: this.keys.memoryFile(own.cert + own.key) };
     let member: EtcdMember | undefined;
     let endpoints = state.endpoints;
     if (state.Role === 'manager' && state.ports) {
@@ -444,7 +564,7 @@ export class ClusterService {
     }
     const store = await ClusterStore.connect(endpoints, creds);
     // The swarm's one data key, made at init and handed to joiners: every node's agent opens the secrets of its tasks.
-    const files = new ClusterFiles(store, await loadDataKey(this.dir));
+    const files = new ClusterFiles(store, await loadDataKey(this.dir, (raw) => this.keys.open(DATA_KEY_FILE, raw)));
     const objects = new ClusterObjects(store, state.NodeID);
     objects.checkReferences = (spec) => files.checkReferences(spec);
     const agent = new Agent(store, this.engine, state.NodeID, (t) => files.forTask(t));
@@ -474,35 +594,34 @@ export class ClusterService {
       // (A heartbeat put anew moves to the new lease; the old one's end takes nothing with it.)
       await store.revokeStale(KEYS.leader, state.NodeID);
       await beat(m, this.log);
-      m.watcher = await store.watch(PREFIX);
-      const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
-      const self = KEYS.nodes + state.NodeID;
-      m.watcher.on('put', (kv) => {
-        kick();
-        if (kv.key.toString('utf8') === self) this.selfChanged(m);
-      }).on('delete', (kv) => {
-        kick();
-        if (kv.key.toString('utf8') === self) this.selfChanged(m);
-      }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
+      await this.watchState(m);
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
-      const portTls = { ca: readFileSync(tls.ca, 'utf8'), cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') };
       const logs = serveLogs(store, () => this.logSource);
       if (state.Role === 'manager') {
-        m.port = await listenSwarmPort(state.ListenAddr, portTls, {
+        const admission = () => new Admission(store, () => this.rotation.issuer(), () => files.keyText());
+        m.port = await listenSwarmPort(state.ListenAddr, own, {
           caCert: () => readFileSync(tls.ca, 'utf8'),
-          join: (req) => new Admission(store, () => this.caPair(), () => files.keyText()).join(req),
-          promote: (nodeId, req) => new Admission(store, () => this.caPair(), () => files.keyText()).promote(nodeId, req),
+          join: (req) => admission().join(req),
+          promote: (nodeId, req) => admission().promote(nodeId, req),
+          renew: (caller, req) => admission().renew(caller, req),
+          unlockKey: (nodeId) => this.lock.grant(store, nodeId),
+          caKey: (nodeId) => this.rotation.caKey(store, nodeId),
           logs,
         });
         await campaign(m, this.log);
       } else {
         // A worker serves only its task logs there (node-logs.ts); without the port, only its logs are missing.
-        m.port = await listenSwarmPort(state.ListenAddr, portTls, { logs }).catch((err: Error) => {
+        m.port = await listenSwarmPort(state.ListenAddr, own, { logs }).catch((err: Error) => {
           this.log('warn', `swarm: cannot serve task logs on ${state.ListenAddr}: ${err.message}`);
           return undefined;
         });
       }
       if (m.port) await store.put(LOG_PORTS + state.NodeID, String(hostPort(state.ListenAddr).port));
+      // The key files as autolock now says (a manager joined or promoted since it changed, a demoted one).
+      this.followLock(m);
+      // A rotation begun while this node was down or changing is followed now.
+      this.rotation.follow(m);
+      this.renewal.schedule(m, own.cert);
       m.agent.kick();
       // A role changed or a removal while this daemon was down is taken now.
       this.selfChanged(m);
@@ -511,6 +630,33 @@ export class ClusterService {
       throw err;
     }
     return m;
+  }
+
+  /** The watch on the swarm's keys that kicks the loops and takes this node's own changes (role, lock, rotation). */
+  private async watchState(m: Membership): Promise<void> {
+    const old = m.watcher;
+    m.watcher = await m.store.watch(PREFIX);
+    await old?.cancel().catch(() => {});
+    const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
+    const self = KEYS.nodes + m.state.NodeID;
+    m.watcher.on('put', (kv) => {
+      kick();
+      if (kv.key.toString('utf8') === self) this.selfChanged(m);
+      if (kv.key.toString('utf8') === UNLOCK_KEY) this.followLock(m);
+      if (kv.key.toString('utf8') === ROTATION) this.rotation.follow(m);
+    }).on('delete', (kv) => {
+      kick();
+      if (kv.key.toString('utf8') === self) this.selfChanged(m);
+    }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
+  }
+
+  /** The key files follow the unlock key's record; tried again while no manager can hand the key over. */
+  private followLock(m: Membership): void {
+    void this.lock.follow({ store: m.store, nodeId: m.state.NodeID, role: m.state.Role, tls: () => this.ownTls() }).catch((err: Error) => {
+      if (this.m !== m || m.closing) return;
+      this.log('warn', `swarm autolock: ${err.message}; trying again`);
+      setTimeout(() => { if (this.m === m && !m.closing) this.followLock(m); }, 3000).unref();
+    });
   }
 
   /**
@@ -545,7 +691,7 @@ export class ClusterService {
     const addr = m.state.AdvertiseAddr;
     const csr = makeCsr();
     const ports = { client: await freePort(addr), peer: await freePort(addr) };
-    const own = { ca: readFileSync(this.file('caCert'), 'utf8'), cert: readFileSync(this.file('cert'), 'utf8'), key: readFileSync(this.file('key'), 'utf8') };
+    const own = this.ownTls();
     const body: JoinRequest = { Csr: csr.csr, Addr: addr, Description: this.describe(), Ports: ports };
     let grant: JoinGrant | undefined;
     let last: Error = new Error('no manager is ready');
@@ -598,6 +744,10 @@ export class ClusterService {
   /** The Swarm section of GET /info. */
   async info(): Promise<Record<string, unknown>> {
     const m = this.m;
+    // A locked manager, as dockerd shows it: no node ID until unlocked, the lock as its error.
+    if (!m && this.locked) return { NodeID: '', NodeAddr: this.locked.AdvertiseAddr, LocalNodeState: 'locked', ControlAvailable: false, Error: LOCKED, RemoteManagers: null };
+    // Certificates expired while the daemon was down: an error until a leave.
+    if (!m && this.expired) return { NodeID: '', NodeAddr: '', LocalNodeState: 'error', ControlAvailable: false, Error: this.restoreError, RemoteManagers: null };
     if (!m) {
       // A join going on in the background, or a recorded membership being tried again: pending.
       const state = this.joins.pending || this.restoreError ? 'pending' : this.joins.error ? 'error' : 'inactive';
@@ -623,16 +773,18 @@ export class ClusterService {
   }
 }
 
-/** dockerd's default cluster spec, with what the init request set over it. */
-function clusterSpec(given: Record<string, unknown> = {}): Record<string, unknown> {
+/** dockerd's default cluster spec, with what the init request set over it (name, labels, certificate expiry, autolock). */
+function clusterSpec(given: Record<string, unknown> = {}, autolock = false): Record<string, unknown> {
+  const expiry = (given.CAConfig as { NodeCertExpiry?: unknown } | undefined)?.NodeCertExpiry;
+  const locked = autolock || (given.EncryptionConfig as { AutoLockManagers?: unknown } | undefined)?.AutoLockManagers === true;
   return {
     Name: 'default', Labels: {},
     Orchestration: { TaskHistoryRetentionLimit: 5 },
     Raft: { SnapshotInterval: 10000, KeepOldSnapshots: 0, LogEntriesForSlowFollowers: 500, ElectionTick: 10, HeartbeatTick: 1 },
     Dispatcher: { HeartbeatPeriod: 5_000_000_000 },
-    CAConfig: { NodeCertExpiry: 7_776_000_000_000_000 },
+    CAConfig: { NodeCertExpiry: typeof expiry === 'number' && expiry > 0 ? expiry : 7_776_000_000_000_000 },
     TaskDefaults: {},
-    EncryptionConfig: { AutoLockManagers: false },
+    EncryptionConfig: { AutoLockManagers: locked },
     ...Object.fromEntries(Object.entries(given).filter(([k]) => k === 'Labels' || k === 'Name')),
   };
 }

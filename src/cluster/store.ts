@@ -27,6 +27,11 @@ export const KEYS = {
 
 type Stored<T extends Annotated> = Omit<T, 'Version'>;
 
+/** A planned restart in progress, shared by a store's successive clients. */
+interface Gate {
+  p?: Promise<unknown>;
+}
+
 export interface Member {
   id: string;
   /** The node ID (empty for a member added but not started yet). */
@@ -65,12 +70,18 @@ function encode<T extends Annotated>(obj: T | Stored<T>): string {
 }
 
 export class ClusterStore {
-  readonly client: Etcd3;
+  /** Replaced when the node's certificate is renewed (swapCredentials). */
+  client: Etcd3;
+  private readonly urls: string[];
+  private readonly gate: Gate;
 
-  private readonly quorum: QuorumCheck;
+  /** Asks the member this client talks to about its leader; replaced with the client. */
+  private quorum: QuorumCheck;
 
-  private constructor(client: Etcd3) {
+  private constructor(client: Etcd3, urls: string[], gate: Gate) {
     this.client = client;
+    this.urls = urls;
+    this.gate = gate;
     this.quorum = new QuorumCheck(client);
   }
 
@@ -79,12 +90,60 @@ export class ClusterStore {
   }
 
   /**
+   * A planned restart of this manager's member (it reads a new trust root
+   * only at start): calls that fail meanwhile wait for it and try again,
+   * so the API does not answer 503 for a restart the node chose.
+   */
+  async whileRestarting(fn: () => Promise<void>): Promise<void> {
+    const p = fn();
+    this.gate.p = p;
+    try {
+      await p;
+    } finally {
+      if (this.gate.p === p) this.gate.p = undefined;
+    }
+  }
+
+  /**
+   * A renewed certificate: calls from now on go through a client that shows
+   * it. The old client is returned, to be closed once the leases and the
+   * watch made through it have moved.
+   */
+  async swapCredentials(tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<Etcd3> {
+    const next = await ClusterStore.connect(this.urls, tls, this.gate);
+    const old = this.client;
+    this.client = next.client;
+    this.quorum = new QuorumCheck(next.client);
+    return old;
+  }
+
+  /**
    * etcd3 is loaded only once a node is in a swarm: grpc is no part of a
    * plain daemon's start. urls: the members' client URLs (this node's own
    * first on a manager); tls: the node's certificate, which etcd requires.
    */
-  static async connect(urls: string[], tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<ClusterStore> {
+  static async connect(urls: string[], tls: { ca: Buffer; cert: Buffer; key: Buffer }, gate: Gate = {}): Promise<ClusterStore> {
     const [{ Etcd3, isRecoverableError }, { ExponentialBackoff, handleWhen, noop, retry }] = await Promise.all([import('etcd3'), import('cockatiel')]);
+    const policy = retry(handleWhen(isRecoverableError), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) });
+    // A call that fails during a planned restart (whileRestarting) waits for it, then tries for up to 3 s more while gRPC reconnects.
+    const gated = {
+      execute: async <T>(fn: Parameters<typeof policy.execute<T>>[0], signal?: AbortSignal): Promise<T> => {
+        try {
+          return await policy.execute(fn, signal);
+        } catch (err) {
+          if (!gate.p) throw err;
+          await gate.p.catch(() => {});
+          for (let i = 0; ; i++) {
+            try {
+              return await policy.execute(fn, signal);
+            } catch (again) {
+              if (i === 5) throw again;
+              await new Promise((r) => setTimeout(r, 500));
+            }
+          }
+        }
+      },
+    } as unknown as typeof policy;
     return new ClusterStore(new Etcd3({
       hosts: urls,
       credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
@@ -100,9 +159,9 @@ export class ClusterStore {
         // after the supervised member restarts; retries with a short backoff ride
         // over the restart, and move to another member when one is gone.
         host: () => noop,
-        global: retry(handleWhen(isRecoverableError), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) }),
+        global: gated,
       },
-    }));
+    }), urls, gate);
   }
 
   async get<T extends Annotated>(key: string): Promise<T | undefined> {

@@ -5,7 +5,12 @@
 //   POST /join     a node's first contact: the token is checked and a node
 //                  certificate issued (the request needs no certificate yet);
 //   POST /promote  a node's own request once its record says manager: it must
-//                  show its current certificate (mutual TLS), whose CN is checked.
+//                  show its current certificate (mutual TLS), whose CN is checked;
+//   POST /renew    a node's new certificate before its current one expires
+//                  (mutual TLS: the current one names the node and its role);
+//   POST /unlock-key  autolock's key, to another manager (mutual TLS) whose
+//                  key files must follow a key set or rotated elsewhere;
+//   POST /ca-key   a root rotation's new root and key, to another manager.
 // Errors travel as {message} with the status the engine's error maps to, and
 // come back on the caller's side as the same typed error.
 import { createServer, request, type Server } from 'node:https';
@@ -53,6 +58,10 @@ export interface PortHandlers {
   caCert?(): string;
   join?(req: JoinRequest): Promise<JoinGrant>;
   promote?(nodeId: string, req: JoinRequest): Promise<JoinGrant>;
+  renew?(caller: { nodeId: string; role?: 'manager' | 'worker' }, req: JoinRequest): Promise<{ Cert: string; CACert: string }>;
+  unlockKey?(nodeId: string): Promise<{ UnlockKey: string }>;
+  /** A root rotation's new root and key, to another manager (ca-rotation.ts). */
+  caKey?(nodeId: string): Promise<{ CACert: string; CAKey: string }>;
   /** GET /logs?…: a node's task logs, asked by the manager whose certificate names `caller` (node-logs.ts). */
   logs?(caller: string, query: URLSearchParams, res: ServerResponse, signal: AbortSignal): Promise<void>;
 }
@@ -110,11 +119,16 @@ export function listenSwarmPort(listen: string, tls: { ca: string; cert: string;
           return reply(400, { message: 'invalid request body' });
         }
         if (req.method === 'POST' && req.url === '/join' && h.join) return reply(200, await h.join(body));
-        if (req.method === 'POST' && req.url === '/promote' && h.promote) {
+        // The routes a manager serves to nodes that show a certificate of this swarm; a worker's port has none of them.
+        if (req.method === 'POST' && h.promote && h.renew && h.unlockKey && h.caKey && ['/promote', '/renew', '/unlock-key', '/ca-key'].includes(req.url ?? '')) {
           const sock = req.socket as TLSSocket;
-          // Only a certificate this cluster's CA issued names a node.
+          // Only a certificate this cluster's CA issued, and still valid, names a node.
           if (!sock.authorized) return reply(403, { message: 'a node certificate from this swarm is required' });
-          return reply(200, await h.promote(certIdentity(sock.getPeerCertificate().raw).nodeId, body));
+          const caller = certIdentity(sock.getPeerCertificate().raw);
+          if (req.url === '/promote') return reply(200, await h.promote(caller.nodeId, body));
+          if (req.url === '/renew') return reply(200, await h.renew(caller, body));
+          if (req.url === '/ca-key') return reply(200, await h.caKey(caller.nodeId));
+          return reply(200, await h.unlockKey(caller.nodeId));
         }
         return reply(404, { message: 'page not found' });
       })().catch((err: unknown) => {

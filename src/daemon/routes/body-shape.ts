@@ -173,8 +173,10 @@ export const VOLUME_CREATE: Shape = { fields: { Name: 'string', Driver: 'string'
 
 /** swarm.InitRequest: the fields berth reads (the rest pass as Go ignores them). */
 export const SWARM_INIT: Shape = {
-  fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', DataPathPort: 'uint', DefaultAddrPool: strings, SubnetSize: 'uint', ForceNewCluster: 'bool', AutoLockManagers: 'bool', Availability: 'string', Spec: { fields: { Name: 'string', Labels: stringMap } } },
+  fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', DataPathPort: 'uint', DefaultAddrPool: strings, SubnetSize: 'uint', ForceNewCluster: 'bool', AutoLockManagers: 'bool', Availability: 'string', Spec: { fields: { Name: 'string', Labels: stringMap, CAConfig: 'any', EncryptionConfig: 'any' } } },
 };
+
+export const SWARM_UNLOCK: Shape = { fields: { UnlockKey: 'string' } };
 
 export const SWARM_JOIN: Shape = {
   fields: { ListenAddr: 'string', AdvertiseAddr: 'string', DataPathAddr: 'string', RemoteAddrs: strings, JoinToken: 'string', Availability: 'string' },

@@ -3,13 +3,13 @@
 // the cluster's objects from etcd in dockerd's shapes.
 import type { ApiServer, Context } from '../server.ts';
 import type { Engine } from '../engine.ts';
-import { InvalidArgumentError, UnavailableError } from '../../errors.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 import type { InitRequest, JoinApiRequest } from '../../cluster/service.ts';
 import type { NodeSpecUpdate } from '../../cluster/node-admin.ts';
 import type { ServiceSpec } from '../../cluster/types.ts';
 import { randomName } from '../../containers/names.ts';
 import { boolParam, parseFilters } from './query.ts';
-import { decodeBody, FILE_SPEC, NODE_SPEC, SERVICE_SPEC, SWARM_INIT, SWARM_JOIN, SWARM_SPEC } from './body-shape.ts';
+import { decodeBody, FILE_SPEC, NODE_SPEC, SERVICE_SPEC, SWARM_INIT, SWARM_JOIN, SWARM_SPEC, SWARM_UNLOCK } from './body-shape.ts';
 import type { FileObjectSpec } from '../../cluster/secrets.ts';
 import { applyRegistryAuth, withoutRegistryAuth } from '../../cluster/task-images.ts';
 
@@ -38,16 +38,15 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     const version = Number(ctx.query.get('version'));
     if (!Number.isInteger(version)) throw new InvalidArgumentError(`invalid swarm version '${ctx.query.get('version') ?? ''}'`);
     const spec = decodeBody<Record<string, unknown>>(await ctx.json(), SWARM_SPEC, 'swarm.Spec');
-    await cluster.updateSwarm({ version, spec, rotateWorkerToken: boolParam(ctx.query, 'rotateWorkerToken'), rotateManagerToken: boolParam(ctx.query, 'rotateManagerToken') });
+    await cluster.updateSwarm({
+      version, spec, rotateWorkerToken: boolParam(ctx.query, 'rotateWorkerToken'), rotateManagerToken: boolParam(ctx.query, 'rotateManagerToken'),
+      rotateManagerUnlockKey: boolParam(ctx.query, 'rotateManagerUnlockKey'),
+    });
     return { status: 200 };
   });
 
   api.route('GET', '/swarm', async () => ({ body: await cluster.objects().cluster() }));
-  // Autolock is not implemented: the swarm has no unlock key, as dockerd's unlocked swarm.
-  api.route('GET', '/swarm/unlockkey', async () => {
-    cluster.objects();
-    return { body: { UnlockKey: '' } };
-  });
+  api.route('GET', '/swarm/unlockkey', () => ({ body: { UnlockKey: cluster.unlockKey() } }));
 
   api.route('GET', '/nodes', async (ctx) => ({ body: await cluster.objects().nodes(parseFilters(ctx.query.get('filters'))) }));
   api.route('GET', '/nodes/:id', async (ctx) => ({ body: await cluster.objects().node(ctx.params.id) }));
@@ -120,9 +119,9 @@ export function swarmRoutes(api: ApiServer, engine: Engine): void {
     });
   }
 
-  // Autolock is not implemented: there is never anything to unlock. A node in no swarm answers as dockerd does.
-  api.route('POST', '/swarm/unlock', () => {
-    cluster.objects();
-    throw new UnavailableError('berth\'s swarm mode does not implement swarm unlock yet');
+  api.route('POST', '/swarm/unlock', async (ctx) => {
+    const req = decodeBody<{ UnlockKey?: string }>(await ctx.json(), SWARM_UNLOCK, 'swarm.UnlockRequest');
+    await cluster.unlock(req.UnlockKey ?? '');
+    return { status: 200 };
   });
 }
