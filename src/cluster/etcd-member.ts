@@ -146,6 +146,7 @@ export class EtcdMember {
       // Desired state is small and rewritten often: keep its history bounded.
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
+      ...raftTimes(),
     ];
     const out = openSync(join(this.dir, 'etcd.log'), 'a');
     const proc = spawn(bin, args, { stdio: ['ignore', out, out], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
@@ -211,4 +212,19 @@ export class EtcdMember {
     clearTimeout(timer);
     await rm(this.pidFile, { force: true });
   }
+}
+
+/**
+ * etcd's raft heartbeat and election timeout: a heartbeat every 500 ms (etcd's
+ * default is 100 ms) and an election after ten missed, swarm's ratio
+ * (HeartbeatTick 1, ElectionTick 10, of 1 s ticks). Between three idle
+ * managers this halves the leader's traffic with each follower
+ * (bench/swarm-idle.ts); a lost leader is replaced after 5 s, sooner than
+ * swarm's 10 s. BERTH_ETCD_HEARTBEAT_MS sets another heartbeat (every
+ * member of a swarm should have the same).
+ */
+function raftTimes(): string[] {
+  const given = Number(process.env.BERTH_ETCD_HEARTBEAT_MS);
+  const ms = Number.isInteger(given) && given >= 10 ? given : 500;
+  return ['--heartbeat-interval', String(ms), '--election-timeout', String(ms * 10)];
 }

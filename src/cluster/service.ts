@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { EtcdMember, freePort } from './etcd-member.ts';
-import { ClusterStore, KEYS, PREFIX } from './store.ts';
+import { ClusterStore, KEYS } from './store.ts';
+import { loopPrefixes, resyncMs, StateView } from './state-view.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Agent } from './agent.ts';
 import { NetworkAgent } from './network-agent.ts';
@@ -370,15 +371,18 @@ export class ClusterService {
     const files = new ClusterFiles(store, await loadDataKey(this.dir));
     const objects = new ClusterObjects(store, state.NodeID);
     objects.checkReferences = (spec) => files.checkReferences(spec);
-    const agent = new Agent(store, this.engine, state.NodeID, (t) => files.forTask(t));
-    const net = new NetworkAgent(store, this.engine, state.NodeID);
+    // The loops read the watched view; the API (objects) reads etcd.
+    const view = new StateView(store.client, loopPrefixes(state.Role), { resyncMs: resyncMs(), log: (msg) => this.log('warn', msg) });
+    const reads = store.withReads(view);
+    const agent = new Agent(reads, this.engine, state.NodeID, (t) => files.forTask(t));
+    const net = new NetworkAgent(reads, this.engine, state.NodeID);
     // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
     const pass = async () => {
       await net.pass().catch((err: Error) => this.log('warn', `swarm networks: ${err.message}`));
       await agent.pass();
     };
     const m: Membership = {
-      state, member, store, objects, files, networks: net.networks, net,
+      state, member, store, objects, files, networks: net.networks, net, view,
       agent: new ReconcileLoop(pass, (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
@@ -393,16 +397,14 @@ export class ClusterService {
       // (A heartbeat put anew moves to the new lease; the old one's end takes nothing with it.)
       await store.revokeStale(KEYS.leader, state.NodeID);
       await beat(m, this.log);
-      m.watcher = await store.watch(PREFIX);
       const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
       const self = KEYS.nodes + state.NodeID;
-      m.watcher.on('put', (kv) => {
+      // A change, or a prefix to look at afresh (its key is then the prefix).
+      view.onChange((key) => {
         kick();
-        if (kv.key.toString('utf8') === self) this.selfChanged(m);
-      }).on('delete', (kv) => {
-        kick();
-        if (kv.key.toString('utf8') === self) this.selfChanged(m);
-      }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
+        if (self.startsWith(key)) this.selfChanged(m);
+      });
+      await view.start();
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
       if (state.Role === 'manager') {
         m.port = await listenSwarmPort(state.ListenAddr, { ca: readFileSync(tls.ca, 'utf8'), cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') }, {

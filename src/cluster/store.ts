@@ -26,6 +26,14 @@ export const KEYS = {
 
 type Stored<T extends Annotated> = Omit<T, 'Version'>;
 
+/** Reads answered from memory (state-view.ts's watched view); undefined sends the read to etcd. */
+export interface CachedReads {
+  /** The kvs under prefix. */
+  prefix(prefix: string): Promise<IKeyValue[] | undefined>;
+  /** The key's kv, null if absent. */
+  key(key: string): Promise<IKeyValue | null | undefined>;
+}
+
 export interface Member {
   id: string;
   /** The node ID (empty for a member added but not started yet). */
@@ -58,9 +66,16 @@ function encode<T extends Annotated>(obj: T | Stored<T>): string {
 
 export class ClusterStore {
   readonly client: Etcd3;
+  private reads?: CachedReads;
 
-  private constructor(client: Etcd3) {
+  private constructor(client: Etcd3, reads?: CachedReads) {
     this.client = client;
+    this.reads = reads;
+  }
+
+  /** The same store with its reads answered by `reads` where they can be (the loops' view); writes unchanged. */
+  withReads(reads: CachedReads): ClusterStore {
+    return new ClusterStore(this.client, reads);
   }
 
   /**
@@ -90,20 +105,25 @@ export class ClusterStore {
   }
 
   async get<T extends Annotated>(key: string): Promise<T | undefined> {
+    const held = await this.reads?.key(key);
+    if (held !== undefined) return held ? decode<T>(held) : undefined;
     const res = await guard(this.client.get(key).exec());
     return res.kvs[0] ? decode<T>(res.kvs[0]) : undefined;
   }
 
   async list<T extends Annotated>(prefix: string): Promise<T[]> {
-    const res = await guard(this.client.getAll().prefix(prefix).exec());
-    return res.kvs.map((kv) => decode<T>(kv));
+    return (await this.keys(prefix)).map((kv) => decode<T>(kv));
   }
 
   async keys(prefix: string): Promise<IKeyValue[]> {
+    const held = await this.reads?.prefix(prefix);
+    if (held) return held;
     return (await guard(this.client.getAll().prefix(prefix).exec())).kvs;
   }
 
   async getString(key: string): Promise<string | null> {
+    const held = await this.reads?.key(key);
+    if (held !== undefined) return held ? held.value.toString('utf8') : null;
     return guard(this.client.get(key).string());
   }
 
