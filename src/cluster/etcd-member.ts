@@ -215,16 +215,15 @@ export class EtcdMember {
 }
 
 /**
- * etcd's raft heartbeat and election timeout: a heartbeat every 500 ms (etcd's
- * default is 100 ms) and an election after ten missed, swarm's ratio
- * (HeartbeatTick 1, ElectionTick 10, of 1 s ticks). Between three idle
- * managers this halves the leader's traffic with each follower
- * (bench/swarm-idle.ts); a lost leader is replaced after 5 s, sooner than
- * swarm's 10 s. BERTH_ETCD_HEARTBEAT_MS sets another heartbeat (every
- * member of a swarm should have the same).
+ * etcd's raft timing: its defaults (a heartbeat every 100 ms, an election
+ * after 1 s), or BERTH_ETCD_HEARTBEAT_MS with an election after ten missed
+ * (swarm's HeartbeatTick:ElectionTick). 500 ms nearly halves what three idle
+ * managers send each other (bench/swarm-idle.ts) but a member then takes up
+ * to 5.5 s to elect itself when it restarts alone, and a lost leader 5 s to
+ * be replaced; every member of a swarm should have the same.
  */
 function raftTimes(): string[] {
-  const given = Number(process.env.BERTH_ETCD_HEARTBEAT_MS);
-  const ms = Number.isInteger(given) && given >= 10 ? given : 500;
+  const ms = Number(process.env.BERTH_ETCD_HEARTBEAT_MS);
+  if (!Number.isInteger(ms) || ms < 10) return [];
   return ['--heartbeat-interval', String(ms), '--election-timeout', String(ms * 10)];
 }
