@@ -2,7 +2,7 @@
 // against a real etcd (Debian's, on loopback, its own data dir): it answers
 // from memory once read, follows another client's puts and deletes through
 // its watch, reads again after a write of its own client (so a pass sees what
-// it wrote).
+// it wrote), and comes back after etcd restarts under its watch.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,25 +27,32 @@ let etcd: ChildProcess | undefined;
 let dir = '';
 let url = '';
 
-before(async () => {
-  if (!ETCD) return;
-  dir = mkdtempSync('/tmp/bt-state-view-');
-  const [client, peer] = [await freePort(), await freePort()];
-  url = `http://127.0.0.1:${client}`;
-  etcd = spawn(ETCD, ['--name', 'v', '--data-dir', join(dir, 'data'), '--listen-client-urls', url, '--advertise-client-urls', url,
+let ports: [number, number] = [0, 0];
+
+async function startEtcd(): Promise<void> {
+  const peer = ports[1];
+  etcd = spawn(ETCD!, ['--name', 'v', '--data-dir', join(dir, 'data'), '--listen-client-urls', url, '--advertise-client-urls', url,
     '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `v=http://127.0.0.1:${peer}`], { stdio: 'ignore' });
   const probe = new Etcd3({ hosts: url });
   for (let i = 0; ; i++) {
     try {
-      await probe.get('probe').string();
+      await probe.put('probe').value('1');
       break;
     } catch (err) {
-      if (i > 200) throw err;
+      if (i > 300) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
   probe.close();
+}
+
+before(async () => {
+  if (!ETCD) return;
+  dir = mkdtempSync('/tmp/bt-state-view-');
+  ports = [await freePort(), await freePort()];
+  url = `http://127.0.0.1:${ports[0]}`;
+  await startEtcd();
 });
 
 after(() => {
@@ -140,5 +147,32 @@ test('after a write of its own client the next read goes to etcd, so a pass sees
     assert.equal(v.ranges(), before + 2);
   } finally {
     await v.close();
+  }
+});
+
+test('a watch cut by etcd restarting: reads go to etcd meanwhile, and once it reattaches the view reads again and follows changes', { skip: !ETCD && 'no etcd' }, async () => {
+  const other = new Etcd3({ hosts: url });
+  await other.put('/v4/a/before').value('1');
+  const v = await viewOf('/v4/');
+  try {
+    const dead = etcd!;
+    await new Promise((r) => { dead.once('exit', r); dead.kill('SIGKILL'); });
+    await startEtcd();
+    // Written once etcd is back: the view has it by its reattached watch or by reading etcd, either way.
+    await other.put('/v4/a/after').value('2');
+    for (let i = 0; ; i++) {
+      const now = values(await v.view.prefix('/v4/a/'));
+      if (now?.includes('/v4/a/after=2')) break;
+      if (i > 600) throw new Error(`the view never showed the write: ${now?.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(values(await v.view.prefix('/v4/a/')), ['/v4/a/after=2', '/v4/a/before=1']);
+    // And it follows the watch again: a delete arrives as an event.
+    await other.delete().key('/v4/a/before');
+    await changed(v.changes, '/v4/a/before');
+    assert.deepEqual(values(await v.view.prefix('/v4/a/')), ['/v4/a/after=2']);
+  } finally {
+    await v.close();
+    other.close();
   }
 });
