@@ -254,5 +254,6 @@ export function loopPrefixes(role: 'manager' | 'worker'): string[] {
 /** How often the safety check runs: BERTH_SWARM_RESYNC_S seconds (a test sets it long to show the watches alone suffice), else 60. */
 export function resyncMs(): number {
   const s = Number(process.env.BERTH_SWARM_RESYNC_S);
-  return (Number.isFinite(s) && s > 0 ? s : 60) * 1000;
+  // At most setTimeout's limit (24.8 days): past it Node fires at once.
+  return Math.min((Number.isFinite(s) && s > 0 ? s : 60) * 1000, 2 ** 31 - 1);
 }
