@@ -165,6 +165,7 @@ export class EtcdMember {
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
       ...(this.force ? ['--force-new-cluster'] : []),
+      ...raftTimes(),
     ];
     this.force = false;
     const out = openSync(join(this.dir, 'etcd.log'), 'a');
@@ -232,4 +233,18 @@ export class EtcdMember {
     clearTimeout(timer);
     await rm(this.pidFile, { force: true });
   }
+}
+
+/**
+ * etcd's raft timing: its defaults (a heartbeat every 100 ms, an election
+ * after 1 s), or BERTH_ETCD_HEARTBEAT_MS with an election after ten missed
+ * (swarm's HeartbeatTick:ElectionTick). 500 ms nearly halves what three idle
+ * managers send each other (bench/swarm-idle.ts) but a member then takes up
+ * to 5.5 s to elect itself when it restarts alone, and a lost leader 5 s to
+ * be replaced; every member of a swarm should have the same.
+ */
+function raftTimes(): string[] {
+  const ms = Number(process.env.BERTH_ETCD_HEARTBEAT_MS);
+  if (!Number.isInteger(ms) || ms < 10) return [];
+  return ['--heartbeat-interval', String(ms), '--election-timeout', String(ms * 10)];
 }

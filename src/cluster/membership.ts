@@ -5,13 +5,14 @@
 import type { Server } from 'node:https';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Lease, Watcher } from 'etcd3';
+import type { Lease } from 'etcd3';
 import { UnavailableError } from '../errors.ts';
 import type { Role } from './ca.ts';
 import type { EtcdMember, MemberPorts } from './etcd-member.ts';
 import { ClusterStore, KEYS } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Scheduler } from './scheduler.ts';
+import type { StateView } from './state-view.ts';
 import type { ClusterObjects } from './objects.ts';
 import type { ClusterNetworks } from './networks.ts';
 import type { NetworkAgent } from './network-agent.ts';
@@ -26,8 +27,14 @@ const RESTORE = 'The only way to restore a swarm that has lost consensus is to r
 /** dockerd's general refusal of a manager's leave without --force. */
 export const LEAVE_REFUSAL = MANAGER_LEAVES + RESTORE;
 
-const HEARTBEAT_TTL = 10;
-const LEADER_TTL = 5;
+/**
+ * A node is down 15 s after its last heartbeat, as swarmkit's dispatcher
+ * (5 s heartbeat period, three missed); the etcd3 client renews a lease every
+ * third of its TTL, so every 5 s. The leader's lease renews every 3.3 s; a
+ * leader killed without revoking it is replaced after 10 s.
+ */
+const HEARTBEAT_TTL = 15;
+const LEADER_TTL = 10;
 
 /** What a node records of its membership (swarm/state.json), written last at init and join. */
 export interface NodeState {
@@ -60,7 +67,8 @@ export interface Membership {
   port?: Server;
   heartbeat?: Lease;
   leaderLease?: Lease;
-  watcher?: Watcher;
+  /** The state the loops read, kept by watches (state-view.ts). */
+  view?: StateView;
   agent: ReconcileLoop;
   scheduler?: ReconcileLoop;
   campaign?: NodeJS.Timeout;
@@ -96,6 +104,12 @@ export function rebeat(m: Membership, log: Log): void {
 /** Bids for leadership until won; the winner runs the scheduler. */
 export async function campaign(m: Membership, log: Log): Promise<void> {
   if (m.closing) return;
+  // While the view shows a leader no bid is made: each grants a lease, a raft write.
+  if (await m.view?.key(KEYS.leader).catch(() => undefined)) {
+    if (!m.closing) m.campaign = setTimeout(() => void campaign(m, log), 1000);
+    return;
+  }
+  if (m.closing) return;
   const lease = m.store.lease(LEADER_TTL);
   let won = false;
   try {
@@ -109,7 +123,7 @@ export async function campaign(m: Membership, log: Log): Promise<void> {
     return;
   }
   m.leaderLease = lease;
-  const scheduler = new Scheduler(m.store);
+  const scheduler = new Scheduler(m.view ? m.store.withReads(m.view) : m.store);
   m.scheduler = new ReconcileLoop(() => scheduler.pass(), (err) => log('warn', `swarm scheduler: ${err.message}`), 1000);
   m.scheduler.kick();
   lease.on('lost', () => {
@@ -146,7 +160,7 @@ export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean
   m.unsubscribe();
   await m.agent.stop();
   await m.scheduler?.stop();
-  await m.watcher?.cancel().catch(() => {});
+  await m.view?.stop();
   // Revoked, not left to expire: the node shows down and leadership is free at once.
   await m.leaderLease?.revoke().catch(() => {});
   if (o.keepHeartbeat) m.heartbeat?.release();

@@ -9,7 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ConflictError, InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { EtcdMember, freePort } from './etcd-member.ts';
-import { ClusterStore, KEYS, PREFIX } from './store.ts';
+import { ClusterStore, KEYS } from './store.ts';
+import { loopPrefixes, resyncMs, StateView } from './state-view.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Agent } from './agent.ts';
 import { NetworkAgent } from './network-agent.ts';
@@ -114,7 +115,7 @@ export class ClusterService {
         await this.keys.write(KEY_FILES.key, key);
       },
       memoryFile: (content) => this.keys.memoryFile(content),
-      rewatch: (m) => this.watchState(m),
+      rewatch: (m) => m.view?.rebind(m.store.client) ?? Promise.resolve(),
     });
   }
 
@@ -567,15 +568,18 @@ export class ClusterService {
     const files = new ClusterFiles(store, await loadDataKey(this.dir, (raw) => this.keys.open(DATA_KEY_FILE, raw)));
     const objects = new ClusterObjects(store, state.NodeID);
     objects.checkReferences = (spec) => files.checkReferences(spec);
-    const agent = new Agent(store, this.engine, state.NodeID, (t) => files.forTask(t));
-    const net = new NetworkAgent(store, this.engine, state.NodeID);
+    // The loops read the watched view; the API (objects) reads etcd.
+    const view = new StateView(store.client, [...loopPrefixes(state.Role), ROTATION, ...(state.Role === 'manager' ? [UNLOCK_KEY] : [])], { resyncMs: resyncMs(), log: (msg) => this.log('warn', msg) });
+    const reads = store.withReads(view);
+    const agent = new Agent(reads, this.engine, state.NodeID, (t) => files.forTask(t));
+    const net = new NetworkAgent(reads, this.engine, state.NodeID);
     // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
     const pass = async () => {
       await net.pass().catch((err: Error) => this.log('warn', `swarm networks: ${err.message}`));
       await agent.pass();
     };
     const m: Membership = {
-      state, member, store, objects, files, networks: net.networks, net,
+      state, member, store, objects, files, networks: net.networks, net, view,
       agent: new ReconcileLoop(pass, (err) => this.log('warn', `swarm agent: ${err.message}`), 2000),
       unsubscribe: () => {},
       closing: false,
@@ -594,7 +598,16 @@ export class ClusterService {
       // (A heartbeat put anew moves to the new lease; the old one's end takes nothing with it.)
       await store.revokeStale(KEYS.leader, state.NodeID);
       await beat(m, this.log);
-      await this.watchState(m);
+      const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
+      const self = KEYS.nodes + state.NodeID;
+      // A change, or a prefix to look at afresh (its key is then the prefix): the loops look, and this node takes its own changes (role, lock, rotation).
+      view.onChange((key) => {
+        kick();
+        if (self.startsWith(key)) this.selfChanged(m);
+        if (UNLOCK_KEY.startsWith(key)) this.followLock(m);
+        if (ROTATION.startsWith(key)) this.rotation.follow(m);
+      });
+      await view.start();
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
       const logs = serveLogs(store, () => this.logSource);
       if (state.Role === 'manager') {
@@ -630,24 +643,6 @@ export class ClusterService {
       throw err;
     }
     return m;
-  }
-
-  /** The watch on the swarm's keys that kicks the loops and takes this node's own changes (role, lock, rotation). */
-  private async watchState(m: Membership): Promise<void> {
-    const old = m.watcher;
-    m.watcher = await m.store.watch(PREFIX);
-    await old?.cancel().catch(() => {});
-    const kick = () => { m.net.markDirty(); m.agent.kick(); m.scheduler?.kick(); };
-    const self = KEYS.nodes + m.state.NodeID;
-    m.watcher.on('put', (kv) => {
-      kick();
-      if (kv.key.toString('utf8') === self) this.selfChanged(m);
-      if (kv.key.toString('utf8') === UNLOCK_KEY) this.followLock(m);
-      if (kv.key.toString('utf8') === ROTATION) this.rotation.follow(m);
-    }).on('delete', (kv) => {
-      kick();
-      if (kv.key.toString('utf8') === self) this.selfChanged(m);
-    }).on('error', (err) => this.log('warn', `swarm watch: ${err.message}`));
   }
 
   /** The key files follow the unlock key's record; tried again while no manager can hand the key over. */

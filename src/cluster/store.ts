@@ -32,6 +32,23 @@ interface Gate {
   p?: Promise<unknown>;
 }
 
+/** The client and what goes with it, shared by a store and its copies withReads: a renewal replaces client and quorum for all. */
+interface Connection {
+  client: Etcd3;
+  /** Asks the member the client talks to about its leader. */
+  quorum: QuorumCheck;
+  urls: string[];
+  gate: Gate;
+}
+
+/** Reads answered from memory (state-view.ts's watched view); undefined sends the read to etcd. */
+export interface CachedReads {
+  /** The kvs under prefix. */
+  prefix(prefix: string): Promise<IKeyValue[] | undefined>;
+  /** The key's kv, null if absent. */
+  key(key: string): Promise<IKeyValue | null | undefined>;
+}
+
 export interface Member {
   id: string;
   /** The node ID (empty for a member added but not started yet). */
@@ -70,23 +87,26 @@ function encode<T extends Annotated>(obj: T | Stored<T>): string {
 }
 
 export class ClusterStore {
-  /** Replaced when the node's certificate is renewed (swapCredentials). */
-  client: Etcd3;
-  private readonly urls: string[];
-  private readonly gate: Gate;
+  private readonly conn: Connection;
+  private readonly reads?: CachedReads;
 
-  /** Asks the member this client talks to about its leader; replaced with the client. */
-  private quorum: QuorumCheck;
+  private constructor(conn: Connection, reads?: CachedReads) {
+    this.conn = conn;
+    this.reads = reads;
+  }
 
-  private constructor(client: Etcd3, urls: string[], gate: Gate) {
-    this.client = client;
-    this.urls = urls;
-    this.gate = gate;
-    this.quorum = new QuorumCheck(client);
+  /** The etcd client; replaced when the node's certificate is renewed (swapCredentials). */
+  get client(): Etcd3 {
+    return this.conn.client;
   }
 
   private guard<T>(call: () => Promise<T>): Promise<T> {
-    return guard(call, this.quorum);
+    return guard(call, this.conn.quorum);
+  }
+
+  /** The same store with its reads answered by `reads` where they can be (the loops' view); writes unchanged. */
+  withReads(reads: CachedReads): ClusterStore {
+    return new ClusterStore(this.conn, reads);
   }
 
   /**
@@ -96,24 +116,25 @@ export class ClusterStore {
    */
   async whileRestarting(fn: () => Promise<void>): Promise<void> {
     const p = fn();
-    this.gate.p = p;
+    this.conn.gate.p = p;
     try {
       await p;
     } finally {
-      if (this.gate.p === p) this.gate.p = undefined;
+      if (this.conn.gate.p === p) this.conn.gate.p = undefined;
     }
   }
 
   /**
-   * A renewed certificate: calls from now on go through a client that shows
-   * it. The old client is returned, to be closed once the leases and the
-   * watch made through it have moved.
+   * A renewed certificate: calls from now on, of this store and of its
+   * copies withReads, go through a client that shows it. The old client is
+   * returned, to be closed once the leases and the watches made through it
+   * have moved.
    */
   async swapCredentials(tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<Etcd3> {
-    const next = await ClusterStore.connect(this.urls, tls, this.gate);
-    const old = this.client;
-    this.client = next.client;
-    this.quorum = new QuorumCheck(next.client);
+    const next = await ClusterStore.connect(this.conn.urls, tls, this.conn.gate);
+    const old = this.conn.client;
+    this.conn.client = next.client;
+    this.conn.quorum = new QuorumCheck(next.client);
     return old;
   }
 
@@ -144,7 +165,7 @@ export class ClusterStore {
         }
       },
     } as unknown as typeof policy;
-    return new ClusterStore(new Etcd3({
+    const client = new Etcd3({
       hosts: urls,
       credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
       // Members are dialled by IP, which TLS may not name as a server: the name checked is the managers' role.
@@ -161,24 +182,30 @@ export class ClusterStore {
         host: () => noop,
         global: gated,
       },
-    }), urls, gate);
+    });
+    return new ClusterStore({ client, quorum: new QuorumCheck(client), urls, gate });
   }
 
   async get<T extends Annotated>(key: string): Promise<T | undefined> {
+    const held = await this.reads?.key(key);
+    if (held !== undefined) return held ? decode<T>(held) : undefined;
     const res = await this.guard(() => this.client.get(key).exec());
     return res.kvs[0] ? decode<T>(res.kvs[0]) : undefined;
   }
 
   async list<T extends Annotated>(prefix: string): Promise<T[]> {
-    const res = await this.guard(() => this.client.getAll().prefix(prefix).exec());
-    return res.kvs.map((kv) => decode<T>(kv));
+    return (await this.keys(prefix)).map((kv) => decode<T>(kv));
   }
 
   async keys(prefix: string): Promise<IKeyValue[]> {
+    const held = await this.reads?.prefix(prefix);
+    if (held) return held;
     return (await this.guard(() => this.client.getAll().prefix(prefix).exec())).kvs;
   }
 
   async getString(key: string): Promise<string | null> {
+    const held = await this.reads?.key(key);
+    if (held !== undefined) return held ? held.value.toString('utf8') : null;
     return this.guard(() => this.client.get(key).string());
   }
 

@@ -47,9 +47,10 @@ function mounts(): string[] {
   return [`${ROOT}:${ROOT}:ro`, ...(nm.startsWith(ROOT + '/') ? [] : [`${nm}:${nm}:ro`]), '/usr/bin/etcd:/usr/bin/etcd:ro'];
 }
 
-const START = (env: Record<string, string>) => `set -e
+/** The host's daemon started, with `env` (knobs a test sets) in its environment. */
+const start = (env: Record<string, string>) => `set -e
 [ -f /run/berth.pid ] && kill -0 "$(cat /run/berth.pid)" 2>/dev/null && exit 0
-${Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join('')}setsid ${BERTH} daemon -H unix:///run/berth.sock -H tcp://0.0.0.0:${ENGINE} --tlsverify --tlscacert /etc/berth-tls/ca.pem --tlscert /etc/berth-tls/server.pem --tlskey /etc/berth-tls/server-key.pem </dev/null >>/var/log/berth.log 2>&1 &
+setsid env ${Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(' ')} ${BERTH} daemon -H unix:///run/berth.sock -H tcp://0.0.0.0:${ENGINE} --tlsverify --tlscacert /etc/berth-tls/ca.pem --tlscert /etc/berth-tls/server.pem --tlskey /etc/berth-tls/server-key.pem </dev/null >>/var/log/berth.log 2>&1 &
 echo $! > /run/berth.pid`;
 
 async function until(what: string, fn: () => boolean, ms: number): Promise<void> {
@@ -60,7 +61,7 @@ async function until(what: string, fn: () => boolean, ms: number): Promise<void>
   }
 }
 
-/** daemonEnv: the environment the host's berth daemon starts with (a test's knob, e.g. BERTH_SWARM_MIN_CERT_EXPIRY). */
+/** daemonEnv: the environment the host's berth daemon starts with (a test's knob, e.g. BERTH_SWARM_MIN_CERT_EXPIRY, BERTH_SWARM_RESYNC_S). */
 export async function startSwarmHost(d: TestDaemon, name: string, o: { daemonEnv?: Record<string, string> } = {}): Promise<SwarmHost> {
   const certs = clientCerts(d);
   // The host's server certificate is written once its address is known; the bind shows it.
@@ -81,7 +82,7 @@ export async function startSwarmHost(d: TestDaemon, name: string, o: { daemonEnv
     berth: (args, o = {}) => run(BERTH, args, { env, timeout: o.timeout ?? 120_000, input: o.input }),
     exec: (script) => host.exec(script),
     async startDaemon() {
-      const r = host.exec(START(o.daemonEnv ?? {}));
+      const r = host.exec(start(o.daemonEnv ?? {}));
       if (r.code !== 0) throw new Error(`starting berth on ${name}: ${r.stderr}`);
       await until(`berth on ${name}`, () => h.berth(['version', '--format', '{{.Server.Version}}'], { timeout: 10_000 }).code === 0, 90_000)
         .catch((err: Error) => { throw new Error(`${err.message}: ${host.exec('tail -20 /var/log/berth.log').stdout}`); });
