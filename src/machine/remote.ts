@@ -253,7 +253,12 @@ const SCRIPT_LOG = '/var/log/berth-install.log';
  */
 export const SCRIPT_INSTALL_SCRIPT = `${INSTALL_HEAD}export DEBIAN_FRONTEND=noninteractive
 : >${SCRIPT_LOG}
-fail() { echo "$1; the end of ${SCRIPT_LOG}:" >&2; tail -n 5 ${SCRIPT_LOG} >&2; exit 1; }
+# The log's first error lines say why (a stack trace's tail is braces); else its last lines.
+fail() {
+  echo "$1; from ${SCRIPT_LOG}:" >&2
+  grep -m 3 -E '(^|[^[:alnum:]])(E:|ERR!|[A-Za-z]*Error:|error:)' ${SCRIPT_LOG} >&2 || tail -n 5 ${SCRIPT_LOG} >&2
+  exit 1
+}
 if ! command -v npm >/dev/null 2>&1; then
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends npm; } >>${SCRIPT_LOG} 2>&1 || fail "apt-get could not install npm"
 fi
