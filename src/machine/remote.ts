@@ -5,6 +5,7 @@
 //   /etc/berth/machine/          daemon.json, ca.pem, server.pem, server-key.pem, berth-service
 //   /etc/systemd/system/berth.service   where systemd runs the host
 // The daemon serves unix:///run/berth.sock and tcp://0.0.0.0:2376 with --tlsverify.
+import { parseReach, REACH_SCRIPT, type Reach } from './reach.ts';
 import { ENGINE_PORT } from './store.ts';
 
 export const INSTALL_DIR = '/opt/berth';
@@ -112,28 +113,6 @@ case "$1" in
 esac
 `;
 
-/** The npm registry install.sh's `npm ci` fetches from. */
-export const NPM_REGISTRY = 'registry.npmjs.org';
-
-/**
- * Whether the host reaches its apt mirror (the first http(s) URI of its
- * sources) and the npm registry: a TCP connect of at most 5 s each, through
- * bash's /dev/tcp (bash and timeout are Essential in Debian, curl is not).
- */
-const REACH_SCRIPT = `
-reach() { timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
-m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -n 's#^deb  *\\(\\[[^]]*\\]  *\\)\\{0,1\\}\\(https\\{0,1\\}\\)://\\([^/ ]*\\).*#\\2 \\3#p' | head -n 1)
-[ -n "$m" ] || m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's#^URIs: *\\(https\\{0,1\\}\\)://\\([^/ ]*\\).*#\\1 \\2#p' | head -n 1)
-if [ -n "$m" ]; then
-  set -- $m
-  port=80; [ "$1" = https ] && port=443
-  reach "$2" $port && echo "@reach-apt $2" || echo "@unreached-apt $2"
-else
-  echo "@unreached-apt (no apt source)"
-fi
-reach ${NPM_REGISTRY} 443 && echo "@reach-npm" || echo "@unreached-npm"
-`;
-
 /** First look at a host: its os-release, architecture, missing packages, the package it has, its init, its user (and, asked, which registries it reaches). */
 export function probeScript(o: { reach: boolean }): string {
   return (o.reach ? REACH_SCRIPT : '') + PROBE_SCRIPT;
@@ -159,9 +138,9 @@ export interface HostFacts {
   uid: number;
   /** A user other than root may run sudo without a password. */
   sudo: boolean;
-  /** The apt mirror's host and whether it answered; undefined when not probed. */
-  apt?: { host: string; reached: boolean };
-  npm?: boolean;
+  /** Whether the apt mirror and npm's registry answer (over HTTPS, trusted); undefined when not probed. */
+  apt?: Reach;
+  npm?: Reach;
   arch: string;
   systemd: boolean;
   build?: string;
@@ -181,8 +160,10 @@ export function parseProbe(out: string): HostFacts {
     const v = rest.join(' ');
     if (tag === '@uid') facts.uid = Number(v);
     else if (tag === '@sudo') facts.sudo = true;
-    else if (tag === '@reach-apt' || tag === '@unreached-apt') facts.apt = { host: v, reached: tag === '@reach-apt' };
-    else if (tag === '@reach-npm' || tag === '@unreached-npm') facts.npm = tag === '@reach-npm';
+    else if (tag === '@reach') {
+      const r = parseReach(rest);
+      if (r) facts[r.what] = r.reach;
+    }
     else if (tag === '@arch') facts.arch = v;
     else if (tag === '@systemd') facts.systemd = true;
     else if (tag === '@build') facts.build = v;
@@ -253,7 +234,12 @@ const SCRIPT_LOG = '/var/log/berth-install.log';
  */
 export const SCRIPT_INSTALL_SCRIPT = `${INSTALL_HEAD}export DEBIAN_FRONTEND=noninteractive
 : >${SCRIPT_LOG}
-fail() { echo "$1; the end of ${SCRIPT_LOG}:" >&2; tail -n 5 ${SCRIPT_LOG} >&2; exit 1; }
+# The log's first error lines say why (a stack trace's tail is braces); else its last lines.
+fail() {
+  echo "$1; from ${SCRIPT_LOG}:" >&2
+  grep -m 3 -E '(^|[^[:alnum:]])(E:|ERR!|[A-Za-z]*Error:|error:)' ${SCRIPT_LOG} >&2 || tail -n 5 ${SCRIPT_LOG} >&2
+  exit 1
+}
 if ! command -v npm >/dev/null 2>&1; then
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends npm; } >>${SCRIPT_LOG} 2>&1 || fail "apt-get could not install npm"
 fi
@@ -290,6 +276,7 @@ if [ -f /etc/systemd/system/berth.service ]; then
   systemctl daemon-reload 2>/dev/null || true
 fi
 rm -rf ${CONF_DIR}
+rmdir /etc/berth 2>/dev/null
 [ "$(readlink /usr/local/bin/docker)" = ${INSTALL_DIR}/dist/berth ] && rm -f /usr/local/bin/docker
 [ "$(readlink /usr/local/bin/berth)" = ${INSTALL_DIR}/dist/berth ] && rm -f /usr/local/bin/berth
 # install.sh's link (the script install)

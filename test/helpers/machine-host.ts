@@ -9,7 +9,7 @@
 // default route) unless made `online`.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { BERTH, run, type TestDaemon } from './daemon.ts';
@@ -79,6 +79,25 @@ export interface MachineHostOptions {
    * it the host reaches only its bridge: the registries are out of reach.
    */
   online?: boolean;
+  /**
+   * PEM certificates the host's admin has added to its trust store
+   * (/usr/local/share/ca-certificates, then update-ca-certificates), as on a
+   * host behind a proxy that re-signs HTTPS. `online` hosts get this
+   * machine's own additions (localCaCerts()) unless told otherwise.
+   */
+  caCerts?: string[];
+}
+
+/**
+ * The CAs this machine's admin added to its trust store: Debian's place for
+ * them, /usr/local/share/ca-certificates. Here HTTPS goes out through a proxy
+ * that re-signs it with one of them, so a host reaching out through this
+ * machine needs them as this machine does.
+ */
+export function localCaCerts(): string[] {
+  const dir = '/usr/local/share/ca-certificates';
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.crt')).sort().map((f) => readFileSync(join(dir, f), 'utf8'));
 }
 
 /**
@@ -103,6 +122,8 @@ export async function startMachineHost(d: TestDaemon, name: string, o: MachineHo
     // Each host its own host keys: the cached rootfs has none.
     'ssh-keygen -A >/dev/null',
     o.online ? ':' : 'ip route del default',
+    // The admin's CAs, one file each, as update-ca-certificates wants them.
+    'if [ -n "$CA_CERTS" ]; then printf "%s\\n" "$CA_CERTS" | awk \'/BEGIN CERTIFICATE/{n++} {print > ("/usr/local/share/ca-certificates/berth-test-" n ".crt")}\' && update-ca-certificates >/dev/null; fi',
     ...(o.users ?? []).flatMap((u) => [
       `useradd -m -s /bin/bash ${u.name}`,
       `mkdir -p -m 700 /home/${u.name}/.ssh && cp /root/.ssh/authorized_keys /home/${u.name}/.ssh/ && chown -R ${u.name}: /home/${u.name}/.ssh`,
@@ -111,10 +132,12 @@ export async function startMachineHost(d: TestDaemon, name: string, o: MachineHo
     // systemd: its own start of sshd (Debian's ssh.service); the container's /run a tmpfs of its own.
     o.systemd ? 'exec /lib/systemd/systemd' : 'exec /usr/sbin/sshd -D -e',
   ].join('\n');
+  const caCerts = o.caCerts ?? (o.online ? localCaCerts() : []);
   const r = d.berth(['run', '-d', '--privileged', '--name', name, '--hostname', name, '-v', `${name}-data:/var/lib/berth`,
     ...(o.mounts ?? []).flatMap((m) => ['-v', m]),
     ...(o.systemd ? ['--tmpfs', '/run', '--tmpfs', '/run/lock', '-e', 'container=berth', '--stop-signal', 'SIGRTMIN+3'] : []),
     '-e', `AUTH_KEY=${readFileSync(join(dir, 'key.pub'), 'utf8').trim()}`, ...(o.osRelease !== undefined ? ['-e', `OS_RELEASE=${o.osRelease}`] : []),
+    ...(caCerts.length ? ['-e', `CA_CERTS=${caCerts.map((c) => c.trim()).join('\n')}`] : []),
     IMAGE, 'sh', '-c', start]);
   if (r.code !== 0) throw new Error(`host container ${name}: ${r.stderr}`);
   const addr = d.berth(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', name]).stdout.trim();

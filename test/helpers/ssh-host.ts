@@ -7,7 +7,7 @@
 // PATH that gives OpenSSH the test's config: its key, its known_hosts, never
 // a prompt. Nothing leaves the machine.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BERTH, run, type RunResult, type TestDaemon } from './daemon.ts';
@@ -83,6 +83,8 @@ export async function startSshHost(d: TestDaemon, addr = '10.213.0.2'): Promise<
       'StrictModes no',
       // A docker CLI command opens several sessions at once; on a loaded machine the default (10) drops some.
       'MaxStartups 100:30:200',
+      // A client may ask for the resident CLI on the host (bench/ssh.ts does).
+      'AcceptEnv BERTH_CLI_RESIDENT',
       `SetEnv PATH=${join(dir, 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin DOCKER_HOST=${d.host}`,
       '',
     ].join('\n'));
@@ -103,13 +105,16 @@ export async function startSshHost(d: TestDaemon, addr = '10.213.0.2'): Promise<
     writeFileSync(join(dir, 'clientbin', 'ssh'), '#!/bin/sh\nexec /usr/bin/ssh -F "$BT_SSH_CONFIG" "$@"\n');
     chmodSync(join(dir, 'clientbin', 'ssh'), 0o755);
     mkdirSync(join(dir, 'config'));
-    sshd = spawn('ip', ['netns', 'exec', ns, SSHD, '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    sshd.stderr!.on('data', (c: Buffer) => { log += c; });
+    // Its log goes to a file: a pipe to this process is not read while a CLI runs synchronously, and
+    // once a bench's hundreds of logins fill it, sshd blocks writing "Accepted publickey" mid-login.
+    const logFd = openSync(join(dir, 'sshd.log'), 'a');
+    sshd = spawn('ip', ['netns', 'exec', ns, SSHD, '-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', logFd] });
+    closeSync(logFd);
+    const log = (): string => readFileSync(join(dir, 'sshd.log'), 'utf8');
     // Listening once a connect to port 22 in the namespace succeeds.
     for (let i = 0; ; i++) {
       if (spawnSync('ip', ['netns', 'exec', ns, 'bash', '-c', `exec 3<>/dev/tcp/${addr}/22`]).status === 0) break;
-      if (i > 100 || sshd.exitCode !== null) throw new Error(`sshd did not start: ${log}`);
+      if (i > 100 || sshd.exitCode !== null) throw new Error(`sshd did not start: ${log()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   } catch (err) {

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { BERTH, DOCKER, TestDaemon, busyboxTarPath, run, type RunResult } from '../helpers/daemon.ts';
 import { debootstrapInstalled, startMachineHost, type MachineHost } from '../helpers/machine-host.ts';
 import { exitSshMasters } from '../helpers/ssh-host.ts';
+import { startFakeMirrors } from '../helpers/fake-mirrors.ts';
 
 const TAG = Math.random().toString(16).slice(2, 8);
 
@@ -111,7 +112,9 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
 
   test('the install script on a host that reaches no registry is refused up front, naming what it cannot reach', () => {
     const r = berth(['machine', 'create', '--install-method', 'script', '--ssh-host', host.addr, '--ssh-key', host.key, 'm1']);
-    assert.deepEqual([r.code, r.stderr], [1, `Error creating machine: --install-method script: ${host.addr} cannot reach deb.debian.org or registry.npmjs.org; use --install-method copy to copy this host's berth\n`]);
+    // Each with the host's own reason: no route, so no name server either.
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^Error creating machine: --install-method script: ${host.addr.replace(/\./g, '\\.')} does not reach deb\\.debian\\.org \\([^)]+\\) or registry\\.npmjs\\.org \\([^)]+\\); use --install-method copy to copy this host's berth\n$`));
     nothingLeft('m1');
     assert.equal(host.exec('test -e /opt/berth || test -e /etc/berth').code, 1);
   });
@@ -131,12 +134,50 @@ describe('berth machine', { skip: !debootstrapInstalled() && 'debootstrap is not
     }
   });
 
+  test('auto and script check HTTPS with verification: a registry whose certificate the host does not trust means the copy, saying why', async () => {
+    // The mirror and the registry answer on this machine's side of the host's bridge, npm's with a
+    // certificate from a CA the host does not have: what a proxy re-signing HTTPS looks like to it.
+    const gw = d.berth(['inspect', '-f', '{{.NetworkSettings.Gateway}}', host.name]).stdout.trim();
+    const mirrors = await startFakeMirrors(gw);
+    assert.equal(host.exec(`cp /etc/hosts /etc/hosts.orig && echo "${gw} deb.debian.org registry.npmjs.org" >> /etc/hosts`).code, 0);
+    try {
+      const untrusted = `${host.addr} does not trust the certificate of registry.npmjs.org (Certificate verification failed: The certificate is NOT trusted. The certificate issuer is unknown.); ` +
+        'behind a proxy that re-signs HTTPS, the host needs its CA (in /usr/local/share/ca-certificates, then update-ca-certificates)';
+      const script = berth(['machine', 'create', '--install-method', 'script', '--ssh-host', host.addr, '--ssh-key', host.key, 'm1']);
+      assert.deepEqual([script.code, script.stderr], [1, `Error creating machine: --install-method script: ${untrusted}; use --install-method copy to copy this host's berth\n`]);
+      nothingLeft('m1');
+      // The TCP connect succeeded: the handshake is what failed, and no request was made.
+      assert.deepEqual(mirrors.seen(), ['https handshake failed']);
+
+      const auto = berth(['machine', 'create', '--ssh-host', host.addr, '--ssh-key', host.key, 'm1']);
+      assert.equal(auto.code, 0, auto.stderr + auto.stdout);
+      assert.match(auto.stdout, new RegExp(`\nCopying this host's berth \\(${untrusted.replace(/[.()/]/g, '\\$&')}\\)\\.\\.\\.\n`));
+      assert.equal(berth(['machine', 'inspect', '-f', '{{.Berth.InstallMethod}}', 'm1']).stdout, 'copy\n');
+      assert.equal(berth(['machine', 'rm', '-y', 'm1']).code, 0);
+
+      // The host's admin adds the CA: now the check passes and the script runs (and fails at
+      // apt, these mirrors having no packages), leaving nothing.
+      assert.equal(host.exec(`echo '${mirrors.caPem.trim()}' > /usr/local/share/ca-certificates/re-signing-proxy.crt && update-ca-certificates >/dev/null`).code, 0);
+      const trusted = berth(['machine', 'create', '--install-method', 'script', '--ssh-host', host.addr, '--ssh-key', host.key, 'm1']);
+      assert.equal(trusted.code, 1, trusted.stdout);
+      assert.match(trusted.stdout, new RegExp(`Installing berth with its install script \\(${host.addr.replace(/\./g, '\\.')} reaches deb\\.debian\\.org and registry\\.npmjs\\.org\\)`));
+      assert.match(trusted.stderr, /^Error installing berth on [\d.]+: apt-get could not install npm; from \/var\/log\/berth-install\.log:; (E|W): /);
+      assert.ok(mirrors.seen().includes('https GET /'), mirrors.seen().join(', '));
+      nothingLeft('m1');
+      assert.equal(host.exec('test -e /opt/berth || test -e /etc/berth || test -e /usr/local/bin/berth').code, 1);
+    } finally {
+      berth(['machine', 'rm', '-y', '-f', 'm1']);
+      host.exec('cp /etc/hosts.orig /etc/hosts; rm -f /etc/hosts.orig /usr/local/share/ca-certificates/re-signing-proxy.crt; update-ca-certificates --fresh >/dev/null 2>&1');
+      mirrors.stop();
+    }
+  });
+
   test('create installs berth on the host; a container runs there through the context', () => {
     const r = berth(['machine', 'create', '--driver', 'ssh', '--ssh-host', host.addr, '--ssh-user', 'root', '--ssh-port', '22', '--ssh-key', host.key, 'm1']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /Provisioning with Debian GNU\/Linux 12 \(bookworm\)\.\.\.\n/);
     // auto: the host reaches neither the apt mirror nor npm (no default route), so this host's build is copied.
-    assert.match(r.stdout, /Copying this host's berth \([\d.]+ does not reach deb\.debian\.org or registry\.npmjs\.org\)\.\.\.\n/);
+    assert.match(r.stdout, /Copying this host's berth \([\d.]+ does not reach deb\.debian\.org \([^)]+\) or registry\.npmjs\.org \([^)]+\)\)\.\.\.\n/);
     assert.equal(berth(['machine', 'inspect', '-f', '{{.Berth.InstallMethod}}', 'm1']).stdout, 'copy\n');
     assert.match(r.stdout, /berth is up and running!\n/);
     // The remote daemon serves mutual TLS on :2376 and runs under the pidfile service (no systemd in the container).

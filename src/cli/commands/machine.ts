@@ -65,7 +65,7 @@ export function registerMachineCommands(program: Command): void {
     .option('--ssh-user <user>', 'SSH user', 'root')
     .option('--ssh-port <port>', 'SSH port', '22')
     .option('--ssh-key <path>', 'SSH private key (else OpenSSH\'s own choice: agent, ~/.ssh)')
-    .option('--install-method <method>', 'script (the install script, on the host), copy (this host\'s build), or auto (script when the host reaches the apt mirror and npm registry)', 'auto')
+    .option('--install-method <method>', 'script (the install script, on the host), copy (this host\'s build), or auto (script when the host reaches the apt mirror and npm\'s registry, trusting its HTTPS certificate)', 'auto')
     .argument('[name]')
     .action(async (name: string | undefined, f: { driver: string; sshHost?: string; sshUser: string; sshPort: string; sshKey?: string; installMethod: string }, cmd: Command) => {
       if (!name) throw new CliError('Error: No machine name specified', 1);
