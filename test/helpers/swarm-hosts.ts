@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BERTH, DOCKER, ROOT, busyboxTarPath, run, type RunResult, type TestDaemon } from './daemon.ts';
 import { startMachineHost, type MachineHost } from './machine-host.ts';
 import { makeCa, makeClientCert, makeServerCert } from '../../src/machine/certs.ts';
+import { waitFor } from './wait.ts';
 
 export const ENGINE = 2376;
 
@@ -105,4 +106,15 @@ export async function startSwarmHost(d: TestDaemon, name: string, o: { daemonEnv
   const imp = h.berth(['import', '--change', 'CMD ["sh"]', tar, 'busybox:latest'], { timeout: 300_000 });
   if (imp.code !== 0) throw new Error(`seeding busybox on ${name}: ${imp.stderr}`);
   return h;
+}
+
+/** A swarm's convergence, polled every 500 ms (each look is a docker CLI call on a test host) for up to a minute by default. */
+export function waitSwarm<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
+  return waitFor(what, fn, ms, 500);
+}
+
+/** `docker node ls` on h as "hostname status manager-status" lines, sorted; the CLI's error if it fails. */
+export function nodeLines(h: SwarmHost): string {
+  const r = h.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
+  return r.code === 0 ? r.stdout.split('\n').filter(Boolean).map((l) => l.trim()).sort().join('\n') : `error: ${r.stderr}`;
 }

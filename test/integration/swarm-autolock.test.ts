@@ -7,21 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { callApi } from '../helpers/api-call.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-function call(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    request({ socketPath, method, path, headers: payload ? { 'Content-Type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    }).on('error', reject).end(payload);
-  });
-}
 
 const KEY_RE = /^SWMKEY-1-[A-Za-z0-9+/]{43}$/;
 const LOCKED = 'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.';
@@ -53,7 +42,7 @@ describe('swarm autolock on one manager', { skip: !DOCKER && 'no docker CLI' }, 
     assert.equal(d.berth(['swarm', 'unlock-key', '-q']).stdout.trim(), key);
     const berthShow = d.berth(['swarm', 'unlock-key']);
     assert.equal(berthShow.stdout, d.docker(['swarm', 'unlock-key']).stdout.replace(/docker swarm/g, 'berth swarm'));
-    const sw = JSON.parse((await call(d.socket, 'GET', '/swarm')).body) as { Spec: { EncryptionConfig: { AutoLockManagers: boolean } } };
+    const sw = JSON.parse((await callApi(d.socket, 'GET', '/swarm')).body) as { Spec: { EncryptionConfig: { AutoLockManagers: boolean } } };
     assert.equal(sw.Spec.EncryptionConfig.AutoLockManagers, true);
     // No private key in the clear: the node's TLS key, the CA key, the secrets' data key.
     for (const f of ['certificates/swarm-node.key', 'certificates/swarm-root-ca.key', 'secrets.key']) {
@@ -76,7 +65,7 @@ describe('swarm autolock on one manager', { skip: !DOCKER && 'no docker CLI' }, 
     assert.equal(state(), 'locked');
     assert.equal(d.docker(['info', '--format', '{{.Swarm.Error}}']).stdout.trim(), LOCKED);
     for (const path of ['/swarm', '/nodes', '/services', '/secrets', '/swarm/unlockkey']) {
-      const r = await call(d.socket, 'GET', path);
+      const r = await callApi(d.socket, 'GET', path);
       assert.deepEqual([r.status, JSON.parse(r.body)], [503, { message: LOCKED }], path);
     }
     const ls = d.docker(['node', 'ls']);
@@ -85,7 +74,7 @@ describe('swarm autolock on one manager', { skip: !DOCKER && 'no docker CLI' }, 
     // Running containers keep running while the node is locked.
     assert.equal(d.docker(['inspect', '--format', '{{.State.Running}}', container]).stdout.trim(), 'true');
     // A leave without --force is refused as dockerd refuses it; init and join see a node still in a swarm.
-    const leave = await call(d.socket, 'POST', '/swarm/leave');
+    const leave = await callApi(d.socket, 'POST', '/swarm/leave');
     assert.deepEqual([leave.status, JSON.parse(leave.body)], [503, { message: 'Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.' }]);
     assert.match(d.docker(['swarm', 'init']).stderr, /This node is already part of a swarm/);
   });
@@ -94,9 +83,9 @@ describe('swarm autolock on one manager', { skip: !DOCKER && 'no docker CLI' }, 
     const wrong = d.docker(['swarm', 'unlock'], { input: 'SWMKEY-1-' + Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '') + '\n' });
     assert.equal(wrong.code, 1);
     assert.equal(wrong.stderr.trim(), 'Error response from daemon: swarm could not be unlocked: invalid key provided');
-    const api = await call(d.socket, 'POST', '/swarm/unlock', { UnlockKey: 'SWMKEY-1-' + Buffer.alloc(32, 9).toString('base64').replace(/=+$/, '') });
+    const api = await callApi(d.socket, 'POST', '/swarm/unlock', { UnlockKey: 'SWMKEY-1-' + Buffer.alloc(32, 9).toString('base64').replace(/=+$/, '') });
     assert.deepEqual([api.status, JSON.parse(api.body)], [401, { message: 'swarm could not be unlocked: invalid key provided' }]);
-    const malformed = await call(d.socket, 'POST', '/swarm/unlock', { UnlockKey: 'not-a-key' });
+    const malformed = await callApi(d.socket, 'POST', '/swarm/unlock', { UnlockKey: 'not-a-key' });
     assert.deepEqual([malformed.status, JSON.parse(malformed.body)], [400, { message: 'invalid key string' }]);
     assert.equal(state(), 'locked');
 
@@ -113,7 +102,7 @@ describe('swarm autolock on one manager', { skip: !DOCKER && 'no docker CLI' }, 
     // A node that is not locked says so: the docker CLI from docker info, the API with dockerd's 409.
     const again = d.docker(['swarm', 'unlock'], { input: `${key}\n` });
     assert.deepEqual([again.code, again.stderr.trim()], [1, 'Error: swarm is not locked']);
-    const api409 = await call(d.socket, 'POST', '/swarm/unlock', { UnlockKey: key });
+    const api409 = await callApi(d.socket, 'POST', '/swarm/unlock', { UnlockKey: key });
     assert.deepEqual([api409.status, JSON.parse(api409.body)], [409, { message: 'swarm is not locked' }]);
   });
 

@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
-import { startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+import { waitSwarm, nodeLines, startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
 
 /** The status of GET path on h's engine, with the test's client certificate (the docker CLI shows no status). */
 function apiStatus(d: TestDaemon, h: SwarmHost, path: string): Promise<number | undefined> {
@@ -28,16 +28,6 @@ const TAG = Math.random().toString(16).slice(2, 8);
 const LOST_QUORUM = "Error response from daemon: rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.\n";
 const JOIN_TIMEOUT = 'Error response from daemon: Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the "docker info" command to see the current swarm status of your node.\n';
 
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const last = fn();
-    if (last !== undefined) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'debootstrap is not installed') || (!DOCKER && 'no docker CLI') }, () => {
   let d: TestDaemon;
   let a: SwarmHost;
@@ -45,13 +35,9 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
   let c: SwarmHost;
   const ids: Record<string, string> = {};
 
-  /** `docker node ls` on h as "hostname status manager-status" lines, sorted. */
-  const nodes = (h: SwarmHost): string => {
-    const r = h.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
-    return r.code === 0 ? r.stdout.split('\n').filter(Boolean).map((l) => l.trim()).sort().join('\n') : `error: ${r.stderr}`;
-  };
-  const nodesMatch = (h: SwarmHost, re: RegExp, ms = 90_000) => waitFor(`node ls on ${h.name} to match ${re}`, () => (re.test(nodes(h)) ? true : undefined), ms)
-    .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodes(h)}`); });
+
+  const nodesMatch = (h: SwarmHost, re: RegExp, ms = 90_000) => waitSwarm(`node ls on ${h.name} to match ${re}`, () => (re.test(nodeLines(h)) ? true : undefined), ms)
+    .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodeLines(h)}`); });
   /** Running tasks of svc by hostname, as `service ps` on h shows them. */
   const placement = (h: SwarmHost, svc: string): Record<string, number> => {
     const r = h.docker(['service', 'ps', svc, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
@@ -60,7 +46,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     return out;
   };
   const sorted = (o: Record<string, number>) => JSON.stringify(Object.entries(o).sort());
-  const placed = (h: SwarmHost, svc: string, want: Record<string, number>, ms = 120_000) => waitFor(`${svc} placed ${sorted(want)}`, () => (sorted(placement(h, svc)) === sorted(want) ? true : undefined), ms)
+  const placed = (h: SwarmHost, svc: string, want: Record<string, number>, ms = 120_000) => waitSwarm(`${svc} placed ${sorted(want)}`, () => (sorted(placement(h, svc)) === sorted(want) ? true : undefined), ms)
     .catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(placement(h, svc))}`); });
   /** The task containers of svc running on h's engine: container ID → started at. */
   const running = (h: SwarmHost, svc: string): Record<string, string> => {
@@ -123,7 +109,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
       const t1 = Date.now();
       await nodesMatch(a, new RegExp(`^${c.name} Ready$`, 'm'));
       // Reconnected, its agent finds the two tasks no longer its to run and stops their containers.
-      await waitFor('C\'s partitioned copies stopped', () => (Object.keys(running(c, 'web')).length === 0 ? true : undefined), 90_000);
+      await waitSwarm('C\'s partitioned copies stopped', () => (Object.keys(running(c, 'web')).length === 0 ? true : undefined), 90_000);
       console.log(`# C ready and its copies stopped ${((Date.now() - t1) / 1000).toFixed(1)} s after the partition healed`);
     } finally {
       if (!healed) cut(c, [a, b], true);
@@ -133,7 +119,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     assert.equal(sorted(placement(a, 'web')), sorted({ [a.name]: 3, [b.name]: 3 }));
     // The stopped copies are kept, as dockerd keeps a shut-down task's container, and their tasks say so.
     assert.equal(c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web', '--filter', 'status=exited']).stdout.split('\n').filter(Boolean).length, 2);
-    await waitFor('C\'s old tasks shut down', () => {
+    await waitSwarm('C\'s old tasks shut down', () => {
       const states = a.docker(['service', 'ps', 'web', '--filter', `node=${c.name}`, '--format', '{{.CurrentState}}']).stdout.split('\n').filter(Boolean);
       return states.length === 2 && states.every((s) => s.startsWith('Shutdown')) ? true : undefined;
     });
@@ -150,7 +136,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     // Until A's member notices its peers are gone (its election timeout), a read may still wait out its deadline.
     // (A write sent to it while it still led could be committed once they return, as in any Raft:
     // the writes below are sent once it knows it has no leader, when it drops them.)
-    await waitFor('the lost quorum error', () => (a.docker(['service', 'ls']).stderr === LOST_QUORUM ? true : undefined));
+    await waitSwarm('the lost quorum error', () => (a.docker(['service', 'ls']).stderr === LOST_QUORUM ? true : undefined));
     for (const args of [['service', 'create', '-d', '--name', 'late', 'busybox', 'sleep', '3600'], ['service', 'update', '-d', '--env-add', 'X=1', 'web'], ['service', 'ls'], ['node', 'ls']]) {
       const r = a.docker(args);
       assert.deepEqual([r.code, r.stderr], [1, LOST_QUORUM], args.join(' '));
@@ -184,10 +170,10 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     writeFileSync(file, 'kept');
     assert.equal(a.docker(['secret', 'create', 'kept', file]).code, 0);
     assert.equal(a.docker(['service', 'scale', '-d', 'web=6', 'late=0']).code, 0);
-    await waitFor('6 web tasks running', () => (Object.values(placement(a, 'web')).reduce((x, y) => x + y, 0) === 6 ? true : undefined), 120_000);
+    await waitSwarm('6 web tasks running', () => (Object.values(placement(a, 'web')).reduce((x, y) => x + y, 0) === 6 ? true : undefined), 120_000);
 
     await Promise.all([b.crash(), c.crash()]);
-    await waitFor('the lost quorum error', () => (a.docker(['service', 'ls']).stderr === LOST_QUORUM ? true : undefined));
+    await waitSwarm('the lost quorum error', () => (a.docker(['service', 'ls']).stderr === LOST_QUORUM ? true : undefined));
     const f = a.docker(['swarm', 'init', '--force-new-cluster', '--advertise-addr', a.addr]);
     assert.equal(f.code, 0, f.stderr);
     assert.match(f.stdout, new RegExp(`^Swarm initialized: current node \\(${ids.a}\\) is now a manager\\.\n`));
@@ -206,7 +192,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     const token = a.docker(['swarm', 'join-token', '-q', 'manager']).stdout.trim();
     for (const h of [b, c]) {
       await h.startDaemon();
-      await waitFor(`${h.name} pending`, () => (h.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim() === 'pending' ? true : undefined));
+      await waitSwarm(`${h.name} pending`, () => (h.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim() === 'pending' ? true : undefined));
       const l = h.docker(['swarm', 'leave', '--force']);
       assert.deepEqual([l.code, l.stdout], [0, 'Node left the swarm.\n'], l.stderr);
       assert.equal(h.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout, 'inactive\n');
@@ -221,7 +207,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     assert.equal(c.docker(['secret', 'inspect', 'kept', '--format', '{{.Spec.Name}}']).stdout, 'kept\n');
     const s = c.docker(['service', 'scale', '-d', 'web=9']);
     assert.equal(s.code, 0, s.stderr);
-    await waitFor('9 web tasks running', () => (Object.values(placement(b, 'web')).reduce((x, y) => x + y, 0) === 9 ? true : undefined), 120_000);
+    await waitSwarm('9 web tasks running', () => (Object.values(placement(b, 'web')).reduce((x, y) => x + y, 0) === 9 ? true : undefined), 120_000);
   });
 
   test('a join whose managers do not answer: dockerd\'s timeout message, the node pending, the join going on until they answer; leave cancels one; one refused later leaves the node in error', async () => {
@@ -245,7 +231,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
       if (!healed) cut(c, [a, b], true);
     }
     // The managers answer again: the join completes by itself.
-    await waitFor('C joined in the background', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}']).stdout === 'active false\n' ? true : undefined));
+    await waitSwarm('C joined in the background', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}']).stdout === 'active false\n' ? true : undefined));
     await nodesMatch(a, new RegExp(`^${c.name} Ready$`, 'm'));
 
     // Pending again, then left: the background join stops and never completes.
@@ -278,7 +264,7 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
     } finally {
       if (!healed) cut(c, [a, b], true);
     }
-    await waitFor('C in error', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout === 'error\n' ? true : undefined));
+    await waitSwarm('C in error', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout === 'error\n' ? true : undefined));
     assert.equal(c.docker(['info', '--format', '{{.Swarm.Error}}']).stdout, 'rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster\n');
     assert.equal(c.docker(['swarm', 'leave']).code, 0);
     assert.equal(c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout, 'inactive\n');

@@ -11,20 +11,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
-import { startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+import { waitSwarm, nodeLines, startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
 
 const TAG = Math.random().toString(16).slice(2, 8);
-
-async function waitFor<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    last = fn();
-    if (last !== undefined) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'debootstrap is not installed') || (!DOCKER && 'no docker CLI') }, () => {
   let d: TestDaemon;
@@ -33,15 +22,11 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
   let c: SwarmHost;
   const ids: Record<string, string> = {};
 
-  /** `docker node ls` on h as "hostname status manager-status" lines, sorted. */
-  const nodes = (h: SwarmHost): string => {
-    const r = h.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
-    return r.code === 0 ? r.stdout.split('\n').filter(Boolean).map((l) => l.trim()).sort().join('\n') : `error: ${r.stderr}`;
-  };
-  const hasLine = (h: SwarmHost, re: RegExp, ms = 60_000) => waitFor(`node ls on ${h.name} to show ${re}`, () => (re.test(nodes(h)) ? true : undefined), ms)
-    .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodes(h)}`); });
-  const nodesAre = (h: SwarmHost, want: string, ms = 60_000) => waitFor(`node ls on ${h.name}: ${want}`, () => (nodes(h) === want ? want : undefined), ms)
-    .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodes(h)}`); });
+
+  const hasLine = (h: SwarmHost, re: RegExp, ms = 60_000) => waitSwarm(`node ls on ${h.name} to show ${re}`, () => (re.test(nodeLines(h)) ? true : undefined), ms)
+    .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodeLines(h)}`); });
+  const nodesAre = (h: SwarmHost, want: string, ms = 60_000) => waitSwarm(`node ls on ${h.name}: ${want}`, () => (nodeLines(h) === want ? want : undefined), ms)
+    .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodeLines(h)}`); });
   /** Where the running tasks of svc are: hostname → count. */
   const placement = (h: SwarmHost, svc: string): Record<string, number> => {
     const r = h.docker(['service', 'ps', svc, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
@@ -154,7 +139,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(r.code, 0, r.stderr);
     const want = { [a.name]: 2, [b.name]: 2, [c.name]: 2 };
     const sorted = (o: Record<string, number>) => JSON.stringify(Object.entries(o).sort());
-    await waitFor('2 tasks on each host', () => (sorted(placement(a, 'web')) === sorted(want) ? true : undefined), 120_000)
+    await waitSwarm('2 tasks on each host', () => (sorted(placement(a, 'web')) === sorted(want) ? true : undefined), 120_000)
       .catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(placement(a, 'web'))}`); });
     // The containers are where service ps says, each host's own engine running its two.
     for (const h of [a, b, c]) {
@@ -170,7 +155,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(a.docker(['node', 'inspect', c.name, '--format', '{{.Status.State}}']).stdout, 'down\n');
     // Its two tasks are shut down and replaced on the ready nodes, spread: three each.
     const sorted = (o: Record<string, number>) => JSON.stringify(Object.entries(o).sort());
-    await waitFor('6 tasks on A and B', () => (sorted(placement(a, 'web')) === sorted({ [a.name]: 3, [b.name]: 3 }) ? true : undefined), 90_000)
+    await waitSwarm('6 tasks on A and B', () => (sorted(placement(a, 'web')) === sorted({ [a.name]: 3, [b.name]: 3 }) ? true : undefined), 90_000)
       .catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(placement(a, 'web'))}`); });
     console.log(`# C's replicas running elsewhere ${((Date.now() - killed) / 1000).toFixed(1)} s after its daemon was killed`);
     const onC = a.docker(['service', 'ps', 'web', '--filter', `node=${c.name}`, '--format', '{{.DesiredState}}']).stdout.split('\n').filter(Boolean);
@@ -180,7 +165,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     // The copies C kept running while cut off are stopped: it runs what the swarm wants there, nothing.
     const wanted = () => a.docker(['service', 'ps', 'web', '--filter', `node=${c.name}`, '--filter', 'desired-state=running', '-q', '--no-trunc']).stdout.split('\n').filter(Boolean).sort().join(' ');
     const running = () => c.docker(['ps', '--filter', 'label=com.docker.swarm.service.name=web', '--format', '{{.Label "com.docker.swarm.task.id"}}']).stdout.split('\n').filter(Boolean).sort().join(' ');
-    await waitFor('C running what it is assigned', () => (running() === wanted() ? true : undefined))
+    await waitSwarm('C running what it is assigned', () => (running() === wanted() ? true : undefined))
       .catch((err: Error) => { throw new Error(`${err.message}: wanted ${wanted()}, running ${running()}`); });
     assert.equal(wanted(), '');
     assert.equal(sorted(placement(a, 'web')), sorted({ [a.name]: 3, [b.name]: 3 }));
@@ -194,13 +179,13 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     const r = a.docker(['service', 'create', '-d', '--name', 'usesec', '--secret', 'token', '--constraint', `node.hostname==${c.name}`, 'busybox', 'sh', '-c', 'cat /run/secrets/token; echo; sleep 3600']);
     assert.equal(r.code, 0, r.stderr);
     try {
-      const id = await waitFor('the task running on C', () => c.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=usesec']).stdout.trim() || undefined, 90_000);
-      const logs = await waitFor('its output', () => c.docker(['logs', id]).stdout || undefined);
+      const id = await waitSwarm('the task running on C', () => c.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=usesec']).stdout.trim() || undefined, 90_000);
+      const logs = await waitSwarm('its output', () => c.docker(['logs', id]).stdout || undefined);
       assert.equal(logs, 'across-hosts\n', c.docker(['logs', id]).stderr);
     } finally {
       assert.equal(a.docker(['service', 'rm', 'usesec']).code, 0);
     }
-    await waitFor('its container gone from C', () => (c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=usesec']).stdout.trim() === '' ? true : undefined), 60_000);
+    await waitSwarm('its container gone from C', () => (c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=usesec']).stdout.trim() === '' ? true : undefined), 60_000);
     assert.equal(a.docker(['secret', 'rm', 'token']).code, 0);
   });
 
@@ -209,7 +194,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(u.code, 0, u.stderr);
     const total = () => Object.values(placement(a, 'web')).reduce((x, y) => x + y, 0);
     let fewest = Infinity;
-    await waitFor('the update completed', () => {
+    await waitSwarm('the update completed', () => {
       fewest = Math.min(fewest, total());
       return a.docker(['service', 'inspect', 'web', '--format', '{{.UpdateStatus.State}}']).stdout.trim() === 'completed' ? true : undefined;
     }, 180_000);
@@ -231,7 +216,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     const demote = a.docker(['node', 'demote', b.name]);
     assert.deepEqual([demote.code, demote.stdout], [0, `Manager ${b.name} demoted in the swarm.\n`], demote.stderr);
     await nodesAre(a, [`${a.name} Ready Leader`, `${b.name} Ready`, `${c.name} Ready`].sort().join('\n'), 90_000);
-    await waitFor('etcd gone from B', () => (b.exec('pgrep -x etcd').code === 1 ? true : undefined));
+    await waitSwarm('etcd gone from B', () => (b.exec('pgrep -x etcd').code === 1 ? true : undefined));
     assert.equal(b.exec('test -e /var/lib/berth/swarm/certificates/swarm-root-ca.key').code, 1);
     const only = a.docker(['node', 'demote', a.name]);
     assert.equal(only.code, 1);
@@ -243,7 +228,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     const r = a.docker(['node', 'promote', b.name, c.name]);
     assert.equal(r.code, 0, r.stderr);
     await nodesAre(a, [`${a.name} Ready Leader`, `${b.name} Ready Reachable`, `${c.name} Ready Reachable`].sort().join('\n'), 120_000);
-    for (const h of [b, c]) await waitFor(`etcd on ${h.name}`, () => (h.exec('pgrep -x etcd >/dev/null').code === 0 ? true : undefined));
+    for (const h of [b, c]) await waitSwarm(`etcd on ${h.name}`, () => (h.exec('pgrep -x etcd >/dev/null').code === 0 ? true : undefined));
     assert.equal(c.exec('test -f /var/lib/berth/swarm/certificates/swarm-root-ca.key').code, 0);
     // C answers for the cluster now.
     await nodesAre(c, [`${a.name} Ready Leader`, `${b.name} Ready Reachable`, `${c.name} Ready Reachable`].sort().join('\n'));
@@ -290,11 +275,11 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(j.code, 0, j.stderr);
     await hasLine(a, new RegExp(`^${c.name} Ready$`, 'm'));
     assert.equal(a.docker(['service', 'scale', '-d', 'web=6']).code, 0);
-    await waitFor('a task on C', () => (c.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=web']).stdout.trim() ? true : undefined), 120_000);
+    await waitSwarm('a task on C', () => (c.docker(['ps', '-q', '--filter', 'label=com.docker.swarm.service.name=web']).stdout.trim() ? true : undefined), 120_000);
     const rm = a.docker(['node', 'rm', '--force', c.name]);
     assert.equal(rm.code, 0, rm.stderr);
-    await waitFor('C out of the swarm', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim() === 'inactive' ? true : undefined));
-    await waitFor('C\'s task containers gone', () => (c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web']).stdout === '' ? true : undefined));
-    assert.doesNotMatch(nodes(a), new RegExp(c.name));
+    await waitSwarm('C out of the swarm', () => (c.docker(['info', '--format', '{{.Swarm.LocalNodeState}}']).stdout.trim() === 'inactive' ? true : undefined));
+    await waitSwarm('C\'s task containers gone', () => (c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=web']).stdout === '' ? true : undefined));
+    assert.doesNotMatch(nodeLines(a), new RegExp(c.name));
   });
 });

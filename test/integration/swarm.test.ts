@@ -3,19 +3,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { request } from 'node:http';
 import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
-
-function call(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    request({ socketPath, method, path, headers: payload ? { 'Content-Type': 'application/json' } : {} }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => { text += c; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    }).on('error', reject).end(payload);
-  });
-}
+import { callApi } from '../helpers/api-call.ts';
 
 describe('swarm routes on a node in no swarm', () => {
   let d: TestDaemon;
@@ -24,11 +13,11 @@ describe('swarm routes on a node in no swarm', () => {
 
   test('inspecting the swarm or listing its objects is a 503 saying this node is no manager; leave says it is in no swarm', async () => {
     for (const path of ['/swarm', '/services', '/nodes', '/tasks', '/secrets', '/configs', '/v1.47/secrets/abc']) {
-      const r = await call(d.socket, 'GET', path);
+      const r = await callApi(d.socket, 'GET', path);
       assert.equal(r.status, 503, path);
       assert.match(r.body, /This node is not a swarm manager/);
     }
-    const leave = await call(d.socket, 'POST', '/swarm/leave?force=1');
+    const leave = await callApi(d.socket, 'POST', '/swarm/leave?force=1');
     assert.deepEqual([leave.status, JSON.parse(leave.body)], [503, { message: 'This node is not part of a swarm' }]);
   });
 
@@ -42,13 +31,13 @@ describe('swarm routes on a node in no swarm', () => {
   });
 
   test('a join with no manager address or a malformed token is a 400 with dockerd\'s words, and the node stays in no swarm', async () => {
-    const none = await call(d.socket, 'POST', '/swarm/join', { JoinToken: 'SWMTKN-1-x' });
+    const none = await callApi(d.socket, 'POST', '/swarm/join', { JoinToken: 'SWMTKN-1-x' });
     assert.deepEqual([none.status, JSON.parse(none.body)], [400, { message: 'at least 1 RemoteAddr is required to join' }]);
-    const bad = await call(d.socket, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:2377'], JoinToken: 'SWMTKN-1-nonsense' });
+    const bad = await callApi(d.socket, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:2377'], JoinToken: 'SWMTKN-1-nonsense' });
     assert.deepEqual([bad.status, JSON.parse(bad.body)], [400, { message: 'invalid join token' }]);
-    const avail = await call(d.socket, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:2377'], JoinToken: 'SWMTKN-1-x', Availability: 'asleep' });
+    const avail = await callApi(d.socket, 'POST', '/swarm/join', { RemoteAddrs: ['127.0.0.1:2377'], JoinToken: 'SWMTKN-1-x', Availability: 'asleep' });
     assert.deepEqual([avail.status, JSON.parse(avail.body)], [400, { message: 'invalid availability "asleep"' }]);
-    const info = await call(d.socket, 'GET', '/info');
+    const info = await callApi(d.socket, 'GET', '/info');
     assert.equal((JSON.parse(info.body) as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState, 'inactive');
   });
 });
