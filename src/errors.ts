@@ -43,6 +43,16 @@ export class ArchiveError extends Error {
   }
 }
 
+/**
+ * What a bad archive in a request means for it: the disk failing under it is
+ * the engine's (500), anything else about the tar is the client's (400).
+ */
+export function archiveRequestError(err: ArchiveError): EngineError {
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT') return new SystemError(err.message, { cause: err });
+  return new InvalidArgumentError(err.message, { cause: err });
+}
+
 export const noSuchContainer = (ref: string) => new NotFoundError(`No such container: ${ref}`);
 export const noSuchImage = (ref: string) => new NotFoundError(`No such image: ${ref}`);
 export const noSuchExec = (ref: string) => new NotFoundError(`No such exec instance: ${ref}`);

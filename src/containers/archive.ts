@@ -12,7 +12,7 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ContainerRecord } from '../api/container.ts';
 import type { MountPoint } from '../api/mount.ts';
-import { ArchiveError, InvalidArgumentError, NotFoundError, SystemError } from '../errors.ts';
+import { ArchiveError, archiveRequestError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { applyLayer, writeTar } from '../storage/archive.ts';
@@ -108,7 +108,7 @@ export class ContainerArchive {
       }));
     } catch (err) {
       input.resume();
-      if (err instanceof ArchiveError) throw extractError(err);
+      if (err instanceof ArchiveError) throw archiveRequestError(err);
       throw err;
     }
     this.events.publish('container', 'extract-to-dir', c.Id, { image: c.Config.Image ?? '', name: c.Name.slice(1) });
@@ -159,12 +159,6 @@ function statFailure(err: NodeJS.ErrnoException, abs: string, path: string, ref:
 }
 
 /** A hostile or impossible tar is the client's mistake; a failing disk is not. */
-function extractError(err: ArchiveError): Error {
-  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT') return new SystemError(err.message, { cause: err });
-  return new InvalidArgumentError(err.message, { cause: err });
-}
-
 function mountPoints(c: ContainerRecord): MountPoint[] {
   return c.Mounts ?? [];
 }

@@ -1,7 +1,7 @@
 // Image operations behind the API: import, list, inspect, tag, remove.
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { InvalidArgumentError } from '../errors.ts';
+import { ArchiveError, archiveRequestError, InvalidArgumentError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ContainerRecord } from '../api/container.ts';
 import { labelsMatch, parseUntil } from '../api/filters.ts';
@@ -51,7 +51,10 @@ export class ImageService {
     }
     if (o.platform && !/^linux(\/amd64)?$/.test(o.platform)) throw new InvalidArgumentError(`unsupported platform: ${o.platform}`);
     const config: ContainerConfig = applyChanges({}, o.changes);
-    const layer = await this.store.layers.register(input);
+    const layer = await this.store.layers.register(input).catch((err: unknown) => {
+      // A body that is no layer tar is the client's mistake (400); a disk failing under it is not (archiveRequestError).
+      throw err instanceof ArchiveError ? archiveRequestError(err) : err;
+    });
     const created = rfc3339Nano();
     const file: ImageConfigFile = {
       architecture: 'amd64',

@@ -8,6 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { DOCKER, busyboxTarPath, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { callApi } from '../helpers/api-call.ts';
 import { hasBinary, skopeo, startRegistry, type Registry } from '../registry/helpers.ts';
 
 function freePort(): Promise<number> {
@@ -135,5 +136,13 @@ describe('image references and import sources', () => {
       assert.equal(d.docker(['run', '--rm', 'exported:2', 'cat', '/greeting']).stdout, 'exported\n');
     }
     d.berth(['rm', 'exp']);
+  });
+
+  test('import of something that is no tar is refused as the client\'s mistake (400), and leaves no image', async () => {
+    const before = d.berth(['images', '-q', '-a']).stdout;
+    const r = await callApi(d.socket, 'POST', '/images/create?fromSrc=-&repo=notatar', '['.repeat(100));
+    assert.equal(r.status, 400, r.body);
+    assert.match(JSON.parse(r.body).message, /^invalid layer archive: /);
+    assert.equal(d.berth(['images', '-q', '-a']).stdout, before);
   });
 });
