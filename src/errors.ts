@@ -48,7 +48,7 @@ export class ArchiveError extends Error {
  * the engine's (500), anything else about the tar is the client's (400).
  */
 export function archiveRequestError(err: ArchiveError): EngineError {
-  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  const code = (err.cause as { code?: string } | undefined)?.code;
   if (code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT') return new SystemError(err.message, { cause: err });
   return new InvalidArgumentError(err.message, { cause: err });
 }
