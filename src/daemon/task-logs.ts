@@ -42,19 +42,39 @@ export function localTaskLogs(containers: ContainerService, q: LogQuery, signal:
   return sources;
 }
 
-/** Several async sources as one, in the order their batches arrive (as dockerd's broker). */
-export async function* merge<T>(sources: AsyncGenerator<T>[]): AsyncGenerator<T> {
-  const next = sources.map((s, i) => s.next().then((r) => ({ i, r })));
-  let live = sources.length;
-  while (live > 0) {
-    const { i, r } = await Promise.race(next.filter(Boolean));
-    if (r.done) {
-      // A finished source never settles again.
-      next[i] = undefined as never;
-      live--;
+/**
+ * Several async sources as one, in the order their batches arrive (as
+ * dockerd's broker). `more` hands in sources while it runs (a follow's new
+ * tasks); the merge ends when `more` and every source have ended.
+ */
+export async function* merge<T>(sources: AsyncGenerator<T>[], more?: AsyncIterator<AsyncGenerator<T>>): AsyncGenerator<T> {
+  type Step = { i: number; r: IteratorResult<T> } | { i: -1; r: IteratorResult<AsyncGenerator<T>> };
+  const all = [...sources];
+  const pending: (Promise<Step> | undefined)[] = all.map((s, i) => s.next().then((r) => ({ i, r })));
+  const askMore = (): Promise<Step> | undefined => more?.next().then((r) => ({ i: -1 as const, r }));
+  let nextSource = askMore();
+  for (;;) {
+    const racing = [...pending.filter((p): p is Promise<Step> => p !== undefined), ...(nextSource ? [nextSource] : [])];
+    if (racing.length === 0) return;
+    const step = await Promise.race(racing);
+    if (step.i === -1) {
+      if (step.r.done) {
+        nextSource = undefined;
+        continue;
+      }
+      const source = step.r.value as AsyncGenerator<T>;
+      const i = all.push(source) - 1;
+      pending[i] = source.next().then((r) => ({ i, r }));
+      nextSource = askMore();
       continue;
     }
-    next[i] = sources[i].next().then((x) => ({ i, r: x }));
-    yield r.value;
+    const { i, r } = step;
+    if (r.done) {
+      // A finished source never settles again.
+      pending[i] = undefined;
+      continue;
+    }
+    pending[i] = all[i].next().then((x) => ({ i, r: x }));
+    yield r.value as T;
   }
 }

@@ -82,6 +82,28 @@ describe('swarm service logs and task healthchecks, driven by the docker CLI', {
     assert.equal(d.docker(['service', 'rm', 'ticker']).code, 0);
   });
 
+  test('service logs --follow takes in the tasks that start after it: a scale\'s new replica is followed from its first line', async () => {
+    const c = d.docker(['service', 'create', '--name', 'grower', '--stop-grace-period', '1s', 'busybox', 'sh', '-c', 'echo first of $(hostname); i=0; while true; i=$((i+1)); do echo beat $i; sleep 0.5; done']);
+    assert.equal(c.code, 0, c.stderr);
+    const child = spawn(DOCKER as string, ['service', 'logs', '--follow', 'grower'], { env: d.env });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => { out += b; });
+    const lines = (slot: number) => out.split('\n').filter((l) => l.startsWith(`grower.${slot}.`));
+    try {
+      await waitFor('the first replica\'s lines', () => (lines(1).some((l) => / \| beat \d+$/.test(l)) ? true : undefined), 60_000);
+      assert.equal(lines(2).length, 0);
+      const scale = d.docker(['service', 'scale', '--detach', 'grower=2']);
+      assert.equal(scale.code, 0, scale.stderr);
+      // The new replica's lines reach the open follow, its first line included.
+      await waitFor('the second replica\'s lines on the same follow', () => (lines(2).some((l) => / \| beat \d+$/.test(l)) ? true : undefined), 60_000);
+      assert.ok(lines(2).some((l) => / \| first of \S+$/.test(l)), lines(2).join('\n'));
+      assert.equal(child.exitCode, null, 'the follow is still open');
+    } finally {
+      child.kill();
+    }
+    assert.equal(d.docker(['service', 'rm', 'grower']).code, 0);
+  });
+
   test('--health-* reach the task\'s container; the task is starting until healthy, then running', async () => {
     const c = d.docker(['service', 'create', '-d', '--name', 'hc', '--stop-grace-period', '1s', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '1s',
       '--health-retries', '2', '--health-start-period', '30s', 'busybox', 'sh', '-c', 'sleep 4; touch /tmp/ok; sleep 1000']);
