@@ -257,3 +257,23 @@ export async function startSeededDaemon(extraArgs: string[] = [], opts: { ownNet
   }
   return d;
 }
+
+/**
+ * A seeded daemon made the manager of a one-node swarm, in a network
+ * namespace of its own: swarm's port (2377) is the daemon's, not the machine's.
+ */
+export async function startSwarmManager(): Promise<TestDaemon> {
+  const d = await startSeededDaemon([], { ownNetns: true });
+  const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+  if (init.code !== 0) {
+    await d.destroy();
+    throw new Error(`swarm init: ${init.stderr}`);
+  }
+  return d;
+}
+
+/** Leaves the swarm (which removes its task containers), then stops the daemon. */
+export async function stopSwarmManager(d: TestDaemon | undefined): Promise<void> {
+  d?.docker(['swarm', 'leave', '--force']);
+  await d?.destroy();
+}

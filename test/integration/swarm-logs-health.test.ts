@@ -8,21 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
-import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, startSwarmManager, stopSwarmManager, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('swarm service logs and task healthchecks, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
-  before(async () => {
-    // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
-    d = await startSeededDaemon([], { ownNetns: true });
-    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
-    assert.equal(init.code, 0, init.stderr);
-  });
-  after(async () => {
-    d.docker(['swarm', 'leave', '--force']);
-    await d.destroy();
-  });
+  before(async () => { d = await startSwarmManager(); });
+  after(() => stopSwarmManager(d));
 
   const running = (svc: string) => d.docker(['ps', '--filter', `label=com.docker.swarm.service.name=${svc}`, '--format', '{{.Names}}']).stdout.trim().split('\n').filter(Boolean);
   const ps = (svc: string) => d.docker(['service', 'ps', svc, '--no-trunc', '--format', '{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}']).stdout.trim().split('\n').filter(Boolean);

@@ -6,23 +6,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, startSwarmManager, stopSwarmManager, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('swarm scheduling on one host, driven by the docker CLI', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
   let nodeId = '';
   before(async () => {
-    // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
-    d = await startSeededDaemon([], { ownNetns: true });
-    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
-    assert.equal(init.code, 0, init.stderr);
+    d = await startSwarmManager();
     nodeId = d.docker(['info', '--format', '{{.Swarm.NodeID}}']).stdout.trim();
   });
-  after(async () => {
-    d.docker(['swarm', 'leave', '--force']);
-    await d.destroy();
-  });
+  after(() => stopSwarmManager(d));
 
   const running = (svc: string): string[] => {
     const r = d.docker(['ps', '--filter', `label=com.docker.swarm.service.name=${svc}`, '--format', '{{.Names}}']);

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { DOCKER, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { DOCKER, startSwarmManager, stopSwarmManager, type TestDaemon } from '../helpers/daemon.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 function call(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
@@ -32,16 +32,8 @@ const SECRET = 'hunter2-correct-horse-battery';
 
 describe('swarm secrets and configs, driven by the docker CLI and docker-py', { skip: !DOCKER || !existsSync('/usr/bin/etcd') }, () => {
   let d: TestDaemon;
-  before(async () => {
-    // Its own network namespace: swarm's port (2377) is the daemon's, not the machine's.
-    d = await startSeededDaemon([], { ownNetns: true });
-    const init = d.docker(['swarm', 'init', '--advertise-addr', '127.0.0.1']);
-    assert.equal(init.code, 0, init.stderr);
-  });
-  after(async () => {
-    d.docker(['swarm', 'leave', '--force']);
-    await d.destroy();
-  });
+  before(async () => { d = await startSwarmManager(); });
+  after(() => stopSwarmManager(d));
 
   const taskContainer = (svc: string) => waitFor(`a running task of ${svc}`, () => d.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${svc}`]).stdout.trim().split('\n').filter(Boolean)[0], 60_000);
 
