@@ -95,19 +95,22 @@ export function registerContainerCommands(program: Command, group: Command): voi
   definePs(group, 'ls', ['ps', 'list']);
 
   for (const parent of [program, group]) {
-    parent.command('stop')
-      .description('Stop one or more running containers')
-      .option('-s, --signal <signal>', 'Signal to send to the container')
-      .option('-t, --time <seconds>', 'Seconds to wait before killing the container')
-      .addOption(new Option('--timeout <seconds>').hideHelp())
-      .argument('<container...>')
-      .action(async (ids: string[], f: { signal?: string; time?: string; timeout?: string }, cmd: Command) => {
-        const client = await clientFor(globals(cmd));
-        await forEach(ids, async (id) => {
-          await client.status('POST', `/containers/${id}/stop`, { query: { t: f.time ?? f.timeout, signal: f.signal } });
-          process.stdout.write(id + '\n');
+    // stop and restart take the same flags and print each name as it is done.
+    for (const [name, description] of [['stop', 'Stop one or more running containers'], ['restart', 'Restart one or more containers']] as const) {
+      parent.command(name)
+        .description(description)
+        .option('-s, --signal <signal>', 'Signal to send to the container')
+        .option('-t, --time <seconds>', 'Seconds to wait before killing the container')
+        .addOption(new Option('--timeout <seconds>').hideHelp())
+        .argument('<container...>')
+        .action(async (ids: string[], f: { signal?: string; time?: string; timeout?: string }, cmd: Command) => {
+          const client = await clientFor(globals(cmd));
+          await forEach(ids, async (id) => {
+            await client.status('POST', `/containers/${id}/${name}`, { query: { t: f.time ?? f.timeout, signal: f.signal } });
+            process.stdout.write(id + '\n');
+          });
         });
-      });
+    }
 
     parent.command('kill')
       .description('Kill one or more running containers')
@@ -117,20 +120,6 @@ export function registerContainerCommands(program: Command, group: Command): voi
         const client = await clientFor(globals(cmd));
         await forEach(ids, async (id) => {
           await client.status('POST', `/containers/${id}/kill`, { query: { signal: f.signal } });
-          process.stdout.write(id + '\n');
-        });
-      });
-
-    parent.command('restart')
-      .description('Restart one or more containers')
-      .option('-s, --signal <signal>', 'Signal to send to the container')
-      .option('-t, --time <seconds>', 'Seconds to wait before killing the container')
-      .addOption(new Option('--timeout <seconds>').hideHelp())
-      .argument('<container...>')
-      .action(async (ids: string[], f: { signal?: string; time?: string; timeout?: string }, cmd: Command) => {
-        const client = await clientFor(globals(cmd));
-        await forEach(ids, async (id) => {
-          await client.status('POST', `/containers/${id}/restart`, { query: { t: f.time ?? f.timeout, signal: f.signal } });
           process.stdout.write(id + '\n');
         });
       });
