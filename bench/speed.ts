@@ -9,7 +9,9 @@
 // rounds: of the 50-container batches; logMiB: the size of the logs read.
 // set: `all` (the default), or `cli`: only the rows where the CLI is most of
 // the time (exec, run -d ×50, ps -a, rm -f ×50), on berthd alone, against the
-// docker CLI on the same berthd (no dockerd, no crun). BERTH_BENCH_BASELINE
+// docker CLI on the same berthd (no dockerd, no crun); `exec`: only `exec c
+// true`, on every engine (berthd, berthd on crun, dockerd), with no cold
+// column and no batches. BERTH_BENCH_BASELINE
 // names another build's dist/berth to run beside (its own warm pool).
 //
 // dockerd runs with --bridge none (the peer must not touch the host's
@@ -32,6 +34,7 @@ const LOG_MIB = Number(process.argv[4] ?? 64);
 /** berthd's idle collection runs within this long of its last request (ApiServer.collectWhenIdle). */
 const IDLE_S = Number(process.argv[5] ?? 55);
 const CLI_ONLY = process.argv[6] === 'cli';
+const EXEC_ONLY = process.argv[6] === 'exec';
 const BASELINE = process.env.BERTH_BENCH_BASELINE;
 
 interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'dockerd' }
@@ -123,7 +126,7 @@ try {
   const clients: Client[] = [
     { label: 'berth CLI', cli: BERTH, prefix: ['-H', d.host], env: process.env, engine: 'berthd' },
     // The same CLI without its warm path (ADR 0010): each command a fresh Node.
-    { label: 'berth CLI, cold', cli: BERTH, prefix: ['-H', d.host], env: { ...process.env, BERTH_CLI_WARM: '0' }, engine: 'berthd' },
+    ...(EXEC_ONLY ? [] : [{ label: 'berth CLI, cold', cli: BERTH, prefix: ['-H', d.host], env: { ...process.env, BERTH_CLI_WARM: '0' }, engine: 'berthd' } as Client]),
     { label: 'docker CLI → berthd', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: d.host }, engine: 'berthd' },
   ];
   if (peer) clients.push({ label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' });
@@ -146,9 +149,9 @@ try {
 
   for (let i = 0; i < REPS; i++) {
     sampleLoad();
-    if (!CLI_ONLY) for (const c of clients) record('run --rm busybox true', c.label, t(c, ['run', '--rm', 'busybox', 'true']));
+    if (!CLI_ONLY && !EXEC_ONLY) for (const c of clients) record('run --rm busybox true', c.label, t(c, ['run', '--rm', 'busybox', 'true']));
     for (const c of clients) record('exec c true', c.label, t(c, ['exec', 'sx', 'true']));
-    if (!CLI_ONLY) for (const c of clients) {
+    if (!CLI_ONLY && !EXEC_ONLY) for (const c of clients) {
       const name = `fb${i}${c.label.length}`;
       cli(c, ['create', '--name', name, 'busybox', 'echo', 'hi']);
       record('start -a → first byte', c.label, await firstByte(c, name));
@@ -156,7 +159,7 @@ try {
     }
   }
 
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < (EXEC_ONLY ? 0 : ROUNDS); r++) {
     for (const c of clients) {
       sampleLoad();
       const names = Array.from({ length: 50 }, (_, k) => `b${r}x${k}`);
@@ -170,7 +173,7 @@ try {
   // The CLI's warm processes (ADR 0010) at the end of the batches: how far the pools grew.
   const pool = warmPool();
   console.log(`warm CLI processes after the batches: ${pool.length}, ${(pool.reduce((s, p) => s + rssKiB(p), 0) / 1024).toFixed(1)} MiB RSS`);
-  if (!CLI_ONLY) await slowRows();
+  if (!CLI_ONLY && !EXEC_ONLY) await slowRows();
 
   async function slowRows(): Promise<void> {
   // logs: one container per engine writes LOG_MIB MiB of 100-byte lines; every client reads it back whole.

@@ -57,5 +57,7 @@ async function serve(warm: Warm): Promise<void> {
     }
     if (!(await channel.finish(code))) process.exit(code);
     resident!.reset();
+    // The next command's tree, built now that no caller waits (6-7 ms of each command's start otherwise).
+    tree = buildProgram();
   }
 }
