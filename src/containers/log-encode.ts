@@ -56,16 +56,46 @@ export class BufferPool {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NL = 0x0a;
-const HEAD = Buffer.from('{"log":"');
-/** `","stream":"` then stdout or stderr, then `","time":"`. */
-const STREAM_KEY = Buffer.from('","stream":"');
-const TIME_KEY = Buffer.from('","time":"');
+/** Little-endian 32-bit words of `s` (its length a multiple of 4): the fixed parts of a line are compared four bytes at a time. */
+const words = (s: string): number[] => {
+  const b = Buffer.from(s, 'latin1');
+  return Array.from({ length: b.length / 4 }, (_, k) => b.readUInt32LE(4 * k));
+};
+const [HEAD0, HEAD1] = words('{"log":"');
+/** `","stream":"stdout","time":"` and its stderr form: words 3 and 4 tell the stream. */
+const [KEY0, KEY1, KEY2, OUT3, OUT4, KEY5, KEY6] = words('","stream":"stdout","time":"');
+const [, , , ERR3, ERR4] = words('","stream":"stderr","time":"');
+
+/**
+ * A check of four bytes of a time at once: `pattern` has D for a digit, ?
+ * for any byte, and the byte itself elsewhere. A word w matches when
+ * (w & m) === e (the fixed bytes, and digits' high nibble 3) and
+ * ((w + a) & m) === e (a digit's low nibble plus 6 does not carry: it is 0-9).
+ */
+function timeWord(pattern: string): [m: number, e: number, a: number] {
+  let m = 0, e = 0, a = 0;
+  for (let k = 3; k >= 0; k--) {
+    const ch = pattern[k];
+    m = m * 256 + (ch === 'D' ? 0xf0 : ch === '?' ? 0 : 0xff);
+    e = e * 256 + (ch === 'D' ? 0x30 : ch === '?' ? 0 : ch.charCodeAt(0));
+    a = a * 256 + (ch === 'D' ? 6 : 0);
+  }
+  return [m | 0, e | 0, a];
+}
+// YYYY-MM-DDTHH:MM:SS, in words from the time's start.
+const [TM0, TE0, TA0] = timeWord('DDDD');
+const [TM1, TE1, TA1] = timeWord('-DD-');
+const [TM2, TE2, TA2] = timeWord('DDTD');
+const [TM3, TE3, TA3] = timeWord('D:DD');
+const [TM4, TE4, TA4] = timeWord(':DD?');
+const timeOk = (w: number, m: number, e: number, a: number) => (w & m) === e && ((w + a) & m) === e;
 /** The length of a Z time as --timestamps prints it (RFC3339NanoFixed), and its space. */
 const STAMP = 31;
 const HEADER = 8;
 /** The most of a chunk searched as one string (see segment). */
 const SEGMENT = 32 * 1024;
 const EMPTY: Buffer = Buffer.alloc(0);
+const NO_VIEW = new DataView(new ArrayBuffer(0));
 /** The escape letters with a one-byte meaning (\uXXXX is decoded apart). */
 const SIMPLE = new Int16Array(128).fill(-1);
 for (const [k, v] of [[0x22, 0x22], [0x5c, 0x5c], [0x2f, 0x2f], [0x62, 0x08], [0x66, 0x0c], [0x6e, 0x0a], [0x72, 0x0d], [0x74, 0x09]]) SIMPLE[k] = v;
@@ -103,6 +133,8 @@ export class LogEncoder {
   private bs = 0;
   /** The current segment of the chunk, c[base, end), as a latin1 string: a string's indexOf is a V8 builtin, ~4× cheaper a call than a Buffer's. */
   private str = '';
+  /** The chunk, for reading four bytes at once. */
+  private dv: DataView = NO_VIEW;
   private base = 0;
   private end = 0;
 
@@ -123,6 +155,7 @@ export class LogEncoder {
     this.n = 0;
     const len = chunk.length;
     const fast = isUtf8(chunk);
+    this.dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.length);
     for (let s = 0; s < len && !this.filter.done;) {
       if (fast && s >= this.end) this.segment(chunk, s);
       const next = fast ? this.fast(chunk, s) : -1;
@@ -138,6 +171,7 @@ export class LogEncoder {
     const out = this.out.subarray(0, this.n);
     this.out = EMPTY;
     this.str = '';
+    this.dv = NO_VIEW;
     this.base = this.end = 0;
     return out.length ? out : undefined;
   }
@@ -197,7 +231,8 @@ export class LogEncoder {
     const len = this.end;
     const base = this.base;
     if (s + 59 > len) return -1; // shorter than any line of the shim's shape
-    for (let k = 0; k < 8; k++) if (c[s + k] !== HEAD[k]) return -1;
+    const dv = this.dv;
+    if (dv.getUint32(s, true) !== HEAD0 || dv.getUint32(s + 4, true) !== HEAD1) return -1;
     const o = this.out;
     const start = this.n;
     let w = start + this.pre;
@@ -252,22 +287,21 @@ export class LogEncoder {
         o[w++] = 0x80 | (cp & 0x3f);
       }
     }
-    // ","stream":"stdout" or "stderr", then ","time":" (attrs after the stream: the entry path).
+    // ","stream":"stdout","time":" or its stderr form (attrs after the stream: the entry path).
     if (i + 51 > len) return -1;
-    for (let k = 0; k < 12; k++) if (c[i + k] !== STREAM_KEY[k]) return -1;
-    i += 12;
+    if (dv.getUint32(i, true) !== KEY0 || dv.getUint32(i + 4, true) !== KEY1 || dv.getUint32(i + 8, true) !== KEY2
+      || dv.getUint32(i + 20, true) !== KEY5 || dv.getUint32(i + 24, true) !== KEY6) return -1;
+    const w3 = dv.getUint32(i + 12, true);
+    const w4 = dv.getUint32(i + 16, true);
     let stream: number;
-    if (c[i] !== 0x73 || c[i + 1] !== 0x74 || c[i + 2] !== 0x64) return -1;
-    if (c[i + 3] === 0x6f && c[i + 4] === 0x75 && c[i + 5] === 0x74) stream = 1;
-    else if (c[i + 3] === 0x65 && c[i + 4] === 0x72 && c[i + 5] === 0x72) stream = 2;
+    if (w3 === OUT3 && w4 === OUT4) stream = 1;
+    else if (w3 === ERR3 && w4 === ERR4) stream = 2;
     else return -1;
-    i += 6;
-    for (let k = 0; k < 10; k++) if (c[i + k] !== TIME_KEY[k]) return -1;
+    i += 18;
     const t = i + 10;
     // YYYY-MM-DDTHH:MM:SS[.fraction]Z, as the shim writes it (a zone offset: the entry path).
-    if (!(isDigit(c[t]) && isDigit(c[t + 1]) && isDigit(c[t + 2]) && isDigit(c[t + 3]) && c[t + 4] === 0x2d && isDigit(c[t + 5]) && isDigit(c[t + 6]) && c[t + 7] === 0x2d
-      && isDigit(c[t + 8]) && isDigit(c[t + 9]) && c[t + 10] === 0x54 && isDigit(c[t + 11]) && isDigit(c[t + 12]) && c[t + 13] === 0x3a
-      && isDigit(c[t + 14]) && isDigit(c[t + 15]) && c[t + 16] === 0x3a && isDigit(c[t + 17]) && isDigit(c[t + 18]))) return -1;
+    if (!(timeOk(dv.getUint32(t, true), TM0, TE0, TA0) && timeOk(dv.getUint32(t + 4, true), TM1, TE1, TA1) && timeOk(dv.getUint32(t + 8, true), TM2, TE2, TA2)
+      && timeOk(dv.getUint32(t + 12, true), TM3, TE3, TA3) && timeOk(dv.getUint32(t + 16, true), TM4, TE4, TA4))) return -1;
     let k = t + 19;
     let f0 = k; // the fraction's digits are c[f0, k): none without one
     if (c[k] === 0x2e) {

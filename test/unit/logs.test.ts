@@ -859,6 +859,21 @@ describe('readLogFrames: the bytes the entry path and formatLogLine give', () =>
     for (const fmt of formats) assert.ok((await got(p, {}, fmt)).equals(await expected(p, {}, fmt)), JSON.stringify(fmt));
   });
 
+  test('a time one byte off its shape anywhere (digits and separators swapped, neighbours of 0-9): skipped as the entry path skips it', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    const good = '2026-11-22T15:41:07.123Z';
+    const parts: string[] = [];
+    for (let k = 0; k < good.length; k++) for (const ch of ['/', ':', '0', '9', 'a', '-', 'T', ' ', '\u00e9']) parts.push(shimLine(`k${k} ${ch}\n`, 'stdout', good.slice(0, k) + ch + good.slice(k + 1)));
+    parts.push(shimLine('ok\n', 'stdout', good));
+    writeFileSync(p, parts.join(''));
+    for (const fmt of [formats[0], formats[1]]) {
+      const want = await expected(p, {}, fmt);
+      assert.ok((await got(p, {}, fmt)).equals(want), JSON.stringify(fmt));
+      assert.ok(want.includes(Buffer.from('ok\n')));
+    }
+  });
+
   test('bytes that are not UTF-8 (not the shim\'s): the entry path for their chunk', async () => {
     const d = logDir();
     const p = join(d, 'container.log');
