@@ -874,6 +874,16 @@ describe('readLogFrames: the bytes the entry path and formatLogLine give', () =>
     }
   });
 
+  test('a line longer than 1 MiB (garbage) is dropped to its newline; the lines around it are read, by both readers', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeFileSync(p, shimLine('before\n', 'stdout', t(1)) + 'g'.repeat(1536 * 1024) + '\n' + shimLine('after\n', 'stderr', t(2)));
+    assert.deepEqual(lines(await collect(p)), ['before', 'after']);
+    const want = Buffer.concat([encodeFrame(1, Buffer.from('before\n')), encodeFrame(2, Buffer.from('after\n'))]);
+    assert.ok((await got(p, {}, formats[0])).equals(want));
+    assert.ok((await expected(p, {}, formats[0])).equals(want));
+  });
+
   test('bytes that are not UTF-8 (not the shim\'s): the entry path for their chunk', async () => {
     const d = logDir();
     const p = join(d, 'container.log');
