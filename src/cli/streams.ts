@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { FrameDecoder } from '../api/stream-frames.ts';
+import { FrameDemuxer } from '../api/stream-frames.ts';
 
 /** Copies a stream to stdout/stderr, demultiplexing unless it is a raw (tty) stream. */
 export function copyOutput(src: Readable, raw: boolean, stdout: Writable = process.stdout, stderr: Writable = process.stderr): Promise<void> {
@@ -21,23 +21,9 @@ export function copyOutput(src: Readable, raw: boolean, stdout: Writable = proce
     if (raw) {
       src.on('data', (c: Buffer) => write(stdout, c));
     } else {
-      const dec = new FrameDecoder();
-      src.on('data', (c: Buffer) => {
-        // Consecutive frames of one stream are written at once: log lines are ~100 bytes each.
-        let run: Buffer[] = [];
-        let runStream = 0;
-        const flush = (): void => {
-          if (run.length) write(runStream === 2 ? stderr : stdout, run.length === 1 ? run[0] : Buffer.concat(run));
-          run = [];
-        };
-        for (const f of dec.push(c)) {
-          const stream = f.stream === 2 ? 2 : 1;
-          if (stream !== runStream) flush();
-          runStream = stream;
-          run.push(f.payload);
-        }
-        flush();
-      });
+      // Consecutive frames of one stream are written at once: log lines are ~100 bytes each.
+      const demux = new FrameDemuxer((stream, bytes) => write(stream === 2 ? stderr : stdout, bytes));
+      src.on('data', (c: Buffer) => demux.push(c));
     }
     src.on('end', resolve);
     src.on('close', resolve);

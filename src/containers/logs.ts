@@ -22,28 +22,16 @@
 //     read changing when it was rewritten past the read position meanwhile).
 // Every file handle and watcher is released when the iteration ends, however
 // it ends (completion, break/return, abort, error).
-import { isUtf8 } from 'node:buffer';
 import { watch, type BigIntStats } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { LogEntry } from '../api/stream-frames.ts';
-import { isLogTime, parseLogTime } from '../api/timestamps.ts';
+import { BufferPool, LogEncoder, type LogFormat } from './log-encode.ts';
+import { EntryFilter, type EntrySelection } from './log-entry.ts';
 
-export type { LogEntry };
+export type { LogEntry, LogFormat };
 
-export interface LogReadOptions {
-  stdout: boolean;
-  stderr: boolean;
-  /** Unix seconds with fraction; 0 or absent = from the beginning. Inclusive. */
-  since?: number;
-  /** Unix seconds with fraction; 0 or absent = no end. Inclusive. */
-  until?: number;
-  /**
-   * Exact forms of since/until in nanoseconds (see parseTimestampNs); they win
-   * over the numbers, whose sub-microsecond digits a double cannot hold.
-   */
-  sinceNs?: bigint;
-  untilNs?: bigint;
+export interface LogReadOptions extends EntrySelection {
   /** The last N entries across all files; 'all', absent or negative = everything; 0 = nothing old. */
   tail?: number | 'all';
   follow: boolean;
@@ -62,22 +50,7 @@ const WATCHED_POLL_MS = 1000;
 const SNAPSHOT_TRIES = 5;
 /** How many of the last bytes read are kept to notice a truncate-and-rewrite. */
 const SEEN = 64;
-const NS = 1_000_000_000n;
 const EMPTY = Buffer.alloc(0);
-
-// ---------- timestamps ----------
-
-/**
- * Unix seconds (a double) as nanoseconds, widened by the double's precision
- * (~0.24 µs today) in direction `dir`: since/until are inclusive, so a time
- * that came from a nanosecond timestamp must still include that entry.
- */
-function secondsToNs(s: number, dir: -1 | 1): bigint {
-  const whole = Math.floor(s);
-  const ns = BigInt(whole) * NS + BigInt(Math.round((s - whole) * 1e9));
-  const ulp = Math.abs(s) > 0 ? Math.pow(2, Math.floor(Math.log2(Math.abs(s))) - 52) : 0;
-  return ns + BigInt(dir) * BigInt(Math.ceil(ulp * 1e9));
-}
 
 // ---------- files ----------
 
@@ -218,38 +191,66 @@ async function tailScan(f: LogFile, need: number): Promise<{ offset: number; fou
   return { offset: 0, found: seen };
 }
 
-/** Reads the next chunk of `f` (not past `limit`); its complete lines, or null at the end. */
-async function readLines(f: LogFile, limit: number): Promise<Buffer[] | null> {
+/**
+ * The two buffers a reader reads into, in turn: a chunk is decoded (and
+ * nothing of it kept) while the next is read into the other one. Reused,
+ * the kernel copies into pages already mapped: a fresh buffer per chunk
+ * doubled the cost of the reads.
+ */
+class ReadBuffers {
+  private readonly bufs: Buffer[] = [EMPTY, EMPTY];
+  private i = 0;
+  /** Reads of the follow: small and far apart; a fresh buffer each, none kept. */
+  fresh = false;
+
+  next(size: number): Buffer {
+    if (this.fresh) return Buffer.allocUnsafe(size);
+    this.i ^= 1;
+    // Room for a torn line ahead of the next full chunk, so a buffer is not outgrown at every read.
+    if (this.bufs[this.i].length < size) this.bufs[this.i] = Buffer.allocUnsafe(size < CHUNK ? size : size + 64 * 1024);
+    return this.bufs[this.i];
+  }
+
+  release(): void {
+    this.bufs[0] = this.bufs[1] = EMPTY;
+    this.fresh = true;
+  }
+}
+
+/**
+ * Reads the next chunk of `f` (not past `limit`): its complete lines as one
+ * buffer (each ending in a newline; empty when none completed), or null at
+ * the end. The torn line before it is read into the same buffer, ahead of
+ * the new bytes, so a chunk is never concatenated.
+ */
+async function readChunk(f: LogFile, limit: number, bufs: ReadBuffers): Promise<Buffer | null> {
   const want = Math.min(CHUNK, limit - f.offset);
   if (want <= 0) return null;
-  const buf = Buffer.allocUnsafe(want);
-  const { bytesRead } = await f.fh.read(buf, 0, want, f.offset);
+  const keep = f.partial.length;
+  const buf = bufs.next(keep + want);
+  const { bytesRead } = await f.fh.read(buf, keep, want, f.offset);
   if (bytesRead === 0) return null;
   f.offset += bytesRead;
-  const data = buf.subarray(0, bytesRead);
+  const data = buf.subarray(keep, keep + bytesRead);
   f.seen = Buffer.from(bytesRead >= SEEN ? data.subarray(bytesRead - SEEN) : Buffer.concat([f.seen, data]).subarray(-SEEN));
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
-    const piece = data.subarray(start, nl);
-    start = nl + 1;
-    if (f.skipping) {
-      f.skipping = false;
-      continue;
-    }
-    lines.push(f.partial.length ? Buffer.concat([f.partial, piece]) : piece);
+  let all = buf.subarray(0, keep + bytesRead);
+  if (keep) f.partial.copy(buf, 0);
+  if (f.skipping) {
+    // The rest of an over-long line is dropped up to its newline (nothing was kept of it).
+    const nl = data.indexOf(0x0a);
+    if (nl < 0) return EMPTY;
+    f.skipping = false;
+    all = data.subarray(nl + 1);
+  }
+  const last = all.lastIndexOf(0x0a);
+  const rest = all.subarray(last + 1);
+  if (rest.length > MAX_LINE) {
     f.partial = EMPTY;
+    f.skipping = true;
+  } else {
+    f.partial = rest.length ? Buffer.from(rest) : EMPTY;
   }
-  if (start < data.length && !f.skipping) {
-    const rest = data.subarray(start);
-    if (f.partial.length + rest.length > MAX_LINE) {
-      f.partial = EMPTY;
-      f.skipping = true;
-    } else {
-      f.partial = f.partial.length ? Buffer.concat([f.partial, rest]) : Buffer.from(rest);
-    }
-  }
-  return lines;
+  return all.subarray(0, last + 1);
 }
 
 /** What is left of a torn line is dropped when a file is finished (rotated away, truncated). */
@@ -271,157 +272,6 @@ async function truncated(f: LogFile): Promise<boolean> {
   const buf = Buffer.allocUnsafe(n);
   const { bytesRead } = await f.fh.read(buf, 0, n, f.offset - n);
   return bytesRead < n || !buf.equals(f.seen);
-}
-
-// ---------- entries ----------
-
-interface RawEntry {
-  log?: unknown;
-  stream?: unknown;
-  time?: unknown;
-  attrs?: unknown;
-}
-
-/** since/until as dockerd's forwarder applies them, then the stream selection. */
-class EntryFilter {
-  private sinceNs: bigint | undefined;
-  private readonly untilNs: bigint | undefined;
-  private readonly o: LogReadOptions;
-  /** An entry after `until` was seen: nothing more is to be sent. */
-  done = false;
-
-  constructor(o: LogReadOptions) {
-    this.o = o;
-    const since = o.sinceNs ?? (o.since ? secondsToNs(o.since, -1) : undefined);
-    const until = o.untilNs ?? (o.until ? secondsToNs(o.until, 1) : undefined);
-    this.sinceNs = since !== undefined && since !== 0n ? since : undefined;
-    this.untilNs = until !== undefined && until !== 0n ? until : undefined;
-  }
-
-  /** The entries of `lines` to send; sets `done` at the first entry after until. */
-  take(lines: Buffer[]): LogEntry[] {
-    const out: LogEntry[] = [];
-    for (const raw of lines) {
-      if (this.done) break;
-      const e = this.accept(raw);
-      if (e) out.push(e);
-    }
-    return out;
-  }
-
-  private accept(raw: Buffer): LogEntry | undefined {
-    if (raw.length === 0) return undefined;
-    const e = decodeEntry(raw);
-    if (!e) return undefined; // a corrupt line: skipped, as dockerd skips syntax errors
-    if (this.sinceNs !== undefined || this.untilNs !== undefined) {
-      const timeNs = parseLogTime(e.time);
-      if (timeNs === undefined) return undefined;
-      e.timeNs = timeNs;
-      if (this.sinceNs !== undefined) {
-        if (timeNs < this.sinceNs) return undefined;
-        this.sinceNs = undefined; // timestamps need not be monotonic: only the start is cut
-      }
-      if (this.untilNs !== undefined && timeNs > this.untilNs) {
-        this.done = true;
-        return undefined;
-      }
-    } else if (!isLogTime(e.time)) {
-      return undefined;
-    }
-    if (e.stream === 'stdout' ? !this.o.stdout : !this.o.stderr) return undefined;
-    return e;
-  }
-}
-
-// ---------- decoding a line ----------
-
-const HEAD = Buffer.from('{"log":"');
-const STDOUT_MID = Buffer.from('","stream":"stdout","time":"');
-const STDERR_MID = Buffer.from('","stream":"stderr","time":"');
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/**
- * One line of the file as an entry. The shim writes every line in one shape,
- * {"log":"…","stream":"…","time":"…"[,"attrs":{…}]}: that shape is read
- * straight from the bytes, the log's escapes undone without a JSON.parse
- * (two thirds of a read's time went to JSON.parse and its strings). Any
- * other shape — a file written by something else, or hand-edited — goes
- * through JSON.parse as before.
- */
-function decodeEntry(raw: Buffer): LogEntry | undefined {
-  if (raw.length > HEAD.length && raw.compare(HEAD, 0, HEAD.length, 0, HEAD.length) === 0) {
-    const end = stringEnd(raw, HEAD.length);
-    if (end > 0) {
-      const stream = raw.compare(STDOUT_MID, 0, STDOUT_MID.length, end, end + STDOUT_MID.length) === 0 ? 'stdout'
-        : raw.compare(STDERR_MID, 0, STDERR_MID.length, end, end + STDERR_MID.length) === 0 ? 'stderr' : undefined;
-      const t = end + STDOUT_MID.length;
-      const tEnd = stream ? raw.indexOf(QUOTE, t) : -1;
-      // The time has no escapes; what follows it must be the end of the object.
-      if (tEnd > 0 && raw[tEnd + 1] === 0x7d && tEnd + 2 === raw.length) {
-        const line = unescapeJson(raw, HEAD.length, end);
-        if (line) return { stream: stream as 'stdout' | 'stderr', time: raw.toString('latin1', t, tEnd), line };
-      }
-    }
-  }
-  return decodeSlow(raw);
-}
-
-/** Where the JSON string starting at `from` (after its opening quote) ends: its closing quote, or -1. */
-function stringEnd(b: Buffer, from: number): number {
-  for (let i = b.indexOf(QUOTE, from); i >= 0; i = b.indexOf(QUOTE, i + 1)) {
-    let k = i - 1;
-    while (k >= from && b[k] === BACKSLASH) k--;
-    if ((i - 1 - k) % 2 === 0) return i; // an even run of backslashes: the quote is not escaped
-  }
-  return -1;
-}
-
-const SIMPLE_ESCAPES: Record<number, number> = { 0x22: 0x22, 0x5c: 0x5c, 0x2f: 0x2f, 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09 };
-
-/** The bytes of the JSON string b[from, to) with its escapes undone; undefined for a \u escape or a bad one (the slow path reads those). */
-function unescapeJson(b: Buffer, from: number, to: number): Buffer | undefined {
-  // Bytes the shim did not write (it escapes invalid UTF-8 as \ufffd) take the slow path, which replaces them as Go's decoder does.
-  if (!isUtf8(b.subarray(from, to))) return undefined;
-  let bs = b.indexOf(BACKSLASH, from);
-  if (bs < 0 || bs >= to) return Buffer.from(b.subarray(from, to));
-  const out = Buffer.allocUnsafe(to - from);
-  let n = 0;
-  let i = from;
-  while (bs >= 0 && bs < to) {
-    n += b.copy(out, n, i, bs);
-    const c = SIMPLE_ESCAPES[b[bs + 1]];
-    if (c === undefined) return undefined;
-    out[n++] = c;
-    i = bs + 2;
-    bs = b.indexOf(BACKSLASH, i);
-  }
-  n += b.copy(out, n, i, to);
-  return out.subarray(0, n);
-}
-
-function decodeSlow(raw: Buffer): LogEntry | undefined {
-  let j: RawEntry;
-  try {
-    j = JSON.parse(raw.toString('utf8')) as RawEntry;
-  } catch {
-    return undefined;
-  }
-  if (j === null || typeof j !== 'object' || typeof j.time !== 'string') return undefined;
-  if (j.stream !== 'stdout' && j.stream !== 'stderr') return undefined;
-  const entry: LogEntry = { stream: j.stream, time: j.time, line: Buffer.from(typeof j.log === 'string' ? j.log : '', 'utf8') };
-  if (j.attrs && typeof j.attrs === 'object') {
-    const attrs: Record<string, string> = {};
-    let any = false;
-    for (const [k, v] of Object.entries(j.attrs as Record<string, unknown>)) {
-      if (typeof v === 'string') {
-        attrs[k] = v;
-        any = true;
-      }
-    }
-    if (any) entry.attrs = attrs;
-  }
-  return entry;
 }
 
 function normalizeTail(tail: number | 'all' | undefined): number {
@@ -508,15 +358,41 @@ export async function* readLogs(logPath: string, o: LogReadOptions): AsyncGenera
 }
 
 /** readLogs' entries in the batches they were read in (one per chunk of the file): a caller sending them on writes once per batch. */
-export async function* readLogBatches(logPath: string, o: LogReadOptions): AsyncGenerator<LogEntry[], void, undefined> {
+export function readLogBatches(logPath: string, o: LogReadOptions): AsyncGenerator<LogEntry[], void, undefined> {
+  return readChunks(logPath, o, new EntryFilter(o));
+}
+
+/**
+ * What GET /containers/{id}/logs sends for the entries readLogs would give:
+ * stdcopy frames (or a TTY container's bare entries) formatted as `fmt` says,
+ * one buffer per chunk of the file, built without an object per entry
+ * (log-encode.ts).
+ */
+export function readLogFrames(logPath: string, o: LogReadOptions, fmt: LogFormat): AsyncGenerator<Buffer, void, undefined> {
+  return readChunks(logPath, o, new LogEncoder(new EntryFilter(o), fmt));
+}
+
+/** A pool for readLogFrames' output (LogFormat.pool): buffers the size a chunk's frames need. */
+export function logFramePool(): BufferPool {
+  return new BufferPool(CHUNK + 64 * 1024 + 64);
+}
+
+/** What turns chunks of complete lines into what a reader yields; `done` once nothing more is to be sent (until). */
+interface ChunkSink<T> {
+  take(chunk: Buffer): T | undefined;
+  readonly done: boolean;
+}
+
+async function* readChunks<T>(logPath: string, o: LogReadOptions, sink: ChunkSink<T>): AsyncGenerator<T, void, undefined> {
   const signal = o.signal;
   if (!logPath || signal?.aborted) return;
-  const filter = new EntryFilter(o);
   const handles = new Handles();
   const waker = new Waker();
   let watcher: DirWatch | undefined;
   let stopping = false;
   let finished = false;
+  let ahead: Promise<Buffer | null> | undefined;
+  const bufs = new ReadBuffers();
   const onAbort = () => waker.notify();
   signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -542,12 +418,15 @@ export async function* readLogBatches(logPath: string, o: LogReadOptions): Async
     for (let i = Math.max(start, 0); i < files.length; i++) {
       const f = files[i];
       for (;;) {
-        const lines = await readLines(f, f.size);
-        if (lines === null) break;
+        const chunk = await (ahead ?? readChunk(f, f.size, bufs));
+        ahead = undefined;
+        if (chunk === null) break;
         if (signal?.aborted) return;
-        const batch = filter.take(lines);
-        if (batch.length) yield batch;
-        if (signal?.aborted || filter.done) return;
+        // The next chunk is read (in libuv's pool) while this one is decoded.
+        ahead = readChunk(f, f.size, bufs);
+        const out = chunk.length ? sink.take(chunk) : undefined;
+        if (out !== undefined) yield out;
+        if (signal?.aborted || sink.done) return;
       }
       // A rotated file is complete: anything after its last newline is garbage. The
       // newest keeps its torn line, which a follower completes.
@@ -556,6 +435,7 @@ export async function* readLogBatches(logPath: string, o: LogReadOptions): Async
     if (!o.follow) return;
 
     // ----- following -----
+    bufs.release();
     let cur: LogFile | undefined = files[files.length - 1];
     watcher = new DirWatch(logPath, () => waker.notify());
     o.followUntil?.then(
@@ -572,14 +452,14 @@ export async function* readLogBatches(logPath: string, o: LogReadOptions): Async
     );
 
     // Reads `f` from where it is to its current end.
-    const drain = async function* (f: LogFile): AsyncGenerator<LogEntry[], boolean, undefined> {
+    const drain = async function* (f: LogFile): AsyncGenerator<T, boolean, undefined> {
       for (;;) {
-        const lines = await readLines(f, Number.MAX_SAFE_INTEGER);
-        if (lines === null) return true;
+        const chunk = await readChunk(f, Number.MAX_SAFE_INTEGER, bufs);
+        if (chunk === null) return true;
         if (signal?.aborted) return false;
-        const batch = filter.take(lines);
-        if (batch.length) yield batch;
-        if (signal?.aborted || filter.done) return false;
+        const out = chunk.length ? sink.take(chunk) : undefined;
+        if (out !== undefined) yield out;
+        if (signal?.aborted || sink.done) return false;
       }
     };
 
@@ -628,6 +508,8 @@ export async function* readLogBatches(logPath: string, o: LogReadOptions): Async
     finished = true;
     signal?.removeEventListener('abort', onAbort);
     watcher?.close();
+    // A read ahead still running when the reader ends: closing waits for it; its outcome is not wanted.
+    ahead?.catch(() => {});
     await handles.closeAll();
   }
 }

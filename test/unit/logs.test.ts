@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readLogs, type LogEntry, type LogReadOptions } from '../../src/containers/logs.ts';
+import { logFramePool, readLogFrames, readLogs, type LogEntry, type LogReadOptions } from '../../src/containers/logs.ts';
+import type { BufferPool } from '../../src/containers/log-encode.ts';
 import { parseTimestampArg, parseTimestampNs, parseLogTime } from '../../src/api/timestamps.ts';
-import { encodeFrame, FrameDecoder, formatLogLine, formatTimestamp, type Frame } from '../../src/api/stream-frames.ts';
+import { encodeFrame, FrameDecoder, FrameDemuxer, formatLogLine, formatTimestamp, type Frame } from '../../src/api/stream-frames.ts';
 import { InvalidArgumentError } from '../../src/errors.ts';
 
 // ---------- helpers ----------
@@ -763,5 +764,216 @@ describe('formatLogLine', () => {
     writeFileSync(p, entry('x\n', 'stderr', '2026-11-22T15:41:01.1Z', { tag: 'web' }));
     const [got] = await collect(p);
     assert.equal(formatLogLine(got, { timestamps: true, details: true }).toString(), '2026-11-22T15:41:01.100000000Z tag=web x\n');
+  });
+});
+
+// ---------- the frame encoder (readLogFrames) against the entry path ----------
+
+describe('readLogFrames: the bytes the entry path and formatLogLine give', () => {
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  // Pieces of a line's output: what the shim escapes (\n, \r, quotes, backslashes, <>&, tabs and
+  // other control bytes as \u00XX, U+2028/9), multi-byte UTF-8, and plain text.
+  const pieces = ['plain text ', '"q"', '\\', '/', '<b>&amp;</b>', '\t', '\r', '\x01\x1f', 'é', '😀', '\u2028\u2029', '\ufffd', 'ж中', ' '];
+  /** A line as the shim writes it (Go's json-file encoder), with the time it would trim. */
+  function shimLine(log: string, stream: string, time: string): string {
+    const esc = JSON.stringify(log).replace(/[<>&\u2028\u2029]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')).replace(/\\t/g, '\\u0009');
+    return `{"log":${esc},"stream":"${stream}","time":"${time}"}\n`;
+  }
+  function randomLog(): string {
+    let s = '';
+    const n = rnd(12);
+    for (let i = 0; i < n; i++) s += pieces[rnd(pieces.length)];
+    if (rnd(10) === 0) s += 'z'.repeat(rnd(3) === 0 ? 40_000 : 2000); // past a search segment, and long
+    return rnd(8) === 0 ? s : s + '\n'; // a partial entry now and then
+  }
+  function timeOf(i: number): string {
+    const digits = rnd(11); // 0 (none) … 9 fraction digits, and 10 (more than Go's nine: the entry path)
+    const frac = digits ? '.' + String(1 + rnd(999_999_999)).padStart(9, '0').slice(0, Math.min(digits, 9)) + (digits > 9 ? '7' : '') : '';
+    return new Date((BASE_S + Math.floor(i / 3)) * 1000).toISOString().slice(0, 19) + frac + 'Z';
+  }
+  // Lines the fast path must hand to the entry path, which reads or skips them.
+  const odd = [
+    (i: number) => entry('attrs\n', 'stdout', timeOf(i), { tag: 'web', 'a b': 'c&d' }),
+    (i: number) => JSON.stringify({ time: timeOf(i), stream: 'stderr', log: 'reordered\n' }) + '\n',
+    () => '{"log":"zoned\\n","stream":"stdout","time":"' + new Date(BASE_S * 1000).toISOString().slice(0, 19) + '.5+02:00"}\n',
+    (i: number) => '{"log":"x\\q","stream":"stdout","time":"' + timeOf(i) + '"}\n', // a bad escape: skipped
+    (i: number) => '{"log":"bad \\u12G4","stream":"stdout","time":"' + timeOf(i) + '"}\n',
+    (i: number) => '{"log":"lone \\ud800 \\udc00 \\ud83d\\ude00 \\ud800\\u0041 \\udbff\\udfff!","stream":"stdout","time":"' + timeOf(i) + '"}\n',
+    () => '{"log":"x\\n","stream":"stdin","time":"' + t(1) + '"}\n',
+    () => '{"log":"x\\n","stream":"stdout","time":"yesterday"}\n',
+    (i: number) => '{"log":"x","stream":"stdout","time":"' + timeOf(i) + '"} \n',
+    (i: number) => '{"log":"torn' + '{"log":"y\\n","stream":"stdout","time":"' + timeOf(i) + '"}\n',
+    () => '\n',
+    () => 'garbage\n',
+  ];
+  function writeLog(path: string, n: number, withOdd: boolean): void {
+    const parts: string[] = [];
+    for (let i = 0; i < n; i++) {
+      if (withOdd && rnd(12) === 0) parts.push(odd[rnd(odd.length)](i));
+      else parts.push(shimLine(randomLog(), rnd(3) === 0 ? 'stderr' : 'stdout', timeOf(i)));
+    }
+    writeFileSync(path, parts.join(''));
+  }
+
+  async function expected(path: string, o: Partial<LogReadOptions>, fmt: { tty: boolean; timestamps: boolean; details: boolean }): Promise<Buffer> {
+    const out: Buffer[] = [];
+    for await (const e of readLogs(path, { ...base, ...o })) {
+      const line = formatLogLine(e, fmt);
+      out.push(fmt.tty ? line : encodeFrame(e.stream === 'stderr' ? 2 : 1, line));
+    }
+    return Buffer.concat(out);
+  }
+  async function got(path: string, o: Partial<LogReadOptions>, fmt: { tty: boolean; timestamps: boolean; details: boolean }, pool?: BufferPool): Promise<Buffer> {
+    const out: Buffer[] = [];
+    // Copied, then given back at once: a pooled buffer reused too early would show as a difference.
+    for await (const b of readLogFrames(path, { ...base, ...o }, { ...fmt, pool })) {
+      out.push(Buffer.from(b));
+      pool?.release(b);
+    }
+    return Buffer.concat(out);
+  }
+  const formats = [
+    { tty: false, timestamps: false, details: false },
+    { tty: false, timestamps: true, details: false },
+    { tty: false, timestamps: false, details: true },
+    { tty: true, timestamps: true, details: true },
+    { tty: true, timestamps: false, details: false },
+  ];
+
+  test('the shim\'s lines (escapes, unicode, partial and long entries, several chunks), in every format', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeLog(p, 6000, false);
+    for (const fmt of formats) {
+      const want = await expected(p, {}, fmt);
+      assert.ok(want.length > 600_000);
+      assert.ok((await got(p, {}, fmt, logFramePool())).equals(want), JSON.stringify(fmt));
+    }
+  });
+
+  test('with lines of other shapes among them: the same lines sent or skipped', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeLog(p, 4000, true);
+    for (const fmt of formats) assert.ok((await got(p, {}, fmt)).equals(await expected(p, {}, fmt)), JSON.stringify(fmt));
+  });
+
+  test('a time one byte off its shape anywhere (digits and separators swapped, neighbours of 0-9): skipped as the entry path skips it', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    const good = '2026-11-22T15:41:07.123Z';
+    const parts: string[] = [];
+    for (let k = 0; k < good.length; k++) for (const ch of ['/', ':', '0', '9', 'a', '-', 'T', ' ', '\u00e9']) parts.push(shimLine(`k${k} ${ch}\n`, 'stdout', good.slice(0, k) + ch + good.slice(k + 1)));
+    parts.push(shimLine('ok\n', 'stdout', good));
+    writeFileSync(p, parts.join(''));
+    for (const fmt of [formats[0], formats[1]]) {
+      const want = await expected(p, {}, fmt);
+      assert.ok((await got(p, {}, fmt)).equals(want), JSON.stringify(fmt));
+      assert.ok(want.includes(Buffer.from('ok\n')));
+    }
+  });
+
+  test('a line longer than 1 MiB (garbage) is dropped to its newline; the lines around it are read, by both readers', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeFileSync(p, shimLine('before\n', 'stdout', t(1)) + 'g'.repeat(1536 * 1024) + '\n' + shimLine('after\n', 'stderr', t(2)));
+    assert.deepEqual(lines(await collect(p)), ['before', 'after']);
+    const want = Buffer.concat([encodeFrame(1, Buffer.from('before\n')), encodeFrame(2, Buffer.from('after\n'))]);
+    assert.ok((await got(p, {}, formats[0])).equals(want));
+    assert.ok((await expected(p, {}, formats[0])).equals(want));
+  });
+
+  test('bytes that are not UTF-8 (not the shim\'s): the entry path for their chunk', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeLog(p, 200, false);
+    appendFileSync(p, Buffer.concat([Buffer.from('{"log":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('b\\n","stream":"stdout","time":"' + t(1) + '"}\n')]));
+    const fmt = formats[1];
+    const want = await expected(p, {}, fmt);
+    assert.ok(want.includes(Buffer.from('a\ufffd\ufffdb\n')));
+    assert.ok((await got(p, {}, fmt)).equals(want));
+  });
+
+  test('stream selection, since/until (exact and as numbers), tail', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeLog(p, 3000, true);
+    const sec = (i: number) => BigInt(BASE_S + i) * 1_000_000_000n;
+    const cases: Partial<LogReadOptions>[] = [
+      { stdout: false },
+      { stderr: false },
+      { sinceNs: sec(300) },
+      { sinceNs: sec(300) + 500_000_000n, untilNs: sec(700) + 250_000_000n },
+      { untilNs: sec(10) },
+      { since: BASE_S + 200.5, until: BASE_S + 400.25, stderr: false },
+      { tail: 7 },
+      { tail: 1500, sinceNs: sec(900) },
+      { tail: 0 },
+    ];
+    for (const o of cases) for (const fmt of [formats[0], formats[1]]) {
+      const want = await expected(p, o, fmt);
+      assert.ok((await got(p, o, fmt)).equals(want), `${JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? String(v) : v))} ${JSON.stringify(fmt)}`);
+    }
+  });
+
+  test('following: appended lines, a torn line completed, then the end', async () => {
+    const d = logDir();
+    const p = join(d, 'container.log');
+    writeFileSync(p, shimLine('one\n', 'stdout', t(1)));
+    const ac = new AbortController();
+    let stop!: () => void;
+    const followUntil = new Promise<void>((r) => (stop = r));
+    const chunks: Buffer[] = [];
+    const reading = (async () => {
+      for await (const b of readLogFrames(p, { ...base, follow: true, signal: ac.signal, followUntil }, formats[0])) chunks.push(Buffer.from(b));
+    })();
+    await sleep(100);
+    const two = shimLine('two\n', 'stderr', t(2));
+    appendFileSync(p, two.slice(0, 20));
+    await sleep(100);
+    appendFileSync(p, two.slice(20) + shimLine('three', 'stdout', t(3)));
+    await sleep(100);
+    stop();
+    await reading;
+    const want = Buffer.concat([encodeFrame(1, Buffer.from('one\n')), encodeFrame(2, Buffer.from('two\n')), encodeFrame(1, Buffer.from('three'))]);
+    assert.ok(Buffer.concat(chunks).equals(want), Buffer.concat(chunks).toString());
+    assert.equal(logFds(d), 0);
+  });
+});
+
+describe('FrameDemuxer', () => {
+  const frames: Frame[] = [];
+  let seed = 3;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (let i = 0; i < 3000; i++) frames.push({ stream: ([1, 1, 1, 2, 0, 3] as const)[rnd(6)], payload: Buffer.alloc(rnd(20) === 0 ? rnd(70_000) : rnd(120), 97 + (i % 26)) });
+  const wire = Buffer.concat(frames.map((f) => encodeFrame(f.stream, f.payload)));
+  const want = { 1: Buffer.concat(frames.filter((f) => f.stream !== 2).map((f) => f.payload)), 2: Buffer.concat(frames.filter((f) => f.stream === 2).map((f) => f.payload)) };
+
+  test('runs of one stream come out whole, in order, whatever the chunking (and streams 0 and 3 as stdout)', () => {
+    for (const split of [0, 1, 7, 8, 9, 1000, 65536]) {
+      const out: Record<1 | 2, Buffer[]> = { 1: [], 2: [] };
+      const writes: number[] = [];
+      // Handed-on buffers are views of the chunk: kept as they are, a later change to the chunk would show.
+      const demux = new FrameDemuxer((s, b) => {
+        out[s].push(b);
+        writes.push(s);
+      });
+      const copy = Buffer.from(wire);
+      for (let i = 0; i < copy.length;) {
+        // One byte at a time through the first frames only (a byte per push is slow).
+        const n = split === 1 && i > 30_000 ? copy.length : split || 1 + rnd(5000);
+        demux.push(copy.subarray(i, i + n));
+        i += n;
+      }
+      assert.ok(demux.atBoundary);
+      assert.ok(Buffer.concat(out[1]).equals(want[1]), `stdout, split ${split}`);
+      assert.ok(Buffer.concat(out[2]).equals(want[2]), `stderr, split ${split}`);
+      if (split === 65536) assert.ok(writes.length < frames.length / 2, `${writes.length} writes for ${frames.length} frames`);
+    }
+  });
+
+  test('a bad header throws as docker\'s stdcopy', () => {
+    assert.throws(() => new FrameDemuxer(() => {}).push(Buffer.from('HTTP/1.1 200 OK\r\n')), /Unrecognized input header: 72/);
   });
 });

@@ -1,13 +1,13 @@
 // /containers/* routes.
 import { once } from 'node:events';
-import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { ApiServer, Context, Hijacked } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, ConflictError, NotFoundError } from '../../errors.ts';
 import { CONTAINER_CREATE, decodeBody } from './body-shape.ts';
 import { boolParam, checkFilterKeys, intParam, parseFilters } from './query.ts';
-import { encodeFrame, encodeFrames, formatLogLine } from '../../api/stream-frames.ts';
-import { readLogBatches, readLogs } from '../../containers/logs.ts';
+import { encodeFrame } from '../../api/stream-frames.ts';
+import { logFramePool, readLogFrames, readLogs } from '../../containers/logs.ts';
 import { parseTimestampArg } from '../../api/timestamps.ts';
 import type { ContainerRecord, ContainerSummary } from '../../api/container.ts';
 import { labelsMatch } from '../../api/filters.ts';
@@ -30,6 +30,24 @@ function filterMatch(pattern: string, source: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Resolves when `out` can take more, or will never (closed, failed), or the client left. */
+function drained(out: Writable, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+    out.on('error', done);
+    signal.addEventListener('abort', done, { once: true });
+    if (signal.aborted || out.destroyed) done();
+  });
 }
 
 const RAW = 'application/vnd.docker.raw-stream';
@@ -188,16 +206,29 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const tty = c.Config.Tty === true;
     // With the signal, an abandoned follow leaves no listener on the container's output.
     const followUntil = follow ? once(containers.output(c.Id), 'end', { signal: ctx.signal }).then(() => {}, () => {}) : undefined;
-    const opts = { timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details') };
-    // One write per batch read, not per line: a line is ~100 bytes.
-    const frames = async function* (): AsyncGenerator<Buffer> {
-      for await (const batch of readLogBatches(file.path, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil })) {
-        const lines = batch.map((e) => formatLogLine(e, opts));
-        yield tty ? Buffer.concat(lines) : encodeFrames(batch.map((e, i) => ({ stream: e.stream === 'stderr' ? 2 : 1, payload: lines[i] })));
+    const pool = logFramePool();
+    const fmt = { tty, timestamps: boolParam(q, 'timestamps'), details: boolParam(q, 'details'), pool };
+    // One buffer per chunk of the file, the frames (or a TTY's bare entries) built straight from its bytes.
+    const frames = readLogFrames(file.path, { stdout, stderr, since, until, tail, follow, signal: ctx.signal, followUntil }, fmt);
+    const out = ctx.stream(200, tty ? RAW : MUX);
+    // Each buffer goes back to the pool once written; a full socket is waited for (or the client's leaving).
+    // However the loop ends (the client gone: the signal), the generator is ended, which releases the log files and watcher.
+    // The next chunk is asked for before the socket drains, so it is read and encoded meanwhile.
+    try {
+      let next = frames.next();
+      for (;;) {
+        const r = await next;
+        if (r.done || ctx.signal.aborted) break;
+        const b = r.value;
+        const room = out.write(b, () => pool.release(b));
+        next = frames.next();
+        next.catch(() => {}); // a failure is thrown by the await above, not reported as unhandled meanwhile
+        if (!room) await drained(out, ctx.signal);
       }
-    };
-    // A client gone ends the generator, which releases the log files and watcher.
-    await ctx.pipe(200, tty ? RAW : MUX, Readable.from(frames(), { objectMode: false }));
+    } finally {
+      await frames.return();
+    }
+    if (!ctx.signal.aborted) out.end();
   });
 
   const attach = async (ctx: Context): Promise<void> => {
