@@ -3,6 +3,7 @@
 // dist/ui-server.cjs) and the C container monitor.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { isBuiltin } from 'node:module';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -13,6 +14,23 @@ const dist = join(root, 'dist');
 // Chunk names carry content hashes: clear old ones so dist/ holds one build.
 rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
+
+/**
+ * Node's built-in modules are taken with require(), not as ESM imports: the
+ * ESM namespace of a built-in is built by reading every export, and lazy ones
+ * then load what they stand for. node:http's WebSocket, CloseEvent and
+ * MessageEvent load Node's undici, and with it web streams, worker_threads and
+ * perf_hooks; node:util's parseArgs and diff theirs: about 10 MiB a daemon
+ * kept resident and never used (src/registry/server.ts does the same by hand).
+ * A named import becomes a property read at its use.
+ */
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (a) => (a.kind === 'import-statement' && a.namespace === 'file' && isBuiltin(a.path) ? { path: a.path, namespace: 'builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
+  },
+};
 
 await build({
   entryPoints: { berth: join(root, 'src/main.ts') },
@@ -42,6 +60,7 @@ await build({
   // it stays a dependency that node_modules provides, not bundled code; so
   // does cockatiel, whose policies the cluster hands etcd3 (one copy of it).
   external: ['etcd3', 'cockatiel'],
+  plugins: [builtinsByRequire],
 });
 
 // The check for the above: a character past U+00FF left in a chunk (a regular
