@@ -20,15 +20,26 @@ mkdirSync(dist, { recursive: true });
  * ESM namespace of a built-in is built by reading every export, and lazy ones
  * then load what they stand for. node:http's WebSocket, CloseEvent and
  * MessageEvent load Node's undici, and with it web streams, worker_threads and
- * perf_hooks; node:util's parseArgs and diff theirs: about 10 MiB a daemon
- * kept resident and never used (src/registry/server.ts does the same by hand).
- * A named import becomes a property read at its use.
+ * perf_hooks; node:util's, node:http2's and node:tls' load more. Each
+ * built-in becomes one small ESM module of the bundle that requires it and
+ * exports its plain values, read once; its lazy getters are not read, and an
+ * import of one of them fails the build unless LAZY_EXPORTS lets it through
+ * (src/registry/server.ts does the same by hand for node:http).
  */
+const LAZY_EXPORTS = new Set(['async_hooks.AsyncLocalStorage']);
 const builtinsByRequire = {
   name: 'builtins-by-require',
   setup(b) {
     b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (a) => (a.kind === 'import-statement' && a.namespace === 'file' && isBuiltin(a.path) ? { path: a.path, namespace: 'builtin' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(a.path)});`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => {
+      const id = a.path.replace(/^node:/, '');
+      const m = process.getBuiltinModule(a.path);
+      const names = Object.getOwnPropertyNames(m).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k)
+        && (!Object.getOwnPropertyDescriptor(m, k).get || LAZY_EXPORTS.has(`${id}.${k}`)));
+      const lines = [`const m = require(${JSON.stringify(a.path)});`, 'export default m;'];
+      names.forEach((k, i) => lines.push(`const v${i} = m.${k};`, `export { v${i} as ${k} };`));
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
   },
 };
 
