@@ -20,11 +20,13 @@ mkdirSync(dist, { recursive: true });
  * ESM namespace of a built-in is built by reading every export, and lazy ones
  * then load what they stand for. node:http's WebSocket, CloseEvent and
  * MessageEvent load Node's undici, and with it web streams, worker_threads and
- * perf_hooks; node:util's, node:http2's and node:tls' load more. Each
+ * perf_hooks; node:tls' rootCertificates read every root certificate. Each
  * built-in becomes one small ESM module of the bundle that requires it and
  * exports its plain values, read once; its lazy getters are not read, and an
  * import of one of them fails the build unless LAZY_EXPORTS lets it through
- * (src/registry/server.ts does the same by hand for node:http).
+ * (src/registry/server.ts does the same by hand for node:http). A few lazy
+ * values look like plain ones (node:util's parseArgs, diff): read, they load
+ * ~0.1 MiB.
  */
 const LAZY_EXPORTS = new Set(['async_hooks.AsyncLocalStorage']);
 const builtinsByRequire = {
