@@ -12,8 +12,11 @@
 // docker CLI on the same berthd (no dockerd, no crun); `exec`: only `exec c
 // true`, on every engine (berthd, berthd on crun, dockerd), with no cold
 // column and no batches; or `logs`: only the logs row, on every client
-// (reps: how many reads of the log per client). BERTH_BENCH_BASELINE
-// names another build's dist/berth to run beside (its own warm pool).
+// (reps: how many reads of the log per client); or `rss`: only the idle RSS
+// row, `reps` times, each on a berthd and a dockerd started afresh
+// (`speed.ts 3 0 0 55 rss`), with each figure's anonymous and file-backed
+// parts. BERTH_BENCH_BASELINE names another build's dist/berth to run beside
+// (its own warm pool).
 //
 // dockerd runs with --bridge none (the peer must not touch the host's
 // networks), so its containers get no network while berth's join its default
@@ -37,6 +40,7 @@ const IDLE_S = Number(process.argv[5] ?? 55);
 const CLI_ONLY = process.argv[6] === 'cli';
 const EXEC_ONLY = process.argv[6] === 'exec';
 const LOGS_ONLY = process.argv[6] === 'logs';
+const RSS_ONLY = process.argv[6] === 'rss';
 const BASELINE = process.env.BERTH_BENCH_BASELINE;
 
 interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'dockerd' }
@@ -77,9 +81,15 @@ async function tenAtATime(c: Client, names: string[], args: (n: string) => strin
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+function rssKiB(pid: number, field = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
+}
+
+/** "83.1 MiB (anon 26.1, file 57.0)" of some processes together. */
+function rssSplit(pids: number[]): string {
+  const sum = (f: string) => pids.reduce((s, p) => s + rssKiB(p, f), 0) / 1024;
+  return `${sum('VmRSS').toFixed(1)} MiB (anon ${sum('RssAnon').toFixed(1)}, file ${sum('RssFile').toFixed(1)})`;
 }
 
 function childrenOf(pid: number): number[] {
@@ -109,10 +119,55 @@ function record(op: string, label: string, v: number): void {
 const loads: number[] = [];
 const sampleLoad = () => loads.push(loadavg()[0]);
 
+/**
+ * The idle RSS row alone: each repetition starts a seeded berthd and a
+ * dockerd, runs 50 containers on each (ten at a time, the two in turn), waits
+ * IDLE_S quiet seconds and reads both; then removes everything.
+ */
+async function rssRows(): Promise<void> {
+  if (!DOCKER) throw new Error('no docker CLI');
+  const op = 'daemon idle RSS, 50 containers (MiB)';
+  for (let i = 0; i < REPS; i++) {
+    let bd: TestDaemon | undefined;
+    let pd: PeerDockerd | undefined;
+    try {
+      bd = await startSeededDaemon();
+      pd = await startPeerDockerd();
+      const saved = spawnSync(BERTH, ['-H', bd.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
+      if (saved.status !== 0) throw new Error(`berth save: ${saved.stderr}`);
+      const loaded = pd.docker(['load'], { input: saved.stdout });
+      if (loaded.code !== 0) throw new Error(`docker load: ${loaded.stderr}`);
+      const berth: Client = { label: 'berth CLI', cli: BERTH, prefix: ['-H', bd.host], env: process.env, engine: 'berthd' };
+      const docker: Client = { label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: pd.host }, engine: 'dockerd' };
+      for (let k = 0; k < 50; k += 10) {
+        for (const c of [berth, docker]) await tenAtATime(c, Array.from({ length: 10 }, (_, j) => `idle${k + j}`), (n) => ['run', '-d', '--name', n, 'busybox', 'sleep', '3600']);
+      }
+      sampleLoad();
+      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      sampleLoad();
+      const dockerdPids = [pd.pid, ...childrenOf(pd.pid)];
+      record(op, berth.label, rssKiB(bd.pid!) / 1024);
+      record(op, docker.label, dockerdPids.reduce((s, p) => s + rssKiB(p), 0) / 1024);
+      console.log(`repetition ${i + 1}: berthd ${rssSplit([bd.pid!])}; dockerd + containerd ${rssSplit(dockerdPids)}; load ${loadavg()[0].toFixed(2)}`);
+    } finally {
+      await pd?.stop().catch((e: Error) => console.error(e.message));
+      await bd?.destroy();
+    }
+  }
+  const med = (l: string) => median(fig.get(op)!.get(l)!);
+  console.log([
+    '', `load average during the run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (1 min) on ${cpus().length} cpus`, '',
+    '| operation | berth CLI | dockerd (docker CLI) | berth vs dockerd |', '|---|---:|---:|---:|',
+    `| ${op} | ${med('berth CLI').toFixed(1)} | ${med('dockerd (docker CLI)').toFixed(1)} | ${(med('dockerd (docker CLI)') / med('berth CLI')).toFixed(2)}× |`,
+    '', 'per-repetition figures:', ...[...fig.get(op)!].map(([l, xs]) => `${op} | ${l}: ${xs.map((x) => x.toFixed(1)).join(' ')}`),
+  ].join('\n'));
+}
+
 let d: TestDaemon | undefined;
 let dc: TestDaemon | undefined;
 let peer: PeerDockerd | undefined;
-try {
+if (RSS_ONLY) await rssRows();
+else try {
   if (!DOCKER) throw new Error('no docker CLI');
   d = await startSeededDaemon();
   // A second berthd with crun as its runtime (src/runtime/seccomp-bpf.ts), where crun is installed.
@@ -219,6 +274,7 @@ try {
   record('daemon idle RSS, 50 containers (MiB)', 'berth CLI', rssKiB(d!.pid!) / 1024);
   if (dc) record('daemon idle RSS, 50 containers (MiB)', 'berth CLI, crun', rssKiB(dc.pid!) / 1024);
   record('daemon idle RSS, 50 containers (MiB)', 'dockerd (docker CLI)', dockerdPids.reduce((s, p) => s + rssKiB(p), 0) / 1024);
+  console.log(`idle RSS: berthd ${rssSplit([d!.pid!])}; dockerd + containerd ${rssSplit(dockerdPids)}`);
   // What the warm path keeps resident: its waiting CLI processes (ADR 0010), beside, not in, the daemon's figure.
   const idlePool = warmPool();
   console.log(`warm CLI pool: ${idlePool.length} processes, ${(idlePool.reduce((s, p) => s + rssKiB(p), 0) / 1024).toFixed(1)} MiB RSS`);

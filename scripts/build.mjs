@@ -3,6 +3,7 @@
 // dist/ui-server.cjs) and the C container monitor.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { isBuiltin } from 'node:module';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -13,6 +14,36 @@ const dist = join(root, 'dist');
 // Chunk names carry content hashes: clear old ones so dist/ holds one build.
 rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
+
+/**
+ * Node's built-in modules are taken with require(), not as ESM imports: the
+ * ESM namespace of a built-in is built by reading every export, and lazy ones
+ * then load what they stand for. node:http's WebSocket, CloseEvent and
+ * MessageEvent load Node's undici, and with it web streams, worker_threads and
+ * perf_hooks; node:tls' rootCertificates read every root certificate. Each
+ * built-in becomes one small ESM module of the bundle that requires it and
+ * exports its plain values, read once; its lazy getters are not read, and an
+ * import of one of them fails the build unless LAZY_EXPORTS lets it through
+ * (src/registry/server.ts does the same by hand for node:http). A few lazy
+ * values look like plain ones (node:util's parseArgs, diff): read, they load
+ * ~0.1 MiB.
+ */
+const LAZY_EXPORTS = new Set(['async_hooks.AsyncLocalStorage']);
+const builtinsByRequire = {
+  name: 'builtins-by-require',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (a) => (a.kind === 'import-statement' && a.namespace === 'file' && isBuiltin(a.path) ? { path: a.path, namespace: 'builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (a) => {
+      const id = a.path.replace(/^node:/, '');
+      const m = process.getBuiltinModule(a.path);
+      const names = Object.getOwnPropertyNames(m).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k)
+        && (!Object.getOwnPropertyDescriptor(m, k).get || LAZY_EXPORTS.has(`${id}.${k}`)));
+      const lines = [`const m = require(${JSON.stringify(a.path)});`, 'export default m;'];
+      names.forEach((k, i) => lines.push(`const v${i} = m.${k};`, `export { v${i} as ${k} };`));
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
 
 await build({
   entryPoints: { berth: join(root, 'src/main.ts') },
@@ -27,6 +58,14 @@ await build({
   target: 'node26',
   sourcemap: 'linked',
   legalComments: 'none',
+  // Without whitespace and comments (names are kept). V8 keeps each module's
+  // source for as long as the daemon runs, at two bytes a character once one
+  // comment esbuild keeps has a character past U+00FF (a '→'): the chunks are
+  // now one-byte strings and smaller. And with --enable-source-maps Node
+  // measures every line of a module as it loads it: 30,000 lines made that
+  // loop hot enough for V8's optimising compilers, 5 MiB of their code then
+  // resident. Stack traces still name the .ts lines (the source maps).
+  minifyWhitespace: true,
   // CommonJS dependencies inside an ESM bundle need a require().
   banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
   logLevel: 'warning',
@@ -34,7 +73,16 @@ await build({
   // it stays a dependency that node_modules provides, not bundled code; so
   // does cockatiel, whose policies the cluster hands etcd3 (one copy of it).
   external: ['etcd3', 'cockatiel'],
+  plugins: [builtinsByRequire],
 });
+
+// The check for the above: a character past U+00FF left in a chunk (a regular
+// expression, a template) doubles the memory its whole source takes.
+for (const f of readdirSync(join(dist, 'chunks')).filter((n) => n.endsWith('.mjs'))) {
+  const text = readFileSync(join(dist, 'chunks', f), 'utf8');
+  const at = text.search(/[^\u0000-\u00ff]/);
+  if (at >= 0) throw new Error(`dist/chunks/${f} has a character past U+00FF (write it as an escape): …${text.slice(Math.max(0, at - 60), at + 20)}…`);
+}
 
 // `berth ui`'s server, a bundle of its own: the CLI requires it only for that
 // command, so neither the snapshot nor any other command carries it.

@@ -7,7 +7,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { UnavailableError } from '../errors.ts';
@@ -195,7 +194,8 @@ export class EtcdMember {
     const { tls } = this.o;
     return new Promise((resolve) => {
       const own = tls.fd === undefined ? { cert: readFileSync(tls.cert, 'utf8'), key: readFileSync(tls.key, 'utf8') } : splitPem(readFileSync(`/proc/self/fd/${tls.fd}`, 'utf8'));
-      const req = request(`${this.clientUrl}/health`, { ca: readFileSync(tls.ca), ...own, timeout: 1000 }, (res) => {
+      // node:https loaded at the first use: a daemon out of a swarm never needs it (nor node:tls).
+      const req = process.getBuiltinModule('node:https').request(`${this.clientUrl}/health`, { ca: readFileSync(tls.ca), ...own, timeout: 1000 }, (res) => {
         let body = '';
         res.on('data', (c: Buffer) => { body += c; });
         res.on('end', () => {

@@ -9,7 +9,6 @@
 //
 //   /berth/swarm/log-ports/<node>   the port a node serves its logs on (its ListenAddr's)
 import type { ServerResponse } from 'node:http';
-import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { LogEntry } from '../api/stream-frames.ts';
 import { PREFIX, type ClusterStore } from './store.ts';
@@ -83,7 +82,8 @@ async function logAddress(store: ClusterStore, nodeId: string): Promise<{ host: 
 /** A node's task logs, batch by batch, over mutual TLS with this node's certificate. */
 async function* fetchNodeLogs(at: { host: string; port: number }, tls: { ca: Buffer; cert: Buffer; key: Buffer }, q: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry[]> {
   const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-    const req = request({ host: at.host, port: at.port, method: 'GET', path: `/logs?${toQuery(q)}`, ca: tls.ca, cert: tls.cert, key: tls.key, agent: false, signal }, resolve);
+    // node:https (and node:tls with it) loaded at the first use: a daemon out of a swarm never needs them.
+    const req = process.getBuiltinModule('node:https').request({ host: at.host, port: at.port, method: 'GET', path: `/logs?${toQuery(q)}`, ca: tls.ca, cert: tls.cert, key: tls.key, agent: false, signal }, resolve);
     req.on('error', reject);
     req.end();
   });

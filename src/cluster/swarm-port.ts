@@ -13,7 +13,7 @@
 //   POST /ca-key   a root rotation's new root and key, to another manager.
 // Errors travel as {message} with the status the engine's error maps to, and
 // come back on the caller's side as the same typed error.
-import { createServer, request, type Server } from 'node:https';
+import type { Server } from 'node:https';
 import type { ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ConflictError, EngineError, InvalidArgumentError, NotFoundError, SystemError, UnavailableError } from '../errors.ts';
@@ -90,7 +90,8 @@ export function hostPort(addr: string, defPort = SWARM_PORT): { host: string; po
 
 export function listenSwarmPort(listen: string, tls: { ca: string; cert: string; key: string }, h: PortHandlers): Promise<Server> {
   const { host, port } = hostPort(listen);
-  const server = createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+  // node:https (and node:tls with it) loaded at the first use: a daemon out of a swarm never needs them.
+  const server = process.getBuiltinModule('node:https').createServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false }, (req, res) => {
     const reply = (status: number, body: unknown) => {
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -161,7 +162,7 @@ export function callManager<T>(remote: string, method: 'GET' | 'POST', path: str
   const { host, port } = hostPort(remote);
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   return new Promise((resolve, reject) => {
-    const req = request({
+    const req = process.getBuiltinModule('node:https').request({
       host, port, method, path,
       ca: o.ca, cert: o.cert, key: o.key, rejectUnauthorized: o.ca !== undefined,
       headers: payload ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {},

@@ -8,7 +8,6 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
-import { connect as tlsConnect } from 'node:tls';
 import { InvalidArgumentError } from '../errors.ts';
 
 const FACILITIES = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', '', '', '', '',
@@ -113,7 +112,7 @@ export class SyslogSink {
         rejectUnauthorized: opts['syslog-tls-skip-verify'] !== 'true',
       } : undefined;
       this.stream = a.network === 'unix' ? netConnect(a.path as string)
-        : tlsOpts ? tlsConnect({ host: a.host, port: a.port, ...tlsOpts }) : netConnect({ host: a.host ?? '', port: a.port ?? 514 });
+        : tlsOpts ? process.getBuiltinModule('node:tls').connect({ host: a.host, port: a.port, ...tlsOpts }) : netConnect({ host: a.host ?? '', port: a.port ?? 514 });
       this.stream.on('error', () => {});
     }
   }

@@ -4,7 +4,6 @@
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { ArchiveError } from '../errors.ts';
 
 export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
@@ -82,7 +81,9 @@ export async function decompress(input: Readable): Promise<Decompressed> {
     return { compression, stream, finished: () => Promise.resolve(), abort: (err) => stream.destroy(err) };
   }
   if (compression === 'gzip' || compression === 'zstd') {
-    const z = compression === 'gzip' ? createGunzip() : createZstdDecompress();
+    // node:zlib loaded at the first compressed layer: an idle daemon need not keep it.
+    const zlib = process.getBuiltinModule('node:zlib');
+    const z = compression === 'gzip' ? zlib.createGunzip() : zlib.createZstdDecompress();
     const fed = pipeline(stream, z).catch((err: Error) => {
       throw new ArchiveError(`${compression}: ${err.message}`, { cause: err });
     });

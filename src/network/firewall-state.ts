@@ -6,6 +6,7 @@ import type { ContainerRecord } from '../api/container.ts';
 import type { Sandbox } from './endpoints.ts';
 import type { BalancerRule, FirewallState, LinkRule, PortRule, SnatRule } from './iptables.ts';
 import { bridged, settingsOf, type NetworkRecord } from './model.ts';
+import { compareStrings } from '../api/compare.ts';
 
 export const ICC_OPT = 'com.docker.network.bridge.enable_icc';
 
@@ -18,7 +19,7 @@ export function firewallState(networks: NetworkRecord[], sandboxes: Iterable<San
     if (!sb.target) continue;
     for (const p of sb.ports) ports.push({ bridge: sb.target.bridge, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: sb.target.ip, containerPort: p.containerPort });
   }
-  ports.sort((a, b) => a.hostPort - b.hostPort || a.proto.localeCompare(b.proto) || a.hostIp.localeCompare(b.hostIp));
+  ports.sort((a, b) => a.hostPort - b.hostPort || compareStrings(a.proto, b.proto) || compareStrings(a.hostIp, b.hostIp));
   return { bridges, ports, links, ...overlays };
 }
 

@@ -24,6 +24,7 @@ import { DnsServer, hostResolvers } from './dns.ts';
 import { Overlays, heldAddresses } from './overlays.ts';
 import { inspectNetwork } from './inspect.ts';
 import { removeOverlayLinks } from './overlay-links.ts';
+import { compareStrings } from '../api/compare.ts';
 import {
   type ContainerDirectory, type CreateNetworkRequest, type EndpointRequest, type EndpointSettings, type IpamPoolConfig, type NetnsSpec, type NetworkRecord,
   type OverlayAddresses, type OverlayState, PREDEFINED, settingsOf,
@@ -326,7 +327,7 @@ export class NetworkService {
   }
 
   list(): NetworkRecord[] {
-    return [...this.records.values()].sort((a, b) => a.Created.localeCompare(b.Created));
+    return [...this.records.values()].sort((a, b) => compareStrings(a.Created, b.Created));
   }
 
   /** Running containers with an endpoint on the network. */

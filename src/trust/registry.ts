@@ -49,7 +49,9 @@ interface Undici {
  * elsewhere (the daemon's bundle, tests) import() serves.
  */
 function loadUndici(): Promise<typeof import('undici')> {
-  if (!process.execArgv.some((a) => a.startsWith('--snapshot-blob'))) return import('undici');
+  // In the daemon's bundle undici is a chunk of its own (nothing imports it
+  // statically), which exports the CommonJS module as its default.
+  if (!process.execArgv.some((a) => a.startsWith('--snapshot-blob'))) return import('undici').then((m: typeof import('undici') & { default?: typeof import('undici') }) => m.default ?? m);
   const { createRequire } = process.getBuiltinModule('node:module');
   return Promise.resolve(createRequire(join(distDir(), 'cli-snapshot.cjs'))('undici') as typeof import('undici'));
 }

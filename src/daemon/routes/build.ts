@@ -13,11 +13,10 @@ import type { ApiServer } from '../server.ts';
 import type { Engine } from '../engine.ts';
 import { InvalidArgumentError, PreconditionFailedError } from '../../errors.ts';
 import { boolParam } from './query.ts';
-import { Builder } from '../../build/builder.ts';
-import { StepFailedError } from '../../build/run-step.ts';
+import type { Builder } from '../../build/builder.ts';
 import type { BuildMessage, BuildRequest } from '../../build/step-context.ts';
 import { AUTH_CONFIG, decodeBody, type Shape } from './body-shape.ts';
-import { contextFromCache, contextFromRemote, contextFromStream, keptContext, type BuildContext } from '../../build/context.ts';
+import type { BuildContext } from '../../build/context.ts';
 import { buildCacheRoutes } from './build-cache.ts';
 import { SECRETS_DIR_IN_CONTEXT } from '../../api/build-context.ts';
 import { isMountPoint } from '../../runtime/mountinfo.ts';
@@ -101,13 +100,17 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
   const tmpRoot = join(root, 'tmp');
   sweepBuildTemp(tmpRoot);
   const contexts = engine.buildContexts;
-  const builder = new Builder({
-    images: engine.images,
-    containers: engine.containers,
-    snapshots: engine.snapshots,
-    tmpRoot,
-    cacheRoot: engine.buildCacheRoot,
-  });
+  // The builder's code (src/build/, the Dockerfile parser, the steps) is loaded
+  // at the first build: a daemon that never builds does not keep it resident.
+  let code: Promise<{ builder: Builder; StepFailedError: typeof import('../../build/run-step.ts').StepFailedError; context: typeof import('../../build/context.ts') }> | undefined;
+  const loadBuilder = () => (code ??= Promise.all([import('../../build/builder.ts'), import('../../build/run-step.ts'), import('../../build/context.ts')]).then(([{ Builder }, { StepFailedError }, context]) => ({
+    builder: new Builder({ images: engine.images, containers: engine.containers, snapshots: engine.snapshots, tmpRoot, cacheRoot: engine.buildCacheRoot }),
+    StepFailedError,
+    context,
+  })).catch((err: unknown) => {
+    code = undefined;
+    throw err;
+  }));
   buildCacheRoutes(api, engine.buildCacheRoot, contexts);
 
   api.route('POST', '/build', async (ctx) => {
@@ -151,6 +154,7 @@ export function buildRoutes(api: ApiServer, engine: Engine): void {
     if (!['bridge', 'host', 'none'].includes(req.networkMode)) throw new InvalidArgumentError(`network mode "${req.networkMode}" not supported by buildkit`);
     for (const h of req.extraHosts) if (!/^[^:]+:.+$/.test(h)) throw new InvalidArgumentError(`invalid IP address in add-host: "${h}"`);
 
+    const { builder, StepFailedError, context: { contextFromCache, contextFromRemote, contextFromStream, keptContext } } = await loadBuilder();
     const remote = q.get('remote');
     // berth's CLI names a context it sent before by its digest (and sends no body); an unknown one is asked for whole.
     const known = q.get('contextdigest');

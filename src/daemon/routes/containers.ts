@@ -21,6 +21,7 @@ import { containerTop } from '../../containers/top.ts';
 import { containerChanges } from '../../containers/changes.ts';
 import { portSummary } from '../../network/ports.ts';
 import type { NetworkSettings } from '../../network/model.ts';
+import { compareStrings } from '../../api/compare.ts';
 
 /** dockerd's filters.Match: equal, or the value as a regular expression (an invalid one matches nothing). */
 function filterMatch(pattern: string, source: string): boolean {
@@ -69,7 +70,7 @@ export function containerRoutes(api: ApiServer, engine: Engine): void {
     const size = boolParam(ctx.query, 'size');
     const filters = parseFilters(ctx.query.get('filters'));
     checkFilterKeys(filters, ['ancestor', 'before', 'expose', 'exited', 'health', 'id', 'isolation', 'is-task', 'label', 'name', 'network', 'publish', 'since', 'status', 'volume']);
-    let list = containers.list().sort((a, b) => b.Created.localeCompare(a.Created));
+    let list = containers.list().sort((a, b) => compareStrings(b.Created, a.Created));
     const beforeRec = filters.before?.[0] ? containers.get(filters.before[0]) : undefined;
     const sinceRec = filters.since?.[0] ? containers.get(filters.since[0]) : undefined;
     const showAll = all || limit > 0 || filters.status !== undefined || filters.exited !== undefined || beforeRec !== undefined || sinceRec !== undefined;

@@ -8,7 +8,7 @@
 // h2c, the daemon as the HTTP/2 client on it (without its preface a client's
 // HTTP/2 server gives up on the connection), one session per ID until the
 // client closes it.
-import { connect, type ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { ApiServer } from '../server.ts';
@@ -43,7 +43,8 @@ export function sessionRoutes(api: ApiServer): void {
     if (!proto) throw new InvalidArgumentError('no upgrade proto in request');
     if (proto !== 'h2c') throw new InvalidArgumentError(`protocol ${proto} not supported`);
     const hj = await ctx.hijack('', 'h2c');
-    const h2 = connect('http://session', { createConnection: () => joined(hj.input, hj.output) });
+    // node:http2 loaded at the first session: an idle daemon does not keep it.
+    const h2 = process.getBuiltinModule('node:http2').connect('http://session', { createConnection: () => joined(hj.input, hj.output) });
     open.set(id, h2);
     try {
       await new Promise<void>((resolve) => {

@@ -5,10 +5,11 @@
 // backoff when the connection drops or the registry answers 5xx.
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
-import { type Dispatcher, interceptors, request as undiciRequest } from 'undici';
+import type { Dispatcher } from 'undici';
 import { AuthError, type Credentials, causeOf, fetchToken, registryMessage } from './auth.ts';
 import { basicHeader, parseChallenges, type Challenge } from './challenge.ts';
 import { type Endpoint, RegistryHosts } from './hosts.ts';
+import { loadUndici } from './undici.ts';
 
 export { isLoopbackRegistry } from './hosts.ts';
 
@@ -53,7 +54,7 @@ export class RegistryResponse {
 
 /** Each endpoint's agent, following redirects (blob downloads are often sent elsewhere). */
 const redirecting = new WeakMap<Dispatcher, Dispatcher>();
-function withRedirects(d: Dispatcher): Dispatcher {
+function withRedirects(d: Dispatcher, interceptors: typeof import('undici').interceptors): Dispatcher {
   let r = redirecting.get(d);
   if (!r) {
     r = d.compose(interceptors.redirect({ maxRedirections: 5 }));
@@ -131,9 +132,10 @@ export class RegistryClient {
   private async send(
     url: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array | Readable } = {}, endpoint = this.endpoint,
   ): Promise<RegistryResponse> {
-    const r = await undiciRequest(url, {
+    const { request, interceptors } = await loadUndici();
+    const r = await request(url, {
       method: (init.method ?? 'GET') as Dispatcher.HttpMethod, headers: init.headers, body: init.body,
-      dispatcher: withRedirects(endpoint.dispatcher), signal: this.signal,
+      dispatcher: withRedirects(await endpoint.dispatcher(), interceptors), signal: this.signal,
     });
     return new RegistryResponse(r);
   }

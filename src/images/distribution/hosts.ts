@@ -5,10 +5,11 @@
 // certificate (`*.cert` + `*.key`) for that host. berth reads
 // /etc/berth/certs.d and, like dockerd, /etc/docker/certs.d.
 import { isIP } from 'node:net';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 import { hostOfAddress, isLoopbackAddress } from '../../api/address.ts';
 import { DEFAULT_CERTS_DIRS, readCertsD, tlsOptions } from '../../files/certs-d.ts';
+import { loadUndici } from './undici.ts';
 
 
 /** A registry silent this long (no headers, or no body bytes) is given up on; a body download then resumes. */
@@ -26,7 +27,8 @@ export interface RegistryHostsConfig {
 /** One base URL to talk to, with the TLS settings for it. */
 export interface Endpoint {
   base: string;
-  dispatcher: Dispatcher;
+  /** Its HTTP agent, made (and undici loaded) at the first request. */
+  dispatcher(): Promise<Dispatcher>;
   /** A mirror: failures fall through to the next endpoint. */
   mirror: boolean;
   /** TLS without verification, or plain HTTP after TLS failed (insecure registries). */
@@ -59,7 +61,7 @@ export class RegistryHosts {
   private readonly insecure: string[];
   private readonly mirrors: string[];
   private readonly certsDirs: string[];
-  private readonly dispatchers = new Map<string, Dispatcher>();
+  private readonly dispatchers = new Map<string, Promise<Dispatcher>>();
 
   constructor(c: RegistryHostsConfig = {}) {
     this.insecure = c.insecureRegistries ?? [];
@@ -91,28 +93,29 @@ export class RegistryHosts {
     if (domain === DEFAULT_DOMAIN) {
       const mirrors = this.mirrors.map((m) => {
         const u = new URL(m);
-        return { base: `${u.protocol}//${u.host}`, dispatcher: this.dispatcher(u.host, this.isInsecure(u.host)), mirror: true, insecure: this.isInsecure(u.host) };
+        return { base: `${u.protocol}//${u.host}`, dispatcher: () => this.dispatcher(u.host, this.isInsecure(u.host)), mirror: true, insecure: this.isInsecure(u.host) };
       });
-      return [...mirrors, { base: `https://${DOCKER_HUB_ENDPOINT}`, dispatcher: this.dispatcher(DOCKER_HUB_ENDPOINT, false), mirror: false, insecure: false }];
+      return [...mirrors, { base: `https://${DOCKER_HUB_ENDPOINT}`, dispatcher: () => this.dispatcher(DOCKER_HUB_ENDPOINT, false), mirror: false, insecure: false }];
     }
     const insecure = this.isInsecure(domain);
     // Loopback registries are plain HTTP first (as dockerd's local default); other insecure ones try TLS first.
     if (isLoopbackRegistry(domain)) {
-      return [{ base: `http://${domain}`, dispatcher: this.dispatcher(domain, true), mirror: false, insecure: true }];
+      return [{ base: `http://${domain}`, dispatcher: () => this.dispatcher(domain, true), mirror: false, insecure: true }];
     }
-    const https: Endpoint = { base: `https://${domain}`, dispatcher: this.dispatcher(domain, insecure), mirror: false, insecure };
+    const https: Endpoint = { base: `https://${domain}`, dispatcher: () => this.dispatcher(domain, insecure), mirror: false, insecure };
     if (!insecure) return [https];
-    return [https, { base: `http://${domain}`, dispatcher: this.dispatcher(domain, true), mirror: false, insecure: true }];
+    return [https, { base: `http://${domain}`, dispatcher: () => this.dispatcher(domain, true), mirror: false, insecure: true }];
   }
 
   /** An HTTP agent with the TLS material of certs.d/<host[:port]>/ (all dirs that have one). */
-  private dispatcher(host: string, insecure: boolean): Dispatcher {
+  private dispatcher(host: string, insecure: boolean): Promise<Dispatcher> {
     const key = `${host}|${insecure}`;
-    const cached = this.dispatchers.get(key);
-    if (cached) return cached;
-    const connect = { rejectUnauthorized: !insecure, ...tlsOptions(readCertsD(this.certsDirs, host)) };
-    const agent = new Agent({ connect, headersTimeout: SILENCE_TIMEOUT_MS, bodyTimeout: SILENCE_TIMEOUT_MS });
-    this.dispatchers.set(key, agent);
+    let agent = this.dispatchers.get(key);
+    if (!agent) {
+      const connect = { rejectUnauthorized: !insecure, ...tlsOptions(readCertsD(this.certsDirs, host)) };
+      agent = loadUndici().then(({ Agent }) => new Agent({ connect, headersTimeout: SILENCE_TIMEOUT_MS, bodyTimeout: SILENCE_TIMEOUT_MS }));
+      this.dispatchers.set(key, agent);
+    }
     return agent;
   }
 }

@@ -11,7 +11,6 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { STATUS_CODES } from 'node:http';
 import { EngineError, SystemError, NotFoundError } from '../../errors.ts';
 import { chainIds } from '../layers.ts';
@@ -338,7 +337,7 @@ async function uploadCompressed(
   let offset = 0;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
-  const gz = input.pipe(counting(contentSize, id, emit)).pipe(createGzip());
+  const gz = input.pipe(counting(contentSize, id, emit)).pipe(process.getBuiltinModule('node:zlib').createGzip());
   input.on('error', (err) => gz.destroy(err));
   const flush = async () => {
     if (pendingBytes === 0) return;

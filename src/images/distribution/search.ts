@@ -2,12 +2,12 @@
 // (`localhost:5000/busy` searches localhost:5000 for "busy"; a bare term goes
 // to Docker Hub), filtered by stars and is-official as dockerd filters.
 // undici's request, not fetch: fetch refuses the browsers' "bad ports" (6000, 10080…), which a registry may well use.
-import { request } from 'undici';
 import { InvalidArgumentError, SystemError } from '../../errors.ts';
 import { DEFAULT_DOMAIN } from '../../api/reference.ts';
 import { type Credentials, causeOf } from './auth.ts';
 import { basicHeader } from './challenge.ts';
 import type { RegistryHosts } from './hosts.ts';
+import { loadUndici } from './undici.ts';
 // Docker Hub's v1 search entry: the shape berth's registry serves and GET /images/search passes on.
 import type { SearchResult } from '../../api/search.ts';
 
@@ -61,7 +61,8 @@ export async function searchRegistry(
     const header = basicHeader(creds);
     let res;
     try {
-      res = await request(url, { dispatcher: ep.dispatcher, headers: header ? { Authorization: header } : {} });
+      const { request } = await loadUndici();
+      res = await request(url, { dispatcher: await ep.dispatcher(), headers: header ? { Authorization: header } : {} });
     } catch (err) {
       lastError = new SystemError(`Get "${url}": ${causeOf(err)}`);
       continue;
