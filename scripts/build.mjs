@@ -5,15 +5,21 @@ import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { isBuiltin } from 'node:module';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
-// Chunk names carry content hashes: clear old ones so dist/ holds one build.
-rmSync(join(dist, 'chunks'), { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
+/**
+ * Chunk names carry content hashes, so one build never overwrites another's.
+ * A running daemon imports some chunks at their first use (the builder, the
+ * registry client), from the build it was started from: a reinstall under a
+ * running daemon must not take them away. So a chunk this build did not
+ * write stays a week, long past any upgrade's restart, and is removed then.
+ */
+const KEEP_OLD_CHUNKS_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Node's built-in modules are taken with require(), not as ESM imports: the
@@ -45,7 +51,8 @@ const builtinsByRequire = {
   },
 };
 
-await build({
+const bundle = await build({
+  metafile: true,
   entryPoints: { berth: join(root, 'src/main.ts') },
   outdir: dist,
   outExtension: { '.js': '.mjs' },
@@ -76,12 +83,19 @@ await build({
   plugins: [builtinsByRequire],
 });
 
+const written = new Set(Object.keys(bundle.metafile.outputs).map((o) => resolve(root, o)));
+for (const f of readdirSync(join(dist, 'chunks'))) {
+  const path = join(dist, 'chunks', f);
+  if (!written.has(path) && Date.now() - statSync(path).mtimeMs > KEEP_OLD_CHUNKS_MS) rmSync(path, { force: true });
+}
+
 // The check for the above: a character past U+00FF left in a chunk (a regular
 // expression, a template) doubles the memory its whole source takes.
-for (const f of readdirSync(join(dist, 'chunks')).filter((n) => n.endsWith('.mjs'))) {
-  const text = readFileSync(join(dist, 'chunks', f), 'utf8');
+for (const path of [...written].filter((n) => n.endsWith('.mjs'))) {
+  const f = path.slice(dist.length + 1);
+  const text = readFileSync(path, 'utf8');
   const at = text.search(/[^\u0000-\u00ff]/);
-  if (at >= 0) throw new Error(`dist/chunks/${f} has a character past U+00FF (write it as an escape): …${text.slice(Math.max(0, at - 60), at + 20)}…`);
+  if (at >= 0) throw new Error(`dist/${f} has a character past U+00FF (write it as an escape): …${text.slice(Math.max(0, at - 60), at + 20)}…`);
 }
 
 // `berth ui`'s server, a bundle of its own: the CLI requires it only for that
