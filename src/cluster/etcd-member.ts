@@ -236,15 +236,22 @@ export class EtcdMember {
 }
 
 /**
- * etcd's raft timing: its defaults (a heartbeat every 100 ms, an election
- * after 1 s), or BERTH_ETCD_HEARTBEAT_MS with an election after ten missed
- * (swarm's HeartbeatTick:ElectionTick). 500 ms nearly halves what three idle
- * managers send each other (bench/swarm-idle.ts) but a member then takes up
- * to 5.5 s to elect itself when it restarts alone, and a lost leader 5 s to
- * be replaced; every member of a swarm should have the same.
+ * The members' raft timing, the same on every manager (a follower must not
+ * time out between its leader's heartbeats): a heartbeat every second, as
+ * swarmkit's raft (a 1 s tick, a heartbeat each tick), and an election after
+ * 5 s without one, the least etcd allows for that heartbeat. etcd's own
+ * defaults (100 ms, 1 s) made three idle managers send each other 9 KiB/s of
+ * heartbeats on the leader's host (bench/swarm-idle.ts); a second's costs
+ * 1.7 KiB/s there. The election timeout sends nothing: it is what a lone
+ * member waits to elect itself when it starts (1 to 5 s; swarm's 10 ticks
+ * would make that up to 10 s) and what a lost leader takes to be replaced (5
+ * to 10 s). BERTH_ETCD_HEARTBEAT_MS and BERTH_ETCD_ELECTION_MS set them
+ * (100 and 1000 are etcd's defaults).
  */
-function raftTimes(): string[] {
-  const ms = Number(process.env.BERTH_ETCD_HEARTBEAT_MS);
-  if (!Number.isInteger(ms) || ms < 10) return [];
-  return ['--heartbeat-interval', String(ms), '--election-timeout', String(ms * 10)];
+export function raftTimes(env: NodeJS.ProcessEnv = process.env): string[] {
+  const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
+  const heartbeat = Math.min(10_000, Math.max(10, num(env.BERTH_ETCD_HEARTBEAT_MS) ?? 1000));
+  // etcd refuses an election timeout under five heartbeats, and over 50 s.
+  const election = Math.min(50_000, Math.max(heartbeat * 5, num(env.BERTH_ETCD_ELECTION_MS) ?? heartbeat * 5));
+  return ['--heartbeat-interval', String(heartbeat), '--election-timeout', String(election)];
 }
