@@ -123,7 +123,10 @@ const hosts: SwarmHost[] = [];
 try {
   hosts.push(...(await Promise.all(['a', 'b', 'c'].map((n) => startSwarmHost(d, `bt-swidle${n}-${process.pid}`, { daemonEnv: DAEMON_ENV })))));
   const [a, b, c] = hosts;
+  // init waits for its lone member to elect itself: a heartbeat to an election timeout (etcd-member.ts raftTimes).
+  const t0 = Date.now();
   must(a, ['swarm', 'init', '--advertise-addr', a.addr]);
+  console.log(`swarm init: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const token = must(a, ['swarm', 'join-token', '-q', 'worker']).trim();
   for (const h of [b, c]) must(h, ['swarm', 'join', '--token', token, `${a.addr}:2377`]);
   must(a, ['service', 'create', '-d', '--name', 'idle', '--replicas', '6', '--stop-grace-period', '1s', 'busybox', 'sleep', '3600']);
