@@ -60,11 +60,14 @@ export class Admission {
   private readonly store: ClusterStore;
   private readonly ca: () => Issuer;
   private readonly dataKey: () => string;
+  /** Before a member is added: a lone member leaves its quick timing (etcd-member.ts retime). */
+  private readonly beforeAdd: () => Promise<void>;
 
-  constructor(store: ClusterStore, ca: () => Issuer, dataKey: () => string) {
+  constructor(store: ClusterStore, ca: () => Issuer, dataKey: () => string, beforeAdd: () => Promise<void> = async () => {}) {
     this.store = store;
     this.ca = ca;
     this.dataKey = dataKey;
+    this.beforeAdd = beforeAdd;
   }
 
   async join(req: JoinRequest): Promise<JoinGrant> {
@@ -148,6 +151,7 @@ export class Admission {
     for (const m of await this.store.members()) {
       if ((m.isLearner || m.name === nodeId) && m.peerURLs.some((u) => host(u) === req.Addr)) await this.store.removeMember(m.id);
     }
+    await this.beforeAdd();
     const added = await this.addLearner(peer);
     return { CAKey: this.ca().key, InitialCluster: initialCluster(added.members, nodeId, added.id), Endpoints: clientUrls(added.members), MemberID: added.id };
   }

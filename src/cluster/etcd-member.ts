@@ -46,6 +46,8 @@ export interface MemberOptions {
   clusterState?: 'new' | 'existing';
   /** The first start only: etcd's --force-new-cluster, this member alone in a cluster keeping its data. */
   forceNewCluster?: boolean;
+  /** The cluster's only member: etcd's own quick timing (ALONE), until retime() before a second is added. */
+  alone?: boolean;
 }
 
 export function url(addr: string, port: number): string {
@@ -81,6 +83,8 @@ export class EtcdMember {
   private restartTimer?: NodeJS.Timeout;
   /** --force-new-cluster still to be given (its first spawn only: a restart must not force again). */
   private force: boolean;
+  /** Its raft timing, kept across the supervisor's restarts. */
+  private times: string[];
   log: (msg: string) => void = () => {};
 
   /** dir: the member's home (data, log, pid); name: the node's ID. */
@@ -93,6 +97,23 @@ export class EtcdMember {
     this.name = name;
     this.o = o;
     this.force = o.forceNewCluster ?? false;
+    this.times = o.alone ? ALONE : raftTimes();
+  }
+
+  get alone(): boolean {
+    return this.times === ALONE;
+  }
+
+  /**
+   * A lone member restarted with the swarm's timing (raftTimes), before a
+   * second member is added: every member must beat alike, as a follower
+   * quick to time out would call an election between a slow leader's beats.
+   */
+  async retime(): Promise<void> {
+    if (!this.alone) return;
+    this.times = raftTimes();
+    await this.stop();
+    await this.start();
   }
 
   get clientUrl(): string {
@@ -165,7 +186,7 @@ export class EtcdMember {
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
       ...(this.force ? ['--force-new-cluster'] : []),
-      ...raftTimes(),
+      ...this.times,
     ];
     this.force = false;
     const out = openSync(join(this.dir, 'etcd.log'), 'a');
@@ -236,17 +257,26 @@ export class EtcdMember {
 }
 
 /**
+ * A member alone in its cluster: etcd's defaults, a heartbeat each 100 ms and
+ * an election after 1 s. Alone it sends nothing to anyone, and it elects
+ * itself within an election timeout of starting (swarm init, a restart,
+ * --force-new-cluster): 0.3–0.8 s here, against 1–5 s with raftTimes.
+ */
+const ALONE = ['--heartbeat-interval', '100', '--election-timeout', '1000'];
+
+/**
  * The members' raft timing, the same on every manager (a follower must not
  * time out between its leader's heartbeats): a heartbeat every second, as
  * swarmkit's raft (a 1 s tick, a heartbeat each tick), and an election after
  * 5 s without one, the least etcd allows for that heartbeat. etcd's own
  * defaults (100 ms, 1 s) made three idle managers send each other 9 KiB/s of
  * heartbeats on the leader's host (bench/swarm-idle.ts); a second's costs
- * 1.7 KiB/s there. The election timeout sends nothing: it is what a lone
- * member waits to elect itself when it starts (1 to 5 s; swarm's 10 ticks
- * would make that up to 10 s) and what a lost leader takes to be replaced (5
- * to 10 s). BERTH_ETCD_HEARTBEAT_MS and BERTH_ETCD_ELECTION_MS set them
- * (100 and 1000 are etcd's defaults).
+ * 1.7 KiB/s there. The election timeout sends nothing: it is what a lost
+ * leader takes to be replaced (5 to 10 s; swarm's 10 ticks would make that
+ * 10 to 20 s), and what a lone member would wait to elect itself when it
+ * starts (a heartbeat to an election timeout), which ALONE spares it.
+ * BERTH_ETCD_HEARTBEAT_MS and BERTH_ETCD_ELECTION_MS set them (100 and 1000
+ * are etcd's defaults).
  */
 export function raftTimes(env: NodeJS.ProcessEnv = process.env): string[] {
   const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);

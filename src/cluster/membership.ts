@@ -54,6 +54,8 @@ export interface NodeState {
   /** A joining manager's first start: its --initial-cluster, and the learner it promotes. */
   initialCluster?: string;
   memberId?: string;
+  /** A manager whose member is its cluster's only one, on etcd's quick timing (etcd-member.ts ALONE) until a second is added. */
+  raftAlone?: boolean;
 }
 
 /** What a running membership holds. */

@@ -357,7 +357,7 @@ export class ClusterService {
       const addr = advertiseAddr(req.AdvertiseAddr, req.ListenAddr);
       const state: NodeState = {
         NodeID: newId(), ClusterID: newId(), Role: 'manager', AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
-        ports: { client: await freePort(addr), peer: await freePort(addr) }, endpoints: [],
+        ports: { client: await freePort(addr), peer: await freePort(addr) }, endpoints: [], raftAlone: true,
       };
       try {
         // The cluster's root CA, and this first manager's certificate from it.
@@ -408,7 +408,7 @@ export class ClusterService {
     clearTimeout(this.retry);
     // Its tasks run on; its heartbeat lease is left to the restarted store.
     await this.teardown({ keepHeartbeat: true });
-    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined }, undefined, { forceNewCluster: true }).catch((err: Error) => {
+    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined, raftAlone: true }, undefined, { forceNewCluster: true }).catch((err: Error) => {
       // Still recorded, not running: it can be tried again, or left.
       this.restoreError = err.message;
       throw err;
@@ -530,6 +530,33 @@ export class ClusterService {
     await this.serial(() => this.teardown());
   }
 
+  private leavingAlone?: Promise<void>;
+
+  /**
+   * Before a second member is added: a lone member on etcd's quick timing is
+   * restarted on the swarm's (etcd-member.ts), recorded first so that no
+   * later start goes back to it; the add waits for the store to answer again.
+   */
+  private leaveAlone(m: Membership): Promise<void> {
+    if (!m.member?.alone) return Promise.resolve();
+    this.leavingAlone ??= (async () => {
+      m.state.raftAlone = false;
+      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+      this.log('info', 'swarm: a second manager joins; restarting the etcd member with the swarm\'s raft timing');
+      await m.member?.retime();
+      for (let i = 0; ; i++) {
+        try {
+          await m.store.members();
+          return;
+        } catch (err) {
+          if (i >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })().finally(() => { this.leavingAlone = undefined; });
+    return this.leavingAlone;
+  }
+
   /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
   private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>, o: { forceNewCluster?: boolean } = {}): Promise<Membership> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -542,6 +569,7 @@ export class ClusterService {
     if (state.Role === 'manager' && state.ports) {
       member = new EtcdMember(this.dir, state.NodeID, {
         addr: state.AdvertiseAddr, ports: state.ports, tls, initialCluster: state.initialCluster, clusterState: state.initialCluster ? 'existing' : 'new', forceNewCluster: o.forceNewCluster,
+        alone: state.raftAlone,
       });
       member.log = (msg) => this.log('warn', msg);
       try {
@@ -611,7 +639,7 @@ export class ClusterService {
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
       const logs = serveLogs(store, () => this.logSource);
       if (state.Role === 'manager') {
-        const admission = () => new Admission(store, () => this.rotation.issuer(), () => files.keyText());
+        const admission = () => new Admission(store, () => this.rotation.issuer(), () => files.keyText(), () => this.leaveAlone(m));
         m.port = await listenSwarmPort(state.ListenAddr, own, {
           caCert: () => readFileSync(tls.ca, 'utf8'),
           join: (req) => admission().join(req),
