@@ -60,14 +60,14 @@ export class Admission {
   private readonly store: ClusterStore;
   private readonly ca: () => Issuer;
   private readonly dataKey: () => string;
-  /** Before a member is added: a lone member leaves its quick timing (etcd-member.ts retime). */
-  private readonly beforeAdd: () => Promise<void>;
+  /** Once a member is added: a lone member leaves its quick timing when the new one votes (service.ts leaveAlone). */
+  private readonly added: () => void;
 
-  constructor(store: ClusterStore, ca: () => Issuer, dataKey: () => string, beforeAdd: () => Promise<void> = async () => {}) {
+  constructor(store: ClusterStore, ca: () => Issuer, dataKey: () => string, added: () => void = () => {}) {
     this.store = store;
     this.ca = ca;
     this.dataKey = dataKey;
-    this.beforeAdd = beforeAdd;
+    this.added = added;
   }
 
   async join(req: JoinRequest): Promise<JoinGrant> {
@@ -151,8 +151,8 @@ export class Admission {
     for (const m of await this.store.members()) {
       if ((m.isLearner || m.name === nodeId) && m.peerURLs.some((u) => host(u) === req.Addr)) await this.store.removeMember(m.id);
     }
-    await this.beforeAdd();
     const added = await this.addLearner(peer);
+    this.added();
     return { CAKey: this.ca().key, InitialCluster: initialCluster(added.members, nodeId, added.id), Endpoints: clientUrls(added.members), MemberID: added.id };
   }
 }

@@ -46,7 +46,7 @@ export interface MemberOptions {
   clusterState?: 'new' | 'existing';
   /** The first start only: etcd's --force-new-cluster, this member alone in a cluster keeping its data. */
   forceNewCluster?: boolean;
-  /** The cluster's only member: etcd's own quick timing (ALONE), until retime() before a second is added. */
+  /** The cluster's only member: etcd's own quick timing (ALONE), until retime() once a second votes. */
   alone?: boolean;
 }
 
@@ -85,6 +85,8 @@ export class EtcdMember {
   private force: boolean;
   /** Its raft timing, kept across the supervisor's restarts. */
   private times: string[];
+  /** stop() was called: a retime under way does not start it again. */
+  private left = false;
   log: (msg: string) => void = () => {};
 
   /** dir: the member's home (data, log, pid); name: the node's ID. */
@@ -105,15 +107,18 @@ export class EtcdMember {
   }
 
   /**
-   * A lone member restarted with the swarm's timing (raftTimes), before a
-   * second member is added: every member must beat alike, as a follower
-   * quick to time out would call an election between a slow leader's beats.
+   * A lone member restarted with the swarm's timing (raftTimes) once a
+   * second member votes: a follower quick to time out would call elections
+   * between a slower leader's beats. Stopped gracefully, a leader hands the
+   * lead to another voter first (etcd's Stop), so no election is waited for.
    */
   async retime(): Promise<void> {
     if (!this.alone) return;
     this.times = raftTimes();
-    await this.stop();
-    await this.start();
+    this.left = false;
+    await this.end();
+    // Stopped meanwhile (the node left): not started again.
+    if (!this.left) await this.start();
   }
 
   get clientUrl(): string {
@@ -243,6 +248,11 @@ export class EtcdMember {
 
   /** Ends the member (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
+    this.left = true;
+    await this.end();
+  }
+
+  private async end(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const proc = this.proc;

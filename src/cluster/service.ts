@@ -533,28 +533,37 @@ export class ClusterService {
   private leavingAlone?: Promise<void>;
 
   /**
-   * Before a second member is added: a lone member on etcd's quick timing is
-   * restarted on the swarm's (etcd-member.ts), recorded first so that no
-   * later start goes back to it; the add waits for the store to answer again.
+   * A lone member on etcd's quick timing, once a second member is added: the
+   * membership is recorded as not alone (a daemon's next start takes the
+   * swarm's timing), and once the new member votes this one is restarted on
+   * the swarm's timing. Until then it leads, beating quicker than the new
+   * one's timeout, which is safe (the reverse is not); stopped, it hands the
+   * lead to the new member (etcd moves it at a graceful stop), so its
+   * manager's store is away only for the restart, not for an election.
    */
-  private leaveAlone(m: Membership): Promise<void> {
-    if (!m.member?.alone) return Promise.resolve();
-    this.leavingAlone ??= (async () => {
+  private leaveAlone(m: Membership): void {
+    if (!m.member?.alone || this.leavingAlone) return;
+    this.leavingAlone = (async () => {
+      if (m.closing) return;
       m.state.raftAlone = false;
       await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
-      this.log('info', 'swarm: a second manager joins; restarting the etcd member with the swarm\'s raft timing');
-      await m.member?.retime();
-      for (let i = 0; ; i++) {
-        try {
-          await m.store.members();
+      const own = m.member?.clientUrl;
+      const deadline = Date.now() + 120_000;
+      while (!m.closing && Date.now() < deadline) {
+        const members = await m.store.members().catch(() => []);
+        if (members.some((x) => !x.isLearner && x.name && !x.clientURLs.includes(own ?? ''))) {
+          this.log('info', 'swarm: a second manager votes; restarting the etcd member with the swarm\'s raft timing');
+          await m.member?.retime();
           return;
-        } catch (err) {
-          if (i >= 20) throw err;
-          await new Promise((r) => setTimeout(r, 500));
         }
+        await new Promise((r) => setTimeout(r, 500));
       }
-    })().finally(() => { this.leavingAlone = undefined; });
-    return this.leavingAlone;
+      // No member came to vote (the join failed): still alone, as recorded again.
+      if (!m.closing && (await m.store.members()).every((x) => x.clientURLs.includes(own ?? ''))) {
+        m.state.raftAlone = true;
+        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+      }
+    })().catch((err: Error) => this.log('warn', `swarm: the etcd member's raft timing: ${err.message}`)).finally(() => { this.leavingAlone = undefined; });
   }
 
   /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
