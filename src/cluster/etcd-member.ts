@@ -45,6 +45,8 @@ export interface MemberOptions {
   clusterState?: 'new' | 'existing';
   /** The first start only: etcd's --force-new-cluster, this member alone in a cluster keeping its data. */
   forceNewCluster?: boolean;
+  /** The cluster's only member: etcd's own quick timing (ALONE), until retime() once a second votes. */
+  alone?: boolean;
 }
 
 export function url(addr: string, port: number): string {
@@ -80,6 +82,10 @@ export class EtcdMember {
   private restartTimer?: NodeJS.Timeout;
   /** --force-new-cluster still to be given (its first spawn only: a restart must not force again). */
   private force: boolean;
+  /** Its raft timing, kept across the supervisor's restarts. */
+  private times: string[];
+  /** stop() was called: a retime under way does not start it again. */
+  private left = false;
   log: (msg: string) => void = () => {};
 
   /** dir: the member's home (data, log, pid); name: the node's ID. */
@@ -92,6 +98,26 @@ export class EtcdMember {
     this.name = name;
     this.o = o;
     this.force = o.forceNewCluster ?? false;
+    this.times = o.alone ? ALONE : raftTimes();
+  }
+
+  get alone(): boolean {
+    return this.times === ALONE;
+  }
+
+  /**
+   * A lone member restarted with the swarm's timing (raftTimes) once a
+   * second member votes: a follower quick to time out would call elections
+   * between a slower leader's beats. Stopped gracefully, a leader hands the
+   * lead to another voter first (etcd's Stop), so no election is waited for.
+   */
+  async retime(): Promise<void> {
+    if (!this.alone) return;
+    this.times = raftTimes();
+    this.left = false;
+    await this.end();
+    // Stopped meanwhile (the node left): not started again.
+    if (!this.left) await this.start();
   }
 
   get clientUrl(): string {
@@ -164,7 +190,7 @@ export class EtcdMember {
       '--auto-compaction-mode', 'revision', '--auto-compaction-retention', '1000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
       ...(this.force ? ['--force-new-cluster'] : []),
-      ...raftTimes(),
+      ...this.times,
     ];
     this.force = false;
     const out = openSync(join(this.dir, 'etcd.log'), 'a');
@@ -222,6 +248,11 @@ export class EtcdMember {
 
   /** Ends the member (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
+    this.left = true;
+    await this.end();
+  }
+
+  private async end(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const proc = this.proc;
@@ -236,15 +267,31 @@ export class EtcdMember {
 }
 
 /**
- * etcd's raft timing: its defaults (a heartbeat every 100 ms, an election
- * after 1 s), or BERTH_ETCD_HEARTBEAT_MS with an election after ten missed
- * (swarm's HeartbeatTick:ElectionTick). 500 ms nearly halves what three idle
- * managers send each other (bench/swarm-idle.ts) but a member then takes up
- * to 5.5 s to elect itself when it restarts alone, and a lost leader 5 s to
- * be replaced; every member of a swarm should have the same.
+ * A member alone in its cluster: etcd's defaults, a heartbeat each 100 ms and
+ * an election after 1 s. Alone it sends nothing to anyone, and it elects
+ * itself within an election timeout of starting (swarm init, a restart,
+ * --force-new-cluster): 0.3–0.8 s here, against 1–5 s with raftTimes.
  */
-function raftTimes(): string[] {
-  const ms = Number(process.env.BERTH_ETCD_HEARTBEAT_MS);
-  if (!Number.isInteger(ms) || ms < 10) return [];
-  return ['--heartbeat-interval', String(ms), '--election-timeout', String(ms * 10)];
+const ALONE = ['--heartbeat-interval', '100', '--election-timeout', '1000'];
+
+/**
+ * The members' raft timing, the same on every manager (a follower must not
+ * time out between its leader's heartbeats): a heartbeat every second, as
+ * swarmkit's raft (a 1 s tick, a heartbeat each tick), and an election after
+ * 5 s without one, the least etcd allows for that heartbeat. etcd's own
+ * defaults (100 ms, 1 s) made three idle managers send each other 9 KiB/s of
+ * heartbeats on the leader's host (bench/swarm-idle.ts); a second's costs
+ * 1.7 KiB/s there. The election timeout sends nothing: it is what a lost
+ * leader takes to be replaced (5 to 10 s; swarm's 10 ticks would make that
+ * 10 to 20 s), and what a lone member would wait to elect itself when it
+ * starts (a heartbeat to an election timeout), which ALONE spares it.
+ * BERTH_ETCD_HEARTBEAT_MS and BERTH_ETCD_ELECTION_MS set them (100 and 1000
+ * are etcd's defaults).
+ */
+export function raftTimes(env: NodeJS.ProcessEnv = process.env): string[] {
+  const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
+  const heartbeat = Math.min(10_000, Math.max(10, num(env.BERTH_ETCD_HEARTBEAT_MS) ?? 1000));
+  // etcd refuses an election timeout under five heartbeats, and over 50 s.
+  const election = Math.min(50_000, Math.max(heartbeat * 5, num(env.BERTH_ETCD_ELECTION_MS) ?? heartbeat * 5));
+  return ['--heartbeat-interval', String(heartbeat), '--election-timeout', String(election)];
 }

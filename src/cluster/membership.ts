@@ -28,12 +28,15 @@ const RESTORE = 'The only way to restore a swarm that has lost consensus is to r
 export const LEAVE_REFUSAL = MANAGER_LEAVES + RESTORE;
 
 /**
- * A node is down 15 s after its last heartbeat, as swarmkit's dispatcher
- * (5 s heartbeat period, three missed); the etcd3 client renews a lease every
- * third of its TTL, so every 5 s. The leader's lease renews every 3.3 s; a
- * leader killed without revoking it is replaced after 10 s.
+ * A node is down 12 s after its last heartbeat (swarmkit's dispatcher: 15 s,
+ * three 5 s periods missed). The etcd3 client renews a lease every third of
+ * its TTL, so every 4 s: a manager's member that does not lead forwards each
+ * renewal to the leader over a peer connection the leader closes after 5 s
+ * idle, and a renewal every 5 s found it closed one time in three, each a
+ * new TLS connection (bench/swarm-idle.ts). The leader's lease renews every
+ * 3.3 s; a leader killed without revoking it is replaced after 10 s.
  */
-const HEARTBEAT_TTL = 15;
+const HEARTBEAT_TTL = 12;
 const LEADER_TTL = 10;
 
 /** What a node records of its membership (swarm/state.json), written last at init and join. */
@@ -51,6 +54,8 @@ export interface NodeState {
   /** A joining manager's first start: its --initial-cluster, and the learner it promotes. */
   initialCluster?: string;
   memberId?: string;
+  /** A manager whose member is its cluster's only one, on etcd's quick timing (etcd-member.ts ALONE) until a second is added. */
+  raftAlone?: boolean;
 }
 
 /** What a running membership holds. */

@@ -357,7 +357,7 @@ export class ClusterService {
       const addr = advertiseAddr(req.AdvertiseAddr, req.ListenAddr);
       const state: NodeState = {
         NodeID: newId(), ClusterID: newId(), Role: 'manager', AdvertiseAddr: addr, ListenAddr: listenAddr(req.ListenAddr),
-        ports: { client: await freePort(addr), peer: await freePort(addr) }, endpoints: [],
+        ports: { client: await freePort(addr), peer: await freePort(addr) }, endpoints: [], raftAlone: true,
       };
       try {
         // The cluster's root CA, and this first manager's certificate from it.
@@ -408,7 +408,7 @@ export class ClusterService {
     clearTimeout(this.retry);
     // Its tasks run on; its heartbeat lease is left to the restarted store.
     await this.teardown({ keepHeartbeat: true });
-    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined }, undefined, { forceNewCluster: true }).catch((err: Error) => {
+    const m = await this.attach({ ...state, initialCluster: undefined, memberId: undefined, raftAlone: true }, undefined, { forceNewCluster: true }).catch((err: Error) => {
       // Still recorded, not running: it can be tried again, or left.
       this.restoreError = err.message;
       throw err;
@@ -530,6 +530,42 @@ export class ClusterService {
     await this.serial(() => this.teardown());
   }
 
+  private leavingAlone?: Promise<void>;
+
+  /**
+   * A lone member on etcd's quick timing, once a second member is added: the
+   * membership is recorded as not alone (a daemon's next start takes the
+   * swarm's timing), and once the new member votes this one is restarted on
+   * the swarm's timing. Until then it leads, beating quicker than the new
+   * one's timeout, which is safe (the reverse is not); stopped, it hands the
+   * lead to the new member (etcd moves it at a graceful stop), so its
+   * manager's store is away only for the restart, not for an election.
+   */
+  private leaveAlone(m: Membership): void {
+    if (!m.member?.alone || this.leavingAlone) return;
+    this.leavingAlone = (async () => {
+      if (m.closing) return;
+      m.state.raftAlone = false;
+      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+      const own = m.member?.clientUrl;
+      const deadline = Date.now() + 120_000;
+      while (!m.closing && Date.now() < deadline) {
+        const members = await m.store.members().catch(() => []);
+        if (members.some((x) => !x.isLearner && x.name && !x.clientURLs.includes(own ?? ''))) {
+          this.log('info', 'swarm: a second manager votes; restarting the etcd member with the swarm\'s raft timing');
+          await m.member?.retime();
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      // No member came to vote (the join failed): still alone, as recorded again.
+      if (!m.closing && (await m.store.members()).every((x) => x.clientURLs.includes(own ?? ''))) {
+        m.state.raftAlone = true;
+        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+      }
+    })().catch((err: Error) => this.log('warn', `swarm: the etcd member's raft timing: ${err.message}`)).finally(() => { this.leavingAlone = undefined; });
+  }
+
   /** Starts what a recorded membership runs: the member (managers), the store, heartbeat, loops, the swarm port. */
   private async attach(state: NodeState, seed?: (store: ClusterStore) => Promise<void>, o: { forceNewCluster?: boolean } = {}): Promise<Membership> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -542,6 +578,7 @@ export class ClusterService {
     if (state.Role === 'manager' && state.ports) {
       member = new EtcdMember(this.dir, state.NodeID, {
         addr: state.AdvertiseAddr, ports: state.ports, tls, initialCluster: state.initialCluster, clusterState: state.initialCluster ? 'existing' : 'new', forceNewCluster: o.forceNewCluster,
+        alone: state.raftAlone,
       });
       member.log = (msg) => this.log('warn', msg);
       try {
@@ -611,7 +648,7 @@ export class ClusterService {
       m.unsubscribe = this.engine.onExit(TASK_LABELS.taskId, () => m.agent.kick());
       const logs = serveLogs(store, () => this.logSource);
       if (state.Role === 'manager') {
-        const admission = () => new Admission(store, () => this.rotation.issuer(), () => files.keyText());
+        const admission = () => new Admission(store, () => this.rotation.issuer(), () => files.keyText(), () => this.leaveAlone(m));
         m.port = await listenSwarmPort(state.ListenAddr, own, {
           caCert: () => readFileSync(tls.ca, 'utf8'),
           join: (req) => admission().join(req),

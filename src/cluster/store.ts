@@ -68,10 +68,29 @@ export interface Member {
 async function guard<T>(call: () => Promise<T>, quorum: QuorumCheck): Promise<T> {
   await quorum.precheck();
   try {
-    return await call();
+    return await untilConnected(call);
   } catch (err) {
     if (err instanceof EngineError) throw err;
     throw (await quorum.explain()) ?? new UnavailableError(`the swarm's store (etcd) is unavailable: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A call made while the client has no connection to its member (it was
+ * never sent, so it may be made again) is retried for up to 10 s: a
+ * manager's member restarting (its supervisor, or etcd-member.ts retime when
+ * a second manager votes) is away for a second or two, and the client
+ * reconnects on its own backoff.
+ */
+async function untilConnected<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!/UNAVAILABLE: (No connection established|connect ECONNREFUSED)/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 

@@ -25,6 +25,8 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
 
   const hasLine = (h: SwarmHost, re: RegExp, ms = 60_000) => waitSwarm(`node ls on ${h.name} to show ${re}`, () => (re.test(nodeLines(h)) ? true : undefined), ms)
     .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodeLines(h)}`); });
+  /** The raft timing h's etcd member runs with: "heartbeat/election" in ms. */
+  const timing = (h: SwarmHost) => / --heartbeat-interval (\d+) --election-timeout (\d+)/.exec(h.exec('tr "\\0" " " < /proc/$(pgrep -x etcd)/cmdline').stdout)?.slice(1).join('/');
   const nodesAre = (h: SwarmHost, want: string, ms = 60_000) => waitSwarm(`node ls on ${h.name}: ${want}`, () => (nodeLines(h) === want ? want : undefined), ms)
     .catch((err: Error) => { throw new Error(`${err.message}; last: ${nodeLines(h)}`); });
   /** Where the running tasks of svc are: hostname → count. */
@@ -64,8 +66,12 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.match(manager, new RegExp(`^SWMTKN-1-${digest}-[a-z0-9]{25}$`));
     assert.equal(a.docker(['info', '--format', '{{.Swarm.Cluster.TLSInfo.TrustRoot}}']).stdout.trim(), caPem.trim());
 
+    // Alone, A's member runs etcd's quick timing; once a second member votes, A's restarts on the swarm's.
+    assert.equal(timing(a), '100/1000');
     const jb = b.docker(['swarm', 'join', '--token', manager, `${a.addr}:2377`], { timeout: 180_000 });
     assert.deepEqual([jb.code, jb.stdout, jb.stderr], [0, 'This node joined a swarm as a manager.\n', '']);
+    assert.equal(timing(b), '1000/5000');
+    await waitSwarm('A\'s member on the swarm\'s raft timing', () => (timing(a) === '1000/5000' ? true : undefined));
     const jc = c.docker(['swarm', 'join', '--token', worker, `${a.addr}:2377`], { timeout: 180_000 });
     assert.deepEqual([jc.code, jc.stdout, jc.stderr], [0, 'This node joined a swarm as a worker.\n', '']);
 
@@ -224,11 +230,12 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(a.docker(['node', 'update', '--availability', 'active', c.name]).code, 0);
   });
 
-  test('promote B and C: three managers, each with an etcd member', async () => {
+  test('promote B and C: three managers, each with an etcd member, all on the swarm\'s raft timing', async () => {
     const r = a.docker(['node', 'promote', b.name, c.name]);
     assert.equal(r.code, 0, r.stderr);
     await nodesAre(a, [`${a.name} Ready Leader`, `${b.name} Ready Reachable`, `${c.name} Ready Reachable`].sort().join('\n'), 120_000);
     for (const h of [b, c]) await waitSwarm(`etcd on ${h.name}`, () => (h.exec('pgrep -x etcd >/dev/null').code === 0 ? true : undefined));
+    for (const h of [a, b, c]) assert.equal(timing(h), '1000/5000', h.name);
     assert.equal(c.exec('test -f /var/lib/berth/swarm/certificates/swarm-root-ca.key').code, 0);
     // C answers for the cluster now.
     await nodesAre(c, [`${a.name} Ready Leader`, `${b.name} Ready Reachable`, `${c.name} Ready Reachable`].sort().join('\n'));
