@@ -59,6 +59,7 @@ export type Issuer = KeyPair & { chain?: string; trust?: string };
 export class Admission {
   private readonly store: ClusterStore;
   private readonly ca: () => Issuer;
+  /** The secrets' data key (base64), granted to managers only: a worker gets its tasks' files from a manager. */
   private readonly dataKey: () => string;
 
   constructor(store: ClusterStore, ca: () => Issuer, dataKey: () => string) {
@@ -88,7 +89,7 @@ export class Admission {
     };
     await this.store.create(KEYS.nodes + nodeId, node);
     try {
-      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.trust ?? ca.cert, DataKey: this.dataKey(), ...(await this.member(role, nodeId, req)) };
+      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.trust ?? ca.cert, ...(role === 'manager' ? { DataKey: this.dataKey() } : {}), ...(await this.member(role, nodeId, req)) };
     } catch (err) {
       await this.store.delete(KEYS.nodes + nodeId).catch(() => {});
       throw err;

@@ -1,0 +1,162 @@
+// Secrets delivered only to the tasks that use them, on three hosts (test/helpers/swarm-hosts.ts):
+// A manager, B and C workers. Workers never hold the swarm's data key: a
+// worker's agent asks a manager for its task's files over the swarm port,
+// with its node certificate, and the manager answers only for tasks
+// assigned to that node. A task whose manager cannot be reached waits.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
+import { debootstrapInstalled } from '../helpers/machine-host.ts';
+import { waitSwarm, nodeLines, startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+
+const TAG = Math.random().toString(16).slice(2, 8);
+const SWARM = '/var/lib/berth/swarm';
+const CERTS = `${SWARM}/certificates`;
+
+/** A host's node certificate, key and CA, as its daemon keeps them. */
+function nodeTls(h: SwarmHost): { ca: string; cert: string; key: string } {
+  const read = (f: string) => {
+    const r = h.exec(`cat ${CERTS}/${f}`);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  return { ca: read('swarm-root-ca.crt'), cert: read('swarm-node.crt'), key: read('swarm-node.key') };
+}
+
+/** POST to a manager's swarm port, with a node's certificate or none. */
+function swarmPort(addr: string, path: string, body: unknown, tls: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: addr, port: 2377, method: 'POST', path, ca: tls.ca, cert: tls.cert, key: tls.key, agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+    }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => { text += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('swarm secrets only where their tasks run (three hosts)', { skip: (!debootstrapInstalled() && 'debootstrap is not installed') || (!DOCKER && 'no docker CLI') }, () => {
+  let d: TestDaemon;
+  let a: SwarmHost;
+  let b: SwarmHost;
+  let c: SwarmHost;
+  const ids: Record<string, string> = {};
+
+  /** The running task of svc: its ID and its container on h. */
+  const runningTask = async (h: SwarmHost, svc: string) => {
+    const container = await waitSwarm(`a running task of ${svc} on ${h.name}`, () => h.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${svc}`]).stdout.trim() || undefined, 120_000)
+      .catch((err: Error) => { throw new Error(`${err.message}: ${a.docker(['service', 'ps', '--no-trunc', svc]).stdout}`); });
+    const task = h.docker(['inspect', '--format', '{{index .Config.Labels "com.docker.swarm.task.id"}}', container]).stdout.trim();
+    return { container, task };
+  };
+  const hasFile = (h: SwarmHost, path: string) => h.exec(`test -e ${path}`).code === 0;
+
+  before(async () => {
+    d = new TestDaemon();
+    await d.start();
+    [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => startSwarmHost(d, `bt-sx${n}-${TAG}`)));
+  });
+
+  after(async () => {
+    for (const h of [c, b, a]) h?.docker(['swarm', 'leave', '--force']);
+    await Promise.all([a, b, c].map((h) => h?.stop()));
+    await d?.destroy();
+  });
+
+  test('A inits, B and C join as workers: only the manager keeps the data key', async () => {
+    const init = a.docker(['swarm', 'init', '--advertise-addr', a.addr]);
+    assert.equal(init.code, 0, init.stderr);
+    const token = a.docker(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
+    for (const h of [b, c]) {
+      const j = h.docker(['swarm', 'join', '--token', token, `${a.addr}:2377`], { timeout: 180_000 });
+      assert.equal(j.code, 0, j.stderr);
+    }
+    const want = [`${a.name} Ready Leader`, `${b.name} Ready`, `${c.name} Ready`].sort().join('\n');
+    await waitSwarm('three ready nodes', () => (nodeLines(a) === want ? true : undefined)).catch((err: Error) => { throw new Error(`${err.message}: ${nodeLines(a)}`); });
+    for (const h of [a, b, c]) ids[h.name] = h.docker(['info', '--format', '{{.Swarm.NodeID}}']).stdout.trim();
+    assert.equal(a.exec(`stat -c '%a' ${SWARM}/secrets.key`).stdout, '600\n');
+    assert.equal(hasFile(b, `${SWARM}/secrets.key`), false);
+    assert.equal(hasFile(c, `${SWARM}/secrets.key`), false);
+  });
+
+  test('a worker\'s task gets its secret from a manager, on a tmpfs; the worker still holds no data key', async () => {
+    assert.equal(a.berth(['secret', 'create', 'pw', '-'], { input: 'for-c-only' }).code, 0);
+    assert.equal(a.berth(['secret', 'create', 'other', '-'], { input: 'for-b-only' }).code, 0);
+    assert.equal(a.berth(['config', 'create', 'conf', '-'], { input: 'port=80\n' }).code, 0);
+    const sc = a.docker(['service', 'create', '-d', '--name', 'onc', '--secret', 'pw', '--config', 'source=conf,target=/etc/app.conf', '--constraint', `node.hostname==${c.name}`, 'busybox', 'sleep', '3600']);
+    assert.equal(sc.code, 0, sc.stderr);
+    const sb = a.docker(['service', 'create', '-d', '--name', 'onb', '--secret', 'other', '--constraint', `node.hostname==${b.name}`, 'busybox', 'sleep', '3600']);
+    assert.equal(sb.code, 0, sb.stderr);
+    const { container } = await runningTask(c, 'onc');
+    assert.equal(c.docker(['exec', container, 'cat', '/run/secrets/pw']).stdout, 'for-c-only');
+    assert.equal(c.docker(['exec', container, 'cat', '/etc/app.conf']).stdout, 'port=80\n');
+    const mounts = c.docker(['exec', container, 'cat', '/proc/mounts']).stdout.split('\n');
+    assert.match(mounts.find((l) => l.includes(' /run/secrets/pw ')) ?? '', /^tmpfs \/run\/secrets\/pw tmpfs ro,/);
+    // B's task has its own secret, and C's none of it.
+    const onb = await runningTask(b, 'onb');
+    assert.equal(b.docker(['exec', onb.container, 'cat', '/run/secrets/other']).stdout, 'for-b-only');
+    assert.notEqual(c.docker(['exec', container, 'cat', '/run/secrets/other']).code, 0);
+    assert.equal(hasFile(c, `${SWARM}/secrets.key`), false);
+    assert.equal(hasFile(b, `${SWARM}/secrets.key`), false);
+  });
+
+  test('through the swarm port, C gets its own task\'s files and is refused another node\'s task, whatever the request says', async () => {
+    const own = await runningTask(c, 'onc');
+    const theirs = await runningTask(b, 'onb');
+    const tls = nodeTls(c);
+    const mine = await swarmPort(a.addr, '/task-files', { TaskID: own.task }, tls);
+    assert.equal(mine.status, 200, JSON.stringify(mine.body));
+    const files = mine.body.Files as { Kind: string; Target: string; Data: string }[];
+    assert.deepEqual(files.map((f) => [f.Kind, f.Target, Buffer.from(f.Data, 'base64').toString()]), [['secret', '/run/secrets/pw', 'for-c-only'], ['config', '/etc/app.conf', 'port=80\n']]);
+    // The node is the one C's certificate names: a body naming B changes nothing.
+    const refused = await swarmPort(a.addr, '/task-files', { TaskID: theirs.task, NodeID: ids[b.name] }, tls);
+    assert.deepEqual([refused.status, refused.body.message], [403, `task ${theirs.task} is not assigned to node ${ids[c.name]}`]);
+    const none = await swarmPort(a.addr, '/task-files', { TaskID: 'nosuchtask' }, tls);
+    assert.deepEqual([none.status, none.body.message], [404, 'task nosuchtask not found']);
+    // Without a node certificate, nothing.
+    const anon = await swarmPort(a.addr, '/task-files', { TaskID: own.task }, { ca: tls.ca });
+    assert.deepEqual([anon.status, anon.body.message], [403, 'a node certificate from this swarm is required']);
+  });
+
+  test('a worker that cannot reach a manager\'s swarm port keeps its task waiting, never started without its secret; it starts once the port answers', async () => {
+    const rule = `OUTPUT -d ${a.addr} -p tcp --dport 2377 -j REJECT --reject-with tcp-reset`;
+    assert.equal(c.exec(`iptables -I ${rule}`).code, 0);
+    try {
+      const s = a.docker(['service', 'create', '-d', '--name', 'waits', '--secret', 'pw', '--constraint', `node.hostname==${c.name}`, 'busybox', 'sleep', '3600']);
+      assert.equal(s.code, 0, s.stderr);
+      await waitSwarm('the task assigned to C', () => (/Assigned|Preparing/.test(a.docker(['service', 'ps', 'waits', '--format', '{{.CurrentState}}']).stdout) ? true : undefined));
+      await new Promise((r) => setTimeout(r, 8000));
+      assert.equal(c.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=waits']).stdout.trim(), '', 'no container without its secret');
+      const state = a.docker(['service', 'ps', 'waits', '--format', '{{.CurrentState}} {{.Error}}']).stdout.trim();
+      assert.match(state, /^(Assigned|Preparing) /, state);
+      assert.match(c.exec('cat /var/log/berth.log').stdout, /waits for its secrets and configs: no manager answered/);
+    } finally {
+      c.exec(`iptables -D ${rule}`);
+    }
+    const { container } = await runningTask(c, 'waits');
+    assert.equal(c.docker(['exec', container, 'cat', '/run/secrets/pw']).stdout, 'for-c-only');
+    assert.equal(a.docker(['service', 'rm', 'waits']).code, 0);
+  });
+
+  test('promoted, B keeps the data key and opens secrets as a manager; demoted, its key goes', async () => {
+    assert.equal(a.docker(['node', 'promote', b.name]).code, 0);
+    await waitSwarm('B a reachable manager', () => (nodeLines(a).includes(`${b.name} Ready Reachable`) ? true : undefined), 120_000)
+      .catch((err: Error) => { throw new Error(`${err.message}: ${nodeLines(a)}`); });
+    await waitSwarm('B\'s data key', () => (hasFile(b, `${SWARM}/secrets.key`) ? true : undefined));
+    assert.equal(b.exec(`stat -c '%a' ${SWARM}/secrets.key`).stdout, '600\n');
+    // B, a manager now, opens secrets for its own tasks: a new one placed on B reads its secret.
+    const s = b.docker(['service', 'create', '-d', '--name', 'onb2', '--secret', 'pw', '--constraint', `node.hostname==${b.name}`, 'busybox', 'sleep', '3600']);
+    assert.equal(s.code, 0, s.stderr);
+    const { container } = await runningTask(b, 'onb2');
+    assert.equal(b.docker(['exec', container, 'cat', '/run/secrets/pw']).stdout, 'for-c-only');
+    assert.equal(a.docker(['node', 'demote', b.name]).code, 0);
+    await waitSwarm('B a worker without the data key', () => (!hasFile(b, `${SWARM}/secrets.key`) && b.docker(['info', '--format', '{{.Swarm.ControlAvailable}}']).stdout.trim() === 'false' ? true : undefined), 120_000);
+    for (const svc of ['onb2']) assert.equal(a.docker(['service', 'rm', svc]).code, 0);
+  });
+});
