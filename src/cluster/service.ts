@@ -21,6 +21,7 @@ import { askManagers, ClusterFiles, DATA_KEY_FILE, loadDataKey, newDataKey, toWi
 import { newId } from './spec.ts';
 import { checkCertExpiry, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
+import { AccessControl } from './access.ts';
 import { CaRotation, readRotation, ROTATION, wantedRoot } from './ca-rotation.ts';
 import { NodeKeys, newUnlockKey } from './key-lock.ts';
 import { Autolock, KEY as UNLOCK_KEY, LOCKED, LOCKED_LEAVE, NOT_LOCKED } from './autolock.ts';
@@ -383,6 +384,8 @@ export class ClusterService {
           };
           await store.create(KEYS.nodes + state.NodeID, node);
           await this.lock.record(store);
+          // etcd's auth on from the start: this manager's user with root, workers' narrowed as they join (access.ts).
+          await new AccessControl(store).pass();
         });
         // The membership is recorded last: a crash before this leaves no half swarm.
         await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
@@ -730,15 +733,16 @@ export class ClusterService {
   private async becomeWorker(m: Membership): Promise<void> {
     const members = await m.store.members();
     const others = clientUrls(members.filter((x) => x.name !== m.state.NodeID));
+    // Written while this node is still a manager: as a worker its etcd user may not write its record (access.ts).
+    await setManagerStatus(m.store, m.state.NodeID, undefined);
     await this.leaveMembers(m);
     await this.teardown({ keepHeartbeat: true });
     await rm(join(this.dir, 'data'), { recursive: true, force: true });
     await rm(this.file('caKey'), { force: true });
     const { ports: _p, ...rest } = m.state;
     const state: NodeState = { ...rest, Role: 'worker', endpoints: others };
-    const next = await this.attach(state);
+    await this.attach(state);
     await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
-    await setManagerStatus(next.store, state.NodeID, undefined);
   }
 
   private async teardown(o: { keepHeartbeat?: boolean } = {}): Promise<void> {

@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
-import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
+import { Etcd3 } from 'etcd3';
+import { DOCKER, run, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
 import { waitSwarm, nodeLines, startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
 
@@ -23,6 +24,30 @@ function nodeTls(h: SwarmHost): { ca: string; cert: string; key: string } {
   };
   return { ca: read('swarm-root-ca.crt'), cert: read('swarm-node.crt'), key: read('swarm-node.key') };
 }
+
+/** An etcd client showing h's node certificate, to the members h's daemon reaches. */
+function etcdAs(h: SwarmHost): Etcd3 {
+  const tls = nodeTls(h);
+  const endpoints = (JSON.parse(h.exec(`cat ${SWARM}/state.json`).stdout) as { endpoints: string[] }).endpoints;
+  return new Etcd3({
+    hosts: endpoints,
+    credentials: { rootCertificate: Buffer.from(tls.ca), certChain: Buffer.from(tls.cert), privateKey: Buffer.from(tls.key) },
+    // Members are dialled by IP; their certificates name the managers' role.
+    grpcOptions: { 'grpc.ssl_target_name_override': 'swarm-manager' },
+  });
+}
+
+/** What etcd answers a call: 'ok' or its error. */
+async function outcome(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+const DENIED = /permission denied/;
 
 /** POST to a manager's swarm port, with a node's certificate or none. */
 function swarmPort(addr: string, path: string, body: unknown, tls: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -124,6 +149,36 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
     assert.deepEqual([anon.status, anon.body.message], [403, 'a node certificate from this swarm is required']);
   });
 
+  test('etcd by role: a worker\'s certificate cannot read secrets, configs, the unlock key or another node\'s heartbeat; it reads and writes what its daemon does; a manager\'s reads all', async () => {
+    const w = etcdAs(c);
+    const m = etcdAs(a);
+    try {
+      for (const prefix of ['/berth/swarm/secrets/', '/berth/swarm/configs/', '/berth/swarm/', '/berth/swarm/names/secrets/']) {
+        assert.match(await outcome(() => w.getAll().prefix(prefix).keys()), DENIED, prefix);
+      }
+      assert.match(await outcome(() => w.get('/berth/swarm/unlock-key').string()), DENIED);
+      assert.match(await outcome(() => w.put(`/berth/swarm/heartbeats/${ids[b.name]}`).value('x').exec()), DENIED);
+      assert.match(await outcome(() => w.put('/berth/swarm/services/forged').value('{}').exec()), DENIED);
+      assert.match(await outcome(() => w.auth.userList()), DENIED);
+      assert.match(await outcome(() => w.cluster.memberAdd({ peerURLs: ['https://192.0.2.1:2380'], isLearner: true })), DENIED);
+      // A watch on secrets is refused too.
+      assert.match(await outcome(async () => {
+        const watcher = await w.watch().prefix('/berth/swarm/secrets/').create();
+        await watcher.cancel();
+      }), DENIED);
+      // What its agent reads and writes still answers.
+      assert.ok((await w.getAll().prefix('/berth/swarm/tasks/').keys()).length > 0);
+      assert.equal(await outcome(() => w.getAll().prefix('/berth/swarm/services/').keys()), 'ok');
+      // The manager reads every key: the secrets, sealed.
+      const sealed = await m.getAll().prefix('/berth/swarm/secrets/').strings();
+      assert.equal(Object.keys(sealed).length, 2);
+      assert.ok(Object.values(sealed).every((v) => !v.includes('for-c-only') && !v.includes(Buffer.from('for-c-only').toString('base64'))));
+    } finally {
+      w.close();
+      m.close();
+    }
+  });
+
   test('a worker that cannot reach a manager\'s swarm port keeps its task waiting, never started without its secret; it starts once the port answers', async () => {
     const rule = `OUTPUT -d ${a.addr} -p tcp --dport 2377 -j REJECT --reject-with tcp-reset`;
     assert.equal(c.exec(`iptables -I ${rule}`).code, 0);
@@ -155,8 +210,87 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
     assert.equal(s.code, 0, s.stderr);
     const { container } = await runningTask(b, 'onb2');
     assert.equal(b.docker(['exec', container, 'cat', '/run/secrets/pw']).stdout, 'for-c-only');
+    const promoted = etcdAs(b);
+    try {
+      assert.equal(await outcome(() => promoted.getAll().prefix('/berth/swarm/secrets/').keys()), 'ok');
+    } finally {
+      promoted.close();
+    }
     assert.equal(a.docker(['node', 'demote', b.name]).code, 0);
     await waitSwarm('B a worker without the data key', () => (!hasFile(b, `${SWARM}/secrets.key`) && b.docker(['info', '--format', '{{.Swarm.ControlAvailable}}']).stdout.trim() === 'false' ? true : undefined), 120_000);
+    // Its etcd user loses root once its member has left (the leader's next pass).
+    const demoted = etcdAs(b);
+    try {
+      const deadline = Date.now() + 30_000;
+      let last = '';
+      while (Date.now() < deadline && !DENIED.test(last = await outcome(() => demoted.getAll().prefix('/berth/swarm/secrets/').keys()))) await new Promise((r) => setTimeout(r, 1000));
+      assert.match(last, DENIED);
+      assert.equal(await outcome(() => demoted.getAll().prefix('/berth/swarm/tasks/').keys()), 'ok');
+    } finally {
+      demoted.close();
+    }
+    // B's task with the secret runs on as a worker's: its files came before.
+    assert.equal(b.docker(['exec', container, 'cat', '/run/secrets/pw']).stdout, 'for-c-only');
     for (const svc of ['onb2']) assert.equal(a.docker(['service', 'rm', svc]).code, 0);
+  });
+
+  test('a swarm from before this change (etcd auth off, no users, a worker holding the data key) is migrated by restarts: auth on, the worker\'s key gone, its task still served', async () => {
+    const m = etcdAs(a);
+    try {
+      await m.auth.authDisable();
+      for (const u of (await m.auth.userList()).users ?? []) await m.auth.userDelete({ name: u });
+      for (const r of (await m.auth.roleList()).roles ?? []) if (r !== 'root') await m.auth.roleDelete({ role: r });
+    } finally {
+      m.close();
+    }
+    assert.equal(c.exec(`head -c 32 /dev/urandom | base64 > ${SWARM}/secrets.key && chmod 600 ${SWARM}/secrets.key`).code, 0);
+    const before = etcdAs(c);
+    try {
+      // As every swarm was before: a worker's certificate read every key.
+      assert.equal(await outcome(() => before.getAll().prefix('/berth/swarm/secrets/').keys()), 'ok');
+    } finally {
+      before.close();
+    }
+    await a.stopDaemon();
+    await a.startDaemon();
+    await c.stopDaemon();
+    await c.startDaemon();
+    const want = [`${a.name} Ready Leader`, `${b.name} Ready`, `${c.name} Ready`].sort().join('\n');
+    await waitSwarm('three ready nodes again', () => (nodeLines(a) === want ? true : undefined), 120_000)
+      .catch((err: Error) => { throw new Error(`${err.message}: ${nodeLines(a)}\n${[a, b, c].map((h) => `${h.name}:\n${h.exec('tail -25 /var/log/berth.log').stdout}`).join('\n')}`); });
+    assert.equal(hasFile(c, `${SWARM}/secrets.key`), false);
+    const after = etcdAs(c);
+    try {
+      const deadline = Date.now() + 30_000;
+      let last = '';
+      while (Date.now() < deadline && !DENIED.test(last = await outcome(() => after.getAll().prefix('/berth/swarm/secrets/').keys()))) await new Promise((r) => setTimeout(r, 1000));
+      assert.match(last, DENIED);
+    } finally {
+      after.close();
+    }
+    // A new task on C still gets its secret, from the manager.
+    const s = a.docker(['service', 'create', '-d', '--name', 'after', '--secret', 'pw', '--constraint', `node.hostname==${c.name}`, 'busybox', 'sleep', '3600']);
+    assert.equal(s.code, 0, s.stderr);
+    const { container } = await runningTask(c, 'after');
+    assert.equal(c.docker(['exec', container, 'cat', '/run/secrets/pw']).stdout, 'for-c-only');
+  });
+
+  test('with the worker\'s narrowed access its network pass still works (an overlay and the routing mesh on C), and no daemon met a permission denied', async () => {
+    assert.equal(a.docker(['network', 'create', '-d', 'overlay', 'accessnet']).code, 0);
+    const s = a.docker(['service', 'create', '-d', '--name', 'web', '--network', 'accessnet', '--publish', '18089:80', '--constraint', `node.hostname==${c.name}`,
+      'busybox', 'sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www']);
+    assert.equal(s.code, 0, s.stderr);
+    const { container } = await runningTask(c, 'web');
+    assert.match(c.docker(['inspect', '--format', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', container]).stdout, /accessnet/);
+    const hostname = c.docker(['exec', container, 'hostname']).stdout.trim();
+    // The mesh answers on every node's address, the workers' included, with the one task on C.
+    for (const h of [a, b, c]) {
+      const got = await waitSwarm(`${h.addr}:18089 answering`, () => {
+        const r = run('curl', ['-s', '--max-time', '5', `http://${h.addr}:18089/`]);
+        return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+      }, 60_000);
+      assert.equal(got, hostname, h.name);
+    }
+    for (const h of [a, b, c]) assert.doesNotMatch(h.exec('cat /var/log/berth.log').stdout, /permission denied/i, h.name);
   });
 });
