@@ -19,7 +19,7 @@ import type { Etcd3 } from 'etcd3';
 import { KEYS, PREFIX, type ClusterStore } from './store.ts';
 import { NETWORK_KEYS } from './networks.ts';
 import type { Role } from './ca.ts';
-import type { NodeRecord } from './types.ts';
+import type { NodeRecord, TaskRecord } from './types.ts';
 
 type Perm = 'Read' | 'Write' | 'Readwrite';
 interface Grant { perm: Perm; key: string; prefix: boolean }
@@ -146,7 +146,18 @@ export class AccessControl {
     const users = new Set((await client.auth.userList()).users ?? []);
     for (const [id, role] of want) await ensureUser(client, id, role);
     for (const u of users) if (NODE_ID.test(u) && !want.has(u)) await dropUser(client, u);
+    // No root user: auth was never on (a swarm from before it). Its tasks were placed without
+    // assignment records (scheduler.ts); taken from their records now, before workers lose the
+    // power to forge them. Never later: a task record a worker wrote is no placement.
+    if (!users.has(ROOT)) await this.backfill();
     await enableAuth(client, users);
     this.done = seen;
+  }
+
+  private async backfill(): Promise<void> {
+    for (const t of await this.store.list<TaskRecord>(KEYS.tasks)) {
+      if (!t.NodeID || (await this.store.getString(KEYS.assignments + t.ID)) !== null) continue;
+      await this.store.put(KEYS.assignments + t.ID, JSON.stringify({ NodeID: t.NodeID, ServiceID: t.ServiceID }));
+    }
   }
 }

@@ -212,14 +212,17 @@ export class ClusterFiles {
 
   /**
    * A node's request for its task's files (the swarm port's /task-files):
-   * the task must be assigned to that node, and each file it names must be
-   * one its service references (now or before an update), so a task record
-   * rewritten by a worker gets no other service's secret.
+   * the task must be assigned to that node by the leader (its assignment
+   * record, which only managers write), and each file it names must be one
+   * its service references (now or before an update), so a task record a
+   * worker forged or rewrote gets no other service's secret.
    */
   async forNode(nodeId: string, taskId: string): Promise<TaskFile[]> {
     const t = await this.store.get<TaskRecord>(KEYS.tasks + taskId);
     if (!t) throw new NotFoundError(`task ${taskId} not found`);
-    if (t.NodeID !== nodeId) throw new ForbiddenError(`task ${taskId} is not assigned to node ${nodeId}`);
+    // The leader's placement record, which workers cannot write (a task record they can).
+    const placed = JSON.parse(await this.store.getString(KEYS.assignments + taskId) ?? '{}') as { NodeID?: string; ServiceID?: string };
+    if (t.NodeID !== nodeId || placed.NodeID !== nodeId || placed.ServiceID !== t.ServiceID) throw new ForbiddenError(`task ${taskId} is not assigned to node ${nodeId}`);
     if (t.DesiredState !== 'running' && t.DesiredState !== 'ready' && t.DesiredState !== 'complete') throw new ForbiddenError(`task ${taskId} is not to run`);
     const svc = await this.store.get<ServiceRecord>(KEYS.services + t.ServiceID);
     if (!svc) throw new NotFoundError(`service ${t.ServiceID} not found`);

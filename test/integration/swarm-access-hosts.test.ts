@@ -131,7 +131,7 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
     assert.equal(hasFile(b, `${SWARM}/secrets.key`), false);
   });
 
-  test('through the swarm port, C gets its own task\'s files and is refused another node\'s task, whatever the request says', async () => {
+  test('through the swarm port, C gets its own task\'s files and is refused another node\'s task, whatever the request or a forged task record says', async () => {
     const own = await runningTask(c, 'onc');
     const theirs = await runningTask(b, 'onb');
     const tls = nodeTls(c);
@@ -147,6 +147,20 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
     // Without a node certificate, nothing.
     const anon = await swarmPort(a.addr, '/task-files', { TaskID: own.task }, { ca: tls.ca });
     assert.deepEqual([anon.status, anon.body.message], [403, 'a node certificate from this swarm is required']);
+    // A task record C forges (its etcd user writes task records: their status) naming C and B's service
+    // and secret: the leader never placed it, so no files; and the placement record is the managers' only.
+    const forgedId = 'forgedtask000000000000000';
+    const w = etcdAs(c);
+    try {
+      const real = JSON.parse((await w.get(`/berth/swarm/tasks/${theirs.task}`).string()) ?? '{}') as Record<string, unknown>;
+      await w.put(`/berth/swarm/tasks/${forgedId}`).value(JSON.stringify({ ...real, ID: forgedId, NodeID: ids[c.name], Slot: 99 })).exec();
+      const forged = await swarmPort(a.addr, '/task-files', { TaskID: forgedId }, tls);
+      assert.deepEqual([forged.status, forged.body.message], [403, `task ${forgedId} is not assigned to node ${ids[c.name]}`]);
+      assert.match(await outcome(() => w.put(`/berth/swarm/assignments/${forgedId}`).value(JSON.stringify({ NodeID: ids[c.name], ServiceID: real.ServiceID })).exec()), DENIED);
+    } finally {
+      await w.delete().key(`/berth/swarm/tasks/${forgedId}`).exec().catch(() => {});
+      w.close();
+    }
   });
 
   test('etcd by role: a worker\'s certificate cannot read secrets, configs, the unlock key or another node\'s heartbeat; it reads and writes what its daemon does; a manager\'s reads all', async () => {
@@ -235,8 +249,11 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
   });
 
   test('a swarm from before this change (etcd auth off, no users, a worker holding the data key) is migrated by restarts: auth on, the worker\'s key gone, its task still served', async () => {
+    const onc = await runningTask(c, 'onc');
     const m = etcdAs(a);
     try {
+      // Nor had it the leader's placement records.
+      await m.delete().prefix('/berth/swarm/assignments/').exec();
       await m.auth.authDisable();
       for (const u of (await m.auth.userList()).users ?? []) await m.auth.userDelete({ name: u });
       for (const r of (await m.auth.roleList()).roles ?? []) if (r !== 'root') await m.auth.roleDelete({ role: r });
@@ -267,6 +284,13 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
       assert.match(last, DENIED);
     } finally {
       after.close();
+    }
+    // The placements were taken from the task records before auth went on.
+    const m2 = etcdAs(a);
+    try {
+      assert.deepEqual(JSON.parse((await m2.get(`/berth/swarm/assignments/${onc.task}`).string()) ?? 'null'), { NodeID: ids[c.name], ServiceID: JSON.parse((await m2.get(`/berth/swarm/tasks/${onc.task}`).string()) ?? '{}').ServiceID });
+    } finally {
+      m2.close();
     }
     // A new task on C still gets its secret, from the manager.
     const s = a.docker(['service', 'create', '-d', '--name', 'after', '--secret', 'pw', '--constraint', `node.hostname==${c.name}`, 'busybox', 'sleep', '3600']);
