@@ -180,7 +180,12 @@ export class Scheduler {
         continue;
       }
       if (latest.DesiredState === 'running') await this.retire(latest, 'shutdown');
-      if (!terminal(latest.Status.State)) continue; // still being shut down
+      if (!terminal(latest.Status.State)) {
+        // A task on a lost node never reports its end: a move whose new task was not written
+        // (a write refused after the retire) is finished here, or the slot would wait for ever.
+        if (latest.DesiredState === 'shutdown' && lost(latest)) await this.newTask(svc, s, view, 'running');
+        continue; // still being shut down
+      }
       if (!shouldRestart(svc, latest, s.tasks, now)) continue;
       // Under an update or rollback, an ended task of another spec is the updater's to replace,
       // at once: as swarm's, whose restart made a task of the old spec that the update then replaces.

@@ -273,7 +273,9 @@ export async function askManagers(t: TaskRecord, managers: string[], tls: () => 
     try {
       return fromWire((await callManager<{ Files: WireFile[] }>(remote, 'POST', '/task-files', { ...tls(), body: { TaskID: t.ID }, timeoutMs: 10_000 })).body.Files);
     } catch (err) {
-      if (err instanceof EngineError && !(err instanceof UnavailableError) && !(err instanceof SystemError)) throw err;
+      // A node that serves no /task-files (demoted meanwhile, or of an older version) is not a refusal: the next one is asked.
+      const noRoute = err instanceof NotFoundError && err.message === 'page not found';
+      if (err instanceof EngineError && !(err instanceof UnavailableError) && !(err instanceof SystemError) && !noRoute) throw err;
       last = `${remote}: ${(err as Error).message}`;
     }
   }

@@ -72,7 +72,12 @@ export interface Member {
 async function guard<T>(call: () => Promise<T>, quorum: QuorumCheck): Promise<T> {
   await quorum.precheck();
   try {
-    return await call();
+    return await call().catch((err: Error) => {
+      // etcd refuses a request whose auth revision an auth change (the leader's, access.ts) overtook
+      // before it applied: not applied, so sent again once, as etcd's own client does.
+      if (!/revision of auth store is old/.test(err.message)) throw err;
+      return call();
+    });
   } catch (err) {
     if (err instanceof EngineError) throw err;
     throw (await quorum.explain()) ?? new UnavailableError(`the swarm's store (etcd) is unavailable: ${(err as Error).message}`);
