@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.ts';
 import { issueNodeCert, NODE_CERT_EXPIRY_NS, sameSecret, tlsInfo, type KeyPair, type Role } from './ca.ts';
 import { url } from './etcd-member.ts';
+import { ensureUser } from './access.ts';
 import { KEYS, type ClusterStore, type Member } from './store.ts';
 import { SWARM_PORT, type JoinGrant, type JoinRequest } from './swarm-port.ts';
 import { newId } from './spec.ts';
@@ -59,6 +60,7 @@ export type Issuer = KeyPair & { chain?: string; trust?: string };
 export class Admission {
   private readonly store: ClusterStore;
   private readonly ca: () => Issuer;
+  /** The secrets' data key (base64), granted to managers only: a worker gets its tasks' files from a manager. */
   private readonly dataKey: () => string;
   /** Once a member is added: a lone member leaves its quick timing when the new one votes (service.ts leaveAlone). */
   private readonly added: () => void;
@@ -91,7 +93,9 @@ export class Admission {
     };
     await this.store.create(KEYS.nodes + nodeId, node);
     try {
-      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.trust ?? ca.cert, DataKey: this.dataKey(), ...(await this.member(role, nodeId, req)) };
+      // Its etcd user before the answer: the node uses the store at once (access.ts).
+      await ensureUser(this.store.client, nodeId, role);
+      return { NodeID: nodeId, ClusterID: cluster.ID, Role: role, Cert: cert, CACert: ca.trust ?? ca.cert, ...(role === 'manager' ? { DataKey: this.dataKey() } : {}), ...(await this.member(role, nodeId, req)) };
     } catch (err) {
       await this.store.delete(KEYS.nodes + nodeId).catch(() => {});
       throw err;
@@ -106,6 +110,8 @@ export class Admission {
     checkRequest(req);
     const ca = this.ca();
     const cert = issueNodeCert(ca, req.Csr, { nodeId, role: 'manager', clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }) + (ca.chain ?? '');
+    // A manager's etcd access (root) before its member is added: it promotes its learner itself.
+    await ensureUser(this.store.client, nodeId, 'manager');
     return { NodeID: nodeId, ClusterID: cluster.ID, Role: 'manager', Cert: cert, CACert: ca.trust ?? ca.cert, DataKey: this.dataKey(), ...(await this.member('manager', nodeId, req)) };
   }
 
@@ -116,7 +122,9 @@ export class Admission {
     if (!caller.role) throw invalid('the certificate names no role');
     checkRequest(req);
     const ca = this.ca();
-    const cert = issueNodeCert(ca, req.Csr, { nodeId: caller.nodeId, role: caller.role, clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }) + (ca.chain ?? '');
+    // A manager's certificate only while the record says manager too: a demoted node renewing gets a worker's.
+    const role: Role = caller.role === 'manager' && node.Spec.Role === 'manager' ? 'manager' : 'worker';
+    const cert = issueNodeCert(ca, req.Csr, { nodeId: caller.nodeId, role, clusterId: cluster.ID, addr: req.Addr, expiryNs: certExpiryNs(cluster) }) + (ca.chain ?? '');
     // The node's TLSInfo says which root it trusts and who issued its certificate: a rotation's progress.
     const info = tlsInfo(ca.trust ?? ca.cert, ca.cert);
     for (let i = 0; i < 10; i++) {

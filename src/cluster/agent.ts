@@ -8,6 +8,7 @@ import { taskHostPorts } from './host-ports.ts';
 import { TaskPulls } from './task-images.ts';
 import { NETWORK_KEYS, type OverlayNetworkRecord } from './networks.ts';
 import { networksReady, serviceNetworks } from './network-agent.ts';
+import { TaskFilesUnavailable } from './secrets.ts';
 import { taskName, terminal, type ServiceRecord, type TaskRecord, type TaskState, type TaskStatus } from './types.ts';
 
 export function containerConfig(svc: ServiceRecord, t: TaskRecord, nodeId: string, files: TaskFile[] = [], networks: TaskContainerConfig['networks'] = []): TaskContainerConfig {
@@ -86,6 +87,9 @@ export class Agent {
   readonly pulls: TaskPulls;
   /** Called when a task waits for an overlay this node has not made yet. */
   onNetworksMissing: () => void = () => {};
+  log: (msg: string) => void = () => {};
+  /** Tasks waiting for a manager to hand over their files: said once each. */
+  private readonly waitingFiles = new Set<string>();
 
   private end(c: TaskContainer, graceSec: number, remove: boolean): void {
     if (this.ending.has(c.id)) return;
@@ -104,6 +108,7 @@ export class Agent {
   async pass(): Promise<void> {
     const [all, services] = await Promise.all([this.store.list<TaskRecord>(KEYS.tasks), this.store.list<ServiceRecord>(KEYS.services)]);
     const tasks = new Map(all.filter((t) => t.NodeID === this.nodeId).map((t) => [t.ID, t]));
+    for (const id of this.waitingFiles) if (!tasks.has(id)) this.waitingFiles.delete(id);
     const containers = new Map<string, TaskContainer>();
     for (const c of this.engine.listLabelled(TASK_LABELS.taskId)) {
       const t = tasks.get(c.labels[TASK_LABELS.taskId]);
@@ -168,9 +173,20 @@ export class Agent {
   private nets: OverlayNetworkRecord[] = [];
 
   private async run(svc: ServiceRecord, t: TaskRecord): Promise<void> {
+    let files: TaskFile[];
+    try {
+      files = await this.files(t);
+      this.waitingFiles.delete(t.ID);
+    } catch (err) {
+      if (!(err instanceof TaskFilesUnavailable)) return this.setStatus(t, 'rejected', 'preparing', undefined, (err as Error).message);
+      // The task waits (the next pass asks again); it never starts without its secrets.
+      if (!this.waitingFiles.has(t.ID)) this.log(`task ${t.ID} waits for its secrets and configs: ${err.message}`);
+      this.waitingFiles.add(t.ID);
+      return;
+    }
     this.pulls.forget(t.ID);
     try {
-      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, await this.files(t), serviceNetworks(svc, this.nets)));
+      const id = await this.engine.run(containerConfig(svc, t, this.nodeId, files, serviceNetworks(svc, this.nets)));
       const now = this.find(id);
       // A container that ended before the status write is recorded as ended.
       if (now && !now.running && !now.created) await this.ended(t, now);

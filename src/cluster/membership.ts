@@ -12,6 +12,7 @@ import type { EtcdMember, MemberPorts } from './etcd-member.ts';
 import { ClusterStore, KEYS } from './store.ts';
 import { ReconcileLoop } from './reconcile-loop.ts';
 import { Scheduler } from './scheduler.ts';
+import { AccessControl } from './access.ts';
 import type { StateView } from './state-view.ts';
 import type { ClusterObjects } from './objects.ts';
 import type { ClusterNetworks } from './networks.ts';
@@ -76,6 +77,8 @@ export interface Membership {
   view?: StateView;
   agent: ReconcileLoop;
   scheduler?: ReconcileLoop;
+  /** The leader's upkeep of etcd's users and roles (access.ts). */
+  access?: ReconcileLoop;
   campaign?: NodeJS.Timeout;
   rebeat?: NodeJS.Timeout;
   /** When this node's certificate is next renewed (cert-renewal.ts). */
@@ -131,11 +134,16 @@ export async function campaign(m: Membership, log: Log): Promise<void> {
   const scheduler = new Scheduler(m.view ? m.store.withReads(m.view) : m.store);
   m.scheduler = new ReconcileLoop(() => scheduler.pass(), (err) => log('warn', `swarm scheduler: ${err.message}`), 1000);
   m.scheduler.kick();
+  const access = new AccessControl(m.store, m.view ? m.store.withReads(m.view) : m.store);
+  m.access = new ReconcileLoop(() => access.pass(), (err) => log('warn', `swarm access: ${err.message}`), 5000);
+  m.access.kick();
   lease.on('lost', () => {
     if (m.closing) return;
     log('warn', 'swarm leadership lost; campaigning again');
     const s = m.scheduler;
     m.scheduler = undefined;
+    void m.access?.stop();
+    m.access = undefined;
     void s?.stop().then(() => campaign(m, log));
   });
 }
@@ -148,6 +156,8 @@ export async function renewLeadership(m: Membership, log: Log): Promise<void> {
   m.leaderLease = undefined;
   m.scheduler = undefined;
   await s?.stop();
+  await m.access?.stop();
+  m.access = undefined;
   await lease.revoke().catch(() => {});
   await campaign(m, log);
 }
@@ -165,6 +175,7 @@ export async function stopMembership(m: Membership, o: { keepHeartbeat?: boolean
   m.unsubscribe();
   await m.agent.stop();
   await m.scheduler?.stop();
+  await m.access?.stop();
   await m.view?.stop();
   // Revoked, not left to expire: the node shows down and leadership is free at once.
   await m.leaderLease?.revoke().catch(() => {});

@@ -69,7 +69,7 @@ export class Scheduler {
    */
   private async retire(t: TaskRecord, desired: 'shutdown' | 'remove'): Promise<void> {
     if (desired === 'remove' && (terminal(t.Status.State) || !t.NodeID)) {
-      await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index);
+      await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index, KEYS.assignments + t.ID);
       return;
     }
     if (t.DesiredState === desired || t.DesiredState === 'remove') return;
@@ -180,7 +180,12 @@ export class Scheduler {
         continue;
       }
       if (latest.DesiredState === 'running') await this.retire(latest, 'shutdown');
-      if (!terminal(latest.Status.State)) continue; // still being shut down
+      if (!terminal(latest.Status.State)) {
+        // A task on a lost node never reports its end: a move whose new task was not written
+        // (a write refused after the retire) is finished here, or the slot would wait for ever.
+        if (latest.DesiredState === 'shutdown' && lost(latest)) await this.newTask(svc, s, view, 'running');
+        continue; // still being shut down
+      }
       if (!shouldRestart(svc, latest, s.tasks, now)) continue;
       // Under an update or rollback, an ended task of another spec is the updater's to replace,
       // at once: as swarm's, whose restart made a task of the old spec that the update then replaces.
@@ -202,7 +207,7 @@ export class Scheduler {
     // Each slot's history: the newest HISTORY_LIMIT tasks stay, as swarm's retention limit.
     for (const s of slots) {
       const old = s.tasks.filter((t) => t.DesiredState !== 'running' && t.DesiredState !== 'ready' && terminal(t.Status.State));
-      for (const t of old.slice(0, Math.max(0, s.tasks.length - HISTORY_LIMIT))) await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index);
+      for (const t of old.slice(0, Math.max(0, s.tasks.length - HISTORY_LIMIT))) await this.store.deleteAt(KEYS.tasks + t.ID, t.Version.Index, KEYS.assignments + t.ID);
     }
   }
 
@@ -224,6 +229,8 @@ export class Scheduler {
       ...(isJob(svc) ? { JobIteration: { Index: jobIteration(svc) } } : {}),
       ...(svc.Spec.EndpointSpec ? { Endpoint: { Spec: svc.Spec.EndpointSpec as Record<string, unknown> } } : {}),
     };
+    // The placement first: the node's agent may ask for the task's files as soon as it sees the task.
+    if (node) await this.assign(task.ID, node.ID, svc.ID);
     if (!(await this.store.create(KEYS.tasks + task.ID, task))) return undefined;
     const rec: TaskRecord = { ...task, Version: { Index: 0 } };
     view.tasks.push(rec);
@@ -246,7 +253,18 @@ export class Scheduler {
     }
     t.NodeID = node.ID;
     t.Status = { Timestamp: now, State: 'assigned', Message: 'scheduler assigned task to node', PortStatus: {} };
+    // First, as at creation (a lost update leaves a record no task matches: forNode checks both).
+    await this.assign(t.ID, node.ID, svc.ID);
     await this.store.update(KEYS.tasks + t.ID, { ...t, UpdatedAt: now });
+  }
+
+  /**
+   * The placement as only managers may write it (access.ts grants workers no
+   * assignments/): a manager hands a task's secrets to the node named here,
+   * never to one a task record names alone (secrets.ts forNode).
+   */
+  private async assign(taskId: string, nodeId: string, serviceId: string): Promise<void> {
+    await this.store.put(KEYS.assignments + taskId, JSON.stringify({ NodeID: nodeId, ServiceID: serviceId }));
   }
 }
 

@@ -1,12 +1,16 @@
 // Secrets and configs, as swarm's control API keeps them: named objects a
 // service references by ID and name, delivered only to that service's tasks.
-// A secret's data is sealed with AES-256-GCM under a key kept in the node's
+// A secret's data is sealed with AES-256-GCM under a key kept in a manager's
 // swarm directory (0600), so etcd never holds it in the clear; a config's data
 // is stored as given (dockerd shows it back on inspect). Removing one a
 // service references is refused with swarm's words.
+//
+// Only managers hold the data key. A worker's agent asks a manager for its
+// task's files over the swarm port (forNode), as swarm's dispatcher hands a
+// worker only the secrets of the tasks assigned to it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.ts';
+import { ConflictError, EngineError, ForbiddenError, InvalidArgumentError, NotFoundError, SystemError, UnavailableError } from '../errors.ts';
 import { labelsMatch } from '../api/filters.ts';
 import { writeFileAtomic } from '../files/atomic.ts';
 import { KEYS, PREFIX, type ClusterStore } from './store.ts';
@@ -14,6 +18,7 @@ import { newId } from './spec.ts';
 import { lookup, type Filters } from './objects.ts';
 import type { Annotated, ServiceRecord, ServiceSpec, TaskRecord } from './types.ts';
 import type { TaskFile } from './local-engine.ts';
+import { callManager, type WireFile } from './swarm-port.ts';
 
 export type FileKind = 'secret' | 'config';
 
@@ -45,21 +50,21 @@ function invalid(desc: string): InvalidArgumentError {
   return new InvalidArgumentError(`rpc error: code = InvalidArgument desc = ${desc}`);
 }
 
+/** The swarm's data key, made once at init: 32 random bytes, base64. */
+export function newDataKey(): string {
+  return randomBytes(32).toString('base64');
+}
+
 /**
- * The node's data key: 32 random bytes, made once, readable by root only.
- * open: autolock's hook, the file's content as it reads unsealed (a sealed
- * file read as base64 would look like no key and be replaced).
+ * A manager's data key, readable by root only. open: autolock's hook, the
+ * file's content as it reads unsealed. A key missing or unreadable is an
+ * error, never a reason for a new one (the swarm's secrets would no longer open).
  */
 export async function loadDataKey(swarmDir: string, open: (raw: Buffer) => Buffer = (raw) => raw): Promise<Buffer> {
-  const path = `${swarmDir}/${KEY_FILE}`;
-  const raw = await readFile(path).catch(() => undefined);
-  if (raw) {
-    // A sealed key that does not open is an error, never a reason for a new key.
-    const k = Buffer.from(open(raw).toString('utf8').trim(), 'base64');
-    if (k.length === 32) return k;
-  }
-  const k = randomBytes(32);
-  await writeFileAtomic(path, k.toString('base64'), 0o600);
+  const raw = await readFile(`${swarmDir}/${KEY_FILE}`).catch(() => undefined);
+  if (!raw) throw new UnavailableError('this manager has no data key for the swarm\'s secrets: leave the swarm and join again');
+  const k = Buffer.from(open(raw).toString('utf8').trim(), 'base64');
+  if (k.length !== 32) throw new UnavailableError('this manager\'s data key for the swarm\'s secrets is damaged');
   return k;
 }
 
@@ -88,14 +93,20 @@ function unseal(key: Buffer, id: string, sealed: string): Buffer {
 
 export class ClusterFiles {
   private readonly store: ClusterStore;
-  private readonly key: Buffer;
+  /** A manager's; a worker has none. */
+  private readonly dataKey?: Buffer;
 
-  constructor(store: ClusterStore, key: Buffer) {
+  constructor(store: ClusterStore, key?: Buffer) {
     this.store = store;
-    this.key = key;
+    this.dataKey = key;
   }
 
-  /** The key as a joiner receives it. */
+  private get key(): Buffer {
+    if (!this.dataKey) throw new UnavailableError('only a manager opens the swarm\'s secrets');
+    return this.dataKey;
+  }
+
+  /** The key as a joining or promoted manager receives it. */
   keyText(): string {
     return this.key.toString('base64');
   }
@@ -199,7 +210,31 @@ export class ClusterFiles {
     return out;
   }
 
-  /** The data a task's reference names, opened: read by the agent of the node that runs the task. */
+  /**
+   * A node's request for its task's files (the swarm port's /task-files):
+   * the task must be assigned to that node by the leader (its assignment
+   * record, which only managers write), and each file it names must be one
+   * its service references (now or before an update), so a task record a
+   * worker forged or rewrote gets no other service's secret.
+   */
+  async forNode(nodeId: string, taskId: string): Promise<TaskFile[]> {
+    const t = await this.store.get<TaskRecord>(KEYS.tasks + taskId);
+    if (!t) throw new NotFoundError(`task ${taskId} not found`);
+    // The leader's placement record, which workers cannot write (a task record they can).
+    const placed = JSON.parse(await this.store.getString(KEYS.assignments + taskId) ?? '{}') as { NodeID?: string; ServiceID?: string };
+    if (t.NodeID !== nodeId || placed.NodeID !== nodeId || placed.ServiceID !== t.ServiceID) throw new ForbiddenError(`task ${taskId} is not assigned to node ${nodeId}`);
+    if (t.DesiredState !== 'running' && t.DesiredState !== 'ready' && t.DesiredState !== 'complete') throw new ForbiddenError(`task ${taskId} is not to run`);
+    const svc = await this.store.get<ServiceRecord>(KEYS.services + t.ServiceID);
+    if (!svc) throw new NotFoundError(`service ${t.ServiceID} not found`);
+    for (const kind of ['secret', 'config'] as const) {
+      const allowed = new Set([svc.Spec, svc.PreviousSpec].flatMap((s) => (s ? references(s, kind).map((r) => r.id) : [])));
+      const denied = references({ TaskTemplate: t.Spec }, kind).filter((r) => !allowed.has(r.id));
+      if (denied.length) throw new ForbiddenError(`${kind} ${denied.map((r) => r.name || r.id).join(', ')} is not referenced by service ${svc.Spec.Name}`);
+    }
+    return this.forTask(t);
+  }
+
+  /** The data a task's reference names, opened: on a manager, for its own agent or a node's request. */
   async data(kind: FileKind, id: string): Promise<Buffer> {
     const o = await this.store.get<StoredObject>(ClusterFiles.prefix(kind) + id);
     if (!o) throw new NotFoundError(`${kind} ${id} not found`);
@@ -212,4 +247,37 @@ export function references(spec: ServiceSpec, kind: FileKind): { id: string; nam
   const c = spec.TaskTemplate?.ContainerSpec;
   const refs = (kind === 'secret' ? c?.Secrets : c?.Configs) ?? [];
   return refs.map((r) => ({ id: (kind === 'secret' ? r.SecretID : r.ConfigID) ?? '', name: (kind === 'secret' ? r.SecretName : r.ConfigName) ?? '', file: r.File }));
+}
+
+export function toWire(files: TaskFile[]): WireFile[] {
+  return files.map((f) => ({ Kind: f.kind, Target: f.target, Data: f.data.toString('base64'), UID: f.uid, GID: f.gid, Mode: f.mode }));
+}
+
+function fromWire(files: WireFile[]): TaskFile[] {
+  return files.map((f) => ({ kind: f.Kind === 'secret' ? 'secret' : 'config', target: f.Target, data: Buffer.from(f.Data, 'base64'), uid: f.UID, gid: f.GID, mode: f.Mode }));
+}
+
+/** No manager could answer for a task's files: the task waits and is tried again, as swarm's does, rather than start without them. */
+export class TaskFilesUnavailable extends Error {}
+
+/**
+ * A worker's task files, asked of the managers in turn over the swarm port
+ * with this node's certificate. A manager's refusal (the task is not this
+ * node's, a secret gone) is the task's error; no manager answering, or none
+ * able to (503: no quorum), is TaskFilesUnavailable.
+ */
+export async function askManagers(t: TaskRecord, managers: string[], tls: () => { ca: string; cert: string; key: string }): Promise<TaskFile[]> {
+  if (!(['secret', 'config'] as const).some((k) => references({ TaskTemplate: t.Spec }, k).some((r) => r.file))) return [];
+  let last = 'no manager is known';
+  for (const remote of managers) {
+    try {
+      return fromWire((await callManager<{ Files: WireFile[] }>(remote, 'POST', '/task-files', { ...tls(), body: { TaskID: t.ID }, timeoutMs: 10_000 })).body.Files);
+    } catch (err) {
+      // A node that serves no /task-files (demoted meanwhile, or of an older version) is not a refusal: the next one is asked.
+      const noRoute = err instanceof NotFoundError && err.message === 'page not found';
+      if (err instanceof EngineError && !(err instanceof UnavailableError) && !(err instanceof SystemError) && !noRoute) throw err;
+      last = `${remote}: ${(err as Error).message}`;
+    }
+  }
+  throw new TaskFilesUnavailable(`no manager answered for the task's secrets and configs (${last})`);
 }

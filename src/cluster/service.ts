@@ -17,10 +17,11 @@ import { NetworkAgent } from './network-agent.ts';
 import type { ClusterNetworks } from './networks.ts';
 import { ClusterObjects } from './objects.ts';
 import { TASK_LABELS, type LocalEngine } from './local-engine.ts';
-import { ClusterFiles, DATA_KEY_FILE, loadDataKey } from './secrets.ts';
+import { askManagers, ClusterFiles, DATA_KEY_FILE, loadDataKey, newDataKey, toWire, writeDataKey } from './secrets.ts';
 import { newId } from './spec.ts';
 import { checkCertExpiry, FILES, issueNodeCert, joinToken, makeCsr, makeRootCa, tlsInfo, tokenDigest, type KeyPair } from './ca.ts';
 import { Admission, clientUrls } from './admission.ts';
+import { AccessControl } from './access.ts';
 import { CaRotation, readRotation, ROTATION, wantedRoot } from './ca-rotation.ts';
 import { NodeKeys, newUnlockKey } from './key-lock.ts';
 import { Autolock, KEY as UNLOCK_KEY, LOCKED, LOCKED_LEAVE, NOT_LOCKED } from './autolock.ts';
@@ -363,6 +364,7 @@ export class ClusterService {
         // The cluster's root CA, and this first manager's certificate from it.
         const ca = makeRootCa();
         const csr = makeCsr();
+        await this.keys.write(DATA_KEY_FILE, newDataKey());
         await this.writeCerts({ caCert: ca.cert, caKey: ca.key, key: csr.key, cert: issueNodeCert(ca, csr.csr, { nodeId: state.NodeID, role: 'manager', clusterId: state.ClusterID, addr, expiryNs: (spec.CAConfig as { NodeCertExpiry: number }).NodeCertExpiry }) });
         const m = await this.attach(state, async (store) => {
           const now = new Date().toISOString();
@@ -382,6 +384,8 @@ export class ClusterService {
           };
           await store.create(KEYS.nodes + state.NodeID, node);
           await this.lock.record(store);
+          // etcd's auth on from the start: this manager's user with root, workers' narrowed as they join (access.ts).
+          await new AccessControl(store).pass();
         });
         // The membership is recorded last: a crash before this leaves no half swarm.
         await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
@@ -600,15 +604,22 @@ export class ClusterService {
       // every read across the network; the member is supervised, and restarts are retried over.
       endpoints = [member.clientUrl];
     }
+    // The swarm's one data key, made at init and handed to managers only; a worker's
+    // (one from before this rule, or a demoted manager's) goes.
+    if (state.Role !== 'manager') await rm(join(this.dir, DATA_KEY_FILE), { force: true });
+    const dataKey = state.Role === 'manager' ? await loadDataKey(this.dir, (raw) => this.keys.open(DATA_KEY_FILE, raw)) : undefined;
     const store = await ClusterStore.connect(endpoints, creds);
-    // The swarm's one data key, made at init and handed to joiners: every node's agent opens the secrets of its tasks.
-    const files = new ClusterFiles(store, await loadDataKey(this.dir, (raw) => this.keys.open(DATA_KEY_FILE, raw)));
+    const files = new ClusterFiles(store, dataKey);
     const objects = new ClusterObjects(store, state.NodeID);
     objects.checkReferences = (spec) => files.checkReferences(spec);
     // The loops read the watched view; the API (objects) reads etcd.
     const view = new StateView(store.client, [...loopPrefixes(state.Role), ROTATION, ...(state.Role === 'manager' ? [UNLOCK_KEY] : [])], { resyncMs: resyncMs(), log: (msg) => this.log('warn', msg) });
     const reads = store.withReads(view);
-    const agent = new Agent(reads, this.engine, state.NodeID, (t) => files.forTask(t));
+    // A manager opens its tasks' files itself; a worker asks a manager for them (swarm-port.ts's /task-files).
+    const managers = async () => (await reads.list<NodeRecord>(KEYS.nodes)).filter((n) => n.ManagerStatus?.Addr)
+      .sort((x, y) => Number(y.Status.State === 'ready') - Number(x.Status.State === 'ready')).map((n) => n.ManagerStatus?.Addr ?? '');
+    const agent = new Agent(reads, this.engine, state.NodeID, state.Role === 'manager' ? (t) => files.forTask(t) : async (t) => askManagers(t, await managers(), () => this.ownTls()));
+    agent.log = (msg) => this.log('warn', `swarm agent: ${msg}`);
     const net = new NetworkAgent(reads, this.engine, state.NodeID);
     // The node's overlays first, so a task's networks are there when it starts; a failure there holds no task up.
     const pass = async () => {
@@ -656,6 +667,7 @@ export class ClusterService {
           renew: (caller, req) => admission().renew(caller, req),
           unlockKey: (nodeId) => this.lock.grant(store, nodeId),
           caKey: (nodeId) => this.rotation.caKey(store, nodeId),
+          taskFiles: async (nodeId, taskId) => ({ Files: toWire(await files.forNode(nodeId, taskId)) }),
           logs,
         });
         await campaign(m, this.log);
@@ -736,10 +748,13 @@ export class ClusterService {
       }
     }
     if (!grant) throw last;
+    if (!grant.DataKey) throw new UnavailableError('the manager granted no data key for the swarm\'s secrets');
     // Its tasks run on through the change: the next agent adopts them.
     await this.teardown({ keepHeartbeat: true });
     await rm(join(this.dir, 'data'), { recursive: true, force: true });
     await this.writeCerts({ caCert: grant.CACert, cert: grant.Cert, key: csr.key, caKey: grant.CAKey });
+    // A manager opens secrets: the data key is kept before the manager's membership starts.
+    await writeDataKey(this.dir, grant.DataKey);
     const state: NodeState = { ...m.state, Role: 'manager', ports, endpoints: grant.Endpoints, initialCluster: grant.InitialCluster, memberId: grant.MemberID };
     const next = await this.attach(state).catch(async (err: unknown) => {
       // Back as the worker it was (its new certificate serves that too); the promotion is tried again.
@@ -755,15 +770,16 @@ export class ClusterService {
   private async becomeWorker(m: Membership): Promise<void> {
     const members = await m.store.members();
     const others = clientUrls(members.filter((x) => x.name !== m.state.NodeID));
+    // Written while this node is still a manager: as a worker its etcd user may not write its record (access.ts).
+    await setManagerStatus(m.store, m.state.NodeID, undefined);
     await this.leaveMembers(m);
     await this.teardown({ keepHeartbeat: true });
     await rm(join(this.dir, 'data'), { recursive: true, force: true });
     await rm(this.file('caKey'), { force: true });
     const { ports: _p, ...rest } = m.state;
     const state: NodeState = { ...rest, Role: 'worker', endpoints: others };
-    const next = await this.attach(state);
+    await this.attach(state);
     await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
-    await setManagerStatus(next.store, state.NodeID, undefined);
   }
 
   private async teardown(o: { keepHeartbeat?: boolean } = {}): Promise<void> {

@@ -9,6 +9,9 @@
 //   /berth/swarm/names/services/<n>   service name → ID, so two creates cannot take one name
 //   /berth/swarm/services/<id>        Service objects
 //   /berth/swarm/tasks/<id>           Task objects (NodeID says whose agent runs it)
+//   /berth/swarm/assignments/<id>     the leader's placement of a task ({NodeID, ServiceID}): workers
+//                                     write task records (their status) but not this, which a
+//                                     manager checks before handing a task's files to a node
 import type { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import { ConflictError, EngineError, UnavailableError } from '../errors.ts';
 import type { Annotated } from './types.ts';
@@ -23,6 +26,7 @@ export const KEYS = {
   serviceNames: `${PREFIX}names/services/`,
   services: `${PREFIX}services/`,
   tasks: `${PREFIX}tasks/`,
+  assignments: `${PREFIX}assignments/`,
 };
 
 type Stored<T extends Annotated> = Omit<T, 'Version'>;
@@ -68,7 +72,12 @@ export interface Member {
 async function guard<T>(call: () => Promise<T>, quorum: QuorumCheck): Promise<T> {
   await quorum.precheck();
   try {
-    return await untilConnected(call);
+    // etcd refuses a request whose auth revision an auth change (the leader's, access.ts) overtook
+    // before it applied: not applied, so sent again once, as etcd's own client does.
+    return await untilConnected(() => call().catch((err: Error) => {
+      if (!/revision of auth store is old/.test(err.message)) throw err;
+      return call();
+    }));
   } catch (err) {
     if (err instanceof EngineError) throw err;
     throw (await quorum.explain()) ?? new UnavailableError(`the swarm's store (etcd) is unavailable: ${(err as Error).message}`);

@@ -11,12 +11,16 @@
 //   POST /unlock-key  autolock's key, to another manager (mutual TLS) whose
 //                  key files must follow a key set or rotated elsewhere;
 //   POST /ca-key   a root rotation's new root and key, to another manager.
+//   POST /task-files  a task's secret and config files, opened, to the node
+//                  the task is assigned to (mutual TLS: the certificate names
+//                  the node), as swarm's dispatcher sends a worker only the
+//                  secrets of its own tasks; workers never hold the data key.
 // Errors travel as {message} with the status the engine's error maps to, and
 // come back on the caller's side as the same typed error.
 import type { Server } from 'node:https';
 import type { ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { ConflictError, EngineError, InvalidArgumentError, NotFoundError, SystemError, UnavailableError } from '../errors.ts';
+import { ConflictError, EngineError, ForbiddenError, InvalidArgumentError, NotFoundError, SystemError, UnavailableError } from '../errors.ts';
 import { certIdentity } from './ca.ts';
 
 export const SWARM_PORT = 2377;
@@ -43,7 +47,7 @@ export interface JoinGrant {
   CACert: string;
   /** Managers only: they issue certificates too. */
   CAKey?: string;
-  /** The swarm's data key (base64), which seals secrets in etcd: every node's agent opens its tasks' secrets. */
+  /** Managers only: the swarm's data key (base64), which seals secrets in etcd. */
   DataKey?: string;
   /** A new member's --initial-cluster. */
   InitialCluster?: string;
@@ -51,6 +55,16 @@ export interface JoinGrant {
   Endpoints: string[];
   /** A new manager's etcd member (a learner until it promotes itself). */
   MemberID?: string;
+}
+
+/** A task's file as /task-files carries it (TaskFile with its data in base64). */
+export interface WireFile {
+  Kind: 'secret' | 'config';
+  Target: string;
+  Data: string;
+  UID: number;
+  GID: number;
+  Mode: number;
 }
 
 /** What a node serves: a manager all of it, a worker only its task logs. */
@@ -64,10 +78,13 @@ export interface PortHandlers {
   caKey?(nodeId: string): Promise<{ CACert: string; CAKey: string }>;
   /** GET /logs?…: a node's task logs, asked by the manager whose certificate names `caller` (node-logs.ts). */
   logs?(caller: string, query: URLSearchParams, res: ServerResponse, signal: AbortSignal): Promise<void>;
+  /** POST /task-files {TaskID}: the files of a task assigned to `caller`, the node the certificate names (secrets.ts). */
+  taskFiles?(caller: string, taskId: string): Promise<{ Files: WireFile[] }>;
 }
 
 function statusOf(err: unknown): number {
   if (err instanceof InvalidArgumentError) return 400;
+  if (err instanceof ForbiddenError) return 403;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
   if (err instanceof UnavailableError) return 503;
@@ -76,6 +93,7 @@ function statusOf(err: unknown): number {
 
 function errorOf(status: number, message: string): EngineError {
   if (status === 400) return new InvalidArgumentError(message);
+  if (status === 403) return new ForbiddenError(message);
   if (status === 404) return new NotFoundError(message);
   if (status === 409) return new ConflictError(message);
   if (status === 503) return new UnavailableError(message);
@@ -120,6 +138,14 @@ export function listenSwarmPort(listen: string, tls: { ca: string; cert: string;
           return reply(400, { message: 'invalid request body' });
         }
         if (req.method === 'POST' && req.url === '/join' && h.join) return reply(200, await h.join(body));
+        if (req.method === 'POST' && req.url === '/task-files' && h.taskFiles) {
+          const sock = req.socket as TLSSocket;
+          if (!sock.authorized) return reply(403, { message: 'a node certificate from this swarm is required' });
+          // The asking node is the one its certificate names, never one the body names.
+          const taskId = (body as { TaskID?: unknown }).TaskID;
+          if (typeof taskId !== 'string' || !taskId) return reply(400, { message: 'a task ID is required' });
+          return reply(200, await h.taskFiles(certIdentity(sock.getPeerCertificate().raw).nodeId, taskId));
+        }
         // The routes a manager serves to nodes that show a certificate of this swarm; a worker's port has none of them.
         if (req.method === 'POST' && h.promote && h.renew && h.unlockKey && h.caKey && ['/promote', '/renew', '/unlock-key', '/ca-key'].includes(req.url ?? '')) {
           const sock = req.socket as TLSSocket;

@@ -177,7 +177,7 @@ describe('swarm mode on three hosts', { skip: (!debootstrapInstalled() && 'deboo
     assert.equal(sorted(placement(a, 'web')), sorted({ [a.name]: 3, [b.name]: 3 }));
   });
 
-  test('a secret created on A reaches a task the constraint puts on the worker C (the swarm\'s data key came with its join)', async () => {
+  test('a secret created on A reaches a task the constraint puts on the worker C (from a manager, over the swarm port: the worker holds no data key)', async () => {
     const file = join(d.dataRoot, '..', 'token.txt');
     writeFileSync(file, 'across-hosts');
     const sec = a.docker(['secret', 'create', 'token', file]);
