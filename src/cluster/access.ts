@@ -137,11 +137,15 @@ export class AccessControl {
   }
 
   async pass(): Promise<void> {
-    const [nodes, members] = await Promise.all([this.reads.list<NodeRecord>(KEYS.nodes), this.store.members()]);
+    const [viewed, members] = await Promise.all([this.reads.list<NodeRecord>(KEYS.nodes), this.store.members()]);
     const inRaft = new Set(members.map((m) => m.name).filter(Boolean));
-    const want = new Map<string, Role>(nodes.map((n) => [n.ID, n.Spec.Role === 'manager' || inRaft.has(n.ID) ? 'manager' : 'worker']));
+    const roles = (nodes: NodeRecord[]) => new Map<string, Role>(nodes.map((n) => [n.ID, n.Spec.Role === 'manager' || inRaft.has(n.ID) ? 'manager' : 'worker']));
+    if (JSON.stringify([...roles(viewed)].sort()) === this.done) return;
+    // Acted on from etcd's records, not the view's: the view can lag a join or a promotion by
+    // a heartbeat, and the user that join made before its answer (admission.ts) would be
+    // dropped, or a promoted manager's root taken back, as if the node were not there yet.
+    const want = this.reads === this.store ? roles(viewed) : roles(await this.store.list<NodeRecord>(KEYS.nodes));
     const seen = JSON.stringify([...want].sort());
-    if (seen === this.done) return;
     const client = this.store.client;
     const users = new Set((await client.auth.userList()).users ?? []);
     for (const [id, role] of want) await ensureUser(client, id, role);
