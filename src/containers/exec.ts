@@ -177,15 +177,22 @@ export class ExecService {
         // The streams that listened are done; they must not stay reachable from the record.
         ex.output.removeAllListeners();
         this.retire(ex);
-        // A shim that sent its exit frame removes its directory itself (--remove-state-dir); one
-        // lost without it may still be writing exit.json: retry, and never let a leftover crash the daemon.
-        if (!conn.exited) rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
+        // A shim that sent its exit frame waits for this close, then removes its directory itself
+        // (--remove-state-dir); one lost without it may still be writing exit.json: retry, and
+        // never let a leftover crash the daemon.
+        if (conn.exited) conn.close();
+        else rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
         this.publish(rec.Id, 'exec_die', { execID: id, exitCode: String(st.exitCode) });
         resolve(st.exitCode);
       };
       conn.once('exit', finish);
       conn.once('close', () => {
-        if (!conn.exited) finish({ exitCode: 126, finishedAt: '' });
+        if (conn.exited) return;
+        // Closed before its exit frame was read (a write failing on a socket the shim had closed
+        // drops what was unread): the shim keeps exit.json then, written before that frame.
+        readFile(join(dir, 'exit.json'), 'utf8')
+          .then((j) => JSON.parse(j) as ExitStatus, (): ExitStatus => ({ exitCode: 126, finishedAt: '' }))
+          .then(finish, () => finish({ exitCode: 126, finishedAt: '' }));
       });
     });
     try {

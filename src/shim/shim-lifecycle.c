@@ -199,6 +199,35 @@ static int oom_killed(void)
 }
 
 /*
+ * Whether the client closed its end cleanly after the exit frame: the daemon
+ * closes once it has read it. A frame in the socket's buffer is not yet read:
+ * had the shim gone at once, a daemon whose write (a stdin close racing the
+ * exit) then failed on the closed socket dropped it unread, and with the
+ * directory gone the exec's code was lost. Anything the client still sends
+ * is read and ignored; a reset or no close by the deadline is no.
+ */
+static int closed_after_reading(struct client *c, long long deadline)
+{
+	char scratch[4096];
+	for (;;) {
+		long long left = deadline - mono_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+		int r = poll(&pf, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;
+		ssize_t got = read(c->fd, scratch, sizeof scratch);
+		if (got == 0)
+			return 1;
+		if (got < 0 && errno != EINTR && errno != EAGAIN)
+			return 0;
+	}
+}
+
+/*
  * The end: delete and unmount, record the exit for a daemon that may come
  * later, tell every client, go. exit.json is written before shim.sock is
  * removed, so a client that misses the exit frame always finds the file.
@@ -234,8 +263,11 @@ void finish(void)
 	broadcast(F_EXIT, json, (uint32_t)strlen(json));
 	clients_flush_all(mono_ms() + FINAL_FLUSH_MS);
 	int delivered = 0;
+	long long close_deadline = mono_ms() + FINAL_FLUSH_MS;
 	for (size_t i = 0; i < nclients; i++) {
-		delivered |= !clients[i]->dead && !buf_used(&clients[i]->out);
+		int sent = !clients[i]->dead && !buf_used(&clients[i]->out);
+		/* An exec's directory goes only once a client has shown it read the exit frame (exit.json is the fallback). */
+		delivered |= sent && (!opt.remove_state_dir || closed_after_reading(clients[i], close_deadline));
 		client_drop(clients[i], NULL);
 	}
 	say("done: %s", json);

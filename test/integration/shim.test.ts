@@ -111,11 +111,17 @@ class ShimClient {
     return this.replies()[before];
   }
 
-  async exit(ms = 10_000): Promise<ExitStatus> {
+  /**
+   * The exit frame, then the shim's close: a container's shim closes right
+   * after it. With `close`, this side closes first, as the daemon does once
+   * it has read an exec shim's frame (that shim waits for it to remove its
+   * directory).
+   */
+  async exit(ms = 10_000, o: { close?: boolean } = {}): Promise<ExitStatus> {
     await this.until(() => this.frames.some((f) => f.type === T_EXIT), 'the exit frame', ms);
     const frame = this.frames.find((f) => f.type === T_EXIT)!;
-    // The shim closes the connection right after the exit frame.
-    await this.until(() => this.closed, 'the close after the exit frame', 3000);
+    if (o.close) this.close();
+    else await this.until(() => this.closed, 'the close after the exit frame', 3000);
     return JSON.parse(frame.payload.toString()) as ExitStatus;
   }
 
@@ -482,13 +488,13 @@ describe('berth-shim', { concurrency: false }, () => {
     assert.equal(Number(stat[3]), execShim, 'session leader');
     const client = await ShimClient.connect(join(dir, 'shim.sock'));
     assert.match(await client.start(), /^ok [1-9]\d*$/);
-    const exit = await client.exit();
+    const exit = await client.exit(10_000, { close: true });
     assert.equal(exit.exitCode, 3);
     assert.equal(client.output(T_STDOUT).toString(), 'from-exec\n');
     await waitGone(execShim);
     for (let i = 0; i < 100 && existsSync(`/proc/${execShim}`); i++) await sleep(20);
     assert.ok(!existsSync(`/proc/${execShim}`), 'the exited exec shim is reaped by the container shim (no zombie)');
-    assert.ok(!existsSync(dir), '--remove-state-dir: its directory went once the exit frame was read');
+    assert.ok(!existsSync(dir), '--remove-state-dir: its directory went once the client closed after the exit frame');
 
     // A bad command line is the spawned shim's own start-up error, and a second request still works.
     assert.match(await spawnExec(['--id', box.id, '--no-such-flag']), /^error bad argument --no-such-flag/);
