@@ -8,7 +8,7 @@
 // reach it; the hosts' own traffic to each other is the swarm's mutual TLS.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BERTH, DOCKER, ROOT, busyboxTarPath, run, type RunResult, type TestDaemon } from './daemon.ts';
+import { BERTH, DOCKER, ROOT, busyboxTarPath, run, type RunResult, TestDaemon } from './daemon.ts';
 import { startMachineHost, type MachineHost } from './machine-host.ts';
 import { makeCa, makeClientCert, makeServerCert } from '../../src/machine/certs.ts';
 import { waitFor } from './wait.ts';
@@ -106,6 +106,31 @@ export async function startSwarmHost(d: TestDaemon, name: string, o: { daemonEnv
   const imp = h.berth(['import', '--change', 'CMD ["sh"]', tar, 'busybox:latest'], { timeout: 300_000 });
   if (imp.code !== 0) throw new Error(`seeding busybox on ${name}: ${imp.stderr}`);
   return h;
+}
+
+/**
+ * A test file's hosts: a host daemon of their own and a swarm host for each
+ * name, started together (its `before`). One that fails to start takes the
+ * others and the daemon down with it.
+ */
+export async function startSwarmHosts(names: string[], o: { daemonEnv?: Record<string, string> } = {}): Promise<{ d: TestDaemon; hosts: SwarmHost[] }> {
+  const d = new TestDaemon();
+  await d.start();
+  const started = await Promise.allSettled(names.map((n) => startSwarmHost(d, n, o)));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (failed) {
+    await stopSwarmHosts(d, hosts);
+    throw failed.reason;
+  }
+  return { d, hosts };
+}
+
+/** Each host leaves its swarm, the last first, and stops; then their daemon goes (a test file's `after`). */
+export async function stopSwarmHosts(d: TestDaemon | undefined, hosts: (SwarmHost | undefined)[]): Promise<void> {
+  for (const h of [...hosts].reverse()) h?.docker(['swarm', 'leave', '--force']);
+  await Promise.all(hosts.map((h) => h?.stop()));
+  await d?.destroy();
 }
 
 /** A swarm's convergence, polled every 500 ms (each look is a docker CLI call on a test host) for up to a minute by default. */

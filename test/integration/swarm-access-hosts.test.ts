@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import { Etcd3 } from 'etcd3';
 import { DOCKER, run, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
-import { waitSwarm, nodeLines, startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+import { waitSwarm, nodeLines, startSwarmHosts, stopSwarmHosts, type SwarmHost } from '../helpers/swarm-hosts.ts';
 
 const TAG = Math.random().toString(16).slice(2, 8);
 const SWARM = '/var/lib/berth/swarm';
@@ -83,16 +83,9 @@ describe('swarm secrets only where their tasks run (three hosts)', { skip: (!deb
   const hasFile = (h: SwarmHost, path: string) => h.exec(`test -e ${path}`).code === 0;
 
   before(async () => {
-    d = new TestDaemon();
-    await d.start();
-    [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => startSwarmHost(d, `bt-sx${n}-${TAG}`)));
+    ({ d, hosts: [a, b, c] } = await startSwarmHosts(['a', 'b', 'c'].map((n) => `bt-sx${n}-${TAG}`)));
   });
-
-  after(async () => {
-    for (const h of [c, b, a]) h?.docker(['swarm', 'leave', '--force']);
-    await Promise.all([a, b, c].map((h) => h?.stop()));
-    await d?.destroy();
-  });
+  after(() => stopSwarmHosts(d, [a, b, c]));
 
   test('A inits, B and C join as workers: only the manager keeps the data key', async () => {
     const init = a.docker(['swarm', 'init', '--advertise-addr', a.addr]);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { makeRootCa } from '../../src/cluster/ca.ts';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
-import { startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+import { startSwarmHosts, stopSwarmHosts, type SwarmHost } from '../helpers/swarm-hosts.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const TAG = Math.random().toString(16).slice(2, 8);
@@ -34,17 +34,11 @@ describe('swarm node certificates on two hosts: renewal, CA rotation, autolock a
   const running = (h: SwarmHost, svc: string): string => h.docker(['service', 'ls', '--filter', `name=${svc}`, '--format', '{{.Replicas}}']).stdout.trim();
 
   before(async () => {
-    d = new TestDaemon();
-    await d.start();
     const daemonEnv = { BERTH_SWARM_MIN_CERT_EXPIRY: '20' };
-    [a, b] = await Promise.all(['a', 'b'].map((n) => startSwarmHost(d, `bt-crt${n}-${TAG}`, { daemonEnv })));
+    ({ d, hosts: [a, b] } = await startSwarmHosts(['a', 'b'].map((n) => `bt-crt${n}-${TAG}`), { daemonEnv }));
   });
 
-  after(async () => {
-    for (const h of [b, a]) h?.docker(['swarm', 'leave', '--force']);
-    await Promise.all([a, b].map((h) => h?.stop()));
-    await d?.destroy();
-  });
+  after(() => stopSwarmHosts(d, [a, b]));
 
   test('--cert-expiry below the minimum is refused with swarmkit\'s words; init with 40s issues a 40 s certificate; a worker joins with one', () => {
     const short = a.docker(['swarm', 'init', '--advertise-addr', a.addr, '--cert-expiry', '10s']);

@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
-import { waitSwarm, nodeLines, startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+import { waitSwarm, nodeLines, startSwarmHosts, stopSwarmHosts, type SwarmHost } from '../helpers/swarm-hosts.ts';
 
 /** The status of GET path on h's engine, with the test's client certificate (the docker CLI shows no status). */
 function apiStatus(d: TestDaemon, h: SwarmHost, path: string): Promise<number | undefined> {
@@ -64,16 +64,9 @@ describe('swarm faults on three hosts', { skip: (!debootstrapInstalled() && 'deb
   };
 
   before(async () => {
-    d = new TestDaemon();
-    await d.start();
-    [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => startSwarmHost(d, `bt-sf${n}-${TAG}`)));
+    ({ d, hosts: [a, b, c] } = await startSwarmHosts(['a', 'b', 'c'].map((n) => `bt-sf${n}-${TAG}`)));
   });
-
-  after(async () => {
-    for (const h of [c, b, a]) h?.docker(['swarm', 'leave', '--force']);
-    await Promise.all([a, b, c].map((h) => h?.stop()));
-    await d?.destroy();
-  });
+  after(() => stopSwarmHosts(d, [a, b, c]));
 
   test('set-up: A inits, B joins as a manager, C as a worker; a 6-replica service runs two tasks on each host', async () => {
     const init = a.docker(['swarm', 'init', '--advertise-addr', a.addr]);

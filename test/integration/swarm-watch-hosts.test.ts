@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DOCKER, TestDaemon } from '../helpers/daemon.ts';
 import { debootstrapInstalled } from '../helpers/machine-host.ts';
-import { startSwarmHost, type SwarmHost } from '../helpers/swarm-hosts.ts';
+import { startSwarmHosts, stopSwarmHosts, type SwarmHost } from '../helpers/swarm-hosts.ts';
 
 const TAG = Math.random().toString(16).slice(2, 8);
 const ENV = { BERTH_SWARM_RESYNC_S: '86400' };
@@ -31,9 +31,7 @@ describe('swarm loops woken by watches, with no periodic re-read', { skip: (!deb
   const converged = (onA: number, onB: number) => waitFor(`${onA} task containers on A and ${onB} on B`, () => running(a) === onA && running(b) === onB, counts);
 
   before(async () => {
-    d = new TestDaemon();
-    await d.start();
-    [a, b] = await Promise.all(['a', 'b'].map((n) => startSwarmHost(d, `bt-sww${n}-${TAG}`, { daemonEnv: ENV })));
+    ({ d, hosts: [a, b] } = await startSwarmHosts(['a', 'b'].map((n) => `bt-sww${n}-${TAG}`), { daemonEnv: ENV }));
     const init = a.docker(['swarm', 'init', '--advertise-addr', a.addr]);
     assert.equal(init.code, 0, init.stderr);
     const token = a.docker(['swarm', 'join-token', '-q', 'worker']).stdout.trim();
@@ -41,11 +39,7 @@ describe('swarm loops woken by watches, with no periodic re-read', { skip: (!deb
     assert.equal(join.code, 0, join.stderr);
   });
 
-  after(async () => {
-    for (const h of [b, a]) h?.docker(['swarm', 'leave', '--force']);
-    await Promise.all([a, b].map((h) => h?.stop()));
-    await d?.destroy();
-  });
+  after(() => stopSwarmHosts(d, [a, b]));
 
   test('the daemons run with the re-check a day apart', () => {
     for (const h of [a, b]) assert.match(h.exec('tr "\\0" "\\n" < /proc/$(cat /run/berth.pid)/environ').stdout, /^BERTH_SWARM_RESYNC_S=86400$/m);
