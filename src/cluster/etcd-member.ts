@@ -101,8 +101,9 @@ export class EtcdMember {
     this.times = o.alone ? ALONE : raftTimes();
   }
 
+  /** On ALONE's timing where the swarm's differs (BERTH_ETCD_*): to be retimed once a second member votes. */
   get alone(): boolean {
-    return this.times === ALONE;
+    return this.times === ALONE && raftTimes().join(' ') !== ALONE.join(' ');
   }
 
   /**
@@ -276,22 +277,22 @@ const ALONE = ['--heartbeat-interval', '100', '--election-timeout', '1000'];
 
 /**
  * The members' raft timing, the same on every manager (a follower must not
- * time out between its leader's heartbeats): a heartbeat every second, as
- * swarmkit's raft (a 1 s tick, a heartbeat each tick), and an election after
- * 5 s without one, the least etcd allows for that heartbeat. etcd's own
- * defaults (100 ms, 1 s) made three idle managers send each other 9 KiB/s of
- * heartbeats on the leader's host (bench/swarm-idle.ts); a second's costs
- * 1.7 KiB/s there. The election timeout sends nothing: it is what a lost
- * leader takes to be replaced (5 to 10 s; swarm's 10 ticks would make that
- * 10 to 20 s), and what a lone member would wait to elect itself when it
- * starts (a heartbeat to an election timeout), which ALONE spares it.
- * BERTH_ETCD_HEARTBEAT_MS and BERTH_ETCD_ELECTION_MS set them (100 and 1000
- * are etcd's defaults).
+ * time out between its leader's heartbeats): etcd's own by default, a
+ * heartbeat each 100 ms and an election after 1 s. BERTH_ETCD_HEARTBEAT_MS
+ * and BERTH_ETCD_ELECTION_MS set them: a heartbeat a second and an election
+ * after 5 s (swarmkit's raft beats each second) halve what three idle
+ * managers send each other (9 KiB/s of the leader host's 13 are heartbeats
+ * at 100 ms; bench/swarm-idle.ts), but a lost etcd leader then takes 5-10 s
+ * to be replaced, and in a clean-clone CI run under load a demotion of the
+ * etcd leader with that timing lost a task's container (the node's heartbeat
+ * lease is 12 s): not the default until that is understood. A lone member
+ * keeps etcd's timing whatever is set (ALONE) and moves to the set one once
+ * a second votes (retime).
  */
 export function raftTimes(env: NodeJS.ProcessEnv = process.env): string[] {
   const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined);
-  const heartbeat = Math.min(10_000, Math.max(10, num(env.BERTH_ETCD_HEARTBEAT_MS) ?? 1000));
+  const heartbeat = Math.min(10_000, Math.max(10, num(env.BERTH_ETCD_HEARTBEAT_MS) ?? 100));
   // etcd refuses an election timeout under five heartbeats, and over 50 s.
-  const election = Math.min(50_000, Math.max(heartbeat * 5, num(env.BERTH_ETCD_ELECTION_MS) ?? heartbeat * 5));
+  const election = Math.min(50_000, Math.max(heartbeat * 5, num(env.BERTH_ETCD_ELECTION_MS) ?? (num(env.BERTH_ETCD_HEARTBEAT_MS) === undefined ? 1000 : heartbeat * 5)));
   return ['--heartbeat-interval', String(heartbeat), '--election-timeout', String(election)];
 }
