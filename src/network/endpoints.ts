@@ -252,9 +252,13 @@ export class Endpoints {
     this.h.sandboxes.delete(rec.Id);
     for (const p of sb?.ports ?? []) p.close();
     const s = settingsOf(rec);
+    const links = Object.values(netState(rec).interfaces);
     for (const ep of Object.values(s.Networks)) this.clearEndpoint(rec, ep);
     const reset = emptyNetworkSettings();
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
+    // The kernel frees an unmounted namespace (and the bridge ports of its
+    // veths) later, seconds later under load; as libnetwork does, the links go now.
+    if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
     await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
     if (sb?.ports.length || (sb && this.h.linked(rec))) await this.h.syncFirewall().catch(() => {});
   }
