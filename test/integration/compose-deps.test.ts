@@ -119,7 +119,7 @@ services:
     while (!out.includes('loop-1  | ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match(out, /loop-1 {2}\| ready\n/);
     p.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    const code = await new Promise<number | null>((r) => p.once('close', (c) => r(c)));
     assert.equal(code, 130, err);
     assert.match(err, /Gracefully stopping\.\.\. \(press Ctrl\+C again to force\)\n/);
     assert.match(err, / Container ctrlc-loop-1 {2}Stopped\n/);

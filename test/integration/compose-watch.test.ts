@@ -124,7 +124,7 @@ describe('compose watch', () => {
   });
 
   test('an interrupt ends the watch', async () => {
-    const exited = new Promise<number | null>((resolve) => watcher.on('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => watcher.on('close', (code) => resolve(code)));
     watcher.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.match(out, /Watch disabled\n$/);

@@ -30,7 +30,7 @@ describe('swarm rolling updates and rollbacks, driven by the docker CLI', { skip
     child.stdout.on('data', (c: Buffer) => { stdout += c; });
     child.stderr.on('data', (c: Buffer) => { stderr += c; });
     let done = false;
-    const exited = new Promise<number>((res) => child.on('exit', (code) => { done = true; res(code ?? -1); }));
+    const exited = new Promise<number>((res) => child.on('close', (code) => { done = true; res(code ?? -1); }));
     let fewest = Infinity;
     while (!done) {
       fewest = Math.min(fewest, running(svc).length);

@@ -153,7 +153,7 @@ describe('volumes and mounts in containers (berth CLI)', () => {
     const child = d.spawnBerth(['run', '--rm', '-v', `${host}:/h`, 'busybox', 'sh', '-c', 'while [ ! -f /h/go ]; do sleep 0.05; done; cat /h/go; echo back > /h/reply']);
     let out = '';
     child.stdout?.on('data', (b: Buffer) => { out += b; });
-    const done = new Promise<number>((r) => child.once('exit', (c) => r(c ?? -1)));
+    const done = new Promise<number>((r) => child.once('close', (c) => r(c ?? -1)));
     await new Promise((r) => setTimeout(r, 500));
     writeFileSync(join(host, 'go'), 'from host\n');
     assert.equal(await done, 0);
