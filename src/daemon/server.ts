@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import FindMyWay from 'find-my-way';
+import { lingerOnClose } from '../api/linger.ts';
 import { InvalidArgumentError, EngineError, TooLargeError, TooManyRequestsError } from '../errors.ts';
 import { httpStatus } from './routes/errors.ts';
 import { trimNativeHeap } from './native-heap.ts';
@@ -245,7 +246,7 @@ export class ApiServer {
         // closes after it (or after 5 s, whatever is still coming).
         headers.Connection = 'close';
         req.resume();
-        setTimeout(() => req.socket.destroy(), 5_000).unref();
+        lingerOnClose(req.socket, 5_000);
         bodyPromise = Promise.reject(tooLarge());
         return bodyPromise;
       }

@@ -1,6 +1,7 @@
 // The registry's HTTP wire details: body and range headers read defensively,
 // paginated lists, and the JSON and empty answers every handler sends.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { lingerOnClose } from '../api/linger.ts';
 import { RegistryError } from './errors.ts';
 
 /** Largest list a single tags/catalog page returns. */
@@ -44,22 +45,41 @@ export function parseRange(v: string | undefined, size: number): { start: number
   return { start, end };
 }
 
-/** Reads a whole body up to `limit` bytes; larger bodies get 413 without being read further. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = contentLength(req);
+/**
+ * Reads a whole body up to `limit` bytes; a larger body gets 413. What is
+ * still coming is read and dropped until the client closes (lingerOnClose):
+ * a reset would reach a client still writing before the answer does.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const tooLarge = (): RegistryError => {
-    req.resume();
+    lingerOnClose(req.socket, 5_000);
     return new RegistryError(413, 'SIZE_INVALID', `body larger than the limit of ${limit} bytes`, { limit }, { Connection: 'close' });
   };
-  if (declared !== undefined && declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req) {
-    total += (chunk as Buffer).length;
-    if (total > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
+  const declared = contentLength(req);
+  if (declared !== undefined && declared > limit) {
+    const err = tooLarge();
+    req.resume();
+    return Promise.reject(err);
   }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      // Not req.destroy() (nor a throw out of for-await, which calls it): that closes the socket under the answer.
+      req.off('data', onData);
+      req.resume();
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+    req.once('close', () => { if (!req.complete) reject(new Error('aborted')); });
+  });
 }
 
 export function paginate(all: string[], q: URLSearchParams): { items: string[]; next?: string; n: number } {
