@@ -216,7 +216,11 @@ export async function daemonMain(argv: string[]): Promise<number> {
     return 1;
   };
   try {
-    for (const host of cfg.hosts) {
+    // Unix sockets last: a local client (a test, the CLI's auto-start) takes
+    // the socket's appearing as the daemon being up, so every other listener
+    // (TCP loads node:tls first) must already be.
+    const isUnix = (h: string): boolean => !h.includes('://') || h.startsWith('unix://');
+    for (const host of [...cfg.hosts.filter((h) => !isUnix(h)), ...cfg.hosts.filter(isUnix)]) {
       const url = new URL(host.includes('://') ? host : `unix://${host}`);
       if (url.protocol === 'fd:') {
         // dockerd's -H fd:// (every socket systemd passed) or fd://N (that one).
