@@ -48,6 +48,8 @@ export class ContainerService {
   private readonly table: ContainerTable;
   private readonly live = new LiveTable();
   private readonly waits = new ContainerWaits();
+  /** Containers a forced removal has killed, until their exit is handled (ShimSupervisor.handleExit). */
+  private readonly forcedRemovals = new Set<string>();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
   private readonly extraMounts = new Map<string, OciMount[]>();
   private readonly supervisor: ShimSupervisor;
@@ -72,6 +74,7 @@ export class ContainerService {
       publish: (rec, action, extra) => this.publish(rec, action, extra),
       exited: (id, code) => this.waits.exited(id, code),
       remove: (id) => this.remove(id, { force: true, removeVolumes: true }),
+      removing: (id) => this.forcedRemovals.has(id),
       startLocked: (rec) => this.startLocked(rec),
     });
   }
@@ -345,8 +348,13 @@ export class ContainerService {
     if (rec.State.Running) {
       rec.berthManuallyStopped = true;
       const exited = this.waits.nextExit(rec.Id);
-      this.signal(rec, 9);
-      await withTimeout(exited, 10_000);
+      this.forcedRemovals.add(rec.Id);
+      try {
+        this.signal(rec, 9);
+        await withTimeout(exited, 10_000);
+      } finally {
+        this.forcedRemovals.delete(rec.Id);
+      }
     }
     await this.table.locked(rec.Id, async () => {
       if (!this.table.records.has(rec.Id)) return;
