@@ -20,6 +20,7 @@ export interface Finished {
 
 const NO_INPUT = 0xffffffff;
 const K_EXIT = 0, K_SIGNAL = 1, K_ERROR = 2, K_STARTED = 3;
+const F_DETACHED = 1, F_BUILTIN = 2;
 
 interface Reply { kind: number; value: number; out: Buffer; err: Buffer }
 
@@ -68,7 +69,7 @@ class Helper {
     this.pending.clear();
   }
 
-  request(cmd: string, args: string[], detached: boolean, input?: string): Promise<Reply> {
+  request(cmd: string, args: string[], flags: number, input?: string): Promise<Reply> {
     const id = this.nextId++;
     const argv = [cmd, ...args].map((a) => Buffer.from(`${a}\0`));
     const inp = input === undefined ? undefined : Buffer.from(input);
@@ -76,7 +77,7 @@ class Helper {
     const len = 9 + argv.reduce((s, a) => s + a.length, 0) + 4 + (inp?.length ?? 0);
     head.writeUInt32LE(len, 0);
     head.writeUInt32LE(id, 4);
-    head.writeUInt8(detached ? 1 : 0, 8);
+    head.writeUInt8(flags, 8);
     head.writeUInt32LE(argv.length, 9);
     const tail = Buffer.alloc(4);
     tail.writeUInt32LE(inp ? inp.length : NO_INPUT, 0);
@@ -131,7 +132,7 @@ function theHelper(): Helper | undefined {
 export async function runToEnd(cmd: string, args: string[], input?: string): Promise<Finished> {
   const h = theHelper();
   if (!h) return nodeRunToEnd(cmd, args, input);
-  const r = await h.request(cmd, args, false, input);
+  const r = await h.request(cmd, args, 0, input);
   if (r.kind === K_ERROR) throw spawnError(cmd, r.value);
   return { code: r.kind === K_EXIT ? r.value : null, signal: r.kind === K_SIGNAL ? signalName(r.value) : null, stdout: r.out, stderr: r.err };
 }
@@ -144,10 +145,24 @@ export async function runToEnd(cmd: string, args: string[], input?: string): Pro
 export async function startDetached(cmd: string, args: string[]): Promise<{ pid: number; fd3: string }> {
   const h = theHelper();
   if (!h) return nodeStartDetached(cmd, args);
-  const r = await h.request(cmd, args, true);
+  const r = await h.request(cmd, args, F_DETACHED);
   if (r.kind === K_ERROR) throw spawnError(cmd, r.value);
   if (r.kind !== K_STARTED) throw new Error(`berth-spawn: unexpected answer ${r.kind} for ${cmd}`);
   return { pid: r.value, fd3: r.out.toString('utf8') };
+}
+
+/**
+ * One of berth-spawn's builtins, done by a fork of it with no exec:
+ * `umount-detach PATH…` (umount -l; one not mounted is fine) and `link-del
+ * NETNS NAME…` (the links deleted inside the namespace bound at NETNS; one
+ * gone is fine). Undefined where there is no helper: the caller runs the tools.
+ */
+export async function runBuiltin(name: 'umount-detach' | 'link-del', args: string[]): Promise<Finished | undefined> {
+  const h = theHelper();
+  if (!h) return undefined;
+  const r = await h.request(name, args, F_BUILTIN);
+  if (r.kind === K_ERROR) throw spawnError(name, r.value);
+  return { code: r.kind === K_EXIT ? r.value : null, signal: r.kind === K_SIGNAL ? signalName(r.value) : null, stdout: r.out, stderr: r.err };
 }
 
 function nodeRunToEnd(cmd: string, args: string[], input?: string): Promise<Finished> {

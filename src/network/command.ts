@@ -1,6 +1,6 @@
 // Runs the system tools networking is built on (ip, iptables, unshare,
 // nsenter) and turns a failure into an error that carries their message.
-import { runToEnd } from '../files/spawner.ts';
+import { runBuiltin, runToEnd } from '../files/spawner.ts';
 
 export class CommandError extends Error {
   readonly stderr: string;
@@ -21,4 +21,18 @@ export async function runCommand(cmd: string, args: string[], input?: string): P
 /** The same inside the network namespace bind-mounted at `netnsPath`. */
 export function runInNetns(netnsPath: string, cmd: string, args: string[], input?: string): Promise<string> {
   return runCommand('nsenter', [`--net=${netnsPath}`, '--', cmd, ...args], input);
+}
+
+/** `umount -l path`, without a process where berth-spawn can do it. */
+export async function umountDetach(path: string): Promise<void> {
+  const r = await runBuiltin('umount-detach', [path]);
+  if (!r) await runCommand('umount', ['-l', path]);
+  else if (r.code !== 0) throw new CommandError('umount', ['-l', path], r.code, r.stderr.toString('utf8'));
+}
+
+/** Deletes links by name inside the namespace at `netnsPath` (ip link del), without a process where berth-spawn can. */
+export async function deleteLinksIn(netnsPath: string, names: string[]): Promise<void> {
+  const r = await runBuiltin('link-del', [netnsPath, ...names]);
+  if (!r) await runInNetns(netnsPath, 'ip', ['-batch', '-'], names.map((l) => `link del dev ${l}\n`).join(''));
+  else if (r.code !== 0) throw new CommandError('ip link del', names, r.code, r.stderr.toString('utf8'));
 }

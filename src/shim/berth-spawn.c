@@ -18,6 +18,9 @@
  *             the pid; the process is not waited for beyond that).
  *             Otherwise stdout and stderr are pipes, LC_ALL=C, and the
  *             answer is sent once the process has exited and both closed.
+ *             flags & 2: argv[0] names one of the builtins below, run in a
+ *             forked child of this process with no exec (a removal's
+ *             clean-up ran two tools, each a dynamic binary's start-up).
  *   response: u32 len, u32 id, u8 kind (0 exit code, 1 killed by signal,
  *             2 could not exec: errno, 3 detached and started: pid),
  *             i32 value, u32 n, stdout (or fd 3) bytes, u32 n, stderr bytes.
@@ -32,12 +35,21 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define F_DETACHED 1u
+#define F_BUILTIN 2u
 #define NO_INPUT 0xffffffffu
 
 struct bytes {
@@ -197,6 +209,72 @@ static void child_fds(int *from, int n)
 			_exit(126);
 }
 
+/* umount-detach PATH…: umount -l each (not mounted: nothing to do). */
+static int umount_detach(char **paths)
+{
+	int rc = 0;
+	for (; *paths; paths++) {
+		if (umount2(*paths, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
+			dprintf(2, "umount %s: %s\n", *paths, strerror(errno));
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+/* link-del NETNS NAME…: deletes the links by name inside the namespace bound at NETNS (one already gone is fine). */
+static int link_del(char **args)
+{
+	int ns = open(args[0], O_RDONLY | O_CLOEXEC);
+	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+		dprintf(2, "%s: %s\n", args[0], strerror(errno));
+		return 1;
+	}
+	int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (nl < 0) {
+		dprintf(2, "netlink: %s\n", strerror(errno));
+		return 1;
+	}
+	int rc = 0;
+	for (char **name = args + 1; *name; name++) {
+		unsigned idx = if_nametoindex(*name);
+		if (!idx)
+			continue;
+		struct {
+			struct nlmsghdr nh;
+			struct ifinfomsg ifi;
+		} req = { .nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)), .nlmsg_type = RTM_DELLINK,
+				  .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK, .nlmsg_seq = 1 },
+			  .ifi = { .ifi_family = AF_UNSPEC, .ifi_index = (int)idx } };
+		if (send(nl, &req, req.nh.nlmsg_len, 0) < 0) {
+			dprintf(2, "delete %s: %s\n", *name, strerror(errno));
+			rc = 1;
+			continue;
+		}
+		char ack[1024];
+		ssize_t n = recv(nl, ack, sizeof ack, 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)ack;
+		if (n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && h->nlmsg_type == NLMSG_ERROR) {
+			int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (e && e != ENODEV) {
+				dprintf(2, "delete %s: %s\n", *name, strerror(e));
+				rc = 1;
+			}
+		}
+	}
+	return rc;
+}
+
+static int builtin(char **argv)
+{
+	if (!strcmp(argv[0], "umount-detach"))
+		return umount_detach(argv + 1);
+	if (!strcmp(argv[0], "link-del") && argv[1])
+		return link_del(argv + 1);
+	dprintf(2, "berth-spawn: no builtin %s\n", argv[0]);
+	return 127;
+}
+
 static void start(uint32_t id, uint8_t flags, char **argv, const char *in, uint32_t in_len)
 {
 	struct job *j = calloc(1, sizeof *j);
@@ -227,6 +305,13 @@ static void start(uint32_t id, uint8_t flags, char **argv, const char *in, uint3
 			int fds[3] = { inp[0] >= 0 ? inp[0] : null, out[1], err[1] };
 			child_fds(fds, 3);
 			setenv("LC_ALL", "C", 1);
+		}
+		if (flags & F_BUILTIN) {
+			/* No exec to close them: other jobs' pipes (a stdin's write end) must not stay open in here. */
+			if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+				for (int fd = 3; fd < 1024; fd++)
+					close(fd);
+			_exit(builtin(argv));
 		}
 		execvp(argv[0], argv);
 		int e = errno;
