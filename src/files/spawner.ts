@@ -154,8 +154,8 @@ export async function startDetached(cmd: string, args: string[]): Promise<{ pid:
 /**
  * One of berth-spawn's builtins, done by a fork of it with no exec:
  * `umount-detach PATH…` (umount -l; one not mounted is fine) and `link-del
- * NETNS NAME…` (the links deleted inside the namespace bound at NETNS; one
- * gone is fine). Undefined where there is no helper: the caller runs the tools.
+ * NETNS NAME…` (the links deleted inside the namespace bound at NETNS, or
+ * the daemon's own with NETNS `-`; one gone is fine). Undefined where there is no helper: the caller runs the tools.
  */
 export async function runBuiltin(name: 'umount-detach' | 'link-del', args: string[]): Promise<Finished | undefined> {
   const h = theHelper();

@@ -30,9 +30,15 @@ export async function umountDetach(path: string): Promise<void> {
   else if (r.code !== 0) throw new CommandError('umount', ['-l', path], r.code, r.stderr.toString('utf8'));
 }
 
-/** Deletes links by name inside the namespace at `netnsPath` (ip link del), without a process where berth-spawn can. */
-export async function deleteLinksIn(netnsPath: string, names: string[]): Promise<void> {
-  const r = await runBuiltin('link-del', [netnsPath, ...names]);
-  if (!r) await runInNetns(netnsPath, 'ip', ['-batch', '-'], names.map((l) => `link del dev ${l}\n`).join(''));
-  else if (r.code !== 0) throw new CommandError('ip link del', names, r.code, r.stderr.toString('utf8'));
+/**
+ * Deletes links by name (ip link del; one already gone is fine) inside the
+ * namespace at `netnsPath`, or the daemon's own without one; with no process
+ * where berth-spawn can.
+ */
+export async function deleteLinks(names: string[], netnsPath?: string): Promise<void> {
+  const r = await runBuiltin('link-del', [netnsPath ?? '-', ...names]);
+  if (r && r.code !== 0) throw new CommandError('ip link del', names, r.code, r.stderr.toString('utf8'));
+  if (r) return;
+  const batch = names.map((l) => `link del dev ${l}\n`).join('');
+  await (netnsPath ? runInNetns(netnsPath, 'ip', ['-force', '-batch', '-'], batch) : runCommand('ip', ['-force', '-batch', '-'], batch));
 }

@@ -222,11 +222,14 @@ static int umount_detach(char **paths)
 	return rc;
 }
 
-/* link-del NETNS NAME…: deletes the links by name inside the namespace bound at NETNS (one already gone is fine). */
+/*
+ * link-del NETNS NAME…: deletes the links by name inside the namespace bound
+ * at NETNS, or in this process's own with NETNS "-" (one already gone is fine).
+ */
 static int link_del(char **args)
 {
-	int ns = open(args[0], O_RDONLY | O_CLOEXEC);
-	if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+	int ns = strcmp(args[0], "-") ? open(args[0], O_RDONLY | O_CLOEXEC) : -2;
+	if (ns == -1 || (ns >= 0 && setns(ns, CLONE_NEWNET) < 0)) {
 		dprintf(2, "%s: %s\n", args[0], strerror(errno));
 		return 1;
 	}
