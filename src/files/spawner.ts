@@ -114,6 +114,12 @@ class Helper {
 let helper: Helper | undefined;
 let helperPath: string | null | undefined;
 
+/** Which berth-spawn to use (null: none, Node's spawn); by default the one beside the bundle. For tests. */
+export function useSpawnHelper(path: string | null): void {
+  helperPath = path;
+  helper = undefined;
+}
+
 function theHelper(): Helper | undefined {
   if (helperPath === undefined) {
     try {

@@ -5,7 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { dirname, join } from 'node:path';
+import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { runToEnd, startDetached, useSpawnHelper } from '../../src/files/spawner.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,5 +72,61 @@ describe('berth-spawn', () => {
     await d.start();
     assert.equal(d.berth(['inspect', '-f', '{{.State.Status}}', 'stays']).stdout, 'running\n');
     assert.equal(d.berth(['rm', '-f', 'stays']).code, 0);
+  });
+});
+
+describe('berth-spawn against Node spawn', () => {
+  const helperBin = join(dirname(BERTH), 'berth-spawn');
+  after(() => useSpawnHelper(null));
+
+  /** The same command through the helper and through Node's spawn. */
+  async function both<T>(f: () => Promise<T>): Promise<[T, T]> {
+    useSpawnHelper(helperBin);
+    const viaHelper = await f();
+    useSpawnHelper(null);
+    const viaNode = await f();
+    return [viaHelper, viaNode];
+  }
+
+  test('exit codes, signals, stdin, stdout and stderr, LC_ALL=C, a clean signal mask: as Node spawn gives them', async () => {
+    const cases: [string, string[], string?][] = [
+      ['sh', ['-c', 'cat; echo to-err >&2; echo "$LC_ALL"; exit 3'], 'some input\n'],
+      ['sh', ['-c', 'kill -TERM $$']],
+      ['sh', ['-c', 'grep -E "^Sig(Blk|Ign)" /proc/self/status']],
+      ['head', ['-c', '3000000', '/dev/zero']],
+      ['wc', ['-c'], 'x'.repeat(1 << 20)],
+      ['true', []],
+    ];
+    for (const [cmd, args, input] of cases) {
+      const [h, n] = await both(() => runToEnd(cmd, args, input));
+      assert.deepEqual(h, n, `${cmd} ${args.join(' ')}`);
+    }
+    const [h, n] = await both(() => runToEnd('/no/such/tool', []).then(() => 'ran', (e: NodeJS.ErrnoException) => `${e.code} ${e.message}`));
+    assert.equal(h, 'ENOENT spawn /no/such/tool ENOENT');
+    assert.equal(h, n);
+  });
+
+  test('a detached process: its own session, fd 3 read to its end, not waited for', async () => {
+    const script = 'echo "ok $$ $(cut -d" " -f6 /proc/$$/stat)" >&3; exec 3>&-; sleep 5';
+    const timed = async () => {
+      const t0 = Date.now();
+      const r = await startDetached('sh', ['-c', script]);
+      assert.ok(Date.now() - t0 < 4000, 'answered when fd 3 closed, not at the exit');
+      return r;
+    };
+    const [h, n] = await both(timed);
+    for (const r of [h, n]) {
+      const [ok, pid, sid] = r.fd3.trim().split(' ');
+      assert.equal(ok, 'ok');
+      assert.equal(Number(pid), r.pid);
+      assert.equal(sid, pid, 'the session is its own');
+    }
+  });
+
+  test('a hundred commands at once all get their own answers', async () => {
+    useSpawnHelper(helperBin);
+    const outs = await Promise.all(Array.from({ length: 100 }, (_, i) => runToEnd('sh', ['-c', `echo ${i}; exit ${i % 7}`])));
+    outs.forEach((r, i) => assert.deepEqual([r.stdout.toString(), r.code], [`${i}\n`, i % 7]));
+    useSpawnHelper(null);
   });
 });
