@@ -48,8 +48,6 @@ export class ContainerService {
   private readonly table: ContainerTable;
   private readonly live = new LiveTable();
   private readonly waits = new ContainerWaits();
-  /** Containers a forced removal has killed, until their exit is handled (ShimSupervisor.handleExit). */
-  private readonly forcedRemovals = new Set<string>();
   /** Build steps' RUN --mount mounts, by container ID (build containers never outlive the daemon's build). */
   private readonly extraMounts = new Map<string, OciMount[]>();
   private readonly supervisor: ShimSupervisor;
@@ -74,7 +72,6 @@ export class ContainerService {
       publish: (rec, action, extra) => this.publish(rec, action, extra),
       exited: (id, code) => this.waits.exited(id, code),
       remove: (id) => this.remove(id, { force: true, removeVolumes: true }),
-      removing: (id) => this.forcedRemovals.has(id),
       startLocked: (rec) => this.startLocked(rec),
     });
   }
@@ -348,12 +345,12 @@ export class ContainerService {
     if (rec.State.Running) {
       rec.berthManuallyStopped = true;
       const exited = this.waits.nextExit(rec.Id);
-      this.forcedRemovals.add(rec.Id);
+      this.table.doomed.add(rec.Id);
       try {
         this.signal(rec, 9);
         await withTimeout(exited, 10_000);
       } finally {
-        this.forcedRemovals.delete(rec.Id);
+        this.table.doomed.delete(rec.Id);
       }
     }
     await this.table.locked(rec.Id, async () => {

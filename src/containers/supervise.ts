@@ -25,8 +25,6 @@ export interface SuperviseContext {
   exited(id: string, code: number): void;
   /** Removes a --rm container after its exit (with its anonymous volumes). */
   remove(id: string): Promise<void>;
-  /** A forced removal killed the container: its record goes right after the exit. */
-  removing(id: string): boolean;
   /** Starts the container; its lock is held. */
   startLocked(rec: ContainerRecord): Promise<void>;
 }
@@ -96,10 +94,10 @@ export class ShimSupervisor {
       // A record that cannot be saved (a full disk) must not lose the exit or
       // take the daemon down: the state dir keeps the shim's exit.json for the
       // next start, and waiters (a build's RUN) still hear of the exit.
-      // An --rm container's record, or one `rm -f` killed, is removed right
-      // after: its exit need not outlive a host crash (the record then still
-      // says running, and the next start finds it exited), so it is not fsynced.
-      if (await this.ctx.table.save(rec, !rec.HostConfig.AutoRemove && !this.ctx.removing(id)).then(() => true, () => false)) await removeStateDir(this.ctx.stateDir(id));
+      // An --rm container's record is removed right after: its exit need not
+      // outlive a host crash (the record then still says running, and the
+      // next start removes it all the same), so it is not fsynced.
+      if (await this.ctx.table.save(rec, !rec.HostConfig.AutoRemove).then(() => true, () => false)) await removeStateDir(this.ctx.stateDir(id));
       const live = this.ctx.live.of(id);
       live.conn = undefined;
       live.output.emit('end');
