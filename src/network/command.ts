@@ -13,13 +13,15 @@ export class CommandError extends Error {
 
 /** Runs `cmd args…` with `input` on stdin; resolves with stdout. */
 export async function runCommand(cmd: string, args: string[], input?: string): Promise<string> {
+  if (await deletedLinks(undefined, cmd, args, input)) return '';
   const r = await runToEnd(cmd, args, input);
   if (r.code === 0) return r.stdout.toString('utf8');
   throw new CommandError(cmd, args, r.code, r.stderr.toString('utf8'));
 }
 
 /** The same inside the network namespace bind-mounted at `netnsPath`. */
-export function runInNetns(netnsPath: string, cmd: string, args: string[], input?: string): Promise<string> {
+export async function runInNetns(netnsPath: string, cmd: string, args: string[], input?: string): Promise<string> {
+  if (await deletedLinks(netnsPath, cmd, args, input)) return '';
   return runCommand('nsenter', [`--net=${netnsPath}`, '--', cmd, ...args], input);
 }
 
@@ -30,15 +32,25 @@ export async function umountDetach(path: string): Promise<void> {
   else if (r.code !== 0) throw new CommandError('umount', ['-l', path], r.code, r.stderr.toString('utf8'));
 }
 
+const LINK_DEL = /^link del dev (\S+)$/;
+
 /**
- * Deletes links by name (ip link del; one already gone is fine) inside the
- * namespace at `netnsPath`, or the daemon's own without one; with no process
- * where berth-spawn can.
+ * `ip link del dev NAME`, or `ip [-force] -batch -` whose every line is
+ * `link del dev NAME` (a container's teardown and disconnect): berth-spawn
+ * deletes the links itself (netlink, in a fork of it, after setns into
+ * `netnsPath`), with no ip or nsenter to start. One already gone is no error,
+ * and a failure does not stop the others (as `ip -force`). False where it
+ * cannot (no helper, another command): the caller runs the command.
  */
-export async function deleteLinks(names: string[], netnsPath?: string): Promise<void> {
+async function deletedLinks(netnsPath: string | undefined, cmd: string, args: string[], input?: string): Promise<boolean> {
+  if (cmd !== 'ip') return false;
+  let names: (string | undefined)[];
+  if (args.length === 4 && input === undefined && args.slice(0, 3).join(' ') === 'link del dev') names = [args[3]];
+  else if (input !== undefined && ['-batch -', '-force -batch -'].includes(args.join(' '))) names = input.split('\n').filter(Boolean).map((l) => LINK_DEL.exec(l)?.[1]);
+  else return false;
+  if (!names.length || !names.every((n): n is string => n !== undefined)) return false;
   const r = await runBuiltin('link-del', [netnsPath ?? '-', ...names]);
-  if (r && r.code !== 0) throw new CommandError('ip link del', names, r.code, r.stderr.toString('utf8'));
-  if (r) return;
-  const batch = names.map((l) => `link del dev ${l}\n`).join('');
-  await (netnsPath ? runInNetns(netnsPath, 'ip', ['-force', '-batch', '-'], batch) : runCommand('ip', ['-force', '-batch', '-'], batch));
+  if (!r) return false;
+  if (r.code !== 0) throw new CommandError(cmd, args, r.code, r.stderr.toString('utf8'));
+  return true;
 }

@@ -8,7 +8,7 @@ import type { ContainerRecord } from '../api/container.ts';
 import { formatIPv4, formatIPv6, macFor, parseCidr6, parseIPv4 } from '../api/address.ts';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
-import { deleteLinks } from './command.ts';
+import { runInNetns } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
 import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
@@ -258,7 +258,7 @@ export class Endpoints {
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
     // The kernel frees an unmounted namespace (and the bridge ports of its
     // veths) later, seconds later under load; as libnetwork does, the links go now.
-    if (sb && links.length) await deleteLinks(links, sb.netns).catch(() => {});
+    if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
     await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
     if (sb?.ports.length || (sb && this.h.linked(rec))) await this.h.syncFirewall().catch(() => {});
   }
@@ -342,7 +342,7 @@ export class Endpoints {
       const [name, ep] = entry;
       const ifname = netState(rec).interfaces[n.Id];
       const sb = this.h.sandboxes.get(rec.Id);
-      if (rec.State.Running && sb && ifname) await deleteLinks([ifname], sb.netns).catch(() => {});
+      if (rec.State.Running && sb && ifname) await runInNetns(sb.netns, 'ip', ['link', 'del', 'dev', ifname]).catch(() => {});
       if (sb?.target && sb.target.ip === ep.IPAddress) {
         for (const p of sb.ports) p.close();
         sb.ports = [];
