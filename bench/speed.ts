@@ -119,6 +119,72 @@ function record(op: string, label: string, v: number): void {
 const loads: number[] = [];
 const sampleLoad = () => loads.push(loadavg()[0]);
 
+const BATCH_ONLY = process.argv[6] === 'batch';
+
+/**
+ * The `batch` set (`speed.ts 0 7 0 0 batch`): the two batch rows alone,
+ * interleaved: each of `rounds` runs run -d ×50 and then rm -f ×50 (ten at a
+ * time) on every engine in turn: this build's berthd and CLI, with
+ * BERTH_BENCH_BASELINE a second berthd of that build driven by its own CLI,
+ * and dockerd with the docker CLI.
+ */
+async function batchRows(): Promise<void> {
+  if (!DOCKER) throw new Error('no docker CLI');
+  let bd: TestDaemon | undefined;
+  let bb: TestDaemon | undefined;
+  let pd: PeerDockerd | undefined;
+  try {
+    bd = await startSeededDaemon();
+    if (BASELINE) bb = await startSeededDaemon([], { binary: BASELINE });
+    pd = await startPeerDockerd();
+    const saved = spawnSync(BERTH, ['-H', bd.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
+    if (saved.status !== 0) throw new Error(`berth save: ${saved.stderr}`);
+    const loaded = pd.docker(['load'], { input: saved.stdout });
+    if (loaded.code !== 0) throw new Error(`docker load: ${loaded.stderr}`);
+    const clients: Client[] = [
+      { label: 'berth CLI', cli: BERTH, prefix: ['-H', bd.host], env: process.env, engine: 'berthd' },
+      ...(bb ? [{ label: 'baseline build', cli: BASELINE!, prefix: ['-H', bb.host], env: process.env, engine: 'berthd' } as Client] : []),
+      { label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: pd.host }, engine: 'dockerd' },
+    ];
+    console.log(`batch: ${ROUNDS} rounds; ${cpus().length} cpus, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    for (const c of clients) t(c, ['run', '--rm', 'busybox', 'true']);
+    for (let k = 0; k < 3; k++) for (const c of clients) t(c, ['version']);
+    await new Promise((r) => setTimeout(r, 3000));
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const c of clients) {
+        sampleLoad();
+        const names = Array.from({ length: 50 }, (_, k) => `b${r}x${k}`);
+        record('run -d ×50, ten at a time', c.label, await tenAtATime(c, names, (n) => ['run', '-d', '--name', n, 'busybox', 'sleep', '3600']));
+        record('rm -f ×50, ten at a time', c.label, await tenAtATime(c, names, (n) => ['rm', '-f', n]));
+      }
+      console.log(`round ${r + 1}: ${[...fig].map(([op, m]) => `${op}: ${clients.map((c) => `${c.label} ${m.get(c.label)!.at(-1)!.toFixed(0)}`).join(', ')}`).join('; ')}; load ${loadavg()[0].toFixed(2)}`);
+    }
+    sampleLoad();
+    const ref = 'dockerd (docker CLI)';
+    const out = ['', `load average during the run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (1 min) on ${cpus().length} cpus`, '',
+      `| operation | ${clients.map((c) => c.label).join(' | ')} | ${clients.slice(0, -1).map((c) => `${c.label} vs dockerd`).join(' | ')} |`,
+      `|---|${[...clients, ...clients.slice(1)].map(() => '---:').join('|')}|`];
+    for (const [op, m] of fig) {
+      const med = (l: string) => median(m.get(l)!);
+      out.push(`| ${op} | ${clients.map((c) => `${(med(c.label) / 1000).toFixed(2)} s`).join(' | ')} | ${clients.slice(0, -1).map((c) => `${(med(ref) / med(c.label)).toFixed(2)}×`).join(' | ')} |`);
+    }
+    out.push('', 'per-round figures (ms):');
+    for (const [op, m] of fig) for (const [l, xs] of m) out.push(`${op} | ${l}: ${xs.map((x) => x.toFixed(0)).join(' ')}`);
+    console.log(out.join('\n'));
+  } finally {
+    await pd?.stop().catch((e: Error) => console.error(e.message));
+    await bb?.destroy();
+    await bd?.destroy();
+  }
+}
+
+if (BATCH_ONLY) {
+  await batchRows();
+  // The other sets below must not run; stdout is flushed before the exit.
+  await new Promise((r) => process.stdout.write('', r));
+  process.exit(0);
+}
+
 /**
  * The idle RSS row alone: each repetition starts a seeded berthd and a
  * dockerd, runs 50 containers on each (ten at a time, the two in turn), waits

@@ -176,3 +176,4 @@ esac
 const shimSources = ['berth-shim.c', ...readdirSync(join(root, 'src/shim')).filter((f) => /^shim-.*\.c$/.test(f)).sort()].map((f) => join(root, 'src/shim', f));
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-shim'), ...shimSources], { stdio: 'inherit' });
 execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-idmap'), join(root, 'src/shim/berth-idmap.c')], { stdio: 'inherit' });
+execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-o', join(dist, 'berth-spawn'), join(root, 'src/shim/berth-spawn.c')], { stdio: 'inherit' });

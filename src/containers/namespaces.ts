@@ -63,7 +63,8 @@ export async function mountShareableShm(path: string, size: number): Promise<voi
 }
 
 export async function unmountShareableShm(path: string): Promise<void> {
-  if (isMountPoint(path)) await runHostCommand('umount', ['-l', path]).catch(() => {});
+  // Only a shareable-IPC container has the directory: the others skip reading the mount table.
+  if (existsSync(path) && isMountPoint(path)) await runHostCommand('umount', ['-l', path]).catch(() => {});
 }
 
 /** The namespaces a starting container joins; dockerd's errors when the donor cannot give them. */

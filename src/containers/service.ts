@@ -345,8 +345,13 @@ export class ContainerService {
     if (rec.State.Running) {
       rec.berthManuallyStopped = true;
       const exited = this.waits.nextExit(rec.Id);
-      this.signal(rec, 9);
-      await withTimeout(exited, 10_000);
+      this.table.doomed.add(rec.Id);
+      try {
+        this.signal(rec, 9);
+        await withTimeout(exited, 10_000);
+      } finally {
+        this.table.doomed.delete(rec.Id);
+      }
     }
     await this.table.locked(rec.Id, async () => {
       if (!this.table.records.has(rec.Id)) return;

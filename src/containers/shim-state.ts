@@ -2,7 +2,7 @@
 // (shim.sock, shim.pid, pid, exit.json, the rootfs mount point), and what the
 // shim and the runtime report read as dockerd's errors.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerRecord } from '../api/container.ts';
@@ -18,6 +18,8 @@ import { ShimConnection, ShimError, type ExitStatus } from '../runtime/shim.ts';
  * detach it first.
  */
 export async function removeStateDir(stateDir: string): Promise<void> {
+  // Most calls find nothing (a start clears the way first, a removal after the exit's clean-up): no mount table to read then.
+  if (!existsSync(stateDir)) return;
   const rootfs = join(stateDir, 'rootfs');
   if (isMountPoint(rootfs)) {
     await new Promise<void>((resolve) => execFile('umount', ['-l', rootfs], () => resolve()));

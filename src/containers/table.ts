@@ -61,8 +61,16 @@ export class ContainerTable {
     }
   }
 
+  /**
+   * Containers a forced removal has killed, until it is done: the exit their
+   * shim reports is saved as the others' (the removal waits for it), but the
+   * record goes right after, so that save need not outlive a host crash (the
+   * record then still says running, and the next start finds it exited).
+   */
+  readonly doomed = new Set<string>();
+
   /** `durable: false`: atomic but not fsynced (files/atomic.ts), for a record about to be removed. */
   async save(rec: ContainerRecord, durable = true): Promise<void> {
-    await writeJsonAtomic(join(this.dir(rec.Id), 'config.v2.json'), rec, durable);
+    await writeJsonAtomic(join(this.dir(rec.Id), 'config.v2.json'), rec, durable && !this.doomed.has(rec.Id));
   }
 }

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { distDir } from '../dist-dir.ts';
 import { MachineError } from './store.ts';
 
-const DIST_FILES = ['berth.mjs', 'cli.blob', 'berth-shim', 'berth-idmap', 'chunks'];
+const DIST_FILES = ['berth.mjs', 'cli.blob', 'berth-shim', 'berth-idmap', 'berth-spawn', 'chunks'];
 
 /**
  * The Node binary this build runs, read from its cold launcher (so the copy
@@ -33,7 +33,7 @@ export function buildId(): string {
   const h = createHash('sha256');
   h.update(readFileSync(join(dist, 'berth.mjs')));
   for (const c of readdirSync(join(dist, 'chunks')).sort()) h.update(c + '\n');
-  for (const f of ['cli.blob', 'berth-shim', 'berth-idmap', 'berth-machine']) h.update(`${f} ${statSync(join(dist, f)).size}\n`);
+  for (const f of ['cli.blob', 'berth-shim', 'berth-idmap', 'berth-spawn', 'berth-machine']) h.update(`${f} ${statSync(join(dist, f)).size}\n`);
   h.update(`${node} ${statSync(node).size}\n`);
   return h.digest('hex').slice(0, 24);
 }

@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { runCommand, runInNetns } from './command.ts';
+import { runCommand, runInNetns, umountDetach } from './command.ts';
 import { parseCidr, type Subnet } from '../api/address.ts';
 
 interface IpAddr { ifname: string; addr_info: { family: string; local: string; prefixlen: number }[] }
@@ -61,7 +61,7 @@ export async function removeNetns(path: string): Promise<void> {
   // A remapped container's namespace comes with the user namespace that owns it, bound beside it (usernsFileOf).
   for (const p of [path, usernsFileOf(path)]) {
     if (!existsSync(p)) continue;
-    await runCommand('umount', ['-l', p]).catch(() => {});
+    await umountDetach(p).catch(() => {});
     await rm(p, { force: true });
   }
 }

@@ -61,7 +61,8 @@ export function checkResources(r: Resources): string[] {
   const nano = r.NanoCpus ?? 0;
   if (nano > 0 && (r.CpuPeriod ?? 0) > 0) throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
   if (nano > 0 && (r.CpuQuota ?? 0) > 0) throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
-  const ncpu = cpus().length;
+  // os.cpus() reads /proc/cpuinfo and /proc/stat: only when a limit asks (not at every create).
+  const ncpu = nano !== 0 || r.CpusetCpus ? cpus().length : 0;
   if (nano < 0 || nano > ncpu * 1e9) {
     throw new InvalidArgumentError(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
   }

@@ -1,9 +1,8 @@
 // The daemon's side of berth-shim (docs/decisions/0002-container-monitor.md):
 // launching a shim, and a framed connection to its socket.
-import { spawn } from 'node:child_process';
+import { startDetached } from '../files/spawner.ts';
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
 
 export interface ShimLaunchOptions {
   shimPath: string;
@@ -57,23 +56,16 @@ export function shimArgs(o: Omit<ShimLaunchOptions, 'shimPath'>): string[] {
 }
 
 /** Spawns a shim and waits for its `ok <pid>` / `error <msg>` line on fd 3. */
-export function launchShim(o: ShimLaunchOptions): Promise<number> {
-  const args = shimArgs(o);
-  const child = spawn(o.shimPath, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
-  child.unref();
-  const sync = child.stdio[3] as Readable;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    sync.setEncoding('utf8');
-    sync.on('data', (d: string) => { out += d; });
-    sync.on('error', () => {});
-    sync.on('close', () => {
-      const line = out.split('\n')[0] ?? '';
-      if (line.startsWith('ok ')) resolve(Number(line.slice(3)));
-      else reject(new ShimError(line.startsWith('error ') ? line.slice(6) : `shim exited without a result${out ? ': ' + out : ''}`));
-    });
-    child.on('error', (err) => reject(new ShimError(`cannot run ${o.shimPath}: ${err.message}`)));
-  });
+export async function launchShim(o: ShimLaunchOptions): Promise<number> {
+  let out: string;
+  try {
+    out = (await startDetached(o.shimPath, shimArgs(o))).fd3;
+  } catch (err) {
+    throw new ShimError(`cannot run ${o.shimPath}: ${(err as Error).message}`);
+  }
+  const line = out.split('\n')[0] ?? '';
+  if (line.startsWith('ok ')) return Number(line.slice(3));
+  throw new ShimError(line.startsWith('error ') ? line.slice(6) : `shim exited without a result${out ? ': ' + out : ''}`);
 }
 
 export interface ExitStatus {

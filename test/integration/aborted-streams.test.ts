@@ -116,7 +116,11 @@ async function until<T>(check: () => T | Promise<T>, ms = 20_000): Promise<T> {
   return v;
 }
 
-/** Direct children of `pid` by command name (getfattr, mount, git...), but for the shims of running containers. */
+/**
+ * Direct children of `pid` by command name (getfattr, mount, git...), but for
+ * the shims of running containers; the daemon's resident berth-spawn is not
+ * counted, its children (the commands it started for the daemon) are.
+ */
 function children(pid: number): string[] {
   const out: string[] = [];
   for (const t of readdirSync(`/proc/${pid}/task`)) {
@@ -124,7 +128,8 @@ function children(pid: number): string[] {
     for (const c of list ? list.split(' ') : []) {
       try {
         const comm = readFileSync(`/proc/${c}/comm`, 'utf8').trim();
-        if (comm !== 'berth-shim') out.push(comm);
+        if (comm === 'berth-spawn') out.push(...children(Number(c)));
+        else if (comm !== 'berth-shim') out.push(comm);
       } catch {
         // gone meanwhile
       }

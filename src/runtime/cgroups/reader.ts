@@ -74,9 +74,13 @@ export function readUsage(pid: number): CgroupUsage {
 
 
 /** The file with the oom_kill counter of the cgroup runc makes at `cgroupsPath` (v1 memory.oom_control, v2 memory.events). */
-export function oomEventsFile(cgroupsPath: string, mounts: MountEntry[] = mountTable()): string | undefined {
-  const v1 = mounts.find((e) => e.fstype === 'cgroup' && e.superOptions.includes('memory'));
-  if (v1) return join(v1.point, cgroupsPath, 'memory.oom_control');
-  const v2 = mounts.find((e) => e.fstype === 'cgroup2');
-  return v2 ? join(v2.point, cgroupsPath, 'memory.events') : undefined;
+export function oomEventsFile(cgroupsPath: string, mounts?: MountEntry[]): string | undefined {
+  const pick = (ms: MountEntry[]): string | undefined => {
+    const v1 = ms.find((e) => e.fstype === 'cgroup' && e.superOptions.includes('memory'));
+    if (v1) return join(v1.point, cgroupsPath, 'memory.oom_control');
+    const v2 = ms.find((e) => e.fstype === 'cgroup2');
+    return v2 ? join(v2.point, cgroupsPath, 'memory.events') : undefined;
+  };
+  // Each start asks: the kept hierarchies, read again only if none is there yet.
+  return mounts ? pick(mounts) : pick(mountsOfCgroups(false)) ?? pick(mountsOfCgroups(true));
 }
