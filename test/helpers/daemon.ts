@@ -54,13 +54,15 @@ export class TestDaemon {
   private proc?: ChildProcess;
   private extraArgs: string[];
   private ownNetns: boolean;
+  /** The executable the daemon runs as (another build's, for a bench's baseline). */
+  private readonly binary: string;
 
   /**
    * `ownNetns`: the daemon runs in a network namespace of its own with only
    * loopback up, so nothing it is asked to reach (a registry, a URL) can
    * leave the machine; its bridge and chains live and die in that namespace.
    */
-  constructor(extraArgs: string[] = [], opts: { ownNetns?: boolean } = {}) {
+  constructor(extraArgs: string[] = [], opts: { ownNetns?: boolean; binary?: string } = {}) {
     this.dir = mkdtempSync('/tmp/bt-');
     this.socket = join(this.dir, 'berth.sock');
     this.dataRoot = join(this.dir, 'data');
@@ -69,6 +71,7 @@ export class TestDaemon {
     this.logFile = join(this.dir, 'daemon.log');
     this.extraArgs = extraArgs;
     this.ownNetns = opts.ownNetns ?? false;
+    this.binary = opts.binary ?? BERTH;
   }
 
   get pidFile(): string {
@@ -90,8 +93,8 @@ export class TestDaemon {
     const args = ['daemon', '-H', this.host, '--data-root', this.dataRoot, '--exec-root', this.execRoot, '--pidfile', this.pidFile, ...this.extraArgs];
     // unshare and sh both exec: the process spawned is the daemon itself.
     this.proc = this.ownNetns
-      ? spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', BERTH, ...args], { stdio: ['ignore', log, log] })
-      : spawn(BERTH, args, { stdio: ['ignore', log, log] });
+      ? spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', this.binary, ...args], { stdio: ['ignore', log, log] })
+      : spawn(this.binary, args, { stdio: ['ignore', log, log] });
     closeSync(log);
     return this.proc;
   }
@@ -245,7 +248,7 @@ export function waitForNextSecond(): void {
 }
 
 /** A daemon with busybox seeded, for a test file's `before` hook. */
-export async function startSeededDaemon(extraArgs: string[] = [], opts: { ownNetns?: boolean } = {}): Promise<TestDaemon> {
+export async function startSeededDaemon(extraArgs: string[] = [], opts: { ownNetns?: boolean; binary?: string } = {}): Promise<TestDaemon> {
   const d = new TestDaemon(extraArgs, opts);
   try {
     await d.start();
