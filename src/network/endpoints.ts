@@ -38,7 +38,8 @@ export interface EndpointHost {
   containers(): ContainerDirectory;
   get(ref: string): NetworkRecord;
   find(ref: string): NetworkRecord | undefined;
-  save(n: NetworkRecord): Promise<void>;
+  /** `durable: false`: atomic but not fsynced (files/atomic.ts). */
+  save(n: NetworkRecord, durable?: boolean): Promise<void>;
   syncFirewall(): Promise<void>;
   netnsPath(id: string): string;
   writeHosts(rec: ContainerRecord, linkLines: string[]): void;
@@ -211,7 +212,11 @@ export class Endpoints {
     if (cursorMoved) {
       n.berth!.cursor = pool.cursor;
       try {
-        await this.h.save(n);
+        // Atomic, not fsynced: it was two fsyncs before every container's
+        // network, and the cursor only spreads addresses. A host crash that
+        // loses its last moves lets the next start reuse an address freed by
+        // that crash (nothing runs after it), as a fresh network would.
+        await this.h.save(n, false);
       } catch (err) {
         pool.release(ip, rec.Id);
         throw err;

@@ -77,7 +77,7 @@ export class NetworkService {
       containers: () => this.containers,
       get: (ref) => this.get(ref),
       find: (ref) => this.find(ref),
-      save: (n) => this.save(n),
+      save: (n, durable) => this.save(n, durable),
       syncFirewall: () => this.syncFirewall(),
       netnsPath: (id) => this.netnsPath(id),
       writeHosts: (rec, lines) => this.writeHosts(rec, lines),
@@ -111,8 +111,8 @@ export class NetworkService {
     return join(this.cfg.execRoot, 'netns', id);
   }
 
-  private async save(n: NetworkRecord): Promise<void> {
-    await writeJsonAtomic(join(this.dir, `${n.Id}.json`), n);
+  private async save(n: NetworkRecord, durable = true): Promise<void> {
+    await writeJsonAtomic(join(this.dir, `${n.Id}.json`), n, durable);
   }
 
   // ---------- start-up ----------
