@@ -237,7 +237,11 @@ export class ContainerService {
     }
     rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
     rec.berthManuallyStopped = false;
-    await this.table.save(rec);
+    // An --rm container's "running" need not outlive a host crash: its record
+    // then says created, and the next start removes it as it would a running
+    // one (restore.ts), so it is not fsynced (its exit, run --rm's next step,
+    // waits for this save).
+    await this.table.save(rec, !rec.HostConfig.AutoRemove);
     this.publish(rec, 'start');
   }
 
