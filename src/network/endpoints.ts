@@ -8,7 +8,7 @@ import type { ContainerRecord } from '../api/container.ts';
 import { formatIPv4, formatIPv6, macFor, parseCidr6, parseIPv4 } from '../api/address.ts';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
-import { runInNetns } from './command.ts';
+import { runCommand, runInNetns } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
 import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
@@ -232,6 +232,7 @@ export class Endpoints {
     ep.DNSNames = n.Name === 'bridge' ? null : [rec.Name.slice(1), ...(ep.Aliases ?? []), rec.Id.slice(0, 12)];
     st.lastAddresses[n.Id] = ep.IPAddress;
     st.interfaces[n.Id] = ifname;
+    (st.hostLinks ??= {})[n.Id] = plan.hostIf;
     if (n.Name === 'bridge') {
       const s = settingsOf(rec);
       Object.assign(s, { Bridge: '', EndpointID: ep.EndpointID, Gateway: ep.Gateway, IPAddress: ep.IPAddress, IPPrefixLen: ep.IPPrefixLen, MacAddress: mac });
@@ -245,6 +246,7 @@ export class Endpoints {
     if (ip !== undefined && this.h.records.get(ep.NetworkID)?.Driver === 'overlay') void this.h.overlayAddresses()?.release(ep.NetworkID, ep.IPAddress).catch(() => {});
     Object.assign(ep, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null });
     delete netState(rec).interfaces[ep.NetworkID];
+    delete netState(rec).hostLinks?.[ep.NetworkID];
   }
 
   /**
@@ -257,14 +259,28 @@ export class Endpoints {
     this.h.sandboxes.delete(rec.Id);
     for (const p of sb?.ports ?? []) p.close();
     const s = settingsOf(rec);
-    const links = Object.values(netState(rec).interfaces);
+    const st = netState(rec);
+    const links = Object.values(st.interfaces);
+    // The host ends, when the record knows them all: deleting one deletes its pair.
+    const hostLinks = Object.keys(st.interfaces).map((id) => st.hostLinks?.[id]).filter((l): l is string => l !== undefined);
     for (const ep of Object.values(s.Networks)) this.clearEndpoint(rec, ep);
     const reset = emptyNetworkSettings();
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
     // The kernel frees an unmounted namespace (and the bridge ports of its
     // veths) later, seconds later under load; as libnetwork does, the links go now.
-    if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
-    await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
+    // From the host's side they go at the same time as the namespace's
+    // unmount (no namespace to enter, one process fewer): a veth the kernel's
+    // cleanup of the unmounted namespace took first is gone when `ip` finds
+    // it missing (both delete under the RTNL lock).
+    if (sb && links.length && hostLinks.length === links.length) {
+      await Promise.all([
+        runCommand('ip', ['-force', '-batch', '-'], hostLinks.map((l) => `link del dev ${l}\n`).join('')).catch(() => {}),
+        removeNetns(this.h.netnsPath(rec.Id)).catch(() => {}),
+      ]);
+    } else {
+      if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
+      await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
+    }
     if (sb?.ports.length || (sb && this.h.linked(rec))) await this.h.syncFirewall().catch(() => {});
   }
 
