@@ -139,6 +139,7 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       logMaxFiles: logs?.maxFiles,
       logAttrs: logAttributes(rec),
       oomEvents: oomEventsFile(cgroupsPath),
+      rootfsSyncLater: rootfsMount !== undefined && host.AutoRemove === true,
     });
     await learnCompiledFilter(filterKey, runtime.root, rec.Id);
   } catch (err) {
