@@ -383,14 +383,14 @@ function defineRunCommands(program: Command): void {
       }
       const plan: AttachPlan = { stdin: body.AttachStdin === true, stdout: body.AttachStdout === true, stderr: body.AttachStderr === true, tty: f.tty === true, detachKeys: detachKeysFor(f.detachKeys, cmd) };
       const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
-        const output = await attachStreams(client, id, plan);
+        // The attach and the wait go together (one round trip, not two), both before the start, so a fast exit is never missed.
         const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
         const waited = waitRes.then(async (res) => {
           let text = '';
           for await (const c of res) text += String(c);
           return JSON.parse(text) as { StatusCode: number; Error?: { Message: string } | null };
         });
-        await waitRes; // registered before start, so a fast exit is never missed
+        const [output] = await Promise.all([attachStreams(client, id, plan), waitRes]);
         try {
           await client.status('POST', `/containers/${id}/start`);
         } catch (err) {
