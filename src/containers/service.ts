@@ -156,7 +156,11 @@ export class ContainerService {
         rec.berthMountPoints = points;
         rec.Mounts = inspectMounts(points);
         await this.writeEtcFiles(rec);
-        await this.table.save(rec);
+        // An --rm container does not outlive a host crash (restore removes it,
+        // running or not): its record is atomic but not fsynced; one lost to
+        // the crash leaves a snapshot without a container, which restore
+        // collects. Not with an anonymous volume, which only the record's removal takes.
+        await this.table.save(rec, !host.AutoRemove || points.some((p) => p.Type === 'volume' && !p.Spec.Source));
         this.table.records.set(id, rec);
         this.publish(rec, 'create');
         return { Id: id, Warnings: warnings };
