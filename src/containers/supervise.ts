@@ -106,11 +106,13 @@ export class ShimSupervisor {
       // A record that cannot be saved (a full disk) must not lose the exit or
       // take the daemon down: the state dir keeps the shim's exit.json for the
       // next start, and waiters (a build's RUN) still hear of the exit.
-      // An --rm container's record is removed right after, with its state
-      // dir (ctx.remove): its exit is not written at all. A crash before the
-      // removal finds the record running and the shim's exit.json beside it,
-      // and the next start records that exit and removes the container all the same.
-      if (!rec.HostConfig.AutoRemove && await this.ctx.table.save(rec).then(() => true, () => false)) await removeStateDir(this.ctx.stateDir(id));
+      // An --rm container's record is removed right after (ctx.remove): its
+      // exit is not written at all. Its state dir still goes first, as any
+      // container's (a crash inside the removal, after the record's deletion,
+      // would leave it to nobody); a crash before the removal finds the
+      // record running and no shim, and the next start removes the container all the same.
+      const saved = rec.HostConfig.AutoRemove || await this.ctx.table.save(rec).then(() => true, () => false);
+      if (saved) await removeStateDir(this.ctx.stateDir(id));
       const live = this.ctx.live.of(id);
       live.conn = undefined;
       live.output.emit('end');
