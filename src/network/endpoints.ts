@@ -11,7 +11,7 @@ import type { EventBus } from '../events/bus.ts';
 import { runCommand, runInNetns } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
-import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
+import { attachHostEnds, plumbInside, plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
 import { OVERLAY_MTU } from './overlay-links.ts';
 import {
   type ContainerDirectory, type EndpointRequest, type EndpointSettings, type NetnsSpec, type NetworkRecord, type OverlayAddresses,
@@ -102,7 +102,13 @@ export class Endpoints {
   }
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
-  async setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[] }> {
+  /**
+   * `ready`, when there is one, settles once the host's ends of the veths
+   * are on their bridges: that process runs while the caller goes on with
+   * the runtime's create, and must be waited for before the container's
+   * process starts (a failure is the start's).
+   */
+  async setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[]; ready?: Promise<void> }> {
     const mode = rec.HostConfig.NetworkMode ?? 'bridge';
     const s = settingsOf(rec);
     if (mode === 'host') {
@@ -125,6 +131,7 @@ export class Endpoints {
     await removeNetns(netns);
     const sb: Sandbox = { netns, ports: [] };
     this.h.sandboxes.set(rec.Id, sb);
+    let ready: Promise<void> | undefined;
     try {
       s.SandboxID = randomBytes(32).toString('hex');
       s.SandboxKey = netns;
@@ -135,7 +142,9 @@ export class Endpoints {
         if (!bridged(n)) continue;
         plans.push(await this.planEndpoint(rec, n, ep, `eth${plans.length}`));
       }
-      await plumbNetns(netns, plans, true, make);
+      await plumbInside(netns, plans, true, make);
+      ready = attachHostEnds(plans);
+      ready.catch(() => {}); // awaited by the caller, or below
       const primary = this.primaryEndpoint(rec);
       if (primary) {
         const n = this.h.records.get(primary.NetworkID)!;
@@ -160,8 +169,9 @@ export class Endpoints {
       this.h.writeHosts(rec, links.hosts);
       // Only published ports and links add rules of a container's own.
       if (sb.ports.length || this.h.linked(rec)) await this.h.syncFirewall();
-      return { netns: { kind: 'path', path: netns }, env: links.env };
+      return { netns: { kind: 'path', path: netns }, env: links.env, ready };
     } catch (err) {
+      await ready?.catch(() => {});
       await this.teardown(rec);
       throw err;
     }

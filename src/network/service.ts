@@ -452,7 +452,7 @@ export class NetworkService {
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
   /** `make`: how to make the container's own namespace (a remapped container's is owned by its user namespace). */
-  setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[] }> {
+  setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[]; ready?: Promise<void> }> {
     return this.endpoints.setup(rec, make);
   }
 
