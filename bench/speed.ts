@@ -18,7 +18,9 @@
 // row, `reps` times, each on a berthd and a dockerd started afresh
 // (`speed.ts 3 0 0 55 rss`), with each figure's anonymous and file-backed
 // parts. BERTH_BENCH_BASELINE names another build's dist/berth to run beside
-// (its own warm pool).
+// (its own warm pool). Build it where it lies (`git archive REV | tar -x -C
+// DIR`, then scripts/build.mjs there): the launcher names its dist by
+// absolute path, so a copied dist/ runs the build it was copied from.
 //
 // dockerd runs with --bridge none (the peer must not touch the host's
 // networks), so its containers get no network while berth's join its default
