@@ -101,9 +101,9 @@ export class Endpoints {
     return out;
   }
 
-  /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
   /**
-   * `ready`, when there is one, settles once the host's ends of the veths
+   * Before the runtime starts: the namespace the container runs in, plumbed;
+   * and link env vars. `ready`, when there is one, settles once the host's ends of the veths
    * are on their bridges: that process runs while the caller goes on with
    * the runtime's create, and must be waited for before the container's
    * process starts (a failure is the start's).
