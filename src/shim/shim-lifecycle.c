@@ -39,9 +39,15 @@ static void rootfs_unmount(void)
 	}
 	pid_t child = fork();
 	if (child == 0) {
+		/* Nothing of the shim's but these two: its clients must see it gone when it goes. */
+		int lo = hold < gate[0] ? hold : gate[0], hi = hold < gate[0] ? gate[0] : hold;
+		if (lo > 3)
+			close_range(3, (unsigned)lo - 1, 0);
+		if (hi > lo + 1)
+			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+		close_range((unsigned)hi + 1, ~0U, 0);
 		/* The last reference must be ours: wait for the shim to close its copy (EOF on the gate). */
 		char c;
-		close(gate[1]);
 		while (read(gate[0], &c, 1) < 0 && errno == EINTR)
 			;
 		close(hold);
