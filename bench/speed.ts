@@ -11,12 +11,16 @@
 // the time (exec, run -d ×50, ps -a, rm -f ×50), on berthd alone, against the
 // docker CLI on the same berthd (no dockerd, no crun); `exec`: only `exec c
 // true`, on every engine (berthd, berthd on crun, dockerd), with no cold
-// column and no batches; or `logs`: only the logs row, on every client
+// column and no batches; `start`: only `run --rm busybox true` and `start -a`
+// → first byte, on the same engines as `exec` (with BERTH_BENCH_BASELINE, the
+// other build runs its own berthd, daemon and shim included); or `logs`: only the logs row, on every client
 // (reps: how many reads of the log per client); or `rss`: only the idle RSS
 // row, `reps` times, each on a berthd and a dockerd started afresh
 // (`speed.ts 3 0 0 55 rss`), with each figure's anonymous and file-backed
 // parts. BERTH_BENCH_BASELINE names another build's dist/berth to run beside
-// (its own warm pool).
+// (its own warm pool). Build it where it lies (`git archive REV | tar -x -C
+// DIR`, then scripts/build.mjs there): the launcher names its dist by
+// absolute path, so a copied dist/ runs the build it was copied from.
 //
 // dockerd runs with --bridge none (the peer must not touch the host's
 // networks), so its containers get no network while berth's join its default
@@ -41,9 +45,12 @@ const CLI_ONLY = process.argv[6] === 'cli';
 const EXEC_ONLY = process.argv[6] === 'exec';
 const LOGS_ONLY = process.argv[6] === 'logs';
 const RSS_ONLY = process.argv[6] === 'rss';
+const START_ONLY = process.argv[6] === 'start';
+/** The sets without the cold column and the batches. */
+const SINGLE = EXEC_ONLY || START_ONLY;
 const BASELINE = process.env.BERTH_BENCH_BASELINE;
 
-interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'dockerd' }
+interface Client { label: string; cli: string; prefix: string[]; env: NodeJS.ProcessEnv; engine: 'berthd' | 'berthd-crun' | 'berthd-baseline' | 'dockerd' }
 
 function cliAsync(c: Client, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -231,6 +238,7 @@ async function rssRows(): Promise<void> {
 
 let d: TestDaemon | undefined;
 let dc: TestDaemon | undefined;
+let db: TestDaemon | undefined;
 let peer: PeerDockerd | undefined;
 if (RSS_ONLY) await rssRows();
 else try {
@@ -238,6 +246,8 @@ else try {
   d = await startSeededDaemon();
   // A second berthd with crun as its runtime (src/runtime/seccomp-bpf.ts), where crun is installed.
   if (!CLI_ONLY && spawnSync('crun', ['--version']).status === 0) dc = await startSeededDaemon(['--default-runtime', 'crun']);
+  // The `start` set measures the daemon's path: a baseline build gets a berthd of its own.
+  if (START_ONLY && BASELINE) db = await startSeededDaemon([], { binary: BASELINE });
   if (!CLI_ONLY) {
     peer = await startPeerDockerd();
     const saved = spawnSync(BERTH, ['-H', d.host, 'save', 'busybox'], { maxBuffer: 1 << 28 });
@@ -249,12 +259,12 @@ else try {
   const clients: Client[] = [
     { label: 'berth CLI', cli: BERTH, prefix: ['-H', d.host], env: process.env, engine: 'berthd' },
     // The same CLI without its warm path (ADR 0010): each command a fresh Node.
-    ...(EXEC_ONLY ? [] : [{ label: 'berth CLI, cold', cli: BERTH, prefix: ['-H', d.host], env: { ...process.env, BERTH_CLI_WARM: '0' }, engine: 'berthd' } as Client]),
+    ...(SINGLE ? [] : [{ label: 'berth CLI, cold', cli: BERTH, prefix: ['-H', d.host], env: { ...process.env, BERTH_CLI_WARM: '0' }, engine: 'berthd' } as Client]),
     { label: 'docker CLI → berthd', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: d.host }, engine: 'berthd' },
   ];
   if (peer) clients.push({ label: 'dockerd (docker CLI)', cli: DOCKER, prefix: [], env: { ...process.env, DOCKER_HOST: peer.host }, engine: 'dockerd' });
   // Another build's CLI (before the resident warm processes, say) on the same berthd.
-  if (BASELINE) clients.splice(2, 0, { label: 'berth CLI, baseline build', cli: BASELINE, prefix: ['-H', d.host], env: process.env, engine: 'berthd' });
+  if (BASELINE) clients.splice(2, 0, { label: 'berth CLI, baseline build', cli: BASELINE, prefix: ['-H', (db ?? d).host], env: process.env, engine: db ? 'berthd-baseline' : 'berthd' });
   /** The column the ratios are to: dockerd, or with the `cli` set the docker CLI on the same berthd. */
   const REF = peer ? 'dockerd (docker CLI)' : 'docker CLI → berthd';
   if (dc) clients.splice(2, 0, { label: 'berth CLI, crun', cli: BERTH, prefix: ['-H', dc.host], env: process.env, engine: 'berthd-crun' });
@@ -270,15 +280,15 @@ else try {
   await new Promise((r) => setTimeout(r, 3000));
   if (!LOGS_ONLY) await fastRows();
   else await logsRow(REPS);
-  if (!CLI_ONLY && !LOGS_ONLY && !EXEC_ONLY) await slowRows();
+  if (!CLI_ONLY && !LOGS_ONLY && !SINGLE) await slowRows();
 
   async function fastRows(): Promise<void> {
-  for (const e of engines) cli(byEngine(e), ['run', '-d', '--name', 'sx', 'busybox', 'sleep', '3600']);
+  if (!START_ONLY) for (const e of engines) cli(byEngine(e), ['run', '-d', '--name', 'sx', 'busybox', 'sleep', '3600']);
 
   for (let i = 0; i < REPS; i++) {
     sampleLoad();
     if (!CLI_ONLY && !EXEC_ONLY) for (const c of clients) record('run --rm busybox true', c.label, t(c, ['run', '--rm', 'busybox', 'true']));
-    for (const c of clients) record('exec c true', c.label, t(c, ['exec', 'sx', 'true']));
+    if (!START_ONLY) for (const c of clients) record('exec c true', c.label, t(c, ['exec', 'sx', 'true']));
     if (!CLI_ONLY && !EXEC_ONLY) for (const c of clients) {
       const name = `fb${i}${c.label.length}`;
       cli(c, ['create', '--name', name, 'busybox', 'echo', 'hi']);
@@ -287,7 +297,7 @@ else try {
     }
   }
 
-  for (let r = 0; r < (EXEC_ONLY ? 0 : ROUNDS); r++) {
+  for (let r = 0; r < (SINGLE ? 0 : ROUNDS); r++) {
     for (const c of clients) {
       sampleLoad();
       const names = Array.from({ length: 50 }, (_, k) => `b${r}x${k}`);
@@ -349,7 +359,7 @@ else try {
   const unit = (op: string) => (op.includes('MiB') ? '' : ' ms');
   const higherIsBetter = (op: string) => op.includes('MiB/s');
   const out: string[] = ['', `load average during the run: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (1 min) on ${cpus().length} cpus`, ''];
-  const berths = clients.filter((c) => c.cli === BERTH).map((c) => c.label);
+  const berths = clients.filter((c) => c.cli === BERTH || c.cli === BASELINE).map((c) => c.label);
   const refName = peer ? 'dockerd' : 'docker CLI';
   out.push(`| operation | ${clients.map((c) => c.label).join(' | ')} | ${berths.map((l) => `${l} vs ${refName}`).join(' | ')} |`, `|---|${[...clients, ...berths].map(() => '---:').join('|')}|`);
   for (const [op, m] of fig) {
@@ -366,4 +376,5 @@ else try {
   await peer?.stop().catch((e: Error) => console.error(e.message));
   await d?.destroy();
   await dc?.destroy();
+  await db?.destroy();
 }

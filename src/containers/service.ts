@@ -156,7 +156,11 @@ export class ContainerService {
         rec.berthMountPoints = points;
         rec.Mounts = inspectMounts(points);
         await this.writeEtcFiles(rec);
-        await this.table.save(rec);
+        // An --rm container does not outlive a host crash (restore removes it,
+        // running or not): its record is atomic but not fsynced; one lost to
+        // the crash leaves a snapshot without a container, which restore
+        // collects. Not with an anonymous volume, which only the record's removal takes.
+        await this.table.save(rec, !host.AutoRemove || points.some((p) => p.Type === 'volume' && !p.Spec.Source));
         this.table.records.set(id, rec);
         this.publish(rec, 'create');
         return { Id: id, Warnings: warnings };
@@ -237,7 +241,11 @@ export class ContainerService {
     }
     rec.State = { ...rec.State, Status: 'running', Running: true, Paused: false, Restarting: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', OOMKilled: false, StartedAt: nowNano(), FinishedAt: rec.State.StartedAt === ZERO_TIME ? ZERO_TIME : rec.State.FinishedAt };
     rec.berthManuallyStopped = false;
-    await this.table.save(rec);
+    // An --rm container's "running" need not outlive a host crash: its record
+    // then says created, and the next start removes it as it would a running
+    // one (restore.ts), so it is not fsynced (its exit, run --rm's next step,
+    // waits for this save).
+    await this.table.save(rec, !rec.HostConfig.AutoRemove);
     this.publish(rec, 'start');
   }
 

@@ -114,16 +114,18 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
     withCompiledFilter(spec, filterKey);
     await writeFile(join(state, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
   } catch (err) {
+    await net.ready?.catch(() => {});
     await d.network.teardown(rec);
     await removeStateDir(state);
     throw startError(rec, err);
   }
   const logs = logFile(rec);
   const unavailable = logDriverUnavailable(rec);
+  let pid = 0;
   try {
     if (unavailable) throw new SystemError(`failed to initialize logging driver: ${unavailable}`);
     if (logs) await mkdir(dirname(logs.path), { recursive: true, mode: 0o710 });
-    await launchShim({
+    pid = await launchShim({
       shimPath: d.cfg.shimPath,
       id: rec.Id,
       stateDir: state,
@@ -139,9 +141,16 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
       logMaxFiles: logs?.maxFiles,
       logAttrs: logAttributes(rec),
       oomEvents: oomEventsFile(cgroupsPath),
+      rootfsSyncLater: rootfsMount !== undefined && host.AutoRemove === true,
     });
     await learnCompiledFilter(filterKey, runtime.root, rec.Id);
+    // The host's ends of the veths went onto their bridges while the runtime
+    // created the container: done before its process starts.
+    await net.ready;
   } catch (err) {
+    // A created container whose start will not come: its end is its shim's cleanup.
+    if (pid > 0) killCreated(pid);
+    await net.ready?.catch(() => {});
     await d.network.teardown(rec);
     await removeStateDir(state);
     const e = startError(rec, err);
@@ -150,6 +159,14 @@ export async function launchContainer(rec: ContainerRecord, d: LaunchContext): P
     throw e;
   }
   return ShimConnection.connect(join(state, 'shim.sock'));
+}
+
+function killCreated(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
 }
 
 /** The directories of a snapshot mount, top first, for reading files before it is mounted. */

@@ -32,6 +32,8 @@ export interface SuperviseContext {
 export class ShimSupervisor {
   private readonly ctx: SuperviseContext;
   private readonly backoff = new RestartBackoff();
+  /** Network teardowns begun at a container's `exited` frame, before its shim's cleanup and exit frame. */
+  private readonly teardowns = new Map<string, Promise<void>>();
   /** Set on shutdown: closed shim connections then mean nothing about the containers. */
   detaching = false;
 
@@ -51,7 +53,13 @@ export class ShimSupervisor {
     conn.on('stdout', (b: Buffer) => live.output.emit('stdout', b));
     conn.on('stderr', (b: Buffer) => live.output.emit('stderr', b));
     // Before the runtime's cleanup: for a build step, which needs only the status and output.
-    conn.once('exited', (st: ExitStatus) => live.output.emit('exited', st));
+    conn.once('exited', (st: ExitStatus) => {
+      live.output.emit('exited', st);
+      // The process is gone: its network goes while the shim has the runtime
+      // delete the container (a runtime process of its own), not after, as
+      // both are on `run --rm`'s path; handleExit waits for it.
+      if (!this.teardowns.has(rec.Id)) this.teardowns.set(rec.Id, this.ctx.network.teardown(rec).catch(() => {}));
+    });
     conn.once('exit', (st: ExitStatus) => {
       void this.handleExit(rec.Id, st);
     });
@@ -86,18 +94,25 @@ export class ShimSupervisor {
     const rec = this.ctx.table.records.get(id);
     if (!rec) return;
     await this.ctx.table.locked(id, async () => {
+      const early = this.teardowns.get(id);
+      this.teardowns.delete(id);
+      await early;
       if (!rec.State.Running) return;
       rec.State = { ...rec.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: st.exitCode, FinishedAt: st.finishedAt, Error: error, OOMKilled: st.oomKilled === true };
+      // Again: idempotent, and all of it when there was no exited frame (a shim lost, an exit seen at restore).
       await this.ctx.network.teardown(rec);
       await unmountVolumes(rec, this.ctx.mountContext());
       await unmountShareableShm(this.ctx.shmPath(rec));
       // A record that cannot be saved (a full disk) must not lose the exit or
       // take the daemon down: the state dir keeps the shim's exit.json for the
       // next start, and waiters (a build's RUN) still hear of the exit.
-      // An --rm container's record is removed right after: its exit need not
-      // outlive a host crash (the record then still says running, and the
-      // next start removes it all the same), so it is not fsynced.
-      if (await this.ctx.table.save(rec, !rec.HostConfig.AutoRemove).then(() => true, () => false)) await removeStateDir(this.ctx.stateDir(id));
+      // An --rm container's record is removed right after (ctx.remove): its
+      // exit is not written at all. Its state dir still goes first, as any
+      // container's (a crash inside the removal, after the record's deletion,
+      // would leave it to nobody); a crash before the removal finds the
+      // record running and no shim, and the next start removes the container all the same.
+      const saved = rec.HostConfig.AutoRemove || await this.ctx.table.save(rec).then(() => true, () => false);
+      if (saved) await removeStateDir(this.ctx.stateDir(id));
       const live = this.ctx.live.of(id);
       live.conn = undefined;
       live.output.emit('end');

@@ -8,10 +8,10 @@ import type { ContainerRecord } from '../api/container.ts';
 import { formatIPv4, formatIPv6, macFor, parseCidr6, parseIPv4 } from '../api/address.ts';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
-import { runInNetns } from './command.ts';
+import { runCommand, runInNetns } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
-import { plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
+import { attachHostEnds, plumbInside, plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
 import { OVERLAY_MTU } from './overlay-links.ts';
 import {
   type ContainerDirectory, type EndpointRequest, type EndpointSettings, type NetnsSpec, type NetworkRecord, type OverlayAddresses,
@@ -38,7 +38,8 @@ export interface EndpointHost {
   containers(): ContainerDirectory;
   get(ref: string): NetworkRecord;
   find(ref: string): NetworkRecord | undefined;
-  save(n: NetworkRecord): Promise<void>;
+  /** `durable: false`: atomic but not fsynced (files/atomic.ts). */
+  save(n: NetworkRecord, durable?: boolean): Promise<void>;
   syncFirewall(): Promise<void>;
   netnsPath(id: string): string;
   writeHosts(rec: ContainerRecord, linkLines: string[]): void;
@@ -100,8 +101,14 @@ export class Endpoints {
     return out;
   }
 
-  /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
-  async setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[] }> {
+  /**
+   * Before the runtime starts: the namespace the container runs in, plumbed;
+   * and link env vars. `ready`, when there is one, settles once the host's ends of the veths
+   * are on their bridges: that process runs while the caller goes on with
+   * the runtime's create, and must be waited for before the container's
+   * process starts (a failure is the start's).
+   */
+  async setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[]; ready?: Promise<void> }> {
     const mode = rec.HostConfig.NetworkMode ?? 'bridge';
     const s = settingsOf(rec);
     if (mode === 'host') {
@@ -124,6 +131,7 @@ export class Endpoints {
     await removeNetns(netns);
     const sb: Sandbox = { netns, ports: [] };
     this.h.sandboxes.set(rec.Id, sb);
+    let ready: Promise<void> | undefined;
     try {
       s.SandboxID = randomBytes(32).toString('hex');
       s.SandboxKey = netns;
@@ -134,7 +142,9 @@ export class Endpoints {
         if (!bridged(n)) continue;
         plans.push(await this.planEndpoint(rec, n, ep, `eth${plans.length}`));
       }
-      await plumbNetns(netns, plans, true, make);
+      await plumbInside(netns, plans, true, make);
+      ready = attachHostEnds(plans);
+      ready.catch(() => {}); // awaited by the caller, or below
       const primary = this.primaryEndpoint(rec);
       if (primary) {
         const n = this.h.records.get(primary.NetworkID)!;
@@ -159,8 +169,9 @@ export class Endpoints {
       this.h.writeHosts(rec, links.hosts);
       // Only published ports and links add rules of a container's own.
       if (sb.ports.length || this.h.linked(rec)) await this.h.syncFirewall();
-      return { netns: { kind: 'path', path: netns }, env: links.env };
+      return { netns: { kind: 'path', path: netns }, env: links.env, ready };
     } catch (err) {
+      await ready?.catch(() => {});
       await this.teardown(rec);
       throw err;
     }
@@ -211,7 +222,11 @@ export class Endpoints {
     if (cursorMoved) {
       n.berth!.cursor = pool.cursor;
       try {
-        await this.h.save(n);
+        // Atomic, not fsynced: it was two fsyncs before every container's
+        // network, and the cursor only spreads addresses. A host crash that
+        // loses its last moves lets the next start reuse an address freed by
+        // that crash (nothing runs after it), as a fresh network would.
+        await this.h.save(n, false);
       } catch (err) {
         pool.release(ip, rec.Id);
         throw err;
@@ -227,6 +242,7 @@ export class Endpoints {
     ep.DNSNames = n.Name === 'bridge' ? null : [rec.Name.slice(1), ...(ep.Aliases ?? []), rec.Id.slice(0, 12)];
     st.lastAddresses[n.Id] = ep.IPAddress;
     st.interfaces[n.Id] = ifname;
+    (st.hostLinks ??= {})[n.Id] = plan.hostIf;
     if (n.Name === 'bridge') {
       const s = settingsOf(rec);
       Object.assign(s, { Bridge: '', EndpointID: ep.EndpointID, Gateway: ep.Gateway, IPAddress: ep.IPAddress, IPPrefixLen: ep.IPPrefixLen, MacAddress: mac });
@@ -240,6 +256,7 @@ export class Endpoints {
     if (ip !== undefined && this.h.records.get(ep.NetworkID)?.Driver === 'overlay') void this.h.overlayAddresses()?.release(ep.NetworkID, ep.IPAddress).catch(() => {});
     Object.assign(ep, { EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DNSNames: null });
     delete netState(rec).interfaces[ep.NetworkID];
+    delete netState(rec).hostLinks?.[ep.NetworkID];
   }
 
   /**
@@ -252,14 +269,28 @@ export class Endpoints {
     this.h.sandboxes.delete(rec.Id);
     for (const p of sb?.ports ?? []) p.close();
     const s = settingsOf(rec);
-    const links = Object.values(netState(rec).interfaces);
+    const st = netState(rec);
+    const links = Object.values(st.interfaces);
+    // The host ends, when the record knows them all: deleting one deletes its pair.
+    const hostLinks = Object.keys(st.interfaces).map((id) => st.hostLinks?.[id]).filter((l): l is string => l !== undefined);
     for (const ep of Object.values(s.Networks)) this.clearEndpoint(rec, ep);
     const reset = emptyNetworkSettings();
     Object.assign(s, { ...reset, Networks: s.Networks, Ports: {} });
     // The kernel frees an unmounted namespace (and the bridge ports of its
     // veths) later, seconds later under load; as libnetwork does, the links go now.
-    if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
-    await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
+    // From the host's side they go at the same time as the namespace's
+    // unmount (no namespace to enter, one process fewer): a veth the kernel's
+    // cleanup of the unmounted namespace took first is gone when `ip` finds
+    // it missing (both delete under the RTNL lock).
+    if (sb && links.length && hostLinks.length === links.length) {
+      await Promise.all([
+        runCommand('ip', ['-force', '-batch', '-'], hostLinks.map((l) => `link del dev ${l}\n`).join('')).catch(() => {}),
+        removeNetns(this.h.netnsPath(rec.Id)).catch(() => {}),
+      ]);
+    } else {
+      if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
+      await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
+    }
     if (sb?.ports.length || (sb && this.h.linked(rec))) await this.h.syncFirewall().catch(() => {});
   }
 

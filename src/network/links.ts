@@ -117,6 +117,12 @@ function endpointLines(p: EndpointPlan): string[] {
  * outer ends onto their bridges).
  */
 export async function plumbNetns(netns: string, plans: EndpointPlan[], create: boolean, make?: NetnsMaker): Promise<void> {
+  await plumbInside(netns, plans, create, make);
+  await attachHostEnds(plans);
+}
+
+/** plumbNetns's first process: the namespace (made when `create`) with its side of every endpoint. */
+export async function plumbInside(netns: string, plans: EndpointPlan[], create: boolean, make?: NetnsMaker): Promise<void> {
   const inside = [...(create ? ['link set lo up'] : []), ...plans.flatMap(endpointLines)].join('\n') + '\n';
   if (create && make) {
     await mkdir(dirname(netns), { recursive: true, mode: 0o700 });
@@ -129,6 +135,10 @@ export async function plumbNetns(netns: string, plans: EndpointPlan[], create: b
   } else if (plans.length) {
     await runInNetns(netns, 'ip', ['-batch', '-'], inside);
   }
+}
+
+/** plumbNetns's second process: the host's ends of the veths onto their bridges (removed if that fails). */
+export async function attachHostEnds(plans: EndpointPlan[]): Promise<void> {
   if (!plans.length) return;
   try {
     await runCommand('ip', ['-batch', '-'], plans.flatMap((p) => [`link set ${p.hostIf} master ${p.bridge} up`, `link set ${p.hostIf} type bridge_slave hairpin on`]).join('\n') + '\n');

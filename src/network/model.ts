@@ -91,6 +91,8 @@ export interface ContainerNetState {
   lastAddresses: Record<string, string>;
   /** Interface name inside the container for each attached network (by ID). */
   interfaces: Record<string, string>;
+  /** The host's end of each of those veth pairs (by network ID); absent in records from before it was kept. */
+  hostLinks?: Record<string, string>;
 }
 
 export const PREDEFINED = ['bridge', 'host', 'none'];

@@ -77,7 +77,7 @@ export class NetworkService {
       containers: () => this.containers,
       get: (ref) => this.get(ref),
       find: (ref) => this.find(ref),
-      save: (n) => this.save(n),
+      save: (n, durable) => this.save(n, durable),
       syncFirewall: () => this.syncFirewall(),
       netnsPath: (id) => this.netnsPath(id),
       writeHosts: (rec, lines) => this.writeHosts(rec, lines),
@@ -111,8 +111,8 @@ export class NetworkService {
     return join(this.cfg.execRoot, 'netns', id);
   }
 
-  private async save(n: NetworkRecord): Promise<void> {
-    await writeJsonAtomic(join(this.dir, `${n.Id}.json`), n);
+  private async save(n: NetworkRecord, durable = true): Promise<void> {
+    await writeJsonAtomic(join(this.dir, `${n.Id}.json`), n, durable);
   }
 
   // ---------- start-up ----------
@@ -452,7 +452,7 @@ export class NetworkService {
 
   /** Before the runtime starts: the namespace the container runs in, plumbed; and link env vars. */
   /** `make`: how to make the container's own namespace (a remapped container's is owned by its user namespace). */
-  setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[] }> {
+  setup(rec: ContainerRecord, make?: NetnsMaker): Promise<{ netns: NetnsSpec; env: string[]; ready?: Promise<void> }> {
     return this.endpoints.setup(rec, make);
   }
 

@@ -26,6 +26,8 @@ export interface ShimLaunchOptions {
   logAttrs?: Record<string, string>;
   /** The container cgroup's file with its oom_kill counter, read at exit for ExitStatus.oomKilled. */
   oomEvents?: string;
+  /** The rootfs is never mounted again (an --rm container's): the shim need not wait for its unmount's sync. */
+  rootfsSyncLater?: boolean;
 }
 
 export class ShimError extends Error {
@@ -46,6 +48,7 @@ export function shimArgs(o: Omit<ShimLaunchOptions, 'shimPath'>): string[] {
   if (o.tty) args.push('--tty');
   if (o.stdin) args.push('--stdin');
   if (o.oomEvents) args.push('--oom-events', o.oomEvents);
+  if (o.rootfsSyncLater) args.push('--rootfs-sync-later');
   if (o.logPath) {
     args.push('--log-path', o.logPath);
     if (o.logMaxSize) args.push('--log-max-size', String(o.logMaxSize));

@@ -165,7 +165,7 @@ void event_loop(void)
 
 static const char usage[] =
 	"usage: berth-shim --id ID --state-dir DIR --runtime PATH --runtime-root DIR [--runtime-arg ARG]... "
-	"(--bundle DIR [--rootfs-mount OPTIONS] | --exec-process FILE [--remove-state-dir]) [--tty] [--stdin] "
+	"(--bundle DIR [--rootfs-mount OPTIONS [--rootfs-sync-later]] | --exec-process FILE [--remove-state-dir]) [--tty] [--stdin] "
 	"[--log-path FILE [--log-max-size BYTES] [--log-max-files N] [--log-attrs JSON]] [--oom-events FILE]";
 
 static int parse_number(const char *s, long long min, long long *out)
@@ -207,6 +207,8 @@ static int parse_options(int argc, char **argv, char *err, size_t n)
 			opt.stdin_open = 1;
 		} else if (!strcmp(a, "--remove-state-dir")) {
 			opt.remove_state_dir = 1;
+		} else if (!strcmp(a, "--rootfs-sync-later")) {
+			opt.rootfs_sync_later = 1;
 		} else if (!strcmp(a, "--log-max-size") && v && parse_number(v, 0, &num) == 0) {
 			opt.log_max_size = num, i++;
 		} else if (!strcmp(a, "--log-max-files") && v && parse_number(v, 1, &num) == 0 && num < 1000000) {

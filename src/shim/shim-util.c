@@ -152,21 +152,24 @@ char *absolute(const char *p)
 
 /*
  * Temp file, rename: a reader sees the old content or the new, never half,
- * whichever process dies meanwhile. The fsyncs (the file before the rename,
- * the directory after) make it survive a host crash too. An exec's files
- * (exec mode) skip them: only the daemon running beside the exec reads them,
- * no exec outlives a host crash, and an exec wrote three, at 2-20 ms per
- * fsync on a busy disk.
+ * whichever process dies meanwhile (the daemon, killed -9, reads the files
+ * when it comes back). No fsync: every file here (shim.pid, pid, exit.json)
+ * is in the state dir under the exec root, /run/berth by default, a tmpfs a
+ * host crash empties, as dockerd's and containerd's state under /run; the
+ * processes they describe do not outlive a host crash either, and their
+ * readers take a missing or empty file for "no such process" (the daemon's
+ * own record, in the data root, holds the exit once it has seen it). The
+ * six fsyncs (three files, each with its directory) were on every
+ * container's start and exit path, at 2-20 ms each on a busy disk.
  */
 int write_file_atomic(const char *name, const char *content)
 {
-	int durable = !opt.exec_process;
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof tmp, ".%s.tmp", name);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, content, strlen(content)) < 0 || (durable && fsync(fd) < 0)) {
+	if (write_all(fd, content, strlen(content)) < 0) {
 		int e = errno;
 		close(fd);
 		unlink(tmp);
@@ -179,11 +182,6 @@ int write_file_atomic(const char *name, const char *content)
 		unlink(tmp);
 		errno = e;
 		return -1;
-	}
-	int dir = durable ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (dir >= 0) {
-		fsync(dir);
-		close(dir);
 	}
 	return 0;
 }

@@ -87,6 +87,7 @@ struct shim_options {
 	long log_max_files;
 	int tty, stdin_open;
 	int remove_state_dir;           /* exec mode: the state dir goes once a client has the exit frame */
+	int rootfs_sync_later;          /* the rootfs is never mounted again (an --rm container's): its unmount's sync need not be waited for */
 };
 extern struct shim_options opt;
 

@@ -347,6 +347,19 @@ async function attachStreams(client: EngineClient, id: string, p: AttachPlan): P
   return { ended, detached: () => input?.detached() === true };
 }
 
+/** A wait for the container's next exit, registered, and its attach, sent together. */
+async function waitAndAttach(client: EngineClient, id: string, p: AttachPlan): Promise<{ output: Awaited<ReturnType<typeof attachStreams>>; waited: Promise<{ StatusCode: number }> }> {
+  const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition: 'next-exit' } });
+  const waited = waitRes.then(async (res) => {
+    let text = '';
+    for await (const c of res) text += String(c);
+    return JSON.parse(text) as { StatusCode: number };
+  });
+  waited.catch(() => {});
+  const [output] = await Promise.all([attachStreams(client, id, p), waitRes]);
+  return { output, waited };
+}
+
 function exitCodeFromStartError(err: unknown): number {
   const msg = err instanceof Error ? err.message : '';
   if (/executable file not found|no such file or directory/.test(msg)) return 127;
@@ -383,14 +396,14 @@ function defineRunCommands(program: Command): void {
       }
       const plan: AttachPlan = { stdin: body.AttachStdin === true, stdout: body.AttachStdout === true, stderr: body.AttachStderr === true, tty: f.tty === true, detachKeys: detachKeysFor(f.detachKeys, cmd) };
       const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
-        const output = await attachStreams(client, id, plan);
+        // The attach and the wait go together (one round trip, not two), both before the start, so a fast exit is never missed.
         const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
         const waited = waitRes.then(async (res) => {
           let text = '';
           for await (const c of res) text += String(c);
           return JSON.parse(text) as { StatusCode: number; Error?: { Message: string } | null };
         });
-        await waitRes; // registered before start, so a fast exit is never missed
+        const [output] = await Promise.all([attachStreams(client, id, plan), waitRes]);
         try {
           await client.status('POST', `/containers/${id}/start`);
         } catch (err) {
@@ -429,11 +442,17 @@ function defineRunCommands(program: Command): void {
       const client = await clientFor(globals(cmd));
       if (f.attach || f.interactive) {
         if (ids.length > 1) throw new CliError('you cannot start and attach multiple containers at once', 1);
-        const info = await client.call<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${ids[0]}/json`);
+        const inspected = client.call<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${ids[0]}/json`);
+        // Without stdin nothing of the attach depends on the container's config
+        // (a tty's raw stream is told by its content type): the inspect, the
+        // attach and the wait go together, one round trip, not three.
+        const early = f.interactive ? undefined : waitAndAttach(client, ids[0], { stdin: false, stdout: true, stderr: true, tty: false });
+        early?.catch(() => {});
+        const info = await inspected;
         const plan: AttachPlan = { stdin: f.interactive === true && info.Config.OpenStdin, stdout: true, stderr: true, tty: info.Config.Tty, detachKeys: detachKeysFor(f.detachKeys, cmd) };
         const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
-          const output = await attachStreams(client, info.Id, plan);
-          const waited = client.call<{ StatusCode: number }>('POST', `/containers/${info.Id}/wait`, { query: { condition: 'next-exit' } });
+          // Both registered before the start, so a fast exit is never missed.
+          const { output, waited } = await (early ?? waitAndAttach(client, info.Id, plan));
           await client.status('POST', `/containers/${info.Id}/start`);
           const stopResize = plan.tty ? followResize((h, w) => client.status('POST', `/containers/${info.Id}/resize`, { query: { h, w } })) : () => {};
           await output.ended;
