@@ -367,7 +367,7 @@ else try {
     // A ratio above 1 is berth ahead: dockerd's time (or RSS) over berth's, berth's throughput over dockerd's.
     const ratio = (l: string) => (higherIsBetter(op) ? med(l) / med(REF) : med(REF) / med(l));
     const cells = clients.map((c) => (m.has(c.label) ? `${med(c.label).toFixed(op.includes('×50') ? 0 : 1)}${unit(op)}` : '—'));
-    out.push(`| ${op} | ${cells.join(' | ')} | ${berths.map((l) => `${ratio(l).toFixed(2)}×`).join(' | ')} |`);
+    out.push(`| ${op} | ${cells.join(' | ')} | ${berths.map((l) => (m.has(l) ? `${ratio(l).toFixed(2)}×` : '—')).join(' | ')} |`);
   }
   out.push('', `vs ${refName} above 1: berth ahead (${refName}'s time or RSS over berth's; berth's throughput over ${refName}'s).`, '', 'per-repetition figures:');
   for (const [op, m] of fig) for (const [l, xs] of m) out.push(`${op} | ${l}: ${xs.map((x) => x.toFixed(0)).join(' ')}`);
