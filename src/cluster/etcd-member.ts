@@ -84,6 +84,8 @@ export class EtcdMember {
   private force: boolean;
   /** Its raft timing, kept across the supervisor's restarts. */
   private times: string[];
+  /** The swarm's timing (raftTimes, BERTH_ETCD_*), read once: where a member alone moves to when a second votes. */
+  private readonly swarmTimes: string[];
   /** stop() was called: a retime under way does not start it again. */
   private left = false;
   log: (msg: string) => void = () => {};
@@ -98,12 +100,13 @@ export class EtcdMember {
     this.name = name;
     this.o = o;
     this.force = o.forceNewCluster ?? false;
-    this.times = o.alone ? ALONE : raftTimes();
+    this.swarmTimes = raftTimes();
+    this.times = o.alone ? ALONE : this.swarmTimes;
   }
 
   /** On ALONE's timing where the swarm's differs (BERTH_ETCD_*): to be retimed once a second member votes. */
   get alone(): boolean {
-    return this.times === ALONE && raftTimes().join(' ') !== ALONE.join(' ');
+    return this.times === ALONE && this.swarmTimes.join(' ') !== ALONE.join(' ');
   }
 
   /**
@@ -114,7 +117,7 @@ export class EtcdMember {
    */
   async retime(): Promise<void> {
     if (!this.alone) return;
-    this.times = raftTimes();
+    this.times = this.swarmTimes;
     this.left = false;
     await this.end();
     // Stopped meanwhile (the node left): not started again.
