@@ -355,6 +355,10 @@ export function entriesLayer(entries: CopyEntry[], o: LayerOptions): Readable {
       sink.destroy(err);
       reject(err);
     });
+    // The layer given up on (pack destroyed, the entry with it): the source file closes too, or its space stays taken once removed.
+    sink.once('close', () => {
+      if (!body.readableEnded) body.destroy();
+    });
     body.pipe(sink);
   });
   const parents = async (path: string) => {

@@ -31,14 +31,7 @@ export async function createImage(store: ImageStore, snapshots: Snapshotter, n: 
   const diffIds = [...(n.base?.config.rootfs.diff_ids ?? [])];
   if (snapshotKey !== undefined) {
     const upper = await snapshots.dir(snapshotKey);
-    const diff = createLayerDiff(upper);
-    // register() drains an input it gave up on (a client's upload must be read
-    // to its end); this one is ours: stopped, it closes the upper's files, which
-    // else keep their space taken after the container is gone.
-    const layer = await store.layers.register(diff, n.base?.record.topLayer || undefined).catch((err: unknown) => {
-      diff.destroy();
-      throw err;
-    });
+    const layer = await store.layers.register(createLayerDiff(upper), n.base?.record.topLayer || undefined);
     diffIds.push(layer.diffId);
   }
   return recordImage(store, n, diffIds, snapshotKey === undefined);

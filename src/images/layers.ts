@@ -61,9 +61,10 @@ export class LayerStore {
    * stored as a blob in the same pass. Returns the existing layer if the same
    * chain is already present; on any error nothing is left behind. With
    * `opts.blob` the input is that (already verified) content-store blob and is
-   * not stored again.
+   * not stored again. On an error the input is destroyed, or with
+   * `opts.drainOnError` (a client's upload) read to its end.
    */
-  async register(input: Readable, parent?: string, opts: { blob?: string; linkFrom?: ApplyOptions['linkFrom'] } = {}): Promise<LayerInfo> {
+  async register(input: Readable, parent?: string, opts: { blob?: string; linkFrom?: ApplyOptions['linkFrom']; drainOnError?: boolean } = {}): Promise<LayerInfo> {
     const key = `extract-${randomBytes(8).toString('hex')}`;
     await this.snapshots.prepare(key, parent);
     try {
@@ -107,8 +108,13 @@ export class LayerStore {
       await this.snapshots.commit(chainId, key, { 'berth.diffid': applied.diffId, 'berth.size': String(applied.size), 'berth.blob': blob.digest });
       return { chainId, diffId: applied.diffId, parent, size: applied.size, blob: blob.digest };
     } catch (err) {
+      // A client's upload (drainOnError) is read to its end, so the client
+      // gets the answer rather than a reset; any other input is stopped, its
+      // files closed: a container's diff or a build's context file held open
+      // keeps its space taken after it is removed.
       input.unpipe();
-      input.resume();
+      if (opts.drainOnError) input.resume();
+      else input.destroy();
       await this.snapshots.remove(key).catch(() => {});
       throw err;
     }

@@ -51,7 +51,7 @@ export class ImageService {
     }
     if (o.platform && !/^linux(\/amd64)?$/.test(o.platform)) throw new InvalidArgumentError(`unsupported platform: ${o.platform}`);
     const config: ContainerConfig = applyChanges({}, o.changes);
-    const layer = await this.store.layers.register(input).catch((err: unknown) => {
+    const layer = await this.store.layers.register(input, undefined, { drainOnError: true }).catch((err: unknown) => {
       // A body that is no layer tar is the client's mistake (400); a disk failing under it is not (archiveRequestError).
       throw err instanceof ArchiveError ? archiveRequestError(err) : err;
     });
