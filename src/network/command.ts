@@ -13,15 +13,13 @@ export class CommandError extends Error {
 
 /** Runs `cmd args…` with `input` on stdin; resolves with stdout. */
 export async function runCommand(cmd: string, args: string[], input?: string): Promise<string> {
-  if (await deletedLinks(undefined, cmd, args, input)) return '';
   const r = await runToEnd(cmd, args, input);
   if (r.code === 0) return r.stdout.toString('utf8');
   throw new CommandError(cmd, args, r.code, r.stderr.toString('utf8'));
 }
 
 /** The same inside the network namespace bind-mounted at `netnsPath`. */
-export async function runInNetns(netnsPath: string, cmd: string, args: string[], input?: string): Promise<string> {
-  if (await deletedLinks(netnsPath, cmd, args, input)) return '';
+export function runInNetns(netnsPath: string, cmd: string, args: string[], input?: string): Promise<string> {
   return runCommand('nsenter', [`--net=${netnsPath}`, '--', cmd, ...args], input);
 }
 
@@ -32,25 +30,16 @@ export async function umountDetach(path: string): Promise<void> {
   else if (r.code !== 0) throw new CommandError('umount', ['-l', path], r.code, r.stderr.toString('utf8'));
 }
 
-const LINK_DEL = /^link del dev (\S+)$/;
-
 /**
- * `ip link del dev NAME`, or `ip [-force] -batch -` whose every line is
- * `link del dev NAME` (a container's teardown and disconnect): berth-spawn
- * deletes the links itself (netlink, in a fork of it, after setns into
- * `netnsPath`), with no ip or nsenter to start. One already gone is no error,
- * and a failure does not stop the others (as `ip -force`). False where it
- * cannot (no helper, another command): the caller runs the command.
+ * Deletes links, inside the network namespace bound at `netnsPath` or in the
+ * daemon's own (undefined): berth-spawn does it itself (netlink, in a fork of
+ * it, after setns), with no ip or nsenter to start; without it, `ip -force
+ * -batch`. A link already gone does not stop the others.
  */
-async function deletedLinks(netnsPath: string | undefined, cmd: string, args: string[], input?: string): Promise<boolean> {
-  if (cmd !== 'ip') return false;
-  let names: (string | undefined)[];
-  if (args.length === 4 && input === undefined && args.slice(0, 3).join(' ') === 'link del dev') names = [args[3]];
-  else if (input !== undefined && ['-batch -', '-force -batch -'].includes(args.join(' '))) names = input.split('\n').filter(Boolean).map((l) => LINK_DEL.exec(l)?.[1]);
-  else return false;
-  if (!names.length || !names.every((n): n is string => n !== undefined)) return false;
+export async function deleteLinks(netnsPath: string | undefined, names: string[]): Promise<void> {
+  if (!names.length) return;
   const r = await runBuiltin('link-del', [netnsPath ?? '-', ...names]);
-  if (!r) return false;
-  if (r.code !== 0) throw new CommandError(cmd, args, r.code, r.stderr.toString('utf8'));
-  return true;
+  const lines = names.map((n) => `link del dev ${n}\n`).join('');
+  if (!r) await (netnsPath ? runInNetns(netnsPath, 'ip', ['-force', '-batch', '-'], lines) : runCommand('ip', ['-force', '-batch', '-'], lines));
+  else if (r.code !== 0) throw new CommandError('ip', ['-force', '-batch', '-'], r.code, r.stderr.toString('utf8'));
 }

@@ -8,7 +8,7 @@ import type { ContainerRecord } from '../api/container.ts';
 import { formatIPv4, formatIPv6, macFor, parseCidr6, parseIPv4 } from '../api/address.ts';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
-import { runCommand, runInNetns } from './command.ts';
+import { deleteLinks } from './command.ts';
 import { embeddedResolvConf } from './etc-files.ts';
 import type { AddressPool } from './ipam.ts';
 import { attachHostEnds, plumbInside, plumbNetns, redirectDns, removeNetns, removeStrayLinks, vethName, type EndpointPlan, type NetnsMaker } from './links.ts';
@@ -284,11 +284,11 @@ export class Endpoints {
     // it missing (both delete under the RTNL lock).
     if (sb && links.length && hostLinks.length === links.length) {
       await Promise.all([
-        runCommand('ip', ['-force', '-batch', '-'], hostLinks.map((l) => `link del dev ${l}\n`).join('')).catch(() => {}),
+        deleteLinks(undefined, hostLinks).catch(() => {}),
         removeNetns(this.h.netnsPath(rec.Id)).catch(() => {}),
       ]);
     } else {
-      if (sb && links.length) await runInNetns(sb.netns, 'ip', ['-batch', '-'], links.map((l) => `link del dev ${l}\n`).join('')).catch(() => {});
+      if (sb) await deleteLinks(sb.netns, links).catch(() => {});
       await removeNetns(this.h.netnsPath(rec.Id)).catch(() => {});
     }
     if (sb?.ports.length || (sb && this.h.linked(rec))) await this.h.syncFirewall().catch(() => {});
@@ -373,7 +373,7 @@ export class Endpoints {
       const [name, ep] = entry;
       const ifname = netState(rec).interfaces[n.Id];
       const sb = this.h.sandboxes.get(rec.Id);
-      if (rec.State.Running && sb && ifname) await runInNetns(sb.netns, 'ip', ['link', 'del', 'dev', ifname]).catch(() => {});
+      if (rec.State.Running && sb && ifname) await deleteLinks(sb.netns, [ifname]).catch(() => {});
       if (sb?.target && sb.target.ip === ep.IPAddress) {
         for (const p of sb.ports) p.close();
         sb.ports = [];

@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { runCommand, runInNetns, umountDetach } from './command.ts';
+import { deleteLinks, runCommand, runInNetns, umountDetach } from './command.ts';
 import { parseCidr, type Subnet } from '../api/address.ts';
 
 interface IpAddr { ifname: string; addr_info: { family: string; local: string; prefixlen: number }[] }
@@ -54,7 +54,7 @@ export async function ensureBridge(name: string, gatewayCidr: string, ipv6Gatewa
 }
 
 export async function removeLink(name: string): Promise<void> {
-  await runCommand('ip', ['link', 'del', 'dev', name]).catch(() => {});
+  await deleteLinks(undefined, [name]).catch(() => {});
 }
 
 export async function removeNetns(path: string): Promise<void> {
@@ -174,8 +174,6 @@ export async function redirectDns(netns: string, target: string): Promise<void> 
  */
 export async function removeStrayLinks(netns: string, keep: Set<string>): Promise<void> {
   const out = await runInNetns(netns, 'ip', ['-o', 'link', 'show']).catch(() => '');
-  for (const line of out.split('\n')) {
-    const name = /^\d+: ([^:@]+)/.exec(line)?.[1];
-    if (name && name !== 'lo' && !keep.has(name)) await runInNetns(netns, 'ip', ['link', 'del', 'dev', name]).catch(() => {});
-  }
+  const stray = out.split('\n').map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1]).filter((name): name is string => !!name && name !== 'lo' && !keep.has(name));
+  await deleteLinks(netns, stray).catch(() => {});
 }
