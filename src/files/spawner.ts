@@ -111,6 +111,11 @@ class Helper {
   }
 }
 
+/** A command's (or builtin's) end as Node's spawn reports it. */
+function finished(r: Reply): Finished {
+  return { code: r.kind === K_EXIT ? r.value : null, signal: r.kind === K_SIGNAL ? signalName(r.value) : null, stdout: r.out, stderr: r.err };
+}
+
 let helper: Helper | undefined;
 let helperPath: string | null | undefined;
 
@@ -140,7 +145,7 @@ export async function runToEnd(cmd: string, args: string[], input?: string): Pro
   if (!h) return nodeRunToEnd(cmd, args, input);
   const r = await h.request(cmd, args, 0, input);
   if (r.kind === K_ERROR) throw spawnError(cmd, r.value);
-  return { code: r.kind === K_EXIT ? r.value : null, signal: r.kind === K_SIGNAL ? signalName(r.value) : null, stdout: r.out, stderr: r.err };
+  return finished(r);
 }
 
 /**
@@ -168,7 +173,7 @@ export async function runBuiltin(name: 'umount-detach' | 'link-del', args: strin
   if (!h) return undefined;
   const r = await h.request(name, args, F_BUILTIN);
   if (r.kind === K_ERROR) throw spawnError(name, r.value);
-  return { code: r.kind === K_EXIT ? r.value : null, signal: r.kind === K_SIGNAL ? signalName(r.value) : null, stdout: r.out, stderr: r.err };
+  return finished(r);
 }
 
 function nodeRunToEnd(cmd: string, args: string[], input?: string): Promise<Finished> {
