@@ -347,13 +347,20 @@ async function attachStreams(client: EngineClient, id: string, p: AttachPlan): P
   return { ended, detached: () => input?.detached() === true };
 }
 
-/** A wait for the container's next exit, registered, and its attach, sent together. */
-async function waitAndAttach(client: EngineClient, id: string, p: AttachPlan): Promise<{ output: Awaited<ReturnType<typeof attachStreams>>; waited: Promise<{ StatusCode: number }> }> {
-  const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition: 'next-exit' } });
+/**
+ * A wait for the container's exit (`condition`: next-exit, or removed for
+ * --rm), registered, and its attach, sent together: one round trip, and both
+ * before the start, so a fast exit is never missed.
+ */
+async function waitAndAttach(client: EngineClient, id: string, p: AttachPlan, condition: 'next-exit' | 'removed' = 'next-exit'): Promise<{
+  output: Awaited<ReturnType<typeof attachStreams>>;
+  waited: Promise<{ StatusCode: number; Error?: { Message: string } | null }>;
+}> {
+  const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition } });
   const waited = waitRes.then(async (res) => {
     let text = '';
     for await (const c of res) text += String(c);
-    return JSON.parse(text) as { StatusCode: number };
+    return JSON.parse(text) as { StatusCode: number; Error?: { Message: string } | null };
   });
   waited.catch(() => {});
   const [output] = await Promise.all([attachStreams(client, id, p), waitRes]);
@@ -396,14 +403,7 @@ function defineRunCommands(program: Command): void {
       }
       const plan: AttachPlan = { stdin: body.AttachStdin === true, stdout: body.AttachStdout === true, stderr: body.AttachStderr === true, tty: f.tty === true, detachKeys: detachKeysFor(f.detachKeys, cmd) };
       const code = await withRawTerminal(plan.tty && plan.stdin, async () => {
-        // The attach and the wait go together (one round trip, not two), both before the start, so a fast exit is never missed.
-        const waitRes = client.stream('POST', `/containers/${id}/wait`, { query: { condition: f.rm ? 'removed' : 'next-exit' } });
-        const waited = waitRes.then(async (res) => {
-          let text = '';
-          for await (const c of res) text += String(c);
-          return JSON.parse(text) as { StatusCode: number; Error?: { Message: string } | null };
-        });
-        const [output] = await Promise.all([attachStreams(client, id, plan), waitRes]);
+        const { output, waited } = await waitAndAttach(client, id, plan, f.rm ? 'removed' : 'next-exit');
         try {
           await client.status('POST', `/containers/${id}/start`);
         } catch (err) {
