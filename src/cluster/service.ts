@@ -252,7 +252,7 @@ export class ClusterService {
       this.lock.unlock(text);
       await this.attach(state);
       this.locked = undefined;
-      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+      await this.saveState(state);
     });
   }
 
@@ -275,10 +275,8 @@ export class ClusterService {
 
   /** At daemon start: a node that was in a swarm comes back into it. */
   async restore(): Promise<void> {
-    let state: NodeState;
-    try {
-      state = JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as NodeState;
-    } catch {
+    const state = await this.recorded();
+    if (!state) {
       // No membership recorded: an init or join a crash cut short leaves nothing to keep.
       await rm(this.dir, { recursive: true, force: true });
       return;
@@ -299,6 +297,11 @@ export class ClusterService {
     await this.resume(state);
   }
 
+  /** Records this node's membership (state.json). */
+  private saveState(state: NodeState): Promise<void> {
+    return writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+  }
+
   /** The membership this node recorded (state.json), if any. */
   private async recorded(): Promise<NodeState | undefined> {
     try {
@@ -314,7 +317,7 @@ export class ClusterService {
         if (this.m || this.joins.pending || this.stopped) return; // joined, left or stopped meanwhile
         await this.attach(state);
         // The members as they are now (attach read them): the next start reaches the store through these.
-        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+        await this.saveState(state);
       });
       this.restoreError = '';
     } catch (err) {
@@ -388,7 +391,7 @@ export class ClusterService {
           await new AccessControl(store).pass();
         });
         // The membership is recorded last: a crash before this leaves no half swarm.
-        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+        await this.saveState(state);
         return m.state.NodeID;
       } catch (err) {
         await this.teardown();
@@ -418,7 +421,7 @@ export class ClusterService {
       throw err;
     });
     await dropLostManagers(m.store, state.NodeID);
-    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+    await this.saveState(m.state);
     this.restoreError = '';
     return state.NodeID;
   }
@@ -550,7 +553,7 @@ export class ClusterService {
     this.leavingAlone = (async () => {
       if (m.closing) return;
       m.state.raftAlone = false;
-      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+      await this.saveState(m.state);
       const own = m.member?.clientUrl;
       const deadline = Date.now() + 120_000;
       while (!m.closing && Date.now() < deadline) {
@@ -565,7 +568,7 @@ export class ClusterService {
       // No member came to vote (the join failed): still alone, as recorded again.
       if (!m.closing && (await m.store.members()).every((x) => x.clientURLs.includes(own ?? ''))) {
         m.state.raftAlone = true;
-        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(m.state));
+        await this.saveState(m.state);
       }
     })().catch((err: Error) => this.log('warn', `swarm: the etcd member's raft timing: ${err.message}`)).finally(() => { this.leavingAlone = undefined; });
   }
@@ -762,7 +765,7 @@ export class ClusterService {
       await this.attach(m.state);
       throw err;
     });
-    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+    await this.saveState(state);
     await setManagerStatus(next.store, state.NodeID, { Reachability: 'reachable', Addr: `${addr}:${SWARM_PORT}` });
   }
 
@@ -779,7 +782,7 @@ export class ClusterService {
     const { ports: _p, ...rest } = m.state;
     const state: NodeState = { ...rest, Role: 'worker', endpoints: others };
     await this.attach(state);
-    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state));
+    await this.saveState(state);
   }
 
   private async teardown(o: { keepHeartbeat?: boolean } = {}): Promise<void> {
