@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { BERTH, startSeededDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { alive } from '../helpers/store-checks.ts';
 import { runToEnd, startDetached, useSpawnHelper } from '../../src/files/spawner.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,14 +17,6 @@ function helpers(daemonPid: number): number[] {
   return spawnSync('pgrep', ['-P', String(daemonPid), '-x', 'berth-spawn'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
 }
 
-/** Running (a zombie is not: an orphan's new parent may be a subreaper slow to reap it). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 describe('berth-spawn', () => {
   let d: TestDaemon;

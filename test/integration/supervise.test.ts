@@ -8,18 +8,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BERTH, ROOT, TestDaemon, busyboxTarPath, run } from '../helpers/daemon.ts';
+import { alive } from '../helpers/store-checks.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SOCKET_ACTIVATE = ['/usr/bin/systemd-socket-activate', '/bin/systemd-socket-activate'].find((p) => existsSync(p));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function waitGone(pid: number): Promise<void> {
   for (let i = 0; i < 400 && alive(pid); i++) await sleep(25);

@@ -19,6 +19,7 @@ import type { LogQuery } from '../../cluster/node-logs.ts';
 import { localTaskLogs, merge, parseTail } from '../task-logs.ts';
 
 const MUX = 'application/vnd.docker.multiplexed-stream';
+const RAW = 'application/vnd.docker.raw-stream';
 /** How often a followed service's task list is read for new tasks. */
 const FOLLOW_POLL_MS = 1000;
 
@@ -31,7 +32,6 @@ function tasksByNode(tasks: TaskRecord[]): Map<string, string[]> {
   }
   return byNode;
 }
-const RAW = 'application/vnd.docker.raw-stream';
 
 export function swarmLogRoutes(api: ApiServer, engine: Engine): void {
   const { cluster, containers } = engine;
