@@ -186,6 +186,11 @@ describe('berth swarm, node, service, secret, config and stack against the docke
     assert.equal(d.berth(['service', 'create', '-d', '--name', 'twin2', '--replicas', '0', '--no-resolve-image', 'busybox', 'sleep', '1000']).code, 0);
     assert.equal(d.berth(['service', 'update', '-d', '--env-add', 'NEW=1', 'twin2']).code, 0);
     assert.equal(d.docker(['service', 'update', '-d', '--env-add', 'NEW=1', 'twin']).code, 0);
+    // The updates' end is written to each service (UpdateStatus, a new version), as swarmkit's updater
+    // does: a rollback sent meanwhile is "update out of sequence" on dockerd too.
+    for (const svc of ['twin', 'twin2']) {
+      await waitFor(`${svc}'s update completed`, () => (d.docker(['service', 'inspect', svc, '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}']).stdout.trim() === 'completed' ? true : undefined));
+    }
     const back = d.berth(['service', 'rollback', '-d', 'twin2']);
     const backTheirs = d.docker(['service', 'rollback', '-d', 'twin']);
     assert.equal(back.code, 0, back.stderr);
